@@ -1,0 +1,23 @@
+//! Core of the SHMEM runtime: the error type and its numeric codes, initialization attributes, the
+//! [`DataOpEngine`](engine::DataOpEngine) trait every transport implements, the symmetric heap (shared-memory
+//! segments, layout, deterministic allocator) and the launch-environment resolver.
+//!
+//! This crate knows no transport and starts no thread; it is the vocabulary the other crates share.
+//!
+//! # Design choices
+//! - **One error enum** ([`Error`]) whose variants map one-to-one onto the numeric codes of the API.
+//! - **Offsets, not addresses.** Remote memory is named by [`HeapOffset`] inside a PE's segment; a symmetric
+//!   address is translated to a peer by its offset, never by assuming equal virtual addresses.
+//! - **Validation happens above.** Engines trust that the facade checked PE ranges and bounds; they report
+//!   only what no caller can foresee (peer gone, timeout, socket failure).
+
+#![deny(missing_docs)]
+
+pub mod attr;
+pub mod error;
+pub mod launch_env;
+pub mod types;
+
+pub use attr::{InitAttr, InitStatus, OpEngineType, OptionalAttr, StoreUrl, TeamConfig};
+pub use error::{Error, Result};
+pub use types::{HeapOffset, Pe};
