@@ -15,9 +15,49 @@
 //!
 //! # TLS
 //! With a [`TlsConfig`], server and clients use TLS 1.3 and authenticate each other (see [`tls`]).
+//!
+//! # Quick start
+//! ```no_run
+//! use shmem_bootstrap::{StoreClient, StoreConfig, StoreServer};
+//! use shmem_core::attr::StoreUrl;
+//! use std::time::Duration;
+//!
+//! let url = StoreUrl::parse("tcp://127.0.0.1:29600")?;
+//! let cfg = StoreConfig {
+//!     token: shmem_bootstrap::default_token(&url),
+//!     url,
+//!     tls: None,
+//!     connect_timeout: Duration::from_secs(120),
+//!     op_timeout: Duration::from_secs(120),
+//! };
+//! let server = StoreServer::start(&cfg)?; // PE 0 only
+//! let client = StoreClient::connect(&cfg, 0)?;
+//! client.set("segment/0", b"shm-name")?;
+//! client.barrier("init", 1, cfg.op_timeout)?;
+//! server.shutdown();
+//! # Ok::<(), shmem_core::Error>(())
+//! ```
+//!
+//! # Design choices
+//! - **Blocking sockets and plain threads** (no async runtime): the store is control plane only, a job has at
+//!   most a few hundred PEs per store, and straight-line code is easier to get right (see [`server`]).
+//! - **Waits are parked at the store**, bounded by the timeout each request carries, so a blocked `get` or
+//!   barrier never holds up other clients; the store knows who arrived and names the missing ranks.
+//! - **Hostile input is an error, not a crash**: every frame is bounded and decoded without panicking.
+//!
+//! # Thread safety
+//! [`StoreClient`] is `Send + Sync`; concurrent calls are serialized on its one connection. Open several
+//! clients for parallel blocking waits.
+//!
+//! # Resource cleanup
+//! [`StoreServer`] and [`Watch`] stop their threads and close their sockets on drop.
+
+#![deny(missing_docs)]
 
 pub mod client;
+mod conn;
 pub mod server;
+mod store;
 pub mod tls;
 pub mod wire;
 

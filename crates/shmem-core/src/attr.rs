@@ -112,10 +112,8 @@ impl InitAttr {
     pub fn new(my_rank: i64, n_ranks: i64, local_mem_size: i64, ip_port: &str) -> Result<Self> {
         let url = if ip_port.is_empty() { None } else { Some(StoreUrl::parse(ip_port)?) };
         let attr = InitAttr {
-            my_rank: u32::try_from(my_rank)
-                .map_err(|_| Error::invalid(format!("my_rank {my_rank} must be >= 0")))?,
-            n_ranks: u32::try_from(n_ranks)
-                .map_err(|_| Error::invalid(format!("n_ranks {n_ranks} must be > 0")))?,
+            my_rank: u32::try_from(my_rank).map_err(|_| Error::invalid(format!("my_rank {my_rank} must be >= 0")))?,
+            n_ranks: u32::try_from(n_ranks).map_err(|_| Error::invalid(format!("n_ranks {n_ranks} must be > 0")))?,
             local_mem_size: u64::try_from(local_mem_size)
                 .map_err(|_| Error::invalid(format!("local_mem_size {local_mem_size} must be > 0")))?,
             store_url: url,
@@ -131,10 +129,7 @@ impl InitAttr {
             return Err(Error::invalid(format!("n_ranks {} must be in 1..={MAX_PES}", self.n_ranks)));
         }
         if self.my_rank >= self.n_ranks {
-            return Err(Error::invalid(format!(
-                "my_rank {} must be in 0..{} (n_ranks)",
-                self.my_rank, self.n_ranks
-            )));
+            return Err(Error::invalid(format!("my_rank {} must be in 0..{} (n_ranks)", self.my_rank, self.n_ranks)));
         }
         if self.local_mem_size == 0 || self.local_mem_size > MAX_LOCAL_MEM_SIZE {
             return Err(Error::invalid(format!(

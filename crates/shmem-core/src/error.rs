@@ -149,14 +149,8 @@ mod tests {
             (Error::Inner("x".into()), -4),
             (Error::NotInited("x".into()), -5),
             (Error::Bootstrap("x".into()), -6),
-            (
-                Error::Timeout { what: "x".into(), waited: Duration::from_secs(1), missing_pes: vec![3] },
-                -7,
-            ),
-            (
-                Error::MallocFailed { requested: 1, align: 16, free: 0, largest_free: 0, heap_size: 0 },
-                -8,
-            ),
+            (Error::Timeout { what: "x".into(), waited: Duration::from_secs(1), missing_pes: vec![3] }, -7),
+            (Error::MallocFailed { requested: 1, align: 16, free: 0, largest_free: 0, heap_size: 0 }, -8),
             (Error::NotSupported("x".into()), -100),
         ];
         for (e, c) in table {
@@ -166,11 +160,7 @@ mod tests {
 
     #[test]
     fn timeout_message_names_missing_pes() {
-        let e = Error::Timeout {
-            what: "barrier".into(),
-            waited: Duration::from_millis(1500),
-            missing_pes: vec![2, 5],
-        };
+        let e = Error::Timeout { what: "barrier".into(), waited: Duration::from_millis(1500), missing_pes: vec![2, 5] };
         let m = e.to_string();
         assert!(m.contains("[2, 5]"), "{m}");
         assert!(m.contains("barrier"), "{m}");

@@ -26,6 +26,11 @@ pub mod vars {
     pub const JOB_TOKEN: &str = "SHMEM_JOB_TOKEN";
     /// Symmetric heap size per PE for `init()` from the environment (bytes, or with K/M/G suffix).
     pub const SYMMETRIC_SIZE: &str = "SHMEM_SYMMETRIC_SIZE";
+    /// Seconds `init` waits for the other PEs (shm_init_timeout and shm_create_timeout) for `init()` from the
+    /// environment.
+    pub const INIT_TIMEOUT: &str = "SHMEM_INIT_TIMEOUT";
+    /// Seconds every control-plane wait may take (control_operation_timeout) for `init()` from the environment.
+    pub const CONTROL_TIMEOUT: &str = "SHMEM_CONTROL_TIMEOUT";
     /// Overrides the node identity so that tests can make several "nodes" on one machine.
     pub const NODE_ID: &str = "SHMEM_NODE_ID";
     /// Log level: DEBUG, INFO, WARN or ERROR.
@@ -151,9 +156,7 @@ mod tests {
     #[test]
     fn sources_in_order() {
         assert_eq!(env(&[]).unwrap(), None);
-        let e = env(&[("SHMEM_PE", "1"), ("SHMEM_N_PES", "4"), ("RANK", "3"), ("WORLD_SIZE", "8")])
-            .unwrap()
-            .unwrap();
+        let e = env(&[("SHMEM_PE", "1"), ("SHMEM_N_PES", "4"), ("RANK", "3"), ("WORLD_SIZE", "8")]).unwrap().unwrap();
         assert_eq!((e.pe, e.n_pes, e.source), (1, 4, "shmemrun"));
         let e = env(&[("RANK", "3"), ("WORLD_SIZE", "8"), ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", "29500")])
             .unwrap()

@@ -14,9 +14,12 @@
 #![deny(missing_docs)]
 
 pub mod attr;
+pub mod engine;
 pub mod error;
+pub mod heap;
 pub mod launch_env;
 pub mod types;
+pub mod wake;
 
 pub use attr::{InitAttr, InitStatus, OpEngineType, OptionalAttr, StoreUrl, TeamConfig};
 pub use error::{Error, Result};

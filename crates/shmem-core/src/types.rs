@@ -31,7 +31,7 @@ impl HeapOffset {
     }
 
     /// This offset moved forward by `bytes`.
-    pub fn add(self, bytes: u64) -> HeapOffset {
+    pub fn plus(self, bytes: u64) -> HeapOffset {
         HeapOffset(self.0 + bytes)
     }
 }

@@ -1,0 +1,390 @@
+//! The store server, run by PE 0.
+//!
+//! # Threads
+//! One accept thread and one thread per connection, over blocking sockets. A job has up to a few hundred PEs
+//! on one machine, each with two connections (requests and watch), so a few hundred mostly idle threads; in
+//! exchange every connection's code is straight-line, a TLS session is never shared between threads, and a
+//! parked request (a `get` waiting for its key, a barrier waiting for the others) simply sleeps on its own
+//! thread without holding up anybody else.
+//!
+//! # Waiting
+//! All state sits in one mutex (`State`) with one condition variable, notified on every change that can
+//! release a waiter (a value written, a collective completed, shutdown). Waiters recheck their own condition;
+//! for a control-plane store with at most a few hundred waiters this beats per-key wake lists in simplicity.
+//! Every wait is bounded by the timeout the client sent with its request.
+//!
+//! # Watch connections
+//! After its hello a watch client sends nothing. Its connection thread reads the raw socket only to notice the
+//! close, while event notices are written through the (TLS) stream by whichever thread raises the event. So
+//! the TLS session's state is only ever touched by writers, which take the stream's mutex. A watch closing
+//! without a prior `leave` of its rank is a lost PE, reported to every other watcher.
+//!
+//! # Hostile input
+//! The first frame must be a hello within [`MAX_HELLO_FRAME`] bytes and [`HANDSHAKE_TIMEOUT`]; a bad frame,
+//! magic, version or token, or a failed TLS handshake, closes that connection with a `warn!` naming the peer.
+
+mod ops;
+
+use crate::conn::{tls_error, Conn};
+use crate::store::Store;
+use crate::wire::{
+    read_frame, write_frame, ErrorKind, Hello, Notice, ReadError, Request, Response, Role, WireError, MAX_FRAME,
+    MAX_HELLO_FRAME,
+};
+use crate::StoreConfig;
+use ops::{handle, send_notice, serve_watch};
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
+use shmem_core::{Error, Result};
+use std::collections::HashMap;
+use std::io::{ErrorKind as IoKind, Read};
+use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+use tracing::{debug, info, warn};
+
+/// How long a new connection may take to present its hello (and finish the TLS handshake).
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bound of every write to a client, so that a client that stopped reading cannot hold a thread forever.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait a request may ask for (30 days); longer requests are clamped.
+const MAX_WAIT: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// The bootstrap key-value store server. Serves on background threads until [`StoreServer::shutdown`] or
+/// drop.
+#[must_use = "the store stops serving when the StoreServer is dropped"]
+pub struct StoreServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for StoreServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreServer").field("addr", &self.addr).field("tls", &self.shared.tls.is_some()).finish()
+    }
+}
+
+struct Shared {
+    token: String,
+    tls: Option<Arc<ServerConfig>>,
+    state: Mutex<State>,
+    changed: Condvar,
+    handlers: Mutex<Vec<JoinHandle<()>>>,
+    next_id: AtomicU64,
+}
+
+struct State {
+    store: Store,
+    /// Set first at shutdown: the accept loop stops taking connections (and drops the listener).
+    closing_listener: bool,
+    stopping: bool,
+    /// A handle on every open connection's socket, by connection id, so that shutdown can close them.
+    conns: HashMap<u64, TcpStream>,
+    /// Open watch connections by connection id.
+    watchers: HashMap<u64, Watcher>,
+    /// Set once some PE called global exit; later watchers get the event at once, lost PEs are no news.
+    exit_status: Option<i32>,
+}
+
+struct Watcher {
+    rank: u32,
+    /// The rank announced its leave: this connection's close is not a lost PE.
+    left: bool,
+    sink: Arc<Mutex<Conn>>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock; if something ever did, the state is still consistent
+        // (each operation is a single map update), so keep serving.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl StoreServer {
+    /// Binds `cfg.url` and serves on background threads. The listener uses `SO_REUSEADDR` (the standard
+    /// library sets it on Unix), so init, finalize and init again on the same port work in one process.
+    /// Port 0 picks a free port; see [`StoreServer::local_addr`].
+    ///
+    /// # Errors
+    /// [`Error::Bootstrap`] when the address cannot be resolved or bound, or the TLS material is unusable.
+    pub fn start(cfg: &StoreConfig) -> Result<StoreServer> {
+        let tls = cfg.tls.as_ref().map(|t| t.server_config()).transpose()?;
+        let mut last_err = None;
+        let mut listener = None;
+        for addr in cfg.url.socket_addrs()? {
+            match TcpListener::bind(addr) {
+                Ok(l) => {
+                    listener = Some(l);
+                    break;
+                }
+                Err(e) => last_err = Some(e),
+            }
+        }
+        let listener = listener.ok_or_else(|| {
+            Error::Bootstrap(format!(
+                "cannot listen on {}: {}; is another store (an earlier job) still using port {}? pick another \
+                 SHMEM_MASTER_PORT",
+                cfg.url,
+                last_err.map_or_else(|| "no address".to_string(), |e| e.to_string()),
+                cfg.url.port
+            ))
+        })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::Bootstrap(format!("cannot read the store's bound address: {e}")))?;
+        let shared = Arc::new(Shared {
+            token: cfg.token.clone(),
+            tls,
+            state: Mutex::new(State {
+                store: Store::default(),
+                closing_listener: false,
+                stopping: false,
+                conns: HashMap::new(),
+                watchers: HashMap::new(),
+                exit_status: None,
+            }),
+            changed: Condvar::new(),
+            handlers: Mutex::new(Vec::new()),
+            next_id: AtomicU64::new(0),
+        });
+        let s = shared.clone();
+        let accept = thread::Builder::new()
+            .name("shmem-store-accept".into())
+            .spawn(move || accept_loop(listener, s))
+            .map_err(|e| Error::Bootstrap(format!("cannot start the store's accept thread: {e}")))?;
+        info!(%addr, tls = shared.tls.is_some(), "store: serving");
+        Ok(StoreServer { addr, shared, accept: Some(accept) })
+    }
+
+    /// The address the store listens on (with the real port when the URL asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops serving: releases parked requests with an error, tells watchers the store is closing (clean
+    /// for ranks that left), closes every connection and joins all threads. Drop does the same.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let Some(accept) = self.accept.take() else {
+            return;
+        };
+        // Close the listener before anything else: a client that has seen the store close (a parked or new
+        // request answered "shutting down", a Closing notice) and reconnects at once must not reach this store
+        // again, and requests are still served normally until the listener is gone.
+        self.shared.lock().closing_listener = true;
+        let woke = wake_accept(self.addr);
+        if woke {
+            let _ = accept.join();
+        } else {
+            warn!(addr = %self.addr, "store: could not wake the accept thread; leaving it behind");
+        }
+        let (watchers, conns) = {
+            let mut st = self.shared.lock();
+            st.stopping = true;
+            let w: Vec<_> = st.watchers.values().map(|w| (w.left, w.sink.clone())).collect();
+            (w, std::mem::take(&mut st.conns))
+        };
+        self.shared.changed.notify_all();
+        for (clean, sink) in watchers {
+            send_notice(&sink, &Notice::Closing { clean });
+        }
+        for c in conns.values() {
+            let _ = c.shutdown(Shutdown::Both);
+        }
+        let handlers = std::mem::take(&mut *self.shared.handlers.lock().unwrap_or_else(PoisonError::into_inner));
+        for h in handlers {
+            let _ = h.join();
+        }
+        info!(addr = %self.addr, "store: stopped");
+    }
+}
+
+impl Drop for StoreServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Unblocks `accept` by connecting to the listener once (the accept loop then sees `stopping`).
+fn wake_accept(addr: SocketAddr) -> bool {
+    let mut target = addr;
+    if addr.ip().is_unspecified() {
+        target.set_ip(if addr.is_ipv4() { Ipv4Addr::LOCALHOST.into() } else { Ipv6Addr::LOCALHOST.into() });
+    }
+    TcpStream::connect_timeout(&target, Duration::from_secs(2)).is_ok()
+}
+
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    for incoming in listener.incoming() {
+        if shared.lock().closing_listener {
+            break;
+        }
+        match incoming {
+            Ok(stream) => spawn_handler(&shared, stream),
+            Err(e) => {
+                warn!("store: accept failed: {e}; retrying");
+                thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+fn spawn_handler(shared: &Arc<Shared>, stream: TcpStream) {
+    let peer = match stream.peer_addr() {
+        Ok(p) => p,
+        Err(e) => return debug!("store: dropping a connection that closed at once: {e}"),
+    };
+    let handle = match stream.try_clone() {
+        Ok(h) => h,
+        Err(e) => return warn!(%peer, "store: cannot serve {peer}: {e}"),
+    };
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    {
+        let mut st = shared.lock();
+        if st.stopping {
+            return;
+        }
+        st.conns.insert(id, handle);
+    }
+    let s = shared.clone();
+    let spawned = thread::Builder::new().name(format!("shmem-store-{id}")).spawn(move || {
+        serve(&s, id, stream, peer);
+        s.lock().conns.remove(&id);
+    });
+    let mut handlers = shared.handlers.lock().unwrap_or_else(PoisonError::into_inner);
+    handlers.retain(|h| !h.is_finished());
+    match spawned {
+        Ok(h) => handlers.push(h),
+        Err(e) => {
+            warn!(%peer, "store: cannot start a thread for {peer}: {e}");
+            if let Some(c) = shared.lock().conns.remove(&id) {
+                let _ = c.shutdown(Shutdown::Both);
+            }
+        }
+    }
+}
+
+/// Compares tokens in time independent of where they differ.
+fn token_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Half-closes and drains briefly, so that the peer reads our last frame (or TLS alert) rather than a reset.
+fn linger_close(conn: Conn) {
+    let tcp = conn.tcp();
+    let _ = tcp.shutdown(Shutdown::Write);
+    let _ = tcp.set_read_timeout(Some(Duration::from_millis(100)));
+    let deadline = Instant::now() + Duration::from_millis(300);
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        match (&*tcp).read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+}
+
+fn reject(mut conn: Conn, reason: &str) {
+    if let Ok(f) = Response::Rejected(reason.to_string()).to_frame() {
+        let _ = write_frame(&mut conn, &f);
+    }
+    linger_close(conn);
+}
+
+fn serve(shared: &Shared, id: u64, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+    let mut conn = match &shared.tls {
+        None => Conn::Plain(stream),
+        Some(cfg) => match ServerConnection::new(cfg.clone()) {
+            Ok(c) => Conn::TlsServer(Box::new(StreamOwned::new(c, stream))),
+            Err(e) => return warn!(%peer, "store: cannot start a TLS session for {peer}: {e}"),
+        },
+    };
+    let hello = match read_frame(&mut conn, MAX_HELLO_FRAME) {
+        Ok(payload) => match Hello::decode(&payload) {
+            Ok(h) => h,
+            Err(e @ WireError::Version(_)) => {
+                warn!(%peer, "store: rejected {peer}: {e}");
+                return reject(conn, &format!("{e}; run the same library version on every PE"));
+            }
+            Err(e) => {
+                warn!(%peer, "store: closing the connection from {peer}: its first frame is not a valid hello: {e}");
+                return linger_close(conn);
+            }
+        },
+        Err(ReadError::Eof) => return debug!(%peer, "store: {peer} closed before its hello"),
+        Err(ReadError::Io(e)) => {
+            match tls_error(&e) {
+                Some(t) => warn!(%peer, "store: TLS handshake with {peer} failed: {t}"),
+                None => {
+                    warn!(%peer, "store: closing the connection from {peer}: no valid hello: {e}")
+                }
+            }
+            return linger_close(conn);
+        }
+        Err(ReadError::Wire(e)) => {
+            warn!(%peer, "store: closing the connection from {peer}: its first frame is not a hello: {e}");
+            return linger_close(conn);
+        }
+    };
+    if !token_eq(&hello.token, &shared.token) {
+        warn!(%peer, rank = hello.rank, "store: rejected rank {} at {peer}: wrong job token", hello.rank);
+        return reject(conn, "the job token was rejected");
+    }
+    let ok = match Response::Ok.to_frame() {
+        Ok(f) => f,
+        Err(_) => return,
+    };
+    if let Err(e) = write_frame(&mut conn, &ok) {
+        return debug!(%peer, "store: lost {peer} during the handshake: {e}");
+    }
+    let _ = conn.tcp().set_read_timeout(None);
+    debug!(%peer, rank = hello.rank, role = ?hello.role, "store: accepted");
+    match hello.role {
+        Role::Client => serve_client(shared, conn, peer, hello.rank),
+        Role::Watch => serve_watch(shared, id, conn, peer, hello.rank),
+    }
+}
+
+fn serve_client(shared: &Shared, mut conn: Conn, peer: SocketAddr, rank: u32) {
+    loop {
+        let payload = match read_frame(&mut conn, MAX_FRAME) {
+            Ok(p) => p,
+            Err(ReadError::Eof) => return debug!(%peer, rank, "store: client closed"),
+            // A client that exits without closing its TLS session, or dies mid-frame: not an attack, just gone.
+            Err(ReadError::Io(e)) if matches!(e.kind(), IoKind::UnexpectedEof | IoKind::ConnectionReset) => {
+                return debug!(%peer, rank, "store: client went away: {e}");
+            }
+            Err(e) => {
+                if !shared.lock().stopping {
+                    warn!(%peer, rank, "store: closing the connection of rank {rank} at {peer}: {e}");
+                }
+                return;
+            }
+        };
+        let request = match Request::decode(&payload) {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(%peer, rank, "store: closing the connection of rank {rank} at {peer}: bad request: {e}");
+                return;
+            }
+        };
+        let response = handle(shared, rank, request);
+        let frame = response.to_frame().or_else(|e| {
+            Response::Error { kind: ErrorKind::InvalidParam, message: format!("the answer does not fit a frame: {e}") }
+                .to_frame()
+        });
+        let Ok(frame) = frame else { return };
+        if let Err(e) = write_frame(&mut conn, &frame) {
+            return debug!(%peer, rank, "store: cannot answer rank {rank}: {e}");
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! What the store does with each request, and the watch connections' events (see the parent module's docs
+//! for the waiting and watch designs).
+
+use super::{Shared, State, Watcher, MAX_WAIT};
+use crate::conn::Conn;
+use crate::store::{Arrival, Collective, Store};
+use crate::wire::{write_frame, ErrorKind, Notice, Request, Response};
+use std::io::{ErrorKind as IoKind, Read};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+use tracing::{debug, warn};
+
+fn stopping_error() -> Response {
+    Response::Error {
+        kind: ErrorKind::Bootstrap,
+        message: "the store is shutting down (PE 0 finalized or exited)".into(),
+    }
+}
+
+enum Parked<T> {
+    Ready(T),
+    Expired,
+    Stopping,
+}
+
+/// Parks the calling connection thread until `ready` yields a value, `timeout_ms` passes or the store stops.
+fn park<'a, T>(
+    shared: &'a Shared,
+    mut st: MutexGuard<'a, State>,
+    timeout_ms: u64,
+    mut ready: impl FnMut(&State) -> Option<T>,
+) -> (MutexGuard<'a, State>, Parked<T>) {
+    let deadline = Instant::now() + Duration::from_millis(timeout_ms).min(MAX_WAIT);
+    loop {
+        if let Some(v) = ready(&st) {
+            return (st, Parked::Ready(v));
+        }
+        if st.stopping {
+            return (st, Parked::Stopping);
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return (st, Parked::Expired);
+        }
+        st = shared.changed.wait_timeout(st, deadline - now).unwrap_or_else(PoisonError::into_inner).0;
+    }
+}
+
+/// Applies a mutation and wakes every parked waiter, which rechecks its own condition.
+fn mutate(shared: &Shared, f: impl FnOnce(&mut Store) -> Response) -> Response {
+    let r = f(&mut shared.lock().store);
+    shared.changed.notify_all();
+    r
+}
+
+pub(super) fn handle(shared: &Shared, rank: u32, request: Request) -> Response {
+    match request {
+        Request::Set { key, value } => mutate(shared, |s| s.set(key, value)),
+        Request::TryGet { key } => Response::Value(shared.lock().store.get(&key).cloned()),
+        Request::Get { key, timeout_ms } => {
+            let st = shared.lock();
+            match park(shared, st, timeout_ms, |st| st.store.get(&key).cloned()).1 {
+                Parked::Ready(v) => Response::Value(Some(v)),
+                Parked::Expired => Response::Timeout { missing: Vec::new() },
+                Parked::Stopping => stopping_error(),
+            }
+        }
+        Request::Add { key, delta } => mutate(shared, |s| s.add(key, delta)),
+        Request::Cas { key, expected, new } => mutate(shared, |s| s.compare_and_swap(key, expected, new)),
+        Request::Append { key, value } => mutate(shared, |s| s.append(key, &value)),
+        Request::Delete { key } => shared.lock().store.delete(&key),
+        Request::Barrier { name, n, timeout_ms } => {
+            collective(shared, Collective::Barrier, &name, n, rank, Vec::new(), timeout_ms)
+                .map_or_else(|r| r, |_| Response::Ok)
+        }
+        Request::Allgather { name, n, data, timeout_ms } => {
+            collective(shared, Collective::Allgather, &name, n, rank, data, timeout_ms)
+                .map_or_else(|r| r, |parts| Response::Gathered(parts.to_vec()))
+        }
+        Request::GlobalExit { status } => global_exit(shared, rank, status),
+        Request::Leave => {
+            let mut st = shared.lock();
+            for w in st.watchers.values_mut().filter(|w| w.rank == rank) {
+                w.left = true;
+            }
+            debug!(rank, "store: rank left");
+            Response::Ok
+        }
+    }
+}
+
+fn collective(
+    shared: &Shared,
+    kind: Collective,
+    name: &str,
+    n: u32,
+    rank: u32,
+    data: Vec<u8>,
+    timeout_ms: u64,
+) -> std::result::Result<Arc<Vec<Vec<u8>>>, Response> {
+    let mut st = shared.lock();
+    match st.store.arrive(kind, name, n, rank, data)? {
+        Arrival::Complete(parts) => {
+            drop(st);
+            shared.changed.notify_all();
+            Ok(parts)
+        }
+        Arrival::Wait(generation) => {
+            let (mut st, parked) = park(shared, st, timeout_ms, |st| st.store.completed(kind, name, generation));
+            match parked {
+                Parked::Ready(parts) => Ok(parts),
+                Parked::Expired => {
+                    let missing = st.store.withdraw(kind, name, generation, rank);
+                    debug!(rank, ?missing, "store: {} {name:?} expired", kind.label());
+                    Err(Response::Timeout { missing })
+                }
+                Parked::Stopping => Err(stopping_error()),
+            }
+        }
+    }
+}
+
+/// Writes a notice to one watch connection; a failure only means that watcher is gone.
+pub(super) fn send_notice(sink: &Mutex<Conn>, notice: &Notice) -> bool {
+    let Ok(frame) = notice.to_frame() else {
+        return false;
+    };
+    let mut conn = sink.lock().unwrap_or_else(PoisonError::into_inner);
+    match write_frame(&mut *conn, &frame) {
+        Ok(()) => true,
+        Err(e) => {
+            debug!("store: cannot deliver {notice:?} to a watcher: {e}");
+            false
+        }
+    }
+}
+
+/// Delivers the global exit to every watcher. Order matters because a watcher ends its process on this
+/// event: first the ranks other than the caller and rank 0, then the caller, and rank 0 last, since the
+/// store usually lives in PE 0's process and dies with it.
+fn global_exit(shared: &Shared, rank: u32, status: i32) -> Response {
+    let mut sinks: Vec<_> = {
+        let mut st = shared.lock();
+        st.exit_status = Some(status);
+        st.watchers.values().map(|w| (w.rank, w.sink.clone())).collect()
+    };
+    sinks.sort_by_key(|&(r, _)| (r == 0, r == rank, r));
+    warn!(rank, status, "store: rank {rank} called global exit with status {status}; telling {} watchers", sinks.len());
+    for (r, sink) in sinks {
+        if !send_notice(&sink, &Notice::GlobalExit(status)) {
+            warn!(rank = r, "store: could not deliver the global exit to rank {r}");
+        }
+    }
+    Response::Ok
+}
+
+pub(super) fn serve_watch(shared: &Shared, id: u64, conn: Conn, peer: SocketAddr, rank: u32) {
+    let reader = match conn.tcp().try_clone() {
+        Ok(r) => r,
+        Err(e) => return warn!(%peer, rank, "store: cannot watch the connection of rank {rank}: {e}"),
+    };
+    let sink = Arc::new(Mutex::new(conn));
+    let exit_status = {
+        let mut st = shared.lock();
+        if st.stopping {
+            return;
+        }
+        st.watchers.insert(id, Watcher { rank, left: false, sink: sink.clone() });
+        st.exit_status
+    };
+    if let Some(status) = exit_status {
+        send_notice(&sink, &Notice::GlobalExit(status));
+    }
+    // The client sends nothing more; read only to notice the close (the bytes, if any, are ignored).
+    let mut buf = [0u8; 512];
+    loop {
+        match (&reader).read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == IoKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    let others: Vec<_> = {
+        let mut st = shared.lock();
+        let lost = st.watchers.remove(&id).is_some_and(|w| !w.left) && !st.stopping && st.exit_status.is_none();
+        if !lost {
+            return debug!(%peer, rank, "store: watch closed");
+        }
+        st.watchers.values().map(|w| w.sink.clone()).collect()
+    };
+    warn!(%peer, rank, "store: rank {rank} closed its watch connection without leaving; reporting it lost");
+    for s in others {
+        send_notice(&s, &Notice::PeerLost(rank));
+    }
+}

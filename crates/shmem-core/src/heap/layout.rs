@@ -1,0 +1,101 @@
+//! Where things live inside a PE's segment: the user's symmetric heap first, then the reserved sync area that
+//! the runtime's own words (wake word, barrier counters, allocation records) occupy. The layout is a pure
+//! function of the heap size, so every PE computes the same offsets.
+//!
+//! ```text
+//! 0                       heap_size (rounded up to 4 KiB)                                   segment_len
+//! | symmetric heap (user)  | header | wake line | alloc records | team sync blocks ...      |
+//! ```
+
+use crate::types::HeapOffset;
+
+/// Bytes of one cache line; words written by different PEs sit on different lines.
+pub const CACHE_LINE: u64 = 64;
+/// Most teams that can be alive at once (TEAM_WORLD and the node team included).
+pub const MAX_TEAMS: u32 = 64;
+/// Counters per team sync block: enough rounds of a dissemination barrier for 2^24 PEs, plus spares for
+/// collectives.
+pub const TEAM_SYNC_WORDS: u64 = 32;
+/// Bytes of one team's sync block.
+pub const TEAM_SYNC_BYTES: u64 = TEAM_SYNC_WORDS * 8;
+/// Bytes of the reserved sync area after the heap.
+pub const SYNC_AREA_BYTES: u64 = 64 * 1024;
+
+const HEADER: u64 = 0;
+const WAKE_LINE: u64 = HEADER + CACHE_LINE;
+const ALLOC_RECORDS: u64 = WAKE_LINE + CACHE_LINE;
+/// Bytes of one allocation record (see [`HeapLayout::alloc_record`]).
+pub const ALLOC_RECORD_BYTES: u64 = 32;
+const TEAM_BLOCKS: u64 = ALLOC_RECORDS + 2 * CACHE_LINE;
+/// Start of the scratch words a team's collectives may use, after the team blocks.
+const SCRATCH: u64 = TEAM_BLOCKS + MAX_TEAMS as u64 * TEAM_SYNC_BYTES;
+
+const _: () = assert!(SCRATCH <= SYNC_AREA_BYTES, "sync area too small for its contents");
+
+/// The offsets of one job's segments (identical on every PE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeapLayout {
+    heap_size: u64,
+    sync_base: u64,
+}
+
+impl HeapLayout {
+    /// The layout for a symmetric heap of `heap_size` bytes.
+    pub fn new(heap_size: u64) -> HeapLayout {
+        HeapLayout { heap_size, sync_base: heap_size.div_ceil(4096) * 4096 }
+    }
+
+    /// Bytes of the user's symmetric heap.
+    pub fn heap_size(&self) -> u64 {
+        self.heap_size
+    }
+
+    /// Bytes of the whole segment: heap plus sync area.
+    pub fn segment_len(&self) -> u64 {
+        self.sync_base + SYNC_AREA_BYTES
+    }
+
+    /// Whether `off..off+len` lies inside the user's heap.
+    pub fn heap_contains(&self, off: u64, len: u64) -> bool {
+        off.checked_add(len).is_some_and(|end| end <= self.heap_size)
+    }
+
+    /// The 32-bit futex word sleepers on this PE wait on (offset 0 of the wake line) and the 32-bit count of
+    /// sleepers (offset 4). Writers that change a word on this PE wake it when the count is non-zero.
+    pub fn wake_seq(&self) -> HeapOffset {
+        HeapOffset(self.sync_base + WAKE_LINE)
+    }
+
+    /// See [`HeapLayout::wake_seq`].
+    pub fn sleepers(&self) -> HeapOffset {
+        HeapOffset(self.sync_base + WAKE_LINE + 4)
+    }
+
+    /// One of this PE's two allocation records (`parity` 0 or 1): four u64 words describing its latest
+    /// collective allocation call, read by the other PEs to check that all made the same call.
+    pub fn alloc_record(&self, parity: u64) -> HeapOffset {
+        HeapOffset(self.sync_base + ALLOC_RECORDS + (parity & 1) * CACHE_LINE)
+    }
+
+    /// Word `word` of the sync block of team slot `slot` (`slot < MAX_TEAMS`, `word < TEAM_SYNC_WORDS`).
+    pub fn team_word(&self, slot: u32, word: u64) -> HeapOffset {
+        debug_assert!(slot < MAX_TEAMS && word < TEAM_SYNC_WORDS);
+        HeapOffset(self.sync_base + TEAM_BLOCKS + slot as u64 * TEAM_SYNC_BYTES + word * 8)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_do_not_overlap_and_fit() {
+        let l = HeapLayout::new(1000);
+        assert_eq!(l.segment_len(), 4096 + SYNC_AREA_BYTES);
+        assert!(l.heap_contains(0, 1000) && !l.heap_contains(1, 1000) && !l.heap_contains(u64::MAX, 2));
+        let a = l.alloc_record(1).0 + ALLOC_RECORD_BYTES;
+        assert!(a <= l.team_word(0, 0).0);
+        assert!(l.wake_seq().0 >= 4096 && l.sleepers().0 < l.alloc_record(0).0);
+        assert!(l.team_word(MAX_TEAMS - 1, TEAM_SYNC_WORDS - 1).0 + 8 <= l.segment_len());
+    }
+}

@@ -1,0 +1,11 @@
+//! The symmetric heap: shared-memory segments, the layout of a segment, and the deterministic allocator.
+
+pub mod allocator;
+pub mod layout;
+pub mod node;
+pub mod segment;
+
+pub use allocator::Allocator;
+pub use layout::HeapLayout;
+pub use node::NodeSegments;
+pub use segment::{node_id, Segment};

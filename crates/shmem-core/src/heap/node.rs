@@ -1,0 +1,97 @@
+//! The segments of the PEs on this node, mapped into this process, indexed by world PE number.
+
+use super::layout::HeapLayout;
+use super::segment::Segment;
+use crate::types::{HeapOffset, Pe};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, AtomicU64};
+
+/// This PE's own segment and the mapped segments of its node's peers. Engines that load/store peers' memory
+/// directly hold it in an `Arc`; the mappings go away when the last holder drops it.
+#[derive(Debug)]
+pub struct NodeSegments {
+    layout: HeapLayout,
+    me: Pe,
+    /// `segs[pe]` is `Some` for PEs on this node (this PE included).
+    segs: Vec<Option<Segment>>,
+    local_pes: u32,
+}
+
+impl NodeSegments {
+    /// Collects the mappings; `segs[me]` must be `Some`.
+    pub fn new(layout: HeapLayout, me: Pe, segs: Vec<Option<Segment>>) -> NodeSegments {
+        assert!(segs.get(me.index()).is_some_and(Option::is_some), "own segment missing");
+        let local_pes = segs.iter().flatten().count() as u32;
+        NodeSegments { layout, me, segs, local_pes }
+    }
+
+    /// The layout shared by all segments.
+    pub fn layout(&self) -> &HeapLayout {
+        &self.layout
+    }
+
+    /// This PE.
+    pub fn me(&self) -> Pe {
+        self.me
+    }
+
+    /// Number of PEs in the job.
+    pub fn n_pes(&self) -> u32 {
+        self.segs.len() as u32
+    }
+
+    /// Number of PEs on this node (whose segments are mapped here).
+    pub fn local_pes(&self) -> u32 {
+        self.local_pes
+    }
+
+    /// This PE's own segment.
+    pub fn local(&self) -> &Segment {
+        self.segs[self.me.index()].as_ref().expect("own segment present")
+    }
+
+    /// `pe`'s segment when it is mapped here.
+    pub fn peer(&self, pe: Pe) -> Option<&Segment> {
+        self.segs.get(pe.index()).and_then(Option::as_ref)
+    }
+
+    /// Removes every segment's name (after all local peers mapped them).
+    pub fn unlink_all(&mut self) {
+        for s in self.segs.iter_mut().flatten() {
+            s.unlink();
+        }
+    }
+
+    /// Pointer to `pe`'s byte at `off`, if mapped and `off..off+len` lies inside the segment.
+    pub fn ptr(&self, pe: Pe, off: HeapOffset, len: u64) -> Option<NonNull<u8>> {
+        self.peer(pe)?.span(off.0, len).ok()
+    }
+
+    /// The 64-bit word at `off` of `pe`'s segment, as an atomic.
+    ///
+    /// # Panics
+    /// If `pe` is not mapped or `off` is out of the segment or not 8-aligned (callers have checked).
+    pub fn word64(&self, pe: Pe, off: HeapOffset) -> &AtomicU64 {
+        let p = self.ptr(pe, off, 8).expect("mapped, in-bounds word");
+        assert!(off.0.is_multiple_of(8), "unaligned 64-bit word");
+        // SAFETY: p is 8-aligned (segments are page-aligned and off % 8 == 0), inside a mapping that lives as
+        // long as &self, and all accesses to sync words by any process are atomic.
+        unsafe { AtomicU64::from_ptr(p.as_ptr().cast()) }
+    }
+
+    /// The 32-bit word at `off` of `pe`'s segment, as an atomic (same rules as [`NodeSegments::word64`]).
+    pub fn word32(&self, pe: Pe, off: HeapOffset) -> &AtomicU32 {
+        let p = self.ptr(pe, off, 4).expect("mapped, in-bounds word");
+        assert!(off.0.is_multiple_of(4), "unaligned 32-bit word");
+        // SAFETY: as in word64, with 4-byte alignment.
+        unsafe { AtomicU32::from_ptr(p.as_ptr().cast()) }
+    }
+
+    /// Wakes the sleepers of `pe` if any (after a write into its segment).
+    #[inline]
+    pub fn wake(&self, pe: Pe) {
+        let seq = self.word32(pe, self.layout.wake_seq());
+        let sleepers = self.word32(pe, self.layout.sleepers());
+        crate::wake::wake_if_sleeping(seq, sleepers);
+    }
+}

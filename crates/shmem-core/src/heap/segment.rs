@@ -1,0 +1,209 @@
+//! POSIX shared-memory segments: the memory behind each PE's symmetric heap.
+//!
+//! A PE creates its own segment (`shm_open` with `O_CREAT | O_EXCL`, mode 0600), sizes it and maps it; the
+//! PEs of the same node open and map it by name. The name is unlinked as soon as every local peer has mapped
+//! it, so that a crash afterwards cannot leak it: the memory lives exactly as long as some mapping does.
+
+use crate::error::{Error, Result};
+use std::ffi::CString;
+use std::io;
+use std::ptr::NonNull;
+
+/// One mapping of a shared-memory segment, owned or a peer's. Unmapped on drop.
+#[derive(Debug)]
+pub struct Segment {
+    base: NonNull<u8>,
+    len: usize,
+    name: String,
+    /// Whether this process created the name (and so is responsible for unlinking it).
+    owner: bool,
+    unlinked: bool,
+}
+
+// SAFETY: a Segment is a raw mapping; it hands out raw pointers only, and every access through them is
+// made by callers that follow the runtime's synchronization rules. The mapping itself is process-wide.
+unsafe impl Send for Segment {}
+// SAFETY: see Send; `&Segment` exposes no interior mutability of its own fields.
+unsafe impl Sync for Segment {}
+
+fn cname(name: &str) -> Result<CString> {
+    if !name.starts_with('/') || name[1..].contains('/') || name.len() > 250 {
+        return Err(Error::invalid(format!("shared-memory name {name:?} must be /name without other slashes")));
+    }
+    CString::new(name).map_err(|_| Error::invalid(format!("shared-memory name {name:?} contains NUL")))
+}
+
+fn map(fd: libc::c_int, len: usize, name: &str) -> Result<NonNull<u8>> {
+    // SAFETY: a fresh shared mapping of `len` bytes of an open shm fd; the kernel chooses the address, so no
+    // existing mapping is replaced. MAP_NORESERVE: large heaps are sparse until touched.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_NORESERVE,
+            fd,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(Error::smem(format!("mmap of {len} B of {name}"), io::Error::last_os_error()));
+    }
+    NonNull::new(p.cast()).ok_or_else(|| Error::Inner("mmap returned NULL".into()))
+}
+
+fn close(fd: libc::c_int) {
+    // SAFETY: fd was returned by shm_open and is closed exactly once; the mapping stays valid after close.
+    unsafe { libc::close(fd) };
+}
+
+impl Segment {
+    /// Creates a new segment of `len` bytes named `name` (`/something`), readable and writable only by this
+    /// user, and maps it. Fails if the name exists.
+    pub fn create(name: &str, len: usize) -> Result<Segment> {
+        let c = cname(name)?;
+        // SAFETY: c is a valid NUL-terminated string; flags and mode are plain integers.
+        let fd = unsafe { libc::shm_open(c.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_RDWR, 0o600) };
+        if fd < 0 {
+            let e = io::Error::last_os_error();
+            return Err(Error::smem(
+                format!("creating shared-memory segment {name} (is /dev/shm mounted and writable?)"),
+                e,
+            ));
+        }
+        let unlink_on_err = |e: Error| {
+            // SAFETY: c is valid; unlinking the name we just created.
+            unsafe { libc::shm_unlink(c.as_ptr()) };
+            e
+        };
+        // SAFETY: fd is a valid descriptor from shm_open.
+        if unsafe { libc::ftruncate(fd, len as libc::off_t) } != 0 {
+            let e = io::Error::last_os_error();
+            close(fd);
+            return Err(unlink_on_err(Error::smem(format!("sizing segment {name} to {len} B"), e)));
+        }
+        let base = map(fd, len, name).map_err(unlink_on_err);
+        close(fd);
+        Ok(Segment { base: base?, len, name: name.to_string(), owner: true, unlinked: false })
+    }
+
+    /// Maps a segment another process created; checks that it is at least `len` bytes.
+    pub fn open(name: &str, len: usize) -> Result<Segment> {
+        let c = cname(name)?;
+        // SAFETY: c is a valid NUL-terminated string.
+        let fd = unsafe { libc::shm_open(c.as_ptr(), libc::O_RDWR, 0) };
+        if fd < 0 {
+            return Err(Error::smem(format!("opening peer segment {name}"), io::Error::last_os_error()));
+        }
+        // SAFETY: an all-zero stat is a valid value for fstat to overwrite.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fd is valid and st is a writable stat buffer.
+        if unsafe { libc::fstat(fd, &mut st) } != 0 {
+            let e = io::Error::last_os_error();
+            close(fd);
+            return Err(Error::smem(format!("fstat of peer segment {name}"), e));
+        }
+        if (st.st_size as u64) < len as u64 {
+            close(fd);
+            return Err(Error::InvalidValue(format!(
+                "peer segment {name} is {} B but {len} B were expected: PEs disagree on local_mem_size",
+                st.st_size
+            )));
+        }
+        let base = map(fd, len, name);
+        close(fd);
+        Ok(Segment { base: base?, len, name: name.to_string(), owner: false, unlinked: false })
+    }
+
+    /// Removes the name from the file system; the memory stays mapped. Idempotent.
+    pub fn unlink(&mut self) {
+        if self.owner && !self.unlinked {
+            if let Ok(c) = cname(&self.name) {
+                // SAFETY: c is valid; ENOENT (already removed by a launcher) is harmless.
+                unsafe { libc::shm_unlink(c.as_ptr()) };
+            }
+            self.unlinked = true;
+        }
+    }
+
+    /// First byte of the mapping.
+    pub fn base(&self) -> NonNull<u8> {
+        self.base
+    }
+
+    /// Length of the mapping in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the mapping is empty (never, for a created segment).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The segment's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Pointer to `off..off+len` inside the mapping, or an error naming the range.
+    pub fn span(&self, off: u64, len: u64) -> Result<NonNull<u8>> {
+        match off.checked_add(len) {
+            Some(end) if end <= self.len as u64 => {
+                // SAFETY: off <= self.len, so the result stays inside (or one past) the mapping.
+                Ok(unsafe { NonNull::new_unchecked(self.base.as_ptr().add(off as usize)) })
+            }
+            _ => Err(Error::invalid(format!(
+                "range +{off:#x}..+{:#x} is outside segment {} of {} B",
+                off.saturating_add(len),
+                self.name,
+                self.len
+            ))),
+        }
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        self.unlink();
+        // SAFETY: base/len describe a mapping made by `map` and not unmapped before; nothing created by this
+        // Segment outlives it (the runtime drops engines before segments).
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.len) };
+    }
+}
+
+/// The identity of this node: PEs with the same id share memory. `SHMEM_NODE_ID` overrides it so that tests
+/// can make several "nodes" on one machine; otherwise it is the host name plus the kernel's boot id.
+pub fn node_id() -> String {
+    if let Ok(id) = std::env::var(crate::launch_env::vars::NODE_ID) {
+        if !id.is_empty() {
+            return id;
+        }
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    format!("{}:{}", host.trim(), boot.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_open_unlink() {
+        let name = format!("/shmem-test-seg-{}", std::process::id());
+        let mut a = Segment::create(&name, 8192).unwrap();
+        assert!(Segment::create(&name, 8192).is_err(), "O_EXCL");
+        let b = Segment::open(&name, 8192).unwrap();
+        assert!(Segment::open(&name, 1 << 20).is_err(), "size check");
+        a.unlink();
+        assert!(!std::path::Path::new(&format!("/dev/shm{name}")).exists());
+        // SAFETY: both mappings are 8192 B of the same shared object, used by this thread only.
+        unsafe {
+            a.span(100, 8).unwrap().as_ptr().write(42);
+            assert_eq!(b.span(100, 8).unwrap().as_ptr().read(), 42);
+        }
+        assert!(a.span(8190, 4).is_err());
+        assert!(a.span(u64::MAX, 2).is_err());
+    }
+}
