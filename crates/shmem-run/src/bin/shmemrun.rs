@@ -1,0 +1,29 @@
+//! `shmemrun -n N [options] [--] program args...`: starts N PEs of a SHMEM program on this machine.
+//! See `shmemrun --help` and the `shmem_run` library docs.
+
+use std::io::IsTerminal;
+
+use clap::Parser;
+use shmem_run::{install_signal_handlers, run_job, Cli};
+
+fn main() {
+    let cli = Cli::parse();
+    if cli.verbose {
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .init();
+    }
+    if let Err(e) = install_signal_handlers() {
+        eprintln!("shmemrun: cannot install signal handlers: {e}");
+        std::process::exit(1);
+    }
+    match run_job(&cli.to_spec()) {
+        Ok(outcome) => std::process::exit(outcome.exit_code()),
+        Err(e) => {
+            eprintln!("shmemrun: {e}");
+            std::process::exit(1);
+        }
+    }
+}

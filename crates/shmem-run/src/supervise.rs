@@ -1,0 +1,123 @@
+//! Watching the PEs: reap them as they exit, end the job on the first failure, the timeout or a launcher
+//! signal, and tear it down with SIGTERM, then SIGKILL, sent to each PE's process group.
+
+use std::io;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use crate::signals::take_pending;
+use crate::status::{JobEnd, PeStatus};
+
+/// How often the PEs are polled: a failure is noticed within this long.
+const POLL: Duration = Duration::from_millis(5);
+
+/// The started PEs, indexed by rank, and how each ended.
+pub(crate) struct Supervisor {
+    /// `children[i]` is PE `i`; each is the leader of its own process group.
+    children: Vec<Child>,
+    /// One entry per PE of the job; `None` while running or never started.
+    statuses: Vec<Option<PeStatus>>,
+    grace: Duration,
+}
+
+impl Supervisor {
+    pub(crate) fn new(n_pes: u32, grace: Duration) -> Self {
+        Self { children: Vec::with_capacity(n_pes as usize), statuses: vec![None; n_pes as usize], grace }
+    }
+
+    /// Adds the next PE (rank = number of PEs pushed so far).
+    pub(crate) fn push(&mut self, child: Child) {
+        self.children.push(child);
+    }
+
+    pub(crate) fn into_statuses(self) -> Vec<Option<PeStatus>> {
+        self.statuses
+    }
+
+    fn running(&self) -> u32 {
+        self.children.iter().enumerate().filter(|(i, _)| self.statuses[*i].is_none()).count() as u32
+    }
+
+    /// Reaps every PE that has ended; returns the first failure among them, lowest rank first.
+    fn reap(&mut self) -> io::Result<Option<(u32, PeStatus)>> {
+        let mut failure = None;
+        for (pe, child) in self.children.iter_mut().enumerate() {
+            if self.statuses[pe].is_some() {
+                continue;
+            }
+            if let Some(status) = child.try_wait()? {
+                let status = PeStatus::from_exit_status(status);
+                tracing::debug!(pe, %status, "PE ended");
+                self.statuses[pe] = Some(status);
+                if !status.success() && failure.is_none() {
+                    failure = Some((pe as u32, status));
+                }
+            }
+        }
+        Ok(failure)
+    }
+
+    /// Waits until every PE has exited, one fails, `timeout` passes or the launcher is signalled; in the
+    /// last three cases prints the reason to stderr and tears the job down.
+    pub(crate) fn run(&mut self, timeout: Option<Duration>) -> io::Result<JobEnd> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let end = loop {
+            if let Some((pe, status)) = self.reap()? {
+                break JobEnd::PeFailed { pe, status, others_running: self.running() };
+            }
+            if self.running() == 0 {
+                return Ok(JobEnd::Success);
+            }
+            if let Some(signal) = take_pending() {
+                break JobEnd::Interrupted { signal, running: self.running() };
+            }
+            if let (Some(after), Some(deadline)) = (timeout, deadline) {
+                if Instant::now() >= deadline {
+                    break JobEnd::TimedOut { after, running: self.running() };
+                }
+            }
+            std::thread::sleep(POLL);
+        };
+        eprintln!("shmemrun: {end}");
+        self.terminate()?;
+        Ok(end)
+    }
+
+    /// Sends SIGTERM to every PE's process group, waits up to the grace period (cut short by another
+    /// launcher signal), then sends SIGKILL to every group and reaps the rest.
+    ///
+    /// Groups of PEs that already exited are signalled too, so that their leftover children go as well.
+    pub(crate) fn terminate(&mut self) -> io::Result<()> {
+        self.signal_groups(libc::SIGTERM);
+        let until = Instant::now() + self.grace;
+        while self.running() > 0 && Instant::now() < until {
+            if take_pending().is_some() {
+                break;
+            }
+            std::thread::sleep(POLL);
+            self.reap()?;
+        }
+        self.signal_groups(libc::SIGKILL);
+        for (pe, child) in self.children.iter_mut().enumerate() {
+            if self.statuses[pe].is_none() {
+                self.statuses[pe] = Some(PeStatus::from_exit_status(child.wait()?));
+            }
+        }
+        Ok(())
+    }
+
+    fn signal_groups(&self, sig: libc::c_int) {
+        for (pe, child) in self.children.iter().enumerate() {
+            // The group id is the leader's pid (`process_group(0)`). While any member lives, the kernel
+            // keeps that pid reserved, so the signal cannot reach an unrelated process group.
+            let pgid = child.id() as libc::pid_t;
+            // SAFETY: killpg only sends a signal; it touches no memory of this process.
+            if unsafe { libc::killpg(pgid, sig) } != 0 {
+                let e = io::Error::last_os_error();
+                if e.raw_os_error() != Some(libc::ESRCH) {
+                    tracing::warn!(pe, pgid, sig, error = %e, "cannot signal the PE's process group");
+                }
+            }
+        }
+    }
+}
