@@ -1,1 +1,18 @@
-//! Placeholder while the crate is being written.
+//! Synchronization for the SHMEM runtime, independent of the transport.
+//!
+//! - [`wait`]: waiting on a word of the local heap: a short spin, then yielding, then a futex sleep that
+//!   remote writers wake (see `shmem_core::wake`); with a watchdog that reports a wait that looks stuck, and
+//!   an abort path when the job fails.
+//! - [`barrier`]: a dissemination barrier built on engine atomics into the reserved sync area, so it works on
+//!   every engine and runs at memory speed on one node.
+//! - [`cmp`]: the comparison operators and the value types waits accept.
+
+#![deny(missing_docs)]
+
+pub mod barrier;
+pub mod cmp;
+pub mod wait;
+
+pub use barrier::{BarrierState, TeamView};
+pub use cmp::{CmpOp, WaitValue};
+pub use wait::{JobHealth, WaitCtx};

@@ -1,0 +1,98 @@
+//! Comparison operators of the wait/test families and the value types they apply to.
+
+use shmem_core::{Error, Result};
+
+/// A comparison of the wait/test families (`api.md` numeric values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(i32)]
+pub enum CmpOp {
+    /// Equal (0).
+    Eq = 0,
+    /// Not equal (1).
+    Ne = 1,
+    /// Greater than (2).
+    Gt = 2,
+    /// Greater or equal (3).
+    Ge = 3,
+    /// Less than (4).
+    Lt = 4,
+    /// Less or equal (5).
+    Le = 5,
+}
+
+impl CmpOp {
+    /// Decodes the API's numeric compare op.
+    pub fn from_code(code: i32) -> Result<CmpOp> {
+        Ok(match code {
+            0 => CmpOp::Eq,
+            1 => CmpOp::Ne,
+            2 => CmpOp::Gt,
+            3 => CmpOp::Ge,
+            4 => CmpOp::Lt,
+            5 => CmpOp::Le,
+            _ => return Err(Error::invalid(format!("compare op {code} is not one of CMP_EQ..CMP_LE (0..=5)"))),
+        })
+    }
+
+    /// Whether `lhs op rhs` holds (the word's value on the left, as in OpenSHMEM).
+    pub fn holds<T: PartialOrd>(self, lhs: T, rhs: T) -> bool {
+        match self {
+            CmpOp::Eq => lhs == rhs,
+            CmpOp::Ne => lhs != rhs,
+            CmpOp::Gt => lhs > rhs,
+            CmpOp::Ge => lhs >= rhs,
+            CmpOp::Lt => lhs < rhs,
+            CmpOp::Le => lhs <= rhs,
+        }
+    }
+}
+
+/// A value a wait can watch: a plain number of 1, 2, 4 or 8 bytes, loaded atomically by width.
+pub trait WaitValue: Copy + PartialOrd + std::fmt::Debug + Send + Sync + 'static {
+    /// Bytes of the value (its alignment too).
+    const WIDTH: usize;
+    /// Reinterprets the low `WIDTH` bytes of `bits`.
+    fn from_bits(bits: u64) -> Self;
+    /// The value's bits, zero-extended.
+    fn to_bits(self) -> u64;
+}
+
+macro_rules! wait_value {
+    ($($t:ty => $u:ty),* $(,)?) => {$(
+        impl WaitValue for $t {
+            const WIDTH: usize = std::mem::size_of::<$t>();
+            #[inline]
+            fn from_bits(bits: u64) -> Self {
+                <$t>::from_ne_bytes((bits as $u).to_ne_bytes())
+            }
+            #[inline]
+            fn to_bits(self) -> u64 {
+                <$u>::from_ne_bytes(self.to_ne_bytes()) as u64
+            }
+        }
+    )*};
+}
+
+wait_value!(
+    u8 => u8, i8 => u8, u16 => u16, i16 => u16, u32 => u32, i32 => u32, u64 => u64, i64 => u64,
+    f32 => u32, f64 => u64,
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ops_and_bits() {
+        assert!(CmpOp::from_code(6).is_err());
+        assert!(CmpOp::from_code(-1).is_err());
+        for (c, expect) in [(0, [false, true, false]), (2, [false, false, true]), (5, [true, true, false])] {
+            let op = CmpOp::from_code(c).unwrap();
+            assert_eq!([op.holds(1, 2), op.holds(2, 2), op.holds(3, 2)], expect, "{op:?}");
+        }
+        assert_eq!(i8::from_bits((-5i8).to_bits()), -5);
+        assert_eq!(f64::from_bits(1.5f64.to_bits()), 1.5);
+        assert_eq!(f32::from_bits((-2.25f32).to_bits()), -2.25);
+        assert_eq!((-1i16).to_bits(), 0xffff);
+    }
+}

@@ -1,0 +1,169 @@
+//! Waiting on words of the local heap: spin, then yield, then sleep on the PE's wake word.
+//!
+//! The policy follows crossbeam's `Backoff`: a short spin catches a peer that is about to write (the common
+//! case when every PE has a core), yielding gives the core to a peer when PEs outnumber cores, and the
+//! futex sleep burns nothing while a peer computes for long. The spin is shortened when this node has more
+//! PEs than cores. Sleeps are bounded slices, so a job failure or a deadline is noticed promptly even when
+//! nobody writes.
+
+use crate::cmp::WaitValue;
+use shmem_core::heap::NodeSegments;
+use shmem_core::{Error, HeapOffset, Result};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Longest single futex sleep: bounds how late a missed wake-up or a job failure is noticed.
+const SLEEP_SLICE: Duration = Duration::from_millis(4);
+/// Default of `SHMEM_WAIT_WARN_SECS`: a wait this long logs what it waits for, once.
+const DEFAULT_WARN_SECS: u64 = 60;
+
+/// Whether the job is still healthy. A background monitor marks it failed (a PE left without finalize,
+/// global exit, the store vanished); every wait checks it between sleeps and returns the reason as an error.
+#[derive(Debug, Default)]
+pub struct JobHealth {
+    failed: AtomicBool,
+    reason: Mutex<String>,
+}
+
+impl JobHealth {
+    /// Marks the job failed; the first reason is kept.
+    pub fn fail(&self, reason: impl Into<String>) {
+        let mut r = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.failed.load(Ordering::Acquire) {
+            *r = reason.into();
+            self.failed.store(true, Ordering::Release);
+        }
+    }
+
+    /// `Err(Inner)` with the reason once the job failed.
+    pub fn check(&self) -> Result<()> {
+        if self.failed.load(Ordering::Acquire) {
+            let r = self.reason.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            return Err(Error::Inner(format!("the job failed: {r}")));
+        }
+        Ok(())
+    }
+}
+
+/// Everything a wait needs besides its condition.
+#[derive(Debug, Clone, Copy)]
+pub struct WaitCtx<'a> {
+    /// The mapped segments (the local one holds the awaited words and the wake line).
+    pub node: &'a NodeSegments,
+    /// The job's health, checked between sleeps.
+    pub health: &'a JobHealth,
+    /// A bound for control-plane waits (barriers); `None` waits as long as the condition needs.
+    pub timeout: Option<Duration>,
+}
+
+struct Tuning {
+    spin_for: Duration,
+    yields: u32,
+    warn_after: Duration,
+}
+
+fn tuning(local_pes: u32) -> Tuning {
+    static CORES: OnceLock<u32> = OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
+    static WARN_SECS: OnceLock<u64> = OnceLock::new();
+    let warn_secs = *WARN_SECS.get_or_init(|| {
+        std::env::var("SHMEM_WAIT_WARN_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_WARN_SECS)
+    });
+    let oversubscribed = local_pes > cores;
+    Tuning {
+        // About 20 µs of spinning with a core each; a token spin when PEs must share cores.
+        spin_for: if oversubscribed { Duration::from_micros(1) } else { Duration::from_micros(20) },
+        yields: if oversubscribed { 200 } else { 50 },
+        warn_after: Duration::from_secs(warn_secs),
+    }
+}
+
+/// Atomically loads the local word of `T` at `off` with acquire ordering.
+///
+/// # Panics
+/// If `off` is outside the local segment or misaligned (callers have checked).
+#[inline]
+pub fn load_local<T: WaitValue>(node: &NodeSegments, off: HeapOffset) -> T {
+    let p = node.local().span(off.0, T::WIDTH as u64).expect("checked word").as_ptr();
+    assert!((p as usize).is_multiple_of(T::WIDTH), "misaligned wait word");
+    // SAFETY: p is an in-bounds, aligned word of the local mapping, which outlives this call; remote writers
+    // write it with atomic instructions or plain copies (a copy racing a load is the accepted race of SHMEM's
+    // wait on put data: the loads below are atomic, so they see either value, never a torn one for aligned
+    // words of at most 8 bytes).
+    let bits = unsafe {
+        match T::WIDTH {
+            1 => AtomicU8::from_ptr(p).load(Ordering::Acquire) as u64,
+            2 => AtomicU16::from_ptr(p.cast()).load(Ordering::Acquire) as u64,
+            4 => AtomicU32::from_ptr(p.cast()).load(Ordering::Acquire) as u64,
+            _ => AtomicU64::from_ptr(p.cast()).load(Ordering::Acquire),
+        }
+    };
+    T::from_bits(bits)
+}
+
+/// Waits until `poll` returns `Some`, spinning, then yielding, then sleeping on the local wake word.
+/// `what` describes the wait for the watchdog's log line and the timeout error.
+///
+/// # Errors
+/// `Timeout` when `ctx.timeout` expires (no missing PEs named; callers that know them fill them in), `Inner`
+/// when the job failed while waiting.
+pub fn wait_until<R>(ctx: &WaitCtx<'_>, mut poll: impl FnMut() -> Option<R>, what: impl Fn() -> String) -> Result<R> {
+    if let Some(r) = poll() {
+        return Ok(r);
+    }
+    let tune = tuning(ctx.node.local_pes());
+    let start = Instant::now();
+    'spin: loop {
+        for _ in 0..64 {
+            if let Some(r) = poll() {
+                return Ok(r);
+            }
+            std::hint::spin_loop();
+        }
+        if start.elapsed() >= tune.spin_for {
+            break 'spin;
+        }
+    }
+    for _ in 0..tune.yields {
+        if let Some(r) = poll() {
+            return Ok(r);
+        }
+        std::thread::yield_now();
+    }
+    let me = ctx.node.me();
+    let layout = ctx.node.layout();
+    let seq = ctx.node.word32(me, layout.wake_seq());
+    let sleepers = ctx.node.word32(me, layout.sleepers());
+    let mut warned = false;
+    loop {
+        // Register, then re-check, then sleep: see the ordering argument in shmem_core::wake.
+        sleepers.fetch_add(1, Ordering::SeqCst);
+        let s = seq.load(Ordering::SeqCst);
+        if let Some(r) = poll() {
+            sleepers.fetch_sub(1, Ordering::SeqCst);
+            return Ok(r);
+        }
+        shmem_core::wake::wait(seq, s, SLEEP_SLICE);
+        sleepers.fetch_sub(1, Ordering::SeqCst);
+        if let Some(r) = poll() {
+            return Ok(r);
+        }
+        ctx.health.check()?;
+        let waited = start.elapsed();
+        if let Some(limit) = ctx.timeout {
+            if waited >= limit {
+                return Err(Error::Timeout { what: what(), waited, missing_pes: Vec::new() });
+            }
+        }
+        if !warned && waited >= tune.warn_after {
+            warned = true;
+            tracing::warn!(
+                "PE {} has waited {:?} for {}; is a peer stuck or did it never write?",
+                me.0,
+                waited,
+                what()
+            );
+        }
+    }
+}

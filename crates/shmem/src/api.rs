@@ -1,0 +1,301 @@
+//! The process-wide API mirroring `api.md` (the shape the Python binding and C-style callers use).
+//!
+//! One runtime per process at a time, held in a global. Symmetric addresses are `usize` local addresses; local
+//! buffers are raw pointers, so the data-moving calls are `unsafe` with the buffer contract spelled out.
+//! Rust programs usually prefer the [`crate::Shmem`] handle and its typed [`crate::SymVec`].
+
+use crate::alloc::AllocCall;
+use crate::runtime::{Runtime, STATUS};
+use crate::Shmem;
+use shmem_core::engine::{AtomicOp, AtomicWidth, SignalOp};
+use shmem_core::launch_env::{parse_size, vars, LaunchEnv};
+use shmem_core::{Error, InitAttr, InitStatus, Result};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
+
+static CURRENT: RwLock<Option<Arc<Runtime>>> = RwLock::new(None);
+
+/// Default symmetric heap per PE for [`init_from_env`] when `SHMEM_SYMMETRIC_SIZE` is unset.
+pub const DEFAULT_HEAP_BYTES: u64 = 64 << 20;
+
+/// The SHMEM API version this library implements (major, minor).
+pub const API_VERSION: (i32, i32) = (1, 5);
+
+/// The running runtime, or `NotInited`.
+pub(crate) fn current() -> Result<Arc<Runtime>> {
+    let g = CURRENT.read().unwrap_or_else(|e| e.into_inner());
+    match g.as_ref() {
+        Some(rt) => Ok(rt.clone()),
+        None => Err(Error::NotInited("call shmem init first".into())),
+    }
+}
+
+/// Initializes this PE from explicit attributes. Collective over the job.
+///
+/// # Errors
+/// `InvalidParam` for bad attributes, `Inner` when already initialized, `Bootstrap`/`Timeout` when peers cannot
+/// be reached, `Smem` when shared memory fails. A failed init leaves the status `Invalid`.
+pub fn init(attr: InitAttr) -> Result<Shmem> {
+    let mut g = CURRENT.write().unwrap_or_else(|e| e.into_inner());
+    if g.is_some() {
+        return Err(Error::Inner("shmem is already initialized in this process; call finalize first".into()));
+    }
+    match Runtime::start(attr) {
+        Ok(rt) => {
+            *g = Some(rt.clone());
+            STATUS.store(InitStatus::Initialized as i32, Ordering::Release);
+            Ok(Shmem { rt })
+        }
+        Err(e) => {
+            STATUS.store(InitStatus::Invalid as i32, Ordering::Release);
+            Err(e)
+        }
+    }
+}
+
+/// The attributes the environment describes: the launcher's rank/size/store variables (shmemrun, torchrun,
+/// Slurm, Open MPI), `SHMEM_SYMMETRIC_SIZE`, `SHMEM_INIT_TIMEOUT` and `SHMEM_CONTROL_TIMEOUT` (seconds); a lone process with no launcher variables is PE 0 of 1.
+pub fn attr_from_env() -> Result<InitAttr> {
+    let heap = match std::env::var(vars::SYMMETRIC_SIZE) {
+        Ok(v) => parse_size(&v)?,
+        Err(_) => DEFAULT_HEAP_BYTES,
+    };
+    let env = LaunchEnv::from_env()?;
+    let (pe, n, url) = match env {
+        Some(e) => (e.pe, e.n_pes, e.store_url),
+        None => (0, 1, None),
+    };
+    let mut option_attr = shmem_core::OptionalAttr::default();
+    if let Some(t) = secs_from_env(vars::INIT_TIMEOUT)? {
+        option_attr.shm_init_timeout = t;
+        option_attr.shm_create_timeout = t;
+    }
+    if let Some(t) = secs_from_env(vars::CONTROL_TIMEOUT)? {
+        option_attr.control_operation_timeout = t;
+    }
+    let attr = InitAttr { my_rank: pe, n_ranks: n, local_mem_size: heap, store_url: url, option_attr };
+    attr.validate()?;
+    Ok(attr)
+}
+
+fn secs_from_env(name: &str) -> Result<Option<std::time::Duration>> {
+    match std::env::var(name) {
+        Err(_) => Ok(None),
+        Ok(v) => match v.trim().parse::<f64>() {
+            Ok(s) if s > 0.0 && s < 1e9 => Ok(Some(std::time::Duration::from_secs_f64(s))),
+            _ => Err(Error::invalid(format!("{name}={v:?} must be a positive number of seconds"))),
+        },
+    }
+}
+
+/// Initializes from the environment (see [`attr_from_env`]).
+pub fn init_from_env() -> Result<Shmem> {
+    init(attr_from_env()?)
+}
+
+/// `shmem_init(mype, npes, mem_size)`: explicit rank and size, store address from the environment.
+pub fn init_with(my_pe: i64, n_pes: i64, mem_size: i64) -> Result<Shmem> {
+    let url = LaunchEnv::from_lookup(|k| match k {
+        vars::PE => Some(my_pe.to_string()),
+        vars::N_PES => Some(n_pes.to_string()),
+        _ => std::env::var(k).ok(),
+    })
+    .ok()
+    .flatten()
+    .and_then(|e| e.store_url);
+    let mut attr = InitAttr::new(my_pe, n_pes, mem_size, "")?;
+    attr.store_url = url;
+    attr.validate()?;
+    init(attr)
+}
+
+/// Ends this PE's part in the job: collective barrier, then everything is released.
+///
+/// # Errors
+/// `NotInited` before init or after finalize.
+pub fn finalize() -> Result<()> {
+    let rt = CURRENT
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .ok_or_else(|| Error::NotInited("finalize called before init (or twice)".into()))?;
+    let r = rt.finalize();
+    STATUS.store(InitStatus::NotInitialized as i32, Ordering::Release);
+    r
+}
+
+/// Life-cycle status of this process.
+pub fn init_status() -> InitStatus {
+    crate::runtime::init_status()
+}
+
+/// This PE's number.
+pub fn my_pe() -> Result<u32> {
+    Ok(current()?.me.0)
+}
+
+/// Number of PEs.
+pub fn n_pes() -> Result<u32> {
+    Ok(current()?.n_pes)
+}
+
+/// The vendor string: this library's name and version.
+pub fn info_name() -> String {
+    format!(
+        "shmem-rs {} (Rust SHMEM runtime; engines: {})",
+        env!("CARGO_PKG_VERSION"),
+        crate::engine::compiled_engines()
+    )
+}
+
+/// Collective `malloc`: the symmetric address, or `None` for size 0.
+pub fn malloc(size: u64) -> Result<Option<usize>> {
+    let rt = current()?;
+    Ok(rt.alloc(size, 16, AllocCall::Malloc)?.map(|o| rt.base + o.get()))
+}
+
+/// Collective `calloc`: zeroed on every PE.
+pub fn calloc(nmemb: u64, size: u64) -> Result<Option<usize>> {
+    let rt = current()?;
+    Ok(rt.calloc(nmemb, size)?.map(|o| rt.base + o.get()))
+}
+
+/// Collective `align`: `alignment` must be a power of two.
+pub fn align(alignment: u64, size: u64) -> Result<Option<usize>> {
+    let rt = current()?;
+    Ok(rt.alloc(size, alignment, AllocCall::Align)?.map(|o| rt.base + o.get()))
+}
+
+/// Collective `free` of an address returned by malloc/calloc/align.
+pub fn free(addr: usize) -> Result<()> {
+    let rt = current()?;
+    let off = rt.offset_of(addr, 0, 1, rt.me)?;
+    rt.free(off)
+}
+
+/// `shmem_ptr`: a directly usable address of `pe`'s copy, or `None` when `pe` is not on this node.
+pub fn ptr(addr: usize, pe: i64) -> Result<Option<usize>> {
+    current()?.ptr(addr, pe)
+}
+
+/// Blocking put of `len` bytes.
+///
+/// # Safety
+/// `src..src+len` must be readable for the duration of the call.
+pub unsafe fn putmem(dst: usize, src: *const u8, len: usize, pe: i64) -> Result<()> {
+    // SAFETY: forwarded contract.
+    unsafe { current()?.putmem(dst, src, len, pe, false) }
+}
+
+/// Non-blocking put, complete after [`quiet`].
+///
+/// # Safety
+/// `src..src+len` must stay readable and unmodified until the next `quiet`.
+pub unsafe fn putmem_nbi(dst: usize, src: *const u8, len: usize, pe: i64) -> Result<()> {
+    // SAFETY: forwarded contract.
+    unsafe { current()?.putmem(dst, src, len, pe, true) }
+}
+
+/// Blocking get of `len` bytes.
+///
+/// # Safety
+/// `dst..dst+len` must be writable for the duration of the call.
+pub unsafe fn getmem(dst: *mut u8, src: usize, len: usize, pe: i64) -> Result<()> {
+    // SAFETY: forwarded contract.
+    unsafe { current()?.getmem(dst, src, len, pe, false) }
+}
+
+/// Non-blocking get, complete after [`quiet`].
+///
+/// # Safety
+/// `dst..dst+len` must stay writable and untouched until the next `quiet`.
+pub unsafe fn getmem_nbi(dst: *mut u8, src: usize, len: usize, pe: i64) -> Result<()> {
+    // SAFETY: forwarded contract.
+    unsafe { current()?.getmem(dst, src, len, pe, true) }
+}
+
+/// Put-with-signal (`nbi` selects the non-blocking form).
+///
+/// # Safety
+/// As for [`putmem`] / [`putmem_nbi`].
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn putmem_signal(
+    dst: usize,
+    src: *const u8,
+    len: usize,
+    sig_addr: usize,
+    signal: u64,
+    sig_op: i32,
+    pe: i64,
+    nbi: bool,
+) -> Result<()> {
+    let op = SignalOp::from_code(sig_op)?;
+    // SAFETY: forwarded contract.
+    unsafe { current()?.putmem_signal(dst, src, len, sig_addr, signal, op, pe, nbi) }
+}
+
+/// An atomic operation on `pe`'s word at `addr`; returns the previous value.
+pub fn atomic(addr: usize, width: AtomicWidth, op: AtomicOp, pe: i64) -> Result<u64> {
+    current()?.atomic(addr, width, op, pe)
+}
+
+/// Completes all outstanding operations of this PE.
+pub fn quiet() -> Result<()> {
+    let rt = current()?;
+    rt.check_live()?;
+    rt.quiet()
+}
+
+/// Orders puts to each PE.
+pub fn fence() -> Result<()> {
+    current()?.fence()
+}
+
+/// quiet + barrier over all PEs.
+pub fn barrier_all() -> Result<()> {
+    let rt = current()?;
+    rt.check_live()?;
+    rt.barrier_all()
+}
+
+/// Barrier over all PEs without quiet.
+pub fn sync_all() -> Result<()> {
+    let rt = current()?;
+    rt.check_live()?;
+    rt.sync_all()
+}
+
+/// Ends every PE of the job with `status` (does not return).
+pub fn global_exit(status: i32) -> ! {
+    match current() {
+        Ok(rt) => rt.global_exit(status),
+        Err(_) => crate::runtime::exit_now(status),
+    }
+}
+
+/// Sets the MTE engine's copy chunk (`mte_set_ub_params`).
+pub fn mte_set_ub_params(offset: i64, size: i64, event: i64) -> Result<()> {
+    #[cfg(feature = "mte")]
+    {
+        let cfg = transport_mte::ChunkConfig::new(offset, size, event)?;
+        let rt = current()?;
+        for e in rt.router.all() {
+            #[allow(irrefutable_let_patterns)]
+            if let crate::engine::Engine::Mte(m) = e {
+                m.set_chunk(cfg);
+            }
+        }
+        Ok(())
+    }
+    #[cfg(not(feature = "mte"))]
+    {
+        let _ = (offset, size, event);
+        Err(Error::NotSupported("mte_set_ub_params: the MTE engine is not compiled in".into()))
+    }
+}
+
+/// The heap range of this PE as (base address, heap size).
+pub fn heap_range() -> Result<(usize, u64)> {
+    let rt = current()?;
+    Ok((rt.base, rt.layout.heap_size()))
+}

@@ -1,0 +1,287 @@
+//! The runtime of one PE: its segments, engines, allocator, control plane, and the life cycle
+//! (`init` → `finalize`).
+
+use crate::engine::{build_engines, Router};
+use shmem_bootstrap::{JobEvent, StoreClient, StoreConfig, StoreServer, Watch};
+use shmem_core::heap::{Allocator, HeapLayout, NodeSegments, Segment};
+use shmem_core::launch_env::vars;
+use shmem_core::{Error, InitAttr, InitStatus, Pe, Result};
+use shmem_sync::{BarrierState, JobHealth, TeamView, WaitCtx};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Team slot of TEAM_WORLD in the sync area.
+pub(crate) const WORLD_SLOT: u32 = 0;
+
+/// Everything one initialized PE owns.
+#[derive(Debug)]
+pub(crate) struct Runtime {
+    pub(crate) attr: InitAttr,
+    pub(crate) me: Pe,
+    pub(crate) n_pes: u32,
+    pub(crate) layout: HeapLayout,
+    pub(crate) node: Arc<NodeSegments>,
+    pub(crate) router: Router,
+    /// The local heap's base address (symmetric addresses are local virtual addresses in the raw API).
+    pub(crate) base: usize,
+    pub(crate) allocator: Mutex<Allocator>,
+    /// Number of collective allocation calls made (the record sequence number).
+    pub(crate) alloc_seq: AtomicU64,
+    pub(crate) health: Arc<JobHealth>,
+    pub(crate) world_barrier: BarrierState,
+    pub(crate) finalized: AtomicBool,
+    control: Mutex<Control>,
+}
+
+/// The control plane: store client and server, job-event watch.
+#[derive(Default)]
+struct Control {
+    client: Option<StoreClient>,
+    server: Option<StoreServer>,
+    watch: Option<Watch>,
+    leaving: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control")
+            .field("store", &self.client.is_some())
+            .field("server", &self.server.is_some())
+            .finish()
+    }
+}
+
+/// The process-wide life-cycle status (`InitStatus` as i32).
+pub(crate) static STATUS: AtomicI32 = AtomicI32::new(InitStatus::NotInitialized as i32);
+
+/// The current status of the runtime in this process.
+pub(crate) fn init_status() -> InitStatus {
+    match STATUS.load(Ordering::Acquire) {
+        0 => InitStatus::NotInitialized,
+        1 => InitStatus::ShmCreated,
+        2 => InitStatus::Initialized,
+        _ => InitStatus::Invalid,
+    }
+}
+
+fn segment_name(rank: u32) -> String {
+    static NONCE: AtomicU64 = AtomicU64::new(0);
+    let prefix = std::env::var(vars::SHM_PREFIX).ok().filter(|p| !p.is_empty() && !p.contains('/'));
+    let prefix = prefix.unwrap_or_else(|| "shmem".to_string());
+    let n = NONCE.fetch_add(1, Ordering::Relaxed);
+    format!("/{prefix}-{rank}-{}-{n}", std::process::id())
+}
+
+fn encode_segment(node: &str, name: &str, len: u64) -> Vec<u8> {
+    format!("{node}\n{name}\n{len}").into_bytes()
+}
+
+fn decode_segment(pe: u32, raw: &[u8]) -> Result<(String, String, u64)> {
+    let s = std::str::from_utf8(raw)
+        .map_err(|_| Error::Bootstrap(format!("PE {pe} published a garbled segment record")))?;
+    let mut it = s.split('\n');
+    match (it.next(), it.next(), it.next().and_then(|l| l.parse().ok())) {
+        (Some(n), Some(name), Some(len)) => Ok((n.to_string(), name.to_string(), len)),
+        _ => Err(Error::Bootstrap(format!("PE {pe} published a garbled segment record {s:?}"))),
+    }
+}
+
+impl Runtime {
+    /// Runs the whole init sequence; `STATUS` moves to SHM_CREATED once the local segment exists.
+    pub(crate) fn start(attr: InitAttr) -> Result<Arc<Runtime>> {
+        attr.validate()?;
+        crate::log::init_logging(attr.my_rank);
+        let me = Pe(attr.my_rank);
+        let n = attr.n_ranks;
+        let layout = HeapLayout::new(attr.local_mem_size);
+        let seg_len = usize::try_from(layout.segment_len())
+            .map_err(|_| Error::invalid("local_mem_size does not fit this address space"))?;
+        let own = Segment::create(&segment_name(me.0), seg_len)?;
+        STATUS.store(InitStatus::ShmCreated as i32, Ordering::Release);
+        let opt = &attr.option_attr;
+
+        let mut control = Control::default();
+        let mut segs: Vec<Option<Segment>> = (0..n).map(|_| None).collect();
+        let own_name = own.name().to_string();
+        segs[me.index()] = Some(own);
+        let health = Arc::new(JobHealth::default());
+
+        if n > 1 {
+            let url = attr.store_url.clone().expect("validated: n > 1 has a store url");
+            let token = std::env::var(vars::JOB_TOKEN).ok().filter(|t| !t.is_empty());
+            let cfg = StoreConfig {
+                token: token.unwrap_or_else(|| shmem_bootstrap::default_token(&url)),
+                url,
+                tls: crate::tls::configured()?,
+                connect_timeout: opt.shm_init_timeout,
+                op_timeout: opt.control_operation_timeout,
+            };
+            if me.0 == 0 {
+                control.server = Some(StoreServer::start(&cfg)?);
+            }
+            let client = StoreClient::connect(&cfg, me.0)?;
+            let node_id = shmem_core::heap::node_id();
+            let all = client.allgather(
+                "init/segments",
+                n,
+                &encode_segment(&node_id, &own_name, layout.segment_len()),
+                opt.shm_init_timeout,
+            )?;
+            for (pe, raw) in all.iter().enumerate() {
+                let (peer_node, name, len) = decode_segment(pe as u32, raw)?;
+                if len != layout.segment_len() {
+                    return Err(Error::InvalidValue(format!(
+                        "PE {pe} has a segment of {len} B but this PE has {} B: every PE must pass the same \
+                         local_mem_size",
+                        layout.segment_len()
+                    )));
+                }
+                if pe != me.index() && peer_node == node_id {
+                    segs[pe] = Some(Segment::open(&name, seg_len)?);
+                }
+            }
+            // Once every PE has mapped its node's segments, the names can go: no crash can leak them now.
+            client.barrier("init/mapped", n, opt.shm_create_timeout)?;
+            let health_w = health.clone();
+            let leaving = control.leaving.clone();
+            control.watch = Some(StoreClient::watch(&cfg, me.0, move |ev| on_job_event(ev, &health_w, &leaving))?);
+            control.client = Some(client);
+        }
+        let mut node = NodeSegments::new(layout, me, segs);
+        node.unlink_all();
+        let node = Arc::new(node);
+        let engines = build_engines(opt.data_op_engine_type, &node)?;
+        let router = Router::new(engines, n, opt.data_op_engine_type)?;
+        let base = node.local().base().as_ptr() as usize;
+        let rt = Arc::new(Runtime {
+            me,
+            n_pes: n,
+            layout,
+            allocator: Mutex::new(Allocator::new(layout.heap_size())),
+            alloc_seq: AtomicU64::new(0),
+            health,
+            world_barrier: BarrierState::default(),
+            finalized: AtomicBool::new(false),
+            control: Mutex::new(control),
+            node,
+            router,
+            base,
+            attr,
+        });
+        rt.barrier_all()?;
+        tracing::info!("PE {} of {} initialized: heap {} B", me.0, n, rt.layout.heap_size());
+        Ok(rt)
+    }
+
+    /// A wait context for user waits (unbounded) or control waits (bounded by control_operation_timeout).
+    pub(crate) fn wait_ctx(&self, bounded: bool) -> WaitCtx<'_> {
+        WaitCtx {
+            node: &self.node,
+            health: &self.health,
+            timeout: bounded.then_some(self.attr.option_attr.control_operation_timeout),
+        }
+    }
+
+    /// TEAM_WORLD as the barrier sees it.
+    pub(crate) fn world_view(&self) -> TeamView {
+        TeamView { start: 0, stride: 1, size: self.n_pes, my_index: self.me.0, slot: WORLD_SLOT }
+    }
+
+    /// Completes this PE's outstanding operations on every engine.
+    pub(crate) fn quiet(&self) -> Result<()> {
+        use shmem_core::engine::DataOpEngine;
+        for e in self.router.all() {
+            e.quiet()?;
+        }
+        Ok(())
+    }
+
+    /// quiet, then a barrier over TEAM_WORLD bounded by control_operation_timeout.
+    pub(crate) fn barrier_all(&self) -> Result<()> {
+        self.quiet()?;
+        self.sync_all()
+    }
+
+    /// A barrier over TEAM_WORLD without quiet.
+    pub(crate) fn sync_all(&self) -> Result<()> {
+        let world = self.world_view();
+        shmem_sync::barrier::barrier(self.router.to(self.me), &self.wait_ctx(true), &world, &self.world_barrier)
+    }
+
+    /// The collective end of the job for this PE: barrier, leave the store, stop serving it (PE 0).
+    pub(crate) fn finalize(&self) -> Result<()> {
+        if self.finalized.swap(true, Ordering::AcqRel) {
+            return Err(Error::NotInited("finalize was already called".into()));
+        }
+        let first = self.barrier_all();
+        let mut c = self.control.lock().unwrap_or_else(|e| e.into_inner());
+        c.leaving.store(true, Ordering::Release);
+        let mut result = first;
+        if let Some(client) = c.client.take() {
+            let timeout = self.attr.option_attr.control_operation_timeout;
+            let left = client.leave().and_then(|_| client.barrier("finalize/left", self.n_pes, timeout));
+            result = result.and(left);
+            // Closing the store must not race with a re-init: PE 0 may stop serving only once every PE has its
+            // barrier answer, and the others may return only once the old store stopped listening (so that an
+            // init right after finalize reaches the new store, never the old one).
+            if self.me.0 == 0 {
+                let deadline = std::time::Instant::now() + timeout;
+                while client.add("finalize/acked", 0).is_ok_and(|v| v < i64::from(self.n_pes) - 1)
+                    && std::time::Instant::now() < deadline
+                {
+                    std::thread::sleep(std::time::Duration::from_micros(200));
+                }
+            } else if client.add("finalize/acked", 1).is_ok() {
+                // Never set: the get ends when PE 0's shutdown answers it, after its listener has closed. An
+                // error above means the connection was already shut, which also happens after the listener
+                // closed; calling again would reconnect, so do not.
+                let _ = client.get("finalize/store-closed", timeout);
+            }
+            drop(client);
+        }
+        drop(c.watch.take());
+        if let Some(server) = c.server.take() {
+            server.shutdown();
+        }
+        result
+    }
+
+    /// Ends every PE of the job with `status`, promptly. Does not return.
+    pub(crate) fn global_exit(&self, status: i32) -> ! {
+        let c = self.control.lock().unwrap_or_else(|e| e.into_inner());
+        c.leaving.store(true, Ordering::Release);
+        if let Some(client) = &c.client {
+            if let Err(e) = client.global_exit(status) {
+                tracing::error!("global_exit could not reach the other PEs through the store: {e}");
+            }
+        }
+        exit_now(status)
+    }
+}
+
+/// Flushes what can be flushed and ends the process without running other threads' destructors.
+pub(crate) fn exit_now(status: i32) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: _exit ends the process immediately; nothing after it runs.
+    unsafe { libc::_exit(status) }
+}
+
+fn on_job_event(ev: JobEvent, health: &JobHealth, leaving: &AtomicBool) {
+    match ev {
+        JobEvent::GlobalExit(status) => {
+            tracing::info!("global_exit({status}) called by a PE: ending this PE");
+            exit_now(status);
+        }
+        JobEvent::PeerLost(pe) if !leaving.load(Ordering::Acquire) => {
+            tracing::error!("PE {pe} left the job without finalize (crashed or killed)");
+            health.fail(format!("PE {pe} left the job without finalize (crashed or killed)"));
+        }
+        JobEvent::StoreLost if !leaving.load(Ordering::Acquire) => {
+            tracing::error!("lost the bootstrap store served by PE 0: PE 0 crashed or was killed");
+            health.fail("the bootstrap store (served by PE 0) went away: PE 0 crashed or was killed");
+        }
+        _ => {}
+    }
+}

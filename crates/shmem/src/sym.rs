@@ -1,0 +1,180 @@
+//! The typed, safe Rust API: [`SymVec<T>`], an array of `T` that exists at the same offset on every PE.
+
+use crate::runtime::Runtime;
+use crate::Shmem;
+use bytemuck::Pod;
+use shmem_core::engine::{AtomicOp, AtomicWidth, DataOpEngine, SignalOp};
+use shmem_core::{Error, HeapOffset, Result};
+use shmem_sync::CmpOp;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+/// A symmetric array of `len` values of `T`: allocated collectively, one copy per PE, addressed by index.
+///
+/// Local and remote accesses copy: no Rust reference is ever made over memory that peers may write.
+/// Dropping a `SymVec` does not free it (freeing is collective): call [`SymVec::free`] on every PE, or let
+/// `finalize` release it.
+#[derive(Debug)]
+pub struct SymVec<T: Pod> {
+    rt: Arc<Runtime>,
+    off: HeapOffset,
+    len: usize,
+    _t: PhantomData<T>,
+}
+
+impl Shmem {
+    /// Collectively allocates a zeroed symmetric array of `len` values.
+    pub fn alloc_zeroed<T: Pod>(&self, len: usize) -> Result<SymVec<T>> {
+        let size = std::mem::size_of::<T>() as u64;
+        let off = if len == 0 || size == 0 {
+            // Still a collective call, so that mismatches are caught; an empty array needs no memory.
+            self.rt.calloc(0, size)?;
+            HeapOffset(0)
+        } else {
+            self.rt.calloc(len as u64, size)?.expect("non-empty calloc returns a block")
+        };
+        let align = std::mem::align_of::<T>() as u64;
+        debug_assert!(off.0 % align.max(1) == 0, "calloc is 16-byte aligned");
+        Ok(SymVec { rt: self.rt.clone(), off, len, _t: PhantomData })
+    }
+}
+
+impl<T: Pod> SymVec<T> {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the array is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The symmetric address of element 0 (for the address-based API).
+    pub fn addr(&self) -> usize {
+        self.rt.base + self.off.get()
+    }
+
+    fn range(&self, at: usize, n: usize) -> Result<HeapOffset> {
+        match at.checked_add(n) {
+            Some(end) if end <= self.len => Ok(self.off.plus((at * std::mem::size_of::<T>()) as u64)),
+            _ => Err(Error::invalid(format!(
+                "elements {at}..{} are outside this symmetric array of {} elements",
+                at.saturating_add(n),
+                self.len
+            ))),
+        }
+    }
+
+    /// Copies `src` into `pe`'s copy starting at element `at`; complete at the target on return.
+    pub fn put(&self, pe: u32, at: usize, src: &[T]) -> Result<()> {
+        self.rt.check_live()?;
+        let pe = self.rt.check_pe(pe as i64)?;
+        let off = self.range(at, src.len())?;
+        // SAFETY: src is a live slice for the call; the range is inside the array (checked).
+        unsafe { self.rt.router.to(pe).put(pe, off, src.as_ptr().cast(), std::mem::size_of_val(src)) }
+    }
+
+    /// Copies `pe`'s elements `at..at+dst.len()` into `dst`.
+    pub fn get(&self, pe: u32, at: usize, dst: &mut [T]) -> Result<()> {
+        self.rt.check_live()?;
+        let pe = self.rt.check_pe(pe as i64)?;
+        let off = self.range(at, dst.len())?;
+        // SAFETY: dst is an exclusive live slice; the range is inside the array (checked).
+        unsafe { self.rt.router.to(pe).get(pe, off, dst.as_mut_ptr().cast(), std::mem::size_of_val(dst)) }
+    }
+
+    /// Puts `src` at element `at` of `pe`, then updates `pe`'s signal word `signal[sig_at]` with `op`: a PE that
+    /// sees the signal sees the data.
+    #[allow(clippy::too_many_arguments)]
+    pub fn put_signal(
+        &self,
+        pe: u32,
+        at: usize,
+        src: &[T],
+        signal: &SymVec<u64>,
+        sig_at: usize,
+        value: u64,
+        op: SignalOp,
+    ) -> Result<()> {
+        self.rt.check_live()?;
+        let pe = self.rt.check_pe(pe as i64)?;
+        let off = self.range(at, src.len())?;
+        let sig = signal.range(sig_at, 1)?;
+        // SAFETY: as in put; the signal word is inside its own array, disjoint from this one.
+        unsafe {
+            self.rt.router.to(pe).put_signal(pe, off, src.as_ptr().cast(), std::mem::size_of_val(src), sig, value, op)
+        }
+    }
+
+    /// Reads this PE's own elements `at..at+dst.len()`.
+    pub fn read_local(&self, at: usize, dst: &mut [T]) -> Result<()> {
+        self.get(self.rt.me.0, at, dst)
+    }
+
+    /// This PE's whole copy as a vector.
+    pub fn to_vec(&self) -> Result<Vec<T>> {
+        let mut v = vec![T::zeroed(); self.len];
+        self.read_local(0, &mut v)?;
+        Ok(v)
+    }
+
+    /// Writes this PE's own elements starting at `at`.
+    pub fn write_local(&self, at: usize, src: &[T]) -> Result<()> {
+        self.put(self.rt.me.0, at, src)
+    }
+
+    /// Collectively frees the array (every PE must call it, in the same order as its other allocation calls).
+    pub fn free(self) -> Result<()> {
+        if self.len == 0 || std::mem::size_of::<T>() == 0 {
+            return self.rt.free_empty();
+        }
+        self.rt.free(self.off)
+    }
+}
+
+/// Atomic operations and waits on symmetric arrays of the standard AMO types.
+macro_rules! sym_atomics {
+    ($($t:ty => $w:expr),* $(,)?) => {$(
+        impl SymVec<$t> {
+            fn amo(&self, pe: u32, at: usize, op: AtomicOp) -> Result<$t> {
+                self.rt.check_live()?;
+                let pe = self.rt.check_pe(pe as i64)?;
+                let off = self.range(at, 1)?;
+                Ok(self.rt.router.to(pe).atomic(pe, off, $w, op)? as $t)
+            }
+            /// Atomically adds `v` to `pe`'s element `at`; returns the previous value.
+            pub fn fetch_add(&self, pe: u32, at: usize, v: $t) -> Result<$t> {
+                self.amo(pe, at, AtomicOp::FetchAdd(v as u64))
+            }
+            /// Atomically reads `pe`'s element `at`.
+            pub fn fetch(&self, pe: u32, at: usize) -> Result<$t> {
+                self.amo(pe, at, AtomicOp::Fetch)
+            }
+            /// Atomically replaces `pe`'s element `at`; returns the previous value.
+            pub fn swap(&self, pe: u32, at: usize, v: $t) -> Result<$t> {
+                self.amo(pe, at, AtomicOp::Swap(v as u64))
+            }
+            /// Atomically replaces `pe`'s element `at` if it equals `cond`; returns the previous value.
+            pub fn compare_swap(&self, pe: u32, at: usize, cond: $t, v: $t) -> Result<$t> {
+                self.amo(pe, at, AtomicOp::CompareSwap { cond: cond as u64, value: v as u64 })
+            }
+            /// Waits until this PE's element `at` compares true with `value`; returns the value seen.
+            pub fn wait_until(&self, at: usize, cmp: CmpOp, value: $t) -> Result<$t> {
+                self.rt.check_live()?;
+                let off = self.range(at, 1)?;
+                let node = &self.rt.node;
+                shmem_sync::wait::wait_until(
+                    &self.rt.wait_ctx(false),
+                    || {
+                        let v: $t = shmem_sync::wait::load_local(node, off);
+                        cmp.holds(v, value).then_some(v)
+                    },
+                    || format!("element {at} {cmp:?} {value:?}"),
+                )
+            }
+        }
+    )*};
+}
+
+sym_atomics!(u32 => AtomicWidth::W32, i32 => AtomicWidth::W32, u64 => AtomicWidth::W64, i64 => AtomicWidth::W64);

@@ -1,0 +1,247 @@
+//! Life cycle, allocator agreement, failure handling.
+
+use crate::runner;
+use crate::{check, ok, Scenario};
+use libtest_mimic::{Failed, Trial};
+use shmem::{api, InitStatus};
+use std::time::{Duration, Instant};
+
+pub const SCENARIOS: &[(&str, Scenario)] = &[
+    ("init_cycles", init_cycles),
+    ("alloc_agreement", alloc_agreement),
+    ("alloc_mismatch", alloc_mismatch),
+    ("alloc_oom", alloc_oom),
+    ("peer_dies", peer_dies),
+    ("global_exit", global_exit),
+    ("calls_outside_init", calls_outside_init),
+    ("killed_by_signal", killed_by_signal),
+];
+
+pub const TRIALS: &[(&str, &[u32])] = &[
+    ("init_cycles", &[2, 8]),
+    ("alloc_agreement", &[2, 4, 8]),
+    ("alloc_mismatch", &[2, 4]),
+    ("alloc_oom", &[2]),
+    ("calls_outside_init", &[1, 2]),
+];
+
+fn init_cycles() -> Result<(), String> {
+    for round in 0..3 {
+        check!(api::init_status() == InitStatus::NotInitialized, "status before init #{round}");
+        let sh = ok!(shmem::init_from_env());
+        check!(api::init_status() == InitStatus::Initialized, "status after init");
+        let n: u32 = std::env::var("SHMEM_N_PES").unwrap().parse().unwrap();
+        check!(sh.n_pes() == n, "n_pes {} != {n}", sh.n_pes());
+        check!(sh.my_pe() == std::env::var("SHMEM_PE").unwrap().parse::<u32>().unwrap(), "my_pe");
+        let e = shmem::init_from_env().unwrap_err();
+        check!(e.code() == -4, "double init gives INNER_ERROR, got {e}");
+        // Every PE writes its rank into the next PE's word; after the barrier each holds its predecessor's.
+        let v = ok!(sh.alloc_zeroed::<u64>(1));
+        let me = sh.my_pe();
+        ok!(v.put((me + 1) % n, 0, &[me as u64 + 100 * round]));
+        ok!(sh.barrier_all());
+        let got = ok!(v.to_vec())[0];
+        check!(got == ((me + n - 1) % n) as u64 + 100 * round, "round {round}: got {got}");
+        ok!(v.free());
+        ok!(sh.finalize());
+        check!(api::init_status() == InitStatus::NotInitialized, "status after finalize");
+    }
+    Ok(())
+}
+
+fn alloc_agreement() -> Result<(), String> {
+    let sh = ok!(shmem::init_from_env());
+    let n = sh.n_pes();
+    // A fixed, mixed sequence of calls; every PE records the offsets it got.
+    let mut offs: Vec<u64> = Vec::new();
+    let mut live = Vec::new();
+    let (base, _) = ok!(api::heap_range());
+    for i in 0..40u64 {
+        let a = match i % 4 {
+            0 => ok!(api::malloc(1 + i * 37)),
+            1 => ok!(api::align(1 << (4 + i % 9), 100 + i)),
+            2 => ok!(api::calloc(i + 1, 24)),
+            _ => ok!(api::malloc(0)),
+        };
+        match a {
+            Some(addr) => {
+                if i % 4 == 1 {
+                    check!(addr % (1 << (4 + i % 9)) == 0, "align({}) gave {addr:#x}", 1 << (4 + i % 9));
+                }
+                if i % 4 == 2 {
+                    let mut buf = vec![1u8; (i as usize + 1) * 24];
+                    // SAFETY: addr is a live calloc block of this size on this PE.
+                    unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, buf.as_mut_ptr(), buf.len()) };
+                    check!(buf.iter().all(|&b| b == 0), "calloc block not zeroed");
+                }
+                offs.push((addr - base) as u64);
+                live.push(addr);
+            }
+            None => check!(i % 4 == 3, "only malloc(0) returns none"),
+        }
+        if i % 5 == 4 {
+            let victim = live.remove((i as usize * 7) % live.len());
+            ok!(api::free(victim));
+            offs.push(u64::MAX);
+        }
+    }
+    // Compare with PE 0's sequence through the heap itself.
+    let table = ok!(sh.alloc_zeroed::<u64>(offs.len() * n as usize));
+    ok!(table.put(0, sh.my_pe() as usize * offs.len(), &offs));
+    ok!(sh.barrier_all());
+    if sh.my_pe() == 0 {
+        let all = ok!(table.to_vec());
+        for pe in 1..n as usize {
+            check!(all[pe * offs.len()..(pe + 1) * offs.len()] == all[..offs.len()], "PE {pe} got other offsets");
+        }
+    }
+    ok!(sh.barrier_all());
+    for a in live {
+        ok!(api::free(a));
+    }
+    ok!(table.free());
+    // Malloc + free must be cheap: report (not assert) the cost.
+    let t = Instant::now();
+    for _ in 0..200 {
+        let a = ok!(api::malloc(4096)).unwrap();
+        ok!(api::free(a));
+    }
+    if sh.my_pe() == 0 {
+        println!("malloc+free on {n} PEs: {:.1} us", t.elapsed().as_secs_f64() * 1e6 / 200.0);
+    }
+    ok!(sh.finalize());
+    Ok(())
+}
+
+fn alloc_mismatch() -> Result<(), String> {
+    let sh = ok!(shmem::init_from_env());
+    let size = if sh.my_pe() == 1 { 8192 } else { 4096 };
+    let e = api::malloc(size).unwrap_err();
+    check!(e.code() == -2, "mismatch code {} ({e})", e.code());
+    let m = e.to_string();
+    check!(m.contains("PE 1 called malloc(size=8192)") && m.contains("malloc(size=4096)"), "message: {m}");
+    // The heap is unchanged and later agreeing calls work.
+    let a = ok!(api::malloc(64)).unwrap();
+    let (base, _) = ok!(api::heap_range());
+    check!(a == base, "first successful block at heap start, got {:#x}", a - base);
+    let e = api::free(a + 16).unwrap_err();
+    check!(e.code() == -1 && e.to_string().contains("not the start"), "free of interior: {e}");
+    ok!(api::free(a));
+    ok!(sh.finalize());
+    Ok(())
+}
+
+fn alloc_oom() -> Result<(), String> {
+    let sh = ok!(shmem::init_from_env());
+    let e = api::malloc(sh.heap_size() + 1).unwrap_err();
+    check!(e.code() == -8, "oom code {}", e.code());
+    let m = e.to_string();
+    check!(m.contains(&sh.heap_size().to_string()) && m.contains("local_mem_size"), "message: {m}");
+    let e = api::calloc(u64::MAX, 2).unwrap_err();
+    check!(e.code() == -1, "calloc overflow: {e}");
+    let e = api::align(3, 64).unwrap_err();
+    check!(e.code() == -1, "align(3): {e}");
+    ok!(sh.finalize());
+    Ok(())
+}
+
+fn calls_outside_init() -> Result<(), String> {
+    check!(api::my_pe().unwrap_err().code() == -5, "my_pe before init");
+    check!(api::malloc(16).unwrap_err().code() == -5, "malloc before init");
+    check!(api::finalize().unwrap_err().code() == -5, "finalize before init");
+    check!(api::barrier_all().unwrap_err().code() == -5, "barrier before init");
+    let sh = ok!(shmem::init_from_env());
+    let v = ok!(sh.alloc_zeroed::<u32>(4));
+    ok!(sh.finalize());
+    check!(v.put(0, 0, &[1]).unwrap_err().code() == -5, "put through a stale handle after finalize");
+    check!(api::quiet().unwrap_err().code() == -5, "quiet after finalize");
+    check!(api::finalize().unwrap_err().code() == -5, "finalize twice");
+    Ok(())
+}
+
+/// PE 1 dies without finalize while the others wait in a barrier: they must fail with an error naming it,
+/// long before the barrier's own timeout.
+fn peer_dies() -> Result<(), String> {
+    let sh = ok!(shmem::init_from_env());
+    if sh.my_pe() == 1 {
+        std::thread::sleep(Duration::from_millis(100));
+        std::process::exit(9);
+    }
+    let t = Instant::now();
+    let e = sh.barrier_all().unwrap_err();
+    check!(t.elapsed() < Duration::from_secs(10), "noticed after {:?}", t.elapsed());
+    check!(e.to_string().contains("PE 1"), "error names the lost PE: {e}");
+    println!("survivor saw: {e}");
+    std::process::exit(3)
+}
+
+fn killed_by_signal() -> Result<(), String> {
+    let sh = ok!(shmem::init_from_env());
+    if sh.my_pe() == 2 {
+        // SAFETY: raising SIGKILL on ourselves ends the process; nothing runs after it.
+        unsafe { libc::raise(libc::SIGKILL) };
+    }
+    let _ = sh.barrier_all();
+    Err("survived a barrier with a killed peer".into())
+}
+
+fn global_exit() -> Result<(), String> {
+    let sh = ok!(shmem::init_from_env());
+    if sh.my_pe() == sh.n_pes() - 1 {
+        std::thread::sleep(Duration::from_millis(100));
+        sh.global_exit(7);
+    }
+    // Everyone else waits for something that never comes.
+    let v = ok!(sh.alloc_zeroed::<u64>(1));
+    let _ = v.wait_until(0, shmem::CmpOp::Eq, 42);
+    Err("returned from a wait that should have been ended by global_exit".into())
+}
+
+fn expect_codes(n: u32, scenario: &str, want: impl Fn(usize) -> i32, max: Duration) -> Result<(), Failed> {
+    let t = Instant::now();
+    let res = runner::run(n, scenario, &[("SHMEM_LOG_LEVEL", "ERROR")], Duration::from_secs(60))?;
+    for (pe, r) in res.iter().enumerate() {
+        if r.code != want(pe) {
+            return Err(format!("PE {pe} exited {} (wanted {}):\n{}", r.code, want(pe), r.output).into());
+        }
+    }
+    if t.elapsed() > max {
+        return Err(format!("job took {:?}, more than {max:?}", t.elapsed()).into());
+    }
+    Ok(())
+}
+
+pub fn special_trials() -> Vec<Trial> {
+    vec![
+        Trial::test("peer_dies_others_fail_4pe", || {
+            expect_codes(4, "peer_dies", |pe| if pe == 1 { 9 } else { 3 }, Duration::from_secs(20))
+        }),
+        Trial::test("global_exit_ends_every_pe_4pe", || expect_codes(4, "global_exit", |_| 7, Duration::from_secs(15))),
+        Trial::test("launcher_reports_killed_pe_and_cleans_shm", launcher_kill),
+    ]
+}
+
+/// Through the real launcher: a PE killed with SIGKILL mid-run ends the job with 137, and the job's
+/// shared-memory objects are gone.
+fn launcher_kill() -> Result<(), Failed> {
+    let mut spec = shmem_run::JobSpec::new(3, std::env::current_exe().unwrap());
+    spec.extra_env = vec![(runner::SCENARIO_VAR.into(), "killed_by_signal".into())];
+    spec.timeout = Some(Duration::from_secs(60));
+    spec.prefix_output = true;
+    let t = Instant::now();
+    let out = shmem_run::run_job(&spec)?;
+    if out.exit_code() != 137 || out.failed_pe() != Some(2) {
+        return Err(format!("launcher exit {} failed PE {:?}", out.exit_code(), out.failed_pe()).into());
+    }
+    if t.elapsed() > Duration::from_secs(20) {
+        return Err(format!("took {:?}", t.elapsed()).into());
+    }
+    let left = std::fs::read_dir("/dev/shm")?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&out.shm_prefix))
+        .count();
+    if left != 0 {
+        return Err(format!("{left} segments left with prefix {}", out.shm_prefix).into());
+    }
+    Ok(())
+}

@@ -1,0 +1,74 @@
+//! Multi-process tests of the runtime. Without `SHMEM_TEST_SCENARIO`, this binary is a libtest-mimic harness
+//! whose trials each start a job of N processes of itself; with it set, the process is one PE of that job and
+//! runs the named scenario.
+
+#![allow(unreachable_pub)]
+
+mod lifecycle;
+mod rma;
+mod runner;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+
+/// A scenario body: runs as one PE, returns a description of what was wrong.
+pub type Scenario = fn() -> Result<(), String>;
+
+/// Fails the scenario with a formatted message unless the condition holds.
+#[macro_export]
+macro_rules! check {
+    ($cond:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err(format!("{}:{}: {}", file!(), line!(), format!($($fmt)+)));
+        }
+    };
+}
+
+/// Unwraps a runtime result inside a scenario.
+#[macro_export]
+macro_rules! ok {
+    ($e:expr) => {
+        $e.map_err(|e| format!("{}:{}: {} failed: {e} (code {})", file!(), line!(), stringify!($e), e.code()))?
+    };
+}
+
+fn scenarios() -> Vec<(&'static str, Scenario)> {
+    let mut v = Vec::new();
+    v.extend(lifecycle::SCENARIOS.iter().copied());
+    v.extend(rma::SCENARIOS.iter().copied());
+    v
+}
+
+/// (trial name, scenario, PE counts)
+fn trials() -> Vec<(&'static str, &'static [u32])> {
+    let mut v = Vec::new();
+    v.extend(lifecycle::TRIALS.iter().copied());
+    v.extend(rma::TRIALS.iter().copied());
+    v
+}
+
+fn main() {
+    if let Ok(name) = std::env::var(runner::SCENARIO_VAR) {
+        let f = scenarios().into_iter().find(|(n, _)| *n == name).map(|(_, f)| f);
+        let Some(f) = f else {
+            eprintln!("unknown scenario {name}");
+            std::process::exit(101);
+        };
+        match f() {
+            Ok(()) => std::process::exit(0),
+            Err(e) => {
+                eprintln!("scenario {name} failed: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    let args = Arguments::from_args();
+    let mut tests: Vec<Trial> = Vec::new();
+    for (name, counts) in trials() {
+        for &n in counts {
+            tests
+                .push(Trial::test(format!("{name}_{n}pe"), move || runner::run_ok(n, name, &[]).map_err(Failed::from)));
+        }
+    }
+    tests.extend(lifecycle::special_trials());
+    libtest_mimic::run(&args, tests).exit();
+}

@@ -1,0 +1,108 @@
+//! Runs a scenario as a real multi-process job: N OS processes of this test binary, each with the launch
+//! environment shmemrun would give it, a real TCP store, real shared memory. Every job has a deadline; on
+//! expiry all PEs are killed and the trial fails. After each job no shared-memory object of the job may be
+//! left in /dev/shm.
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Environment variable naming the scenario a child process runs.
+pub const SCENARIO_VAR: &str = "SHMEM_TEST_SCENARIO";
+
+/// What one PE did.
+#[derive(Debug)]
+pub struct PeResult {
+    pub code: i32,
+    pub output: String,
+}
+
+/// Runs `scenario` on `n` PEs and returns each PE's exit code and output.
+pub fn run(n: u32, scenario: &str, extra_env: &[(&str, &str)], deadline: Duration) -> Result<Vec<PeResult>, String> {
+    let spec = shmem_run::JobSpec::new(n, std::env::current_exe().unwrap());
+    let port = shmem_run::free_port().map_err(|e| e.to_string())?;
+    let token = shmem_run::random_hex(16).map_err(|e| e.to_string())?;
+    let prefix = format!("shmem-test-{}-{}", std::process::id(), shmem_run::random_hex(3).unwrap());
+    let mut children: Vec<Child> = Vec::new();
+    for pe in 0..n {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.envs(shmem_run::pe_env(&spec, pe, port, &token, &prefix))
+            .env(SCENARIO_VAR, scenario)
+            .env("SHMEM_SYMMETRIC_SIZE", "80M")
+            .env("SHMEM_INIT_TIMEOUT", "30")
+            .env("SHMEM_CONTROL_TIMEOUT", "30")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        children.push(cmd.spawn().map_err(|e| format!("spawn PE {pe}: {e}"))?);
+    }
+    let readers: Vec<_> = children
+        .iter_mut()
+        .map(|c| {
+            let mut out = c.stdout.take().unwrap();
+            let mut err = c.stderr.take().unwrap();
+            std::thread::spawn(move || {
+                let mut s = String::new();
+                let mut e = String::new();
+                let _ = out.read_to_string(&mut s);
+                let _ = err.read_to_string(&mut e);
+                s + &e
+            })
+        })
+        .collect();
+    let start = Instant::now();
+    let mut codes: Vec<Option<i32>> = vec![None; n as usize];
+    while codes.iter().any(Option::is_none) {
+        for (i, c) in children.iter_mut().enumerate() {
+            if codes[i].is_none() {
+                if let Some(st) = c.try_wait().map_err(|e| e.to_string())? {
+                    use std::os::unix::process::ExitStatusExt;
+                    codes[i] = Some(st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)));
+                }
+            }
+        }
+        if start.elapsed() > deadline {
+            for c in children.iter_mut() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            let outs: Vec<String> = readers.into_iter().map(|r| r.join().unwrap_or_default()).collect();
+            shmem_run::remove_shm_segments(std::path::Path::new(shmem_run::SHM_DIR), &prefix).ok();
+            return Err(format!("job {scenario} on {n} PEs passed its deadline of {deadline:?}; outputs: {outs:#?}"));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let outs: Vec<String> = readers.into_iter().map(|r| r.join().unwrap_or_default()).collect();
+    let left: Vec<String> = std::fs::read_dir("/dev/shm")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|f| f.starts_with(&prefix))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !left.is_empty() {
+        shmem_run::remove_shm_segments(std::path::Path::new(shmem_run::SHM_DIR), &prefix).ok();
+        return Err(format!("job {scenario} left shared-memory objects behind: {left:?}"));
+    }
+    Ok(codes.into_iter().zip(outs).map(|(c, o)| PeResult { code: c.unwrap(), output: o }).collect())
+}
+
+/// Runs `scenario` and requires every PE to exit 0.
+pub fn run_ok(n: u32, scenario: &str, extra_env: &[(&str, &str)]) -> Result<(), String> {
+    let res = run(n, scenario, extra_env, Duration::from_secs(90))?;
+    let bad: Vec<String> = res
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.code != 0)
+        .map(|(i, r)| format!("PE {i} exited {}:\n{}", r.code, r.output))
+        .collect();
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("scenario {scenario} on {n} PEs failed:\n{}", bad.join("\n")))
+    }
+}

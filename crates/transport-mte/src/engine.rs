@@ -1,0 +1,173 @@
+//! [`MteEngine`]: the calling thread copies straight into and out of the peer's mapped segment.
+
+use crate::config::ChunkConfig;
+use shmem_core::engine::{AtomicOp, AtomicWidth, Capabilities, DataOpEngine, SignalOp};
+use shmem_core::heap::NodeSegments;
+use shmem_core::{Error, HeapOffset, OpEngineType, Pe, Result};
+use std::ptr::NonNull;
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// The same-node load/store engine.
+#[derive(Debug)]
+pub struct MteEngine {
+    node: Arc<NodeSegments>,
+    chunk: AtomicUsize,
+}
+
+impl MteEngine {
+    /// An engine over the node's mapped segments.
+    pub fn new(node: Arc<NodeSegments>) -> MteEngine {
+        MteEngine { node, chunk: AtomicUsize::new(ChunkConfig::default().size as usize) }
+    }
+
+    /// Applies `mte_set_ub_params`: later copies are split into chunks of `cfg.size` bytes.
+    pub fn set_chunk(&self, cfg: ChunkConfig) {
+        self.chunk.store(cfg.size as usize, Ordering::Relaxed);
+    }
+
+    fn peer_span(&self, pe: Pe, off: HeapOffset, len: usize) -> Result<*mut u8> {
+        let seg = self.node.peer(pe).ok_or_else(|| {
+            Error::NotSupported(format!("{pe} is not on this node: the MTE engine reaches only same-node PEs"))
+        })?;
+        Ok(seg.span(off.0, len as u64)?.as_ptr())
+    }
+
+    /// Copies with memmove semantics, in chunks when the ranges do not overlap.
+    ///
+    /// # Safety
+    /// `src` readable and `dst` writable for `len` bytes.
+    unsafe fn copy(&self, dst: *mut u8, src: *const u8, len: usize) {
+        let chunk = self.chunk.load(Ordering::Relaxed).max(1);
+        let overlap =
+            (src as usize) < (dst as usize).wrapping_add(len) && (dst as usize) < (src as usize).wrapping_add(len);
+        if len <= chunk || overlap {
+            // SAFETY: caller guarantees both ranges; `copy` tolerates overlap.
+            unsafe { std::ptr::copy(src, dst, len) };
+            return;
+        }
+        let mut done = 0;
+        while done < len {
+            let n = chunk.min(len - done);
+            // SAFETY: done + n <= len, ranges valid by the caller's contract and disjoint (checked above).
+            unsafe { std::ptr::copy_nonoverlapping(src.add(done), dst.add(done), n) };
+            done += n;
+        }
+    }
+
+    fn word64(&self, pe: Pe, at: HeapOffset) -> Result<&AtomicU64> {
+        let p = self.peer_span(pe, at, 8)?;
+        debug_assert!((p as usize).is_multiple_of(8), "facade checks alignment");
+        // SAFETY: p is an aligned, in-bounds word of a mapping that lives as long as &self; words used by
+        // atomics are only accessed atomically by the runtime.
+        Ok(unsafe { AtomicU64::from_ptr(p.cast()) })
+    }
+
+    fn word32(&self, pe: Pe, at: HeapOffset) -> Result<&AtomicU32> {
+        let p = self.peer_span(pe, at, 4)?;
+        debug_assert!((p as usize).is_multiple_of(4), "facade checks alignment");
+        // SAFETY: as in word64.
+        Ok(unsafe { AtomicU32::from_ptr(p.cast()) })
+    }
+}
+
+macro_rules! apply_atomic {
+    ($w:expr, $op:expr) => {{
+        // SeqCst on every RMW: it orders the update before the wake check (see shmem_core::wake).
+        let w = $w;
+        match $op {
+            AtomicOp::Fetch => w.load(Ordering::SeqCst) as u64,
+            AtomicOp::Swap(v) => w.swap(v as _, Ordering::SeqCst) as u64,
+            AtomicOp::CompareSwap { cond, value } => {
+                match w.compare_exchange(cond as _, value as _, Ordering::SeqCst, Ordering::SeqCst) {
+                    Ok(v) | Err(v) => v as u64,
+                }
+            }
+            AtomicOp::FetchAdd(v) => w.fetch_add(v as _, Ordering::SeqCst) as u64,
+            AtomicOp::FetchAnd(v) => w.fetch_and(v as _, Ordering::SeqCst) as u64,
+            AtomicOp::FetchOr(v) => w.fetch_or(v as _, Ordering::SeqCst) as u64,
+            AtomicOp::FetchXor(v) => w.fetch_xor(v as _, Ordering::SeqCst) as u64,
+        }
+    }};
+}
+
+impl DataOpEngine for MteEngine {
+    fn kind(&self) -> OpEngineType {
+        OpEngineType::MTE
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { direct_pointers: true, asynchronous_nbi: false }
+    }
+
+    fn reaches(&self, pe: Pe) -> bool {
+        self.node.peer(pe).is_some()
+    }
+
+    unsafe fn put(&self, pe: Pe, dst: HeapOffset, src: *const u8, len: usize) -> Result<()> {
+        let d = self.peer_span(pe, dst, len)?;
+        // SAFETY: d..d+len is inside the peer's mapping (span checked); src is the caller's contract.
+        unsafe { self.copy(d, src, len) };
+        // A plain put skips the full fence before the wake check (see shmem_core::wake): a sleeper that
+        // registers at this instant re-checks within its bounded sleep.
+        self.node.wake(pe);
+        Ok(())
+    }
+
+    unsafe fn get(&self, pe: Pe, src: HeapOffset, dst: *mut u8, len: usize) -> Result<()> {
+        let s = self.peer_span(pe, src, len)?;
+        // SAFETY: s..s+len is inside the peer's mapping; dst is the caller's contract.
+        unsafe { self.copy(dst, s, len) };
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn put_signal(
+        &self,
+        pe: Pe,
+        dst: HeapOffset,
+        src: *const u8,
+        len: usize,
+        sig: HeapOffset,
+        value: u64,
+        op: SignalOp,
+    ) -> Result<()> {
+        let d = self.peer_span(pe, dst, len)?;
+        let w = self.word64(pe, sig)?;
+        // SAFETY: as in put.
+        unsafe { self.copy(d, src, len) };
+        // The SeqCst RMW is also a release: the data stores above are visible before the new signal value to
+        // any waiter that loads the signal with acquire ordering.
+        match op {
+            SignalOp::Set => w.swap(value, Ordering::SeqCst),
+            SignalOp::Add => w.fetch_add(value, Ordering::SeqCst),
+        };
+        self.node.wake(pe);
+        Ok(())
+    }
+
+    fn atomic(&self, pe: Pe, at: HeapOffset, width: AtomicWidth, op: AtomicOp) -> Result<u64> {
+        let old = match width {
+            AtomicWidth::W64 => apply_atomic!(self.word64(pe, at)?, op),
+            AtomicWidth::W32 => apply_atomic!(self.word32(pe, at)?, op),
+        };
+        if !matches!(op, AtomicOp::Fetch) {
+            self.node.wake(pe);
+        }
+        Ok(old)
+    }
+
+    fn fence(&self) -> Result<()> {
+        fence(Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn quiet(&self) -> Result<()> {
+        fence(Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn peer_ptr(&self, pe: Pe, off: HeapOffset) -> Option<NonNull<u8>> {
+        self.node.ptr(pe, off, 0)
+    }
+}
