@@ -299,3 +299,67 @@ pub fn heap_range() -> Result<(usize, u64)> {
     let rt = current()?;
     Ok((rt.base, rt.layout.heap_size()))
 }
+
+/// Typed put/get of `nelems` elements of BITS/8 bytes (`put{8,16,32,64,128}` / `get{...}` and their `_nbi`
+/// forms): element counts, with the symmetric address aligned to the element width.
+macro_rules! sized_rma {
+    ($($bits:literal => $put:ident, $put_nbi:ident, $get:ident, $get_nbi:ident;)*) => {$(
+        #[doc = concat!("Blocking put of `nelems` ", stringify!($bits), "-bit elements.")]
+        ///
+        /// # Safety
+        /// `src` must be readable for `nelems` elements.
+        pub unsafe fn $put(dst: usize, src: *const u8, nelems: usize, pe: i64) -> Result<()> {
+            // SAFETY: forwarded contract.
+            unsafe { sized(dst, nelems, $bits, |len| putmem(dst, src, len, pe)) }
+        }
+        #[doc = concat!("Non-blocking put of `nelems` ", stringify!($bits), "-bit elements, complete after quiet.")]
+        ///
+        /// # Safety
+        /// `src` must stay readable and unmodified until the next quiet.
+        pub unsafe fn $put_nbi(dst: usize, src: *const u8, nelems: usize, pe: i64) -> Result<()> {
+            // SAFETY: forwarded contract.
+            unsafe { sized(dst, nelems, $bits, |len| putmem_nbi(dst, src, len, pe)) }
+        }
+        #[doc = concat!("Blocking get of `nelems` ", stringify!($bits), "-bit elements.")]
+        ///
+        /// # Safety
+        /// `dst` must be writable for `nelems` elements.
+        pub unsafe fn $get(dst: *mut u8, src: usize, nelems: usize, pe: i64) -> Result<()> {
+            // SAFETY: forwarded contract.
+            unsafe { sized(src, nelems, $bits, |len| getmem(dst, src, len, pe)) }
+        }
+        #[doc = concat!("Non-blocking get of `nelems` ", stringify!($bits), "-bit elements, complete after quiet.")]
+        ///
+        /// # Safety
+        /// `dst` must stay writable and untouched until the next quiet.
+        pub unsafe fn $get_nbi(dst: *mut u8, src: usize, nelems: usize, pe: i64) -> Result<()> {
+            // SAFETY: forwarded contract.
+            unsafe { sized(src, nelems, $bits, |len| getmem_nbi(dst, src, len, pe)) }
+        }
+    )*};
+}
+
+/// Checks the element alignment of the symmetric address and the byte count, then runs `op(len_bytes)`.
+///
+/// # Safety
+/// `op` carries the caller's buffer contract.
+unsafe fn sized(sym: usize, nelems: usize, bits: usize, op: impl FnOnce(usize) -> Result<()>) -> Result<()> {
+    let width = bits / 8;
+    if !sym.is_multiple_of(width) {
+        return Err(Error::invalid(format!(
+            "symmetric address {sym:#x} is not aligned to {width} B as {bits}-bit elements require"
+        )));
+    }
+    let len = nelems
+        .checked_mul(width)
+        .ok_or_else(|| Error::invalid(format!("{nelems} elements of {bits} bits overflow the address space")))?;
+    op(len)
+}
+
+sized_rma! {
+    8 => put8, put8_nbi, get8, get8_nbi;
+    16 => put16, put16_nbi, get16, get16_nbi;
+    32 => put32, put32_nbi, get32, get32_nbi;
+    64 => put64, put64_nbi, get64, get64_nbi;
+    128 => put128, put128_nbi, get128, get128_nbi;
+}
