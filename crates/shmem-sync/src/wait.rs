@@ -102,6 +102,22 @@ pub fn load_local<T: WaitValue>(node: &NodeSegments, off: HeapOffset) -> T {
     T::from_bits(bits)
 }
 
+/// Polls for `limit`, with a pause between polls.
+fn spin<R>(poll: &mut impl FnMut() -> Option<R>, limit: Duration) -> Option<R> {
+    let start = Instant::now();
+    loop {
+        for _ in 0..64 {
+            if let Some(r) = poll() {
+                return Some(r);
+            }
+            std::hint::spin_loop();
+        }
+        if start.elapsed() >= limit {
+            return None;
+        }
+    }
+}
+
 /// Waits until `poll` returns `Some`, spinning, then yielding, then sleeping on the local wake word.
 /// `what` describes the wait for the watchdog's log line and the timeout error.
 ///
@@ -114,16 +130,8 @@ pub fn wait_until<R>(ctx: &WaitCtx<'_>, mut poll: impl FnMut() -> Option<R>, wha
     }
     let tune = tuning(ctx.node.local_pes());
     let start = Instant::now();
-    'spin: loop {
-        for _ in 0..64 {
-            if let Some(r) = poll() {
-                return Ok(r);
-            }
-            std::hint::spin_loop();
-        }
-        if start.elapsed() >= tune.spin_for {
-            break 'spin;
-        }
+    if let Some(r) = spin(&mut poll, tune.spin_for) {
+        return Ok(r);
     }
     for _ in 0..tune.yields {
         if let Some(r) = poll() {
@@ -146,7 +154,9 @@ pub fn wait_until<R>(ctx: &WaitCtx<'_>, mut poll: impl FnMut() -> Option<R>, wha
         }
         shmem_core::wake::wait(seq, s, SLEEP_SLICE);
         sleepers.fetch_sub(1, Ordering::SeqCst);
-        if let Some(r) = poll() {
+        // Woken (or timed out) but maybe not satisfied: spin again before sleeping, so that a stream of writes
+        // to this PE (each of which would pay a futex wake while we sleep) finds us awake.
+        if let Some(r) = spin(&mut poll, tune.spin_for) {
             return Ok(r);
         }
         ctx.health.check()?;
