@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# run.sh - build and run the reference benchmarks; all result lines go to stdout.
+#
+#   ./run.sh [--quick] [--out-dir DIR] [--mpi4py VENV] [--timeout S] [--wait-idle S]
+#
+#   --quick          short batches (4 ms, 5 batches), bandwidth sweep up to 16 MiB
+#                    (whole script: a few seconds; full mode: ~20-30 s)
+#   --out-dir DIR    build directory (default: $OUT_DIR/osh-reference if OUT_DIR
+#                    is set, else a temporary directory removed on exit)
+#   --mpi4py VENV    also run mpi4py_bench.py with VENV/bin/python
+#                    (prepare it with: ./install.sh --mpi4py VENV)
+#   --timeout S      per-run wall clock limit (default 60 quick / 240 full)
+#   --wait-idle S    before each run, wait up to S seconds for the CPUs to be
+#                    <= 10% busy (default 0: only warn on stderr when busy)
+#
+# Prerequisite: ./install.sh (Debian packages openmpi-bin, libopenmpi-dev).
+#
+# stdout: only result lines, `<osh|raw|mpi4py> <metric> <size_bytes> <value> <unit>`:
+#   osh put_lat/get_lat/putsig_lat <8..4096> ns      (Open MPI OSHMEM, -np 2)
+#   osh fadd_lat 8 ns
+#   osh put_bw/get_bw <4K..256M> GB/s
+#   osh barrier_lat <n_pes> ns                     (n_pes = 2, 4, 8)
+#   raw handoff_lat <0..4096> ns, raw memcpy_bw <4K..256M> GB/s
+#   mpi4py put_lat/get_lat 8 ns, mpi4py put_bw 67108864 GB/s   (with --mpi4py)
+# stderr: build/progress/info lines ("# ...") and errors.
+# Exit status: 0 if every run succeeded, 1 if any run failed or timed out
+# (the lines of the runs that worked are still printed), 3 if tools are missing.
+#
+# Open MPI flags (Debian bookworm, Open MPI 4.1.4 + UCX 1.13, root, 2 cores,
+# no RDMA hardware).  Minimal set found to work without errors or warnings:
+#   --allow-run-as-root  refuse-to-run-as-root otherwise (equivalently
+#                        OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1)
+#   --oversubscribe      needed for -np > number of cores (4 and 8 PEs here)
+#   --mca osc ^rdma      without it every OSHMEM job segfaults in shmem_finalize
+#                        (osc/rdma component); MPI RMA then uses osc/sm.
+# Nothing else was needed here (no btl / plm_rsh_agent / pml settings; OSHMEM
+# uses spml/ucx over UCX's sysv/posix shared-memory transports automatically).
+#
+# Symmetric heap: Open MPI 4.1.x ignores the OpenSHMEM-1.4 name
+# SHMEM_SYMMETRIC_SIZE and reads SHMEM_SYMMETRIC_HEAP_SIZE (or the legacy
+# SMA_SYMMETRIC_SIZE); its default is 256 MiB.  We export both names.
+#
+# Every run is wrapped in `timeout -k 5`, so the script cannot hang.
+set -u
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+QUICK=0
+BUILD_DIR=""
+VENV=""
+TMO=""
+WAIT_IDLE=0
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) QUICK=1; shift ;;
+        --out-dir) BUILD_DIR="${2:?}"; shift 2 ;;
+        --mpi4py) VENV="${2:?}"; shift 2 ;;
+        --timeout) TMO="${2:?}"; shift 2 ;;
+        --wait-idle) WAIT_IDLE="${2:?}"; shift 2 ;;
+        -h|--help) sed -n '2,42p' "$0"; exit 0 ;;
+        *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+
+if [ "$QUICK" = 1 ]; then
+    MAX=16M; HEAP=64M; QFLAG=(-q); TMO="${TMO:-60}"
+else
+    MAX=256M; HEAP=320M; QFLAG=(); TMO="${TMO:-240}"
+fi
+
+for tool in oshcc oshrun gcc timeout; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "run.sh: '$tool' not found (run $HERE/install.sh)" >&2
+        exit 3
+    fi
+done
+
+if [ -z "$BUILD_DIR" ]; then
+    if [ -n "${OUT_DIR:-}" ]; then
+        BUILD_DIR="$OUT_DIR/osh-reference"
+    else
+        BUILD_DIR="$(mktemp -d /tmp/osh-reference.XXXXXX)"
+        trap 'rm -rf "$BUILD_DIR"' EXIT
+    fi
+fi
+mkdir -p "$BUILD_DIR"
+
+# The latency numbers need both cores idle (two spinning processes on 2 cores).
+# cpu_busy: percentage of all CPU time that was not idle during 0.3 s.
+cpu_busy() {
+    local a b
+    a=($(head -1 /proc/stat)); sleep 0.3; b=($(head -1 /proc/stat))
+    awk -v a="${a[*]}" -v b="${b[*]}" 'BEGIN {
+        n = split(a, x, " "); split(b, y, " "); tot = 0
+        for (i = 2; i <= n; i++) tot += y[i] - x[i]
+        idle = (y[5] - x[5]) + (y[6] - x[6])
+        printf "%d\n", (tot > 0) ? 100 * (tot - idle) / tot : 0 }'
+}
+
+echo "# building in $BUILD_DIR" >&2
+oshcc -O2 -o "$BUILD_DIR/osh_bench" "$HERE/osh_bench.c" >&2 || { echo "run.sh: oshcc failed" >&2; exit 3; }
+gcc -O2 -o "$BUILD_DIR/raw_bench" "$HERE/raw_bench.c" >&2 || { echo "run.sh: gcc failed" >&2; exit 3; }
+
+# Launcher flags, see the header comment.
+OSHRUN=(oshrun --allow-run-as-root --oversubscribe --mca osc ^rdma)
+MPIRUN=(mpirun --allow-run-as-root --oversubscribe --mca osc ^rdma)
+
+FAILED=0
+run() { # run <label> <cmd...>: time-limited, stdout passed through
+    local label="$1"; shift
+    local busy waited=0; busy=$(cpu_busy)
+    while [ "$busy" -gt 10 ] && [ "$waited" -lt "$WAIT_IDLE" ]; do
+        sleep 1; waited=$((waited + 1)); busy=$(cpu_busy)
+    done
+    if [ "$busy" -gt 10 ]; then
+        echo "# warning: CPUs ${busy}% busy before '$label'; its numbers will be inflated" >&2
+    fi
+    echo "# run: $label" >&2
+    timeout -k 5 "$TMO" "$@"
+    local rc=$?
+    if [ $rc -ne 0 ]; then
+        if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+            echo "run.sh: $label timed out after ${TMO}s" >&2
+        else
+            echo "run.sh: $label failed (exit $rc)" >&2
+        fi
+        FAILED=1
+    fi
+}
+
+cd "$BUILD_DIR" || exit 3
+
+# 2 PEs: latency, bandwidth and barrier.
+SHMEM_SYMMETRIC_SIZE=$HEAP SHMEM_SYMMETRIC_HEAP_SIZE=$HEAP \
+    run "osh -np 2" "${OSHRUN[@]}" -x SHMEM_SYMMETRIC_SIZE -x SHMEM_SYMMETRIC_HEAP_SIZE \
+        -np 2 ./osh_bench -g lat,bw,sync -m "$MAX" "${QFLAG[@]}"
+
+# Barrier only, oversubscribed (2 cores): 4 and 8 PEs, small heap.
+for np in 4 8; do
+    SHMEM_SYMMETRIC_SIZE=16M SHMEM_SYMMETRIC_HEAP_SIZE=16M \
+        run "osh -np $np" "${OSHRUN[@]}" -x SHMEM_SYMMETRIC_SIZE -x SHMEM_SYMMETRIC_HEAP_SIZE \
+            -np "$np" ./osh_bench -g sync "${QFLAG[@]}"
+done
+
+# Physical references (fork + shared mapping; memcpy).
+run "raw" ./raw_bench -m "$MAX" "${QFLAG[@]}"
+
+# Optional: MPI RMA through mpi4py.
+if [ -n "$VENV" ]; then
+    if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import mpi4py' 2>/dev/null; then
+        MQ=(); [ "$QUICK" = 1 ] && MQ=(--quick)
+        run "mpi4py -np 2" "${MPIRUN[@]}" -np 2 "$VENV/bin/python" "$HERE/mpi4py_bench.py" "${MQ[@]}"
+    else
+        echo "run.sh: no mpi4py in $VENV (run $HERE/install.sh --mpi4py $VENV)" >&2
+        FAILED=1
+    fi
+fi
+
+exit $FAILED

@@ -1,0 +1,372 @@
+//! `shmem-bench`: measures the runtime's latencies, bandwidths, barrier and fetch-add on a job of PEs on
+//! this machine, next to physical references measured in the same run (memcpy, a raw flag hand-off between
+//! two processes, a local atomic) and optionally next to Open MPI's OpenSHMEM (`--with-openshmem`, through
+//! `benches/reference/run.sh`).
+//!
+//! The program starts itself as the PEs of a job (through the `shmem_run` launcher library); PE 0 measures
+//! and writes its results to a file that this process reads, then prints the table.
+
+use benches::job::{BoxError, JobConfig, Role};
+use benches::measure::{gb_per_s, measure, measure_ok, Plan};
+use benches::raw::{atomic_batch, FlagPeer, Memcpy};
+use benches::reference::{self, lookup, RefLine};
+use benches::report::{self, Row, SizeKind, Unit};
+use benches::{bw_sizes, BW_MAX_FULL, BW_MAX_QUICK, LAT_SIZES};
+use clap::Parser;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+/// Benchmarks of the SHMEM runtime next to their physical references and (optionally) Open MPI OpenSHMEM.
+#[derive(Debug, Parser)]
+#[command(name = "shmem-bench", version)]
+struct Args {
+    /// Short batches (4 ms x 5) and bandwidth only up to 16 MiB (full: 20 ms x 7, up to 256 MiB).
+    #[arg(long)]
+    quick: bool,
+    /// PEs of the main job (PE 0 measures against PE 1; the barrier runs over all of them).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(2..=64))]
+    pes: u32,
+    /// PEs of the separate barrier-only job (0: skip it).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(0..=64))]
+    barrier_pes: u32,
+    /// Also run `benches/reference/run.sh` (Open MPI OpenSHMEM and the C raw references) and compare.
+    #[arg(long)]
+    with_openshmem: bool,
+    /// Directory the reference script is run from (default: the workspace root this program was built in).
+    #[arg(long, value_name = "DIR")]
+    workspace: Option<PathBuf>,
+    /// Write every number as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Target time of one batch in milliseconds (overrides the plan's).
+    #[arg(long, value_name = "MS")]
+    batch_ms: Option<f64>,
+    /// Number of timed batches (overrides the plan's).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    batches: Option<u32>,
+    /// Largest bandwidth message, e.g. 64K or 16M (overrides the plan's; at least 4K).
+    #[arg(long, value_name = "BYTES", value_parser = parse_max_bw)]
+    max_bw: Option<usize>,
+    /// Limit for each job in seconds (the launcher terminates a job that runs longer).
+    #[arg(long, value_name = "SECS")]
+    timeout: Option<u64>,
+}
+
+fn parse_max_bw(s: &str) -> Result<usize, String> {
+    let v = benches::parse_size(s).ok_or_else(|| format!("{s:?} is not a size like 4096, 64K or 16M"))?;
+    if v < benches::BW_MIN {
+        return Err(format!("the largest bandwidth message must be at least {}", benches::BW_MIN));
+    }
+    Ok(v)
+}
+
+/// The share of CPU time (0..1) that was busy over a short sample of `/proc/stat`.
+fn cpu_busy(sample: Duration) -> Option<f64> {
+    fn read() -> Option<(u64, u64)> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let fields: Vec<u64> = stat.lines().next()?.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+        let idle = fields.get(3)? + fields.get(4).copied().unwrap_or(0);
+        Some((fields.iter().sum(), idle))
+    }
+    let (t0, i0) = read()?;
+    std::thread::sleep(sample);
+    let (t1, i1) = read()?;
+    let total = t1.checked_sub(t0).filter(|&t| t > 0)?;
+    Some(1.0 - (i1.saturating_sub(i0)) as f64 / total as f64)
+}
+
+fn main() -> ExitCode {
+    match JobConfig::from_env() {
+        Ok(Some(cfg)) => {
+            return match benches::job::run_pe(&cfg) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("shmem-bench PE: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("shmem-bench: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    let args = Args::parse();
+    match run(&args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("shmem-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one job and returns PE 0's result lines (also those of a job that failed part-way) and whether
+/// the job succeeded.
+fn run_job(cfg: &JobConfig, n_pes: u32, timeout: Duration) -> Result<(Vec<RefLine>, bool), BoxError> {
+    eprintln!("# job: {n_pes} PEs, role {}, heap {} MiB per PE", cfg.role.as_str(), cfg.heap_bytes() >> 20);
+    let _ = std::fs::remove_file(&cfg.out);
+    let outcome = cfg.launch(n_pes, timeout)?;
+    let ok = outcome.end == shmem_run::JobEnd::Success;
+    if !ok {
+        eprintln!("shmem-bench: the {n_pes}-PE job failed: {}", outcome.end);
+    }
+    let text = std::fs::read_to_string(&cfg.out).unwrap_or_default();
+    let _ = std::fs::remove_file(&cfg.out);
+    Ok((reference::parse(&text), ok))
+}
+
+/// The in-process physical references, as `ref <metric> <size> <value> <unit>` lines.
+fn measure_references(plan: &Plan, max_bw: usize) -> Result<Vec<RefLine>, BoxError> {
+    let mut lines = Vec::new();
+    let mut push = |metric: &str, size: usize, value: f64, unit: &str| {
+        eprintln!("ref {metric} {size} {value:.3} {unit}");
+        lines.push(RefLine {
+            source: "ref".into(),
+            metric: metric.into(),
+            size: size as u64,
+            value,
+            unit: unit.into(),
+        });
+    };
+    let mut peer = FlagPeer::spawn(Duration::from_secs(10))?;
+    for s in std::iter::once(0).chain(LAT_SIZES) {
+        let ns = measure(plan, |n| peer.round_trips(s, n))?;
+        push("handoff_lat", s, ns / 2.0, "ns");
+    }
+    drop(peer);
+    let mut m = Memcpy::new(max_bw.max(LAT_SIZES[LAT_SIZES.len() - 1]));
+    for s in LAT_SIZES {
+        let ns = measure_ok(plan, |n| m.batch(s, n));
+        push("memcpy_lat", s, ns, "ns");
+    }
+    for s in bw_sizes(max_bw) {
+        let ns = measure_ok(plan, |n| m.batch(s, n));
+        push("memcpy_bw", s, gb_per_s(s as u64, ns), "GB/s");
+    }
+    drop(m);
+    let word = AtomicU64::new(0);
+    let ns = measure_ok(plan, |n| atomic_batch(&word, n));
+    push("atomic_lat", 8, ns, "ns");
+    Ok(lines)
+}
+
+/// A group of rows: our metric, its sizes, the unit, the in-process reference metric and what it is, and
+/// OpenSHMEM's metric.
+type RowSpec<'a> = (&'a str, &'a [u64], Unit, &'a str, &'static str, &'a str);
+
+/// Builds the table rows from our lines, the in-process references and the script's lines.
+fn rows(ours: &[RefLine], refs: &[RefLine], script: &[RefLine], barrier_pes: &[u32], max_bw: usize) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let mut add = |metric: &str, size: u64, size_kind, unit, reference: Option<f64>, kind, osh: Option<f64>| {
+        rows.push(Row {
+            metric: metric.into(),
+            size,
+            size_kind,
+            unit,
+            ours: lookup(ours, "ours", metric, size),
+            reference,
+            reference_kind: kind,
+            openshmem: osh,
+        });
+    };
+    let osh = |metric: &str, size: u64| lookup(script, "osh", metric, size);
+    let inproc = |metric: &str, size: u64| lookup(refs, "ref", metric, size);
+    let lat: Vec<u64> = LAT_SIZES.iter().map(|&s| s as u64).collect();
+    let bw: Vec<u64> = bw_sizes(max_bw).into_iter().map(|s| s as u64).collect();
+    // (our metric, sizes, unit, in-process reference metric, what it is, OpenSHMEM metric)
+    let specs: [RowSpec; 10] = [
+        ("put_lat", &lat, Unit::Ns, "memcpy_lat", "memcpy", "put_lat"),
+        ("put_lat_pe1_busy", &lat, Unit::Ns, "memcpy_lat", "memcpy", "put_lat"),
+        ("get_lat", &lat, Unit::Ns, "memcpy_lat", "memcpy", "get_lat"),
+        ("put_signal_oneway", &lat, Unit::Ns, "handoff_lat", "flag hand-off", "putsig_lat"),
+        ("fetch_add", &[8], Unit::Ns, "atomic_lat", "local atomic", "fadd_lat"),
+        ("fetch_add_api", &[8], Unit::Ns, "atomic_lat", "local atomic", "fadd_lat"),
+        ("fetch_add_pe1_busy", &[8], Unit::Ns, "atomic_lat", "local atomic", "fadd_lat"),
+        ("put_bw", &bw, Unit::GbPerS, "memcpy_bw", "memcpy", "put_bw"),
+        ("put_bw_pe1_busy", &bw, Unit::GbPerS, "memcpy_bw", "memcpy", "put_bw"),
+        ("get_bw", &bw, Unit::GbPerS, "memcpy_bw", "memcpy", "get_bw"),
+    ];
+    for (metric, sizes, unit, ref_metric, kind, osh_metric) in specs {
+        for &s in sizes {
+            add(metric, s, SizeKind::Bytes, unit, inproc(ref_metric, s), kind, osh(osh_metric, s));
+        }
+    }
+    for &n in barrier_pes {
+        // The physical floor of a 2-PE barrier: a flag round trip (two one-way hand-offs).
+        let (r, kind) =
+            if n == 2 { (inproc("handoff_lat", 0).map(|v| 2.0 * v), "flag round trip") } else { (None, "") };
+        add("barrier", n.into(), SizeKind::Pes, Unit::Ns, r, kind, osh("barrier_lat", n.into()));
+    }
+    rows
+}
+
+/// Our in-process references next to the C program's (a check that both measure the same thing).
+fn crosscheck_table(refs: &[RefLine], script: &[RefLine]) -> String {
+    let mut cells = vec![vec![
+        "reference".to_owned(),
+        "size".to_owned(),
+        "unit".to_owned(),
+        "".to_owned(),
+        "in-process".to_owned(),
+        "C raw_bench".to_owned(),
+        "ratio".to_owned(),
+    ]];
+    for r in refs {
+        let c_metric = match r.metric.as_str() {
+            "handoff_lat" | "memcpy_bw" => r.metric.as_str(),
+            _ => continue,
+        };
+        let c = lookup(script, "raw", c_metric, r.size);
+        let unit = if r.unit == "ns" { Unit::Ns } else { Unit::GbPerS };
+        let fmt = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"));
+        cells.push(vec![
+            r.metric.clone(),
+            report::format_size(r.size, SizeKind::Bytes),
+            unit.as_str().to_owned(),
+            String::new(),
+            fmt(Some(r.value)),
+            fmt(c),
+            c.filter(|c| *c > 0.0).map_or_else(|| "-".to_owned(), |c| format!("{:.2}x", r.value / c)),
+        ]);
+    }
+    report::layout(&cells)
+}
+
+fn workspace_root(args: &Args) -> PathBuf {
+    args.workspace.clone().unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap_or_else(|_| PathBuf::from("."))
+    })
+}
+
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
+}
+
+fn lines_json(lines: &[RefLine]) -> String {
+    let items: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            format!(
+                "{{\"source\": {}, \"metric\": {}, \"size\": {}, \"value\": {}, \"unit\": {}}}",
+                report::json_str(&l.source),
+                report::json_str(&l.metric),
+                l.size,
+                report::json_num(Some(l.value)),
+                report::json_str(&l.unit)
+            )
+        })
+        .collect();
+    format!("[\n    {}\n  ]", items.join(",\n    "))
+}
+
+fn run(args: &Args) -> Result<bool, BoxError> {
+    let mut plan = Plan::new(args.quick);
+    if let Some(ms) = args.batch_ms.filter(|ms| ms.is_finite() && *ms > 0.0) {
+        plan.target = Duration::from_secs_f64(ms / 1e3);
+    }
+    if let Some(b) = args.batches {
+        plan.batches = b as usize;
+    }
+    let max_bw = args.max_bw.unwrap_or(if args.quick { BW_MAX_QUICK } else { BW_MAX_FULL });
+    let timeout = Duration::from_secs(args.timeout.unwrap_or(if args.quick { 300 } else { 900 }));
+    let busy = cpu_busy(Duration::from_millis(250));
+    if let Some(b) = busy.filter(|b| *b > 0.10) {
+        eprintln!("# warning: the CPUs were {:.0}% busy before the start; latencies will be inflated", b * 100.0);
+    } else if let Some(load) = load_average().filter(|l| *l > 0.5) {
+        eprintln!("# note: load average {load} at start");
+    }
+    let out =
+        std::env::temp_dir().join(format!("shmem-bench-{}-{}.txt", std::process::id(), shmem_run::random_hex(4)?));
+    let mut cfg = JobConfig { role: Role::All, plan, max_bw, out };
+    let (mut ours, mut all_ok) = run_job(&cfg, args.pes, timeout)?;
+    let mut barrier_pes = vec![args.pes];
+    if args.barrier_pes > 0 && args.barrier_pes != args.pes {
+        cfg.role = Role::Barrier;
+        let (lines, ok) = run_job(&cfg, args.barrier_pes, timeout)?;
+        ours.extend(lines);
+        all_ok &= ok;
+        barrier_pes.push(args.barrier_pes);
+    }
+    eprintln!("# in-process references");
+    let refs = measure_references(&plan, max_bw)?;
+    let mut script = Vec::new();
+    let mut script_note = String::new();
+    if args.with_openshmem {
+        let root = workspace_root(args);
+        let path = root.join("benches/reference/run.sh");
+        eprintln!("# running {}", path.display());
+        match reference::run_script(&root, &path, args.quick, Duration::from_secs(1800)) {
+            Ok(r) => {
+                match r.status {
+                    Some(st) if st.success() => {}
+                    Some(st) => {
+                        script_note = format!("reference script ended with {st}; its missing values print as -")
+                    }
+                    None => script_note = "reference script timed out; its missing values print as -".into(),
+                }
+                script = r.lines;
+            }
+            Err(e) => script_note = format!("cannot run the reference script {}: {e}", path.display()),
+        }
+        if !script_note.is_empty() {
+            eprintln!("shmem-bench: {script_note}");
+        }
+    }
+    let rows = rows(&ours, &refs, &script, &barrier_pes, max_bw);
+    let checks = report::check_targets(&rows);
+
+    let mut text = String::new();
+    text.push_str(&format!(
+        "shmem-bench ({} plan: {} batches x {} ms, median; {} PEs; CPUs {} busy before the start)\n\
+         ratios are ours/other: for ns lower is better, for GB/s higher is better\n\n",
+        if args.quick { "quick" } else { "full" },
+        plan.batches,
+        plan.target.as_secs_f64() * 1e3,
+        args.pes,
+        busy.map_or_else(|| "?".to_owned(), |b| format!("{:.0}%", b * 100.0)),
+    ));
+    text.push_str(&report::table(&rows, args.with_openshmem));
+    if args.with_openshmem {
+        text.push_str("\nIn-process references vs the C raw_bench of run.sh:\n\n");
+        text.push_str(&crosscheck_table(&refs, &script));
+    }
+    text.push_str("\nTargets:\n\n");
+    text.push_str(&report::targets_table(&checks));
+    if !script_note.is_empty() {
+        text.push_str(&format!("\nnote: {script_note}\n"));
+    }
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+
+    if let Some(path) = &args.json {
+        let row_items: Vec<String> = rows.iter().map(report::row_json).collect();
+        let target_items: Vec<String> = checks.iter().map(report::target_json).collect();
+        let json = format!(
+            "{{\n  \"plan\": {{\"quick\": {}, \"batches\": {}, \"batch_ms\": {}, \"max_bw\": {}, \"pes\": {}, \"barrier_pes\": {}, \
+             \"cpu_busy_before\": {}}},\n  \
+             \"rows\": [\n    {}\n  ],\n  \"targets\": [\n    {}\n  ],\n  \"ours\": {},\n  \"in_process_references\": {},\n  \
+             \"reference_script\": {}\n}}\n",
+            args.quick,
+            plan.batches,
+            plan.target.as_secs_f64() * 1e3,
+            max_bw,
+            args.pes,
+            args.barrier_pes,
+            report::json_num(busy),
+            row_items.join(",\n    "),
+            target_items.join(",\n    "),
+            lines_json(&ours),
+            lines_json(&refs),
+            lines_json(&script),
+        );
+        std::fs::write(path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(all_ok)
+}

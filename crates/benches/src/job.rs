@@ -1,0 +1,230 @@
+//! The jobs of `shmem-bench`: the program re-executes itself as the PEs of a job started with
+//! [`shmem_run::run_job`]; environment variables tell a process that it is a PE and what to measure.
+//! PE 0 measures and appends its results, one line `ours <metric> <size> <value> <unit>` each, to a file
+//! that the launching process reads afterwards (see [`crate::reference::parse`]).
+
+use crate::measure::{gb_per_s, measure, Plan};
+use crate::pair::Pair;
+use crate::{bw_sizes, heap_bytes, LAT_SIZES};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A boxed error for the benchmark programs.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Marks a process as a PE of a benchmark job; the value is a [`Role`].
+pub const ROLE_VAR: &str = "SHMEM_BENCH_ROLE";
+/// File PE 0 appends its result lines to.
+pub const OUT_VAR: &str = "SHMEM_BENCH_OUT";
+/// Target time of one batch in nanoseconds ([`Plan::target`]).
+pub const BATCH_NS_VAR: &str = "SHMEM_BENCH_BATCH_NS";
+/// Number of timed batches ([`Plan::batches`]).
+pub const BATCHES_VAR: &str = "SHMEM_BENCH_BATCHES";
+/// Largest bandwidth message in bytes.
+pub const MAX_BW_VAR: &str = "SHMEM_BENCH_MAX_BW";
+
+/// Symmetric heap of a barrier-only job.
+pub const BARRIER_HEAP: u64 = 8 << 20;
+
+/// What a job measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Latencies, bandwidths, fetch-add and the barrier.
+    All,
+    /// The barrier only (the many-PE run).
+    Barrier,
+}
+
+impl Role {
+    /// The value of [`ROLE_VAR`].
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::All => "all",
+            Role::Barrier => "barrier",
+        }
+    }
+
+    /// Parses a value of [`ROLE_VAR`].
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "all" => Some(Role::All),
+            "barrier" => Some(Role::Barrier),
+            _ => None,
+        }
+    }
+}
+
+/// Everything a PE of a benchmark job needs to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobConfig {
+    /// What to measure.
+    pub role: Role,
+    /// How long and how often to measure.
+    pub plan: Plan,
+    /// Largest bandwidth message in bytes.
+    pub max_bw: usize,
+    /// Where PE 0 appends its results.
+    pub out: PathBuf,
+}
+
+impl JobConfig {
+    /// The environment that carries this configuration to the PEs.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            (ROLE_VAR.into(), self.role.as_str().into()),
+            (BATCH_NS_VAR.into(), self.plan.target.as_nanos().to_string()),
+            (BATCHES_VAR.into(), self.plan.batches.to_string()),
+            (MAX_BW_VAR.into(), self.max_bw.to_string()),
+            (OUT_VAR.into(), self.out.display().to_string()),
+        ]
+    }
+
+    /// The configuration of this process when it is a PE of a benchmark job (`None` otherwise).
+    ///
+    /// # Errors
+    /// When [`ROLE_VAR`] is set but the variables are malformed.
+    pub fn from_env() -> Result<Option<JobConfig>, BoxError> {
+        let Ok(role) = std::env::var(ROLE_VAR) else {
+            return Ok(None);
+        };
+        let role = Role::parse(&role).ok_or_else(|| format!("{ROLE_VAR}={role}: unknown role"))?;
+        let number = |name: &str| -> Result<u64, BoxError> {
+            let v = std::env::var(name).map_err(|_| format!("{name} is not set"))?;
+            Ok(v.parse().map_err(|e| format!("{name}={v}: {e}"))?)
+        };
+        let out = std::env::var_os(OUT_VAR).ok_or_else(|| format!("{OUT_VAR} is not set"))?;
+        let plan = Plan {
+            target: Duration::from_nanos(number(BATCH_NS_VAR)?),
+            batches: number(BATCHES_VAR)? as usize,
+            ..Plan::FULL
+        };
+        Ok(Some(JobConfig { role, plan, max_bw: number(MAX_BW_VAR)? as usize, out: out.into() }))
+    }
+
+    /// The symmetric heap each PE needs.
+    pub fn heap_bytes(&self) -> u64 {
+        match self.role {
+            Role::All => heap_bytes(self.max_bw),
+            Role::Barrier => BARRIER_HEAP,
+        }
+    }
+
+    /// Starts the job of `n_pes` copies of this program and waits for its end (at most `timeout`, after
+    /// which the launcher terminates it).
+    ///
+    /// # Errors
+    /// When the launcher itself fails (a failed PE is an `Ok` outcome).
+    pub fn launch(&self, n_pes: u32, timeout: Duration) -> Result<shmem_run::JobOutcome, BoxError> {
+        let mut spec = shmem_run::JobSpec::new(n_pes, std::env::current_exe()?);
+        spec.timeout = Some(timeout);
+        spec.mem_size = Some(self.heap_bytes());
+        spec.extra_env = self.env().into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        Ok(shmem_run::run_job(&spec)?)
+    }
+}
+
+/// Appends result lines to the output file, flushing each (a failed job keeps what it measured).
+struct Output {
+    file: File,
+}
+
+impl Output {
+    fn emit(&mut self, metric: &str, size: u64, value: f64, unit: &str) -> Result<(), BoxError> {
+        let line = format!("ours {metric} {size} {value:.3} {unit}");
+        eprintln!("{line}");
+        writeln!(self.file, "{line}")?;
+        self.file.flush()?;
+        Ok(())
+    }
+}
+
+/// The body of a PE: initializes from the launch environment, then PE 0 measures what `cfg.role` names
+/// while the other PEs serve; every PE finalizes.
+///
+/// # Errors
+/// Runtime and output errors.
+pub fn run_pe(cfg: &JobConfig) -> Result<(), BoxError> {
+    let sh = shmem::init_from_env()?;
+    let data_len = match cfg.role {
+        Role::All => cfg.max_bw,
+        Role::Barrier => crate::pair::PINGPONG_MAX,
+    };
+    let mut pair = Pair::setup(sh, data_len)?;
+    if pair.my_pe() != 0 {
+        pair.serve()?;
+        return Ok(pair.finish()?);
+    }
+    let mut out = Output { file: OpenOptions::new().create(true).append(true).open(&cfg.out)? };
+    let plan = cfg.plan;
+    if cfg.role == Role::All {
+        if pair.n_pes() < 2 {
+            return Err("the benchmarks need at least 2 PEs".into());
+        }
+        for s in LAT_SIZES {
+            let ns = measure(&plan, |n| pair.put_batch(s, n))?;
+            out.emit("put_lat", s as u64, ns, "ns")?;
+        }
+        for s in LAT_SIZES {
+            let ns = measure(&plan, |n| pair.get_batch(s, n))?;
+            out.emit("get_lat", s as u64, ns, "ns")?;
+        }
+        for s in LAT_SIZES {
+            let ns = measure(&plan, |n| pair.pingpong_batch(s, n))?;
+            out.emit("put_signal_oneway", s as u64, ns / 2.0, "ns")?;
+        }
+        let ns = measure(&plan, |n| pair.fetch_add_batch(n))?;
+        out.emit("fetch_add", 8, ns, "ns")?;
+        let ns = measure(&plan, |n| pair.fetch_add_api_batch(n))?;
+        out.emit("fetch_add_api", 8, ns, "ns")?;
+        let sizes = bw_sizes(cfg.max_bw.min(pair.data_len()));
+        for &s in &sizes {
+            let ns = measure(&plan, |n| pair.put_batch(s, n))?;
+            out.emit("put_bw", s as u64, gb_per_s(s as u64, ns), "GB/s")?;
+        }
+        for &s in &sizes {
+            let ns = measure(&plan, |n| pair.get_batch(s, n))?;
+            out.emit("get_bw", s as u64, gb_per_s(s as u64, ns), "GB/s")?;
+        }
+        // The same puts and fetch-adds while PE 1 busy-polls instead of sleeping in `wait_until`: the
+        // difference is the cost of waking a sleeping target.
+        pair.serve_polling()?;
+        for s in LAT_SIZES {
+            let ns = measure(&plan, |n| pair.put_batch(s, n))?;
+            out.emit("put_lat_pe1_busy", s as u64, ns, "ns")?;
+        }
+        let ns = measure(&plan, |n| pair.fetch_add_batch(n))?;
+        out.emit("fetch_add_pe1_busy", 8, ns, "ns")?;
+        for &s in &sizes {
+            let ns = measure(&plan, |n| pair.put_batch(s, n))?;
+            out.emit("put_bw_pe1_busy", s as u64, gb_per_s(s as u64, ns), "GB/s")?;
+        }
+    }
+    let ns = measure(&plan, |n| pair.barrier_batch(n))?;
+    out.emit("barrier", pair.n_pes().into(), ns, "ns")?;
+    Ok(pair.finish()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_round_trip() {
+        for r in [Role::All, Role::Barrier] {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(Role::parse("x"), None);
+    }
+
+    #[test]
+    fn config_env_names_every_variable() {
+        let c = JobConfig { role: Role::Barrier, plan: Plan::QUICK, max_bw: 4096, out: "/tmp/x".into() };
+        let env = c.env();
+        assert!(env.contains(&(BATCH_NS_VAR.to_owned(), "4000000".to_owned())));
+        assert!(env.contains(&(BATCHES_VAR.to_owned(), "5".to_owned())));
+        assert!(env.contains(&(ROLE_VAR.to_owned(), "barrier".to_owned())));
+        assert_eq!(c.heap_bytes(), BARRIER_HEAP);
+    }
+}

@@ -1,0 +1,275 @@
+//! The PE side of the benchmarks: PE 0 measures, every other PE serves.
+//!
+//! All PEs allocate the same two symmetric arrays: `data` (the payload buffer) and `ctl` (control words,
+//! each on its own 128-byte block). The serving PEs wait on their `PING` word. PE 0 writes a value whose
+//! low 16 bits say what to do and whose high bits are a sequence number (so every value is new and larger
+//! than the previous one):
+//! - a payload size (0..=4096): PE 1 answers with a put-with-signal of that many bytes into PE 0's `data`,
+//!   signalling the same value into PE 0's `PONG` word (the ping-pong of `put_signal_oneway`);
+//! - [`OP_BARRIER`]: the PE runs `1 + ctl[COUNT]` barriers (one to line the PEs up, then the timed ones);
+//! - [`OP_POLL`]: until the next value, the PE busy-polls its `PING` word with atomic fetches instead of
+//!   waiting with `wait_until` (so it never registers as a sleeper, and PE 0's writes need no futex wake);
+//! - [`OP_DONE`]: the PE leaves the loop and finalizes.
+//!
+//! Waits are the runtime's `wait_until` (which returns an error once the job has failed), barriers
+//! (bounded by the control-operation timeout) and the busy poll (bounded by [`POLL_LIMIT`]); a hung job is
+//! ended by the launcher's timeout.
+
+use shmem::{api, AtomicOp, AtomicWidth, CmpOp, Shmem, SignalOp, SymVec};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+/// Index of the word PE 0 writes commands and pings into (on the serving PEs).
+pub const PING: usize = 0;
+/// Index of the word the serving PE 1 answers pings into (on PE 0).
+pub const PONG: usize = 16;
+/// Index of the barrier count of an [`OP_BARRIER`] command (on the serving PEs).
+pub const COUNT: usize = 32;
+/// Index of the word the fetch-add benchmark increments (on PE 1).
+pub const COUNTER: usize = 48;
+/// Length of the `ctl` array.
+pub const CTL_LEN: usize = 64;
+
+/// Command: run `1 + ctl[COUNT]` barriers.
+pub const OP_BARRIER: u64 = 0xFFF0;
+/// Command: busy-poll (instead of sleeping) until the next value.
+pub const OP_POLL: u64 = 0xFFF1;
+/// Longest busy poll of [`OP_POLL`].
+pub const POLL_LIMIT: Duration = Duration::from_secs(600);
+/// Command: leave the serving loop.
+pub const OP_DONE: u64 = 0xFFFF;
+/// Largest ping-pong payload.
+pub const PINGPONG_MAX: usize = 4096;
+
+/// Result type of this module.
+pub type Result<T> = shmem::Result<T>;
+
+/// One PE's state of a benchmark job.
+#[derive(Debug)]
+pub struct Pair {
+    sh: Shmem,
+    data: SymVec<u8>,
+    ctl: SymVec<u64>,
+    local: Vec<u8>,
+    seq: u64,
+}
+
+impl Pair {
+    /// Collectively allocates a `data` array of `data_len` bytes (at least [`PINGPONG_MAX`]) and the control
+    /// words, plus a pre-touched private buffer of the same size.
+    ///
+    /// # Errors
+    /// Allocation failures (raise `SHMEM_SYMMETRIC_SIZE`).
+    pub fn setup(sh: Shmem, data_len: usize) -> Result<Pair> {
+        let data_len = data_len.max(PINGPONG_MAX);
+        // calloc zeroes every PE's copy, which also touches its pages before any timing.
+        let data = sh.alloc_zeroed::<u8>(data_len)?;
+        let ctl = sh.alloc_zeroed::<u64>(CTL_LEN)?;
+        let local = vec![1u8; data_len];
+        sh.barrier_all()?;
+        Ok(Pair { sh, data, ctl, local, seq: 0 })
+    }
+
+    /// This PE's number.
+    pub fn my_pe(&self) -> u32 {
+        self.sh.my_pe()
+    }
+
+    /// Number of PEs.
+    pub fn n_pes(&self) -> u32 {
+        self.sh.n_pes()
+    }
+
+    /// Bytes of the `data` array.
+    pub fn data_len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// The serving loop of PEs other than 0: answers pings and commands until [`OP_DONE`].
+    ///
+    /// # Errors
+    /// Runtime errors, including the job failing while waiting.
+    pub fn serve(&mut self) -> Result<()> {
+        let mut last = 0u64;
+        let mut polling = false;
+        loop {
+            let v = if polling { self.poll_ping(last)? } else { self.ctl.wait_until(PING, CmpOp::Ne, last)? };
+            last = v;
+            polling = false;
+            match v & 0xFFFF {
+                OP_DONE => return Ok(()),
+                OP_POLL => polling = true,
+                OP_BARRIER => {
+                    let mut count = [0u64];
+                    self.ctl.read_local(COUNT, &mut count)?;
+                    for _ in 0..=count[0] {
+                        self.sh.barrier_all()?;
+                    }
+                }
+                size => {
+                    let size = (size as usize).min(PINGPONG_MAX);
+                    self.data.put_signal(0, 0, &self.local[..size], &self.ctl, PONG, v, SignalOp::Set)?;
+                }
+            }
+        }
+    }
+
+    /// Busy-polls this PE's `PING` word with atomic fetches until it differs from `last`.
+    fn poll_ping(&self, last: u64) -> Result<u64> {
+        let me = self.my_pe();
+        let start = Instant::now();
+        let mut spins = 0u32;
+        loop {
+            let v = self.ctl.fetch(me, PING)?;
+            if v != last {
+                return Ok(v);
+            }
+            std::hint::spin_loop();
+            spins = spins.wrapping_add(1);
+            if spins & 4095 == 0 && start.elapsed() > POLL_LIMIT {
+                return Err(shmem::Error::Inner(format!("PE {me} polled for a command for {POLL_LIMIT:?}")));
+            }
+        }
+    }
+
+    /// Makes the serving PEs busy-poll (not sleep) until the next ping or command: the writes of the
+    /// following batches then find no sleeper to wake.
+    ///
+    /// # Errors
+    /// Runtime errors.
+    pub fn serve_polling(&mut self) -> Result<()> {
+        self.command_all(OP_POLL)
+    }
+
+    fn next_value(&mut self, low: u64) -> u64 {
+        self.seq += 1;
+        (self.seq << 16) | low
+    }
+
+    /// Sends a command to every serving PE.
+    fn command_all(&mut self, op: u64) -> Result<()> {
+        let v = self.next_value(op);
+        for pe in 1..self.n_pes() {
+            self.ctl.swap(pe, PING, v)?;
+        }
+        Ok(())
+    }
+
+    /// `iters` x (`api::putmem` of `size` bytes into PE 1 + `api::quiet`); the elapsed time.
+    ///
+    /// # Errors
+    /// Runtime errors.
+    pub fn put_batch(&self, size: usize, iters: u64) -> Result<Duration> {
+        let (dst, src) = (self.data.addr(), self.local[..size].as_ptr());
+        let t = Instant::now();
+        for _ in 0..iters {
+            // SAFETY: `src` points to `size` readable bytes of `self.local`, alive and unmodified for the
+            // whole call; the runtime checks `dst..dst+size` against PE 1's heap.
+            unsafe { api::putmem(dst, src, size, 1)? };
+            api::quiet()?;
+        }
+        Ok(t.elapsed())
+    }
+
+    /// `iters` x `api::getmem` of `size` bytes from PE 1; the elapsed time.
+    ///
+    /// # Errors
+    /// Runtime errors.
+    pub fn get_batch(&mut self, size: usize, iters: u64) -> Result<Duration> {
+        let src = self.data.addr();
+        let dst = self.local[..size].as_mut_ptr();
+        let t = Instant::now();
+        for _ in 0..iters {
+            // SAFETY: `dst` points to `size` writable bytes of `self.local`, exclusively borrowed for the
+            // whole loop; the runtime checks `src..src+size` against PE 1's heap.
+            unsafe { api::getmem(dst, src, size, 1)? };
+        }
+        let elapsed = t.elapsed();
+        black_box(&self.local);
+        Ok(elapsed)
+    }
+
+    /// `iters` ping-pongs with PE 1: put-with-signal of `size` bytes there, PE 1 answers the same way, PE 0
+    /// waits for the answer with `SymVec::wait_until`; the elapsed time (one-way latency is half the
+    /// per-iteration time).
+    ///
+    /// # Errors
+    /// Runtime errors; `InvalidParam`-style errors for a size above [`PINGPONG_MAX`].
+    pub fn pingpong_batch(&mut self, size: usize, iters: u64) -> Result<Duration> {
+        if size > PINGPONG_MAX {
+            return Err(shmem::Error::invalid(format!("ping-pong payload {size} exceeds {PINGPONG_MAX}")));
+        }
+        let t = Instant::now();
+        for _ in 0..iters {
+            let v = self.next_value(size as u64);
+            self.data.put_signal(1, 0, &self.local[..size], &self.ctl, PING, v, SignalOp::Set)?;
+            self.ctl.wait_until(PONG, CmpOp::Ge, v)?;
+        }
+        Ok(t.elapsed())
+    }
+
+    /// `iters` x 64-bit fetch-add on PE 1's counter word through `SymVec::<u64>::fetch_add`; the elapsed
+    /// time.
+    ///
+    /// # Errors
+    /// Runtime errors.
+    pub fn fetch_add_batch(&self, iters: u64) -> Result<Duration> {
+        let mut acc = 0u64;
+        let t = Instant::now();
+        for _ in 0..iters {
+            acc = acc.wrapping_add(self.ctl.fetch_add(1, COUNTER, 1)?);
+        }
+        let elapsed = t.elapsed();
+        black_box(acc);
+        Ok(elapsed)
+    }
+
+    /// `iters` x 64-bit fetch-add on PE 1's counter word through the address API (`api::atomic`); the
+    /// elapsed time.
+    ///
+    /// # Errors
+    /// Runtime errors.
+    pub fn fetch_add_api_batch(&self, iters: u64) -> Result<Duration> {
+        let addr = self.ctl.addr() + COUNTER * 8;
+        let mut acc = 0u64;
+        let t = Instant::now();
+        for _ in 0..iters {
+            acc = acc.wrapping_add(api::atomic(addr, AtomicWidth::W64, AtomicOp::FetchAdd(1), 1)?);
+        }
+        let elapsed = t.elapsed();
+        black_box(acc);
+        Ok(elapsed)
+    }
+
+    /// `iters` x `api::barrier_all` over all PEs (the serving PEs are told the count first, then one
+    /// untimed barrier lines everybody up); the elapsed time on PE 0.
+    ///
+    /// # Errors
+    /// Runtime errors, including a barrier timeout.
+    pub fn barrier_batch(&mut self, iters: u64) -> Result<Duration> {
+        for pe in 1..self.n_pes() {
+            // A put is complete at the target on return, so the count is there before the command.
+            self.ctl.put(pe, COUNT, &[iters])?;
+        }
+        self.command_all(OP_BARRIER)?;
+        api::barrier_all()?;
+        let t = Instant::now();
+        for _ in 0..iters {
+            api::barrier_all()?;
+        }
+        Ok(t.elapsed())
+    }
+
+    /// Ends the job on this PE: PE 0 tells the serving PEs to stop; then every PE finalizes (collective).
+    ///
+    /// # Errors
+    /// Runtime errors.
+    pub fn finish(mut self) -> Result<()> {
+        if self.my_pe() == 0 {
+            self.command_all(OP_DONE)?;
+        }
+        let Pair { sh, data, ctl, .. } = self;
+        drop((data, ctl));
+        sh.finalize()
+    }
+}
