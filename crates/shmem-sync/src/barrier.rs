@@ -77,6 +77,7 @@ pub fn barrier<E: DataOpEngine + ?Sized>(
         engine.atomic(to, flag, AtomicWidth::W64, AtomicOp::FetchAdd(1))?;
         let waited = wait_until(
             ctx,
+            Some((flag, 8)),
             || (load_local::<u64>(ctx.node, flag) >= epoch).then_some(()),
             || format!("barrier #{epoch} of team slot {} (round {round})", team.slot),
         );

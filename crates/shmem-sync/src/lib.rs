@@ -11,6 +11,7 @@
 
 pub mod barrier;
 pub mod cmp;
+pub mod family;
 pub mod wait;
 
 pub use barrier::{BarrierState, TeamView};

@@ -119,12 +119,18 @@ fn spin<R>(poll: &mut impl FnMut() -> Option<R>, limit: Duration) -> Option<R> {
 }
 
 /// Waits until `poll` returns `Some`, spinning, then yielding, then sleeping on the local wake word.
-/// `what` describes the wait for the watchdog's log line and the timeout error.
+/// `watch` is the range of local heap bytes `poll` reads (offset, length): only writes there wake the sleep;
+/// `None` means any write. `what` describes the wait for the watchdog's log line and the timeout error.
 ///
 /// # Errors
 /// `Timeout` when `ctx.timeout` expires (no missing PEs named; callers that know them fill them in), `Inner`
 /// when the job failed while waiting.
-pub fn wait_until<R>(ctx: &WaitCtx<'_>, mut poll: impl FnMut() -> Option<R>, what: impl Fn() -> String) -> Result<R> {
+pub fn wait_until<R>(
+    ctx: &WaitCtx<'_>,
+    watch: Option<(HeapOffset, u64)>,
+    mut poll: impl FnMut() -> Option<R>,
+    what: impl Fn() -> String,
+) -> Result<R> {
     if let Some(r) = poll() {
         return Ok(r);
     }
@@ -140,20 +146,18 @@ pub fn wait_until<R>(ctx: &WaitCtx<'_>, mut poll: impl FnMut() -> Option<R>, wha
         std::thread::yield_now();
     }
     let me = ctx.node.me();
-    let layout = ctx.node.layout();
-    let seq = ctx.node.word32(me, layout.wake_seq());
-    let sleepers = ctx.node.word32(me, layout.sleepers());
+    let line = ctx.node.wake_line(me);
+    let (lo, hi) = watch.map_or((0, u64::MAX), |(off, len)| (off.0, off.0.saturating_add(len.max(1))));
     let mut warned = false;
     loop {
         // Register, then re-check, then sleep: see the ordering argument in shmem_core::wake.
-        sleepers.fetch_add(1, Ordering::SeqCst);
-        let s = seq.load(Ordering::SeqCst);
+        let s = line.register(lo, hi);
         if let Some(r) = poll() {
-            sleepers.fetch_sub(1, Ordering::SeqCst);
+            line.unregister();
             return Ok(r);
         }
-        shmem_core::wake::wait(seq, s, SLEEP_SLICE);
-        sleepers.fetch_sub(1, Ordering::SeqCst);
+        shmem_core::wake::wait(line.seq, s, SLEEP_SLICE);
+        line.unregister();
         // Woken (or timed out) but maybe not satisfied: spin again before sleeping, so that a stream of writes
         // to this PE (each of which would pay a futex wake while we sleep) finds us awake.
         if let Some(r) = spin(&mut poll, tune.spin_for) {

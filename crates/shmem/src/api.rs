@@ -10,10 +10,40 @@ use crate::Shmem;
 use shmem_core::engine::{AtomicOp, AtomicWidth, SignalOp};
 use shmem_core::launch_env::{parse_size, vars, LaunchEnv};
 use shmem_core::{Error, InitAttr, InitStatus, Result};
-use std::sync::atomic::Ordering;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 static CURRENT: RwLock<Option<Arc<Runtime>>> = RwLock::new(None);
+/// Bumped (under the `CURRENT` write lock) at every init and finalize, so that per-thread caches of the
+/// runtime notice a change with one relaxed load instead of taking the lock on every call.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's copy of the current runtime and the generation it was taken at. It may keep a finalized
+    /// runtime's mappings alive until the thread's next call (which refreshes it) or its exit.
+    static CACHED: RefCell<Option<(u64, Arc<Runtime>)>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` on the current runtime. The fast path is a thread-local lookup: no lock, no reference count.
+#[inline]
+pub(crate) fn with_current<R>(f: impl FnOnce(&Runtime) -> Result<R>) -> Result<R> {
+    let generation = GENERATION.load(Ordering::Acquire);
+    CACHED.with(|cache| {
+        if let Some((g, rt)) = &*cache.borrow() {
+            if *g == generation {
+                return f(rt);
+            }
+        }
+        let (g, rt) = {
+            let guard = CURRENT.read().unwrap_or_else(|e| e.into_inner());
+            let rt = guard.as_ref().cloned().ok_or_else(|| Error::NotInited("call shmem init first".into()))?;
+            (GENERATION.load(Ordering::Acquire), rt)
+        };
+        *cache.borrow_mut() = Some((g, rt.clone()));
+        f(&rt)
+    })
+}
 
 /// Default symmetric heap per PE for [`init_from_env`] when `SHMEM_SYMMETRIC_SIZE` is unset.
 pub const DEFAULT_HEAP_BYTES: u64 = 64 << 20;
@@ -43,6 +73,7 @@ pub fn init(attr: InitAttr) -> Result<Shmem> {
     match Runtime::start(attr) {
         Ok(rt) => {
             *g = Some(rt.clone());
+            GENERATION.fetch_add(1, Ordering::AcqRel);
             STATUS.store(InitStatus::Initialized as i32, Ordering::Release);
             Ok(Shmem { rt })
         }
@@ -114,11 +145,13 @@ pub fn init_with(my_pe: i64, n_pes: i64, mem_size: i64) -> Result<Shmem> {
 /// # Errors
 /// `NotInited` before init or after finalize.
 pub fn finalize() -> Result<()> {
-    let rt = CURRENT
-        .write()
-        .unwrap_or_else(|e| e.into_inner())
-        .take()
-        .ok_or_else(|| Error::NotInited("finalize called before init (or twice)".into()))?;
+    let rt = {
+        let mut g = CURRENT.write().unwrap_or_else(|e| e.into_inner());
+        let rt = g.take().ok_or_else(|| Error::NotInited("finalize called before init (or twice)".into()))?;
+        GENERATION.fetch_add(1, Ordering::AcqRel);
+        rt
+    };
+    CACHED.with(|c| c.borrow_mut().take());
     let r = rt.finalize();
     STATUS.store(InitStatus::NotInitialized as i32, Ordering::Release);
     r
@@ -175,7 +208,7 @@ pub fn free(addr: usize) -> Result<()> {
 
 /// `shmem_ptr`: a directly usable address of `pe`'s copy, or `None` when `pe` is not on this node.
 pub fn ptr(addr: usize, pe: i64) -> Result<Option<usize>> {
-    current()?.ptr(addr, pe)
+    with_current(|rt| rt.ptr(addr, pe))
 }
 
 /// Blocking put of `len` bytes.
@@ -184,7 +217,7 @@ pub fn ptr(addr: usize, pe: i64) -> Result<Option<usize>> {
 /// `src..src+len` must be readable for the duration of the call.
 pub unsafe fn putmem(dst: usize, src: *const u8, len: usize, pe: i64) -> Result<()> {
     // SAFETY: forwarded contract.
-    unsafe { current()?.putmem(dst, src, len, pe, false) }
+    with_current(|rt| unsafe { rt.putmem(dst, src, len, pe, false) })
 }
 
 /// Non-blocking put, complete after [`quiet`].
@@ -193,7 +226,7 @@ pub unsafe fn putmem(dst: usize, src: *const u8, len: usize, pe: i64) -> Result<
 /// `src..src+len` must stay readable and unmodified until the next `quiet`.
 pub unsafe fn putmem_nbi(dst: usize, src: *const u8, len: usize, pe: i64) -> Result<()> {
     // SAFETY: forwarded contract.
-    unsafe { current()?.putmem(dst, src, len, pe, true) }
+    with_current(|rt| unsafe { rt.putmem(dst, src, len, pe, true) })
 }
 
 /// Blocking get of `len` bytes.
@@ -202,7 +235,7 @@ pub unsafe fn putmem_nbi(dst: usize, src: *const u8, len: usize, pe: i64) -> Res
 /// `dst..dst+len` must be writable for the duration of the call.
 pub unsafe fn getmem(dst: *mut u8, src: usize, len: usize, pe: i64) -> Result<()> {
     // SAFETY: forwarded contract.
-    unsafe { current()?.getmem(dst, src, len, pe, false) }
+    with_current(|rt| unsafe { rt.getmem(dst, src, len, pe, false) })
 }
 
 /// Non-blocking get, complete after [`quiet`].
@@ -211,7 +244,7 @@ pub unsafe fn getmem(dst: *mut u8, src: usize, len: usize, pe: i64) -> Result<()
 /// `dst..dst+len` must stay writable and untouched until the next `quiet`.
 pub unsafe fn getmem_nbi(dst: *mut u8, src: usize, len: usize, pe: i64) -> Result<()> {
     // SAFETY: forwarded contract.
-    unsafe { current()?.getmem(dst, src, len, pe, true) }
+    with_current(|rt| unsafe { rt.getmem(dst, src, len, pe, true) })
 }
 
 /// Put-with-signal (`nbi` selects the non-blocking form).
@@ -231,24 +264,25 @@ pub unsafe fn putmem_signal(
 ) -> Result<()> {
     let op = SignalOp::from_code(sig_op)?;
     // SAFETY: forwarded contract.
-    unsafe { current()?.putmem_signal(dst, src, len, sig_addr, signal, op, pe, nbi) }
+    with_current(|rt| unsafe { rt.putmem_signal(dst, src, len, sig_addr, signal, op, pe, nbi) })
 }
 
 /// An atomic operation on `pe`'s word at `addr`; returns the previous value.
 pub fn atomic(addr: usize, width: AtomicWidth, op: AtomicOp, pe: i64) -> Result<u64> {
-    current()?.atomic(addr, width, op, pe)
+    with_current(|rt| rt.atomic(addr, width, op, pe))
 }
 
 /// Completes all outstanding operations of this PE.
 pub fn quiet() -> Result<()> {
-    let rt = current()?;
-    rt.check_live()?;
-    rt.quiet()
+    with_current(|rt| {
+        rt.check_live()?;
+        rt.quiet()
+    })
 }
 
 /// Orders puts to each PE.
 pub fn fence() -> Result<()> {
-    current()?.fence()
+    with_current(|rt| rt.fence())
 }
 
 /// quiet + barrier over all PEs.

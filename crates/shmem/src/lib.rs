@@ -37,6 +37,7 @@
 #![deny(missing_docs)]
 
 mod alloc;
+pub mod amo;
 pub mod api;
 mod engine;
 mod log;
@@ -44,6 +45,7 @@ mod rma;
 mod runtime;
 mod sym;
 pub mod tls;
+pub mod waits;
 
 pub use api::{attr_from_env, init, init_from_env, init_status};
 pub use engine::compiled_engines;

@@ -149,6 +149,8 @@ impl Runtime {
         }
         let mut node = NodeSegments::new(layout, me, segs);
         node.unlink_all();
+        // An empty watched range until the first sleeper registers (the segment starts zeroed).
+        node.wake_line(me).lo.store(u64::MAX, Ordering::SeqCst);
         let node = Arc::new(node);
         let engines = build_engines(opt.data_op_engine_type, &node)?;
         let router = Router::new(engines, n, opt.data_op_engine_type)?;

@@ -166,6 +166,7 @@ macro_rules! sym_atomics {
                 let node = &self.rt.node;
                 shmem_sync::wait::wait_until(
                     &self.rt.wait_ctx(false),
+                    Some((off, std::mem::size_of::<$t>() as u64)),
                     || {
                         let v: $t = shmem_sync::wait::load_local(node, off);
                         cmp.holds(v, value).then_some(v)

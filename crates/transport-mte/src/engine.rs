@@ -110,7 +110,7 @@ impl DataOpEngine for MteEngine {
         unsafe { self.copy(d, src, len) };
         // A plain put skips the full fence before the wake check (see shmem_core::wake): a sleeper that
         // registers at this instant re-checks within its bounded sleep.
-        self.node.wake(pe);
+        self.node.wake(pe, dst, len as u64);
         Ok(())
     }
 
@@ -142,7 +142,10 @@ impl DataOpEngine for MteEngine {
             SignalOp::Set => w.swap(value, Ordering::SeqCst),
             SignalOp::Add => w.fetch_add(value, Ordering::SeqCst),
         };
-        self.node.wake(pe);
+        // One wake check covering data and signal: a waiter may watch either.
+        let lo = dst.0.min(sig.0);
+        let hi = (dst.0 + len as u64).max(sig.0 + 8);
+        self.node.wake(pe, HeapOffset(lo), hi - lo);
         Ok(())
     }
 
@@ -152,7 +155,7 @@ impl DataOpEngine for MteEngine {
             AtomicWidth::W32 => apply_atomic!(self.word32(pe, at)?, op),
         };
         if !matches!(op, AtomicOp::Fetch) {
-            self.node.wake(pe);
+            self.node.wake(pe, at, width.bytes());
         }
         Ok(old)
     }

@@ -71,6 +71,16 @@ impl HeapLayout {
         HeapOffset(self.sync_base + WAKE_LINE + 4)
     }
 
+    /// The 64-bit lowest heap offset sleepers on this PE watch (then the 64-bit end of that range).
+    pub fn watch_lo(&self) -> HeapOffset {
+        HeapOffset(self.sync_base + WAKE_LINE + 8)
+    }
+
+    /// See [`HeapLayout::watch_lo`].
+    pub fn watch_hi(&self) -> HeapOffset {
+        HeapOffset(self.sync_base + WAKE_LINE + 16)
+    }
+
     /// One of this PE's two allocation records (`parity` 0 or 1): four u64 words describing its latest
     /// collective allocation call, read by the other PEs to check that all made the same call.
     pub fn alloc_record(&self, parity: u64) -> HeapOffset {

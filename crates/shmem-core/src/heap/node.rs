@@ -87,11 +87,24 @@ impl NodeSegments {
         unsafe { AtomicU32::from_ptr(p.as_ptr().cast()) }
     }
 
-    /// Wakes the sleepers of `pe` if any (after a write into its segment).
+    /// The wake line of `pe` (see [`crate::wake`]).
     #[inline]
-    pub fn wake(&self, pe: Pe) {
-        let seq = self.word32(pe, self.layout.wake_seq());
-        let sleepers = self.word32(pe, self.layout.sleepers());
-        crate::wake::wake_if_sleeping(seq, sleepers);
+    pub fn wake_line(&self, pe: Pe) -> crate::wake::WakeLine<'_> {
+        let l = &self.layout;
+        crate::wake::WakeLine {
+            seq: self.word32(pe, l.wake_seq()),
+            sleepers: self.word32(pe, l.sleepers()),
+            lo: self.word64(pe, l.watch_lo()),
+            hi: self.word64(pe, l.watch_hi()),
+        }
+    }
+
+    /// Wakes the sleepers of `pe` that watch bytes `off..off+len` (after a write there).
+    #[inline]
+    pub fn wake(&self, pe: Pe, off: HeapOffset, len: u64) {
+        let l = &self.layout;
+        if self.word32(pe, l.sleepers()).load(std::sync::atomic::Ordering::SeqCst) != 0 {
+            self.wake_line(pe).wake_if_watching(off.0, len);
+        }
     }
 }

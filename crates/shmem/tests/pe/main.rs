@@ -7,6 +7,7 @@
 mod lifecycle;
 mod rma;
 mod runner;
+mod sync;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -35,6 +36,7 @@ fn scenarios() -> Vec<(&'static str, Scenario)> {
     let mut v = Vec::new();
     v.extend(lifecycle::SCENARIOS.iter().copied());
     v.extend(rma::SCENARIOS.iter().copied());
+    v.extend(sync::SCENARIOS.iter().copied());
     v
 }
 
@@ -43,6 +45,7 @@ fn trials() -> Vec<(&'static str, &'static [u32])> {
     let mut v = Vec::new();
     v.extend(lifecycle::TRIALS.iter().copied());
     v.extend(rma::TRIALS.iter().copied());
+    v.extend(sync::TRIALS.iter().copied());
     v
 }
 

@@ -1,0 +1,319 @@
+//! The point-to-point synchronization API: the wait/test families over symmetric variables of this PE, and
+//! signal waits. Every TYPE of `api.md` is served by one generic over [`WaitValue`].
+
+use crate::api::with_current;
+use crate::runtime::Runtime;
+use shmem_core::{Error, HeapOffset, Result};
+use shmem_sync::family;
+use shmem_sync::wait::{load_local, wait_until as wait_loop};
+use shmem_sync::{CmpOp, WaitValue};
+
+/// A checked array of `nelems` symmetric variables of `T` on this PE.
+struct Ivars<'a> {
+    rt: &'a Runtime,
+    off: HeapOffset,
+    n: usize,
+}
+
+impl Ivars<'_> {
+    fn load<T: WaitValue>(&self, i: usize) -> T {
+        load_local(&self.rt.node, self.off.plus((i * T::WIDTH) as u64))
+    }
+
+    fn watch<T: WaitValue>(&self) -> Option<(HeapOffset, u64)> {
+        Some((self.off, (self.n * T::WIDTH) as u64))
+    }
+}
+
+fn ivars<'a, T: WaitValue>(rt: &'a Runtime, addr: usize, n: usize, status: Option<&[i32]>) -> Result<Ivars<'a>> {
+    rt.check_live()?;
+    if n == 0 {
+        return Err(Error::invalid("nelems is 0: a wait/test needs at least one variable"));
+    }
+    let len = n.checked_mul(T::WIDTH).ok_or_else(|| Error::invalid(format!("nelems {n} overflows")))?;
+    let off = rt.offset_of(addr, len, T::WIDTH, rt.me)?;
+    if let Some(s) = status {
+        if s.len() < n {
+            return Err(Error::invalid(format!("status has {} entries but nelems is {n}", s.len())));
+        }
+    }
+    Ok(Ivars { rt, off, n })
+}
+
+fn values_len<T>(values: &[T], n: usize) -> Result<()> {
+    if values.len() < n {
+        return Err(Error::invalid(format!("cmp_values has {} entries but nelems is {n}", values.len())));
+    }
+    Ok(())
+}
+
+/// Waits until the variable at `ivar` compares true against `value`; returns the value that satisfied it.
+pub fn wait_until<T: WaitValue>(ivar: usize, cmp: i32, value: T) -> Result<T> {
+    let cmp = CmpOp::from_code(cmp)?;
+    with_current(|rt| {
+        let v = ivars::<T>(rt, ivar, 1, None)?;
+        wait_loop(
+            &rt.wait_ctx(false),
+            v.watch::<T>(),
+            || {
+                let x: T = v.load(0);
+                cmp.holds(x, value).then_some(x)
+            },
+            || format!("variable {ivar:#x} {cmp:?} {value:?}"),
+        )
+    })
+}
+
+/// Waits until the variable at `ivar` differs from `value` (the deprecated `shmem_wait`).
+pub fn wait<T: WaitValue>(ivar: usize, value: T) -> Result<T> {
+    wait_until(ivar, CmpOp::Ne as i32, value)
+}
+
+/// Waits until every active variable of the array compares true against `value`.
+pub fn wait_until_all<T: WaitValue>(
+    ivars_addr: usize,
+    n: usize,
+    status: Option<&[i32]>,
+    cmp: i32,
+    value: T,
+) -> Result<()> {
+    wait_until_all_by(ivars_addr, n, status, cmp, |_| value)
+}
+
+/// Waits until some active variable compares true against `value`; returns its index, or `None` when every
+/// variable is masked out (SIZE_MAX in C).
+pub fn wait_until_any<T: WaitValue>(
+    addr: usize,
+    n: usize,
+    status: Option<&[i32]>,
+    cmp: i32,
+    value: T,
+) -> Result<Option<usize>> {
+    wait_until_any_by(addr, n, status, cmp, |_| value)
+}
+
+/// Waits until at least one active variable compares true against `value`; returns every satisfying index
+/// (empty when every variable is masked out).
+pub fn wait_until_some<T: WaitValue>(
+    addr: usize,
+    n: usize,
+    status: Option<&[i32]>,
+    cmp: i32,
+    value: T,
+) -> Result<Vec<usize>> {
+    wait_until_some_by(addr, n, status, cmp, |_| value)
+}
+
+/// `wait_until_all` with a comparison value per element (`values` has at least `n` entries).
+pub fn wait_until_all_vector<T: WaitValue>(
+    addr: usize,
+    n: usize,
+    status: Option<&[i32]>,
+    cmp: i32,
+    values: &[T],
+) -> Result<()> {
+    values_len(values, n)?;
+    wait_until_all_by(addr, n, status, cmp, |i| values[i])
+}
+
+fn wait_until_all_by<T: WaitValue>(
+    addr: usize,
+    n: usize,
+    status: Option<&[i32]>,
+    cmp: i32,
+    val: impl Fn(usize) -> T,
+) -> Result<()> {
+    let cmp = CmpOp::from_code(cmp)?;
+    with_current(|rt| {
+        let v = ivars::<T>(rt, addr, n, status)?;
+        let ok = || family::test_all(n, status, |i| cmp.holds(v.load::<T>(i), val(i))).then_some(());
+        wait_loop(&rt.wait_ctx(false), v.watch::<T>(), ok, || format!("all of {n} variables at {addr:#x} {cmp:?}"))
+    })
+}
+
+/// `wait_until_any` with a comparison value per element (`values` has at least `n` entries).
+pub fn wait_until_any_vector<T: WaitValue>(
+    addr: usize,
+    n: usize,
+    status: Option<&[i32]>,
+    cmp: i32,
+    values: &[T],
+) -> Result<Option<usize>> {
+    values_len(values, n)?;
+    wait_until_any_by(addr, n, status, cmp, |i| values[i])
+}
+
+fn wait_until_any_by<T: WaitValue>(
+    addr: usize,
+    n: usize,
+    status: Option<&[i32]>,
+    cmp: i32,
+    val: impl Fn(usize) -> T,
+) -> Result<Option<usize>> {
+    let cmp = CmpOp::from_code(cmp)?;
+    with_current(|rt| {
+        let v = ivars::<T>(rt, addr, n, status)?;
+        if !family::any_active(n, status) {
+            return Ok(None);
+        }
+        let hit = || family::test_any(n, status, |i| cmp.holds(v.load::<T>(i), val(i))).map(Some);
+        wait_loop(&rt.wait_ctx(false), v.watch::<T>(), hit, || format!("any of {n} variables at {addr:#x} {cmp:?}"))
+    })
+}
+
+/// `wait_until_some` with a comparison value per element (`values` has at least `n` entries).
+pub fn wait_until_some_vector<T: WaitValue>(
+    addr: usize,
+    n: usize,
+    status: Option<&[i32]>,
+    cmp: i32,
+    values: &[T],
+) -> Result<Vec<usize>> {
+    values_len(values, n)?;
+    wait_until_some_by(addr, n, status, cmp, |i| values[i])
+}
+
+fn wait_until_some_by<T: WaitValue>(
+    addr: usize,
+    n: usize,
+    status: Option<&[i32]>,
+    cmp: i32,
+    val: impl Fn(usize) -> T,
+) -> Result<Vec<usize>> {
+    let cmp = CmpOp::from_code(cmp)?;
+    with_current(|rt| {
+        let v = ivars::<T>(rt, addr, n, status)?;
+        if !family::any_active(n, status) {
+            return Ok(Vec::new());
+        }
+        let hits = || {
+            let h = family::test_some(n, status, |i| cmp.holds(v.load::<T>(i), val(i)));
+            (!h.is_empty()).then_some(h)
+        };
+        wait_loop(&rt.wait_ctx(false), v.watch::<T>(), hits, || format!("some of {n} variables at {addr:#x} {cmp:?}"))
+    })
+}
+
+/// Whether the variable at `ivar` compares true against `value` now.
+pub fn test<T: WaitValue>(ivar: usize, cmp: i32, value: T) -> Result<bool> {
+    let cmp = CmpOp::from_code(cmp)?;
+    with_current(|rt| {
+        let v = ivars::<T>(rt, ivar, 1, None)?;
+        Ok(cmp.holds(v.load::<T>(0), value))
+    })
+}
+
+/// `test_all` with a comparison value per element (`values` has at least `n` entries).
+pub fn test_all_vector<T: WaitValue>(
+    addr: usize,
+    n: usize,
+    status: Option<&[i32]>,
+    cmp: i32,
+    values: &[T],
+) -> Result<bool> {
+    values_len(values, n)?;
+    test_all_by(addr, n, status, cmp, |i| values[i])
+}
+
+fn test_all_by<T: WaitValue>(
+    addr: usize,
+    n: usize,
+    status: Option<&[i32]>,
+    cmp: i32,
+    val: impl Fn(usize) -> T,
+) -> Result<bool> {
+    let cmp = CmpOp::from_code(cmp)?;
+    with_current(|rt| {
+        let v = ivars::<T>(rt, addr, n, status)?;
+        Ok(family::test_all(n, status, |i| cmp.holds(v.load::<T>(i), val(i))))
+    })
+}
+
+/// `test_any` with a comparison value per element (`values` has at least `n` entries).
+pub fn test_any_vector<T: WaitValue>(
+    addr: usize,
+    n: usize,
+    status: Option<&[i32]>,
+    cmp: i32,
+    values: &[T],
+) -> Result<Option<usize>> {
+    values_len(values, n)?;
+    test_any_by(addr, n, status, cmp, |i| values[i])
+}
+
+fn test_any_by<T: WaitValue>(
+    addr: usize,
+    n: usize,
+    status: Option<&[i32]>,
+    cmp: i32,
+    val: impl Fn(usize) -> T,
+) -> Result<Option<usize>> {
+    let cmp = CmpOp::from_code(cmp)?;
+    with_current(|rt| {
+        let v = ivars::<T>(rt, addr, n, status)?;
+        Ok(family::test_any(n, status, |i| cmp.holds(v.load::<T>(i), val(i))))
+    })
+}
+
+/// `test_some` with a comparison value per element (`values` has at least `n` entries).
+pub fn test_some_vector<T: WaitValue>(
+    addr: usize,
+    n: usize,
+    status: Option<&[i32]>,
+    cmp: i32,
+    values: &[T],
+) -> Result<Vec<usize>> {
+    values_len(values, n)?;
+    test_some_by(addr, n, status, cmp, |i| values[i])
+}
+
+fn test_some_by<T: WaitValue>(
+    addr: usize,
+    n: usize,
+    status: Option<&[i32]>,
+    cmp: i32,
+    val: impl Fn(usize) -> T,
+) -> Result<Vec<usize>> {
+    let cmp = CmpOp::from_code(cmp)?;
+    with_current(|rt| {
+        let v = ivars::<T>(rt, addr, n, status)?;
+        Ok(family::test_some(n, status, |i| cmp.holds(v.load::<T>(i), val(i))))
+    })
+}
+
+/// `test_all` against one value.
+pub fn test_all<T: WaitValue>(addr: usize, n: usize, status: Option<&[i32]>, cmp: i32, value: T) -> Result<bool> {
+    test_all_by(addr, n, status, cmp, |_| value)
+}
+
+/// `test_any` against one value.
+pub fn test_any<T: WaitValue>(
+    addr: usize,
+    n: usize,
+    status: Option<&[i32]>,
+    cmp: i32,
+    value: T,
+) -> Result<Option<usize>> {
+    test_any_by(addr, n, status, cmp, |_| value)
+}
+
+/// `test_some` against one value.
+pub fn test_some<T: WaitValue>(
+    addr: usize,
+    n: usize,
+    status: Option<&[i32]>,
+    cmp: i32,
+    value: T,
+) -> Result<Vec<usize>> {
+    test_some_by(addr, n, status, cmp, |_| value)
+}
+
+/// Waits until the 64-bit signal at `sig_addr` compares true against `value`; returns the satisfying value.
+pub fn signal_wait_until(sig_addr: usize, cmp: i32, value: u64) -> Result<u64> {
+    wait_until::<u64>(sig_addr, cmp, value)
+}
+
+/// Reads the 64-bit signal at `sig_addr` atomically.
+pub fn signal_fetch(sig_addr: usize) -> Result<u64> {
+    with_current(|rt| Ok(ivars::<u64>(rt, sig_addr, 1, None)?.load(0)))
+}
