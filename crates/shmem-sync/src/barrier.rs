@@ -20,29 +20,31 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Word of a team block holding the last epoch a member entered.
 const ARRIVAL_WORD: u64 = TEAM_SYNC_WORDS - 1;
 
-/// A team as the barrier sees it: its members are world PEs `start + i * stride` for `i < size`.
+/// A team as the barrier sees it: its members (world PEs in team order), this PE's index, its sync block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TeamView {
-    /// World PE of member 0.
-    pub start: u32,
-    /// Distance between consecutive members in the world.
-    pub stride: u32,
-    /// Number of members.
-    pub size: u32,
+pub struct TeamView<'a> {
+    /// World PE of each member, in team order.
+    pub members: &'a [u32],
     /// This PE's index in the team.
     pub my_index: u32,
     /// The team's block in the sync area.
     pub slot: u32,
 }
 
-impl TeamView {
+impl TeamView<'_> {
+    /// Number of members.
+    pub fn size(&self) -> u32 {
+        self.members.len() as u32
+    }
+
     /// The world PE of member `i`.
     pub fn world(&self, i: u32) -> Pe {
-        Pe(self.start + i * self.stride)
+        Pe(self.members[i as usize])
     }
 }
 
-/// How many barriers this PE has completed on one team (per process).
+/// How many barriers this PE has completed on one team (per process). A new team starts at zero, with its
+/// slot's words zeroed on every member.
 #[derive(Debug, Default)]
 pub struct BarrierState {
     epoch: AtomicU64,
@@ -59,11 +61,11 @@ pub struct BarrierState {
 pub fn barrier<E: DataOpEngine + ?Sized>(
     engine: &E,
     ctx: &WaitCtx<'_>,
-    team: &TeamView,
+    team: &TeamView<'_>,
     state: &BarrierState,
 ) -> Result<()> {
     let epoch = state.epoch.fetch_add(1, Ordering::Relaxed) + 1;
-    if team.size <= 1 {
+    if team.size() <= 1 {
         return Ok(());
     }
     let layout = *ctx.node.layout();
@@ -71,8 +73,8 @@ pub fn barrier<E: DataOpEngine + ?Sized>(
     ctx.node.word64(me, layout.team_word(team.slot, ARRIVAL_WORD)).store(epoch, Ordering::Release);
     let mut dist = 1u32;
     let mut round = 0u64;
-    while dist < team.size {
-        let to = team.world((team.my_index + dist) % team.size);
+    while dist < team.size() {
+        let to = team.world((team.my_index + dist) % team.size());
         let flag = layout.team_word(team.slot, round);
         engine.atomic(to, flag, AtomicWidth::W64, AtomicOp::FetchAdd(1))?;
         let waited = wait_until(
@@ -94,13 +96,13 @@ pub fn barrier<E: DataOpEngine + ?Sized>(
 fn name_missing<E: DataOpEngine + ?Sized>(
     engine: &E,
     layout: &HeapLayout,
-    team: &TeamView,
+    team: &TeamView<'_>,
     epoch: u64,
     err: Error,
 ) -> Error {
     let Error::Timeout { what, waited, .. } = err else { return err };
     let arrival = layout.team_word(team.slot, ARRIVAL_WORD);
-    let missing_pes = (0..team.size)
+    let missing_pes = (0..team.size())
         .map(|i| team.world(i))
         .filter(|&pe| engine.atomic(pe, arrival, AtomicWidth::W64, AtomicOp::Fetch).map_or(true, |v| v < epoch))
         .map(|pe| pe.0)

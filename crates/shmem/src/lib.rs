@@ -44,6 +44,7 @@ mod log;
 mod rma;
 mod runtime;
 mod sym;
+pub mod team;
 pub mod tls;
 pub mod waits;
 

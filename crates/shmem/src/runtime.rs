@@ -6,12 +6,9 @@ use shmem_bootstrap::{JobEvent, StoreClient, StoreConfig, StoreServer, Watch};
 use shmem_core::heap::{Allocator, HeapLayout, NodeSegments, Segment};
 use shmem_core::launch_env::vars;
 use shmem_core::{Error, InitAttr, InitStatus, Pe, Result};
-use shmem_sync::{BarrierState, JobHealth, TeamView, WaitCtx};
+use shmem_sync::{JobHealth, WaitCtx};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-
-/// Team slot of TEAM_WORLD in the sync area.
-pub(crate) const WORLD_SLOT: u32 = 0;
 
 /// Everything one initialized PE owns.
 #[derive(Debug)]
@@ -28,7 +25,8 @@ pub(crate) struct Runtime {
     /// Number of collective allocation calls made (the record sequence number).
     pub(crate) alloc_seq: AtomicU64,
     pub(crate) health: Arc<JobHealth>,
-    pub(crate) world_barrier: BarrierState,
+    /// Live teams of this PE (TEAM_WORLD and TEAM_NODE included).
+    pub(crate) teams: Mutex<crate::team::TeamTable>,
     pub(crate) finalized: AtomicBool,
     control: Mutex<Control>,
 }
@@ -101,6 +99,7 @@ impl Runtime {
         let opt = &attr.option_attr;
 
         let mut control = Control::default();
+        let mut node_pes: Vec<u32> = vec![me.0];
         let mut segs: Vec<Option<Segment>> = (0..n).map(|_| None).collect();
         let own_name = own.name().to_string();
         segs[me.index()] = Some(own);
@@ -139,6 +138,9 @@ impl Runtime {
                 if pe != me.index() && peer_node == node_id {
                     segs[pe] = Some(Segment::open(&name, seg_len)?);
                 }
+                if peer_node == node_id && pe != me.index() {
+                    node_pes.push(pe as u32);
+                }
             }
             // Once every PE has mapped its node's segments, the names can go: no crash can leak them now.
             client.barrier("init/mapped", n, opt.shm_create_timeout)?;
@@ -162,7 +164,10 @@ impl Runtime {
             allocator: Mutex::new(Allocator::new(layout.heap_size())),
             alloc_seq: AtomicU64::new(0),
             health,
-            world_barrier: BarrierState::default(),
+            teams: Mutex::new(crate::team::TeamTable::new(n, me.0, {
+                node_pes.sort_unstable();
+                node_pes
+            })),
             finalized: AtomicBool::new(false),
             control: Mutex::new(control),
             node,
@@ -184,11 +189,6 @@ impl Runtime {
         }
     }
 
-    /// TEAM_WORLD as the barrier sees it.
-    pub(crate) fn world_view(&self) -> TeamView {
-        TeamView { start: 0, stride: 1, size: self.n_pes, my_index: self.me.0, slot: WORLD_SLOT }
-    }
-
     /// Completes this PE's outstanding operations on every engine.
     pub(crate) fn quiet(&self) -> Result<()> {
         use shmem_core::engine::DataOpEngine;
@@ -206,16 +206,17 @@ impl Runtime {
 
     /// A barrier over TEAM_WORLD without quiet.
     pub(crate) fn sync_all(&self) -> Result<()> {
-        let world = self.world_view();
-        shmem_sync::barrier::barrier(self.router.to(self.me), &self.wait_ctx(true), &world, &self.world_barrier)
+        self.team_sync(shmem_team::TEAM_WORLD)
     }
 
     /// The collective end of the job for this PE: barrier, leave the store, stop serving it (PE 0).
     pub(crate) fn finalize(&self) -> Result<()> {
+        self.check_live()?;
+        // The closing barrier runs while the runtime is still live; only then do later calls see NOT_INITED.
+        let first = self.barrier_all();
         if self.finalized.swap(true, Ordering::AcqRel) {
             return Err(Error::NotInited("finalize was already called".into()));
         }
-        let first = self.barrier_all();
         let mut c = self.control.lock().unwrap_or_else(|e| e.into_inner());
         c.leaving.store(true, Ordering::Release);
         let mut result = first;

@@ -26,7 +26,8 @@ const WAKE_LINE: u64 = HEADER + CACHE_LINE;
 const ALLOC_RECORDS: u64 = WAKE_LINE + CACHE_LINE;
 /// Bytes of one allocation record (see [`HeapLayout::alloc_record`]).
 pub const ALLOC_RECORD_BYTES: u64 = 32;
-const TEAM_BLOCKS: u64 = ALLOC_RECORDS + 2 * CACHE_LINE;
+const TEAM_AGREE: u64 = ALLOC_RECORDS + 2 * CACHE_LINE;
+const TEAM_BLOCKS: u64 = TEAM_AGREE + CACHE_LINE;
 /// Start of the scratch words a team's collectives may use, after the team blocks.
 const SCRATCH: u64 = TEAM_BLOCKS + MAX_TEAMS as u64 * TEAM_SYNC_BYTES;
 
@@ -85,6 +86,13 @@ impl HeapLayout {
     /// collective allocation call, read by the other PEs to check that all made the same call.
     pub fn alloc_record(&self, parity: u64) -> HeapOffset {
         HeapOffset(self.sync_base + ALLOC_RECORDS + (parity & 1) * CACHE_LINE)
+    }
+
+    /// This PE's team-creation words: word 0 holds its free team slots, word 1 a digest of its split's
+    /// arguments; read by the parent team's members to agree on the new team's slot.
+    pub fn team_agree(&self, word: u64) -> HeapOffset {
+        debug_assert!(word < 2);
+        HeapOffset(self.sync_base + TEAM_AGREE + word * 8)
     }
 
     /// Word `word` of the sync block of team slot `slot` (`slot < MAX_TEAMS`, `word < TEAM_SYNC_WORDS`).

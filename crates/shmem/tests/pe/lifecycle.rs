@@ -181,8 +181,10 @@ fn killed_by_signal() -> Result<(), String> {
         // SAFETY: raising SIGKILL on ourselves ends the process; nothing runs after it.
         unsafe { libc::raise(libc::SIGKILL) };
     }
-    let _ = sh.barrier_all();
-    Err("survived a barrier with a killed peer".into())
+    // The barrier fails (the peer is gone); stay alive so that the launcher, not this PE, ends the job.
+    check!(sh.barrier_all().is_err(), "a barrier with a killed peer succeeded");
+    std::thread::sleep(Duration::from_secs(30));
+    Err("the launcher did not end the job".into())
 }
 
 fn global_exit() -> Result<(), String> {

@@ -8,6 +8,7 @@ mod lifecycle;
 mod rma;
 mod runner;
 mod sync;
+mod teams;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -37,6 +38,7 @@ fn scenarios() -> Vec<(&'static str, Scenario)> {
     v.extend(lifecycle::SCENARIOS.iter().copied());
     v.extend(rma::SCENARIOS.iter().copied());
     v.extend(sync::SCENARIOS.iter().copied());
+    v.extend(teams::SCENARIOS.iter().copied());
     v
 }
 
@@ -46,6 +48,7 @@ fn trials() -> Vec<(&'static str, &'static [u32])> {
     v.extend(lifecycle::TRIALS.iter().copied());
     v.extend(rma::TRIALS.iter().copied());
     v.extend(sync::TRIALS.iter().copied());
+    v.extend(teams::TRIALS.iter().copied());
     v
 }
 

@@ -43,10 +43,10 @@ macro_rules! per_type {
                 if sh.my_pe() == 1 {
                     // SAFETY: var is this PE's live 8-byte block, aligned for the type.
                     unsafe { (var as *mut $t).write_volatile(no) };
+                    check!(!ok!(waits::test::<$t>(var, op as i32, ten)), "{} {op:?}: test true too early", stringify!($t));
                 }
                 ok!(sh.barrier_all());
                 if sh.my_pe() == 1 {
-                    check!(!ok!(waits::test::<$t>(var, op as i32, ten)), "{} {op:?}: test true too early", stringify!($t));
                     let got = ok!(waits::wait_until::<$t>(var, op as i32, ten));
                     check!(got == yes, "{} {op:?}: wait returned {got:?}, want {yes:?}", stringify!($t));
                     check!(ok!(waits::test::<$t>(var, op as i32, ten)), "{} {op:?}: test false after", stringify!($t));
