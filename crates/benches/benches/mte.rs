@@ -10,9 +10,7 @@
 use benches::pair::Pair;
 use benches::raw::{FlagPeer, Memcpy};
 use criterion::{BenchmarkId, Criterion, Throughput};
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Marks the child process that is PE 1.
 const PE1_VAR: &str = "SHMEM_BENCH_CRITERION_PE1";
@@ -31,55 +29,6 @@ fn serve_as_pe1() -> Result<(), Box<dyn std::error::Error>> {
     pair.serve()?;
     pair.finish()?;
     Ok(())
-}
-
-/// Gives this process PE 0's launch environment and starts PE 1; returns PE 1 and the job's shared-memory
-/// prefix.
-fn start_job() -> std::io::Result<(Child, String)> {
-    let exe = std::env::current_exe()?;
-    let mut spec = shmem_run::JobSpec::new(2, &exe);
-    spec.mem_size = Some(benches::heap_bytes(DATA));
-    let port = shmem_run::free_port()?;
-    let token = shmem_run::random_hex(16)?;
-    let prefix = format!("shmem-bench-{}-{}", std::process::id(), shmem_run::random_hex(3)?);
-    for (k, v) in shmem_run::pe_env(&spec, 0, port, &token, &prefix) {
-        // Single-threaded still: nothing else reads or writes the environment concurrently.
-        std::env::set_var(k, v);
-    }
-    let mut cmd = Command::new(&exe);
-    cmd.envs(shmem_run::pe_env(&spec, 1, port, &token, &prefix)).env(PE1_VAR, "1").stdin(Stdio::null());
-    // SAFETY: the closure runs in the child between fork and exec and only calls prctl, which is
-    // async-signal-safe; it allocates nothing and takes no lock.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    Ok((cmd.spawn()?, prefix))
-}
-
-/// Waits (bounded) for PE 1 to exit, killing it past the limit.
-fn reap(mut child: Child) {
-    let start = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(st)) if st.success() => return,
-            Ok(Some(st)) => {
-                eprintln!("PE 1 ended with {st}");
-                return;
-            }
-            Ok(None) if start.elapsed() < CHILD_EXIT_LIMIT => std::thread::sleep(Duration::from_millis(10)),
-            _ => {
-                eprintln!("PE 1 did not exit; killing it");
-                let _ = child.kill();
-                let _ = child.wait();
-                return;
-            }
-        }
-    }
 }
 
 fn shmem_groups(c: &mut Criterion, pair: &mut Pair) {
@@ -166,7 +115,7 @@ fn main() {
         }
         return;
     }
-    let (child, prefix) = start_job().expect("start PE 1");
+    let (children, prefix) = benches::spawn::start_job(2, benches::heap_bytes(DATA), PE1_VAR).expect("start PE 1");
     let sh = shmem::init_from_env().expect("init PE 0");
     let mut pair = Pair::setup(sh, DATA).expect("allocate the benchmark buffers");
     let mut c = Criterion::default()
@@ -179,7 +128,7 @@ fn main() {
     if let Err(e) = pair.finish() {
         eprintln!("PE 0 finalize: {e}");
     }
-    reap(child);
+    benches::spawn::reap(children, CHILD_EXIT_LIMIT);
     let _ = shmem_run::remove_shm_segments(std::path::Path::new(shmem_run::SHM_DIR), &prefix);
     c.final_summary();
 }

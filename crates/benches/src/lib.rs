@@ -14,6 +14,7 @@ pub mod pair;
 pub mod raw;
 pub mod reference;
 pub mod report;
+pub mod spawn;
 
 /// Message sizes of the latency benchmarks.
 pub const LAT_SIZES: [usize; 4] = [8, 64, 512, 4096];

@@ -220,6 +220,18 @@ pub fn special_trials() -> Vec<Trial> {
         }),
         Trial::test("global_exit_ends_every_pe_4pe", || expect_codes(4, "global_exit", |_| 7, Duration::from_secs(15))),
         Trial::test("launcher_reports_killed_pe_and_cleans_shm", launcher_kill),
+        Trial::test("waiters_sleep_and_watchdog_warns_8pe", || {
+            let res = runner::run(8, "waiters_sleep", &[("SHMEM_WAIT_WARN_SECS", "1")], Duration::from_secs(60))?;
+            for (pe, r) in res.iter().enumerate() {
+                if r.code != 0 {
+                    return Err(format!("PE {pe} exited {}:\n{}", r.code, r.output).into());
+                }
+                if pe > 0 && !r.output.contains("has waited") {
+                    return Err(format!("PE {pe} did not log the watchdog warning:\n{}", r.output).into());
+                }
+            }
+            Ok(())
+        }),
     ]
 }
 

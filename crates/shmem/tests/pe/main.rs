@@ -9,6 +9,7 @@ mod rma;
 mod runner;
 mod sync;
 mod teams;
+mod tls;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -18,11 +19,12 @@ pub type Scenario = fn() -> Result<(), String>;
 /// Fails the scenario with a formatted message unless the condition holds.
 #[macro_export]
 macro_rules! check {
-    ($cond:expr, $($fmt:tt)+) => {
-        if !$cond {
+    ($cond:expr, $($fmt:tt)+) => {{
+        let holds: bool = $cond;
+        if !holds {
             return Err(format!("{}:{}: {}", file!(), line!(), format!($($fmt)+)));
         }
-    };
+    }};
 }
 
 /// Unwraps a runtime result inside a scenario.
@@ -39,6 +41,7 @@ fn scenarios() -> Vec<(&'static str, Scenario)> {
     v.extend(rma::SCENARIOS.iter().copied());
     v.extend(sync::SCENARIOS.iter().copied());
     v.extend(teams::SCENARIOS.iter().copied());
+    v.extend(tls::SCENARIOS.iter().copied());
     v
 }
 
@@ -76,5 +79,6 @@ fn main() {
         }
     }
     tests.extend(lifecycle::special_trials());
+    tests.extend(tls::special_trials());
     libtest_mimic::run(&args, tests).exit();
 }

@@ -12,6 +12,7 @@ pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
     ("amo_contention", amo_contention),
     ("amo_semantics", amo_semantics),
     ("sync_bad_inputs", sync_bad_inputs),
+    ("waiters_sleep", waiters_sleep),
 ];
 
 pub(crate) const TRIALS: &[(&str, &[u32])] = &[
@@ -22,6 +23,41 @@ pub(crate) const TRIALS: &[(&str, &[u32])] = &[
     ("amo_semantics", &[2]),
     ("sync_bad_inputs", &[1]),
 ];
+
+/// CPU seconds this process has used.
+fn cpu_seconds() -> f64 {
+    // SAFETY: an all-zero rusage is valid for getrusage to fill.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: u is a valid, writable rusage.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 * 1e-6;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
+/// With 8 PEs on 2 cores, PEs waiting 1.5 s for PE 0 must sleep, not spin: each may use only a small fraction
+/// of that time in CPU. The watchdog (SHMEM_WAIT_WARN_SECS=1) logs the stuck-looking wait once.
+fn waiters_sleep() -> Result<(), String> {
+    let sh = ok!(shmem::init_from_env());
+    let flag = ok!(sh.alloc_zeroed::<u64>(1));
+    ok!(sh.barrier_all());
+    if sh.my_pe() == 0 {
+        std::thread::sleep(Duration::from_millis(1500));
+        for pe in 1..sh.n_pes() {
+            ok!(flag.put(pe, 0, &[1]));
+        }
+    } else {
+        let before = cpu_seconds();
+        let t = std::time::Instant::now();
+        ok!(flag.wait_until(0, CmpOp::Eq, 1));
+        let (cpu, wall) = (cpu_seconds() - before, t.elapsed().as_secs_f64());
+        println!("PE {} waited {wall:.2} s using {cpu:.3} s of CPU", sh.my_pe());
+        check!(wall > 1.0, "the wait returned early ({wall:.2} s)");
+        check!(cpu < 0.25 * wall, "a waiting PE burned {cpu:.2} s of CPU in {wall:.2} s");
+    }
+    ok!(sh.barrier_all());
+    ok!(sh.finalize());
+    Ok(())
+}
 
 /// (cmp op, a value that does not satisfy `x op 10`, a value that does)
 const OPS: [(CmpOp, i8, i8); 6] = [
