@@ -143,6 +143,57 @@ impl Router {
     }
 }
 
+/// The router is itself an engine: every operation goes to the engine that reaches its PE; `fence` and `quiet`
+/// go to all. Collective algorithms (barriers) take it, so they work with any mix of engines.
+impl DataOpEngine for Router {
+    fn kind(&self) -> OpEngineType {
+        self.engines.iter().fold(OpEngineType::empty(), |k, e| k | e.kind())
+    }
+    fn capabilities(&self) -> Capabilities {
+        let all = self.engines.iter().map(|e| e.capabilities());
+        all.fold(Capabilities { direct_pointers: true, asynchronous_nbi: true }, |a, c| Capabilities {
+            direct_pointers: a.direct_pointers && c.direct_pointers,
+            asynchronous_nbi: a.asynchronous_nbi && c.asynchronous_nbi,
+        })
+    }
+    fn reaches(&self, pe: Pe) -> bool {
+        pe.index() < self.route.len()
+    }
+    unsafe fn put(&self, pe: Pe, dst: HeapOffset, src: *const u8, len: usize) -> Result<()> {
+        // SAFETY: forwarded contract.
+        unsafe { self.to(pe).put(pe, dst, src, len) }
+    }
+    unsafe fn get(&self, pe: Pe, src: HeapOffset, dst: *mut u8, len: usize) -> Result<()> {
+        // SAFETY: forwarded contract.
+        unsafe { self.to(pe).get(pe, src, dst, len) }
+    }
+    unsafe fn put_signal(
+        &self,
+        pe: Pe,
+        dst: HeapOffset,
+        src: *const u8,
+        len: usize,
+        sig: HeapOffset,
+        value: u64,
+        op: SignalOp,
+    ) -> Result<()> {
+        // SAFETY: forwarded contract.
+        unsafe { self.to(pe).put_signal(pe, dst, src, len, sig, value, op) }
+    }
+    fn atomic(&self, pe: Pe, at: HeapOffset, width: AtomicWidth, op: AtomicOp) -> Result<u64> {
+        self.to(pe).atomic(pe, at, width, op)
+    }
+    fn fence(&self) -> Result<()> {
+        self.engines.iter().try_for_each(|e| e.fence())
+    }
+    fn quiet(&self) -> Result<()> {
+        self.engines.iter().try_for_each(|e| e.quiet())
+    }
+    fn peer_ptr(&self, pe: Pe, off: HeapOffset) -> Option<NonNull<u8>> {
+        self.to(pe).peer_ptr(pe, off)
+    }
+}
+
 /// Builds the engines of `enabled` that this build has, over the node's mappings.
 pub(crate) fn build_engines(
     enabled: OpEngineType,

@@ -78,7 +78,7 @@ impl Runtime {
     pub(crate) fn team_sync(&self, team: i32) -> Result<()> {
         let t = self.team(team)?;
         let view = TeamView { members: t.members.as_slice(), my_index: t.my_index, slot: team as u32 };
-        shmem_sync::barrier::barrier(self.router.to(self.me), &self.wait_ctx(true), &view, &t.barrier)
+        shmem_sync::barrier::barrier(&self.router, &self.wait_ctx(true), &view, &t.barrier)
     }
 
     /// The collective part of every split: agree on a slot over `parent`, install this PE's new team (if any)
