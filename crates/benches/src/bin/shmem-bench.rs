@@ -29,9 +29,9 @@ struct Args {
     /// PEs of the main job (PE 0 measures against PE 1; the barrier runs over all of them).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(2..=64))]
     pes: u32,
-    /// PEs of the separate barrier-only job (0: skip it).
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(0..=64))]
-    barrier_pes: u32,
+    /// PE counts of the separate barrier-only jobs, comma-separated (empty: skip them).
+    #[arg(long, value_delimiter = ',', default_value = "4,8", value_parser = clap::value_parser!(u32).range(2..=64))]
+    barrier_pes: Vec<u32>,
     /// Also run `benches/reference/run.sh` (Open MPI OpenSHMEM and the C raw references) and compare.
     #[arg(long)]
     with_openshmem: bool,
@@ -286,12 +286,12 @@ fn run(args: &Args) -> Result<bool, BoxError> {
     let mut cfg = JobConfig { role: Role::All, plan, max_bw, out };
     let (mut ours, mut all_ok) = run_job(&cfg, args.pes, timeout)?;
     let mut barrier_pes = vec![args.pes];
-    if args.barrier_pes > 0 && args.barrier_pes != args.pes {
+    for &n in args.barrier_pes.iter().filter(|&&n| n != args.pes) {
         cfg.role = Role::Barrier;
-        let (lines, ok) = run_job(&cfg, args.barrier_pes, timeout)?;
+        let (lines, ok) = run_job(&cfg, n, timeout)?;
         ours.extend(lines);
         all_ok &= ok;
-        barrier_pes.push(args.barrier_pes);
+        barrier_pes.push(n);
     }
     eprintln!("# in-process references");
     let refs = measure_references(&plan, max_bw)?;
@@ -349,7 +349,7 @@ fn run(args: &Args) -> Result<bool, BoxError> {
         let row_items: Vec<String> = rows.iter().map(report::row_json).collect();
         let target_items: Vec<String> = checks.iter().map(report::target_json).collect();
         let json = format!(
-            "{{\n  \"plan\": {{\"quick\": {}, \"batches\": {}, \"batch_ms\": {}, \"max_bw\": {}, \"pes\": {}, \"barrier_pes\": {}, \
+            "{{\n  \"plan\": {{\"quick\": {}, \"batches\": {}, \"batch_ms\": {}, \"max_bw\": {}, \"pes\": {}, \"barrier_pes\": {:?}, \
              \"cpu_busy_before\": {}}},\n  \
              \"rows\": [\n    {}\n  ],\n  \"targets\": [\n    {}\n  ],\n  \"ours\": {},\n  \"in_process_references\": {},\n  \
              \"reference_script\": {}\n}}\n",
