@@ -1,0 +1,394 @@
+//! [`SdmaEngine`]: puts and gets become descriptors on channel rings; worker threads do the copies.
+//!
+//! # How a put travels
+//! The calling thread checks the range against the peer's mapping (so that a bad range fails at once, not at
+//! `quiet`), splits a transfer of at least `split_bytes` into one page-aligned piece per channel, and pushes
+//! each piece as a [`Descriptor`] onto a channel's ring. Small transfers go to a "hot" channel while its
+//! backlog is under 64 KiB (its worker is awake, the others may sleep), then to the least loaded one, which
+//! becomes hot; the pieces of a split transfer go to consecutive channels. The issuer kicks the channel's
+//! worker if it sleeps and returns: that is all an `_nbi` call does. The worker resolves the heap offset
+//! against the node's mappings again (bounds-checked), copies, wakes the peer's sleepers, and counts the
+//! descriptor done. A put-with-signal carries an [`OpState`] shared by its pieces; the worker that executes
+//! the last piece applies the signal (SeqCst atomic on the peer's word) and wakes the peer, so a waiter that
+//! sees the signal sees all the data.
+//!
+//! # What quiet waits for
+//! Each channel executes its ring in order and publishes how many descriptors it has finished. `quiet` reads
+//! every ring's claimed position and waits until each channel's finished count reaches it: everything this PE
+//! pushed before `quiet` (from any thread) is then complete, signals included. Blocking calls wait only for
+//! their own [`OpState`] (and, as in any FIFO queue, for what was ahead of their pieces on the same rings).
+//! `fence` is `quiet`: with several channels, per-target order needs waiting for earlier puts anyway, and a
+//! quiet is a valid (stronger) fence.
+//!
+//! # What stays mapped
+//! The engine and its workers hold an `Arc` of the node's mappings; the workers are joined when the engine
+//! drops, after draining their rings, so no copy outlives the engine.
+
+use crate::config::SdmaConfig;
+use crate::error::SdmaError;
+use crate::op::{Descriptor, Dir, OpState, Signal};
+use crate::ring::ring;
+use crate::worker::{self, aligned, resolve, signal_word, Channel, Shared};
+use crossbeam_utils::CachePadded;
+use shmem_core::engine::{AtomicOp, AtomicWidth, Capabilities, DataOpEngine, SignalOp};
+use shmem_core::heap::NodeSegments;
+use shmem_core::{HeapOffset, OpEngineType, Pe, Result};
+use std::fmt;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// Pieces of a split transfer start on page boundaries (relative to the transfer's start).
+const PIECE_ALIGN: usize = 4096;
+/// Backlog (bytes plus a charge per descriptor) below which the hot channel takes more work.
+const HOT_BACKLOG: usize = 64 << 10;
+
+/// The same-node asynchronous copy engine: `channels` worker threads, each fed by a bounded lock-free ring.
+///
+/// Dropping it drains every ring (queued work completes) and joins the workers.
+pub struct SdmaEngine {
+    shared: Arc<Shared>,
+    workers: Vec<JoinHandle<()>>,
+    cfg: SdmaConfig,
+    /// The "hot" channel: small transfers go there while its backlog is below [`HOT_BACKLOG`], so that a
+    /// stream of small operations keeps one worker busy instead of waking them all. A hint (Relaxed).
+    hot: CachePadded<AtomicUsize>,
+}
+
+impl fmt::Debug for SdmaEngine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SdmaEngine")
+            .field("me", &self.shared.node.me())
+            .field("cfg", &self.cfg)
+            .field("in_flight", &self.in_flight())
+            .finish()
+    }
+}
+
+impl SdmaEngine {
+    /// Starts an engine over the node's mapped segments: one worker thread per channel.
+    ///
+    /// # Errors
+    /// [`shmem_core::Error::InvalidParam`] when `cfg` is out of range ([`SdmaConfig::validate`]);
+    /// [`shmem_core::Error::Inner`] when a worker thread cannot be started (those already started are
+    /// stopped and joined).
+    pub fn new(node: Arc<NodeSegments>, cfg: SdmaConfig) -> Result<SdmaEngine> {
+        cfg.validate()?;
+        let me = node.me();
+        let (channels, receivers): (Vec<_>, Vec<_>) = (0..cfg.channels)
+            .map(|_| {
+                let (tx, rx) = ring(cfg.ring_capacity);
+                (Channel::new(tx), rx)
+            })
+            .unzip();
+        let shared = Arc::new(Shared::new(node, channels.into_boxed_slice(), cfg.idle_spin));
+        let mut engine =
+            SdmaEngine { shared, workers: Vec::with_capacity(cfg.channels), cfg, hot: CachePadded::default() };
+        for (index, rx) in receivers.into_iter().enumerate() {
+            let shared = engine.shared.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("sdma{}.{index}", me.0))
+                .spawn(move || worker::run(shared, index, rx))
+                // On error `engine` drops here: its Drop stops and joins the workers started so far.
+                .map_err(|source| SdmaError::Spawn { channel: index, var: crate::config::CHANNELS_VAR, source })?;
+            // The thread is set before any descriptor can be pushed (the engine is not returned yet); unpark on
+            // a channel without a thread is a no-op, and the worker would not be parked then anyway.
+            let _ = engine.shared.channels[index].thread.set(handle.thread().clone());
+            engine.workers.push(handle);
+        }
+        tracing::debug!("sdma engine of {me}: {} channel(s), split at {} B", cfg.channels, cfg.split_bytes);
+        Ok(engine)
+    }
+
+    /// The configuration the engine runs with.
+    pub fn config(&self) -> &SdmaConfig {
+        &self.cfg
+    }
+
+    /// Descriptors pushed but not yet executed, over all channels (a snapshot; zero after `quiet` when no
+    /// other thread issues).
+    pub fn in_flight(&self) -> u64 {
+        self.shared.channels.iter().map(|ch| ch.ring.claimed().saturating_sub(ch.done())).sum()
+    }
+
+    /// The pieces a transfer of `len` bytes is split into: (piece length, number of pieces).
+    fn split(&self, len: usize) -> (usize, usize) {
+        let n = self.shared.channels.len();
+        if n == 1 || len < self.cfg.split_bytes {
+            return (len, 1);
+        }
+        let piece = len.div_ceil(n).next_multiple_of(PIECE_ALIGN);
+        (piece, len.div_ceil(piece))
+    }
+
+    /// Validates and enqueues a transfer. Returns the operation's record when it has one (blocking calls and
+    /// signals), `None` for a plain `_nbi` transfer or an empty one.
+    ///
+    /// The caller guarantees the local range for as long as the transfer can run (see the trait methods).
+    fn issue(
+        &self,
+        dir: Dir,
+        pe: Pe,
+        off: HeapOffset,
+        len: usize,
+        signal: Option<Signal>,
+        blocking: bool,
+    ) -> Result<Option<Arc<OpState>>, SdmaError> {
+        let node = &self.shared.node;
+        resolve(node, "data", pe, off, len as u64)?;
+        if let Some(s) = signal {
+            signal_word(node, pe, s.off)?;
+        }
+        if let Some(channel) = self.shared.dead_channel() {
+            return Err(SdmaError::ChannelDead { channel });
+        }
+        if len == 0 && signal.is_none() {
+            return Ok(None);
+        }
+        let (piece, pieces) = self.split(len);
+        let op = (blocking || signal.is_some()).then(|| Arc::new(OpState::new(pe, pieces, signal, blocking)));
+        let n = self.shared.channels.len();
+        let first = self.pick();
+        // Pieces go to consecutive channels (`pieces <= n`, so each to a different one), pushed last to first.
+        // Only the first channel is kicked here; its descriptor tells its worker to kick the others. That is
+        // one wake-up system call on the issue path at most, and when the first worker pops its piece the
+        // others are already pushed (the reverse order), so the kicks it sends cannot come too early.
+        for i in (0..pieces).rev() {
+            let start = i * piece;
+            let plen = piece.min(len - start);
+            // wrapping_add: plain address arithmetic inside the caller's range (start < len); nothing is
+            // dereferenced here.
+            let dir = match dir {
+                Dir::Put { src } => Dir::Put { src: src.wrapping_add(start) },
+                Dir::Get { dst } => Dir::Get { dst: dst.wrapping_add(start) },
+            };
+            let kick_next = if i == 0 { pieces - 1 } else { 0 };
+            let d = Descriptor { dir, pe, off: off.plus(start as u64), len: plen, kick_next, op: op.clone() };
+            if let Err(e) = self.push((first + i) % n, d) {
+                // The pieces already pushed lost their kicker: wake every channel so that they run.
+                self.shared.channels.iter().for_each(Channel::kick);
+                return Err(e);
+            }
+        }
+        self.shared.channels[first].kick();
+        Ok(op)
+    }
+
+    /// The channel for the next transfer (or its first piece): the hot one while its backlog is small,
+    /// else the least loaded, which becomes hot. Small operations thus stay on a worker that is awake, and
+    /// a stream of medium ones spreads over the channels.
+    fn pick(&self) -> usize {
+        let channels = &self.shared.channels;
+        if channels.len() == 1 {
+            return 0;
+        }
+        // Relaxed: `hot` and the backlogs are hints; no data is published through them.
+        let hot = self.hot.load(Ordering::Relaxed) % channels.len();
+        if channels[hot].backlog() < HOT_BACKLOG {
+            return hot;
+        }
+        let (best, _) = channels.iter().enumerate().min_by_key(|(_, ch)| ch.backlog()).unwrap_or((hot, &channels[hot]));
+        self.hot.store(best, Ordering::Relaxed);
+        best
+    }
+
+    /// Pushes onto channel `index`, waiting while its ring is full. The caller kicks the channel afterwards.
+    fn push(&self, index: usize, mut d: Descriptor) -> Result<(), SdmaError> {
+        let ch = &self.shared.channels[index];
+        ch.charge(d.len);
+        loop {
+            match ch.ring.push(d) {
+                Ok(_) => return Ok(()),
+                Err(back) => {
+                    d = back;
+                    ch.kick();
+                    if ch.is_dead() {
+                        ch.discharge(d.len);
+                        return Err(SdmaError::ChannelDead { channel: index });
+                    }
+                    self.shared.completions.wait_until(|| (!ch.ring.is_full() || ch.is_dead()).then_some(()));
+                }
+            }
+        }
+    }
+
+    /// Issues a transfer and waits for its own completion.
+    fn blocking(&self, dir: Dir, pe: Pe, off: HeapOffset, len: usize, signal: Option<Signal>) -> Result<()> {
+        let op = match self.issue(dir, pe, off, len, signal, true) {
+            Ok(Some(op)) => op,
+            Ok(None) => return Ok(()),
+            Err(e @ SdmaError::ChannelDead { .. }) => {
+                // Some pieces may be queued on live channels: they read or write the caller's buffer, so wait
+                // for them before the caller gets it back.
+                let _ = self.shared.wait_channels();
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let finished = self.shared.completions.wait_until(|| {
+            if op.is_done() {
+                Some(true)
+            } else {
+                self.shared.dead_channel().map(|_| false)
+            }
+        });
+        if !finished {
+            // A piece sits on a dead channel; wait for the live ones (see above), then report.
+            self.shared.wait_channels()?;
+        }
+        match op.take_error() {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for SdmaEngine {
+    fn drop(&mut self) {
+        // Release: pairs with the workers' Acquire load: every descriptor pushed before this store is visible
+        // to their last look at the rings, so they drain it before they exit.
+        self.shared.shutdown.store(true, Ordering::Release);
+        for ch in self.shared.channels.iter() {
+            // Unconditional: `park` keeps the token, so a worker about to park returns at once.
+            ch.unpark();
+        }
+        for (index, handle) in self.workers.drain(..).enumerate() {
+            if handle.join().is_err() {
+                tracing::error!("sdma channel {index} panicked; its queued work did not run");
+            }
+        }
+        if let Some(e) = self.shared.take_error() {
+            tracing::warn!("sdma: work drained at engine drop failed: {e}");
+        }
+    }
+}
+
+macro_rules! apply_atomic {
+    ($w:expr, $op:expr) => {{
+        // SeqCst on every RMW: it orders the update before the wake check (see shmem_core::wake).
+        let w = $w;
+        match $op {
+            AtomicOp::Fetch => w.load(Ordering::SeqCst) as u64,
+            AtomicOp::Swap(v) => w.swap(v as _, Ordering::SeqCst) as u64,
+            AtomicOp::CompareSwap { cond, value } => {
+                match w.compare_exchange(cond as _, value as _, Ordering::SeqCst, Ordering::SeqCst) {
+                    Ok(v) | Err(v) => v as u64,
+                }
+            }
+            AtomicOp::FetchAdd(v) => w.fetch_add(v as _, Ordering::SeqCst) as u64,
+            AtomicOp::FetchAnd(v) => w.fetch_and(v as _, Ordering::SeqCst) as u64,
+            AtomicOp::FetchOr(v) => w.fetch_or(v as _, Ordering::SeqCst) as u64,
+            AtomicOp::FetchXor(v) => w.fetch_xor(v as _, Ordering::SeqCst) as u64,
+        }
+    }};
+}
+
+impl SdmaEngine {
+    fn word64(&self, pe: Pe, at: HeapOffset) -> Result<&AtomicU64, SdmaError> {
+        let p = aligned(&self.shared.node, "atomic", pe, at, 8)?;
+        // SAFETY: `p` is 8-aligned with 8 in-bounds bytes of a mapping that lives as long as `&self`; words
+        // used by atomics are accessed only atomically by the runtime.
+        Ok(unsafe { AtomicU64::from_ptr(p.as_ptr().cast()) })
+    }
+
+    fn word32(&self, pe: Pe, at: HeapOffset) -> Result<&AtomicU32, SdmaError> {
+        let p = aligned(&self.shared.node, "atomic", pe, at, 4)?;
+        // SAFETY: as in word64, with 4 bytes and 4-byte alignment.
+        Ok(unsafe { AtomicU32::from_ptr(p.as_ptr().cast()) })
+    }
+}
+
+impl DataOpEngine for SdmaEngine {
+    fn kind(&self) -> OpEngineType {
+        OpEngineType::SDMA
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { direct_pointers: true, asynchronous_nbi: true }
+    }
+
+    fn reaches(&self, pe: Pe) -> bool {
+        self.shared.node.peer(pe).is_some()
+    }
+
+    unsafe fn put(&self, pe: Pe, dst: HeapOffset, src: *const u8, len: usize) -> Result<()> {
+        // The source is borrowed only until this call returns, and it returns after the copy completed.
+        self.blocking(Dir::Put { src }, pe, dst, len, None)
+    }
+
+    unsafe fn get(&self, pe: Pe, src: HeapOffset, dst: *mut u8, len: usize) -> Result<()> {
+        self.blocking(Dir::Get { dst }, pe, src, len, None)
+    }
+
+    unsafe fn put_nbi(&self, pe: Pe, dst: HeapOffset, src: *const u8, len: usize) -> Result<()> {
+        // The caller keeps `src` valid and unmodified until the next quiet (the trait's contract), which waits
+        // for this descriptor.
+        self.issue(Dir::Put { src }, pe, dst, len, None, false)?;
+        Ok(())
+    }
+
+    unsafe fn get_nbi(&self, pe: Pe, src: HeapOffset, dst: *mut u8, len: usize) -> Result<()> {
+        self.issue(Dir::Get { dst }, pe, src, len, None, false)?;
+        Ok(())
+    }
+
+    unsafe fn put_signal(
+        &self,
+        pe: Pe,
+        dst: HeapOffset,
+        src: *const u8,
+        len: usize,
+        sig: HeapOffset,
+        value: u64,
+        op: SignalOp,
+    ) -> Result<()> {
+        self.blocking(Dir::Put { src }, pe, dst, len, Some(Signal { off: sig, value, op }))
+    }
+
+    unsafe fn put_signal_nbi(
+        &self,
+        pe: Pe,
+        dst: HeapOffset,
+        src: *const u8,
+        len: usize,
+        sig: HeapOffset,
+        value: u64,
+        op: SignalOp,
+    ) -> Result<()> {
+        self.issue(Dir::Put { src }, pe, dst, len, Some(Signal { off: sig, value, op }), false)?;
+        Ok(())
+    }
+
+    /// Done by the calling thread, not queued: an atomic is one instruction on a coherent mapping, the caller
+    /// needs its result at once, and a round trip through a ring would only add latency. Atomicity holds
+    /// whichever thread executes it. Like any operation, it is not ordered after earlier `_nbi` puts unless a
+    /// `fence` or `quiet` separates them.
+    fn atomic(&self, pe: Pe, at: HeapOffset, width: AtomicWidth, op: AtomicOp) -> Result<u64> {
+        let old = match width {
+            AtomicWidth::W64 => apply_atomic!(self.word64(pe, at)?, op),
+            AtomicWidth::W32 => apply_atomic!(self.word32(pe, at)?, op),
+        };
+        if !matches!(op, AtomicOp::Fetch) {
+            self.shared.node.wake(pe, at, width.bytes());
+        }
+        Ok(old)
+    }
+
+    /// Waits like [`DataOpEngine::quiet`] (see the module docs for why).
+    fn fence(&self) -> Result<()> {
+        self.quiet()
+    }
+
+    fn quiet(&self) -> Result<()> {
+        self.shared.wait_channels()?;
+        match self.shared.take_error() {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+
+    fn peer_ptr(&self, pe: Pe, off: HeapOffset) -> Option<NonNull<u8>> {
+        self.shared.node.ptr(pe, off, 0)
+    }
+}
