@@ -30,6 +30,24 @@ impl Default for OpEngineType {
 }
 
 impl OpEngineType {
+    /// Parses a user spelling: names joined by `|` or `,` (`MTE|SDMA`, case-insensitive) or a number
+    /// (`3`, `0x3`).
+    pub fn parse(text: &str) -> Result<Self> {
+        let t = text.trim();
+        let number = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")).map(|h| u32::from_str_radix(h, 16));
+        if let Some(n) = number.or_else(|| t.chars().all(|c| c.is_ascii_digit()).then(|| t.parse::<u32>())) {
+            let n = n.map_err(|_| Error::invalid(format!("engine set {text:?} is not a number")))?;
+            return Self::from_bits_checked(n);
+        }
+        let mut set = OpEngineType::empty();
+        for name in t.split(['|', ',', '+']).map(str::trim).filter(|s| !s.is_empty()) {
+            set |= OpEngineType::from_name(&name.to_ascii_uppercase()).ok_or_else(|| {
+                Error::invalid(format!("unknown engine {name:?} in {text:?}; known: MTE, SDMA, ROCE, UDMA, TCP"))
+            })?;
+        }
+        Self::from_bits_checked(set.bits())
+    }
+
     /// Parses raw bits, rejecting unknown ones and the empty set.
     pub fn from_bits_checked(bits: u32) -> Result<Self> {
         let t = OpEngineType::from_bits(bits).ok_or_else(|| {
@@ -285,6 +303,17 @@ mod tests {
         let mut a = InitAttr::new(0, 1, 1 << 20, "").unwrap();
         a.option_attr.control_operation_timeout = Duration::ZERO;
         assert!(a.validate().is_err());
+    }
+
+    #[test]
+    fn engine_spellings() {
+        assert_eq!(OpEngineType::parse("MTE|SDMA").unwrap(), OpEngineType::MTE | OpEngineType::SDMA);
+        assert_eq!(OpEngineType::parse(" sdma ").unwrap(), OpEngineType::SDMA);
+        assert_eq!(OpEngineType::parse("0x3").unwrap().bits(), 3);
+        assert_eq!(OpEngineType::parse("16").unwrap(), OpEngineType::TCP);
+        for bad in ["", "FOO", "0x40", "MTE|X", "0xZZ"] {
+            assert_eq!(OpEngineType::parse(bad).unwrap_err().code(), -1, "{bad}");
+        }
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub mod vars {
     pub const INIT_TIMEOUT: &str = "SHMEM_INIT_TIMEOUT";
     /// Seconds every control-plane wait may take (control_operation_timeout) for `init()` from the environment.
     pub const CONTROL_TIMEOUT: &str = "SHMEM_CONTROL_TIMEOUT";
+    /// The engine set for `init()` from the environment (`MTE`, `SDMA`, `MTE|SDMA`, or a number).
+    pub const DATA_OP_ENGINE: &str = "SHMEM_DATA_OP_ENGINE";
     /// Overrides the node identity so that tests can make several "nodes" on one machine.
     pub const NODE_ID: &str = "SHMEM_NODE_ID";
     /// Log level: DEBUG, INFO, WARN or ERROR.

@@ -85,7 +85,7 @@ pub fn init(attr: InitAttr) -> Result<Shmem> {
 }
 
 /// The attributes the environment describes: the launcher's rank/size/store variables (shmemrun, torchrun,
-/// Slurm, Open MPI), `SHMEM_SYMMETRIC_SIZE`, `SHMEM_INIT_TIMEOUT` and `SHMEM_CONTROL_TIMEOUT` (seconds); a lone process with no launcher variables is PE 0 of 1.
+/// Slurm, Open MPI), `SHMEM_SYMMETRIC_SIZE`, `SHMEM_INIT_TIMEOUT` and `SHMEM_CONTROL_TIMEOUT` (seconds), `SHMEM_DATA_OP_ENGINE`; a lone process with no launcher variables is PE 0 of 1.
 pub fn attr_from_env() -> Result<InitAttr> {
     let heap = match std::env::var(vars::SYMMETRIC_SIZE) {
         Ok(v) => parse_size(&v)?,
@@ -103,6 +103,9 @@ pub fn attr_from_env() -> Result<InitAttr> {
     }
     if let Some(t) = secs_from_env(vars::CONTROL_TIMEOUT)? {
         option_attr.control_operation_timeout = t;
+    }
+    if let Ok(v) = std::env::var(vars::DATA_OP_ENGINE) {
+        option_attr.data_op_engine_type = shmem_core::OpEngineType::parse(&v)?;
     }
     let attr = InitAttr { my_rank: pe, n_ranks: n, local_mem_size: heap, store_url: url, option_attr };
     attr.validate()?;
@@ -326,6 +329,12 @@ pub fn mte_set_ub_params(offset: i64, size: i64, event: i64) -> Result<()> {
         let _ = (offset, size, event);
         Err(Error::NotSupported("mte_set_ub_params: the MTE engine is not compiled in".into()))
     }
+}
+
+/// The data-op engines this job runs with (the enabled set that reaches some PE).
+pub fn engines() -> Result<shmem_core::OpEngineType> {
+    use shmem_core::engine::DataOpEngine;
+    with_current(|rt| Ok(rt.router.kind()))
 }
 
 /// The heap range of this PE as (base address, heap size).

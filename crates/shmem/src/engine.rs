@@ -8,8 +8,8 @@ use shmem_core::engine::{AtomicOp, AtomicWidth, Capabilities, DataOpEngine, Sign
 use shmem_core::{Error, HeapOffset, OpEngineType, Pe, Result};
 use std::ptr::NonNull;
 
-#[cfg(not(any(feature = "mte")))]
-compile_error!("enable at least one engine feature of the `shmem` crate (e.g. `mte`)");
+#[cfg(not(any(feature = "mte", feature = "sdma")))]
+compile_error!("enable at least one engine feature of the `shmem` crate (`mte`, `sdma`)");
 
 /// One compiled engine.
 #[derive(Debug)]
@@ -18,6 +18,9 @@ pub(crate) enum Engine {
     /// Same-node load/store.
     #[cfg(feature = "mte")]
     Mte(transport_mte::MteEngine),
+    /// Same-node asynchronous copy engine.
+    #[cfg(feature = "sdma")]
+    Sdma(Box<transport_sdma::SdmaEngine>),
 }
 
 macro_rules! dispatch {
@@ -25,6 +28,8 @@ macro_rules! dispatch {
         match $self {
             #[cfg(feature = "mte")]
             Engine::Mte($e) => $body,
+            #[cfg(feature = "sdma")]
+            Engine::Sdma($e) => $body,
         }
     };
 }
@@ -98,11 +103,48 @@ impl DataOpEngine for Engine {
 }
 
 /// Engines enabled for this job and, per world PE, which of them carries its traffic.
+///
+/// Per PE there is a primary engine (the first enabled one, in flag order, that reaches it) and, when SDMA is
+/// enabled beside a synchronous engine that reaches the same PE, a bulk engine: data transfers of at least
+/// [`BulkPolicy`]'s sizes go to the copy engine, everything else (and every atomic) to the primary.
 #[derive(Debug)]
 pub(crate) struct Router {
     engines: Vec<Engine>,
     /// `route[pe]` indexes `engines`.
     route: Vec<u8>,
+    /// `bulk[pe]` indexes `engines`, or is [`NO_BULK`].
+    bulk: Vec<u8>,
+    policy: BulkPolicy,
+}
+
+const NO_BULK: u8 = u8::MAX;
+
+/// When a transfer goes to the asynchronous copy engine rather than the primary (with MTE|SDMA).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BulkPolicy {
+    /// `_nbi` transfers of at least this many bytes (`SHMEM_SDMA_NBI_MIN`, default 64 KiB).
+    pub(crate) nbi_min: usize,
+    /// Blocking transfers of at least this many bytes (`SHMEM_SDMA_BLOCKING_MIN`, default off).
+    pub(crate) blocking_min: usize,
+}
+
+impl BulkPolicy {
+    /// Reads `SHMEM_SDMA_NBI_MIN` and `SHMEM_SDMA_BLOCKING_MIN` (sizes like `64K`, or `off`).
+    pub(crate) fn from_env() -> Result<BulkPolicy> {
+        let read = |name: &str, default: usize| -> Result<usize> {
+            match std::env::var(name) {
+                Err(_) => Ok(default),
+                Ok(v) if v.trim().eq_ignore_ascii_case("off") => Ok(usize::MAX),
+                Ok(v) => shmem_core::launch_env::parse_size(&v).map(|s| s as usize).map_err(|_| {
+                    Error::invalid(format!("{name}={v:?} must be a size in bytes (e.g. 64K, 4M) or `off`"))
+                }),
+            }
+        };
+        Ok(BulkPolicy {
+            nbi_min: read("SHMEM_SDMA_NBI_MIN", 64 << 10)?,
+            blocking_min: read("SHMEM_SDMA_BLOCKING_MIN", usize::MAX)?,
+        })
+    }
 }
 
 impl Router {
@@ -110,8 +152,9 @@ impl Router {
     ///
     /// # Errors
     /// `InvalidParam` naming the first PE that no enabled engine reaches.
-    pub(crate) fn new(engines: Vec<Engine>, n_pes: u32, enabled: OpEngineType) -> Result<Router> {
+    pub(crate) fn new(engines: Vec<Engine>, n_pes: u32, enabled: OpEngineType, policy: BulkPolicy) -> Result<Router> {
         let mut route = Vec::with_capacity(n_pes as usize);
+        let mut bulk = Vec::with_capacity(n_pes as usize);
         for pe in (0..n_pes).map(Pe) {
             let i = engines.iter().position(|e| e.reaches(pe)).ok_or_else(|| {
                 Error::invalid(format!(
@@ -120,21 +163,53 @@ impl Router {
                 ))
             })?;
             route.push(i as u8);
+            let copy = engines.iter().position(|e| e.kind() == OpEngineType::SDMA && e.reaches(pe));
+            bulk.push(match copy {
+                Some(c) if c != i => c as u8,
+                _ => NO_BULK,
+            });
         }
-        for e in &engines {
+        for (i, e) in engines.iter().enumerate() {
+            let served = route.iter().filter(|&&r| r as usize == i).count();
+            let bulk_served = bulk.iter().filter(|&&b| b as usize == i).count();
+            if served + bulk_served == 0 {
+                return Err(Error::invalid(format!(
+                    "engine {:?} is enabled but reaches no PE of this job; remove it from data_op_engine_type",
+                    e.kind()
+                )));
+            }
             tracing::info!(
-                "data-op engine {:?} serves {} PEs",
-                e.kind(),
-                route.iter().filter(|&&i| engines[i as usize].kind() == e.kind()).count()
+                "data-op engine {:?}: primary for {served} PEs, bulk transfers for {bulk_served} PEs",
+                e.kind()
             );
         }
-        Ok(Router { engines, route })
+        if bulk.iter().any(|&b| b != NO_BULK) {
+            tracing::info!(
+                "same-node policy: nbi transfers >= {} B and blocking transfers >= {} B go to SDMA",
+                policy.nbi_min,
+                policy.blocking_min
+            );
+        }
+        Ok(Router { engines, route, bulk, policy })
     }
 
-    /// The engine that reaches `pe` (checked by the caller to be in range).
+    /// The engine that reaches `pe` (checked by the caller to be in range): the one for atomics and small
+    /// transfers.
     #[inline]
     pub(crate) fn to(&self, pe: Pe) -> &Engine {
         &self.engines[self.route[pe.index()] as usize]
+    }
+
+    /// The engine for a transfer of `len` bytes to or from `pe`, blocking or not (see [`BulkPolicy`]).
+    #[inline]
+    pub(crate) fn for_op(&self, pe: Pe, len: usize, nbi: bool) -> &Engine {
+        let b = self.bulk[pe.index()];
+        let min = if nbi { self.policy.nbi_min } else { self.policy.blocking_min };
+        if b != NO_BULK && len >= min {
+            &self.engines[b as usize]
+        } else {
+            self.to(pe)
+        }
     }
 
     /// Every enabled engine (for `fence`/`quiet`).
@@ -194,6 +269,26 @@ impl DataOpEngine for Router {
     }
 }
 
+/// Fails early, before any PE talks to another, when `enabled` names an engine this build lacks.
+pub(crate) fn check_compiled(enabled: OpEngineType) -> Result<()> {
+    let mut compiled = OpEngineType::empty();
+    if cfg!(feature = "mte") {
+        compiled |= OpEngineType::MTE;
+    }
+    if cfg!(feature = "sdma") {
+        compiled |= OpEngineType::SDMA;
+    }
+    let missing = enabled - compiled;
+    if !missing.is_empty() {
+        return Err(Error::NotSupported(format!(
+            "engine {missing:?} is not compiled into this build of shmem (compiled: {}); rebuild with its cargo \
+             feature or choose another data_op_engine_type",
+            compiled_engines()
+        )));
+    }
+    Ok(())
+}
+
 /// Builds the engines of `enabled` that this build has, over the node's mappings.
 pub(crate) fn build_engines(
     enabled: OpEngineType,
@@ -204,6 +299,12 @@ pub(crate) fn build_engines(
         match flag {
             #[cfg(feature = "mte")]
             OpEngineType::MTE => out.push(Engine::Mte(transport_mte::MteEngine::new(node.clone()))),
+            #[cfg(feature = "sdma")]
+            OpEngineType::SDMA => {
+                let cfg = transport_sdma::SdmaConfig::from_env()?;
+                tracing::info!("SDMA copy engine: {} channels", cfg.channels);
+                out.push(Engine::Sdma(Box::new(transport_sdma::SdmaEngine::new(node.clone(), cfg)?)))
+            }
             other => {
                 return Err(Error::NotSupported(format!(
                     "engine {other:?} is not compiled into this build of shmem (compiled: {}); rebuild with its cargo \
@@ -219,9 +320,10 @@ pub(crate) fn build_engines(
 
 /// Names of the engines this build has.
 pub fn compiled_engines() -> &'static str {
-    if cfg!(feature = "mte") {
-        "MTE"
-    } else {
-        "none"
+    match (cfg!(feature = "mte"), cfg!(feature = "sdma")) {
+        (true, true) => "MTE, SDMA",
+        (true, false) => "MTE",
+        (false, true) => "SDMA",
+        (false, false) => "none",
     }
 }

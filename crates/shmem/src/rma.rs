@@ -71,7 +71,7 @@ impl Runtime {
         if len == 0 {
             return Ok(());
         }
-        let e = self.router.to(pe);
+        let e = self.router.for_op(pe, len, nbi);
         // SAFETY: forwarded contract; the range is inside the peer's heap (checked).
         unsafe {
             if nbi {
@@ -94,7 +94,7 @@ impl Runtime {
         if len == 0 {
             return Ok(());
         }
-        let e = self.router.to(pe);
+        let e = self.router.for_op(pe, len, nbi);
         // SAFETY: forwarded contract.
         unsafe {
             if nbi {
@@ -132,7 +132,7 @@ impl Runtime {
                 dst + len
             )));
         }
-        let e = self.router.to(pe);
+        let e = self.router.for_op(pe, len, nbi);
         // SAFETY: forwarded contract.
         unsafe {
             if nbi {

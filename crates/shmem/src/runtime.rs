@@ -40,6 +40,39 @@ struct Control {
     leaving: Arc<AtomicBool>,
 }
 
+impl Control {
+    /// Leaves the store together with every other PE: announce, meet at a barrier, then PE 0 stops serving.
+    ///
+    /// Closing the store must not race with a re-init: PE 0 may stop serving only once every PE has its
+    /// barrier answer, and the others return only once the old store stopped listening, so that an init right
+    /// after this reaches the new store, never the old one.
+    fn close(&mut self, me: Pe, n: u32, timeout: std::time::Duration) -> Result<()> {
+        self.leaving.store(true, Ordering::Release);
+        let mut result = Ok(());
+        if let Some(client) = self.client.take() {
+            result = client.leave().and_then(|_| client.barrier("finalize/left", n, timeout));
+            if me.0 == 0 {
+                let deadline = std::time::Instant::now() + timeout;
+                while client.add("finalize/acked", 0).is_ok_and(|v| v < i64::from(n) - 1)
+                    && std::time::Instant::now() < deadline
+                {
+                    std::thread::sleep(std::time::Duration::from_micros(200));
+                }
+            } else if client.add("finalize/acked", 1).is_ok() {
+                // Never set: the get ends when PE 0's shutdown answers it, after its listener has closed. An
+                // error above means the connection was already shut, which also happens after the listener
+                // closed; calling again would reconnect, so do not.
+                let _ = client.get("finalize/store-closed", timeout);
+            }
+        }
+        drop(self.watch.take());
+        if let Some(server) = self.server.take() {
+            server.shutdown();
+        }
+        result
+    }
+}
+
 impl std::fmt::Debug for Control {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Control")
@@ -94,6 +127,7 @@ impl Runtime {
         let layout = HeapLayout::new(attr.local_mem_size);
         let seg_len = usize::try_from(layout.segment_len())
             .map_err(|_| Error::invalid("local_mem_size does not fit this address space"))?;
+        crate::engine::check_compiled(attr.option_attr.data_op_engine_type)?;
         let own = Segment::create(&segment_name(me.0), seg_len)?;
         STATUS.store(InitStatus::ShmCreated as i32, Ordering::Release);
         let opt = &attr.option_attr;
@@ -154,8 +188,18 @@ impl Runtime {
         // An empty watched range until the first sleeper registers (the segment starts zeroed).
         node.wake_line(me).lo.store(u64::MAX, Ordering::SeqCst);
         let node = Arc::new(node);
-        let engines = build_engines(opt.data_op_engine_type, &node)?;
-        let router = Router::new(engines, n, opt.data_op_engine_type)?;
+        let built = build_engines(opt.data_op_engine_type, &node).and_then(|engines| {
+            Router::new(engines, n, opt.data_op_engine_type, crate::engine::BulkPolicy::from_env()?)
+        });
+        let router = match built {
+            Ok(r) => r,
+            Err(e) => {
+                // Every PE reaches the same verdict here (the engine set and the node map are the same
+                // everywhere); leave the store together so that a retry cannot meet this job's old store.
+                let _ = control.close(me, n, opt.control_operation_timeout.min(std::time::Duration::from_secs(10)));
+                return Err(e);
+            }
+        };
         let base = node.local().base().as_ptr() as usize;
         let rt = Arc::new(Runtime {
             me,
@@ -218,35 +262,8 @@ impl Runtime {
             return Err(Error::NotInited("finalize was already called".into()));
         }
         let mut c = self.control.lock().unwrap_or_else(|e| e.into_inner());
-        c.leaving.store(true, Ordering::Release);
-        let mut result = first;
-        if let Some(client) = c.client.take() {
-            let timeout = self.attr.option_attr.control_operation_timeout;
-            let left = client.leave().and_then(|_| client.barrier("finalize/left", self.n_pes, timeout));
-            result = result.and(left);
-            // Closing the store must not race with a re-init: PE 0 may stop serving only once every PE has its
-            // barrier answer, and the others may return only once the old store stopped listening (so that an
-            // init right after finalize reaches the new store, never the old one).
-            if self.me.0 == 0 {
-                let deadline = std::time::Instant::now() + timeout;
-                while client.add("finalize/acked", 0).is_ok_and(|v| v < i64::from(self.n_pes) - 1)
-                    && std::time::Instant::now() < deadline
-                {
-                    std::thread::sleep(std::time::Duration::from_micros(200));
-                }
-            } else if client.add("finalize/acked", 1).is_ok() {
-                // Never set: the get ends when PE 0's shutdown answers it, after its listener has closed. An
-                // error above means the connection was already shut, which also happens after the listener
-                // closed; calling again would reconnect, so do not.
-                let _ = client.get("finalize/store-closed", timeout);
-            }
-            drop(client);
-        }
-        drop(c.watch.take());
-        if let Some(server) = c.server.take() {
-            server.shutdown();
-        }
-        result
+        let left = c.close(self.me, self.n_pes, self.attr.option_attr.control_operation_timeout);
+        first.and(left)
     }
 
     /// Ends every PE of the job with `status`, promptly. Does not return.

@@ -72,7 +72,14 @@ impl<T: Pod> SymVec<T> {
         let pe = self.rt.check_pe(pe as i64)?;
         let off = self.range(at, src.len())?;
         // SAFETY: src is a live slice for the call; the range is inside the array (checked).
-        unsafe { self.rt.router.to(pe).put(pe, off, src.as_ptr().cast(), std::mem::size_of_val(src)) }
+        unsafe {
+            self.rt.router.for_op(pe, std::mem::size_of_val(src), false).put(
+                pe,
+                off,
+                src.as_ptr().cast(),
+                std::mem::size_of_val(src),
+            )
+        }
     }
 
     /// Copies `pe`'s elements `at..at+dst.len()` into `dst`.
@@ -81,7 +88,14 @@ impl<T: Pod> SymVec<T> {
         let pe = self.rt.check_pe(pe as i64)?;
         let off = self.range(at, dst.len())?;
         // SAFETY: dst is an exclusive live slice; the range is inside the array (checked).
-        unsafe { self.rt.router.to(pe).get(pe, off, dst.as_mut_ptr().cast(), std::mem::size_of_val(dst)) }
+        unsafe {
+            self.rt.router.for_op(pe, std::mem::size_of_val(dst), false).get(
+                pe,
+                off,
+                dst.as_mut_ptr().cast(),
+                std::mem::size_of_val(dst),
+            )
+        }
     }
 
     /// Puts `src` at element `at` of `pe`, then updates `pe`'s signal word `signal[sig_at]` with `op`: a PE that
@@ -103,7 +117,8 @@ impl<T: Pod> SymVec<T> {
         let sig = signal.range(sig_at, 1)?;
         // SAFETY: as in put; the signal word is inside its own array, disjoint from this one.
         unsafe {
-            self.rt.router.to(pe).put_signal(pe, off, src.as_ptr().cast(), std::mem::size_of_val(src), sig, value, op)
+            let len = std::mem::size_of_val(src);
+            self.rt.router.for_op(pe, len, false).put_signal(pe, off, src.as_ptr().cast(), len, sig, value, op)
         }
     }
 

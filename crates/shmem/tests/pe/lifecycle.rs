@@ -15,6 +15,7 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("global_exit", global_exit),
     ("calls_outside_init", calls_outside_init),
     ("killed_by_signal", killed_by_signal),
+    ("engine_selection", engine_selection),
 ];
 
 pub const TRIALS: &[(&str, &[u32])] = &[
@@ -23,6 +24,7 @@ pub const TRIALS: &[(&str, &[u32])] = &[
     ("alloc_mismatch", &[2, 4]),
     ("alloc_oom", &[2]),
     ("calls_outside_init", &[1, 2]),
+    ("engine_selection", &[2]),
 ];
 
 fn init_cycles() -> Result<(), String> {
@@ -173,6 +175,31 @@ fn peer_dies() -> Result<(), String> {
     check!(e.to_string().contains("PE 1"), "error names the lost PE: {e}");
     println!("survivor saw: {e}");
     std::process::exit(3)
+}
+
+/// Engines that are not compiled in, and engines that cannot reach a peer, are errors naming them.
+fn engine_selection() -> Result<(), String> {
+    for (set, code, name) in [("TCP", -100, "TCP"), ("ROCE", -100, "ROCE"), ("MTE|UDMA", -100, "UDMA")] {
+        std::env::set_var("SHMEM_DATA_OP_ENGINE", set);
+        let e = shmem::init_from_env().unwrap_err();
+        check!(e.code() == code && e.to_string().contains(name), "{set}: {e}");
+        check!(api::init_status() == InitStatus::Invalid, "status after a failed init");
+    }
+    std::env::set_var("SHMEM_DATA_OP_ENGINE", "0x40");
+    check!(shmem::init_from_env().unwrap_err().code() == -1, "unknown engine bit");
+    // Two "nodes": same-node engines cannot reach the other PE.
+    let me: u32 = std::env::var("SHMEM_PE").unwrap().parse().unwrap();
+    std::env::set_var("SHMEM_NODE_ID", format!("node-{me}"));
+    std::env::set_var("SHMEM_DATA_OP_ENGINE", "MTE|SDMA");
+    let e = shmem::init_from_env().unwrap_err();
+    check!(e.code() == -1 && e.to_string().contains(&format!("PE {}", 1 - me)), "unreachable peer: {e}");
+    // Back on one node, a job with SDMA only works.
+    std::env::remove_var("SHMEM_NODE_ID");
+    std::env::set_var("SHMEM_DATA_OP_ENGINE", "SDMA");
+    let sh = ok!(shmem::init_from_env());
+    check!(ok!(api::engines()) == shmem::OpEngineType::SDMA, "engines");
+    ok!(sh.finalize());
+    Ok(())
 }
 
 fn killed_by_signal() -> Result<(), String> {

@@ -45,15 +45,32 @@ fn scenarios() -> Vec<(&'static str, Scenario)> {
     v
 }
 
-/// (trial name, scenario, PE counts)
+/// (trial name, scenario, PE counts) of the engine-independent scenarios.
 fn trials() -> Vec<(&'static str, &'static [u32])> {
     let mut v = Vec::new();
     v.extend(lifecycle::TRIALS.iter().copied());
-    v.extend(rma::TRIALS.iter().copied());
-    v.extend(sync::TRIALS.iter().copied());
     v.extend(teams::TRIALS.iter().copied());
     v
 }
+
+/// The data-path suites, run once per engine set (issue 7: parametrized, not copied).
+fn engine_trials() -> Vec<(&'static str, &'static [u32])> {
+    let mut v = Vec::new();
+    v.extend(rma::TRIALS.iter().copied());
+    v.extend(sync::TRIALS.iter().copied());
+    v
+}
+
+/// (trial-name suffix, environment) per engine set. With MTE|SDMA every transfer from 1 byte (nbi) or 4 KiB
+/// (blocking) goes to the copy engine, so that both engines carry traffic in one job.
+const ENGINE_SETS: &[(&str, &[(&str, &str)])] = &[
+    ("", &[]),
+    ("_sdma", &[("SHMEM_DATA_OP_ENGINE", "SDMA")]),
+    (
+        "_mte_sdma",
+        &[("SHMEM_DATA_OP_ENGINE", "MTE|SDMA"), ("SHMEM_SDMA_NBI_MIN", "1"), ("SHMEM_SDMA_BLOCKING_MIN", "4K")],
+    ),
+];
 
 fn main() {
     if let Ok(name) = std::env::var(runner::SCENARIO_VAR) {
@@ -76,6 +93,15 @@ fn main() {
         for &n in counts {
             tests
                 .push(Trial::test(format!("{name}_{n}pe"), move || runner::run_ok(n, name, &[]).map_err(Failed::from)));
+        }
+    }
+    for &(suffix, env) in ENGINE_SETS {
+        for (name, counts) in engine_trials() {
+            for &n in counts {
+                tests.push(Trial::test(format!("{name}_{n}pe{suffix}"), move || {
+                    runner::run_ok(n, name, env).map_err(Failed::from)
+                }));
+            }
         }
     }
     tests.extend(lifecycle::special_trials());

@@ -10,6 +10,8 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("signal_add_sums", signal_add_sums),
     ("ptr_direct", ptr_direct),
     ("bad_arguments", bad_arguments),
+    ("nbi_stress", nbi_stress),
+    ("finalize_in_flight", finalize_in_flight),
 ];
 
 pub const TRIALS: &[(&str, &[u32])] = &[
@@ -19,7 +21,86 @@ pub const TRIALS: &[(&str, &[u32])] = &[
     ("signal_add_sums", &[2, 4, 8]),
     ("ptr_direct", &[2, 4]),
     ("bad_arguments", &[2]),
+    ("nbi_stress", &[3]),
+    ("finalize_in_flight", &[2]),
 ];
+
+/// A small deterministic generator (xorshift) so every PE can recompute what others sent.
+fn rng(seed: u64) -> impl FnMut() -> u64 {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}
+
+/// Thousands of interleaved nbi puts and gets of random sizes to every PE; verified after quiet.
+fn nbi_stress() -> Result<(), String> {
+    let sh = ok!(shmem::init_from_env());
+    if let Ok(want) = std::env::var("SHMEM_DATA_OP_ENGINE") {
+        let want = ok!(shmem::OpEngineType::parse(&want));
+        check!(ok!(api::engines()) == want, "job runs on {:?}, asked for {want:?}", ok!(api::engines()));
+    }
+    let (me, n) = (sh.my_pe(), sh.n_pes());
+    const REGION: usize = 256 << 10;
+    // Region `from` of every PE's inbox is written only by PE `from`.
+    let inbox = ok!(sh.alloc_zeroed::<u8>(REGION * n as usize));
+    let mut next = rng(me as u64 + 1);
+    let src: Vec<u8> = (0..REGION).map(|_| next() as u8).collect();
+    let mut gets: Vec<(u32, usize, usize, Vec<u8>)> = Vec::new();
+    for _ in 0..2000 {
+        let to = (next() % n as u64) as u32;
+        let off = (next() % REGION as u64) as usize;
+        let len = ((next() % 16384) as usize).min(REGION - off);
+        // SAFETY: src is neither freed nor modified until the quiet below.
+        ok!(unsafe {
+            api::putmem_nbi(inbox.addr() + me as usize * REGION + off, src.as_ptr().add(off), len, to as i64)
+        });
+        if next().is_multiple_of(4) {
+            gets.push((to, off, len, vec![0u8; len]));
+        }
+    }
+    ok!(sh.quiet());
+    ok!(sh.barrier_all());
+    // Everything every PE sent has landed: each region holds its sender's pattern wherever it was written.
+    let all = ok!(inbox.to_vec());
+    for from in 0..n {
+        let mut r = rng(from as u64 + 1);
+        let pattern: Vec<u8> = (0..REGION).map(|_| r() as u8).collect();
+        let region = &all[from as usize * REGION..(from as usize + 1) * REGION];
+        for (i, (&got, &want)) in region.iter().zip(&pattern).enumerate() {
+            check!(got == 0 || got == want, "region of PE {from}, byte {i}: {got:#x} is neither 0 nor {want:#x}");
+        }
+    }
+    // Gets of my own region at other PEs (complete after quiet) return the data I put there, or zeros.
+    for (to, off, len, buf) in gets.iter_mut() {
+        // SAFETY: buf is untouched until the quiet.
+        ok!(unsafe { api::getmem_nbi(buf.as_mut_ptr(), inbox.addr() + me as usize * REGION + *off, *len, *to as i64) });
+    }
+    ok!(sh.quiet());
+    for (to, off, _, buf) in &gets {
+        check!(buf.iter().zip(&src[*off..]).all(|(&g, &w)| g == 0 || g == w), "get_nbi from PE {to} at {off}");
+    }
+    ok!(sh.barrier_all());
+    ok!(inbox.free());
+    ok!(sh.finalize());
+    Ok(())
+}
+
+/// finalize right after issuing 32 MiB of nbi puts: it completes them (its barrier quiets) and ends cleanly.
+fn finalize_in_flight() -> Result<(), String> {
+    let sh = ok!(shmem::init_from_env());
+    let big = 32 << 20;
+    let buf = ok!(sh.alloc_zeroed::<u8>(big));
+    let src = vec![0x5Au8; big];
+    // SAFETY: src outlives finalize, which completes the transfer.
+    ok!(unsafe { api::putmem_nbi(buf.addr(), src.as_ptr(), big, (1 - sh.my_pe()) as i64) });
+    ok!(sh.finalize());
+    drop(src);
+    Ok(())
+}
 
 /// The byte at index `i` of the message PE `from` sends with size `len`.
 fn pattern(from: u32, len: usize, i: usize) -> u8 {
