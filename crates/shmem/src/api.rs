@@ -96,6 +96,15 @@ pub fn attr_from_env() -> Result<InitAttr> {
         Some(e) => (e.pe, e.n_pes, e.store_url),
         None => (0, 1, None),
     };
+    let option_attr = options_from_env()?;
+    let attr = InitAttr { my_rank: pe, n_ranks: n, local_mem_size: heap, store_url: url, option_attr };
+    attr.validate()?;
+    Ok(attr)
+}
+
+/// The optional attributes the environment sets: `SHMEM_INIT_TIMEOUT`, `SHMEM_CONTROL_TIMEOUT` (seconds) and
+/// `SHMEM_DATA_OP_ENGINE`; defaults elsewhere.
+fn options_from_env() -> Result<shmem_core::OptionalAttr> {
     let mut option_attr = shmem_core::OptionalAttr::default();
     if let Some(t) = secs_from_env(vars::INIT_TIMEOUT)? {
         option_attr.shm_init_timeout = t;
@@ -107,9 +116,7 @@ pub fn attr_from_env() -> Result<InitAttr> {
     if let Ok(v) = std::env::var(vars::DATA_OP_ENGINE) {
         option_attr.data_op_engine_type = shmem_core::OpEngineType::parse(&v)?;
     }
-    let attr = InitAttr { my_rank: pe, n_ranks: n, local_mem_size: heap, store_url: url, option_attr };
-    attr.validate()?;
-    Ok(attr)
+    Ok(option_attr)
 }
 
 fn secs_from_env(name: &str) -> Result<Option<std::time::Duration>> {
@@ -129,16 +136,14 @@ pub fn init_from_env() -> Result<Shmem> {
 
 /// `shmem_init(mype, npes, mem_size)`: explicit rank and size, store address from the environment.
 pub fn init_with(my_pe: i64, n_pes: i64, mem_size: i64) -> Result<Shmem> {
-    let url = LaunchEnv::from_lookup(|k| match k {
+    let env = LaunchEnv::from_lookup(|k| match k {
         vars::PE => Some(my_pe.to_string()),
         vars::N_PES => Some(n_pes.to_string()),
         _ => std::env::var(k).ok(),
-    })
-    .ok()
-    .flatten()
-    .and_then(|e| e.store_url);
-    let mut attr = InitAttr::new(my_pe, n_pes, mem_size, "")?;
-    attr.store_url = url;
+    })?;
+    let url = env.and_then(|e| e.store_url).map(|u| u.to_string()).unwrap_or_default();
+    let mut attr = InitAttr::new(my_pe, n_pes, mem_size, &url)?;
+    attr.option_attr = options_from_env()?;
     attr.validate()?;
     init(attr)
 }

@@ -16,6 +16,7 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("calls_outside_init", calls_outside_init),
     ("killed_by_signal", killed_by_signal),
     ("engine_selection", engine_selection),
+    ("lone_pe", lone_pe),
 ];
 
 pub const TRIALS: &[(&str, &[u32])] = &[
@@ -30,9 +31,11 @@ pub const TRIALS: &[(&str, &[u32])] = &[
 fn init_cycles() -> Result<(), String> {
     for round in 0..3 {
         check!(api::init_status() == InitStatus::NotInitialized, "status before init #{round}");
-        let sh = ok!(shmem::init_from_env());
-        check!(api::init_status() == InitStatus::Initialized, "status after init");
         let n: u32 = std::env::var("SHMEM_N_PES").unwrap().parse().unwrap();
+        let pe: i64 = std::env::var("SHMEM_PE").unwrap().parse().unwrap();
+        // Round 1 uses the seed's shmem_init(mype, npes, mem_size) form (store address from the environment).
+        let sh = if round == 1 { ok!(api::init_with(pe, n as i64, 4 << 20)) } else { ok!(shmem::init_from_env()) };
+        check!(api::init_status() == InitStatus::Initialized, "status after init");
         check!(sh.n_pes() == n, "n_pes {} != {n}", sh.n_pes());
         check!(sh.my_pe() == std::env::var("SHMEM_PE").unwrap().parse::<u32>().unwrap(), "my_pe");
         let e = shmem::init_from_env().unwrap_err();
@@ -177,6 +180,26 @@ fn peer_dies() -> Result<(), String> {
     std::process::exit(3)
 }
 
+/// A newcomer's first try: no launcher variables at all. The process is PE 0 of 1 and needs no store; asking
+/// for more PEs without a store address says how to launch.
+fn lone_pe() -> Result<(), String> {
+    let sh = ok!(shmem::init_from_env());
+    check!(sh.my_pe() == 0 && sh.n_pes() == 1, "alone: PE {} of {}", sh.my_pe(), sh.n_pes());
+    let v = ok!(sh.alloc_zeroed::<u64>(2));
+    ok!(v.put(0, 1, &[42]));
+    ok!(sh.barrier_all());
+    check!(ok!(v.to_vec()) == vec![0, 42], "put to self");
+    ok!(v.free());
+    ok!(sh.finalize());
+    std::env::set_var("RANK", "0");
+    std::env::set_var("WORLD_SIZE", "2");
+    let e = shmem::init_from_env().unwrap_err();
+    check!(e.code() == -1 && e.to_string().contains("shmemrun -n 2"), "two PEs without a store: {e}");
+    let e = shmem::api::init_with(0, 2, 1 << 20).unwrap_err();
+    check!(e.to_string().contains("MASTER_ADDR"), "shmem_init(0, 2, ..) without a store: {e}");
+    Ok(())
+}
+
 /// Engines that are not compiled in, and engines that cannot reach a peer, are errors naming them.
 fn engine_selection() -> Result<(), String> {
     for (set, code, name) in [("TCP", -100, "TCP"), ("ROCE", -100, "ROCE"), ("MTE|UDMA", -100, "UDMA")] {
@@ -247,6 +270,17 @@ pub fn special_trials() -> Vec<Trial> {
         }),
         Trial::test("global_exit_ends_every_pe_4pe", || expect_codes(4, "global_exit", |_| 7, Duration::from_secs(15))),
         Trial::test("launcher_reports_killed_pe_and_cleans_shm", launcher_kill),
+        Trial::test("lone_pe_without_launcher_environment", || {
+            let out = std::process::Command::new(std::env::current_exe()?)
+                .env_clear()
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                .env(runner::SCENARIO_VAR, "lone_pe")
+                .output()?;
+            if !out.status.success() {
+                return Err(format!("lone PE failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+            }
+            Ok(())
+        }),
         Trial::test("waiters_sleep_and_watchdog_warns_8pe", || {
             let res = runner::run(8, "waiters_sleep", &[("SHMEM_WAIT_WARN_SECS", "1")], Duration::from_secs(60))?;
             for (pe, r) in res.iter().enumerate() {
