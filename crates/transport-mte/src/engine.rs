@@ -5,7 +5,7 @@ use shmem_core::engine::{AtomicOp, AtomicWidth, Capabilities, DataOpEngine, Sign
 use shmem_core::heap::NodeSegments;
 use shmem_core::{Error, HeapOffset, OpEngineType, Pe, Result};
 use std::ptr::NonNull;
-use std::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// The same-node load/store engine.
@@ -62,33 +62,6 @@ impl MteEngine {
         // atomics are only accessed atomically by the runtime.
         Ok(unsafe { AtomicU64::from_ptr(p.cast()) })
     }
-
-    fn word32(&self, pe: Pe, at: HeapOffset) -> Result<&AtomicU32> {
-        let p = self.peer_span(pe, at, 4)?;
-        debug_assert!((p as usize).is_multiple_of(4), "facade checks alignment");
-        // SAFETY: as in word64.
-        Ok(unsafe { AtomicU32::from_ptr(p.cast()) })
-    }
-}
-
-macro_rules! apply_atomic {
-    ($w:expr, $op:expr) => {{
-        // SeqCst on every RMW: it orders the update before the wake check (see shmem_core::wake).
-        let w = $w;
-        match $op {
-            AtomicOp::Fetch => w.load(Ordering::SeqCst) as u64,
-            AtomicOp::Swap(v) => w.swap(v as _, Ordering::SeqCst) as u64,
-            AtomicOp::CompareSwap { cond, value } => {
-                match w.compare_exchange(cond as _, value as _, Ordering::SeqCst, Ordering::SeqCst) {
-                    Ok(v) | Err(v) => v as u64,
-                }
-            }
-            AtomicOp::FetchAdd(v) => w.fetch_add(v as _, Ordering::SeqCst) as u64,
-            AtomicOp::FetchAnd(v) => w.fetch_and(v as _, Ordering::SeqCst) as u64,
-            AtomicOp::FetchOr(v) => w.fetch_or(v as _, Ordering::SeqCst) as u64,
-            AtomicOp::FetchXor(v) => w.fetch_xor(v as _, Ordering::SeqCst) as u64,
-        }
-    }};
 }
 
 impl DataOpEngine for MteEngine {
@@ -150,14 +123,7 @@ impl DataOpEngine for MteEngine {
     }
 
     fn atomic(&self, pe: Pe, at: HeapOffset, width: AtomicWidth, op: AtomicOp) -> Result<u64> {
-        let old = match width {
-            AtomicWidth::W64 => apply_atomic!(self.word64(pe, at)?, op),
-            AtomicWidth::W32 => apply_atomic!(self.word32(pe, at)?, op),
-        };
-        if !matches!(op, AtomicOp::Fetch) {
-            self.node.wake(pe, at, width.bytes());
-        }
-        Ok(old)
+        self.node.atomic(pe, at, width, op)
     }
 
     fn fence(&self) -> Result<()> {

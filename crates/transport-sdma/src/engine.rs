@@ -28,14 +28,14 @@ use crate::config::SdmaConfig;
 use crate::error::SdmaError;
 use crate::op::{Descriptor, Dir, OpState, Signal};
 use crate::ring::ring;
-use crate::worker::{self, aligned, resolve, signal_word, Channel, Shared};
+use crate::worker::{self, resolve, signal_word, Channel, Shared};
 use crossbeam_utils::CachePadded;
 use shmem_core::engine::{AtomicOp, AtomicWidth, Capabilities, DataOpEngine, SignalOp};
 use shmem_core::heap::NodeSegments;
 use shmem_core::{HeapOffset, OpEngineType, Pe, Result};
 use std::fmt;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -264,41 +264,6 @@ impl Drop for SdmaEngine {
     }
 }
 
-macro_rules! apply_atomic {
-    ($w:expr, $op:expr) => {{
-        // SeqCst on every RMW: it orders the update before the wake check (see shmem_core::wake).
-        let w = $w;
-        match $op {
-            AtomicOp::Fetch => w.load(Ordering::SeqCst) as u64,
-            AtomicOp::Swap(v) => w.swap(v as _, Ordering::SeqCst) as u64,
-            AtomicOp::CompareSwap { cond, value } => {
-                match w.compare_exchange(cond as _, value as _, Ordering::SeqCst, Ordering::SeqCst) {
-                    Ok(v) | Err(v) => v as u64,
-                }
-            }
-            AtomicOp::FetchAdd(v) => w.fetch_add(v as _, Ordering::SeqCst) as u64,
-            AtomicOp::FetchAnd(v) => w.fetch_and(v as _, Ordering::SeqCst) as u64,
-            AtomicOp::FetchOr(v) => w.fetch_or(v as _, Ordering::SeqCst) as u64,
-            AtomicOp::FetchXor(v) => w.fetch_xor(v as _, Ordering::SeqCst) as u64,
-        }
-    }};
-}
-
-impl SdmaEngine {
-    fn word64(&self, pe: Pe, at: HeapOffset) -> Result<&AtomicU64, SdmaError> {
-        let p = aligned(&self.shared.node, "atomic", pe, at, 8)?;
-        // SAFETY: `p` is 8-aligned with 8 in-bounds bytes of a mapping that lives as long as `&self`; words
-        // used by atomics are accessed only atomically by the runtime.
-        Ok(unsafe { AtomicU64::from_ptr(p.as_ptr().cast()) })
-    }
-
-    fn word32(&self, pe: Pe, at: HeapOffset) -> Result<&AtomicU32, SdmaError> {
-        let p = aligned(&self.shared.node, "atomic", pe, at, 4)?;
-        // SAFETY: as in word64, with 4 bytes and 4-byte alignment.
-        Ok(unsafe { AtomicU32::from_ptr(p.as_ptr().cast()) })
-    }
-}
-
 impl DataOpEngine for SdmaEngine {
     fn kind(&self) -> OpEngineType {
         OpEngineType::SDMA
@@ -365,14 +330,7 @@ impl DataOpEngine for SdmaEngine {
     /// whichever thread executes it. Like any operation, it is not ordered after earlier `_nbi` puts unless a
     /// `fence` or `quiet` separates them.
     fn atomic(&self, pe: Pe, at: HeapOffset, width: AtomicWidth, op: AtomicOp) -> Result<u64> {
-        let old = match width {
-            AtomicWidth::W64 => apply_atomic!(self.word64(pe, at)?, op),
-            AtomicWidth::W32 => apply_atomic!(self.word32(pe, at)?, op),
-        };
-        if !matches!(op, AtomicOp::Fetch) {
-            self.shared.node.wake(pe, at, width.bytes());
-        }
-        Ok(old)
+        self.shared.node.atomic(pe, at, width, op)
     }
 
     /// Waits like [`DataOpEngine::quiet`] (see the module docs for why).

@@ -2,9 +2,11 @@
 
 use super::layout::HeapLayout;
 use super::segment::Segment;
+use crate::engine::{AtomicOp, AtomicWidth};
+use crate::error::{Error, Result};
 use crate::types::{HeapOffset, Pe};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicU64};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// This PE's own segment and the mapped segments of its node's peers. Engines that load/store peers' memory
 /// directly hold it in an `Arc`; the mappings go away when the last holder drops it.
@@ -85,6 +87,53 @@ impl NodeSegments {
         assert!(off.0.is_multiple_of(4), "unaligned 32-bit word");
         // SAFETY: as in word64, with 4-byte alignment.
         unsafe { AtomicU32::from_ptr(p.as_ptr().cast()) }
+    }
+
+    /// Performs the atomic `op` on `pe`'s mapped word of `width` at `at` with sequentially consistent ordering
+    /// (which also orders it before the wake check, see [`crate::wake`]), wakes sleepers watching it, and
+    /// returns the previous value. The shared implementation of every engine that maps peers' memory.
+    ///
+    /// # Errors
+    /// `NotSupported` when `pe` is not mapped here, `InvalidParam` when the word is outside the segment or not
+    /// aligned to its width.
+    pub fn atomic(&self, pe: Pe, at: HeapOffset, width: AtomicWidth, op: AtomicOp) -> Result<u64> {
+        let seg = self
+            .peer(pe)
+            .ok_or_else(|| Error::NotSupported(format!("{pe} is not on this node: its memory is not mapped here")))?;
+        let p = seg.span(at.0, width.bytes())?.as_ptr();
+        if !(p as usize).is_multiple_of(width.bytes() as usize) {
+            return Err(Error::invalid(format!("atomic word {at} of {pe} is not aligned to {} B", width.bytes())));
+        }
+        macro_rules! apply {
+            ($w:expr) => {{
+                let w = $w;
+                match op {
+                    AtomicOp::Fetch => w.load(Ordering::SeqCst) as u64,
+                    AtomicOp::Swap(v) => w.swap(v as _, Ordering::SeqCst) as u64,
+                    AtomicOp::CompareSwap { cond, value } => {
+                        match w.compare_exchange(cond as _, value as _, Ordering::SeqCst, Ordering::SeqCst) {
+                            Ok(v) | Err(v) => v as u64,
+                        }
+                    }
+                    AtomicOp::FetchAdd(v) => w.fetch_add(v as _, Ordering::SeqCst) as u64,
+                    AtomicOp::FetchAnd(v) => w.fetch_and(v as _, Ordering::SeqCst) as u64,
+                    AtomicOp::FetchOr(v) => w.fetch_or(v as _, Ordering::SeqCst) as u64,
+                    AtomicOp::FetchXor(v) => w.fetch_xor(v as _, Ordering::SeqCst) as u64,
+                }
+            }};
+        }
+        // SAFETY: p is in bounds (span) and aligned to the width (checked); the mapping lives as long as
+        // &self; words used by atomics are only accessed atomically by the runtime, from any process.
+        let old = unsafe {
+            match width {
+                AtomicWidth::W64 => apply!(AtomicU64::from_ptr(p.cast())),
+                AtomicWidth::W32 => apply!(AtomicU32::from_ptr(p.cast())),
+            }
+        };
+        if !matches!(op, AtomicOp::Fetch) {
+            self.wake(pe, at, width.bytes());
+        }
+        Ok(old)
     }
 
     /// The wake line of `pe` (see [`crate::wake`]).
