@@ -1,0 +1,152 @@
+//! Atomic memory operations: `aclshmem_{TYPE}_atomic_{op}` for the standard AMO types (int32, uint32, int64,
+//! uint64: every operation) and the extended ones (float, double: fetch, set, swap). The `_nbi` fetching
+//! forms store the old value into a local `fetch` buffer (valid after the next quiet; the host engines
+//! complete it at once).
+
+use crate::buffer::{with_local, Access, PeArg, Sym};
+use crate::error::ResultExt;
+use pyo3::prelude::*;
+use shmem::amo;
+
+/// Stores `v` into the local `fetch` argument (writable buffer or heap int).
+fn store(fetch: &Bound<'_, PyAny>, bytes: &[u8]) -> PyResult<()> {
+    with_local(fetch, Access::Write, "fetch", |span| span.write(bytes, "fetch"))
+}
+
+macro_rules! amo_common {
+    ($name:ident, $t:ty) => { paste::paste! {
+        #[doc = concat!("Atomically reads `pe`'s `", stringify!($t), "` at the symmetric `source`.")]
+        #[pyfunction]
+        fn [<aclshmem_ $name _atomic_fetch>](source: Sym, pe: PeArg) -> PyResult<$t> {
+            amo::atomic_fetch::<$t>(source.addr, pe.0).py()
+        }
+        #[doc = concat!("Atomically writes `value` to `pe`'s `", stringify!($t), "` at `dest`.")]
+        #[pyfunction]
+        fn [<aclshmem_ $name _atomic_set>](dest: Sym, value: $t, pe: PeArg) -> PyResult<()> {
+            amo::atomic_set::<$t>(dest.addr, value, pe.0).py()
+        }
+        #[doc = concat!("Atomically replaces `pe`'s `", stringify!($t), "` at `dest` with `value`; returns the old value.")]
+        #[pyfunction]
+        fn [<aclshmem_ $name _atomic_swap>](dest: Sym, value: $t, pe: PeArg) -> PyResult<$t> {
+            amo::atomic_swap::<$t>(dest.addr, value, pe.0).py()
+        }
+        #[doc = concat!("`atomic_fetch` storing the value (", stringify!($t), ") into the local `fetch`.")]
+        #[pyfunction]
+        fn [<aclshmem_ $name _atomic_fetch_nbi>](fetch: &Bound<'_, PyAny>, source: Sym, pe: PeArg) -> PyResult<()> {
+            let v = amo::atomic_fetch::<$t>(source.addr, pe.0).py()?;
+            store(fetch, &v.to_ne_bytes())
+        }
+        #[doc = concat!("`atomic_swap` storing the old value (", stringify!($t), ") into the local `fetch`.")]
+        #[pyfunction]
+        fn [<aclshmem_ $name _atomic_swap_nbi>](fetch: &Bound<'_, PyAny>, dest: Sym, value: $t, pe: PeArg) -> PyResult<()> {
+            let v = amo::atomic_swap::<$t>(dest.addr, value, pe.0).py()?;
+            store(fetch, &v.to_ne_bytes())
+        }
+    } };
+}
+
+macro_rules! amo_int {
+    ($name:ident, $t:ty) => { paste::paste! {
+        #[doc = concat!("Replaces `pe`'s `", stringify!($t), "` at `dest` with `value` if it equals `cond`; returns \
+                         the old value.")]
+        #[pyfunction]
+        fn [<aclshmem_ $name _atomic_compare_swap>](dest: Sym, cond: $t, value: $t, pe: PeArg) -> PyResult<$t> {
+            amo::atomic_compare_swap::<$t>(dest.addr, cond, value, pe.0).py()
+        }
+        #[doc = concat!("`atomic_compare_swap` storing the old value (", stringify!($t), ") into the local `fetch`.")]
+        #[pyfunction]
+        fn [<aclshmem_ $name _atomic_compare_swap_nbi>](fetch: &Bound<'_, PyAny>, dest: Sym, cond: $t, value: $t,
+                                                       pe: PeArg) -> PyResult<()> {
+            let v = amo::atomic_compare_swap::<$t>(dest.addr, cond, value, pe.0).py()?;
+            store(fetch, &v.to_ne_bytes())
+        }
+        #[doc = concat!("Adds one to `pe`'s `", stringify!($t), "` at `dest`; returns the old value.")]
+        #[pyfunction]
+        fn [<aclshmem_ $name _atomic_fetch_inc>](dest: Sym, pe: PeArg) -> PyResult<$t> {
+            amo::atomic_fetch_inc::<$t>(dest.addr, pe.0).py()
+        }
+        #[doc = concat!("Adds one to `pe`'s `", stringify!($t), "` at `dest`.")]
+        #[pyfunction]
+        fn [<aclshmem_ $name _atomic_inc>](dest: Sym, pe: PeArg) -> PyResult<()> {
+            amo::atomic_inc::<$t>(dest.addr, pe.0).py()
+        }
+        #[doc = concat!("`atomic_fetch_inc` storing the old value (", stringify!($t), ") into the local `fetch`.")]
+        #[pyfunction]
+        fn [<aclshmem_ $name _atomic_fetch_inc_nbi>](fetch: &Bound<'_, PyAny>, dest: Sym, pe: PeArg) -> PyResult<()> {
+            let v = amo::atomic_fetch_inc::<$t>(dest.addr, pe.0).py()?;
+            store(fetch, &v.to_ne_bytes())
+        }
+        amo_int!(@op $name, $t, fetch_add, add);
+        amo_int!(@op $name, $t, fetch_and, and);
+        amo_int!(@op $name, $t, fetch_or, or);
+        amo_int!(@op $name, $t, fetch_xor, xor);
+    } };
+    (@op $name:ident, $t:ty, $fetch:ident, $plain:ident) => { paste::paste! {
+        #[doc = concat!("Atomic ", stringify!($fetch), " on `pe`'s `", stringify!($t), "` at `dest` (wrapping); \
+                         returns the old value.")]
+        #[pyfunction]
+        fn [<aclshmem_ $name _atomic_ $fetch>](dest: Sym, value: $t, pe: PeArg) -> PyResult<$t> {
+            amo::[<atomic_ $fetch>]::<$t>(dest.addr, value, pe.0).py()
+        }
+        #[doc = concat!("Atomic ", stringify!($plain), " on `pe`'s `", stringify!($t), "` at `dest` (no fetch).")]
+        #[pyfunction]
+        fn [<aclshmem_ $name _atomic_ $plain>](dest: Sym, value: $t, pe: PeArg) -> PyResult<()> {
+            amo::[<atomic_ $plain>]::<$t>(dest.addr, value, pe.0).py()
+        }
+        #[doc = concat!("Atomic ", stringify!($fetch), " storing the old value (", stringify!($t), ") into the local \
+                         `fetch`.")]
+        #[pyfunction]
+        fn [<aclshmem_ $name _atomic_ $fetch _nbi>](fetch: &Bound<'_, PyAny>, dest: Sym, value: $t, pe: PeArg) -> PyResult<()> {
+            let v = amo::[<atomic_ $fetch>]::<$t>(dest.addr, value, pe.0).py()?;
+            store(fetch, &v.to_ne_bytes())
+        }
+    } };
+}
+
+macro_rules! amo_types {
+    (int: $($iname:ident => $it:ty),*; float: $($fname:ident => $ft:ty),*) => { paste::paste! {
+        $( amo_common!($iname, $it); amo_int!($iname, $it); )*
+        $( amo_common!($fname, $ft); )*
+
+        /// Registers the AMO matrix.
+        pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+            $(
+                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_fetch>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_set>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_swap>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_fetch_nbi>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_swap_nbi>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_compare_swap>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_compare_swap_nbi>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_fetch_inc>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_inc>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_fetch_inc_nbi>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_fetch_add>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_add>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_fetch_add_nbi>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_fetch_and>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_and>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_fetch_and_nbi>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_fetch_or>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_or>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_fetch_or_nbi>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_fetch_xor>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_xor>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_fetch_xor_nbi>], m)?)?;
+            )*
+            $(
+                m.add_function(wrap_pyfunction!([<aclshmem_ $fname _atomic_fetch>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $fname _atomic_set>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $fname _atomic_swap>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $fname _atomic_fetch_nbi>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $fname _atomic_swap_nbi>], m)?)?;
+            )*
+            Ok(())
+        }
+    } };
+}
+
+amo_types! {
+    int: int32 => i32, uint32 => u32, int64 => i64, uint64 => u64;
+    float: float => f32, double => f64
+}

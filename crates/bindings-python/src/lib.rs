@@ -1,0 +1,48 @@
+//! `shmem._shmem`: the Python extension module of the `shmem` package (pyo3). It binds both API
+//! generations of the seeds (the newer `aclshmem*` names are defined here; the `shmem` package adds the older
+//! names as aliases of the same objects), NumPy-ready symmetric blocks, and the launcher.
+//!
+//! # Design choices
+//! - **Validate, then call the raw API.** Symmetric addresses are checked by the runtime against the heap;
+//!   local memory is a buffer object held exported during the call, or an int inside the heap (see
+//!   `buffer`). Sizes, PEs and codes are range-checked into `ShmemError(INVALID_PARAM)`; wrong Python types
+//!   raise `TypeError`.
+//! - **The GIL is released in every blocking call**: waits (a loop of probes that checks for Ctrl-C every
+//!   20 ms), barriers, collective allocation, init/finalize, and copies of 64 KiB or more. Small puts and gets
+//!   keep it: releasing costs more than the copy.
+//! - **Symmetric memory is never freed by the garbage collector**; see `memory` and `state` for how arrays
+//!   stay safe after `free` and `finalize`.
+//!
+//! # Thread safety
+//! Every function may be called from any Python thread. Collective calls (allocation, barriers, team splits,
+//! init/finalize) must be made by one thread per PE at a time, in the same order on every PE.
+
+#![deny(missing_docs)]
+
+mod amo;
+mod blocking;
+mod buffer;
+mod error;
+mod launcher;
+mod lifecycle;
+mod memory;
+mod rma;
+mod state;
+mod team;
+mod waits;
+
+use pyo3::prelude::*;
+
+/// The extension module.
+#[pymodule(gil_used = true)]
+fn _shmem(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("ShmemError", m.py().get_type::<error::ShmemError>())?;
+    lifecycle::register(m)?;
+    memory::register(m)?;
+    rma::register(m)?;
+    waits::register(m)?;
+    amo::register(m)?;
+    team::register(m)?;
+    launcher::register(m)?;
+    Ok(())
+}

@@ -1,0 +1,292 @@
+//! Remote memory access: putmem/getmem (bytes), put/get{8,16,32,64,128} (elements), their `_nbi` forms,
+//! put-with-signal, and the ordering/completion calls (quiet, fence, barrier_all, sync_all).
+//!
+//! Copies below [`DETACH_BYTES`] run with the GIL held (releasing it costs more than the copy); larger ones
+//! release it. Buffers handed to `_nbi` operations stay exported until the next quiet/barrier.
+
+use crate::blocking::detached;
+use crate::buffer::{lend_until_quiet, with_local, Access, Count, I32Arg, PeArg, Span, Sym};
+use crate::error::{invalid, shmem_err, ResultExt, NOT_INITED};
+use crate::state;
+use pyo3::prelude::*;
+
+/// Copies of at least this many bytes release the GIL.
+const DETACH_BYTES: usize = 64 << 10;
+
+/// The raw API's data-moving calls all have this shape: (symmetric or local, local or symmetric, count, pe).
+type PutFn = unsafe fn(usize, *const u8, usize, i64) -> shmem::Result<()>;
+type GetFn = unsafe fn(*mut u8, usize, usize, i64) -> shmem::Result<()>;
+
+/// Runs `op(local_ptr)`; for large copies with the GIL released, and then for heap addresses under the
+/// life-cycle lock (so the heap cannot go away mid-copy).
+fn run_copy(py: Python<'_>, n: usize, span: Span, op: impl FnOnce(usize) -> shmem::Result<()> + Send) -> PyResult<()> {
+    if n < DETACH_BYTES {
+        return op(span.ptr).py();
+    }
+    let seen = state::epoch();
+    let (ptr, in_heap) = (span.ptr, span.in_heap);
+    let r = py.detach(move || {
+        let _alive = if in_heap { Some(state::stay_alive(seen)?) } else { None };
+        Some(op(ptr))
+    });
+    match r {
+        Some(r) => r.py(),
+        None => Err(shmem_err(NOT_INITED, "shmem was finalized while the copy waited to start")),
+    }
+}
+
+fn bytes_of(count: usize, width: usize) -> PyResult<usize> {
+    count.checked_mul(width).ok_or_else(|| invalid(format!("{count} elements of {width} B overflow")))
+}
+
+/// A put of `count` elements of `width` bytes from local `src` to symmetric `dst` on `pe`.
+#[allow(clippy::too_many_arguments)]
+fn put_with(
+    py: Python<'_>,
+    dst: Sym,
+    src: &Bound<'_, PyAny>,
+    count: usize,
+    width: usize,
+    pe: i64,
+    nbi: bool,
+    f: PutFn,
+) -> PyResult<()> {
+    let n = bytes_of(count, width)?;
+    dst.need(n, "dst")?;
+    with_local(src, Access::Read, "src", |span| {
+        span.need(n, "src")?;
+        // SAFETY: span is readable for n bytes while this closure runs (with_local holds the export, or the
+        // range is in the heap and run_copy keeps the heap alive); the count passed matches n.
+        run_copy(py, n, span, move |p| unsafe { f(dst.addr, p as *const u8, count, pe) })
+    })?;
+    if nbi {
+        lend_until_quiet(src)?;
+    }
+    Ok(())
+}
+
+/// A get of `count` elements of `width` bytes from symmetric `src` on `pe` into local `dst`.
+#[allow(clippy::too_many_arguments)]
+fn get_with(
+    py: Python<'_>,
+    dst: &Bound<'_, PyAny>,
+    src: Sym,
+    count: usize,
+    width: usize,
+    pe: i64,
+    nbi: bool,
+    f: GetFn,
+) -> PyResult<()> {
+    let n = bytes_of(count, width)?;
+    src.need(n, "src")?;
+    with_local(dst, Access::Write, "dst", |span| {
+        span.need(n, "dst")?;
+        // SAFETY: span is writable for n bytes while this closure runs (read-only exports were refused).
+        run_copy(py, n, span, move |p| unsafe { f(p as *mut u8, src.addr, count, pe) })
+    })?;
+    if nbi {
+        lend_until_quiet(dst)?;
+    }
+    Ok(())
+}
+
+/// Blocking put of `elem_size` bytes from local `src` (buffer object or heap int) to the symmetric `dst` on
+/// PE `pe`. On return `src` may be reused.
+#[pyfunction]
+pub(crate) fn aclshmem_putmem(
+    py: Python<'_>,
+    dst: Sym,
+    src: &Bound<'_, PyAny>,
+    elem_size: Count,
+    pe: PeArg,
+) -> PyResult<()> {
+    put_with(py, dst, src, elem_size.0, 1, pe.0, false, shmem::api::putmem)
+}
+
+/// Blocking get of `elem_size` bytes from the symmetric `src` on PE `pe` into local `dst` (a writable buffer
+/// object or heap int).
+#[pyfunction]
+pub(crate) fn aclshmem_getmem(
+    py: Python<'_>,
+    dst: &Bound<'_, PyAny>,
+    src: Sym,
+    elem_size: Count,
+    pe: PeArg,
+) -> PyResult<()> {
+    get_with(py, dst, src, elem_size.0, 1, pe.0, false, shmem::api::getmem)
+}
+
+/// Non-blocking put: complete (and `src` reusable) after the next quiet or barrier. The binding keeps `src`
+/// exported until then.
+#[pyfunction]
+pub(crate) fn aclshmem_putmem_nbi(
+    py: Python<'_>,
+    dst: Sym,
+    src: &Bound<'_, PyAny>,
+    elem_size: Count,
+    pe: PeArg,
+) -> PyResult<()> {
+    put_with(py, dst, src, elem_size.0, 1, pe.0, true, shmem::api::putmem_nbi)
+}
+
+/// Non-blocking get: `dst` holds the data after the next quiet or barrier.
+#[pyfunction]
+pub(crate) fn aclshmem_getmem_nbi(
+    py: Python<'_>,
+    dst: &Bound<'_, PyAny>,
+    src: Sym,
+    elem_size: Count,
+    pe: PeArg,
+) -> PyResult<()> {
+    get_with(py, dst, src, elem_size.0, 1, pe.0, true, shmem::api::getmem_nbi)
+}
+
+macro_rules! sized_rma {
+    ($($bits:literal => $put:ident, $put_nbi:ident, $get:ident, $get_nbi:ident,
+       $rput:ident, $rput_nbi:ident, $rget:ident, $rget_nbi:ident;)*) => {$(
+        #[doc = concat!("Blocking put of `elem_size` ", stringify!($bits), "-bit elements (an element count; `dst` \
+                         aligned to the element width) from local `src` to the symmetric `dst` on `pe`.")]
+        #[pyfunction]
+        pub(crate) fn $put(py: Python<'_>, dst: Sym, src: &Bound<'_, PyAny>, elem_size: Count, pe: PeArg) -> PyResult<()> {
+            put_with(py, dst, src, elem_size.0, $bits / 8, pe.0, false, shmem::api::$rput)
+        }
+        #[doc = concat!("Non-blocking put of ", stringify!($bits), "-bit elements; complete after the next quiet.")]
+        #[pyfunction]
+        pub(crate) fn $put_nbi(py: Python<'_>, dst: Sym, src: &Bound<'_, PyAny>, elem_size: Count, pe: PeArg) -> PyResult<()> {
+            put_with(py, dst, src, elem_size.0, $bits / 8, pe.0, true, shmem::api::$rput_nbi)
+        }
+        #[doc = concat!("Blocking get of `elem_size` ", stringify!($bits), "-bit elements from the symmetric `src` on \
+                         `pe` into local `dst`.")]
+        #[pyfunction]
+        pub(crate) fn $get(py: Python<'_>, dst: &Bound<'_, PyAny>, src: Sym, elem_size: Count, pe: PeArg) -> PyResult<()> {
+            get_with(py, dst, src, elem_size.0, $bits / 8, pe.0, false, shmem::api::$rget)
+        }
+        #[doc = concat!("Non-blocking get of ", stringify!($bits), "-bit elements; complete after the next quiet.")]
+        #[pyfunction]
+        pub(crate) fn $get_nbi(py: Python<'_>, dst: &Bound<'_, PyAny>, src: Sym, elem_size: Count, pe: PeArg) -> PyResult<()> {
+            get_with(py, dst, src, elem_size.0, $bits / 8, pe.0, true, shmem::api::$rget_nbi)
+        }
+    )*
+        fn register_sized(m: &Bound<'_, PyModule>) -> PyResult<()> {
+            $(
+                m.add_function(wrap_pyfunction!($put, m)?)?;
+                m.add_function(wrap_pyfunction!($put_nbi, m)?)?;
+                m.add_function(wrap_pyfunction!($get, m)?)?;
+                m.add_function(wrap_pyfunction!($get_nbi, m)?)?;
+            )*
+            Ok(())
+        }
+    };
+}
+
+sized_rma! {
+    8 => aclshmem_put8, aclshmem_put8_nbi, aclshmem_get8, aclshmem_get8_nbi, put8, put8_nbi, get8, get8_nbi;
+    16 => aclshmem_put16, aclshmem_put16_nbi, aclshmem_get16, aclshmem_get16_nbi, put16, put16_nbi, get16, get16_nbi;
+    32 => aclshmem_put32, aclshmem_put32_nbi, aclshmem_get32, aclshmem_get32_nbi, put32, put32_nbi, get32, get32_nbi;
+    64 => aclshmem_put64, aclshmem_put64_nbi, aclshmem_get64, aclshmem_get64_nbi, put64, put64_nbi, get64, get64_nbi;
+    128 => aclshmem_put128, aclshmem_put128_nbi, aclshmem_get128, aclshmem_get128_nbi,
+           put128, put128_nbi, get128, get128_nbi;
+}
+
+#[allow(clippy::too_many_arguments)]
+fn put_signal(
+    py: Python<'_>,
+    dst: Sym,
+    src: &Bound<'_, PyAny>,
+    n: usize,
+    sig: Sym,
+    signal: u64,
+    sig_op: i32,
+    pe: i64,
+    nbi: bool,
+) -> PyResult<()> {
+    dst.need(n, "dst")?;
+    sig.need(8, "sig")?;
+    with_local(src, Access::Read, "src", |span| {
+        span.need(n, "src")?;
+        // SAFETY: span is readable for n bytes during the closure (see put_with).
+        run_copy(py, n, span, move |p| unsafe {
+            shmem::api::putmem_signal(dst.addr, p as *const u8, n, sig.addr, signal, sig_op, pe, nbi)
+        })
+    })?;
+    if nbi {
+        lend_until_quiet(src)?;
+    }
+    Ok(())
+}
+
+/// Puts `elem_size` bytes from `src` to `dst` on `pe`, then updates the 64-bit signal word `sig` there with
+/// `signal` (`sig_op`: SIGNAL_SET 0 or SIGNAL_ADD 1). The data is visible before the signal.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn aclshmemx_putmem_signal(
+    py: Python<'_>,
+    dst: Sym,
+    src: &Bound<'_, PyAny>,
+    elem_size: Count,
+    sig: Sym,
+    signal: u64,
+    sig_op: I32Arg,
+    pe: PeArg,
+) -> PyResult<()> {
+    put_signal(py, dst, src, elem_size.0, sig, signal, sig_op.0, pe.0, false)
+}
+
+/// Non-blocking put-with-signal: complete after the next quiet.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn aclshmemx_putmem_signal_nbi(
+    py: Python<'_>,
+    dst: Sym,
+    src: &Bound<'_, PyAny>,
+    elem_size: Count,
+    sig: Sym,
+    signal: u64,
+    sig_op: I32Arg,
+    pe: PeArg,
+) -> PyResult<()> {
+    put_signal(py, dst, src, elem_size.0, sig, signal, sig_op.0, pe.0, true)
+}
+
+/// Completes every outstanding operation of this PE (and releases the buffers lent to `_nbi` calls).
+#[pyfunction]
+pub(crate) fn aclshmem_quiet(py: Python<'_>) -> PyResult<()> {
+    detached(py, shmem::api::quiet)?;
+    state::release_lent(py);
+    Ok(())
+}
+
+/// Orders this PE's puts to each target PE.
+#[pyfunction]
+pub(crate) fn aclshmem_fence() -> PyResult<()> {
+    shmem::api::fence().py()
+}
+
+/// quiet, then a barrier over all PEs.
+#[pyfunction]
+pub(crate) fn aclshmem_barrier_all(py: Python<'_>) -> PyResult<()> {
+    detached(py, shmem::api::barrier_all)?;
+    state::release_lent(py);
+    Ok(())
+}
+
+/// A barrier over all PEs without quiet.
+#[pyfunction]
+pub(crate) fn aclshmem_sync_all(py: Python<'_>) -> PyResult<()> {
+    detached(py, shmem::api::sync_all)
+}
+
+/// Registers this module's functions.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(aclshmem_putmem, m)?)?;
+    m.add_function(wrap_pyfunction!(aclshmem_getmem, m)?)?;
+    m.add_function(wrap_pyfunction!(aclshmem_putmem_nbi, m)?)?;
+    m.add_function(wrap_pyfunction!(aclshmem_getmem_nbi, m)?)?;
+    m.add_function(wrap_pyfunction!(aclshmemx_putmem_signal, m)?)?;
+    m.add_function(wrap_pyfunction!(aclshmemx_putmem_signal_nbi, m)?)?;
+    m.add_function(wrap_pyfunction!(aclshmem_quiet, m)?)?;
+    m.add_function(wrap_pyfunction!(aclshmem_fence, m)?)?;
+    m.add_function(wrap_pyfunction!(aclshmem_barrier_all, m)?)?;
+    m.add_function(wrap_pyfunction!(aclshmem_sync_all, m)?)?;
+    register_sized(m)
+}
