@@ -3,9 +3,10 @@
 //! PE 0 measures and appends its results, one line `ours <metric> <size> <value> <unit>` each, to a file
 //! that the launching process reads afterwards (see [`crate::reference::parse`]).
 
-use crate::measure::{gb_per_s, measure, Plan};
+use crate::engines::{EngineSet, DATA_OP_ENGINE_VAR, SDMA_CHANNELS_VAR};
+use crate::measure::{gb_per_s, measure, measure_part, Plan};
 use crate::pair::Pair;
-use crate::{bw_sizes, heap_bytes, LAT_SIZES};
+use crate::{bw_sizes, data_bytes, heap_bytes, LAT_SIZES, NBI_SIZES, OVERLAP_BYTES};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
@@ -24,6 +25,13 @@ pub const BATCH_NS_VAR: &str = "SHMEM_BENCH_BATCH_NS";
 pub const BATCHES_VAR: &str = "SHMEM_BENCH_BATCHES";
 /// Largest bandwidth message in bytes.
 pub const MAX_BW_VAR: &str = "SHMEM_BENCH_MAX_BW";
+/// The engine set of the job ([`EngineSet::label`]); the job also gets the runtime's own
+/// [`DATA_OP_ENGINE_VAR`].
+pub const ENGINES_VAR: &str = "SHMEM_BENCH_ENGINES";
+
+/// The metric under which PE 0 reports the SDMA channel count of a job whose set includes SDMA (size 0,
+/// unit `channels`, plus the set's [`EngineSet::suffix`]).
+pub const SDMA_CHANNELS_METRIC: &str = "sdma_channels";
 
 /// Symmetric heap of a barrier-only job.
 pub const BARRIER_HEAP: u64 = 8 << 20;
@@ -67,18 +75,29 @@ pub struct JobConfig {
     pub max_bw: usize,
     /// Where PE 0 appends its results.
     pub out: PathBuf,
+    /// The engine set the job runs with (its metric names get the set's [`EngineSet::suffix`]).
+    pub engines: EngineSet,
+    /// `SHMEM_SDMA_CHANNELS` for the job when its set includes SDMA (`None`: inherited from this process's
+    /// environment, or the engine's default).
+    pub sdma_channels: Option<u32>,
 }
 
 impl JobConfig {
     /// The environment that carries this configuration to the PEs.
     pub fn env(&self) -> Vec<(String, String)> {
-        vec![
+        let mut env = vec![
             (ROLE_VAR.into(), self.role.as_str().into()),
             (BATCH_NS_VAR.into(), self.plan.target.as_nanos().to_string()),
             (BATCHES_VAR.into(), self.plan.batches.to_string()),
             (MAX_BW_VAR.into(), self.max_bw.to_string()),
             (OUT_VAR.into(), self.out.display().to_string()),
-        ]
+            (ENGINES_VAR.into(), self.engines.label().into()),
+            (DATA_OP_ENGINE_VAR.into(), self.engines.env_value().into()),
+        ];
+        if let (true, Some(ch)) = (self.engines.uses_sdma(), self.sdma_channels) {
+            env.push((SDMA_CHANNELS_VAR.into(), ch.to_string()));
+        }
+        env
     }
 
     /// The configuration of this process when it is a PE of a benchmark job (`None` otherwise).
@@ -100,13 +119,25 @@ impl JobConfig {
             batches: number(BATCHES_VAR)? as usize,
             ..Plan::FULL
         };
-        Ok(Some(JobConfig { role, plan, max_bw: number(MAX_BW_VAR)? as usize, out: out.into() }))
+        let engines = match std::env::var(ENGINES_VAR) {
+            Ok(v) => v.parse::<EngineSet>().map_err(|e| format!("{ENGINES_VAR}: {e}"))?,
+            Err(_) => EngineSet::Mte,
+        };
+        let sdma_channels = std::env::var(SDMA_CHANNELS_VAR).ok().and_then(|v| v.trim().parse().ok());
+        Ok(Some(JobConfig {
+            role,
+            plan,
+            max_bw: number(MAX_BW_VAR)? as usize,
+            out: out.into(),
+            engines,
+            sdma_channels,
+        }))
     }
 
     /// The symmetric heap each PE needs.
     pub fn heap_bytes(&self) -> u64 {
         match self.role {
-            Role::All => heap_bytes(self.max_bw),
+            Role::All => heap_bytes(data_bytes(self.max_bw)),
             Role::Barrier => BARRIER_HEAP,
         }
     }
@@ -125,14 +156,16 @@ impl JobConfig {
     }
 }
 
-/// Appends result lines to the output file, flushing each (a failed job keeps what it measured).
+/// Appends result lines to the output file, flushing each (a failed job keeps what it measured). Every
+/// metric name gets the job's engine-set suffix.
 struct Output {
     file: File,
+    suffix: &'static str,
 }
 
 impl Output {
     fn emit(&mut self, metric: &str, size: u64, value: f64, unit: &str) -> Result<(), BoxError> {
-        let line = format!("ours {metric} {size} {value:.3} {unit}");
+        let line = format!("ours {metric}{} {size} {value:.3} {unit}", self.suffix);
         eprintln!("{line}");
         writeln!(self.file, "{line}")?;
         self.file.flush()?;
@@ -148,7 +181,7 @@ impl Output {
 pub fn run_pe(cfg: &JobConfig) -> Result<(), BoxError> {
     let sh = shmem::init_from_env()?;
     let data_len = match cfg.role {
-        Role::All => cfg.max_bw,
+        Role::All => data_bytes(cfg.max_bw),
         Role::Barrier => crate::pair::PINGPONG_MAX,
     };
     let mut pair = Pair::setup(sh, data_len)?;
@@ -156,7 +189,22 @@ pub fn run_pe(cfg: &JobConfig) -> Result<(), BoxError> {
         pair.serve()?;
         return Ok(pair.finish()?);
     }
-    let mut out = Output { file: OpenOptions::new().create(true).append(true).open(&cfg.out)? };
+    let in_use = shmem::api::engines()?;
+    if in_use != cfg.engines.op_type() {
+        return Err(format!(
+            "the job asked for engines {} ({DATA_OP_ENGINE_VAR}={}) but the runtime uses {in_use:?}",
+            cfg.engines,
+            cfg.engines.env_value()
+        )
+        .into());
+    }
+    let mut out =
+        Output { file: OpenOptions::new().create(true).append(true).open(&cfg.out)?, suffix: cfg.engines.suffix() };
+    if cfg.engines.uses_sdma() {
+        // The same variables the runtime read when it built the engine, so the same count.
+        let channels = transport_sdma::SdmaConfig::from_env()?.channels;
+        out.emit(SDMA_CHANNELS_METRIC, 0, channels as f64, "channels")?;
+    }
     let plan = cfg.plan;
     if cfg.role == Role::All {
         if pair.n_pes() < 2 {
@@ -187,6 +235,18 @@ pub fn run_pe(cfg: &JobConfig) -> Result<(), BoxError> {
             let ns = measure(&plan, |n| pair.get_batch(s, n))?;
             out.emit("get_bw", s as u64, gb_per_s(s as u64, ns), "GB/s")?;
         }
+        // Issue cost of put_nbi (the quiet after each chunk is not timed) and the overlap of a large put_nbi with
+        // computation, both while PE 1 sleeps (so on a 2-core machine a copy channel can have a core of its own).
+        for s in NBI_SIZES {
+            let ns = measure_part(&plan, |n| pair.put_nbi_issue_batch(s, n))?;
+            out.emit("put_nbi_issue", s as u64, ns, "ns")?;
+        }
+        let o = pair.overlap(OVERLAP_BYTES, plan.batches)?;
+        let size = OVERLAP_BYTES as u64;
+        out.emit("overlap_transfer", size, o.transfer.as_nanos() as f64, "ns")?;
+        out.emit("overlap_compute", size, o.compute.as_nanos() as f64, "ns")?;
+        out.emit("overlap_total", size, o.total.as_nanos() as f64, "ns")?;
+        out.emit("overlap", size, o.fraction(), "fraction")?;
         // The same puts and fetch-adds while PE 1 busy-polls instead of sleeping in `wait_until`: the
         // difference is the cost of waking a sleeping target.
         pair.serve_polling()?;
@@ -220,11 +280,27 @@ mod tests {
 
     #[test]
     fn config_env_names_every_variable() {
-        let c = JobConfig { role: Role::Barrier, plan: Plan::QUICK, max_bw: 4096, out: "/tmp/x".into() };
+        let c = JobConfig {
+            role: Role::Barrier,
+            plan: Plan::QUICK,
+            max_bw: 4096,
+            out: "/tmp/x".into(),
+            engines: EngineSet::Mte,
+            sdma_channels: Some(2),
+        };
         let env = c.env();
-        assert!(env.contains(&(BATCH_NS_VAR.to_owned(), "4000000".to_owned())));
-        assert!(env.contains(&(BATCHES_VAR.to_owned(), "5".to_owned())));
-        assert!(env.contains(&(ROLE_VAR.to_owned(), "barrier".to_owned())));
+        let has = |k: &str, v: &str| env.contains(&(k.to_owned(), v.to_owned()));
+        assert!(has(BATCH_NS_VAR, "4000000"));
+        assert!(has(BATCHES_VAR, "5"));
+        assert!(has(ROLE_VAR, "barrier"));
+        assert!(has(DATA_OP_ENGINE_VAR, "MTE"));
+        assert!(!env.iter().any(|(k, _)| k == SDMA_CHANNELS_VAR), "MTE jobs do not set the channel count");
         assert_eq!(c.heap_bytes(), BARRIER_HEAP);
+        let c = JobConfig { role: Role::All, engines: EngineSet::MteSdma, ..c };
+        let env = c.env();
+        assert!(env.contains(&(DATA_OP_ENGINE_VAR.to_owned(), "MTE|SDMA".to_owned())));
+        assert!(env.contains(&(ENGINES_VAR.to_owned(), "mte+sdma".to_owned())));
+        assert!(env.contains(&(SDMA_CHANNELS_VAR.to_owned(), "2".to_owned())));
+        assert_eq!(c.heap_bytes(), heap_bytes(OVERLAP_BYTES));
     }
 }

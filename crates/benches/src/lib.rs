@@ -2,12 +2,14 @@
 //! optionally next to Open MPI's OpenSHMEM (through `benches/reference/run.sh`).
 //!
 //! - [`job`]: the PE side of the `shmem-bench` jobs (PE 0 measures, the others serve);
-//! - [`pair`]: the benchmark kernels on a job's PEs (also used by the criterion bench `mte`);
+//! - [`engines`]: the engine sets (MTE, SDMA, MTE|SDMA) a job runs with;
+//! - [`pair`]: the benchmark kernels on a job's PEs (also used by the criterion benches `mte` and `engines`);
 //! - [`raw`]: the in-process physical references (memcpy, flag hand-off, local atomic);
 //! - [`measure`]: calibration, warm-up and median of batches;
-//! - [`reference`]: running and parsing the external reference script;
+//! - [`reference`](mod@reference): running and parsing the external reference script;
 //! - [`report`]: the result table and its JSON form.
 
+pub mod engines;
 pub mod job;
 pub mod measure;
 pub mod pair;
@@ -18,6 +20,12 @@ pub mod spawn;
 
 /// Message sizes of the latency benchmarks.
 pub const LAT_SIZES: [usize; 4] = [8, 64, 512, 4096];
+
+/// Message sizes of the `put_nbi_issue` benchmark (the cost of one `api::putmem_nbi` call).
+pub const NBI_SIZES: [usize; 4] = [8, 4 << 10, 1 << 20, 64 << 20];
+
+/// Message size of the overlap benchmark (one `put_nbi` overlapped with computation).
+pub const OVERLAP_BYTES: usize = 64 << 20;
 
 /// Smallest bandwidth message.
 pub const BW_MIN: usize = 4 << 10;
@@ -37,6 +45,12 @@ pub fn bw_sizes(max: usize) -> Vec<usize> {
 /// the control words and the runtime's own allocations, at least 64 MiB.
 pub fn heap_bytes(max_bw: usize) -> u64 {
     (max_bw as u64 + (32 << 20)).max(64 << 20)
+}
+
+/// The payload array of a job whose largest bandwidth message is `max_bw` bytes: large enough for the
+/// `put_nbi_issue` and overlap messages too.
+pub fn data_bytes(max_bw: usize) -> usize {
+    max_bw.max(OVERLAP_BYTES).max(NBI_SIZES[NBI_SIZES.len() - 1])
 }
 
 /// Parses a byte count with an optional binary suffix: `4096`, `64K`, `16M`, `1G` (case-insensitive, an
@@ -64,6 +78,8 @@ mod tests {
         assert_eq!(*bw_sizes(BW_MAX_FULL).last().unwrap(), 256 << 20);
         assert_eq!(bw_sizes(1000), Vec::<usize>::new());
         assert_eq!(heap_bytes(BW_MAX_QUICK), 64 << 20);
+        assert_eq!(data_bytes(64 << 10), 64 << 20);
+        assert_eq!(data_bytes(BW_MAX_FULL), BW_MAX_FULL);
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! 2. **Warm-up**: one more batch at the final count, not recorded.
 //! 3. **Timed batches**: the reported value is the median of the per-iteration times of the batches.
 
-use std::time::Duration;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 /// How long and how often to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,10 +54,21 @@ impl Plan {
 /// # Errors
 /// The first error of `batch`.
 pub fn measure<E>(plan: &Plan, mut batch: impl FnMut(u64) -> Result<Duration, E>) -> Result<f64, E> {
+    measure_part(plan, |n| batch(n).map(|d| (d, d)))
+}
+
+/// Like [`measure`] for a batch that times only part of its work: `batch(iters)` returns `(timed, wall)`,
+/// the time of the part being measured and the whole batch's wall time. Calibration grows the iteration count
+/// until the *wall* time reaches the target (so untimed work, such as a `quiet` after timed `_nbi` issues, keeps
+/// a batch short); the reported value is the median of `timed / iters`.
+///
+/// # Errors
+/// The first error of `batch`.
+pub fn measure_part<E>(plan: &Plan, mut batch: impl FnMut(u64) -> Result<(Duration, Duration), E>) -> Result<f64, E> {
     let mut iters = 1;
     loop {
-        let elapsed = batch(iters)?;
-        match plan.next_iters(iters, elapsed) {
+        let (_, wall) = batch(iters)?;
+        match plan.next_iters(iters, wall) {
             Some(next) => iters = next,
             None => break,
         }
@@ -64,9 +76,47 @@ pub fn measure<E>(plan: &Plan, mut batch: impl FnMut(u64) -> Result<Duration, E>
     batch(iters)?;
     let mut per_iter = Vec::with_capacity(plan.batches);
     for _ in 0..plan.batches.max(1) {
-        per_iter.push(batch(iters)?.as_nanos() as f64 / iters as f64);
+        per_iter.push(batch(iters)?.0.as_nanos() as f64 / iters as f64);
     }
     Ok(median(&mut per_iter))
+}
+
+/// A fixed amount of computation for the overlap benchmark: `units` x 1024 steps of a dependent
+/// multiply-add chain in registers (no memory traffic, so it does not compete with a copy for the memory bus).
+/// Returns the chain's value so that the work cannot be optimized away.
+pub fn busy_work(units: u64) -> u64 {
+    let mut x = black_box(0x9E37_79B9_7F4A_7C15u64);
+    for _ in 0..units {
+        for _ in 0..1024 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        }
+        x = black_box(x);
+    }
+    x
+}
+
+/// The number of [`busy_work`] units that takes about `target` on this thread (at least 1): the time of a
+/// growing count is measured until it passes 1 ms (or `target`, if shorter), then scaled, then checked once
+/// more at the scaled count and corrected.
+pub fn busy_units_for(target: Duration) -> u64 {
+    let time = |units: u64| {
+        let t = Instant::now();
+        black_box(busy_work(units));
+        t.elapsed()
+    };
+    let probe_until = target.min(Duration::from_millis(1)).max(Duration::from_micros(10));
+    let mut units = 1u64;
+    let mut elapsed = time(units);
+    while elapsed < probe_until && units < 1 << 40 {
+        units *= 2;
+        elapsed = time(units);
+    }
+    let scale = |units: u64, elapsed: Duration| {
+        let per_unit = elapsed.as_secs_f64() / units as f64;
+        ((target.as_secs_f64() / per_unit.max(1e-12)) as u64).max(1)
+    };
+    let units = scale(units, elapsed);
+    scale(units, time(units))
 }
 
 /// [`measure`] for a batch that cannot fail.
@@ -123,5 +173,26 @@ mod tests {
         .unwrap();
         assert_eq!(ns, 50.0);
         assert!(calls >= 5);
+    }
+
+    #[test]
+    fn measure_part_calibrates_on_wall_time() {
+        let plan = Plan { target: Duration::from_micros(100), batches: 3, max_iters: 1 << 20 };
+        // Each iteration "takes" 1 us of wall time, of which 10 ns are timed.
+        let mut largest = 0;
+        let ns = measure_part::<()>(&plan, |iters| {
+            largest = largest.max(iters);
+            Ok((Duration::from_nanos(iters * 10), Duration::from_micros(iters)))
+        })
+        .unwrap();
+        assert_eq!(ns, 10.0);
+        assert!((100..=1600).contains(&largest), "{largest}");
+    }
+
+    #[test]
+    fn busy_units_scale_with_the_target() {
+        let short = busy_units_for(Duration::from_micros(200));
+        let long = busy_units_for(Duration::from_millis(2));
+        assert!(short >= 1 && long > short, "{short} {long}");
     }
 }

@@ -15,6 +15,7 @@
 //! (bounded by the control-operation timeout) and the busy poll (bounded by [`POLL_LIMIT`]); a hung job is
 //! ended by the launcher's timeout.
 
+use crate::measure::{busy_units_for, busy_work};
 use shmem::{api, AtomicOp, AtomicWidth, CmpOp, Shmem, SignalOp, SymVec};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -40,6 +41,42 @@ pub const POLL_LIMIT: Duration = Duration::from_secs(600);
 pub const OP_DONE: u64 = 0xFFFF;
 /// Largest ping-pong payload.
 pub const PINGPONG_MAX: usize = 4096;
+
+/// Queued bytes after which [`Pair::put_nbi_issue_batch`] quiets (and at most [`NBI_CHUNK_MAX`] issues).
+pub const NBI_CHUNK_BYTES: usize = 8 << 20;
+/// Most back-to-back `_nbi` issues between two quiets: well below an SDMA channel ring (1024 descriptors by
+/// default), so that an issue never waits for ring space.
+pub const NBI_CHUNK_MAX: u64 = 256;
+
+/// Back-to-back `_nbi` issues of `size` bytes between two quiets in [`Pair::put_nbi_issue_batch`]:
+/// [`NBI_CHUNK_BYTES`] / `size`, within 1..=[`NBI_CHUNK_MAX`].
+pub fn nbi_chunk(size: usize) -> u64 {
+    ((NBI_CHUNK_BYTES / size.max(1)) as u64).clamp(1, NBI_CHUNK_MAX)
+}
+
+/// The times of the overlap benchmark ([`Pair::overlap`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overlap {
+    /// `put_nbi` + `quiet` alone.
+    pub transfer: Duration,
+    /// The computation alone.
+    pub compute: Duration,
+    /// `put_nbi`, the computation, `quiet`.
+    pub total: Duration,
+}
+
+impl Overlap {
+    /// (transfer + compute - total) / min(transfer, compute), clamped to [0, 1]: 1 when the transfer is
+    /// hidden entirely behind the computation (or the other way round), 0 when they run one after the other.
+    pub fn fraction(&self) -> f64 {
+        let (a, b, t) = (self.transfer.as_secs_f64(), self.compute.as_secs_f64(), self.total.as_secs_f64());
+        let shorter = a.min(b);
+        if shorter <= 0.0 {
+            return 0.0;
+        }
+        ((a + b - t) / shorter).clamp(0.0, 1.0)
+    }
+}
 
 /// Result type of this module.
 pub type Result<T> = shmem::Result<T>;
@@ -171,6 +208,83 @@ impl Pair {
         Ok(t.elapsed())
     }
 
+    /// `iters` x `api::putmem_nbi` of `size` bytes into PE 1, timing only the issue calls: the puts go out in
+    /// chunks of [`nbi_chunk`]`(size)` back-to-back issues (timed), each chunk followed by an `api::quiet`
+    /// (not timed), so that the queued work stays bounded. Returns `(issue time, wall time of the batch)`.
+    ///
+    /// # Errors
+    /// Runtime errors, including those of `_nbi` work that surface at the quiet.
+    pub fn put_nbi_issue_batch(&self, size: usize, iters: u64) -> Result<(Duration, Duration)> {
+        let (dst, src) = (self.data.addr(), self.local[..size].as_ptr());
+        let chunk = nbi_chunk(size);
+        let start = Instant::now();
+        let mut issue = Duration::ZERO;
+        let mut left = iters;
+        while left > 0 {
+            let n = left.min(chunk);
+            let t = Instant::now();
+            for _ in 0..n {
+                // SAFETY: `src` points to `size` readable bytes of `self.local`, which nothing modifies or frees
+                // before the quiet below; the runtime checks `dst..dst+size` against PE 1's heap.
+                unsafe { api::putmem_nbi(dst, src, size, 1)? };
+            }
+            issue += t.elapsed();
+            api::quiet()?;
+            left -= n;
+        }
+        Ok((issue, start.elapsed()))
+    }
+
+    /// The overlap of a `size`-byte `api::putmem_nbi` into PE 1 with computation on this thread, over
+    /// `reps` repetitions (medians of each time; the three measurements alternate, so drift hits all alike):
+    /// - `transfer`: `putmem_nbi` + `quiet` alone;
+    /// - `compute`: a fixed [`busy_work`] count, calibrated first to take as long as `transfer`;
+    /// - `total`: `putmem_nbi`, then the same computation, then `quiet`.
+    ///
+    /// # Errors
+    /// Runtime errors; `InvalidParam`-style errors when `size` exceeds the payload array.
+    pub fn overlap(&self, size: usize, reps: usize) -> Result<Overlap> {
+        if size > self.local.len() {
+            return Err(shmem::Error::invalid(format!("overlap message {size} exceeds {}", self.local.len())));
+        }
+        let (dst, src) = (self.data.addr(), self.local[..size].as_ptr());
+        let put = || -> Result<()> {
+            // SAFETY: `src` points to `size` readable bytes of `self.local`, which nothing modifies or frees
+            // before the caller's quiet; the runtime checks `dst..dst+size` against PE 1's heap.
+            unsafe { api::putmem_nbi(dst, src, size, 1) }
+        };
+        let transfer_once = || -> Result<Duration> {
+            let t = Instant::now();
+            put()?;
+            api::quiet()?;
+            Ok(t.elapsed())
+        };
+        // Warm-up, then the transfer time the computation is calibrated against.
+        transfer_once()?;
+        let mut first = (0..3).map(|_| transfer_once()).collect::<Result<Vec<_>>>()?;
+        first.sort();
+        let units = busy_units_for(first[first.len() / 2]);
+        let (mut transfer, mut compute, mut total) = (Vec::new(), Vec::new(), Vec::new());
+        let mut sink = 0u64;
+        for _ in 0..reps.max(1) {
+            transfer.push(transfer_once()?);
+            let t = Instant::now();
+            sink ^= busy_work(units);
+            compute.push(t.elapsed());
+            let t = Instant::now();
+            put()?;
+            sink ^= busy_work(units);
+            api::quiet()?;
+            total.push(t.elapsed());
+        }
+        black_box(sink);
+        let med = |mut v: Vec<Duration>| {
+            v.sort();
+            v[v.len() / 2]
+        };
+        Ok(Overlap { transfer: med(transfer), compute: med(compute), total: med(total) })
+    }
+
     /// `iters` x `api::getmem` of `size` bytes from PE 1; the elapsed time.
     ///
     /// # Errors
@@ -271,5 +385,30 @@ impl Pair {
         let Pair { sh, data, ctl, .. } = self;
         drop((data, ctl));
         sh.finalize()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlap_fraction() {
+        let ms = Duration::from_millis;
+        let o = |transfer, compute, total| Overlap { transfer: ms(transfer), compute: ms(compute), total: ms(total) };
+        assert_eq!(o(10, 10, 20).fraction(), 0.0);
+        assert_eq!(o(10, 10, 10).fraction(), 1.0);
+        assert!((o(10, 10, 12).fraction() - 0.8).abs() < 1e-9);
+        assert_eq!(o(10, 10, 25).fraction(), 0.0);
+        assert_eq!(o(10, 10, 5).fraction(), 1.0);
+        assert_eq!(o(0, 10, 10).fraction(), 0.0);
+    }
+
+    #[test]
+    fn nbi_chunks_bound_the_queued_work() {
+        assert_eq!(nbi_chunk(8), NBI_CHUNK_MAX);
+        assert_eq!(nbi_chunk(1 << 20), 8);
+        assert_eq!(nbi_chunk(64 << 20), 1);
+        assert_eq!(nbi_chunk(0), NBI_CHUNK_MAX);
     }
 }

@@ -9,6 +9,8 @@ pub enum Unit {
     Ns,
     /// GB/s (1e9 bytes per second): higher is better.
     GbPerS,
+    /// A fraction in [0, 1] (the overlap row): higher is better.
+    Fraction,
 }
 
 impl Unit {
@@ -17,13 +19,19 @@ impl Unit {
         match self {
             Unit::Ns => "ns",
             Unit::GbPerS => "GB/s",
+            Unit::Fraction => "fraction",
         }
+    }
+
+    /// Whether a higher value is better.
+    pub fn higher_is_better(self) -> bool {
+        self != Unit::Ns
     }
 
     fn value(self, v: f64) -> String {
         match self {
             Unit::Ns => format!("{v:.1}"),
-            Unit::GbPerS => format!("{v:.2}"),
+            Unit::GbPerS | Unit::Fraction => format!("{v:.2}"),
         }
     }
 }
@@ -98,8 +106,15 @@ fn opt_ratio(v: Option<f64>) -> String {
     v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}x"))
 }
 
-/// Lays out `cells` (first row: the header) as a text table with right-aligned columns after the first.
+/// Lays out `cells` (first row: the header) as a text table: columns 0 and 3 left-aligned, the others
+/// right-aligned.
 pub fn layout(cells: &[Vec<String>]) -> String {
+    layout_left(cells, &[0, 3])
+}
+
+/// Lays out `cells` (first row: the header) as a text table with the columns `left` left-aligned and the
+/// others right-aligned.
+pub fn layout_left(cells: &[Vec<String>], left: &[usize]) -> String {
     let n = cells.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0; n];
     for row in cells {
@@ -114,7 +129,7 @@ pub fn layout(cells: &[Vec<String>]) -> String {
             if i > 0 {
                 line.push_str("  ");
             }
-            if i == 0 || i == 3 {
+            if left.contains(&i) {
                 let _ = write!(line, "{c:<w$}", w = widths[i]);
             } else {
                 let _ = write!(line, "{c:>w$}", w = widths[i]);
@@ -218,33 +233,96 @@ pub fn row_json(r: &Row) -> String {
 pub struct TargetCheck {
     /// What is compared, e.g. `put_lat 8 B / OpenSHMEM`.
     pub what: String,
-    /// The measured ratio (for bandwidth targets: the worst one over the sizes concerned).
-    pub ratio: Option<f64>,
-    /// Where the worst ratio was found (bandwidth targets), else empty.
+    /// The measured value: a ratio (`unit` [`BoundUnit::Ratio`]; for bandwidth targets the worst one over the
+    /// sizes concerned) or an absolute value.
+    pub value: Option<f64>,
+    /// Where the worst value was found, or why the target does not apply; else empty.
     pub at: String,
     /// The bound.
     pub limit: f64,
-    /// `true`: the ratio must be at least `limit`; `false`: at most.
+    /// `true`: the value must be at least `limit`; `false`: at most.
     pub at_least: bool,
+    /// What `value` and `limit` are.
+    pub unit: BoundUnit,
+    /// `false` when the target does not apply to this run (e.g. a bound that needs a free core on a machine
+    /// without one): the verdict is then `n/a` whatever the value, and `at` says why.
+    pub applies: bool,
+}
+
+/// The kind of value a [`TargetCheck`] compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BoundUnit {
+    /// A ratio of two measurements, printed `1.23x`.
+    Ratio,
+    /// Microseconds, printed `1.23 us`.
+    Micros,
+    /// A plain number (a fraction), printed `0.93`.
+    Plain,
+}
+
+impl BoundUnit {
+    /// `v` as printed in the targets table.
+    pub fn format(self, v: f64) -> String {
+        match self {
+            BoundUnit::Ratio => format!("{v:.2}x"),
+            BoundUnit::Micros => format!("{v:.2} us"),
+            BoundUnit::Plain => format!("{v:.2}"),
+        }
+    }
+
+    /// The name in the JSON form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BoundUnit::Ratio => "ratio",
+            BoundUnit::Micros => "us",
+            BoundUnit::Plain => "plain",
+        }
+    }
 }
 
 impl TargetCheck {
-    /// `Some(true)` when met, `Some(false)` when missed, `None` when a value is missing.
+    /// `Some(true)` when met, `Some(false)` when missed, `None` when a value is missing or the target does
+    /// not apply.
     pub fn met(&self) -> Option<bool> {
-        self.ratio.map(|r| if self.at_least { r >= self.limit } else { r <= self.limit })
+        if !self.applies {
+            return None;
+        }
+        self.value.map(|r| if self.at_least { r >= self.limit } else { r <= self.limit })
     }
 }
 
 /// Smallest size the bandwidth targets apply to.
 pub const BW_TARGET_FROM: u64 = 64 << 10;
 
+/// Smallest size the SDMA bandwidth targets apply to.
+pub const SDMA_BW_TARGET_FROM: u64 = 1 << 20;
+
+/// Longest issue of one `put_nbi` the SDMA targets allow, in microseconds.
+pub const NBI_ISSUE_LIMIT_US: f64 = 2.0;
+
+/// Smallest overlap fraction the SDMA targets ask for (when a core is free).
+pub const OVERLAP_MIN: f64 = 0.8;
+
 fn find<'a>(rows: &'a [Row], metric: &str, size: u64) -> Option<&'a Row> {
     rows.iter().find(|r| r.metric == metric && r.size == size)
 }
 
+/// The worst (smallest) of `q(row)` over the rows of `metric` from `from` bytes up, with its size.
+fn worst_ratio(rows: &[Row], metric: &str, from: u64, q: impl Fn(&Row) -> Option<f64>) -> Option<(f64, u64)> {
+    rows.iter()
+        .filter(|r| r.metric == metric && r.size >= from)
+        .filter_map(|r| q(r).map(|v| (v, r.size)))
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+}
+
+fn worst_at(w: Option<(f64, u64)>) -> String {
+    w.map_or_else(String::new, |w| format!("worst at {}", format_size(w.1, SizeKind::Bytes)))
+}
+
 /// The issue's targets: 8-byte put/get latency <= 1.0x OpenSHMEM; 8-byte put+signal one-way <= 1.5x the raw
 /// flag hand-off; bandwidth >= 1.0x OpenSHMEM and >= 0.9x memcpy from 64 KiB up; 2-PE barrier <= 1.0x
-/// OpenSHMEM and <= 2x the raw flag round trip; fetch-add <= 1.0x OpenSHMEM.
+/// OpenSHMEM and <= 2x the raw flag round trip; fetch-add <= 1.0x OpenSHMEM. They apply to the MTE rows
+/// (the metrics without an engine suffix).
 pub fn check_targets(rows: &[Row]) -> Vec<TargetCheck> {
     let mut v = Vec::new();
     let mut point = |metric: &str, size: u64, osh: bool, limit: f64| {
@@ -258,10 +336,12 @@ pub fn check_targets(rows: &[Row]) -> Vec<TargetCheck> {
             if metric == "barrier" { format_size(size, SizeKind::Pes) } else { format_size(size, SizeKind::Bytes) };
         v.push(TargetCheck {
             what: format!("{metric} {size_text} / {against}"),
-            ratio,
+            value: ratio,
             at: String::new(),
             limit,
             at_least: false,
+            unit: BoundUnit::Ratio,
+            applies: true,
         });
     };
     point("put_lat", 8, true, 1.0);
@@ -272,44 +352,140 @@ pub fn check_targets(rows: &[Row]) -> Vec<TargetCheck> {
     point("fetch_add", 8, true, 1.0);
     for metric in ["put_bw", "get_bw"] {
         for (osh, limit) in [(true, 1.0), (false, 0.9)] {
-            let worst = rows
-                .iter()
-                .filter(|r| r.metric == metric && r.size >= BW_TARGET_FROM)
-                .filter_map(|r| {
-                    let q = if osh { r.ratio_openshmem() } else { r.ratio_reference() };
-                    q.map(|q| (q, r.size))
-                })
-                .min_by(|a, b| a.0.total_cmp(&b.0));
+            let worst =
+                worst_ratio(
+                    rows,
+                    metric,
+                    BW_TARGET_FROM,
+                    |r| {
+                        if osh {
+                            r.ratio_openshmem()
+                        } else {
+                            r.ratio_reference()
+                        }
+                    },
+                );
             v.push(TargetCheck {
                 what: format!(
                     "{metric} >= {} / {}",
                     format_size(BW_TARGET_FROM, SizeKind::Bytes),
                     if osh { "OpenSHMEM" } else { "memcpy" }
                 ),
-                ratio: worst.map(|w| w.0),
-                at: worst.map_or_else(String::new, |w| format!("worst at {}", format_size(w.1, SizeKind::Bytes))),
+                value: worst.map(|w| w.0),
+                at: worst_at(worst),
                 limit,
                 at_least: true,
+                unit: BoundUnit::Ratio,
+                applies: true,
             });
         }
     }
     v
 }
 
+/// What the SDMA targets need to know about the machine and the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SdmaContext {
+    /// The engine set whose rows are checked (one that includes SDMA).
+    pub engines: crate::engines::EngineSet,
+    /// Channels of its copy engine (`None`: not reported, e.g. a failed job).
+    pub channels: Option<u32>,
+    /// Logical cores of this machine.
+    pub cores: usize,
+}
+
+/// The issue's SDMA targets for the rows of `ctx.engines` (metric names with its suffix):
+/// - the issue cost of one `put_nbi` is at most 2 us at every size;
+/// - the overlap of a 64 MiB `put_nbi` with computation is at least 0.8 when a core is free (`cores >=
+///   channels + 1`: the caller computes on one core, PE 1 sleeps, each channel needs one);
+/// - for SDMA alone (where blocking puts and gets go through the copy engine): bandwidth at least 0.9x memcpy
+///   from 1 MiB up, and put bandwidth above MTE's (`put_bw` without suffix) from 1 MiB up with 2+ channels
+///   where the cores allow (`cores >= channels + 1`).
+pub fn check_sdma_targets(rows: &[Row], ctx: &SdmaContext) -> Vec<TargetCheck> {
+    let sfx = ctx.engines.suffix();
+    let mut v = Vec::new();
+    let issue = rows
+        .iter()
+        .filter(|r| r.metric == format!("put_nbi_issue{sfx}"))
+        .filter_map(|r| r.ours.map(|ns| (ns / 1e3, r.size)))
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    v.push(TargetCheck {
+        what: format!("put_nbi_issue{sfx} (any size)"),
+        value: issue.map(|w| w.0),
+        at: worst_at(issue),
+        limit: NBI_ISSUE_LIMIT_US,
+        at_least: false,
+        unit: BoundUnit::Micros,
+        applies: true,
+    });
+    let free = ctx.channels.map(|c| crate::engines::core_free_for(c, ctx.cores));
+    let channels_text = |c: Option<u32>| match c {
+        Some(1) => "1 channel".to_owned(),
+        Some(c) => format!("{c} channels"),
+        None => "? channels".to_owned(),
+    };
+    let overlap_size = crate::OVERLAP_BYTES as u64;
+    v.push(TargetCheck {
+        what: format!("overlap{sfx} {}", format_size(overlap_size, SizeKind::Bytes)),
+        value: find(rows, &format!("overlap{sfx}"), overlap_size).and_then(|r| r.ours),
+        at: match free {
+            Some(false) => {
+                format!("no free core: {} on {} cores", channels_text(ctx.channels), ctx.cores)
+            }
+            _ => String::new(),
+        },
+        limit: OVERLAP_MIN,
+        at_least: true,
+        unit: BoundUnit::Plain,
+        applies: free != Some(false),
+    });
+    if ctx.engines != crate::engines::EngineSet::Sdma {
+        return v;
+    }
+    for metric in ["put_bw", "get_bw"] {
+        let worst = worst_ratio(rows, &format!("{metric}{sfx}"), SDMA_BW_TARGET_FROM, Row::ratio_reference);
+        v.push(TargetCheck {
+            what: format!("{metric}{sfx} >= {} / memcpy", format_size(SDMA_BW_TARGET_FROM, SizeKind::Bytes)),
+            value: worst.map(|w| w.0),
+            at: worst_at(worst),
+            limit: 0.9,
+            at_least: true,
+            unit: BoundUnit::Ratio,
+            applies: true,
+        });
+    }
+    let vs_mte = worst_ratio(rows, &format!("put_bw{sfx}"), SDMA_BW_TARGET_FROM, |r| {
+        let mte = find(rows, "put_bw", r.size)?;
+        ratio(r.ours, mte.ours)
+    });
+    let why_not = match ctx.channels {
+        Some(c) if c < 2 => Some(format!("needs 2+ channels ({})", channels_text(ctx.channels))),
+        Some(c) if !crate::engines::core_free_for(c, ctx.cores) => {
+            Some(format!("needs {} cores for {} ({} here)", c + 1, channels_text(ctx.channels), ctx.cores))
+        }
+        _ => None,
+    };
+    v.push(TargetCheck {
+        what: format!("put_bw{sfx} >= {} / MTE put_bw", format_size(SDMA_BW_TARGET_FROM, SizeKind::Bytes)),
+        value: vs_mte.map(|w| w.0),
+        at: why_not.clone().unwrap_or_else(|| worst_at(vs_mte)),
+        limit: 1.0,
+        at_least: true,
+        unit: BoundUnit::Ratio,
+        applies: why_not.is_none(),
+    });
+    v
+}
+
 /// The target checks as a text table.
 pub fn targets_table(checks: &[TargetCheck]) -> String {
-    let mut cells = vec![vec![
-        "target".to_owned(),
-        "ours/other".to_owned(),
-        "bound".to_owned(),
-        "".to_owned(),
-        "verdict".to_owned(),
-    ]];
+    let mut cells =
+        vec![vec!["target".to_owned(), "measured".to_owned(), "bound".to_owned(), "".to_owned(), "verdict".to_owned()]];
     for c in checks {
         cells.push(vec![
             c.what.clone(),
-            opt_ratio(c.ratio),
-            format!("{} {:.1}x", if c.at_least { ">=" } else { "<=" }, c.limit),
+            c.value.map_or_else(|| "-".to_owned(), |v| c.unit.format(v)),
+            format!("{} {}", if c.at_least { ">=" } else { "<=" }, c.unit.format(c.limit)),
             c.at.clone(),
             match c.met() {
                 Some(true) => "met",
@@ -325,13 +501,51 @@ pub fn targets_table(checks: &[TargetCheck]) -> String {
 /// One target check as a JSON object.
 pub fn target_json(c: &TargetCheck) -> String {
     format!(
-        "{{\"target\": {}, \"ratio\": {}, \"bound\": {}, \"at_least\": {}, \"met\": {}}}",
+        "{{\"target\": {}, \"value\": {}, \"unit\": {}, \"bound\": {}, \"at_least\": {}, \"applies\": {}, \
+         \"note\": {}, \"met\": {}}}",
         json_str(&c.what),
-        json_num(c.ratio),
+        json_num(c.value),
+        json_str(c.unit.as_str()),
         c.limit,
         c.at_least,
+        c.applies,
+        json_str(&c.at),
         c.met().map_or_else(|| "null".to_owned(), |m| m.to_string())
     )
+}
+
+/// The engines side by side: one line per metric and size measured with the first engine set of `engines`
+/// or any other, one value column per set, then each later set's value over the first's (`sdma/mte`).
+/// `rows` holds every set's rows (metric names with the sets' suffixes); `metrics` are the base names in the
+/// order to print.
+pub fn engines_table(rows: &[Row], engines: &[crate::engines::EngineSet], metrics: &[&str]) -> String {
+    let Some(&first) = engines.first() else {
+        return String::new();
+    };
+    let mut header = vec!["metric".to_owned(), "size".to_owned(), "unit".to_owned()];
+    header.extend(engines.iter().map(|e| e.label().to_owned()));
+    header.extend(engines[1..].iter().map(|e| format!("{}/{}", e.label(), first.label())));
+    let mut cells = vec![header];
+    for &metric in metrics {
+        let mut keys: Vec<(u64, SizeKind, Unit)> = Vec::new();
+        for e in engines {
+            let name = format!("{metric}{}", e.suffix());
+            for r in rows.iter().filter(|r| r.metric == name) {
+                if !keys.iter().any(|k| k.0 == r.size) {
+                    keys.push((r.size, r.size_kind, r.unit));
+                }
+            }
+        }
+        for (size, size_kind, unit) in keys {
+            let value = |e: &crate::engines::EngineSet| find(rows, &format!("{metric}{}", e.suffix()), size)?.ours;
+            let mut line = vec![metric.to_owned(), format_size(size, size_kind), unit.as_str().to_owned()];
+            line.extend(engines.iter().map(|e| opt(value(e), unit)));
+            let base = value(&first);
+            line.extend(engines[1..].iter().map(|e| opt_ratio(ratio(value(e), base))));
+            cells.push(line);
+        }
+    }
+    layout_left(&cells, &[0])
 }
 
 #[cfg(test)]
@@ -401,11 +615,72 @@ mod tests {
         let put = &checks[0];
         assert_eq!(put.met(), Some(true));
         let memcpy = checks.iter().find(|c| c.what == "put_bw >= 64 KiB / memcpy").unwrap();
-        assert_eq!(memcpy.ratio, Some(0.8));
+        assert_eq!(memcpy.value, Some(0.8));
         assert_eq!(memcpy.met(), Some(false));
         assert_eq!(memcpy.at, "worst at 1 MiB");
         let osh = checks.iter().find(|c| c.what == "put_bw >= 64 KiB / OpenSHMEM").unwrap();
         assert_eq!(osh.met(), None);
         assert!(targets_table(&checks).contains("MISSED"));
+    }
+
+    fn engine_row(metric: &str, size: u64, unit: Unit, ours: f64, reference: Option<f64>) -> Row {
+        Row {
+            metric: metric.into(),
+            size,
+            size_kind: SizeKind::Bytes,
+            unit,
+            ours: Some(ours),
+            reference,
+            reference_kind: "memcpy",
+            openshmem: None,
+        }
+    }
+
+    #[test]
+    fn sdma_targets() {
+        use crate::engines::EngineSet;
+        let rows = vec![
+            engine_row("put_bw", 1 << 20, Unit::GbPerS, 10.0, Some(10.0)),
+            engine_row("put_bw[sdma]", 64 << 10, Unit::GbPerS, 1.0, Some(10.0)),
+            engine_row("put_bw[sdma]", 1 << 20, Unit::GbPerS, 9.5, Some(10.0)),
+            engine_row("get_bw[sdma]", 1 << 20, Unit::GbPerS, 8.0, Some(10.0)),
+            engine_row("put_nbi_issue[sdma]", 8, Unit::Ns, 300.0, None),
+            engine_row("put_nbi_issue[sdma]", 64 << 20, Unit::Ns, 2500.0, None),
+            engine_row("overlap[sdma]", 64 << 20, Unit::Fraction, 0.5, None),
+        ];
+        let ctx = SdmaContext { engines: EngineSet::Sdma, channels: Some(1), cores: 2 };
+        let checks = check_sdma_targets(&rows, &ctx);
+        let get = |prefix: &str| checks.iter().find(|c| c.what.starts_with(prefix)).unwrap();
+        let issue = get("put_nbi_issue[sdma]");
+        assert_eq!((issue.value, issue.met(), issue.at.as_str()), (Some(2.5), Some(false), "worst at 64 MiB"));
+        assert_eq!(get("overlap[sdma]").met(), Some(false));
+        assert_eq!(get("put_bw[sdma] >= 1 MiB / memcpy").met(), Some(true), "64 KiB is below the bound's range");
+        assert_eq!(get("get_bw[sdma]").met(), Some(false));
+        let vs_mte = get("put_bw[sdma] >= 1 MiB / MTE");
+        assert_eq!((vs_mte.value, vs_mte.met()), (Some(0.95), None));
+        assert!(vs_mte.at.contains("2+ channels"), "{}", vs_mte.at);
+        // Two channels on two cores: no free core for the overlap, nor for beating MTE.
+        let checks = check_sdma_targets(&rows, &SdmaContext { channels: Some(2), ..ctx });
+        let overlap = checks.iter().find(|c| c.what.starts_with("overlap")).unwrap();
+        assert!(!overlap.applies && overlap.at.contains("no free core"), "{overlap:?}");
+        assert!(targets_table(&checks).contains("n/a"));
+        // MTE|SDMA: only the issue and overlap targets (its blocking puts go to MTE).
+        let ctx = SdmaContext { engines: EngineSet::MteSdma, channels: Some(1), cores: 4 };
+        assert_eq!(check_sdma_targets(&rows, &ctx).len(), 2);
+    }
+
+    #[test]
+    fn engines_side_by_side() {
+        use crate::engines::EngineSet;
+        let rows = vec![
+            engine_row("put_lat", 8, Unit::Ns, 100.0, None),
+            engine_row("put_lat[sdma]", 8, Unit::Ns, 400.0, None),
+            engine_row("overlap", 64 << 20, Unit::Fraction, 0.0, None),
+        ];
+        let t = engines_table(&rows, &[EngineSet::Mte, EngineSet::Sdma], &["put_lat", "overlap"]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].contains("sdma/mte"), "{t}");
+        assert!(lines[2].starts_with("put_lat") && lines[2].ends_with("4.00x"), "{t}");
+        assert!(lines[3].contains("0.00") && lines[3].ends_with('-'), "{t}");
     }
 }

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 /// Gives this process PE 0's launch environment for an `n`-PE job with `heap` bytes per PE, and starts PEs
 /// 1..n as children running this same executable with `role_var=1` set. Returns the children and the job's
-/// shared-memory prefix. Call before any other thread exists (it sets environment variables).
+/// shared-memory prefix. Call before any other thread exists (it sets environment variables). The children
+/// inherit the rest of this process's environment, so runtime settings such as `SHMEM_DATA_OP_ENGINE` that
+/// this process was started with reach every PE.
 pub fn start_job(n: u32, heap: u64, role_var: &str) -> std::io::Result<(Vec<Child>, String)> {
     let exe = std::env::current_exe()?;
     let mut spec = shmem_run::JobSpec::new(n, &exe);

@@ -4,14 +4,17 @@
 //! `benches/reference/run.sh`).
 //!
 //! The program starts itself as the PEs of a job (through the `shmem_run` launcher library); PE 0 measures
-//! and writes its results to a file that this process reads, then prints the table.
+//! and writes its results to a file that this process reads, then prints the table. The 2-PE job runs once
+//! per engine set of `--engines` (MTE, SDMA, MTE|SDMA); the rows of the sets other than MTE carry the set as a
+//! suffix (`put_lat[sdma]`), and a second table puts the sets side by side.
 
-use benches::job::{BoxError, JobConfig, Role};
+use benches::engines::{self, EngineSet};
+use benches::job::{BoxError, JobConfig, Role, SDMA_CHANNELS_METRIC};
 use benches::measure::{gb_per_s, measure, measure_ok, Plan};
 use benches::raw::{atomic_batch, FlagPeer, Memcpy};
 use benches::reference::{self, lookup, RefLine};
-use benches::report::{self, Row, SizeKind, Unit};
-use benches::{bw_sizes, BW_MAX_FULL, BW_MAX_QUICK, LAT_SIZES};
+use benches::report::{self, Row, SdmaContext, SizeKind, Unit};
+use benches::{bw_sizes, BW_MAX_FULL, BW_MAX_QUICK, LAT_SIZES, NBI_SIZES, OVERLAP_BYTES};
 use clap::Parser;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -53,6 +56,14 @@ struct Args {
     /// Limit for each job in seconds (the launcher terminates a job that runs longer).
     #[arg(long, value_name = "SECS")]
     timeout: Option<u64>,
+    /// Engine sets to run the 2-PE job with, comma-separated: mte, sdma, mte+sdma (one job each; the barrier-only
+    /// jobs use the first).
+    #[arg(long, value_delimiter = ',', default_value = "mte,sdma", value_name = "SETS")]
+    engines: Vec<EngineSet>,
+    /// SDMA channels (`SHMEM_SDMA_CHANNELS`) of the jobs whose set includes SDMA (default: inherited, else the
+    /// engine's own default: the cores minus one, 1 to 4).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    sdma_channels: Option<u32>,
 }
 
 fn parse_max_bw(s: &str) -> Result<usize, String> {
@@ -123,6 +134,9 @@ fn run_job(cfg: &JobConfig, n_pes: u32, timeout: Duration) -> Result<(Vec<RefLin
 
 /// The in-process physical references, as `ref <metric> <size> <value> <unit>` lines.
 fn measure_references(plan: &Plan, max_bw: usize) -> Result<Vec<RefLine>, BoxError> {
+    let mut copy_sizes: Vec<usize> = LAT_SIZES.iter().chain(&NBI_SIZES).copied().collect();
+    copy_sizes.sort_unstable();
+    copy_sizes.dedup();
     let mut lines = Vec::new();
     let mut push = |metric: &str, size: usize, value: f64, unit: &str| {
         eprintln!("ref {metric} {size} {value:.3} {unit}");
@@ -140,8 +154,8 @@ fn measure_references(plan: &Plan, max_bw: usize) -> Result<Vec<RefLine>, BoxErr
         push("handoff_lat", s, ns / 2.0, "ns");
     }
     drop(peer);
-    let mut m = Memcpy::new(max_bw.max(LAT_SIZES[LAT_SIZES.len() - 1]));
-    for s in LAT_SIZES {
+    let mut m = Memcpy::new(max_bw.max(copy_sizes[copy_sizes.len() - 1]));
+    for s in copy_sizes {
         let ns = measure_ok(plan, |n| m.batch(s, n));
         push("memcpy_lat", s, ns, "ns");
     }
@@ -160,8 +174,36 @@ fn measure_references(plan: &Plan, max_bw: usize) -> Result<Vec<RefLine>, BoxErr
 /// OpenSHMEM's metric.
 type RowSpec<'a> = (&'a str, &'a [u64], Unit, &'a str, &'static str, &'a str);
 
-/// Builds the table rows from our lines, the in-process references and the script's lines.
-fn rows(ours: &[RefLine], refs: &[RefLine], script: &[RefLine], barrier_pes: &[u32], max_bw: usize) -> Vec<Row> {
+/// The base names of the per-engine metrics, in table order.
+const ENGINE_METRICS: [&str; 16] = [
+    "put_lat",
+    "put_lat_pe1_busy",
+    "get_lat",
+    "put_signal_oneway",
+    "fetch_add",
+    "fetch_add_api",
+    "fetch_add_pe1_busy",
+    "put_bw",
+    "put_bw_pe1_busy",
+    "get_bw",
+    "put_nbi_issue",
+    "overlap_transfer",
+    "overlap_compute",
+    "overlap_total",
+    "overlap",
+    "barrier",
+];
+
+/// Builds the table rows from our lines, the in-process references and the script's lines: every engine
+/// set's rows in turn (metric names with the set's suffix); the barrier-only jobs belong to the first set.
+fn rows(
+    ours: &[RefLine],
+    refs: &[RefLine],
+    script: &[RefLine],
+    engines: &[EngineSet],
+    barrier_pes: &[u32],
+    max_bw: usize,
+) -> Vec<Row> {
     let mut rows = Vec::new();
     let mut add = |metric: &str, size: u64, size_kind, unit, reference: Option<f64>, kind, osh: Option<f64>| {
         rows.push(Row {
@@ -179,8 +221,10 @@ fn rows(ours: &[RefLine], refs: &[RefLine], script: &[RefLine], barrier_pes: &[u
     let inproc = |metric: &str, size: u64| lookup(refs, "ref", metric, size);
     let lat: Vec<u64> = LAT_SIZES.iter().map(|&s| s as u64).collect();
     let bw: Vec<u64> = bw_sizes(max_bw).into_iter().map(|s| s as u64).collect();
-    // (our metric, sizes, unit, in-process reference metric, what it is, OpenSHMEM metric)
-    let specs: [RowSpec; 10] = [
+    let nbi: Vec<u64> = NBI_SIZES.iter().map(|&s| s as u64).collect();
+    let ov = [OVERLAP_BYTES as u64];
+    // (our metric, sizes, unit, in-process reference metric, what it is, OpenSHMEM metric); "" for none.
+    let specs: [RowSpec; 15] = [
         ("put_lat", &lat, Unit::Ns, "memcpy_lat", "memcpy", "put_lat"),
         ("put_lat_pe1_busy", &lat, Unit::Ns, "memcpy_lat", "memcpy", "put_lat"),
         ("get_lat", &lat, Unit::Ns, "memcpy_lat", "memcpy", "get_lat"),
@@ -191,19 +235,42 @@ fn rows(ours: &[RefLine], refs: &[RefLine], script: &[RefLine], barrier_pes: &[u
         ("put_bw", &bw, Unit::GbPerS, "memcpy_bw", "memcpy", "put_bw"),
         ("put_bw_pe1_busy", &bw, Unit::GbPerS, "memcpy_bw", "memcpy", "put_bw"),
         ("get_bw", &bw, Unit::GbPerS, "memcpy_bw", "memcpy", "get_bw"),
+        ("put_nbi_issue", &nbi, Unit::Ns, "memcpy_lat", "memcpy", ""),
+        ("overlap_transfer", &ov, Unit::Ns, "memcpy_lat", "memcpy", ""),
+        ("overlap_compute", &ov, Unit::Ns, "", "", ""),
+        ("overlap_total", &ov, Unit::Ns, "", "", ""),
+        ("overlap", &ov, Unit::Fraction, "", "", ""),
     ];
-    for (metric, sizes, unit, ref_metric, kind, osh_metric) in specs {
-        for &s in sizes {
-            add(metric, s, SizeKind::Bytes, unit, inproc(ref_metric, s), kind, osh(osh_metric, s));
+    for (i, e) in engines.iter().enumerate() {
+        let sfx = e.suffix();
+        for (metric, sizes, unit, ref_metric, kind, osh_metric) in specs {
+            for &s in sizes {
+                let name = format!("{metric}{sfx}");
+                add(&name, s, SizeKind::Bytes, unit, inproc(ref_metric, s), kind, osh(osh_metric, s));
+            }
+        }
+        let pes = if i == 0 { barrier_pes } else { &barrier_pes[..1] };
+        for &n in pes {
+            // The physical floor of a 2-PE barrier: a flag round trip (two one-way hand-offs).
+            let (r, kind) =
+                if n == 2 { (inproc("handoff_lat", 0).map(|v| 2.0 * v), "flag round trip") } else { (None, "") };
+            add(&format!("barrier{sfx}"), n.into(), SizeKind::Pes, Unit::Ns, r, kind, osh("barrier_lat", n.into()));
         }
     }
-    for &n in barrier_pes {
-        // The physical floor of a 2-PE barrier: a flag round trip (two one-way hand-offs).
-        let (r, kind) =
-            if n == 2 { (inproc("handoff_lat", 0).map(|v| 2.0 * v), "flag round trip") } else { (None, "") };
-        add("barrier", n.into(), SizeKind::Pes, Unit::Ns, r, kind, osh("barrier_lat", n.into()));
-    }
     rows
+}
+
+/// The SDMA channel count PE 0 of `engines`' job reported.
+fn sdma_channels(ours: &[RefLine], engines: EngineSet) -> Option<u32> {
+    lookup(ours, "ours", &format!("{SDMA_CHANNELS_METRIC}{}", engines.suffix()), 0).map(|c| c as u32)
+}
+
+fn channels_text(c: Option<u32>) -> String {
+    match c {
+        Some(1) => "1 channel".to_owned(),
+        Some(c) => format!("{c} channels"),
+        None => "channels unknown".to_owned(),
+    }
 }
 
 /// Our in-process references next to the C program's (a check that both measure the same thing).
@@ -223,7 +290,7 @@ fn crosscheck_table(refs: &[RefLine], script: &[RefLine]) -> String {
             _ => continue,
         };
         let c = lookup(script, "raw", c_metric, r.size);
-        let unit = if r.unit == "ns" { Unit::Ns } else { Unit::GbPerS };
+        let unit = if r.unit == "GB/s" { Unit::GbPerS } else { Unit::Ns };
         let fmt = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"));
         cells.push(vec![
             r.metric.clone(),
@@ -283,8 +350,28 @@ fn run(args: &Args) -> Result<bool, BoxError> {
     }
     let out =
         std::env::temp_dir().join(format!("shmem-bench-{}-{}.txt", std::process::id(), shmem_run::random_hex(4)?));
-    let mut cfg = JobConfig { role: Role::All, plan, max_bw, out };
-    let (mut ours, mut all_ok) = run_job(&cfg, args.pes, timeout)?;
+    let mut engine_sets: Vec<EngineSet> = Vec::new();
+    for &e in &args.engines {
+        if !engine_sets.contains(&e) {
+            engine_sets.push(e);
+        }
+    }
+    if engine_sets.is_empty() {
+        return Err("--engines names no engine set (use mte, sdma or mte+sdma)".into());
+    }
+    let cores = engines::cores();
+    let mut cfg =
+        JobConfig { role: Role::All, plan, max_bw, out, engines: engine_sets[0], sdma_channels: args.sdma_channels };
+    let mut ours = Vec::new();
+    let mut all_ok = true;
+    for &e in &engine_sets {
+        cfg.engines = e;
+        eprintln!("# engines: {e} ({}={})", benches::engines::DATA_OP_ENGINE_VAR, e.env_value());
+        let (lines, ok) = run_job(&cfg, args.pes, timeout)?;
+        ours.extend(lines);
+        all_ok &= ok;
+    }
+    cfg.engines = engine_sets[0];
     let mut barrier_pes = vec![args.pes];
     for &n in args.barrier_pes.iter().filter(|&&n| n != args.pes) {
         cfg.role = Role::Barrier;
@@ -318,26 +405,50 @@ fn run(args: &Args) -> Result<bool, BoxError> {
             eprintln!("shmem-bench: {script_note}");
         }
     }
-    let rows = rows(&ours, &refs, &script, &barrier_pes, max_bw);
-    let checks = report::check_targets(&rows);
+    let rows = rows(&ours, &refs, &script, &engine_sets, &barrier_pes, max_bw);
+    let mut checks = report::check_targets(&rows);
+    let mut engines_line = Vec::new();
+    for &e in &engine_sets {
+        if e.uses_sdma() {
+            let channels = sdma_channels(&ours, e);
+            engines_line.push(format!("{e} ({})", channels_text(channels)));
+            checks.extend(report::check_sdma_targets(&rows, &SdmaContext { engines: e, channels, cores }));
+        } else {
+            engines_line.push(e.to_string());
+        }
+    }
 
     let mut text = String::new();
     text.push_str(&format!(
         "shmem-bench ({} plan: {} batches x {} ms, median; {} PEs; CPUs {} busy before the start)\n\
-         ratios are ours/other: for ns lower is better, for GB/s higher is better\n\n",
+         engines: {}; this machine has {cores} cores\n\
+         ratios are ours/other: for ns lower is better, for GB/s and fractions higher is better\n\n",
         if args.quick { "quick" } else { "full" },
         plan.batches,
         plan.target.as_secs_f64() * 1e3,
         args.pes,
         busy.map_or_else(|| "?".to_owned(), |b| format!("{:.0}%", b * 100.0)),
+        engines_line.join(", "),
     ));
     text.push_str(&report::table(&rows, args.with_openshmem));
+    if engine_sets.len() > 1 {
+        text.push_str("\nEngines side by side (ours; the ratio columns are the other set over the first):\n\n");
+        text.push_str(&report::engines_table(&rows, &engine_sets, &ENGINE_METRICS));
+    }
     if args.with_openshmem {
         text.push_str("\nIn-process references vs the C raw_bench of run.sh:\n\n");
         text.push_str(&crosscheck_table(&refs, &script));
     }
     text.push_str("\nTargets:\n\n");
     text.push_str(&report::targets_table(&checks));
+    if engine_sets.iter().any(|e| e.uses_sdma()) {
+        text.push_str(&format!(
+            "\nnote: this machine has {cores} cores. The overlap runs while PE 1 sleeps; the copy engine has a core of \
+             its own\n      only when cores >= channels + 1 (the caller computes on one){}.\n      SDMA bandwidth \
+             above MTE needs 2+ channels with a core each (cores >= channels + 1).\n",
+            if cores == 2 { ": on 2 cores, only with 1 channel and PE 1 idle" } else { "" }
+        ));
+    }
     if !script_note.is_empty() {
         text.push_str(&format!("\nnote: {script_note}\n"));
     }
@@ -350,7 +461,7 @@ fn run(args: &Args) -> Result<bool, BoxError> {
         let target_items: Vec<String> = checks.iter().map(report::target_json).collect();
         let json = format!(
             "{{\n  \"plan\": {{\"quick\": {}, \"batches\": {}, \"batch_ms\": {}, \"max_bw\": {}, \"pes\": {}, \"barrier_pes\": {:?}, \
-             \"cpu_busy_before\": {}}},\n  \
+             \"cpu_busy_before\": {}, \"engines\": [{}], \"cores\": {}, \"sdma_channels\": {{{}}}}},\n  \
              \"rows\": [\n    {}\n  ],\n  \"targets\": [\n    {}\n  ],\n  \"ours\": {},\n  \"in_process_references\": {},\n  \
              \"reference_script\": {}\n}}\n",
             args.quick,
@@ -360,6 +471,18 @@ fn run(args: &Args) -> Result<bool, BoxError> {
             args.pes,
             args.barrier_pes,
             report::json_num(busy),
+            engine_sets.iter().map(|e| report::json_str(e.label())).collect::<Vec<_>>().join(", "),
+            cores,
+            engine_sets
+                .iter()
+                .filter(|e| e.uses_sdma())
+                .map(|&e| format!(
+                    "{}: {}",
+                    report::json_str(e.label()),
+                    sdma_channels(&ours, e).map_or_else(|| "null".to_owned(), |c| c.to_string())
+                ))
+                .collect::<Vec<_>>()
+                .join(", "),
             row_items.join(",\n    "),
             target_items.join(",\n    "),
             lines_json(&ours),
