@@ -12,6 +12,9 @@
 //! the last piece applies the signal (SeqCst atomic on the peer's word) and wakes the peer, so a waiter that
 //! sees the signal sees all the data.
 //!
+//! Blocking transfers below 64 KiB issued while nothing is in flight skip the rings: the calling thread
+//! copies them (it would only wait for a worker otherwise).
+//!
 //! # What quiet waits for
 //! Each channel executes its ring in order and publishes how many descriptors it has finished. `quiet` reads
 //! every ring's claimed position and waits until each channel's finished count reaches it: everything this PE
@@ -43,6 +46,10 @@ use std::thread::JoinHandle;
 const PIECE_ALIGN: usize = 4096;
 /// Backlog (bytes plus a charge per descriptor) below which the hot channel takes more work.
 const HOT_BACKLOG: usize = 64 << 10;
+/// Blocking transfers below this size run on the calling thread when no descriptor is in flight: handing
+/// them to a worker would cost a wake-up and a completion wait (microseconds, and far worse when the PEs
+/// occupy every core) for a copy of well under a microsecond, and the caller waits for it anyway.
+const INLINE_BELOW: usize = 64 << 10;
 
 /// The same-node asynchronous copy engine: `channels` worker threads, each fed by a bounded lock-free ring.
 ///
@@ -213,8 +220,22 @@ impl SdmaEngine {
         }
     }
 
-    /// Issues a transfer and waits for its own completion.
+    /// Issues a transfer and waits for its own completion; small transfers on an idle engine are copied by the
+    /// caller (see [`INLINE_BELOW`]).
     fn blocking(&self, dir: Dir, pe: Pe, off: HeapOffset, len: usize, signal: Option<Signal>) -> Result<()> {
+        if len < INLINE_BELOW && self.in_flight() == 0 {
+            let node = &self.shared.node;
+            resolve(node, "data", pe, off, len as u64)?;
+            if let Some(s) = signal {
+                signal_word(node, pe, s.off)?;
+            }
+            let d = Descriptor { dir, pe, off, len, kick_next: 0, op: None };
+            self.shared.copy(&d)?;
+            if let Some(s) = signal {
+                self.shared.signal(pe, s)?;
+            }
+            return Ok(());
+        }
         let op = match self.issue(dir, pe, off, len, signal, true) {
             Ok(Some(op)) => op,
             Ok(None) => return Ok(()),

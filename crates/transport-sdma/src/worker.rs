@@ -198,7 +198,7 @@ impl Shared {
         }
     }
 
-    fn copy(&self, d: &Descriptor) -> Result<(), SdmaError> {
+    pub(crate) fn copy(&self, d: &Descriptor) -> Result<(), SdmaError> {
         if d.len == 0 {
             return Ok(());
         }
@@ -242,7 +242,7 @@ impl Shared {
         op.finish();
     }
 
-    fn signal(&self, pe: Pe, sig: Signal) -> Result<(), SdmaError> {
+    pub(crate) fn signal(&self, pe: Pe, sig: Signal) -> Result<(), SdmaError> {
         let word = signal_word(&self.node, pe, sig.off)?;
         // SeqCst RMW: a release, so a waiter that loads the signal with Acquire sees every piece's data (this
         // thread acquired the other pieces through OpState::piece_done); and SeqCst orders the update before
