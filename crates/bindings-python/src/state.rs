@@ -8,17 +8,16 @@
 //! the GIL and then take [`LIFECYCLE`] for writing; a detached copy takes it for reading and re-checks the
 //! epoch, so it either runs entirely before the heap goes away or fails with NOT_INITED.
 //!
-//! # Why a keeper thread
+//! # Why a keeper
 //! The runtime unmaps its heap when its last reference goes, at finalize. NumPy arrays that view the heap may
-//! still be alive then; touching them must not crash. The runtime keeps a per-thread reference to itself
-//! after any API call on a thread until that thread's next call or its exit, so a parked thread that made one
-//! call holds the mappings. Every array holds the keeper; the thread exits (and the mappings go) when the
-//! last array of that runtime is gone and finalize has run.
+//! still be alive then; touching them must not crash. The keeper holds a [`shmem::api::HeapPin`] of the
+//! runtime it was made for; every array holds the keeper, so the mappings go only when the last array of that
+//! runtime is gone and finalize has run.
 
 use pyo3::buffer::PyUntypedBuffer;
 use pyo3::prelude::*;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 /// Base address of the running runtime's heap (0 when none runs). Written and read under the GIL.
 static HEAP_BASE: AtomicUsize = AtomicUsize::new(0);
@@ -96,34 +95,17 @@ pub(crate) fn release_lent(_py: Python<'_>) {
     drop(lent);
 }
 
-/// A parked thread whose cached runtime reference keeps the heap mappings alive; see the module docs.
+/// Keeps the heap mappings of one runtime alive while arrays view them; see the module docs.
 #[derive(Debug)]
 pub(crate) struct Keeper {
-    /// Dropping the sender wakes the thread, which then exits and drops its runtime reference.
-    stop: Mutex<Option<mpsc::Sender<()>>>,
+    /// The pin (absent only if the runtime was already gone when the keeper was made).
+    _pin: Option<shmem::api::HeapPin>,
     /// Symmetric blocks of this runtime that are allocated and still referenced from Python.
     pub(crate) live_blocks: AtomicUsize,
 }
 
 impl Keeper {
     fn start() -> Arc<Keeper> {
-        let (stop_tx, stop_rx) = mpsc::channel::<()>();
-        let (ready_tx, ready_rx) = mpsc::channel::<()>();
-        let spawned = std::thread::Builder::new().name("shmem-keeper".into()).spawn(move || {
-            // Any call through the API's fast path caches the runtime in this thread.
-            let _ = shmem::api::fence();
-            let _ = ready_tx.send(());
-            let _ = stop_rx.recv();
-        });
-        if spawned.is_ok() {
-            let _ = ready_rx.recv();
-        }
-        Arc::new(Keeper { stop: Mutex::new(Some(stop_tx)), live_blocks: AtomicUsize::new(0) })
-    }
-}
-
-impl Drop for Keeper {
-    fn drop(&mut self) {
-        drop(self.stop.lock().unwrap_or_else(|e| e.into_inner()).take());
+        Arc::new(Keeper { _pin: shmem::api::pin_heap().ok(), live_blocks: AtomicUsize::new(0) })
     }
 }

@@ -342,6 +342,26 @@ pub fn engines() -> Result<shmem_core::OpEngineType> {
     with_current(|rt| Ok(rt.router.kind()))
 }
 
+/// Keeps this PE's heap (and its peers' mappings) mapped for as long as it lives, even past `finalize`: for
+/// bindings whose objects view the heap (NumPy arrays) and may outlive the runtime. After finalize the memory
+/// is no longer managed: reading or writing it is harmless to this process but means nothing to the job.
+#[derive(Debug, Clone)]
+pub struct HeapPin {
+    node: Arc<shmem_core::heap::NodeSegments>,
+}
+
+impl HeapPin {
+    /// The pinned heap as (base address, heap size in bytes).
+    pub fn range(&self) -> (usize, u64) {
+        (self.node.local().base().as_ptr() as usize, self.node.layout().heap_size())
+    }
+}
+
+/// Pins the running runtime's mappings (see [`HeapPin`]).
+pub fn pin_heap() -> Result<HeapPin> {
+    with_current(|rt| Ok(HeapPin { node: rt.node.clone() }))
+}
+
 /// The heap range of this PE as (base address, heap size).
 pub fn heap_range() -> Result<(usize, u64)> {
     let rt = current()?;
