@@ -149,11 +149,21 @@ assert shmem.aclshmemx_init_status() == shmem.InitStatus.NOT_INITIALIZED
 attr = shmem.InitAttr()
 url = f"tcp://{os.environ['SHMEM_MASTER_ADDR']}:{os.environ['SHMEM_MASTER_PORT']}"
 assert shmem.shmem_set_attributes(me, n, 8 << 20, url, attr) == 0
-assert shmem.shmem_set_data_op_engine_type(attr, shmem.OpEngineType.MTE) == 0
+assert shmem.shmem_set_data_op_engine_type(attr, shmem.OpEngineType.SDMA) == 0
 assert shmem.shmem_set_timeout(attr, 30000) == 0
 assert shmem.init_attr(attr) == 0
 assert shmem.pe_count() == n and shmem.heap_range()[1] >= (8 << 20) - 4096
-x = shmem.aclshmem_malloc(8)
+# Through the SDMA copy engine: a 1 MiB nbi put is complete after quiet, a blocking get reads it back.
+y = shmem.aclshmem_malloc(1 << 20)
+src = bytes((i * 7 + me) % 251 for i in range(1 << 20))
+shmem.aclshmem_putmem_nbi(y, src, len(src), (me + 1) % n)
+shmem.aclshmem_quiet()
+shmem.aclshmem_barrier_all()
+back = bytearray(1 << 20)
+shmem.aclshmem_getmem(back, y, len(back), (me + 1) % n)
+assert bytes(back) == src
+shmem.aclshmem_free(y)
+x = shmem.aclshmem_calloc(1, 8)
 shmem.aclshmem_uint64_atomic_inc(x, 0)
 shmem.aclshmem_barrier_all()
 assert shmem.aclshmem_uint64_atomic_fetch(x, 0) == n
