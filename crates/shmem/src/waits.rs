@@ -69,15 +69,88 @@ pub fn wait<T: WaitValue>(ivar: usize, value: T) -> Result<T> {
     wait_until(ivar, CmpOp::Ne as i32, value)
 }
 
-/// Waits until every active variable of the array compares true against `value`.
-pub fn wait_until_all<T: WaitValue>(
-    ivars_addr: usize,
+/// Which elements an array wait or test selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Select {
+    All,
+    Any,
+    Some,
+}
+
+/// What a satisfied selection yields: nothing (`All`), one index (`Any`), or every satisfying index (`Some`).
+enum Selected {
+    All,
+    Any(Option<usize>),
+    Some(Vec<usize>),
+}
+
+/// Evaluates `sel` over the active elements once; `None` when it is not satisfied yet. A selection with no
+/// active element is satisfied at once (`All` vacuously, `Any`/`Some` with nothing).
+fn probe<T: WaitValue>(
+    v: &Ivars<'_>,
+    status: Option<&[i32]>,
+    sel: Select,
+    holds: impl Fn(usize, T) -> bool,
+) -> Option<Selected> {
+    let n = v.n;
+    let h = |i: usize| holds(i, v.load::<T>(i));
+    match sel {
+        Select::All => family::test_all(n, status, h).then_some(Selected::All),
+        _ if !family::any_active(n, status) => {
+            Some(if sel == Select::Any { Selected::Any(None) } else { Selected::Some(Vec::new()) })
+        }
+        Select::Any => family::test_any(n, status, h).map(|i| Selected::Any(Some(i))),
+        Select::Some => {
+            let hits = family::test_some(n, status, h);
+            (!hits.is_empty()).then_some(Selected::Some(hits))
+        }
+    }
+}
+
+/// Tests (`wait == false`: evaluates once, `None` when not satisfied) or waits (until satisfied) for the
+/// selection `sel` over `n` variables at `addr`, element `i` compared with `val(i)`.
+fn select<T: WaitValue>(
+    addr: usize,
     n: usize,
     status: Option<&[i32]>,
     cmp: i32,
-    value: T,
-) -> Result<()> {
-    wait_until_all_by(ivars_addr, n, status, cmp, |_| value)
+    val: impl Fn(usize) -> T,
+    sel: Select,
+    wait: bool,
+) -> Result<Option<Selected>> {
+    let cmp = CmpOp::from_code(cmp)?;
+    with_current(|rt| {
+        let v = ivars::<T>(rt, addr, n, status)?;
+        let once = || probe(&v, status, sel, |i, x: T| cmp.holds(x, val(i)));
+        if !wait {
+            return Ok(once());
+        }
+        let what = || format!("{sel:?} of {n} variables at {addr:#x} {cmp:?}");
+        wait_loop(&rt.wait_ctx(false), v.watch::<T>(), once, what).map(Some)
+    })
+}
+
+fn all(s: Option<Selected>) -> bool {
+    matches!(s, Some(Selected::All))
+}
+
+fn any(s: Option<Selected>) -> Option<usize> {
+    match s {
+        Some(Selected::Any(i)) => i,
+        _ => None,
+    }
+}
+
+fn some(s: Option<Selected>) -> Vec<usize> {
+    match s {
+        Some(Selected::Some(v)) => v,
+        _ => Vec::new(),
+    }
+}
+
+/// Waits until every active variable of the array compares true against `value`.
+pub fn wait_until_all<T: WaitValue>(addr: usize, n: usize, status: Option<&[i32]>, cmp: i32, value: T) -> Result<()> {
+    select(addr, n, status, cmp, |_| value, Select::All, true).map(|_| ())
 }
 
 /// Waits until some active variable compares true against `value`; returns its index, or `None` when every
@@ -89,7 +162,7 @@ pub fn wait_until_any<T: WaitValue>(
     cmp: i32,
     value: T,
 ) -> Result<Option<usize>> {
-    wait_until_any_by(addr, n, status, cmp, |_| value)
+    select(addr, n, status, cmp, |_| value, Select::Any, true).map(any)
 }
 
 /// Waits until at least one active variable compares true against `value`; returns every satisfying index
@@ -101,7 +174,7 @@ pub fn wait_until_some<T: WaitValue>(
     cmp: i32,
     value: T,
 ) -> Result<Vec<usize>> {
-    wait_until_some_by(addr, n, status, cmp, |_| value)
+    select(addr, n, status, cmp, |_| value, Select::Some, true).map(some)
 }
 
 /// `wait_until_all` with a comparison value per element (`values` has at least `n` entries).
@@ -113,25 +186,10 @@ pub fn wait_until_all_vector<T: WaitValue>(
     values: &[T],
 ) -> Result<()> {
     values_len(values, n)?;
-    wait_until_all_by(addr, n, status, cmp, |i| values[i])
+    select(addr, n, status, cmp, |i| values[i], Select::All, true).map(|_| ())
 }
 
-fn wait_until_all_by<T: WaitValue>(
-    addr: usize,
-    n: usize,
-    status: Option<&[i32]>,
-    cmp: i32,
-    val: impl Fn(usize) -> T,
-) -> Result<()> {
-    let cmp = CmpOp::from_code(cmp)?;
-    with_current(|rt| {
-        let v = ivars::<T>(rt, addr, n, status)?;
-        let ok = || family::test_all(n, status, |i| cmp.holds(v.load::<T>(i), val(i))).then_some(());
-        wait_loop(&rt.wait_ctx(false), v.watch::<T>(), ok, || format!("all of {n} variables at {addr:#x} {cmp:?}"))
-    })
-}
-
-/// `wait_until_any` with a comparison value per element (`values` has at least `n` entries).
+/// `wait_until_any` with a comparison value per element.
 pub fn wait_until_any_vector<T: WaitValue>(
     addr: usize,
     n: usize,
@@ -140,28 +198,10 @@ pub fn wait_until_any_vector<T: WaitValue>(
     values: &[T],
 ) -> Result<Option<usize>> {
     values_len(values, n)?;
-    wait_until_any_by(addr, n, status, cmp, |i| values[i])
+    select(addr, n, status, cmp, |i| values[i], Select::Any, true).map(any)
 }
 
-fn wait_until_any_by<T: WaitValue>(
-    addr: usize,
-    n: usize,
-    status: Option<&[i32]>,
-    cmp: i32,
-    val: impl Fn(usize) -> T,
-) -> Result<Option<usize>> {
-    let cmp = CmpOp::from_code(cmp)?;
-    with_current(|rt| {
-        let v = ivars::<T>(rt, addr, n, status)?;
-        if !family::any_active(n, status) {
-            return Ok(None);
-        }
-        let hit = || family::test_any(n, status, |i| cmp.holds(v.load::<T>(i), val(i))).map(Some);
-        wait_loop(&rt.wait_ctx(false), v.watch::<T>(), hit, || format!("any of {n} variables at {addr:#x} {cmp:?}"))
-    })
-}
-
-/// `wait_until_some` with a comparison value per element (`values` has at least `n` entries).
+/// `wait_until_some` with a comparison value per element.
 pub fn wait_until_some_vector<T: WaitValue>(
     addr: usize,
     n: usize,
@@ -170,28 +210,7 @@ pub fn wait_until_some_vector<T: WaitValue>(
     values: &[T],
 ) -> Result<Vec<usize>> {
     values_len(values, n)?;
-    wait_until_some_by(addr, n, status, cmp, |i| values[i])
-}
-
-fn wait_until_some_by<T: WaitValue>(
-    addr: usize,
-    n: usize,
-    status: Option<&[i32]>,
-    cmp: i32,
-    val: impl Fn(usize) -> T,
-) -> Result<Vec<usize>> {
-    let cmp = CmpOp::from_code(cmp)?;
-    with_current(|rt| {
-        let v = ivars::<T>(rt, addr, n, status)?;
-        if !family::any_active(n, status) {
-            return Ok(Vec::new());
-        }
-        let hits = || {
-            let h = family::test_some(n, status, |i| cmp.holds(v.load::<T>(i), val(i)));
-            (!h.is_empty()).then_some(h)
-        };
-        wait_loop(&rt.wait_ctx(false), v.watch::<T>(), hits, || format!("some of {n} variables at {addr:#x} {cmp:?}"))
-    })
+    select(addr, n, status, cmp, |i| values[i], Select::Some, true).map(some)
 }
 
 /// Whether the variable at `ivar` compares true against `value` now.
@@ -203,7 +222,34 @@ pub fn test<T: WaitValue>(ivar: usize, cmp: i32, value: T) -> Result<bool> {
     })
 }
 
-/// `test_all` with a comparison value per element (`values` has at least `n` entries).
+/// Whether every active variable compares true against `value` now (vacuously true when none is active).
+pub fn test_all<T: WaitValue>(addr: usize, n: usize, status: Option<&[i32]>, cmp: i32, value: T) -> Result<bool> {
+    select(addr, n, status, cmp, |_| value, Select::All, false).map(all)
+}
+
+/// The lowest active index whose variable compares true against `value` now, or `None` (SIZE_MAX in C).
+pub fn test_any<T: WaitValue>(
+    addr: usize,
+    n: usize,
+    status: Option<&[i32]>,
+    cmp: i32,
+    value: T,
+) -> Result<Option<usize>> {
+    select(addr, n, status, cmp, |_| value, Select::Any, false).map(any)
+}
+
+/// Every active index whose variable compares true against `value` now.
+pub fn test_some<T: WaitValue>(
+    addr: usize,
+    n: usize,
+    status: Option<&[i32]>,
+    cmp: i32,
+    value: T,
+) -> Result<Vec<usize>> {
+    select(addr, n, status, cmp, |_| value, Select::Some, false).map(some)
+}
+
+/// `test_all` with a comparison value per element.
 pub fn test_all_vector<T: WaitValue>(
     addr: usize,
     n: usize,
@@ -212,24 +258,10 @@ pub fn test_all_vector<T: WaitValue>(
     values: &[T],
 ) -> Result<bool> {
     values_len(values, n)?;
-    test_all_by(addr, n, status, cmp, |i| values[i])
+    select(addr, n, status, cmp, |i| values[i], Select::All, false).map(all)
 }
 
-fn test_all_by<T: WaitValue>(
-    addr: usize,
-    n: usize,
-    status: Option<&[i32]>,
-    cmp: i32,
-    val: impl Fn(usize) -> T,
-) -> Result<bool> {
-    let cmp = CmpOp::from_code(cmp)?;
-    with_current(|rt| {
-        let v = ivars::<T>(rt, addr, n, status)?;
-        Ok(family::test_all(n, status, |i| cmp.holds(v.load::<T>(i), val(i))))
-    })
-}
-
-/// `test_any` with a comparison value per element (`values` has at least `n` entries).
+/// `test_any` with a comparison value per element.
 pub fn test_any_vector<T: WaitValue>(
     addr: usize,
     n: usize,
@@ -238,24 +270,10 @@ pub fn test_any_vector<T: WaitValue>(
     values: &[T],
 ) -> Result<Option<usize>> {
     values_len(values, n)?;
-    test_any_by(addr, n, status, cmp, |i| values[i])
+    select(addr, n, status, cmp, |i| values[i], Select::Any, false).map(any)
 }
 
-fn test_any_by<T: WaitValue>(
-    addr: usize,
-    n: usize,
-    status: Option<&[i32]>,
-    cmp: i32,
-    val: impl Fn(usize) -> T,
-) -> Result<Option<usize>> {
-    let cmp = CmpOp::from_code(cmp)?;
-    with_current(|rt| {
-        let v = ivars::<T>(rt, addr, n, status)?;
-        Ok(family::test_any(n, status, |i| cmp.holds(v.load::<T>(i), val(i))))
-    })
-}
-
-/// `test_some` with a comparison value per element (`values` has at least `n` entries).
+/// `test_some` with a comparison value per element.
 pub fn test_some_vector<T: WaitValue>(
     addr: usize,
     n: usize,
@@ -264,48 +282,7 @@ pub fn test_some_vector<T: WaitValue>(
     values: &[T],
 ) -> Result<Vec<usize>> {
     values_len(values, n)?;
-    test_some_by(addr, n, status, cmp, |i| values[i])
-}
-
-fn test_some_by<T: WaitValue>(
-    addr: usize,
-    n: usize,
-    status: Option<&[i32]>,
-    cmp: i32,
-    val: impl Fn(usize) -> T,
-) -> Result<Vec<usize>> {
-    let cmp = CmpOp::from_code(cmp)?;
-    with_current(|rt| {
-        let v = ivars::<T>(rt, addr, n, status)?;
-        Ok(family::test_some(n, status, |i| cmp.holds(v.load::<T>(i), val(i))))
-    })
-}
-
-/// `test_all` against one value.
-pub fn test_all<T: WaitValue>(addr: usize, n: usize, status: Option<&[i32]>, cmp: i32, value: T) -> Result<bool> {
-    test_all_by(addr, n, status, cmp, |_| value)
-}
-
-/// `test_any` against one value.
-pub fn test_any<T: WaitValue>(
-    addr: usize,
-    n: usize,
-    status: Option<&[i32]>,
-    cmp: i32,
-    value: T,
-) -> Result<Option<usize>> {
-    test_any_by(addr, n, status, cmp, |_| value)
-}
-
-/// `test_some` against one value.
-pub fn test_some<T: WaitValue>(
-    addr: usize,
-    n: usize,
-    status: Option<&[i32]>,
-    cmp: i32,
-    value: T,
-) -> Result<Vec<usize>> {
-    test_some_by(addr, n, status, cmp, |_| value)
+    select(addr, n, status, cmp, |i| values[i], Select::Some, false).map(some)
 }
 
 /// Waits until the 64-bit signal at `sig_addr` compares true against `value`; returns the satisfying value.
