@@ -87,7 +87,12 @@ pub struct Pair {
     sh: Shmem,
     data: SymVec<u8>,
     ctl: SymVec<u64>,
-    local: Vec<u8>,
+    /// The private (non-symmetric) buffer, over-allocated by a page: [`Pair::local`] is its 4096-aligned part,
+    /// as the reference program's `aligned_alloc(4096, ..)` buffer, so that both measure with the same
+    /// source/destination alignment (a copy whose two ends differ by a few bytes modulo 4 KiB runs measurably
+    /// slower on x86: loads falsely depend on earlier stores).
+    local_raw: Vec<u8>,
+    local_off: usize,
     seq: u64,
 }
 
@@ -102,9 +107,21 @@ impl Pair {
         // calloc zeroes every PE's copy, which also touches its pages before any timing.
         let data = sh.alloc_zeroed::<u8>(data_len)?;
         let ctl = sh.alloc_zeroed::<u64>(CTL_LEN)?;
-        let local = vec![1u8; data_len];
+        let local_raw = vec![1u8; data_len + 4096];
+        let local_off = local_raw.as_ptr().align_offset(4096);
         sh.barrier_all()?;
-        Ok(Pair { sh, data, ctl, local, seq: 0 })
+        Ok(Pair { sh, data, ctl, local_raw, local_off, seq: 0 })
+    }
+
+    /// The page-aligned private buffer of `data_len` bytes.
+    fn local(&self) -> &[u8] {
+        &self.local_raw[self.local_off..self.local_off + self.data.len()]
+    }
+
+    /// The page-aligned private buffer, writable.
+    fn local_mut(&mut self) -> &mut [u8] {
+        let n = self.data.len();
+        &mut self.local_raw[self.local_off..self.local_off + n]
     }
 
     /// This PE's number.
@@ -145,7 +162,7 @@ impl Pair {
                 }
                 size => {
                     let size = (size as usize).min(PINGPONG_MAX);
-                    self.data.put_signal(0, 0, &self.local[..size], &self.ctl, PONG, v, SignalOp::Set)?;
+                    self.data.put_signal(0, 0, &self.local()[..size], &self.ctl, PONG, v, SignalOp::Set)?;
                 }
             }
         }
@@ -197,7 +214,7 @@ impl Pair {
     /// # Errors
     /// Runtime errors.
     pub fn put_batch(&self, size: usize, iters: u64) -> Result<Duration> {
-        let (dst, src) = (self.data.addr(), self.local[..size].as_ptr());
+        let (dst, src) = (self.data.addr(), self.local()[..size].as_ptr());
         let t = Instant::now();
         for _ in 0..iters {
             // SAFETY: `src` points to `size` readable bytes of `self.local`, alive and unmodified for the
@@ -215,7 +232,7 @@ impl Pair {
     /// # Errors
     /// Runtime errors, including those of `_nbi` work that surface at the quiet.
     pub fn put_nbi_issue_batch(&self, size: usize, iters: u64) -> Result<(Duration, Duration)> {
-        let (dst, src) = (self.data.addr(), self.local[..size].as_ptr());
+        let (dst, src) = (self.data.addr(), self.local()[..size].as_ptr());
         let chunk = nbi_chunk(size);
         let start = Instant::now();
         let mut issue = Duration::ZERO;
@@ -244,10 +261,10 @@ impl Pair {
     /// # Errors
     /// Runtime errors; `InvalidParam`-style errors when `size` exceeds the payload array.
     pub fn overlap(&self, size: usize, reps: usize) -> Result<Overlap> {
-        if size > self.local.len() {
-            return Err(shmem::Error::invalid(format!("overlap message {size} exceeds {}", self.local.len())));
+        if size > self.local().len() {
+            return Err(shmem::Error::invalid(format!("overlap message {size} exceeds {}", self.local().len())));
         }
-        let (dst, src) = (self.data.addr(), self.local[..size].as_ptr());
+        let (dst, src) = (self.data.addr(), self.local()[..size].as_ptr());
         let put = || -> Result<()> {
             // SAFETY: `src` points to `size` readable bytes of `self.local`, which nothing modifies or frees
             // before the caller's quiet; the runtime checks `dst..dst+size` against PE 1's heap.
@@ -291,7 +308,7 @@ impl Pair {
     /// Runtime errors.
     pub fn get_batch(&mut self, size: usize, iters: u64) -> Result<Duration> {
         let src = self.data.addr();
-        let dst = self.local[..size].as_mut_ptr();
+        let dst = self.local_mut()[..size].as_mut_ptr();
         let t = Instant::now();
         for _ in 0..iters {
             // SAFETY: `dst` points to `size` writable bytes of `self.local`, exclusively borrowed for the
@@ -299,7 +316,7 @@ impl Pair {
             unsafe { api::getmem(dst, src, size, 1)? };
         }
         let elapsed = t.elapsed();
-        black_box(&self.local);
+        black_box(self.local());
         Ok(elapsed)
     }
 
@@ -316,7 +333,7 @@ impl Pair {
         let t = Instant::now();
         for _ in 0..iters {
             let v = self.next_value(size as u64);
-            self.data.put_signal(1, 0, &self.local[..size], &self.ctl, PING, v, SignalOp::Set)?;
+            self.data.put_signal(1, 0, &self.local()[..size], &self.ctl, PING, v, SignalOp::Set)?;
             self.ctl.wait_until(PONG, CmpOp::Ge, v)?;
         }
         Ok(t.elapsed())
