@@ -73,8 +73,8 @@ fn tuning(local_pes: u32) -> Tuning {
     let oversubscribed = local_pes > cores;
     Tuning {
         // About 20 µs of spinning with a core each; a token spin when PEs must share cores.
-        spin_for: if oversubscribed { Duration::from_micros(1) } else { Duration::from_micros(20) },
-        yields: if oversubscribed { 200 } else { 50 },
+        spin_for: if oversubscribed { Duration::ZERO } else { Duration::from_micros(20) },
+        yields: if oversubscribed { 2000 } else { 50 },
         warn_after: Duration::from_secs(warn_secs),
     }
 }
