@@ -1,73 +1,26 @@
 //! Blocking without holding the GIL, interruptible by Ctrl-C.
 //!
-//! A wait is a loop of non-blocking probes (the runtime's `test` calls). It spins briefly with the GIL held
-//! (the cheapest way to catch a signal that is already on its way), then probes in slices of at most
-//! [`SLICE`] with the GIL released, backing off from spinning to yielding to short sleeps, and between slices
-//! runs Python's signal handlers, so that Ctrl-C (KeyboardInterrupt) ends a wait within one slice.
+//! A wait is a loop of the runtime's limited waits, each at most [`SLICE`] long, with the GIL released; the
+//! runtime spins briefly and then sleeps on the PE's wake word, so a waiting PE burns no CPU and wakes as soon
+//! as a peer writes. Between slices Python's signal handlers run, so that Ctrl-C (KeyboardInterrupt) ends a
+//! wait within one slice.
 
 use crate::error::ResultExt;
 use pyo3::prelude::*;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Longest time between two checks for Python signals.
 const SLICE: Duration = Duration::from_millis(20);
-/// Probes made with the GIL held before releasing it.
-const SPINS_ATTACHED: u32 = 64;
-/// Probes spun (detached) before yielding.
-const SPINS: u32 = 2_000;
-/// Yields before sleeping.
-const YIELDS: u32 = 200;
-/// Longest sleep between two probes.
-const MAX_SLEEP: Duration = Duration::from_micros(500);
-
-/// Spin, then yield, then sleep with a growing interval (crossbeam's Backoff, with a sleep stage).
-#[derive(Debug, Default)]
-struct Backoff {
-    step: u32,
-    sleep: Duration,
-}
-
-impl Backoff {
-    fn snooze(&mut self) {
-        self.step = self.step.saturating_add(1);
-        if self.step <= SPINS {
-            std::hint::spin_loop();
-        } else if self.step <= SPINS + YIELDS {
-            std::thread::yield_now();
-        } else {
-            self.sleep = (self.sleep * 2).clamp(Duration::from_micros(10), MAX_SLEEP);
-            std::thread::sleep(self.sleep);
-        }
-    }
-}
-
-/// Runs `probe` until it returns `Some`, releasing the GIL while waiting and raising KeyboardInterrupt (or
-/// whatever a signal handler raises) between slices. Errors of the probe end the wait.
-pub(crate) fn block_on<R: Send>(
+/// Runs `wait(slice)` — a runtime wait limited to `slice`, `Ok(None)` when the slice ran out — until it
+/// returns a value, with the GIL released, running Python's signal handlers between slices. The runtime
+/// sleeps on the PE's wake word inside each slice, so a waiting PE burns no CPU and wakes as soon as a peer
+/// writes what it waits for.
+pub(crate) fn wait_in_slices<R: Send>(
     py: Python<'_>,
-    mut probe: impl FnMut() -> shmem::Result<Option<R>> + Send,
+    wait: impl Fn(Duration) -> shmem::Result<Option<R>> + Sync,
 ) -> PyResult<R> {
-    for _ in 0..SPINS_ATTACHED {
-        if let Some(r) = probe().py()? {
-            return Ok(r);
-        }
-        std::hint::spin_loop();
-    }
-    let mut backoff = Backoff::default();
     loop {
-        let got = py.detach(|| {
-            let deadline = Instant::now() + SLICE;
-            loop {
-                if let Some(r) = probe()? {
-                    return Ok(Some(r));
-                }
-                if Instant::now() >= deadline {
-                    return Ok(None);
-                }
-                backoff.snooze();
-            }
-        });
-        if let Some(r) = got.py()? {
+        if let Some(r) = py.detach(|| wait(SLICE)).py()? {
             return Ok(r);
         }
         py.check_signals()?;

@@ -1,13 +1,13 @@
 //! The point-to-point synchronization families: `aclshmem_{TYPE}_wait*` and `aclshmem_{TYPE}_test*` for every
 //! TYPE, plus the signal waits. One macro emits the type matrix; the behaviour lives in generic helpers.
 //!
-//! Waits are loops of the runtime's `test` calls run by [`block_on`]: the GIL is released while waiting and
+//! Waits are the runtime's limited waits run in slices by [`wait_in_slices`]: the GIL is released while waiting and
 //! Ctrl-C interrupts them. Conventions (api.md): `status` masks out element i where `status[i] != 0`;
 //! `_any` returns the index (-1 when none, or every element is masked); `_some` returns the count and writes
 //! the indices (as size_t / uint64) into `indices` when given; `res_out`, when given (a writable buffer or a
 //! heap int), also receives the result: a C int (1/0) for `test`/`test_all`, a size_t for `_any`/`_some`.
 
-use crate::blocking::block_on;
+use crate::blocking::wait_in_slices;
 use crate::buffer::{read_values, with_local, Access, Count, I32Arg, Sym};
 use crate::error::{invalid, ResultExt};
 use crate::state;
@@ -35,10 +35,6 @@ fn ivars<T>(ivars: Sym, n: usize) -> PyResult<usize> {
 
 fn status_of(status: Opt<'_, '_>, n: usize) -> PyResult<Option<Vec<i32>>> {
     given(status).map(|s| read_values::<i32>(s, n, "status")).transpose()
-}
-
-fn all_masked(status: &Option<Vec<i32>>, n: usize) -> bool {
-    status.as_ref().is_some_and(|s| s.iter().take(n).all(|&x| x != 0))
 }
 
 fn store(res_out: Opt<'_, '_>, bytes: &[u8]) -> PyResult<()> {
@@ -92,7 +88,7 @@ fn check_cmp(cmp: i32) -> PyResult<i32> {
 fn wait_until<T: WaitValue>(py: Python<'_>, ivar: Sym, cmp: i32, v: T) -> PyResult<()> {
     let a = ivars::<T>(ivar, 1)?;
     let cmp = check_cmp(cmp)?;
-    block_on(py, || waits::test::<T>(a, cmp, v).map(|ok| ok.then_some(())))
+    wait_in_slices(py, |slice| waits::wait_until_timeout::<T>(a, cmp, v, slice)).map(|_| ())
 }
 
 /// The comparison operand(s) of a family call: one value for every element, or one per element.
@@ -102,24 +98,11 @@ enum Vals<T> {
 }
 
 impl<T: WaitValue> Vals<T> {
-    fn all(&self, a: usize, n: usize, st: Option<&[i32]>, cmp: i32) -> shmem::Result<bool> {
+    /// The values as the runtime's limited waits take them: one for every element, or one per element.
+    fn as_slice(&self) -> &[T] {
         match self {
-            Vals::One(v) => waits::test_all::<T>(a, n, st, cmp, *v),
-            Vals::Many(v) => waits::test_all_vector::<T>(a, n, st, cmp, v),
-        }
-    }
-
-    fn any(&self, a: usize, n: usize, st: Option<&[i32]>, cmp: i32) -> shmem::Result<Option<usize>> {
-        match self {
-            Vals::One(v) => waits::test_any::<T>(a, n, st, cmp, *v),
-            Vals::Many(v) => waits::test_any_vector::<T>(a, n, st, cmp, v),
-        }
-    }
-
-    fn some(&self, a: usize, n: usize, st: Option<&[i32]>, cmp: i32) -> shmem::Result<Vec<usize>> {
-        match self {
-            Vals::One(v) => waits::test_some::<T>(a, n, st, cmp, *v),
-            Vals::Many(v) => waits::test_some_vector::<T>(a, n, st, cmp, v),
+            Vals::One(v) => std::slice::from_ref(v),
+            Vals::Many(v) => v,
         }
     }
 }
@@ -133,7 +116,10 @@ fn wait_all<T: WaitValue>(
     vals: Vals<T>,
 ) -> PyResult<()> {
     let cmp = check_cmp(cmp)?;
-    block_on(py, || vals.all(a, n, st.as_deref(), cmp).map(|ok| ok.then_some(())))
+    let (st, vals) = (st.as_deref(), vals.as_slice());
+    wait_in_slices(py, |slice| {
+        waits::wait_until_all_timeout::<T>(a, n, st, cmp, vals, slice).map(|ok| ok.then_some(()))
+    })
 }
 
 fn wait_any<T: WaitValue>(
@@ -145,11 +131,8 @@ fn wait_any<T: WaitValue>(
     vals: Vals<T>,
 ) -> PyResult<Option<usize>> {
     let cmp = check_cmp(cmp)?;
-    if all_masked(&st, n) {
-        vals.any(a, n, st.as_deref(), cmp).py()?;
-        return Ok(None);
-    }
-    block_on(py, || vals.any(a, n, st.as_deref(), cmp).map(|i| i.map(Some)))
+    let (st, vals) = (st.as_deref(), vals.as_slice());
+    wait_in_slices(py, |slice| waits::wait_until_any_timeout::<T>(a, n, st, cmp, vals, slice))
 }
 
 fn wait_some<T: WaitValue>(
@@ -161,11 +144,8 @@ fn wait_some<T: WaitValue>(
     vals: Vals<T>,
 ) -> PyResult<Vec<usize>> {
     let cmp = check_cmp(cmp)?;
-    if all_masked(&st, n) {
-        vals.some(a, n, st.as_deref(), cmp).py()?;
-        return Ok(Vec::new());
-    }
-    block_on(py, || vals.some(a, n, st.as_deref(), cmp).map(|h| (!h.is_empty()).then_some(h)))
+    let (st, vals) = (st.as_deref(), vals.as_slice());
+    wait_in_slices(py, |slice| waits::wait_until_some_timeout::<T>(a, n, st, cmp, vals, slice))
 }
 
 macro_rules! wait_family {
@@ -399,7 +379,7 @@ fn aclshmem_signal_wait_until(py: Python<'_>, sig_addr: Sym, cmp: I32Arg, cmp_va
     sig_addr.need(8, "sig_addr")?;
     let op = shmem::CmpOp::from_code(cmp.0).py()?;
     let a = sig_addr.addr;
-    block_on(py, || waits::signal_fetch(a).map(|v| op.holds(v, cmp_val).then_some(v)))
+    wait_in_slices(py, |slice| waits::signal_wait_until_timeout(a, op as i32, cmp_val, slice))
 }
 
 /// Reads the 64-bit signal at `sig_addr` atomically.

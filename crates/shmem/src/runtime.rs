@@ -224,6 +224,11 @@ impl Runtime {
         Ok(rt)
     }
 
+    /// A wait context for a user wait with an optional time limit.
+    pub(crate) fn wait_ctx_limited(&self, limit: Option<std::time::Duration>) -> WaitCtx<'_> {
+        WaitCtx { node: &self.node, health: &self.health, timeout: limit }
+    }
+
     /// A wait context for user waits (unbounded) or control waits (bounded by control_operation_timeout).
     pub(crate) fn wait_ctx(&self, bounded: bool) -> WaitCtx<'_> {
         WaitCtx {

@@ -7,6 +7,7 @@ use shmem_core::{Error, HeapOffset, Result};
 use shmem_sync::family;
 use shmem_sync::wait::{load_local, wait_until as wait_loop};
 use shmem_sync::{CmpOp, WaitValue};
+use std::time::Duration;
 
 /// A checked array of `nelems` symmetric variables of `T` on this PE.
 struct Ivars<'a> {
@@ -49,18 +50,28 @@ fn values_len<T>(values: &[T], n: usize) -> Result<()> {
 
 /// Waits until the variable at `ivar` compares true against `value`; returns the value that satisfied it.
 pub fn wait_until<T: WaitValue>(ivar: usize, cmp: i32, value: T) -> Result<T> {
+    wait_until_limited(ivar, cmp, value, None).map(|v| v.expect("an unlimited wait returns a value"))
+}
+
+/// [`wait_until`] with a time limit: `Ok(None)` when `timeout` passed first. For callers that must stay
+/// responsive while waiting (the Python binding waits in slices and checks for Ctrl-C between them).
+pub fn wait_until_timeout<T: WaitValue>(ivar: usize, cmp: i32, value: T, timeout: Duration) -> Result<Option<T>> {
+    wait_until_limited(ivar, cmp, value, Some(timeout))
+}
+
+fn wait_until_limited<T: WaitValue>(ivar: usize, cmp: i32, value: T, limit: Option<Duration>) -> Result<Option<T>> {
     let cmp = CmpOp::from_code(cmp)?;
     with_current(|rt| {
         let v = ivars::<T>(rt, ivar, 1, None)?;
-        wait_loop(
-            &rt.wait_ctx(false),
+        limited(wait_loop(
+            &rt.wait_ctx_limited(limit),
             v.watch::<T>(),
             || {
                 let x: T = v.load(0);
                 cmp.holds(x, value).then_some(x)
             },
             || format!("variable {ivar:#x} {cmp:?} {value:?}"),
-        )
+        ))
     })
 }
 
@@ -82,6 +93,25 @@ enum Selected {
     All,
     Any(Option<usize>),
     Some(Vec<usize>),
+}
+
+/// Whether a selection is tested once or waited for (with an optional time limit).
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    Test,
+    Wait(Option<Duration>),
+}
+
+/// Waiting without a limit.
+const WAIT: Mode = Mode::Wait(None);
+
+/// A limited wait that ran out is `Ok(None)`, not an error.
+fn limited<R>(r: Result<R>) -> Result<Option<R>> {
+    match r {
+        Ok(x) => Ok(Some(x)),
+        Err(Error::Timeout { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Evaluates `sel` over the active elements once; `None` when it is not satisfied yet. A selection with no
@@ -116,17 +146,18 @@ fn select<T: WaitValue>(
     cmp: i32,
     val: impl Fn(usize) -> T,
     sel: Select,
-    wait: bool,
+    mode: Mode,
 ) -> Result<Option<Selected>> {
     let cmp = CmpOp::from_code(cmp)?;
     with_current(|rt| {
         let v = ivars::<T>(rt, addr, n, status)?;
         let once = || probe(&v, status, sel, |i, x: T| cmp.holds(x, val(i)));
-        if !wait {
-            return Ok(once());
-        }
+        let limit = match mode {
+            Mode::Test => return Ok(once()),
+            Mode::Wait(limit) => limit,
+        };
         let what = || format!("{sel:?} of {n} variables at {addr:#x} {cmp:?}");
-        wait_loop(&rt.wait_ctx(false), v.watch::<T>(), once, what).map(Some)
+        limited(wait_loop(&rt.wait_ctx_limited(limit), v.watch::<T>(), once, what))
     })
 }
 
@@ -150,7 +181,7 @@ fn some(s: Option<Selected>) -> Vec<usize> {
 
 /// Waits until every active variable of the array compares true against `value`.
 pub fn wait_until_all<T: WaitValue>(addr: usize, n: usize, status: Option<&[i32]>, cmp: i32, value: T) -> Result<()> {
-    select(addr, n, status, cmp, |_| value, Select::All, true).map(|_| ())
+    select(addr, n, status, cmp, |_| value, Select::All, WAIT).map(|_| ())
 }
 
 /// Waits until some active variable compares true against `value`; returns its index, or `None` when every
@@ -162,7 +193,7 @@ pub fn wait_until_any<T: WaitValue>(
     cmp: i32,
     value: T,
 ) -> Result<Option<usize>> {
-    select(addr, n, status, cmp, |_| value, Select::Any, true).map(any)
+    select(addr, n, status, cmp, |_| value, Select::Any, WAIT).map(any)
 }
 
 /// Waits until at least one active variable compares true against `value`; returns every satisfying index
@@ -174,7 +205,7 @@ pub fn wait_until_some<T: WaitValue>(
     cmp: i32,
     value: T,
 ) -> Result<Vec<usize>> {
-    select(addr, n, status, cmp, |_| value, Select::Some, true).map(some)
+    select(addr, n, status, cmp, |_| value, Select::Some, WAIT).map(some)
 }
 
 /// `wait_until_all` with a comparison value per element (`values` has at least `n` entries).
@@ -186,7 +217,7 @@ pub fn wait_until_all_vector<T: WaitValue>(
     values: &[T],
 ) -> Result<()> {
     values_len(values, n)?;
-    select(addr, n, status, cmp, |i| values[i], Select::All, true).map(|_| ())
+    select(addr, n, status, cmp, |i| values[i], Select::All, WAIT).map(|_| ())
 }
 
 /// `wait_until_any` with a comparison value per element.
@@ -198,7 +229,7 @@ pub fn wait_until_any_vector<T: WaitValue>(
     values: &[T],
 ) -> Result<Option<usize>> {
     values_len(values, n)?;
-    select(addr, n, status, cmp, |i| values[i], Select::Any, true).map(any)
+    select(addr, n, status, cmp, |i| values[i], Select::Any, WAIT).map(any)
 }
 
 /// `wait_until_some` with a comparison value per element.
@@ -210,7 +241,58 @@ pub fn wait_until_some_vector<T: WaitValue>(
     values: &[T],
 ) -> Result<Vec<usize>> {
     values_len(values, n)?;
-    select(addr, n, status, cmp, |i| values[i], Select::Some, true).map(some)
+    select(addr, n, status, cmp, |i| values[i], Select::Some, WAIT).map(some)
+}
+
+/// Comparison values of a limited array wait: `values[0]` for every element when it has one entry, else one
+/// per element (at least `n`).
+fn per_element<T: WaitValue>(values: &[T], n: usize) -> Result<impl Fn(usize) -> T + '_> {
+    if values.len() != 1 {
+        values_len(values, n)?;
+    }
+    Ok(move |i: usize| if values.len() == 1 { values[0] } else { values[i] })
+}
+
+/// `wait_until_all(_vector)` with a time limit: `Ok(false)` when `timeout` passed first. `values` holds one
+/// value for every element, or one per element.
+pub fn wait_until_all_timeout<T: WaitValue>(
+    addr: usize,
+    n: usize,
+    status: Option<&[i32]>,
+    cmp: i32,
+    values: &[T],
+    timeout: Duration,
+) -> Result<bool> {
+    let val = per_element(values, n)?;
+    select(addr, n, status, cmp, val, Select::All, Mode::Wait(Some(timeout))).map(|s| s.is_some())
+}
+
+/// `wait_until_any(_vector)` with a time limit: `Ok(None)` when `timeout` passed first, else what
+/// `wait_until_any` returns.
+pub fn wait_until_any_timeout<T: WaitValue>(
+    addr: usize,
+    n: usize,
+    status: Option<&[i32]>,
+    cmp: i32,
+    values: &[T],
+    timeout: Duration,
+) -> Result<Option<Option<usize>>> {
+    let val = per_element(values, n)?;
+    select(addr, n, status, cmp, val, Select::Any, Mode::Wait(Some(timeout))).map(|s| s.map(|s| any(Some(s))))
+}
+
+/// `wait_until_some(_vector)` with a time limit: `Ok(None)` when `timeout` passed first, else what
+/// `wait_until_some` returns.
+pub fn wait_until_some_timeout<T: WaitValue>(
+    addr: usize,
+    n: usize,
+    status: Option<&[i32]>,
+    cmp: i32,
+    values: &[T],
+    timeout: Duration,
+) -> Result<Option<Vec<usize>>> {
+    let val = per_element(values, n)?;
+    select(addr, n, status, cmp, val, Select::Some, Mode::Wait(Some(timeout))).map(|s| s.map(|s| some(Some(s))))
 }
 
 /// Whether the variable at `ivar` compares true against `value` now.
@@ -224,7 +306,7 @@ pub fn test<T: WaitValue>(ivar: usize, cmp: i32, value: T) -> Result<bool> {
 
 /// Whether every active variable compares true against `value` now (vacuously true when none is active).
 pub fn test_all<T: WaitValue>(addr: usize, n: usize, status: Option<&[i32]>, cmp: i32, value: T) -> Result<bool> {
-    select(addr, n, status, cmp, |_| value, Select::All, false).map(all)
+    select(addr, n, status, cmp, |_| value, Select::All, Mode::Test).map(all)
 }
 
 /// The lowest active index whose variable compares true against `value` now, or `None` (SIZE_MAX in C).
@@ -235,7 +317,7 @@ pub fn test_any<T: WaitValue>(
     cmp: i32,
     value: T,
 ) -> Result<Option<usize>> {
-    select(addr, n, status, cmp, |_| value, Select::Any, false).map(any)
+    select(addr, n, status, cmp, |_| value, Select::Any, Mode::Test).map(any)
 }
 
 /// Every active index whose variable compares true against `value` now.
@@ -246,7 +328,7 @@ pub fn test_some<T: WaitValue>(
     cmp: i32,
     value: T,
 ) -> Result<Vec<usize>> {
-    select(addr, n, status, cmp, |_| value, Select::Some, false).map(some)
+    select(addr, n, status, cmp, |_| value, Select::Some, Mode::Test).map(some)
 }
 
 /// `test_all` with a comparison value per element.
@@ -258,7 +340,7 @@ pub fn test_all_vector<T: WaitValue>(
     values: &[T],
 ) -> Result<bool> {
     values_len(values, n)?;
-    select(addr, n, status, cmp, |i| values[i], Select::All, false).map(all)
+    select(addr, n, status, cmp, |i| values[i], Select::All, Mode::Test).map(all)
 }
 
 /// `test_any` with a comparison value per element.
@@ -270,7 +352,7 @@ pub fn test_any_vector<T: WaitValue>(
     values: &[T],
 ) -> Result<Option<usize>> {
     values_len(values, n)?;
-    select(addr, n, status, cmp, |i| values[i], Select::Any, false).map(any)
+    select(addr, n, status, cmp, |i| values[i], Select::Any, Mode::Test).map(any)
 }
 
 /// `test_some` with a comparison value per element.
@@ -282,12 +364,17 @@ pub fn test_some_vector<T: WaitValue>(
     values: &[T],
 ) -> Result<Vec<usize>> {
     values_len(values, n)?;
-    select(addr, n, status, cmp, |i| values[i], Select::Some, false).map(some)
+    select(addr, n, status, cmp, |i| values[i], Select::Some, Mode::Test).map(some)
 }
 
 /// Waits until the 64-bit signal at `sig_addr` compares true against `value`; returns the satisfying value.
 pub fn signal_wait_until(sig_addr: usize, cmp: i32, value: u64) -> Result<u64> {
     wait_until::<u64>(sig_addr, cmp, value)
+}
+
+/// [`signal_wait_until`] with a time limit: `Ok(None)` when `timeout` passed first.
+pub fn signal_wait_until_timeout(sig_addr: usize, cmp: i32, value: u64, timeout: Duration) -> Result<Option<u64>> {
+    wait_until_timeout::<u64>(sig_addr, cmp, value, timeout)
 }
 
 /// Reads the 64-bit signal at `sig_addr` atomically.

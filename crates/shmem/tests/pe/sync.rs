@@ -148,6 +148,29 @@ fn wait_any_some_all() -> Result<(), String> {
         ok!(waits::wait_until_all_vector::<i64>(arr.addr(), N, Some(&odd_only), 3, &vals));
         check!(ok!(waits::test_all::<i64>(arr.addr(), N, None, 5, 1)), "test_all LE");
         check!(ok!(waits::test_any::<i64>(arr.addr(), N, None, 2, 1)).is_none(), "test_any GT");
+        // Limited waits: nothing will ever be 2, so they run out (and report it); satisfied ones return at once.
+        let t = std::time::Instant::now();
+        let slice = Duration::from_millis(30);
+        check!(ok!(waits::wait_until_timeout::<i64>(arr.addr(), 0, 2, slice)).is_none(), "limited wait ran out");
+        check!(!ok!(waits::wait_until_all_timeout::<i64>(arr.addr(), N, None, 0, &[2], slice)), "all ran out");
+        check!(ok!(waits::wait_until_any_timeout::<i64>(arr.addr(), N, None, 0, &[2], slice)).is_none(), "any ran out");
+        check!(
+            ok!(waits::wait_until_some_timeout::<i64>(arr.addr(), N, None, 0, &[2], slice)).is_none(),
+            "some ran out"
+        );
+        let waited = t.elapsed();
+        check!(waited >= 4 * slice && waited < Duration::from_secs(5), "4 limited waits took {waited:?}");
+        check!(ok!(waits::wait_until_timeout::<i64>(arr.addr(), 0, 1, slice)) == Some(1), "satisfied limited wait");
+        check!(ok!(waits::wait_until_any_timeout::<i64>(arr.addr(), N, None, 0, &[1], slice)) == Some(Some(0)), "any");
+        let masked = vec![1i32; N];
+        check!(
+            ok!(waits::wait_until_any_timeout::<i64>(arr.addr(), N, Some(&masked), 0, &[2], slice)) == Some(None),
+            "all masked"
+        );
+        check!(
+            waits::wait_until_all_timeout::<i64>(arr.addr(), N, None, 0, &[1, 1], slice).is_err(),
+            "2 values for 64 elements"
+        );
     }
     // signal_wait_until with ADD from every PE onto PE 0.
     let sig = ok!(sh.alloc_zeroed::<u64>(1));
