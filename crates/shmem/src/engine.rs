@@ -119,6 +119,14 @@ pub(crate) struct Router {
 
 const NO_BULK: u8 = u8::MAX;
 
+fn size_or_off(bytes: usize) -> String {
+    if bytes == usize::MAX {
+        "never".to_string()
+    } else {
+        format!(">= {bytes} B")
+    }
+}
+
 /// When a transfer goes to the asynchronous copy engine rather than the primary (with MTE|SDMA).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BulkPolicy {
@@ -185,9 +193,9 @@ impl Router {
         }
         if bulk.iter().any(|&b| b != NO_BULK) {
             tracing::info!(
-                "same-node policy: nbi transfers >= {} B and blocking transfers >= {} B go to SDMA",
-                policy.nbi_min,
-                policy.blocking_min
+                "same-node policy, transfers that go to SDMA: nbi {}, blocking {}",
+                size_or_off(policy.nbi_min),
+                size_or_off(policy.blocking_min)
             );
         }
         Ok(Router { engines, route, bulk, policy })
