@@ -13,7 +13,7 @@
 #   --wait-idle S    before each run, wait up to S seconds for the CPUs to be
 #                    <= 10% busy (default 0: only warn on stderr when busy)
 #
-# Prerequisite: ./install.sh (Debian packages openmpi-bin, libopenmpi-dev).
+# Prerequisite: ./install.sh (Debian packages openmpi-bin, libopenmpi-dev); run.sh calls it when oshcc is missing.
 #
 # stdout: only result lines, `<osh|raw|mpi4py> <metric> <size_bytes> <value> <unit>`:
 #   osh put_lat/get_lat/putsig_lat <8..4096> ns      (Open MPI OSHMEM, -np 2)
@@ -66,6 +66,12 @@ if [ "$QUICK" = 1 ]; then
     MAX=16M; HEAP=64M; QFLAG=(-q); TMO="${TMO:-60}"
 else
     MAX=256M; HEAP=320M; QFLAG=(); TMO="${TMO:-240}"
+fi
+
+# Install the reference implementation on first use (idempotent; needs root for apt).
+if ! command -v oshcc >/dev/null 2>&1 || ! command -v oshrun >/dev/null 2>&1; then
+    echo "# run.sh: Open MPI OpenSHMEM not found; installing it with $HERE/install.sh" >&2
+    bash "$HERE/install.sh" >&2 || true
 fi
 
 for tool in oshcc oshrun gcc timeout; do
