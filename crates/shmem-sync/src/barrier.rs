@@ -15,7 +15,7 @@ use shmem_core::engine::{AtomicOp, AtomicWidth, DataOpEngine};
 use shmem_core::heap::layout::TEAM_SYNC_WORDS;
 use shmem_core::heap::HeapLayout;
 use shmem_core::{Error, Pe, Result};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Word of a team block holding the last epoch a member entered.
 const ARRIVAL_WORD: u64 = TEAM_SYNC_WORDS - 1;
@@ -48,6 +48,9 @@ impl TeamView<'_> {
 #[derive(Debug, Default)]
 pub struct BarrierState {
     epoch: AtomicU64,
+    /// Set when a barrier on this team failed part-way: its counters may be out of step with the peers', so a
+    /// later barrier could pass without synchronizing. Every later barrier fails instead.
+    poisoned: AtomicBool,
 }
 
 /// Waits until every member of `team` has entered this barrier. Does not complete outstanding puts: call
@@ -64,10 +67,25 @@ pub fn barrier<E: DataOpEngine + ?Sized>(
     team: &TeamView<'_>,
     state: &BarrierState,
 ) -> Result<()> {
+    if state.poisoned.load(Ordering::Acquire) {
+        return Err(Error::Inner(format!(
+            "an earlier barrier on team slot {} failed part-way, so its synchronization state is unusable; \
+             end the job",
+            team.slot
+        )));
+    }
     let epoch = state.epoch.fetch_add(1, Ordering::Relaxed) + 1;
     if team.size() <= 1 {
         return Ok(());
     }
+    let result = run_rounds(engine, ctx, team, epoch);
+    if result.is_err() {
+        state.poisoned.store(true, Ordering::Release);
+    }
+    result
+}
+
+fn run_rounds<E: DataOpEngine + ?Sized>(engine: &E, ctx: &WaitCtx<'_>, team: &TeamView<'_>, epoch: u64) -> Result<()> {
     let layout = *ctx.node.layout();
     let me = ctx.node.me();
     ctx.node.word64(me, layout.team_word(team.slot, ARRIVAL_WORD)).store(epoch, Ordering::Release);

@@ -131,6 +131,12 @@ impl Runtime {
 }
 
 impl Runtime {
+    /// The collective part of a free whose address is not in the heap (the caller reports that error).
+    pub(crate) fn free_unknown(&self) -> Result<()> {
+        self.check_live()?;
+        self.agree(AllocCall::Free, u64::MAX - 1, 0).map(|_| ())
+    }
+
     /// The collective free of an empty typed array (no block; still checked like every allocation call).
     pub(crate) fn free_empty(&self) -> Result<()> {
         self.check_live()?;

@@ -37,7 +37,12 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&Runtime) -> Result<R>) -> Result<R
         }
         let (g, rt) = {
             let guard = CURRENT.read().unwrap_or_else(|e| e.into_inner());
-            let rt = guard.as_ref().cloned().ok_or_else(|| Error::NotInited("call shmem init first".into()))?;
+            let Some(rt) = guard.as_ref().cloned() else {
+                // Drop a stale runtime this thread still caches, so that its mappings can go.
+                drop(guard);
+                *cache.borrow_mut() = None;
+                return Err(Error::NotInited("call shmem init first".into()));
+            };
             (GENERATION.load(Ordering::Acquire), rt)
         };
         *cache.borrow_mut() = Some((g, rt.clone()));
@@ -153,9 +158,21 @@ pub fn init_with(my_pe: i64, n_pes: i64, mem_size: i64) -> Result<Shmem> {
 /// # Errors
 /// `NotInited` before init or after finalize.
 pub fn finalize() -> Result<()> {
+    finalize_runtime(None)
+}
+
+/// Finalizes the current runtime; with `expected`, only if it is that runtime (a stale handle of an earlier
+/// init must not finalize the job's new one).
+pub(crate) fn finalize_runtime(expected: Option<&Arc<Runtime>>) -> Result<()> {
     let rt = {
         let mut g = CURRENT.write().unwrap_or_else(|e| e.into_inner());
-        let rt = g.take().ok_or_else(|| Error::NotInited("finalize called before init (or twice)".into()))?;
+        let current = g.as_ref().ok_or_else(|| Error::NotInited("finalize called before init (or twice)".into()))?;
+        if expected.is_some_and(|e| !Arc::ptr_eq(e, current)) {
+            return Err(Error::NotInited(
+                "this handle's runtime was already finalized; it cannot finalize another".into(),
+            ));
+        }
+        let rt = g.take().expect("checked above");
         GENERATION.fetch_add(1, Ordering::AcqRel);
         rt
     };
@@ -210,8 +227,15 @@ pub fn align(alignment: u64, size: u64) -> Result<Option<usize>> {
 /// Collective `free` of an address returned by malloc/calloc/align.
 pub fn free(addr: usize) -> Result<()> {
     let rt = current()?;
-    let off = rt.offset_of(addr, 0, 1, rt.me)?;
-    rt.free(off)
+    match rt.offset_of(addr, 1, 1, rt.me) {
+        Ok(off) => rt.free(off),
+        Err(e) => {
+            // Still take part in the collective call, so that the other PEs learn of the mismatch instead of
+            // waiting for this one; then report the bad address.
+            let _ = rt.free_unknown();
+            Err(e)
+        }
+    }
 }
 
 /// `shmem_ptr`: a directly usable address of `pe`'s copy, or `None` when `pe` is not on this node.

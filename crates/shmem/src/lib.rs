@@ -106,8 +106,7 @@ impl Shmem {
 
     /// Ends this PE's part of the job (collective).
     pub fn finalize(self) -> Result<()> {
-        drop(self);
-        api::finalize()
+        api::finalize_runtime(Some(&self.rt))
     }
 
     /// Ends every PE of the job with `status`, promptly (does not return).

@@ -157,7 +157,8 @@ impl Runtime {
     pub(crate) fn ptr(&self, addr: usize, pe: i64) -> Result<Option<usize>> {
         self.check_live()?;
         let pe = self.check_pe(pe)?;
-        let off = self.offset_of(addr, 0, 1, pe)?;
+        // One byte: the address must name a byte of the heap (not its end).
+        let off = self.offset_of(addr, 1, 1, pe)?;
         Ok(self.router.to(pe).peer_ptr(pe, off).map(|p| p.as_ptr() as usize))
     }
 

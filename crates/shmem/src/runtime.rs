@@ -46,24 +46,33 @@ impl Control {
     /// Closing the store must not race with a re-init: PE 0 may stop serving only once every PE has its
     /// barrier answer, and the others return only once the old store stopped listening, so that an init right
     /// after this reaches the new store, never the old one.
-    fn close(&mut self, me: Pe, n: u32, timeout: std::time::Duration) -> Result<()> {
+    ///
+    /// When the job already failed (a PE is gone), nobody can meet everyone: the store is left at once, without
+    /// the barrier and the acknowledgements that would only run into their timeouts.
+    fn close(&mut self, me: Pe, n: u32, timeout: std::time::Duration, job_failed: bool) -> Result<()> {
         self.leaving.store(true, Ordering::Release);
         let mut result = Ok(());
-        if let Some(client) = self.client.take() {
-            result = client.leave().and_then(|_| client.barrier("finalize/left", n, timeout));
-            if me.0 == 0 {
-                let deadline = std::time::Instant::now() + timeout;
-                while client.add("finalize/acked", 0).is_ok_and(|v| v < i64::from(n) - 1)
-                    && std::time::Instant::now() < deadline
-                {
-                    std::thread::sleep(std::time::Duration::from_micros(200));
-                }
-            } else if client.add("finalize/acked", 1).is_ok() {
-                // Never set: the get ends when PE 0's shutdown answers it, after its listener has closed. An
-                // error above means the connection was already shut, which also happens after the listener
-                // closed; calling again would reconnect, so do not.
-                let _ = client.get("finalize/store-closed", timeout);
+        match self.client.take() {
+            Some(client) if job_failed => {
+                let _ = client.leave();
             }
+            Some(client) => {
+                result = client.leave().and_then(|_| client.barrier("finalize/left", n, timeout));
+                if me.0 == 0 {
+                    let deadline = std::time::Instant::now() + timeout;
+                    while client.add("finalize/acked", 0).is_ok_and(|v| v < i64::from(n) - 1)
+                        && std::time::Instant::now() < deadline
+                    {
+                        std::thread::sleep(std::time::Duration::from_micros(200));
+                    }
+                } else if client.add("finalize/acked", 1).is_ok() {
+                    // Never set: the get ends when PE 0's shutdown answers it, after its listener has closed. An
+                    // error above means the connection was already shut, which also happens after the listener
+                    // closed; calling again would reconnect, so do not.
+                    let _ = client.get("finalize/store-closed", timeout);
+                }
+            }
+            None => {}
         }
         drop(self.watch.take());
         if let Some(server) = self.server.take() {
@@ -153,35 +162,42 @@ impl Runtime {
                 control.server = Some(StoreServer::start(&cfg)?);
             }
             let client = StoreClient::connect(&cfg, me.0)?;
-            let node_id = shmem_core::heap::node_id();
-            let all = client.allgather(
-                "init/segments",
-                n,
-                &encode_segment(&node_id, &own_name, layout.segment_len()),
-                opt.shm_init_timeout,
-            )?;
-            for (pe, raw) in all.iter().enumerate() {
-                let (peer_node, name, len) = decode_segment(pe as u32, raw)?;
-                if len != layout.segment_len() {
-                    return Err(Error::InvalidValue(format!(
-                        "PE {pe} has a segment of {len} B but this PE has {} B: every PE must pass the same \
-                         local_mem_size",
-                        layout.segment_len()
-                    )));
+            let exchanged = (|| -> Result<()> {
+                let node_id = shmem_core::heap::node_id();
+                let all = client.allgather(
+                    "init/segments",
+                    n,
+                    &encode_segment(&node_id, &own_name, layout.segment_len()),
+                    opt.shm_init_timeout,
+                )?;
+                for (pe, raw) in all.iter().enumerate() {
+                    let (peer_node, name, len) = decode_segment(pe as u32, raw)?;
+                    if len != layout.segment_len() {
+                        return Err(Error::InvalidValue(format!(
+                            "PE {pe} has a segment of {len} B but this PE has {} B: every PE must pass the same \
+                             local_mem_size",
+                            layout.segment_len()
+                        )));
+                    }
+                    if pe != me.index() && peer_node == node_id {
+                        segs[pe] = Some(Segment::open(&name, seg_len)?);
+                        node_pes.push(pe as u32);
+                    }
                 }
-                if pe != me.index() && peer_node == node_id {
-                    segs[pe] = Some(Segment::open(&name, seg_len)?);
-                }
-                if peer_node == node_id && pe != me.index() {
-                    node_pes.push(pe as u32);
-                }
+                // Once every PE has mapped its node's segments, the names can go: no crash can leak them now.
+                client.barrier("init/mapped", n, opt.shm_create_timeout)
+            })();
+            control.client = Some(client);
+            if let Err(e) = exchanged {
+                // Leave the store with the others (as after a failed engine setup) so that a retry cannot meet
+                // this attempt's store.
+                let _ =
+                    control.close(me, n, opt.control_operation_timeout.min(std::time::Duration::from_secs(10)), false);
+                return Err(e);
             }
-            // Once every PE has mapped its node's segments, the names can go: no crash can leak them now.
-            client.barrier("init/mapped", n, opt.shm_create_timeout)?;
             let health_w = health.clone();
             let leaving = control.leaving.clone();
             control.watch = Some(StoreClient::watch(&cfg, me.0, move |ev| on_job_event(ev, &health_w, &leaving))?);
-            control.client = Some(client);
         }
         let mut node = NodeSegments::new(layout, me, segs);
         node.unlink_all();
@@ -196,7 +212,8 @@ impl Runtime {
             Err(e) => {
                 // Every PE reaches the same verdict here (the engine set and the node map are the same
                 // everywhere); leave the store together so that a retry cannot meet this job's old store.
-                let _ = control.close(me, n, opt.control_operation_timeout.min(std::time::Duration::from_secs(10)));
+                let _ =
+                    control.close(me, n, opt.control_operation_timeout.min(std::time::Duration::from_secs(10)), false);
                 return Err(e);
             }
         };
@@ -267,7 +284,10 @@ impl Runtime {
             return Err(Error::NotInited("finalize was already called".into()));
         }
         let mut c = self.control.lock().unwrap_or_else(|e| e.into_inner());
-        let left = c.close(self.me, self.n_pes, self.attr.option_attr.control_operation_timeout);
+        let failed = self.health.check().is_err();
+        let left = c.close(self.me, self.n_pes, self.attr.option_attr.control_operation_timeout, failed);
+        // Waits still blocked in other threads of this PE end with an error instead of waiting forever.
+        self.health.fail("this PE called finalize");
         first.and(left)
     }
 

@@ -26,6 +26,13 @@ impl Shmem {
     /// Collectively allocates a zeroed symmetric array of `len` values.
     pub fn alloc_zeroed<T: Pod>(&self, len: usize) -> Result<SymVec<T>> {
         let size = std::mem::size_of::<T>() as u64;
+        if std::mem::align_of::<T>() > 16 {
+            return Err(Error::invalid(format!(
+                "SymVec elements may be aligned to at most 16 B (symmetric blocks are 16-byte aligned); {} needs {}",
+                std::any::type_name::<T>(),
+                std::mem::align_of::<T>()
+            )));
+        }
         let off = if len == 0 || size == 0 {
             // Still a collective call, so that mismatches are caught; an empty array needs no memory.
             self.rt.calloc(0, size)?;
@@ -113,6 +120,9 @@ impl<T: Pod> SymVec<T> {
     ) -> Result<()> {
         self.rt.check_live()?;
         let pe = self.rt.check_pe(pe as i64)?;
+        if !Arc::ptr_eq(&self.rt, &signal.rt) {
+            return Err(Error::invalid("the signal array belongs to another (finalized) runtime than the data array"));
+        }
         let off = self.range(at, src.len())?;
         let sig = signal.range(sig_at, 1)?;
         // SAFETY: as in put; the signal word is inside its own array, disjoint from this one.

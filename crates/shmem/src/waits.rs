@@ -29,7 +29,9 @@ impl Ivars<'_> {
 fn ivars<'a, T: WaitValue>(rt: &'a Runtime, addr: usize, n: usize, status: Option<&[i32]>) -> Result<Ivars<'a>> {
     rt.check_live()?;
     if n == 0 {
-        return Err(Error::invalid("nelems is 0: a wait/test needs at least one variable"));
+        // The empty set (OpenSHMEM 1.5): `_all` holds at once, `_any` finds nothing, `_some` finds none. No
+        // element is read, so the address is not checked.
+        return Ok(Ivars { rt, off: HeapOffset(0), n });
     }
     let len = n.checked_mul(T::WIDTH).ok_or_else(|| Error::invalid(format!("nelems {n} overflows")))?;
     let off = rt.offset_of(addr, len, T::WIDTH, rt.me)?;

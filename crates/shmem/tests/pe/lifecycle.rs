@@ -51,6 +51,17 @@ fn init_cycles() -> Result<(), String> {
         ok!(sh.finalize());
         check!(api::init_status() == InitStatus::NotInitialized, "status after finalize");
     }
+    // A stale handle cannot finalize (or be mixed into) the runtime of a later init.
+    let a = ok!(shmem::init_from_env());
+    let a_sig = ok!(a.alloc_zeroed::<u64>(1));
+    ok!(api::finalize());
+    let b = ok!(shmem::init_from_env());
+    let data = ok!(b.alloc_zeroed::<u64>(1));
+    let e = data.put_signal(b.my_pe(), 0, &[1], &a_sig, 0, 1, shmem::SignalOp::Set).unwrap_err();
+    check!(e.code() == -1, "signal array of a finalized runtime: {e}");
+    check!(a.finalize().unwrap_err().code() == -5, "stale handle finalize");
+    ok!(b.barrier_all());
+    ok!(b.finalize());
     Ok(())
 }
 
@@ -177,6 +188,13 @@ fn peer_dies() -> Result<(), String> {
     check!(t.elapsed() < Duration::from_secs(10), "noticed after {:?}", t.elapsed());
     check!(e.to_string().contains("PE 1"), "error names the lost PE: {e}");
     println!("survivor saw: {e}");
+    // The failed barrier poisons the team: a later one fails at once instead of passing out of step.
+    let e = sh.sync_all().unwrap_err();
+    check!(e.code() == -4, "barrier after a failed one: {e}");
+    // finalize after a crash leaves the store without waiting for the lost PE (no timeouts to run into).
+    let t = Instant::now();
+    let _ = sh.finalize();
+    check!(t.elapsed() < Duration::from_secs(5), "finalize after a crash took {:?}", t.elapsed());
     std::process::exit(3)
 }
 
@@ -216,8 +234,15 @@ fn engine_selection() -> Result<(), String> {
     std::env::set_var("SHMEM_DATA_OP_ENGINE", "MTE|SDMA");
     let e = shmem::init_from_env().unwrap_err();
     check!(e.code() == -1 && e.to_string().contains(&format!("PE {}", 1 - me)), "unreachable peer: {e}");
-    // Back on one node, a job with SDMA only works.
+    // Heaps of different sizes are refused on every PE; the failed attempt leaves the store together, so a
+    // retry on the same port right away meets a fresh one.
     std::env::remove_var("SHMEM_NODE_ID");
+    std::env::set_var("SHMEM_DATA_OP_ENGINE", "MTE");
+    std::env::set_var("SHMEM_SYMMETRIC_SIZE", if me == 0 { "4M" } else { "8M" });
+    let e = shmem::init_from_env().unwrap_err();
+    check!(e.code() == -2 && e.to_string().contains("local_mem_size"), "different heap sizes: {e}");
+    std::env::set_var("SHMEM_SYMMETRIC_SIZE", "4M");
+    // Back on one node, a job with SDMA only works.
     std::env::set_var("SHMEM_DATA_OP_ENGINE", "SDMA");
     let sh = ok!(shmem::init_from_env());
     check!(ok!(api::engines()) == shmem::OpEngineType::SDMA, "engines");

@@ -325,6 +325,8 @@ fn bad_arguments() -> Result<(), String> {
     check!(e.code() == -1, "typed put past the end: {e}");
     let e = api::ptr(base + size as usize + 1, 0).unwrap_err();
     check!(e.code() == -1, "ptr outside heap: {e}");
+    let e = api::ptr(base + size as usize, 0).unwrap_err();
+    check!(e.code() == -1, "ptr at the heap's end: {e}");
     let e = api::mte_set_ub_params(0, 33, 0).unwrap_err();
     check!(e.code() == -1, "bad ub size: {e}");
     ok!(api::mte_set_ub_params(0, 4096, 1));

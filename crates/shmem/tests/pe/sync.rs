@@ -298,7 +298,13 @@ fn sync_bad_inputs() -> Result<(), String> {
     check!(code(waits::test::<u64>(a.addr(), -1, 0)) == Some(-1), "cmp -1");
     check!(code(waits::test::<u64>(a.addr() + 4, 0, 0)) == Some(-1), "unaligned");
     check!(code(waits::test::<u64>(64, 0, 0)) == Some(-1), "outside heap");
-    check!(code(waits::test_all::<u64>(a.addr(), 0, None, 0, 0)) == Some(-1), "nelems 0");
+    // The empty set is no error (OpenSHMEM 1.5): all holds, any and some find nothing, waits return at once.
+    check!(ok!(waits::test_all::<u64>(a.addr(), 0, None, 0, 0)), "test_all of nothing");
+    check!(ok!(waits::test_any::<u64>(a.addr(), 0, None, 0, 0)).is_none(), "test_any of nothing");
+    check!(ok!(waits::test_some::<u64>(0, 0, None, 0, 0)).is_empty(), "test_some of nothing");
+    ok!(waits::wait_until_all::<u64>(a.addr(), 0, None, 0, 7));
+    check!(ok!(waits::wait_until_any::<u64>(a.addr(), 0, None, 0, 7)).is_none(), "wait_until_any of nothing");
+    check!(ok!(waits::wait_until_some::<u64>(a.addr(), 0, None, 0, 7)).is_empty(), "wait_until_some of nothing");
     check!(code(waits::test_all::<u64>(a.addr(), usize::MAX / 4, None, 0, 0)) == Some(-1), "huge nelems");
     check!(code(waits::test_all::<u64>(a.addr(), 4, Some(&[0, 0]), 0, 0)) == Some(-1), "short status");
     check!(code(waits::test_all_vector::<u64>(a.addr(), 4, None, 0, &[1])) == Some(-1), "short values");
