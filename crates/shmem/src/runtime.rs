@@ -29,6 +29,11 @@ pub(crate) struct Runtime {
     pub(crate) teams: Mutex<crate::team::TeamTable>,
     pub(crate) finalized: AtomicBool,
     control: Mutex<Control>,
+    /// How to reach the store without the control lock (global_exit opens its own connection: it must not wait
+    /// behind a finalize holding the lock or a parked store request).
+    store_cfg: Option<StoreConfig>,
+    /// Set when this PE leaves the job (finalize, global exit): job events are expected from then on.
+    leaving: Arc<AtomicBool>,
 }
 
 /// The control plane: store client and server, job-event watch.
@@ -142,6 +147,7 @@ impl Runtime {
         let opt = &attr.option_attr;
 
         let mut control = Control::default();
+        let mut store_cfg: Option<StoreConfig> = None;
         let mut node_pes: Vec<u32> = vec![me.0];
         let mut segs: Vec<Option<Segment>> = (0..n).map(|_| None).collect();
         let own_name = own.name().to_string();
@@ -158,6 +164,7 @@ impl Runtime {
                 connect_timeout: opt.shm_init_timeout,
                 op_timeout: opt.control_operation_timeout,
             };
+            store_cfg = Some(cfg.clone());
             if me.0 == 0 {
                 control.server = Some(StoreServer::start(&cfg)?);
             }
@@ -230,7 +237,9 @@ impl Runtime {
                 node_pes
             })),
             finalized: AtomicBool::new(false),
+            leaving: control.leaving.clone(),
             control: Mutex::new(control),
+            store_cfg,
             node,
             router,
             base,
@@ -293,10 +302,13 @@ impl Runtime {
 
     /// Ends every PE of the job with `status`, promptly. Does not return.
     pub(crate) fn global_exit(&self, status: i32) -> ! {
-        let c = self.control.lock().unwrap_or_else(|e| e.into_inner());
-        c.leaving.store(true, Ordering::Release);
-        if let Some(client) = &c.client {
-            if let Err(e) = client.global_exit(status) {
+        self.leaving.store(true, Ordering::Release);
+        if let Some(cfg) = &self.store_cfg {
+            // A connection of its own: the control client may be busy (a parked barrier) or locked (finalize).
+            let mut cfg = cfg.clone();
+            cfg.connect_timeout = std::time::Duration::from_secs(2);
+            cfg.op_timeout = std::time::Duration::from_secs(2);
+            if let Err(e) = StoreClient::connect(&cfg, self.me.0).and_then(|c| c.global_exit(status)) {
                 tracing::error!("global_exit could not reach the other PEs through the store: {e}");
             }
         }
