@@ -71,14 +71,23 @@ pub(crate) fn current() -> Result<Arc<Runtime>> {
 /// `InvalidParam` for bad attributes, `Inner` when already initialized, `Bootstrap`/`Timeout` when peers cannot
 /// be reached, `Smem` when shared memory fails. A failed init leaves the status `Invalid`.
 pub fn init(attr: InitAttr) -> Result<Shmem> {
-    let mut g = CURRENT.write().unwrap_or_else(|e| e.into_inner());
-    if g.is_some() {
+    // One init at a time, but without holding CURRENT: init can take as long as shm_init_timeout, and it runs
+    // user code (the TLS decrypt callback) that may itself call into the API.
+    static INITIALIZING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = INITIALIZING.try_lock().map_err(|_| {
+        Error::Inner(
+            "shmem init is already running in this process (another thread, or init called from a callback)".into(),
+        )
+    })?;
+    if CURRENT.read().unwrap_or_else(|e| e.into_inner()).is_some() {
         return Err(Error::Inner("shmem is already initialized in this process; call finalize first".into()));
     }
     match Runtime::start(attr) {
         Ok(rt) => {
+            let mut g = CURRENT.write().unwrap_or_else(|e| e.into_inner());
             *g = Some(rt.clone());
             GENERATION.fetch_add(1, Ordering::AcqRel);
+            drop(g);
             STATUS.store(InitStatus::Initialized as i32, Ordering::Release);
             Ok(Shmem { rt })
         }
