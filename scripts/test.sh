@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs what it needs, then formatting, lints and every
-# test (unit, property, multi-process). CI (.ci/run) calls exactly this.
-set -euo pipefail
+# test (unit, property, multi-process, Python). CI (.ci/run) calls exactly this.
+#
+# Every step runs even when an earlier one failed (so one broken test never hides another suite's result); the
+# script exits non-zero when any step failed, any test failed or errored, or a runner crashed without a count.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 
 if ! command -v cargo >/dev/null 2>&1; then
@@ -12,49 +15,79 @@ export CARGO_TERM_COLOR=never
 # /dev/shm must exist and be writable: the symmetric heaps live there.
 test -w /dev/shm || { echo "/dev/shm is not writable: the symmetric heap needs POSIX shared memory" >&2; exit 1; }
 
-echo "== cargo fmt --check"
-cargo fmt --all -- --check
-echo "== cargo clippy"
-cargo clippy --workspace --all-targets --quiet -- -D warnings
-echo "== cargo test"
-cargo test --workspace --release 2>&1 | tee /tmp/shmem-test.log | grep -E "^(test |running|test result|error|failures|---- )|panicked|FAILED" || true
-status=${PIPESTATUS[0]}
-if [ "$status" -ne 0 ]; then
-    echo "== cargo test failed (exit $status); full log: /tmp/shmem-test.log" >&2
-    tail -n 80 /tmp/shmem-test.log >&2
-    exit "$status"
+logs=${SHMEM_TEST_LOGS:-$(mktemp -d /tmp/shmem-test.XXXXXX)}
+mkdir -p "$logs"
+failed_steps=()
+passed=0; failed=0; skipped=0
+
+# step NAME CMD...: runs CMD, records NAME as failed when it exits non-zero.
+step() {
+    local name=$1; shift
+    echo "== $name"
+    if ! "$@"; then
+        echo "== $name FAILED" >&2
+        failed_steps+=("$name")
+    fi
+}
+
+step "cargo fmt --check" cargo fmt --all -- --check
+step "cargo clippy" cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+echo "== cargo test (every crate, --no-fail-fast)"
+cargo test --workspace --release --no-fail-fast >"$logs/cargo-test.log" 2>&1
+rust_status=$?
+grep -E "^(running|test result|error|failures|---- )|panicked|FAILED|^test .* (FAILED|ignored)" "$logs/cargo-test.log"
+# "test result: ok. 3 passed; 0 failed; 1 ignored; ..." once per test binary (libtest and libtest-mimic alike).
+read -r r_passed r_failed r_ignored < <(grep -E "^test result:" "$logs/cargo-test.log" |
+    sed -E 's/.* ([0-9]+) passed; ([0-9]+) failed; ([0-9]+) ignored.*/\1 \2 \3/' |
+    awk '{p+=$1; f+=$2; i+=$3} END {print p+0, f+0, i+0}')
+passed=$((passed + r_passed)); failed=$((failed + r_failed)); skipped=$((skipped + r_ignored))
+if [ "$rust_status" -ne 0 ]; then
+    echo "== cargo test failed (exit $rust_status); full log: $logs/cargo-test.log" >&2
+    grep -E "^---- |panicked|^error" "$logs/cargo-test.log" | head -n 60 >&2
+    failed_steps+=("cargo test")
+    # A binary that crashed or did not build reports no count: make sure it is counted.
+    [ "$r_failed" -eq 0 ] && failed=$((failed + 1))
 fi
-passed=$(grep -Eo "test result: ok\. [0-9]+ passed" /tmp/shmem-test.log | awk '{s+=$4} END {print s+0}')
-failed=$(grep -Eo "[0-9]+ failed" /tmp/shmem-test.log | awk '{s+=$1} END {print s+0}')
+
 echo "== python bindings (pytest)"
 # A venv under .venv with the build and test tools (installed once), the extension built into it with maturin
 # (incremental: cargo rebuilds only what changed), then pytest with a per-test timeout.
+py_ok=1
 if [ ! -x .venv/bin/python ]; then
-    python3 -m venv .venv
+    python3 -m venv .venv || py_ok=0
 fi
-if ! .venv/bin/python -c "import maturin, pytest, pytest_timeout, numpy, hypothesis" 2>/dev/null; then
-    .venv/bin/pip install -q --disable-pip-version-check maturin pytest pytest-timeout numpy hypothesis
+if [ "$py_ok" -eq 1 ] && ! .venv/bin/python -c "import maturin, pytest, pytest_timeout, numpy, hypothesis" 2>/dev/null; then
+    .venv/bin/pip install -q --disable-pip-version-check maturin pytest pytest-timeout numpy hypothesis || py_ok=0
 fi
-VIRTUAL_ENV="$PWD/.venv" .venv/bin/maturin develop --release --quiet >/tmp/shmem-maturin.log 2>&1 || {
-    echo "== maturin develop failed; log: /tmp/shmem-maturin.log" >&2
-    tail -n 40 /tmp/shmem-maturin.log >&2
-    exit 1
-}
-set +e
-.venv/bin/python -m pytest tests/python -q -p no:cacheprovider --timeout 180 >/tmp/shmem-pytest.log 2>&1
-py_status=$?
-set -e
-tail -n 25 /tmp/shmem-pytest.log
-py_summary=$(grep -E "^[0-9]+ (passed|failed)|^=+ .*[0-9]+ (passed|failed|error)" /tmp/shmem-pytest.log | tail -n 1 || true)
-py_passed=$(echo "$py_summary" | { grep -Eo "[0-9]+ passed" || true; } | awk '{s+=$1} END {print s+0}')
-py_failed=$(echo "$py_summary" | { grep -Eo "[0-9]+ (failed|errors?)" || true; } | awk '{s+=$1} END {print s+0}')
-passed=$((passed + ${py_passed:-0}))
-failed=$((failed + ${py_failed:-0}))
-if [ "$py_status" -ne 0 ] && [ "$failed" -eq 0 ]; then
-    failed=1   # pytest failed without a countable result (collection error, crash): count it
+if [ "$py_ok" -eq 1 ] && ! VIRTUAL_ENV="$PWD/.venv" .venv/bin/maturin develop --release --quiet >"$logs/maturin.log" 2>&1; then
+    echo "== maturin develop failed; log: $logs/maturin.log" >&2
+    tail -n 40 "$logs/maturin.log" >&2
+    py_ok=0
 fi
-echo "$passed passed, $failed failed"
-if [ "$py_status" -ne 0 ]; then
-    echo "== pytest failed (exit $py_status); full log: /tmp/shmem-pytest.log" >&2
-    exit "$py_status"
+if [ "$py_ok" -eq 1 ]; then
+    .venv/bin/python -m pytest tests/python -q -rs -p no:cacheprovider --timeout 180 >"$logs/pytest.log" 2>&1
+    py_status=$?
+    tail -n 40 "$logs/pytest.log"
+    # pytest's closing line: "3 failed, 40 passed, 2 skipped, 1 error in 12.3s" (any order, any subset; framed
+    # by "=" without -q).
+    py_summary=$(grep -E "[0-9]+ (passed|failed|skipped|errors?).* in [0-9.]+s" "$logs/pytest.log" | tail -n 1)
+    count() { echo "$py_summary" | { grep -Eo "[0-9]+ $1" || true; } | awk '{s+=$1} END {print s+0}'; }
+    py_passed=$(count passed); py_failed=$(( $(count failed) + $(count "errors?") )); py_skipped=$(count skipped)
+    passed=$((passed + py_passed)); failed=$((failed + py_failed)); skipped=$((skipped + py_skipped))
+    if [ "$py_status" -ne 0 ]; then
+        # Exit 5 is "no tests collected": a suite that ran nothing is a failure too.
+        echo "== pytest failed (exit $py_status); full log: $logs/pytest.log" >&2
+        failed_steps+=("pytest")
+        [ "$py_failed" -eq 0 ] && failed=$((failed + 1))
+    fi
+else
+    failed_steps+=("python set-up")
+    failed=$((failed + 1))
 fi
+
+if [ "${#failed_steps[@]}" -ne 0 ]; then
+    echo "== FAILED steps: ${failed_steps[*]} (logs in $logs)" >&2
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "${#failed_steps[@]}" -eq 0 ] && [ "$failed" -eq 0 ]

@@ -123,6 +123,36 @@ pub struct InitAttr {
     pub store_url: Option<StoreUrl>,
     /// Timeouts and engines.
     pub option_attr: OptionalAttr,
+    /// The secret that every connection of this job presents (to the store, later to progress engines). `None`
+    /// means: resolve it at init from the launcher's environment (`SHMEM_JOB_TOKEN`). The unique-ID start-up
+    /// sets it from the ID.
+    pub job_secret: Option<JobSecret>,
+}
+
+/// A job's shared secret. Its `Debug` never shows the value, so that attributes can be logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct JobSecret(String);
+
+impl JobSecret {
+    /// Wraps a secret; an empty one is refused (it would authenticate nothing).
+    pub fn new(secret: impl Into<String>) -> Result<Self> {
+        let s = secret.into();
+        if s.is_empty() {
+            return Err(Error::invalid("the job secret is empty"));
+        }
+        Ok(JobSecret(s))
+    }
+
+    /// The secret itself, for the handshake.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for JobSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JobSecret(<redacted>)")
+    }
 }
 
 impl InitAttr {
@@ -136,6 +166,7 @@ impl InitAttr {
                 .map_err(|_| Error::invalid(format!("local_mem_size {local_mem_size} must be > 0")))?,
             store_url: url,
             option_attr: OptionalAttr::default(),
+            job_secret: None,
         };
         attr.validate()?;
         Ok(attr)

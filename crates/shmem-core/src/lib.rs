@@ -21,6 +21,6 @@ pub mod launch_env;
 pub mod types;
 pub mod wake;
 
-pub use attr::{InitAttr, InitStatus, OpEngineType, OptionalAttr, StoreUrl, TeamConfig};
+pub use attr::{InitAttr, InitStatus, JobSecret, OpEngineType, OptionalAttr, StoreUrl, TeamConfig};
 pub use error::{Error, Result};
 pub use types::{HeapOffset, Pe};

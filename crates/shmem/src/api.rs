@@ -111,7 +111,8 @@ pub fn attr_from_env() -> Result<InitAttr> {
         None => (0, 1, None),
     };
     let option_attr = options_from_env()?;
-    let attr = InitAttr { my_rank: pe, n_ranks: n, local_mem_size: heap, store_url: url, option_attr };
+    let attr =
+        InitAttr { my_rank: pe, n_ranks: n, local_mem_size: heap, store_url: url, option_attr, job_secret: None };
     attr.validate()?;
     Ok(attr)
 }

@@ -156,7 +156,8 @@ impl Runtime {
 
         if n > 1 {
             let url = attr.store_url.clone().expect("validated: n > 1 has a store url");
-            let token = std::env::var(vars::JOB_TOKEN).ok().filter(|t| !t.is_empty());
+            let token = attr.job_secret.as_ref().map(|s| s.expose().to_owned());
+            let token = token.or_else(|| std::env::var(vars::JOB_TOKEN).ok().filter(|t| !t.is_empty()));
             let cfg = StoreConfig {
                 token: token.unwrap_or_else(|| shmem_bootstrap::default_token(&url)),
                 url,
