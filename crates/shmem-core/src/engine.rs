@@ -79,17 +79,98 @@ pub enum AtomicOp {
 pub struct Capabilities {
     /// Peers' memory can be loaded/stored directly ([`DataOpEngine::peer_ptr`] returns addresses).
     pub direct_pointers: bool,
-    /// `_nbi` calls return before the data moved (real overlap).
+    /// [`Completion::Deferred`] calls return before the data moved (real overlap).
     pub asynchronous_nbi: bool,
+    /// Every remote write of this engine wakes the target's sleeping waiters ([`crate::wake`]). An engine whose
+    /// writes land without the target's CPU (RDMA) says `false`, and the target's waits then poll in short,
+    /// bounded slices instead of sleeping until a wake that never comes.
+    pub remote_writes_wake: bool,
+}
+
+impl Capabilities {
+    /// What a set of engines guarantees together: each property only when every engine has it.
+    pub fn all_of(caps: impl IntoIterator<Item = Capabilities>) -> Capabilities {
+        caps.into_iter().fold(
+            Capabilities { direct_pointers: true, asynchronous_nbi: true, remote_writes_wake: true },
+            |a, c| Capabilities {
+                direct_pointers: a.direct_pointers && c.direct_pointers,
+                asynchronous_nbi: a.asynchronous_nbi && c.asynchronous_nbi,
+                remote_writes_wake: a.remote_writes_wake && c.remote_writes_wake,
+            },
+        )
+    }
+}
+
+/// When a data operation may return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Completion {
+    /// Complete (visible at the target, or arrived locally for a get) when the call returns.
+    Blocking,
+    /// May return before the data moved (`_nbi`); complete after the next [`DataOpEngine::quiet`].
+    Deferred,
+}
+
+impl Completion {
+    /// The mode of an API call: `_nbi` forms are deferred.
+    pub fn of_nbi(nbi: bool) -> Completion {
+        if nbi {
+            Completion::Deferred
+        } else {
+            Completion::Blocking
+        }
+    }
+}
+
+/// The signal update that follows the data of a put-with-signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SignalUpdate {
+    /// The 64-bit signal word in the target's segment (8-byte aligned, checked by the facade).
+    pub at: HeapOffset,
+    /// The operand.
+    pub value: u64,
+    /// Set or add.
+    pub op: SignalOp,
+}
+
+/// A put: `len` bytes from local memory at `src` into `dst` of `pe`'s segment, then optionally a signal update
+/// that a waiter sees only after the data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Put {
+    /// The target PE.
+    pub pe: Pe,
+    /// Where the bytes go in the target's segment.
+    pub dst: HeapOffset,
+    /// Local source.
+    pub src: *const u8,
+    /// Bytes to copy.
+    pub len: usize,
+    /// The signal update after the data, for put-with-signal.
+    pub signal: Option<SignalUpdate>,
+}
+
+/// A get: `len` bytes from `src` of `pe`'s segment into local memory at `dst`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Get {
+    /// The PE read from.
+    pub pe: Pe,
+    /// Where the bytes are in that PE's segment.
+    pub src: HeapOffset,
+    /// Local destination.
+    pub dst: *mut u8,
+    /// Bytes to copy.
+    pub len: usize,
 }
 
 /// Moves bytes between this PE's memory and a peer's segment. One implementation per transport crate.
 ///
+/// The data path is two methods, each taking a [`Completion`] mode, so that a wrapper (the facade's router)
+/// cannot forget a variant: there are no `_nbi` or `_signal` twins to forward.
+///
 /// # Contract
-/// The facade has checked that `pe` is in the job, that `off..off+len` lies inside the peer's segment, and
-/// that atomic offsets are aligned to their width. An engine reports only what no caller can foresee: a peer
-/// gone, a timeout, a socket or NIC failure. Every remote write wakes the peer's sleepers
-/// ([`crate::wake`]) so that waits on the written word return.
+/// The facade has checked that `pe` is in the job, that the ranges lie inside the peer's segment, and that
+/// atomic and signal offsets are aligned to their width; engines only `debug_assert!` these. An engine reports
+/// only what no caller can foresee: a peer gone, a timeout, a socket or NIC failure. Remote writes wake the
+/// peer's sleepers ([`crate::wake`]) when [`Capabilities::remote_writes_wake`] says so.
 pub trait DataOpEngine: Send + Sync + fmt::Debug {
     /// Which engine this is.
     fn kind(&self) -> OpEngineType;
@@ -100,77 +181,23 @@ pub trait DataOpEngine: Send + Sync + fmt::Debug {
     /// Whether this engine can reach `pe`.
     fn reaches(&self, pe: Pe) -> bool;
 
-    /// Copies `len` bytes from local memory at `src` to `dst` in `pe`'s segment; complete (visible at the
-    /// target) when it returns.
+    /// Performs `op`; with [`Completion::Blocking`] the data (and then the signal) is visible at the target on
+    /// return, with [`Completion::Deferred`] after the next `quiet`, the signal still after the data.
     ///
     /// # Safety
-    /// `src..src+len` must be readable for the duration of the call.
-    unsafe fn put(&self, pe: Pe, dst: HeapOffset, src: *const u8, len: usize) -> Result<()>;
+    /// `op.src..op.src+op.len` must be readable for the duration of the call, and for `Deferred` stay readable
+    /// and unmodified until the next `quiet` returns.
+    unsafe fn put(&self, op: Put, mode: Completion) -> Result<()>;
 
-    /// Copies `len` bytes from `src` in `pe`'s segment to local memory at `dst`.
+    /// Performs `op`; the data has arrived on return (`Blocking`) or after the next `quiet` (`Deferred`).
     ///
     /// # Safety
-    /// `dst..dst+len` must be writable for the duration of the call and not concurrently accessed by this
-    /// process.
-    unsafe fn get(&self, pe: Pe, src: HeapOffset, dst: *mut u8, len: usize) -> Result<()>;
-
-    /// Like [`DataOpEngine::put`], but may return before the data moved; complete after [`DataOpEngine::quiet`].
-    ///
-    /// # Safety
-    /// `src..src+len` must stay readable and unmodified until the next `quiet` returns.
-    unsafe fn put_nbi(&self, pe: Pe, dst: HeapOffset, src: *const u8, len: usize) -> Result<()> {
-        // SAFETY: forwarded contract; a blocking put needs less than the nbi contract guarantees.
-        unsafe { self.put(pe, dst, src, len) }
-    }
-
-    /// Like [`DataOpEngine::get`], but may return before the data arrived; complete after `quiet`.
-    ///
-    /// # Safety
-    /// `dst..dst+len` must stay writable and untouched by this process until the next `quiet` returns.
-    unsafe fn get_nbi(&self, pe: Pe, src: HeapOffset, dst: *mut u8, len: usize) -> Result<()> {
-        // SAFETY: forwarded contract.
-        unsafe { self.get(pe, src, dst, len) }
-    }
-
-    /// Puts the data, then updates the 64-bit signal word at `sig` on `pe` with `op`: a waiter that sees the
-    /// signal sees the data.
-    ///
-    /// # Safety
-    /// As for [`DataOpEngine::put`].
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn put_signal(
-        &self,
-        pe: Pe,
-        dst: HeapOffset,
-        src: *const u8,
-        len: usize,
-        sig: HeapOffset,
-        value: u64,
-        op: SignalOp,
-    ) -> Result<()>;
-
-    /// Non-blocking put-with-signal: data and signal are complete after `quiet`, the signal still after the
-    /// data.
-    ///
-    /// # Safety
-    /// As for [`DataOpEngine::put_nbi`].
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn put_signal_nbi(
-        &self,
-        pe: Pe,
-        dst: HeapOffset,
-        src: *const u8,
-        len: usize,
-        sig: HeapOffset,
-        value: u64,
-        op: SignalOp,
-    ) -> Result<()> {
-        // SAFETY: forwarded contract.
-        unsafe { self.put_signal(pe, dst, src, len, sig, value, op) }
-    }
+    /// `op.dst..op.dst+op.len` must be writable and not accessed by this process until the data has arrived
+    /// (on return, or after the next `quiet` for `Deferred`).
+    unsafe fn get(&self, op: Get, mode: Completion) -> Result<()>;
 
     /// Performs `op` atomically on the word of `width` at `at` on `pe`, returning the previous value.
-    /// Atomic with respect to every other atomic and signal operation on that word, from any PE.
+    /// Atomic with respect to every other atomic and signal operation on that word, from any PE and engine.
     fn atomic(&self, pe: Pe, at: HeapOffset, width: AtomicWidth, op: AtomicOp) -> Result<u64>;
 
     /// Orders this PE's puts to each target: those before the fence are visible before those after it.
@@ -181,4 +208,50 @@ pub trait DataOpEngine: Send + Sync + fmt::Debug {
 
     /// A local address of `pe`'s byte at `off`, when this engine maps peers' memory; else `None`.
     fn peer_ptr(&self, pe: Pe, off: HeapOffset) -> Option<NonNull<u8>>;
+}
+
+/// How an engine is built from the job's [`EngineSetup`](crate::engine_setup::EngineSetup): the one
+/// constructor the facade's engine table calls for every compiled engine.
+pub trait BuildEngine: Sized {
+    /// Builds this PE's engine; may exchange connection data with the other PEs through `setup.exchange`
+    /// (every PE builds the same engines in the same order, so collective exchanges meet).
+    fn build(setup: &crate::engine_setup::EngineSetup<'_>) -> Result<Self>;
+}
+
+impl<T: BuildEngine> BuildEngine for Box<T> {
+    fn build(setup: &crate::engine_setup::EngineSetup<'_>) -> Result<Self> {
+        T::build(setup).map(Box::new)
+    }
+}
+
+impl<T: DataOpEngine + ?Sized> DataOpEngine for Box<T> {
+    fn kind(&self) -> OpEngineType {
+        (**self).kind()
+    }
+    fn capabilities(&self) -> Capabilities {
+        (**self).capabilities()
+    }
+    fn reaches(&self, pe: Pe) -> bool {
+        (**self).reaches(pe)
+    }
+    unsafe fn put(&self, op: Put, mode: Completion) -> Result<()> {
+        // SAFETY: forwarded contract.
+        unsafe { (**self).put(op, mode) }
+    }
+    unsafe fn get(&self, op: Get, mode: Completion) -> Result<()> {
+        // SAFETY: forwarded contract.
+        unsafe { (**self).get(op, mode) }
+    }
+    fn atomic(&self, pe: Pe, at: HeapOffset, width: AtomicWidth, op: AtomicOp) -> Result<u64> {
+        (**self).atomic(pe, at, width, op)
+    }
+    fn fence(&self) -> Result<()> {
+        (**self).fence()
+    }
+    fn quiet(&self) -> Result<()> {
+        (**self).quiet()
+    }
+    fn peer_ptr(&self, pe: Pe, off: HeapOffset) -> Option<NonNull<u8>> {
+        (**self).peer_ptr(pe, off)
+    }
 }

@@ -14,7 +14,10 @@
 #![deny(missing_docs)]
 
 pub mod attr;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod engine;
+pub mod engine_setup;
 pub mod error;
 pub mod heap;
 pub mod launch_env;

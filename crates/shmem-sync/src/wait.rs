@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 /// Longest single futex sleep: bounds how late a missed wake-up or a job failure is noticed.
 const SLEEP_SLICE: Duration = Duration::from_millis(4);
+/// Longest single sleep when some engine's remote writes do not wake sleepers (RDMA): the wait polls the word
+/// this often instead of sleeping until a wake that never comes.
+pub const POLL_SLICE: Duration = Duration::from_micros(50);
 /// Default of `SHMEM_WAIT_WARN_SECS`: a wait this long logs what it waits for, once.
 const DEFAULT_WARN_SECS: u64 = 60;
 
@@ -55,6 +58,20 @@ pub struct WaitCtx<'a> {
     pub health: &'a JobHealth,
     /// A bound for control-plane waits (barriers); `None` waits as long as the condition needs.
     pub timeout: Option<Duration>,
+    /// Whether every engine of the job wakes this PE's sleepers when it writes here
+    /// (`Capabilities::remote_writes_wake` of all engines together). When not, sleeps are [`POLL_SLICE`]s.
+    pub remote_writes_wake: bool,
+}
+
+impl WaitCtx<'_> {
+    /// How long one sleep of a wait may last before the word is polled again.
+    pub fn sleep_slice(&self) -> Duration {
+        if self.remote_writes_wake {
+            SLEEP_SLICE
+        } else {
+            POLL_SLICE
+        }
+    }
 }
 
 struct Tuning {
@@ -156,7 +173,7 @@ pub fn wait_until<R>(
             line.unregister();
             return Ok(r);
         }
-        shmem_core::wake::wait(line.seq, s, SLEEP_SLICE);
+        shmem_core::wake::wait(line.seq, s, ctx.sleep_slice());
         line.unregister();
         // Woken (or timed out) but maybe not satisfied: spin again before sleeping, so that a stream of writes
         // to this PE (each of which would pay a futex wake while we sleep) finds us awake.
@@ -178,6 +195,44 @@ pub fn wait_until<R>(
                 waited,
                 what()
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shmem_core::heap::{HeapLayout, Segment};
+    use shmem_core::Pe;
+    use std::sync::Arc;
+
+    /// A word written without a wake (as an RDMA NIC writes) is seen by a sleeping waiter, which sleeps in
+    /// poll slices when the wait context says remote writes do not wake (no timing is asserted: the slice is).
+    #[test]
+    fn silent_writes_are_seen_when_engines_do_not_wake() {
+        let layout = HeapLayout::new(1 << 20);
+        let name = format!("/shmem-sync-poll-{}", std::process::id());
+        let mut seg = Segment::create(&name, layout.segment_len() as usize).unwrap();
+        seg.unlink();
+        let node = Arc::new(NodeSegments::new(layout, Pe(0), vec![Some(seg)]));
+        node.wake_line(Pe(0)).lo.store(u64::MAX, Ordering::SeqCst);
+        let health = JobHealth::default();
+        let word = node.word64(Pe(0), HeapOffset(0));
+        let ctx =
+            WaitCtx { node: &node, health: &health, timeout: Some(Duration::from_secs(10)), remote_writes_wake: false };
+        assert_eq!(ctx.sleep_slice(), POLL_SLICE);
+        let waking = WaitCtx { remote_writes_wake: true, ..ctx };
+        assert_eq!(waking.sleep_slice(), SLEEP_SLICE);
+        for round in 1..=5u64 {
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    // Long enough for the waiter to pass its spin and yield phases and sleep.
+                    std::thread::sleep(Duration::from_millis(10));
+                    word.store(round, Ordering::Release); // no wake: a NIC does not call futex
+                });
+                let poll = || (load_local::<u64>(&node, HeapOffset(0)) == round).then_some(round);
+                assert_eq!(wait_until(&ctx, Some((HeapOffset(0), 8)), poll, || "w".into()).unwrap(), round);
+            });
         }
     }
 }

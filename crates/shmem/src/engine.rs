@@ -4,34 +4,72 @@
 //! `dispatch!` macro expands each trait method into a `match` (crossbeam-channel's flavor style). The routing
 //! table stores, per world PE, the index of the engine that reaches it.
 
-use shmem_core::engine::{AtomicOp, AtomicWidth, Capabilities, DataOpEngine, SignalOp};
+use shmem_core::engine::{AtomicOp, AtomicWidth, BuildEngine, Capabilities, Completion, DataOpEngine, Get, Put};
+use shmem_core::engine_setup::EngineSetup;
 use shmem_core::{Error, HeapOffset, OpEngineType, Pe, Result};
 use std::ptr::NonNull;
 
-#[cfg(not(any(feature = "mte", feature = "sdma")))]
-compile_error!("enable at least one engine feature of the `shmem` crate (`mte`, `sdma`)");
+/// The one table of compiled engines. Each row: cargo feature, enum variant, stored type (built through
+/// [`BuildEngine`]), the engine's flag. Adding an engine is a crate implementing `DataOpEngine` and
+/// `BuildEngine`, a feature, and a row here; the enum, its dispatch, the compiled-engine list and the builder
+/// all come from the table.
+macro_rules! engine_table {
+    ($($feature:literal => $variant:ident($ty:ty), $flag:ident;)+) => {
+        #[cfg(not(any($(feature = $feature),+)))]
+        compile_error!(concat!("enable at least one engine feature of the `shmem` crate:" $(, " `", $feature, "`")+));
 
-/// One compiled engine.
-#[derive(Debug)]
-#[non_exhaustive]
-pub(crate) enum Engine {
-    /// Same-node load/store.
-    #[cfg(feature = "mte")]
-    Mte(transport_mte::MteEngine),
-    /// Same-node asynchronous copy engine.
-    #[cfg(feature = "sdma")]
-    Sdma(Box<transport_sdma::SdmaEngine>),
-}
+        /// One compiled engine.
+        #[derive(Debug)]
+        #[non_exhaustive]
+        pub(crate) enum Engine {
+            $(
+                #[doc = concat!("The ", stringify!($flag), " engine (feature `", $feature, "`).")]
+                #[cfg(feature = $feature)]
+                $variant($ty),
+            )+
+        }
 
-macro_rules! dispatch {
-    ($self:ident, $e:ident => $body:expr) => {
-        match $self {
-            #[cfg(feature = "mte")]
-            Engine::Mte($e) => $body,
-            #[cfg(feature = "sdma")]
-            Engine::Sdma($e) => $body,
+        /// Expands `$body` once per compiled variant with `$e` bound to the engine.
+        macro_rules! dispatch {
+            ($self:ident, $e:ident => $body:expr) => {
+                match $self {
+                    $(
+                        #[cfg(feature = $feature)]
+                        Engine::$variant($e) => $body,
+                    )+
+                }
+            };
+        }
+
+        /// The engines this build has, in flag order.
+        pub(crate) fn compiled() -> OpEngineType {
+            let mut set = OpEngineType::empty();
+            $(
+                #[cfg(feature = $feature)]
+                {
+                    set |= OpEngineType::$flag;
+                }
+            )+
+            set
+        }
+
+        /// Builds the engine of one flag, if this build has it.
+        fn build_one(flag: OpEngineType, setup: &EngineSetup<'_>) -> Option<Result<Engine>> {
+            $(
+                #[cfg(feature = $feature)]
+                if flag == OpEngineType::$flag {
+                    return Some(<$ty as BuildEngine>::build(setup).map(Engine::$variant));
+                }
+            )+
+            let _ = (flag, setup);
+            None
         }
     };
+}
+
+engine_table! {
+    "mte" => Mte(transport_mte::MteEngine), MTE;
+    "sdma" => Sdma(Box<transport_sdma::SdmaEngine>), SDMA;
 }
 
 impl DataOpEngine for Engine {
@@ -44,49 +82,13 @@ impl DataOpEngine for Engine {
     fn reaches(&self, pe: Pe) -> bool {
         dispatch!(self, e => e.reaches(pe))
     }
-    unsafe fn put(&self, pe: Pe, dst: HeapOffset, src: *const u8, len: usize) -> Result<()> {
+    unsafe fn put(&self, op: Put, mode: Completion) -> Result<()> {
         // SAFETY: forwarded contract.
-        dispatch!(self, e => unsafe { e.put(pe, dst, src, len) })
+        dispatch!(self, e => unsafe { e.put(op, mode) })
     }
-    unsafe fn get(&self, pe: Pe, src: HeapOffset, dst: *mut u8, len: usize) -> Result<()> {
+    unsafe fn get(&self, op: Get, mode: Completion) -> Result<()> {
         // SAFETY: forwarded contract.
-        dispatch!(self, e => unsafe { e.get(pe, src, dst, len) })
-    }
-    unsafe fn put_nbi(&self, pe: Pe, dst: HeapOffset, src: *const u8, len: usize) -> Result<()> {
-        // SAFETY: forwarded contract.
-        dispatch!(self, e => unsafe { e.put_nbi(pe, dst, src, len) })
-    }
-    unsafe fn get_nbi(&self, pe: Pe, src: HeapOffset, dst: *mut u8, len: usize) -> Result<()> {
-        // SAFETY: forwarded contract.
-        dispatch!(self, e => unsafe { e.get_nbi(pe, src, dst, len) })
-    }
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn put_signal(
-        &self,
-        pe: Pe,
-        dst: HeapOffset,
-        src: *const u8,
-        len: usize,
-        sig: HeapOffset,
-        value: u64,
-        op: SignalOp,
-    ) -> Result<()> {
-        // SAFETY: forwarded contract.
-        dispatch!(self, e => unsafe { e.put_signal(pe, dst, src, len, sig, value, op) })
-    }
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn put_signal_nbi(
-        &self,
-        pe: Pe,
-        dst: HeapOffset,
-        src: *const u8,
-        len: usize,
-        sig: HeapOffset,
-        value: u64,
-        op: SignalOp,
-    ) -> Result<()> {
-        // SAFETY: forwarded contract.
-        dispatch!(self, e => unsafe { e.put_signal_nbi(pe, dst, src, len, sig, value, op) })
+        dispatch!(self, e => unsafe { e.get(op, mode) })
     }
     fn atomic(&self, pe: Pe, at: HeapOffset, width: AtomicWidth, op: AtomicOp) -> Result<u64> {
         dispatch!(self, e => e.atomic(pe, at, width, op))
@@ -226,42 +228,26 @@ impl Router {
     }
 }
 
-/// The router is itself an engine: every operation goes to the engine that reaches its PE; `fence` and `quiet`
-/// go to all. Collective algorithms (barriers) take it, so they work with any mix of engines.
+/// The router is itself an engine: every operation goes to the engine that reaches its PE (data transfers
+/// through [`Router::for_op`], so the bulk policy applies to them too); `fence` and `quiet` go to all.
+/// Collective algorithms (barriers) take it, so they work with any mix of engines.
 impl DataOpEngine for Router {
     fn kind(&self) -> OpEngineType {
         self.engines.iter().fold(OpEngineType::empty(), |k, e| k | e.kind())
     }
     fn capabilities(&self) -> Capabilities {
-        let all = self.engines.iter().map(|e| e.capabilities());
-        all.fold(Capabilities { direct_pointers: true, asynchronous_nbi: true }, |a, c| Capabilities {
-            direct_pointers: a.direct_pointers && c.direct_pointers,
-            asynchronous_nbi: a.asynchronous_nbi && c.asynchronous_nbi,
-        })
+        Capabilities::all_of(self.engines.iter().map(|e| e.capabilities()))
     }
     fn reaches(&self, pe: Pe) -> bool {
         pe.index() < self.route.len()
     }
-    unsafe fn put(&self, pe: Pe, dst: HeapOffset, src: *const u8, len: usize) -> Result<()> {
+    unsafe fn put(&self, op: Put, mode: Completion) -> Result<()> {
         // SAFETY: forwarded contract.
-        unsafe { self.to(pe).put(pe, dst, src, len) }
+        unsafe { self.for_op(op.pe, op.len, mode == Completion::Deferred).put(op, mode) }
     }
-    unsafe fn get(&self, pe: Pe, src: HeapOffset, dst: *mut u8, len: usize) -> Result<()> {
+    unsafe fn get(&self, op: Get, mode: Completion) -> Result<()> {
         // SAFETY: forwarded contract.
-        unsafe { self.to(pe).get(pe, src, dst, len) }
-    }
-    unsafe fn put_signal(
-        &self,
-        pe: Pe,
-        dst: HeapOffset,
-        src: *const u8,
-        len: usize,
-        sig: HeapOffset,
-        value: u64,
-        op: SignalOp,
-    ) -> Result<()> {
-        // SAFETY: forwarded contract.
-        unsafe { self.to(pe).put_signal(pe, dst, src, len, sig, value, op) }
+        unsafe { self.for_op(op.pe, op.len, mode == Completion::Deferred).get(op, mode) }
     }
     fn atomic(&self, pe: Pe, at: HeapOffset, width: AtomicWidth, op: AtomicOp) -> Result<u64> {
         self.to(pe).atomic(pe, at, width, op)
@@ -279,59 +265,78 @@ impl DataOpEngine for Router {
 
 /// Fails early, before any PE talks to another, when `enabled` names an engine this build lacks.
 pub(crate) fn check_compiled(enabled: OpEngineType) -> Result<()> {
-    let mut compiled = OpEngineType::empty();
-    if cfg!(feature = "mte") {
-        compiled |= OpEngineType::MTE;
-    }
-    if cfg!(feature = "sdma") {
-        compiled |= OpEngineType::SDMA;
-    }
-    let missing = enabled - compiled;
+    let missing = enabled - compiled();
     if !missing.is_empty() {
-        return Err(Error::NotSupported(format!(
-            "engine {missing:?} is not compiled into this build of shmem (compiled: {}); rebuild with its cargo \
-             feature or choose another data_op_engine_type",
-            compiled_engines()
-        )));
+        return Err(not_compiled(missing));
     }
     Ok(())
 }
 
-/// Builds the engines of `enabled` that this build has, over the node's mappings.
-pub(crate) fn build_engines(
-    enabled: OpEngineType,
-    node: &std::sync::Arc<shmem_core::heap::NodeSegments>,
-) -> Result<Vec<Engine>> {
-    let mut out = Vec::new();
-    for flag in enabled.iter() {
-        match flag {
-            #[cfg(feature = "mte")]
-            OpEngineType::MTE => out.push(Engine::Mte(transport_mte::MteEngine::new(node.clone()))),
-            #[cfg(feature = "sdma")]
-            OpEngineType::SDMA => {
-                let cfg = transport_sdma::SdmaConfig::from_env()?;
-                tracing::info!("SDMA copy engine: {} channels", cfg.channels);
-                out.push(Engine::Sdma(Box::new(transport_sdma::SdmaEngine::new(node.clone(), cfg)?)))
-            }
-            other => {
-                return Err(Error::NotSupported(format!(
-                    "engine {other:?} is not compiled into this build of shmem (compiled: {}); rebuild with its cargo \
-                     feature or choose another data_op_engine_type",
-                    compiled_engines()
-                )))
-            }
-        }
-    }
-    let _ = node;
-    Ok(out)
+fn not_compiled(missing: OpEngineType) -> Error {
+    Error::NotSupported(format!(
+        "engine {missing:?} is not compiled into this build of shmem (compiled: {}); rebuild with its cargo \
+         feature or choose another data_op_engine_type",
+        compiled_engines()
+    ))
 }
 
-/// Names of the engines this build has.
-pub fn compiled_engines() -> &'static str {
-    match (cfg!(feature = "mte"), cfg!(feature = "sdma")) {
-        (true, true) => "MTE, SDMA",
-        (true, false) => "MTE",
-        (false, true) => "SDMA",
-        (false, false) => "none",
+/// Builds the engines of `enabled` that this build has, in flag order, from the job's set-up.
+pub(crate) fn build_engines(enabled: OpEngineType, setup: &EngineSetup<'_>) -> Result<Vec<Engine>> {
+    enabled.iter().map(|flag| build_one(flag, setup).unwrap_or_else(|| Err(not_compiled(flag)))).collect()
+}
+
+/// Names of the engines this build has (`"MTE, SDMA"`).
+pub fn compiled_engines() -> String {
+    let names: Vec<&str> = compiled().iter_names().map(|(name, _)| name).collect();
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// The conformance suite through the router with both same-node engines (MTE for small transfers and
+/// atomics, SDMA for bulk), and the router's own promise: `_nbi` reaches the asynchronous engine.
+#[cfg(all(test, feature = "mte", feature = "sdma"))]
+mod router_tests {
+    use super::*;
+    use shmem_core::conformance::Testbed;
+
+    /// Bulk transfers from 64 KiB on (both modes, so the blocking path through SDMA is covered too).
+    fn build(setup: &EngineSetup<'_>) -> Result<Router> {
+        let both = OpEngineType::MTE | OpEngineType::SDMA;
+        let policy = BulkPolicy { nbi_min: 64 << 10, blocking_min: 1 << 20 };
+        Router::new(build_engines(both, setup)?, setup.n_pes, both, policy)
+    }
+
+    // Without `same_node_only`: a router refuses, at build, a job where some PE is unreachable.
+    shmem_core::conformance_tests!(build);
+
+    #[test]
+    fn nbi_through_the_router_is_asynchronous_on_the_copy_engine() {
+        let bed = Testbed::new(2, build);
+        let r = &bed.engines[0];
+        const PIECE: usize = 1 << 20;
+        assert_eq!(r.for_op(Pe(1), PIECE, true).kind(), OpEngineType::SDMA, "bulk nbi goes to SDMA");
+        assert_eq!(r.for_op(Pe(1), 8, true).kind(), OpEngineType::MTE, "small nbi stays on MTE");
+        let data: Vec<u8> = (0..8 * PIECE).map(|i| (i % 251) as u8).collect();
+        for i in 0..8 {
+            let put = Put {
+                pe: Pe(1),
+                dst: HeapOffset((i * PIECE) as u64),
+                src: data[i * PIECE..].as_ptr(),
+                len: PIECE,
+                signal: None,
+            };
+            // SAFETY: data lives until the quiet below.
+            unsafe { r.put(put, Completion::Deferred) }.unwrap();
+        }
+        // Eight 1 MiB copies queued by eight calls: had the router made them blocking (as it once did, by not
+        // forwarding put_nbi), nothing would be in flight now.
+        let Engine::Sdma(sdma) = r.for_op(Pe(1), PIECE, true) else { panic!("not SDMA") };
+        assert!(sdma.in_flight() > 0, "the router's nbi puts completed before returning: not asynchronous");
+        r.quiet().unwrap();
+        assert_eq!(sdma.in_flight(), 0);
+        assert!(bed.local_bytes(1, 0, data.len()) == data, "data after quiet");
     }
 }

@@ -43,6 +43,7 @@ mod engine;
 mod log;
 mod rma;
 mod runtime;
+mod store_exchange;
 mod sym;
 pub mod team;
 pub mod tls;

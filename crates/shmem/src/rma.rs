@@ -5,7 +5,7 @@
 //! `InvalidParam` that names the address, the heap range and the PE.
 
 use crate::runtime::Runtime;
-use shmem_core::engine::{AtomicOp, AtomicWidth, DataOpEngine, SignalOp};
+use shmem_core::engine::{AtomicOp, AtomicWidth, Completion, DataOpEngine, Get, Put, SignalOp, SignalUpdate};
 use shmem_core::{Error, HeapOffset, Pe, Result};
 use std::sync::atomic::Ordering;
 
@@ -71,15 +71,9 @@ impl Runtime {
         if len == 0 {
             return Ok(());
         }
-        let e = self.router.for_op(pe, len, nbi);
+        let op = Put { pe, dst: off, src, len, signal: None };
         // SAFETY: forwarded contract; the range is inside the peer's heap (checked).
-        unsafe {
-            if nbi {
-                e.put_nbi(pe, off, src, len)
-            } else {
-                e.put(pe, off, src, len)
-            }
-        }
+        unsafe { self.router.put(op, Completion::of_nbi(nbi)) }
     }
 
     /// Gets `len` bytes from the symmetric `src` on `pe` into local `dst`.
@@ -94,15 +88,9 @@ impl Runtime {
         if len == 0 {
             return Ok(());
         }
-        let e = self.router.for_op(pe, len, nbi);
+        let op = Get { pe, src: off, dst, len };
         // SAFETY: forwarded contract.
-        unsafe {
-            if nbi {
-                e.get_nbi(pe, off, dst, len)
-            } else {
-                e.get(pe, off, dst, len)
-            }
-        }
+        unsafe { self.router.get(op, Completion::of_nbi(nbi)) }
     }
 
     /// Put-with-signal: data, then the 64-bit signal at `sig` on `pe` is set/added.
@@ -132,15 +120,9 @@ impl Runtime {
                 dst + len
             )));
         }
-        let e = self.router.for_op(pe, len, nbi);
+        let put = Put { pe, dst: off, src, len, signal: Some(SignalUpdate { at: sig_off, value, op }) };
         // SAFETY: forwarded contract.
-        unsafe {
-            if nbi {
-                e.put_signal_nbi(pe, off, src, len, sig_off, value, op)
-            } else {
-                e.put_signal(pe, off, src, len, sig_off, value, op)
-            }
-        }
+        unsafe { self.router.put(put, Completion::of_nbi(nbi)) }
     }
 
     /// An atomic operation on the symmetric word at `addr` on `pe`.

@@ -2,7 +2,9 @@
 //! (`init` → `finalize`).
 
 use crate::engine::{build_engines, Router};
+use crate::store_exchange::StoreExchange;
 use shmem_bootstrap::{JobEvent, StoreClient, StoreConfig, StoreServer, Watch};
+use shmem_core::engine_setup::{EngineSetup, EngineTimeouts, KeyExchange};
 use shmem_core::heap::{Allocator, HeapLayout, NodeSegments, Segment};
 use shmem_core::launch_env::vars;
 use shmem_core::{Error, InitAttr, InitStatus, Pe, Result};
@@ -149,6 +151,8 @@ impl Runtime {
         let mut control = Control::default();
         let mut store_cfg: Option<StoreConfig> = None;
         let mut node_pes: Vec<u32> = vec![me.0];
+        // node_of[pe]: an index per distinct node id, in order of first appearance (the same on every PE).
+        let mut node_of: Vec<u32> = vec![0; n as usize];
         let mut segs: Vec<Option<Segment>> = (0..n).map(|_| None).collect();
         let own_name = own.name().to_string();
         segs[me.index()] = Some(own);
@@ -178,8 +182,16 @@ impl Runtime {
                     &encode_segment(&node_id, &own_name, layout.segment_len()),
                     opt.shm_init_timeout,
                 )?;
+                let mut node_ids: Vec<String> = Vec::new();
                 for (pe, raw) in all.iter().enumerate() {
                     let (peer_node, name, len) = decode_segment(pe as u32, raw)?;
+                    node_of[pe] = match node_ids.iter().position(|id| *id == peer_node) {
+                        Some(i) => i as u32,
+                        None => {
+                            node_ids.push(peer_node.clone());
+                            (node_ids.len() - 1) as u32
+                        }
+                    };
                     if len != layout.segment_len() {
                         return Err(Error::InvalidValue(format!(
                             "PE {pe} has a segment of {len} B but this PE has {} B: every PE must pass the same \
@@ -212,7 +224,16 @@ impl Runtime {
         // An empty watched range until the first sleeper registers (the segment starts zeroed).
         node.wake_line(me).lo.store(u64::MAX, Ordering::SeqCst);
         let node = Arc::new(node);
-        let built = build_engines(opt.data_op_engine_type, &node).and_then(|engines| {
+        let exchange = control.client.as_ref().map(|client| StoreExchange { client, n_pes: n });
+        let setup = EngineSetup {
+            me,
+            n_pes: n,
+            node_of: &node_of,
+            heap: &node,
+            exchange: exchange.as_ref().map(|x| x as &dyn KeyExchange),
+            timeouts: EngineTimeouts { init: opt.shm_init_timeout, control: opt.control_operation_timeout },
+        };
+        let built = build_engines(opt.data_op_engine_type, &setup).and_then(|engines| {
             Router::new(engines, n, opt.data_op_engine_type, crate::engine::BulkPolicy::from_env()?)
         });
         let router = match built {
@@ -253,7 +274,12 @@ impl Runtime {
 
     /// A wait context for a user wait with an optional time limit.
     pub(crate) fn wait_ctx_limited(&self, limit: Option<std::time::Duration>) -> WaitCtx<'_> {
-        WaitCtx { node: &self.node, health: &self.health, timeout: limit }
+        WaitCtx {
+            node: &self.node,
+            health: &self.health,
+            timeout: limit,
+            remote_writes_wake: self.remote_writes_wake(),
+        }
     }
 
     /// A wait context for user waits (unbounded) or control waits (bounded by control_operation_timeout).
@@ -262,7 +288,16 @@ impl Runtime {
             node: &self.node,
             health: &self.health,
             timeout: bounded.then_some(self.attr.option_attr.control_operation_timeout),
+            remote_writes_wake: self.remote_writes_wake(),
         }
+    }
+
+    /// Whether every engine of this job wakes this PE's sleepers when it writes here (the waits poll in short
+    /// slices when one does not).
+    #[inline]
+    pub(crate) fn remote_writes_wake(&self) -> bool {
+        use shmem_core::engine::DataOpEngine;
+        self.router.capabilities().remote_writes_wake
     }
 
     /// Completes this PE's outstanding operations on every engine.

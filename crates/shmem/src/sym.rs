@@ -3,7 +3,7 @@
 use crate::runtime::Runtime;
 use crate::Shmem;
 use bytemuck::Pod;
-use shmem_core::engine::{AtomicOp, AtomicWidth, DataOpEngine, SignalOp};
+use shmem_core::engine::{AtomicOp, AtomicWidth, Completion, DataOpEngine, Get, Put, SignalOp, SignalUpdate};
 use shmem_core::{Error, HeapOffset, Result};
 use shmem_sync::CmpOp;
 use std::marker::PhantomData;
@@ -79,14 +79,9 @@ impl<T: Pod> SymVec<T> {
         let pe = self.rt.check_pe(pe as i64)?;
         let off = self.range(at, src.len())?;
         // SAFETY: src is a live slice for the call; the range is inside the array (checked).
-        unsafe {
-            self.rt.router.for_op(pe, std::mem::size_of_val(src), false).put(
-                pe,
-                off,
-                src.as_ptr().cast(),
-                std::mem::size_of_val(src),
-            )
-        }
+        let op = Put { pe, dst: off, src: src.as_ptr().cast(), len: std::mem::size_of_val(src), signal: None };
+        // SAFETY: as above.
+        unsafe { self.rt.router.put(op, Completion::Blocking) }
     }
 
     /// Copies `pe`'s elements `at..at+dst.len()` into `dst`.
@@ -95,14 +90,9 @@ impl<T: Pod> SymVec<T> {
         let pe = self.rt.check_pe(pe as i64)?;
         let off = self.range(at, dst.len())?;
         // SAFETY: dst is an exclusive live slice; the range is inside the array (checked).
-        unsafe {
-            self.rt.router.for_op(pe, std::mem::size_of_val(dst), false).get(
-                pe,
-                off,
-                dst.as_mut_ptr().cast(),
-                std::mem::size_of_val(dst),
-            )
-        }
+        let op = Get { pe, src: off, dst: dst.as_mut_ptr().cast(), len: std::mem::size_of_val(dst) };
+        // SAFETY: as above.
+        unsafe { self.rt.router.get(op, Completion::Blocking) }
     }
 
     /// Puts `src` at element `at` of `pe`, then updates `pe`'s signal word `signal[sig_at]` with `op`: a PE that
@@ -126,10 +116,10 @@ impl<T: Pod> SymVec<T> {
         let off = self.range(at, src.len())?;
         let sig = signal.range(sig_at, 1)?;
         // SAFETY: as in put; the signal word is inside its own array, disjoint from this one.
-        unsafe {
-            let len = std::mem::size_of_val(src);
-            self.rt.router.for_op(pe, len, false).put_signal(pe, off, src.as_ptr().cast(), len, sig, value, op)
-        }
+        let signal = Some(SignalUpdate { at: sig, value, op });
+        let put = Put { pe, dst: off, src: src.as_ptr().cast(), len: std::mem::size_of_val(src), signal };
+        // SAFETY: as above.
+        unsafe { self.rt.router.put(put, Completion::Blocking) }
     }
 
     /// Reads this PE's own elements `at..at+dst.len()`.

@@ -1,7 +1,10 @@
 //! [`MteEngine`]: the calling thread copies straight into and out of the peer's mapped segment.
 
 use crate::config::ChunkConfig;
-use shmem_core::engine::{AtomicOp, AtomicWidth, Capabilities, DataOpEngine, SignalOp};
+use shmem_core::engine::{
+    AtomicOp, AtomicWidth, BuildEngine, Capabilities, Completion, DataOpEngine, Get, Put, SignalOp,
+};
+use shmem_core::engine_setup::EngineSetup;
 use shmem_core::heap::NodeSegments;
 use shmem_core::{Error, HeapOffset, OpEngineType, Pe, Result};
 use std::ptr::NonNull;
@@ -64,61 +67,57 @@ impl MteEngine {
     }
 }
 
+impl BuildEngine for MteEngine {
+    fn build(setup: &EngineSetup<'_>) -> Result<MteEngine> {
+        Ok(MteEngine::new(setup.heap.clone()))
+    }
+}
+
 impl DataOpEngine for MteEngine {
     fn kind(&self) -> OpEngineType {
         OpEngineType::MTE
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { direct_pointers: true, asynchronous_nbi: false }
+        Capabilities { direct_pointers: true, asynchronous_nbi: false, remote_writes_wake: true }
     }
 
     fn reaches(&self, pe: Pe) -> bool {
         self.node.peer(pe).is_some()
     }
 
-    unsafe fn put(&self, pe: Pe, dst: HeapOffset, src: *const u8, len: usize) -> Result<()> {
+    /// Both modes copy before returning: the calling thread is the engine, so a deferred put is complete too.
+    unsafe fn put(&self, op: Put, _mode: Completion) -> Result<()> {
+        let Put { pe, dst, src, len, signal } = op;
         let d = self.peer_span(pe, dst, len)?;
-        // SAFETY: d..d+len is inside the peer's mapping (span checked); src is the caller's contract.
-        unsafe { self.copy(d, src, len) };
-        // A plain put skips the full fence before the wake check (see shmem_core::wake): a sleeper that
-        // registers at this instant re-checks within its bounded sleep.
-        self.node.wake(pe, dst, len as u64);
-        Ok(())
-    }
-
-    unsafe fn get(&self, pe: Pe, src: HeapOffset, dst: *mut u8, len: usize) -> Result<()> {
-        let s = self.peer_span(pe, src, len)?;
-        // SAFETY: s..s+len is inside the peer's mapping; dst is the caller's contract.
-        unsafe { self.copy(dst, s, len) };
-        Ok(())
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn put_signal(
-        &self,
-        pe: Pe,
-        dst: HeapOffset,
-        src: *const u8,
-        len: usize,
-        sig: HeapOffset,
-        value: u64,
-        op: SignalOp,
-    ) -> Result<()> {
-        let d = self.peer_span(pe, dst, len)?;
-        let w = self.word64(pe, sig)?;
-        // SAFETY: as in put.
+        let Some(sig) = signal else {
+            // SAFETY: d..d+len is inside the peer's mapping (span checked); src is the caller's contract.
+            unsafe { self.copy(d, src, len) };
+            // A plain put skips the full fence before the wake check (see shmem_core::wake): a sleeper that
+            // registers at this instant re-checks within its bounded sleep.
+            self.node.wake(pe, dst, len as u64);
+            return Ok(());
+        };
+        let w = self.word64(pe, sig.at)?;
+        // SAFETY: as above.
         unsafe { self.copy(d, src, len) };
         // The SeqCst RMW is also a release: the data stores above are visible before the new signal value to
         // any waiter that loads the signal with acquire ordering.
-        match op {
-            SignalOp::Set => w.swap(value, Ordering::SeqCst),
-            SignalOp::Add => w.fetch_add(value, Ordering::SeqCst),
+        match sig.op {
+            SignalOp::Set => w.swap(sig.value, Ordering::SeqCst),
+            SignalOp::Add => w.fetch_add(sig.value, Ordering::SeqCst),
         };
         // One wake check covering data and signal: a waiter may watch either.
-        let lo = dst.0.min(sig.0);
-        let hi = (dst.0 + len as u64).max(sig.0 + 8);
+        let lo = dst.0.min(sig.at.0);
+        let hi = (dst.0 + len as u64).max(sig.at.0 + 8);
         self.node.wake(pe, HeapOffset(lo), hi - lo);
+        Ok(())
+    }
+
+    unsafe fn get(&self, op: Get, _mode: Completion) -> Result<()> {
+        let s = self.peer_span(op.pe, op.src, op.len)?;
+        // SAFETY: s..s+len is inside the peer's mapping; dst is the caller's contract.
+        unsafe { self.copy(op.dst, s, op.len) };
         Ok(())
     }
 

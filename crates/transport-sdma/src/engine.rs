@@ -34,7 +34,8 @@ use crate::op::{Descriptor, Dir, OpState, Signal};
 use crate::ring::ring;
 use crate::worker::{self, resolve, signal_word, Channel, Shared};
 use crossbeam_utils::CachePadded;
-use shmem_core::engine::{AtomicOp, AtomicWidth, Capabilities, DataOpEngine, SignalOp};
+use shmem_core::engine::{AtomicOp, AtomicWidth, BuildEngine, Capabilities, Completion, DataOpEngine, Get, Put};
+use shmem_core::engine_setup::EngineSetup;
 use shmem_core::heap::NodeSegments;
 use shmem_core::{HeapOffset, OpEngineType, Pe, Result};
 use std::fmt;
@@ -290,65 +291,52 @@ impl Drop for SdmaEngine {
     }
 }
 
+impl BuildEngine for SdmaEngine {
+    /// Channels and their sizes come from `SHMEM_SDMA_*` (see [`SdmaConfig::from_env`]).
+    fn build(setup: &EngineSetup<'_>) -> Result<SdmaEngine> {
+        let cfg = SdmaConfig::from_env()?;
+        tracing::info!("SDMA copy engine: {} channels", cfg.channels);
+        SdmaEngine::new(setup.heap.clone(), cfg)
+    }
+}
+
 impl DataOpEngine for SdmaEngine {
     fn kind(&self) -> OpEngineType {
         OpEngineType::SDMA
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { direct_pointers: true, asynchronous_nbi: true }
+        Capabilities { direct_pointers: true, asynchronous_nbi: true, remote_writes_wake: true }
     }
 
     fn reaches(&self, pe: Pe) -> bool {
         self.shared.node.peer(pe).is_some()
     }
 
-    unsafe fn put(&self, pe: Pe, dst: HeapOffset, src: *const u8, len: usize) -> Result<()> {
-        // The source is borrowed only until this call returns, and it returns after the copy completed.
-        self.blocking(Dir::Put { src }, pe, dst, len, None)
+    unsafe fn put(&self, op: Put, mode: Completion) -> Result<()> {
+        let Put { pe, dst, src, len, signal } = op;
+        let signal = signal.map(|s| Signal { off: s.at, value: s.value, op: s.op });
+        match mode {
+            // The source is borrowed only until this call returns, and it returns after the copy completed.
+            Completion::Blocking => self.blocking(Dir::Put { src }, pe, dst, len, signal),
+            // The caller keeps `src` valid and unmodified until the next quiet (the trait's contract), which
+            // waits for this descriptor.
+            Completion::Deferred => {
+                self.issue(Dir::Put { src }, pe, dst, len, signal, false)?;
+                Ok(())
+            }
+        }
     }
 
-    unsafe fn get(&self, pe: Pe, src: HeapOffset, dst: *mut u8, len: usize) -> Result<()> {
-        self.blocking(Dir::Get { dst }, pe, src, len, None)
-    }
-
-    unsafe fn put_nbi(&self, pe: Pe, dst: HeapOffset, src: *const u8, len: usize) -> Result<()> {
-        // The caller keeps `src` valid and unmodified until the next quiet (the trait's contract), which waits
-        // for this descriptor.
-        self.issue(Dir::Put { src }, pe, dst, len, None, false)?;
-        Ok(())
-    }
-
-    unsafe fn get_nbi(&self, pe: Pe, src: HeapOffset, dst: *mut u8, len: usize) -> Result<()> {
-        self.issue(Dir::Get { dst }, pe, src, len, None, false)?;
-        Ok(())
-    }
-
-    unsafe fn put_signal(
-        &self,
-        pe: Pe,
-        dst: HeapOffset,
-        src: *const u8,
-        len: usize,
-        sig: HeapOffset,
-        value: u64,
-        op: SignalOp,
-    ) -> Result<()> {
-        self.blocking(Dir::Put { src }, pe, dst, len, Some(Signal { off: sig, value, op }))
-    }
-
-    unsafe fn put_signal_nbi(
-        &self,
-        pe: Pe,
-        dst: HeapOffset,
-        src: *const u8,
-        len: usize,
-        sig: HeapOffset,
-        value: u64,
-        op: SignalOp,
-    ) -> Result<()> {
-        self.issue(Dir::Put { src }, pe, dst, len, Some(Signal { off: sig, value, op }), false)?;
-        Ok(())
+    unsafe fn get(&self, op: Get, mode: Completion) -> Result<()> {
+        let Get { pe, src, dst, len } = op;
+        match mode {
+            Completion::Blocking => self.blocking(Dir::Get { dst }, pe, src, len, None),
+            Completion::Deferred => {
+                self.issue(Dir::Get { dst }, pe, src, len, None, false)?;
+                Ok(())
+            }
+        }
     }
 
     /// Done by the calling thread, not queued: an atomic is one instruction on a coherent mapping, the caller

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{pattern, Job};
-use shmem_core::engine::{AtomicOp, AtomicWidth, DataOpEngine, SignalOp};
+use shmem_core::engine::{AtomicOp, AtomicWidth, Completion, DataOpEngine, Get, Put, SignalOp, SignalUpdate};
 use shmem_core::error::code;
 use shmem_core::{HeapOffset, OpEngineType, Pe};
 use std::sync::atomic::Ordering;
@@ -45,10 +45,18 @@ fn put_get_every_size(channels: usize, split: usize) {
         // SAFETY: `src` outlives the call and, for the nbi form, the quiet below.
         unsafe {
             if nbi {
-                e.put_nbi(peer, HeapOffset(off), src.as_ptr().add(skew), len).unwrap();
+                e.put(
+                    Put { pe: peer, dst: HeapOffset(off), src: src.as_ptr().add(skew), len, signal: None },
+                    Completion::Deferred,
+                )
+                .unwrap();
                 e.quiet().unwrap();
             } else {
-                e.put(peer, HeapOffset(off), src.as_ptr().add(skew), len).unwrap();
+                e.put(
+                    Put { pe: peer, dst: HeapOffset(off), src: src.as_ptr().add(skew), len, signal: None },
+                    Completion::Blocking,
+                )
+                .unwrap();
             }
         }
         let landed = job.read(peer, off - GUARD as u64, len + 2 * GUARD);
@@ -62,9 +70,9 @@ fn put_get_every_size(channels: usize, split: usize) {
         unsafe {
             let p = dst.as_mut_ptr().add(GUARD);
             if nbi {
-                e.get(peer, HeapOffset(off), p, len).unwrap();
+                e.get(Get { pe: peer, src: HeapOffset(off), dst: p, len }, Completion::Blocking).unwrap();
             } else {
-                e.get_nbi(peer, HeapOffset(off), p, len).unwrap();
+                e.get(Get { pe: peer, src: HeapOffset(off), dst: p, len }, Completion::Deferred).unwrap();
                 e.quiet().unwrap();
             }
         }
@@ -129,12 +137,30 @@ fn signal_after_data(op: SignalOp, nbi: bool) {
             // SAFETY: `src` lives until the quiet (nbi) or the return (blocking).
             unsafe {
                 if nbi {
-                    e.put_signal_nbi(peer, HeapOffset(data_off), src.as_ptr(), len, HeapOffset(sig_off), value, op)
-                        .unwrap();
+                    e.put(
+                        Put {
+                            pe: peer,
+                            dst: HeapOffset(data_off),
+                            src: src.as_ptr(),
+                            len,
+                            signal: Some(SignalUpdate { at: HeapOffset(sig_off), value, op }),
+                        },
+                        Completion::Deferred,
+                    )
+                    .unwrap();
                     e.quiet().unwrap();
                 } else {
-                    e.put_signal(peer, HeapOffset(data_off), src.as_ptr(), len, HeapOffset(sig_off), value, op)
-                        .unwrap();
+                    e.put(
+                        Put {
+                            pe: peer,
+                            dst: HeapOffset(data_off),
+                            src: src.as_ptr(),
+                            len,
+                            signal: Some(SignalUpdate { at: HeapOffset(sig_off), value, op }),
+                        },
+                        Completion::Blocking,
+                    )
+                    .unwrap();
                 }
             }
             let deadline = Instant::now() + Duration::from_secs(10);
@@ -182,7 +208,17 @@ fn many_signal_puts_in_flight() {
     for src in &srcs {
         // SAFETY: `srcs` outlives the quiet below.
         unsafe {
-            e.put_signal_nbi(Pe(1), HeapOffset(at), src.as_ptr(), src.len(), HeapOffset(sig), 1, SignalOp::Add).unwrap()
+            e.put(
+                Put {
+                    pe: Pe(1),
+                    dst: HeapOffset(at),
+                    src: src.as_ptr(),
+                    len: src.len(),
+                    signal: Some(SignalUpdate { at: HeapOffset(sig), value: 1, op: SignalOp::Add }),
+                },
+                Completion::Deferred,
+            )
+            .unwrap()
         };
         placed.push(at);
         at += src.len() as u64 + 8;
@@ -203,7 +239,9 @@ fn quiet_waits_for_a_64_mib_put() {
     let src = pattern(64, len);
     let t = Instant::now();
     // SAFETY: `src` is untouched until after the quiet.
-    unsafe { e.put_nbi(peer, HeapOffset(0), src.as_ptr(), len).unwrap() };
+    unsafe {
+        e.put(Put { pe: peer, dst: HeapOffset(0), src: src.as_ptr(), len, signal: None }, Completion::Deferred).unwrap()
+    };
     let issued = t.elapsed();
     let pending = e.in_flight();
     e.quiet().unwrap();
@@ -216,7 +254,7 @@ fn quiet_waits_for_a_64_mib_put() {
 
     let mut back = vec![0u8; len];
     // SAFETY: `back` is untouched until after the quiet.
-    unsafe { e.get_nbi(peer, HeapOffset(0), back.as_mut_ptr(), len).unwrap() };
+    unsafe { e.get(Get { pe: peer, src: HeapOffset(0), dst: back.as_mut_ptr(), len }, Completion::Deferred).unwrap() };
     e.quiet().unwrap();
     assert!(back == src, "64 MiB get incomplete after quiet");
 }
@@ -231,9 +269,14 @@ fn drop_with_work_in_flight_completes_and_does_not_hang() {
     let e = job.engine(2, 256 << 10);
     // SAFETY: every source outlives the engine (dropped below), whose drop completes the work.
     unsafe {
-        e.put_nbi(peer, HeapOffset(0), src.as_ptr(), big).unwrap();
+        e.put(Put { pe: peer, dst: HeapOffset(0), src: src.as_ptr(), len: big, signal: None }, Completion::Deferred)
+            .unwrap();
         for (i, s) in small.iter().enumerate() {
-            e.put_nbi(peer, HeapOffset((big + i * 512) as u64), s.as_ptr(), s.len()).unwrap();
+            e.put(
+                Put { pe: peer, dst: HeapOffset((big + i * 512) as u64), src: s.as_ptr(), len: s.len(), signal: None },
+                Completion::Deferred,
+            )
+            .unwrap();
         }
     }
     let t = Instant::now();
@@ -266,25 +309,63 @@ fn errors_are_reported_at_issue() {
     let mut out = [0u8; 64];
     // SAFETY: the buffers outlive every call (all fail or are blocking).
     unsafe {
-        let err = e.put_nbi(Pe(1), HeapOffset(0), buf.as_ptr(), 8).unwrap_err();
+        let err = e
+            .put(Put { pe: Pe(1), dst: HeapOffset(0), src: buf.as_ptr(), len: 8, signal: None }, Completion::Deferred)
+            .unwrap_err();
         assert_eq!(err.code(), code::NOT_SUPPORTED, "{err}");
         assert!(err.to_string().contains("PE 1"), "{err}");
-        let err = e.get(Pe(9), HeapOffset(0), out.as_mut_ptr(), 8).unwrap_err();
+        let err = e
+            .get(Get { pe: Pe(9), src: HeapOffset(0), dst: out.as_mut_ptr(), len: 8 }, Completion::Blocking)
+            .unwrap_err();
         assert_eq!(err.code(), code::NOT_SUPPORTED, "{err}");
         let seg_len = job.node.layout().segment_len();
-        let err = e.put(Pe(2), HeapOffset(seg_len - 4), buf.as_ptr(), 8).unwrap_err();
+        let err = e
+            .put(
+                Put { pe: Pe(2), dst: HeapOffset(seg_len - 4), src: buf.as_ptr(), len: 8, signal: None },
+                Completion::Blocking,
+            )
+            .unwrap_err();
         assert_eq!(err.code(), code::INVALID_PARAM, "{err}");
-        let err = e.get_nbi(Pe(2), HeapOffset(u64::MAX), out.as_mut_ptr(), 2).unwrap_err();
+        let err = e
+            .get(Get { pe: Pe(2), src: HeapOffset(u64::MAX), dst: out.as_mut_ptr(), len: 2 }, Completion::Deferred)
+            .unwrap_err();
         assert_eq!(err.code(), code::INVALID_PARAM, "{err}");
-        let err =
-            e.put_signal_nbi(Pe(2), HeapOffset(0), buf.as_ptr(), 8, HeapOffset(12), 1, SignalOp::Set).unwrap_err();
+        let err = e
+            .put(
+                Put {
+                    pe: Pe(2),
+                    dst: HeapOffset(0),
+                    src: buf.as_ptr(),
+                    len: 8,
+                    signal: Some(SignalUpdate { at: HeapOffset(12), value: 1, op: SignalOp::Set }),
+                },
+                Completion::Deferred,
+            )
+            .unwrap_err();
         assert_eq!(err.code(), code::INVALID_PARAM, "{err}");
         assert!(err.to_string().contains("aligned"), "{err}");
-        let err = e.put_signal(Pe(2), HeapOffset(0), buf.as_ptr(), 8, HeapOffset(seg_len), 1, SignalOp::Set);
+        let err = e.put(
+            Put {
+                pe: Pe(2),
+                dst: HeapOffset(0),
+                src: buf.as_ptr(),
+                len: 8,
+                signal: Some(SignalUpdate { at: HeapOffset(seg_len), value: 1, op: SignalOp::Set }),
+            },
+            Completion::Blocking,
+        );
         assert_eq!(err.unwrap_err().code(), code::INVALID_PARAM);
         // Zero-length operations are fine anywhere in bounds, even at the very end.
-        e.put(Pe(2), HeapOffset(seg_len), buf.as_ptr(), 0).unwrap();
-        e.put_nbi(Pe(2), HeapOffset(seg_len), buf.as_ptr(), 0).unwrap();
+        e.put(
+            Put { pe: Pe(2), dst: HeapOffset(seg_len), src: buf.as_ptr(), len: 0, signal: None },
+            Completion::Blocking,
+        )
+        .unwrap();
+        e.put(
+            Put { pe: Pe(2), dst: HeapOffset(seg_len), src: buf.as_ptr(), len: 0, signal: None },
+            Completion::Deferred,
+        )
+        .unwrap();
     }
     let err = e.atomic(Pe(2), HeapOffset(4), AtomicWidth::W64, AtomicOp::Fetch).unwrap_err();
     assert_eq!(err.code(), code::INVALID_PARAM, "{err}");
@@ -335,7 +416,10 @@ fn identity_atomics_and_pointers() {
     job.write(Pe(0), 0, &data);
     let own = e.peer_ptr(Pe(0), HeapOffset(0)).unwrap();
     // SAFETY: the source is 4096 in-bounds bytes of the own mapping; the blocking put returns after the copy.
-    unsafe { e.put(Pe(0), HeapOffset(100), own.as_ptr(), 4096).unwrap() };
+    unsafe {
+        e.put(Put { pe: Pe(0), dst: HeapOffset(100), src: own.as_ptr(), len: 4096, signal: None }, Completion::Blocking)
+            .unwrap()
+    };
     assert_eq!(job.read(Pe(0), 100, 4096), data);
 }
 
@@ -360,7 +444,19 @@ fn bad_channel_configs_are_invalid_param() {
     let src = pattern(9, 64 * 100);
     for i in 0..100 {
         // SAFETY: `src` outlives the quiet below.
-        unsafe { tiny.put_nbi(Pe(1), HeapOffset(i * 64), src.as_ptr().add(i as usize * 64), 64).unwrap() };
+        unsafe {
+            tiny.put(
+                Put {
+                    pe: Pe(1),
+                    dst: HeapOffset(i * 64),
+                    src: src.as_ptr().add(i as usize * 64),
+                    len: 64,
+                    signal: None,
+                },
+                Completion::Deferred,
+            )
+            .unwrap()
+        };
     }
     tiny.quiet().unwrap();
     assert_eq!(job.read(Pe(1), 0, src.len()), src);
@@ -397,7 +493,10 @@ fn idle_channels_sleep_and_wake_fast() {
     let e = job.engine(2, 256 << 10);
     let src = [1u8; 8];
     // SAFETY: `src` outlives the blocking calls.
-    unsafe { e.put(Pe(1), HeapOffset(0), src.as_ptr(), 8).unwrap() };
+    unsafe {
+        e.put(Put { pe: Pe(1), dst: HeapOffset(0), src: src.as_ptr(), len: 8, signal: None }, Completion::Blocking)
+            .unwrap()
+    };
     std::thread::sleep(Duration::from_millis(20));
     let (threads, before, policy) = thread_ticks("sdma7.");
     assert_eq!(threads, 2);
@@ -413,7 +512,10 @@ fn idle_channels_sleep_and_wake_fast() {
         std::thread::sleep(Duration::from_millis(2));
         let t = Instant::now();
         // SAFETY: as above.
-        unsafe { e.put(Pe(1), HeapOffset(0), src.as_ptr(), 8).unwrap() };
+        unsafe {
+            e.put(Put { pe: Pe(1), dst: HeapOffset(0), src: src.as_ptr(), len: 8, signal: None }, Completion::Blocking)
+                .unwrap()
+        };
         lat.push(t.elapsed());
     }
     lat.sort();

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{pattern, Job, Rng};
-use shmem_core::engine::DataOpEngine;
+use shmem_core::engine::{Completion, DataOpEngine, Get, Put};
 use shmem_core::{HeapOffset, Pe};
 use std::time::{Duration, Instant};
 
@@ -43,7 +43,10 @@ fn thousands_of_interleaved_random_nbi_puts_and_gets() {
                 put_at[which] = off + len as u64;
                 let src = pattern(round << 32 | i as u64, len);
                 // SAFETY: `src` moves into `puts`, which keeps its heap buffer in place until after the quiet.
-                unsafe { e.put_nbi(pe, HeapOffset(off), src.as_ptr(), len).unwrap() };
+                unsafe {
+                    e.put(Put { pe, dst: HeapOffset(off), src: src.as_ptr(), len, signal: None }, Completion::Deferred)
+                        .unwrap()
+                };
                 puts.push((pe, off, src));
             } else {
                 let off = get_at[which] + skew;
@@ -53,7 +56,9 @@ fn thousands_of_interleaved_random_nbi_puts_and_gets() {
                 get_at[which] = off + len as u64;
                 let mut dst = vec![0u8; len];
                 // SAFETY: `dst` moves into `gets` (its heap buffer stays put) and is not read before the quiet.
-                unsafe { e.get_nbi(pe, HeapOffset(off), dst.as_mut_ptr(), len).unwrap() };
+                unsafe {
+                    e.get(Get { pe, src: HeapOffset(off), dst: dst.as_mut_ptr(), len }, Completion::Deferred).unwrap()
+                };
                 gets.push((pe, off, dst));
             }
         }
@@ -93,9 +98,17 @@ fn issuers_on_several_threads() {
                     // SAFETY: `srcs` lives past the quiet below; blocking calls return after completion.
                     unsafe {
                         if i % 10 == 0 {
-                            e.put(pe, HeapOffset(off), src.as_ptr(), LEN).unwrap();
+                            e.put(
+                                Put { pe, dst: HeapOffset(off), src: src.as_ptr(), len: LEN, signal: None },
+                                Completion::Blocking,
+                            )
+                            .unwrap();
                         } else {
-                            e.put_nbi(pe, HeapOffset(off), src.as_ptr(), LEN).unwrap();
+                            e.put(
+                                Put { pe, dst: HeapOffset(off), src: src.as_ptr(), len: LEN, signal: None },
+                                Completion::Deferred,
+                            )
+                            .unwrap();
                         }
                     }
                 }
@@ -130,7 +143,13 @@ fn print_issue_cost_and_bandwidth() {
             for _ in 0..reps {
                 let t = Instant::now();
                 // SAFETY: `src` outlives the quiet below.
-                unsafe { e.put_nbi(Pe(1), HeapOffset(0), src.as_ptr(), len).unwrap() };
+                unsafe {
+                    e.put(
+                        Put { pe: Pe(1), dst: HeapOffset(0), src: src.as_ptr(), len, signal: None },
+                        Completion::Deferred,
+                    )
+                    .unwrap()
+                };
                 issue.push(t.elapsed());
                 e.quiet().unwrap();
             }
@@ -141,7 +160,13 @@ fn print_issue_cost_and_bandwidth() {
         for _ in 0..1000 {
             let t = Instant::now();
             // SAFETY: blocking put; `small` outlives it.
-            unsafe { e.put(Pe(1), HeapOffset(0), small.as_ptr(), small.len()).unwrap() };
+            unsafe {
+                e.put(
+                    Put { pe: Pe(1), dst: HeapOffset(0), src: small.as_ptr(), len: small.len(), signal: None },
+                    Completion::Blocking,
+                )
+                .unwrap()
+            };
             lat.push(t.elapsed());
         }
         println!("  channels {channels}: blocking put 8 B, back to back: median {:?}", median(lat));
@@ -153,7 +178,13 @@ fn print_issue_cost_and_bandwidth() {
             for _ in 0..reps {
                 let t = Instant::now();
                 // SAFETY: blocking put; `src` outlives it.
-                unsafe { e.put(Pe(1), HeapOffset(0), src.as_ptr(), len).unwrap() };
+                unsafe {
+                    e.put(
+                        Put { pe: Pe(1), dst: HeapOffset(0), src: src.as_ptr(), len, signal: None },
+                        Completion::Blocking,
+                    )
+                    .unwrap()
+                };
                 t_put.push(t.elapsed());
                 let t = Instant::now();
                 // SAFETY: `dst` is `len` in-bounds bytes of the peer mapping; the engine is idle (blocking put
@@ -175,7 +206,13 @@ fn print_issue_cost_and_bandwidth() {
         // then both together: overlap = (compute + copy - together) / min(compute, copy).
         let t = Instant::now();
         // SAFETY: blocking put, as above.
-        unsafe { e.put(Pe(1), HeapOffset(0), src.as_ptr(), max).unwrap() };
+        unsafe {
+            e.put(
+                Put { pe: Pe(1), dst: HeapOffset(0), src: src.as_ptr(), len: max, signal: None },
+                Completion::Blocking,
+            )
+            .unwrap()
+        };
         let copy = t.elapsed();
         let mut iters = 0u64;
         let mut x = 0u64;
@@ -189,7 +226,13 @@ fn print_issue_cost_and_bandwidth() {
         let compute = t.elapsed();
         let t = Instant::now();
         // SAFETY: `src` outlives the quiet below.
-        unsafe { e.put_nbi(Pe(1), HeapOffset(0), src.as_ptr(), max).unwrap() };
+        unsafe {
+            e.put(
+                Put { pe: Pe(1), dst: HeapOffset(0), src: src.as_ptr(), len: max, signal: None },
+                Completion::Deferred,
+            )
+            .unwrap()
+        };
         for _ in 0..iters {
             for _ in 0..1000 {
                 x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
