@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 
 /// Heap bytes per PE in a testbed: room for the largest transfer case and its guard bytes.
 pub const TESTBED_HEAP: u64 = 8 << 20;
+/// The job secret of every testbed (network engines check it on every connection).
+pub const TESTBED_SECRET: &[u8] = b"conformance-testbed-secret";
 /// Bound of every wait in the suite: a broken engine fails the case instead of hanging the test run.
 pub const CASE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -126,6 +128,8 @@ impl<E: DataOpEngine> Testbed<E> {
                             heap: &nodes[me],
                             exchange: Some(&exchange),
                             timeouts: EngineTimeouts { init: CASE_TIMEOUT, control: CASE_TIMEOUT },
+                            job_secret: TESTBED_SECRET,
+                            local_ip: Some(std::net::Ipv4Addr::LOCALHOST.into()),
                         };
                         build(&setup).expect("build the engine under test")
                     })

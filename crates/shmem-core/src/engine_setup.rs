@@ -43,6 +43,11 @@ pub struct EngineSetup<'a> {
     pub exchange: Option<&'a dyn KeyExchange>,
     /// Set-up and control bounds.
     pub timeouts: EngineTimeouts,
+    /// The job's secret: network engines require it of every connection they accept (empty in a one-PE job).
+    pub job_secret: &'a [u8],
+    /// The address of this host that reaches the job's other nodes (the local side of the route to the store),
+    /// for network engines to listen on and advertise; `None` when unknown (a one-PE job).
+    pub local_ip: Option<std::net::IpAddr>,
 }
 
 impl EngineSetup<'_> {
@@ -60,6 +65,8 @@ impl std::fmt::Debug for EngineSetup<'_> {
             .field("node_of", &self.node_of)
             .field("exchange", &self.exchange.is_some())
             .field("timeouts", &self.timeouts)
+            .field("job_secret", &"<redacted>")
+            .field("local_ip", &self.local_ip)
             .finish()
     }
 }

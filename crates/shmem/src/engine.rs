@@ -70,6 +70,7 @@ macro_rules! engine_table {
 engine_table! {
     "mte" => Mte(transport_mte::MteEngine), MTE;
     "sdma" => Sdma(Box<transport_sdma::SdmaEngine>), SDMA;
+    "tcp" => Tcp(Box<transport_tcp::TcpEngine>), TCP;
 }
 
 impl DataOpEngine for Engine {
@@ -182,7 +183,11 @@ impl Router {
         for (i, e) in engines.iter().enumerate() {
             let served = route.iter().filter(|&&r| r as usize == i).count();
             let bulk_served = bulk.iter().filter(|&&b| b as usize == i).count();
-            if served + bulk_served == 0 {
+            // A network engine reaches every PE; on a job whose PEs an earlier engine reaches already (one
+            // node), it simply stands by. An engine that serves nobody although it cannot reach everybody is a
+            // mistake worth an error.
+            let reaches_all = (0..n_pes).all(|pe| e.reaches(Pe(pe)));
+            if served + bulk_served == 0 && !reaches_all {
                 return Err(Error::invalid(format!(
                     "engine {:?} is enabled but reaches no PE of this job; remove it from data_op_engine_type",
                     e.kind()

@@ -232,6 +232,8 @@ impl Runtime {
             heap: &node,
             exchange: exchange.as_ref().map(|x| x as &dyn KeyExchange),
             timeouts: EngineTimeouts { init: opt.shm_init_timeout, control: opt.control_operation_timeout },
+            job_secret: store_cfg.as_ref().map_or(&[][..], |c| c.token.as_bytes()),
+            local_ip: store_cfg.as_ref().and_then(|c| local_ip_towards(&c.url)),
         };
         let built = build_engines(opt.data_op_engine_type, &setup).and_then(|engines| {
             Router::new(engines, n, opt.data_op_engine_type, crate::engine::BulkPolicy::from_env()?)
@@ -350,6 +352,17 @@ impl Runtime {
         }
         exit_now(status)
     }
+}
+
+/// The address of this host on the route to the store (where the job's other nodes can reach it too): the local
+/// side of a UDP socket connected to the store, which sends nothing.
+fn local_ip_towards(url: &shmem_core::StoreUrl) -> Option<std::net::IpAddr> {
+    let store = url.socket_addrs().ok()?.into_iter().next()?;
+    let any: std::net::SocketAddr =
+        if store.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
+    let probe = std::net::UdpSocket::bind(any).ok()?;
+    probe.connect(store).ok()?;
+    probe.local_addr().ok().map(|a| a.ip())
 }
 
 /// Flushes what can be flushed and ends the process without running other threads' destructors.

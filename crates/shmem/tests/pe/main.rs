@@ -70,6 +70,10 @@ const ENGINE_SETS: &[(&str, &[(&str, &str)])] = &[
         "_mte_sdma",
         &[("SHMEM_DATA_OP_ENGINE", "MTE|SDMA"), ("SHMEM_SDMA_NBI_MIN", "1"), ("SHMEM_SDMA_BLOCKING_MIN", "4K")],
     ),
+    // Every PE on a node of its own: all traffic over TCP.
+    ("_tcp", &[("SHMEM_DATA_OP_ENGINE", "TCP"), (runner::PES_PER_NODE_VAR, "1")]),
+    // Nodes of two PEs: MTE inside a node, TCP between nodes.
+    ("_mte_tcp_2ppn", &[("SHMEM_DATA_OP_ENGINE", "MTE|TCP"), (runner::PES_PER_NODE_VAR, "2")]),
 ];
 
 fn main() {

@@ -279,7 +279,14 @@ fn ptr_direct() -> Result<(), String> {
     let v = ok!(sh.alloc_zeroed::<u64>(n as usize));
     for pe in 0..n {
         let p = ok!(api::ptr(v.addr(), pe as i64));
-        let Some(p) = p else { return Err(format!("ptr to same-node PE {pe} is null")) };
+        // PEs of this node are mapped here; PEs of other nodes (runs with SHMEM_NODE_ID) are not: NULL.
+        let same_node = shmem::team::translate_pe(shmem::team::TEAM_WORLD, pe as i32, shmem::team::TEAM_NODE) >= 0;
+        let Some(p) = p else {
+            check!(!same_node, "ptr to same-node PE {pe} is null");
+            ok!(v.put(pe, me as usize, &[1000 + me as u64]));
+            continue;
+        };
+        check!(same_node, "ptr to PE {pe} of another node is not null");
         if pe == me {
             check!(p == v.addr(), "own ptr is the symmetric address");
         }

@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 pub const SCENARIO_VAR: &str = "SHMEM_TEST_SCENARIO";
 
 /// What one PE did.
+/// Not passed on: the runner gives PEs `pe / k` the same `SHMEM_NODE_ID`, making nodes of `k` PEs.
+pub const PES_PER_NODE_VAR: &str = "SHMEM_TEST_PES_PER_NODE";
+
 #[derive(Debug)]
 pub struct PeResult {
     pub code: i32,
@@ -35,7 +38,13 @@ pub fn run(n: u32, scenario: &str, extra_env: &[(&str, &str)], deadline: Duratio
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in extra_env {
-            cmd.env(k, v);
+            if *k == PES_PER_NODE_VAR {
+                // Several "nodes" on this machine: PEs pe/k share one SHMEM_NODE_ID.
+                let per: u32 = v.parse().map_err(|_| format!("{PES_PER_NODE_VAR}={v} is not a number"))?;
+                cmd.env("SHMEM_NODE_ID", format!("test-node-{}", pe / per.max(1)));
+            } else {
+                cmd.env(k, v);
+            }
         }
         children.push(cmd.spawn().map_err(|e| format!("spawn PE {pe}: {e}"))?);
     }

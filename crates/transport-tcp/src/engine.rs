@@ -1,0 +1,263 @@
+//! [`TcpEngine`]: the initiator side. Each remote PE gets one connection, opened on first use with the job's
+//! secret; requests go out on it in order and the target applies them in that order.
+
+use crate::config::TcpConfig;
+use crate::progress::{apply_signal, Progress};
+use crate::wire::{Hello, Reply, Request, REPLY_LEN};
+use shmem_core::engine::{AtomicOp, AtomicWidth, BuildEngine, Capabilities, Completion, DataOpEngine, Get, Put};
+use shmem_core::engine_setup::{EngineSetup, EngineTimeouts};
+use shmem_core::heap::NodeSegments;
+use shmem_core::{Error, HeapOffset, OpEngineType, Pe, Result};
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::ptr::NonNull;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The TCP engine of one PE: its progress thread (target side) and its connections to the other PEs.
+#[derive(Debug)]
+pub struct TcpEngine {
+    me: Pe,
+    node: Arc<NodeSegments>,
+    /// `peers[pe]`: where `pe`'s progress thread listens.
+    peers: Vec<SocketAddr>,
+    /// `conns[pe]`: the connection to `pe`, once opened (never for this PE: it applies its own operations).
+    conns: Vec<Mutex<Option<Outgoing>>>,
+    secret: Vec<u8>,
+    timeouts: EngineTimeouts,
+    /// Declared last: dropped (stopped) after the connections closed.
+    _progress: Progress,
+}
+
+/// An open connection to one target.
+#[derive(Debug)]
+struct Outgoing {
+    stream: TcpStream,
+    /// Puts were sent since the last flush: `quiet` must ask the target to confirm them.
+    unflushed: bool,
+}
+
+impl BuildEngine for TcpEngine {
+    /// Listens (on `SHMEM_TCP_ADDR`, else the address that reaches the store), starts the progress thread and
+    /// trades listening addresses with every PE through the set-up's exchange.
+    fn build(setup: &EngineSetup<'_>) -> Result<TcpEngine> {
+        let cfg = TcpConfig::from_env(setup.local_ip)?;
+        let listener = TcpListener::bind((cfg.listen_ip, 0))
+            .map_err(|e| Error::smem(format!("TCP engine: listening on {}", cfg.listen_ip), e))?;
+        let addr = listener.local_addr().map_err(|e| Error::smem("TCP engine: listening address", e))?;
+        let progress = Progress::start(
+            listener,
+            setup.heap.clone(),
+            setup.job_secret.to_vec(),
+            setup.n_pes,
+            setup.timeouts.control,
+        )
+        .map_err(|e| Error::smem("TCP engine: starting the progress thread", e))?;
+        let peers = match setup.exchange {
+            Some(x) => x
+                .allgather("tcp/listen", addr.to_string().as_bytes(), setup.timeouts.init)?
+                .iter()
+                .enumerate()
+                .map(|(pe, raw)| {
+                    std::str::from_utf8(raw)
+                        .ok()
+                        .and_then(|s| s.parse().ok())
+                        .ok_or_else(|| Error::Bootstrap(format!("PE {pe} published a garbled TCP address {raw:?}")))
+                })
+                .collect::<Result<Vec<SocketAddr>>>()?,
+            None if setup.n_pes == 1 => vec![addr],
+            None => return Err(Error::invalid("the TCP engine needs the bootstrap store to find the other PEs")),
+        };
+        tracing::debug!("PE {}: TCP engine listening on {addr}", setup.me.0);
+        Ok(TcpEngine {
+            me: setup.me,
+            node: setup.heap.clone(),
+            conns: (0..setup.n_pes).map(|_| Mutex::new(None)).collect(),
+            peers,
+            secret: setup.job_secret.to_vec(),
+            timeouts: setup.timeouts,
+            _progress: progress,
+        })
+    }
+}
+
+impl TcpEngine {
+    /// The connection to `pe`, opened now if it is not open yet.
+    fn conn(&self, pe: Pe) -> Result<MutexGuard<'_, Option<Outgoing>>> {
+        let mut guard = self.conns[pe.index()].lock().unwrap_or_else(|e| e.into_inner());
+        if guard.is_none() {
+            *guard = Some(self.connect(pe)?);
+        }
+        Ok(guard)
+    }
+
+    fn connect(&self, pe: Pe) -> Result<Outgoing> {
+        let addr = self.peers[pe.index()];
+        let fail = |what: &str, e: io::Error| {
+            Error::Inner(format!("TCP engine: cannot reach {pe} at {addr} ({what}): {e}; is that PE still running?"))
+        };
+        let mut stream = TcpStream::connect_timeout(&addr, self.timeouts.init).map_err(|e| fail("connect", e))?;
+        stream.set_nodelay(true).map_err(|e| fail("TCP_NODELAY", e))?;
+        // Every later read and write is bounded: a dead node fails the operation within the control timeout.
+        stream.set_read_timeout(Some(self.timeouts.control)).map_err(|e| fail("timeout", e))?;
+        stream.set_write_timeout(Some(self.timeouts.control)).map_err(|e| fail("timeout", e))?;
+        stream.write_all(&Hello::encode(self.me.0, &self.secret)).map_err(|e| fail("hello", e))?;
+        let mut ok = [0u8; 1];
+        stream.read_exact(&mut ok).map_err(|e| fail("the peer refused this PE's hello (job secret?)", e))?;
+        Ok(Outgoing { stream, unflushed: false })
+    }
+
+    /// Runs `f` on the open connection to `pe`; an I/O failure drops the connection and names the peer.
+    fn with_conn<R>(&self, pe: Pe, f: impl FnOnce(&mut Outgoing) -> io::Result<R>) -> Result<R> {
+        let mut guard = self.conn(pe)?;
+        let out = guard.as_mut().expect("opened by conn");
+        match f(out) {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                *guard = None;
+                Err(self.lost(pe, e))
+            }
+        }
+    }
+
+    fn lost(&self, pe: Pe, e: io::Error) -> Error {
+        let addr = self.peers[pe.index()];
+        match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Error::Timeout {
+                what: format!("the TCP engine's answer from {pe} at {addr}"),
+                waited: self.timeouts.control,
+                missing_pes: vec![pe.0],
+            },
+            _ => Error::Inner(format!(
+                "TCP engine: the connection to {pe} at {addr} failed: {e} (the PE exited, crashed, or refused a request)"
+            )),
+        }
+    }
+
+    /// Sends a request that expects a reply and reads the reply header.
+    fn call(out: &mut Outgoing, req: Request) -> io::Result<Reply> {
+        out.stream.write_all(&req.encode())?;
+        let mut b = [0u8; REPLY_LEN];
+        out.stream.read_exact(&mut b)?;
+        let reply = Reply::decode(&b).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.0))?;
+        if let Some(r) = reply.refused {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("the target refused the request ({r:?})")));
+        }
+        Ok(reply)
+    }
+
+    /// This PE's own bytes at `off..off+len`.
+    fn local_span(&self, off: HeapOffset, len: usize) -> Result<*mut u8> {
+        Ok(self.node.local().span(off.0, len as u64)?.as_ptr())
+    }
+}
+
+/// Writes the header and the payload, with as few system calls as the socket allows and no staging copy.
+fn write_header_and_payload(stream: &mut TcpStream, header: &[u8], payload: &[u8]) -> io::Result<()> {
+    let (mut h, mut p) = (header, payload);
+    while !h.is_empty() {
+        let n = stream.write_vectored(&[IoSlice::new(h), IoSlice::new(p)])?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        let from_h = n.min(h.len());
+        h = &h[from_h..];
+        p = &p[n - from_h..];
+    }
+    stream.write_all(p)
+}
+
+impl DataOpEngine for TcpEngine {
+    fn kind(&self) -> OpEngineType {
+        OpEngineType::TCP
+    }
+
+    /// The progress thread applies every remote write and wakes the sleepers itself.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { direct_pointers: false, asynchronous_nbi: false, remote_writes_wake: true }
+    }
+
+    fn reaches(&self, pe: Pe) -> bool {
+        pe.index() < self.peers.len()
+    }
+
+    /// On return the source may be reused: the bytes are in the socket (or, for this PE, in place). They are
+    /// visible at the target after the next `quiet`, in order with this PE's other operations on the target.
+    unsafe fn put(&self, op: Put, _mode: Completion) -> Result<()> {
+        let Put { pe, dst, src, len, signal } = op;
+        if pe == self.me {
+            let d = self.local_span(dst, len)?;
+            // SAFETY: d..d+len is this PE's own mapping (span checked); src is the caller's contract.
+            unsafe { std::ptr::copy(src, d, len) };
+            self.node.wake(pe, dst, len as u64);
+            if let Some(s) = signal {
+                apply_signal(&self.node, s).map_err(Error::Inner)?;
+            }
+            return Ok(());
+        }
+        let payload: &[u8] = if len == 0 {
+            &[]
+        } else {
+            // SAFETY: the caller guarantees src..src+len is readable for the call.
+            unsafe { std::slice::from_raw_parts(src, len) }
+        };
+        let header = Request::Put { dst, len: len as u64, signal }.encode();
+        self.with_conn(pe, |out| {
+            out.unflushed = true;
+            write_header_and_payload(&mut out.stream, &header, payload)
+        })
+    }
+
+    /// Completes before returning in both modes (a deferred get is a blocking one here).
+    unsafe fn get(&self, op: Get, _mode: Completion) -> Result<()> {
+        let Get { pe, src, dst, len } = op;
+        if len == 0 {
+            return Ok(());
+        }
+        if pe == self.me {
+            let s = self.local_span(src, len)?;
+            // SAFETY: s..s+len is this PE's own mapping; dst is the caller's contract.
+            unsafe { std::ptr::copy(s, dst, len) };
+            return Ok(());
+        }
+        // SAFETY: the caller guarantees dst..dst+len is writable and not accessed by this process meanwhile.
+        let into = unsafe { std::slice::from_raw_parts_mut(dst, len) };
+        self.with_conn(pe, |out| {
+            let reply = Self::call(out, Request::Get { src, len: len as u64 })?;
+            if reply.value != len as u64 {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "a get answered with another length"));
+            }
+            out.stream.read_exact(into)
+        })
+    }
+
+    fn atomic(&self, pe: Pe, at: HeapOffset, width: AtomicWidth, op: AtomicOp) -> Result<u64> {
+        if pe == self.me {
+            return self.node.atomic(pe, at, width, op);
+        }
+        self.with_conn(pe, |out| Self::call(out, Request::Atomic { at, width, op }).map(|r| r.value))
+    }
+
+    /// Puts to one target travel one connection and are applied in order: nothing to do.
+    fn fence(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Asks every target with unconfirmed puts to confirm them.
+    fn quiet(&self) -> Result<()> {
+        for (pe, slot) in self.conns.iter().enumerate() {
+            let pending = slot.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|o| o.unflushed);
+            if pending {
+                self.with_conn(Pe(pe as u32), |out| {
+                    Self::call(out, Request::Flush)?;
+                    out.unflushed = false;
+                    Ok(())
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn peer_ptr(&self, pe: Pe, off: HeapOffset) -> Option<NonNull<u8>> {
+        (pe == self.me).then(|| self.node.ptr(pe, off, 0)).flatten()
+    }
+}

@@ -1,0 +1,31 @@
+//! The TCP engine: one-sided operations between PEs on different nodes, carried over sockets.
+//!
+//! # How an operation travels
+//! Every PE runs a progress thread ([`progress`](crate::progress)) that listens on one socket and owns the
+//! connections other PEs open to it. An initiator opens one connection per target on first use, proves with
+//! the job's secret that it belongs to the job, and then sends requests ([`wire`]) in order:
+//! - a **put** is a header and the payload, written with one vectored write from the caller's buffer (no
+//!   staging copy); the target reads the payload straight into its heap, then applies the signal, if any,
+//!   with the same atomic instruction the same-node engines use, and wakes its sleeping waiters. The put
+//!   returns once the bytes are in the socket;
+//! - a **get** and an **atomic** wait for the target's reply (the data, or the word's previous value); the
+//!   target applies atomics with the same instructions as MTE and SDMA, so they are atomic together;
+//! - **quiet** sends a flush to every target with unconfirmed puts and waits for its reply: the target
+//!   applies a connection's requests in order, so the reply means all of them are visible;
+//! - **fence** has nothing to do: puts to one target share its connection and are applied in order.
+//!
+//! # Failures
+//! Reads and writes are bounded by the control timeout: a dead node is a `Timeout` naming the PE, a closed
+//! connection an `Inner` error naming it. The progress thread refuses a wrong secret, a malformed frame or a
+//! range outside its heap by closing that connection (logged); it never trusts or crashes on its input.
+
+#![deny(missing_docs)]
+
+mod config;
+mod engine;
+mod fdio;
+mod progress;
+pub mod wire;
+
+pub use config::{TcpConfig, ADDR_VAR};
+pub use engine::TcpEngine;
