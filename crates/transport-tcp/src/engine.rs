@@ -81,6 +81,11 @@ impl BuildEngine for TcpEngine {
 }
 
 impl TcpEngine {
+    /// Where `pe`'s progress thread listens (as exchanged at set-up).
+    pub fn peer_addr(&self, pe: Pe) -> SocketAddr {
+        self.peers[pe.index()]
+    }
+
     /// The connection to `pe`, opened now if it is not open yet.
     fn conn(&self, pe: Pe) -> Result<MutexGuard<'_, Option<Outgoing>>> {
         let mut guard = self.conns[pe.index()].lock().unwrap_or_else(|e| e.into_inner());

@@ -5,6 +5,7 @@
 #![allow(unreachable_pub)]
 
 mod lifecycle;
+mod netns;
 mod rma;
 mod runner;
 mod sync;
@@ -108,7 +109,18 @@ fn main() {
             }
         }
     }
+    // Teams across nodes: the node team, splits and team barriers with TCP between nodes.
+    for &(suffix, env) in ENGINE_SETS.iter().filter(|(suffix, _)| suffix.contains("tcp")) {
+        for &(name, counts) in teams::TRIALS {
+            for &n in counts {
+                tests.push(Trial::test(format!("{name}_{n}pe{suffix}"), move || {
+                    runner::run_ok(n, name, env).map_err(Failed::from)
+                }));
+            }
+        }
+    }
     tests.extend(lifecycle::special_trials());
+    tests.extend(netns::special_trials());
     tests.extend(tls::special_trials());
     libtest_mimic::run(&args, tests).exit();
 }

@@ -11,8 +11,12 @@ use std::time::{Duration, Instant};
 pub const SCENARIO_VAR: &str = "SHMEM_TEST_SCENARIO";
 
 /// What one PE did.
-/// Not passed on: the runner gives PEs `pe / k` the same `SHMEM_NODE_ID`, making nodes of `k` PEs.
+/// The runner gives PEs `pe / k` the same `SHMEM_NODE_ID`, making nodes of `k` PEs (and passes the variable on,
+/// for scenarios that check node teams).
 pub const PES_PER_NODE_VAR: &str = "SHMEM_TEST_PES_PER_NODE";
+
+/// Not passed on: a comma-separated list of network namespaces; node i's PEs run inside the i-th.
+pub const NETNS_VAR: &str = "SHMEM_TEST_NETNS";
 
 #[derive(Debug)]
 pub struct PeResult {
@@ -28,7 +32,23 @@ pub fn run(n: u32, scenario: &str, extra_env: &[(&str, &str)], deadline: Duratio
     let prefix = format!("shmem-test-{}-{}", std::process::id(), shmem_run::random_hex(3).unwrap());
     let mut children: Vec<Child> = Vec::new();
     for pe in 0..n {
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        let netns = extra_env.iter().find(|(k, _)| *k == NETNS_VAR).map(|(_, v)| *v);
+        let mut cmd = match netns {
+            // PE pe runs inside network namespace number pe / k of the list (k from PES_PER_NODE_VAR).
+            Some(list) => {
+                let per: u32 = extra_env
+                    .iter()
+                    .find(|(k, _)| *k == PES_PER_NODE_VAR)
+                    .and_then(|(_, v)| v.parse().ok())
+                    .unwrap_or(1);
+                let spaces: Vec<&str> = list.split(',').collect();
+                let ns = spaces.get((pe / per.max(1)) as usize).ok_or("fewer network namespaces than nodes")?;
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(std::env::current_exe().unwrap());
+                c
+            }
+            None => Command::new(std::env::current_exe().unwrap()),
+        };
         cmd.envs(shmem_run::pe_env(&spec, pe, port, &token, &prefix))
             .env(SCENARIO_VAR, scenario)
             .env("SHMEM_SYMMETRIC_SIZE", "80M")
@@ -38,10 +58,12 @@ pub fn run(n: u32, scenario: &str, extra_env: &[(&str, &str)], deadline: Duratio
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in extra_env {
-            if *k == PES_PER_NODE_VAR {
+            if *k == NETNS_VAR {
+                continue;
+            } else if *k == PES_PER_NODE_VAR {
                 // Several "nodes" on this machine: PEs pe/k share one SHMEM_NODE_ID.
                 let per: u32 = v.parse().map_err(|_| format!("{PES_PER_NODE_VAR}={v} is not a number"))?;
-                cmd.env("SHMEM_NODE_ID", format!("test-node-{}", pe / per.max(1)));
+                cmd.env("SHMEM_NODE_ID", format!("test-node-{}", pe / per.max(1))).env(k, v);
             } else {
                 cmd.env(k, v);
             }

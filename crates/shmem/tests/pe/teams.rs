@@ -23,7 +23,15 @@ fn team_splits() -> Result<(), String> {
     let sh = ok!(shmem::init_from_env());
     let (me, n) = (sh.my_pe() as i32, sh.n_pes() as i32);
     check!(team::my_pe(TEAM_WORLD) == me && team::n_pes(TEAM_WORLD) == n, "world queries");
-    check!(team::n_pes(TEAM_NODE) == n && team::my_pe(TEAM_NODE) == me, "one node: node team is the world");
+    // Nodes of `ppn` PEs when the runner makes several (SHMEM_TEST_PES_PER_NODE), else one node.
+    let ppn = std::env::var("SHMEM_TEST_PES_PER_NODE").ok().and_then(|v| v.parse().ok()).unwrap_or(n);
+    check!(
+        team::n_pes(TEAM_NODE) == ppn && team::my_pe(TEAM_NODE) == me % ppn,
+        "node team: {} of {}, expected {} of {ppn}",
+        team::my_pe(TEAM_NODE),
+        team::n_pes(TEAM_NODE),
+        me % ppn
+    );
     // Odd PEs, stride 2.
     let odd = ok!(team::split_strided(TEAM_WORLD, 1, 2, n / 2));
     if me % 2 == 1 {
