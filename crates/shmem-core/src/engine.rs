@@ -104,7 +104,9 @@ impl Capabilities {
 /// When a data operation may return.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Completion {
-    /// Complete (visible at the target, or arrived locally for a get) when the call returns.
+    /// A get has arrived when the call returns; a put's source may be reused (OpenSHMEM's blocking put). Engines
+    /// that map the target's memory have also made the data visible there; a network engine makes it visible by
+    /// the next `quiet`, in order with this PE's later operations on the same target.
     Blocking,
     /// May return before the data moved (`_nbi`); complete after the next [`DataOpEngine::quiet`].
     Deferred,
@@ -181,8 +183,9 @@ pub trait DataOpEngine: Send + Sync + fmt::Debug {
     /// Whether this engine can reach `pe`.
     fn reaches(&self, pe: Pe) -> bool;
 
-    /// Performs `op`; with [`Completion::Blocking`] the data (and then the signal) is visible at the target on
-    /// return, with [`Completion::Deferred`] after the next `quiet`, the signal still after the data.
+    /// Performs `op`; with [`Completion::Blocking`] the source may be reused on return, with
+    /// [`Completion::Deferred`] only after the next `quiet`. The data (and then the signal, never before the
+    /// data) is visible at the target after the next `quiet` at the latest.
     ///
     /// # Safety
     /// `op.src..op.src+op.len` must be readable for the duration of the call, and for `Deferred` stay readable

@@ -73,7 +73,8 @@ impl<T: Pod> SymVec<T> {
         }
     }
 
-    /// Copies `src` into `pe`'s copy starting at element `at`; complete at the target on return.
+    /// Copies `src` into `pe`'s copy starting at element `at`. On return `src` may be reused; the data is visible
+    /// at the target at once for same-node PEs and after [`crate::Shmem::quiet`] (or a barrier) for all.
     pub fn put(&self, pe: u32, at: usize, src: &[T]) -> Result<()> {
         self.rt.check_live()?;
         let pe = self.rt.check_pe(pe as i64)?;
