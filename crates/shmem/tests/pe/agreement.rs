@@ -4,8 +4,8 @@
 
 use crate::{check, ok, runner, Scenario};
 use libtest_mimic::{Failed, Trial};
-use shmem::team::{self, TEAM_INVALID, TEAM_WORLD};
 use shmem::api;
+use shmem::team::{self, TEAM_INVALID, TEAM_WORLD};
 use std::time::{Duration, Instant};
 
 pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
@@ -36,7 +36,7 @@ fn align_every_power_of_two() -> Result<(), String> {
     let mut align = 1u64;
     while align <= MAX_ALIGN {
         let a = ok!(api::align(align, 64)).ok_or("align of 64 B gave NULL")?;
-        check!(a as u64 % align == 0, "PE {me}: align({align}, 64) = {a:#x} is not aligned");
+        check!((a as u64).is_multiple_of(align), "PE {me}: align({align}, 64) = {a:#x} is not aligned");
         offsets.push((a - base) as u64);
         ok!(api::free(a));
         align *= 2;
@@ -252,13 +252,16 @@ fn alloc_meets_barrier(allocating: impl Fn(u32, u32) -> bool) -> Result<(), Stri
     let res = if allocating(me, n) { api::malloc(64).map(|_| ()) } else { sh.barrier_all() };
     let took = t.elapsed();
     let e = res.err().ok_or_else(|| format!("PE {me}: the mismatched call succeeded"))?;
+    eprintln!("PE {me}: error after {took:?}: {e}");
     check!(e.code() == -2, "PE {me}: expected INVALID_VALUE, got {e} (code {})", e.code());
     let m = e.to_string();
     check!(m.contains("malloc(size=64)") && m.contains("barrier"), "PE {me}: the message must name both calls: {m}");
     check!(took < Duration::from_secs(5), "PE {me}: the error took {took:?}");
     // Let every PE get its answer before anyone leaves.
     std::thread::sleep(Duration::from_millis(1500));
-    let _ = sh.finalize();
+    let t = Instant::now();
+    let f = sh.finalize();
+    eprintln!("PE {me}: finalize after {:?}: {f:?}", t.elapsed());
     Ok(())
 }
 
@@ -280,8 +283,14 @@ pub fn special_trials() -> Vec<Trial> {
     for (name, n) in [("alloc_meets_barrier_one", 2), ("alloc_meets_barrier_one", 3), ("alloc_meets_barrier_many", 3)] {
         v.push(Trial::test(format!("{name}_{n}pe"), move || {
             let env = [("SHMEM_CONTROL_TIMEOUT", "20")];
+            let t = Instant::now();
             let res = runner::run(n, name, &env, Duration::from_secs(60))?;
-            every_pe_ok(&res)
+            every_pe_ok(&res)?;
+            if t.elapsed() > Duration::from_secs(12) {
+                let outs: Vec<&str> = res.iter().map(|r| r.output.as_str()).collect();
+                return Err(format!("the job took {:?} (a wait ran into its timeout): {outs:#?}", t.elapsed()).into());
+            }
+            Ok(())
         }));
     }
     v
