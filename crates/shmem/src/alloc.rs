@@ -34,6 +34,7 @@ pub(crate) enum AllocCall {
     Calloc = 2,
     Align = 3,
     Free = 4,
+    CallocAligned = 5,
 }
 
 impl AllocCall {
@@ -43,6 +44,7 @@ impl AllocCall {
             2 => AllocCall::Calloc,
             3 => AllocCall::Align,
             4 => AllocCall::Free,
+            5 => AllocCall::CallocAligned,
             _ => return None,
         })
     }
@@ -53,6 +55,7 @@ impl AllocCall {
             AllocCall::Calloc => format!("calloc(nmemb={a}, size={b})"),
             AllocCall::Align => format!("align(alignment={a}, size={b})"),
             AllocCall::Free => format!("free(heap offset {a:#x})"),
+            AllocCall::CallocAligned => format!("alloc_zeroed_aligned(alignment={a}, bytes={b})"),
         }
     }
 }
@@ -105,18 +108,13 @@ impl Runtime {
             AllocCall::Align => (align, size),
             _ => (size, 0),
         };
-        if call == AllocCall::Align && (!align.is_power_of_two() || align > MAX_HEAP_ALIGN as u64) {
-            // Checked before the barrier would be nicer, but all PEs must still agree; the check is local and
-            // deterministic, so every PE that made this call fails the same way after agreeing.
-            self.agree(call, a, b)?;
-            return Err(Error::invalid(if align.is_power_of_two() {
-                format!(
-                    "alignment {align} is larger than the largest supported alignment {MAX_HEAP_ALIGN} (the heap \
-                     base is aligned to {MAX_HEAP_ALIGN} B)"
-                )
-            } else {
-                format!("alignment {align} is not a power of two")
-            }));
+        if call == AllocCall::Align {
+            if let Err(e) = check_align(align) {
+                // Checked before the barrier would be nicer, but all PEs must still agree; the check is local and
+                // deterministic, so every PE that made this call fails the same way after agreeing.
+                self.agree(call, a, b)?;
+                return Err(e);
+            }
         }
         self.agree(call, a, b)?;
         if size == 0 {
@@ -140,6 +138,25 @@ impl Runtime {
         let p = self.node.local().span(off, total)?;
         // SAFETY: the block was just reserved for this call inside the local heap; no peer writes into it
         // before the barrier below, and this process holds no reference into it.
+        unsafe { std::ptr::write_bytes(p.as_ptr(), 0, total as usize) };
+        self.sync_all()?;
+        Ok(Some(HeapOffset(off)))
+    }
+
+    /// Collective zeroed allocation of `total` bytes aligned to `align` (a power of two up to
+    /// [`MAX_HEAP_ALIGN`]): `calloc` with an alignment, for typed arrays. `Ok(None)` when `total` is 0.
+    pub(crate) fn calloc_aligned(&self, total: u64, align: u64) -> Result<Option<HeapOffset>> {
+        self.check_live()?;
+        let checked = check_align(align);
+        self.agree(AllocCall::CallocAligned, align, total)?;
+        checked?;
+        if total == 0 {
+            return Ok(None);
+        }
+        let off = self.allocator.lock().unwrap_or_else(|e| e.into_inner()).alloc(total, align)?;
+        let p = self.node.local().span(off, total)?;
+        // SAFETY: as in calloc: a block just reserved for this call in the local heap, untouched by peers until
+        // the barrier below.
         unsafe { std::ptr::write_bytes(p.as_ptr(), 0, total as usize) };
         self.sync_all()?;
         Ok(Some(HeapOffset(off)))
@@ -219,6 +236,20 @@ impl Runtime {
         self.check_live()?;
         self.agree(AllocCall::Free, u64::MAX, 0).map(|_| ())
     }
+}
+
+/// An alignment the heap can honour: a power of two no larger than the heap base's alignment.
+fn check_align(align: u64) -> Result<()> {
+    if !align.is_power_of_two() {
+        return Err(Error::invalid(format!("alignment {align} is not a power of two")));
+    }
+    if align > MAX_HEAP_ALIGN as u64 {
+        return Err(Error::invalid(format!(
+            "alignment {align} is larger than the largest supported alignment {MAX_HEAP_ALIGN} (the heap base is \
+             aligned to {MAX_HEAP_ALIGN} B)"
+        )));
+    }
+    Ok(())
 }
 
 fn list(pes: &[u32]) -> String {

@@ -57,9 +57,30 @@ fn align_every_power_of_two() -> Result<(), String> {
         }
     }
     ok!(table.free());
+    // Typed arrays: aligned to a huge page, zeroed, usable; a type aligned beyond 16 B is aligned too.
+    let big = ok!(sh.alloc_zeroed_aligned::<u64>(1024, 2 << 20));
+    check!(big.addr().is_multiple_of(2 << 20), "alloc_zeroed_aligned(2 MiB) at {:#x}", big.addr());
+    check!(ok!(big.to_vec()).iter().all(|&v| v == 0), "zeroed");
+    ok!(sh.barrier_all());
+    ok!(big.put((me + 1) % n, 1023, &[me as u64 + 7]));
+    ok!(sh.barrier_all());
+    check!(ok!(big.to_vec())[1023] == ((me + n - 1) % n) as u64 + 7, "put into the aligned array");
+    let lines = ok!(sh.alloc_zeroed::<Line>(3));
+    check!(lines.addr().is_multiple_of(64), "64-byte aligned type at {:#x}", lines.addr());
+    for bad in [3usize, 2 << 30] {
+        let e = sh.alloc_zeroed_aligned::<u64>(8, bad).unwrap_err();
+        check!(e.code() == -1, "alloc_zeroed_aligned(8, {bad}): {e}");
+    }
+    ok!(lines.free());
+    ok!(big.free());
     ok!(sh.finalize());
     Ok(())
 }
+
+/// A type aligned to a cache line.
+#[derive(Clone, Copy, bytemuck::Zeroable, bytemuck::Pod)]
+#[repr(C, align(64))]
+struct Line([u64; 8]);
 
 fn team_stale_handles() -> Result<(), String> {
     let sh = ok!(shmem::init_from_env());
