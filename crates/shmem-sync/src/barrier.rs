@@ -12,7 +12,7 @@
 
 use crate::wait::{load_local, wait_until, WaitCtx};
 use shmem_core::engine::{AtomicOp, AtomicWidth, DataOpEngine};
-use shmem_core::heap::layout::TEAM_SYNC_WORDS;
+use shmem_core::heap::layout::{ALLOC_SYNC_SLOT, TEAM_SYNC_WORDS};
 use shmem_core::heap::HeapLayout;
 use shmem_core::{Error, Pe, Result};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -163,7 +163,13 @@ fn run_rounds<E: DataOpEngine + ?Sized>(
                 }
                 None
             },
-            || format!("barrier #{epoch} of team slot {} (round {round})", team.slot),
+            || {
+                if team.slot == ALLOC_SYNC_SLOT {
+                    format!("the barrier of collective allocation call #{epoch} (round {round})")
+                } else {
+                    format!("barrier #{epoch} of team slot {} (round {round})", team.slot)
+                }
+            },
         );
         match waited {
             Ok(Ok(())) => {}
