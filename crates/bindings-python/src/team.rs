@@ -7,8 +7,9 @@ use crate::error::{invalid, ResultExt};
 use pyo3::prelude::*;
 use shmem::team;
 
-/// Collectively splits `parent` into the PEs `start + k*stride` (k < `size`). Returns the new team id on its
-/// members, TEAM_INVALID (-1) on the other PEs of the parent.
+/// Collectively splits `parent` into the PEs `start + k*stride` (k < `size`). Each PE may pass its own triplet
+/// when the teams they describe are disjoint (PEs of one team pass the same triplet). Returns the new team id
+/// on its members, TEAM_INVALID (-1) on the other PEs of the parent; a destroyed team's id stays invalid.
 #[pyfunction]
 pub(crate) fn team_split_strided(
     py: Python<'_>,

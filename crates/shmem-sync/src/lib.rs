@@ -14,6 +14,6 @@ pub mod cmp;
 pub mod family;
 pub mod wait;
 
-pub use barrier::{BarrierState, TeamView};
+pub use barrier::{barrier_probed, BarrierState, TeamView};
 pub use cmp::{CmpOp, WaitValue};
 pub use wait::{JobHealth, WaitCtx};

@@ -10,5 +10,5 @@
 mod members;
 mod slots;
 
-pub use members::{split_2d, split_strided, Members};
-pub use slots::{SlotMask, TEAM_INVALID, TEAM_NODE, TEAM_WORLD};
+pub use members::{agree_strided, split_2d, split_strided, Members, Triplet};
+pub use slots::{handle_slot, team_handle, SlotMask, SLOT_BITS, TEAM_INVALID, TEAM_NODE, TEAM_WORLD};

@@ -77,6 +77,79 @@ pub fn split_strided(parent: &Members, start: i64, stride: i64, size: i64) -> Re
     Ok(Members((0..size).map(|k| parent.0[(start + k * stride) as usize]).collect()))
 }
 
+/// A PE's `(start, stride, size)` of a strided split, relative to the parent team.
+pub type Triplet = (i64, i64, i64);
+
+/// The verdict of a strided split in which each member of the parent passed its own triplet (`triplets[i]`
+/// is parent PE `i`'s, already checked with [`split_strided`]), as MPI's color split: PEs that name the same
+/// team pass the same triplet (equal member lists count as the same), others may name another team, disjoint
+/// from it. Returns the team of parent PE `me` (`None` when its triplet names a team without it).
+///
+/// # Errors
+/// `InvalidValue` when two triplets describe overlapping but different teams, or a PE named by a team passed a
+/// triplet of another team; the message names the PEs (world numbers). Every PE that evaluates the same
+/// triplets gets the same verdict.
+pub fn agree_strided(parent: &Members, triplets: &[Triplet], me: u32) -> Result<Option<Members>> {
+    let n = parent.len() as usize;
+    assert_eq!(triplets.len(), n, "one triplet per parent PE");
+    // A one-PE team is the same team whatever its stride.
+    let norm = |i: usize| {
+        let (start, stride, size) = triplets[i];
+        if size == 1 {
+            (start, 1, 1)
+        } else {
+            (start, stride, size)
+        }
+    };
+    let world = |i: usize| parent.0[i];
+    let describe = |i: usize| {
+        let (a, b, c) = triplets[i];
+        format!("PE {} passed (start={a}, stride={b}, size={c})", world(i))
+    };
+    // owner[k] = the first PE whose triplet names parent PE k.
+    let mut owner: Vec<Option<usize>> = vec![None; n];
+    for p in 0..n {
+        let (start, stride, size) = norm(p);
+        let first = start as usize;
+        if owner[first].is_some_and(|q| norm(q) == norm(p)) {
+            continue; // the same team, already marked
+        }
+        for k in 0..size {
+            let i = (start + k * stride) as usize;
+            match owner[i] {
+                None => owner[i] = Some(p),
+                Some(q) if norm(q) == norm(p) => {}
+                Some(q) => {
+                    return Err(Error::InvalidValue(format!(
+                        "team_split_strided: {} and {}: these teams overlap (both hold parent PE {i}, world PE {}) \
+                         but differ; PEs that name the same team must pass the same triplet",
+                        describe(q),
+                        describe(p),
+                        world(i)
+                    )))
+                }
+            }
+        }
+    }
+    for (i, o) in owner.iter().enumerate() {
+        if let Some(p) = *o {
+            if norm(i) != norm(p) {
+                return Err(Error::InvalidValue(format!(
+                    "team_split_strided: {} names a team holding world PE {}, but {}; every member of a team must \
+                     pass that team's triplet",
+                    describe(p),
+                    world(i),
+                    describe(i)
+                )));
+            }
+        }
+    }
+    let i = parent.index_of(me).expect("the caller is in the parent") as usize;
+    let (start, stride, size) = norm(i);
+    let mine = Members((0..size).map(|k| parent.0[(start + k * stride) as usize]).collect());
+    Ok(mine.index_of(me).is_some().then_some(mine))
+}
+
 /// The two teams of `team_split_2d(parent, x_range)` that contain parent PE `me`: the x-team (the row of
 /// `x_range` consecutive parent PEs holding `me`; the last row may be shorter) and the y-team (the column of
 /// parent PEs with the same index modulo `x_range`).
@@ -112,6 +185,34 @@ mod tests {
         {
             assert_eq!(split_strided(&w, s, t, z).unwrap_err().code(), -1, "{s} {t} {z}");
         }
+    }
+
+    #[test]
+    fn color_split() {
+        let w = Members::world(4);
+        let solo: Vec<Triplet> = (0..4).map(|p| (p, 1, 1)).collect();
+        for me in 0..4 {
+            assert_eq!(agree_strided(&w, &solo, me).unwrap().unwrap().as_slice(), &[me]);
+        }
+        let pairs: Vec<Triplet> = (0..4).map(|p| (p - p % 2, 1, 2)).collect();
+        assert_eq!(agree_strided(&w, &pairs, 3).unwrap().unwrap().as_slice(), &[2, 3]);
+        // All the same triplet: the classic split; PEs outside get None. Equivalent triplets of one PE agree.
+        let odd = vec![(1, 2, 2); 4];
+        assert_eq!(agree_strided(&w, &odd, 3).unwrap().unwrap().as_slice(), &[1, 3]);
+        assert_eq!(agree_strided(&w, &odd, 2).unwrap(), None);
+        let mixed = vec![(0, 1, 1), (1, 5, 1), (2, 1, 2), (2, 1, 2)];
+        assert_eq!(agree_strided(&w, &mixed, 1).unwrap().unwrap().as_slice(), &[1]);
+        // Overlapping but different.
+        let over = vec![(0, 1, 2), (1, 1, 1), (2, 1, 1), (3, 1, 1)];
+        let e = agree_strided(&w, &over, 2).unwrap_err();
+        assert!(e.code() == -2 && e.to_string().contains("overlap"), "{e}");
+        // PE 1 is named by {0, 1} but names {3}, disjoint from it.
+        let other = vec![(0, 1, 2), (3, 1, 1), (2, 1, 1), (3, 1, 1)];
+        assert_eq!(agree_strided(&w, &other, 0).unwrap_err().code(), -2);
+        // A nested parent: world numbers in messages.
+        let p = Members::new(vec![4, 6]);
+        let e = agree_strided(&p, &[(0, 1, 2), (1, 1, 1)], 6).unwrap_err();
+        assert!(e.to_string().contains("world PE 6"), "{e}");
     }
 
     #[test]

@@ -1,17 +1,28 @@
 //! Collective symmetric allocation: every PE makes the same call in the same order, and the runtime checks it.
 //!
 //! Each call writes a record (sequence number, call kind, two arguments) into this PE's allocation record in
-//! the sync area, then joins a barrier, then reads every PE's record through the engines (direct loads on one
+//! the sync area, then joins a barrier of its own (sync block `ALLOC_SYNC_SLOT`, never the `barrier_all` one),
+//! then reads every PE's record through the engines (direct loads on one
 //! node). All PEs see the same records, so all agree on success or on the same error; the allocator is
 //! deterministic, so agreeing calls yield the same offset everywhere. Records alternate between two slots:
 //! a PE can only rewrite a slot after the next call's barrier, which every reader has passed by then.
+//!
+//! Because the agreement has its own barrier, an allocation can never pass by meeting a `barrier_all` on
+//! another PE. Both barriers probe while they wait: a PE in the agreement that sees a peer in a TEAM_WORLD
+//! barrier it has not entered itself (and not in this agreement), or a PE in a TEAM_WORLD barrier that sees a
+//! peer in an agreement it has not entered (and not in this barrier), fails at once with INVALID_VALUE naming
+//! both calls, so that every PE reports the mismatch.
 //!
 //! `free` waits in that barrier until no PE can still be writing into the block; `calloc` zeroes its block
 //! and joins a second barrier so that no peer's put can land before the zeroing.
 
 use crate::runtime::Runtime;
 use shmem_core::engine::{AtomicOp, AtomicWidth, DataOpEngine};
+use shmem_core::heap::layout::ALLOC_SYNC_SLOT;
+use shmem_core::heap::MAX_HEAP_ALIGN;
 use shmem_core::{Error, HeapOffset, Pe, Result};
+use shmem_sync::barrier::ARRIVAL_WORD;
+use shmem_sync::TeamView;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
@@ -23,6 +34,7 @@ pub(crate) enum AllocCall {
     Calloc = 2,
     Align = 3,
     Free = 4,
+    CallocAligned = 5,
 }
 
 impl AllocCall {
@@ -32,6 +44,7 @@ impl AllocCall {
             2 => AllocCall::Calloc,
             3 => AllocCall::Align,
             4 => AllocCall::Free,
+            5 => AllocCall::CallocAligned,
             _ => return None,
         })
     }
@@ -42,6 +55,7 @@ impl AllocCall {
             AllocCall::Calloc => format!("calloc(nmemb={a}, size={b})"),
             AllocCall::Align => format!("align(alignment={a}, size={b})"),
             AllocCall::Free => format!("free(heap offset {a:#x})"),
+            AllocCall::CallocAligned => format!("alloc_zeroed_aligned(alignment={a}, bytes={b})"),
         }
     }
 }
@@ -54,8 +68,13 @@ impl Runtime {
         for (i, w) in [seq, call as u64, a, b].into_iter().enumerate() {
             self.node.word64(self.me, rec.plus(8 * i as u64)).store(w, Ordering::Relaxed);
         }
-        // The barrier's atomics order the record stores before every peer's reads below.
-        self.barrier_all()?;
+        // The barrier's atomics order the record stores before every peer's reads below; quiet first, so that
+        // a free returns only when no PE can still be writing into the block.
+        self.quiet()?;
+        let (world, alloc_barrier) = self.teams.lock().unwrap_or_else(|e| e.into_inner()).sync_states();
+        let view = TeamView { members: world.members.as_slice(), my_index: world.my_index, slot: ALLOC_SYNC_SLOT };
+        let mut probe = self.alloc_mismatch_probe(Some(format!("#{seq}: {}", call.describe(a, b))));
+        shmem_sync::barrier_probed(&self.router, &self.wait_ctx(true), &view, &alloc_barrier, &mut probe)?;
         let mut groups: BTreeMap<[u64; 4], Vec<u32>> = BTreeMap::new();
         for pe in (0..self.n_pes).map(Pe) {
             let mut r = [0u64; 4];
@@ -89,11 +108,13 @@ impl Runtime {
             AllocCall::Align => (align, size),
             _ => (size, 0),
         };
-        if call == AllocCall::Align && !align.is_power_of_two() {
-            // Checked before the barrier would be nicer, but all PEs must still agree; the check is local and
-            // deterministic, so every PE that made this call fails the same way after agreeing.
-            self.agree(call, a, b)?;
-            return Err(Error::invalid(format!("alignment {align} is not a power of two")));
+        if call == AllocCall::Align {
+            if let Err(e) = check_align(align) {
+                // Checked before the barrier would be nicer, but all PEs must still agree; the check is local and
+                // deterministic, so every PE that made this call fails the same way after agreeing.
+                self.agree(call, a, b)?;
+                return Err(e);
+            }
         }
         self.agree(call, a, b)?;
         if size == 0 {
@@ -122,6 +143,25 @@ impl Runtime {
         Ok(Some(HeapOffset(off)))
     }
 
+    /// Collective zeroed allocation of `total` bytes aligned to `align` (a power of two up to
+    /// [`MAX_HEAP_ALIGN`]): `calloc` with an alignment, for typed arrays. `Ok(None)` when `total` is 0.
+    pub(crate) fn calloc_aligned(&self, total: u64, align: u64) -> Result<Option<HeapOffset>> {
+        self.check_live()?;
+        let checked = check_align(align);
+        self.agree(AllocCall::CallocAligned, align, total)?;
+        checked?;
+        if total == 0 {
+            return Ok(None);
+        }
+        let off = self.allocator.lock().unwrap_or_else(|e| e.into_inner()).alloc(total, align)?;
+        let p = self.node.local().span(off, total)?;
+        // SAFETY: as in calloc: a block just reserved for this call in the local heap, untouched by peers until
+        // the barrier below.
+        unsafe { std::ptr::write_bytes(p.as_ptr(), 0, total as usize) };
+        self.sync_all()?;
+        Ok(Some(HeapOffset(off)))
+    }
+
     /// Collective `free` of the block starting at `off`.
     pub(crate) fn free(&self, off: HeapOffset) -> Result<()> {
         self.check_live()?;
@@ -131,6 +171,60 @@ impl Runtime {
 }
 
 impl Runtime {
+    /// The probe a waiting barrier runs to notice an allocation meeting a `barrier_all`/`sync_all` (see the
+    /// module doc): `my_call` describes this PE's allocation call when it is in the agreement, `None` when it is
+    /// in a TEAM_WORLD barrier.
+    pub(crate) fn alloc_mismatch_probe(&self, my_call: Option<String>) -> impl FnMut() -> Result<()> + '_ {
+        let (world, alloc_barrier) = self.teams.lock().unwrap_or_else(|e| e.into_inner()).sync_states();
+        let layout = self.layout;
+        let world_arrival = layout.team_word(shmem_team::TEAM_WORLD as u32, ARRIVAL_WORD);
+        let alloc_arrival = layout.team_word(ALLOC_SYNC_SLOT, ARRIVAL_WORD);
+        move || {
+            let (my_world, my_alloc) = (world.barrier.epoch(), alloc_barrier.epoch());
+            let read = |pe: Pe, at: HeapOffset| self.router.to(pe).atomic(pe, at, AtomicWidth::W64, AtomicOp::Fetch);
+            // Read the word of the other collective first: a peer that legitimately went on from ours to the
+            // other one stored its arrival in ours before, so the second read then shows it.
+            let mut others = Vec::new();
+            for pe in (0..self.n_pes).map(Pe).filter(|&pe| pe != self.me) {
+                if my_call.is_some() {
+                    let w = read(pe, world_arrival)?;
+                    if w > my_world && read(pe, alloc_arrival)? < my_alloc {
+                        others.push((pe.0, format!("barrier_all/sync_all #{w}")));
+                    }
+                } else {
+                    let a = read(pe, alloc_arrival)?;
+                    if a > my_alloc && read(pe, world_arrival)? < my_world {
+                        let rec = layout.alloc_record(a);
+                        let r: Vec<u64> = (0..4).map(|i| read(pe, rec.plus(8 * i))).collect::<Result<_>>()?;
+                        let what = match (r[0] == a, AllocCall::from_word(r[1])) {
+                            (true, Some(c)) => c.describe(r[2], r[3]),
+                            _ => "an allocation call".to_string(),
+                        };
+                        others.push((pe.0, format!("collective allocation call #{a}: {what}")));
+                    }
+                }
+            }
+            if others.is_empty() {
+                return Ok(());
+            }
+            // Both collectives are out of step with the peers now: later barriers (finalize's too) fail at once
+            // instead of waiting for PEs that went the other way.
+            world.barrier.poison();
+            alloc_barrier.poison();
+            let theirs: Vec<String> = others.iter().map(|(pe, what)| format!("PE {pe} is in {what}")).collect();
+            let mine = match &my_call {
+                Some(c) => format!("collective allocation call {c}"),
+                None => format!("barrier_all/sync_all #{my_world} over TEAM_WORLD"),
+            };
+            Err(Error::InvalidValue(format!(
+                "PE {} is in {mine} but {}: the collectives do not match; every PE must make the same \
+                 malloc/calloc/align/free and barrier calls in the same order",
+                self.me.0,
+                theirs.join("; ")
+            )))
+        }
+    }
+
     /// The collective part of a free whose address is not in the heap (the caller reports that error).
     pub(crate) fn free_unknown(&self) -> Result<()> {
         self.check_live()?;
@@ -142,6 +236,20 @@ impl Runtime {
         self.check_live()?;
         self.agree(AllocCall::Free, u64::MAX, 0).map(|_| ())
     }
+}
+
+/// An alignment the heap can honour: a power of two no larger than the heap base's alignment.
+fn check_align(align: u64) -> Result<()> {
+    if !align.is_power_of_two() {
+        return Err(Error::invalid(format!("alignment {align} is not a power of two")));
+    }
+    if align > MAX_HEAP_ALIGN as u64 {
+        return Err(Error::invalid(format!(
+            "alignment {align} is larger than the largest supported alignment {MAX_HEAP_ALIGN} (the heap base is \
+             aligned to {MAX_HEAP_ALIGN} B)"
+        )));
+    }
+    Ok(())
 }
 
 fn list(pes: &[u32]) -> String {

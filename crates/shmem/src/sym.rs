@@ -25,14 +25,10 @@ pub struct SymVec<T: Pod> {
 impl Shmem {
     /// Collectively allocates a zeroed symmetric array of `len` values.
     pub fn alloc_zeroed<T: Pod>(&self, len: usize) -> Result<SymVec<T>> {
-        let size = std::mem::size_of::<T>() as u64;
         if std::mem::align_of::<T>() > 16 {
-            return Err(Error::invalid(format!(
-                "SymVec elements may be aligned to at most 16 B (symmetric blocks are 16-byte aligned); {} needs {}",
-                std::any::type_name::<T>(),
-                std::mem::align_of::<T>()
-            )));
+            return self.alloc_zeroed_aligned(len, std::mem::align_of::<T>());
         }
+        let size = std::mem::size_of::<T>() as u64;
         let off = if len == 0 || size == 0 {
             // Still a collective call, so that mismatches are caught; an empty array needs no memory.
             self.rt.calloc(0, size)?;
@@ -40,8 +36,27 @@ impl Shmem {
         } else {
             self.rt.calloc(len as u64, size)?.expect("non-empty calloc returns a block")
         };
-        let align = std::mem::align_of::<T>() as u64;
-        debug_assert!(off.0 % align.max(1) == 0, "calloc is 16-byte aligned");
+        Ok(SymVec { rt: self.rt.clone(), off, len, _t: PhantomData })
+    }
+
+    /// Collectively allocates a zeroed symmetric array of `len` values whose first element is aligned to
+    /// `align` bytes (at least `T`'s alignment; a power of two up to `shmem_core::heap::MAX_HEAP_ALIGN`), e.g.
+    /// to a cache line or a huge page. The same offset on every PE, so the address is aligned on every PE.
+    ///
+    /// # Errors
+    /// INVALID_PARAM on every PE for an alignment that is not a power of two or above the maximum, or a size
+    /// that overflows; MALLOC_FAILED when no aligned block fits.
+    pub fn alloc_zeroed_aligned<T: Pod>(&self, len: usize, align: usize) -> Result<SymVec<T>> {
+        let total = (len as u64).checked_mul(std::mem::size_of::<T>() as u64);
+        // A bad alignment is passed on as it is, so that every PE refuses it the same way.
+        let align = align as u64;
+        let align = if align.is_power_of_two() { align.max(std::mem::align_of::<T>() as u64) } else { align };
+        let Some(total) = total else {
+            // Still collective (an empty call), so that no PE is left waiting; then this PE's error.
+            self.rt.calloc_aligned(0, align)?;
+            return Err(Error::invalid(format!("{len} elements of {} overflow 64 bits", std::any::type_name::<T>())));
+        };
+        let off = self.rt.calloc_aligned(total, align)?.unwrap_or(HeapOffset(0));
         Ok(SymVec { rt: self.rt.clone(), off, len, _t: PhantomData })
     }
 }

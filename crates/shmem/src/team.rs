@@ -1,13 +1,17 @@
 //! Teams: TEAM_WORLD, TEAM_NODE (the PEs of this node), and teams split from them.
 //!
-//! A team id is a slot of the reserved sync area; every member of a team has the same id because the id is
-//! agreed collectively when the team is made: each member of the parent publishes its free slots (and a
-//! digest of the split's arguments) in its sync area, the parent runs a barrier, and everyone takes the lowest
-//! slot free on every parent member. New members zero that slot's sync words, and a second barrier over the
-//! parent makes sure nobody uses the team before that. Disjoint teams made by one split (the rows of a 2-D
-//! split) share a slot number: a PE is in only one of them.
+//! A team handle names a slot of the reserved sync area and the team's generation (see `shmem_team`'s
+//! `team_handle`); every member of a team has the same handle because both are agreed collectively when the
+//! team is made: each member of the parent publishes its free slots, its latest team generation, a digest of
+//! the kind of split and its split arguments in its sync area, the parent runs a barrier, and everyone reads
+//! every member's words: the slot is the lowest free on every parent member, the generation one more than
+//! the largest published. New members zero that slot's sync words, and a second barrier over the parent makes
+//! sure nobody uses the team before that. Disjoint teams made by one split (the rows of a 2-D split, or
+//! strided splits where PEs pass different triplets) share a slot number: a PE is in only one of them.
 //!
-//! A PE outside a team gets TEAM_INVALID from the split and -1 from the queries, as `api.md` says.
+//! A handle kept after its team was destroyed stays invalid (INVALID_PARAM) even when the slot is reused:
+//! the new team has a larger generation. A PE outside a team gets TEAM_INVALID from the split and -1 from the
+//! queries, as `api.md` says.
 
 use crate::api::with_current;
 use crate::runtime::Runtime;
@@ -15,7 +19,7 @@ use shmem_core::engine::{AtomicOp, AtomicWidth, DataOpEngine};
 use shmem_core::heap::layout::{MAX_TEAMS, TEAM_SYNC_WORDS};
 use shmem_core::{Error, Pe, Result, TeamConfig};
 use shmem_sync::{BarrierState, TeamView};
-use shmem_team::{Members, SlotMask};
+use shmem_team::{handle_slot, team_handle, Members, SlotMask, Triplet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -24,17 +28,23 @@ pub use shmem_team::{TEAM_INVALID, TEAM_NODE, TEAM_WORLD};
 /// One live team as this PE sees it.
 #[derive(Debug)]
 pub(crate) struct TeamInfo {
-    members: Members,
-    my_index: u32,
+    /// The handle the members agreed on (slot and generation).
+    handle: i32,
+    pub(crate) members: Members,
+    pub(crate) my_index: u32,
     config: TeamConfig,
-    barrier: BarrierState,
+    pub(crate) barrier: BarrierState,
 }
 
-/// The live teams of this PE, by slot.
+/// The live teams of this PE, by slot, and the state of the allocation agreement's own barrier.
 #[derive(Debug)]
 pub(crate) struct TeamTable {
     free: SlotMask,
     slots: Vec<Option<Arc<TeamInfo>>>,
+    /// The largest team generation this PE has seen in an agreement (handles of later teams are larger).
+    generation: u64,
+    /// Barrier state of the collective allocation agreement (sync block `ALLOC_SYNC_SLOT`).
+    pub(crate) alloc_barrier: Arc<BarrierState>,
 }
 
 impl TeamTable {
@@ -44,83 +54,181 @@ impl TeamTable {
         let node = Members::new(node_pes);
         let node_index = node.index_of(me).expect("this PE is on its node");
         slots[TEAM_WORLD as usize] = Some(Arc::new(TeamInfo {
+            handle: TEAM_WORLD,
             members: Members::world(n),
             my_index: me,
             config: TeamConfig::default(),
             barrier: BarrierState::default(),
         }));
         slots[TEAM_NODE as usize] = Some(Arc::new(TeamInfo {
+            handle: TEAM_NODE,
             members: node,
             my_index: node_index,
             config: TeamConfig::default(),
             barrier: BarrierState::default(),
         }));
-        TeamTable { free: SlotMask::initial(), slots }
+        TeamTable { free: SlotMask::initial(), slots, generation: 0, alloc_barrier: Arc::default() }
+    }
+
+    /// TEAM_WORLD's entry and the allocation agreement's barrier state (for the barriers that must notice
+    /// each other, see `alloc.rs`).
+    pub(crate) fn sync_states(&self) -> (Arc<TeamInfo>, Arc<BarrierState>) {
+        let world = self.slots[TEAM_WORLD as usize].clone().expect("TEAM_WORLD is always live");
+        (world, self.alloc_barrier.clone())
     }
 
     fn get(&self, team: i32) -> Option<Arc<TeamInfo>> {
-        usize::try_from(team).ok().and_then(|t| self.slots.get(t)).and_then(|s| s.clone())
+        let slot = handle_slot(team)?;
+        self.slots[slot as usize].as_ref().filter(|t| t.handle == team).cloned()
     }
 }
 
+/// What a PE publishes for a split, beside its free slots and generation.
+#[derive(Debug, Clone, Copy)]
+enum SplitArgs {
+    /// A strided split: this PE's triplet (`None` when it is out of range for the parent).
+    Strided(Option<Triplet>),
+    /// A split that every member makes with the same arguments, summarized by a digest.
+    Same(u64),
+}
+
+/// Words of the team-creation line: free slots, digest, generation, start, stride, size, triplet state.
+const AGREE_FREE: u64 = 0;
+const AGREE_DIGEST: u64 = 1;
+const AGREE_GEN: u64 = 2;
+const AGREE_TRIPLET: u64 = 3;
+const AGREE_TRIPLET_STATE: u64 = 6;
+const TRIPLET_VALID: u64 = 1;
+const TRIPLET_INVALID: u64 = 2;
+const STRIDED_DIGEST: u64 = 0x5354_5249_4445_4431;
+
 impl Runtime {
-    fn team(&self, team: i32) -> Result<Arc<TeamInfo>> {
+    pub(crate) fn team(&self, team: i32) -> Result<Arc<TeamInfo>> {
         self.check_live()?;
         self.teams.lock().unwrap_or_else(|e| e.into_inner()).get(team).ok_or_else(|| {
             Error::invalid(format!(
-                "team {team} does not exist on PE {} (never created, destroyed, or this PE is not a member)",
+                "team {team} does not exist on PE {} (never created, destroyed, or this PE is not a member; a \
+                 destroyed team's handle stays invalid even after a new team reuses its slot)",
                 self.me.0
             ))
         })
     }
 
-    /// A barrier over `team` without quiet, bounded by control_operation_timeout.
+    /// A barrier over `team` without quiet, bounded by control_operation_timeout. On TEAM_WORLD it also
+    /// notices a peer that is in a collective allocation instead (see `alloc.rs`).
     pub(crate) fn team_sync(&self, team: i32) -> Result<()> {
         let t = self.team(team)?;
-        let view = TeamView { members: t.members.as_slice(), my_index: t.my_index, slot: team as u32 };
-        shmem_sync::barrier::barrier(&self.router, &self.wait_ctx(true), &view, &t.barrier)
+        let slot = handle_slot(team).expect("a live handle");
+        let view = TeamView { members: t.members.as_slice(), my_index: t.my_index, slot };
+        if team == TEAM_WORLD {
+            let mut probe = self.alloc_mismatch_probe(None);
+            shmem_sync::barrier_probed(&self.router, &self.wait_ctx(true), &view, &t.barrier, &mut probe)
+        } else {
+            shmem_sync::barrier::barrier(&self.router, &self.wait_ctx(true), &view, &t.barrier)
+        }
     }
 
-    /// The collective part of every split: agree on a slot over `parent`, install this PE's new team (if any)
-    /// in it. `digest` summarizes the split's arguments so that PEs calling with different ones are caught.
-    fn make_teams(&self, parent: i32, digest: u64, mine: Option<Members>, config: TeamConfig) -> Result<i32> {
+    /// The collective part of every split: agree on a slot and a generation over `parent`, check the
+    /// members' arguments, install this PE's new team (if any). `mine` is this PE's team for a `Same` split
+    /// (for a strided one it follows from every member's triplet).
+    fn make_teams(
+        &self,
+        parent: i32,
+        args: SplitArgs,
+        mine: Option<Members>,
+        config: TeamConfig,
+        my_error: Option<Error>,
+    ) -> Result<i32> {
         let p = self.team(parent)?;
         let layout = self.layout;
-        let free = self.teams.lock().unwrap_or_else(|e| e.into_inner()).free;
-        self.node.word64(self.me, layout.team_agree(0)).store(free.0, Ordering::Relaxed);
-        self.node.word64(self.me, layout.team_agree(1)).store(digest, Ordering::Relaxed);
+        let (free, generation) = {
+            let t = self.teams.lock().unwrap_or_else(|e| e.into_inner());
+            (t.free, t.generation)
+        };
+        let word = |w: u64| self.node.word64(self.me, layout.team_agree(w));
+        word(AGREE_FREE).store(free.0, Ordering::Relaxed);
+        word(AGREE_GEN).store(generation, Ordering::Relaxed);
+        match args {
+            SplitArgs::Same(d) => {
+                word(AGREE_DIGEST).store(d, Ordering::Relaxed);
+            }
+            SplitArgs::Strided(t) => {
+                word(AGREE_DIGEST).store(STRIDED_DIGEST, Ordering::Relaxed);
+                let (a, b, c) = t.unwrap_or_default();
+                for (i, v) in [a, b, c].into_iter().enumerate() {
+                    word(AGREE_TRIPLET + i as u64).store(v as u64, Ordering::Relaxed);
+                }
+                let state = if t.is_some() { TRIPLET_VALID } else { TRIPLET_INVALID };
+                word(AGREE_TRIPLET_STATE).store(state, Ordering::Relaxed);
+            }
+        }
+        let my_digest = match args {
+            SplitArgs::Same(d) => d,
+            SplitArgs::Strided(_) => STRIDED_DIGEST,
+        };
         self.quiet()?;
         self.team_sync(parent)?;
         let mut common = SlotMask(u64::MAX);
+        let mut max_gen = generation;
         let mut differ = Vec::new();
+        let mut triplets = Vec::new();
+        let mut bad_triplets = Vec::new();
         for &pe in p.members.as_slice() {
             let pe = Pe(pe);
             let e = self.router.to(pe);
-            common = common.and(SlotMask(e.atomic(pe, layout.team_agree(0), AtomicWidth::W64, AtomicOp::Fetch)?));
-            if e.atomic(pe, layout.team_agree(1), AtomicWidth::W64, AtomicOp::Fetch)? != digest {
+            let read = |w: u64| e.atomic(pe, layout.team_agree(w), AtomicWidth::W64, AtomicOp::Fetch);
+            common = common.and(SlotMask(read(AGREE_FREE)?));
+            max_gen = max_gen.max(read(AGREE_GEN)?);
+            if read(AGREE_DIGEST)? != my_digest {
                 differ.push(pe.0);
+            } else if let SplitArgs::Strided(_) = args {
+                let t = (read(AGREE_TRIPLET)? as i64, read(AGREE_TRIPLET + 1)? as i64, read(AGREE_TRIPLET + 2)? as i64);
+                if read(AGREE_TRIPLET_STATE)? != TRIPLET_VALID {
+                    bad_triplets.push(pe.0);
+                }
+                triplets.push(t);
             }
         }
         // Every member read the same words, so all reach the same verdict; the closing barrier keeps anyone from
         // rewriting its words (in a later split) before everyone has read them.
+        let new_gen = max_gen + 1;
         let verdict = if !differ.is_empty() {
             Err(Error::InvalidValue(format!(
-                "team split over team {parent}: PEs {differ:?} passed other arguments than PE {}; every member of \
-                 the parent must make the same split call",
+                "team split over team {parent}: PEs {differ:?} made another kind of split call than PE {} \
+                 (passed other arguments); every member of the parent must make the same split call",
                 self.me.0
             )))
+        } else if let Some(e) = my_error {
+            Err(e)
+        } else if !bad_triplets.is_empty() {
+            Err(Error::invalid(format!(
+                "team_split_strided over team {parent}: PEs {bad_triplets:?} passed triplets outside the parent \
+                 team of {} PEs, so the split fails on every PE",
+                p.members.len()
+            )))
         } else {
-            common.lowest().map(|slot| {
+            let mine = match args {
+                SplitArgs::Same(_) => Ok(mine),
+                SplitArgs::Strided(_) => shmem_team::agree_strided(&p.members, &triplets, self.me.0),
+            };
+            mine.and_then(|mine| common.lowest().map(|slot| (slot, mine))).map(|(slot, mine)| {
+                let mut t = self.teams.lock().unwrap_or_else(|e| e.into_inner());
+                t.generation = new_gen;
                 if let Some(members) = mine {
                     for w in 0..TEAM_SYNC_WORDS {
                         self.node.word64(self.me, layout.team_word(slot, w)).store(0, Ordering::Relaxed);
                     }
                     let my_index = members.index_of(self.me.0).expect("a PE's own team contains it");
-                    let mut t = self.teams.lock().unwrap_or_else(|e| e.into_inner());
+                    let handle = team_handle(slot, new_gen);
                     t.free.take(slot);
-                    t.slots[slot as usize] =
-                        Some(Arc::new(TeamInfo { members, my_index, config, barrier: BarrierState::default() }));
-                    slot as i32
+                    t.slots[slot as usize] = Some(Arc::new(TeamInfo {
+                        handle,
+                        members,
+                        my_index,
+                        config,
+                        barrier: BarrierState::default(),
+                    }));
+                    handle
                 } else {
                     TEAM_INVALID
                 }
@@ -141,8 +249,9 @@ impl Runtime {
         self.quiet()?;
         self.team_sync(team)?;
         let mut t = self.teams.lock().unwrap_or_else(|e| e.into_inner());
-        t.slots[team as usize] = None;
-        t.free.release(team as u32);
+        let slot = handle_slot(team).expect("a live handle");
+        t.slots[slot as usize] = None;
+        t.free.release(slot);
         Ok(())
     }
 }
@@ -155,8 +264,15 @@ fn digest(words: &[i64]) -> u64 {
         .fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
 }
 
-/// Collectively splits `parent` into the team of its PEs `start + k*stride` (`k < size`). Every member of the
-/// parent calls it with the same arguments. Returns the new team's id, or TEAM_INVALID on PEs outside it.
+/// Collectively splits `parent` into teams of its PEs `start + k*stride` (`k < size`). PEs that name the same
+/// team pass the same triplet; others may name another team disjoint from it (each PE in a team of its own,
+/// as upstream programs do). Returns the new team's id on its members, TEAM_INVALID on PEs whose triplet
+/// names a team without them.
+///
+/// # Errors
+/// INVALID_PARAM on every PE when a PE's triplet is outside the parent (or the parent handle is not a live
+/// team here: then only on this PE); INVALID_VALUE on every PE when triplets describe overlapping but
+/// different teams.
 pub fn split_strided(parent: i32, start: i32, stride: i32, size: i32) -> Result<i32> {
     split_strided_with(parent, start, stride, size, TeamConfig::default())
 }
@@ -165,9 +281,13 @@ pub fn split_strided(parent: i32, start: i32, stride: i32, size: i32) -> Result<
 pub fn split_strided_with(parent: i32, start: i32, stride: i32, size: i32, config: TeamConfig) -> Result<i32> {
     with_current(|rt| {
         let p = rt.team(parent)?;
-        let new = shmem_team::split_strided(&p.members, start.into(), stride.into(), size.into())?;
-        let mine = new.index_of(rt.me.0).is_some().then_some(new);
-        rt.make_teams(parent, digest(&[1, start.into(), stride.into(), size.into()]), mine, config)
+        let t: Triplet = (start.into(), stride.into(), size.into());
+        let checked = shmem_team::split_strided(&p.members, t.0, t.1, t.2);
+        let (args, err) = match checked {
+            Ok(_) => (SplitArgs::Strided(Some(t)), None),
+            Err(e) => (SplitArgs::Strided(None), Some(e)),
+        };
+        rt.make_teams(parent, args, None, config, err)
     })
 }
 
@@ -176,9 +296,19 @@ pub fn split_strided_with(parent: i32, start: i32, stride: i32, size: i32, confi
 pub fn split_2d(parent: i32, x_range: i32) -> Result<(i32, i32)> {
     with_current(|rt| {
         let p = rt.team(parent)?;
-        let (xs, ys) = shmem_team::split_2d(&p.members, x_range.into(), rt.me.0)?;
-        let x = rt.make_teams(parent, digest(&[2, x_range.into(), 0]), Some(xs), TeamConfig::default())?;
-        match rt.make_teams(parent, digest(&[2, x_range.into(), 1]), Some(ys), TeamConfig::default()) {
+        let (xs, ys) = match shmem_team::split_2d(&p.members, x_range.into(), rt.me.0) {
+            Ok((xs, ys)) => (Some(xs), Some(ys)),
+            Err(e) => {
+                // Still collective, so that PEs with a good x_range are not left waiting; it fails on this PE.
+                let args = SplitArgs::Same(digest(&[2, x_range.into(), 0]));
+                return rt
+                    .make_teams(parent, args, None, TeamConfig::default(), Some(e))
+                    .and_then(|_| Err(Error::Inner("a split with bad arguments made a team".into())));
+            }
+        };
+        let x =
+            rt.make_teams(parent, SplitArgs::Same(digest(&[2, x_range.into(), 0])), xs, TeamConfig::default(), None)?;
+        match rt.make_teams(parent, SplitArgs::Same(digest(&[2, x_range.into(), 1])), ys, TeamConfig::default(), None) {
             Ok(y) => Ok((x, y)),
             Err(e) => {
                 let _ = rt.destroy_team(x);

@@ -27,9 +27,14 @@ const ALLOC_RECORDS: u64 = WAKE_LINE + CACHE_LINE;
 /// Bytes of one allocation record (see [`HeapLayout::alloc_record`]).
 pub const ALLOC_RECORD_BYTES: u64 = 32;
 const TEAM_AGREE: u64 = ALLOC_RECORDS + 2 * CACHE_LINE;
+/// Words of a PE's team-creation line (see [`HeapLayout::team_agree`]).
+pub const TEAM_AGREE_WORDS: u64 = CACHE_LINE / 8;
 const TEAM_BLOCKS: u64 = TEAM_AGREE + CACHE_LINE;
-/// Start of the scratch words a team's collectives may use, after the team blocks.
-const SCRATCH: u64 = TEAM_BLOCKS + MAX_TEAMS as u64 * TEAM_SYNC_BYTES;
+/// The sync block after the last team's: the pseudo-slot of the collective allocation agreement, which has a
+/// barrier of its own so that it never meets another collective (a `barrier_all`) by mistake.
+pub const ALLOC_SYNC_SLOT: u32 = MAX_TEAMS;
+/// Start of the scratch words a team's collectives may use, after the team blocks and the allocation block.
+const SCRATCH: u64 = TEAM_BLOCKS + (MAX_TEAMS as u64 + 1) * TEAM_SYNC_BYTES;
 
 const _: () = assert!(SCRATCH <= SYNC_AREA_BYTES, "sync area too small for its contents");
 
@@ -88,16 +93,18 @@ impl HeapLayout {
         HeapOffset(self.sync_base + ALLOC_RECORDS + (parity & 1) * CACHE_LINE)
     }
 
-    /// This PE's team-creation words: word 0 holds its free team slots, word 1 a digest of its split's
-    /// arguments; read by the parent team's members to agree on the new team's slot.
+    /// This PE's team-creation words (`word < TEAM_AGREE_WORDS`): its free team slots, a digest of its split's
+    /// arguments, its team generation and its triplet; read by the parent team's members to agree on the new
+    /// team (see the facade's team module).
     pub fn team_agree(&self, word: u64) -> HeapOffset {
-        debug_assert!(word < 2);
+        debug_assert!(word < TEAM_AGREE_WORDS);
         HeapOffset(self.sync_base + TEAM_AGREE + word * 8)
     }
 
-    /// Word `word` of the sync block of team slot `slot` (`slot < MAX_TEAMS`, `word < TEAM_SYNC_WORDS`).
+    /// Word `word` of the sync block of team slot `slot` (`slot < MAX_TEAMS`, or [`ALLOC_SYNC_SLOT`];
+    /// `word < TEAM_SYNC_WORDS`).
     pub fn team_word(&self, slot: u32, word: u64) -> HeapOffset {
-        debug_assert!(slot < MAX_TEAMS && word < TEAM_SYNC_WORDS);
+        debug_assert!(slot <= ALLOC_SYNC_SLOT && word < TEAM_SYNC_WORDS);
         HeapOffset(self.sync_base + TEAM_BLOCKS + slot as u64 * TEAM_SYNC_BYTES + word * 8)
     }
 }
@@ -115,5 +122,7 @@ mod tests {
         assert!(a <= l.team_word(0, 0).0);
         assert!(l.wake_seq().0 >= 4096 && l.sleepers().0 < l.alloc_record(0).0);
         assert!(l.team_word(MAX_TEAMS - 1, TEAM_SYNC_WORDS - 1).0 + 8 <= l.segment_len());
+        assert!(l.team_agree(TEAM_AGREE_WORDS - 1).0 + 8 <= l.team_word(0, 0).0);
+        assert!(l.team_word(ALLOC_SYNC_SLOT, TEAM_SYNC_WORDS - 1).0 + 8 <= l.sync_base + SCRATCH);
     }
 }

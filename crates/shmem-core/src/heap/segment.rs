@@ -33,21 +33,65 @@ fn cname(name: &str) -> Result<CString> {
     CString::new(name).map_err(|_| Error::invalid(format!("shared-memory name {name:?} contains NUL")))
 }
 
+/// Every segment is mapped at an address that is a multiple of this, so that a heap offset aligned to any
+/// power of two up to it gives an address aligned the same way (`align` accepts alignments up to it), and so
+/// that the kernel may back the heap with huge pages (2 MiB, and 1 GiB where the size allows).
+pub const MAX_HEAP_ALIGN: usize = 1 << 30;
+
 fn map(fd: libc::c_int, len: usize, name: &str) -> Result<NonNull<u8>> {
-    // SAFETY: a fresh shared mapping of `len` bytes of an open shm fd; the kernel chooses the address, so no
-    // existing mapping is replaced. MAP_NORESERVE: large heaps are sparse until touched.
-    let p = unsafe {
+    let span = len
+        .checked_add(MAX_HEAP_ALIGN)
+        .ok_or_else(|| Error::invalid(format!("segment {name} of {len} B is too large to map")))?;
+    // Reserve address space only (PROT_NONE, no memory committed) large enough to hold an aligned start.
+    // SAFETY: an anonymous reservation at an address the kernel chooses; no existing mapping is replaced.
+    let r = unsafe {
         libc::mmap(
             std::ptr::null_mut(),
+            span,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if r == libc::MAP_FAILED {
+        return Err(Error::smem(format!("reserving {span} B of address space for {name}"), io::Error::last_os_error()));
+    }
+    let start = r as usize;
+    let aligned = start.next_multiple_of(MAX_HEAP_ALIGN);
+    // SAFETY: aligned..aligned+len lies inside the reservation just made (aligned - start < MAX_HEAP_ALIGN), which
+    // this function owns, so MAP_FIXED replaces only our own PROT_NONE pages. MAP_NORESERVE: large heaps are
+    // sparse until touched.
+    let p = unsafe {
+        libc::mmap(
+            aligned as *mut libc::c_void,
             len,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_NORESERVE,
+            libc::MAP_SHARED | libc::MAP_NORESERVE | libc::MAP_FIXED,
             fd,
             0,
         )
     };
-    if p == libc::MAP_FAILED {
-        return Err(Error::smem(format!("mmap of {len} B of {name}"), io::Error::last_os_error()));
+    let failed = (p == libc::MAP_FAILED).then(io::Error::last_os_error);
+    // Give back the unused head and tail of the reservation (all of it if the segment could not be mapped).
+    // SAFETY: every range unmapped here lies inside the reservation and outside the segment's mapping; the
+    // reservation is ours alone (munmap of pages a failed MAP_FIXED already dropped is harmless).
+    unsafe {
+        if failed.is_some() {
+            libc::munmap(r, span);
+        } else {
+            if aligned > start {
+                libc::munmap(r, aligned - start);
+            }
+            let page = usize::try_from(libc::sysconf(libc::_SC_PAGESIZE)).unwrap_or(4096).max(1);
+            let end = (aligned + len).next_multiple_of(page);
+            if start + span > end {
+                libc::munmap(end as *mut libc::c_void, start + span - end);
+            }
+        }
+    }
+    if let Some(e) = failed {
+        return Err(Error::smem(format!("mmap of {len} B of {name}"), e));
     }
     NonNull::new(p.cast()).ok_or_else(|| Error::Inner("mmap returned NULL".into()))
 }
@@ -204,6 +248,9 @@ mod tests {
             assert_eq!(b.span(100, 8).unwrap().as_ptr().read(), 42);
         }
         assert!(a.span(8190, 4).is_err());
+        for s in [&a, &b] {
+            assert_eq!(s.base().as_ptr() as usize % MAX_HEAP_ALIGN, 0, "mapped at an aligned address");
+        }
         assert!(a.span(u64::MAX, 2).is_err());
     }
 }

@@ -220,7 +220,7 @@ fn lone_pe() -> Result<(), String> {
 
 /// Engines that are not compiled in, and engines that cannot reach a peer, are errors naming them.
 fn engine_selection() -> Result<(), String> {
-    for (set, code, name) in [("TCP", -100, "TCP"), ("ROCE", -100, "ROCE"), ("MTE|UDMA", -100, "UDMA")] {
+    for (set, code, name) in [("ROCE", -100, "ROCE"), ("MTE|UDMA", -100, "UDMA"), ("TCP|ROCE", -100, "ROCE")] {
         std::env::set_var("SHMEM_DATA_OP_ENGINE", set);
         let e = shmem::init_from_env().unwrap_err();
         check!(e.code() == code && e.to_string().contains(name), "{set}: {e}");
@@ -234,6 +234,15 @@ fn engine_selection() -> Result<(), String> {
     std::env::set_var("SHMEM_DATA_OP_ENGINE", "MTE|SDMA");
     let e = shmem::init_from_env().unwrap_err();
     check!(e.code() == -1 && e.to_string().contains(&format!("PE {}", 1 - me)), "unreachable peer: {e}");
+    // With TCP beside them, the other node is reached.
+    std::env::set_var("SHMEM_DATA_OP_ENGINE", "MTE|SDMA|TCP");
+    let sh = ok!(shmem::init_from_env());
+    check!(
+        ok!(api::engines()) == shmem::OpEngineType::MTE | shmem::OpEngineType::SDMA | shmem::OpEngineType::TCP,
+        "engines"
+    );
+    check!(ok!(api::ptr(ok!(api::heap_range()).0, (1 - me) as i64)).is_none(), "ptr of a PE on another node is NULL");
+    ok!(sh.finalize());
     // Heaps of different sizes are refused on every PE; the failed attempt leaves the store together, so a
     // retry on the same port right away meets a fresh one.
     std::env::remove_var("SHMEM_NODE_ID");

@@ -4,6 +4,7 @@
 
 #![allow(unreachable_pub)]
 
+mod agreement;
 mod lifecycle;
 mod netns;
 mod rma;
@@ -38,6 +39,7 @@ macro_rules! ok {
 
 fn scenarios() -> Vec<(&'static str, Scenario)> {
     let mut v = Vec::new();
+    v.extend(agreement::SCENARIOS.iter().copied());
     v.extend(lifecycle::SCENARIOS.iter().copied());
     v.extend(rma::SCENARIOS.iter().copied());
     v.extend(sync::SCENARIOS.iter().copied());
@@ -49,6 +51,7 @@ fn scenarios() -> Vec<(&'static str, Scenario)> {
 /// (trial name, scenario, PE counts) of the engine-independent scenarios.
 fn trials() -> Vec<(&'static str, &'static [u32])> {
     let mut v = Vec::new();
+    v.extend(agreement::TRIALS.iter().copied());
     v.extend(lifecycle::TRIALS.iter().copied());
     v.extend(teams::TRIALS.iter().copied());
     v
@@ -119,6 +122,7 @@ fn main() {
             }
         }
     }
+    tests.extend(agreement::special_trials());
     tests.extend(lifecycle::special_trials());
     tests.extend(netns::special_trials());
     tests.extend(tls::special_trials());
