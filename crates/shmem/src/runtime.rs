@@ -2,7 +2,7 @@
 //! (`init` → `finalize`).
 
 use crate::engine::{build_engines, Router};
-use shmem_bootstrap::{JobEvent, StoreClient, StoreConfig, StoreServer, Watch};
+use shmem_bootstrap::{JobEvent, StoreClient, StoreConfig, StoreLimits, StoreServer, Watch};
 use shmem_core::heap::{Allocator, HeapLayout, NodeSegments, Segment};
 use shmem_core::launch_env::vars;
 use shmem_core::{Error, InitAttr, InitStatus, Pe, Result};
@@ -64,7 +64,7 @@ impl Control {
             Some(client) => {
                 result = client.leave().and_then(|_| client.barrier("finalize/left", n, timeout));
                 if me.0 == 0 {
-                    let deadline = std::time::Instant::now() + timeout;
+                    let deadline = deadline_after(timeout);
                     while client.add("finalize/acked", 0).is_ok_and(|v| v < i64::from(n) - 1)
                         && std::time::Instant::now() < deadline
                     {
@@ -94,6 +94,18 @@ impl std::fmt::Debug for Control {
             .field("server", &self.server.is_some())
             .finish()
     }
+}
+
+/// `now + d`, saturating a year from now (validated timeouts are at most a year; a deadline never panics).
+fn deadline_after(d: std::time::Duration) -> std::time::Instant {
+    let now = std::time::Instant::now();
+    now.checked_add(d).or_else(|| now.checked_add(shmem_core::attr::MAX_DURATION)).unwrap_or(now)
+}
+
+/// Whether an init step failed because some PE is missing or gone (a timeout, a lost store): then nobody can
+/// meet everyone, and leaving the store must not wait for them again.
+fn peers_missing(e: &Error) -> bool {
+    matches!(e, Error::Timeout { .. } | Error::Bootstrap(_))
 }
 
 /// The process-wide life-cycle status (`InitStatus` as i32).
@@ -155,28 +167,44 @@ impl Runtime {
         let health = Arc::new(JobHealth::default());
 
         if n > 1 {
+            // shm_init_timeout bounds the whole wait for the other PEs: the secret, the connection, the exchange.
+            let init_deadline = deadline_after(opt.shm_init_timeout);
+            let left = || init_deadline.saturating_duration_since(std::time::Instant::now());
             let url = attr.store_url.clone().expect("validated: n > 1 has a store url");
-            let token = attr.job_secret.as_ref().map(|s| s.expose().to_owned());
-            let token = token.or_else(|| std::env::var(vars::JOB_TOKEN).ok().filter(|t| !t.is_empty()));
+            let tls = crate::tls::configured()?;
+            let secret = shmem_bootstrap::resolve_job_secret(
+                &url,
+                me.0,
+                attr.job_secret.as_ref(),
+                tls.is_some(),
+                init_deadline,
+            )?;
+            tracing::debug!(source = ?secret.source, "job secret resolved");
             let cfg = StoreConfig {
-                token: token.unwrap_or_else(|| shmem_bootstrap::default_token(&url)),
+                token: secret.secret.expose().to_owned(),
                 url,
-                tls: crate::tls::configured()?,
-                connect_timeout: opt.shm_init_timeout,
+                tls,
+                connect_timeout: left(),
                 op_timeout: opt.control_operation_timeout,
             };
-            store_cfg = Some(cfg.clone());
             if me.0 == 0 {
-                control.server = Some(StoreServer::start(&cfg)?);
+                let mut server = StoreServer::start_with(&cfg, StoreLimits::for_job(n))?;
+                if let Some(file) = secret.to_publish {
+                    server.publish_secret(file)?;
+                }
+                control.server = Some(server);
             }
             let client = StoreClient::connect(&cfg, me.0)?;
+            let mut cfg = cfg;
+            cfg.connect_timeout = opt.shm_init_timeout;
+            store_cfg = Some(cfg.clone());
             let exchanged = (|| -> Result<()> {
                 let node_id = shmem_core::heap::node_id();
                 let all = client.allgather(
                     "init/segments",
                     n,
                     &encode_segment(&node_id, &own_name, layout.segment_len()),
-                    opt.shm_init_timeout,
+                    left().max(std::time::Duration::from_millis(1)),
                 )?;
                 for (pe, raw) in all.iter().enumerate() {
                     let (peer_node, name, len) = decode_segment(pe as u32, raw)?;
@@ -195,17 +223,24 @@ impl Runtime {
                 // Once every PE has mapped its node's segments, the names can go: no crash can leak them now.
                 client.barrier("init/mapped", n, opt.shm_create_timeout)
             })();
+            let watched = exchanged.and_then(|()| {
+                let health_w = health.clone();
+                let leaving = control.leaving.clone();
+                client.watch(move |ev| on_job_event(ev, &health_w, &leaving))
+            });
             control.client = Some(client);
-            if let Err(e) = exchanged {
-                // Leave the store with the others (as after a failed engine setup) so that a retry cannot meet
-                // this attempt's store.
-                let _ =
-                    control.close(me, n, opt.control_operation_timeout.min(std::time::Duration::from_secs(10)), false);
-                return Err(e);
+            match watched {
+                Ok(w) => control.watch = Some(w),
+                Err(e) => {
+                    // Every PE arrived but the job cannot go on (e.g. different heap sizes): leave the store with
+                    // the others (as after a failed engine setup) so that a retry cannot meet this attempt's
+                    // store. When PEs are missing, nobody can meet everyone: leave at once, so that init fails
+                    // within its timeout (issue 10, defect 5).
+                    let bound = opt.control_operation_timeout.min(std::time::Duration::from_secs(10));
+                    let _ = control.close(me, n, bound, peers_missing(&e));
+                    return Err(e);
+                }
             }
-            let health_w = health.clone();
-            let leaving = control.leaving.clone();
-            control.watch = Some(StoreClient::watch(&cfg, me.0, move |ev| on_job_event(ev, &health_w, &leaving))?);
         }
         let mut node = NodeSegments::new(layout, me, segs);
         node.unlink_all();
@@ -309,7 +344,7 @@ impl Runtime {
             let mut cfg = cfg.clone();
             cfg.connect_timeout = std::time::Duration::from_secs(2);
             cfg.op_timeout = std::time::Duration::from_secs(2);
-            if let Err(e) = StoreClient::connect(&cfg, self.me.0).and_then(|c| c.global_exit(status)) {
+            if let Err(e) = StoreClient::global_exit_from(&cfg, self.me.0, status) {
                 tracing::error!("global_exit could not reach the other PEs through the store: {e}");
             }
         }
