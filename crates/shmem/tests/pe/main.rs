@@ -7,6 +7,7 @@
 mod lifecycle;
 mod rma;
 mod runner;
+mod security;
 mod sync;
 mod teams;
 mod tls;
@@ -42,6 +43,7 @@ fn scenarios() -> Vec<(&'static str, Scenario)> {
     v.extend(sync::SCENARIOS.iter().copied());
     v.extend(teams::SCENARIOS.iter().copied());
     v.extend(tls::SCENARIOS.iter().copied());
+    v.extend(security::SCENARIOS.iter().copied());
     v
 }
 
@@ -106,5 +108,6 @@ fn main() {
     }
     tests.extend(lifecycle::special_trials());
     tests.extend(tls::special_trials());
+    tests.extend(security::special_trials());
     libtest_mimic::run(&args, tests).exit();
 }
