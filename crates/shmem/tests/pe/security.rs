@@ -71,7 +71,10 @@ fn init_alone() -> Result<(), String> {
     check!(e.code() == -7 || e.code() == -6, "code {}: {e}", e.code());
     let missing = if std::env::var("RANK").unwrap() == "0" { 1 } else { 0 };
     let text = e.to_string();
-    check!(text.contains(&format!("[{missing}]")) || text.contains(&format!("PE {missing}")), "names PE {missing}: {e}");
+    check!(
+        text.contains(&format!("[{missing}]")) || text.contains(&format!("PE {missing}")),
+        "names PE {missing}: {e}"
+    );
     Ok(())
 }
 
@@ -352,9 +355,9 @@ fn init_alone_fails_within_its_timeout() -> Result<(), Failed> {
 }
 
 /// Defect 11: in jobs started without the launcher where PE 1 leaves and PE 0 (the store host) fails and exits
-/// because of it, every survivor names PE 1. Repeated, with 3 and 6 PEs, since the race is short.
+/// because of it, every survivor names PE 1. Repeated, with 3 and 16 PEs: the race is short, and 16 PEs (many notices to send) make it show (checked: with rank 0 told first, a 16-PE run fails).
 fn survivors_name_the_first_cause() -> Result<(), Failed> {
-    for (i, n) in [3u32, 3, 3, 3, 3, 6, 6, 6].into_iter().enumerate() {
+    for (i, n) in [3u32, 3, 3, 16, 16, 16, 16, 16].into_iter().enumerate() {
         let port = master_port()?;
         let token = shmem_run::random_hex(16)?;
         let env = |_| {
@@ -388,6 +391,6 @@ pub fn special_trials() -> Vec<Trial> {
         ),
         Trial::test("security_cross_node_needs_a_secret_or_the_opt_out", cross_node_needs_a_secret_or_the_opt_out),
         Trial::test("init_alone_fails_within_its_timeout", init_alone_fails_within_its_timeout),
-        Trial::test("survivors_name_the_first_cause_3pe_6pe", survivors_name_the_first_cause),
+        Trial::test("survivors_name_the_first_cause_3pe_16pe", survivors_name_the_first_cause),
     ]
 }
