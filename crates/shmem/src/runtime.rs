@@ -372,7 +372,13 @@ fn on_job_event(ev: JobEvent, health: &JobHealth, leaving: &AtomicBool) {
             health.fail(format!("PE {pe} left the job without finalize (crashed or killed)"));
         }
         JobEvent::StoreLost if !leaving.load(Ordering::Acquire) => {
-            tracing::error!("lost the bootstrap store served by PE 0: PE 0 crashed or was killed");
+            // After a lost PE, PE 0 (the store host) usually ends because of it: the first cause stays the one
+            // reported, and this is only a consequence (issue 10, defect 11).
+            if let Err(first) = health.check() {
+                tracing::warn!("the bootstrap store (served by PE 0) went away after the job had failed ({first})");
+            } else {
+                tracing::error!("lost the bootstrap store served by PE 0: PE 0 crashed or was killed");
+            }
             health.fail("the bootstrap store (served by PE 0) went away: PE 0 crashed or was killed");
         }
         _ => {}
