@@ -60,8 +60,9 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait a request may ask for (30 days); longer requests are clamped.
 const MAX_WAIT: Duration = Duration::from_secs(30 * 24 * 3600);
-/// Connections allowed in their handshake (not yet authenticated) at a time; more are closed at once.
-const MAX_PENDING: usize = 128;
+/// Fewest connections allowed in their handshake (not yet authenticated) at a time; the bound is
+/// `max(MIN_PENDING, max_connections)`, so that a whole job can connect at once, and more are closed at once.
+const MIN_PENDING: usize = 128;
 
 /// What the store accepts: which ranks, how many connections, how many bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -321,9 +322,10 @@ fn spawn_handler(shared: &Arc<Shared>, stream: TcpStream) {
         if st.stopping {
             return;
         }
-        if st.conns.len() - st.authenticated >= MAX_PENDING {
+        let max_pending = shared.limits.max_connections.max(MIN_PENDING);
+        if st.conns.len().saturating_sub(st.authenticated) >= max_pending {
             drop(st);
-            warn!(%peer, "store: dropping the connection from {peer}: {MAX_PENDING} connections are already in \
+            warn!(%peer, "store: dropping the connection from {peer}: {max_pending} connections are already in \
                           their handshake");
             let _ = stream.shutdown(Shutdown::Both);
             return;

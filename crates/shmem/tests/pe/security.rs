@@ -283,6 +283,28 @@ fn outsider_cannot_disturb_a_torchrun_job() -> Result<(), Failed> {
     Ok(())
 }
 
+/// Without a token, init → finalize → init again (three times, and the seed's init form) works: each store's
+/// secret file goes before its listener closes, so a PE never meets an old store's secret.
+fn init_cycles_without_a_token() -> Result<(), Failed> {
+    let port = master_port()?;
+    let dir = runtime_dir("cycles");
+    let env = |pe: u32| {
+        let mut e = torchrun_env(port, &dir)(pe);
+        e.push(("SHMEM_PE".into(), pe.to_string()));
+        e.push(("SHMEM_N_PES".into(), "4".into()));
+        e
+    };
+    let res = spawn_job(4, &[0, 1, 2, 3], "init_cycles", &env, Duration::from_secs(90), &|| Ok(()))?;
+    all_zero(&res, "init cycles without a token")?;
+    // The secrets went through this directory, and none outlived its store.
+    let left = std::fs::read_dir(format!("{dir}/shmem"))?.count();
+    if left != 0 {
+        return Err(format!("{left} secret files left in {dir}/shmem").into());
+    }
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
 /// With shmemrun's token the outsider is refused just the same.
 fn outsider_cannot_disturb_a_job_with_a_token() -> Result<(), Failed> {
     let port = master_port()?;
@@ -391,6 +413,7 @@ pub fn special_trials() -> Vec<Trial> {
         ),
         Trial::test("security_cross_node_needs_a_secret_or_the_opt_out", cross_node_needs_a_secret_or_the_opt_out),
         Trial::test("init_alone_fails_within_its_timeout", init_alone_fails_within_its_timeout),
+        Trial::test("security_init_cycles_without_a_token_4pe", init_cycles_without_a_token),
         Trial::test("survivors_name_the_first_cause_3pe_16pe", survivors_name_the_first_cause),
     ]
 }
