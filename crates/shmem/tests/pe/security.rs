@@ -19,7 +19,21 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("sec_cross_node_refused", cross_node_refused),
     ("sec_init_alone", init_alone),
     ("sec_root_cause", root_cause),
+    ("sec_global_exit_from_pe0", global_exit_from_pe0),
 ];
+
+/// PE 0, which serves the store, ends the job with global_exit over its exit connection: every PE ends with
+/// its status (the store tells PE 0's own watch last).
+fn global_exit_from_pe0() -> Result<(), String> {
+    let sh = ok!(shmem::init_from_env());
+    if sh.my_pe() == 0 {
+        std::thread::sleep(Duration::from_millis(100));
+        sh.global_exit(7);
+    }
+    let v = ok!(sh.alloc_zeroed::<u64>(1));
+    let _ = v.wait_until(0, shmem::CmpOp::Eq, 42);
+    Err("returned from a wait that global_exit should have ended".into())
+}
 
 /// How long each PE of `sec_long_job` keeps working while the outsider tries its luck.
 const WORK_FOR: Duration = Duration::from_secs(3);
@@ -305,6 +319,34 @@ fn init_cycles_without_a_token() -> Result<(), Failed> {
     Ok(())
 }
 
+/// global_exit called by PE 0 (the store host) in a job started without the launcher ends every PE.
+fn global_exit_from_the_store_host() -> Result<(), Failed> {
+    for (token, n) in [(true, 3u32), (false, 4)] {
+        let port = master_port()?;
+        let dir = runtime_dir("gexit");
+        let env = |pe: u32| {
+            let mut e = torchrun_env(port, &dir)(pe);
+            if token {
+                e.push(("SHMEM_JOB_TOKEN".into(), "gexit-token".into()));
+            }
+            e
+        };
+        let pes: Vec<u32> = (0..n).collect();
+        let t = Instant::now();
+        let res = spawn_job(n, &pes, "sec_global_exit_from_pe0", &env, Duration::from_secs(30), &|| Ok(()))?;
+        for (pe, r) in res.iter().enumerate() {
+            if r.code != 7 {
+                return Err(format!("PE {pe} exited {} (wanted 7):\n{}", r.code, r.output).into());
+            }
+        }
+        if t.elapsed() > Duration::from_secs(10) {
+            return Err(format!("global_exit took {:?}", t.elapsed()).into());
+        }
+        std::fs::remove_dir_all(&dir)?;
+    }
+    Ok(())
+}
+
 /// With shmemrun's token the outsider is refused just the same.
 fn outsider_cannot_disturb_a_job_with_a_token() -> Result<(), Failed> {
     let port = master_port()?;
@@ -414,6 +456,7 @@ pub fn special_trials() -> Vec<Trial> {
         Trial::test("security_cross_node_needs_a_secret_or_the_opt_out", cross_node_needs_a_secret_or_the_opt_out),
         Trial::test("init_alone_fails_within_its_timeout", init_alone_fails_within_its_timeout),
         Trial::test("security_init_cycles_without_a_token_4pe", init_cycles_without_a_token),
+        Trial::test("security_global_exit_from_the_store_host", global_exit_from_the_store_host),
         Trial::test("survivors_name_the_first_cause_3pe_16pe", survivors_name_the_first_cause),
     ]
 }
