@@ -180,7 +180,7 @@ impl Runtime {
                 init_deadline,
             )?;
             tracing::debug!(source = ?secret.source, "job secret resolved");
-            let cfg = StoreConfig {
+            let mut cfg = StoreConfig {
                 token: secret.secret.expose().to_owned(),
                 url,
                 tls,
@@ -194,8 +194,21 @@ impl Runtime {
                 }
                 control.server = Some(server);
             }
-            let client = StoreClient::connect(&cfg, me.0)?;
-            let mut cfg = cfg;
+            let mut client = StoreClient::connect(&cfg, me.0);
+            // A node secret read just before PE 0 replaced it (PE 0 re-initializing after a failed attempt) is
+            // refused by the new store: read the file again while the init deadline allows.
+            while me.0 != 0
+                && secret.source == shmem_bootstrap::SecretSource::NodeFile
+                && !left().is_zero()
+                && matches!(&client, Err(e) if e.to_string().contains("secret was rejected"))
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                let again = shmem_bootstrap::resolve_job_secret(&cfg.url, me.0, None, false, init_deadline)?;
+                cfg.token = again.secret.expose().to_owned();
+                cfg.connect_timeout = left();
+                client = StoreClient::connect(&cfg, me.0);
+            }
+            let client = client?;
             cfg.connect_timeout = opt.shm_init_timeout;
             store_cfg = Some(cfg.clone());
             let exchanged = (|| -> Result<()> {
