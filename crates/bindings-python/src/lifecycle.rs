@@ -79,10 +79,7 @@ fn env_store(me: i64, n: i64) -> Option<shmem_core::attr::StoreUrl> {
 /// Converts a Python timeout in seconds into a Duration.
 fn secs(v: &Bound<'_, PyAny>, name: &str) -> PyResult<Duration> {
     let s: f64 = v.extract()?;
-    if !(s.is_finite() && s > 0.0) {
-        return Err(invalid(format!("{name} {s} must be a positive number of seconds")));
-    }
-    Duration::try_from_secs_f64(s).map_err(|_| invalid(format!("{name} {s} s is too large")))
+    shmem_core::attr::duration_from_secs(name, s).py()
 }
 
 /// Builds the runtime's attributes from a Python `InitAttr`.
@@ -147,8 +144,9 @@ pub(crate) fn shmem_set_data_op_engine_type(attributes: &Bound<'_, PyAny>, value
 /// Returns 0.
 #[pyfunction]
 pub(crate) fn shmem_set_timeout(attributes: &Bound<'_, PyAny>, value: i64) -> PyResult<i32> {
-    if value <= 0 || value > 1_000_000_000_000 {
-        return Err(invalid(format!("timeout {value} ms must be in 1..=10**12")));
+    let max_ms = shmem_core::attr::MAX_DURATION.as_millis() as i64;
+    if value <= 0 || value > max_ms {
+        return Err(invalid(format!("timeout {value} ms must be in 1..={max_ms} (one year)")));
     }
     let s = value as f64 / 1000.0;
     let opt = attributes.getattr("option_attr")?;

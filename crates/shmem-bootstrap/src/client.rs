@@ -133,11 +133,9 @@ fn attempt(
     let payload = read_frame(&mut conn, MAX_FRAME).map_err(|e| Attempt::Fatal(handshake_error(cfg, e)))?;
     match Response::decode(&payload) {
         Ok(Response::Ok) => Ok(conn),
-        Ok(Response::Rejected(why)) => Err(Attempt::Fatal(Error::Bootstrap(format!(
-            "the store at {} refused this PE: {why}; every PE of a job must use the same SHMEM_JOB_TOKEN (and \
-             the same library version)",
-            cfg.url
-        )))),
+        Ok(Response::Rejected(why)) => {
+            Err(Attempt::Fatal(Error::Bootstrap(format!("the store at {} refused this PE: {why}", cfg.url))))
+        }
         other => Err(Attempt::Fatal(Error::Bootstrap(format!(
             "the store at {} answered the handshake with {other:?}; is it a shmem store of this version?",
             cfg.url
@@ -146,8 +144,13 @@ fn attempt(
 }
 
 /// Connects and shakes hands, retrying connection failures with short sleeps until `deadline`.
-fn open(cfg: &StoreConfig, rank: u32, role: Role, tls: Option<&Arc<ClientConfig>>, deadline: Instant) -> Result<Conn> {
-    let hello = Hello { role, rank, token: cfg.token.clone() }
+fn open(
+    cfg: &StoreConfig,
+    (role, rank, ticket): (Role, u32, Vec<u8>),
+    tls: Option<&Arc<ClientConfig>>,
+    deadline: Instant,
+) -> Result<Conn> {
+    let hello = Hello { role, rank, token: cfg.token.clone(), ticket }
         .to_frame()
         .map_err(|e| Error::invalid(format!("the job token does not fit a hello frame: {e}")))?;
     let addrs = cfg.url.socket_addrs()?;
@@ -195,7 +198,7 @@ impl StoreClient {
     /// fails (each with what to check).
     pub fn connect(cfg: &StoreConfig, rank: u32) -> Result<StoreClient> {
         let tls = tls_of(cfg)?;
-        let conn = open(cfg, rank, Role::Client, tls.as_ref(), deadline_after(cfg.connect_timeout))?;
+        let conn = open(cfg, (Role::Client, rank, Vec::new()), tls.as_ref(), deadline_after(cfg.connect_timeout))?;
         Ok(StoreClient { cfg: cfg.clone(), rank, tls, conn: Mutex::new(Some(conn)) })
     }
 
@@ -212,7 +215,7 @@ impl StoreClient {
         let mut slot = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         let mut conn = match slot.take() {
             Some(c) => c,
-            None => open(&self.cfg, self.rank, Role::Client, self.tls.as_ref(), Instant::now())?,
+            None => open(&self.cfg, (Role::Client, self.rank, Vec::new()), self.tls.as_ref(), Instant::now())?,
         };
         let read_timeout = wait.map_or(self.cfg.op_timeout, |w| w.saturating_add(GRACE));
         let io = conn
@@ -367,6 +370,20 @@ impl StoreClient {
         }
     }
 
+    /// Asks every watcher of the job to end its process with `status` over a connection of its own (an exit
+    /// connection, admitted for a rank that has joined), so that it never waits behind this rank's client
+    /// connection, which may be parked in a barrier or held by a finalize. Returns once the store has written
+    /// the event to every watch connection, so the caller may exit right after.
+    ///
+    /// # Errors
+    /// As [`StoreClient::connect`]; the store refuses ranks that have not joined.
+    pub fn global_exit_from(cfg: &StoreConfig, rank: u32, status: i32) -> Result<()> {
+        let tls = tls_of(cfg)?;
+        let conn = open(cfg, (Role::Exit, rank, Vec::new()), tls.as_ref(), deadline_after(cfg.connect_timeout))?;
+        let client = StoreClient { cfg: cfg.clone(), rank, tls, conn: Mutex::new(Some(conn)) };
+        client.global_exit(status)
+    }
+
     /// Asks every watcher of the job to end its process with `status`. Returns once the store has written
     /// the event to every watch connection, so the caller may exit right after.
     pub fn global_exit(&self, status: i32) -> Result<()> {
@@ -387,14 +404,21 @@ impl StoreClient {
         }
     }
 
-    /// Opens a separate watch connection for `rank`; `on_event` runs on a background thread for each job
-    /// event. Dropping the returned [`Watch`] closes it without raising an event for itself.
+    /// Opens this rank's watch connection (with a one-time ticket obtained on this client's connection, which
+    /// proves to the store that the watch belongs to this rank); `on_event` runs on a background thread for
+    /// each job event. Dropping the returned [`Watch`] closes it without raising an event for itself.
     ///
     /// # Errors
-    /// As [`StoreClient::connect`].
-    pub fn watch(cfg: &StoreConfig, rank: u32, on_event: impl Fn(JobEvent) + Send + 'static) -> Result<Watch> {
-        let tls = tls_of(cfg)?;
-        let mut conn = open(cfg, rank, Role::Watch, tls.as_ref(), deadline_after(cfg.connect_timeout))?;
+    /// As [`StoreClient::connect`]; the store refuses a second watch for the rank.
+    pub fn watch(&self, on_event: impl Fn(JobEvent) + Send + 'static) -> Result<Watch> {
+        let what = || "watch ticket".to_string();
+        let ticket = match self.call(&what, &Request::WatchTicket, None)? {
+            Response::Value(Some(t)) => t,
+            r => return Err(self.unexpected(&what(), r)),
+        };
+        let (cfg, rank) = (&self.cfg, self.rank);
+        let deadline = deadline_after(cfg.connect_timeout);
+        let mut conn = open(cfg, (Role::Watch, rank, ticket), self.tls.as_ref(), deadline)?;
         let io = |e: std::io::Error| Error::Bootstrap(format!("cannot set up the watch connection: {e}"));
         conn.tcp().set_read_timeout(None).map_err(io)?;
         let tcp = conn.tcp().try_clone().map_err(io)?;

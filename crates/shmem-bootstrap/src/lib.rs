@@ -5,7 +5,8 @@
 //!
 //! # Protocol
 //! Frames are length-prefixed (see [`wire`]) with a hard size bound ([`wire::MAX_FRAME`]); the first frame of
-//! every connection is a handshake carrying the per-job token, which must match the server's. A malformed or
+//! every connection is a handshake carrying the job's secret (see [`secret`]), which must match the server's,
+//! and the rank, which the store checks (a rank joins once; see [`server`]). A malformed or
 //! oversized frame closes that connection with a logged reason; the server never crashes on input.
 //!
 //! # Operations
@@ -24,7 +25,7 @@
 //!
 //! let url = StoreUrl::parse("tcp://127.0.0.1:29600")?;
 //! let cfg = StoreConfig {
-//!     token: shmem_bootstrap::default_token(&url),
+//!     token: "a secret every PE of the job knows".into(),
 //!     url,
 //!     tls: None,
 //!     connect_timeout: Duration::from_secs(120),
@@ -46,8 +47,8 @@
 //! - **Hostile input is an error, not a crash**: every frame is bounded and decoded without panicking.
 //!
 //! # Thread safety
-//! [`StoreClient`] is `Send + Sync`; concurrent calls are serialized on its one connection. Open several
-//! clients for parallel blocking waits.
+//! [`StoreClient`] is `Send + Sync`; concurrent calls are serialized on its one connection. A rank has one
+//! client connection at a time (the store refuses a second one).
 //!
 //! # Resource cleanup
 //! [`StoreServer`] and [`Watch`] stop their threads and close their sockets on drop.
@@ -56,13 +57,15 @@
 
 pub mod client;
 mod conn;
+pub mod secret;
 pub mod server;
 mod store;
 pub mod tls;
 pub mod wire;
 
 pub use client::{JobEvent, StoreClient, Watch};
-pub use server::StoreServer;
+pub use secret::{resolve_job_secret, ResolvedSecret, SecretSource};
+pub use server::{StoreLimits, StoreServer};
 pub use tls::TlsConfig;
 
 use shmem_core::attr::StoreUrl;
@@ -73,7 +76,7 @@ use std::time::Duration;
 pub struct StoreConfig {
     /// Where the server listens / clients connect.
     pub url: StoreUrl,
-    /// Per-job secret presented in every handshake.
+    /// Per-job secret presented in every handshake (see [`secret::resolve_job_secret`]); never logged.
     pub token: String,
     /// TLS settings; `None` for plain TCP.
     pub tls: Option<TlsConfig>,
@@ -93,10 +96,4 @@ impl std::fmt::Debug for StoreConfig {
             .field("op_timeout", &self.op_timeout)
             .finish()
     }
-}
-
-/// Derives a job token from the store URL when the launcher provided none (so that two jobs on different
-/// ports never talk to each other by mistake). It is not a secret; use the launcher's token or TLS for that.
-pub fn default_token(url: &StoreUrl) -> String {
-    format!("shmem-job@{url}")
 }

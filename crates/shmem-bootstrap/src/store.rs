@@ -37,6 +37,9 @@ struct Round {
     /// not reported missing either (they did come).
     expired: BTreeSet<u32>,
     last: Arc<Vec<Vec<u8>>>,
+    /// Bytes held by `arrived` and by `last` (counted against the store's limit).
+    arrived_bytes: usize,
+    last_bytes: usize,
 }
 
 /// What an arrival at a collective led to.
@@ -48,11 +51,20 @@ pub(crate) enum Arrival {
     Wait(u64),
 }
 
-/// The key-value map and the collectives' state.
-#[derive(Debug, Default)]
+/// The key-value map and the collectives' state, with the bytes they hold bounded by `limit`.
+#[derive(Debug)]
 pub(crate) struct Store {
     kv: HashMap<String, Vec<u8>>,
     rounds: HashMap<(Collective, String), Round>,
+    /// Bytes held: keys and values, collective names, contributions and last results.
+    bytes: usize,
+    limit: usize,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store::with_limit(usize::MAX)
+    }
 }
 
 fn err(kind: ErrorKind, message: String) -> Response {
@@ -66,7 +78,40 @@ fn too_big(key: &str, len: usize) -> Response {
     )
 }
 
+fn full(held: usize, more: usize, limit: usize) -> Response {
+    err(
+        ErrorKind::Bootstrap,
+        format!(
+            "the bootstrap store is full: it holds {held} B and this request needs {more} B more, above its limit of \
+             {limit} B; store less (the store is for control-plane metadata)"
+        ),
+    )
+}
+
 impl Store {
+    /// An empty store that holds at most `limit` bytes.
+    pub(crate) fn with_limit(limit: usize) -> Store {
+        Store { kv: HashMap::new(), rounds: HashMap::new(), bytes: 0, limit }
+    }
+
+    /// Bytes held now.
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Accounts for `key` holding `new_len` bytes from now on, or refuses when that exceeds the limit.
+    fn reserve_kv(&mut self, key: &str, new_len: usize) -> Result<(), Response> {
+        let old = self.kv.get(key).map_or(0, |v| key.len() + v.len());
+        let new = key.len() + new_len;
+        let after = self.bytes - old + new;
+        if new > old && after > self.limit {
+            return Err(full(self.bytes, new - old, self.limit));
+        }
+        self.bytes = after;
+        Ok(())
+    }
+
     /// The current value of `key`.
     pub(crate) fn get(&self, key: &str) -> Option<&Vec<u8>> {
         self.kv.get(key)
@@ -75,6 +120,9 @@ impl Store {
     pub(crate) fn set(&mut self, key: String, value: Vec<u8>) -> Response {
         if value.len() > MAX_VALUE {
             return too_big(&key, value.len());
+        }
+        if let Err(r) = self.reserve_kv(&key, value.len()) {
+            return r;
         }
         self.kv.insert(key, value);
         Response::Ok
@@ -96,7 +144,11 @@ impl Store {
         let Some(new) = current.checked_add(delta) else {
             return err(ErrorKind::InvalidValue, format!("counter {key:?} = {current} + {delta} overflows i64"));
         };
-        self.kv.insert(key, new.to_string().into_bytes());
+        let text = new.to_string().into_bytes();
+        if let Err(r) = self.reserve_kv(&key, text.len()) {
+            return r;
+        }
+        self.kv.insert(key, text);
         Response::Int(new)
     }
 
@@ -108,6 +160,9 @@ impl Store {
         if current != expected.as_ref() {
             return Response::Cas { swapped: false, current: current.cloned() };
         }
+        if let Err(r) = self.reserve_kv(&key, new.len()) {
+            return r;
+        }
         self.kv.insert(key, new.clone());
         Response::Cas { swapped: true, current: Some(new) }
     }
@@ -117,13 +172,20 @@ impl Store {
         if len > MAX_VALUE {
             return too_big(&key, len);
         }
+        if let Err(r) = self.reserve_kv(&key, len) {
+            return r;
+        }
         let v = self.kv.entry(key).or_default();
         v.extend_from_slice(value);
         Response::Len(v.len() as u64)
     }
 
     pub(crate) fn delete(&mut self, key: &str) -> Response {
-        Response::Bool(self.kv.remove(key).is_some())
+        let removed = self.kv.remove(key);
+        if let Some(v) = &removed {
+            self.bytes -= key.len() + v.len();
+        }
+        Response::Bool(removed.is_some())
     }
 
     /// Records `rank`'s arrival (with its contribution) at collective `name` of `n` ranks.
@@ -141,6 +203,11 @@ impl Store {
                 ErrorKind::InvalidParam,
                 format!("{what} {name:?}: rank {rank} is outside 0..{n}; every rank must be below n and n > 0"),
             ));
+        }
+        let (held, limit) = (self.bytes, self.limit);
+        let new_name = if self.rounds.contains_key(&(kind, name.to_string())) { 0 } else { name.len() };
+        if held + new_name + data.len() > limit {
+            return Err(full(held, new_name + data.len(), limit));
         }
         let round = self.rounds.entry((kind, name.to_string())).or_default();
         if !round.arrived.is_empty() && round.n != n {
@@ -160,6 +227,8 @@ impl Store {
         }
         round.n = n;
         round.expired.remove(&rank);
+        round.arrived_bytes += data.len();
+        self.bytes += new_name + data.len();
         round.arrived.insert(rank, data);
         if round.arrived.len() < n as usize {
             return Ok(Arrival::Wait(round.generation));
@@ -167,6 +236,8 @@ impl Store {
         let parts: Vec<Vec<u8>> = std::mem::take(&mut round.arrived).into_values().collect();
         round.expired.clear();
         round.last = Arc::new(parts);
+        self.bytes -= round.last_bytes;
+        round.last_bytes = std::mem::take(&mut round.arrived_bytes);
         round.generation += 1;
         Ok(Arrival::Complete(round.last.clone()))
     }
@@ -187,7 +258,10 @@ impl Store {
             return Vec::new();
         }
         let missing = (0..round.n).filter(|r| !round.arrived.contains_key(r) && !round.expired.contains(r)).collect();
-        round.arrived.remove(&rank);
+        if let Some(data) = round.arrived.remove(&rank) {
+            round.arrived_bytes -= data.len();
+            self.bytes -= data.len();
+        }
         round.expired.insert(rank);
         missing
     }
@@ -223,6 +297,29 @@ mod tests {
         assert_eq!(s.append("a".into(), b"z"), Response::Len(3));
         assert_eq!(s.delete("a"), Response::Bool(true));
         assert_eq!(s.delete("a"), Response::Bool(false));
+    }
+
+    #[test]
+    fn stored_bytes_are_bounded() {
+        let mut s = Store::with_limit(100);
+        assert_eq!(s.set("k".into(), vec![1; 60]), Response::Ok);
+        assert_eq!(s.bytes(), 61);
+        let full = |r: &Response| matches!(r, Response::Error { kind: ErrorKind::Bootstrap, message } if message.contains("limit of 100 B"));
+        assert!(full(&s.set("j".into(), vec![1; 40])), "61 + 41 > 100");
+        assert!(full(&s.append("k".into(), &[0; 40])));
+        assert_eq!(s.set("k".into(), vec![2; 10]), Response::Ok, "replacing by less is always fine");
+        assert_eq!(s.bytes(), 11);
+        assert!(matches!(s.arrive(Collective::Allgather, "g", 2, 0, vec![0; 50]), Ok(Arrival::Wait(0))));
+        assert_eq!(s.bytes(), 11 + 1 + 50);
+        assert!(matches!(s.arrive(Collective::Allgather, "g", 2, 1, vec![0; 50]), Err(ref r) if full(r)));
+        assert_eq!(s.withdraw(Collective::Allgather, "g", 0, 0), vec![1]);
+        assert_eq!(s.bytes(), 12);
+        assert!(matches!(s.arrive(Collective::Allgather, "g", 2, 0, vec![0; 20]), Ok(Arrival::Wait(0))));
+        assert!(matches!(s.arrive(Collective::Allgather, "g", 2, 1, vec![0; 20]), Ok(Arrival::Complete(_))));
+        assert_eq!(s.bytes(), 12 + 40);
+        assert_eq!(s.delete("k"), Response::Bool(true));
+        assert_eq!(s.bytes(), 41);
+        assert!(matches!(s.add("c".into(), 5), Response::Int(5)));
     }
 
     #[test]

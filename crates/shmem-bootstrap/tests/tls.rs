@@ -104,20 +104,26 @@ fn mutual_tls_with_an_encrypted_client_key() {
     let b = client(&cfg, 1);
     a.set("k", b"over tls").unwrap();
     assert_eq!(b.get("k", Duration::from_secs(5)).unwrap(), b"over tls");
-    let t = std::thread::spawn(move || b.barrier("b", 2, Duration::from_secs(5)));
+    let t = std::thread::spawn(move || {
+        let r = b.barrier("b", 2, Duration::from_secs(5));
+        (b, r)
+    });
     a.barrier("b", 2, Duration::from_secs(5)).unwrap();
-    t.join().unwrap().unwrap();
+    let (b, r) = t.join().unwrap();
+    r.unwrap();
     // Events are pushed through TLS watch connections too.
     let (tx, rx) = std::sync::mpsc::channel();
     let tx2 = tx.clone();
-    let w0 = StoreClient::watch(&cfg, 0, move |e| {
-        let _ = tx.send((0, e));
-    })
-    .unwrap();
-    let w1 = StoreClient::watch(&cfg, 1, move |e| {
-        let _ = tx2.send((1, e));
-    })
-    .unwrap();
+    let w0 = a
+        .watch(move |e| {
+            let _ = tx.send((0, e));
+        })
+        .unwrap();
+    let w1 = b
+        .watch(move |e| {
+            let _ = tx2.send((1, e));
+        })
+        .unwrap();
     drop(w1);
     assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), (0, JobEvent::PeerLost(1)));
     a.global_exit(3).unwrap();

@@ -11,13 +11,16 @@ const EVENT_WAIT: Duration = Duration::from_secs(5);
 /// How long a test listens to be confident that no event comes.
 const QUIET: Duration = Duration::from_millis(300);
 
-fn watch(cfg: &StoreConfig, rank: u32) -> (Watch, Receiver<JobEvent>) {
+/// Rank `rank`'s client (which the watch needs: its ticket comes from there) and its watch.
+fn watch(cfg: &StoreConfig, rank: u32) -> (Watch, Receiver<JobEvent>, StoreClient) {
     let (tx, rx) = channel();
-    let w = StoreClient::watch(cfg, rank, move |e| {
-        let _ = tx.send(e);
-    })
-    .expect("watch connects");
-    (w, rx)
+    let c = client(cfg, rank);
+    let w = c
+        .watch(move |e| {
+            let _ = tx.send(e);
+        })
+        .expect("watch connects");
+    (w, rx, c)
 }
 
 fn next(rx: &Receiver<JobEvent>) -> JobEvent {
@@ -35,12 +38,12 @@ fn assert_quiet(rx: &Receiver<JobEvent>) {
 fn global_exit_reaches_every_watcher() {
     let (_server, cfg) = start();
     let watchers: Vec<_> = (0..4).map(|r| watch(&cfg, r)).collect();
-    client(&cfg, 2).global_exit(7).unwrap();
-    for (_, rx) in &watchers {
+    watchers[2].2.global_exit(7).unwrap();
+    for (_, rx, _) in &watchers {
         assert_eq!(next(rx), JobEvent::GlobalExit(7));
     }
     // A watcher that connects after the fact hears about it at once.
-    let (_late, rx) = watch(&cfg, 5);
+    let (_late, rx, _c) = watch(&cfg, 5);
     assert_eq!(next(&rx), JobEvent::GlobalExit(7));
     // PEs going away after a global exit are no news.
     drop(watchers);
@@ -50,15 +53,15 @@ fn global_exit_reaches_every_watcher() {
 #[test]
 fn a_watcher_closing_without_leave_is_a_lost_peer() {
     let (_server, cfg) = start();
-    let (w0, rx0) = watch(&cfg, 0);
-    let (_w1, rx1) = watch(&cfg, 1);
-    let (w2, rx2) = watch(&cfg, 2);
+    let (w0, rx0, c0) = watch(&cfg, 0);
+    let (_w1, rx1, _c1) = watch(&cfg, 1);
+    let (w2, rx2, _c2) = watch(&cfg, 2);
     drop(w2);
     assert_eq!(next(&rx0), JobEvent::PeerLost(2));
     assert_eq!(next(&rx1), JobEvent::PeerLost(2));
     assert!(rx2.try_recv().is_err(), "no event for the dropped watcher itself");
     // leave() then drop: nothing.
-    client(&cfg, 0).leave().unwrap();
+    c0.leave().unwrap();
     drop(w0);
     assert_quiet(&rx1);
     assert!(rx0.try_recv().is_err());
@@ -67,9 +70,9 @@ fn a_watcher_closing_without_leave_is_a_lost_peer() {
 #[test]
 fn the_store_going_away_is_reported_unless_the_rank_left() {
     let (server, cfg) = start();
-    let (_w0, rx0) = watch(&cfg, 0);
-    let (_w1, rx1) = watch(&cfg, 1);
-    client(&cfg, 1).leave().unwrap();
+    let (_w0, rx0, _c0) = watch(&cfg, 0);
+    let (_w1, rx1, c1) = watch(&cfg, 1);
+    c1.leave().unwrap();
     server.shutdown();
     assert_eq!(next(&rx0), JobEvent::StoreLost);
     assert_quiet(&rx1);
@@ -77,18 +80,24 @@ fn the_store_going_away_is_reported_unless_the_rank_left() {
 
 #[test]
 fn a_store_that_dies_is_reported() {
-    use shmem_bootstrap::wire::{read_frame, Response, MAX_HELLO_FRAME};
+    use shmem_bootstrap::wire::{read_frame, Response, MAX_FRAME, MAX_HELLO_FRAME};
     use std::io::Write;
-    // A stand-in store that accepts one watch and then vanishes without a word, as a crashed PE 0 would.
+    // A stand-in store that accepts one client and its watch, then vanishes without a word, as a crashed PE 0
+    // would.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let cfg = common::config(listener.local_addr().unwrap().port(), "t", None);
     let fake = std::thread::spawn(move || {
+        let (mut c, _) = listener.accept().unwrap();
+        read_frame(&mut c, MAX_HELLO_FRAME).unwrap();
+        c.write_all(&Response::Ok.to_frame().unwrap()).unwrap();
+        read_frame(&mut c, MAX_FRAME).unwrap(); // the ticket request
+        c.write_all(&Response::Value(Some(vec![1; 16])).to_frame().unwrap()).unwrap();
         let (mut s, _) = listener.accept().unwrap();
         read_frame(&mut s, MAX_HELLO_FRAME).unwrap();
         s.write_all(&Response::Ok.to_frame().unwrap()).unwrap();
         std::thread::sleep(Duration::from_millis(100));
     });
-    let (_w, rx) = watch(&cfg, 1);
+    let (_w, rx, _c) = watch(&cfg, 1);
     fake.join().unwrap();
     assert_eq!(next(&rx), JobEvent::StoreLost);
 }

@@ -84,6 +84,21 @@ pub const MAX_PES: u32 = 16384;
 pub const MAX_LOCAL_MEM_SIZE: u64 = 40 << 30;
 /// Longest store URL accepted, in characters (the reference's buffer).
 pub const MAX_URL_LEN: usize = 63;
+/// Longest duration (timeout, grace period) accepted anywhere: one year (365 days). Longer values are
+/// INVALID_PARAM where they are set, so that no deadline computed from them can overflow later.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Converts a user's number of seconds into a [`Duration`], refusing NaN, infinities, zero or negative values
+/// and anything above [`MAX_DURATION`] with an INVALID_PARAM error that names `what`.
+pub fn duration_from_secs(what: &str, secs: f64) -> Result<Duration> {
+    if !secs.is_finite() || secs <= 0.0 || secs > MAX_DURATION.as_secs_f64() {
+        return Err(Error::invalid(format!(
+            "{what} {secs} s must be a number of seconds above 0 and at most {} (one year)",
+            MAX_DURATION.as_secs()
+        )));
+    }
+    Ok(Duration::from_secs_f64(secs).max(Duration::from_nanos(1)))
+}
 
 /// Attributes that have defaults: timeouts and the engine set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,8 +207,11 @@ impl InitAttr {
             ("shm_create_timeout", o.shm_create_timeout),
             ("control_operation_timeout", o.control_operation_timeout),
         ] {
-            if t.is_zero() {
-                return Err(Error::invalid(format!("{name} must be > 0")));
+            if t.is_zero() || t > MAX_DURATION {
+                return Err(Error::invalid(format!(
+                    "{name} {t:?} must be above 0 and at most {} s (one year)",
+                    MAX_DURATION.as_secs()
+                )));
             }
         }
         OpEngineType::from_bits_checked(o.data_op_engine_type.bits())?;
@@ -334,6 +352,28 @@ mod tests {
         let mut a = InitAttr::new(0, 1, 1 << 20, "").unwrap();
         a.option_attr.control_operation_timeout = Duration::ZERO;
         assert!(a.validate().is_err());
+        // Durations a deadline cannot hold (defect 1 of issue 10: 1e19 s panicked at finalize).
+        for huge in [Duration::from_secs_f64(1e19), MAX_DURATION + Duration::from_nanos(1), Duration::MAX] {
+            for field in 0..3 {
+                let mut a = InitAttr::new(0, 1, 1 << 20, "").unwrap();
+                let o = &mut a.option_attr;
+                *[&mut o.shm_init_timeout, &mut o.shm_create_timeout, &mut o.control_operation_timeout][field] = huge;
+                assert_eq!(a.validate().unwrap_err().code(), -1, "{field} {huge:?}");
+            }
+        }
+        a.option_attr.control_operation_timeout = MAX_DURATION;
+        assert!(a.validate().is_ok());
+    }
+
+    #[test]
+    fn durations_from_seconds() {
+        assert_eq!(duration_from_secs("t", 1.5).unwrap(), Duration::from_millis(1500));
+        assert_eq!(duration_from_secs("t", MAX_DURATION.as_secs_f64()).unwrap(), MAX_DURATION);
+        for bad in [1e19, -1.0, 0.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 2f64.powi(63), 3.2e7] {
+            let e = duration_from_secs("timeout", bad).unwrap_err();
+            assert_eq!(e.code(), -1, "{bad}");
+            assert!(e.to_string().contains("31536000"), "{e}");
+        }
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub mod vars {
     pub const MASTER_PORT: &str = "SHMEM_MASTER_PORT";
     /// Per-job secret every store client must present.
     pub const JOB_TOKEN: &str = "SHMEM_JOB_TOKEN";
+    /// `1` lets a job whose store is on another node start without any secret (with a warning): the
+    /// explicit opt-out of the job-secret rule.
+    pub const INSECURE_NO_TOKEN: &str = "SHMEM_INSECURE_NO_TOKEN";
     /// Symmetric heap size per PE for `init()` from the environment (bytes, or with K/M/G suffix).
     pub const SYMMETRIC_SIZE: &str = "SHMEM_SYMMETRIC_SIZE";
     /// Seconds `init` waits for the other PEs (shm_init_timeout and shm_create_timeout) for `init()` from the

@@ -4,6 +4,7 @@ use std::ffi::OsString;
 use std::time::Duration;
 
 use clap::Parser;
+use shmem_core::attr::MAX_DURATION;
 use shmem_core::launch_env::{parse_size, vars};
 
 use crate::job::{JobSpec, MIN_PORT, RESERVED_VARS};
@@ -85,12 +86,15 @@ fn parse_port(s: &str) -> Result<u16, String> {
     Ok(port)
 }
 
+/// Seconds from 0 to one year ([`MAX_DURATION`]); NaN, infinities, negative and larger values are usage errors.
 fn parse_secs(s: &str) -> Result<Duration, String> {
-    s.parse::<f64>()
+    let max = MAX_DURATION.as_secs();
+    s.trim()
+        .parse::<f64>()
         .ok()
-        .filter(|v| *v >= 0.0)
-        .and_then(|v| Duration::try_from_secs_f64(v).ok())
-        .ok_or_else(|| format!("{s:?} is not a number of seconds (e.g. 30 or 0.5)"))
+        .filter(|v| (0.0..=max as f64).contains(v))
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("{s:?} is not a number of seconds from 0 to {max} (one year), e.g. 30 or 0.5"))
 }
 
 fn parse_env(s: &str) -> Result<(OsString, OsString), String> {
@@ -146,6 +150,15 @@ mod tests {
         assert_eq!(parse(&["-n", "2", "--port", "1036", "prog"]).unwrap().port, Some(1036));
         assert!(parse(&["-n", "2", "--timeout", "-1", "prog"]).is_err());
         assert_eq!(parse(&["-n", "1", "--timeout", "1.5", "p"]).unwrap().timeout, Some(Duration::from_millis(1500)));
+        // Durations no deadline can hold are usage errors (exit 2), not a panic later (issue 10, defect 1).
+        for bad in ["1e19", "-1", "nan", "inf", "-inf", "9223372036854775808", "31536001", "x"] {
+            for opt in ["--timeout", "--grace"] {
+                let e = parse(&["-n", "1", opt, bad, "p"]).unwrap_err();
+                assert_eq!(e.exit_code(), 2, "{opt} {bad}");
+                assert!(e.to_string().contains("31536000"), "{opt} {bad}: {e}");
+            }
+        }
+        assert_eq!(parse(&["-n", "1", "--grace", "31536000", "p"]).unwrap().grace, MAX_DURATION);
         assert!(parse(&["-n", "2", "-x", "SHMEM_PE=3", "prog"]).is_err());
         assert!(parse(&["-n", "2", "-x", "=3", "prog"]).is_err());
         assert!(parse(&["-n", "2", "--mem-size", "12Q", "prog"]).is_err());

@@ -121,7 +121,7 @@ fn pump(rx: &Receiver<Source>, finishing: &AtomicBool, drain: Duration) {
             }
         }
         if deadline.is_none() && finishing.load(Ordering::SeqCst) {
-            deadline = Some(Instant::now() + drain);
+            deadline = Some(crate::supervise::later(drain));
         }
         let expired = deadline.is_some_and(|d| Instant::now() >= d);
         if (sources.is_empty() && !connected) || expired {

@@ -11,6 +11,13 @@ use crate::status::{JobEnd, PeStatus};
 /// How often the PEs are polled: a failure is noticed within this long.
 const POLL: Duration = Duration::from_millis(5);
 
+/// `now + d`, or a year from now when `d` is longer than any `Instant` can hold (a `JobSpec` built in code
+/// may carry any duration; the command line already refuses those above a year).
+pub(crate) fn later(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d).or_else(|| now.checked_add(shmem_core::attr::MAX_DURATION)).unwrap_or(now)
+}
+
 /// The started PEs, indexed by rank, and how each ended.
 pub(crate) struct Supervisor {
     /// `children[i]` is PE `i`; each is the leader of its own process group.
@@ -60,7 +67,7 @@ impl Supervisor {
     /// Waits until every PE has exited, one fails, `timeout` passes or the launcher is signalled; in the
     /// last three cases prints the reason to stderr and tears the job down.
     pub(crate) fn run(&mut self, timeout: Option<Duration>) -> io::Result<JobEnd> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.map(later);
         let end = loop {
             if let Some((pe, status)) = self.reap()? {
                 break JobEnd::PeFailed { pe, status, others_running: self.running() };
@@ -89,7 +96,7 @@ impl Supervisor {
     /// Groups of PEs that already exited are signalled too, so that their leftover children go as well.
     pub(crate) fn terminate(&mut self) -> io::Result<()> {
         self.signal_groups(libc::SIGTERM);
-        let until = Instant::now() + self.grace;
+        let until = later(self.grace);
         while self.running() > 0 && Instant::now() < until {
             if take_pending().is_some() {
                 break;

@@ -3,7 +3,7 @@
 
 use crate::engine::{build_engines, Router};
 use crate::store_exchange::StoreExchange;
-use shmem_bootstrap::{JobEvent, StoreClient, StoreConfig, StoreServer, Watch};
+use shmem_bootstrap::{JobEvent, StoreClient, StoreConfig, StoreLimits, StoreServer, Watch};
 use shmem_core::engine_setup::{EngineSetup, EngineTimeouts, KeyExchange};
 use shmem_core::heap::{Allocator, HeapLayout, NodeSegments, Segment};
 use shmem_core::launch_env::vars;
@@ -66,7 +66,7 @@ impl Control {
             Some(client) => {
                 result = client.leave().and_then(|_| client.barrier("finalize/left", n, timeout));
                 if me.0 == 0 {
-                    let deadline = std::time::Instant::now() + timeout;
+                    let deadline = deadline_after(timeout);
                     while client.add("finalize/acked", 0).is_ok_and(|v| v < i64::from(n) - 1)
                         && std::time::Instant::now() < deadline
                     {
@@ -96,6 +96,18 @@ impl std::fmt::Debug for Control {
             .field("server", &self.server.is_some())
             .finish()
     }
+}
+
+/// `now + d`, saturating a year from now (validated timeouts are at most a year; a deadline never panics).
+fn deadline_after(d: std::time::Duration) -> std::time::Instant {
+    let now = std::time::Instant::now();
+    now.checked_add(d).or_else(|| now.checked_add(shmem_core::attr::MAX_DURATION)).unwrap_or(now)
+}
+
+/// Whether an init step failed because some PE is missing or gone (a timeout, a lost store): then nobody can
+/// meet everyone, and leaving the store must not wait for them again.
+fn peers_missing(e: &Error) -> bool {
+    matches!(e, Error::Timeout { .. } | Error::Bootstrap(_))
 }
 
 /// The process-wide life-cycle status (`InitStatus` as i32).
@@ -159,28 +171,57 @@ impl Runtime {
         let health = Arc::new(JobHealth::default());
 
         if n > 1 {
+            // shm_init_timeout bounds the whole wait for the other PEs: the secret, the connection, the exchange.
+            let init_deadline = deadline_after(opt.shm_init_timeout);
+            let left = || init_deadline.saturating_duration_since(std::time::Instant::now());
             let url = attr.store_url.clone().expect("validated: n > 1 has a store url");
-            let token = attr.job_secret.as_ref().map(|s| s.expose().to_owned());
-            let token = token.or_else(|| std::env::var(vars::JOB_TOKEN).ok().filter(|t| !t.is_empty()));
-            let cfg = StoreConfig {
-                token: token.unwrap_or_else(|| shmem_bootstrap::default_token(&url)),
+            let tls = crate::tls::configured()?;
+            let secret = shmem_bootstrap::resolve_job_secret(
+                &url,
+                me.0,
+                attr.job_secret.as_ref(),
+                tls.is_some(),
+                init_deadline,
+            )?;
+            tracing::debug!(source = ?secret.source, "job secret resolved");
+            let mut cfg = StoreConfig {
+                token: secret.secret.expose().to_owned(),
                 url,
-                tls: crate::tls::configured()?,
-                connect_timeout: opt.shm_init_timeout,
+                tls,
+                connect_timeout: left(),
                 op_timeout: opt.control_operation_timeout,
             };
-            store_cfg = Some(cfg.clone());
             if me.0 == 0 {
-                control.server = Some(StoreServer::start(&cfg)?);
+                let mut server = StoreServer::start_with(&cfg, StoreLimits::for_job(n))?;
+                if let Some(file) = secret.to_publish {
+                    server.publish_secret(file)?;
+                }
+                control.server = Some(server);
             }
-            let client = StoreClient::connect(&cfg, me.0)?;
+            let mut client = StoreClient::connect(&cfg, me.0);
+            // A node secret read just before PE 0 replaced it (PE 0 re-initializing after a failed attempt) is
+            // refused by the new store: read the file again while the init deadline allows.
+            while me.0 != 0
+                && secret.source == shmem_bootstrap::SecretSource::NodeFile
+                && !left().is_zero()
+                && matches!(&client, Err(e) if e.to_string().contains("secret was rejected"))
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                let again = shmem_bootstrap::resolve_job_secret(&cfg.url, me.0, None, false, init_deadline)?;
+                cfg.token = again.secret.expose().to_owned();
+                cfg.connect_timeout = left();
+                client = StoreClient::connect(&cfg, me.0);
+            }
+            let client = client?;
+            cfg.connect_timeout = opt.shm_init_timeout;
+            store_cfg = Some(cfg.clone());
             let exchanged = (|| -> Result<()> {
                 let node_id = shmem_core::heap::node_id();
                 let all = client.allgather(
                     "init/segments",
                     n,
                     &encode_segment(&node_id, &own_name, layout.segment_len()),
-                    opt.shm_init_timeout,
+                    left().max(std::time::Duration::from_millis(1)),
                 )?;
                 let mut node_ids: Vec<String> = Vec::new();
                 for (pe, raw) in all.iter().enumerate() {
@@ -207,17 +248,24 @@ impl Runtime {
                 // Once every PE has mapped its node's segments, the names can go: no crash can leak them now.
                 client.barrier("init/mapped", n, opt.shm_create_timeout)
             })();
+            let watched = exchanged.and_then(|()| {
+                let health_w = health.clone();
+                let leaving = control.leaving.clone();
+                client.watch(move |ev| on_job_event(ev, &health_w, &leaving))
+            });
             control.client = Some(client);
-            if let Err(e) = exchanged {
-                // Leave the store with the others (as after a failed engine setup) so that a retry cannot meet
-                // this attempt's store.
-                let _ =
-                    control.close(me, n, opt.control_operation_timeout.min(std::time::Duration::from_secs(10)), false);
-                return Err(e);
+            match watched {
+                Ok(w) => control.watch = Some(w),
+                Err(e) => {
+                    // Every PE arrived but the job cannot go on (e.g. different heap sizes): leave the store with
+                    // the others (as after a failed engine setup) so that a retry cannot meet this attempt's
+                    // store. When PEs are missing, nobody can meet everyone: leave at once, so that init fails
+                    // within its timeout (issue 10, defect 5).
+                    let bound = opt.control_operation_timeout.min(std::time::Duration::from_secs(10));
+                    let _ = control.close(me, n, bound, peers_missing(&e));
+                    return Err(e);
+                }
             }
-            let health_w = health.clone();
-            let leaving = control.leaving.clone();
-            control.watch = Some(StoreClient::watch(&cfg, me.0, move |ev| on_job_event(ev, &health_w, &leaving))?);
         }
         let mut node = NodeSegments::new(layout, me, segs);
         node.unlink_all();
@@ -225,17 +273,19 @@ impl Runtime {
         node.wake_line(me).lo.store(u64::MAX, Ordering::SeqCst);
         let node = Arc::new(node);
         let exchange = control.client.as_ref().map(|client| StoreExchange { client, n_pes: n });
-        let setup = EngineSetup {
-            me,
-            n_pes: n,
-            node_of: &node_of,
-            heap: &node,
-            exchange: exchange.as_ref().map(|x| x as &dyn KeyExchange),
-            timeouts: EngineTimeouts { init: opt.shm_init_timeout, control: opt.control_operation_timeout },
-            job_secret: store_cfg.as_ref().map_or(&[][..], |c| c.token.as_bytes()),
-            local_ip: store_cfg.as_ref().and_then(|c| local_ip_towards(&c.url)),
-        };
-        let built = build_engines(opt.data_op_engine_type, &setup).and_then(|engines| {
+        let exchange = exchange.as_ref().map(|x| x as &dyn KeyExchange);
+        let built = engine_secret(exchange, me, opt.shm_init_timeout).and_then(|secret| {
+            let setup = EngineSetup {
+                me,
+                n_pes: n,
+                node_of: &node_of,
+                heap: &node,
+                exchange,
+                timeouts: EngineTimeouts { init: opt.shm_init_timeout, control: opt.control_operation_timeout },
+                job_secret: &secret,
+                local_ip: store_cfg.as_ref().and_then(|c| local_ip_towards(&c.url)),
+            };
+            let engines = build_engines(opt.data_op_engine_type, &setup)?;
             Router::new(engines, n, opt.data_op_engine_type, crate::engine::BulkPolicy::from_env()?)
         });
         let router = match built {
@@ -346,12 +396,44 @@ impl Runtime {
             let mut cfg = cfg.clone();
             cfg.connect_timeout = std::time::Duration::from_secs(2);
             cfg.op_timeout = std::time::Duration::from_secs(2);
-            if let Err(e) = StoreClient::connect(&cfg, self.me.0).and_then(|c| c.global_exit(status)) {
+            if let Err(e) = StoreClient::global_exit_from(&cfg, self.me.0, status) {
                 tracing::error!("global_exit could not reach the other PEs through the store: {e}");
             }
         }
         exit_now(status)
     }
+}
+
+/// The secret the engines' connections prove (network engines' progress threads check it): fresh random bytes
+/// drawn by PE 0 and handed to the others through the store, whose connections the job secret (or TLS) already
+/// authenticates. So the engines never reuse the store's secret, and a TLS job's engines are protected too.
+fn engine_secret(exchange: Option<&dyn KeyExchange>, me: Pe, timeout: std::time::Duration) -> Result<Vec<u8>> {
+    let Some(x) = exchange else { return Ok(Vec::new()) };
+    let mine = if me.0 == 0 { random_bytes::<32>()?.to_vec() } else { Vec::new() };
+    let all = x.allgather("runtime/engine-secret", &mine, timeout)?;
+    match all.into_iter().next() {
+        Some(s) if s.len() == 32 => Ok(s),
+        _ => Err(Error::Bootstrap("PE 0 published no engine secret".into())),
+    }
+}
+
+/// Bytes from the kernel's random source.
+fn random_bytes<const N: usize>() -> Result<[u8; N]> {
+    let mut b = [0u8; N];
+    let mut got = 0;
+    while got < N {
+        // SAFETY: b[got..] is a writable buffer of N - got bytes.
+        let r = unsafe { libc::getrandom(b[got..].as_mut_ptr().cast(), N - got, 0) };
+        if r < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(Error::smem("reading random bytes for the engine secret", e));
+            }
+            continue;
+        }
+        got += r as usize;
+    }
+    Ok(b)
 }
 
 /// The address of this host on the route to the store (where the job's other nodes can reach it too): the local
@@ -385,7 +467,13 @@ fn on_job_event(ev: JobEvent, health: &JobHealth, leaving: &AtomicBool) {
             health.fail(format!("PE {pe} left the job without finalize (crashed or killed)"));
         }
         JobEvent::StoreLost if !leaving.load(Ordering::Acquire) => {
-            tracing::error!("lost the bootstrap store served by PE 0: PE 0 crashed or was killed");
+            // After a lost PE, PE 0 (the store host) usually ends because of it: the first cause stays the one
+            // reported, and this is only a consequence (issue 10, defect 11).
+            if let Err(first) = health.check() {
+                tracing::warn!("the bootstrap store (served by PE 0) went away after the job had failed ({first})");
+            } else {
+                tracing::error!("lost the bootstrap store served by PE 0: PE 0 crashed or was killed");
+            }
             health.fail("the bootstrap store (served by PE 0) went away: PE 0 crashed or was killed");
         }
         _ => {}

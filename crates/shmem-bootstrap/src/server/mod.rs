@@ -22,6 +22,16 @@
 //! # Hostile input
 //! The first frame must be a hello within [`MAX_HELLO_FRAME`] bytes and [`HANDSHAKE_TIMEOUT`]; a bad frame,
 //! magic, version or token, or a failed TLS handshake, closes that connection with a `warn!` naming the peer.
+//!
+//! # Who may do what
+//! A hello's rank must lie inside the job ([`StoreLimits::n_ranks`]). A rank joins once: a second client
+//! connection for a rank whose client is connected is refused, and so is a watch for a rank that already has
+//! one. A watch is admitted only with a one-time ticket that the rank's own client connection obtained, so a
+//! process that is not rank r cannot open (and, by closing it, report lost) rank r's watch. An exit
+//! connection (`global_exit`) is admitted for a rank that has joined and may send nothing but the exit.
+//! Authenticated connections are capped ([`StoreLimits::max_connections`]; connections still in their
+//! handshake are capped too, and dropped beyond that) and so are the bytes the store holds
+//! ([`StoreLimits::max_stored_bytes`]); both refusals say which limit was hit.
 
 mod ops;
 
@@ -50,6 +60,34 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait a request may ask for (30 days); longer requests are clamped.
 const MAX_WAIT: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Fewest connections allowed in their handshake (not yet authenticated) at a time; the bound is
+/// `max(MIN_PENDING, max_connections)`, so that a whole job can connect at once, and more are closed at once.
+const MIN_PENDING: usize = 128;
+
+/// What the store accepts: which ranks, how many connections, how many bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreLimits {
+    /// Ranks accepted in a hello are `0..n_ranks`; `None` accepts any rank (a store used outside a job).
+    pub n_ranks: Option<u32>,
+    /// Authenticated connections served at once (every PE needs two, plus short ones for `global_exit`).
+    pub max_connections: usize,
+    /// Bytes of keys, values and collective contributions the store holds at once.
+    pub max_stored_bytes: usize,
+}
+
+impl Default for StoreLimits {
+    /// Any rank, 1024 connections, 256 MiB.
+    fn default() -> Self {
+        StoreLimits { n_ranks: None, max_connections: 1024, max_stored_bytes: 256 << 20 }
+    }
+}
+
+impl StoreLimits {
+    /// The limits for a job of `n` PEs: ranks `0..n`, three connections per PE plus a margin, 256 MiB.
+    pub fn for_job(n: u32) -> Self {
+        StoreLimits { n_ranks: Some(n), max_connections: 3 * n as usize + 16, ..StoreLimits::default() }
+    }
+}
 
 /// The bootstrap key-value store server. Serves on background threads until [`StoreServer::shutdown`] or
 /// drop.
@@ -58,6 +96,8 @@ pub struct StoreServer {
     addr: SocketAddr,
     shared: Arc<Shared>,
     accept: Option<JoinHandle<()>>,
+    /// The node secret file this store's job reads its secret from; removed first at shutdown.
+    secret_file: Option<crate::secret::NodeSecretFile>,
 }
 
 impl std::fmt::Debug for StoreServer {
@@ -68,6 +108,7 @@ impl std::fmt::Debug for StoreServer {
 
 struct Shared {
     token: String,
+    limits: StoreLimits,
     tls: Option<Arc<ServerConfig>>,
     state: Mutex<State>,
     changed: Condvar,
@@ -86,6 +127,12 @@ struct State {
     watchers: HashMap<u64, Watcher>,
     /// Set once some PE called global exit; later watchers get the event at once, lost PEs are no news.
     exit_status: Option<i32>,
+    /// Connections past their hello (the rest of `conns` are still in their handshake).
+    authenticated: usize,
+    /// The connection id of each rank's client connection.
+    clients: HashMap<u32, u64>,
+    /// The one-time watch ticket each rank's client obtained and has not used yet.
+    tickets: HashMap<u32, Vec<u8>>,
 }
 
 struct Watcher {
@@ -111,6 +158,14 @@ impl StoreServer {
     /// # Errors
     /// [`Error::Bootstrap`] when the address cannot be resolved or bound, or the TLS material is unusable.
     pub fn start(cfg: &StoreConfig) -> Result<StoreServer> {
+        Self::start_with(cfg, StoreLimits::default())
+    }
+
+    /// As [`StoreServer::start`], with the limits of a job (ranks, connections, stored bytes).
+    ///
+    /// # Errors
+    /// As [`StoreServer::start`].
+    pub fn start_with(cfg: &StoreConfig, limits: StoreLimits) -> Result<StoreServer> {
         let tls = cfg.tls.as_ref().map(|t| t.server_config()).transpose()?;
         let mut last_err = None;
         let mut listener = None;
@@ -137,14 +192,18 @@ impl StoreServer {
             .map_err(|e| Error::Bootstrap(format!("cannot read the store's bound address: {e}")))?;
         let shared = Arc::new(Shared {
             token: cfg.token.clone(),
+            limits,
             tls,
             state: Mutex::new(State {
-                store: Store::default(),
+                store: Store::with_limit(limits.max_stored_bytes),
                 closing_listener: false,
                 stopping: false,
                 conns: HashMap::new(),
                 watchers: HashMap::new(),
                 exit_status: None,
+                authenticated: 0,
+                clients: HashMap::new(),
+                tickets: HashMap::new(),
             }),
             changed: Condvar::new(),
             handlers: Mutex::new(Vec::new()),
@@ -156,7 +215,18 @@ impl StoreServer {
             .spawn(move || accept_loop(listener, s))
             .map_err(|e| Error::Bootstrap(format!("cannot start the store's accept thread: {e}")))?;
         info!(%addr, tls = shared.tls.is_some(), "store: serving");
-        Ok(StoreServer { addr, shared, accept: Some(accept) })
+        Ok(StoreServer { addr, shared, accept: Some(accept), secret_file: None })
+    }
+
+    /// Writes the job's node secret file (see [`crate::secret`]) now that the store listens, and keeps it
+    /// until shutdown, which removes it before the listener closes.
+    ///
+    /// # Errors
+    /// [`Error::Bootstrap`] when the file cannot be written safely.
+    pub fn publish_secret(&mut self, mut file: crate::secret::NodeSecretFile) -> Result<()> {
+        file.publish()?;
+        self.secret_file = Some(file);
+        Ok(())
     }
 
     /// The address the store listens on (with the real port when the URL asked for port 0).
@@ -171,6 +241,8 @@ impl StoreServer {
     }
 
     fn stop(&mut self) {
+        // The secret goes first: a PE that retries at once must wait for the next store's secret.
+        drop(self.secret_file.take());
         let Some(accept) = self.accept.take() else {
             return;
         };
@@ -250,12 +322,24 @@ fn spawn_handler(shared: &Arc<Shared>, stream: TcpStream) {
         if st.stopping {
             return;
         }
+        let max_pending = shared.limits.max_connections.max(MIN_PENDING);
+        if st.conns.len().saturating_sub(st.authenticated) >= max_pending {
+            drop(st);
+            warn!(%peer, "store: dropping the connection from {peer}: {max_pending} connections are already in \
+                          their handshake");
+            let _ = stream.shutdown(Shutdown::Both);
+            return;
+        }
         st.conns.insert(id, handle);
     }
     let s = shared.clone();
     let spawned = thread::Builder::new().name(format!("shmem-store-{id}")).spawn(move || {
-        serve(&s, id, stream, peer);
-        s.lock().conns.remove(&id);
+        let admitted = serve(&s, id, stream, peer);
+        let mut st = s.lock();
+        st.conns.remove(&id);
+        if admitted {
+            st.authenticated -= 1;
+        }
     });
     let mut handlers = shared.handlers.lock().unwrap_or_else(PoisonError::into_inner);
     handlers.retain(|h| !h.is_finished());
@@ -272,7 +356,11 @@ fn spawn_handler(shared: &Arc<Shared>, stream: TcpStream) {
 
 /// Compares tokens in time independent of where they differ.
 fn token_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    token_eq_bytes(a.as_bytes(), b.as_bytes())
+}
+
+fn token_eq_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Half-closes and drains briefly, so that the peer reads our last frame (or TLS alert) rather than a reset.
@@ -297,7 +385,58 @@ fn reject(mut conn: Conn, reason: &str) {
     linger_close(conn);
 }
 
-fn serve(shared: &Shared, id: u64, stream: TcpStream, peer: SocketAddr) {
+/// Why a hello that carried the right token is still refused, or `None` to admit it. Registers the
+/// connection (a rank's client, the use of a watch ticket) when admitted.
+fn admit(st: &mut State, limits: &StoreLimits, id: u64, hello: &Hello) -> Option<String> {
+    let rank = hello.rank;
+    if let Some(n) = limits.n_ranks.filter(|&n| rank >= n) {
+        return Some(format!("rank {rank} is outside this job of {n} PEs"));
+    }
+    if st.authenticated >= limits.max_connections {
+        return Some(format!(
+            "the store already serves {} connections, its limit (StoreLimits::max_connections)",
+            limits.max_connections
+        ));
+    }
+    match hello.role {
+        Role::Client => {
+            if st.clients.contains_key(&rank) {
+                return Some(format!(
+                    "rank {rank} has already joined this job; a rank joins once (is another process using the \
+                     same rank?)"
+                ));
+            }
+            st.clients.insert(rank, id);
+        }
+        Role::Watch => {
+            if !st.clients.contains_key(&rank) {
+                return Some(format!("rank {rank} has not joined: a watch needs its rank's client connection"));
+            }
+            if st.watchers.values().any(|w| w.rank == rank) {
+                return Some(format!("rank {rank} already has a watch connection"));
+            }
+            let valid =
+                st.tickets.get(&rank).is_some_and(|t| !hello.ticket.is_empty() && token_eq_bytes(t, &hello.ticket));
+            if !valid {
+                return Some(format!(
+                    "the watch ticket for rank {rank} is not the one rank {rank}'s client connection obtained"
+                ));
+            }
+            st.tickets.remove(&rank);
+        }
+        Role::Exit => {
+            let joined = st.clients.contains_key(&rank) || st.watchers.values().any(|w| w.rank == rank);
+            if !joined {
+                return Some(format!("rank {rank} has not joined this job, so it cannot end it"));
+            }
+        }
+    }
+    st.authenticated += 1;
+    None
+}
+
+/// Serves one connection; returns whether it was admitted (and so counted as authenticated).
+fn serve(shared: &Shared, id: u64, stream: TcpStream, peer: SocketAddr) -> bool {
     let _ = stream.set_nodelay(true);
     let _ = stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT));
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
@@ -305,7 +444,10 @@ fn serve(shared: &Shared, id: u64, stream: TcpStream, peer: SocketAddr) {
         None => Conn::Plain(stream),
         Some(cfg) => match ServerConnection::new(cfg.clone()) {
             Ok(c) => Conn::TlsServer(Box::new(StreamOwned::new(c, stream))),
-            Err(e) => return warn!(%peer, "store: cannot start a TLS session for {peer}: {e}"),
+            Err(e) => {
+                warn!(%peer, "store: cannot start a TLS session for {peer}: {e}");
+                return false;
+            }
         },
     };
     let hello = match read_frame(&mut conn, MAX_HELLO_FRAME) {
@@ -313,14 +455,19 @@ fn serve(shared: &Shared, id: u64, stream: TcpStream, peer: SocketAddr) {
             Ok(h) => h,
             Err(e @ WireError::Version(_)) => {
                 warn!(%peer, "store: rejected {peer}: {e}");
-                return reject(conn, &format!("{e}; run the same library version on every PE"));
+                reject(conn, &format!("{e}; run the same library version on every PE"));
+                return false;
             }
             Err(e) => {
                 warn!(%peer, "store: closing the connection from {peer}: its first frame is not a valid hello: {e}");
-                return linger_close(conn);
+                linger_close(conn);
+                return false;
             }
         },
-        Err(ReadError::Eof) => return debug!(%peer, "store: {peer} closed before its hello"),
+        Err(ReadError::Eof) => {
+            debug!(%peer, "store: {peer} closed before its hello");
+            return false;
+        }
         Err(ReadError::Io(e)) => {
             match tls_error(&e) {
                 Some(t) => warn!(%peer, "store: TLS handshake with {peer} failed: {t}"),
@@ -328,33 +475,59 @@ fn serve(shared: &Shared, id: u64, stream: TcpStream, peer: SocketAddr) {
                     warn!(%peer, "store: closing the connection from {peer}: no valid hello: {e}")
                 }
             }
-            return linger_close(conn);
+            linger_close(conn);
+            return false;
         }
         Err(ReadError::Wire(e)) => {
             warn!(%peer, "store: closing the connection from {peer}: its first frame is not a hello: {e}");
-            return linger_close(conn);
+            linger_close(conn);
+            return false;
         }
     };
     if !token_eq(&hello.token, &shared.token) {
         warn!(%peer, rank = hello.rank, "store: rejected rank {} at {peer}: wrong job token", hello.rank);
-        return reject(conn, "the job token was rejected");
+        reject(
+            conn,
+            "the job secret was rejected; every PE of a job must use the same SHMEM_JOB_TOKEN (or unique ID, or \
+             launcher)",
+        );
+        return false;
     }
-    let ok = match Response::Ok.to_frame() {
-        Ok(f) => f,
-        Err(_) => return,
+    let refused = {
+        let mut st = shared.lock();
+        if st.stopping {
+            Some("the store is shutting down".to_string())
+        } else {
+            admit(&mut st, &shared.limits, id, &hello)
+        }
     };
+    if let Some(why) = refused {
+        warn!(%peer, rank = hello.rank, role = ?hello.role, "store: refused {peer}: {why}");
+        reject(conn, &why);
+        return false;
+    }
+    let ok = Response::Ok.to_frame().unwrap_or_default();
     if let Err(e) = write_frame(&mut conn, &ok) {
-        return debug!(%peer, "store: lost {peer} during the handshake: {e}");
+        debug!(%peer, "store: lost {peer} during the handshake: {e}");
+    } else {
+        let _ = conn.tcp().set_read_timeout(None);
+        debug!(%peer, rank = hello.rank, role = ?hello.role, "store: accepted");
+        match hello.role {
+            Role::Client => serve_client(shared, conn, peer, hello.rank, false),
+            Role::Exit => serve_client(shared, conn, peer, hello.rank, true),
+            Role::Watch => serve_watch(shared, id, conn, peer, hello.rank),
+        }
     }
-    let _ = conn.tcp().set_read_timeout(None);
-    debug!(%peer, rank = hello.rank, role = ?hello.role, "store: accepted");
-    match hello.role {
-        Role::Client => serve_client(shared, conn, peer, hello.rank),
-        Role::Watch => serve_watch(shared, id, conn, peer, hello.rank),
+    let mut st = shared.lock();
+    if hello.role == Role::Client && st.clients.get(&hello.rank) == Some(&id) {
+        st.clients.remove(&hello.rank);
+        st.tickets.remove(&hello.rank);
     }
+    true
 }
 
-fn serve_client(shared: &Shared, mut conn: Conn, peer: SocketAddr, rank: u32) {
+/// Answers the requests of a client connection (`exit_only`: an exit connection, which may only end the job).
+fn serve_client(shared: &Shared, mut conn: Conn, peer: SocketAddr, rank: u32, exit_only: bool) {
     loop {
         let payload = match read_frame(&mut conn, MAX_FRAME) {
             Ok(p) => p,
@@ -377,7 +550,14 @@ fn serve_client(shared: &Shared, mut conn: Conn, peer: SocketAddr, rank: u32) {
                 return;
             }
         };
-        let response = handle(shared, rank, request);
+        let response = match request {
+            Request::GlobalExit { .. } if exit_only => handle(shared, rank, request),
+            _ if exit_only => Response::Error {
+                kind: ErrorKind::InvalidParam,
+                message: "an exit connection may only send the global exit".into(),
+            },
+            request => handle(shared, rank, request),
+        };
         let frame = response.to_frame().or_else(|e| {
             Response::Error { kind: ErrorKind::InvalidParam, message: format!("the answer does not fit a frame: {e}") }
                 .to_frame()

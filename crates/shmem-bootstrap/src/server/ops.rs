@@ -87,6 +87,15 @@ pub(super) fn handle(shared: &Shared, rank: u32, request: Request) -> Response {
             debug!(rank, "store: rank left");
             Response::Ok
         }
+        Request::WatchTicket => match crate::secret::random_bytes(16) {
+            Ok(ticket) => {
+                shared.lock().tickets.insert(rank, ticket.clone());
+                Response::Value(Some(ticket))
+            }
+            Err(e) => {
+                Response::Error { kind: ErrorKind::Bootstrap, message: format!("cannot draw a watch ticket: {e}") }
+            }
+        },
     }
 }
 
@@ -182,16 +191,20 @@ pub(super) fn serve_watch(shared: &Shared, id: u64, conn: Conn, peer: SocketAddr
             Err(_) => break,
         }
     }
-    let others: Vec<_> = {
+    let mut others: Vec<_> = {
         let mut st = shared.lock();
         let lost = st.watchers.remove(&id).is_some_and(|w| !w.left) && !st.stopping && st.exit_status.is_none();
         if !lost {
             return debug!(%peer, rank, "store: watch closed");
         }
-        st.watchers.values().map(|w| w.sink.clone()).collect()
+        st.watchers.values().map(|w| (w.rank, w.sink.clone())).collect()
     };
+    // Rank 0 last: the store lives in PE 0's process, which may exit as soon as it hears of the loss; every
+    // other watcher must have the notice in its socket by then, so that it names this rank as the cause and
+    // not the store going away (issue 10, defect 11).
+    others.sort_by_key(|&(r, _)| (r == 0, r));
     warn!(%peer, rank, "store: rank {rank} closed its watch connection without leaving; reporting it lost");
-    for s in others {
+    for (_, s) in others {
         send_notice(&s, &Notice::PeerLost(rank));
     }
 }

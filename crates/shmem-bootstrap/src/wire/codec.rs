@@ -15,6 +15,7 @@ pub(super) mod op {
     pub(in crate::wire) const ALLGATHER: u8 = 0x09;
     pub(in crate::wire) const GLOBAL_EXIT: u8 = 0x0a;
     pub(in crate::wire) const LEAVE: u8 = 0x0b;
+    pub(in crate::wire) const WATCH_TICKET: u8 = 0x0c;
     pub(in crate::wire) const OK: u8 = 0x81;
     pub(in crate::wire) const REJECTED: u8 = 0x82;
     pub(in crate::wire) const VALUE: u8 = 0x83;

@@ -3,13 +3,19 @@
 use super::codec::{op, Dec, Enc};
 use super::{WireError, MAGIC, VERSION};
 
-/// The two kinds of connection a client can open.
+/// The kinds of connection a client can open. The store admits one `Client` and one `Watch` per rank at a
+/// time; `Exit` connections serve `global_exit` only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
-    /// Sends requests and reads one response to each.
+    /// Sends requests and reads one response to each. One per rank at a time.
     Client,
-    /// Receives job events ([`Notice`]s) pushed by the store.
+    /// Receives job events ([`Notice`]s) pushed by the store. Admitted only with a ticket that the rank's own
+    /// client connection obtained ([`Request::WatchTicket`]), so that nobody else can watch (and, by closing,
+    /// report lost) a rank.
     Watch,
+    /// A short connection of a rank that has joined, allowed only [`Request::GlobalExit`]: `global_exit` must
+    /// not wait behind the rank's client connection, which may be parked in a barrier.
+    Exit,
 }
 
 /// The first frame of every connection: who the peer is and the proof that it belongs to the job.
@@ -21,6 +27,8 @@ pub struct Hello {
     pub rank: u32,
     /// The per-job token; must match the store's.
     pub token: String,
+    /// For a [`Role::Watch`] connection, the ticket its rank's client connection obtained; empty otherwise.
+    pub ticket: Vec<u8>,
 }
 
 impl std::fmt::Debug for Hello {
@@ -106,6 +114,8 @@ pub enum Request {
     },
     /// This rank finalizes: closing its watch connection is not a lost PE.
     Leave,
+    /// Asks for a one-time ticket with which this rank may open its watch connection ([`Role::Watch`]).
+    WatchTicket,
 }
 
 /// Kinds of error a store reports, so that the client can map them onto [`shmem_core::Error`].
@@ -177,11 +187,12 @@ impl Hello {
         let role = match self.role {
             Role::Client => 1,
             Role::Watch => 2,
+            Role::Exit => 3,
         };
         let mut e = Enc(vec![0, 0, 0, 0]);
         e.0.extend_from_slice(&MAGIC);
         e.0.extend_from_slice(&VERSION.to_be_bytes());
-        e.u8(role).u32(self.rank).bytes(self.token.as_bytes()).finish()
+        e.u8(role).u32(self.rank).bytes(self.token.as_bytes()).bytes(&self.ticket).finish()
     }
 
     /// Decodes a hello payload, checking magic and version first.
@@ -198,11 +209,13 @@ impl Hello {
         let role = match d.u8()? {
             1 => Role::Client,
             2 => Role::Watch,
+            3 => Role::Exit,
             _ => return Err(WireError::Invalid("connection role")),
         };
         let rank = d.u32()?;
         let token = d.string("token")?;
-        d.end(Hello { role, rank, token })
+        let ticket = d.bytes()?;
+        d.end(Hello { role, rank, token, ticket })
     }
 }
 
@@ -227,6 +240,7 @@ impl Request {
             }
             Request::GlobalExit { status } => Enc::new(op::GLOBAL_EXIT).u32(*status as u32),
             Request::Leave => Enc::new(op::LEAVE),
+            Request::WatchTicket => Enc::new(op::WATCH_TICKET),
         }
         .finish()
     }
@@ -248,6 +262,7 @@ impl Request {
             }
             op::GLOBAL_EXIT => Request::GlobalExit { status: d.u32()? as i32 },
             op::LEAVE => Request::Leave,
+            op::WATCH_TICKET => Request::WatchTicket,
             other => return Err(WireError::UnknownOpcode(other)),
         };
         d.end(req)

@@ -11,7 +11,7 @@
 //! `u32` count then the elements. Timeouts travel as `u64` milliseconds.
 //!
 //! - The first frame of every connection is a [`Hello`]: magic [`MAGIC`], version [`VERSION`], role, rank,
-//!   token. The magic comes first so that a stray client (HTTP, a TLS client on a plain store) is recognized
+//!   token, ticket (empty unless a watch). The magic comes first so that a stray client (HTTP, a TLS client on a plain store) is recognized
 //!   at once.
 //! - Then clients send a [`Request`] (first byte: an opcode) and the store answers with one [`Response`].
 //! - A watch connection sends nothing after its hello; the store pushes [`Notice`]s to it.
@@ -23,8 +23,8 @@ use std::io::{self, Read, Write};
 
 /// Identifies a shmem store connection; the first four bytes of every hello payload.
 pub const MAGIC: [u8; 4] = *b"SHKV";
-/// Protocol version; a store rejects clients that speak another one.
-pub const VERSION: u16 = 1;
+/// Protocol version; a store rejects clients that speak another one (2: watch tickets and exit connections).
+pub const VERSION: u16 = 2;
 /// Hard bound of a frame's payload (64 MiB): a control-plane store needs no more.
 pub const MAX_FRAME: usize = 64 << 20;
 /// Bound of the first frame, read before the peer is authenticated.

@@ -23,6 +23,7 @@ fn requests() -> Vec<Request> {
         Request::Allgather { name: "g".into(), n: 3, data: vec![1, 2], timeout_ms: 0 },
         Request::GlobalExit { status: -3 },
         Request::Leave,
+        Request::WatchTicket,
     ]
 }
 
@@ -45,7 +46,7 @@ fn responses() -> Vec<Response> {
 
 #[test]
 fn round_trips() {
-    let hello = Hello { role: Role::Watch, rank: 7, token: "secret".into() };
+    let hello = Hello { role: Role::Watch, rank: 7, token: "secret".into(), ticket: vec![1, 2, 3] };
     assert_eq!(Hello::decode(payload(&hello.to_frame().unwrap())).unwrap(), hello);
     for r in requests() {
         assert_eq!(Request::decode(payload(&r.to_frame().unwrap())).unwrap(), r);
@@ -60,7 +61,7 @@ fn round_trips() {
 
 #[test]
 fn every_truncation_is_an_error() {
-    let hello = Hello { role: Role::Client, rank: 1, token: "t".into() }.to_frame().unwrap();
+    let hello = Hello { role: Role::Client, rank: 1, token: "t".into(), ticket: Vec::new() }.to_frame().unwrap();
     let p = payload(&hello);
     for cut in 0..p.len() {
         assert!(Hello::decode(&p[..cut]).is_err(), "hello cut at {cut}");
@@ -97,7 +98,7 @@ fn unknown_opcodes_bad_tags_and_trailing_bytes() {
 
 #[test]
 fn hello_checks_magic_then_version() {
-    let mut f = Hello { role: Role::Client, rank: 0, token: String::new() }.to_frame().unwrap();
+    let mut f = Hello { role: Role::Client, rank: 0, token: String::new(), ticket: Vec::new() }.to_frame().unwrap();
     f[4..8].copy_from_slice(b"GET ");
     assert_eq!(Hello::decode(&f[4..]), Err(WireError::BadMagic(*b"GET ")));
     f[4..8].copy_from_slice(&MAGIC);

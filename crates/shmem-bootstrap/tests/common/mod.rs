@@ -34,7 +34,20 @@ pub(crate) fn start_with(tls: Option<TlsConfig>) -> (StoreServer, StoreConfig) {
     (server, cfg)
 }
 
-/// Connects a client for `rank`.
+/// Connects a client for `rank`. A rank joins once, so while the store has not yet seen the close of this
+/// rank's previous client (dropped a moment ago by the test), the store refuses it: retry briefly then.
 pub(crate) fn client(cfg: &StoreConfig, rank: u32) -> StoreClient {
-    StoreClient::connect(cfg, rank).expect("client connects")
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match StoreClient::connect(cfg, rank) {
+            Ok(c) => return c,
+            Err(e)
+                if (e.to_string().contains("already joined") || e.to_string().contains("already serves"))
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("client {rank} connects: {e}"),
+        }
+    }
 }

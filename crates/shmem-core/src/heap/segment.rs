@@ -3,6 +3,9 @@
 //! A PE creates its own segment (`shm_open` with `O_CREAT | O_EXCL`, mode 0600), sizes it and maps it; the
 //! PEs of the same node open and map it by name. The name is unlinked as soon as every local peer has mapped
 //! it, so that a crash afterwards cannot leak it: the memory lives exactly as long as some mapping does.
+//!
+//! A peer's segment is mapped only when it belongs to this user and has mode 0600: a segment that another user
+//! planted under the expected name, or one that others could read or write, is refused.
 
 use crate::error::{Error, Result};
 use std::ffi::CString;
@@ -120,6 +123,13 @@ impl Segment {
             unsafe { libc::shm_unlink(c.as_ptr()) };
             e
         };
+        // The umask may have narrowed the mode; peers require exactly 0600.
+        // SAFETY: fd is a valid descriptor from shm_open.
+        if unsafe { libc::fchmod(fd, 0o600) } != 0 {
+            let e = io::Error::last_os_error();
+            close(fd);
+            return Err(unlink_on_err(Error::smem(format!("setting mode 0600 on segment {name}"), e)));
+        }
         // SAFETY: fd is a valid descriptor from shm_open.
         if unsafe { libc::ftruncate(fd, len as libc::off_t) } != 0 {
             let e = io::Error::last_os_error();
@@ -131,7 +141,8 @@ impl Segment {
         Ok(Segment { base: base?, len, name: name.to_string(), owner: true, unlinked: false })
     }
 
-    /// Maps a segment another process created; checks that it is at least `len` bytes.
+    /// Maps a segment another process created; checks that it is at least `len` bytes, belongs to this user
+    /// and has mode 0600 (an INVALID_VALUE error otherwise, naming owner and mode).
     pub fn open(name: &str, len: usize) -> Result<Segment> {
         let c = cname(name)?;
         // SAFETY: c is a valid NUL-terminated string.
@@ -146,6 +157,17 @@ impl Segment {
             let e = io::Error::last_os_error();
             close(fd);
             return Err(Error::smem(format!("fstat of peer segment {name}"), e));
+        }
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        let mode = st.st_mode & 0o7777;
+        if st.st_uid != me || mode != 0o600 {
+            close(fd);
+            return Err(Error::InvalidValue(format!(
+                "refusing peer segment {name}: it is owned by uid {} with mode {mode:04o}, but a PE's segment \
+                 belongs to this user (uid {me}) with mode 0600; another user's or a tampered object has its name",
+                st.st_uid
+            )));
         }
         if (st.st_size as u64) < len as u64 {
             close(fd);
@@ -252,5 +274,46 @@ mod tests {
             assert_eq!(s.base().as_ptr() as usize % MAX_HEAP_ALIGN, 0, "mapped at an aligned address");
         }
         assert!(a.span(u64::MAX, 2).is_err());
+    }
+
+    fn fd_of(name: &str) -> libc::c_int {
+        let c = cname(name).unwrap();
+        // SAFETY: c is a valid NUL-terminated name.
+        let fd = unsafe { libc::shm_open(c.as_ptr(), libc::O_RDWR, 0) };
+        assert!(fd >= 0);
+        fd
+    }
+
+    #[test]
+    fn created_segments_are_0600_and_others_are_refused() {
+        let name = format!("/shmem-test-seg-mode-{}", std::process::id());
+        // SAFETY: umask only changes this process's file-creation mask; restored below.
+        let old = unsafe { libc::umask(0o277) };
+        let seg = Segment::create(&name, 4096);
+        // SAFETY: as above.
+        unsafe { libc::umask(old) };
+        let _seg = seg.unwrap();
+        let meta = std::fs::metadata(format!("/dev/shm{name}")).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(meta.mode() & 0o7777, 0o600, "whatever the umask");
+        assert!(Segment::open(&name, 4096).is_ok());
+        let fd = fd_of(&name);
+        for mode in [0o644, 0o666, 0o660, 0o700, 0o400] {
+            // SAFETY: fd is a valid shm descriptor.
+            assert_eq!(unsafe { libc::fchmod(fd, mode) }, 0);
+            let e = Segment::open(&name, 4096).unwrap_err();
+            assert_eq!(e.code(), -2, "{mode:o}");
+            assert!(e.to_string().contains(&format!("mode {mode:04o}")), "{e}");
+        }
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::fchmod(fd, 0o600) }, 0);
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            // SAFETY: fd is valid; root may give the object to another user.
+            assert_eq!(unsafe { libc::fchown(fd, 65534, 65534) }, 0);
+            let e = Segment::open(&name, 4096).unwrap_err();
+            assert!(e.to_string().contains("owned by uid 65534"), "{e}");
+        }
+        close(fd);
     }
 }

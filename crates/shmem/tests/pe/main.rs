@@ -9,6 +9,7 @@ mod lifecycle;
 mod netns;
 mod rma;
 mod runner;
+mod security;
 mod sync;
 mod teams;
 mod tls;
@@ -45,6 +46,7 @@ fn scenarios() -> Vec<(&'static str, Scenario)> {
     v.extend(sync::SCENARIOS.iter().copied());
     v.extend(teams::SCENARIOS.iter().copied());
     v.extend(tls::SCENARIOS.iter().copied());
+    v.extend(security::SCENARIOS.iter().copied());
     v
 }
 
@@ -126,5 +128,6 @@ fn main() {
     tests.extend(lifecycle::special_trials());
     tests.extend(netns::special_trials());
     tests.extend(tls::special_trials());
+    tests.extend(security::special_trials());
     libtest_mimic::run(&args, tests).exit();
 }
