@@ -147,16 +147,30 @@ fn size_label(v: &f64) -> String {
     format_size(v.round() as u64, SizeKind::Bytes)
 }
 
-/// A value on the y axis, with as many digits as it needs to be told apart from its neighbours.
+/// A value on the y axis, with as many digits as it needs to be told apart from its neighbours (`500`, `20`,
+/// `2.5`, `0.25`).
 fn value_label(v: &f64) -> String {
     let a = v.abs();
-    if a >= 100.0 {
+    let text = if a >= 100.0 {
         format!("{v:.0}")
     } else if a >= 1.0 {
         format!("{v:.1}")
     } else {
         format!("{v:.2}")
+    };
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        text
     }
+}
+
+/// The labelled values of a logarithmic axis over `lo..hi`: the decades, and their 2x and 5x over a range of
+/// at most three decades (where decades alone would leave two or three labels).
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let (lo_e, hi_e) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+    let steps: &[f64] = if hi_e - lo_e <= 3 { &[1.0, 2.0, 5.0] } else { &[1.0] };
+    (lo_e..=hi_e).flat_map(|e| steps.iter().map(move |m| m * 10f64.powi(e))).filter(|t| (lo..=hi).contains(t)).collect()
 }
 
 /// Draws `chart` as an SVG document. `caption` (the machine, the date, the plan) goes under the plot.
@@ -169,9 +183,17 @@ pub fn render_svg(chart: &Chart, caption: &str) -> Result<String, String> {
     if x0 > x1 {
         return Err(format!("chart {} has no points", chart.family.file));
     }
-    // A little room on each side, and a range that is never empty (a single size or value).
+    let x_ticks = {
+        let mut xs: Vec<f64> = chart.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect();
+        xs.sort_by(f64::total_cmp);
+        xs.dedup();
+        xs
+    };
+    // A little room on each side, a range that is never empty (a single size or value), and headroom above the
+    // data (about a third of the height) where the legend goes.
     let (x0, x1) = (x0 / 1.5, x1 * 1.5);
-    let (y0, y1) = (y0 / 2.0, y1 * 2.0);
+    let (y0, y1) = (y0 / 1.5, y1 * (y1 / y0).max(4.0).powf(0.45));
+    let y_ticks = log_ticks(y0, y1);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, CHART_SIZE).into_drawing_area();
@@ -183,7 +205,10 @@ pub fn render_svg(chart: &Chart, caption: &str) -> Result<String, String> {
             .margin(12)
             .x_label_area_size(48)
             .y_label_area_size(72)
-            .build_cartesian_2d((x0..x1).log_scale().base(2.0), (y0..y1).log_scale())
+            .build_cartesian_2d(
+                (x0..x1).log_scale().base(2.0).with_key_points(x_ticks),
+                (y0..y1).log_scale().with_key_points(y_ticks),
+            )
             .map_err(e)?;
         ctx.configure_mesh()
             .x_desc("message size (bytes, log scale)")
@@ -191,10 +216,12 @@ pub fn render_svg(chart: &Chart, caption: &str) -> Result<String, String> {
             .x_label_formatter(&size_label)
             .y_label_formatter(&value_label)
             .x_labels(12)
-            .y_labels(10)
+            .y_labels(8)
             .label_style(("sans-serif", 13))
             .axis_desc_style(("sans-serif", 15))
-            .light_line_style(RGBColor(235, 235, 235))
+            // The log coordinate's minor lines are dense bands on short ranges: only the labelled lines are drawn.
+            .light_line_style(TRANSPARENT)
+            .bold_line_style(RGBColor(225, 225, 225))
             .draw()
             .map_err(e)?;
         for (i, s) in chart.series.iter().enumerate() {
@@ -204,10 +231,8 @@ pub fn render_svg(chart: &Chart, caption: &str) -> Result<String, String> {
                 .label(s.name.clone())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(2)));
         }
-        let legend_at =
-            if chart.unit == Unit::GbPerS { SeriesLabelPosition::LowerRight } else { SeriesLabelPosition::UpperLeft };
         ctx.configure_series_labels()
-            .position(legend_at)
+            .position(SeriesLabelPosition::UpperRight)
             .label_font(("sans-serif", 14))
             .background_style(WHITE.mix(0.85))
             .border_style(RGBColor(160, 160, 160))
@@ -342,10 +367,16 @@ mod tests {
 
     #[test]
     fn dates() {
+        assert_eq!(log_ticks(3.0, 60.0), [5.0, 10.0, 20.0, 50.0]);
+        assert_eq!(log_ticks(0.5, 20_000.0), [1.0, 10.0, 100.0, 1000.0, 10_000.0]);
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
         assert_eq!(civil_from_days(20_454), (2026, 1, 1));
         assert_eq!(civil_from_days(-1), (1969, 12, 31));
         assert_eq!(today().len(), 10);
+        assert_eq!(
+            [value_label(&500.0), value_label(&20.0), value_label(&2.5), value_label(&0.25)],
+            ["500", "20", "2.5", "0.25"]
+        );
     }
 }
