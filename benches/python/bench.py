@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Python binding benchmark, next to the same operations from Rust and from mpi4py, in one run.
 
-    python benches/python/bench.py [--quick] [--mpi4py VENV] [--no-rust] [--json FILE]
+    python benches/python/bench.py [--quick] [--mpi4py VENV] [--no-rust] [--json FILE] [--plot DIR]
 
 Measures on PE 0 of a 2-PE job started with ``python -m shmem.run``: per-call latency of an 8-byte
 ``aclshmem_putmem`` (alone, and with a quiet), an 8-byte ``aclshmem_getmem``, the one-way latency of a
@@ -14,6 +14,10 @@ Open MPI, and prints one table with the targets of the issue: putmem <= 0.5x mpi
 Method (as the reference kit): calibrate the iteration count until a batch takes the target time (4 ms with
 --quick, else 20 ms), one warm-up batch, then 5 (7) timed batches; the median per-call time is reported. The
 64 MiB bandwidth uses 60 ms batches (7) on both sides, Rust included, because one put takes ~8 ms.
+
+Over message sizes it also measures ``putmem`` + ``quiet`` and ``getmem`` latency (8 B to 4 KiB) and put
+bandwidth (4 KiB to 64 MiB); ``--plot DIR`` draws them as SVG charts next to Rust's and mpi4py's values
+(``python-latency-put.svg``, ``python-latency-get.svg``, ``python-bandwidth-put.svg``; see ``svgplot.py``).
 """
 from __future__ import annotations
 
@@ -27,8 +31,13 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import svgplot  # noqa: E402  (next to this file; the standard library only)
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BW = 64 << 20
+LAT_SIZES = [8, 64, 512, 4096]                      # as shmem-bench's latency rows
+BW_SIZES = [4096 << (2 * i) for i in range(8)]      # 4 KiB to 64 MiB, as shmem-bench --max-bw 64M
 BW_BATCH_MS = 60   # one 64 MiB put takes ~8 ms here: long batches keep the bandwidth median stable
 
 
@@ -45,6 +54,7 @@ def pe_main(quick: bool, out: str) -> None:
     sig = shmem.zeros(1, np.uint64)
     ctl = shmem.zeros(2, np.int64)          # [command, argument] written by PE 0 into PE 1
     small = bytearray(8)
+    lat_buf = bytearray(max(LAT_SIZES))
     big = np.ones(BW, np.uint8)
     dst = data.__array_interface__["data"][0]
     sig_addr = sig.__array_interface__["data"][0]
@@ -71,6 +81,26 @@ def pe_main(quick: bool, out: str) -> None:
         for _ in range(n):
             putmem(dst, big, BW, 1)
 
+    def put_quiet_of(size):
+        def run(n):
+            for _ in range(n):
+                putmem(dst, lat_buf, size, 1)
+                quiet()
+        return run
+
+    def get_of(size):
+        def run(n):
+            for _ in range(n):
+                getmem(lat_buf, dst, size, 1)
+        return run
+
+    def put_bw_of(size):
+        def run(n):
+            for _ in range(n):
+                putmem(dst, big, size, 1)
+                quiet()
+        return run
+
     seq = [0]
 
     def pingpong(n):
@@ -96,10 +126,16 @@ def pe_main(quick: bool, out: str) -> None:
     shmem.aclshmem_barrier_all()
     if me == 0:
         res = {"put_lat": measure(put8), "put_quiet_lat": measure(put8q), "get_lat": measure(get8)}
+        # The sweeps over sizes (for the charts), while PE 1 sleeps in its wait as in shmem-bench.
+        sweep = {"put_quiet_lat": {s: measure(put_quiet_of(s)) for s in LAT_SIZES},
+                 "get_lat": {s: measure(get_of(s)) for s in LAT_SIZES},
+                 "put_bw": {s: s / measure(put_bw_of(s)) for s in BW_SIZES if s < BW}}
         res["putsig_lat"] = measure(pingpong) / 2
         shmem.aclshmem_int64_atomic_set(ctl_addr, 2, 1)     # tell PE 1 to stop serving
         t = measure(putbig, target=BW_BATCH_MS * 1e6, batches=7)
         res["put_bw"] = BW / t                              # bytes per ns = GB/s
+        sweep["put_bw"][BW] = res["put_bw"]
+        res["sweep"] = {k: {str(s): v for s, v in d.items()} for k, d in sweep.items()}
         pathlib.Path(out).write_text(json.dumps(res))
     else:
         served = 0
@@ -151,10 +187,13 @@ def run_rust(quick: bool) -> dict:
         data = json.loads(pathlib.Path(js).read_text())
     got = {}
     for d in walk(data):
-        if d.get("source") == "ours" and "metric" in d and "value" in d:
+        if d.get("source") == "ours" and "metric" in d and d.get("value") is not None:
             got[(d["metric"], int(d.get("size", 0)))] = float(d["value"])
+    sweep = {name: {str(s): got[(metric, s)] for s in sizes if (metric, s) in got}
+             for name, metric, sizes in (("put_quiet_lat", "put_lat", LAT_SIZES), ("get_lat", "get_lat", LAT_SIZES),
+                                         ("put_bw", "put_bw", BW_SIZES))}
     return {"put_lat": got.get(("put_lat", 8)), "get_lat": got.get(("get_lat", 8)),
-            "putsig_lat": got.get(("put_signal_oneway", 8)), "put_bw": got.get(("put_bw", BW))}
+            "putsig_lat": got.get(("put_signal_oneway", 8)), "put_bw": got.get(("put_bw", BW)), "sweep": sweep}
 
 
 def run_mpi4py(venv: str, quick: bool) -> dict:
@@ -163,13 +202,49 @@ def run_mpi4py(venv: str, quick: bool) -> dict:
            str(ROOT / "benches/reference/mpi4py_bench.py")] + (["--quick"] if quick else [])
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     got = {}
+    sweep = {"put_quiet_lat": {}, "get_lat": {}, "put_bw": {}}
     for line in p.stdout.splitlines():
         m = re.match(r"mpi4py (\w+) (\d+) ([\d.]+) (\S+)", line)
         if m:
             got[m.group(1)] = float(m.group(3))
+            # mpi4py's put_lat is Put + Flush: the counterpart of putmem + quiet.
+            key = {"put_lat": "put_quiet_lat"}.get(m.group(1), m.group(1))
+            if key in sweep:
+                sweep[key][m.group(2)] = float(m.group(3))
     if not got:
         print("# mpi4py bench failed:\n" + p.stderr[-2000:], file=sys.stderr)
+    else:
+        got["sweep"] = sweep
     return got
+
+
+# (file, title, sweep key, y axis)
+CHARTS = [
+    ("python-latency-put", "putmem + quiet latency vs message size", "put_quiet_lat",
+     "latency per call (ns, log scale; lower is better)"),
+    ("python-latency-get", "getmem latency vs message size", "get_lat",
+     "latency per call (ns, log scale; lower is better)"),
+    ("python-bandwidth-put", "putmem + quiet bandwidth vs message size", "put_bw",
+     "bandwidth (GB/s = 1e9 B/s, log scale; higher is better)"),
+]
+SERIES = [("python", "Python (shmem)"), ("rust", "Rust (shmem)"), ("mpi4py", "mpi4py (Open MPI RMA, Put/Get + Flush)")]
+
+
+def charts(results: dict, caption: str) -> dict:
+    """The SVG charts of a run: file name -> SVG text. ``results`` maps ``python``, ``rust``, ``mpi4py`` to
+    their result dicts (each with a ``sweep`` of key -> {size: value}); a source without values for a chart is
+    left out of it, and a chart without any value is not drawn."""
+    out = {}
+    for file, title, key, y_label in CHARTS:
+        series = {}
+        for source, name in SERIES:
+            pts = [(int(s), v) for s, v in (results.get(source) or {}).get("sweep", {}).get(key, {}).items()]
+            if pts:
+                series[name] = pts
+        if series:
+            out[f"{file}.svg"] = svgplot.line_chart(title, "message size (bytes, log scale)", y_label, series,
+                                                    caption)
+    return out
 
 
 def main() -> int:
@@ -179,6 +254,7 @@ def main() -> int:
     ap.add_argument("--mpi4py", metavar="VENV")
     ap.add_argument("--no-rust", action="store_true")
     ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--plot", metavar="DIR", help="write SVG charts of the size sweeps into DIR")
     a = ap.parse_args()
     if a.pe:
         pe_main(a.quick, a.pe)
@@ -210,6 +286,13 @@ def main() -> int:
     if a.json:
         pathlib.Path(a.json).write_text(json.dumps({"python": py, "rust": rust, "mpi4py": mpi,
                                                     "targets": [list(v) for v in verdicts]}, indent=1))
+    if a.plot:
+        os.makedirs(a.plot, exist_ok=True)
+        caption = (f"{svgplot.machine()}; {svgplot.today()}; {'quick' if a.quick else 'full'} plan "
+                   f"({5 if a.quick else 7} batches x {4 if a.quick else 20} ms, median); 2 PEs")
+        for name, svg in charts({"python": py, "rust": rust, "mpi4py": mpi}, caption).items():
+            svgplot.write(os.path.join(a.plot, name), svg)
+            print(f"# wrote {os.path.join(a.plot, name)}", file=sys.stderr)
     return 0
 
 

@@ -7,12 +7,14 @@
 //! - [`raw`]: the in-process physical references (memcpy, flag hand-off, local atomic);
 //! - [`measure`]: calibration, warm-up and median of batches;
 //! - [`reference`](mod@reference): running and parsing the external reference script;
-//! - [`report`]: the result table and its JSON form.
+//! - [`report`]: the result table and its JSON form;
+//! - [`plot`]: the SVG charts of `shmem-bench --plot`.
 
 pub mod engines;
 pub mod job;
 pub mod measure;
 pub mod pair;
+pub mod plot;
 pub mod raw;
 pub mod reference;
 pub mod report;

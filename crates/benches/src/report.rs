@@ -1,5 +1,7 @@
-//! The result table (text) and its JSON form.
+//! The result table (text) and its JSON form (built with `serde_json`, so every string is escaped and every
+//! number is valid JSON without hand-written formatting).
 
+use serde_json::{json, Value};
 use std::fmt::Write as _;
 
 /// Unit of a row; says which direction is better.
@@ -181,51 +183,28 @@ pub fn table(rows: &[Row], with_openshmem: bool) -> String {
     layout(&cells)
 }
 
-/// A JSON string literal.
-pub fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+/// A number for the JSON form: `null` for a missing or non-finite value (JSON has no NaN or infinity).
+pub fn json_num(v: Option<f64>) -> Value {
+    v.filter(|v| v.is_finite()).map_or(Value::Null, Value::from)
 }
 
-/// A JSON number, or `null` for a missing or non-finite value.
-pub fn json_num(v: Option<f64>) -> String {
-    match v {
-        Some(v) if v.is_finite() => format!("{v}"),
-        _ => "null".to_owned(),
-    }
-}
-
-/// One row as a JSON object.
-pub fn row_json(r: &Row) -> String {
-    format!(
-        "{{\"metric\": {}, \"size\": {}, \"size_is\": {}, \"unit\": {}, \"ours\": {}, \"reference\": {}, \
-         \"reference_is\": {}, \"ratio_ours_reference\": {}, \"openshmem\": {}, \"ratio_ours_openshmem\": {}}}",
-        json_str(&r.metric),
-        r.size,
-        json_str(match r.size_kind {
+/// One row as a JSON object (key order as in the text table).
+pub fn row_json(r: &Row) -> Value {
+    json!({
+        "metric": r.metric,
+        "size": r.size,
+        "size_is": match r.size_kind {
             SizeKind::Bytes => "bytes",
             SizeKind::Pes => "pes",
-        }),
-        json_str(r.unit.as_str()),
-        json_num(r.ours),
-        json_num(r.reference),
-        if r.reference_kind.is_empty() { "null".to_owned() } else { json_str(r.reference_kind) },
-        json_num(r.ratio_reference()),
-        json_num(r.openshmem),
-        json_num(r.ratio_openshmem()),
-    )
+        },
+        "unit": r.unit.as_str(),
+        "ours": json_num(r.ours),
+        "reference": json_num(r.reference),
+        "reference_is": if r.reference_kind.is_empty() { Value::Null } else { r.reference_kind.into() },
+        "ratio_ours_reference": json_num(r.ratio_reference()),
+        "openshmem": json_num(r.openshmem),
+        "ratio_ours_openshmem": json_num(r.ratio_openshmem()),
+    })
 }
 
 /// One target of the issue, checked against a run's rows.
@@ -499,19 +478,17 @@ pub fn targets_table(checks: &[TargetCheck]) -> String {
 }
 
 /// One target check as a JSON object.
-pub fn target_json(c: &TargetCheck) -> String {
-    format!(
-        "{{\"target\": {}, \"value\": {}, \"unit\": {}, \"bound\": {}, \"at_least\": {}, \"applies\": {}, \
-         \"note\": {}, \"met\": {}}}",
-        json_str(&c.what),
-        json_num(c.value),
-        json_str(c.unit.as_str()),
-        c.limit,
-        c.at_least,
-        c.applies,
-        json_str(&c.at),
-        c.met().map_or_else(|| "null".to_owned(), |m| m.to_string())
-    )
+pub fn target_json(c: &TargetCheck) -> Value {
+    json!({
+        "target": c.what,
+        "value": json_num(c.value),
+        "unit": c.unit.as_str(),
+        "bound": json_num(Some(c.limit)),
+        "at_least": c.at_least,
+        "applies": c.applies,
+        "note": c.at,
+        "met": c.met(),
+    })
 }
 
 /// The engines side by side: one line per metric and size measured with the first engine set of `engines`
@@ -588,9 +565,18 @@ mod tests {
     #[test]
     fn json_is_well_formed() {
         let j = row_json(&row(Some(20.0), Some(5.0), None));
-        assert!(j.contains("\"ratio_ours_reference\": 4"), "{j}");
-        assert!(j.contains("\"openshmem\": null"), "{j}");
-        assert_eq!(json_str("a\"b\n"), "\"a\\\"b\\u000a\"");
+        assert_eq!(j["ratio_ours_reference"], 4.0);
+        assert_eq!(j["openshmem"], Value::Null);
+        assert_eq!(j["reference_is"], "memcpy");
+        assert_eq!(json_num(Some(f64::NAN)), Value::Null);
+        let mut odd = row(Some(f64::INFINITY), None, None);
+        odd.metric = "a\"b\n".into();
+        let text = j.to_string() + &row_json(&odd).to_string();
+        assert!(text.contains(r#""metric":"a\"b\n""#), "{text}");
+        let back: Value = serde_json::from_str(&row_json(&odd).to_string()).unwrap();
+        assert_eq!((back["metric"].as_str(), &back["ours"]), (Some("a\"b\n"), &Value::Null));
+        let keys: Vec<&str> = j.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys[..4], ["metric", "size", "size_is", "unit"], "the order of the old hand-written form");
     }
 
     #[test]

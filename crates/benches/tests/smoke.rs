@@ -1,15 +1,20 @@
 //! End to end: `shmem-bench` runs its jobs (the 2-PE job once with MTE and once with SDMA, the barrier-only
-//! job) and its in-process references with a tiny plan and reports a value for every row.
+//! job) and its in-process references with a tiny plan, reports a value for every row, writes its JSON through
+//! `--json` and its charts through `--plot` (parsed back: valid JSON, valid SVG naming every series).
 
 use std::process::Command;
 
 #[test]
 fn shmem_bench_reports_every_row() {
     let json = std::env::temp_dir().join(format!("shmem-bench-smoke-{}.json", std::process::id()));
+    let plot = std::env::temp_dir().join(format!("shmem-bench-smoke-{}-plots", std::process::id()));
+    std::fs::remove_dir_all(&plot).ok();
     let out = Command::new(env!("CARGO_BIN_EXE_shmem-bench"))
         .args(["--quick", "--batch-ms", "0.2", "--batches", "1", "--max-bw", "64K", "--barrier-pes", "3"])
         .args(["--engines", "mte,sdma", "--timeout", "120", "--json"])
         .arg(&json)
+        .arg("--plot")
+        .arg(&plot)
         .output()
         .expect("run shmem-bench");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -25,14 +30,60 @@ fn shmem_bench_reports_every_row() {
     assert!(stdout.contains("engines: mte, sdma ("), "no SDMA channel count in\n{stdout}");
     let text = std::fs::read_to_string(&json).expect("the JSON file");
     std::fs::remove_file(&json).ok();
-    let rows: Vec<&str> = text.lines().filter(|l| l.trim_start().starts_with("{\"metric\"")).collect();
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    let rows = doc["rows"].as_array().expect("rows");
     // Per engine: 4 latency sizes x 4 metrics, 3 fetch-add rows, 3 bandwidth sizes x 3 metrics, 4 put_nbi_issue
     // sizes, 4 overlap rows, the 2-PE barrier; the barrier on 3 PEs (MTE only).
     assert_eq!(rows.len(), 2 * (16 + 3 + 9 + 4 + 4 + 1) + 1, "{text}");
-    for r in &rows {
-        assert!(!r.contains("\"ours\": null"), "a row without our value: {r}");
+    for r in rows {
+        assert!(r["ours"].is_number(), "a row without our value: {r}");
     }
-    assert!(rows.iter().any(|r| r.contains("\"metric\": \"barrier\", \"size\": 3")), "{text}");
-    assert!(rows.iter().any(|r| r.contains("\"metric\": \"overlap[sdma]\"")), "{text}");
-    assert!(text.contains("\"engines\": [\"mte\", \"sdma\"]"), "{text}");
+    assert!(rows.iter().any(|r| r["metric"] == "barrier" && r["size"] == 3), "{text}");
+    assert!(rows.iter().any(|r| r["metric"] == "overlap[sdma]"), "{text}");
+    assert_eq!(doc["plan"]["engines"], serde_json::json!(["mte", "sdma"]), "{text}");
+    assert_eq!(doc["plan"]["barrier_pes"], serde_json::json!([3]), "{text}");
+    assert!(doc["plan"]["sdma_channels"]["sdma"].as_u64().is_some_and(|c| c >= 1), "{text}");
+    let put8 = rows.iter().find(|r| r["metric"] == "put_lat" && r["size"] == 8).expect("put_lat 8");
+    assert_eq!(
+        (&put8["unit"], &put8["reference_is"], &put8["openshmem"]),
+        (&"ns".into(), &"memcpy".into(), &serde_json::Value::Null)
+    );
+    let ours = doc["ours"].as_array().expect("raw lines");
+    assert!(ours.iter().any(|l| l["source"] == "ours" && l["metric"] == "put_lat" && l["value"].is_number()), "{text}");
+    assert!(doc["targets"].as_array().is_some_and(|t| t.iter().all(|t| t["bound"].is_number())), "{text}");
+
+    // --plot: one valid SVG per family, each naming every engine set and its physical reference.
+    let families = ["latency-put", "latency-get", "latency-put-signal", "bandwidth-put", "bandwidth-get"];
+    let mut names: Vec<String> = std::fs::read_dir(&plot)
+        .expect("the plot directory")
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut want: Vec<String> = families.iter().map(|f| format!("{f}.svg")).collect();
+    want.sort();
+    assert_eq!(names, want);
+    for family in families {
+        let svg = std::fs::read_to_string(plot.join(format!("{family}.svg"))).unwrap();
+        let doc = roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{family}.svg is not XML: {e}"));
+        assert_eq!(doc.root_element().tag_name().name(), "svg", "{family}");
+        let texts: Vec<&str> =
+            doc.descendants().filter(|n| n.has_tag_name("text")).filter_map(|n| n.text()).map(str::trim).collect();
+        let reference = if family == "latency-put-signal" {
+            "flag hand-off (physical reference)"
+        } else {
+            "memcpy (physical reference)"
+        };
+        for series in ["MTE", "SDMA", reference] {
+            assert!(texts.contains(&series), "{family}.svg has no series {series:?}: {texts:?}");
+        }
+        assert!(!texts.contains(&"Open MPI OSHMEM"), "no OpenSHMEM line without --with-openshmem");
+        assert!(
+            texts.iter().any(|t| t.contains(" cores; ") && t.contains("quick plan")),
+            "{family}.svg caption: {texts:?}"
+        );
+        // A marker per point: 3 series (MTE, SDMA, the reference) of 4 latency or 3 bandwidth sizes.
+        let points = if family.starts_with("latency") { 3 * 4 } else { 3 * 3 };
+        assert_eq!(doc.descendants().filter(|n| n.has_tag_name("circle")).count(), points, "{family}.svg");
+    }
+    std::fs::remove_dir_all(&plot).ok();
 }

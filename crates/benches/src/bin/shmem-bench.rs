@@ -11,6 +11,7 @@
 use benches::engines::{self, EngineSet};
 use benches::job::{BoxError, JobConfig, Role, SDMA_CHANNELS_METRIC};
 use benches::measure::{gb_per_s, measure, measure_ok, Plan};
+use benches::plot;
 use benches::raw::{atomic_batch, FlagPeer, Memcpy};
 use benches::reference::{self, lookup, RefLine};
 use benches::report::{self, Row, SdmaContext, SizeKind, Unit};
@@ -44,6 +45,10 @@ struct Args {
     /// Write every number as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Draw SVG charts into DIR (created if missing): latency and bandwidth vs message size, one line per
+    /// engine set, the physical reference and Open MPI OpenSHMEM (with --with-openshmem).
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
     /// Target time of one batch in milliseconds (overrides the plan's).
     #[arg(long, value_name = "MS")]
     batch_ms: Option<f64>,
@@ -315,21 +320,19 @@ fn load_average() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
 }
 
-fn lines_json(lines: &[RefLine]) -> String {
-    let items: Vec<String> = lines
+fn lines_json(lines: &[RefLine]) -> serde_json::Value {
+    lines
         .iter()
         .map(|l| {
-            format!(
-                "{{\"source\": {}, \"metric\": {}, \"size\": {}, \"value\": {}, \"unit\": {}}}",
-                report::json_str(&l.source),
-                report::json_str(&l.metric),
-                l.size,
-                report::json_num(Some(l.value)),
-                report::json_str(&l.unit)
-            )
+            serde_json::json!({
+                "source": l.source,
+                "metric": l.metric,
+                "size": l.size,
+                "value": report::json_num(Some(l.value)),
+                "unit": l.unit,
+            })
         })
-        .collect();
-    format!("[\n    {}\n  ]", items.join(",\n    "))
+        .collect()
 }
 
 fn run(args: &Args) -> Result<bool, BoxError> {
@@ -457,39 +460,47 @@ fn run(args: &Args) -> Result<bool, BoxError> {
     stdout.flush()?;
 
     if let Some(path) = &args.json {
-        let row_items: Vec<String> = rows.iter().map(report::row_json).collect();
-        let target_items: Vec<String> = checks.iter().map(report::target_json).collect();
-        let json = format!(
-            "{{\n  \"plan\": {{\"quick\": {}, \"batches\": {}, \"batch_ms\": {}, \"max_bw\": {}, \"pes\": {}, \"barrier_pes\": {:?}, \
-             \"cpu_busy_before\": {}, \"engines\": [{}], \"cores\": {}, \"sdma_channels\": {{{}}}}},\n  \
-             \"rows\": [\n    {}\n  ],\n  \"targets\": [\n    {}\n  ],\n  \"ours\": {},\n  \"in_process_references\": {},\n  \
-             \"reference_script\": {}\n}}\n",
-            args.quick,
+        let sdma_channels: serde_json::Map<String, serde_json::Value> = engine_sets
+            .iter()
+            .filter(|e| e.uses_sdma())
+            .map(|&e| (e.label().to_owned(), sdma_channels(&ours, e).into()))
+            .collect();
+        let doc = serde_json::json!({
+            "plan": {
+                "quick": args.quick,
+                "batches": plan.batches,
+                "batch_ms": plan.target.as_secs_f64() * 1e3,
+                "max_bw": max_bw,
+                "pes": args.pes,
+                "barrier_pes": args.barrier_pes,
+                "cpu_busy_before": report::json_num(busy),
+                "engines": engine_sets.iter().map(|e| e.label()).collect::<Vec<_>>(),
+                "cores": cores,
+                "sdma_channels": sdma_channels,
+            },
+            "rows": rows.iter().map(report::row_json).collect::<Vec<_>>(),
+            "targets": checks.iter().map(report::target_json).collect::<Vec<_>>(),
+            "ours": lines_json(&ours),
+            "in_process_references": lines_json(&refs),
+            "reference_script": lines_json(&script),
+        });
+        let mut text = serde_json::to_string_pretty(&doc)?;
+        text.push('\n');
+        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    if let Some(dir) = &args.plot {
+        let caption = format!(
+            "{}; {}; {} plan ({} batches x {} ms, median); CPUs {} busy at the start",
+            plot::machine(),
+            plot::today(),
+            if args.quick { "quick" } else { "full" },
             plan.batches,
             plan.target.as_secs_f64() * 1e3,
-            max_bw,
-            args.pes,
-            args.barrier_pes,
-            report::json_num(busy),
-            engine_sets.iter().map(|e| report::json_str(e.label())).collect::<Vec<_>>().join(", "),
-            cores,
-            engine_sets
-                .iter()
-                .filter(|e| e.uses_sdma())
-                .map(|&e| format!(
-                    "{}: {}",
-                    report::json_str(e.label()),
-                    sdma_channels(&ours, e).map_or_else(|| "null".to_owned(), |c| c.to_string())
-                ))
-                .collect::<Vec<_>>()
-                .join(", "),
-            row_items.join(",\n    "),
-            target_items.join(",\n    "),
-            lines_json(&ours),
-            lines_json(&refs),
-            lines_json(&script),
+            busy.map_or_else(|| "?".to_owned(), |b| format!("{:.0}%", b * 100.0)),
         );
-        std::fs::write(path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        for path in plot::write_charts(dir, &rows, &engine_sets, &caption)? {
+            eprintln!("# wrote {}", path.display());
+        }
     }
     Ok(all_ok)
 }
