@@ -215,3 +215,32 @@ def test_global_exit_ends_every_pe(tmp_path, caller, fn, status):
     assert [rc for rc, _ in res] == [status] * 3, res
     assert took < 20, (took, res)
     assert "exiting" in res[caller][1] and not any("still alive" in o or "returned" in o for _, o in res), res
+
+
+SEGMENT_MODE = """
+import stat
+os.umask(0)                      # a permissive umask: the mode must come from the runtime, not the umask
+shmem.aclshmem_init()
+me, n = shmem.my_pe(), shmem.pe_count()
+shmem.aclshmem_barrier_all()
+# The segments are unlinked once every PE mapped them; the mappings still name them, and
+# /proc/self/map_files/<range> opens the very object each one maps.
+segs = {}
+for line in open("/proc/self/maps"):
+    if "/dev/shm/" in line:
+        rng, path = line.split()[0], line.split()[5]
+        st = os.stat(f"/proc/self/map_files/{rng}")
+        segs[path] = (stat.S_IMODE(st.st_mode), st.st_uid)
+assert len(segs) == n, segs                 # this PE's own segment and every same-node peer's
+for path, (mode, uid) in segs.items():
+    assert mode == 0o600 and uid == os.getuid(), (path, oct(mode), uid)
+shmem.aclshmem_barrier_all()
+shmem.aclshmem_finalize()
+print("PE", me, "ok", len(segs), "segments 0600")
+"""
+
+
+def test_segments_are_0600(job):
+    """Every shared-memory segment of the job is created mode 0600 and owned by the user, even under umask 0."""
+    p = job(3, SEGMENT_MODE, timeout=60)
+    assert p.stdout.count("3 segments 0600") == 3
