@@ -306,7 +306,10 @@ pub(crate) fn build_engines(
     for flag in enabled.iter() {
         match flag {
             #[cfg(feature = "mte")]
-            OpEngineType::MTE => out.push(Engine::Mte(transport_mte::MteEngine::new(node.clone()))),
+            OpEngineType::MTE => {
+                let copy = transport_mte::CopyConfig::from_env()?;
+                out.push(Engine::Mte(transport_mte::MteEngine::with_copy(node.clone(), copy)))
+            }
             #[cfg(feature = "sdma")]
             OpEngineType::SDMA => {
                 let cfg = transport_sdma::SdmaConfig::from_env()?;
