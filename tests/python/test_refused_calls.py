@@ -101,8 +101,22 @@ c = shmem.zeros(8, np.int64); d = shmem.zeros(8, np.int64)
 ca, da = c.__array_interface__["data"][0], d.__array_interface__["data"][0]
 assert ca + 64 <= da or da + 64 <= ca                      # no two live blocks overlap
 shmem.free(c); shmem.free(d)
+# a peer view outliving its array: free(int) still finds the block, marks the view freed, and counts it once
+e = shmem.zeros(4, np.int64)
+ea = e.__array_interface__["data"][0]
+pv2 = shmem.peer_array(e, 1 - me)
+del e; gc.collect()
+shmem.free(ea)
+assert shmem._shmem._block_of(pv2).freed
+shmem.free(x)
+for arr in (*words.values(), data, sig):
+    shmem.free(arr)
 shmem.aclshmem_barrier_all()
-shmem.aclshmem_finalize()
+import warnings
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    shmem.aclshmem_finalize()
+assert not caught, [str(w.message) for w in caught]     # every block was freed: nothing left to warn about
 print("PE", me, "ok")
 """
 

@@ -83,7 +83,8 @@ pub(crate) fn find_block<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<Bound<
     Ok(None)
 }
 
-/// What a block and every view made from it share: whether it was freed, and the runtime it belongs to.
+/// What a block and every view made from it share: whether it was freed, and the runtime it belongs to. It
+/// counts as one live block of its keeper from allocation until it is freed or the last view of it is gone.
 #[derive(Debug)]
 pub(crate) struct Shared {
     addr: usize,
@@ -159,12 +160,12 @@ impl SymBlock {
     }
 }
 
-impl Drop for SymBlock {
+impl Drop for Shared {
     fn drop(&mut self) {
-        if self.peer.is_none() && !self.shared.freed.load(Ordering::Acquire) {
+        if !self.freed.load(Ordering::Acquire) {
             // The memory stays allocated (only a collective free releases it); the block is just no longer
-            // referenced from Python.
-            self.shared.keeper.live_blocks.fetch_sub(1, Ordering::AcqRel);
+            // referenced from Python (by its own array or by a peer view of it).
+            self.keeper.live_blocks.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }
