@@ -102,11 +102,11 @@ def aclshmem_char_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Opt
     """Alias of ``aclshmem_int8_test_any_vector``."""
     ...
 
-def aclshmem_char_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_char_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int8_test_some``."""
     ...
 
-def aclshmem_char_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_char_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int8_test_some_vector``."""
     ...
 
@@ -134,11 +134,11 @@ def aclshmem_char_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_pt
     """Alias of ``aclshmem_int8_wait_until_any_vector``."""
     ...
 
-def aclshmem_char_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_char_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int8_wait_until_some``."""
     ...
 
-def aclshmem_char_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_char_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int8_wait_until_some_vector``."""
     ...
 
@@ -146,7 +146,7 @@ def aclshmem_double_atomic_fetch(source: _Addr, pe: int) -> float:
     """Atomically reads `pe`'s `f64` at the symmetric `source`."""
     ...
 
-def aclshmem_double_atomic_fetch_nbi(fetch: Optional[_Local], source: _Addr, pe: int) -> None:
+def aclshmem_double_atomic_fetch_nbi(fetch: _Local, source: _Addr, pe: int) -> None:
     """`atomic_fetch` storing the value (f64) into the local `fetch`."""
     ...
 
@@ -158,7 +158,7 @@ def aclshmem_double_atomic_swap(dest: _Addr, value: float, pe: int) -> float:
     """Atomically replaces `pe`'s `f64` at `dest` with `value`; returns the old value."""
     ...
 
-def aclshmem_double_atomic_swap_nbi(fetch: Optional[_Local], dest: _Addr, value: float, pe: int) -> None:
+def aclshmem_double_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: float, pe: int) -> None:
     """`atomic_swap` storing the old value (f64) into the local `fetch`."""
     ...
 
@@ -182,12 +182,12 @@ def aclshmem_double_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: O
     """The index of some unmasked `ivars[i]` (f64) that compares true against `cmp_values[i]`, or -1. `cmp_val` is unused (the seed's signature); the short form `(ivars, n, status, cmp, values)` works too."""
     ...
 
-def aclshmem_double_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: float, res_out_ptr: Optional[_Local] = ...) -> int:
-    """The count of unmasked `f64` of `ivars` that compare true against `cmp_value`; their indices go to `indices_ptr` when given."""
+def aclshmem_double_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: float, res_out_ptr: Optional[_Local] = ...) -> int:
+    """The count of unmasked `f64` of `ivars` that compare true against `cmp_value`; their indices go to `indices_ptr` (required)."""
     ...
 
-def aclshmem_double_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
-    """The count of unmasked `ivars[i]` (f64) that compare true against `cmp_values[i]`; their indices go to `indices_ptr` when given."""
+def aclshmem_double_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+    """The count of unmasked `ivars[i]` (f64) that compare true against `cmp_values[i]`; their indices go to `indices_ptr` (required)."""
     ...
 
 def aclshmem_double_wait(ivar: _Addr, cmp_val: float) -> None:
@@ -214,11 +214,11 @@ def aclshmem_double_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_
     """Waits until some unmasked `ivars[i]` (f64) compares true against `cmp_values[i]`; returns the index (-1 when all are masked). The seed's signature passes an unused `cmp_val` before `cmp_values_ptr`; the short form `(ivars, n, status, cmp, values)` works too."""
     ...
 
-def aclshmem_double_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: float, res_out_ptr: Optional[_Local] = ...) -> int:
-    """Waits until at least one unmasked `f64` of `ivars` compares true; writes the satisfying indices (size_t) into `indices_ptr` when given and returns their count (also stored in `res_out_ptr` when given)."""
+def aclshmem_double_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: float, res_out_ptr: Optional[_Local] = ...) -> int:
+    """Waits until at least one unmasked `f64` of `ivars` compares true; writes the satisfying indices (size_t) into `indices_ptr` (required) and returns their count (also stored in `res_out_ptr` when given)."""
     ...
 
-def aclshmem_double_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_double_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Waits until at least one unmasked `ivars[i]` (f64) compares true against `cmp_values[i]`; writes the indices and returns their count."""
     ...
 
@@ -241,7 +241,7 @@ def aclshmem_float_atomic_fetch(source: _Addr, pe: int) -> float:
     """Atomically reads `pe`'s `f32` at the symmetric `source`."""
     ...
 
-def aclshmem_float_atomic_fetch_nbi(fetch: Optional[_Local], source: _Addr, pe: int) -> None:
+def aclshmem_float_atomic_fetch_nbi(fetch: _Local, source: _Addr, pe: int) -> None:
     """`atomic_fetch` storing the value (f32) into the local `fetch`."""
     ...
 
@@ -253,7 +253,7 @@ def aclshmem_float_atomic_swap(dest: _Addr, value: float, pe: int) -> float:
     """Atomically replaces `pe`'s `f32` at `dest` with `value`; returns the old value."""
     ...
 
-def aclshmem_float_atomic_swap_nbi(fetch: Optional[_Local], dest: _Addr, value: float, pe: int) -> None:
+def aclshmem_float_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: float, pe: int) -> None:
     """`atomic_swap` storing the old value (f32) into the local `fetch`."""
     ...
 
@@ -277,12 +277,12 @@ def aclshmem_float_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Op
     """The index of some unmasked `ivars[i]` (f32) that compares true against `cmp_values[i]`, or -1. `cmp_val` is unused (the seed's signature); the short form `(ivars, n, status, cmp, values)` works too."""
     ...
 
-def aclshmem_float_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: float, res_out_ptr: Optional[_Local] = ...) -> int:
-    """The count of unmasked `f32` of `ivars` that compare true against `cmp_value`; their indices go to `indices_ptr` when given."""
+def aclshmem_float_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: float, res_out_ptr: Optional[_Local] = ...) -> int:
+    """The count of unmasked `f32` of `ivars` that compare true against `cmp_value`; their indices go to `indices_ptr` (required)."""
     ...
 
-def aclshmem_float_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
-    """The count of unmasked `ivars[i]` (f32) that compare true against `cmp_values[i]`; their indices go to `indices_ptr` when given."""
+def aclshmem_float_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+    """The count of unmasked `ivars[i]` (f32) that compare true against `cmp_values[i]`; their indices go to `indices_ptr` (required)."""
     ...
 
 def aclshmem_float_wait(ivar: _Addr, cmp_val: float) -> None:
@@ -309,11 +309,11 @@ def aclshmem_float_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_p
     """Waits until some unmasked `ivars[i]` (f32) compares true against `cmp_values[i]`; returns the index (-1 when all are masked). The seed's signature passes an unused `cmp_val` before `cmp_values_ptr`; the short form `(ivars, n, status, cmp, values)` works too."""
     ...
 
-def aclshmem_float_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: float, res_out_ptr: Optional[_Local] = ...) -> int:
-    """Waits until at least one unmasked `f32` of `ivars` compares true; writes the satisfying indices (size_t) into `indices_ptr` when given and returns their count (also stored in `res_out_ptr` when given)."""
+def aclshmem_float_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: float, res_out_ptr: Optional[_Local] = ...) -> int:
+    """Waits until at least one unmasked `f32` of `ivars` compares true; writes the satisfying indices (size_t) into `indices_ptr` (required) and returns their count (also stored in `res_out_ptr` when given)."""
     ...
 
-def aclshmem_float_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_float_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Waits until at least one unmasked `ivars[i]` (f32) compares true against `cmp_values[i]`; writes the indices and returns their count."""
     ...
 
@@ -413,12 +413,12 @@ def aclshmem_int16_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Op
     """The index of some unmasked `ivars[i]` (i16) that compares true against `cmp_values[i]`, or -1. `cmp_val` is unused (the seed's signature); the short form `(ivars, n, status, cmp, values)` works too."""
     ...
 
-def aclshmem_int16_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
-    """The count of unmasked `i16` of `ivars` that compare true against `cmp_value`; their indices go to `indices_ptr` when given."""
+def aclshmem_int16_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+    """The count of unmasked `i16` of `ivars` that compare true against `cmp_value`; their indices go to `indices_ptr` (required)."""
     ...
 
-def aclshmem_int16_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
-    """The count of unmasked `ivars[i]` (i16) that compare true against `cmp_values[i]`; their indices go to `indices_ptr` when given."""
+def aclshmem_int16_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+    """The count of unmasked `ivars[i]` (i16) that compare true against `cmp_values[i]`; their indices go to `indices_ptr` (required)."""
     ...
 
 def aclshmem_int16_wait(ivar: _Addr, cmp_val: int) -> None:
@@ -445,11 +445,11 @@ def aclshmem_int16_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_p
     """Waits until some unmasked `ivars[i]` (i16) compares true against `cmp_values[i]`; returns the index (-1 when all are masked). The seed's signature passes an unused `cmp_val` before `cmp_values_ptr`; the short form `(ivars, n, status, cmp, values)` works too."""
     ...
 
-def aclshmem_int16_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
-    """Waits until at least one unmasked `i16` of `ivars` compares true; writes the satisfying indices (size_t) into `indices_ptr` when given and returns their count (also stored in `res_out_ptr` when given)."""
+def aclshmem_int16_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+    """Waits until at least one unmasked `i16` of `ivars` compares true; writes the satisfying indices (size_t) into `indices_ptr` (required) and returns their count (also stored in `res_out_ptr` when given)."""
     ...
 
-def aclshmem_int16_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_int16_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Waits until at least one unmasked `ivars[i]` (i16) compares true against `cmp_values[i]`; writes the indices and returns their count."""
     ...
 
@@ -465,7 +465,7 @@ def aclshmem_int32_atomic_compare_swap(dest: _Addr, cond: int, value: int, pe: i
     """Replaces `pe`'s `i32` at `dest` with `value` if it equals `cond`; returns the old value."""
     ...
 
-def aclshmem_int32_atomic_compare_swap_nbi(fetch: Optional[_Local], dest: _Addr, cond: int, value: int, pe: int) -> None:
+def aclshmem_int32_atomic_compare_swap_nbi(fetch: _Local, dest: _Addr, cond: int, value: int, pe: int) -> None:
     """`atomic_compare_swap` storing the old value (i32) into the local `fetch`."""
     ...
 
@@ -477,7 +477,7 @@ def aclshmem_int32_atomic_fetch_add(dest: _Addr, value: int, pe: int) -> int:
     """Atomic fetch_add on `pe`'s `i32` at `dest` (wrapping); returns the old value."""
     ...
 
-def aclshmem_int32_atomic_fetch_add_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_int32_atomic_fetch_add_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Atomic fetch_add storing the old value (i32) into the local `fetch`."""
     ...
 
@@ -485,7 +485,7 @@ def aclshmem_int32_atomic_fetch_and(dest: _Addr, value: int, pe: int) -> int:
     """Atomic fetch_and on `pe`'s `i32` at `dest` (wrapping); returns the old value."""
     ...
 
-def aclshmem_int32_atomic_fetch_and_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_int32_atomic_fetch_and_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Atomic fetch_and storing the old value (i32) into the local `fetch`."""
     ...
 
@@ -493,11 +493,11 @@ def aclshmem_int32_atomic_fetch_inc(dest: _Addr, pe: int) -> int:
     """Adds one to `pe`'s `i32` at `dest`; returns the old value."""
     ...
 
-def aclshmem_int32_atomic_fetch_inc_nbi(fetch: Optional[_Local], dest: _Addr, pe: int) -> None:
+def aclshmem_int32_atomic_fetch_inc_nbi(fetch: _Local, dest: _Addr, pe: int) -> None:
     """`atomic_fetch_inc` storing the old value (i32) into the local `fetch`."""
     ...
 
-def aclshmem_int32_atomic_fetch_nbi(fetch: Optional[_Local], source: _Addr, pe: int) -> None:
+def aclshmem_int32_atomic_fetch_nbi(fetch: _Local, source: _Addr, pe: int) -> None:
     """`atomic_fetch` storing the value (i32) into the local `fetch`."""
     ...
 
@@ -505,7 +505,7 @@ def aclshmem_int32_atomic_fetch_or(dest: _Addr, value: int, pe: int) -> int:
     """Atomic fetch_or on `pe`'s `i32` at `dest` (wrapping); returns the old value."""
     ...
 
-def aclshmem_int32_atomic_fetch_or_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_int32_atomic_fetch_or_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Atomic fetch_or storing the old value (i32) into the local `fetch`."""
     ...
 
@@ -513,7 +513,7 @@ def aclshmem_int32_atomic_fetch_xor(dest: _Addr, value: int, pe: int) -> int:
     """Atomic fetch_xor on `pe`'s `i32` at `dest` (wrapping); returns the old value."""
     ...
 
-def aclshmem_int32_atomic_fetch_xor_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_int32_atomic_fetch_xor_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Atomic fetch_xor storing the old value (i32) into the local `fetch`."""
     ...
 
@@ -533,7 +533,7 @@ def aclshmem_int32_atomic_swap(dest: _Addr, value: int, pe: int) -> int:
     """Atomically replaces `pe`'s `i32` at `dest` with `value`; returns the old value."""
     ...
 
-def aclshmem_int32_atomic_swap_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_int32_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """`atomic_swap` storing the old value (i32) into the local `fetch`."""
     ...
 
@@ -561,12 +561,12 @@ def aclshmem_int32_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Op
     """The index of some unmasked `ivars[i]` (i32) that compares true against `cmp_values[i]`, or -1. `cmp_val` is unused (the seed's signature); the short form `(ivars, n, status, cmp, values)` works too."""
     ...
 
-def aclshmem_int32_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
-    """The count of unmasked `i32` of `ivars` that compare true against `cmp_value`; their indices go to `indices_ptr` when given."""
+def aclshmem_int32_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+    """The count of unmasked `i32` of `ivars` that compare true against `cmp_value`; their indices go to `indices_ptr` (required)."""
     ...
 
-def aclshmem_int32_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
-    """The count of unmasked `ivars[i]` (i32) that compare true against `cmp_values[i]`; their indices go to `indices_ptr` when given."""
+def aclshmem_int32_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+    """The count of unmasked `ivars[i]` (i32) that compare true against `cmp_values[i]`; their indices go to `indices_ptr` (required)."""
     ...
 
 def aclshmem_int32_wait(ivar: _Addr, cmp_val: int) -> None:
@@ -593,11 +593,11 @@ def aclshmem_int32_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_p
     """Waits until some unmasked `ivars[i]` (i32) compares true against `cmp_values[i]`; returns the index (-1 when all are masked). The seed's signature passes an unused `cmp_val` before `cmp_values_ptr`; the short form `(ivars, n, status, cmp, values)` works too."""
     ...
 
-def aclshmem_int32_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
-    """Waits until at least one unmasked `i32` of `ivars` compares true; writes the satisfying indices (size_t) into `indices_ptr` when given and returns their count (also stored in `res_out_ptr` when given)."""
+def aclshmem_int32_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+    """Waits until at least one unmasked `i32` of `ivars` compares true; writes the satisfying indices (size_t) into `indices_ptr` (required) and returns their count (also stored in `res_out_ptr` when given)."""
     ...
 
-def aclshmem_int32_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_int32_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Waits until at least one unmasked `ivars[i]` (i32) compares true against `cmp_values[i]`; writes the indices and returns their count."""
     ...
 
@@ -613,7 +613,7 @@ def aclshmem_int64_atomic_compare_swap(dest: _Addr, cond: int, value: int, pe: i
     """Replaces `pe`'s `i64` at `dest` with `value` if it equals `cond`; returns the old value."""
     ...
 
-def aclshmem_int64_atomic_compare_swap_nbi(fetch: Optional[_Local], dest: _Addr, cond: int, value: int, pe: int) -> None:
+def aclshmem_int64_atomic_compare_swap_nbi(fetch: _Local, dest: _Addr, cond: int, value: int, pe: int) -> None:
     """`atomic_compare_swap` storing the old value (i64) into the local `fetch`."""
     ...
 
@@ -625,7 +625,7 @@ def aclshmem_int64_atomic_fetch_add(dest: _Addr, value: int, pe: int) -> int:
     """Atomic fetch_add on `pe`'s `i64` at `dest` (wrapping); returns the old value."""
     ...
 
-def aclshmem_int64_atomic_fetch_add_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_int64_atomic_fetch_add_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Atomic fetch_add storing the old value (i64) into the local `fetch`."""
     ...
 
@@ -633,7 +633,7 @@ def aclshmem_int64_atomic_fetch_and(dest: _Addr, value: int, pe: int) -> int:
     """Atomic fetch_and on `pe`'s `i64` at `dest` (wrapping); returns the old value."""
     ...
 
-def aclshmem_int64_atomic_fetch_and_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_int64_atomic_fetch_and_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Atomic fetch_and storing the old value (i64) into the local `fetch`."""
     ...
 
@@ -641,11 +641,11 @@ def aclshmem_int64_atomic_fetch_inc(dest: _Addr, pe: int) -> int:
     """Adds one to `pe`'s `i64` at `dest`; returns the old value."""
     ...
 
-def aclshmem_int64_atomic_fetch_inc_nbi(fetch: Optional[_Local], dest: _Addr, pe: int) -> None:
+def aclshmem_int64_atomic_fetch_inc_nbi(fetch: _Local, dest: _Addr, pe: int) -> None:
     """`atomic_fetch_inc` storing the old value (i64) into the local `fetch`."""
     ...
 
-def aclshmem_int64_atomic_fetch_nbi(fetch: Optional[_Local], source: _Addr, pe: int) -> None:
+def aclshmem_int64_atomic_fetch_nbi(fetch: _Local, source: _Addr, pe: int) -> None:
     """`atomic_fetch` storing the value (i64) into the local `fetch`."""
     ...
 
@@ -653,7 +653,7 @@ def aclshmem_int64_atomic_fetch_or(dest: _Addr, value: int, pe: int) -> int:
     """Atomic fetch_or on `pe`'s `i64` at `dest` (wrapping); returns the old value."""
     ...
 
-def aclshmem_int64_atomic_fetch_or_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_int64_atomic_fetch_or_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Atomic fetch_or storing the old value (i64) into the local `fetch`."""
     ...
 
@@ -661,7 +661,7 @@ def aclshmem_int64_atomic_fetch_xor(dest: _Addr, value: int, pe: int) -> int:
     """Atomic fetch_xor on `pe`'s `i64` at `dest` (wrapping); returns the old value."""
     ...
 
-def aclshmem_int64_atomic_fetch_xor_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_int64_atomic_fetch_xor_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Atomic fetch_xor storing the old value (i64) into the local `fetch`."""
     ...
 
@@ -681,7 +681,7 @@ def aclshmem_int64_atomic_swap(dest: _Addr, value: int, pe: int) -> int:
     """Atomically replaces `pe`'s `i64` at `dest` with `value`; returns the old value."""
     ...
 
-def aclshmem_int64_atomic_swap_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_int64_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """`atomic_swap` storing the old value (i64) into the local `fetch`."""
     ...
 
@@ -709,12 +709,12 @@ def aclshmem_int64_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Op
     """The index of some unmasked `ivars[i]` (i64) that compares true against `cmp_values[i]`, or -1. `cmp_val` is unused (the seed's signature); the short form `(ivars, n, status, cmp, values)` works too."""
     ...
 
-def aclshmem_int64_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
-    """The count of unmasked `i64` of `ivars` that compare true against `cmp_value`; their indices go to `indices_ptr` when given."""
+def aclshmem_int64_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+    """The count of unmasked `i64` of `ivars` that compare true against `cmp_value`; their indices go to `indices_ptr` (required)."""
     ...
 
-def aclshmem_int64_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
-    """The count of unmasked `ivars[i]` (i64) that compare true against `cmp_values[i]`; their indices go to `indices_ptr` when given."""
+def aclshmem_int64_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+    """The count of unmasked `ivars[i]` (i64) that compare true against `cmp_values[i]`; their indices go to `indices_ptr` (required)."""
     ...
 
 def aclshmem_int64_wait(ivar: _Addr, cmp_val: int) -> None:
@@ -741,11 +741,11 @@ def aclshmem_int64_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_p
     """Waits until some unmasked `ivars[i]` (i64) compares true against `cmp_values[i]`; returns the index (-1 when all are masked). The seed's signature passes an unused `cmp_val` before `cmp_values_ptr`; the short form `(ivars, n, status, cmp, values)` works too."""
     ...
 
-def aclshmem_int64_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
-    """Waits until at least one unmasked `i64` of `ivars` compares true; writes the satisfying indices (size_t) into `indices_ptr` when given and returns their count (also stored in `res_out_ptr` when given)."""
+def aclshmem_int64_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+    """Waits until at least one unmasked `i64` of `ivars` compares true; writes the satisfying indices (size_t) into `indices_ptr` (required) and returns their count (also stored in `res_out_ptr` when given)."""
     ...
 
-def aclshmem_int64_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_int64_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Waits until at least one unmasked `ivars[i]` (i64) compares true against `cmp_values[i]`; writes the indices and returns their count."""
     ...
 
@@ -769,12 +769,12 @@ def aclshmem_int8_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Opt
     """The index of some unmasked `ivars[i]` (i8) that compares true against `cmp_values[i]`, or -1. `cmp_val` is unused (the seed's signature); the short form `(ivars, n, status, cmp, values)` works too."""
     ...
 
-def aclshmem_int8_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
-    """The count of unmasked `i8` of `ivars` that compare true against `cmp_value`; their indices go to `indices_ptr` when given."""
+def aclshmem_int8_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+    """The count of unmasked `i8` of `ivars` that compare true against `cmp_value`; their indices go to `indices_ptr` (required)."""
     ...
 
-def aclshmem_int8_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
-    """The count of unmasked `ivars[i]` (i8) that compare true against `cmp_values[i]`; their indices go to `indices_ptr` when given."""
+def aclshmem_int8_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+    """The count of unmasked `ivars[i]` (i8) that compare true against `cmp_values[i]`; their indices go to `indices_ptr` (required)."""
     ...
 
 def aclshmem_int8_wait(ivar: _Addr, cmp_val: int) -> None:
@@ -801,11 +801,11 @@ def aclshmem_int8_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_pt
     """Waits until some unmasked `ivars[i]` (i8) compares true against `cmp_values[i]`; returns the index (-1 when all are masked). The seed's signature passes an unused `cmp_val` before `cmp_values_ptr`; the short form `(ivars, n, status, cmp, values)` works too."""
     ...
 
-def aclshmem_int8_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
-    """Waits until at least one unmasked `i8` of `ivars` compares true; writes the satisfying indices (size_t) into `indices_ptr` when given and returns their count (also stored in `res_out_ptr` when given)."""
+def aclshmem_int8_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+    """Waits until at least one unmasked `i8` of `ivars` compares true; writes the satisfying indices (size_t) into `indices_ptr` (required) and returns their count (also stored in `res_out_ptr` when given)."""
     ...
 
-def aclshmem_int8_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_int8_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Waits until at least one unmasked `ivars[i]` (i8) compares true against `cmp_values[i]`; writes the indices and returns their count."""
     ...
 
@@ -821,7 +821,7 @@ def aclshmem_int_atomic_compare_swap(dest: _Addr, cond: int, value: int, pe: int
     """Alias of ``aclshmem_int32_atomic_compare_swap``."""
     ...
 
-def aclshmem_int_atomic_compare_swap_nbi(fetch: Optional[_Local], dest: _Addr, cond: int, value: int, pe: int) -> None:
+def aclshmem_int_atomic_compare_swap_nbi(fetch: _Local, dest: _Addr, cond: int, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int32_atomic_compare_swap_nbi``."""
     ...
 
@@ -833,7 +833,7 @@ def aclshmem_int_atomic_fetch_add(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int32_atomic_fetch_add``."""
     ...
 
-def aclshmem_int_atomic_fetch_add_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_int_atomic_fetch_add_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int32_atomic_fetch_add_nbi``."""
     ...
 
@@ -841,7 +841,7 @@ def aclshmem_int_atomic_fetch_and(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int32_atomic_fetch_and``."""
     ...
 
-def aclshmem_int_atomic_fetch_and_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_int_atomic_fetch_and_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int32_atomic_fetch_and_nbi``."""
     ...
 
@@ -849,11 +849,11 @@ def aclshmem_int_atomic_fetch_inc(dest: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_int32_atomic_fetch_inc``."""
     ...
 
-def aclshmem_int_atomic_fetch_inc_nbi(fetch: Optional[_Local], dest: _Addr, pe: int) -> None:
+def aclshmem_int_atomic_fetch_inc_nbi(fetch: _Local, dest: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_int32_atomic_fetch_inc_nbi``."""
     ...
 
-def aclshmem_int_atomic_fetch_nbi(fetch: Optional[_Local], source: _Addr, pe: int) -> None:
+def aclshmem_int_atomic_fetch_nbi(fetch: _Local, source: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_int32_atomic_fetch_nbi``."""
     ...
 
@@ -861,7 +861,7 @@ def aclshmem_int_atomic_fetch_or(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int32_atomic_fetch_or``."""
     ...
 
-def aclshmem_int_atomic_fetch_or_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_int_atomic_fetch_or_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int32_atomic_fetch_or_nbi``."""
     ...
 
@@ -869,7 +869,7 @@ def aclshmem_int_atomic_fetch_xor(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int32_atomic_fetch_xor``."""
     ...
 
-def aclshmem_int_atomic_fetch_xor_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_int_atomic_fetch_xor_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int32_atomic_fetch_xor_nbi``."""
     ...
 
@@ -889,7 +889,7 @@ def aclshmem_int_atomic_swap(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int32_atomic_swap``."""
     ...
 
-def aclshmem_int_atomic_swap_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_int_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int32_atomic_swap_nbi``."""
     ...
 
@@ -917,11 +917,11 @@ def aclshmem_int_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Opti
     """Alias of ``aclshmem_int32_test_any_vector``."""
     ...
 
-def aclshmem_int_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_int_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int32_test_some``."""
     ...
 
-def aclshmem_int_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_int_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int32_test_some_vector``."""
     ...
 
@@ -949,11 +949,11 @@ def aclshmem_int_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr
     """Alias of ``aclshmem_int32_wait_until_any_vector``."""
     ...
 
-def aclshmem_int_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_int_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int32_wait_until_some``."""
     ...
 
-def aclshmem_int_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_int_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int32_wait_until_some_vector``."""
     ...
 
@@ -969,7 +969,7 @@ def aclshmem_long_atomic_compare_swap(dest: _Addr, cond: int, value: int, pe: in
     """Alias of ``aclshmem_int64_atomic_compare_swap``."""
     ...
 
-def aclshmem_long_atomic_compare_swap_nbi(fetch: Optional[_Local], dest: _Addr, cond: int, value: int, pe: int) -> None:
+def aclshmem_long_atomic_compare_swap_nbi(fetch: _Local, dest: _Addr, cond: int, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_compare_swap_nbi``."""
     ...
 
@@ -981,7 +981,7 @@ def aclshmem_long_atomic_fetch_add(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_add``."""
     ...
 
-def aclshmem_long_atomic_fetch_add_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_long_atomic_fetch_add_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_add_nbi``."""
     ...
 
@@ -989,7 +989,7 @@ def aclshmem_long_atomic_fetch_and(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_and``."""
     ...
 
-def aclshmem_long_atomic_fetch_and_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_long_atomic_fetch_and_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_and_nbi``."""
     ...
 
@@ -997,11 +997,11 @@ def aclshmem_long_atomic_fetch_inc(dest: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_inc``."""
     ...
 
-def aclshmem_long_atomic_fetch_inc_nbi(fetch: Optional[_Local], dest: _Addr, pe: int) -> None:
+def aclshmem_long_atomic_fetch_inc_nbi(fetch: _Local, dest: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_inc_nbi``."""
     ...
 
-def aclshmem_long_atomic_fetch_nbi(fetch: Optional[_Local], source: _Addr, pe: int) -> None:
+def aclshmem_long_atomic_fetch_nbi(fetch: _Local, source: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_nbi``."""
     ...
 
@@ -1009,7 +1009,7 @@ def aclshmem_long_atomic_fetch_or(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_or``."""
     ...
 
-def aclshmem_long_atomic_fetch_or_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_long_atomic_fetch_or_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_or_nbi``."""
     ...
 
@@ -1017,7 +1017,7 @@ def aclshmem_long_atomic_fetch_xor(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_xor``."""
     ...
 
-def aclshmem_long_atomic_fetch_xor_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_long_atomic_fetch_xor_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_xor_nbi``."""
     ...
 
@@ -1037,7 +1037,7 @@ def aclshmem_long_atomic_swap(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_swap``."""
     ...
 
-def aclshmem_long_atomic_swap_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_long_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_swap_nbi``."""
     ...
 
@@ -1065,11 +1065,11 @@ def aclshmem_long_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Opt
     """Alias of ``aclshmem_int64_test_any_vector``."""
     ...
 
-def aclshmem_long_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_long_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_test_some``."""
     ...
 
-def aclshmem_long_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_long_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_test_some_vector``."""
     ...
 
@@ -1097,11 +1097,11 @@ def aclshmem_long_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_pt
     """Alias of ``aclshmem_int64_wait_until_any_vector``."""
     ...
 
-def aclshmem_long_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_long_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_wait_until_some``."""
     ...
 
-def aclshmem_long_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_long_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_wait_until_some_vector``."""
     ...
 
@@ -1117,7 +1117,7 @@ def aclshmem_longlong_atomic_compare_swap(dest: _Addr, cond: int, value: int, pe
     """Alias of ``aclshmem_int64_atomic_compare_swap``."""
     ...
 
-def aclshmem_longlong_atomic_compare_swap_nbi(fetch: Optional[_Local], dest: _Addr, cond: int, value: int, pe: int) -> None:
+def aclshmem_longlong_atomic_compare_swap_nbi(fetch: _Local, dest: _Addr, cond: int, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_compare_swap_nbi``."""
     ...
 
@@ -1129,7 +1129,7 @@ def aclshmem_longlong_atomic_fetch_add(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_add``."""
     ...
 
-def aclshmem_longlong_atomic_fetch_add_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_longlong_atomic_fetch_add_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_add_nbi``."""
     ...
 
@@ -1137,7 +1137,7 @@ def aclshmem_longlong_atomic_fetch_and(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_and``."""
     ...
 
-def aclshmem_longlong_atomic_fetch_and_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_longlong_atomic_fetch_and_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_and_nbi``."""
     ...
 
@@ -1145,11 +1145,11 @@ def aclshmem_longlong_atomic_fetch_inc(dest: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_inc``."""
     ...
 
-def aclshmem_longlong_atomic_fetch_inc_nbi(fetch: Optional[_Local], dest: _Addr, pe: int) -> None:
+def aclshmem_longlong_atomic_fetch_inc_nbi(fetch: _Local, dest: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_inc_nbi``."""
     ...
 
-def aclshmem_longlong_atomic_fetch_nbi(fetch: Optional[_Local], source: _Addr, pe: int) -> None:
+def aclshmem_longlong_atomic_fetch_nbi(fetch: _Local, source: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_nbi``."""
     ...
 
@@ -1157,7 +1157,7 @@ def aclshmem_longlong_atomic_fetch_or(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_or``."""
     ...
 
-def aclshmem_longlong_atomic_fetch_or_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_longlong_atomic_fetch_or_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_or_nbi``."""
     ...
 
@@ -1165,7 +1165,7 @@ def aclshmem_longlong_atomic_fetch_xor(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_xor``."""
     ...
 
-def aclshmem_longlong_atomic_fetch_xor_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_longlong_atomic_fetch_xor_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_xor_nbi``."""
     ...
 
@@ -1185,7 +1185,7 @@ def aclshmem_longlong_atomic_swap(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_swap``."""
     ...
 
-def aclshmem_longlong_atomic_swap_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_longlong_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_swap_nbi``."""
     ...
 
@@ -1213,11 +1213,11 @@ def aclshmem_longlong_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr:
     """Alias of ``aclshmem_int64_test_any_vector``."""
     ...
 
-def aclshmem_longlong_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_longlong_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_test_some``."""
     ...
 
-def aclshmem_longlong_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_longlong_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_test_some_vector``."""
     ...
 
@@ -1245,11 +1245,11 @@ def aclshmem_longlong_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, statu
     """Alias of ``aclshmem_int64_wait_until_any_vector``."""
     ...
 
-def aclshmem_longlong_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_longlong_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_wait_until_some``."""
     ...
 
-def aclshmem_longlong_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_longlong_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_wait_until_some_vector``."""
     ...
 
@@ -1275,7 +1275,7 @@ def aclshmem_ptrdiff_atomic_compare_swap(dest: _Addr, cond: int, value: int, pe:
     """Alias of ``aclshmem_int64_atomic_compare_swap``."""
     ...
 
-def aclshmem_ptrdiff_atomic_compare_swap_nbi(fetch: Optional[_Local], dest: _Addr, cond: int, value: int, pe: int) -> None:
+def aclshmem_ptrdiff_atomic_compare_swap_nbi(fetch: _Local, dest: _Addr, cond: int, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_compare_swap_nbi``."""
     ...
 
@@ -1287,7 +1287,7 @@ def aclshmem_ptrdiff_atomic_fetch_add(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_add``."""
     ...
 
-def aclshmem_ptrdiff_atomic_fetch_add_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_ptrdiff_atomic_fetch_add_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_add_nbi``."""
     ...
 
@@ -1295,7 +1295,7 @@ def aclshmem_ptrdiff_atomic_fetch_and(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_and``."""
     ...
 
-def aclshmem_ptrdiff_atomic_fetch_and_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_ptrdiff_atomic_fetch_and_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_and_nbi``."""
     ...
 
@@ -1303,11 +1303,11 @@ def aclshmem_ptrdiff_atomic_fetch_inc(dest: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_inc``."""
     ...
 
-def aclshmem_ptrdiff_atomic_fetch_inc_nbi(fetch: Optional[_Local], dest: _Addr, pe: int) -> None:
+def aclshmem_ptrdiff_atomic_fetch_inc_nbi(fetch: _Local, dest: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_inc_nbi``."""
     ...
 
-def aclshmem_ptrdiff_atomic_fetch_nbi(fetch: Optional[_Local], source: _Addr, pe: int) -> None:
+def aclshmem_ptrdiff_atomic_fetch_nbi(fetch: _Local, source: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_nbi``."""
     ...
 
@@ -1315,7 +1315,7 @@ def aclshmem_ptrdiff_atomic_fetch_or(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_or``."""
     ...
 
-def aclshmem_ptrdiff_atomic_fetch_or_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_ptrdiff_atomic_fetch_or_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_or_nbi``."""
     ...
 
@@ -1323,7 +1323,7 @@ def aclshmem_ptrdiff_atomic_fetch_xor(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_xor``."""
     ...
 
-def aclshmem_ptrdiff_atomic_fetch_xor_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_ptrdiff_atomic_fetch_xor_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_xor_nbi``."""
     ...
 
@@ -1343,7 +1343,7 @@ def aclshmem_ptrdiff_atomic_swap(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_swap``."""
     ...
 
-def aclshmem_ptrdiff_atomic_swap_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_ptrdiff_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_swap_nbi``."""
     ...
 
@@ -1371,11 +1371,11 @@ def aclshmem_ptrdiff_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: 
     """Alias of ``aclshmem_int64_test_any_vector``."""
     ...
 
-def aclshmem_ptrdiff_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_ptrdiff_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_test_some``."""
     ...
 
-def aclshmem_ptrdiff_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_ptrdiff_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_test_some_vector``."""
     ...
 
@@ -1403,11 +1403,11 @@ def aclshmem_ptrdiff_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status
     """Alias of ``aclshmem_int64_wait_until_any_vector``."""
     ...
 
-def aclshmem_ptrdiff_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_ptrdiff_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_wait_until_some``."""
     ...
 
-def aclshmem_ptrdiff_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_ptrdiff_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_wait_until_some_vector``."""
     ...
 
@@ -1485,11 +1485,11 @@ def aclshmem_schar_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Op
     """Alias of ``aclshmem_int8_test_any_vector``."""
     ...
 
-def aclshmem_schar_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_schar_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int8_test_some``."""
     ...
 
-def aclshmem_schar_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_schar_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int8_test_some_vector``."""
     ...
 
@@ -1517,11 +1517,11 @@ def aclshmem_schar_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_p
     """Alias of ``aclshmem_int8_wait_until_any_vector``."""
     ...
 
-def aclshmem_schar_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_schar_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int8_wait_until_some``."""
     ...
 
-def aclshmem_schar_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_schar_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int8_wait_until_some_vector``."""
     ...
 
@@ -1545,11 +1545,11 @@ def aclshmem_short_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Op
     """Alias of ``aclshmem_int16_test_any_vector``."""
     ...
 
-def aclshmem_short_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_short_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int16_test_some``."""
     ...
 
-def aclshmem_short_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_short_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int16_test_some_vector``."""
     ...
 
@@ -1577,11 +1577,11 @@ def aclshmem_short_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_p
     """Alias of ``aclshmem_int16_wait_until_any_vector``."""
     ...
 
-def aclshmem_short_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_short_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int16_wait_until_some``."""
     ...
 
-def aclshmem_short_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_short_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int16_wait_until_some_vector``."""
     ...
 
@@ -1606,7 +1606,7 @@ def aclshmem_size_atomic_compare_swap(dest: _Addr, cond: int, value: int, pe: in
     """Alias of ``aclshmem_uint64_atomic_compare_swap``."""
     ...
 
-def aclshmem_size_atomic_compare_swap_nbi(fetch: Optional[_Local], dest: _Addr, cond: int, value: int, pe: int) -> None:
+def aclshmem_size_atomic_compare_swap_nbi(fetch: _Local, dest: _Addr, cond: int, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_compare_swap_nbi``."""
     ...
 
@@ -1618,7 +1618,7 @@ def aclshmem_size_atomic_fetch_add(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_fetch_add``."""
     ...
 
-def aclshmem_size_atomic_fetch_add_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_size_atomic_fetch_add_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_add_nbi``."""
     ...
 
@@ -1626,7 +1626,7 @@ def aclshmem_size_atomic_fetch_and(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_fetch_and``."""
     ...
 
-def aclshmem_size_atomic_fetch_and_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_size_atomic_fetch_and_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_and_nbi``."""
     ...
 
@@ -1634,11 +1634,11 @@ def aclshmem_size_atomic_fetch_inc(dest: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_fetch_inc``."""
     ...
 
-def aclshmem_size_atomic_fetch_inc_nbi(fetch: Optional[_Local], dest: _Addr, pe: int) -> None:
+def aclshmem_size_atomic_fetch_inc_nbi(fetch: _Local, dest: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_inc_nbi``."""
     ...
 
-def aclshmem_size_atomic_fetch_nbi(fetch: Optional[_Local], source: _Addr, pe: int) -> None:
+def aclshmem_size_atomic_fetch_nbi(fetch: _Local, source: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_nbi``."""
     ...
 
@@ -1646,7 +1646,7 @@ def aclshmem_size_atomic_fetch_or(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_fetch_or``."""
     ...
 
-def aclshmem_size_atomic_fetch_or_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_size_atomic_fetch_or_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_or_nbi``."""
     ...
 
@@ -1654,7 +1654,7 @@ def aclshmem_size_atomic_fetch_xor(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_fetch_xor``."""
     ...
 
-def aclshmem_size_atomic_fetch_xor_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_size_atomic_fetch_xor_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_xor_nbi``."""
     ...
 
@@ -1674,7 +1674,7 @@ def aclshmem_size_atomic_swap(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_swap``."""
     ...
 
-def aclshmem_size_atomic_swap_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_size_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_swap_nbi``."""
     ...
 
@@ -1702,11 +1702,11 @@ def aclshmem_size_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Opt
     """Alias of ``aclshmem_uint64_test_any_vector``."""
     ...
 
-def aclshmem_size_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_size_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_test_some``."""
     ...
 
-def aclshmem_size_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_size_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_test_some_vector``."""
     ...
 
@@ -1734,11 +1734,11 @@ def aclshmem_size_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_pt
     """Alias of ``aclshmem_uint64_wait_until_any_vector``."""
     ...
 
-def aclshmem_size_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_size_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_wait_until_some``."""
     ...
 
-def aclshmem_size_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_size_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_wait_until_some_vector``."""
     ...
 
@@ -1778,11 +1778,11 @@ def aclshmem_uchar_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Op
     """Alias of ``aclshmem_uint8_test_any_vector``."""
     ...
 
-def aclshmem_uchar_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_uchar_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint8_test_some``."""
     ...
 
-def aclshmem_uchar_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_uchar_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint8_test_some_vector``."""
     ...
 
@@ -1810,11 +1810,11 @@ def aclshmem_uchar_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_p
     """Alias of ``aclshmem_uint8_wait_until_any_vector``."""
     ...
 
-def aclshmem_uchar_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_uchar_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint8_wait_until_some``."""
     ...
 
-def aclshmem_uchar_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_uchar_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint8_wait_until_some_vector``."""
     ...
 
@@ -1838,12 +1838,12 @@ def aclshmem_uint16_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: O
     """The index of some unmasked `ivars[i]` (u16) that compares true against `cmp_values[i]`, or -1. `cmp_val` is unused (the seed's signature); the short form `(ivars, n, status, cmp, values)` works too."""
     ...
 
-def aclshmem_uint16_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
-    """The count of unmasked `u16` of `ivars` that compare true against `cmp_value`; their indices go to `indices_ptr` when given."""
+def aclshmem_uint16_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+    """The count of unmasked `u16` of `ivars` that compare true against `cmp_value`; their indices go to `indices_ptr` (required)."""
     ...
 
-def aclshmem_uint16_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
-    """The count of unmasked `ivars[i]` (u16) that compare true against `cmp_values[i]`; their indices go to `indices_ptr` when given."""
+def aclshmem_uint16_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+    """The count of unmasked `ivars[i]` (u16) that compare true against `cmp_values[i]`; their indices go to `indices_ptr` (required)."""
     ...
 
 def aclshmem_uint16_wait(ivar: _Addr, cmp_val: int) -> None:
@@ -1870,11 +1870,11 @@ def aclshmem_uint16_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_
     """Waits until some unmasked `ivars[i]` (u16) compares true against `cmp_values[i]`; returns the index (-1 when all are masked). The seed's signature passes an unused `cmp_val` before `cmp_values_ptr`; the short form `(ivars, n, status, cmp, values)` works too."""
     ...
 
-def aclshmem_uint16_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
-    """Waits until at least one unmasked `u16` of `ivars` compares true; writes the satisfying indices (size_t) into `indices_ptr` when given and returns their count (also stored in `res_out_ptr` when given)."""
+def aclshmem_uint16_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+    """Waits until at least one unmasked `u16` of `ivars` compares true; writes the satisfying indices (size_t) into `indices_ptr` (required) and returns their count (also stored in `res_out_ptr` when given)."""
     ...
 
-def aclshmem_uint16_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_uint16_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Waits until at least one unmasked `ivars[i]` (u16) compares true against `cmp_values[i]`; writes the indices and returns their count."""
     ...
 
@@ -1890,7 +1890,7 @@ def aclshmem_uint32_atomic_compare_swap(dest: _Addr, cond: int, value: int, pe: 
     """Replaces `pe`'s `u32` at `dest` with `value` if it equals `cond`; returns the old value."""
     ...
 
-def aclshmem_uint32_atomic_compare_swap_nbi(fetch: Optional[_Local], dest: _Addr, cond: int, value: int, pe: int) -> None:
+def aclshmem_uint32_atomic_compare_swap_nbi(fetch: _Local, dest: _Addr, cond: int, value: int, pe: int) -> None:
     """`atomic_compare_swap` storing the old value (u32) into the local `fetch`."""
     ...
 
@@ -1902,7 +1902,7 @@ def aclshmem_uint32_atomic_fetch_add(dest: _Addr, value: int, pe: int) -> int:
     """Atomic fetch_add on `pe`'s `u32` at `dest` (wrapping); returns the old value."""
     ...
 
-def aclshmem_uint32_atomic_fetch_add_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_uint32_atomic_fetch_add_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Atomic fetch_add storing the old value (u32) into the local `fetch`."""
     ...
 
@@ -1910,7 +1910,7 @@ def aclshmem_uint32_atomic_fetch_and(dest: _Addr, value: int, pe: int) -> int:
     """Atomic fetch_and on `pe`'s `u32` at `dest` (wrapping); returns the old value."""
     ...
 
-def aclshmem_uint32_atomic_fetch_and_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_uint32_atomic_fetch_and_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Atomic fetch_and storing the old value (u32) into the local `fetch`."""
     ...
 
@@ -1918,11 +1918,11 @@ def aclshmem_uint32_atomic_fetch_inc(dest: _Addr, pe: int) -> int:
     """Adds one to `pe`'s `u32` at `dest`; returns the old value."""
     ...
 
-def aclshmem_uint32_atomic_fetch_inc_nbi(fetch: Optional[_Local], dest: _Addr, pe: int) -> None:
+def aclshmem_uint32_atomic_fetch_inc_nbi(fetch: _Local, dest: _Addr, pe: int) -> None:
     """`atomic_fetch_inc` storing the old value (u32) into the local `fetch`."""
     ...
 
-def aclshmem_uint32_atomic_fetch_nbi(fetch: Optional[_Local], source: _Addr, pe: int) -> None:
+def aclshmem_uint32_atomic_fetch_nbi(fetch: _Local, source: _Addr, pe: int) -> None:
     """`atomic_fetch` storing the value (u32) into the local `fetch`."""
     ...
 
@@ -1930,7 +1930,7 @@ def aclshmem_uint32_atomic_fetch_or(dest: _Addr, value: int, pe: int) -> int:
     """Atomic fetch_or on `pe`'s `u32` at `dest` (wrapping); returns the old value."""
     ...
 
-def aclshmem_uint32_atomic_fetch_or_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_uint32_atomic_fetch_or_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Atomic fetch_or storing the old value (u32) into the local `fetch`."""
     ...
 
@@ -1938,7 +1938,7 @@ def aclshmem_uint32_atomic_fetch_xor(dest: _Addr, value: int, pe: int) -> int:
     """Atomic fetch_xor on `pe`'s `u32` at `dest` (wrapping); returns the old value."""
     ...
 
-def aclshmem_uint32_atomic_fetch_xor_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_uint32_atomic_fetch_xor_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Atomic fetch_xor storing the old value (u32) into the local `fetch`."""
     ...
 
@@ -1958,7 +1958,7 @@ def aclshmem_uint32_atomic_swap(dest: _Addr, value: int, pe: int) -> int:
     """Atomically replaces `pe`'s `u32` at `dest` with `value`; returns the old value."""
     ...
 
-def aclshmem_uint32_atomic_swap_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_uint32_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """`atomic_swap` storing the old value (u32) into the local `fetch`."""
     ...
 
@@ -1986,12 +1986,12 @@ def aclshmem_uint32_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: O
     """The index of some unmasked `ivars[i]` (u32) that compares true against `cmp_values[i]`, or -1. `cmp_val` is unused (the seed's signature); the short form `(ivars, n, status, cmp, values)` works too."""
     ...
 
-def aclshmem_uint32_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
-    """The count of unmasked `u32` of `ivars` that compare true against `cmp_value`; their indices go to `indices_ptr` when given."""
+def aclshmem_uint32_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+    """The count of unmasked `u32` of `ivars` that compare true against `cmp_value`; their indices go to `indices_ptr` (required)."""
     ...
 
-def aclshmem_uint32_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
-    """The count of unmasked `ivars[i]` (u32) that compare true against `cmp_values[i]`; their indices go to `indices_ptr` when given."""
+def aclshmem_uint32_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+    """The count of unmasked `ivars[i]` (u32) that compare true against `cmp_values[i]`; their indices go to `indices_ptr` (required)."""
     ...
 
 def aclshmem_uint32_wait(ivar: _Addr, cmp_val: int) -> None:
@@ -2018,11 +2018,11 @@ def aclshmem_uint32_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_
     """Waits until some unmasked `ivars[i]` (u32) compares true against `cmp_values[i]`; returns the index (-1 when all are masked). The seed's signature passes an unused `cmp_val` before `cmp_values_ptr`; the short form `(ivars, n, status, cmp, values)` works too."""
     ...
 
-def aclshmem_uint32_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
-    """Waits until at least one unmasked `u32` of `ivars` compares true; writes the satisfying indices (size_t) into `indices_ptr` when given and returns their count (also stored in `res_out_ptr` when given)."""
+def aclshmem_uint32_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+    """Waits until at least one unmasked `u32` of `ivars` compares true; writes the satisfying indices (size_t) into `indices_ptr` (required) and returns their count (also stored in `res_out_ptr` when given)."""
     ...
 
-def aclshmem_uint32_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_uint32_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Waits until at least one unmasked `ivars[i]` (u32) compares true against `cmp_values[i]`; writes the indices and returns their count."""
     ...
 
@@ -2038,7 +2038,7 @@ def aclshmem_uint64_atomic_compare_swap(dest: _Addr, cond: int, value: int, pe: 
     """Replaces `pe`'s `u64` at `dest` with `value` if it equals `cond`; returns the old value."""
     ...
 
-def aclshmem_uint64_atomic_compare_swap_nbi(fetch: Optional[_Local], dest: _Addr, cond: int, value: int, pe: int) -> None:
+def aclshmem_uint64_atomic_compare_swap_nbi(fetch: _Local, dest: _Addr, cond: int, value: int, pe: int) -> None:
     """`atomic_compare_swap` storing the old value (u64) into the local `fetch`."""
     ...
 
@@ -2050,7 +2050,7 @@ def aclshmem_uint64_atomic_fetch_add(dest: _Addr, value: int, pe: int) -> int:
     """Atomic fetch_add on `pe`'s `u64` at `dest` (wrapping); returns the old value."""
     ...
 
-def aclshmem_uint64_atomic_fetch_add_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_uint64_atomic_fetch_add_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Atomic fetch_add storing the old value (u64) into the local `fetch`."""
     ...
 
@@ -2058,7 +2058,7 @@ def aclshmem_uint64_atomic_fetch_and(dest: _Addr, value: int, pe: int) -> int:
     """Atomic fetch_and on `pe`'s `u64` at `dest` (wrapping); returns the old value."""
     ...
 
-def aclshmem_uint64_atomic_fetch_and_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_uint64_atomic_fetch_and_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Atomic fetch_and storing the old value (u64) into the local `fetch`."""
     ...
 
@@ -2066,11 +2066,11 @@ def aclshmem_uint64_atomic_fetch_inc(dest: _Addr, pe: int) -> int:
     """Adds one to `pe`'s `u64` at `dest`; returns the old value."""
     ...
 
-def aclshmem_uint64_atomic_fetch_inc_nbi(fetch: Optional[_Local], dest: _Addr, pe: int) -> None:
+def aclshmem_uint64_atomic_fetch_inc_nbi(fetch: _Local, dest: _Addr, pe: int) -> None:
     """`atomic_fetch_inc` storing the old value (u64) into the local `fetch`."""
     ...
 
-def aclshmem_uint64_atomic_fetch_nbi(fetch: Optional[_Local], source: _Addr, pe: int) -> None:
+def aclshmem_uint64_atomic_fetch_nbi(fetch: _Local, source: _Addr, pe: int) -> None:
     """`atomic_fetch` storing the value (u64) into the local `fetch`."""
     ...
 
@@ -2078,7 +2078,7 @@ def aclshmem_uint64_atomic_fetch_or(dest: _Addr, value: int, pe: int) -> int:
     """Atomic fetch_or on `pe`'s `u64` at `dest` (wrapping); returns the old value."""
     ...
 
-def aclshmem_uint64_atomic_fetch_or_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_uint64_atomic_fetch_or_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Atomic fetch_or storing the old value (u64) into the local `fetch`."""
     ...
 
@@ -2086,7 +2086,7 @@ def aclshmem_uint64_atomic_fetch_xor(dest: _Addr, value: int, pe: int) -> int:
     """Atomic fetch_xor on `pe`'s `u64` at `dest` (wrapping); returns the old value."""
     ...
 
-def aclshmem_uint64_atomic_fetch_xor_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_uint64_atomic_fetch_xor_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Atomic fetch_xor storing the old value (u64) into the local `fetch`."""
     ...
 
@@ -2106,7 +2106,7 @@ def aclshmem_uint64_atomic_swap(dest: _Addr, value: int, pe: int) -> int:
     """Atomically replaces `pe`'s `u64` at `dest` with `value`; returns the old value."""
     ...
 
-def aclshmem_uint64_atomic_swap_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_uint64_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """`atomic_swap` storing the old value (u64) into the local `fetch`."""
     ...
 
@@ -2134,12 +2134,12 @@ def aclshmem_uint64_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: O
     """The index of some unmasked `ivars[i]` (u64) that compares true against `cmp_values[i]`, or -1. `cmp_val` is unused (the seed's signature); the short form `(ivars, n, status, cmp, values)` works too."""
     ...
 
-def aclshmem_uint64_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
-    """The count of unmasked `u64` of `ivars` that compare true against `cmp_value`; their indices go to `indices_ptr` when given."""
+def aclshmem_uint64_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+    """The count of unmasked `u64` of `ivars` that compare true against `cmp_value`; their indices go to `indices_ptr` (required)."""
     ...
 
-def aclshmem_uint64_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
-    """The count of unmasked `ivars[i]` (u64) that compare true against `cmp_values[i]`; their indices go to `indices_ptr` when given."""
+def aclshmem_uint64_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+    """The count of unmasked `ivars[i]` (u64) that compare true against `cmp_values[i]`; their indices go to `indices_ptr` (required)."""
     ...
 
 def aclshmem_uint64_wait(ivar: _Addr, cmp_val: int) -> None:
@@ -2166,11 +2166,11 @@ def aclshmem_uint64_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_
     """Waits until some unmasked `ivars[i]` (u64) compares true against `cmp_values[i]`; returns the index (-1 when all are masked). The seed's signature passes an unused `cmp_val` before `cmp_values_ptr`; the short form `(ivars, n, status, cmp, values)` works too."""
     ...
 
-def aclshmem_uint64_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
-    """Waits until at least one unmasked `u64` of `ivars` compares true; writes the satisfying indices (size_t) into `indices_ptr` when given and returns their count (also stored in `res_out_ptr` when given)."""
+def aclshmem_uint64_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+    """Waits until at least one unmasked `u64` of `ivars` compares true; writes the satisfying indices (size_t) into `indices_ptr` (required) and returns their count (also stored in `res_out_ptr` when given)."""
     ...
 
-def aclshmem_uint64_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_uint64_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Waits until at least one unmasked `ivars[i]` (u64) compares true against `cmp_values[i]`; writes the indices and returns their count."""
     ...
 
@@ -2194,12 +2194,12 @@ def aclshmem_uint8_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Op
     """The index of some unmasked `ivars[i]` (u8) that compares true against `cmp_values[i]`, or -1. `cmp_val` is unused (the seed's signature); the short form `(ivars, n, status, cmp, values)` works too."""
     ...
 
-def aclshmem_uint8_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
-    """The count of unmasked `u8` of `ivars` that compare true against `cmp_value`; their indices go to `indices_ptr` when given."""
+def aclshmem_uint8_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+    """The count of unmasked `u8` of `ivars` that compare true against `cmp_value`; their indices go to `indices_ptr` (required)."""
     ...
 
-def aclshmem_uint8_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
-    """The count of unmasked `ivars[i]` (u8) that compare true against `cmp_values[i]`; their indices go to `indices_ptr` when given."""
+def aclshmem_uint8_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+    """The count of unmasked `ivars[i]` (u8) that compare true against `cmp_values[i]`; their indices go to `indices_ptr` (required)."""
     ...
 
 def aclshmem_uint8_wait(ivar: _Addr, cmp_val: int) -> None:
@@ -2226,11 +2226,11 @@ def aclshmem_uint8_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_p
     """Waits until some unmasked `ivars[i]` (u8) compares true against `cmp_values[i]`; returns the index (-1 when all are masked). The seed's signature passes an unused `cmp_val` before `cmp_values_ptr`; the short form `(ivars, n, status, cmp, values)` works too."""
     ...
 
-def aclshmem_uint8_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
-    """Waits until at least one unmasked `u8` of `ivars` compares true; writes the satisfying indices (size_t) into `indices_ptr` when given and returns their count (also stored in `res_out_ptr` when given)."""
+def aclshmem_uint8_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+    """Waits until at least one unmasked `u8` of `ivars` compares true; writes the satisfying indices (size_t) into `indices_ptr` (required) and returns their count (also stored in `res_out_ptr` when given)."""
     ...
 
-def aclshmem_uint8_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_uint8_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Waits until at least one unmasked `ivars[i]` (u8) compares true against `cmp_values[i]`; writes the indices and returns their count."""
     ...
 
@@ -2246,7 +2246,7 @@ def aclshmem_uint_atomic_compare_swap(dest: _Addr, cond: int, value: int, pe: in
     """Alias of ``aclshmem_uint32_atomic_compare_swap``."""
     ...
 
-def aclshmem_uint_atomic_compare_swap_nbi(fetch: Optional[_Local], dest: _Addr, cond: int, value: int, pe: int) -> None:
+def aclshmem_uint_atomic_compare_swap_nbi(fetch: _Local, dest: _Addr, cond: int, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint32_atomic_compare_swap_nbi``."""
     ...
 
@@ -2258,7 +2258,7 @@ def aclshmem_uint_atomic_fetch_add(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint32_atomic_fetch_add``."""
     ...
 
-def aclshmem_uint_atomic_fetch_add_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_uint_atomic_fetch_add_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint32_atomic_fetch_add_nbi``."""
     ...
 
@@ -2266,7 +2266,7 @@ def aclshmem_uint_atomic_fetch_and(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint32_atomic_fetch_and``."""
     ...
 
-def aclshmem_uint_atomic_fetch_and_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_uint_atomic_fetch_and_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint32_atomic_fetch_and_nbi``."""
     ...
 
@@ -2274,11 +2274,11 @@ def aclshmem_uint_atomic_fetch_inc(dest: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_uint32_atomic_fetch_inc``."""
     ...
 
-def aclshmem_uint_atomic_fetch_inc_nbi(fetch: Optional[_Local], dest: _Addr, pe: int) -> None:
+def aclshmem_uint_atomic_fetch_inc_nbi(fetch: _Local, dest: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_uint32_atomic_fetch_inc_nbi``."""
     ...
 
-def aclshmem_uint_atomic_fetch_nbi(fetch: Optional[_Local], source: _Addr, pe: int) -> None:
+def aclshmem_uint_atomic_fetch_nbi(fetch: _Local, source: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_uint32_atomic_fetch_nbi``."""
     ...
 
@@ -2286,7 +2286,7 @@ def aclshmem_uint_atomic_fetch_or(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint32_atomic_fetch_or``."""
     ...
 
-def aclshmem_uint_atomic_fetch_or_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_uint_atomic_fetch_or_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint32_atomic_fetch_or_nbi``."""
     ...
 
@@ -2294,7 +2294,7 @@ def aclshmem_uint_atomic_fetch_xor(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint32_atomic_fetch_xor``."""
     ...
 
-def aclshmem_uint_atomic_fetch_xor_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_uint_atomic_fetch_xor_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint32_atomic_fetch_xor_nbi``."""
     ...
 
@@ -2314,7 +2314,7 @@ def aclshmem_uint_atomic_swap(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint32_atomic_swap``."""
     ...
 
-def aclshmem_uint_atomic_swap_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_uint_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint32_atomic_swap_nbi``."""
     ...
 
@@ -2342,11 +2342,11 @@ def aclshmem_uint_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Opt
     """Alias of ``aclshmem_uint32_test_any_vector``."""
     ...
 
-def aclshmem_uint_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_uint_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint32_test_some``."""
     ...
 
-def aclshmem_uint_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_uint_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint32_test_some_vector``."""
     ...
 
@@ -2374,11 +2374,11 @@ def aclshmem_uint_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_pt
     """Alias of ``aclshmem_uint32_wait_until_any_vector``."""
     ...
 
-def aclshmem_uint_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_uint_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint32_wait_until_some``."""
     ...
 
-def aclshmem_uint_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_uint_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint32_wait_until_some_vector``."""
     ...
 
@@ -2394,7 +2394,7 @@ def aclshmem_ulong_atomic_compare_swap(dest: _Addr, cond: int, value: int, pe: i
     """Alias of ``aclshmem_uint64_atomic_compare_swap``."""
     ...
 
-def aclshmem_ulong_atomic_compare_swap_nbi(fetch: Optional[_Local], dest: _Addr, cond: int, value: int, pe: int) -> None:
+def aclshmem_ulong_atomic_compare_swap_nbi(fetch: _Local, dest: _Addr, cond: int, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_compare_swap_nbi``."""
     ...
 
@@ -2406,7 +2406,7 @@ def aclshmem_ulong_atomic_fetch_add(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_fetch_add``."""
     ...
 
-def aclshmem_ulong_atomic_fetch_add_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_ulong_atomic_fetch_add_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_add_nbi``."""
     ...
 
@@ -2414,7 +2414,7 @@ def aclshmem_ulong_atomic_fetch_and(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_fetch_and``."""
     ...
 
-def aclshmem_ulong_atomic_fetch_and_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_ulong_atomic_fetch_and_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_and_nbi``."""
     ...
 
@@ -2422,11 +2422,11 @@ def aclshmem_ulong_atomic_fetch_inc(dest: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_fetch_inc``."""
     ...
 
-def aclshmem_ulong_atomic_fetch_inc_nbi(fetch: Optional[_Local], dest: _Addr, pe: int) -> None:
+def aclshmem_ulong_atomic_fetch_inc_nbi(fetch: _Local, dest: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_inc_nbi``."""
     ...
 
-def aclshmem_ulong_atomic_fetch_nbi(fetch: Optional[_Local], source: _Addr, pe: int) -> None:
+def aclshmem_ulong_atomic_fetch_nbi(fetch: _Local, source: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_nbi``."""
     ...
 
@@ -2434,7 +2434,7 @@ def aclshmem_ulong_atomic_fetch_or(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_fetch_or``."""
     ...
 
-def aclshmem_ulong_atomic_fetch_or_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_ulong_atomic_fetch_or_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_or_nbi``."""
     ...
 
@@ -2442,7 +2442,7 @@ def aclshmem_ulong_atomic_fetch_xor(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_fetch_xor``."""
     ...
 
-def aclshmem_ulong_atomic_fetch_xor_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_ulong_atomic_fetch_xor_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_xor_nbi``."""
     ...
 
@@ -2462,7 +2462,7 @@ def aclshmem_ulong_atomic_swap(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_swap``."""
     ...
 
-def aclshmem_ulong_atomic_swap_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_ulong_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_swap_nbi``."""
     ...
 
@@ -2490,11 +2490,11 @@ def aclshmem_ulong_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Op
     """Alias of ``aclshmem_uint64_test_any_vector``."""
     ...
 
-def aclshmem_ulong_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_ulong_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_test_some``."""
     ...
 
-def aclshmem_ulong_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_ulong_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_test_some_vector``."""
     ...
 
@@ -2522,11 +2522,11 @@ def aclshmem_ulong_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_p
     """Alias of ``aclshmem_uint64_wait_until_any_vector``."""
     ...
 
-def aclshmem_ulong_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_ulong_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_wait_until_some``."""
     ...
 
-def aclshmem_ulong_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_ulong_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_wait_until_some_vector``."""
     ...
 
@@ -2542,7 +2542,7 @@ def aclshmem_ulonglong_atomic_compare_swap(dest: _Addr, cond: int, value: int, p
     """Alias of ``aclshmem_uint64_atomic_compare_swap``."""
     ...
 
-def aclshmem_ulonglong_atomic_compare_swap_nbi(fetch: Optional[_Local], dest: _Addr, cond: int, value: int, pe: int) -> None:
+def aclshmem_ulonglong_atomic_compare_swap_nbi(fetch: _Local, dest: _Addr, cond: int, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_compare_swap_nbi``."""
     ...
 
@@ -2554,7 +2554,7 @@ def aclshmem_ulonglong_atomic_fetch_add(dest: _Addr, value: int, pe: int) -> int
     """Alias of ``aclshmem_uint64_atomic_fetch_add``."""
     ...
 
-def aclshmem_ulonglong_atomic_fetch_add_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_ulonglong_atomic_fetch_add_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_add_nbi``."""
     ...
 
@@ -2562,7 +2562,7 @@ def aclshmem_ulonglong_atomic_fetch_and(dest: _Addr, value: int, pe: int) -> int
     """Alias of ``aclshmem_uint64_atomic_fetch_and``."""
     ...
 
-def aclshmem_ulonglong_atomic_fetch_and_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_ulonglong_atomic_fetch_and_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_and_nbi``."""
     ...
 
@@ -2570,11 +2570,11 @@ def aclshmem_ulonglong_atomic_fetch_inc(dest: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_fetch_inc``."""
     ...
 
-def aclshmem_ulonglong_atomic_fetch_inc_nbi(fetch: Optional[_Local], dest: _Addr, pe: int) -> None:
+def aclshmem_ulonglong_atomic_fetch_inc_nbi(fetch: _Local, dest: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_inc_nbi``."""
     ...
 
-def aclshmem_ulonglong_atomic_fetch_nbi(fetch: Optional[_Local], source: _Addr, pe: int) -> None:
+def aclshmem_ulonglong_atomic_fetch_nbi(fetch: _Local, source: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_nbi``."""
     ...
 
@@ -2582,7 +2582,7 @@ def aclshmem_ulonglong_atomic_fetch_or(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_fetch_or``."""
     ...
 
-def aclshmem_ulonglong_atomic_fetch_or_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_ulonglong_atomic_fetch_or_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_or_nbi``."""
     ...
 
@@ -2590,7 +2590,7 @@ def aclshmem_ulonglong_atomic_fetch_xor(dest: _Addr, value: int, pe: int) -> int
     """Alias of ``aclshmem_uint64_atomic_fetch_xor``."""
     ...
 
-def aclshmem_ulonglong_atomic_fetch_xor_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_ulonglong_atomic_fetch_xor_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_xor_nbi``."""
     ...
 
@@ -2610,7 +2610,7 @@ def aclshmem_ulonglong_atomic_swap(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_swap``."""
     ...
 
-def aclshmem_ulonglong_atomic_swap_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def aclshmem_ulonglong_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_swap_nbi``."""
     ...
 
@@ -2638,11 +2638,11 @@ def aclshmem_ulonglong_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr
     """Alias of ``aclshmem_uint64_test_any_vector``."""
     ...
 
-def aclshmem_ulonglong_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_ulonglong_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_test_some``."""
     ...
 
-def aclshmem_ulonglong_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_ulonglong_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_test_some_vector``."""
     ...
 
@@ -2670,11 +2670,11 @@ def aclshmem_ulonglong_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, stat
     """Alias of ``aclshmem_uint64_wait_until_any_vector``."""
     ...
 
-def aclshmem_ulonglong_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_ulonglong_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_wait_until_some``."""
     ...
 
-def aclshmem_ulonglong_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_ulonglong_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_wait_until_some_vector``."""
     ...
 
@@ -2698,11 +2698,11 @@ def aclshmem_ushort_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: O
     """Alias of ``aclshmem_uint16_test_any_vector``."""
     ...
 
-def aclshmem_ushort_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_ushort_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint16_test_some``."""
     ...
 
-def aclshmem_ushort_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_ushort_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint16_test_some_vector``."""
     ...
 
@@ -2730,11 +2730,11 @@ def aclshmem_ushort_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_
     """Alias of ``aclshmem_uint16_wait_until_any_vector``."""
     ...
 
-def aclshmem_ushort_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_ushort_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint16_wait_until_some``."""
     ...
 
-def aclshmem_ushort_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def aclshmem_ushort_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint16_wait_until_some_vector``."""
     ...
 
@@ -2936,11 +2936,11 @@ def shmem_char_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Option
     """Alias of ``aclshmem_int8_test_any_vector``."""
     ...
 
-def shmem_char_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_char_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int8_test_some``."""
     ...
 
-def shmem_char_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_char_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int8_test_some_vector``."""
     ...
 
@@ -2968,11 +2968,11 @@ def shmem_char_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: 
     """Alias of ``aclshmem_int8_wait_until_any_vector``."""
     ...
 
-def shmem_char_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_char_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int8_wait_until_some``."""
     ...
 
-def shmem_char_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_char_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int8_wait_until_some_vector``."""
     ...
 
@@ -2980,7 +2980,7 @@ def shmem_double_atomic_fetch(source: _Addr, pe: int) -> float:
     """Alias of ``aclshmem_double_atomic_fetch``."""
     ...
 
-def shmem_double_atomic_fetch_nbi(fetch: Optional[_Local], source: _Addr, pe: int) -> None:
+def shmem_double_atomic_fetch_nbi(fetch: _Local, source: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_double_atomic_fetch_nbi``."""
     ...
 
@@ -2992,7 +2992,7 @@ def shmem_double_atomic_swap(dest: _Addr, value: float, pe: int) -> float:
     """Alias of ``aclshmem_double_atomic_swap``."""
     ...
 
-def shmem_double_atomic_swap_nbi(fetch: Optional[_Local], dest: _Addr, value: float, pe: int) -> None:
+def shmem_double_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: float, pe: int) -> None:
     """Alias of ``aclshmem_double_atomic_swap_nbi``."""
     ...
 
@@ -3016,11 +3016,11 @@ def shmem_double_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Opti
     """Alias of ``aclshmem_double_test_any_vector``."""
     ...
 
-def shmem_double_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: float, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_double_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: float, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_double_test_some``."""
     ...
 
-def shmem_double_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_double_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_double_test_some_vector``."""
     ...
 
@@ -3048,11 +3048,11 @@ def shmem_double_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr
     """Alias of ``aclshmem_double_wait_until_any_vector``."""
     ...
 
-def shmem_double_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: float, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_double_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: float, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_double_wait_until_some``."""
     ...
 
-def shmem_double_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_double_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_double_wait_until_some_vector``."""
     ...
 
@@ -3068,7 +3068,7 @@ def shmem_float_atomic_fetch(source: _Addr, pe: int) -> float:
     """Alias of ``aclshmem_float_atomic_fetch``."""
     ...
 
-def shmem_float_atomic_fetch_nbi(fetch: Optional[_Local], source: _Addr, pe: int) -> None:
+def shmem_float_atomic_fetch_nbi(fetch: _Local, source: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_float_atomic_fetch_nbi``."""
     ...
 
@@ -3080,7 +3080,7 @@ def shmem_float_atomic_swap(dest: _Addr, value: float, pe: int) -> float:
     """Alias of ``aclshmem_float_atomic_swap``."""
     ...
 
-def shmem_float_atomic_swap_nbi(fetch: Optional[_Local], dest: _Addr, value: float, pe: int) -> None:
+def shmem_float_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: float, pe: int) -> None:
     """Alias of ``aclshmem_float_atomic_swap_nbi``."""
     ...
 
@@ -3104,11 +3104,11 @@ def shmem_float_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Optio
     """Alias of ``aclshmem_float_test_any_vector``."""
     ...
 
-def shmem_float_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: float, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_float_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: float, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_float_test_some``."""
     ...
 
-def shmem_float_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_float_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_float_test_some_vector``."""
     ...
 
@@ -3136,11 +3136,11 @@ def shmem_float_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr:
     """Alias of ``aclshmem_float_wait_until_any_vector``."""
     ...
 
-def shmem_float_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: float, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_float_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: float, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_float_wait_until_some``."""
     ...
 
-def shmem_float_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_float_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_float_wait_until_some_vector``."""
     ...
 
@@ -3236,11 +3236,11 @@ def shmem_int16_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Optio
     """Alias of ``aclshmem_int16_test_any_vector``."""
     ...
 
-def shmem_int16_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_int16_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int16_test_some``."""
     ...
 
-def shmem_int16_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_int16_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int16_test_some_vector``."""
     ...
 
@@ -3268,11 +3268,11 @@ def shmem_int16_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr:
     """Alias of ``aclshmem_int16_wait_until_any_vector``."""
     ...
 
-def shmem_int16_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_int16_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int16_wait_until_some``."""
     ...
 
-def shmem_int16_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_int16_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int16_wait_until_some_vector``."""
     ...
 
@@ -3288,7 +3288,7 @@ def shmem_int32_atomic_compare_swap(dest: _Addr, cond: int, value: int, pe: int)
     """Alias of ``aclshmem_int32_atomic_compare_swap``."""
     ...
 
-def shmem_int32_atomic_compare_swap_nbi(fetch: Optional[_Local], dest: _Addr, cond: int, value: int, pe: int) -> None:
+def shmem_int32_atomic_compare_swap_nbi(fetch: _Local, dest: _Addr, cond: int, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int32_atomic_compare_swap_nbi``."""
     ...
 
@@ -3300,7 +3300,7 @@ def shmem_int32_atomic_fetch_add(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int32_atomic_fetch_add``."""
     ...
 
-def shmem_int32_atomic_fetch_add_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_int32_atomic_fetch_add_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int32_atomic_fetch_add_nbi``."""
     ...
 
@@ -3308,7 +3308,7 @@ def shmem_int32_atomic_fetch_and(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int32_atomic_fetch_and``."""
     ...
 
-def shmem_int32_atomic_fetch_and_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_int32_atomic_fetch_and_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int32_atomic_fetch_and_nbi``."""
     ...
 
@@ -3316,11 +3316,11 @@ def shmem_int32_atomic_fetch_inc(dest: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_int32_atomic_fetch_inc``."""
     ...
 
-def shmem_int32_atomic_fetch_inc_nbi(fetch: Optional[_Local], dest: _Addr, pe: int) -> None:
+def shmem_int32_atomic_fetch_inc_nbi(fetch: _Local, dest: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_int32_atomic_fetch_inc_nbi``."""
     ...
 
-def shmem_int32_atomic_fetch_nbi(fetch: Optional[_Local], source: _Addr, pe: int) -> None:
+def shmem_int32_atomic_fetch_nbi(fetch: _Local, source: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_int32_atomic_fetch_nbi``."""
     ...
 
@@ -3328,7 +3328,7 @@ def shmem_int32_atomic_fetch_or(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int32_atomic_fetch_or``."""
     ...
 
-def shmem_int32_atomic_fetch_or_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_int32_atomic_fetch_or_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int32_atomic_fetch_or_nbi``."""
     ...
 
@@ -3336,7 +3336,7 @@ def shmem_int32_atomic_fetch_xor(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int32_atomic_fetch_xor``."""
     ...
 
-def shmem_int32_atomic_fetch_xor_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_int32_atomic_fetch_xor_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int32_atomic_fetch_xor_nbi``."""
     ...
 
@@ -3356,7 +3356,7 @@ def shmem_int32_atomic_swap(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int32_atomic_swap``."""
     ...
 
-def shmem_int32_atomic_swap_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_int32_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int32_atomic_swap_nbi``."""
     ...
 
@@ -3384,11 +3384,11 @@ def shmem_int32_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Optio
     """Alias of ``aclshmem_int32_test_any_vector``."""
     ...
 
-def shmem_int32_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_int32_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int32_test_some``."""
     ...
 
-def shmem_int32_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_int32_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int32_test_some_vector``."""
     ...
 
@@ -3416,11 +3416,11 @@ def shmem_int32_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr:
     """Alias of ``aclshmem_int32_wait_until_any_vector``."""
     ...
 
-def shmem_int32_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_int32_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int32_wait_until_some``."""
     ...
 
-def shmem_int32_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_int32_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int32_wait_until_some_vector``."""
     ...
 
@@ -3436,7 +3436,7 @@ def shmem_int64_atomic_compare_swap(dest: _Addr, cond: int, value: int, pe: int)
     """Alias of ``aclshmem_int64_atomic_compare_swap``."""
     ...
 
-def shmem_int64_atomic_compare_swap_nbi(fetch: Optional[_Local], dest: _Addr, cond: int, value: int, pe: int) -> None:
+def shmem_int64_atomic_compare_swap_nbi(fetch: _Local, dest: _Addr, cond: int, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_compare_swap_nbi``."""
     ...
 
@@ -3448,7 +3448,7 @@ def shmem_int64_atomic_fetch_add(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_add``."""
     ...
 
-def shmem_int64_atomic_fetch_add_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_int64_atomic_fetch_add_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_add_nbi``."""
     ...
 
@@ -3456,7 +3456,7 @@ def shmem_int64_atomic_fetch_and(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_and``."""
     ...
 
-def shmem_int64_atomic_fetch_and_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_int64_atomic_fetch_and_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_and_nbi``."""
     ...
 
@@ -3464,11 +3464,11 @@ def shmem_int64_atomic_fetch_inc(dest: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_inc``."""
     ...
 
-def shmem_int64_atomic_fetch_inc_nbi(fetch: Optional[_Local], dest: _Addr, pe: int) -> None:
+def shmem_int64_atomic_fetch_inc_nbi(fetch: _Local, dest: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_inc_nbi``."""
     ...
 
-def shmem_int64_atomic_fetch_nbi(fetch: Optional[_Local], source: _Addr, pe: int) -> None:
+def shmem_int64_atomic_fetch_nbi(fetch: _Local, source: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_nbi``."""
     ...
 
@@ -3476,7 +3476,7 @@ def shmem_int64_atomic_fetch_or(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_or``."""
     ...
 
-def shmem_int64_atomic_fetch_or_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_int64_atomic_fetch_or_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_or_nbi``."""
     ...
 
@@ -3484,7 +3484,7 @@ def shmem_int64_atomic_fetch_xor(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_xor``."""
     ...
 
-def shmem_int64_atomic_fetch_xor_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_int64_atomic_fetch_xor_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_xor_nbi``."""
     ...
 
@@ -3504,7 +3504,7 @@ def shmem_int64_atomic_swap(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_swap``."""
     ...
 
-def shmem_int64_atomic_swap_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_int64_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_swap_nbi``."""
     ...
 
@@ -3532,11 +3532,11 @@ def shmem_int64_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Optio
     """Alias of ``aclshmem_int64_test_any_vector``."""
     ...
 
-def shmem_int64_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_int64_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_test_some``."""
     ...
 
-def shmem_int64_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_int64_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_test_some_vector``."""
     ...
 
@@ -3564,11 +3564,11 @@ def shmem_int64_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr:
     """Alias of ``aclshmem_int64_wait_until_any_vector``."""
     ...
 
-def shmem_int64_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_int64_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_wait_until_some``."""
     ...
 
-def shmem_int64_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_int64_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_wait_until_some_vector``."""
     ...
 
@@ -3592,11 +3592,11 @@ def shmem_int8_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Option
     """Alias of ``aclshmem_int8_test_any_vector``."""
     ...
 
-def shmem_int8_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_int8_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int8_test_some``."""
     ...
 
-def shmem_int8_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_int8_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int8_test_some_vector``."""
     ...
 
@@ -3624,11 +3624,11 @@ def shmem_int8_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: 
     """Alias of ``aclshmem_int8_wait_until_any_vector``."""
     ...
 
-def shmem_int8_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_int8_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int8_wait_until_some``."""
     ...
 
-def shmem_int8_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_int8_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int8_wait_until_some_vector``."""
     ...
 
@@ -3644,7 +3644,7 @@ def shmem_int_atomic_compare_swap(dest: _Addr, cond: int, value: int, pe: int) -
     """Alias of ``aclshmem_int32_atomic_compare_swap``."""
     ...
 
-def shmem_int_atomic_compare_swap_nbi(fetch: Optional[_Local], dest: _Addr, cond: int, value: int, pe: int) -> None:
+def shmem_int_atomic_compare_swap_nbi(fetch: _Local, dest: _Addr, cond: int, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int32_atomic_compare_swap_nbi``."""
     ...
 
@@ -3656,7 +3656,7 @@ def shmem_int_atomic_fetch_add(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int32_atomic_fetch_add``."""
     ...
 
-def shmem_int_atomic_fetch_add_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_int_atomic_fetch_add_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int32_atomic_fetch_add_nbi``."""
     ...
 
@@ -3664,7 +3664,7 @@ def shmem_int_atomic_fetch_and(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int32_atomic_fetch_and``."""
     ...
 
-def shmem_int_atomic_fetch_and_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_int_atomic_fetch_and_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int32_atomic_fetch_and_nbi``."""
     ...
 
@@ -3672,11 +3672,11 @@ def shmem_int_atomic_fetch_inc(dest: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_int32_atomic_fetch_inc``."""
     ...
 
-def shmem_int_atomic_fetch_inc_nbi(fetch: Optional[_Local], dest: _Addr, pe: int) -> None:
+def shmem_int_atomic_fetch_inc_nbi(fetch: _Local, dest: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_int32_atomic_fetch_inc_nbi``."""
     ...
 
-def shmem_int_atomic_fetch_nbi(fetch: Optional[_Local], source: _Addr, pe: int) -> None:
+def shmem_int_atomic_fetch_nbi(fetch: _Local, source: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_int32_atomic_fetch_nbi``."""
     ...
 
@@ -3684,7 +3684,7 @@ def shmem_int_atomic_fetch_or(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int32_atomic_fetch_or``."""
     ...
 
-def shmem_int_atomic_fetch_or_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_int_atomic_fetch_or_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int32_atomic_fetch_or_nbi``."""
     ...
 
@@ -3692,7 +3692,7 @@ def shmem_int_atomic_fetch_xor(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int32_atomic_fetch_xor``."""
     ...
 
-def shmem_int_atomic_fetch_xor_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_int_atomic_fetch_xor_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int32_atomic_fetch_xor_nbi``."""
     ...
 
@@ -3712,7 +3712,7 @@ def shmem_int_atomic_swap(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int32_atomic_swap``."""
     ...
 
-def shmem_int_atomic_swap_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_int_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int32_atomic_swap_nbi``."""
     ...
 
@@ -3740,11 +3740,11 @@ def shmem_int_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Optiona
     """Alias of ``aclshmem_int32_test_any_vector``."""
     ...
 
-def shmem_int_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_int_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int32_test_some``."""
     ...
 
-def shmem_int_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_int_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int32_test_some_vector``."""
     ...
 
@@ -3772,11 +3772,11 @@ def shmem_int_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: O
     """Alias of ``aclshmem_int32_wait_until_any_vector``."""
     ...
 
-def shmem_int_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_int_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int32_wait_until_some``."""
     ...
 
-def shmem_int_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_int_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int32_wait_until_some_vector``."""
     ...
 
@@ -3792,7 +3792,7 @@ def shmem_long_atomic_compare_swap(dest: _Addr, cond: int, value: int, pe: int) 
     """Alias of ``aclshmem_int64_atomic_compare_swap``."""
     ...
 
-def shmem_long_atomic_compare_swap_nbi(fetch: Optional[_Local], dest: _Addr, cond: int, value: int, pe: int) -> None:
+def shmem_long_atomic_compare_swap_nbi(fetch: _Local, dest: _Addr, cond: int, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_compare_swap_nbi``."""
     ...
 
@@ -3804,7 +3804,7 @@ def shmem_long_atomic_fetch_add(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_add``."""
     ...
 
-def shmem_long_atomic_fetch_add_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_long_atomic_fetch_add_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_add_nbi``."""
     ...
 
@@ -3812,7 +3812,7 @@ def shmem_long_atomic_fetch_and(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_and``."""
     ...
 
-def shmem_long_atomic_fetch_and_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_long_atomic_fetch_and_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_and_nbi``."""
     ...
 
@@ -3820,11 +3820,11 @@ def shmem_long_atomic_fetch_inc(dest: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_inc``."""
     ...
 
-def shmem_long_atomic_fetch_inc_nbi(fetch: Optional[_Local], dest: _Addr, pe: int) -> None:
+def shmem_long_atomic_fetch_inc_nbi(fetch: _Local, dest: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_inc_nbi``."""
     ...
 
-def shmem_long_atomic_fetch_nbi(fetch: Optional[_Local], source: _Addr, pe: int) -> None:
+def shmem_long_atomic_fetch_nbi(fetch: _Local, source: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_nbi``."""
     ...
 
@@ -3832,7 +3832,7 @@ def shmem_long_atomic_fetch_or(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_or``."""
     ...
 
-def shmem_long_atomic_fetch_or_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_long_atomic_fetch_or_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_or_nbi``."""
     ...
 
@@ -3840,7 +3840,7 @@ def shmem_long_atomic_fetch_xor(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_xor``."""
     ...
 
-def shmem_long_atomic_fetch_xor_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_long_atomic_fetch_xor_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_xor_nbi``."""
     ...
 
@@ -3860,7 +3860,7 @@ def shmem_long_atomic_swap(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_swap``."""
     ...
 
-def shmem_long_atomic_swap_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_long_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_swap_nbi``."""
     ...
 
@@ -3888,11 +3888,11 @@ def shmem_long_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Option
     """Alias of ``aclshmem_int64_test_any_vector``."""
     ...
 
-def shmem_long_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_long_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_test_some``."""
     ...
 
-def shmem_long_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_long_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_test_some_vector``."""
     ...
 
@@ -3920,11 +3920,11 @@ def shmem_long_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: 
     """Alias of ``aclshmem_int64_wait_until_any_vector``."""
     ...
 
-def shmem_long_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_long_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_wait_until_some``."""
     ...
 
-def shmem_long_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_long_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_wait_until_some_vector``."""
     ...
 
@@ -3940,7 +3940,7 @@ def shmem_longlong_atomic_compare_swap(dest: _Addr, cond: int, value: int, pe: i
     """Alias of ``aclshmem_int64_atomic_compare_swap``."""
     ...
 
-def shmem_longlong_atomic_compare_swap_nbi(fetch: Optional[_Local], dest: _Addr, cond: int, value: int, pe: int) -> None:
+def shmem_longlong_atomic_compare_swap_nbi(fetch: _Local, dest: _Addr, cond: int, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_compare_swap_nbi``."""
     ...
 
@@ -3952,7 +3952,7 @@ def shmem_longlong_atomic_fetch_add(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_add``."""
     ...
 
-def shmem_longlong_atomic_fetch_add_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_longlong_atomic_fetch_add_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_add_nbi``."""
     ...
 
@@ -3960,7 +3960,7 @@ def shmem_longlong_atomic_fetch_and(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_and``."""
     ...
 
-def shmem_longlong_atomic_fetch_and_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_longlong_atomic_fetch_and_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_and_nbi``."""
     ...
 
@@ -3968,11 +3968,11 @@ def shmem_longlong_atomic_fetch_inc(dest: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_inc``."""
     ...
 
-def shmem_longlong_atomic_fetch_inc_nbi(fetch: Optional[_Local], dest: _Addr, pe: int) -> None:
+def shmem_longlong_atomic_fetch_inc_nbi(fetch: _Local, dest: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_inc_nbi``."""
     ...
 
-def shmem_longlong_atomic_fetch_nbi(fetch: Optional[_Local], source: _Addr, pe: int) -> None:
+def shmem_longlong_atomic_fetch_nbi(fetch: _Local, source: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_nbi``."""
     ...
 
@@ -3980,7 +3980,7 @@ def shmem_longlong_atomic_fetch_or(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_or``."""
     ...
 
-def shmem_longlong_atomic_fetch_or_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_longlong_atomic_fetch_or_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_or_nbi``."""
     ...
 
@@ -3988,7 +3988,7 @@ def shmem_longlong_atomic_fetch_xor(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_xor``."""
     ...
 
-def shmem_longlong_atomic_fetch_xor_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_longlong_atomic_fetch_xor_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_xor_nbi``."""
     ...
 
@@ -4008,7 +4008,7 @@ def shmem_longlong_atomic_swap(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_swap``."""
     ...
 
-def shmem_longlong_atomic_swap_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_longlong_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_swap_nbi``."""
     ...
 
@@ -4036,11 +4036,11 @@ def shmem_longlong_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Op
     """Alias of ``aclshmem_int64_test_any_vector``."""
     ...
 
-def shmem_longlong_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_longlong_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_test_some``."""
     ...
 
-def shmem_longlong_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_longlong_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_test_some_vector``."""
     ...
 
@@ -4068,11 +4068,11 @@ def shmem_longlong_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_p
     """Alias of ``aclshmem_int64_wait_until_any_vector``."""
     ...
 
-def shmem_longlong_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_longlong_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_wait_until_some``."""
     ...
 
-def shmem_longlong_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_longlong_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_wait_until_some_vector``."""
     ...
 
@@ -4096,7 +4096,7 @@ def shmem_ptrdiff_atomic_compare_swap(dest: _Addr, cond: int, value: int, pe: in
     """Alias of ``aclshmem_int64_atomic_compare_swap``."""
     ...
 
-def shmem_ptrdiff_atomic_compare_swap_nbi(fetch: Optional[_Local], dest: _Addr, cond: int, value: int, pe: int) -> None:
+def shmem_ptrdiff_atomic_compare_swap_nbi(fetch: _Local, dest: _Addr, cond: int, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_compare_swap_nbi``."""
     ...
 
@@ -4108,7 +4108,7 @@ def shmem_ptrdiff_atomic_fetch_add(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_add``."""
     ...
 
-def shmem_ptrdiff_atomic_fetch_add_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_ptrdiff_atomic_fetch_add_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_add_nbi``."""
     ...
 
@@ -4116,7 +4116,7 @@ def shmem_ptrdiff_atomic_fetch_and(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_and``."""
     ...
 
-def shmem_ptrdiff_atomic_fetch_and_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_ptrdiff_atomic_fetch_and_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_and_nbi``."""
     ...
 
@@ -4124,11 +4124,11 @@ def shmem_ptrdiff_atomic_fetch_inc(dest: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_inc``."""
     ...
 
-def shmem_ptrdiff_atomic_fetch_inc_nbi(fetch: Optional[_Local], dest: _Addr, pe: int) -> None:
+def shmem_ptrdiff_atomic_fetch_inc_nbi(fetch: _Local, dest: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_inc_nbi``."""
     ...
 
-def shmem_ptrdiff_atomic_fetch_nbi(fetch: Optional[_Local], source: _Addr, pe: int) -> None:
+def shmem_ptrdiff_atomic_fetch_nbi(fetch: _Local, source: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_nbi``."""
     ...
 
@@ -4136,7 +4136,7 @@ def shmem_ptrdiff_atomic_fetch_or(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_or``."""
     ...
 
-def shmem_ptrdiff_atomic_fetch_or_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_ptrdiff_atomic_fetch_or_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_or_nbi``."""
     ...
 
@@ -4144,7 +4144,7 @@ def shmem_ptrdiff_atomic_fetch_xor(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_fetch_xor``."""
     ...
 
-def shmem_ptrdiff_atomic_fetch_xor_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_ptrdiff_atomic_fetch_xor_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_fetch_xor_nbi``."""
     ...
 
@@ -4164,7 +4164,7 @@ def shmem_ptrdiff_atomic_swap(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_int64_atomic_swap``."""
     ...
 
-def shmem_ptrdiff_atomic_swap_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_ptrdiff_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_swap_nbi``."""
     ...
 
@@ -4192,11 +4192,11 @@ def shmem_ptrdiff_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Opt
     """Alias of ``aclshmem_int64_test_any_vector``."""
     ...
 
-def shmem_ptrdiff_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_ptrdiff_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_test_some``."""
     ...
 
-def shmem_ptrdiff_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_ptrdiff_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_test_some_vector``."""
     ...
 
@@ -4224,11 +4224,11 @@ def shmem_ptrdiff_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_pt
     """Alias of ``aclshmem_int64_wait_until_any_vector``."""
     ...
 
-def shmem_ptrdiff_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_ptrdiff_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_wait_until_some``."""
     ...
 
-def shmem_ptrdiff_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_ptrdiff_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_wait_until_some_vector``."""
     ...
 
@@ -4312,11 +4312,11 @@ def shmem_schar_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Optio
     """Alias of ``aclshmem_int8_test_any_vector``."""
     ...
 
-def shmem_schar_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_schar_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int8_test_some``."""
     ...
 
-def shmem_schar_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_schar_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int8_test_some_vector``."""
     ...
 
@@ -4344,11 +4344,11 @@ def shmem_schar_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr:
     """Alias of ``aclshmem_int8_wait_until_any_vector``."""
     ...
 
-def shmem_schar_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_schar_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int8_wait_until_some``."""
     ...
 
-def shmem_schar_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_schar_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int8_wait_until_some_vector``."""
     ...
 
@@ -4386,11 +4386,11 @@ def shmem_short_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Optio
     """Alias of ``aclshmem_int16_test_any_vector``."""
     ...
 
-def shmem_short_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_short_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int16_test_some``."""
     ...
 
-def shmem_short_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_short_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int16_test_some_vector``."""
     ...
 
@@ -4418,11 +4418,11 @@ def shmem_short_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr:
     """Alias of ``aclshmem_int16_wait_until_any_vector``."""
     ...
 
-def shmem_short_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_short_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int16_wait_until_some``."""
     ...
 
-def shmem_short_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_short_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int16_wait_until_some_vector``."""
     ...
 
@@ -4446,7 +4446,7 @@ def shmem_size_atomic_compare_swap(dest: _Addr, cond: int, value: int, pe: int) 
     """Alias of ``aclshmem_uint64_atomic_compare_swap``."""
     ...
 
-def shmem_size_atomic_compare_swap_nbi(fetch: Optional[_Local], dest: _Addr, cond: int, value: int, pe: int) -> None:
+def shmem_size_atomic_compare_swap_nbi(fetch: _Local, dest: _Addr, cond: int, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_compare_swap_nbi``."""
     ...
 
@@ -4458,7 +4458,7 @@ def shmem_size_atomic_fetch_add(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_fetch_add``."""
     ...
 
-def shmem_size_atomic_fetch_add_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_size_atomic_fetch_add_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_add_nbi``."""
     ...
 
@@ -4466,7 +4466,7 @@ def shmem_size_atomic_fetch_and(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_fetch_and``."""
     ...
 
-def shmem_size_atomic_fetch_and_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_size_atomic_fetch_and_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_and_nbi``."""
     ...
 
@@ -4474,11 +4474,11 @@ def shmem_size_atomic_fetch_inc(dest: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_fetch_inc``."""
     ...
 
-def shmem_size_atomic_fetch_inc_nbi(fetch: Optional[_Local], dest: _Addr, pe: int) -> None:
+def shmem_size_atomic_fetch_inc_nbi(fetch: _Local, dest: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_inc_nbi``."""
     ...
 
-def shmem_size_atomic_fetch_nbi(fetch: Optional[_Local], source: _Addr, pe: int) -> None:
+def shmem_size_atomic_fetch_nbi(fetch: _Local, source: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_nbi``."""
     ...
 
@@ -4486,7 +4486,7 @@ def shmem_size_atomic_fetch_or(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_fetch_or``."""
     ...
 
-def shmem_size_atomic_fetch_or_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_size_atomic_fetch_or_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_or_nbi``."""
     ...
 
@@ -4494,7 +4494,7 @@ def shmem_size_atomic_fetch_xor(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_fetch_xor``."""
     ...
 
-def shmem_size_atomic_fetch_xor_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_size_atomic_fetch_xor_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_xor_nbi``."""
     ...
 
@@ -4514,7 +4514,7 @@ def shmem_size_atomic_swap(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_swap``."""
     ...
 
-def shmem_size_atomic_swap_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_size_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_swap_nbi``."""
     ...
 
@@ -4542,11 +4542,11 @@ def shmem_size_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Option
     """Alias of ``aclshmem_uint64_test_any_vector``."""
     ...
 
-def shmem_size_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_size_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_test_some``."""
     ...
 
-def shmem_size_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_size_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_test_some_vector``."""
     ...
 
@@ -4574,11 +4574,11 @@ def shmem_size_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: 
     """Alias of ``aclshmem_uint64_wait_until_any_vector``."""
     ...
 
-def shmem_size_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_size_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_wait_until_some``."""
     ...
 
-def shmem_size_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_size_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_wait_until_some_vector``."""
     ...
 
@@ -4630,11 +4630,11 @@ def shmem_uchar_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Optio
     """Alias of ``aclshmem_uint8_test_any_vector``."""
     ...
 
-def shmem_uchar_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_uchar_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint8_test_some``."""
     ...
 
-def shmem_uchar_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_uchar_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint8_test_some_vector``."""
     ...
 
@@ -4662,11 +4662,11 @@ def shmem_uchar_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr:
     """Alias of ``aclshmem_uint8_wait_until_any_vector``."""
     ...
 
-def shmem_uchar_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_uchar_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint8_wait_until_some``."""
     ...
 
-def shmem_uchar_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_uchar_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint8_wait_until_some_vector``."""
     ...
 
@@ -4690,11 +4690,11 @@ def shmem_uint16_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Opti
     """Alias of ``aclshmem_uint16_test_any_vector``."""
     ...
 
-def shmem_uint16_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_uint16_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint16_test_some``."""
     ...
 
-def shmem_uint16_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_uint16_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint16_test_some_vector``."""
     ...
 
@@ -4722,11 +4722,11 @@ def shmem_uint16_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr
     """Alias of ``aclshmem_uint16_wait_until_any_vector``."""
     ...
 
-def shmem_uint16_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_uint16_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint16_wait_until_some``."""
     ...
 
-def shmem_uint16_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_uint16_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint16_wait_until_some_vector``."""
     ...
 
@@ -4742,7 +4742,7 @@ def shmem_uint32_atomic_compare_swap(dest: _Addr, cond: int, value: int, pe: int
     """Alias of ``aclshmem_uint32_atomic_compare_swap``."""
     ...
 
-def shmem_uint32_atomic_compare_swap_nbi(fetch: Optional[_Local], dest: _Addr, cond: int, value: int, pe: int) -> None:
+def shmem_uint32_atomic_compare_swap_nbi(fetch: _Local, dest: _Addr, cond: int, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint32_atomic_compare_swap_nbi``."""
     ...
 
@@ -4754,7 +4754,7 @@ def shmem_uint32_atomic_fetch_add(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint32_atomic_fetch_add``."""
     ...
 
-def shmem_uint32_atomic_fetch_add_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_uint32_atomic_fetch_add_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint32_atomic_fetch_add_nbi``."""
     ...
 
@@ -4762,7 +4762,7 @@ def shmem_uint32_atomic_fetch_and(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint32_atomic_fetch_and``."""
     ...
 
-def shmem_uint32_atomic_fetch_and_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_uint32_atomic_fetch_and_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint32_atomic_fetch_and_nbi``."""
     ...
 
@@ -4770,11 +4770,11 @@ def shmem_uint32_atomic_fetch_inc(dest: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_uint32_atomic_fetch_inc``."""
     ...
 
-def shmem_uint32_atomic_fetch_inc_nbi(fetch: Optional[_Local], dest: _Addr, pe: int) -> None:
+def shmem_uint32_atomic_fetch_inc_nbi(fetch: _Local, dest: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_uint32_atomic_fetch_inc_nbi``."""
     ...
 
-def shmem_uint32_atomic_fetch_nbi(fetch: Optional[_Local], source: _Addr, pe: int) -> None:
+def shmem_uint32_atomic_fetch_nbi(fetch: _Local, source: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_uint32_atomic_fetch_nbi``."""
     ...
 
@@ -4782,7 +4782,7 @@ def shmem_uint32_atomic_fetch_or(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint32_atomic_fetch_or``."""
     ...
 
-def shmem_uint32_atomic_fetch_or_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_uint32_atomic_fetch_or_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint32_atomic_fetch_or_nbi``."""
     ...
 
@@ -4790,7 +4790,7 @@ def shmem_uint32_atomic_fetch_xor(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint32_atomic_fetch_xor``."""
     ...
 
-def shmem_uint32_atomic_fetch_xor_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_uint32_atomic_fetch_xor_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint32_atomic_fetch_xor_nbi``."""
     ...
 
@@ -4810,7 +4810,7 @@ def shmem_uint32_atomic_swap(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint32_atomic_swap``."""
     ...
 
-def shmem_uint32_atomic_swap_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_uint32_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint32_atomic_swap_nbi``."""
     ...
 
@@ -4838,11 +4838,11 @@ def shmem_uint32_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Opti
     """Alias of ``aclshmem_uint32_test_any_vector``."""
     ...
 
-def shmem_uint32_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_uint32_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint32_test_some``."""
     ...
 
-def shmem_uint32_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_uint32_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint32_test_some_vector``."""
     ...
 
@@ -4870,11 +4870,11 @@ def shmem_uint32_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr
     """Alias of ``aclshmem_uint32_wait_until_any_vector``."""
     ...
 
-def shmem_uint32_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_uint32_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint32_wait_until_some``."""
     ...
 
-def shmem_uint32_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_uint32_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint32_wait_until_some_vector``."""
     ...
 
@@ -4890,7 +4890,7 @@ def shmem_uint64_atomic_compare_swap(dest: _Addr, cond: int, value: int, pe: int
     """Alias of ``aclshmem_uint64_atomic_compare_swap``."""
     ...
 
-def shmem_uint64_atomic_compare_swap_nbi(fetch: Optional[_Local], dest: _Addr, cond: int, value: int, pe: int) -> None:
+def shmem_uint64_atomic_compare_swap_nbi(fetch: _Local, dest: _Addr, cond: int, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_compare_swap_nbi``."""
     ...
 
@@ -4902,7 +4902,7 @@ def shmem_uint64_atomic_fetch_add(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_fetch_add``."""
     ...
 
-def shmem_uint64_atomic_fetch_add_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_uint64_atomic_fetch_add_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_add_nbi``."""
     ...
 
@@ -4910,7 +4910,7 @@ def shmem_uint64_atomic_fetch_and(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_fetch_and``."""
     ...
 
-def shmem_uint64_atomic_fetch_and_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_uint64_atomic_fetch_and_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_and_nbi``."""
     ...
 
@@ -4918,11 +4918,11 @@ def shmem_uint64_atomic_fetch_inc(dest: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_fetch_inc``."""
     ...
 
-def shmem_uint64_atomic_fetch_inc_nbi(fetch: Optional[_Local], dest: _Addr, pe: int) -> None:
+def shmem_uint64_atomic_fetch_inc_nbi(fetch: _Local, dest: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_inc_nbi``."""
     ...
 
-def shmem_uint64_atomic_fetch_nbi(fetch: Optional[_Local], source: _Addr, pe: int) -> None:
+def shmem_uint64_atomic_fetch_nbi(fetch: _Local, source: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_nbi``."""
     ...
 
@@ -4930,7 +4930,7 @@ def shmem_uint64_atomic_fetch_or(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_fetch_or``."""
     ...
 
-def shmem_uint64_atomic_fetch_or_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_uint64_atomic_fetch_or_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_or_nbi``."""
     ...
 
@@ -4938,7 +4938,7 @@ def shmem_uint64_atomic_fetch_xor(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_fetch_xor``."""
     ...
 
-def shmem_uint64_atomic_fetch_xor_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_uint64_atomic_fetch_xor_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_xor_nbi``."""
     ...
 
@@ -4958,7 +4958,7 @@ def shmem_uint64_atomic_swap(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_swap``."""
     ...
 
-def shmem_uint64_atomic_swap_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_uint64_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_swap_nbi``."""
     ...
 
@@ -4986,11 +4986,11 @@ def shmem_uint64_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Opti
     """Alias of ``aclshmem_uint64_test_any_vector``."""
     ...
 
-def shmem_uint64_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_uint64_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_test_some``."""
     ...
 
-def shmem_uint64_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_uint64_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_test_some_vector``."""
     ...
 
@@ -5018,11 +5018,11 @@ def shmem_uint64_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr
     """Alias of ``aclshmem_uint64_wait_until_any_vector``."""
     ...
 
-def shmem_uint64_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_uint64_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_wait_until_some``."""
     ...
 
-def shmem_uint64_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_uint64_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_wait_until_some_vector``."""
     ...
 
@@ -5046,11 +5046,11 @@ def shmem_uint8_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Optio
     """Alias of ``aclshmem_uint8_test_any_vector``."""
     ...
 
-def shmem_uint8_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_uint8_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint8_test_some``."""
     ...
 
-def shmem_uint8_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_uint8_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint8_test_some_vector``."""
     ...
 
@@ -5078,11 +5078,11 @@ def shmem_uint8_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr:
     """Alias of ``aclshmem_uint8_wait_until_any_vector``."""
     ...
 
-def shmem_uint8_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_uint8_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint8_wait_until_some``."""
     ...
 
-def shmem_uint8_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_uint8_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint8_wait_until_some_vector``."""
     ...
 
@@ -5098,7 +5098,7 @@ def shmem_uint_atomic_compare_swap(dest: _Addr, cond: int, value: int, pe: int) 
     """Alias of ``aclshmem_uint32_atomic_compare_swap``."""
     ...
 
-def shmem_uint_atomic_compare_swap_nbi(fetch: Optional[_Local], dest: _Addr, cond: int, value: int, pe: int) -> None:
+def shmem_uint_atomic_compare_swap_nbi(fetch: _Local, dest: _Addr, cond: int, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint32_atomic_compare_swap_nbi``."""
     ...
 
@@ -5110,7 +5110,7 @@ def shmem_uint_atomic_fetch_add(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint32_atomic_fetch_add``."""
     ...
 
-def shmem_uint_atomic_fetch_add_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_uint_atomic_fetch_add_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint32_atomic_fetch_add_nbi``."""
     ...
 
@@ -5118,7 +5118,7 @@ def shmem_uint_atomic_fetch_and(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint32_atomic_fetch_and``."""
     ...
 
-def shmem_uint_atomic_fetch_and_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_uint_atomic_fetch_and_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint32_atomic_fetch_and_nbi``."""
     ...
 
@@ -5126,11 +5126,11 @@ def shmem_uint_atomic_fetch_inc(dest: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_uint32_atomic_fetch_inc``."""
     ...
 
-def shmem_uint_atomic_fetch_inc_nbi(fetch: Optional[_Local], dest: _Addr, pe: int) -> None:
+def shmem_uint_atomic_fetch_inc_nbi(fetch: _Local, dest: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_uint32_atomic_fetch_inc_nbi``."""
     ...
 
-def shmem_uint_atomic_fetch_nbi(fetch: Optional[_Local], source: _Addr, pe: int) -> None:
+def shmem_uint_atomic_fetch_nbi(fetch: _Local, source: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_uint32_atomic_fetch_nbi``."""
     ...
 
@@ -5138,7 +5138,7 @@ def shmem_uint_atomic_fetch_or(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint32_atomic_fetch_or``."""
     ...
 
-def shmem_uint_atomic_fetch_or_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_uint_atomic_fetch_or_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint32_atomic_fetch_or_nbi``."""
     ...
 
@@ -5146,7 +5146,7 @@ def shmem_uint_atomic_fetch_xor(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint32_atomic_fetch_xor``."""
     ...
 
-def shmem_uint_atomic_fetch_xor_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_uint_atomic_fetch_xor_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint32_atomic_fetch_xor_nbi``."""
     ...
 
@@ -5166,7 +5166,7 @@ def shmem_uint_atomic_swap(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint32_atomic_swap``."""
     ...
 
-def shmem_uint_atomic_swap_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_uint_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint32_atomic_swap_nbi``."""
     ...
 
@@ -5194,11 +5194,11 @@ def shmem_uint_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Option
     """Alias of ``aclshmem_uint32_test_any_vector``."""
     ...
 
-def shmem_uint_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_uint_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint32_test_some``."""
     ...
 
-def shmem_uint_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_uint_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint32_test_some_vector``."""
     ...
 
@@ -5226,11 +5226,11 @@ def shmem_uint_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: 
     """Alias of ``aclshmem_uint32_wait_until_any_vector``."""
     ...
 
-def shmem_uint_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_uint_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint32_wait_until_some``."""
     ...
 
-def shmem_uint_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_uint_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint32_wait_until_some_vector``."""
     ...
 
@@ -5246,7 +5246,7 @@ def shmem_ulong_atomic_compare_swap(dest: _Addr, cond: int, value: int, pe: int)
     """Alias of ``aclshmem_uint64_atomic_compare_swap``."""
     ...
 
-def shmem_ulong_atomic_compare_swap_nbi(fetch: Optional[_Local], dest: _Addr, cond: int, value: int, pe: int) -> None:
+def shmem_ulong_atomic_compare_swap_nbi(fetch: _Local, dest: _Addr, cond: int, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_compare_swap_nbi``."""
     ...
 
@@ -5258,7 +5258,7 @@ def shmem_ulong_atomic_fetch_add(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_fetch_add``."""
     ...
 
-def shmem_ulong_atomic_fetch_add_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_ulong_atomic_fetch_add_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_add_nbi``."""
     ...
 
@@ -5266,7 +5266,7 @@ def shmem_ulong_atomic_fetch_and(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_fetch_and``."""
     ...
 
-def shmem_ulong_atomic_fetch_and_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_ulong_atomic_fetch_and_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_and_nbi``."""
     ...
 
@@ -5274,11 +5274,11 @@ def shmem_ulong_atomic_fetch_inc(dest: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_fetch_inc``."""
     ...
 
-def shmem_ulong_atomic_fetch_inc_nbi(fetch: Optional[_Local], dest: _Addr, pe: int) -> None:
+def shmem_ulong_atomic_fetch_inc_nbi(fetch: _Local, dest: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_inc_nbi``."""
     ...
 
-def shmem_ulong_atomic_fetch_nbi(fetch: Optional[_Local], source: _Addr, pe: int) -> None:
+def shmem_ulong_atomic_fetch_nbi(fetch: _Local, source: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_nbi``."""
     ...
 
@@ -5286,7 +5286,7 @@ def shmem_ulong_atomic_fetch_or(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_fetch_or``."""
     ...
 
-def shmem_ulong_atomic_fetch_or_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_ulong_atomic_fetch_or_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_or_nbi``."""
     ...
 
@@ -5294,7 +5294,7 @@ def shmem_ulong_atomic_fetch_xor(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_fetch_xor``."""
     ...
 
-def shmem_ulong_atomic_fetch_xor_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_ulong_atomic_fetch_xor_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_xor_nbi``."""
     ...
 
@@ -5314,7 +5314,7 @@ def shmem_ulong_atomic_swap(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_swap``."""
     ...
 
-def shmem_ulong_atomic_swap_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_ulong_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_swap_nbi``."""
     ...
 
@@ -5342,11 +5342,11 @@ def shmem_ulong_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Optio
     """Alias of ``aclshmem_uint64_test_any_vector``."""
     ...
 
-def shmem_ulong_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_ulong_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_test_some``."""
     ...
 
-def shmem_ulong_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_ulong_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_test_some_vector``."""
     ...
 
@@ -5374,11 +5374,11 @@ def shmem_ulong_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr:
     """Alias of ``aclshmem_uint64_wait_until_any_vector``."""
     ...
 
-def shmem_ulong_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_ulong_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_wait_until_some``."""
     ...
 
-def shmem_ulong_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_ulong_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_wait_until_some_vector``."""
     ...
 
@@ -5394,7 +5394,7 @@ def shmem_ulonglong_atomic_compare_swap(dest: _Addr, cond: int, value: int, pe: 
     """Alias of ``aclshmem_uint64_atomic_compare_swap``."""
     ...
 
-def shmem_ulonglong_atomic_compare_swap_nbi(fetch: Optional[_Local], dest: _Addr, cond: int, value: int, pe: int) -> None:
+def shmem_ulonglong_atomic_compare_swap_nbi(fetch: _Local, dest: _Addr, cond: int, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_compare_swap_nbi``."""
     ...
 
@@ -5406,7 +5406,7 @@ def shmem_ulonglong_atomic_fetch_add(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_fetch_add``."""
     ...
 
-def shmem_ulonglong_atomic_fetch_add_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_ulonglong_atomic_fetch_add_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_add_nbi``."""
     ...
 
@@ -5414,7 +5414,7 @@ def shmem_ulonglong_atomic_fetch_and(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_fetch_and``."""
     ...
 
-def shmem_ulonglong_atomic_fetch_and_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_ulonglong_atomic_fetch_and_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_and_nbi``."""
     ...
 
@@ -5422,11 +5422,11 @@ def shmem_ulonglong_atomic_fetch_inc(dest: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_fetch_inc``."""
     ...
 
-def shmem_ulonglong_atomic_fetch_inc_nbi(fetch: Optional[_Local], dest: _Addr, pe: int) -> None:
+def shmem_ulonglong_atomic_fetch_inc_nbi(fetch: _Local, dest: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_inc_nbi``."""
     ...
 
-def shmem_ulonglong_atomic_fetch_nbi(fetch: Optional[_Local], source: _Addr, pe: int) -> None:
+def shmem_ulonglong_atomic_fetch_nbi(fetch: _Local, source: _Addr, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_nbi``."""
     ...
 
@@ -5434,7 +5434,7 @@ def shmem_ulonglong_atomic_fetch_or(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_fetch_or``."""
     ...
 
-def shmem_ulonglong_atomic_fetch_or_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_ulonglong_atomic_fetch_or_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_or_nbi``."""
     ...
 
@@ -5442,7 +5442,7 @@ def shmem_ulonglong_atomic_fetch_xor(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_fetch_xor``."""
     ...
 
-def shmem_ulonglong_atomic_fetch_xor_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_ulonglong_atomic_fetch_xor_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_fetch_xor_nbi``."""
     ...
 
@@ -5462,7 +5462,7 @@ def shmem_ulonglong_atomic_swap(dest: _Addr, value: int, pe: int) -> int:
     """Alias of ``aclshmem_uint64_atomic_swap``."""
     ...
 
-def shmem_ulonglong_atomic_swap_nbi(fetch: Optional[_Local], dest: _Addr, value: int, pe: int) -> None:
+def shmem_ulonglong_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_swap_nbi``."""
     ...
 
@@ -5490,11 +5490,11 @@ def shmem_ulonglong_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: O
     """Alias of ``aclshmem_uint64_test_any_vector``."""
     ...
 
-def shmem_ulonglong_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_ulonglong_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_test_some``."""
     ...
 
-def shmem_ulonglong_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_ulonglong_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_test_some_vector``."""
     ...
 
@@ -5522,11 +5522,11 @@ def shmem_ulonglong_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_
     """Alias of ``aclshmem_uint64_wait_until_any_vector``."""
     ...
 
-def shmem_ulonglong_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_ulonglong_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_wait_until_some``."""
     ...
 
-def shmem_ulonglong_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_ulonglong_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_wait_until_some_vector``."""
     ...
 
@@ -5550,11 +5550,11 @@ def shmem_ushort_test_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr: Opti
     """Alias of ``aclshmem_uint16_test_any_vector``."""
     ...
 
-def shmem_ushort_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_ushort_test_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint16_test_some``."""
     ...
 
-def shmem_ushort_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_ushort_test_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint16_test_some_vector``."""
     ...
 
@@ -5582,11 +5582,11 @@ def shmem_ushort_wait_until_any_vector(ivars_ptr: _Addr, nelems: int, status_ptr
     """Alias of ``aclshmem_uint16_wait_until_any_vector``."""
     ...
 
-def shmem_ushort_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_ushort_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_val: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint16_wait_until_some``."""
     ...
 
-def shmem_ushort_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
+def shmem_ushort_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint16_wait_until_some_vector``."""
     ...
 

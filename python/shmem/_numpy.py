@@ -66,12 +66,10 @@ def peer_array(arr: Any, pe: int) -> Optional[Any]:
     """An ndarray viewing ``pe``'s copy of the symmetric ``arr`` (same shape, dtype and strides), or None when
     ``pe`` is not on this node. Loads and stores go straight to the peer's memory."""
     np = _np()
-    block = _shmem._block_of(arr)
-    if block is None or block.pe is not None:
-        raise _shmem.ShmemError("peer_array needs an array made by shmem.array/zeros (INVALID_PARAM -1)")
-    peer = _shmem._peer_block(block, pe)
+    peer = _shmem._peer_block(arr, pe)  # ShmemError(INVALID_PARAM) unless arr views this PE's heap
     if peer is None:
         return None
+    block = _shmem._block_of(arr)
     offset = arr.__array_interface__["data"][0] - block.addr
     return np.ndarray(arr.shape, dtype=arr.dtype, buffer=peer, offset=offset, strides=arr.strides)
 

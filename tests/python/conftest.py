@@ -48,3 +48,49 @@ def run_job(tmp_path: pathlib.Path, n: int, body: str, *, timeout: float = 60, e
 def job(tmp_path):
     """`job(n, body, **kw)` runs `body` on n PEs."""
     return lambda n, body, **kw: run_job(tmp_path, n, body, **kw)
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_unlaunched(tmp_path: pathlib.Path, n: int, body: str, *, timeout: float = 60,
+                   env: dict | None = None) -> list:
+    """Starts `n` PEs of `body` as plain processes with the launch environment set by hand (no launcher that
+    could end the others itself); returns `[(exit_status, output)]` per PE. Every PE is killed at `timeout`."""
+    import secrets
+    import time
+    script = tmp_path / f"pe_unlaunched_{n}.py"
+    script.write_text(PRELUDE + textwrap.dedent(body))
+    port = free_port()
+    token = secrets.token_hex(16)
+    prefix = f"shmem-pytest-{os.getpid()}-{secrets.token_hex(3)}"
+    procs = []
+    for pe in range(n):
+        e = dict(os.environ)
+        for k in [k for k in e if k.startswith("SHMEM_") or k in ("RANK", "WORLD_SIZE", "MASTER_ADDR",
+                                                                   "MASTER_PORT", "LOCAL_RANK")]:
+            del e[k]
+        e.update({"SHMEM_PE": str(pe), "SHMEM_N_PES": str(n), "SHMEM_LOCAL_PE": str(pe),
+                  "SHMEM_LOCAL_N_PES": str(n), "SHMEM_MASTER_ADDR": "127.0.0.1", "SHMEM_MASTER_PORT": str(port),
+                  "SHMEM_JOB_TOKEN": token, "SHMEM_SHM_PREFIX": prefix, "SHMEM_SYMMETRIC_SIZE": "16M"})
+        e.update(env or {})
+        procs.append(subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, env=e))
+    deadline = time.monotonic() + timeout
+    out = []
+    for p in procs:
+        try:
+            o, _ = p.communicate(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            for q in procs:
+                if q.poll() is None:
+                    q.kill()
+            o, _ = p.communicate()
+            out.append((None, o))
+            continue
+        out.append((p.returncode, o))
+    return out

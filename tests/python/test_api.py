@@ -100,7 +100,10 @@ if me % 2 == 0:
     assert shmem.team_translate_pe(evens, shmem.team_my_pe(evens), W) == me
     assert shmem.team_translate_pe(W, me, evens) == me // 2
     cfg = shmem.aclshmem_team_get_config(evens); assert isinstance(cfg, shmem.TeamConfig)
-    cfg2 = shmem.shmem_team_get_config(evens); assert cfg2.num_contexts == cfg.num_contexts
+    cfg2 = shmem.shmem_team_get_config(evens)
+    # splits take no config: the team was made with the default one (num_contexts 0), as TEAM_WORLD
+    assert cfg.num_contexts == 0 and cfg2.num_contexts == 0, (cfg.num_contexts, cfg2.num_contexts)
+    assert shmem.aclshmem_team_get_config(W).num_contexts == 0
     shmem.aclshmem_team_barrier(evens)
 else:
     assert evens == shmem.TEAM_INVALID
@@ -182,26 +185,62 @@ def test_every_seed_function(job, n):
     assert p.stdout.count(" ok") == n
 
 
-def test_global_exit_ends_every_pe(job):
-    body = """
+GLOBAL_EXIT = """
 shmem.aclshmem_init()
-if shmem.my_pe() == 1:
-    print("exiting", flush=True)
-    shmem.aclshmem_global_exit(7)
-time.sleep(30)   # the others must be ended by the exit, not by finishing
-"""
-    t0 = __import__("time").monotonic()
-    p = job(3, body, expect_rc=7, timeout=60)
-    assert __import__("time").monotonic() - t0 < 20
-    assert "exiting" in p.stdout
-
-
-def test_shmem_global_exit_alias(job):
-    body = """
-shmem.shmem_init(int(os.environ["SHMEM_PE"]), int(os.environ["SHMEM_N_PES"]), 1 << 20)
+me = shmem.my_pe()
 shmem.aclshmem_barrier_all()
-if shmem.my_pe() == 0:
-    shmem.shmem_global_exit(3)
-time.sleep(30)
+if me == int(os.environ["CALLER"]):
+    print("exiting", flush=True)
+    getattr(shmem, os.environ["EXIT_FN"])(int(os.environ["STATUS"]))
+    print("global_exit returned", flush=True)
+    sys.exit(99)
+time.sleep(30)   # the others must be ended by the exit, not by finishing
+print("still alive", flush=True)
+sys.exit(98)
 """
-    job(2, body, expect_rc=3)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("caller,fn,status", [(1, "aclshmem_global_exit", 7), (0, "aclshmem_global_exit", 5),
+                                              (2, "shmem_global_exit", 3), (0, "shmem_global_exit", 4)])
+def test_global_exit_ends_every_pe(tmp_path, caller, fn, status):
+    """PEs started without the launcher (which could end the others itself): global_exit on any PE, PE 0 (the
+    store host) included, ends every PE promptly with the caller's status."""
+    import time
+    from conftest import run_unlaunched
+    t0 = time.monotonic()
+    res = run_unlaunched(tmp_path, 3, GLOBAL_EXIT, timeout=40,
+                         env={"CALLER": str(caller), "EXIT_FN": fn, "STATUS": str(status)})
+    took = time.monotonic() - t0
+    assert [rc for rc, _ in res] == [status] * 3, res
+    assert took < 20, (took, res)
+    assert "exiting" in res[caller][1] and not any("still alive" in o or "returned" in o for _, o in res), res
+
+
+SEGMENT_MODE = """
+import stat
+os.umask(0)                      # a permissive umask: the mode must come from the runtime, not the umask
+shmem.aclshmem_init()
+me, n = shmem.my_pe(), shmem.pe_count()
+shmem.aclshmem_barrier_all()
+# The segments are unlinked once every PE mapped them; the mappings still name them, and
+# /proc/self/map_files/<range> opens the very object each one maps.
+segs = {}
+for line in open("/proc/self/maps"):
+    if "/dev/shm/" in line:
+        rng, path = line.split()[0], line.split()[5]
+        st = os.stat(f"/proc/self/map_files/{rng}")
+        segs[path] = (stat.S_IMODE(st.st_mode), st.st_uid)
+assert len(segs) == n, segs                 # this PE's own segment and every same-node peer's
+for path, (mode, uid) in segs.items():
+    assert mode == 0o600 and uid == os.getuid(), (path, oct(mode), uid)
+shmem.aclshmem_barrier_all()
+shmem.aclshmem_finalize()
+print("PE", me, "ok", len(segs), "segments 0600")
+"""
+
+
+def test_segments_are_0600(job):
+    """Every shared-memory segment of the job is created mode 0600 and owned by the user, even under umask 0."""
+    p = job(3, SEGMENT_MODE, timeout=60)
+    assert p.stdout.count("3 segments 0600") == 3

@@ -78,6 +78,45 @@ def test_wrong_password_fails_clearly(job, tmp_path):
     assert p.stdout.count("refused") == 2
 
 
+REENTRANT_BODY = r"""
+d = os.environ["CERT_DIR"]
+info = f"tlsCaPath: {d}; tlsCert: pe.pem; tlsCaFile: ca.pem"
+shmem.set_conf_store_tls_info(info)
+seen = []
+def decrypt(cipher):
+    # Calls back into the API from inside init: none of these may deadlock (no lock is held around the callback).
+    try:
+        shmem.my_pe()
+        seen.append("my_pe returned")
+    except ShmemError as e:
+        seen.append(e.code)
+    seen.append(shmem.aclshmemx_init_status() != shmem.InitStatus.INITIALIZED)
+    seen.append(shmem.register_decrypt_handler(decrypt))
+    seen.append(shmem.set_conf_store_tls_info(info))
+    return cipher[::-1]
+key = open(os.path.join(d, "pe.enc.key")).read()
+assert shmem.set_conf_store_tls_key(key, "s3cret-pw"[::-1], decrypt) == 0
+assert shmem.aclshmem_init() == 0
+assert seen == [shmem.NOT_INITED, True, 0, 0], seen
+x = shmem.zeros(1, np.int64)
+shmem.aclshmem_int64_atomic_add(x, 1, 0)
+shmem.aclshmem_barrier_all()
+assert shmem.my_pe() != 0 or x[0] == 2
+shmem.aclshmem_finalize()
+print("PE", os.environ["SHMEM_PE"], "ok")
+"""
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.skipif(OPENSSL is None, reason="needs the openssl command to make test certificates")
+def test_decrypt_callback_may_call_the_api(job, tmp_path):
+    """The decrypt callback runs with no lock held: calling my_pe, init_status and the TLS setters from it
+    works (the job is bounded: a deadlock fails it instead of hanging)."""
+    make_certs(tmp_path)
+    p = job(2, REENTRANT_BODY, env={"CERT_DIR": str(tmp_path), "SHMEM_INIT_TIMEOUT": "20"}, timeout=40)
+    assert p.stdout.count(" ok") == 2
+
+
 def _script(tmp_path, body):
     s = tmp_path / "s.py"
     s.write_text(PRELUDE + textwrap.dedent(body))

@@ -61,7 +61,7 @@ for name, dt in TYPES:
     # every element masked: _any gives -1, _some gives 0, without waiting
     allmask = np.ones(4, np.int32)
     assert f("wait_until_any")(iv, 4, allmask, 0, dt(99)) == -1
-    assert f("wait_until_some")(iv, 4, None, allmask, 0, dt(99)) == 0
+    assert f("wait_until_some")(iv, 4, idx, allmask, 0, dt(99)) == 0
     assert f("wait_until_any_vector")(iv, 4, allmask, 0, vec) == -1
     # a real wait across PEs: PE me waits for its left neighbour's typed put
     shmem.aclshmem_barrier_all()

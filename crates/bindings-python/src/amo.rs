@@ -1,16 +1,22 @@
 //! Atomic memory operations: `aclshmem_{TYPE}_atomic_{op}` for the standard AMO types (int32, uint32, int64,
 //! uint64: every operation) and the extended ones (float, double: fetch, set, swap). The `_nbi` fetching
 //! forms store the old value into a local `fetch` buffer (valid after the next quiet; the host engines
-//! complete it at once).
+//! complete it at once). `fetch` is checked before the operation runs: a refused call changes nothing.
 
 use crate::buffer::{with_local, Access, PeArg, Sym};
 use crate::error::ResultExt;
 use pyo3::prelude::*;
 use shmem::amo;
 
-/// Stores `v` into the local `fetch` argument (writable buffer or heap int).
-fn store(fetch: &Bound<'_, PyAny>, bytes: &[u8]) -> PyResult<()> {
-    with_local(fetch, Access::Write, "fetch", |span| span.write(bytes, "fetch"))
+/// Runs the fetching operation `op` and stores its result into the local `fetch` argument (writable buffer or
+/// heap int). `fetch` is resolved and checked first (writable, room for `N` bytes), so an unusable
+/// destination is refused before the remote word changes: a caller that retries never applies it twice.
+fn fetch_into<const N: usize>(fetch: &Bound<'_, PyAny>, op: impl FnOnce() -> shmem::Result<[u8; N]>) -> PyResult<()> {
+    with_local(fetch, Access::Write, "fetch", |span| {
+        span.need(N, "fetch")?;
+        let old = op().py()?;
+        span.write(&old, "fetch")
+    })
 }
 
 macro_rules! amo_common {
@@ -33,14 +39,12 @@ macro_rules! amo_common {
         #[doc = concat!("`atomic_fetch` storing the value (", stringify!($t), ") into the local `fetch`.")]
         #[pyfunction]
         fn [<aclshmem_ $name _atomic_fetch_nbi>](fetch: &Bound<'_, PyAny>, source: Sym, pe: PeArg) -> PyResult<()> {
-            let v = amo::atomic_fetch::<$t>(source.addr, pe.0).py()?;
-            store(fetch, &v.to_ne_bytes())
+            fetch_into(fetch, || amo::atomic_fetch::<$t>(source.addr, pe.0).map(|v| v.to_ne_bytes()))
         }
         #[doc = concat!("`atomic_swap` storing the old value (", stringify!($t), ") into the local `fetch`.")]
         #[pyfunction]
         fn [<aclshmem_ $name _atomic_swap_nbi>](fetch: &Bound<'_, PyAny>, dest: Sym, value: $t, pe: PeArg) -> PyResult<()> {
-            let v = amo::atomic_swap::<$t>(dest.addr, value, pe.0).py()?;
-            store(fetch, &v.to_ne_bytes())
+            fetch_into(fetch, || amo::atomic_swap::<$t>(dest.addr, value, pe.0).map(|v| v.to_ne_bytes()))
         }
     } };
 }
@@ -57,8 +61,7 @@ macro_rules! amo_int {
         #[pyfunction]
         fn [<aclshmem_ $name _atomic_compare_swap_nbi>](fetch: &Bound<'_, PyAny>, dest: Sym, cond: $t, value: $t,
                                                        pe: PeArg) -> PyResult<()> {
-            let v = amo::atomic_compare_swap::<$t>(dest.addr, cond, value, pe.0).py()?;
-            store(fetch, &v.to_ne_bytes())
+            fetch_into(fetch, || amo::atomic_compare_swap::<$t>(dest.addr, cond, value, pe.0).map(|v| v.to_ne_bytes()))
         }
         #[doc = concat!("Adds one to `pe`'s `", stringify!($t), "` at `dest`; returns the old value.")]
         #[pyfunction]
@@ -73,8 +76,7 @@ macro_rules! amo_int {
         #[doc = concat!("`atomic_fetch_inc` storing the old value (", stringify!($t), ") into the local `fetch`.")]
         #[pyfunction]
         fn [<aclshmem_ $name _atomic_fetch_inc_nbi>](fetch: &Bound<'_, PyAny>, dest: Sym, pe: PeArg) -> PyResult<()> {
-            let v = amo::atomic_fetch_inc::<$t>(dest.addr, pe.0).py()?;
-            store(fetch, &v.to_ne_bytes())
+            fetch_into(fetch, || amo::atomic_fetch_inc::<$t>(dest.addr, pe.0).map(|v| v.to_ne_bytes()))
         }
         amo_int!(@op $name, $t, fetch_add, add);
         amo_int!(@op $name, $t, fetch_and, and);
@@ -97,8 +99,7 @@ macro_rules! amo_int {
                          `fetch`.")]
         #[pyfunction]
         fn [<aclshmem_ $name _atomic_ $fetch _nbi>](fetch: &Bound<'_, PyAny>, dest: Sym, value: $t, pe: PeArg) -> PyResult<()> {
-            let v = amo::[<atomic_ $fetch>]::<$t>(dest.addr, value, pe.0).py()?;
-            store(fetch, &v.to_ne_bytes())
+            fetch_into(fetch, || amo::[<atomic_ $fetch>]::<$t>(dest.addr, value, pe.0).map(|v| v.to_ne_bytes()))
         }
     } };
 }

@@ -14,6 +14,7 @@
 
 use crate::error::{invalid, shmem_err, NOT_INITED};
 use crate::state;
+use pyo3::buffer::PyUntypedBuffer;
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -260,13 +261,20 @@ impl<'a, 'py> FromPyObject<'a, 'py> for I32Arg {
     }
 }
 
-/// Keeps `obj`'s buffer exported until the next quiet (for `_nbi` operations on buffer objects).
-pub(crate) fn lend_until_quiet(obj: &Bound<'_, PyAny>) -> PyResult<()> {
+/// An export of `obj` taken for an `_nbi` operation (None for heap ints), to hand to [`lend_until_quiet`]
+/// once the operation was issued. Taken before the operation so that nothing can fail after it.
+pub(crate) fn hold_for_nbi(obj: &Bound<'_, PyAny>) -> PyResult<Option<PyUntypedBuffer>> {
     if obj.is_instance_of::<PyInt>() {
-        return Ok(());
+        return Ok(None);
     }
-    state::lend(pyo3::buffer::PyUntypedBuffer::get(obj)?);
-    Ok(())
+    PyUntypedBuffer::get(obj).map(Some)
+}
+
+/// Keeps an export taken by [`hold_for_nbi`] until the next quiet (for `_nbi` operations on buffer objects).
+pub(crate) fn lend_until_quiet(held: Option<PyUntypedBuffer>) {
+    if let Some(b) = held {
+        state::lend(b);
+    }
 }
 
 /// Reads `n` values of a plain type from a local argument: a sequence of numbers, a buffer of matching item

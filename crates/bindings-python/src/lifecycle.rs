@@ -24,7 +24,9 @@ fn start(py: Python<'_>, attr: InitAttr) -> PyResult<i32> {
     if shmem::init_status() == shmem::InitStatus::Initialized {
         return Err(shmem_err(-4, "shmem is already initialized in this process; call aclshmem_finalize first"));
     }
-    detached(py, move || state::exclusive(|| shmem::init(attr).map(drop)))?;
+    // No binding lock is held while init runs: the TLS decrypt callback may call back into this module. Init
+    // needs none: until `enter_heap` below no heap int is accepted, so no detached copy can use this heap.
+    detached(py, move || shmem::init(attr).map(drop))?;
     let (base, len) = shmem::api::heap_range().py()?;
     state::enter_heap(base, usize::try_from(len).unwrap_or(0));
     Ok(OK)
@@ -179,6 +181,7 @@ pub(crate) fn aclshmem_finalize(py: Python<'_>) -> PyResult<()> {
         }
     }
     state::leave_heap();
+    crate::memory::forget_blocks();
     let r = detached(py, || state::exclusive(shmem::api::finalize));
     state::release_lent(py);
     drop(keeper);

@@ -13,9 +13,10 @@ use crate::state::{self, Keeper};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyInt;
+use std::collections::BTreeMap;
 use std::os::raw::c_int;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 /// Collective `malloc`: every PE calls it with the same size. Returns the symmetric address (an int), or 0
 /// for size 0. Raises ShmemError(MALLOC_FAILED) when the heap is too small.
@@ -47,6 +48,12 @@ pub(crate) fn aclshmem_free(py: Python<'_>, ptr: &Bound<'_, PyAny>) -> PyResult<
     if sym.addr == 0 && ptr.is_instance_of::<PyInt>() {
         return Ok(());
     }
+    // An int naming a block that arrays still view frees it through that block, so that the arrays know it
+    // is gone and a later `free(array)` is a clear error instead of a second free (of whatever was allocated
+    // at that address since).
+    if let Some(shared) = registered(sym.addr) {
+        return shared.free(py);
+    }
     detached(py, move || shmem::api::free(sym.addr))
 }
 
@@ -76,28 +83,45 @@ pub(crate) fn find_block<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<Bound<
     Ok(None)
 }
 
-/// A range of symmetric memory exported through the buffer protocol (see the module docs).
-#[pyclass(module = "shmem._shmem", frozen, weakref)]
-pub(crate) struct SymBlock {
+/// What a block and every view made from it share: whether it was freed, and the runtime it belongs to. It
+/// counts as one live block of its keeper from allocation until it is freed or the last view of it is gone.
+#[derive(Debug)]
+pub(crate) struct Shared {
     addr: usize,
-    nbytes: usize,
-    /// `None` for this PE's own block; `Some(pe)` for a view of a peer's copy.
-    peer: Option<i64>,
-    /// The owning block for a peer view (its liveness and free state decide the view's).
-    owner: Option<Py<SymBlock>>,
     freed: AtomicBool,
     keeper: Arc<Keeper>,
 }
 
-impl SymBlock {
+/// The blocks of the running runtime that Python still references, by address: `free(int)` of such an
+/// address must mark the block freed (see [`aclshmem_free`]). Entries of dropped blocks are dead weak
+/// references, replaced when the address is allocated again and cleared at init/finalize with the keeper.
+static BLOCKS: Mutex<BTreeMap<usize, Weak<Shared>>> = Mutex::new(BTreeMap::new());
+
+/// The live, not yet freed block at `addr` of the running runtime, if Python still references one.
+fn registered(addr: usize) -> Option<Arc<Shared>> {
+    let mut blocks = BLOCKS.lock().unwrap_or_else(|e| e.into_inner());
+    let found = blocks.get(&addr).and_then(Weak::upgrade);
+    match found {
+        Some(s) if s.current() && !s.freed.load(Ordering::Acquire) => Some(s),
+        _ => {
+            blocks.remove(&addr);
+            None
+        }
+    }
+}
+
+/// Forgets every registered block (the runtime they belong to is going or gone).
+pub(crate) fn forget_blocks() {
+    BLOCKS.lock().unwrap_or_else(|e| e.into_inner()).clear();
+}
+
+impl Shared {
     fn current(&self) -> bool {
         state::keeper().is_some_and(|k| Arc::ptr_eq(&k, &self.keeper))
     }
 
+    /// The collective free of this block; a second free (through any array or the int) is INVALID_PARAM.
     fn free(&self, py: Python<'_>) -> PyResult<()> {
-        if self.peer.is_some() {
-            return Err(invalid("this array views a peer's copy; free the array it was made from"));
-        }
         if !self.current() {
             return Err(shmem_err(NOT_INITED, "this array's runtime was finalized; its memory is already released"));
         }
@@ -110,16 +134,37 @@ impl SymBlock {
             self.freed.store(false, Ordering::Release);
         } else {
             self.keeper.live_blocks.fetch_sub(1, Ordering::AcqRel);
+            BLOCKS.lock().unwrap_or_else(|e| e.into_inner()).remove(&addr);
         }
         r
     }
 }
 
-impl Drop for SymBlock {
+/// A range of symmetric memory exported through the buffer protocol (see the module docs).
+#[pyclass(module = "shmem._shmem", frozen, weakref)]
+pub(crate) struct SymBlock {
+    addr: usize,
+    nbytes: usize,
+    /// `None` for this PE's own block; `Some(pe)` for a view of a peer's copy.
+    peer: Option<i64>,
+    /// The state of the allocation (a peer view shares its owner's).
+    shared: Arc<Shared>,
+}
+
+impl SymBlock {
+    fn free(&self, py: Python<'_>) -> PyResult<()> {
+        if self.peer.is_some() {
+            return Err(invalid("this array views a peer's copy; free the array it was made from"));
+        }
+        self.shared.free(py)
+    }
+}
+
+impl Drop for Shared {
     fn drop(&mut self) {
-        if self.peer.is_none() && !self.freed.load(Ordering::Acquire) {
+        if !self.freed.load(Ordering::Acquire) {
             // The memory stays allocated (only a collective free releases it); the block is just no longer
-            // referenced from Python.
+            // referenced from Python (by its own array or by a peer view of it).
             self.keeper.live_blocks.fetch_sub(1, Ordering::AcqRel);
         }
     }
@@ -148,8 +193,7 @@ impl SymBlock {
     /// Whether the block was freed with `shmem.free` (or its runtime finalized).
     #[getter]
     fn freed(&self) -> bool {
-        let own = self.owner.as_ref().map_or(&self.freed, |o| &o.get().freed);
-        own.load(Ordering::Acquire) || !self.current()
+        self.shared.freed.load(Ordering::Acquire) || !self.shared.current()
     }
 
     fn __repr__(&self) -> String {
@@ -195,32 +239,29 @@ pub(crate) fn _alloc_block(py: Python<'_>, nbytes: Count, alignment: Count, zero
     let addr = detached(py, move || if zero { shmem::api::calloc(n, 1) } else { shmem::api::align(al, n) })?
         .ok_or_else(|| shmem_err(-8, "allocation returned no block"))?;
     keeper.live_blocks.fetch_add(1, Ordering::AcqRel);
-    Ok(SymBlock { addr, nbytes: n as usize, peer: None, owner: None, freed: AtomicBool::new(false), keeper })
+    let shared = Arc::new(Shared { addr, freed: AtomicBool::new(false), keeper });
+    BLOCKS.lock().unwrap_or_else(|e| e.into_inner()).insert(addr, Arc::downgrade(&shared));
+    Ok(SymBlock { addr, nbytes: n as usize, peer: None, shared })
 }
 
-/// A view of `pe`'s copy of `block` (same node only), or None when `pe`'s memory is not mapped here.
+/// A view of `pe`'s copy of the block behind `arr` (an array from `shmem.array`/`zeros`, or its block; same
+/// node only), or None when `pe`'s memory is not mapped here. Anything else is INVALID_PARAM.
 #[pyfunction]
-pub(crate) fn _peer_block(block: &Bound<'_, SymBlock>, pe: PeArg) -> PyResult<Option<SymBlock>> {
-    let b = block.get();
-    let own = match &b.owner {
-        Some(o) => o.bind(block.py()).clone(),
-        None => block.clone(),
+pub(crate) fn _peer_block(arr: &Bound<'_, PyAny>, pe: PeArg) -> PyResult<Option<SymBlock>> {
+    let Some(block) = find_block(arr)? else {
+        return Err(invalid("peer_array needs an array made by shmem.array/zeros (this one does not view the heap)"));
     };
-    let o = own.get();
-    if !o.current() || o.freed.load(Ordering::Acquire) {
+    let b = block.get();
+    if b.peer.is_some() {
+        return Err(invalid("peer_array needs an array made by shmem.array/zeros, not a view of a peer's copy"));
+    }
+    if !b.shared.current() || b.shared.freed.load(Ordering::Acquire) {
         return Err(invalid("the array's block was freed or its runtime finalized"));
     }
-    let Some(p) = shmem::api::ptr(o.addr, pe.0).py()? else {
+    let Some(p) = shmem::api::ptr(b.addr, pe.0).py()? else {
         return Ok(None);
     };
-    Ok(Some(SymBlock {
-        addr: p,
-        nbytes: o.nbytes,
-        peer: Some(pe.0),
-        owner: Some(own.clone().unbind()),
-        freed: AtomicBool::new(false),
-        keeper: o.keeper.clone(),
-    }))
+    Ok(Some(SymBlock { addr: p, nbytes: b.nbytes, peer: Some(pe.0), shared: b.shared.clone() }))
 }
 
 /// The `SymBlock` behind an array (through its `.base` chain), or None.

@@ -2,10 +2,11 @@
 //! put-with-signal, and the ordering/completion calls (quiet, fence, barrier_all, sync_all).
 //!
 //! Copies below [`DETACH_BYTES`] run with the GIL held (releasing it costs more than the copy); larger ones
-//! release it. Buffers handed to `_nbi` operations stay exported until the next quiet/barrier.
+//! release it. Buffers handed to `_nbi` operations stay exported until the next quiet/barrier. Every argument
+//! (buffer exports included) is resolved and checked before data moves: a refused call has no side effect.
 
 use crate::blocking::detached;
-use crate::buffer::{lend_until_quiet, with_local, Access, Count, I32Arg, PeArg, Span, Sym};
+use crate::buffer::{hold_for_nbi, lend_until_quiet, with_local, Access, Count, I32Arg, PeArg, Span, Sym};
 use crate::error::{invalid, shmem_err, ResultExt, NOT_INITED};
 use crate::state;
 use pyo3::prelude::*;
@@ -55,14 +56,13 @@ fn put_with(
     dst.need(n, "dst")?;
     with_local(src, Access::Read, "src", |span| {
         span.need(n, "src")?;
+        let held = if nbi { hold_for_nbi(src)? } else { None };
         // SAFETY: span is readable for n bytes while this closure runs (with_local holds the export, or the
         // range is in the heap and run_copy keeps the heap alive); the count passed matches n.
-        run_copy(py, n, span, move |p| unsafe { f(dst.addr, p as *const u8, count, pe) })
-    })?;
-    if nbi {
-        lend_until_quiet(src)?;
-    }
-    Ok(())
+        run_copy(py, n, span, move |p| unsafe { f(dst.addr, p as *const u8, count, pe) })?;
+        lend_until_quiet(held);
+        Ok(())
+    })
 }
 
 /// A get of `count` elements of `width` bytes from symmetric `src` on `pe` into local `dst`.
@@ -81,13 +81,12 @@ fn get_with(
     src.need(n, "src")?;
     with_local(dst, Access::Write, "dst", |span| {
         span.need(n, "dst")?;
+        let held = if nbi { hold_for_nbi(dst)? } else { None };
         // SAFETY: span is writable for n bytes while this closure runs (read-only exports were refused).
-        run_copy(py, n, span, move |p| unsafe { f(p as *mut u8, src.addr, count, pe) })
-    })?;
-    if nbi {
-        lend_until_quiet(dst)?;
-    }
-    Ok(())
+        run_copy(py, n, span, move |p| unsafe { f(p as *mut u8, src.addr, count, pe) })?;
+        lend_until_quiet(held);
+        Ok(())
+    })
 }
 
 /// Blocking put of `elem_size` bytes from local `src` (buffer object or heap int) to the symmetric `dst` on
@@ -204,15 +203,14 @@ fn put_signal(
     sig.need(8, "sig")?;
     with_local(src, Access::Read, "src", |span| {
         span.need(n, "src")?;
+        let held = if nbi { hold_for_nbi(src)? } else { None };
         // SAFETY: span is readable for n bytes during the closure (see put_with).
         run_copy(py, n, span, move |p| unsafe {
             shmem::api::putmem_signal(dst.addr, p as *const u8, n, sig.addr, signal, sig_op, pe, nbi)
-        })
-    })?;
-    if nbi {
-        lend_until_quiet(src)?;
-    }
-    Ok(())
+        })?;
+        lend_until_quiet(held);
+        Ok(())
+    })
 }
 
 /// Puts `elem_size` bytes from `src` to `dst` on `pe`, then updates the 64-bit signal word `sig` there with

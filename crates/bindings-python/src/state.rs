@@ -4,9 +4,10 @@
 //! # Why a lock and an epoch
 //! A local buffer given as an `int` is accepted only when it lies inside this PE's symmetric heap (anything
 //! else could be any address of the process). The check reads the heap range cached here under the GIL; a
-//! copy that then releases the GIL must not outlive the mapping. `init` and `finalize` bump [`EPOCH`] under
-//! the GIL and then take [`LIFECYCLE`] for writing; a detached copy takes it for reading and re-checks the
-//! epoch, so it either runs entirely before the heap goes away or fails with NOT_INITED.
+//! copy that then releases the GIL must not outlive the mapping. `finalize` bumps [`EPOCH`] under the GIL and
+//! then takes [`LIFECYCLE`] for writing; a detached copy takes it for reading and re-checks the epoch, so it
+//! either runs entirely before the heap goes away or fails with NOT_INITED. `init` takes no lock (no heap int
+//! is accepted before it records the new heap), so user callbacks that run inside it may call the API.
 //!
 //! # Why a keeper
 //! The runtime unmaps its heap when its last reference goes, at finalize. NumPy arrays that view the heap may
@@ -25,7 +26,7 @@ static HEAP_BASE: AtomicUsize = AtomicUsize::new(0);
 static HEAP_LEN: AtomicUsize = AtomicUsize::new(0);
 /// Bumped at every init and finalize.
 static EPOCH: AtomicU64 = AtomicU64::new(0);
-/// Held for writing by init/finalize, for reading by detached copies that use heap addresses.
+/// Held for writing by finalize, for reading by detached copies that use heap addresses.
 static LIFECYCLE: RwLock<()> = RwLock::new(());
 /// The keeper of the running runtime.
 static KEEPER: Mutex<Option<Arc<Keeper>>> = Mutex::new(None);
@@ -52,7 +53,7 @@ pub(crate) fn stay_alive(seen: u64) -> Option<RwLockReadGuard<'static, ()>> {
     (epoch() == seen).then_some(guard)
 }
 
-/// Runs `f` (init or finalize) holding the life-cycle lock for writing. Call it detached from Python.
+/// Runs `f` (finalize) holding the life-cycle lock for writing. Call it detached from Python.
 pub(crate) fn exclusive<R>(f: impl FnOnce() -> R) -> R {
     let _w = LIFECYCLE.write().unwrap_or_else(|e| e.into_inner());
     f()

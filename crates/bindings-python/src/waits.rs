@@ -4,21 +4,30 @@
 //! Waits are the runtime's limited waits run in slices by [`wait_in_slices`]: the GIL is released while waiting and
 //! Ctrl-C interrupts them. Conventions (api.md): `status` masks out element i where `status[i] != 0`;
 //! `_any` returns the index (-1 when none, or every element is masked); `_some` returns the count and writes
-//! the indices (as size_t / uint64) into `indices` when given; `res_out`, when given (a writable buffer or a
+//! the indices (as size_t / uint64) into `indices` (required); `res_out`, when given (a writable buffer or a
 //! heap int), also receives the result: a C int (1/0) for `test`/`test_all`, a size_t for `_any`/`_some`.
+//! NULL — `None` or the int 0 — for `res_out` means "no output stored", for `status` "no mask" (api.md).
+//! Every output is checked before the call waits or reads anything.
 
 use crate::blocking::wait_in_slices;
 use crate::buffer::{read_values, with_local, Access, Count, I32Arg, Sym};
 use crate::error::{invalid, ResultExt};
 use crate::state;
 use pyo3::prelude::*;
+use pyo3::types::PyInt;
 use shmem::waits;
 use shmem_sync::WaitValue;
 
 type Opt<'a, 'py> = Option<&'a Bound<'py, PyAny>>;
 
+/// Whether `o` is a NULL pointer argument: `None` or the int 0 (api.md, "NULL in Python").
+fn is_null(o: &Bound<'_, PyAny>) -> bool {
+    o.is_none() || o.cast::<PyInt>().is_ok_and(|i| i.extract::<u64>().is_ok_and(|v| v == 0))
+}
+
+/// An optional pointer argument (`res_out_ptr`, `status_ptr`): `None` when omitted or NULL.
 fn given<'a, 'py>(o: Opt<'a, 'py>) -> Option<&'a Bound<'py, PyAny>> {
-    o.filter(|o| !o.is_none())
+    o.filter(|o| !is_null(o))
 }
 
 /// Checks the ivars argument for `n` elements of `T` (they must fit in the heap, which also bounds every
@@ -35,6 +44,14 @@ fn ivars<T>(ivars: Sym, n: usize) -> PyResult<usize> {
 
 fn status_of(status: Opt<'_, '_>, n: usize) -> PyResult<Option<Vec<i32>>> {
     given(status).map(|s| read_values::<i32>(s, n, "status")).transpose()
+}
+
+/// Checks, before the call does anything, that a given `res_out` can take `width` bytes.
+fn check_res_out(res_out: Opt<'_, '_>, width: usize) -> PyResult<()> {
+    match given(res_out) {
+        Some(r) => with_local(r, Access::Write, "res_out", |span| span.need(width, "res_out")),
+        None => Ok(()),
+    }
 }
 
 fn store(res_out: Opt<'_, '_>, bytes: &[u8]) -> PyResult<()> {
@@ -54,19 +71,19 @@ fn store_index(res_out: Opt<'_, '_>, idx: Option<usize>) -> PyResult<i64> {
     Ok(idx.map_or(-1, |i| i as i64))
 }
 
-/// Checks that `indices` can take `n` size_t entries (before a wait starts).
-fn check_indices(indices: Opt<'_, '_>, n: usize) -> PyResult<()> {
-    match given(indices) {
-        Some(i) => with_local(i, Access::Write, "indices", |span| span.need(n.saturating_mul(8), "indices")),
-        None => Ok(()),
-    }
+/// The required `indices` output of a `_some` call, checked (before a wait starts) to take `n` size_t entries.
+/// NULL (`None` or 0) is refused: api.md keeps this output required.
+fn indices_of<'a, 'py>(indices: Opt<'a, 'py>, n: usize) -> PyResult<&'a Bound<'py, PyAny>> {
+    let i = given(indices).ok_or_else(|| {
+        invalid("indices_ptr is required: pass a writable buffer of nelems size_t (e.g. np.zeros(n, np.uint64))")
+    })?;
+    with_local(i, Access::Write, "indices", |span| span.need(n.saturating_mul(8), "indices"))?;
+    Ok(i)
 }
 
-fn store_some(indices: Opt<'_, '_>, res_out: Opt<'_, '_>, hits: &[usize]) -> PyResult<i64> {
-    if let Some(i) = given(indices) {
-        let bytes: Vec<u8> = hits.iter().flat_map(|&h| (h as u64).to_ne_bytes()).collect();
-        with_local(i, Access::Write, "indices", |span| span.write(&bytes, "indices"))?;
-    }
+fn store_some(indices: &Bound<'_, PyAny>, res_out: Opt<'_, '_>, hits: &[usize]) -> PyResult<i64> {
+    let bytes: Vec<u8> = hits.iter().flat_map(|&h| (h as u64).to_ne_bytes()).collect();
+    with_local(indices, Access::Write, "indices", |span| span.write(&bytes, "indices"))?;
     store(res_out, &(hits.len() as u64).to_ne_bytes())?;
     Ok(hits.len() as i64)
 }
@@ -179,13 +196,14 @@ macro_rules! wait_family {
         fn [<aclshmem_ $name _wait_until_any>](py: Python<'_>, ivars_ptr: Sym, nelems: Count, status_ptr: Opt<'_, '_>,
                                                cmp: I32Arg, cmp_val: $t, res_out_ptr: Opt<'_, '_>) -> PyResult<i64> {
             let a = ivars::<$t>(ivars_ptr, nelems.0)?;
+            check_res_out(res_out_ptr, 8)?;
             let st = status_of(status_ptr, nelems.0)?;
             let r = wait_any::<$t>(py, a, nelems.0, st, cmp.0, Vals::One(cmp_val))?;
             store_index(res_out_ptr, r)
         }
 
         #[doc = concat!("Waits until at least one unmasked `", stringify!($t), "` of `ivars` compares true; writes the \
-                         satisfying indices (size_t) into `indices_ptr` when given and returns their count (also \
+                         satisfying indices (size_t) into `indices_ptr` (required) and returns their count (also \
                          stored in `res_out_ptr` when given).")]
         #[pyfunction]
         #[pyo3(signature = (ivars_ptr, nelems, indices_ptr, status_ptr, cmp, cmp_val, res_out_ptr=None))]
@@ -194,10 +212,11 @@ macro_rules! wait_family {
                                                 status_ptr: Opt<'_, '_>, cmp: I32Arg, cmp_val: $t,
                                                 res_out_ptr: Opt<'_, '_>) -> PyResult<i64> {
             let a = ivars::<$t>(ivars_ptr, nelems.0)?;
-            check_indices(indices_ptr, nelems.0)?;
+            let idx = indices_of(indices_ptr, nelems.0)?;
+            check_res_out(res_out_ptr, 8)?;
             let st = status_of(status_ptr, nelems.0)?;
             let hits = wait_some::<$t>(py, a, nelems.0, st, cmp.0, Vals::One(cmp_val))?;
-            store_some(indices_ptr, res_out_ptr, &hits)
+            store_some(idx, res_out_ptr, &hits)
         }
 
         #[doc = concat!("Waits until every unmasked `ivars[i]` (", stringify!($t), ") compares true against \
@@ -222,6 +241,7 @@ macro_rules! wait_family {
                                                       status_ptr: Opt<'_, '_>, cmp: I32Arg, cmp_val: &Bound<'_, PyAny>,
                                                       cmp_values_ptr: Opt<'_, '_>, res_out_ptr: Opt<'_, '_>) -> PyResult<i64> {
             let a = ivars::<$t>(ivars_ptr, nelems.0)?;
+            check_res_out(res_out_ptr, 8)?;
             let vals = vector_values::<$t>(cmp_val, cmp_values_ptr, nelems.0)?;
             let r = wait_any::<$t>(py, a, nelems.0, status_of(status_ptr, nelems.0)?, cmp.0, Vals::Many(vals))?;
             store_index(res_out_ptr, r)
@@ -237,10 +257,11 @@ macro_rules! wait_family {
                                                        cmp_values_ptr: &Bound<'_, PyAny>,
                                                        res_out_ptr: Opt<'_, '_>) -> PyResult<i64> {
             let a = ivars::<$t>(ivars_ptr, nelems.0)?;
-            check_indices(indices_ptr, nelems.0)?;
+            let idx = indices_of(indices_ptr, nelems.0)?;
+            check_res_out(res_out_ptr, 8)?;
             let vals = read_values::<$t>(cmp_values_ptr, nelems.0, "cmp_values")?;
             let hits = wait_some::<$t>(py, a, nelems.0, status_of(status_ptr, nelems.0)?, cmp.0, Vals::Many(vals))?;
-            store_some(indices_ptr, res_out_ptr, &hits)
+            store_some(idx, res_out_ptr, &hits)
         }
 
         #[doc = concat!("Whether the `", stringify!($t), "` at `ivar` compares true against `cmp_value` now: 1 or 0 \
@@ -249,6 +270,7 @@ macro_rules! wait_family {
         #[pyo3(signature = (ivar, cmp, cmp_value, res_out_ptr=None))]
         fn [<aclshmem_ $name _test>](ivar: Sym, cmp: I32Arg, cmp_value: $t, res_out_ptr: Opt<'_, '_>) -> PyResult<i64> {
             let a = ivars::<$t>(ivar, 1)?;
+            check_res_out(res_out_ptr, 4)?;
             store_flag(res_out_ptr, waits::test::<$t>(a, cmp.0, cmp_value).py()?)
         }
 
@@ -259,6 +281,7 @@ macro_rules! wait_family {
         fn [<aclshmem_ $name _test_all>](ivars_ptr: Sym, nelems: Count, status_ptr: Opt<'_, '_>, cmp: I32Arg,
                                          cmp_value: $t, res_out_ptr: Opt<'_, '_>) -> PyResult<i64> {
             let a = ivars::<$t>(ivars_ptr, nelems.0)?;
+            check_res_out(res_out_ptr, 4)?;
             let st = status_of(status_ptr, nelems.0)?;
             store_flag(res_out_ptr, waits::test_all::<$t>(a, nelems.0, st.as_deref(), cmp.0, cmp_value).py()?)
         }
@@ -270,12 +293,13 @@ macro_rules! wait_family {
         fn [<aclshmem_ $name _test_any>](ivars_ptr: Sym, nelems: Count, status_ptr: Opt<'_, '_>, cmp: I32Arg,
                                          cmp_value: $t, res_out_ptr: Opt<'_, '_>) -> PyResult<i64> {
             let a = ivars::<$t>(ivars_ptr, nelems.0)?;
+            check_res_out(res_out_ptr, 8)?;
             let st = status_of(status_ptr, nelems.0)?;
             store_index(res_out_ptr, waits::test_any::<$t>(a, nelems.0, st.as_deref(), cmp.0, cmp_value).py()?)
         }
 
         #[doc = concat!("The count of unmasked `", stringify!($t), "` of `ivars` that compare true against \
-                         `cmp_value`; their indices go to `indices_ptr` when given.")]
+                         `cmp_value`; their indices go to `indices_ptr` (required).")]
         #[pyfunction]
         #[pyo3(signature = (ivars_ptr, nelems, indices_ptr, status_ptr, cmp, cmp_value, res_out_ptr=None))]
         #[allow(clippy::too_many_arguments)]
@@ -283,10 +307,11 @@ macro_rules! wait_family {
                                           status_ptr: Opt<'_, '_>, cmp: I32Arg, cmp_value: $t,
                                           res_out_ptr: Opt<'_, '_>) -> PyResult<i64> {
             let a = ivars::<$t>(ivars_ptr, nelems.0)?;
-            check_indices(indices_ptr, nelems.0)?;
+            let idx = indices_of(indices_ptr, nelems.0)?;
+            check_res_out(res_out_ptr, 8)?;
             let st = status_of(status_ptr, nelems.0)?;
             let hits = waits::test_some::<$t>(a, nelems.0, st.as_deref(), cmp.0, cmp_value).py()?;
-            store_some(indices_ptr, res_out_ptr, &hits)
+            store_some(idx, res_out_ptr, &hits)
         }
 
         #[doc = concat!("Whether every unmasked `ivars[i]` (", stringify!($t), ") compares true against \
@@ -297,6 +322,7 @@ macro_rules! wait_family {
                                                 cmp_values_ptr: &Bound<'_, PyAny>,
                                                 res_out_ptr: Opt<'_, '_>) -> PyResult<i64> {
             let a = ivars::<$t>(ivars_ptr, nelems.0)?;
+            check_res_out(res_out_ptr, 4)?;
             let vals = read_values::<$t>(cmp_values_ptr, nelems.0, "cmp_values")?;
             let st = status_of(status_ptr, nelems.0)?;
             store_flag(res_out_ptr, waits::test_all_vector::<$t>(a, nelems.0, st.as_deref(), cmp.0, &vals).py()?)
@@ -312,13 +338,14 @@ macro_rules! wait_family {
                                                 cmp_val: &Bound<'_, PyAny>, cmp_values_ptr: Opt<'_, '_>,
                                                 res_out_ptr: Opt<'_, '_>) -> PyResult<i64> {
             let a = ivars::<$t>(ivars_ptr, nelems.0)?;
+            check_res_out(res_out_ptr, 8)?;
             let vals = vector_values::<$t>(cmp_val, cmp_values_ptr, nelems.0)?;
             let st = status_of(status_ptr, nelems.0)?;
             store_index(res_out_ptr, waits::test_any_vector::<$t>(a, nelems.0, st.as_deref(), cmp.0, &vals).py()?)
         }
 
         #[doc = concat!("The count of unmasked `ivars[i]` (", stringify!($t), ") that compare true against \
-                         `cmp_values[i]`; their indices go to `indices_ptr` when given.")]
+                         `cmp_values[i]`; their indices go to `indices_ptr` (required).")]
         #[pyfunction]
         #[pyo3(signature = (ivars_ptr, nelems, indices_ptr, status_ptr, cmp, cmp_values_ptr, res_out_ptr=None))]
         #[allow(clippy::too_many_arguments)]
@@ -327,11 +354,12 @@ macro_rules! wait_family {
                                                  cmp_values_ptr: &Bound<'_, PyAny>,
                                                  res_out_ptr: Opt<'_, '_>) -> PyResult<i64> {
             let a = ivars::<$t>(ivars_ptr, nelems.0)?;
-            check_indices(indices_ptr, nelems.0)?;
+            let idx = indices_of(indices_ptr, nelems.0)?;
+            check_res_out(res_out_ptr, 8)?;
             let vals = read_values::<$t>(cmp_values_ptr, nelems.0, "cmp_values")?;
             let st = status_of(status_ptr, nelems.0)?;
             let hits = waits::test_some_vector::<$t>(a, nelems.0, st.as_deref(), cmp.0, &vals).py()?;
-            store_some(indices_ptr, res_out_ptr, &hits)
+            store_some(idx, res_out_ptr, &hits)
         }
     )*
 

@@ -13,7 +13,9 @@ from shmem import _shmem
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 ADDR = {"dst", "src", "ptr", "ivar", "ivars_ptr", "sig", "sig_addr", "source", "dest"}
-OPT_BUF = {"res_out_ptr", "indices_ptr", "status_ptr", "fetch", "cmp_values_ptr"}
+# May be NULL (None or 0): res_out_ptr / status_ptr (api.md); indices_ptr and fetch are required outputs.
+OPT_BUF = {"res_out_ptr", "status_ptr", "cmp_values_ptr"}
+REQ_BUF = {"indices_ptr", "fetch"}
 INT = {"elem_size", "nelems", "size", "nmemb", "alignment", "pe", "peer", "team", "team_id", "parent", "start",
        "stride", "x_range", "src_team", "src_pe", "dest_team", "cmp", "sig_op", "signal", "status", "mype", "npes",
        "mem_size", "my_rank", "n_ranks", "local_mem_size", "offset", "event", "nbytes", "value"}
@@ -63,6 +65,8 @@ def param_type(fname: str, p: str) -> str:
     vt = value_type(fname)
     if p in OPT_BUF:
         return "Optional[_Local]" if p != "cmp_values_ptr" else "Optional[_Values]"
+    if p in REQ_BUF:
+        return "_Local"
     if p in ("cmp_val", "cmp_value", "cond") or (p == "value" and fname.startswith("aclshmem_")):
         if fname.endswith(("_any_vector",)) and p == "cmp_val":
             return "Union[_Values, " + vt + ", None]"

@@ -54,24 +54,28 @@ pub fn set_decrypt_handler(decrypt: DecryptFn) {
     p.get_or_insert_with(Pending::default).decrypt = Some(decrypt);
 }
 
-/// The TLS configuration `init` should use, if TLS was configured.
+/// The TLS configuration `init` should use, if TLS was configured. The user's decrypt callback runs after the
+/// settings lock is released: a callback that calls back into the API (even into these setters) cannot
+/// deadlock.
 pub(crate) fn configured() -> Result<Option<TlsConfig>> {
-    let p = PENDING.lock().unwrap_or_else(|e| e.into_inner());
-    let empty = Pending::default();
-    let p = p.as_ref().unwrap_or(&empty);
-    let info = p.info.clone().or_else(|| std::env::var(TLS_INFO_ENV).ok().filter(|s| !s.trim().is_empty()));
+    let (info, key, cipher, decrypt) = {
+        let p = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+        let empty = Pending::default();
+        let p = p.as_ref().unwrap_or(&empty);
+        let info = p.info.clone().or_else(|| std::env::var(TLS_INFO_ENV).ok().filter(|s| !s.trim().is_empty()));
+        (info, p.key_pem.clone(), p.password_cipher.clone(), p.decrypt.clone())
+    };
     let Some(info) = info else {
-        if p.key_pem.is_some() {
+        if key.is_some() {
             return Err(Error::invalid(format!(
                 "a TLS private key was set but no TLS info (certificates): call set_conf_store_tls_info or set {TLS_INFO_ENV}"
             )));
         }
         return Ok(None);
     };
-    let key = p.key_pem.as_ref().ok_or_else(|| {
+    let key = key.ok_or_else(|| {
         Error::invalid("TLS is enabled but no private key was set: call set_conf_store_tls_key first")
     })?;
-    let decrypt = p.decrypt.clone();
     let decrypt_ref = decrypt.as_ref().map(|d| d.as_ref() as &dyn Fn(&str) -> Result<String>);
-    TlsConfig::from_info(&info, key, p.password_cipher.as_ref().map(|s| s.as_str()), decrypt_ref).map(Some)
+    TlsConfig::from_info(&info, &key, cipher.as_ref().map(|s| s.as_str()), decrypt_ref).map(Some)
 }

@@ -1,6 +1,7 @@
 //! [`MteEngine`]: the calling thread copies straight into and out of the peer's mapped segment.
 
 use crate::config::ChunkConfig;
+use crate::copy::{copy_streaming, CopyConfig};
 use shmem_core::engine::{
     AtomicOp, AtomicWidth, BuildEngine, Capabilities, Completion, DataOpEngine, Get, Put, SignalOp,
 };
@@ -16,12 +17,18 @@ use std::sync::Arc;
 pub struct MteEngine {
     node: Arc<NodeSegments>,
     chunk: AtomicUsize,
+    copy: CopyConfig,
 }
 
 impl MteEngine {
-    /// An engine over the node's mapped segments.
+    /// An engine over the node's mapped segments, with the default copy settings.
     pub fn new(node: Arc<NodeSegments>) -> MteEngine {
-        MteEngine { node, chunk: AtomicUsize::new(ChunkConfig::default().size as usize) }
+        Self::with_copy(node, CopyConfig::default())
+    }
+
+    /// An engine over the node's mapped segments with the given copy settings (see [`CopyConfig`]).
+    pub fn with_copy(node: Arc<NodeSegments>, copy: CopyConfig) -> MteEngine {
+        MteEngine { node, chunk: AtomicUsize::new(ChunkConfig::default().size as usize), copy }
     }
 
     /// Applies `mte_set_ub_params`: later copies are split into chunks of `cfg.size` bytes.
@@ -36,7 +43,8 @@ impl MteEngine {
         Ok(seg.span(off.0, len as u64)?.as_ptr())
     }
 
-    /// Copies with memmove semantics, in chunks when the ranges do not overlap.
+    /// Copies with memmove semantics, in chunks when the ranges do not overlap; copies of at least the
+    /// streaming threshold use streaming stores (see `copy`).
     ///
     /// # Safety
     /// `src` readable and `dst` writable for `len` bytes.
@@ -49,11 +57,18 @@ impl MteEngine {
             unsafe { std::ptr::copy(src, dst, len) };
             return;
         }
+        let streams = self.copy.streams(len);
         let mut done = 0;
         while done < len {
             let n = chunk.min(len - done);
             // SAFETY: done + n <= len, ranges valid by the caller's contract and disjoint (checked above).
-            unsafe { std::ptr::copy_nonoverlapping(src.add(done), dst.add(done), n) };
+            unsafe {
+                if streams {
+                    copy_streaming(dst.add(done), src.add(done), n);
+                } else {
+                    std::ptr::copy_nonoverlapping(src.add(done), dst.add(done), n);
+                }
+            }
             done += n;
         }
     }
@@ -68,8 +83,9 @@ impl MteEngine {
 }
 
 impl BuildEngine for MteEngine {
+    /// Copy settings from `SHMEM_MTE_STREAM_MIN` (see [`CopyConfig::from_env`]).
     fn build(setup: &EngineSetup<'_>) -> Result<MteEngine> {
-        Ok(MteEngine::new(setup.heap.clone()))
+        Ok(MteEngine::with_copy(setup.heap.clone(), CopyConfig::from_env()?))
     }
 }
 

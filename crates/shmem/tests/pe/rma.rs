@@ -89,16 +89,30 @@ fn nbi_stress() -> Result<(), String> {
     Ok(())
 }
 
-/// finalize right after issuing 32 MiB of nbi puts: it completes them (its barrier quiets) and ends cleanly.
+/// finalize right after issuing 32 MiB of nbi puts: it completes them (its barrier quiets) and ends cleanly,
+/// and every byte arrived. With both engines the puts go to the asynchronous SDMA engine, so they are really
+/// in flight when finalize starts; a heap pin keeps this PE's mapping readable after finalize for the check.
 fn finalize_in_flight() -> Result<(), String> {
-    let sh = ok!(shmem::init_from_env());
+    let mut attr = ok!(shmem::attr_from_env());
+    attr.option_attr.data_op_engine_type = shmem::OpEngineType::MTE | shmem::OpEngineType::SDMA;
+    let sh = ok!(shmem::init(attr));
+    let me = sh.my_pe();
     let big = 32 << 20;
     let buf = ok!(sh.alloc_zeroed::<u8>(big));
-    let src = vec![0x5Au8; big];
+    let src: Vec<u8> = (0..big).map(|i| pattern(me, big, i)).collect();
     // SAFETY: src outlives finalize, which completes the transfer.
-    ok!(unsafe { api::putmem_nbi(buf.addr(), src.as_ptr(), big, (1 - sh.my_pe()) as i64) });
+    ok!(unsafe { api::putmem_nbi(buf.addr(), src.as_ptr(), big, (1 - me) as i64) });
+    let pin = ok!(api::pin_heap());
+    let addr = buf.addr();
     ok!(sh.finalize());
     drop(src);
+    // SAFETY: the pin keeps this PE's heap mapped after finalize; the peer's puts completed before its finalize
+    // barrier, which this PE's finalize waited for, so nothing writes these bytes any more.
+    let got = unsafe { std::slice::from_raw_parts(addr as *const u8, big) };
+    let from = 1 - me;
+    let bad = got.iter().enumerate().filter(|&(i, &b)| b != pattern(from, big, i)).count();
+    check!(bad == 0, "{bad} of {big} bytes put by PE {from} had not arrived when finalize returned");
+    drop(pin);
     Ok(())
 }
 
