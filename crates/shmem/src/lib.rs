@@ -46,6 +46,7 @@ mod runtime;
 mod sym;
 pub mod team;
 pub mod tls;
+pub mod uid;
 pub mod waits;
 
 pub use api::{attr_from_env, init, init_from_env, init_status};

@@ -167,7 +167,11 @@ impl Runtime {
             };
             store_cfg = Some(cfg.clone());
             if me.0 == 0 {
-                control.server = Some(StoreServer::start(&cfg)?);
+                // A unique ID made in this process reserved the port: serve on that listener.
+                control.server = Some(match crate::uid::take_reserved(&cfg.url) {
+                    Some(listener) => StoreServer::start_on(listener, &cfg)?,
+                    None => StoreServer::start(&cfg)?,
+                });
             }
             let client = StoreClient::connect(&cfg, me.0)?;
             let exchanged = (|| -> Result<()> {

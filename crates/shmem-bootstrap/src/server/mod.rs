@@ -111,7 +111,6 @@ impl StoreServer {
     /// # Errors
     /// [`Error::Bootstrap`] when the address cannot be resolved or bound, or the TLS material is unusable.
     pub fn start(cfg: &StoreConfig) -> Result<StoreServer> {
-        let tls = cfg.tls.as_ref().map(|t| t.server_config()).transpose()?;
         let mut last_err = None;
         let mut listener = None;
         for addr in cfg.url.socket_addrs()? {
@@ -132,6 +131,17 @@ impl StoreServer {
                 cfg.url.port
             ))
         })?;
+        Self::start_on(listener, cfg)
+    }
+
+    /// Serves on a listener bound beforehand, e.g. by the unique-ID start-up, which binds a free port when the
+    /// ID is made (so the port it hands out cannot be taken by another program before init) and serves on it
+    /// at init. `cfg.url` is informational here; the listener's own address is what clients must reach.
+    ///
+    /// # Errors
+    /// [`Error::Bootstrap`] when the TLS material is unusable or the listener's address cannot be read.
+    pub fn start_on(listener: TcpListener, cfg: &StoreConfig) -> Result<StoreServer> {
+        let tls = cfg.tls.as_ref().map(|t| t.server_config()).transpose()?;
         let addr = listener
             .local_addr()
             .map_err(|e| Error::Bootstrap(format!("cannot read the store's bound address: {e}")))?;
