@@ -27,6 +27,7 @@ from ._shmem import *  # noqa: F401,F403  (the extension's public functions)
 from ._shmem import ShmemError, SymBlock, TEAM_INVALID, TEAM_NODE, TEAM_WORLD, init_attr  # noqa: F401
 from ._types import *  # noqa: F401,F403
 from ._types import CmpOp, InitAttr, InitStatus, OpEngineType, OptionalAttr, SignalOp, TeamConfig  # noqa: F401
+from ._upstream import MemType  # noqa: F401  (upstream's heap selector; one heap on the host)
 from ._numpy import (array, get, is_symmetric, peer_array, put, put_signal, test, wait_until,  # noqa: F401
                      zeros)
 

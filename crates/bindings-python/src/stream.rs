@@ -22,7 +22,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyInt};
 
 /// Checks a stream handle (see the module docs); returns its address (0 for the default stream).
-pub(crate) fn stream_arg(stream: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
+fn stream_arg(stream: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
     let Some(s) = stream.filter(|s| !s.is_none()) else {
         return Ok(0);
     };
@@ -121,8 +121,17 @@ fn aclshmemx_quiet_on_stream(py: Python<'_>, stream: Option<&Bound<'_, PyAny>>) 
     rma::aclshmem_quiet(py)
 }
 
+/// Checks a stream handle as the `_on_stream` calls do and returns its address (0: the default stream), for
+/// `shmem.core`'s stream-taking calls that have no low-level counterpart.
+#[pyfunction]
+#[pyo3(signature = (stream=None))]
+fn _check_stream(stream: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
+    stream_arg(stream)
+}
+
 /// Registers this module's functions.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(_check_stream, m)?)?;
     m.add_function(wrap_pyfunction!(aclshmemx_putmem_on_stream, m)?)?;
     m.add_function(wrap_pyfunction!(aclshmemx_getmem_on_stream, m)?)?;
     m.add_function(wrap_pyfunction!(aclshmemx_signal_op_on_stream, m)?)?;
