@@ -98,6 +98,14 @@ def aclshmem_bfloat16_g(src: _Addr, pe: int) -> float:
     """Gets one bfloat16 value from `src` on `pe`, as a float."""
     ...
 
+def aclshmem_bfloat16_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` bfloat16_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_bfloat16_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` bfloat16_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    ...
+
 def aclshmem_bfloat16_p(dst: _Addr, value: float, pe: int) -> None:
     """Puts one bfloat16 value (`value` rounded to nearest-even) into `dst` on `pe`."""
     ...
@@ -108,6 +116,14 @@ def aclshmem_calloc(nmemb: int, size: int) -> int:
 
 def aclshmem_char_g(src: _Addr, pe: int) -> str:
     """Gets one char from `src` on `pe`, as a one-character str."""
+    ...
+
+def aclshmem_char_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` char_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_char_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` char_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
 def aclshmem_char_p(dst: _Addr, value: Union[str, bytes, int], pe: int) -> None:
@@ -196,6 +212,14 @@ def aclshmem_double_atomic_swap_nbi(fetch: Optional[_Local], dest: _Addr, value:
 
 def aclshmem_double_g(src: _Addr, pe: int) -> float:
     """Gets one double from the symmetric `src` on `pe`."""
+    ...
+
+def aclshmem_double_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` double_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_double_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` double_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
 def aclshmem_double_p(dst: _Addr, value: float, pe: int) -> None:
@@ -300,6 +324,14 @@ def aclshmem_float_atomic_swap_nbi(fetch: Optional[_Local], dest: _Addr, value: 
 
 def aclshmem_float_g(src: _Addr, pe: int) -> float:
     """Gets one float from the symmetric `src` on `pe`."""
+    ...
+
+def aclshmem_float_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` float_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_float_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` float_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
 def aclshmem_float_p(dst: _Addr, value: float, pe: int) -> None:
@@ -435,8 +467,36 @@ def aclshmem_half_g(src: _Addr, pe: int) -> float:
     """Gets one IEEE half-precision value from `src` on `pe`, as a float."""
     ...
 
+def aclshmem_half_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` half_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_half_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` half_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    ...
+
 def aclshmem_half_p(dst: _Addr, value: float, pe: int) -> None:
     """Puts one IEEE half-precision value (`value` rounded to nearest-even) into `dst` on `pe`."""
+    ...
+
+def aclshmem_iget128(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` iget128 elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_iget16(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` iget16 elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_iget32(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` iget32 elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_iget64(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` iget64 elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_iget8(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` iget8 elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
     ...
 
 def aclshmem_info_get_name() -> str:
@@ -465,6 +525,14 @@ def aclshmem_init_using_unique_id(mype: int, npes: int, mem_size: int, uid: Unio
 
 def aclshmem_int16_g(src: _Addr, pe: int) -> int:
     """Gets one int16 from the symmetric `src` on `pe`."""
+    ...
+
+def aclshmem_int16_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` int16_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_int16_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` int16_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
 def aclshmem_int16_p(dst: _Addr, value: int, pe: int) -> None:
@@ -623,6 +691,14 @@ def aclshmem_int32_g(src: _Addr, pe: int) -> int:
     """Gets one int32 from the symmetric `src` on `pe`."""
     ...
 
+def aclshmem_int32_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` int32_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_int32_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` int32_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    ...
+
 def aclshmem_int32_p(dst: _Addr, value: int, pe: int) -> None:
     """Puts one int32 `value` into the symmetric `dst` on `pe` (blocking)."""
     ...
@@ -779,6 +855,14 @@ def aclshmem_int64_g(src: _Addr, pe: int) -> int:
     """Gets one int64 from the symmetric `src` on `pe`."""
     ...
 
+def aclshmem_int64_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` int64_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_int64_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` int64_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    ...
+
 def aclshmem_int64_p(dst: _Addr, value: int, pe: int) -> None:
     """Puts one int64 `value` into the symmetric `dst` on `pe` (blocking)."""
     ...
@@ -845,6 +929,14 @@ def aclshmem_int64_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices
 
 def aclshmem_int8_g(src: _Addr, pe: int) -> int:
     """Gets one int8 from the symmetric `src` on `pe`."""
+    ...
+
+def aclshmem_int8_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` int8_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_int8_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` int8_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
 def aclshmem_int8_p(dst: _Addr, value: int, pe: int) -> None:
@@ -1057,6 +1149,26 @@ def aclshmem_int_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Opt
 
 def aclshmem_int_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int32_wait_until_some_vector``."""
+    ...
+
+def aclshmem_iput128(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` iput128 elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    ...
+
+def aclshmem_iput16(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` iput16 elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    ...
+
+def aclshmem_iput32(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` iput32 elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    ...
+
+def aclshmem_iput64(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` iput64 elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    ...
+
+def aclshmem_iput8(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` iput8 elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
 def aclshmem_long_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -1924,6 +2036,14 @@ def aclshmem_uint16_g(src: _Addr, pe: int) -> int:
     """Gets one uint16 from the symmetric `src` on `pe`."""
     ...
 
+def aclshmem_uint16_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` uint16_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_uint16_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` uint16_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    ...
+
 def aclshmem_uint16_p(dst: _Addr, value: int, pe: int) -> None:
     """Puts one uint16 `value` into the symmetric `dst` on `pe` (blocking)."""
     ...
@@ -2078,6 +2198,14 @@ def aclshmem_uint32_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
 
 def aclshmem_uint32_g(src: _Addr, pe: int) -> int:
     """Gets one uint32 from the symmetric `src` on `pe`."""
+    ...
+
+def aclshmem_uint32_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` uint32_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_uint32_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` uint32_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
 def aclshmem_uint32_p(dst: _Addr, value: int, pe: int) -> None:
@@ -2236,6 +2364,14 @@ def aclshmem_uint64_g(src: _Addr, pe: int) -> int:
     """Gets one uint64 from the symmetric `src` on `pe`."""
     ...
 
+def aclshmem_uint64_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` uint64_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_uint64_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` uint64_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    ...
+
 def aclshmem_uint64_p(dst: _Addr, value: int, pe: int) -> None:
     """Puts one uint64 `value` into the symmetric `dst` on `pe` (blocking)."""
     ...
@@ -2302,6 +2438,14 @@ def aclshmem_uint64_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indice
 
 def aclshmem_uint8_g(src: _Addr, pe: int) -> int:
     """Gets one uint8 from the symmetric `src` on `pe`."""
+    ...
+
+def aclshmem_uint8_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` uint8_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_uint8_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` uint8_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
 def aclshmem_uint8_p(dst: _Addr, value: int, pe: int) -> None:
@@ -3131,6 +3275,14 @@ def shmem_bfloat16_g(src: _Addr, pe: int) -> float:
     """Alias of ``aclshmem_bfloat16_g``."""
     ...
 
+def shmem_bfloat16_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_bfloat16_iget``."""
+    ...
+
+def shmem_bfloat16_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_bfloat16_iput``."""
+    ...
+
 def shmem_bfloat16_p(dst: _Addr, value: float, pe: int) -> None:
     """Alias of ``aclshmem_bfloat16_p``."""
     ...
@@ -3141,6 +3293,14 @@ def shmem_calloc(nmemb: int, size: int) -> int:
 
 def shmem_char_g(src: _Addr, pe: int) -> str:
     """Alias of ``aclshmem_char_g``."""
+    ...
+
+def shmem_char_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_char_iget``."""
+    ...
+
+def shmem_char_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_char_iput``."""
     ...
 
 def shmem_char_p(dst: _Addr, value: Union[str, bytes, int], pe: int) -> None:
@@ -3229,6 +3389,14 @@ def shmem_double_atomic_swap_nbi(fetch: Optional[_Local], dest: _Addr, value: fl
 
 def shmem_double_g(src: _Addr, pe: int) -> float:
     """Alias of ``aclshmem_double_g``."""
+    ...
+
+def shmem_double_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_double_iget``."""
+    ...
+
+def shmem_double_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_double_iput``."""
     ...
 
 def shmem_double_p(dst: _Addr, value: float, pe: int) -> None:
@@ -3325,6 +3493,14 @@ def shmem_float_atomic_swap_nbi(fetch: Optional[_Local], dest: _Addr, value: flo
 
 def shmem_float_g(src: _Addr, pe: int) -> float:
     """Alias of ``aclshmem_float_g``."""
+    ...
+
+def shmem_float_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_float_iget``."""
+    ...
+
+def shmem_float_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_float_iput``."""
     ...
 
 def shmem_float_p(dst: _Addr, value: float, pe: int) -> None:
@@ -3463,8 +3639,36 @@ def shmem_half_g(src: _Addr, pe: int) -> float:
     """Alias of ``aclshmem_half_g``."""
     ...
 
+def shmem_half_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_half_iget``."""
+    ...
+
+def shmem_half_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_half_iput``."""
+    ...
+
 def shmem_half_p(dst: _Addr, value: float, pe: int) -> None:
     """Alias of ``aclshmem_half_p``."""
+    ...
+
+def shmem_iget128(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_iget128``."""
+    ...
+
+def shmem_iget16(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_iget16``."""
+    ...
+
+def shmem_iget32(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_iget32``."""
+    ...
+
+def shmem_iget64(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_iget64``."""
+    ...
+
+def shmem_iget8(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_iget8``."""
     ...
 
 def shmem_info_get_name() -> str:
@@ -3489,6 +3693,14 @@ def shmem_init_using_unique_id(mype: int, npes: int, mem_size: int, uid: Union[U
 
 def shmem_int16_g(src: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_int16_g``."""
+    ...
+
+def shmem_int16_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_int16_iget``."""
+    ...
+
+def shmem_int16_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_int16_iput``."""
     ...
 
 def shmem_int16_p(dst: _Addr, value: int, pe: int) -> None:
@@ -3647,6 +3859,14 @@ def shmem_int32_g(src: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_int32_g``."""
     ...
 
+def shmem_int32_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_int32_iget``."""
+    ...
+
+def shmem_int32_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_int32_iput``."""
+    ...
+
 def shmem_int32_p(dst: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int32_p``."""
     ...
@@ -3803,6 +4023,14 @@ def shmem_int64_g(src: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_int64_g``."""
     ...
 
+def shmem_int64_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_int64_iget``."""
+    ...
+
+def shmem_int64_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_int64_iput``."""
+    ...
+
 def shmem_int64_p(dst: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_p``."""
     ...
@@ -3869,6 +4097,14 @@ def shmem_int64_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_pt
 
 def shmem_int8_g(src: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_int8_g``."""
+    ...
+
+def shmem_int8_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_int8_iget``."""
+    ...
+
+def shmem_int8_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_int8_iput``."""
     ...
 
 def shmem_int8_p(dst: _Addr, value: int, pe: int) -> None:
@@ -4081,6 +4317,26 @@ def shmem_int_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: Option
 
 def shmem_int_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: Optional[_Local], status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int32_wait_until_some_vector``."""
+    ...
+
+def shmem_iput128(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_iput128``."""
+    ...
+
+def shmem_iput16(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_iput16``."""
+    ...
+
+def shmem_iput32(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_iput32``."""
+    ...
+
+def shmem_iput64(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_iput64``."""
+    ...
+
+def shmem_iput8(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_iput8``."""
     ...
 
 def shmem_long_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -5033,6 +5289,14 @@ def shmem_uint16_g(src: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_uint16_g``."""
     ...
 
+def shmem_uint16_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_uint16_iget``."""
+    ...
+
+def shmem_uint16_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_uint16_iput``."""
+    ...
+
 def shmem_uint16_p(dst: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint16_p``."""
     ...
@@ -5187,6 +5451,14 @@ def shmem_uint32_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
 
 def shmem_uint32_g(src: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_uint32_g``."""
+    ...
+
+def shmem_uint32_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_uint32_iget``."""
+    ...
+
+def shmem_uint32_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_uint32_iput``."""
     ...
 
 def shmem_uint32_p(dst: _Addr, value: int, pe: int) -> None:
@@ -5345,6 +5617,14 @@ def shmem_uint64_g(src: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_uint64_g``."""
     ...
 
+def shmem_uint64_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_uint64_iget``."""
+    ...
+
+def shmem_uint64_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_uint64_iput``."""
+    ...
+
 def shmem_uint64_p(dst: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_p``."""
     ...
@@ -5411,6 +5691,14 @@ def shmem_uint64_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_p
 
 def shmem_uint8_g(src: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_uint8_g``."""
+    ...
+
+def shmem_uint8_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_uint8_iget``."""
+    ...
+
+def shmem_uint8_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_uint8_iput``."""
     ...
 
 def shmem_uint8_p(dst: _Addr, value: int, pe: int) -> None:

@@ -30,6 +30,7 @@ mod memory;
 mod rma;
 mod state;
 mod stream;
+mod strided;
 mod team;
 mod tls_conf;
 mod typed_pg;
@@ -55,5 +56,6 @@ fn _shmem(m: &Bound<'_, PyModule>) -> PyResult<()> {
     stream::register(m)?;
     upstream_extra::register(m)?;
     core_buffer::register(m)?;
+    strided::register(m)?;
     Ok(())
 }
