@@ -138,7 +138,7 @@ def test_core_by_attributes(job, n):
     attr = shmem.InitAttr()
     shmem.shmem_set_attributes(me, n, 8 << 20, url, attr)
     for bad in (dict(attributes=attr, initializer_method="uid"), dict(attributes=attr, uid=b"x"),
-                dict(initializer_method="attr"), dict(attributes=attr, instance_id=1),
+                dict(initializer_method="attr"), dict(attributes=attr, instance_id=1), dict(attributes=object()),
                 dict(initializer_method="mpi")):
         e = expect_error(core.init, exc=core.AclshmemInvalid, **bad)
         assert e.code == -1, (bad, e)

@@ -6,18 +6,20 @@
 //! decrypt handler is registered) and learn about a bad key from the init that uses TLS. So the key material
 //! is kept as given and only handed to the runtime (which parses it) at init; a key the init rejects is an
 //! error of that init, naming the problem. `set_conf_store_tls(False, "")` drops what the program configured:
-//! a key kept then is never used. TLS the launcher asks for (`SHMEM_TLS_INFO`) stays in force.
+//! a key kept then is never used. TLS the launcher asks for (`SHMEM_TLS_INFO`) stays in force. Key and
+//! password are wiped from memory when replaced or dropped.
 
 use pyo3::prelude::*;
 use shmem::tls::DecryptFn;
 use std::sync::Mutex;
+use zeroize::Zeroizing;
 
 use crate::error::{invalid, ResultExt};
 
 /// The key material as `set_conf_store_tls_key` received it.
 struct KeptKey {
-    pem: String,
-    password_cipher: Option<String>,
+    pem: Zeroizing<String>,
+    password_cipher: Option<Zeroizing<String>>,
     decrypt: Option<DecryptFn>,
 }
 
@@ -40,7 +42,11 @@ fn with<R>(f: impl FnOnce(&mut Conf) -> R) -> R {
 /// Keeps the key, its encrypted password and decrypt handler for the next init.
 pub(crate) fn keep_key(pem: &str, password_cipher: Option<&str>, decrypt: Option<DecryptFn>) {
     with(|c| {
-        c.key = Some(KeptKey { pem: pem.to_string(), password_cipher: password_cipher.map(str::to_string), decrypt })
+        c.key = Some(KeptKey {
+            pem: Zeroizing::new(pem.to_string()),
+            password_cipher: password_cipher.map(|p| Zeroizing::new(p.to_string())),
+            decrypt,
+        })
     });
 }
 
@@ -82,7 +88,7 @@ pub(crate) fn apply() -> PyResult<()> {
     let Some((pem, pw, decrypt)) = pending else {
         return Ok(());
     };
-    shmem::tls::set_tls_key(&pem, pw.as_deref(), decrypt)
+    shmem::tls::set_tls_key(&pem, pw.as_ref().map(|p| p.as_str()), decrypt)
         .map_err(|e| shmem::Error::InvalidParam(format!("the TLS key given to set_conf_store_tls_key: {e}")))
         .py()
 }

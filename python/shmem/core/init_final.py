@@ -52,7 +52,7 @@ def init(device: Any = None, uid: Optional[Union[Any, bytes]] = None, rank: Opti
         raise AclshmemInvalid(f"instance_id {instance_id} is not supported: this runtime has one instance, 0.")
     method = initializer_method or ("attr" if attributes is not None and uid is None else "uid")
     if method == "attr":
-        if attributes is None or uid is not None:
+        if not isinstance(attributes, InitAttr) or uid is not None:
             raise AclshmemInvalid("initializer_method 'attr' takes attributes= (an InitAttr) and no uid.")
         raising(_shmem.aclshmem_init)(attributes)
         return
