@@ -520,7 +520,7 @@ def aclshmem_init(mype: Optional[Union[int, InitAttr]] = ..., npes: Optional[int
 
 def aclshmem_init_using_unique_id(mype: int, npes: int, mem_size: int, uid: Union[UniqueId, bytes]) -> int:
     """Initializes PE `mype` of `npes` with `mem_size` bytes of symmetric heap from the unique ID `uid` (a
-    `UniqueId` or its bytes), on every PE. The ID's secret authenticates the job's connections. Returns 0."""
+    `UniqueId` or its bytes, possibly padded, e.g. a broadcast `uint8` buffer), on every PE. The ID's secret authenticates the job's connections. Returns 0."""
     ...
 
 def aclshmem_int16_g(src: _Addr, pe: int) -> int:

@@ -76,6 +76,15 @@ core.quiet(0)
 core.barrier(core.ACLSHMEM_TEAM_WORLD); core.sync_all(); core.sync(0)
 core.barrier_on_stream(0, 0); core.barrier_all_on_stream(None)
 
+# upstream's 4-byte signal buffers: a whole small allocation holds the 64-bit word
+s4 = core.buffer(4)
+s4.numpy(np.int32)[0] = 0
+core.barrier_all()
+core.signal_op(s4, 3, core.SignalOp.SIGNAL_SET, right)
+core.signal_wait(s4, 3, core.ComparisonType.CMP_EQ)
+assert s4.numpy(np.int32)[0] == 3
+core.barrier_all()
+
 # peer buffers: loads and stores straight into the neighbour's copy
 peer = core.get_peer_buffer(buf, right)
 assert not peer.owned and peer.length == buf.length
@@ -94,7 +103,8 @@ invalid(core.get, np.zeros(1, np.int64), buf, right)                 # dst too s
 invalid(core.put, buf, payload, right, -1)                           # negative stream
 invalid(core.put, buf, payload, right, True)                         # bool stream
 expect_error(core.put, buf, payload, right, "s", exc=TypeError)
-invalid(core.put_signal, buf, payload, core.buffer(4), 1, core.SignalOp.SIGNAL_SET, right)   # 4-byte signal
+invalid(core.put_signal, buf, payload, core.Buffer(sig.addr, 4), 1, core.SignalOp.SIGNAL_SET, right)  # 4 B, no block
+invalid(core.signal_op, core.Buffer(sig.addr + 4, 8), 1, core.SignalOp.SIGNAL_SET, right)      # misaligned
 invalid(core.signal_op, sig, 1, 7, right)
 invalid(core.signal_op, sig, -1, core.SignalOp.SIGNAL_SET, right)
 invalid(core.signal_op, sig, 1, core.SignalOp.SIGNAL_SET, n)
@@ -155,7 +165,7 @@ def test_core_by_unique_id(tmp_path, n):
     import shmem.core as core
     assert shmem.set_conf_store_tls(False, "") == 0
     uid = core.get_unique_id() if RANK == 0 else None
-    assert RANK != 0 or (isinstance(uid, bytes) and len(uid) == 124)
+    assert RANK != 0 or (isinstance(uid, bytes) and len(uid) == 136)
     uid = share_uid(uid)
     for bad in (dict(uid=uid, rank=RANK, nranks=WORLD, mem_size=1 << 22, initializer_method="mpi"),
                 dict(uid=uid, rank=WORLD, nranks=WORLD, mem_size=1 << 22, initializer_method="uid"),

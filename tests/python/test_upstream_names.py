@@ -51,6 +51,8 @@ def test_every_upstream_name_exists_or_is_documented():
     assert not wrongly_documented, wrongly_documented
     assert absent == {"set_extern_logger", "set_log_level"}, absent
     assert len(UPSTREAM) == 282
+    import importlib
+    assert importlib.import_module("shmem._pyshmem") is shmem._shmem is shmem._pyshmem   # upstream's module name
 
 
 TYPED_BODY = r"""

@@ -96,6 +96,10 @@ def test_low_level_unique_id_job(tmp_path, n):
     uid = shmem.aclshmem_get_unique_id() if RANK == 0 else None
     uid = share_uid(uid)
     assert isinstance(uid, shmem.UniqueId) and uid.version == (1 << 16) + 124 and len(uid.internal) == 124
+    # as upstream's scripts move it: the ID's bytes in a zero-padded 512-byte uint8 buffer (odd ranks)
+    assert len(uid) == 136 and list(uid) == list(bytes(uid))
+    if RANK % 2:
+        uid = bytes(list(uid) + [0] * (512 - 136))
     assert shmem.aclshmem_init_using_unique_id(RANK, WORLD, 4 << 20, uid) == 0
     assert shmem.aclshmemx_init_status() == shmem.InitStatus.INITIALIZED
     me, n = shmem.my_pe(), shmem.pe_count()
@@ -122,11 +126,12 @@ def test_unique_id_secret_authenticates_the_job(tmp_path):
     outs = run_ranks(tmp_path, 2, """
     uid = share_uid(shmem.aclshmem_get_unique_id() if RANK == 0 else None)
     if RANK == 1:
-        text = bytes(uid).rstrip(b"\\0").decode()
+        text = uid.internal.rstrip(b"\\0").decode()
         magic, url, secret, iface = text.split("\\n")
-        forged = "\\n".join([magic, url, "f" * 32, iface]).encode().ljust(124, b"\\0")
+        forged = shmem.UniqueId()
+        forged.internal = "\\n".join([magic, url, "f" * 32, iface]).encode().ljust(124, b"\\0")
         os.environ["SHMEM_INIT_TIMEOUT"] = "3"
-        e = expect_error(shmem.aclshmem_init_using_unique_id, 1, 2, 1 << 20, shmem.UniqueId.from_bytes(forged))
+        e = expect_error(shmem.aclshmem_init_using_unique_id, 1, 2, 1 << 20, forged)
         print("forged refused", e.code)
         del os.environ["SHMEM_INIT_TIMEOUT"]
     assert shmem.aclshmem_init_using_unique_id(RANK, WORLD, 1 << 20, uid) == 0
@@ -155,17 +160,20 @@ def test_unique_id_object_pickle_bytes_and_bad_input():
     out = _in_child("""
     u = shmem.aclshmem_get_unique_id()
     v = pickle.loads(pickle.dumps(u))
-    assert v == u and bytes(v) == bytes(u) and v.to_bytes() == u.internal
+    assert v == u and bytes(v) == bytes(u) and v.to_bytes()[12:] == u.internal and len(bytes(u)) == 136
+    assert bytes(u)[:4] == ((1 << 16) + 124).to_bytes(4, "little")
     assert shmem.UniqueId.from_bytes(bytes(u)) == u
+    assert shmem.UniqueId.from_bytes(bytes(u) + bytes(100)) == u                 # trailing padding ignored
     assert "tcp://127.0.0.1:" in repr(u) and 'interface="lo"' in repr(u)
-    secret = bytes(u).split(b"\\n")[2]
+    secret = u.internal.split(b"\\n")[2]
     assert len(secret) == 32 and secret not in repr(u).encode()
-    w = shmem.UniqueId(); w.internal = bytes(u)              # upstream's way to rebuild a received ID
+    w = shmem.UniqueId(); w.internal = u.internal            # upstream's way to rebuild a received ID
     assert w == u
     assert shmem.aclshmem_get_unique_id() != u               # every ID has its own port and secret
     # bad input, each with its exact code, nothing started
     expect_error(shmem.aclshmem_init_using_unique_id, 0, 1, 1 << 20, shmem.UniqueId(), code=-1)   # empty ID
-    expect_error(shmem.UniqueId.from_bytes, b"x" * 124, code=-1)
+    expect_error(shmem.UniqueId.from_bytes, b"x" * 136, code=-1)
+    expect_error(shmem.UniqueId.from_bytes, bytes(u)[:135], code=-1)
     expect_error(shmem.UniqueId.from_bytes, b"short", code=-1)
     expect_error(setattr, shmem.UniqueId(), "internal", b"short", exc=ValueError)
     w.version = 7

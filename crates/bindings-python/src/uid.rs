@@ -10,8 +10,14 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 use shmem::uid::{self, UID_INNER_LEN, UID_VERSION};
 
+/// Bytes of `bytes(uid)`: upstream's `sizeof(aclshmemx_uniqueid_t)`, three int32 and the internal bytes.
+const UID_SERIALIZED_LEN: usize = 12 + UID_INNER_LEN;
+
 /// An opaque unique ID for `aclshmem_init_using_unique_id`, made by `aclshmem_get_unique_id` on one process.
-/// Picklable; `bytes(uid)` / `UniqueId.from_bytes(b)` give and take its fixed-size encoding. `UniqueId()` is an
+/// Picklable; `bytes(uid)` is upstream's 136-byte layout (version, my_pe, n_pes as little-endian int32, then
+/// the 124 `internal` bytes), and it iterates and measures as those bytes, so `list(uid)` /
+/// `torch.tensor(list(uid))` work as with upstream's bytes. `UniqueId.from_bytes(b)` takes them back (bytes
+/// after the first 136 are ignored, as upstream does, so a padded broadcast buffer works). `UniqueId()` is an
 /// empty ID whose `internal` bytes may be set (upstream's way to rebuild a received ID).
 #[pyclass(module = "shmem._shmem", name = "UniqueId", eq)]
 #[derive(Clone, PartialEq, Eq)]
@@ -31,6 +37,35 @@ pub(crate) struct PyUniqueId {
 impl PyUniqueId {
     fn of(id: &uid::UniqueId) -> PyUniqueId {
         PyUniqueId { version: UID_VERSION, my_pe: -1, n_pes: -1, internal: id.to_bytes() }
+    }
+
+    /// Upstream's layout: version, my_pe, n_pes (little-endian int32), internal.
+    fn serialized(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(UID_SERIALIZED_LEN);
+        for v in [self.version, self.my_pe, self.n_pes] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&self.internal);
+        out
+    }
+
+    /// Parses upstream's layout (bytes beyond it ignored).
+    fn parse(data: &[u8]) -> PyResult<PyUniqueId> {
+        if data.len() < UID_SERIALIZED_LEN {
+            return Err(invalid(format!(
+                "a unique ID has {UID_SERIALIZED_LEN} bytes, these are only {} (not from aclshmem_get_unique_id?)",
+                data.len()
+            )));
+        }
+        let word = |i: usize| i32::from_le_bytes([data[4 * i], data[4 * i + 1], data[4 * i + 2], data[4 * i + 3]]);
+        let id = PyUniqueId {
+            version: word(0),
+            my_pe: word(1),
+            n_pes: word(2),
+            internal: data[12..UID_SERIALIZED_LEN].to_vec(),
+        };
+        id.decode()?;
+        Ok(id)
     }
 
     /// The runtime's ID this object encodes.
@@ -67,20 +102,29 @@ impl PyUniqueId {
         Ok(())
     }
 
-    /// Rebuilds an ID from `bytes(uid)`; raises ShmemError(INVALID_PARAM) for bytes that are not one.
+    /// Rebuilds an ID from `bytes(uid)` (extra trailing bytes ignored); raises ShmemError(INVALID_PARAM) for
+    /// bytes that are not one.
     #[staticmethod]
     fn from_bytes(data: &[u8]) -> PyResult<PyUniqueId> {
-        let id = uid::UniqueId::from_bytes(data).py()?;
-        Ok(PyUniqueId::of(&id))
+        PyUniqueId::parse(data)
     }
 
-    /// The encoded ID (as `internal`).
+    /// Upstream's 136-byte layout (as `bytes(uid)`).
     fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        self.internal(py)
+        PyBytes::new(py, &self.serialized())
     }
 
     fn __bytes__<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        self.internal(py)
+        self.to_bytes(py)
+    }
+
+    fn __len__(&self) -> usize {
+        UID_SERIALIZED_LEN
+    }
+
+    /// Iterates the bytes of `bytes(uid)` as ints (so `list(uid)` is what upstream's bytes give).
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.to_bytes(py).try_iter().map(Bound::into_any)
     }
 
     /// Pickles as the class, the version and the encoded bytes.
@@ -127,14 +171,14 @@ pub(crate) fn uid_arg(uid: &Bound<'_, PyAny>) -> PyResult<uid::UniqueId> {
     }
     if let Ok(b) = uid.extract::<Vec<u8>>() {
         if !uid.is_instance_of::<pyo3::types::PyList>() {
-            return uid::UniqueId::from_bytes(&b).py();
+            return PyUniqueId::parse(&b)?.decode();
         }
     }
     Err(pyo3::exceptions::PyTypeError::new_err("uid must be a UniqueId or the bytes of one"))
 }
 
 /// Initializes PE `mype` of `npes` with `mem_size` bytes of symmetric heap from the unique ID `uid` (a
-/// `UniqueId` or its bytes), on every PE. The ID's secret authenticates the job's connections. Returns 0.
+/// `UniqueId` or its bytes, possibly padded, e.g. a broadcast `uint8` buffer), on every PE. The ID's secret authenticates the job's connections. Returns 0.
 #[pyfunction]
 fn aclshmem_init_using_unique_id(
     py: Python<'_>,

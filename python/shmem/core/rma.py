@@ -3,7 +3,7 @@
 ``stream`` is accepted as upstream has it (None or 0 = the default stream, a non-negative int handle, or an
 object with ``npu_stream``/``cuda_stream``). On the host the calling thread is the stream: every call is
 complete when it returns (see docs/python-core.md). Signal words are 64-bit (``signal_var`` at least 8 bytes,
-8-byte aligned); the other side of each transfer is any ``Buffer`` (or, for the local side, any buffer object
+8-byte aligned, or a whole allocation of at least 4 bytes as upstream's 4-byte signals); the other side of each transfer is any ``Buffer`` (or, for the local side, any buffer object
 such as a NumPy array).
 """
 from __future__ import annotations
@@ -52,12 +52,16 @@ def _pe(remote_pe: Any) -> int:
     return remote_pe
 
 
-def _signal_var(buf: Any) -> Buffer:
+def _signal_var(buf: Any) -> int:
+    """The address of the 64-bit signal word ``buf`` names. Upstream programs allocate 4-byte signals
+    (``core.buffer(4)``); such a buffer is accepted when it starts an allocation, whose 16-byte granule holds the
+    whole word. A value below 2**32 then reads back as the same int32 from the buffer's 4 bytes."""
     b = _sym(buf, "signal_var")
-    if b.length < _SIGNAL_WORD_SIZE or b.addr % _SIGNAL_WORD_SIZE:
-        raise AclshmemInvalid(f"signal_var must hold at least {_SIGNAL_WORD_SIZE} bytes, "
-                              f"{_SIGNAL_WORD_SIZE}-byte aligned (signals are 64-bit words).")
-    return b
+    whole_block = b._block is not None and b._block.addr == b.addr and b.length >= 4
+    if b.addr % _SIGNAL_WORD_SIZE or not (b.length >= _SIGNAL_WORD_SIZE or whole_block):
+        raise AclshmemInvalid(f"signal_var must hold a {_SIGNAL_WORD_SIZE}-byte aligned 64-bit word: at least "
+                              f"{_SIGNAL_WORD_SIZE} bytes, or a whole allocation of at least 4 bytes.")
+    return b.addr
 
 
 def _enum(value: Any, cls: Any, name: str) -> Any:
