@@ -5,9 +5,10 @@
 //! Upstream programs call `set_conf_store_tls_key` early (sometimes before the certificates, or before the
 //! decrypt handler is registered) and learn about a bad key from the init that uses TLS. So the key material
 //! is kept as given and only handed to the runtime (which parses it) at init; a key the init rejects is an
-//! error of that init, naming the problem. `set_conf_store_tls(False, "")` drops what the program configured:
-//! a key kept then is never used. TLS the launcher asks for (`SHMEM_TLS_INFO`) stays in force. Key and
-//! password are wiped from memory when replaced or dropped.
+//! error of that init, naming the problem. `set_conf_store_tls(False, "")` switches off what the program
+//! configured: the certificate info is cleared and a kept key is not used while TLS stays switched off. TLS
+//! the launcher asks for (`SHMEM_TLS_INFO`) stays in force. Key and password are wiped from memory when
+//! replaced or dropped.
 
 use pyo3::prelude::*;
 use shmem::tls::DecryptFn;
