@@ -27,6 +27,12 @@ from ._shmem import *  # noqa: F401,F403  (the extension's public functions)
 from ._shmem import ShmemError, SymBlock, TEAM_INVALID, TEAM_NODE, TEAM_WORLD, init_attr  # noqa: F401
 from ._types import *  # noqa: F401,F403
 from ._types import CmpOp, InitAttr, InitStatus, OpEngineType, OptionalAttr, SignalOp, TeamConfig  # noqa: F401
+from ._upstream import MemType  # noqa: F401  (upstream's heap selector; one heap on the host)
+
+# Upstream's extension module is ``shmem._pyshmem`` (programs call ``shmem._pyshmem.aclshmem_int32_p``); here it
+# is the same module as ``shmem._shmem``.
+_pyshmem = _shmem
+__import__("sys").modules.setdefault(__name__ + "._pyshmem", _shmem)
 from ._numpy import (array, get, is_symmetric, peer_array, put, put_signal, test, wait_until,  # noqa: F401
                      zeros)
 

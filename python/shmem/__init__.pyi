@@ -8,7 +8,11 @@ from ._types import SignalOp as SignalOp, TeamConfig as TeamConfig
 from ._numpy import array as array, zeros as zeros, peer_array as peer_array, put as put, get as get
 from ._numpy import put_signal as put_signal, wait_until as wait_until, test as test
 from ._numpy import is_symmetric as is_symmetric
+from ._upstream import MemType as MemType
+from . import core as core
 
+_Stream = Any
+"""A stream handle as upstream takes it: None, a non-negative int, or an object with npu_stream."""
 _Addr = Union[int, Any]
 """A symmetric address: an int from aclshmem_malloc, or a buffer object viewing the heap."""
 _Local = Any
@@ -37,6 +41,18 @@ class SymBlock:
     @property
     def freed(self) -> bool: ...
     def __buffer__(self, flags: int) -> memoryview: ...
+
+class UniqueId:
+    """A unique ID for aclshmem_init_using_unique_id (picklable; bytes(uid) is its 124-byte encoding)."""
+    version: int
+    my_pe: int
+    n_pes: int
+    internal: bytes
+    def __init__(self) -> None: ...
+    @staticmethod
+    def from_bytes(data: bytes) -> UniqueId: ...
+    def to_bytes(self) -> bytes: ...
+    def __bytes__(self) -> bytes: ...
 
 ACLSHMEM_CMP_EQ: CmpOp
 ACLSHMEM_CMP_GE: CmpOp
@@ -78,8 +94,40 @@ def aclshmem_barrier_all() -> None:
     """quiet, then a barrier over all PEs."""
     ...
 
+def aclshmem_bfloat16_g(src: _Addr, pe: int) -> float:
+    """Gets one bfloat16 value from `src` on `pe`, as a float."""
+    ...
+
+def aclshmem_bfloat16_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` bfloat16_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_bfloat16_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` bfloat16_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    ...
+
+def aclshmem_bfloat16_p(dst: _Addr, value: float, pe: int) -> None:
+    """Puts one bfloat16 value (`value` rounded to nearest-even) into `dst` on `pe`."""
+    ...
+
 def aclshmem_calloc(nmemb: int, size: int) -> int:
     """Collective `calloc`: `nmemb * size` bytes zeroed on every PE. Returns the address, or 0 for size 0."""
+    ...
+
+def aclshmem_char_g(src: _Addr, pe: int) -> str:
+    """Gets one char from `src` on `pe`, as a one-character str."""
+    ...
+
+def aclshmem_char_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` char_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_char_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` char_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    ...
+
+def aclshmem_char_p(dst: _Addr, value: Union[str, bytes, int], pe: int) -> None:
+    """Puts one char (a one-character str, one byte, or an int in -128..=255) into `dst` on `pe`."""
     ...
 
 def aclshmem_char_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -162,6 +210,22 @@ def aclshmem_double_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: float, pe
     """`atomic_swap` storing the old value (f64) into the local `fetch`."""
     ...
 
+def aclshmem_double_g(src: _Addr, pe: int) -> float:
+    """Gets one double from the symmetric `src` on `pe`."""
+    ...
+
+def aclshmem_double_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` double_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_double_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` double_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    ...
+
+def aclshmem_double_p(dst: _Addr, value: float, pe: int) -> None:
+    """Puts one double `value` into the symmetric `dst` on `pe` (blocking)."""
+    ...
+
 def aclshmem_double_test(ivar: _Addr, cmp: int, cmp_value: float, res_out_ptr: Optional[_Local] = ...) -> int:
     """Whether the `f64` at `ivar` compares true against `cmp_value` now: 1 or 0 (also stored as a C int in `res_out_ptr` when given)."""
     ...
@@ -226,14 +290,15 @@ def aclshmem_fence() -> None:
     """Orders this PE's puts to each target PE."""
     ...
 
-def aclshmem_finalize() -> None:
+def aclshmem_finalize() -> int:
     """Ends this PE's part of the job (collective): outstanding operations complete, every PE arrives, and all
     symmetric memory is released. Arrays that still view the heap stay readable and writable (their memory is
     no longer managed: peers that still map it may write it) until they are garbage collected; a RuntimeWarning
-    names how many there are."""
+    names how many there are.
+    Returns 0 (upstream programs check it)."""
     ...
 
-def aclshmem_finialize() -> None:
+def aclshmem_finialize() -> int:
     """Alias of ``aclshmem_finalize``."""
     ...
 
@@ -255,6 +320,22 @@ def aclshmem_float_atomic_swap(dest: _Addr, value: float, pe: int) -> float:
 
 def aclshmem_float_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: float, pe: int) -> None:
     """`atomic_swap` storing the old value (f32) into the local `fetch`."""
+    ...
+
+def aclshmem_float_g(src: _Addr, pe: int) -> float:
+    """Gets one float from the symmetric `src` on `pe`."""
+    ...
+
+def aclshmem_float_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` float_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_float_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` float_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    ...
+
+def aclshmem_float_p(dst: _Addr, value: float, pe: int) -> None:
+    """Puts one float `value` into the symmetric `dst` on `pe` (blocking)."""
     ...
 
 def aclshmem_float_test(ivar: _Addr, cmp: int, cmp_value: float, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -362,6 +443,12 @@ def aclshmem_get8_nbi(dst: _Local, src: _Addr, elem_size: int, pe: int) -> None:
     """Non-blocking get of 8-bit elements; complete after the next quiet."""
     ...
 
+def aclshmem_get_unique_id() -> UniqueId:
+    """Makes a unique ID for a new job; call it on the process that will be PE 0. It binds the store's port now
+    (`SHMEM_UID_SESSION_ID=host:port`, `SHMEM_UID_SOCK_IFNAME=<ifname>[:inet4|inet6]`, else loopback) and draws
+    the job's secret. Raises ShmemError (INVALID_PARAM naming the candidate interfaces when none fits)."""
+    ...
+
 def aclshmem_getmem(dst: _Local, src: _Addr, elem_size: int, pe: int) -> None:
     """Blocking get of `elem_size` bytes from the symmetric `src` on PE `pe` into local `dst` (a writable buffer
     object or heap int)."""
@@ -376,6 +463,42 @@ def aclshmem_global_exit(status: int) -> NoReturn:
     return."""
     ...
 
+def aclshmem_half_g(src: _Addr, pe: int) -> float:
+    """Gets one IEEE half-precision value from `src` on `pe`, as a float."""
+    ...
+
+def aclshmem_half_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` half_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_half_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` half_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    ...
+
+def aclshmem_half_p(dst: _Addr, value: float, pe: int) -> None:
+    """Puts one IEEE half-precision value (`value` rounded to nearest-even) into `dst` on `pe`."""
+    ...
+
+def aclshmem_iget128(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` iget128 elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_iget16(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` iget16 elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_iget32(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` iget32 elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_iget64(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` iget64 elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_iget8(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` iget8 elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
 def aclshmem_info_get_name() -> str:
     """The vendor string: this library's name, version and compiled engines."""
     ...
@@ -384,13 +507,36 @@ def aclshmem_info_get_version() -> Tuple[int, int]:
     """The (major, minor) version of the SHMEM API this library implements."""
     ...
 
-def aclshmem_init(mype: Optional[int] = ..., npes: Optional[int] = ..., mem_size: Optional[int] = ...) -> int:
+def aclshmem_init(mype: Optional[Union[int, InitAttr]] = ..., npes: Optional[int] = ..., mem_size: Optional[int] = ..., attributes: Optional[InitAttr] = ...) -> int:
     """Initializes this PE (collective over the job). Returns 0; raises ShmemError on failure.
 
-    With no arguments, rank, job size and heap size come from the launch environment (shmemrun, torchrun,
-    Slurm; `SHMEM_SYMMETRIC_SIZE`, default 64 MiB); `mem_size` alone overrides the heap size. With `mype`
-    and `npes`, the store address still comes from the environment (`SHMEM_MASTER_ADDR`/`SHMEM_MASTER_PORT`,
-    else `MASTER_ADDR` and `MASTER_PORT + 11`)."""
+    Two forms, as the seed and upstream have them:
+    - `aclshmem_init(attributes)` (or `attributes=`): an `InitAttr`, as `init_attr(attributes)`.
+    - `aclshmem_init(mype, npes, mem_size)`: with no arguments, rank, job size and heap size come from the
+      launch environment (shmemrun, torchrun, Slurm; `SHMEM_SYMMETRIC_SIZE`, default 64 MiB); `mem_size` alone
+      overrides the heap size. With `mype` and `npes`, the store address still comes from the environment
+      (`SHMEM_MASTER_ADDR`/`SHMEM_MASTER_PORT`, else `MASTER_ADDR` and `MASTER_PORT + 11`)."""
+    ...
+
+def aclshmem_init_using_unique_id(mype: int, npes: int, mem_size: int, uid: Union[UniqueId, bytes]) -> int:
+    """Initializes PE `mype` of `npes` with `mem_size` bytes of symmetric heap from the unique ID `uid` (a
+    `UniqueId` or its bytes, possibly padded, e.g. a broadcast `uint8` buffer), on every PE. The ID's secret authenticates the job's connections. Returns 0."""
+    ...
+
+def aclshmem_int16_g(src: _Addr, pe: int) -> int:
+    """Gets one int16 from the symmetric `src` on `pe`."""
+    ...
+
+def aclshmem_int16_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` int16_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_int16_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` int16_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    ...
+
+def aclshmem_int16_p(dst: _Addr, value: int, pe: int) -> None:
+    """Puts one int16 `value` into the symmetric `dst` on `pe` (blocking)."""
     ...
 
 def aclshmem_int16_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -541,6 +687,22 @@ def aclshmem_int32_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
     """Atomic xor on `pe`'s `i32` at `dest` (no fetch)."""
     ...
 
+def aclshmem_int32_g(src: _Addr, pe: int) -> int:
+    """Gets one int32 from the symmetric `src` on `pe`."""
+    ...
+
+def aclshmem_int32_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` int32_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_int32_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` int32_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    ...
+
+def aclshmem_int32_p(dst: _Addr, value: int, pe: int) -> None:
+    """Puts one int32 `value` into the symmetric `dst` on `pe` (blocking)."""
+    ...
+
 def aclshmem_int32_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Whether the `i32` at `ivar` compares true against `cmp_value` now: 1 or 0 (also stored as a C int in `res_out_ptr` when given)."""
     ...
@@ -689,6 +851,22 @@ def aclshmem_int64_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
     """Atomic xor on `pe`'s `i64` at `dest` (no fetch)."""
     ...
 
+def aclshmem_int64_g(src: _Addr, pe: int) -> int:
+    """Gets one int64 from the symmetric `src` on `pe`."""
+    ...
+
+def aclshmem_int64_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` int64_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_int64_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` int64_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    ...
+
+def aclshmem_int64_p(dst: _Addr, value: int, pe: int) -> None:
+    """Puts one int64 `value` into the symmetric `dst` on `pe` (blocking)."""
+    ...
+
 def aclshmem_int64_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Whether the `i64` at `ivar` compares true against `cmp_value` now: 1 or 0 (also stored as a C int in `res_out_ptr` when given)."""
     ...
@@ -747,6 +925,22 @@ def aclshmem_int64_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _
 
 def aclshmem_int64_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Waits until at least one unmasked `ivars[i]` (i64) compares true against `cmp_values[i]`; writes the indices and returns their count."""
+    ...
+
+def aclshmem_int8_g(src: _Addr, pe: int) -> int:
+    """Gets one int8 from the symmetric `src` on `pe`."""
+    ...
+
+def aclshmem_int8_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` int8_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_int8_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` int8_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    ...
+
+def aclshmem_int8_p(dst: _Addr, value: int, pe: int) -> None:
+    """Puts one int8 `value` into the symmetric `dst` on `pe` (blocking)."""
     ...
 
 def aclshmem_int8_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -955,6 +1149,26 @@ def aclshmem_int_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Lo
 
 def aclshmem_int_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int32_wait_until_some_vector``."""
+    ...
+
+def aclshmem_iput128(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` iput128 elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    ...
+
+def aclshmem_iput16(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` iput16 elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    ...
+
+def aclshmem_iput32(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` iput32 elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    ...
+
+def aclshmem_iput64(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` iput64 elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    ...
+
+def aclshmem_iput8(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` iput8 elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
 def aclshmem_long_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -1818,6 +2032,22 @@ def aclshmem_uchar_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices
     """Alias of ``aclshmem_uint8_wait_until_some_vector``."""
     ...
 
+def aclshmem_uint16_g(src: _Addr, pe: int) -> int:
+    """Gets one uint16 from the symmetric `src` on `pe`."""
+    ...
+
+def aclshmem_uint16_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` uint16_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_uint16_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` uint16_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    ...
+
+def aclshmem_uint16_p(dst: _Addr, value: int, pe: int) -> None:
+    """Puts one uint16 `value` into the symmetric `dst` on `pe` (blocking)."""
+    ...
+
 def aclshmem_uint16_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Whether the `u16` at `ivar` compares true against `cmp_value` now: 1 or 0 (also stored as a C int in `res_out_ptr` when given)."""
     ...
@@ -1964,6 +2194,22 @@ def aclshmem_uint32_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: int, pe: 
 
 def aclshmem_uint32_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
     """Atomic xor on `pe`'s `u32` at `dest` (no fetch)."""
+    ...
+
+def aclshmem_uint32_g(src: _Addr, pe: int) -> int:
+    """Gets one uint32 from the symmetric `src` on `pe`."""
+    ...
+
+def aclshmem_uint32_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` uint32_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_uint32_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` uint32_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    ...
+
+def aclshmem_uint32_p(dst: _Addr, value: int, pe: int) -> None:
+    """Puts one uint32 `value` into the symmetric `dst` on `pe` (blocking)."""
     ...
 
 def aclshmem_uint32_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -2114,6 +2360,22 @@ def aclshmem_uint64_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
     """Atomic xor on `pe`'s `u64` at `dest` (no fetch)."""
     ...
 
+def aclshmem_uint64_g(src: _Addr, pe: int) -> int:
+    """Gets one uint64 from the symmetric `src` on `pe`."""
+    ...
+
+def aclshmem_uint64_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` uint64_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_uint64_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` uint64_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    ...
+
+def aclshmem_uint64_p(dst: _Addr, value: int, pe: int) -> None:
+    """Puts one uint64 `value` into the symmetric `dst` on `pe` (blocking)."""
+    ...
+
 def aclshmem_uint64_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Whether the `u64` at `ivar` compares true against `cmp_value` now: 1 or 0 (also stored as a C int in `res_out_ptr` when given)."""
     ...
@@ -2172,6 +2434,22 @@ def aclshmem_uint64_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: 
 
 def aclshmem_uint64_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Waits until at least one unmasked `ivars[i]` (u64) compares true against `cmp_values[i]`; writes the indices and returns their count."""
+    ...
+
+def aclshmem_uint8_g(src: _Addr, pe: int) -> int:
+    """Gets one uint8 from the symmetric `src` on `pe`."""
+    ...
+
+def aclshmem_uint8_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided get of `nelems` uint8_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    ...
+
+def aclshmem_uint8_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Strided put of `nelems` uint8_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    ...
+
+def aclshmem_uint8_p(dst: _Addr, value: int, pe: int) -> None:
+    """Puts one uint8 `value` into the symmetric `dst` on `pe` (blocking)."""
     ...
 
 def aclshmem_uint8_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -2738,8 +3016,68 @@ def aclshmem_ushort_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indice
     """Alias of ``aclshmem_uint16_wait_until_some_vector``."""
     ...
 
+def aclshmemx_finalize(instance_id: int) -> int:
+    """Finalizes instance `instance_id`. This runtime has one instance per process, id 0: `aclshmemx_finalize(0)`
+    is `aclshmem_finalize()` (returns 0); any other id is INVALID_PARAM."""
+    ...
+
+def aclshmemx_get_heap_base(mem_type: Optional[int] = ...) -> int:
+    """The start address of this PE's symmetric heap (0 before init). `mem_type` (`MemType.DEVICE_SIDE` /
+    `HOST_SIDE`, default device) selects upstream's heap; on the host both are the one heap."""
+    ...
+
+def aclshmemx_getmem_on_stream(dst: _Addr, src: _Addr, elem_size: int, pe: int, stream: Optional[_Stream] = ...) -> None:
+    """Get of `elem_size` bytes from the symmetric `src` on `pe` into local `dst`, ordered on `stream`; complete
+    on return."""
+    ...
+
 def aclshmemx_init_status() -> InitStatus:
     """The life-cycle status of this process: an `InitStatus` (INITIALIZED once init has completed)."""
+    ...
+
+def aclshmemx_put128_signal(dst: _Addr, src: _Addr, nelems: int, sig: _Addr, signal: int, sig_op: int, pe: int) -> None:
+    """Puts `nelems` 128-bit elements from local `src` to the symmetric `dst` on `pe`, then updates the 64-bit signal `sig` there (`sig_op`: SIGNAL_SET 0 / SIGNAL_ADD 1)."""
+    ...
+
+def aclshmemx_put128_signal_nbi(dst: _Addr, src: _Addr, nelems: int, sig: _Addr, signal: int, sig_op: int, pe: int) -> None:
+    """Non-blocking put of 128-bit elements with a signal; complete after the next quiet."""
+    ...
+
+def aclshmemx_put16_signal(dst: _Addr, src: _Addr, nelems: int, sig: _Addr, signal: int, sig_op: int, pe: int) -> None:
+    """Puts `nelems` 16-bit elements from local `src` to the symmetric `dst` on `pe`, then updates the 64-bit signal `sig` there (`sig_op`: SIGNAL_SET 0 / SIGNAL_ADD 1)."""
+    ...
+
+def aclshmemx_put16_signal_nbi(dst: _Addr, src: _Addr, nelems: int, sig: _Addr, signal: int, sig_op: int, pe: int) -> None:
+    """Non-blocking put of 16-bit elements with a signal; complete after the next quiet."""
+    ...
+
+def aclshmemx_put32_signal(dst: _Addr, src: _Addr, nelems: int, sig: _Addr, signal: int, sig_op: int, pe: int) -> None:
+    """Puts `nelems` 32-bit elements from local `src` to the symmetric `dst` on `pe`, then updates the 64-bit signal `sig` there (`sig_op`: SIGNAL_SET 0 / SIGNAL_ADD 1)."""
+    ...
+
+def aclshmemx_put32_signal_nbi(dst: _Addr, src: _Addr, nelems: int, sig: _Addr, signal: int, sig_op: int, pe: int) -> None:
+    """Non-blocking put of 32-bit elements with a signal; complete after the next quiet."""
+    ...
+
+def aclshmemx_put64_signal(dst: _Addr, src: _Addr, nelems: int, sig: _Addr, signal: int, sig_op: int, pe: int) -> None:
+    """Puts `nelems` 64-bit elements from local `src` to the symmetric `dst` on `pe`, then updates the 64-bit signal `sig` there (`sig_op`: SIGNAL_SET 0 / SIGNAL_ADD 1)."""
+    ...
+
+def aclshmemx_put64_signal_nbi(dst: _Addr, src: _Addr, nelems: int, sig: _Addr, signal: int, sig_op: int, pe: int) -> None:
+    """Non-blocking put of 64-bit elements with a signal; complete after the next quiet."""
+    ...
+
+def aclshmemx_put8_signal(dst: _Addr, src: _Addr, nelems: int, sig: _Addr, signal: int, sig_op: int, pe: int) -> None:
+    """Puts `nelems` 8-bit elements from local `src` to the symmetric `dst` on `pe`, then updates the 64-bit signal `sig` there (`sig_op`: SIGNAL_SET 0 / SIGNAL_ADD 1)."""
+    ...
+
+def aclshmemx_put8_signal_nbi(dst: _Addr, src: _Addr, nelems: int, sig: _Addr, signal: int, sig_op: int, pe: int) -> None:
+    """Non-blocking put of 8-bit elements with a signal; complete after the next quiet."""
+    ...
+
+def aclshmemx_putmem_on_stream(dst: _Addr, src: _Local, elem_size: int, pe: int, stream: Optional[_Stream] = ...) -> None:
+    """Put of `elem_size` bytes from local `src` to the symmetric `dst` on `pe`, ordered on `stream`; complete
+    on return (the calling thread is the stream)."""
     ...
 
 def aclshmemx_putmem_signal(dst: _Addr, src: _Local, elem_size: int, sig: _Addr, signal: int, sig_op: int, pe: int) -> None:
@@ -2749,6 +3087,20 @@ def aclshmemx_putmem_signal(dst: _Addr, src: _Local, elem_size: int, sig: _Addr,
 
 def aclshmemx_putmem_signal_nbi(dst: _Addr, src: _Local, elem_size: int, sig: _Addr, signal: int, sig_op: int, pe: int) -> None:
     """Non-blocking put-with-signal: complete after the next quiet."""
+    ...
+
+def aclshmemx_quiet_on_stream(stream: Optional[_Stream] = ...) -> None:
+    """Completes every earlier operation of this PE, ordered on `stream`; complete on return."""
+    ...
+
+def aclshmemx_signal_op_on_stream(sig_addr: _Addr, signal: int, sig_op: int, pe: int, stream: Optional[_Stream] = ...) -> None:
+    """Updates the 64-bit signal word `sig_addr` on `pe` with `signal` (`sig_op`: SIGNAL_SET 0, SIGNAL_ADD 1),
+    ordered on `stream`; complete on return. Waiters on that word are woken."""
+    ...
+
+def aclshmemx_signal_wait_until_on_stream(sig_addr: _Addr, cmp: int, cmp_val: int, stream: Optional[_Stream] = ...) -> None:
+    """Waits until the local 64-bit signal word `sig_addr` compares true (`cmp`: CMP_EQ..CMP_LE) against
+    `cmp_val`, ordered on `stream`: returns once it does. The GIL is released; Ctrl-C interrupts."""
     ...
 
 def aclshmemx_team_getmem(team: int, dst: _Local, src: _Addr, elem_size: int, pe: int) -> None:
@@ -2779,7 +3131,7 @@ def fence() -> None:
     """Alias of ``aclshmem_fence``."""
     ...
 
-def finalize() -> None:
+def finalize() -> int:
     """Alias of ``aclshmem_finalize``."""
     ...
 
@@ -2832,7 +3184,7 @@ def info_get_version() -> Tuple[int, int]:
     """Alias of ``aclshmem_info_get_version``."""
     ...
 
-def init(mype: Optional[int] = ..., npes: Optional[int] = ..., mem_size: Optional[int] = ...) -> int:
+def init(mype: Optional[Union[int, InitAttr]] = ..., npes: Optional[int] = ..., mem_size: Optional[int] = ..., attributes: Optional[InitAttr] = ...) -> int:
     """Alias of ``aclshmem_init``."""
     ...
 
@@ -2893,6 +3245,12 @@ def register_decrypt_handler(py_decrypt_func: Callable[[str], str]) -> int:
     """Registers the Python function that decrypts the TLS key password (`decrypt(cipher) -> plain`). Returns 0."""
     ...
 
+def set_conf_store_tls(enable: bool, tls_info: str) -> int:
+    """Upstream's TLS switch: `set_conf_store_tls(True, info)` enables TLS for the bootstrap store with the
+    certificate files of `info` (as `set_conf_store_tls_info`); `set_conf_store_tls(False, "")` disables what
+    this program configured (info and key). Returns 0; enabling with an empty `info` is INVALID_PARAM."""
+    ...
+
 def set_conf_store_tls_info(info: str) -> int:
     """Enables TLS for the bootstrap store with the certificate files of `info` (`"tlsCaPath: /dir; tlsCert:
     cert.pem; tlsCaFile: ca.pem; tlsCrlFile: crl.pem"`); an empty string disables it. Returns 0."""
@@ -2901,7 +3259,8 @@ def set_conf_store_tls_info(info: str) -> int:
 def set_conf_store_tls_key(tls_pk: str, tls_pk_pw: Optional[str], py_decrypt_func: Optional[Callable[[str], str]] = ...) -> int:
     """Sets the store's TLS private key (PEM text) and its encrypted password, which `py_decrypt_func(cipher)
     -> plain` decrypts when init needs it. Call before init; the certificates come from
-    `set_conf_store_tls_info` or `SHMEM_TLS_INFO`. Returns 0."""
+    `set_conf_store_tls`, `set_conf_store_tls_info` or `SHMEM_TLS_INFO`. The key material is kept as given and
+    checked by the init that uses TLS (a bad key is an error of that init, naming the problem). Returns 0."""
     ...
 
 def shmem_align(alignment: int, size: int) -> int:
@@ -2912,8 +3271,40 @@ def shmem_barrier_all() -> None:
     """Alias of ``aclshmem_barrier_all``."""
     ...
 
+def shmem_bfloat16_g(src: _Addr, pe: int) -> float:
+    """Alias of ``aclshmem_bfloat16_g``."""
+    ...
+
+def shmem_bfloat16_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_bfloat16_iget``."""
+    ...
+
+def shmem_bfloat16_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_bfloat16_iput``."""
+    ...
+
+def shmem_bfloat16_p(dst: _Addr, value: float, pe: int) -> None:
+    """Alias of ``aclshmem_bfloat16_p``."""
+    ...
+
 def shmem_calloc(nmemb: int, size: int) -> int:
     """Alias of ``aclshmem_calloc``."""
+    ...
+
+def shmem_char_g(src: _Addr, pe: int) -> str:
+    """Alias of ``aclshmem_char_g``."""
+    ...
+
+def shmem_char_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_char_iget``."""
+    ...
+
+def shmem_char_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_char_iput``."""
+    ...
+
+def shmem_char_p(dst: _Addr, value: Union[str, bytes, int], pe: int) -> None:
+    """Alias of ``aclshmem_char_p``."""
     ...
 
 def shmem_char_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -2996,6 +3387,22 @@ def shmem_double_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: float, pe: i
     """Alias of ``aclshmem_double_atomic_swap_nbi``."""
     ...
 
+def shmem_double_g(src: _Addr, pe: int) -> float:
+    """Alias of ``aclshmem_double_g``."""
+    ...
+
+def shmem_double_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_double_iget``."""
+    ...
+
+def shmem_double_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_double_iput``."""
+    ...
+
+def shmem_double_p(dst: _Addr, value: float, pe: int) -> None:
+    """Alias of ``aclshmem_double_p``."""
+    ...
+
 def shmem_double_test(ivar: _Addr, cmp: int, cmp_value: float, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_double_test``."""
     ...
@@ -3060,7 +3467,7 @@ def shmem_fence() -> None:
     """Alias of ``aclshmem_fence``."""
     ...
 
-def shmem_finalize() -> None:
+def shmem_finalize() -> int:
     """Alias of ``aclshmem_finalize``."""
     ...
 
@@ -3082,6 +3489,22 @@ def shmem_float_atomic_swap(dest: _Addr, value: float, pe: int) -> float:
 
 def shmem_float_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: float, pe: int) -> None:
     """Alias of ``aclshmem_float_atomic_swap_nbi``."""
+    ...
+
+def shmem_float_g(src: _Addr, pe: int) -> float:
+    """Alias of ``aclshmem_float_g``."""
+    ...
+
+def shmem_float_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_float_iget``."""
+    ...
+
+def shmem_float_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_float_iput``."""
+    ...
+
+def shmem_float_p(dst: _Addr, value: float, pe: int) -> None:
+    """Alias of ``aclshmem_float_p``."""
     ...
 
 def shmem_float_test(ivar: _Addr, cmp: int, cmp_value: float, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -3188,6 +3611,14 @@ def shmem_get8_nbi(dst: _Local, src: _Addr, elem_size: int, pe: int) -> None:
     """Alias of ``aclshmem_get8_nbi``."""
     ...
 
+def shmem_get_heap_base(mem_type: Optional[int] = ...) -> int:
+    """Alias of ``aclshmemx_get_heap_base``."""
+    ...
+
+def shmem_get_unique_id() -> UniqueId:
+    """Alias of ``aclshmem_get_unique_id``."""
+    ...
+
 def shmem_getmem(dst: _Local, src: _Addr, elem_size: int, pe: int) -> None:
     """Alias of ``aclshmem_getmem``."""
     ...
@@ -3196,8 +3627,48 @@ def shmem_getmem_nbi(dst: _Local, src: _Addr, elem_size: int, pe: int) -> None:
     """Alias of ``aclshmem_getmem_nbi``."""
     ...
 
+def shmem_getmem_on_stream(dst: _Addr, src: _Addr, elem_size: int, pe: int, stream: Optional[_Stream] = ...) -> None:
+    """Alias of ``aclshmemx_getmem_on_stream``."""
+    ...
+
 def shmem_global_exit(status: int) -> NoReturn:
     """Alias of ``aclshmem_global_exit``."""
+    ...
+
+def shmem_half_g(src: _Addr, pe: int) -> float:
+    """Alias of ``aclshmem_half_g``."""
+    ...
+
+def shmem_half_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_half_iget``."""
+    ...
+
+def shmem_half_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_half_iput``."""
+    ...
+
+def shmem_half_p(dst: _Addr, value: float, pe: int) -> None:
+    """Alias of ``aclshmem_half_p``."""
+    ...
+
+def shmem_iget128(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_iget128``."""
+    ...
+
+def shmem_iget16(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_iget16``."""
+    ...
+
+def shmem_iget32(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_iget32``."""
+    ...
+
+def shmem_iget64(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_iget64``."""
+    ...
+
+def shmem_iget8(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_iget8``."""
     ...
 
 def shmem_info_get_name() -> str:
@@ -3208,12 +3679,32 @@ def shmem_info_get_version() -> Tuple[int, int]:
     """Alias of ``aclshmem_info_get_version``."""
     ...
 
-def shmem_init(mype: Optional[int] = ..., npes: Optional[int] = ..., mem_size: Optional[int] = ...) -> int:
+def shmem_init(mype: Optional[Union[int, InitAttr]] = ..., npes: Optional[int] = ..., mem_size: Optional[int] = ..., attributes: Optional[InitAttr] = ...) -> int:
     """Alias of ``aclshmem_init``."""
     ...
 
 def shmem_init_status() -> InitStatus:
     """Alias of ``aclshmemx_init_status``."""
+    ...
+
+def shmem_init_using_unique_id(mype: int, npes: int, mem_size: int, uid: Union[UniqueId, bytes]) -> int:
+    """Alias of ``aclshmem_init_using_unique_id``."""
+    ...
+
+def shmem_int16_g(src: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_int16_g``."""
+    ...
+
+def shmem_int16_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_int16_iget``."""
+    ...
+
+def shmem_int16_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_int16_iput``."""
+    ...
+
+def shmem_int16_p(dst: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_int16_p``."""
     ...
 
 def shmem_int16_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -3364,6 +3855,22 @@ def shmem_int32_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int32_atomic_xor``."""
     ...
 
+def shmem_int32_g(src: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_int32_g``."""
+    ...
+
+def shmem_int32_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_int32_iget``."""
+    ...
+
+def shmem_int32_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_int32_iput``."""
+    ...
+
+def shmem_int32_p(dst: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_int32_p``."""
+    ...
+
 def shmem_int32_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int32_test``."""
     ...
@@ -3512,6 +4019,22 @@ def shmem_int64_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_xor``."""
     ...
 
+def shmem_int64_g(src: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_int64_g``."""
+    ...
+
+def shmem_int64_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_int64_iget``."""
+    ...
+
+def shmem_int64_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_int64_iput``."""
+    ...
+
+def shmem_int64_p(dst: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_int64_p``."""
+    ...
+
 def shmem_int64_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_test``."""
     ...
@@ -3570,6 +4093,22 @@ def shmem_int64_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Loc
 
 def shmem_int64_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_wait_until_some_vector``."""
+    ...
+
+def shmem_int8_g(src: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_int8_g``."""
+    ...
+
+def shmem_int8_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_int8_iget``."""
+    ...
+
+def shmem_int8_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_int8_iput``."""
+    ...
+
+def shmem_int8_p(dst: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_int8_p``."""
     ...
 
 def shmem_int8_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -3778,6 +4317,26 @@ def shmem_int_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local
 
 def shmem_int_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int32_wait_until_some_vector``."""
+    ...
+
+def shmem_iput128(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_iput128``."""
+    ...
+
+def shmem_iput16(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_iput16``."""
+    ...
+
+def shmem_iput32(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_iput32``."""
+    ...
+
+def shmem_iput64(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_iput64``."""
+    ...
+
+def shmem_iput8(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_iput8``."""
     ...
 
 def shmem_long_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -4240,12 +4799,28 @@ def shmem_put128_nbi(dst: _Addr, src: _Local, elem_size: int, pe: int) -> None:
     """Alias of ``aclshmem_put128_nbi``."""
     ...
 
+def shmem_put128_signal(dst: _Addr, src: _Addr, nelems: int, sig: _Addr, signal: int, sig_op: int, pe: int) -> None:
+    """Alias of ``aclshmemx_put128_signal``."""
+    ...
+
+def shmem_put128_signal_nbi(dst: _Addr, src: _Addr, nelems: int, sig: _Addr, signal: int, sig_op: int, pe: int) -> None:
+    """Alias of ``aclshmemx_put128_signal_nbi``."""
+    ...
+
 def shmem_put16(dst: _Addr, src: _Local, elem_size: int, pe: int) -> None:
     """Alias of ``aclshmem_put16``."""
     ...
 
 def shmem_put16_nbi(dst: _Addr, src: _Local, elem_size: int, pe: int) -> None:
     """Alias of ``aclshmem_put16_nbi``."""
+    ...
+
+def shmem_put16_signal(dst: _Addr, src: _Addr, nelems: int, sig: _Addr, signal: int, sig_op: int, pe: int) -> None:
+    """Alias of ``aclshmemx_put16_signal``."""
+    ...
+
+def shmem_put16_signal_nbi(dst: _Addr, src: _Addr, nelems: int, sig: _Addr, signal: int, sig_op: int, pe: int) -> None:
+    """Alias of ``aclshmemx_put16_signal_nbi``."""
     ...
 
 def shmem_put32(dst: _Addr, src: _Local, elem_size: int, pe: int) -> None:
@@ -4256,12 +4831,28 @@ def shmem_put32_nbi(dst: _Addr, src: _Local, elem_size: int, pe: int) -> None:
     """Alias of ``aclshmem_put32_nbi``."""
     ...
 
+def shmem_put32_signal(dst: _Addr, src: _Addr, nelems: int, sig: _Addr, signal: int, sig_op: int, pe: int) -> None:
+    """Alias of ``aclshmemx_put32_signal``."""
+    ...
+
+def shmem_put32_signal_nbi(dst: _Addr, src: _Addr, nelems: int, sig: _Addr, signal: int, sig_op: int, pe: int) -> None:
+    """Alias of ``aclshmemx_put32_signal_nbi``."""
+    ...
+
 def shmem_put64(dst: _Addr, src: _Local, elem_size: int, pe: int) -> None:
     """Alias of ``aclshmem_put64``."""
     ...
 
 def shmem_put64_nbi(dst: _Addr, src: _Local, elem_size: int, pe: int) -> None:
     """Alias of ``aclshmem_put64_nbi``."""
+    ...
+
+def shmem_put64_signal(dst: _Addr, src: _Addr, nelems: int, sig: _Addr, signal: int, sig_op: int, pe: int) -> None:
+    """Alias of ``aclshmemx_put64_signal``."""
+    ...
+
+def shmem_put64_signal_nbi(dst: _Addr, src: _Addr, nelems: int, sig: _Addr, signal: int, sig_op: int, pe: int) -> None:
+    """Alias of ``aclshmemx_put64_signal_nbi``."""
     ...
 
 def shmem_put8(dst: _Addr, src: _Local, elem_size: int, pe: int) -> None:
@@ -4272,12 +4863,24 @@ def shmem_put8_nbi(dst: _Addr, src: _Local, elem_size: int, pe: int) -> None:
     """Alias of ``aclshmem_put8_nbi``."""
     ...
 
+def shmem_put8_signal(dst: _Addr, src: _Addr, nelems: int, sig: _Addr, signal: int, sig_op: int, pe: int) -> None:
+    """Alias of ``aclshmemx_put8_signal``."""
+    ...
+
+def shmem_put8_signal_nbi(dst: _Addr, src: _Addr, nelems: int, sig: _Addr, signal: int, sig_op: int, pe: int) -> None:
+    """Alias of ``aclshmemx_put8_signal_nbi``."""
+    ...
+
 def shmem_putmem(dst: _Addr, src: _Local, elem_size: int, pe: int) -> None:
     """Alias of ``aclshmem_putmem``."""
     ...
 
 def shmem_putmem_nbi(dst: _Addr, src: _Local, elem_size: int, pe: int) -> None:
     """Alias of ``aclshmem_putmem_nbi``."""
+    ...
+
+def shmem_putmem_on_stream(dst: _Addr, src: _Local, elem_size: int, pe: int, stream: Optional[_Stream] = ...) -> None:
+    """Alias of ``aclshmemx_putmem_on_stream``."""
     ...
 
 def shmem_putmem_signal(dst: _Addr, src: _Local, elem_size: int, sig: _Addr, signal: int, sig_op: int, pe: int) -> None:
@@ -4290,6 +4893,10 @@ def shmem_putmem_signal_nbi(dst: _Addr, src: _Local, elem_size: int, sig: _Addr,
 
 def shmem_quiet() -> None:
     """Alias of ``aclshmem_quiet``."""
+    ...
+
+def shmem_quiet_on_stream(stream: Optional[_Stream] = ...) -> None:
+    """Alias of ``aclshmemx_quiet_on_stream``."""
     ...
 
 def shmem_schar_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -4430,8 +5037,16 @@ def shmem_signal_fetch(sig_addr: _Addr) -> int:
     """Alias of ``aclshmem_signal_fetch``."""
     ...
 
+def shmem_signal_op_on_stream(sig_addr: _Addr, signal: int, sig_op: int, pe: int, stream: Optional[_Stream] = ...) -> None:
+    """Alias of ``aclshmemx_signal_op_on_stream``."""
+    ...
+
 def shmem_signal_wait_until(sig_addr: _Addr, cmp: int, cmp_val: int) -> None:
     """Alias of ``aclshmem_signal_wait_until``."""
+    ...
+
+def shmem_signal_wait_until_on_stream(sig_addr: _Addr, cmp: int, cmp_val: int, stream: Optional[_Stream] = ...) -> None:
+    """Alias of ``aclshmemx_signal_wait_until_on_stream``."""
     ...
 
 def shmem_size_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -4670,6 +5285,22 @@ def shmem_uchar_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_pt
     """Alias of ``aclshmem_uint8_wait_until_some_vector``."""
     ...
 
+def shmem_uint16_g(src: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_uint16_g``."""
+    ...
+
+def shmem_uint16_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_uint16_iget``."""
+    ...
+
+def shmem_uint16_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_uint16_iput``."""
+    ...
+
+def shmem_uint16_p(dst: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_uint16_p``."""
+    ...
+
 def shmem_uint16_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint16_test``."""
     ...
@@ -4816,6 +5447,22 @@ def shmem_uint32_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: int, pe: int
 
 def shmem_uint32_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint32_atomic_xor``."""
+    ...
+
+def shmem_uint32_g(src: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_uint32_g``."""
+    ...
+
+def shmem_uint32_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_uint32_iget``."""
+    ...
+
+def shmem_uint32_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_uint32_iput``."""
+    ...
+
+def shmem_uint32_p(dst: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_uint32_p``."""
     ...
 
 def shmem_uint32_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -4966,6 +5613,22 @@ def shmem_uint64_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_xor``."""
     ...
 
+def shmem_uint64_g(src: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_uint64_g``."""
+    ...
+
+def shmem_uint64_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_uint64_iget``."""
+    ...
+
+def shmem_uint64_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_uint64_iput``."""
+    ...
+
+def shmem_uint64_p(dst: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_uint64_p``."""
+    ...
+
 def shmem_uint64_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_test``."""
     ...
@@ -5024,6 +5687,22 @@ def shmem_uint64_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Lo
 
 def shmem_uint64_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_wait_until_some_vector``."""
+    ...
+
+def shmem_uint8_g(src: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_uint8_g``."""
+    ...
+
+def shmem_uint8_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_uint8_iget``."""
+    ...
+
+def shmem_uint8_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
+    """Alias of ``aclshmem_uint8_iput``."""
+    ...
+
+def shmem_uint8_p(dst: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_uint8_p``."""
     ...
 
 def shmem_uint8_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:

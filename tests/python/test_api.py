@@ -145,9 +145,9 @@ for addr in (a, c, al, al2, c2, sig, data, w):
 shmem.shmem_free(0)
 shmem.aclshmem_fence(); shmem.aclshmem_sync_all()
 if me % 2:
-    assert shmem.aclshmem_finialize() is None
+    assert shmem.aclshmem_finialize() == 0       # 0, as upstream (api.md)
 else:
-    assert shmem.shmem_finalize() is None
+    assert shmem.shmem_finalize() == 0
 assert shmem.aclshmemx_init_status() == shmem.InitStatus.NOT_INITIALIZED
 attr = shmem.InitAttr()
 url = f"tcp://{os.environ['SHMEM_MASTER_ADDR']}:{os.environ['SHMEM_MASTER_PORT']}"

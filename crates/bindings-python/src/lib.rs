@@ -22,13 +22,20 @@
 mod amo;
 mod blocking;
 mod buffer;
+mod core_buffer;
 mod error;
 mod launcher;
 mod lifecycle;
 mod memory;
 mod rma;
 mod state;
+mod stream;
+mod strided;
 mod team;
+mod tls_conf;
+mod typed_pg;
+mod uid;
+mod upstream_extra;
 mod waits;
 
 use pyo3::prelude::*;
@@ -44,5 +51,11 @@ fn _shmem(m: &Bound<'_, PyModule>) -> PyResult<()> {
     amo::register(m)?;
     team::register(m)?;
     launcher::register(m)?;
+    uid::register(m)?;
+    typed_pg::register(m)?;
+    stream::register(m)?;
+    upstream_extra::register(m)?;
+    core_buffer::register(m)?;
+    strided::register(m)?;
     Ok(())
 }

@@ -20,10 +20,12 @@ fn types(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
 }
 
 /// Starts the runtime with `attr`, with the GIL released, and records its heap.
-fn start(py: Python<'_>, attr: InitAttr) -> PyResult<i32> {
+pub(crate) fn start(py: Python<'_>, attr: InitAttr) -> PyResult<i32> {
     if shmem::init_status() == shmem::InitStatus::Initialized {
         return Err(shmem_err(-4, "shmem is already initialized in this process; call aclshmem_finalize first"));
     }
+    // The TLS key material set before init reaches the runtime now (and is validated by the init that uses it).
+    crate::tls_conf::apply()?;
     // No binding lock is held while init runs: the TLS decrypt callback may call back into this module. Init
     // needs none: until `enter_heap` below no heap int is accepted, so no detached copy can use this heap.
     detached(py, move || shmem::init(attr).map(drop))?;
@@ -34,18 +36,35 @@ fn start(py: Python<'_>, attr: InitAttr) -> PyResult<i32> {
 
 /// Initializes this PE (collective over the job). Returns 0; raises ShmemError on failure.
 ///
-/// With no arguments, rank, job size and heap size come from the launch environment (shmemrun, torchrun,
-/// Slurm; `SHMEM_SYMMETRIC_SIZE`, default 64 MiB); `mem_size` alone overrides the heap size. With `mype`
-/// and `npes`, the store address still comes from the environment (`SHMEM_MASTER_ADDR`/`SHMEM_MASTER_PORT`,
-/// else `MASTER_ADDR` and `MASTER_PORT + 11`).
+/// Two forms, as the seed and upstream have them:
+/// - `aclshmem_init(attributes)` (or `attributes=`): an `InitAttr`, as `init_attr(attributes)`.
+/// - `aclshmem_init(mype, npes, mem_size)`: with no arguments, rank, job size and heap size come from the
+///   launch environment (shmemrun, torchrun, Slurm; `SHMEM_SYMMETRIC_SIZE`, default 64 MiB); `mem_size` alone
+///   overrides the heap size. With `mype` and `npes`, the store address still comes from the environment
+///   (`SHMEM_MASTER_ADDR`/`SHMEM_MASTER_PORT`, else `MASTER_ADDR` and `MASTER_PORT + 11`).
 #[pyfunction]
-#[pyo3(signature = (mype=None, npes=None, mem_size=None))]
+#[pyo3(signature = (mype=None, npes=None, mem_size=None, attributes=None))]
 pub(crate) fn aclshmem_init(
     py: Python<'_>,
-    mype: Option<i64>,
+    mype: Option<&Bound<'_, PyAny>>,
     npes: Option<i64>,
     mem_size: Option<i64>,
+    attributes: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<i32> {
+    let by_attr = match (mype, attributes) {
+        (Some(m), None) if !m.is_instance_of::<pyo3::types::PyInt>() && m.hasattr("option_attr")? => Some(m),
+        (None, Some(a)) => Some(a),
+        (Some(_), Some(_)) => return Err(invalid("pass either attributes or (mype, npes, mem_size), not both")),
+        _ => None,
+    };
+    if let Some(a) = by_attr {
+        if npes.is_some() || mem_size.is_some() {
+            return Err(invalid("aclshmem_init(attributes) takes no other argument"));
+        }
+        let a = attr_from_py(a)?;
+        return start(py, a);
+    }
+    let mype: Option<i64> = mype.map(|m| m.extract()).transpose()?;
     let attr = match (mype, npes) {
         (Some(me), Some(n)) => {
             let mem = mem_size.unwrap_or(shmem::api::DEFAULT_HEAP_BYTES as i64);
@@ -162,8 +181,9 @@ pub(crate) fn shmem_set_timeout(attributes: &Bound<'_, PyAny>, value: i64) -> Py
 /// symmetric memory is released. Arrays that still view the heap stay readable and writable (their memory is
 /// no longer managed: peers that still map it may write it) until they are garbage collected; a RuntimeWarning
 /// names how many there are.
+/// Returns 0 (upstream programs check it).
 #[pyfunction]
-pub(crate) fn aclshmem_finalize(py: Python<'_>) -> PyResult<()> {
+pub(crate) fn aclshmem_finalize(py: Python<'_>) -> PyResult<i32> {
     if shmem::init_status() != shmem::InitStatus::Initialized {
         return Err(shmem_err(NOT_INITED, "finalize called before init (or twice)"));
     }
@@ -185,7 +205,7 @@ pub(crate) fn aclshmem_finalize(py: Python<'_>) -> PyResult<()> {
     let r = detached(py, || state::exclusive(shmem::api::finalize));
     state::release_lent(py);
     drop(keeper);
-    r
+    r.map(|()| OK)
 }
 
 /// The life-cycle status of this process: an `InitStatus` (INITIALIZED once init has completed).
@@ -289,7 +309,8 @@ fn check_callable(f: &Bound<'_, PyAny>) -> PyResult<()> {
 
 /// Sets the store's TLS private key (PEM text) and its encrypted password, which `py_decrypt_func(cipher)
 /// -> plain` decrypts when init needs it. Call before init; the certificates come from
-/// `set_conf_store_tls_info` or `SHMEM_TLS_INFO`. Returns 0.
+/// `set_conf_store_tls`, `set_conf_store_tls_info` or `SHMEM_TLS_INFO`. The key material is kept as given and
+/// checked by the init that uses TLS (a bad key is an error of that init, naming the problem). Returns 0.
 #[pyfunction]
 #[pyo3(signature = (tls_pk, tls_pk_pw, py_decrypt_func=None))]
 pub(crate) fn set_conf_store_tls_key(
@@ -305,7 +326,7 @@ pub(crate) fn set_conf_store_tls_key(
         _ => None,
     };
     let pw = tls_pk_pw.filter(|p| !p.is_empty());
-    shmem::tls::set_tls_key(tls_pk, pw, decrypt).py()?;
+    crate::tls_conf::keep_key(tls_pk, pw, decrypt);
     Ok(OK)
 }
 
@@ -313,7 +334,9 @@ pub(crate) fn set_conf_store_tls_key(
 #[pyfunction]
 pub(crate) fn register_decrypt_handler(py_decrypt_func: &Bound<'_, PyAny>) -> PyResult<i32> {
     check_callable(py_decrypt_func)?;
-    shmem::tls::set_decrypt_handler(decrypt_fn(py_decrypt_func.clone().unbind()));
+    let f = decrypt_fn(py_decrypt_func.clone().unbind());
+    crate::tls_conf::keep_handler(f.clone());
+    shmem::tls::set_decrypt_handler(f);
     Ok(OK)
 }
 
@@ -321,8 +344,21 @@ pub(crate) fn register_decrypt_handler(py_decrypt_func: &Bound<'_, PyAny>) -> Py
 /// cert.pem; tlsCaFile: ca.pem; tlsCrlFile: crl.pem"`); an empty string disables it. Returns 0.
 #[pyfunction]
 pub(crate) fn set_conf_store_tls_info(info: &str) -> i32 {
-    shmem::tls::set_tls_info(info);
+    crate::tls_conf::set_info(info);
     OK
+}
+
+/// Upstream's TLS switch: `set_conf_store_tls(True, info)` enables TLS for the bootstrap store with the
+/// certificate files of `info` (as `set_conf_store_tls_info`); `set_conf_store_tls(False, "")` disables what
+/// this program configured (info and key). Returns 0; enabling with an empty `info` is INVALID_PARAM.
+#[pyfunction]
+pub(crate) fn set_conf_store_tls(enable: &Bound<'_, PyAny>, tls_info: &str) -> PyResult<i32> {
+    let enable = enable
+        .cast::<pyo3::types::PyBool>()
+        .map_err(|_| pyo3::exceptions::PyTypeError::new_err("enable must be a bool (True or False)"))?
+        .is_true();
+    crate::tls_conf::set_enabled(enable, tls_info)?;
+    Ok(OK)
 }
 
 /// The heap of this PE as (base address, size in bytes).
@@ -352,6 +388,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_conf_store_tls_key, m)?)?;
     m.add_function(wrap_pyfunction!(register_decrypt_handler, m)?)?;
     m.add_function(wrap_pyfunction!(set_conf_store_tls_info, m)?)?;
+    m.add_function(wrap_pyfunction!(set_conf_store_tls, m)?)?;
     m.add_function(wrap_pyfunction!(heap_range, m)?)?;
     Ok(())
 }

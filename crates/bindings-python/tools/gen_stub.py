@@ -20,7 +20,8 @@ INT = {"elem_size", "nelems", "size", "nmemb", "alignment", "pe", "peer", "team"
        "stride", "x_range", "src_team", "src_pe", "dest_team", "cmp", "sig_op", "signal", "status", "mype", "npes",
        "mem_size", "my_rank", "n_ranks", "local_mem_size", "offset", "event", "nbytes", "value"}
 TYPES = {"int8": "int", "uint8": "int", "int16": "int", "uint16": "int", "int32": "int", "uint32": "int",
-         "int64": "int", "uint64": "int", "float": "float", "double": "float"}
+         "int64": "int", "uint64": "int", "float": "float", "double": "float", "half": "float", "bfloat16": "float",
+         "char": "str"}
 LOCAL = {"aclshmem_putmem": "src", "aclshmem_getmem": "dst"}
 
 
@@ -37,6 +38,8 @@ def ret_type(name: str) -> str:
         if name.endswith("_nbi") or name.split("_atomic_")[1] in ("set", "inc", "add", "and", "or", "xor"):
             return "None"
         return vt
+    if name.startswith("aclshmem_") and name.endswith("_g") and name.split("_")[1] in TYPES:
+        return vt
     if "_wait" in name and not any(k in name for k in ("_any", "_some")):
         return "None"
     if any(k in name for k in ("_wait_until_any", "_wait_until_some", "_test")):
@@ -48,7 +51,9 @@ def ret_type(name: str) -> str:
         "_alloc_block": "SymBlock", "_peer_block": "Optional[SymBlock]", "_block_of": "Optional[SymBlock]",
         "aclshmem_signal_wait_until": "int", "aclshmem_signal_fetch": "int", "get_ffts_config": "int",
         "aclshmem_malloc": "int", "aclshmem_calloc": "int", "aclshmem_align": "int", "aclshmem_ptr": "int",
-        "_launch": "int",
+        "_launch": "int", "aclshmem_get_unique_id": "UniqueId", "aclshmem_init_using_unique_id": "int",
+        "aclshmem_finalize": "int", "aclshmemx_finalize": "int", "set_conf_store_tls": "int",
+        "aclshmemx_get_heap_base": "int",
     }
     if name in fixed:
         return fixed[name]
@@ -63,6 +68,8 @@ def ret_type(name: str) -> str:
 
 def param_type(fname: str, p: str) -> str:
     vt = value_type(fname)
+    if p == "value" and fname == "aclshmem_char_p":
+        return "Union[str, bytes, int]"
     if p in OPT_BUF:
         return "Optional[_Local]" if p != "cmp_values_ptr" else "Optional[_Values]"
     if p in REQ_BUF:
@@ -81,6 +88,21 @@ def param_type(fname: str, p: str) -> str:
         return "_Addr"
     if p in ("attr", "attributes"):
         return "InitAttr"
+    if p == "uid":
+        return "Union[UniqueId, bytes]"
+    if p == "stream":
+        return "_Stream"
+    if p == "enable":
+        return "bool"
+    if p == "tls_info":
+        return "str"
+    if p == "mem_type":
+        return "int"
+    if p == "instance_id":
+        return "int"
+    if p == "mype" and fname == "aclshmem_init":
+        return "Union[int, InitAttr]"
+
     if p == "ip_port" or p == "tls_pk" or p == "info":
         return "str"
     if p == "tls_pk_pw":
@@ -135,7 +157,11 @@ def main() -> None:
         "from ._numpy import array as array, zeros as zeros, peer_array as peer_array, put as put, get as get",
         "from ._numpy import put_signal as put_signal, wait_until as wait_until, test as test",
         "from ._numpy import is_symmetric as is_symmetric",
+        "from ._upstream import MemType as MemType",
+        "from . import core as core",
         "",
+        "_Stream = Any",
+        '"""A stream handle as upstream takes it: None, a non-negative int, or an object with npu_stream."""',
         "_Addr = Union[int, Any]",
         '"""A symmetric address: an int from aclshmem_malloc, or a buffer object viewing the heap."""',
         "_Local = Any",
@@ -164,6 +190,18 @@ def main() -> None:
         "    @property",
         "    def freed(self) -> bool: ...",
         "    def __buffer__(self, flags: int) -> memoryview: ...",
+        "",
+        "class UniqueId:",
+        '    """A unique ID for aclshmem_init_using_unique_id (picklable; bytes(uid) is its 124-byte encoding)."""',
+        "    version: int",
+        "    my_pe: int",
+        "    n_pes: int",
+        "    internal: bytes",
+        "    def __init__(self) -> None: ...",
+        "    @staticmethod",
+        "    def from_bytes(data: bytes) -> UniqueId: ...",
+        "    def to_bytes(self) -> bytes: ...",
+        "    def __bytes__(self) -> bytes: ...",
         "",
     ]
     ext_names = {k for k in dir(_shmem) if not k.startswith("__")}

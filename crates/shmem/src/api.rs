@@ -119,7 +119,7 @@ pub fn attr_from_env() -> Result<InitAttr> {
 
 /// The optional attributes the environment sets: `SHMEM_INIT_TIMEOUT`, `SHMEM_CONTROL_TIMEOUT` (seconds) and
 /// `SHMEM_DATA_OP_ENGINE`; defaults elsewhere.
-fn options_from_env() -> Result<shmem_core::OptionalAttr> {
+pub(crate) fn options_from_env() -> Result<shmem_core::OptionalAttr> {
     let mut option_attr = shmem_core::OptionalAttr::default();
     if let Some(t) = secs_from_env(vars::INIT_TIMEOUT)? {
         option_attr.shm_init_timeout = t;

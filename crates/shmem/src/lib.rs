@@ -47,6 +47,7 @@ mod store_exchange;
 mod sym;
 pub mod team;
 pub mod tls;
+pub mod uid;
 pub mod waits;
 
 pub use api::{attr_from_env, init, init_from_env, init_status};

@@ -192,7 +192,12 @@ impl Runtime {
                 op_timeout: opt.control_operation_timeout,
             };
             if me.0 == 0 {
-                let mut server = StoreServer::start_with(&cfg, StoreLimits::for_job(n))?;
+                // A unique ID made in this process reserved the port: serve on that listener.
+                let limits = StoreLimits::for_job(n);
+                let mut server = match crate::uid::take_reserved(&cfg.url) {
+                    Some(listener) => StoreServer::start_on(listener, &cfg, limits)?,
+                    None => StoreServer::start_with(&cfg, limits)?,
+                };
                 if let Some(file) = secret.to_publish {
                     server.publish_secret(file)?;
                 }

@@ -166,7 +166,6 @@ impl StoreServer {
     /// # Errors
     /// As [`StoreServer::start`].
     pub fn start_with(cfg: &StoreConfig, limits: StoreLimits) -> Result<StoreServer> {
-        let tls = cfg.tls.as_ref().map(|t| t.server_config()).transpose()?;
         let mut last_err = None;
         let mut listener = None;
         for addr in cfg.url.socket_addrs()? {
@@ -187,6 +186,17 @@ impl StoreServer {
                 cfg.url.port
             ))
         })?;
+        Self::start_on(listener, cfg, limits)
+    }
+
+    /// Serves on a listener bound beforehand, e.g. by the unique-ID start-up, which binds a free port when the
+    /// ID is made (so the port it hands out cannot be taken by another program before init) and serves on it
+    /// at init. `cfg.url` is informational here; the listener's own address is what clients must reach.
+    ///
+    /// # Errors
+    /// [`Error::Bootstrap`] when the TLS material is unusable or the listener's address cannot be read.
+    pub fn start_on(listener: TcpListener, cfg: &StoreConfig, limits: StoreLimits) -> Result<StoreServer> {
+        let tls = cfg.tls.as_ref().map(|t| t.server_config()).transpose()?;
         let addr = listener
             .local_addr()
             .map_err(|e| Error::Bootstrap(format!("cannot read the store's bound address: {e}")))?;

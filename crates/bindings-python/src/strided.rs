@@ -1,0 +1,125 @@
+//! Strided put and get of upstream's extension: `aclshmem_<TYPE>_iput/_iget(dest, source, dst, sst, nelems,
+//! pe)` for every TYPE and `aclshmem_iput{8,16,32,64,128}/iget{..}`. `dst` and `sst` are strides in elements
+//! (>= 1) of the destination and source arrays; element i goes from `source[i * sst]` to `dest[i * dst]`.
+//!
+//! The host engines move one element per runtime call (the runtime checks each element against the heap);
+//! the whole call completes before it returns, with the GIL held.
+
+use crate::buffer::{with_local, Access, Count, PeArg, Sym};
+use crate::error::{invalid, ResultExt};
+use pyo3::prelude::*;
+
+/// The byte span `nelems` elements of `width` bytes at `stride` elements cover; checks the stride.
+fn span_of(nelems: usize, stride: i64, width: usize, what: &str) -> PyResult<usize> {
+    if stride < 1 {
+        return Err(invalid(format!("{what} stride {stride} must be >= 1 (elements)")));
+    }
+    if nelems == 0 {
+        return Ok(0);
+    }
+    (nelems - 1)
+        .checked_mul(stride as usize)
+        .and_then(|x| x.checked_add(1))
+        .and_then(|x| x.checked_mul(width))
+        .ok_or_else(|| invalid(format!("{nelems} elements at stride {stride} overflow the address space")))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn iput(
+    dest: Sym,
+    source: &Bound<'_, PyAny>,
+    dst: i64,
+    sst: i64,
+    nelems: Count,
+    pe: PeArg,
+    width: usize,
+) -> PyResult<()> {
+    let n = nelems.0;
+    dest.need(span_of(n, dst, width, "dst")?, "dest")?;
+    let src_span = span_of(n, sst, width, "sst")?;
+    with_local(source, Access::Read, "source", |span| {
+        span.need(src_span, "source")?;
+        for i in 0..n {
+            let (d, s) = (dest.addr + i * dst as usize * width, span.ptr + i * sst as usize * width);
+            // SAFETY: element i of the source lies inside the span checked above, alive during this closure.
+            unsafe { shmem::api::putmem(d, s as *const u8, width, pe.0) }.py()?;
+        }
+        Ok(())
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn iget(
+    dest: &Bound<'_, PyAny>,
+    source: Sym,
+    dst: i64,
+    sst: i64,
+    nelems: Count,
+    pe: PeArg,
+    width: usize,
+) -> PyResult<()> {
+    let n = nelems.0;
+    source.need(span_of(n, sst, width, "sst")?, "source")?;
+    let dst_span = span_of(n, dst, width, "dst")?;
+    with_local(dest, Access::Write, "dest", |span| {
+        span.need(dst_span, "dest")?;
+        for i in 0..n {
+            let (d, s) = (span.ptr + i * dst as usize * width, source.addr + i * sst as usize * width);
+            // SAFETY: element i of the destination lies inside the writable span checked above.
+            unsafe { shmem::api::getmem(d as *mut u8, s, width, pe.0) }.py()?;
+        }
+        Ok(())
+    })
+}
+
+macro_rules! strided {
+    ($($name:ident => $width:expr;)*) => { paste::paste! {$(
+        #[doc = concat!("Strided put of `nelems` ", stringify!($name), " elements: `source[i * sst]` (local) to \
+                         `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1.")]
+        #[pyfunction]
+        fn [<aclshmem_ $name>](dest: Sym, source: &Bound<'_, PyAny>, dst: i64, sst: i64, nelems: Count,
+                               pe: PeArg) -> PyResult<()> {
+            iput(dest, source, dst, sst, nelems, pe, $width)
+        }
+    )*
+        fn register_puts(m: &Bound<'_, PyModule>) -> PyResult<()> {
+            $( m.add_function(wrap_pyfunction!([<aclshmem_ $name>], m)?)?; )*
+            Ok(())
+        }
+    }};
+}
+
+macro_rules! strided_get {
+    ($($name:ident => $width:expr;)*) => { paste::paste! {$(
+        #[doc = concat!("Strided get of `nelems` ", stringify!($name), " elements: `source[i * sst]` (symmetric, \
+                         on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1.")]
+        #[pyfunction]
+        fn [<aclshmem_ $name>](dest: &Bound<'_, PyAny>, source: Sym, dst: i64, sst: i64, nelems: Count,
+                               pe: PeArg) -> PyResult<()> {
+            iget(dest, source, dst, sst, nelems, pe, $width)
+        }
+    )*
+        fn register_gets(m: &Bound<'_, PyModule>) -> PyResult<()> {
+            $( m.add_function(wrap_pyfunction!([<aclshmem_ $name>], m)?)?; )*
+            Ok(())
+        }
+    }};
+}
+
+strided! {
+    half_iput => 2; float_iput => 4; double_iput => 8; int8_iput => 1; int16_iput => 2; int32_iput => 4;
+    int64_iput => 8; uint8_iput => 1; uint16_iput => 2; uint32_iput => 4; uint64_iput => 8; char_iput => 1;
+    bfloat16_iput => 2; iput8 => 1; iput16 => 2; iput32 => 4; iput64 => 8; iput128 => 16;
+}
+
+strided_get! {
+    half_iget => 2; float_iget => 4; double_iget => 8; int8_iget => 1; int16_iget => 2; int32_iget => 4;
+    int64_iget => 8; uint8_iget => 1; uint16_iget => 2; uint32_iget => 4; uint64_iget => 8; char_iget => 1;
+    bfloat16_iget => 2; iget8 => 1; iget16 => 2; iget32 => 4; iget64 => 8; iget128 => 16;
+}
+
+/// Registers this module's functions.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    register_puts(m)?;
+    register_gets(m)
+}

@@ -1,0 +1,416 @@
+//! Unique-ID start-up, as upstream Ascend SHMEM and NVSHMEM have it: one process (PE 0) makes a unique ID,
+//! the program hands it to every PE over its own channel (e.g. `torch.distributed.broadcast_object_list`), and
+//! every PE initializes with it.
+//!
+//! # What the ID carries
+//! The store address PE 0 will serve on, a random job secret, and the interface the address was chosen from.
+//! The secret becomes the job's `InitAttr::job_secret`, so it is what authenticates every connection of the job
+//! to the store; someone who can reach the port but never saw the ID cannot join or disturb the job.
+//!
+//! # Why the port is bound when the ID is made
+//! [`UniqueId::generate`] binds a free port at once and keeps the listener ([`take_reserved`] hands it to the
+//! store server at PE 0's init). A port that was merely "free when looked at" could be taken by another program
+//! between the ID's creation and init; a bound one cannot. Clients that connect before PE 0 reaches init wait
+//! in the listener's backlog.
+//!
+//! # Which address
+//! `SHMEM_UID_SESSION_ID=host:port` (or `[v6]:port`) names the address directly and wins over
+//! `SHMEM_UID_SOCK_IFNAME=<ifname>[:inet4|inet6]`, which picks an interface (IPv4 preferred when both exist). With
+//! neither, the loopback interface is used: every engine this runtime builds reaches only PEs on this node, so a
+//! unique-ID job is a one-node job and loopback is the interface all its PEs share. An interface that has no
+//! usable address is an error naming the interfaces that have one.
+
+use crate::api::options_from_env;
+use shmem_core::attr::{JobSecret, StoreUrl};
+use shmem_core::{Error, InitAttr, Result};
+use std::ffi::CStr;
+use std::io::Read;
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::sync::Mutex;
+
+/// Names the store address directly (`host:port`, `[v6addr]:port`); wins over [`IFNAME_ENV`].
+pub const SESSION_ID_ENV: &str = "SHMEM_UID_SESSION_ID";
+/// Names the interface whose address PE 0 listens on: `eth0`, `eth0:inet4`, `eth0:inet6`.
+pub const IFNAME_ENV: &str = "SHMEM_UID_SOCK_IFNAME";
+/// Bytes of [`UniqueId::internal`]: a fixed size, as upstream's ID has, so that IDs can be sent as raw bytes.
+pub const UID_INNER_LEN: usize = 124;
+/// The layout version written at the head of every ID.
+pub const UID_VERSION: i32 = (1 << 16) + UID_INNER_LEN as i32;
+
+const MAGIC: &str = "shmem-uid/1";
+
+/// A unique ID: the store address, the job secret and the interface choice, encoded in [`UID_INNER_LEN`]
+/// bytes. Its `Debug` hides the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UniqueId {
+    url: StoreUrl,
+    secret: JobSecret,
+    interface: String,
+}
+
+impl std::fmt::Debug for UniqueId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UniqueId").field("url", &self.url).field("interface", &self.interface).finish_non_exhaustive()
+    }
+}
+
+/// Listeners bound by [`UniqueId::generate`] in this process, waiting for PE 0's init.
+static RESERVED: Mutex<Vec<(StoreUrl, TcpListener)>> = Mutex::new(Vec::new());
+
+impl UniqueId {
+    /// Makes an ID for a new job: picks the address (see the module docs), binds it now, and draws a random
+    /// secret. Call it on the process that will be PE 0.
+    ///
+    /// # Errors
+    /// `InvalidParam` for malformed `SHMEM_UID_*` values or an interface without a usable address (the message
+    /// names the candidates); `Bootstrap` when the address cannot be bound; `Inner` when no randomness is
+    /// available.
+    pub fn generate() -> Result<UniqueId> {
+        let (ip, port, interface) = choose_address()?;
+        let listener = TcpListener::bind(SocketAddr::new(ip, port))
+            .map_err(|e| Error::Bootstrap(format!("cannot bind the unique ID's store address {ip}:{port}: {e}")))?;
+        let bound = listener
+            .local_addr()
+            .map_err(|e| Error::Bootstrap(format!("cannot read the unique ID's bound address: {e}")))?;
+        let url = url_of(bound)?;
+        let id = UniqueId { url: url.clone(), secret: JobSecret::new(random_secret()?)?, interface };
+        RESERVED.lock().unwrap_or_else(|e| e.into_inner()).push((url, listener));
+        Ok(id)
+    }
+
+    /// The store address PE 0 serves on.
+    pub fn url(&self) -> &StoreUrl {
+        &self.url
+    }
+
+    /// The job secret every connection presents.
+    pub fn secret(&self) -> &JobSecret {
+        &self.secret
+    }
+
+    /// The interface the address was chosen from (`lo`, `eth0`), or `session` when `SHMEM_UID_SESSION_ID`
+    /// named the address.
+    pub fn interface(&self) -> &str {
+        &self.interface
+    }
+
+    /// Whether this process holds the listener of this ID (it made the ID and has not initialized with it).
+    pub fn reserved_here(&self) -> bool {
+        RESERVED.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|(u, _)| *u == self.url)
+    }
+
+    /// The fixed-size encoding ([`UID_INNER_LEN`] bytes, zero padded).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let text = format!("{MAGIC}\n{}\n{}\n{}", self.url, self.secret.expose(), self.interface);
+        let mut out = text.into_bytes();
+        debug_assert!(out.len() <= UID_INNER_LEN, "fields are bounded at creation");
+        out.resize(UID_INNER_LEN, 0);
+        out
+    }
+
+    /// Decodes [`UniqueId::to_bytes`].
+    ///
+    /// # Errors
+    /// `InvalidParam` when `raw` is not an ID made by this library (wrong size, magic or fields).
+    pub fn from_bytes(raw: &[u8]) -> Result<UniqueId> {
+        let bad = |why: &str| Error::invalid(format!("not a unique ID made by aclshmem_get_unique_id: {why}"));
+        if raw.len() != UID_INNER_LEN {
+            return Err(bad(&format!("{} bytes, expected {UID_INNER_LEN}", raw.len())));
+        }
+        let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+        if raw[end..].iter().any(|&b| b != 0) {
+            return Err(bad("garbage after the fields"));
+        }
+        let text = std::str::from_utf8(&raw[..end]).map_err(|_| bad("not UTF-8"))?;
+        let mut it = text.split('\n');
+        if it.next() != Some(MAGIC) {
+            return Err(bad("wrong magic (an empty or foreign ID?)"));
+        }
+        let (Some(url), Some(secret), Some(interface), None) = (it.next(), it.next(), it.next(), it.next()) else {
+            return Err(bad("wrong number of fields"));
+        };
+        let secret = JobSecret::new(secret).map_err(|_| bad("empty secret"))?;
+        Ok(UniqueId { url: StoreUrl::parse(url)?, secret, interface: interface.to_string() })
+    }
+
+    /// The attributes of PE `my_pe` of `n_pes` with `mem_size` bytes of heap for a job started from this ID:
+    /// the ID's store and secret, timeouts and engines from the environment as for every init.
+    ///
+    /// # Errors
+    /// `InvalidParam` for out-of-range values, or when this process made the ID but is not PE 0 (only the maker
+    /// holds the bound port, and only PE 0 serves the store).
+    pub fn init_attr(&self, my_pe: i64, n_pes: i64, mem_size: i64) -> Result<InitAttr> {
+        let mut attr = InitAttr::new(my_pe, n_pes, mem_size, &self.url.to_string())?;
+        if my_pe != 0 && self.reserved_here() {
+            return Err(Error::invalid(format!(
+                "this process made the unique ID but initializes as PE {my_pe}: call get_unique_id on PE 0, which \
+                 serves the job's store"
+            )));
+        }
+        attr.option_attr = options_from_env()?;
+        attr.job_secret = Some(self.secret.clone());
+        attr.validate()?;
+        Ok(attr)
+    }
+}
+
+/// `aclshmem_init_using_unique_id`: initializes PE `my_pe` of `n_pes` with `mem_size` bytes of heap from a
+/// unique ID. Collective over the job.
+///
+/// # Errors
+/// As [`UniqueId::init_attr`] and [`crate::init`].
+pub fn init_using_unique_id(my_pe: i64, n_pes: i64, mem_size: i64, uid: &UniqueId) -> Result<crate::Shmem> {
+    crate::init(uid.init_attr(my_pe, n_pes, mem_size)?)
+}
+
+/// The listener reserved for `url` by [`UniqueId::generate`] in this process, taken (PE 0's init serves on it).
+pub(crate) fn take_reserved(url: &StoreUrl) -> Option<TcpListener> {
+    let mut r = RESERVED.lock().unwrap_or_else(|e| e.into_inner());
+    let i = r.iter().position(|(u, _)| u == url)?;
+    Some(r.swap_remove(i).1)
+}
+
+fn url_of(addr: SocketAddr) -> Result<StoreUrl> {
+    let text = match addr {
+        SocketAddr::V4(a) => format!("tcp://{}:{}", a.ip(), a.port()),
+        SocketAddr::V6(a) => format!("tcp6://[{}]:{}", a.ip(), a.port()),
+    };
+    StoreUrl::parse(&text)
+}
+
+/// 16 random bytes from the kernel, as hex.
+fn random_secret() -> Result<String> {
+    let mut b = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .map_err(|e| Error::Inner(format!("cannot read /dev/urandom for the job secret: {e}")))?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+/// The address to bind: (ip, port (0 = any free one), interface label).
+fn choose_address() -> Result<(IpAddr, u16, String)> {
+    if let Some(s) = std::env::var(SESSION_ID_ENV).ok().filter(|s| !s.trim().is_empty()) {
+        let (ip, port) = parse_session(s.trim())?;
+        return Ok((ip, port, "session".into()));
+    }
+    let spec = std::env::var(IFNAME_ENV).ok().filter(|s| !s.trim().is_empty());
+    let ifaces = interfaces()?;
+    pick_interface(spec.as_deref().map(str::trim), &ifaces)
+}
+
+/// Parses `SHMEM_UID_SESSION_ID`: `ip:port`, `[v6]:port` or `host:port` (port > 1024).
+fn parse_session(s: &str) -> Result<(IpAddr, u16)> {
+    let bad = |why: &str| {
+        Error::invalid(format!("{SESSION_ID_ENV}={s:?} {why}; expected ip:port, [ipv6]:port or host:port, port > 1024"))
+    };
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        rest.split_once("]:").ok_or_else(|| bad("needs ]:port after the IPv6 address"))?
+    } else {
+        s.rsplit_once(':').ok_or_else(|| bad("has no :port"))?
+    };
+    let port: u16 = port.parse().map_err(|_| bad("has an invalid port"))?;
+    if port <= 1024 {
+        return Err(bad("has a port <= 1024"));
+    }
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok((ip, port));
+    }
+    use std::net::ToSocketAddrs;
+    let addr =
+        (host, port).to_socket_addrs().ok().and_then(|mut a| a.next()).ok_or_else(|| bad("names an unknown host"))?;
+    Ok((addr.ip(), port))
+}
+
+/// One interface and its addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Iface {
+    name: String,
+    loopback: bool,
+    addrs: Vec<IpAddr>,
+}
+
+/// Chooses the interface address for `spec` (`None`: loopback) among `ifaces`.
+fn pick_interface(spec: Option<&str>, ifaces: &[Iface]) -> Result<(IpAddr, u16, String)> {
+    let candidates = || {
+        let list: Vec<String> = ifaces
+            .iter()
+            .filter(|i| !i.addrs.is_empty())
+            .map(|i| format!("{} ({})", i.name, i.addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")))
+            .collect();
+        if list.is_empty() {
+            "none".to_string()
+        } else {
+            list.join("; ")
+        }
+    };
+    let (name, family) = match spec {
+        None => (None, None),
+        Some(s) => match s.rsplit_once(':') {
+            Some((n, "inet4")) => (Some(n), Some(4)),
+            Some((n, "inet6")) => (Some(n), Some(6)),
+            Some((_, f)) => {
+                return Err(Error::invalid(format!(
+                    "{IFNAME_ENV}={s:?} has an unknown address family {f:?}: use <ifname>, <ifname>:inet4 or \
+                     <ifname>:inet6"
+                )))
+            }
+            None => (Some(s), None),
+        },
+    };
+    let chosen = ifaces.iter().find(|i| match name {
+        Some(n) => i.name == n,
+        None => i.loopback && !i.addrs.is_empty(),
+    });
+    let what = match name {
+        Some(n) => format!("{IFNAME_ENV}={}", spec.unwrap_or(n)),
+        None => format!("auto-detection (loopback; set {IFNAME_ENV} or {SESSION_ID_ENV} to choose)"),
+    };
+    let iface = chosen.ok_or_else(|| {
+        Error::invalid(format!("{what}: no such interface with an address; candidates: {}", candidates()))
+    })?;
+    let pick = |v6: bool| iface.addrs.iter().copied().find(|a| a.is_ipv6() == v6);
+    let ip = match family {
+        Some(4) => pick(false),
+        Some(6) => pick(true),
+        _ => pick(false).or_else(|| pick(true)),
+    }
+    .ok_or_else(|| {
+        Error::invalid(format!(
+            "{what}: interface {} has no {} address; candidates: {}",
+            iface.name,
+            if family == Some(6) { "IPv6" } else { "IPv4" },
+            candidates()
+        ))
+    })?;
+    Ok((ip, 0, iface.name.clone()))
+}
+
+/// The interfaces of this host that are up, with their IPv4/IPv6 addresses (link-local IPv6 left out: it
+/// needs a scope id that a URL cannot carry).
+fn interfaces() -> Result<Vec<Iface>> {
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs writes a list head into `head`; it is freed below with freeifaddrs.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return Err(Error::Inner(format!("cannot list network interfaces: {}", std::io::Error::last_os_error())));
+    }
+    let mut out: Vec<Iface> = Vec::new();
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: cur is a node of the list getifaddrs returned, alive until freeifaddrs.
+        let ifa = unsafe { &*cur };
+        cur = ifa.ifa_next;
+        if ifa.ifa_name.is_null() || ifa.ifa_flags & libc::IFF_UP as u32 == 0 {
+            continue;
+        }
+        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
+        let name = unsafe { CStr::from_ptr(ifa.ifa_name) }.to_string_lossy().into_owned();
+        let loopback = ifa.ifa_flags & libc::IFF_LOOPBACK as u32 != 0;
+        let addr = if ifa.ifa_addr.is_null() {
+            None
+        } else {
+            // SAFETY: ifa_addr points at a sockaddr whose family field says which struct it is.
+            match i32::from(unsafe { (*ifa.ifa_addr).sa_family }) {
+                libc::AF_INET => {
+                    // SAFETY: the family is AF_INET, so the storage is a sockaddr_in.
+                    let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
+                    Some(IpAddr::from(u32::from_be(sin.sin_addr.s_addr).to_be_bytes()))
+                }
+                libc::AF_INET6 => {
+                    // SAFETY: the family is AF_INET6, so the storage is a sockaddr_in6.
+                    let sin6 = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
+                    let ip = std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+                    ((ip.segments()[0] & 0xffc0) != 0xfe80).then_some(IpAddr::V6(ip))
+                }
+                _ => None,
+            }
+        };
+        let entry = match out.iter_mut().position(|i| i.name == name) {
+            Some(i) => &mut out[i],
+            None => {
+                out.push(Iface { name, loopback, addrs: Vec::new() });
+                out.last_mut().expect("just pushed")
+            }
+        };
+        if let Some(a) = addr {
+            entry.addrs.push(a);
+        }
+    }
+    // SAFETY: head came from getifaddrs and nothing refers into the list any more.
+    unsafe { libc::freeifaddrs(head) };
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ifaces() -> Vec<Iface> {
+        vec![
+            Iface {
+                name: "lo".into(),
+                loopback: true,
+                addrs: vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()],
+            },
+            Iface { name: "eth0".into(), loopback: false, addrs: vec!["fd00::2".parse().unwrap()] },
+            Iface { name: "ifb0".into(), loopback: false, addrs: vec![] },
+        ]
+    }
+
+    #[test]
+    fn picks_loopback_by_default_and_names_candidates() {
+        let (ip, _, name) = pick_interface(None, &ifaces()).unwrap();
+        assert_eq!((ip.to_string().as_str(), name.as_str()), ("127.0.0.1", "lo"));
+        let (ip, _, _) = pick_interface(Some("lo:inet6"), &ifaces()).unwrap();
+        assert_eq!(ip.to_string(), "::1");
+        let (ip, _, _) = pick_interface(Some("eth0"), &ifaces()).unwrap();
+        assert_eq!(ip.to_string(), "fd00::2");
+        for bad in ["eth0:inet4", "ifb0", "nope", "lo:inet5"] {
+            let e = pick_interface(Some(bad), &ifaces()).unwrap_err();
+            assert_eq!(e.code(), -1, "{bad}");
+            if bad != "lo:inet5" {
+                assert!(e.to_string().contains("lo (127.0.0.1, ::1); eth0 (fd00::2)"), "{e}");
+            }
+        }
+        let e = pick_interface(None, &ifaces()[1..]).unwrap_err();
+        assert!(e.to_string().contains("candidates: eth0 (fd00::2)"), "{e}");
+    }
+
+    #[test]
+    fn bytes_round_trip_and_reject_foreign_input() {
+        let id = UniqueId {
+            url: StoreUrl::parse("tcp6://[::1]:40000").unwrap(),
+            secret: JobSecret::new("ab".repeat(16)).unwrap(),
+            interface: "lo".into(),
+        };
+        let raw = id.to_bytes();
+        assert_eq!(raw.len(), UID_INNER_LEN);
+        assert_eq!(UniqueId::from_bytes(&raw).unwrap(), id);
+        assert!(!format!("{id:?}").contains("abab"));
+        let mut bad = raw.clone();
+        bad[0] = b'x';
+        for b in [vec![0u8; UID_INNER_LEN], bad, raw[..10].to_vec()] {
+            assert_eq!(UniqueId::from_bytes(&b).unwrap_err().code(), -1);
+        }
+    }
+
+    #[test]
+    fn session_spellings() {
+        assert_eq!(parse_session("127.0.0.1:5000").unwrap(), ("127.0.0.1".parse().unwrap(), 5000));
+        assert_eq!(parse_session("[::1]:5000").unwrap(), ("::1".parse().unwrap(), 5000));
+        for bad in ["127.0.0.1", "127.0.0.1:80", "[::1:5000", "x:y"] {
+            assert_eq!(parse_session(bad).unwrap_err().code(), -1, "{bad}");
+        }
+    }
+
+    #[test]
+    fn generate_binds_and_reserves() {
+        let id = UniqueId::generate().unwrap();
+        assert!(id.url().port > 1024);
+        assert!(id.reserved_here());
+        assert_eq!(id.init_attr(1, 2, 1 << 20).unwrap_err().code(), -1);
+        let a = id.init_attr(0, 2, 1 << 20).unwrap();
+        assert_eq!(a.job_secret.as_ref(), Some(id.secret()));
+        assert!(take_reserved(id.url()).is_some());
+        assert!(!id.reserved_here());
+    }
+}
