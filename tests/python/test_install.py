@@ -54,7 +54,18 @@ def expected_lines(name: str, n: int) -> set[str]:
                 lines.add(f"[{r}] PE {r}: not in the even team (team_my_pe = -1)")
             lines.add(f"[{r}] PE {r}: row team rank {r % 2}/2, column team rank {r // 2}/{n // 2}")
         return lines
+    if name == "unique_id_ring":
+        # Round r brings arange(1024) + 1e6 * left + 1000 r from the left neighbour; the checksum sums 5 rounds.
+        def checksum(r: int) -> int:
+            left = (r - 1) % n
+            return sum(sum(range(1024)) + 1024 * (1_000_000 * left + 1000 * k) for k in range(1, 6))
+        return {f"[{r}] PE {r}/{n} ring ok rounds=5 checksum={checksum(r)}" for r in range(n)}
     raise AssertionError(f"examples/python/{name}.py has no expected output in {__file__}: add it")
+
+
+def example_args(name: str, tmp_path: pathlib.Path) -> list[str]:
+    """Arguments an example needs (the unique-ID ring passes its ID through a file)."""
+    return ["--uid-file", str(tmp_path / "ring.uid")] if name == "unique_id_ring" else []
 
 
 def clean_env(venv: pathlib.Path) -> dict:
@@ -120,14 +131,15 @@ def run_job(cmd: list[str], venv: pathlib.Path, tmp_path: pathlib.Path) -> set[s
 @pytest.mark.parametrize("name", examples())
 def test_example_with_python_m_shmem_run(venv, name, tmp_path):
     cmd = [str(venv / "bin" / "python"), "-m", "shmem.run", "-n", str(N), "--timeout", str(JOB_TIMEOUT),
-           str(EXAMPLES / f"{name}.py")]
+           str(EXAMPLES / f"{name}.py"), *example_args(name, tmp_path)]
     assert run_job(cmd, venv, tmp_path) == expected_lines(name, N)
 
 
 @pytest.mark.parametrize("name", examples())
 def test_example_with_shmemrun_console_script(venv, name, tmp_path):
     # `shmemrun -n 4 examples/python/X.py`: a .py program runs under the venv's interpreter.
-    cmd = ["shmemrun", "-n", str(N), "--timeout", str(JOB_TIMEOUT), str(EXAMPLES / f"{name}.py")]
+    cmd = ["shmemrun", "-n", str(N), "--timeout", str(JOB_TIMEOUT), str(EXAMPLES / f"{name}.py"),
+           *example_args(name, tmp_path)]
     assert run_job(cmd, venv, tmp_path) == expected_lines(name, N)
 
 

@@ -94,7 +94,8 @@ fn nbi_stress() -> Result<(), String> {
 /// in flight when finalize starts; a heap pin keeps this PE's mapping readable after finalize for the check.
 fn finalize_in_flight() -> Result<(), String> {
     let mut attr = ok!(shmem::attr_from_env());
-    attr.option_attr.data_op_engine_type = shmem::OpEngineType::MTE | shmem::OpEngineType::SDMA;
+    // The copy engine keeps same-node puts in flight; engines from the environment (TCP) reach other nodes.
+    attr.option_attr.data_op_engine_type |= shmem::OpEngineType::MTE | shmem::OpEngineType::SDMA;
     let sh = ok!(shmem::init(attr));
     let me = sh.my_pe();
     let big = 32 << 20;
