@@ -6303,8 +6303,9 @@ def team_split_2d(parent: int, x_range: int) -> Tuple[int, int]:
     ...
 
 def team_split_strided(parent: int, start: int, stride: int, size: int) -> int:
-    """Collectively splits `parent` into the PEs `start + k*stride` (k < `size`). Returns the new team id on its
-    members, TEAM_INVALID (-1) on the other PEs of the parent."""
+    """Collectively splits `parent` into the PEs `start + k*stride` (k < `size`). Each PE may pass its own triplet
+    when the teams they describe are disjoint (PEs of one team pass the same triplet). Returns the new team id
+    on its members, TEAM_INVALID (-1) on the other PEs of the parent; a destroyed team's id stays invalid."""
     ...
 
 def team_sync(team: int) -> None:
