@@ -3,7 +3,7 @@
 //! and an allocation that meets a barrier on another PE.
 
 use crate::{check, ok, runner, Scenario};
-use libtest_mimic::{Failed, Trial};
+use libtest_mimic::Trial;
 use shmem::api;
 use shmem::team::{self, TEAM_INVALID, TEAM_WORLD};
 use std::time::{Duration, Instant};
@@ -299,14 +299,14 @@ pub fn special_trials() -> Vec<Trial> {
     let mut v = vec![Trial::test("barrier_names_frozen_pe_3pe", || {
         let env = [("SHMEM_CONTROL_TIMEOUT", "2")];
         let res = runner::run(3, "barrier_names_frozen_pe", &env, Duration::from_secs(40))?;
-        every_pe_ok(&res)
+        Ok(runner::every_pe_ok(&res)?)
     })];
     for (name, n) in [("alloc_meets_barrier_one", 2), ("alloc_meets_barrier_one", 3), ("alloc_meets_barrier_many", 3)] {
         v.push(Trial::test(format!("{name}_{n}pe"), move || {
             let env = [("SHMEM_CONTROL_TIMEOUT", "20")];
             let t = Instant::now();
             let res = runner::run(n, name, &env, Duration::from_secs(60))?;
-            every_pe_ok(&res)?;
+            runner::every_pe_ok(&res)?;
             if t.elapsed() > Duration::from_secs(12) {
                 let outs: Vec<&str> = res.iter().map(|r| r.output.as_str()).collect();
                 return Err(format!("the job took {:?} (a wait ran into its timeout): {outs:#?}", t.elapsed()).into());
@@ -315,18 +315,4 @@ pub fn special_trials() -> Vec<Trial> {
         }));
     }
     v
-}
-
-fn every_pe_ok(res: &[runner::PeResult]) -> Result<(), Failed> {
-    let bad: Vec<String> = res
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.code != 0)
-        .map(|(i, r)| format!("PE {i} exited {}:\n{}", r.code, r.output))
-        .collect();
-    if bad.is_empty() {
-        Ok(())
-    } else {
-        Err(bad.join("\n").into())
-    }
 }

@@ -70,22 +70,49 @@ pub fn run(n: u32, scenario: &str, extra_env: &[(&str, &str)], deadline: Duratio
         }
         children.push(cmd.spawn().map_err(|e| format!("spawn PE {pe}: {e}"))?);
     }
+    let res = wait_job(children, deadline, &format!("job {scenario} on {n} PEs"), || Ok(()));
+    if res.is_err() {
+        shmem_run::remove_shm_segments(std::path::Path::new(shmem_run::SHM_DIR), &prefix).ok();
+    }
+    let res = res?;
+    let left: Vec<String> = std::fs::read_dir("/dev/shm")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|f| f.starts_with(&prefix))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !left.is_empty() {
+        shmem_run::remove_shm_segments(std::path::Path::new(shmem_run::SHM_DIR), &prefix).ok();
+        return Err(format!("job {scenario} left shared-memory objects behind: {left:?}"));
+    }
+    Ok(res)
+}
+
+/// Collects the output of started PEs (stdout and stderr piped), runs `during` while they run, and waits for all
+/// to exit; past `deadline` every PE is killed and the job is an error (`what` names it) with every output.
+pub fn wait_job(
+    mut children: Vec<Child>,
+    deadline: Duration,
+    what: &str,
+    during: impl FnOnce() -> Result<(), String>,
+) -> Result<Vec<PeResult>, String> {
     let readers: Vec<_> = children
         .iter_mut()
         .map(|c| {
-            let mut out = c.stdout.take().unwrap();
-            let mut err = c.stderr.take().unwrap();
+            let (mut out, mut err) = (c.stdout.take().unwrap(), c.stderr.take().unwrap());
             std::thread::spawn(move || {
-                let mut s = String::new();
-                let mut e = String::new();
+                let (mut s, mut e) = (String::new(), String::new());
                 let _ = out.read_to_string(&mut s);
                 let _ = err.read_to_string(&mut e);
                 s + &e
             })
         })
         .collect();
+    let during_result = during();
     let start = Instant::now();
-    let mut codes: Vec<Option<i32>> = vec![None; n as usize];
+    let mut codes: Vec<Option<i32>> = vec![None; children.len()];
     while codes.iter().any(Option::is_none) {
         for (i, c) in children.iter_mut().enumerate() {
             if codes[i].is_none() {
@@ -101,30 +128,17 @@ pub fn run(n: u32, scenario: &str, extra_env: &[(&str, &str)], deadline: Duratio
                 let _ = c.wait();
             }
             let outs: Vec<String> = readers.into_iter().map(|r| r.join().unwrap_or_default()).collect();
-            shmem_run::remove_shm_segments(std::path::Path::new(shmem_run::SHM_DIR), &prefix).ok();
-            return Err(format!("job {scenario} on {n} PEs passed its deadline of {deadline:?}; outputs: {outs:#?}"));
+            return Err(format!("{what} passed its deadline of {deadline:?}; outputs: {outs:#?}"));
         }
         std::thread::sleep(Duration::from_millis(5));
     }
     let outs: Vec<String> = readers.into_iter().map(|r| r.join().unwrap_or_default()).collect();
-    let left: Vec<String> = std::fs::read_dir("/dev/shm")
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|f| f.starts_with(&prefix))
-                .collect()
-        })
-        .unwrap_or_default();
-    if !left.is_empty() {
-        shmem_run::remove_shm_segments(std::path::Path::new(shmem_run::SHM_DIR), &prefix).ok();
-        return Err(format!("job {scenario} left shared-memory objects behind: {left:?}"));
-    }
+    during_result?;
     Ok(codes.into_iter().zip(outs).map(|(c, o)| PeResult { code: c.unwrap(), output: o }).collect())
 }
 
-/// Runs `scenario` and requires every PE to exit 0.
-pub fn run_ok(n: u32, scenario: &str, extra_env: &[(&str, &str)]) -> Result<(), String> {
-    let res = run(n, scenario, extra_env, Duration::from_secs(90))?;
+/// `Err` listing every PE that did not exit 0, with its output.
+pub fn every_pe_ok(res: &[PeResult]) -> Result<(), String> {
     let bad: Vec<String> = res
         .iter()
         .enumerate()
@@ -134,6 +148,12 @@ pub fn run_ok(n: u32, scenario: &str, extra_env: &[(&str, &str)]) -> Result<(), 
     if bad.is_empty() {
         Ok(())
     } else {
-        Err(format!("scenario {scenario} on {n} PEs failed:\n{}", bad.join("\n")))
+        Err(bad.join("\n"))
     }
+}
+
+/// Runs `scenario` and requires every PE to exit 0.
+pub fn run_ok(n: u32, scenario: &str, extra_env: &[(&str, &str)]) -> Result<(), String> {
+    let res = run(n, scenario, extra_env, Duration::from_secs(90))?;
+    every_pe_ok(&res).map_err(|bad| format!("scenario {scenario} on {n} PEs failed:\n{bad}"))
 }

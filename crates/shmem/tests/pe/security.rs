@@ -9,7 +9,6 @@ use libtest_mimic::{Failed, Trial};
 use shmem_bootstrap::wire::{read_frame, write_frame, Hello, Response, Role, MAX_FRAME};
 use shmem_bootstrap::{StoreClient, StoreConfig};
 use shmem_core::attr::StoreUrl;
-use std::io::Read;
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -148,43 +147,8 @@ fn spawn_job(
         cmd.envs(env(pe));
         children.push(cmd.spawn().map_err(|e| format!("spawn PE {pe}: {e}"))?);
     }
-    let readers: Vec<_> = children
-        .iter_mut()
-        .map(|c| {
-            let (mut out, mut err) = (c.stdout.take().unwrap(), c.stderr.take().unwrap());
-            std::thread::spawn(move || {
-                let (mut s, mut e) = (String::new(), String::new());
-                let _ = out.read_to_string(&mut s);
-                let _ = err.read_to_string(&mut e);
-                s + &e
-            })
-        })
-        .collect();
-    let during_result = during();
-    let start = Instant::now();
-    let mut codes: Vec<Option<i32>> = vec![None; children.len()];
-    while codes.iter().any(Option::is_none) {
-        for (i, c) in children.iter_mut().enumerate() {
-            if codes[i].is_none() {
-                if let Some(st) = c.try_wait().map_err(|e| e.to_string())? {
-                    use std::os::unix::process::ExitStatusExt;
-                    codes[i] = Some(st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)));
-                }
-            }
-        }
-        if start.elapsed() > deadline {
-            for c in children.iter_mut() {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-            let outs: Vec<String> = readers.into_iter().map(|r| r.join().unwrap_or_default()).collect();
-            return Err(format!("job {scenario} passed its deadline of {deadline:?}; outputs: {outs:#?}"));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let outs: Vec<String> = readers.into_iter().map(|r| r.join().unwrap_or_default()).collect();
-    during_result?;
-    Ok(codes.into_iter().zip(outs).map(|(c, o)| Ended { code: c.unwrap(), output: o }).collect())
+    let res = crate::runner::wait_job(children, deadline, &format!("job {scenario}"), during)?;
+    Ok(res.into_iter().map(|r| Ended { code: r.code, output: r.output }).collect())
 }
 
 /// A fresh per-test directory for node secret files (instead of the user's own).
