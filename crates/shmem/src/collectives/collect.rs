@@ -33,6 +33,20 @@ pub fn fcollect(team: i32, dt: DataType, dest: usize, source: usize, nelems: usi
     with_current(|rt| run(rt, &Group::team(rt, team)?, dt, dest, source, nelems, true, None, None))
 }
 
+/// [`collect`] (or [`fcollect`] when `fixed`) into a destination of at most `dest_len` elements (a caller's
+/// array inside the heap, smaller than the heap's rest); a total above it fails every member.
+pub fn collect_bounded(
+    team: i32,
+    dt: DataType,
+    dest: usize,
+    dest_len: usize,
+    source: usize,
+    nelems: usize,
+    fixed: bool,
+) -> Result<()> {
+    with_current(|rt| run(rt, &Group::team(rt, team)?, dt, dest, source, nelems, fixed, Some(dest_len), None))
+}
+
 /// [`collect`] of bytes (`shmem_collectmem`).
 pub fn collectmem(team: i32, dest: usize, source: usize, nbytes: usize) -> Result<()> {
     collect(team, DataType::Bytes, dest, source, nbytes)
@@ -64,7 +78,7 @@ pub(crate) fn run(
         Err(e) => (Some(pre.unwrap_or(e)), (HeapOffset(0), HeapOffset(0))),
     };
     let mut desc = Desc::new(if fixed { Kind::Fcollect } else { Kind::Collect }, dt, nelems, 0);
-    desc.cap = cap.map_or_else(|| capacity(rt, dest, dt), |c| c as u64);
+    desc.cap = cap.map_or(u64::MAX, |c| c as u64).min(capacity(rt, dest, dt));
     let total = std::cell::Cell::new(0u64);
     let check = |all: &[Desc]| {
         let sum = all.iter().try_fold(0u64, |a, d| a.checked_add(d.nelems));

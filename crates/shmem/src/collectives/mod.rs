@@ -38,6 +38,7 @@ pub mod types;
 
 pub use types::{Complex32, Complex64, DataType, Element, ReduceOp, Reducible};
 
+use crate::api::with_current;
 use crate::runtime::Runtime;
 use shmem_core::engine::{Completion, DataOpEngine, Get, Put};
 use shmem_core::heap::layout::{ALLOC_SYNC_SLOT, MAX_TEAMS, TEAM_SYNC_WORDS};
@@ -366,4 +367,14 @@ pub(crate) fn wait_signal(rt: &Runtime, g: &Group) -> Result<()> {
 /// Team sync (OpenSHMEM `shmem_team_sync`): a barrier over `team` without completing outstanding operations.
 pub fn team_sync(team: i32) -> Result<()> {
     crate::team::sync(team)
+}
+
+/// Joins the next collective on `team` only to fail it: every member fails with INVALID_PARAM (naming this
+/// PE) and this PE returns `err`. For callers that find an argument error the runtime cannot see (a NumPy
+/// array smaller than the count, in the Python binding) and must not leave the other members waiting.
+pub fn refuse(team: i32, err: Error) -> Result<()> {
+    with_current(|rt| {
+        let g = Group::team(rt, team)?;
+        g.run(rt, Desc::default(), Some(err), |_| None, |_| Ok(()))
+    })
 }
