@@ -99,8 +99,9 @@ pub(crate) fn run(
             if bytes == 0 {
                 return Ok(());
             }
+            let mut bufs = Vec::new();
             if nreduce < g.len() || bytes <= SMALL_BYTES {
-                let acc = fold(rt, g, op, dt, src, bytes)?;
+                let acc = fold(rt, g, op, dt, src, bytes, &mut bufs)?;
                 g.meet(rt)?;
                 let d = local_ptr(rt, dst, bytes);
                 // SAFETY: d..d+bytes is this PE's checked dest; acc is private scratch of at least `bytes`.
@@ -116,9 +117,9 @@ pub(crate) fn run(
             let mut at = 0;
             while at < count {
                 let k = block.min(count - at);
-                let part = fold(rt, g, op, dt, src.plus(((lo + at) * size) as u64), k * size)?;
+                let part = fold(rt, g, op, dt, src.plus(((lo + at) * size) as u64), k * size, &mut bufs)?;
                 let out = &mut bytes_of(&mut mine, count * size)[at * size..(at + k) * size];
-                out.copy_from_slice(&bytemuck::cast_slice::<u64, u8>(&part)[..k * size]);
+                out.copy_from_slice(&bytemuck::cast_slice::<u64, u8>(part)[..k * size]);
                 at += k;
             }
             g.meet(rt)?;
@@ -133,19 +134,31 @@ pub(crate) fn run(
     )
 }
 
-/// Pulls `bytes` at `at` from every member and folds them in team order.
-fn fold(rt: &Runtime, g: &Group, op: ReduceOp, dt: DataType, at: HeapOffset, bytes: usize) -> Result<Vec<u64>> {
-    let mut bufs: Vec<Vec<u64>> = (0..g.len()).map(|_| scratch(bytes)).collect();
+/// Pulls `bytes` at `at` from every member into `bufs` (one buffer per member, grown once and reused across
+/// blocks) and folds them in team order into the first; returns it.
+#[allow(clippy::too_many_arguments)]
+fn fold<'a>(
+    rt: &Runtime,
+    g: &Group,
+    op: ReduceOp,
+    dt: DataType,
+    at: HeapOffset,
+    bytes: usize,
+    bufs: &'a mut Vec<Vec<u64>>,
+) -> Result<&'a [u64]> {
+    bufs.resize_with(g.len(), Vec::new);
     for (j, b) in bufs.iter_mut().enumerate() {
+        if b.len() * 8 < bytes {
+            *b = scratch(bytes);
+        }
         // SAFETY: b is private scratch of at least `bytes`, untouched until the quiet below.
         unsafe { get(rt, g.pe(j), at, b.as_mut_ptr().cast(), bytes, true)? };
     }
     rt.quiet()?;
-    let mut it = bufs.into_iter();
-    let mut acc = it.next().expect("a group has a member");
-    for b in it {
-        let x = &bytemuck::cast_slice::<u64, u8>(&b)[..bytes];
-        combine_bytes(dt, op, bytes_of(&mut acc, bytes), x);
+    let (acc, rest) = bufs.split_first_mut().expect("a group has a member");
+    for b in rest.iter() {
+        let x = &bytemuck::cast_slice::<u64, u8>(b)[..bytes];
+        combine_bytes(dt, op, bytes_of(acc, bytes), x);
     }
     Ok(acc)
 }
