@@ -4,15 +4,16 @@
 //! # Algorithm
 //! Chosen by size, the same way on every member (the count is agreed):
 //! - **Small** (`nreduce` below the team size, or at most 4 KiB): every member pulls every member's whole
-//!   `source` (deferred gets, one quiet), folds them in team order, meets the others (so that nobody's
-//!   `source` is still being read, which makes `dest == source` safe), and writes its `dest`. One round of
-//!   latency; the bytes each member reads grow with the team, which is cheap at this size.
+//!   `source` (deferred gets, one quiet), folds them in team order, and writes its `dest`; when some member
+//!   reduces in place (`dest == source`, which the descriptors say) the members meet first, so that nobody's
+//!   `source` is still being read when it is overwritten. One round of latency; the bytes each member reads
+//!   grow with the team, which is cheap at this size.
 //! - **Large**: reduce-scatter then allgather, both direct. Member `c` owns a contiguous slice (the count split
 //!   as evenly as possible); it pulls its slice from every member in blocks of at most 1 MiB, folds in team
-//!   order, meets the others, then pushes the reduced slice into every member's `dest` and completes the puts
-//!   with a quiet before the closing barrier. Each member moves about `2·(n-1)/n` of the array, the
-//!   bandwidth-optimal amount, and all members work at once; on one node the pulls and pushes are memcpys
-//!   from and into the peers' mappings.
+//!   order, meets the others (only when some member reduces in place), then pushes the reduced slice into
+//!   every member's `dest` and completes the puts with a quiet before the closing barrier. Each member moves
+//!   about `2·(n-1)/n` of the array, the bandwidth-optimal amount, and all members work at once; on one node
+//!   the pulls and pushes are memcpys from and into the peers' mappings.
 //!
 //! Folding in team order on the owner of every element gives every member bit-identical results, also for
 //! floating-point sums. Integers wrap around; `max`/`min` of floats keep the earlier operand unless the later
@@ -88,12 +89,16 @@ pub(crate) fn run(
     };
     let mut desc = Desc::new(Kind::Reduce, dt, nreduce, 0);
     desc.a = op as u64;
+    // Not agreed (members may differ): whether this member reduces in place, so that every member knows
+    // whether a barrier must separate the reads of the sources from the writes of the destinations.
+    desc.cap = u64::from(local.is_none() && dst == src);
     g.run(
         rt,
         desc,
         local,
         |_| None,
-        |_| {
+        |all| {
+            let in_place = all.iter().any(|d| d.cap != 0);
             let size = dt.size();
             let bytes = nreduce * size;
             if bytes == 0 {
@@ -102,7 +107,9 @@ pub(crate) fn run(
             let mut bufs = Vec::new();
             if nreduce < g.len() || bytes <= SMALL_BYTES {
                 let acc = fold(rt, g, op, dt, src, bytes, &mut bufs)?;
-                g.meet(rt)?;
+                if in_place {
+                    g.meet(rt)?;
+                }
                 let d = local_ptr(rt, dst, bytes);
                 // SAFETY: d..d+bytes is this PE's checked dest; acc is private scratch of at least `bytes`.
                 unsafe { std::ptr::copy_nonoverlapping(acc.as_ptr().cast::<u8>(), d, bytes) };
@@ -122,7 +129,9 @@ pub(crate) fn run(
                 out.copy_from_slice(&bytemuck::cast_slice::<u64, u8>(part)[..k * size]);
                 at += k;
             }
-            g.meet(rt)?;
+            if in_place {
+                g.meet(rt)?;
+            }
             let slice = bytes_of(&mut mine, count * size);
             let to = dst.plus((lo * size) as u64);
             for j in 0..n {
