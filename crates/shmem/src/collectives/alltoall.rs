@@ -83,6 +83,13 @@ pub(crate) fn run(
     let checked = span(dst)
         .and_then(|e| check_range(rt, &format!("{name} dest"), dest, e, dt))
         .and_then(|d| Ok((d, check_range(rt, &format!("{name} source"), source, span(sst)?, dt)?)));
+    let checked = checked.and_then(|(d, s)| {
+        let bytes = |stride| span(stride).unwrap_or(0) as u64 * dt.size() as u64;
+        if super::overlap(d.0, bytes(dst), s.0, bytes(sst)) {
+            return Err(Error::invalid(format!("{name}: dest and source overlap; they must be disjoint")));
+        }
+        Ok((d, s))
+    });
     let (local, (dst_off, src_off)) = match checked {
         Ok(r) => (pre, r),
         Err(e) => (Some(pre.unwrap_or(e)), (HeapOffset(0), HeapOffset(0))),

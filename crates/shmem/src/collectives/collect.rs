@@ -79,6 +79,7 @@ pub(crate) fn run(
     };
     let mut desc = Desc::new(if fixed { Kind::Fcollect } else { Kind::Collect }, dt, nelems, 0);
     desc.cap = cap.map_or(u64::MAX, |c| c as u64).min(capacity(rt, dest, dt));
+    (desc.a, desc.b) = (dst.0, src.0);
     let total = std::cell::Cell::new(0u64);
     let check = |all: &[Desc]| {
         let sum = all.iter().try_fold(0u64, |a, d| a.checked_add(d.nelems));
@@ -86,6 +87,21 @@ pub(crate) fn run(
             return Some(Error::invalid(format!("{name} on {}: the element counts overflow", g.label)));
         };
         total.set(sum);
+        // dest and source must not overlap (others pull this member's source while it fills its dest).
+        let size = dt.size() as u64;
+        let overlapping: Vec<u32> = (0..all.len())
+            .filter(|&i| {
+                all[i].err == 0
+                    && super::overlap(all[i].a, sum.saturating_mul(size), all[i].b, all[i].nelems.saturating_mul(size))
+            })
+            .map(|i| g.members[i])
+            .collect();
+        if !overlapping.is_empty() {
+            return Some(Error::invalid(format!(
+                "{name} on {}: dest and source overlap on PEs {overlapping:?}; they must be disjoint",
+                g.label
+            )));
+        }
         let small: Vec<String> = (0..all.len())
             .filter(|&i| all[i].cap < sum)
             .map(|i| format!("PE {} ({} elements)", g.members[i], all[i].cap))

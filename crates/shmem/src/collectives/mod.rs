@@ -117,7 +117,10 @@ impl Desc {
     /// The fields every member must pass alike (collect's element count may differ per PE).
     fn agreed(&self) -> [u64; 6] {
         let n = if self.kind == Kind::Collect as u64 { 0 } else { self.nelems };
-        [self.kind, self.dtype, n, self.root, self.a, self.b]
+        // (f)collect carries the member's dest and source offsets in a/b (for the overlap check), not agreed.
+        let gathers = self.kind == Kind::Collect as u64 || self.kind == Kind::Fcollect as u64;
+        let (a, b) = if gathers { (0, 0) } else { (self.a, self.b) };
+        [self.kind, self.dtype, n, self.root, a, b]
     }
 
     fn describe(&self) -> String {
@@ -340,6 +343,11 @@ pub(crate) fn check_range(rt: &Runtime, what: &str, addr: usize, nelems: usize, 
         Error::InvalidParam(m) => Error::InvalidParam(format!("{what}: {m}")),
         e => e,
     })
+}
+
+/// Whether the byte ranges `a..a+alen` and `b..b+blen` share a byte (empty ranges share none).
+pub(crate) fn overlap(a: u64, alen: u64, b: u64, blen: u64) -> bool {
+    alen > 0 && blen > 0 && a < b.saturating_add(blen) && b < a.saturating_add(alen)
 }
 
 /// Elements of `dt` that fit from `addr` to the end of the heap (0 outside the heap).

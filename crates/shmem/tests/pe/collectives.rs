@@ -376,6 +376,11 @@ fn coll_bad_inputs() -> Result<(), String> {
     // Overlapping (not identical) dest and source.
     let dest = if me == last { a.addr() + 4 } else { b.addr() };
     code_is(reduce(TEAM_WORLD, ReduceOp::Sum, DataType::I32, dest, a.addr(), 4), -1, "overlapping dest/source")?;
+    // dest overlapping source for the gathering collectives (only the last PE's call overlaps).
+    let dest = if me == last { a.addr() + 4 } else { b.addr() };
+    code_is(collectives::collect::fcollect(TEAM_WORLD, DataType::I32, dest, a.addr(), 2), -1, "fcollect overlap")?;
+    code_is(collectives::collect::collect(TEAM_WORLD, DataType::I32, dest, a.addr(), 2), -1, "collect overlap")?;
+    code_is(collectives::alltoall::alltoall(TEAM_WORLD, DataType::I32, dest, a.addr(), 2), -1, "alltoall overlap")?;
     // Operators a type lacks, and the untyped "bytes" for a reduction.
     code_is(reduce(TEAM_WORLD, ReduceOp::Xor, DataType::F64, b.addr(), a.addr(), 2), -1, "xor of doubles")?;
     code_is(reduce(TEAM_WORLD, ReduceOp::Max, DataType::C32, b.addr(), a.addr(), 2), -1, "max of complex")?;
