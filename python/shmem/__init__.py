@@ -35,6 +35,8 @@ _pyshmem = _shmem
 __import__("sys").modules.setdefault(__name__ + "._pyshmem", _shmem)
 from ._numpy import (array, get, is_symmetric, peer_array, put, put_signal, test, wait_until,  # noqa: F401
                      zeros)
+from ._collectives import (alltoall, and_reduce, broadcast, collect, fcollect, max_reduce,  # noqa: F401
+                           min_reduce, or_reduce, prod_reduce, reduce, sum_reduce, xor_reduce)
 
 #: The wait/test TYPE names of the API and the type each one is an alias of (C integer names included).
 WAIT_TYPE_ALIASES = {

@@ -8,6 +8,10 @@ from ._types import SignalOp as SignalOp, TeamConfig as TeamConfig
 from ._numpy import array as array, zeros as zeros, peer_array as peer_array, put as put, get as get
 from ._numpy import put_signal as put_signal, wait_until as wait_until, test as test
 from ._numpy import is_symmetric as is_symmetric
+from ._collectives import broadcast as broadcast, collect as collect, fcollect as fcollect
+from ._collectives import alltoall as alltoall, reduce as reduce, sum_reduce as sum_reduce
+from ._collectives import prod_reduce as prod_reduce, max_reduce as max_reduce, min_reduce as min_reduce
+from ._collectives import and_reduce as and_reduce, or_reduce as or_reduce, xor_reduce as xor_reduce
 from ._upstream import MemType as MemType
 from . import core as core
 
@@ -54,12 +58,19 @@ class UniqueId:
     def to_bytes(self) -> bytes: ...
     def __bytes__(self) -> bytes: ...
 
+ACLSHMEM_ALLTOALLS_SYNC_SIZE: int
+ACLSHMEM_ALLTOALL_SYNC_SIZE: int
+ACLSHMEM_BARRIER_SYNC_SIZE: int
+ACLSHMEM_BCAST_SYNC_SIZE: int
 ACLSHMEM_CMP_EQ: CmpOp
 ACLSHMEM_CMP_GE: CmpOp
 ACLSHMEM_CMP_GT: CmpOp
 ACLSHMEM_CMP_LE: CmpOp
 ACLSHMEM_CMP_LT: CmpOp
 ACLSHMEM_CMP_NE: CmpOp
+ACLSHMEM_COLLECT_SYNC_SIZE: int
+ACLSHMEM_REDUCE_MIN_WRKDATA_SIZE: int
+ACLSHMEM_REDUCE_SYNC_SIZE: int
 ACLSHMEM_SIGNAL_ADD: SignalOp
 ACLSHMEM_SIGNAL_SET: SignalOp
 ACLSHMEM_STATUS_INITIALIZED: InitStatus
@@ -67,6 +78,8 @@ ACLSHMEM_STATUS_INVALID: InitStatus
 ACLSHMEM_STATUS_IS_INITIALIZED: InitStatus
 ACLSHMEM_STATUS_NOT_INITIALIZED: InitStatus
 ACLSHMEM_STATUS_SHM_CREATED: InitStatus
+ACLSHMEM_SYNC_SIZE: int
+ACLSHMEM_SYNC_VALUE: int
 ACLSHMEM_TEAM_INVALID: int
 ACLSHMEM_TEAM_NODE: int
 ACLSHMEM_TEAM_WORLD: int
@@ -90,6 +103,18 @@ def aclshmem_align(alignment: int, size: int) -> int:
     """Collective aligned allocation (`alignment` a power of two). Returns the address, or 0 for size 0."""
     ...
 
+def aclshmem_alltoall32(dest: _Addr, source: _Addr, nelems: int, pe_start: int, log_pe_stride: int, pe_size: int, psync: _Addr) -> None:
+    """Deprecated active-set alltoall of 32-bit elements over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_BCAST_SYNC_SIZE longs of SHMEM_SYNC_VALUE."""
+    ...
+
+def aclshmem_alltoall64(dest: _Addr, source: _Addr, nelems: int, pe_start: int, log_pe_stride: int, pe_size: int, psync: _Addr) -> None:
+    """Deprecated active-set alltoall of 64-bit elements over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_BCAST_SYNC_SIZE longs of SHMEM_SYNC_VALUE."""
+    ...
+
+def aclshmem_alltoallmem(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Exchanges blocks of `nelems` bytes between all members of `team`."""
+    ...
+
 def aclshmem_barrier_all() -> None:
     """quiet, then a barrier over all PEs."""
     ...
@@ -110,8 +135,40 @@ def aclshmem_bfloat16_p(dst: _Addr, value: float, pe: int) -> None:
     """Puts one bfloat16 value (`value` rounded to nearest-even) into `dst` on `pe`."""
     ...
 
+def aclshmem_broadcast32(dest: _Addr, source: _Addr, nelems: int, pe_root: int, pe_start: int, log_pe_stride: int, pe_size: int, psync: _Addr) -> None:
+    """Deprecated active-set broadcast of 32-bit elements (not to the root) over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_BCAST_SYNC_SIZE longs of SHMEM_SYNC_VALUE."""
+    ...
+
+def aclshmem_broadcast64(dest: _Addr, source: _Addr, nelems: int, pe_root: int, pe_start: int, log_pe_stride: int, pe_size: int, psync: _Addr) -> None:
+    """Deprecated active-set broadcast of 64-bit elements (not to the root) over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_BCAST_SYNC_SIZE longs of SHMEM_SYNC_VALUE."""
+    ...
+
+def aclshmem_broadcastmem(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Broadcasts `nelems` bytes from `source` on team PE `pe_root` to `dest` on every member of `team`."""
+    ...
+
 def aclshmem_calloc(nmemb: int, size: int) -> int:
     """Collective `calloc`: `nmemb * size` bytes zeroed on every PE. Returns the address, or 0 for size 0."""
+    ...
+
+def aclshmem_char_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Exchanges blocks of `nelems` char elements between all members of `team`. Collective over `team`."""
+    ...
+
+def aclshmem_char_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Strided alltoall of char elements: strides `dst`/`sst` in elements (>= 1). Collective over `team`."""
+    ...
+
+def aclshmem_char_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Broadcasts `nelems` char elements from `source` on team PE `pe_root` to `dest` on every member of `team` (the root's too). Collective over `team`."""
+    ...
+
+def aclshmem_char_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates every member's `nelems` char elements (counts may differ) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_char_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates `nelems` char elements (the same on every member) into `dest` on every member, in team order. Collective over `team`."""
     ...
 
 def aclshmem_char_g(src: _Addr, pe: int) -> str:
@@ -126,8 +183,40 @@ def aclshmem_char_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems:
     """Strided put of `nelems` char_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
+def aclshmem_char_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` char elements of every member's `source` with max into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_char_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of char max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_char_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` char elements of every member's `source` with min into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_char_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of char min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
 def aclshmem_char_p(dst: _Addr, value: Union[str, bytes, int], pe: int) -> None:
     """Puts one char (a one-character str, one byte, or an int in -128..=255) into `dst` on `pe`."""
+    ...
+
+def aclshmem_char_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` char elements of every member's `source` with prod into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_char_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of char prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_char_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` char elements of every member's `source` with sum into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_char_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of char sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
     ...
 
 def aclshmem_char_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -190,6 +279,98 @@ def aclshmem_char_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_
     """Alias of ``aclshmem_int8_wait_until_some_vector``."""
     ...
 
+def aclshmem_collect32(dest: _Addr, source: _Addr, nelems: int, pe_start: int, log_pe_stride: int, pe_size: int, psync: _Addr) -> None:
+    """Deprecated active-set collect of 32-bit elements over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_BCAST_SYNC_SIZE longs of SHMEM_SYNC_VALUE."""
+    ...
+
+def aclshmem_collect64(dest: _Addr, source: _Addr, nelems: int, pe_start: int, log_pe_stride: int, pe_size: int, psync: _Addr) -> None:
+    """Deprecated active-set collect of 64-bit elements over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_BCAST_SYNC_SIZE longs of SHMEM_SYNC_VALUE."""
+    ...
+
+def aclshmem_collectmem(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates every member's `nelems` bytes (counts may differ) into `dest`, in team order."""
+    ...
+
+def aclshmem_complexd_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Exchanges blocks of `nelems` complexd elements between all members of `team`. Collective over `team`."""
+    ...
+
+def aclshmem_complexd_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Strided alltoall of complexd elements: strides `dst`/`sst` in elements (>= 1). Collective over `team`."""
+    ...
+
+def aclshmem_complexd_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Broadcasts `nelems` complexd elements from `source` on team PE `pe_root` to `dest` on every member of `team` (the root's too). Collective over `team`."""
+    ...
+
+def aclshmem_complexd_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates every member's `nelems` complexd elements (counts may differ) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_complexd_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates `nelems` complexd elements (the same on every member) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_complexd_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` complexd elements of every member's `source` with prod into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_complexd_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of complexd prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_complexd_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` complexd elements of every member's `source` with sum into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_complexd_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of complexd sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_complexf_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Exchanges blocks of `nelems` complexf elements between all members of `team`. Collective over `team`."""
+    ...
+
+def aclshmem_complexf_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Strided alltoall of complexf elements: strides `dst`/`sst` in elements (>= 1). Collective over `team`."""
+    ...
+
+def aclshmem_complexf_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Broadcasts `nelems` complexf elements from `source` on team PE `pe_root` to `dest` on every member of `team` (the root's too). Collective over `team`."""
+    ...
+
+def aclshmem_complexf_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates every member's `nelems` complexf elements (counts may differ) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_complexf_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates `nelems` complexf elements (the same on every member) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_complexf_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` complexf elements of every member's `source` with prod into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_complexf_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of complexf prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_complexf_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` complexf elements of every member's `source` with sum into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_complexf_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of complexf sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_double_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Exchanges blocks of `nelems` double elements between all members of `team`. Collective over `team`."""
+    ...
+
+def aclshmem_double_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Strided alltoall of double elements: strides `dst`/`sst` in elements (>= 1). Collective over `team`."""
+    ...
+
 def aclshmem_double_atomic_fetch(source: _Addr, pe: int) -> float:
     """Atomically reads `pe`'s `f64` at the symmetric `source`."""
     ...
@@ -210,6 +391,18 @@ def aclshmem_double_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: float, pe
     """`atomic_swap` storing the old value (f64) into the local `fetch`."""
     ...
 
+def aclshmem_double_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Broadcasts `nelems` double elements from `source` on team PE `pe_root` to `dest` on every member of `team` (the root's too). Collective over `team`."""
+    ...
+
+def aclshmem_double_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates every member's `nelems` double elements (counts may differ) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_double_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates `nelems` double elements (the same on every member) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
 def aclshmem_double_g(src: _Addr, pe: int) -> float:
     """Gets one double from the symmetric `src` on `pe`."""
     ...
@@ -222,8 +415,40 @@ def aclshmem_double_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelem
     """Strided put of `nelems` double_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
+def aclshmem_double_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` double elements of every member's `source` with max into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_double_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of double max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_double_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` double elements of every member's `source` with min into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_double_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of double min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
 def aclshmem_double_p(dst: _Addr, value: float, pe: int) -> None:
     """Puts one double `value` into the symmetric `dst` on `pe` (blocking)."""
+    ...
+
+def aclshmem_double_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` double elements of every member's `source` with prod into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_double_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of double prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_double_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` double elements of every member's `source` with sum into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_double_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of double sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
     ...
 
 def aclshmem_double_test(ivar: _Addr, cmp: int, cmp_value: float, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -286,6 +511,18 @@ def aclshmem_double_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indice
     """Waits until at least one unmasked `ivars[i]` (f64) compares true against `cmp_values[i]`; writes the indices and returns their count."""
     ...
 
+def aclshmem_fcollect32(dest: _Addr, source: _Addr, nelems: int, pe_start: int, log_pe_stride: int, pe_size: int, psync: _Addr) -> None:
+    """Deprecated active-set fcollect of 32-bit elements over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_BCAST_SYNC_SIZE longs of SHMEM_SYNC_VALUE."""
+    ...
+
+def aclshmem_fcollect64(dest: _Addr, source: _Addr, nelems: int, pe_start: int, log_pe_stride: int, pe_size: int, psync: _Addr) -> None:
+    """Deprecated active-set fcollect of 64-bit elements over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_BCAST_SYNC_SIZE longs of SHMEM_SYNC_VALUE."""
+    ...
+
+def aclshmem_fcollectmem(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates `nelems` bytes (the same on every member) into `dest`, in team order."""
+    ...
+
 def aclshmem_fence() -> None:
     """Orders this PE's puts to each target PE."""
     ...
@@ -300,6 +537,14 @@ def aclshmem_finalize() -> int:
 
 def aclshmem_finialize() -> int:
     """Alias of ``aclshmem_finalize``."""
+    ...
+
+def aclshmem_float_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Exchanges blocks of `nelems` float elements between all members of `team`. Collective over `team`."""
+    ...
+
+def aclshmem_float_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Strided alltoall of float elements: strides `dst`/`sst` in elements (>= 1). Collective over `team`."""
     ...
 
 def aclshmem_float_atomic_fetch(source: _Addr, pe: int) -> float:
@@ -322,6 +567,18 @@ def aclshmem_float_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: float, pe:
     """`atomic_swap` storing the old value (f32) into the local `fetch`."""
     ...
 
+def aclshmem_float_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Broadcasts `nelems` float elements from `source` on team PE `pe_root` to `dest` on every member of `team` (the root's too). Collective over `team`."""
+    ...
+
+def aclshmem_float_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates every member's `nelems` float elements (counts may differ) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_float_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates `nelems` float elements (the same on every member) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
 def aclshmem_float_g(src: _Addr, pe: int) -> float:
     """Gets one float from the symmetric `src` on `pe`."""
     ...
@@ -334,8 +591,40 @@ def aclshmem_float_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems
     """Strided put of `nelems` float_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
+def aclshmem_float_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` float elements of every member's `source` with max into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_float_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of float max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_float_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` float elements of every member's `source` with min into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_float_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of float min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
 def aclshmem_float_p(dst: _Addr, value: float, pe: int) -> None:
     """Puts one float `value` into the symmetric `dst` on `pe` (blocking)."""
+    ...
+
+def aclshmem_float_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` float elements of every member's `source` with prod into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_float_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of float prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_float_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` float elements of every member's `source` with sum into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_float_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of float sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
     ...
 
 def aclshmem_float_test(ivar: _Addr, cmp: int, cmp_value: float, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -523,6 +812,34 @@ def aclshmem_init_using_unique_id(mype: int, npes: int, mem_size: int, uid: Unio
     `UniqueId` or its bytes, possibly padded, e.g. a broadcast `uint8` buffer), on every PE. The ID's secret authenticates the job's connections. Returns 0."""
     ...
 
+def aclshmem_int16_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Exchanges blocks of `nelems` int16 elements between all members of `team`. Collective over `team`."""
+    ...
+
+def aclshmem_int16_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Strided alltoall of int16 elements: strides `dst`/`sst` in elements (>= 1). Collective over `team`."""
+    ...
+
+def aclshmem_int16_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` int16 elements of every member's `source` with and into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_int16_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of int16 and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_int16_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Broadcasts `nelems` int16 elements from `source` on team PE `pe_root` to `dest` on every member of `team` (the root's too). Collective over `team`."""
+    ...
+
+def aclshmem_int16_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates every member's `nelems` int16 elements (counts may differ) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_int16_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates `nelems` int16 elements (the same on every member) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
 def aclshmem_int16_g(src: _Addr, pe: int) -> int:
     """Gets one int16 from the symmetric `src` on `pe`."""
     ...
@@ -535,8 +852,48 @@ def aclshmem_int16_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems
     """Strided put of `nelems` int16_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
+def aclshmem_int16_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` int16 elements of every member's `source` with max into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_int16_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of int16 max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_int16_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` int16 elements of every member's `source` with min into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_int16_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of int16 min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_int16_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` int16 elements of every member's `source` with or into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_int16_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of int16 or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
 def aclshmem_int16_p(dst: _Addr, value: int, pe: int) -> None:
     """Puts one int16 `value` into the symmetric `dst` on `pe` (blocking)."""
+    ...
+
+def aclshmem_int16_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` int16 elements of every member's `source` with prod into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_int16_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of int16 prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_int16_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` int16 elements of every member's `source` with sum into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_int16_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of int16 sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
     ...
 
 def aclshmem_int16_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -597,6 +954,30 @@ def aclshmem_int16_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _
 
 def aclshmem_int16_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Waits until at least one unmasked `ivars[i]` (i16) compares true against `cmp_values[i]`; writes the indices and returns their count."""
+    ...
+
+def aclshmem_int16_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` int16 elements of every member's `source` with xor into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_int16_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of int16 xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_int32_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Exchanges blocks of `nelems` int32 elements between all members of `team`. Collective over `team`."""
+    ...
+
+def aclshmem_int32_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Strided alltoall of int32 elements: strides `dst`/`sst` in elements (>= 1). Collective over `team`."""
+    ...
+
+def aclshmem_int32_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` int32 elements of every member's `source` with and into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_int32_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of int32 and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
     ...
 
 def aclshmem_int32_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -687,6 +1068,18 @@ def aclshmem_int32_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
     """Atomic xor on `pe`'s `i32` at `dest` (no fetch)."""
     ...
 
+def aclshmem_int32_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Broadcasts `nelems` int32 elements from `source` on team PE `pe_root` to `dest` on every member of `team` (the root's too). Collective over `team`."""
+    ...
+
+def aclshmem_int32_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates every member's `nelems` int32 elements (counts may differ) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_int32_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates `nelems` int32 elements (the same on every member) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
 def aclshmem_int32_g(src: _Addr, pe: int) -> int:
     """Gets one int32 from the symmetric `src` on `pe`."""
     ...
@@ -699,8 +1092,48 @@ def aclshmem_int32_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems
     """Strided put of `nelems` int32_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
+def aclshmem_int32_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` int32 elements of every member's `source` with max into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_int32_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of int32 max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_int32_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` int32 elements of every member's `source` with min into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_int32_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of int32 min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_int32_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` int32 elements of every member's `source` with or into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_int32_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of int32 or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
 def aclshmem_int32_p(dst: _Addr, value: int, pe: int) -> None:
     """Puts one int32 `value` into the symmetric `dst` on `pe` (blocking)."""
+    ...
+
+def aclshmem_int32_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` int32 elements of every member's `source` with prod into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_int32_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of int32 prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_int32_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` int32 elements of every member's `source` with sum into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_int32_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of int32 sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
     ...
 
 def aclshmem_int32_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -761,6 +1194,30 @@ def aclshmem_int32_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _
 
 def aclshmem_int32_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Waits until at least one unmasked `ivars[i]` (i32) compares true against `cmp_values[i]`; writes the indices and returns their count."""
+    ...
+
+def aclshmem_int32_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` int32 elements of every member's `source` with xor into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_int32_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of int32 xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_int64_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Exchanges blocks of `nelems` int64 elements between all members of `team`. Collective over `team`."""
+    ...
+
+def aclshmem_int64_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Strided alltoall of int64 elements: strides `dst`/`sst` in elements (>= 1). Collective over `team`."""
+    ...
+
+def aclshmem_int64_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` int64 elements of every member's `source` with and into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_int64_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of int64 and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
     ...
 
 def aclshmem_int64_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -851,6 +1308,18 @@ def aclshmem_int64_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
     """Atomic xor on `pe`'s `i64` at `dest` (no fetch)."""
     ...
 
+def aclshmem_int64_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Broadcasts `nelems` int64 elements from `source` on team PE `pe_root` to `dest` on every member of `team` (the root's too). Collective over `team`."""
+    ...
+
+def aclshmem_int64_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates every member's `nelems` int64 elements (counts may differ) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_int64_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates `nelems` int64 elements (the same on every member) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
 def aclshmem_int64_g(src: _Addr, pe: int) -> int:
     """Gets one int64 from the symmetric `src` on `pe`."""
     ...
@@ -863,8 +1332,48 @@ def aclshmem_int64_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems
     """Strided put of `nelems` int64_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
+def aclshmem_int64_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` int64 elements of every member's `source` with max into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_int64_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of int64 max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_int64_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` int64 elements of every member's `source` with min into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_int64_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of int64 min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_int64_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` int64 elements of every member's `source` with or into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_int64_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of int64 or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
 def aclshmem_int64_p(dst: _Addr, value: int, pe: int) -> None:
     """Puts one int64 `value` into the symmetric `dst` on `pe` (blocking)."""
+    ...
+
+def aclshmem_int64_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` int64 elements of every member's `source` with prod into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_int64_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of int64 prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_int64_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` int64 elements of every member's `source` with sum into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_int64_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of int64 sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
     ...
 
 def aclshmem_int64_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -927,6 +1436,42 @@ def aclshmem_int64_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices
     """Waits until at least one unmasked `ivars[i]` (i64) compares true against `cmp_values[i]`; writes the indices and returns their count."""
     ...
 
+def aclshmem_int64_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` int64 elements of every member's `source` with xor into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_int64_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of int64 xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_int8_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Exchanges blocks of `nelems` int8 elements between all members of `team`. Collective over `team`."""
+    ...
+
+def aclshmem_int8_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Strided alltoall of int8 elements: strides `dst`/`sst` in elements (>= 1). Collective over `team`."""
+    ...
+
+def aclshmem_int8_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` int8 elements of every member's `source` with and into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_int8_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of int8 and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_int8_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Broadcasts `nelems` int8 elements from `source` on team PE `pe_root` to `dest` on every member of `team` (the root's too). Collective over `team`."""
+    ...
+
+def aclshmem_int8_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates every member's `nelems` int8 elements (counts may differ) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_int8_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates `nelems` int8 elements (the same on every member) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
 def aclshmem_int8_g(src: _Addr, pe: int) -> int:
     """Gets one int8 from the symmetric `src` on `pe`."""
     ...
@@ -939,8 +1484,48 @@ def aclshmem_int8_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems:
     """Strided put of `nelems` int8_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
+def aclshmem_int8_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` int8 elements of every member's `source` with max into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_int8_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of int8 max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_int8_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` int8 elements of every member's `source` with min into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_int8_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of int8 min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_int8_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` int8 elements of every member's `source` with or into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_int8_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of int8 or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
 def aclshmem_int8_p(dst: _Addr, value: int, pe: int) -> None:
     """Puts one int8 `value` into the symmetric `dst` on `pe` (blocking)."""
+    ...
+
+def aclshmem_int8_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` int8 elements of every member's `source` with prod into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_int8_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of int8 prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_int8_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` int8 elements of every member's `source` with sum into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_int8_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of int8 sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
     ...
 
 def aclshmem_int8_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -1001,6 +1586,22 @@ def aclshmem_int8_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _L
 
 def aclshmem_int8_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Waits until at least one unmasked `ivars[i]` (i8) compares true against `cmp_values[i]`; writes the indices and returns their count."""
+    ...
+
+def aclshmem_int8_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` int8 elements of every member's `source` with xor into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_int8_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of int8 xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_int_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Exchanges blocks of `nelems` int elements between all members of `team`. Collective over `team`."""
+    ...
+
+def aclshmem_int_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Strided alltoall of int elements: strides `dst`/`sst` in elements (>= 1). Collective over `team`."""
     ...
 
 def aclshmem_int_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -1091,6 +1692,50 @@ def aclshmem_int_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int32_atomic_xor``."""
     ...
 
+def aclshmem_int_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Broadcasts `nelems` int elements from `source` on team PE `pe_root` to `dest` on every member of `team` (the root's too). Collective over `team`."""
+    ...
+
+def aclshmem_int_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates every member's `nelems` int elements (counts may differ) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_int_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates `nelems` int elements (the same on every member) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_int_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` int elements of every member's `source` with max into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_int_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of int max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_int_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` int elements of every member's `source` with min into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_int_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of int min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_int_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` int elements of every member's `source` with prod into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_int_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of int prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_int_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` int elements of every member's `source` with sum into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_int_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of int sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
 def aclshmem_int_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int32_test``."""
     ...
@@ -1169,6 +1814,14 @@ def aclshmem_iput64(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: in
 
 def aclshmem_iput8(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
     """Strided put of `nelems` iput8 elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    ...
+
+def aclshmem_long_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Exchanges blocks of `nelems` long elements between all members of `team`. Collective over `team`."""
+    ...
+
+def aclshmem_long_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Strided alltoall of long elements: strides `dst`/`sst` in elements (>= 1). Collective over `team`."""
     ...
 
 def aclshmem_long_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -1259,6 +1912,50 @@ def aclshmem_long_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_xor``."""
     ...
 
+def aclshmem_long_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Broadcasts `nelems` long elements from `source` on team PE `pe_root` to `dest` on every member of `team` (the root's too). Collective over `team`."""
+    ...
+
+def aclshmem_long_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates every member's `nelems` long elements (counts may differ) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_long_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates `nelems` long elements (the same on every member) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_long_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` long elements of every member's `source` with max into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_long_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of long max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_long_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` long elements of every member's `source` with min into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_long_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of long min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_long_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` long elements of every member's `source` with prod into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_long_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of long prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_long_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` long elements of every member's `source` with sum into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_long_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of long sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
 def aclshmem_long_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_test``."""
     ...
@@ -1317,6 +2014,66 @@ def aclshmem_long_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _L
 
 def aclshmem_long_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_wait_until_some_vector``."""
+    ...
+
+def aclshmem_longdouble_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Exchanges blocks of `nelems` longdouble elements between all members of `team`. Collective over `team`."""
+    ...
+
+def aclshmem_longdouble_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Strided alltoall of longdouble elements: strides `dst`/`sst` in elements (>= 1). Collective over `team`."""
+    ...
+
+def aclshmem_longdouble_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Broadcasts `nelems` longdouble elements from `source` on team PE `pe_root` to `dest` on every member of `team` (the root's too). Collective over `team`."""
+    ...
+
+def aclshmem_longdouble_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates every member's `nelems` longdouble elements (counts may differ) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_longdouble_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates `nelems` longdouble elements (the same on every member) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_longdouble_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` longdouble elements of every member's `source` with max into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_longdouble_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of longdouble max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_longdouble_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` longdouble elements of every member's `source` with min into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_longdouble_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of longdouble min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_longdouble_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` longdouble elements of every member's `source` with prod into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_longdouble_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of longdouble prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_longdouble_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` longdouble elements of every member's `source` with sum into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_longdouble_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of longdouble sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_longlong_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Exchanges blocks of `nelems` longlong elements between all members of `team`. Collective over `team`."""
+    ...
+
+def aclshmem_longlong_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Strided alltoall of longlong elements: strides `dst`/`sst` in elements (>= 1). Collective over `team`."""
     ...
 
 def aclshmem_longlong_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -1407,6 +2164,50 @@ def aclshmem_longlong_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_xor``."""
     ...
 
+def aclshmem_longlong_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Broadcasts `nelems` longlong elements from `source` on team PE `pe_root` to `dest` on every member of `team` (the root's too). Collective over `team`."""
+    ...
+
+def aclshmem_longlong_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates every member's `nelems` longlong elements (counts may differ) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_longlong_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates `nelems` longlong elements (the same on every member) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_longlong_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` longlong elements of every member's `source` with max into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_longlong_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of longlong max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_longlong_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` longlong elements of every member's `source` with min into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_longlong_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of longlong min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_longlong_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` longlong elements of every member's `source` with prod into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_longlong_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of longlong prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_longlong_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` longlong elements of every member's `source` with sum into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_longlong_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of longlong sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
 def aclshmem_longlong_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_test``."""
     ...
@@ -1475,6 +2276,14 @@ def aclshmem_malloc(size: int) -> int:
 def aclshmem_ptr(ptr: _Addr, peer: int) -> int:
     """An address of `pe`'s copy of the symmetric `ptr` that this process can load from and store to, or 0 when
     `pe` is not on this node."""
+    ...
+
+def aclshmem_ptrdiff_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Exchanges blocks of `nelems` ptrdiff elements between all members of `team`. Collective over `team`."""
+    ...
+
+def aclshmem_ptrdiff_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Strided alltoall of ptrdiff elements: strides `dst`/`sst` in elements (>= 1). Collective over `team`."""
     ...
 
 def aclshmem_ptrdiff_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -1563,6 +2372,50 @@ def aclshmem_ptrdiff_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: int, pe:
 
 def aclshmem_ptrdiff_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_xor``."""
+    ...
+
+def aclshmem_ptrdiff_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Broadcasts `nelems` ptrdiff elements from `source` on team PE `pe_root` to `dest` on every member of `team` (the root's too). Collective over `team`."""
+    ...
+
+def aclshmem_ptrdiff_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates every member's `nelems` ptrdiff elements (counts may differ) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_ptrdiff_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates `nelems` ptrdiff elements (the same on every member) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_ptrdiff_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` ptrdiff elements of every member's `source` with max into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_ptrdiff_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of ptrdiff max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_ptrdiff_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` ptrdiff elements of every member's `source` with min into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_ptrdiff_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of ptrdiff min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_ptrdiff_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` ptrdiff elements of every member's `source` with prod into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_ptrdiff_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of ptrdiff prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_ptrdiff_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` ptrdiff elements of every member's `source` with sum into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_ptrdiff_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of ptrdiff sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
     ...
 
 def aclshmem_ptrdiff_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -1679,6 +2532,58 @@ def aclshmem_quiet() -> None:
     """Completes every outstanding operation of this PE (and releases the buffers lent to `_nbi` calls)."""
     ...
 
+def aclshmem_schar_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Exchanges blocks of `nelems` schar elements between all members of `team`. Collective over `team`."""
+    ...
+
+def aclshmem_schar_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Strided alltoall of schar elements: strides `dst`/`sst` in elements (>= 1). Collective over `team`."""
+    ...
+
+def aclshmem_schar_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Broadcasts `nelems` schar elements from `source` on team PE `pe_root` to `dest` on every member of `team` (the root's too). Collective over `team`."""
+    ...
+
+def aclshmem_schar_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates every member's `nelems` schar elements (counts may differ) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_schar_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates `nelems` schar elements (the same on every member) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_schar_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` schar elements of every member's `source` with max into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_schar_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of schar max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_schar_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` schar elements of every member's `source` with min into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_schar_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of schar min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_schar_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` schar elements of every member's `source` with prod into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_schar_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of schar prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_schar_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` schar elements of every member's `source` with sum into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_schar_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of schar sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
 def aclshmem_schar_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int8_test``."""
     ...
@@ -1737,6 +2642,58 @@ def aclshmem_schar_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _
 
 def aclshmem_schar_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int8_wait_until_some_vector``."""
+    ...
+
+def aclshmem_short_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Exchanges blocks of `nelems` short elements between all members of `team`. Collective over `team`."""
+    ...
+
+def aclshmem_short_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Strided alltoall of short elements: strides `dst`/`sst` in elements (>= 1). Collective over `team`."""
+    ...
+
+def aclshmem_short_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Broadcasts `nelems` short elements from `source` on team PE `pe_root` to `dest` on every member of `team` (the root's too). Collective over `team`."""
+    ...
+
+def aclshmem_short_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates every member's `nelems` short elements (counts may differ) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_short_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates `nelems` short elements (the same on every member) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_short_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` short elements of every member's `source` with max into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_short_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of short max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_short_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` short elements of every member's `source` with min into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_short_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of short min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_short_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` short elements of every member's `source` with prod into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_short_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of short prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_short_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` short elements of every member's `source` with sum into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_short_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of short sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
     ...
 
 def aclshmem_short_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -1806,6 +2763,22 @@ def aclshmem_signal_fetch(sig_addr: _Addr) -> int:
 def aclshmem_signal_wait_until(sig_addr: _Addr, cmp: int, cmp_val: int) -> None:
     """Waits until the 64-bit signal at `sig_addr` compares true against `cmp_val`; returns the signal value
     that satisfied it. The GIL is released; Ctrl-C interrupts."""
+    ...
+
+def aclshmem_size_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Exchanges blocks of `nelems` size elements between all members of `team`. Collective over `team`."""
+    ...
+
+def aclshmem_size_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Strided alltoall of size elements: strides `dst`/`sst` in elements (>= 1). Collective over `team`."""
+    ...
+
+def aclshmem_size_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` size elements of every member's `source` with and into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_size_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of size and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
     ...
 
 def aclshmem_size_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -1896,6 +2869,58 @@ def aclshmem_size_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_xor``."""
     ...
 
+def aclshmem_size_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Broadcasts `nelems` size elements from `source` on team PE `pe_root` to `dest` on every member of `team` (the root's too). Collective over `team`."""
+    ...
+
+def aclshmem_size_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates every member's `nelems` size elements (counts may differ) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_size_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates `nelems` size elements (the same on every member) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_size_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` size elements of every member's `source` with max into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_size_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of size max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_size_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` size elements of every member's `source` with min into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_size_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of size min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_size_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` size elements of every member's `source` with or into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_size_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of size or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_size_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` size elements of every member's `source` with prod into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_size_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of size prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_size_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` size elements of every member's `source` with sum into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_size_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of size sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
 def aclshmem_size_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_test``."""
     ...
@@ -1956,6 +2981,14 @@ def aclshmem_size_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_
     """Alias of ``aclshmem_uint64_wait_until_some_vector``."""
     ...
 
+def aclshmem_size_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` size elements of every member's `source` with xor into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_size_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of size xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
 def aclshmem_sync_all() -> None:
     """A barrier over all PEs without quiet."""
     ...
@@ -1970,6 +3003,74 @@ def aclshmem_team_get_config(team: int) -> TeamConfig:
 
 def aclshmem_team_sync(team: int) -> None:
     """A barrier over `team` without completing outstanding operations."""
+    ...
+
+def aclshmem_uchar_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Exchanges blocks of `nelems` uchar elements between all members of `team`. Collective over `team`."""
+    ...
+
+def aclshmem_uchar_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Strided alltoall of uchar elements: strides `dst`/`sst` in elements (>= 1). Collective over `team`."""
+    ...
+
+def aclshmem_uchar_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uchar elements of every member's `source` with and into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uchar_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uchar and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_uchar_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Broadcasts `nelems` uchar elements from `source` on team PE `pe_root` to `dest` on every member of `team` (the root's too). Collective over `team`."""
+    ...
+
+def aclshmem_uchar_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates every member's `nelems` uchar elements (counts may differ) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_uchar_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates `nelems` uchar elements (the same on every member) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_uchar_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uchar elements of every member's `source` with max into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uchar_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uchar max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_uchar_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uchar elements of every member's `source` with min into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uchar_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uchar min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_uchar_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uchar elements of every member's `source` with or into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uchar_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uchar or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_uchar_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uchar elements of every member's `source` with prod into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uchar_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uchar prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_uchar_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uchar elements of every member's `source` with sum into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uchar_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uchar sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
     ...
 
 def aclshmem_uchar_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -2032,6 +3133,42 @@ def aclshmem_uchar_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices
     """Alias of ``aclshmem_uint8_wait_until_some_vector``."""
     ...
 
+def aclshmem_uchar_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uchar elements of every member's `source` with xor into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uchar_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uchar xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_uint16_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Exchanges blocks of `nelems` uint16 elements between all members of `team`. Collective over `team`."""
+    ...
+
+def aclshmem_uint16_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Strided alltoall of uint16 elements: strides `dst`/`sst` in elements (>= 1). Collective over `team`."""
+    ...
+
+def aclshmem_uint16_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint16 elements of every member's `source` with and into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint16_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint16 and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_uint16_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Broadcasts `nelems` uint16 elements from `source` on team PE `pe_root` to `dest` on every member of `team` (the root's too). Collective over `team`."""
+    ...
+
+def aclshmem_uint16_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates every member's `nelems` uint16 elements (counts may differ) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_uint16_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates `nelems` uint16 elements (the same on every member) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
 def aclshmem_uint16_g(src: _Addr, pe: int) -> int:
     """Gets one uint16 from the symmetric `src` on `pe`."""
     ...
@@ -2044,8 +3181,48 @@ def aclshmem_uint16_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelem
     """Strided put of `nelems` uint16_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
+def aclshmem_uint16_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint16 elements of every member's `source` with max into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint16_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint16 max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_uint16_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint16 elements of every member's `source` with min into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint16_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint16 min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_uint16_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint16 elements of every member's `source` with or into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint16_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint16 or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
 def aclshmem_uint16_p(dst: _Addr, value: int, pe: int) -> None:
     """Puts one uint16 `value` into the symmetric `dst` on `pe` (blocking)."""
+    ...
+
+def aclshmem_uint16_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint16 elements of every member's `source` with prod into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint16_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint16 prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_uint16_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint16 elements of every member's `source` with sum into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint16_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint16 sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
     ...
 
 def aclshmem_uint16_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -2106,6 +3283,30 @@ def aclshmem_uint16_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: 
 
 def aclshmem_uint16_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Waits until at least one unmasked `ivars[i]` (u16) compares true against `cmp_values[i]`; writes the indices and returns their count."""
+    ...
+
+def aclshmem_uint16_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint16 elements of every member's `source` with xor into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint16_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint16 xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_uint32_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Exchanges blocks of `nelems` uint32 elements between all members of `team`. Collective over `team`."""
+    ...
+
+def aclshmem_uint32_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Strided alltoall of uint32 elements: strides `dst`/`sst` in elements (>= 1). Collective over `team`."""
+    ...
+
+def aclshmem_uint32_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint32 elements of every member's `source` with and into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint32_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint32 and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
     ...
 
 def aclshmem_uint32_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -2196,6 +3397,18 @@ def aclshmem_uint32_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
     """Atomic xor on `pe`'s `u32` at `dest` (no fetch)."""
     ...
 
+def aclshmem_uint32_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Broadcasts `nelems` uint32 elements from `source` on team PE `pe_root` to `dest` on every member of `team` (the root's too). Collective over `team`."""
+    ...
+
+def aclshmem_uint32_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates every member's `nelems` uint32 elements (counts may differ) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_uint32_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates `nelems` uint32 elements (the same on every member) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
 def aclshmem_uint32_g(src: _Addr, pe: int) -> int:
     """Gets one uint32 from the symmetric `src` on `pe`."""
     ...
@@ -2208,8 +3421,48 @@ def aclshmem_uint32_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelem
     """Strided put of `nelems` uint32_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
+def aclshmem_uint32_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint32 elements of every member's `source` with max into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint32_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint32 max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_uint32_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint32 elements of every member's `source` with min into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint32_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint32 min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_uint32_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint32 elements of every member's `source` with or into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint32_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint32 or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
 def aclshmem_uint32_p(dst: _Addr, value: int, pe: int) -> None:
     """Puts one uint32 `value` into the symmetric `dst` on `pe` (blocking)."""
+    ...
+
+def aclshmem_uint32_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint32 elements of every member's `source` with prod into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint32_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint32 prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_uint32_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint32 elements of every member's `source` with sum into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint32_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint32 sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
     ...
 
 def aclshmem_uint32_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -2270,6 +3523,30 @@ def aclshmem_uint32_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: 
 
 def aclshmem_uint32_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Waits until at least one unmasked `ivars[i]` (u32) compares true against `cmp_values[i]`; writes the indices and returns their count."""
+    ...
+
+def aclshmem_uint32_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint32 elements of every member's `source` with xor into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint32_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint32 xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_uint64_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Exchanges blocks of `nelems` uint64 elements between all members of `team`. Collective over `team`."""
+    ...
+
+def aclshmem_uint64_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Strided alltoall of uint64 elements: strides `dst`/`sst` in elements (>= 1). Collective over `team`."""
+    ...
+
+def aclshmem_uint64_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint64 elements of every member's `source` with and into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint64_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint64 and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
     ...
 
 def aclshmem_uint64_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -2360,6 +3637,18 @@ def aclshmem_uint64_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
     """Atomic xor on `pe`'s `u64` at `dest` (no fetch)."""
     ...
 
+def aclshmem_uint64_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Broadcasts `nelems` uint64 elements from `source` on team PE `pe_root` to `dest` on every member of `team` (the root's too). Collective over `team`."""
+    ...
+
+def aclshmem_uint64_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates every member's `nelems` uint64 elements (counts may differ) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_uint64_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates `nelems` uint64 elements (the same on every member) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
 def aclshmem_uint64_g(src: _Addr, pe: int) -> int:
     """Gets one uint64 from the symmetric `src` on `pe`."""
     ...
@@ -2372,8 +3661,48 @@ def aclshmem_uint64_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelem
     """Strided put of `nelems` uint64_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
+def aclshmem_uint64_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint64 elements of every member's `source` with max into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint64_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint64 max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_uint64_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint64 elements of every member's `source` with min into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint64_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint64 min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_uint64_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint64 elements of every member's `source` with or into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint64_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint64 or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
 def aclshmem_uint64_p(dst: _Addr, value: int, pe: int) -> None:
     """Puts one uint64 `value` into the symmetric `dst` on `pe` (blocking)."""
+    ...
+
+def aclshmem_uint64_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint64 elements of every member's `source` with prod into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint64_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint64 prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_uint64_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint64 elements of every member's `source` with sum into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint64_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint64 sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
     ...
 
 def aclshmem_uint64_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -2436,6 +3765,42 @@ def aclshmem_uint64_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indice
     """Waits until at least one unmasked `ivars[i]` (u64) compares true against `cmp_values[i]`; writes the indices and returns their count."""
     ...
 
+def aclshmem_uint64_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint64 elements of every member's `source` with xor into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint64_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint64 xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_uint8_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Exchanges blocks of `nelems` uint8 elements between all members of `team`. Collective over `team`."""
+    ...
+
+def aclshmem_uint8_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Strided alltoall of uint8 elements: strides `dst`/`sst` in elements (>= 1). Collective over `team`."""
+    ...
+
+def aclshmem_uint8_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint8 elements of every member's `source` with and into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint8_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint8 and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_uint8_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Broadcasts `nelems` uint8 elements from `source` on team PE `pe_root` to `dest` on every member of `team` (the root's too). Collective over `team`."""
+    ...
+
+def aclshmem_uint8_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates every member's `nelems` uint8 elements (counts may differ) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_uint8_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates `nelems` uint8 elements (the same on every member) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
 def aclshmem_uint8_g(src: _Addr, pe: int) -> int:
     """Gets one uint8 from the symmetric `src` on `pe`."""
     ...
@@ -2448,8 +3813,48 @@ def aclshmem_uint8_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems
     """Strided put of `nelems` uint8_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
+def aclshmem_uint8_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint8 elements of every member's `source` with max into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint8_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint8 max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_uint8_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint8 elements of every member's `source` with min into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint8_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint8 min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_uint8_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint8 elements of every member's `source` with or into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint8_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint8 or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
 def aclshmem_uint8_p(dst: _Addr, value: int, pe: int) -> None:
     """Puts one uint8 `value` into the symmetric `dst` on `pe` (blocking)."""
+    ...
+
+def aclshmem_uint8_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint8 elements of every member's `source` with prod into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint8_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint8 prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_uint8_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint8 elements of every member's `source` with sum into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint8_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint8 sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
     ...
 
 def aclshmem_uint8_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -2510,6 +3915,30 @@ def aclshmem_uint8_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _
 
 def aclshmem_uint8_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Waits until at least one unmasked `ivars[i]` (u8) compares true against `cmp_values[i]`; writes the indices and returns their count."""
+    ...
+
+def aclshmem_uint8_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint8 elements of every member's `source` with xor into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint8_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint8 xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_uint_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Exchanges blocks of `nelems` uint elements between all members of `team`. Collective over `team`."""
+    ...
+
+def aclshmem_uint_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Strided alltoall of uint elements: strides `dst`/`sst` in elements (>= 1). Collective over `team`."""
+    ...
+
+def aclshmem_uint_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint elements of every member's `source` with and into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
     ...
 
 def aclshmem_uint_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -2600,6 +4029,58 @@ def aclshmem_uint_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint32_atomic_xor``."""
     ...
 
+def aclshmem_uint_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Broadcasts `nelems` uint elements from `source` on team PE `pe_root` to `dest` on every member of `team` (the root's too). Collective over `team`."""
+    ...
+
+def aclshmem_uint_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates every member's `nelems` uint elements (counts may differ) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_uint_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates `nelems` uint elements (the same on every member) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_uint_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint elements of every member's `source` with max into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_uint_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint elements of every member's `source` with min into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_uint_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint elements of every member's `source` with or into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_uint_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint elements of every member's `source` with prod into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_uint_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint elements of every member's `source` with sum into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
 def aclshmem_uint_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint32_test``."""
     ...
@@ -2658,6 +4139,30 @@ def aclshmem_uint_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _L
 
 def aclshmem_uint_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint32_wait_until_some_vector``."""
+    ...
+
+def aclshmem_uint_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` uint elements of every member's `source` with xor into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_uint_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of uint xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_ulong_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Exchanges blocks of `nelems` ulong elements between all members of `team`. Collective over `team`."""
+    ...
+
+def aclshmem_ulong_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Strided alltoall of ulong elements: strides `dst`/`sst` in elements (>= 1). Collective over `team`."""
+    ...
+
+def aclshmem_ulong_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` ulong elements of every member's `source` with and into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_ulong_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of ulong and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
     ...
 
 def aclshmem_ulong_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -2748,6 +4253,58 @@ def aclshmem_ulong_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_xor``."""
     ...
 
+def aclshmem_ulong_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Broadcasts `nelems` ulong elements from `source` on team PE `pe_root` to `dest` on every member of `team` (the root's too). Collective over `team`."""
+    ...
+
+def aclshmem_ulong_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates every member's `nelems` ulong elements (counts may differ) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_ulong_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates `nelems` ulong elements (the same on every member) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_ulong_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` ulong elements of every member's `source` with max into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_ulong_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of ulong max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_ulong_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` ulong elements of every member's `source` with min into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_ulong_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of ulong min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_ulong_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` ulong elements of every member's `source` with or into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_ulong_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of ulong or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_ulong_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` ulong elements of every member's `source` with prod into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_ulong_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of ulong prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_ulong_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` ulong elements of every member's `source` with sum into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_ulong_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of ulong sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
 def aclshmem_ulong_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_test``."""
     ...
@@ -2806,6 +4363,30 @@ def aclshmem_ulong_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _
 
 def aclshmem_ulong_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_wait_until_some_vector``."""
+    ...
+
+def aclshmem_ulong_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` ulong elements of every member's `source` with xor into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_ulong_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of ulong xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_ulonglong_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Exchanges blocks of `nelems` ulonglong elements between all members of `team`. Collective over `team`."""
+    ...
+
+def aclshmem_ulonglong_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Strided alltoall of ulonglong elements: strides `dst`/`sst` in elements (>= 1). Collective over `team`."""
+    ...
+
+def aclshmem_ulonglong_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` ulonglong elements of every member's `source` with and into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_ulonglong_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of ulonglong and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
     ...
 
 def aclshmem_ulonglong_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -2896,6 +4477,58 @@ def aclshmem_ulonglong_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_xor``."""
     ...
 
+def aclshmem_ulonglong_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Broadcasts `nelems` ulonglong elements from `source` on team PE `pe_root` to `dest` on every member of `team` (the root's too). Collective over `team`."""
+    ...
+
+def aclshmem_ulonglong_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates every member's `nelems` ulonglong elements (counts may differ) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_ulonglong_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates `nelems` ulonglong elements (the same on every member) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_ulonglong_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` ulonglong elements of every member's `source` with max into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_ulonglong_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of ulonglong max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_ulonglong_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` ulonglong elements of every member's `source` with min into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_ulonglong_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of ulonglong min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_ulonglong_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` ulonglong elements of every member's `source` with or into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_ulonglong_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of ulonglong or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_ulonglong_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` ulonglong elements of every member's `source` with prod into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_ulonglong_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of ulonglong prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_ulonglong_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` ulonglong elements of every member's `source` with sum into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_ulonglong_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of ulonglong sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
 def aclshmem_ulonglong_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_test``."""
     ...
@@ -2956,6 +4589,82 @@ def aclshmem_ulonglong_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, ind
     """Alias of ``aclshmem_uint64_wait_until_some_vector``."""
     ...
 
+def aclshmem_ulonglong_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` ulonglong elements of every member's `source` with xor into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_ulonglong_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of ulonglong xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_ushort_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Exchanges blocks of `nelems` ushort elements between all members of `team`. Collective over `team`."""
+    ...
+
+def aclshmem_ushort_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Strided alltoall of ushort elements: strides `dst`/`sst` in elements (>= 1). Collective over `team`."""
+    ...
+
+def aclshmem_ushort_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` ushort elements of every member's `source` with and into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_ushort_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of ushort and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_ushort_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Broadcasts `nelems` ushort elements from `source` on team PE `pe_root` to `dest` on every member of `team` (the root's too). Collective over `team`."""
+    ...
+
+def aclshmem_ushort_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates every member's `nelems` ushort elements (counts may differ) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_ushort_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Concatenates `nelems` ushort elements (the same on every member) into `dest` on every member, in team order. Collective over `team`."""
+    ...
+
+def aclshmem_ushort_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` ushort elements of every member's `source` with max into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_ushort_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of ushort max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_ushort_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` ushort elements of every member's `source` with min into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_ushort_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of ushort min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_ushort_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` ushort elements of every member's `source` with or into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_ushort_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of ushort or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_ushort_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` ushort elements of every member's `source` with prod into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_ushort_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of ushort prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_ushort_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` ushort elements of every member's `source` with sum into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_ushort_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of ushort sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
 def aclshmem_ushort_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint16_test``."""
     ...
@@ -3014,6 +4723,14 @@ def aclshmem_ushort_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: 
 
 def aclshmem_ushort_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint16_wait_until_some_vector``."""
+    ...
+
+def aclshmem_ushort_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Reduces `nreduce` ushort elements of every member's `source` with xor into `dest` on every member of `team` (`dest` may be `source`). Collective."""
+    ...
+
+def aclshmem_ushort_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Deprecated active-set form of ushort xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
     ...
 
 def aclshmemx_finalize(instance_id: int) -> int:
@@ -3267,6 +4984,18 @@ def shmem_align(alignment: int, size: int) -> int:
     """Alias of ``aclshmem_align``."""
     ...
 
+def shmem_alltoall32(dest: _Addr, source: _Addr, nelems: int, pe_start: int, log_pe_stride: int, pe_size: int, psync: _Addr) -> None:
+    """Alias of ``aclshmem_alltoall32``."""
+    ...
+
+def shmem_alltoall64(dest: _Addr, source: _Addr, nelems: int, pe_start: int, log_pe_stride: int, pe_size: int, psync: _Addr) -> None:
+    """Alias of ``aclshmem_alltoall64``."""
+    ...
+
+def shmem_alltoallmem(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_alltoallmem``."""
+    ...
+
 def shmem_barrier_all() -> None:
     """Alias of ``aclshmem_barrier_all``."""
     ...
@@ -3287,8 +5016,40 @@ def shmem_bfloat16_p(dst: _Addr, value: float, pe: int) -> None:
     """Alias of ``aclshmem_bfloat16_p``."""
     ...
 
+def shmem_broadcast32(dest: _Addr, source: _Addr, nelems: int, pe_root: int, pe_start: int, log_pe_stride: int, pe_size: int, psync: _Addr) -> None:
+    """Alias of ``aclshmem_broadcast32``."""
+    ...
+
+def shmem_broadcast64(dest: _Addr, source: _Addr, nelems: int, pe_root: int, pe_start: int, log_pe_stride: int, pe_size: int, psync: _Addr) -> None:
+    """Alias of ``aclshmem_broadcast64``."""
+    ...
+
+def shmem_broadcastmem(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Alias of ``aclshmem_broadcastmem``."""
+    ...
+
 def shmem_calloc(nmemb: int, size: int) -> int:
     """Alias of ``aclshmem_calloc``."""
+    ...
+
+def shmem_char_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_char_alltoall``."""
+    ...
+
+def shmem_char_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Alias of ``aclshmem_char_alltoalls``."""
+    ...
+
+def shmem_char_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Alias of ``aclshmem_char_broadcast``."""
+    ...
+
+def shmem_char_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_char_collect``."""
+    ...
+
+def shmem_char_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_char_fcollect``."""
     ...
 
 def shmem_char_g(src: _Addr, pe: int) -> str:
@@ -3303,8 +5064,40 @@ def shmem_char_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: in
     """Alias of ``aclshmem_char_iput``."""
     ...
 
+def shmem_char_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_char_max_reduce``."""
+    ...
+
+def shmem_char_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_char_max_to_all``."""
+    ...
+
+def shmem_char_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_char_min_reduce``."""
+    ...
+
+def shmem_char_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_char_min_to_all``."""
+    ...
+
 def shmem_char_p(dst: _Addr, value: Union[str, bytes, int], pe: int) -> None:
     """Alias of ``aclshmem_char_p``."""
+    ...
+
+def shmem_char_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_char_prod_reduce``."""
+    ...
+
+def shmem_char_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_char_prod_to_all``."""
+    ...
+
+def shmem_char_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_char_sum_reduce``."""
+    ...
+
+def shmem_char_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_char_sum_to_all``."""
     ...
 
 def shmem_char_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -3367,6 +5160,98 @@ def shmem_char_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr
     """Alias of ``aclshmem_int8_wait_until_some_vector``."""
     ...
 
+def shmem_collect32(dest: _Addr, source: _Addr, nelems: int, pe_start: int, log_pe_stride: int, pe_size: int, psync: _Addr) -> None:
+    """Alias of ``aclshmem_collect32``."""
+    ...
+
+def shmem_collect64(dest: _Addr, source: _Addr, nelems: int, pe_start: int, log_pe_stride: int, pe_size: int, psync: _Addr) -> None:
+    """Alias of ``aclshmem_collect64``."""
+    ...
+
+def shmem_collectmem(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_collectmem``."""
+    ...
+
+def shmem_complexd_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_complexd_alltoall``."""
+    ...
+
+def shmem_complexd_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Alias of ``aclshmem_complexd_alltoalls``."""
+    ...
+
+def shmem_complexd_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Alias of ``aclshmem_complexd_broadcast``."""
+    ...
+
+def shmem_complexd_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_complexd_collect``."""
+    ...
+
+def shmem_complexd_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_complexd_fcollect``."""
+    ...
+
+def shmem_complexd_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_complexd_prod_reduce``."""
+    ...
+
+def shmem_complexd_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_complexd_prod_to_all``."""
+    ...
+
+def shmem_complexd_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_complexd_sum_reduce``."""
+    ...
+
+def shmem_complexd_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_complexd_sum_to_all``."""
+    ...
+
+def shmem_complexf_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_complexf_alltoall``."""
+    ...
+
+def shmem_complexf_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Alias of ``aclshmem_complexf_alltoalls``."""
+    ...
+
+def shmem_complexf_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Alias of ``aclshmem_complexf_broadcast``."""
+    ...
+
+def shmem_complexf_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_complexf_collect``."""
+    ...
+
+def shmem_complexf_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_complexf_fcollect``."""
+    ...
+
+def shmem_complexf_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_complexf_prod_reduce``."""
+    ...
+
+def shmem_complexf_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_complexf_prod_to_all``."""
+    ...
+
+def shmem_complexf_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_complexf_sum_reduce``."""
+    ...
+
+def shmem_complexf_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_complexf_sum_to_all``."""
+    ...
+
+def shmem_double_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_double_alltoall``."""
+    ...
+
+def shmem_double_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Alias of ``aclshmem_double_alltoalls``."""
+    ...
+
 def shmem_double_atomic_fetch(source: _Addr, pe: int) -> float:
     """Alias of ``aclshmem_double_atomic_fetch``."""
     ...
@@ -3387,6 +5272,18 @@ def shmem_double_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: float, pe: i
     """Alias of ``aclshmem_double_atomic_swap_nbi``."""
     ...
 
+def shmem_double_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Alias of ``aclshmem_double_broadcast``."""
+    ...
+
+def shmem_double_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_double_collect``."""
+    ...
+
+def shmem_double_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_double_fcollect``."""
+    ...
+
 def shmem_double_g(src: _Addr, pe: int) -> float:
     """Alias of ``aclshmem_double_g``."""
     ...
@@ -3399,8 +5296,40 @@ def shmem_double_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: 
     """Alias of ``aclshmem_double_iput``."""
     ...
 
+def shmem_double_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_double_max_reduce``."""
+    ...
+
+def shmem_double_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_double_max_to_all``."""
+    ...
+
+def shmem_double_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_double_min_reduce``."""
+    ...
+
+def shmem_double_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_double_min_to_all``."""
+    ...
+
 def shmem_double_p(dst: _Addr, value: float, pe: int) -> None:
     """Alias of ``aclshmem_double_p``."""
+    ...
+
+def shmem_double_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_double_prod_reduce``."""
+    ...
+
+def shmem_double_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_double_prod_to_all``."""
+    ...
+
+def shmem_double_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_double_sum_reduce``."""
+    ...
+
+def shmem_double_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_double_sum_to_all``."""
     ...
 
 def shmem_double_test(ivar: _Addr, cmp: int, cmp_value: float, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -3463,12 +5392,32 @@ def shmem_double_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_p
     """Alias of ``aclshmem_double_wait_until_some_vector``."""
     ...
 
+def shmem_fcollect32(dest: _Addr, source: _Addr, nelems: int, pe_start: int, log_pe_stride: int, pe_size: int, psync: _Addr) -> None:
+    """Alias of ``aclshmem_fcollect32``."""
+    ...
+
+def shmem_fcollect64(dest: _Addr, source: _Addr, nelems: int, pe_start: int, log_pe_stride: int, pe_size: int, psync: _Addr) -> None:
+    """Alias of ``aclshmem_fcollect64``."""
+    ...
+
+def shmem_fcollectmem(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_fcollectmem``."""
+    ...
+
 def shmem_fence() -> None:
     """Alias of ``aclshmem_fence``."""
     ...
 
 def shmem_finalize() -> int:
     """Alias of ``aclshmem_finalize``."""
+    ...
+
+def shmem_float_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_float_alltoall``."""
+    ...
+
+def shmem_float_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Alias of ``aclshmem_float_alltoalls``."""
     ...
 
 def shmem_float_atomic_fetch(source: _Addr, pe: int) -> float:
@@ -3491,6 +5440,18 @@ def shmem_float_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: float, pe: in
     """Alias of ``aclshmem_float_atomic_swap_nbi``."""
     ...
 
+def shmem_float_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Alias of ``aclshmem_float_broadcast``."""
+    ...
+
+def shmem_float_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_float_collect``."""
+    ...
+
+def shmem_float_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_float_fcollect``."""
+    ...
+
 def shmem_float_g(src: _Addr, pe: int) -> float:
     """Alias of ``aclshmem_float_g``."""
     ...
@@ -3503,8 +5464,40 @@ def shmem_float_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: i
     """Alias of ``aclshmem_float_iput``."""
     ...
 
+def shmem_float_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_float_max_reduce``."""
+    ...
+
+def shmem_float_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_float_max_to_all``."""
+    ...
+
+def shmem_float_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_float_min_reduce``."""
+    ...
+
+def shmem_float_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_float_min_to_all``."""
+    ...
+
 def shmem_float_p(dst: _Addr, value: float, pe: int) -> None:
     """Alias of ``aclshmem_float_p``."""
+    ...
+
+def shmem_float_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_float_prod_reduce``."""
+    ...
+
+def shmem_float_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_float_prod_to_all``."""
+    ...
+
+def shmem_float_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_float_sum_reduce``."""
+    ...
+
+def shmem_float_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_float_sum_to_all``."""
     ...
 
 def shmem_float_test(ivar: _Addr, cmp: int, cmp_value: float, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -3691,6 +5684,34 @@ def shmem_init_using_unique_id(mype: int, npes: int, mem_size: int, uid: Union[U
     """Alias of ``aclshmem_init_using_unique_id``."""
     ...
 
+def shmem_int16_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_int16_alltoall``."""
+    ...
+
+def shmem_int16_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Alias of ``aclshmem_int16_alltoalls``."""
+    ...
+
+def shmem_int16_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_int16_and_reduce``."""
+    ...
+
+def shmem_int16_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_int16_and_to_all``."""
+    ...
+
+def shmem_int16_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Alias of ``aclshmem_int16_broadcast``."""
+    ...
+
+def shmem_int16_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_int16_collect``."""
+    ...
+
+def shmem_int16_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_int16_fcollect``."""
+    ...
+
 def shmem_int16_g(src: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_int16_g``."""
     ...
@@ -3703,8 +5724,48 @@ def shmem_int16_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: i
     """Alias of ``aclshmem_int16_iput``."""
     ...
 
+def shmem_int16_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_int16_max_reduce``."""
+    ...
+
+def shmem_int16_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_int16_max_to_all``."""
+    ...
+
+def shmem_int16_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_int16_min_reduce``."""
+    ...
+
+def shmem_int16_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_int16_min_to_all``."""
+    ...
+
+def shmem_int16_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_int16_or_reduce``."""
+    ...
+
+def shmem_int16_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_int16_or_to_all``."""
+    ...
+
 def shmem_int16_p(dst: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int16_p``."""
+    ...
+
+def shmem_int16_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_int16_prod_reduce``."""
+    ...
+
+def shmem_int16_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_int16_prod_to_all``."""
+    ...
+
+def shmem_int16_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_int16_sum_reduce``."""
+    ...
+
+def shmem_int16_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_int16_sum_to_all``."""
     ...
 
 def shmem_int16_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -3765,6 +5826,30 @@ def shmem_int16_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Loc
 
 def shmem_int16_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int16_wait_until_some_vector``."""
+    ...
+
+def shmem_int16_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_int16_xor_reduce``."""
+    ...
+
+def shmem_int16_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_int16_xor_to_all``."""
+    ...
+
+def shmem_int32_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_int32_alltoall``."""
+    ...
+
+def shmem_int32_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Alias of ``aclshmem_int32_alltoalls``."""
+    ...
+
+def shmem_int32_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_int32_and_reduce``."""
+    ...
+
+def shmem_int32_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_int32_and_to_all``."""
     ...
 
 def shmem_int32_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -3855,6 +5940,18 @@ def shmem_int32_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int32_atomic_xor``."""
     ...
 
+def shmem_int32_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Alias of ``aclshmem_int32_broadcast``."""
+    ...
+
+def shmem_int32_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_int32_collect``."""
+    ...
+
+def shmem_int32_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_int32_fcollect``."""
+    ...
+
 def shmem_int32_g(src: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_int32_g``."""
     ...
@@ -3867,8 +5964,48 @@ def shmem_int32_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: i
     """Alias of ``aclshmem_int32_iput``."""
     ...
 
+def shmem_int32_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_int32_max_reduce``."""
+    ...
+
+def shmem_int32_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_int32_max_to_all``."""
+    ...
+
+def shmem_int32_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_int32_min_reduce``."""
+    ...
+
+def shmem_int32_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_int32_min_to_all``."""
+    ...
+
+def shmem_int32_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_int32_or_reduce``."""
+    ...
+
+def shmem_int32_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_int32_or_to_all``."""
+    ...
+
 def shmem_int32_p(dst: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int32_p``."""
+    ...
+
+def shmem_int32_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_int32_prod_reduce``."""
+    ...
+
+def shmem_int32_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_int32_prod_to_all``."""
+    ...
+
+def shmem_int32_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_int32_sum_reduce``."""
+    ...
+
+def shmem_int32_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_int32_sum_to_all``."""
     ...
 
 def shmem_int32_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -3929,6 +6066,30 @@ def shmem_int32_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Loc
 
 def shmem_int32_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int32_wait_until_some_vector``."""
+    ...
+
+def shmem_int32_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_int32_xor_reduce``."""
+    ...
+
+def shmem_int32_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_int32_xor_to_all``."""
+    ...
+
+def shmem_int64_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_int64_alltoall``."""
+    ...
+
+def shmem_int64_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Alias of ``aclshmem_int64_alltoalls``."""
+    ...
+
+def shmem_int64_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_int64_and_reduce``."""
+    ...
+
+def shmem_int64_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_int64_and_to_all``."""
     ...
 
 def shmem_int64_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -4019,6 +6180,18 @@ def shmem_int64_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_xor``."""
     ...
 
+def shmem_int64_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Alias of ``aclshmem_int64_broadcast``."""
+    ...
+
+def shmem_int64_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_int64_collect``."""
+    ...
+
+def shmem_int64_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_int64_fcollect``."""
+    ...
+
 def shmem_int64_g(src: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_int64_g``."""
     ...
@@ -4031,8 +6204,48 @@ def shmem_int64_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: i
     """Alias of ``aclshmem_int64_iput``."""
     ...
 
+def shmem_int64_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_int64_max_reduce``."""
+    ...
+
+def shmem_int64_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_int64_max_to_all``."""
+    ...
+
+def shmem_int64_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_int64_min_reduce``."""
+    ...
+
+def shmem_int64_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_int64_min_to_all``."""
+    ...
+
+def shmem_int64_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_int64_or_reduce``."""
+    ...
+
+def shmem_int64_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_int64_or_to_all``."""
+    ...
+
 def shmem_int64_p(dst: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_p``."""
+    ...
+
+def shmem_int64_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_int64_prod_reduce``."""
+    ...
+
+def shmem_int64_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_int64_prod_to_all``."""
+    ...
+
+def shmem_int64_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_int64_sum_reduce``."""
+    ...
+
+def shmem_int64_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_int64_sum_to_all``."""
     ...
 
 def shmem_int64_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -4095,6 +6308,42 @@ def shmem_int64_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_pt
     """Alias of ``aclshmem_int64_wait_until_some_vector``."""
     ...
 
+def shmem_int64_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_int64_xor_reduce``."""
+    ...
+
+def shmem_int64_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_int64_xor_to_all``."""
+    ...
+
+def shmem_int8_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_int8_alltoall``."""
+    ...
+
+def shmem_int8_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Alias of ``aclshmem_int8_alltoalls``."""
+    ...
+
+def shmem_int8_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_int8_and_reduce``."""
+    ...
+
+def shmem_int8_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_int8_and_to_all``."""
+    ...
+
+def shmem_int8_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Alias of ``aclshmem_int8_broadcast``."""
+    ...
+
+def shmem_int8_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_int8_collect``."""
+    ...
+
+def shmem_int8_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_int8_fcollect``."""
+    ...
+
 def shmem_int8_g(src: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_int8_g``."""
     ...
@@ -4107,8 +6356,48 @@ def shmem_int8_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: in
     """Alias of ``aclshmem_int8_iput``."""
     ...
 
+def shmem_int8_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_int8_max_reduce``."""
+    ...
+
+def shmem_int8_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_int8_max_to_all``."""
+    ...
+
+def shmem_int8_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_int8_min_reduce``."""
+    ...
+
+def shmem_int8_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_int8_min_to_all``."""
+    ...
+
+def shmem_int8_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_int8_or_reduce``."""
+    ...
+
+def shmem_int8_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_int8_or_to_all``."""
+    ...
+
 def shmem_int8_p(dst: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int8_p``."""
+    ...
+
+def shmem_int8_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_int8_prod_reduce``."""
+    ...
+
+def shmem_int8_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_int8_prod_to_all``."""
+    ...
+
+def shmem_int8_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_int8_sum_reduce``."""
+    ...
+
+def shmem_int8_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_int8_sum_to_all``."""
     ...
 
 def shmem_int8_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -4169,6 +6458,22 @@ def shmem_int8_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Loca
 
 def shmem_int8_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int8_wait_until_some_vector``."""
+    ...
+
+def shmem_int8_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_int8_xor_reduce``."""
+    ...
+
+def shmem_int8_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_int8_xor_to_all``."""
+    ...
+
+def shmem_int_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_int_alltoall``."""
+    ...
+
+def shmem_int_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Alias of ``aclshmem_int_alltoalls``."""
     ...
 
 def shmem_int_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -4259,6 +6564,50 @@ def shmem_int_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int32_atomic_xor``."""
     ...
 
+def shmem_int_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Alias of ``aclshmem_int_broadcast``."""
+    ...
+
+def shmem_int_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_int_collect``."""
+    ...
+
+def shmem_int_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_int_fcollect``."""
+    ...
+
+def shmem_int_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_int_max_reduce``."""
+    ...
+
+def shmem_int_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_int_max_to_all``."""
+    ...
+
+def shmem_int_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_int_min_reduce``."""
+    ...
+
+def shmem_int_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_int_min_to_all``."""
+    ...
+
+def shmem_int_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_int_prod_reduce``."""
+    ...
+
+def shmem_int_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_int_prod_to_all``."""
+    ...
+
+def shmem_int_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_int_sum_reduce``."""
+    ...
+
+def shmem_int_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_int_sum_to_all``."""
+    ...
+
 def shmem_int_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int32_test``."""
     ...
@@ -4337,6 +6686,14 @@ def shmem_iput64(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, 
 
 def shmem_iput8(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
     """Alias of ``aclshmem_iput8``."""
+    ...
+
+def shmem_long_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_long_alltoall``."""
+    ...
+
+def shmem_long_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Alias of ``aclshmem_long_alltoalls``."""
     ...
 
 def shmem_long_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -4427,6 +6784,50 @@ def shmem_long_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_xor``."""
     ...
 
+def shmem_long_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Alias of ``aclshmem_long_broadcast``."""
+    ...
+
+def shmem_long_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_long_collect``."""
+    ...
+
+def shmem_long_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_long_fcollect``."""
+    ...
+
+def shmem_long_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_long_max_reduce``."""
+    ...
+
+def shmem_long_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_long_max_to_all``."""
+    ...
+
+def shmem_long_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_long_min_reduce``."""
+    ...
+
+def shmem_long_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_long_min_to_all``."""
+    ...
+
+def shmem_long_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_long_prod_reduce``."""
+    ...
+
+def shmem_long_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_long_prod_to_all``."""
+    ...
+
+def shmem_long_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_long_sum_reduce``."""
+    ...
+
+def shmem_long_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_long_sum_to_all``."""
+    ...
+
 def shmem_long_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_test``."""
     ...
@@ -4485,6 +6886,66 @@ def shmem_long_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Loca
 
 def shmem_long_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_wait_until_some_vector``."""
+    ...
+
+def shmem_longdouble_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_longdouble_alltoall``."""
+    ...
+
+def shmem_longdouble_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Alias of ``aclshmem_longdouble_alltoalls``."""
+    ...
+
+def shmem_longdouble_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Alias of ``aclshmem_longdouble_broadcast``."""
+    ...
+
+def shmem_longdouble_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_longdouble_collect``."""
+    ...
+
+def shmem_longdouble_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_longdouble_fcollect``."""
+    ...
+
+def shmem_longdouble_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_longdouble_max_reduce``."""
+    ...
+
+def shmem_longdouble_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_longdouble_max_to_all``."""
+    ...
+
+def shmem_longdouble_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_longdouble_min_reduce``."""
+    ...
+
+def shmem_longdouble_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_longdouble_min_to_all``."""
+    ...
+
+def shmem_longdouble_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_longdouble_prod_reduce``."""
+    ...
+
+def shmem_longdouble_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_longdouble_prod_to_all``."""
+    ...
+
+def shmem_longdouble_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_longdouble_sum_reduce``."""
+    ...
+
+def shmem_longdouble_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_longdouble_sum_to_all``."""
+    ...
+
+def shmem_longlong_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_longlong_alltoall``."""
+    ...
+
+def shmem_longlong_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Alias of ``aclshmem_longlong_alltoalls``."""
     ...
 
 def shmem_longlong_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -4575,6 +7036,50 @@ def shmem_longlong_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_xor``."""
     ...
 
+def shmem_longlong_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Alias of ``aclshmem_longlong_broadcast``."""
+    ...
+
+def shmem_longlong_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_longlong_collect``."""
+    ...
+
+def shmem_longlong_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_longlong_fcollect``."""
+    ...
+
+def shmem_longlong_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_longlong_max_reduce``."""
+    ...
+
+def shmem_longlong_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_longlong_max_to_all``."""
+    ...
+
+def shmem_longlong_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_longlong_min_reduce``."""
+    ...
+
+def shmem_longlong_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_longlong_min_to_all``."""
+    ...
+
+def shmem_longlong_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_longlong_prod_reduce``."""
+    ...
+
+def shmem_longlong_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_longlong_prod_to_all``."""
+    ...
+
+def shmem_longlong_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_longlong_sum_reduce``."""
+    ...
+
+def shmem_longlong_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_longlong_sum_to_all``."""
+    ...
+
 def shmem_longlong_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int64_test``."""
     ...
@@ -4641,6 +7146,14 @@ def shmem_malloc(size: int) -> int:
 
 def shmem_ptr(ptr: _Addr, peer: int) -> int:
     """Alias of ``aclshmem_ptr``."""
+    ...
+
+def shmem_ptrdiff_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_ptrdiff_alltoall``."""
+    ...
+
+def shmem_ptrdiff_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Alias of ``aclshmem_ptrdiff_alltoalls``."""
     ...
 
 def shmem_ptrdiff_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -4729,6 +7242,50 @@ def shmem_ptrdiff_atomic_swap_nbi(fetch: _Local, dest: _Addr, value: int, pe: in
 
 def shmem_ptrdiff_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_int64_atomic_xor``."""
+    ...
+
+def shmem_ptrdiff_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Alias of ``aclshmem_ptrdiff_broadcast``."""
+    ...
+
+def shmem_ptrdiff_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_ptrdiff_collect``."""
+    ...
+
+def shmem_ptrdiff_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_ptrdiff_fcollect``."""
+    ...
+
+def shmem_ptrdiff_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_ptrdiff_max_reduce``."""
+    ...
+
+def shmem_ptrdiff_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_ptrdiff_max_to_all``."""
+    ...
+
+def shmem_ptrdiff_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_ptrdiff_min_reduce``."""
+    ...
+
+def shmem_ptrdiff_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_ptrdiff_min_to_all``."""
+    ...
+
+def shmem_ptrdiff_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_ptrdiff_prod_reduce``."""
+    ...
+
+def shmem_ptrdiff_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_ptrdiff_prod_to_all``."""
+    ...
+
+def shmem_ptrdiff_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_ptrdiff_sum_reduce``."""
+    ...
+
+def shmem_ptrdiff_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_ptrdiff_sum_to_all``."""
     ...
 
 def shmem_ptrdiff_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -4899,6 +7456,58 @@ def shmem_quiet_on_stream(stream: Optional[_Stream] = ...) -> None:
     """Alias of ``aclshmemx_quiet_on_stream``."""
     ...
 
+def shmem_schar_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_schar_alltoall``."""
+    ...
+
+def shmem_schar_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Alias of ``aclshmem_schar_alltoalls``."""
+    ...
+
+def shmem_schar_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Alias of ``aclshmem_schar_broadcast``."""
+    ...
+
+def shmem_schar_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_schar_collect``."""
+    ...
+
+def shmem_schar_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_schar_fcollect``."""
+    ...
+
+def shmem_schar_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_schar_max_reduce``."""
+    ...
+
+def shmem_schar_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_schar_max_to_all``."""
+    ...
+
+def shmem_schar_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_schar_min_reduce``."""
+    ...
+
+def shmem_schar_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_schar_min_to_all``."""
+    ...
+
+def shmem_schar_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_schar_prod_reduce``."""
+    ...
+
+def shmem_schar_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_schar_prod_to_all``."""
+    ...
+
+def shmem_schar_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_schar_sum_reduce``."""
+    ...
+
+def shmem_schar_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_schar_sum_to_all``."""
+    ...
+
 def shmem_schar_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_int8_test``."""
     ...
@@ -4971,6 +7580,58 @@ def shmem_set_data_op_engine_type(attributes: InitAttr, value: int) -> int:
 def shmem_set_timeout(attributes: InitAttr, value: int) -> int:
     """Sets the three timeouts of `attributes` (init, create, control operations) to `value` milliseconds.
     Returns 0."""
+    ...
+
+def shmem_short_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_short_alltoall``."""
+    ...
+
+def shmem_short_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Alias of ``aclshmem_short_alltoalls``."""
+    ...
+
+def shmem_short_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Alias of ``aclshmem_short_broadcast``."""
+    ...
+
+def shmem_short_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_short_collect``."""
+    ...
+
+def shmem_short_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_short_fcollect``."""
+    ...
+
+def shmem_short_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_short_max_reduce``."""
+    ...
+
+def shmem_short_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_short_max_to_all``."""
+    ...
+
+def shmem_short_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_short_min_reduce``."""
+    ...
+
+def shmem_short_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_short_min_to_all``."""
+    ...
+
+def shmem_short_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_short_prod_reduce``."""
+    ...
+
+def shmem_short_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_short_prod_to_all``."""
+    ...
+
+def shmem_short_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_short_sum_reduce``."""
+    ...
+
+def shmem_short_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_short_sum_to_all``."""
     ...
 
 def shmem_short_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -5047,6 +7708,22 @@ def shmem_signal_wait_until(sig_addr: _Addr, cmp: int, cmp_val: int) -> None:
 
 def shmem_signal_wait_until_on_stream(sig_addr: _Addr, cmp: int, cmp_val: int, stream: Optional[_Stream] = ...) -> None:
     """Alias of ``aclshmemx_signal_wait_until_on_stream``."""
+    ...
+
+def shmem_size_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_size_alltoall``."""
+    ...
+
+def shmem_size_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Alias of ``aclshmem_size_alltoalls``."""
+    ...
+
+def shmem_size_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_size_and_reduce``."""
+    ...
+
+def shmem_size_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_size_and_to_all``."""
     ...
 
 def shmem_size_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -5137,6 +7814,58 @@ def shmem_size_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_xor``."""
     ...
 
+def shmem_size_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Alias of ``aclshmem_size_broadcast``."""
+    ...
+
+def shmem_size_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_size_collect``."""
+    ...
+
+def shmem_size_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_size_fcollect``."""
+    ...
+
+def shmem_size_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_size_max_reduce``."""
+    ...
+
+def shmem_size_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_size_max_to_all``."""
+    ...
+
+def shmem_size_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_size_min_reduce``."""
+    ...
+
+def shmem_size_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_size_min_to_all``."""
+    ...
+
+def shmem_size_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_size_or_reduce``."""
+    ...
+
+def shmem_size_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_size_or_to_all``."""
+    ...
+
+def shmem_size_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_size_prod_reduce``."""
+    ...
+
+def shmem_size_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_size_prod_to_all``."""
+    ...
+
+def shmem_size_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_size_sum_reduce``."""
+    ...
+
+def shmem_size_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_size_sum_to_all``."""
+    ...
+
 def shmem_size_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_test``."""
     ...
@@ -5197,6 +7926,14 @@ def shmem_size_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr
     """Alias of ``aclshmem_uint64_wait_until_some_vector``."""
     ...
 
+def shmem_size_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_size_xor_reduce``."""
+    ...
+
+def shmem_size_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_size_xor_to_all``."""
+    ...
+
 def shmem_sync_all() -> None:
     """Alias of ``aclshmem_sync_all``."""
     ...
@@ -5223,6 +7960,74 @@ def shmem_team_sync(team: int) -> None:
 
 def shmem_team_world_pe(team: int, pe: int) -> int:
     """Alias of ``aclshmemx_team_world_pe``."""
+    ...
+
+def shmem_uchar_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_uchar_alltoall``."""
+    ...
+
+def shmem_uchar_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Alias of ``aclshmem_uchar_alltoalls``."""
+    ...
+
+def shmem_uchar_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uchar_and_reduce``."""
+    ...
+
+def shmem_uchar_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uchar_and_to_all``."""
+    ...
+
+def shmem_uchar_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Alias of ``aclshmem_uchar_broadcast``."""
+    ...
+
+def shmem_uchar_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_uchar_collect``."""
+    ...
+
+def shmem_uchar_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_uchar_fcollect``."""
+    ...
+
+def shmem_uchar_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uchar_max_reduce``."""
+    ...
+
+def shmem_uchar_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uchar_max_to_all``."""
+    ...
+
+def shmem_uchar_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uchar_min_reduce``."""
+    ...
+
+def shmem_uchar_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uchar_min_to_all``."""
+    ...
+
+def shmem_uchar_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uchar_or_reduce``."""
+    ...
+
+def shmem_uchar_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uchar_or_to_all``."""
+    ...
+
+def shmem_uchar_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uchar_prod_reduce``."""
+    ...
+
+def shmem_uchar_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uchar_prod_to_all``."""
+    ...
+
+def shmem_uchar_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uchar_sum_reduce``."""
+    ...
+
+def shmem_uchar_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uchar_sum_to_all``."""
     ...
 
 def shmem_uchar_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -5285,6 +8090,42 @@ def shmem_uchar_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_pt
     """Alias of ``aclshmem_uint8_wait_until_some_vector``."""
     ...
 
+def shmem_uchar_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uchar_xor_reduce``."""
+    ...
+
+def shmem_uchar_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uchar_xor_to_all``."""
+    ...
+
+def shmem_uint16_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_uint16_alltoall``."""
+    ...
+
+def shmem_uint16_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Alias of ``aclshmem_uint16_alltoalls``."""
+    ...
+
+def shmem_uint16_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint16_and_reduce``."""
+    ...
+
+def shmem_uint16_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint16_and_to_all``."""
+    ...
+
+def shmem_uint16_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Alias of ``aclshmem_uint16_broadcast``."""
+    ...
+
+def shmem_uint16_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_uint16_collect``."""
+    ...
+
+def shmem_uint16_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_uint16_fcollect``."""
+    ...
+
 def shmem_uint16_g(src: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_uint16_g``."""
     ...
@@ -5297,8 +8138,48 @@ def shmem_uint16_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: 
     """Alias of ``aclshmem_uint16_iput``."""
     ...
 
+def shmem_uint16_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint16_max_reduce``."""
+    ...
+
+def shmem_uint16_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint16_max_to_all``."""
+    ...
+
+def shmem_uint16_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint16_min_reduce``."""
+    ...
+
+def shmem_uint16_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint16_min_to_all``."""
+    ...
+
+def shmem_uint16_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint16_or_reduce``."""
+    ...
+
+def shmem_uint16_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint16_or_to_all``."""
+    ...
+
 def shmem_uint16_p(dst: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint16_p``."""
+    ...
+
+def shmem_uint16_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint16_prod_reduce``."""
+    ...
+
+def shmem_uint16_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint16_prod_to_all``."""
+    ...
+
+def shmem_uint16_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint16_sum_reduce``."""
+    ...
+
+def shmem_uint16_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint16_sum_to_all``."""
     ...
 
 def shmem_uint16_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -5359,6 +8240,30 @@ def shmem_uint16_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Lo
 
 def shmem_uint16_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint16_wait_until_some_vector``."""
+    ...
+
+def shmem_uint16_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint16_xor_reduce``."""
+    ...
+
+def shmem_uint16_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint16_xor_to_all``."""
+    ...
+
+def shmem_uint32_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_uint32_alltoall``."""
+    ...
+
+def shmem_uint32_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Alias of ``aclshmem_uint32_alltoalls``."""
+    ...
+
+def shmem_uint32_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint32_and_reduce``."""
+    ...
+
+def shmem_uint32_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint32_and_to_all``."""
     ...
 
 def shmem_uint32_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -5449,6 +8354,18 @@ def shmem_uint32_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint32_atomic_xor``."""
     ...
 
+def shmem_uint32_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Alias of ``aclshmem_uint32_broadcast``."""
+    ...
+
+def shmem_uint32_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_uint32_collect``."""
+    ...
+
+def shmem_uint32_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_uint32_fcollect``."""
+    ...
+
 def shmem_uint32_g(src: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_uint32_g``."""
     ...
@@ -5461,8 +8378,48 @@ def shmem_uint32_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: 
     """Alias of ``aclshmem_uint32_iput``."""
     ...
 
+def shmem_uint32_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint32_max_reduce``."""
+    ...
+
+def shmem_uint32_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint32_max_to_all``."""
+    ...
+
+def shmem_uint32_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint32_min_reduce``."""
+    ...
+
+def shmem_uint32_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint32_min_to_all``."""
+    ...
+
+def shmem_uint32_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint32_or_reduce``."""
+    ...
+
+def shmem_uint32_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint32_or_to_all``."""
+    ...
+
 def shmem_uint32_p(dst: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint32_p``."""
+    ...
+
+def shmem_uint32_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint32_prod_reduce``."""
+    ...
+
+def shmem_uint32_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint32_prod_to_all``."""
+    ...
+
+def shmem_uint32_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint32_sum_reduce``."""
+    ...
+
+def shmem_uint32_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint32_sum_to_all``."""
     ...
 
 def shmem_uint32_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -5523,6 +8480,30 @@ def shmem_uint32_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Lo
 
 def shmem_uint32_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint32_wait_until_some_vector``."""
+    ...
+
+def shmem_uint32_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint32_xor_reduce``."""
+    ...
+
+def shmem_uint32_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint32_xor_to_all``."""
+    ...
+
+def shmem_uint64_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_uint64_alltoall``."""
+    ...
+
+def shmem_uint64_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Alias of ``aclshmem_uint64_alltoalls``."""
+    ...
+
+def shmem_uint64_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint64_and_reduce``."""
+    ...
+
+def shmem_uint64_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint64_and_to_all``."""
     ...
 
 def shmem_uint64_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -5613,6 +8594,18 @@ def shmem_uint64_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_xor``."""
     ...
 
+def shmem_uint64_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Alias of ``aclshmem_uint64_broadcast``."""
+    ...
+
+def shmem_uint64_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_uint64_collect``."""
+    ...
+
+def shmem_uint64_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_uint64_fcollect``."""
+    ...
+
 def shmem_uint64_g(src: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_uint64_g``."""
     ...
@@ -5625,8 +8618,48 @@ def shmem_uint64_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: 
     """Alias of ``aclshmem_uint64_iput``."""
     ...
 
+def shmem_uint64_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint64_max_reduce``."""
+    ...
+
+def shmem_uint64_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint64_max_to_all``."""
+    ...
+
+def shmem_uint64_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint64_min_reduce``."""
+    ...
+
+def shmem_uint64_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint64_min_to_all``."""
+    ...
+
+def shmem_uint64_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint64_or_reduce``."""
+    ...
+
+def shmem_uint64_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint64_or_to_all``."""
+    ...
+
 def shmem_uint64_p(dst: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_p``."""
+    ...
+
+def shmem_uint64_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint64_prod_reduce``."""
+    ...
+
+def shmem_uint64_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint64_prod_to_all``."""
+    ...
+
+def shmem_uint64_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint64_sum_reduce``."""
+    ...
+
+def shmem_uint64_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint64_sum_to_all``."""
     ...
 
 def shmem_uint64_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -5689,6 +8722,42 @@ def shmem_uint64_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_p
     """Alias of ``aclshmem_uint64_wait_until_some_vector``."""
     ...
 
+def shmem_uint64_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint64_xor_reduce``."""
+    ...
+
+def shmem_uint64_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint64_xor_to_all``."""
+    ...
+
+def shmem_uint8_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_uint8_alltoall``."""
+    ...
+
+def shmem_uint8_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Alias of ``aclshmem_uint8_alltoalls``."""
+    ...
+
+def shmem_uint8_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint8_and_reduce``."""
+    ...
+
+def shmem_uint8_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint8_and_to_all``."""
+    ...
+
+def shmem_uint8_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Alias of ``aclshmem_uint8_broadcast``."""
+    ...
+
+def shmem_uint8_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_uint8_collect``."""
+    ...
+
+def shmem_uint8_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_uint8_fcollect``."""
+    ...
+
 def shmem_uint8_g(src: _Addr, pe: int) -> int:
     """Alias of ``aclshmem_uint8_g``."""
     ...
@@ -5701,8 +8770,48 @@ def shmem_uint8_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: i
     """Alias of ``aclshmem_uint8_iput``."""
     ...
 
+def shmem_uint8_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint8_max_reduce``."""
+    ...
+
+def shmem_uint8_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint8_max_to_all``."""
+    ...
+
+def shmem_uint8_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint8_min_reduce``."""
+    ...
+
+def shmem_uint8_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint8_min_to_all``."""
+    ...
+
+def shmem_uint8_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint8_or_reduce``."""
+    ...
+
+def shmem_uint8_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint8_or_to_all``."""
+    ...
+
 def shmem_uint8_p(dst: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint8_p``."""
+    ...
+
+def shmem_uint8_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint8_prod_reduce``."""
+    ...
+
+def shmem_uint8_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint8_prod_to_all``."""
+    ...
+
+def shmem_uint8_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint8_sum_reduce``."""
+    ...
+
+def shmem_uint8_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint8_sum_to_all``."""
     ...
 
 def shmem_uint8_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -5763,6 +8872,30 @@ def shmem_uint8_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Loc
 
 def shmem_uint8_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint8_wait_until_some_vector``."""
+    ...
+
+def shmem_uint8_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint8_xor_reduce``."""
+    ...
+
+def shmem_uint8_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint8_xor_to_all``."""
+    ...
+
+def shmem_uint_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_uint_alltoall``."""
+    ...
+
+def shmem_uint_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Alias of ``aclshmem_uint_alltoalls``."""
+    ...
+
+def shmem_uint_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint_and_reduce``."""
+    ...
+
+def shmem_uint_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint_and_to_all``."""
     ...
 
 def shmem_uint_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -5853,6 +8986,58 @@ def shmem_uint_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint32_atomic_xor``."""
     ...
 
+def shmem_uint_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Alias of ``aclshmem_uint_broadcast``."""
+    ...
+
+def shmem_uint_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_uint_collect``."""
+    ...
+
+def shmem_uint_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_uint_fcollect``."""
+    ...
+
+def shmem_uint_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint_max_reduce``."""
+    ...
+
+def shmem_uint_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint_max_to_all``."""
+    ...
+
+def shmem_uint_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint_min_reduce``."""
+    ...
+
+def shmem_uint_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint_min_to_all``."""
+    ...
+
+def shmem_uint_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint_or_reduce``."""
+    ...
+
+def shmem_uint_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint_or_to_all``."""
+    ...
+
+def shmem_uint_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint_prod_reduce``."""
+    ...
+
+def shmem_uint_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint_prod_to_all``."""
+    ...
+
+def shmem_uint_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint_sum_reduce``."""
+    ...
+
+def shmem_uint_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint_sum_to_all``."""
+    ...
+
 def shmem_uint_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint32_test``."""
     ...
@@ -5911,6 +9096,30 @@ def shmem_uint_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Loca
 
 def shmem_uint_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint32_wait_until_some_vector``."""
+    ...
+
+def shmem_uint_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_uint_xor_reduce``."""
+    ...
+
+def shmem_uint_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_uint_xor_to_all``."""
+    ...
+
+def shmem_ulong_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_ulong_alltoall``."""
+    ...
+
+def shmem_ulong_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Alias of ``aclshmem_ulong_alltoalls``."""
+    ...
+
+def shmem_ulong_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_ulong_and_reduce``."""
+    ...
+
+def shmem_ulong_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_ulong_and_to_all``."""
     ...
 
 def shmem_ulong_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -6001,6 +9210,58 @@ def shmem_ulong_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_xor``."""
     ...
 
+def shmem_ulong_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Alias of ``aclshmem_ulong_broadcast``."""
+    ...
+
+def shmem_ulong_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_ulong_collect``."""
+    ...
+
+def shmem_ulong_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_ulong_fcollect``."""
+    ...
+
+def shmem_ulong_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_ulong_max_reduce``."""
+    ...
+
+def shmem_ulong_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_ulong_max_to_all``."""
+    ...
+
+def shmem_ulong_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_ulong_min_reduce``."""
+    ...
+
+def shmem_ulong_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_ulong_min_to_all``."""
+    ...
+
+def shmem_ulong_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_ulong_or_reduce``."""
+    ...
+
+def shmem_ulong_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_ulong_or_to_all``."""
+    ...
+
+def shmem_ulong_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_ulong_prod_reduce``."""
+    ...
+
+def shmem_ulong_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_ulong_prod_to_all``."""
+    ...
+
+def shmem_ulong_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_ulong_sum_reduce``."""
+    ...
+
+def shmem_ulong_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_ulong_sum_to_all``."""
+    ...
+
 def shmem_ulong_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_test``."""
     ...
@@ -6059,6 +9320,30 @@ def shmem_ulong_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Loc
 
 def shmem_ulong_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_wait_until_some_vector``."""
+    ...
+
+def shmem_ulong_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_ulong_xor_reduce``."""
+    ...
+
+def shmem_ulong_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_ulong_xor_to_all``."""
+    ...
+
+def shmem_ulonglong_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_ulonglong_alltoall``."""
+    ...
+
+def shmem_ulonglong_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Alias of ``aclshmem_ulonglong_alltoalls``."""
+    ...
+
+def shmem_ulonglong_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_ulonglong_and_reduce``."""
+    ...
+
+def shmem_ulonglong_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_ulonglong_and_to_all``."""
     ...
 
 def shmem_ulonglong_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -6149,6 +9434,58 @@ def shmem_ulonglong_atomic_xor(dest: _Addr, value: int, pe: int) -> None:
     """Alias of ``aclshmem_uint64_atomic_xor``."""
     ...
 
+def shmem_ulonglong_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Alias of ``aclshmem_ulonglong_broadcast``."""
+    ...
+
+def shmem_ulonglong_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_ulonglong_collect``."""
+    ...
+
+def shmem_ulonglong_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_ulonglong_fcollect``."""
+    ...
+
+def shmem_ulonglong_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_ulonglong_max_reduce``."""
+    ...
+
+def shmem_ulonglong_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_ulonglong_max_to_all``."""
+    ...
+
+def shmem_ulonglong_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_ulonglong_min_reduce``."""
+    ...
+
+def shmem_ulonglong_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_ulonglong_min_to_all``."""
+    ...
+
+def shmem_ulonglong_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_ulonglong_or_reduce``."""
+    ...
+
+def shmem_ulonglong_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_ulonglong_or_to_all``."""
+    ...
+
+def shmem_ulonglong_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_ulonglong_prod_reduce``."""
+    ...
+
+def shmem_ulonglong_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_ulonglong_prod_to_all``."""
+    ...
+
+def shmem_ulonglong_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_ulonglong_sum_reduce``."""
+    ...
+
+def shmem_ulonglong_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_ulonglong_sum_to_all``."""
+    ...
+
 def shmem_ulonglong_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint64_test``."""
     ...
@@ -6209,6 +9546,82 @@ def shmem_ulonglong_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indice
     """Alias of ``aclshmem_uint64_wait_until_some_vector``."""
     ...
 
+def shmem_ulonglong_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_ulonglong_xor_reduce``."""
+    ...
+
+def shmem_ulonglong_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_ulonglong_xor_to_all``."""
+    ...
+
+def shmem_ushort_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_ushort_alltoall``."""
+    ...
+
+def shmem_ushort_alltoalls(team: int, dest: _Addr, source: _Addr, dst: int, sst: int, nelems: int) -> None:
+    """Alias of ``aclshmem_ushort_alltoalls``."""
+    ...
+
+def shmem_ushort_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_ushort_and_reduce``."""
+    ...
+
+def shmem_ushort_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_ushort_and_to_all``."""
+    ...
+
+def shmem_ushort_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
+    """Alias of ``aclshmem_ushort_broadcast``."""
+    ...
+
+def shmem_ushort_collect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_ushort_collect``."""
+    ...
+
+def shmem_ushort_fcollect(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
+    """Alias of ``aclshmem_ushort_fcollect``."""
+    ...
+
+def shmem_ushort_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_ushort_max_reduce``."""
+    ...
+
+def shmem_ushort_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_ushort_max_to_all``."""
+    ...
+
+def shmem_ushort_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_ushort_min_reduce``."""
+    ...
+
+def shmem_ushort_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_ushort_min_to_all``."""
+    ...
+
+def shmem_ushort_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_ushort_or_reduce``."""
+    ...
+
+def shmem_ushort_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_ushort_or_to_all``."""
+    ...
+
+def shmem_ushort_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_ushort_prod_reduce``."""
+    ...
+
+def shmem_ushort_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_ushort_prod_to_all``."""
+    ...
+
+def shmem_ushort_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_ushort_sum_reduce``."""
+    ...
+
+def shmem_ushort_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_ushort_sum_to_all``."""
+    ...
+
 def shmem_ushort_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint16_test``."""
     ...
@@ -6267,6 +9680,14 @@ def shmem_ushort_wait_until_some(ivars_ptr: _Addr, nelems: int, indices_ptr: _Lo
 
 def shmem_ushort_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr: _Local, status_ptr: Optional[_Local], cmp: int, cmp_values_ptr: Optional[_Values], res_out_ptr: Optional[_Local] = ...) -> int:
     """Alias of ``aclshmem_uint16_wait_until_some_vector``."""
+    ...
+
+def shmem_ushort_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
+    """Alias of ``aclshmem_ushort_xor_reduce``."""
+    ...
+
+def shmem_ushort_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
+    """Alias of ``aclshmem_ushort_xor_to_all``."""
     ...
 
 def signal_fetch(sig_addr: _Addr) -> int:

@@ -22,6 +22,7 @@
 mod amo;
 mod blocking;
 mod buffer;
+mod collectives;
 mod core_buffer;
 mod error;
 mod launcher;
@@ -57,5 +58,6 @@ fn _shmem(m: &Bound<'_, PyModule>) -> PyResult<()> {
     upstream_extra::register(m)?;
     core_buffer::register(m)?;
     strided::register(m)?;
+    collectives::register(m)?;
     Ok(())
 }

@@ -19,7 +19,11 @@ OPT_BUF = {"res_out_ptr", "status_ptr", "cmp_values_ptr"}
 REQ_BUF = {"indices_ptr", "fetch"}
 INT = {"elem_size", "nelems", "size", "nmemb", "alignment", "pe", "peer", "team", "team_id", "parent", "start",
        "stride", "x_range", "src_team", "src_pe", "dest_team", "cmp", "sig_op", "signal", "status", "mype", "npes",
-       "mem_size", "my_rank", "n_ranks", "local_mem_size", "offset", "event", "nbytes", "value"}
+       "mem_size", "my_rank", "n_ranks", "local_mem_size", "offset", "event", "nbytes", "value",
+       # collectives
+       "nreduce", "pe_root", "pe_start", "log_pe_stride", "pe_size"}
+# Symmetric work and sync arrays of the active-set collectives.
+ADDR |= {"pwrk", "psync"}
 TYPES = {"int8": "int", "uint8": "int", "int16": "int", "uint16": "int", "int32": "int", "uint32": "int",
          "int64": "int", "uint64": "int", "float": "float", "double": "float", "half": "float", "bfloat16": "float",
          "char": "str"}
@@ -69,6 +73,8 @@ def ret_type(name: str) -> str:
 
 def param_type(fname: str, p: str) -> str:
     vt = value_type(fname)
+    if fname.endswith("_alltoalls") and p in ("dst", "sst"):
+        return "int"  # strides in elements
     if p == "value" and fname == "aclshmem_char_p":
         return "Union[str, bytes, int]"
     if p in OPT_BUF:
@@ -162,6 +168,10 @@ def render() -> str:
         "from ._numpy import array as array, zeros as zeros, peer_array as peer_array, put as put, get as get",
         "from ._numpy import put_signal as put_signal, wait_until as wait_until, test as test",
         "from ._numpy import is_symmetric as is_symmetric",
+        "from ._collectives import broadcast as broadcast, collect as collect, fcollect as fcollect",
+        "from ._collectives import alltoall as alltoall, reduce as reduce, sum_reduce as sum_reduce",
+        "from ._collectives import prod_reduce as prod_reduce, max_reduce as max_reduce, min_reduce as min_reduce",
+        "from ._collectives import and_reduce as and_reduce, or_reduce as or_reduce, xor_reduce as xor_reduce",
         "from ._upstream import MemType as MemType",
         "from . import core as core",
         "",

@@ -39,6 +39,7 @@
 mod alloc;
 pub mod amo;
 pub mod api;
+pub mod collectives;
 mod engine;
 mod log;
 mod rma;
@@ -51,6 +52,7 @@ pub mod uid;
 pub mod waits;
 
 pub use api::{attr_from_env, init, init_from_env, init_status};
+pub use collectives::{Complex32, Complex64, DataType, ReduceOp};
 pub use engine::compiled_engines;
 pub use shmem_core::engine::{AtomicOp, AtomicWidth, SignalOp};
 pub use shmem_core::{Error, InitAttr, InitStatus, OpEngineType, OptionalAttr, Result, TeamConfig};

@@ -5,6 +5,7 @@
 #![allow(unreachable_pub)]
 
 mod agreement;
+mod collectives;
 mod lifecycle;
 mod netns;
 mod rma;
@@ -41,6 +42,7 @@ macro_rules! ok {
 fn scenarios() -> Vec<(&'static str, Scenario)> {
     let mut v = Vec::new();
     v.extend(agreement::SCENARIOS.iter().copied());
+    v.extend(collectives::SCENARIOS.iter().copied());
     v.extend(lifecycle::SCENARIOS.iter().copied());
     v.extend(rma::SCENARIOS.iter().copied());
     v.extend(sync::SCENARIOS.iter().copied());
@@ -54,6 +56,7 @@ fn scenarios() -> Vec<(&'static str, Scenario)> {
 fn trials() -> Vec<(&'static str, &'static [u32])> {
     let mut v = Vec::new();
     v.extend(agreement::TRIALS.iter().copied());
+    v.extend(collectives::TRIALS.iter().copied());
     v.extend(lifecycle::TRIALS.iter().copied());
     v.extend(teams::TRIALS.iter().copied());
     v
@@ -117,6 +120,16 @@ fn main() {
     // Teams across nodes: the node team, splits and team barriers with TCP between nodes.
     for &(suffix, env) in ENGINE_SETS.iter().filter(|(suffix, _)| suffix.contains("tcp")) {
         for &(name, counts) in teams::TRIALS {
+            for &n in counts {
+                tests.push(Trial::test(format!("{name}_{n}pe{suffix}"), move || {
+                    runner::run_ok(n, name, env).map_err(Failed::from)
+                }));
+            }
+        }
+    }
+    // Collectives across nodes: MTE inside a node, TCP between nodes (and all-TCP).
+    for &(suffix, env) in ENGINE_SETS.iter().filter(|(suffix, _)| suffix.contains("tcp")) {
+        for &(name, counts) in collectives::CROSS_NODE_TRIALS {
             for &n in counts {
                 tests.push(Trial::test(format!("{name}_{n}pe{suffix}"), move || {
                     runner::run_ok(n, name, env).map_err(Failed::from)

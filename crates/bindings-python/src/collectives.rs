@@ -1,0 +1,324 @@
+//! Collectives: `aclshmem_<TYPE>_broadcast/collect/fcollect/alltoall/alltoalls(team, dest, source, ...)`,
+//! `aclshmem_<TYPE>_<OP>_reduce(team, dest, source, nreduce)` for OpenSHMEM 1.5's TYPE × OP table, the byte
+//! forms (`aclshmem_broadcastmem`, ...), `aclshmem_team_sync` (in `team`), and the deprecated active-set forms
+//! (`aclshmem_broadcast32/64`, `collect32/64`, `fcollect32/64`, `alltoall32/64`,
+//! `aclshmem_<TYPE>_<OP>_to_all(dest, source, nreduce, PE_start, logPE_stride, PE_size, pWrk, pSync)`).
+//!
+//! `dest` and `source` are symmetric: ints from `aclshmem_malloc` or arrays viewing the heap (`shmem.zeros`).
+//! When an array is smaller than the call's count, the call still joins the collective, so that every member
+//! fails with INVALID_PARAM instead of waiting (`shmem::collectives::refuse`). The GIL is released during the
+//! call. `longdouble` names move and reduce `float64` values (the runtime's documented decision).
+
+use crate::blocking::detached;
+use crate::buffer::{Count, I32Arg, Sym};
+use pyo3::prelude::*;
+use shmem::collectives::{self, active_set, DataType, ReduceOp};
+use shmem::Error;
+
+/// The INVALID_PARAM of an array too small for the call, or `None`.
+fn room_error(sym: &Sym, bytes: Option<usize>, what: &str) -> Option<Error> {
+    match (sym.room, bytes) {
+        (_, None) => Some(Error::invalid(format!("{what}: the element count overflows"))),
+        (Some(room), Some(b)) if b > room => {
+            Some(Error::invalid(format!("{what} holds {room} B but the call needs {b} B")))
+        }
+        _ => None,
+    }
+}
+
+/// Runs `call` unless `pre` found an argument error, in which case the collective on `team` is refused on
+/// every member.
+fn guarded(
+    py: Python<'_>,
+    team: i32,
+    pre: Option<Error>,
+    call: impl FnOnce() -> shmem::Result<()> + Send,
+) -> PyResult<()> {
+    match pre {
+        Some(e) => detached(py, move || collectives::refuse(team, e)),
+        None => detached(py, call),
+    }
+}
+
+fn times(n: usize, size: usize) -> Option<usize> {
+    n.checked_mul(size)
+}
+
+fn broadcast(py: Python<'_>, team: i32, dt: DataType, dest: Sym, source: Sym, n: usize, root: i32) -> PyResult<()> {
+    let b = times(n, dt.size());
+    let pre = room_error(&dest, b, "dest").or_else(|| room_error(&source, b, "source"));
+    guarded(py, team, pre, move || collectives::broadcast::broadcast(team, dt, dest.addr, source.addr, n, root))
+}
+
+fn collect(py: Python<'_>, team: i32, dt: DataType, dest: Sym, source: Sym, n: usize, fixed: bool) -> PyResult<()> {
+    let pre = room_error(&source, times(n, dt.size()), "source");
+    let cap = dest.room.map_or(usize::MAX, |r| r / dt.size());
+    guarded(py, team, pre, move || {
+        collectives::collect::collect_bounded(team, dt, dest.addr, cap, source.addr, n, fixed)
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn alltoalls(
+    py: Python<'_>,
+    team: i32,
+    dt: DataType,
+    dest: Sym,
+    source: Sym,
+    dst: i64,
+    sst: i64,
+    n: usize,
+) -> PyResult<()> {
+    let members = shmem::team::n_pes(team).max(0) as usize;
+    let span = |stride: i64| {
+        let count = n.checked_mul(members)?;
+        if count == 0 {
+            return Some(0);
+        }
+        (count - 1).checked_mul(stride.max(1) as usize)?.checked_add(1)?.checked_mul(dt.size())
+    };
+    let pre = room_error(&dest, span(dst), "dest").or_else(|| room_error(&source, span(sst), "source"));
+    let (dst, sst) =
+        (dst.clamp(isize::MIN as i64, isize::MAX as i64) as isize, sst.clamp(0, isize::MAX as i64) as isize);
+    guarded(py, team, pre, move || {
+        if dst == 1 && sst == 1 {
+            collectives::alltoall::alltoall(team, dt, dest.addr, source.addr, n)
+        } else {
+            collectives::alltoall::alltoalls(team, dt, dest.addr, source.addr, dst, sst, n)
+        }
+    })
+}
+
+fn reduce(py: Python<'_>, team: i32, op: ReduceOp, dt: DataType, dest: Sym, source: Sym, n: usize) -> PyResult<()> {
+    let b = times(n, dt.size());
+    let pre = room_error(&dest, b, "dest").or_else(|| room_error(&source, b, "source"));
+    guarded(py, team, pre, move || collectives::reduce::reduce(team, op, dt, dest.addr, source.addr, n))
+}
+
+fn op_named(name: &str) -> ReduceOp {
+    match name {
+        "and" => ReduceOp::And,
+        "or" => ReduceOp::Or,
+        "xor" => ReduceOp::Xor,
+        "max" => ReduceOp::Max,
+        "min" => ReduceOp::Min,
+        "sum" => ReduceOp::Sum,
+        _ => ReduceOp::Prod,
+    }
+}
+
+macro_rules! typed_moves {
+    ($($t:ident => $dt:ident),* $(,)?) => { paste::paste! {$(
+        #[doc = concat!("Broadcasts `nelems` ", stringify!($t), " elements from `source` on team PE `pe_root` to \
+            `dest` on every member of `team` (the root's too). Collective over `team`.")]
+        #[pyfunction]
+        fn [<aclshmem_ $t _broadcast>](py: Python<'_>, team: I32Arg, dest: Sym, source: Sym, nelems: Count,
+                                       pe_root: I32Arg) -> PyResult<()> {
+            broadcast(py, team.0, DataType::$dt, dest, source, nelems.0, pe_root.0)
+        }
+        #[doc = concat!("Concatenates every member's `nelems` ", stringify!($t), " elements (counts may differ) \
+            into `dest` on every member, in team order. Collective over `team`.")]
+        #[pyfunction]
+        fn [<aclshmem_ $t _collect>](py: Python<'_>, team: I32Arg, dest: Sym, source: Sym, nelems: Count)
+            -> PyResult<()> {
+            collect(py, team.0, DataType::$dt, dest, source, nelems.0, false)
+        }
+        #[doc = concat!("Concatenates `nelems` ", stringify!($t), " elements (the same on every member) into \
+            `dest` on every member, in team order. Collective over `team`.")]
+        #[pyfunction]
+        fn [<aclshmem_ $t _fcollect>](py: Python<'_>, team: I32Arg, dest: Sym, source: Sym, nelems: Count)
+            -> PyResult<()> {
+            collect(py, team.0, DataType::$dt, dest, source, nelems.0, true)
+        }
+        #[doc = concat!("Exchanges blocks of `nelems` ", stringify!($t), " elements between all members of \
+            `team`. Collective over `team`.")]
+        #[pyfunction]
+        fn [<aclshmem_ $t _alltoall>](py: Python<'_>, team: I32Arg, dest: Sym, source: Sym, nelems: Count)
+            -> PyResult<()> {
+            alltoalls(py, team.0, DataType::$dt, dest, source, 1, 1, nelems.0)
+        }
+        #[doc = concat!("Strided alltoall of ", stringify!($t), " elements: strides `dst`/`sst` in elements \
+            (>= 1). Collective over `team`.")]
+        #[pyfunction]
+        fn [<aclshmem_ $t _alltoalls>](py: Python<'_>, team: I32Arg, dest: Sym, source: Sym, dst: i64, sst: i64,
+                                       nelems: Count) -> PyResult<()> {
+            if dst < 1 || sst < 1 {
+                let e = Error::invalid(format!("alltoalls strides must be >= 1 (dst={dst}, sst={sst})"));
+                return guarded(py, team.0, Some(e), || Ok(()));
+            }
+            alltoalls(py, team.0, DataType::$dt, dest, source, dst, sst, nelems.0)
+        }
+    )*
+        fn register_moves(m: &Bound<'_, PyModule>) -> PyResult<()> {
+            $(
+                m.add_function(wrap_pyfunction!([<aclshmem_ $t _broadcast>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $t _collect>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $t _fcollect>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $t _alltoall>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $t _alltoalls>], m)?)?;
+            )*
+            Ok(())
+        }
+    }};
+}
+
+typed_moves!(
+    float => F32, double => F64, longdouble => F64, char => I8, schar => I8, short => I16, int => I32,
+    long => I64, longlong => I64, uchar => U8, ushort => U16, uint => U32, ulong => U64, ulonglong => U64,
+    int8 => I8, int16 => I16, int32 => I32, int64 => I64, uint8 => U8, uint16 => U16, uint32 => U32,
+    uint64 => U64, size => U64, ptrdiff => I64, complexf => C32, complexd => C64,
+);
+
+macro_rules! typed_reductions {
+    ($($t:ident => $dt:ident [$($op:ident),*]);* $(;)?) => { paste::paste! {$($(
+        #[doc = concat!("Reduces `nreduce` ", stringify!($t), " elements of every member's `source` with ",
+            stringify!($op), " into `dest` on every member of `team` (`dest` may be `source`). Collective.")]
+        #[pyfunction]
+        fn [<aclshmem_ $t _ $op _reduce>](py: Python<'_>, team: I32Arg, dest: Sym, source: Sym, nreduce: Count)
+            -> PyResult<()> {
+            reduce(py, team.0, op_named(stringify!($op)), DataType::$dt, dest, source, nreduce.0)
+        }
+        #[doc = concat!("Deprecated active-set form of ", stringify!($t), " ", stringify!($op), " reduction over \
+            PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of \
+            SHMEM_SYNC_VALUE, `pWrk` is checked but unused.")]
+        #[pyfunction]
+        #[allow(clippy::too_many_arguments)]
+        fn [<aclshmem_ $t _ $op _to_all>](py: Python<'_>, dest: Sym, source: Sym, nreduce: Count, pe_start: I32Arg,
+            log_pe_stride: I32Arg, pe_size: I32Arg, pwrk: Sym, psync: Sym) -> PyResult<()> {
+            let b = times(nreduce.0, DataType::$dt.size());
+            if let Some(e) = room_error(&dest, b, "dest").or_else(|| room_error(&source, b, "source")) {
+                return Err(crate::error::from_shmem(e));
+            }
+            detached(py, move || active_set::reduce_to_all(op_named(stringify!($op)), DataType::$dt, dest.addr,
+                source.addr, nreduce.0, pe_start.0, log_pe_stride.0, pe_size.0, pwrk.addr, psync.addr))
+        }
+    )*)*
+        fn register_reductions(m: &Bound<'_, PyModule>) -> PyResult<()> {
+            $($(
+                m.add_function(wrap_pyfunction!([<aclshmem_ $t _ $op _reduce>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $t _ $op _to_all>], m)?)?;
+            )*)*
+            Ok(())
+        }
+    }};
+}
+
+// OpenSHMEM 1.5's table: bitwise ops on the unsigned and fixed-width integer types, max/min on every real
+// type, sum/prod on every arithmetic type (complex included).
+typed_reductions!(
+    uchar => U8 [and, or, xor, max, min, sum, prod];
+    ushort => U16 [and, or, xor, max, min, sum, prod];
+    uint => U32 [and, or, xor, max, min, sum, prod];
+    ulong => U64 [and, or, xor, max, min, sum, prod];
+    ulonglong => U64 [and, or, xor, max, min, sum, prod];
+    int8 => I8 [and, or, xor, max, min, sum, prod];
+    int16 => I16 [and, or, xor, max, min, sum, prod];
+    int32 => I32 [and, or, xor, max, min, sum, prod];
+    int64 => I64 [and, or, xor, max, min, sum, prod];
+    uint8 => U8 [and, or, xor, max, min, sum, prod];
+    uint16 => U16 [and, or, xor, max, min, sum, prod];
+    uint32 => U32 [and, or, xor, max, min, sum, prod];
+    uint64 => U64 [and, or, xor, max, min, sum, prod];
+    size => U64 [and, or, xor, max, min, sum, prod];
+    char => I8 [max, min, sum, prod];
+    schar => I8 [max, min, sum, prod];
+    short => I16 [max, min, sum, prod];
+    int => I32 [max, min, sum, prod];
+    long => I64 [max, min, sum, prod];
+    longlong => I64 [max, min, sum, prod];
+    ptrdiff => I64 [max, min, sum, prod];
+    float => F32 [max, min, sum, prod];
+    double => F64 [max, min, sum, prod];
+    longdouble => F64 [max, min, sum, prod];
+    complexf => C32 [sum, prod];
+    complexd => C64 [sum, prod];
+);
+
+/// Broadcasts `nelems` bytes from `source` on team PE `pe_root` to `dest` on every member of `team`.
+#[pyfunction]
+fn aclshmem_broadcastmem(
+    py: Python<'_>,
+    team: I32Arg,
+    dest: Sym,
+    source: Sym,
+    nelems: Count,
+    pe_root: I32Arg,
+) -> PyResult<()> {
+    broadcast(py, team.0, DataType::Bytes, dest, source, nelems.0, pe_root.0)
+}
+
+/// Concatenates every member's `nelems` bytes (counts may differ) into `dest`, in team order.
+#[pyfunction]
+fn aclshmem_collectmem(py: Python<'_>, team: I32Arg, dest: Sym, source: Sym, nelems: Count) -> PyResult<()> {
+    collect(py, team.0, DataType::Bytes, dest, source, nelems.0, false)
+}
+
+/// Concatenates `nelems` bytes (the same on every member) into `dest`, in team order.
+#[pyfunction]
+fn aclshmem_fcollectmem(py: Python<'_>, team: I32Arg, dest: Sym, source: Sym, nelems: Count) -> PyResult<()> {
+    collect(py, team.0, DataType::Bytes, dest, source, nelems.0, true)
+}
+
+/// Exchanges blocks of `nelems` bytes between all members of `team`.
+#[pyfunction]
+fn aclshmem_alltoallmem(py: Python<'_>, team: I32Arg, dest: Sym, source: Sym, nelems: Count) -> PyResult<()> {
+    alltoalls(py, team.0, DataType::Bytes, dest, source, 1, 1, nelems.0)
+}
+
+macro_rules! active_sets {
+    ($($name:ident => $f:path, $what:literal, $($arg:ident),*);* $(;)?) => {$(
+        #[doc = concat!("Deprecated active-set ", $what, " over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); \
+            `pSync` holds SHMEM_BCAST_SYNC_SIZE longs of SHMEM_SYNC_VALUE.")]
+        #[pyfunction]
+        #[allow(clippy::too_many_arguments)]
+        fn $name(py: Python<'_>, dest: Sym, source: Sym, nelems: Count, $($arg: I32Arg,)* pe_start: I32Arg,
+                 log_pe_stride: I32Arg, pe_size: I32Arg, psync: Sym) -> PyResult<()> {
+            detached(py, move || $f(dest.addr, source.addr, nelems.0, $($arg.0,)* pe_start.0, log_pe_stride.0,
+                                    pe_size.0, psync.addr))
+        }
+    )*
+        fn register_active_sets(m: &Bound<'_, PyModule>) -> PyResult<()> {
+            $( m.add_function(wrap_pyfunction!($name, m)?)?; )*
+            Ok(())
+        }
+    };
+}
+
+active_sets!(
+    aclshmem_broadcast32 => active_set::broadcast32, "broadcast of 32-bit elements (not to the root)", pe_root;
+    aclshmem_broadcast64 => active_set::broadcast64, "broadcast of 64-bit elements (not to the root)", pe_root;
+    aclshmem_collect32 => active_set::collect32, "collect of 32-bit elements",;
+    aclshmem_collect64 => active_set::collect64, "collect of 64-bit elements",;
+    aclshmem_fcollect32 => active_set::fcollect32, "fcollect of 32-bit elements",;
+    aclshmem_fcollect64 => active_set::fcollect64, "fcollect of 64-bit elements",;
+    aclshmem_alltoall32 => active_set::alltoall32, "alltoall of 32-bit elements",;
+    aclshmem_alltoall64 => active_set::alltoall64, "alltoall of 64-bit elements",;
+);
+
+/// The generic reduction behind `shmem.reduce` (NumPy level): operator and type by their runtime codes, so that
+/// an operator the type lacks is refused on every member by the runtime rather than missing here.
+#[pyfunction]
+fn _reduce(py: Python<'_>, team: I32Arg, op: u8, dtype: u8, dest: Sym, source: Sym, nreduce: Count) -> PyResult<()> {
+    let op = ReduceOp::from_code(op).map_err(crate::error::from_shmem)?;
+    let dt = DataType::from_code(dtype).map_err(crate::error::from_shmem)?;
+    reduce(py, team.0, op, dt, dest, source, nreduce.0)
+}
+
+/// Registers the collectives and the active-set constants.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    register_moves(m)?;
+    register_reductions(m)?;
+    register_active_sets(m)?;
+    m.add_function(wrap_pyfunction!(_reduce, m)?)?;
+    m.add_function(wrap_pyfunction!(aclshmem_broadcastmem, m)?)?;
+    m.add_function(wrap_pyfunction!(aclshmem_collectmem, m)?)?;
+    m.add_function(wrap_pyfunction!(aclshmem_fcollectmem, m)?)?;
+    m.add_function(wrap_pyfunction!(aclshmem_alltoallmem, m)?)?;
+    for name in ["BCAST", "REDUCE", "BARRIER", "COLLECT", "ALLTOALL", "ALLTOALLS"] {
+        m.add(format!("ACLSHMEM_{name}_SYNC_SIZE").as_str(), active_set::SYNC_SIZE)?;
+    }
+    m.add("ACLSHMEM_SYNC_SIZE", active_set::SYNC_SIZE)?;
+    m.add("ACLSHMEM_SYNC_VALUE", active_set::SYNC_VALUE)?;
+    m.add("ACLSHMEM_REDUCE_MIN_WRKDATA_SIZE", active_set::REDUCE_MIN_WRKDATA_SIZE)?;
+    Ok(())
+}

@@ -1,0 +1,388 @@
+//! Collectives over teams (OpenSHMEM 1.5): broadcast, collect, fcollect, alltoall(s), reductions, team sync, and
+//! the older active-set forms (`*_to_all`, `broadcast32/64`, ...) as adapters.
+//!
+//! # How every collective runs
+//! 1. **Agree.** Each member writes a small descriptor (call kind, element type, element count, root, strides or
+//!    operator, destination capacity, and the code of a local argument error if it found one) into its
+//!    descriptor line, then the members meet at the team barrier. Each member reads every member's descriptor
+//!    (one 64-byte get per member, issued together and completed by one quiet) and checks them. Every member
+//!    reads the same lines, so all reach the same verdict: a PE with bad arguments (a range outside the heap, a
+//!    root outside the team, an operator the type lacks) fails with its own INVALID_PARAM and every other member
+//!    with INVALID_PARAM naming it; members that disagree (other sizes, types, roots, operators, or another
+//!    collective altogether) fail with INVALID_VALUE on every member. No data moves when the verdict is an
+//!    error, so a refused call has no side effect.
+//! 2. **Move.** The family's algorithm (see its file) moves the data through the runtime's router, so the same
+//!    code runs on one node (MTE: gets and puts are copies straight from and into peers' mapped heaps) and across
+//!    nodes (TCP). Gets are issued deferred and completed by one quiet, so a network engine pipelines them.
+//! 3. **Close.** A last team barrier (after a quiet when data was pushed), so that no member reuses its
+//!    source, destination or descriptor while a peer may still read or write it.
+//!
+//! # Scratch (decision)
+//! Collectives use no symmetric heap memory of the user's beyond `dest` and `source`. Their only state is a
+//! reserved 128-byte line per team slot at the end of the runtime's sync area (after the heap; see
+//! [`desc_offset`]): 64 bytes of descriptor and one 64-bit signal word for the tree broadcast. Reductions fold
+//! into private (non-symmetric) buffers. Active-set calls keep the same state in the caller's `pSync` instead.
+//!
+//! # Bounds on concurrency
+//! As in OpenSHMEM, a PE makes its collectives on one team in the same order as the other members, from one
+//! thread at a time; collectives on different teams may interleave only as far as the program orders them the
+//! same way on every PE.
+
+pub mod active_set;
+pub mod alltoall;
+pub mod broadcast;
+pub mod collect;
+pub mod reduce;
+mod typed;
+pub mod types;
+
+pub use types::{Complex32, Complex64, DataType, Element, ReduceOp, Reducible};
+
+use crate::api::with_current;
+use crate::runtime::Runtime;
+use shmem_core::engine::{Completion, DataOpEngine, Get, Put};
+use shmem_core::heap::layout::{ALLOC_SYNC_SLOT, MAX_TEAMS, TEAM_SYNC_WORDS};
+use shmem_core::{Error, HeapOffset, Pe, Result};
+use std::sync::atomic::Ordering;
+
+/// Bytes of one team slot's collective line (descriptor, then the signal word on the next cache line).
+const LINE_BYTES: u64 = 128;
+/// Bytes reserved at the end of the sync area for every team slot's line.
+const SCRATCH_BYTES: u64 = MAX_TEAMS as u64 * LINE_BYTES;
+
+/// The descriptor line of team slot `slot`: the last `SCRATCH_BYTES` of the segment's sync area, past the team
+/// sync blocks and the allocation block (checked), the same offset on every PE.
+pub(crate) fn desc_offset(rt: &Runtime, slot: u32) -> HeapOffset {
+    let base = rt.layout.segment_len() - SCRATCH_BYTES;
+    debug_assert!(base >= rt.layout.team_word(ALLOC_SYNC_SLOT, TEAM_SYNC_WORDS - 1).0 + 8);
+    HeapOffset(base + slot as u64 * LINE_BYTES)
+}
+
+/// The kind of collective in a descriptor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u64)]
+pub(crate) enum Kind {
+    Broadcast = 1,
+    Collect = 2,
+    Fcollect = 3,
+    Alltoall = 4,
+    Alltoalls = 5,
+    Reduce = 6,
+}
+
+impl Kind {
+    fn name(w: u64) -> &'static str {
+        match w {
+            1 => "broadcast",
+            2 => "collect",
+            3 => "fcollect",
+            4 => "alltoall",
+            5 => "alltoalls",
+            6 => "reduce",
+            _ => "an unknown collective",
+        }
+    }
+}
+
+/// What a member says about its call (8 words, the descriptor line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Desc {
+    pub(crate) kind: u64,
+    pub(crate) dtype: u64,
+    pub(crate) nelems: u64,
+    pub(crate) root: u64,
+    /// Family-specific: the reduction operator, alltoalls' destination stride.
+    pub(crate) a: u64,
+    /// Family-specific: alltoalls' source stride.
+    pub(crate) b: u64,
+    /// Elements the member's destination can hold (collect checks the total against it).
+    pub(crate) cap: u64,
+    /// 0, or the negated error code of the member's local argument check.
+    pub(crate) err: u64,
+}
+
+impl Desc {
+    pub(crate) fn new(kind: Kind, dt: DataType, nelems: usize, root: u64) -> Desc {
+        Desc { kind: kind as u64, dtype: dt as u64, nelems: nelems as u64, root, ..Desc::default() }
+    }
+
+    fn words(&self) -> [u64; 8] {
+        [self.kind, self.dtype, self.nelems, self.root, self.a, self.b, self.cap, self.err]
+    }
+
+    fn from_words(w: [u64; 8]) -> Desc {
+        Desc { kind: w[0], dtype: w[1], nelems: w[2], root: w[3], a: w[4], b: w[5], cap: w[6], err: w[7] }
+    }
+
+    /// The fields every member must pass alike (collect's element count may differ per PE).
+    fn agreed(&self) -> [u64; 6] {
+        let n = if self.kind == Kind::Collect as u64 { 0 } else { self.nelems };
+        // (f)collect carries the member's dest and source offsets in a/b (for the overlap check), not agreed.
+        let gathers = self.kind == Kind::Collect as u64 || self.kind == Kind::Fcollect as u64;
+        let (a, b) = if gathers { (0, 0) } else { (self.a, self.b) };
+        [self.kind, self.dtype, n, self.root, a, b]
+    }
+
+    fn describe(&self) -> String {
+        let dt = DataType::from_code(self.dtype as u8).map_or("?", |d| d.name());
+        let mut s = format!("{}({dt}, nelems={}", Kind::name(self.kind), self.nelems);
+        match self.kind {
+            k if k == Kind::Broadcast as u64 => s += &format!(", root={}", self.root as i64),
+            k if k == Kind::Reduce as u64 => {
+                s += &format!(", op={}", ReduceOp::from_code(self.a as u8).map_or("?", |o| o.name()))
+            }
+            k if k == Kind::Alltoalls as u64 => s += &format!(", dst_stride={}, sst={}", self.a, self.b),
+            _ => {}
+        }
+        s + ")"
+    }
+}
+
+/// How a group's members meet.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Meet {
+    /// The team barrier of a live team.
+    Team(i32),
+    /// An active set's barrier on its `pSync` words (see [`active_set`]).
+    ActiveSet(HeapOffset),
+}
+
+/// The PEs of one collective call and where their shared state lives.
+#[derive(Debug)]
+pub(crate) struct Group {
+    /// World PEs of the members, in team order.
+    pub(crate) members: Vec<u32>,
+    /// This PE's index in `members`.
+    pub(crate) me: usize,
+    pub(crate) meet: Meet,
+    /// The descriptor line (same offset on every member).
+    pub(crate) desc: HeapOffset,
+    /// The 64-bit signal word of the tree broadcast (same offset on every member).
+    pub(crate) signal: HeapOffset,
+    /// For messages: "team 3" or "active set (0, 1, 4)".
+    pub(crate) label: String,
+}
+
+impl Group {
+    /// The group of a live team this PE belongs to.
+    pub(crate) fn team(rt: &Runtime, team: i32) -> Result<Group> {
+        let t = rt.team(team)?;
+        let slot = shmem_team::handle_slot(team).expect("a live handle has a slot");
+        let desc = desc_offset(rt, slot);
+        Ok(Group {
+            members: t.members.as_slice().to_vec(),
+            me: t.my_index as usize,
+            meet: Meet::Team(team),
+            desc,
+            signal: desc.plus(64),
+            label: format!("team {team}"),
+        })
+    }
+
+    /// Number of members.
+    pub(crate) fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// The world PE of member `i`.
+    pub(crate) fn pe(&self, i: usize) -> Pe {
+        Pe(self.members[i])
+    }
+
+    /// Meets every member (no quiet).
+    pub(crate) fn meet(&self, rt: &Runtime) -> Result<()> {
+        match self.meet {
+            Meet::Team(team) => rt.team_sync(team),
+            Meet::ActiveSet(psync) => active_set::barrier(rt, self, psync),
+        }
+    }
+
+    /// Whether every member's heap is mapped here (one node): then algorithms read peers directly.
+    pub(crate) fn all_mapped(&self, rt: &Runtime) -> bool {
+        self.members.iter().all(|&p| rt.router.peer_ptr(Pe(p), HeapOffset(0)).is_some())
+    }
+
+    /// Runs one collective: agree on the descriptors (with `check` for family rules that need every member's
+    /// descriptor), then `body`, then the closing barrier. `local` is this PE's own argument error.
+    pub(crate) fn run(
+        &self,
+        rt: &Runtime,
+        mine: Desc,
+        local: Option<Error>,
+        check: impl FnOnce(&[Desc]) -> Option<Error>,
+        body: impl FnOnce(&[Desc]) -> Result<()>,
+    ) -> Result<()> {
+        rt.check_live()?;
+        let mut mine = mine;
+        if let Some(e) = &local {
+            mine.err = e.code().unsigned_abs() as u64;
+        }
+        for (i, w) in mine.words().into_iter().enumerate() {
+            rt.node.word64(rt.me, self.desc.plus(8 * i as u64)).store(w, Ordering::Relaxed);
+        }
+        self.meet(rt)?;
+        let all = self.read_descs(rt)?;
+        let verdict = self.verdict(&all, local).or_else(|| check(&all));
+        let result = match verdict {
+            Some(e) => Err(e),
+            None => body(&all),
+        };
+        let closed = self.meet(rt);
+        result.and(closed)
+    }
+
+    fn read_descs(&self, rt: &Runtime) -> Result<Vec<Desc>> {
+        let mut raw = vec![[0u64; 8]; self.len()];
+        for (i, w) in raw.iter_mut().enumerate() {
+            // SAFETY: w is a live, exclusively borrowed 64-byte buffer until the quiet below.
+            unsafe { get(rt, self.pe(i), self.desc, w.as_mut_ptr().cast(), 64, true)? };
+        }
+        rt.quiet()?;
+        Ok(raw.into_iter().map(Desc::from_words).collect())
+    }
+
+    /// The error every member reports, or `None` when the call may go on.
+    fn verdict(&self, all: &[Desc], local: Option<Error>) -> Option<Error> {
+        if let Some(e) = local {
+            return Some(e);
+        }
+        let mine = &all[self.me];
+        let bad: Vec<u32> = (0..all.len()).filter(|&i| all[i].err != 0).map(|i| self.members[i]).collect();
+        let differ: Vec<usize> = (0..all.len()).filter(|&i| all[i].agreed() != all[0].agreed()).collect();
+        if !bad.is_empty() {
+            return Some(Error::invalid(format!(
+                "{} on {}: PEs {bad:?} passed invalid arguments (see their error), so the collective fails on \
+                 every member",
+                mine.describe(),
+                self.label
+            )));
+        }
+        if !differ.is_empty() {
+            let parts: Vec<String> = std::iter::once(0)
+                .chain(differ)
+                .map(|i| format!("PE {} called {}", self.members[i], all[i].describe()))
+                .collect();
+            return Some(Error::InvalidValue(format!(
+                "collective on {} differs between members: {}; every member must make the same call with the \
+                 same type, element count, root and operator (PE {} called {})",
+                self.label,
+                parts.join(", "),
+                self.members[self.me],
+                mine.describe()
+            )));
+        }
+        None
+    }
+}
+
+/// Gets `len` bytes from `pe`'s `src` into local `dst` (deferred: complete after the next quiet).
+///
+/// # Safety
+/// `dst..dst+len` must be writable and untouched until the data has arrived.
+pub(crate) unsafe fn get(
+    rt: &Runtime,
+    pe: Pe,
+    src: HeapOffset,
+    dst: *mut u8,
+    len: usize,
+    deferred: bool,
+) -> Result<()> {
+    if len == 0 {
+        return Ok(());
+    }
+    let op = Get { pe, src, dst, len };
+    // SAFETY: forwarded contract; src is a checked range of the symmetric heap or the sync area.
+    unsafe { rt.router.get(op, Completion::of_nbi(deferred)) }
+}
+
+/// Puts `len` bytes from local `src` into `pe`'s `dst` (blocking: `src` is free on return), then optionally
+/// sets `pe`'s signal word to 1.
+///
+/// # Safety
+/// `src..src+len` must be readable for the call.
+pub(crate) unsafe fn put(
+    rt: &Runtime,
+    pe: Pe,
+    dst: HeapOffset,
+    src: *const u8,
+    len: usize,
+    signal: Option<HeapOffset>,
+) -> Result<()> {
+    let signal =
+        signal.map(|at| shmem_core::engine::SignalUpdate { at, value: 1, op: shmem_core::engine::SignalOp::Set });
+    if len == 0 && signal.is_none() {
+        return Ok(());
+    }
+    let op = Put { pe, dst, src, len, signal };
+    // SAFETY: forwarded contract; dst is a checked range of the symmetric heap.
+    unsafe { rt.router.put(op, Completion::Blocking) }
+}
+
+/// A local pointer to this PE's heap byte at `off` (range checked by the caller).
+pub(crate) fn local_ptr(rt: &Runtime, off: HeapOffset, len: usize) -> *mut u8 {
+    rt.node.local().span(off.0, len as u64).expect("a checked heap range").as_ptr()
+}
+
+/// Copies `len` bytes inside this PE's heap (ranges may overlap).
+pub(crate) fn local_copy(rt: &Runtime, dst: HeapOffset, src: HeapOffset, len: usize) {
+    if len == 0 || dst == src {
+        return;
+    }
+    let (d, s) = (local_ptr(rt, dst, len), local_ptr(rt, src, len));
+    // SAFETY: both ranges are inside the local mapping (checked by the callers); copy handles overlap.
+    unsafe { std::ptr::copy(s, d, len) }
+}
+
+/// Checks a symmetric address range of `nelems` elements of `dt` and returns its heap offset; the error is
+/// this PE's own argument error.
+pub(crate) fn check_range(rt: &Runtime, what: &str, addr: usize, nelems: usize, dt: DataType) -> Result<HeapOffset> {
+    let len = nelems
+        .checked_mul(dt.size())
+        .ok_or_else(|| Error::invalid(format!("{what}: {nelems} elements of {} overflow", dt.name())))?;
+    rt.offset_of(addr, len, dt.size().min(8), rt.me).map_err(|e| match e {
+        Error::InvalidParam(m) => Error::InvalidParam(format!("{what}: {m}")),
+        e => e,
+    })
+}
+
+/// Whether the byte ranges `a..a+alen` and `b..b+blen` share a byte (empty ranges share none).
+pub(crate) fn overlap(a: u64, alen: u64, b: u64, blen: u64) -> bool {
+    alen > 0 && blen > 0 && a < b.saturating_add(blen) && b < a.saturating_add(alen)
+}
+
+/// Elements of `dt` that fit from `addr` to the end of the heap (0 outside the heap).
+pub(crate) fn capacity(rt: &Runtime, addr: usize, dt: DataType) -> u64 {
+    let off = addr.wrapping_sub(rt.base) as u64;
+    if addr < rt.base || off > rt.layout.heap_size() {
+        return 0;
+    }
+    (rt.layout.heap_size() - off) / dt.size() as u64
+}
+
+/// Waits until this PE's signal word of `g` is set, then clears it (tree broadcast).
+pub(crate) fn wait_signal(rt: &Runtime, g: &Group) -> Result<()> {
+    let node = &rt.node;
+    shmem_sync::wait::wait_until(
+        &rt.wait_ctx(true),
+        Some((g.signal, 8)),
+        || (shmem_sync::wait::load_local::<u64>(node, g.signal) != 0).then_some(()),
+        || format!("the broadcast data of {}", g.label),
+    )?;
+    rt.node.word64(rt.me, g.signal).store(0, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Team sync (OpenSHMEM `shmem_team_sync`): a barrier over `team` without completing outstanding operations.
+pub fn team_sync(team: i32) -> Result<()> {
+    crate::team::sync(team)
+}
+
+/// Joins the next collective on `team` only to fail it: every member fails with INVALID_PARAM (naming this
+/// PE) and this PE returns `err`. For callers that find an argument error the runtime cannot see (a NumPy
+/// array smaller than the count, in the Python binding) and must not leave the other members waiting.
+pub fn refuse(team: i32, err: Error) -> Result<()> {
+    with_current(|rt| {
+        let g = Group::team(rt, team)?;
+        g.run(rt, Desc::default(), Some(err), |_| None, |_| Ok(()))
+    })
+}

@@ -1,0 +1,200 @@
+//! Reductions (`and/or/xor/max/min/sum/prod`): `dest[i] = source_0[i] op source_1[i] op ...` over the members,
+//! in team order, on every member.
+//!
+//! # Algorithm
+//! Chosen by size, the same way on every member (the count is agreed):
+//! - **Small** (`nreduce` below the team size, or at most 4 KiB): every member pulls every member's whole
+//!   `source` (deferred gets, one quiet), folds them in team order, and writes its `dest`; when some member
+//!   reduces in place (`dest == source`, which the descriptors say) the members meet first, so that nobody's
+//!   `source` is still being read when it is overwritten. One round of latency; the bytes each member reads
+//!   grow with the team, which is cheap at this size.
+//! - **Large**: reduce-scatter then allgather, both direct. Member `c` owns a contiguous slice (the count split
+//!   as evenly as possible); it pulls its slice from every member in blocks of at most 1 MiB, folds in team
+//!   order, meets the others (only when some member reduces in place), then pushes the reduced slice into
+//!   every member's `dest` and completes the puts with a quiet before the closing barrier. Each member moves
+//!   about `2·(n-1)/n` of the array, the bandwidth-optimal amount, and all members work at once; on one node
+//!   the pulls and pushes are memcpys from and into the peers' mappings.
+//!
+//! Folding in team order on the owner of every element gives every member bit-identical results, also for
+//! floating-point sums. Integers wrap around; `max`/`min` of floats keep the earlier operand unless the later
+//! one compares larger/smaller. `dest` and `source` may be the same array; any other overlap is INVALID_PARAM.
+
+use super::typed::check_len;
+use super::types::combine_bytes;
+use super::{check_range, get, local_ptr, put, DataType, Desc, Group, Kind, ReduceOp, Reducible};
+use crate::api::with_current;
+use crate::runtime::Runtime;
+use crate::{Shmem, SymVec};
+use shmem_core::{Error, HeapOffset, Result};
+
+/// Reductions at most this many bytes take the small path.
+const SMALL_BYTES: usize = 4096;
+/// Bytes per member pulled at once by the large path.
+const BLOCK_BYTES: usize = 1 << 20;
+
+/// Reduces `nreduce` elements of `dt` from `source` of every member of `team` with `op` into `dest` on every
+/// member (symmetric addresses; `dest == source` allowed). Collective over `team`.
+///
+/// # Errors
+/// INVALID_PARAM on every member when one passes a range outside the heap, overlapping (but different)
+/// `dest`/`source`, or an operator its type lacks (bitwise ops on floats, max/min on complex); INVALID_VALUE
+/// on every member when they pass different types, counts or operators.
+pub fn reduce(team: i32, op: ReduceOp, dt: DataType, dest: usize, source: usize, nreduce: usize) -> Result<()> {
+    with_current(|rt| run(rt, &Group::team(rt, team)?, op, dt, dest, source, nreduce, None))
+}
+
+/// Scratch of `bytes` bytes, 8-byte aligned (every element type's alignment).
+fn scratch(bytes: usize) -> Vec<u64> {
+    vec![0u64; bytes.div_ceil(8)]
+}
+
+fn bytes_of(v: &mut [u64], len: usize) -> &mut [u8] {
+    &mut bytemuck::cast_slice_mut::<u64, u8>(v)[..len]
+}
+
+/// The reduction of a group.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run(
+    rt: &Runtime,
+    g: &Group,
+    op: ReduceOp,
+    dt: DataType,
+    dest: usize,
+    source: usize,
+    nreduce: usize,
+    pre: Option<Error>,
+) -> Result<()> {
+    let what = format!("{}_reduce of {}", op.name(), dt.name());
+    let checked = if dt == DataType::Bytes || !dt.supports(op) {
+        Err(Error::invalid(format!("{what}: the {} operator is not defined on {}", op.name(), dt.name())))
+    } else {
+        check_range(rt, &format!("{what} dest"), dest, nreduce, dt)
+            .and_then(|d| Ok((d, check_range(rt, &format!("{what} source"), source, nreduce, dt)?)))
+            .and_then(|(d, s)| {
+                let len = (nreduce * dt.size()) as u64;
+                let overlap = d != s && d.0 < s.0 + len && s.0 < d.0 + len;
+                if overlap {
+                    Err(Error::invalid(format!(
+                        "{what}: dest {dest:#x} and source {source:#x} overlap; they must be the same array or \
+                         disjoint"
+                    )))
+                } else {
+                    Ok((d, s))
+                }
+            })
+    };
+    let (local, (dst, src)) = match checked {
+        Ok(r) => (pre, r),
+        Err(e) => (Some(pre.unwrap_or(e)), (HeapOffset(0), HeapOffset(0))),
+    };
+    let mut desc = Desc::new(Kind::Reduce, dt, nreduce, 0);
+    desc.a = op as u64;
+    // Not agreed (members may differ): whether this member reduces in place, so that every member knows
+    // whether a barrier must separate the reads of the sources from the writes of the destinations.
+    desc.cap = u64::from(local.is_none() && dst == src);
+    g.run(
+        rt,
+        desc,
+        local,
+        |_| None,
+        |all| {
+            let in_place = all.iter().any(|d| d.cap != 0);
+            let size = dt.size();
+            let bytes = nreduce * size;
+            if bytes == 0 {
+                return Ok(());
+            }
+            let mut bufs = Vec::new();
+            if nreduce < g.len() || bytes <= SMALL_BYTES {
+                let acc = fold(rt, g, op, dt, src, bytes, &mut bufs)?;
+                if in_place {
+                    g.meet(rt)?;
+                }
+                let d = local_ptr(rt, dst, bytes);
+                // SAFETY: d..d+bytes is this PE's checked dest; acc is private scratch of at least `bytes`.
+                unsafe { std::ptr::copy_nonoverlapping(acc.as_ptr().cast::<u8>(), d, bytes) };
+                return Ok(());
+            }
+            let n = g.len();
+            let (q, r) = (nreduce / n, nreduce % n);
+            let lo = g.me * q + g.me.min(r);
+            let count = q + usize::from(g.me < r);
+            let mut mine = scratch(count * size);
+            let block = (BLOCK_BYTES / size).max(1);
+            let mut at = 0;
+            while at < count {
+                let k = block.min(count - at);
+                let part = fold(rt, g, op, dt, src.plus(((lo + at) * size) as u64), k * size, &mut bufs)?;
+                let out = &mut bytes_of(&mut mine, count * size)[at * size..(at + k) * size];
+                out.copy_from_slice(&bytemuck::cast_slice::<u64, u8>(part)[..k * size]);
+                at += k;
+            }
+            if in_place {
+                g.meet(rt)?;
+            }
+            let slice = bytes_of(&mut mine, count * size);
+            let to = dst.plus((lo * size) as u64);
+            for j in 0..n {
+                // SAFETY: `slice` is private scratch, alive for the blocking put; `to` is a checked dest range.
+                unsafe { put(rt, g.pe(j), to, slice.as_ptr(), slice.len(), None)? };
+            }
+            rt.quiet()
+        },
+    )
+}
+
+/// Pulls `bytes` at `at` from every member into `bufs` (one buffer per member, grown once and reused across
+/// blocks) and folds them in team order into the first; returns it.
+#[allow(clippy::too_many_arguments)]
+fn fold<'a>(
+    rt: &Runtime,
+    g: &Group,
+    op: ReduceOp,
+    dt: DataType,
+    at: HeapOffset,
+    bytes: usize,
+    bufs: &'a mut Vec<Vec<u64>>,
+) -> Result<&'a [u64]> {
+    bufs.resize_with(g.len(), Vec::new);
+    for (j, b) in bufs.iter_mut().enumerate() {
+        if b.len() * 8 < bytes {
+            *b = scratch(bytes);
+        }
+        // SAFETY: b is private scratch of at least `bytes`, untouched until the quiet below.
+        unsafe { get(rt, g.pe(j), at, b.as_mut_ptr().cast(), bytes, true)? };
+    }
+    rt.quiet()?;
+    let (acc, rest) = bufs.split_first_mut().expect("a group has a member");
+    for b in rest.iter() {
+        let x = &bytemuck::cast_slice::<u64, u8>(b)[..bytes];
+        combine_bytes(dt, op, bytes_of(acc, bytes), x);
+    }
+    Ok(acc)
+}
+
+impl Shmem {
+    /// Reduces every member's whole `src` with `op` into `dst` (at least as long) on every member of `team`.
+    /// `dst` and `src` may be the same array. Collective over `team`.
+    pub fn reduce<T: Reducible>(&self, team: i32, op: ReduceOp, dst: &SymVec<T>, src: &SymVec<T>) -> Result<()> {
+        let g = Group::team(&self.rt, team)?;
+        let pre = check_len("reduce dst", dst.len(), src.len());
+        run(&self.rt, &g, op, T::DTYPE, dst.addr(), src.addr(), src.len(), pre)
+    }
+}
+
+macro_rules! named_reductions {
+    ($($name:ident => $op:ident),*) => {
+        impl Shmem {$(
+            #[doc = concat!("[`Shmem::reduce`] with `ReduceOp::", stringify!($op), "` (`shmem_TYPE_",
+                stringify!($name), "`).")]
+            pub fn $name<T: Reducible>(&self, team: i32, dst: &SymVec<T>, src: &SymVec<T>) -> Result<()> {
+                self.reduce(team, ReduceOp::$op, dst, src)
+            }
+        )*}
+    };
+}
+
+named_reductions!(
+    and_reduce => And, or_reduce => Or, xor_reduce => Xor, max_reduce => Max, min_reduce => Min,
+    sum_reduce => Sum, prod_reduce => Prod
+);

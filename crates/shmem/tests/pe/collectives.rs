@@ -1,0 +1,516 @@
+//! Collectives: every collective × every element type × every team shape (world, strided, 2-D rows and
+//! columns, a single-PE team), with zero, small and large counts, checked element by element against a
+//! reference computed here from the PE numbers; bad inputs (mismatched sizes, types, roots, ranges outside
+//! the heap) fail every member with the exact code; the active-set forms with `pSync` reuse.
+//!
+//! The type table runs one generic body (`every_collective::<T>`) per type, so adding a type is one line.
+
+#![allow(clippy::needless_range_loop)] // index loops mirror the formulas of the expected layouts
+
+use crate::{check, ok, Scenario};
+use shmem::collectives::{self, active_set, Complex32, Complex64, DataType, ReduceOp, Reducible};
+use shmem::team::{self, TEAM_INVALID, TEAM_WORLD};
+use shmem::{Shmem, SymVec};
+
+pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
+    ("coll_every_type_and_team", coll_every_type_and_team),
+    ("coll_bad_inputs", coll_bad_inputs),
+    ("coll_active_set", coll_active_set),
+    ("coll_large_reduce", coll_large_reduce),
+];
+
+/// Engine-independent runs (MTE on one node).
+pub(crate) const TRIALS: &[(&str, &[u32])] = &[
+    ("coll_every_type_and_team", &[1, 2, 3, 4, 8]),
+    ("coll_bad_inputs", &[1, 3, 4]),
+    ("coll_active_set", &[1, 2, 3, 4, 8]),
+    ("coll_large_reduce", &[3]),
+];
+
+/// The subset run over the multi-node engine sets (TCP between nodes).
+pub(crate) const CROSS_NODE_TRIALS: &[(&str, &[u32])] =
+    &[("coll_every_type_and_team", &[3, 4]), ("coll_bad_inputs", &[4]), ("coll_active_set", &[4])];
+
+const OPS: [ReduceOp; 7] =
+    [ReduceOp::And, ReduceOp::Or, ReduceOp::Xor, ReduceOp::Max, ReduceOp::Min, ReduceOp::Sum, ReduceOp::Prod];
+
+/// A test element: a deterministic value per (PE, index) and a reference reduction written independently of
+/// the library's (`None` where the operator is not defined on the type).
+trait TestElem: Reducible + PartialEq + std::fmt::Debug {
+    fn val(pe: u32, i: usize) -> Self;
+    fn reference(op: ReduceOp, a: Self, b: Self) -> Option<Self>;
+}
+
+macro_rules! int_elems {
+    ($($t:ty),*) => {$(
+        impl TestElem for $t {
+            fn val(pe: u32, i: usize) -> Self {
+                // Mixed signs for the signed types (casts wrap), small magnitudes so products stay varied.
+                ((pe as i64 * 7 + i as i64 * 3) % 11 - 3) as $t
+            }
+            fn reference(op: ReduceOp, a: Self, b: Self) -> Option<Self> {
+                Some(match op {
+                    ReduceOp::And => a & b,
+                    ReduceOp::Or => a | b,
+                    ReduceOp::Xor => a ^ b,
+                    ReduceOp::Max => if a >= b { a } else { b },
+                    ReduceOp::Min => if a <= b { a } else { b },
+                    ReduceOp::Sum => a.wrapping_add(b),
+                    ReduceOp::Prod => a.wrapping_mul(b),
+                })
+            }
+        }
+    )*};
+}
+int_elems!(i8, i16, i32, i64, u8, u16, u32, u64, isize, usize);
+
+macro_rules! float_elems {
+    ($($t:ty),*) => {$(
+        impl TestElem for $t {
+            fn val(pe: u32, i: usize) -> Self {
+                // Small integers and halves: sums and products of up to 8 are exact in any order.
+                ((pe as usize + i) % 3) as $t + 0.5 * ((pe as usize * 5 + i) % 2) as $t - 1.0
+            }
+            fn reference(op: ReduceOp, a: Self, b: Self) -> Option<Self> {
+                match op {
+                    ReduceOp::Max => Some(a.max(b)),
+                    ReduceOp::Min => Some(a.min(b)),
+                    ReduceOp::Sum => Some(a + b),
+                    ReduceOp::Prod => Some(a * b),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+float_elems!(f32, f64);
+
+macro_rules! complex_elems {
+    ($($t:ident: $f:ty),*) => {$(
+        impl TestElem for $t {
+            fn val(pe: u32, i: usize) -> Self {
+                $t::new(((pe as usize + i) % 3) as $f - 1.0, ((pe as usize * 3 + i) % 2) as $f)
+            }
+            fn reference(op: ReduceOp, a: Self, b: Self) -> Option<Self> {
+                match op {
+                    ReduceOp::Sum => Some($t::new(a.re + b.re, a.im + b.im)),
+                    ReduceOp::Prod => Some($t::new(a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re)),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+complex_elems!(Complex32: f32, Complex64: f64);
+
+/// A team under test as this PE sees it (`handle` is TEAM_INVALID outside it).
+struct Shape {
+    name: String,
+    handle: i32,
+}
+
+impl Shape {
+    /// World PEs of the members, in team order.
+    fn members(&self) -> Vec<u32> {
+        (0..team::n_pes(self.handle)).map(|i| team::translate_pe(self.handle, i, TEAM_WORLD) as u32).collect()
+    }
+}
+
+/// The team shapes of a job of `n`: world, the odd PEs (strided; the even ones when there is one PE), the
+/// rows and columns of a 2-D split with rows of 2, and a team of the last PE only.
+fn shapes(n: i32) -> Result<Vec<Shape>, String> {
+    let mut v = vec![Shape { name: "world".into(), handle: TEAM_WORLD }];
+    let (start, size) = if n >= 2 { (1, n / 2) } else { (0, 1) };
+    v.push(Shape {
+        name: format!("strided({start},2,{size})"),
+        handle: ok!(team::split_strided(TEAM_WORLD, start, 2, size)),
+    });
+    let (x, y) = ok!(team::split_2d(TEAM_WORLD, 2));
+    v.push(Shape { name: "2-D row".into(), handle: x });
+    v.push(Shape { name: "2-D column".into(), handle: y });
+    v.push(Shape { name: "single".into(), handle: ok!(team::split_strided(TEAM_WORLD, n - 1, 1, 1)) });
+    Ok(v)
+}
+
+fn destroy(shapes: Vec<Shape>) -> Result<(), String> {
+    for s in shapes.into_iter().skip(1) {
+        if s.handle != TEAM_INVALID {
+            ok!(team::destroy(s.handle));
+        }
+    }
+    Ok(())
+}
+
+/// Fills this PE's copy of `v` with its test values (or `f(i)`).
+fn fill<T: TestElem>(v: &SymVec<T>, f: impl Fn(usize) -> T) -> Result<(), String> {
+    let data: Vec<T> = (0..v.len()).map(f).collect();
+    ok!(v.write_local(0, &data));
+    Ok(())
+}
+
+fn every_type_on(sh: &Shmem, shapes: &[Shape]) -> Result<(), String> {
+    every_collective::<i8>(sh, shapes)?;
+    every_collective::<i16>(sh, shapes)?;
+    every_collective::<i32>(sh, shapes)?;
+    every_collective::<i64>(sh, shapes)?;
+    every_collective::<u8>(sh, shapes)?;
+    every_collective::<u16>(sh, shapes)?;
+    every_collective::<u32>(sh, shapes)?;
+    every_collective::<u64>(sh, shapes)?;
+    every_collective::<isize>(sh, shapes)?;
+    every_collective::<usize>(sh, shapes)?;
+    every_collective::<f32>(sh, shapes)?;
+    every_collective::<f64>(sh, shapes)?;
+    every_collective::<Complex32>(sh, shapes)?;
+    every_collective::<Complex64>(sh, shapes)
+}
+
+fn coll_every_type_and_team() -> Result<(), String> {
+    let sh = ok!(shmem::init_from_env());
+    let shapes = shapes(sh.n_pes() as i32)?;
+    every_type_on(&sh, &shapes)?;
+    destroy(shapes)?;
+    ok!(sh.finalize());
+    Ok(())
+}
+
+/// Counts: zero, one, odd, and (for reductions and (f)collect) enough to take the large reduction path.
+const COUNTS: [usize; 4] = [0, 1, 7, 1500];
+
+/// Every collective of `T` on every shape; buffers are allocated over the world (collectively), the calls
+/// made by the shape's members only.
+fn every_collective<T: TestElem>(sh: &Shmem, shapes: &[Shape]) -> Result<(), String> {
+    let n = sh.n_pes() as usize;
+    let me = sh.my_pe();
+    let ty = std::any::type_name::<T>();
+    let max = *COUNTS.iter().max().unwrap();
+    let src = ok!(sh.alloc_zeroed::<T>(max * n * 3));
+    let dst = ok!(sh.alloc_zeroed::<T>(max * n * 3));
+    for shape in shapes {
+        for &count in &COUNTS {
+            let members = shape.members();
+            let tn = members.len();
+            let in_team = shape.handle != TEAM_INVALID;
+            let at = format!("{ty} on {} ({tn} PEs), count {count}", shape.name);
+            if in_team {
+                let ti = team::my_pe(shape.handle) as usize;
+                let sentinel = T::val(99, 0);
+                // broadcast from a root that moves with the count; the root's dest receives it too.
+                let root = count % tn;
+                fill(&src, |i| T::val(me, i))?;
+                fill(&dst, |_| sentinel)?;
+                ok!(collectives::broadcast::broadcast(
+                    shape.handle,
+                    T::DTYPE,
+                    dst.addr(),
+                    src.addr(),
+                    count,
+                    root as i32
+                ));
+                let got = ok!(dst.to_vec());
+                for i in 0..count {
+                    check!(got[i] == T::val(members[root], i), "{at}: broadcast[{i}] = {:?}", got[i]);
+                }
+                check!(got[count] == sentinel, "{at}: broadcast wrote past its count");
+                // collect: member k contributes (k + count) % 4 elements (zero included).
+                let mine = (ti + count) % 4;
+                fill(&dst, |_| sentinel)?;
+                ok!(collectives::collect::collect(shape.handle, T::DTYPE, dst.addr(), src.addr(), mine));
+                let got = ok!(dst.to_vec());
+                let mut k = 0;
+                for (t, &pe) in members.iter().enumerate() {
+                    for i in 0..(t + count) % 4 {
+                        check!(got[k] == T::val(pe, i), "{at}: collect[{k}] (member {t}, element {i}) = {:?}", got[k]);
+                        k += 1;
+                    }
+                }
+                check!(got[k] == sentinel, "{at}: collect wrote past the total {k}");
+                // fcollect (typed form)
+                fill(&dst, |_| sentinel)?;
+                ok!(sh.fcollect(shape.handle, &dst, &src, count));
+                let got = ok!(dst.to_vec());
+                for (t, &pe) in members.iter().enumerate() {
+                    for i in 0..count {
+                        check!(got[t * count + i] == T::val(pe, i), "{at}: fcollect[{t}][{i}]");
+                    }
+                }
+                check!(got[tn * count] == sentinel, "{at}: fcollect wrote past its end");
+                // alltoall (typed): block j of member t's source is T::val(pe_t, j*count + i).
+                fill(&dst, |_| sentinel)?;
+                ok!(sh.alltoall(shape.handle, &dst, &src, count));
+                let got = ok!(dst.to_vec());
+                for (t, &pe) in members.iter().enumerate() {
+                    for i in 0..count {
+                        check!(got[t * count + i] == T::val(pe, ti * count + i), "{at}: alltoall[{t}][{i}]");
+                    }
+                }
+                check!(got[tn * count] == sentinel, "{at}: alltoall wrote past its end");
+                // alltoalls with dst stride 2, src stride 3 (small counts: element-wise gets).
+                let sc = count.min(7);
+                fill(&dst, |_| sentinel)?;
+                ok!(sh.alltoalls(shape.handle, &dst, &src, 2, 3, sc));
+                let got = ok!(dst.to_vec());
+                for (t, &pe) in members.iter().enumerate() {
+                    for i in 0..sc {
+                        let want = T::val(pe, (ti * sc + i) * 3);
+                        check!(got[(t * sc + i) * 2] == want, "{at}: alltoalls[{t}][{i}]");
+                    }
+                }
+                if sc > 0 {
+                    check!(got[1] == sentinel, "{at}: alltoalls wrote between strides");
+                }
+                // reductions: every operator; undefined ones fail with INVALID_PARAM on every member.
+                for op in OPS {
+                    fill(&dst, |_| sentinel)?;
+                    let r = collectives::reduce::reduce(shape.handle, op, T::DTYPE, dst.addr(), src.addr(), count);
+                    let want: Option<Vec<T>> = (0..count)
+                        .map(|i| {
+                            members
+                                .iter()
+                                .skip(1)
+                                .try_fold(T::val(members[0], i), |a, &pe| T::reference(op, a, T::val(pe, i)))
+                        })
+                        .collect();
+                    let undefined = T::reference(op, T::val(0, 0), T::val(0, 0)).is_none();
+                    if undefined {
+                        check!(matches!(&r, Err(e) if e.code() == -1), "{at}: {op:?} on {ty} gave {r:?}");
+                        check!(ok!(dst.to_vec())[0] == sentinel, "{at}: a refused reduction wrote");
+                        continue;
+                    }
+                    ok!(r);
+                    let got = ok!(dst.to_vec());
+                    let want = want.expect("defined");
+                    for i in 0..count {
+                        check!(got[i] == want[i], "{at}: {op:?}[{i}] = {:?}, want {:?}", got[i], want[i]);
+                    }
+                    check!(got[count] == sentinel, "{at}: {op:?} wrote past its count");
+                }
+                // In place (dest == source): sum of every member's values.
+                if T::reference(ReduceOp::Sum, T::val(0, 0), T::val(0, 0)).is_some() {
+                    fill(&src, |i| T::val(me, i))?;
+                    ok!(sh.sum_reduce(shape.handle, &src, &src));
+                    let got = ok!(src.to_vec());
+                    for i in 0..count.max(1).min(src.len()) {
+                        let want = members
+                            .iter()
+                            .skip(1)
+                            .try_fold(T::val(members[0], i), |a, &pe| T::reference(ReduceOp::Sum, a, T::val(pe, i)))
+                            .unwrap();
+                        check!(got[i] == want, "{at}: in-place sum[{i}] = {:?}, want {want:?}", got[i]);
+                    }
+                }
+                ok!(collectives::team_sync(shape.handle));
+            }
+            ok!(sh.barrier_all());
+        }
+    }
+    ok!(src.free());
+    ok!(dst.free());
+    Ok(())
+}
+
+/// Exactly this error code, or a description of what came instead.
+fn code_is(r: shmem::Result<()>, code: i32, what: &str) -> Result<(), String> {
+    match r {
+        Err(e) if e.code() == code => Ok(()),
+        other => Err(format!("{what}: expected code {code}, got {other:?}")),
+    }
+}
+
+fn coll_bad_inputs() -> Result<(), String> {
+    let sh = ok!(shmem::init_from_env());
+    let (me, n) = (sh.my_pe(), sh.n_pes());
+    let a = ok!(sh.alloc_zeroed::<i32>(64));
+    let b = ok!(sh.alloc_zeroed::<i32>(64));
+    ok!(a.write_local(0, &[7; 64]));
+    ok!(b.write_local(0, &[-1; 64]));
+    ok!(sh.barrier_all());
+    let untouched = |what: &str| -> Result<(), String> {
+        check!(ok!(b.to_vec()) == vec![-1; 64], "{what}: the refused call wrote dest");
+        Ok(())
+    };
+    use collectives::broadcast::broadcast;
+    use collectives::reduce::reduce;
+    let last = n - 1;
+    // Different counts: INVALID_VALUE everywhere (with one PE, nothing can differ).
+    let count = if me == last { 3 } else { 4 };
+    let r = broadcast(TEAM_WORLD, DataType::I32, b.addr(), a.addr(), count, 0);
+    if n > 1 {
+        code_is(r, -2, "broadcast with different counts")?;
+        untouched("different counts")?;
+        // Different types of the same size.
+        let dt = if me == last { DataType::F32 } else { DataType::I32 };
+        code_is(reduce(TEAM_WORLD, ReduceOp::Sum, dt, b.addr(), a.addr(), 4), -2, "sum of int vs float")?;
+        untouched("different types")?;
+        // Different roots.
+        let root = if me == last { 1 } else { 0 };
+        code_is(broadcast(TEAM_WORLD, DataType::I32, b.addr(), a.addr(), 4, root), -2, "different roots")?;
+        // Different operators.
+        let op = if me == last { ReduceOp::Max } else { ReduceOp::Min };
+        code_is(reduce(TEAM_WORLD, op, DataType::I32, b.addr(), a.addr(), 4), -2, "different operators")?;
+        // Different collectives.
+        let r = if me == last {
+            collectives::collect::fcollect(TEAM_WORLD, DataType::I32, b.addr(), a.addr(), 1)
+        } else {
+            collectives::alltoall::alltoall(TEAM_WORLD, DataType::I32, b.addr(), a.addr(), 1)
+        };
+        code_is(r, -2, "fcollect against alltoall")?;
+        untouched("different collectives")?;
+    } else {
+        ok!(r);
+    }
+    ok!(b.write_local(0, &[-1; 64]));
+    ok!(sh.barrier_all());
+    // One PE's root outside the team: INVALID_PARAM everywhere.
+    let root = if me == last { n as i32 } else { 0 };
+    code_is(broadcast(TEAM_WORLD, DataType::I32, b.addr(), a.addr(), 4, root), -1, "root outside the team")?;
+    // One PE's dest outside the heap: INVALID_PARAM everywhere.
+    let dest = if me == last { 16 } else { b.addr() };
+    code_is(reduce(TEAM_WORLD, ReduceOp::Sum, DataType::I32, dest, a.addr(), 4), -1, "dest outside the heap")?;
+    // One PE's dest too small for the collected total: INVALID_PARAM everywhere.
+    let tiny = ok!(sh.alloc_zeroed::<i32>(1));
+    let roomy = ok!(sh.alloc_zeroed::<i32>(64 * n as usize));
+    let small = if me == last { &tiny } else { &roomy };
+    code_is(sh.collect(TEAM_WORLD, small, &a), -1, "collect into a too small dest")?;
+    check!(ok!(roomy.to_vec()).iter().all(|&v| v == 0), "a refused collect wrote");
+    // Overlapping (not identical) dest and source.
+    let dest = if me == last { a.addr() + 4 } else { b.addr() };
+    code_is(reduce(TEAM_WORLD, ReduceOp::Sum, DataType::I32, dest, a.addr(), 4), -1, "overlapping dest/source")?;
+    // dest overlapping source for the gathering collectives (only the last PE's call overlaps).
+    let dest = if me == last { a.addr() + 4 } else { b.addr() };
+    code_is(collectives::collect::fcollect(TEAM_WORLD, DataType::I32, dest, a.addr(), 2), -1, "fcollect overlap")?;
+    code_is(collectives::collect::collect(TEAM_WORLD, DataType::I32, dest, a.addr(), 2), -1, "collect overlap")?;
+    code_is(collectives::alltoall::alltoall(TEAM_WORLD, DataType::I32, dest, a.addr(), 2), -1, "alltoall overlap")?;
+    // Operators a type lacks, and the untyped "bytes" for a reduction.
+    code_is(reduce(TEAM_WORLD, ReduceOp::Xor, DataType::F64, b.addr(), a.addr(), 2), -1, "xor of doubles")?;
+    code_is(reduce(TEAM_WORLD, ReduceOp::Max, DataType::C32, b.addr(), a.addr(), 2), -1, "max of complex")?;
+    code_is(reduce(TEAM_WORLD, ReduceOp::Sum, DataType::Bytes, b.addr(), a.addr(), 2), -1, "sum of bytes")?;
+    // Strides below 1.
+    code_is(
+        collectives::alltoall::alltoalls(TEAM_WORLD, DataType::I32, b.addr(), a.addr(), 0, 1, 1),
+        -1,
+        "alltoalls stride 0",
+    )?;
+    // A typed dst shorter than the source.
+    let short = if me == last { &tiny } else { &b };
+    code_is(sh.sum_reduce(TEAM_WORLD, short, &a), -1, "a short typed dst on one PE")?;
+    untouched("bad arguments")?;
+    // A destroyed team's handle: INVALID_PARAM (not collective: the team is gone).
+    let t = ok!(team::split_strided(TEAM_WORLD, 0, 1, n as i32));
+    ok!(team::destroy(t));
+    code_is(sh.broadcast(t, &b, &a, 0), -1, "destroyed team")?;
+    // Zero elements is valid and moves nothing.
+    ok!(broadcast(TEAM_WORLD, DataType::I32, b.addr(), a.addr(), 0, 0));
+    ok!(reduce(TEAM_WORLD, ReduceOp::Sum, DataType::I32, b.addr(), a.addr(), 0));
+    untouched("zero elements")?;
+    // After all that, the collectives still agree and compute.
+    ok!(sh.sum_reduce(TEAM_WORLD, &b, &a));
+    check!(ok!(b.to_vec()) == vec![7 * n as i32; 64], "sum after the refused calls");
+    ok!(roomy.free());
+    ok!(tiny.free());
+    ok!(sh.finalize());
+    Ok(())
+}
+
+fn coll_active_set() -> Result<(), String> {
+    let sh = ok!(shmem::init_from_env());
+    let (me, n) = (sh.my_pe() as i32, sh.n_pes() as i32);
+    let psync = ok!(sh.alloc_zeroed::<i64>(active_set::SYNC_SIZE));
+    let pwrk = ok!(sh.alloc_zeroed::<i64>(active_set::REDUCE_MIN_WRKDATA_SIZE));
+    let src = ok!(sh.alloc_zeroed::<u64>(64));
+    let dst = ok!(sh.alloc_zeroed::<u64>(64));
+    ok!(src.write_local(0, &(0..64).map(|i| 1000 * me as u64 + i).collect::<Vec<_>>()));
+    // The active set: every second PE from 0 (all PEs when n == 1).
+    let (start, log, size) = if n == 1 { (0, 0, 1) } else { (0, 1, (n + 1) / 2) };
+    let members: Vec<i32> = (0..size).map(|i| start + (i << log)).collect();
+    let inside = members.contains(&me);
+    ok!(sh.barrier_all());
+    if inside {
+        let idx = members.iter().position(|&p| p == me).unwrap();
+        for round in 0..3u64 {
+            // broadcast64 from the set's last member: the root's dest stays as it was (1.4 semantics).
+            ok!(dst.write_local(0, &[u64::MAX; 64]));
+            let root = size - 1;
+            ok!(active_set::broadcast64(dst.addr(), src.addr(), 5, root, start, log, size, psync.addr()));
+            let got = ok!(dst.to_vec());
+            for (i, &g) in got.iter().enumerate().take(5) {
+                let want = if idx as i32 == root { u64::MAX } else { 1000 * members[root as usize] as u64 + i as u64 };
+                check!(g == want, "round {round}: broadcast64[{i}] = {g}, want {want}");
+            }
+            // fcollect64 of 2 and collect32 of (idx+1) 32-bit words.
+            ok!(active_set::fcollect64(dst.addr(), src.addr(), 2, start, log, size, psync.addr()));
+            let got = ok!(dst.to_vec());
+            for (t, &pe) in members.iter().enumerate() {
+                check!(got[2 * t..2 * t + 2] == [1000 * pe as u64, 1000 * pe as u64 + 1], "fcollect64 block {t}");
+            }
+            ok!(active_set::collect32(dst.addr(), src.addr(), idx + 1, start, log, size, psync.addr()));
+            let words: Vec<u32> = ok!(dst.to_vec()).iter().flat_map(|w| [*w as u32, (*w >> 32) as u32]).collect();
+            let mut k = 0;
+            for (t, &pe) in members.iter().enumerate() {
+                let src_words: Vec<u32> =
+                    (0..64u64).map(|i| 1000 * pe as u64 + i).flat_map(|w| [w as u32, (w >> 32) as u32]).collect();
+                for (i, w) in src_words.iter().enumerate().take(t + 1) {
+                    check!(words[k] == *w, "collect32 member {t} word {i}");
+                    k += 1;
+                }
+            }
+            // alltoall64 of 1.
+            ok!(active_set::alltoall64(dst.addr(), src.addr(), 1, start, log, size, psync.addr()));
+            let got = ok!(dst.to_vec());
+            for (t, &pe) in members.iter().enumerate() {
+                check!(got[t] == 1000 * pe as u64 + idx as u64, "alltoall64 block {t}");
+            }
+            // long sum_to_all in place, then max_to_all.
+            ok!(active_set::reduce_to_all(
+                ReduceOp::Sum,
+                DataType::I64,
+                dst.addr(),
+                src.addr(),
+                3,
+                start,
+                log,
+                size,
+                pwrk.addr(),
+                psync.addr()
+            ));
+            let got = ok!(dst.to_vec());
+            for (i, &g) in got.iter().enumerate().take(3) {
+                let want: u64 = members.iter().map(|&p| 1000 * p as u64 + i as u64).sum();
+                check!(g == want, "sum_to_all[{i}] = {g}, want {want}");
+            }
+            // pSync is back to SHMEM_SYNC_VALUE after every call.
+            check!(ok!(psync.to_vec()).iter().all(|&w| w == active_set::SYNC_VALUE), "pSync restored");
+        }
+    } else {
+        // A PE outside the set has nothing to meet: INVALID_PARAM at once.
+        code_is(
+            active_set::broadcast64(dst.addr(), src.addr(), 5, 0, start, log, size, psync.addr()),
+            -1,
+            "PE outside the active set",
+        )?;
+    }
+    ok!(sh.barrier_all());
+    ok!(sh.finalize());
+    Ok(())
+}
+
+/// A reduction large enough for several 1 MiB blocks per member, with a count that does not divide evenly.
+fn coll_large_reduce() -> Result<(), String> {
+    let sh = ok!(shmem::init_from_env());
+    let (me, n) = (sh.my_pe() as u64, sh.n_pes() as u64);
+    let count = 3 * (1 << 20) / 8 * 3 + 5;
+    let src = ok!(sh.alloc_zeroed::<u64>(count));
+    let dst = ok!(sh.alloc_zeroed::<u64>(count));
+    ok!(src.write_local(0, &(0..count as u64).map(|i| i * (me + 1)).collect::<Vec<_>>()));
+    ok!(sh.sum_reduce(TEAM_WORLD, &dst, &src));
+    let got = ok!(dst.to_vec());
+    let factor = n * (n + 1) / 2;
+    for (i, &g) in got.iter().enumerate() {
+        check!(g == i as u64 * factor, "large sum[{i}] = {g}");
+    }
+    ok!(sh.max_reduce(TEAM_WORLD, &src, &src));
+    let got = ok!(src.to_vec());
+    check!(got.iter().enumerate().all(|(i, &g)| g == i as u64 * n), "large in-place max");
+    ok!(sh.finalize());
+    Ok(())
+}
