@@ -23,6 +23,7 @@ mod amo;
 mod blocking;
 mod buffer;
 mod core_buffer;
+mod ctx;
 mod error;
 mod launcher;
 mod lifecycle;
@@ -57,5 +58,6 @@ fn _shmem(m: &Bound<'_, PyModule>) -> PyResult<()> {
     upstream_extra::register(m)?;
     core_buffer::register(m)?;
     strided::register(m)?;
+    ctx::register(m)?;
     Ok(())
 }
