@@ -239,15 +239,19 @@ fn ctx_quiet_is_per_context() -> Result<(), String> {
     let big = pattern(5, BIG);
     let small = pattern(6, SMALL);
     let mut rounds_in_flight = 0;
+    let (mut quiet_a, mut whole_b) = (Duration::ZERO, Duration::MAX);
     for round in 0..5u64 {
         if me == 0 {
             let far = ok!(api::ptr(big_dst.addr(), 1)).ok_or("PE 1 is not mapped here")?;
             let far_small = ok!(api::ptr(small_dst.addr(), 1)).ok_or("PE 1 is not mapped here")?;
+            let issued = Instant::now();
             // SAFETY: `big` lives until b's quiet below, `small` until a's.
             ok!(unsafe { b.put_nbi(&big_dst, 1, 0, &big) });
             // SAFETY: as above.
             ok!(unsafe { a.put_nbi(&small_dst, 1, 0, &small) });
+            let t = Instant::now();
             ok!(a.quiet());
+            quiet_a = quiet_a.max(t.elapsed());
             // SAFETY: `far` maps PE 1's copy of big_dst (same node); the bytes are read while B's transfer may
             // still write them, which is the point: a byte not yet equal to the pattern shows B in flight.
             let incomplete = unsafe { std::slice::from_raw_parts(far as *const u8, BIG) } != &big[..];
@@ -255,6 +259,7 @@ fn ctx_quiet_is_per_context() -> Result<(), String> {
             let small_ok = unsafe { std::slice::from_raw_parts(far_small as *const u8, SMALL) } == &small[..];
             check!(small_ok, "round {round}: A's data incomplete after A's quiet");
             ok!(b.quiet());
+            whole_b = whole_b.min(issued.elapsed());
             // SAFETY: as above; complete after b's quiet.
             let big_ok = unsafe { std::slice::from_raw_parts(far as *const u8, BIG) } == &big[..];
             check!(big_ok, "round {round}: B's data incomplete after B's quiet");
@@ -270,7 +275,10 @@ fn ctx_quiet_is_per_context() -> Result<(), String> {
         ok!(sh.barrier_all());
     }
     if me == 0 {
-        println!("B's transfer was still in flight after A's quiet in {rounds_in_flight} of 5 rounds");
+        println!(
+            "B's transfer was still in flight after A's quiet in {rounds_in_flight} of 5 rounds; A's quiet took at \
+             most {quiet_a:?}; B's put took at least {whole_b:?} from issue to its quiet"
+        );
         check!(rounds_in_flight > 0, "A's quiet waited for B's 64 MiB transfer in every round");
     }
     ok!(a.destroy());
