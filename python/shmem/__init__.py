@@ -37,6 +37,10 @@ from ._numpy import (array, get, is_symmetric, peer_array, put, put_signal, test
                      zeros)
 from ._collectives import (alltoall, and_reduce, broadcast, collect, fcollect, max_reduce,  # noqa: F401
                            min_reduce, or_reduce, prod_reduce, reduce, sum_reduce, xor_reduce)
+from ._ctx import CTX_AMO_ALIASES as _CTX_AMO_ALIASES, Ctx, ctx_create, locked  # noqa: F401
+globals().update(_CTX_AMO_ALIASES)
+# SHMEM_CTX_DEFAULT, SHMEM_CTX_PRIVATE, ... beside the ACLSHMEM_ names.
+globals().update({"SHMEM_" + k[len("ACLSHMEM_"):]: getattr(_shmem, k) for k in dir(_shmem) if k.startswith("ACLSHMEM_CTX_")})
 
 #: The wait/test TYPE names of the API and the type each one is an alias of (C integer names included).
 WAIT_TYPE_ALIASES = {
@@ -53,6 +57,7 @@ AMO_TYPE_ALIASES = {
 
 def _install_aliases(ns: dict) -> None:
     ext = {k: getattr(_shmem, k) for k in dir(_shmem) if not k.startswith("_")}
+    ext.update(_CTX_AMO_ALIASES)
     # C type names of the wait/test and AMO families.
     for name, fn in list(ext.items()):
         for prefix in ("aclshmem_",):

@@ -12,6 +12,7 @@ from ._collectives import broadcast as broadcast, collect as collect, fcollect a
 from ._collectives import alltoall as alltoall, reduce as reduce, sum_reduce as sum_reduce
 from ._collectives import prod_reduce as prod_reduce, max_reduce as max_reduce, min_reduce as min_reduce
 from ._collectives import and_reduce as and_reduce, or_reduce as or_reduce, xor_reduce as xor_reduce
+from ._ctx import Ctx as Ctx, ctx_create as ctx_create, locked as locked
 from ._upstream import MemType as MemType
 from . import core as core
 
@@ -69,6 +70,11 @@ ACLSHMEM_CMP_LE: CmpOp
 ACLSHMEM_CMP_LT: CmpOp
 ACLSHMEM_CMP_NE: CmpOp
 ACLSHMEM_COLLECT_SYNC_SIZE: int
+ACLSHMEM_CTX_DEFAULT: int
+ACLSHMEM_CTX_INVALID: int
+ACLSHMEM_CTX_NOSTORE: int
+ACLSHMEM_CTX_PRIVATE: int
+ACLSHMEM_CTX_SERIALIZED: int
 ACLSHMEM_REDUCE_MIN_WRKDATA_SIZE: int
 ACLSHMEM_REDUCE_SYNC_SIZE: int
 ACLSHMEM_SIGNAL_ADD: SignalOp
@@ -89,6 +95,11 @@ SHMEM_CMP_GT: CmpOp
 SHMEM_CMP_LE: CmpOp
 SHMEM_CMP_LT: CmpOp
 SHMEM_CMP_NE: CmpOp
+SHMEM_CTX_DEFAULT: int
+SHMEM_CTX_INVALID: int
+SHMEM_CTX_NOSTORE: int
+SHMEM_CTX_PRIVATE: int
+SHMEM_CTX_SERIALIZED: int
 SHMEM_SIGNAL_ADD: SignalOp
 SHMEM_SIGNAL_SET: SignalOp
 SHMEM_STATUS_INITIALIZED: InitStatus
@@ -279,6 +290,10 @@ def aclshmem_char_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_
     """Alias of ``aclshmem_int8_wait_until_some_vector``."""
     ...
 
+def aclshmem_clear_lock(lock: _Addr) -> None:
+    """Releases the lock at `lock`, which this PE holds, after completing its operations."""
+    ...
+
 def aclshmem_collect32(dest: _Addr, source: _Addr, nelems: int, pe_start: int, log_pe_stride: int, pe_size: int, psync: _Addr) -> None:
     """Deprecated active-set collect of 32-bit elements over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_BCAST_SYNC_SIZE longs of SHMEM_SYNC_VALUE."""
     ...
@@ -361,6 +376,571 @@ def aclshmem_complexf_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce:
 
 def aclshmem_complexf_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
     """Deprecated active-set form of complexf sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    ...
+
+def aclshmem_ctx_create(options: int = ...) -> int:
+    """Creates a context of TEAM_WORLD with `options` (a bit set of ACLSHMEM_CTX_SERIALIZED, _PRIVATE, _NOSTORE);
+    returns its handle. Its operations complete at its own `aclshmem_ctx_quiet`, independently of other contexts."""
+    ...
+
+def aclshmem_ctx_destroy(ctx: int) -> None:
+    """Completes the context's operations and destroys it (the default context cannot be destroyed)."""
+    ...
+
+def aclshmem_ctx_fence(ctx: int) -> None:
+    """Orders the puts issued through `ctx` to each PE."""
+    ...
+
+def aclshmem_ctx_get_team(ctx: int) -> int:
+    """The team a context was created from."""
+    ...
+
+def aclshmem_ctx_getmem(ctx: int, dst: _Addr, src: _Addr, elem_size: int, pe: int) -> None:
+    """Gets `elem_size` bytes from the symmetric `src` on `pe` into local `dst` through `ctx`."""
+    ...
+
+def aclshmem_ctx_getmem_nbi(ctx: int, dst: _Addr, src: _Addr, elem_size: int, pe: int) -> None:
+    """Non-blocking get through `ctx`: `dst` holds the data after `aclshmem_ctx_quiet(ctx)`."""
+    ...
+
+def aclshmem_ctx_int32_atomic_add(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Adds `value` to `pe`'s `i32` at `dest`."""
+    ...
+
+def aclshmem_ctx_int32_atomic_compare_swap(ctx: int, dest: _Addr, cond: int, value: int, pe: int) -> int:
+    """Replaces `pe`'s `i32` at `dest` with `value` if it equals `cond`; returns the old value."""
+    ...
+
+def aclshmem_ctx_int32_atomic_fetch(ctx: int, source: _Addr, pe: int) -> int:
+    """Atomically reads `pe`'s `i32` at `source` through `ctx`."""
+    ...
+
+def aclshmem_ctx_int32_atomic_fetch_add(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Adds `value` to `pe`'s `i32` at `dest`; returns the old value."""
+    ...
+
+def aclshmem_ctx_int32_atomic_fetch_and(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Bitwise and into `pe`'s `i32` at `dest`; returns the old value."""
+    ...
+
+def aclshmem_ctx_int32_atomic_fetch_inc(ctx: int, dest: _Addr, pe: int) -> int:
+    """Adds one to `pe`'s `i32` at `dest`; returns the old value."""
+    ...
+
+def aclshmem_ctx_int32_atomic_fetch_or(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Bitwise or into `pe`'s `i32` at `dest`; returns the old value."""
+    ...
+
+def aclshmem_ctx_int32_atomic_fetch_xor(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Bitwise xor into `pe`'s `i32` at `dest`; returns the old value."""
+    ...
+
+def aclshmem_ctx_int32_atomic_inc(ctx: int, dest: _Addr, pe: int) -> None:
+    """Adds one to `pe`'s `i32` at `dest`."""
+    ...
+
+def aclshmem_ctx_int32_atomic_set(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Atomically writes `value` (i32) to `pe`'s `dest` through `ctx`."""
+    ...
+
+def aclshmem_ctx_int32_atomic_swap(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Atomically replaces `pe`'s `i32` at `dest`; returns the old value."""
+    ...
+
+def aclshmem_ctx_int64_atomic_add(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Adds `value` to `pe`'s `i64` at `dest`."""
+    ...
+
+def aclshmem_ctx_int64_atomic_compare_swap(ctx: int, dest: _Addr, cond: int, value: int, pe: int) -> int:
+    """Replaces `pe`'s `i64` at `dest` with `value` if it equals `cond`; returns the old value."""
+    ...
+
+def aclshmem_ctx_int64_atomic_fetch(ctx: int, source: _Addr, pe: int) -> int:
+    """Atomically reads `pe`'s `i64` at `source` through `ctx`."""
+    ...
+
+def aclshmem_ctx_int64_atomic_fetch_add(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Adds `value` to `pe`'s `i64` at `dest`; returns the old value."""
+    ...
+
+def aclshmem_ctx_int64_atomic_fetch_and(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Bitwise and into `pe`'s `i64` at `dest`; returns the old value."""
+    ...
+
+def aclshmem_ctx_int64_atomic_fetch_inc(ctx: int, dest: _Addr, pe: int) -> int:
+    """Adds one to `pe`'s `i64` at `dest`; returns the old value."""
+    ...
+
+def aclshmem_ctx_int64_atomic_fetch_or(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Bitwise or into `pe`'s `i64` at `dest`; returns the old value."""
+    ...
+
+def aclshmem_ctx_int64_atomic_fetch_xor(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Bitwise xor into `pe`'s `i64` at `dest`; returns the old value."""
+    ...
+
+def aclshmem_ctx_int64_atomic_inc(ctx: int, dest: _Addr, pe: int) -> None:
+    """Adds one to `pe`'s `i64` at `dest`."""
+    ...
+
+def aclshmem_ctx_int64_atomic_set(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Atomically writes `value` (i64) to `pe`'s `dest` through `ctx`."""
+    ...
+
+def aclshmem_ctx_int64_atomic_swap(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Atomically replaces `pe`'s `i64` at `dest`; returns the old value."""
+    ...
+
+def aclshmem_ctx_int_atomic_add(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_int32_atomic_add``."""
+    ...
+
+def aclshmem_ctx_int_atomic_compare_swap(ctx: int, dest: _Addr, cond: int, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int32_atomic_compare_swap``."""
+    ...
+
+def aclshmem_ctx_int_atomic_fetch(ctx: int, source: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int32_atomic_fetch``."""
+    ...
+
+def aclshmem_ctx_int_atomic_fetch_add(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int32_atomic_fetch_add``."""
+    ...
+
+def aclshmem_ctx_int_atomic_fetch_and(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int32_atomic_fetch_and``."""
+    ...
+
+def aclshmem_ctx_int_atomic_fetch_inc(ctx: int, dest: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int32_atomic_fetch_inc``."""
+    ...
+
+def aclshmem_ctx_int_atomic_fetch_or(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int32_atomic_fetch_or``."""
+    ...
+
+def aclshmem_ctx_int_atomic_fetch_xor(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int32_atomic_fetch_xor``."""
+    ...
+
+def aclshmem_ctx_int_atomic_inc(ctx: int, dest: _Addr, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_int32_atomic_inc``."""
+    ...
+
+def aclshmem_ctx_int_atomic_set(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_int32_atomic_set``."""
+    ...
+
+def aclshmem_ctx_int_atomic_swap(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int32_atomic_swap``."""
+    ...
+
+def aclshmem_ctx_long_atomic_add(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_int64_atomic_add``."""
+    ...
+
+def aclshmem_ctx_long_atomic_compare_swap(ctx: int, dest: _Addr, cond: int, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_compare_swap``."""
+    ...
+
+def aclshmem_ctx_long_atomic_fetch(ctx: int, source: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch``."""
+    ...
+
+def aclshmem_ctx_long_atomic_fetch_add(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_add``."""
+    ...
+
+def aclshmem_ctx_long_atomic_fetch_and(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_and``."""
+    ...
+
+def aclshmem_ctx_long_atomic_fetch_inc(ctx: int, dest: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_inc``."""
+    ...
+
+def aclshmem_ctx_long_atomic_fetch_or(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_or``."""
+    ...
+
+def aclshmem_ctx_long_atomic_fetch_xor(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_xor``."""
+    ...
+
+def aclshmem_ctx_long_atomic_inc(ctx: int, dest: _Addr, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_int64_atomic_inc``."""
+    ...
+
+def aclshmem_ctx_long_atomic_set(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_int64_atomic_set``."""
+    ...
+
+def aclshmem_ctx_long_atomic_swap(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_swap``."""
+    ...
+
+def aclshmem_ctx_longlong_atomic_add(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_int64_atomic_add``."""
+    ...
+
+def aclshmem_ctx_longlong_atomic_compare_swap(ctx: int, dest: _Addr, cond: int, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_compare_swap``."""
+    ...
+
+def aclshmem_ctx_longlong_atomic_fetch(ctx: int, source: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch``."""
+    ...
+
+def aclshmem_ctx_longlong_atomic_fetch_add(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_add``."""
+    ...
+
+def aclshmem_ctx_longlong_atomic_fetch_and(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_and``."""
+    ...
+
+def aclshmem_ctx_longlong_atomic_fetch_inc(ctx: int, dest: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_inc``."""
+    ...
+
+def aclshmem_ctx_longlong_atomic_fetch_or(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_or``."""
+    ...
+
+def aclshmem_ctx_longlong_atomic_fetch_xor(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_xor``."""
+    ...
+
+def aclshmem_ctx_longlong_atomic_inc(ctx: int, dest: _Addr, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_int64_atomic_inc``."""
+    ...
+
+def aclshmem_ctx_longlong_atomic_set(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_int64_atomic_set``."""
+    ...
+
+def aclshmem_ctx_longlong_atomic_swap(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_swap``."""
+    ...
+
+def aclshmem_ctx_ptrdiff_atomic_add(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_int64_atomic_add``."""
+    ...
+
+def aclshmem_ctx_ptrdiff_atomic_compare_swap(ctx: int, dest: _Addr, cond: int, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_compare_swap``."""
+    ...
+
+def aclshmem_ctx_ptrdiff_atomic_fetch(ctx: int, source: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch``."""
+    ...
+
+def aclshmem_ctx_ptrdiff_atomic_fetch_add(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_add``."""
+    ...
+
+def aclshmem_ctx_ptrdiff_atomic_fetch_and(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_and``."""
+    ...
+
+def aclshmem_ctx_ptrdiff_atomic_fetch_inc(ctx: int, dest: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_inc``."""
+    ...
+
+def aclshmem_ctx_ptrdiff_atomic_fetch_or(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_or``."""
+    ...
+
+def aclshmem_ctx_ptrdiff_atomic_fetch_xor(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_xor``."""
+    ...
+
+def aclshmem_ctx_ptrdiff_atomic_inc(ctx: int, dest: _Addr, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_int64_atomic_inc``."""
+    ...
+
+def aclshmem_ctx_ptrdiff_atomic_set(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_int64_atomic_set``."""
+    ...
+
+def aclshmem_ctx_ptrdiff_atomic_swap(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_swap``."""
+    ...
+
+def aclshmem_ctx_putmem(ctx: int, dst: _Addr, src: _Addr, elem_size: int, pe: int) -> None:
+    """Puts `elem_size` bytes from local `src` to the symmetric `dst` on `pe` through `ctx`."""
+    ...
+
+def aclshmem_ctx_putmem_nbi(ctx: int, dst: _Addr, src: _Addr, elem_size: int, pe: int) -> None:
+    """Non-blocking put through `ctx`: complete after `aclshmem_ctx_quiet(ctx)`."""
+    ...
+
+def aclshmem_ctx_quiet(ctx: int) -> None:
+    """Completes every operation issued through `ctx` (not other contexts')."""
+    ...
+
+def aclshmem_ctx_size_atomic_add(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_uint64_atomic_add``."""
+    ...
+
+def aclshmem_ctx_size_atomic_compare_swap(ctx: int, dest: _Addr, cond: int, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_compare_swap``."""
+    ...
+
+def aclshmem_ctx_size_atomic_fetch(ctx: int, source: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch``."""
+    ...
+
+def aclshmem_ctx_size_atomic_fetch_add(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_add``."""
+    ...
+
+def aclshmem_ctx_size_atomic_fetch_and(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_and``."""
+    ...
+
+def aclshmem_ctx_size_atomic_fetch_inc(ctx: int, dest: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_inc``."""
+    ...
+
+def aclshmem_ctx_size_atomic_fetch_or(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_or``."""
+    ...
+
+def aclshmem_ctx_size_atomic_fetch_xor(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_xor``."""
+    ...
+
+def aclshmem_ctx_size_atomic_inc(ctx: int, dest: _Addr, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_uint64_atomic_inc``."""
+    ...
+
+def aclshmem_ctx_size_atomic_set(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_uint64_atomic_set``."""
+    ...
+
+def aclshmem_ctx_size_atomic_swap(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_swap``."""
+    ...
+
+def aclshmem_ctx_uint32_atomic_add(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Adds `value` to `pe`'s `u32` at `dest`."""
+    ...
+
+def aclshmem_ctx_uint32_atomic_compare_swap(ctx: int, dest: _Addr, cond: int, value: int, pe: int) -> int:
+    """Replaces `pe`'s `u32` at `dest` with `value` if it equals `cond`; returns the old value."""
+    ...
+
+def aclshmem_ctx_uint32_atomic_fetch(ctx: int, source: _Addr, pe: int) -> int:
+    """Atomically reads `pe`'s `u32` at `source` through `ctx`."""
+    ...
+
+def aclshmem_ctx_uint32_atomic_fetch_add(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Adds `value` to `pe`'s `u32` at `dest`; returns the old value."""
+    ...
+
+def aclshmem_ctx_uint32_atomic_fetch_and(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Bitwise and into `pe`'s `u32` at `dest`; returns the old value."""
+    ...
+
+def aclshmem_ctx_uint32_atomic_fetch_inc(ctx: int, dest: _Addr, pe: int) -> int:
+    """Adds one to `pe`'s `u32` at `dest`; returns the old value."""
+    ...
+
+def aclshmem_ctx_uint32_atomic_fetch_or(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Bitwise or into `pe`'s `u32` at `dest`; returns the old value."""
+    ...
+
+def aclshmem_ctx_uint32_atomic_fetch_xor(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Bitwise xor into `pe`'s `u32` at `dest`; returns the old value."""
+    ...
+
+def aclshmem_ctx_uint32_atomic_inc(ctx: int, dest: _Addr, pe: int) -> None:
+    """Adds one to `pe`'s `u32` at `dest`."""
+    ...
+
+def aclshmem_ctx_uint32_atomic_set(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Atomically writes `value` (u32) to `pe`'s `dest` through `ctx`."""
+    ...
+
+def aclshmem_ctx_uint32_atomic_swap(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Atomically replaces `pe`'s `u32` at `dest`; returns the old value."""
+    ...
+
+def aclshmem_ctx_uint64_atomic_add(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Adds `value` to `pe`'s `u64` at `dest`."""
+    ...
+
+def aclshmem_ctx_uint64_atomic_compare_swap(ctx: int, dest: _Addr, cond: int, value: int, pe: int) -> int:
+    """Replaces `pe`'s `u64` at `dest` with `value` if it equals `cond`; returns the old value."""
+    ...
+
+def aclshmem_ctx_uint64_atomic_fetch(ctx: int, source: _Addr, pe: int) -> int:
+    """Atomically reads `pe`'s `u64` at `source` through `ctx`."""
+    ...
+
+def aclshmem_ctx_uint64_atomic_fetch_add(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Adds `value` to `pe`'s `u64` at `dest`; returns the old value."""
+    ...
+
+def aclshmem_ctx_uint64_atomic_fetch_and(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Bitwise and into `pe`'s `u64` at `dest`; returns the old value."""
+    ...
+
+def aclshmem_ctx_uint64_atomic_fetch_inc(ctx: int, dest: _Addr, pe: int) -> int:
+    """Adds one to `pe`'s `u64` at `dest`; returns the old value."""
+    ...
+
+def aclshmem_ctx_uint64_atomic_fetch_or(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Bitwise or into `pe`'s `u64` at `dest`; returns the old value."""
+    ...
+
+def aclshmem_ctx_uint64_atomic_fetch_xor(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Bitwise xor into `pe`'s `u64` at `dest`; returns the old value."""
+    ...
+
+def aclshmem_ctx_uint64_atomic_inc(ctx: int, dest: _Addr, pe: int) -> None:
+    """Adds one to `pe`'s `u64` at `dest`."""
+    ...
+
+def aclshmem_ctx_uint64_atomic_set(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Atomically writes `value` (u64) to `pe`'s `dest` through `ctx`."""
+    ...
+
+def aclshmem_ctx_uint64_atomic_swap(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Atomically replaces `pe`'s `u64` at `dest`; returns the old value."""
+    ...
+
+def aclshmem_ctx_uint_atomic_add(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_uint32_atomic_add``."""
+    ...
+
+def aclshmem_ctx_uint_atomic_compare_swap(ctx: int, dest: _Addr, cond: int, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint32_atomic_compare_swap``."""
+    ...
+
+def aclshmem_ctx_uint_atomic_fetch(ctx: int, source: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint32_atomic_fetch``."""
+    ...
+
+def aclshmem_ctx_uint_atomic_fetch_add(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint32_atomic_fetch_add``."""
+    ...
+
+def aclshmem_ctx_uint_atomic_fetch_and(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint32_atomic_fetch_and``."""
+    ...
+
+def aclshmem_ctx_uint_atomic_fetch_inc(ctx: int, dest: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint32_atomic_fetch_inc``."""
+    ...
+
+def aclshmem_ctx_uint_atomic_fetch_or(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint32_atomic_fetch_or``."""
+    ...
+
+def aclshmem_ctx_uint_atomic_fetch_xor(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint32_atomic_fetch_xor``."""
+    ...
+
+def aclshmem_ctx_uint_atomic_inc(ctx: int, dest: _Addr, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_uint32_atomic_inc``."""
+    ...
+
+def aclshmem_ctx_uint_atomic_set(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_uint32_atomic_set``."""
+    ...
+
+def aclshmem_ctx_uint_atomic_swap(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint32_atomic_swap``."""
+    ...
+
+def aclshmem_ctx_ulong_atomic_add(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_uint64_atomic_add``."""
+    ...
+
+def aclshmem_ctx_ulong_atomic_compare_swap(ctx: int, dest: _Addr, cond: int, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_compare_swap``."""
+    ...
+
+def aclshmem_ctx_ulong_atomic_fetch(ctx: int, source: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch``."""
+    ...
+
+def aclshmem_ctx_ulong_atomic_fetch_add(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_add``."""
+    ...
+
+def aclshmem_ctx_ulong_atomic_fetch_and(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_and``."""
+    ...
+
+def aclshmem_ctx_ulong_atomic_fetch_inc(ctx: int, dest: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_inc``."""
+    ...
+
+def aclshmem_ctx_ulong_atomic_fetch_or(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_or``."""
+    ...
+
+def aclshmem_ctx_ulong_atomic_fetch_xor(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_xor``."""
+    ...
+
+def aclshmem_ctx_ulong_atomic_inc(ctx: int, dest: _Addr, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_uint64_atomic_inc``."""
+    ...
+
+def aclshmem_ctx_ulong_atomic_set(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_uint64_atomic_set``."""
+    ...
+
+def aclshmem_ctx_ulong_atomic_swap(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_swap``."""
+    ...
+
+def aclshmem_ctx_ulonglong_atomic_add(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_uint64_atomic_add``."""
+    ...
+
+def aclshmem_ctx_ulonglong_atomic_compare_swap(ctx: int, dest: _Addr, cond: int, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_compare_swap``."""
+    ...
+
+def aclshmem_ctx_ulonglong_atomic_fetch(ctx: int, source: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch``."""
+    ...
+
+def aclshmem_ctx_ulonglong_atomic_fetch_add(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_add``."""
+    ...
+
+def aclshmem_ctx_ulonglong_atomic_fetch_and(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_and``."""
+    ...
+
+def aclshmem_ctx_ulonglong_atomic_fetch_inc(ctx: int, dest: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_inc``."""
+    ...
+
+def aclshmem_ctx_ulonglong_atomic_fetch_or(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_or``."""
+    ...
+
+def aclshmem_ctx_ulonglong_atomic_fetch_xor(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_xor``."""
+    ...
+
+def aclshmem_ctx_ulonglong_atomic_inc(ctx: int, dest: _Addr, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_uint64_atomic_inc``."""
+    ...
+
+def aclshmem_ctx_ulonglong_atomic_set(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_uint64_atomic_set``."""
+    ...
+
+def aclshmem_ctx_ulonglong_atomic_swap(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_swap``."""
     ...
 
 def aclshmem_double_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
@@ -2644,6 +3224,11 @@ def aclshmem_schar_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices
     """Alias of ``aclshmem_int8_wait_until_some_vector``."""
     ...
 
+def aclshmem_set_lock(lock: _Addr) -> None:
+    """Acquires the lock at the symmetric `lock` (a zero-initialized 8-byte word), waiting in FIFO order with the
+    GIL released."""
+    ...
+
 def aclshmem_short_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
     """Exchanges blocks of `nelems` short elements between all members of `team`. Collective over `team`."""
     ...
@@ -2997,12 +3582,21 @@ def aclshmem_team_barrier(team: int) -> None:
     """quiet, then a barrier over `team`."""
     ...
 
+def aclshmem_team_create_ctx(team: int, options: int = ...) -> int:
+    """Creates a context whose PE numbers are relative to `team`; at most the team's `num_contexts` live at once
+    when it was created with one."""
+    ...
+
 def aclshmem_team_get_config(team: int) -> TeamConfig:
     """The `TeamConfig` the team was made with; raises ShmemError for an unknown team."""
     ...
 
 def aclshmem_team_sync(team: int) -> None:
     """A barrier over `team` without completing outstanding operations."""
+    ...
+
+def aclshmem_test_lock(lock: _Addr) -> int:
+    """Takes the lock at `lock` if it is free and returns at once: 0 when this PE now holds it, 1 otherwise."""
     ...
 
 def aclshmem_uchar_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
@@ -4733,6 +5327,14 @@ def aclshmem_ushort_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_star
     """Deprecated active-set form of ushort xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
     ...
 
+def aclshmemx_ctx_putmem_signal(ctx: int, dst: _Addr, src: _Addr, elem_size: int, sig: _Addr, signal: int, sig_op: int, pe: int) -> None:
+    """Put-with-signal through `ctx`: the data, then the 64-bit word `sig` on `pe` set/added (`sig_op`)."""
+    ...
+
+def aclshmemx_ctx_putmem_signal_nbi(ctx: int, dst: _Addr, src: _Addr, elem_size: int, sig: _Addr, signal: int, sig_op: int, pe: int) -> None:
+    """Non-blocking put-with-signal through `ctx`."""
+    ...
+
 def aclshmemx_finalize(instance_id: int) -> int:
     """Finalizes instance `instance_id`. This runtime has one instance per process, id 0: `aclshmemx_finalize(0)`
     is `aclshmem_finalize()` (returns 0); any other id is INVALID_PARAM."""
@@ -5160,6 +5762,10 @@ def shmem_char_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_ptr
     """Alias of ``aclshmem_int8_wait_until_some_vector``."""
     ...
 
+def shmem_clear_lock(lock: _Addr) -> None:
+    """Alias of ``aclshmem_clear_lock``."""
+    ...
+
 def shmem_collect32(dest: _Addr, source: _Addr, nelems: int, pe_start: int, log_pe_stride: int, pe_size: int, psync: _Addr) -> None:
     """Alias of ``aclshmem_collect32``."""
     ...
@@ -5242,6 +5848,578 @@ def shmem_complexf_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
 
 def shmem_complexf_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
     """Alias of ``aclshmem_complexf_sum_to_all``."""
+    ...
+
+def shmem_ctx_create(options: int = ...) -> int:
+    """Alias of ``aclshmem_ctx_create``."""
+    ...
+
+def shmem_ctx_destroy(ctx: int) -> None:
+    """Alias of ``aclshmem_ctx_destroy``."""
+    ...
+
+def shmem_ctx_fence(ctx: int) -> None:
+    """Alias of ``aclshmem_ctx_fence``."""
+    ...
+
+def shmem_ctx_get_team(ctx: int) -> int:
+    """Alias of ``aclshmem_ctx_get_team``."""
+    ...
+
+def shmem_ctx_getmem(ctx: int, dst: _Addr, src: _Addr, elem_size: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_getmem``."""
+    ...
+
+def shmem_ctx_getmem_nbi(ctx: int, dst: _Addr, src: _Addr, elem_size: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_getmem_nbi``."""
+    ...
+
+def shmem_ctx_int32_atomic_add(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_int32_atomic_add``."""
+    ...
+
+def shmem_ctx_int32_atomic_compare_swap(ctx: int, dest: _Addr, cond: int, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int32_atomic_compare_swap``."""
+    ...
+
+def shmem_ctx_int32_atomic_fetch(ctx: int, source: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int32_atomic_fetch``."""
+    ...
+
+def shmem_ctx_int32_atomic_fetch_add(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int32_atomic_fetch_add``."""
+    ...
+
+def shmem_ctx_int32_atomic_fetch_and(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int32_atomic_fetch_and``."""
+    ...
+
+def shmem_ctx_int32_atomic_fetch_inc(ctx: int, dest: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int32_atomic_fetch_inc``."""
+    ...
+
+def shmem_ctx_int32_atomic_fetch_or(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int32_atomic_fetch_or``."""
+    ...
+
+def shmem_ctx_int32_atomic_fetch_xor(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int32_atomic_fetch_xor``."""
+    ...
+
+def shmem_ctx_int32_atomic_inc(ctx: int, dest: _Addr, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_int32_atomic_inc``."""
+    ...
+
+def shmem_ctx_int32_atomic_set(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_int32_atomic_set``."""
+    ...
+
+def shmem_ctx_int32_atomic_swap(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int32_atomic_swap``."""
+    ...
+
+def shmem_ctx_int64_atomic_add(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_int64_atomic_add``."""
+    ...
+
+def shmem_ctx_int64_atomic_compare_swap(ctx: int, dest: _Addr, cond: int, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_compare_swap``."""
+    ...
+
+def shmem_ctx_int64_atomic_fetch(ctx: int, source: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch``."""
+    ...
+
+def shmem_ctx_int64_atomic_fetch_add(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_add``."""
+    ...
+
+def shmem_ctx_int64_atomic_fetch_and(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_and``."""
+    ...
+
+def shmem_ctx_int64_atomic_fetch_inc(ctx: int, dest: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_inc``."""
+    ...
+
+def shmem_ctx_int64_atomic_fetch_or(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_or``."""
+    ...
+
+def shmem_ctx_int64_atomic_fetch_xor(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_xor``."""
+    ...
+
+def shmem_ctx_int64_atomic_inc(ctx: int, dest: _Addr, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_int64_atomic_inc``."""
+    ...
+
+def shmem_ctx_int64_atomic_set(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_int64_atomic_set``."""
+    ...
+
+def shmem_ctx_int64_atomic_swap(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_swap``."""
+    ...
+
+def shmem_ctx_int_atomic_add(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_int32_atomic_add``."""
+    ...
+
+def shmem_ctx_int_atomic_compare_swap(ctx: int, dest: _Addr, cond: int, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int32_atomic_compare_swap``."""
+    ...
+
+def shmem_ctx_int_atomic_fetch(ctx: int, source: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int32_atomic_fetch``."""
+    ...
+
+def shmem_ctx_int_atomic_fetch_add(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int32_atomic_fetch_add``."""
+    ...
+
+def shmem_ctx_int_atomic_fetch_and(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int32_atomic_fetch_and``."""
+    ...
+
+def shmem_ctx_int_atomic_fetch_inc(ctx: int, dest: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int32_atomic_fetch_inc``."""
+    ...
+
+def shmem_ctx_int_atomic_fetch_or(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int32_atomic_fetch_or``."""
+    ...
+
+def shmem_ctx_int_atomic_fetch_xor(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int32_atomic_fetch_xor``."""
+    ...
+
+def shmem_ctx_int_atomic_inc(ctx: int, dest: _Addr, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_int32_atomic_inc``."""
+    ...
+
+def shmem_ctx_int_atomic_set(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_int32_atomic_set``."""
+    ...
+
+def shmem_ctx_int_atomic_swap(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int32_atomic_swap``."""
+    ...
+
+def shmem_ctx_long_atomic_add(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_int64_atomic_add``."""
+    ...
+
+def shmem_ctx_long_atomic_compare_swap(ctx: int, dest: _Addr, cond: int, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_compare_swap``."""
+    ...
+
+def shmem_ctx_long_atomic_fetch(ctx: int, source: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch``."""
+    ...
+
+def shmem_ctx_long_atomic_fetch_add(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_add``."""
+    ...
+
+def shmem_ctx_long_atomic_fetch_and(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_and``."""
+    ...
+
+def shmem_ctx_long_atomic_fetch_inc(ctx: int, dest: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_inc``."""
+    ...
+
+def shmem_ctx_long_atomic_fetch_or(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_or``."""
+    ...
+
+def shmem_ctx_long_atomic_fetch_xor(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_xor``."""
+    ...
+
+def shmem_ctx_long_atomic_inc(ctx: int, dest: _Addr, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_int64_atomic_inc``."""
+    ...
+
+def shmem_ctx_long_atomic_set(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_int64_atomic_set``."""
+    ...
+
+def shmem_ctx_long_atomic_swap(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_swap``."""
+    ...
+
+def shmem_ctx_longlong_atomic_add(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_int64_atomic_add``."""
+    ...
+
+def shmem_ctx_longlong_atomic_compare_swap(ctx: int, dest: _Addr, cond: int, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_compare_swap``."""
+    ...
+
+def shmem_ctx_longlong_atomic_fetch(ctx: int, source: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch``."""
+    ...
+
+def shmem_ctx_longlong_atomic_fetch_add(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_add``."""
+    ...
+
+def shmem_ctx_longlong_atomic_fetch_and(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_and``."""
+    ...
+
+def shmem_ctx_longlong_atomic_fetch_inc(ctx: int, dest: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_inc``."""
+    ...
+
+def shmem_ctx_longlong_atomic_fetch_or(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_or``."""
+    ...
+
+def shmem_ctx_longlong_atomic_fetch_xor(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_xor``."""
+    ...
+
+def shmem_ctx_longlong_atomic_inc(ctx: int, dest: _Addr, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_int64_atomic_inc``."""
+    ...
+
+def shmem_ctx_longlong_atomic_set(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_int64_atomic_set``."""
+    ...
+
+def shmem_ctx_longlong_atomic_swap(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_swap``."""
+    ...
+
+def shmem_ctx_ptrdiff_atomic_add(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_int64_atomic_add``."""
+    ...
+
+def shmem_ctx_ptrdiff_atomic_compare_swap(ctx: int, dest: _Addr, cond: int, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_compare_swap``."""
+    ...
+
+def shmem_ctx_ptrdiff_atomic_fetch(ctx: int, source: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch``."""
+    ...
+
+def shmem_ctx_ptrdiff_atomic_fetch_add(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_add``."""
+    ...
+
+def shmem_ctx_ptrdiff_atomic_fetch_and(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_and``."""
+    ...
+
+def shmem_ctx_ptrdiff_atomic_fetch_inc(ctx: int, dest: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_inc``."""
+    ...
+
+def shmem_ctx_ptrdiff_atomic_fetch_or(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_or``."""
+    ...
+
+def shmem_ctx_ptrdiff_atomic_fetch_xor(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_fetch_xor``."""
+    ...
+
+def shmem_ctx_ptrdiff_atomic_inc(ctx: int, dest: _Addr, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_int64_atomic_inc``."""
+    ...
+
+def shmem_ctx_ptrdiff_atomic_set(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_int64_atomic_set``."""
+    ...
+
+def shmem_ctx_ptrdiff_atomic_swap(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_int64_atomic_swap``."""
+    ...
+
+def shmem_ctx_putmem(ctx: int, dst: _Addr, src: _Addr, elem_size: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_putmem``."""
+    ...
+
+def shmem_ctx_putmem_nbi(ctx: int, dst: _Addr, src: _Addr, elem_size: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_putmem_nbi``."""
+    ...
+
+def shmem_ctx_putmem_signal(ctx: int, dst: _Addr, src: _Addr, elem_size: int, sig: _Addr, signal: int, sig_op: int, pe: int) -> None:
+    """Alias of ``aclshmemx_ctx_putmem_signal``."""
+    ...
+
+def shmem_ctx_putmem_signal_nbi(ctx: int, dst: _Addr, src: _Addr, elem_size: int, sig: _Addr, signal: int, sig_op: int, pe: int) -> None:
+    """Alias of ``aclshmemx_ctx_putmem_signal_nbi``."""
+    ...
+
+def shmem_ctx_quiet(ctx: int) -> None:
+    """Alias of ``aclshmem_ctx_quiet``."""
+    ...
+
+def shmem_ctx_size_atomic_add(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_uint64_atomic_add``."""
+    ...
+
+def shmem_ctx_size_atomic_compare_swap(ctx: int, dest: _Addr, cond: int, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_compare_swap``."""
+    ...
+
+def shmem_ctx_size_atomic_fetch(ctx: int, source: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch``."""
+    ...
+
+def shmem_ctx_size_atomic_fetch_add(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_add``."""
+    ...
+
+def shmem_ctx_size_atomic_fetch_and(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_and``."""
+    ...
+
+def shmem_ctx_size_atomic_fetch_inc(ctx: int, dest: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_inc``."""
+    ...
+
+def shmem_ctx_size_atomic_fetch_or(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_or``."""
+    ...
+
+def shmem_ctx_size_atomic_fetch_xor(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_xor``."""
+    ...
+
+def shmem_ctx_size_atomic_inc(ctx: int, dest: _Addr, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_uint64_atomic_inc``."""
+    ...
+
+def shmem_ctx_size_atomic_set(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_uint64_atomic_set``."""
+    ...
+
+def shmem_ctx_size_atomic_swap(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_swap``."""
+    ...
+
+def shmem_ctx_uint32_atomic_add(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_uint32_atomic_add``."""
+    ...
+
+def shmem_ctx_uint32_atomic_compare_swap(ctx: int, dest: _Addr, cond: int, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint32_atomic_compare_swap``."""
+    ...
+
+def shmem_ctx_uint32_atomic_fetch(ctx: int, source: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint32_atomic_fetch``."""
+    ...
+
+def shmem_ctx_uint32_atomic_fetch_add(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint32_atomic_fetch_add``."""
+    ...
+
+def shmem_ctx_uint32_atomic_fetch_and(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint32_atomic_fetch_and``."""
+    ...
+
+def shmem_ctx_uint32_atomic_fetch_inc(ctx: int, dest: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint32_atomic_fetch_inc``."""
+    ...
+
+def shmem_ctx_uint32_atomic_fetch_or(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint32_atomic_fetch_or``."""
+    ...
+
+def shmem_ctx_uint32_atomic_fetch_xor(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint32_atomic_fetch_xor``."""
+    ...
+
+def shmem_ctx_uint32_atomic_inc(ctx: int, dest: _Addr, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_uint32_atomic_inc``."""
+    ...
+
+def shmem_ctx_uint32_atomic_set(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_uint32_atomic_set``."""
+    ...
+
+def shmem_ctx_uint32_atomic_swap(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint32_atomic_swap``."""
+    ...
+
+def shmem_ctx_uint64_atomic_add(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_uint64_atomic_add``."""
+    ...
+
+def shmem_ctx_uint64_atomic_compare_swap(ctx: int, dest: _Addr, cond: int, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_compare_swap``."""
+    ...
+
+def shmem_ctx_uint64_atomic_fetch(ctx: int, source: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch``."""
+    ...
+
+def shmem_ctx_uint64_atomic_fetch_add(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_add``."""
+    ...
+
+def shmem_ctx_uint64_atomic_fetch_and(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_and``."""
+    ...
+
+def shmem_ctx_uint64_atomic_fetch_inc(ctx: int, dest: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_inc``."""
+    ...
+
+def shmem_ctx_uint64_atomic_fetch_or(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_or``."""
+    ...
+
+def shmem_ctx_uint64_atomic_fetch_xor(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_xor``."""
+    ...
+
+def shmem_ctx_uint64_atomic_inc(ctx: int, dest: _Addr, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_uint64_atomic_inc``."""
+    ...
+
+def shmem_ctx_uint64_atomic_set(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_uint64_atomic_set``."""
+    ...
+
+def shmem_ctx_uint64_atomic_swap(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_swap``."""
+    ...
+
+def shmem_ctx_uint_atomic_add(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_uint32_atomic_add``."""
+    ...
+
+def shmem_ctx_uint_atomic_compare_swap(ctx: int, dest: _Addr, cond: int, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint32_atomic_compare_swap``."""
+    ...
+
+def shmem_ctx_uint_atomic_fetch(ctx: int, source: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint32_atomic_fetch``."""
+    ...
+
+def shmem_ctx_uint_atomic_fetch_add(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint32_atomic_fetch_add``."""
+    ...
+
+def shmem_ctx_uint_atomic_fetch_and(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint32_atomic_fetch_and``."""
+    ...
+
+def shmem_ctx_uint_atomic_fetch_inc(ctx: int, dest: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint32_atomic_fetch_inc``."""
+    ...
+
+def shmem_ctx_uint_atomic_fetch_or(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint32_atomic_fetch_or``."""
+    ...
+
+def shmem_ctx_uint_atomic_fetch_xor(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint32_atomic_fetch_xor``."""
+    ...
+
+def shmem_ctx_uint_atomic_inc(ctx: int, dest: _Addr, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_uint32_atomic_inc``."""
+    ...
+
+def shmem_ctx_uint_atomic_set(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_uint32_atomic_set``."""
+    ...
+
+def shmem_ctx_uint_atomic_swap(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint32_atomic_swap``."""
+    ...
+
+def shmem_ctx_ulong_atomic_add(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_uint64_atomic_add``."""
+    ...
+
+def shmem_ctx_ulong_atomic_compare_swap(ctx: int, dest: _Addr, cond: int, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_compare_swap``."""
+    ...
+
+def shmem_ctx_ulong_atomic_fetch(ctx: int, source: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch``."""
+    ...
+
+def shmem_ctx_ulong_atomic_fetch_add(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_add``."""
+    ...
+
+def shmem_ctx_ulong_atomic_fetch_and(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_and``."""
+    ...
+
+def shmem_ctx_ulong_atomic_fetch_inc(ctx: int, dest: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_inc``."""
+    ...
+
+def shmem_ctx_ulong_atomic_fetch_or(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_or``."""
+    ...
+
+def shmem_ctx_ulong_atomic_fetch_xor(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_xor``."""
+    ...
+
+def shmem_ctx_ulong_atomic_inc(ctx: int, dest: _Addr, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_uint64_atomic_inc``."""
+    ...
+
+def shmem_ctx_ulong_atomic_set(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_uint64_atomic_set``."""
+    ...
+
+def shmem_ctx_ulong_atomic_swap(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_swap``."""
+    ...
+
+def shmem_ctx_ulonglong_atomic_add(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_uint64_atomic_add``."""
+    ...
+
+def shmem_ctx_ulonglong_atomic_compare_swap(ctx: int, dest: _Addr, cond: int, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_compare_swap``."""
+    ...
+
+def shmem_ctx_ulonglong_atomic_fetch(ctx: int, source: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch``."""
+    ...
+
+def shmem_ctx_ulonglong_atomic_fetch_add(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_add``."""
+    ...
+
+def shmem_ctx_ulonglong_atomic_fetch_and(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_and``."""
+    ...
+
+def shmem_ctx_ulonglong_atomic_fetch_inc(ctx: int, dest: _Addr, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_inc``."""
+    ...
+
+def shmem_ctx_ulonglong_atomic_fetch_or(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_or``."""
+    ...
+
+def shmem_ctx_ulonglong_atomic_fetch_xor(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_fetch_xor``."""
+    ...
+
+def shmem_ctx_ulonglong_atomic_inc(ctx: int, dest: _Addr, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_uint64_atomic_inc``."""
+    ...
+
+def shmem_ctx_ulonglong_atomic_set(ctx: int, dest: _Addr, value: int, pe: int) -> None:
+    """Alias of ``aclshmem_ctx_uint64_atomic_set``."""
+    ...
+
+def shmem_ctx_ulonglong_atomic_swap(ctx: int, dest: _Addr, value: int, pe: int) -> int:
+    """Alias of ``aclshmem_ctx_uint64_atomic_swap``."""
     ...
 
 def shmem_double_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
@@ -7577,6 +8755,10 @@ def shmem_set_data_op_engine_type(attributes: InitAttr, value: int) -> int:
     """Sets the engines the job may use (`OpEngineType` bits, e.g. `MTE | SDMA`) in `attributes`. Returns 0."""
     ...
 
+def shmem_set_lock(lock: _Addr) -> None:
+    """Alias of ``aclshmem_set_lock``."""
+    ...
+
 def shmem_set_timeout(attributes: InitAttr, value: int) -> int:
     """Sets the three timeouts of `attributes` (init, create, control operations) to `value` milliseconds.
     Returns 0."""
@@ -7942,6 +9124,10 @@ def shmem_team_barrier(team: int) -> None:
     """Alias of ``aclshmem_team_barrier``."""
     ...
 
+def shmem_team_create_ctx(team: int, options: int = ...) -> int:
+    """Alias of ``aclshmem_team_create_ctx``."""
+    ...
+
 def shmem_team_get_config(team: int) -> TeamConfig:
     """Alias of ``aclshmem_team_get_config``."""
     ...
@@ -7960,6 +9146,10 @@ def shmem_team_sync(team: int) -> None:
 
 def shmem_team_world_pe(team: int, pe: int) -> int:
     """Alias of ``aclshmemx_team_world_pe``."""
+    ...
+
+def shmem_test_lock(lock: _Addr) -> int:
+    """Alias of ``aclshmem_test_lock``."""
     ...
 
 def shmem_uchar_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:

@@ -24,6 +24,7 @@ mod blocking;
 mod buffer;
 mod collectives;
 mod core_buffer;
+mod ctx;
 mod error;
 mod launcher;
 mod lifecycle;
@@ -59,5 +60,6 @@ fn _shmem(m: &Bound<'_, PyModule>) -> PyResult<()> {
     core_buffer::register(m)?;
     strided::register(m)?;
     collectives::register(m)?;
+    ctx::register(m)?;
     Ok(())
 }

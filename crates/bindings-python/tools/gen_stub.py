@@ -13,13 +13,13 @@ import shmem
 from shmem import _shmem
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
-ADDR = {"dst", "src", "ptr", "ivar", "ivars_ptr", "sig", "sig_addr", "source", "dest"}
+ADDR = {"dst", "src", "ptr", "ivar", "ivars_ptr", "sig", "sig_addr", "source", "dest", "lock"}
 # May be NULL (None or 0): res_out_ptr / status_ptr (api.md); indices_ptr and fetch are required outputs.
 OPT_BUF = {"res_out_ptr", "status_ptr", "cmp_values_ptr"}
 REQ_BUF = {"indices_ptr", "fetch"}
 INT = {"elem_size", "nelems", "size", "nmemb", "alignment", "pe", "peer", "team", "team_id", "parent", "start",
        "stride", "x_range", "src_team", "src_pe", "dest_team", "cmp", "sig_op", "signal", "status", "mype", "npes",
-       "mem_size", "my_rank", "n_ranks", "local_mem_size", "offset", "event", "nbytes", "value",
+       "mem_size", "my_rank", "n_ranks", "local_mem_size", "offset", "event", "nbytes", "value", "ctx", "options",
        # collectives
        "nreduce", "pe_root", "pe_start", "log_pe_stride", "pe_size"}
 # Symmetric work and sync arrays of the active-set collectives.
@@ -58,7 +58,8 @@ def ret_type(name: str) -> str:
         "aclshmem_malloc": "int", "aclshmem_calloc": "int", "aclshmem_align": "int", "aclshmem_ptr": "int",
         "_launch": "int", "aclshmem_get_unique_id": "UniqueId", "aclshmem_init_using_unique_id": "int",
         "aclshmem_finalize": "int", "aclshmemx_finalize": "int", "set_conf_store_tls": "int",
-        "aclshmemx_get_heap_base": "int",
+        "aclshmemx_get_heap_base": "int", "aclshmem_ctx_create": "int", "aclshmem_team_create_ctx": "int",
+        "aclshmem_ctx_get_team": "int",
     }
     if name in fixed:
         return fixed[name]
@@ -172,6 +173,7 @@ def render() -> str:
         "from ._collectives import alltoall as alltoall, reduce as reduce, sum_reduce as sum_reduce",
         "from ._collectives import prod_reduce as prod_reduce, max_reduce as max_reduce, min_reduce as min_reduce",
         "from ._collectives import and_reduce as and_reduce, or_reduce as or_reduce, xor_reduce as xor_reduce",
+        "from ._ctx import Ctx as Ctx, ctx_create as ctx_create, locked as locked",
         "from ._upstream import MemType as MemType",
         "from . import core as core",
         "",

@@ -10,7 +10,7 @@
 //! A transport crate runs the whole suite with one line in a test file:
 //! `shmem_core::conformance_tests!(MyEngine::build);`
 
-use crate::engine::{AtomicOp, AtomicWidth, Completion, DataOpEngine, Get, Put, SignalOp, SignalUpdate};
+use crate::engine::{AtomicOp, AtomicWidth, Completion, DataOpEngine, DomainId, Get, Put, SignalOp, SignalUpdate};
 use crate::engine_setup::{EngineSetup, EngineTimeouts, KeyExchange};
 use crate::heap::{HeapLayout, NodeSegments, Segment};
 use crate::types::{HeapOffset, Pe};
@@ -330,6 +330,55 @@ pub fn quiet_completes<E: DataOpEngine>(bed: &Testbed<E>) {
     }
 }
 
+/// Completion domains (contexts): `quiet_in(d)` completes `d`'s deferred puts, gets and signals (whatever it
+/// does with other domains'), `quiet` completes every domain's, and closing a domain leaves the engine usable.
+pub fn domains_complete_their_own<E: DataOpEngine>(bed: &Testbed<E>) {
+    const LEN: usize = 2 << 20;
+    let e = &bed.engines[0];
+    let to = bed.n() - 1;
+    let (d1, d2) = (DomainId(1), DomainId(2));
+    e.open_domain(d1).expect("open domain 1");
+    e.open_domain(d2).expect("open domain 2");
+    let sig_at = (3 * LEN) as u64;
+    for round in 0..3u64 {
+        let (a, b) = (pattern(round + 101, LEN), pattern(round + 202, LEN));
+        let put_a = Put { pe: Pe(to), dst: HeapOffset(0), src: a.as_ptr(), len: LEN, signal: None };
+        let signal = Some(SignalUpdate { at: HeapOffset(sig_at), value: 1, op: SignalOp::Add });
+        let put_b = Put { pe: Pe(to), dst: HeapOffset(LEN as u64), src: b.as_ptr(), len: LEN, signal };
+        // SAFETY: a and b live until the quiets below.
+        unsafe { e.put_in(d1, put_a, Completion::Deferred) }.expect("put in domain 1");
+        // SAFETY: as above.
+        unsafe { e.put_in(d2, put_b, Completion::Deferred) }.expect("put in domain 2");
+        e.quiet_in(d2).expect("quiet domain 2");
+        assert!(bed.local_bytes(to, LEN as u64, LEN) == b, "round {round}: quiet_in(d2) before d2's put completed");
+        assert_eq!(bed.word(to, sig_at).load(Ordering::Acquire), round + 1, "round {round}: d2's signal");
+        e.quiet_in(d1).expect("quiet domain 1");
+        assert!(bed.local_bytes(to, 0, LEN) == a, "round {round}: quiet_in(d1) before d1's put completed");
+        let mut back = vec![0u8; LEN];
+        let get = Get { pe: Pe(to), src: HeapOffset(LEN as u64), dst: back.as_mut_ptr(), len: LEN };
+        // SAFETY: back is untouched until the quiet.
+        unsafe { e.get_in(d1, get, Completion::Deferred) }.expect("get in domain 1");
+        e.fence_in(d1).expect("fence domain 1");
+        e.quiet_in(d1).expect("quiet domain 1");
+        assert!(back == b, "round {round}: quiet_in(d1) before d1's get completed");
+        // The plain quiet completes a domain's traffic too.
+        let c = pattern(round + 303, LEN);
+        let put_c = Put { pe: Pe(to), dst: HeapOffset(2 * LEN as u64), src: c.as_ptr(), len: LEN, signal: None };
+        // SAFETY: c lives until the quiet.
+        unsafe { e.put_in(d2, put_c, Completion::Deferred) }.expect("put in domain 2");
+        e.quiet().expect("quiet");
+        assert!(bed.local_bytes(to, 2 * LEN as u64, LEN) == c, "round {round}: quiet skipped domain 2");
+    }
+    e.close_domain(d1);
+    e.close_domain(d2);
+    let z = pattern(404, 4096);
+    let put = Put { pe: Pe(to), dst: HeapOffset(0), src: z.as_ptr(), len: z.len(), signal: None };
+    // SAFETY: z lives until the quiet.
+    unsafe { e.put(put, Completion::Deferred) }.expect("put after closing the domains");
+    e.quiet().expect("quiet");
+    assert!(bed.local_bytes(to, 0, z.len()) == z, "plain put after the domains closed");
+}
+
 /// Every AMO, 32 and 64 bits, exact under contention: every PE runs several threads that hammer words on one
 /// target; totals, bit sets and swap chains come out exact.
 pub fn atomics_exact_under_contention<E: DataOpEngine>(bed: &Testbed<E>) {
@@ -454,6 +503,10 @@ macro_rules! conformance_tests {
             #[test]
             fn quiet_completes() {
                 c::quiet_completes(&Testbed::new(2, $build));
+            }
+            #[test]
+            fn domains_complete_their_own() {
+                c::domains_complete_their_own(&Testbed::new(2, $build));
             }
             #[test]
             fn atomics_exact_under_contention() {

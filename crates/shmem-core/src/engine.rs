@@ -134,6 +134,21 @@ pub struct SignalUpdate {
     pub op: SignalOp,
 }
 
+/// A completion domain of an engine: the operations that one OpenSHMEM context issued, so that completing them
+/// (`quiet_in`) need not wait for another context's traffic.
+///
+/// The facade chooses the ids (never reusing one within a process) and opens each with
+/// [`DataOpEngine::open_domain`] before use; [`DomainId::DEFAULT`] is always open and is the domain of the
+/// plain `put`/`get`. An engine without separate tracking keeps the defaults: every domain is the default one,
+/// and `quiet_in` completes everything (a stronger, still valid, guarantee).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct DomainId(pub u32);
+
+impl DomainId {
+    /// The domain of the default context (plain `put`/`get`/`quiet`).
+    pub const DEFAULT: DomainId = DomainId(0);
+}
+
 /// A put: `len` bytes from local memory at `src` into `dst` of `pe`'s segment, then optionally a signal update
 /// that a waiter sees only after the data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,6 +226,51 @@ pub trait DataOpEngine: Send + Sync + fmt::Debug {
 
     /// A local address of `pe`'s byte at `off`, when this engine maps peers' memory; else `None`.
     fn peer_ptr(&self, pe: Pe, off: HeapOffset) -> Option<NonNull<u8>>;
+
+    /// Prepares completion domain `d` (never [`DomainId::DEFAULT`], never open already): later `put_in`/`get_in`
+    /// with `d` are completed by `quiet_in(d)` without waiting for other domains' operations where the engine
+    /// can tell them apart. The default keeps no state (see [`DomainId`]).
+    fn open_domain(&self, d: DomainId) -> Result<()> {
+        let _ = d;
+        Ok(())
+    }
+
+    /// Releases domain `d`'s resources. The caller has completed its operations (`quiet_in`) and issues no more.
+    fn close_domain(&self, d: DomainId) {
+        let _ = d;
+    }
+
+    /// [`DataOpEngine::put`] in domain `d` (an open domain or [`DomainId::DEFAULT`]).
+    ///
+    /// # Safety
+    /// As for [`DataOpEngine::put`], with "the next `quiet`" read as the next `quiet_in(d)` or `quiet`.
+    unsafe fn put_in(&self, d: DomainId, op: Put, mode: Completion) -> Result<()> {
+        let _ = d;
+        // SAFETY: forwarded contract.
+        unsafe { self.put(op, mode) }
+    }
+
+    /// [`DataOpEngine::get`] in domain `d`.
+    ///
+    /// # Safety
+    /// As for [`DataOpEngine::get`], with "the next `quiet`" read as the next `quiet_in(d)` or `quiet`.
+    unsafe fn get_in(&self, d: DomainId, op: Get, mode: Completion) -> Result<()> {
+        let _ = d;
+        // SAFETY: forwarded contract.
+        unsafe { self.get(op, mode) }
+    }
+
+    /// Orders domain `d`'s puts to each target (at least; ordering more is valid).
+    fn fence_in(&self, d: DomainId) -> Result<()> {
+        let _ = d;
+        self.fence()
+    }
+
+    /// Completes every operation issued in domain `d` (at least; `quiet` completes every domain's).
+    fn quiet_in(&self, d: DomainId) -> Result<()> {
+        let _ = d;
+        self.quiet()
+    }
 }
 
 /// How an engine is built from the job's [`EngineSetup`](crate::engine_setup::EngineSetup): the one
@@ -256,5 +316,25 @@ impl<T: DataOpEngine + ?Sized> DataOpEngine for Box<T> {
     }
     fn peer_ptr(&self, pe: Pe, off: HeapOffset) -> Option<NonNull<u8>> {
         (**self).peer_ptr(pe, off)
+    }
+    fn open_domain(&self, d: DomainId) -> Result<()> {
+        (**self).open_domain(d)
+    }
+    fn close_domain(&self, d: DomainId) {
+        (**self).close_domain(d)
+    }
+    unsafe fn put_in(&self, d: DomainId, op: Put, mode: Completion) -> Result<()> {
+        // SAFETY: forwarded contract.
+        unsafe { (**self).put_in(d, op, mode) }
+    }
+    unsafe fn get_in(&self, d: DomainId, op: Get, mode: Completion) -> Result<()> {
+        // SAFETY: forwarded contract.
+        unsafe { (**self).get_in(d, op, mode) }
+    }
+    fn fence_in(&self, d: DomainId) -> Result<()> {
+        (**self).fence_in(d)
+    }
+    fn quiet_in(&self, d: DomainId) -> Result<()> {
+        (**self).quiet_in(d)
     }
 }

@@ -14,6 +14,13 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+// Contexts and locks in the raw API's shape (defined in their own modules).
+pub use crate::ctx::{
+    ctx_atomic, ctx_create, ctx_destroy, ctx_fence, ctx_get_team, ctx_getmem, ctx_putmem, ctx_putmem_signal, ctx_quiet,
+    team_create_ctx, CTX_DEFAULT, CTX_INVALID, CTX_NOSTORE, CTX_PRIVATE, CTX_SERIALIZED,
+};
+pub use crate::lock::{clear_lock, set_lock, test_lock};
+
 static CURRENT: RwLock<Option<Arc<Runtime>>> = RwLock::new(None);
 /// Bumped (under the `CURRENT` write lock) at every init and finalize, so that per-thread caches of the
 /// runtime notice a change with one relaxed load instead of taking the lock on every call.

@@ -4,7 +4,9 @@
 //! `dispatch!` macro expands each trait method into a `match` (crossbeam-channel's flavor style). The routing
 //! table stores, per world PE, the index of the engine that reaches it.
 
-use shmem_core::engine::{AtomicOp, AtomicWidth, BuildEngine, Capabilities, Completion, DataOpEngine, Get, Put};
+use shmem_core::engine::{
+    AtomicOp, AtomicWidth, BuildEngine, Capabilities, Completion, DataOpEngine, DomainId, Get, Put,
+};
 use shmem_core::engine_setup::EngineSetup;
 use shmem_core::{Error, HeapOffset, OpEngineType, Pe, Result};
 use std::ptr::NonNull;
@@ -102,6 +104,26 @@ impl DataOpEngine for Engine {
     }
     fn peer_ptr(&self, pe: Pe, off: HeapOffset) -> Option<NonNull<u8>> {
         dispatch!(self, e => e.peer_ptr(pe, off))
+    }
+    fn open_domain(&self, d: DomainId) -> Result<()> {
+        dispatch!(self, e => e.open_domain(d))
+    }
+    fn close_domain(&self, d: DomainId) {
+        dispatch!(self, e => e.close_domain(d))
+    }
+    unsafe fn put_in(&self, d: DomainId, op: Put, mode: Completion) -> Result<()> {
+        // SAFETY: forwarded contract.
+        dispatch!(self, e => unsafe { e.put_in(d, op, mode) })
+    }
+    unsafe fn get_in(&self, d: DomainId, op: Get, mode: Completion) -> Result<()> {
+        // SAFETY: forwarded contract.
+        dispatch!(self, e => unsafe { e.get_in(d, op, mode) })
+    }
+    fn fence_in(&self, d: DomainId) -> Result<()> {
+        dispatch!(self, e => e.fence_in(d))
+    }
+    fn quiet_in(&self, d: DomainId) -> Result<()> {
+        dispatch!(self, e => e.quiet_in(d))
     }
 }
 
@@ -265,6 +287,33 @@ impl DataOpEngine for Router {
     }
     fn peer_ptr(&self, pe: Pe, off: HeapOffset) -> Option<NonNull<u8>> {
         self.to(pe).peer_ptr(pe, off)
+    }
+    /// Opens `d` on every engine; when one fails, closes it again on those that opened it.
+    fn open_domain(&self, d: DomainId) -> Result<()> {
+        for (i, e) in self.engines.iter().enumerate() {
+            if let Err(err) = e.open_domain(d) {
+                self.engines[..i].iter().for_each(|e| e.close_domain(d));
+                return Err(err);
+            }
+        }
+        Ok(())
+    }
+    fn close_domain(&self, d: DomainId) {
+        self.engines.iter().for_each(|e| e.close_domain(d))
+    }
+    unsafe fn put_in(&self, d: DomainId, op: Put, mode: Completion) -> Result<()> {
+        // SAFETY: forwarded contract.
+        unsafe { self.for_op(op.pe, op.len, mode == Completion::Deferred).put_in(d, op, mode) }
+    }
+    unsafe fn get_in(&self, d: DomainId, op: Get, mode: Completion) -> Result<()> {
+        // SAFETY: forwarded contract.
+        unsafe { self.for_op(op.pe, op.len, mode == Completion::Deferred).get_in(d, op, mode) }
+    }
+    fn fence_in(&self, d: DomainId) -> Result<()> {
+        self.engines.iter().try_for_each(|e| e.fence_in(d))
+    }
+    fn quiet_in(&self, d: DomainId) -> Result<()> {
+        self.engines.iter().try_for_each(|e| e.quiet_in(d))
     }
 }
 

@@ -40,7 +40,9 @@ mod alloc;
 pub mod amo;
 pub mod api;
 pub mod collectives;
+pub mod ctx;
 mod engine;
+pub mod lock;
 mod log;
 mod rma;
 mod runtime;
@@ -53,6 +55,7 @@ pub mod waits;
 
 pub use api::{attr_from_env, init, init_from_env, init_status};
 pub use collectives::{Complex32, Complex64, DataType, ReduceOp};
+pub use ctx::{Ctx, CtxOptions};
 pub use engine::compiled_engines;
 pub use shmem_core::engine::{AtomicOp, AtomicWidth, SignalOp};
 pub use shmem_core::{Error, InitAttr, InitStatus, OpEngineType, OptionalAttr, Result, TeamConfig};

@@ -24,6 +24,13 @@
 //! `fence` is `quiet`: with several channels, per-target order needs waiting for earlier puts anyway, and a
 //! quiet is a valid (stronger) fence.
 //!
+//! # Completion domains (contexts)
+//! Each open [`DomainId`] gets an engine of its own over the same mappings: one channel (one worker thread,
+//! parked while idle), its own completion counters and error slot. A context's `_nbi` transfer thus never
+//! queues behind another context's on a FIFO ring, and `quiet_in(d)` waits only for `d`'s channel. The plain
+//! `quiet` completes the default channels and every open domain. Domains are opened and closed by the facade's
+//! context calls, so a job without contexts starts no extra thread.
+//!
 //! # What stays mapped
 //! The engine and its workers hold an `Arc` of the node's mappings; the workers are joined when the engine
 //! drops, after draining their rings, so no copy outlives the engine.
@@ -34,14 +41,17 @@ use crate::op::{Descriptor, Dir, OpState, Signal};
 use crate::ring::ring;
 use crate::worker::{self, resolve, signal_word, Channel, Shared};
 use crossbeam_utils::CachePadded;
-use shmem_core::engine::{AtomicOp, AtomicWidth, BuildEngine, Capabilities, Completion, DataOpEngine, Get, Put};
+use shmem_core::engine::{
+    AtomicOp, AtomicWidth, BuildEngine, Capabilities, Completion, DataOpEngine, DomainId, Get, Put,
+};
 use shmem_core::engine_setup::EngineSetup;
 use shmem_core::heap::NodeSegments;
 use shmem_core::{HeapOffset, OpEngineType, Pe, Result};
+use std::collections::HashMap;
 use std::fmt;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 
 /// Pieces of a split transfer start on page boundaries (relative to the transfer's start).
@@ -63,6 +73,8 @@ pub struct SdmaEngine {
     /// The "hot" channel: small transfers go there while its backlog is below [`HOT_BACKLOG`], so that a
     /// stream of small operations keeps one worker busy instead of waking them all. A hint (Relaxed).
     hot: CachePadded<AtomicUsize>,
+    /// The open completion domains, each an engine of one channel over the same mappings (module docs).
+    domains: RwLock<HashMap<DomainId, Arc<SdmaEngine>>>,
 }
 
 impl fmt::Debug for SdmaEngine {
@@ -92,8 +104,13 @@ impl SdmaEngine {
             })
             .unzip();
         let shared = Arc::new(Shared::new(node, channels.into_boxed_slice(), cfg.idle_spin));
-        let mut engine =
-            SdmaEngine { shared, workers: Vec::with_capacity(cfg.channels), cfg, hot: CachePadded::default() };
+        let mut engine = SdmaEngine {
+            shared,
+            workers: Vec::with_capacity(cfg.channels),
+            cfg,
+            hot: CachePadded::default(),
+            domains: RwLock::default(),
+        };
         for (index, rx) in receivers.into_iter().enumerate() {
             let shared = engine.shared.clone();
             let handle = std::thread::Builder::new()
@@ -119,6 +136,25 @@ impl SdmaEngine {
     /// other thread issues).
     pub fn in_flight(&self) -> u64 {
         self.shared.channels.iter().map(|ch| ch.ring.claimed().saturating_sub(ch.done())).sum()
+    }
+
+    /// The engine of an open domain; `None` for [`DomainId::DEFAULT`] (and for a domain never opened, which the
+    /// facade does not pass: its operations then run on the default channels, a valid, stronger completion).
+    fn domain(&self, d: DomainId) -> Option<Arc<SdmaEngine>> {
+        if d == DomainId::DEFAULT {
+            return None;
+        }
+        self.domains.read().unwrap_or_else(|e| e.into_inner()).get(&d).cloned()
+    }
+
+    /// Descriptors of domain `d` pushed but not yet executed (a snapshot; 0 for a domain that is not open).
+    /// Tests use it to see that one domain's `quiet` left another's transfer in flight.
+    pub fn domain_in_flight(&self, d: DomainId) -> u64 {
+        match self.domain(d) {
+            Some(e) => e.in_flight(),
+            None if d == DomainId::DEFAULT => self.in_flight(),
+            None => 0,
+        }
     }
 
     /// The pieces a transfer of `len` bytes is split into: (piece length, number of pieces).
@@ -352,11 +388,61 @@ impl DataOpEngine for SdmaEngine {
         self.quiet()
     }
 
+    /// Completes the default channels, then every open domain.
     fn quiet(&self) -> Result<()> {
         self.shared.wait_channels()?;
-        match self.shared.take_error() {
-            Some(e) => Err(e.into()),
-            None => Ok(()),
+        if let Some(e) = self.shared.take_error() {
+            return Err(e.into());
+        }
+        let domains: Vec<Arc<SdmaEngine>> =
+            self.domains.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        domains.iter().try_for_each(|e| e.quiet())
+    }
+
+    /// Starts the domain's one-channel engine (a parked worker thread until the domain's first transfer).
+    fn open_domain(&self, d: DomainId) -> Result<()> {
+        if d == DomainId::DEFAULT {
+            return Ok(());
+        }
+        let engine = SdmaEngine::new(self.shared.node.clone(), SdmaConfig { channels: 1, ..self.cfg })?;
+        self.domains.write().unwrap_or_else(|e| e.into_inner()).insert(d, Arc::new(engine));
+        Ok(())
+    }
+
+    /// Drops the domain's engine: its worker drains what is queued and is joined (once the last in-progress
+    /// call on the domain returned its reference).
+    fn close_domain(&self, d: DomainId) {
+        let gone = self.domains.write().unwrap_or_else(|e| e.into_inner()).remove(&d);
+        drop(gone);
+    }
+
+    unsafe fn put_in(&self, d: DomainId, op: Put, mode: Completion) -> Result<()> {
+        match self.domain(d) {
+            // SAFETY: forwarded contract; the domain's quiet_in (or quiet) completes it.
+            Some(e) => unsafe { e.put(op, mode) },
+            // SAFETY: forwarded contract.
+            None => unsafe { self.put(op, mode) },
+        }
+    }
+
+    unsafe fn get_in(&self, d: DomainId, op: Get, mode: Completion) -> Result<()> {
+        match self.domain(d) {
+            // SAFETY: forwarded contract.
+            Some(e) => unsafe { e.get(op, mode) },
+            // SAFETY: forwarded contract.
+            None => unsafe { self.get(op, mode) },
+        }
+    }
+
+    fn fence_in(&self, d: DomainId) -> Result<()> {
+        self.quiet_in(d)
+    }
+
+    /// Waits for the domain's own channel only.
+    fn quiet_in(&self, d: DomainId) -> Result<()> {
+        match self.domain(d) {
+            Some(e) => e.quiet(),
+            None => self.quiet(),
         }
     }
 

@@ -1,10 +1,16 @@
 //! [`TcpEngine`]: the initiator side. Each remote PE gets one connection, opened on first use with the job's
 //! secret; requests go out on it in order and the target applies them in that order.
+//!
+//! Completion domains (contexts) share the connections; each connection remembers which domains sent puts
+//! since its last flush (one bit per domain, the domain id modulo 64), so that `quiet_in(d)` flushes only the
+//! targets `d` wrote to. A flush confirms everything sent before it on that connection, so it clears every bit.
 
 use crate::config::TcpConfig;
 use crate::progress::{apply_signal, Progress};
 use crate::wire::{Hello, Reply, Request, REPLY_LEN};
-use shmem_core::engine::{AtomicOp, AtomicWidth, BuildEngine, Capabilities, Completion, DataOpEngine, Get, Put};
+use shmem_core::engine::{
+    AtomicOp, AtomicWidth, BuildEngine, Capabilities, Completion, DataOpEngine, DomainId, Get, Put,
+};
 use shmem_core::engine_setup::{EngineSetup, EngineTimeouts};
 use shmem_core::heap::NodeSegments;
 use shmem_core::{Error, HeapOffset, OpEngineType, Pe, Result};
@@ -32,8 +38,9 @@ pub struct TcpEngine {
 #[derive(Debug)]
 struct Outgoing {
     stream: TcpStream,
-    /// Puts were sent since the last flush: `quiet` must ask the target to confirm them.
-    unflushed: bool,
+    /// The domains (bit `id % 64`) that sent puts since the last flush: their `quiet` must ask the target to
+    /// confirm them. Zero when nothing is unconfirmed.
+    unflushed: u64,
 }
 
 impl BuildEngine for TcpEngine {
@@ -108,7 +115,7 @@ impl TcpEngine {
         stream.write_all(&Hello::encode(self.me.0, &self.secret)).map_err(|e| fail("hello", e))?;
         let mut ok = [0u8; 1];
         stream.read_exact(&mut ok).map_err(|e| fail("the peer refused this PE's hello (job secret?)", e))?;
-        Ok(Outgoing { stream, unflushed: false })
+        Ok(Outgoing { stream, unflushed: 0 })
     }
 
     /// Runs `f` on the open connection to `pe`; an I/O failure drops the connection and names the peer.
@@ -156,6 +163,31 @@ impl TcpEngine {
     }
 }
 
+/// The bit of domain `d` in [`Outgoing::unflushed`]. Domains 64 apart share a bit: a quiet of one then also
+/// flushes for the other (more than needed, never less).
+fn domain_bit(d: DomainId) -> u64 {
+    1u64 << (d.0 % 64)
+}
+
+impl TcpEngine {
+    /// Flushes every connection with an unconfirmed put of a domain in `mask`.
+    fn flush_where(&self, mask: u64) -> Result<()> {
+        for (pe, slot) in self.conns.iter().enumerate() {
+            let pending =
+                slot.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|o| o.unflushed & mask != 0);
+            if pending {
+                self.with_conn(Pe(pe as u32), |out| {
+                    Self::call(out, Request::Flush)?;
+                    // The flush confirmed everything sent before it on this connection, whatever its domain.
+                    out.unflushed = 0;
+                    Ok(())
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Writes the header and the payload, with as few system calls as the socket allows and no staging copy.
 fn write_header_and_payload(stream: &mut TcpStream, header: &[u8], payload: &[u8]) -> io::Result<()> {
     let (mut h, mut p) = (header, payload);
@@ -187,7 +219,13 @@ impl DataOpEngine for TcpEngine {
 
     /// On return the source may be reused: the bytes are in the socket (or, for this PE, in place). They are
     /// visible at the target after the next `quiet`, in order with this PE's other operations on the target.
-    unsafe fn put(&self, op: Put, _mode: Completion) -> Result<()> {
+    unsafe fn put(&self, op: Put, mode: Completion) -> Result<()> {
+        // SAFETY: forwarded contract.
+        unsafe { self.put_in(DomainId::DEFAULT, op, mode) }
+    }
+
+    /// As `put`, marking the connection unflushed for domain `d`.
+    unsafe fn put_in(&self, d: DomainId, op: Put, _mode: Completion) -> Result<()> {
         let Put { pe, dst, src, len, signal } = op;
         if pe == self.me {
             let d = self.local_span(dst, len)?;
@@ -207,7 +245,7 @@ impl DataOpEngine for TcpEngine {
         };
         let header = Request::Put { dst, len: len as u64, signal }.encode();
         self.with_conn(pe, |out| {
-            out.unflushed = true;
+            out.unflushed |= domain_bit(d);
             write_header_and_payload(&mut out.stream, &header, payload)
         })
     }
@@ -247,19 +285,14 @@ impl DataOpEngine for TcpEngine {
         Ok(())
     }
 
-    /// Asks every target with unconfirmed puts to confirm them.
+    /// Asks every target with unconfirmed puts (of any domain) to confirm them.
     fn quiet(&self) -> Result<()> {
-        for (pe, slot) in self.conns.iter().enumerate() {
-            let pending = slot.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|o| o.unflushed);
-            if pending {
-                self.with_conn(Pe(pe as u32), |out| {
-                    Self::call(out, Request::Flush)?;
-                    out.unflushed = false;
-                    Ok(())
-                })?;
-            }
-        }
-        Ok(())
+        self.flush_where(u64::MAX)
+    }
+
+    /// Asks the targets that domain `d` sent puts to since their last flush to confirm them.
+    fn quiet_in(&self, d: DomainId) -> Result<()> {
+        self.flush_where(domain_bit(d))
     }
 
     fn peer_ptr(&self, pe: Pe, off: HeapOffset) -> Option<NonNull<u8>> {

@@ -6,6 +6,7 @@
 
 mod agreement;
 mod collectives;
+mod ctxlock;
 mod lifecycle;
 mod netns;
 mod rma;
@@ -43,6 +44,7 @@ fn scenarios() -> Vec<(&'static str, Scenario)> {
     let mut v = Vec::new();
     v.extend(agreement::SCENARIOS.iter().copied());
     v.extend(collectives::SCENARIOS.iter().copied());
+    v.extend(ctxlock::SCENARIOS.iter().copied());
     v.extend(lifecycle::SCENARIOS.iter().copied());
     v.extend(rma::SCENARIOS.iter().copied());
     v.extend(sync::SCENARIOS.iter().copied());
@@ -57,6 +59,7 @@ fn trials() -> Vec<(&'static str, &'static [u32])> {
     let mut v = Vec::new();
     v.extend(agreement::TRIALS.iter().copied());
     v.extend(collectives::TRIALS.iter().copied());
+    v.extend(ctxlock::PLAIN_TRIALS.iter().copied());
     v.extend(lifecycle::TRIALS.iter().copied());
     v.extend(teams::TRIALS.iter().copied());
     v
@@ -66,6 +69,7 @@ fn trials() -> Vec<(&'static str, &'static [u32])> {
 fn engine_trials() -> Vec<(&'static str, &'static [u32])> {
     let mut v = Vec::new();
     v.extend(rma::TRIALS.iter().copied());
+    v.extend(ctxlock::TRIALS.iter().copied());
     v.extend(sync::TRIALS.iter().copied());
     v
 }
@@ -138,6 +142,7 @@ fn main() {
         }
     }
     tests.extend(agreement::special_trials());
+    tests.extend(ctxlock::special_trials());
     tests.extend(lifecycle::special_trials());
     tests.extend(netns::special_trials());
     tests.extend(tls::special_trials());
