@@ -145,6 +145,26 @@ fn spin<R>(poll: &mut impl FnMut() -> Option<R>, limit: Duration) -> Option<R> {
 pub fn wait_until<R>(
     ctx: &WaitCtx<'_>,
     watch: Option<(HeapOffset, u64)>,
+    poll: impl FnMut() -> Option<R>,
+    what: impl Fn() -> String,
+) -> Result<R> {
+    wait_until_on(ctx, ctx.node.me(), watch, poll, what)
+}
+
+/// [`wait_until`] for a condition on words of `owner`'s segment (this PE's or a same-node peer's, mapped
+/// here): the sleep registers on `owner`'s wake line, which every writer of those words wakes. This is how
+/// the PEs of a node wait together on one release word of a barrier: one futex wake by the releasing PE
+/// wakes them all.
+///
+/// # Errors
+/// As [`wait_until`].
+///
+/// # Panics
+/// If `owner` is not mapped here (callers pass a PE of this node).
+pub fn wait_until_on<R>(
+    ctx: &WaitCtx<'_>,
+    owner: shmem_core::Pe,
+    watch: Option<(HeapOffset, u64)>,
     mut poll: impl FnMut() -> Option<R>,
     what: impl Fn() -> String,
 ) -> Result<R> {
@@ -163,7 +183,7 @@ pub fn wait_until<R>(
         std::thread::yield_now();
     }
     let me = ctx.node.me();
-    let line = ctx.node.wake_line(me);
+    let line = ctx.node.wake_line(owner);
     let (lo, hi) = watch.map_or((0, u64::MAX), |(off, len)| (off.0, off.0.saturating_add(len.max(1))));
     let mut warned = false;
     loop {

@@ -5,6 +5,7 @@
 #![allow(unreachable_pub)]
 
 mod agreement;
+mod barriers;
 mod lifecycle;
 mod netns;
 mod rma;
@@ -41,6 +42,7 @@ macro_rules! ok {
 fn scenarios() -> Vec<(&'static str, Scenario)> {
     let mut v = Vec::new();
     v.extend(agreement::SCENARIOS.iter().copied());
+    v.extend(barriers::SCENARIOS.iter().copied());
     v.extend(lifecycle::SCENARIOS.iter().copied());
     v.extend(rma::SCENARIOS.iter().copied());
     v.extend(sync::SCENARIOS.iter().copied());
@@ -125,6 +127,7 @@ fn main() {
         }
     }
     tests.extend(agreement::special_trials());
+    tests.extend(barriers::special_trials());
     tests.extend(lifecycle::special_trials());
     tests.extend(netns::special_trials());
     tests.extend(tls::special_trials());
