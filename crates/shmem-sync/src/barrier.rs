@@ -187,7 +187,7 @@ impl Plan {
                 same == ctx.node.peer(Pe(pe)).is_some()
             });
         let one_node = known && team.members.iter().all(|&pe| team.node_of[pe as usize] == team.node_of[me as usize]);
-        if !known || (one_node && team.size() <= 2) {
+        if !known || (one_node && team.size() <= 2) || force_flat() {
             return Plan {
                 ring: team.members.to_vec(),
                 ring_index: Some(team.my_index),
@@ -218,6 +218,13 @@ impl Plan {
     fn one_node(&self) -> bool {
         self.ring.len() == 1
     }
+}
+
+/// `SHMEM_BARRIER_ALGO=flat` makes every barrier a flat dissemination over all members (the algorithm before
+/// the hierarchical one), for comparing the two on a given machine; anything else (or unset) is the default.
+fn force_flat() -> bool {
+    static FLAT: OnceLock<bool> = OnceLock::new();
+    *FLAT.get_or_init(|| std::env::var("SHMEM_BARRIER_ALGO").is_ok_and(|v| v.eq_ignore_ascii_case("flat")))
 }
 
 /// Where this PE waited when its barrier timed out (to name whom it waited for when nothing else is found).

@@ -88,10 +88,12 @@ fn tuning(local_pes: u32) -> Tuning {
         std::env::var("SHMEM_WAIT_WARN_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_WARN_SECS)
     });
     let oversubscribed = local_pes > cores;
+    static YIELDS: OnceLock<Option<u32>> = OnceLock::new();
+    let yields = *YIELDS.get_or_init(|| std::env::var("SHMEM_WAIT_YIELDS").ok().and_then(|v| v.parse().ok()));
     Tuning {
         // About 20 µs of spinning with a core each; a token spin when PEs must share cores.
         spin_for: if oversubscribed { Duration::ZERO } else { Duration::from_micros(20) },
-        yields: if oversubscribed { 2000 } else { 50 },
+        yields: yields.unwrap_or(if oversubscribed { 2000 } else { 50 }),
         warn_after: Duration::from_secs(warn_secs),
     }
 }
