@@ -28,7 +28,7 @@
 //! arrival words, read only to name the missing PEs when a barrier times out. A team slot's words must be
 //! zero on every member when a team starts using it.
 
-use crate::wait::{wait_until_on, WaitCtx};
+use crate::wait::{wait_long_on, wait_until_on, WaitCtx};
 use shmem_core::engine::{AtomicOp, AtomicWidth, DataOpEngine};
 use shmem_core::heap::layout::{ALLOC_SYNC_SLOT, TEAM_SYNC_WORDS};
 use shmem_core::heap::HeapLayout;
@@ -153,7 +153,7 @@ pub fn barrier_probed<E: DataOpEngine + ?Sized>(
     if team.size() <= 1 {
         return Ok(());
     }
-    let plan = state.plan.get_or_init(|| Plan::new(ctx, team));
+    let plan = state.plan.get_or_init(|| Plan::new(team, &|pe| ctx.node.peer(Pe(pe)).is_some()));
     let result = run(engine, ctx, team, plan, epoch, probe);
     if result.is_err() {
         state.poisoned.store(true, Ordering::Release);
@@ -174,18 +174,21 @@ struct Plan {
     local: u64,
     /// Members per node, by the node's leader (world PE): to judge a leader's gather when naming PEs.
     node_sizes: Vec<(u32, u64)>,
+    /// Whether some member is on another node: waits for the network rounds are long.
+    spans_nodes: bool,
 }
 
 impl Plan {
-    fn new(ctx: &WaitCtx<'_>, team: &TeamView<'_>) -> Plan {
+    /// The plan of `team` for this PE; `mapped(pe)` tells whether `pe`'s segment is mapped here (on this node).
+    fn new(team: &TeamView<'_>, mapped: &dyn Fn(u32) -> bool) -> Plan {
         let me = team.members[team.my_index as usize];
+        let spans_nodes = team.members.iter().any(|&pe| !mapped(pe));
         // Flat when the nodes are unknown, or for two members on one node (one round, each waits on its own
-        // word). Any PE whose segment is not mapped here is on another node, whatever node_of says.
-        let known = team.node_of.len() >= ctx.node.n_pes() as usize
-            && team.members.iter().all(|&pe| {
-                let same = team.node_of[pe as usize] == team.node_of[me as usize];
-                same == ctx.node.peer(Pe(pe)).is_some()
-            });
+        // word). The node-local phases need every member of this node mapped and no other: node_of must agree
+        // with the mappings.
+        let known = team.members.iter().all(|&pe| {
+            team.node_of.get(pe as usize).is_some_and(|&node| (node == team.node_of[me as usize]) == mapped(pe))
+        });
         let one_node = known && team.members.iter().all(|&pe| team.node_of[pe as usize] == team.node_of[me as usize]);
         if !known || (one_node && team.size() <= 2) || force_flat() {
             return Plan {
@@ -194,6 +197,7 @@ impl Plan {
                 leader: Pe(me),
                 local: 1,
                 node_sizes: Vec::new(),
+                spans_nodes,
             };
         }
         let mut node_sizes: Vec<(u32, u64)> = Vec::new(); // (leader, members), leaders in team order
@@ -211,7 +215,7 @@ impl Plan {
         let mine = node_leader.iter().position(|&(n, _)| n == team.node_of[me as usize]).expect("own node");
         let ring: Vec<u32> = node_sizes.iter().map(|&(l, _)| l).collect();
         let ring_index = ring.iter().position(|&l| l == me).map(|i| i as u32);
-        Plan { leader: Pe(ring[mine]), local: node_sizes[mine].1, ring, ring_index, node_sizes }
+        Plan { leader: Pe(ring[mine]), local: node_sizes[mine].1, ring, ring_index, node_sizes, spans_nodes }
     }
 
     /// Whether the team spans one node only (the release is then stored by the member completing the count).
@@ -259,34 +263,38 @@ fn wait_word(
     target: u64,
     epoch: u64,
     stage: Stage,
+    spans_nodes: bool,
     probe: &mut dyn FnMut() -> Result<()>,
 ) -> Result<()> {
     let at = ctx.node.layout().team_word(team.slot, word);
     let w = ctx.node.word64(owner, at);
     let mut last_probe = Instant::now();
     let mut polls = 0u32;
-    wait_until_on(
-        ctx,
-        owner,
-        Some((at, 8)),
-        || {
-            if w.load(Ordering::Acquire) >= target {
-                return Some(Ok(()));
-            }
-            polls = polls.wrapping_add(1);
-            if polls.is_multiple_of(64) {
-                let now = Instant::now();
-                if now.duration_since(last_probe) >= PROBE_EVERY {
-                    last_probe = now;
-                    if let Err(e) = probe() {
-                        return Some(Err(e));
-                    }
+    let poll = || {
+        if w.load(Ordering::Acquire) >= target {
+            return Some(Ok(()));
+        }
+        polls = polls.wrapping_add(1);
+        if polls.is_multiple_of(64) {
+            let now = Instant::now();
+            if now.duration_since(last_probe) >= PROBE_EVERY {
+                last_probe = now;
+                if let Err(e) = probe() {
+                    return Some(Err(e));
                 }
             }
-            None
-        },
-        || describe(team, epoch, stage),
-    )?
+        }
+        None
+    };
+    let what = || describe(team, epoch, stage);
+    // Waits that span network rounds (a node's members waiting for their leader, a leader for a signal from
+    // another node) are long: they sleep at once when the node is oversubscribed, leaving the cores to the
+    // leaders and the progress threads.
+    if spans_nodes && !matches!(stage, Stage::Gather) {
+        wait_long_on(ctx, owner, Some((at, 8)), poll, what)?
+    } else {
+        wait_until_on(ctx, owner, Some((at, 8)), poll, what)?
+    }
 }
 
 fn run<E: DataOpEngine + ?Sized>(
@@ -329,7 +337,7 @@ fn phases<E: DataOpEngine + ?Sized>(
             } else {
                 progress.store(epoch << 6 | WAITING, Ordering::SeqCst);
                 *stage = Stage::Release;
-                wait_word(ctx, team, leader, NODE_RELEASE, epoch, epoch, *stage, probe)?;
+                wait_word(ctx, team, leader, NODE_RELEASE, epoch, epoch, *stage, plan.spans_nodes, probe)?;
             }
             progress.store(epoch << 6 | DONE, Ordering::SeqCst);
             return Ok(());
@@ -337,12 +345,12 @@ fn phases<E: DataOpEngine + ?Sized>(
         if leader != me {
             progress.store(epoch << 6 | WAITING, Ordering::SeqCst);
             *stage = Stage::Release;
-            wait_word(ctx, team, leader, NODE_RELEASE, epoch, epoch, *stage, probe)?;
+            wait_word(ctx, team, leader, NODE_RELEASE, epoch, epoch, *stage, plan.spans_nodes, probe)?;
             progress.store(epoch << 6 | DONE, Ordering::SeqCst);
             return Ok(());
         }
         progress.store(epoch << 6 | GATHERING, Ordering::SeqCst);
-        wait_word(ctx, team, me, NODE_COUNT, all, epoch, *stage, probe)?;
+        wait_word(ctx, team, me, NODE_COUNT, all, epoch, *stage, plan.spans_nodes, probe)?;
     }
     let my = plan.ring_index.expect("a leader (or a flat member) is in the ring");
     let size = plan.ring.len() as u32;
@@ -357,7 +365,7 @@ fn phases<E: DataOpEngine + ?Sized>(
         let flag = layout.team_word(team.slot, round);
         *stage = Stage::Round(round);
         engine.atomic(to, flag, AtomicWidth::W64, AtomicOp::FetchAdd(1))?;
-        wait_word(ctx, team, me, round, epoch, epoch, *stage, probe)?;
+        wait_word(ctx, team, me, round, epoch, epoch, *stage, plan.spans_nodes, probe)?;
         dist = dist.saturating_mul(2);
         round += 1;
     }
@@ -451,4 +459,51 @@ fn name_missing<E: DataOpEngine + ?Sized>(
     missing_pes.sort_unstable();
     missing_pes.dedup();
     Error::Timeout { what, waited, missing_pes }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(members: &[u32], me: u32, node_of: &[u32]) -> Plan {
+        let my_index = members.iter().position(|&m| m == me).unwrap() as u32;
+        let team = TeamView { members, my_index, slot: 2, node_of };
+        Plan::new(&team, &|pe| node_of[pe as usize] == node_of[me as usize])
+    }
+
+    /// Uneven nodes: leaders are the first member of each node in team order, each PE knows its node's size.
+    #[test]
+    fn uneven_nodes_give_one_leader_per_node() {
+        let node_of = [0, 0, 0, 1, 2, 2];
+        let all: Vec<u32> = (0..6).collect();
+        let p = plan(&all, 4, &node_of);
+        assert_eq!((p.ring.clone(), p.ring_index, p.leader, p.local), (vec![0, 3, 4], Some(2), Pe(4), 2));
+        let p = plan(&all, 1, &node_of);
+        assert_eq!((p.ring_index, p.leader, p.local), (None, Pe(0), 3));
+        assert_eq!(p.node_sizes, vec![(0, 3), (3, 1), (4, 2)]);
+        let p = plan(&all, 3, &node_of);
+        assert_eq!((p.ring_index, p.leader, p.local), (Some(1), Pe(3), 1));
+        // A strided team: its leaders are its own first members per node, in team order.
+        let p = plan(&[5, 3, 1], 1, &node_of);
+        assert_eq!((p.ring.clone(), p.ring_index, p.leader, p.local), (vec![5, 3, 1], Some(2), Pe(1), 1));
+    }
+
+    /// One PE per node, unknown nodes, and two PEs on one node: the flat dissemination over all members.
+    #[test]
+    fn flat_shapes() {
+        let p = plan(&[0, 1, 2], 1, &[0, 1, 2]);
+        assert_eq!((p.ring.clone(), p.ring_index, p.local), (vec![0, 1, 2], Some(1), 1));
+        let team = TeamView { members: &[0, 1, 2], my_index: 0, slot: 2, node_of: &[] };
+        let p = Plan::new(&team, &|_| true);
+        assert_eq!((p.ring.len(), p.local), (3, 1));
+        let p = plan(&[0, 1], 0, &[0, 0]);
+        assert_eq!((p.ring.len(), p.local), (2, 1));
+        // Three on one node: one leader, the node phases only.
+        let p = plan(&[0, 1, 2], 2, &[0, 0, 0]);
+        assert_eq!((p.ring.clone(), p.ring_index, p.leader, p.local, p.one_node()), (vec![0], None, Pe(0), 3, true));
+        // node_of contradicting the mappings: flat.
+        let team = TeamView { members: &[0, 1, 2], my_index: 0, slot: 2, node_of: &[0, 0, 0] };
+        let p = Plan::new(&team, &|pe| pe == 0);
+        assert_eq!((p.ring.len(), p.local), (3, 1));
+    }
 }

@@ -22,7 +22,12 @@ fn main() -> shmem::Result<()> {
     times.sort_by(f64::total_cmp);
     if sh.my_pe() == 0 {
         let spread: Vec<String> = times.iter().map(|t| format!("{t:.0}")).collect();
-        println!("barrier_probe {} PEs: median {:.0} ns (batches: {})", sh.n_pes(), times[batches / 2], spread.join(" "));
+        println!(
+            "barrier_probe {} PEs: median {:.0} ns (batches: {})",
+            sh.n_pes(),
+            times[batches / 2],
+            spread.join(" ")
+        );
     }
     sh.finalize()
 }
