@@ -28,7 +28,7 @@
 //! arrival words, read only to name the missing PEs when a barrier times out. A team slot's words must be
 //! zero on every member when a team starts using it.
 
-use crate::wait::{wait_long_on, wait_until_on, WaitCtx};
+use crate::wait::{wait_until_on, WaitCtx};
 use shmem_core::engine::{AtomicOp, AtomicWidth, DataOpEngine};
 use shmem_core::heap::layout::{ALLOC_SYNC_SLOT, TEAM_SYNC_WORDS};
 use shmem_core::heap::HeapLayout;
@@ -174,15 +174,12 @@ struct Plan {
     local: u64,
     /// Members per node, by the node's leader (world PE): to judge a leader's gather when naming PEs.
     node_sizes: Vec<(u32, u64)>,
-    /// Whether some member is on another node: waits for the network rounds are long.
-    spans_nodes: bool,
 }
 
 impl Plan {
     /// The plan of `team` for this PE; `mapped(pe)` tells whether `pe`'s segment is mapped here (on this node).
     fn new(team: &TeamView<'_>, mapped: &dyn Fn(u32) -> bool) -> Plan {
         let me = team.members[team.my_index as usize];
-        let spans_nodes = team.members.iter().any(|&pe| !mapped(pe));
         // Flat when the nodes are unknown, or for two members on one node (one round, each waits on its own
         // word). The node-local phases need every member of this node mapped and no other: node_of must agree
         // with the mappings.
@@ -197,7 +194,6 @@ impl Plan {
                 leader: Pe(me),
                 local: 1,
                 node_sizes: Vec::new(),
-                spans_nodes,
             };
         }
         let mut node_sizes: Vec<(u32, u64)> = Vec::new(); // (leader, members), leaders in team order
@@ -215,7 +211,7 @@ impl Plan {
         let mine = node_leader.iter().position(|&(n, _)| n == team.node_of[me as usize]).expect("own node");
         let ring: Vec<u32> = node_sizes.iter().map(|&(l, _)| l).collect();
         let ring_index = ring.iter().position(|&l| l == me).map(|i| i as u32);
-        Plan { leader: Pe(ring[mine]), local: node_sizes[mine].1, ring, ring_index, node_sizes, spans_nodes }
+        Plan { leader: Pe(ring[mine]), local: node_sizes[mine].1, ring, ring_index, node_sizes }
     }
 
     /// Whether the team spans one node only (the release is then stored by the member completing the count).
@@ -263,7 +259,6 @@ fn wait_word(
     target: u64,
     epoch: u64,
     stage: Stage,
-    spans_nodes: bool,
     probe: &mut dyn FnMut() -> Result<()>,
 ) -> Result<()> {
     let at = ctx.node.layout().team_word(team.slot, word);
@@ -287,14 +282,7 @@ fn wait_word(
         None
     };
     let what = || describe(team, epoch, stage);
-    // Waits that span network rounds (a node's members waiting for their leader, a leader for a signal from
-    // another node) are long: they sleep at once when the node is oversubscribed, leaving the cores to the
-    // leaders and the progress threads.
-    if spans_nodes && !matches!(stage, Stage::Gather) {
-        wait_long_on(ctx, owner, Some((at, 8)), poll, what)?
-    } else {
-        wait_until_on(ctx, owner, Some((at, 8)), poll, what)?
-    }
+    wait_until_on(ctx, owner, Some((at, 8)), poll, what)?
 }
 
 fn run<E: DataOpEngine + ?Sized>(
@@ -337,7 +325,7 @@ fn phases<E: DataOpEngine + ?Sized>(
             } else {
                 progress.store(epoch << 6 | WAITING, Ordering::SeqCst);
                 *stage = Stage::Release;
-                wait_word(ctx, team, leader, NODE_RELEASE, epoch, epoch, *stage, plan.spans_nodes, probe)?;
+                wait_word(ctx, team, leader, NODE_RELEASE, epoch, epoch, *stage, probe)?;
             }
             progress.store(epoch << 6 | DONE, Ordering::SeqCst);
             return Ok(());
@@ -345,12 +333,12 @@ fn phases<E: DataOpEngine + ?Sized>(
         if leader != me {
             progress.store(epoch << 6 | WAITING, Ordering::SeqCst);
             *stage = Stage::Release;
-            wait_word(ctx, team, leader, NODE_RELEASE, epoch, epoch, *stage, plan.spans_nodes, probe)?;
+            wait_word(ctx, team, leader, NODE_RELEASE, epoch, epoch, *stage, probe)?;
             progress.store(epoch << 6 | DONE, Ordering::SeqCst);
             return Ok(());
         }
         progress.store(epoch << 6 | GATHERING, Ordering::SeqCst);
-        wait_word(ctx, team, me, NODE_COUNT, all, epoch, *stage, plan.spans_nodes, probe)?;
+        wait_word(ctx, team, me, NODE_COUNT, all, epoch, *stage, probe)?;
     }
     let my = plan.ring_index.expect("a leader (or a flat member) is in the ring");
     let size = plan.ring.len() as u32;
@@ -365,7 +353,7 @@ fn phases<E: DataOpEngine + ?Sized>(
         let flag = layout.team_word(team.slot, round);
         *stage = Stage::Round(round);
         engine.atomic(to, flag, AtomicWidth::W64, AtomicOp::FetchAdd(1))?;
-        wait_word(ctx, team, me, round, epoch, epoch, *stage, plan.spans_nodes, probe)?;
+        wait_word(ctx, team, me, round, epoch, epoch, *stage, probe)?;
         dist = dist.saturating_mul(2);
         round += 1;
     }

@@ -167,43 +167,13 @@ pub fn wait_until_on<R>(
     ctx: &WaitCtx<'_>,
     owner: shmem_core::Pe,
     watch: Option<(HeapOffset, u64)>,
-    poll: impl FnMut() -> Option<R>,
-    what: impl Fn() -> String,
-) -> Result<R> {
-    wait_with(ctx, owner, watch, poll, what, false)
-}
-
-/// [`wait_until_on`] for a wait expected to last long (a node's PEs waiting while their leader talks to other
-/// nodes over the network): when this node has more PEs than cores it skips the spin and the yields and
-/// sleeps at once, leaving the cores to the PEs and progress threads that do the work.
-///
-/// # Errors
-/// As [`wait_until`].
-pub fn wait_long_on<R>(
-    ctx: &WaitCtx<'_>,
-    owner: shmem_core::Pe,
-    watch: Option<(HeapOffset, u64)>,
-    poll: impl FnMut() -> Option<R>,
-    what: impl Fn() -> String,
-) -> Result<R> {
-    wait_with(ctx, owner, watch, poll, what, true)
-}
-
-fn wait_with<R>(
-    ctx: &WaitCtx<'_>,
-    owner: shmem_core::Pe,
-    watch: Option<(HeapOffset, u64)>,
     mut poll: impl FnMut() -> Option<R>,
     what: impl Fn() -> String,
-    long: bool,
 ) -> Result<R> {
     if let Some(r) = poll() {
         return Ok(r);
     }
-    let mut tune = tuning(ctx.node.local_pes());
-    if long && tune.spin_for.is_zero() {
-        tune.yields = 0;
-    }
+    let tune = tuning(ctx.node.local_pes());
     let start = Instant::now();
     if let Some(r) = spin(&mut poll, tune.spin_for) {
         return Ok(r);
