@@ -23,8 +23,10 @@ fn place_on_node() -> Result<Vec<u32>, String> {
         .map(|s| s.parse().map_err(|_| format!("bad {SIZES_VAR} entry {s}")))
         .collect::<Result<_, _>>()?;
     let pe: u32 = std::env::var("SHMEM_PE").ok().and_then(|v| v.parse().ok()).ok_or("SHMEM_PE is not set")?;
-    let node_of: Vec<u32> =
-        sizes.iter().enumerate().flat_map(|(node, &k)| std::iter::repeat(node as u32).take(k as usize)).collect();
+    let mut node_of: Vec<u32> = Vec::new();
+    for (node, &k) in sizes.iter().enumerate() {
+        node_of.extend((0..k).map(|_| node as u32));
+    }
     let node = *node_of.get(pe as usize).ok_or("more PEs than the node sizes give")?;
     std::env::set_var("SHMEM_NODE_ID", format!("barrier-node-{node}"));
     Ok(node_of)
