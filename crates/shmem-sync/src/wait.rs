@@ -1,10 +1,11 @@
 //! Waiting on words of the local heap: spin, then yield, then sleep on the PE's wake word.
 //!
-//! The policy follows crossbeam's `Backoff`: a short spin catches a peer that is about to write (the common
+//! The policy follows crossbeam's `Backoff`: a spin catches a peer that is about to write (the common
 //! case when every PE has a core), yielding gives the core to a peer when PEs outnumber cores, and the
-//! futex sleep burns nothing while a peer computes for long. The spin is shortened when this node has more
-//! PEs than cores. Sleeps are bounded slices, so a job failure or a deadline is noticed promptly even when
-//! nobody writes.
+//! futex sleep burns nothing while a peer computes for long. The spin (up to 2 ms) is dropped when this
+//! node has more PEs than cores. `SHMEM_WAIT_SPIN_US` and `SHMEM_WAIT_YIELDS` override the spin and the
+//! number of yields before sleeping (for measurements on a given machine). Sleeps are bounded slices, so a
+//! job failure or a deadline is noticed promptly even when nobody writes.
 
 use crate::cmp::WaitValue;
 use shmem_core::heap::NodeSegments;
@@ -90,9 +91,21 @@ fn tuning(local_pes: u32) -> Tuning {
     let oversubscribed = local_pes > cores;
     static YIELDS: OnceLock<Option<u32>> = OnceLock::new();
     let yields = *YIELDS.get_or_init(|| std::env::var("SHMEM_WAIT_YIELDS").ok().and_then(|v| v.parse().ok()));
+    static SPIN_US: OnceLock<Option<u64>> = OnceLock::new();
+    let spin_us = *SPIN_US.get_or_init(|| std::env::var("SHMEM_WAIT_SPIN_US").ok().and_then(|v| v.parse().ok()));
     Tuning {
-        // About 20 µs of spinning with a core each; a token spin when PEs must share cores.
-        spin_for: if oversubscribed { Duration::ZERO } else { Duration::from_micros(20) },
+        // With a core each: spin up to 2 ms. A shorter spin (20 µs, before) falls into a slow lock-step as
+        // soon as other processes take the cores now and then: a PE descheduled for longer than the spin
+        // finds its peer asleep, wakes it (a futex wake and a wake-up later), the peer's next wait runs out too,
+        // and so on. Measured on the loaded 2-core VM, 2-PE barrier_all medians: 21-45 µs with 20 µs,
+        // 0.21-0.23 µs with 2 ms (3 runs each). No spin when PEs must share cores (a spinning PE holds the
+        // core its peer needs: 4 PEs on 2 cores, 50 µs spin: 0.3-0.4 ms per barrier against 6-11 µs without).
+        // `SHMEM_WAIT_SPIN_US` overrides it (for measurements).
+        spin_for: match spin_us {
+            Some(us) => Duration::from_micros(us),
+            None if oversubscribed => Duration::ZERO,
+            None => Duration::from_millis(2),
+        },
         yields: yields.unwrap_or(if oversubscribed { 2000 } else { 50 }),
         warn_after: Duration::from_secs(warn_secs),
     }
