@@ -1,21 +1,40 @@
-//! A dissemination barrier over engine atomics.
+//! Team barriers over engine atomics: hierarchical by node, a dissemination across nodes.
 //!
-//! In round `r` (distance `d = 2^r`), member `i` adds 1 to the round-`r` counter of member `(i + d) % size` and
-//! waits until its own round-`r` counter reaches the barrier's epoch. After `ceil(log2 size)` rounds every
-//! member has heard, directly or transitively, from every other. Counters only grow, so no round needs a
-//! reset: a member that races ahead into the next barrier raises a counter to `epoch + 1`, which still
-//! satisfies `>= epoch` (it cannot get further ahead, since it cannot finish that barrier without us).
+//! A team's members are grouped by node (`TeamView::node_of`); the member with the lowest team index on a
+//! node is that node's *leader*, and the team's block of the leader's sync area holds the node's arrival
+//! counter and release word. A barrier has up to three phases:
 //!
-//! The counters live in the team's block of the reserved sync area (see `HeapLayout::team_word`); the last
-//! word of the block records the epoch a member has entered, read only to name the missing PEs when a
-//! barrier times out. A team slot's words must be zero on every member when a team starts using it.
+//! 1. **Gather on the node** (shared memory): every member adds 1 to its leader's counter.
+//! 2. **Across nodes** (leaders only, when the team spans several nodes): a dissemination barrier among the
+//!    leaders. In round `r` (distance `d = 2^r`) leader `i` adds 1 to the round-`r` counter of leader
+//!    `(i + d) % M` and waits until its own round-`r` counter reaches the epoch: `ceil(log2 M)` network round
+//!    trips for `M` nodes, whatever the number of PEs per node.
+//! 3. **Release on the node**: the leader (or, on a team confined to one node, the member whose addition
+//!    completed the count) stores the epoch into the release word; the others wait for it, all on that one
+//!    word, so one futex wake releases every sleeper of the node.
+//!
+//! On one node this is a gather-release barrier in which every member waits exactly once, however many PEs
+//! share the cores, instead of `ceil(log2 N)` times in a row (each of which needs the right peer to be
+//! scheduled). A team of two on one node keeps the plain dissemination barrier (one round, each PE waits on
+//! its own word), which is the fastest when each PE has a core.
+//!
+//! Counters only grow, so no phase needs a reset: after barrier `e` a leader's counter is `e * L` for `L`
+//! members on its node, its release word `e`, each round counter `e`. A member racing ahead into the next
+//! barrier raises a counter past its target, which `>=` tolerates; it cannot get further ahead, since it
+//! cannot finish that barrier without the others.
+//!
+//! The words live in the team's block of the reserved sync area (see `HeapLayout::team_word`): round
+//! counters first, then the node counter and the release word on lines of their own, then the progress and
+//! arrival words, read only to name the missing PEs when a barrier times out. A team slot's words must be
+//! zero on every member when a team starts using it.
 
-use crate::wait::{load_local, wait_until, WaitCtx};
+use crate::wait::{wait_until_on, WaitCtx};
 use shmem_core::engine::{AtomicOp, AtomicWidth, DataOpEngine};
 use shmem_core::heap::layout::{ALLOC_SYNC_SLOT, TEAM_SYNC_WORDS};
 use shmem_core::heap::HeapLayout;
 use shmem_core::{Error, Pe, Result};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Word of a team block holding the last epoch a member entered (read by peers to tell whether it arrived, and
@@ -25,10 +44,24 @@ pub const ARRIVAL_WORD: u64 = TEAM_SYNC_WORDS - 1;
 /// `epoch << 6 | DONE` when it leaves. Read only to name the members that stopped inside a barrier.
 const PROGRESS_WORD: u64 = TEAM_SYNC_WORDS - 2;
 const DONE: u64 = 63;
+/// Progress state: entered, its addition to the node counter not yet made (or, for the member that completed
+/// the count on a one-node team, the release not yet stored). Every other member waits for it.
+const ARRIVING: u64 = 60;
+/// Progress state: counted on its node, waiting for the release (holds nobody up).
+const WAITING: u64 = 61;
+/// Progress state: a leader waiting for its node's members to arrive.
+const GATHERING: u64 = 62;
+/// Word of the leader's team block counting the arrivals on its node (`epoch * L` after barrier `epoch`).
+const NODE_COUNT: u64 = 16;
+/// Word of the leader's team block holding the epoch of the last barrier released on its node.
+const NODE_RELEASE: u64 = 24;
+/// Round counters of the dissemination use words `0..MAX_ROUNDS` (up to 2^16 nodes, or members when flat).
+const MAX_ROUNDS: u64 = NODE_COUNT;
 /// How often a waiting member runs its probe (see [`barrier_probed`]).
 const PROBE_EVERY: Duration = Duration::from_millis(1);
 
-/// A team as the barrier sees it: its members (world PEs in team order), this PE's index, its sync block.
+/// A team as the barrier sees it: its members (world PEs in team order), this PE's index, its sync block, and
+/// which node each PE is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TeamView<'a> {
     /// World PE of each member, in team order.
@@ -37,6 +70,9 @@ pub struct TeamView<'a> {
     pub my_index: u32,
     /// The team's block in the sync area.
     pub slot: u32,
+    /// Node index of every world PE (the same on every PE; PEs of one node have mapped each other's
+    /// segments). Empty when unknown: the barrier is then a flat dissemination over all members.
+    pub node_of: &'a [u32],
 }
 
 impl TeamView<'_> {
@@ -51,11 +87,12 @@ impl TeamView<'_> {
     }
 }
 
-/// How many barriers this PE has completed on one team (per process). A new team starts at zero, with its
-/// slot's words zeroed on every member.
+/// How many barriers this PE has completed on one team (per process), and the team's barrier plan, worked out
+/// at its first barrier. A new team starts at zero, with its slot's words zeroed on every member.
 #[derive(Debug, Default)]
 pub struct BarrierState {
     epoch: AtomicU64,
+    plan: OnceLock<Plan>,
     /// Set when a barrier on this team failed part-way: its counters may be out of step with the peers', so a
     /// later barrier could pass without synchronizing. Every later barrier fails instead.
     poisoned: AtomicBool,
@@ -116,126 +153,345 @@ pub fn barrier_probed<E: DataOpEngine + ?Sized>(
     if team.size() <= 1 {
         return Ok(());
     }
-    let result = run_rounds(engine, ctx, team, epoch, probe);
+    let plan = state.plan.get_or_init(|| Plan::new(team, &|pe| ctx.node.peer(Pe(pe)).is_some()));
+    let result = run(engine, ctx, team, plan, epoch, probe);
     if result.is_err() {
         state.poisoned.store(true, Ordering::Release);
     }
     result
 }
 
-fn run_rounds<E: DataOpEngine + ?Sized>(
+/// The shape of one team's barrier, the same for every barrier on the team.
+#[derive(Debug)]
+struct Plan {
+    /// The members of the cross-node dissemination (world PEs): the node leaders in team order, or every
+    /// member for a flat barrier (which has no node phases: `local` is 1).
+    ring: Vec<u32>,
+    /// This PE's index in `ring`, when it is in it.
+    ring_index: Option<u32>,
+    /// This PE's node leader (world PE) and the number of members on this node.
+    leader: Pe,
+    local: u64,
+    /// Members per node, by the node's leader (world PE): to judge a leader's gather when naming PEs.
+    node_sizes: Vec<(u32, u64)>,
+}
+
+impl Plan {
+    /// The plan of `team` for this PE; `mapped(pe)` tells whether `pe`'s segment is mapped here (on this node).
+    fn new(team: &TeamView<'_>, mapped: &dyn Fn(u32) -> bool) -> Plan {
+        let me = team.members[team.my_index as usize];
+        // Flat when the nodes are unknown, or for two members on one node (one round, each waits on its own
+        // word). The node-local phases need every member of this node mapped and no other: node_of must agree
+        // with the mappings.
+        let known = team.members.iter().all(|&pe| {
+            team.node_of.get(pe as usize).is_some_and(|&node| (node == team.node_of[me as usize]) == mapped(pe))
+        });
+        let one_node = known && team.members.iter().all(|&pe| team.node_of[pe as usize] == team.node_of[me as usize]);
+        if !known || (one_node && team.size() <= 2) || force_flat() {
+            return Plan {
+                ring: team.members.to_vec(),
+                ring_index: Some(team.my_index),
+                leader: Pe(me),
+                local: 1,
+                node_sizes: Vec::new(),
+            };
+        }
+        let mut node_sizes: Vec<(u32, u64)> = Vec::new(); // (leader, members), leaders in team order
+        let mut node_leader: Vec<(u32, u32)> = Vec::new(); // (node, leader)
+        for &pe in team.members {
+            let node = team.node_of[pe as usize];
+            match node_leader.iter().position(|&(n, _)| n == node) {
+                Some(i) => node_sizes[i].1 += 1,
+                None => {
+                    node_leader.push((node, pe));
+                    node_sizes.push((pe, 1));
+                }
+            }
+        }
+        let mine = node_leader.iter().position(|&(n, _)| n == team.node_of[me as usize]).expect("own node");
+        let ring: Vec<u32> = node_sizes.iter().map(|&(l, _)| l).collect();
+        let ring_index = ring.iter().position(|&l| l == me).map(|i| i as u32);
+        Plan { leader: Pe(ring[mine]), local: node_sizes[mine].1, ring, ring_index, node_sizes }
+    }
+
+    /// Whether the team spans one node only (the release is then stored by the member completing the count).
+    fn one_node(&self) -> bool {
+        self.ring.len() == 1
+    }
+}
+
+/// `SHMEM_BARRIER_ALGO=flat` makes every barrier a flat dissemination over all members (the algorithm before
+/// the hierarchical one), for comparing the two on a given machine; anything else (or unset) is the default.
+fn force_flat() -> bool {
+    static FLAT: OnceLock<bool> = OnceLock::new();
+    *FLAT.get_or_init(|| std::env::var("SHMEM_BARRIER_ALGO").is_ok_and(|v| v.eq_ignore_ascii_case("flat")))
+}
+
+/// Where this PE waited when its barrier timed out (to name whom it waited for when nothing else is found).
+#[derive(Debug, Clone, Copy)]
+enum Stage {
+    Gather,
+    Round(u64),
+    Release,
+}
+
+fn describe(team: &TeamView<'_>, epoch: u64, stage: Stage) -> String {
+    let at = match stage {
+        Stage::Gather => "gathering its node".to_string(),
+        Stage::Round(r) => format!("round {r}"),
+        Stage::Release => "waiting for its node's release".to_string(),
+    };
+    if team.slot == ALLOC_SYNC_SLOT {
+        format!("the barrier of collective allocation call #{epoch} ({at})")
+    } else {
+        format!("barrier #{epoch} of team slot {} ({at})", team.slot)
+    }
+}
+
+/// Waits until `owner`'s word `word` of the team block reaches `target`, running `probe` about every
+/// millisecond.
+#[allow(clippy::too_many_arguments)]
+fn wait_word(
+    ctx: &WaitCtx<'_>,
+    team: &TeamView<'_>,
+    owner: Pe,
+    word: u64,
+    target: u64,
+    epoch: u64,
+    stage: Stage,
+    probe: &mut dyn FnMut() -> Result<()>,
+) -> Result<()> {
+    let at = ctx.node.layout().team_word(team.slot, word);
+    let w = ctx.node.word64(owner, at);
+    let mut last_probe = Instant::now();
+    let mut polls = 0u32;
+    let poll = || {
+        if w.load(Ordering::Acquire) >= target {
+            return Some(Ok(()));
+        }
+        polls = polls.wrapping_add(1);
+        if polls.is_multiple_of(64) {
+            let now = Instant::now();
+            if now.duration_since(last_probe) >= PROBE_EVERY {
+                last_probe = now;
+                if let Err(e) = probe() {
+                    return Some(Err(e));
+                }
+            }
+        }
+        None
+    };
+    let what = || describe(team, epoch, stage);
+    wait_until_on(ctx, owner, Some((at, 8)), poll, what)?
+}
+
+fn run<E: DataOpEngine + ?Sized>(
     engine: &E,
     ctx: &WaitCtx<'_>,
     team: &TeamView<'_>,
+    plan: &Plan,
     epoch: u64,
     probe: &mut dyn FnMut() -> Result<()>,
+) -> Result<()> {
+    let mut stage = Stage::Gather;
+    let result = phases(engine, ctx, team, plan, epoch, probe, &mut stage);
+    result.map_err(|e| name_missing(engine, ctx.node.layout(), team, plan, epoch, stage, e))
+}
+
+fn phases<E: DataOpEngine + ?Sized>(
+    engine: &E,
+    ctx: &WaitCtx<'_>,
+    team: &TeamView<'_>,
+    plan: &Plan,
+    epoch: u64,
+    probe: &mut dyn FnMut() -> Result<()>,
+    stage: &mut Stage,
 ) -> Result<()> {
     let layout = *ctx.node.layout();
     let me = ctx.node.me();
     let progress = ctx.node.word64(me, layout.team_word(team.slot, PROGRESS_WORD));
     ctx.node.word64(me, layout.team_word(team.slot, ARRIVAL_WORD)).store(epoch, Ordering::SeqCst);
+    let leader = plan.leader;
+    if plan.local > 1 {
+        progress.store(epoch << 6 | ARRIVING, Ordering::SeqCst);
+        let count = layout.team_word(team.slot, NODE_COUNT);
+        let before = ctx.node.atomic(leader, count, AtomicWidth::W64, AtomicOp::FetchAdd(1))?;
+        let all = epoch * plan.local;
+        if plan.one_node() {
+            if before + 1 == all {
+                // The last to arrive releases everybody with one store (and one wake of the sleepers).
+                let release = layout.team_word(team.slot, NODE_RELEASE);
+                ctx.node.atomic(leader, release, AtomicWidth::W64, AtomicOp::Swap(epoch))?;
+            } else {
+                progress.store(epoch << 6 | WAITING, Ordering::SeqCst);
+                *stage = Stage::Release;
+                wait_word(ctx, team, leader, NODE_RELEASE, epoch, epoch, *stage, probe)?;
+            }
+            progress.store(epoch << 6 | DONE, Ordering::SeqCst);
+            return Ok(());
+        }
+        if leader != me {
+            progress.store(epoch << 6 | WAITING, Ordering::SeqCst);
+            *stage = Stage::Release;
+            wait_word(ctx, team, leader, NODE_RELEASE, epoch, epoch, *stage, probe)?;
+            progress.store(epoch << 6 | DONE, Ordering::SeqCst);
+            return Ok(());
+        }
+        progress.store(epoch << 6 | GATHERING, Ordering::SeqCst);
+        wait_word(ctx, team, me, NODE_COUNT, all, epoch, *stage, probe)?;
+    }
+    let my = plan.ring_index.expect("a leader (or a flat member) is in the ring");
+    let size = plan.ring.len() as u32;
     let mut dist = 1u32;
     let mut round = 0u64;
-    while dist < team.size() {
-        progress.store(epoch << 6 | round, Ordering::SeqCst);
-        let to = team.world((team.my_index + dist) % team.size());
-        let flag = layout.team_word(team.slot, round);
-        engine.atomic(to, flag, AtomicWidth::W64, AtomicOp::FetchAdd(1))?;
-        let start = Instant::now();
-        let mut last_probe = start;
-        let mut polls = 0u32;
-        let waited = wait_until(
-            ctx,
-            Some((flag, 8)),
-            || {
-                if load_local::<u64>(ctx.node, flag) >= epoch {
-                    return Some(Ok(()));
-                }
-                polls = polls.wrapping_add(1);
-                if polls.is_multiple_of(64) {
-                    let now = Instant::now();
-                    if now.duration_since(last_probe) >= PROBE_EVERY {
-                        last_probe = now;
-                        if let Err(e) = probe() {
-                            return Some(Err(e));
-                        }
-                    }
-                }
-                None
-            },
-            || {
-                if team.slot == ALLOC_SYNC_SLOT {
-                    format!("the barrier of collective allocation call #{epoch} (round {round})")
-                } else {
-                    format!("barrier #{epoch} of team slot {} (round {round})", team.slot)
-                }
-            },
-        );
-        match waited {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e),
-            Err(e) => return Err(name_missing(engine, &layout, team, epoch, round, e)),
+    while dist < size {
+        if round >= MAX_ROUNDS {
+            return Err(Error::Inner(format!("a barrier over {size} nodes needs more than {MAX_ROUNDS} rounds")));
         }
+        progress.store(epoch << 6 | round, Ordering::SeqCst);
+        let to = Pe(plan.ring[((my + dist) % size) as usize]);
+        let flag = layout.team_word(team.slot, round);
+        *stage = Stage::Round(round);
+        engine.atomic(to, flag, AtomicWidth::W64, AtomicOp::FetchAdd(1))?;
+        wait_word(ctx, team, me, round, epoch, epoch, *stage, probe)?;
         dist = dist.saturating_mul(2);
         round += 1;
+    }
+    if plan.local > 1 {
+        let release = layout.team_word(team.slot, NODE_RELEASE);
+        ctx.node.atomic(me, release, AtomicWidth::W64, AtomicOp::Swap(epoch))?;
     }
     progress.store(epoch << 6 | DONE, Ordering::SeqCst);
     Ok(())
 }
 
 /// Turns a timeout into one that names the members holding the barrier up: those that never entered it, and
-/// those that entered but stopped inside it (frozen, e.g. by SIGSTOP, or descheduled): a member stuck in round
-/// `r` either already received its round-`r` signal or never sent its own. When neither is found (the state
-/// changed while we looked), the member this PE waited for is named.
+/// those that entered but stopped inside it (frozen, e.g. by SIGSTOP, or descheduled) where the others need
+/// them: a member that has not yet added itself to its node's count; a leader whose node had all arrived
+/// but that did not go on; a member of the cross-node ring stuck in round `r` that either already received
+/// its round-`r` signal or never sent its own. When none is found (the state changed while we looked), the
+/// PE this one waited for is named.
 #[cold]
 fn name_missing<E: DataOpEngine + ?Sized>(
     engine: &E,
     layout: &HeapLayout,
     team: &TeamView<'_>,
+    plan: &Plan,
     epoch: u64,
-    my_round: u64,
+    stage: Stage,
     err: Error,
 ) -> Error {
     let Error::Timeout { what, waited, .. } = err else { return err };
     let read = |pe: Pe, word: u64| {
         engine.atomic(pe, layout.team_word(team.slot, word), AtomicWidth::W64, AtomicOp::Fetch).ok()
     };
-    let size = team.size();
+    let ring_size = plan.ring.len() as u32;
+    let me = team.world(team.my_index);
     let mut absent = Vec::new();
     let mut stuck = Vec::new();
-    for i in 0..size {
+    for i in 0..team.size() {
         let pe = team.world(i);
         if read(pe, ARRIVAL_WORD).is_none_or(|v| v < epoch) {
             absent.push(pe.0);
             continue;
         }
         let Some(p) = read(pe, PROGRESS_WORD) else { continue };
-        let (e, r) = (p >> 6, p & 63);
+        let (e, st) = (p >> 6, p & 63);
         let frozen = match e.cmp(&epoch) {
             std::cmp::Ordering::Greater => false,
             std::cmp::Ordering::Less => true,
-            std::cmp::Ordering::Equal if r == DONE => false,
-            std::cmp::Ordering::Equal => {
-                let succ = team.world((i + (1u32 << r.min(31))) % size);
-                let got_signal = read(pe, r).is_some_and(|v| v >= epoch);
-                let sent_signal = read(succ, r).is_some_and(|v| v >= epoch);
-                got_signal || !sent_signal
-            }
+            std::cmp::Ordering::Equal => match st {
+                DONE | WAITING => false,
+                ARRIVING => true,
+                GATHERING => {
+                    let members = plan.node_sizes.iter().find(|&&(l, _)| l == pe.0).map_or(1, |&(_, m)| m);
+                    read(pe, NODE_COUNT).is_some_and(|c| c >= epoch * members)
+                }
+                r => match plan.ring.iter().position(|&x| x == pe.0) {
+                    Some(k) => {
+                        // Judged only on words that could be read (a failed read proves nothing).
+                        let succ = Pe(plan.ring[(k + (1usize << r.min(31))) % ring_size as usize]);
+                        let got_signal = read(pe, r).is_some_and(|v| v >= epoch);
+                        let sent_signal = read(succ, r).map(|v| v >= epoch);
+                        got_signal || sent_signal == Some(false)
+                    }
+                    None => false,
+                },
+            },
         };
-        if frozen {
+        // This PE is waiting, not frozen, whatever its words say.
+        if frozen && pe != me {
             stuck.push(pe.0);
         }
     }
     if absent.is_empty() && stuck.is_empty() {
-        let dist = 1u32 << my_round.min(31);
-        stuck.push(team.world((team.my_index + size - dist % size) % size).0);
+        match (stage, plan.ring_index) {
+            (Stage::Round(r), Some(my)) => {
+                let dist = 1u32 << r.min(31);
+                stuck.push(plan.ring[((my + ring_size - dist % ring_size) % ring_size) as usize]);
+            }
+            (Stage::Release, _) if !plan.one_node() => stuck.push(plan.leader.0),
+            _ => {}
+        }
     }
     let mut what = what;
+    if !what.contains("barrier") {
+        // A timeout of the engine itself (a peer that does not answer an atomic): say which barrier it was in.
+        what = format!("{}: {what}", describe(team, epoch, stage));
+    }
     if !stuck.is_empty() {
         what.push_str(&format!(" (PEs {stuck:?} entered it but stopped inside: frozen, stopped or descheduled)"));
     }
     let mut missing_pes = absent;
     missing_pes.extend(stuck);
     missing_pes.sort_unstable();
+    missing_pes.dedup();
     Error::Timeout { what, waited, missing_pes }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(members: &[u32], me: u32, node_of: &[u32]) -> Plan {
+        let my_index = members.iter().position(|&m| m == me).unwrap() as u32;
+        let team = TeamView { members, my_index, slot: 2, node_of };
+        Plan::new(&team, &|pe| node_of[pe as usize] == node_of[me as usize])
+    }
+
+    /// Uneven nodes: leaders are the first member of each node in team order, each PE knows its node's size.
+    #[test]
+    fn uneven_nodes_give_one_leader_per_node() {
+        let node_of = [0, 0, 0, 1, 2, 2];
+        let all: Vec<u32> = (0..6).collect();
+        let p = plan(&all, 4, &node_of);
+        assert_eq!((p.ring.clone(), p.ring_index, p.leader, p.local), (vec![0, 3, 4], Some(2), Pe(4), 2));
+        let p = plan(&all, 1, &node_of);
+        assert_eq!((p.ring_index, p.leader, p.local), (None, Pe(0), 3));
+        assert_eq!(p.node_sizes, vec![(0, 3), (3, 1), (4, 2)]);
+        let p = plan(&all, 3, &node_of);
+        assert_eq!((p.ring_index, p.leader, p.local), (Some(1), Pe(3), 1));
+        // A strided team: its leaders are its own first members per node, in team order.
+        let p = plan(&[5, 3, 1], 1, &node_of);
+        assert_eq!((p.ring.clone(), p.ring_index, p.leader, p.local), (vec![5, 3, 1], Some(2), Pe(1), 1));
+    }
+
+    /// One PE per node, unknown nodes, and two PEs on one node: the flat dissemination over all members.
+    #[test]
+    fn flat_shapes() {
+        let p = plan(&[0, 1, 2], 1, &[0, 1, 2]);
+        assert_eq!((p.ring.clone(), p.ring_index, p.local), (vec![0, 1, 2], Some(1), 1));
+        let team = TeamView { members: &[0, 1, 2], my_index: 0, slot: 2, node_of: &[] };
+        let p = Plan::new(&team, &|_| true);
+        assert_eq!((p.ring.len(), p.local), (3, 1));
+        let p = plan(&[0, 1], 0, &[0, 0]);
+        assert_eq!((p.ring.len(), p.local), (2, 1));
+        // Three on one node: one leader, the node phases only.
+        let p = plan(&[0, 1, 2], 2, &[0, 0, 0]);
+        assert_eq!((p.ring.clone(), p.ring_index, p.leader, p.local, p.one_node()), (vec![0], None, Pe(0), 3, true));
+        // node_of contradicting the mappings: flat.
+        let team = TeamView { members: &[0, 1, 2], my_index: 0, slot: 2, node_of: &[0, 0, 0] };
+        let p = Plan::new(&team, &|pe| pe == 0);
+        assert_eq!((p.ring.len(), p.local), (3, 1));
+    }
 }

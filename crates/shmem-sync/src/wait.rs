@@ -1,10 +1,11 @@
 //! Waiting on words of the local heap: spin, then yield, then sleep on the PE's wake word.
 //!
-//! The policy follows crossbeam's `Backoff`: a short spin catches a peer that is about to write (the common
+//! The policy follows crossbeam's `Backoff`: a spin catches a peer that is about to write (the common
 //! case when every PE has a core), yielding gives the core to a peer when PEs outnumber cores, and the
-//! futex sleep burns nothing while a peer computes for long. The spin is shortened when this node has more
-//! PEs than cores. Sleeps are bounded slices, so a job failure or a deadline is noticed promptly even when
-//! nobody writes.
+//! futex sleep burns nothing while a peer computes for long. The spin (2 ms when the whole job fits this
+//! machine's cores, else 20 µs) is dropped when this node has more PEs than cores. `SHMEM_WAIT_SPIN_US` and `SHMEM_WAIT_YIELDS` override the spin and the
+//! number of yields before sleeping (for measurements on a given machine). Sleeps are bounded slices, so a
+//! job failure or a deadline is noticed promptly even when nobody writes.
 
 use crate::cmp::WaitValue;
 use shmem_core::heap::NodeSegments;
@@ -80,7 +81,7 @@ struct Tuning {
     warn_after: Duration,
 }
 
-fn tuning(local_pes: u32) -> Tuning {
+fn tuning(local_pes: u32, job_pes: u32) -> Tuning {
     static CORES: OnceLock<u32> = OnceLock::new();
     let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
     static WARN_SECS: OnceLock<u64> = OnceLock::new();
@@ -88,10 +89,27 @@ fn tuning(local_pes: u32) -> Tuning {
         std::env::var("SHMEM_WAIT_WARN_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_WARN_SECS)
     });
     let oversubscribed = local_pes > cores;
+    static YIELDS: OnceLock<Option<u32>> = OnceLock::new();
+    let yields = *YIELDS.get_or_init(|| std::env::var("SHMEM_WAIT_YIELDS").ok().and_then(|v| v.parse().ok()));
+    static SPIN_US: OnceLock<Option<u64>> = OnceLock::new();
+    let spin_us = *SPIN_US.get_or_init(|| std::env::var("SHMEM_WAIT_SPIN_US").ok().and_then(|v| v.parse().ok()));
     Tuning {
-        // About 20 µs of spinning with a core each; a token spin when PEs must share cores.
-        spin_for: if oversubscribed { Duration::ZERO } else { Duration::from_micros(20) },
-        yields: if oversubscribed { 2000 } else { 50 },
+        // When the whole job fits the cores of this machine: spin up to 2 ms. A shorter spin (20 µs) falls into
+        // a slow lock-step as soon as other processes take the cores now and then: a PE descheduled for longer
+        // than the spin finds its peer asleep, wakes it (a futex wake and a wake-up later), the peer's next
+        // wait runs out too, and so on. Measured on the loaded 2-core VM, 2-PE barrier_all medians: 21-45 µs
+        // with 20 µs, 0.21-0.23 µs with 2 ms (3 runs each). When only this node's PEs fit (nodes may be
+        // "nodes" of one machine, SHMEM_NODE_ID): 20 µs, since PEs of other node ids may share the cores (16
+        // PEs as 16 nodes on 2 cores: 20 ms per barrier with a 2 ms spin, 0.8-1 ms with 20 µs). No spin when
+        // this node's PEs must share cores (a spinning PE holds the core its peer needs: 4 PEs on 2 cores,
+        // 50 µs spin: 0.3-0.4 ms per barrier against 6-11 µs without). `SHMEM_WAIT_SPIN_US` overrides it.
+        spin_for: match spin_us {
+            Some(us) => Duration::from_micros(us),
+            None if oversubscribed => Duration::ZERO,
+            None if job_pes <= cores => Duration::from_millis(2),
+            None => Duration::from_micros(20),
+        },
+        yields: yields.unwrap_or(if oversubscribed { 2000 } else { 50 }),
         warn_after: Duration::from_secs(warn_secs),
     }
 }
@@ -145,13 +163,33 @@ fn spin<R>(poll: &mut impl FnMut() -> Option<R>, limit: Duration) -> Option<R> {
 pub fn wait_until<R>(
     ctx: &WaitCtx<'_>,
     watch: Option<(HeapOffset, u64)>,
+    poll: impl FnMut() -> Option<R>,
+    what: impl Fn() -> String,
+) -> Result<R> {
+    wait_until_on(ctx, ctx.node.me(), watch, poll, what)
+}
+
+/// [`wait_until`] for a condition on words of `owner`'s segment (this PE's or a same-node peer's, mapped
+/// here): the sleep registers on `owner`'s wake line, which every writer of those words wakes. This is how
+/// the PEs of a node wait together on one release word of a barrier: one futex wake by the releasing PE
+/// wakes them all.
+///
+/// # Errors
+/// As [`wait_until`].
+///
+/// # Panics
+/// If `owner` is not mapped here (callers pass a PE of this node).
+pub fn wait_until_on<R>(
+    ctx: &WaitCtx<'_>,
+    owner: shmem_core::Pe,
+    watch: Option<(HeapOffset, u64)>,
     mut poll: impl FnMut() -> Option<R>,
     what: impl Fn() -> String,
 ) -> Result<R> {
     if let Some(r) = poll() {
         return Ok(r);
     }
-    let tune = tuning(ctx.node.local_pes());
+    let tune = tuning(ctx.node.local_pes(), ctx.node.n_pes());
     let start = Instant::now();
     if let Some(r) = spin(&mut poll, tune.spin_for) {
         return Ok(r);
@@ -163,7 +201,7 @@ pub fn wait_until<R>(
         std::thread::yield_now();
     }
     let me = ctx.node.me();
-    let line = ctx.node.wake_line(me);
+    let line = ctx.node.wake_line(owner);
     let (lo, hi) = watch.map_or((0, u64::MAX), |(off, len)| (off.0, off.0.saturating_add(len.max(1))));
     let mut warned = false;
     loop {

@@ -72,7 +72,12 @@ impl Runtime {
         // a free returns only when no PE can still be writing into the block.
         self.quiet()?;
         let (world, alloc_barrier) = self.teams.lock().unwrap_or_else(|e| e.into_inner()).sync_states();
-        let view = TeamView { members: world.members.as_slice(), my_index: world.my_index, slot: ALLOC_SYNC_SLOT };
+        let view = TeamView {
+            members: world.members.as_slice(),
+            my_index: world.my_index,
+            slot: ALLOC_SYNC_SLOT,
+            node_of: &self.node_of,
+        };
         let mut probe = self.alloc_mismatch_probe(Some(format!("#{seq}: {}", call.describe(a, b))));
         shmem_sync::barrier_probed(&self.router, &self.wait_ctx(true), &view, &alloc_barrier, &mut probe)?;
         let mut groups: BTreeMap<[u64; 4], Vec<u32>> = BTreeMap::new();

@@ -20,6 +20,8 @@ pub(crate) struct Runtime {
     pub(crate) n_pes: u32,
     pub(crate) layout: HeapLayout,
     pub(crate) node: Arc<NodeSegments>,
+    /// Node index of every PE (the same on every PE): barriers gather per node first.
+    pub(crate) node_of: Vec<u32>,
     pub(crate) router: Router,
     /// The local heap's base address (symmetric addresses are local virtual addresses in the raw API).
     pub(crate) base: usize,
@@ -320,6 +322,7 @@ impl Runtime {
             control: Mutex::new(control),
             store_cfg,
             node,
+            node_of,
             router,
             base,
             attr,

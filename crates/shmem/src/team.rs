@@ -119,7 +119,7 @@ impl Runtime {
     pub(crate) fn team_sync(&self, team: i32) -> Result<()> {
         let t = self.team(team)?;
         let slot = handle_slot(team).expect("a live handle");
-        let view = TeamView { members: t.members.as_slice(), my_index: t.my_index, slot };
+        let view = TeamView { members: t.members.as_slice(), my_index: t.my_index, slot, node_of: &self.node_of };
         if team == TEAM_WORLD {
             let mut probe = self.alloc_mismatch_probe(None);
             shmem_sync::barrier_probed(&self.router, &self.wait_ctx(true), &view, &t.barrier, &mut probe)

@@ -223,8 +223,10 @@ fn team_split_overlapping() -> Result<(), String> {
     Ok(())
 }
 
-/// 3 PEs: PE 1 enters a barrier and stops itself (SIGSTOP) while the others are late; PE 0 then waits for PE 1
-/// in the barrier's last round and times out, naming PE 1. PE 0 resumes PE 1 afterwards.
+/// 3 PEs on one node: PE 1 stops itself (SIGSTOP) on its way to a barrier; PE 0 then waits for PE 1 and times
+/// out, naming PE 1. PE 0 resumes PE 1 afterwards. (On one node a PE that has added itself to its node's
+/// count holds nobody up: the barrier passes without it. A PE frozen inside a barrier where the others need it,
+/// a node leader, is `barriers.rs`'s `barrier_names_frozen_leader`.)
 fn barrier_names_frozen_pe() -> Result<(), String> {
     let sh = ok!(shmem::init_from_env());
     let me = sh.my_pe();
@@ -238,7 +240,9 @@ fn barrier_names_frozen_pe() -> Result<(), String> {
                 // SAFETY: plain signal to this process.
                 unsafe { libc::kill(libc::getpid(), libc::SIGSTOP) };
             });
-            // Resumed by PE 0 after its timeout; whether this barrier passes then does not matter.
+            // Stopped during this sleep, resumed by PE 0 after its timeout; whether the barrier passes then does
+            // not matter.
+            std::thread::sleep(Duration::from_millis(400));
             let _ = sh.barrier_all();
             std::thread::sleep(Duration::from_millis(500));
         }

@@ -5,6 +5,7 @@
 #![allow(unreachable_pub)]
 
 mod agreement;
+mod barriers;
 mod collectives;
 mod ctxlock;
 mod lifecycle;
@@ -45,6 +46,7 @@ fn scenarios() -> Vec<(&'static str, Scenario)> {
     v.extend(agreement::SCENARIOS.iter().copied());
     v.extend(collectives::SCENARIOS.iter().copied());
     v.extend(ctxlock::SCENARIOS.iter().copied());
+    v.extend(barriers::SCENARIOS.iter().copied());
     v.extend(lifecycle::SCENARIOS.iter().copied());
     v.extend(rma::SCENARIOS.iter().copied());
     v.extend(sync::SCENARIOS.iter().copied());
@@ -143,6 +145,7 @@ fn main() {
     }
     tests.extend(agreement::special_trials());
     tests.extend(ctxlock::special_trials());
+    tests.extend(barriers::special_trials());
     tests.extend(lifecycle::special_trials());
     tests.extend(netns::special_trials());
     tests.extend(tls::special_trials());
