@@ -1,7 +1,8 @@
 //! [`TcpEngine`]: the initiator side. Each remote PE gets one connection, opened on first use with the job's
 //! secret; requests go out on it in order and the target applies them in that order.
 
-use crate::config::TcpConfig;
+use crate::config::{spin_from_env, TcpConfig};
+use crate::fdio::read_exact_spinning;
 use crate::progress::{apply_signal, Progress};
 use crate::wire::{Hello, Reply, Request, REPLY_LEN};
 use shmem_core::engine::{AtomicOp, AtomicWidth, BuildEngine, Capabilities, Completion, DataOpEngine, Get, Put};
@@ -24,6 +25,8 @@ pub struct TcpEngine {
     conns: Vec<Mutex<Option<Outgoing>>>,
     secret: Vec<u8>,
     timeouts: EngineTimeouts,
+    /// How long a caller polls for a reply before it sleeps in `recv` ([`crate::config::SPIN_VAR`]).
+    spin: std::time::Duration,
     /// Declared last: dropped (stopped) after the connections closed.
     _progress: Progress,
 }
@@ -41,6 +44,7 @@ impl BuildEngine for TcpEngine {
     /// trades listening addresses with every PE through the set-up's exchange.
     fn build(setup: &EngineSetup<'_>) -> Result<TcpEngine> {
         let cfg = TcpConfig::from_env(setup.local_ip)?;
+        let spin = spin_from_env()?;
         let listener = TcpListener::bind((cfg.listen_ip, 0))
             .map_err(|e| Error::smem(format!("TCP engine: listening on {}", cfg.listen_ip), e))?;
         let addr = listener.local_addr().map_err(|e| Error::smem("TCP engine: listening address", e))?;
@@ -50,6 +54,7 @@ impl BuildEngine for TcpEngine {
             setup.job_secret.to_vec(),
             setup.n_pes,
             setup.timeouts.control,
+            spin,
         )
         .map_err(|e| Error::smem("TCP engine: starting the progress thread", e))?;
         let peers = match setup.exchange {
@@ -75,6 +80,7 @@ impl BuildEngine for TcpEngine {
             peers,
             secret: setup.job_secret.to_vec(),
             timeouts: setup.timeouts,
+            spin,
             _progress: progress,
         })
     }
@@ -138,11 +144,12 @@ impl TcpEngine {
         }
     }
 
-    /// Sends a request that expects a reply and reads the reply header.
-    fn call(out: &mut Outgoing, req: Request) -> io::Result<Reply> {
+    /// Sends a request that expects a reply and reads the reply header (polling for it for `spin` first).
+    fn call(out: &mut Outgoing, req: Request, spin: std::time::Duration) -> io::Result<Reply> {
         out.stream.write_all(&req.encode())?;
         let mut b = [0u8; REPLY_LEN];
-        out.stream.read_exact(&mut b)?;
+        // SAFETY: b is REPLY_LEN writable bytes of this frame.
+        unsafe { read_exact_spinning(&mut out.stream, b.as_mut_ptr(), REPLY_LEN, spin) }?;
         let reply = Reply::decode(&b).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.0))?;
         if let Some(r) = reply.refused {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("the target refused the request ({r:?})")));
@@ -226,12 +233,14 @@ impl DataOpEngine for TcpEngine {
         }
         // SAFETY: the caller guarantees dst..dst+len is writable and not accessed by this process meanwhile.
         let into = unsafe { std::slice::from_raw_parts_mut(dst, len) };
+        let spin = self.spin;
         self.with_conn(pe, |out| {
-            let reply = Self::call(out, Request::Get { src, len: len as u64 })?;
+            let reply = Self::call(out, Request::Get { src, len: len as u64 }, spin)?;
             if reply.value != len as u64 {
                 return Err(io::Error::new(io::ErrorKind::InvalidData, "a get answered with another length"));
             }
-            out.stream.read_exact(into)
+            // SAFETY: into is len writable bytes (the caller's contract above).
+            unsafe { read_exact_spinning(&mut out.stream, into.as_mut_ptr(), len, spin) }
         })
     }
 
@@ -239,7 +248,7 @@ impl DataOpEngine for TcpEngine {
         if pe == self.me {
             return self.node.atomic(pe, at, width, op);
         }
-        self.with_conn(pe, |out| Self::call(out, Request::Atomic { at, width, op }).map(|r| r.value))
+        self.with_conn(pe, |out| Self::call(out, Request::Atomic { at, width, op }, self.spin).map(|r| r.value))
     }
 
     /// Puts to one target travel one connection and are applied in order: nothing to do.
@@ -253,7 +262,7 @@ impl DataOpEngine for TcpEngine {
             let pending = slot.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|o| o.unflushed);
             if pending {
                 self.with_conn(Pe(pe as u32), |out| {
-                    Self::call(out, Request::Flush)?;
+                    Self::call(out, Request::Flush, self.spin)?;
                     out.unflushed = false;
                     Ok(())
                 })?;
