@@ -122,29 +122,34 @@ impl JobSpec {
         Ok(())
     }
 
-    /// The job's secret, the same on every node: the first line of [`JobSpec::job_token_file`], else
-    /// `SHMEM_JOB_TOKEN` from the launcher's environment, else (one node only) a fresh random one. A
-    /// multi-node job without a user-given secret is refused: a random one drawn here would differ on every
-    /// node, and a job with none would let anyone who reaches the store join or end it.
+    /// The job's secret, the same on every node: the first line of [`JobSpec::job_token_file`]; else, on one
+    /// node, a fresh random one (as before multi-node launching: a `SHMEM_JOB_TOKEN` that this launcher
+    /// inherited, e.g. from an enclosing job, is not reused); else, on several nodes, `SHMEM_JOB_TOKEN` from
+    /// the launcher's environment. A multi-node job without a user-given secret is refused: a random one drawn
+    /// here would differ on every node, and a job with none would let anyone who reaches the store join or end
+    /// it.
     ///
     /// # Errors
     /// `InvalidInput` naming the ways to give a secret, a secret shorter than [`MIN_TOKEN_LEN`] or with
     /// whitespace inside, or a token file that others may read; the file's own read error.
     pub fn job_token(&self) -> io::Result<String> {
         let bad = |msg: String| Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
-        let (token, from) = match (&self.job_token_file, std::env::var(TOKEN_VAR).ok().filter(|t| !t.is_empty())) {
+        let from_env = || std::env::var(TOKEN_VAR).ok().filter(|t| !t.is_empty());
+        let (token, from) = match (&self.job_token_file, self.nnodes == 1) {
             (Some(path), _) => (read_token_file(path)?, format!("--job-token-file {}", path.display())),
-            (None, Some(t)) => (t, TOKEN_VAR.to_owned()),
-            (None, None) if self.nnodes == 1 => return random_hex(16),
-            (None, None) => {
-                return bad(format!(
-                    "a job of {} nodes needs a secret shared by every node's shmemrun, so that only this job's \
+            (None, true) => return random_hex(16),
+            (None, false) => match from_env() {
+                Some(t) => (t, TOKEN_VAR.to_owned()),
+                None => {
+                    return bad(format!(
+                        "a job of {} nodes needs a secret shared by every node's shmemrun, so that only this job's \
                      PEs can reach its store and progress threads: set {TOKEN_VAR} to the same random value in \
                      the environment of every shmemrun (e.g. `export {TOKEN_VAR}=$(openssl rand -hex 16)`), or \
                      pass --job-token-file FILE (a file only you can read) to each",
-                    self.nnodes
-                ))
-            }
+                        self.nnodes
+                    ))
+                }
+            },
         };
         if token.len() < MIN_TOKEN_LEN || token.chars().any(char::is_whitespace) {
             return bad(format!(

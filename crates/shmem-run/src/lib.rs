@@ -28,7 +28,7 @@
 //!
 //! # Launch environment
 //! Every PE gets `SHMEM_PE`, `SHMEM_N_PES` (the whole job), `SHMEM_LOCAL_PE`, `SHMEM_LOCAL_N_PES` (this node), `SHMEM_MASTER_ADDR`,
-//! `SHMEM_MASTER_PORT`, `SHMEM_JOB_TOKEN` (the user's, or 32 random hex digits; the same on every PE), `SHMEM_SHM_PREFIX`
+//! `SHMEM_MASTER_PORT`, `SHMEM_JOB_TOKEN` (32 random hex digits on one node, the user's on several; the same on every PE), `SHMEM_SHM_PREFIX`
 //! (`shmem-<launcher pid>-<6 hex digits>`), optionally `SHMEM_SYMMETRIC_SIZE`, and torchrun's `RANK`,
 //! `WORLD_SIZE`, `LOCAL_RANK`, `LOCAL_WORLD_SIZE`, `GROUP_RANK` (several nodes), `MASTER_ADDR` and `MASTER_PORT` (the store port minus
 //! 11, so that both resolver paths of `shmem_core::launch_env` agree). See [`pe_env`].

@@ -44,8 +44,8 @@ pub struct Cli {
     #[arg(long, visible_alias = "master-addr", value_name = "ADDR", default_value = "127.0.0.1")]
     pub host: String,
 
-    /// A file whose first line is the job's secret (mode 0600); default: SHMEM_JOB_TOKEN from the
-    /// environment, else (one node only) a random one. Every node's shmemrun must use the same secret.
+    /// A file whose first line is the job's secret (mode 0600). Default: on one node a random secret, on
+    /// several SHMEM_JOB_TOKEN from the environment. Every node's shmemrun must use the same secret.
     #[arg(long, value_name = "FILE")]
     pub job_token_file: Option<std::path::PathBuf>,
 

@@ -240,6 +240,14 @@ fn multi_node_needs_a_shared_secret() {
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
     let out = run(&[]);
     assert_eq!(text(&out.stdout), "[0] fedcba9876543210fedcba9876543210\n", "the file wins over the environment");
+    // On one node without a file: a random secret, not the inherited SHMEM_JOB_TOKEN (e.g. of an outer job).
+    let out = Command::new(shmemrun())
+        .args(["-n", "1", "--", "sh", "-c", "echo $SHMEM_JOB_TOKEN"])
+        .env("SHMEM_JOB_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    let got = text(&out.stdout);
+    assert!(got.len() == 4 + 32 + 1 && !got.contains(TOKEN), "{got}");
     std::fs::write(&file, "short\n").unwrap();
     let out = run(&[]);
     assert_eq!(out.status.code(), Some(2));
