@@ -438,8 +438,13 @@ fn run(args: &Args) -> Result<bool, BoxError> {
         all_ok &= ok;
         barrier_pes.push(n);
     }
-    eprintln!("# in-process references");
-    let refs = measure_references(&plan, max_bw)?;
+    // The TCP rows have their own references (measured in their jobs): a TCP-only run needs no in-process ones.
+    let refs = if engine_sets.iter().all(|e| e.uses_tcp()) {
+        Vec::new()
+    } else {
+        eprintln!("# in-process references");
+        measure_references(&plan, max_bw)?
+    };
     let mut script = Vec::new();
     let mut script_note = String::new();
     if args.with_openshmem {
