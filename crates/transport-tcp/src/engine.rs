@@ -144,7 +144,8 @@ impl TcpEngine {
         }
     }
 
-    /// Sends a request that expects a reply and reads the reply header (polling for it for `spin` first).
+    /// Sends a request that expects a reply and reads the reply header (polling for it for `spin` first). A
+    /// reply also confirms every put sent before the request (see the end of the function).
     fn call(out: &mut Outgoing, req: Request, spin: std::time::Duration) -> io::Result<Reply> {
         out.stream.write_all(&req.encode())?;
         let mut b = [0u8; REPLY_LEN];
@@ -154,6 +155,9 @@ impl TcpEngine {
         if let Some(r) = reply.refused {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("the target refused the request ({r:?})")));
         }
+        // The target applies a connection's requests in order and answers only after the earlier ones: every
+        // put sent before this request is complete, so the next quiet need not ask again.
+        out.unflushed = false;
         Ok(reply)
     }
 
