@@ -241,7 +241,9 @@ static double measure(kernel_fn fn, size_t size)
 static void emit(const char *metric, size_t size, double v, const char *unit)
 {
     if (me == 0) {
-        printf("osh %s %zu %.3f %s\n", metric, size, v, unit);
+        /* OSH_BENCH_SOURCE names the run (run.sh: "osh", "osh_tcp" for the UCX_TLS=tcp,self run). */
+        const char *source = getenv("OSH_BENCH_SOURCE");
+        printf("%s %s %zu %.3f %s\n", source && *source ? source : "osh", metric, size, v, unit);
         fflush(stdout);
     }
 }

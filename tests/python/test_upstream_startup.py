@@ -187,13 +187,13 @@ def test_unique_id_object_pickle_bytes_and_bad_input():
     assert shmem.aclshmem_init_using_unique_id(0, 1, 1 << 20, bytes(u)) == 0
     assert shmem.aclshmem_finalize() == 0
     print("uid ok")
-    """)
+    """, env={"RANK": "0", "WORLD_SIZE": "1"})  # a one-PE job: loopback (test_uid_across_nodes has the rest)
     assert "uid ok" in out
 
 
 def test_interface_override_and_candidates():
     out = _in_child("""
-    u = shmem.aclshmem_get_unique_id()                          # default: loopback
+    u = shmem.aclshmem_get_unique_id()                          # default for a one-PE job: loopback
     assert "tcp://127.0.0.1:" in repr(u), u
     os.environ["SHMEM_UID_SOCK_IFNAME"] = "lo"
     assert 'interface="lo"' in repr(shmem.aclshmem_get_unique_id())
@@ -220,7 +220,7 @@ def test_interface_override_and_candidates():
         os.environ["SHMEM_UID_SESSION_ID"] = bad
         expect_error(shmem.aclshmem_get_unique_id, code=-1)
     print("ifname ok")
-    """)
+    """, env={"RANK": "0", "WORLD_SIZE": "1"})  # several nodes: test_uid_across_nodes.py
     assert "ifname ok" in out
 
 

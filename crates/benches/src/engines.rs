@@ -23,11 +23,18 @@ pub enum EngineSet {
     Sdma,
     /// Both: small and blocking transfers go to MTE, large `_nbi` ones to SDMA (the runtime's policy).
     MteSdma,
+    /// The TCP engine between two "nodes" on this machine (each PE its own `SHMEM_NODE_ID`, loopback
+    /// addresses): `MTE|TCP`, every operation of PE 0 on PE 1 crosses a socket.
+    Tcp,
+    /// The TCP engine between two network namespaces joined by a veth pair (made and removed by the run; needs
+    /// root): PE 0 in one, PE 1 in the other.
+    TcpNetns,
 }
 
 impl EngineSet {
     /// Every set, in the order the reports list them.
-    pub const ALL: [EngineSet; 3] = [EngineSet::Mte, EngineSet::Sdma, EngineSet::MteSdma];
+    pub const ALL: [EngineSet; 5] =
+        [EngineSet::Mte, EngineSet::Sdma, EngineSet::MteSdma, EngineSet::Tcp, EngineSet::TcpNetns];
 
     /// The name used on the command line and in criterion group names: `mte`, `sdma`, `mte+sdma`.
     pub fn label(self) -> &'static str {
@@ -35,6 +42,8 @@ impl EngineSet {
             EngineSet::Mte => "mte",
             EngineSet::Sdma => "sdma",
             EngineSet::MteSdma => "mte+sdma",
+            EngineSet::Tcp => "tcp",
+            EngineSet::TcpNetns => "tcp-netns",
         }
     }
 
@@ -44,6 +53,7 @@ impl EngineSet {
             EngineSet::Mte => "MTE",
             EngineSet::Sdma => "SDMA",
             EngineSet::MteSdma => "MTE|SDMA",
+            EngineSet::Tcp | EngineSet::TcpNetns => "MTE|TCP",
         }
     }
 
@@ -54,6 +64,8 @@ impl EngineSet {
             EngineSet::Mte => "",
             EngineSet::Sdma => "[sdma]",
             EngineSet::MteSdma => "[mte+sdma]",
+            EngineSet::Tcp => "[tcp]",
+            EngineSet::TcpNetns => "[tcp-netns]",
         }
     }
 
@@ -63,12 +75,18 @@ impl EngineSet {
             EngineSet::Mte => shmem::OpEngineType::MTE,
             EngineSet::Sdma => shmem::OpEngineType::SDMA,
             EngineSet::MteSdma => shmem::OpEngineType::MTE | shmem::OpEngineType::SDMA,
+            EngineSet::Tcp | EngineSet::TcpNetns => shmem::OpEngineType::MTE | shmem::OpEngineType::TCP,
         }
     }
 
     /// Whether the set includes the SDMA copy engine.
     pub fn uses_sdma(self) -> bool {
-        self != EngineSet::Mte
+        matches!(self, EngineSet::Sdma | EngineSet::MteSdma)
+    }
+
+    /// Whether PE 0 and PE 1 sit on different nodes and talk through the TCP engine.
+    pub fn uses_tcp(self) -> bool {
+        matches!(self, EngineSet::Tcp | EngineSet::TcpNetns)
     }
 }
 
@@ -91,7 +109,9 @@ impl FromStr for EngineSet {
             ["mte"] => Ok(EngineSet::Mte),
             ["sdma"] => Ok(EngineSet::Sdma),
             ["mte", "sdma"] => Ok(EngineSet::MteSdma),
-            _ => Err(format!("{s:?} is not an engine set: use mte, sdma or mte+sdma")),
+            ["tcp"] | ["mte", "tcp"] => Ok(EngineSet::Tcp),
+            ["tcp-netns"] => Ok(EngineSet::TcpNetns),
+            _ => Err(format!("{s:?} is not an engine set: use mte, sdma, mte+sdma, tcp or tcp-netns")),
         }
     }
 }
@@ -115,11 +135,16 @@ mod tests {
     fn labels_round_trip() {
         for e in EngineSet::ALL {
             assert_eq!(e.label().parse::<EngineSet>(), Ok(e));
-            assert_eq!(e.env_value().parse::<EngineSet>(), Ok(e));
+            if e != EngineSet::TcpNetns {
+                assert_eq!(e.env_value().parse::<EngineSet>(), Ok(e));
+            }
             assert_eq!(shmem::OpEngineType::parse(e.env_value()).unwrap(), e.op_type());
         }
         assert_eq!("SDMA+mte".parse::<EngineSet>(), Ok(EngineSet::MteSdma));
-        assert!("tcp".parse::<EngineSet>().is_err());
+        assert_eq!("tcp".parse::<EngineSet>(), Ok(EngineSet::Tcp));
+        assert_eq!("tcp-netns".parse::<EngineSet>(), Ok(EngineSet::TcpNetns));
+        assert!("rdma".parse::<EngineSet>().is_err());
+        assert!(EngineSet::TcpNetns.uses_tcp() && !EngineSet::Tcp.uses_sdma() && !EngineSet::MteSdma.uses_tcp());
         assert!("".parse::<EngineSet>().is_err());
         assert_eq!(EngineSet::Mte.suffix(), "");
         assert_eq!(EngineSet::Sdma.suffix(), "[sdma]");

@@ -80,6 +80,8 @@ pub struct JobConfig {
     /// `SHMEM_SDMA_CHANNELS` for the job when its set includes SDMA (`None`: inherited from this process's
     /// environment, or the engine's default).
     pub sdma_channels: Option<u32>,
+    /// The two network namespaces PE 0 and PE 1 run in ([`EngineSet::TcpNetns`]); not carried to the PEs.
+    pub netns: Option<(String, String)>,
 }
 
 impl JobConfig {
@@ -131,6 +133,7 @@ impl JobConfig {
             out: out.into(),
             engines,
             sdma_channels,
+            netns: None,
         }))
     }
 
@@ -148,10 +151,24 @@ impl JobConfig {
     /// # Errors
     /// When the launcher itself fails (a failed PE is an `Ok` outcome).
     pub fn launch(&self, n_pes: u32, timeout: Duration) -> Result<shmem_run::JobOutcome, BoxError> {
-        let mut spec = shmem_run::JobSpec::new(n_pes, std::env::current_exe()?);
+        let exe = std::env::current_exe()?;
+        let mut spec = shmem_run::JobSpec::new(n_pes, &exe);
         spec.timeout = Some(timeout);
         spec.mem_size = Some(self.heap_bytes());
         spec.extra_env = self.env().into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        if self.engines.uses_tcp() {
+            // Every PE its own node (so PE 0 reaches PE 1 through the TCP engine), in its namespace if any.
+            spec.program = "sh".into();
+            spec.args = vec!["-c".into(), crate::tcp::PE_WRAPPER.into(), exe.into()];
+            match (&self.netns, self.engines) {
+                (Some((a, b)), EngineSet::TcpNetns) => {
+                    spec.extra_env.push((crate::tcp::NETNS_VAR.into(), format!("{a},{b}").into()));
+                    spec.host = crate::tcp::NETNS_ADDR_A.into();
+                }
+                (None, EngineSet::TcpNetns) => return Err("the tcp-netns job needs its two namespaces".into()),
+                _ => spec.extra_env.push((crate::tcp::NETNS_VAR.into(), "".into())),
+            }
+        }
         Ok(shmem_run::run_job(&spec)?)
     }
 }
@@ -206,7 +223,9 @@ pub fn run_pe(cfg: &JobConfig) -> Result<(), BoxError> {
         out.emit(SDMA_CHANNELS_METRIC, 0, channels as f64, "channels")?;
     }
     let plan = cfg.plan;
-    if cfg.role == Role::All {
+    if cfg.role == Role::All && cfg.engines.uses_tcp() {
+        measure_tcp(&mut pair, &mut out, cfg)?;
+    } else if cfg.role == Role::All {
         if pair.n_pes() < 2 {
             return Err("the benchmarks need at least 2 PEs".into());
         }
@@ -266,6 +285,52 @@ pub fn run_pe(cfg: &JobConfig) -> Result<(), BoxError> {
     Ok(pair.finish()?)
 }
 
+/// The TCP engine's rows (PE 1 on another node): 8 B to 4 KiB latencies of put + quiet, get, put-with-signal
+/// one-way and fetch-add, put/get bandwidth, then the raw TCP ping-pong (one-way) and stream between the same
+/// two processes.
+fn measure_tcp(pair: &mut Pair, out: &mut Output, cfg: &JobConfig) -> Result<(), BoxError> {
+    let plan = cfg.plan;
+    if pair.n_pes() < 2 {
+        return Err("the benchmarks need at least 2 PEs".into());
+    }
+    for s in LAT_SIZES {
+        let ns = measure(&plan, |n| pair.put_batch(s, n))?;
+        out.emit("put_lat", s as u64, ns, "ns")?;
+    }
+    for s in LAT_SIZES {
+        let ns = measure(&plan, |n| pair.get_batch(s, n))?;
+        out.emit("get_lat", s as u64, ns, "ns")?;
+    }
+    for s in LAT_SIZES {
+        let ns = measure(&plan, |n| pair.pingpong_batch(s, n))?;
+        out.emit("put_signal_oneway", s as u64, ns / 2.0, "ns")?;
+    }
+    let ns = measure(&plan, |n| pair.fetch_add_batch(n))?;
+    out.emit("fetch_add", 8, ns, "ns")?;
+    let sizes = bw_sizes(cfg.max_bw.min(pair.data_len()));
+    for &s in &sizes {
+        let ns = measure(&plan, |n| pair.put_batch(s, n))?;
+        out.emit("put_bw", s as u64, gb_per_s(s as u64, ns), "GB/s")?;
+    }
+    for &s in &sizes {
+        let ns = measure(&plan, |n| pair.get_batch(s, n))?;
+        out.emit("get_bw", s as u64, gb_per_s(s as u64, ns), "GB/s")?;
+    }
+    let max = sizes.last().copied().unwrap_or(crate::BW_MIN).max(crate::pair::PINGPONG_MAX);
+    let (mut raw, addr) = pair.raw_tcp(max)?;
+    for s in LAT_SIZES {
+        let ns = measure(&plan, |n| raw.pingpong(s, n))?;
+        out.emit("raw_tcp_oneway", s as u64, ns / 2.0, "ns")?;
+    }
+    raw.start_stream(addr)?;
+    for &s in &sizes {
+        let ns = measure(&plan, |n| raw.stream(s, n))?;
+        out.emit("raw_tcp_stream_bw", s as u64, gb_per_s(s as u64, ns), "GB/s")?;
+    }
+    raw.finish()?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,6 +352,7 @@ mod tests {
             out: "/tmp/x".into(),
             engines: EngineSet::Mte,
             sdma_channels: Some(2),
+            netns: None,
         };
         let env = c.env();
         let has = |k: &str, v: &str| env.contains(&(k.to_owned(), v.to_owned()));

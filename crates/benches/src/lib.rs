@@ -8,7 +8,9 @@
 //! - [`measure`]: calibration, warm-up and median of batches;
 //! - [`reference`](mod@reference): running and parsing the external reference script;
 //! - [`report`]: the result table and its JSON form;
-//! - [`plot`]: the SVG charts of `shmem-bench --plot`.
+//! - [`plot`]: the SVG charts of `shmem-bench --plot`;
+//! - [`tcp`]: the TCP engine's placements (two node ids on loopback, two network namespaces) and the raw TCP
+//!   ping-pong and stream measured between the same two PEs.
 
 pub mod engines;
 pub mod job;
@@ -19,6 +21,7 @@ pub mod raw;
 pub mod reference;
 pub mod report;
 pub mod spawn;
+pub mod tcp;
 
 /// Message sizes of the latency benchmarks.
 pub const LAT_SIZES: [usize; 4] = [8, 64, 512, 4096];

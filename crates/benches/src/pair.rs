@@ -28,8 +28,10 @@ pub const PONG: usize = 16;
 pub const COUNT: usize = 32;
 /// Index of the word the fetch-add benchmark increments (on PE 1).
 pub const COUNTER: usize = 48;
+/// Index of the word PE 1 writes its raw TCP listener's address into (on PE 0), see [`Pair::raw_tcp`].
+pub const RAW: usize = 64;
 /// Length of the `ctl` array.
-pub const CTL_LEN: usize = 64;
+pub const CTL_LEN: usize = 80;
 
 /// Command: run `1 + ctl[COUNT]` barriers.
 pub const OP_BARRIER: u64 = 0xFFF0;
@@ -37,6 +39,11 @@ pub const OP_BARRIER: u64 = 0xFFF0;
 pub const OP_POLL: u64 = 0xFFF1;
 /// Longest busy poll of [`OP_POLL`].
 pub const POLL_LIMIT: Duration = Duration::from_secs(600);
+/// Command: open a raw TCP listener, tell PE 0 its address in `RAW`, and answer the raw references
+/// ([`crate::tcp::serve_raw`]).
+pub const OP_RAW_TCP: u64 = 0xFFF2;
+/// How long PE 1 waits for PE 0's raw connections and data.
+pub const RAW_LIMIT: Duration = Duration::from_secs(600);
 /// Command: leave the serving loop.
 pub const OP_DONE: u64 = 0xFFFF;
 /// Largest ping-pong payload.
@@ -153,6 +160,7 @@ impl Pair {
             match v & 0xFFFF {
                 OP_DONE => return Ok(()),
                 OP_POLL => polling = true,
+                OP_RAW_TCP => self.serve_raw_tcp()?,
                 OP_BARRIER => {
                     let mut count = [0u64];
                     self.ctl.read_local(COUNT, &mut count)?;
@@ -169,6 +177,36 @@ impl Pair {
     }
 
     /// Busy-polls this PE's `PING` word with atomic fetches until it differs from `last`.
+    /// PE 1's part of [`Pair::raw_tcp`]: a listener on this PE's address towards the store (PE 0's host).
+    fn serve_raw_tcp(&mut self) -> Result<()> {
+        let io = |what: &str, e: std::io::Error| shmem::Error::Inner(format!("raw TCP reference: {what}: {e}"));
+        let store: std::net::IpAddr = std::env::var("SHMEM_MASTER_ADDR")
+            .ok()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
+        let ip = crate::tcp::local_ip_towards(store).map_err(|e| io("local address", e))?;
+        let listener = crate::tcp::bind_raw(ip).map_err(|e| io("bind", e))?;
+        let addr = listener.local_addr().map_err(|e| io("address", e))?;
+        let word = crate::tcp::pack_addr(addr).ok_or_else(|| io("address", std::io::Error::other("not IPv4")))?;
+        self.ctl.put(0, RAW, &[word])?;
+        crate::tcp::serve_raw(listener, RAW_LIMIT).map_err(|e| io("serve", e))
+    }
+
+    /// PE 0: asks PE 1 for a raw TCP listener and connects its ping-pong connection (messages up to
+    /// `max_msg` bytes); returns the client and PE 1's address (for [`crate::tcp::RawClient::start_stream`]).
+    ///
+    /// # Errors
+    /// Runtime errors; socket errors as `Inner`.
+    pub fn raw_tcp(&mut self, max_msg: usize) -> Result<(crate::tcp::RawClient, std::net::SocketAddr)> {
+        self.command_all(OP_RAW_TCP)?;
+        let word = self.ctl.wait_until(RAW, CmpOp::Ne, 0)?;
+        let addr = crate::tcp::unpack_addr(word)
+            .ok_or_else(|| shmem::Error::Inner(format!("PE 1 sent a malformed address word {word:#x}")))?;
+        let client = crate::tcp::RawClient::connect(addr, max_msg)
+            .map_err(|e| shmem::Error::Inner(format!("raw TCP reference: connect to {addr}: {e}")))?;
+        Ok((client, addr))
+    }
+
     fn poll_ping(&self, last: u64) -> Result<u64> {
         let me = self.my_pe();
         let start = Instant::now();

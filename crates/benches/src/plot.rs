@@ -74,8 +74,22 @@ impl Chart {
 
 /// The name an engine set has in the charts' legends: the runtime's own spelling (`MTE`, `SDMA`, `MTE|SDMA`).
 pub fn engine_series_name(e: EngineSet) -> &'static str {
-    e.env_value()
+    match e {
+        EngineSet::Tcp => "MTE|TCP (2 nodes, loopback)",
+        EngineSet::TcpNetns => "MTE|TCP (2 network namespaces)",
+        _ => e.env_value(),
+    }
 }
+
+/// The legend of the TCP references of a TCP set's rows.
+fn tcp_reference_name(e: EngineSet, unit: Unit) -> String {
+    let what = if unit == Unit::GbPerS { "raw TCP stream" } else { "raw TCP" };
+    let place = if e == EngineSet::TcpNetns { "2 network namespaces" } else { "loopback" };
+    format!("{what} ({place})")
+}
+
+/// The legend of Open MPI OSHMEM forced onto TCP.
+pub const OPENSHMEM_TCP_SERIES: &str = "Open MPI OSHMEM over TCP";
 
 fn points<'a>(rows: impl Iterator<Item = &'a Row>, value: impl Fn(&Row) -> Option<f64>) -> Vec<(f64, f64)> {
     let mut p: Vec<(f64, f64)> = rows
@@ -116,6 +130,22 @@ pub fn charts(rows: &[Row], engines: &[EngineSet]) -> Vec<Chart> {
         let p = points(base(), |r| r.openshmem);
         if !p.is_empty() {
             series.push(Series { name: OPENSHMEM_SERIES.to_owned(), points: p });
+        }
+        // Each TCP set's raw TCP reference, and OSHMEM over TCP once (the TCP rows carry it), unless the first set
+        // already drew them as the base.
+        let mut osh_tcp_drawn = engines.first().is_some_and(|e| e.uses_tcp());
+        for &e in engines.iter().filter(|e| e.uses_tcp()).skip(usize::from(osh_tcp_drawn)) {
+            let name = format!("{}{}", family.metric, e.suffix());
+            let of_set = || rows.iter().filter(|r| r.metric == name);
+            let p = points(of_set(), |r| r.reference);
+            if let (false, Some(u)) = (p.is_empty(), unit) {
+                series.push(Series { name: tcp_reference_name(e, u), points: p });
+            }
+            let p = points(of_set(), |r| r.openshmem);
+            if !p.is_empty() && !osh_tcp_drawn {
+                series.push(Series { name: OPENSHMEM_TCP_SERIES.to_owned(), points: p });
+                osh_tcp_drawn = true;
+            }
         }
         if let (Some(unit), false) = (unit, series.is_empty()) {
             out.push(Chart { family, unit, series });

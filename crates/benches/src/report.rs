@@ -362,6 +362,65 @@ pub fn check_targets(rows: &[Row]) -> Vec<TargetCheck> {
     v
 }
 
+/// Smallest message of the TCP bandwidth targets: from here up a message is a stream (one completion round
+/// trip per message is small beside its transfer time), as the raw stream it is compared with.
+pub const TCP_BW_TARGET_FROM: u64 = 1 << 20;
+
+/// The TCP engine's targets (issue 13) for the rows of `engines` (a TCP set): at 8 B, put + quiet, get and
+/// fetch-add (each a round trip) <= 1.3x the raw TCP round trip between the same PEs, put-with-signal one-way
+/// <= 1.3x the raw one-way (half the ping-pong), each <= 1.0x Open MPI OSHMEM over TCP; put/get bandwidth from
+/// [`TCP_BW_TARGET_FROM`] up >= 0.8x the raw TCP stream and >= 1.0x OSHMEM over TCP (worst size counts).
+pub fn check_tcp_targets(rows: &[Row], engines: crate::engines::EngineSet) -> Vec<TargetCheck> {
+    let sfx = engines.suffix();
+    let mut v = Vec::new();
+    for base in ["put_lat", "get_lat", "put_signal_oneway", "fetch_add"] {
+        let metric = format!("{base}{sfx}");
+        let r = find(rows, &metric, 8);
+        for (osh, limit) in [(false, 1.3), (true, 1.0)] {
+            let (ratio, against) = if osh {
+                (r.and_then(Row::ratio_openshmem), "OSHMEM over TCP")
+            } else {
+                (r.and_then(Row::ratio_reference), r.map_or("raw TCP", |r| r.reference_kind))
+            };
+            v.push(TargetCheck {
+                what: format!("{metric} 8 B / {against}"),
+                value: ratio,
+                at: String::new(),
+                limit,
+                at_least: false,
+                unit: BoundUnit::Ratio,
+                applies: true,
+            });
+        }
+    }
+    for base in ["put_bw", "get_bw"] {
+        let metric = format!("{base}{sfx}");
+        for (osh, limit) in [(false, 0.8), (true, 1.0)] {
+            let worst = worst_ratio(rows, &metric, TCP_BW_TARGET_FROM, |r| {
+                if osh {
+                    r.ratio_openshmem()
+                } else {
+                    r.ratio_reference()
+                }
+            });
+            v.push(TargetCheck {
+                what: format!(
+                    "{metric} >= {} / {}",
+                    format_size(TCP_BW_TARGET_FROM, SizeKind::Bytes),
+                    if osh { "OSHMEM over TCP" } else { "raw TCP stream" }
+                ),
+                value: worst.map(|w| w.0),
+                at: worst_at(worst),
+                limit,
+                at_least: true,
+                unit: BoundUnit::Ratio,
+                applies: true,
+            });
+        }
+    }
+    v
+}
+
 /// What the SDMA targets need to know about the machine and the job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SdmaContext {

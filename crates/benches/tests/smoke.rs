@@ -87,3 +87,74 @@ fn shmem_bench_reports_every_row() {
     }
     std::fs::remove_dir_all(&plot).ok();
 }
+
+/// The TCP section: PE 0 and PE 1 as two nodes on loopback (and, as root, in two network namespaces); every
+/// TCP row has our value and the raw TCP reference measured in the same job, the TCP targets are checked, and
+/// the charts carry the TCP lines beside the MTE ones.
+#[test]
+fn shmem_bench_tcp_section() {
+    let netns = std::env::var("SHMEM_TEST_SKIP_NETNS").as_deref() != Ok("1") && is_root();
+    let sets = if netns { "mte,tcp,tcp-netns" } else { "mte,tcp" };
+    let json = std::env::temp_dir().join(format!("shmem-bench-smoke-tcp-{}.json", std::process::id()));
+    let plot = std::env::temp_dir().join(format!("shmem-bench-smoke-tcp-{}-plots", std::process::id()));
+    std::fs::remove_dir_all(&plot).ok();
+    let out = Command::new(env!("CARGO_BIN_EXE_shmem-bench"))
+        .args(["--quick", "--batch-ms", "0.2", "--batches", "1", "--max-bw", "1M", "--barrier-pes", "2"])
+        .args(["--engines", sets, "--timeout", "120", "--json"])
+        .arg(&json)
+        .arg("--plot")
+        .arg(&plot)
+        .output()
+        .expect("run shmem-bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "shmem-bench failed: {}\n{stdout}\n{stderr}", out.status);
+    let text = std::fs::read_to_string(&json).expect("the JSON file");
+    std::fs::remove_file(&json).ok();
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    let rows = doc["rows"].as_array().expect("rows");
+    let suffixes: &[&str] = if netns { &["[tcp]", "[tcp-netns]"] } else { &["[tcp]"] };
+    for sfx in suffixes {
+        let of = |m: &str| rows.iter().filter(|r| r["metric"] == format!("{m}{sfx}")).collect::<Vec<_>>();
+        // 4 latency sizes of put/get/put-signal, fetch-add, 5 bandwidth sizes (4 KiB to 1 MiB) of put/get.
+        let counts = [("put_lat", 4), ("get_lat", 4), ("put_signal_oneway", 4), ("fetch_add", 1)];
+        for (m, n) in counts.into_iter().chain([("put_bw", 5), ("get_bw", 5)]) {
+            let rs = of(m);
+            assert_eq!(rs.len(), n, "{m}{sfx}: {text}");
+            for r in rs {
+                assert!(r["ours"].is_number() && r["reference"].is_number(), "{m}{sfx} without values: {r}");
+            }
+        }
+        let put8 = of("put_lat")[0];
+        assert_eq!(put8["reference_is"], "raw TCP round trip", "{put8}");
+        assert_eq!(of("put_signal_oneway")[0]["reference_is"], "raw TCP one-way");
+        assert_eq!(of("put_bw")[0]["reference_is"], "raw TCP stream");
+        let targets = doc["targets"].as_array().expect("targets");
+        for what in [format!("put_lat{sfx} 8 B / raw TCP round trip"), format!("get_bw{sfx} >= 1 MiB / raw TCP stream")]
+        {
+            assert!(
+                targets.iter().any(|t| t["target"] == what.as_str() && t["value"].is_number()),
+                "no target {what}: {text}"
+            );
+        }
+    }
+    let svg = std::fs::read_to_string(plot.join("latency-put.svg")).expect("latency-put.svg");
+    let doc = roxmltree::Document::parse(&svg).expect("XML");
+    let texts: Vec<&str> =
+        doc.descendants().filter(|n| n.has_tag_name("text")).filter_map(|n| n.text()).map(str::trim).collect();
+    for series in ["MTE", "MTE|TCP (2 nodes, loopback)", "raw TCP (loopback)"] {
+        assert!(texts.contains(&series), "no series {series:?}: {texts:?}");
+    }
+    if netns {
+        assert!(texts.contains(&"MTE|TCP (2 network namespaces)") && texts.contains(&"raw TCP (2 network namespaces)"));
+    }
+    std::fs::remove_dir_all(&plot).ok();
+}
+
+/// Whether this process runs as root (network namespaces need it).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .unwrap_or(false)
+}

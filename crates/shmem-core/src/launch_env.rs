@@ -3,7 +3,17 @@
 //!
 //! Precedence for each value: shmemrun's `SHMEM_*` variable, then torchrun's, then Slurm's, then Open MPI's.
 //! The store address follows `api.md`: `SHMEM_MASTER_ADDR`/`SHMEM_MASTER_PORT`, else `MASTER_ADDR` with
-//! `MASTER_PORT + 11` (so that torchrun's own store keeps its port).
+//! `MASTER_PORT + 11` (so that torchrun's own store keeps its port), else, under `srun`, the first host of the
+//! step's node list (where Slurm puts task 0) with a port from the step's reserved ports (`--resv-ports`) or,
+//! without those, one derived from the job and step ids ([`slurm_store_port`]). Open MPI exports no address
+//! of rank 0's host, so a multi-node `mpirun` job passes `-x MASTER_ADDR -x MASTER_PORT` (or the `SHMEM_`
+//! pair); the init error says so.
+//!
+//! Across nodes the global rank and size come from the same variables (torchrun's `RANK`/`WORLD_SIZE`, Slurm's
+//! `SLURM_PROCID`/`SLURM_NTASKS`, Open MPI's `OMPI_COMM_WORLD_RANK`/`_SIZE` are global); the position on the
+//! node (`LOCAL_RANK`/`LOCAL_WORLD_SIZE`, `SLURM_LOCALID`, `OMPI_COMM_WORLD_LOCAL_RANK`/`_LOCAL_SIZE`) and the
+//! node's rank (`GROUP_RANK`, `SLURM_NODEID`) are read too, for logs and checks; which PEs share a node is
+//! decided by host identity (`SHMEM_NODE_ID`), not by these.
 
 use crate::attr::StoreUrl;
 use crate::error::{Error, Result};
@@ -58,6 +68,12 @@ pub struct LaunchEnv {
     pub store_url: Option<StoreUrl>,
     /// The per-job token, when the launcher set one.
     pub job_token: Option<String>,
+    /// Rank among the PEs of this node, when the launcher says.
+    pub local_pe: Option<u32>,
+    /// Number of PEs on this node, when the launcher says.
+    pub local_n_pes: Option<u32>,
+    /// This node's rank in the job (torchrun's `GROUP_RANK`, Slurm's `SLURM_NODEID`), when the launcher says.
+    pub node_rank: Option<u32>,
     /// Which launcher the values came from (for logs and error messages).
     pub source: &'static str,
 }
@@ -100,8 +116,91 @@ impl LaunchEnv {
             }
         }
         let Some((source, pe, n_pes)) = found else { return Ok(None) };
-        Ok(Some(LaunchEnv { pe, n_pes, store_url: store_url_from(&get)?, job_token: get(vars::JOB_TOKEN), source }))
+        // The same launcher's variables for the node-local values (a stray LOCAL_RANK from an outer torchrun
+        // must not describe an srun task).
+        let (local_var, local_size_var, node_var) = match source {
+            "shmemrun" => (vars::LOCAL_PE, vars::LOCAL_N_PES, "GROUP_RANK"),
+            "torchrun" => ("LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK"),
+            "slurm" => ("SLURM_LOCALID", "", "SLURM_NODEID"),
+            _ => ("OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE", ""),
+        };
+        let opt = |name: &str| if name.is_empty() { Ok(None) } else { num(name) };
+        let (local_pe, local_n_pes, node_rank) = (opt(local_var)?, opt(local_size_var)?, opt(node_var)?);
+        if let (Some(l), Some(ln)) = (local_pe, local_n_pes) {
+            if l >= ln {
+                return Err(Error::invalid(format!(
+                    "{source} launch environment: local rank {l} is not below the {ln} PEs of this node"
+                )));
+            }
+        }
+        let store_url = match store_url_from(&get)? {
+            Some(url) => Some(url),
+            None if source == "slurm" => slurm_store_url(&get)?,
+            None => None,
+        };
+        Ok(Some(LaunchEnv {
+            pe,
+            n_pes,
+            store_url,
+            job_token: get(vars::JOB_TOKEN),
+            source,
+            local_pe,
+            local_n_pes,
+            node_rank,
+        }))
     }
+}
+
+/// The store address under `srun` without `MASTER_ADDR`: task 0 runs on the first host of the step's node list
+/// (Slurm's block distribution and every other one start task 0 there).
+fn slurm_store_url(get: &impl Fn(&str) -> Option<String>) -> Result<Option<StoreUrl>> {
+    let Some(list) = get("SLURM_STEP_NODELIST").or_else(|| get("SLURM_JOB_NODELIST")).or_else(|| get("SLURM_NODELIST"))
+    else {
+        return Ok(None);
+    };
+    let host = first_host(&list)
+        .ok_or_else(|| Error::invalid(format!("cannot read the first host of the Slurm node list {list:?}")))?;
+    let port = slurm_store_port(get)?;
+    StoreUrl::parse(&format!("tcp://{host}:{port}")).map(Some)
+}
+
+/// The store port under `srun`: the first of the step's reserved ports (`srun --resv-ports`,
+/// `SLURM_STEP_RESV_PORTS=12000-12003`), else `20000 + (job id * 16 + step id) mod 20000`, the same on every
+/// task of the step and different for the steps of one job (a collision with a busy port fails init; then
+/// reserve ports or set MASTER_ADDR/MASTER_PORT).
+pub fn slurm_store_port(get: &impl Fn(&str) -> Option<String>) -> Result<u16> {
+    if let Some(ports) = get("SLURM_STEP_RESV_PORTS") {
+        let first = ports.split([',', '-']).next().unwrap_or("").trim();
+        return match first.parse::<u16>() {
+            Ok(p) if p > 1024 => Ok(p),
+            _ => Err(Error::invalid(format!("SLURM_STEP_RESV_PORTS={ports:?} does not start with a port above 1024"))),
+        };
+    }
+    let id = |name: &str| get(name).and_then(|v| v.trim().parse::<u64>().ok());
+    let job = id("SLURM_STEP_JOB_ID").or_else(|| id("SLURM_JOB_ID")).ok_or_else(|| {
+        Error::invalid("srun sets no SLURM_JOB_ID: set MASTER_ADDR and MASTER_PORT for the bootstrap store")
+    })?;
+    let step = id("SLURM_STEP_ID").unwrap_or(0) % 16;
+    Ok(20_000 + ((job * 16 + step) % 20_000) as u16)
+}
+
+/// The first host of a Slurm host list: `node[07-09,12],gpu1` gives `node07`, `a1,b2` gives `a1`.
+pub fn first_host(list: &str) -> Option<String> {
+    let list = list.trim();
+    let end = list.find([',', '[']).unwrap_or(list.len());
+    let prefix = &list[..end];
+    if list[end..].starts_with('[') {
+        let inside = &list[end + 1..list[end..].find(']')? + end];
+        let first = inside.split([',', '-']).next()?.trim();
+        let rest = list[end..].find(']').map(|i| &list[end + i + 1..])?;
+        // A suffix after the brackets (`n[1-2]-ib`) belongs to the name, up to the next comma.
+        let suffix = &rest[..rest.find(',').unwrap_or(rest.len())];
+        if first.is_empty() {
+            return None;
+        }
+        return Some(format!("{prefix}{first}{suffix}"));
+    }
+    (!prefix.is_empty()).then(|| prefix.to_owned())
 }
 
 fn store_url_from(get: &impl Fn(&str) -> Option<String>) -> Result<Option<StoreUrl>> {
@@ -190,6 +289,59 @@ mod tests {
         assert!(env(&[("SHMEM_PE", "x"), ("SHMEM_N_PES", "2")]).is_err());
         assert!(env(&[("SHMEM_PE", "0")]).is_err());
         assert!(env(&[("RANK", "0"), ("WORLD_SIZE", "2"), ("MASTER_ADDR", "h"), ("MASTER_PORT", "65530")]).is_err());
+    }
+
+    #[test]
+    fn across_nodes() {
+        // torchrun on node 1 of 2, 4 per node.
+        let e = env(&[
+            ("RANK", "6"),
+            ("WORLD_SIZE", "8"),
+            ("LOCAL_RANK", "2"),
+            ("LOCAL_WORLD_SIZE", "4"),
+            ("GROUP_RANK", "1"),
+            ("MASTER_ADDR", "10.0.0.1"),
+            ("MASTER_PORT", "29500"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!((e.pe, e.n_pes, e.local_pe, e.local_n_pes, e.node_rank), (6, 8, Some(2), Some(4), Some(1)));
+        assert_eq!(e.store_url.unwrap().to_string(), "tcp://10.0.0.1:29511");
+        // srun: the store on the step's first host, a port from the reservation or the ids.
+        let slurm = [
+            ("SLURM_PROCID", "5"),
+            ("SLURM_NTASKS", "8"),
+            ("SLURM_LOCALID", "1"),
+            ("SLURM_NODEID", "2"),
+            ("SLURM_STEP_NODELIST", "gpu[07-09,12],cpu1"),
+            ("SLURM_JOB_ID", "4242"),
+            ("SLURM_STEP_ID", "3"),
+        ];
+        let e = env(&slurm).unwrap().unwrap();
+        assert_eq!((e.pe, e.local_pe, e.node_rank, e.source), (5, Some(1), Some(2), "slurm"));
+        assert_eq!(e.store_url.unwrap().to_string(), format!("tcp://gpu07:{}", 20_000 + (4242 * 16 + 3) % 20_000));
+        let e = env(&[&slurm[..], &[("SLURM_STEP_RESV_PORTS", "12000-12003")]].concat()).unwrap().unwrap();
+        assert_eq!(e.store_url.unwrap().port, 12000);
+        let e = env(&[&slurm[..], &[("MASTER_ADDR", "h0"), ("MASTER_PORT", "29500")]].concat()).unwrap().unwrap();
+        assert_eq!(e.store_url.unwrap().to_string(), "tcp://h0:29511", "MASTER_ADDR wins over the node list");
+        assert!(env(&[&slurm[..], &[("SLURM_STEP_RESV_PORTS", "80")]].concat()).is_err());
+        // mpirun across nodes: global ranks, local ranks, and no address unless passed.
+        let e = env(&[
+            ("OMPI_COMM_WORLD_RANK", "3"),
+            ("OMPI_COMM_WORLD_SIZE", "4"),
+            ("OMPI_COMM_WORLD_LOCAL_RANK", "1"),
+            ("OMPI_COMM_WORLD_LOCAL_SIZE", "2"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!((e.pe, e.local_pe, e.local_n_pes, e.store_url), (3, Some(1), Some(2), None));
+        // Inconsistent values are refused.
+        assert!(env(&[("RANK", "1"), ("WORLD_SIZE", "8"), ("LOCAL_RANK", "4"), ("LOCAL_WORLD_SIZE", "4")]).is_err());
+        assert_eq!(first_host("n[1-2]-ib,x"), Some("n1-ib".into()));
+        assert_eq!(first_host("a1,b2"), Some("a1".into()));
+        assert_eq!(first_host("single"), Some("single".into()));
+        assert_eq!(first_host("[]"), None);
+        assert_eq!(first_host(""), None);
     }
 
     #[test]

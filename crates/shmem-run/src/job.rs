@@ -23,8 +23,16 @@ pub const MIN_PORT: u16 = 1025 + TORCHRUN_PORT_OFFSET;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct JobSpec {
-    /// Number of PEs (processes) to start, all on this machine.
+    /// Number of PEs (processes) to start on this machine (torchrun's `--nproc-per-node`): every node of a
+    /// multi-node job starts this many, so the job has `n_pes * nnodes` PEs.
     pub n_pes: u32,
+    /// Number of nodes (one launcher per node), 1 for a job on this machine only.
+    pub nnodes: u32,
+    /// This launcher's node, `0..nnodes`: its PEs are the global ranks `node_rank * n_pes ..` and node 0's
+    /// first PE serves the store.
+    pub node_rank: u32,
+    /// A file holding the job's secret (shared by every node's launcher); see [`JobSpec::job_token`].
+    pub job_token_file: Option<PathBuf>,
     /// The program each PE runs (looked up in `PATH` when it has no `/`).
     pub program: OsString,
     /// Its arguments.
@@ -48,12 +56,21 @@ pub struct JobSpec {
     pub shm_dir: PathBuf,
 }
 
+/// The variable that names the job's secret in the launcher's own environment (and in each PE's).
+const TOKEN_VAR: &str = vars::JOB_TOKEN;
+
+/// The shortest job secret a launcher accepts from the user (a secret anyone can guess protects nothing).
+pub const MIN_TOKEN_LEN: usize = 16;
+
 impl JobSpec {
     /// `n_pes` copies of `program` with no arguments, on 127.0.0.1, a free port, prefixed output, no timeout
     /// and a 500 ms grace period.
     pub fn new(n_pes: u32, program: impl Into<OsString>) -> Self {
         Self {
             n_pes,
+            nnodes: 1,
+            node_rank: 0,
+            job_token_file: None,
             program: program.into(),
             args: Vec::new(),
             host: Ipv4Addr::LOCALHOST.to_string(),
@@ -66,6 +83,99 @@ impl JobSpec {
             shm_dir: PathBuf::from(SHM_DIR),
         }
     }
+}
+
+impl JobSpec {
+    /// Number of PEs in the whole job: `n_pes` on each of the `nnodes` nodes.
+    pub fn world_size(&self) -> u64 {
+        u64::from(self.n_pes) * u64::from(self.nnodes)
+    }
+
+    /// Global rank of this node's PE `local`.
+    pub fn global_rank(&self, local: u32) -> u32 {
+        self.node_rank * self.n_pes + local
+    }
+
+    /// Checks the node layout: at least one PE, `node_rank < nnodes`, a job of at most 2^31 - 1 PEs (the
+    /// runtime's rank type), and a fixed store port for a multi-node job (every node must name the same one).
+    ///
+    /// # Errors
+    /// `InvalidInput` with a message saying what to change.
+    pub fn validate(&self) -> io::Result<()> {
+        let bad = |msg: String| Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
+        if self.n_pes == 0 {
+            return bad("a job needs at least one PE".into());
+        }
+        if self.nnodes == 0 || self.node_rank >= self.nnodes {
+            return bad(format!("--node-rank {} must be below --nnodes {}", self.node_rank, self.nnodes));
+        }
+        if self.world_size() > i32::MAX as u64 {
+            return bad(format!("{} nodes x {} PEs is more PEs than a job can have", self.nnodes, self.n_pes));
+        }
+        if self.nnodes > 1 && self.port.is_none() {
+            return bad(format!(
+                "a job of {} nodes needs --master-port PORT (the same on every node): the launchers cannot \
+                 agree on a free port by themselves",
+                self.nnodes
+            ));
+        }
+        Ok(())
+    }
+
+    /// The job's secret, the same on every node: the first line of [`JobSpec::job_token_file`]; else, on one
+    /// node, a fresh random one (as before multi-node launching: a `SHMEM_JOB_TOKEN` that this launcher
+    /// inherited, e.g. from an enclosing job, is not reused); else, on several nodes, `SHMEM_JOB_TOKEN` from
+    /// the launcher's environment. A multi-node job without a user-given secret is refused: a random one drawn
+    /// here would differ on every node, and a job with none would let anyone who reaches the store join or end
+    /// it.
+    ///
+    /// # Errors
+    /// `InvalidInput` naming the ways to give a secret, a secret shorter than [`MIN_TOKEN_LEN`] or with
+    /// whitespace inside, or a token file that others may read; the file's own read error.
+    pub fn job_token(&self) -> io::Result<String> {
+        let bad = |msg: String| Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
+        let from_env = || std::env::var(TOKEN_VAR).ok().filter(|t| !t.is_empty());
+        let (token, from) = match (&self.job_token_file, self.nnodes == 1) {
+            (Some(path), _) => (read_token_file(path)?, format!("--job-token-file {}", path.display())),
+            (None, true) => return random_hex(16),
+            (None, false) => match from_env() {
+                Some(t) => (t, TOKEN_VAR.to_owned()),
+                None => {
+                    return bad(format!(
+                        "a job of {} nodes needs a secret shared by every node's shmemrun, so that only this job's \
+                     PEs can reach its store and progress threads: set {TOKEN_VAR} to the same random value in \
+                     the environment of every shmemrun (e.g. `export {TOKEN_VAR}=$(openssl rand -hex 16)`), or \
+                     pass --job-token-file FILE (a file only you can read) to each",
+                        self.nnodes
+                    ))
+                }
+            },
+        };
+        if token.len() < MIN_TOKEN_LEN || token.chars().any(char::is_whitespace) {
+            return bad(format!(
+                "the job secret from {from} must be at least {MIN_TOKEN_LEN} characters without spaces \
+                 (e.g. `openssl rand -hex 16`)"
+            ));
+        }
+        Ok(token)
+    }
+}
+
+/// The first line of a token file that only its owner can read (like an ssh key).
+fn read_token_file(path: &std::path::Path) -> io::Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    let named = |e: io::Error| io::Error::new(e.kind(), format!("--job-token-file {}: {e}", path.display()));
+    let meta = std::fs::metadata(path).map_err(named)?;
+    if meta.mode() & 0o077 != 0 {
+        let msg = format!(
+            "--job-token-file {} may be read by other users (mode {:o}): `chmod 600` it",
+            path.display(),
+            meta.mode() & 0o777
+        );
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
+    }
+    let text = std::fs::read_to_string(path).map_err(named)?;
+    Ok(text.lines().next().unwrap_or("").trim().to_owned())
 }
 
 /// Picks a free TCP port on 127.0.0.1 that is at least [`MIN_PORT`] (the kernel's choice, re-drawn if low).
@@ -112,27 +222,51 @@ pub const RESERVED_VARS: [&str; 14] = [
     "MASTER_PORT",
 ];
 
-/// The launch environment of one PE: `(name, value)` pairs, shmemrun's and torchrun's variables.
-pub fn pe_env(spec: &JobSpec, pe: u32, port: u16, token: &str, shm_prefix: &str) -> Vec<(&'static str, String)> {
-    let (n, host) = (spec.n_pes.to_string(), spec.host.clone());
+/// The launch environment of this node's PE `local` (its global rank is [`JobSpec::global_rank`]):
+/// `(name, value)` pairs, shmemrun's and torchrun's variables.
+pub fn pe_env(spec: &JobSpec, local: u32, port: u16, token: &str, shm_prefix: &str) -> Vec<(&'static str, String)> {
+    let (n, host) = (spec.world_size().to_string(), spec.host.clone());
+    let (pe, per_node) = (spec.global_rank(local).to_string(), spec.n_pes.to_string());
     let mut env = vec![
-        (vars::PE, pe.to_string()),
+        (vars::PE, pe.clone()),
         (vars::N_PES, n.clone()),
-        (vars::LOCAL_PE, pe.to_string()),
-        (vars::LOCAL_N_PES, n.clone()),
+        (vars::LOCAL_PE, local.to_string()),
+        (vars::LOCAL_N_PES, per_node.clone()),
         (vars::MASTER_ADDR, host.clone()),
         (vars::MASTER_PORT, port.to_string()),
         (vars::JOB_TOKEN, token.to_owned()),
         (vars::SHM_PREFIX, shm_prefix.to_owned()),
-        ("RANK", pe.to_string()),
-        ("WORLD_SIZE", n.clone()),
-        ("LOCAL_RANK", pe.to_string()),
-        ("LOCAL_WORLD_SIZE", n),
+        ("RANK", pe),
+        ("WORLD_SIZE", n),
+        ("LOCAL_RANK", local.to_string()),
+        ("LOCAL_WORLD_SIZE", per_node),
         ("MASTER_ADDR", host),
         ("MASTER_PORT", (port - TORCHRUN_PORT_OFFSET).to_string()),
     ];
+    if spec.nnodes > 1 {
+        env.push(("GROUP_RANK", spec.node_rank.to_string()));
+    }
     if let Some(size) = spec.mem_size {
         env.push((vars::SYMMETRIC_SIZE, size.to_string()));
+    }
+    env
+}
+
+/// What a multi-node job adds for every PE of this node unless the user set it (in shmemrun's environment or
+/// with `-x`): `SHMEM_NODE_ID=node-<rank>` (distinct nodes even when two node ranks share a host, e.g. in
+/// tests; PEs of one launcher always share a host) and `SHMEM_DATA_OP_ENGINE=MTE|TCP` (the default engine set,
+/// MTE alone, reaches no other node).
+pub fn node_env(spec: &JobSpec) -> Vec<(&'static str, String)> {
+    if spec.nnodes <= 1 {
+        return Vec::new();
+    }
+    let user_set = |name: &str| std::env::var_os(name).is_some() || spec.extra_env.iter().any(|(k, _)| k == name);
+    let mut env = Vec::new();
+    if !user_set(vars::NODE_ID) {
+        env.push((vars::NODE_ID, format!("node-{}", spec.node_rank)));
+    }
+    if !user_set(vars::DATA_OP_ENGINE) {
+        env.push((vars::DATA_OP_ENGINE, "MTE|TCP".to_owned()));
     }
     env
 }
@@ -148,9 +282,7 @@ pub fn pe_env(spec: &JobSpec, pe: u32, port: u16, token: &str, shm_prefix: &str)
 /// `InvalidInput` for zero PEs or a port below [`MIN_PORT`]; otherwise only failures of the launcher itself
 /// (no port, no `/dev/urandom`, no thread). A PE that fails or cannot start is an `Ok` outcome.
 pub fn run_job(spec: &JobSpec) -> io::Result<JobOutcome> {
-    if spec.n_pes == 0 {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "a job needs at least one PE"));
-    }
+    spec.validate()?;
     let port = match spec.port {
         Some(p) if p < MIN_PORT => {
             let msg = format!("store port {p} is too low: it and port - {TORCHRUN_PORT_OFFSET} must exceed 1024");
@@ -159,15 +291,20 @@ pub fn run_job(spec: &JobSpec) -> io::Result<JobOutcome> {
         Some(p) => p,
         None => free_port()?,
     };
-    let token = random_hex(16)?;
+    let token = spec.job_token()?;
     let shm_prefix = format!("shmem-{}-{}", std::process::id(), random_hex(3)?);
     let pump = if spec.prefix_output { Some(OutputPump::start(spec.grace)?) } else { None };
-    let mut supervisor = Supervisor::new(spec.n_pes, spec.grace);
+    let mut supervisor = Supervisor::new(spec.n_pes, spec.global_rank(0), spec.grace);
+    let node_env = node_env(spec);
+    if spec.nnodes > 1 {
+        tracing::debug!(node = spec.node_rank, nnodes = spec.nnodes, first_pe = spec.global_rank(0), "multi-node job");
+    }
     let mut launch_failure = None;
     for pe in 0..spec.n_pes {
         let mut cmd = Command::new(&spec.program);
         cmd.args(&spec.args).stdin(Stdio::null()).process_group(0);
         cmd.envs(spec.extra_env.iter().map(|(k, v)| (k, v)));
+        cmd.envs(node_env.iter().map(|(k, v)| (k, v)));
         cmd.envs(pe_env(spec, pe, port, &token, &shm_prefix));
         if pump.is_some() {
             cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -175,20 +312,21 @@ pub fn run_job(spec: &JobSpec) -> io::Result<JobOutcome> {
         die_with_launcher(&mut cmd);
         match cmd.spawn() {
             Ok(mut child) => {
-                tracing::debug!(pe, pid = child.id(), "started PE");
+                let rank = spec.global_rank(pe);
+                tracing::debug!(pe = rank, pid = child.id(), "started PE");
                 if let Some(pump) = &pump {
                     if let Some(out) = child.stdout.take() {
-                        pump.add(pe, out.into(), Sink::Stdout);
+                        pump.add(rank, out.into(), Sink::Stdout);
                     }
                     if let Some(err) = child.stderr.take() {
-                        pump.add(pe, err.into(), Sink::Stderr);
+                        pump.add(rank, err.into(), Sink::Stderr);
                     }
                 }
                 supervisor.push(child);
             }
             Err(e) => {
                 let (program, kind, message) = (spec.program.clone(), e.kind(), e.to_string());
-                launch_failure = Some(JobEnd::LaunchFailed { pe, program, kind, message });
+                launch_failure = Some(JobEnd::LaunchFailed { pe: spec.global_rank(pe), program, kind, message });
                 break;
             }
         }

@@ -16,11 +16,21 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! # Several nodes
+//! One shmemrun per node, torchrun-style: `--nnodes M --node-rank R --master-addr NODE0 --master-port PORT
+//! -n N` starts global ranks `R*N .. R*N+N-1` here; node 0's first PE serves the store at `NODE0:PORT`. The
+//! job's secret must be the same on every node, so it comes from the user (`SHMEM_JOB_TOKEN` in shmemrun's
+//! environment, or `--job-token-file`); a multi-node shmemrun without one refuses to start (exit 2). Each
+//! node's PEs also get `SHMEM_NODE_ID=node-R` and `SHMEM_DATA_OP_ENGINE=MTE|TCP` unless the user set them
+//! ([`node_env`]). Teardown is per node as on one node; a PE that dies on one node makes the PEs of the other
+//! nodes fail through the store's job events (their waits and barriers end with an error naming it), so their
+//! shmemruns tear down too.
+//!
 //! # Launch environment
-//! Every PE gets `SHMEM_PE`, `SHMEM_N_PES`, `SHMEM_LOCAL_PE`, `SHMEM_LOCAL_N_PES`, `SHMEM_MASTER_ADDR`,
-//! `SHMEM_MASTER_PORT`, `SHMEM_JOB_TOKEN` (32 random hex digits, the same on every PE), `SHMEM_SHM_PREFIX`
+//! Every PE gets `SHMEM_PE`, `SHMEM_N_PES` (the whole job), `SHMEM_LOCAL_PE`, `SHMEM_LOCAL_N_PES` (this node), `SHMEM_MASTER_ADDR`,
+//! `SHMEM_MASTER_PORT`, `SHMEM_JOB_TOKEN` (32 random hex digits on one node, the user's on several; the same on every PE), `SHMEM_SHM_PREFIX`
 //! (`shmem-<launcher pid>-<6 hex digits>`), optionally `SHMEM_SYMMETRIC_SIZE`, and torchrun's `RANK`,
-//! `WORLD_SIZE`, `LOCAL_RANK`, `LOCAL_WORLD_SIZE`, `MASTER_ADDR` and `MASTER_PORT` (the store port minus
+//! `WORLD_SIZE`, `LOCAL_RANK`, `LOCAL_WORLD_SIZE`, `GROUP_RANK` (several nodes), `MASTER_ADDR` and `MASTER_PORT` (the store port minus
 //! 11, so that both resolver paths of `shmem_core::launch_env` agree). See [`pe_env`].
 //!
 //! # Design choices
@@ -48,7 +58,7 @@ mod status;
 mod supervise;
 
 pub use cleanup::{remove_shm_segments, SHM_DIR};
-pub use job::{free_port, pe_env, random_hex, run_job, JobSpec, MIN_PORT, RESERVED_VARS};
+pub use job::{free_port, node_env, pe_env, random_hex, run_job, JobSpec, MIN_PORT, MIN_TOKEN_LEN, RESERVED_VARS};
 pub use options::Cli;
 pub use output::{LinePrefixer, MAX_LINE_BYTES};
 pub use signals::{install_signal_handlers, signal_name, FORWARDED_SIGNALS};

@@ -9,7 +9,11 @@ use shmem_core::launch_env::{parse_size, vars};
 
 use crate::job::{JobSpec, MIN_PORT, RESERVED_VARS};
 
-/// Start N PEs of a SHMEM program on this machine.
+/// Start N PEs of a SHMEM program on this machine, or N on each of several nodes (one shmemrun per node).
+///
+/// A multi-node job runs `shmemrun --nnodes M --node-rank R --master-addr NODE0 --master-port PORT -n N prog`
+/// on each node (R = 0..M-1): global ranks R*N .. R*N+N-1 run here, PE 0 (on node 0) serves the store at
+/// NODE0:PORT. Every shmemrun needs the same secret: SHMEM_JOB_TOKEN in its environment or --job-token-file.
 ///
 /// Each PE gets its rank and the job's bootstrap address in its environment (SHMEM_PE, SHMEM_N_PES,
 /// SHMEM_MASTER_ADDR, SHMEM_MASTER_PORT, SHMEM_JOB_TOKEN, SHMEM_SHM_PREFIX, and torchrun's RANK, WORLD_SIZE,
@@ -18,19 +22,32 @@ use crate::job::{JobSpec, MIN_PORT, RESERVED_VARS};
 #[derive(Debug, Clone, Parser)]
 #[command(name = "shmemrun", version, trailing_var_arg = true)]
 pub struct Cli {
-    /// Number of PEs to start (1 to 16384).
-    #[arg(short = 'n', long = "np", visible_alias = "n-pes", value_name = "N",
+    /// Number of PEs to start on this node (1 to 16384); the job has N x NNODES PEs.
+    #[arg(short = 'n', long = "np", visible_aliases = ["n-pes", "nproc-per-node"], value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=16384))]
     pub n_pes: u32,
 
-    /// Port of the bootstrap store served by PE 0 (default: a free port). PORT - 11 (torchrun's
-    /// MASTER_PORT) must exceed 1024 too.
-    #[arg(long, value_name = "PORT", value_parser = parse_port)]
+    /// Number of nodes, each running its own shmemrun with the same options but --node-rank.
+    #[arg(long, value_name = "M", default_value = "1", value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub nnodes: u32,
+
+    /// This node's rank, 0 to NNODES - 1 (node 0's first PE serves the store).
+    #[arg(long, value_name = "R", default_value = "0")]
+    pub node_rank: u32,
+
+    /// Port of the bootstrap store served by PE 0 (default on one node: a free port; required on several).
+    /// PORT - 11 (torchrun's MASTER_PORT) must exceed 1024 too.
+    #[arg(long, visible_alias = "master-port", value_name = "PORT", value_parser = parse_port)]
     pub port: Option<u16>,
 
-    /// Address of the bootstrap store as the PEs reach it (SHMEM_MASTER_ADDR and MASTER_ADDR).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    /// Address of the bootstrap store (node 0) as every PE reaches it (SHMEM_MASTER_ADDR and MASTER_ADDR).
+    #[arg(long, visible_alias = "master-addr", value_name = "ADDR", default_value = "127.0.0.1")]
     pub host: String,
+
+    /// A file whose first line is the job's secret (mode 0600). Default: on one node a random secret, on
+    /// several SHMEM_JOB_TOKEN from the environment. Every node's shmemrun must use the same secret.
+    #[arg(long, value_name = "FILE")]
+    pub job_token_file: Option<std::path::PathBuf>,
 
     /// Do not prefix output lines with the rank in brackets; the PEs write straight to shmemrun's
     /// stdout and stderr.
@@ -66,6 +83,9 @@ impl Cli {
     /// The job these options describe.
     pub fn to_spec(&self) -> JobSpec {
         let mut spec = JobSpec::new(self.n_pes, self.command[0].clone());
+        spec.nnodes = self.nnodes;
+        spec.node_rank = self.node_rank;
+        spec.job_token_file = self.job_token_file.clone();
         spec.args = self.command[1..].to_vec();
         spec.host = self.host.clone();
         spec.port = self.port;
@@ -162,5 +182,30 @@ mod tests {
         assert!(parse(&["-n", "2", "-x", "SHMEM_PE=3", "prog"]).is_err());
         assert!(parse(&["-n", "2", "-x", "=3", "prog"]).is_err());
         assert!(parse(&["-n", "2", "--mem-size", "12Q", "prog"]).is_err());
+        assert!(parse(&["-n", "2", "--nnodes", "0", "prog"]).is_err());
+    }
+
+    #[test]
+    fn torchrun_style_node_options() {
+        let args = ["--nnodes", "3", "--node-rank", "2", "--master-addr", "10.0.0.1", "--master-port", "29600"];
+        let cli = parse(&[&args[..], &["--nproc-per-node", "4", "prog", "x"]].concat()).unwrap();
+        let spec = cli.to_spec();
+        assert_eq!((spec.nnodes, spec.node_rank, spec.n_pes, spec.port), (3, 2, 4, Some(29600)));
+        assert_eq!((spec.host.as_str(), spec.world_size(), spec.global_rank(1)), ("10.0.0.1", 12, 9));
+        let env = crate::pe_env(&spec, 1, 29600, "t", "p");
+        let get = |k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()).unwrap();
+        assert_eq!(
+            [get("SHMEM_PE"), get("SHMEM_N_PES"), get("SHMEM_LOCAL_PE"), get("SHMEM_LOCAL_N_PES")],
+            ["9", "12", "1", "4"]
+        );
+        assert_eq!([get("RANK"), get("WORLD_SIZE"), get("LOCAL_RANK"), get("GROUP_RANK")], ["9", "12", "1", "2"]);
+        assert_eq!([get("MASTER_ADDR"), get("MASTER_PORT"), get("SHMEM_MASTER_PORT")], ["10.0.0.1", "29589", "29600"]);
+        // The node layout is checked before anything starts.
+        let mut bad = spec.clone();
+        bad.node_rank = 3;
+        assert!(bad.validate().unwrap_err().to_string().contains("--node-rank 3 must be below --nnodes 3"));
+        bad.node_rank = 0;
+        bad.port = None;
+        assert!(bad.validate().unwrap_err().to_string().contains("--master-port"));
     }
 }

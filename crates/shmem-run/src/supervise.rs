@@ -24,12 +24,15 @@ pub(crate) struct Supervisor {
     children: Vec<Child>,
     /// One entry per PE of the job; `None` while running or never started.
     statuses: Vec<Option<PeStatus>>,
+    /// Global rank of `children[0]` (a node's PEs are consecutive ranks): what reports name.
+    first_pe: u32,
     grace: Duration,
 }
 
 impl Supervisor {
-    pub(crate) fn new(n_pes: u32, grace: Duration) -> Self {
-        Self { children: Vec::with_capacity(n_pes as usize), statuses: vec![None; n_pes as usize], grace }
+    pub(crate) fn new(n_pes: u32, first_pe: u32, grace: Duration) -> Self {
+        let statuses = vec![None; n_pes as usize];
+        Self { children: Vec::with_capacity(n_pes as usize), statuses, first_pe, grace }
     }
 
     /// Adds the next PE (rank = number of PEs pushed so far).
@@ -45,7 +48,7 @@ impl Supervisor {
         self.children.iter().enumerate().filter(|(i, _)| self.statuses[*i].is_none()).count() as u32
     }
 
-    /// Reaps every PE that has ended; returns the first failure among them, lowest rank first.
+    /// Reaps every PE that has ended; returns the first failure among them (index on this node), lowest first.
     fn reap(&mut self) -> io::Result<Option<(u32, PeStatus)>> {
         let mut failure = None;
         for (pe, child) in self.children.iter_mut().enumerate() {
@@ -70,7 +73,7 @@ impl Supervisor {
         let deadline = timeout.map(later);
         let end = loop {
             if let Some((pe, status)) = self.reap()? {
-                break JobEnd::PeFailed { pe, status, others_running: self.running() };
+                break JobEnd::PeFailed { pe: self.first_pe + pe, status, others_running: self.running() };
             }
             if self.running() == 0 {
                 return Ok(JobEnd::Success);

@@ -16,9 +16,13 @@
 //! # Which address
 //! `SHMEM_UID_SESSION_ID=host:port` (or `[v6]:port`) names the address directly and wins over
 //! `SHMEM_UID_SOCK_IFNAME=<ifname>[:inet4|inet6]`, which picks an interface (IPv4 preferred when both exist). With
-//! neither, the loopback interface is used: every engine this runtime builds reaches only PEs on this node, so a
-//! unique-ID job is a one-node job and loopback is the interface all its PEs share. An interface that has no
-//! usable address is an error naming the interfaces that have one.
+//! neither ([`default_interface`]): loopback when the launcher's variables say the whole job is on this node
+//! (one PE, `LOCAL_WORLD_SIZE == WORLD_SIZE` or its shmemrun/Open MPI equivalents, Slurm's `SLURM_NNODES=1`), as
+//! every PE of such a job reaches it and nothing outside does; otherwise (several nodes, or no launcher
+//! variables to tell) an address other nodes can reach, since the TCP engine takes the job across nodes: the
+//! interface of the default route, else the first non-loopback interface that is up and has an address, else
+//! loopback (a host with no network). An interface that has no usable address is an error naming the
+//! interfaces that have one.
 
 use crate::api::options_from_env;
 use shmem_core::attr::{JobSecret, StoreUrl};
@@ -195,7 +199,63 @@ fn choose_address() -> Result<(IpAddr, u16, String)> {
     }
     let spec = std::env::var(IFNAME_ENV).ok().filter(|s| !s.trim().is_empty());
     let ifaces = interfaces()?;
-    pick_interface(spec.as_deref().map(str::trim), &ifaces)
+    match spec {
+        Some(spec) => pick_interface(Some(spec.trim()), &ifaces),
+        None => {
+            let name = default_interface(&ifaces, job_is_on_one_node(), &route_interfaces());
+            pick_interface(name.as_deref(), &ifaces)
+        }
+    }
+}
+
+/// Whether the launcher's variables say every PE of the job runs on this node.
+fn job_is_on_one_node() -> bool {
+    let slurm_nodes = ["SLURM_STEP_NUM_NODES", "SLURM_NNODES", "SLURM_JOB_NUM_NODES"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok())
+        .and_then(|v| v.trim().parse::<u32>().ok());
+    match shmem_core::launch_env::LaunchEnv::from_env() {
+        Ok(Some(e)) if e.source == "slurm" => e.n_pes == 1 || slurm_nodes == Some(1),
+        Ok(Some(e)) => e.n_pes == 1 || e.local_n_pes == Some(e.n_pes),
+        _ => false,
+    }
+}
+
+/// The interface to use when none is named: `None` means loopback (the default of [`pick_interface`]).
+/// `routes` lists the interfaces of default routes, IPv4 first.
+fn default_interface(ifaces: &[Iface], one_node: bool, routes: &[String]) -> Option<String> {
+    if one_node {
+        return None;
+    }
+    let usable = |i: &&Iface| !i.loopback && !i.addrs.is_empty();
+    routes
+        .iter()
+        .find_map(|r| ifaces.iter().filter(usable).find(|i| &i.name == r))
+        .or_else(|| ifaces.iter().find(usable))
+        .map(|i| i.name.clone())
+}
+
+/// The interfaces of this host's default routes, IPv4's (`/proc/net/route`) before IPv6's
+/// (`/proc/net/ipv6_route`); empty where those files are missing.
+fn route_interfaces() -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(t) = std::fs::read_to_string("/proc/net/route") {
+        // Iface Destination Gateway Flags ...: a destination of 00000000 with mask 00000000 is the default.
+        for f in t.lines().skip(1).map(|l| l.split_whitespace().collect::<Vec<_>>()) {
+            if f.len() > 7 && f[1] == "00000000" && f[7] == "00000000" {
+                out.push(f[0].to_owned());
+            }
+        }
+    }
+    if let Ok(t) = std::fs::read_to_string("/proc/net/ipv6_route") {
+        // dest dest_len src src_len next_hop metric refcnt use flags iface: ::/0 is the default.
+        for f in t.lines().map(|l| l.split_whitespace().collect::<Vec<_>>()) {
+            if f.len() > 9 && f[0].bytes().all(|b| b == b'0') && f[1] == "00" && f[9] != "lo" {
+                out.push(f[9].to_owned());
+            }
+        }
+    }
+    out
 }
 
 /// Parses `SHMEM_UID_SESSION_ID`: `ip:port`, `[v6]:port` or `host:port` (port > 1024).
@@ -262,6 +322,7 @@ fn pick_interface(spec: Option<&str>, ifaces: &[Iface]) -> Result<(IpAddr, u16, 
         None => i.loopback && !i.addrs.is_empty(),
     });
     let what = match name {
+        Some(n) if std::env::var(IFNAME_ENV).is_err() => format!("auto-detection (interface {n})"),
         Some(n) => format!("{IFNAME_ENV}={}", spec.unwrap_or(n)),
         None => format!("auto-detection (loopback; set {IFNAME_ENV} or {SESSION_ID_ENV} to choose)"),
     };
@@ -373,6 +434,19 @@ mod tests {
         }
         let e = pick_interface(None, &ifaces()[1..]).unwrap_err();
         assert!(e.to_string().contains("candidates: eth0 (fd00::2)"), "{e}");
+    }
+
+    #[test]
+    fn default_is_loopback_on_one_node_else_a_routed_interface() {
+        let mut list = ifaces();
+        list.push(Iface { name: "veth1".into(), loopback: false, addrs: vec!["10.1.0.2".parse().unwrap()] });
+        assert_eq!(default_interface(&list, true, &["veth1".into()]), None, "one node: loopback");
+        assert_eq!(default_interface(&list, false, &["veth1".into()]).as_deref(), Some("veth1"), "default route");
+        assert_eq!(default_interface(&list, false, &["ifb0".into()]).as_deref(), Some("eth0"), "route has no address");
+        assert_eq!(default_interface(&list, false, &[]).as_deref(), Some("eth0"), "first non-loopback");
+        assert_eq!(default_interface(&list[..1], false, &[]), None, "no network: loopback");
+        let (ip, _, name) = pick_interface(Some("veth1"), &list).unwrap();
+        assert_eq!((ip.to_string().as_str(), name.as_str()), ("10.1.0.2", "veth1"));
     }
 
     #[test]

@@ -1,10 +1,42 @@
-//! Where the TCP engine listens.
+//! Where the TCP engine listens, and how long its threads spin before they sleep.
 
 use shmem_core::{Error, Result};
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
 
 /// Name of the variable that picks the address the engine listens on and advertises.
 pub const ADDR_VAR: &str = "SHMEM_TCP_ADDR";
+
+/// Name of the variable that sets how long (microseconds) the progress thread keeps polling its sockets
+/// without sleeping after it served a request, and how long an initiator polls for a reply before it sleeps in
+/// `recv`. 0 turns spinning off.
+pub const SPIN_VAR: &str = "SHMEM_TCP_SPIN_US";
+
+/// The default of [`SPIN_VAR`]: off. Spinning saves a sleep and wake-up per request only where the spinning
+/// thread has a core of its own; on an oversubscribed machine it takes the core from the very thread it waits
+/// for (measured on the shared 2-core machine: 8 B put + quiet 8 us without, 110 us with a 20 us spin). Set
+/// e.g. `SHMEM_TCP_SPIN_US=20` on nodes with a core to spare per PE.
+pub const DEFAULT_SPIN: Duration = Duration::ZERO;
+
+/// The longest spin [`SPIN_VAR`] accepts.
+pub const MAX_SPIN: Duration = Duration::from_millis(10);
+
+/// The spin of [`SPIN_VAR`], or [`DEFAULT_SPIN`]; a malformed or too large value is refused.
+///
+/// # Errors
+/// `InvalidParam` naming the variable.
+pub fn spin_from_env() -> Result<Duration> {
+    match std::env::var(SPIN_VAR) {
+        Err(_) => Ok(DEFAULT_SPIN),
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(us) if Duration::from_micros(us) <= MAX_SPIN => Ok(Duration::from_micros(us)),
+            _ => Err(Error::invalid(format!(
+                "{SPIN_VAR}={v:?} must be a number of microseconds from 0 to {}",
+                MAX_SPIN.as_micros()
+            ))),
+        },
+    }
+}
 
 /// The engine's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,7 +5,8 @@
 //! since its last flush (one bit per domain, the domain id modulo 64), so that `quiet_in(d)` flushes only the
 //! targets `d` wrote to. A flush confirms everything sent before it on that connection, so it clears every bit.
 
-use crate::config::TcpConfig;
+use crate::config::{spin_from_env, TcpConfig};
+use crate::fdio::read_exact_spinning;
 use crate::progress::{apply_signal, Progress};
 use crate::wire::{Hello, Reply, Request, REPLY_LEN};
 use shmem_core::engine::{
@@ -30,6 +31,8 @@ pub struct TcpEngine {
     conns: Vec<Mutex<Option<Outgoing>>>,
     secret: Vec<u8>,
     timeouts: EngineTimeouts,
+    /// How long a caller polls for a reply before it sleeps in `recv` ([`crate::config::SPIN_VAR`]).
+    spin: std::time::Duration,
     /// Declared last: dropped (stopped) after the connections closed.
     _progress: Progress,
 }
@@ -48,6 +51,7 @@ impl BuildEngine for TcpEngine {
     /// trades listening addresses with every PE through the set-up's exchange.
     fn build(setup: &EngineSetup<'_>) -> Result<TcpEngine> {
         let cfg = TcpConfig::from_env(setup.local_ip)?;
+        let spin = spin_from_env()?;
         let listener = TcpListener::bind((cfg.listen_ip, 0))
             .map_err(|e| Error::smem(format!("TCP engine: listening on {}", cfg.listen_ip), e))?;
         let addr = listener.local_addr().map_err(|e| Error::smem("TCP engine: listening address", e))?;
@@ -57,6 +61,7 @@ impl BuildEngine for TcpEngine {
             setup.job_secret.to_vec(),
             setup.n_pes,
             setup.timeouts.control,
+            spin,
         )
         .map_err(|e| Error::smem("TCP engine: starting the progress thread", e))?;
         let peers = match setup.exchange {
@@ -82,6 +87,7 @@ impl BuildEngine for TcpEngine {
             peers,
             secret: setup.job_secret.to_vec(),
             timeouts: setup.timeouts,
+            spin,
             _progress: progress,
         })
     }
@@ -145,15 +151,20 @@ impl TcpEngine {
         }
     }
 
-    /// Sends a request that expects a reply and reads the reply header.
-    fn call(out: &mut Outgoing, req: Request) -> io::Result<Reply> {
+    /// Sends a request that expects a reply and reads the reply header (polling for it for `spin` first). A
+    /// reply also confirms every put sent before the request (see the end of the function).
+    fn call(out: &mut Outgoing, req: Request, spin: std::time::Duration) -> io::Result<Reply> {
         out.stream.write_all(&req.encode())?;
         let mut b = [0u8; REPLY_LEN];
-        out.stream.read_exact(&mut b)?;
+        // SAFETY: b is REPLY_LEN writable bytes of this frame.
+        unsafe { read_exact_spinning(&mut out.stream, b.as_mut_ptr(), REPLY_LEN, spin) }?;
         let reply = Reply::decode(&b).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.0))?;
         if let Some(r) = reply.refused {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("the target refused the request ({r:?})")));
         }
+        // The target applies a connection's requests in order and answers only after the earlier ones: every
+        // put sent before this request is complete, so the next quiet need not ask again.
+        out.unflushed = 0;
         Ok(reply)
     }
 
@@ -177,7 +188,7 @@ impl TcpEngine {
                 slot.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|o| o.unflushed & mask != 0);
             if pending {
                 self.with_conn(Pe(pe as u32), |out| {
-                    Self::call(out, Request::Flush)?;
+                    Self::call(out, Request::Flush, self.spin)?;
                     // The flush confirmed everything sent before it on this connection, whatever its domain.
                     out.unflushed = 0;
                     Ok(())
@@ -264,12 +275,14 @@ impl DataOpEngine for TcpEngine {
         }
         // SAFETY: the caller guarantees dst..dst+len is writable and not accessed by this process meanwhile.
         let into = unsafe { std::slice::from_raw_parts_mut(dst, len) };
+        let spin = self.spin;
         self.with_conn(pe, |out| {
-            let reply = Self::call(out, Request::Get { src, len: len as u64 })?;
+            let reply = Self::call(out, Request::Get { src, len: len as u64 }, spin)?;
             if reply.value != len as u64 {
                 return Err(io::Error::new(io::ErrorKind::InvalidData, "a get answered with another length"));
             }
-            out.stream.read_exact(into)
+            // SAFETY: into is len writable bytes (the caller's contract above).
+            unsafe { read_exact_spinning(&mut out.stream, into.as_mut_ptr(), len, spin) }
         })
     }
 
@@ -277,7 +290,7 @@ impl DataOpEngine for TcpEngine {
         if pe == self.me {
             return self.node.atomic(pe, at, width, op);
         }
-        self.with_conn(pe, |out| Self::call(out, Request::Atomic { at, width, op }).map(|r| r.value))
+        self.with_conn(pe, |out| Self::call(out, Request::Atomic { at, width, op }, self.spin).map(|r| r.value))
     }
 
     /// Puts to one target travel one connection and are applied in order: nothing to do.

@@ -9,7 +9,7 @@
 //! segment — closes that connection with a warning naming the peer; the thread itself never panics on input.
 
 use crate::fdio::{read_raw, same_secret, write_all_raw};
-use crate::wire::{Hello, Refusal, Reply, Request, HELLO_FIXED, REQUEST_LEN};
+use crate::wire::{Hello, Refusal, Reply, Request, HELLO_FIXED, REPLY_LEN, REQUEST_LEN};
 use shmem_core::engine::{AtomicOp, AtomicWidth, SignalOp, SignalUpdate};
 use shmem_core::heap::NodeSegments;
 use shmem_core::HeapOffset;
@@ -27,6 +27,9 @@ struct Target {
     secret: Vec<u8>,
     n_pes: u32,
     io_timeout: Duration,
+    /// How long to keep polling without sleeping after serving a request (the next one, e.g. the flush of a
+    /// put + quiet, usually follows within microseconds).
+    spin: Duration,
 }
 
 /// Where a connection is in its stream of frames.
@@ -79,12 +82,13 @@ impl Progress {
         secret: Vec<u8>,
         n_pes: u32,
         io_timeout: Duration,
+        spin: Duration,
     ) -> io::Result<Progress> {
         listener.set_nonblocking(true)?;
         let (stop, stop_rx) = UnixStream::pair()?;
         stop_rx.set_nonblocking(true)?;
         let me = node.me();
-        let target = Target { node, secret, n_pes, io_timeout };
+        let target = Target { node, secret, n_pes, io_timeout, spin };
         let handle = std::thread::Builder::new()
             .name(format!("shmem-tcp-progress-{}", me.0))
             .spawn(move || serve(listener, stop_rx, target))?;
@@ -103,16 +107,28 @@ impl Drop for Progress {
     }
 }
 
+/// Gets up to this size are answered with the reply header and the data in one send (one copy of at most this
+/// many bytes); larger ones are written straight from the heap after the header.
+const SMALL_GET: usize = 4096;
+
 fn serve(listener: TcpListener, stop: UnixStream, t: Target) {
     let mut conns: Vec<Incoming> = Vec::new();
     let me = t.node.me();
+    // Until this instant poll(2) does not sleep (it returns at once): set after every served request.
+    let mut spin_until: Option<std::time::Instant> = None;
     loop {
         let mut fds = Vec::with_capacity(conns.len() + 2);
         fds.push(libc::pollfd { fd: stop.as_raw_fd(), events: libc::POLLIN, revents: 0 });
         fds.push(libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 });
         fds.extend(conns.iter().map(|c| libc::pollfd { fd: c.stream.as_raw_fd(), events: libc::POLLIN, revents: 0 }));
+        let spinning = spin_until.is_some_and(|u| std::time::Instant::now() < u);
+        let wait = if spinning { 0 } else { -1 };
         // SAFETY: fds is a valid array of fds.len() pollfd structures for the call.
-        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, wait) };
+        if r == 0 {
+            std::hint::spin_loop();
+            continue;
+        }
         if r < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {
@@ -126,6 +142,9 @@ fn serve(listener: TcpListener, stop: UnixStream, t: Target) {
         }
         if fds[1].revents != 0 {
             accept_all(&listener, &mut conns);
+        }
+        if !t.spin.is_zero() {
+            spin_until = Some(std::time::Instant::now() + t.spin);
         }
         // Serve readable connections, back to front so that removing one keeps the others' indices.
         for i in (0..conns.len()).rev() {
@@ -254,6 +273,15 @@ impl Incoming {
                 Ok(())
             }
             Request::Get { src, len } => match seg.span(src.0, len) {
+                Ok(p) if len as usize <= SMALL_GET => {
+                    // Header and data in one segment: the initiator wakes once, not twice.
+                    let mut frame = [0u8; REPLY_LEN + SMALL_GET];
+                    frame[..REPLY_LEN].copy_from_slice(&Reply::ok(len).encode());
+                    // SAFETY: p..p+len is inside this PE's own mapping (span checked); frame has room for len bytes
+                    // after the header; the regions do not overlap.
+                    unsafe { std::ptr::copy_nonoverlapping(p.as_ptr(), frame[REPLY_LEN..].as_mut_ptr(), len as usize) };
+                    self.send(&frame[..REPLY_LEN + len as usize], t)
+                }
                 Ok(p) => {
                     self.send(&Reply::ok(len).encode(), t)?;
                     // SAFETY: p..p+len is inside this PE's own mapping (span checked), which outlives the call.

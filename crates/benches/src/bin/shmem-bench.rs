@@ -61,8 +61,9 @@ struct Args {
     /// Limit for each job in seconds (the launcher terminates a job that runs longer).
     #[arg(long, value_name = "SECS")]
     timeout: Option<u64>,
-    /// Engine sets to run the 2-PE job with, comma-separated: mte, sdma, mte+sdma (one job each; the barrier-only
-    /// jobs use the first).
+    /// Engine sets to run the 2-PE job with, comma-separated: mte, sdma, mte+sdma, tcp (PE 0 and PE 1 as two
+    /// nodes on loopback, MTE|TCP), tcp-netns (the two PEs in two network namespaces; needs root) (one job
+    /// each; the barrier-only jobs use the first).
     #[arg(long, value_delimiter = ',', default_value = "mte,sdma", value_name = "SETS")]
     engines: Vec<EngineSet>,
     /// SDMA channels (`SHMEM_SDMA_CHANNELS`) of the jobs whose set includes SDMA (default: inherited, else the
@@ -248,6 +249,36 @@ fn rows(
     ];
     for (i, e) in engines.iter().enumerate() {
         let sfx = e.suffix();
+        if e.uses_tcp() {
+            // The TCP job's own references: the raw TCP ping-pong and stream between the same two PEs, measured
+            // in the same job; OSHMEM's values from its run over TCP (osh_tcp).
+            let one_way = |s: u64| lookup(ours, "ours", &format!("raw_tcp_oneway{sfx}"), s);
+            let stream = |s: u64| lookup(ours, "ours", &format!("raw_tcp_stream_bw{sfx}"), s);
+            let osh_tcp = |metric: &str, s: u64| lookup(script, "osh_tcp", metric, s);
+            let round_trip = "raw TCP round trip";
+            for s in lat.iter().copied() {
+                let rt = one_way(s).map(|v| 2.0 * v);
+                add(&format!("put_lat{sfx}"), s, SizeKind::Bytes, Unit::Ns, rt, round_trip, osh_tcp("put_lat", s));
+            }
+            for s in lat.iter().copied() {
+                let rt = one_way(s).map(|v| 2.0 * v);
+                add(&format!("get_lat{sfx}"), s, SizeKind::Bytes, Unit::Ns, rt, round_trip, osh_tcp("get_lat", s));
+            }
+            for s in lat.iter().copied() {
+                let (name, o) = (format!("put_signal_oneway{sfx}"), osh_tcp("putsig_lat", s));
+                add(&name, s, SizeKind::Bytes, Unit::Ns, one_way(s), "raw TCP one-way", o);
+            }
+            let rt = one_way(8).map(|v| 2.0 * v);
+            add(&format!("fetch_add{sfx}"), 8, SizeKind::Bytes, Unit::Ns, rt, round_trip, osh_tcp("fadd_lat", 8));
+            for metric in ["put_bw", "get_bw"] {
+                for s in bw.iter().copied() {
+                    let (name, o) = (format!("{metric}{sfx}"), osh_tcp(metric, s));
+                    add(&name, s, SizeKind::Bytes, Unit::GbPerS, stream(s), "raw TCP stream", o);
+                }
+            }
+            add(&format!("barrier{sfx}"), 2, SizeKind::Pes, Unit::Ns, None, "", None);
+            continue;
+        }
         for (metric, sizes, unit, ref_metric, kind, osh_metric) in specs {
             for &s in sizes {
                 let name = format!("{metric}{sfx}");
@@ -363,10 +394,34 @@ fn run(args: &Args) -> Result<bool, BoxError> {
         return Err("--engines names no engine set (use mte, sdma or mte+sdma)".into());
     }
     let cores = engines::cores();
-    let mut cfg =
-        JobConfig { role: Role::All, plan, max_bw, out, engines: engine_sets[0], sdma_channels: args.sdma_channels };
+    let mut cfg = JobConfig {
+        role: Role::All,
+        plan,
+        max_bw,
+        out,
+        engines: engine_sets[0],
+        sdma_channels: args.sdma_channels,
+        netns: None,
+    };
     let mut ours = Vec::new();
     let mut all_ok = true;
+    // The tcp-netns job's two namespaces live as long as this run (removed on drop).
+    let _namespaces = if engine_sets.contains(&EngineSet::TcpNetns) {
+        match benches::tcp::TwoNamespaces::create() {
+            Ok(ns) => {
+                cfg.netns = Some((ns.a.clone(), ns.b.clone()));
+                Some(ns)
+            }
+            Err(e) => {
+                eprintln!("shmem-bench: no tcp-netns job: cannot make two network namespaces (needs root): {e}");
+                engine_sets.retain(|&s| s != EngineSet::TcpNetns);
+                all_ok = false;
+                None
+            }
+        }
+    } else {
+        None
+    };
     for &e in &engine_sets {
         cfg.engines = e;
         eprintln!("# engines: {e} ({}={})", benches::engines::DATA_OP_ENGINE_VAR, e.env_value());
@@ -383,8 +438,13 @@ fn run(args: &Args) -> Result<bool, BoxError> {
         all_ok &= ok;
         barrier_pes.push(n);
     }
-    eprintln!("# in-process references");
-    let refs = measure_references(&plan, max_bw)?;
+    // The TCP rows have their own references (measured in their jobs): a TCP-only run needs no in-process ones.
+    let refs = if engine_sets.iter().all(|e| e.uses_tcp()) {
+        Vec::new()
+    } else {
+        eprintln!("# in-process references");
+        measure_references(&plan, max_bw)?
+    };
     let mut script = Vec::new();
     let mut script_note = String::new();
     if args.with_openshmem {
@@ -412,7 +472,10 @@ fn run(args: &Args) -> Result<bool, BoxError> {
     let mut checks = report::check_targets(&rows);
     let mut engines_line = Vec::new();
     for &e in &engine_sets {
-        if e.uses_sdma() {
+        if e.uses_tcp() {
+            checks.extend(report::check_tcp_targets(&rows, e));
+            engines_line.push(e.to_string());
+        } else if e.uses_sdma() {
             let channels = sdma_channels(&ours, e);
             engines_line.push(format!("{e} ({})", channels_text(channels)));
             checks.extend(report::check_sdma_targets(&rows, &SdmaContext { engines: e, channels, cores }));

@@ -23,7 +23,8 @@ fn main() {
         Ok(outcome) => std::process::exit(outcome.exit_code()),
         Err(e) => {
             eprintln!("shmemrun: {e}");
-            std::process::exit(1);
+            // Options that cannot make a job (node layout, missing or weak secret) are usage errors.
+            std::process::exit(if e.kind() == std::io::ErrorKind::InvalidInput { 2 } else { 1 });
         }
     }
 }
