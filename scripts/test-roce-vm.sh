@@ -17,7 +17,8 @@
 # wrong exit code or a missing success line fails the script. The last line is "N passed, M failed" (tests).
 #
 # Knobs: ROCE_VM_CPUS (2), ROCE_VM_MEM (3072, MiB), ROCE_VM_TIMEOUT (seconds for the boot and tests, 480),
-# ROCE_VM_PE_FILTER (the pe trials to run, default every ROCE trial up to 4 PEs).
+# ROCE_VM_PE_FILTER (the pe trials to run, default every ROCE trial up to 4 PEs), ROCE_VM_CONF_FILTER (a filter
+# for the conformance cases, default all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root_dir=$PWD
@@ -96,7 +97,7 @@ kernel="$vm/vmlinuz-$kv"
 if [ ! -s "$base" ] || [ ! -s "$kernel" ]; then
     log "building the VM image ($kv, key $key)"
     work="$vm/build-$key"
-    rm -rf "$work" && mkdir -p "$work/dl"
+    rm -rf "$vm"/build-* "$vm"/base-*.cpio "$vm"/vmlinuz-* && mkdir -p "$work/dl"
     (cd "$work/dl" && apt-get download -qq "$pkg") || fail "apt-get download $pkg"
     dpkg -x "$work"/dl/*.deb "$work/k"
     debootstrap --variant=minbase --include="$root_pkgs" bookworm "$work/root" "$mirror" >"$work/debootstrap.log" 2>&1 ||
@@ -109,7 +110,7 @@ if [ ! -s "$base" ] || [ ! -s "$kernel" ]; then
     done
     cp "$work/k/$m/kernel/drivers/net/dummy.ko" "$work/root/$m/kernel/drivers/net/"
     cp "$work/k/$m"/modules.builtin* "$work/k/$m/modules.order" "$work/root/$m/" 2>/dev/null || true
-    depmod -b "$work/root" "$kv"
+    chroot "$work/root" depmod "$kv"  # the root's own kmod (the host may have none)
     rm -rf "$work/root"/usr/share/{doc,man,info,locale} "$work/root"/var/cache/apt/* "$work/root"/var/lib/apt/lists/*
     (cd "$work/root" && find . -print0 | cpio --null -o -H newc --quiet) >"$base.tmp"
     cp "$work/k/boot/vmlinuz-$kv" "$kernel.tmp"
@@ -123,6 +124,7 @@ run="$vm/run"
 rm -rf "$run" && mkdir -p "$run/t"
 cp "$conf" "$run/t/conformance"; cp "$nodev" "$run/t/no_device"; cp "$pe" "$run/t/pe"; cp "$lat" "$run/t/roce_latency"
 pe_filter=${ROCE_VM_PE_FILTER:-_roce}
+conf_filter=${ROCE_VM_CONF_FILTER:-}
 cat >"$run/init.sh" <<EOF
 #!/bin/sh
 # PID 1 of the test VM: soft-RoCE on loopback, the suites, the verdict through isa-debug-exit.
@@ -141,10 +143,10 @@ run() {
 }
 cd /t
 export SHMEM_ROCE_REQUIRED=1
-run "engine on a device (one PE, loopback)" ./no_device --test-threads=1
-run "conformance suite over rxe0" ./conformance --test-threads=1
-run "pe trials: ROCE on 2 and 4 PEs, MTE|ROCE on two nodes" ./pe --test-threads=1 --skip 8pe '$pe_filter'
-run "a PE that dies: the others fail naming it (ROCE)" env SHMEM_DATA_OP_ENGINE=ROCE ./pe --test-threads=1 --exact peer_dies_others_fail_4pe
+run "engine on a device (one PE, loopback)" ./no_device --test-threads=1 --color never
+run "conformance suite over rxe0" ./conformance --test-threads=1 --color never $conf_filter
+run "pe trials: ROCE on 2 and 4 PEs, MTE|ROCE on two nodes" ./pe --test-threads=1 --color never --skip 8pe '$pe_filter'
+run "a PE that dies: the others fail naming it (ROCE)" env SHMEM_DATA_OP_ENGINE=ROCE ./pe --test-threads=1 --color never --exact peer_dies_others_fail_4pe
 run "latency/bandwidth example (correctness only under TCG)" ./roce_latency --iters 50 --max-size 1M
 if [ \$failed -eq 0 ]; then echo "ROCE-VM-RESULT: SUCCESS"; code='\\000'; else echo "ROCE-VM-RESULT: FAILURE"; code='\\001'; fi
 sync

@@ -49,6 +49,8 @@ struct Pending {
     slot: Option<usize>,
     /// For a bounced READ: where the slot's bytes go when it completes.
     copy_out: Option<(*mut u8, usize)>,
+    /// A READ or an atomic: what `IBV_SEND_FENCE` orders later requests behind.
+    rd_atomic: bool,
 }
 
 /// The connection to one PE and the bookkeeping of its work requests (one lock per peer: posting and polling
@@ -68,6 +70,8 @@ struct Peer {
     next_seq: u64,
     /// `fence` was called: the next request waits for earlier reads and atomics (`IBV_SEND_FENCE`).
     fence_next: bool,
+    /// READs and atomics among `pending`.
+    rd_atomic_pending: usize,
     /// The first failure of this connection: every later operation reports it.
     failed: Option<String>,
 }
@@ -240,6 +244,7 @@ impl BuildEngine for RoceEngine {
                 pending: VecDeque::new(),
                 next_seq: 0,
                 fence_next: false,
+                rd_atomic_pending: 0,
                 failed: None,
             }));
         }
@@ -268,9 +273,15 @@ impl BuildEngine for RoceEngine {
 enum Until {
     /// Every request up to and including this sequence number.
     Seq(u64),
-    /// A free slot and a free send-queue entry.
-    Room { need_slot: bool },
+    /// A free slot and a free send-queue entry (and, for a READ or atomic, fewer than [`RD_ATOMIC_CAP`] of those
+    /// outstanding).
+    Room { need_slot: bool, rd_atomic: bool },
 }
+
+/// READs and atomics this engine keeps outstanding per queue pair: below the queue pair's `max_rd_atomic` (8),
+/// so the device never queues one waiting for credit. Soft-RoCE (Linux 6.1 rxe) stalled for good in that state
+/// (the pe test `signal_add_sums` hung with 64 fetch-adds in flight).
+const RD_ATOMIC_CAP: usize = 4;
 
 impl Peer {
     fn check(&self) -> Result<()> {
@@ -291,7 +302,11 @@ impl Peer {
                     None => true,
                     Some(p) => p.seq > s,
                 },
-                Until::Room { need_slot } => self.pending.len() < DEPTH && (!need_slot || !self.free.is_empty()),
+                Until::Room { need_slot, rd_atomic } => {
+                    self.pending.len() < DEPTH
+                        && (!need_slot || !self.free.is_empty())
+                        && (!rd_atomic || self.rd_atomic_pending < RD_ATOMIC_CAP)
+                }
             };
             if satisfied {
                 return Ok(());
@@ -332,6 +347,9 @@ impl Peer {
     fn complete(&mut self, d: &verbs::Done, device: &str) {
         let Some(p) = self.pending.pop_front() else { return };
         debug_assert_eq!(p.seq, d.wr_id, "RC completions arrive in posting order");
+        if p.rd_atomic {
+            self.rd_atomic_pending -= 1;
+        }
         if d.status != 0 {
             if self.failed.is_none() {
                 self.failed = Some(format!(
@@ -362,7 +380,12 @@ impl Peer {
         device: &str,
     ) -> Result<u64> {
         let seq = self.next_seq;
-        let fence = std::mem::take(&mut self.fence_next);
+        // IBV_SEND_FENCE orders a request only behind earlier READs and atomics (WRITEs on an RC queue pair
+        // execute in order anyway), so it is set only when one is outstanding. Besides saving a stall, this
+        // keeps clear of soft-RoCE (Linux 6.1 rxe), whose requester stopped for good on a fenced atomic queued
+        // behind WRITEs (the conformance signal test hung without this).
+        let fence = std::mem::take(&mut self.fence_next) && self.rd_atomic_pending > 0;
+        let rd_atomic = !matches!(work, Work::Write { .. });
         // SAFETY: every local range the engine posts lies in the registered heap (checked by `local_range`) or a
         // registered slot this request owns until its completion; the callers' buffers outlive it by contract.
         unsafe { self.qp.post(seq, work, fence) }.map_err(|e| {
@@ -371,17 +394,18 @@ impl Peer {
             Error::Inner(msg)
         })?;
         self.next_seq += 1;
-        self.pending.push_back(Pending { seq, slot, copy_out });
+        self.rd_atomic_pending += usize::from(rd_atomic);
+        self.pending.push_back(Pending { seq, slot, copy_out, rd_atomic });
         Ok(seq)
     }
 
     /// A free bounce slot (making the slots on first use), waiting for one if all are in flight.
-    fn slot(&mut self, pd: &Pd, timeout: Duration, device: &str) -> Result<usize> {
+    fn slot(&mut self, pd: &Pd, rd_atomic: bool, timeout: Duration, device: &str) -> Result<usize> {
         if self.staging.is_none() {
             self.staging = Some(Staging::new(pd, SLOT * SLOTS).map_err(|e| verbs_err(device, e))?);
             self.free = (0..SLOTS).rev().collect();
         }
-        self.wait(Until::Room { need_slot: true }, timeout, device)?;
+        self.wait(Until::Room { need_slot: true, rd_atomic }, timeout, device)?;
         Ok(self.free.pop().expect("wait found a free slot"))
     }
 
@@ -412,7 +436,7 @@ impl RoceEngine {
 
     /// An atomic on the 8-byte word at `at` (8-aligned), returning the old value.
     fn atomic64(&self, p: &mut Peer, at: u64, work: impl FnOnce(Local, u64, u32) -> Work) -> Result<u64> {
-        let slot = p.slot(&self.pd, self.timeouts.control, &self.device)?;
+        let slot = p.slot(&self.pd, true, self.timeouts.control, &self.device)?;
         let local = p.slot_local(slot, 8);
         let w = work(local, p.remote_base + at, p.rkey);
         let seq = p.post(w, Some(slot), None, &self.device)?;
@@ -548,11 +572,11 @@ impl DataOpEngine for RoceEngine {
             let remote = p.remote_base + dst.0 + done as u64;
             let rkey = p.rkey;
             if zero_copy {
-                p.wait(Until::Room { need_slot: false }, timeout, device)?;
+                p.wait(Until::Room { need_slot: false, rd_atomic: false }, timeout, device)?;
                 let local = self.heap_local(from, n).expect("inside the heap");
                 last = Some(p.post(Work::Write { local, remote, rkey }, None, None, device)?);
             } else {
-                let slot = p.slot(&self.pd, timeout, device)?;
+                let slot = p.slot(&self.pd, false, timeout, device)?;
                 let local = p.slot_local(slot, n);
                 // SAFETY: `from..from+n` is the caller's readable source; the slot holds SLOT >= n bytes and is
                 // owned by this request until its completion.
@@ -565,7 +589,7 @@ impl DataOpEngine for RoceEngine {
             p.fence_next = true;
             match s.op {
                 SignalOp::Add => {
-                    let slot = p.slot(&self.pd, timeout, device)?;
+                    let slot = p.slot(&self.pd, true, timeout, device)?;
                     let local = p.slot_local(slot, 8);
                     let remote = p.remote_base + s.at.0;
                     let w = Work::FetchAdd { local, remote, rkey: p.rkey, add: s.value };
@@ -603,11 +627,11 @@ impl DataOpEngine for RoceEngine {
             let remote = p.remote_base + src.0 + done as u64;
             let rkey = p.rkey;
             last = Some(if zero_copy {
-                p.wait(Until::Room { need_slot: false }, timeout, device)?;
+                p.wait(Until::Room { need_slot: false, rd_atomic: true }, timeout, device)?;
                 let local = self.heap_local(to, n).expect("inside the heap");
                 p.post(Work::Read { local, remote, rkey }, None, None, device)?
             } else {
-                let slot = p.slot(&self.pd, timeout, device)?;
+                let slot = p.slot(&self.pd, true, timeout, device)?;
                 let local = p.slot_local(slot, n);
                 p.post(Work::Read { local, remote, rkey }, Some(slot), Some((to, n)), device)?
             });

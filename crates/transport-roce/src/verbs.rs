@@ -448,9 +448,11 @@ impl Qp {
         let mut a = ffi::ibv_qp_attr {
             qp_state: ffi::ibv_qp_state::IBV_QPS_RTS,
             sq_psn: path.psn,
-            // 4.096 us * 2^14 = 67 ms per try, 7 tries: a dead peer fails a request in about half a second.
+            // 4.096 us * 2^14 = 67 ms per try, 1 + 6 tries: a dead peer fails a request in about half a second.
+            // Not 7: soft-RoCE (rxe) treats a retry count of 7 as "retry for ever" (as the spec does only for
+            // the RNR retry count), and a dead peer would then hang every request until the control timeout.
             timeout: 14,
-            retry_cnt: 7,
+            retry_cnt: 6,
             rnr_retry: 7,
             max_rd_atomic: RD_ATOMIC,
             ..Default::default()
