@@ -10,6 +10,9 @@ pub const PORT_VAR: &str = "SHMEM_ROCE_PORT";
 /// else index 0 (InfiniBand).
 pub const GID_INDEX_VAR: &str = "SHMEM_ROCE_GID_INDEX";
 
+/// READs and atomics kept in flight per queue pair (1 to 8; default 1, see the engine's notes on soft-RoCE).
+pub const RD_ATOMIC_VAR: &str = "SHMEM_ROCE_RD_ATOMIC";
+
 /// The engine's settings, as read from the environment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RoceConfig {
@@ -19,6 +22,8 @@ pub struct RoceConfig {
     pub port: Option<u8>,
     /// `SHMEM_ROCE_GID_INDEX`.
     pub gid_index: Option<u8>,
+    /// `SHMEM_ROCE_RD_ATOMIC`.
+    pub rd_atomic: Option<u8>,
 }
 
 impl RoceConfig {
@@ -49,7 +54,13 @@ impl RoceConfig {
                 },
             }
         };
-        Ok(RoceConfig { device, port: number(PORT_VAR, 1)?, gid_index: number(GID_INDEX_VAR, 0)? })
+        let rd_atomic = match number(RD_ATOMIC_VAR, 1)? {
+            Some(n) if n > 8 => {
+                return Err(Error::invalid(format!("{RD_ATOMIC_VAR}={n} must be from 1 to 8 (the queue pair's limit)")))
+            }
+            other => other,
+        };
+        Ok(RoceConfig { device, port: number(PORT_VAR, 1)?, gid_index: number(GID_INDEX_VAR, 0)?, rd_atomic })
     }
 }
 
@@ -66,15 +77,24 @@ mod tests {
     #[test]
     fn defaults_and_values() {
         assert_eq!(read(&[]).unwrap(), RoceConfig::default());
-        let c = read(&[(DEVICE_VAR, " rxe0 "), (PORT_VAR, "1"), (GID_INDEX_VAR, "3")]).unwrap();
-        assert_eq!(c, RoceConfig { device: Some("rxe0".into()), port: Some(1), gid_index: Some(3) });
+        let c = read(&[(DEVICE_VAR, " rxe0 "), (PORT_VAR, "1"), (GID_INDEX_VAR, "3"), (RD_ATOMIC_VAR, "8")]).unwrap();
+        assert_eq!(
+            c,
+            RoceConfig { device: Some("rxe0".into()), port: Some(1), gid_index: Some(3), rd_atomic: Some(8) }
+        );
     }
 
     #[test]
     fn bad_values_are_invalid_param_naming_the_variable() {
-        for (k, v) in
-            [(PORT_VAR, "0"), (PORT_VAR, "x"), (GID_INDEX_VAR, "-1"), (GID_INDEX_VAR, "300"), (DEVICE_VAR, " ")]
-        {
+        for (k, v) in [
+            (PORT_VAR, "0"),
+            (PORT_VAR, "x"),
+            (GID_INDEX_VAR, "-1"),
+            (GID_INDEX_VAR, "300"),
+            (DEVICE_VAR, " "),
+            (RD_ATOMIC_VAR, "0"),
+            (RD_ATOMIC_VAR, "9"),
+        ] {
             let e = read(&[(k, v)]).unwrap_err();
             assert_eq!(e.code(), shmem_core::error::code::INVALID_PARAM, "{k}={v}");
             assert!(e.to_string().contains(k), "{e}");

@@ -72,6 +72,8 @@ struct Peer {
     fence_next: bool,
     /// READs and atomics among `pending`.
     rd_atomic_pending: usize,
+    /// At most this many of them at a time.
+    rd_atomic_cap: usize,
     /// The first failure of this connection: every later operation reports it.
     failed: Option<String>,
 }
@@ -245,6 +247,7 @@ impl BuildEngine for RoceEngine {
                 next_seq: 0,
                 fence_next: false,
                 rd_atomic_pending: 0,
+                rd_atomic_cap: cfg.rd_atomic.map_or(RD_ATOMIC_DEFAULT, usize::from),
                 failed: None,
             }));
         }
@@ -278,10 +281,11 @@ enum Until {
     Room { need_slot: bool, rd_atomic: bool },
 }
 
-/// READs and atomics this engine keeps outstanding per queue pair: below the queue pair's `max_rd_atomic` (8),
-/// so the device never queues one waiting for credit. Soft-RoCE (Linux 6.1 rxe) stalled for good in that state
-/// (the pe test `signal_add_sums` hung with 64 fetch-adds in flight).
-const RD_ATOMIC_CAP: usize = 4;
+/// READs and atomics this engine keeps outstanding per queue pair unless `SHMEM_ROCE_RD_ATOMIC` says otherwise:
+/// one. Soft-RoCE (Linux 6.1 rxe) stalled for good, with no completion and no error, when several PEs each kept
+/// 4 fetch-adds in flight to one target (the pe test `signal_add_sums` on 4 PEs); with one it never did. A
+/// hardware NIC can take the queue pair's `max_rd_atomic` (8): set `SHMEM_ROCE_RD_ATOMIC=8` there.
+const RD_ATOMIC_DEFAULT: usize = 1;
 
 impl Peer {
     fn check(&self) -> Result<()> {
@@ -305,7 +309,7 @@ impl Peer {
                 Until::Room { need_slot, rd_atomic } => {
                     self.pending.len() < DEPTH
                         && (!need_slot || !self.free.is_empty())
-                        && (!rd_atomic || self.rd_atomic_pending < RD_ATOMIC_CAP)
+                        && (!rd_atomic || self.rd_atomic_pending < self.rd_atomic_cap)
                 }
             };
             if satisfied {
