@@ -7,10 +7,11 @@ use shmem_core::engine::{
     AtomicOp, AtomicWidth, BuildEngine, Capabilities, Completion, DataOpEngine, Get, Put, SignalOp,
 };
 use shmem_core::engine_setup::{EngineSetup, EngineTimeouts};
+use shmem_core::heap::NodeSegments;
 use shmem_core::{Error, HeapOffset, OpEngineType, Pe, Result};
 use std::collections::VecDeque;
 use std::ptr::NonNull;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Work requests in flight per queue pair (and the depth of its send queue and completion queue).
@@ -25,6 +26,8 @@ const SLOTS: usize = 16;
 #[derive(Debug)]
 pub struct RoceEngine {
     me: Pe,
+    /// This node's mappings (for `peer_ptr` of this PE's own heap).
+    node: Arc<NodeSegments>,
     /// `peers[pe]`: the queue pair to `pe` (for this PE too: a loopback connection, so that every atomic on a
     /// word goes through the device and stays atomic with the others').
     peers: Vec<Mutex<Peer>>,
@@ -259,6 +262,7 @@ impl BuildEngine for RoceEngine {
         );
         Ok(RoceEngine {
             me: setup.me,
+            node: setup.heap.clone(),
             peers,
             heap_base: seg.base().as_ptr() as u64,
             heap_len: seg.len() as u64,
@@ -681,8 +685,9 @@ impl DataOpEngine for RoceEngine {
         first
     }
 
-    fn peer_ptr(&self, _pe: Pe, _off: HeapOffset) -> Option<NonNull<u8>> {
-        None
+    /// This PE's own heap is mapped here (as with every engine); other PEs' heaps never are.
+    fn peer_ptr(&self, pe: Pe, off: HeapOffset) -> Option<NonNull<u8>> {
+        (pe == self.me).then(|| self.node.ptr(pe, off, 0)).flatten()
     }
 }
 

@@ -16,7 +16,12 @@
 //!   and every 32-bit AMO are compare-and-swap loops on the aligned 64-bit word (the loop retries only when
 //!   another writer changed the word in between, so each is still one atomic step);
 //! - **quiet** polls every queue pair until all its requests completed; **fence** sets `IBV_SEND_FENCE` on the
-//!   next request to every PE (writes on one RC queue pair already execute in order).
+//!   next request to every PE when a READ or atomic is outstanding on that queue pair (WRITEs on one RC queue
+//!   pair already execute in order; the flag orders nothing else);
+//! - READs and atomics in flight per queue pair are capped (`SHMEM_ROCE_RD_ATOMIC`, default 1), WRITEs are not
+//!   (up to 64 requests per queue pair). Soft-RoCE in Linux 6.1 stalled, with neither a completion nor an
+//!   error, on a fenced atomic queued behind WRITEs and on several atomics in flight from several PEs; the VM
+//!   test found both, and the defaults keep clear of them.
 //!
 //! The NIC writes memory without the target's CPU, so it cannot wake a sleeping waiter: the engine says
 //! `remote_writes_wake: false` and the facade's waits poll in short slices.
