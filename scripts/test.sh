@@ -30,6 +30,18 @@ step() {
     fi
 }
 
+# The RoCE engine's crate (a workspace member, `shmem` feature `roce`, off by default) binds libibverbs: building
+# it needs rdma-core's headers, cmake and libclang (ibverbs-sys runs cmake and bindgen).
+roce_deps=()
+for p in libibverbs-dev cmake libclang-dev; do
+    dpkg -s "$p" >/dev/null 2>&1 || roce_deps+=("$p")
+done
+if [ "${#roce_deps[@]}" -gt 0 ]; then
+    echo "== installing ${roce_deps[*]} (the RoCE engine's build needs them)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${roce_deps[@]}" >/dev/null; } ||
+        failed_steps+=("install ${roce_deps[*]}")
+fi
+
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --workspace --all-targets --quiet -- -D warnings
 
@@ -84,6 +96,25 @@ if [ "$py_ok" -eq 1 ]; then
 else
     failed_steps+=("python set-up")
     failed=$((failed + 1))
+fi
+
+# The RoCE engine: its feature builds and lints clean (the device-only tests too), then the VM run on soft-RoCE.
+step "cargo clippy -p transport-roce (device tests)" \
+    cargo clippy --release -p transport-roce --all-targets --features device-tests --quiet -- -D warnings
+step "cargo build -p shmem --features roce" cargo build --release -p shmem --features roce --quiet
+echo "== RoCE engine on soft-RoCE in a qemu VM (scripts/test-roce-vm.sh)"
+bash scripts/test-roce-vm.sh >"$logs/roce-vm.log" 2>&1
+roce_status=$?
+grep -E "^\[roce-vm|^test result:|^== roce-vm|ROCE-VM-RESULT|FAILED" "$logs/roce-vm.log" | tail -n 40
+# Its last line: "N passed, M failed" (host-side and in-VM test binaries together).
+read -r v_passed v_failed < <(grep -E "^[0-9]+ passed, [0-9]+ failed$" "$logs/roce-vm.log" | tail -n 1 |
+    sed -E 's/([0-9]+) passed, ([0-9]+) failed/\1 \2/'; echo)
+v_passed=${v_passed:-0}; v_failed=${v_failed:-0}
+passed=$((passed + v_passed)); failed=$((failed + v_failed))
+if [ "$roce_status" -ne 0 ]; then
+    echo "== RoCE VM test failed (exit $roce_status); full log: $logs/roce-vm.log" >&2
+    failed_steps+=("roce vm")
+    [ "$v_failed" -eq 0 ] && failed=$((failed + 1))
 fi
 
 if [ "${#failed_steps[@]}" -ne 0 ]; then

@@ -72,6 +72,7 @@ macro_rules! engine_table {
 engine_table! {
     "mte" => Mte(transport_mte::MteEngine), MTE;
     "sdma" => Sdma(Box<transport_sdma::SdmaEngine>), SDMA;
+    "roce" => Roce(Box<transport_roce::RoceEngine>), ROCE;
     "tcp" => Tcp(Box<transport_tcp::TcpEngine>), TCP;
 }
 

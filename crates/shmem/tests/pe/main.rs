@@ -91,6 +91,17 @@ const ENGINE_SETS: &[(&str, &[(&str, &str)])] = &[
     ("_mte_tcp_2ppn", &[("SHMEM_DATA_OP_ENGINE", "MTE|TCP"), (runner::PES_PER_NODE_VAR, "2")]),
 ];
 
+/// Engine sets over RDMA verbs: built with the `roce` feature, run where a verbs device exists (the soft-RoCE
+/// VM of scripts/test-roce-vm.sh selects them by name). Every PE on a node of its own (all traffic over ROCE),
+/// and nodes of two PEs (MTE inside a node, ROCE between nodes).
+#[cfg(feature = "roce")]
+const ROCE_SETS: &[(&str, &[(&str, &str)])] = &[
+    ("_roce", &[("SHMEM_DATA_OP_ENGINE", "ROCE"), (runner::PES_PER_NODE_VAR, "1")]),
+    ("_mte_roce_2ppn", &[("SHMEM_DATA_OP_ENGINE", "MTE|ROCE"), (runner::PES_PER_NODE_VAR, "2")]),
+];
+#[cfg(not(feature = "roce"))]
+const ROCE_SETS: &[(&str, &[(&str, &str)])] = &[];
+
 fn main() {
     if let Ok(name) = std::env::var(runner::SCENARIO_VAR) {
         let f = scenarios().into_iter().find(|(n, _)| *n == name).map(|(_, f)| f);
@@ -114,7 +125,7 @@ fn main() {
                 .push(Trial::test(format!("{name}_{n}pe"), move || runner::run_ok(n, name, &[]).map_err(Failed::from)));
         }
     }
-    for &(suffix, env) in ENGINE_SETS {
+    for &(suffix, env) in ENGINE_SETS.iter().chain(ROCE_SETS) {
         for (name, counts) in engine_trials() {
             for &n in counts {
                 tests.push(Trial::test(format!("{name}_{n}pe{suffix}"), move || {
