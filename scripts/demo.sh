@@ -11,3 +11,20 @@ echo "== all-to-all on $N PEs"
 target/release/shmemrun -n "$N" --timeout 60 target/release/examples/all_to_all
 echo "== producer/consumer pipeline with put-with-signal on 2 PEs"
 target/release/shmemrun -n 2 --timeout 60 target/release/examples/pipeline
+echo "== ring across 2 \"nodes\" of 2 PEs on this machine (MTE inside a node, TCP between nodes)"
+# One shmemrun per node, as on a cluster; the nodes share a job secret and find the store at node 0's address.
+secret=$(mktemp)
+chmod 600 "$secret"
+head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$secret"
+port=$((20000 + RANDOM % 20000))
+pids=()
+for node in 0 1; do
+    # Each node's PEs get SHMEM_NODE_ID=node-<rank> and engines MTE|TCP (shmemrun's multi-node defaults).
+    target/release/shmemrun --nnodes 2 --node-rank "$node" --master-addr 127.0.0.1 --master-port "$port" \
+        --job-token-file "$secret" -n 2 --timeout 60 target/release/examples/ring &
+    pids+=($!)
+done
+status=0
+for pid in "${pids[@]}"; do wait "$pid" || status=$?; done
+rm -f "$secret"
+exit "$status"
