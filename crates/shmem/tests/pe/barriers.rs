@@ -6,7 +6,7 @@
 //! PEs 4-5 together); the scenario sets `SHMEM_NODE_ID` from it before init.
 
 use crate::{check, ok, runner, Scenario};
-use libtest_mimic::{Failed, Trial};
+use libtest_mimic::Trial;
 use shmem::team::{self, TEAM_INVALID, TEAM_WORLD};
 use std::time::{Duration, Instant};
 
@@ -163,7 +163,7 @@ pub fn special_trials() -> Vec<Trial> {
             Trial::test(name, move || {
                 let env = [("SHMEM_DATA_OP_ENGINE", "MTE|TCP"), (SIZES_VAR, layout)];
                 let res = runner::run(n, "barrier_phases", &env, Duration::from_secs(300))?;
-                every_pe_ok(&res)
+                Ok(runner::every_pe_ok(&res)?)
             })
         })
         .collect();
@@ -171,21 +171,7 @@ pub fn special_trials() -> Vec<Trial> {
         let env =
             [("SHMEM_CONTROL_TIMEOUT", "2"), ("SHMEM_DATA_OP_ENGINE", "MTE|TCP"), (runner::PES_PER_NODE_VAR, "2")];
         let res = runner::run(4, "barrier_names_frozen_leader", &env, Duration::from_secs(40))?;
-        every_pe_ok(&res)
+        Ok(runner::every_pe_ok(&res)?)
     }));
     v
-}
-
-fn every_pe_ok(res: &[runner::PeResult]) -> Result<(), Failed> {
-    let bad: Vec<String> = res
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.code != 0)
-        .map(|(i, r)| format!("PE {i} exited {}:\n{}", r.code, r.output))
-        .collect();
-    if bad.is_empty() {
-        Ok(())
-    } else {
-        Err(bad.join("\n").into())
-    }
 }
