@@ -85,14 +85,24 @@ pub struct Capabilities {
     /// writes land without the target's CPU (RDMA) says `false`, and the target's waits then poll in short,
     /// bounded slices instead of sleeping until a wake that never comes.
     pub remote_writes_wake: bool,
+    /// The engine's atomics (and signal updates) are done by the target's CPU instructions, so they are atomic
+    /// together with every other engine's on the same word. An RDMA NIC's atomics are not: the router then sends
+    /// every atomic and signalled put through that engine, for same-node PEs too.
+    pub cpu_coherent_atomics: bool,
 }
 
 impl Capabilities {
     /// What a set of engines guarantees together: each property only when every engine has it.
     pub fn all_of(caps: impl IntoIterator<Item = Capabilities>) -> Capabilities {
         caps.into_iter().fold(
-            Capabilities { direct_pointers: true, asynchronous_nbi: true, remote_writes_wake: true },
+            Capabilities {
+                direct_pointers: true,
+                asynchronous_nbi: true,
+                remote_writes_wake: true,
+                cpu_coherent_atomics: true,
+            },
             |a, c| Capabilities {
+                cpu_coherent_atomics: a.cpu_coherent_atomics && c.cpu_coherent_atomics,
                 direct_pointers: a.direct_pointers && c.direct_pointers,
                 asynchronous_nbi: a.asynchronous_nbi && c.asynchronous_nbi,
                 remote_writes_wake: a.remote_writes_wake && c.remote_writes_wake,

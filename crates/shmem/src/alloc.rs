@@ -84,7 +84,8 @@ impl Runtime {
         for pe in (0..self.n_pes).map(Pe) {
             let mut r = [0u64; 4];
             for (i, w) in r.iter_mut().enumerate() {
-                *w = self.router.to(pe).atomic(pe, rec.plus(8 * i as u64), AtomicWidth::W64, AtomicOp::Fetch)?;
+                *w =
+                    self.router.for_atomic(pe).atomic(pe, rec.plus(8 * i as u64), AtomicWidth::W64, AtomicOp::Fetch)?;
             }
             groups.entry(r).or_default().push(pe.0);
         }
@@ -186,7 +187,8 @@ impl Runtime {
         let alloc_arrival = layout.team_word(ALLOC_SYNC_SLOT, ARRIVAL_WORD);
         move || {
             let (my_world, my_alloc) = (world.barrier.epoch(), alloc_barrier.epoch());
-            let read = |pe: Pe, at: HeapOffset| self.router.to(pe).atomic(pe, at, AtomicWidth::W64, AtomicOp::Fetch);
+            let read =
+                |pe: Pe, at: HeapOffset| self.router.for_atomic(pe).atomic(pe, at, AtomicWidth::W64, AtomicOp::Fetch);
             // Read the word of the other collective first: a peer that legitimately went on from ours to the
             // other one stored its arrival in ours before, so the second read then shows it.
             let mut others = Vec::new();

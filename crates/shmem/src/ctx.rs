@@ -190,7 +190,7 @@ impl CtxState {
         let w = width.bytes() as usize;
         let off = rt.offset_of(addr, w, w, pe)?;
         // Atomics complete before they return on every engine: no domain to record them in.
-        rt.router.to(pe).atomic(pe, off, width, op)
+        rt.router.for_atomic(pe).atomic(pe, off, width, op)
     }
 
     fn quiet(&self, rt: &Runtime) -> Result<()> {

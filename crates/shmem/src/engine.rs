@@ -140,6 +140,9 @@ pub(crate) struct Router {
     route: Vec<u8>,
     /// `bulk[pe]` indexes `engines`, or is [`NO_BULK`].
     bulk: Vec<u8>,
+    /// `atomics[pe]` indexes `engines`: the engine for atomics and signalled puts to `pe` (the primary, unless an
+    /// engine whose atomics are not coherent with CPU atomics reaches `pe`: then that one, for every such PE).
+    atomics: Vec<u8>,
     policy: BulkPolicy,
 }
 
@@ -221,6 +224,18 @@ impl Router {
                 e.kind()
             );
         }
+        // NIC atomics (RDMA) are not atomic together with CPU atomics on the same word: when such an engine is
+        // enabled, every atomic and signal update it can carry goes through it, same-node PEs included.
+        let nic = engines.iter().position(|e| !e.capabilities().cpu_coherent_atomics);
+        let atomics: Vec<u8> = (0..n_pes)
+            .map(|pe| match nic {
+                Some(i) if engines[i].reaches(Pe(pe)) => i as u8,
+                _ => route[pe as usize],
+            })
+            .collect();
+        if let Some(i) = nic {
+            tracing::info!("atomics and signal updates go through {:?} (its atomics are the NIC's)", engines[i].kind());
+        }
         if bulk.iter().any(|&b| b != NO_BULK) {
             tracing::info!(
                 "same-node policy, transfers that go to SDMA: nbi {}, blocking {}",
@@ -228,7 +243,7 @@ impl Router {
                 size_or_off(policy.blocking_min)
             );
         }
-        Ok(Router { engines, route, bulk, policy })
+        Ok(Router { engines, route, bulk, atomics, policy })
     }
 
     /// The engine that reaches `pe` (checked by the caller to be in range): the one for atomics and small
@@ -236,6 +251,22 @@ impl Router {
     #[inline]
     pub(crate) fn to(&self, pe: Pe) -> &Engine {
         &self.engines[self.route[pe.index()] as usize]
+    }
+
+    /// The engine for atomics on `pe`'s words and for puts with a signal to `pe`.
+    #[inline]
+    pub(crate) fn for_atomic(&self, pe: Pe) -> &Engine {
+        &self.engines[self.atomics[pe.index()] as usize]
+    }
+
+    /// The engine for a put: a signalled put goes where the signal word's other updates go.
+    #[inline]
+    fn for_put(&self, op: &Put, mode: Completion) -> &Engine {
+        if op.signal.is_some() {
+            self.for_atomic(op.pe)
+        } else {
+            self.for_op(op.pe, op.len, mode == Completion::Deferred)
+        }
     }
 
     /// The engine for a transfer of `len` bytes to or from `pe`, blocking or not (see [`BulkPolicy`]).
@@ -271,14 +302,14 @@ impl DataOpEngine for Router {
     }
     unsafe fn put(&self, op: Put, mode: Completion) -> Result<()> {
         // SAFETY: forwarded contract.
-        unsafe { self.for_op(op.pe, op.len, mode == Completion::Deferred).put(op, mode) }
+        unsafe { self.for_put(&op, mode).put(op, mode) }
     }
     unsafe fn get(&self, op: Get, mode: Completion) -> Result<()> {
         // SAFETY: forwarded contract.
         unsafe { self.for_op(op.pe, op.len, mode == Completion::Deferred).get(op, mode) }
     }
     fn atomic(&self, pe: Pe, at: HeapOffset, width: AtomicWidth, op: AtomicOp) -> Result<u64> {
-        self.to(pe).atomic(pe, at, width, op)
+        self.for_atomic(pe).atomic(pe, at, width, op)
     }
     fn fence(&self) -> Result<()> {
         self.engines.iter().try_for_each(|e| e.fence())
@@ -304,7 +335,7 @@ impl DataOpEngine for Router {
     }
     unsafe fn put_in(&self, d: DomainId, op: Put, mode: Completion) -> Result<()> {
         // SAFETY: forwarded contract.
-        unsafe { self.for_op(op.pe, op.len, mode == Completion::Deferred).put_in(d, op, mode) }
+        unsafe { self.for_put(&op, mode).put_in(d, op, mode) }
     }
     unsafe fn get_in(&self, d: DomainId, op: Get, mode: Completion) -> Result<()> {
         // SAFETY: forwarded contract.

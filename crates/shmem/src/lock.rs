@@ -72,7 +72,7 @@ fn lock_word(rt: &Runtime, addr: usize) -> Result<HeapOffset> {
 }
 
 fn amo(rt: &Runtime, pe: Pe, at: HeapOffset, op: AtomicOp) -> Result<u64> {
-    rt.router.to(pe).atomic(pe, at, AtomicWidth::W32, op)
+    rt.router.for_atomic(pe).atomic(pe, at, AtomicWidth::W32, op)
 }
 
 /// The queue node (high half) of the lock word at `off`.

@@ -132,7 +132,7 @@ impl Runtime {
         let pe = self.check_pe(pe)?;
         let w = width.bytes() as usize;
         let off = self.offset_of(addr, w, w, pe)?;
-        self.router.to(pe).atomic(pe, off, width, op)
+        self.router.for_atomic(pe).atomic(pe, off, width, op)
     }
 
     /// `shmem_ptr`: an address of `pe`'s copy of `addr` usable by loads and stores here, or `None`.

@@ -172,7 +172,7 @@ macro_rules! sym_atomics {
                 self.rt.check_live()?;
                 let pe = self.rt.check_pe(pe as i64)?;
                 let off = self.range(at, 1)?;
-                Ok(self.rt.router.to(pe).atomic(pe, off, $w, op)? as $t)
+                Ok(self.rt.router.for_atomic(pe).atomic(pe, off, $w, op)? as $t)
             }
             /// Atomically adds `v` to `pe`'s element `at`; returns the previous value.
             pub fn fetch_add(&self, pe: u32, at: usize, v: $t) -> Result<$t> {

@@ -175,7 +175,7 @@ impl Runtime {
         let mut bad_triplets = Vec::new();
         for &pe in p.members.as_slice() {
             let pe = Pe(pe);
-            let e = self.router.to(pe);
+            let e = self.router.for_atomic(pe);
             let read = |w: u64| e.atomic(pe, layout.team_agree(w), AtomicWidth::W64, AtomicOp::Fetch);
             common = common.and(SlotMask(read(AGREE_FREE)?));
             max_gen = max_gen.max(read(AGREE_GEN)?);

@@ -95,7 +95,12 @@ impl DataOpEngine for MteEngine {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { direct_pointers: true, asynchronous_nbi: false, remote_writes_wake: true }
+        Capabilities {
+            direct_pointers: true,
+            asynchronous_nbi: false,
+            remote_writes_wake: true,
+            cpu_coherent_atomics: true,
+        }
     }
 
     fn reaches(&self, pe: Pe) -> bool {

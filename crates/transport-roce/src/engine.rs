@@ -554,7 +554,12 @@ impl DataOpEngine for RoceEngine {
     /// Deferred operations return once posted; the NIC writes without the target's CPU, so nothing wakes a
     /// sleeping waiter there: its waits poll in short slices instead.
     fn capabilities(&self) -> Capabilities {
-        Capabilities { direct_pointers: false, asynchronous_nbi: true, remote_writes_wake: false }
+        Capabilities {
+            direct_pointers: false,
+            asynchronous_nbi: true,
+            remote_writes_wake: false,
+            cpu_coherent_atomics: false,
+        }
     }
 
     fn reaches(&self, pe: Pe) -> bool {

@@ -342,7 +342,12 @@ impl DataOpEngine for SdmaEngine {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { direct_pointers: true, asynchronous_nbi: true, remote_writes_wake: true }
+        Capabilities {
+            direct_pointers: true,
+            asynchronous_nbi: true,
+            remote_writes_wake: true,
+            cpu_coherent_atomics: true,
+        }
     }
 
     fn reaches(&self, pe: Pe) -> bool {

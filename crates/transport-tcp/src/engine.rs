@@ -221,7 +221,12 @@ impl DataOpEngine for TcpEngine {
 
     /// The progress thread applies every remote write and wakes the sleepers itself.
     fn capabilities(&self) -> Capabilities {
-        Capabilities { direct_pointers: false, asynchronous_nbi: false, remote_writes_wake: true }
+        Capabilities {
+            direct_pointers: false,
+            asynchronous_nbi: false,
+            remote_writes_wake: true,
+            cpu_coherent_atomics: true,
+        }
     }
 
     fn reaches(&self, pe: Pe) -> bool {

@@ -10,7 +10,9 @@
 //!   and operators are checked on every member), `pSync[16]` the tree broadcast's signal word.
 //!
 //! Every word is back at [`SYNC_VALUE`] when the call returns, so `pSync` can be passed to the next call at
-//! once. `pWrk` is checked to be a symmetric address but not used: reductions fold into private buffers.
+//! once; the one exception is `pSync[0]` on the set's first PE, where members that already returned may be
+//! counting their arrival at that next call (it is back at [`SYNC_VALUE`] once every member has returned, as
+//! OpenSHMEM asks before a `pSync` is inspected or reinitialized). `pWrk` is checked to be a symmetric address but not used: reductions fold into private buffers.
 //!
 //! A PE outside the active set, or a `pSync` outside the symmetric heap or not 8-byte aligned, has nowhere to
 //! meet the others: the call fails on that PE at once (INVALID_PARAM) without being collective.
@@ -68,7 +70,7 @@ fn group(rt: &Runtime, start: i32, log_stride: i32, size: i32, psync: usize) -> 
 /// The central barrier of an active set on its `pSync` (see the module documentation).
 pub(crate) fn barrier(rt: &Runtime, g: &Group, psync: HeapOffset) -> Result<()> {
     let first = g.pe(0);
-    let add = |pe: Pe, at: HeapOffset| rt.router.to(pe).atomic(pe, at, AtomicWidth::W64, AtomicOp::FetchAdd(1));
+    let add = |pe: Pe, at: HeapOffset| rt.router.for_atomic(pe).atomic(pe, at, AtomicWidth::W64, AtomicOp::FetchAdd(1));
     let node = &rt.node;
     let wait = |at: HeapOffset, value: u64, what: &str| {
         shmem_sync::wait::wait_until(
