@@ -567,8 +567,8 @@ impl DataOpEngine for RoceEngine {
     }
 
     /// RDMA WRITEs of at most the port's message size (or a bounce slot, for memory outside the heap); a
-    /// signal follows fenced: SET by a compare-and-swap loop, ADD by a fetch-and-add, so the signal is atomic
-    /// with every other AMO on its word and lands after the data (an RC queue pair executes in order).
+    /// signal follows once the WRITEs completed: SET by a compare-and-swap loop, ADD by a fetch-and-add, so the
+    /// signal is atomic with every other AMO on its word and lands after the data.
     unsafe fn put(&self, op: Put, mode: Completion) -> Result<()> {
         let Put { pe, dst, src, len, signal } = op;
         let mut p = self.peer(pe)?;
@@ -577,6 +577,7 @@ impl DataOpEngine for RoceEngine {
         let zero_copy = self.heap_local(src, len).is_some();
         let chunk = if zero_copy { self.max_msg } else { SLOT };
         let mut last = None;
+        let mut last_write = None;
         let mut done = 0usize;
         while done < len {
             let n = chunk.min(len - done);
@@ -588,17 +589,25 @@ impl DataOpEngine for RoceEngine {
                 p.wait(Until::Room { need_slot: false, rd_atomic: false }, timeout, device)?;
                 let local = self.heap_local(from, n).expect("inside the heap");
                 last = Some(p.post(Work::Write { local, remote, rkey }, None, None, device)?);
+                last_write = last;
             } else {
                 let slot = p.slot(&self.pd, false, timeout, device)?;
                 let local = p.slot_local(slot, n);
                 // SAFETY: `from..from+n` is the caller's readable source; the slot holds SLOT >= n bytes and is
                 // owned by this request until its completion.
                 unsafe { std::ptr::copy_nonoverlapping(from, local.addr as *mut u8, n) };
-                p.post(Work::Write { local, remote, rkey }, Some(slot), None, device)?;
+                last_write = Some(p.post(Work::Write { local, remote, rkey }, Some(slot), None, device)?);
             }
             done += n;
         }
         if let Some(s) = signal {
+            // The signal is posted only once the NIC has completed the data WRITEs (acknowledged by the target:
+            // the bytes are in its memory). Queue-pair order alone let a waiter see the signal before the data
+            // on soft-RoCE (the VM's signal_after_data saw signal 14335 over data of 14080), and the fence flag
+            // orders nothing behind WRITEs. It costs one completion wait per put-with-signal.
+            if let Some(w) = last_write {
+                p.wait(Until::Seq(w), timeout, device)?;
+            }
             p.fence_next = true;
             match s.op {
                 SignalOp::Add => {
