@@ -21,7 +21,7 @@ use crate::runtime::Runtime;
 use crate::sym::SymVec;
 use crate::Shmem;
 use bytemuck::Pod;
-use shmem_core::engine::{AtomicOp, AtomicWidth, Completion, DataOpEngine, DomainId, Get, Put, SignalOp, SignalUpdate};
+use shmem_core::engine::{AtomicOp, AtomicWidth, Completion, DataOpEngine, DomainId, Get, Put, SignalOp};
 use shmem_core::{Error, Pe, Result};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -167,16 +167,7 @@ impl CtxState {
         self.check(rt)?;
         self.check_store("a put-with-signal")?;
         let pe = self.pe(rt, pe)?;
-        let off = rt.offset_of(dst, len, 1, pe)?;
-        let sig_off = rt.offset_of(sig, 8, 8, pe)?;
-        let (d0, d1, s0) = (off.0, off.0 + len as u64, sig_off.0);
-        if len > 0 && s0 < d1 && d0 < s0 + 8 {
-            return Err(Error::invalid(format!(
-                "signal word {sig:#x} overlaps the destination {dst:#x}..{:#x} of the put",
-                dst + len
-            )));
-        }
-        let put = Put { pe, dst: off, src, len, signal: Some(SignalUpdate { at: sig_off, value, op }) };
+        let put = rt.signal_put(dst, src, len, sig, value, op, pe)?;
         // SAFETY: forwarded contract.
         unsafe { rt.router.put_in(self.domain, put, Completion::of_nbi(nbi)) }
     }

@@ -111,6 +111,24 @@ impl Runtime {
     ) -> Result<()> {
         self.check_live()?;
         let pe = self.check_pe(pe)?;
+        let put = self.signal_put(dst, src, len, sig, value, op, pe)?;
+        // SAFETY: forwarded contract.
+        unsafe { self.router.put(put, Completion::of_nbi(nbi)) }
+    }
+
+    /// The checked descriptor of a put-with-signal to `pe` (in range): destination and signal word inside the
+    /// heap, the signal 8-byte aligned and outside the destination.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn signal_put(
+        &self,
+        dst: usize,
+        src: *const u8,
+        len: usize,
+        sig: usize,
+        value: u64,
+        op: SignalOp,
+        pe: Pe,
+    ) -> Result<Put> {
         let off = self.offset_of(dst, len, 1, pe)?;
         let sig_off = self.offset_of(sig, 8, 8, pe)?;
         let (d0, d1, s0) = (off.0, off.0 + len as u64, sig_off.0);
@@ -120,9 +138,7 @@ impl Runtime {
                 dst + len
             )));
         }
-        let put = Put { pe, dst: off, src, len, signal: Some(SignalUpdate { at: sig_off, value, op }) };
-        // SAFETY: forwarded contract.
-        unsafe { self.router.put(put, Completion::of_nbi(nbi)) }
+        Ok(Put { pe, dst: off, src, len, signal: Some(SignalUpdate { at: sig_off, value, op }) })
     }
 
     /// An atomic operation on the symmetric word at `addr` on `pe`.
