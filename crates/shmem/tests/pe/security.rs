@@ -42,10 +42,19 @@ fn long_job() -> Result<(), String> {
     let sh = ok!(shmem::init_from_env());
     let (me, n) = (sh.my_pe(), sh.n_pes());
     let v = ok!(sh.alloc_zeroed::<u64>(64));
+    // PE 0's clock alone decides when to stop (it tells every PE each round), so that no PE frees while another
+    // is still in a round's barrier.
+    let go = ok!(sh.alloc_zeroed::<u64>(1));
     let start = Instant::now();
     let mut round = 0u64;
-    while start.elapsed() < WORK_FOR || round < 10 {
+    loop {
         round += 1;
+        if me == 0 {
+            let more = u64::from(start.elapsed() < WORK_FOR || round <= 10);
+            for pe in 0..n {
+                ok!(go.put(pe, 0, &[round << 1 | more]));
+            }
+        }
         let next = (me + 1) % n;
         let vals: Vec<u64> = (0..64).map(|i| round * 1000 + u64::from(me) * 100 + i).collect();
         ok!(v.put(next, 0, &vals));
@@ -53,9 +62,15 @@ fn long_job() -> Result<(), String> {
         let prev = (me + n - 1) % n;
         let want: Vec<u64> = (0..64).map(|i| round * 1000 + u64::from(prev) * 100 + i).collect();
         check!(ok!(v.to_vec()) == want, "round {round}: data from PE {prev}");
+        let verdict = ok!(go.to_vec())[0];
+        check!(verdict >> 1 == round, "round {round}: PE 0's verdict is for round {}", verdict >> 1);
         ok!(sh.barrier_all());
+        if verdict & 1 == 0 {
+            break;
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
+    ok!(go.free());
     ok!(v.free());
     ok!(sh.finalize());
     println!("PE {me} done after {round} rounds");
