@@ -1,0 +1,194 @@
+//! Put-with-signal (`shmem_TYPENAME_put_signal[_nbi]`, sized, mem, ctx forms) and `shmem_signal_fetch`.
+//! The data lands before the signal word changes, as the spec says, on every engine.
+
+use crate::fatal::{byte_len, pe, OrFatal};
+use crate::handles::{ctx_id, shmem_ctx_t};
+use crate::rma::LongDouble;
+use crate::types::for_each_rma_type;
+use core::ffi::{c_int, c_void};
+use shmem::api::CTX_DEFAULT;
+use shmem::SignalOp;
+
+/// Puts `nelems * size` bytes, then sets or adds `signal` at `sig_addr` on `to`, through `ctx`.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub(crate) unsafe fn put_signal(
+    func: &str,
+    ctx: i64,
+    dest: *mut c_void,
+    source: *const c_void,
+    nelems: usize,
+    size: usize,
+    sig_addr: *mut u64,
+    signal: u64,
+    sig_op: c_int,
+    to: c_int,
+    nbi: bool,
+) {
+    let len = byte_len(func, nelems, size);
+    let op = SignalOp::from_code(sig_op).or_fatal(func);
+    let (dst, src, sig, p) = (dest as usize, source.cast::<u8>(), sig_addr as usize, pe(to));
+    // SAFETY: the spec's contract: `source` holds `len` readable bytes (until quiet for nbi).
+    let r = unsafe {
+        if ctx == CTX_DEFAULT {
+            shmem::api::putmem_signal(dst, src, len, sig, signal, sig_op, p, nbi)
+        } else {
+            shmem::api::ctx_putmem_signal(ctx, dst, src, len, sig, signal, op, p, nbi)
+        }
+    };
+    r.or_fatal(func)
+}
+
+macro_rules! typed_signal {
+    ($name:ident, $t:ty) => {
+        paste::paste! {
+            typed_signal!(@one [<shmem_ $name _put_signal>], [<shmem_ctx_ $name _put_signal>], $t, false);
+            typed_signal!(@one [<shmem_ $name _put_signal_nbi>], [<shmem_ctx_ $name _put_signal_nbi>], $t, true);
+        }
+    };
+    (@one $plain:ident, $ctx:ident, $t:ty, $nbi:literal) => {
+        #[doc = concat!("`", stringify!($plain), "`")]
+        #[no_mangle]
+        pub unsafe extern "C" fn $plain(
+            dest: *mut $t,
+            source: *const $t,
+            nelems: usize,
+            sig_addr: *mut u64,
+            signal: u64,
+            sig_op: c_int,
+            pe: c_int,
+        ) {
+            // SAFETY: the spec's contract, forwarded.
+            unsafe {
+                put_signal(
+                    stringify!($plain),
+                    CTX_DEFAULT,
+                    dest.cast(),
+                    source.cast(),
+                    nelems,
+                    size_of::<$t>(),
+                    sig_addr,
+                    signal,
+                    sig_op,
+                    pe,
+                    $nbi,
+                )
+            }
+        }
+        #[doc = concat!("`", stringify!($ctx), "`")]
+        #[no_mangle]
+        pub unsafe extern "C" fn $ctx(
+            ctx: shmem_ctx_t,
+            dest: *mut $t,
+            source: *const $t,
+            nelems: usize,
+            sig_addr: *mut u64,
+            signal: u64,
+            sig_op: c_int,
+            pe: c_int,
+        ) {
+            // SAFETY: the spec's contract, forwarded.
+            unsafe {
+                put_signal(
+                    stringify!($ctx),
+                    ctx_id(ctx),
+                    dest.cast(),
+                    source.cast(),
+                    nelems,
+                    size_of::<$t>(),
+                    sig_addr,
+                    signal,
+                    sig_op,
+                    pe,
+                    $nbi,
+                )
+            }
+        }
+    };
+}
+for_each_rma_type!(typed_signal);
+
+macro_rules! sized_signal {
+    ($bits:literal) => {
+        paste::paste! {
+            sized_signal!(@one [<shmem_put $bits _signal>], [<shmem_ctx_put $bits _signal>], $bits / 8, false);
+            sized_signal!(@one [<shmem_put $bits _signal_nbi>], [<shmem_ctx_put $bits _signal_nbi>], $bits / 8, true);
+        }
+    };
+    (@one $plain:ident, $ctx:ident, $size:expr, $nbi:literal) => {
+        #[doc = concat!("`", stringify!($plain), "`")]
+        #[no_mangle]
+        pub unsafe extern "C" fn $plain(
+            dest: *mut c_void,
+            source: *const c_void,
+            nelems: usize,
+            sig_addr: *mut u64,
+            signal: u64,
+            sig_op: c_int,
+            pe: c_int,
+        ) {
+            // SAFETY: the spec's contract, forwarded.
+            unsafe {
+                put_signal(
+                    stringify!($plain),
+                    CTX_DEFAULT,
+                    dest,
+                    source,
+                    nelems,
+                    $size,
+                    sig_addr,
+                    signal,
+                    sig_op,
+                    pe,
+                    $nbi,
+                )
+            }
+        }
+        #[doc = concat!("`", stringify!($ctx), "`")]
+        #[no_mangle]
+        pub unsafe extern "C" fn $ctx(
+            ctx: shmem_ctx_t,
+            dest: *mut c_void,
+            source: *const c_void,
+            nelems: usize,
+            sig_addr: *mut u64,
+            signal: u64,
+            sig_op: c_int,
+            pe: c_int,
+        ) {
+            // SAFETY: the spec's contract, forwarded.
+            unsafe {
+                put_signal(
+                    stringify!($ctx),
+                    ctx_id(ctx),
+                    dest,
+                    source,
+                    nelems,
+                    $size,
+                    sig_addr,
+                    signal,
+                    sig_op,
+                    pe,
+                    $nbi,
+                )
+            }
+        }
+    };
+}
+sized_signal!(8);
+sized_signal!(16);
+sized_signal!(32);
+sized_signal!(64);
+sized_signal!(128);
+sized_signal!(@one shmem_putmem_signal, shmem_ctx_putmem_signal, 1, false);
+sized_signal!(@one shmem_putmem_signal_nbi, shmem_ctx_putmem_signal_nbi, 1, true);
+
+/// `shmem_signal_fetch`: the signal word's current value (atomic with respect to signal updates).
+#[no_mangle]
+pub extern "C" fn shmem_signal_fetch(sig_addr: *const u64) -> u64 {
+    shmem::waits::signal_fetch(sig_addr as usize).or_fatal("shmem_signal_fetch")
+}
+
+// `LongDouble` rows of the type table use the type from rma.rs.
+#[allow(dead_code)]
+type _LongDoubleUsed = LongDouble;

@@ -1,0 +1,1 @@
+"""amo: see gen_headers.py for the functions a family module defines."""

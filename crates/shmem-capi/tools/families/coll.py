@@ -1,0 +1,1 @@
+"""coll: see gen_headers.py for the functions a family module defines."""

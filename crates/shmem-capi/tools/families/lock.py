@@ -1,0 +1,1 @@
+"""lock: see gen_headers.py for the functions a family module defines."""
