@@ -18,7 +18,7 @@ fn out_dir() -> &'static Path {
 }
 
 /// Compiles tests/c/`file` with oshcc (or oshc++ for .cpp) and `flags`; panics with the compiler's output.
-pub fn compile(file: &str, flags: &[&str]) -> PathBuf {
+pub(crate) fn compile(file: &str, flags: &[&str]) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c").join(file);
     let exe = out_dir().join(Path::new(file).file_stem().unwrap());
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_oshcc"));
@@ -45,7 +45,7 @@ pub fn compile(file: &str, flags: &[&str]) -> PathBuf {
 }
 
 /// Runs `exe` as a job of `n` PEs under oshrun (bounded by a launcher timeout) with extra `env`.
-pub fn run(exe: &Path, n: u32, env: &[(&str, &str)], args: &[&str]) -> Output {
+pub(crate) fn run(exe: &Path, n: u32, env: &[(&str, &str)], args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_oshrun"));
     cmd.args(["-np", &n.to_string(), "--timeout", "60", "--mem-size", "64M"]).arg(exe).args(args);
     for (k, v) in env {
@@ -55,7 +55,7 @@ pub fn run(exe: &Path, n: u32, env: &[(&str, &str)], args: &[&str]) -> Output {
 }
 
 /// Runs `exe` at each PE count and asserts every job exited 0; returns the outputs.
-pub fn run_ok(exe: &Path, pes: &[u32]) -> Vec<Output> {
+pub(crate) fn run_ok(exe: &Path, pes: &[u32]) -> Vec<Output> {
     pes.iter()
         .map(|&n| {
             let out = run(exe, n, &[], &[]);
@@ -73,7 +73,7 @@ pub fn run_ok(exe: &Path, pes: &[u32]) -> Vec<Output> {
 }
 
 /// Runs `exe` on `n` PEs with `args` and asserts the job failed with `status` and stderr containing `text`.
-pub fn run_fails(exe: &Path, n: u32, args: &[&str], status: i32, text: &str) {
+pub(crate) fn run_fails(exe: &Path, n: u32, args: &[&str], status: i32, text: &str) {
     let out = run(exe, n, &[], args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
