@@ -2,13 +2,16 @@
 //! signal, and tear it down with SIGTERM, then SIGKILL, sent to each PE's process group.
 
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
 use crate::signals::take_pending;
 use crate::status::{JobEnd, PeStatus};
 
-/// How often the PEs are polled: a failure is noticed within this long.
+/// How often the PEs are polled at the latest: a failure is noticed within this long even without pidfds.
+/// With pidfds (Linux 5.3+) the launcher wakes as soon as a PE exits, so that the PE that failed first is
+/// the one reported, not a PE that failed a moment later because of it.
 const POLL: Duration = Duration::from_millis(5);
 
 /// `now + d`, or a year from now when `d` is longer than any `Instant` can hold (a `JobSpec` built in code
@@ -27,17 +30,40 @@ pub(crate) struct Supervisor {
     /// Global rank of `children[0]` (a node's PEs are consecutive ranks): what reports name.
     first_pe: u32,
     grace: Duration,
+    /// A pidfd per PE (readable once it exits), `None` where the kernel has no pidfd_open.
+    pidfds: Vec<Option<OwnedFd>>,
 }
 
 impl Supervisor {
     pub(crate) fn new(n_pes: u32, first_pe: u32, grace: Duration) -> Self {
         let statuses = vec![None; n_pes as usize];
-        Self { children: Vec::with_capacity(n_pes as usize), statuses, first_pe, grace }
+        Self { children: Vec::with_capacity(n_pes as usize), statuses, first_pe, grace, pidfds: Vec::new() }
     }
 
     /// Adds the next PE (rank = number of PEs pushed so far).
     pub(crate) fn push(&mut self, child: Child) {
+        self.pidfds.push(pidfd_open(child.id()));
         self.children.push(child);
+    }
+
+    /// Sleeps up to `most`, returning early when a running PE exits (when every running PE has a pidfd).
+    fn wait_for_exit(&self, most: Duration) {
+        let mut fds = Vec::with_capacity(self.children.len());
+        for (pe, fd) in self.pidfds.iter().enumerate() {
+            if self.statuses[pe].is_some() {
+                continue;
+            }
+            match fd {
+                Some(fd) => fds.push(libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 }),
+                None => return std::thread::sleep(most),
+            }
+        }
+        if fds.is_empty() {
+            return;
+        }
+        // SAFETY: `fds` is a valid array of `fds.len()` pollfd entries for the duration of the call; a signal
+        // (EINTR) or the timeout just returns early, which the caller's loop handles.
+        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, most.as_millis() as libc::c_int) };
     }
 
     pub(crate) fn into_statuses(self) -> Vec<Option<PeStatus>> {
@@ -86,7 +112,7 @@ impl Supervisor {
                     break JobEnd::TimedOut { after, running: self.running() };
                 }
             }
-            std::thread::sleep(POLL);
+            self.wait_for_exit(POLL);
         };
         eprintln!("shmemrun: {end}");
         self.terminate()?;
@@ -130,4 +156,15 @@ impl Supervisor {
             }
         }
     }
+}
+
+/// A pidfd for `pid` (readable once the process exits), or `None` where the kernel lacks pidfd_open.
+fn pidfd_open(pid: u32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1; no memory is passed.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: `fd` is a descriptor the kernel just created for us, owned by nothing else.
+    Some(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
 }
