@@ -364,7 +364,7 @@ impl Runtime {
     pub(crate) fn quiet(&self) -> Result<()> {
         use shmem_core::engine::DataOpEngine;
         for e in self.router.all() {
-            e.quiet()?;
+            e.quiet().map_err(|e| self.first_cause(e))?;
         }
         Ok(())
     }
@@ -377,7 +377,31 @@ impl Runtime {
 
     /// A barrier over TEAM_WORLD without quiet.
     pub(crate) fn sync_all(&self) -> Result<()> {
-        self.team_sync(shmem_team::TEAM_WORLD)
+        self.team_sync(shmem_team::TEAM_WORLD).map_err(|e| self.first_cause(e))
+    }
+
+    /// The error to report for `e`, an internal error such as a lost connection to a peer: when a peer fails,
+    /// its node's launcher tears down the node's other PEs, so this PE may lose a connection to one of those
+    /// a moment before the store's "PE n left the job" event arrives. Give that event a short grace (250 ms)
+    /// and report the first cause, with `e` as its consequence, so every PE names the PE that failed first.
+    fn first_cause(&self, e: Error) -> Error {
+        if !matches!(e, Error::Inner(_)) {
+            return e;
+        }
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(250);
+        loop {
+            if let Err(first) = self.health.check() {
+                let (first, then) = (first.to_string(), e.to_string());
+                if then.contains(&first) || first.contains(&then) {
+                    return e;
+                }
+                return Error::Inner(format!("{first} (then: {then})"));
+            }
+            if std::time::Instant::now() >= until {
+                return e;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 
     /// The collective end of the job for this PE: barrier, leave the store, stop serving it (PE 0).
