@@ -5,7 +5,8 @@
 //! linking, the library directory, `-lshmem_capi` and an rpath to it, so the program runs without
 //! `LD_LIBRARY_PATH`. `--showme` prints the command instead of running it.
 //!
-//! Layouts it finds: a cargo build (`target/<profile>/oshcc` beside `libshmem_capi.so`, headers in the
+//! `OSHCC_LIBDIR` names the directory of `libshmem_capi.so` explicitly (the tests point it at the library
+//! cargo just built in `target/<profile>/deps`). Layouts it finds otherwise: a cargo build (`target/<profile>/oshcc` beside `libshmem_capi.so`, headers in the
 //! crate's `include/`), and an installed tree (`<prefix>/bin/oshcc`, `<prefix>/lib`, `<prefix>/include`).
 
 use std::path::{Path, PathBuf};
@@ -70,6 +71,14 @@ fn compiler(cxx: bool) -> String {
 fn locate(exe: &Path) -> Result<(PathBuf, PathBuf), String> {
     let bin_dir = exe.parent().ok_or("cannot tell the directory of this executable")?;
     let lib_name = "libshmem_capi.so";
+    if let Some(dir) = std::env::var_os("OSHCC_LIBDIR").filter(|d| !d.is_empty()).map(PathBuf::from) {
+        if !dir.join(lib_name).is_file() {
+            return Err(format!("OSHCC_LIBDIR={} has no {lib_name}", dir.display()));
+        }
+        let installed = dir.parent().map(|p| p.join("include")).filter(|i| i.join("shmem.h").is_file());
+        let inc = installed.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("include"));
+        return Ok((inc, dir));
+    }
     // An installed tree: <prefix>/bin/oshcc with <prefix>/lib and <prefix>/include.
     if let Some(prefix) = bin_dir.parent() {
         let (inc, lib) = (prefix.join("include"), prefix.join("lib"));

@@ -22,6 +22,10 @@ pub(crate) fn compile(file: &str, flags: &[&str]) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c").join(file);
     let exe = out_dir().join(Path::new(file).file_stem().unwrap());
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_oshcc"));
+    // `cargo test` builds the library into target/<profile>/deps (this test's own directory) and does not
+    // always copy it up to where oshcc looks by default: link the one just built, never a stale copy.
+    let deps = std::env::current_exe().expect("test exe").parent().expect("deps dir").to_path_buf();
+    cmd.env("OSHCC_LIBDIR", deps);
     if file.ends_with(".cpp") {
         // The same binary is the C++ wrapper when it is asked for a C++ compiler.
         cmd.env("OSHCC_CC", std::env::var("CXX").unwrap_or_else(|_| "c++".into()));
