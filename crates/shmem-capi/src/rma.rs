@@ -1,5 +1,6 @@
 //! Remote memory access: `shmem_TYPENAME_{put,get,p,g,iput,iget}[_nbi]`, their sized (`put8` ... `put128`,
-//! `putmem`) and `ctx_` forms, one macro row per type of the spec's table.
+//! `putmem`) and `ctx_` forms, one macro row per type of the spec's table. A symmetric address that is a
+//! global/static variable (see [`crate::statics`]) moves by load/store on the peer's mapping, complete on return.
 
 use crate::fatal::{byte_len, fatal, pe, OrFatal};
 use crate::handles::{ctx_id, shmem_ctx_t};
@@ -28,6 +29,11 @@ pub(crate) unsafe fn put(
 ) {
     let len = byte_len(func, nelems, size);
     let (dst, src, p) = (dest as usize, source.cast::<u8>(), pe(to));
+    if let Some(peer) = crate::statics::peer_ptr(func, dst, len, p) {
+        // SAFETY: `peer` is `len` writable bytes of the peer's static data mapped here; `source` is readable
+        // (the contract); `copy` allows the overlap of a put to this PE's own variable.
+        return unsafe { std::ptr::copy(src, peer, len) };
+    }
     // SAFETY: the caller's (the spec's) contract: `source` holds `len` readable bytes (until quiet for nbi).
     let r = unsafe {
         match (ctx == CTX_DEFAULT, nbi) {
@@ -54,6 +60,11 @@ pub(crate) unsafe fn get(
 ) {
     let len = byte_len(func, nelems, size);
     let (dst, src, p) = (dest.cast::<u8>(), source as usize, pe(from));
+    if let Some(peer) = crate::statics::peer_ptr(func, src, len, p) {
+        // SAFETY: `peer` is `len` readable bytes of the peer's static data mapped here; `dest` is writable
+        // (the contract); `copy` allows the overlap of a get from this PE's own variable.
+        return unsafe { std::ptr::copy(peer, dst, len) };
+    }
     // SAFETY: the caller's contract: `dest` has `len` writable bytes (untouched until quiet for nbi).
     let r = unsafe {
         match (ctx == CTX_DEFAULT, nbi) {
