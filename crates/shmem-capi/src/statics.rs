@@ -171,6 +171,28 @@ fn pwrite_all(fd: i32, mut buf: &[u8], mut off: usize) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Writes the pages of `bytes` that are not all zero to `fd` at the same offsets (runs of them in one write).
+/// The object is zero after `ftruncate`, so a large `.bss` costs neither copying nor shared memory until the
+/// program touches it.
+fn copy_nonzero_pages(fd: i32, bytes: &[u8], page: usize) -> std::io::Result<()> {
+    let zero = |p: &[u8]| p.chunks(16).all(|c| c.iter().fold(0u8, |a, &b| a | b) == 0);
+    let mut run: Option<usize> = None; // start of the current run of non-zero pages
+    for (i, p) in bytes.chunks(page).enumerate() {
+        match (zero(p), run) {
+            (false, None) => run = Some(i * page),
+            (true, Some(r)) => {
+                pwrite_all(fd, &bytes[r..i * page], r)?;
+                run = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(r) = run {
+        pwrite_all(fd, &bytes[r..], r)?;
+    }
+    Ok(())
+}
+
 /// Creates this PE's object with the region's current bytes and maps it over the region.
 ///
 /// # Safety
@@ -190,7 +212,7 @@ unsafe fn share_region(name: &CString, start: usize, len: usize) -> std::io::Res
         }
         // SAFETY: [start, start + len) is the program's mapped, readable data segment.
         let bytes = unsafe { std::slice::from_raw_parts(start as *const u8, len) };
-        pwrite_all(fd, bytes, 0)?;
+        copy_nonzero_pages(fd, bytes, page)?;
         pwrite_all(fd, &trailer(len), len)?;
         // SAFETY: MAP_FIXED replaces exactly the program's writable data pages, whose bytes the object now
         // holds; nothing of this library lives there, and no other thread writes there (the caller's contract).
@@ -388,4 +410,45 @@ pub(crate) fn peer_ptr(func: &str, addr: usize, len: usize, pe: i64) -> Option<*
 pub fn region() -> Option<(usize, usize)> {
     let (s, e) = (START.load(Ordering::Acquire), END.load(Ordering::Acquire));
     (e > s).then_some((s, e - s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only the non-zero pages are written, at their offsets; the zero pages stay holes of the object.
+    #[test]
+    fn copies_only_nonzero_pages() {
+        let page = page();
+        let mut bytes = vec![0u8; 64 * page];
+        bytes[0] = 1; // page 0
+        bytes[3 * page + 17] = 2; // page 3
+        bytes[4 * page] = 3; // page 4 (a run of two with page 3)
+        bytes[64 * page - 1] = 4; // the last page
+                                  // SAFETY: a NUL-terminated name; the memfd is closed below.
+        let fd = unsafe { libc::memfd_create(c"statics-test".as_ptr(), 0) };
+        assert!(fd >= 0);
+        // SAFETY: fd is our memfd.
+        assert_eq!(unsafe { libc::ftruncate(fd, bytes.len() as libc::off_t) }, 0);
+        copy_nonzero_pages(fd, &bytes, page).unwrap();
+        let mut back = vec![0xffu8; bytes.len()];
+        // SAFETY: `back` is writable for its length.
+        let n = unsafe { libc::pread(fd, back.as_mut_ptr().cast(), back.len(), 0) };
+        assert_eq!(n as usize, bytes.len());
+        assert!(back == bytes, "the object holds the same bytes");
+        // SAFETY: an all-zero stat is valid to overwrite; fd is open.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::fstat(fd, &mut st) }, 0);
+        // 4 written pages (512-byte blocks), not 64.
+        assert!((st.st_blocks as usize) * 512 <= 4 * page, "{} blocks", st.st_blocks);
+        // SAFETY: fd is ours.
+        unsafe { libc::close(fd) };
+    }
+
+    /// Object names carry the job's prefix (so that the launcher's cleanup finds them) and the PE.
+    #[test]
+    fn object_names() {
+        assert_eq!(object_name("shmem-12-abc", 3).to_str().unwrap(), "/shmem-12-abc-static-3");
+    }
 }

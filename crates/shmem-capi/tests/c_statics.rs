@@ -2,7 +2,7 @@
 //! and 4 PEs, and its erroneous cases.
 
 mod harness;
-use harness::{compile, run_fails, run_ok};
+use harness::{compile, run, run_fails, run_ok};
 
 /// Every PE printed its "statics ok" line.
 fn all_ok(exe: &std::path::Path) {
@@ -25,6 +25,15 @@ fn statics_are_symmetric_and_bad_input_ends_the_job() {
     run_fails(&exe, 2, &["other-node"], 1, "static/global variables of PE ");
     run_fails(&exe, 2, &["other-node"], 1, "shmem_malloc");
     run_fails(&exe, 2, &["other-node"], 1, "(error code -100)");
+    // SHMEM_SYMMETRIC_STATICS=0: globals stay private, a peer's are NOT_SUPPORTED (this PE's still work).
+    let out = run(&exe, 2, &[("SHMEM_SYMMETRIC_STATICS", "0")], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("shmem_int_p: not supported: static/global variables of PE "), "{stderr}");
+    assert!(stderr.contains("(error code -100)"), "{stderr}");
+    let out = run(&exe, 1, &[("SHMEM_SYMMETRIC_STATICS", "0")], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).matches("statics ok").count(), 1);
 }
 
 #[test]
