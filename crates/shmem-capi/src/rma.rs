@@ -14,6 +14,17 @@ use shmem_core::Error;
 #[derive(Clone, Copy)]
 pub struct LongDouble(pub [u8; 16]);
 
+/// A transfer of no bytes: valid with any addresses (null ones included, OpenSHMEM's annex on undefined
+/// behaviour lists zero-length calls as supported) and does nothing, once the library is initialized and `p`
+/// is a PE of the job.
+fn zero_length(func: &str, p: i64) {
+    crate::setup::my_pe_checked(func);
+    let n = i64::from(crate::setup::shmem_n_pes());
+    if !(0..n).contains(&p) {
+        fatal(func, &Error::invalid(format!("PE {p} is not in this job of {n} PEs (0..{n})")));
+    }
+}
+
 /// Puts `nelems * size` bytes through `ctx` (the default context takes the plain path).
 #[allow(clippy::too_many_arguments)]
 #[inline]
@@ -29,6 +40,9 @@ pub(crate) unsafe fn put(
 ) {
     let len = byte_len(func, nelems, size);
     let (dst, src, p) = (dest as usize, source.cast::<u8>(), pe(to));
+    if len == 0 {
+        return zero_length(func, p);
+    }
     if let Some(peer) = crate::statics::peer_ptr(func, dst, len, p) {
         // SAFETY: `peer` is `len` writable bytes of the peer's static data mapped here; `source` is readable
         // (the contract); `copy` allows the overlap of a put to this PE's own variable.
@@ -60,6 +74,9 @@ pub(crate) unsafe fn get(
 ) {
     let len = byte_len(func, nelems, size);
     let (dst, src, p) = (dest.cast::<u8>(), source as usize, pe(from));
+    if len == 0 {
+        return zero_length(func, p);
+    }
     if let Some(peer) = crate::statics::peer_ptr(func, src, len, p) {
         // SAFETY: `peer` is `len` readable bytes of the peer's static data mapped here; `dest` is writable
         // (the contract); `copy` allows the overlap of a get from this PE's own variable.

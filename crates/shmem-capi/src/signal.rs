@@ -68,6 +68,7 @@ unsafe fn static_put_signal(
     let data = crate::statics::peer_ptr(func, dst, len, p);
     let word = crate::statics::peer_ptr(func, sig, 8, p);
     match data {
+        _ if len == 0 => {} // no data: only the signal
         // SAFETY: `peer` is `len` writable bytes of the peer's static data; `src` is readable (the contract).
         Some(peer) => unsafe { std::ptr::copy(src, peer, len) },
         None => {

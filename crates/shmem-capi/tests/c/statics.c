@@ -167,6 +167,20 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 16; i++) CHECK(pdata[i] == -(left * 16L + i + 1));
     shmem_barrier_all();
 
+    /* Zero-length transfers do nothing, whatever the addresses (null included); a zero-length put-with-signal
+     * still delivers its signal. */
+    shmem_putmem(NULL, NULL, 0, right);
+    shmem_getmem_nbi(NULL, NULL, 0, left);
+    shmem_int_iput(NULL, NULL, 1, 1, 0, right);
+    shmem_long_get(got, arr, 0, right);
+    shmem_barrier_all();
+    sig = 0;
+    shmem_barrier_all();
+    shmem_putmem_signal(pdata, pd, 0, &sig, 11, SHMEM_SIGNAL_SET, right);
+    wait_signal(&sig, 11);
+    for (int i = 0; i < 16; i++) CHECK(pdata[i] == -(left * 16L + i + 1)); /* unchanged */
+    shmem_barrier_all();
+
     /* shmem_ptr and shmem_addr_accessible. */
     int *rp = shmem_ptr(&s_int, right);
     CHECK(rp != NULL);
