@@ -31,7 +31,8 @@ pub(crate) unsafe fn put_signal(
     let len = byte_len(func, nelems, size);
     let op = SignalOp::from_code(sig_op).or_fatal(func);
     let (dst, src, sig, p) = (dest as usize, source.cast::<u8>(), sig_addr as usize, pe(to));
-    if crate::statics::contains(dst) || crate::statics::contains(sig) {
+    // A global/static data or signal address, or no data (any dest, null included: only the signal moves).
+    if len == 0 || crate::statics::contains(dst) || crate::statics::contains(sig) {
         // SAFETY: forwarded contract.
         return unsafe { static_put_signal(func, dst, src, len, sig, signal, op, p) };
     }
@@ -46,7 +47,8 @@ pub(crate) unsafe fn put_signal(
     r.or_fatal(func)
 }
 
-/// Put-with-signal where the data or the signal word is a global/static variable (see [`crate::statics`]):
+/// Put-with-signal where the data or the signal word is a global/static variable (see [`crate::statics`]), or
+/// where there is no data:
 /// the data first (load/store on the peer's mapping, or a heap put made complete by quiet), then the signal
 /// word with a release-ordered CPU atomic on the mapping, or the facade's atomic for a heap word, after a
 /// release fence. Either way the peer sees the data once it sees the signal.

@@ -179,6 +179,14 @@ int main(int argc, char **argv) {
     shmem_putmem_signal(pdata, pd, 0, &sig, 11, SHMEM_SIGNAL_SET, right);
     wait_signal(&sig, 11);
     for (int i = 0; i < 16; i++) CHECK(pdata[i] == -(left * 16L + i + 1)); /* unchanged */
+    *hsig = 0;
+    shmem_barrier_all();
+    shmem_putmem_signal_nbi(NULL, NULL, 0, hsig, 5, SHMEM_SIGNAL_ADD, right); /* heap signal, no data */
+    shmem_quiet();
+    {
+        double t0 = now();
+        while (shmem_signal_fetch(hsig) != 5) CHECK(now() - t0 < 20.0);
+    }
     shmem_barrier_all();
 
     /* shmem_ptr and shmem_addr_accessible. */
