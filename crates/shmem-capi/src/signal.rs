@@ -1,7 +1,7 @@
 //! Put-with-signal (`shmem_TYPENAME_put_signal[_nbi]`, sized, mem, ctx forms) and `shmem_signal_fetch`.
 //! The data lands before the signal word changes, as the spec says, on every engine.
 
-use crate::fatal::{byte_len, fatal, pe, OrFatal};
+use crate::fatal::{byte_len, pe, OrFatal};
 use crate::handles::{ctx_id, shmem_ctx_t};
 use crate::rma::LongDouble;
 use crate::types::for_each_rma_type;
@@ -9,7 +9,6 @@ use core::ffi::{c_int, c_void};
 use shmem::api::CTX_DEFAULT;
 use shmem::SignalOp;
 use shmem_core::engine::{AtomicOp, AtomicWidth};
-use shmem_core::Error;
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 
 /// Puts `nelems * size` bytes, then sets or adds `signal` at `sig_addr` on `to`, through `ctx`.
@@ -63,12 +62,9 @@ unsafe fn static_put_signal(
     op: SignalOp,
     p: i64,
 ) {
-    if !sig.is_multiple_of(8) {
-        fatal(func, &Error::invalid(format!("signal address {sig:#x} is not 8-byte aligned")));
-    }
     // Look both up before moving anything: a bad signal address must not leave the data half-sent.
-    let data = crate::statics::peer_ptr(func, dst, len, p);
-    let word = crate::statics::peer_ptr(func, sig, 8, p);
+    let word = crate::statics::peer_word(func, sig, 8, p);
+    let data = if len == 0 { None } else { crate::statics::peer_ptr(func, dst, len, p) };
     match data {
         _ if len == 0 => {} // no data: only the signal
         // SAFETY: `peer` is `len` writable bytes of the peer's static data; `src` is readable (the contract).
@@ -251,11 +247,8 @@ sized_signal!(@one shmem_putmem_signal_nbi, shmem_ctx_putmem_signal_nbi, 1, true
 pub extern "C" fn shmem_signal_fetch(sig_addr: *const u64) -> u64 {
     let func = "shmem_signal_fetch";
     if crate::statics::contains(sig_addr as usize) {
-        if !(sig_addr as usize).is_multiple_of(8) {
-            fatal(func, &Error::invalid(format!("signal address {sig_addr:p} is not 8-byte aligned")));
-        }
         let me = i64::from(crate::setup::my_pe_checked(func));
-        if let Some(w) = crate::statics::peer_ptr(func, sig_addr as usize, 8, me) {
+        if let Some(w) = crate::statics::peer_word(func, sig_addr as usize, 8, me) {
             // SAFETY: this PE's own 8-aligned word, mapped for the life of the process.
             return unsafe { AtomicU64::from_ptr(w.cast::<u64>()) }.load(Ordering::Acquire);
         }

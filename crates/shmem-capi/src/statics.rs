@@ -390,12 +390,12 @@ pub(crate) fn lookup(addr: usize, len: usize, pe: i64) -> Option<Result<*mut u8,
 /// [`fatal`], as for a bad heap address. The address stays valid for the life of the process.
 ///
 /// How the other families use it (the peer's word is in this process's memory, shared with the peer):
-/// - AMOs: `peer_ptr(func, addr, size_of::<T>(), pe)`, then the CPU atomic of `T`'s width on it
-///   (`AtomicU32`/`AtomicU64::from_ptr`, `SeqCst`; check the alignment and report INVALID_PARAM) — the same
-///   instructions the same-node engine uses on the heap, so both kinds of words are atomic alike.
+/// - AMOs: [`peer_word`]`(func, addr, size_of::<T>(), pe)` (it checks the alignment), then the CPU atomic of
+///   `T`'s width on it (`AtomicU32`/`AtomicU64::from_ptr`, `SeqCst`) — the same instructions the same-node
+///   engine uses on the heap, so both kinds of words are atomic alike.
 /// - Waits and tests (`shmem_wait_until`, `shmem_signal_wait_until`, ...): the variable is local, so
-///   `peer_ptr(func, ivar, size, my_pe)` gives the word to poll with an `Acquire` load and backoff; a peer's
-///   put/AMO/signal reaches it through its own mapping.
+///   [`peer_word`]`(func, ivar, size, my_pe)` gives the word to poll with an `Acquire` load and backoff; a
+///   peer's put/AMO/signal reaches it through its own mapping.
 /// - Collectives with a static source or destination (and the deprecated `pSync`/`pWrk` arrays, which are
 ///   usually globals): bounce through a heap buffer (`shmem_malloc` of the size, collective over the team),
 ///   copying from/to the static address locally before/after the heap collective.
@@ -404,6 +404,19 @@ pub(crate) fn peer_ptr(func: &str, addr: usize, len: usize, pe: i64) -> Option<*
         Ok(p) => Some(p),
         Err(e) => fatal(func, &e),
     }
+}
+
+/// [`peer_ptr`] for one naturally aligned word of `size` bytes (an AMO's operand, a signal, a wait's ivar):
+/// also ends the job with INVALID_PARAM when `addr` is not a multiple of `size`, so that the caller may use
+/// `AtomicU32::from_ptr` / `AtomicU64::from_ptr` on the result.
+pub(crate) fn peer_word(func: &str, addr: usize, size: usize, pe: i64) -> Option<*mut u8> {
+    if !contains(addr) {
+        return None;
+    }
+    if size == 0 || !addr.is_multiple_of(size) {
+        fatal(func, &Error::invalid(format!("address {addr:#x} is not aligned to its {size}-byte type")));
+    }
+    peer_ptr(func, addr, size, pe)
 }
 
 /// The static region as `(start, length)`, for tests and diagnostics; `None` when the program has none.

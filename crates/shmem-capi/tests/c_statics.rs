@@ -20,6 +20,9 @@ fn statics_are_symmetric_and_bad_input_ends_the_job() {
     // A range that starts in the static data and runs past its end: INVALID_PARAM.
     run_fails(&exe, 2, &["past-end"], 1, "run past the end of the static/global variables");
     run_fails(&exe, 2, &["past-end"], 1, "(error code -1)");
+    // A static signal word that is not 8-byte aligned: INVALID_PARAM, before any data moves.
+    run_fails(&exe, 2, &["misaligned-signal"], 1, "shmem_long_put_signal: invalid argument: address");
+    run_fails(&exe, 2, &["misaligned-signal"], 1, "(error code -1)");
     // A peer on another node cannot reach this PE's globals: NOT_SUPPORTED, with the advice (whichever PE
     // reports first).
     run_fails(&exe, 2, &["other-node"], 1, "static/global variables of PE ");

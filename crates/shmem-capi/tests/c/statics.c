@@ -2,7 +2,8 @@
  * put/get/p/g/iput/iget, _nbi and ctx_ forms, put-with-signal and signal_fetch into a peer's globals, a 1 MiB
  * .bss array, an initialized .data value that must survive the library's remap, shmem_ptr and
  * shmem_addr_accessible. Erroneous cases (argv[1]): `past-end` (a range leaving the static data: -1),
- * `other-node` (each PE its own node: -100, naming static/global variables). Also compiled -no-pie and -pie. */
+ * `misaligned-signal` (a signal word not 8-aligned: -1), `other-node` (each PE its own node: -100, naming
+ * static/global variables). Also compiled -no-pie and -pie. */
 #define _POSIX_C_SOURCE 200809L
 #include <shmem.h>
 #include <stdint.h>
@@ -59,6 +60,11 @@ int main(int argc, char **argv) {
         long v[4] = {0};
         shmem_putmem((void *)(stop - 8), v, sizeof v, right); /* 8 bytes in, 24 past the end */
         return 0;                                              /* not reached */
+    }
+    if (argc > 1 && strcmp(argv[1], "misaligned-signal") == 0) {
+        long v = 1;
+        shmem_long_put_signal(pdata, &v, 1, (uint64_t *)((char *)&sig + 4), 1, SHMEM_SIGNAL_SET, right);
+        return 0; /* not reached */
     }
     if (argc > 1 && strcmp(argv[1], "other-node") == 0) {
         shmem_int_p(&s_int, 1, right); /* the peer is on another node */
