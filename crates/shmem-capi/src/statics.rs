@@ -73,7 +73,7 @@ fn object_name(prefix: &str, pe: u32) -> CString {
     CString::new(format!("/{prefix}-static-{pe}")).expect("the prefix has no NUL (checked by the launcher env)")
 }
 
-/// Whether `[addr, addr + len)` starts in the static region: the one check the RMA paths make first.
+/// Whether `addr` is in the static region: the one check the RMA paths make before their heap path.
 #[inline]
 pub(crate) fn contains(addr: usize) -> bool {
     addr < END.load(Ordering::Relaxed) && addr >= START.load(Ordering::Relaxed)
@@ -417,12 +417,6 @@ pub(crate) fn peer_word(func: &str, addr: usize, size: usize, pe: i64) -> Option
         fatal(func, &Error::invalid(format!("address {addr:#x} is not aligned to its {size}-byte type")));
     }
     peer_ptr(func, addr, size, pe)
-}
-
-/// The static region as `(start, length)`, for tests and diagnostics; `None` when the program has none.
-pub fn region() -> Option<(usize, usize)> {
-    let (s, e) = (START.load(Ordering::Acquire), END.load(Ordering::Acquire));
-    (e > s).then_some((s, e - s))
 }
 
 #[cfg(test)]
