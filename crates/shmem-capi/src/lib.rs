@@ -5,7 +5,8 @@
 //! # Layout
 //! One module per family of the specification, each a thin conversion layer onto `shmem::api` (symmetric
 //! addresses as `usize`, PE numbers as `i64`, the facade validates): [`setup`], [`memory`], [`rma`],
-//! [`signal`], [`ordering`]. The typed functions (`shmem_int_put`, `shmem_ctx_double_get_nbi`, ...) are one
+//! [`signal`], [`ordering`]. [`statics`] makes the program's global and static variables symmetric too.
+//! The typed functions (`shmem_int_put`, `shmem_ctx_double_get_nbi`, ...) are one
 //! macro row per type of the spec's tables ([`types`], generated with the header by `tools/gen_headers.py`).
 //! The few functions Rust cannot define with the C ABI (`long double` by value) are `static inline` in `shmem.h`.
 //!
@@ -25,4 +26,5 @@ pub mod ordering;
 pub mod rma;
 pub mod setup;
 pub mod signal;
+pub mod statics;
 mod types;

@@ -1,5 +1,6 @@
 //! Remote memory access: `shmem_TYPENAME_{put,get,p,g,iput,iget}[_nbi]`, their sized (`put8` ... `put128`,
-//! `putmem`) and `ctx_` forms, one macro row per type of the spec's table.
+//! `putmem`) and `ctx_` forms, one macro row per type of the spec's table. A symmetric address that is a
+//! global/static variable (see [`crate::statics`]) moves by load/store on the peer's mapping, complete on return.
 
 use crate::fatal::{byte_len, fatal, pe, OrFatal};
 use crate::handles::{ctx_id, shmem_ctx_t};
@@ -12,6 +13,17 @@ use shmem_core::Error;
 #[repr(C, align(16))]
 #[derive(Clone, Copy)]
 pub struct LongDouble(pub [u8; 16]);
+
+/// A transfer of no bytes: valid with any addresses (null ones included, OpenSHMEM's annex on undefined
+/// behaviour lists zero-length calls as supported) and does nothing, once the library is initialized and `p`
+/// is a PE of the job.
+fn zero_length(func: &str, p: i64) {
+    crate::setup::my_pe_checked(func);
+    let n = i64::from(crate::setup::shmem_n_pes());
+    if !(0..n).contains(&p) {
+        fatal(func, &Error::invalid(format!("PE {p} is not in this job of {n} PEs (0..{n})")));
+    }
+}
 
 /// Puts `nelems * size` bytes through `ctx` (the default context takes the plain path).
 #[allow(clippy::too_many_arguments)]
@@ -28,6 +40,14 @@ pub(crate) unsafe fn put(
 ) {
     let len = byte_len(func, nelems, size);
     let (dst, src, p) = (dest as usize, source.cast::<u8>(), pe(to));
+    if len == 0 {
+        return zero_length(func, p);
+    }
+    if let Some(peer) = crate::statics::peer_ptr(func, dst, len, p) {
+        // SAFETY: `peer` is `len` writable bytes of the peer's static data mapped here; `source` is readable
+        // (the contract); `copy` allows the overlap of a put to this PE's own variable.
+        return unsafe { std::ptr::copy(src, peer, len) };
+    }
     // SAFETY: the caller's (the spec's) contract: `source` holds `len` readable bytes (until quiet for nbi).
     let r = unsafe {
         match (ctx == CTX_DEFAULT, nbi) {
@@ -54,6 +74,14 @@ pub(crate) unsafe fn get(
 ) {
     let len = byte_len(func, nelems, size);
     let (dst, src, p) = (dest.cast::<u8>(), source as usize, pe(from));
+    if len == 0 {
+        return zero_length(func, p);
+    }
+    if let Some(peer) = crate::statics::peer_ptr(func, src, len, p) {
+        // SAFETY: `peer` is `len` readable bytes of the peer's static data mapped here; `dest` is writable
+        // (the contract); `copy` allows the overlap of a get from this PE's own variable.
+        return unsafe { std::ptr::copy(peer, dst, len) };
+    }
     // SAFETY: the caller's contract: `dest` has `len` writable bytes (untouched until quiet for nbi).
     let r = unsafe {
         match (ctx == CTX_DEFAULT, nbi) {

@@ -31,7 +31,11 @@ fn init_once(func: &str) {
         // as far as this library is concerned (the spec asks init to come first).
         std::env::set_var("SHMEM_LOG_LEVEL", "DEBUG");
     }
+    // Globals become shared memory before anything else runs (see `statics`), peers are mapped after the
+    // facade's init, whose last step is a barrier (every PE's object exists by then).
+    crate::statics::prepare();
     let sh = shmem::init_from_env().or_fatal(func);
+    crate::statics::connect(func, sh.my_pe(), sh.n_pes());
     MY_PE.store(sh.my_pe() as i32, Ordering::Release);
     N_PES.store(sh.n_pes() as i32, Ordering::Release);
     if sh.my_pe() == 0 {
@@ -66,6 +70,12 @@ pub(crate) fn my_pe_checked(func: &str) -> c_int {
         fatal(func, &Error::NotInited("call shmem_init first".into()));
     }
     pe
+}
+
+/// Whether `shmem_init` has run and `shmem_finalize` has not.
+#[inline]
+pub(crate) fn initialized() -> bool {
+    MY_PE.load(Ordering::Acquire) >= 0
 }
 
 /// `shmem_init`.
@@ -141,11 +151,15 @@ pub extern "C" fn shmem_pe_accessible(pe: c_int) -> c_int {
     c_int::from(pe >= 0 && pe < N_PES.load(Ordering::Acquire))
 }
 
-/// `shmem_addr_accessible`: 1 when `addr` is symmetric (in the heap) and `pe` a PE of the job.
+/// `shmem_addr_accessible`: 1 when `addr` is symmetric (in the heap, or a global/static variable that `pe`
+/// shares with this PE's node) and `pe` a PE of the job.
 #[no_mangle]
 pub extern "C" fn shmem_addr_accessible(addr: *const c_void, pe: c_int) -> c_int {
     if shmem_pe_accessible(pe) == 0 {
         return 0;
+    }
+    if let Some(r) = crate::statics::lookup(addr as usize, 1, i64::from(pe)) {
+        return c_int::from(r.is_ok());
     }
     let (base, len) = shmem::api::heap_range().or_fatal("shmem_addr_accessible");
     let a = addr as usize;
@@ -156,6 +170,15 @@ pub extern "C" fn shmem_addr_accessible(addr: *const c_void, pe: c_int) -> c_int
 #[no_mangle]
 pub extern "C" fn shmem_ptr(dest: *const c_void, pe: c_int) -> *mut c_void {
     my_pe_checked("shmem_ptr");
+    if let Some(r) = crate::statics::lookup(dest as usize, 1, i64::from(pe)) {
+        return match r {
+            Ok(p) => p.cast(),
+            Err(e) => {
+                record(&e);
+                std::ptr::null_mut()
+            }
+        };
+    }
     match shmem::api::ptr(dest as usize, i64::from(pe)) {
         Ok(Some(p)) => p as *mut c_void,
         Ok(None) => std::ptr::null_mut(),

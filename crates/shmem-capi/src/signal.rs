@@ -8,6 +8,8 @@ use crate::types::for_each_rma_type;
 use core::ffi::{c_int, c_void};
 use shmem::api::CTX_DEFAULT;
 use shmem::SignalOp;
+use shmem_core::engine::{AtomicOp, AtomicWidth};
+use std::sync::atomic::{fence, AtomicU64, Ordering};
 
 /// Puts `nelems * size` bytes, then sets or adds `signal` at `sig_addr` on `to`, through `ctx`.
 #[allow(clippy::too_many_arguments)]
@@ -28,6 +30,11 @@ pub(crate) unsafe fn put_signal(
     let len = byte_len(func, nelems, size);
     let op = SignalOp::from_code(sig_op).or_fatal(func);
     let (dst, src, sig, p) = (dest as usize, source.cast::<u8>(), sig_addr as usize, pe(to));
+    // A global/static data or signal address, or no data (any dest, null included: only the signal moves).
+    if len == 0 || crate::statics::contains(dst) || crate::statics::contains(sig) {
+        // SAFETY: forwarded contract.
+        return unsafe { static_put_signal(func, dst, src, len, sig, signal, op, p) };
+    }
     // SAFETY: the spec's contract: `source` holds `len` readable bytes (until quiet for nbi).
     let r = unsafe {
         if ctx == CTX_DEFAULT {
@@ -37,6 +44,58 @@ pub(crate) unsafe fn put_signal(
         }
     };
     r.or_fatal(func)
+}
+
+/// Put-with-signal where the data or the signal word is a global/static variable (see [`crate::statics`]), or
+/// where there is no data:
+/// the data first (load/store on the peer's mapping, or a heap put made complete by quiet), then the signal
+/// word with a release-ordered CPU atomic on the mapping, or the facade's atomic for a heap word, after a
+/// release fence. Either way the peer sees the data once it sees the signal.
+#[allow(clippy::too_many_arguments)]
+unsafe fn static_put_signal(
+    func: &str,
+    dst: usize,
+    src: *const u8,
+    len: usize,
+    sig: usize,
+    signal: u64,
+    op: SignalOp,
+    p: i64,
+) {
+    // Look both up before moving anything: a bad signal address must not leave the data half-sent.
+    let word = crate::statics::peer_word(func, sig, 8, p);
+    let data = if len == 0 { None } else { crate::statics::peer_ptr(func, dst, len, p) };
+    match data {
+        _ if len == 0 => {} // no data: only the signal
+        // SAFETY: `peer` is `len` writable bytes of the peer's static data; `src` is readable (the contract).
+        Some(peer) => unsafe { std::ptr::copy(src, peer, len) },
+        None => {
+            // SAFETY: forwarded contract.
+            unsafe { shmem::api::putmem(dst, src, len, p) }.or_fatal(func);
+            shmem::api::quiet().or_fatal(func);
+        }
+    }
+    match word {
+        Some(w) => {
+            // SAFETY: `w` is the peer's 8-aligned signal word, mapped for the life of the process; every
+            // access to it is atomic (signal_fetch, the waits, other signals).
+            let w = unsafe { AtomicU64::from_ptr(w.cast::<u64>()) };
+            match op {
+                SignalOp::Set => w.store(signal, Ordering::Release),
+                SignalOp::Add => {
+                    w.fetch_add(signal, Ordering::Release);
+                }
+            }
+        }
+        None => {
+            fence(Ordering::Release);
+            let aop = match op {
+                SignalOp::Set => AtomicOp::Swap(signal),
+                SignalOp::Add => AtomicOp::FetchAdd(signal),
+            };
+            shmem::api::atomic(sig, AtomicWidth::W64, aop, p).or_fatal(func);
+        }
+    }
 }
 
 macro_rules! typed_signal {
@@ -186,6 +245,14 @@ sized_signal!(@one shmem_putmem_signal_nbi, shmem_ctx_putmem_signal_nbi, 1, true
 /// `shmem_signal_fetch`: the signal word's current value (atomic with respect to signal updates).
 #[no_mangle]
 pub extern "C" fn shmem_signal_fetch(sig_addr: *const u64) -> u64 {
+    let func = "shmem_signal_fetch";
+    if crate::statics::contains(sig_addr as usize) {
+        let me = i64::from(crate::setup::my_pe_checked(func));
+        if let Some(w) = crate::statics::peer_word(func, sig_addr as usize, 8, me) {
+            // SAFETY: this PE's own 8-aligned word, mapped for the life of the process.
+            return unsafe { AtomicU64::from_ptr(w.cast::<u64>()) }.load(Ordering::Acquire);
+        }
+    }
     shmem::waits::signal_fetch(sig_addr as usize).or_fatal("shmem_signal_fetch")
 }
 

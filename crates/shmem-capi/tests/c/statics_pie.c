@@ -1,0 +1,2 @@
+/* statics.c linked as a position-independent executable (-pie): globals move with the load address. */
+#include "statics.c"
