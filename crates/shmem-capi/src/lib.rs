@@ -5,9 +5,10 @@
 //! # Layout
 //! One module per family of the specification, each a thin conversion layer onto `shmem::api` (symmetric
 //! addresses as `usize`, PE numbers as `i64`, the facade validates): [`setup`], [`memory`], [`rma`],
-//! [`signal`], [`ordering`], [`team`], [`ctx`]. The typed functions (`shmem_int_put`, `shmem_ctx_double_get_nbi`, ...) are one
+//! [`signal`], [`ordering`], [`team`], [`ctx`], [`coll`]. The typed functions (`shmem_int_put`, `shmem_ctx_double_get_nbi`, ...) are one
 //! macro row per type of the spec's tables ([`types`], generated with the header by `tools/gen_headers.py`).
 //! The few functions Rust cannot define with the C ABI (`long double` by value) are `static inline` in `shmem.h`.
+//! The `long double` arithmetic of the long double reductions is C (csrc/longdouble_fold.c, built by build.rs).
 //!
 //! # Errors
 //! Calls that return a status (`shmem_init_thread`, `shmem_team_split_strided`, ...) return it; calls that
@@ -18,6 +19,7 @@
 #![allow(clippy::missing_safety_doc)] // Every function's contract is the OpenSHMEM specification's.
 #![allow(non_camel_case_types)]
 
+pub mod coll;
 pub mod ctx;
 pub mod fatal;
 pub mod handles;
