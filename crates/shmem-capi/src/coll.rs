@@ -137,7 +137,7 @@ macro_rules! typed_team {
     ($name:ident, $t:ty) => {
         paste::paste! {
             #[doc = concat!("`shmem_", stringify!($name), "_broadcast`: `source` on team PE `PE_root` into \
-        `dest` on every member.")]
+`dest` on every member.")]
             #[no_mangle]
             pub extern "C" fn [<shmem_ $name _broadcast>](team: shmem_team_t, dest: *mut $t, source: *const $t,
                 nelems: usize, pe_root: c_int) -> c_int {
@@ -145,7 +145,7 @@ macro_rules! typed_team {
                     source as usize, nelems, pe_root))
             }
             #[doc = concat!("`shmem_", stringify!($name), "_collect`: every member's `nelems` (may differ), \
-        concatenated in team order.")]
+concatenated in team order.")]
             #[no_mangle]
             pub extern "C" fn [<shmem_ $name _collect>](team: shmem_team_t, dest: *mut $t, source: *const $t,
                 nelems: usize) -> c_int {
@@ -153,7 +153,7 @@ macro_rules! typed_team {
                     source as usize, nelems))
             }
             #[doc = concat!("`shmem_", stringify!($name), "_fcollect`: collect with the same `nelems` on every \
-        member.")]
+member.")]
             #[no_mangle]
             pub extern "C" fn [<shmem_ $name _fcollect>](team: shmem_team_t, dest: *mut $t, source: *const $t,
                 nelems: usize) -> c_int {
@@ -168,7 +168,7 @@ macro_rules! typed_team {
                     source as usize, nelems))
             }
             #[doc = concat!("`shmem_", stringify!($name), "_alltoalls`: alltoall with element strides `dst`, \
-        `sst`.")]
+`sst`.")]
             #[no_mangle]
             pub extern "C" fn [<shmem_ $name _alltoalls>](team: shmem_team_t, dest: *mut $t, source: *const $t,
                 dst: isize, sst: isize, nelems: usize) -> c_int {
@@ -276,7 +276,7 @@ macro_rules! typed_to_all {
     ($op:ident, longdouble, $t:ty) => {
         paste::paste! {
             #[doc = concat!("`shmem_longdouble_", stringify!($op), "_to_all` (deprecated; folded in C \
-        `long double`).")]
+`long double`).")]
             #[no_mangle]
             #[allow(clippy::too_many_arguments)]
             pub unsafe extern "C" fn [<shmem_longdouble_ $op _to_all>](dest: *mut $t, source: *const $t,
@@ -374,7 +374,7 @@ macro_rules! sized_forms {
     ($bits:literal) => {
         paste::paste! {
             #[doc = concat!("`shmem_broadcast", $bits, "` (deprecated): the root's `source` into `dest` on the \
-        other members of the active set.")]
+other members of the active set.")]
             #[no_mangle]
             #[allow(clippy::too_many_arguments)]
             pub extern "C" fn [<shmem_broadcast $bits>](dest: *mut c_void, source: *const c_void, nelems: usize,

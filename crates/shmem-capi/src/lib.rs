@@ -5,8 +5,9 @@
 //! # Layout
 //! One module per family of the specification, each a thin conversion layer onto `shmem::api` (symmetric
 //! addresses as `usize`, PE numbers as `i64`, the facade validates): [`setup`], [`memory`], [`rma`],
-//! [`signal`], [`ordering`], [`team`], [`ctx`], [`coll`]. The typed functions (`shmem_int_put`, `shmem_ctx_double_get_nbi`, ...) are one
-//! macro row per type of the spec's tables ([`types`], generated with the header by `tools/gen_headers.py`).
+//! [`signal`], [`ordering`], [`team`], [`ctx`], [`coll`]. The typed functions (`shmem_int_put`,
+//! `shmem_ctx_double_get_nbi`, ...) are one macro row per type of the spec's tables ([`types`], generated with
+//! the header by `tools/gen_headers.py`).
 //! The few functions Rust cannot define with the C ABI (`long double` by value) are `static inline` in `shmem.h`.
 //! The `long double` arithmetic of the long double reductions is C (csrc/longdouble_fold.c, built by build.rs).
 //!

@@ -1,5 +1,6 @@
-//! Collectives: tests/c/coll.c at 1, 2, 3 and 4 PEs (3: uneven strided teams and active sets), the header's
-//! pSync constants against the facade's, and the erroneous active-set calls that end the job.
+//! Collectives: tests/c/coll.c at 1, 2, 3, 4 and 8 PEs (3: uneven strided teams and active sets; 8: a
+//! strided team of 4), the header's pSync constants against the facade's, and the erroneous active-set calls
+//! that end the job.
 
 mod harness;
 use harness::{compile, run_fails, run_ok};
@@ -13,8 +14,8 @@ fn exe() -> &'static PathBuf {
 }
 
 #[test]
-fn collectives_exact_values_at_1_2_3_4_pes() {
-    for out in run_ok(exe(), &[1, 2, 3, 4]) {
+fn collectives_exact_values_at_1_2_3_4_8_pes() {
+    for out in run_ok(exe(), &[1, 2, 3, 4, 8]) {
         assert_eq!(String::from_utf8_lossy(&out.stdout).matches("coll ok").count(), 1);
     }
 }

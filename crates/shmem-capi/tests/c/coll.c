@@ -16,6 +16,8 @@
 #define BUF 8192
 
 static void *SRC, *DST; /* symmetric scratch, 64-aligned */
+#define BIG (128 * 1024)
+static void *BSRC, *BDST; /* larger ones: reductions past the small-message path, big moves */
 
 #define RMA_TYPES(X)                                                                                 \
     X(float, float) X(double, double) X(long double, longdouble) X(char, char) X(signed char, schar) \
@@ -208,6 +210,44 @@ static void test_reductions(shmem_team_t team) {
     for (int i = 0; i < NR; i++) CHECK(xd[i] == 1.0L + ldexpl(1.0L, -60) * (tn + i));
 }
 
+/* ---- sizes past the reductions' small path (4 KiB) and big moves ---- */
+static void test_large(shmem_team_t team) {
+    int tme = shmem_team_my_pe(team), tn = shmem_team_n_pes(team);
+    int *is = BSRC, *id = BDST;
+    enum { NI = 5000 };
+    for (int i = 0; i < NI; i++) is[i] = tme * 3 + i;
+    CHECK(shmem_int_sum_reduce(team, id, is, NI) == 0);
+    for (int i = 0; i < NI; i++) CHECK(id[i] == 3 * tn * (tn - 1) / 2 + tn * i);
+    double *ds = BSRC;
+    enum { ND = 3000 };
+    for (int i = 0; i < ND; i++) ds[i] = tme + 0.5 * i;
+    CHECK(shmem_double_sum_reduce(team, ds, ds, ND) == 0); /* in place */
+    for (int i = 0; i < ND; i++) CHECK(ds[i] == tn * (tn - 1) / 2.0 + tn * 0.5 * i);
+    uint64_t *us = BSRC, *ud = BDST;
+    enum { NU = 4000 };
+    for (int i = 0; i < NU; i++) us[i] = ((uint64_t)(tme + 1) << (i % 50)) ^ (uint64_t)i;
+    CHECK(shmem_uint64_xor_reduce(team, ud, us, NU) == 0);
+    for (int i = 0; i < NU; i++) {
+        uint64_t e = 0;
+        for (int p = 0; p < tn; p++) e ^= ((uint64_t)(p + 1) << (i % 50)) ^ (uint64_t)i;
+        CHECK(ud[i] == e);
+    }
+    long double *xs = BSRC, *xd = BDST;
+    enum { NX = 1000 };
+    for (int i = 0; i < NX; i++) xs[i] = 1.0L + ldexpl(1.0L, -58) * (tme + i);
+    CHECK(shmem_longdouble_sum_reduce(team, xd, xs, NX) == 0);
+    for (int i = 0; i < NX; i++)
+        CHECK(xd[i] == tn + ldexpl(1.0L, -58) * ((long double)tn * (tn - 1) / 2 + (long double)tn * i));
+    unsigned char *bs = BSRC, *bd = BDST;
+    enum { NB = 50000, NF = 12000 };
+    for (int i = 0; i < NB; i++) bs[i] = (unsigned char)(tme * 31 + i * 7);
+    CHECK(shmem_broadcastmem(team, bd, bs, NB, tn - 1) == 0);
+    for (int i = 0; i < NB; i++) CHECK(bd[i] == (unsigned char)((tn - 1) * 31 + i * 7));
+    CHECK(shmem_fcollectmem(team, bd, bs, NF) == 0);
+    for (int p = 0; p < tn; p++)
+        for (int i = 0; i < NF; i++) CHECK(bd[p * NF + i] == (unsigned char)(p * 31 + i * 7));
+}
+
 /* ---- bad input: status codes, every member the same ---- */
 static void test_bad_input(int me, int n) {
     int *s = SRC, *d = DST;
@@ -329,6 +369,8 @@ int main(int argc, char **argv) {
     int me = shmem_my_pe(), n = shmem_n_pes();
     SRC = shmem_align(64, BUF);
     DST = shmem_align(64, BUF);
+    BSRC = shmem_align(64, BIG);
+    BDST = shmem_align(64, BIG);
     for (int k = 0; k < 2; k++) {
         PSYNC[k] = shmem_malloc(SHMEM_REDUCE_SYNC_SIZE * sizeof(long));
         for (int i = 0; i < SHMEM_REDUCE_SYNC_SIZE; i++) PSYNC[k][i] = SHMEM_SYNC_VALUE;
@@ -342,6 +384,7 @@ int main(int argc, char **argv) {
         test_moves(SHMEM_TEAM_WORLD);
         test_mem_and_generics(SHMEM_TEAM_WORLD);
         test_reductions(SHMEM_TEAM_WORLD);
+        test_large(SHMEM_TEAM_WORLD);
         /* A strided team: the odd PEs (the even ones at 1 PE). */
         shmem_team_t odd;
         int start = n > 1 ? 1 : 0;
@@ -351,6 +394,7 @@ int main(int argc, char **argv) {
             test_moves(odd);
             test_mem_and_generics(odd);
             test_reductions(odd);
+            test_large(odd);
             shmem_team_destroy(odd);
         }
         shmem_barrier_all();

@@ -2,6 +2,7 @@
  * from a team) with exact values. `team destroy-world`, `team nostore-put` and `team bad-ctx-destroy` are
  * erroneous on purpose: the job must end with the library's error. */
 #include <shmem.h>
+#include <shmemx.h>
 #include <string.h>
 #include "check.h"
 
@@ -107,6 +108,8 @@ static void test_bad_splits(int me, int n) {
     shmem_team_t t = SHMEM_TEAM_WORLD;
     /* A stride of 0: INVALID_PARAM on every PE, the handle left invalid. */
     CHECK(shmem_team_split_strided(SHMEM_TEAM_WORLD, 0, 0, 2, NULL, 0, &t) == -1 && t == SHMEM_TEAM_INVALID);
+    char msg[256] = "";
+    CHECK(shmemx_last_error(msg, sizeof msg) == -1 && strstr(msg, "stride") != NULL); /* the recorded error */
     /* Past the end of the parent. */
     t = SHMEM_TEAM_WORLD;
     CHECK(shmem_team_split_strided(SHMEM_TEAM_WORLD, 0, 1, n + 1, NULL, 0, &t) == -1 && t == SHMEM_TEAM_INVALID);
@@ -124,6 +127,8 @@ static void test_bad_splits(int me, int n) {
     CHECK(shmem_team_get_config(SHMEM_TEAM_WORLD, 1L << 7, &cfg) == -1);
     CHECK(shmem_team_split_strided(SHMEM_TEAM_INVALID, 0, 1, 1, NULL, 0, &t) == -1 && t == SHMEM_TEAM_INVALID);
     shmem_team_destroy(SHMEM_TEAM_INVALID); /* nothing to do */
+    shmem_ctx_t c = SHMEM_CTX_DEFAULT;
+    CHECK(shmem_team_create_ctx(SHMEM_TEAM_INVALID, 0, &c) == -1 && c == SHMEM_CTX_INVALID);
     shmem_barrier_all();
 }
 
