@@ -9,7 +9,8 @@ _ALIAS = {"int8": "schar", "int16": "short", "int32": "int", "int64": "long", "u
           "uint32": "uint", "uint64": "ulong", "size": "ulong", "ptrdiff": "long"}
 
 SIZES = [32, 64]
-SYNC_SIZES = ["BCAST", "BARRIER", "REDUCE", "COLLECT", "ALLTOALL", "ALLTOALLS", "SYNC"]
+SYNC_SIZES = ["BCAST_SYNC_SIZE", "BARRIER_SYNC_SIZE", "REDUCE_SYNC_SIZE", "COLLECT_SYNC_SIZE", "ALLTOALL_SYNC_SIZE",
+              "ALLTOALLS_SYNC_SIZE", "SYNC_SIZE"]
 # The 1.5 spec's deprecated underscore aliases (the ALLTOALL ones never had one).
 _UNDERSCORE = ["BCAST_SYNC_SIZE", "BARRIER_SYNC_SIZE", "REDUCE_SYNC_SIZE", "COLLECT_SYNC_SIZE", "SYNC_VALUE",
                "REDUCE_MIN_WRKDATA_SIZE"]
@@ -19,7 +20,7 @@ def constants():
     # Values: shmem::collectives::active_set (SYNC_SIZE, SYNC_VALUE, REDUCE_MIN_WRKDATA_SIZE); tests/c_coll.rs
     # checks they agree.
     out = ["/* pSync arrays of the active-set collectives: every word SHMEM_SYNC_VALUE before the first call. */"]
-    out += [f"#define SHMEM_{s}_SYNC_SIZE 32" for s in SYNC_SIZES]
+    out += [f"#define SHMEM_{s} 32" for s in SYNC_SIZES]
     out.append("#define SHMEM_SYNC_VALUE 0L")
     out.append("#define SHMEM_REDUCE_MIN_WRKDATA_SIZE 8")
     out += [f"#define _SHMEM_{n} SHMEM_{n}" for n in _UNDERSCORE]
