@@ -105,8 +105,8 @@ unsafe fn longdouble_reduce(
     nreduce: usize,
 ) -> Result<()> {
     let (d, s) = (dest as usize, source as usize);
+    m.meet(d, s, None)?; // first: it validates the team or active set that world_pes reads
     let pes = m.world_pes()?;
-    m.meet(d, s, None)?;
     let len = nreduce.checked_mul(size_of::<LongDouble>());
     let mut acc = vec![LongDouble([0; 16]); nreduce];
     let mut x = vec![LongDouble([0; 16]); nreduce];

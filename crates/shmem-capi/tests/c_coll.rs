@@ -24,6 +24,8 @@ fn collectives_exact_values_at_1_2_3_4_8_pes() {
 fn active_set_bad_input_ends_the_job_with_the_error_code() {
     run_fails(exe(), 2, &["as-bad-set"], 1, "shmem_broadcast64: ");
     run_fails(exe(), 2, &["as-bad-set"], 1, "(error code -1)");
+    run_fails(exe(), 2, &["ld-bad-set"], 1, "shmem_longdouble_sum_to_all: ");
+    run_fails(exe(), 2, &["ld-bad-set"], 1, "(error code -1)");
     run_fails(exe(), 2, &["to-all-negative"], 1, "shmem_int_sum_to_all: ");
     run_fails(exe(), 2, &["to-all-negative"], 1, "(error code -1)");
 }

@@ -1,8 +1,8 @@
 /* Collectives: team-based broadcast, collect, fcollect, alltoall(s) for every type of the spec's table, every
  * reduction (operator x type) on the world and on a strided team, in place, long double at full precision, the
  * C11 generics, zero elements, bad input (the status codes), and the deprecated active-set forms with pSync
- * arrays from shmem_malloc. `coll as-bad-set` and `coll to-all-negative` are erroneous on purpose: the job must
- * end with the library's error. */
+ * arrays from shmem_malloc. `coll as-bad-set`, `coll ld-bad-set` and `coll to-all-negative` are erroneous on
+ * purpose: the job must end with the library's error. */
 #include <shmem.h>
 #include <complex.h>
 #include <math.h>
@@ -378,6 +378,8 @@ int main(int argc, char **argv) {
     shmem_barrier_all();
     if (argc > 1 && strcmp(argv[1], "as-bad-set") == 0) {
         shmem_broadcast64(DST, SRC, 1, 0, 0, 0, n + 1, PSYNC[0]);
+    } else if (argc > 1 && strcmp(argv[1], "ld-bad-set") == 0) {
+        shmem_longdouble_sum_to_all(DST, SRC, 1, 0, 40, n, (long double *)DST + 64, PSYNC[0]);
     } else if (argc > 1 && strcmp(argv[1], "to-all-negative") == 0) {
         shmem_int_sum_to_all(DST, SRC, -1, 0, 0, n, (int *)DST + 64, PSYNC[0]);
     } else {
