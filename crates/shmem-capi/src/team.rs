@@ -81,11 +81,12 @@ pub unsafe extern "C" fn shmem_team_get_config(
             "team config mask {config_mask:#x} has bits other than SHMEM_TEAM_NUM_CONTEXTS"
         )));
     }
-    if config.is_null() {
-        return record(&Error::invalid("shmem_team_get_config: config is NULL"));
+    if config.is_null() && config_mask != 0 {
+        return record(&Error::invalid("shmem_team_get_config: config is NULL but config_mask is not 0"));
     }
     match shmem::team::get_config(team_id(team)) {
         Ok(c) => {
+            // A zero mask asks for nothing (config may then be NULL): only the team's validity is answered.
             if config_mask & TEAM_NUM_CONTEXTS != 0 {
                 // SAFETY: non-null, and the caller passes a writable config.
                 unsafe { (*config).num_contexts = c.num_contexts };

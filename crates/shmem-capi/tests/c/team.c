@@ -25,6 +25,9 @@ static void test_world(int me, int n) {
     CHECK(cfg.num_contexts == 0);
     cfg.num_contexts = 99;
     CHECK(shmem_team_get_config(SHMEM_TEAM_WORLD, 0, &cfg) == 0 && cfg.num_contexts == 99); /* mask: untouched */
+    CHECK(shmem_team_get_config(SHMEM_TEAM_WORLD, 0, NULL) == 0);               /* nothing asked */
+    CHECK(shmem_team_get_config(SHMEM_TEAM_INVALID, 0, NULL) != 0);
+    CHECK(shmem_team_get_config(SHMEM_TEAM_WORLD, SHMEM_TEAM_NUM_CONTEXTS, NULL) == -1);
 }
 
 /* The team of even PEs, made with num_contexts = 2: numbers, translation, config, sync, contexts. */
