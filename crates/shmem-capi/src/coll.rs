@@ -346,7 +346,12 @@ fn set_alltoalls(
 ) {
     let p = psync as usize;
     let (d, s) = (dest as usize, source as usize);
-    active_set::fcollect64(d, s, 0, pe_start, log_pe_stride, pe_size, p).or_fatal(func);
+    // The meeting checks dest and source at the elements' own alignment (32-bit ones need only 4 bytes).
+    let meet = || match size {
+        4 => active_set::fcollect32(d, s, 0, pe_start, log_pe_stride, pe_size, p),
+        _ => active_set::fcollect64(d, s, 0, pe_start, log_pe_stride, pe_size, p),
+    };
+    meet().or_fatal(func);
     if dst < 1 || sst < 1 {
         fatal(func, &Error::invalid(format!("alltoalls strides must be at least 1 (dst={dst}, sst={sst})")));
     }
@@ -366,7 +371,7 @@ fn set_alltoalls(
         // SAFETY: `to` is inside this PE's dest (the spec's contract); the get checks the remote range.
         unsafe { crate::rma::iget(func, shmem::api::CTX_DEFAULT, to, from, dst, sst, nelems, size, pe as c_int) };
     }
-    active_set::fcollect64(d, s, 0, pe_start, log_pe_stride, pe_size, p).or_fatal(func)
+    meet().or_fatal(func)
 }
 
 /// The sized active-set forms of one width.

@@ -323,10 +323,12 @@ static void test_active_set(int start, int log, int size, int me) {
             CHECK(d64[(k * 2 + i) * 2] == 1000u * (start + k * stride) + idx * 2 + i);
             CHECK(d64[(k * 2 + i) * 2 + 1] == 5);
         }
-    for (int i = 0; i < 4 * size; i++) d32[i] = 5;
-    shmem_alltoalls32(d32, s32 + 64, 1, 1, 2, start, log, size, psync());
+    for (int i = 0; i < 4 * size + 1; i++) d32[i] = 5;
+    /* 32-bit elements need only 4-byte alignment: an odd word offset */
+    shmem_alltoalls32(d32 + 1, s32 + 64, 1, 1, 2, start, log, size, psync());
     for (int k = 0; k < size; k++)
-        for (int i = 0; i < 2; i++) CHECK(d32[k * 2 + i] == 1000u * (start + k * stride) + idx * 2 + i);
+        for (int i = 0; i < 2; i++) CHECK(d32[1 + k * 2 + i] == 1000u * (start + k * stride) + idx * 2 + i);
+    CHECK(d32[0] == 5);
     /* reductions */
     static int *iw;
     if (!iw) iw = DST; /* pWrk: any symmetric array of SHMEM_REDUCE_MIN_WRKDATA_SIZE elements (unused) */
