@@ -5,10 +5,11 @@
 //! # Layout
 //! One module per family of the specification, each a thin conversion layer onto `shmem::api` (symmetric
 //! addresses as `usize`, PE numbers as `i64`, the facade validates): [`setup`], [`memory`], [`rma`],
-//! [`signal`], [`ordering`]. [`statics`] makes the program's global and static variables symmetric too.
-//! The typed functions (`shmem_int_put`, `shmem_ctx_double_get_nbi`, ...) are one
-//! macro row per type of the spec's tables ([`types`], generated with the header by `tools/gen_headers.py`).
+//! [`signal`], [`ordering`], [`team`], [`ctx`], [`coll`]. [`statics`] makes the program's global and static
+//! variables symmetric too. The typed functions (`shmem_int_put`, `shmem_ctx_double_get_nbi`, ...) are one macro
+//! row per type of the spec's tables ([`types`], generated with the header by `tools/gen_headers.py`).
 //! The few functions Rust cannot define with the C ABI (`long double` by value) are `static inline` in `shmem.h`.
+//! The `long double` arithmetic of the long double reductions is C (csrc/longdouble_fold.c, built by build.rs).
 //!
 //! # Errors
 //! Calls that return a status (`shmem_init_thread`, `shmem_team_split_strided`, ...) return it; calls that
@@ -19,6 +20,8 @@
 #![allow(clippy::missing_safety_doc)] // Every function's contract is the OpenSHMEM specification's.
 #![allow(non_camel_case_types)]
 
+pub mod coll;
+pub mod ctx;
 pub mod fatal;
 pub mod handles;
 pub mod memory;
@@ -27,4 +30,5 @@ pub mod rma;
 pub mod setup;
 pub mod signal;
 pub mod statics;
+pub mod team;
 mod types;
