@@ -52,14 +52,14 @@ fn psync_constants_match_the_facade() {
 /// engine.
 #[test]
 fn collectives_across_two_nodes() {
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     let port = {
         // A free port for the store (and port - 11 above 1024): bind, read, release.
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
     let spawn = |rank: u32| {
-        Command::new(env!("CARGO_BIN_EXE_oshrun"))
+        harness::oshrun()
             .args(["--nnodes", "2", "--node-rank", &rank.to_string(), "--port", &port.to_string()])
             .args(["-n", "2", "--timeout", "60", "--mem-size", "64M"])
             .arg(exe())

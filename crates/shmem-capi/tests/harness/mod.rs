@@ -48,12 +48,18 @@ pub(crate) fn compile(file: &str, flags: &[&str]) -> PathBuf {
     exe
 }
 
+/// Our `oshrun`, with an environment in which the PEs load the library their program was linked against:
+/// cargo test puts target/<profile> (with a possibly stale libshmem_capi.so) on LD_LIBRARY_PATH, which the
+/// loader would prefer to the programs' RUNPATH.
+pub(crate) fn oshrun() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_oshrun"));
+    cmd.env_remove("LD_LIBRARY_PATH");
+    cmd
+}
+
 /// Runs `exe` as a job of `n` PEs under oshrun (bounded by a launcher timeout) with extra `env`.
 pub(crate) fn run(exe: &Path, n: u32, env: &[(&str, &str)], args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_oshrun"));
-    // cargo test puts target/<profile> (with a possibly stale libshmem_capi.so) on LD_LIBRARY_PATH, which the
-    // loader would prefer to the programs' RUNPATH: the PEs must load the library they were linked against.
-    cmd.env_remove("LD_LIBRARY_PATH");
+    let mut cmd = oshrun();
     cmd.args(["-np", &n.to_string(), "--timeout", "60", "--mem-size", "64M"]).arg(exe).args(args);
     for (k, v) in env {
         cmd.env(k, v);
