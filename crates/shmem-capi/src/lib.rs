@@ -18,6 +18,7 @@
 #![allow(clippy::missing_safety_doc)] // Every function's contract is the OpenSHMEM specification's.
 #![allow(non_camel_case_types)]
 
+pub mod amo;
 pub mod fatal;
 pub mod handles;
 pub mod memory;
