@@ -23,6 +23,7 @@ pub mod fatal;
 pub mod handles;
 pub mod memory;
 pub mod ordering;
+pub mod p2p;
 pub mod rma;
 pub mod setup;
 pub mod signal;
