@@ -1409,6 +1409,11 @@ void shmem_longlong_wait(long long *ivar, long long cmp_value) _SHMEM_DEPRECATED
 void shmem_wait(long *ivar, long cmp_value) _SHMEM_DEPRECATED;
 void shmem_wait_until(long *ivar, int cmp, long cmp_value) _SHMEM_DEPRECATED;
 
+/* ---- lock ---- */
+void shmem_set_lock(long *lock);
+void shmem_clear_lock(long *lock);
+int shmem_test_lock(long *lock);
+
 #ifdef __cplusplus
 }
 #endif

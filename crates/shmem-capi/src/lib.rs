@@ -21,6 +21,7 @@
 pub mod amo;
 pub mod fatal;
 pub mod handles;
+pub mod lock;
 pub mod memory;
 pub mod ordering;
 pub mod p2p;
