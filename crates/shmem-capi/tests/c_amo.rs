@@ -3,6 +3,7 @@
 //! input cases, which must end the job with the library's error.
 
 mod harness;
+mod two_nodes;
 use harness::{compile, run_fails, run_ok};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -19,6 +20,14 @@ fn amo_every_form_and_type_exact() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(stdout.matches("amo ok").count(), 1, "{n} PEs: {stdout}");
     }
+}
+
+#[test]
+fn amo_across_two_nodes_over_tcp() {
+    // 2 nodes x 2 PEs: PE 0's words are reached over TCP by PEs 2 and 3, over MTE by PE 1.
+    let out = two_nodes::run_ok_two_nodes(exe(), 2);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.matches("amo ok").count(), 1, "{stdout}");
 }
 
 #[test]

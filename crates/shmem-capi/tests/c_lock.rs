@@ -3,6 +3,7 @@
 //! input cases.
 
 mod harness;
+mod two_nodes;
 use harness::{compile, run_fails, run_ok};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -19,6 +20,14 @@ fn lock_mutual_exclusion_is_exact() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(stdout.matches("lock ok").count(), 1, "{n} PEs: {stdout}");
     }
+}
+
+#[test]
+fn lock_across_two_nodes_over_tcp() {
+    // 2 nodes x 2 PEs: PE 0's words are reached over TCP by PEs 2 and 3, over MTE by PE 1.
+    let out = two_nodes::run_ok_two_nodes(exe(), 2);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.matches("lock ok").count(), 1, "{stdout}");
 }
 
 #[test]
