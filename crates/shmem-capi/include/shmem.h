@@ -66,6 +66,21 @@ typedef struct {
 #define SHMEM_SIGNAL_SET 0
 #define SHMEM_SIGNAL_ADD 1
 
+/* ---- p2p ---- */
+#define SHMEM_CMP_EQ 0
+#define SHMEM_CMP_NE 1
+#define SHMEM_CMP_GT 2
+#define SHMEM_CMP_GE 3
+#define SHMEM_CMP_LT 4
+#define SHMEM_CMP_LE 5
+/* Deprecated spellings the spec still lists. */
+#define _SHMEM_CMP_EQ SHMEM_CMP_EQ
+#define _SHMEM_CMP_NE SHMEM_CMP_NE
+#define _SHMEM_CMP_GT SHMEM_CMP_GT
+#define _SHMEM_CMP_GE SHMEM_CMP_GE
+#define _SHMEM_CMP_LT SHMEM_CMP_LT
+#define _SHMEM_CMP_LE SHMEM_CMP_LE
+
 /* ---- coll ---- */
 /* pSync arrays of the active-set collectives: every word SHMEM_SYNC_VALUE before the first call. */
 #define SHMEM_BCAST_SYNC_SIZE 32
@@ -732,6 +747,703 @@ void shmem_putmem_signal_nbi(void *dest, const void *source, size_t nelems, uint
 void shmem_ctx_putmem_signal_nbi(shmem_ctx_t ctx, void *dest, const void *source, size_t nelems, uint64_t *sig_addr, uint64_t signal, int sig_op, int pe);
 uint64_t shmem_signal_fetch(const uint64_t *sig_addr);
 
+/* ---- amo ---- */
+int shmem_int_atomic_compare_swap(int *dest, int cond, int value, int pe);
+long shmem_long_atomic_compare_swap(long *dest, long cond, long value, int pe);
+long long shmem_longlong_atomic_compare_swap(long long *dest, long long cond, long long value, int pe);
+unsigned int shmem_uint_atomic_compare_swap(unsigned int *dest, unsigned int cond, unsigned int value, int pe);
+unsigned long shmem_ulong_atomic_compare_swap(unsigned long *dest, unsigned long cond, unsigned long value, int pe);
+unsigned long long shmem_ulonglong_atomic_compare_swap(unsigned long long *dest, unsigned long long cond, unsigned long long value, int pe);
+int32_t shmem_int32_atomic_compare_swap(int32_t *dest, int32_t cond, int32_t value, int pe);
+int64_t shmem_int64_atomic_compare_swap(int64_t *dest, int64_t cond, int64_t value, int pe);
+uint32_t shmem_uint32_atomic_compare_swap(uint32_t *dest, uint32_t cond, uint32_t value, int pe);
+uint64_t shmem_uint64_atomic_compare_swap(uint64_t *dest, uint64_t cond, uint64_t value, int pe);
+size_t shmem_size_atomic_compare_swap(size_t *dest, size_t cond, size_t value, int pe);
+ptrdiff_t shmem_ptrdiff_atomic_compare_swap(ptrdiff_t *dest, ptrdiff_t cond, ptrdiff_t value, int pe);
+int shmem_ctx_int_atomic_compare_swap(shmem_ctx_t ctx, int *dest, int cond, int value, int pe);
+long shmem_ctx_long_atomic_compare_swap(shmem_ctx_t ctx, long *dest, long cond, long value, int pe);
+long long shmem_ctx_longlong_atomic_compare_swap(shmem_ctx_t ctx, long long *dest, long long cond, long long value, int pe);
+unsigned int shmem_ctx_uint_atomic_compare_swap(shmem_ctx_t ctx, unsigned int *dest, unsigned int cond, unsigned int value, int pe);
+unsigned long shmem_ctx_ulong_atomic_compare_swap(shmem_ctx_t ctx, unsigned long *dest, unsigned long cond, unsigned long value, int pe);
+unsigned long long shmem_ctx_ulonglong_atomic_compare_swap(shmem_ctx_t ctx, unsigned long long *dest, unsigned long long cond, unsigned long long value, int pe);
+int32_t shmem_ctx_int32_atomic_compare_swap(shmem_ctx_t ctx, int32_t *dest, int32_t cond, int32_t value, int pe);
+int64_t shmem_ctx_int64_atomic_compare_swap(shmem_ctx_t ctx, int64_t *dest, int64_t cond, int64_t value, int pe);
+uint32_t shmem_ctx_uint32_atomic_compare_swap(shmem_ctx_t ctx, uint32_t *dest, uint32_t cond, uint32_t value, int pe);
+uint64_t shmem_ctx_uint64_atomic_compare_swap(shmem_ctx_t ctx, uint64_t *dest, uint64_t cond, uint64_t value, int pe);
+size_t shmem_ctx_size_atomic_compare_swap(shmem_ctx_t ctx, size_t *dest, size_t cond, size_t value, int pe);
+ptrdiff_t shmem_ctx_ptrdiff_atomic_compare_swap(shmem_ctx_t ctx, ptrdiff_t *dest, ptrdiff_t cond, ptrdiff_t value, int pe);
+int shmem_int_atomic_fetch_inc(int *dest, int pe);
+long shmem_long_atomic_fetch_inc(long *dest, int pe);
+long long shmem_longlong_atomic_fetch_inc(long long *dest, int pe);
+unsigned int shmem_uint_atomic_fetch_inc(unsigned int *dest, int pe);
+unsigned long shmem_ulong_atomic_fetch_inc(unsigned long *dest, int pe);
+unsigned long long shmem_ulonglong_atomic_fetch_inc(unsigned long long *dest, int pe);
+int32_t shmem_int32_atomic_fetch_inc(int32_t *dest, int pe);
+int64_t shmem_int64_atomic_fetch_inc(int64_t *dest, int pe);
+uint32_t shmem_uint32_atomic_fetch_inc(uint32_t *dest, int pe);
+uint64_t shmem_uint64_atomic_fetch_inc(uint64_t *dest, int pe);
+size_t shmem_size_atomic_fetch_inc(size_t *dest, int pe);
+ptrdiff_t shmem_ptrdiff_atomic_fetch_inc(ptrdiff_t *dest, int pe);
+int shmem_ctx_int_atomic_fetch_inc(shmem_ctx_t ctx, int *dest, int pe);
+long shmem_ctx_long_atomic_fetch_inc(shmem_ctx_t ctx, long *dest, int pe);
+long long shmem_ctx_longlong_atomic_fetch_inc(shmem_ctx_t ctx, long long *dest, int pe);
+unsigned int shmem_ctx_uint_atomic_fetch_inc(shmem_ctx_t ctx, unsigned int *dest, int pe);
+unsigned long shmem_ctx_ulong_atomic_fetch_inc(shmem_ctx_t ctx, unsigned long *dest, int pe);
+unsigned long long shmem_ctx_ulonglong_atomic_fetch_inc(shmem_ctx_t ctx, unsigned long long *dest, int pe);
+int32_t shmem_ctx_int32_atomic_fetch_inc(shmem_ctx_t ctx, int32_t *dest, int pe);
+int64_t shmem_ctx_int64_atomic_fetch_inc(shmem_ctx_t ctx, int64_t *dest, int pe);
+uint32_t shmem_ctx_uint32_atomic_fetch_inc(shmem_ctx_t ctx, uint32_t *dest, int pe);
+uint64_t shmem_ctx_uint64_atomic_fetch_inc(shmem_ctx_t ctx, uint64_t *dest, int pe);
+size_t shmem_ctx_size_atomic_fetch_inc(shmem_ctx_t ctx, size_t *dest, int pe);
+ptrdiff_t shmem_ctx_ptrdiff_atomic_fetch_inc(shmem_ctx_t ctx, ptrdiff_t *dest, int pe);
+void shmem_int_atomic_inc(int *dest, int pe);
+void shmem_long_atomic_inc(long *dest, int pe);
+void shmem_longlong_atomic_inc(long long *dest, int pe);
+void shmem_uint_atomic_inc(unsigned int *dest, int pe);
+void shmem_ulong_atomic_inc(unsigned long *dest, int pe);
+void shmem_ulonglong_atomic_inc(unsigned long long *dest, int pe);
+void shmem_int32_atomic_inc(int32_t *dest, int pe);
+void shmem_int64_atomic_inc(int64_t *dest, int pe);
+void shmem_uint32_atomic_inc(uint32_t *dest, int pe);
+void shmem_uint64_atomic_inc(uint64_t *dest, int pe);
+void shmem_size_atomic_inc(size_t *dest, int pe);
+void shmem_ptrdiff_atomic_inc(ptrdiff_t *dest, int pe);
+void shmem_ctx_int_atomic_inc(shmem_ctx_t ctx, int *dest, int pe);
+void shmem_ctx_long_atomic_inc(shmem_ctx_t ctx, long *dest, int pe);
+void shmem_ctx_longlong_atomic_inc(shmem_ctx_t ctx, long long *dest, int pe);
+void shmem_ctx_uint_atomic_inc(shmem_ctx_t ctx, unsigned int *dest, int pe);
+void shmem_ctx_ulong_atomic_inc(shmem_ctx_t ctx, unsigned long *dest, int pe);
+void shmem_ctx_ulonglong_atomic_inc(shmem_ctx_t ctx, unsigned long long *dest, int pe);
+void shmem_ctx_int32_atomic_inc(shmem_ctx_t ctx, int32_t *dest, int pe);
+void shmem_ctx_int64_atomic_inc(shmem_ctx_t ctx, int64_t *dest, int pe);
+void shmem_ctx_uint32_atomic_inc(shmem_ctx_t ctx, uint32_t *dest, int pe);
+void shmem_ctx_uint64_atomic_inc(shmem_ctx_t ctx, uint64_t *dest, int pe);
+void shmem_ctx_size_atomic_inc(shmem_ctx_t ctx, size_t *dest, int pe);
+void shmem_ctx_ptrdiff_atomic_inc(shmem_ctx_t ctx, ptrdiff_t *dest, int pe);
+int shmem_int_atomic_fetch_add(int *dest, int value, int pe);
+long shmem_long_atomic_fetch_add(long *dest, long value, int pe);
+long long shmem_longlong_atomic_fetch_add(long long *dest, long long value, int pe);
+unsigned int shmem_uint_atomic_fetch_add(unsigned int *dest, unsigned int value, int pe);
+unsigned long shmem_ulong_atomic_fetch_add(unsigned long *dest, unsigned long value, int pe);
+unsigned long long shmem_ulonglong_atomic_fetch_add(unsigned long long *dest, unsigned long long value, int pe);
+int32_t shmem_int32_atomic_fetch_add(int32_t *dest, int32_t value, int pe);
+int64_t shmem_int64_atomic_fetch_add(int64_t *dest, int64_t value, int pe);
+uint32_t shmem_uint32_atomic_fetch_add(uint32_t *dest, uint32_t value, int pe);
+uint64_t shmem_uint64_atomic_fetch_add(uint64_t *dest, uint64_t value, int pe);
+size_t shmem_size_atomic_fetch_add(size_t *dest, size_t value, int pe);
+ptrdiff_t shmem_ptrdiff_atomic_fetch_add(ptrdiff_t *dest, ptrdiff_t value, int pe);
+int shmem_ctx_int_atomic_fetch_add(shmem_ctx_t ctx, int *dest, int value, int pe);
+long shmem_ctx_long_atomic_fetch_add(shmem_ctx_t ctx, long *dest, long value, int pe);
+long long shmem_ctx_longlong_atomic_fetch_add(shmem_ctx_t ctx, long long *dest, long long value, int pe);
+unsigned int shmem_ctx_uint_atomic_fetch_add(shmem_ctx_t ctx, unsigned int *dest, unsigned int value, int pe);
+unsigned long shmem_ctx_ulong_atomic_fetch_add(shmem_ctx_t ctx, unsigned long *dest, unsigned long value, int pe);
+unsigned long long shmem_ctx_ulonglong_atomic_fetch_add(shmem_ctx_t ctx, unsigned long long *dest, unsigned long long value, int pe);
+int32_t shmem_ctx_int32_atomic_fetch_add(shmem_ctx_t ctx, int32_t *dest, int32_t value, int pe);
+int64_t shmem_ctx_int64_atomic_fetch_add(shmem_ctx_t ctx, int64_t *dest, int64_t value, int pe);
+uint32_t shmem_ctx_uint32_atomic_fetch_add(shmem_ctx_t ctx, uint32_t *dest, uint32_t value, int pe);
+uint64_t shmem_ctx_uint64_atomic_fetch_add(shmem_ctx_t ctx, uint64_t *dest, uint64_t value, int pe);
+size_t shmem_ctx_size_atomic_fetch_add(shmem_ctx_t ctx, size_t *dest, size_t value, int pe);
+ptrdiff_t shmem_ctx_ptrdiff_atomic_fetch_add(shmem_ctx_t ctx, ptrdiff_t *dest, ptrdiff_t value, int pe);
+void shmem_int_atomic_add(int *dest, int value, int pe);
+void shmem_long_atomic_add(long *dest, long value, int pe);
+void shmem_longlong_atomic_add(long long *dest, long long value, int pe);
+void shmem_uint_atomic_add(unsigned int *dest, unsigned int value, int pe);
+void shmem_ulong_atomic_add(unsigned long *dest, unsigned long value, int pe);
+void shmem_ulonglong_atomic_add(unsigned long long *dest, unsigned long long value, int pe);
+void shmem_int32_atomic_add(int32_t *dest, int32_t value, int pe);
+void shmem_int64_atomic_add(int64_t *dest, int64_t value, int pe);
+void shmem_uint32_atomic_add(uint32_t *dest, uint32_t value, int pe);
+void shmem_uint64_atomic_add(uint64_t *dest, uint64_t value, int pe);
+void shmem_size_atomic_add(size_t *dest, size_t value, int pe);
+void shmem_ptrdiff_atomic_add(ptrdiff_t *dest, ptrdiff_t value, int pe);
+void shmem_ctx_int_atomic_add(shmem_ctx_t ctx, int *dest, int value, int pe);
+void shmem_ctx_long_atomic_add(shmem_ctx_t ctx, long *dest, long value, int pe);
+void shmem_ctx_longlong_atomic_add(shmem_ctx_t ctx, long long *dest, long long value, int pe);
+void shmem_ctx_uint_atomic_add(shmem_ctx_t ctx, unsigned int *dest, unsigned int value, int pe);
+void shmem_ctx_ulong_atomic_add(shmem_ctx_t ctx, unsigned long *dest, unsigned long value, int pe);
+void shmem_ctx_ulonglong_atomic_add(shmem_ctx_t ctx, unsigned long long *dest, unsigned long long value, int pe);
+void shmem_ctx_int32_atomic_add(shmem_ctx_t ctx, int32_t *dest, int32_t value, int pe);
+void shmem_ctx_int64_atomic_add(shmem_ctx_t ctx, int64_t *dest, int64_t value, int pe);
+void shmem_ctx_uint32_atomic_add(shmem_ctx_t ctx, uint32_t *dest, uint32_t value, int pe);
+void shmem_ctx_uint64_atomic_add(shmem_ctx_t ctx, uint64_t *dest, uint64_t value, int pe);
+void shmem_ctx_size_atomic_add(shmem_ctx_t ctx, size_t *dest, size_t value, int pe);
+void shmem_ctx_ptrdiff_atomic_add(shmem_ctx_t ctx, ptrdiff_t *dest, ptrdiff_t value, int pe);
+void shmem_int_atomic_compare_swap_nbi(int *fetch, int *dest, int cond, int value, int pe);
+void shmem_long_atomic_compare_swap_nbi(long *fetch, long *dest, long cond, long value, int pe);
+void shmem_longlong_atomic_compare_swap_nbi(long long *fetch, long long *dest, long long cond, long long value, int pe);
+void shmem_uint_atomic_compare_swap_nbi(unsigned int *fetch, unsigned int *dest, unsigned int cond, unsigned int value, int pe);
+void shmem_ulong_atomic_compare_swap_nbi(unsigned long *fetch, unsigned long *dest, unsigned long cond, unsigned long value, int pe);
+void shmem_ulonglong_atomic_compare_swap_nbi(unsigned long long *fetch, unsigned long long *dest, unsigned long long cond, unsigned long long value, int pe);
+void shmem_int32_atomic_compare_swap_nbi(int32_t *fetch, int32_t *dest, int32_t cond, int32_t value, int pe);
+void shmem_int64_atomic_compare_swap_nbi(int64_t *fetch, int64_t *dest, int64_t cond, int64_t value, int pe);
+void shmem_uint32_atomic_compare_swap_nbi(uint32_t *fetch, uint32_t *dest, uint32_t cond, uint32_t value, int pe);
+void shmem_uint64_atomic_compare_swap_nbi(uint64_t *fetch, uint64_t *dest, uint64_t cond, uint64_t value, int pe);
+void shmem_size_atomic_compare_swap_nbi(size_t *fetch, size_t *dest, size_t cond, size_t value, int pe);
+void shmem_ptrdiff_atomic_compare_swap_nbi(ptrdiff_t *fetch, ptrdiff_t *dest, ptrdiff_t cond, ptrdiff_t value, int pe);
+void shmem_ctx_int_atomic_compare_swap_nbi(shmem_ctx_t ctx, int *fetch, int *dest, int cond, int value, int pe);
+void shmem_ctx_long_atomic_compare_swap_nbi(shmem_ctx_t ctx, long *fetch, long *dest, long cond, long value, int pe);
+void shmem_ctx_longlong_atomic_compare_swap_nbi(shmem_ctx_t ctx, long long *fetch, long long *dest, long long cond, long long value, int pe);
+void shmem_ctx_uint_atomic_compare_swap_nbi(shmem_ctx_t ctx, unsigned int *fetch, unsigned int *dest, unsigned int cond, unsigned int value, int pe);
+void shmem_ctx_ulong_atomic_compare_swap_nbi(shmem_ctx_t ctx, unsigned long *fetch, unsigned long *dest, unsigned long cond, unsigned long value, int pe);
+void shmem_ctx_ulonglong_atomic_compare_swap_nbi(shmem_ctx_t ctx, unsigned long long *fetch, unsigned long long *dest, unsigned long long cond, unsigned long long value, int pe);
+void shmem_ctx_int32_atomic_compare_swap_nbi(shmem_ctx_t ctx, int32_t *fetch, int32_t *dest, int32_t cond, int32_t value, int pe);
+void shmem_ctx_int64_atomic_compare_swap_nbi(shmem_ctx_t ctx, int64_t *fetch, int64_t *dest, int64_t cond, int64_t value, int pe);
+void shmem_ctx_uint32_atomic_compare_swap_nbi(shmem_ctx_t ctx, uint32_t *fetch, uint32_t *dest, uint32_t cond, uint32_t value, int pe);
+void shmem_ctx_uint64_atomic_compare_swap_nbi(shmem_ctx_t ctx, uint64_t *fetch, uint64_t *dest, uint64_t cond, uint64_t value, int pe);
+void shmem_ctx_size_atomic_compare_swap_nbi(shmem_ctx_t ctx, size_t *fetch, size_t *dest, size_t cond, size_t value, int pe);
+void shmem_ctx_ptrdiff_atomic_compare_swap_nbi(shmem_ctx_t ctx, ptrdiff_t *fetch, ptrdiff_t *dest, ptrdiff_t cond, ptrdiff_t value, int pe);
+void shmem_int_atomic_fetch_inc_nbi(int *fetch, int *dest, int pe);
+void shmem_long_atomic_fetch_inc_nbi(long *fetch, long *dest, int pe);
+void shmem_longlong_atomic_fetch_inc_nbi(long long *fetch, long long *dest, int pe);
+void shmem_uint_atomic_fetch_inc_nbi(unsigned int *fetch, unsigned int *dest, int pe);
+void shmem_ulong_atomic_fetch_inc_nbi(unsigned long *fetch, unsigned long *dest, int pe);
+void shmem_ulonglong_atomic_fetch_inc_nbi(unsigned long long *fetch, unsigned long long *dest, int pe);
+void shmem_int32_atomic_fetch_inc_nbi(int32_t *fetch, int32_t *dest, int pe);
+void shmem_int64_atomic_fetch_inc_nbi(int64_t *fetch, int64_t *dest, int pe);
+void shmem_uint32_atomic_fetch_inc_nbi(uint32_t *fetch, uint32_t *dest, int pe);
+void shmem_uint64_atomic_fetch_inc_nbi(uint64_t *fetch, uint64_t *dest, int pe);
+void shmem_size_atomic_fetch_inc_nbi(size_t *fetch, size_t *dest, int pe);
+void shmem_ptrdiff_atomic_fetch_inc_nbi(ptrdiff_t *fetch, ptrdiff_t *dest, int pe);
+void shmem_ctx_int_atomic_fetch_inc_nbi(shmem_ctx_t ctx, int *fetch, int *dest, int pe);
+void shmem_ctx_long_atomic_fetch_inc_nbi(shmem_ctx_t ctx, long *fetch, long *dest, int pe);
+void shmem_ctx_longlong_atomic_fetch_inc_nbi(shmem_ctx_t ctx, long long *fetch, long long *dest, int pe);
+void shmem_ctx_uint_atomic_fetch_inc_nbi(shmem_ctx_t ctx, unsigned int *fetch, unsigned int *dest, int pe);
+void shmem_ctx_ulong_atomic_fetch_inc_nbi(shmem_ctx_t ctx, unsigned long *fetch, unsigned long *dest, int pe);
+void shmem_ctx_ulonglong_atomic_fetch_inc_nbi(shmem_ctx_t ctx, unsigned long long *fetch, unsigned long long *dest, int pe);
+void shmem_ctx_int32_atomic_fetch_inc_nbi(shmem_ctx_t ctx, int32_t *fetch, int32_t *dest, int pe);
+void shmem_ctx_int64_atomic_fetch_inc_nbi(shmem_ctx_t ctx, int64_t *fetch, int64_t *dest, int pe);
+void shmem_ctx_uint32_atomic_fetch_inc_nbi(shmem_ctx_t ctx, uint32_t *fetch, uint32_t *dest, int pe);
+void shmem_ctx_uint64_atomic_fetch_inc_nbi(shmem_ctx_t ctx, uint64_t *fetch, uint64_t *dest, int pe);
+void shmem_ctx_size_atomic_fetch_inc_nbi(shmem_ctx_t ctx, size_t *fetch, size_t *dest, int pe);
+void shmem_ctx_ptrdiff_atomic_fetch_inc_nbi(shmem_ctx_t ctx, ptrdiff_t *fetch, ptrdiff_t *dest, int pe);
+void shmem_int_atomic_fetch_add_nbi(int *fetch, int *dest, int value, int pe);
+void shmem_long_atomic_fetch_add_nbi(long *fetch, long *dest, long value, int pe);
+void shmem_longlong_atomic_fetch_add_nbi(long long *fetch, long long *dest, long long value, int pe);
+void shmem_uint_atomic_fetch_add_nbi(unsigned int *fetch, unsigned int *dest, unsigned int value, int pe);
+void shmem_ulong_atomic_fetch_add_nbi(unsigned long *fetch, unsigned long *dest, unsigned long value, int pe);
+void shmem_ulonglong_atomic_fetch_add_nbi(unsigned long long *fetch, unsigned long long *dest, unsigned long long value, int pe);
+void shmem_int32_atomic_fetch_add_nbi(int32_t *fetch, int32_t *dest, int32_t value, int pe);
+void shmem_int64_atomic_fetch_add_nbi(int64_t *fetch, int64_t *dest, int64_t value, int pe);
+void shmem_uint32_atomic_fetch_add_nbi(uint32_t *fetch, uint32_t *dest, uint32_t value, int pe);
+void shmem_uint64_atomic_fetch_add_nbi(uint64_t *fetch, uint64_t *dest, uint64_t value, int pe);
+void shmem_size_atomic_fetch_add_nbi(size_t *fetch, size_t *dest, size_t value, int pe);
+void shmem_ptrdiff_atomic_fetch_add_nbi(ptrdiff_t *fetch, ptrdiff_t *dest, ptrdiff_t value, int pe);
+void shmem_ctx_int_atomic_fetch_add_nbi(shmem_ctx_t ctx, int *fetch, int *dest, int value, int pe);
+void shmem_ctx_long_atomic_fetch_add_nbi(shmem_ctx_t ctx, long *fetch, long *dest, long value, int pe);
+void shmem_ctx_longlong_atomic_fetch_add_nbi(shmem_ctx_t ctx, long long *fetch, long long *dest, long long value, int pe);
+void shmem_ctx_uint_atomic_fetch_add_nbi(shmem_ctx_t ctx, unsigned int *fetch, unsigned int *dest, unsigned int value, int pe);
+void shmem_ctx_ulong_atomic_fetch_add_nbi(shmem_ctx_t ctx, unsigned long *fetch, unsigned long *dest, unsigned long value, int pe);
+void shmem_ctx_ulonglong_atomic_fetch_add_nbi(shmem_ctx_t ctx, unsigned long long *fetch, unsigned long long *dest, unsigned long long value, int pe);
+void shmem_ctx_int32_atomic_fetch_add_nbi(shmem_ctx_t ctx, int32_t *fetch, int32_t *dest, int32_t value, int pe);
+void shmem_ctx_int64_atomic_fetch_add_nbi(shmem_ctx_t ctx, int64_t *fetch, int64_t *dest, int64_t value, int pe);
+void shmem_ctx_uint32_atomic_fetch_add_nbi(shmem_ctx_t ctx, uint32_t *fetch, uint32_t *dest, uint32_t value, int pe);
+void shmem_ctx_uint64_atomic_fetch_add_nbi(shmem_ctx_t ctx, uint64_t *fetch, uint64_t *dest, uint64_t value, int pe);
+void shmem_ctx_size_atomic_fetch_add_nbi(shmem_ctx_t ctx, size_t *fetch, size_t *dest, size_t value, int pe);
+void shmem_ctx_ptrdiff_atomic_fetch_add_nbi(shmem_ctx_t ctx, ptrdiff_t *fetch, ptrdiff_t *dest, ptrdiff_t value, int pe);
+float shmem_float_atomic_fetch(const float *source, int pe);
+double shmem_double_atomic_fetch(const double *source, int pe);
+int shmem_int_atomic_fetch(const int *source, int pe);
+long shmem_long_atomic_fetch(const long *source, int pe);
+long long shmem_longlong_atomic_fetch(const long long *source, int pe);
+unsigned int shmem_uint_atomic_fetch(const unsigned int *source, int pe);
+unsigned long shmem_ulong_atomic_fetch(const unsigned long *source, int pe);
+unsigned long long shmem_ulonglong_atomic_fetch(const unsigned long long *source, int pe);
+int32_t shmem_int32_atomic_fetch(const int32_t *source, int pe);
+int64_t shmem_int64_atomic_fetch(const int64_t *source, int pe);
+uint32_t shmem_uint32_atomic_fetch(const uint32_t *source, int pe);
+uint64_t shmem_uint64_atomic_fetch(const uint64_t *source, int pe);
+size_t shmem_size_atomic_fetch(const size_t *source, int pe);
+ptrdiff_t shmem_ptrdiff_atomic_fetch(const ptrdiff_t *source, int pe);
+float shmem_ctx_float_atomic_fetch(shmem_ctx_t ctx, const float *source, int pe);
+double shmem_ctx_double_atomic_fetch(shmem_ctx_t ctx, const double *source, int pe);
+int shmem_ctx_int_atomic_fetch(shmem_ctx_t ctx, const int *source, int pe);
+long shmem_ctx_long_atomic_fetch(shmem_ctx_t ctx, const long *source, int pe);
+long long shmem_ctx_longlong_atomic_fetch(shmem_ctx_t ctx, const long long *source, int pe);
+unsigned int shmem_ctx_uint_atomic_fetch(shmem_ctx_t ctx, const unsigned int *source, int pe);
+unsigned long shmem_ctx_ulong_atomic_fetch(shmem_ctx_t ctx, const unsigned long *source, int pe);
+unsigned long long shmem_ctx_ulonglong_atomic_fetch(shmem_ctx_t ctx, const unsigned long long *source, int pe);
+int32_t shmem_ctx_int32_atomic_fetch(shmem_ctx_t ctx, const int32_t *source, int pe);
+int64_t shmem_ctx_int64_atomic_fetch(shmem_ctx_t ctx, const int64_t *source, int pe);
+uint32_t shmem_ctx_uint32_atomic_fetch(shmem_ctx_t ctx, const uint32_t *source, int pe);
+uint64_t shmem_ctx_uint64_atomic_fetch(shmem_ctx_t ctx, const uint64_t *source, int pe);
+size_t shmem_ctx_size_atomic_fetch(shmem_ctx_t ctx, const size_t *source, int pe);
+ptrdiff_t shmem_ctx_ptrdiff_atomic_fetch(shmem_ctx_t ctx, const ptrdiff_t *source, int pe);
+void shmem_float_atomic_set(float *dest, float value, int pe);
+void shmem_double_atomic_set(double *dest, double value, int pe);
+void shmem_int_atomic_set(int *dest, int value, int pe);
+void shmem_long_atomic_set(long *dest, long value, int pe);
+void shmem_longlong_atomic_set(long long *dest, long long value, int pe);
+void shmem_uint_atomic_set(unsigned int *dest, unsigned int value, int pe);
+void shmem_ulong_atomic_set(unsigned long *dest, unsigned long value, int pe);
+void shmem_ulonglong_atomic_set(unsigned long long *dest, unsigned long long value, int pe);
+void shmem_int32_atomic_set(int32_t *dest, int32_t value, int pe);
+void shmem_int64_atomic_set(int64_t *dest, int64_t value, int pe);
+void shmem_uint32_atomic_set(uint32_t *dest, uint32_t value, int pe);
+void shmem_uint64_atomic_set(uint64_t *dest, uint64_t value, int pe);
+void shmem_size_atomic_set(size_t *dest, size_t value, int pe);
+void shmem_ptrdiff_atomic_set(ptrdiff_t *dest, ptrdiff_t value, int pe);
+void shmem_ctx_float_atomic_set(shmem_ctx_t ctx, float *dest, float value, int pe);
+void shmem_ctx_double_atomic_set(shmem_ctx_t ctx, double *dest, double value, int pe);
+void shmem_ctx_int_atomic_set(shmem_ctx_t ctx, int *dest, int value, int pe);
+void shmem_ctx_long_atomic_set(shmem_ctx_t ctx, long *dest, long value, int pe);
+void shmem_ctx_longlong_atomic_set(shmem_ctx_t ctx, long long *dest, long long value, int pe);
+void shmem_ctx_uint_atomic_set(shmem_ctx_t ctx, unsigned int *dest, unsigned int value, int pe);
+void shmem_ctx_ulong_atomic_set(shmem_ctx_t ctx, unsigned long *dest, unsigned long value, int pe);
+void shmem_ctx_ulonglong_atomic_set(shmem_ctx_t ctx, unsigned long long *dest, unsigned long long value, int pe);
+void shmem_ctx_int32_atomic_set(shmem_ctx_t ctx, int32_t *dest, int32_t value, int pe);
+void shmem_ctx_int64_atomic_set(shmem_ctx_t ctx, int64_t *dest, int64_t value, int pe);
+void shmem_ctx_uint32_atomic_set(shmem_ctx_t ctx, uint32_t *dest, uint32_t value, int pe);
+void shmem_ctx_uint64_atomic_set(shmem_ctx_t ctx, uint64_t *dest, uint64_t value, int pe);
+void shmem_ctx_size_atomic_set(shmem_ctx_t ctx, size_t *dest, size_t value, int pe);
+void shmem_ctx_ptrdiff_atomic_set(shmem_ctx_t ctx, ptrdiff_t *dest, ptrdiff_t value, int pe);
+float shmem_float_atomic_swap(float *dest, float value, int pe);
+double shmem_double_atomic_swap(double *dest, double value, int pe);
+int shmem_int_atomic_swap(int *dest, int value, int pe);
+long shmem_long_atomic_swap(long *dest, long value, int pe);
+long long shmem_longlong_atomic_swap(long long *dest, long long value, int pe);
+unsigned int shmem_uint_atomic_swap(unsigned int *dest, unsigned int value, int pe);
+unsigned long shmem_ulong_atomic_swap(unsigned long *dest, unsigned long value, int pe);
+unsigned long long shmem_ulonglong_atomic_swap(unsigned long long *dest, unsigned long long value, int pe);
+int32_t shmem_int32_atomic_swap(int32_t *dest, int32_t value, int pe);
+int64_t shmem_int64_atomic_swap(int64_t *dest, int64_t value, int pe);
+uint32_t shmem_uint32_atomic_swap(uint32_t *dest, uint32_t value, int pe);
+uint64_t shmem_uint64_atomic_swap(uint64_t *dest, uint64_t value, int pe);
+size_t shmem_size_atomic_swap(size_t *dest, size_t value, int pe);
+ptrdiff_t shmem_ptrdiff_atomic_swap(ptrdiff_t *dest, ptrdiff_t value, int pe);
+float shmem_ctx_float_atomic_swap(shmem_ctx_t ctx, float *dest, float value, int pe);
+double shmem_ctx_double_atomic_swap(shmem_ctx_t ctx, double *dest, double value, int pe);
+int shmem_ctx_int_atomic_swap(shmem_ctx_t ctx, int *dest, int value, int pe);
+long shmem_ctx_long_atomic_swap(shmem_ctx_t ctx, long *dest, long value, int pe);
+long long shmem_ctx_longlong_atomic_swap(shmem_ctx_t ctx, long long *dest, long long value, int pe);
+unsigned int shmem_ctx_uint_atomic_swap(shmem_ctx_t ctx, unsigned int *dest, unsigned int value, int pe);
+unsigned long shmem_ctx_ulong_atomic_swap(shmem_ctx_t ctx, unsigned long *dest, unsigned long value, int pe);
+unsigned long long shmem_ctx_ulonglong_atomic_swap(shmem_ctx_t ctx, unsigned long long *dest, unsigned long long value, int pe);
+int32_t shmem_ctx_int32_atomic_swap(shmem_ctx_t ctx, int32_t *dest, int32_t value, int pe);
+int64_t shmem_ctx_int64_atomic_swap(shmem_ctx_t ctx, int64_t *dest, int64_t value, int pe);
+uint32_t shmem_ctx_uint32_atomic_swap(shmem_ctx_t ctx, uint32_t *dest, uint32_t value, int pe);
+uint64_t shmem_ctx_uint64_atomic_swap(shmem_ctx_t ctx, uint64_t *dest, uint64_t value, int pe);
+size_t shmem_ctx_size_atomic_swap(shmem_ctx_t ctx, size_t *dest, size_t value, int pe);
+ptrdiff_t shmem_ctx_ptrdiff_atomic_swap(shmem_ctx_t ctx, ptrdiff_t *dest, ptrdiff_t value, int pe);
+void shmem_float_atomic_fetch_nbi(float *fetch, const float *source, int pe);
+void shmem_double_atomic_fetch_nbi(double *fetch, const double *source, int pe);
+void shmem_int_atomic_fetch_nbi(int *fetch, const int *source, int pe);
+void shmem_long_atomic_fetch_nbi(long *fetch, const long *source, int pe);
+void shmem_longlong_atomic_fetch_nbi(long long *fetch, const long long *source, int pe);
+void shmem_uint_atomic_fetch_nbi(unsigned int *fetch, const unsigned int *source, int pe);
+void shmem_ulong_atomic_fetch_nbi(unsigned long *fetch, const unsigned long *source, int pe);
+void shmem_ulonglong_atomic_fetch_nbi(unsigned long long *fetch, const unsigned long long *source, int pe);
+void shmem_int32_atomic_fetch_nbi(int32_t *fetch, const int32_t *source, int pe);
+void shmem_int64_atomic_fetch_nbi(int64_t *fetch, const int64_t *source, int pe);
+void shmem_uint32_atomic_fetch_nbi(uint32_t *fetch, const uint32_t *source, int pe);
+void shmem_uint64_atomic_fetch_nbi(uint64_t *fetch, const uint64_t *source, int pe);
+void shmem_size_atomic_fetch_nbi(size_t *fetch, const size_t *source, int pe);
+void shmem_ptrdiff_atomic_fetch_nbi(ptrdiff_t *fetch, const ptrdiff_t *source, int pe);
+void shmem_ctx_float_atomic_fetch_nbi(shmem_ctx_t ctx, float *fetch, const float *source, int pe);
+void shmem_ctx_double_atomic_fetch_nbi(shmem_ctx_t ctx, double *fetch, const double *source, int pe);
+void shmem_ctx_int_atomic_fetch_nbi(shmem_ctx_t ctx, int *fetch, const int *source, int pe);
+void shmem_ctx_long_atomic_fetch_nbi(shmem_ctx_t ctx, long *fetch, const long *source, int pe);
+void shmem_ctx_longlong_atomic_fetch_nbi(shmem_ctx_t ctx, long long *fetch, const long long *source, int pe);
+void shmem_ctx_uint_atomic_fetch_nbi(shmem_ctx_t ctx, unsigned int *fetch, const unsigned int *source, int pe);
+void shmem_ctx_ulong_atomic_fetch_nbi(shmem_ctx_t ctx, unsigned long *fetch, const unsigned long *source, int pe);
+void shmem_ctx_ulonglong_atomic_fetch_nbi(shmem_ctx_t ctx, unsigned long long *fetch, const unsigned long long *source, int pe);
+void shmem_ctx_int32_atomic_fetch_nbi(shmem_ctx_t ctx, int32_t *fetch, const int32_t *source, int pe);
+void shmem_ctx_int64_atomic_fetch_nbi(shmem_ctx_t ctx, int64_t *fetch, const int64_t *source, int pe);
+void shmem_ctx_uint32_atomic_fetch_nbi(shmem_ctx_t ctx, uint32_t *fetch, const uint32_t *source, int pe);
+void shmem_ctx_uint64_atomic_fetch_nbi(shmem_ctx_t ctx, uint64_t *fetch, const uint64_t *source, int pe);
+void shmem_ctx_size_atomic_fetch_nbi(shmem_ctx_t ctx, size_t *fetch, const size_t *source, int pe);
+void shmem_ctx_ptrdiff_atomic_fetch_nbi(shmem_ctx_t ctx, ptrdiff_t *fetch, const ptrdiff_t *source, int pe);
+void shmem_float_atomic_swap_nbi(float *fetch, float *dest, float value, int pe);
+void shmem_double_atomic_swap_nbi(double *fetch, double *dest, double value, int pe);
+void shmem_int_atomic_swap_nbi(int *fetch, int *dest, int value, int pe);
+void shmem_long_atomic_swap_nbi(long *fetch, long *dest, long value, int pe);
+void shmem_longlong_atomic_swap_nbi(long long *fetch, long long *dest, long long value, int pe);
+void shmem_uint_atomic_swap_nbi(unsigned int *fetch, unsigned int *dest, unsigned int value, int pe);
+void shmem_ulong_atomic_swap_nbi(unsigned long *fetch, unsigned long *dest, unsigned long value, int pe);
+void shmem_ulonglong_atomic_swap_nbi(unsigned long long *fetch, unsigned long long *dest, unsigned long long value, int pe);
+void shmem_int32_atomic_swap_nbi(int32_t *fetch, int32_t *dest, int32_t value, int pe);
+void shmem_int64_atomic_swap_nbi(int64_t *fetch, int64_t *dest, int64_t value, int pe);
+void shmem_uint32_atomic_swap_nbi(uint32_t *fetch, uint32_t *dest, uint32_t value, int pe);
+void shmem_uint64_atomic_swap_nbi(uint64_t *fetch, uint64_t *dest, uint64_t value, int pe);
+void shmem_size_atomic_swap_nbi(size_t *fetch, size_t *dest, size_t value, int pe);
+void shmem_ptrdiff_atomic_swap_nbi(ptrdiff_t *fetch, ptrdiff_t *dest, ptrdiff_t value, int pe);
+void shmem_ctx_float_atomic_swap_nbi(shmem_ctx_t ctx, float *fetch, float *dest, float value, int pe);
+void shmem_ctx_double_atomic_swap_nbi(shmem_ctx_t ctx, double *fetch, double *dest, double value, int pe);
+void shmem_ctx_int_atomic_swap_nbi(shmem_ctx_t ctx, int *fetch, int *dest, int value, int pe);
+void shmem_ctx_long_atomic_swap_nbi(shmem_ctx_t ctx, long *fetch, long *dest, long value, int pe);
+void shmem_ctx_longlong_atomic_swap_nbi(shmem_ctx_t ctx, long long *fetch, long long *dest, long long value, int pe);
+void shmem_ctx_uint_atomic_swap_nbi(shmem_ctx_t ctx, unsigned int *fetch, unsigned int *dest, unsigned int value, int pe);
+void shmem_ctx_ulong_atomic_swap_nbi(shmem_ctx_t ctx, unsigned long *fetch, unsigned long *dest, unsigned long value, int pe);
+void shmem_ctx_ulonglong_atomic_swap_nbi(shmem_ctx_t ctx, unsigned long long *fetch, unsigned long long *dest, unsigned long long value, int pe);
+void shmem_ctx_int32_atomic_swap_nbi(shmem_ctx_t ctx, int32_t *fetch, int32_t *dest, int32_t value, int pe);
+void shmem_ctx_int64_atomic_swap_nbi(shmem_ctx_t ctx, int64_t *fetch, int64_t *dest, int64_t value, int pe);
+void shmem_ctx_uint32_atomic_swap_nbi(shmem_ctx_t ctx, uint32_t *fetch, uint32_t *dest, uint32_t value, int pe);
+void shmem_ctx_uint64_atomic_swap_nbi(shmem_ctx_t ctx, uint64_t *fetch, uint64_t *dest, uint64_t value, int pe);
+void shmem_ctx_size_atomic_swap_nbi(shmem_ctx_t ctx, size_t *fetch, size_t *dest, size_t value, int pe);
+void shmem_ctx_ptrdiff_atomic_swap_nbi(shmem_ctx_t ctx, ptrdiff_t *fetch, ptrdiff_t *dest, ptrdiff_t value, int pe);
+unsigned int shmem_uint_atomic_fetch_and(unsigned int *dest, unsigned int value, int pe);
+unsigned long shmem_ulong_atomic_fetch_and(unsigned long *dest, unsigned long value, int pe);
+unsigned long long shmem_ulonglong_atomic_fetch_and(unsigned long long *dest, unsigned long long value, int pe);
+int32_t shmem_int32_atomic_fetch_and(int32_t *dest, int32_t value, int pe);
+int64_t shmem_int64_atomic_fetch_and(int64_t *dest, int64_t value, int pe);
+uint32_t shmem_uint32_atomic_fetch_and(uint32_t *dest, uint32_t value, int pe);
+uint64_t shmem_uint64_atomic_fetch_and(uint64_t *dest, uint64_t value, int pe);
+unsigned int shmem_ctx_uint_atomic_fetch_and(shmem_ctx_t ctx, unsigned int *dest, unsigned int value, int pe);
+unsigned long shmem_ctx_ulong_atomic_fetch_and(shmem_ctx_t ctx, unsigned long *dest, unsigned long value, int pe);
+unsigned long long shmem_ctx_ulonglong_atomic_fetch_and(shmem_ctx_t ctx, unsigned long long *dest, unsigned long long value, int pe);
+int32_t shmem_ctx_int32_atomic_fetch_and(shmem_ctx_t ctx, int32_t *dest, int32_t value, int pe);
+int64_t shmem_ctx_int64_atomic_fetch_and(shmem_ctx_t ctx, int64_t *dest, int64_t value, int pe);
+uint32_t shmem_ctx_uint32_atomic_fetch_and(shmem_ctx_t ctx, uint32_t *dest, uint32_t value, int pe);
+uint64_t shmem_ctx_uint64_atomic_fetch_and(shmem_ctx_t ctx, uint64_t *dest, uint64_t value, int pe);
+void shmem_uint_atomic_and(unsigned int *dest, unsigned int value, int pe);
+void shmem_ulong_atomic_and(unsigned long *dest, unsigned long value, int pe);
+void shmem_ulonglong_atomic_and(unsigned long long *dest, unsigned long long value, int pe);
+void shmem_int32_atomic_and(int32_t *dest, int32_t value, int pe);
+void shmem_int64_atomic_and(int64_t *dest, int64_t value, int pe);
+void shmem_uint32_atomic_and(uint32_t *dest, uint32_t value, int pe);
+void shmem_uint64_atomic_and(uint64_t *dest, uint64_t value, int pe);
+void shmem_ctx_uint_atomic_and(shmem_ctx_t ctx, unsigned int *dest, unsigned int value, int pe);
+void shmem_ctx_ulong_atomic_and(shmem_ctx_t ctx, unsigned long *dest, unsigned long value, int pe);
+void shmem_ctx_ulonglong_atomic_and(shmem_ctx_t ctx, unsigned long long *dest, unsigned long long value, int pe);
+void shmem_ctx_int32_atomic_and(shmem_ctx_t ctx, int32_t *dest, int32_t value, int pe);
+void shmem_ctx_int64_atomic_and(shmem_ctx_t ctx, int64_t *dest, int64_t value, int pe);
+void shmem_ctx_uint32_atomic_and(shmem_ctx_t ctx, uint32_t *dest, uint32_t value, int pe);
+void shmem_ctx_uint64_atomic_and(shmem_ctx_t ctx, uint64_t *dest, uint64_t value, int pe);
+void shmem_uint_atomic_fetch_and_nbi(unsigned int *fetch, unsigned int *dest, unsigned int value, int pe);
+void shmem_ulong_atomic_fetch_and_nbi(unsigned long *fetch, unsigned long *dest, unsigned long value, int pe);
+void shmem_ulonglong_atomic_fetch_and_nbi(unsigned long long *fetch, unsigned long long *dest, unsigned long long value, int pe);
+void shmem_int32_atomic_fetch_and_nbi(int32_t *fetch, int32_t *dest, int32_t value, int pe);
+void shmem_int64_atomic_fetch_and_nbi(int64_t *fetch, int64_t *dest, int64_t value, int pe);
+void shmem_uint32_atomic_fetch_and_nbi(uint32_t *fetch, uint32_t *dest, uint32_t value, int pe);
+void shmem_uint64_atomic_fetch_and_nbi(uint64_t *fetch, uint64_t *dest, uint64_t value, int pe);
+void shmem_ctx_uint_atomic_fetch_and_nbi(shmem_ctx_t ctx, unsigned int *fetch, unsigned int *dest, unsigned int value, int pe);
+void shmem_ctx_ulong_atomic_fetch_and_nbi(shmem_ctx_t ctx, unsigned long *fetch, unsigned long *dest, unsigned long value, int pe);
+void shmem_ctx_ulonglong_atomic_fetch_and_nbi(shmem_ctx_t ctx, unsigned long long *fetch, unsigned long long *dest, unsigned long long value, int pe);
+void shmem_ctx_int32_atomic_fetch_and_nbi(shmem_ctx_t ctx, int32_t *fetch, int32_t *dest, int32_t value, int pe);
+void shmem_ctx_int64_atomic_fetch_and_nbi(shmem_ctx_t ctx, int64_t *fetch, int64_t *dest, int64_t value, int pe);
+void shmem_ctx_uint32_atomic_fetch_and_nbi(shmem_ctx_t ctx, uint32_t *fetch, uint32_t *dest, uint32_t value, int pe);
+void shmem_ctx_uint64_atomic_fetch_and_nbi(shmem_ctx_t ctx, uint64_t *fetch, uint64_t *dest, uint64_t value, int pe);
+unsigned int shmem_uint_atomic_fetch_or(unsigned int *dest, unsigned int value, int pe);
+unsigned long shmem_ulong_atomic_fetch_or(unsigned long *dest, unsigned long value, int pe);
+unsigned long long shmem_ulonglong_atomic_fetch_or(unsigned long long *dest, unsigned long long value, int pe);
+int32_t shmem_int32_atomic_fetch_or(int32_t *dest, int32_t value, int pe);
+int64_t shmem_int64_atomic_fetch_or(int64_t *dest, int64_t value, int pe);
+uint32_t shmem_uint32_atomic_fetch_or(uint32_t *dest, uint32_t value, int pe);
+uint64_t shmem_uint64_atomic_fetch_or(uint64_t *dest, uint64_t value, int pe);
+unsigned int shmem_ctx_uint_atomic_fetch_or(shmem_ctx_t ctx, unsigned int *dest, unsigned int value, int pe);
+unsigned long shmem_ctx_ulong_atomic_fetch_or(shmem_ctx_t ctx, unsigned long *dest, unsigned long value, int pe);
+unsigned long long shmem_ctx_ulonglong_atomic_fetch_or(shmem_ctx_t ctx, unsigned long long *dest, unsigned long long value, int pe);
+int32_t shmem_ctx_int32_atomic_fetch_or(shmem_ctx_t ctx, int32_t *dest, int32_t value, int pe);
+int64_t shmem_ctx_int64_atomic_fetch_or(shmem_ctx_t ctx, int64_t *dest, int64_t value, int pe);
+uint32_t shmem_ctx_uint32_atomic_fetch_or(shmem_ctx_t ctx, uint32_t *dest, uint32_t value, int pe);
+uint64_t shmem_ctx_uint64_atomic_fetch_or(shmem_ctx_t ctx, uint64_t *dest, uint64_t value, int pe);
+void shmem_uint_atomic_or(unsigned int *dest, unsigned int value, int pe);
+void shmem_ulong_atomic_or(unsigned long *dest, unsigned long value, int pe);
+void shmem_ulonglong_atomic_or(unsigned long long *dest, unsigned long long value, int pe);
+void shmem_int32_atomic_or(int32_t *dest, int32_t value, int pe);
+void shmem_int64_atomic_or(int64_t *dest, int64_t value, int pe);
+void shmem_uint32_atomic_or(uint32_t *dest, uint32_t value, int pe);
+void shmem_uint64_atomic_or(uint64_t *dest, uint64_t value, int pe);
+void shmem_ctx_uint_atomic_or(shmem_ctx_t ctx, unsigned int *dest, unsigned int value, int pe);
+void shmem_ctx_ulong_atomic_or(shmem_ctx_t ctx, unsigned long *dest, unsigned long value, int pe);
+void shmem_ctx_ulonglong_atomic_or(shmem_ctx_t ctx, unsigned long long *dest, unsigned long long value, int pe);
+void shmem_ctx_int32_atomic_or(shmem_ctx_t ctx, int32_t *dest, int32_t value, int pe);
+void shmem_ctx_int64_atomic_or(shmem_ctx_t ctx, int64_t *dest, int64_t value, int pe);
+void shmem_ctx_uint32_atomic_or(shmem_ctx_t ctx, uint32_t *dest, uint32_t value, int pe);
+void shmem_ctx_uint64_atomic_or(shmem_ctx_t ctx, uint64_t *dest, uint64_t value, int pe);
+void shmem_uint_atomic_fetch_or_nbi(unsigned int *fetch, unsigned int *dest, unsigned int value, int pe);
+void shmem_ulong_atomic_fetch_or_nbi(unsigned long *fetch, unsigned long *dest, unsigned long value, int pe);
+void shmem_ulonglong_atomic_fetch_or_nbi(unsigned long long *fetch, unsigned long long *dest, unsigned long long value, int pe);
+void shmem_int32_atomic_fetch_or_nbi(int32_t *fetch, int32_t *dest, int32_t value, int pe);
+void shmem_int64_atomic_fetch_or_nbi(int64_t *fetch, int64_t *dest, int64_t value, int pe);
+void shmem_uint32_atomic_fetch_or_nbi(uint32_t *fetch, uint32_t *dest, uint32_t value, int pe);
+void shmem_uint64_atomic_fetch_or_nbi(uint64_t *fetch, uint64_t *dest, uint64_t value, int pe);
+void shmem_ctx_uint_atomic_fetch_or_nbi(shmem_ctx_t ctx, unsigned int *fetch, unsigned int *dest, unsigned int value, int pe);
+void shmem_ctx_ulong_atomic_fetch_or_nbi(shmem_ctx_t ctx, unsigned long *fetch, unsigned long *dest, unsigned long value, int pe);
+void shmem_ctx_ulonglong_atomic_fetch_or_nbi(shmem_ctx_t ctx, unsigned long long *fetch, unsigned long long *dest, unsigned long long value, int pe);
+void shmem_ctx_int32_atomic_fetch_or_nbi(shmem_ctx_t ctx, int32_t *fetch, int32_t *dest, int32_t value, int pe);
+void shmem_ctx_int64_atomic_fetch_or_nbi(shmem_ctx_t ctx, int64_t *fetch, int64_t *dest, int64_t value, int pe);
+void shmem_ctx_uint32_atomic_fetch_or_nbi(shmem_ctx_t ctx, uint32_t *fetch, uint32_t *dest, uint32_t value, int pe);
+void shmem_ctx_uint64_atomic_fetch_or_nbi(shmem_ctx_t ctx, uint64_t *fetch, uint64_t *dest, uint64_t value, int pe);
+unsigned int shmem_uint_atomic_fetch_xor(unsigned int *dest, unsigned int value, int pe);
+unsigned long shmem_ulong_atomic_fetch_xor(unsigned long *dest, unsigned long value, int pe);
+unsigned long long shmem_ulonglong_atomic_fetch_xor(unsigned long long *dest, unsigned long long value, int pe);
+int32_t shmem_int32_atomic_fetch_xor(int32_t *dest, int32_t value, int pe);
+int64_t shmem_int64_atomic_fetch_xor(int64_t *dest, int64_t value, int pe);
+uint32_t shmem_uint32_atomic_fetch_xor(uint32_t *dest, uint32_t value, int pe);
+uint64_t shmem_uint64_atomic_fetch_xor(uint64_t *dest, uint64_t value, int pe);
+unsigned int shmem_ctx_uint_atomic_fetch_xor(shmem_ctx_t ctx, unsigned int *dest, unsigned int value, int pe);
+unsigned long shmem_ctx_ulong_atomic_fetch_xor(shmem_ctx_t ctx, unsigned long *dest, unsigned long value, int pe);
+unsigned long long shmem_ctx_ulonglong_atomic_fetch_xor(shmem_ctx_t ctx, unsigned long long *dest, unsigned long long value, int pe);
+int32_t shmem_ctx_int32_atomic_fetch_xor(shmem_ctx_t ctx, int32_t *dest, int32_t value, int pe);
+int64_t shmem_ctx_int64_atomic_fetch_xor(shmem_ctx_t ctx, int64_t *dest, int64_t value, int pe);
+uint32_t shmem_ctx_uint32_atomic_fetch_xor(shmem_ctx_t ctx, uint32_t *dest, uint32_t value, int pe);
+uint64_t shmem_ctx_uint64_atomic_fetch_xor(shmem_ctx_t ctx, uint64_t *dest, uint64_t value, int pe);
+void shmem_uint_atomic_xor(unsigned int *dest, unsigned int value, int pe);
+void shmem_ulong_atomic_xor(unsigned long *dest, unsigned long value, int pe);
+void shmem_ulonglong_atomic_xor(unsigned long long *dest, unsigned long long value, int pe);
+void shmem_int32_atomic_xor(int32_t *dest, int32_t value, int pe);
+void shmem_int64_atomic_xor(int64_t *dest, int64_t value, int pe);
+void shmem_uint32_atomic_xor(uint32_t *dest, uint32_t value, int pe);
+void shmem_uint64_atomic_xor(uint64_t *dest, uint64_t value, int pe);
+void shmem_ctx_uint_atomic_xor(shmem_ctx_t ctx, unsigned int *dest, unsigned int value, int pe);
+void shmem_ctx_ulong_atomic_xor(shmem_ctx_t ctx, unsigned long *dest, unsigned long value, int pe);
+void shmem_ctx_ulonglong_atomic_xor(shmem_ctx_t ctx, unsigned long long *dest, unsigned long long value, int pe);
+void shmem_ctx_int32_atomic_xor(shmem_ctx_t ctx, int32_t *dest, int32_t value, int pe);
+void shmem_ctx_int64_atomic_xor(shmem_ctx_t ctx, int64_t *dest, int64_t value, int pe);
+void shmem_ctx_uint32_atomic_xor(shmem_ctx_t ctx, uint32_t *dest, uint32_t value, int pe);
+void shmem_ctx_uint64_atomic_xor(shmem_ctx_t ctx, uint64_t *dest, uint64_t value, int pe);
+void shmem_uint_atomic_fetch_xor_nbi(unsigned int *fetch, unsigned int *dest, unsigned int value, int pe);
+void shmem_ulong_atomic_fetch_xor_nbi(unsigned long *fetch, unsigned long *dest, unsigned long value, int pe);
+void shmem_ulonglong_atomic_fetch_xor_nbi(unsigned long long *fetch, unsigned long long *dest, unsigned long long value, int pe);
+void shmem_int32_atomic_fetch_xor_nbi(int32_t *fetch, int32_t *dest, int32_t value, int pe);
+void shmem_int64_atomic_fetch_xor_nbi(int64_t *fetch, int64_t *dest, int64_t value, int pe);
+void shmem_uint32_atomic_fetch_xor_nbi(uint32_t *fetch, uint32_t *dest, uint32_t value, int pe);
+void shmem_uint64_atomic_fetch_xor_nbi(uint64_t *fetch, uint64_t *dest, uint64_t value, int pe);
+void shmem_ctx_uint_atomic_fetch_xor_nbi(shmem_ctx_t ctx, unsigned int *fetch, unsigned int *dest, unsigned int value, int pe);
+void shmem_ctx_ulong_atomic_fetch_xor_nbi(shmem_ctx_t ctx, unsigned long *fetch, unsigned long *dest, unsigned long value, int pe);
+void shmem_ctx_ulonglong_atomic_fetch_xor_nbi(shmem_ctx_t ctx, unsigned long long *fetch, unsigned long long *dest, unsigned long long value, int pe);
+void shmem_ctx_int32_atomic_fetch_xor_nbi(shmem_ctx_t ctx, int32_t *fetch, int32_t *dest, int32_t value, int pe);
+void shmem_ctx_int64_atomic_fetch_xor_nbi(shmem_ctx_t ctx, int64_t *fetch, int64_t *dest, int64_t value, int pe);
+void shmem_ctx_uint32_atomic_fetch_xor_nbi(shmem_ctx_t ctx, uint32_t *fetch, uint32_t *dest, uint32_t value, int pe);
+void shmem_ctx_uint64_atomic_fetch_xor_nbi(shmem_ctx_t ctx, uint64_t *fetch, uint64_t *dest, uint64_t value, int pe);
+/* Deprecated AMOs the spec still lists (replaced by the shmem_TYPENAME_atomic_* forms). */
+int shmem_int_cswap(int *dest, int cond, int value, int pe) _SHMEM_DEPRECATED;
+long shmem_long_cswap(long *dest, long cond, long value, int pe) _SHMEM_DEPRECATED;
+long long shmem_longlong_cswap(long long *dest, long long cond, long long value, int pe) _SHMEM_DEPRECATED;
+int shmem_int_finc(int *dest, int pe) _SHMEM_DEPRECATED;
+long shmem_long_finc(long *dest, int pe) _SHMEM_DEPRECATED;
+long long shmem_longlong_finc(long long *dest, int pe) _SHMEM_DEPRECATED;
+void shmem_int_inc(int *dest, int pe) _SHMEM_DEPRECATED;
+void shmem_long_inc(long *dest, int pe) _SHMEM_DEPRECATED;
+void shmem_longlong_inc(long long *dest, int pe) _SHMEM_DEPRECATED;
+int shmem_int_fadd(int *dest, int value, int pe) _SHMEM_DEPRECATED;
+long shmem_long_fadd(long *dest, long value, int pe) _SHMEM_DEPRECATED;
+long long shmem_longlong_fadd(long long *dest, long long value, int pe) _SHMEM_DEPRECATED;
+void shmem_int_add(int *dest, int value, int pe) _SHMEM_DEPRECATED;
+void shmem_long_add(long *dest, long value, int pe) _SHMEM_DEPRECATED;
+void shmem_longlong_add(long long *dest, long long value, int pe) _SHMEM_DEPRECATED;
+float shmem_float_swap(float *dest, float value, int pe) _SHMEM_DEPRECATED;
+double shmem_double_swap(double *dest, double value, int pe) _SHMEM_DEPRECATED;
+int shmem_int_swap(int *dest, int value, int pe) _SHMEM_DEPRECATED;
+long shmem_long_swap(long *dest, long value, int pe) _SHMEM_DEPRECATED;
+long long shmem_longlong_swap(long long *dest, long long value, int pe) _SHMEM_DEPRECATED;
+float shmem_float_fetch(const float *source, int pe) _SHMEM_DEPRECATED;
+double shmem_double_fetch(const double *source, int pe) _SHMEM_DEPRECATED;
+int shmem_int_fetch(const int *source, int pe) _SHMEM_DEPRECATED;
+long shmem_long_fetch(const long *source, int pe) _SHMEM_DEPRECATED;
+long long shmem_longlong_fetch(const long long *source, int pe) _SHMEM_DEPRECATED;
+void shmem_float_set(float *dest, float value, int pe) _SHMEM_DEPRECATED;
+void shmem_double_set(double *dest, double value, int pe) _SHMEM_DEPRECATED;
+void shmem_int_set(int *dest, int value, int pe) _SHMEM_DEPRECATED;
+void shmem_long_set(long *dest, long value, int pe) _SHMEM_DEPRECATED;
+void shmem_longlong_set(long long *dest, long long value, int pe) _SHMEM_DEPRECATED;
+
+/* ---- p2p ---- */
+void shmem_short_wait_until(short *ivar, int cmp, short cmp_value);
+void shmem_int_wait_until(int *ivar, int cmp, int cmp_value);
+void shmem_long_wait_until(long *ivar, int cmp, long cmp_value);
+void shmem_longlong_wait_until(long long *ivar, int cmp, long long cmp_value);
+void shmem_ushort_wait_until(unsigned short *ivar, int cmp, unsigned short cmp_value);
+void shmem_uint_wait_until(unsigned int *ivar, int cmp, unsigned int cmp_value);
+void shmem_ulong_wait_until(unsigned long *ivar, int cmp, unsigned long cmp_value);
+void shmem_ulonglong_wait_until(unsigned long long *ivar, int cmp, unsigned long long cmp_value);
+void shmem_int32_wait_until(int32_t *ivar, int cmp, int32_t cmp_value);
+void shmem_int64_wait_until(int64_t *ivar, int cmp, int64_t cmp_value);
+void shmem_uint32_wait_until(uint32_t *ivar, int cmp, uint32_t cmp_value);
+void shmem_uint64_wait_until(uint64_t *ivar, int cmp, uint64_t cmp_value);
+void shmem_size_wait_until(size_t *ivar, int cmp, size_t cmp_value);
+void shmem_ptrdiff_wait_until(ptrdiff_t *ivar, int cmp, ptrdiff_t cmp_value);
+void shmem_short_wait_until_all(short *ivars, size_t nelems, const int *status, int cmp, short cmp_value);
+void shmem_int_wait_until_all(int *ivars, size_t nelems, const int *status, int cmp, int cmp_value);
+void shmem_long_wait_until_all(long *ivars, size_t nelems, const int *status, int cmp, long cmp_value);
+void shmem_longlong_wait_until_all(long long *ivars, size_t nelems, const int *status, int cmp, long long cmp_value);
+void shmem_ushort_wait_until_all(unsigned short *ivars, size_t nelems, const int *status, int cmp, unsigned short cmp_value);
+void shmem_uint_wait_until_all(unsigned int *ivars, size_t nelems, const int *status, int cmp, unsigned int cmp_value);
+void shmem_ulong_wait_until_all(unsigned long *ivars, size_t nelems, const int *status, int cmp, unsigned long cmp_value);
+void shmem_ulonglong_wait_until_all(unsigned long long *ivars, size_t nelems, const int *status, int cmp, unsigned long long cmp_value);
+void shmem_int32_wait_until_all(int32_t *ivars, size_t nelems, const int *status, int cmp, int32_t cmp_value);
+void shmem_int64_wait_until_all(int64_t *ivars, size_t nelems, const int *status, int cmp, int64_t cmp_value);
+void shmem_uint32_wait_until_all(uint32_t *ivars, size_t nelems, const int *status, int cmp, uint32_t cmp_value);
+void shmem_uint64_wait_until_all(uint64_t *ivars, size_t nelems, const int *status, int cmp, uint64_t cmp_value);
+void shmem_size_wait_until_all(size_t *ivars, size_t nelems, const int *status, int cmp, size_t cmp_value);
+void shmem_ptrdiff_wait_until_all(ptrdiff_t *ivars, size_t nelems, const int *status, int cmp, ptrdiff_t cmp_value);
+size_t shmem_short_wait_until_any(short *ivars, size_t nelems, const int *status, int cmp, short cmp_value);
+size_t shmem_int_wait_until_any(int *ivars, size_t nelems, const int *status, int cmp, int cmp_value);
+size_t shmem_long_wait_until_any(long *ivars, size_t nelems, const int *status, int cmp, long cmp_value);
+size_t shmem_longlong_wait_until_any(long long *ivars, size_t nelems, const int *status, int cmp, long long cmp_value);
+size_t shmem_ushort_wait_until_any(unsigned short *ivars, size_t nelems, const int *status, int cmp, unsigned short cmp_value);
+size_t shmem_uint_wait_until_any(unsigned int *ivars, size_t nelems, const int *status, int cmp, unsigned int cmp_value);
+size_t shmem_ulong_wait_until_any(unsigned long *ivars, size_t nelems, const int *status, int cmp, unsigned long cmp_value);
+size_t shmem_ulonglong_wait_until_any(unsigned long long *ivars, size_t nelems, const int *status, int cmp, unsigned long long cmp_value);
+size_t shmem_int32_wait_until_any(int32_t *ivars, size_t nelems, const int *status, int cmp, int32_t cmp_value);
+size_t shmem_int64_wait_until_any(int64_t *ivars, size_t nelems, const int *status, int cmp, int64_t cmp_value);
+size_t shmem_uint32_wait_until_any(uint32_t *ivars, size_t nelems, const int *status, int cmp, uint32_t cmp_value);
+size_t shmem_uint64_wait_until_any(uint64_t *ivars, size_t nelems, const int *status, int cmp, uint64_t cmp_value);
+size_t shmem_size_wait_until_any(size_t *ivars, size_t nelems, const int *status, int cmp, size_t cmp_value);
+size_t shmem_ptrdiff_wait_until_any(ptrdiff_t *ivars, size_t nelems, const int *status, int cmp, ptrdiff_t cmp_value);
+size_t shmem_short_wait_until_some(short *ivars, size_t nelems, size_t *indices, const int *status, int cmp, short cmp_value);
+size_t shmem_int_wait_until_some(int *ivars, size_t nelems, size_t *indices, const int *status, int cmp, int cmp_value);
+size_t shmem_long_wait_until_some(long *ivars, size_t nelems, size_t *indices, const int *status, int cmp, long cmp_value);
+size_t shmem_longlong_wait_until_some(long long *ivars, size_t nelems, size_t *indices, const int *status, int cmp, long long cmp_value);
+size_t shmem_ushort_wait_until_some(unsigned short *ivars, size_t nelems, size_t *indices, const int *status, int cmp, unsigned short cmp_value);
+size_t shmem_uint_wait_until_some(unsigned int *ivars, size_t nelems, size_t *indices, const int *status, int cmp, unsigned int cmp_value);
+size_t shmem_ulong_wait_until_some(unsigned long *ivars, size_t nelems, size_t *indices, const int *status, int cmp, unsigned long cmp_value);
+size_t shmem_ulonglong_wait_until_some(unsigned long long *ivars, size_t nelems, size_t *indices, const int *status, int cmp, unsigned long long cmp_value);
+size_t shmem_int32_wait_until_some(int32_t *ivars, size_t nelems, size_t *indices, const int *status, int cmp, int32_t cmp_value);
+size_t shmem_int64_wait_until_some(int64_t *ivars, size_t nelems, size_t *indices, const int *status, int cmp, int64_t cmp_value);
+size_t shmem_uint32_wait_until_some(uint32_t *ivars, size_t nelems, size_t *indices, const int *status, int cmp, uint32_t cmp_value);
+size_t shmem_uint64_wait_until_some(uint64_t *ivars, size_t nelems, size_t *indices, const int *status, int cmp, uint64_t cmp_value);
+size_t shmem_size_wait_until_some(size_t *ivars, size_t nelems, size_t *indices, const int *status, int cmp, size_t cmp_value);
+size_t shmem_ptrdiff_wait_until_some(ptrdiff_t *ivars, size_t nelems, size_t *indices, const int *status, int cmp, ptrdiff_t cmp_value);
+void shmem_short_wait_until_all_vector(short *ivars, size_t nelems, const int *status, int cmp, short *cmp_values);
+void shmem_int_wait_until_all_vector(int *ivars, size_t nelems, const int *status, int cmp, int *cmp_values);
+void shmem_long_wait_until_all_vector(long *ivars, size_t nelems, const int *status, int cmp, long *cmp_values);
+void shmem_longlong_wait_until_all_vector(long long *ivars, size_t nelems, const int *status, int cmp, long long *cmp_values);
+void shmem_ushort_wait_until_all_vector(unsigned short *ivars, size_t nelems, const int *status, int cmp, unsigned short *cmp_values);
+void shmem_uint_wait_until_all_vector(unsigned int *ivars, size_t nelems, const int *status, int cmp, unsigned int *cmp_values);
+void shmem_ulong_wait_until_all_vector(unsigned long *ivars, size_t nelems, const int *status, int cmp, unsigned long *cmp_values);
+void shmem_ulonglong_wait_until_all_vector(unsigned long long *ivars, size_t nelems, const int *status, int cmp, unsigned long long *cmp_values);
+void shmem_int32_wait_until_all_vector(int32_t *ivars, size_t nelems, const int *status, int cmp, int32_t *cmp_values);
+void shmem_int64_wait_until_all_vector(int64_t *ivars, size_t nelems, const int *status, int cmp, int64_t *cmp_values);
+void shmem_uint32_wait_until_all_vector(uint32_t *ivars, size_t nelems, const int *status, int cmp, uint32_t *cmp_values);
+void shmem_uint64_wait_until_all_vector(uint64_t *ivars, size_t nelems, const int *status, int cmp, uint64_t *cmp_values);
+void shmem_size_wait_until_all_vector(size_t *ivars, size_t nelems, const int *status, int cmp, size_t *cmp_values);
+void shmem_ptrdiff_wait_until_all_vector(ptrdiff_t *ivars, size_t nelems, const int *status, int cmp, ptrdiff_t *cmp_values);
+size_t shmem_short_wait_until_any_vector(short *ivars, size_t nelems, const int *status, int cmp, short *cmp_values);
+size_t shmem_int_wait_until_any_vector(int *ivars, size_t nelems, const int *status, int cmp, int *cmp_values);
+size_t shmem_long_wait_until_any_vector(long *ivars, size_t nelems, const int *status, int cmp, long *cmp_values);
+size_t shmem_longlong_wait_until_any_vector(long long *ivars, size_t nelems, const int *status, int cmp, long long *cmp_values);
+size_t shmem_ushort_wait_until_any_vector(unsigned short *ivars, size_t nelems, const int *status, int cmp, unsigned short *cmp_values);
+size_t shmem_uint_wait_until_any_vector(unsigned int *ivars, size_t nelems, const int *status, int cmp, unsigned int *cmp_values);
+size_t shmem_ulong_wait_until_any_vector(unsigned long *ivars, size_t nelems, const int *status, int cmp, unsigned long *cmp_values);
+size_t shmem_ulonglong_wait_until_any_vector(unsigned long long *ivars, size_t nelems, const int *status, int cmp, unsigned long long *cmp_values);
+size_t shmem_int32_wait_until_any_vector(int32_t *ivars, size_t nelems, const int *status, int cmp, int32_t *cmp_values);
+size_t shmem_int64_wait_until_any_vector(int64_t *ivars, size_t nelems, const int *status, int cmp, int64_t *cmp_values);
+size_t shmem_uint32_wait_until_any_vector(uint32_t *ivars, size_t nelems, const int *status, int cmp, uint32_t *cmp_values);
+size_t shmem_uint64_wait_until_any_vector(uint64_t *ivars, size_t nelems, const int *status, int cmp, uint64_t *cmp_values);
+size_t shmem_size_wait_until_any_vector(size_t *ivars, size_t nelems, const int *status, int cmp, size_t *cmp_values);
+size_t shmem_ptrdiff_wait_until_any_vector(ptrdiff_t *ivars, size_t nelems, const int *status, int cmp, ptrdiff_t *cmp_values);
+size_t shmem_short_wait_until_some_vector(short *ivars, size_t nelems, size_t *indices, const int *status, int cmp, short *cmp_values);
+size_t shmem_int_wait_until_some_vector(int *ivars, size_t nelems, size_t *indices, const int *status, int cmp, int *cmp_values);
+size_t shmem_long_wait_until_some_vector(long *ivars, size_t nelems, size_t *indices, const int *status, int cmp, long *cmp_values);
+size_t shmem_longlong_wait_until_some_vector(long long *ivars, size_t nelems, size_t *indices, const int *status, int cmp, long long *cmp_values);
+size_t shmem_ushort_wait_until_some_vector(unsigned short *ivars, size_t nelems, size_t *indices, const int *status, int cmp, unsigned short *cmp_values);
+size_t shmem_uint_wait_until_some_vector(unsigned int *ivars, size_t nelems, size_t *indices, const int *status, int cmp, unsigned int *cmp_values);
+size_t shmem_ulong_wait_until_some_vector(unsigned long *ivars, size_t nelems, size_t *indices, const int *status, int cmp, unsigned long *cmp_values);
+size_t shmem_ulonglong_wait_until_some_vector(unsigned long long *ivars, size_t nelems, size_t *indices, const int *status, int cmp, unsigned long long *cmp_values);
+size_t shmem_int32_wait_until_some_vector(int32_t *ivars, size_t nelems, size_t *indices, const int *status, int cmp, int32_t *cmp_values);
+size_t shmem_int64_wait_until_some_vector(int64_t *ivars, size_t nelems, size_t *indices, const int *status, int cmp, int64_t *cmp_values);
+size_t shmem_uint32_wait_until_some_vector(uint32_t *ivars, size_t nelems, size_t *indices, const int *status, int cmp, uint32_t *cmp_values);
+size_t shmem_uint64_wait_until_some_vector(uint64_t *ivars, size_t nelems, size_t *indices, const int *status, int cmp, uint64_t *cmp_values);
+size_t shmem_size_wait_until_some_vector(size_t *ivars, size_t nelems, size_t *indices, const int *status, int cmp, size_t *cmp_values);
+size_t shmem_ptrdiff_wait_until_some_vector(ptrdiff_t *ivars, size_t nelems, size_t *indices, const int *status, int cmp, ptrdiff_t *cmp_values);
+int shmem_short_test(short *ivar, int cmp, short cmp_value);
+int shmem_int_test(int *ivar, int cmp, int cmp_value);
+int shmem_long_test(long *ivar, int cmp, long cmp_value);
+int shmem_longlong_test(long long *ivar, int cmp, long long cmp_value);
+int shmem_ushort_test(unsigned short *ivar, int cmp, unsigned short cmp_value);
+int shmem_uint_test(unsigned int *ivar, int cmp, unsigned int cmp_value);
+int shmem_ulong_test(unsigned long *ivar, int cmp, unsigned long cmp_value);
+int shmem_ulonglong_test(unsigned long long *ivar, int cmp, unsigned long long cmp_value);
+int shmem_int32_test(int32_t *ivar, int cmp, int32_t cmp_value);
+int shmem_int64_test(int64_t *ivar, int cmp, int64_t cmp_value);
+int shmem_uint32_test(uint32_t *ivar, int cmp, uint32_t cmp_value);
+int shmem_uint64_test(uint64_t *ivar, int cmp, uint64_t cmp_value);
+int shmem_size_test(size_t *ivar, int cmp, size_t cmp_value);
+int shmem_ptrdiff_test(ptrdiff_t *ivar, int cmp, ptrdiff_t cmp_value);
+int shmem_short_test_all(short *ivars, size_t nelems, const int *status, int cmp, short cmp_value);
+int shmem_int_test_all(int *ivars, size_t nelems, const int *status, int cmp, int cmp_value);
+int shmem_long_test_all(long *ivars, size_t nelems, const int *status, int cmp, long cmp_value);
+int shmem_longlong_test_all(long long *ivars, size_t nelems, const int *status, int cmp, long long cmp_value);
+int shmem_ushort_test_all(unsigned short *ivars, size_t nelems, const int *status, int cmp, unsigned short cmp_value);
+int shmem_uint_test_all(unsigned int *ivars, size_t nelems, const int *status, int cmp, unsigned int cmp_value);
+int shmem_ulong_test_all(unsigned long *ivars, size_t nelems, const int *status, int cmp, unsigned long cmp_value);
+int shmem_ulonglong_test_all(unsigned long long *ivars, size_t nelems, const int *status, int cmp, unsigned long long cmp_value);
+int shmem_int32_test_all(int32_t *ivars, size_t nelems, const int *status, int cmp, int32_t cmp_value);
+int shmem_int64_test_all(int64_t *ivars, size_t nelems, const int *status, int cmp, int64_t cmp_value);
+int shmem_uint32_test_all(uint32_t *ivars, size_t nelems, const int *status, int cmp, uint32_t cmp_value);
+int shmem_uint64_test_all(uint64_t *ivars, size_t nelems, const int *status, int cmp, uint64_t cmp_value);
+int shmem_size_test_all(size_t *ivars, size_t nelems, const int *status, int cmp, size_t cmp_value);
+int shmem_ptrdiff_test_all(ptrdiff_t *ivars, size_t nelems, const int *status, int cmp, ptrdiff_t cmp_value);
+size_t shmem_short_test_any(short *ivars, size_t nelems, const int *status, int cmp, short cmp_value);
+size_t shmem_int_test_any(int *ivars, size_t nelems, const int *status, int cmp, int cmp_value);
+size_t shmem_long_test_any(long *ivars, size_t nelems, const int *status, int cmp, long cmp_value);
+size_t shmem_longlong_test_any(long long *ivars, size_t nelems, const int *status, int cmp, long long cmp_value);
+size_t shmem_ushort_test_any(unsigned short *ivars, size_t nelems, const int *status, int cmp, unsigned short cmp_value);
+size_t shmem_uint_test_any(unsigned int *ivars, size_t nelems, const int *status, int cmp, unsigned int cmp_value);
+size_t shmem_ulong_test_any(unsigned long *ivars, size_t nelems, const int *status, int cmp, unsigned long cmp_value);
+size_t shmem_ulonglong_test_any(unsigned long long *ivars, size_t nelems, const int *status, int cmp, unsigned long long cmp_value);
+size_t shmem_int32_test_any(int32_t *ivars, size_t nelems, const int *status, int cmp, int32_t cmp_value);
+size_t shmem_int64_test_any(int64_t *ivars, size_t nelems, const int *status, int cmp, int64_t cmp_value);
+size_t shmem_uint32_test_any(uint32_t *ivars, size_t nelems, const int *status, int cmp, uint32_t cmp_value);
+size_t shmem_uint64_test_any(uint64_t *ivars, size_t nelems, const int *status, int cmp, uint64_t cmp_value);
+size_t shmem_size_test_any(size_t *ivars, size_t nelems, const int *status, int cmp, size_t cmp_value);
+size_t shmem_ptrdiff_test_any(ptrdiff_t *ivars, size_t nelems, const int *status, int cmp, ptrdiff_t cmp_value);
+size_t shmem_short_test_some(short *ivars, size_t nelems, size_t *indices, const int *status, int cmp, short cmp_value);
+size_t shmem_int_test_some(int *ivars, size_t nelems, size_t *indices, const int *status, int cmp, int cmp_value);
+size_t shmem_long_test_some(long *ivars, size_t nelems, size_t *indices, const int *status, int cmp, long cmp_value);
+size_t shmem_longlong_test_some(long long *ivars, size_t nelems, size_t *indices, const int *status, int cmp, long long cmp_value);
+size_t shmem_ushort_test_some(unsigned short *ivars, size_t nelems, size_t *indices, const int *status, int cmp, unsigned short cmp_value);
+size_t shmem_uint_test_some(unsigned int *ivars, size_t nelems, size_t *indices, const int *status, int cmp, unsigned int cmp_value);
+size_t shmem_ulong_test_some(unsigned long *ivars, size_t nelems, size_t *indices, const int *status, int cmp, unsigned long cmp_value);
+size_t shmem_ulonglong_test_some(unsigned long long *ivars, size_t nelems, size_t *indices, const int *status, int cmp, unsigned long long cmp_value);
+size_t shmem_int32_test_some(int32_t *ivars, size_t nelems, size_t *indices, const int *status, int cmp, int32_t cmp_value);
+size_t shmem_int64_test_some(int64_t *ivars, size_t nelems, size_t *indices, const int *status, int cmp, int64_t cmp_value);
+size_t shmem_uint32_test_some(uint32_t *ivars, size_t nelems, size_t *indices, const int *status, int cmp, uint32_t cmp_value);
+size_t shmem_uint64_test_some(uint64_t *ivars, size_t nelems, size_t *indices, const int *status, int cmp, uint64_t cmp_value);
+size_t shmem_size_test_some(size_t *ivars, size_t nelems, size_t *indices, const int *status, int cmp, size_t cmp_value);
+size_t shmem_ptrdiff_test_some(ptrdiff_t *ivars, size_t nelems, size_t *indices, const int *status, int cmp, ptrdiff_t cmp_value);
+int shmem_short_test_all_vector(short *ivars, size_t nelems, const int *status, int cmp, short *cmp_values);
+int shmem_int_test_all_vector(int *ivars, size_t nelems, const int *status, int cmp, int *cmp_values);
+int shmem_long_test_all_vector(long *ivars, size_t nelems, const int *status, int cmp, long *cmp_values);
+int shmem_longlong_test_all_vector(long long *ivars, size_t nelems, const int *status, int cmp, long long *cmp_values);
+int shmem_ushort_test_all_vector(unsigned short *ivars, size_t nelems, const int *status, int cmp, unsigned short *cmp_values);
+int shmem_uint_test_all_vector(unsigned int *ivars, size_t nelems, const int *status, int cmp, unsigned int *cmp_values);
+int shmem_ulong_test_all_vector(unsigned long *ivars, size_t nelems, const int *status, int cmp, unsigned long *cmp_values);
+int shmem_ulonglong_test_all_vector(unsigned long long *ivars, size_t nelems, const int *status, int cmp, unsigned long long *cmp_values);
+int shmem_int32_test_all_vector(int32_t *ivars, size_t nelems, const int *status, int cmp, int32_t *cmp_values);
+int shmem_int64_test_all_vector(int64_t *ivars, size_t nelems, const int *status, int cmp, int64_t *cmp_values);
+int shmem_uint32_test_all_vector(uint32_t *ivars, size_t nelems, const int *status, int cmp, uint32_t *cmp_values);
+int shmem_uint64_test_all_vector(uint64_t *ivars, size_t nelems, const int *status, int cmp, uint64_t *cmp_values);
+int shmem_size_test_all_vector(size_t *ivars, size_t nelems, const int *status, int cmp, size_t *cmp_values);
+int shmem_ptrdiff_test_all_vector(ptrdiff_t *ivars, size_t nelems, const int *status, int cmp, ptrdiff_t *cmp_values);
+size_t shmem_short_test_any_vector(short *ivars, size_t nelems, const int *status, int cmp, short *cmp_values);
+size_t shmem_int_test_any_vector(int *ivars, size_t nelems, const int *status, int cmp, int *cmp_values);
+size_t shmem_long_test_any_vector(long *ivars, size_t nelems, const int *status, int cmp, long *cmp_values);
+size_t shmem_longlong_test_any_vector(long long *ivars, size_t nelems, const int *status, int cmp, long long *cmp_values);
+size_t shmem_ushort_test_any_vector(unsigned short *ivars, size_t nelems, const int *status, int cmp, unsigned short *cmp_values);
+size_t shmem_uint_test_any_vector(unsigned int *ivars, size_t nelems, const int *status, int cmp, unsigned int *cmp_values);
+size_t shmem_ulong_test_any_vector(unsigned long *ivars, size_t nelems, const int *status, int cmp, unsigned long *cmp_values);
+size_t shmem_ulonglong_test_any_vector(unsigned long long *ivars, size_t nelems, const int *status, int cmp, unsigned long long *cmp_values);
+size_t shmem_int32_test_any_vector(int32_t *ivars, size_t nelems, const int *status, int cmp, int32_t *cmp_values);
+size_t shmem_int64_test_any_vector(int64_t *ivars, size_t nelems, const int *status, int cmp, int64_t *cmp_values);
+size_t shmem_uint32_test_any_vector(uint32_t *ivars, size_t nelems, const int *status, int cmp, uint32_t *cmp_values);
+size_t shmem_uint64_test_any_vector(uint64_t *ivars, size_t nelems, const int *status, int cmp, uint64_t *cmp_values);
+size_t shmem_size_test_any_vector(size_t *ivars, size_t nelems, const int *status, int cmp, size_t *cmp_values);
+size_t shmem_ptrdiff_test_any_vector(ptrdiff_t *ivars, size_t nelems, const int *status, int cmp, ptrdiff_t *cmp_values);
+size_t shmem_short_test_some_vector(short *ivars, size_t nelems, size_t *indices, const int *status, int cmp, short *cmp_values);
+size_t shmem_int_test_some_vector(int *ivars, size_t nelems, size_t *indices, const int *status, int cmp, int *cmp_values);
+size_t shmem_long_test_some_vector(long *ivars, size_t nelems, size_t *indices, const int *status, int cmp, long *cmp_values);
+size_t shmem_longlong_test_some_vector(long long *ivars, size_t nelems, size_t *indices, const int *status, int cmp, long long *cmp_values);
+size_t shmem_ushort_test_some_vector(unsigned short *ivars, size_t nelems, size_t *indices, const int *status, int cmp, unsigned short *cmp_values);
+size_t shmem_uint_test_some_vector(unsigned int *ivars, size_t nelems, size_t *indices, const int *status, int cmp, unsigned int *cmp_values);
+size_t shmem_ulong_test_some_vector(unsigned long *ivars, size_t nelems, size_t *indices, const int *status, int cmp, unsigned long *cmp_values);
+size_t shmem_ulonglong_test_some_vector(unsigned long long *ivars, size_t nelems, size_t *indices, const int *status, int cmp, unsigned long long *cmp_values);
+size_t shmem_int32_test_some_vector(int32_t *ivars, size_t nelems, size_t *indices, const int *status, int cmp, int32_t *cmp_values);
+size_t shmem_int64_test_some_vector(int64_t *ivars, size_t nelems, size_t *indices, const int *status, int cmp, int64_t *cmp_values);
+size_t shmem_uint32_test_some_vector(uint32_t *ivars, size_t nelems, size_t *indices, const int *status, int cmp, uint32_t *cmp_values);
+size_t shmem_uint64_test_some_vector(uint64_t *ivars, size_t nelems, size_t *indices, const int *status, int cmp, uint64_t *cmp_values);
+size_t shmem_size_test_some_vector(size_t *ivars, size_t nelems, size_t *indices, const int *status, int cmp, size_t *cmp_values);
+size_t shmem_ptrdiff_test_some_vector(ptrdiff_t *ivars, size_t nelems, size_t *indices, const int *status, int cmp, ptrdiff_t *cmp_values);
+uint64_t shmem_signal_wait_until(uint64_t *sig_addr, int cmp, uint64_t cmp_value);
+/* Deprecated waits the spec still lists (replaced by shmem_TYPENAME_wait_until). */
+void shmem_short_wait(short *ivar, short cmp_value) _SHMEM_DEPRECATED;
+void shmem_int_wait(int *ivar, int cmp_value) _SHMEM_DEPRECATED;
+void shmem_long_wait(long *ivar, long cmp_value) _SHMEM_DEPRECATED;
+void shmem_longlong_wait(long long *ivar, long long cmp_value) _SHMEM_DEPRECATED;
+void shmem_wait(long *ivar, long cmp_value) _SHMEM_DEPRECATED;
+void shmem_wait_until(long *ivar, int cmp, long cmp_value) _SHMEM_DEPRECATED;
+
 /* ---- coll ---- */
 int shmem_float_broadcast(shmem_team_t team, float *dest, const float *source, size_t nelems, int PE_root);
 int shmem_double_broadcast(shmem_team_t team, double *dest, const double *source, size_t nelems, int PE_root);
@@ -1068,6 +1780,11 @@ void shmem_double_prod_to_all(double *dest, const double *source, int nreduce, i
 void shmem_longdouble_prod_to_all(long double *dest, const long double *source, int nreduce, int PE_start, int logPE_stride, int PE_size, long double *pWrk, long *pSync);
 void shmem_complexd_prod_to_all(_SHMEM_COMPLEXD *dest, const _SHMEM_COMPLEXD *source, int nreduce, int PE_start, int logPE_stride, int PE_size, _SHMEM_COMPLEXD *pWrk, long *pSync);
 void shmem_complexf_prod_to_all(_SHMEM_COMPLEXF *dest, const _SHMEM_COMPLEXF *source, int nreduce, int PE_start, int logPE_stride, int PE_size, _SHMEM_COMPLEXF *pWrk, long *pSync);
+
+/* ---- lock ---- */
+void shmem_set_lock(long *lock);
+void shmem_clear_lock(long *lock);
+int shmem_test_lock(long *lock);
 
 #ifdef __cplusplus
 }
@@ -1431,6 +2148,571 @@ void _shmem_generic_type_not_supported(void);
     unsigned int*: shmem_uint_put_signal_nbi, \
     unsigned long*: shmem_ulong_put_signal_nbi, \
     unsigned long long*: shmem_ulonglong_put_signal_nbi, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+
+/* ---- amo ---- */
+#define shmem_atomic_compare_swap(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    shmem_ctx_t: _Generic((_SHMEM_ARG1(__VA_ARGS__, 0, 0)), \
+    int*: shmem_ctx_int_atomic_compare_swap, \
+    long*: shmem_ctx_long_atomic_compare_swap, \
+    long long*: shmem_ctx_longlong_atomic_compare_swap, \
+    unsigned int*: shmem_ctx_uint_atomic_compare_swap, \
+    unsigned long*: shmem_ctx_ulong_atomic_compare_swap, \
+    unsigned long long*: shmem_ctx_ulonglong_atomic_compare_swap, \
+    default: _shmem_generic_type_not_supported), \
+    int*: shmem_int_atomic_compare_swap, \
+    long*: shmem_long_atomic_compare_swap, \
+    long long*: shmem_longlong_atomic_compare_swap, \
+    unsigned int*: shmem_uint_atomic_compare_swap, \
+    unsigned long*: shmem_ulong_atomic_compare_swap, \
+    unsigned long long*: shmem_ulonglong_atomic_compare_swap, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_atomic_fetch_inc(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    shmem_ctx_t: _Generic((_SHMEM_ARG1(__VA_ARGS__, 0, 0)), \
+    int*: shmem_ctx_int_atomic_fetch_inc, \
+    long*: shmem_ctx_long_atomic_fetch_inc, \
+    long long*: shmem_ctx_longlong_atomic_fetch_inc, \
+    unsigned int*: shmem_ctx_uint_atomic_fetch_inc, \
+    unsigned long*: shmem_ctx_ulong_atomic_fetch_inc, \
+    unsigned long long*: shmem_ctx_ulonglong_atomic_fetch_inc, \
+    default: _shmem_generic_type_not_supported), \
+    int*: shmem_int_atomic_fetch_inc, \
+    long*: shmem_long_atomic_fetch_inc, \
+    long long*: shmem_longlong_atomic_fetch_inc, \
+    unsigned int*: shmem_uint_atomic_fetch_inc, \
+    unsigned long*: shmem_ulong_atomic_fetch_inc, \
+    unsigned long long*: shmem_ulonglong_atomic_fetch_inc, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_atomic_inc(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    shmem_ctx_t: _Generic((_SHMEM_ARG1(__VA_ARGS__, 0, 0)), \
+    int*: shmem_ctx_int_atomic_inc, \
+    long*: shmem_ctx_long_atomic_inc, \
+    long long*: shmem_ctx_longlong_atomic_inc, \
+    unsigned int*: shmem_ctx_uint_atomic_inc, \
+    unsigned long*: shmem_ctx_ulong_atomic_inc, \
+    unsigned long long*: shmem_ctx_ulonglong_atomic_inc, \
+    default: _shmem_generic_type_not_supported), \
+    int*: shmem_int_atomic_inc, \
+    long*: shmem_long_atomic_inc, \
+    long long*: shmem_longlong_atomic_inc, \
+    unsigned int*: shmem_uint_atomic_inc, \
+    unsigned long*: shmem_ulong_atomic_inc, \
+    unsigned long long*: shmem_ulonglong_atomic_inc, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_atomic_fetch_add(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    shmem_ctx_t: _Generic((_SHMEM_ARG1(__VA_ARGS__, 0, 0)), \
+    int*: shmem_ctx_int_atomic_fetch_add, \
+    long*: shmem_ctx_long_atomic_fetch_add, \
+    long long*: shmem_ctx_longlong_atomic_fetch_add, \
+    unsigned int*: shmem_ctx_uint_atomic_fetch_add, \
+    unsigned long*: shmem_ctx_ulong_atomic_fetch_add, \
+    unsigned long long*: shmem_ctx_ulonglong_atomic_fetch_add, \
+    default: _shmem_generic_type_not_supported), \
+    int*: shmem_int_atomic_fetch_add, \
+    long*: shmem_long_atomic_fetch_add, \
+    long long*: shmem_longlong_atomic_fetch_add, \
+    unsigned int*: shmem_uint_atomic_fetch_add, \
+    unsigned long*: shmem_ulong_atomic_fetch_add, \
+    unsigned long long*: shmem_ulonglong_atomic_fetch_add, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_atomic_add(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    shmem_ctx_t: _Generic((_SHMEM_ARG1(__VA_ARGS__, 0, 0)), \
+    int*: shmem_ctx_int_atomic_add, \
+    long*: shmem_ctx_long_atomic_add, \
+    long long*: shmem_ctx_longlong_atomic_add, \
+    unsigned int*: shmem_ctx_uint_atomic_add, \
+    unsigned long*: shmem_ctx_ulong_atomic_add, \
+    unsigned long long*: shmem_ctx_ulonglong_atomic_add, \
+    default: _shmem_generic_type_not_supported), \
+    int*: shmem_int_atomic_add, \
+    long*: shmem_long_atomic_add, \
+    long long*: shmem_longlong_atomic_add, \
+    unsigned int*: shmem_uint_atomic_add, \
+    unsigned long*: shmem_ulong_atomic_add, \
+    unsigned long long*: shmem_ulonglong_atomic_add, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_atomic_compare_swap_nbi(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    shmem_ctx_t: _Generic((_SHMEM_ARG1(__VA_ARGS__, 0, 0)), \
+    int*: shmem_ctx_int_atomic_compare_swap_nbi, \
+    long*: shmem_ctx_long_atomic_compare_swap_nbi, \
+    long long*: shmem_ctx_longlong_atomic_compare_swap_nbi, \
+    unsigned int*: shmem_ctx_uint_atomic_compare_swap_nbi, \
+    unsigned long*: shmem_ctx_ulong_atomic_compare_swap_nbi, \
+    unsigned long long*: shmem_ctx_ulonglong_atomic_compare_swap_nbi, \
+    default: _shmem_generic_type_not_supported), \
+    int*: shmem_int_atomic_compare_swap_nbi, \
+    long*: shmem_long_atomic_compare_swap_nbi, \
+    long long*: shmem_longlong_atomic_compare_swap_nbi, \
+    unsigned int*: shmem_uint_atomic_compare_swap_nbi, \
+    unsigned long*: shmem_ulong_atomic_compare_swap_nbi, \
+    unsigned long long*: shmem_ulonglong_atomic_compare_swap_nbi, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_atomic_fetch_inc_nbi(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    shmem_ctx_t: _Generic((_SHMEM_ARG1(__VA_ARGS__, 0, 0)), \
+    int*: shmem_ctx_int_atomic_fetch_inc_nbi, \
+    long*: shmem_ctx_long_atomic_fetch_inc_nbi, \
+    long long*: shmem_ctx_longlong_atomic_fetch_inc_nbi, \
+    unsigned int*: shmem_ctx_uint_atomic_fetch_inc_nbi, \
+    unsigned long*: shmem_ctx_ulong_atomic_fetch_inc_nbi, \
+    unsigned long long*: shmem_ctx_ulonglong_atomic_fetch_inc_nbi, \
+    default: _shmem_generic_type_not_supported), \
+    int*: shmem_int_atomic_fetch_inc_nbi, \
+    long*: shmem_long_atomic_fetch_inc_nbi, \
+    long long*: shmem_longlong_atomic_fetch_inc_nbi, \
+    unsigned int*: shmem_uint_atomic_fetch_inc_nbi, \
+    unsigned long*: shmem_ulong_atomic_fetch_inc_nbi, \
+    unsigned long long*: shmem_ulonglong_atomic_fetch_inc_nbi, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_atomic_fetch_add_nbi(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    shmem_ctx_t: _Generic((_SHMEM_ARG1(__VA_ARGS__, 0, 0)), \
+    int*: shmem_ctx_int_atomic_fetch_add_nbi, \
+    long*: shmem_ctx_long_atomic_fetch_add_nbi, \
+    long long*: shmem_ctx_longlong_atomic_fetch_add_nbi, \
+    unsigned int*: shmem_ctx_uint_atomic_fetch_add_nbi, \
+    unsigned long*: shmem_ctx_ulong_atomic_fetch_add_nbi, \
+    unsigned long long*: shmem_ctx_ulonglong_atomic_fetch_add_nbi, \
+    default: _shmem_generic_type_not_supported), \
+    int*: shmem_int_atomic_fetch_add_nbi, \
+    long*: shmem_long_atomic_fetch_add_nbi, \
+    long long*: shmem_longlong_atomic_fetch_add_nbi, \
+    unsigned int*: shmem_uint_atomic_fetch_add_nbi, \
+    unsigned long*: shmem_ulong_atomic_fetch_add_nbi, \
+    unsigned long long*: shmem_ulonglong_atomic_fetch_add_nbi, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_atomic_fetch(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    shmem_ctx_t: _Generic((_SHMEM_ARG1(__VA_ARGS__, 0, 0)), \
+    float*: shmem_ctx_float_atomic_fetch, \
+    const float*: shmem_ctx_float_atomic_fetch, \
+    double*: shmem_ctx_double_atomic_fetch, \
+    const double*: shmem_ctx_double_atomic_fetch, \
+    int*: shmem_ctx_int_atomic_fetch, \
+    const int*: shmem_ctx_int_atomic_fetch, \
+    long*: shmem_ctx_long_atomic_fetch, \
+    const long*: shmem_ctx_long_atomic_fetch, \
+    long long*: shmem_ctx_longlong_atomic_fetch, \
+    const long long*: shmem_ctx_longlong_atomic_fetch, \
+    unsigned int*: shmem_ctx_uint_atomic_fetch, \
+    const unsigned int*: shmem_ctx_uint_atomic_fetch, \
+    unsigned long*: shmem_ctx_ulong_atomic_fetch, \
+    const unsigned long*: shmem_ctx_ulong_atomic_fetch, \
+    unsigned long long*: shmem_ctx_ulonglong_atomic_fetch, \
+    const unsigned long long*: shmem_ctx_ulonglong_atomic_fetch, \
+    default: _shmem_generic_type_not_supported), \
+    float*: shmem_float_atomic_fetch, \
+    const float*: shmem_float_atomic_fetch, \
+    double*: shmem_double_atomic_fetch, \
+    const double*: shmem_double_atomic_fetch, \
+    int*: shmem_int_atomic_fetch, \
+    const int*: shmem_int_atomic_fetch, \
+    long*: shmem_long_atomic_fetch, \
+    const long*: shmem_long_atomic_fetch, \
+    long long*: shmem_longlong_atomic_fetch, \
+    const long long*: shmem_longlong_atomic_fetch, \
+    unsigned int*: shmem_uint_atomic_fetch, \
+    const unsigned int*: shmem_uint_atomic_fetch, \
+    unsigned long*: shmem_ulong_atomic_fetch, \
+    const unsigned long*: shmem_ulong_atomic_fetch, \
+    unsigned long long*: shmem_ulonglong_atomic_fetch, \
+    const unsigned long long*: shmem_ulonglong_atomic_fetch, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_atomic_set(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    shmem_ctx_t: _Generic((_SHMEM_ARG1(__VA_ARGS__, 0, 0)), \
+    float*: shmem_ctx_float_atomic_set, \
+    double*: shmem_ctx_double_atomic_set, \
+    int*: shmem_ctx_int_atomic_set, \
+    long*: shmem_ctx_long_atomic_set, \
+    long long*: shmem_ctx_longlong_atomic_set, \
+    unsigned int*: shmem_ctx_uint_atomic_set, \
+    unsigned long*: shmem_ctx_ulong_atomic_set, \
+    unsigned long long*: shmem_ctx_ulonglong_atomic_set, \
+    default: _shmem_generic_type_not_supported), \
+    float*: shmem_float_atomic_set, \
+    double*: shmem_double_atomic_set, \
+    int*: shmem_int_atomic_set, \
+    long*: shmem_long_atomic_set, \
+    long long*: shmem_longlong_atomic_set, \
+    unsigned int*: shmem_uint_atomic_set, \
+    unsigned long*: shmem_ulong_atomic_set, \
+    unsigned long long*: shmem_ulonglong_atomic_set, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_atomic_swap(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    shmem_ctx_t: _Generic((_SHMEM_ARG1(__VA_ARGS__, 0, 0)), \
+    float*: shmem_ctx_float_atomic_swap, \
+    double*: shmem_ctx_double_atomic_swap, \
+    int*: shmem_ctx_int_atomic_swap, \
+    long*: shmem_ctx_long_atomic_swap, \
+    long long*: shmem_ctx_longlong_atomic_swap, \
+    unsigned int*: shmem_ctx_uint_atomic_swap, \
+    unsigned long*: shmem_ctx_ulong_atomic_swap, \
+    unsigned long long*: shmem_ctx_ulonglong_atomic_swap, \
+    default: _shmem_generic_type_not_supported), \
+    float*: shmem_float_atomic_swap, \
+    double*: shmem_double_atomic_swap, \
+    int*: shmem_int_atomic_swap, \
+    long*: shmem_long_atomic_swap, \
+    long long*: shmem_longlong_atomic_swap, \
+    unsigned int*: shmem_uint_atomic_swap, \
+    unsigned long*: shmem_ulong_atomic_swap, \
+    unsigned long long*: shmem_ulonglong_atomic_swap, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_atomic_fetch_nbi(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    shmem_ctx_t: _Generic((_SHMEM_ARG1(__VA_ARGS__, 0, 0)), \
+    float*: shmem_ctx_float_atomic_fetch_nbi, \
+    double*: shmem_ctx_double_atomic_fetch_nbi, \
+    int*: shmem_ctx_int_atomic_fetch_nbi, \
+    long*: shmem_ctx_long_atomic_fetch_nbi, \
+    long long*: shmem_ctx_longlong_atomic_fetch_nbi, \
+    unsigned int*: shmem_ctx_uint_atomic_fetch_nbi, \
+    unsigned long*: shmem_ctx_ulong_atomic_fetch_nbi, \
+    unsigned long long*: shmem_ctx_ulonglong_atomic_fetch_nbi, \
+    default: _shmem_generic_type_not_supported), \
+    float*: shmem_float_atomic_fetch_nbi, \
+    double*: shmem_double_atomic_fetch_nbi, \
+    int*: shmem_int_atomic_fetch_nbi, \
+    long*: shmem_long_atomic_fetch_nbi, \
+    long long*: shmem_longlong_atomic_fetch_nbi, \
+    unsigned int*: shmem_uint_atomic_fetch_nbi, \
+    unsigned long*: shmem_ulong_atomic_fetch_nbi, \
+    unsigned long long*: shmem_ulonglong_atomic_fetch_nbi, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_atomic_swap_nbi(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    shmem_ctx_t: _Generic((_SHMEM_ARG1(__VA_ARGS__, 0, 0)), \
+    float*: shmem_ctx_float_atomic_swap_nbi, \
+    double*: shmem_ctx_double_atomic_swap_nbi, \
+    int*: shmem_ctx_int_atomic_swap_nbi, \
+    long*: shmem_ctx_long_atomic_swap_nbi, \
+    long long*: shmem_ctx_longlong_atomic_swap_nbi, \
+    unsigned int*: shmem_ctx_uint_atomic_swap_nbi, \
+    unsigned long*: shmem_ctx_ulong_atomic_swap_nbi, \
+    unsigned long long*: shmem_ctx_ulonglong_atomic_swap_nbi, \
+    default: _shmem_generic_type_not_supported), \
+    float*: shmem_float_atomic_swap_nbi, \
+    double*: shmem_double_atomic_swap_nbi, \
+    int*: shmem_int_atomic_swap_nbi, \
+    long*: shmem_long_atomic_swap_nbi, \
+    long long*: shmem_longlong_atomic_swap_nbi, \
+    unsigned int*: shmem_uint_atomic_swap_nbi, \
+    unsigned long*: shmem_ulong_atomic_swap_nbi, \
+    unsigned long long*: shmem_ulonglong_atomic_swap_nbi, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_atomic_fetch_and(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    shmem_ctx_t: _Generic((_SHMEM_ARG1(__VA_ARGS__, 0, 0)), \
+    int*: shmem_ctx_int32_atomic_fetch_and, \
+    long*: shmem_ctx_int64_atomic_fetch_and, \
+    unsigned int*: shmem_ctx_uint_atomic_fetch_and, \
+    unsigned long*: shmem_ctx_ulong_atomic_fetch_and, \
+    unsigned long long*: shmem_ctx_ulonglong_atomic_fetch_and, \
+    default: _shmem_generic_type_not_supported), \
+    int*: shmem_int32_atomic_fetch_and, \
+    long*: shmem_int64_atomic_fetch_and, \
+    unsigned int*: shmem_uint_atomic_fetch_and, \
+    unsigned long*: shmem_ulong_atomic_fetch_and, \
+    unsigned long long*: shmem_ulonglong_atomic_fetch_and, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_atomic_and(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    shmem_ctx_t: _Generic((_SHMEM_ARG1(__VA_ARGS__, 0, 0)), \
+    int*: shmem_ctx_int32_atomic_and, \
+    long*: shmem_ctx_int64_atomic_and, \
+    unsigned int*: shmem_ctx_uint_atomic_and, \
+    unsigned long*: shmem_ctx_ulong_atomic_and, \
+    unsigned long long*: shmem_ctx_ulonglong_atomic_and, \
+    default: _shmem_generic_type_not_supported), \
+    int*: shmem_int32_atomic_and, \
+    long*: shmem_int64_atomic_and, \
+    unsigned int*: shmem_uint_atomic_and, \
+    unsigned long*: shmem_ulong_atomic_and, \
+    unsigned long long*: shmem_ulonglong_atomic_and, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_atomic_fetch_and_nbi(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    shmem_ctx_t: _Generic((_SHMEM_ARG1(__VA_ARGS__, 0, 0)), \
+    int*: shmem_ctx_int32_atomic_fetch_and_nbi, \
+    long*: shmem_ctx_int64_atomic_fetch_and_nbi, \
+    unsigned int*: shmem_ctx_uint_atomic_fetch_and_nbi, \
+    unsigned long*: shmem_ctx_ulong_atomic_fetch_and_nbi, \
+    unsigned long long*: shmem_ctx_ulonglong_atomic_fetch_and_nbi, \
+    default: _shmem_generic_type_not_supported), \
+    int*: shmem_int32_atomic_fetch_and_nbi, \
+    long*: shmem_int64_atomic_fetch_and_nbi, \
+    unsigned int*: shmem_uint_atomic_fetch_and_nbi, \
+    unsigned long*: shmem_ulong_atomic_fetch_and_nbi, \
+    unsigned long long*: shmem_ulonglong_atomic_fetch_and_nbi, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_atomic_fetch_or(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    shmem_ctx_t: _Generic((_SHMEM_ARG1(__VA_ARGS__, 0, 0)), \
+    int*: shmem_ctx_int32_atomic_fetch_or, \
+    long*: shmem_ctx_int64_atomic_fetch_or, \
+    unsigned int*: shmem_ctx_uint_atomic_fetch_or, \
+    unsigned long*: shmem_ctx_ulong_atomic_fetch_or, \
+    unsigned long long*: shmem_ctx_ulonglong_atomic_fetch_or, \
+    default: _shmem_generic_type_not_supported), \
+    int*: shmem_int32_atomic_fetch_or, \
+    long*: shmem_int64_atomic_fetch_or, \
+    unsigned int*: shmem_uint_atomic_fetch_or, \
+    unsigned long*: shmem_ulong_atomic_fetch_or, \
+    unsigned long long*: shmem_ulonglong_atomic_fetch_or, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_atomic_or(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    shmem_ctx_t: _Generic((_SHMEM_ARG1(__VA_ARGS__, 0, 0)), \
+    int*: shmem_ctx_int32_atomic_or, \
+    long*: shmem_ctx_int64_atomic_or, \
+    unsigned int*: shmem_ctx_uint_atomic_or, \
+    unsigned long*: shmem_ctx_ulong_atomic_or, \
+    unsigned long long*: shmem_ctx_ulonglong_atomic_or, \
+    default: _shmem_generic_type_not_supported), \
+    int*: shmem_int32_atomic_or, \
+    long*: shmem_int64_atomic_or, \
+    unsigned int*: shmem_uint_atomic_or, \
+    unsigned long*: shmem_ulong_atomic_or, \
+    unsigned long long*: shmem_ulonglong_atomic_or, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_atomic_fetch_or_nbi(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    shmem_ctx_t: _Generic((_SHMEM_ARG1(__VA_ARGS__, 0, 0)), \
+    int*: shmem_ctx_int32_atomic_fetch_or_nbi, \
+    long*: shmem_ctx_int64_atomic_fetch_or_nbi, \
+    unsigned int*: shmem_ctx_uint_atomic_fetch_or_nbi, \
+    unsigned long*: shmem_ctx_ulong_atomic_fetch_or_nbi, \
+    unsigned long long*: shmem_ctx_ulonglong_atomic_fetch_or_nbi, \
+    default: _shmem_generic_type_not_supported), \
+    int*: shmem_int32_atomic_fetch_or_nbi, \
+    long*: shmem_int64_atomic_fetch_or_nbi, \
+    unsigned int*: shmem_uint_atomic_fetch_or_nbi, \
+    unsigned long*: shmem_ulong_atomic_fetch_or_nbi, \
+    unsigned long long*: shmem_ulonglong_atomic_fetch_or_nbi, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_atomic_fetch_xor(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    shmem_ctx_t: _Generic((_SHMEM_ARG1(__VA_ARGS__, 0, 0)), \
+    int*: shmem_ctx_int32_atomic_fetch_xor, \
+    long*: shmem_ctx_int64_atomic_fetch_xor, \
+    unsigned int*: shmem_ctx_uint_atomic_fetch_xor, \
+    unsigned long*: shmem_ctx_ulong_atomic_fetch_xor, \
+    unsigned long long*: shmem_ctx_ulonglong_atomic_fetch_xor, \
+    default: _shmem_generic_type_not_supported), \
+    int*: shmem_int32_atomic_fetch_xor, \
+    long*: shmem_int64_atomic_fetch_xor, \
+    unsigned int*: shmem_uint_atomic_fetch_xor, \
+    unsigned long*: shmem_ulong_atomic_fetch_xor, \
+    unsigned long long*: shmem_ulonglong_atomic_fetch_xor, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_atomic_xor(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    shmem_ctx_t: _Generic((_SHMEM_ARG1(__VA_ARGS__, 0, 0)), \
+    int*: shmem_ctx_int32_atomic_xor, \
+    long*: shmem_ctx_int64_atomic_xor, \
+    unsigned int*: shmem_ctx_uint_atomic_xor, \
+    unsigned long*: shmem_ctx_ulong_atomic_xor, \
+    unsigned long long*: shmem_ctx_ulonglong_atomic_xor, \
+    default: _shmem_generic_type_not_supported), \
+    int*: shmem_int32_atomic_xor, \
+    long*: shmem_int64_atomic_xor, \
+    unsigned int*: shmem_uint_atomic_xor, \
+    unsigned long*: shmem_ulong_atomic_xor, \
+    unsigned long long*: shmem_ulonglong_atomic_xor, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_atomic_fetch_xor_nbi(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    shmem_ctx_t: _Generic((_SHMEM_ARG1(__VA_ARGS__, 0, 0)), \
+    int*: shmem_ctx_int32_atomic_fetch_xor_nbi, \
+    long*: shmem_ctx_int64_atomic_fetch_xor_nbi, \
+    unsigned int*: shmem_ctx_uint_atomic_fetch_xor_nbi, \
+    unsigned long*: shmem_ctx_ulong_atomic_fetch_xor_nbi, \
+    unsigned long long*: shmem_ctx_ulonglong_atomic_fetch_xor_nbi, \
+    default: _shmem_generic_type_not_supported), \
+    int*: shmem_int32_atomic_fetch_xor_nbi, \
+    long*: shmem_int64_atomic_fetch_xor_nbi, \
+    unsigned int*: shmem_uint_atomic_fetch_xor_nbi, \
+    unsigned long*: shmem_ulong_atomic_fetch_xor_nbi, \
+    unsigned long long*: shmem_ulonglong_atomic_fetch_xor_nbi, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_cswap(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    int*: shmem_int_cswap, \
+    long*: shmem_long_cswap, \
+    long long*: shmem_longlong_cswap, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_finc(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    int*: shmem_int_finc, \
+    long*: shmem_long_finc, \
+    long long*: shmem_longlong_finc, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_inc(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    int*: shmem_int_inc, \
+    long*: shmem_long_inc, \
+    long long*: shmem_longlong_inc, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_fadd(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    int*: shmem_int_fadd, \
+    long*: shmem_long_fadd, \
+    long long*: shmem_longlong_fadd, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_add(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    int*: shmem_int_add, \
+    long*: shmem_long_add, \
+    long long*: shmem_longlong_add, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_swap(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    float*: shmem_float_swap, \
+    double*: shmem_double_swap, \
+    int*: shmem_int_swap, \
+    long*: shmem_long_swap, \
+    long long*: shmem_longlong_swap, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_fetch(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    float*: shmem_float_fetch, \
+    const float*: shmem_float_fetch, \
+    double*: shmem_double_fetch, \
+    const double*: shmem_double_fetch, \
+    int*: shmem_int_fetch, \
+    const int*: shmem_int_fetch, \
+    long*: shmem_long_fetch, \
+    const long*: shmem_long_fetch, \
+    long long*: shmem_longlong_fetch, \
+    const long long*: shmem_longlong_fetch, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_set(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    float*: shmem_float_set, \
+    double*: shmem_double_set, \
+    int*: shmem_int_set, \
+    long*: shmem_long_set, \
+    long long*: shmem_longlong_set, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+
+/* ---- p2p ---- */
+#define shmem_wait_until(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    short*: shmem_short_wait_until, \
+    int*: shmem_int_wait_until, \
+    long*: shmem_long_wait_until, \
+    long long*: shmem_longlong_wait_until, \
+    unsigned short*: shmem_ushort_wait_until, \
+    unsigned int*: shmem_uint_wait_until, \
+    unsigned long*: shmem_ulong_wait_until, \
+    unsigned long long*: shmem_ulonglong_wait_until, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_wait_until_all(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    short*: shmem_short_wait_until_all, \
+    int*: shmem_int_wait_until_all, \
+    long*: shmem_long_wait_until_all, \
+    long long*: shmem_longlong_wait_until_all, \
+    unsigned short*: shmem_ushort_wait_until_all, \
+    unsigned int*: shmem_uint_wait_until_all, \
+    unsigned long*: shmem_ulong_wait_until_all, \
+    unsigned long long*: shmem_ulonglong_wait_until_all, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_wait_until_any(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    short*: shmem_short_wait_until_any, \
+    int*: shmem_int_wait_until_any, \
+    long*: shmem_long_wait_until_any, \
+    long long*: shmem_longlong_wait_until_any, \
+    unsigned short*: shmem_ushort_wait_until_any, \
+    unsigned int*: shmem_uint_wait_until_any, \
+    unsigned long*: shmem_ulong_wait_until_any, \
+    unsigned long long*: shmem_ulonglong_wait_until_any, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_wait_until_some(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    short*: shmem_short_wait_until_some, \
+    int*: shmem_int_wait_until_some, \
+    long*: shmem_long_wait_until_some, \
+    long long*: shmem_longlong_wait_until_some, \
+    unsigned short*: shmem_ushort_wait_until_some, \
+    unsigned int*: shmem_uint_wait_until_some, \
+    unsigned long*: shmem_ulong_wait_until_some, \
+    unsigned long long*: shmem_ulonglong_wait_until_some, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_wait_until_all_vector(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    short*: shmem_short_wait_until_all_vector, \
+    int*: shmem_int_wait_until_all_vector, \
+    long*: shmem_long_wait_until_all_vector, \
+    long long*: shmem_longlong_wait_until_all_vector, \
+    unsigned short*: shmem_ushort_wait_until_all_vector, \
+    unsigned int*: shmem_uint_wait_until_all_vector, \
+    unsigned long*: shmem_ulong_wait_until_all_vector, \
+    unsigned long long*: shmem_ulonglong_wait_until_all_vector, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_wait_until_any_vector(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    short*: shmem_short_wait_until_any_vector, \
+    int*: shmem_int_wait_until_any_vector, \
+    long*: shmem_long_wait_until_any_vector, \
+    long long*: shmem_longlong_wait_until_any_vector, \
+    unsigned short*: shmem_ushort_wait_until_any_vector, \
+    unsigned int*: shmem_uint_wait_until_any_vector, \
+    unsigned long*: shmem_ulong_wait_until_any_vector, \
+    unsigned long long*: shmem_ulonglong_wait_until_any_vector, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_wait_until_some_vector(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    short*: shmem_short_wait_until_some_vector, \
+    int*: shmem_int_wait_until_some_vector, \
+    long*: shmem_long_wait_until_some_vector, \
+    long long*: shmem_longlong_wait_until_some_vector, \
+    unsigned short*: shmem_ushort_wait_until_some_vector, \
+    unsigned int*: shmem_uint_wait_until_some_vector, \
+    unsigned long*: shmem_ulong_wait_until_some_vector, \
+    unsigned long long*: shmem_ulonglong_wait_until_some_vector, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_test(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    short*: shmem_short_test, \
+    int*: shmem_int_test, \
+    long*: shmem_long_test, \
+    long long*: shmem_longlong_test, \
+    unsigned short*: shmem_ushort_test, \
+    unsigned int*: shmem_uint_test, \
+    unsigned long*: shmem_ulong_test, \
+    unsigned long long*: shmem_ulonglong_test, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_test_all(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    short*: shmem_short_test_all, \
+    int*: shmem_int_test_all, \
+    long*: shmem_long_test_all, \
+    long long*: shmem_longlong_test_all, \
+    unsigned short*: shmem_ushort_test_all, \
+    unsigned int*: shmem_uint_test_all, \
+    unsigned long*: shmem_ulong_test_all, \
+    unsigned long long*: shmem_ulonglong_test_all, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_test_any(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    short*: shmem_short_test_any, \
+    int*: shmem_int_test_any, \
+    long*: shmem_long_test_any, \
+    long long*: shmem_longlong_test_any, \
+    unsigned short*: shmem_ushort_test_any, \
+    unsigned int*: shmem_uint_test_any, \
+    unsigned long*: shmem_ulong_test_any, \
+    unsigned long long*: shmem_ulonglong_test_any, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_test_some(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    short*: shmem_short_test_some, \
+    int*: shmem_int_test_some, \
+    long*: shmem_long_test_some, \
+    long long*: shmem_longlong_test_some, \
+    unsigned short*: shmem_ushort_test_some, \
+    unsigned int*: shmem_uint_test_some, \
+    unsigned long*: shmem_ulong_test_some, \
+    unsigned long long*: shmem_ulonglong_test_some, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_test_all_vector(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    short*: shmem_short_test_all_vector, \
+    int*: shmem_int_test_all_vector, \
+    long*: shmem_long_test_all_vector, \
+    long long*: shmem_longlong_test_all_vector, \
+    unsigned short*: shmem_ushort_test_all_vector, \
+    unsigned int*: shmem_uint_test_all_vector, \
+    unsigned long*: shmem_ulong_test_all_vector, \
+    unsigned long long*: shmem_ulonglong_test_all_vector, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_test_any_vector(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    short*: shmem_short_test_any_vector, \
+    int*: shmem_int_test_any_vector, \
+    long*: shmem_long_test_any_vector, \
+    long long*: shmem_longlong_test_any_vector, \
+    unsigned short*: shmem_ushort_test_any_vector, \
+    unsigned int*: shmem_uint_test_any_vector, \
+    unsigned long*: shmem_ulong_test_any_vector, \
+    unsigned long long*: shmem_ulonglong_test_any_vector, \
+    default: _shmem_generic_type_not_supported)(__VA_ARGS__)
+#define shmem_test_some_vector(...) _Generic((_SHMEM_ARG0(__VA_ARGS__, 0)), \
+    short*: shmem_short_test_some_vector, \
+    int*: shmem_int_test_some_vector, \
+    long*: shmem_long_test_some_vector, \
+    long long*: shmem_longlong_test_some_vector, \
+    unsigned short*: shmem_ushort_test_some_vector, \
+    unsigned int*: shmem_uint_test_some_vector, \
+    unsigned long*: shmem_ulong_test_some_vector, \
+    unsigned long long*: shmem_ulonglong_test_some_vector, \
     default: _shmem_generic_type_not_supported)(__VA_ARGS__)
 
 /* ---- coll ---- */

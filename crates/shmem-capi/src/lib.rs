@@ -20,12 +20,15 @@
 #![allow(clippy::missing_safety_doc)] // Every function's contract is the OpenSHMEM specification's.
 #![allow(non_camel_case_types)]
 
+pub mod amo;
 pub mod coll;
 pub mod ctx;
 pub mod fatal;
 pub mod handles;
+pub mod lock;
 pub mod memory;
 pub mod ordering;
+pub mod p2p;
 pub mod rma;
 pub mod setup;
 pub mod signal;

@@ -112,6 +112,26 @@ macro_rules! for_each_amo_bitwise_type {
 }
 pub(crate) use for_each_amo_bitwise_type;
 
+macro_rules! for_each_amo_deprecated_type {
+    ($m:ident) => {
+        $m!(int, i32);
+        $m!(long, i64);
+        $m!(longlong, i64);
+    };
+}
+pub(crate) use for_each_amo_deprecated_type;
+
+macro_rules! for_each_amo_deprecated_extended_type {
+    ($m:ident) => {
+        $m!(float, f32);
+        $m!(double, f64);
+        $m!(int, i32);
+        $m!(long, i64);
+        $m!(longlong, i64);
+    };
+}
+pub(crate) use for_each_amo_deprecated_extended_type;
+
 macro_rules! for_each_p2p_type {
     ($m:ident) => {
         $m!(short, i16);
@@ -131,6 +151,16 @@ macro_rules! for_each_p2p_type {
     };
 }
 pub(crate) use for_each_p2p_type;
+
+macro_rules! for_each_p2p_deprecated_type {
+    ($m:ident) => {
+        $m!(short, i16);
+        $m!(int, i32);
+        $m!(long, i64);
+        $m!(longlong, i64);
+    };
+}
+pub(crate) use for_each_p2p_deprecated_type;
 
 macro_rules! for_each_reduce_type {
     ($m:ident) => {

@@ -51,9 +51,17 @@ AMO_EXTENDED = ["float", "double"] + AMO_STANDARD
 # Bitwise AMO types.
 AMO_BITWISE = ["uint", "ulong", "ulonglong", "int32", "int64", "uint32", "uint64"]
 
+# The deprecated AMOs (shmem_TYPENAME_fadd, finc, add, inc, cswap) the spec still lists, and the deprecated
+# swap, fetch and set, which also take float and double.
+AMO_DEPRECATED = ["int", "long", "longlong"]
+AMO_DEPRECATED_EXTENDED = ["float", "double"] + AMO_DEPRECATED
+
 # Point-to-point synchronization types (wait_until, test families).
 P2P = ["short", "int", "long", "longlong", "ushort", "uint", "ulong", "ulonglong", "int32", "int64", "uint32", "uint64",
        "size", "ptrdiff"]
+
+# The deprecated shmem_TYPENAME_wait.
+P2P_DEPRECATED = ["short", "int", "long", "longlong"]
 
 # Team-based reductions: operator -> types.
 _BITWISE_RED = ["uchar", "ushort", "uint", "ulong", "ulonglong", "int8", "int16", "int32", "int64", "uint8", "uint16",
@@ -114,7 +122,10 @@ def rust_types_rs():
         rust_list_macro("for_each_amo_standard_type", AMO_STANDARD),
         rust_list_macro("for_each_amo_extended_type", AMO_EXTENDED),
         rust_list_macro("for_each_amo_bitwise_type", AMO_BITWISE),
+        rust_list_macro("for_each_amo_deprecated_type", AMO_DEPRECATED),
+        rust_list_macro("for_each_amo_deprecated_extended_type", AMO_DEPRECATED_EXTENDED),
         rust_list_macro("for_each_p2p_type", P2P),
+        rust_list_macro("for_each_p2p_deprecated_type", P2P_DEPRECATED),
         rust_reduce_macro("for_each_reduce_type", REDUCE),
         rust_reduce_macro("for_each_reduce_to_all_type", REDUCE_TO_ALL),
     ]

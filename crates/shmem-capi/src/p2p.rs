@@ -1,0 +1,234 @@
+//! Point-to-point synchronization: `shmem_TYPENAME_wait_until` and `shmem_TYPENAME_test` with their
+//! `_all`/`_any`/`_some` and `_vector` forms, `shmem_signal_wait_until` and the deprecated waits, one macro row
+//! per type of the spec's point-to-point table, forwarded to `shmem::waits` (which checks the comparison code,
+//! the addresses and the status array). `_any` returns `SIZE_MAX` when no element is selected; `_some`
+//! writes the satisfying indices to `indices` and returns how many.
+
+use crate::fatal::{fatal, OrFatal};
+use crate::types::{for_each_p2p_deprecated_type, for_each_p2p_type};
+use core::ffi::c_int;
+use shmem::waits;
+use shmem_core::{Error, Result};
+use shmem_sync::WaitValue;
+
+/// A C point-to-point type as the facade's [`WaitValue`] of the same size and alignment: `size_t` and
+/// `ptrdiff_t` are Rust's `usize`/`isize`, which the facade watches as `u64`/`i64`.
+pub(crate) trait CWait: Copy {
+    /// The facade's type of the same bits.
+    type R: WaitValue;
+    /// The same value as the facade's type.
+    fn into_r(self) -> Self::R;
+}
+
+macro_rules! c_wait {
+    ($($t:ty => $r:ty),* $(,)?) => {$(
+        impl CWait for $t {
+            type R = $r;
+            #[inline]
+            fn into_r(self) -> $r {
+                // Same size by construction of this list (checked in the tests below).
+                <$r>::from_ne_bytes(self.to_ne_bytes())
+            }
+        }
+    )*};
+}
+c_wait!(i16 => i16, u16 => u16, i32 => i32, u32 => u32, i64 => i64, u64 => u64, usize => u64, isize => i64);
+
+/// The `status` mask of an array call: `None` for a null pointer (every element active).
+///
+/// # Safety
+/// A non-null `status` points to `n` readable `int`s (the spec's contract).
+#[inline]
+unsafe fn mask<'a>(status: *const c_int, n: usize) -> Option<&'a [i32]> {
+    // SAFETY: the caller's contract; `c_int` is `i32`.
+    (!status.is_null()).then(|| unsafe { core::slice::from_raw_parts(status, n) })
+}
+
+/// The `cmp_values` of a `_vector` call as the facade's type; [`fatal`] when null with `n > 0`.
+///
+/// # Safety
+/// A non-null `values` points to `n` readable `T`s (the spec's contract).
+#[inline]
+unsafe fn values<'a, T: CWait>(func: &str, values: *const T, n: usize) -> &'a [T::R] {
+    if n == 0 {
+        return &[];
+    }
+    if values.is_null() || !(values as usize).is_multiple_of(align_of::<T>()) {
+        fatal(func, &Error::invalid(format!("cmp_values {values:p} is null or misaligned")));
+    }
+    // SAFETY: `T` and `T::R` have the same size and alignment; the caller's contract on the `n` elements.
+    unsafe { core::slice::from_raw_parts(values.cast::<T::R>(), n) }
+}
+
+/// The return of an `_any` call: the index, or `SIZE_MAX` when none was selected.
+#[inline]
+fn index(found: Option<usize>) -> usize {
+    found.unwrap_or(usize::MAX)
+}
+
+/// Runs a `_some` call: checks `indices` first (room for `n` entries), then writes the satisfying indices
+/// there and returns how many.
+///
+/// # Safety
+/// A non-null `indices` points to `n` writable `size_t`s (the spec's contract).
+#[inline]
+unsafe fn some(func: &str, indices: *mut usize, n: usize, run: impl FnOnce() -> Result<Vec<usize>>) -> usize {
+    if n > 0 && (indices.is_null() || !(indices as usize).is_multiple_of(align_of::<usize>())) {
+        fatal(func, &Error::invalid(format!("indices {indices:p} is null or misaligned")));
+    }
+    let found = run().or_fatal(func);
+    for (k, &i) in found.iter().enumerate() {
+        // SAFETY: at most `n` indices are found, and `indices` has room for `n` (checked non-null, aligned).
+        unsafe { indices.add(k).write(i) };
+    }
+    found.len()
+}
+
+/// Defines `shmem_<N>_<op>` with the parameters `($p: $pt, ...)`; `$body` sees the C function's name as `$f`.
+macro_rules! def {
+    ($name:ident, $op:ident, ($($p:ident: $pt:ty),*) $(-> $ret:ty)?, |$f:ident| $body:expr) => {
+        paste::paste! {
+            #[doc = concat!("`shmem_", stringify!($name), "_", stringify!($op), "`")]
+            #[no_mangle]
+            pub unsafe extern "C" fn [<shmem_ $name _ $op>]($($p: $pt),*) $(-> $ret)? {
+                let $f = concat!("shmem_", stringify!($name), "_", stringify!($op));
+                $body
+            }
+        }
+    };
+}
+
+/// The wait and test routines of one type.
+macro_rules! p2p {
+    ($name:ident, $t:ty) => {
+        def!($name, wait_until, (ivar: *mut $t, cmp: c_int, cmp_value: $t), |f| {
+            waits::wait_until(ivar as usize, cmp, cmp_value.into_r()).or_fatal(f);
+        });
+        def!($name, wait_until_all,
+            (ivars: *mut $t, nelems: usize, status: *const c_int, cmp: c_int, cmp_value: $t), |f| {
+            // SAFETY: the spec's contract on `status`, forwarded.
+            let s = unsafe { mask(status, nelems) };
+            waits::wait_until_all(ivars as usize, nelems, s, cmp, cmp_value.into_r()).or_fatal(f)
+        });
+        def!($name, wait_until_any,
+            (ivars: *mut $t, nelems: usize, status: *const c_int, cmp: c_int, cmp_value: $t) -> usize, |f| {
+            // SAFETY: the spec's contract on `status`, forwarded.
+            let s = unsafe { mask(status, nelems) };
+            index(waits::wait_until_any(ivars as usize, nelems, s, cmp, cmp_value.into_r()).or_fatal(f))
+        });
+        def!($name, wait_until_some, (ivars: *mut $t, nelems: usize, indices: *mut usize, status: *const c_int,
+            cmp: c_int, cmp_value: $t) -> usize, |f| {
+            // SAFETY: the spec's contract on `status` and `indices`, forwarded.
+            unsafe {
+                let s = mask(status, nelems);
+                some(f, indices, nelems, || waits::wait_until_some(ivars as usize, nelems, s, cmp, cmp_value.into_r()))
+            }
+        });
+        def!($name, wait_until_all_vector,
+            (ivars: *mut $t, nelems: usize, status: *const c_int, cmp: c_int, cmp_values: *mut $t), |f| {
+            // SAFETY: the spec's contract on `status` and `cmp_values`, forwarded.
+            let (s, v) = unsafe { (mask(status, nelems), values(f, cmp_values, nelems)) };
+            waits::wait_until_all_vector(ivars as usize, nelems, s, cmp, v).or_fatal(f)
+        });
+        def!($name, wait_until_any_vector,
+            (ivars: *mut $t, nelems: usize, status: *const c_int, cmp: c_int, cmp_values: *mut $t) -> usize, |f| {
+            // SAFETY: the spec's contract on `status` and `cmp_values`, forwarded.
+            let (s, v) = unsafe { (mask(status, nelems), values(f, cmp_values, nelems)) };
+            index(waits::wait_until_any_vector(ivars as usize, nelems, s, cmp, v).or_fatal(f))
+        });
+        def!($name, wait_until_some_vector, (ivars: *mut $t, nelems: usize, indices: *mut usize,
+            status: *const c_int, cmp: c_int, cmp_values: *mut $t) -> usize, |f| {
+            // SAFETY: the spec's contract on `status`, `cmp_values` and `indices`, forwarded.
+            unsafe {
+                let (s, v) = (mask(status, nelems), values(f, cmp_values, nelems));
+                some(f, indices, nelems, || waits::wait_until_some_vector(ivars as usize, nelems, s, cmp, v))
+            }
+        });
+        def!($name, test, (ivar: *mut $t, cmp: c_int, cmp_value: $t) -> c_int, |f| {
+            c_int::from(waits::test(ivar as usize, cmp, cmp_value.into_r()).or_fatal(f))
+        });
+        def!($name, test_all,
+            (ivars: *mut $t, nelems: usize, status: *const c_int, cmp: c_int, cmp_value: $t) -> c_int, |f| {
+            // SAFETY: the spec's contract on `status`, forwarded.
+            let s = unsafe { mask(status, nelems) };
+            c_int::from(waits::test_all(ivars as usize, nelems, s, cmp, cmp_value.into_r()).or_fatal(f))
+        });
+        def!($name, test_any,
+            (ivars: *mut $t, nelems: usize, status: *const c_int, cmp: c_int, cmp_value: $t) -> usize, |f| {
+            // SAFETY: the spec's contract on `status`, forwarded.
+            let s = unsafe { mask(status, nelems) };
+            index(waits::test_any(ivars as usize, nelems, s, cmp, cmp_value.into_r()).or_fatal(f))
+        });
+        def!($name, test_some, (ivars: *mut $t, nelems: usize, indices: *mut usize, status: *const c_int,
+            cmp: c_int, cmp_value: $t) -> usize, |f| {
+            // SAFETY: the spec's contract on `status` and `indices`, forwarded.
+            unsafe {
+                let s = mask(status, nelems);
+                some(f, indices, nelems, || waits::test_some(ivars as usize, nelems, s, cmp, cmp_value.into_r()))
+            }
+        });
+        def!($name, test_all_vector,
+            (ivars: *mut $t, nelems: usize, status: *const c_int, cmp: c_int, cmp_values: *mut $t) -> c_int, |f| {
+            // SAFETY: the spec's contract on `status` and `cmp_values`, forwarded.
+            let (s, v) = unsafe { (mask(status, nelems), values(f, cmp_values, nelems)) };
+            c_int::from(waits::test_all_vector(ivars as usize, nelems, s, cmp, v).or_fatal(f))
+        });
+        def!($name, test_any_vector,
+            (ivars: *mut $t, nelems: usize, status: *const c_int, cmp: c_int, cmp_values: *mut $t) -> usize, |f| {
+            // SAFETY: the spec's contract on `status` and `cmp_values`, forwarded.
+            let (s, v) = unsafe { (mask(status, nelems), values(f, cmp_values, nelems)) };
+            index(waits::test_any_vector(ivars as usize, nelems, s, cmp, v).or_fatal(f))
+        });
+        def!($name, test_some_vector, (ivars: *mut $t, nelems: usize, indices: *mut usize,
+            status: *const c_int, cmp: c_int, cmp_values: *mut $t) -> usize, |f| {
+            // SAFETY: the spec's contract on `status`, `cmp_values` and `indices`, forwarded.
+            unsafe {
+                let (s, v) = (mask(status, nelems), values(f, cmp_values, nelems));
+                some(f, indices, nelems, || waits::test_some_vector(ivars as usize, nelems, s, cmp, v))
+            }
+        });
+    };
+}
+for_each_p2p_type!(p2p);
+
+/// The deprecated `shmem_TYPENAME_wait` of one type: waits until the variable differs from `cmp_value`.
+macro_rules! deprecated_wait {
+    ($name:ident, $t:ty) => {
+        def!($name, wait, (ivar: *mut $t, cmp_value: $t), |f| {
+            waits::wait(ivar as usize, cmp_value.into_r()).or_fatal(f);
+        });
+    };
+}
+for_each_p2p_deprecated_type!(deprecated_wait);
+
+/// `shmem_signal_wait_until`: waits until the signal at `sig_addr` compares true; returns its value.
+#[no_mangle]
+pub unsafe extern "C" fn shmem_signal_wait_until(sig_addr: *mut u64, cmp: c_int, cmp_value: u64) -> u64 {
+    waits::signal_wait_until(sig_addr as usize, cmp, cmp_value).or_fatal("shmem_signal_wait_until")
+}
+
+/// `shmem_wait` (deprecated): waits until the `long` at `ivar` differs from `cmp_value`.
+#[no_mangle]
+pub unsafe extern "C" fn shmem_wait(ivar: *mut i64, cmp_value: i64) {
+    waits::wait(ivar as usize, cmp_value).or_fatal("shmem_wait");
+}
+
+/// `shmem_wait_until` (deprecated `long` form; C11 programs get the generic macro of the same name).
+#[no_mangle]
+pub unsafe extern "C" fn shmem_wait_until(ivar: *mut i64, cmp: c_int, cmp_value: i64) {
+    waits::wait_until(ivar as usize, cmp, cmp_value).or_fatal("shmem_wait_until");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn c_types_keep_their_bits_and_none_is_size_max() {
+        assert_eq!(usize::MAX.into_r(), u64::MAX);
+        assert_eq!((-7isize).into_r(), -7i64);
+        assert_eq!((-2i16).into_r(), -2i16);
+        assert_eq!(index(None), usize::MAX);
+        assert_eq!(index(Some(3)), 3);
+    }
+}
