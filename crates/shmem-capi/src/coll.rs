@@ -19,6 +19,7 @@
 use crate::fatal::{fatal, record, OrFatal};
 use crate::handles::{shmem_team_t, team_id};
 use crate::rma::LongDouble;
+use crate::statics_coll::{self as sc, Bounce};
 use crate::types::{for_each_reduce_to_all_type, for_each_reduce_type, for_each_rma_type};
 use core::ffi::{c_int, c_long, c_void};
 use shmem::collectives::{self as coll, active_set, DataType, ReduceOp};
@@ -49,6 +50,66 @@ fn status(r: Result<()>) -> c_int {
         Ok(()) => 0,
         Err(e) => record(&e),
     }
+}
+
+/// `a · b · c` bytes, `None` on overflow.
+fn bytes(a: usize, b: usize, c: usize) -> Option<usize> {
+    a.checked_mul(b)?.checked_mul(c)
+}
+
+/// Bytes spanned by `count` elements of `size` bytes at a stride of `stride` elements (`None`: overflow or a
+/// stride below 1, which the facade reports).
+fn strided(count: usize, stride: isize, size: usize) -> Option<usize> {
+    if count == 0 {
+        return Some(0);
+    }
+    let stride = usize::try_from(stride).ok().filter(|&s| s >= 1)?;
+    (count - 1).checked_mul(stride)?.checked_add(1)?.checked_mul(size)
+}
+
+/// The members of `team` (0 for an invalid team: the facade reports it).
+fn team_size(team: i32) -> usize {
+    usize::try_from(shmem::team::n_pes(team)).unwrap_or(0)
+}
+
+/// Runs a team collective on `dest`/`source`, bounced through the scratch when they are global/static
+/// variables (see [`crate::statics_coll`]); a bounce that cannot be made fails the call on every member.
+fn team_run(
+    team: i32,
+    dest: usize,
+    dest_len: Option<usize>,
+    source: usize,
+    src_len: Option<usize>,
+    run: impl FnOnce(usize, usize) -> Result<()>,
+) -> c_int {
+    status(match Bounce::new(dest, dest_len, source, src_len) {
+        Ok(b) => {
+            let r = run(b.d, b.s);
+            b.finish(r, false)
+        }
+        Err(e) => coll::refuse(team, e), // every member fails, this one with `e`
+    })
+}
+
+/// The total of every member's `nelems` of a `collect` whose `dest` is a global/static variable (then the
+/// bounce needs the length of `dest`), exchanged through the scratch by `gather(dest, source)` (an fcollect of
+/// one 64-bit word per member); `Some(0)` when `dest` is on the heap (not needed).
+fn collect_total(
+    dest: usize,
+    nelems: usize,
+    members: usize,
+    gather: impl FnOnce(usize, usize) -> Result<()>,
+) -> Result<usize> {
+    if !crate::statics::contains(dest) {
+        return Ok(0);
+    }
+    let (to, from) = crate::statics_coll::counts_area(members)?;
+    // SAFETY: `from` is an 8-aligned word of the scratch (heap memory of this library).
+    unsafe { (from as *mut u64).write(nelems as u64) };
+    gather(to, from)?;
+    // SAFETY: the fcollect wrote `members` words at `to`.
+    let counts = unsafe { std::slice::from_raw_parts(to as *const u64, members) };
+    Ok(counts.iter().fold(0u64, |a, &c| a.saturating_add(c)) as usize)
 }
 
 extern "C" {
@@ -132,6 +193,65 @@ unsafe fn longdouble_reduce(
     unsafe { shmem::api::putmem(d, acc.as_ptr().cast(), len, i64::from(me)) }
 }
 
+/// A team broadcast of `nelems` elements of `dt` (`size` bytes each), bounced when static.
+fn broadcast_any(
+    team: shmem_team_t,
+    dt: DataType,
+    size: usize,
+    dest: usize,
+    source: usize,
+    nelems: usize,
+    root: c_int,
+) -> c_int {
+    let (t, len) = (team_id(team), nelems.checked_mul(size));
+    team_run(t, dest, len, source, len, |d, s| coll::broadcast::broadcast(t, dt, d, s, nelems, root))
+}
+
+/// A team collect (`nelems` may differ per member), bounced when static.
+fn collect_any(team: shmem_team_t, dt: DataType, size: usize, dest: usize, source: usize, nelems: usize) -> c_int {
+    let t = team_id(team);
+    let total =
+        collect_total(dest, nelems, team_size(t), |to, from| coll::collect::fcollect(t, DataType::U64, to, from, 1));
+    let total = match total {
+        Ok(x) => x,
+        Err(e) => return status(Err(e)),
+    };
+    let (dl, sl) = (total.checked_mul(size), nelems.checked_mul(size));
+    team_run(t, dest, dl, source, sl, |d, s| coll::collect::collect(t, dt, d, s, nelems))
+}
+
+/// A team fcollect, bounced when static.
+fn fcollect_any(team: shmem_team_t, dt: DataType, size: usize, dest: usize, source: usize, nelems: usize) -> c_int {
+    let t = team_id(team);
+    let (dl, sl) = (bytes(nelems, size, team_size(t)), nelems.checked_mul(size));
+    team_run(t, dest, dl, source, sl, |d, s| coll::collect::fcollect(t, dt, d, s, nelems))
+}
+
+/// A team alltoall, bounced when static.
+fn alltoall_any(team: shmem_team_t, dt: DataType, size: usize, dest: usize, source: usize, nelems: usize) -> c_int {
+    let t = team_id(team);
+    let len = bytes(nelems, size, team_size(t));
+    team_run(t, dest, len, source, len, |d, s| coll::alltoall::alltoall(t, dt, d, s, nelems))
+}
+
+/// A team alltoalls, bounced when static (the strided extents of `dest` and `source`).
+#[allow(clippy::too_many_arguments)]
+fn alltoalls_any(
+    team: shmem_team_t,
+    dt: DataType,
+    size: usize,
+    dest: usize,
+    source: usize,
+    dst: isize,
+    sst: isize,
+    nelems: usize,
+) -> c_int {
+    let t = team_id(team);
+    let count = nelems.saturating_mul(team_size(t));
+    let (dl, sl) = (strided(count, dst, size), strided(count, sst, size));
+    team_run(t, dest, dl, source, sl, |d, s| coll::alltoall::alltoalls(t, dt, d, s, dst, sst, nelems))
+}
+
 /// The typed team collectives of one type.
 macro_rules! typed_team {
     ($name:ident, $t:ty) => {
@@ -141,39 +261,36 @@ macro_rules! typed_team {
             #[no_mangle]
             pub extern "C" fn [<shmem_ $name _broadcast>](team: shmem_team_t, dest: *mut $t, source: *const $t,
                 nelems: usize, pe_root: c_int) -> c_int {
-                status(coll::broadcast::broadcast(team_id(team), <$t as CollElement>::DT, dest as usize,
-                    source as usize, nelems, pe_root))
+                broadcast_any(team, <$t as CollElement>::DT, size_of::<$t>(), dest as usize, source as usize,
+                    nelems, pe_root)
             }
             #[doc = concat!("`shmem_", stringify!($name), "_collect`: every member's `nelems` (may differ), \
 concatenated in team order.")]
             #[no_mangle]
             pub extern "C" fn [<shmem_ $name _collect>](team: shmem_team_t, dest: *mut $t, source: *const $t,
                 nelems: usize) -> c_int {
-                status(coll::collect::collect(team_id(team), <$t as CollElement>::DT, dest as usize,
-                    source as usize, nelems))
+                collect_any(team, <$t as CollElement>::DT, size_of::<$t>(), dest as usize, source as usize, nelems)
             }
             #[doc = concat!("`shmem_", stringify!($name), "_fcollect`: collect with the same `nelems` on every \
 member.")]
             #[no_mangle]
             pub extern "C" fn [<shmem_ $name _fcollect>](team: shmem_team_t, dest: *mut $t, source: *const $t,
                 nelems: usize) -> c_int {
-                status(coll::collect::fcollect(team_id(team), <$t as CollElement>::DT, dest as usize,
-                    source as usize, nelems))
+                fcollect_any(team, <$t as CollElement>::DT, size_of::<$t>(), dest as usize, source as usize, nelems)
             }
             #[doc = concat!("`shmem_", stringify!($name), "_alltoall`: block `j` of `source` to member `j`.")]
             #[no_mangle]
             pub extern "C" fn [<shmem_ $name _alltoall>](team: shmem_team_t, dest: *mut $t, source: *const $t,
                 nelems: usize) -> c_int {
-                status(coll::alltoall::alltoall(team_id(team), <$t as CollElement>::DT, dest as usize,
-                    source as usize, nelems))
+                alltoall_any(team, <$t as CollElement>::DT, size_of::<$t>(), dest as usize, source as usize, nelems)
             }
             #[doc = concat!("`shmem_", stringify!($name), "_alltoalls`: alltoall with element strides `dst`, \
 `sst`.")]
             #[no_mangle]
             pub extern "C" fn [<shmem_ $name _alltoalls>](team: shmem_team_t, dest: *mut $t, source: *const $t,
                 dst: isize, sst: isize, nelems: usize) -> c_int {
-                status(coll::alltoall::alltoalls(team_id(team), <$t as CollElement>::DT, dest as usize,
-                    source as usize, dst, sst, nelems))
+                alltoalls_any(team, <$t as CollElement>::DT, size_of::<$t>(), dest as usize, source as usize, dst,
+                    sst, nelems)
             }
         }
     };
@@ -189,7 +306,7 @@ pub extern "C" fn shmem_broadcastmem(
     nelems: usize,
     pe_root: c_int,
 ) -> c_int {
-    status(coll::broadcast::broadcastmem(team_id(team), dest as usize, source as usize, nelems, pe_root))
+    broadcast_any(team, DataType::Bytes, 1, dest as usize, source as usize, nelems, pe_root)
 }
 
 /// `shmem_collectmem`: every member's `nelems` bytes (may differ) concatenated in team order.
@@ -200,7 +317,7 @@ pub extern "C" fn shmem_collectmem(
     source: *const c_void,
     nelems: usize,
 ) -> c_int {
-    status(coll::collect::collectmem(team_id(team), dest as usize, source as usize, nelems))
+    collect_any(team, DataType::Bytes, 1, dest as usize, source as usize, nelems)
 }
 
 /// `shmem_fcollectmem`: every member's `nelems` bytes concatenated in team order.
@@ -211,7 +328,7 @@ pub extern "C" fn shmem_fcollectmem(
     source: *const c_void,
     nelems: usize,
 ) -> c_int {
-    status(coll::collect::fcollectmem(team_id(team), dest as usize, source as usize, nelems))
+    fcollect_any(team, DataType::Bytes, 1, dest as usize, source as usize, nelems)
 }
 
 /// `shmem_alltoallmem`: blocks of `nelems` bytes between all members.
@@ -222,7 +339,7 @@ pub extern "C" fn shmem_alltoallmem(
     source: *const c_void,
     nelems: usize,
 ) -> c_int {
-    status(coll::alltoall::alltoallmem(team_id(team), dest as usize, source as usize, nelems))
+    alltoall_any(team, DataType::Bytes, 1, dest as usize, source as usize, nelems)
 }
 
 /// `shmem_alltoallsmem`: alltoallmem with byte strides `dst`, `sst`.
@@ -235,7 +352,7 @@ pub extern "C" fn shmem_alltoallsmem(
     sst: isize,
     nelems: usize,
 ) -> c_int {
-    status(coll::alltoall::alltoalls(team_id(team), DataType::Bytes, dest as usize, source as usize, dst, sst, nelems))
+    alltoalls_any(team, DataType::Bytes, 1, dest as usize, source as usize, dst, sst, nelems)
 }
 
 /// One team reduction `shmem_TYPENAME_OP_reduce` (long double: [`longdouble_reduce`]).
@@ -246,9 +363,13 @@ macro_rules! typed_reduce {
             #[no_mangle]
             pub unsafe extern "C" fn [<shmem_longdouble_ $op _reduce>](team: shmem_team_t, dest: *mut $t,
                 source: *const $t, nreduce: usize) -> c_int {
-                // SAFETY: the spec's contract (symmetric arrays of nreduce elements), checked by the RMA.
-                status(unsafe { longdouble_reduce(Members::Team(team_id(team)), ReduceOp::[<$op:camel>], dest,
-                    source, nreduce) })
+                let (t, len) = (team_id(team), nreduce.checked_mul(size_of::<$t>()));
+                team_run(t, dest as usize, len, source as usize, len, |d, s| {
+                    // SAFETY: the spec's contract (symmetric arrays of nreduce elements), checked by the RMA;
+                    // a bounced array is the scratch, which has room for them.
+                    unsafe { longdouble_reduce(Members::Team(t), ReduceOp::[<$op:camel>], d as *mut $t,
+                        s as *const $t, nreduce) }
+                })
             }
         }
     };
@@ -258,8 +379,10 @@ macro_rules! typed_reduce {
             #[no_mangle]
             pub extern "C" fn [<shmem_ $name _ $op _reduce>](team: shmem_team_t, dest: *mut $t, source: *const $t,
                 nreduce: usize) -> c_int {
-                status(coll::reduce::reduce(team_id(team), ReduceOp::[<$op:camel>], <$t as CollElement>::DT,
-                    dest as usize, source as usize, nreduce))
+                let (t, len) = (team_id(team), nreduce.checked_mul(size_of::<$t>()));
+                team_run(t, dest as usize, len, source as usize, len, |d, s| {
+                    coll::reduce::reduce(t, ReduceOp::[<$op:camel>], <$t as CollElement>::DT, d, s, nreduce)
+                })
             }
         }
     };
@@ -285,9 +408,13 @@ macro_rules! typed_to_all {
                 let func = concat!("shmem_longdouble_", stringify!($op), "_to_all");
                 let n = count(func, nreduce);
                 let m = Members::ActiveSet { start: pe_start, log_stride: log_pe_stride, size: pe_size,
-                    psync: psync as usize };
-                // SAFETY: the spec's contract (symmetric arrays of nreduce elements), checked by the RMA.
-                unsafe { longdouble_reduce(m, ReduceOp::[<$op:camel>], dest, source, n) }.or_fatal(func)
+                    psync: set_psync(func, psync) };
+                let len = n.checked_mul(size_of::<$t>());
+                set_run(func, dest as usize, len, source as usize, len, false, |d, s| {
+                    // SAFETY: the spec's contract (symmetric arrays of nreduce elements), checked by the RMA;
+                    // a bounced array is the scratch, which has room for them.
+                    unsafe { longdouble_reduce(m, ReduceOp::[<$op:camel>], d as *mut $t, s as *const $t, n) }
+                })
             }
         }
     };
@@ -300,18 +427,48 @@ macro_rules! typed_to_all {
                 pe_start: c_int, log_pe_stride: c_int, pe_size: c_int, pwrk: *mut $t, psync: *mut c_long) {
                 let func = concat!("shmem_", stringify!($name), "_", stringify!($op), "_to_all");
                 let n = count(func, nreduce);
-                active_set::reduce_to_all(ReduceOp::[<$op:camel>], <$t as CollElement>::DT, dest as usize,
-                    source as usize, n, pe_start, log_pe_stride, pe_size, pwrk as usize, psync as usize)
-                    .or_fatal(func)
+                let (ps, pw) = (set_psync(func, psync), sc::pwrk(pwrk as usize).or_fatal(func));
+                let len = n.checked_mul(size_of::<$t>());
+                set_run(func, dest as usize, len, source as usize, len, false, |d, s| {
+                    active_set::reduce_to_all(ReduceOp::[<$op:camel>], <$t as CollElement>::DT, d, s, n, pe_start,
+                        log_pe_stride, pe_size, pw, ps)
+                })
             }
         }
     };
 }
 for_each_reduce_to_all_type!(typed_to_all);
 
+/// The `pSync` to give the facade (a heap slot for a global/static one, see [`crate::statics_coll`]).
+fn set_psync(func: &str, psync: *mut c_long) -> usize {
+    sc::psync(psync as usize).or_fatal(func)
+}
+
+/// Runs an active-set collective on `dest`/`source`, bounced through the scratch when they are global/static
+/// variables; `skip_out`: this PE's `dest` is not written (the broadcast's root). Errors end the job.
+fn set_run(
+    func: &str,
+    dest: usize,
+    dest_len: Option<usize>,
+    source: usize,
+    src_len: Option<usize>,
+    skip_out: bool,
+    run: impl FnOnce(usize, usize) -> Result<()>,
+) {
+    let b = Bounce::new(dest, dest_len, source, src_len).or_fatal(func);
+    let r = run(b.d, b.s);
+    b.finish(r, skip_out).or_fatal(func)
+}
+
+/// Whether this PE is the active set's broadcast root (whose `dest` the active-set broadcast leaves alone).
+fn is_set_root(func: &str, root: c_int, start: c_int, log_stride: c_int) -> bool {
+    let me = i64::from(shmem::api::my_pe().or_fatal(func));
+    (0..31).contains(&log_stride) && me == i64::from(start) + (i64::from(root) << log_stride)
+}
+
 /// The active set's full barrier on `psync` (see the module documentation).
 fn set_sync(func: &str, start: c_int, log_stride: c_int, size: c_int, psync: *mut c_long) {
-    let p = psync as usize;
+    let p = set_psync(func, psync);
     active_set::fcollect64(p, p, 0, start, log_stride, size, p).or_fatal(func)
 }
 
@@ -344,12 +501,14 @@ fn set_alltoalls(
     pe_size: c_int,
     psync: *mut c_long,
 ) {
-    let p = psync as usize;
+    let p = set_psync(func, psync);
     let (d, s) = (dest as usize, source as usize);
+    // The meeting only checks that dest and source are symmetric: a global/static one has a stand-in.
+    let (md, ms) = (sc::stand_in(d).or_fatal(func), sc::stand_in(s).or_fatal(func));
     // The meeting checks dest and source at the elements' own alignment (32-bit ones need only 4 bytes).
     let meet = || match size {
-        4 => active_set::fcollect32(d, s, 0, pe_start, log_pe_stride, pe_size, p),
-        _ => active_set::fcollect64(d, s, 0, pe_start, log_pe_stride, pe_size, p),
+        4 => active_set::fcollect32(md, ms, 0, pe_start, log_pe_stride, pe_size, p),
+        _ => active_set::fcollect64(md, ms, 0, pe_start, log_pe_stride, pe_size, p),
     };
     meet().or_fatal(func);
     if dst < 1 || sst < 1 {
@@ -384,29 +543,50 @@ other members of the active set.")]
             #[allow(clippy::too_many_arguments)]
             pub extern "C" fn [<shmem_broadcast $bits>](dest: *mut c_void, source: *const c_void, nelems: usize,
                 pe_root: c_int, pe_start: c_int, log_pe_stride: c_int, pe_size: c_int, psync: *mut c_long) {
-                active_set::[<broadcast $bits>](dest as usize, source as usize, nelems, pe_root, pe_start,
-                    log_pe_stride, pe_size, psync as usize).or_fatal(concat!("shmem_broadcast", $bits))
+                let func = concat!("shmem_broadcast", $bits);
+                let (ps, len) = (set_psync(func, psync), nelems.checked_mul($bits / 8));
+                let root = is_set_root(func, pe_root, pe_start, log_pe_stride);
+                set_run(func, dest as usize, len, source as usize, len, root, |d, s| {
+                    active_set::[<broadcast $bits>](d, s, nelems, pe_root, pe_start, log_pe_stride, pe_size, ps)
+                })
             }
             #[doc = concat!("`shmem_collect", $bits, "` (deprecated).")]
             #[no_mangle]
             pub extern "C" fn [<shmem_collect $bits>](dest: *mut c_void, source: *const c_void, nelems: usize,
                 pe_start: c_int, log_pe_stride: c_int, pe_size: c_int, psync: *mut c_long) {
-                active_set::[<collect $bits>](dest as usize, source as usize, nelems, pe_start, log_pe_stride,
-                    pe_size, psync as usize).or_fatal(concat!("shmem_collect", $bits))
+                let func = concat!("shmem_collect", $bits);
+                let ps = set_psync(func, psync);
+                let members = usize::try_from(pe_size).unwrap_or(0);
+                let total = collect_total(dest as usize, nelems, members, |to, from| {
+                    active_set::fcollect64(to, from, 1, pe_start, log_pe_stride, pe_size, ps)
+                }).or_fatal(func);
+                let (dl, sl) = (total.checked_mul($bits / 8), nelems.checked_mul($bits / 8));
+                set_run(func, dest as usize, dl, source as usize, sl, false, |d, s| {
+                    active_set::[<collect $bits>](d, s, nelems, pe_start, log_pe_stride, pe_size, ps)
+                })
             }
             #[doc = concat!("`shmem_fcollect", $bits, "` (deprecated).")]
             #[no_mangle]
             pub extern "C" fn [<shmem_fcollect $bits>](dest: *mut c_void, source: *const c_void, nelems: usize,
                 pe_start: c_int, log_pe_stride: c_int, pe_size: c_int, psync: *mut c_long) {
-                active_set::[<fcollect $bits>](dest as usize, source as usize, nelems, pe_start, log_pe_stride,
-                    pe_size, psync as usize).or_fatal(concat!("shmem_fcollect", $bits))
+                let func = concat!("shmem_fcollect", $bits);
+                let ps = set_psync(func, psync);
+                let members = usize::try_from(pe_size).unwrap_or(0);
+                let (dl, sl) = (bytes(nelems, $bits / 8, members), nelems.checked_mul($bits / 8));
+                set_run(func, dest as usize, dl, source as usize, sl, false, |d, s| {
+                    active_set::[<fcollect $bits>](d, s, nelems, pe_start, log_pe_stride, pe_size, ps)
+                })
             }
             #[doc = concat!("`shmem_alltoall", $bits, "` (deprecated).")]
             #[no_mangle]
             pub extern "C" fn [<shmem_alltoall $bits>](dest: *mut c_void, source: *const c_void, nelems: usize,
                 pe_start: c_int, log_pe_stride: c_int, pe_size: c_int, psync: *mut c_long) {
-                active_set::[<alltoall $bits>](dest as usize, source as usize, nelems, pe_start, log_pe_stride,
-                    pe_size, psync as usize).or_fatal(concat!("shmem_alltoall", $bits))
+                let func = concat!("shmem_alltoall", $bits);
+                let ps = set_psync(func, psync);
+                let len = bytes(nelems, $bits / 8, usize::try_from(pe_size).unwrap_or(0));
+                set_run(func, dest as usize, len, source as usize, len, false, |d, s| {
+                    active_set::[<alltoall $bits>](d, s, nelems, pe_start, log_pe_stride, pe_size, ps)
+                })
             }
             #[doc = concat!("`shmem_alltoalls", $bits, "` (deprecated; see the module documentation).")]
             #[no_mangle]

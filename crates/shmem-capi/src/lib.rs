@@ -32,6 +32,8 @@ pub mod p2p;
 pub mod rma;
 pub mod setup;
 pub mod signal;
+pub mod static_words;
 pub mod statics;
+pub mod statics_coll;
 pub mod team;
 mod types;

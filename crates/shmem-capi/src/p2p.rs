@@ -7,9 +7,289 @@
 use crate::fatal::{fatal, OrFatal};
 use crate::types::{for_each_p2p_deprecated_type, for_each_p2p_type};
 use core::ffi::c_int;
-use shmem::waits;
 use shmem_core::{Error, Result};
 use shmem_sync::WaitValue;
+
+/// The wait/test families with the same signatures as `shmem::waits`, for variables in the heap (forwarded)
+/// and global/static variables (see [`crate::statics`]): those are polled here on this PE's own word with
+/// `Acquire` loads and the bounded backoff of [`crate::static_words::wait_for`], with the facade's selection
+/// rules (`shmem_sync::family`: a selection with no active element is satisfied at once).
+mod waits {
+    use crate::static_words::{load, wait_for};
+    use shmem_core::{Error, Result};
+    use shmem_sync::{family, CmpOp, WaitValue};
+
+    /// This PE's `n` static variables of `T` at `addr`: `None` when `addr` is not a static variable (or the
+    /// set is empty, which reads nothing), else the checked pointer.
+    fn region<T: WaitValue>(addr: usize, n: usize) -> Option<Result<*const u8>> {
+        if n == 0 || !crate::statics::contains(addr) {
+            return None;
+        }
+        Some((|| {
+            let len = n.checked_mul(T::WIDTH).ok_or_else(|| Error::invalid(format!("nelems {n} overflows")))?;
+            if !addr.is_multiple_of(T::WIDTH) {
+                return Err(Error::invalid(format!("address {addr:#x} is not aligned to its {}-byte type", T::WIDTH)));
+            }
+            let me = i64::from(shmem::api::my_pe()?);
+            let p = crate::statics::lookup(addr, len, me).expect("contains() said it is static")?;
+            Ok(p.cast_const())
+        })())
+    }
+
+    /// Element `i` of the static array at `p`.
+    fn at<T: WaitValue>(p: *const u8, i: usize) -> T {
+        // SAFETY: `region` checked `n` aligned elements of this PE's mapped static data; `i < n`.
+        T::from_bits(unsafe { load(p.add(i * T::WIDTH), T::WIDTH) })
+    }
+
+    /// Which elements a selection picks.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Sel {
+        All,
+        Any,
+        Some,
+    }
+
+    /// Tests (`wait == false`) or waits for the selection `sel` over the static array at `p`: `Some(hits)`
+    /// when satisfied (`All`: empty; `Any`: at most one index; `Some`: every satisfying index).
+    #[allow(clippy::too_many_arguments)]
+    fn select<T: WaitValue>(
+        p: *const u8,
+        n: usize,
+        status: Option<&[i32]>,
+        cmp: CmpOp,
+        val: impl Fn(usize) -> T,
+        sel: Sel,
+        wait: bool,
+    ) -> Result<Option<Vec<usize>>> {
+        let h = |i: usize| cmp.holds(at::<T>(p, i), val(i));
+        let once = || match sel {
+            Sel::All => family::test_all(n, status, h).then(Vec::new),
+            _ if !family::any_active(n, status) => Some(Vec::new()),
+            Sel::Any => family::test_any(n, status, h).map(|i| vec![i]),
+            Sel::Some => Some(family::test_some(n, status, h)).filter(|v| !v.is_empty()),
+        };
+        if wait {
+            wait_for(once).map(Some)
+        } else {
+            Ok(once())
+        }
+    }
+
+    /// Runs a selection on a static array, or `None` for the facade's path.
+    #[allow(clippy::too_many_arguments)]
+    fn on_static<T: WaitValue>(
+        addr: usize,
+        n: usize,
+        status: Option<&[i32]>,
+        cmp: i32,
+        val: impl Fn(usize) -> T,
+        sel: Sel,
+        wait: bool,
+    ) -> Option<Result<Option<Vec<usize>>>> {
+        if n == 0 || !crate::statics::contains(addr) {
+            return None;
+        }
+        let cmp = match CmpOp::from_code(cmp) {
+            Ok(c) => c,
+            Err(e) => return Some(Err(e)),
+        };
+        if status.is_some_and(|s| s.len() < n) {
+            return Some(Err(Error::invalid(format!("status has fewer than nelems {n} entries"))));
+        }
+        Some(region::<T>(addr, n)?.and_then(|p| select(p, n, status, cmp, val, sel, wait)))
+    }
+
+    fn first(v: Option<Vec<usize>>) -> Option<usize> {
+        v.and_then(|v| v.first().copied())
+    }
+
+    /// `shmem::waits::wait_until`, global/static variables included.
+    pub(super) fn wait_until<T: WaitValue>(ivar: usize, cmp: i32, value: T) -> Result<T> {
+        if let Some(r) = on_static(ivar, 1, None, cmp, |_| value, Sel::All, true) {
+            r?;
+            let p = region::<T>(ivar, 1).expect("static")?;
+            // The value that satisfied the wait may have changed since; the spec returns nothing for the
+            // typed waits, and the signal wait's value is read again (as a fresh satisfying read would).
+            return Ok(at::<T>(p, 0));
+        }
+        shmem::waits::wait_until(ivar, cmp, value)
+    }
+
+    /// `shmem::waits::wait`, global/static variables included.
+    pub(super) fn wait<T: WaitValue>(ivar: usize, value: T) -> Result<T> {
+        wait_until(ivar, CmpOp::Ne as i32, value)
+    }
+
+    /// `shmem::waits::signal_wait_until`, global/static variables included.
+    pub(super) fn signal_wait_until(sig: usize, cmp: i32, value: u64) -> Result<u64> {
+        if crate::statics::contains(sig) {
+            let cmp_op = CmpOp::from_code(cmp)?;
+            let p = region::<u64>(sig, 1).expect("static")?;
+            // The satisfying value itself, read once per poll.
+            return wait_for(|| Some(at::<u64>(p, 0)).filter(|&x| cmp_op.holds(x, value)));
+        }
+        shmem::waits::signal_wait_until(sig, cmp, value)
+    }
+
+    /// `shmem::waits::test`, global/static variables included.
+    pub(super) fn test<T: WaitValue>(ivar: usize, cmp: i32, value: T) -> Result<bool> {
+        match on_static(ivar, 1, None, cmp, |_| value, Sel::All, false) {
+            Some(r) => r.map(|s| s.is_some()),
+            None => shmem::waits::test(ivar, cmp, value),
+        }
+    }
+
+    /// `shmem::waits::wait_until_all`, global/static variables included.
+    pub(super) fn wait_until_all<T: WaitValue>(a: usize, n: usize, s: Option<&[i32]>, cmp: i32, v: T) -> Result<()> {
+        match on_static(a, n, s, cmp, |_| v, Sel::All, true) {
+            Some(r) => r.map(drop),
+            None => shmem::waits::wait_until_all(a, n, s, cmp, v),
+        }
+    }
+
+    /// `shmem::waits::wait_until_any`, global/static variables included.
+    pub(super) fn wait_until_any<T: WaitValue>(
+        a: usize,
+        n: usize,
+        s: Option<&[i32]>,
+        cmp: i32,
+        v: T,
+    ) -> Result<Option<usize>> {
+        match on_static(a, n, s, cmp, |_| v, Sel::Any, true) {
+            Some(r) => r.map(first),
+            None => shmem::waits::wait_until_any(a, n, s, cmp, v),
+        }
+    }
+
+    /// `shmem::waits::wait_until_some`, global/static variables included.
+    pub(super) fn wait_until_some<T: WaitValue>(
+        a: usize,
+        n: usize,
+        s: Option<&[i32]>,
+        cmp: i32,
+        v: T,
+    ) -> Result<Vec<usize>> {
+        match on_static(a, n, s, cmp, |_| v, Sel::Some, true) {
+            Some(r) => r.map(Option::unwrap_or_default),
+            None => shmem::waits::wait_until_some(a, n, s, cmp, v),
+        }
+    }
+
+    /// `shmem::waits::wait_until_all_vector`, global/static variables included.
+    pub(super) fn wait_until_all_vector<T: WaitValue>(
+        a: usize,
+        n: usize,
+        s: Option<&[i32]>,
+        cmp: i32,
+        v: &[T],
+    ) -> Result<()> {
+        match on_static(a, n, s, cmp, |i| v[i], Sel::All, true) {
+            Some(r) => r.map(drop),
+            None => shmem::waits::wait_until_all_vector(a, n, s, cmp, v),
+        }
+    }
+
+    /// `shmem::waits::wait_until_any_vector`, global/static variables included.
+    pub(super) fn wait_until_any_vector<T: WaitValue>(
+        a: usize,
+        n: usize,
+        s: Option<&[i32]>,
+        cmp: i32,
+        v: &[T],
+    ) -> Result<Option<usize>> {
+        match on_static(a, n, s, cmp, |i| v[i], Sel::Any, true) {
+            Some(r) => r.map(first),
+            None => shmem::waits::wait_until_any_vector(a, n, s, cmp, v),
+        }
+    }
+
+    /// `shmem::waits::wait_until_some_vector`, global/static variables included.
+    pub(super) fn wait_until_some_vector<T: WaitValue>(
+        a: usize,
+        n: usize,
+        s: Option<&[i32]>,
+        cmp: i32,
+        v: &[T],
+    ) -> Result<Vec<usize>> {
+        match on_static(a, n, s, cmp, |i| v[i], Sel::Some, true) {
+            Some(r) => r.map(Option::unwrap_or_default),
+            None => shmem::waits::wait_until_some_vector(a, n, s, cmp, v),
+        }
+    }
+
+    /// `shmem::waits::test_all`, global/static variables included.
+    pub(super) fn test_all<T: WaitValue>(a: usize, n: usize, s: Option<&[i32]>, cmp: i32, v: T) -> Result<bool> {
+        match on_static(a, n, s, cmp, |_| v, Sel::All, false) {
+            Some(r) => r.map(|x| x.is_some()),
+            None => shmem::waits::test_all(a, n, s, cmp, v),
+        }
+    }
+
+    /// `shmem::waits::test_any`, global/static variables included.
+    pub(super) fn test_any<T: WaitValue>(
+        a: usize,
+        n: usize,
+        s: Option<&[i32]>,
+        cmp: i32,
+        v: T,
+    ) -> Result<Option<usize>> {
+        match on_static(a, n, s, cmp, |_| v, Sel::Any, false) {
+            Some(r) => r.map(first),
+            None => shmem::waits::test_any(a, n, s, cmp, v),
+        }
+    }
+
+    /// `shmem::waits::test_some`, global/static variables included.
+    pub(super) fn test_some<T: WaitValue>(a: usize, n: usize, s: Option<&[i32]>, cmp: i32, v: T) -> Result<Vec<usize>> {
+        match on_static(a, n, s, cmp, |_| v, Sel::Some, false) {
+            Some(r) => r.map(Option::unwrap_or_default),
+            None => shmem::waits::test_some(a, n, s, cmp, v),
+        }
+    }
+
+    /// `shmem::waits::test_all_vector`, global/static variables included.
+    pub(super) fn test_all_vector<T: WaitValue>(
+        a: usize,
+        n: usize,
+        s: Option<&[i32]>,
+        cmp: i32,
+        v: &[T],
+    ) -> Result<bool> {
+        match on_static(a, n, s, cmp, |i| v[i], Sel::All, false) {
+            Some(r) => r.map(|x| x.is_some()),
+            None => shmem::waits::test_all_vector(a, n, s, cmp, v),
+        }
+    }
+
+    /// `shmem::waits::test_any_vector`, global/static variables included.
+    pub(super) fn test_any_vector<T: WaitValue>(
+        a: usize,
+        n: usize,
+        s: Option<&[i32]>,
+        cmp: i32,
+        v: &[T],
+    ) -> Result<Option<usize>> {
+        match on_static(a, n, s, cmp, |i| v[i], Sel::Any, false) {
+            Some(r) => r.map(first),
+            None => shmem::waits::test_any_vector(a, n, s, cmp, v),
+        }
+    }
+
+    /// `shmem::waits::test_some_vector`, global/static variables included.
+    pub(super) fn test_some_vector<T: WaitValue>(
+        a: usize,
+        n: usize,
+        s: Option<&[i32]>,
+        cmp: i32,
+        v: &[T],
+    ) -> Result<Vec<usize>> {
+        match on_static(a, n, s, cmp, |i| v[i], Sel::Some, false) {
+            Some(r) => r.map(Option::unwrap_or_default),
+            None => shmem::waits::test_some_vector(a, n, s, cmp, v),
+        }
+    }
+}
 
 /// A C point-to-point type as the facade's [`WaitValue`] of the same size and alignment: `size_t` and
 /// `ptrdiff_t` are Rust's `usize`/`isize`, which the facade watches as `u64`/`i64`.

@@ -36,6 +36,8 @@ fn init_once(func: &str) {
     crate::statics::prepare();
     let sh = shmem::init_from_env().or_fatal(func);
     crate::statics::connect(func, sh.my_pe(), sh.n_pes());
+    // Collective over the world like init itself: the scratch for global/static collective arguments.
+    crate::statics_coll::allocate(sh.heap_size());
     MY_PE.store(sh.my_pe() as i32, Ordering::Release);
     N_PES.store(sh.n_pes() as i32, Ordering::Release);
     if sh.my_pe() == 0 {

@@ -79,6 +79,13 @@ pub(crate) fn contains(addr: usize) -> bool {
     addr < END.load(Ordering::Relaxed) && addr >= START.load(Ordering::Relaxed)
 }
 
+/// `addr`'s offset in the static region: the same on every PE for the same variable (a PIE may load at
+/// different addresses). Meaningful only when [`contains`]`(addr)`.
+#[inline]
+pub(crate) fn offset(addr: usize) -> usize {
+    addr.wrapping_sub(START.load(Ordering::Relaxed))
+}
+
 /// The executable's writable data as `[start, end)`, page-aligned, without its RELRO part; `None` when the
 /// program has none (or the loader gives no program headers).
 fn find_region() -> Option<(usize, usize)> {
@@ -397,8 +404,8 @@ pub(crate) fn lookup(addr: usize, len: usize, pe: i64) -> Option<Result<*mut u8,
 ///   [`peer_word`]`(func, ivar, size, my_pe)` gives the word to poll with an `Acquire` load and backoff; a
 ///   peer's put/AMO/signal reaches it through its own mapping.
 /// - Collectives with a static source or destination (and the deprecated `pSync`/`pWrk` arrays, which are
-///   usually globals): bounce through a heap buffer (`shmem_malloc` of the size, collective over the team),
-///   copying from/to the static address locally before/after the heap collective.
+///   usually globals): bounced through the scratch that `shmem_init` allocates (see [`crate::statics_coll`]).
+/// - Locks: the facade's queue lock on the mapped words (see [`crate::lock`]).
 pub(crate) fn peer_ptr(func: &str, addr: usize, len: usize, pe: i64) -> Option<*mut u8> {
     match lookup(addr, len, pe)? {
         Ok(p) => Some(p),
