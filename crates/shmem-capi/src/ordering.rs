@@ -1,5 +1,10 @@
 //! Ordering and completion: `shmem_fence`, `shmem_quiet` (and their ctx forms), `shmem_barrier_all`,
 //! `shmem_sync_all`.
+//!
+//! `shmem_ctx_fence`/`shmem_ctx_quiet` on `SHMEM_CTX_INVALID` do nothing: no operation can have been issued on
+//! it, and the spec's own team-context example (a PE outside a team gets `SHMEM_CTX_INVALID` from
+//! `shmem_team_create_ctx` and still calls `shmem_ctx_quiet` on it) relies on that. A destroyed or never
+//! created context is still an error.
 
 use crate::fatal::OrFatal;
 use crate::handles::{ctx_id, shmem_ctx_t};
@@ -13,6 +18,9 @@ pub extern "C" fn shmem_fence() {
 /// `shmem_ctx_fence`.
 #[no_mangle]
 pub extern "C" fn shmem_ctx_fence(ctx: shmem_ctx_t) {
+    if ctx.is_null() {
+        return; // SHMEM_CTX_INVALID: nothing to order
+    }
     shmem::api::ctx_fence(ctx_id(ctx)).or_fatal("shmem_ctx_fence")
 }
 
@@ -25,6 +33,9 @@ pub extern "C" fn shmem_quiet() {
 /// `shmem_ctx_quiet`: the context's operations have completed.
 #[no_mangle]
 pub extern "C" fn shmem_ctx_quiet(ctx: shmem_ctx_t) {
+    if ctx.is_null() {
+        return; // SHMEM_CTX_INVALID: nothing to complete
+    }
     shmem::api::ctx_quiet(ctx_id(ctx)).or_fatal("shmem_ctx_quiet")
 }
 

@@ -18,6 +18,7 @@ mod waits {
     use crate::static_words::{load, wait_for};
     use shmem_core::{Error, Result};
     use shmem_sync::{family, CmpOp, WaitValue};
+    use std::sync::Mutex;
 
     /// This PE's `n` static variables of `T` at `addr`: `None` when `addr` is not a static variable (or the
     /// set is empty, which reads nothing), else the checked pointer.
@@ -100,6 +101,38 @@ mod waits {
         Some(region::<T>(addr, n)?.and_then(|p| select(p, n, status, cmp, val, sel, wait)))
     }
 
+    /// The last `_any` call on this PE: its arguments (array, length, comparison, status and value) and the
+    /// index it returned. The same call repeated returns the next satisfying index after that one (wrapping),
+    /// so a program that polls an array whose elements all satisfy the condition with `test_any` and no
+    /// `status` sees each of them in turn instead of the first one forever (the spec leaves the choice of index
+    /// to the implementation; SOS's tests poll this way). A call with other arguments starts at the first.
+    static LAST_ANY: Mutex<Option<([u64; 5], usize)>> = Mutex::new(None);
+
+    /// The arguments of an `_any` call that make two calls "the same" for [`LAST_ANY`].
+    fn any_key(a: usize, n: usize, s: Option<&[i32]>, cmp: i32, value: u64) -> [u64; 5] {
+        [a as u64, n as u64, cmp as u64, s.map_or(0, |s| s.as_ptr() as u64), value]
+    }
+
+    /// An `_any` result made fair: the wait or test found `found`; among the indices that satisfy the
+    /// condition now (`now`), the one after the index the same call returned last, else the first.
+    fn fair_any(
+        key: [u64; 5],
+        found: Option<usize>,
+        now: impl FnOnce() -> Result<Vec<usize>>,
+    ) -> Result<Option<usize>> {
+        let Some(i) = found else { return Ok(None) };
+        let mut last = LAST_ANY.lock().unwrap_or_else(|e| e.into_inner());
+        let pick = match *last {
+            Some((k, prev)) if k == key => {
+                let hits = now()?;
+                hits.iter().copied().find(|&h| h > prev).or_else(|| hits.first().copied()).unwrap_or(i)
+            }
+            _ => i,
+        };
+        *last = Some((key, pick));
+        Ok(Some(pick))
+    }
+
     fn first(v: Option<Vec<usize>>) -> Option<usize> {
         v.and_then(|v| v.first().copied())
     }
@@ -156,10 +189,11 @@ mod waits {
         cmp: i32,
         v: T,
     ) -> Result<Option<usize>> {
-        match on_static(a, n, s, cmp, |_| v, Sel::Any, true) {
+        let found = match on_static(a, n, s, cmp, |_| v, Sel::Any, true) {
             Some(r) => r.map(first),
             None => shmem::waits::wait_until_any(a, n, s, cmp, v),
-        }
+        }?;
+        fair_any(any_key(a, n, s, cmp, v.to_bits()), found, || test_some(a, n, s, cmp, v))
     }
 
     /// `shmem::waits::wait_until_some`, global/static variables included.
@@ -198,10 +232,11 @@ mod waits {
         cmp: i32,
         v: &[T],
     ) -> Result<Option<usize>> {
-        match on_static(a, n, s, cmp, |i| v[i], Sel::Any, true) {
+        let found = match on_static(a, n, s, cmp, |i| v[i], Sel::Any, true) {
             Some(r) => r.map(first),
             None => shmem::waits::wait_until_any_vector(a, n, s, cmp, v),
-        }
+        }?;
+        fair_any(any_key(a, n, s, cmp, v.as_ptr() as u64), found, || test_some_vector(a, n, s, cmp, v))
     }
 
     /// `shmem::waits::wait_until_some_vector`, global/static variables included.
@@ -234,10 +269,11 @@ mod waits {
         cmp: i32,
         v: T,
     ) -> Result<Option<usize>> {
-        match on_static(a, n, s, cmp, |_| v, Sel::Any, false) {
+        let found = match on_static(a, n, s, cmp, |_| v, Sel::Any, false) {
             Some(r) => r.map(first),
             None => shmem::waits::test_any(a, n, s, cmp, v),
-        }
+        }?;
+        fair_any(any_key(a, n, s, cmp, v.to_bits()), found, || test_some(a, n, s, cmp, v))
     }
 
     /// `shmem::waits::test_some`, global/static variables included.
@@ -270,10 +306,11 @@ mod waits {
         cmp: i32,
         v: &[T],
     ) -> Result<Option<usize>> {
-        match on_static(a, n, s, cmp, |i| v[i], Sel::Any, false) {
+        let found = match on_static(a, n, s, cmp, |i| v[i], Sel::Any, false) {
             Some(r) => r.map(first),
             None => shmem::waits::test_any_vector(a, n, s, cmp, v),
-        }
+        }?;
+        fair_any(any_key(a, n, s, cmp, v.as_ptr() as u64), found, || test_some_vector(a, n, s, cmp, v))
     }
 
     /// `shmem::waits::test_some_vector`, global/static variables included.
