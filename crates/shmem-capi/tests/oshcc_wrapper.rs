@@ -39,6 +39,12 @@ fn oshcc_with_cc_naming_itself_uses_the_system_compiler() {
         assert_eq!(bounded(cmd), Some(0), "CC={cc}: oshcc -c must finish with the system compiler");
         assert!(dir.join("t.o").is_file(), "CC={cc}: the object was written");
     }
+    // The math library comes with the wrapper's link line, as with other OpenSHMEM wrappers.
+    let m = dir.join("m.c");
+    std::fs::write(&m, "#include <math.h>\n#include <shmem.h>\nint main(int c, char **v) { (void)v; return powl(2.0L, c) > 1 ? 0 : 1; }\n").unwrap();
+    let mut cmd = Command::new(oshcc);
+    cmd.env("OSHCC_LIBDIR", &deps).env_remove("OSHCC_NESTED").arg("-o").arg(dir.join("m")).arg(&m);
+    assert_eq!(bounded(cmd), Some(0), "a program calling powl links without -lm");
     // A chain of wrappers under other names stops with an error instead of running on.
     let mut cmd = Command::new(oshcc);
     cmd.env("OSHCC_NESTED", "4").env("OSHCC_LIBDIR", &deps).arg("-c").arg(&src).arg("-o").arg(dir.join("u.o"));

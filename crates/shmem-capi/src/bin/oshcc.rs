@@ -2,7 +2,7 @@
 //!
 //! Runs the system compiler (`$OSHCC_CC`, else `$CC`, else `cc`; for `oshc++`/`oshcxx`: `$OSHCXX_CXX`, else
 //! `$CXX`, else `c++`) with the user's arguments plus the include directory of `shmem.h`/`shmemx.h` and, when
-//! linking, the library directory, `-lshmem_capi` and an rpath to it, so the program runs without
+//! linking, the library directory, `-lshmem_capi`, `-lm` and an rpath to it, so the program runs without
 //! `LD_LIBRARY_PATH`. `--showme` prints the command instead of running it.
 //!
 //! A `$CC`/`$CXX` (or `$OSHCC_CC`/`$OSHCXX_CXX`) that names this wrapper itself is skipped: build systems set
@@ -49,6 +49,9 @@ fn main() {
         full.push(format!("-L{}", lib.display()));
         full.push(format!("-Wl,-rpath,{}", lib.display()));
         full.push("-lshmem_capi".into());
+        // The math library, as other OpenSHMEM wrappers link it: suites call powl/cabs next to the
+        // reductions without naming -lm (shmemvv's reduce tests do).
+        full.push("-lm".into());
     }
     if showme {
         println!("{compiler} {}", full.join(" "));
