@@ -38,6 +38,11 @@ fn static_amos_waits_and_locks_bad_input() {
     run_fails(exe, 2, &["clear-unheld"], 1, "(error code -1)");
     run_fails(exe, 2, &["wait-bad-cmp"], 1, "shmem_long_wait_until: invalid argument: compare op 99");
     run_fails(exe, 2, &["wait-bad-cmp"], 1, "(error code -1)");
+    // A PE dies while the others wait on a static word: the job ends with its status (bounded by the
+    // harness's launcher timeout), it does not hang.
+    let t0 = std::time::Instant::now();
+    run_fails(exe, 3, &["peer-dies"], 7, "exited with status 7");
+    assert!(t0.elapsed() < std::time::Duration::from_secs(30), "took {:?}", t0.elapsed());
 }
 
 /// statics_coll.c compiled once.

@@ -3,7 +3,8 @@
  * ctx_ and fetching _nbi forms), waits and tests (single, _all/_any/_some and _vector, signal_wait_until) on
  * static words written by peers, and a `static long lock` guarding n x 200 get/put increments (exact) with
  * set_lock and test_lock. Erroneous cases (argv[1]): `amo-misaligned` (-1), `amo-other-node` (-100),
- * `lock-twice` (-1), `clear-unheld` (-1), `wait-bad-cmp` (-1). */
+ * `lock-twice` (-1), `clear-unheld` (-1), `wait-bad-cmp` (-1); `peer-dies`: the last PE exits with status 7
+ * while the others wait on a static flag nobody sets (the job must end, not hang). */
 #define _POSIX_C_SOURCE 200809L
 #include <shmem.h>
 #include <stddef.h>
@@ -173,6 +174,10 @@ int main(int argc, char **argv) {
         }
         if (strcmp(c, "clear-unheld") == 0) shmem_clear_lock(&lock);
         if (strcmp(c, "wait-bad-cmp") == 0) shmem_long_wait_until(&flag, 99, 0);
+        if (strcmp(c, "peer-dies") == 0) {
+            if (me == n - 1) exit(7);
+            shmem_long_wait_until(&flag, SHMEM_CMP_EQ, 12345);
+        }
         shmem_finalize();
         return 0;
     }
