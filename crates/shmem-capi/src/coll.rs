@@ -91,8 +91,8 @@ fn team_run(
     })
 }
 
-/// The total of every member's `nelems` of a `collect` whose `dest` is a global/static variable (then the
-/// bounce needs the length of `dest`), exchanged through the scratch by `gather(dest, source)` (an fcollect of
+/// The total of every member's `nelems` of a `collect` whose `dest` is a global/static variable or null (then
+/// the bounce needs the length of `dest`: a null one is accepted when the total is 0), exchanged through the scratch by `gather(dest, source)` (an fcollect of
 /// one 64-bit word per member); `Some(0)` when `dest` is on the heap (not needed).
 fn collect_total(
     dest: usize,
@@ -100,7 +100,7 @@ fn collect_total(
     members: usize,
     gather: impl FnOnce(usize, usize) -> Result<()>,
 ) -> Result<usize> {
-    if !crate::statics::contains(dest) {
+    if !crate::statics::contains(dest) && dest != 0 {
         return Ok(0);
     }
     let (to, from) = crate::statics_coll::counts_area(members)?;
@@ -504,7 +504,7 @@ fn set_alltoalls(
     let p = set_psync(func, psync);
     let (d, s) = (dest as usize, source as usize);
     // The meeting only checks that dest and source are symmetric: a global/static one has a stand-in.
-    let (md, ms) = (sc::stand_in(d).or_fatal(func), sc::stand_in(s).or_fatal(func));
+    let (md, ms) = (sc::stand_in(d, nelems).or_fatal(func), sc::stand_in(s, nelems).or_fatal(func));
     // The meeting checks dest and source at the elements' own alignment (32-bit ones need only 4 bytes).
     let meet = || match size {
         4 => active_set::fcollect32(md, ms, 0, pe_start, log_pe_stride, pe_size, p),

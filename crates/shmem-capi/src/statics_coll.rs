@@ -19,6 +19,9 @@
 //!   `shmem_malloc`), on every member alike (the sizes are the same on every member; `collect` learns the
 //!   total first).
 //!
+//! Zero-length collectives on null `dest`/`source` meet on the scratch's address too (SOS's `nop_collectives`
+//! passes `NULL, NULL, 0`; zero-length RMA already accepts any address).
+//!
 //! The scratch is [`SLOTS`] `pSync` slots plus a data area of `SHMEM_STATICS_SCRATCH` bytes (default 1 MiB,
 //! at most 1/16 of the heap); a heap too small for it leaves static `dest`/`source`/`pSync` NOT_SUPPORTED.
 
@@ -99,9 +102,10 @@ pub(crate) fn pwrk(pwrk: usize) -> Result<usize> {
     Ok(scratch()?.data)
 }
 
-/// A symmetric address that stands for a static one in a zero-length meeting (checked symmetric only).
-pub(crate) fn stand_in(addr: usize) -> Result<usize> {
-    if !crate::statics::contains(addr) {
+/// A symmetric address that stands for a static one in a zero-length meeting (checked symmetric only), or for
+/// a null one when the call moves no elements (`nelems == 0`).
+pub(crate) fn stand_in(addr: usize, nelems: usize) -> Result<usize> {
+    if !crate::statics::contains(addr) && !(addr == 0 && nelems == 0) {
         return Ok(addr);
     }
     Ok(scratch()?.data)
@@ -125,7 +129,12 @@ impl Bounce {
     pub(crate) fn new(dest: usize, dest_len: Option<usize>, source: usize, src_len: Option<usize>) -> Result<Bounce> {
         let (ds, ss) = (crate::statics::contains(dest), crate::statics::contains(source));
         if !ds && !ss {
-            return Ok(Bounce { d: dest, s: source, out: None });
+            // A collective that moves no bytes to or from a null pointer (`shmem_broadcast32(NULL, NULL, 0,
+            // ...)`): the members still meet, on the scratch's address, as zero-length RMA accepts any address.
+            let (nd, ns) = (dest == 0 && dest_len == Some(0), source == 0 && src_len == Some(0));
+            let stand = if nd || ns { SCRATCH.lock().unwrap_or_else(|e| e.into_inner()).map(|s| s.data) } else { None };
+            let pick = |null: bool, addr: usize| if null { stand.unwrap_or(addr) } else { addr };
+            return Ok(Bounce { d: pick(nd, dest), s: pick(ns, source), out: None });
         }
         let too_big = || Error::invalid("the collective's size overflows");
         let (dest_len, src_len) = (dest_len.ok_or_else(too_big)?, src_len.ok_or_else(too_big)?);

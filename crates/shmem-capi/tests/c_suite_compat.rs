@@ -5,7 +5,7 @@ mod harness;
 use harness::{compile, run_ok};
 
 #[test]
-fn repeated_any_polls_rotate_and_invalid_ctx_quiet_is_a_no_op() {
+fn repeated_any_polls_rotate_invalid_ctx_quiet_is_a_no_op_and_zero_length_collectives_take_null() {
     let exe = compile("suite_compat.c", &[]);
     for (n, out) in [1u32, 2, 4].into_iter().zip(run_ok(&exe, &[1, 2, 4])) {
         let stdout = String::from_utf8_lossy(&out.stdout);

@@ -2,7 +2,9 @@
  * - `_any` polled again with the same arguments on an array whose elements all satisfy the condition returns
  *   each index in turn (a first call returns the lowest), for test_any, wait_until_any and the _vector forms;
  * - shmem_ctx_quiet / shmem_ctx_fence on SHMEM_CTX_INVALID (what shmem_team_create_ctx gives a PE outside the
- *   team) do nothing. */
+ *   team) do nothing;
+ * - zero-length collectives on NULL dest/source (team forms return 0, active-set forms with a global pSync
+ *   return), SOS's nop_collectives. */
 #include <shmem.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,6 +12,9 @@
 #include "check.h"
 
 #define M 6
+
+static long psync[SHMEM_BCAST_SYNC_SIZE];
+static int pwrk[SHMEM_REDUCE_MIN_WRKDATA_SIZE];
 
 int main(void) {
     shmem_init();
@@ -69,6 +74,27 @@ int main(void) {
     if (me == 0) CHECK(val == 42);
     if (ctx != SHMEM_CTX_INVALID) shmem_ctx_destroy(ctx);
     if (first != SHMEM_TEAM_INVALID) shmem_team_destroy(first);
+
+    /* Zero-length collectives on NULL. */
+    CHECK(shmem_int_broadcast(SHMEM_TEAM_WORLD, NULL, NULL, 0, 0) == 0);
+    CHECK(shmem_long_fcollect(SHMEM_TEAM_WORLD, NULL, NULL, 0) == 0);
+    CHECK(shmem_int_collect(SHMEM_TEAM_WORLD, NULL, NULL, 0) == 0);
+    CHECK(shmem_int_sum_reduce(SHMEM_TEAM_WORLD, NULL, NULL, 0) == 0);
+    CHECK(shmem_int_alltoall(SHMEM_TEAM_WORLD, NULL, NULL, 0) == 0);
+    CHECK(shmem_int_alltoalls(SHMEM_TEAM_WORLD, NULL, NULL, 1, 1, 0) == 0);
+    shmem_broadcast32(NULL, NULL, 0, 0, 0, 0, n, psync);
+    shmem_barrier_all();
+    shmem_collect64(NULL, NULL, 0, 0, 0, n, psync);
+    shmem_barrier_all();
+    shmem_int_and_to_all(NULL, NULL, 0, 0, 0, n, pwrk, psync);
+    shmem_barrier_all();
+    shmem_alltoalls32(NULL, NULL, 1, 1, 0, 0, 0, n, psync);
+    shmem_barrier_all();
+    /* A NULL dest with data is still an error (team form: -1 on every member). */
+    int *src = shmem_malloc(4 * sizeof(int));
+    CHECK(shmem_int_broadcast(SHMEM_TEAM_WORLD, NULL, src, 4, 0) == -1);
+    shmem_free(src);
+
     shmem_free(flags);
     printf("suite compat ok %d\n", me);
     shmem_finalize();
