@@ -105,7 +105,8 @@ pub(crate) fn pwrk(pwrk: usize) -> Result<usize> {
 /// A symmetric address that stands for a static one in a zero-length meeting (checked symmetric only), or for
 /// a null one when the call moves no elements (`nelems == 0`).
 pub(crate) fn stand_in(addr: usize, nelems: usize) -> Result<usize> {
-    if !crate::statics::contains(addr) && !(addr == 0 && nelems == 0) {
+    let null_and_empty = addr == 0 && nelems == 0;
+    if !crate::statics::contains(addr) && !null_and_empty {
         return Ok(addr);
     }
     Ok(scratch()?.data)
