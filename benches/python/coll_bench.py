@@ -7,7 +7,7 @@ against ``comm.Bcast`` / ``comm.Allreduce``, and ``aclshmem_barrier_all`` agains
 For each PE count it starts a job with ``python -m shmem.run`` (every PE calls every collective; PE 0 times
 batches of calls) and, with ``--mpi4py VENV`` (``bash benches/reference/install.sh --mpi4py VENV``, or any
 venv with mpi4py), ``benches/reference/mpi4py_bench.py --coll`` under Open MPI's ``mpirun`` with as many ranks,
-one after the other. It prints one table: Python µs, mpi4py µs and the ratio per row, and the targets of the
+right after the Python job of that PE count. It prints one table: Python µs, mpi4py µs and the ratio per row, and the targets of the
 issue: at 8 B Python <= 0.5x mpi4py's time; from 1 MiB up Python's bandwidth >= 1.0x mpi4py's.
 
 Both sides measure the same way (the method of ``benches/reference``): calibrate the iteration count until a
@@ -228,8 +228,11 @@ def main() -> int:
     pes = [int(x) for x in a.pes.split(",") if x]
     load = load_line()
     print(f"# coll_bench: {load}", file=sys.stderr)
-    py = {n: run_python(n, a.quick, cmax, a.timeout) for n in pes}
-    mpi = {n: run_mpi4py(a.mpi4py, n, a.quick, cmax, a.timeout) for n in pes} if a.mpi4py else {}
+    py, mpi = {}, {}
+    for n in pes:   # the two sides alternate per PE count: a change of load hits both sides of a row alike
+        py[n] = run_python(n, a.quick, cmax, a.timeout)
+        if a.mpi4py:
+            mpi[n] = run_mpi4py(a.mpi4py, n, a.quick, cmax, a.timeout)
     sizes = coll_sizes(cmax, a.quick)
     rows = rows_of(pes, sizes, py, mpi)
     print(f"coll_bench (Python): {load}; {'quick' if a.quick else 'full'} plan; "

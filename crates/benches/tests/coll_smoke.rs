@@ -54,7 +54,7 @@ fn coll_bench_table_is_complete_with_ratios() {
     let argfile = dir.join("args.txt");
     // The stub answers like run.sh --coll: per PE count a barrier line and a line per collective and size.
     let stub = format!(
-        "#!/usr/bin/env bash\necho \"$@\" > {}\nfor np in ${{2//,/ }}; do\n  echo \"osh barrier_lat $np 1000.0 ns\"\n  \
+        "#!/usr/bin/env bash\necho \"$@\" >> {}\nfor np in ${{2//,/ }}; do\n  echo \"osh barrier_lat $np 1000.0 ns\"\n  \
          for s in 8 4096; do\n    echo \"osh broadcast_${{np}}pe $s 2000.0 ns\"\n    \
          echo \"osh sum_reduce_${{np}}pe $s 4000.0 ns\"\n  done\ndone\n",
         argfile.display()
@@ -64,7 +64,11 @@ fn coll_bench_table_is_complete_with_ratios() {
     let (stdout, doc) = run("stub", &["--pes", "2,3", "--max", "4K", "--with-openshmem", "--workspace", &ws]);
     let args = std::fs::read_to_string(&argfile).expect("the stub ran");
     std::fs::remove_dir_all(&dir).ok();
-    assert_eq!(args.trim(), "--coll 2,3 --coll-max 4096 --timeout 300 --quick");
+    // One reference run per PE count, right after our job of that count.
+    assert_eq!(
+        args,
+        "--coll 2 --coll-max 4096 --timeout 300 --quick\n--coll 3 --coll-max 4096 --timeout 300 --quick\n"
+    );
     assert_eq!(keys(&doc), expected(&[2, 3], &[8, 4096]), "{doc}");
     for r in doc["rows"].as_array().unwrap() {
         let (ours, osh) = (r["ours_ns"].as_f64(), r["osh_ns"].as_f64());

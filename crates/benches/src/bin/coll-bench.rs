@@ -8,8 +8,8 @@
 //! SHMEM_SYMMETRIC_SIZE=200M target/release/shmemrun -n 4 target/release/coll-bench     # one job, our rows only
 //! ```
 //! Run without the launcher's environment, the program is the driver: it starts itself as the PEs of one job per
-//! PE count (`shmem_run::run_job`), reads what PE 0 measured, runs `benches/reference/run.sh --coll` when asked
-//! and prints one table. Started as a PE (by the driver or by `shmemrun`), it measures: every PE makes every
+//! PE count (`shmem_run::run_job`), reads what PE 0 measured, runs `benches/reference/run.sh --coll <n>` right
+//! after each of our jobs when asked, and prints one table. Started as a PE (by the driver or by `shmemrun`), it measures: every PE makes every
 //! call, PE 0 times batches of calls by the method of `benches::measure` (calibration, warm-up, median of
 //! timed batches), the iteration count decided by PE 0 and broadcast, as `osh_bench.c` does.
 
@@ -274,11 +274,11 @@ fn run_ours(args: &Args, n: u32) -> Result<(Vec<RefLine>, bool), BoxError> {
     Ok((reference::parse(&text), ok))
 }
 
-/// Runs `benches/reference/run.sh --coll` for the PE counts; returns its lines and whether it succeeded.
-fn run_openshmem(args: &Args, workspace: &Path) -> Result<(Vec<RefLine>, bool), BoxError> {
+/// Runs `benches/reference/run.sh --coll <n>` (Open MPI OSHMEM with `n` PEs); returns its lines and whether it
+/// succeeded.
+fn run_openshmem(args: &Args, workspace: &Path, n: u32) -> Result<(Vec<RefLine>, bool), BoxError> {
     let script = workspace.join("benches/reference/run.sh");
-    let pes: Vec<String> = args.pes.iter().map(u32::to_string).collect();
-    let (pes, max) = (pes.join(","), args.max.to_string());
+    let (pes, max) = (n.to_string(), args.max.to_string());
     let mut a = vec!["--coll", &pes, "--coll-max", &max, "--timeout", "300"];
     if args.quick {
         a.push("--quick");
@@ -287,7 +287,7 @@ fn run_openshmem(args: &Args, workspace: &Path) -> Result<(Vec<RefLine>, bool), 
     let run = reference::run_script_with(workspace, &script, &a, Duration::from_secs(args.timeout))?;
     let ok = run.status.is_some_and(|s| s.success());
     if !ok {
-        eprintln!("coll-bench: the reference script failed ({:?})", run.status);
+        eprintln!("coll-bench: the reference script failed for {n} PEs ({:?})", run.status);
     }
     Ok((run.lines, ok))
 }
@@ -297,18 +297,19 @@ fn driver() -> Result<bool, BoxError> {
     let load = load_line();
     eprintln!("# coll-bench: {load}");
     let mut ok = true;
-    let mut ours = Vec::new();
+    let (mut ours, mut osh) = (Vec::new(), Vec::new());
+    let ws = args.workspace.clone().unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."));
+    // Ours and OSHMEM's alternate per PE count, so that a change of the machine's load hits both sides of a row
+    // alike as far as possible.
     for &n in &args.pes {
         let (lines, fine) = run_ours(&args, n)?;
         ok &= fine;
         ours.extend(lines);
-    }
-    let mut osh = Vec::new();
-    if args.with_openshmem {
-        let ws = args.workspace.clone().unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."));
-        let (lines, fine) = run_openshmem(&args, &ws)?;
-        ok &= fine;
-        osh = lines;
+        if args.with_openshmem {
+            let (lines, fine) = run_openshmem(&args, &ws, n)?;
+            ok &= fine;
+            osh.extend(lines);
+        }
     }
     let sizes = coll_sizes(args.max, args.quick);
     let rows = coll::rows(&ours, &osh, &args.pes, &sizes);
