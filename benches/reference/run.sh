@@ -2,6 +2,7 @@
 # run.sh - build and run the reference benchmarks; all result lines go to stdout.
 #
 #   ./run.sh [--quick] [--out-dir DIR] [--mpi4py VENV] [--timeout S] [--wait-idle S] [--no-tcp]
+#   ./run.sh --coll 2,4,8 [--coll-max BYTES] [--quick] [--mpi4py VENV] ...
 #
 #   --quick          short batches (4 ms, 5 batches), bandwidth sweep up to 16 MiB
 #                    (whole script: a few seconds; full mode: ~20-30 s)
@@ -12,6 +13,12 @@
 #   --timeout S      per-run wall clock limit (default 60 quick / 240 full)
 #   --wait-idle S    before each run, wait up to S seconds for the CPUs to be
 #                    <= 10% busy (default 0: only warn on stderr when busy)
+#   --coll NPS       collectives only (nothing else runs): for each PE count of
+#                    the comma-separated list, one job of osh_bench -g sync,coll
+#                    (barrier, shmem_broadcast64, shmem_double_sum_to_all from
+#                    8 B to --coll-max), and with --mpi4py one job of
+#                    mpi4py_bench.py --coll (Barrier, Bcast, Allreduce)
+#   --coll-max B     largest collective message (default 64M; K/M suffixes)
 #
 # Prerequisite: ./install.sh (Debian packages openmpi-bin, libopenmpi-dev); run.sh calls it when oshcc is missing.
 #
@@ -24,6 +31,8 @@
 #                                                  TCP: UCX_TLS=tcp,self, see below; skip with --no-tcp)
 #   raw handoff_lat <0..4096> ns, raw memcpy_bw <4K..256M> GB/s
 #   mpi4py put_lat/get_lat 8 ns, mpi4py put_bw 67108864 GB/s   (with --mpi4py)
+#   with --coll, per PE count N: osh barrier_lat N ns, osh broadcast_<N>pe / sum_reduce_<N>pe <bytes> ns,
+#   and with --mpi4py: mpi4py barrier_lat N ns, mpi4py bcast_<N>pe / allreduce_<N>pe <bytes> ns
 # stderr: build/progress/info lines ("# ...") and errors.
 # Exit status: 0 if every run succeeded, 1 if any run failed or timed out
 # (the lines of the runs that worked are still printed), 3 if tools are missing.
@@ -59,6 +68,8 @@ VENV=""
 TMO=""
 WAIT_IDLE=0
 NO_TCP=0
+COLL=""
+COLL_MAX=64M
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -68,7 +79,9 @@ while [ $# -gt 0 ]; do
         --timeout) TMO="${2:?}"; shift 2 ;;
         --wait-idle) WAIT_IDLE="${2:?}"; shift 2 ;;
         --no-tcp) NO_TCP=1; shift ;;
-        -h|--help) sed -n '2,52p' "$0"; exit 0 ;;
+        --coll) COLL="${2:?}"; shift 2 ;;
+        --coll-max) COLL_MAX="${2:?}"; shift 2 ;;
+        -h|--help) sed -n '2,62p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -146,6 +159,33 @@ run() { # run <label> <cmd...>: time-limited, stdout passed through
 }
 
 cd "$BUILD_DIR" || exit 3
+
+# Collectives only: barrier, broadcast and sum-reduce per PE count (and mpi4py's Bcast/Allreduce).
+if [ -n "$COLL" ]; then
+    case "$COLL_MAX" in
+        *[kK]) CMAX=$(( ${COLL_MAX%[kK]} << 10 )) ;;
+        *[mM]) CMAX=$(( ${COLL_MAX%[mM]} << 20 )) ;;
+        *) CMAX=$COLL_MAX ;;
+    esac
+    # src + dst + two pWrk of half the size each, plus room for the rest.
+    CHEAP=$(( (3 * CMAX >> 20) + 32 ))M
+    MQ=(); [ "$QUICK" = 1 ] && MQ=(--quick)
+    for np in ${COLL//,/ }; do
+        SHMEM_SYMMETRIC_SIZE=$CHEAP SHMEM_SYMMETRIC_HEAP_SIZE=$CHEAP \
+            run "osh coll -np $np" "${OSHRUN[@]}" -x SHMEM_SYMMETRIC_SIZE -x SHMEM_SYMMETRIC_HEAP_SIZE \
+                -np "$np" ./osh_bench -g sync,coll -m "$CMAX" "${QFLAG[@]}"
+        if [ -n "$VENV" ]; then
+            if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import mpi4py' 2>/dev/null; then
+                run "mpi4py coll -np $np" "${MPIRUN[@]}" -np "$np" "$VENV/bin/python" "$HERE/mpi4py_bench.py" \
+                    --coll --coll-max "$CMAX" "${MQ[@]}"
+            else
+                echo "run.sh: no mpi4py in $VENV (run $HERE/install.sh --mpi4py $VENV)" >&2
+                FAILED=1
+            fi
+        fi
+    done
+    exit $FAILED
+fi
 
 # 2 PEs: latency, bandwidth and barrier.
 SHMEM_SYMMETRIC_SIZE=$HEAP SHMEM_SYMMETRIC_HEAP_SIZE=$HEAP \
