@@ -50,6 +50,40 @@ impl JobHealth {
     }
 }
 
+/// The stuck-wait watchdog's clock for one logical wait: when it started and whether it has warned.
+///
+/// A caller that waits in several limited slices (the Python binding checks for Ctrl-C every 20 ms) passes
+/// one clock to every slice through [`WaitCtx::clock`], so that the watchdog measures the whole wait and warns
+/// once, instead of restarting with every slice and never warning.
+#[derive(Debug)]
+pub struct WaitClock {
+    start: Instant,
+    warned: AtomicBool,
+}
+
+impl WaitClock {
+    /// A clock that starts now.
+    pub fn new() -> Self {
+        Self { start: Instant::now(), warned: AtomicBool::new(false) }
+    }
+
+    /// Time since the wait started.
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// True exactly once: the first time it is called after the wait has lasted `after`.
+    fn should_warn(&self, after: Duration) -> bool {
+        self.elapsed() >= after && !self.warned.swap(true, Ordering::Relaxed)
+    }
+}
+
+impl Default for WaitClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Everything a wait needs besides its condition.
 #[derive(Debug, Clone, Copy)]
 pub struct WaitCtx<'a> {
@@ -62,6 +96,8 @@ pub struct WaitCtx<'a> {
     /// Whether every engine of the job wakes this PE's sleepers when it writes here
     /// (`Capabilities::remote_writes_wake` of all engines together). When not, sleeps are [`POLL_SLICE`]s.
     pub remote_writes_wake: bool,
+    /// The watchdog clock of a wait made of several limited slices; `None`: this call is the whole wait.
+    pub clock: Option<&'a WaitClock>,
 }
 
 impl WaitCtx<'_> {
@@ -191,6 +227,14 @@ pub fn wait_until_on<R>(
     }
     let tune = tuning(ctx.node.local_pes(), ctx.node.n_pes());
     let start = Instant::now();
+    let own_clock;
+    let clock = match ctx.clock {
+        Some(c) => c,
+        None => {
+            own_clock = WaitClock::new();
+            &own_clock
+        }
+    };
     if let Some(r) = spin(&mut poll, tune.spin_for) {
         return Ok(r);
     }
@@ -203,7 +247,6 @@ pub fn wait_until_on<R>(
     let me = ctx.node.me();
     let line = ctx.node.wake_line(owner);
     let (lo, hi) = watch.map_or((0, u64::MAX), |(off, len)| (off.0, off.0.saturating_add(len.max(1))));
-    let mut warned = false;
     loop {
         // Register, then re-check, then sleep: see the ordering argument in shmem_core::wake.
         let s = line.register(lo, hi);
@@ -225,12 +268,11 @@ pub fn wait_until_on<R>(
                 return Err(Error::Timeout { what: what(), waited, missing_pes: Vec::new() });
             }
         }
-        if !warned && waited >= tune.warn_after {
-            warned = true;
+        if clock.should_warn(tune.warn_after) {
             tracing::warn!(
                 "PE {} has waited {:?} for {}; is a peer stuck or did it never write?",
                 me.0,
-                waited,
+                clock.elapsed(),
                 what()
             );
         }
@@ -244,6 +286,25 @@ mod tests {
     use shmem_core::Pe;
     use std::sync::Arc;
 
+    /// A clock shared by the slices of one wait warns once, after the whole wait (not one slice) lasted long
+    /// enough.
+    #[test]
+    fn a_shared_clock_warns_once_for_the_whole_wait() {
+        let clock = WaitClock::new();
+        let after = Duration::from_millis(30);
+        let mut warnings = 0;
+        // Slices of 5 ms each: none of them alone lasts `after`.
+        for _ in 0..20 {
+            let slice = Instant::now();
+            while slice.elapsed() < Duration::from_millis(5) {
+                warnings += usize::from(clock.should_warn(after));
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        assert!(clock.elapsed() >= Duration::from_millis(100));
+        assert_eq!(warnings, 1);
+    }
+
     /// A word written without a wake (as an RDMA NIC writes) is seen by a sleeping waiter, which sleeps in
     /// poll slices when the wait context says remote writes do not wake (no timing is asserted: the slice is).
     #[test]
@@ -256,8 +317,13 @@ mod tests {
         node.wake_line(Pe(0)).lo.store(u64::MAX, Ordering::SeqCst);
         let health = JobHealth::default();
         let word = node.word64(Pe(0), HeapOffset(0));
-        let ctx =
-            WaitCtx { node: &node, health: &health, timeout: Some(Duration::from_secs(10)), remote_writes_wake: false };
+        let ctx = WaitCtx {
+            node: &node,
+            health: &health,
+            timeout: Some(Duration::from_secs(10)),
+            remote_writes_wake: false,
+            clock: None,
+        };
         assert_eq!(ctx.sleep_slice(), POLL_SLICE);
         let waking = WaitCtx { remote_writes_wake: true, ..ctx };
         assert_eq!(waking.sleep_slice(), SLEEP_SLICE);

@@ -333,12 +333,13 @@ impl Runtime {
     }
 
     /// A wait context for a user wait with an optional time limit.
-    pub(crate) fn wait_ctx_limited(&self, limit: Option<std::time::Duration>) -> WaitCtx<'_> {
+    pub(crate) fn wait_ctx_limited<'a>(&'a self, limit: Option<crate::waits::WaitLimit<'a>>) -> WaitCtx<'a> {
         WaitCtx {
             node: &self.node,
             health: &self.health,
-            timeout: limit,
+            timeout: limit.map(|l| l.timeout),
             remote_writes_wake: self.remote_writes_wake(),
+            clock: limit.and_then(|l| l.clock),
         }
     }
 
@@ -349,6 +350,7 @@ impl Runtime {
             health: &self.health,
             timeout: bounded.then_some(self.attr.option_attr.control_operation_timeout),
             remote_writes_wake: self.remote_writes_wake(),
+            clock: None,
         }
     }
 

@@ -9,6 +9,33 @@ use shmem_sync::wait::{load_local, wait_until as wait_loop};
 use shmem_sync::{CmpOp, WaitValue};
 use std::time::Duration;
 
+pub use shmem_sync::WaitClock;
+
+/// How long one limited wait may run (`timeout`), and the watchdog clock of the longer wait it is a slice of.
+///
+/// A `Duration` converts into a limit of its own (the watchdog measures this call only). A caller that waits
+/// in slices (to stay responsive, as the Python binding does for Ctrl-C) passes [`WaitLimit::slice`] with one
+/// [`WaitClock`] for the whole wait, so that the stuck-wait watchdog (`SHMEM_WAIT_WARN_SECS`) measures the
+/// whole wait and warns once.
+#[derive(Debug, Clone, Copy)]
+pub struct WaitLimit<'c> {
+    pub(crate) timeout: Duration,
+    pub(crate) clock: Option<&'c WaitClock>,
+}
+
+impl<'c> WaitLimit<'c> {
+    /// A slice of at most `timeout` of the wait whose watchdog clock is `clock`.
+    pub fn slice(timeout: Duration, clock: &'c WaitClock) -> Self {
+        Self { timeout, clock: Some(clock) }
+    }
+}
+
+impl From<Duration> for WaitLimit<'_> {
+    fn from(timeout: Duration) -> Self {
+        Self { timeout, clock: None }
+    }
+}
+
 /// A checked array of `nelems` symmetric variables of `T` on this PE.
 struct Ivars<'a> {
     rt: &'a Runtime,
@@ -57,11 +84,21 @@ pub fn wait_until<T: WaitValue>(ivar: usize, cmp: i32, value: T) -> Result<T> {
 
 /// [`wait_until`] with a time limit: `Ok(None)` when `timeout` passed first. For callers that must stay
 /// responsive while waiting (the Python binding waits in slices and checks for Ctrl-C between them).
-pub fn wait_until_timeout<T: WaitValue>(ivar: usize, cmp: i32, value: T, timeout: Duration) -> Result<Option<T>> {
-    wait_until_limited(ivar, cmp, value, Some(timeout))
+pub fn wait_until_timeout<'c, T: WaitValue>(
+    ivar: usize,
+    cmp: i32,
+    value: T,
+    timeout: impl Into<WaitLimit<'c>>,
+) -> Result<Option<T>> {
+    wait_until_limited(ivar, cmp, value, Some(timeout.into()))
 }
 
-fn wait_until_limited<T: WaitValue>(ivar: usize, cmp: i32, value: T, limit: Option<Duration>) -> Result<Option<T>> {
+fn wait_until_limited<T: WaitValue>(
+    ivar: usize,
+    cmp: i32,
+    value: T,
+    limit: Option<WaitLimit<'_>>,
+) -> Result<Option<T>> {
     let cmp = CmpOp::from_code(cmp)?;
     with_current(|rt| {
         let v = ivars::<T>(rt, ivar, 1, None)?;
@@ -99,13 +136,13 @@ enum Selected {
 
 /// Whether a selection is tested once or waited for (with an optional time limit).
 #[derive(Debug, Clone, Copy)]
-enum Mode {
+enum Mode<'c> {
     Test,
-    Wait(Option<Duration>),
+    Wait(Option<WaitLimit<'c>>),
 }
 
 /// Waiting without a limit.
-const WAIT: Mode = Mode::Wait(None);
+const WAIT: Mode<'static> = Mode::Wait(None);
 
 /// A limited wait that ran out is `Ok(None)`, not an error.
 fn limited<R>(r: Result<R>) -> Result<Option<R>> {
@@ -148,7 +185,7 @@ fn select<T: WaitValue>(
     cmp: i32,
     val: impl Fn(usize) -> T,
     sel: Select,
-    mode: Mode,
+    mode: Mode<'_>,
 ) -> Result<Option<Selected>> {
     let cmp = CmpOp::from_code(cmp)?;
     with_current(|rt| {
@@ -257,44 +294,44 @@ fn per_element<T: WaitValue>(values: &[T], n: usize) -> Result<impl Fn(usize) ->
 
 /// `wait_until_all(_vector)` with a time limit: `Ok(false)` when `timeout` passed first. `values` holds one
 /// value for every element, or one per element.
-pub fn wait_until_all_timeout<T: WaitValue>(
+pub fn wait_until_all_timeout<'c, T: WaitValue>(
     addr: usize,
     n: usize,
     status: Option<&[i32]>,
     cmp: i32,
     values: &[T],
-    timeout: Duration,
+    timeout: impl Into<WaitLimit<'c>>,
 ) -> Result<bool> {
     let val = per_element(values, n)?;
-    select(addr, n, status, cmp, val, Select::All, Mode::Wait(Some(timeout))).map(|s| s.is_some())
+    select(addr, n, status, cmp, val, Select::All, Mode::Wait(Some(timeout.into()))).map(|s| s.is_some())
 }
 
 /// `wait_until_any(_vector)` with a time limit: `Ok(None)` when `timeout` passed first, else what
 /// `wait_until_any` returns.
-pub fn wait_until_any_timeout<T: WaitValue>(
+pub fn wait_until_any_timeout<'c, T: WaitValue>(
     addr: usize,
     n: usize,
     status: Option<&[i32]>,
     cmp: i32,
     values: &[T],
-    timeout: Duration,
+    timeout: impl Into<WaitLimit<'c>>,
 ) -> Result<Option<Option<usize>>> {
     let val = per_element(values, n)?;
-    select(addr, n, status, cmp, val, Select::Any, Mode::Wait(Some(timeout))).map(|s| s.map(|s| any(Some(s))))
+    select(addr, n, status, cmp, val, Select::Any, Mode::Wait(Some(timeout.into()))).map(|s| s.map(|s| any(Some(s))))
 }
 
 /// `wait_until_some(_vector)` with a time limit: `Ok(None)` when `timeout` passed first, else what
 /// `wait_until_some` returns.
-pub fn wait_until_some_timeout<T: WaitValue>(
+pub fn wait_until_some_timeout<'c, T: WaitValue>(
     addr: usize,
     n: usize,
     status: Option<&[i32]>,
     cmp: i32,
     values: &[T],
-    timeout: Duration,
+    timeout: impl Into<WaitLimit<'c>>,
 ) -> Result<Option<Vec<usize>>> {
     let val = per_element(values, n)?;
-    select(addr, n, status, cmp, val, Select::Some, Mode::Wait(Some(timeout))).map(|s| s.map(|s| some(Some(s))))
+    select(addr, n, status, cmp, val, Select::Some, Mode::Wait(Some(timeout.into()))).map(|s| s.map(|s| some(Some(s))))
 }
 
 /// Whether the variable at `ivar` compares true against `value` now.
@@ -375,7 +412,12 @@ pub fn signal_wait_until(sig_addr: usize, cmp: i32, value: u64) -> Result<u64> {
 }
 
 /// [`signal_wait_until`] with a time limit: `Ok(None)` when `timeout` passed first.
-pub fn signal_wait_until_timeout(sig_addr: usize, cmp: i32, value: u64, timeout: Duration) -> Result<Option<u64>> {
+pub fn signal_wait_until_timeout<'c>(
+    sig_addr: usize,
+    cmp: i32,
+    value: u64,
+    timeout: impl Into<WaitLimit<'c>>,
+) -> Result<Option<u64>> {
     wait_until_timeout::<u64>(sig_addr, cmp, value, timeout)
 }
 
