@@ -16,4 +16,4 @@ pub mod wait;
 
 pub use barrier::{barrier_probed, BarrierState, TeamView};
 pub use cmp::{CmpOp, WaitValue};
-pub use wait::{JobHealth, WaitClock, WaitCtx};
+pub use wait::{JobHealth, SyncConfig, WaitClock, WaitCtx};

@@ -3,13 +3,14 @@
 //! The policy follows crossbeam's `Backoff`: a spin catches a peer that is about to write (the common
 //! case when every PE has a core), yielding gives the core to a peer when PEs outnumber cores, and the
 //! futex sleep burns nothing while a peer computes for long. The spin (2 ms when the whole job fits this
-//! machine's cores, else 20 µs) is dropped when this node has more PEs than cores. `SHMEM_WAIT_SPIN_US` and `SHMEM_WAIT_YIELDS` override the spin and the
-//! number of yields before sleeping (for measurements on a given machine). Sleeps are bounded slices, so a
-//! job failure or a deadline is noticed promptly even when nobody writes.
+//! machine's cores, else 20 µs) is dropped when this node has more PEs than cores. `SHMEM_WAIT_SPIN_US` and
+//! `SHMEM_WAIT_YIELDS` override the spin and the number of yields before sleeping (for measurements on a given
+//! machine); they and the watchdog's `SHMEM_WAIT_WARN_SECS` are parsed once at init into a [`SyncConfig`].
+//! Sleeps are bounded slices, so a job failure or a deadline is noticed promptly even when nobody writes.
 
 use crate::cmp::WaitValue;
 use shmem_core::heap::NodeSegments;
-use shmem_core::{Error, HeapOffset, Result};
+use shmem_core::{Error, HeapOffset, Result, Settings};
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -20,7 +21,62 @@ const SLEEP_SLICE: Duration = Duration::from_millis(4);
 /// this often instead of sleeping until a wake that never comes.
 pub const POLL_SLICE: Duration = Duration::from_micros(50);
 /// Default of `SHMEM_WAIT_WARN_SECS`: a wait this long logs what it waits for, once.
-const DEFAULT_WARN_SECS: u64 = 60;
+pub const DEFAULT_WARN_SECS: u64 = 60;
+/// The stuck-wait watchdog: seconds a wait may last before it logs what it waits for (once).
+pub const WARN_SECS_VAR: &str = "SHMEM_WAIT_WARN_SECS";
+/// Microseconds a wait spins before it yields (default: chosen from the cores, see the module doc).
+pub const SPIN_US_VAR: &str = "SHMEM_WAIT_SPIN_US";
+/// Yields before a wait sleeps (default 50, or 2000 when this node's PEs outnumber its cores).
+pub const YIELDS_VAR: &str = "SHMEM_WAIT_YIELDS";
+/// `flat` makes every barrier a flat dissemination over all members; `hierarchical` (or unset) is the default.
+pub const BARRIER_ALGO_VAR: &str = "SHMEM_BARRIER_ALGO";
+
+/// The knobs of the synchronization layer, parsed once at init (the facade keeps them in its configuration
+/// and hands them to every wait through [`WaitCtx::config`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncConfig {
+    /// A wait this long logs what it waits for, once (`SHMEM_WAIT_WARN_SECS`).
+    pub warn_after: Duration,
+    /// The spin before yielding (`SHMEM_WAIT_SPIN_US`); `None` picks one from the cores.
+    pub spin: Option<Duration>,
+    /// Yields before sleeping (`SHMEM_WAIT_YIELDS`); `None` picks one from the cores.
+    pub yields: Option<u32>,
+    /// Every barrier is a flat dissemination (`SHMEM_BARRIER_ALGO=flat`), for comparing algorithms.
+    pub flat_barrier: bool,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig { warn_after: Duration::from_secs(DEFAULT_WARN_SECS), spin: None, yields: None, flat_barrier: false }
+    }
+}
+
+impl SyncConfig {
+    /// The knobs set in `settings`, defaults for the others.
+    ///
+    /// # Errors
+    /// `InvalidParam` naming the variable when a value is malformed (`SHMEM_WAIT_WARN_SECS=abc`, a negative
+    /// count, an unknown barrier algorithm).
+    pub fn from_settings(settings: &Settings) -> Result<SyncConfig> {
+        let mut cfg = SyncConfig::default();
+        if let Some(secs) = settings.parse::<u64>(WARN_SECS_VAR, "a whole number of seconds")? {
+            cfg.warn_after = Duration::from_secs(secs);
+        }
+        cfg.spin = settings.parse::<u64>(SPIN_US_VAR, "a whole number of microseconds")?.map(Duration::from_micros);
+        cfg.yields = settings.parse::<u32>(YIELDS_VAR, "a count of yields")?;
+        cfg.flat_barrier = match settings.non_empty(BARRIER_ALGO_VAR).map(str::trim) {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("flat") => true,
+            Some(v) if v.eq_ignore_ascii_case("hierarchical") => false,
+            Some(v) => {
+                return Err(Error::invalid(format!(
+                    "{BARRIER_ALGO_VAR}={v:?} is malformed: expected `flat` or `hierarchical`"
+                )))
+            }
+        };
+        Ok(cfg)
+    }
+}
 
 /// Whether the job is still healthy. A background monitor marks it failed (a PE left without finalize,
 /// global exit, the store vanished); every wait checks it between sleeps and returns the reason as an error.
@@ -96,6 +152,8 @@ pub struct WaitCtx<'a> {
     /// Whether every engine of the job wakes this PE's sleepers when it writes here
     /// (`Capabilities::remote_writes_wake` of all engines together). When not, sleeps are [`POLL_SLICE`]s.
     pub remote_writes_wake: bool,
+    /// The layer's knobs (resolved once at init).
+    pub config: &'a SyncConfig,
     /// The watchdog clock of a wait made of several limited slices; `None`: this call is the whole wait.
     pub clock: Option<&'a WaitClock>,
 }
@@ -117,18 +175,10 @@ struct Tuning {
     warn_after: Duration,
 }
 
-fn tuning(local_pes: u32, job_pes: u32) -> Tuning {
+fn tuning(cfg: &SyncConfig, local_pes: u32, job_pes: u32) -> Tuning {
     static CORES: OnceLock<u32> = OnceLock::new();
     let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
-    static WARN_SECS: OnceLock<u64> = OnceLock::new();
-    let warn_secs = *WARN_SECS.get_or_init(|| {
-        std::env::var("SHMEM_WAIT_WARN_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_WARN_SECS)
-    });
     let oversubscribed = local_pes > cores;
-    static YIELDS: OnceLock<Option<u32>> = OnceLock::new();
-    let yields = *YIELDS.get_or_init(|| std::env::var("SHMEM_WAIT_YIELDS").ok().and_then(|v| v.parse().ok()));
-    static SPIN_US: OnceLock<Option<u64>> = OnceLock::new();
-    let spin_us = *SPIN_US.get_or_init(|| std::env::var("SHMEM_WAIT_SPIN_US").ok().and_then(|v| v.parse().ok()));
     Tuning {
         // When the whole job fits the cores of this machine: spin up to 2 ms. A shorter spin (20 µs) falls into
         // a slow lock-step as soon as other processes take the cores now and then: a PE descheduled for longer
@@ -139,14 +189,14 @@ fn tuning(local_pes: u32, job_pes: u32) -> Tuning {
         // PEs as 16 nodes on 2 cores: 20 ms per barrier with a 2 ms spin, 0.8-1 ms with 20 µs). No spin when
         // this node's PEs must share cores (a spinning PE holds the core its peer needs: 4 PEs on 2 cores,
         // 50 µs spin: 0.3-0.4 ms per barrier against 6-11 µs without). `SHMEM_WAIT_SPIN_US` overrides it.
-        spin_for: match spin_us {
-            Some(us) => Duration::from_micros(us),
+        spin_for: match cfg.spin {
+            Some(spin) => spin,
             None if oversubscribed => Duration::ZERO,
             None if job_pes <= cores => Duration::from_millis(2),
             None => Duration::from_micros(20),
         },
-        yields: yields.unwrap_or(if oversubscribed { 2000 } else { 50 }),
-        warn_after: Duration::from_secs(warn_secs),
+        yields: cfg.yields.unwrap_or(if oversubscribed { 2000 } else { 50 }),
+        warn_after: cfg.warn_after,
     }
 }
 
@@ -225,7 +275,7 @@ pub fn wait_until_on<R>(
     if let Some(r) = poll() {
         return Ok(r);
     }
-    let tune = tuning(ctx.node.local_pes(), ctx.node.n_pes());
+    let tune = tuning(ctx.config, ctx.node.local_pes(), ctx.node.n_pes());
     let start = Instant::now();
     let own_clock;
     let clock = match ctx.clock {
@@ -305,6 +355,33 @@ mod tests {
         assert_eq!(warnings, 1);
     }
 
+    #[test]
+    fn malformed_knobs_are_refused_with_the_variable_named() {
+        for (var, bad) in [(WARN_SECS_VAR, "abc"), (SPIN_US_VAR, "-1"), (YIELDS_VAR, "1.5"), (BARRIER_ALGO_VAR, "tree")]
+        {
+            let e = SyncConfig::from_settings(&Settings::from_pairs([(var, bad)])).unwrap_err();
+            assert_eq!(e.code(), -1, "{var}");
+            assert!(e.to_string().contains(&format!("{var}={bad:?}")), "{e}");
+        }
+        let ok = Settings::from_pairs([
+            (WARN_SECS_VAR, "5"),
+            (SPIN_US_VAR, "20"),
+            (YIELDS_VAR, "7"),
+            (BARRIER_ALGO_VAR, "FLAT"),
+        ]);
+        let cfg = SyncConfig::from_settings(&ok).unwrap();
+        assert_eq!(
+            cfg,
+            SyncConfig {
+                warn_after: Duration::from_secs(5),
+                spin: Some(Duration::from_micros(20)),
+                yields: Some(7),
+                flat_barrier: true
+            }
+        );
+        assert_eq!(SyncConfig::from_settings(&Settings::default()).unwrap(), SyncConfig::default());
+    }
+
     /// A word written without a wake (as an RDMA NIC writes) is seen by a sleeping waiter, which sleeps in
     /// poll slices when the wait context says remote writes do not wake (no timing is asserted: the slice is).
     #[test]
@@ -323,6 +400,7 @@ mod tests {
             timeout: Some(Duration::from_secs(10)),
             remote_writes_wake: false,
             clock: None,
+            config: &SyncConfig::default(),
         };
         assert_eq!(ctx.sleep_slice(), POLL_SLICE);
         let waking = WaitCtx { remote_writes_wake: true, ..ctx };

@@ -5,10 +5,11 @@
 //! Rust programs usually prefer the [`crate::Shmem`] handle and its typed [`crate::SymVec`].
 
 use crate::alloc::AllocCall;
+use crate::config::Config;
 use crate::runtime::{Runtime, STATUS};
 use crate::Shmem;
 use shmem_core::engine::{AtomicOp, AtomicWidth, SignalOp};
-use shmem_core::launch_env::{parse_size, vars, LaunchEnv};
+use shmem_core::launch_env::{vars, LaunchEnv};
 use shmem_core::{Error, InitAttr, InitStatus, Result};
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -58,7 +59,7 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&Runtime) -> Result<R>) -> Result<R
 }
 
 /// Default symmetric heap per PE for [`init_from_env`] when `SHMEM_SYMMETRIC_SIZE` is unset.
-pub const DEFAULT_HEAP_BYTES: u64 = 64 << 20;
+pub const DEFAULT_HEAP_BYTES: u64 = crate::config::DEFAULT_HEAP_BYTES;
 
 /// The SHMEM API version this library implements (major, minor).
 pub const API_VERSION: (i32, i32) = (1, 5);
@@ -75,9 +76,18 @@ pub(crate) fn current() -> Result<Arc<Runtime>> {
 /// Initializes this PE from explicit attributes. Collective over the job.
 ///
 /// # Errors
-/// `InvalidParam` for bad attributes, `Inner` when already initialized, `Bootstrap`/`Timeout` when peers cannot
-/// be reached, `Smem` when shared memory fails. A failed init leaves the status `Invalid`.
+/// `InvalidParam` for bad attributes or a malformed `SHMEM_*` variable (before anything else happens),
+/// `Inner` when already initialized, `Bootstrap`/`Timeout` when peers cannot be reached, `Smem` when shared
+/// memory fails. A failed init leaves the status `Invalid`.
 pub fn init(attr: InitAttr) -> Result<Shmem> {
+    init_with_config(attr, Config::from_env()?)
+}
+
+/// [`init`] with an explicit configuration instead of the one the environment describes.
+///
+/// # Errors
+/// As [`init`].
+pub fn init_with_config(attr: InitAttr, config: Config) -> Result<Shmem> {
     // One init at a time, but without holding CURRENT: init can take as long as shm_init_timeout, and it runs
     // user code (the TLS decrypt callback) that may itself call into the API.
     static INITIALIZING: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -89,7 +99,7 @@ pub fn init(attr: InitAttr) -> Result<Shmem> {
     if CURRENT.read().unwrap_or_else(|e| e.into_inner()).is_some() {
         return Err(Error::Inner("shmem is already initialized in this process; call finalize first".into()));
     }
-    match Runtime::start(attr) {
+    match Runtime::start(attr, config) {
         Ok(rt) => {
             let mut g = CURRENT.write().unwrap_or_else(|e| e.into_inner());
             *g = Some(rt.clone());
@@ -108,52 +118,33 @@ pub fn init(attr: InitAttr) -> Result<Shmem> {
 /// The attributes the environment describes: the launcher's rank/size/store variables (shmemrun, torchrun,
 /// Slurm, Open MPI), `SHMEM_SYMMETRIC_SIZE`, `SHMEM_INIT_TIMEOUT` and `SHMEM_CONTROL_TIMEOUT` (seconds), `SHMEM_DATA_OP_ENGINE`; a lone process with no launcher variables is PE 0 of 1.
 pub fn attr_from_env() -> Result<InitAttr> {
-    let heap = match std::env::var(vars::SYMMETRIC_SIZE) {
-        Ok(v) => parse_size(&v)?,
-        Err(_) => DEFAULT_HEAP_BYTES,
-    };
+    attr_from(&Config::from_env()?)
+}
+
+/// The attributes `config` and the launcher's variables describe (see [`attr_from_env`]).
+fn attr_from(config: &Config) -> Result<InitAttr> {
+    let heap = config.heap_size()?;
     let env = LaunchEnv::from_env()?;
     let (pe, n, url) = match env {
         Some(e) => (e.pe, e.n_pes, e.store_url),
         None => (0, 1, None),
     };
-    let option_attr = options_from_env()?;
+    let option_attr = config.optional_attr()?;
     let attr =
         InitAttr { my_rank: pe, n_ranks: n, local_mem_size: heap, store_url: url, option_attr, job_secret: None };
     attr.validate()?;
     Ok(attr)
 }
 
-/// The optional attributes the environment sets: `SHMEM_INIT_TIMEOUT`, `SHMEM_CONTROL_TIMEOUT` (seconds) and
-/// `SHMEM_DATA_OP_ENGINE`; defaults elsewhere.
+/// The optional attributes the environment sets (see [`Config::optional_attr`]).
 pub(crate) fn options_from_env() -> Result<shmem_core::OptionalAttr> {
-    let mut option_attr = shmem_core::OptionalAttr::default();
-    if let Some(t) = secs_from_env(vars::INIT_TIMEOUT)? {
-        option_attr.shm_init_timeout = t;
-        option_attr.shm_create_timeout = t;
-    }
-    if let Some(t) = secs_from_env(vars::CONTROL_TIMEOUT)? {
-        option_attr.control_operation_timeout = t;
-    }
-    if let Ok(v) = std::env::var(vars::DATA_OP_ENGINE) {
-        option_attr.data_op_engine_type = shmem_core::OpEngineType::parse(&v)?;
-    }
-    Ok(option_attr)
-}
-
-fn secs_from_env(name: &str) -> Result<Option<std::time::Duration>> {
-    match std::env::var(name) {
-        Err(_) => Ok(None),
-        Ok(v) => match v.trim().parse::<f64>() {
-            Ok(s) if s > 0.0 && s < 1e9 => Ok(Some(std::time::Duration::from_secs_f64(s))),
-            _ => Err(Error::invalid(format!("{name}={v:?} must be a positive number of seconds"))),
-        },
-    }
+    Config::from_env()?.optional_attr()
 }
 
 /// Initializes from the environment (see [`attr_from_env`]).
 pub fn init_from_env() -> Result<Shmem> {
-    init(attr_from_env()?)
+    let config = Config::from_env()?;
+    init_with_config(attr_from(&config)?, config)
 }
 
 /// `shmem_init(mype, npes, mem_size)`: explicit rank and size, store address from the environment.
@@ -165,9 +156,10 @@ pub fn init_with(my_pe: i64, n_pes: i64, mem_size: i64) -> Result<Shmem> {
     })?;
     let url = env.and_then(|e| e.store_url).map(|u| u.to_string()).unwrap_or_default();
     let mut attr = InitAttr::new(my_pe, n_pes, mem_size, &url)?;
-    attr.option_attr = options_from_env()?;
+    let config = Config::from_env()?;
+    attr.option_attr = config.optional_attr()?;
     attr.validate()?;
-    init(attr)
+    init_with_config(attr, config)
 }
 
 /// Ends this PE's part in the job: collective barrier, then everything is released.

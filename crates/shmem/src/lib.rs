@@ -40,6 +40,7 @@ mod alloc;
 pub mod amo;
 pub mod api;
 pub mod collectives;
+pub mod config;
 pub mod ctx;
 mod engine;
 pub mod lock;

@@ -6,7 +6,6 @@ use crate::store_exchange::StoreExchange;
 use shmem_bootstrap::{JobEvent, StoreClient, StoreConfig, StoreLimits, StoreServer, Watch};
 use shmem_core::engine_setup::{EngineSetup, EngineTimeouts, KeyExchange};
 use shmem_core::heap::{Allocator, HeapLayout, NodeSegments, Segment};
-use shmem_core::launch_env::vars;
 use shmem_core::{Error, InitAttr, InitStatus, Pe, Result};
 use shmem_sync::{JobHealth, WaitCtx};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
@@ -16,6 +15,8 @@ use std::sync::{Arc, Mutex};
 #[derive(Debug)]
 pub(crate) struct Runtime {
     pub(crate) attr: InitAttr,
+    /// The configuration resolved at init (every `SHMEM_*` knob, typed).
+    pub(crate) config: crate::config::Config,
     pub(crate) me: Pe,
     pub(crate) n_pes: u32,
     pub(crate) layout: HeapLayout,
@@ -125,10 +126,8 @@ pub(crate) fn init_status() -> InitStatus {
     }
 }
 
-fn segment_name(rank: u32) -> String {
+fn segment_name(prefix: &str, rank: u32) -> String {
     static NONCE: AtomicU64 = AtomicU64::new(0);
-    let prefix = std::env::var(vars::SHM_PREFIX).ok().filter(|p| !p.is_empty() && !p.contains('/'));
-    let prefix = prefix.unwrap_or_else(|| "shmem".to_string());
     let n = NONCE.fetch_add(1, Ordering::Relaxed);
     format!("/{prefix}-{rank}-{}-{n}", std::process::id())
 }
@@ -149,16 +148,16 @@ fn decode_segment(pe: u32, raw: &[u8]) -> Result<(String, String, u64)> {
 
 impl Runtime {
     /// Runs the whole init sequence; `STATUS` moves to SHM_CREATED once the local segment exists.
-    pub(crate) fn start(attr: InitAttr) -> Result<Arc<Runtime>> {
+    pub(crate) fn start(attr: InitAttr, config: crate::config::Config) -> Result<Arc<Runtime>> {
         attr.validate()?;
-        crate::log::init_logging(attr.my_rank);
+        crate::log::init_logging(attr.my_rank, config.log_level);
         let me = Pe(attr.my_rank);
         let n = attr.n_ranks;
         let layout = HeapLayout::new(attr.local_mem_size);
         let seg_len = usize::try_from(layout.segment_len())
             .map_err(|_| Error::invalid("local_mem_size does not fit this address space"))?;
         crate::engine::check_compiled(attr.option_attr.data_op_engine_type)?;
-        let own = Segment::create(&segment_name(me.0), seg_len)?;
+        let own = Segment::create(&segment_name(&config.shm_prefix, me.0), seg_len)?;
         STATUS.store(InitStatus::ShmCreated as i32, Ordering::Release);
         let opt = &attr.option_attr;
 
@@ -177,7 +176,7 @@ impl Runtime {
             let init_deadline = deadline_after(opt.shm_init_timeout);
             let left = || init_deadline.saturating_duration_since(std::time::Instant::now());
             let url = attr.store_url.clone().expect("validated: n > 1 has a store url");
-            let tls = crate::tls::configured()?;
+            let tls = crate::tls::configured(config.tls_info())?;
             let secret = shmem_bootstrap::resolve_job_secret(
                 &url,
                 me.0,
@@ -223,7 +222,7 @@ impl Runtime {
             cfg.connect_timeout = opt.shm_init_timeout;
             store_cfg = Some(cfg.clone());
             let exchanged = (|| -> Result<()> {
-                let node_id = shmem_core::heap::node_id();
+                let node_id = shmem_core::heap::node_id(&config.settings);
                 let all = client.allgather(
                     "init/segments",
                     n,
@@ -291,9 +290,10 @@ impl Runtime {
                 timeouts: EngineTimeouts { init: opt.shm_init_timeout, control: opt.control_operation_timeout },
                 job_secret: &secret,
                 local_ip: store_cfg.as_ref().and_then(|c| local_ip_towards(&c.url)),
+                settings: &config.settings,
             };
             let engines = build_engines(opt.data_op_engine_type, &setup)?;
-            Router::new(engines, n, opt.data_op_engine_type, crate::engine::BulkPolicy::from_env()?)
+            Router::new(engines, n, opt.data_op_engine_type, config.bulk)
         });
         let router = match built {
             Ok(r) => r,
@@ -326,6 +326,7 @@ impl Runtime {
             router,
             base,
             attr,
+            config,
         });
         rt.barrier_all()?;
         tracing::info!("PE {} of {} initialized: heap {} B", me.0, n, rt.layout.heap_size());
@@ -339,6 +340,7 @@ impl Runtime {
             health: &self.health,
             timeout: limit.map(|l| l.timeout),
             remote_writes_wake: self.remote_writes_wake(),
+            config: &self.config.sync,
             clock: limit.and_then(|l| l.clock),
         }
     }
@@ -350,6 +352,7 @@ impl Runtime {
             health: &self.health,
             timeout: bounded.then_some(self.attr.option_attr.control_operation_timeout),
             remote_writes_wake: self.remote_writes_wake(),
+            config: &self.config.sync,
             clock: None,
         }
     }
