@@ -12,8 +12,8 @@
 //! start-up's `SHMEM_UID_*` (read when the ID is made, before any init).
 
 use crate::engine::BulkPolicy;
-use shmem_core::launch_env::{parse_size, vars};
-use shmem_core::{Error, OpEngineType, OptionalAttr, Result, Settings};
+use shmem_core::launch_env::{parse_size, vars, LaunchEnv};
+use shmem_core::{Error, InitAttr, OpEngineType, OptionalAttr, Result, Settings};
 use shmem_sync::SyncConfig;
 use std::time::Duration;
 
@@ -103,6 +103,25 @@ impl Config {
             option_attr.data_op_engine_type = OpEngineType::parse(v)?;
         }
         Ok(option_attr)
+    }
+
+    /// The attributes this configuration and the launcher's variables describe (see `crate::attr_from_env`):
+    /// rank, size and store address from the launcher (a lone process is PE 0 of 1), the heap size and the
+    /// optional attributes from here.
+    ///
+    /// # Errors
+    /// `InvalidParam` for a malformed variable or inconsistent attributes.
+    pub fn init_attr(&self) -> Result<InitAttr> {
+        let heap = self.heap_size()?;
+        let (pe, n, url) = match LaunchEnv::from_env()? {
+            Some(e) => (e.pe, e.n_pes, e.store_url),
+            None => (0, 1, None),
+        };
+        let option_attr = self.optional_attr()?;
+        let attr =
+            InitAttr { my_rank: pe, n_ranks: n, local_mem_size: heap, store_url: url, option_attr, job_secret: None };
+        attr.validate()?;
+        Ok(attr)
     }
 
     /// The TLS certificates named by `SHMEM_TLS_INFO`, when set.

@@ -1,7 +1,7 @@
 //! The point-to-point synchronization API: the wait/test families over symmetric variables of this PE, and
 //! signal waits. Every TYPE of `api.md` is served by one generic over [`WaitValue`].
 
-use crate::api::with_current;
+use crate::current::with_current;
 use crate::runtime::Runtime;
 use shmem_core::{Error, HeapOffset, Result};
 use shmem_sync::family;
@@ -103,7 +103,7 @@ fn wait_until_limited<T: WaitValue>(
     with_current(|rt| {
         let v = ivars::<T>(rt, ivar, 1, None)?;
         limited(wait_loop(
-            &rt.wait_ctx_limited(limit),
+            &rt.wait_ctx_limited(limit.map(|l| l.timeout), limit.and_then(|l| l.clock)),
             v.watch::<T>(),
             || {
                 let x: T = v.load(0);
@@ -196,7 +196,12 @@ fn select<T: WaitValue>(
             Mode::Wait(limit) => limit,
         };
         let what = || format!("{sel:?} of {n} variables at {addr:#x} {cmp:?}");
-        limited(wait_loop(&rt.wait_ctx_limited(limit), v.watch::<T>(), once, what))
+        limited(wait_loop(
+            &rt.wait_ctx_limited(limit.map(|l| l.timeout), limit.and_then(|l| l.clock)),
+            v.watch::<T>(),
+            once,
+            what,
+        ))
     })
 }
 

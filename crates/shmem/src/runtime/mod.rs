@@ -1,14 +1,23 @@
 //! The runtime of one PE: its segments, engines, allocator, control plane, and the life cycle
-//! (`init` → `finalize`).
+//! (`init` → `finalize`). Every `impl Runtime` lives in this module's tree: address translation, PE checks and
+//! data operations in `rma`, the collective allocator in `alloc`, the team table in `teams`. The process-wide
+//! state (which runtime is current, the status) is one level up, in `crate::current`.
+
+mod alloc;
+mod rma;
+mod teams;
+
+pub(crate) use alloc::AllocCall;
+pub(crate) use teams::{digest, SplitArgs, TeamTable};
 
 use crate::engine::{build_engines, Router};
 use crate::store_exchange::StoreExchange;
 use shmem_bootstrap::{JobEvent, StoreClient, StoreConfig, StoreLimits, StoreServer, Watch};
 use shmem_core::engine_setup::{EngineSetup, EngineTimeouts, KeyExchange};
 use shmem_core::heap::{Allocator, HeapLayout, NodeSegments, Segment};
-use shmem_core::{Error, InitAttr, InitStatus, Pe, Result};
+use shmem_core::{Error, InitAttr, Pe, Result};
 use shmem_sync::{JobHealth, WaitCtx};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Everything one initialized PE owns.
@@ -31,7 +40,7 @@ pub(crate) struct Runtime {
     pub(crate) alloc_seq: AtomicU64,
     pub(crate) health: Arc<JobHealth>,
     /// Live teams of this PE (TEAM_WORLD and TEAM_NODE included).
-    pub(crate) teams: Mutex<crate::team::TeamTable>,
+    pub(crate) teams: Mutex<TeamTable>,
     pub(crate) finalized: AtomicBool,
     control: Mutex<Control>,
     /// How to reach the store without the control lock (global_exit opens its own connection: it must not wait
@@ -113,19 +122,6 @@ fn peers_missing(e: &Error) -> bool {
     matches!(e, Error::Timeout { .. } | Error::Bootstrap(_))
 }
 
-/// The process-wide life-cycle status (`InitStatus` as i32).
-pub(crate) static STATUS: AtomicI32 = AtomicI32::new(InitStatus::NotInitialized as i32);
-
-/// The current status of the runtime in this process.
-pub(crate) fn init_status() -> InitStatus {
-    match STATUS.load(Ordering::Acquire) {
-        0 => InitStatus::NotInitialized,
-        1 => InitStatus::ShmCreated,
-        2 => InitStatus::Initialized,
-        _ => InitStatus::Invalid,
-    }
-}
-
 fn segment_name(prefix: &str, rank: u32) -> String {
     static NONCE: AtomicU64 = AtomicU64::new(0);
     let n = NONCE.fetch_add(1, Ordering::Relaxed);
@@ -147,8 +143,13 @@ fn decode_segment(pe: u32, raw: &[u8]) -> Result<(String, String, u64)> {
 }
 
 impl Runtime {
-    /// Runs the whole init sequence; `STATUS` moves to SHM_CREATED once the local segment exists.
-    pub(crate) fn start(attr: InitAttr, config: crate::config::Config) -> Result<Arc<Runtime>> {
+    /// Runs the whole init sequence; calls `segment_created` once the local segment exists (the life-cycle
+    /// status moves to SHM_CREATED then).
+    pub(crate) fn start(
+        attr: InitAttr,
+        config: crate::config::Config,
+        segment_created: &dyn Fn(),
+    ) -> Result<Arc<Runtime>> {
         attr.validate()?;
         crate::log::init_logging(attr.my_rank, config.log_level);
         let me = Pe(attr.my_rank);
@@ -158,7 +159,7 @@ impl Runtime {
             .map_err(|_| Error::invalid("local_mem_size does not fit this address space"))?;
         crate::engine::check_compiled(attr.option_attr.data_op_engine_type)?;
         let own = Segment::create(&segment_name(&config.shm_prefix, me.0), seg_len)?;
-        STATUS.store(InitStatus::ShmCreated as i32, Ordering::Release);
+        segment_created();
         let opt = &attr.option_attr;
 
         let mut control = Control::default();
@@ -195,7 +196,7 @@ impl Runtime {
             if me.0 == 0 {
                 // A unique ID made in this process reserved the port: serve on that listener.
                 let limits = StoreLimits::for_job(n);
-                let mut server = match crate::uid::take_reserved(&cfg.url) {
+                let mut server = match crate::reserved::take(&cfg.url) {
                     Some(listener) => StoreServer::start_on(listener, &cfg, limits)?,
                     None => StoreServer::start_with(&cfg, limits)?,
                 };
@@ -313,7 +314,7 @@ impl Runtime {
             allocator: Mutex::new(Allocator::new(layout.heap_size())),
             alloc_seq: AtomicU64::new(0),
             health,
-            teams: Mutex::new(crate::team::TeamTable::new(n, me.0, {
+            teams: Mutex::new(TeamTable::new(n, me.0, {
                 node_pes.sort_unstable();
                 node_pes
             })),
@@ -334,14 +335,19 @@ impl Runtime {
     }
 
     /// A wait context for a user wait with an optional time limit.
-    pub(crate) fn wait_ctx_limited<'a>(&'a self, limit: Option<crate::waits::WaitLimit<'a>>) -> WaitCtx<'a> {
+    /// `clock` is the watchdog clock of a wait made of several limited slices.
+    pub(crate) fn wait_ctx_limited<'a>(
+        &'a self,
+        limit: Option<std::time::Duration>,
+        clock: Option<&'a shmem_sync::WaitClock>,
+    ) -> WaitCtx<'a> {
         WaitCtx {
             node: &self.node,
             health: &self.health,
-            timeout: limit.map(|l| l.timeout),
+            timeout: limit,
             remote_writes_wake: self.remote_writes_wake(),
             config: &self.config.sync,
-            clock: limit.and_then(|l| l.clock),
+            clock,
         }
     }
 
