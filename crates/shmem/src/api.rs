@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::current::{self, current, with_current};
 use crate::runtime::AllocCall;
 use crate::Shmem;
-use shmem_core::engine::{AtomicOp, AtomicWidth, SignalOp};
+use shmem_core::engine::{AtomicOp, AtomicWidth, IntoSignalOp};
 use shmem_core::launch_env::{vars, LaunchEnv};
 use shmem_core::{Error, InitAttr, InitStatus, Result};
 use std::sync::Arc;
@@ -189,11 +189,11 @@ pub unsafe fn putmem_signal(
     len: usize,
     sig_addr: usize,
     signal: u64,
-    sig_op: i32,
+    sig_op: impl IntoSignalOp,
     pe: i64,
     nbi: bool,
 ) -> Result<()> {
-    let op = SignalOp::from_code(sig_op)?;
+    let op = sig_op.into_signal_op()?;
     // SAFETY: forwarded contract.
     with_current(|rt| unsafe { rt.putmem_signal(dst, src, len, sig_addr, signal, op, pe, nbi) })
 }

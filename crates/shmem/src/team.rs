@@ -162,11 +162,11 @@ pub unsafe fn putmem_signal(
     len: usize,
     sig_addr: usize,
     signal: u64,
-    sig_op: i32,
+    sig_op: impl shmem_core::engine::IntoSignalOp,
     pe: i32,
 ) -> Result<()> {
     let w = world_pe(team, pe)?;
-    let op = shmem_core::engine::SignalOp::from_code(sig_op)?;
+    let op = sig_op.into_signal_op()?;
     // SAFETY: forwarded contract.
     with_current(|rt| unsafe { rt.putmem_signal(dst, src, len, sig_addr, signal, op, w, false) })
 }

@@ -6,7 +6,7 @@ use crate::runtime::Runtime;
 use shmem_core::{Error, HeapOffset, Result};
 use shmem_sync::family;
 use shmem_sync::wait::{load_local, wait_until as wait_loop};
-use shmem_sync::{CmpOp, WaitValue};
+use shmem_sync::{CmpOp, IntoCmpOp, WaitValue};
 use std::time::Duration;
 
 pub use shmem_sync::WaitClock;
@@ -78,7 +78,7 @@ fn values_len<T>(values: &[T], n: usize) -> Result<()> {
 }
 
 /// Waits until the variable at `ivar` compares true against `value`; returns the value that satisfied it.
-pub fn wait_until<T: WaitValue>(ivar: usize, cmp: i32, value: T) -> Result<T> {
+pub fn wait_until<T: WaitValue>(ivar: usize, cmp: impl IntoCmpOp, value: T) -> Result<T> {
     wait_until_limited(ivar, cmp, value, None).map(|v| v.expect("an unlimited wait returns a value"))
 }
 
@@ -86,7 +86,7 @@ pub fn wait_until<T: WaitValue>(ivar: usize, cmp: i32, value: T) -> Result<T> {
 /// responsive while waiting (the Python binding waits in slices and checks for Ctrl-C between them).
 pub fn wait_until_timeout<'c, T: WaitValue>(
     ivar: usize,
-    cmp: i32,
+    cmp: impl IntoCmpOp,
     value: T,
     timeout: impl Into<WaitLimit<'c>>,
 ) -> Result<Option<T>> {
@@ -95,11 +95,11 @@ pub fn wait_until_timeout<'c, T: WaitValue>(
 
 fn wait_until_limited<T: WaitValue>(
     ivar: usize,
-    cmp: i32,
+    cmp: impl IntoCmpOp,
     value: T,
     limit: Option<WaitLimit<'_>>,
 ) -> Result<Option<T>> {
-    let cmp = CmpOp::from_code(cmp)?;
+    let cmp = cmp.into_cmp_op()?;
     with_current(|rt| {
         let v = ivars::<T>(rt, ivar, 1, None)?;
         limited(wait_loop(
@@ -116,7 +116,7 @@ fn wait_until_limited<T: WaitValue>(
 
 /// Waits until the variable at `ivar` differs from `value` (the deprecated `shmem_wait`).
 pub fn wait<T: WaitValue>(ivar: usize, value: T) -> Result<T> {
-    wait_until(ivar, CmpOp::Ne as i32, value)
+    wait_until(ivar, CmpOp::Ne, value)
 }
 
 /// Which elements an array wait or test selects.
@@ -182,12 +182,12 @@ fn select<T: WaitValue>(
     addr: usize,
     n: usize,
     status: Option<&[i32]>,
-    cmp: i32,
+    cmp: impl IntoCmpOp,
     val: impl Fn(usize) -> T,
     sel: Select,
     mode: Mode<'_>,
 ) -> Result<Option<Selected>> {
-    let cmp = CmpOp::from_code(cmp)?;
+    let cmp = cmp.into_cmp_op()?;
     with_current(|rt| {
         let v = ivars::<T>(rt, addr, n, status)?;
         let once = || probe(&v, status, sel, |i, x: T| cmp.holds(x, val(i)));
@@ -224,7 +224,13 @@ fn some(s: Option<Selected>) -> Vec<usize> {
 }
 
 /// Waits until every active variable of the array compares true against `value`.
-pub fn wait_until_all<T: WaitValue>(addr: usize, n: usize, status: Option<&[i32]>, cmp: i32, value: T) -> Result<()> {
+pub fn wait_until_all<T: WaitValue>(
+    addr: usize,
+    n: usize,
+    status: Option<&[i32]>,
+    cmp: impl IntoCmpOp,
+    value: T,
+) -> Result<()> {
     select(addr, n, status, cmp, |_| value, Select::All, WAIT).map(|_| ())
 }
 
@@ -234,7 +240,7 @@ pub fn wait_until_any<T: WaitValue>(
     addr: usize,
     n: usize,
     status: Option<&[i32]>,
-    cmp: i32,
+    cmp: impl IntoCmpOp,
     value: T,
 ) -> Result<Option<usize>> {
     select(addr, n, status, cmp, |_| value, Select::Any, WAIT).map(any)
@@ -246,7 +252,7 @@ pub fn wait_until_some<T: WaitValue>(
     addr: usize,
     n: usize,
     status: Option<&[i32]>,
-    cmp: i32,
+    cmp: impl IntoCmpOp,
     value: T,
 ) -> Result<Vec<usize>> {
     select(addr, n, status, cmp, |_| value, Select::Some, WAIT).map(some)
@@ -257,7 +263,7 @@ pub fn wait_until_all_vector<T: WaitValue>(
     addr: usize,
     n: usize,
     status: Option<&[i32]>,
-    cmp: i32,
+    cmp: impl IntoCmpOp,
     values: &[T],
 ) -> Result<()> {
     values_len(values, n)?;
@@ -269,7 +275,7 @@ pub fn wait_until_any_vector<T: WaitValue>(
     addr: usize,
     n: usize,
     status: Option<&[i32]>,
-    cmp: i32,
+    cmp: impl IntoCmpOp,
     values: &[T],
 ) -> Result<Option<usize>> {
     values_len(values, n)?;
@@ -281,7 +287,7 @@ pub fn wait_until_some_vector<T: WaitValue>(
     addr: usize,
     n: usize,
     status: Option<&[i32]>,
-    cmp: i32,
+    cmp: impl IntoCmpOp,
     values: &[T],
 ) -> Result<Vec<usize>> {
     values_len(values, n)?;
@@ -303,7 +309,7 @@ pub fn wait_until_all_timeout<'c, T: WaitValue>(
     addr: usize,
     n: usize,
     status: Option<&[i32]>,
-    cmp: i32,
+    cmp: impl IntoCmpOp,
     values: &[T],
     timeout: impl Into<WaitLimit<'c>>,
 ) -> Result<bool> {
@@ -317,7 +323,7 @@ pub fn wait_until_any_timeout<'c, T: WaitValue>(
     addr: usize,
     n: usize,
     status: Option<&[i32]>,
-    cmp: i32,
+    cmp: impl IntoCmpOp,
     values: &[T],
     timeout: impl Into<WaitLimit<'c>>,
 ) -> Result<Option<Option<usize>>> {
@@ -331,7 +337,7 @@ pub fn wait_until_some_timeout<'c, T: WaitValue>(
     addr: usize,
     n: usize,
     status: Option<&[i32]>,
-    cmp: i32,
+    cmp: impl IntoCmpOp,
     values: &[T],
     timeout: impl Into<WaitLimit<'c>>,
 ) -> Result<Option<Vec<usize>>> {
@@ -340,8 +346,8 @@ pub fn wait_until_some_timeout<'c, T: WaitValue>(
 }
 
 /// Whether the variable at `ivar` compares true against `value` now.
-pub fn test<T: WaitValue>(ivar: usize, cmp: i32, value: T) -> Result<bool> {
-    let cmp = CmpOp::from_code(cmp)?;
+pub fn test<T: WaitValue>(ivar: usize, cmp: impl IntoCmpOp, value: T) -> Result<bool> {
+    let cmp = cmp.into_cmp_op()?;
     with_current(|rt| {
         let v = ivars::<T>(rt, ivar, 1, None)?;
         Ok(cmp.holds(v.load::<T>(0), value))
@@ -349,7 +355,13 @@ pub fn test<T: WaitValue>(ivar: usize, cmp: i32, value: T) -> Result<bool> {
 }
 
 /// Whether every active variable compares true against `value` now (vacuously true when none is active).
-pub fn test_all<T: WaitValue>(addr: usize, n: usize, status: Option<&[i32]>, cmp: i32, value: T) -> Result<bool> {
+pub fn test_all<T: WaitValue>(
+    addr: usize,
+    n: usize,
+    status: Option<&[i32]>,
+    cmp: impl IntoCmpOp,
+    value: T,
+) -> Result<bool> {
     select(addr, n, status, cmp, |_| value, Select::All, Mode::Test).map(all)
 }
 
@@ -358,7 +370,7 @@ pub fn test_any<T: WaitValue>(
     addr: usize,
     n: usize,
     status: Option<&[i32]>,
-    cmp: i32,
+    cmp: impl IntoCmpOp,
     value: T,
 ) -> Result<Option<usize>> {
     select(addr, n, status, cmp, |_| value, Select::Any, Mode::Test).map(any)
@@ -369,7 +381,7 @@ pub fn test_some<T: WaitValue>(
     addr: usize,
     n: usize,
     status: Option<&[i32]>,
-    cmp: i32,
+    cmp: impl IntoCmpOp,
     value: T,
 ) -> Result<Vec<usize>> {
     select(addr, n, status, cmp, |_| value, Select::Some, Mode::Test).map(some)
@@ -380,7 +392,7 @@ pub fn test_all_vector<T: WaitValue>(
     addr: usize,
     n: usize,
     status: Option<&[i32]>,
-    cmp: i32,
+    cmp: impl IntoCmpOp,
     values: &[T],
 ) -> Result<bool> {
     values_len(values, n)?;
@@ -392,7 +404,7 @@ pub fn test_any_vector<T: WaitValue>(
     addr: usize,
     n: usize,
     status: Option<&[i32]>,
-    cmp: i32,
+    cmp: impl IntoCmpOp,
     values: &[T],
 ) -> Result<Option<usize>> {
     values_len(values, n)?;
@@ -404,7 +416,7 @@ pub fn test_some_vector<T: WaitValue>(
     addr: usize,
     n: usize,
     status: Option<&[i32]>,
-    cmp: i32,
+    cmp: impl IntoCmpOp,
     values: &[T],
 ) -> Result<Vec<usize>> {
     values_len(values, n)?;
@@ -412,14 +424,14 @@ pub fn test_some_vector<T: WaitValue>(
 }
 
 /// Waits until the 64-bit signal at `sig_addr` compares true against `value`; returns the satisfying value.
-pub fn signal_wait_until(sig_addr: usize, cmp: i32, value: u64) -> Result<u64> {
+pub fn signal_wait_until(sig_addr: usize, cmp: impl IntoCmpOp, value: u64) -> Result<u64> {
     wait_until::<u64>(sig_addr, cmp, value)
 }
 
 /// [`signal_wait_until`] with a time limit: `Ok(None)` when `timeout` passed first.
 pub fn signal_wait_until_timeout<'c>(
     sig_addr: usize,
-    cmp: i32,
+    cmp: impl IntoCmpOp,
     value: u64,
     timeout: impl Into<WaitLimit<'c>>,
 ) -> Result<Option<u64>> {
