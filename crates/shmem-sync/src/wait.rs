@@ -113,19 +113,26 @@ impl JobHealth {
 /// once, instead of restarting with every slice and never warning.
 #[derive(Debug)]
 pub struct WaitClock {
-    start: Instant,
+    /// When the first slice found the condition false (set then, so that a wait satisfied at once never
+    /// reads the clock: that is the common case, and it is on the per-call path).
+    start: OnceLock<Instant>,
     warned: AtomicBool,
 }
 
 impl WaitClock {
-    /// A clock that starts now.
-    pub fn new() -> Self {
-        Self { start: Instant::now(), warned: AtomicBool::new(false) }
+    /// A clock for a wait that has not started yet (it starts when its first slice has to wait).
+    pub const fn new() -> Self {
+        Self { start: OnceLock::new(), warned: AtomicBool::new(false) }
     }
 
-    /// Time since the wait started.
+    /// Starts the clock at `at`, unless it already started.
+    fn start_at(&self, at: Instant) {
+        self.start.get_or_init(|| at);
+    }
+
+    /// Time since the wait started (zero before it did).
     pub fn elapsed(&self) -> Duration {
-        self.start.elapsed()
+        self.start.get().map_or(Duration::ZERO, Instant::elapsed)
     }
 
     /// True exactly once: the first time it is called after the wait has lasted `after`.
@@ -285,6 +292,7 @@ pub fn wait_until_on<R>(
             &own_clock
         }
     };
+    clock.start_at(start);
     if let Some(r) = spin(&mut poll, tune.spin_for) {
         return Ok(r);
     }
@@ -341,6 +349,7 @@ mod tests {
     #[test]
     fn a_shared_clock_warns_once_for_the_whole_wait() {
         let clock = WaitClock::new();
+        clock.start_at(Instant::now());
         let after = Duration::from_millis(30);
         let mut warnings = 0;
         // Slices of 5 ms each: none of them alone lasts `after`.
