@@ -14,9 +14,21 @@ use std::time::Duration;
 pub const PREFIX: &str = "SHMEM_";
 
 /// A snapshot of the process's `SHMEM_*` environment variables.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// Its `Debug` output redacts the values of secrets (`SHMEM_JOB_TOKEN` and any name with TOKEN, SECRET, KEY
+/// or PASS in it): the runtime keeps the snapshot, and a debug print of it must not leak the job secret.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Settings {
     vars: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = |k: &str| ["TOKEN", "SECRET", "KEY", "PASS"].iter().any(|s| k.contains(s));
+        f.debug_map()
+            .entries(self.vars.iter().map(|(k, v)| (k, if secret(k) { "<redacted>" } else { v.as_str() })))
+            .finish()
+    }
 }
 
 impl Settings {
@@ -90,5 +102,12 @@ mod tests {
         assert_eq!(e.code(), -1);
         assert!(e.to_string().contains("SHMEM_B=\"abc\""), "{e}");
         assert_eq!(s.lookup()("SHMEM_A").as_deref(), Some(" 7 "));
+    }
+
+    #[test]
+    fn debug_output_redacts_secrets() {
+        let s = Settings::from_pairs([("SHMEM_JOB_TOKEN", "s3cr3t-value"), ("SHMEM_LOG_LEVEL", "INFO")]);
+        let d = format!("{s:?}");
+        assert!(!d.contains("s3cr3t-value") && d.contains("<redacted>") && d.contains("INFO"), "{d}");
     }
 }

@@ -13,9 +13,11 @@
 
 use crate::engine::BulkPolicy;
 use shmem_core::launch_env::{parse_size, vars, LaunchEnv};
-use shmem_core::{Error, InitAttr, OpEngineType, OptionalAttr, Result, Settings};
+use shmem_core::{Error, InitAttr, OpEngineType, OptionalAttr, Result};
 use shmem_sync::SyncConfig;
 use std::time::Duration;
+
+pub use shmem_core::Settings;
 
 /// Default symmetric heap per PE for `init_from_env` when `SHMEM_SYMMETRIC_SIZE` is unset.
 pub const DEFAULT_HEAP_BYTES: u64 = 64 << 20;
