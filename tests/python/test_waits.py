@@ -95,3 +95,35 @@ print("PE", me, "ok")
 def test_wait_test_matrix(job, n):
     p = job(n, BODY, timeout=120)
     assert p.stdout.count(" ok") == n
+
+
+WATCHDOG_BODY = r"""
+shmem.aclshmem_init()
+me = shmem.my_pe()
+flag = shmem.zeros(1, np.int64)
+shmem.aclshmem_barrier_all()
+if me == 0:
+    t0 = time.monotonic()
+    shmem.aclshmem_int64_wait_until(flag, shmem.CMP_EQ, np.int64(7))
+    waited = time.monotonic() - t0
+    assert 2.0 <= waited < 30, waited
+    assert int(flag[0]) == 7
+    print("PE 0 waited", round(waited, 1), file=sys.stderr)
+else:
+    time.sleep(2.5)
+    shmem.aclshmem_int64_p(flag, np.int64(7), 0)
+shmem.aclshmem_barrier_all()
+shmem.free(flag)
+shmem.aclshmem_finalize()
+print("PE", me, "ok")
+"""
+
+
+def test_watchdog_measures_the_whole_python_wait(job):
+    """The Python wait runs in 20 ms slices; the stuck-wait watchdog must still measure the whole wait: with
+    SHMEM_WAIT_WARN_SECS=1 a 2.5 s wait logs its warning exactly once (PE 1 does not wait, so it logs none)."""
+    p = job(2, WATCHDOG_BODY, timeout=60, env={"SHMEM_WAIT_WARN_SECS": "1", "SHMEM_LOG_LEVEL": "WARN"})
+    assert p.stdout.count(" ok") == 2, p.stdout
+    warnings = [line for line in p.stderr.splitlines() if "is a peer stuck or did it never write?" in line]
+    assert len(warnings) == 1, p.stderr
+    assert "PE 0 has waited" in warnings[0], warnings

@@ -97,9 +97,9 @@ where
     read_values::<T>(given(cmp_values).unwrap_or(cmp_val), n, "cmp_values")
 }
 
-fn check_cmp(cmp: i32) -> PyResult<i32> {
-    shmem::CmpOp::from_code(cmp).py()?;
-    Ok(cmp)
+/// Parses the comparison code once, here at the edge; the typed value goes down (nothing parses it again).
+fn check_cmp(cmp: i32) -> PyResult<shmem::CmpOp> {
+    shmem::CmpOp::from_code(cmp).py()
 }
 
 fn wait_until<T: WaitValue>(py: Python<'_>, ivar: Sym, cmp: i32, v: T) -> PyResult<()> {
@@ -407,7 +407,7 @@ fn aclshmem_signal_wait_until(py: Python<'_>, sig_addr: Sym, cmp: I32Arg, cmp_va
     sig_addr.need(8, "sig_addr")?;
     let op = shmem::CmpOp::from_code(cmp.0).py()?;
     let a = sig_addr.addr;
-    wait_in_slices(py, |slice| waits::signal_wait_until_timeout(a, op as i32, cmp_val, slice))
+    wait_in_slices(py, |slice| waits::signal_wait_until_timeout(a, op, cmp_val, slice))
 }
 
 /// Reads the 64-bit signal at `sig_addr` atomically.

@@ -5,7 +5,7 @@
 //! atomic with respect to every other AMO and signal operation on the same word, from any PE. The `_nbi`
 //! fetching forms store the old value through a local pointer; it is valid after the next `quiet`.
 
-use crate::api::with_current;
+use crate::current::with_current;
 use shmem_core::engine::{AtomicOp, AtomicWidth};
 use shmem_core::Result;
 

@@ -25,7 +25,7 @@
 use super::typed::check_len;
 use super::types::combine_bytes;
 use super::{check_range, get, local_ptr, put, DataType, Desc, Group, Kind, ReduceOp, Reducible};
-use crate::api::with_current;
+use crate::current::with_current;
 use crate::runtime::Runtime;
 use crate::{Shmem, SymVec};
 use shmem_core::{Error, HeapOffset, Result};
