@@ -1,89 +1,9 @@
-//! `oshcc` / `oshc++`: compile and link an OpenSHMEM C or C++ program against this library.
-//!
-//! Runs the system compiler (`$OSHCC_CC`, else `$CC`, else `cc`; for `oshc++`/`oshcxx`: `$OSHCXX_CXX`, else
-//! `$CXX`, else `c++`) with the user's arguments plus the include directory of `shmem.h`/`shmemx.h` and, when
-//! linking, the library directory, `-lshmem_capi` and an rpath to it, so the program runs without
-//! `LD_LIBRARY_PATH`. `--showme` prints the command instead of running it.
-//!
-//! Layouts it finds: a cargo build (`target/<profile>/oshcc` beside `libshmem_capi.so`, headers in the
-//! crate's `include/`), and an installed tree (`<prefix>/bin/oshcc`, `<prefix>/lib`, `<prefix>/include`).
+//! `oshcc`: compiles and links an OpenSHMEM C program against this library (see `wrapper` for the flags,
+//! the compiler it runs and `--showme`). Also the C++ wrapper when called through a name ending in `++`
+//! (e.g. a link `oshc++ -> oshcc`).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod wrapper;
 
 fn main() {
-    let mut args: Vec<String> = std::env::args().collect();
-    let argv0 = args.remove(0);
-    let cxx = is_cxx(&argv0);
-    let showme = args.iter().any(|a| a == "--showme" || a == "-showme");
-    args.retain(|a| a != "--showme" && a != "-showme");
-
-    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from(&argv0));
-    let (include, lib) = match locate(&exe) {
-        Ok(found) => found,
-        Err(e) => {
-            eprintln!("oshcc: {e}");
-            std::process::exit(2);
-        }
-    };
-    let compiler = compiler(cxx);
-    let linking = !args.iter().any(|a| matches!(a.as_str(), "-c" | "-E" | "-S" | "-M" | "-MM"));
-    let mut full = vec![format!("-I{}", include.display())];
-    full.extend(args);
-    if linking {
-        full.push(format!("-L{}", lib.display()));
-        full.push(format!("-Wl,-rpath,{}", lib.display()));
-        full.push("-lshmem_capi".into());
-    }
-    if showme {
-        println!("{compiler} {}", full.join(" "));
-        return;
-    }
-    match Command::new(&compiler).args(&full).status() {
-        Ok(status) => std::process::exit(status.code().unwrap_or(1)),
-        Err(e) => {
-            eprintln!("oshcc: cannot run the compiler `{compiler}`: {e} (set CC / CXX)");
-            std::process::exit(1);
-        }
-    }
-}
-
-/// Whether this is the C++ wrapper (`oshc++`, `oshcxx`, `oshCC`).
-fn is_cxx(argv0: &str) -> bool {
-    let name = Path::new(argv0).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    name.ends_with("++") || name.ends_with("cxx") || name == "oshCC"
-}
-
-/// The compiler to run, from the environment.
-fn compiler(cxx: bool) -> String {
-    let vars: &[&str] = if cxx { &["OSHCXX_CXX", "CXX"] } else { &["OSHCC_CC", "CC"] };
-    vars.iter().find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty())).unwrap_or_else(|| {
-        if cxx {
-            "c++".into()
-        } else {
-            "cc".into()
-        }
-    })
-}
-
-/// The include and library directories for the executable at `exe`.
-fn locate(exe: &Path) -> Result<(PathBuf, PathBuf), String> {
-    let bin_dir = exe.parent().ok_or("cannot tell the directory of this executable")?;
-    let lib_name = "libshmem_capi.so";
-    // An installed tree: <prefix>/bin/oshcc with <prefix>/lib and <prefix>/include.
-    if let Some(prefix) = bin_dir.parent() {
-        let (inc, lib) = (prefix.join("include"), prefix.join("lib"));
-        if inc.join("shmem.h").is_file() && lib.join(lib_name).is_file() {
-            return Ok((inc, lib));
-        }
-    }
-    // A cargo build: the library beside the executable, the headers in the crate.
-    let inc = Path::new(env!("CARGO_MANIFEST_DIR")).join("include");
-    if bin_dir.join(lib_name).is_file() && inc.join("shmem.h").is_file() {
-        return Ok((inc, bin_dir.to_path_buf()));
-    }
-    Err(format!(
-        "cannot find {lib_name} and shmem.h next to {} (build them with `cargo build --release -p shmem-capi`)",
-        exe.display()
-    ))
+    wrapper::main(false)
 }
