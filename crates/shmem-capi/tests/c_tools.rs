@@ -95,3 +95,27 @@ fn a_missing_compiler_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("oshcc: cannot run the compiler `/nonexistent/cc`") && err.contains("set CC"), "{err}");
 }
+
+#[test]
+fn the_readme_example_runs_at_four_pes() {
+    // README "C programs": `target/release/oshcc -o hello examples/c/hello.c && target/release/oshrun -np 4 ./hello`.
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/c/hello.c");
+    let exe = tmp("hello");
+    let (status, _, err) = tool(
+        Path::new(env!("CARGO_BIN_EXE_oshcc")),
+        &["-O2", "-Wall", "-Wextra", "-Werror", "-o", exe.to_str().unwrap(), src.to_str().unwrap()],
+    );
+    assert_eq!(status, Some(0), "oshcc failed:\n{err}");
+    for (n, out) in [1u32, 2, 4].into_iter().zip(run_ok(&exe, &[1, 2, 4])) {
+        let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
+        lines.sort();
+        let mut want: Vec<String> = (0..n)
+            .map(|r| {
+                let left = (r + n - 1) % n;
+                format!("[{r}] Hello from PE {r} of {n}: PE {left} put {left} into my memory")
+            })
+            .collect();
+        want.sort();
+        assert_eq!(lines, want);
+    }
+}
