@@ -23,7 +23,7 @@ HELLO = ROOT / "examples" / "c" / "hello.c"
 CXX_PROGRAM = ROOT / "crates" / "shmem-capi" / "tests" / "c" / "cxx.cpp"
 BIN = pathlib.Path(sys.executable).parent
 
-pytestmark = pytest.mark.skipif(
+needs_capi = pytest.mark.skipif(
     _tools.capi_dirs() is None,
     reason=f"the installed shmem package has no C library ({_tools.CAPI} lacks libshmem_capi.so/shmem.h): "
            "install it with `pip install .`, or run tools/build_backend/shmem_build.py before `maturin develop`")
@@ -60,6 +60,7 @@ def hello(tmp_path_factory) -> pathlib.Path:
     return exe
 
 
+@needs_capi
 @pytest.mark.parametrize("np_form", [["-np", "2"], ["-np=3"], ["-n", "4"]])
 def test_c_program_with_oshcc_and_oshrun(hello, np_form, tmp_path):
     n = int(np_form[-1].split("=")[-1])
@@ -68,6 +69,7 @@ def test_c_program_with_oshcc_and_oshrun(hello, np_form, tmp_path):
     assert set(p.stdout.splitlines()) == hello_lines(n) and len(p.stdout.splitlines()) == n, p.stdout
 
 
+@needs_capi
 def test_program_arguments_after_the_program_are_left_alone(tmp_path):
     # `-np` after the program belongs to the program: `sh -c 'echo "$@"' x -np 7` prints it unchanged.
     p = run([tool("oshrun"), "-np", "2", "--timeout", "60", "sh", "-c", 'echo "$@"', "x", "-np", "7"], cwd=tmp_path)
@@ -75,6 +77,7 @@ def test_program_arguments_after_the_program_are_left_alone(tmp_path):
     assert sorted(p.stdout.splitlines()) == ["[0] -np 7", "[1] -np 7"]
 
 
+@needs_capi
 def test_cpp_program_with_oshcpp(tmp_path):
     if shutil.which("c++") is None:
         pytest.fail("no C++ compiler `c++` on PATH (scripts/test.sh installs g++)")
@@ -86,6 +89,7 @@ def test_cpp_program_with_oshcpp(tmp_path):
     assert (p.returncode, p.stdout) == (0, ""), p.stderr
 
 
+@needs_capi
 def test_showme_names_the_package_library(tmp_path):
     inc, lib = _tools.capi_dirs()
     assert run([tool("oshcc"), "--showme:compile"], tmp_path).stdout == f"-I{inc}\n"
@@ -96,6 +100,7 @@ def test_showme_names_the_package_library(tmp_path):
     assert p.returncode == 2 and "oshcc: unknown option --showme:flags" in p.stderr, p.stderr
 
 
+@needs_capi
 def test_tool_errors(hello, tmp_path):
     # A compiler that is not there: status 1 and the variable to set.
     e = env()
