@@ -9,10 +9,12 @@
 //! - [`measure`]: calibration, warm-up and median of batches;
 //! - [`reference`](mod@reference): running and parsing the external reference script;
 //! - [`report`]: the result table and its JSON form;
+//! - [`c_level`]: osh_bench.c on Open MPI's OSHMEM and on our C interface, side by side;
 //! - [`plot`]: the SVG charts of `shmem-bench --plot`;
 //! - [`tcp`]: the TCP engine's placements (two node ids on loopback, two network namespaces) and the raw TCP
 //!   ping-pong and stream measured between the same two PEs.
 
+pub mod c_level;
 pub mod coll;
 pub mod engines;
 pub mod job;
