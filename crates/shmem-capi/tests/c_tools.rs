@@ -103,11 +103,8 @@ fn a_wrapper_never_runs_itself() {
     let oshcc = env!("CARGO_BIN_EXE_oshcc");
     let out = Command::new(oshcc).env("CC", oshcc).env("CXX", oshcc).arg("--showme:command").output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "cc\n");
-    let out = Command::new(oshcc)
-        .env("OSHCC_CC", oshcc)
-        .args(["-o", "/nonexistent/a", "a.c"])
-        .output()
-        .expect("run oshcc");
+    let out =
+        Command::new(oshcc).env("OSHCC_CC", oshcc).args(["-o", "/nonexistent/a", "a.c"]).output().expect("run oshcc");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("oshcc: the compiler it runs is a SHMEM compiler wrapper again"), "{err}");
