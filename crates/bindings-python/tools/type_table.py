@@ -63,3 +63,15 @@ def python_type(row: Row) -> str:
     if row.rust in ("f16", "bf16", "f32", "f64"):
         return "float"
     return "int"
+
+
+_NUMPY = {"i8": "int8", "i16": "int16", "i32": "int32", "i64": "int64", "isize": "int64", "u8": "uint8",
+          "u16": "uint16", "u32": "uint32", "u64": "uint64", "usize": "uint64", "f16": "float16", "f32": "float32",
+          "f64": "float64", "Complex32": "complex64", "Complex64": "complex128"}
+
+
+def numpy_dtype(row: Row) -> str:
+    """The NumPy dtype name of the row's Rust type (for the tests' arrays); bfloat16 has none."""
+    if row.rust not in _NUMPY:
+        raise KeyError(f"no NumPy dtype for {row.rust} (row {row.name})")
+    return _NUMPY[row.rust]
