@@ -166,7 +166,7 @@ fn wait_some<T: WaitValue>(
 }
 
 macro_rules! wait_family {
-    ($($name:ident => $t:ty;)*) => { paste::paste! { $(
+    ($($name:ident: $t:ty => $u:ty;)*) => { paste::paste! { $(
         #[doc = concat!("Waits until the `", stringify!($t), "` at the symmetric `ivar` compares true (`cmp`, a CMP_* \
                          constant) against `cmp_val`. The GIL is released; Ctrl-C interrupts.")]
         #[pyfunction]
@@ -387,18 +387,7 @@ macro_rules! wait_family {
     } };
 }
 
-wait_family! {
-    int8 => i8;
-    uint8 => u8;
-    int16 => i16;
-    uint16 => u16;
-    int32 => i32;
-    uint32 => u32;
-    int64 => i64;
-    uint64 => u64;
-    float => f32;
-    double => f64;
-}
+shmem_core::for_each_wait_type!(wait_family);
 
 /// Waits until the 64-bit signal at `sig_addr` compares true against `cmp_val`; returns the signal value
 /// that satisfied it. The GIL is released; Ctrl-C interrupts.

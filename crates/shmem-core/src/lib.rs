@@ -22,6 +22,7 @@ pub mod error;
 pub mod heap;
 pub mod launch_env;
 pub mod settings;
+pub mod type_table;
 pub mod types;
 pub mod wake;
 

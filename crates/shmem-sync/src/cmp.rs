@@ -84,7 +84,7 @@ pub trait WaitValue: Copy + PartialOrd + std::fmt::Debug + Send + Sync + 'static
 }
 
 macro_rules! wait_value {
-    ($($t:ty => $u:ty),* $(,)?) => {$(
+    ($($name:ident: $t:ty => $u:ty;)*) => {$(
         impl WaitValue for $t {
             const WIDTH: usize = std::mem::size_of::<$t>();
             #[inline]
@@ -99,10 +99,7 @@ macro_rules! wait_value {
     )*};
 }
 
-wait_value!(
-    u8 => u8, i8 => u8, u16 => u16, i16 => u16, u32 => u32, i32 => u32, u64 => u64, i64 => u64,
-    f32 => u32, f64 => u64,
-);
+shmem_core::for_each_wait_type!(wait_value);
 
 #[cfg(test)]
 mod tests {

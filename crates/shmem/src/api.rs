@@ -294,12 +294,12 @@ pub fn heap_range() -> Result<(usize, u64)> {
 /// Typed put/get of `nelems` elements of BITS/8 bytes (`put{8,16,32,64,128}` / `get{...}` and their `_nbi`
 /// forms): element counts, with the symmetric address aligned to the element width.
 macro_rules! sized_rma {
-    ($($bits:literal => $put:ident, $put_nbi:ident, $get:ident, $get_nbi:ident;)*) => {$(
+    ($($bits:literal;)*) => { paste::paste! {$(
         #[doc = concat!("Blocking put of `nelems` ", stringify!($bits), "-bit elements.")]
         ///
         /// # Safety
         /// `src` must be readable for `nelems` elements.
-        pub unsafe fn $put(dst: usize, src: *const u8, nelems: usize, pe: i64) -> Result<()> {
+        pub unsafe fn [<put $bits>](dst: usize, src: *const u8, nelems: usize, pe: i64) -> Result<()> {
             // SAFETY: forwarded contract.
             unsafe { sized(dst, nelems, $bits, |len| putmem(dst, src, len, pe)) }
         }
@@ -307,7 +307,7 @@ macro_rules! sized_rma {
         ///
         /// # Safety
         /// `src` must stay readable and unmodified until the next quiet.
-        pub unsafe fn $put_nbi(dst: usize, src: *const u8, nelems: usize, pe: i64) -> Result<()> {
+        pub unsafe fn [<put $bits _nbi>](dst: usize, src: *const u8, nelems: usize, pe: i64) -> Result<()> {
             // SAFETY: forwarded contract.
             unsafe { sized(dst, nelems, $bits, |len| putmem_nbi(dst, src, len, pe)) }
         }
@@ -315,7 +315,7 @@ macro_rules! sized_rma {
         ///
         /// # Safety
         /// `dst` must be writable for `nelems` elements.
-        pub unsafe fn $get(dst: *mut u8, src: usize, nelems: usize, pe: i64) -> Result<()> {
+        pub unsafe fn [<get $bits>](dst: *mut u8, src: usize, nelems: usize, pe: i64) -> Result<()> {
             // SAFETY: forwarded contract.
             unsafe { sized(src, nelems, $bits, |len| getmem(dst, src, len, pe)) }
         }
@@ -323,11 +323,11 @@ macro_rules! sized_rma {
         ///
         /// # Safety
         /// `dst` must stay writable and untouched until the next quiet.
-        pub unsafe fn $get_nbi(dst: *mut u8, src: usize, nelems: usize, pe: i64) -> Result<()> {
+        pub unsafe fn [<get $bits _nbi>](dst: *mut u8, src: usize, nelems: usize, pe: i64) -> Result<()> {
             // SAFETY: forwarded contract.
             unsafe { sized(src, nelems, $bits, |len| getmem_nbi(dst, src, len, pe)) }
         }
-    )*};
+    )*}};
 }
 
 /// Checks the element alignment of the symmetric address and the byte count, then runs `op(len_bytes)`.
@@ -347,10 +347,4 @@ unsafe fn sized(sym: usize, nelems: usize, bits: usize, op: impl FnOnce(usize) -
     op(len)
 }
 
-sized_rma! {
-    8 => put8, put8_nbi, get8, get8_nbi;
-    16 => put16, put16_nbi, get16, get16_nbi;
-    32 => put32, put32_nbi, get32, get32_nbi;
-    64 => put64, put64_nbi, get64, get64_nbi;
-    128 => put128, put128_nbi, get128, get128_nbi;
-}
+shmem_core::for_each_rma_size!(sized_rma);
