@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The main job: builds the runtime and the launcher, then runs the example programs as multi-PE jobs.
+# The main job: builds the runtime and the launcher, then runs the example programs as multi-PE jobs (the Rust
+# examples, then the OpenSHMEM C example through oshcc/oshrun).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-4}
 cargo build --release --quiet -p shmem-run --bin shmemrun
 cargo build --release --quiet -p shmem --examples
+cargo build --release --quiet -p shmem-capi   # oshcc, oshrun and libshmem_capi.so for the C program at the end
 echo "== ring on $N PEs"
 target/release/shmemrun -n "$N" --timeout 60 target/release/examples/ring
 echo "== all-to-all on $N PEs"
@@ -27,4 +29,7 @@ done
 status=0
 for pid in "${pids[@]}"; do wait "$pid" || status=$?; done
 rm -f "$secret"
+echo "== OpenSHMEM C program examples/c/hello.c on $N PEs (compiled with oshcc, run with oshrun)"
+target/release/oshcc -O2 -o target/release/examples/hello_c examples/c/hello.c
+target/release/oshrun -np "$N" --timeout 60 target/release/examples/hello_c
 exit "$status"

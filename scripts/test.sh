@@ -42,6 +42,20 @@ if [ "${#roce_deps[@]}" -gt 0 ]; then
         failed_steps+=("install ${roce_deps[*]}")
 fi
 
+# The OpenSHMEM C interface's tests (crates/shmem-capi/tests, tests/python/test_capi_tools.py) compile C and C++
+# programs with oshcc/oshcxx, which run the system's `cc` and `c++`.
+if ! command -v cc >/dev/null 2>&1 || ! command -v c++ >/dev/null 2>&1; then
+    echo "== installing gcc g++ (the C interface's tests compile C and C++ programs with cc and c++)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc g++ >/dev/null; } || true
+fi
+for tool in cc c++; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "== no \`$tool\` on PATH and apt could not install it: the C interface's tests will fail" \
+            "(install gcc and g++)" >&2
+        failed_steps+=("C/C++ compiler ($tool)")
+    fi
+done
+
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --workspace --all-targets --quiet -- -D warnings
 
@@ -71,6 +85,13 @@ if [ ! -x .venv/bin/python ]; then
 fi
 if [ "$py_ok" -eq 1 ] && ! .venv/bin/python -c "import maturin, pytest, pytest_timeout, numpy, hypothesis" 2>/dev/null; then
     .venv/bin/pip install -q --disable-pip-version-check maturin pytest pytest-timeout numpy hypothesis || py_ok=0
+fi
+# The package's oshcc needs the C library and headers inside it (python/shmem/_capi): the build backend stages
+# them for `pip install .`; `maturin develop` does not go through it, so stage them here first.
+if [ "$py_ok" -eq 1 ] && ! .venv/bin/python tools/build_backend/shmem_build.py --quiet >"$logs/capi-stage.log" 2>&1; then
+    echo "== staging the C library for the package failed; log: $logs/capi-stage.log" >&2
+    tail -n 40 "$logs/capi-stage.log" >&2
+    py_ok=0
 fi
 if [ "$py_ok" -eq 1 ] && ! VIRTUAL_ENV="$PWD/.venv" .venv/bin/maturin develop --release --quiet >"$logs/maturin.log" 2>&1; then
     echo "== maturin develop failed; log: $logs/maturin.log" >&2

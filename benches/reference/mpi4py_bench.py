@@ -14,6 +14,16 @@ Metrics (printed by rank 0 as `mpi4py <metric> <size_bytes> <value> <unit>`):
     get_lat  8-byte Win.Get from rank 1 + Win.Flush(1), per call   [ns]
     put_bw   64 MiB Win.Put + Win.Flush(1), repeated              [GB/s, 1e9 B/s]
 
+With --coll [--coll-max BYTES] [--quick] (any number of ranks N) it measures the
+collectives instead, every rank calling, rank 0 timing:
+    barrier_lat      comm.Barrier(); size = N                      [ns]
+    bcast_<N>pe      comm.Bcast(buf, root=0) of a NumPy uint8 array  [ns]
+    allreduce_<N>pe  comm.Allreduce(src, dst, op=MPI.SUM) of NumPy
+                     float64 arrays (size = bytes)                  [ns]
+Each Bcast/Allreduce batch ends with one timed Barrier (as osh_bench.c).
+Sizes: 8 B, x8 up to 64 KiB, then x4 up to --coll-max (default 64 MiB); quick:
+8 B, 4 KiB, 1 MiB and --coll-max (the plan of osh_bench.c's coll group).
+
 Method as in osh_bench.c: calibrate the iteration count until a batch takes
 the target time (doubles as warm-up), one warm-up batch, N timed batches,
 median of per-call times.  The numbers include the Python call overhead of
@@ -25,8 +35,93 @@ import time
 from mpi4py import MPI
 
 
+def coll_sizes(cmax, quick):
+    """The message sizes of the collective plan (as osh_bench.c's coll_next)."""
+    out, s = [], 8
+    while s and s <= cmax:
+        out.append(s)
+        if quick:
+            s = 4096 if s < 4096 else (1 << 20) if s < (1 << 20) else cmax if s < cmax else 0
+        else:
+            s = s * 8 if s < 65536 else s * 4
+    return out
+
+
+def coll_main(quick, cmax):
+    import numpy as np
+
+    batches = 5 if quick else 7
+    target_ns = 4e6 if quick else 20e6
+    comm = MPI.COMM_WORLD
+    rank, n = comm.Get_rank(), comm.Get_size()
+    src = np.ones(max(cmax, 8) // 8, np.float64)
+    dst = np.zeros_like(src)
+    pc = time.perf_counter_ns
+
+    def batch(fn, iters):
+        comm.Barrier()
+        t0 = pc()
+        fn(iters)
+        return pc() - t0
+
+    def measure(fn):
+        iters = 1
+        while True:
+            t = batch(fn, iters)
+            nxt = 0
+            if rank == 0 and t < target_ns and iters < (1 << 24):
+                nxt = int(iters * min(16.0, max(2.0, target_ns / t if t > 0 else 16.0)))
+            nxt = comm.bcast(nxt, root=0)
+            if nxt == 0:
+                break
+            iters = nxt
+        batch(fn, iters)  # warm-up
+        per = sorted(batch(fn, iters) / iters for _ in range(batches))
+        return per[len(per) // 2]
+
+    def barrier(iters):
+        for _ in range(iters):
+            comm.Barrier()
+
+    def bcast_of(size):
+        buf = src.view(np.uint8)[:size]
+
+        def run(iters):
+            for _ in range(iters):
+                comm.Bcast(buf, root=0)
+            comm.Barrier()  # timed: the batch ends when every rank has its data
+        return run
+
+    def allreduce_of(size):
+        s, d = src[:size // 8], dst[:size // 8]
+
+        def run(iters):
+            for _ in range(iters):
+                comm.Allreduce(s, d, op=MPI.SUM)
+            comm.Barrier()
+        return run
+
+    results = [("barrier_lat", n, measure(barrier))]
+    for size in coll_sizes(cmax, quick):
+        results.append((f"bcast_{n}pe", size, measure(bcast_of(size))))
+        results.append((f"allreduce_{n}pe", size, measure(allreduce_of(size))))
+    comm.Barrier()
+    if rank == 0:
+        print("# mpi4py_bench coll: mpi4py %s, %s, %d ranks, Bcast/Allreduce on NumPy arrays"
+              % (__import__("mpi4py").__version__, MPI.Get_library_version().splitlines()[0].split(",")[0], n),
+              file=sys.stderr)
+        for metric, size, value in results:
+            print(f"mpi4py {metric} {size} {value:.3f} ns", flush=True)
+    return 0
+
+
 def main():
     quick = "--quick" in sys.argv
+    if "--coll" in sys.argv:
+        cmax = 64 << 20
+        if "--coll-max" in sys.argv:
+            cmax = int(sys.argv[sys.argv.index("--coll-max") + 1])
+        return coll_main(quick, cmax)
     bw_size = 64 << 20
     if "--bw-size" in sys.argv:
         bw_size = int(sys.argv[sys.argv.index("--bw-size") + 1])

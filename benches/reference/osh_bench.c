@@ -6,7 +6,7 @@
  *             --mca osc ^rdma -np 2 ./osh_bench [options]
  *
  * Options:
- *   -g GROUPS   comma separated subset of lat,bw,sync   (default: lat,bw,sync)
+ *   -g GROUPS   comma separated subset of lat,bw,sync,coll (default: lat,bw,sync)
  *   -m BYTES    max message size for the bandwidth sweep (default 256M;
  *               suffixes K/M/G = 2^10/2^20/2^30).  Latency sizes 8..4096 are
  *               also capped by it.
@@ -38,6 +38,21 @@
  *   get_bw      shmem_getmem(size), repeated                              [GB/s]
  *   barrier_lat shmem_barrier_all over all PEs of the job; size = n_pes   [ns]
  *   fadd_lat    shmem_long_atomic_fetch_add on a word of PE 1; size = 8   [ns]
+ *   broadcast_<N>pe   (group coll) one broadcast of `size` bytes from PE 0 to
+ *               all N PEs of the job, per call (every PE calls)            [ns]
+ *               shmem_broadcast64 (OpenSHMEM 1.4 active set: all PEs,
+ *               two pSync arrays alternated between consecutive calls);
+ *               the team form shmem_broadcastmem when the header is 1.5+.
+ *   sum_reduce_<N>pe  (group coll) sum of `size` bytes of doubles over all
+ *               N PEs into every PE, per call                              [ns]
+ *               shmem_double_sum_to_all (1.4; pWrk/pSync alternated), or
+ *               shmem_double_sum_reduce on SHMEM_TEAM_WORLD when 1.5+.
+ *               Both coll kernels end their batch with one timed
+ *               shmem_barrier_all (amortized over the batch), so that a
+ *               root that returns before the others have the data is not
+ *               timed short. Sizes of the coll group: 8 B, then x8 up to 64 KiB, then x4
+ *               up to -m (quick: 8 B, 4 KiB, 1 MiB and -m), the
+ *               same plan as crates/benches/src/bin/coll-bench.rs.
  * GB/s means 1e9 bytes per second (payload bytes only).
  * Informational lines (implementation choices) go to stderr, prefixed '#'.
  */
@@ -71,7 +86,7 @@ typedef long sig_t_;              /* fallback uses long atomics/wait  */
 #define MAX_BATCHES 64
 
 /* ---- configuration ---- */
-static int g_lat = 1, g_bw = 1, g_sync = 1;
+static int g_lat = 1, g_bw = 1, g_sync = 1, g_coll = 0;
 static size_t g_max = (size_t)256 << 20;
 static int g_batches = 7;
 static double g_target_ns = 20e6;
@@ -200,6 +215,83 @@ static void k_barrier(size_t size, long iters)
         shmem_barrier_all();
 }
 
+/* ---- coll group: broadcast and sum-reduce over all PEs ---- */
+#if defined(SHMEM_MAJOR_VERSION) && (SHMEM_MAJOR_VERSION > 1 || \
+    (SHMEM_MAJOR_VERSION == 1 && SHMEM_MINOR_VERSION >= 5))
+#define HAVE_TEAMS 1
+#define BCAST_NAME "shmem_broadcastmem(SHMEM_TEAM_WORLD)"
+#define REDUCE_NAME "shmem_double_sum_reduce(SHMEM_TEAM_WORLD)"
+#else
+#define HAVE_TEAMS 0
+#define BCAST_NAME "shmem_broadcast64 (active set, alternating pSync)"
+#define REDUCE_NAME "shmem_double_sum_to_all (active set, alternating pWrk/pSync)"
+#endif
+static char *coll_src, *coll_dst;  /* symmetric, max(g_max, 8) bytes each     */
+#if !HAVE_TEAMS
+static long *bcast_psync[2], *red_psync[2];
+static double *red_pwrk[2];
+static int coll_flip;
+#endif
+
+static void k_bcast(size_t size, long iters)
+{
+    for (long i = 0; i < iters; i++) {
+#if HAVE_TEAMS
+        shmem_broadcastmem(SHMEM_TEAM_WORLD, coll_dst, coll_src, size, 0);
+#else
+        shmem_broadcast64(coll_dst, coll_src, size / 8, 0, 0, 0, npes, bcast_psync[coll_flip]);
+        coll_flip ^= 1;
+#endif
+    }
+    shmem_barrier_all(); /* timed: the batch ends when every PE has its data */
+}
+
+static void k_sum(size_t size, long iters)
+{
+    for (long i = 0; i < iters; i++) {
+#if HAVE_TEAMS
+        shmem_double_sum_reduce(SHMEM_TEAM_WORLD, (double *)coll_dst, (const double *)coll_src, size / 8);
+#else
+        shmem_double_sum_to_all((double *)coll_dst, (const double *)coll_src, (int)(size / 8), 0, 0, npes,
+                                red_pwrk[coll_flip], red_psync[coll_flip]);
+        coll_flip ^= 1;
+#endif
+    }
+    shmem_barrier_all(); /* timed: the batch ends when every PE has its data */
+}
+
+/* Allocates the coll buffers (collective); returns 0 on success. */
+static int coll_alloc(size_t max)
+{
+    coll_src = shmem_malloc(max);
+    coll_dst = shmem_malloc(max);
+    if (!coll_src || !coll_dst) return -1;
+    memset(coll_src, 1, max);
+    memset(coll_dst, 0, max);
+#if !HAVE_TEAMS
+    size_t nred = max / 8, wrk = nred / 2 + 1;
+    if (wrk < SHMEM_REDUCE_MIN_WRKDATA_SIZE) wrk = SHMEM_REDUCE_MIN_WRKDATA_SIZE;
+    for (int k = 0; k < 2; k++) {
+        bcast_psync[k] = shmem_malloc(SHMEM_BCAST_SYNC_SIZE * sizeof(long));
+        red_psync[k] = shmem_malloc(SHMEM_REDUCE_SYNC_SIZE * sizeof(long));
+        red_pwrk[k] = shmem_malloc(wrk * sizeof(double));
+        if (!bcast_psync[k] || !red_psync[k] || !red_pwrk[k]) return -1;
+        for (int j = 0; j < SHMEM_BCAST_SYNC_SIZE; j++) bcast_psync[k][j] = SHMEM_SYNC_VALUE;
+        for (int j = 0; j < SHMEM_REDUCE_SYNC_SIZE; j++) red_psync[k][j] = SHMEM_SYNC_VALUE;
+        memset(red_pwrk[k], 0, wrk * sizeof(double));
+    }
+#endif
+    shmem_barrier_all();
+    return 0;
+}
+
+/* The next size of the coll plan after s, up to max (0: none left). */
+static size_t coll_next(size_t s, size_t max, int quick)
+{
+    if (quick) return s < 4096 ? 4096 : s < ((size_t)1 << 20) ? ((size_t)1 << 20) : s < max ? max : 0;
+    return s < 65536 ? s * 8 : s * 4;
+}
+
 /* One batch on all PEs; returns PE 0's elapsed time in ns (others: 0). */
 static double run_batch(kernel_fn fn, size_t size, long iters)
 {
@@ -278,6 +370,7 @@ int main(int argc, char **argv)
         g_lat = strstr(groups, "lat") != NULL;
         g_bw = strstr(groups, "bw") != NULL;
         g_sync = strstr(groups, "sync") != NULL;
+        g_coll = strstr(groups, "coll") != NULL;
     }
     if ((g_lat || g_bw) && npes < 2) {
         if (me == 0) fprintf(stderr, "osh_bench: lat/bw groups need >= 2 PEs\n");
@@ -343,6 +436,23 @@ int main(int argc, char **argv)
     }
     if (g_sync)
         emit("barrier_lat", (size_t)npes, measure(k_barrier, 0), "ns");
+    if (g_coll) {
+        size_t cmax = g_max < 8 ? 8 : g_max;
+        if (coll_alloc(cmax) != 0) {
+            fprintf(stderr, "osh_bench PE %d: coll buffers of 2 x %zu bytes failed (raise SHMEM_SYMMETRIC_SIZE)\n",
+                    me, cmax);
+            shmem_global_exit(1);
+        }
+        if (me == 0)
+            fprintf(stderr, "# osh_bench coll: %s, %s\n", BCAST_NAME, REDUCE_NAME);
+        char name[64];
+        for (size_t s = 8; s && s <= cmax; s = coll_next(s, cmax, quick)) {
+            snprintf(name, sizeof name, "broadcast_%dpe", npes);
+            emit(name, s, measure(k_bcast, s), "ns");
+            snprintf(name, sizeof name, "sum_reduce_%dpe", npes);
+            emit(name, s, measure(k_sum, s), "ns");
+        }
+    }
 
     shmem_barrier_all();
     free(priv_buf);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh - build and run the reference benchmarks; all result lines go to stdout.
 #
-#   ./run.sh [--quick] [--out-dir DIR] [--mpi4py VENV] [--timeout S] [--wait-idle S] [--no-tcp]
+#   ./run.sh [--quick] [--out-dir DIR] [--mpi4py VENV] [--timeout S] [--wait-idle S] [--no-tcp] [--no-ours]
+#   ./run.sh --coll 2,4,8 [--coll-max BYTES] [--quick] [--mpi4py VENV] ...
 #
 #   --quick          short batches (4 ms, 5 batches), bandwidth sweep up to 16 MiB
 #                    (whole script: a few seconds; full mode: ~20-30 s)
@@ -12,6 +13,14 @@
 #   --timeout S      per-run wall clock limit (default 60 quick / 240 full)
 #   --wait-idle S    before each run, wait up to S seconds for the CPUs to be
 #                    <= 10% busy (default 0: only warn on stderr when busy)
+#   --coll NPS       collectives only (nothing else runs): for each PE count of
+#                    the comma-separated list, one job of osh_bench -g sync,coll
+#                    (barrier, shmem_broadcast64, shmem_double_sum_to_all from
+#                    8 B to --coll-max), and with --mpi4py one job of
+#                    mpi4py_bench.py --coll (Barrier, Bcast, Allreduce)
+#   --coll-max B     largest collective message (default 64M; K/M suffixes)
+#   --no-ours        skip the runs of osh_bench.c on OUR OpenSHMEM C interface
+#                    (see "ours_c" below)
 #
 # Prerequisite: ./install.sh (Debian packages openmpi-bin, libopenmpi-dev); run.sh calls it when oshcc is missing.
 #
@@ -22,8 +31,15 @@
 #   osh barrier_lat <n_pes> ns                     (n_pes = 2, 4, 8)
 #   osh_tcp put_lat/get_lat/putsig_lat/fadd_lat, put_bw/get_bw   (the same 2 PEs forced onto
 #                                                  TCP: UCX_TLS=tcp,self, see below; skip with --no-tcp)
+#   ours_c <the osh metrics and sizes>            (the same osh_bench.c compiled with OUR oshcc
+#                                                  and run with OUR oshrun right after Open MPI's
+#                                                  2-PE run, and at 4 and 8 PEs for the barrier;
+#                                                  tools from $SHMEM_CAPI_BIN, default
+#                                                  <repo>/target/release, built with cargo first)
 #   raw handoff_lat <0..4096> ns, raw memcpy_bw <4K..256M> GB/s
 #   mpi4py put_lat/get_lat 8 ns, mpi4py put_bw 67108864 GB/s   (with --mpi4py)
+#   with --coll, per PE count N: osh barrier_lat N ns, osh broadcast_<N>pe / sum_reduce_<N>pe <bytes> ns,
+#   and with --mpi4py: mpi4py barrier_lat N ns, mpi4py bcast_<N>pe / allreduce_<N>pe <bytes> ns
 # stderr: build/progress/info lines ("# ...") and errors.
 # Exit status: 0 if every run succeeded, 1 if any run failed or timed out
 # (the lines of the runs that worked are still printed), 3 if tools are missing.
@@ -59,6 +75,9 @@ VENV=""
 TMO=""
 WAIT_IDLE=0
 NO_TCP=0
+COLL=""
+COLL_MAX=64M
+NO_OURS=0
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -68,7 +87,10 @@ while [ $# -gt 0 ]; do
         --timeout) TMO="${2:?}"; shift 2 ;;
         --wait-idle) WAIT_IDLE="${2:?}"; shift 2 ;;
         --no-tcp) NO_TCP=1; shift ;;
-        -h|--help) sed -n '2,52p' "$0"; exit 0 ;;
+        --coll) COLL="${2:?}"; shift 2 ;;
+        --coll-max) COLL_MAX="${2:?}"; shift 2 ;;
+        --no-ours) NO_OURS=1; shift ;;
+        -h|--help) sed -n '2,68p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -118,11 +140,31 @@ echo "# building in $BUILD_DIR" >&2
 oshcc -O2 -o "$BUILD_DIR/osh_bench" "$HERE/osh_bench.c" >&2 || { echo "run.sh: oshcc failed" >&2; exit 3; }
 gcc -O2 -o "$BUILD_DIR/raw_bench" "$HERE/raw_bench.c" >&2 || { echo "run.sh: gcc failed" >&2; exit 3; }
 
+FAILED=0
+# Ours: the same source through our OpenSHMEM C interface (crates/shmem-capi), with our oshcc (gcc -O2 as
+# Open MPI's oshcc) and our oshrun. osh_bench.c keeps its symmetric data in shmem_malloc'd memory (no static
+# symmetric variables), so it runs unchanged; with our shmem.h (OpenSHMEM 1.5) its put+signal row uses
+# shmem_putmem_signal/shmem_signal_wait_until, with Open MPI's (1.4) the putmem+fence+atomic_set fallback.
+OURS_OK=0
+if [ "$NO_OURS" = 0 ]; then
+    ROOT="$(cd "$HERE/../.." && pwd)"
+    OURS_BIN="${SHMEM_CAPI_BIN:-$ROOT/target/release}"
+    if [ -z "${SHMEM_CAPI_BIN:-}" ] && command -v cargo >/dev/null 2>&1; then
+        echo "# building our oshcc/oshrun (cargo build --release -p shmem-capi)" >&2
+        (cd "$ROOT" && cargo build --release --quiet -p shmem-capi) >&2 || echo "run.sh: cargo build -p shmem-capi failed" >&2
+    fi
+    if "$OURS_BIN/oshcc" -O2 -o "$BUILD_DIR/osh_bench_ours" "$HERE/osh_bench.c" >&2; then
+        OURS_OK=1
+    else
+        echo "run.sh: our oshcc ($OURS_BIN/oshcc) could not build osh_bench.c: no ours_c lines" >&2
+        FAILED=1
+    fi
+fi
+
 # Launcher flags, see the header comment.
 OSHRUN=(oshrun --allow-run-as-root --oversubscribe --mca osc ^rdma)
 MPIRUN=(mpirun --allow-run-as-root --oversubscribe --mca osc ^rdma)
 
-FAILED=0
 run() { # run <label> <cmd...>: time-limited, stdout passed through
     local label="$1"; shift
     local busy waited=0; busy=$(cpu_busy)
@@ -147,10 +189,43 @@ run() { # run <label> <cmd...>: time-limited, stdout passed through
 
 cd "$BUILD_DIR" || exit 3
 
+# Collectives only: barrier, broadcast and sum-reduce per PE count (and mpi4py's Bcast/Allreduce).
+if [ -n "$COLL" ]; then
+    case "$COLL_MAX" in
+        *[kK]) CMAX=$(( ${COLL_MAX%[kK]} << 10 )) ;;
+        *[mM]) CMAX=$(( ${COLL_MAX%[mM]} << 20 )) ;;
+        *) CMAX=$COLL_MAX ;;
+    esac
+    # src + dst + two pWrk of half the size each, plus room for the rest.
+    CHEAP=$(( (3 * CMAX >> 20) + 32 ))M
+    MQ=(); [ "$QUICK" = 1 ] && MQ=(--quick)
+    for np in ${COLL//,/ }; do
+        SHMEM_SYMMETRIC_SIZE=$CHEAP SHMEM_SYMMETRIC_HEAP_SIZE=$CHEAP \
+            run "osh coll -np $np" "${OSHRUN[@]}" -x SHMEM_SYMMETRIC_SIZE -x SHMEM_SYMMETRIC_HEAP_SIZE \
+                -np "$np" ./osh_bench -g sync,coll -m "$CMAX" "${QFLAG[@]}"
+        if [ -n "$VENV" ]; then
+            if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import mpi4py' 2>/dev/null; then
+                run "mpi4py coll -np $np" "${MPIRUN[@]}" -np "$np" "$VENV/bin/python" "$HERE/mpi4py_bench.py" \
+                    --coll --coll-max "$CMAX" "${MQ[@]}"
+            else
+                echo "run.sh: no mpi4py in $VENV (run $HERE/install.sh --mpi4py $VENV)" >&2
+                FAILED=1
+            fi
+        fi
+    done
+    exit $FAILED
+fi
+
 # 2 PEs: latency, bandwidth and barrier.
 SHMEM_SYMMETRIC_SIZE=$HEAP SHMEM_SYMMETRIC_HEAP_SIZE=$HEAP \
     run "osh -np 2" "${OSHRUN[@]}" -x SHMEM_SYMMETRIC_SIZE -x SHMEM_SYMMETRIC_HEAP_SIZE \
         -np 2 ./osh_bench -g lat,bw,sync -m "$MAX" "${QFLAG[@]}"
+
+# Ours, right after, under the same conditions (--no-prefix: PE 0's result lines as they are).
+if [ "$OURS_OK" = 1 ]; then
+    SHMEM_SYMMETRIC_SIZE=$HEAP OSH_BENCH_SOURCE=ours_c \
+        run "ours -np 2" "$OURS_BIN/oshrun" --no-prefix -np 2 ./osh_bench_ours -g lat,bw,sync -m "$MAX" "${QFLAG[@]}"
+fi
 
 # The same 2 PEs forced onto TCP (latency and bandwidth only).
 if [ "$NO_TCP" = 0 ]; then
@@ -164,6 +239,10 @@ for np in 4 8; do
     SHMEM_SYMMETRIC_SIZE=16M SHMEM_SYMMETRIC_HEAP_SIZE=16M \
         run "osh -np $np" "${OSHRUN[@]}" -x SHMEM_SYMMETRIC_SIZE -x SHMEM_SYMMETRIC_HEAP_SIZE \
             -np "$np" ./osh_bench -g sync "${QFLAG[@]}"
+    if [ "$OURS_OK" = 1 ]; then
+        SHMEM_SYMMETRIC_SIZE=16M OSH_BENCH_SOURCE=ours_c \
+            run "ours -np $np" "$OURS_BIN/oshrun" --no-prefix -np "$np" ./osh_bench_ours -g sync "${QFLAG[@]}"
+    fi
 done
 
 # Physical references (fork + shared mapping; memcpy).

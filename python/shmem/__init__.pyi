@@ -135,11 +135,11 @@ def aclshmem_bfloat16_g(src: _Addr, pe: int) -> float:
     ...
 
 def aclshmem_bfloat16_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided get of `nelems` bfloat16_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    """Strided get of `nelems` bfloat16 elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
     ...
 
 def aclshmem_bfloat16_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided put of `nelems` bfloat16_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    """Strided put of `nelems` bfloat16 elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
 def aclshmem_bfloat16_p(dst: _Addr, value: float, pe: int) -> None:
@@ -187,11 +187,11 @@ def aclshmem_char_g(src: _Addr, pe: int) -> str:
     ...
 
 def aclshmem_char_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided get of `nelems` char_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    """Strided get of `nelems` char elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
     ...
 
 def aclshmem_char_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided put of `nelems` char_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    """Strided put of `nelems` char elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
 def aclshmem_char_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -988,11 +988,11 @@ def aclshmem_double_g(src: _Addr, pe: int) -> float:
     ...
 
 def aclshmem_double_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided get of `nelems` double_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    """Strided get of `nelems` double elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
     ...
 
 def aclshmem_double_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided put of `nelems` double_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    """Strided put of `nelems` double elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
 def aclshmem_double_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -1164,11 +1164,11 @@ def aclshmem_float_g(src: _Addr, pe: int) -> float:
     ...
 
 def aclshmem_float_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided get of `nelems` float_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    """Strided get of `nelems` float elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
     ...
 
 def aclshmem_float_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided put of `nelems` float_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    """Strided put of `nelems` float elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
 def aclshmem_float_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -1333,39 +1333,39 @@ def aclshmem_global_exit(status: int) -> NoReturn:
     ...
 
 def aclshmem_half_g(src: _Addr, pe: int) -> float:
-    """Gets one IEEE half-precision value from `src` on `pe`, as a float."""
+    """Gets one half value from `src` on `pe`, as a float."""
     ...
 
 def aclshmem_half_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided get of `nelems` half_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    """Strided get of `nelems` half elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
     ...
 
 def aclshmem_half_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided put of `nelems` half_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    """Strided put of `nelems` half elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
 def aclshmem_half_p(dst: _Addr, value: float, pe: int) -> None:
-    """Puts one IEEE half-precision value (`value` rounded to nearest-even) into `dst` on `pe`."""
+    """Puts one half value (`value` rounded to nearest-even) into `dst` on `pe`."""
     ...
 
 def aclshmem_iget128(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided get of `nelems` iget128 elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    """Strided get of `nelems` 128-bit elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
     ...
 
 def aclshmem_iget16(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided get of `nelems` iget16 elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    """Strided get of `nelems` 16-bit elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
     ...
 
 def aclshmem_iget32(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided get of `nelems` iget32 elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    """Strided get of `nelems` 32-bit elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
     ...
 
 def aclshmem_iget64(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided get of `nelems` iget64 elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    """Strided get of `nelems` 64-bit elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
     ...
 
 def aclshmem_iget8(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided get of `nelems` iget8 elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    """Strided get of `nelems` 8-bit elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
     ...
 
 def aclshmem_info_get_name() -> str:
@@ -1425,11 +1425,11 @@ def aclshmem_int16_g(src: _Addr, pe: int) -> int:
     ...
 
 def aclshmem_int16_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided get of `nelems` int16_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    """Strided get of `nelems` int16 elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
     ...
 
 def aclshmem_int16_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided put of `nelems` int16_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    """Strided put of `nelems` int16 elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
 def aclshmem_int16_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -1665,11 +1665,11 @@ def aclshmem_int32_g(src: _Addr, pe: int) -> int:
     ...
 
 def aclshmem_int32_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided get of `nelems` int32_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    """Strided get of `nelems` int32 elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
     ...
 
 def aclshmem_int32_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided put of `nelems` int32_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    """Strided put of `nelems` int32 elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
 def aclshmem_int32_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -1905,11 +1905,11 @@ def aclshmem_int64_g(src: _Addr, pe: int) -> int:
     ...
 
 def aclshmem_int64_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided get of `nelems` int64_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    """Strided get of `nelems` int64 elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
     ...
 
 def aclshmem_int64_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided put of `nelems` int64_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    """Strided put of `nelems` int64 elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
 def aclshmem_int64_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -2057,11 +2057,11 @@ def aclshmem_int8_g(src: _Addr, pe: int) -> int:
     ...
 
 def aclshmem_int8_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided get of `nelems` int8_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    """Strided get of `nelems` int8 elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
     ...
 
 def aclshmem_int8_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided put of `nelems` int8_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    """Strided put of `nelems` int8 elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
 def aclshmem_int8_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -2377,23 +2377,23 @@ def aclshmem_int_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices_p
     ...
 
 def aclshmem_iput128(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided put of `nelems` iput128 elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    """Strided put of `nelems` 128-bit elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
 def aclshmem_iput16(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided put of `nelems` iput16 elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    """Strided put of `nelems` 16-bit elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
 def aclshmem_iput32(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided put of `nelems` iput32 elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    """Strided put of `nelems` 32-bit elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
 def aclshmem_iput64(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided put of `nelems` iput64 elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    """Strided put of `nelems` 64-bit elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
 def aclshmem_iput8(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided put of `nelems` iput8 elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    """Strided put of `nelems` 8-bit elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
 def aclshmem_long_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
@@ -3768,11 +3768,11 @@ def aclshmem_uint16_g(src: _Addr, pe: int) -> int:
     ...
 
 def aclshmem_uint16_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided get of `nelems` uint16_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    """Strided get of `nelems` uint16 elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
     ...
 
 def aclshmem_uint16_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided put of `nelems` uint16_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    """Strided put of `nelems` uint16 elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
 def aclshmem_uint16_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -4008,11 +4008,11 @@ def aclshmem_uint32_g(src: _Addr, pe: int) -> int:
     ...
 
 def aclshmem_uint32_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided get of `nelems` uint32_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    """Strided get of `nelems` uint32 elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
     ...
 
 def aclshmem_uint32_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided put of `nelems` uint32_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    """Strided put of `nelems` uint32 elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
 def aclshmem_uint32_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -4248,11 +4248,11 @@ def aclshmem_uint64_g(src: _Addr, pe: int) -> int:
     ...
 
 def aclshmem_uint64_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided get of `nelems` uint64_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    """Strided get of `nelems` uint64 elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
     ...
 
 def aclshmem_uint64_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided put of `nelems` uint64_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    """Strided put of `nelems` uint64 elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
 def aclshmem_uint64_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -4400,11 +4400,11 @@ def aclshmem_uint8_g(src: _Addr, pe: int) -> int:
     ...
 
 def aclshmem_uint8_iget(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided get of `nelems` uint8_iget elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
+    """Strided get of `nelems` uint8 elements: `source[i * sst]` (symmetric, on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1."""
     ...
 
 def aclshmem_uint8_iput(dest: _Addr, source: _Addr, dst: _Addr, sst: Any, nelems: int, pe: int) -> None:
-    """Strided put of `nelems` uint8_iput elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
+    """Strided put of `nelems` uint8 elements: `source[i * sst]` (local) to `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1."""
     ...
 
 def aclshmem_uint8_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:

@@ -36,20 +36,38 @@ def _error(msg: str, code: int = -1) -> Exception:
     return e
 
 
+# The per-call lookups are cached: `dtype.name` is computed in Python by NumPy 2 (about 2 µs per call, more
+# than the whole 8-byte collective), while a dtype is a hashable C object. Each dtype (byte order included)
+# gets its entry on first use, from its name, so the accepted dtypes are exactly those of _NAMES.
+_BY_DTYPE: dict = {}
+_FNS: dict = {}
+_NDARRAY: Any = None
+
+
 def _tname(arr: Any) -> str:
-    import numpy as np
-    if not isinstance(arr, np.ndarray):
+    global _NDARRAY
+    if _NDARRAY is None:
+        import numpy as np
+        _NDARRAY = np.ndarray
+    if not isinstance(arr, _NDARRAY):
         raise TypeError(f"expected a NumPy array viewing the symmetric heap, got {type(arr).__name__}")
-    name = _NAMES.get(arr.dtype.name)
+    dt = arr.dtype
+    name = _BY_DTYPE.get(dt)
     if name is None:
-        raise TypeError(f"no collective for dtype {arr.dtype} (long double reduces as float64: pass float64)")
+        name = _NAMES.get(dt.name)
+        if name is None:
+            raise TypeError(f"no collective for dtype {dt} (long double reduces as float64: pass float64)")
+        _BY_DTYPE[dt] = name
     return name
 
 
 def _fn(tname: str, what: str):
-    fn = getattr(_shmem, f"aclshmem_{tname}_{what}", None)
+    fn = _FNS.get((tname, what))
     if fn is None:
-        raise TypeError(f"{what} is not defined on {tname}")
+        fn = getattr(_shmem, f"aclshmem_{tname}_{what}", None)
+        if fn is None:
+            raise TypeError(f"{what} is not defined on {tname}")
+        _FNS[(tname, what)] = fn
     return fn
 
 

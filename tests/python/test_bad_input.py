@@ -432,3 +432,29 @@ def test_fuzz_against_a_model(job):
     p = job(2, FUZZ, timeout=240, expect_rc=None, env={"FUZZ_SEED": str(fuzz_seed)})
     assert p.returncode == 0 and p.stdout.count(" ok") == 2, (
         f"fuzz failed; rerun with FUZZ_SEED={fuzz_seed}\n--- stdout\n{p.stdout[-6000:]}\n--- stderr\n{p.stderr[-6000:]}")
+
+
+MALFORMED_CONFIG_BODY = r"""
+# SHMEM_WAIT_WARN_SECS=abc came from the launcher's environment: init refuses it, naming it, before anything.
+e = expect_error(shmem.aclshmem_init, code=-1)
+assert "SHMEM_WAIT_WARN_SECS" in str(e) and "abc" in str(e), e
+assert int(shmem.aclshmemx_init_status()) == 0, shmem.aclshmemx_init_status()
+for var, bad in [("SHMEM_WAIT_WARN_SECS", "1.5"), ("SHMEM_LOG_LEVEL", "loud"), ("SHMEM_BARRIER_ALGO", "tree"),
+                 ("SHMEM_WAIT_YIELDS", "-1")]:
+    os.environ["SHMEM_WAIT_WARN_SECS"] = "5"
+    os.environ[var] = bad
+    e = expect_error(shmem.aclshmem_init, code=-1)
+    assert var in str(e), e
+    del os.environ[var]
+os.environ["SHMEM_WAIT_WARN_SECS"] = "5"
+assert shmem.aclshmem_init() == 0
+shmem.aclshmem_barrier_all()
+shmem.aclshmem_finalize()
+print("PE", os.environ["SHMEM_PE"], "ok")
+"""
+
+
+def test_malformed_config_is_invalid_param(job):
+    """A malformed SHMEM_* knob is ShmemError -1 at init (issue 11, item 5), not silently ignored."""
+    p = job(2, MALFORMED_CONFIG_BODY, env={"SHMEM_WAIT_WARN_SECS": "abc"})
+    assert p.stdout.count(" ok") == 2, p.stdout

@@ -149,6 +149,22 @@ def test_shmemrun_python_program_form(venv, tmp_path):
     assert run_job(cmd, venv, tmp_path) == expected_lines("ring", N)
 
 
+def test_c_program_with_the_installed_oshcc_and_oshrun(venv, tmp_path):
+    # README "C programs": `oshcc -o hello hello.c && oshrun -np 4 ./hello` with the commands pip installed; the
+    # library and headers come from inside the installed package (nothing of the repository's target/).
+    env = clean_env(venv)
+    p = subprocess.run(["oshcc", "--showme:libdirs"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0 and p.stdout.startswith(str(venv) + "/"), (p.stdout, p.stderr)
+    p = subprocess.run(["oshcc", "-O2", "-o", "hello", str(ROOT / "examples" / "c" / "hello.c")], cwd=tmp_path,
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    lines = run_job(["oshrun", "-np", str(N), "--timeout", str(JOB_TIMEOUT), "./hello"], venv, tmp_path)
+    assert lines == {f"[{r}] Hello from PE {r} of {N}: PE {(r - 1) % N} put {(r - 1) % N} into my memory"
+                     for r in range(N)}
+    assert (venv / "bin" / "oshc++").is_file() and (venv / "bin" / "oshcxx").is_file()
+
+
 def test_expected_outputs_cover_every_example():
     for name in examples():
         assert expected_lines(name, N)

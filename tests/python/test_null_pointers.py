@@ -5,14 +5,20 @@ wait/test families whose signature has the parameter), not hand-picked; one job 
 is reported as its own test."""
 import inspect
 import json
+import pathlib
 import re
+import sys
 
 import pytest
 
 import shmem
 
-_TYPES = {"int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float", "double",
-          *shmem.WAIT_TYPE_ALIASES}
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "crates" / "bindings-python" / "tools"))
+import type_table  # noqa: E402
+
+# The wait types are the rows of the one list (crates/shmem-core/src/type_table.rs), plus their C-name aliases.
+_DTYPES = {r.name: type_table.numpy_dtype(r) for r in type_table.rows("wait")}
+_TYPES = {*_DTYPES, *shmem.WAIT_TYPE_ALIASES}
 _FORM = re.compile(r"aclshmem_([a-z0-9]+)_((?:test|wait_until)(?:_all|_any|_some)?(?:_vector)?)")
 
 
@@ -36,8 +42,7 @@ BODY = r"""
 import inspect, json, re
 shmem.aclshmem_init()
 ALIASES = shmem.WAIT_TYPE_ALIASES
-DT = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16, "uint16": np.uint16, "int32": np.int32,
-      "uint32": np.uint32, "int64": np.int64, "uint64": np.uint64, "float": np.float32, "double": np.float64}
+DT = {name: np.dtype(dt).type for name, dt in json.loads(os.environ["NULL_DTYPES"]).items()}
 cases = json.loads(os.environ["NULL_CASES"])
 ivs = {}
 results = {}
@@ -89,7 +94,8 @@ shmem.aclshmem_finalize()
 def null_results(tmp_path_factory):
     from conftest import run_job
     d = tmp_path_factory.mktemp("null")
-    run_job(d, 1, BODY, timeout=120, env={"NULL_CASES": json.dumps(CASES), "NULL_RESULTS": str(d / "r.json")})
+    run_job(d, 1, BODY, timeout=120, env={"NULL_CASES": json.dumps(CASES), "NULL_DTYPES": json.dumps(_DTYPES),
+                                     "NULL_RESULTS": str(d / "r.json")})
     return json.loads((d / "r.json").read_text())
 
 

@@ -1,16 +1,26 @@
 """All TYPE x comparison combinations of the wait/test families, with masks, vectors, res_out and indices,
-plus real cross-PE waits; on 2 and 4 PEs."""
+plus real cross-PE waits; on 2 and 4 PEs. The types are the rows of the one wait type list
+(crates/shmem-core/src/type_table.rs) plus some C-name aliases of them."""
+import json
+import pathlib
+import sys
+
 import pytest
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "crates" / "bindings-python" / "tools"))
+import type_table  # noqa: E402
+
+_ROWS = {r.name: type_table.numpy_dtype(r) for r in type_table.rows("wait")}
+_ALIASES = {"char": "int8", "int": "int32", "long": "int64", "ulonglong": "uint64", "short": "int16", "size": "uint64",
+            "ptrdiff": "int64", "ushort": "uint16"}
+WAIT_TYPES = list(_ROWS.items()) + [(alias, _ROWS[row]) for alias, row in _ALIASES.items()]
+
 BODY = r"""
-import operator
+import json, operator
 shmem.aclshmem_init()
 me, n = shmem.my_pe(), shmem.pe_count()
 OPS = [operator.eq, operator.ne, operator.gt, operator.ge, operator.lt, operator.le]
-TYPES = [("int8", np.int8), ("uint8", np.uint8), ("int16", np.int16), ("uint16", np.uint16), ("int32", np.int32),
-         ("uint32", np.uint32), ("int64", np.int64), ("uint64", np.uint64), ("float", np.float32),
-         ("double", np.float64), ("char", np.int8), ("int", np.int32), ("long", np.int64), ("ulonglong", np.uint64),
-         ("short", np.int16), ("size", np.uint64), ("ptrdiff", np.int64), ("ushort", np.uint16)]
+TYPES = [(name, np.dtype(dt).type) for name, dt in json.loads(os.environ["WAIT_TYPES"])]
 checks = 0
 for name, dt in TYPES:
     f = lambda op: getattr(shmem, f"aclshmem_{name}_{op}")
@@ -93,5 +103,37 @@ print("PE", me, "ok")
 
 @pytest.mark.parametrize("n", [2, 4])
 def test_wait_test_matrix(job, n):
-    p = job(n, BODY, timeout=120)
+    p = job(n, BODY, timeout=120, env={"WAIT_TYPES": json.dumps(WAIT_TYPES)})
     assert p.stdout.count(" ok") == n
+
+
+WATCHDOG_BODY = r"""
+shmem.aclshmem_init()
+me = shmem.my_pe()
+flag = shmem.zeros(1, np.int64)
+shmem.aclshmem_barrier_all()
+if me == 0:
+    t0 = time.monotonic()
+    shmem.aclshmem_int64_wait_until(flag, shmem.CMP_EQ, np.int64(7))
+    waited = time.monotonic() - t0
+    assert 2.0 <= waited < 30, waited
+    assert int(flag[0]) == 7
+    print("PE 0 waited", round(waited, 1), file=sys.stderr)
+else:
+    time.sleep(2.5)
+    shmem.aclshmem_int64_p(flag, np.int64(7), 0)
+shmem.aclshmem_barrier_all()
+shmem.free(flag)
+shmem.aclshmem_finalize()
+print("PE", me, "ok")
+"""
+
+
+def test_watchdog_measures_the_whole_python_wait(job):
+    """The Python wait runs in 20 ms slices; the stuck-wait watchdog must still measure the whole wait: with
+    SHMEM_WAIT_WARN_SECS=1 a 2.5 s wait logs its warning exactly once (PE 1 does not wait, so it logs none)."""
+    p = job(2, WATCHDOG_BODY, timeout=60, env={"SHMEM_WAIT_WARN_SECS": "1", "SHMEM_LOG_LEVEL": "WARN"})
+    assert p.stdout.count(" ok") == 2, p.stdout
+    warnings = [line for line in p.stderr.splitlines() if "is a peer stuck or did it never write?" in line]
+    assert len(warnings) == 1, p.stderr
+    assert "PE 0 has waited" in warnings[0], warnings

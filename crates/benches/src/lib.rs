@@ -1,6 +1,7 @@
 //! Benchmarks of the SHMEM runtime, each measured next to its physical reference in the same run, and
 //! optionally next to Open MPI's OpenSHMEM (through `benches/reference/run.sh`).
 //!
+//! - [`coll`]: the size plan and side-by-side table of `coll-bench` (collectives next to Open MPI OSHMEM);
 //! - [`job`]: the PE side of the `shmem-bench` jobs (PE 0 measures, the others serve);
 //! - [`engines`]: the engine sets (MTE, SDMA, MTE|SDMA) a job runs with;
 //! - [`pair`]: the benchmark kernels on a job's PEs (also used by the criterion benches `mte` and `engines`);
@@ -8,10 +9,13 @@
 //! - [`measure`]: calibration, warm-up and median of batches;
 //! - [`reference`](mod@reference): running and parsing the external reference script;
 //! - [`report`]: the result table and its JSON form;
+//! - [`c_level`]: osh_bench.c on Open MPI's OSHMEM and on our C interface, side by side;
 //! - [`plot`]: the SVG charts of `shmem-bench --plot`;
 //! - [`tcp`]: the TCP engine's placements (two node ids on loopback, two network namespaces) and the raw TCP
 //!   ping-pong and stream measured between the same two PEs.
 
+pub mod c_level;
+pub mod coll;
 pub mod engines;
 pub mod job;
 pub mod measure;

@@ -61,16 +61,22 @@ pub struct ScriptRun {
 /// # Errors
 /// When the script cannot be started or its output cannot be read.
 pub fn run_script(dir: &Path, script: &Path, quick: bool, timeout: Duration) -> io::Result<ScriptRun> {
+    run_script_with(dir, script, if quick { &["--quick"] } else { &[] }, timeout)
+}
+
+/// [`run_script`] with the script's arguments given (e.g. `--coll 2,4,8 --coll-max 67108864`).
+///
+/// # Errors
+/// When the script cannot be started or its output cannot be read.
+pub fn run_script_with(dir: &Path, script: &Path, args: &[&str], timeout: Duration) -> io::Result<ScriptRun> {
     let mut cmd = Command::new("bash");
     cmd.arg(script)
+        .args(args)
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .process_group(0);
-    if quick {
-        cmd.arg("--quick");
-    }
     let mut child = cmd.spawn()?;
     let mut out = child.stdout.take().expect("stdout is piped");
     let reader = std::thread::spawn(move || {

@@ -105,49 +105,44 @@ macro_rules! amo_int {
 }
 
 macro_rules! amo_types {
-    (int: $($iname:ident => $it:ty),*; float: $($fname:ident => $ft:ty),*) => { paste::paste! {
-        $( amo_common!($iname, $it); amo_int!($iname, $it); )*
-        $( amo_common!($fname, $ft); )*
+    ($($name:ident: $t:ty => $u:ty, $w:ident, $class:ident;)*) => { paste::paste! {
+        $( amo_common!($name, $t); amo_types!(@$class $name, $t); )*
 
         /// Registers the AMO matrix.
         pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
             $(
-                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_fetch>], m)?)?;
-                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_set>], m)?)?;
-                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_swap>], m)?)?;
-                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_fetch_nbi>], m)?)?;
-                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_swap_nbi>], m)?)?;
-                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_compare_swap>], m)?)?;
-                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_compare_swap_nbi>], m)?)?;
-                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_fetch_inc>], m)?)?;
-                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_inc>], m)?)?;
-                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_fetch_inc_nbi>], m)?)?;
-                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_fetch_add>], m)?)?;
-                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_add>], m)?)?;
-                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_fetch_add_nbi>], m)?)?;
-                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_fetch_and>], m)?)?;
-                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_and>], m)?)?;
-                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_fetch_and_nbi>], m)?)?;
-                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_fetch_or>], m)?)?;
-                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_or>], m)?)?;
-                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_fetch_or_nbi>], m)?)?;
-                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_fetch_xor>], m)?)?;
-                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_xor>], m)?)?;
-                m.add_function(wrap_pyfunction!([<aclshmem_ $iname _atomic_fetch_xor_nbi>], m)?)?;
-            )*
-            $(
-                m.add_function(wrap_pyfunction!([<aclshmem_ $fname _atomic_fetch>], m)?)?;
-                m.add_function(wrap_pyfunction!([<aclshmem_ $fname _atomic_set>], m)?)?;
-                m.add_function(wrap_pyfunction!([<aclshmem_ $fname _atomic_swap>], m)?)?;
-                m.add_function(wrap_pyfunction!([<aclshmem_ $fname _atomic_fetch_nbi>], m)?)?;
-                m.add_function(wrap_pyfunction!([<aclshmem_ $fname _atomic_swap_nbi>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $name _atomic_fetch>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $name _atomic_set>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $name _atomic_swap>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $name _atomic_fetch_nbi>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $name _atomic_swap_nbi>], m)?)?;
+                amo_types!(@register $class m, $name);
             )*
             Ok(())
         }
     } };
+    (@int $name:ident, $t:ty) => { amo_int!($name, $t); };
+    (@float $name:ident, $t:ty) => {};
+    (@register float $m:ident, $name:ident) => {};
+    (@register int $m:ident, $name:ident) => { paste::paste! {
+        $m.add_function(wrap_pyfunction!([<aclshmem_ $name _atomic_compare_swap>], $m)?)?;
+        $m.add_function(wrap_pyfunction!([<aclshmem_ $name _atomic_compare_swap_nbi>], $m)?)?;
+        $m.add_function(wrap_pyfunction!([<aclshmem_ $name _atomic_fetch_inc>], $m)?)?;
+        $m.add_function(wrap_pyfunction!([<aclshmem_ $name _atomic_inc>], $m)?)?;
+        $m.add_function(wrap_pyfunction!([<aclshmem_ $name _atomic_fetch_inc_nbi>], $m)?)?;
+        $m.add_function(wrap_pyfunction!([<aclshmem_ $name _atomic_fetch_add>], $m)?)?;
+        $m.add_function(wrap_pyfunction!([<aclshmem_ $name _atomic_add>], $m)?)?;
+        $m.add_function(wrap_pyfunction!([<aclshmem_ $name _atomic_fetch_add_nbi>], $m)?)?;
+        $m.add_function(wrap_pyfunction!([<aclshmem_ $name _atomic_fetch_and>], $m)?)?;
+        $m.add_function(wrap_pyfunction!([<aclshmem_ $name _atomic_and>], $m)?)?;
+        $m.add_function(wrap_pyfunction!([<aclshmem_ $name _atomic_fetch_and_nbi>], $m)?)?;
+        $m.add_function(wrap_pyfunction!([<aclshmem_ $name _atomic_fetch_or>], $m)?)?;
+        $m.add_function(wrap_pyfunction!([<aclshmem_ $name _atomic_or>], $m)?)?;
+        $m.add_function(wrap_pyfunction!([<aclshmem_ $name _atomic_fetch_or_nbi>], $m)?)?;
+        $m.add_function(wrap_pyfunction!([<aclshmem_ $name _atomic_fetch_xor>], $m)?)?;
+        $m.add_function(wrap_pyfunction!([<aclshmem_ $name _atomic_xor>], $m)?)?;
+        $m.add_function(wrap_pyfunction!([<aclshmem_ $name _atomic_fetch_xor_nbi>], $m)?)?;
+    } };
 }
 
-amo_types! {
-    int: int32 => i32, uint32 => u32, int64 => i64, uint64 => u64;
-    float: float => f32, double => f64
-}
+shmem_core::for_each_amo_type!(amo_types);

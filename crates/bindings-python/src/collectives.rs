@@ -108,7 +108,7 @@ fn op_named(name: &str) -> ReduceOp {
 }
 
 macro_rules! typed_moves {
-    ($($t:ident => $dt:ident),* $(,)?) => { paste::paste! {$(
+    ($($t:ident: $rt:ty => $dt:ident, $class:ident;)*) => { paste::paste! {$(
         #[doc = concat!("Broadcasts `nelems` ", stringify!($t), " elements from `source` on team PE `pe_root` to \
             `dest` on every member of `team` (the root's too). Collective over `team`.")]
         #[pyfunction]
@@ -162,15 +162,11 @@ macro_rules! typed_moves {
     }};
 }
 
-typed_moves!(
-    float => F32, double => F64, longdouble => F64, char => I8, schar => I8, short => I16, int => I32,
-    long => I64, longlong => I64, uchar => U8, ushort => U16, uint => U32, ulong => U64, ulonglong => U64,
-    int8 => I8, int16 => I16, int32 => I32, int64 => I64, uint8 => U8, uint16 => U16, uint32 => U32,
-    uint64 => U64, size => U64, ptrdiff => I64, complexf => C32, complexd => C64,
-);
+shmem_core::for_each_coll_type!(typed_moves);
 
-macro_rules! typed_reductions {
-    ($($t:ident => $dt:ident [$($op:ident),*]);* $(;)?) => { paste::paste! {$($(
+/// The reductions of one type: `<TYPE>_<OP>_reduce` and the deprecated `<TYPE>_<OP>_to_all`, per operator.
+macro_rules! typed_reduction_ops {
+    ($t:ident, $dt:ident, [$($op:ident),*]) => { paste::paste! {$(
         #[doc = concat!("Reduces `nreduce` ", stringify!($t), " elements of every member's `source` with ",
             stringify!($op), " into `dest` on every member of `team` (`dest` may be `source`). Collective.")]
         #[pyfunction]
@@ -192,47 +188,33 @@ macro_rules! typed_reductions {
             detached(py, move || active_set::reduce_to_all(op_named(stringify!($op)), DataType::$dt, dest.addr,
                 source.addr, nreduce.0, pe_start.0, log_pe_stride.0, pe_size.0, pwrk.addr, psync.addr))
         }
-    )*)*
-        fn register_reductions(m: &Bound<'_, PyModule>) -> PyResult<()> {
-            $($(
+    )*
+        fn [<register_ $t _reductions>](m: &Bound<'_, PyModule>) -> PyResult<()> {
+            $(
                 m.add_function(wrap_pyfunction!([<aclshmem_ $t _ $op _reduce>], m)?)?;
                 m.add_function(wrap_pyfunction!([<aclshmem_ $t _ $op _to_all>], m)?)?;
-            )*)*
+            )*
             Ok(())
         }
     }};
 }
 
-// OpenSHMEM 1.5's table: bitwise ops on the unsigned and fixed-width integer types, max/min on every real
-// type, sum/prod on every arithmetic type (complex included).
-typed_reductions!(
-    uchar => U8 [and, or, xor, max, min, sum, prod];
-    ushort => U16 [and, or, xor, max, min, sum, prod];
-    uint => U32 [and, or, xor, max, min, sum, prod];
-    ulong => U64 [and, or, xor, max, min, sum, prod];
-    ulonglong => U64 [and, or, xor, max, min, sum, prod];
-    int8 => I8 [and, or, xor, max, min, sum, prod];
-    int16 => I16 [and, or, xor, max, min, sum, prod];
-    int32 => I32 [and, or, xor, max, min, sum, prod];
-    int64 => I64 [and, or, xor, max, min, sum, prod];
-    uint8 => U8 [and, or, xor, max, min, sum, prod];
-    uint16 => U16 [and, or, xor, max, min, sum, prod];
-    uint32 => U32 [and, or, xor, max, min, sum, prod];
-    uint64 => U64 [and, or, xor, max, min, sum, prod];
-    size => U64 [and, or, xor, max, min, sum, prod];
-    char => I8 [max, min, sum, prod];
-    schar => I8 [max, min, sum, prod];
-    short => I16 [max, min, sum, prod];
-    int => I32 [max, min, sum, prod];
-    long => I64 [max, min, sum, prod];
-    longlong => I64 [max, min, sum, prod];
-    ptrdiff => I64 [max, min, sum, prod];
-    float => F32 [max, min, sum, prod];
-    double => F64 [max, min, sum, prod];
-    longdouble => F64 [max, min, sum, prod];
-    complexf => C32 [sum, prod];
-    complexd => C64 [sum, prod];
-);
+// OpenSHMEM 1.5's table, by the row's class: bitwise ops on the unsigned and fixed-width integer types, max/min on
+// every real type, sum/prod on every arithmetic type (complex included).
+macro_rules! typed_reductions {
+    ($($t:ident: $rt:ty => $dt:ident, $class:ident;)*) => { paste::paste! {
+        $( typed_reductions!(@$class $t, $dt); )*
+        fn register_reductions(m: &Bound<'_, PyModule>) -> PyResult<()> {
+            $( [<register_ $t _reductions>](m)?; )*
+            Ok(())
+        }
+    }};
+    (@bitwise $t:ident, $dt:ident) => { typed_reduction_ops!($t, $dt, [and, or, xor, max, min, sum, prod]); };
+    (@real $t:ident, $dt:ident) => { typed_reduction_ops!($t, $dt, [max, min, sum, prod]); };
+    (@complex $t:ident, $dt:ident) => { typed_reduction_ops!($t, $dt, [sum, prod]); };
+}
+
+shmem_core::for_each_coll_type!(typed_reductions);
 
 /// Broadcasts `nelems` bytes from `source` on team PE `pe_root` to `dest` on every member of `team`.
 #[pyfunction]

@@ -194,8 +194,17 @@ fn aclshmemx_ctx_putmem_signal_nbi(
 }
 
 macro_rules! ctx_amo {
-    ($($name:ident: $t:ty, $u:ty, $w:expr;)*) => { paste::paste! {
-        $(
+    ($($name:ident: $t:ty => $u:ty, $w:ident, $class:ident;)*) => {
+        $( ctx_amo!(@$class $name, $t, $u, AtomicWidth::$w); )*
+        fn register_amo(m: &Bound<'_, PyModule>) -> PyResult<()> {
+            $( ctx_amo!(@register $class m, $name); )*
+            Ok(())
+        }
+    };
+    // The extended (float) AMO types have no ctx forms here: the `as` casts below would convert, not reinterpret.
+    (@float $name:ident, $t:ty, $u:ty, $w:expr) => {};
+    (@register float $m:ident, $name:ident) => {};
+    (@int $name:ident, $t:ty, $u:ty, $w:expr) => { paste::paste! {
         #[doc = concat!("Atomically reads `pe`'s `", stringify!($t), "` at `source` through `ctx`.")]
         #[pyfunction]
         fn [<aclshmem_ctx_ $name _atomic_fetch>](ctx: i64, source: Sym, pe: PeArg) -> PyResult<$t> {
@@ -254,32 +263,23 @@ macro_rules! ctx_amo {
         fn [<aclshmem_ctx_ $name _atomic_fetch_xor>](ctx: i64, dest: Sym, value: $t, pe: PeArg) -> PyResult<$t> {
             ctx::ctx_atomic(ctx, dest.addr, $w, AtomicOp::FetchXor(value as $u as u64), pe.0).map(|v| v as $u as $t).py()
         }
-        )*
-        fn register_amo(m: &Bound<'_, PyModule>) -> PyResult<()> {
-            $(
-            m.add_function(wrap_pyfunction!([<aclshmem_ctx_ $name _atomic_fetch>], m)?)?;
-            m.add_function(wrap_pyfunction!([<aclshmem_ctx_ $name _atomic_set>], m)?)?;
-            m.add_function(wrap_pyfunction!([<aclshmem_ctx_ $name _atomic_swap>], m)?)?;
-            m.add_function(wrap_pyfunction!([<aclshmem_ctx_ $name _atomic_compare_swap>], m)?)?;
-            m.add_function(wrap_pyfunction!([<aclshmem_ctx_ $name _atomic_fetch_add>], m)?)?;
-            m.add_function(wrap_pyfunction!([<aclshmem_ctx_ $name _atomic_add>], m)?)?;
-            m.add_function(wrap_pyfunction!([<aclshmem_ctx_ $name _atomic_fetch_inc>], m)?)?;
-            m.add_function(wrap_pyfunction!([<aclshmem_ctx_ $name _atomic_inc>], m)?)?;
-            m.add_function(wrap_pyfunction!([<aclshmem_ctx_ $name _atomic_fetch_and>], m)?)?;
-            m.add_function(wrap_pyfunction!([<aclshmem_ctx_ $name _atomic_fetch_or>], m)?)?;
-            m.add_function(wrap_pyfunction!([<aclshmem_ctx_ $name _atomic_fetch_xor>], m)?)?;
-            )*
-            Ok(())
-        }
+    } };
+    (@register int $m:ident, $name:ident) => { paste::paste! {
+            $m.add_function(wrap_pyfunction!([<aclshmem_ctx_ $name _atomic_fetch>], $m)?)?;
+            $m.add_function(wrap_pyfunction!([<aclshmem_ctx_ $name _atomic_set>], $m)?)?;
+            $m.add_function(wrap_pyfunction!([<aclshmem_ctx_ $name _atomic_swap>], $m)?)?;
+            $m.add_function(wrap_pyfunction!([<aclshmem_ctx_ $name _atomic_compare_swap>], $m)?)?;
+            $m.add_function(wrap_pyfunction!([<aclshmem_ctx_ $name _atomic_fetch_add>], $m)?)?;
+            $m.add_function(wrap_pyfunction!([<aclshmem_ctx_ $name _atomic_add>], $m)?)?;
+            $m.add_function(wrap_pyfunction!([<aclshmem_ctx_ $name _atomic_fetch_inc>], $m)?)?;
+            $m.add_function(wrap_pyfunction!([<aclshmem_ctx_ $name _atomic_inc>], $m)?)?;
+            $m.add_function(wrap_pyfunction!([<aclshmem_ctx_ $name _atomic_fetch_and>], $m)?)?;
+            $m.add_function(wrap_pyfunction!([<aclshmem_ctx_ $name _atomic_fetch_or>], $m)?)?;
+            $m.add_function(wrap_pyfunction!([<aclshmem_ctx_ $name _atomic_fetch_xor>], $m)?)?;
     } };
 }
 
-ctx_amo! {
-    int32: i32, u32, AtomicWidth::W32;
-    uint32: u32, u32, AtomicWidth::W32;
-    int64: i64, u64, AtomicWidth::W64;
-    uint64: u64, u64, AtomicWidth::W64;
-}
+shmem_core::for_each_amo_type!(ctx_amo);
 
 /// Acquires the lock at the symmetric `lock` (a zero-initialized 8-byte word), waiting in FIFO order with the
 /// GIL released.

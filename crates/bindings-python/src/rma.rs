@@ -141,51 +141,43 @@ pub(crate) fn aclshmem_getmem_nbi(
 }
 
 macro_rules! sized_rma {
-    ($($bits:literal => $put:ident, $put_nbi:ident, $get:ident, $get_nbi:ident,
-       $rput:ident, $rput_nbi:ident, $rget:ident, $rget_nbi:ident;)*) => {$(
+    ($($bits:literal;)*) => { paste::paste! {$(
         #[doc = concat!("Blocking put of `elem_size` ", stringify!($bits), "-bit elements (an element count; `dst` \
                          aligned to the element width) from local `src` to the symmetric `dst` on `pe`.")]
         #[pyfunction]
-        pub(crate) fn $put(py: Python<'_>, dst: Sym, src: &Bound<'_, PyAny>, elem_size: Count, pe: PeArg) -> PyResult<()> {
-            put_with(py, dst, src, elem_size.0, $bits / 8, pe.0, false, shmem::api::$rput)
+        pub(crate) fn [<aclshmem_put $bits>](py: Python<'_>, dst: Sym, src: &Bound<'_, PyAny>, elem_size: Count, pe: PeArg) -> PyResult<()> {
+            put_with(py, dst, src, elem_size.0, $bits / 8, pe.0, false, shmem::api::[<put $bits>])
         }
         #[doc = concat!("Non-blocking put of ", stringify!($bits), "-bit elements; complete after the next quiet.")]
         #[pyfunction]
-        pub(crate) fn $put_nbi(py: Python<'_>, dst: Sym, src: &Bound<'_, PyAny>, elem_size: Count, pe: PeArg) -> PyResult<()> {
-            put_with(py, dst, src, elem_size.0, $bits / 8, pe.0, true, shmem::api::$rput_nbi)
+        pub(crate) fn [<aclshmem_put $bits _nbi>](py: Python<'_>, dst: Sym, src: &Bound<'_, PyAny>, elem_size: Count, pe: PeArg) -> PyResult<()> {
+            put_with(py, dst, src, elem_size.0, $bits / 8, pe.0, true, shmem::api::[<put $bits _nbi>])
         }
         #[doc = concat!("Blocking get of `elem_size` ", stringify!($bits), "-bit elements from the symmetric `src` on \
                          `pe` into local `dst`.")]
         #[pyfunction]
-        pub(crate) fn $get(py: Python<'_>, dst: &Bound<'_, PyAny>, src: Sym, elem_size: Count, pe: PeArg) -> PyResult<()> {
-            get_with(py, dst, src, elem_size.0, $bits / 8, pe.0, false, shmem::api::$rget)
+        pub(crate) fn [<aclshmem_get $bits>](py: Python<'_>, dst: &Bound<'_, PyAny>, src: Sym, elem_size: Count, pe: PeArg) -> PyResult<()> {
+            get_with(py, dst, src, elem_size.0, $bits / 8, pe.0, false, shmem::api::[<get $bits>])
         }
         #[doc = concat!("Non-blocking get of ", stringify!($bits), "-bit elements; complete after the next quiet.")]
         #[pyfunction]
-        pub(crate) fn $get_nbi(py: Python<'_>, dst: &Bound<'_, PyAny>, src: Sym, elem_size: Count, pe: PeArg) -> PyResult<()> {
-            get_with(py, dst, src, elem_size.0, $bits / 8, pe.0, true, shmem::api::$rget_nbi)
+        pub(crate) fn [<aclshmem_get $bits _nbi>](py: Python<'_>, dst: &Bound<'_, PyAny>, src: Sym, elem_size: Count, pe: PeArg) -> PyResult<()> {
+            get_with(py, dst, src, elem_size.0, $bits / 8, pe.0, true, shmem::api::[<get $bits _nbi>])
         }
     )*
         fn register_sized(m: &Bound<'_, PyModule>) -> PyResult<()> {
             $(
-                m.add_function(wrap_pyfunction!($put, m)?)?;
-                m.add_function(wrap_pyfunction!($put_nbi, m)?)?;
-                m.add_function(wrap_pyfunction!($get, m)?)?;
-                m.add_function(wrap_pyfunction!($get_nbi, m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_put $bits>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_put $bits _nbi>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_get $bits>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_get $bits _nbi>], m)?)?;
             )*
             Ok(())
         }
-    };
+    }};
 }
 
-sized_rma! {
-    8 => aclshmem_put8, aclshmem_put8_nbi, aclshmem_get8, aclshmem_get8_nbi, put8, put8_nbi, get8, get8_nbi;
-    16 => aclshmem_put16, aclshmem_put16_nbi, aclshmem_get16, aclshmem_get16_nbi, put16, put16_nbi, get16, get16_nbi;
-    32 => aclshmem_put32, aclshmem_put32_nbi, aclshmem_get32, aclshmem_get32_nbi, put32, put32_nbi, get32, get32_nbi;
-    64 => aclshmem_put64, aclshmem_put64_nbi, aclshmem_get64, aclshmem_get64_nbi, put64, put64_nbi, get64, get64_nbi;
-    128 => aclshmem_put128, aclshmem_put128_nbi, aclshmem_get128, aclshmem_get128_nbi,
-           put128, put128_nbi, get128, get128_nbi;
-}
+shmem_core::for_each_rma_size!(sized_rma);
 
 #[allow(clippy::too_many_arguments)]
 fn put_signal(

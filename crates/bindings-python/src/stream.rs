@@ -110,7 +110,7 @@ fn aclshmemx_signal_wait_until_on_stream(
     sig_addr.need(8, "sig_addr")?;
     let op = shmem::CmpOp::from_code(cmp.0).py()?;
     let a = sig_addr.addr;
-    wait_in_slices(py, |slice| shmem::waits::signal_wait_until_timeout(a, op as i32, cmp_val, slice)).map(drop)
+    wait_in_slices(py, |slice| shmem::waits::signal_wait_until_timeout(a, op, cmp_val, slice)).map(drop)
 }
 
 /// Completes every earlier operation of this PE, ordered on `stream`; complete on return.

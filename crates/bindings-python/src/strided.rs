@@ -72,54 +72,67 @@ fn iget(
     })
 }
 
-macro_rules! strided {
-    ($($name:ident => $width:expr;)*) => { paste::paste! {$(
+/// The typed forms, `aclshmem_<TYPE>_iput`/`_iget`, one per row of the RMA type list.
+macro_rules! strided_typed {
+    ($($name:ident: $t:ident, $width:literal, $class:ident;)*) => { paste::paste! {$(
         #[doc = concat!("Strided put of `nelems` ", stringify!($name), " elements: `source[i * sst]` (local) to \
                          `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1.")]
         #[pyfunction]
-        fn [<aclshmem_ $name>](dest: Sym, source: &Bound<'_, PyAny>, dst: i64, sst: i64, nelems: Count,
-                               pe: PeArg) -> PyResult<()> {
+        fn [<aclshmem_ $name _iput>](dest: Sym, source: &Bound<'_, PyAny>, dst: i64, sst: i64, nelems: Count,
+                                     pe: PeArg) -> PyResult<()> {
             iput(dest, source, dst, sst, nelems, pe, $width)
         }
-    )*
-        fn register_puts(m: &Bound<'_, PyModule>) -> PyResult<()> {
-            $( m.add_function(wrap_pyfunction!([<aclshmem_ $name>], m)?)?; )*
-            Ok(())
-        }
-    }};
-}
-
-macro_rules! strided_get {
-    ($($name:ident => $width:expr;)*) => { paste::paste! {$(
         #[doc = concat!("Strided get of `nelems` ", stringify!($name), " elements: `source[i * sst]` (symmetric, \
                          on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1.")]
         #[pyfunction]
-        fn [<aclshmem_ $name>](dest: &Bound<'_, PyAny>, source: Sym, dst: i64, sst: i64, nelems: Count,
-                               pe: PeArg) -> PyResult<()> {
+        fn [<aclshmem_ $name _iget>](dest: &Bound<'_, PyAny>, source: Sym, dst: i64, sst: i64, nelems: Count,
+                                     pe: PeArg) -> PyResult<()> {
             iget(dest, source, dst, sst, nelems, pe, $width)
         }
     )*
-        fn register_gets(m: &Bound<'_, PyModule>) -> PyResult<()> {
-            $( m.add_function(wrap_pyfunction!([<aclshmem_ $name>], m)?)?; )*
+        fn register_typed(m: &Bound<'_, PyModule>) -> PyResult<()> {
+            $(
+                m.add_function(wrap_pyfunction!([<aclshmem_ $name _iput>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_ $name _iget>], m)?)?;
+            )*
             Ok(())
         }
     }};
 }
 
-strided! {
-    half_iput => 2; float_iput => 4; double_iput => 8; int8_iput => 1; int16_iput => 2; int32_iput => 4;
-    int64_iput => 8; uint8_iput => 1; uint16_iput => 2; uint32_iput => 4; uint64_iput => 8; char_iput => 1;
-    bfloat16_iput => 2; iput8 => 1; iput16 => 2; iput32 => 4; iput64 => 8; iput128 => 16;
+/// The sized forms, `aclshmem_iput<BITS>`/`iget<BITS>`, one per row of the sized width list.
+macro_rules! strided_sized {
+    ($($bits:literal;)*) => { paste::paste! {$(
+        #[doc = concat!("Strided put of `nelems` ", stringify!($bits), "-bit elements: `source[i * sst]` (local) to \
+                         `dest[i * dst]` (symmetric) on `pe`; strides in elements, >= 1.")]
+        #[pyfunction]
+        fn [<aclshmem_iput $bits>](dest: Sym, source: &Bound<'_, PyAny>, dst: i64, sst: i64, nelems: Count,
+                                   pe: PeArg) -> PyResult<()> {
+            iput(dest, source, dst, sst, nelems, pe, $bits / 8)
+        }
+        #[doc = concat!("Strided get of `nelems` ", stringify!($bits), "-bit elements: `source[i * sst]` (symmetric, \
+                         on `pe`) to `dest[i * dst]` (local); strides in elements, >= 1.")]
+        #[pyfunction]
+        fn [<aclshmem_iget $bits>](dest: &Bound<'_, PyAny>, source: Sym, dst: i64, sst: i64, nelems: Count,
+                                   pe: PeArg) -> PyResult<()> {
+            iget(dest, source, dst, sst, nelems, pe, $bits / 8)
+        }
+    )*
+        fn register_sized(m: &Bound<'_, PyModule>) -> PyResult<()> {
+            $(
+                m.add_function(wrap_pyfunction!([<aclshmem_iput $bits>], m)?)?;
+                m.add_function(wrap_pyfunction!([<aclshmem_iget $bits>], m)?)?;
+            )*
+            Ok(())
+        }
+    }};
 }
 
-strided_get! {
-    half_iget => 2; float_iget => 4; double_iget => 8; int8_iget => 1; int16_iget => 2; int32_iget => 4;
-    int64_iget => 8; uint8_iget => 1; uint16_iget => 2; uint32_iget => 4; uint64_iget => 8; char_iget => 1;
-    bfloat16_iget => 2; iget8 => 1; iget16 => 2; iget32 => 4; iget64 => 8; iget128 => 16;
-}
+shmem_core::for_each_rma_type!(strided_typed);
+shmem_core::for_each_rma_size!(strided_sized);
 
 /// Registers this module's functions.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    register_puts(m)?;
-    register_gets(m)
+    register_typed(m)?;
+    register_sized(m)
 }

@@ -28,7 +28,36 @@ fn get_bytes<const N: usize>(src: Sym, pe: i64) -> PyResult<[u8; N]> {
 }
 
 macro_rules! typed_pg {
-    ($($name:ident => $t:ty;)*) => { paste::paste! {$(
+    ($($name:ident: $t:ident, $bytes:literal, $class:ident;)*) => {
+        $( typed_pg!(@$class $name, $t); )*
+        fn register_table(m: &Bound<'_, PyModule>) -> PyResult<()> {
+            $( typed_pg!(@register $class m, $name); )*
+            Ok(())
+        }
+    };
+    (@register char $m:ident, $name:ident) => {
+        $m.add_function(wrap_pyfunction!(aclshmem_char_p, $m)?)?;
+        $m.add_function(wrap_pyfunction!(aclshmem_char_g, $m)?)?;
+    };
+    (@register $class:ident $m:ident, $name:ident) => { paste::paste! {
+        $m.add_function(wrap_pyfunction!([<aclshmem_ $name _p>], $m)?)?;
+        $m.add_function(wrap_pyfunction!([<aclshmem_ $name _g>], $m)?)?;
+    }};
+    // One byte taken as a one-character string: written by hand below.
+    (@char $name:ident, $t:ident) => {};
+    (@half16 $name:ident, $t:ident) => { paste::paste! {
+        #[doc = concat!("Puts one ", stringify!($name), " value (`value` rounded to nearest-even) into `dst` on `pe`.")]
+        #[pyfunction]
+        fn [<aclshmem_ $name _p>](dst: Sym, value: f64, pe: PeArg) -> PyResult<()> {
+            put_bytes(dst, half::$t::from_f64(value).to_ne_bytes(), pe.0)
+        }
+        #[doc = concat!("Gets one ", stringify!($name), " value from `src` on `pe`, as a float.")]
+        #[pyfunction]
+        fn [<aclshmem_ $name _g>](src: Sym, pe: PeArg) -> PyResult<f64> {
+            Ok(half::$t::from_ne_bytes(get_bytes(src, pe.0)?).to_f64())
+        }
+    }};
+    (@num $name:ident, $t:ty) => { paste::paste! {
         #[doc = concat!("Puts one ", stringify!($name), " `value` into the symmetric `dst` on `pe` (blocking).")]
         #[pyfunction]
         fn [<aclshmem_ $name _p>](dst: Sym, value: $t, pe: PeArg) -> PyResult<()> {
@@ -39,53 +68,10 @@ macro_rules! typed_pg {
         fn [<aclshmem_ $name _g>](src: Sym, pe: PeArg) -> PyResult<$t> {
             Ok(<$t>::from_ne_bytes(get_bytes(src, pe.0)?))
         }
-    )*
-        fn register_plain(m: &Bound<'_, PyModule>) -> PyResult<()> {
-            $(
-                m.add_function(wrap_pyfunction!([<aclshmem_ $name _p>], m)?)?;
-                m.add_function(wrap_pyfunction!([<aclshmem_ $name _g>], m)?)?;
-            )*
-            Ok(())
-        }
     }};
 }
 
-typed_pg! {
-    float => f32;
-    double => f64;
-    int8 => i8;
-    int16 => i16;
-    int32 => i32;
-    int64 => i64;
-    uint8 => u8;
-    uint16 => u16;
-    uint32 => u32;
-    uint64 => u64;
-}
-
-/// Puts one IEEE half-precision value (`value` rounded to nearest-even) into `dst` on `pe`.
-#[pyfunction]
-fn aclshmem_half_p(dst: Sym, value: f64, pe: PeArg) -> PyResult<()> {
-    put_bytes(dst, half::f16::from_f64(value).to_ne_bytes(), pe.0)
-}
-
-/// Gets one IEEE half-precision value from `src` on `pe`, as a float.
-#[pyfunction]
-fn aclshmem_half_g(src: Sym, pe: PeArg) -> PyResult<f64> {
-    Ok(half::f16::from_ne_bytes(get_bytes(src, pe.0)?).to_f64())
-}
-
-/// Puts one bfloat16 value (`value` rounded to nearest-even) into `dst` on `pe`.
-#[pyfunction]
-fn aclshmem_bfloat16_p(dst: Sym, value: f64, pe: PeArg) -> PyResult<()> {
-    put_bytes(dst, half::bf16::from_f64(value).to_ne_bytes(), pe.0)
-}
-
-/// Gets one bfloat16 value from `src` on `pe`, as a float.
-#[pyfunction]
-fn aclshmem_bfloat16_g(src: Sym, pe: PeArg) -> PyResult<f64> {
-    Ok(half::bf16::from_ne_bytes(get_bytes(src, pe.0)?).to_f64())
-}
+shmem_core::for_each_rma_type!(typed_pg);
 
 /// The byte a `char` argument stands for.
 fn char_byte(value: &Bound<'_, PyAny>) -> PyResult<u8> {
@@ -126,12 +112,5 @@ fn aclshmem_char_g(src: Sym, pe: PeArg) -> PyResult<String> {
 
 /// Registers this module's functions.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    register_plain(m)?;
-    m.add_function(wrap_pyfunction!(aclshmem_half_p, m)?)?;
-    m.add_function(wrap_pyfunction!(aclshmem_half_g, m)?)?;
-    m.add_function(wrap_pyfunction!(aclshmem_bfloat16_p, m)?)?;
-    m.add_function(wrap_pyfunction!(aclshmem_bfloat16_g, m)?)?;
-    m.add_function(wrap_pyfunction!(aclshmem_char_p, m)?)?;
-    m.add_function(wrap_pyfunction!(aclshmem_char_g, m)?)?;
-    Ok(())
+    register_table(m)
 }

@@ -45,7 +45,7 @@ macro_rules! sized_signal {
     }};
 }
 
-sized_signal! { 8; 16; 32; 64; 128; }
+shmem_core::for_each_rma_size!(sized_signal);
 
 /// The start address of this PE's symmetric heap (0 before init). `mem_type` (`MemType.DEVICE_SIDE` /
 /// `HOST_SIDE`, default device) selects upstream's heap; on the host both are the one heap.

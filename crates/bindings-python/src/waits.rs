@@ -97,9 +97,9 @@ where
     read_values::<T>(given(cmp_values).unwrap_or(cmp_val), n, "cmp_values")
 }
 
-fn check_cmp(cmp: i32) -> PyResult<i32> {
-    shmem::CmpOp::from_code(cmp).py()?;
-    Ok(cmp)
+/// Parses the comparison code once, here at the edge; the typed value goes down (nothing parses it again).
+fn check_cmp(cmp: i32) -> PyResult<shmem::CmpOp> {
+    shmem::CmpOp::from_code(cmp).py()
 }
 
 fn wait_until<T: WaitValue>(py: Python<'_>, ivar: Sym, cmp: i32, v: T) -> PyResult<()> {
@@ -166,7 +166,7 @@ fn wait_some<T: WaitValue>(
 }
 
 macro_rules! wait_family {
-    ($($name:ident => $t:ty;)*) => { paste::paste! { $(
+    ($($name:ident: $t:ty => $u:ty;)*) => { paste::paste! { $(
         #[doc = concat!("Waits until the `", stringify!($t), "` at the symmetric `ivar` compares true (`cmp`, a CMP_* \
                          constant) against `cmp_val`. The GIL is released; Ctrl-C interrupts.")]
         #[pyfunction]
@@ -387,18 +387,7 @@ macro_rules! wait_family {
     } };
 }
 
-wait_family! {
-    int8 => i8;
-    uint8 => u8;
-    int16 => i16;
-    uint16 => u16;
-    int32 => i32;
-    uint32 => u32;
-    int64 => i64;
-    uint64 => u64;
-    float => f32;
-    double => f64;
-}
+shmem_core::for_each_wait_type!(wait_family);
 
 /// Waits until the 64-bit signal at `sig_addr` compares true against `cmp_val`; returns the signal value
 /// that satisfied it. The GIL is released; Ctrl-C interrupts.
@@ -407,7 +396,7 @@ fn aclshmem_signal_wait_until(py: Python<'_>, sig_addr: Sym, cmp: I32Arg, cmp_va
     sig_addr.need(8, "sig_addr")?;
     let op = shmem::CmpOp::from_code(cmp.0).py()?;
     let a = sig_addr.addr;
-    wait_in_slices(py, |slice| waits::signal_wait_until_timeout(a, op as i32, cmp_val, slice))
+    wait_in_slices(py, |slice| waits::signal_wait_until_timeout(a, op, cmp_val, slice))
 }
 
 /// Reads the 64-bit signal at `sig_addr` atomically.

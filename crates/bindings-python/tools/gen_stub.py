@@ -7,10 +7,14 @@ Argument and return types follow the API's naming conventions; the docstrings ar
 """
 import inspect
 import pathlib
+import sys
 import textwrap
 
 import shmem
 from shmem import _shmem
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import type_table  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 ADDR = {"dst", "src", "ptr", "ivar", "ivars_ptr", "sig", "sig_addr", "source", "dest", "lock"}
@@ -24,9 +28,14 @@ INT = {"elem_size", "nelems", "size", "nmemb", "alignment", "pe", "peer", "team"
        "nreduce", "pe_root", "pe_start", "log_pe_stride", "pe_size"}
 # Symmetric work and sync arrays of the active-set collectives.
 ADDR |= {"pwrk", "psync"}
-TYPES = {"int8": "int", "uint8": "int", "int16": "int", "uint16": "int", "int32": "int", "uint32": "int",
-         "int64": "int", "uint64": "int", "float": "float", "double": "float", "half": "float", "bfloat16": "float",
-         "char": "str"}
+# The value types of the point-to-point families (typed p/g, iput/iget, waits, AMOs), read from the one type
+# list the Rust code expands (crates/shmem-core/src/type_table.rs): a type added there is typed here.
+TYPES = {}
+for _family in ("rma", "wait", "amo"):
+    for _row in type_table.rows(_family):
+        _t = type_table.python_type(_row)
+        if TYPES.setdefault(_row.name, _t) != _t:
+            raise SystemExit(f"type {_row.name} is {TYPES[_row.name]} in one family and {_t} in {_family}")
 LOCAL = {"aclshmem_putmem": "src", "aclshmem_getmem": "dst"}
 
 
@@ -243,8 +252,6 @@ def render() -> str:
 
 
 def main() -> None:
-    import sys
-
     text = render()
     if "--check" in sys.argv[1:]:
         if STUB.read_text() != text:

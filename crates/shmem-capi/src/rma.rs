@@ -153,82 +153,68 @@ pub(crate) unsafe fn iget(
     }
 }
 
+/// One contiguous routine and its ctx form: `$plain(dest, source, nelems, pe)` and `$ctx(ctx, dest, source,
+/// nelems, pe)`, moving `nelems` elements of `$size` bytes with `$f` ([`put`] or [`get`]).
+macro_rules! contiguous {
+    ($plain:ident, $ctx:ident, $t:ty, $size:expr, $f:ident, $nbi:literal) => {
+        #[doc = concat!("`", stringify!($plain), "`")]
+        #[no_mangle]
+        pub unsafe extern "C" fn $plain(dest: *mut $t, source: *const $t, nelems: usize, pe: c_int) {
+            // SAFETY: the spec's contract, forwarded.
+            unsafe { $f(stringify!($plain), CTX_DEFAULT, dest.cast(), source.cast(), nelems, $size, pe, $nbi) }
+        }
+        #[doc = concat!("`", stringify!($ctx), "`")]
+        #[no_mangle]
+        pub unsafe extern "C" fn $ctx(ctx: shmem_ctx_t, dest: *mut $t, source: *const $t, nelems: usize, pe: c_int) {
+            // SAFETY: the spec's contract, forwarded.
+            unsafe { $f(stringify!($ctx), ctx_id(ctx), dest.cast(), source.cast(), nelems, $size, pe, $nbi) }
+        }
+    };
+}
+
+/// One strided routine and its ctx form (`$f` is [`iput`] or [`iget`]).
+macro_rules! strided {
+    ($plain:ident, $ctx:ident, $t:ty, $size:expr, $f:ident) => {
+        #[doc = concat!("`", stringify!($plain), "`")]
+        #[no_mangle]
+        pub unsafe extern "C" fn $plain(
+            dest: *mut $t,
+            source: *const $t,
+            dst: isize,
+            sst: isize,
+            nelems: usize,
+            pe: c_int,
+        ) {
+            // SAFETY: the spec's contract, forwarded.
+            unsafe { $f(stringify!($plain), CTX_DEFAULT, dest.cast(), source.cast(), dst, sst, nelems, $size, pe) }
+        }
+        #[doc = concat!("`", stringify!($ctx), "`")]
+        #[no_mangle]
+        pub unsafe extern "C" fn $ctx(
+            ctx: shmem_ctx_t,
+            dest: *mut $t,
+            source: *const $t,
+            dst: isize,
+            sst: isize,
+            nelems: usize,
+            pe: c_int,
+        ) {
+            // SAFETY: the spec's contract, forwarded.
+            unsafe { $f(stringify!($ctx), ctx_id(ctx), dest.cast(), source.cast(), dst, sst, nelems, $size, pe) }
+        }
+    };
+}
+
 /// The typed bulk forms of one type: put, put_nbi, get, get_nbi, iput, iget, each with its ctx form.
 macro_rules! typed_bulk {
     ($name:ident, $t:ty) => {
         paste::paste! {
-            #[doc = concat!("`shmem_", stringify!($name), "_put`")]
-            #[no_mangle]
-            pub unsafe extern "C" fn [<shmem_ $name _put>](dest: *mut $t, source: *const $t, nelems: usize, pe: c_int) {
-                // SAFETY: the spec's contract, forwarded.
-                unsafe { put(concat!("shmem_", stringify!($name), "_put"), CTX_DEFAULT, dest.cast(), source.cast(), nelems, size_of::<$t>(), pe, false) }
-            }
-            #[doc = concat!("`shmem_ctx_", stringify!($name), "_put`")]
-            #[no_mangle]
-            pub unsafe extern "C" fn [<shmem_ctx_ $name _put>](ctx: shmem_ctx_t, dest: *mut $t, source: *const $t, nelems: usize, pe: c_int) {
-                // SAFETY: the spec's contract, forwarded.
-                unsafe { put(concat!("shmem_ctx_", stringify!($name), "_put"), ctx_id(ctx), dest.cast(), source.cast(), nelems, size_of::<$t>(), pe, false) }
-            }
-            #[doc = concat!("`shmem_", stringify!($name), "_put_nbi`")]
-            #[no_mangle]
-            pub unsafe extern "C" fn [<shmem_ $name _put_nbi>](dest: *mut $t, source: *const $t, nelems: usize, pe: c_int) {
-                // SAFETY: the spec's contract, forwarded.
-                unsafe { put(concat!("shmem_", stringify!($name), "_put_nbi"), CTX_DEFAULT, dest.cast(), source.cast(), nelems, size_of::<$t>(), pe, true) }
-            }
-            #[doc = concat!("`shmem_ctx_", stringify!($name), "_put_nbi`")]
-            #[no_mangle]
-            pub unsafe extern "C" fn [<shmem_ctx_ $name _put_nbi>](ctx: shmem_ctx_t, dest: *mut $t, source: *const $t, nelems: usize, pe: c_int) {
-                // SAFETY: the spec's contract, forwarded.
-                unsafe { put(concat!("shmem_ctx_", stringify!($name), "_put_nbi"), ctx_id(ctx), dest.cast(), source.cast(), nelems, size_of::<$t>(), pe, true) }
-            }
-            #[doc = concat!("`shmem_", stringify!($name), "_get`")]
-            #[no_mangle]
-            pub unsafe extern "C" fn [<shmem_ $name _get>](dest: *mut $t, source: *const $t, nelems: usize, pe: c_int) {
-                // SAFETY: the spec's contract, forwarded.
-                unsafe { get(concat!("shmem_", stringify!($name), "_get"), CTX_DEFAULT, dest.cast(), source.cast(), nelems, size_of::<$t>(), pe, false) }
-            }
-            #[doc = concat!("`shmem_ctx_", stringify!($name), "_get`")]
-            #[no_mangle]
-            pub unsafe extern "C" fn [<shmem_ctx_ $name _get>](ctx: shmem_ctx_t, dest: *mut $t, source: *const $t, nelems: usize, pe: c_int) {
-                // SAFETY: the spec's contract, forwarded.
-                unsafe { get(concat!("shmem_ctx_", stringify!($name), "_get"), ctx_id(ctx), dest.cast(), source.cast(), nelems, size_of::<$t>(), pe, false) }
-            }
-            #[doc = concat!("`shmem_", stringify!($name), "_get_nbi`")]
-            #[no_mangle]
-            pub unsafe extern "C" fn [<shmem_ $name _get_nbi>](dest: *mut $t, source: *const $t, nelems: usize, pe: c_int) {
-                // SAFETY: the spec's contract, forwarded.
-                unsafe { get(concat!("shmem_", stringify!($name), "_get_nbi"), CTX_DEFAULT, dest.cast(), source.cast(), nelems, size_of::<$t>(), pe, true) }
-            }
-            #[doc = concat!("`shmem_ctx_", stringify!($name), "_get_nbi`")]
-            #[no_mangle]
-            pub unsafe extern "C" fn [<shmem_ctx_ $name _get_nbi>](ctx: shmem_ctx_t, dest: *mut $t, source: *const $t, nelems: usize, pe: c_int) {
-                // SAFETY: the spec's contract, forwarded.
-                unsafe { get(concat!("shmem_ctx_", stringify!($name), "_get_nbi"), ctx_id(ctx), dest.cast(), source.cast(), nelems, size_of::<$t>(), pe, true) }
-            }
-            #[doc = concat!("`shmem_", stringify!($name), "_iput`")]
-            #[no_mangle]
-            pub unsafe extern "C" fn [<shmem_ $name _iput>](dest: *mut $t, source: *const $t, dst: isize, sst: isize, nelems: usize, pe: c_int) {
-                // SAFETY: the spec's contract, forwarded.
-                unsafe { iput(concat!("shmem_", stringify!($name), "_iput"), CTX_DEFAULT, dest.cast(), source.cast(), dst, sst, nelems, size_of::<$t>(), pe) }
-            }
-            #[doc = concat!("`shmem_ctx_", stringify!($name), "_iput`")]
-            #[no_mangle]
-            pub unsafe extern "C" fn [<shmem_ctx_ $name _iput>](ctx: shmem_ctx_t, dest: *mut $t, source: *const $t, dst: isize, sst: isize, nelems: usize, pe: c_int) {
-                // SAFETY: the spec's contract, forwarded.
-                unsafe { iput(concat!("shmem_ctx_", stringify!($name), "_iput"), ctx_id(ctx), dest.cast(), source.cast(), dst, sst, nelems, size_of::<$t>(), pe) }
-            }
-            #[doc = concat!("`shmem_", stringify!($name), "_iget`")]
-            #[no_mangle]
-            pub unsafe extern "C" fn [<shmem_ $name _iget>](dest: *mut $t, source: *const $t, dst: isize, sst: isize, nelems: usize, pe: c_int) {
-                // SAFETY: the spec's contract, forwarded.
-                unsafe { iget(concat!("shmem_", stringify!($name), "_iget"), CTX_DEFAULT, dest.cast(), source.cast(), dst, sst, nelems, size_of::<$t>(), pe) }
-            }
-            #[doc = concat!("`shmem_ctx_", stringify!($name), "_iget`")]
-            #[no_mangle]
-            pub unsafe extern "C" fn [<shmem_ctx_ $name _iget>](ctx: shmem_ctx_t, dest: *mut $t, source: *const $t, dst: isize, sst: isize, nelems: usize, pe: c_int) {
-                // SAFETY: the spec's contract, forwarded.
-                unsafe { iget(concat!("shmem_ctx_", stringify!($name), "_iget"), ctx_id(ctx), dest.cast(), source.cast(), dst, sst, nelems, size_of::<$t>(), pe) }
-            }
+            contiguous!([<shmem_ $name _put>], [<shmem_ctx_ $name _put>], $t, size_of::<$t>(), put, false);
+            contiguous!([<shmem_ $name _put_nbi>], [<shmem_ctx_ $name _put_nbi>], $t, size_of::<$t>(), put, true);
+            contiguous!([<shmem_ $name _get>], [<shmem_ctx_ $name _get>], $t, size_of::<$t>(), get, false);
+            contiguous!([<shmem_ $name _get_nbi>], [<shmem_ctx_ $name _get_nbi>], $t, size_of::<$t>(), get, true);
+            strided!([<shmem_ $name _iput>], [<shmem_ctx_ $name _iput>], $t, size_of::<$t>(), iput);
+            strided!([<shmem_ $name _iget>], [<shmem_ctx_ $name _iget>], $t, size_of::<$t>(), iget);
         }
     };
 }
@@ -275,82 +261,17 @@ macro_rules! typed_scalar {
 }
 for_each_rma_scalar_type!(typed_scalar);
 
-/// The sized forms of one width: putN, getN (blocking and nbi), iputN, igetN, each with its ctx form.
+/// The sized forms `shmem_putN`, `shmem_putN_nbi`, `shmem_getN[_nbi]`, `shmem_iputN`, `shmem_igetN` (N in bits)
+/// and their ctx forms, and the byte forms `shmem_putmem[_nbi]`, `shmem_getmem[_nbi]`.
 macro_rules! sized {
     ($bits:literal) => {
         paste::paste! {
-            #[doc = concat!("`shmem_put", $bits, "`")]
-            #[no_mangle]
-            pub unsafe extern "C" fn [<shmem_put $bits>](dest: *mut c_void, source: *const c_void, nelems: usize, pe: c_int) {
-                // SAFETY: the spec's contract, forwarded.
-                unsafe { put(concat!("shmem_put", $bits), CTX_DEFAULT, dest, source, nelems, $bits / 8, pe, false) }
-            }
-            #[doc = concat!("`shmem_ctx_put", $bits, "`")]
-            #[no_mangle]
-            pub unsafe extern "C" fn [<shmem_ctx_put $bits>](ctx: shmem_ctx_t, dest: *mut c_void, source: *const c_void, nelems: usize, pe: c_int) {
-                // SAFETY: the spec's contract, forwarded.
-                unsafe { put(concat!("shmem_ctx_put", $bits), ctx_id(ctx), dest, source, nelems, $bits / 8, pe, false) }
-            }
-            #[doc = concat!("`shmem_put", $bits, "_nbi`")]
-            #[no_mangle]
-            pub unsafe extern "C" fn [<shmem_put $bits _nbi>](dest: *mut c_void, source: *const c_void, nelems: usize, pe: c_int) {
-                // SAFETY: the spec's contract, forwarded.
-                unsafe { put(concat!("shmem_put", $bits, "_nbi"), CTX_DEFAULT, dest, source, nelems, $bits / 8, pe, true) }
-            }
-            #[doc = concat!("`shmem_ctx_put", $bits, "_nbi`")]
-            #[no_mangle]
-            pub unsafe extern "C" fn [<shmem_ctx_put $bits _nbi>](ctx: shmem_ctx_t, dest: *mut c_void, source: *const c_void, nelems: usize, pe: c_int) {
-                // SAFETY: the spec's contract, forwarded.
-                unsafe { put(concat!("shmem_ctx_put", $bits, "_nbi"), ctx_id(ctx), dest, source, nelems, $bits / 8, pe, true) }
-            }
-            #[doc = concat!("`shmem_get", $bits, "`")]
-            #[no_mangle]
-            pub unsafe extern "C" fn [<shmem_get $bits>](dest: *mut c_void, source: *const c_void, nelems: usize, pe: c_int) {
-                // SAFETY: the spec's contract, forwarded.
-                unsafe { get(concat!("shmem_get", $bits), CTX_DEFAULT, dest, source, nelems, $bits / 8, pe, false) }
-            }
-            #[doc = concat!("`shmem_ctx_get", $bits, "`")]
-            #[no_mangle]
-            pub unsafe extern "C" fn [<shmem_ctx_get $bits>](ctx: shmem_ctx_t, dest: *mut c_void, source: *const c_void, nelems: usize, pe: c_int) {
-                // SAFETY: the spec's contract, forwarded.
-                unsafe { get(concat!("shmem_ctx_get", $bits), ctx_id(ctx), dest, source, nelems, $bits / 8, pe, false) }
-            }
-            #[doc = concat!("`shmem_get", $bits, "_nbi`")]
-            #[no_mangle]
-            pub unsafe extern "C" fn [<shmem_get $bits _nbi>](dest: *mut c_void, source: *const c_void, nelems: usize, pe: c_int) {
-                // SAFETY: the spec's contract, forwarded.
-                unsafe { get(concat!("shmem_get", $bits, "_nbi"), CTX_DEFAULT, dest, source, nelems, $bits / 8, pe, true) }
-            }
-            #[doc = concat!("`shmem_ctx_get", $bits, "_nbi`")]
-            #[no_mangle]
-            pub unsafe extern "C" fn [<shmem_ctx_get $bits _nbi>](ctx: shmem_ctx_t, dest: *mut c_void, source: *const c_void, nelems: usize, pe: c_int) {
-                // SAFETY: the spec's contract, forwarded.
-                unsafe { get(concat!("shmem_ctx_get", $bits, "_nbi"), ctx_id(ctx), dest, source, nelems, $bits / 8, pe, true) }
-            }
-            #[doc = concat!("`shmem_iput", $bits, "`")]
-            #[no_mangle]
-            pub unsafe extern "C" fn [<shmem_iput $bits>](dest: *mut c_void, source: *const c_void, dst: isize, sst: isize, nelems: usize, pe: c_int) {
-                // SAFETY: the spec's contract, forwarded.
-                unsafe { iput(concat!("shmem_iput", $bits), CTX_DEFAULT, dest, source, dst, sst, nelems, $bits / 8, pe) }
-            }
-            #[doc = concat!("`shmem_ctx_iput", $bits, "`")]
-            #[no_mangle]
-            pub unsafe extern "C" fn [<shmem_ctx_iput $bits>](ctx: shmem_ctx_t, dest: *mut c_void, source: *const c_void, dst: isize, sst: isize, nelems: usize, pe: c_int) {
-                // SAFETY: the spec's contract, forwarded.
-                unsafe { iput(concat!("shmem_ctx_iput", $bits), ctx_id(ctx), dest, source, dst, sst, nelems, $bits / 8, pe) }
-            }
-            #[doc = concat!("`shmem_iget", $bits, "`")]
-            #[no_mangle]
-            pub unsafe extern "C" fn [<shmem_iget $bits>](dest: *mut c_void, source: *const c_void, dst: isize, sst: isize, nelems: usize, pe: c_int) {
-                // SAFETY: the spec's contract, forwarded.
-                unsafe { iget(concat!("shmem_iget", $bits), CTX_DEFAULT, dest, source, dst, sst, nelems, $bits / 8, pe) }
-            }
-            #[doc = concat!("`shmem_ctx_iget", $bits, "`")]
-            #[no_mangle]
-            pub unsafe extern "C" fn [<shmem_ctx_iget $bits>](ctx: shmem_ctx_t, dest: *mut c_void, source: *const c_void, dst: isize, sst: isize, nelems: usize, pe: c_int) {
-                // SAFETY: the spec's contract, forwarded.
-                unsafe { iget(concat!("shmem_ctx_iget", $bits), ctx_id(ctx), dest, source, dst, sst, nelems, $bits / 8, pe) }
-            }
+            contiguous!([<shmem_put $bits>], [<shmem_ctx_put $bits>], c_void, $bits / 8, put, false);
+            contiguous!([<shmem_put $bits _nbi>], [<shmem_ctx_put $bits _nbi>], c_void, $bits / 8, put, true);
+            contiguous!([<shmem_get $bits>], [<shmem_ctx_get $bits>], c_void, $bits / 8, get, false);
+            contiguous!([<shmem_get $bits _nbi>], [<shmem_ctx_get $bits _nbi>], c_void, $bits / 8, get, true);
+            strided!([<shmem_iput $bits>], [<shmem_ctx_iput $bits>], c_void, $bits / 8, iput);
+            strided!([<shmem_iget $bits>], [<shmem_ctx_iget $bits>], c_void, $bits / 8, iget);
         }
     };
 }
@@ -359,27 +280,7 @@ sized!(16);
 sized!(32);
 sized!(64);
 sized!(128);
-
-/// The byte forms: putmem, getmem (blocking and nbi), each with its ctx form.
-macro_rules! mem {
-    ($op:ident, $f:ident, $nbi:literal) => {
-        paste::paste! {
-            #[doc = concat!("`shmem_", stringify!($op), "`")]
-            #[no_mangle]
-            pub unsafe extern "C" fn [<shmem_ $op>](dest: *mut c_void, source: *const c_void, nelems: usize, pe: c_int) {
-                // SAFETY: the spec's contract, forwarded.
-                unsafe { $f(concat!("shmem_", stringify!($op)), CTX_DEFAULT, dest, source, nelems, 1, pe, $nbi) }
-            }
-            #[doc = concat!("`shmem_ctx_", stringify!($op), "`")]
-            #[no_mangle]
-            pub unsafe extern "C" fn [<shmem_ctx_ $op>](ctx: shmem_ctx_t, dest: *mut c_void, source: *const c_void, nelems: usize, pe: c_int) {
-                // SAFETY: the spec's contract, forwarded.
-                unsafe { $f(concat!("shmem_ctx_", stringify!($op)), ctx_id(ctx), dest, source, nelems, 1, pe, $nbi) }
-            }
-        }
-    };
-}
-mem!(putmem, put, false);
-mem!(putmem_nbi, put, true);
-mem!(getmem, get, false);
-mem!(getmem_nbi, get, true);
+contiguous!(shmem_putmem, shmem_ctx_putmem, c_void, 1, put, false);
+contiguous!(shmem_putmem_nbi, shmem_ctx_putmem_nbi, c_void, 1, put, true);
+contiguous!(shmem_getmem, shmem_ctx_getmem, c_void, 1, get, false);
+contiguous!(shmem_getmem_nbi, shmem_ctx_getmem_nbi, c_void, 1, get, true);

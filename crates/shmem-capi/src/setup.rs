@@ -245,6 +245,26 @@ pub extern "C" fn _num_pes() -> c_int {
     shmem_n_pes()
 }
 
+/// The deprecated cache-management routines: no effect (every engine here is cache-coherent), kept so that
+/// old programs link.
+macro_rules! cache_noop {
+    ($($name:ident($($arg:ident: $t:ty)?)),* $(,)?) => {$(
+        #[doc = concat!("`", stringify!($name), "` (deprecated): no effect.")]
+        #[no_mangle]
+        pub extern "C" fn $name($($arg: $t)?) {
+            $(let _ = $arg;)?
+        }
+    )*};
+}
+cache_noop!(
+    shmem_clear_cache_inv(),
+    shmem_set_cache_inv(),
+    shmem_clear_cache_line_inv(dest: *mut c_void),
+    shmem_set_cache_line_inv(dest: *mut c_void),
+    shmem_udcflush(),
+    shmem_udcflush_line(dest: *mut c_void),
+);
+
 /// `shmemx_engines`: the engines of this job (bits of `SHMEMX_ENGINE_*`).
 #[no_mangle]
 pub extern "C" fn shmemx_engines() -> c_int {

@@ -147,7 +147,7 @@ fn sharing_env() -> Result<(String, u32), String> {
 
 /// The trailer page that follows the region in the object: magic, region length, node id.
 fn trailer(len: usize) -> Vec<u8> {
-    let node = shmem_core::heap::node_id();
+    let node = shmem_core::heap::node_id(&shmem_core::Settings::from_env());
     let node = &node.as_bytes()[..node.len().min(NODE_ID_MAX)];
     let mut t = Vec::with_capacity(24 + node.len());
     t.extend_from_slice(&MAGIC.to_le_bytes());

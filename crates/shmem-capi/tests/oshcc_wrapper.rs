@@ -34,7 +34,7 @@ fn oshcc_with_cc_naming_itself_uses_the_system_compiler() {
         let exe = dir.join("t");
         let _ = std::fs::remove_file(&exe);
         let mut cmd = Command::new(oshcc);
-        cmd.env("CC", &cc).env("OSHCC_LIBDIR", &deps).env_remove("OSHCC_CC").env_remove("OSHCC_NESTED");
+        cmd.env("CC", &cc).env("OSHCC_LIBDIR", &deps).env_remove("OSHCC_CC").env_remove("OSHCC_WRAPPER_ACTIVE");
         cmd.arg("-c").arg("-o").arg(dir.join("t.o")).arg(&src);
         assert_eq!(bounded(cmd), Some(0), "CC={cc}: oshcc -c must finish with the system compiler");
         assert!(dir.join("t.o").is_file(), "CC={cc}: the object was written");
@@ -43,11 +43,11 @@ fn oshcc_with_cc_naming_itself_uses_the_system_compiler() {
     let m = dir.join("m.c");
     std::fs::write(&m, "#include <math.h>\n#include <shmem.h>\nint main(int c, char **v) { (void)v; return powl(2.0L, c) > 1 ? 0 : 1; }\n").unwrap();
     let mut cmd = Command::new(oshcc);
-    cmd.env("OSHCC_LIBDIR", &deps).env_remove("OSHCC_NESTED").arg("-o").arg(dir.join("m")).arg(&m);
+    cmd.env("OSHCC_LIBDIR", &deps).env_remove("OSHCC_WRAPPER_ACTIVE").arg("-o").arg(dir.join("m")).arg(&m);
     assert_eq!(bounded(cmd), Some(0), "a program calling powl links without -lm");
-    // A chain of wrappers under other names stops with an error instead of running on.
+    // A wrapper started by a wrapper (OSHCC_CC naming one, or a symlink) stops with an error instead of running on.
     let mut cmd = Command::new(oshcc);
-    cmd.env("OSHCC_NESTED", "4").env("OSHCC_LIBDIR", &deps).arg("-c").arg(&src).arg("-o").arg(dir.join("u.o"));
-    assert_eq!(bounded(cmd), Some(1));
+    cmd.env("OSHCC_CC", oshcc).env("OSHCC_LIBDIR", &deps).arg("-c").arg(&src).arg("-o").arg(dir.join("u.o"));
+    assert_eq!(bounded(cmd), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
 }

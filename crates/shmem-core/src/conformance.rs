@@ -115,10 +115,13 @@ impl<E: DataOpEngine> Testbed<E> {
         }
         let nodes: Vec<Arc<NodeSegments>> = nodes.into_iter().map(Arc::new).collect();
         let shared = Arc::new(LocalExchange { n, ..Default::default() });
+        // The engines under test see this process's SHMEM_* variables, as a runtime's engines would.
+        let settings = crate::Settings::from_env();
         let engines = std::thread::scope(|s| {
             let handles: Vec<_> = (0..n)
                 .map(|me| {
-                    let (nodes, node_of, build, shared) = (&nodes, &node_of, &build, shared.clone());
+                    let (nodes, node_of, build, shared, settings) =
+                        (&nodes, &node_of, &build, shared.clone(), &settings);
                     s.spawn(move || {
                         let exchange = PeExchange { shared, me: Pe(me as u32) };
                         let setup = EngineSetup {
@@ -130,6 +133,7 @@ impl<E: DataOpEngine> Testbed<E> {
                             timeouts: EngineTimeouts { init: CASE_TIMEOUT, control: CASE_TIMEOUT },
                             job_secret: TESTBED_SECRET,
                             local_ip: Some(std::net::Ipv4Addr::LOCALHOST.into()),
+                            settings,
                         };
                         build(&setup).expect("build the engine under test")
                     })

@@ -30,6 +30,31 @@ impl SignalOp {
     }
 }
 
+/// A signal-op argument: a [`SignalOp`] (already checked: converting it cannot fail) or the API's numeric
+/// code (`i32`, checked here). Public put-with-signal functions take `impl IntoSignalOp`, so that a caller
+/// that parsed the code at its edge passes the typed value down and nothing parses it again.
+pub trait IntoSignalOp: Copy {
+    /// The signal operation.
+    ///
+    /// # Errors
+    /// `InvalidParam` for a numeric code other than SIGNAL_SET (0) and SIGNAL_ADD (1).
+    fn into_signal_op(self) -> Result<SignalOp>;
+}
+
+impl IntoSignalOp for SignalOp {
+    #[inline]
+    fn into_signal_op(self) -> Result<SignalOp> {
+        Ok(self)
+    }
+}
+
+impl IntoSignalOp for i32 {
+    #[inline]
+    fn into_signal_op(self) -> Result<SignalOp> {
+        SignalOp::from_code(self)
+    }
+}
+
 /// Width of an atomic operand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AtomicWidth {
@@ -346,5 +371,21 @@ impl<T: DataOpEngine + ?Sized> DataOpEngine for Box<T> {
     }
     fn quiet_in(&self, d: DomainId) -> Result<()> {
         (**self).quiet_in(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A typed op passes through unchanged; a numeric code is checked once, with INVALID_PARAM for a bad one.
+    #[test]
+    fn into_signal_op_checks_codes_once() {
+        assert_eq!(SignalOp::Add.into_signal_op().unwrap(), SignalOp::Add);
+        assert_eq!(0.into_signal_op().unwrap(), SignalOp::Set);
+        assert_eq!(1.into_signal_op().unwrap(), SignalOp::Add);
+        for bad in [-1, 2, i32::MIN] {
+            assert_eq!(bad.into_signal_op().unwrap_err().code(), -1, "{bad}");
+        }
     }
 }

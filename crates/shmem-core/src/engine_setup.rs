@@ -48,6 +48,9 @@ pub struct EngineSetup<'a> {
     /// The address of this host that reaches the job's other nodes (the local side of the route to the store),
     /// for network engines to listen on and advertise; `None` when unknown (a one-PE job).
     pub local_ip: Option<std::net::IpAddr>,
+    /// The `SHMEM_*` environment as read once at init: engines parse their knobs from it (each engine's own
+    /// config type), never from the live environment.
+    pub settings: &'a crate::Settings,
 }
 
 impl EngineSetup<'_> {

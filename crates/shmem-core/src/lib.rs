@@ -21,9 +21,12 @@ pub mod engine_setup;
 pub mod error;
 pub mod heap;
 pub mod launch_env;
+pub mod settings;
+pub mod type_table;
 pub mod types;
 pub mod wake;
 
 pub use attr::{InitAttr, InitStatus, JobSecret, OpEngineType, OptionalAttr, StoreUrl, TeamConfig};
 pub use error::{Error, Result};
+pub use settings::Settings;
 pub use types::{HeapOffset, Pe};

@@ -153,7 +153,8 @@ pub fn barrier_probed<E: DataOpEngine + ?Sized>(
     if team.size() <= 1 {
         return Ok(());
     }
-    let plan = state.plan.get_or_init(|| Plan::new(team, &|pe| ctx.node.peer(Pe(pe)).is_some()));
+    let plan =
+        state.plan.get_or_init(|| Plan::new(team, &|pe| ctx.node.peer(Pe(pe)).is_some(), ctx.config.flat_barrier));
     let result = run(engine, ctx, team, plan, epoch, probe);
     if result.is_err() {
         state.poisoned.store(true, Ordering::Release);
@@ -178,7 +179,9 @@ struct Plan {
 
 impl Plan {
     /// The plan of `team` for this PE; `mapped(pe)` tells whether `pe`'s segment is mapped here (on this node).
-    fn new(team: &TeamView<'_>, mapped: &dyn Fn(u32) -> bool) -> Plan {
+    /// `force_flat` (`SHMEM_BARRIER_ALGO=flat`) makes every barrier a flat dissemination over all members (the
+    /// algorithm before the hierarchical one), for comparing the two on a given machine.
+    fn new(team: &TeamView<'_>, mapped: &dyn Fn(u32) -> bool, force_flat: bool) -> Plan {
         let me = team.members[team.my_index as usize];
         // Flat when the nodes are unknown, or for two members on one node (one round, each waits on its own
         // word). The node-local phases need every member of this node mapped and no other: node_of must agree
@@ -187,7 +190,7 @@ impl Plan {
             team.node_of.get(pe as usize).is_some_and(|&node| (node == team.node_of[me as usize]) == mapped(pe))
         });
         let one_node = known && team.members.iter().all(|&pe| team.node_of[pe as usize] == team.node_of[me as usize]);
-        if !known || (one_node && team.size() <= 2) || force_flat() {
+        if !known || (one_node && team.size() <= 2) || force_flat {
             return Plan {
                 ring: team.members.to_vec(),
                 ring_index: Some(team.my_index),
@@ -218,13 +221,6 @@ impl Plan {
     fn one_node(&self) -> bool {
         self.ring.len() == 1
     }
-}
-
-/// `SHMEM_BARRIER_ALGO=flat` makes every barrier a flat dissemination over all members (the algorithm before
-/// the hierarchical one), for comparing the two on a given machine; anything else (or unset) is the default.
-fn force_flat() -> bool {
-    static FLAT: OnceLock<bool> = OnceLock::new();
-    *FLAT.get_or_init(|| std::env::var("SHMEM_BARRIER_ALGO").is_ok_and(|v| v.eq_ignore_ascii_case("flat")))
 }
 
 /// Where this PE waited when its barrier timed out (to name whom it waited for when nothing else is found).
@@ -456,7 +452,7 @@ mod tests {
     fn plan(members: &[u32], me: u32, node_of: &[u32]) -> Plan {
         let my_index = members.iter().position(|&m| m == me).unwrap() as u32;
         let team = TeamView { members, my_index, slot: 2, node_of };
-        Plan::new(&team, &|pe| node_of[pe as usize] == node_of[me as usize])
+        Plan::new(&team, &|pe| node_of[pe as usize] == node_of[me as usize], false)
     }
 
     /// Uneven nodes: leaders are the first member of each node in team order, each PE knows its node's size.
@@ -482,7 +478,7 @@ mod tests {
         let p = plan(&[0, 1, 2], 1, &[0, 1, 2]);
         assert_eq!((p.ring.clone(), p.ring_index, p.local), (vec![0, 1, 2], Some(1), 1));
         let team = TeamView { members: &[0, 1, 2], my_index: 0, slot: 2, node_of: &[] };
-        let p = Plan::new(&team, &|_| true);
+        let p = Plan::new(&team, &|_| true, false);
         assert_eq!((p.ring.len(), p.local), (3, 1));
         let p = plan(&[0, 1], 0, &[0, 0]);
         assert_eq!((p.ring.len(), p.local), (2, 1));
@@ -491,7 +487,7 @@ mod tests {
         assert_eq!((p.ring.clone(), p.ring_index, p.leader, p.local, p.one_node()), (vec![0], None, Pe(0), 3, true));
         // node_of contradicting the mappings: flat.
         let team = TeamView { members: &[0, 1, 2], my_index: 0, slot: 2, node_of: &[0, 0, 0] };
-        let p = Plan::new(&team, &|pe| pe == 0);
+        let p = Plan::new(&team, &|pe| pe == 0, false);
         assert_eq!((p.ring.len(), p.local), (3, 1));
     }
 }

@@ -47,6 +47,32 @@ impl CmpOp {
     }
 }
 
+/// A comparison argument: a [`CmpOp`] (already checked: converting it cannot fail) or the API's numeric code
+/// (`i32`, checked here). The public wait/test functions take `impl IntoCmpOp`, so that a caller that parsed
+/// the code at its edge (the Python binding) passes the typed value down and nothing parses it again, while
+/// callers with a raw code (C-style) keep passing the number.
+pub trait IntoCmpOp: Copy {
+    /// The comparison.
+    ///
+    /// # Errors
+    /// `InvalidParam` for a numeric code outside CMP_EQ..CMP_LE.
+    fn into_cmp_op(self) -> Result<CmpOp>;
+}
+
+impl IntoCmpOp for CmpOp {
+    #[inline]
+    fn into_cmp_op(self) -> Result<CmpOp> {
+        Ok(self)
+    }
+}
+
+impl IntoCmpOp for i32 {
+    #[inline]
+    fn into_cmp_op(self) -> Result<CmpOp> {
+        CmpOp::from_code(self)
+    }
+}
+
 /// A value a wait can watch: a plain number of 1, 2, 4 or 8 bytes, loaded atomically by width.
 pub trait WaitValue: Copy + PartialOrd + std::fmt::Debug + Send + Sync + 'static {
     /// Bytes of the value (its alignment too).
@@ -58,7 +84,7 @@ pub trait WaitValue: Copy + PartialOrd + std::fmt::Debug + Send + Sync + 'static
 }
 
 macro_rules! wait_value {
-    ($($t:ty => $u:ty),* $(,)?) => {$(
+    ($($name:ident: $t:ty => $u:ty;)*) => {$(
         impl WaitValue for $t {
             const WIDTH: usize = std::mem::size_of::<$t>();
             #[inline]
@@ -73,13 +99,20 @@ macro_rules! wait_value {
     )*};
 }
 
-wait_value!(
-    u8 => u8, i8 => u8, u16 => u16, i16 => u16, u32 => u32, i32 => u32, u64 => u64, i64 => u64,
-    f32 => u32, f64 => u64,
-);
+shmem_core::for_each_wait_type!(wait_value);
 
 #[cfg(test)]
 mod tests {
+    /// A typed op passes through unchanged; a numeric code is checked once, with INVALID_PARAM for a bad one.
+    #[test]
+    fn into_cmp_op_checks_codes_once() {
+        assert_eq!(CmpOp::Ge.into_cmp_op().unwrap(), CmpOp::Ge);
+        assert_eq!(4.into_cmp_op().unwrap(), CmpOp::Lt);
+        for bad in [-1, 6, i32::MAX] {
+            assert_eq!(bad.into_cmp_op().unwrap_err().code(), -1, "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]

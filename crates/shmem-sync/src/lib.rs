@@ -15,5 +15,5 @@ pub mod family;
 pub mod wait;
 
 pub use barrier::{barrier_probed, BarrierState, TeamView};
-pub use cmp::{CmpOp, WaitValue};
-pub use wait::{JobHealth, WaitCtx};
+pub use cmp::{CmpOp, IntoCmpOp, WaitValue};
+pub use wait::{JobHealth, SyncConfig, WaitClock, WaitCtx};

@@ -3,13 +3,14 @@
 //! The policy follows crossbeam's `Backoff`: a spin catches a peer that is about to write (the common
 //! case when every PE has a core), yielding gives the core to a peer when PEs outnumber cores, and the
 //! futex sleep burns nothing while a peer computes for long. The spin (2 ms when the whole job fits this
-//! machine's cores, else 20 µs) is dropped when this node has more PEs than cores. `SHMEM_WAIT_SPIN_US` and `SHMEM_WAIT_YIELDS` override the spin and the
-//! number of yields before sleeping (for measurements on a given machine). Sleeps are bounded slices, so a
-//! job failure or a deadline is noticed promptly even when nobody writes.
+//! machine's cores, else 20 µs) is dropped when this node has more PEs than cores. `SHMEM_WAIT_SPIN_US` and
+//! `SHMEM_WAIT_YIELDS` override the spin and the number of yields before sleeping (for measurements on a given
+//! machine); they and the watchdog's `SHMEM_WAIT_WARN_SECS` are parsed once at init into a [`SyncConfig`].
+//! Sleeps are bounded slices, so a job failure or a deadline is noticed promptly even when nobody writes.
 
 use crate::cmp::WaitValue;
 use shmem_core::heap::NodeSegments;
-use shmem_core::{Error, HeapOffset, Result};
+use shmem_core::{Error, HeapOffset, Result, Settings};
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -20,7 +21,62 @@ const SLEEP_SLICE: Duration = Duration::from_millis(4);
 /// this often instead of sleeping until a wake that never comes.
 pub const POLL_SLICE: Duration = Duration::from_micros(50);
 /// Default of `SHMEM_WAIT_WARN_SECS`: a wait this long logs what it waits for, once.
-const DEFAULT_WARN_SECS: u64 = 60;
+pub const DEFAULT_WARN_SECS: u64 = 60;
+/// The stuck-wait watchdog: seconds a wait may last before it logs what it waits for (once).
+pub const WARN_SECS_VAR: &str = "SHMEM_WAIT_WARN_SECS";
+/// Microseconds a wait spins before it yields (default: chosen from the cores, see the module doc).
+pub const SPIN_US_VAR: &str = "SHMEM_WAIT_SPIN_US";
+/// Yields before a wait sleeps (default 50, or 2000 when this node's PEs outnumber its cores).
+pub const YIELDS_VAR: &str = "SHMEM_WAIT_YIELDS";
+/// `flat` makes every barrier a flat dissemination over all members; `hierarchical` (or unset) is the default.
+pub const BARRIER_ALGO_VAR: &str = "SHMEM_BARRIER_ALGO";
+
+/// The knobs of the synchronization layer, parsed once at init (the facade keeps them in its configuration
+/// and hands them to every wait through [`WaitCtx::config`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncConfig {
+    /// A wait this long logs what it waits for, once (`SHMEM_WAIT_WARN_SECS`).
+    pub warn_after: Duration,
+    /// The spin before yielding (`SHMEM_WAIT_SPIN_US`); `None` picks one from the cores.
+    pub spin: Option<Duration>,
+    /// Yields before sleeping (`SHMEM_WAIT_YIELDS`); `None` picks one from the cores.
+    pub yields: Option<u32>,
+    /// Every barrier is a flat dissemination (`SHMEM_BARRIER_ALGO=flat`), for comparing algorithms.
+    pub flat_barrier: bool,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig { warn_after: Duration::from_secs(DEFAULT_WARN_SECS), spin: None, yields: None, flat_barrier: false }
+    }
+}
+
+impl SyncConfig {
+    /// The knobs set in `settings`, defaults for the others.
+    ///
+    /// # Errors
+    /// `InvalidParam` naming the variable when a value is malformed (`SHMEM_WAIT_WARN_SECS=abc`, a negative
+    /// count, an unknown barrier algorithm).
+    pub fn from_settings(settings: &Settings) -> Result<SyncConfig> {
+        let mut cfg = SyncConfig::default();
+        if let Some(secs) = settings.parse::<u64>(WARN_SECS_VAR, "a whole number of seconds")? {
+            cfg.warn_after = Duration::from_secs(secs);
+        }
+        cfg.spin = settings.parse::<u64>(SPIN_US_VAR, "a whole number of microseconds")?.map(Duration::from_micros);
+        cfg.yields = settings.parse::<u32>(YIELDS_VAR, "a count of yields")?;
+        cfg.flat_barrier = match settings.non_empty(BARRIER_ALGO_VAR).map(str::trim) {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("flat") => true,
+            Some(v) if v.eq_ignore_ascii_case("hierarchical") => false,
+            Some(v) => {
+                return Err(Error::invalid(format!(
+                    "{BARRIER_ALGO_VAR}={v:?} is malformed: expected `flat` or `hierarchical`"
+                )))
+            }
+        };
+        Ok(cfg)
+    }
+}
 
 /// Whether the job is still healthy. A background monitor marks it failed (a PE left without finalize,
 /// global exit, the store vanished); every wait checks it between sleeps and returns the reason as an error.
@@ -50,6 +106,47 @@ impl JobHealth {
     }
 }
 
+/// The stuck-wait watchdog's clock for one logical wait: when it started and whether it has warned.
+///
+/// A caller that waits in several limited slices (the Python binding checks for Ctrl-C every 20 ms) passes
+/// one clock to every slice through [`WaitCtx::clock`], so that the watchdog measures the whole wait and warns
+/// once, instead of restarting with every slice and never warning.
+#[derive(Debug)]
+pub struct WaitClock {
+    /// When the first slice found the condition false (set then, so that a wait satisfied at once never
+    /// reads the clock: that is the common case, and it is on the per-call path).
+    start: OnceLock<Instant>,
+    warned: AtomicBool,
+}
+
+impl WaitClock {
+    /// A clock for a wait that has not started yet (it starts when its first slice has to wait).
+    pub const fn new() -> Self {
+        Self { start: OnceLock::new(), warned: AtomicBool::new(false) }
+    }
+
+    /// Starts the clock at `at`, unless it already started.
+    fn start_at(&self, at: Instant) {
+        self.start.get_or_init(|| at);
+    }
+
+    /// Time since the wait started (zero before it did).
+    pub fn elapsed(&self) -> Duration {
+        self.start.get().map_or(Duration::ZERO, Instant::elapsed)
+    }
+
+    /// True exactly once: the first time it is called after the wait has lasted `after`.
+    fn should_warn(&self, after: Duration) -> bool {
+        self.elapsed() >= after && !self.warned.swap(true, Ordering::Relaxed)
+    }
+}
+
+impl Default for WaitClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Everything a wait needs besides its condition.
 #[derive(Debug, Clone, Copy)]
 pub struct WaitCtx<'a> {
@@ -62,6 +159,10 @@ pub struct WaitCtx<'a> {
     /// Whether every engine of the job wakes this PE's sleepers when it writes here
     /// (`Capabilities::remote_writes_wake` of all engines together). When not, sleeps are [`POLL_SLICE`]s.
     pub remote_writes_wake: bool,
+    /// The layer's knobs (resolved once at init).
+    pub config: &'a SyncConfig,
+    /// The watchdog clock of a wait made of several limited slices; `None`: this call is the whole wait.
+    pub clock: Option<&'a WaitClock>,
 }
 
 impl WaitCtx<'_> {
@@ -81,18 +182,10 @@ struct Tuning {
     warn_after: Duration,
 }
 
-fn tuning(local_pes: u32, job_pes: u32) -> Tuning {
+fn tuning(cfg: &SyncConfig, local_pes: u32, job_pes: u32) -> Tuning {
     static CORES: OnceLock<u32> = OnceLock::new();
     let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
-    static WARN_SECS: OnceLock<u64> = OnceLock::new();
-    let warn_secs = *WARN_SECS.get_or_init(|| {
-        std::env::var("SHMEM_WAIT_WARN_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_WARN_SECS)
-    });
     let oversubscribed = local_pes > cores;
-    static YIELDS: OnceLock<Option<u32>> = OnceLock::new();
-    let yields = *YIELDS.get_or_init(|| std::env::var("SHMEM_WAIT_YIELDS").ok().and_then(|v| v.parse().ok()));
-    static SPIN_US: OnceLock<Option<u64>> = OnceLock::new();
-    let spin_us = *SPIN_US.get_or_init(|| std::env::var("SHMEM_WAIT_SPIN_US").ok().and_then(|v| v.parse().ok()));
     Tuning {
         // When the whole job fits the cores of this machine: spin up to 2 ms. A shorter spin (20 µs) falls into
         // a slow lock-step as soon as other processes take the cores now and then: a PE descheduled for longer
@@ -103,14 +196,14 @@ fn tuning(local_pes: u32, job_pes: u32) -> Tuning {
         // PEs as 16 nodes on 2 cores: 20 ms per barrier with a 2 ms spin, 0.8-1 ms with 20 µs). No spin when
         // this node's PEs must share cores (a spinning PE holds the core its peer needs: 4 PEs on 2 cores,
         // 50 µs spin: 0.3-0.4 ms per barrier against 6-11 µs without). `SHMEM_WAIT_SPIN_US` overrides it.
-        spin_for: match spin_us {
-            Some(us) => Duration::from_micros(us),
+        spin_for: match cfg.spin {
+            Some(spin) => spin,
             None if oversubscribed => Duration::ZERO,
             None if job_pes <= cores => Duration::from_millis(2),
             None => Duration::from_micros(20),
         },
-        yields: yields.unwrap_or(if oversubscribed { 2000 } else { 50 }),
-        warn_after: Duration::from_secs(warn_secs),
+        yields: cfg.yields.unwrap_or(if oversubscribed { 2000 } else { 50 }),
+        warn_after: cfg.warn_after,
     }
 }
 
@@ -189,8 +282,17 @@ pub fn wait_until_on<R>(
     if let Some(r) = poll() {
         return Ok(r);
     }
-    let tune = tuning(ctx.node.local_pes(), ctx.node.n_pes());
+    let tune = tuning(ctx.config, ctx.node.local_pes(), ctx.node.n_pes());
     let start = Instant::now();
+    let own_clock;
+    let clock = match ctx.clock {
+        Some(c) => c,
+        None => {
+            own_clock = WaitClock::new();
+            &own_clock
+        }
+    };
+    clock.start_at(start);
     if let Some(r) = spin(&mut poll, tune.spin_for) {
         return Ok(r);
     }
@@ -203,7 +305,6 @@ pub fn wait_until_on<R>(
     let me = ctx.node.me();
     let line = ctx.node.wake_line(owner);
     let (lo, hi) = watch.map_or((0, u64::MAX), |(off, len)| (off.0, off.0.saturating_add(len.max(1))));
-    let mut warned = false;
     loop {
         // Register, then re-check, then sleep: see the ordering argument in shmem_core::wake.
         let s = line.register(lo, hi);
@@ -225,12 +326,11 @@ pub fn wait_until_on<R>(
                 return Err(Error::Timeout { what: what(), waited, missing_pes: Vec::new() });
             }
         }
-        if !warned && waited >= tune.warn_after {
-            warned = true;
+        if clock.should_warn(tune.warn_after) {
             tracing::warn!(
                 "PE {} has waited {:?} for {}; is a peer stuck or did it never write?",
                 me.0,
-                waited,
+                clock.elapsed(),
                 what()
             );
         }
@@ -244,6 +344,53 @@ mod tests {
     use shmem_core::Pe;
     use std::sync::Arc;
 
+    /// A clock shared by the slices of one wait warns once, after the whole wait (not one slice) lasted long
+    /// enough.
+    #[test]
+    fn a_shared_clock_warns_once_for_the_whole_wait() {
+        let clock = WaitClock::new();
+        clock.start_at(Instant::now());
+        let after = Duration::from_millis(30);
+        let mut warnings = 0;
+        // Slices of 5 ms each: none of them alone lasts `after`.
+        for _ in 0..20 {
+            let slice = Instant::now();
+            while slice.elapsed() < Duration::from_millis(5) {
+                warnings += usize::from(clock.should_warn(after));
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        assert!(clock.elapsed() >= Duration::from_millis(100));
+        assert_eq!(warnings, 1);
+    }
+
+    #[test]
+    fn malformed_knobs_are_refused_with_the_variable_named() {
+        for (var, bad) in [(WARN_SECS_VAR, "abc"), (SPIN_US_VAR, "-1"), (YIELDS_VAR, "1.5"), (BARRIER_ALGO_VAR, "tree")]
+        {
+            let e = SyncConfig::from_settings(&Settings::from_pairs([(var, bad)])).unwrap_err();
+            assert_eq!(e.code(), -1, "{var}");
+            assert!(e.to_string().contains(&format!("{var}={bad:?}")), "{e}");
+        }
+        let ok = Settings::from_pairs([
+            (WARN_SECS_VAR, "5"),
+            (SPIN_US_VAR, "20"),
+            (YIELDS_VAR, "7"),
+            (BARRIER_ALGO_VAR, "FLAT"),
+        ]);
+        let cfg = SyncConfig::from_settings(&ok).unwrap();
+        assert_eq!(
+            cfg,
+            SyncConfig {
+                warn_after: Duration::from_secs(5),
+                spin: Some(Duration::from_micros(20)),
+                yields: Some(7),
+                flat_barrier: true
+            }
+        );
+        assert_eq!(SyncConfig::from_settings(&Settings::default()).unwrap(), SyncConfig::default());
+    }
+
     /// A word written without a wake (as an RDMA NIC writes) is seen by a sleeping waiter, which sleeps in
     /// poll slices when the wait context says remote writes do not wake (no timing is asserted: the slice is).
     #[test]
@@ -256,8 +403,14 @@ mod tests {
         node.wake_line(Pe(0)).lo.store(u64::MAX, Ordering::SeqCst);
         let health = JobHealth::default();
         let word = node.word64(Pe(0), HeapOffset(0));
-        let ctx =
-            WaitCtx { node: &node, health: &health, timeout: Some(Duration::from_secs(10)), remote_writes_wake: false };
+        let ctx = WaitCtx {
+            node: &node,
+            health: &health,
+            timeout: Some(Duration::from_secs(10)),
+            remote_writes_wake: false,
+            clock: None,
+            config: &SyncConfig::default(),
+        };
         assert_eq!(ctx.sleep_slice(), POLL_SLICE);
         let waking = WaitCtx { remote_writes_wake: true, ..ctx };
         assert_eq!(waking.sleep_slice(), SLEEP_SLICE);

@@ -5,7 +5,7 @@
 //! atomic with respect to every other AMO and signal operation on the same word, from any PE. The `_nbi`
 //! fetching forms store the old value through a local pointer; it is valid after the next `quiet`.
 
-use crate::api::with_current;
+use crate::current::with_current;
 use shmem_core::engine::{AtomicOp, AtomicWidth};
 use shmem_core::Result;
 
@@ -23,9 +23,9 @@ pub trait AmoValue: Copy + Send + Sync + std::fmt::Debug + 'static {
 pub trait AmoInt: AmoValue {}
 
 macro_rules! amo_types {
-    ($($t:ty => $u:ty, $w:expr, $int:tt;)*) => {$(
+    ($($name:ident: $t:ty => $u:ty, $w:ident, $class:ident;)*) => {$(
         impl AmoValue for $t {
-            const WIDTH: AtomicWidth = $w;
+            const WIDTH: AtomicWidth = AtomicWidth::$w;
             #[inline]
             fn to_bits(self) -> u64 {
                 <$u>::from_ne_bytes(self.to_ne_bytes()) as u64
@@ -35,20 +35,13 @@ macro_rules! amo_types {
                 <$t>::from_ne_bytes((bits as $u).to_ne_bytes())
             }
         }
-        amo_types!(@int $t, $int);
+        amo_types!(@$class $t);
     )*};
-    (@int $t:ty, int) => { impl AmoInt for $t {} };
-    (@int $t:ty, float) => {};
+    (@int $t:ty) => { impl AmoInt for $t {} };
+    (@float $t:ty) => {};
 }
 
-amo_types! {
-    i32 => u32, AtomicWidth::W32, int;
-    u32 => u32, AtomicWidth::W32, int;
-    i64 => u64, AtomicWidth::W64, int;
-    u64 => u64, AtomicWidth::W64, int;
-    f32 => u32, AtomicWidth::W32, float;
-    f64 => u64, AtomicWidth::W64, float;
-}
+shmem_core::for_each_amo_type!(amo_types);
 
 fn amo<T: AmoValue>(addr: usize, op: AtomicOp, pe: i64) -> Result<T> {
     with_current(|rt| rt.atomic(addr, T::WIDTH, op, pe)).map(T::from_bits)

@@ -1,18 +1,19 @@
 //! The process-wide API mirroring `api.md` (the shape the Python binding and C-style callers use).
 //!
-//! One runtime per process at a time, held in a global. Symmetric addresses are `usize` local addresses; local
-//! buffers are raw pointers, so the data-moving calls are `unsafe` with the buffer contract spelled out.
-//! Rust programs usually prefer the [`crate::Shmem`] handle and its typed [`crate::SymVec`].
+//! A leaf: each function converts its arguments and forwards to the current runtime (`crate::current`) or to
+//! the life cycle there; no other module of the crate uses this one. One runtime per process at a time.
+//! Symmetric addresses are `usize` local addresses; local buffers are raw pointers, so the data-moving calls
+//! are `unsafe` with the buffer contract spelled out. Rust programs usually prefer the [`crate::Shmem`] handle
+//! and its typed [`crate::SymVec`].
 
-use crate::alloc::AllocCall;
-use crate::runtime::{Runtime, STATUS};
+use crate::config::Config;
+use crate::current::{self, current, with_current};
+use crate::runtime::AllocCall;
 use crate::Shmem;
-use shmem_core::engine::{AtomicOp, AtomicWidth, SignalOp};
-use shmem_core::launch_env::{parse_size, vars, LaunchEnv};
+use shmem_core::engine::{AtomicOp, AtomicWidth, IntoSignalOp};
+use shmem_core::launch_env::{vars, LaunchEnv};
 use shmem_core::{Error, InitAttr, InitStatus, Result};
-use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 // Contexts and locks in the raw API's shape (defined in their own modules).
 pub use crate::ctx::{
@@ -21,139 +22,40 @@ pub use crate::ctx::{
 };
 pub use crate::lock::{clear_lock, set_lock, test_lock};
 
-static CURRENT: RwLock<Option<Arc<Runtime>>> = RwLock::new(None);
-/// Bumped (under the `CURRENT` write lock) at every init and finalize, so that per-thread caches of the
-/// runtime notice a change with one relaxed load instead of taking the lock on every call.
-static GENERATION: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    /// This thread's copy of the current runtime and the generation it was taken at. It may keep a finalized
-    /// runtime's mappings alive until the thread's next call (which refreshes it) or its exit.
-    static CACHED: RefCell<Option<(u64, Arc<Runtime>)>> = const { RefCell::new(None) };
-}
-
-/// Runs `f` on the current runtime. The fast path is a thread-local lookup: no lock, no reference count.
-#[inline]
-pub(crate) fn with_current<R>(f: impl FnOnce(&Runtime) -> Result<R>) -> Result<R> {
-    let generation = GENERATION.load(Ordering::Acquire);
-    CACHED.with(|cache| {
-        if let Some((g, rt)) = &*cache.borrow() {
-            if *g == generation {
-                return f(rt);
-            }
-        }
-        let (g, rt) = {
-            let guard = CURRENT.read().unwrap_or_else(|e| e.into_inner());
-            let Some(rt) = guard.as_ref().cloned() else {
-                // Drop a stale runtime this thread still caches, so that its mappings can go.
-                drop(guard);
-                *cache.borrow_mut() = None;
-                return Err(Error::NotInited("call shmem init first".into()));
-            };
-            (GENERATION.load(Ordering::Acquire), rt)
-        };
-        *cache.borrow_mut() = Some((g, rt.clone()));
-        f(&rt)
-    })
-}
-
 /// Default symmetric heap per PE for [`init_from_env`] when `SHMEM_SYMMETRIC_SIZE` is unset.
-pub const DEFAULT_HEAP_BYTES: u64 = 64 << 20;
+pub const DEFAULT_HEAP_BYTES: u64 = crate::config::DEFAULT_HEAP_BYTES;
 
 /// The SHMEM API version this library implements (major, minor).
 pub const API_VERSION: (i32, i32) = (1, 5);
 
-/// The running runtime, or `NotInited`.
-pub(crate) fn current() -> Result<Arc<Runtime>> {
-    let g = CURRENT.read().unwrap_or_else(|e| e.into_inner());
-    match g.as_ref() {
-        Some(rt) => Ok(rt.clone()),
-        None => Err(Error::NotInited("call shmem init first".into())),
-    }
-}
-
 /// Initializes this PE from explicit attributes. Collective over the job.
 ///
 /// # Errors
-/// `InvalidParam` for bad attributes, `Inner` when already initialized, `Bootstrap`/`Timeout` when peers cannot
-/// be reached, `Smem` when shared memory fails. A failed init leaves the status `Invalid`.
+/// `InvalidParam` for bad attributes or a malformed `SHMEM_*` variable (before anything else happens),
+/// `Inner` when already initialized, `Bootstrap`/`Timeout` when peers cannot be reached, `Smem` when shared
+/// memory fails. A failed init leaves the status `Invalid`.
 pub fn init(attr: InitAttr) -> Result<Shmem> {
-    // One init at a time, but without holding CURRENT: init can take as long as shm_init_timeout, and it runs
-    // user code (the TLS decrypt callback) that may itself call into the API.
-    static INITIALIZING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one = INITIALIZING.try_lock().map_err(|_| {
-        Error::Inner(
-            "shmem init is already running in this process (another thread, or init called from a callback)".into(),
-        )
-    })?;
-    if CURRENT.read().unwrap_or_else(|e| e.into_inner()).is_some() {
-        return Err(Error::Inner("shmem is already initialized in this process; call finalize first".into()));
-    }
-    match Runtime::start(attr) {
-        Ok(rt) => {
-            let mut g = CURRENT.write().unwrap_or_else(|e| e.into_inner());
-            *g = Some(rt.clone());
-            GENERATION.fetch_add(1, Ordering::AcqRel);
-            drop(g);
-            STATUS.store(InitStatus::Initialized as i32, Ordering::Release);
-            Ok(Shmem { rt })
-        }
-        Err(e) => {
-            STATUS.store(InitStatus::Invalid as i32, Ordering::Release);
-            Err(e)
-        }
-    }
+    init_with_config(attr, Config::from_env()?)
+}
+
+/// [`init`] with an explicit configuration instead of the one the environment describes.
+///
+/// # Errors
+/// As [`init`].
+pub fn init_with_config(attr: InitAttr, config: Config) -> Result<Shmem> {
+    Shmem::start(attr, config)
 }
 
 /// The attributes the environment describes: the launcher's rank/size/store variables (shmemrun, torchrun,
 /// Slurm, Open MPI), `SHMEM_SYMMETRIC_SIZE`, `SHMEM_INIT_TIMEOUT` and `SHMEM_CONTROL_TIMEOUT` (seconds), `SHMEM_DATA_OP_ENGINE`; a lone process with no launcher variables is PE 0 of 1.
 pub fn attr_from_env() -> Result<InitAttr> {
-    let heap = match std::env::var(vars::SYMMETRIC_SIZE) {
-        Ok(v) => parse_size(&v)?,
-        Err(_) => DEFAULT_HEAP_BYTES,
-    };
-    let env = LaunchEnv::from_env()?;
-    let (pe, n, url) = match env {
-        Some(e) => (e.pe, e.n_pes, e.store_url),
-        None => (0, 1, None),
-    };
-    let option_attr = options_from_env()?;
-    let attr =
-        InitAttr { my_rank: pe, n_ranks: n, local_mem_size: heap, store_url: url, option_attr, job_secret: None };
-    attr.validate()?;
-    Ok(attr)
-}
-
-/// The optional attributes the environment sets: `SHMEM_INIT_TIMEOUT`, `SHMEM_CONTROL_TIMEOUT` (seconds) and
-/// `SHMEM_DATA_OP_ENGINE`; defaults elsewhere.
-pub(crate) fn options_from_env() -> Result<shmem_core::OptionalAttr> {
-    let mut option_attr = shmem_core::OptionalAttr::default();
-    if let Some(t) = secs_from_env(vars::INIT_TIMEOUT)? {
-        option_attr.shm_init_timeout = t;
-        option_attr.shm_create_timeout = t;
-    }
-    if let Some(t) = secs_from_env(vars::CONTROL_TIMEOUT)? {
-        option_attr.control_operation_timeout = t;
-    }
-    if let Ok(v) = std::env::var(vars::DATA_OP_ENGINE) {
-        option_attr.data_op_engine_type = shmem_core::OpEngineType::parse(&v)?;
-    }
-    Ok(option_attr)
-}
-
-fn secs_from_env(name: &str) -> Result<Option<std::time::Duration>> {
-    match std::env::var(name) {
-        Err(_) => Ok(None),
-        Ok(v) => match v.trim().parse::<f64>() {
-            Ok(s) if s > 0.0 && s < 1e9 => Ok(Some(std::time::Duration::from_secs_f64(s))),
-            _ => Err(Error::invalid(format!("{name}={v:?} must be a positive number of seconds"))),
-        },
-    }
+    Config::from_env()?.init_attr()
 }
 
 /// Initializes from the environment (see [`attr_from_env`]).
 pub fn init_from_env() -> Result<Shmem> {
-    init(attr_from_env()?)
+    let config = Config::from_env()?;
+    init_with_config(config.init_attr()?, config)
 }
 
 /// `shmem_init(mype, npes, mem_size)`: explicit rank and size, store address from the environment.
@@ -165,9 +67,10 @@ pub fn init_with(my_pe: i64, n_pes: i64, mem_size: i64) -> Result<Shmem> {
     })?;
     let url = env.and_then(|e| e.store_url).map(|u| u.to_string()).unwrap_or_default();
     let mut attr = InitAttr::new(my_pe, n_pes, mem_size, &url)?;
-    attr.option_attr = options_from_env()?;
+    let config = Config::from_env()?;
+    attr.option_attr = config.optional_attr()?;
     attr.validate()?;
-    init(attr)
+    init_with_config(attr, config)
 }
 
 /// Ends this PE's part in the job: collective barrier, then everything is released.
@@ -175,33 +78,12 @@ pub fn init_with(my_pe: i64, n_pes: i64, mem_size: i64) -> Result<Shmem> {
 /// # Errors
 /// `NotInited` before init or after finalize.
 pub fn finalize() -> Result<()> {
-    finalize_runtime(None)
-}
-
-/// Finalizes the current runtime; with `expected`, only if it is that runtime (a stale handle of an earlier
-/// init must not finalize the job's new one).
-pub(crate) fn finalize_runtime(expected: Option<&Arc<Runtime>>) -> Result<()> {
-    let rt = {
-        let mut g = CURRENT.write().unwrap_or_else(|e| e.into_inner());
-        let current = g.as_ref().ok_or_else(|| Error::NotInited("finalize called before init (or twice)".into()))?;
-        if expected.is_some_and(|e| !Arc::ptr_eq(e, current)) {
-            return Err(Error::NotInited(
-                "this handle's runtime was already finalized; it cannot finalize another".into(),
-            ));
-        }
-        let rt = g.take().expect("checked above");
-        GENERATION.fetch_add(1, Ordering::AcqRel);
-        rt
-    };
-    CACHED.with(|c| c.borrow_mut().take());
-    let r = rt.finalize();
-    STATUS.store(InitStatus::NotInitialized as i32, Ordering::Release);
-    r
+    current::finalize(None)
 }
 
 /// Life-cycle status of this process.
 pub fn init_status() -> InitStatus {
-    crate::runtime::init_status()
+    current::status()
 }
 
 /// This PE's number.
@@ -307,11 +189,11 @@ pub unsafe fn putmem_signal(
     len: usize,
     sig_addr: usize,
     signal: u64,
-    sig_op: i32,
+    sig_op: impl IntoSignalOp,
     pe: i64,
     nbi: bool,
 ) -> Result<()> {
-    let op = SignalOp::from_code(sig_op)?;
+    let op = sig_op.into_signal_op()?;
     // SAFETY: forwarded contract.
     with_current(|rt| unsafe { rt.putmem_signal(dst, src, len, sig_addr, signal, op, pe, nbi) })
 }
@@ -412,12 +294,12 @@ pub fn heap_range() -> Result<(usize, u64)> {
 /// Typed put/get of `nelems` elements of BITS/8 bytes (`put{8,16,32,64,128}` / `get{...}` and their `_nbi`
 /// forms): element counts, with the symmetric address aligned to the element width.
 macro_rules! sized_rma {
-    ($($bits:literal => $put:ident, $put_nbi:ident, $get:ident, $get_nbi:ident;)*) => {$(
+    ($($bits:literal;)*) => { paste::paste! {$(
         #[doc = concat!("Blocking put of `nelems` ", stringify!($bits), "-bit elements.")]
         ///
         /// # Safety
         /// `src` must be readable for `nelems` elements.
-        pub unsafe fn $put(dst: usize, src: *const u8, nelems: usize, pe: i64) -> Result<()> {
+        pub unsafe fn [<put $bits>](dst: usize, src: *const u8, nelems: usize, pe: i64) -> Result<()> {
             // SAFETY: forwarded contract.
             unsafe { sized(dst, nelems, $bits, |len| putmem(dst, src, len, pe)) }
         }
@@ -425,7 +307,7 @@ macro_rules! sized_rma {
         ///
         /// # Safety
         /// `src` must stay readable and unmodified until the next quiet.
-        pub unsafe fn $put_nbi(dst: usize, src: *const u8, nelems: usize, pe: i64) -> Result<()> {
+        pub unsafe fn [<put $bits _nbi>](dst: usize, src: *const u8, nelems: usize, pe: i64) -> Result<()> {
             // SAFETY: forwarded contract.
             unsafe { sized(dst, nelems, $bits, |len| putmem_nbi(dst, src, len, pe)) }
         }
@@ -433,7 +315,7 @@ macro_rules! sized_rma {
         ///
         /// # Safety
         /// `dst` must be writable for `nelems` elements.
-        pub unsafe fn $get(dst: *mut u8, src: usize, nelems: usize, pe: i64) -> Result<()> {
+        pub unsafe fn [<get $bits>](dst: *mut u8, src: usize, nelems: usize, pe: i64) -> Result<()> {
             // SAFETY: forwarded contract.
             unsafe { sized(src, nelems, $bits, |len| getmem(dst, src, len, pe)) }
         }
@@ -441,11 +323,11 @@ macro_rules! sized_rma {
         ///
         /// # Safety
         /// `dst` must stay writable and untouched until the next quiet.
-        pub unsafe fn $get_nbi(dst: *mut u8, src: usize, nelems: usize, pe: i64) -> Result<()> {
+        pub unsafe fn [<get $bits _nbi>](dst: *mut u8, src: usize, nelems: usize, pe: i64) -> Result<()> {
             // SAFETY: forwarded contract.
             unsafe { sized(src, nelems, $bits, |len| getmem_nbi(dst, src, len, pe)) }
         }
-    )*};
+    )*}};
 }
 
 /// Checks the element alignment of the symmetric address and the byte count, then runs `op(len_bytes)`.
@@ -465,10 +347,4 @@ unsafe fn sized(sym: usize, nelems: usize, bits: usize, op: impl FnOnce(usize) -
     op(len)
 }
 
-sized_rma! {
-    8 => put8, put8_nbi, get8, get8_nbi;
-    16 => put16, put16_nbi, get16, get16_nbi;
-    32 => put32, put32_nbi, get32, get32_nbi;
-    64 => put64, put64_nbi, get64, get64_nbi;
-    128 => put128, put128_nbi, get128, get128_nbi;
-}
+shmem_core::for_each_rma_size!(sized_rma);

@@ -16,7 +16,7 @@
 //! operations: puts, put-with-signal and AMOs that modify memory are INVALID_PARAM; gets and `atomic_fetch`
 //! work). Unknown bits are INVALID_PARAM.
 
-use crate::api::with_current;
+use crate::current::with_current;
 use crate::runtime::Runtime;
 use crate::sym::SymVec;
 use crate::Shmem;
@@ -295,7 +295,7 @@ fn on_ctx<R>(
 /// # Errors
 /// INVALID_PARAM for unknown option bits; NOT_INITED before init.
 pub fn ctx_create(options: i64) -> Result<i64> {
-    let rt = crate::api::current()?;
+    let rt = crate::current::current()?;
     create(&rt, crate::team::TEAM_WORLD, options).map(|c| c.handle)
 }
 
@@ -305,7 +305,7 @@ pub fn ctx_create(options: i64) -> Result<i64> {
 /// INVALID_PARAM for an invalid team (or a PE outside it) or unknown option bits; INVALID_VALUE when the team's
 /// `num_contexts` are all in use.
 pub fn team_create_ctx(team: i32, options: i64) -> Result<i64> {
-    let rt = crate::api::current()?;
+    let rt = crate::current::current()?;
     create(&rt, team, options).map(|c| c.handle)
 }
 

@@ -167,12 +167,12 @@ pub(crate) struct BulkPolicy {
 
 impl BulkPolicy {
     /// Reads `SHMEM_SDMA_NBI_MIN` and `SHMEM_SDMA_BLOCKING_MIN` (sizes like `64K`, or `off`).
-    pub(crate) fn from_env() -> Result<BulkPolicy> {
+    pub(crate) fn from_settings(settings: &shmem_core::Settings) -> Result<BulkPolicy> {
         let read = |name: &str, default: usize| -> Result<usize> {
-            match std::env::var(name) {
-                Err(_) => Ok(default),
-                Ok(v) if v.trim().eq_ignore_ascii_case("off") => Ok(usize::MAX),
-                Ok(v) => shmem_core::launch_env::parse_size(&v).map(|s| s as usize).map_err(|_| {
+            match settings.get(name) {
+                None => Ok(default),
+                Some(v) if v.trim().eq_ignore_ascii_case("off") => Ok(usize::MAX),
+                Some(v) => shmem_core::launch_env::parse_size(v).map(|s| s as usize).map_err(|_| {
                     Error::invalid(format!("{name}={v:?} must be a size in bytes (e.g. 64K, 4M) or `off`"))
                 }),
             }

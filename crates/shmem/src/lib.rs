@@ -36,15 +36,17 @@
 
 #![deny(missing_docs)]
 
-mod alloc;
 pub mod amo;
 pub mod api;
 pub mod collectives;
+pub mod config;
 pub mod ctx;
+mod current;
 mod engine;
+mod handle;
 pub mod lock;
 mod log;
-mod rma;
+mod reserved;
 mod runtime;
 mod store_exchange;
 mod sym;
@@ -57,67 +59,8 @@ pub use api::{attr_from_env, init, init_from_env, init_status};
 pub use collectives::{Complex32, Complex64, DataType, ReduceOp};
 pub use ctx::{Ctx, CtxOptions};
 pub use engine::compiled_engines;
-pub use shmem_core::engine::{AtomicOp, AtomicWidth, SignalOp};
+pub use handle::Shmem;
+pub use shmem_core::engine::{AtomicOp, AtomicWidth, IntoSignalOp, SignalOp};
 pub use shmem_core::{Error, InitAttr, InitStatus, OpEngineType, OptionalAttr, Result, TeamConfig};
-pub use shmem_sync::CmpOp;
+pub use shmem_sync::{CmpOp, IntoCmpOp};
 pub use sym::SymVec;
-
-use runtime::Runtime;
-use std::sync::Arc;
-
-/// A handle on this PE's initialized runtime. Obtained from [`init`] / [`init_from_env`]; ends with
-/// [`Shmem::finalize`].
-#[derive(Debug)]
-pub struct Shmem {
-    rt: Arc<Runtime>,
-}
-
-impl Shmem {
-    /// This PE's number in TEAM_WORLD.
-    pub fn my_pe(&self) -> u32 {
-        self.rt.me.0
-    }
-
-    /// Number of PEs in the job.
-    pub fn n_pes(&self) -> u32 {
-        self.rt.n_pes
-    }
-
-    /// Bytes of symmetric heap per PE.
-    pub fn heap_size(&self) -> u64 {
-        self.rt.layout.heap_size()
-    }
-
-    /// Completes every outstanding operation of this PE, then waits for all PEs.
-    pub fn barrier_all(&self) -> Result<()> {
-        self.rt.check_live()?;
-        self.rt.barrier_all()
-    }
-
-    /// Waits for all PEs (without completing outstanding operations).
-    pub fn sync_all(&self) -> Result<()> {
-        self.rt.check_live()?;
-        self.rt.sync_all()
-    }
-
-    /// Completes every outstanding operation of this PE.
-    pub fn quiet(&self) -> Result<()> {
-        self.rt.check_live()?;
-        self.rt.quiet()
-    }
-
-    /// Orders this PE's puts to each target.
-    pub fn fence(&self) -> Result<()> {
-        self.rt.fence()
-    }
-
-    /// Ends this PE's part of the job (collective).
-    pub fn finalize(self) -> Result<()> {
-        api::finalize_runtime(Some(&self.rt))
-    }
-
-    /// Ends every PE of the job with `status`, promptly (does not return).
-    pub fn global_exit(&self, status: i32) -> ! {
-        self.rt.global_exit(status)
-    }
-}

@@ -20,7 +20,7 @@
 //! way. A PE that does not hold a lock and calls `clear_lock`, or calls `set_lock` on a lock it already holds
 //! (or is acquiring in another thread), gets INVALID_PARAM: the runtime keeps the set of locks each PE holds.
 
-use crate::api::with_current;
+use crate::current::with_current;
 use crate::runtime::Runtime;
 use crate::sym::SymVec;
 use crate::Shmem;

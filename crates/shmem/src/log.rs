@@ -1,19 +1,12 @@
-//! Logging: `tracing` to stderr, filtered by `SHMEM_LOG_LEVEL` (DEBUG, INFO, WARN, ERROR; default WARN).
+//! Logging: `tracing` to stderr, filtered by `SHMEM_LOG_LEVEL` (DEBUG, INFO, WARN, ERROR; default WARN; parsed
+//! by `crate::config`).
 
 use std::sync::Once;
 
 /// Installs the stderr subscriber once, unless the program installed its own.
-pub(crate) fn init_logging(pe: u32) {
+pub(crate) fn init_logging(pe: u32, level: tracing::Level) {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        let level = std::env::var(shmem_core::launch_env::vars::LOG_LEVEL).unwrap_or_default();
-        let level = match level.to_ascii_uppercase().as_str() {
-            "DEBUG" => tracing::Level::DEBUG,
-            "INFO" => tracing::Level::INFO,
-            "ERROR" => tracing::Level::ERROR,
-            "TRACE" => tracing::Level::TRACE,
-            _ => tracing::Level::WARN,
-        };
         let _ = tracing_subscriber::fmt()
             .with_max_level(level)
             .with_writer(std::io::stderr)

@@ -166,7 +166,12 @@ impl<T: Pod> SymVec<T> {
 
 /// Atomic operations and waits on symmetric arrays of the standard AMO types.
 macro_rules! sym_atomics {
-    ($($t:ty => $w:expr),* $(,)?) => {$(
+    ($($name:ident: $t:ty => $u:ty, $w:ident, $class:ident;)*) => {$(
+        sym_atomics!(@$class $t, AtomicWidth::$w);
+    )*};
+    // The extended (float) AMO types have no SymVec atomics: `as u64` casts would convert, not reinterpret.
+    (@float $t:ty, $w:expr) => {};
+    (@int $t:ty, $w:expr) => {
         impl SymVec<$t> {
             fn amo(&self, pe: u32, at: usize, op: AtomicOp) -> Result<$t> {
                 self.rt.check_live()?;
@@ -206,7 +211,7 @@ macro_rules! sym_atomics {
                 )
             }
         }
-    )*};
+    };
 }
 
-sym_atomics!(u32 => AtomicWidth::W32, i32 => AtomicWidth::W32, u64 => AtomicWidth::W64, i64 => AtomicWidth::W64);
+shmem_core::for_each_amo_type!(sym_atomics);

@@ -57,12 +57,14 @@ pub fn set_decrypt_handler(decrypt: DecryptFn) {
 /// The TLS configuration `init` should use, if TLS was configured. The user's decrypt callback runs after the
 /// settings lock is released: a callback that calls back into the API (even into these setters) cannot
 /// deadlock.
-pub(crate) fn configured() -> Result<Option<TlsConfig>> {
+///
+/// `env_info` is `SHMEM_TLS_INFO` from the init's configuration, used when no info was set by a call.
+pub(crate) fn configured(env_info: Option<String>) -> Result<Option<TlsConfig>> {
     let (info, key, cipher, decrypt) = {
         let p = PENDING.lock().unwrap_or_else(|e| e.into_inner());
         let empty = Pending::default();
         let p = p.as_ref().unwrap_or(&empty);
-        let info = p.info.clone().or_else(|| std::env::var(TLS_INFO_ENV).ok().filter(|s| !s.trim().is_empty()));
+        let info = p.info.clone().or(env_info);
         (info, p.key_pem.clone(), p.password_cipher.clone(), p.decrypt.clone())
     };
     let Some(info) = info else {

@@ -24,13 +24,12 @@
 //! loopback (a host with no network). An interface that has no usable address is an error naming the
 //! interfaces that have one.
 
-use crate::api::options_from_env;
+use crate::config::Config;
 use shmem_core::attr::{JobSecret, StoreUrl};
 use shmem_core::{Error, InitAttr, Result};
 use std::ffi::CStr;
 use std::io::Read;
 use std::net::{IpAddr, SocketAddr, TcpListener};
-use std::sync::Mutex;
 
 /// Names the store address directly (`host:port`, `[v6addr]:port`); wins over [`IFNAME_ENV`].
 pub const SESSION_ID_ENV: &str = "SHMEM_UID_SESSION_ID";
@@ -58,9 +57,6 @@ impl std::fmt::Debug for UniqueId {
     }
 }
 
-/// Listeners bound by [`UniqueId::generate`] in this process, waiting for PE 0's init.
-static RESERVED: Mutex<Vec<(StoreUrl, TcpListener)>> = Mutex::new(Vec::new());
-
 impl UniqueId {
     /// Makes an ID for a new job: picks the address (see the module docs), binds it now, and draws a random
     /// secret. Call it on the process that will be PE 0.
@@ -78,7 +74,7 @@ impl UniqueId {
             .map_err(|e| Error::Bootstrap(format!("cannot read the unique ID's bound address: {e}")))?;
         let url = url_of(bound)?;
         let id = UniqueId { url: url.clone(), secret: JobSecret::new(random_secret()?)?, interface };
-        RESERVED.lock().unwrap_or_else(|e| e.into_inner()).push((url, listener));
+        crate::reserved::reserve(url, listener);
         Ok(id)
     }
 
@@ -100,7 +96,7 @@ impl UniqueId {
 
     /// Whether this process holds the listener of this ID (it made the ID and has not initialized with it).
     pub fn reserved_here(&self) -> bool {
-        RESERVED.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|(u, _)| *u == self.url)
+        crate::reserved::is_reserved(&self.url)
     }
 
     /// The fixed-size encoding ([`UID_INNER_LEN`] bytes, zero padded).
@@ -151,7 +147,7 @@ impl UniqueId {
                  serves the job's store"
             )));
         }
-        attr.option_attr = options_from_env()?;
+        attr.option_attr = Config::from_env()?.optional_attr()?;
         attr.job_secret = Some(self.secret.clone());
         attr.validate()?;
         Ok(attr)
@@ -164,14 +160,8 @@ impl UniqueId {
 /// # Errors
 /// As [`UniqueId::init_attr`] and [`crate::init`].
 pub fn init_using_unique_id(my_pe: i64, n_pes: i64, mem_size: i64, uid: &UniqueId) -> Result<crate::Shmem> {
-    crate::init(uid.init_attr(my_pe, n_pes, mem_size)?)
-}
-
-/// The listener reserved for `url` by [`UniqueId::generate`] in this process, taken (PE 0's init serves on it).
-pub(crate) fn take_reserved(url: &StoreUrl) -> Option<TcpListener> {
-    let mut r = RESERVED.lock().unwrap_or_else(|e| e.into_inner());
-    let i = r.iter().position(|(u, _)| u == url)?;
-    Some(r.swap_remove(i).1)
+    let attr = uid.init_attr(my_pe, n_pes, mem_size)?;
+    crate::handle::Shmem::start(attr, Config::from_env()?)
 }
 
 fn url_of(addr: SocketAddr) -> Result<StoreUrl> {
@@ -484,7 +474,7 @@ mod tests {
         assert_eq!(id.init_attr(1, 2, 1 << 20).unwrap_err().code(), -1);
         let a = id.init_attr(0, 2, 1 << 20).unwrap();
         assert_eq!(a.job_secret.as_ref(), Some(id.secret()));
-        assert!(take_reserved(id.url()).is_some());
+        assert!(crate::reserved::take(id.url()).is_some());
         assert!(!id.reserved_here());
     }
 }

@@ -1,13 +1,40 @@
 //! The point-to-point synchronization API: the wait/test families over symmetric variables of this PE, and
 //! signal waits. Every TYPE of `api.md` is served by one generic over [`WaitValue`].
 
-use crate::api::with_current;
+use crate::current::with_current;
 use crate::runtime::Runtime;
 use shmem_core::{Error, HeapOffset, Result};
 use shmem_sync::family;
 use shmem_sync::wait::{load_local, wait_until as wait_loop};
-use shmem_sync::{CmpOp, WaitValue};
+use shmem_sync::{CmpOp, IntoCmpOp, WaitValue};
 use std::time::Duration;
+
+pub use shmem_sync::WaitClock;
+
+/// How long one limited wait may run (`timeout`), and the watchdog clock of the longer wait it is a slice of.
+///
+/// A `Duration` converts into a limit of its own (the watchdog measures this call only). A caller that waits
+/// in slices (to stay responsive, as the Python binding does for Ctrl-C) passes [`WaitLimit::slice`] with one
+/// [`WaitClock`] for the whole wait, so that the stuck-wait watchdog (`SHMEM_WAIT_WARN_SECS`) measures the
+/// whole wait and warns once.
+#[derive(Debug, Clone, Copy)]
+pub struct WaitLimit<'c> {
+    pub(crate) timeout: Duration,
+    pub(crate) clock: Option<&'c WaitClock>,
+}
+
+impl<'c> WaitLimit<'c> {
+    /// A slice of at most `timeout` of the wait whose watchdog clock is `clock`.
+    pub fn slice(timeout: Duration, clock: &'c WaitClock) -> Self {
+        Self { timeout, clock: Some(clock) }
+    }
+}
+
+impl From<Duration> for WaitLimit<'_> {
+    fn from(timeout: Duration) -> Self {
+        Self { timeout, clock: None }
+    }
+}
 
 /// A checked array of `nelems` symmetric variables of `T` on this PE.
 struct Ivars<'a> {
@@ -51,22 +78,32 @@ fn values_len<T>(values: &[T], n: usize) -> Result<()> {
 }
 
 /// Waits until the variable at `ivar` compares true against `value`; returns the value that satisfied it.
-pub fn wait_until<T: WaitValue>(ivar: usize, cmp: i32, value: T) -> Result<T> {
+pub fn wait_until<T: WaitValue>(ivar: usize, cmp: impl IntoCmpOp, value: T) -> Result<T> {
     wait_until_limited(ivar, cmp, value, None).map(|v| v.expect("an unlimited wait returns a value"))
 }
 
 /// [`wait_until`] with a time limit: `Ok(None)` when `timeout` passed first. For callers that must stay
 /// responsive while waiting (the Python binding waits in slices and checks for Ctrl-C between them).
-pub fn wait_until_timeout<T: WaitValue>(ivar: usize, cmp: i32, value: T, timeout: Duration) -> Result<Option<T>> {
-    wait_until_limited(ivar, cmp, value, Some(timeout))
+pub fn wait_until_timeout<'c, T: WaitValue>(
+    ivar: usize,
+    cmp: impl IntoCmpOp,
+    value: T,
+    timeout: impl Into<WaitLimit<'c>>,
+) -> Result<Option<T>> {
+    wait_until_limited(ivar, cmp, value, Some(timeout.into()))
 }
 
-fn wait_until_limited<T: WaitValue>(ivar: usize, cmp: i32, value: T, limit: Option<Duration>) -> Result<Option<T>> {
-    let cmp = CmpOp::from_code(cmp)?;
+fn wait_until_limited<T: WaitValue>(
+    ivar: usize,
+    cmp: impl IntoCmpOp,
+    value: T,
+    limit: Option<WaitLimit<'_>>,
+) -> Result<Option<T>> {
+    let cmp = cmp.into_cmp_op()?;
     with_current(|rt| {
         let v = ivars::<T>(rt, ivar, 1, None)?;
         limited(wait_loop(
-            &rt.wait_ctx_limited(limit),
+            &rt.wait_ctx_limited(limit.map(|l| l.timeout), limit.and_then(|l| l.clock)),
             v.watch::<T>(),
             || {
                 let x: T = v.load(0);
@@ -79,7 +116,7 @@ fn wait_until_limited<T: WaitValue>(ivar: usize, cmp: i32, value: T, limit: Opti
 
 /// Waits until the variable at `ivar` differs from `value` (the deprecated `shmem_wait`).
 pub fn wait<T: WaitValue>(ivar: usize, value: T) -> Result<T> {
-    wait_until(ivar, CmpOp::Ne as i32, value)
+    wait_until(ivar, CmpOp::Ne, value)
 }
 
 /// Which elements an array wait or test selects.
@@ -99,13 +136,13 @@ enum Selected {
 
 /// Whether a selection is tested once or waited for (with an optional time limit).
 #[derive(Debug, Clone, Copy)]
-enum Mode {
+enum Mode<'c> {
     Test,
-    Wait(Option<Duration>),
+    Wait(Option<WaitLimit<'c>>),
 }
 
 /// Waiting without a limit.
-const WAIT: Mode = Mode::Wait(None);
+const WAIT: Mode<'static> = Mode::Wait(None);
 
 /// A limited wait that ran out is `Ok(None)`, not an error.
 fn limited<R>(r: Result<R>) -> Result<Option<R>> {
@@ -145,12 +182,12 @@ fn select<T: WaitValue>(
     addr: usize,
     n: usize,
     status: Option<&[i32]>,
-    cmp: i32,
+    cmp: impl IntoCmpOp,
     val: impl Fn(usize) -> T,
     sel: Select,
-    mode: Mode,
+    mode: Mode<'_>,
 ) -> Result<Option<Selected>> {
-    let cmp = CmpOp::from_code(cmp)?;
+    let cmp = cmp.into_cmp_op()?;
     with_current(|rt| {
         let v = ivars::<T>(rt, addr, n, status)?;
         let once = || probe(&v, status, sel, |i, x: T| cmp.holds(x, val(i)));
@@ -159,7 +196,12 @@ fn select<T: WaitValue>(
             Mode::Wait(limit) => limit,
         };
         let what = || format!("{sel:?} of {n} variables at {addr:#x} {cmp:?}");
-        limited(wait_loop(&rt.wait_ctx_limited(limit), v.watch::<T>(), once, what))
+        limited(wait_loop(
+            &rt.wait_ctx_limited(limit.map(|l| l.timeout), limit.and_then(|l| l.clock)),
+            v.watch::<T>(),
+            once,
+            what,
+        ))
     })
 }
 
@@ -182,7 +224,13 @@ fn some(s: Option<Selected>) -> Vec<usize> {
 }
 
 /// Waits until every active variable of the array compares true against `value`.
-pub fn wait_until_all<T: WaitValue>(addr: usize, n: usize, status: Option<&[i32]>, cmp: i32, value: T) -> Result<()> {
+pub fn wait_until_all<T: WaitValue>(
+    addr: usize,
+    n: usize,
+    status: Option<&[i32]>,
+    cmp: impl IntoCmpOp,
+    value: T,
+) -> Result<()> {
     select(addr, n, status, cmp, |_| value, Select::All, WAIT).map(|_| ())
 }
 
@@ -192,7 +240,7 @@ pub fn wait_until_any<T: WaitValue>(
     addr: usize,
     n: usize,
     status: Option<&[i32]>,
-    cmp: i32,
+    cmp: impl IntoCmpOp,
     value: T,
 ) -> Result<Option<usize>> {
     select(addr, n, status, cmp, |_| value, Select::Any, WAIT).map(any)
@@ -204,7 +252,7 @@ pub fn wait_until_some<T: WaitValue>(
     addr: usize,
     n: usize,
     status: Option<&[i32]>,
-    cmp: i32,
+    cmp: impl IntoCmpOp,
     value: T,
 ) -> Result<Vec<usize>> {
     select(addr, n, status, cmp, |_| value, Select::Some, WAIT).map(some)
@@ -215,7 +263,7 @@ pub fn wait_until_all_vector<T: WaitValue>(
     addr: usize,
     n: usize,
     status: Option<&[i32]>,
-    cmp: i32,
+    cmp: impl IntoCmpOp,
     values: &[T],
 ) -> Result<()> {
     values_len(values, n)?;
@@ -227,7 +275,7 @@ pub fn wait_until_any_vector<T: WaitValue>(
     addr: usize,
     n: usize,
     status: Option<&[i32]>,
-    cmp: i32,
+    cmp: impl IntoCmpOp,
     values: &[T],
 ) -> Result<Option<usize>> {
     values_len(values, n)?;
@@ -239,7 +287,7 @@ pub fn wait_until_some_vector<T: WaitValue>(
     addr: usize,
     n: usize,
     status: Option<&[i32]>,
-    cmp: i32,
+    cmp: impl IntoCmpOp,
     values: &[T],
 ) -> Result<Vec<usize>> {
     values_len(values, n)?;
@@ -257,49 +305,49 @@ fn per_element<T: WaitValue>(values: &[T], n: usize) -> Result<impl Fn(usize) ->
 
 /// `wait_until_all(_vector)` with a time limit: `Ok(false)` when `timeout` passed first. `values` holds one
 /// value for every element, or one per element.
-pub fn wait_until_all_timeout<T: WaitValue>(
+pub fn wait_until_all_timeout<'c, T: WaitValue>(
     addr: usize,
     n: usize,
     status: Option<&[i32]>,
-    cmp: i32,
+    cmp: impl IntoCmpOp,
     values: &[T],
-    timeout: Duration,
+    timeout: impl Into<WaitLimit<'c>>,
 ) -> Result<bool> {
     let val = per_element(values, n)?;
-    select(addr, n, status, cmp, val, Select::All, Mode::Wait(Some(timeout))).map(|s| s.is_some())
+    select(addr, n, status, cmp, val, Select::All, Mode::Wait(Some(timeout.into()))).map(|s| s.is_some())
 }
 
 /// `wait_until_any(_vector)` with a time limit: `Ok(None)` when `timeout` passed first, else what
 /// `wait_until_any` returns.
-pub fn wait_until_any_timeout<T: WaitValue>(
+pub fn wait_until_any_timeout<'c, T: WaitValue>(
     addr: usize,
     n: usize,
     status: Option<&[i32]>,
-    cmp: i32,
+    cmp: impl IntoCmpOp,
     values: &[T],
-    timeout: Duration,
+    timeout: impl Into<WaitLimit<'c>>,
 ) -> Result<Option<Option<usize>>> {
     let val = per_element(values, n)?;
-    select(addr, n, status, cmp, val, Select::Any, Mode::Wait(Some(timeout))).map(|s| s.map(|s| any(Some(s))))
+    select(addr, n, status, cmp, val, Select::Any, Mode::Wait(Some(timeout.into()))).map(|s| s.map(|s| any(Some(s))))
 }
 
 /// `wait_until_some(_vector)` with a time limit: `Ok(None)` when `timeout` passed first, else what
 /// `wait_until_some` returns.
-pub fn wait_until_some_timeout<T: WaitValue>(
+pub fn wait_until_some_timeout<'c, T: WaitValue>(
     addr: usize,
     n: usize,
     status: Option<&[i32]>,
-    cmp: i32,
+    cmp: impl IntoCmpOp,
     values: &[T],
-    timeout: Duration,
+    timeout: impl Into<WaitLimit<'c>>,
 ) -> Result<Option<Vec<usize>>> {
     let val = per_element(values, n)?;
-    select(addr, n, status, cmp, val, Select::Some, Mode::Wait(Some(timeout))).map(|s| s.map(|s| some(Some(s))))
+    select(addr, n, status, cmp, val, Select::Some, Mode::Wait(Some(timeout.into()))).map(|s| s.map(|s| some(Some(s))))
 }
 
 /// Whether the variable at `ivar` compares true against `value` now.
-pub fn test<T: WaitValue>(ivar: usize, cmp: i32, value: T) -> Result<bool> {
-    let cmp = CmpOp::from_code(cmp)?;
+pub fn test<T: WaitValue>(ivar: usize, cmp: impl IntoCmpOp, value: T) -> Result<bool> {
+    let cmp = cmp.into_cmp_op()?;
     with_current(|rt| {
         let v = ivars::<T>(rt, ivar, 1, None)?;
         Ok(cmp.holds(v.load::<T>(0), value))
@@ -307,7 +355,13 @@ pub fn test<T: WaitValue>(ivar: usize, cmp: i32, value: T) -> Result<bool> {
 }
 
 /// Whether every active variable compares true against `value` now (vacuously true when none is active).
-pub fn test_all<T: WaitValue>(addr: usize, n: usize, status: Option<&[i32]>, cmp: i32, value: T) -> Result<bool> {
+pub fn test_all<T: WaitValue>(
+    addr: usize,
+    n: usize,
+    status: Option<&[i32]>,
+    cmp: impl IntoCmpOp,
+    value: T,
+) -> Result<bool> {
     select(addr, n, status, cmp, |_| value, Select::All, Mode::Test).map(all)
 }
 
@@ -316,7 +370,7 @@ pub fn test_any<T: WaitValue>(
     addr: usize,
     n: usize,
     status: Option<&[i32]>,
-    cmp: i32,
+    cmp: impl IntoCmpOp,
     value: T,
 ) -> Result<Option<usize>> {
     select(addr, n, status, cmp, |_| value, Select::Any, Mode::Test).map(any)
@@ -327,7 +381,7 @@ pub fn test_some<T: WaitValue>(
     addr: usize,
     n: usize,
     status: Option<&[i32]>,
-    cmp: i32,
+    cmp: impl IntoCmpOp,
     value: T,
 ) -> Result<Vec<usize>> {
     select(addr, n, status, cmp, |_| value, Select::Some, Mode::Test).map(some)
@@ -338,7 +392,7 @@ pub fn test_all_vector<T: WaitValue>(
     addr: usize,
     n: usize,
     status: Option<&[i32]>,
-    cmp: i32,
+    cmp: impl IntoCmpOp,
     values: &[T],
 ) -> Result<bool> {
     values_len(values, n)?;
@@ -350,7 +404,7 @@ pub fn test_any_vector<T: WaitValue>(
     addr: usize,
     n: usize,
     status: Option<&[i32]>,
-    cmp: i32,
+    cmp: impl IntoCmpOp,
     values: &[T],
 ) -> Result<Option<usize>> {
     values_len(values, n)?;
@@ -362,7 +416,7 @@ pub fn test_some_vector<T: WaitValue>(
     addr: usize,
     n: usize,
     status: Option<&[i32]>,
-    cmp: i32,
+    cmp: impl IntoCmpOp,
     values: &[T],
 ) -> Result<Vec<usize>> {
     values_len(values, n)?;
@@ -370,12 +424,17 @@ pub fn test_some_vector<T: WaitValue>(
 }
 
 /// Waits until the 64-bit signal at `sig_addr` compares true against `value`; returns the satisfying value.
-pub fn signal_wait_until(sig_addr: usize, cmp: i32, value: u64) -> Result<u64> {
+pub fn signal_wait_until(sig_addr: usize, cmp: impl IntoCmpOp, value: u64) -> Result<u64> {
     wait_until::<u64>(sig_addr, cmp, value)
 }
 
 /// [`signal_wait_until`] with a time limit: `Ok(None)` when `timeout` passed first.
-pub fn signal_wait_until_timeout(sig_addr: usize, cmp: i32, value: u64, timeout: Duration) -> Result<Option<u64>> {
+pub fn signal_wait_until_timeout<'c>(
+    sig_addr: usize,
+    cmp: impl IntoCmpOp,
+    value: u64,
+    timeout: impl Into<WaitLimit<'c>>,
+) -> Result<Option<u64>> {
     wait_until_timeout::<u64>(sig_addr, cmp, value, timeout)
 }
 

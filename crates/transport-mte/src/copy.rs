@@ -43,7 +43,7 @@ impl CopyConfig {
     /// # Errors
     /// INVALID_PARAM for a value that is not a size.
     pub fn from_env() -> Result<CopyConfig> {
-        Self::from_lookup(|k| std::env::var(k).ok())
+        Self::from_lookup(shmem_core::Settings::from_env().lookup())
     }
 
     /// Like [`CopyConfig::from_env`], reading variables through `get` (tests pass a map).

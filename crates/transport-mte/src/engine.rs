@@ -85,7 +85,7 @@ impl MteEngine {
 impl BuildEngine for MteEngine {
     /// Copy settings from `SHMEM_MTE_STREAM_MIN` (see [`CopyConfig::from_env`]).
     fn build(setup: &EngineSetup<'_>) -> Result<MteEngine> {
-        Ok(MteEngine::with_copy(setup.heap.clone(), CopyConfig::from_env()?))
+        Ok(MteEngine::with_copy(setup.heap.clone(), CopyConfig::from_lookup(setup.settings.lookup())?))
     }
 }
 

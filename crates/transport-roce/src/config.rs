@@ -33,7 +33,7 @@ impl RoceConfig {
     /// `InvalidParam` naming the variable when a number does not parse or is out of range, or a device name is
     /// empty.
     pub fn from_env() -> Result<RoceConfig> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::from_lookup(shmem_core::Settings::from_env().lookup())
     }
 
     /// Reads the knobs through `get` (tests pass a map).

@@ -198,7 +198,7 @@ impl BuildEngine for RoceEngine {
     /// no port is active); `InvalidParam` for a bad `SHMEM_ROCE_*` knob; `Smem` naming the verb that failed;
     /// the exchange's `Timeout` naming PEs that never published.
     fn build(setup: &EngineSetup<'_>) -> Result<RoceEngine> {
-        let cfg = RoceConfig::from_env()?;
+        let cfg = RoceConfig::from_lookup(setup.settings.lookup())?;
         let Chosen { ctx, device, port, info, gid } = choose(&cfg)?;
         let err = |e: VerbsError| verbs_err(&device, e);
         let pd = Pd::alloc(&ctx).map_err(err)?;

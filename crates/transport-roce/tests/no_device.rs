@@ -32,6 +32,7 @@ fn build_without_a_device_is_not_supported_and_says_why() {
         timeouts: EngineTimeouts { init: Duration::from_secs(5), control: Duration::from_secs(5) },
         job_secret: b"",
         local_ip: None,
+        settings: &shmem_core::Settings::from_env(),
     };
     match RoceEngine::build(&setup) {
         Err(e) => {

@@ -72,7 +72,7 @@ impl SdmaConfig {
     /// # Errors
     /// [`Error::InvalidParam`] naming the variable when a value is malformed or out of range.
     pub fn from_env() -> Result<SdmaConfig> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::from_lookup(shmem_core::Settings::from_env().lookup())
     }
 
     /// Like [`SdmaConfig::from_env`], reading variables through `get` (tests pass a map).

@@ -330,7 +330,7 @@ impl Drop for SdmaEngine {
 impl BuildEngine for SdmaEngine {
     /// Channels and their sizes come from `SHMEM_SDMA_*` (see [`SdmaConfig::from_env`]).
     fn build(setup: &EngineSetup<'_>) -> Result<SdmaEngine> {
-        let cfg = SdmaConfig::from_env()?;
+        let cfg = SdmaConfig::from_lookup(setup.settings.lookup())?;
         tracing::info!("SDMA copy engine: {} channels", cfg.channels);
         SdmaEngine::new(setup.heap.clone(), cfg)
     }

@@ -1,6 +1,6 @@
 //! Where the TCP engine listens, and how long its threads spin before they sleep.
 
-use shmem_core::{Error, Result};
+use shmem_core::{Error, Result, Settings};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
@@ -21,14 +21,22 @@ pub const DEFAULT_SPIN: Duration = Duration::ZERO;
 /// The longest spin [`SPIN_VAR`] accepts.
 pub const MAX_SPIN: Duration = Duration::from_millis(10);
 
-/// The spin of [`SPIN_VAR`], or [`DEFAULT_SPIN`]; a malformed or too large value is refused.
+/// The spin of [`SPIN_VAR`] in the process environment, or [`DEFAULT_SPIN`] (see [`spin_from`]).
 ///
 /// # Errors
 /// `InvalidParam` naming the variable.
 pub fn spin_from_env() -> Result<Duration> {
-    match std::env::var(SPIN_VAR) {
-        Err(_) => Ok(DEFAULT_SPIN),
-        Ok(v) => match v.trim().parse::<u64>() {
+    spin_from(&Settings::from_env())
+}
+
+/// The spin of [`SPIN_VAR`] in `settings`, or [`DEFAULT_SPIN`]; a malformed or too large value is refused.
+///
+/// # Errors
+/// `InvalidParam` naming the variable.
+pub fn spin_from(settings: &Settings) -> Result<Duration> {
+    match settings.get(SPIN_VAR) {
+        None => Ok(DEFAULT_SPIN),
+        Some(v) => match v.trim().parse::<u64>() {
             Ok(us) if Duration::from_micros(us) <= MAX_SPIN => Ok(Duration::from_micros(us)),
             _ => Err(Error::invalid(format!(
                 "{SPIN_VAR}={v:?} must be a number of microseconds from 0 to {}",
@@ -52,8 +60,16 @@ impl TcpConfig {
     /// `InvalidParam` when `SHMEM_TCP_ADDR` is not an IP address, or is unspecified (`0.0.0.0`, `::`): the
     /// others could not connect to it.
     pub fn from_env(local_ip: Option<IpAddr>) -> Result<TcpConfig> {
-        let listen_ip = match std::env::var(ADDR_VAR) {
-            Ok(v) => {
+        Self::from_settings(&Settings::from_env(), local_ip)
+    }
+
+    /// Like [`TcpConfig::from_env`], reading `settings` (the snapshot the runtime took at init).
+    ///
+    /// # Errors
+    /// As [`TcpConfig::from_env`].
+    pub fn from_settings(settings: &Settings, local_ip: Option<IpAddr>) -> Result<TcpConfig> {
+        let listen_ip = match settings.get(ADDR_VAR) {
+            Some(v) => {
                 let ip: IpAddr = v.trim().parse().map_err(|_| {
                     Error::invalid(format!("{ADDR_VAR}={v:?} is not an IP address (e.g. 10.0.0.5 or fe80::1)"))
                 })?;
@@ -64,7 +80,7 @@ impl TcpConfig {
                 }
                 ip
             }
-            Err(_) => local_ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            None => local_ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         };
         Ok(TcpConfig { listen_ip })
     }

@@ -5,7 +5,7 @@
 //! since its last flush (one bit per domain, the domain id modulo 64), so that `quiet_in(d)` flushes only the
 //! targets `d` wrote to. A flush confirms everything sent before it on that connection, so it clears every bit.
 
-use crate::config::{spin_from_env, TcpConfig};
+use crate::config::{spin_from, TcpConfig};
 use crate::fdio::read_exact_spinning;
 use crate::progress::{apply_signal, Progress};
 use crate::wire::{Hello, Reply, Request, REPLY_LEN};
@@ -50,8 +50,8 @@ impl BuildEngine for TcpEngine {
     /// Listens (on `SHMEM_TCP_ADDR`, else the address that reaches the store), starts the progress thread and
     /// trades listening addresses with every PE through the set-up's exchange.
     fn build(setup: &EngineSetup<'_>) -> Result<TcpEngine> {
-        let cfg = TcpConfig::from_env(setup.local_ip)?;
-        let spin = spin_from_env()?;
+        let cfg = TcpConfig::from_settings(setup.settings, setup.local_ip)?;
+        let spin = spin_from(setup.settings)?;
         let listener = TcpListener::bind((cfg.listen_ip, 0))
             .map_err(|e| Error::smem(format!("TCP engine: listening on {}", cfg.listen_ip), e))?;
         let addr = listener.local_addr().map_err(|e| Error::smem("TCP engine: listening address", e))?;

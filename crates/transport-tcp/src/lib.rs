@@ -27,5 +27,5 @@ mod fdio;
 mod progress;
 pub mod wire;
 
-pub use config::{spin_from_env, TcpConfig, ADDR_VAR, DEFAULT_SPIN, MAX_SPIN, SPIN_VAR};
+pub use config::{spin_from, spin_from_env, TcpConfig, ADDR_VAR, DEFAULT_SPIN, MAX_SPIN, SPIN_VAR};
 pub use engine::TcpEngine;

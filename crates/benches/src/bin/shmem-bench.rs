@@ -8,6 +8,7 @@
 //! per engine set of `--engines` (MTE, SDMA, MTE|SDMA); the rows of the sets other than MTE carry the set as a
 //! suffix (`put_lat[sdma]`), and a second table puts the sets side by side.
 
+use benches::c_level;
 use benches::engines::{self, EngineSet};
 use benches::job::{BoxError, JobConfig, Role, SDMA_CHANNELS_METRIC};
 use benches::measure::{gb_per_s, measure, measure_ok, Plan};
@@ -469,7 +470,11 @@ fn run(args: &Args) -> Result<bool, BoxError> {
         }
     }
     let rows = rows(&ours, &refs, &script, &engine_sets, &barrier_pes, max_bw);
+    let c_rows = c_level::rows(&script, &ours);
     let mut checks = report::check_targets(&rows);
+    if args.with_openshmem {
+        checks.extend(c_level::check_targets(&c_rows));
+    }
     let mut engines_line = Vec::new();
     for &e in &engine_sets {
         if e.uses_tcp() {
@@ -502,6 +507,12 @@ fn run(args: &Args) -> Result<bool, BoxError> {
         text.push_str(&report::engines_table(&rows, &engine_sets, &ENGINE_METRICS));
     }
     if args.with_openshmem {
+        text.push_str(
+            "\nC level: benches/reference/osh_bench.c built and run by Open MPI's oshcc/oshrun and by ours \
+             (crates/shmem-capi), same run;\nours/OSH: for ns lower is better, for GB/s higher; the last column is \
+             the Rust API's value from the table above:\n\n",
+        );
+        text.push_str(&c_level::table(&c_rows));
         text.push_str("\nIn-process references vs the C raw_bench of run.sh:\n\n");
         text.push_str(&crosscheck_table(&refs, &script));
     }
@@ -542,6 +553,7 @@ fn run(args: &Args) -> Result<bool, BoxError> {
                 "sdma_channels": sdma_channels,
             },
             "rows": rows.iter().map(report::row_json).collect::<Vec<_>>(),
+            "c_level_rows": c_rows.iter().map(c_level::row_json).collect::<Vec<_>>(),
             "targets": checks.iter().map(report::target_json).collect::<Vec<_>>(),
             "ours": lines_json(&ours),
             "in_process_references": lines_json(&refs),

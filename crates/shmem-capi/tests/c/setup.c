@@ -39,6 +39,12 @@ int main(void) {
     CHECK(peer != NULL && *peer == 1000 + (me + 1) % n);
     CHECK(shmem_ptr(&local, 0) == NULL);
     shmem_pcontrol(1);
+    shmem_clear_cache_inv();
+    shmem_set_cache_inv();
+    shmem_clear_cache_line_inv(x);
+    shmem_set_cache_line_inv(x);
+    shmem_udcflush();
+    shmem_udcflush_line(x);
     shmem_barrier_all();
     shmem_free(x);
     printf("setup ok PE %d of %d\n", me, n);

@@ -19,8 +19,23 @@ fn out_dir() -> &'static Path {
 
 /// Compiles tests/c/`file` with oshcc (or oshc++ for .cpp) and `flags`; panics with the compiler's output.
 pub(crate) fn compile(file: &str, flags: &[&str]) -> PathBuf {
+    // Once per (file, flags) and test process: two tests compiling the same program would rewrite the
+    // executable while the other runs it ("Text file busy").
+    static BUILT: std::sync::Mutex<Vec<(String, Vec<String>, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let key: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+    if let Some((_, _, exe)) = built.iter().find(|(f, k, _)| f == file && *k == key) {
+        return exe.clone();
+    }
+    let exe = compile_uncached(file, flags, built.len());
+    built.push((file.to_string(), key, exe.clone()));
+    exe
+}
+
+fn compile_uncached(file: &str, flags: &[&str], serial: usize) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c").join(file);
-    let exe = out_dir().join(Path::new(file).file_stem().unwrap());
+    let stem = Path::new(file).file_stem().unwrap().to_string_lossy().into_owned();
+    let exe = out_dir().join(format!("{stem}-{serial}"));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_oshcc"));
     // `cargo test` builds the library into target/<profile>/deps (this test's own directory) and does not
     // always copy it up to where oshcc looks by default: link the one just built, never a stale copy.

@@ -37,7 +37,14 @@ void shmem_pcontrol(const int level, ...);
 /* Deprecated forms the spec still lists. */
 void start_pes(int npes) _SHMEM_DEPRECATED;
 int _my_pe(void) _SHMEM_DEPRECATED;
-int _num_pes(void) _SHMEM_DEPRECATED;"""
+int _num_pes(void) _SHMEM_DEPRECATED;
+/* Cache management (deprecated since OpenSHMEM 1.3; no effect on coherent hardware). */
+void shmem_clear_cache_inv(void) _SHMEM_DEPRECATED;
+void shmem_set_cache_inv(void) _SHMEM_DEPRECATED;
+void shmem_clear_cache_line_inv(void *dest) _SHMEM_DEPRECATED;
+void shmem_set_cache_line_inv(void *dest) _SHMEM_DEPRECATED;
+void shmem_udcflush(void) _SHMEM_DEPRECATED;
+void shmem_udcflush_line(void *dest) _SHMEM_DEPRECATED;"""
 
 
 def extensions():

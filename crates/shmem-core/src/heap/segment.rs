@@ -240,11 +240,9 @@ impl Drop for Segment {
 
 /// The identity of this node: PEs with the same id share memory. `SHMEM_NODE_ID` overrides it so that tests
 /// can make several "nodes" on one machine; otherwise it is the host name plus the kernel's boot id.
-pub fn node_id() -> String {
-    if let Ok(id) = std::env::var(crate::launch_env::vars::NODE_ID) {
-        if !id.is_empty() {
-            return id;
-        }
+pub fn node_id(settings: &crate::Settings) -> String {
+    if let Some(id) = settings.get(crate::launch_env::vars::NODE_ID).filter(|id| !id.is_empty()) {
+        return id.to_string();
     }
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();

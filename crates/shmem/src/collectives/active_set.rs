@@ -18,7 +18,7 @@
 //! meet the others: the call fails on that PE at once (INVALID_PARAM) without being collective.
 
 use super::{check_range, DataType, Group, Meet, ReduceOp};
-use crate::api::with_current;
+use crate::current::with_current;
 use crate::runtime::Runtime;
 use shmem_core::engine::{AtomicOp, AtomicWidth, DataOpEngine};
 use shmem_core::{Error, HeapOffset, Pe, Result};

@@ -13,7 +13,7 @@
 
 use super::typed::check_len;
 use super::{check_range, get, local_copy, local_ptr, put, wait_signal, DataType, Desc, Element, Group, Kind};
-use crate::api::with_current;
+use crate::current::with_current;
 use crate::runtime::Runtime;
 use crate::{Shmem, SymVec};
 use shmem_core::{Error, HeapOffset, Result};

@@ -38,7 +38,7 @@ pub mod types;
 
 pub use types::{Complex32, Complex64, DataType, Element, ReduceOp, Reducible};
 
-use crate::api::with_current;
+use crate::current::with_current;
 use crate::runtime::Runtime;
 use shmem_core::engine::{Completion, DataOpEngine, Get, Put};
 use shmem_core::heap::layout::{ALLOC_SYNC_SLOT, MAX_TEAMS, TEAM_SYNC_WORDS};

@@ -12,8 +12,11 @@
 //!   as evenly as possible); it pulls its slice from every member in blocks of at most 1 MiB, folds in team
 //!   order, meets the others (only when some member reduces in place), then pushes the reduced slice into
 //!   every member's `dest` and completes the puts with a quiet before the closing barrier. Each member moves
-//!   about `2·(n-1)/n` of the array, the bandwidth-optimal amount, and all members work at once; on one node
-//!   the pulls and pushes are memcpys from and into the peers' mappings.
+//!   about `2·(n-1)/n` of the array, the bandwidth-optimal amount, and all members work at once.
+//! - **One node** (every member's heap mapped here), both sizes: the sources are folded where they lie, through
+//!   the node's mappings, without first copying them into scratch; the large path folds its slice in 256 KiB
+//!   blocks and pushes each block into every member's `dest` while it is in the cache (see
+//!   [`reduce_scatter_mapped`]).
 //!
 //! Folding in team order on the owner of every element gives every member bit-identical results, also for
 //! floating-point sums. Integers wrap around; `max`/`min` of floats keep the earlier operand unless the later
@@ -22,7 +25,7 @@
 use super::typed::check_len;
 use super::types::combine_bytes;
 use super::{check_range, get, local_ptr, put, DataType, Desc, Group, Kind, ReduceOp, Reducible};
-use crate::api::with_current;
+use crate::current::with_current;
 use crate::runtime::Runtime;
 use crate::{Shmem, SymVec};
 use shmem_core::{Error, HeapOffset, Result};
@@ -104,9 +107,19 @@ pub(crate) fn run(
             if bytes == 0 {
                 return Ok(());
             }
+            // On one node (every member's heap mapped here) the sources are read in place: no copy into
+            // scratch first (the bandwidth rows of coll-bench were paying for it).
+            let mapped = g.all_mapped(rt) && (src.0 as usize).is_multiple_of(size.min(8));
             let mut bufs = Vec::new();
             if nreduce < g.len() || bytes <= SMALL_BYTES {
-                let acc = fold(rt, g, op, dt, src, bytes, &mut bufs)?;
+                let mut direct;
+                let acc: &[u64] = if mapped {
+                    direct = scratch(bytes);
+                    fold_mapped(rt, g, op, dt, src, bytes_of(&mut direct, bytes));
+                    &direct
+                } else {
+                    fold(rt, g, op, dt, src, bytes, &mut bufs)?
+                };
                 if in_place {
                     g.meet(rt)?;
                 }
@@ -119,6 +132,9 @@ pub(crate) fn run(
             let (q, r) = (nreduce / n, nreduce % n);
             let lo = g.me * q + g.me.min(r);
             let count = q + usize::from(g.me < r);
+            if mapped {
+                return reduce_scatter_mapped(rt, g, op, dt, (dst, src), lo, count);
+            }
             let mut mine = scratch(count * size);
             let block = (BLOCK_BYTES / size).max(1);
             let mut at = 0;
@@ -141,6 +157,65 @@ pub(crate) fn run(
             rt.quiet()
         },
     )
+}
+
+/// Bytes per block of the one-node large path: small enough that the block being folded stays in the cache
+/// between the reads of the members' sources and the writes into their destinations.
+const MAPPED_BLOCK_BYTES: usize = 256 << 10;
+
+/// Folds `acc.len()` bytes at `at` of every member's heap, read in place through the node's mappings, in team
+/// order into `acc` (the first member's bytes are copied, the others combined). Only for groups whose members
+/// are all mapped here, with `at` aligned for `dt` (the callers check both).
+fn fold_mapped(rt: &Runtime, g: &Group, op: ReduceOp, dt: DataType, at: HeapOffset, acc: &mut [u8]) {
+    let bytes = acc.len();
+    for j in 0..g.len() {
+        let p = rt.node.ptr(g.pe(j), at, bytes as u64).expect("a checked range of a mapped member");
+        // SAFETY: p..p+bytes is a checked range of member j's mapped heap (the same offsets as this PE's checked
+        // source). No PE writes it during the fold: sources are not written by the collective until every member
+        // has read them (the in-place meet of the small path; in the large path only the owner of a slice reads
+        // it, before it writes it), and the caller may not change its source during the call.
+        let x = unsafe { std::slice::from_raw_parts(p.as_ptr().cast_const(), bytes) };
+        if j == 0 {
+            acc.copy_from_slice(x);
+        } else {
+            combine_bytes(dt, op, acc, x);
+        }
+    }
+}
+
+/// The large path on one node: this member folds its slice `lo..lo+count` (elements) block by block, reading
+/// every member's source in place, and pushes each folded block into every member's `dest` while it is still
+/// in the cache. No slice-sized scratch, no copy of the sources, and no meet for in-place members: member `m`'s
+/// `dest` slice `c` is written only by the owner `c`, after `c` has read `m`'s `source` slice `c` for that block,
+/// and nobody else reads it.
+#[allow(clippy::too_many_arguments)]
+fn reduce_scatter_mapped(
+    rt: &Runtime,
+    g: &Group,
+    op: ReduceOp,
+    dt: DataType,
+    (dst, src): (HeapOffset, HeapOffset),
+    lo: usize,
+    count: usize,
+) -> Result<()> {
+    let size = dt.size();
+    let block = (MAPPED_BLOCK_BYTES / size).max(1);
+    let mut acc = scratch(block.min(count) * size);
+    let mut at = 0;
+    while at < count {
+        let k = block.min(count - at);
+        let off = ((lo + at) * size) as u64;
+        let part = bytes_of(&mut acc, k * size);
+        fold_mapped(rt, g, op, dt, src.plus(off), part);
+        for step in 0..g.len() {
+            // Starting with the next member spreads the writers over the members' memory.
+            let j = (g.me + 1 + step) % g.len();
+            // SAFETY: `part` is private scratch, alive for the blocking put; `dst + off` is a checked dest range.
+            unsafe { put(rt, g.pe(j), dst.plus(off), part.as_ptr(), part.len(), None)? };
+        }
+        at += k;
+    }
+    rt.quiet()
 }
 
 /// Pulls `bytes` at `at` from every member into `bufs` (one buffer per member, grown once and reused across

@@ -319,3 +319,17 @@ pub(crate) fn combine_bytes(dt: DataType, op: ReduceOp, acc: &mut [u8], x: &[u8]
         DataType::C64 => go::<Complex64>(op, acc, x),
     }
 }
+
+/// Ties the collectives' type list (`shmem_core::for_each_coll_type!`, which the binding's typed collectives
+/// expand) to the representations above: a row whose Rust type is not an [`Element`] of the row's
+/// [`DataType`] fails to compile.
+macro_rules! check_coll_rows {
+    ($($name:ident: $t:ty => $dt:ident, $class:ident;)*) => {$(
+        const _: () = assert!(
+            <$t as Element>::DTYPE as u8 == DataType::$dt as u8,
+            concat!("collective type row `", stringify!($name), "` disagrees with its Element impl")
+        );
+    )*};
+}
+
+shmem_core::for_each_coll_type!(check_coll_rows);

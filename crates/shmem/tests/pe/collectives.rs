@@ -17,6 +17,7 @@ pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
     ("coll_bad_inputs", coll_bad_inputs),
     ("coll_active_set", coll_active_set),
     ("coll_large_reduce", coll_large_reduce),
+    ("coll_large_float_order", coll_large_float_order),
 ];
 
 /// Engine-independent runs (MTE on one node).
@@ -25,6 +26,7 @@ pub(crate) const TRIALS: &[(&str, &[u32])] = &[
     ("coll_bad_inputs", &[1, 3, 4]),
     ("coll_active_set", &[1, 2, 3, 4, 8]),
     ("coll_large_reduce", &[3]),
+    ("coll_large_float_order", &[2, 4]),
 ];
 
 /// The subset run over the multi-node engine sets (TCP between nodes).
@@ -501,6 +503,49 @@ fn coll_active_set() -> Result<(), String> {
 }
 
 /// A reduction large enough for several 1 MiB blocks per member, with a count that does not divide evenly.
+/// The one-node large reduction (sources folded in place, blocks pushed as they are folded) keeps the team order
+/// of a float sum exactly, in place and not, across several blocks: values where `1e16 + 1` rounds away make any
+/// other order give another result.
+fn coll_large_float_order() -> Result<(), String> {
+    let sh = ok!(shmem::init_from_env());
+    let (me, n) = (sh.my_pe() as usize, sh.n_pes() as usize);
+    let count = 300_001; // 2.4 MiB: the large path, ten 256 KiB blocks split over the members, an odd tail
+    let v = |pe: usize, i: usize| -> f64 {
+        let big = 1e16 * (1 + i % 3) as f64;
+        match pe % 4 {
+            0 => big,
+            2 => -big,
+            _ => 1.0 + (i % 5) as f64,
+        }
+    };
+    let want: Vec<f64> = (0..count).map(|i| (1..n).fold(v(0, i), |acc, pe| acc + v(pe, i))).collect();
+    let src = ok!(sh.alloc_zeroed::<f64>(count));
+    let dst = ok!(sh.alloc_zeroed::<f64>(count));
+    ok!(src.write_local(0, &(0..count).map(|i| v(me, i)).collect::<Vec<_>>()));
+    ok!(sh.sum_reduce(TEAM_WORLD, &dst, &src));
+    let got = ok!(dst.to_vec());
+    let bad = (0..count).find(|&i| got[i].to_bits() != want[i].to_bits());
+    check!(
+        bad.is_none(),
+        "sum[{0}] = {1} instead of {2}",
+        bad.unwrap_or(0),
+        got[bad.unwrap_or(0)],
+        want[bad.unwrap_or(0)]
+    );
+    ok!(sh.sum_reduce(TEAM_WORLD, &src, &src));
+    let got = ok!(src.to_vec());
+    let bad = (0..count).find(|&i| got[i].to_bits() != want[i].to_bits());
+    check!(
+        bad.is_none(),
+        "in-place sum[{0}] = {1} instead of {2}",
+        bad.unwrap_or(0),
+        got[bad.unwrap_or(0)],
+        want[bad.unwrap_or(0)]
+    );
+    ok!(sh.finalize());
+    Ok(())
+}
+
 fn coll_large_reduce() -> Result<(), String> {
     let sh = ok!(shmem::init_from_env());
     let (me, n) = (sh.my_pe() as u64, sh.n_pes() as u64);

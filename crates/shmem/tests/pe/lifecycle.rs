@@ -17,6 +17,7 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("killed_by_signal", killed_by_signal),
     ("engine_selection", engine_selection),
     ("lone_pe", lone_pe),
+    ("malformed_config", malformed_config),
 ];
 
 pub const TRIALS: &[(&str, &[u32])] = &[
@@ -26,6 +27,7 @@ pub const TRIALS: &[(&str, &[u32])] = &[
     ("alloc_oom", &[2]),
     ("calls_outside_init", &[1, 2]),
     ("engine_selection", &[2]),
+    ("malformed_config", &[2]),
 ];
 
 fn init_cycles() -> Result<(), String> {
@@ -215,6 +217,43 @@ fn lone_pe() -> Result<(), String> {
     check!(e.code() == -1 && e.to_string().contains("shmemrun -n 2"), "two PEs without a store: {e}");
     let e = shmem::api::init_with(0, 2, 1 << 20).unwrap_err();
     check!(e.to_string().contains("MASTER_ADDR"), "shmem_init(0, 2, ..) without a store: {e}");
+    Ok(())
+}
+
+/// A malformed `SHMEM_*` knob fails init with INVALID_PARAM naming the variable, before anything happens (the
+/// status stays NOT_INITIALIZED), through every init entry point; with the knob fixed, init works. Engine
+/// knobs (`SHMEM_TCP_SPIN_US`, `SHMEM_SDMA_CHANNELS`) are refused by the engine's build, also with -1.
+fn malformed_config() -> Result<(), String> {
+    let me: u32 = std::env::var("SHMEM_PE").unwrap().parse().unwrap();
+    for (var, bad) in [
+        ("SHMEM_WAIT_WARN_SECS", "abc"),
+        ("SHMEM_WAIT_SPIN_US", "-5"),
+        ("SHMEM_WAIT_YIELDS", "many"),
+        ("SHMEM_BARRIER_ALGO", "tree"),
+        ("SHMEM_LOG_LEVEL", "loud"),
+        ("SHMEM_SHM_PREFIX", "a/b"),
+        ("SHMEM_SDMA_NBI_MIN", "huge"),
+    ] {
+        std::env::set_var(var, bad);
+        let e = shmem::init_from_env().unwrap_err();
+        check!(e.code() == -1 && e.to_string().contains(var) && e.to_string().contains(bad), "{var}={bad}: {e}");
+        let e = shmem::api::init_with(i64::from(me), 2, 1 << 20).unwrap_err();
+        check!(e.code() == -1 && e.to_string().contains(var), "init_with, {var}={bad}: {e}");
+        check!(api::init_status() == InitStatus::NotInitialized, "status after {var}={bad}");
+        std::env::remove_var(var);
+    }
+    for (var, bad, engines) in [("SHMEM_TCP_SPIN_US", "fast", "MTE|TCP"), ("SHMEM_SDMA_CHANNELS", "x", "MTE|SDMA")] {
+        std::env::set_var("SHMEM_DATA_OP_ENGINE", engines);
+        std::env::set_var(var, bad);
+        let e = shmem::init_from_env().unwrap_err();
+        check!(e.code() == -1 && e.to_string().contains(var), "{var}={bad}: {e}");
+        std::env::remove_var(var);
+    }
+    std::env::set_var("SHMEM_DATA_OP_ENGINE", "MTE");
+    std::env::set_var("SHMEM_WAIT_WARN_SECS", "5");
+    let sh = ok!(shmem::init_from_env());
+    ok!(sh.barrier_all());
+    ok!(sh.finalize());
     Ok(())
 }
 

@@ -1,21 +1,31 @@
 //! The runtime of one PE: its segments, engines, allocator, control plane, and the life cycle
-//! (`init` → `finalize`).
+//! (`init` → `finalize`). Every `impl Runtime` lives in this module's tree: address translation, PE checks and
+//! data operations in `rma`, the collective allocator in `alloc`, the team table in `teams`. The process-wide
+//! state (which runtime is current, the status) is one level up, in `crate::current`.
+
+mod alloc;
+mod rma;
+mod teams;
+
+pub(crate) use alloc::AllocCall;
+pub(crate) use teams::{digest, SplitArgs, TeamTable};
 
 use crate::engine::{build_engines, Router};
 use crate::store_exchange::StoreExchange;
 use shmem_bootstrap::{JobEvent, StoreClient, StoreConfig, StoreLimits, StoreServer, Watch};
 use shmem_core::engine_setup::{EngineSetup, EngineTimeouts, KeyExchange};
 use shmem_core::heap::{Allocator, HeapLayout, NodeSegments, Segment};
-use shmem_core::launch_env::vars;
-use shmem_core::{Error, InitAttr, InitStatus, Pe, Result};
+use shmem_core::{Error, InitAttr, Pe, Result};
 use shmem_sync::{JobHealth, WaitCtx};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Everything one initialized PE owns.
 #[derive(Debug)]
 pub(crate) struct Runtime {
     pub(crate) attr: InitAttr,
+    /// The configuration resolved at init (every `SHMEM_*` knob, typed).
+    pub(crate) config: crate::config::Config,
     pub(crate) me: Pe,
     pub(crate) n_pes: u32,
     pub(crate) layout: HeapLayout,
@@ -30,7 +40,7 @@ pub(crate) struct Runtime {
     pub(crate) alloc_seq: AtomicU64,
     pub(crate) health: Arc<JobHealth>,
     /// Live teams of this PE (TEAM_WORLD and TEAM_NODE included).
-    pub(crate) teams: Mutex<crate::team::TeamTable>,
+    pub(crate) teams: Mutex<TeamTable>,
     pub(crate) finalized: AtomicBool,
     control: Mutex<Control>,
     /// How to reach the store without the control lock (global_exit opens its own connection: it must not wait
@@ -112,23 +122,8 @@ fn peers_missing(e: &Error) -> bool {
     matches!(e, Error::Timeout { .. } | Error::Bootstrap(_))
 }
 
-/// The process-wide life-cycle status (`InitStatus` as i32).
-pub(crate) static STATUS: AtomicI32 = AtomicI32::new(InitStatus::NotInitialized as i32);
-
-/// The current status of the runtime in this process.
-pub(crate) fn init_status() -> InitStatus {
-    match STATUS.load(Ordering::Acquire) {
-        0 => InitStatus::NotInitialized,
-        1 => InitStatus::ShmCreated,
-        2 => InitStatus::Initialized,
-        _ => InitStatus::Invalid,
-    }
-}
-
-fn segment_name(rank: u32) -> String {
+fn segment_name(prefix: &str, rank: u32) -> String {
     static NONCE: AtomicU64 = AtomicU64::new(0);
-    let prefix = std::env::var(vars::SHM_PREFIX).ok().filter(|p| !p.is_empty() && !p.contains('/'));
-    let prefix = prefix.unwrap_or_else(|| "shmem".to_string());
     let n = NONCE.fetch_add(1, Ordering::Relaxed);
     format!("/{prefix}-{rank}-{}-{n}", std::process::id())
 }
@@ -148,18 +143,23 @@ fn decode_segment(pe: u32, raw: &[u8]) -> Result<(String, String, u64)> {
 }
 
 impl Runtime {
-    /// Runs the whole init sequence; `STATUS` moves to SHM_CREATED once the local segment exists.
-    pub(crate) fn start(attr: InitAttr) -> Result<Arc<Runtime>> {
+    /// Runs the whole init sequence; calls `segment_created` once the local segment exists (the life-cycle
+    /// status moves to SHM_CREATED then).
+    pub(crate) fn start(
+        attr: InitAttr,
+        config: crate::config::Config,
+        segment_created: &dyn Fn(),
+    ) -> Result<Arc<Runtime>> {
         attr.validate()?;
-        crate::log::init_logging(attr.my_rank);
+        crate::log::init_logging(attr.my_rank, config.log_level);
         let me = Pe(attr.my_rank);
         let n = attr.n_ranks;
         let layout = HeapLayout::new(attr.local_mem_size);
         let seg_len = usize::try_from(layout.segment_len())
             .map_err(|_| Error::invalid("local_mem_size does not fit this address space"))?;
         crate::engine::check_compiled(attr.option_attr.data_op_engine_type)?;
-        let own = Segment::create(&segment_name(me.0), seg_len)?;
-        STATUS.store(InitStatus::ShmCreated as i32, Ordering::Release);
+        let own = Segment::create(&segment_name(&config.shm_prefix, me.0), seg_len)?;
+        segment_created();
         let opt = &attr.option_attr;
 
         let mut control = Control::default();
@@ -177,7 +177,7 @@ impl Runtime {
             let init_deadline = deadline_after(opt.shm_init_timeout);
             let left = || init_deadline.saturating_duration_since(std::time::Instant::now());
             let url = attr.store_url.clone().expect("validated: n > 1 has a store url");
-            let tls = crate::tls::configured()?;
+            let tls = crate::tls::configured(config.tls_info())?;
             let secret = shmem_bootstrap::resolve_job_secret(
                 &url,
                 me.0,
@@ -196,7 +196,7 @@ impl Runtime {
             if me.0 == 0 {
                 // A unique ID made in this process reserved the port: serve on that listener.
                 let limits = StoreLimits::for_job(n);
-                let mut server = match crate::uid::take_reserved(&cfg.url) {
+                let mut server = match crate::reserved::take(&cfg.url) {
                     Some(listener) => StoreServer::start_on(listener, &cfg, limits)?,
                     None => StoreServer::start_with(&cfg, limits)?,
                 };
@@ -223,7 +223,7 @@ impl Runtime {
             cfg.connect_timeout = opt.shm_init_timeout;
             store_cfg = Some(cfg.clone());
             let exchanged = (|| -> Result<()> {
-                let node_id = shmem_core::heap::node_id();
+                let node_id = shmem_core::heap::node_id(&config.settings);
                 let all = client.allgather(
                     "init/segments",
                     n,
@@ -291,9 +291,10 @@ impl Runtime {
                 timeouts: EngineTimeouts { init: opt.shm_init_timeout, control: opt.control_operation_timeout },
                 job_secret: &secret,
                 local_ip: store_cfg.as_ref().and_then(|c| local_ip_towards(&c.url)),
+                settings: &config.settings,
             };
             let engines = build_engines(opt.data_op_engine_type, &setup)?;
-            Router::new(engines, n, opt.data_op_engine_type, crate::engine::BulkPolicy::from_env()?)
+            Router::new(engines, n, opt.data_op_engine_type, config.bulk)
         });
         let router = match built {
             Ok(r) => r,
@@ -313,7 +314,7 @@ impl Runtime {
             allocator: Mutex::new(Allocator::new(layout.heap_size())),
             alloc_seq: AtomicU64::new(0),
             health,
-            teams: Mutex::new(crate::team::TeamTable::new(n, me.0, {
+            teams: Mutex::new(TeamTable::new(n, me.0, {
                 node_pes.sort_unstable();
                 node_pes
             })),
@@ -326,6 +327,7 @@ impl Runtime {
             router,
             base,
             attr,
+            config,
         });
         rt.barrier_all()?;
         tracing::info!("PE {} of {} initialized: heap {} B", me.0, n, rt.layout.heap_size());
@@ -333,12 +335,19 @@ impl Runtime {
     }
 
     /// A wait context for a user wait with an optional time limit.
-    pub(crate) fn wait_ctx_limited(&self, limit: Option<std::time::Duration>) -> WaitCtx<'_> {
+    /// `clock` is the watchdog clock of a wait made of several limited slices.
+    pub(crate) fn wait_ctx_limited<'a>(
+        &'a self,
+        limit: Option<std::time::Duration>,
+        clock: Option<&'a shmem_sync::WaitClock>,
+    ) -> WaitCtx<'a> {
         WaitCtx {
             node: &self.node,
             health: &self.health,
             timeout: limit,
             remote_writes_wake: self.remote_writes_wake(),
+            config: &self.config.sync,
+            clock,
         }
     }
 
@@ -349,6 +358,8 @@ impl Runtime {
             health: &self.health,
             timeout: bounded.then_some(self.attr.option_attr.control_operation_timeout),
             remote_writes_wake: self.remote_writes_wake(),
+            config: &self.config.sync,
+            clock: None,
         }
     }
 

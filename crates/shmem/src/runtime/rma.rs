@@ -4,7 +4,7 @@
 //! Python use them); they are translated to a peer by their offset in the heap. Every check failure is an
 //! `InvalidParam` that names the address, the heap range and the PE.
 
-use crate::runtime::Runtime;
+use super::Runtime;
 use shmem_core::engine::{AtomicOp, AtomicWidth, Completion, DataOpEngine, Get, Put, SignalOp, SignalUpdate};
 use shmem_core::{Error, HeapOffset, Pe, Result};
 use std::sync::atomic::Ordering;

@@ -16,7 +16,7 @@
 //! `free` waits in that barrier until no PE can still be writing into the block; `calloc` zeroes its block
 //! and joins a second barrier so that no peer's put can land before the zeroing.
 
-use crate::runtime::Runtime;
+use super::Runtime;
 use shmem_core::engine::{AtomicOp, AtomicWidth, DataOpEngine};
 use shmem_core::heap::layout::ALLOC_SYNC_SLOT;
 use shmem_core::heap::MAX_HEAP_ALIGN;

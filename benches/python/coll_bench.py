@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""Python collectives beside mpi4py's, in one run: ``shmem.broadcast`` / ``shmem.sum_reduce`` on NumPy arrays
+against ``comm.Bcast`` / ``comm.Allreduce``, and ``aclshmem_barrier_all`` against ``comm.Barrier``.
+
+    python benches/python/coll_bench.py [--quick] [--pes 2,4,8] [--max BYTES] [--mpi4py VENV] [--json FILE]
+
+For each PE count it starts a job with ``python -m shmem.run`` (every PE calls every collective; PE 0 times
+batches of calls) and, with ``--mpi4py VENV`` (``bash benches/reference/install.sh --mpi4py VENV``, or any
+venv with mpi4py), ``benches/reference/mpi4py_bench.py --coll`` under Open MPI's ``mpirun`` with as many ranks,
+right after the Python job of that PE count. It prints one table: Python µs, mpi4py µs and the ratio per row, and the targets of the
+issue: at 8 B Python <= 0.5x mpi4py's time; from 1 MiB up Python's bandwidth >= 1.0x mpi4py's.
+
+Both sides measure the same way (the method of ``benches/reference``): calibrate the iteration count until a
+batch takes the target time (4 ms with --quick, else 20 ms; PE/rank 0 decides and shares the count), one
+warm-up batch, then 5 (7) timed batches; the median per-call time. Every batch starts with a barrier, and a
+broadcast or reduce batch ends with one more barrier, timed (amortized over the batch), so that a root that
+returns before the others have their data is not timed short. Sizes: 8 B, x8 up to 64 KiB, then x4 up to
+--max (default 64 MiB); quick: 8 B, 4 KiB, 1 MiB and --max. Broadcast moves bytes of a float64 array from PE 0;
+the sum reduces float64 (the result is checked on every PE).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def coll_sizes(cmax: int, quick: bool) -> list:
+    """The size plan of osh_bench.c's coll group and mpi4py_bench.py --coll (not imported from there: importing
+    mpi4py initializes MPI, which a shmem PE must not)."""
+    out, s = [], 8
+    while s and s <= cmax:
+        out.append(s)
+        if quick:
+            s = 4096 if s < 4096 else (1 << 20) if s < (1 << 20) else cmax if s < cmax else 0
+        else:
+            s = s * 8 if s < 65536 else s * 4
+    return out
+
+
+def pe_main(quick: bool, cmax: int, out: str) -> None:
+    import numpy as np
+
+    import shmem
+
+    shmem.aclshmem_init()
+    me, n = shmem.my_pe(), shmem.n_pes()
+    target = 4e6 if quick else 20e6
+    batches = int(os.environ.get("COLL_BENCH_BATCHES", 5 if quick else 7))
+    target = float(os.environ.get("COLL_BENCH_BATCH_NS", target))
+    ctl_src = shmem.zeros(1, np.int64)
+    ctl_dst = shmem.zeros(1, np.int64)
+    barrier = shmem.aclshmem_barrier_all
+    pc = time.perf_counter_ns
+
+    def batch(fn, iters, closing):
+        barrier()
+        t0 = pc()
+        fn(iters)
+        if closing:
+            barrier()
+        return pc() - t0
+
+    def share(v):
+        ctl_src[0] = v
+        shmem.broadcast(ctl_dst, ctl_src, 0)
+        return int(ctl_dst[0])
+
+    def measure(fn, closing=True):
+        iters = 1
+        while True:
+            t = batch(fn, iters, closing)
+            nxt = 0
+            if me == 0 and t < target and iters < (1 << 24):
+                nxt = int(iters * min(16.0, max(2.0, target / t if t > 0 else 16.0)))
+            nxt = share(nxt)
+            if nxt == 0:
+                break
+            iters = nxt
+        batch(fn, iters, closing)
+        per = sorted(batch(fn, iters, closing) / iters for _ in range(batches))
+        return per[len(per) // 2]
+
+    def barriers(iters):
+        for _ in range(iters):
+            barrier()
+
+    res = {"barrier_lat": {str(n): measure(barriers, closing=False)}, "bcast": {}, "allreduce": {}}
+    for size in coll_sizes(cmax, quick):
+        src = shmem.zeros(size // 8, np.float64)
+        dst = shmem.zeros(size // 8, np.float64)
+        src[:] = 1.0
+        bc, red = shmem.broadcast, shmem.sum_reduce
+
+        def bcast(iters):
+            for _ in range(iters):
+                bc(dst, src, 0)
+
+        def allreduce(iters):
+            for _ in range(iters):
+                red(src, dst)
+
+        res["bcast"][str(size)] = measure(bcast)
+        res["allreduce"][str(size)] = measure(allreduce)
+        if dst[0] != float(n) or dst[-1] != float(n):
+            raise SystemExit(f"PE {me}: sum_reduce of {size} B gave {dst[0]}, {dst[-1]} instead of {n}")
+        shmem.free(dst)
+        shmem.free(src)
+    barrier()
+    if me == 0:
+        pathlib.Path(out).write_text(json.dumps(res))
+    shmem.free(ctl_dst)
+    shmem.free(ctl_src)
+    shmem.aclshmem_finalize()
+
+
+def run_python(n: int, quick: bool, cmax: int, timeout: int) -> dict:
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "py.json")
+        mem = f"{(2 * cmax >> 20) + 64}M"
+        cmd = [sys.executable, "-m", "shmem.run", "-n", str(n), "--mem-size", mem, "--timeout", str(timeout),
+               __file__, "--pe", out, "--max", str(cmax)] + (["--quick"] if quick else [])
+        print(f"# coll_bench: {' '.join(cmd)}", file=sys.stderr)
+        p = subprocess.run(cmd)
+        if p.returncode != 0 or not os.path.exists(out):
+            print(f"# coll_bench: the {n}-PE Python job failed ({p.returncode})", file=sys.stderr)
+            return {}
+        return json.loads(pathlib.Path(out).read_text())
+
+
+def run_mpi4py(venv: str, n: int, quick: bool, cmax: int, timeout: int) -> dict:
+    py = os.path.join(venv, "bin", "python")
+    cmd = ["mpirun", "--allow-run-as-root", "--oversubscribe", "--mca", "osc", "^rdma", "-np", str(n), py,
+           str(ROOT / "benches/reference/mpi4py_bench.py"), "--coll", "--coll-max", str(cmax)] + \
+        (["--quick"] if quick else [])
+    print(f"# coll_bench: {' '.join(cmd)}", file=sys.stderr)
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        print(f"# coll_bench: mpi4py with {n} ranks timed out", file=sys.stderr)
+        return {}
+    res = {"barrier_lat": {}, "bcast": {}, "allreduce": {}}
+    for line in p.stdout.splitlines():
+        m = re.match(r"mpi4py (\w+?)(?:_\d+pe)? (\d+) ([\d.]+) ns", line)
+        if m and m.group(1) in res:
+            res[m.group(1)][m.group(2)] = float(m.group(3))
+    if p.returncode != 0:
+        print(f"# coll_bench: mpi4py with {n} ranks failed:\n{p.stderr[-2000:]}", file=sys.stderr)
+    return res
+
+
+def rows_of(pes, sizes, py: dict, mpi: dict) -> list:
+    """One row per PE count and operation: (operation, PEs, bytes, python ns, mpi4py ns)."""
+    rows = []
+    for n in pes:
+        p, m = py.get(n) or {}, mpi.get(n) or {}
+        rows.append(("barrier_all / Barrier", n, 0, p.get("barrier_lat", {}).get(str(n)),
+                     m.get("barrier_lat", {}).get(str(n))))
+        for key, label in (("bcast", "broadcast / Bcast"), ("allreduce", "sum_reduce / Allreduce (f64)")):
+            for s in sizes:
+                rows.append((label, n, s, p.get(key, {}).get(str(s)), m.get(key, {}).get(str(s))))
+    return rows
+
+
+def human(b: int) -> str:
+    if b == 0:
+        return "-"
+    if b >= 1 << 20 and b % (1 << 20) == 0:
+        return f"{b >> 20} MiB"
+    if b >= 1 << 10 and b % (1 << 10) == 0:
+        return f"{b >> 10} KiB"
+    return f"{b} B"
+
+
+def table(rows: list) -> str:
+    """Markdown: µs per call of both, the time ratio, both bandwidths (MB/s = 1e6 B/s, from 4 KiB) and the
+    target of the row (8 B: time ratio <= 0.5; from 1 MiB: bandwidth ratio >= 1.0, i.e. time ratio <= 1.0)."""
+    out = ["| operation | PEs | bytes | python µs | mpi4py µs | python/mpi4py | python MB/s | mpi4py MB/s | target |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for label, n, s, p, m in rows:
+        us = lambda v: "-" if v is None else f"{v / 1e3:.2f}"  # noqa: E731
+        bw = lambda v: "-" if v is None or s < 4096 else f"{s / v * 1e3:.0f}"  # noqa: E731
+        ratio = None if p is None or m is None else p / m
+        target = "-"
+        if ratio is not None and s == 8:
+            target = f"<= 0.5x: {'met' if ratio <= 0.5 else 'MISSED'}"
+        elif ratio is not None and s >= 1 << 20:
+            target = f"bw >= 1.0x: {'met' if ratio <= 1.0 else 'MISSED'}"
+        out.append(f"| {label} | {n} | {human(s)} | {us(p)} | {us(m)} | "
+                   f"{'-' if ratio is None else f'{ratio:.2f}x'} | {bw(p)} | {bw(m)} | {target} |")
+    return "\n".join(out) + "\n"
+
+
+def load_line() -> str:
+    def stat():
+        f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+        return sum(f), f[3] + f[4]
+    t0, i0 = stat()
+    time.sleep(0.25)
+    t1, i1 = stat()
+    busy = 100.0 * (1 - (i1 - i0) / max(t1 - t0, 1))
+    load = " ".join(open("/proc/loadavg").read().split()[:3])
+    return f"{os.cpu_count()} cores, load average {load}, CPUs {busy:.0f}% busy before the run"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--pe", metavar="OUT", help=argparse.SUPPRESS)
+    ap.add_argument("--pes", default="2,4,8", help="PE counts, comma-separated (default 2,4,8)")
+    ap.add_argument("--max", default=str(64 << 20), help="largest message in bytes (default 64 MiB)")
+    ap.add_argument("--mpi4py", metavar="VENV", help="venv with mpi4py: also run mpi4py_bench.py --coll")
+    ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--timeout", type=int, default=600, help="limit per job in seconds")
+    a = ap.parse_args()
+    cmax = int(a.max)
+    if a.pe:
+        pe_main(a.quick, cmax, a.pe)
+        return 0
+    pes = [int(x) for x in a.pes.split(",") if x]
+    load = load_line()
+    print(f"# coll_bench: {load}", file=sys.stderr)
+    py, mpi = {}, {}
+    for n in pes:   # the two sides alternate per PE count: a change of load hits both sides of a row alike
+        py[n] = run_python(n, a.quick, cmax, a.timeout)
+        if a.mpi4py:
+            mpi[n] = run_mpi4py(a.mpi4py, n, a.quick, cmax, a.timeout)
+    sizes = coll_sizes(cmax, a.quick)
+    rows = rows_of(pes, sizes, py, mpi)
+    print(f"coll_bench (Python): {load}; {'quick' if a.quick else 'full'} plan; "
+          "shmem.broadcast / shmem.sum_reduce on NumPy float64 arrays vs mpi4py Bcast / Allreduce")
+    print()
+    print(table(rows), end="")
+    checked = [(r, r[3] / r[4]) for r in rows if r[3] is not None and r[4] is not None and
+               (r[2] == 8 or r[2] >= 1 << 20)]
+    met = sum(1 for r, x in checked if x <= (0.5 if r[2] == 8 else 1.0))
+    if a.mpi4py:
+        print(f"\ntargets (8 B <= 0.5x mpi4py, >= 1 MiB bandwidth >= 1.0x): {met} of {len(checked)} rows met")
+    if a.json:
+        pathlib.Path(a.json).write_text(json.dumps(
+            {"load": load, "quick": a.quick, "pes": pes, "sizes": sizes,
+             "rows": [dict(zip(("operation", "pes", "bytes", "python_ns", "mpi4py_ns"), r)) for r in rows]},
+            indent=1))
+    missing = sum(1 for r in rows if r[3] is None)
+    return 1 if missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

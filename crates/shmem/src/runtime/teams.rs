@@ -1,0 +1,250 @@
+//! The team table of one runtime and the `impl Runtime` methods that make, look up, synchronize and destroy
+//! teams (the agreement protocol is described in `crate::team`, whose public functions forward here).
+
+use super::Runtime;
+use shmem_core::engine::{AtomicOp, AtomicWidth, DataOpEngine};
+use shmem_core::heap::layout::{MAX_TEAMS, TEAM_SYNC_WORDS};
+use shmem_core::{Error, Pe, Result, TeamConfig};
+use shmem_sync::{BarrierState, TeamView};
+use shmem_team::{handle_slot, team_handle, Members, SlotMask, Triplet, TEAM_INVALID, TEAM_NODE, TEAM_WORLD};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// One live team as this PE sees it.
+#[derive(Debug)]
+pub(crate) struct TeamInfo {
+    /// The handle the members agreed on (slot and generation).
+    handle: i32,
+    pub(crate) members: Members,
+    pub(crate) my_index: u32,
+    pub(crate) config: TeamConfig,
+    pub(crate) barrier: BarrierState,
+}
+
+/// The live teams of this PE, by slot, and the state of the allocation agreement's own barrier.
+#[derive(Debug)]
+pub(crate) struct TeamTable {
+    free: SlotMask,
+    slots: Vec<Option<Arc<TeamInfo>>>,
+    /// The largest team generation this PE has seen in an agreement (handles of later teams are larger).
+    generation: u64,
+    /// Barrier state of the collective allocation agreement (sync block `ALLOC_SYNC_SLOT`).
+    pub(crate) alloc_barrier: Arc<BarrierState>,
+}
+
+impl TeamTable {
+    /// TEAM_WORLD of `n` PEs and TEAM_NODE of `node_pes` (sorted world PEs of this node).
+    pub(crate) fn new(n: u32, me: u32, node_pes: Vec<u32>) -> TeamTable {
+        let mut slots: Vec<Option<Arc<TeamInfo>>> = (0..MAX_TEAMS).map(|_| None).collect();
+        let node = Members::new(node_pes);
+        let node_index = node.index_of(me).expect("this PE is on its node");
+        slots[TEAM_WORLD as usize] = Some(Arc::new(TeamInfo {
+            handle: TEAM_WORLD,
+            members: Members::world(n),
+            my_index: me,
+            config: TeamConfig::default(),
+            barrier: BarrierState::default(),
+        }));
+        slots[TEAM_NODE as usize] = Some(Arc::new(TeamInfo {
+            handle: TEAM_NODE,
+            members: node,
+            my_index: node_index,
+            config: TeamConfig::default(),
+            barrier: BarrierState::default(),
+        }));
+        TeamTable { free: SlotMask::initial(), slots, generation: 0, alloc_barrier: Arc::default() }
+    }
+
+    /// TEAM_WORLD's entry and the allocation agreement's barrier state (for the barriers that must notice
+    /// each other, see `alloc.rs`).
+    pub(crate) fn sync_states(&self) -> (Arc<TeamInfo>, Arc<BarrierState>) {
+        let world = self.slots[TEAM_WORLD as usize].clone().expect("TEAM_WORLD is always live");
+        (world, self.alloc_barrier.clone())
+    }
+
+    fn get(&self, team: i32) -> Option<Arc<TeamInfo>> {
+        let slot = handle_slot(team)?;
+        self.slots[slot as usize].as_ref().filter(|t| t.handle == team).cloned()
+    }
+}
+
+/// What a PE publishes for a split, beside its free slots and generation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SplitArgs {
+    /// A strided split: this PE's triplet (`None` when it is out of range for the parent).
+    Strided(Option<Triplet>),
+    /// A split that every member makes with the same arguments, summarized by a digest.
+    Same(u64),
+}
+
+/// Words of the team-creation line: free slots, digest, generation, start, stride, size, triplet state.
+const AGREE_FREE: u64 = 0;
+const AGREE_DIGEST: u64 = 1;
+const AGREE_GEN: u64 = 2;
+const AGREE_TRIPLET: u64 = 3;
+const AGREE_TRIPLET_STATE: u64 = 6;
+const TRIPLET_VALID: u64 = 1;
+const TRIPLET_INVALID: u64 = 2;
+const STRIDED_DIGEST: u64 = 0x5354_5249_4445_4431;
+
+impl Runtime {
+    pub(crate) fn team(&self, team: i32) -> Result<Arc<TeamInfo>> {
+        self.check_live()?;
+        self.teams.lock().unwrap_or_else(|e| e.into_inner()).get(team).ok_or_else(|| {
+            Error::invalid(format!(
+                "team {team} does not exist on PE {} (never created, destroyed, or this PE is not a member; a \
+                 destroyed team's handle stays invalid even after a new team reuses its slot)",
+                self.me.0
+            ))
+        })
+    }
+
+    /// A barrier over `team` without quiet, bounded by control_operation_timeout. On TEAM_WORLD it also
+    /// notices a peer that is in a collective allocation instead (see `alloc.rs`).
+    pub(crate) fn team_sync(&self, team: i32) -> Result<()> {
+        let t = self.team(team)?;
+        let slot = handle_slot(team).expect("a live handle");
+        let view = TeamView { members: t.members.as_slice(), my_index: t.my_index, slot, node_of: &self.node_of };
+        if team == TEAM_WORLD {
+            let mut probe = self.alloc_mismatch_probe(None);
+            shmem_sync::barrier_probed(&self.router, &self.wait_ctx(true), &view, &t.barrier, &mut probe)
+        } else {
+            shmem_sync::barrier::barrier(&self.router, &self.wait_ctx(true), &view, &t.barrier)
+        }
+    }
+
+    /// The collective part of every split: agree on a slot and a generation over `parent`, check the
+    /// members' arguments, install this PE's new team (if any). `mine` is this PE's team for a `Same` split
+    /// (for a strided one it follows from every member's triplet).
+    pub(crate) fn make_teams(
+        &self,
+        parent: i32,
+        args: SplitArgs,
+        mine: Option<Members>,
+        config: TeamConfig,
+        my_error: Option<Error>,
+    ) -> Result<i32> {
+        let p = self.team(parent)?;
+        let layout = self.layout;
+        let (free, generation) = {
+            let t = self.teams.lock().unwrap_or_else(|e| e.into_inner());
+            (t.free, t.generation)
+        };
+        let word = |w: u64| self.node.word64(self.me, layout.team_agree(w));
+        word(AGREE_FREE).store(free.0, Ordering::Relaxed);
+        word(AGREE_GEN).store(generation, Ordering::Relaxed);
+        match args {
+            SplitArgs::Same(d) => {
+                word(AGREE_DIGEST).store(d, Ordering::Relaxed);
+            }
+            SplitArgs::Strided(t) => {
+                word(AGREE_DIGEST).store(STRIDED_DIGEST, Ordering::Relaxed);
+                let (a, b, c) = t.unwrap_or_default();
+                for (i, v) in [a, b, c].into_iter().enumerate() {
+                    word(AGREE_TRIPLET + i as u64).store(v as u64, Ordering::Relaxed);
+                }
+                let state = if t.is_some() { TRIPLET_VALID } else { TRIPLET_INVALID };
+                word(AGREE_TRIPLET_STATE).store(state, Ordering::Relaxed);
+            }
+        }
+        let my_digest = match args {
+            SplitArgs::Same(d) => d,
+            SplitArgs::Strided(_) => STRIDED_DIGEST,
+        };
+        self.quiet()?;
+        self.team_sync(parent)?;
+        let mut common = SlotMask(u64::MAX);
+        let mut max_gen = generation;
+        let mut differ = Vec::new();
+        let mut triplets = Vec::new();
+        let mut bad_triplets = Vec::new();
+        for &pe in p.members.as_slice() {
+            let pe = Pe(pe);
+            let e = self.router.for_atomic(pe);
+            let read = |w: u64| e.atomic(pe, layout.team_agree(w), AtomicWidth::W64, AtomicOp::Fetch);
+            common = common.and(SlotMask(read(AGREE_FREE)?));
+            max_gen = max_gen.max(read(AGREE_GEN)?);
+            if read(AGREE_DIGEST)? != my_digest {
+                differ.push(pe.0);
+            } else if let SplitArgs::Strided(_) = args {
+                let t = (read(AGREE_TRIPLET)? as i64, read(AGREE_TRIPLET + 1)? as i64, read(AGREE_TRIPLET + 2)? as i64);
+                if read(AGREE_TRIPLET_STATE)? != TRIPLET_VALID {
+                    bad_triplets.push(pe.0);
+                }
+                triplets.push(t);
+            }
+        }
+        // Every member read the same words, so all reach the same verdict; the closing barrier keeps anyone from
+        // rewriting its words (in a later split) before everyone has read them.
+        let new_gen = max_gen + 1;
+        let verdict = if !differ.is_empty() {
+            Err(Error::InvalidValue(format!(
+                "team split over team {parent}: PEs {differ:?} made another kind of split call than PE {} \
+                 (passed other arguments); every member of the parent must make the same split call",
+                self.me.0
+            )))
+        } else if let Some(e) = my_error {
+            Err(e)
+        } else if !bad_triplets.is_empty() {
+            Err(Error::invalid(format!(
+                "team_split_strided over team {parent}: PEs {bad_triplets:?} passed triplets outside the parent \
+                 team of {} PEs, so the split fails on every PE",
+                p.members.len()
+            )))
+        } else {
+            let mine = match args {
+                SplitArgs::Same(_) => Ok(mine),
+                SplitArgs::Strided(_) => shmem_team::agree_strided(&p.members, &triplets, self.me.0),
+            };
+            mine.and_then(|mine| common.lowest().map(|slot| (slot, mine))).map(|(slot, mine)| {
+                let mut t = self.teams.lock().unwrap_or_else(|e| e.into_inner());
+                t.generation = new_gen;
+                if let Some(members) = mine {
+                    for w in 0..TEAM_SYNC_WORDS {
+                        self.node.word64(self.me, layout.team_word(slot, w)).store(0, Ordering::Relaxed);
+                    }
+                    let my_index = members.index_of(self.me.0).expect("a PE's own team contains it");
+                    let handle = team_handle(slot, new_gen);
+                    t.free.take(slot);
+                    t.slots[slot as usize] = Some(Arc::new(TeamInfo {
+                        handle,
+                        members,
+                        my_index,
+                        config,
+                        barrier: BarrierState::default(),
+                    }));
+                    handle
+                } else {
+                    TEAM_INVALID
+                }
+            })
+        };
+        self.quiet()?;
+        self.team_sync(parent)?;
+        verdict
+    }
+
+    pub(crate) fn destroy_team(&self, team: i32) -> Result<()> {
+        if team == TEAM_WORLD || team == TEAM_NODE {
+            return Err(Error::invalid(format!(
+                "team {team} is predefined (TEAM_WORLD or TEAM_NODE) and cannot be destroyed"
+            )));
+        }
+        self.team(team)?;
+        self.quiet()?;
+        self.team_sync(team)?;
+        let mut t = self.teams.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = handle_slot(team).expect("a live handle");
+        t.slots[slot as usize] = None;
+        t.free.release(slot);
+        Ok(())
+    }
+}
+
+pub(crate) fn digest(words: &[i64]) -> u64 {
+    // FNV-1a over the arguments: equal calls give equal digests on every PE.
+    words
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+}
