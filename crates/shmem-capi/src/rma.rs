@@ -116,16 +116,11 @@ pub(crate) unsafe fn iput(
     size: usize,
     to: c_int,
 ) {
-    if dst == 1 && sst == 1 {
-        // SAFETY: forwarded contract.
-        return unsafe { put(func, ctx, dest, source, nelems, size, to, false) };
-    }
-    for i in 0..nelems {
-        let d = strided(func, dest as usize, dst, i, size);
-        let s = strided(func, source as usize, sst, i, size);
-        // SAFETY: forwarded contract: element i of the source is readable.
-        unsafe { put(func, ctx, d as *mut c_void, s as *const c_void, 1, size, to, false) };
-    }
+    // SAFETY: forwarded contract: element i of the source is readable.
+    let one = |d: usize, s: usize, n: usize| unsafe {
+        put(func, ctx, d as *mut c_void, s as *const c_void, n, size, to, false)
+    };
+    each_element(func, dest as usize, source as usize, dst, sst, nelems, size, one);
 }
 
 /// Strided get: element `i` of `source` (stride `sst`) on `from` to element `i` of `dest` (stride `dst`).
@@ -141,15 +136,30 @@ pub(crate) unsafe fn iget(
     size: usize,
     from: c_int,
 ) {
+    // SAFETY: forwarded contract: element i of the destination is writable.
+    let one = |d: usize, s: usize, n: usize| unsafe {
+        get(func, ctx, d as *mut c_void, s as *const c_void, n, size, from, false)
+    };
+    each_element(func, dest as usize, source as usize, dst, sst, nelems, size, one);
+}
+
+/// Calls `one(dest_i, source_i, count)` for each strided element, or once for all when both strides are 1.
+#[allow(clippy::too_many_arguments)]
+fn each_element(
+    func: &str,
+    dest: usize,
+    source: usize,
+    dst: isize,
+    sst: isize,
+    nelems: usize,
+    size: usize,
+    mut one: impl FnMut(usize, usize, usize),
+) {
     if dst == 1 && sst == 1 {
-        // SAFETY: forwarded contract.
-        return unsafe { get(func, ctx, dest, source, nelems, size, from, false) };
+        return one(dest, source, nelems);
     }
     for i in 0..nelems {
-        let d = strided(func, dest as usize, dst, i, size);
-        let s = strided(func, source as usize, sst, i, size);
-        // SAFETY: forwarded contract: element i of the destination is writable.
-        unsafe { get(func, ctx, d as *mut c_void, s as *const c_void, 1, size, from, false) };
+        one(strided(func, dest, dst, i, size), strided(func, source, sst, i, size), 1);
     }
 }
 

@@ -98,14 +98,9 @@ unsafe fn static_put_signal(
     }
 }
 
-macro_rules! typed_signal {
-    ($name:ident, $t:ty) => {
-        paste::paste! {
-            typed_signal!(@one [<shmem_ $name _put_signal>], [<shmem_ctx_ $name _put_signal>], $t, false);
-            typed_signal!(@one [<shmem_ $name _put_signal_nbi>], [<shmem_ctx_ $name _put_signal_nbi>], $t, true);
-        }
-    };
-    (@one $plain:ident, $ctx:ident, $t:ty, $nbi:literal) => {
+/// One put-with-signal routine and its ctx form, moving `nelems` elements of `$size` bytes of type `$t`.
+macro_rules! signal_pair {
+    ($plain:ident, $ctx:ident, $t:ty, $size:expr, $nbi:literal) => {
         #[doc = concat!("`", stringify!($plain), "`")]
         #[no_mangle]
         pub unsafe extern "C" fn $plain(
@@ -117,21 +112,10 @@ macro_rules! typed_signal {
             sig_op: c_int,
             pe: c_int,
         ) {
+            let (func, ctx) = (stringify!($plain), CTX_DEFAULT);
             // SAFETY: the spec's contract, forwarded.
             unsafe {
-                put_signal(
-                    stringify!($plain),
-                    CTX_DEFAULT,
-                    dest.cast(),
-                    source.cast(),
-                    nelems,
-                    size_of::<$t>(),
-                    sig_addr,
-                    signal,
-                    sig_op,
-                    pe,
-                    $nbi,
-                )
+                put_signal(func, ctx, dest.cast(), source.cast(), nelems, $size, sig_addr, signal, sig_op, pe, $nbi)
             }
         }
         #[doc = concat!("`", stringify!($ctx), "`")]
@@ -146,91 +130,32 @@ macro_rules! typed_signal {
             sig_op: c_int,
             pe: c_int,
         ) {
+            let (func, ctx) = (stringify!($ctx), ctx_id(ctx));
             // SAFETY: the spec's contract, forwarded.
             unsafe {
-                put_signal(
-                    stringify!($ctx),
-                    ctx_id(ctx),
-                    dest.cast(),
-                    source.cast(),
-                    nelems,
-                    size_of::<$t>(),
-                    sig_addr,
-                    signal,
-                    sig_op,
-                    pe,
-                    $nbi,
-                )
+                put_signal(func, ctx, dest.cast(), source.cast(), nelems, $size, sig_addr, signal, sig_op, pe, $nbi)
             }
+        }
+    };
+}
+
+/// The typed forms `shmem_TYPENAME_put_signal[_nbi]` and their ctx forms.
+macro_rules! typed_signal {
+    ($name:ident, $t:ty) => {
+        paste::paste! {
+            signal_pair!([<shmem_ $name _put_signal>], [<shmem_ctx_ $name _put_signal>], $t, size_of::<$t>(), false);
+            signal_pair!([<shmem_ $name _put_signal_nbi>], [<shmem_ctx_ $name _put_signal_nbi>], $t, size_of::<$t>(), true);
         }
     };
 }
 for_each_rma_type!(typed_signal);
 
+/// The sized forms `shmem_putN_signal[_nbi]` (N in bits) and their ctx forms.
 macro_rules! sized_signal {
     ($bits:literal) => {
         paste::paste! {
-            sized_signal!(@one [<shmem_put $bits _signal>], [<shmem_ctx_put $bits _signal>], $bits / 8, false);
-            sized_signal!(@one [<shmem_put $bits _signal_nbi>], [<shmem_ctx_put $bits _signal_nbi>], $bits / 8, true);
-        }
-    };
-    (@one $plain:ident, $ctx:ident, $size:expr, $nbi:literal) => {
-        #[doc = concat!("`", stringify!($plain), "`")]
-        #[no_mangle]
-        pub unsafe extern "C" fn $plain(
-            dest: *mut c_void,
-            source: *const c_void,
-            nelems: usize,
-            sig_addr: *mut u64,
-            signal: u64,
-            sig_op: c_int,
-            pe: c_int,
-        ) {
-            // SAFETY: the spec's contract, forwarded.
-            unsafe {
-                put_signal(
-                    stringify!($plain),
-                    CTX_DEFAULT,
-                    dest,
-                    source,
-                    nelems,
-                    $size,
-                    sig_addr,
-                    signal,
-                    sig_op,
-                    pe,
-                    $nbi,
-                )
-            }
-        }
-        #[doc = concat!("`", stringify!($ctx), "`")]
-        #[no_mangle]
-        pub unsafe extern "C" fn $ctx(
-            ctx: shmem_ctx_t,
-            dest: *mut c_void,
-            source: *const c_void,
-            nelems: usize,
-            sig_addr: *mut u64,
-            signal: u64,
-            sig_op: c_int,
-            pe: c_int,
-        ) {
-            // SAFETY: the spec's contract, forwarded.
-            unsafe {
-                put_signal(
-                    stringify!($ctx),
-                    ctx_id(ctx),
-                    dest,
-                    source,
-                    nelems,
-                    $size,
-                    sig_addr,
-                    signal,
-                    sig_op,
-                    pe,
-                    $nbi,
-                )
-            }
+            signal_pair!([<shmem_put $bits _signal>], [<shmem_ctx_put $bits _signal>], c_void, $bits / 8, false);
+            signal_pair!([<shmem_put $bits _signal_nbi>], [<shmem_ctx_put $bits _signal_nbi>], c_void, $bits / 8, true);
         }
     };
 }
@@ -239,8 +164,8 @@ sized_signal!(16);
 sized_signal!(32);
 sized_signal!(64);
 sized_signal!(128);
-sized_signal!(@one shmem_putmem_signal, shmem_ctx_putmem_signal, 1, false);
-sized_signal!(@one shmem_putmem_signal_nbi, shmem_ctx_putmem_signal_nbi, 1, true);
+signal_pair!(shmem_putmem_signal, shmem_ctx_putmem_signal, c_void, 1, false);
+signal_pair!(shmem_putmem_signal_nbi, shmem_ctx_putmem_signal_nbi, c_void, 1, true);
 
 /// `shmem_signal_fetch`: the signal word's current value (atomic with respect to signal updates).
 #[no_mangle]
@@ -255,7 +180,3 @@ pub extern "C" fn shmem_signal_fetch(sig_addr: *const u64) -> u64 {
     }
     shmem::waits::signal_fetch(sig_addr as usize).or_fatal("shmem_signal_fetch")
 }
-
-// `LongDouble` rows of the type table use the type from rma.rs.
-#[allow(dead_code)]
-type _LongDoubleUsed = LongDouble;
