@@ -142,7 +142,7 @@ pub unsafe extern "C" fn shmem_team_split_strided(
 /// `shmem_team_split_2d`: collectively splits `parent_team` into a grid with rows of `xrange` PEs; this PE
 /// gets its row (`xaxis_team`) and its column (`yaxis_team`).
 ///
-/// The axis configurations are checked; the facade's 2-D split keeps the default configuration for both.
+/// Each axis team gets its configuration (`num_contexts` when its mask bit is set).
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn shmem_team_split_2d(
@@ -162,15 +162,14 @@ pub unsafe extern "C" fn shmem_team_split_2d(
     }
     // SAFETY: the caller's configs are null or readable.
     let local =
-        unsafe { config_of(xaxis_config, xaxis_mask).and(config_of(yaxis_config, yaxis_mask)) }.and_then(|_| {
-            match xaxis_team.is_null() || yaxis_team.is_null() {
+        unsafe { config_of(xaxis_config, xaxis_mask).and_then(|x| Ok((x, config_of(yaxis_config, yaxis_mask)?))) }
+            .and_then(|configs| match xaxis_team.is_null() || yaxis_team.is_null() {
                 true => Err(Error::invalid("shmem_team_split_2d: xaxis_team or yaxis_team is NULL")),
-                false => Ok(()),
-            }
-        });
+                false => Ok(configs),
+            });
     let parent = team_id(parent_team);
     let made = match local {
-        Ok(()) => shmem::team::split_2d(parent, xrange),
+        Ok((x_config, y_config)) => shmem::team::split_2d_with(parent, xrange, x_config, y_config),
         // Collective anyway (a zero range fails on every member), then this PE's own error.
         Err(e) => shmem::team::split_2d(parent, 0).and(Err(e)),
     };

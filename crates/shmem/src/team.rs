@@ -50,6 +50,11 @@ pub fn split_strided_with(parent: i32, start: i32, stride: i32, size: i32, confi
 /// Collectively splits `parent` in a 2-D grid with rows of `x_range` PEs; returns this PE's (row, column)
 /// teams: the x-team (its row) and the y-team (its column).
 pub fn split_2d(parent: i32, x_range: i32) -> Result<(i32, i32)> {
+    split_2d_with(parent, x_range, TeamConfig::default(), TeamConfig::default())
+}
+
+/// [`split_2d`] with a configuration for each axis team (`num_contexts` of the rows and of the columns).
+pub fn split_2d_with(parent: i32, x_range: i32, x_config: TeamConfig, y_config: TeamConfig) -> Result<(i32, i32)> {
     with_current(|rt| {
         let p = rt.team(parent)?;
         let (xs, ys) = match shmem_team::split_2d(&p.members, x_range.into(), rt.me.0) {
@@ -62,9 +67,8 @@ pub fn split_2d(parent: i32, x_range: i32) -> Result<(i32, i32)> {
                     .and_then(|_| Err(Error::Inner("a split with bad arguments made a team".into())));
             }
         };
-        let x =
-            rt.make_teams(parent, SplitArgs::Same(digest(&[2, x_range.into(), 0])), xs, TeamConfig::default(), None)?;
-        match rt.make_teams(parent, SplitArgs::Same(digest(&[2, x_range.into(), 1])), ys, TeamConfig::default(), None) {
+        let x = rt.make_teams(parent, SplitArgs::Same(digest(&[2, x_range.into(), 0])), xs, x_config, None)?;
+        match rt.make_teams(parent, SplitArgs::Same(digest(&[2, x_range.into(), 1])), ys, y_config, None) {
             Ok(y) => Ok((x, y)),
             Err(e) => {
                 let _ = rt.destroy_team(x);

@@ -105,6 +105,17 @@ static void test_2d(int me, int n) {
     CHECK(shmem_team_sync(x) == 0 && shmem_team_sync(y) == 0);
     shmem_team_destroy(y);
     shmem_team_destroy(x);
+    /* Each axis team gets its own configuration: rows one context, columns the default (no limit). */
+    shmem_team_config_t xc = {.num_contexts = 1}, got = {.num_contexts = -7};
+    CHECK(shmem_team_split_2d(SHMEM_TEAM_WORLD, xr, &xc, SHMEM_TEAM_NUM_CONTEXTS, &x, NULL, 0, &y) == 0);
+    CHECK(shmem_team_get_config(x, SHMEM_TEAM_NUM_CONTEXTS, &got) == 0 && got.num_contexts == 1);
+    CHECK(shmem_team_get_config(y, SHMEM_TEAM_NUM_CONTEXTS, &got) == 0 && got.num_contexts == 0);
+    shmem_ctx_t c1 = SHMEM_CTX_INVALID, c2 = SHMEM_CTX_INVALID;
+    CHECK(shmem_team_create_ctx(x, 0, &c1) == 0 && c1 != SHMEM_CTX_INVALID);
+    CHECK(shmem_team_create_ctx(x, 0, &c2) != 0 && c2 == SHMEM_CTX_INVALID); /* the row's one context is taken */
+    shmem_ctx_destroy(c1);
+    shmem_team_destroy(y);
+    shmem_team_destroy(x);
 }
 
 static void test_bad_splits(int me, int n) {
