@@ -18,16 +18,40 @@ echo "== ring across 2 \"nodes\" of 2 PEs on this machine (MTE inside a node, TC
 secret=$(mktemp)
 chmod 600 "$secret"
 head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$secret"
-port=$((20000 + RANDOM % 20000))
-pids=()
-for node in 0 1; do
-    # Each node's PEs get SHMEM_NODE_ID=node-<rank> and engines MTE|TCP (shmemrun's multi-node defaults).
-    target/release/shmemrun --nnodes 2 --node-rank "$node" --master-addr 127.0.0.1 --master-port "$port" \
-        --job-token-file "$secret" -n 2 --timeout 60 target/release/examples/ring &
-    pids+=($!)
-done
+# A port for the store (and port - 11, torchrun's MASTER_PORT) below Linux's ephemeral range (32768+), so that no
+# outgoing connection holds it, and that nothing listens on; a run that still loses the race for it
+# ("Address already in use") is repeated on another port.
+free_port() {
+    local p
+    while :; do
+        p=$((20011 + RANDOM % 12000))
+        if ! (: </dev/tcp/127.0.0.1/$p) 2>/dev/null && ! (: </dev/tcp/127.0.0.1/$((p - 11))) 2>/dev/null; then
+            echo "$p"
+            return
+        fi
+    done
+}
+two_nodes() {
+    local port pids=() st=0 log
+    port=$(free_port)
+    log=$(mktemp)
+    for node in 0 1; do
+        # Each node's PEs get SHMEM_NODE_ID=node-<rank> and engines MTE|TCP (shmemrun's multi-node defaults).
+        target/release/shmemrun --nnodes 2 --node-rank "$node" --master-addr 127.0.0.1 --master-port "$port" \
+            --job-token-file "$secret" -n 2 --timeout 60 target/release/examples/ring > >(tee -a "$log") 2>&1 &
+        pids+=($!)
+    done
+    for pid in "${pids[@]}"; do wait "$pid" || st=$?; done
+    if [ "$st" -ne 0 ] && grep -q "in use" "$log"; then st=98; fi
+    rm -f "$log"
+    return "$st"
+}
 status=0
-for pid in "${pids[@]}"; do wait "$pid" || status=$?; done
+for attempt in 1 2 3; do
+    two_nodes && { status=0; break; } || status=$?
+    [ "$status" -eq 98 ] || break
+    echo "(the store's port was taken meanwhile: again on another port)"
+done
 rm -f "$secret"
 echo "== OpenSHMEM C program examples/c/hello.c on $N PEs (compiled with oshcc, run with oshrun)"
 target/release/oshcc -O2 -o target/release/examples/hello_c examples/c/hello.c
