@@ -3,6 +3,7 @@
 //! erroneous active-set calls that end the job.
 
 mod harness;
+mod two_nodes;
 use harness::{compile, run_fails, run_ok};
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -47,39 +48,11 @@ fn psync_constants_match_the_facade() {
     assert_eq!(define("_SHMEM_BCAST_SYNC_SIZE"), "SHMEM_BCAST_SYNC_SIZE");
 }
 
-/// coll.c on two nodes of 2 PEs (two oshruns joined by `--nnodes 2`, `SHMEM_NODE_ID` 0 and 1): the
+/// coll.c on two nodes of 2 PEs (two oshruns joined by `--nnodes 2`, see tests/two_nodes): the
 /// collectives' cross-node paths (tree broadcast, network gets) and the long double gathers over the network
 /// engine.
 #[test]
 fn collectives_across_two_nodes() {
-    use std::process::Stdio;
-    let port = {
-        // A free port for the store (and port - 11 above 1024): bind, read, release.
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let spawn = |rank: u32| {
-        harness::oshrun()
-            .args(["--nnodes", "2", "--node-rank", &rank.to_string(), "--port", &port.to_string()])
-            .args(["-n", "2", "--timeout", "60", "--mem-size", "64M"])
-            .arg(exe())
-            .env("SHMEM_NODE_ID", rank.to_string())
-            .env("SHMEM_JOB_TOKEN", "c-coll-two-nodes-test-token")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start oshrun")
-    };
-    let (a, b) = (spawn(0), spawn(1));
-    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
-    for (rank, out) in [(0, &a), (1, &b)] {
-        assert!(
-            out.status.success(),
-            "node {rank}: {:?}\nstdout:\n{}\nstderr:\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    assert_eq!(String::from_utf8_lossy(&a.stdout).matches("coll ok").count(), 1);
+    let node0 = two_nodes::run_ok_two_nodes(exe(), 2);
+    assert_eq!(String::from_utf8_lossy(&node0.stdout).matches("coll ok").count(), 1);
 }
