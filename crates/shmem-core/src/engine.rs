@@ -306,6 +306,27 @@ pub trait DataOpEngine: Send + Sync + fmt::Debug {
         let _ = d;
         self.quiet()
     }
+
+    /// Lends the calling thread to the engine for a moment: a thread that waits inside the library for a word
+    /// (`wait_until`, a barrier, a signal wait) calls this between its polls, so that an engine that applies
+    /// remote operations in software (TCP: a progress thread per PE) can apply what has arrived, and send what
+    /// it holds back, on a thread that is running already instead of one that must first be woken and
+    /// scheduled. Never sleeps or blocks for long; `true` when something was done (the caller polls its word
+    /// again at once). The default, for engines whose remote writes need no help (shared memory, DMA, RDMA),
+    /// does nothing.
+    fn progress(&self) -> bool {
+        false
+    }
+
+    /// Whether [`DataOpEngine::progress`] does anything for this engine: the facade lends waiting threads only
+    /// to engines that need them (and waits stay as they are for jobs without one).
+    fn needs_progress(&self) -> bool {
+        false
+    }
+
+    /// The thread that called [`DataOpEngine::progress`] stops doing so for a while (its wait goes to sleep):
+    /// an engine that left its work to that thread resumes it on its own now. The default does nothing.
+    fn progress_release(&self) {}
 }
 
 /// How an engine is built from the job's [`EngineSetup`](crate::engine_setup::EngineSetup): the one
@@ -371,6 +392,15 @@ impl<T: DataOpEngine + ?Sized> DataOpEngine for Box<T> {
     }
     fn quiet_in(&self, d: DomainId) -> Result<()> {
         (**self).quiet_in(d)
+    }
+    fn progress(&self) -> bool {
+        (**self).progress()
+    }
+    fn needs_progress(&self) -> bool {
+        (**self).needs_progress()
+    }
+    fn progress_release(&self) {
+        (**self).progress_release()
     }
 }
 

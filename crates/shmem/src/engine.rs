@@ -126,6 +126,15 @@ impl DataOpEngine for Engine {
     fn quiet_in(&self, d: DomainId) -> Result<()> {
         dispatch!(self, e => e.quiet_in(d))
     }
+    fn progress(&self) -> bool {
+        dispatch!(self, e => e.progress())
+    }
+    fn needs_progress(&self) -> bool {
+        dispatch!(self, e => e.needs_progress())
+    }
+    fn progress_release(&self) {
+        dispatch!(self, e => e.progress_release())
+    }
 }
 
 /// Engines enabled for this job and, per world PE, which of them carries its traffic.
@@ -346,6 +355,16 @@ impl DataOpEngine for Router {
     }
     fn quiet_in(&self, d: DomainId) -> Result<()> {
         self.engines.iter().try_for_each(|e| e.quiet_in(d))
+    }
+    /// Lends the waiting thread to every engine (each one that has nothing to do returns at once).
+    fn progress(&self) -> bool {
+        self.engines.iter().fold(false, |did, e| e.progress() | did)
+    }
+    fn needs_progress(&self) -> bool {
+        self.engines.iter().any(|e| e.needs_progress())
+    }
+    fn progress_release(&self) {
+        self.engines.iter().for_each(|e| e.progress_release())
     }
 }
 

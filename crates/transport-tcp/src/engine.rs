@@ -7,7 +7,8 @@
 
 use crate::config::{spin_from, TcpConfig};
 use crate::fdio::read_exact_spinning;
-use crate::progress::{apply_signal, Progress};
+use crate::outbox::Outgoing;
+use crate::progress::{apply_signal, Progress, Shared};
 use crate::wire::{Hello, Reply, Request, REPLY_LEN};
 use shmem_core::engine::{
     AtomicOp, AtomicWidth, BuildEngine, Capabilities, Completion, DataOpEngine, DomainId, Get, Put,
@@ -15,10 +16,11 @@ use shmem_core::engine::{
 use shmem_core::engine_setup::{EngineSetup, EngineTimeouts};
 use shmem_core::heap::NodeSegments;
 use shmem_core::{Error, HeapOffset, OpEngineType, Pe, Result};
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::ptr::NonNull;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, MutexGuard};
 
 /// The TCP engine of one PE: its progress thread (target side) and its connections to the other PEs.
 #[derive(Debug)]
@@ -27,23 +29,14 @@ pub struct TcpEngine {
     node: Arc<NodeSegments>,
     /// `peers[pe]`: where `pe`'s progress thread listens.
     peers: Vec<SocketAddr>,
-    /// `conns[pe]`: the connection to `pe`, once opened (never for this PE: it applies its own operations).
-    conns: Vec<Mutex<Option<Outgoing>>>,
+    /// The connections (in `shared.outbox`) and the serving side, shared with the progress thread.
+    shared: Arc<Shared>,
     secret: Vec<u8>,
     timeouts: EngineTimeouts,
     /// How long a caller polls for a reply before it sleeps in `recv` ([`crate::config::SPIN_VAR`]).
     spin: std::time::Duration,
-    /// Declared last: dropped (stopped) after the connections closed.
+    /// Declared last: stopped after the engine's own drop wrote the pending batches.
     _progress: Progress,
-}
-
-/// An open connection to one target.
-#[derive(Debug)]
-struct Outgoing {
-    stream: TcpStream,
-    /// The domains (bit `id % 64`) that sent puts since the last flush: their `quiet` must ask the target to
-    /// confirm them. Zero when nothing is unconfirmed.
-    unflushed: u64,
 }
 
 impl BuildEngine for TcpEngine {
@@ -83,7 +76,7 @@ impl BuildEngine for TcpEngine {
         Ok(TcpEngine {
             me: setup.me,
             node: setup.heap.clone(),
-            conns: (0..setup.n_pes).map(|_| Mutex::new(None)).collect(),
+            shared: progress.shared().clone(),
             peers,
             secret: setup.job_secret.to_vec(),
             timeouts: setup.timeouts,
@@ -101,7 +94,7 @@ impl TcpEngine {
 
     /// The connection to `pe`, opened now if it is not open yet.
     fn conn(&self, pe: Pe) -> Result<MutexGuard<'_, Option<Outgoing>>> {
-        let mut guard = self.conns[pe.index()].lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.shared.outbox.lock(pe.index());
         if guard.is_none() {
             *guard = Some(self.connect(pe)?);
         }
@@ -121,16 +114,23 @@ impl TcpEngine {
         stream.write_all(&Hello::encode(self.me.0, &self.secret)).map_err(|e| fail("hello", e))?;
         let mut ok = [0u8; 1];
         stream.read_exact(&mut ok).map_err(|e| fail("the peer refused this PE's hello (job secret?)", e))?;
-        Ok(Outgoing { stream, unflushed: 0 })
+        Ok(Outgoing::new(stream))
     }
 
-    /// Runs `f` on the open connection to `pe`; an I/O failure drops the connection and names the peer.
-    fn with_conn<R>(&self, pe: Pe, f: impl FnOnce(&mut Outgoing) -> io::Result<R>) -> Result<R> {
+    /// Runs `f` on the open connection to `pe`; an I/O failure (now, or of an earlier background write of this
+    /// connection's batch) drops the connection and names the peer.
+    fn with_conn<R>(&self, pe: Pe, f: impl FnOnce(&mut Outgoing, &AtomicUsize) -> io::Result<R>) -> Result<R> {
         let mut guard = self.conn(pe)?;
         let out = guard.as_mut().expect("opened by conn");
-        match f(out) {
+        let pending = &self.shared.outbox.pending;
+        let r = match out.take_broken() {
+            Some(e) => Err(e),
+            None => f(out, pending),
+        };
+        match r {
             Ok(r) => Ok(r),
             Err(e) => {
+                out.discard(pending);
                 *guard = None;
                 Err(self.lost(pe, e))
             }
@@ -151,10 +151,11 @@ impl TcpEngine {
         }
     }
 
-    /// Sends a request that expects a reply and reads the reply header (polling for it for `spin` first). A
-    /// reply also confirms every put sent before the request (see the end of the function).
-    fn call(out: &mut Outgoing, req: Request, spin: std::time::Duration) -> io::Result<Reply> {
-        out.stream.write_all(&req.encode())?;
+    /// Sends a request that expects a reply (after the connection's batch, in the same write) and reads the
+    /// reply header (polling for it for `spin` first). A reply also confirms every put sent before the request
+    /// (see the end of the function).
+    fn call(out: &mut Outgoing, pending: &AtomicUsize, req: Request, spin: std::time::Duration) -> io::Result<Reply> {
+        out.send_frame(&[&req.encode()], false, pending)?;
         let mut b = [0u8; REPLY_LEN];
         // SAFETY: b is REPLY_LEN writable bytes of this frame.
         unsafe { read_exact_spinning(&mut out.stream, b.as_mut_ptr(), REPLY_LEN, spin) }?;
@@ -183,12 +184,11 @@ fn domain_bit(d: DomainId) -> u64 {
 impl TcpEngine {
     /// Flushes every connection with an unconfirmed put of a domain in `mask`.
     fn flush_where(&self, mask: u64) -> Result<()> {
-        for (pe, slot) in self.conns.iter().enumerate() {
-            let pending =
-                slot.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|o| o.unflushed & mask != 0);
+        for pe in 0..self.peers.len() {
+            let pending = self.shared.outbox.lock(pe).as_ref().is_some_and(|o| o.unflushed & mask != 0);
             if pending {
-                self.with_conn(Pe(pe as u32), |out| {
-                    Self::call(out, Request::Flush, self.spin)?;
+                self.with_conn(Pe(pe as u32), |out, pending| {
+                    Self::call(out, pending, Request::Flush, self.spin)?;
                     // The flush confirmed everything sent before it on this connection, whatever its domain.
                     out.unflushed = 0;
                     Ok(())
@@ -199,19 +199,11 @@ impl TcpEngine {
     }
 }
 
-/// Writes the header and the payload, with as few system calls as the socket allows and no staging copy.
-fn write_header_and_payload(stream: &mut TcpStream, header: &[u8], payload: &[u8]) -> io::Result<()> {
-    let (mut h, mut p) = (header, payload);
-    while !h.is_empty() {
-        let n = stream.write_vectored(&[IoSlice::new(h), IoSlice::new(p)])?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        let from_h = n.min(h.len());
-        h = &h[from_h..];
-        p = &p[n - from_h..];
+impl Drop for TcpEngine {
+    /// Writes the batches a put without `quiet` left, so that they arrive like unbatched puts would have.
+    fn drop(&mut self) {
+        self.shared.outbox.flush_all();
     }
-    stream.write_all(p)
 }
 
 impl DataOpEngine for TcpEngine {
@@ -260,10 +252,18 @@ impl DataOpEngine for TcpEngine {
             unsafe { std::slice::from_raw_parts(src, len) }
         };
         let header = Request::Put { dst, len: len as u64, signal }.encode();
-        self.with_conn(pe, |out| {
+        let started = self.with_conn(pe, |out, pending| {
             out.unflushed |= domain_bit(d);
-            write_header_and_payload(&mut out.stream, &header, payload)
-        })
+            if out.should_batch(len, signal.is_some()) {
+                out.append(&header, payload, pending)
+            } else {
+                out.send_frame(&[&header, payload], true, pending).map(|()| false)
+            }
+        })?;
+        if started {
+            self.shared.batch_started();
+        }
+        Ok(())
     }
 
     /// Completes before returning in both modes (a deferred get is a blocking one here).
@@ -281,8 +281,8 @@ impl DataOpEngine for TcpEngine {
         // SAFETY: the caller guarantees dst..dst+len is writable and not accessed by this process meanwhile.
         let into = unsafe { std::slice::from_raw_parts_mut(dst, len) };
         let spin = self.spin;
-        self.with_conn(pe, |out| {
-            let reply = Self::call(out, Request::Get { src, len: len as u64 }, spin)?;
+        self.with_conn(pe, |out, pending| {
+            let reply = Self::call(out, pending, Request::Get { src, len: len as u64 }, spin)?;
             if reply.value != len as u64 {
                 return Err(io::Error::new(io::ErrorKind::InvalidData, "a get answered with another length"));
             }
@@ -295,7 +295,9 @@ impl DataOpEngine for TcpEngine {
         if pe == self.me {
             return self.node.atomic(pe, at, width, op);
         }
-        self.with_conn(pe, |out| Self::call(out, Request::Atomic { at, width, op }, self.spin).map(|r| r.value))
+        self.with_conn(pe, |out, pending| {
+            Self::call(out, pending, Request::Atomic { at, width, op }, self.spin).map(|r| r.value)
+        })
     }
 
     /// Puts to one target travel one connection and are applied in order: nothing to do.
@@ -315,5 +317,25 @@ impl DataOpEngine for TcpEngine {
 
     fn peer_ptr(&self, pe: Pe, off: HeapOffset) -> Option<NonNull<u8>> {
         (pe == self.me).then(|| self.node.ptr(pe, off, 0)).flatten()
+    }
+
+    /// Writes this PE's batches, then serves what has arrived unless the progress thread is serving now: the
+    /// calling thread waits inside the library anyway, and is running, where the progress thread would first
+    /// have to be woken and scheduled.
+    fn progress(&self) -> bool {
+        if self.shared.outbox.has_pending() {
+            self.shared.outbox.flush_all();
+        }
+        self.shared.drive()
+    }
+
+    /// Yes: remote operations are applied by software on this PE, by the progress thread or a lent waiter.
+    fn needs_progress(&self) -> bool {
+        true
+    }
+
+    /// The waiting thread goes to sleep: the progress thread serves alone again from now on.
+    fn progress_release(&self) {
+        self.shared.release();
     }
 }

@@ -12,7 +12,14 @@
 //!   target applies atomics with the same instructions as MTE and SDMA, so they are atomic together;
 //! - **quiet** sends a flush to every target with unconfirmed puts and waits for its reply: the target
 //!   applies a connection's requests in order, so the reply means all of them are visible;
-//! - **fence** has nothing to do: puts to one target share its connection and are applied in order.
+//! - **fence** has nothing to do: puts to one target share its connection and are applied in order;
+//! - a burst of **small puts** to one target is batched into one write ([`outbox`](crate::outbox)).
+//!
+//! # Who serves incoming requests
+//! The progress thread, unless a thread of this PE is waiting inside the library for a word (a `wait_until`, a
+//! barrier, a signal wait): the facade's waits call [`DataOpEngine::progress`](shmem_core::engine::DataOpEngine),
+//! and the waiting thread then writes this PE's batches and serves whatever has arrived itself, without the
+//! progress thread having to be scheduled (see [`progress`](crate::progress)).
 //!
 //! # Failures
 //! Reads and writes are bounded by the control timeout: a dead node is a `Timeout` naming the PE, a closed
@@ -24,6 +31,7 @@
 mod config;
 mod engine;
 mod fdio;
+mod outbox;
 mod progress;
 pub mod wire;
 

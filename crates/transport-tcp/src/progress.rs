@@ -1,7 +1,11 @@
 //! The target side: one progress thread per PE owns the listening socket and every incoming connection,
 //! applies puts, signals and atomics to this PE's heap (waking its sleeping waiters) and answers gets.
 //!
-//! It waits in `poll(2)` on all its sockets and a stop pipe. Each connection is a small state machine
+//! It waits in `poll(2)` on all its sockets and a stop pipe. A thread of this PE that waits inside the library
+//! (for a word a peer writes) serves the sockets itself meanwhile ([`Shared::drive`]): it is running already,
+//! while the progress thread would have to be woken and scheduled first, which on a busy machine costs tens of
+//! microseconds. One thread at a time holds this role (a mutex over every connection's state), so a socket has
+//! one reader and a frame is never split between two. Each connection is a small state machine
 //! (hello → header → payload → header …) over a non-blocking socket, so one slow or silent initiator never
 //! stalls the others while they send requests; put payloads are read straight into the heap, get data is sent
 //! straight from it. Replies are written with a bound (`io_timeout`): an initiator that stops reading its
@@ -9,17 +13,19 @@
 //! segment — closes that connection with a warning naming the peer; the thread itself never panics on input.
 
 use crate::fdio::{read_raw, same_secret, write_all_raw};
+use crate::outbox::{Outbox, FLUSH_AFTER};
 use crate::wire::{Hello, Refusal, Reply, Request, HELLO_FIXED, REPLY_LEN, REQUEST_LEN};
 use shmem_core::engine::{AtomicOp, AtomicWidth, SignalOp, SignalUpdate};
 use shmem_core::heap::NodeSegments;
 use shmem_core::HeapOffset;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, TryLockError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What every connection is checked against.
 struct Target {
@@ -67,11 +73,140 @@ impl From<io::Error> for Close {
     }
 }
 
-/// The running progress thread; stopping it closes every connection.
+/// The serving side, driven by one thread at a time (the progress thread, or a thread of this PE that waits
+/// inside the library): the listener and every incoming connection with its frame state. Holding its mutex is
+/// the progress role; the state machines live here, so a frame half read by one holder is finished by the next.
+struct Server {
+    listener: TcpListener,
+    conns: Vec<Incoming>,
+    /// Scratch for `poll(2)`.
+    fds: Vec<libc::pollfd>,
+}
+
+/// What the engine's callers and the progress thread share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    target: Target,
+    server: Mutex<Server>,
+    /// The initiator's connections (the progress thread writes batches that waited too long).
+    pub(crate) outbox: Outbox,
+    /// Set while the progress thread sleeps with no time limit: a put that starts a batch then kicks it.
+    asleep: AtomicBool,
+    /// When a waiting thread last drove progress (nanoseconds since `epoch`, 0: none since its release). While
+    /// it is recent the progress thread stays off the sockets: woken by every frame that a running driver takes
+    /// anyway, it would only take a core from the threads doing the work.
+    driven_at: AtomicU64,
+    /// Set while the progress thread is parked off the sockets: a driver's release then kicks it.
+    parked: AtomicBool,
+    epoch: Instant,
+    /// Write end of the kick pipe (non-blocking).
+    kick: UnixStream,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("conns", &self.conns.len()).finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target").field("me", &self.node.me()).finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// Serves whatever has arrived, unless another thread holds the progress role now (it serves it then).
+    /// Never sleeps; `true` when some connection was readable (a frame, or part of one, was taken).
+    pub(crate) fn drive(&self) -> bool {
+        self.driven_at.store(self.now_ns().max(1), Ordering::Relaxed);
+        let mut s = match self.server.try_lock() {
+            Ok(s) => s,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => return false,
+        };
+        let s = &mut *s;
+        s.fds.clear();
+        s.fds.push(libc::pollfd { fd: s.listener.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+        s.fds.extend(s.conns.iter().map(|c| libc::pollfd {
+            fd: c.stream.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }));
+        // SAFETY: fds is a valid array of fds.len() pollfd structures for the call.
+        let r = unsafe { libc::poll(s.fds.as_mut_ptr(), s.fds.len() as libc::nfds_t, 0) };
+        if r <= 0 {
+            return false;
+        }
+        let listener_ready = s.fds[0].revents != 0;
+        let ready: Vec<RawFd> = s.fds[1..].iter().filter(|p| p.revents != 0).map(|p| p.fd).collect();
+        if s.serve(&self.target, listener_ready, &ready) {
+            // The progress thread may sleep on the old set of connections: it must watch the new one.
+            self.kick_if_asleep();
+        }
+        true
+    }
+
+    fn kick_if_asleep(&self) {
+        if self.asleep.load(Ordering::SeqCst) {
+            let _ = (&self.kick).write(&[1]);
+        }
+    }
+
+    /// The driving thread goes to sleep: the progress thread returns to the sockets now.
+    pub(crate) fn release(&self) {
+        self.driven_at.store(0, Ordering::SeqCst);
+        if self.parked.load(Ordering::SeqCst) {
+            let _ = (&self.kick).write(&[1]);
+        }
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+
+    /// A put started a batch: make sure the progress thread writes it within [`FLUSH_AFTER`] (it checks for
+    /// batches before every sleep; only one that already sleeps without a limit needs the kick).
+    pub(crate) fn batch_started(&self) {
+        self.kick_if_asleep();
+    }
+}
+
+impl Server {
+    /// Accepts pending connections when `listener_ready`, then serves the connections whose descriptor is in
+    /// `ready`, closing those that ended or misbehaved; `true` when the set of connections changed.
+    fn serve(&mut self, t: &Target, listener_ready: bool, ready: &[RawFd]) -> bool {
+        let me = t.node.me();
+        let before = self.conns.len();
+        if listener_ready {
+            accept_all(&self.listener, &mut self.conns);
+        }
+        let mut changed = self.conns.len() != before;
+        // Back to front so that removing one keeps the others' indices.
+        for i in (0..self.conns.len()).rev() {
+            if !ready.contains(&self.conns[i].stream.as_raw_fd()) {
+                continue;
+            }
+            if let Err(close) = self.conns[i].on_readable(t) {
+                changed = true;
+                let c = self.conns.swap_remove(i);
+                let who = c.pe.map_or_else(|| format!("an unidentified peer at {}", c.addr), |pe| format!("PE {pe}"));
+                match close {
+                    Close::Eof => tracing::debug!("PE {}: TCP connection from {who} closed", me.0),
+                    Close::Fault(why) => tracing::warn!("PE {}: closed the TCP connection from {who}: {why}", me.0),
+                }
+            }
+        }
+        changed
+    }
+}
+
+/// The running progress thread; stopping it closes every incoming connection.
 #[derive(Debug)]
 pub(crate) struct Progress {
     handle: Option<JoinHandle<()>>,
     stop: UnixStream,
+    shared: Arc<Shared>,
 }
 
 impl Progress {
@@ -87,12 +222,31 @@ impl Progress {
         listener.set_nonblocking(true)?;
         let (stop, stop_rx) = UnixStream::pair()?;
         stop_rx.set_nonblocking(true)?;
+        let (kick, kick_rx) = UnixStream::pair()?;
+        kick.set_nonblocking(true)?;
+        kick_rx.set_nonblocking(true)?;
         let me = node.me();
         let target = Target { node, secret, n_pes, io_timeout, spin };
+        let shared = Arc::new(Shared {
+            target,
+            server: Mutex::new(Server { listener, conns: Vec::new(), fds: Vec::new() }),
+            outbox: Outbox::new(n_pes),
+            asleep: AtomicBool::new(false),
+            driven_at: AtomicU64::new(0),
+            parked: AtomicBool::new(false),
+            epoch: Instant::now(),
+            kick,
+        });
+        let for_thread = shared.clone();
         let handle = std::thread::Builder::new()
             .name(format!("shmem-tcp-progress-{}", me.0))
-            .spawn(move || serve(listener, stop_rx, target))?;
-        Ok(Progress { handle: Some(handle), stop })
+            .spawn(move || serve(&for_thread, &stop_rx, &kick_rx))?;
+        Ok(Progress { handle: Some(handle), stop, shared })
+    }
+
+    /// The state the engine shares with the thread.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 }
 
@@ -104,6 +258,9 @@ impl Drop for Progress {
                 tracing::error!("the TCP progress thread panicked");
             }
         }
+        // The incoming connections close now, even while the engine's callers still hold the shared state.
+        let mut s = self.shared.server.lock().unwrap_or_else(|e| e.into_inner());
+        s.conns.clear();
     }
 }
 
@@ -111,20 +268,73 @@ impl Drop for Progress {
 /// many bytes); larger ones are written straight from the heap after the header.
 const SMALL_GET: usize = 4096;
 
-fn serve(listener: TcpListener, stop: UnixStream, t: Target) {
-    let mut conns: Vec<Incoming> = Vec::new();
-    let me = t.node.me();
+/// The progress thread: sleeps in `poll(2)` on the stop and kick pipes, the listener and every connection
+/// (without holding the progress role, so a waiting caller can serve meanwhile), then takes the role and
+/// serves what is ready; writes batches that waited [`FLUSH_AFTER`].
+fn serve(shared: &Shared, stop: &UnixStream, kick: &UnixStream) {
+    let me = shared.target.node.me();
+    let mut fds: Vec<libc::pollfd> = Vec::new();
     // Until this instant poll(2) does not sleep (it returns at once): set after every served request.
-    let mut spin_until: Option<std::time::Instant> = None;
+    let mut spin_until: Option<Instant> = None;
+    // When the oldest batch seen must be written.
+    let mut flush_at: Option<Instant> = None;
     loop {
-        let mut fds = Vec::with_capacity(conns.len() + 2);
+        fds.clear();
         fds.push(libc::pollfd { fd: stop.as_raw_fd(), events: libc::POLLIN, revents: 0 });
-        fds.push(libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 });
-        fds.extend(conns.iter().map(|c| libc::pollfd { fd: c.stream.as_raw_fd(), events: libc::POLLIN, revents: 0 }));
-        let spinning = spin_until.is_some_and(|u| std::time::Instant::now() < u);
-        let wait = if spinning { 0 } else { -1 };
-        // SAFETY: fds is a valid array of fds.len() pollfd structures for the call.
-        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, wait) };
+        fds.push(libc::pollfd { fd: kick.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+        if let Some(left) = shared.driver_left() {
+            // A thread of this PE drives progress: stay off the sockets until it releases (kick) or has not
+            // driven for PARK. Batches are its to write meanwhile (it writes them on every call).
+            shared.parked.store(true, Ordering::SeqCst);
+            if shared.driven_at.load(Ordering::SeqCst) != 0 {
+                let r = ppoll(&mut fds, Some(left));
+                if r < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                    shared.parked.store(false, Ordering::SeqCst);
+                    tracing::error!("PE {}: TCP progress thread: poll failed; no more remote operations", me.0);
+                    return;
+                }
+            }
+            shared.parked.store(false, Ordering::SeqCst);
+            if fds[0].revents != 0 {
+                return;
+            }
+            drain(kick);
+            continue;
+        }
+        {
+            let s = shared.server.lock().unwrap_or_else(|e| e.into_inner());
+            fds.push(libc::pollfd { fd: s.listener.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            fds.extend(s.conns.iter().map(|c| libc::pollfd {
+                fd: c.stream.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }));
+        }
+        let now = Instant::now();
+        if flush_at.is_some_and(|at| now >= at) {
+            shared.outbox.flush_nonblocking();
+            flush_at = None;
+        }
+        if flush_at.is_none() && shared.outbox.has_pending() {
+            flush_at = Some(now + FLUSH_AFTER);
+        }
+        let mut timeout = if spin_until.is_some_and(|u| now < u) {
+            Some(Duration::ZERO)
+        } else {
+            flush_at.map(|at| at.saturating_duration_since(now))
+        };
+        if timeout.is_none() {
+            // Sleeping without a limit: announce it, then look for batches once more (a put that started one
+            // before seeing the flag is found here; one after it kicks).
+            shared.asleep.store(true, Ordering::SeqCst);
+            if shared.outbox.has_pending() {
+                shared.asleep.store(false, Ordering::SeqCst);
+                flush_at = Some(now + FLUSH_AFTER);
+                timeout = Some(FLUSH_AFTER);
+            }
+        }
+        let r = ppoll(&mut fds, timeout);
+        shared.asleep.store(false, Ordering::SeqCst);
         if r == 0 {
             std::hint::spin_loop();
             continue;
@@ -141,26 +351,52 @@ fn serve(listener: TcpListener, stop: UnixStream, t: Target) {
             return;
         }
         if fds[1].revents != 0 {
-            accept_all(&listener, &mut conns);
+            drain(kick);
         }
-        if !t.spin.is_zero() {
-            spin_until = Some(std::time::Instant::now() + t.spin);
+        let listener_ready = fds[2].revents != 0;
+        let ready: Vec<RawFd> = fds[3..].iter().filter(|p| p.revents != 0).map(|p| p.fd).collect();
+        if !listener_ready && ready.is_empty() {
+            continue;
         }
-        // Serve readable connections, back to front so that removing one keeps the others' indices.
-        for i in (0..conns.len()).rev() {
-            if fds.get(i + 2).is_none_or(|p| p.revents == 0) {
-                continue;
-            }
-            if let Err(close) = conns[i].on_readable(&t) {
-                let c = conns.swap_remove(i);
-                let who = c.pe.map_or_else(|| format!("an unidentified peer at {}", c.addr), |pe| format!("PE {pe}"));
-                match close {
-                    Close::Eof => tracing::debug!("PE {}: TCP connection from {who} closed", me.0),
-                    Close::Fault(why) => tracing::warn!("PE {}: closed the TCP connection from {who}: {why}", me.0),
-                }
-            }
+        if !shared.target.spin.is_zero() {
+            spin_until = Some(Instant::now() + shared.target.spin);
         }
+        // Takes the role (waiting for a caller that holds it; what it has served is then simply not readable).
+        let mut s = shared.server.lock().unwrap_or_else(|e| e.into_inner());
+        s.serve(&shared.target, listener_ready, &ready);
+        // (The next round takes a fresh snapshot of the connections.)
     }
+}
+
+/// How long after a waiting thread's last drive the progress thread stays off the sockets (unless the thread
+/// releases the role first, as a wait that goes to sleep does). A request that comes just after a wait ended
+/// and before the next one is served at most this late.
+const PARK: Duration = Duration::from_micros(200);
+
+impl Shared {
+    /// How long the progress thread should stay parked: `Some` while a driver was active within [`PARK`].
+    fn driver_left(&self) -> Option<Duration> {
+        let at = self.driven_at.load(Ordering::SeqCst);
+        if at == 0 {
+            return None;
+        }
+        let since = Duration::from_nanos(self.now_ns().saturating_sub(at));
+        PARK.checked_sub(since).filter(|d| !d.is_zero())
+    }
+}
+
+/// `ppoll(2)` on `fds` for at most `timeout` (`None`: no limit).
+fn ppoll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> libc::c_int {
+    let ts = timeout.map(|d| libc::timespec { tv_sec: d.as_secs() as libc::time_t, tv_nsec: d.subsec_nanos() as _ });
+    let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: fds is a valid array of fds.len() pollfd structures, ts_ptr null or a live timespec.
+    unsafe { libc::ppoll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ts_ptr, std::ptr::null()) }
+}
+
+/// Empties the kick pipe.
+fn drain(kick: &UnixStream) {
+    let mut sink = [0u8; 64];
+    while matches!((&*kick).read(&mut sink), Ok(n) if n > 0) {}
 }
 
 fn accept_all(listener: &TcpListener, conns: &mut Vec<Incoming>) {

@@ -347,6 +347,7 @@ impl Runtime {
             timeout: limit,
             remote_writes_wake: self.remote_writes_wake(),
             config: &self.config.sync,
+            progress: self.driven_engines(),
             clock,
         }
     }
@@ -359,8 +360,16 @@ impl Runtime {
             timeout: bounded.then_some(self.attr.option_attr.control_operation_timeout),
             remote_writes_wake: self.remote_writes_wake(),
             config: &self.config.sync,
+            progress: self.driven_engines(),
             clock: None,
         }
+    }
+
+    /// The engines a waiting thread should drive between its polls (TCP), or `None` when no engine needs it.
+    #[inline]
+    fn driven_engines(&self) -> Option<&dyn shmem_core::engine::DataOpEngine> {
+        use shmem_core::engine::DataOpEngine;
+        self.router.needs_progress().then_some(&self.router as &dyn DataOpEngine)
     }
 
     /// Whether every engine of this job wakes this PE's sleepers when it writes here (the waits poll in short
