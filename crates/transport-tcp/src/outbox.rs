@@ -18,7 +18,7 @@ use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 /// Payloads up to this size may be batched; larger ones are written straight from the caller's buffer.
-pub(crate) const SMALL_PUT: usize = 2048;
+pub(crate) const SMALL_PUT: usize = 8 << 10;
 /// A batch that reaches this many bytes is written at once.
 pub(crate) const BATCH_CAP: usize = 64 << 10;
 /// A put that follows the previous put to the same target within this time, with no other request between

@@ -57,6 +57,7 @@ struct Incoming {
     /// The initiator, once its hello was accepted.
     pe: Option<u32>,
     state: State,
+    rx: RxBuf,
 }
 
 /// Why a connection ends.
@@ -406,7 +407,13 @@ fn accept_all(listener: &TcpListener, conns: &mut Vec<Incoming>) {
                 if stream.set_nonblocking(true).and_then(|_| stream.set_nodelay(true)).is_err() {
                     continue;
                 }
-                conns.push(Incoming { stream, addr, pe: None, state: State::Hello { buf: [0; HELLO_FIXED], got: 0 } });
+                conns.push(Incoming {
+                    stream,
+                    addr,
+                    pe: None,
+                    state: State::Hello { buf: [0; HELLO_FIXED], got: 0 },
+                    rx: RxBuf::default(),
+                });
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -419,27 +426,77 @@ fn accept_all(listener: &TcpListener, conns: &mut Vec<Incoming>) {
     }
 }
 
-/// Reads into `buf[*got..]`; `Ok(true)` when `buf` is full, `Ok(false)` when the socket has nothing more now.
-fn fill(stream: &mut TcpStream, buf: &mut [u8], got: &mut usize) -> Result<bool, Close> {
-    while *got < buf.len() {
-        match stream.read(&mut buf[*got..]) {
-            Ok(0) => return Err(Close::Eof),
-            Ok(n) => *got += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.into()),
+/// Bytes of a connection's receive buffer: small frames (a batch of small puts) are taken from the socket many
+/// at a time, with one system call, and copied out; a payload at least this long is read straight into the heap.
+const RX_BUF: usize = 16 << 10;
+
+/// What was read from a connection but not consumed yet.
+#[derive(Default)]
+struct RxBuf {
+    buf: Vec<u8>,
+    pos: usize,
+    end: usize,
+}
+
+impl RxBuf {
+    /// Moves up to `len` next bytes of the stream `fd` to `dst`: buffered ones first, then from the socket; the
+    /// count moved, short only when the socket has nothing more now (and then nothing stays buffered).
+    ///
+    /// # Safety
+    /// `dst..dst+len` must be writable memory that stays mapped for the call and is not borrowed elsewhere.
+    unsafe fn take(&mut self, fd: RawFd, dst: *mut u8, len: usize) -> Result<usize, Close> {
+        let mut done = 0;
+        loop {
+            let n = (self.end - self.pos).min(len - done);
+            if n > 0 {
+                // SAFETY: buf[pos..pos+n] is initialized buffer; dst+done..dst+done+n is inside the caller's range;
+                // the buffer is this struct's own allocation, so they do not overlap.
+                unsafe { std::ptr::copy_nonoverlapping(self.buf.as_ptr().add(self.pos), dst.add(done), n) };
+                self.pos += n;
+                done += n;
+            }
+            if done == len {
+                return Ok(done);
+            }
+            // The buffer is empty: refill it, or read a long rest straight into place.
+            let left = len - done;
+            let (into, room) = if left >= RX_BUF {
+                // SAFETY: done < len: inside the caller's range.
+                (unsafe { dst.add(done) }, left)
+            } else {
+                if self.buf.is_empty() {
+                    self.buf = vec![0; RX_BUF];
+                }
+                (self.buf.as_mut_ptr(), RX_BUF)
+            };
+            // SAFETY: into..into+room is writable: the caller's range or this buffer.
+            match unsafe { read_raw(fd, into, room) } {
+                Ok(0) => return Err(Close::Eof),
+                Ok(n) if left >= RX_BUF => done += n,
+                Ok(n) => (self.pos, self.end) = (0, n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(done),
+                Err(e) => return Err(e.into()),
+            }
         }
     }
-    Ok(true)
+
+    /// Fills `buf[*got..]`; `Ok(true)` when `buf` is full, `Ok(false)` when the socket has nothing more now.
+    fn fill(&mut self, fd: RawFd, buf: &mut [u8], got: &mut usize) -> Result<bool, Close> {
+        let want = buf.len() - *got;
+        // SAFETY: buf[*got..] is an exclusive slice of `want` bytes.
+        *got += unsafe { self.take(fd, buf[*got..].as_mut_ptr(), want) }?;
+        Ok(*got == buf.len())
+    }
 }
 
 impl Incoming {
     /// Consumes everything the socket has now, applying each complete request.
     fn on_readable(&mut self, t: &Target) -> Result<(), Close> {
+        let fd = self.stream.as_raw_fd();
         loop {
             match &mut self.state {
                 State::Hello { buf, got } => {
-                    if !fill(&mut self.stream, buf, got)? {
+                    if !self.rx.fill(fd, buf, got)? {
                         return Ok(());
                     }
                     let hello = Hello::decode(buf, t.n_pes).map_err(|e| Close::Fault(e.0))?;
@@ -447,7 +504,7 @@ impl Incoming {
                     self.state = State::Secret { pe: hello.pe, buf: vec![0; len], got: 0 };
                 }
                 State::Secret { pe, buf, got } => {
-                    if !fill(&mut self.stream, buf, got)? {
+                    if !self.rx.fill(fd, buf, got)? {
                         return Ok(());
                     }
                     if !same_secret(buf, &t.secret) {
@@ -458,7 +515,7 @@ impl Incoming {
                     self.state = State::Header { buf: [0; REQUEST_LEN], got: 0 };
                 }
                 State::Header { buf, got } => {
-                    if !fill(&mut self.stream, buf, got)? {
+                    if !self.rx.fill(fd, buf, got)? {
                         return Ok(());
                     }
                     let req = Request::decode(buf).map_err(|e| Close::Fault(e.0))?;
@@ -468,15 +525,11 @@ impl Incoming {
                 State::Payload { dst, len, done, signal } => {
                     let seg = t.node.local();
                     let base = seg.span(dst.0, *len).map_err(|e| Close::Fault(e.to_string()))?.as_ptr();
-                    while *done < *len {
-                        let left = (*len - *done) as usize;
-                        // SAFETY: base..base+len is inside this PE's own mapping (span checked); done < len.
-                        match unsafe { read_raw(self.stream.as_raw_fd(), base.add(*done as usize), left) } {
-                            Ok(0) => return Err(Close::Eof),
-                            Ok(n) => *done += n as u64,
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                            Err(e) => return Err(e.into()),
-                        }
+                    let left = (*len - *done) as usize;
+                    // SAFETY: base..base+len is inside this PE's own mapping (span checked); done <= len.
+                    *done += unsafe { self.rx.take(fd, base.add(*done as usize), left) }? as u64;
+                    if *done < *len {
+                        return Ok(());
                     }
                     let (dst, len, signal) = (*dst, *len, *signal);
                     t.node.wake(t.node.me(), dst, len);
