@@ -7,6 +7,10 @@
 //! `SHMEM_WAIT_YIELDS` override the spin and the number of yields before sleeping (for measurements on a given
 //! machine); they and the watchdog's `SHMEM_WAIT_WARN_SECS` are parsed once at init into a [`SyncConfig`].
 //! Sleeps are bounded slices, so a job failure or a deadline is noticed promptly even when nobody writes.
+//!
+//! When an engine applies remote writes in software on this PE (TCP: [`WaitCtx::progress`]), the waiting thread
+//! drives it while it spins and yields, applying what arrived itself, and each spin round ends with a yield
+//! (see `spin_driving`); before it sleeps it hands the work back to the engine's own progress thread.
 
 use crate::cmp::WaitValue;
 use shmem_core::engine::DataOpEngine;
@@ -241,20 +245,14 @@ pub fn load_local<T: WaitValue>(node: &NodeSegments, off: HeapOffset) -> T {
     T::from_bits(bits)
 }
 
-/// Polls for `limit`, with a pause between polls. With engines to drive ([`WaitCtx::progress`]), each round
-/// first lends the thread to them and ends with a yield: the answer then comes through this process's own
-/// sockets, from a peer process that may need this very core to send it (two "nodes" on one machine, or
-/// PEs of other jobs), and a spin that never yields would hold the core the answer needs for the whole spin
-/// (measured on the loaded 2-core VM: put-with-signal one-way 2.0 ms, the 2 ms spin, against 6-7 us yielding).
-/// Without engines to drive, a round is a pure spin: a same-node peer writes straight into this memory.
+/// Polls for `limit`, with a pause between polls (a same-node peer writes straight into this memory). With
+/// engines to drive ([`WaitCtx::progress`]), see [`spin_driving`].
 fn spin<R>(ctx: &WaitCtx<'_>, poll: &mut impl FnMut() -> Option<R>, limit: Duration) -> Option<R> {
+    if ctx.progress.is_some() {
+        return spin_driving(ctx, poll, limit);
+    }
     let start = Instant::now();
     loop {
-        if ctx.drive() {
-            if let Some(r) = poll() {
-                return Some(r);
-            }
-        }
         for _ in 0..64 {
             if let Some(r) = poll() {
                 return Some(r);
@@ -264,9 +262,34 @@ fn spin<R>(ctx: &WaitCtx<'_>, poll: &mut impl FnMut() -> Option<R>, limit: Durat
         if start.elapsed() >= limit {
             return None;
         }
-        if ctx.progress.is_some() {
-            std::thread::yield_now();
+    }
+}
+
+/// The spin of a wait whose answer comes through this process's own sockets (TCP): rounds of lending the
+/// thread to the engines (which apply what arrived on it), a few polls, and a yield. The answer comes from a
+/// peer process that may need this very core to send it (two "nodes" on one machine, or PEs of other jobs),
+/// and a spin that does not yield holds that core for the whole spin. Measured on the loaded 2-core VM
+/// (`shmem-bench --engines tcp,tcp-netns`, medians of 5 alternating runs), 8 B put-with-signal one-way: 2.0 ms
+/// (the 2 ms spin) with a plain spin; 6.0-6.2 us lending and yielding every 64 polls; 15.8-24.9 us yielding
+/// only every 10 us; 4.9-5.2 us lending every 8 polls and yielding every round (this).
+fn spin_driving<R>(ctx: &WaitCtx<'_>, poll: &mut impl FnMut() -> Option<R>, limit: Duration) -> Option<R> {
+    let start = Instant::now();
+    loop {
+        if ctx.drive() {
+            if let Some(r) = poll() {
+                return Some(r);
+            }
         }
+        for _ in 0..8 {
+            if let Some(r) = poll() {
+                return Some(r);
+            }
+            std::hint::spin_loop();
+        }
+        if start.elapsed() >= limit {
+            return None;
+        }
+        std::thread::yield_now();
     }
 }
 
@@ -425,6 +448,117 @@ mod tests {
             }
         );
         assert_eq!(SyncConfig::from_settings(&Settings::default()).unwrap(), SyncConfig::default());
+    }
+
+    /// An engine that applies a remote write only when a thread drives it (as TCP's would, were its progress
+    /// thread never scheduled): it stores `value` into the word on its `after`-th `progress` call, and counts
+    /// the releases.
+    #[derive(Debug)]
+    struct DrivenOnly {
+        word: &'static AtomicU64,
+        value: u64,
+        after: u64,
+        calls: AtomicU64,
+        releases: AtomicU64,
+    }
+
+    impl shmem_core::engine::DataOpEngine for DrivenOnly {
+        fn kind(&self) -> shmem_core::OpEngineType {
+            shmem_core::OpEngineType::TCP
+        }
+        fn capabilities(&self) -> shmem_core::engine::Capabilities {
+            shmem_core::engine::Capabilities {
+                direct_pointers: false,
+                asynchronous_nbi: false,
+                remote_writes_wake: true,
+                cpu_coherent_atomics: true,
+            }
+        }
+        fn reaches(&self, _: Pe) -> bool {
+            true
+        }
+        unsafe fn put(&self, _: shmem_core::engine::Put, _: shmem_core::engine::Completion) -> Result<()> {
+            Ok(())
+        }
+        unsafe fn get(&self, _: shmem_core::engine::Get, _: shmem_core::engine::Completion) -> Result<()> {
+            Ok(())
+        }
+        fn atomic(
+            &self,
+            _: Pe,
+            _: HeapOffset,
+            _: shmem_core::engine::AtomicWidth,
+            _: shmem_core::engine::AtomicOp,
+        ) -> Result<u64> {
+            Ok(0)
+        }
+        fn fence(&self) -> Result<()> {
+            Ok(())
+        }
+        fn quiet(&self) -> Result<()> {
+            Ok(())
+        }
+        fn peer_ptr(&self, _: Pe, _: HeapOffset) -> Option<std::ptr::NonNull<u8>> {
+            None
+        }
+        fn progress(&self) -> bool {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            if n == self.after {
+                self.word.store(self.value, Ordering::Release);
+                return true;
+            }
+            false
+        }
+        fn needs_progress(&self) -> bool {
+            true
+        }
+        fn progress_release(&self) {
+            self.releases.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A wait lends its thread to the engines: a write that only a driving thread applies completes the wait,
+    /// in the spin phase (no release) and after the wait went to sleep (released before each sleep, then driven
+    /// again when a sleep slice ends).
+    #[test]
+    fn waits_drive_the_engines_and_release_them_before_sleeping() {
+        let layout = HeapLayout::new(1 << 20);
+        let name = format!("/shmem-sync-drive-{}", std::process::id());
+        let mut seg = Segment::create(&name, layout.segment_len() as usize).unwrap();
+        seg.unlink();
+        let node: &'static NodeSegments = Box::leak(Box::new(NodeSegments::new(layout, Pe(0), vec![Some(seg)])));
+        node.wake_line(Pe(0)).lo.store(u64::MAX, Ordering::SeqCst);
+        let health = JobHealth::default();
+        let word = node.word64(Pe(0), HeapOffset(64));
+        // Spin phase only (2 ms of spin, far more than 5 rounds): applied on the 5th drive, never released.
+        // Then no spin and no yields: the first drives happen before the sleep, the rest after sleep slices.
+        for (round, spin_us, yields, after) in [(1u64, 2000u64, 0u32, 5u64), (2, 0, 0, 4)] {
+            let engine =
+                DrivenOnly { word, value: round, after, calls: AtomicU64::new(0), releases: AtomicU64::new(0) };
+            let config = SyncConfig {
+                spin: Some(Duration::from_micros(spin_us)),
+                yields: Some(yields),
+                ..SyncConfig::default()
+            };
+            let ctx = WaitCtx {
+                node,
+                health: &health,
+                timeout: Some(Duration::from_secs(10)),
+                remote_writes_wake: false,
+                clock: None,
+                config: &config,
+                progress: Some(&engine),
+            };
+            let poll = || (load_local::<u64>(node, HeapOffset(64)) == round).then_some(round);
+            assert_eq!(wait_until(&ctx, Some((HeapOffset(64), 8)), poll, || "w".into()).unwrap(), round);
+            assert_eq!(engine.calls.load(Ordering::SeqCst), after, "round {round}");
+            let released = engine.releases.load(Ordering::SeqCst);
+            if round == 1 {
+                assert_eq!(released, 0, "a wait satisfied while spinning keeps driving");
+            } else {
+                assert!(released >= 1, "a wait that sleeps releases the engines first");
+            }
+        }
     }
 
     /// A word written without a wake (as an RDMA NIC writes) is seen by a sleeping waiter, which sleeps in
