@@ -200,9 +200,10 @@ impl TcpEngine {
 }
 
 impl Drop for TcpEngine {
-    /// Writes the batches a put without `quiet` left, so that they arrive like unbatched puts would have.
+    /// Writes what the sockets take of batches that a put without `quiet` left (best effort, never blocking on
+    /// a peer that is gone: finalize completes every put with a quiet before it drops the engine).
     fn drop(&mut self) {
-        self.shared.outbox.flush_all();
+        self.shared.outbox.flush_nonblocking();
     }
 }
 
@@ -319,12 +320,14 @@ impl DataOpEngine for TcpEngine {
         (pe == self.me).then(|| self.node.ptr(pe, off, 0)).flatten()
     }
 
-    /// Writes this PE's batches, then serves what has arrived unless the progress thread is serving now: the
-    /// calling thread waits inside the library anyway, and is running, where the progress thread would first
-    /// have to be woken and scheduled.
+    /// Writes what the sockets take now of this PE's batches, then serves what has arrived unless another
+    /// thread is serving now: the calling thread waits inside the library anyway, and is running, where the
+    /// progress thread would first have to be woken and scheduled. Never blocks on a socket: a driver stuck
+    /// writing to a peer that does not read, while this PE's progress thread is parked, would stop this PE from
+    /// reading too, and two such PEs would wait for each other.
     fn progress(&self) -> bool {
         if self.shared.outbox.has_pending() {
-            self.shared.outbox.flush_all();
+            self.shared.outbox.flush_nonblocking();
         }
         self.shared.drive()
     }

@@ -204,21 +204,8 @@ impl Outbox {
         self.pending.load(Ordering::SeqCst) != 0
     }
 
-    /// Writes every batch, blocking as a put would (a waiting thread's flush). A failure is kept for the next
-    /// operation on that connection.
-    pub(crate) fn flush_all(&self) {
-        for slot in &self.conns {
-            let mut g = slot.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(out) = g.as_mut().filter(|o| o.has_batch()) {
-                if let Err(e) = out.send(&[], &self.pending) {
-                    out.broken = Some(e);
-                }
-            }
-        }
-    }
-
     /// Writes what of every batch the sockets take now, skipping connections a caller is using (the progress
-    /// thread's timer: it never blocks).
+    /// thread's timer, a waiting thread's drive, the engine's drop: it never blocks).
     pub(crate) fn flush_nonblocking(&self) {
         for slot in &self.conns {
             let mut g = match slot.try_lock() {
