@@ -271,11 +271,12 @@ fn spin<R>(ctx: &WaitCtx<'_>, poll: &mut impl FnMut() -> Option<R>, limit: Durat
 /// and a spin that does not yield holds that core for the whole spin. Measured on the loaded 2-core VM
 /// (`shmem-bench --engines tcp,tcp-netns`, medians of 5 alternating runs), 8 B put-with-signal one-way: 2.0 ms
 /// (the 2 ms spin) with a plain spin; 6.0-6.2 us lending and yielding every 64 polls; 15.8-24.9 us yielding
-/// only every 10 us; 4.9-5.2 us lending every 8 polls and yielding every round (this).
+/// only every 10 us; 4.9-5.2 us lending every 8 polls and yielding every round that served nothing (this).
 fn spin_driving<R>(ctx: &WaitCtx<'_>, poll: &mut impl FnMut() -> Option<R>, limit: Duration) -> Option<R> {
     let start = Instant::now();
     loop {
-        if ctx.drive() {
+        let served = ctx.drive();
+        if served {
             if let Some(r) = poll() {
                 return Some(r);
             }
@@ -289,7 +290,11 @@ fn spin_driving<R>(ctx: &WaitCtx<'_>, poll: &mut impl FnMut() -> Option<R>, limi
         if start.elapsed() >= limit {
             return None;
         }
-        std::thread::yield_now();
+        // A round that served something (a large put streaming in) goes on at once: a yield could cost it a
+        // time slice of another process, with the progress thread parked.
+        if !served {
+            std::thread::yield_now();
+        }
     }
 }
 
