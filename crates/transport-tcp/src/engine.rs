@@ -7,7 +7,7 @@
 
 use crate::config::{spin_from, TcpConfig};
 use crate::fdio::read_exact_spinning;
-use crate::outbox::Outgoing;
+use crate::outbox::{Outgoing, Sent};
 use crate::progress::{apply_signal, Progress, Shared};
 use crate::wire::{Hello, Reply, Request, REPLY_LEN};
 use shmem_core::engine::{
@@ -155,7 +155,8 @@ impl TcpEngine {
     /// reply header (polling for it for `spin` first). A reply also confirms every put sent before the request
     /// (see the end of the function).
     fn call(out: &mut Outgoing, pending: &AtomicUsize, req: Request, spin: std::time::Duration) -> io::Result<Reply> {
-        out.send_frame(&[&req.encode()], false, pending)?;
+        let kind = if req == Request::Flush { Sent::Flush } else { Sent::Other };
+        out.send_frame(&[&req.encode()], kind, pending)?;
         let mut b = [0u8; REPLY_LEN];
         // SAFETY: b is REPLY_LEN writable bytes of this frame.
         unsafe { read_exact_spinning(&mut out.stream, b.as_mut_ptr(), REPLY_LEN, spin) }?;
@@ -258,7 +259,7 @@ impl DataOpEngine for TcpEngine {
             if out.should_batch(len, signal.is_some()) {
                 out.append(&header, payload, pending)
             } else {
-                out.send_frame(&[&header, payload], true, pending).map(|()| false)
+                out.send_frame(&[&header, payload], Sent::Put, pending).map(|()| false)
             }
         })?;
         if started {

@@ -26,6 +26,22 @@ pub(crate) const BATCH_CAP: usize = 64 << 10;
 pub(crate) const BURST: Duration = Duration::from_micros(50);
 /// The longest a batch waits for more puts before the progress thread writes it.
 pub(crate) const FLUSH_AFTER: Duration = Duration::from_micros(100);
+/// A `quiet` within this time of the put before it (nothing between) counts as "put then quiet".
+const PUT_THEN_QUIET: Duration = Duration::from_micros(20);
+/// After this many "put then quiet" in a row, a lone small put waits for the quiet that will likely follow, and
+/// goes out in the same write as its flush: one segment and one wake-up of the target instead of two.
+const STREAK_TO_HOLD: u8 = 2;
+
+/// What a frame written to the socket was, for the burst and "put then quiet" detection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sent {
+    /// A put (with or without a signal).
+    Put,
+    /// The flush of a `quiet`.
+    Flush,
+    /// A get or an atomic.
+    Other,
+}
 
 /// An open connection to one target.
 #[derive(Debug)]
@@ -40,6 +56,8 @@ pub(crate) struct Outgoing {
     /// When the last put was written or batched, if no other request followed it: the next put within
     /// [`BURST`] joins a batch.
     last_put: Option<Instant>,
+    /// How many times in a row a `quiet` followed a put at once ([`PUT_THEN_QUIET`]), up to 3.
+    streak: u8,
     /// A background write of the batch failed: the next operation on this connection reports it.
     broken: Option<io::Error>,
 }
@@ -47,16 +65,19 @@ pub(crate) struct Outgoing {
 impl Outgoing {
     /// A connection with nothing pending.
     pub(crate) fn new(stream: TcpStream) -> Outgoing {
-        Outgoing { stream, unflushed: 0, batch: Vec::new(), sent: 0, last_put: None, broken: None }
+        Outgoing { stream, unflushed: 0, batch: Vec::new(), sent: 0, last_put: None, streak: 0, broken: None }
     }
 
     fn has_batch(&self) -> bool {
         self.batch.len() > self.sent
     }
 
-    /// Whether a put of `len` payload bytes, with or without a signal, should join the batch now.
+    /// Whether a put of `len` payload bytes, with or without a signal, should join the batch now: it follows
+    /// another put closely (a burst), or this connection's puts are usually followed by a `quiet` at once.
     pub(crate) fn should_batch(&self, len: usize, signalled: bool) -> bool {
-        !signalled && len <= SMALL_PUT && (self.has_batch() || self.last_put.is_some_and(|t| t.elapsed() < BURST))
+        !signalled
+            && len <= SMALL_PUT
+            && (self.has_batch() || self.streak >= STREAK_TO_HOLD || self.last_put.is_some_and(|t| t.elapsed() < BURST))
     }
 
     /// The error a background flush left, if any (taken: it is reported once, then the connection is dropped).
@@ -84,10 +105,21 @@ impl Outgoing {
 
     /// Writes the batch, then `parts` (one frame: a header and maybe a payload), in as few system calls as the
     /// socket allows (one, usually) and without copying `parts`; blocks (bounded by the write timeout).
-    /// `is_put` records the frame as a put for the burst detection.
-    pub(crate) fn send_frame(&mut self, parts: &[&[u8]], is_put: bool, pending: &AtomicUsize) -> io::Result<()> {
+    /// `kind` feeds the burst and "put then quiet" detection.
+    pub(crate) fn send_frame(&mut self, parts: &[&[u8]], kind: Sent, pending: &AtomicUsize) -> io::Result<()> {
+        let put_before = self.has_batch() || self.last_put.is_some_and(|t| t.elapsed() < PUT_THEN_QUIET);
         self.send(parts, pending)?;
-        self.last_put = is_put.then(Instant::now);
+        match kind {
+            Sent::Put => self.last_put = Some(Instant::now()),
+            Sent::Flush => {
+                self.streak = if put_before { (self.streak + 1).min(3) } else { 0 };
+                self.last_put = None;
+            }
+            Sent::Other => {
+                self.streak = 0;
+                self.last_put = None;
+            }
+        }
         Ok(())
     }
 
@@ -112,6 +144,8 @@ impl Outgoing {
     /// Writes what of the batch the socket takes now without blocking (the progress thread's flush). A failure
     /// is kept for the next operation on this connection.
     fn send_nonblocking(&mut self, pending: &AtomicUsize) {
+        // No quiet came for this batch: stop holding lone puts back for one.
+        self.streak = 0;
         while self.has_batch() {
             let rest = &self.batch[self.sent..];
             // SAFETY: rest is a live slice for the call. MSG_DONTWAIT: never block the progress thread on a target

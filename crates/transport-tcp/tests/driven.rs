@@ -84,6 +84,27 @@ fn a_batched_put_without_quiet_arrives_promptly() {
     }
 }
 
+/// After a run of put + quiet, a lone small put waits for the quiet that usually follows (to share its write);
+/// when none comes it still arrives, from the progress thread's timer, and in order with what follows.
+#[test]
+fn a_held_back_put_arrives_without_its_quiet() {
+    let bed = bed(2);
+    let e = &bed.engines[0];
+    for round in 1..=20u64 {
+        for i in 0..5u64 {
+            put(e, 1, 8192 + 8 * i, &(round * 100 + i).to_le_bytes(), None);
+            e.quiet().expect("quiet");
+        }
+        // The quiet that the last five puts had trained the connection to expect never comes.
+        put(e, 1, 4096, &round.to_le_bytes(), None);
+        let waited = wait_word(&bed, 1, 4096, round, false, "a held-back put");
+        assert!(waited < Duration::from_secs(2), "round {round}: a held-back put took {waited:?}");
+        for i in 0..5u64 {
+            assert_eq!(bed.word(1, 8192 + 8 * i).load(Ordering::Acquire), round * 100 + i);
+        }
+    }
+}
+
 /// Several threads of the target drive its progress at once while two initiators send interleaved small
 /// (batched) puts, large puts that arrive in many pieces (a frame is read partly by one holder and finished
 /// by another), signals and atomics: every byte and every count is exact.
