@@ -3,12 +3,15 @@
 //! A put small enough and following another put to the same target closely (a burst) is not written at once:
 //! its header and payload are appended to the connection's batch, and the batch goes out in one write with the
 //! next request that is written anyway (a larger put, a signalled put, a get, an atomic, the flush of a `quiet`),
-//! when a waiting thread of this PE drives progress ([`crate::TcpEngine`]'s `progress`), when it reaches
-//! [`BATCH_CAP`], or at the latest [`FLUSH_AFTER`] after it started, sent by the progress thread. So a burst of
-//! N small puts costs one system call and one wake-up of the target instead of N, and a put that no `quiet`
-//! follows still arrives promptly. A lone put, and every signalled put (the target waits for its signal), is
-//! written at once, as before. Frames in a batch are whole and in issue order, so the target sees exactly the
-//! byte stream the unbatched writes would have produced.
+//! when a waiting thread of this PE drives progress ([`crate::TcpEngine`]'s `progress`, which writes what the
+//! socket takes without blocking), when it reaches [`BATCH_CAP`], or at the latest [`FLUSH_AFTER`] after it
+//! started, sent by the progress thread. So a burst of N small puts costs one system call and one wake-up of
+//! the target instead of N, and a put that no `quiet` follows still arrives promptly. A lone put is written at
+//! once, unless the connection's last puts were each followed by a `quiet` at once: then it waits for that
+//! quiet and shares its write (one segment and one wake-up of the target: put + quiet costs about one round
+//! trip). A signalled put (the target waits for its signal) is always written at once. Frames in a batch are
+//! whole and in issue order, so the target sees exactly the byte stream the unbatched writes would have
+//! produced.
 
 use std::io::{self, IoSlice, Write};
 use std::net::TcpStream;
