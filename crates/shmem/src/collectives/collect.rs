@@ -9,9 +9,16 @@
 //! copy): on one node these are memcpys out of the peers' mappings, all members in parallel; across nodes
 //! they are deferred gets completed by one quiet, so the network engine keeps all `n - 1` requests in flight
 //! (the same bytes per member as a ring, in one step instead of `n - 1`).
+//!
+//! **Inline** (every member's block at most [`INLINE_BYTES`], every member's heap mapped here): each member copies
+//! its `source` into its collective line before the opening barrier, and after it copies every member's line
+//! into its own `dest`. Nobody reads a `source` after the barrier, so there is no closing barrier: one barrier
+//! per call. Whether every block is small is known from the agreed descriptors, so every member decides alike.
 
 use super::typed::check_len;
-use super::{capacity, check_range, get, local_copy, local_ptr, DataType, Desc, Element, Group, Kind};
+use super::{
+    capacity, check_range, get, local_copy, local_ptr, Close, DataType, Desc, Element, Group, Kind, INLINE_BYTES,
+};
 use crate::current::with_current;
 use crate::runtime::Runtime;
 use crate::{Shmem, SymVec};
@@ -114,10 +121,25 @@ pub(crate) fn run(
             ))
         })
     };
-    g.run(rt, desc, local, check, |all| {
-        let size = dt.size();
+    let size = dt.size();
+    // Every member whose block fits stages it; the call goes inline when all did (the same on every member).
+    let fits = |n: u64| n.checked_mul(size as u64).is_some_and(|b| b <= INLINE_BYTES as u64);
+    let stage = fits(nelems as u64).then_some((src, nelems * size));
+    g.run_staged(rt, desc, local, stage, check, |all, lines| {
         let total = total.get() as usize * size;
         let base = local_ptr(rt, dst, total);
+        if let Some(lines) = lines.filter(|_| all.iter().all(|d| fits(d.nelems))) {
+            let mut at = 0usize;
+            for j in 0..all.len() {
+                let len = all[j].nelems as usize * size;
+                let from = lines.payload(rt, g, j, len);
+                // SAFETY: base..base+total is this PE's checked dest (its capacity was agreed), which nothing else
+                // touches during the call; `from` is member j's line in the sync area.
+                unsafe { std::ptr::copy_nonoverlapping(from.as_ptr(), base.add(at), len) };
+                at += len;
+            }
+            return Ok(Close::No);
+        }
         let mut at = 0usize;
         for (j, d) in all.iter().enumerate() {
             let len = d.nelems as usize * size;
@@ -130,7 +152,7 @@ pub(crate) fn run(
             }
             at += len;
         }
-        rt.quiet()
+        rt.quiet().map(|()| Close::Yes)
     })
 }
 
