@@ -130,8 +130,8 @@ pub(crate) fn run(
         let base = local_ptr(rt, dst, total);
         if let Some(lines) = lines.filter(|_| all.iter().all(|d| fits(d.nelems))) {
             let mut at = 0usize;
-            for j in 0..all.len() {
-                let len = all[j].nelems as usize * size;
+            for (j, d) in all.iter().enumerate() {
+                let len = d.nelems as usize * size;
                 let from = lines.payload(rt, g, j, len);
                 // SAFETY: base..base+total is this PE's checked dest (its capacity was agreed), which nothing else
                 // touches during the call; `from` is member j's line in the sync area.

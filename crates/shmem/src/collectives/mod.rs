@@ -231,7 +231,25 @@ pub(crate) struct Group {
     /// The 64-bit signal word of the tree broadcast (same offset on every member).
     pub(crate) signal: HeapOffset,
     /// For messages: "team 3" or "active set (0, 1, 4)".
-    pub(crate) label: String,
+    pub(crate) label: Label,
+}
+
+/// How messages name a group (formatted only when a message is made: no allocation on every call).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Label {
+    /// A team, by handle.
+    Team(i32),
+    /// An active set: start, log2 of the stride, size.
+    ActiveSet(i32, i32, i32),
+}
+
+impl std::fmt::Display for Label {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Label::Team(t) => write!(f, "team {t}"),
+            Label::ActiveSet(start, log_stride, size) => write!(f, "active set ({start}, {log_stride}, {size})"),
+        }
+    }
 }
 
 impl Group {
@@ -249,7 +267,7 @@ impl Group {
             desc: desc_offset(rt, slot, epoch),
             tag: (u64::from(team as u32) << 32) | (epoch & 0xffff_ffff),
             signal: slot_offset(rt, slot),
-            label: format!("team {team}"),
+            label: Label::Team(team),
         })
     }
 

@@ -6,6 +6,8 @@
 //! Also: members that disagree across the two paths (one inline, one not), or a member that meets the call with a
 //! team sync, fail with the exact codes on every member and move no data, and the team goes on working.
 
+#![allow(clippy::needless_range_loop)] // index loops mirror the formulas of the expected layouts
+
 use crate::{check, ok, Scenario};
 use shmem::collectives::{self, Complex64, DataType, ReduceOp};
 use shmem::team::{self, TEAM_INVALID, TEAM_WORLD};
