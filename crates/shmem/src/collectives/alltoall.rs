@@ -7,9 +7,13 @@
 //! and all members run in parallel; across nodes the gets are deferred and completed by one quiet, so all of
 //! them are in flight at once. The strided form pulls element by element (`dst`/`sst` strides in elements, at
 //! least 1), also deferred.
+//!
+//! **Inline** (the contiguous form, a whole `source` of at most [`INLINE_BYTES`], every member's heap mapped
+//! here): each member copies its `source` into its collective line before the opening barrier, and after it
+//! copies block `i` of every member's line into its own `dest`; no closing barrier (one barrier per call).
 
 use super::typed::check_len;
-use super::{check_range, get, local_ptr, DataType, Desc, Element, Group, Kind};
+use super::{check_range, get, local_ptr, Close, DataType, Desc, Element, Group, Kind, INLINE_BYTES};
 use crate::current::with_current;
 use crate::runtime::Runtime;
 use crate::{Shmem, SymVec};
@@ -98,14 +102,28 @@ pub(crate) fn run(
     if strided {
         (desc.a, desc.b) = (dst as u64, sst as u64);
     }
-    g.run(
+    let size = dt.size();
+    // Inline when the whole source is small (the count is agreed, so every member decides alike).
+    let whole = nelems.checked_mul(n * size).filter(|&b| !strided && b <= INLINE_BYTES);
+    g.run_staged(
         rt,
         desc,
         local,
+        whole.map(|b| (src_off, b)),
         |_| None,
-        |_| {
-            let size = dt.size();
+        |_, lines| {
             let me = g.me;
+            if let (Some(lines), Some(_)) = (lines, whole) {
+                let block = nelems * size;
+                let base = local_ptr(rt, dst_off, n * block);
+                for j in 0..n {
+                    let from = &lines.payload(rt, g, j, (me + 1) * block)[me * block..];
+                    // SAFETY: block j of this PE's checked dest, which nothing else touches during the call; `from`
+                    // is member j's line in the sync area.
+                    unsafe { std::ptr::copy_nonoverlapping(from.as_ptr(), base.add(j * block), block) };
+                }
+                return Ok(Close::No);
+            }
             if !strided {
                 let block = nelems * size;
                 let base = local_ptr(rt, dst_off, n * block);
@@ -132,7 +150,7 @@ pub(crate) fn run(
                     }
                 }
             }
-            rt.quiet()
+            rt.quiet().map(|()| Close::Yes)
         },
     )
 }

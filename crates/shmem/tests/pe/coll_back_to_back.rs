@@ -100,7 +100,7 @@ fn rounds_on(sh: &Shmem, b: &Bufs, name: &str, handle: i32, rounds: usize) -> Re
     for r in 0..rounds {
         let at = format!("{name} ({tn} PEs), round {r}");
         let c = 1 + r % 9; // 1..9 elements: inline
-        match r % 6 {
+        match r % 7 {
             0 => {
                 // broadcast of i64 from a root that moves every round; every 25th round a large one (not inline).
                 let root = (r / 6) % tn;
@@ -162,6 +162,18 @@ fn rounds_on(sh: &Shmem, b: &Bufs, name: &str, handle: i32, rounds: usize) -> Re
                 }
                 if r % 8 == 4 {
                     ok!(collectives::team_sync(handle));
+                }
+            }
+            5 => {
+                // alltoall of i64: block j of member t's source goes to member j as its block t.
+                ok!(b.src.write_local(0, &(0..tn * c).map(|i| val(me, r, i)).collect::<Vec<_>>()));
+                ok!(collectives::alltoall::alltoall(handle, DataType::I64, b.dst.addr(), b.src.addr(), c));
+                let got = ok!(b.dst.to_vec());
+                for (t, &pe) in mem.iter().enumerate() {
+                    for i in 0..c {
+                        let want = val(pe, r, ti * c + i);
+                        check!(got[t * c + i] == want, "{at}: alltoall[{t}][{i}] = {}, want {want}", got[t * c + i]);
+                    }
                 }
             }
             _ => {
