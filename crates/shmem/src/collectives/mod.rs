@@ -199,7 +199,7 @@ pub(crate) enum Close {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Lines {
     /// The payload's offset in every member's segment (the same on all).
-    desc: HeapOffset,
+    payload: HeapOffset,
 }
 
 impl Lines {
@@ -207,7 +207,7 @@ impl Lines {
     /// this PE enters its next barrier on the team.
     pub(crate) fn payload<'a>(&self, rt: &'a Runtime, g: &Group, i: usize, len: usize) -> &'a [u8] {
         assert!(len <= INLINE_BYTES, "a staged payload fits the line");
-        let p = rt.node.ptr(g.pe(i), self.desc, len as u64).expect("a mapped member's line");
+        let p = rt.node.ptr(g.pe(i), self.payload, len as u64).expect("a mapped member's line");
         // SAFETY: p..p+len is inside member i's mapped line; member i wrote it before the barrier this PE has
         // passed and does not write it again before this PE has entered its next barrier on the team (the lines
         // are double-buffered by barrier epoch), which happens only after the caller drops the slice.
@@ -301,7 +301,8 @@ impl Group {
     }
 
     /// Runs one collective: agree on the descriptors (with `check` for family rules that need every member's
-    /// descriptor), then `body`, then the closing barrier. `local` is this PE's own argument error.
+    /// descriptor), then `body`, then the closing barrier (which a refused call on a team skips: see the module
+    /// documentation). `local` is this PE's own argument error.
     pub(crate) fn run(
         &self,
         rt: &Runtime,
@@ -337,7 +338,7 @@ impl Group {
         for (i, w) in mine.words().into_iter().enumerate() {
             rt.node.word64(rt.me, self.desc.plus(8 * i as u64)).store(w, Ordering::Relaxed);
         }
-        if let (Meet::Team(_), Some((src, len)), None, true) = (self.meet, stage, &local, inline) {
+        if let (Some((src, len)), None, true) = (stage, &local, inline) {
             assert!(len <= INLINE_BYTES, "a staged payload fits the line");
             local_copy(rt, self.desc.plus(HEADER_BYTES), src, len);
         }
@@ -356,7 +357,7 @@ impl Group {
                 Meet::ActiveSet(_) => Err::<(), _>(e).and(self.meet(rt)),
             };
         }
-        let lines = inline.then_some(Lines { desc: self.desc.plus(HEADER_BYTES) });
+        let lines = inline.then_some(Lines { payload: self.desc.plus(HEADER_BYTES) });
         match body(&all, lines.as_ref()) {
             Ok(Close::No) if matches!(self.meet, Meet::Team(_)) => Ok(()),
             Ok(_) => self.meet(rt),
