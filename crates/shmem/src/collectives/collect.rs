@@ -78,8 +78,10 @@ pub(crate) fn run(
     pre: Option<Error>,
 ) -> Result<()> {
     let name = if fixed { "fcollect" } else { "collect" };
-    let checked = check_range(rt, &format!("{name} source"), source, nelems, dt)
-        .and_then(|s| Ok((check_range(rt, &format!("{name} dest"), dest, 0, dt)?, s)));
+    let (src_what, dst_what) =
+        if fixed { ("fcollect source", "fcollect dest") } else { ("collect source", "collect dest") };
+    let checked =
+        check_range(rt, src_what, source, nelems, dt).and_then(|s| Ok((check_range(rt, dst_what, dest, 0, dt)?, s)));
     let (local, (dst, src)) = match checked {
         Ok(r) => (pre, r),
         Err(e) => (Some(pre.unwrap_or(e)), (HeapOffset(0), HeapOffset(0))),

@@ -503,6 +503,15 @@ pub(crate) fn check_range(rt: &Runtime, what: &str, addr: usize, nelems: usize, 
     })
 }
 
+/// `e` with its message prefixed by `what()` when it is this PE's argument error (INVALID_PARAM): lets a caller
+/// pass a short static name to [`check_range`] and format its full name only when a message is made.
+pub(crate) fn prefixed(e: Error, what: impl FnOnce() -> String) -> Error {
+    match e {
+        Error::InvalidParam(m) => Error::InvalidParam(format!("{} {m}", what())),
+        e => e,
+    }
+}
+
 /// Whether the byte ranges `a..a+alen` and `b..b+blen` share a byte (empty ranges share none).
 pub(crate) fn overlap(a: u64, alen: u64, b: u64, blen: u64) -> bool {
     alen > 0 && blen > 0 && a < b.saturating_add(blen) && b < a.saturating_add(alen)

@@ -73,19 +73,23 @@ pub(crate) fn run(
     nreduce: usize,
     pre: Option<Error>,
 ) -> Result<()> {
-    let what = format!("{}_reduce of {}", op.name(), dt.name());
+    // Named only when a message is made (no formatting on every call).
+    let what = || format!("{}_reduce of {}", op.name(), dt.name());
     let checked = if dt == DataType::Bytes || !dt.supports(op) {
-        Err(Error::invalid(format!("{what}: the {} operator is not defined on {}", op.name(), dt.name())))
+        Err(Error::invalid(format!("{}: the {} operator is not defined on {}", what(), op.name(), dt.name())))
     } else {
-        check_range(rt, &format!("{what} dest"), dest, nreduce, dt)
-            .and_then(|d| Ok((d, check_range(rt, &format!("{what} source"), source, nreduce, dt)?)))
+        let named = |e| super::prefixed(e, what);
+        check_range(rt, "dest", dest, nreduce, dt)
+            .map_err(named)
+            .and_then(|d| Ok((d, check_range(rt, "source", source, nreduce, dt).map_err(named)?)))
             .and_then(|(d, s)| {
                 let len = (nreduce * dt.size()) as u64;
                 let overlap = d != s && d.0 < s.0 + len && s.0 < d.0 + len;
                 if overlap {
                     Err(Error::invalid(format!(
-                        "{what}: dest {dest:#x} and source {source:#x} overlap; they must be the same array or \
-                         disjoint"
+                        "{}: dest {dest:#x} and source {source:#x} overlap; they must be the same array or \
+                         disjoint",
+                        what()
                     )))
                 } else {
                     Ok((d, s))
