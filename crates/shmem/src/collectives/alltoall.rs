@@ -8,12 +8,12 @@
 //! them are in flight at once. The strided form pulls element by element (`dst`/`sst` strides in elements, at
 //! least 1), also deferred.
 //!
-//! **Inline** (the contiguous form, a whole `source` of at most [`INLINE_BYTES`], every member's heap mapped
+//! **Inline** (the contiguous form, a whole `source` of at most [`Group::inline_limit`], every member's heap mapped
 //! here): each member copies its `source` into its collective line before the opening barrier, and after it
 //! copies block `i` of every member's line into its own `dest`; no closing barrier (one barrier per call).
 
 use super::typed::check_len;
-use super::{check_range, get, local_ptr, Close, DataType, Desc, Element, Group, Kind, INLINE_BYTES};
+use super::{check_range, get, local_ptr, Close, DataType, Desc, Element, Group, Kind};
 use crate::current::with_current;
 use crate::runtime::Runtime;
 use crate::{Shmem, SymVec};
@@ -104,7 +104,7 @@ pub(crate) fn run(
     }
     let size = dt.size();
     // Inline when the whole source is small (the count is agreed, so every member decides alike).
-    let whole = nelems.checked_mul(n * size).filter(|&b| !strided && b <= INLINE_BYTES);
+    let whole = nelems.checked_mul(n * size).filter(|&b| !strided && b <= g.inline_limit());
     g.run_staged(
         rt,
         desc,

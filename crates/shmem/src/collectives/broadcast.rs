@@ -2,10 +2,10 @@
 //! broadcasts; the active-set `broadcast32/64` leave the root's `dest` alone, as 1.4 did).
 //!
 //! # Algorithm
-//! - **Small, one node** (at most [`INLINE_BYTES`], every member's heap mapped here): the root copies its `source`
-//!   into its collective line before the opening barrier, and after it every member copies from the root's line
-//!   into its own `dest`. Nobody reads the root's `source` after the barrier, so there is no closing barrier:
-//!   one barrier per call (see the module documentation of `collectives`).
+//! - **Small, one node** (at most [`Group::inline_limit`], every member's heap mapped here): the root copies its
+//!   `source` into its collective line before the opening barrier, and after it every member copies from the root's
+//!   line into its own `dest`. Nobody reads the root's `source` after the barrier, so there is no closing barrier: one
+//!   barrier per call (see the module documentation of `collectives`).
 //! - **One node** (every member's heap mapped here): each member copies straight out of the root's `source`
 //!   (one MTE get = one memcpy from the root's mapping); the opening barrier says the source is ready, the
 //!   closing one that nobody reads it any more. Every member moves the data once, in parallel.
@@ -16,10 +16,7 @@
 //!   each tree edge once; a quiet before the closing barrier completes the forwarded puts.
 
 use super::typed::check_len;
-use super::{
-    check_range, get, local_copy, local_ptr, put, wait_signal, Close, DataType, Desc, Element, Group, Kind,
-    INLINE_BYTES,
-};
+use super::{check_range, get, local_copy, local_ptr, put, wait_signal, Close, DataType, Desc, Element, Group, Kind};
 use crate::current::with_current;
 use crate::runtime::Runtime;
 use crate::{Shmem, SymVec};
@@ -70,7 +67,7 @@ pub(crate) fn run(
     let desc = Desc::new(Kind::Broadcast, dt, nelems, root as u64);
     let len = nelems * dt.size();
     // Inline when small (the count is agreed, so every member decides alike); only the root stages.
-    let inline = len <= INLINE_BYTES;
+    let inline = len <= g.inline_limit();
     let stage = (inline && root == g.me as i64).then_some((src, len));
     g.run_staged(
         rt,

@@ -68,6 +68,8 @@ const TAG_WORD: u64 = 8;
 /// Most bytes a member publishes inline in its line (small payloads on one node): the small reductions
 /// (up to 4 KiB) and broadcasts and collects up to this size per member then cost one barrier.
 pub(crate) const INLINE_BYTES: usize = 4096;
+/// Most bytes a member of a team of two publishes inline (see [`Group::inline_limit`]).
+pub(crate) const PAIR_INLINE_BYTES: usize = 1024;
 /// Bytes of one collective line: header and inline payload.
 pub(crate) const LINE_BYTES: u64 = HEADER_BYTES + INLINE_BYTES as u64;
 /// Bytes of the tree broadcast's signal line at the start of a slot's block.
@@ -298,6 +300,19 @@ impl Group {
     /// are all mapped here. The same answer on every member (members of one node map each other).
     pub(crate) fn inline_capable(&self, rt: &Runtime) -> bool {
         matches!(self.meet, Meet::Team(_)) && self.all_mapped(rt)
+    }
+
+    /// Most bytes per member that a call on this group sends inline: [`INLINE_BYTES`], or [`PAIR_INLINE_BYTES`]
+    /// for a team of two, whose barrier is a single cheap round trip when each PE has a core: there, copying a
+    /// larger payload into the line and out again (with the line's cache lines crossing cores) costs about as
+    /// much as the closing barrier it saves (measured: benches/results/issue15-one-barrier.md). The same on every
+    /// member (the team size is).
+    pub(crate) fn inline_limit(&self) -> usize {
+        if self.len() <= 2 {
+            PAIR_INLINE_BYTES
+        } else {
+            INLINE_BYTES
+        }
     }
 
     /// Runs one collective: agree on the descriptors (with `check` for family rules that need every member's

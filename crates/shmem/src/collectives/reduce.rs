@@ -3,10 +3,10 @@
 //!
 //! # Algorithm
 //! Chosen by size, the same way on every member (the count is agreed):
-//! - **Inline** (at most [`INLINE_BYTES`], every member's heap mapped here): each member copies its `source` into
-//!   its collective line before the opening barrier; after it each member folds every member's line in team
-//!   order straight into its own `dest`. Nobody reads a `source` after the barrier (in place is free), so there
-//!   is no closing barrier: one barrier per call.
+//! - **Inline** (at most [`Group::inline_limit`], every member's heap mapped here): each member copies its `source`
+//!   into its collective line before the opening barrier; after it each member folds every member's line in team order
+//!   straight into its own `dest`. Nobody reads a `source` after the barrier (in place is free), so there is no closing
+//!   barrier: one barrier per call.
 //! - **Small** (`nreduce` below the team size, or at most 4 KiB): every member pulls every member's whole
 //!   `source` (deferred gets, one quiet), folds them in team order, and writes its `dest`; when some member
 //!   reduces in place (`dest == source`, which the descriptors say) the members meet first, so that nobody's
@@ -28,9 +28,7 @@
 
 use super::typed::check_len;
 use super::types::combine_bytes;
-use super::{
-    check_range, get, local_ptr, put, Close, DataType, Desc, Group, Kind, Lines, ReduceOp, Reducible, INLINE_BYTES,
-};
+use super::{check_range, get, local_ptr, put, Close, DataType, Desc, Group, Kind, Lines, ReduceOp, Reducible};
 use crate::current::with_current;
 use crate::runtime::Runtime;
 use crate::{Shmem, SymVec};
@@ -107,7 +105,7 @@ pub(crate) fn run(
     desc.cap = u64::from(local.is_none() && dst == src);
     let bytes = nreduce * dt.size();
     // Inline when small (the count is agreed, so every member decides alike): every member stages its source.
-    let inline = bytes <= INLINE_BYTES;
+    let inline = bytes <= g.inline_limit();
     g.run_staged(
         rt,
         desc,

@@ -102,9 +102,15 @@ fn rounds_on(sh: &Shmem, b: &Bufs, name: &str, handle: i32, rounds: usize) -> Re
         let c = 1 + r % 9; // 1..9 elements: inline
         match r % 7 {
             0 => {
-                // broadcast of i64 from a root that moves every round; every 25th round a large one (not inline).
+                // broadcast of i64 from a root that moves every round.
                 let root = (r / 6) % tn;
-                let count = if r % 25 == 0 { LARGE } else { c };
+                // Every 25th round a large one (not inline), and between them one of 2.4 KB (inline in teams of three
+                // or more, not in a team of two).
+                let count = match r % 25 {
+                    0 => LARGE,
+                    12 => 300,
+                    _ => c,
+                };
                 ok!(b.src.write_local(0, &(0..count).map(|i| val(me, r, i)).collect::<Vec<_>>()));
                 let root = root as i32;
                 ok!(collectives::broadcast::broadcast(handle, DataType::I64, b.dst.addr(), b.src.addr(), count, root));
