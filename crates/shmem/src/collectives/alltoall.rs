@@ -13,7 +13,7 @@
 //! copies block `i` of every member's line into its own `dest`; no closing barrier (one barrier per call).
 
 use super::typed::check_len;
-use super::{check_range, get, local_ptr, Close, DataType, Desc, Element, Group, Kind};
+use super::{check_range, get, local_ptr, DataType, Desc, Element, Group, Kind};
 use crate::current::with_current;
 use crate::runtime::Runtime;
 use crate::{Shmem, SymVec};
@@ -105,25 +105,29 @@ pub(crate) fn run(
     let size = dt.size();
     // Inline when the whole source is small (the count is agreed, so every member decides alike).
     let whole = nelems.checked_mul(n * size).filter(|&b| !strided && b <= g.inline_limit());
+    let inline = |_: &[Desc], lines: &super::Lines| {
+        whole.map(|_| {
+            let (me, block) = (g.me, nelems * size);
+            let base = local_ptr(rt, dst_off, n * block);
+            for j in 0..n {
+                let from = &lines.payload(rt, g, j, (me + 1) * block)[me * block..];
+                // SAFETY: block j of this PE's checked dest, which nothing else touches during the call; `from` is
+                // member j's line in the sync area.
+                unsafe { std::ptr::copy_nonoverlapping(from.as_ptr(), base.add(j * block), block) };
+            }
+            Ok(())
+        })
+    };
     g.run_staged(
         rt,
         desc,
         local,
         whole.map(|b| (src_off, b)),
         |_| None,
-        |_, lines| {
+        inline,
+        |_| {
+            let size = dt.size();
             let me = g.me;
-            if let (Some(lines), Some(_)) = (lines, whole) {
-                let block = nelems * size;
-                let base = local_ptr(rt, dst_off, n * block);
-                for j in 0..n {
-                    let from = &lines.payload(rt, g, j, (me + 1) * block)[me * block..];
-                    // SAFETY: block j of this PE's checked dest, which nothing else touches during the call; `from`
-                    // is member j's line in the sync area.
-                    unsafe { std::ptr::copy_nonoverlapping(from.as_ptr(), base.add(j * block), block) };
-                }
-                return Ok(Close::No);
-            }
             if !strided {
                 let block = nelems * size;
                 let base = local_ptr(rt, dst_off, n * block);
@@ -150,7 +154,7 @@ pub(crate) fn run(
                     }
                 }
             }
-            rt.quiet().map(|()| Close::Yes)
+            rt.quiet()
         },
     )
 }

@@ -16,7 +16,7 @@
 //!   each tree edge once; a quiet before the closing barrier completes the forwarded puts.
 
 use super::typed::check_len;
-use super::{check_range, get, local_copy, local_ptr, put, wait_signal, Close, DataType, Desc, Element, Group, Kind};
+use super::{check_range, get, local_copy, local_ptr, put, wait_signal, DataType, Desc, Element, Group, Kind, Lines};
 use crate::current::with_current;
 use crate::runtime::Runtime;
 use crate::{Shmem, SymVec};
@@ -69,31 +69,29 @@ pub(crate) fn run(
     // Inline when small (the count is agreed, so every member decides alike); only the root stages.
     let inline = len <= g.inline_limit();
     let stage = (inline && root == g.me as i64).then_some((src, len));
+    let from_lines = |_: &[Desc], lines: &Lines| {
+        inline.then(|| {
+            let root = root as usize;
+            if g.me != root {
+                let d = local_ptr(rt, dst, len);
+                let from = lines.payload(rt, g, root, len);
+                // SAFETY: d..d+len is this PE's checked dest, which nothing else touches during the call; `from` is
+                // the root's line, another mapping's bytes.
+                unsafe { std::ptr::copy_nonoverlapping(from.as_ptr(), d, len) };
+            } else if to_root {
+                local_copy(rt, dst, src, len);
+            }
+            Ok(())
+        })
+    };
     g.run_staged(
         rt,
         desc,
         local,
         stage,
         |_| None,
-        |_, lines| {
-            let root = root as usize;
-            match lines {
-                Some(lines) if inline => {
-                    if g.me != root {
-                        let d = local_ptr(rt, dst, len);
-                        let from = lines.payload(rt, g, root, len);
-                        // SAFETY: d..d+len is this PE's checked dest, which nothing else touches during the call; `from`
-                        // is the root's line, another mapping's bytes.
-                        unsafe { std::ptr::copy_nonoverlapping(from.as_ptr(), d, len) };
-                    } else if to_root {
-                        local_copy(rt, dst, src, len);
-                    }
-                    Ok(Close::No)
-                }
-                _ if len == 0 => Ok(Close::No),
-                _ => move_data(rt, g, dst, src, len, root, to_root).map(|()| Close::Yes),
-            }
-        },
+        from_lines,
+        |_| move_data(rt, g, dst, src, nelems * dt.size(), root as usize, to_root),
     )
 }
 

@@ -10,13 +10,14 @@
 //! they are deferred gets completed by one quiet, so the network engine keeps all `n - 1` requests in flight
 //! (the same bytes per member as a ring, in one step instead of `n - 1`).
 //!
-//! **Inline** (every member's block at most [`Group::inline_limit`], every member's heap mapped here): each member
-//! copies its `source` into its collective line before the opening barrier, and after it copies every member's line
-//! into its own `dest`. Nobody reads a `source` after the barrier, so there is no closing barrier: one barrier per
-//! call. Whether every block is small is known from the agreed descriptors, so every member decides alike.
+//! **Inline** (every member's block at most [`Group::inline_limit`] bytes, every member's heap mapped here): each
+//! member copies its `source` into its collective line before the opening barrier, and after it copies every
+//! member's line into its own `dest`. Nobody reads a `source` after the barrier, so there is no closing barrier:
+//! one barrier per call. Whether every block is small is known from the agreed descriptors, so every member
+//! decides alike.
 
 use super::typed::check_len;
-use super::{capacity, check_range, get, local_copy, local_ptr, Close, DataType, Desc, Element, Group, Kind};
+use super::{capacity, check_range, get, local_copy, local_ptr, DataType, Desc, Element, Group, Kind};
 use crate::current::with_current;
 use crate::runtime::Runtime;
 use crate::{Shmem, SymVec};
@@ -121,14 +122,13 @@ pub(crate) fn run(
             ))
         })
     };
-    let size = dt.size();
     // Every member whose block fits stages it; the call goes inline when all did (the same on every member).
-    let fits = |n: u64| n.checked_mul(size as u64).is_some_and(|b| b <= g.inline_limit() as u64);
-    let stage = fits(nelems as u64).then_some((src, nelems * size));
-    g.run_staged(rt, desc, local, stage, check, |all, lines| {
-        let total = total.get() as usize * size;
-        let base = local_ptr(rt, dst, total);
-        if let Some(lines) = lines.filter(|_| all.iter().all(|d| fits(d.nelems))) {
+    let fits = |n: u64| n.checked_mul(dt.size() as u64).is_some_and(|b| b <= g.inline_limit() as u64);
+    let stage = fits(nelems as u64).then_some((src, nelems * dt.size()));
+    let inline = |all: &[Desc], lines: &super::Lines| {
+        all.iter().all(|d| fits(d.nelems)).then(|| {
+            let size = dt.size();
+            let base = local_ptr(rt, dst, total.get() as usize * size);
             let mut at = 0usize;
             for (j, d) in all.iter().enumerate() {
                 let len = d.nelems as usize * size;
@@ -138,8 +138,13 @@ pub(crate) fn run(
                 unsafe { std::ptr::copy_nonoverlapping(from.as_ptr(), base.add(at), len) };
                 at += len;
             }
-            return Ok(Close::No);
-        }
+            Ok(())
+        })
+    };
+    g.run_staged(rt, desc, local, stage, check, inline, |all| {
+        let size = dt.size();
+        let total = total.get() as usize * size;
+        let base = local_ptr(rt, dst, total);
         let mut at = 0usize;
         for (j, d) in all.iter().enumerate() {
             let len = d.nelems as usize * size;
@@ -152,7 +157,7 @@ pub(crate) fn run(
             }
             at += len;
         }
-        rt.quiet().map(|()| Close::Yes)
+        rt.quiet()
     })
 }
 

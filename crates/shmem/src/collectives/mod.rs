@@ -188,15 +188,6 @@ pub(crate) enum Meet {
     ActiveSet(HeapOffset),
 }
 
-/// Whether a collective's body needs the closing barrier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Close {
-    /// Yes: it read or wrote other members' user buffers (or pushed data), so nobody may go on before all are done.
-    Yes,
-    /// No: it read only the lines (inline payloads) and wrote only its own `dest` (see [`Group::run_staged`]).
-    No,
-}
-
 /// The inline payloads of one call on one node: where every member's staged bytes are.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Lines {
@@ -326,15 +317,17 @@ impl Group {
         check: impl FnOnce(&[Desc]) -> Option<Error>,
         body: impl FnOnce(&[Desc]) -> Result<()>,
     ) -> Result<()> {
-        self.run_staged(rt, mine, local, None, check, |all, _| body(all).map(|()| Close::Yes))
+        self.run_staged(rt, mine, local, None, check, |_, _| None, body)
     }
 
-    /// [`Group::run`] with an inline payload: when [`Group::inline_capable`], `stage` (a range of this PE's
-    /// heap of at most [`INLINE_BYTES`], checked by the caller) is copied into this PE's line before the
-    /// barrier, and `body` gets the [`Lines`] to read every member's staged bytes from. Whether a member
-    /// stages, and whether `body` answers [`Close::No`], must follow from the agreed descriptors alone (so every
-    /// member decides alike); `body` may answer `Close::No` only when it read no other member's `source` and
-    /// wrote no other member's memory.
+    /// [`Group::run`] with an inline path: when [`Group::inline_capable`], `stage` (a range of this PE's heap of
+    /// at most [`INLINE_BYTES`], checked by the caller) is copied into this PE's line before the barrier, and
+    /// after an agreeing verdict `inline` gets the [`Lines`] to read every member's staged bytes from. When it
+    /// answers `Some`, the call is done without the closing barrier; when it answers `None` (or the group is not
+    /// inline capable), `body` runs and the closing barrier follows. Whether a member stages, and whether
+    /// `inline` answers `Some`, must follow from the agreed descriptors alone (so every member decides alike);
+    /// `inline` may read only the lines and write only this PE's own memory.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn run_staged(
         &self,
         rt: &Runtime,
@@ -342,18 +335,19 @@ impl Group {
         local: Option<Error>,
         stage: Option<(HeapOffset, usize)>,
         check: impl FnOnce(&[Desc]) -> Option<Error>,
-        body: impl FnOnce(&[Desc], Option<&Lines>) -> Result<Close>,
+        inline: impl FnOnce(&[Desc], &Lines) -> Option<Result<()>>,
+        body: impl FnOnce(&[Desc]) -> Result<()>,
     ) -> Result<()> {
         rt.check_live()?;
         let mut mine = mine;
         if let Some(e) = &local {
             mine.err = e.code().unsigned_abs() as u64;
         }
-        let inline = self.inline_capable(rt);
+        let mapped = self.inline_capable(rt);
         for (i, w) in mine.words().into_iter().enumerate() {
             rt.node.word64(rt.me, self.desc.plus(8 * i as u64)).store(w, Ordering::Relaxed);
         }
-        if let (Some((src, len)), None, true) = (stage, &local, inline) {
+        if let (Some((src, len)), None, true) = (stage, &local, mapped) {
             assert!(len <= INLINE_BYTES, "a staged payload fits the line");
             local_copy(rt, self.desc.plus(HEADER_BYTES), src, len);
         }
@@ -361,7 +355,7 @@ impl Group {
             rt.node.word64(rt.me, self.desc.plus(8 * TAG_WORD)).store(self.tag, Ordering::Relaxed);
         }
         self.meet(rt)?;
-        let all = if inline { self.read_descs_mapped(rt) } else { self.read_descs(rt)? };
+        let all = if mapped { self.read_descs_mapped(rt) } else { self.read_descs(rt)? };
         let verdict = self.verdict(&all, local).or_else(|| check(&all));
         if let Some(e) = verdict {
             // Every member reached the same verdict and nobody moved data: on a team the next call's opening
@@ -372,12 +366,14 @@ impl Group {
                 Meet::ActiveSet(_) => Err::<(), _>(e).and(self.meet(rt)),
             };
         }
-        let lines = inline.then_some(Lines { payload: self.desc.plus(HEADER_BYTES) });
-        match body(&all, lines.as_ref()) {
-            Ok(Close::No) if matches!(self.meet, Meet::Team(_)) => Ok(()),
-            Ok(_) => self.meet(rt),
-            Err(e) => Err::<(), _>(e).and(self.meet(rt)),
+        if mapped {
+            if let Some(done) = inline(&all, &Lines { payload: self.desc.plus(HEADER_BYTES) }) {
+                return done;
+            }
         }
+        let result = body(&all);
+        let closed = self.meet(rt);
+        result.and(closed)
     }
 
     fn read_descs(&self, rt: &Runtime) -> Result<Vec<Desc>> {

@@ -3,10 +3,10 @@
 //!
 //! # Algorithm
 //! Chosen by size, the same way on every member (the count is agreed):
-//! - **Inline** (at most [`Group::inline_limit`], every member's heap mapped here): each member copies its `source`
-//!   into its collective line before the opening barrier; after it each member folds every member's line in team order
-//!   straight into its own `dest`. Nobody reads a `source` after the barrier (in place is free), so there is no closing
-//!   barrier: one barrier per call.
+//! - **Inline** (at most [`Group::inline_limit`] bytes, every member's heap mapped here): each member copies its
+//!   `source` into its collective line before the opening barrier; after it each member folds every member's
+//!   line in team order straight into its own `dest`. Nobody reads a `source` after the barrier (in place is
+//!   free), so there is no closing barrier: one barrier per call.
 //! - **Small** (`nreduce` below the team size, or at most 4 KiB): every member pulls every member's whole
 //!   `source` (deferred gets, one quiet), folds them in team order, and writes its `dest`; when some member
 //!   reduces in place (`dest == source`, which the descriptors say) the members meet first, so that nobody's
@@ -28,7 +28,7 @@
 
 use super::typed::check_len;
 use super::types::combine_bytes;
-use super::{check_range, get, local_ptr, put, Close, DataType, Desc, Group, Kind, Lines, ReduceOp, Reducible};
+use super::{check_range, get, local_ptr, put, DataType, Desc, Group, Kind, Lines, ReduceOp, Reducible};
 use crate::current::with_current;
 use crate::runtime::Runtime;
 use crate::{Shmem, SymVec};
@@ -103,28 +103,84 @@ pub(crate) fn run(
     // Not agreed (members may differ): whether this member reduces in place, so that every member knows
     // whether a barrier must separate the reads of the sources from the writes of the destinations.
     desc.cap = u64::from(local.is_none() && dst == src);
-    let bytes = nreduce * dt.size();
     // Inline when small (the count is agreed, so every member decides alike): every member stages its source.
-    let inline = bytes <= g.inline_limit();
+    let small = nreduce * dt.size() <= g.inline_limit();
     g.run_staged(
         rt,
         desc,
         local,
-        inline.then_some((src, bytes)),
+        small.then_some((src, nreduce * dt.size())),
         |_| None,
-        |all, lines| match lines {
-            _ if bytes == 0 => Ok(Close::No),
-            Some(lines) if inline => {
-                fold_lines(rt, g, op, dt, lines, dst, bytes);
-                Ok(Close::No)
+        |_, lines| {
+            small.then(|| {
+                fold_lines(rt, g, op, dt, lines, dst, nreduce * dt.size());
+                Ok(())
+            })
+        },
+        |all| {
+            let in_place = all.iter().any(|d| d.cap != 0);
+            let size = dt.size();
+            let bytes = nreduce * size;
+            if bytes == 0 {
+                return Ok(());
             }
-            _ => reduce_direct(rt, g, op, dt, (dst, src), nreduce, all).map(|()| Close::Yes),
+            // On one node (every member's heap mapped here) the sources are read in place: no copy into
+            // scratch first (the bandwidth rows of coll-bench were paying for it).
+            let mapped = g.all_mapped(rt) && (src.0 as usize).is_multiple_of(size.min(8));
+            let mut bufs = Vec::new();
+            if nreduce < g.len() || bytes <= SMALL_BYTES {
+                let mut direct;
+                let acc: &[u64] = if mapped {
+                    direct = scratch(bytes);
+                    fold_mapped(rt, g, op, dt, src, bytes_of(&mut direct, bytes));
+                    &direct
+                } else {
+                    fold(rt, g, op, dt, src, bytes, &mut bufs)?
+                };
+                if in_place {
+                    g.meet(rt)?;
+                }
+                let d = local_ptr(rt, dst, bytes);
+                // SAFETY: d..d+bytes is this PE's checked dest; acc is private scratch of at least `bytes`.
+                unsafe { std::ptr::copy_nonoverlapping(acc.as_ptr().cast::<u8>(), d, bytes) };
+                return Ok(());
+            }
+            let n = g.len();
+            let (q, r) = (nreduce / n, nreduce % n);
+            let lo = g.me * q + g.me.min(r);
+            let count = q + usize::from(g.me < r);
+            if mapped {
+                return reduce_scatter_mapped(rt, g, op, dt, (dst, src), lo, count);
+            }
+            let mut mine = scratch(count * size);
+            let block = (BLOCK_BYTES / size).max(1);
+            let mut at = 0;
+            while at < count {
+                let k = block.min(count - at);
+                let part = fold(rt, g, op, dt, src.plus(((lo + at) * size) as u64), k * size, &mut bufs)?;
+                let out = &mut bytes_of(&mut mine, count * size)[at * size..(at + k) * size];
+                out.copy_from_slice(&bytemuck::cast_slice::<u64, u8>(part)[..k * size]);
+                at += k;
+            }
+            if in_place {
+                g.meet(rt)?;
+            }
+            let slice = bytes_of(&mut mine, count * size);
+            let to = dst.plus((lo * size) as u64);
+            for j in 0..n {
+                // SAFETY: `slice` is private scratch, alive for the blocking put; `to` is a checked dest range.
+                unsafe { put(rt, g.pe(j), to, slice.as_ptr(), slice.len(), None)? };
+            }
+            rt.quiet()
         },
     )
 }
 
 /// The inline path: folds every member's staged bytes in team order straight into this PE's `dest`.
 fn fold_lines(rt: &Runtime, g: &Group, op: ReduceOp, dt: DataType, lines: &Lines, dst: HeapOffset, bytes: usize) {
+    if bytes == 0 {
+        return;
+    }
     let d = local_ptr(rt, dst, bytes);
     // SAFETY: d..d+bytes is this PE's checked dest (aligned for dt by check_range), which nothing else reads or
     // writes during the call; the lines folded into it are other bytes (the sync area).
@@ -137,73 +193,6 @@ fn fold_lines(rt: &Runtime, g: &Group, op: ReduceOp, dt: DataType, lines: &Lines
             combine_bytes(dt, op, acc, x);
         }
     }
-}
-
-/// The paths that read the members' sources where they lie (closed by a barrier): small and large, through the
-/// node's mappings or the router.
-fn reduce_direct(
-    rt: &Runtime,
-    g: &Group,
-    op: ReduceOp,
-    dt: DataType,
-    (dst, src): (HeapOffset, HeapOffset),
-    nreduce: usize,
-    all: &[Desc],
-) -> Result<()> {
-    let in_place = all.iter().any(|d| d.cap != 0);
-    let size = dt.size();
-    let bytes = nreduce * size;
-    if bytes == 0 {
-        return Ok(());
-    }
-    // On one node (every member's heap mapped here) the sources are read in place: no copy into
-    // scratch first (the bandwidth rows of coll-bench were paying for it).
-    let mapped = g.all_mapped(rt) && (src.0 as usize).is_multiple_of(size.min(8));
-    let mut bufs = Vec::new();
-    if nreduce < g.len() || bytes <= SMALL_BYTES {
-        let mut direct;
-        let acc: &[u64] = if mapped {
-            direct = scratch(bytes);
-            fold_mapped(rt, g, op, dt, src, bytes_of(&mut direct, bytes));
-            &direct
-        } else {
-            fold(rt, g, op, dt, src, bytes, &mut bufs)?
-        };
-        if in_place {
-            g.meet(rt)?;
-        }
-        let d = local_ptr(rt, dst, bytes);
-        // SAFETY: d..d+bytes is this PE's checked dest; acc is private scratch of at least `bytes`.
-        unsafe { std::ptr::copy_nonoverlapping(acc.as_ptr().cast::<u8>(), d, bytes) };
-        return Ok(());
-    }
-    let n = g.len();
-    let (q, r) = (nreduce / n, nreduce % n);
-    let lo = g.me * q + g.me.min(r);
-    let count = q + usize::from(g.me < r);
-    if mapped {
-        return reduce_scatter_mapped(rt, g, op, dt, (dst, src), lo, count);
-    }
-    let mut mine = scratch(count * size);
-    let block = (BLOCK_BYTES / size).max(1);
-    let mut at = 0;
-    while at < count {
-        let k = block.min(count - at);
-        let part = fold(rt, g, op, dt, src.plus(((lo + at) * size) as u64), k * size, &mut bufs)?;
-        let out = &mut bytes_of(&mut mine, count * size)[at * size..(at + k) * size];
-        out.copy_from_slice(&bytemuck::cast_slice::<u64, u8>(part)[..k * size]);
-        at += k;
-    }
-    if in_place {
-        g.meet(rt)?;
-    }
-    let slice = bytes_of(&mut mine, count * size);
-    let to = dst.plus((lo * size) as u64);
-    for j in 0..n {
-        // SAFETY: `slice` is private scratch, alive for the blocking put; `to` is a checked dest range.
-        unsafe { put(rt, g.pe(j), to, slice.as_ptr(), slice.len(), None)? };
-    }
-    rt.quiet()
 }
 
 /// Bytes per block of the one-node large path: small enough that the block being folded stays in the cache
