@@ -160,3 +160,67 @@ print("PE", me, "ok")
 def test_arrays_out_typed_names_errors_active_set(job, n):
     p = job(n, ARRAYS_OUT, timeout=90)
     assert p.stdout.count(" ok") == n
+
+
+BACK_TO_BACK = """
+shmem.aclshmem_init()
+me, n = shmem.my_pe(), shmem.pe_count()
+W = shmem.TEAM_WORLD
+src = shmem.zeros(600, np.int64)
+dst = shmem.zeros(600 * n, np.int64)
+f = shmem.zeros(16, np.float64)
+fd = shmem.zeros(16 * n, np.float64)
+def val(pe, r, k):
+    return pe * 1000003 + r * 131 + np.arange(k, dtype=np.int64) * 7
+for r in range(1500):
+    c = 1 + r % 9
+    kind = r % 4
+    if kind == 0:
+        # broadcast from a moving root; every 50th round past the inline size (600 int64 = 4.8 KB)
+        root = (r // 4) % n
+        k = 600 if r % 50 == 0 else c
+        src[:k] = val(me, r, k)
+        shmem.broadcast(dst[:k], src[:k], root=root)
+        assert np.array_equal(dst[:k], val(root, r, k)), (r, dst[:k])
+    elif kind == 1:
+        # sum, in place every other time; the source is rewritten right after the call returns
+        src[:c] = val(me, r, c)
+        out = shmem.sum_reduce(src[:c], dest=src[:c] if r % 8 == 1 else dst[:c])
+        assert np.array_equal(out, sum(val(p, r, c) for p in range(n))), (r, out)
+        src[:c] = -1
+    elif kind == 2:
+        f[:c] = val(me, r, c) % 1000
+        out = shmem.fcollect(f[:c], fd[:c * n])
+        assert np.array_equal(out, np.concatenate([val(p, r, c) % 1000 for p in range(n)]).astype(np.float64)), r
+    else:
+        f[:c] = (val(me, r, c) * 37) % 1001
+        out = shmem.max_reduce(f[:c], dest=fd[:c])
+        assert np.array_equal(out, np.max([(val(p, r, c) * 37) % 1001 for p in range(n)], axis=0)), r
+        if r % 12 == 3:
+            shmem.team_sync(W)
+# A PE that meets a broadcast with a team sync: the broadcasters fail with INVALID_VALUE, the sync passes, and
+# nothing was written.
+dst[:4] = -5
+for _ in range(2):
+    if me == n - 1:
+        shmem.team_sync(W)
+    else:
+        try:
+            shmem.broadcast(dst[:3], src[:3], root=0)
+            raise AssertionError("a broadcast against a team sync passed")
+        except shmem.ShmemError as e:
+            assert e.code == -2, e
+    assert np.array_equal(dst[:4], [-5] * 4), dst[:4]
+src[:5] = val(me, 7, 5)
+assert np.array_equal(shmem.sum_reduce(src[:5], dest=dst[:5]), sum(val(p, 7, 5) for p in range(n)))
+shmem.aclshmem_finalize()
+print("PE", me, "ok")
+"""
+
+
+@pytest.mark.parametrize("n", [2, 3, 4])
+def test_back_to_back_small_collectives(job, n):
+    """Thousands of small collectives in a row (one barrier each on one node), alternating the collective, the
+    root and the count, every result checked exactly; a team sync against a broadcast fails the broadcasters."""
+    p = job(n, BACK_TO_BACK, timeout=170)
+    assert p.stdout.count(" ok") == n

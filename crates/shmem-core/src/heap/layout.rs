@@ -18,8 +18,10 @@ pub const MAX_TEAMS: u32 = 64;
 pub const TEAM_SYNC_WORDS: u64 = 32;
 /// Bytes of one team's sync block.
 pub const TEAM_SYNC_BYTES: u64 = TEAM_SYNC_WORDS * 8;
-/// Bytes of the reserved sync area after the heap.
-pub const SYNC_AREA_BYTES: u64 = 64 * 1024;
+/// Bytes of the reserved sync area after the heap: the runtime's words (below), then room at its end for the
+/// collectives' per-team lines, which carry small payloads inline (the `shmem` crate's `collectives` module
+/// places them and checks at compile time that they fit).
+pub const SYNC_AREA_BYTES: u64 = 640 * 1024;
 
 const HEADER: u64 = 0;
 const WAKE_LINE: u64 = HEADER + CACHE_LINE;
@@ -37,6 +39,9 @@ pub const ALLOC_SYNC_SLOT: u32 = MAX_TEAMS;
 const SCRATCH: u64 = TEAM_BLOCKS + (MAX_TEAMS as u64 + 1) * TEAM_SYNC_BYTES;
 
 const _: () = assert!(SCRATCH <= SYNC_AREA_BYTES, "sync area too small for its contents");
+/// Bytes at the start of the sync area taken by the words above (header, wake line, allocation records, team
+/// agreement, team sync blocks); the rest, up to [`SYNC_AREA_BYTES`], is free for the collectives' scratch.
+pub const SYNC_WORDS_BYTES: u64 = SCRATCH;
 
 /// The offsets of one job's segments (identical on every PE).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -62,8 +62,9 @@ fn group(rt: &Runtime, start: i32, log_stride: i32, size: i32, psync: usize) -> 
         me,
         meet: Meet::ActiveSet(at),
         desc: at.plus(DESC),
+        tag: 0,
         signal: at.plus(SIGNAL),
-        label: format!("active set ({start}, {log_stride}, {size})"),
+        label: super::Label::ActiveSet(start, log_stride, size),
     })
 }
 

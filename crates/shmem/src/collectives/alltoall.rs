@@ -7,6 +7,10 @@
 //! and all members run in parallel; across nodes the gets are deferred and completed by one quiet, so all of
 //! them are in flight at once. The strided form pulls element by element (`dst`/`sst` strides in elements, at
 //! least 1), also deferred.
+//!
+//! **Inline** (the contiguous form, a whole `source` of at most [`Group::inline_limit`], every member's heap mapped
+//! here): each member copies its `source` into its collective line before the opening barrier, and after it
+//! copies block `i` of every member's line into its own `dest`; no closing barrier (one barrier per call).
 
 use super::typed::check_len;
 use super::{check_range, get, local_ptr, DataType, Desc, Element, Group, Kind};
@@ -98,11 +102,29 @@ pub(crate) fn run(
     if strided {
         (desc.a, desc.b) = (dst as u64, sst as u64);
     }
-    g.run(
+    let size = dt.size();
+    // Inline when the whole source is small (the count is agreed, so every member decides alike).
+    let whole = nelems.checked_mul(n * size).filter(|&b| !strided && b <= g.inline_limit());
+    let inline = |_: &[Desc], lines: &super::Lines| {
+        whole.map(|_| {
+            let (me, block) = (g.me, nelems * size);
+            let base = local_ptr(rt, dst_off, n * block);
+            for j in 0..n {
+                let from = &lines.payload(rt, g, j, (me + 1) * block)[me * block..];
+                // SAFETY: block j of this PE's checked dest, which nothing else touches during the call; `from` is
+                // member j's line in the sync area.
+                unsafe { std::ptr::copy_nonoverlapping(from.as_ptr(), base.add(j * block), block) };
+            }
+            Ok(())
+        })
+    };
+    g.run_staged(
         rt,
         desc,
         local,
+        whole.map(|b| (src_off, b)),
         |_| None,
+        inline,
         |_| {
             let size = dt.size();
             let me = g.me;

@@ -2,6 +2,10 @@
 //! broadcasts; the active-set `broadcast32/64` leave the root's `dest` alone, as 1.4 did).
 //!
 //! # Algorithm
+//! - **Small, one node** (at most [`Group::inline_limit`], every member's heap mapped here): the root copies its
+//!   `source` into its collective line before the opening barrier, and after it every member copies from the root's
+//!   line into its own `dest`. Nobody reads the root's `source` after the barrier, so there is no closing barrier: one
+//!   barrier per call (see the module documentation of `collectives`).
 //! - **One node** (every member's heap mapped here): each member copies straight out of the root's `source`
 //!   (one MTE get = one memcpy from the root's mapping); the opening barrier says the source is ready, the
 //!   closing one that nobody reads it any more. Every member moves the data once, in parallel.
@@ -12,7 +16,7 @@
 //!   each tree edge once; a quiet before the closing barrier completes the forwarded puts.
 
 use super::typed::check_len;
-use super::{check_range, get, local_copy, local_ptr, put, wait_signal, DataType, Desc, Element, Group, Kind};
+use super::{check_range, get, local_copy, local_ptr, put, wait_signal, DataType, Desc, Element, Group, Kind, Lines};
 use crate::current::with_current;
 use crate::runtime::Runtime;
 use crate::{Shmem, SymVec};
@@ -61,7 +65,34 @@ pub(crate) fn run(
         Err(e) => (Some(pre.unwrap_or(e)), (HeapOffset(0), HeapOffset(0))),
     };
     let desc = Desc::new(Kind::Broadcast, dt, nelems, root as u64);
-    g.run(rt, desc, local, |_| None, |_| move_data(rt, g, dst, src, nelems * dt.size(), root as usize, to_root))
+    let len = nelems * dt.size();
+    // Inline when small (the count is agreed, so every member decides alike); only the root stages.
+    let inline = len <= g.inline_limit();
+    let stage = (inline && root == g.me as i64).then_some((src, len));
+    let from_lines = |_: &[Desc], lines: &Lines| {
+        inline.then(|| {
+            let root = root as usize;
+            if g.me != root {
+                let d = local_ptr(rt, dst, len);
+                let from = lines.payload(rt, g, root, len);
+                // SAFETY: d..d+len is this PE's checked dest, which nothing else touches during the call; `from` is
+                // the root's line, another mapping's bytes.
+                unsafe { std::ptr::copy_nonoverlapping(from.as_ptr(), d, len) };
+            } else if to_root {
+                local_copy(rt, dst, src, len);
+            }
+            Ok(())
+        })
+    };
+    g.run_staged(
+        rt,
+        desc,
+        local,
+        stage,
+        |_| None,
+        from_lines,
+        |_| move_data(rt, g, dst, src, nelems * dt.size(), root as usize, to_root),
+    )
 }
 
 fn move_data(

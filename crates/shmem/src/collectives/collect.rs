@@ -9,6 +9,12 @@
 //! copy): on one node these are memcpys out of the peers' mappings, all members in parallel; across nodes
 //! they are deferred gets completed by one quiet, so the network engine keeps all `n - 1` requests in flight
 //! (the same bytes per member as a ring, in one step instead of `n - 1`).
+//!
+//! **Inline** (every member's block at most [`Group::inline_limit`] bytes, every member's heap mapped here): each
+//! member copies its `source` into its collective line before the opening barrier, and after it copies every
+//! member's line into its own `dest`. Nobody reads a `source` after the barrier, so there is no closing barrier:
+//! one barrier per call. Whether every block is small is known from the agreed descriptors, so every member
+//! decides alike.
 
 use super::typed::check_len;
 use super::{capacity, check_range, get, local_copy, local_ptr, DataType, Desc, Element, Group, Kind};
@@ -71,8 +77,10 @@ pub(crate) fn run(
     pre: Option<Error>,
 ) -> Result<()> {
     let name = if fixed { "fcollect" } else { "collect" };
-    let checked = check_range(rt, &format!("{name} source"), source, nelems, dt)
-        .and_then(|s| Ok((check_range(rt, &format!("{name} dest"), dest, 0, dt)?, s)));
+    let (src_what, dst_what) =
+        if fixed { ("fcollect source", "fcollect dest") } else { ("collect source", "collect dest") };
+    let checked =
+        check_range(rt, src_what, source, nelems, dt).and_then(|s| Ok((check_range(rt, dst_what, dest, 0, dt)?, s)));
     let (local, (dst, src)) = match checked {
         Ok(r) => (pre, r),
         Err(e) => (Some(pre.unwrap_or(e)), (HeapOffset(0), HeapOffset(0))),
@@ -114,7 +122,26 @@ pub(crate) fn run(
             ))
         })
     };
-    g.run(rt, desc, local, check, |all| {
+    // Every member whose block fits stages it; the call goes inline when all did (the same on every member).
+    let fits = |n: u64| n.checked_mul(dt.size() as u64).is_some_and(|b| b <= g.inline_limit() as u64);
+    let stage = fits(nelems as u64).then_some((src, nelems * dt.size()));
+    let inline = |all: &[Desc], lines: &super::Lines| {
+        all.iter().all(|d| fits(d.nelems)).then(|| {
+            let size = dt.size();
+            let base = local_ptr(rt, dst, total.get() as usize * size);
+            let mut at = 0usize;
+            for (j, d) in all.iter().enumerate() {
+                let len = d.nelems as usize * size;
+                let from = lines.payload(rt, g, j, len);
+                // SAFETY: base..base+total is this PE's checked dest (its capacity was agreed), which nothing else
+                // touches during the call; `from` is member j's line in the sync area.
+                unsafe { std::ptr::copy_nonoverlapping(from.as_ptr(), base.add(at), len) };
+                at += len;
+            }
+            Ok(())
+        })
+    };
+    g.run_staged(rt, desc, local, stage, check, inline, |all| {
         let size = dt.size();
         let total = total.get() as usize * size;
         let base = local_ptr(rt, dst, total);

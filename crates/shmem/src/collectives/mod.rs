@@ -3,25 +3,40 @@
 //!
 //! # How every collective runs
 //! 1. **Agree.** Each member writes a small descriptor (call kind, element type, element count, root, strides or
-//!    operator, destination capacity, and the code of a local argument error if it found one) into its
-//!    descriptor line, then the members meet at the team barrier. Each member reads every member's descriptor
-//!    (one 64-byte get per member, issued together and completed by one quiet) and checks them. Every member
-//!    reads the same lines, so all reach the same verdict: a PE with bad arguments (a range outside the heap, a
-//!    root outside the team, an operator the type lacks) fails with its own INVALID_PARAM and every other member
-//!    with INVALID_PARAM naming it; members that disagree (other sizes, types, roots, operators, or another
-//!    collective altogether) fail with INVALID_VALUE on every member. No data moves when the verdict is an
-//!    error, so a refused call has no side effect.
+//!    operator, destination capacity, the code of a local argument error if it found one, and the call's tag)
+//!    into its collective line, then the members meet at the team barrier. Each member reads every member's
+//!    descriptor (on one node straight through the node's mappings; across nodes one get per member, issued
+//!    together and completed by one quiet) and checks them. Every member reads the same lines, so all reach
+//!    the same verdict: a PE with bad arguments (a range outside the heap, a root outside the team, an
+//!    operator the type lacks) fails with its own INVALID_PARAM and every other member with INVALID_PARAM
+//!    naming it; members that disagree (other sizes, types, roots, operators, another collective altogether,
+//!    or no collective: a member whose line does not carry this call's tag met the barrier from a team sync)
+//!    fail with INVALID_VALUE on every member. No data moves when the verdict is an error, so a refused call
+//!    has no side effect.
 //! 2. **Move.** The family's algorithm (see its file) moves the data through the runtime's router, so the same
 //!    code runs on one node (MTE: gets and puts are copies straight from and into peers' mapped heaps) and across
 //!    nodes (TCP). Gets are issued deferred and completed by one quiet, so a network engine pipelines them.
+//!    **Small payloads on one node** (every member's heap mapped here, at most [`INLINE_BYTES`] per member) travel
+//!    inline instead: before the barrier each member that contributes copies its `source` into its own line
+//!    (the broadcast root, every member of a reduction or a collect), and after it every member reads only the
+//!    lines and writes only its own `dest`.
 //! 3. **Close.** A last team barrier (after a quiet when data was pushed), so that no member reuses its
-//!    source, destination or descriptor while a peer may still read or write it.
+//!    source or destination while a peer may still read or write it. Calls that moved nothing between members'
+//!    user buffers (the inline path, zero elements, a refused call on a team) skip it: nobody touches another
+//!    member's `source` or `dest`, and the lines are double-buffered (below), so one barrier per call is enough.
 //!
 //! # Scratch (decision)
 //! Collectives use no symmetric heap memory of the user's beyond `dest` and `source`. Their only state is a
-//! reserved 128-byte line per team slot at the end of the runtime's sync area (after the heap; see
-//! [`desc_offset`]): 64 bytes of descriptor and one 64-bit signal word for the tree broadcast. Reductions fold
-//! into private (non-symmetric) buffers. Active-set calls keep the same state in the caller's `pSync` instead.
+//! reserved block per team slot at the end of the runtime's sync area (after the heap; see [`slot_offset`]):
+//! one signal line for the tree broadcast, then two collective lines of [`LINE_BYTES`] (a 128-byte header with
+//! the descriptor and tag, then [`INLINE_BYTES`] of inline payload). A call uses line `e % 2`, where `e` is the
+//! epoch of its opening barrier on the team (every member counts the team's barriers alike). A member writes
+//! line `e % 2` again only for a call opening at `e + 2` or later, that is after it has passed barrier `e + 1`,
+//! which no member enters before it has finished reading the lines of call `e`: so the closing barrier of a
+//! call that read only lines is the opening barrier of the next. The tag (team handle and epoch) tells a line
+//! written for this call from a stale one. Reductions fold into private (non-symmetric) buffers or straight
+//! into the caller's `dest`. Active-set calls keep their state in the caller's `pSync`, without inline payloads,
+//! and always close with a barrier (the caller may reuse `pSync` for another set right after).
 //!
 //! # Bounds on concurrency
 //! As in OpenSHMEM, a PE makes its collectives on one team in the same order as the other members, from one
@@ -45,17 +60,41 @@ use shmem_core::heap::layout::{ALLOC_SYNC_SLOT, MAX_TEAMS, TEAM_SYNC_WORDS};
 use shmem_core::{Error, HeapOffset, Pe, Result};
 use std::sync::atomic::Ordering;
 
-/// Bytes of one team slot's collective line (descriptor, then the signal word on the next cache line).
-const LINE_BYTES: u64 = 128;
-/// Bytes reserved at the end of the sync area for every team slot's line.
-const SCRATCH_BYTES: u64 = MAX_TEAMS as u64 * LINE_BYTES;
+/// Bytes of a collective line's header: the descriptor (8 words), the call's tag, spare words to a second
+/// cache line (the payload starts on a line of its own).
+const HEADER_BYTES: u64 = 128;
+/// Word of the header holding the call's tag (team handle and barrier epoch).
+const TAG_WORD: u64 = 8;
+/// Most bytes a member publishes inline in its line (small payloads on one node): the small reductions
+/// (up to 4 KiB) and broadcasts and collects up to this size per member then cost one barrier.
+pub(crate) const INLINE_BYTES: usize = 4096;
+/// Most bytes a member of a team of two publishes inline (see [`Group::inline_limit`]).
+pub(crate) const PAIR_INLINE_BYTES: usize = 1024;
+/// Bytes of one collective line: header and inline payload.
+pub(crate) const LINE_BYTES: u64 = HEADER_BYTES + INLINE_BYTES as u64;
+/// Bytes of the tree broadcast's signal line at the start of a slot's block.
+const SIGNAL_BYTES: u64 = 128;
+/// Bytes of one team slot's block: the signal line and two collective lines.
+const SLOT_BYTES: u64 = SIGNAL_BYTES + 2 * LINE_BYTES;
+/// Bytes reserved at the end of the sync area for every team slot's block.
+const SCRATCH_BYTES: u64 = MAX_TEAMS as u64 * SLOT_BYTES;
 
-/// The descriptor line of team slot `slot`: the last `SCRATCH_BYTES` of the segment's sync area, past the team
-/// sync blocks and the allocation block (checked), the same offset on every PE.
-pub(crate) fn desc_offset(rt: &Runtime, slot: u32) -> HeapOffset {
+const _: () = assert!(
+    SCRATCH_BYTES + shmem_core::heap::layout::SYNC_WORDS_BYTES <= shmem_core::heap::layout::SYNC_AREA_BYTES,
+    "the sync area has no room for the collectives' lines"
+);
+
+/// The block of team slot `slot`: in the last `SCRATCH_BYTES` of the segment's sync area, past the team sync
+/// blocks and the allocation block (checked), the same offset on every PE.
+pub(crate) fn slot_offset(rt: &Runtime, slot: u32) -> HeapOffset {
     let base = rt.layout.segment_len() - SCRATCH_BYTES;
     debug_assert!(base >= rt.layout.team_word(ALLOC_SYNC_SLOT, TEAM_SYNC_WORDS - 1).0 + 8);
-    HeapOffset(base + slot as u64 * LINE_BYTES)
+    HeapOffset(base + slot as u64 * SLOT_BYTES)
+}
+
+/// The collective line of team slot `slot` that a call opening at barrier epoch `epoch` uses.
+pub(crate) fn desc_offset(rt: &Runtime, slot: u32, epoch: u64) -> HeapOffset {
+    slot_offset(rt, slot).plus(SIGNAL_BYTES + (epoch % 2) * LINE_BYTES)
 }
 
 /// The kind of collective in a descriptor.
@@ -99,6 +138,8 @@ pub(crate) struct Desc {
     pub(crate) cap: u64,
     /// 0, or the negated error code of the member's local argument check.
     pub(crate) err: u64,
+    /// The call's tag (see [`Group::tag`]); not one of the 8 descriptor words of an active set's `pSync`.
+    pub(crate) tag: u64,
 }
 
 impl Desc {
@@ -110,8 +151,8 @@ impl Desc {
         [self.kind, self.dtype, self.nelems, self.root, self.a, self.b, self.cap, self.err]
     }
 
-    fn from_words(w: [u64; 8]) -> Desc {
-        Desc { kind: w[0], dtype: w[1], nelems: w[2], root: w[3], a: w[4], b: w[5], cap: w[6], err: w[7] }
+    fn from_words(w: [u64; 8], tag: u64) -> Desc {
+        Desc { kind: w[0], dtype: w[1], nelems: w[2], root: w[3], a: w[4], b: w[5], cap: w[6], err: w[7], tag }
     }
 
     /// The fields every member must pass alike (collect's element count may differ per PE).
@@ -147,6 +188,26 @@ pub(crate) enum Meet {
     ActiveSet(HeapOffset),
 }
 
+/// The inline payloads of one call on one node: where every member's staged bytes are.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lines {
+    /// The payload's offset in every member's segment (the same on all).
+    payload: HeapOffset,
+}
+
+impl Lines {
+    /// The `len` bytes member `i` staged, read in place through the node's mapping. They stay unchanged until
+    /// this PE enters its next barrier on the team.
+    pub(crate) fn payload<'a>(&self, rt: &'a Runtime, g: &Group, i: usize, len: usize) -> &'a [u8] {
+        assert!(len <= INLINE_BYTES, "a staged payload fits the line");
+        let p = rt.node.ptr(g.pe(i), self.payload, len as u64).expect("a mapped member's line");
+        // SAFETY: p..p+len is inside member i's mapped line; member i wrote it before the barrier this PE has
+        // passed and does not write it again before this PE has entered its next barrier on the team (the lines
+        // are double-buffered by barrier epoch), which happens only after the caller drops the slice.
+        unsafe { std::slice::from_raw_parts(p.as_ptr().cast_const(), len) }
+    }
+}
+
 /// The PEs of one collective call and where their shared state lives.
 #[derive(Debug)]
 pub(crate) struct Group {
@@ -155,12 +216,33 @@ pub(crate) struct Group {
     /// This PE's index in `members`.
     pub(crate) me: usize,
     pub(crate) meet: Meet,
-    /// The descriptor line (same offset on every member).
+    /// The descriptor line (same offset on every member): for a team, the line of this call's parity.
     pub(crate) desc: HeapOffset,
+    /// What a team member writes beside its descriptor to say it is in this call: the team handle and the
+    /// epoch of the call's opening barrier, never 0. 0 for an active set (not checked).
+    pub(crate) tag: u64,
     /// The 64-bit signal word of the tree broadcast (same offset on every member).
     pub(crate) signal: HeapOffset,
     /// For messages: "team 3" or "active set (0, 1, 4)".
-    pub(crate) label: String,
+    pub(crate) label: Label,
+}
+
+/// How messages name a group (formatted only when a message is made: no allocation on every call).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Label {
+    /// A team, by handle.
+    Team(i32),
+    /// An active set: start, log2 of the stride, size.
+    ActiveSet(i32, i32, i32),
+}
+
+impl std::fmt::Display for Label {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Label::Team(t) => write!(f, "team {t}"),
+            Label::ActiveSet(start, log_stride, size) => write!(f, "active set ({start}, {log_stride}, {size})"),
+        }
+    }
 }
 
 impl Group {
@@ -168,14 +250,17 @@ impl Group {
     pub(crate) fn team(rt: &Runtime, team: i32) -> Result<Group> {
         let t = rt.team(team)?;
         let slot = shmem_team::handle_slot(team).expect("a live handle has a slot");
-        let desc = desc_offset(rt, slot);
+        // The epoch the call's opening barrier will have (one thread per team at a time: nothing else meets
+        // this team before it).
+        let epoch = t.barrier.epoch() + 1;
         Ok(Group {
             members: t.members.as_slice().to_vec(),
             me: t.my_index as usize,
             meet: Meet::Team(team),
-            desc,
-            signal: desc.plus(64),
-            label: format!("team {team}"),
+            desc: desc_offset(rt, slot, epoch),
+            tag: (u64::from(team as u32) << 32) | (epoch & 0xffff_ffff),
+            signal: slot_offset(rt, slot),
+            label: Label::Team(team),
         })
     }
 
@@ -202,8 +287,28 @@ impl Group {
         self.members.iter().all(|&p| rt.router.peer_ptr(Pe(p), HeapOffset(0)).is_some())
     }
 
+    /// Whether small payloads may travel inline in the lines: a team (not an active set) whose members' heaps
+    /// are all mapped here. The same answer on every member (members of one node map each other).
+    pub(crate) fn inline_capable(&self, rt: &Runtime) -> bool {
+        matches!(self.meet, Meet::Team(_)) && self.all_mapped(rt)
+    }
+
+    /// Most bytes per member that a call on this group sends inline: [`INLINE_BYTES`], or [`PAIR_INLINE_BYTES`]
+    /// for a team of two, whose barrier is a single cheap round trip when each PE has a core: there, copying a
+    /// larger payload into the line and out again (with the line's cache lines crossing cores) costs about as
+    /// much as the closing barrier it saves (measured: benches/results/issue15-one-barrier.md). The same on every
+    /// member (the team size is).
+    pub(crate) fn inline_limit(&self) -> usize {
+        if self.len() <= 2 {
+            PAIR_INLINE_BYTES
+        } else {
+            INLINE_BYTES
+        }
+    }
+
     /// Runs one collective: agree on the descriptors (with `check` for family rules that need every member's
-    /// descriptor), then `body`, then the closing barrier. `local` is this PE's own argument error.
+    /// descriptor), then `body`, then the closing barrier (which a refused call on a team skips: see the module
+    /// documentation). `local` is this PE's own argument error.
     pub(crate) fn run(
         &self,
         rt: &Runtime,
@@ -212,33 +317,85 @@ impl Group {
         check: impl FnOnce(&[Desc]) -> Option<Error>,
         body: impl FnOnce(&[Desc]) -> Result<()>,
     ) -> Result<()> {
+        self.run_staged(rt, mine, local, None, check, |_, _| None, body)
+    }
+
+    /// [`Group::run`] with an inline path: when [`Group::inline_capable`], `stage` (a range of this PE's heap of
+    /// at most [`INLINE_BYTES`], checked by the caller) is copied into this PE's line before the barrier, and
+    /// after an agreeing verdict `inline` gets the [`Lines`] to read every member's staged bytes from. When it
+    /// answers `Some`, the call is done without the closing barrier; when it answers `None` (or the group is not
+    /// inline capable), `body` runs and the closing barrier follows. Whether a member stages, and whether
+    /// `inline` answers `Some`, must follow from the agreed descriptors alone (so every member decides alike);
+    /// `inline` may read only the lines and write only this PE's own memory.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn run_staged(
+        &self,
+        rt: &Runtime,
+        mine: Desc,
+        local: Option<Error>,
+        stage: Option<(HeapOffset, usize)>,
+        check: impl FnOnce(&[Desc]) -> Option<Error>,
+        inline: impl FnOnce(&[Desc], &Lines) -> Option<Result<()>>,
+        body: impl FnOnce(&[Desc]) -> Result<()>,
+    ) -> Result<()> {
         rt.check_live()?;
         let mut mine = mine;
         if let Some(e) = &local {
             mine.err = e.code().unsigned_abs() as u64;
         }
+        let mapped = self.inline_capable(rt);
         for (i, w) in mine.words().into_iter().enumerate() {
             rt.node.word64(rt.me, self.desc.plus(8 * i as u64)).store(w, Ordering::Relaxed);
         }
+        if let (Some((src, len)), None, true) = (stage, &local, mapped) {
+            assert!(len <= INLINE_BYTES, "a staged payload fits the line");
+            local_copy(rt, self.desc.plus(HEADER_BYTES), src, len);
+        }
+        if matches!(self.meet, Meet::Team(_)) {
+            rt.node.word64(rt.me, self.desc.plus(8 * TAG_WORD)).store(self.tag, Ordering::Relaxed);
+        }
         self.meet(rt)?;
-        let all = self.read_descs(rt)?;
+        let all = if mapped { self.read_descs_mapped(rt) } else { self.read_descs(rt)? };
         let verdict = self.verdict(&all, local).or_else(|| check(&all));
-        let result = match verdict {
-            Some(e) => Err(e),
-            None => body(&all),
-        };
+        if let Some(e) = verdict {
+            // Every member reached the same verdict and nobody moved data: on a team the next call's opening
+            // barrier closes this one (the lines are double-buffered). An active set's pSync may be reused by
+            // another set right after, so it still closes here.
+            return match self.meet {
+                Meet::Team(_) => Err(e),
+                Meet::ActiveSet(_) => Err::<(), _>(e).and(self.meet(rt)),
+            };
+        }
+        if mapped {
+            if let Some(done) = inline(&all, &Lines { payload: self.desc.plus(HEADER_BYTES) }) {
+                return done;
+            }
+        }
+        let result = body(&all);
         let closed = self.meet(rt);
         result.and(closed)
     }
 
     fn read_descs(&self, rt: &Runtime) -> Result<Vec<Desc>> {
-        let mut raw = vec![[0u64; 8]; self.len()];
+        // A team's line carries the tag after the 8 descriptor words; an active set's pSync only the 8 words.
+        let words = if matches!(self.meet, Meet::Team(_)) { 9 } else { 8 };
+        let mut raw = vec![[0u64; 9]; self.len()];
         for (i, w) in raw.iter_mut().enumerate() {
-            // SAFETY: w is a live, exclusively borrowed 64-byte buffer until the quiet below.
-            unsafe { get(rt, self.pe(i), self.desc, w.as_mut_ptr().cast(), 64, true)? };
+            // SAFETY: w is a live, exclusively borrowed buffer of 9 words until the quiet below.
+            unsafe { get(rt, self.pe(i), self.desc, w.as_mut_ptr().cast(), 8 * words, true)? };
         }
         rt.quiet()?;
-        Ok(raw.into_iter().map(Desc::from_words).collect())
+        Ok(raw.into_iter().map(|w| Desc::from_words(w[..8].try_into().expect("8 words"), w[8])).collect())
+    }
+
+    /// [`Group::read_descs`] for a group whose members are all mapped here: loads straight from their lines.
+    fn read_descs_mapped(&self, rt: &Runtime) -> Vec<Desc> {
+        (0..self.len())
+            .map(|i| {
+                let word = |w: u64| rt.node.word64(self.pe(i), self.desc.plus(8 * w)).load(Ordering::Acquire);
+                Desc::from_words(std::array::from_fn(|w| word(w as u64)), word(TAG_WORD))
+            })
+            .collect()
     }
 
     /// The error every member reports, or `None` when the call may go on.
@@ -247,6 +404,18 @@ impl Group {
             return Some(e);
         }
         let mine = &all[self.me];
+        if self.tag != 0 {
+            let absent: Vec<u32> =
+                (0..all.len()).filter(|&i| all[i].tag != self.tag).map(|i| self.members[i]).collect();
+            if !absent.is_empty() {
+                return Some(Error::InvalidValue(format!(
+                    "{} on {}: PEs {absent:?} met it without making a collective call (a team sync or barrier?); \
+                     every member must make the same call",
+                    mine.describe(),
+                    self.label
+                )));
+            }
+        }
         let bad: Vec<u32> = (0..all.len()).filter(|&i| all[i].err != 0).map(|i| self.members[i]).collect();
         let differ: Vec<usize> = (0..all.len()).filter(|&i| all[i].agreed() != all[0].agreed()).collect();
         if !bad.is_empty() {
@@ -343,6 +512,15 @@ pub(crate) fn check_range(rt: &Runtime, what: &str, addr: usize, nelems: usize, 
         Error::InvalidParam(m) => Error::InvalidParam(format!("{what}: {m}")),
         e => e,
     })
+}
+
+/// `e` with its message prefixed by `what()` when it is this PE's argument error (INVALID_PARAM): lets a caller
+/// pass a short static name to [`check_range`] and format its full name only when a message is made.
+pub(crate) fn prefixed(e: Error, what: impl FnOnce() -> String) -> Error {
+    match e {
+        Error::InvalidParam(m) => Error::InvalidParam(format!("{} {m}", what())),
+        e => e,
+    }
 }
 
 /// Whether the byte ranges `a..a+alen` and `b..b+blen` share a byte (empty ranges share none).

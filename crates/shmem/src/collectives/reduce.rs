@@ -3,6 +3,10 @@
 //!
 //! # Algorithm
 //! Chosen by size, the same way on every member (the count is agreed):
+//! - **Inline** (at most [`Group::inline_limit`] bytes, every member's heap mapped here): each member copies its
+//!   `source` into its collective line before the opening barrier; after it each member folds every member's
+//!   line in team order straight into its own `dest`. Nobody reads a `source` after the barrier (in place is
+//!   free), so there is no closing barrier: one barrier per call.
 //! - **Small** (`nreduce` below the team size, or at most 4 KiB): every member pulls every member's whole
 //!   `source` (deferred gets, one quiet), folds them in team order, and writes its `dest`; when some member
 //!   reduces in place (`dest == source`, which the descriptors say) the members meet first, so that nobody's
@@ -24,7 +28,7 @@
 
 use super::typed::check_len;
 use super::types::combine_bytes;
-use super::{check_range, get, local_ptr, put, DataType, Desc, Group, Kind, ReduceOp, Reducible};
+use super::{check_range, get, local_ptr, put, DataType, Desc, Group, Kind, Lines, ReduceOp, Reducible};
 use crate::current::with_current;
 use crate::runtime::Runtime;
 use crate::{Shmem, SymVec};
@@ -67,19 +71,23 @@ pub(crate) fn run(
     nreduce: usize,
     pre: Option<Error>,
 ) -> Result<()> {
-    let what = format!("{}_reduce of {}", op.name(), dt.name());
+    // Named only when a message is made (no formatting on every call).
+    let what = || format!("{}_reduce of {}", op.name(), dt.name());
     let checked = if dt == DataType::Bytes || !dt.supports(op) {
-        Err(Error::invalid(format!("{what}: the {} operator is not defined on {}", op.name(), dt.name())))
+        Err(Error::invalid(format!("{}: the {} operator is not defined on {}", what(), op.name(), dt.name())))
     } else {
-        check_range(rt, &format!("{what} dest"), dest, nreduce, dt)
-            .and_then(|d| Ok((d, check_range(rt, &format!("{what} source"), source, nreduce, dt)?)))
+        let named = |e| super::prefixed(e, what);
+        check_range(rt, "dest", dest, nreduce, dt)
+            .map_err(named)
+            .and_then(|d| Ok((d, check_range(rt, "source", source, nreduce, dt).map_err(named)?)))
             .and_then(|(d, s)| {
                 let len = (nreduce * dt.size()) as u64;
                 let overlap = d != s && d.0 < s.0 + len && s.0 < d.0 + len;
                 if overlap {
                     Err(Error::invalid(format!(
-                        "{what}: dest {dest:#x} and source {source:#x} overlap; they must be the same array or \
-                         disjoint"
+                        "{}: dest {dest:#x} and source {source:#x} overlap; they must be the same array or \
+                         disjoint",
+                        what()
                     )))
                 } else {
                     Ok((d, s))
@@ -95,11 +103,20 @@ pub(crate) fn run(
     // Not agreed (members may differ): whether this member reduces in place, so that every member knows
     // whether a barrier must separate the reads of the sources from the writes of the destinations.
     desc.cap = u64::from(local.is_none() && dst == src);
-    g.run(
+    // Inline when small (the count is agreed, so every member decides alike): every member stages its source.
+    let small = nreduce * dt.size() <= g.inline_limit();
+    g.run_staged(
         rt,
         desc,
         local,
+        small.then_some((src, nreduce * dt.size())),
         |_| None,
+        |_, lines| {
+            small.then(|| {
+                fold_lines(rt, g, op, dt, lines, dst, nreduce * dt.size());
+                Ok(())
+            })
+        },
         |all| {
             let in_place = all.iter().any(|d| d.cap != 0);
             let size = dt.size();
@@ -157,6 +174,25 @@ pub(crate) fn run(
             rt.quiet()
         },
     )
+}
+
+/// The inline path: folds every member's staged bytes in team order straight into this PE's `dest`.
+fn fold_lines(rt: &Runtime, g: &Group, op: ReduceOp, dt: DataType, lines: &Lines, dst: HeapOffset, bytes: usize) {
+    if bytes == 0 {
+        return;
+    }
+    let d = local_ptr(rt, dst, bytes);
+    // SAFETY: d..d+bytes is this PE's checked dest (aligned for dt by check_range), which nothing else reads or
+    // writes during the call; the lines folded into it are other bytes (the sync area).
+    let acc = unsafe { std::slice::from_raw_parts_mut(d, bytes) };
+    for j in 0..g.len() {
+        let x = lines.payload(rt, g, j, bytes);
+        if j == 0 {
+            acc.copy_from_slice(x);
+        } else {
+            combine_bytes(dt, op, acc, x);
+        }
+    }
 }
 
 /// Bytes per block of the one-node large path: small enough that the block being folded stays in the cache

@@ -6,6 +6,7 @@
 
 mod agreement;
 mod barriers;
+mod coll_back_to_back;
 mod collectives;
 mod ctxlock;
 mod lifecycle;
@@ -45,6 +46,7 @@ fn scenarios() -> Vec<(&'static str, Scenario)> {
     let mut v = Vec::new();
     v.extend(agreement::SCENARIOS.iter().copied());
     v.extend(collectives::SCENARIOS.iter().copied());
+    v.extend(coll_back_to_back::SCENARIOS.iter().copied());
     v.extend(ctxlock::SCENARIOS.iter().copied());
     v.extend(barriers::SCENARIOS.iter().copied());
     v.extend(lifecycle::SCENARIOS.iter().copied());
@@ -61,6 +63,7 @@ fn trials() -> Vec<(&'static str, &'static [u32])> {
     let mut v = Vec::new();
     v.extend(agreement::TRIALS.iter().copied());
     v.extend(collectives::TRIALS.iter().copied());
+    v.extend(coll_back_to_back::TRIALS.iter().copied());
     v.extend(ctxlock::PLAIN_TRIALS.iter().copied());
     v.extend(lifecycle::TRIALS.iter().copied());
     v.extend(teams::TRIALS.iter().copied());
