@@ -15,6 +15,7 @@ pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
     ("ctx_quiet_is_per_context", ctx_quiet_is_per_context),
     ("lock_counter", lock_counter),
     ("lock_test_and_errors", lock_test_and_errors),
+    ("lock_abandoned_wait", lock_abandoned_wait),
 ];
 
 /// Run once per engine set (MTE, SDMA, MTE|SDMA, TCP across nodes, MTE|TCP with 2 PEs per node).
@@ -24,6 +25,7 @@ pub(crate) const TRIALS: &[(&str, &[u32])] = &[
     ("ctx_team_reserved", &[3]),
     ("lock_counter", &[2, 4, 8]),
     ("lock_test_and_errors", &[3]),
+    ("lock_abandoned_wait", &[3]),
 ];
 
 /// Engine-independent trials.
@@ -488,6 +490,94 @@ fn ctx_team_reserved() -> Result<(), String> {
     let d = ok!(sh.ctx_create(CtxOptions::NONE));
     ok!(d.destroy());
     check!(threads_become(before)?, "nothing left open: {} threads", threads()?);
+    ok!(sh.barrier_all());
+    ok!(sh.finalize());
+    Ok(())
+}
+
+/// Waits (bounded) until `f` holds, polling every millisecond.
+fn until(what: &str, mut f: impl FnMut() -> Result<bool, String>) -> Result<(), String> {
+    let t = Instant::now();
+    while !f()? {
+        check!(t.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(())
+}
+
+/// A queued `set_lock` that gives up (`LockAcquire::abandon`, what Ctrl-C does in Python) leaves the queue
+/// consistent: (1) abandoned before the lock reaches it, the lock passes through its place to the PE queued
+/// behind it, `test_lock` says "held" meanwhile and the PE can take the lock again afterwards; (2) abandoned
+/// after the lock reached it, it releases the lock at once (the lock is free after). Then 200 rounds per PE of
+/// lock/increment/unlock give an exact count.
+fn lock_abandoned_wait() -> Result<(), String> {
+    let sh = ok!(shmem::init_from_env());
+    let me = sh.my_pe();
+    let locks = ok!(sh.alloc_zeroed::<i64>(1));
+    let flag = ok!(sh.alloc_zeroed::<i64>(1));
+    let cnt = ok!(sh.alloc_zeroed::<i64>(1));
+    let addr = locks.addr();
+    // Low half of PE 0's lock word: 1 + the queue's tail; high half of PE p's word: its queue node.
+    let word = |pe: i64| -> Result<u64, String> { Ok(ok!(shmem::amo::atomic_fetch::<i64>(addr, pe)) as u64) };
+    let tail = || -> Result<u64, String> { Ok(word(0)? & 0xFFFF_FFFF) };
+    let slice = || shmem::waits::WaitLimit::from(Duration::from_millis(20));
+    // (1) PE 0 holds; PE 1 queues and gives up; PE 2 queues behind PE 1 and gets the lock through PE 1's place.
+    if me == 0 {
+        ok!(sh.set_lock(&locks, 0));
+    }
+    ok!(sh.barrier_all());
+    if me == 1 {
+        let mut acq = ok!(lock::LockAcquire::start(addr));
+        check!(!ok!(acq.wait(slice())), "PE 1 got the lock PE 0 holds");
+        ok!(acq.abandon());
+        check!(code(lock::test_lock(addr)) == 0 && ok!(lock::test_lock(addr)) == 1, "test_lock: held");
+        check!(code(lock::clear_lock(addr)) == -1, "PE 1 does not hold the lock");
+        ok!(shmem::amo::atomic_set::<i64>(flag.addr(), 1, 0));
+    }
+    if me == 2 {
+        until("PE 1 queued", || Ok(tail()? == 2))?;
+        ok!(sh.set_lock(&locks, 0));
+        ok!(shmem::amo::atomic_set::<i64>(flag.addr(), 2, 0));
+        ok!(sh.clear_lock(&locks, 0));
+    }
+    if me == 0 {
+        until("PE 1 gave up and PE 2 queued", || Ok(ok!(flag.to_vec())[0] == 1 && tail()? == 3))?;
+        ok!(sh.clear_lock(&locks, 0));
+        until("PE 2 got the lock", || Ok(ok!(flag.to_vec())[0] == 2))?;
+    }
+    ok!(sh.barrier_all());
+    check!(tail()? == 0, "the lock is free after case 1");
+    check!(word(1)? >> 32 == 0, "PE 1's abandoned node was cleared when the lock passed it");
+    ok!(sh.barrier_all());
+    // (2) PE 0 holds; PE 1 queues; PE 0 grants; PE 1 gives up only after the grant: it releases the lock.
+    if me == 0 {
+        ok!(sh.set_lock(&locks, 0));
+        ok!(shmem::amo::atomic_set::<i64>(flag.addr(), 0, 0));
+    }
+    ok!(sh.barrier_all());
+    if me == 1 {
+        let acq = ok!(lock::LockAcquire::start(addr));
+        until("the grant", || Ok(word(1)? >> 32 & (1 << 31) != 0))?;
+        ok!(acq.abandon());
+        check!(code(lock::clear_lock(addr)) == -1, "PE 1 released the lock it abandoned");
+    }
+    if me == 0 {
+        until("PE 1 queued", || Ok(tail()? == 2))?;
+        ok!(sh.clear_lock(&locks, 0));
+    }
+    ok!(sh.barrier_all());
+    check!(tail()? == 0, "the lock is free after case 2");
+    ok!(sh.barrier_all());
+    for _ in 0..200 {
+        ok!(sh.set_lock(&locks, 0));
+        let v = ok!(shmem::amo::atomic_fetch::<i64>(cnt.addr(), 0));
+        ok!(shmem::amo::atomic_set::<i64>(cnt.addr(), v + 1, 0));
+        ok!(sh.clear_lock(&locks, 0));
+    }
+    ok!(sh.barrier_all());
+    let n = i64::from(sh.n_pes());
+    let total = ok!(shmem::amo::atomic_fetch::<i64>(cnt.addr(), 0));
+    check!(total == 200 * n, "count {total} after 200 rounds per PE");
     ok!(sh.barrier_all());
     ok!(sh.finalize());
     Ok(())
