@@ -571,7 +571,9 @@ fn coll_large_reduce() -> Result<(), String> {
 /// Node layouts × across-node algorithm policies for [`coll_net_exact`]: (trial suffix, PEs, environment). The
 /// ring threshold is lowered to 64 KiB under `auto`, so that the large counts of the scenario take the ring and
 /// the smaller ones recursive doubling; `direct` is the one-round pull every algorithm must agree with.
-const NET_TRIALS: &[(&str, u32, &[(&str, &str)])] = &[
+/// (trial suffix, PEs, environment) of one across-node run.
+type NetTrial = (&'static str, u32, &'static [(&'static str, &'static str)]);
+const NET_TRIALS: &[NetTrial] = &[
     ("3pe_tcp_3x1", 3, &[("SHMEM_DATA_OP_ENGINE", "TCP"), (crate::runner::PES_PER_NODE_VAR, "1"), (RING, "64K")]),
     ("4pe_mte_tcp_2x2", 4, &[(ENGINES, "MTE|TCP"), (crate::runner::PES_PER_NODE_VAR, "2"), (RING, "64K")]),
     ("8pe_mte_tcp_4x2", 8, &[(ENGINES, "MTE|TCP"), (crate::runner::PES_PER_NODE_VAR, "2"), (RING, "64K")]),
