@@ -8,7 +8,8 @@
 //!     target/release/shmemrun -n 4 sh -c 'SHMEM_NODE_ID=n$((SHMEM_PE / 2)) exec "$0"' target/release/net-coll-bench
 //! done
 //! ```
-//! Every PE makes every call; PE 0 times batches (the iteration count of a batch decided by PE 0 from a trial
+//! `barrier_all` is measured first, as the floor of every collective (each opens and closes with a team
+//! barrier). Every PE makes every call; PE 0 times batches (the iteration count of a batch decided by PE 0 from a trial
 //! batch and broadcast, so that every PE makes the same calls) and prints the median per call of 5 batches.
 //! `NET_COLL_BENCH_SIZES` (bytes, comma-separated) overrides the sizes; the sum is checked once per size.
 
@@ -55,7 +56,9 @@ fn main() -> Result<(), BoxError> {
         per.sort_by(f64::total_cmp);
         Ok(per[2])
     };
-    let mut lines = Vec::new();
+    // The fixed cost every collective pays twice (its opening and closing team barriers), for reference.
+    let t = measure(&mut || sh.barrier_all())?;
+    let mut lines = vec![format!("barrier_all            {:>10.1} us", t * 1e6)];
     for &bytes in &sizes {
         let count = (bytes / 8).max(1);
         let (s, d) = (sh.alloc_zeroed::<f64>(count)?, sh.alloc_zeroed::<f64>(count)?);
