@@ -568,15 +568,20 @@ fn coll_large_reduce() -> Result<(), String> {
     Ok(())
 }
 
-/// Node layouts × across-node algorithm policies for [`coll_net_exact`]: (trial suffix, PEs, environment). The
-/// ring threshold is lowered to 64 KiB under `auto`, so that the large counts of the scenario take the ring and
-/// the smaller ones recursive doubling; `direct` is the one-round pull every algorithm must agree with.
+/// Node layouts × across-node algorithm policies for [`coll_net_exact`]: (trial suffix, PEs, environment). Under
+/// `auto` the thresholds are lowered (direct below 1 KiB of result, the ring from 64 KiB), so that the scenario's
+/// counts take all three; `doubling` also takes the tiny reductions; `direct` is the one-round pull every
+/// algorithm must agree with.
 /// (trial suffix, PEs, environment) of one across-node run.
 type NetTrial = (&'static str, u32, &'static [(&'static str, &'static str)]);
 const NET_TRIALS: &[NetTrial] = &[
-    ("3pe_tcp_3x1", 3, &[("SHMEM_DATA_OP_ENGINE", "TCP"), (crate::runner::PES_PER_NODE_VAR, "1"), (RING, "64K")]),
-    ("4pe_mte_tcp_2x2", 4, &[(ENGINES, "MTE|TCP"), (crate::runner::PES_PER_NODE_VAR, "2"), (RING, "64K")]),
-    ("8pe_mte_tcp_4x2", 8, &[(ENGINES, "MTE|TCP"), (crate::runner::PES_PER_NODE_VAR, "2"), (RING, "64K")]),
+    (
+        "3pe_tcp_3x1",
+        3,
+        &[("SHMEM_DATA_OP_ENGINE", "TCP"), (crate::runner::PES_PER_NODE_VAR, "1"), (NET, "1K"), (RING, "64K")],
+    ),
+    ("4pe_mte_tcp_2x2", 4, &[(ENGINES, "MTE|TCP"), (crate::runner::PES_PER_NODE_VAR, "2"), (NET, "1K"), (RING, "64K")]),
+    ("8pe_mte_tcp_4x2", 8, &[(ENGINES, "MTE|TCP"), (crate::runner::PES_PER_NODE_VAR, "2"), (NET, "1K"), (RING, "64K")]),
     ("5pe_tcp_5x1_ring", 5, &[(ENGINES, "TCP"), (crate::runner::PES_PER_NODE_VAR, "1"), (ALGO, "ring")]),
     (
         "6pe_mte_tcp_3x2_doubling",
@@ -588,6 +593,7 @@ const NET_TRIALS: &[NetTrial] = &[
 const ENGINES: &str = "SHMEM_DATA_OP_ENGINE";
 const ALGO: &str = "SHMEM_COLL_NET_ALGO";
 const RING: &str = "SHMEM_COLL_RING_MIN";
+const NET: &str = "SHMEM_COLL_NET_MIN";
 
 /// The across-node runs of [`coll_net_exact`] (one per layout and policy).
 pub fn special_trials() -> Vec<libtest_mimic::Trial> {

@@ -15,8 +15,10 @@
 //!   arrive in order, so the count says how many blocks have arrived. `n - 1` steps, the same bytes, but every
 //!   member talks to one neighbour only: no member's link carries more than one stream at a time.
 //!
-//! Recursive doubling is chosen below `SHMEM_COLL_RING_MIN` (8 MiB) of result, the ring from there on (the choice depends
-//! only on agreed sizes, so it is the same on every member).
+//! Under the default policy (`auto`, see `policy`) results below `SHMEM_COLL_NET_MIN` (64 KiB) are pulled
+//! directly by the family's own algorithm, recursive doubling is chosen from there, and the ring from
+//! `SHMEM_COLL_RING_MIN` (8 MiB) of result on; the choice depends only on agreed sizes, so it is the same on
+//! every member.
 
 use super::{clear_signal, put_plain, put_signal, wait_signal};
 use crate::collectives::Group;

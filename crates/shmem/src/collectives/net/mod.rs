@@ -23,10 +23,10 @@ use shmem_core::engine::{Completion, DataOpEngine, Put, SignalOp, SignalUpdate};
 use shmem_core::{HeapOffset, Result};
 use std::sync::atomic::Ordering;
 
-/// Whether `g`'s collectives take the algorithms here: some member is on another node, and the policy is not
-/// `direct`.
-fn applies(rt: &Runtime, g: &Group) -> bool {
-    g.len() > 1 && !rt.config.coll_net.direct() && !g.all_mapped(rt)
+/// Whether a collective of `g` with a result of `total` bytes takes the algorithms here: some member is on
+/// another node, and the policy does not pull directly at this size.
+fn applies(rt: &Runtime, g: &Group, total: u64) -> bool {
+    g.len() > 1 && !rt.config.coll_net.direct(total) && !g.all_mapped(rt)
 }
 
 /// The data movement of (f)collect across nodes (`lens`: every member's block in bytes, in team order, as
@@ -38,7 +38,8 @@ pub(crate) fn collect(
     src: HeapOffset,
     lens: impl Iterator<Item = u64>,
 ) -> Option<Result<()>> {
-    applies(rt, g).then(|| allgather::gather_blocks(rt, g, dst, src, lens))
+    let lens: Vec<u64> = lens.collect();
+    applies(rt, g, lens.iter().sum()).then(|| allgather::gather_blocks(rt, g, dst, src, lens.into_iter()))
 }
 
 /// The second half of the large reduction across nodes (this member's reduced `slice` of `nreduce` elements of
@@ -51,11 +52,12 @@ pub(crate) fn reduce_gather(
     nreduce: usize,
     size: usize,
 ) -> Option<Result<()>> {
-    applies(rt, g).then(|| allgather::gather_slices(rt, g, dst, slice, nreduce, size))
+    applies(rt, g, (nreduce * size) as u64).then(|| allgather::gather_slices(rt, g, dst, slice, nreduce, size))
 }
 
 /// A reduction whose sources all fit one team slot's tiny scratch, across nodes (see [`tiny`]), or `None` when
-/// it does not apply (one node, an active set, a larger reduction, the `direct` or `ring` policy).
+/// it does not apply (one node, an active set, a larger reduction, the `ring` policy, or direct pulls at this
+/// size: `direct`, or `auto` below its threshold).
 pub(crate) fn reduce_tiny(
     rt: &Runtime,
     g: &Group,
@@ -64,7 +66,7 @@ pub(crate) fn reduce_tiny(
     ranges: (HeapOffset, HeapOffset),
     bytes: usize,
 ) -> Option<Result<()>> {
-    if !applies(rt, g) || rt.config.coll_net.algo == policy::NetAlgo::Ring {
+    if !applies(rt, g, (g.len() * bytes) as u64) || rt.config.coll_net.algo == policy::NetAlgo::Ring {
         return None;
     }
     tiny::reduce(rt, g, op, dt, ranges, bytes)

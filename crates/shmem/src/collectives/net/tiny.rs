@@ -1,5 +1,7 @@
 //! Tiny reductions across nodes (the latency case: a few words per member): every member's whole `source`
-//! gathered into every member's scratch by recursive doubling, then folded there in team order.
+//! gathered into every member's scratch by recursive doubling, then folded there in team order. Taken under
+//! `SHMEM_COLL_NET_ALGO=doubling` (and under `auto` only when `SHMEM_COLL_NET_MIN` is lowered to the sources'
+//! size; see `policy` for why `auto` pulls small results directly).
 //!
 //! # Why gather the sources rather than combine partial results
 //! Recursive doubling of partial results (`a0+a1`, then `(a0+a1)+(a2+a3)`) folds in a tree, which for float
