@@ -3226,7 +3226,8 @@ def aclshmem_schar_wait_until_some_vector(ivars_ptr: _Addr, nelems: int, indices
 
 def aclshmem_set_lock(lock: _Addr) -> None:
     """Acquires the lock at the symmetric `lock` (a zero-initialized 8-byte word), waiting in FIFO order with the
-    GIL released."""
+    GIL released. Ctrl-C interrupts the wait (KeyboardInterrupt): this PE then does not hold the lock, and the
+    queue stays consistent for the other PEs (the lock skips this PE's place when it gets there)."""
     ...
 
 def aclshmem_short_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
@@ -10908,15 +10909,18 @@ def team_n_pes(team_id: int) -> int:
     """Number of PEs in `team_id`, or -1 when the team does not exist here."""
     ...
 
-def team_split_2d(parent: int, x_range: int) -> Tuple[int, int]:
+def team_split_2d(parent: int, x_range: int, x_config: Optional[Any] = ..., y_config: Optional[Any] = ...) -> Tuple[int, int]:
     """Collectively splits `parent` into a 2-D grid with rows of `x_range` PEs; returns `(x_team, y_team)`: this
-    PE's row and column teams."""
+    PE's row and column teams. `x_config` and `y_config` (`TeamConfig`) configure the row and column teams as
+    `team_split_strided`'s `config` does."""
     ...
 
-def team_split_strided(parent: int, start: int, stride: int, size: int) -> int:
+def team_split_strided(parent: int, start: int, stride: int, size: int, config: Optional[Any] = ...) -> int:
     """Collectively splits `parent` into the PEs `start + k*stride` (k < `size`). Each PE may pass its own triplet
     when the teams they describe are disjoint (PEs of one team pass the same triplet). Returns the new team id
-    on its members, TEAM_INVALID (-1) on the other PEs of the parent; a destroyed team's id stays invalid."""
+    on its members, TEAM_INVALID (-1) on the other PEs of the parent; a destroyed team's id stays invalid.
+    `config` (a `TeamConfig`): `num_contexts` contexts are reserved for the team when it is made, so that
+    creating that many with `aclshmem_team_create_ctx` cannot fail for lack of resources (INVALID_VALUE beyond)."""
     ...
 
 def team_sync(team: int) -> None:

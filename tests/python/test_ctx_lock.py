@@ -93,6 +93,52 @@ shmem.aclshmem_finalize()
     assert p.stdout.count("BADOK") == 3
 
 
+def test_team_num_contexts_reserves(job):
+    """TeamConfig.num_contexts passed to a split reserves that many contexts: exactly that many team contexts
+    can be created (INVALID_VALUE, -2, for one more; a destroyed one's place is reused under a new handle), they
+    carry data; a negative count on one PE fails the split on every PE with -1, a count beyond the handle space
+    with -2; split_2d takes a config per axis."""
+    p = job(3, """
+shmem.aclshmem_init()
+me, n = shmem.my_pe(), shmem.pe_count()
+W = shmem.TEAM_WORLD
+buf = shmem.zeros(n, np.int64)
+t = shmem.team_split_strided(W, 0, 1, n, shmem.TeamConfig(2))
+assert shmem.aclshmem_team_get_config(t).num_contexts == 2
+a = shmem.aclshmem_team_create_ctx(t, 0)
+b = shmem.aclshmem_team_create_ctx(t, shmem.ACLSHMEM_CTX_PRIVATE)
+expect_error(shmem.aclshmem_team_create_ctx, t, 0, code=-2)
+shmem.aclshmem_ctx_destroy(b)
+expect_error(shmem.aclshmem_ctx_quiet, b, code=-1)
+with shmem.Ctx(0, team=t) as c:
+    assert c.handle not in (a, b) and c.team == t
+    expect_error(shmem.aclshmem_team_create_ctx, t, 0, code=-2)
+    c.put(buf, np.array([100 + me], np.int64), (me + 1) % n)
+    c.quiet()
+shmem.aclshmem_ctx_destroy(a)
+shmem.aclshmem_barrier_all()
+assert int(buf[0]) == 100 + (me + n - 1) % n, buf
+shmem.team_destroy(t)
+expect_error(shmem.team_split_strided, W, 0, 1, n, shmem.TeamConfig(-1 if me == 0 else 2), code=-1)
+expect_error(shmem.team_split_strided, W, 0, 1, n, shmem.TeamConfig(2**31 - 1), code=-2)
+expect_error(shmem.team_split_strided, W, 0, 1, n, "two", exc=TypeError)
+x, y = shmem.team_split_2d(W, 1, shmem.TeamConfig(1), shmem.TeamConfig(3))
+assert (shmem.aclshmem_team_get_config(x).num_contexts, shmem.aclshmem_team_get_config(y).num_contexts) == (1, 3)
+cx = shmem.aclshmem_team_create_ctx(x, 0)
+expect_error(shmem.aclshmem_team_create_ctx, x, 0, code=-2)
+ys = [shmem.aclshmem_team_create_ctx(y, 0) for _ in range(3)]
+expect_error(shmem.aclshmem_team_create_ctx, y, 0, code=-2)
+for h in [cx] + ys:
+    shmem.aclshmem_ctx_destroy(h)
+shmem.team_destroy(x)
+shmem.team_destroy(y)
+shmem.aclshmem_barrier_all()
+print("RESOK", me)
+shmem.aclshmem_finalize()
+""", env={"SHMEM_DATA_OP_ENGINE": "SDMA"})
+    assert p.stdout.count("RESOK") == 3
+
+
 def test_ctx_quiet_does_not_wait_for_another_context(job):
     p = job(2, """
 shmem.aclshmem_init()
@@ -172,3 +218,63 @@ shmem.aclshmem_finalize()
 def test_lock_counter(job, n, env, prefix):
     p = job(n, prefix + LOCK, env=env, timeout=120)
     assert f"LOCKOK {1000 * n}" in p.stdout
+
+
+def test_set_lock_interrupted_keeps_the_queue(job):
+    """Ctrl-C (SIGINT) interrupts a queued set_lock with KeyboardInterrupt within a second; the PE does not hold
+    the lock (test_lock says held at once, clear_lock is INVALID_PARAM), the lock later passes through its
+    abandoned place to the PE queued behind it, and afterwards every PE, the interrupted one included, takes
+    the lock 200 times with an exact count. Before, the interrupt waited for the lock, which PE 0 released only
+    after it: the job hung."""
+    p = job(3, """
+import signal, threading
+shmem.aclshmem_init()
+me, n = shmem.my_pe(), shmem.pe_count()
+lock = shmem.zeros(1, np.int64)
+flag = shmem.zeros(1, np.int64)
+cnt = shmem.zeros(1, np.int64)
+one = np.zeros(1, np.int64)
+tail = lambda: shmem.aclshmem_int64_g(lock, 0) & 0xFFFFFFFF
+if me == 0:
+    shmem.aclshmem_set_lock(lock)
+shmem.aclshmem_barrier_all()
+if me == 1:
+    threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    t = time.monotonic()
+    try:
+        shmem.aclshmem_set_lock(lock)
+        raise AssertionError("set_lock returned while PE 0 holds the lock")
+    except KeyboardInterrupt:
+        pass
+    assert time.monotonic() - t < 1.5, time.monotonic() - t
+    t = time.monotonic()
+    assert shmem.aclshmem_test_lock(lock) == 1
+    assert time.monotonic() - t < 1
+    expect_error(shmem.aclshmem_clear_lock, lock, code=-1)
+    shmem.aclshmem_int64_p(flag, 1, 0)
+    shmem.aclshmem_quiet()
+if me == 2:
+    while tail() != 2:
+        time.sleep(0.001)
+    shmem.aclshmem_set_lock(lock)
+    shmem.aclshmem_int64_p(flag, 2, 0)
+    shmem.aclshmem_quiet()
+    shmem.aclshmem_clear_lock(lock)
+if me == 0:
+    shmem.aclshmem_int64_wait_until(flag, shmem.SHMEM_CMP_EQ, 1)
+    while tail() != 3:
+        time.sleep(0.001)
+    shmem.aclshmem_clear_lock(lock)
+    shmem.aclshmem_int64_wait_until(flag, shmem.SHMEM_CMP_EQ, 2)
+shmem.aclshmem_barrier_all()
+for i in range(200):
+    shmem.aclshmem_set_lock(lock)
+    shmem.get(one, cnt, 0); one[0] += 1; shmem.put(cnt, one, 0)
+    shmem.aclshmem_clear_lock(lock)
+shmem.aclshmem_barrier_all()
+if me == 0:
+    assert int(cnt[0]) == 200 * n, int(cnt[0])
+    print("INTOK", int(cnt[0]))
+shmem.aclshmem_finalize()
+""", timeout=60)
+    assert "INTOK 600" in p.stdout

@@ -12,7 +12,7 @@ use shmem::waits::{WaitClock, WaitLimit};
 use std::time::Duration;
 
 /// Longest time between two checks for Python signals.
-const SLICE: Duration = Duration::from_millis(20);
+pub(crate) const SLICE: Duration = Duration::from_millis(20);
 /// Runs `wait(slice)` — a runtime wait limited to `slice`, `Ok(None)` when the slice ran out — until it
 /// returns a value, with the GIL released, running Python's signal handlers between slices. The runtime
 /// sleeps on the PE's wake word inside each slice, so a waiting PE burns no CPU and wakes as soon as a peer

@@ -282,11 +282,23 @@ macro_rules! ctx_amo {
 shmem_core::for_each_amo_type!(ctx_amo);
 
 /// Acquires the lock at the symmetric `lock` (a zero-initialized 8-byte word), waiting in FIFO order with the
-/// GIL released.
+/// GIL released. Ctrl-C interrupts the wait (KeyboardInterrupt): this PE then does not hold the lock, and the
+/// queue stays consistent for the other PEs (the lock skips this PE's place when it gets there).
 #[pyfunction]
 fn aclshmem_set_lock(py: Python<'_>, lock: Sym) -> PyResult<()> {
     lock.need(8, "lock")?;
-    detached(py, || shmem::lock::set_lock(lock.addr))
+    let mut acq = detached(py, || shmem::lock::LockAcquire::start(lock.addr))?;
+    let clock = shmem::waits::WaitClock::new();
+    loop {
+        let limit = shmem::waits::WaitLimit::slice(crate::blocking::SLICE, &clock);
+        if detached(py, || acq.wait(limit))? {
+            return Ok(());
+        }
+        if let Err(interrupt) = py.check_signals() {
+            detached(py, move || acq.abandon())?;
+            return Err(interrupt);
+        }
+    }
 }
 
 /// Takes the lock at `lock` if it is free and returns at once: 0 when this PE now holds it, 1 otherwise.

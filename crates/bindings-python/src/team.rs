@@ -10,22 +10,48 @@ use shmem::team;
 /// Collectively splits `parent` into the PEs `start + k*stride` (k < `size`). Each PE may pass its own triplet
 /// when the teams they describe are disjoint (PEs of one team pass the same triplet). Returns the new team id
 /// on its members, TEAM_INVALID (-1) on the other PEs of the parent; a destroyed team's id stays invalid.
+/// `config` (a `TeamConfig`): `num_contexts` contexts are reserved for the team when it is made, so that
+/// creating that many with `aclshmem_team_create_ctx` cannot fail for lack of resources (INVALID_VALUE beyond).
 #[pyfunction]
+#[pyo3(signature = (parent, start, stride, size, config = None))]
 pub(crate) fn team_split_strided(
     py: Python<'_>,
     parent: I32Arg,
     start: I32Arg,
     stride: I32Arg,
     size: I32Arg,
+    config: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<i32> {
-    detached(py, move || team::split_strided(parent.0, start.0, stride.0, size.0))
+    let config = team_config(config)?;
+    detached(py, move || team::split_strided_with(parent.0, start.0, stride.0, size.0, config))
 }
 
 /// Collectively splits `parent` into a 2-D grid with rows of `x_range` PEs; returns `(x_team, y_team)`: this
-/// PE's row and column teams.
+/// PE's row and column teams. `x_config` and `y_config` (`TeamConfig`) configure the row and column teams as
+/// `team_split_strided`'s `config` does.
 #[pyfunction]
-pub(crate) fn team_split_2d(py: Python<'_>, parent: I32Arg, x_range: I32Arg) -> PyResult<(i32, i32)> {
-    detached(py, move || team::split_2d(parent.0, x_range.0))
+#[pyo3(signature = (parent, x_range, x_config = None, y_config = None))]
+pub(crate) fn team_split_2d(
+    py: Python<'_>,
+    parent: I32Arg,
+    x_range: I32Arg,
+    x_config: Option<&Bound<'_, PyAny>>,
+    y_config: Option<&Bound<'_, PyAny>>,
+) -> PyResult<(i32, i32)> {
+    let (x, y) = (team_config(x_config)?, team_config(y_config)?);
+    detached(py, move || team::split_2d_with(parent.0, x_range.0, x, y))
+}
+
+/// A `TeamConfig` (or any object with an integer `num_contexts`; `None`: the default) as the runtime's. A
+/// negative count is passed on: the split fails on every PE with INVALID_PARAM, so that no PE is left waiting.
+fn team_config(config: Option<&Bound<'_, PyAny>>) -> PyResult<shmem::TeamConfig> {
+    let Some(c) = config.filter(|c| !c.is_none()) else { return Ok(shmem::TeamConfig::default()) };
+    let k = c.getattr("num_contexts").map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err("config must be a shmem.TeamConfig (an object with num_contexts)")
+    })?;
+    let k: i64 = k.extract().map_err(|_| pyo3::exceptions::PyTypeError::new_err("num_contexts must be an int"))?;
+    let num_contexts = i32::try_from(k).unwrap_or(if k < 0 { -1 } else { i32::MAX });
+    Ok(shmem::TeamConfig { num_contexts })
 }
 
 /// This PE's number in `team_id`, or -1 when it is not a member (or the team does not exist).

@@ -38,6 +38,8 @@ pub struct Config {
     pub shm_prefix: String,
     /// When transfers go to SDMA with MTE|SDMA (`SHMEM_SDMA_NBI_MIN`, `SHMEM_SDMA_BLOCKING_MIN`).
     pub(crate) bulk: BulkPolicy,
+    /// Collectives across nodes (`SHMEM_COLL_NET_ALGO`, `SHMEM_COLL_RING_MIN`).
+    pub(crate) coll_net: crate::collectives::net::policy::NetPolicy,
 }
 
 impl Config {
@@ -73,7 +75,8 @@ impl Config {
             Some(p) => p.to_string(),
         };
         let bulk = BulkPolicy::from_settings(&settings)?;
-        Ok(Config { settings, sync, log_level, shm_prefix, bulk })
+        let coll_net = crate::collectives::net::policy::NetPolicy::from_settings(&settings)?;
+        Ok(Config { settings, sync, log_level, shm_prefix, bulk, coll_net })
     }
 
     /// The symmetric heap size `init_from_env` uses (`SHMEM_SYMMETRIC_SIZE`, default [`DEFAULT_HEAP_BYTES`]).

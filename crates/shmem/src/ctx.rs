@@ -8,8 +8,18 @@
 //!
 //! Handles are plain integers (for the raw API and Python): a new context gets a number never used before in
 //! this process, so a destroyed context's handle stays invalid (INVALID_PARAM) forever. A context made from a
-//! team ([`team_create_ctx`]) takes PE numbers relative to that team, as OpenSHMEM says; a team created with
-//! `TeamConfig.num_contexts = k > 0` can have at most `k` live contexts at a time (INVALID_VALUE beyond).
+//! team ([`team_create_ctx`]) takes PE numbers relative to that team, as OpenSHMEM says.
+//!
+//! # Reserved contexts (`TeamConfig.num_contexts`)
+//! A team created with `TeamConfig.num_contexts = k > 0` reserves `k` contexts when it is made: every member
+//! takes `k` handles and opens their completion domains on every engine (the SDMA engine starts a channel
+//! worker per domain) before the split's agreement, and a member that cannot fails the split on every member
+//! (the code of its failure: INVALID_PARAM for a negative `k`, else INVALID_VALUE), with nothing left reserved.
+//! `team_create_ctx` on that team then takes a reserved domain, so it cannot fail for lack of resources; the
+//! `k + 1`-th live context is INVALID_VALUE. Destroying a context gives its domain back to the team (a later
+//! context reuses it); destroying the team closes the domains no context holds, and a context that outlives
+//! its team closes its own when it is destroyed. Teams with `num_contexts = 0` (and TEAM_WORLD) reserve nothing:
+//! each context opens its domain when it is created.
 //!
 //! Options (bit set): [`CTX_SERIALIZED`] (the program serializes calls on it; accepted), [`CTX_PRIVATE`] (only
 //! the creating thread may use it: another thread's call is INVALID_PARAM), [`CTX_NOSTORE`] (no store
@@ -54,6 +64,8 @@ struct CtxState {
     members: Option<Vec<u32>>,
     /// The creating thread, for a private context.
     owner: Option<ThreadId>,
+    /// The team whose reservation the domain came from (it goes back there on destroy).
+    reserved_from: Option<Weak<crate::runtime::teams::TeamInfo>>,
     /// Cleared (under the table lock) by destroy.
     live: AtomicBool,
 }
@@ -211,26 +223,26 @@ fn create(rt: &Arc<Runtime>, team: i32, options: i64) -> Result<Arc<CtxState>> {
     }
     let info = rt.team(team)?;
     let members = (team != crate::team::TEAM_WORLD).then(|| info.members.as_slice().to_vec());
-    let limit = if team == crate::team::TEAM_WORLD { 0 } else { crate::team::get_config(team)?.num_contexts };
+    let limit = info.config.num_contexts;
+    // The handle is always new (a destroyed context's handle stays invalid); the domain is a reserved one when
+    // the team has a reservation, else a new one with the handle's number.
+    let id = next_domains(1)?.0;
+    let domain = if limit > 0 {
+        let taken = info.reserved.lock().unwrap_or_else(|e| e.into_inner()).as_mut().and_then(Vec::pop);
+        taken.ok_or_else(|| {
+            Error::InvalidValue(format!(
+                "team {team} was created with num_contexts = {limit} and its {limit} reserved contexts are all \
+                 live; destroy one or create the team with a larger TeamConfig.num_contexts"
+            ))
+        })?
+    } else {
+        rt.router.open_domain(DomainId(id))?;
+        DomainId(id)
+    };
     let mut guard = table();
     let map = guard.get_or_insert_with(HashMap::new);
     // Contexts of a finalized runtime can never be used again: forget them.
     map.retain(|_, c| c.rt.strong_count() > 0);
-    if limit > 0 {
-        let used = map.values().filter(|c| c.team == team && same_rt(&c.rt, rt)).count();
-        if used >= limit as usize {
-            return Err(Error::InvalidValue(format!(
-                "team {team} was created with num_contexts = {limit} and has {used} live contexts; destroy one \
-                 or create the team with a larger TeamConfig.num_contexts"
-            )));
-        }
-    }
-    let id = NEXT.fetch_add(1, Ordering::Relaxed);
-    if id == 0 || id > i32::MAX as u32 {
-        return Err(Error::InvalidValue("this process has created 2^31 contexts; no handle is left".into()));
-    }
-    let domain = DomainId(id);
-    rt.router.open_domain(domain)?;
     let state = Arc::new(CtxState {
         handle: i64::from(id),
         rt: Arc::downgrade(rt),
@@ -239,6 +251,7 @@ fn create(rt: &Arc<Runtime>, team: i32, options: i64) -> Result<Arc<CtxState>> {
         team,
         members,
         owner: (options & CTX_PRIVATE != 0).then(|| std::thread::current().id()),
+        reserved_from: (limit > 0).then(|| Arc::downgrade(&info)),
         live: AtomicBool::new(true),
     });
     map.insert(state.handle, state.clone());
@@ -258,8 +271,66 @@ fn destroy(rt: &Runtime, state: &CtxState) -> Result<()> {
             map.remove(&state.handle);
         }
     }
-    rt.router.close_domain(state.domain);
+    // A reserved domain goes back to its team while the team lives; otherwise it is closed.
+    let pool = state.reserved_from.as_ref().and_then(Weak::upgrade);
+    let back = pool.is_some_and(|team| match team.reserved.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        Some(free) => {
+            free.push(state.domain);
+            true
+        }
+        None => false,
+    });
+    if !back {
+        rt.router.close_domain(state.domain);
+    }
     quiet
+}
+
+/// Takes `k` consecutive context handles (domain ids), or fails without taking any when fewer are left.
+fn next_domains(k: u32) -> Result<DomainId> {
+    let mut first = NEXT.load(Ordering::Relaxed);
+    loop {
+        if first == 0 || u64::from(first) + u64::from(k) > i32::MAX as u64 + 1 {
+            return Err(Error::InvalidValue(format!(
+                "this process cannot take {k} more context handles: {} of 2^31 are used",
+                first.saturating_sub(1)
+            )));
+        }
+        match NEXT.compare_exchange_weak(first, first + k, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return Ok(DomainId(first)),
+            Err(now) => first = now,
+        }
+    }
+}
+
+/// Reserves `k` contexts for a new team on `rt`: takes `k` handles and opens their domains on every engine.
+/// On a failure nothing stays open (the handles taken are not reused).
+pub(crate) fn reserve_domains(rt: &Runtime, k: usize) -> Result<Vec<DomainId>> {
+    if k == 0 {
+        return Ok(Vec::new());
+    }
+    let count = u32::try_from(k)
+        .map_err(|_| Error::InvalidValue(format!("num_contexts {k} exceeds the 2^31 context handles")))?;
+    let first = next_domains(count)?;
+    let mut opened = Vec::with_capacity(k);
+    for d in (first.0..first.0 + count).map(DomainId) {
+        if let Err(e) = rt.router.open_domain(d) {
+            release_domains(rt, opened);
+            return Err(Error::InvalidValue(format!(
+                "could not reserve context {} of {k} for the new team: {e}",
+                d.0 - first.0 + 1
+            )));
+        }
+        opened.push(d);
+    }
+    Ok(opened)
+}
+
+/// Closes reserved domains that no context holds (a team that was not made, or was destroyed).
+pub(crate) fn release_domains(rt: &Runtime, domains: Vec<DomainId>) {
+    for d in domains {
+        rt.router.close_domain(d);
+    }
 }
 
 /// The live context of `handle` on `rt` (never the default context).

@@ -16,6 +16,19 @@
 //! compare-and-swap, and if another PE swapped itself in meanwhile it waits for that PE's OR to arrive first.
 //! PEs get the lock in the order they swapped into the tail: the lock is fair (FIFO).
 //!
+//! # Giving up a wait (Ctrl-C in Python)
+//! A PE queued in [`LockAcquire::wait`] can stop waiting with [`LockAcquire::abandon`] (the Python binding does
+//! when a signal handler raises, e.g. KeyboardInterrupt). It cannot leave the queue itself: its predecessor
+//! and successor are linked through its node. Instead it sets bit 30 of its node ("abandoned") with one atomic
+//! OR. If the lock had already passed to it (the OR returns the granted bit), it releases the lock at once, as
+//! `clear_lock` does. Otherwise the PE that later grants it the lock sees the abandoned bit in the value its
+//! grant returns and passes the lock on in its place: to the abandoned PE's successor (waiting for it to
+//! register if it is mid-way through joining), or frees the lock when the abandoned PE is still the tail; then
+//! it clears the abandoned node. Until that node is clear, a new `set_lock` of the abandoned PE on that lock
+//! first waits for it (its node is still in the queue), and `test_lock` returns "held". The queue stays
+//! consistent and FIFO for everyone else; the one cost is that the abandoned PE's slot is skipped only when the
+//! lock reaches it. (Successor numbers therefore use 30 bits: at most 2^30 - 2 PEs.)
+//!
 //! `test_lock` takes the lock only when the tail is free (one compare-and-swap) and returns at once either
 //! way. A PE that does not hold a lock and calls `clear_lock`, or calls `set_lock` on a lock it already holds
 //! (or is acquiring in another thread), gets INVALID_PARAM: the runtime keeps the set of locks each PE holds.
@@ -23,6 +36,7 @@
 use crate::current::with_current;
 use crate::runtime::Runtime;
 use crate::sym::SymVec;
+use crate::waits::WaitLimit;
 use crate::Shmem;
 use shmem_core::engine::{AtomicOp, AtomicWidth, DataOpEngine};
 use shmem_core::{Error, HeapOffset, Pe, Result};
@@ -34,11 +48,29 @@ use std::sync::Mutex;
 const HOME: Pe = Pe(0);
 /// Bit of a queue node that says the lock passed to its PE.
 const GRANTED: u64 = 1 << 31;
+/// Bit of a queue node that says its PE stopped waiting before the lock passed to it (see the module doc).
+const ABANDONED: u64 = 1 << 30;
 /// Bits of a queue node that hold 1 + the successor PE.
-const NEXT_MASK: u64 = GRANTED - 1;
+const NEXT_MASK: u64 = ABANDONED - 1;
 
 /// Locks (runtime identity, lock word offset) this process holds or is acquiring.
 static HELD: Mutex<Option<HashSet<(usize, u64)>>> = Mutex::new(None);
+/// Locks whose wait this process abandoned and whose queue node the lock has not reached yet.
+static ABANDONED_NODES: Mutex<Option<HashSet<(usize, u64)>>> = Mutex::new(None);
+
+fn abandoned_pending(rt: &Runtime, off: HeapOffset) -> bool {
+    ABANDONED_NODES.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|h| h.contains(&key(rt, off)))
+}
+
+fn set_abandoned(rt: &Runtime, off: HeapOffset, on: bool) {
+    let mut set = ABANDONED_NODES.lock().unwrap_or_else(|e| e.into_inner());
+    let set = set.get_or_insert_with(HashSet::new);
+    if on {
+        set.insert(key(rt, off));
+    } else {
+        set.remove(&key(rt, off));
+    }
+}
 
 fn key(rt: &Runtime, off: HeapOffset) -> (usize, u64) {
     (rt as *const Runtime as usize, off.0)
@@ -82,8 +114,20 @@ fn node(off: HeapOffset) -> HeapOffset {
 
 /// Waits until this PE's queue node at `off` satisfies `done`; returns the node's value.
 fn wait_node(rt: &Runtime, off: HeapOffset, cmp: CmpOp, value: u32, what: &str) -> Result<u32> {
+    wait_node_limited(rt, off, cmp, value, what, None)
+}
+
+/// [`wait_node`] for at most `limit` (a `Timeout` error when it runs out).
+fn wait_node_limited(
+    rt: &Runtime,
+    off: HeapOffset,
+    cmp: CmpOp,
+    value: u32,
+    what: &str,
+    limit: Option<WaitLimit<'_>>,
+) -> Result<u32> {
     let at = node(off);
-    let ctx = rt.wait_ctx(false);
+    let ctx = rt.wait_ctx_limited(limit.map(|l| l.timeout), limit.and_then(|l| l.clock));
     shmem_sync::wait::wait_until(
         &ctx,
         Some((at, 4)),
@@ -106,22 +150,195 @@ fn set_lock_rt(rt: &Runtime, addr: usize) -> Result<()> {
 }
 
 fn acquire(rt: &Runtime, off: HeapOffset) -> Result<()> {
+    if abandoned_pending(rt, off) {
+        wait_node(rt, off, CmpOp::Eq, 0, "waiting for the lock to pass the wait this PE abandoned")?;
+        set_abandoned(rt, off, false);
+    }
+    if !enqueue(rt, off)? {
+        wait_node(rt, off, CmpOp::Ge, GRANTED as u32, "waiting for the lock to pass to this PE")?;
+    }
+    Ok(())
+}
+
+/// Joins the queue; `true` when the lock was free (this PE holds it now).
+fn enqueue(rt: &Runtime, off: HeapOffset) -> Result<bool> {
     let me = rt.me;
     // Nobody writes this PE's node while it is not queued: its last predecessor granted and its last successor
-    // registered before it released.
+    // registered before it released (or, for an abandoned wait, the PE that passed the lock on cleared it).
     amo(rt, me, node(off), AtomicOp::Swap(0))?;
     let prev = amo(rt, HOME, off, AtomicOp::Swap(u64::from(me.0) + 1))?;
     if prev == 0 {
-        return Ok(());
+        return Ok(true);
     }
     let pred = Pe(prev as u32 - 1);
     amo(rt, pred, node(off), AtomicOp::FetchOr(u64::from(me.0) + 1))?;
-    wait_node(rt, off, CmpOp::Ge, GRANTED as u32, "waiting for the lock to pass to this PE")?;
-    Ok(())
+    Ok(false)
+}
+
+/// Where an interruptible acquisition stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// This PE's node is still in the queue from an abandoned wait: wait until the lock has passed it.
+    Settling,
+    /// Queued: wait for the grant.
+    Queued,
+    /// This PE holds the lock.
+    Held,
+}
+
+/// An acquisition of a lock that the caller waits for in slices and may abandon between them (the Python
+/// binding's interruptible `set_lock`; see the module doc).
+#[derive(Debug)]
+pub struct LockAcquire {
+    addr: usize,
+    off: HeapOffset,
+    stage: Stage,
+}
+
+impl LockAcquire {
+    /// Starts `set_lock(lock)`: claims the lock for this PE and joins its queue (or, after an abandoned wait
+    /// whose node the lock has not reached yet, prepares to wait for that first).
+    ///
+    /// # Errors
+    /// As [`set_lock`].
+    pub fn start(lock: usize) -> Result<LockAcquire> {
+        with_current(|rt| {
+            let off = lock_word(rt, lock)?;
+            claim(rt, off, lock)?;
+            let settled = || shmem_sync::wait::load_local::<u32>(&rt.node, node(off)) == 0;
+            if abandoned_pending(rt, off) && settled() {
+                set_abandoned(rt, off, false);
+            }
+            let stage = if abandoned_pending(rt, off) {
+                Ok(Stage::Settling)
+            } else {
+                enqueue(rt, off).map(|held| if held { Stage::Held } else { Stage::Queued })
+            };
+            match stage {
+                Ok(stage) => Ok(LockAcquire { addr: lock, off, stage }),
+                Err(e) => {
+                    unclaim(rt, off);
+                    Err(e)
+                }
+            }
+        })
+    }
+
+    /// Waits at most `limit` for the lock: `true` when this PE holds it.
+    ///
+    /// # Errors
+    /// Errors of the runtime (the job failed); the acquisition is over then.
+    pub fn wait(&mut self, limit: WaitLimit<'_>) -> Result<bool> {
+        with_current(|rt| {
+            let r = self.step(rt, limit);
+            if r.is_err() {
+                unclaim(rt, self.off);
+            }
+            r
+        })
+    }
+
+    fn step(&mut self, rt: &Runtime, limit: WaitLimit<'_>) -> Result<bool> {
+        let timed_out = |r: Result<u32>| match r {
+            Ok(_) => Ok(false),
+            Err(Error::Timeout { .. }) => Ok(true),
+            Err(e) => Err(e),
+        };
+        if self.stage == Stage::Settling {
+            let what = "waiting for the lock to pass the wait this PE abandoned";
+            if timed_out(wait_node_limited(rt, self.off, CmpOp::Eq, 0, what, Some(limit)))? {
+                return Ok(false);
+            }
+            set_abandoned(rt, self.off, false);
+            self.stage = if enqueue(rt, self.off)? { Stage::Held } else { Stage::Queued };
+        }
+        if self.stage == Stage::Queued {
+            let what = "waiting for the lock to pass to this PE";
+            if timed_out(wait_node_limited(rt, self.off, CmpOp::Ge, GRANTED as u32, what, Some(limit)))? {
+                return Ok(false);
+            }
+            self.stage = Stage::Held;
+        }
+        Ok(true)
+    }
+
+    /// Stops waiting: this PE will not hold the lock when this returns. Queued, it marks its node abandoned
+    /// (the lock skips it later); when the lock had already reached it, it releases it at once.
+    ///
+    /// # Errors
+    /// Errors of the runtime's AMOs (the job failed).
+    pub fn abandon(self) -> Result<()> {
+        with_current(|rt| match self.stage {
+            Stage::Settling => {
+                unclaim(rt, self.off);
+                Ok(())
+            }
+            Stage::Held => clear_lock_rt(rt, self.addr),
+            Stage::Queued => {
+                let old = amo(rt, rt.me, node(self.off), AtomicOp::FetchOr(ABANDONED));
+                match old {
+                    Ok(v) if v & GRANTED != 0 => clear_lock_rt(rt, self.addr),
+                    Ok(_) => {
+                        set_abandoned(rt, self.off, true);
+                        unclaim(rt, self.off);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        unclaim(rt, self.off);
+                        Err(e)
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// Grants the lock to `succ`; when `succ` abandoned its wait, passes it on in its place (to its successor, or
+/// frees the lock when it is still the tail) and clears its node, and so on down the queue.
+fn grant(rt: &Runtime, off: HeapOffset, mut succ: Pe) -> Result<()> {
+    loop {
+        let old = amo(rt, succ, node(off), AtomicOp::FetchOr(GRANTED))?;
+        if old & ABANDONED == 0 {
+            return Ok(());
+        }
+        let mut next = old & NEXT_MASK;
+        if next == 0 {
+            let tail = u64::from(succ.0) + 1;
+            if amo(rt, HOME, off, AtomicOp::CompareSwap { cond: tail, value: 0 })? == tail {
+                amo(rt, succ, node(off), AtomicOp::Swap(0))?;
+                return Ok(());
+            }
+            next = wait_registered(rt, off, succ)?;
+        }
+        amo(rt, succ, node(off), AtomicOp::Swap(0))?;
+        succ = Pe(next as u32 - 1);
+    }
+}
+
+/// Waits until a PE that swapped itself into the tail after `pe` has written itself into `pe`'s node (a remote
+/// node: polled with AMOs, backing off to 1 ms; the window is the two AMOs of a joining PE); returns 1 + it.
+fn wait_registered(rt: &Runtime, off: HeapOffset, pe: Pe) -> Result<u64> {
+    let mut pause = std::time::Duration::from_micros(1);
+    loop {
+        let v = amo(rt, pe, node(off), AtomicOp::Fetch)? & NEXT_MASK;
+        if v != 0 {
+            return Ok(v);
+        }
+        rt.check_live()?;
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(1));
+    }
 }
 
 fn test_lock_rt(rt: &Runtime, addr: usize) -> Result<bool> {
     let off = lock_word(rt, addr)?;
+    if abandoned_pending(rt, off) {
+        if shmem_sync::wait::load_local::<u32>(&rt.node, node(off)) != 0 {
+            // This PE's abandoned node is still queued: someone holds the lock (and the node must not be reset).
+            return Ok(false);
+        }
+        set_abandoned(rt, off, false);
+    }
     claim(rt, off, addr)?;
     let me = rt.me;
     let r = amo(rt, me, node(off), AtomicOp::Swap(0))
@@ -162,8 +379,7 @@ fn clear_lock_rt(rt: &Runtime, addr: usize) -> Result<()> {
         let seen = wait_node(rt, off, CmpOp::Ne, mine, "waiting for the next PE to join the queue")?;
         next = u64::from(seen) & NEXT_MASK;
     }
-    let succ = Pe(next as u32 - 1);
-    amo(rt, succ, node(off), AtomicOp::FetchOr(GRANTED))?;
+    grant(rt, off, Pe(next as u32 - 1))?;
     unclaim(rt, off);
     Ok(())
 }

@@ -143,6 +143,9 @@ pub(crate) fn run(
     };
     g.run_staged(rt, desc, local, stage, check, inline, |all| {
         let size = dt.size();
+        if let Some(done) = super::net::collect(rt, g, dst, src, all.iter().map(|d| d.nelems * size as u64)) {
+            return done;
+        }
         let total = total.get() as usize * size;
         let base = local_ptr(rt, dst, total);
         let mut at = 0usize;

@@ -47,6 +47,7 @@ pub mod active_set;
 pub mod alltoall;
 pub mod broadcast;
 pub mod collect;
+pub(crate) mod net;
 pub mod reduce;
 mod typed;
 pub mod types;

@@ -128,6 +128,9 @@ pub(crate) fn run(
             // scratch first (the bandwidth rows of coll-bench were paying for it).
             let mapped = g.all_mapped(rt) && (src.0 as usize).is_multiple_of(size.min(8));
             let mut bufs = Vec::new();
+            if let Some(done) = super::net::reduce_tiny(rt, g, op, dt, (dst, src), bytes) {
+                return done;
+            }
             if nreduce < g.len() || bytes <= SMALL_BYTES {
                 let mut direct;
                 let acc: &[u64] = if mapped {
@@ -161,6 +164,10 @@ pub(crate) fn run(
                 let out = &mut bytes_of(&mut mine, count * size)[at * size..(at + k) * size];
                 out.copy_from_slice(&bytemuck::cast_slice::<u64, u8>(part)[..k * size]);
                 at += k;
+            }
+            if let Some(done) = super::net::reduce_gather(rt, g, dst, bytes_of(&mut mine, count * size), nreduce, size)
+            {
+                return done;
             }
             if in_place {
                 g.meet(rt)?;

@@ -5,7 +5,7 @@
 
 mod alloc;
 mod rma;
-mod teams;
+pub(crate) mod teams;
 
 pub(crate) use alloc::AllocCall;
 pub(crate) use teams::{digest, SplitArgs, TeamTable};

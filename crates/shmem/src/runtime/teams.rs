@@ -19,6 +19,10 @@ pub(crate) struct TeamInfo {
     pub(crate) my_index: u32,
     pub(crate) config: TeamConfig,
     pub(crate) barrier: BarrierState,
+    /// The contexts reserved for this team (`config.num_contexts` completion domains, opened on every engine
+    /// when the team was made): the ones no live context of the team holds. `None` once the team is destroyed
+    /// (a context destroyed later closes its domain instead of returning it). See `crate::ctx`.
+    pub(crate) reserved: std::sync::Mutex<Option<Vec<shmem_core::engine::DomainId>>>,
 }
 
 /// The live teams of this PE, by slot, and the state of the allocation agreement's own barrier.
@@ -44,6 +48,7 @@ impl TeamTable {
             my_index: me,
             config: TeamConfig::default(),
             barrier: BarrierState::default(),
+            reserved: Default::default(),
         }));
         slots[TEAM_NODE as usize] = Some(Arc::new(TeamInfo {
             handle: TEAM_NODE,
@@ -51,6 +56,7 @@ impl TeamTable {
             my_index: node_index,
             config: TeamConfig::default(),
             barrier: BarrierState::default(),
+            reserved: Default::default(),
         }));
         TeamTable { free: SlotMask::initial(), slots, generation: 0, alloc_barrier: Arc::default() }
     }
@@ -83,6 +89,9 @@ const AGREE_DIGEST: u64 = 1;
 const AGREE_GEN: u64 = 2;
 const AGREE_TRIPLET: u64 = 3;
 const AGREE_TRIPLET_STATE: u64 = 6;
+/// 0, or the code (negated) of this PE's failure to take the new team's configuration: a negative
+/// `num_contexts`, or contexts it could not reserve. Any non-zero word fails the split on every PE.
+const AGREE_CONFIG: u64 = 7;
 const TRIPLET_VALID: u64 = 1;
 const TRIPLET_INVALID: u64 = 2;
 const STRIDED_DIGEST: u64 = 0x5354_5249_4445_4431;
@@ -131,6 +140,17 @@ impl Runtime {
             (t.free, t.generation)
         };
         let word = |w: u64| self.node.word64(self.me, layout.team_agree(w));
+        // Reserve the configuration's contexts before the agreement, so that a PE that cannot fails the split
+        // on every PE (released again below unless the team is made here).
+        let mut reserved = match usize::try_from(config.num_contexts) {
+            Err(_) => Err(Error::invalid(format!(
+                "TeamConfig.num_contexts {} is negative; pass 0 (no reserved contexts) or more",
+                config.num_contexts
+            ))),
+            Ok(k) => crate::ctx::reserve_domains(self, k),
+        };
+        let config_code = reserved.as_ref().err().map_or(0, |e| u64::from(e.code().unsigned_abs()));
+        word(AGREE_CONFIG).store(config_code, Ordering::Relaxed);
         word(AGREE_FREE).store(free.0, Ordering::Relaxed);
         word(AGREE_GEN).store(generation, Ordering::Relaxed);
         match args {
@@ -158,12 +178,17 @@ impl Runtime {
         let mut differ = Vec::new();
         let mut triplets = Vec::new();
         let mut bad_triplets = Vec::new();
+        let mut bad_configs: Vec<(u32, u64)> = Vec::new();
         for &pe in p.members.as_slice() {
             let pe = Pe(pe);
             let e = self.router.for_atomic(pe);
             let read = |w: u64| e.atomic(pe, layout.team_agree(w), AtomicWidth::W64, AtomicOp::Fetch);
             common = common.and(SlotMask(read(AGREE_FREE)?));
             max_gen = max_gen.max(read(AGREE_GEN)?);
+            let config_code = read(AGREE_CONFIG)?;
+            if config_code != 0 {
+                bad_configs.push((pe.0, config_code));
+            }
             if read(AGREE_DIGEST)? != my_digest {
                 differ.push(pe.0);
             } else if let SplitArgs::Strided(_) = args {
@@ -185,6 +210,18 @@ impl Runtime {
             )))
         } else if let Some(e) = my_error {
             Err(e)
+        } else if let Some(&(_, code)) = bad_configs.first() {
+            let pes: Vec<u32> = bad_configs.iter().map(|&(pe, _)| pe).collect();
+            let why = format!(
+                "team split over team {parent}: PEs {pes:?} could not take the team configuration (num_contexts \
+                 = {}: negative, or that many contexts could not be reserved), so the split fails on every PE",
+                config.num_contexts
+            );
+            Err(match (&mut reserved, code as i32) {
+                (Err(e), _) => std::mem::replace(e, Error::invalid("")),
+                (Ok(_), 1) => Error::InvalidParam(why),
+                (Ok(_), _) => Error::InvalidValue(why),
+            })
         } else if !bad_triplets.is_empty() {
             Err(Error::invalid(format!(
                 "team_split_strided over team {parent}: PEs {bad_triplets:?} passed triplets outside the parent \
@@ -206,12 +243,14 @@ impl Runtime {
                     let my_index = members.index_of(self.me.0).expect("a PE's own team contains it");
                     let handle = team_handle(slot, new_gen);
                     t.free.take(slot);
+                    let reserved = std::mem::replace(&mut reserved, Ok(Vec::new())).unwrap_or_default();
                     t.slots[slot as usize] = Some(Arc::new(TeamInfo {
                         handle,
                         members,
                         my_index,
                         config,
                         barrier: BarrierState::default(),
+                        reserved: std::sync::Mutex::new(Some(reserved)),
                     }));
                     handle
                 } else {
@@ -219,6 +258,10 @@ impl Runtime {
                 }
             })
         };
+        if let Ok(left) = reserved {
+            // Not made here (an error, or this PE is outside its team): the reservation goes back.
+            crate::ctx::release_domains(self, left);
+        }
         self.quiet()?;
         self.team_sync(parent)?;
         verdict
@@ -235,7 +278,11 @@ impl Runtime {
         self.team_sync(team)?;
         let mut t = self.teams.lock().unwrap_or_else(|e| e.into_inner());
         let slot = handle_slot(team).expect("a live handle");
-        t.slots[slot as usize] = None;
+        if let Some(info) = t.slots[slot as usize].take() {
+            // The reserved contexts no live context holds are closed now, the others when they are destroyed.
+            let free = info.reserved.lock().unwrap_or_else(|e| e.into_inner()).take();
+            crate::ctx::release_domains(self, free.unwrap_or_default());
+        }
         t.free.release(slot);
         Ok(())
     }

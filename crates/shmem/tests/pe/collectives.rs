@@ -18,6 +18,7 @@ pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
     ("coll_active_set", coll_active_set),
     ("coll_large_reduce", coll_large_reduce),
     ("coll_large_float_order", coll_large_float_order),
+    ("coll_net_exact", coll_net_exact),
 ];
 
 /// Engine-independent runs (MTE on one node).
@@ -27,6 +28,7 @@ pub(crate) const TRIALS: &[(&str, &[u32])] = &[
     ("coll_active_set", &[1, 2, 3, 4, 8]),
     ("coll_large_reduce", &[3]),
     ("coll_large_float_order", &[2, 4]),
+    ("coll_net_exact", &[4]),
 ];
 
 /// The subset run over the multi-node engine sets (TCP between nodes).
@@ -562,6 +564,182 @@ fn coll_large_reduce() -> Result<(), String> {
     ok!(sh.max_reduce(TEAM_WORLD, &src, &src));
     let got = ok!(src.to_vec());
     check!(got.iter().enumerate().all(|(i, &g)| g == i as u64 * n), "large in-place max");
+    ok!(sh.finalize());
+    Ok(())
+}
+
+/// Node layouts × across-node algorithm policies for [`coll_net_exact`]: (trial suffix, PEs, environment). Under
+/// `auto` the thresholds are lowered (direct below 1 KiB of result, the ring from 64 KiB), so that the scenario's
+/// counts take all three; `doubling` also takes the tiny reductions; `direct` is the one-round pull every
+/// algorithm must agree with.
+/// (trial suffix, PEs, environment) of one across-node run.
+type NetTrial = (&'static str, u32, &'static [(&'static str, &'static str)]);
+const NET_TRIALS: &[NetTrial] = &[
+    (
+        "3pe_tcp_3x1",
+        3,
+        &[("SHMEM_DATA_OP_ENGINE", "TCP"), (crate::runner::PES_PER_NODE_VAR, "1"), (NET, "1K"), (RING, "64K")],
+    ),
+    ("4pe_mte_tcp_2x2", 4, &[(ENGINES, "MTE|TCP"), (crate::runner::PES_PER_NODE_VAR, "2"), (NET, "1K"), (RING, "64K")]),
+    ("8pe_mte_tcp_4x2", 8, &[(ENGINES, "MTE|TCP"), (crate::runner::PES_PER_NODE_VAR, "2"), (NET, "1K"), (RING, "64K")]),
+    ("5pe_tcp_5x1_ring", 5, &[(ENGINES, "TCP"), (crate::runner::PES_PER_NODE_VAR, "1"), (ALGO, "ring")]),
+    (
+        "6pe_mte_tcp_3x2_doubling",
+        6,
+        &[(ENGINES, "MTE|TCP"), (crate::runner::PES_PER_NODE_VAR, "2"), (ALGO, "doubling")],
+    ),
+    ("4pe_tcp_4x1_direct", 4, &[(ENGINES, "TCP"), (crate::runner::PES_PER_NODE_VAR, "1"), (ALGO, "direct")]),
+];
+const ENGINES: &str = "SHMEM_DATA_OP_ENGINE";
+const ALGO: &str = "SHMEM_COLL_NET_ALGO";
+const RING: &str = "SHMEM_COLL_RING_MIN";
+const NET: &str = "SHMEM_COLL_NET_MIN";
+
+/// The across-node runs of [`coll_net_exact`] (one per layout and policy).
+pub fn special_trials() -> Vec<libtest_mimic::Trial> {
+    NET_TRIALS
+        .iter()
+        .map(|&(suffix, n, env)| {
+            libtest_mimic::Trial::test(format!("coll_net_exact_{suffix}"), move || {
+                let res = crate::runner::run(n, "coll_net_exact", env, std::time::Duration::from_secs(240))?;
+                Ok(crate::runner::every_pe_ok(&res)?)
+            })
+        })
+        .collect()
+}
+
+/// A float value per (PE, index) whose team-order sum differs from the sum in any other order: `1e16 + 1`
+/// rounds away, so the small terms survive only where the big ones cancel first.
+fn order_val(pe: u32, i: usize) -> f64 {
+    let big = 1e16 * (1 + i % 3) as f64;
+    match (pe as usize + i) % 4 {
+        0 => big,
+        2 => -big,
+        _ => 1.0 + (i % 5) as f64,
+    }
+}
+
+/// Exact results across nodes for the algorithms chosen there (recursive doubling, ring, the tiny reduction,
+/// the direct pulls): for each team shape that spans nodes (world, the odd PEs, 2-D columns) and each count
+/// (zero, tiny, odd, past the tiny scratch, the large reduction, past the lowered ring threshold), float sums
+/// bit-identical to the team-order fold (which the one-node run of this scenario checks too), in place and
+/// not; a complex product, integer sum and xor against references; fcollect of odd byte counts and collect
+/// with members contributing nothing; the sentinel after the result untouched.
+fn coll_net_exact() -> Result<(), String> {
+    let sh = ok!(shmem::init_from_env());
+    let n = sh.n_pes() as i32;
+    let me = sh.my_pe();
+    let mut shapes = vec![Shape { name: "world".into(), handle: TEAM_WORLD }];
+    if n >= 2 {
+        shapes.push(Shape { name: "odd PEs".into(), handle: ok!(team::split_strided(TEAM_WORLD, 1, 2, n / 2)) });
+        let (x, y) = ok!(team::split_2d(TEAM_WORLD, 2));
+        ok!(team::destroy(x));
+        shapes.push(Shape { name: "2-D column".into(), handle: y });
+    }
+    const COUNTS: [usize; 7] = [0, 1, 3, 7, 100, 1029, 20_011];
+    let max = COUNTS[COUNTS.len() - 1];
+    let (fs, fd) = (ok!(sh.alloc_zeroed::<f64>(max + 1)), ok!(sh.alloc_zeroed::<f64>(max + 1)));
+    let (cs, cd) = (ok!(sh.alloc_zeroed::<Complex64>(max + 1)), ok!(sh.alloc_zeroed::<Complex64>(max + 1)));
+    let (is, id) = (ok!(sh.alloc_zeroed::<i64>(max + 1)), ok!(sh.alloc_zeroed::<i64>(max + 1)));
+    let (bs, bd) = (ok!(sh.alloc_zeroed::<u8>(max)), ok!(sh.alloc_zeroed::<u8>(max * n as usize + 1)));
+    for shape in &shapes {
+        if shape.handle == TEAM_INVALID {
+            ok!(sh.barrier_all());
+            continue;
+        }
+        let members = shape.members();
+        let tn = members.len();
+        let ti = team::my_pe(shape.handle) as usize;
+        for count in COUNTS {
+            let at = format!("{} ({tn} PEs), count {count}", shape.name);
+            let fsum = |d: &SymVec<f64>| {
+                collectives::reduce::reduce(shape.handle, ReduceOp::Sum, DataType::F64, d.addr(), fs.addr(), count)
+            };
+            // f64 sum, bits of the team-order fold; then in place.
+            let want: Vec<u64> = (0..count)
+                .map(|i| members.iter().skip(1).fold(order_val(members[0], i), |a, &p| a + order_val(p, i)).to_bits())
+                .collect();
+            ok!(fs.write_local(0, &(0..count).map(|i| order_val(me, i)).collect::<Vec<_>>()));
+            ok!(fd.write_local(0, &vec![-7.0; count + 1]));
+            ok!(fsum(&fd));
+            let got = ok!(fd.to_vec());
+            let bad = (0..count).find(|&i| got[i].to_bits() != want[i]);
+            check!(bad.is_none(), "{at}: f64 sum[{0:?}] = {1}", bad, bad.map_or(0.0, |i| got[i]));
+            check!(got[count] == -7.0, "{at}: f64 sum wrote past its count");
+            ok!(fsum(&fs));
+            let got = ok!(fs.to_vec());
+            let bad = (0..count).find(|&i| got[i].to_bits() != want[i]);
+            check!(bad.is_none(), "{at}: in-place f64 sum[{0:?}] = {1}", bad, bad.map_or(0.0, |i| got[i]));
+            // Complex product (non-associative in floats) in team order.
+            let cv = |p: u32, i: usize| {
+                Complex64::new(order_val(p, i) * 1e-16 + 0.3, ((p as usize * 3 + i) % 5) as f64 - 2.1)
+            };
+            let cmul =
+                |a: Complex64, b: Complex64| Complex64::new(a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re);
+            ok!(cs.write_local(0, &(0..count).map(|i| cv(me, i)).collect::<Vec<_>>()));
+            ok!(cd.write_local(count, &[Complex64::new(-7.0, 0.0)]));
+            ok!(collectives::reduce::reduce(shape.handle, ReduceOp::Prod, DataType::C64, cd.addr(), cs.addr(), count));
+            let got = ok!(cd.to_vec());
+            for i in 0..count {
+                let w = members.iter().skip(1).fold(cv(members[0], i), |a, &p| cmul(a, cv(p, i)));
+                check!(
+                    got[i].re.to_bits() == w.re.to_bits() && got[i].im.to_bits() == w.im.to_bits(),
+                    "{at}: c64 prod[{i}] = {:?}, want {w:?}",
+                    got[i]
+                );
+            }
+            check!(got[count] == Complex64::new(-7.0, 0.0), "{at}: c64 prod wrote past its count");
+            // Integer sum and xor (wrapping).
+            let iv = |p: u32, i: usize| {
+                (p as i64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15u64 as i64).rotate_left(i as u32 % 64)
+            };
+            ok!(is.write_local(0, &(0..count).map(|i| iv(me, i)).collect::<Vec<_>>()));
+            for op in [ReduceOp::Sum, ReduceOp::Xor] {
+                ok!(id.write_local(count, &[-7]));
+                ok!(collectives::reduce::reduce(shape.handle, op, DataType::I64, id.addr(), is.addr(), count));
+                let got = ok!(id.to_vec());
+                for i in 0..count {
+                    let w = members.iter().skip(1).fold(iv(members[0], i), |a, &p| match op {
+                        ReduceOp::Sum => a.wrapping_add(iv(p, i)),
+                        _ => a ^ iv(p, i),
+                    });
+                    check!(got[i] == w, "{at}: i64 {op:?}[{i}] = {}, want {w}", got[i]);
+                }
+                check!(got[count] == -7, "{at}: i64 {op:?} wrote past its count");
+            }
+            // fcollect of `count` bytes per member (odd offsets), then collect with member t giving
+            // (t * 3 + count) % 5 bytes (zero for some).
+            let bv = |p: u32, i: usize| (p as usize * 31 + i * 7 + 1) as u8;
+            ok!(bs.write_local(0, &(0..count.max(5)).map(|i| bv(me, i)).collect::<Vec<_>>()));
+            ok!(bd.write_local(0, &vec![0xEE; count * tn + 1]));
+            ok!(collectives::collect::fcollectmem(shape.handle, bd.addr(), bs.addr(), count));
+            let got = ok!(bd.to_vec());
+            for (t, &p) in members.iter().enumerate() {
+                let bad = (0..count).find(|&i| got[t * count + i] != bv(p, i));
+                check!(bad.is_none(), "{at}: fcollect block {t} byte {bad:?}");
+            }
+            check!(got[count * tn] == 0xEE, "{at}: fcollect wrote past its end");
+            let part = |t: usize| (t * 3 + count) % 5;
+            let total: usize = (0..tn).map(part).sum();
+            ok!(bd.write_local(0, &vec![0xEE; total + 1]));
+            ok!(collectives::collect::collectmem(shape.handle, bd.addr(), bs.addr(), part(ti)));
+            let got = ok!(bd.to_vec());
+            let mut k = 0;
+            for (t, &p) in members.iter().enumerate() {
+                for i in 0..part(t) {
+                    check!(got[k] == bv(p, i), "{at}: collect[{k}] (member {t}, byte {i}) = {}", got[k]);
+                    k += 1;
+                }
+            }
+            check!(got[total] == 0xEE, "{at}: collect wrote past its total {total}");
+        }
+        ok!(sh.barrier_all());
+    }
+    for s in shapes.into_iter().skip(1) {
+        if s.handle != TEAM_INVALID {
+            ok!(team::destroy(s.handle));
+        }
+    }
     ok!(sh.finalize());
     Ok(())
 }

@@ -10,18 +10,22 @@ use std::time::{Duration, Instant};
 pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
     ("ctx_rma_amo", ctx_rma_amo),
     ("ctx_team_contexts", ctx_team_contexts),
+    ("ctx_team_reserved", ctx_team_reserved),
     ("ctx_bad_inputs", ctx_bad_inputs),
     ("ctx_quiet_is_per_context", ctx_quiet_is_per_context),
     ("lock_counter", lock_counter),
     ("lock_test_and_errors", lock_test_and_errors),
+    ("lock_abandoned_wait", lock_abandoned_wait),
 ];
 
 /// Run once per engine set (MTE, SDMA, MTE|SDMA, TCP across nodes, MTE|TCP with 2 PEs per node).
 pub(crate) const TRIALS: &[(&str, &[u32])] = &[
     ("ctx_rma_amo", &[2, 4]),
     ("ctx_team_contexts", &[3]),
+    ("ctx_team_reserved", &[3]),
     ("lock_counter", &[2, 4, 8]),
     ("lock_test_and_errors", &[3]),
+    ("lock_abandoned_wait", &[3]),
 ];
 
 /// Engine-independent trials.
@@ -384,6 +388,196 @@ fn lock_test_and_errors() -> Result<(), String> {
     check!(code(lock::set_lock(locks.addr() + 4)) == -1, "misaligned lock word");
     check!(code(lock::set_lock(64)) == -1, "lock word outside the heap");
     check!(code(sh.set_lock(&locks, 1)) == -1, "lock index outside the array");
+    ok!(sh.barrier_all());
+    ok!(sh.finalize());
+    Ok(())
+}
+
+/// SDMA worker threads of this process (named `sdma<PE>.<channel>`; the engine runs one per channel of each
+/// open completion domain), read from /proc so that other threads coming and going do not count.
+fn threads() -> Result<usize, String> {
+    let mut k = 0;
+    for t in std::fs::read_dir("/proc/self/task").map_err(|e| e.to_string())? {
+        let comm = std::fs::read_to_string(t.map_err(|e| e.to_string())?.path().join("comm")).unwrap_or_default();
+        k += usize::from(comm.starts_with("sdma"));
+    }
+    Ok(k)
+}
+
+/// Whether the SDMA worker count becomes `want` within 5 s (a new thread names itself only once it runs, and
+/// a closed domain's worker exits after its queue drains); a count that stays off is a real difference.
+fn threads_become(want: usize) -> Result<bool, String> {
+    let t = Instant::now();
+    while threads()? != want {
+        if t.elapsed() > Duration::from_secs(5) {
+            return Ok(false);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Ok(true)
+}
+
+/// `TeamConfig.num_contexts` is a reservation: the team's contexts are opened when the team is made (on SDMA a
+/// worker thread each, counted here), creating and destroying contexts up to the reservation opens and closes
+/// nothing, the next one is INVALID_VALUE (-2), handles are never reused, destroying the team closes the free
+/// ones and a context that outlives its team closes its own; a split one PE cannot reserve for (a negative
+/// count on one PE: -1 everywhere; more than the handle space: -2 everywhere) creates no team and keeps nothing.
+fn ctx_team_reserved() -> Result<(), String> {
+    let sh = ok!(shmem::init_from_env());
+    let (me, n) = (sh.my_pe(), sh.n_pes());
+    // Each open domain is one SDMA worker thread where the SDMA engine is on, nothing elsewhere.
+    let sdma = std::env::var("SHMEM_DATA_OP_ENGINE").is_ok_and(|e| e.contains("SDMA"));
+    let per = usize::from(sdma);
+    let cells = ok!(sh.alloc_zeroed::<u64>(n as usize));
+    // The engine's own workers, once they have all named themselves (two equal reads 20 ms apart).
+    let mut before = threads()?;
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        let now = threads()?;
+        if now == before {
+            break;
+        }
+        before = now;
+    }
+    let t = ok!(team::split_strided_with(team::TEAM_WORLD, 0, 1, n as i32, TeamConfig { num_contexts: 3 }));
+    check!(
+        threads_become(before + 3 * per)?,
+        "3 reserved domains at team creation: {} threads, had {before}",
+        threads()?
+    );
+    let a = ok!(sh.team_create_ctx(t, CtxOptions::NONE));
+    let b = ok!(sh.team_create_ctx(t, CtxOptions::NONE));
+    let c = ok!(sh.team_create_ctx(t, CtxOptions::NONE));
+    check!(threads_become(before + 3 * per)?, "contexts of the reservation open nothing: {} threads", threads()?);
+    check!(code(sh.team_create_ctx(t, CtxOptions::NONE)) == -2, "a 4th context of num_contexts 3 is INVALID_VALUE");
+    check!(code(ctx::team_create_ctx(t, 0)) == -2, "the raw API agrees");
+    let old = b.handle();
+    ok!(b.destroy());
+    check!(threads_become(before + 3 * per)?, "a destroyed context's domain goes back to the team");
+    let b2 = ok!(sh.team_create_ctx(t, CtxOptions::NONE));
+    check!(b2.handle() != old, "handles are never reused ({old})");
+    check!(code(ctx::ctx_quiet(old)) == -1, "the destroyed handle stays invalid");
+    // The reserved contexts carry data: each PE puts its number into cell `me` of the next PE through each.
+    for (k, cx) in [&a, &b2, &c].into_iter().enumerate() {
+        ok!(cx.put(&cells, (me + 1) % n, me as usize, &[u64::from(me) * 10 + k as u64]));
+        ok!(cx.quiet());
+    }
+    ok!(sh.barrier_all());
+    let prev = (me + n - 1) % n;
+    check!(ok!(cells.to_vec())[prev as usize] == u64::from(prev) * 10 + 2, "puts through reserved contexts");
+    ok!(a.destroy());
+    ok!(c.destroy());
+    // b2 outlives the team: destroying the team closes the two free domains, b2's stays open until b2 goes.
+    ok!(team::destroy(t));
+    check!(threads_become(before + per)?, "team destroy closes the free reserved domains: {} threads", threads()?);
+    ok!(b2.quiet());
+    ok!(b2.destroy());
+    check!(threads_become(before)?, "the last context closes its domain: {} threads", threads()?);
+    // One PE passes a negative count: every PE fails with INVALID_PARAM, no team, no reservation kept.
+    let k = if me == 0 { -1 } else { 2 };
+    let r = team::split_strided_with(team::TEAM_WORLD, 0, 1, n as i32, TeamConfig { num_contexts: k });
+    check!(
+        r.as_ref().err().map(|e| e.code()) == Some(-1),
+        "a negative num_contexts on PE 0 fails the split everywhere with -1, got {r:?}"
+    );
+    check!(threads_become(before)?, "a failed split keeps no reserved domain: {} threads", threads()?);
+    // More contexts than the handle space: INVALID_VALUE everywhere, nothing taken.
+    let r = team::split_strided_with(team::TEAM_WORLD, 0, 1, n as i32, TeamConfig { num_contexts: i32::MAX });
+    check!(
+        r.as_ref().err().map(|e| e.code()) == Some(-2),
+        "num_contexts = i32::MAX fails the split everywhere with -2, got {r:?}"
+    );
+    let d = ok!(sh.ctx_create(CtxOptions::NONE));
+    ok!(d.destroy());
+    check!(threads_become(before)?, "nothing left open: {} threads", threads()?);
+    ok!(sh.barrier_all());
+    ok!(sh.finalize());
+    Ok(())
+}
+
+/// Waits (bounded) until `f` holds, polling every millisecond.
+fn until(what: &str, mut f: impl FnMut() -> Result<bool, String>) -> Result<(), String> {
+    let t = Instant::now();
+    while !f()? {
+        check!(t.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(())
+}
+
+/// A queued `set_lock` that gives up (`LockAcquire::abandon`, what Ctrl-C does in Python) leaves the queue
+/// consistent: (1) abandoned before the lock reaches it, the lock passes through its place to the PE queued
+/// behind it, `test_lock` says "held" meanwhile and the PE can take the lock again afterwards; (2) abandoned
+/// after the lock reached it, it releases the lock at once (the lock is free after). Then 200 rounds per PE of
+/// lock/increment/unlock give an exact count.
+fn lock_abandoned_wait() -> Result<(), String> {
+    let sh = ok!(shmem::init_from_env());
+    let me = sh.my_pe();
+    let locks = ok!(sh.alloc_zeroed::<i64>(1));
+    let flag = ok!(sh.alloc_zeroed::<i64>(1));
+    let cnt = ok!(sh.alloc_zeroed::<i64>(1));
+    let addr = locks.addr();
+    // Low half of PE 0's lock word: 1 + the queue's tail; high half of PE p's word: its queue node.
+    let word = |pe: i64| -> Result<u64, String> { Ok(ok!(shmem::amo::atomic_fetch::<i64>(addr, pe)) as u64) };
+    let tail = || -> Result<u64, String> { Ok(word(0)? & 0xFFFF_FFFF) };
+    let slice = || shmem::waits::WaitLimit::from(Duration::from_millis(20));
+    // (1) PE 0 holds; PE 1 queues and gives up; PE 2 queues behind PE 1 and gets the lock through PE 1's place.
+    if me == 0 {
+        ok!(sh.set_lock(&locks, 0));
+    }
+    ok!(sh.barrier_all());
+    if me == 1 {
+        let mut acq = ok!(lock::LockAcquire::start(addr));
+        check!(!ok!(acq.wait(slice())), "PE 1 got the lock PE 0 holds");
+        ok!(acq.abandon());
+        check!(code(lock::test_lock(addr)) == 0 && ok!(lock::test_lock(addr)) == 1, "test_lock: held");
+        check!(code(lock::clear_lock(addr)) == -1, "PE 1 does not hold the lock");
+        ok!(shmem::amo::atomic_set::<i64>(flag.addr(), 1, 0));
+    }
+    if me == 2 {
+        until("PE 1 queued", || Ok(tail()? == 2))?;
+        ok!(sh.set_lock(&locks, 0));
+        ok!(shmem::amo::atomic_set::<i64>(flag.addr(), 2, 0));
+        ok!(sh.clear_lock(&locks, 0));
+    }
+    if me == 0 {
+        until("PE 1 gave up and PE 2 queued", || Ok(ok!(flag.to_vec())[0] == 1 && tail()? == 3))?;
+        ok!(sh.clear_lock(&locks, 0));
+        until("PE 2 got the lock", || Ok(ok!(flag.to_vec())[0] == 2))?;
+    }
+    ok!(sh.barrier_all());
+    check!(tail()? == 0, "the lock is free after case 1");
+    check!(word(1)? >> 32 == 0, "PE 1's abandoned node was cleared when the lock passed it");
+    ok!(sh.barrier_all());
+    // (2) PE 0 holds; PE 1 queues; PE 0 grants; PE 1 gives up only after the grant: it releases the lock.
+    if me == 0 {
+        ok!(sh.set_lock(&locks, 0));
+        ok!(shmem::amo::atomic_set::<i64>(flag.addr(), 0, 0));
+    }
+    ok!(sh.barrier_all());
+    if me == 1 {
+        let acq = ok!(lock::LockAcquire::start(addr));
+        until("the grant", || Ok(word(1)? >> 32 & (1 << 31) != 0))?;
+        ok!(acq.abandon());
+        check!(code(lock::clear_lock(addr)) == -1, "PE 1 released the lock it abandoned");
+    }
+    if me == 0 {
+        until("PE 1 queued", || Ok(tail()? == 2))?;
+        ok!(sh.clear_lock(&locks, 0));
+    }
+    ok!(sh.barrier_all());
+    check!(tail()? == 0, "the lock is free after case 2");
+    ok!(sh.barrier_all());
+    for _ in 0..200 {
+        ok!(sh.set_lock(&locks, 0));
+        let v = ok!(shmem::amo::atomic_fetch::<i64>(cnt.addr(), 0));
+        ok!(shmem::amo::atomic_set::<i64>(cnt.addr(), v + 1, 0));
+        ok!(sh.clear_lock(&locks, 0));
+    }
+    ok!(sh.barrier_all());
+    let n = i64::from(sh.n_pes());
+    let total = ok!(shmem::amo::atomic_fetch::<i64>(cnt.addr(), 0));
+    check!(total == 200 * n, "count {total} after 200 rounds per PE");
     ok!(sh.barrier_all());
     ok!(sh.finalize());
     Ok(())

@@ -160,6 +160,7 @@ fn main() {
     tests.extend(agreement::special_trials());
     tests.extend(ctxlock::special_trials());
     tests.extend(barriers::special_trials());
+    tests.extend(collectives::special_trials());
     tests.extend(lifecycle::special_trials());
     tests.extend(netns::special_trials());
     tests.extend(tls::special_trials());
