@@ -101,6 +101,7 @@ impl NodeSegments {
     /// # Errors
     /// `NotSupported` when `pe` is not mapped here, `InvalidParam` when the word is outside the segment or not
     /// aligned to its width.
+    #[inline]
     pub fn atomic(&self, pe: Pe, at: HeapOffset, width: AtomicWidth, op: AtomicOp) -> Result<u64> {
         let seg = self
             .peer(pe)
