@@ -49,7 +49,8 @@ thread_local! {
 /// Runs `f` on the current runtime. The fast path is a thread-local pair compared with the global generation:
 /// no lock, no reference count, no borrow flag. A finalize on another thread cannot free a runtime under a
 /// call of this thread: this thread's own `Arc` (in `OWNED`) keeps it alive, and the runtime itself answers
-/// `NotInited` once finalized.
+/// `NotInited` once finalized. `f` runs runtime code, which sits below this module and never calls back into
+/// it: a refresh inside `f` could let go of the runtime `f` is using.
 #[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(&Runtime) -> Result<R>) -> Result<R> {
     let generation = GENERATION.load(Ordering::Acquire);
