@@ -72,9 +72,22 @@ fn init_cycles() -> Result<(), String> {
 /// A finalize on one thread while another keeps calling put/quiet/get through the raw API (each call takes the
 /// per-thread fast path to the runtime): every call either moves the right bytes or fails with NOT_INITED (-5);
 /// none touches a runtime that is gone (that would be a crash, not an error). After the next init, a thread
-/// that cached the finalized runtime reaches the new one.
+/// that cached the finalized runtime (a helper living across both rounds) reaches the new one.
 fn finalize_race() -> Result<(), String> {
     let main_src = [0x5au8; 16];
+    // A thread that lives across both rounds: in round 1 it still caches round 0's runtime.
+    let (to_helper, helper_rx) = std::sync::mpsc::channel::<(usize, i64, u8)>();
+    let (helper_tx, from_helper) = std::sync::mpsc::channel::<Result<(), i32>>();
+    let helper = std::thread::spawn(move || {
+        for (addr, pe, v) in helper_rx {
+            let src = [v; 8];
+            // SAFETY: src is 8 readable bytes; addr is 8 bytes of a live block (the main thread's contract).
+            let r = unsafe { api::putmem(addr, src.as_ptr(), 8, pe) }.and_then(|()| api::quiet());
+            if helper_tx.send(r.map_err(|e| e.code())).is_err() {
+                break;
+            }
+        }
+    });
     for round in 0..2u8 {
         let sh = ok!(shmem::init_from_env());
         let me = i64::from(sh.my_pe());
@@ -87,6 +100,14 @@ fn finalize_race() -> Result<(), String> {
             ok!(api::getmem(back.as_mut_ptr(), addr + 48, 16, me));
         }
         check!(back == main_src, "round {round}: main thread read back {back:?}");
+        // The long-lived thread writes through the current runtime, whatever it cached before.
+        to_helper.send((addr + 40, me, 0xa0 + round)).map_err(|e| e.to_string())?;
+        let r = from_helper.recv_timeout(Duration::from_secs(20)).map_err(|e| e.to_string())?;
+        check!(r.is_ok(), "round {round}: the helper thread's put failed with code {r:?}");
+        let mut seen = [0u8; 8];
+        // SAFETY: seen is 8 writable bytes; addr + 40 is inside the live block.
+        unsafe { ok!(api::getmem(seen.as_mut_ptr(), addr + 40, 8, me)) };
+        check!(seen == [0xa0 + round; 8], "round {round}: the helper thread's put left {seen:?}");
         ok!(sh.barrier_all());
         let worker = std::thread::spawn(move || -> Result<u64, String> {
             let src = [round + 1; 32];
@@ -115,6 +136,8 @@ fn finalize_race() -> Result<(), String> {
         check!(done > 0, "round {round}: no call of the worker worked before the finalize");
         check!(api::quiet().unwrap_err().code() == -5, "quiet after finalize");
     }
+    drop(to_helper);
+    helper.join().map_err(|_| "the helper thread panicked".to_string())?;
     Ok(())
 }
 
