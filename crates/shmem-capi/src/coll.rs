@@ -112,6 +112,46 @@ fn collect_total(
     Ok(counts.iter().fold(0u64, |a, &c| a.saturating_add(c)) as usize)
 }
 
+/// Checks that every member of a long double reduction passes the same `nreduce` and operator, as the facade's
+/// own reductions do: INVALID_VALUE on every member when they differ (the facade cannot see it here, since the
+/// long double path meets through zero-element fcollects that carry neither). One word per member,
+/// `nreduce << 8 | op`, is gathered through the scratch by `gather(dest, source)` (an fcollect of one 64-bit
+/// word): every member reads the same words, so all reach the same verdict before any data moves. Call it
+/// before the scratch bounces a static `dest`/`source` (the words use its start). Without a scratch (a heap
+/// too small for it, the same on every member) the check is skipped on every member alike.
+fn longdouble_agree(
+    op: ReduceOp,
+    nreduce: usize,
+    members: usize,
+    gather: impl FnOnce(usize, usize) -> Result<()>,
+) -> Result<()> {
+    let Ok((to, from)) = sc::counts_area(members) else {
+        return Ok(());
+    };
+    let word = ((nreduce as u64).min(u64::MAX >> 8) << 8) | op as u64;
+    // SAFETY: `from` is an 8-aligned word of the scratch (heap memory of this library).
+    unsafe { (from as *mut u64).write(word) };
+    gather(to, from)?;
+    // SAFETY: the fcollect wrote `members` words at `to`.
+    let words = unsafe { std::slice::from_raw_parts(to as *const u64, members) };
+    if words.iter().all(|&w| w == word) {
+        return Ok(());
+    }
+    let calls: Vec<String> = words
+        .iter()
+        .enumerate()
+        .map(|(i, &w)| {
+            let op = ReduceOp::from_code((w & 0xff) as u8).map_or("?", |o| o.name());
+            format!("member {i}: {op}, nreduce={}", w >> 8)
+        })
+        .collect();
+    Err(Error::InvalidValue(format!(
+        "long double reduction differs between members ({}); every member must pass the same operator and \
+         nreduce",
+        calls.join("; ")
+    )))
+}
+
 extern "C" {
     /// csrc/longdouble_fold.c: `acc[i] = acc[i] op x[i]` for `i < n` in `long double` (op: ReduceOp code).
     fn shmem_capi_longdouble_fold(op: c_int, acc: *mut LongDouble, x: *const LongDouble, n: usize);
@@ -364,11 +404,17 @@ macro_rules! typed_reduce {
             pub unsafe extern "C" fn [<shmem_longdouble_ $op _reduce>](team: shmem_team_t, dest: *mut $t,
                 source: *const $t, nreduce: usize) -> c_int {
                 let (t, len) = (team_id(team), nreduce.checked_mul(size_of::<$t>()));
+                let op = ReduceOp::[<$op:camel>];
+                let agreed = longdouble_agree(op, nreduce, team_size(t), |to, from| {
+                    coll::collect::fcollect(t, DataType::U64, to, from, 1)
+                });
+                if let Err(e) = agreed {
+                    return status(Err(e));
+                }
                 team_run(t, dest as usize, len, source as usize, len, |d, s| {
                     // SAFETY: the spec's contract (symmetric arrays of nreduce elements), checked by the RMA;
                     // a bounced array is the scratch, which has room for them.
-                    unsafe { longdouble_reduce(Members::Team(t), ReduceOp::[<$op:camel>], d as *mut $t,
-                        s as *const $t, nreduce) }
+                    unsafe { longdouble_reduce(Members::Team(t), op, d as *mut $t, s as *const $t, nreduce) }
                 })
             }
         }
@@ -407,13 +453,16 @@ macro_rules! typed_to_all {
                 psync: *mut c_long) {
                 let func = concat!("shmem_longdouble_", stringify!($op), "_to_all");
                 let n = count(func, nreduce);
-                let m = Members::ActiveSet { start: pe_start, log_stride: log_pe_stride, size: pe_size,
-                    psync: set_psync(func, psync) };
+                let (op, ps) = (ReduceOp::[<$op:camel>], set_psync(func, psync));
+                longdouble_agree(op, n, usize::try_from(pe_size).unwrap_or(0), |to, from| {
+                    active_set::fcollect64(to, from, 1, pe_start, log_pe_stride, pe_size, ps)
+                }).or_fatal(func);
+                let m = Members::ActiveSet { start: pe_start, log_stride: log_pe_stride, size: pe_size, psync: ps };
                 let len = n.checked_mul(size_of::<$t>());
                 set_run(func, dest as usize, len, source as usize, len, false, |d, s| {
                     // SAFETY: the spec's contract (symmetric arrays of nreduce elements), checked by the RMA;
                     // a bounced array is the scratch, which has room for them.
-                    unsafe { longdouble_reduce(m, ReduceOp::[<$op:camel>], d as *mut $t, s as *const $t, n) }
+                    unsafe { longdouble_reduce(m, op, d as *mut $t, s as *const $t, n) }
                 })
             }
         }

@@ -362,31 +362,36 @@ pub(crate) fn connect(func: &str, me: u32, n_pes: u32) {
 /// load/store reaches it; `Some(Err(_))` when it is in the region but cannot be reached: the range leaves the
 /// region (INVALID_PARAM), `pe` is not a PE (INVALID_PARAM), the library is not initialized (NOT_INITED), or
 /// `pe` is on another node or the region is local only (NOT_SUPPORTED).
+#[inline]
 pub(crate) fn lookup(addr: usize, len: usize, pe: i64) -> Option<Result<*mut u8, Error>> {
     if !contains(addr) {
         return None;
     }
+    Some(lookup_static(addr, len, pe))
+}
+
+/// [`lookup`] for an address inside the static region (out of line: heap addresses never get here).
+#[inline(never)]
+fn lookup_static(addr: usize, len: usize, pe: i64) -> Result<*mut u8, Error> {
     let (start, end) = (START.load(Ordering::Relaxed), END.load(Ordering::Relaxed));
-    Some((|| {
-        let Some(peers) = PEERS.get().filter(|_| crate::setup::initialized()) else {
-            return Err(Error::NotInited("call shmem_init first".into()));
-        };
-        if pe < 0 || pe as u64 >= peers.len() as u64 {
-            return Err(Error::invalid(format!("PE {pe} is not in 0..{}", peers.len())));
-        }
-        if addr.checked_add(len).is_none_or(|e| e > end) {
-            return Err(Error::invalid(format!(
-                "{len} bytes at {addr:#x} run past the end of the static/global variables (not symmetric)"
-            )));
-        }
-        match peers[pe as usize] {
-            0 => Err(Error::NotSupported(format!(
-                "static/global variables of PE {pe} are not reachable from this PE (another node, or the \
-                 program was not started with oshrun); allocate symmetric data with shmem_malloc instead"
-            ))),
-            base => Ok((base + (addr - start)) as *mut u8),
-        }
-    })())
+    let Some(peers) = PEERS.get().filter(|_| crate::setup::initialized()) else {
+        return Err(Error::NotInited("call shmem_init first".into()));
+    };
+    if pe < 0 || pe as u64 >= peers.len() as u64 {
+        return Err(Error::invalid(format!("PE {pe} is not in 0..{}", peers.len())));
+    }
+    if addr.checked_add(len).is_none_or(|e| e > end) {
+        return Err(Error::invalid(format!(
+            "{len} bytes at {addr:#x} run past the end of the static/global variables (not symmetric)"
+        )));
+    }
+    match peers[pe as usize] {
+        0 => Err(Error::NotSupported(format!(
+            "static/global variables of PE {pe} are not reachable from this PE (another node, or the \
+             program was not started with oshrun); allocate symmetric data with shmem_malloc instead"
+        ))),
+        base => Ok((base + (addr - start)) as *mut u8),
+    }
 }
 
 /// `pe`'s copy of the static bytes `[addr, addr + len)` as an address of this process, for the C functions
@@ -406,6 +411,7 @@ pub(crate) fn lookup(addr: usize, len: usize, pe: i64) -> Option<Result<*mut u8,
 /// - Collectives with a static source or destination (and the deprecated `pSync`/`pWrk` arrays, which are
 ///   usually globals): bounced through the scratch that `shmem_init` allocates (see [`crate::statics_coll`]).
 /// - Locks: the facade's queue lock on the mapped words (see [`crate::lock`]).
+#[inline]
 pub(crate) fn peer_ptr(func: &str, addr: usize, len: usize, pe: i64) -> Option<*mut u8> {
     match lookup(addr, len, pe)? {
         Ok(p) => Some(p),

@@ -146,6 +146,7 @@ pub fn ptr(addr: usize, pe: i64) -> Result<Option<usize>> {
 ///
 /// # Safety
 /// `src..src+len` must be readable for the duration of the call.
+#[inline]
 pub unsafe fn putmem(dst: usize, src: *const u8, len: usize, pe: i64) -> Result<()> {
     // SAFETY: forwarded contract.
     with_current(|rt| unsafe { rt.putmem(dst, src, len, pe, false) })
@@ -155,6 +156,7 @@ pub unsafe fn putmem(dst: usize, src: *const u8, len: usize, pe: i64) -> Result<
 ///
 /// # Safety
 /// `src..src+len` must stay readable and unmodified until the next `quiet`.
+#[inline]
 pub unsafe fn putmem_nbi(dst: usize, src: *const u8, len: usize, pe: i64) -> Result<()> {
     // SAFETY: forwarded contract.
     with_current(|rt| unsafe { rt.putmem(dst, src, len, pe, true) })
@@ -164,6 +166,7 @@ pub unsafe fn putmem_nbi(dst: usize, src: *const u8, len: usize, pe: i64) -> Res
 ///
 /// # Safety
 /// `dst..dst+len` must be writable for the duration of the call.
+#[inline]
 pub unsafe fn getmem(dst: *mut u8, src: usize, len: usize, pe: i64) -> Result<()> {
     // SAFETY: forwarded contract.
     with_current(|rt| unsafe { rt.getmem(dst, src, len, pe, false) })
@@ -173,6 +176,7 @@ pub unsafe fn getmem(dst: *mut u8, src: usize, len: usize, pe: i64) -> Result<()
 ///
 /// # Safety
 /// `dst..dst+len` must stay writable and untouched until the next `quiet`.
+#[inline]
 pub unsafe fn getmem_nbi(dst: *mut u8, src: usize, len: usize, pe: i64) -> Result<()> {
     // SAFETY: forwarded contract.
     with_current(|rt| unsafe { rt.getmem(dst, src, len, pe, true) })
@@ -199,11 +203,13 @@ pub unsafe fn putmem_signal(
 }
 
 /// An atomic operation on `pe`'s word at `addr`; returns the previous value.
+#[inline]
 pub fn atomic(addr: usize, width: AtomicWidth, op: AtomicOp, pe: i64) -> Result<u64> {
     with_current(|rt| rt.atomic(addr, width, op, pe))
 }
 
 /// Completes all outstanding operations of this PE.
+#[inline]
 pub fn quiet() -> Result<()> {
     with_current(|rt| {
         rt.check_live()?;
@@ -212,6 +218,7 @@ pub fn quiet() -> Result<()> {
 }
 
 /// Orders puts to each PE.
+#[inline]
 pub fn fence() -> Result<()> {
     with_current(|rt| rt.fence())
 }

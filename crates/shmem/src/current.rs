@@ -8,46 +8,92 @@
 use crate::config::Config;
 use crate::runtime::Runtime;
 use shmem_core::{Error, InitAttr, InitStatus, Result};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 static CURRENT: RwLock<Option<Arc<Runtime>>> = RwLock::new(None);
 /// Bumped (under the `CURRENT` write lock) at every init and finalize, so that per-thread caches of the
-/// runtime notice a change with one relaxed load instead of taking the lock on every call.
-static GENERATION: AtomicU64 = AtomicU64::new(0);
+/// runtime notice a change with one load instead of taking the lock on every call. Starts at 1: a thread's
+/// fast slot starts at generation 0 and so never matches before the thread has cached a runtime.
+static GENERATION: AtomicU64 = AtomicU64::new(1);
 /// The process-wide life-cycle status (`InitStatus` as i32).
 static STATUS: AtomicI32 = AtomicI32::new(InitStatus::NotInitialized as i32);
 
-thread_local! {
-    /// This thread's copy of the current runtime and the generation it was taken at. It may keep a finalized
-    /// runtime's mappings alive until the thread's next call (which refreshes it) or its exit.
-    static CACHED: RefCell<Option<(u64, Arc<Runtime>)>> = const { RefCell::new(None) };
+/// A thread's reference to the runtime it last used: it keeps that runtime (its mappings and engines) alive
+/// until the thread's next call after an init or finalize, or the thread's exit. Dropping it first clears the
+/// thread's [`FAST`] slot, so that the slot never names a runtime this thread no longer holds.
+struct Owned(RefCell<Option<Arc<Runtime>>>);
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        // FAST has no destructor, so it is reachable during thread exit too.
+        FAST.with(|f| f.set(EMPTY));
+    }
 }
 
-/// Runs `f` on the current runtime. The fast path is a thread-local lookup: no lock, no reference count.
+/// The value of a [`FAST`] slot that matches no generation.
+const EMPTY: (u64, *const Runtime) = (0, std::ptr::null());
+
+thread_local! {
+    /// This thread's owning reference (see [`Owned`]); touched only when the generation changed.
+    static OWNED: Owned = const { Owned(RefCell::new(None)) };
+    /// This thread's hot-path view of [`OWNED`]: (generation it was taken at, the runtime). A plain `Cell` of
+    /// two words without a destructor: reading it is one TLS address lookup and two loads (no lazy destructor
+    /// registration, no borrow flag), which is what a C call like `shmem_putmem` pays per call. The pointer is
+    /// valid while the generation matches: it is set only together with `OWNED` (which holds the `Arc`) and
+    /// reset before `OWNED` lets the `Arc` go; only this thread changes either.
+    static FAST: Cell<(u64, *const Runtime)> = const { Cell::new(EMPTY) };
+}
+
+/// Runs `f` on the current runtime. The fast path is a thread-local pair compared with the global generation:
+/// no lock, no reference count, no borrow flag. A finalize on another thread cannot free a runtime under a
+/// call of this thread: this thread's own `Arc` (in `OWNED`) keeps it alive, and the runtime itself answers
+/// `NotInited` once finalized. `f` runs runtime code, which sits below this module and never calls back into
+/// it: a refresh inside `f` could let go of the runtime `f` is using.
 #[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(&Runtime) -> Result<R>) -> Result<R> {
     let generation = GENERATION.load(Ordering::Acquire);
-    CACHED.with(|cache| {
-        if let Some((g, rt)) = &*cache.borrow() {
-            if *g == generation {
-                return f(rt);
-            }
-        }
-        let (g, rt) = {
-            let guard = CURRENT.read().unwrap_or_else(|e| e.into_inner());
-            let Some(rt) = guard.as_ref().cloned() else {
-                // Drop a stale runtime this thread still caches, so that its mappings can go.
-                drop(guard);
-                *cache.borrow_mut() = None;
-                return Err(Error::NotInited("call shmem init first".into()));
-            };
-            (GENERATION.load(Ordering::Acquire), rt)
-        };
-        *cache.borrow_mut() = Some((g, rt.clone()));
-        f(&rt)
-    })
+    let (g, rt) = FAST.with(Cell::get);
+    if g == generation {
+        // SAFETY: a slot whose generation matches was set by `refresh` on this thread together with this
+        // thread's `Arc` of the same runtime in OWNED, which is only dropped after the slot is reset (refresh,
+        // forget_cached, Owned::drop), all on this thread; so the runtime is alive for the whole call.
+        return f(unsafe { &*rt });
+    }
+    with_refreshed(f)
+}
+
+/// The slow path of [`with_current`]: takes the current runtime under the lock and caches it for this thread.
+#[cold]
+#[inline(never)]
+fn with_refreshed<R>(f: impl FnOnce(&Runtime) -> Result<R>) -> Result<R> {
+    let (g, rt) = {
+        let guard = CURRENT.read().unwrap_or_else(|e| e.into_inner());
+        // The generation read under the lock belongs to the runtime read under it (both change under the
+        // write lock).
+        (GENERATION.load(Ordering::Acquire), guard.as_ref().cloned())
+    };
+    let Some(rt) = rt else {
+        // Drop a stale runtime this thread still caches, so that its mappings can go.
+        forget_cached();
+        return Err(Error::NotInited("call shmem init first".into()));
+    };
+    // try_with: during this thread's exit OWNED may be gone; then the call runs on its own reference.
+    let _ = OWNED.try_with(|o| {
+        FAST.with(|f| f.set(EMPTY));
+        let old = o.0.replace(Some(rt.clone()));
+        FAST.with(|f| f.set((g, Arc::as_ptr(&rt))));
+        drop(old);
+    });
+    f(&rt)
+}
+
+/// Lets this thread's cached runtime go (its slot first, then its reference).
+fn forget_cached() {
+    FAST.with(|f| f.set(EMPTY));
+    let old = OWNED.try_with(|o| o.0.take()).ok().flatten();
+    drop(old);
 }
 
 /// The running runtime, or `NotInited`.
@@ -121,7 +167,7 @@ pub(crate) fn finalize(expected: Option<&Arc<Runtime>>) -> Result<()> {
         GENERATION.fetch_add(1, Ordering::AcqRel);
         rt
     };
-    CACHED.with(|c| c.borrow_mut().take());
+    forget_cached();
     let r = rt.finalize();
     STATUS.store(InitStatus::NotInitialized as i32, Ordering::Release);
     r

@@ -86,20 +86,25 @@ impl DataOpEngine for Engine {
     fn reaches(&self, pe: Pe) -> bool {
         dispatch!(self, e => e.reaches(pe))
     }
+    #[inline]
     unsafe fn put(&self, op: Put, mode: Completion) -> Result<()> {
         // SAFETY: forwarded contract.
         dispatch!(self, e => unsafe { e.put(op, mode) })
     }
+    #[inline]
     unsafe fn get(&self, op: Get, mode: Completion) -> Result<()> {
         // SAFETY: forwarded contract.
         dispatch!(self, e => unsafe { e.get(op, mode) })
     }
+    #[inline]
     fn atomic(&self, pe: Pe, at: HeapOffset, width: AtomicWidth, op: AtomicOp) -> Result<u64> {
         dispatch!(self, e => e.atomic(pe, at, width, op))
     }
+    #[inline]
     fn fence(&self) -> Result<()> {
         dispatch!(self, e => e.fence())
     }
+    #[inline]
     fn quiet(&self) -> Result<()> {
         dispatch!(self, e => e.quiet())
     }
@@ -291,6 +296,7 @@ impl Router {
     }
 
     /// Every enabled engine (for `fence`/`quiet`).
+    #[inline]
     pub(crate) fn all(&self) -> &[Engine] {
         &self.engines
     }
@@ -309,20 +315,25 @@ impl DataOpEngine for Router {
     fn reaches(&self, pe: Pe) -> bool {
         pe.index() < self.route.len()
     }
+    #[inline]
     unsafe fn put(&self, op: Put, mode: Completion) -> Result<()> {
         // SAFETY: forwarded contract.
         unsafe { self.for_put(&op, mode).put(op, mode) }
     }
+    #[inline]
     unsafe fn get(&self, op: Get, mode: Completion) -> Result<()> {
         // SAFETY: forwarded contract.
         unsafe { self.for_op(op.pe, op.len, mode == Completion::Deferred).get(op, mode) }
     }
+    #[inline]
     fn atomic(&self, pe: Pe, at: HeapOffset, width: AtomicWidth, op: AtomicOp) -> Result<u64> {
         self.for_atomic(pe).atomic(pe, at, width, op)
     }
+    #[inline]
     fn fence(&self) -> Result<()> {
         self.engines.iter().try_for_each(|e| e.fence())
     }
+    #[inline]
     fn quiet(&self) -> Result<()> {
         self.engines.iter().try_for_each(|e| e.quiet())
     }

@@ -36,6 +36,7 @@ impl MteEngine {
         self.chunk.store(cfg.size as usize, Ordering::Relaxed);
     }
 
+    #[inline]
     fn peer_span(&self, pe: Pe, off: HeapOffset, len: usize) -> Result<*mut u8> {
         let seg = self.node.peer(pe).ok_or_else(|| {
             Error::NotSupported(format!("{pe} is not on this node: the MTE engine reaches only same-node PEs"))
@@ -48,6 +49,7 @@ impl MteEngine {
     ///
     /// # Safety
     /// `src` readable and `dst` writable for `len` bytes.
+    #[inline]
     unsafe fn copy(&self, dst: *mut u8, src: *const u8, len: usize) {
         let chunk = self.chunk.load(Ordering::Relaxed).max(1);
         let overlap =
@@ -73,6 +75,7 @@ impl MteEngine {
         }
     }
 
+    #[inline]
     fn word64(&self, pe: Pe, at: HeapOffset) -> Result<&AtomicU64> {
         let p = self.peer_span(pe, at, 8)?;
         debug_assert!((p as usize).is_multiple_of(8), "facade checks alignment");
@@ -108,6 +111,7 @@ impl DataOpEngine for MteEngine {
     }
 
     /// Both modes copy before returning: the calling thread is the engine, so a deferred put is complete too.
+    #[inline]
     unsafe fn put(&self, op: Put, _mode: Completion) -> Result<()> {
         let Put { pe, dst, src, len, signal } = op;
         let d = self.peer_span(pe, dst, len)?;
@@ -135,6 +139,7 @@ impl DataOpEngine for MteEngine {
         Ok(())
     }
 
+    #[inline]
     unsafe fn get(&self, op: Get, _mode: Completion) -> Result<()> {
         let s = self.peer_span(op.pe, op.src, op.len)?;
         // SAFETY: s..s+len is inside the peer's mapping; dst is the caller's contract.
@@ -142,15 +147,18 @@ impl DataOpEngine for MteEngine {
         Ok(())
     }
 
+    #[inline]
     fn atomic(&self, pe: Pe, at: HeapOffset, width: AtomicWidth, op: AtomicOp) -> Result<u64> {
         self.node.atomic(pe, at, width, op)
     }
 
+    #[inline]
     fn fence(&self) -> Result<()> {
         fence(Ordering::SeqCst);
         Ok(())
     }
 
+    #[inline]
     fn quiet(&self) -> Result<()> {
         fence(Ordering::SeqCst);
         Ok(())

@@ -48,11 +48,13 @@ impl NodeSegments {
     }
 
     /// This PE's own segment.
+    #[inline]
     pub fn local(&self) -> &Segment {
         self.segs[self.me.index()].as_ref().expect("own segment present")
     }
 
     /// `pe`'s segment when it is mapped here.
+    #[inline]
     pub fn peer(&self, pe: Pe) -> Option<&Segment> {
         self.segs.get(pe.index()).and_then(Option::as_ref)
     }
@@ -65,6 +67,7 @@ impl NodeSegments {
     }
 
     /// Pointer to `pe`'s byte at `off`, if mapped and `off..off+len` lies inside the segment.
+    #[inline]
     pub fn ptr(&self, pe: Pe, off: HeapOffset, len: u64) -> Option<NonNull<u8>> {
         self.peer(pe)?.span(off.0, len).ok()
     }
@@ -73,6 +76,7 @@ impl NodeSegments {
     ///
     /// # Panics
     /// If `pe` is not mapped or `off` is out of the segment or not 8-aligned (callers have checked).
+    #[inline]
     pub fn word64(&self, pe: Pe, off: HeapOffset) -> &AtomicU64 {
         let p = self.ptr(pe, off, 8).expect("mapped, in-bounds word");
         assert!(off.0.is_multiple_of(8), "unaligned 64-bit word");
@@ -82,6 +86,7 @@ impl NodeSegments {
     }
 
     /// The 32-bit word at `off` of `pe`'s segment, as an atomic (same rules as [`NodeSegments::word64`]).
+    #[inline]
     pub fn word32(&self, pe: Pe, off: HeapOffset) -> &AtomicU32 {
         let p = self.ptr(pe, off, 4).expect("mapped, in-bounds word");
         assert!(off.0.is_multiple_of(4), "unaligned 32-bit word");
@@ -96,6 +101,7 @@ impl NodeSegments {
     /// # Errors
     /// `NotSupported` when `pe` is not mapped here, `InvalidParam` when the word is outside the segment or not
     /// aligned to its width.
+    #[inline]
     pub fn atomic(&self, pe: Pe, at: HeapOffset, width: AtomicWidth, op: AtomicOp) -> Result<u64> {
         let seg = self
             .peer(pe)

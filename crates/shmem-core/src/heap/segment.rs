@@ -213,19 +213,26 @@ impl Segment {
     }
 
     /// Pointer to `off..off+len` inside the mapping, or an error naming the range.
+    #[inline]
     pub fn span(&self, off: u64, len: u64) -> Result<NonNull<u8>> {
         match off.checked_add(len) {
             Some(end) if end <= self.len as u64 => {
                 // SAFETY: off <= self.len, so the result stays inside (or one past) the mapping.
                 Ok(unsafe { NonNull::new_unchecked(self.base.as_ptr().add(off as usize)) })
             }
-            _ => Err(Error::invalid(format!(
-                "range +{off:#x}..+{:#x} is outside segment {} of {} B",
-                off.saturating_add(len),
-                self.name,
-                self.len
-            ))),
+            _ => Err(self.outside(off, len)),
         }
+    }
+
+    /// The error of [`Segment::span`], out of the inlined hot path.
+    #[cold]
+    fn outside(&self, off: u64, len: u64) -> Error {
+        Error::invalid(format!(
+            "range +{off:#x}..+{:#x} is outside segment {} of {} B",
+            off.saturating_add(len),
+            self.name,
+            self.len
+        ))
     }
 }
 

@@ -381,6 +381,7 @@ impl Runtime {
     }
 
     /// Completes this PE's outstanding operations on every engine.
+    #[inline]
     pub(crate) fn quiet(&self) -> Result<()> {
         use shmem_core::engine::DataOpEngine;
         for e in self.router.all() {

@@ -18,6 +18,7 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("engine_selection", engine_selection),
     ("lone_pe", lone_pe),
     ("malformed_config", malformed_config),
+    ("finalize_race", finalize_race),
 ];
 
 pub const TRIALS: &[(&str, &[u32])] = &[
@@ -28,6 +29,7 @@ pub const TRIALS: &[(&str, &[u32])] = &[
     ("calls_outside_init", &[1, 2]),
     ("engine_selection", &[2]),
     ("malformed_config", &[2]),
+    ("finalize_race", &[2]),
 ];
 
 fn init_cycles() -> Result<(), String> {
@@ -64,6 +66,78 @@ fn init_cycles() -> Result<(), String> {
     check!(a.finalize().unwrap_err().code() == -5, "stale handle finalize");
     ok!(b.barrier_all());
     ok!(b.finalize());
+    Ok(())
+}
+
+/// A finalize on one thread while another keeps calling put/quiet/get through the raw API (each call takes the
+/// per-thread fast path to the runtime): every call either moves the right bytes or fails with NOT_INITED (-5);
+/// none touches a runtime that is gone (that would be a crash, not an error). After the next init, a thread
+/// that cached the finalized runtime (a helper living across both rounds) reaches the new one.
+fn finalize_race() -> Result<(), String> {
+    let main_src = [0x5au8; 16];
+    // A thread that lives across both rounds: in round 1 it still caches round 0's runtime.
+    let (to_helper, helper_rx) = std::sync::mpsc::channel::<(usize, i64, u8)>();
+    let (helper_tx, from_helper) = std::sync::mpsc::channel::<Result<(), i32>>();
+    let helper = std::thread::spawn(move || {
+        for (addr, pe, v) in helper_rx {
+            let src = [v; 8];
+            // SAFETY: src is 8 readable bytes; addr is 8 bytes of a live block (the main thread's contract).
+            let r = unsafe { api::putmem(addr, src.as_ptr(), 8, pe) }.and_then(|()| api::quiet());
+            if helper_tx.send(r.map_err(|e| e.code())).is_err() {
+                break;
+            }
+        }
+    });
+    for round in 0..2u8 {
+        let sh = ok!(shmem::init_from_env());
+        let me = i64::from(sh.my_pe());
+        let addr = ok!(api::malloc(64)).ok_or("malloc(64) gave no block")?;
+        // This thread's cached runtime is the previous round's (or none): the call must reach this one.
+        let mut back = [0u8; 16];
+        // SAFETY: the buffers are 16 readable/writable bytes; addr is a live 64-byte block.
+        unsafe {
+            ok!(api::putmem(addr + 48, main_src.as_ptr(), 16, me));
+            ok!(api::getmem(back.as_mut_ptr(), addr + 48, 16, me));
+        }
+        check!(back == main_src, "round {round}: main thread read back {back:?}");
+        // The long-lived thread writes through the current runtime, whatever it cached before.
+        to_helper.send((addr + 40, me, 0xa0 + round)).map_err(|e| e.to_string())?;
+        let r = from_helper.recv_timeout(Duration::from_secs(20)).map_err(|e| e.to_string())?;
+        check!(r.is_ok(), "round {round}: the helper thread's put failed with code {r:?}");
+        let mut seen = [0u8; 8];
+        // SAFETY: seen is 8 writable bytes; addr + 40 is inside the live block.
+        unsafe { ok!(api::getmem(seen.as_mut_ptr(), addr + 40, 8, me)) };
+        check!(seen == [0xa0 + round; 8], "round {round}: the helper thread's put left {seen:?}");
+        ok!(sh.barrier_all());
+        let worker = std::thread::spawn(move || -> Result<u64, String> {
+            let src = [round + 1; 32];
+            let mut done = 0u64;
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                let mut dst = [0u8; 32];
+                // SAFETY: src/dst are 32 bytes on this stack; addr is a 64-byte block of this PE's heap.
+                let r = unsafe {
+                    api::putmem(addr, src.as_ptr(), 32, me)
+                        .and_then(|()| api::quiet())
+                        .and_then(|()| api::getmem(dst.as_mut_ptr(), addr, 32, me))
+                };
+                match r {
+                    Ok(()) if dst == src => done += 1,
+                    Ok(()) => return Err(format!("read back {dst:?} instead of {src:?}")),
+                    Err(e) if e.code() == -5 => return Ok(done),
+                    Err(e) => return Err(format!("a call failed with {e} (code {})", e.code())),
+                }
+            }
+            Err("the calls never saw the finalize".into())
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        ok!(sh.finalize());
+        let done = worker.join().map_err(|_| "the worker thread panicked".to_string())??;
+        check!(done > 0, "round {round}: no call of the worker worked before the finalize");
+        check!(api::quiet().unwrap_err().code() == -5, "quiet after finalize");
+    }
+    drop(to_helper);
+    helper.join().map_err(|_| "the helper thread panicked".to_string())?;
     Ok(())
 }
 
