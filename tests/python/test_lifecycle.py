@@ -53,6 +53,7 @@ for round_ in range(2):                      # the second round is a re-init aft
     expect_error(shmem.aclshmem_putmem, dst, bytearray(8), 8, 0, code=NI)
     expect_error(shmem.aclshmem_getmem, bytearray(8), dst, 8, 0, code=NI)
     expect_error(shmem.aclshmem_getmem, src, dst, 8, 0, code=NI)  # a heap int of the old heap: refused
+    expect_error(shmem.heap_range, code=NI)                  # the facade's heap snapshot was cleared
 
 # A thread that keeps copying from a heap int while the main thread finalizes: every copy either completes
 # (exact data) or fails with NOT_INITED, never crashes; the process stays usable.

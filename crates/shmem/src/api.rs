@@ -298,10 +298,11 @@ pub fn pin_heap() -> Result<HeapPin> {
     with_current(|rt| Ok(HeapPin { node: rt.node.clone() }))
 }
 
-/// The heap range of this PE as (base address, heap size); `NotInited` when no runtime is current. Cheap (no
-/// lock on the fast path), so that bindings can ask it on every call instead of caching it.
+/// The heap range of this PE as (base address, heap size); `NotInited` when no runtime is current. Cheap (a
+/// few loads: no lock, no thread-local), so that bindings ask it on every call instead of caching it.
+#[inline]
 pub fn heap_range() -> Result<(usize, u64)> {
-    with_current(|rt| Ok((rt.base, rt.layout.heap_size())))
+    current::heap_span().ok_or_else(|| Error::NotInited("call shmem init first".into()))
 }
 
 /// Typed put/get of `nelems` elements of BITS/8 bytes (`put{8,16,32,64,128}` / `get{...}` and their `_nbi`
