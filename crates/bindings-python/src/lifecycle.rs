@@ -8,7 +8,6 @@ use crate::state;
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
 use shmem::{InitAttr, OpEngineType};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,11 +25,9 @@ pub(crate) fn start(py: Python<'_>, attr: InitAttr) -> PyResult<i32> {
     }
     // The TLS key material set before init reaches the runtime now (and is validated by the init that uses it).
     crate::tls_conf::apply()?;
-    // No binding lock is held while init runs: the TLS decrypt callback may call back into this module. Init
-    // needs none: until `enter_heap` below no heap int is accepted, so no detached copy can use this heap.
+    // No binding lock is held while init runs: the TLS decrypt callback may call back into this module. The
+    // binding keeps no life-cycle state of its own: from here on it asks the facade (see `state`).
     detached(py, move || shmem::init(attr).map(drop))?;
-    let (base, len) = shmem::api::heap_range().py()?;
-    state::enter_heap(base, usize::try_from(len).unwrap_or(0));
     Ok(OK)
 }
 
@@ -187,24 +184,21 @@ pub(crate) fn aclshmem_finalize(py: Python<'_>) -> PyResult<i32> {
     if shmem::init_status() != shmem::InitStatus::Initialized {
         return Err(shmem_err(NOT_INITED, "finalize called before init (or twice)"));
     }
-    let keeper = state::take_keeper();
-    if let Some(k) = &keeper {
-        let live = k.live_blocks.load(Ordering::Acquire);
-        if live > 0 {
-            let msg = format!(
-                "shmem finalize: {live} symmetric array(s) are still referenced; their memory stays mapped until \
-                 they are garbage collected, but it is no longer managed: other PEs may still write it"
-            );
-            let warnings = py.import("warnings")?;
-            let category = py.get_type::<pyo3::exceptions::PyRuntimeWarning>();
-            warnings.call_method1("warn", (msg, category, 2))?;
-        }
+    let live = crate::memory::live_blocks();
+    if live > 0 {
+        let msg = format!(
+            "shmem finalize: {live} symmetric array(s) are still referenced; their memory stays mapped until \
+             they are garbage collected, but it is no longer managed: other PEs may still write it"
+        );
+        let warnings = py.import("warnings")?;
+        let category = py.get_type::<pyo3::exceptions::PyRuntimeWarning>();
+        warnings.call_method1("warn", (msg, category, 2))?;
     }
-    state::leave_heap();
     crate::memory::forget_blocks();
-    let r = detached(py, || state::exclusive(shmem::api::finalize));
+    // Heap ints are refused from the moment the facade's finalize takes the runtime out; a detached copy that
+    // is still running holds a pin of the heap it uses (see `state`).
+    let r = detached(py, shmem::api::finalize);
     state::release_lent(py);
-    drop(keeper);
     r.map(|()| OK)
 }
 

@@ -3,13 +3,13 @@
 //! A `SymBlock` exports a range of the symmetric heap (this PE's, or a same-node peer's mapping) through the
 //! buffer protocol, so `np.frombuffer(block, dtype)` views it without a copy and keeps the block alive. The
 //! garbage collector never frees symmetric memory: dropping a block only updates the count of live arrays
-//! (freeing is collective, so it happens only in `shmem.free` or at finalize). Each block holds the keeper of
-//! its runtime (see `state`), so its memory stays mapped, even after finalize, while Python can reach it.
+//! (freeing is collective, so it happens only in `shmem.free` or at finalize). Each block holds a pin of its
+//! runtime's heap (`shmem::api::HeapPin`, see `state`), so its memory stays mapped, even after finalize, while
+//! Python can reach it; whether the block's runtime is still the current one is asked of that pin.
 
 use crate::blocking::detached;
 use crate::buffer::{Count, PeArg, Sym};
 use crate::error::{invalid, shmem_err, ResultExt, NOT_INITED};
-use crate::state::{self, Keeper};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyInt;
@@ -84,17 +84,18 @@ pub(crate) fn find_block<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<Bound<
 }
 
 /// What a block and every view made from it share: whether it was freed, and the runtime it belongs to. It
-/// counts as one live block of its keeper from allocation until it is freed or the last view of it is gone.
+/// counts as one live block (see [`live_blocks`]) from allocation until it is freed or the last view of it is
+/// gone.
 #[derive(Debug)]
 pub(crate) struct Shared {
     addr: usize,
     freed: AtomicBool,
-    keeper: Arc<Keeper>,
+    pin: shmem::api::HeapPin,
 }
 
 /// The blocks of the running runtime that Python still references, by address: `free(int)` of such an
 /// address must mark the block freed (see [`aclshmem_free`]). Entries of dropped blocks are dead weak
-/// references, replaced when the address is allocated again and cleared at init/finalize with the keeper.
+/// references, replaced when the address is allocated again and cleared at finalize.
 static BLOCKS: Mutex<BTreeMap<usize, Weak<Shared>>> = Mutex::new(BTreeMap::new());
 
 /// The live, not yet freed block at `addr` of the running runtime, if Python still references one.
@@ -110,6 +111,13 @@ fn registered(addr: usize) -> Option<Arc<Shared>> {
     }
 }
 
+/// How many blocks of the current runtime Python still references and did not free (the arrays that
+/// outlive a finalize now).
+pub(crate) fn live_blocks() -> usize {
+    let blocks = BLOCKS.lock().unwrap_or_else(|e| e.into_inner());
+    blocks.values().filter_map(Weak::upgrade).filter(|s| s.current() && !s.freed.load(Ordering::Acquire)).count()
+}
+
 /// Forgets every registered block (the runtime they belong to is going or gone).
 pub(crate) fn forget_blocks() {
     BLOCKS.lock().unwrap_or_else(|e| e.into_inner()).clear();
@@ -117,7 +125,7 @@ pub(crate) fn forget_blocks() {
 
 impl Shared {
     fn current(&self) -> bool {
-        state::keeper().is_some_and(|k| Arc::ptr_eq(&k, &self.keeper))
+        self.pin.is_current()
     }
 
     /// The collective free of this block; a second free (through any array or the int) is INVALID_PARAM.
@@ -133,7 +141,6 @@ impl Shared {
         if r.is_err() {
             self.freed.store(false, Ordering::Release);
         } else {
-            self.keeper.live_blocks.fetch_sub(1, Ordering::AcqRel);
             BLOCKS.lock().unwrap_or_else(|e| e.into_inner()).remove(&addr);
         }
         r
@@ -157,16 +164,6 @@ impl SymBlock {
             return Err(invalid("this array views a peer's copy; free the array it was made from"));
         }
         self.shared.free(py)
-    }
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        if !self.freed.load(Ordering::Acquire) {
-            // The memory stays allocated (only a collective free releases it); the block is just no longer
-            // referenced from Python (by its own array or by a peer view of it).
-            self.keeper.live_blocks.fetch_sub(1, Ordering::AcqRel);
-        }
     }
 }
 
@@ -213,7 +210,7 @@ impl SymBlock {
         }
         let (addr, len) = (slf.get().addr, slf.get().nbytes);
         // SAFETY: view is valid (CPython's contract); the memory [addr, addr+len) stays mapped while the block
-        // lives (it holds the keeper), and the export holds a reference to the block (obj = slf).
+        // lives (it holds a pin of the heap), and the export holds a reference to the block (obj = slf).
         let rc = unsafe {
             ffi::PyBuffer_FillInfo(view, slf.as_ptr(), addr as *mut std::ffi::c_void, len as ffi::Py_ssize_t, 0, flags)
         };
@@ -224,8 +221,8 @@ impl SymBlock {
     }
 }
 
-fn live_keeper() -> PyResult<Arc<Keeper>> {
-    state::keeper().ok_or_else(|| shmem_err(NOT_INITED, "shmem is not initialized: call aclshmem_init first"))
+fn live_pin() -> PyResult<shmem::api::HeapPin> {
+    shmem::api::pin_heap().map_err(|_| shmem_err(NOT_INITED, "shmem is not initialized: call aclshmem_init first"))
 }
 
 /// Collectively allocates a block of `nbytes` (at least 1) aligned to `alignment`, zeroed on every PE when
@@ -233,13 +230,12 @@ fn live_keeper() -> PyResult<Arc<Keeper>> {
 #[pyfunction]
 #[pyo3(signature = (nbytes, alignment=Count(64), zero=false))]
 pub(crate) fn _alloc_block(py: Python<'_>, nbytes: Count, alignment: Count, zero: bool) -> PyResult<SymBlock> {
-    let keeper = live_keeper()?;
+    let pin = live_pin()?;
     let n = nbytes.0.max(1) as u64;
     let al = alignment.0 as u64;
     let addr = detached(py, move || if zero { shmem::api::calloc(n, 1) } else { shmem::api::align(al, n) })?
         .ok_or_else(|| shmem_err(-8, "allocation returned no block"))?;
-    keeper.live_blocks.fetch_add(1, Ordering::AcqRel);
-    let shared = Arc::new(Shared { addr, freed: AtomicBool::new(false), keeper });
+    let shared = Arc::new(Shared { addr, freed: AtomicBool::new(false), pin });
     BLOCKS.lock().unwrap_or_else(|e| e.into_inner()).insert(addr, Arc::downgrade(&shared));
     Ok(SymBlock { addr, nbytes: n as usize, peer: None, shared })
 }

@@ -18,22 +18,28 @@ const DETACH_BYTES: usize = 64 << 10;
 type PutFn = unsafe fn(usize, *const u8, usize, i64) -> shmem::Result<()>;
 type GetFn = unsafe fn(*mut u8, usize, usize, i64) -> shmem::Result<()>;
 
-/// Runs `op(local_ptr)`; for large copies with the GIL released, and then for heap addresses under the
-/// life-cycle lock (so the heap cannot go away mid-copy).
+/// Runs `op(local_ptr)`; for large copies with the GIL released, and then for heap addresses with the
+/// heap's runtime pinned (so its mappings cannot go away mid-copy; see `state`).
 fn run_copy(py: Python<'_>, n: usize, span: Span, op: impl FnOnce(usize) -> shmem::Result<()> + Send) -> PyResult<()> {
     if n < DETACH_BYTES {
         return op(span.ptr).py();
     }
-    let seen = state::epoch();
-    let (ptr, in_heap) = (span.ptr, span.in_heap);
+    let gone = || shmem_err(NOT_INITED, "shmem was finalized while the copy waited to start");
+    let ptr = span.ptr;
+    // The pin must be of the runtime whose heap holds the range (checked an instant ago, under the GIL).
+    let pin = match span.in_heap {
+        true => Some(shmem::api::pin_heap().ok().filter(|p| p.contains(ptr, n)).ok_or_else(gone)?),
+        false => None,
+    };
     let r = py.detach(move || {
-        let _alive = if in_heap { Some(state::stay_alive(seen)?) } else { None };
-        Some(op(ptr))
+        if pin.as_ref().is_some_and(|p| !p.is_current()) {
+            return None;
+        }
+        let r = op(ptr);
+        drop(pin);
+        Some(r)
     });
-    match r {
-        Some(r) => r.py(),
-        None => Err(shmem_err(NOT_INITED, "shmem was finalized while the copy waited to start")),
-    }
+    r.ok_or_else(gone)?.py()
 }
 
 fn bytes_of(count: usize, width: usize) -> PyResult<usize> {

@@ -285,6 +285,19 @@ impl HeapPin {
     pub fn range(&self) -> (usize, u64) {
         (self.node.local().base().as_ptr() as usize, self.node.layout().heap_size())
     }
+
+    /// Whether the pinned runtime is still the current one (no finalize since the pin was taken). Bindings
+    /// ask this instead of keeping a life-cycle epoch of their own: the runtime's state machine is the only
+    /// one (see `crate::current`).
+    pub fn is_current(&self) -> bool {
+        with_current(|rt| Ok(Arc::ptr_eq(&rt.node, &self.node))).unwrap_or(false)
+    }
+
+    /// Whether `addr..addr+len` lies inside the pinned heap.
+    pub fn contains(&self, addr: usize, len: usize) -> bool {
+        let (base, size) = self.range();
+        addr >= base && ((addr - base) as u64).checked_add(len as u64).is_some_and(|end| end <= size)
+    }
 }
 
 /// Pins the running runtime's mappings (see [`HeapPin`]).
@@ -292,10 +305,11 @@ pub fn pin_heap() -> Result<HeapPin> {
     with_current(|rt| Ok(HeapPin { node: rt.node.clone() }))
 }
 
-/// The heap range of this PE as (base address, heap size).
+/// The heap range of this PE as (base address, heap size); `NotInited` when no runtime is current. Cheap (a
+/// few loads: no lock, no thread-local), so that bindings ask it on every call instead of caching it.
+#[inline]
 pub fn heap_range() -> Result<(usize, u64)> {
-    let rt = current()?;
-    Ok((rt.base, rt.layout.heap_size()))
+    current::heap_span().ok_or_else(|| Error::NotInited("call shmem init first".into()))
 }
 
 /// Typed put/get of `nelems` elements of BITS/8 bytes (`put{8,16,32,64,128}` / `get{...}` and their `_nbi`

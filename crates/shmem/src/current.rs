@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::runtime::Runtime;
 use shmem_core::{Error, InitAttr, InitStatus, Result};
 use std::cell::{Cell, RefCell};
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 static CURRENT: RwLock<Option<Arc<Runtime>>> = RwLock::new(None);
@@ -96,6 +96,46 @@ fn forget_cached() {
     drop(old);
 }
 
+/// The current runtime's heap as a seqlock (`HEAP_SEQ` odd while it changes), written only under the
+/// `CURRENT` write lock at the moments the current runtime changes. A binding checks every local address it
+/// gets as an int against it, on every call: this read is four loads, with no lock and no thread-local
+/// (inside a Python extension a thread-local is a `__tls_get_addr` call).
+static HEAP_SEQ: AtomicU64 = AtomicU64::new(0);
+/// Base address of the current runtime's heap (see [`HEAP_SEQ`]).
+static HEAP_BASE: AtomicUsize = AtomicUsize::new(0);
+/// Size in bytes of the current runtime's heap; 0 when no runtime is current.
+static HEAP_SIZE: AtomicU64 = AtomicU64::new(0);
+
+/// The current runtime's heap as (base, size), or `None` when none is current. Consistent with `CURRENT`:
+/// it changes under the same write lock.
+#[inline]
+pub(crate) fn heap_span() -> Option<(usize, u64)> {
+    loop {
+        let s1 = HEAP_SEQ.load(Ordering::Acquire);
+        if s1.is_multiple_of(2) {
+            let base = HEAP_BASE.load(Ordering::Relaxed);
+            let size = HEAP_SIZE.load(Ordering::Relaxed);
+            fence(Ordering::Acquire);
+            if HEAP_SEQ.load(Ordering::Relaxed) == s1 {
+                return (size != 0).then_some((base, size));
+            }
+        }
+        std::hint::spin_loop();
+    }
+}
+
+/// Publishes the heap of the runtime that becomes current (`None`: none is). Call only while holding the
+/// `CURRENT` write lock (the one writer of the seqlock).
+fn publish_heap(span: Option<(usize, u64)>) {
+    let (base, size) = span.unwrap_or((0, 0));
+    let s = HEAP_SEQ.load(Ordering::Relaxed);
+    HEAP_SEQ.store(s + 1, Ordering::Relaxed);
+    fence(Ordering::Release);
+    HEAP_BASE.store(base, Ordering::Relaxed);
+    HEAP_SIZE.store(size, Ordering::Relaxed);
+    HEAP_SEQ.store(s + 2, Ordering::Release);
+}
+
 /// The running runtime, or `NotInited`.
 pub(crate) fn current() -> Result<Arc<Runtime>> {
     let g = CURRENT.read().unwrap_or_else(|e| e.into_inner());
@@ -137,6 +177,7 @@ pub(crate) fn start(attr: InitAttr, config: Config) -> Result<Arc<Runtime>> {
         Ok(rt) => {
             let mut g = CURRENT.write().unwrap_or_else(|e| e.into_inner());
             *g = Some(rt.clone());
+            publish_heap(Some((rt.base, rt.layout.heap_size())));
             GENERATION.fetch_add(1, Ordering::AcqRel);
             drop(g);
             STATUS.store(InitStatus::Initialized as i32, Ordering::Release);
@@ -164,6 +205,7 @@ pub(crate) fn finalize(expected: Option<&Arc<Runtime>>) -> Result<()> {
             ));
         }
         let rt = g.take().expect("checked above");
+        publish_heap(None);
         GENERATION.fetch_add(1, Ordering::AcqRel);
         rt
     };

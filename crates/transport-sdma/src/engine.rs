@@ -1,8 +1,8 @@
 //! [`SdmaEngine`]: puts and gets become descriptors on channel rings; worker threads do the copies.
 //!
 //! # How a put travels
-//! The calling thread checks the range against the peer's mapping (so that a bad range fails at once, not at
-//! `quiet`), splits a transfer of at least `split_bytes` into one page-aligned piece per channel, and pushes
+//! The calling thread checks that the peer is mapped here (the facade has checked the range: the trait's
+//! contract; debug builds assert it), splits a transfer of at least `split_bytes` into one page-aligned piece per channel, and pushes
 //! each piece as a [`Descriptor`] onto a channel's ring. Small transfers go to a "hot" channel while its
 //! backlog is under 64 KiB (its worker is awake, the others may sleep), then to the least loaded one, which
 //! becomes hot; the pieces of a split transfer go to consecutive channels. The issuer kicks the channel's
@@ -39,7 +39,7 @@ use crate::config::SdmaConfig;
 use crate::error::SdmaError;
 use crate::op::{Descriptor, Dir, OpState, Signal};
 use crate::ring::ring;
-use crate::worker::{self, resolve, signal_word, Channel, Shared};
+use crate::worker::{self, Channel, Shared};
 use crossbeam_utils::CachePadded;
 use shmem_core::engine::{
     AtomicOp, AtomicWidth, BuildEngine, Capabilities, Completion, DataOpEngine, DomainId, Get, Put,
@@ -180,11 +180,7 @@ impl SdmaEngine {
         signal: Option<Signal>,
         blocking: bool,
     ) -> Result<Option<Arc<OpState>>, SdmaError> {
-        let node = &self.shared.node;
-        resolve(node, "data", pe, off, len as u64)?;
-        if let Some(s) = signal {
-            signal_word(node, pe, s.off)?;
-        }
+        worker::check_target(&self.shared.node, pe, off, len as u64, signal.map(|s| s.off))?;
         if let Some(channel) = self.shared.dead_channel() {
             return Err(SdmaError::ChannelDead { channel });
         }
@@ -266,11 +262,7 @@ impl SdmaEngine {
     fn blocking(&self, dir: Dir, pe: Pe, off: HeapOffset, len: usize, signal: Option<Signal>) -> Result<()> {
         let splits = self.split(len).1 > 1;
         if (len < INLINE_BELOW || !splits) && self.in_flight() == 0 {
-            let node = &self.shared.node;
-            resolve(node, "data", pe, off, len as u64)?;
-            if let Some(s) = signal {
-                signal_word(node, pe, s.off)?;
-            }
+            worker::check_target(&self.shared.node, pe, off, len as u64, signal.map(|s| s.off))?;
             let d = Descriptor { dir, pe, off, len, kick_next: 0, op: None };
             self.shared.copy(&d)?;
             if let Some(s) = signal {

@@ -25,18 +25,6 @@ pub(crate) enum SdmaError {
         /// Bytes of the peer's segment.
         seg_len: usize,
     },
-    /// A signal or atomic word that is not aligned to its size (the facade should have caught it).
-    #[error("{what} word {off} on {pe} is not {align}-byte aligned")]
-    Unaligned {
-        /// "signal" or "atomic".
-        what: &'static str,
-        /// The peer.
-        pe: Pe,
-        /// The word's offset.
-        off: HeapOffset,
-        /// The required alignment.
-        align: u64,
-    },
     /// A worker thread ended abnormally; work queued to it can never complete.
     #[error("sdma channel {channel} stopped (its worker thread panicked); drop the engine and create a new one")]
     ChannelDead {
@@ -60,7 +48,7 @@ impl From<SdmaError> for shmem_core::Error {
     fn from(e: SdmaError) -> Self {
         match e {
             SdmaError::NotOnNode { .. } => shmem_core::Error::NotSupported(e.to_string()),
-            SdmaError::OutOfBounds { .. } | SdmaError::Unaligned { .. } => shmem_core::Error::invalid(e.to_string()),
+            SdmaError::OutOfBounds { .. } => shmem_core::Error::invalid(e.to_string()),
             SdmaError::ChannelDead { .. } | SdmaError::Spawn { .. } => shmem_core::Error::Inner(e.to_string()),
         }
     }
@@ -73,10 +61,9 @@ mod tests {
     #[test]
     fn codes() {
         let pe = Pe(3);
-        let cases: [(SdmaError, i32); 4] = [
+        let cases: [(SdmaError, i32); 3] = [
             (SdmaError::NotOnNode { pe }, -100),
             (SdmaError::OutOfBounds { what: "data", pe, off: HeapOffset(16), len: 8, seg_len: 8 }, -1),
-            (SdmaError::Unaligned { what: "signal", pe, off: HeapOffset(3), align: 8 }, -1),
             (SdmaError::ChannelDead { channel: 1 }, -4),
         ];
         for (e, code) in cases {

@@ -268,27 +268,37 @@ pub(crate) fn resolve(
     seg.span(off.0, len).map_err(|_| SdmaError::OutOfBounds { what, pe, off, len, seg_len: seg.len() })
 }
 
-/// The address of `pe`'s `size` bytes at `off`, checked for bounds and for alignment to `size`.
-pub(crate) fn aligned(
+/// What the engine itself checks before it accepts a transfer to `pe`: that `pe` is mapped here (only the
+/// engine knows its reach; the conformance suite calls engines with unreachable PEs). That the data range and
+/// the signal word lie inside the segment, the word 8-byte aligned, is the facade's part of the trait's
+/// contract: debug builds assert it here; release builds still bounds-check where an address is formed
+/// ([`resolve`], [`signal_word`]), so a broken contract is an error, never a stray write.
+pub(crate) fn check_target(
     node: &NodeSegments,
-    what: &'static str,
     pe: Pe,
     off: HeapOffset,
-    size: u64,
-) -> Result<NonNull<u8>, SdmaError> {
-    let p = resolve(node, what, pe, off, size)?;
-    // Segments are page-aligned, so the offset's alignment is the address's.
-    if !off.0.is_multiple_of(size) {
-        return Err(SdmaError::Unaligned { what, pe, off, align: size });
+    len: u64,
+    signal: Option<HeapOffset>,
+) -> Result<(), SdmaError> {
+    let seg = node.peer(pe).ok_or(SdmaError::NotOnNode { pe })?;
+    debug_assert!(seg.span(off.0, len).is_ok(), "the facade checks the data range ({pe}, {off}, {len} B)");
+    if let Some(s) = signal {
+        debug_assert!(
+            seg.span(s.0, 8).is_ok() && s.0.is_multiple_of(8),
+            "the facade checks the signal word ({pe}, {s})"
+        );
     }
-    Ok(p)
+    Ok(())
 }
 
-/// `pe`'s 64-bit signal word at `off`, checked for bounds and alignment.
+/// `pe`'s 64-bit signal word at `off`, checked for bounds; its alignment is the facade's (asserted in debug).
 pub(crate) fn signal_word(node: &NodeSegments, pe: Pe, off: HeapOffset) -> Result<&AtomicU64, SdmaError> {
-    let p = aligned(node, "signal", pe, off, 8)?;
-    // SAFETY: `p` is 8-aligned with 8 in-bounds bytes of a mapping that lives as long as `node`; signal words
-    // are accessed only atomically by the runtime.
+    let p = resolve(node, "signal", pe, off, 8)?;
+    // Segments are page-aligned, so the offset's alignment is the address's.
+    debug_assert!(off.0.is_multiple_of(8), "the facade checks signal alignment ({pe}, {off})");
+    // SAFETY: `p` has 8 in-bounds bytes of a mapping that lives as long as `node`, and is 8-aligned by the
+    // trait's contract (the facade checks signal offsets' alignment; `put` is an unsafe fn that relies on it);
+    // signal words are accessed only atomically by the runtime.
     Ok(unsafe { AtomicU64::from_ptr(p.as_ptr().cast()) })
 }
 

@@ -301,8 +301,8 @@ fn drop_with_work_in_flight_completes_and_does_not_hang() {
 }
 
 #[test]
-fn errors_are_reported_at_issue() {
-    // PE 1 is off this node; PE 2 is on it.
+fn unreachable_peers_are_errors_at_issue() {
+    // PE 1 is off this node; PE 2 is on it. Reach is the one thing only the engine knows: a real check.
     let job = Job::new(0, &[2], 1 << 16);
     let e = job.engine(2, 256 << 10);
     let buf = [0u8; 64];
@@ -319,42 +319,6 @@ fn errors_are_reported_at_issue() {
             .unwrap_err();
         assert_eq!(err.code(), code::NOT_SUPPORTED, "{err}");
         let seg_len = job.node.layout().segment_len();
-        let err = e
-            .put(
-                Put { pe: Pe(2), dst: HeapOffset(seg_len - 4), src: buf.as_ptr(), len: 8, signal: None },
-                Completion::Blocking,
-            )
-            .unwrap_err();
-        assert_eq!(err.code(), code::INVALID_PARAM, "{err}");
-        let err = e
-            .get(Get { pe: Pe(2), src: HeapOffset(u64::MAX), dst: out.as_mut_ptr(), len: 2 }, Completion::Deferred)
-            .unwrap_err();
-        assert_eq!(err.code(), code::INVALID_PARAM, "{err}");
-        let err = e
-            .put(
-                Put {
-                    pe: Pe(2),
-                    dst: HeapOffset(0),
-                    src: buf.as_ptr(),
-                    len: 8,
-                    signal: Some(SignalUpdate { at: HeapOffset(12), value: 1, op: SignalOp::Set }),
-                },
-                Completion::Deferred,
-            )
-            .unwrap_err();
-        assert_eq!(err.code(), code::INVALID_PARAM, "{err}");
-        assert!(err.to_string().contains("aligned"), "{err}");
-        let err = e.put(
-            Put {
-                pe: Pe(2),
-                dst: HeapOffset(0),
-                src: buf.as_ptr(),
-                len: 8,
-                signal: Some(SignalUpdate { at: HeapOffset(seg_len), value: 1, op: SignalOp::Set }),
-            },
-            Completion::Blocking,
-        );
-        assert_eq!(err.unwrap_err().code(), code::INVALID_PARAM);
         // Zero-length operations are fine anywhere in bounds, even at the very end.
         e.put(
             Put { pe: Pe(2), dst: HeapOffset(seg_len), src: buf.as_ptr(), len: 0, signal: None },
@@ -367,11 +331,56 @@ fn errors_are_reported_at_issue() {
         )
         .unwrap();
     }
+    // Atomics are safe methods: their bounds and alignment stay real checks (see NodeSegments::atomic).
     let err = e.atomic(Pe(2), HeapOffset(4), AtomicWidth::W64, AtomicOp::Fetch).unwrap_err();
     assert_eq!(err.code(), code::INVALID_PARAM, "{err}");
     // Nothing failed asynchronously.
     e.quiet().unwrap();
     e.fence().unwrap();
+}
+
+/// Ranges outside the segment break the trait's contract (the facade checks them once). A release build
+/// still never writes outside the mapping: the address is bounds-checked where it is formed, and the error
+/// comes back at issue (blocking) or at the next quiet (deferred).
+#[cfg(not(debug_assertions))]
+#[test]
+fn out_of_contract_ranges_never_write_outside_the_segment() {
+    let job = Job::new(0, &[2], 1 << 16);
+    let e = job.engine(2, 256 << 10);
+    let buf = [7u8; 64];
+    let mut out = [0u8; 64];
+    let seg_len = job.node.layout().segment_len();
+    // SAFETY: the buffers outlive every call (blocking, or completed by the quiet below).
+    unsafe {
+        let err = e
+            .put(
+                Put { pe: Pe(2), dst: HeapOffset(seg_len - 4), src: buf.as_ptr(), len: 8, signal: None },
+                Completion::Blocking,
+            )
+            .unwrap_err();
+        assert_eq!(err.code(), code::INVALID_PARAM, "{err}");
+        let r =
+            e.get(Get { pe: Pe(2), src: HeapOffset(u64::MAX), dst: out.as_mut_ptr(), len: 2 }, Completion::Deferred);
+        let err = r.and_then(|()| e.quiet()).unwrap_err();
+        assert_eq!(err.code(), code::INVALID_PARAM, "{err}");
+    }
+    assert_eq!(out, [0u8; 64], "a refused get wrote the destination");
+    e.quiet().unwrap();
+}
+
+/// In debug builds the engine asserts the facade's part of the contract at issue.
+#[cfg(debug_assertions)]
+#[test]
+#[should_panic(expected = "the facade checks the signal word")]
+fn debug_builds_assert_the_contract() {
+    let job = Job::new(0, &[2], 1 << 16);
+    let e = job.engine(2, 256 << 10);
+    let buf = [0u8; 8];
+    let signal = Some(SignalUpdate { at: HeapOffset(12), value: 1, op: SignalOp::Set });
+    // SAFETY: the call panics before any copy.
+    let _ = unsafe {
+        e.put(Put { pe: Pe(2), dst: HeapOffset(0), src: buf.as_ptr(), len: 8, signal }, Completion::Deferred)
+    };
 }
 
 #[test]

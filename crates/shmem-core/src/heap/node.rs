@@ -100,7 +100,9 @@ impl NodeSegments {
     ///
     /// # Errors
     /// `NotSupported` when `pe` is not mapped here, `InvalidParam` when the word is outside the segment or not
-    /// aligned to its width.
+    /// aligned to its width. The facade never lets the last two through; they stay real checks (not
+    /// `debug_assert!`) because this is a safe function, and a misaligned or out-of-bounds word would be
+    /// undefined behaviour, not just a wrong answer (two compares next to a SeqCst read-modify-write).
     #[inline]
     pub fn atomic(&self, pe: Pe, at: HeapOffset, width: AtomicWidth, op: AtomicOp) -> Result<u64> {
         let seg = self

@@ -1,0 +1,109 @@
+"""The life cycle seen from Python: one state machine (the runtime's), so every status and error code the
+binding reports comes from it. Init and finalize twice, finalize without init, status after a failed init,
+re-init, and threads that copy from heap ints while another thread finalizes (issue 11, item 1)."""
+from conftest import run_unlaunched
+
+LIFECYCLE = r"""
+import threading
+NI, INV = shmem.NOT_INITED, shmem.INVALID_PARAM
+S = shmem.InitStatus
+me_env = int(os.environ["SHMEM_PE"])
+
+# Before init: the status, finalize, data calls and heap ints are all NOT_INITED / NOT_INITIALIZED.
+assert shmem.aclshmemx_init_status() == S.NOT_INITIALIZED
+expect_error(shmem.aclshmem_finalize, code=NI)
+expect_error(shmem.aclshmem_putmem, 4096, bytearray(8), 8, 0, code=NI)
+
+for round_ in range(2):                      # the second round is a re-init after a finalize
+    assert shmem.aclshmem_init() == 0
+    assert shmem.aclshmemx_init_status() == S.INITIALIZED
+    expect_error(shmem.aclshmem_init, code=-4)              # init twice
+    assert shmem.aclshmemx_init_status() == S.INITIALIZED   # a refused init changes nothing
+    me, n = shmem.my_pe(), shmem.pe_count()
+    assert me == me_env
+    right = (me + 1) % n
+    N = 256 << 10                            # above the binding's GIL-release threshold (64 KiB)
+    src = shmem.aclshmem_malloc(N * 4)
+    dst = shmem.aclshmem_malloc(N * 4)
+    base, size = shmem.heap_range()
+    assert base <= src < base + size
+    # Threads: each copies its own quarter from a heap int (the detached, pinned path) and 8 B from a
+    # bytearray (the GIL-held path), to the right neighbour.
+    pattern = bytes((me * 7 + round_ + i) % 251 for i in range(N * 4))
+    shmem.aclshmem_putmem(src, pattern, N * 4, me)
+    shmem.aclshmem_barrier_all()
+    errors = []
+    def work(t):
+        try:
+            for _ in range(20):
+                shmem.aclshmem_putmem(dst + t * N, src + t * N, N, right)
+                shmem.aclshmem_putmem(dst + t * N, pattern[t * N:t * N + 8], 8, right)
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+    ts = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    [t.start() for t in ts]; [t.join(30) for t in ts]
+    assert not errors and not any(t.is_alive() for t in ts), errors
+    shmem.aclshmem_barrier_all()
+    got = bytearray(N * 4); shmem.aclshmem_getmem(got, dst, N * 4, me)
+    left = (me - 1) % n
+    assert got == bytes((left * 7 + round_ + i) % 251 for i in range(N * 4))
+    assert shmem.aclshmem_finalize() == 0
+    assert shmem.aclshmemx_init_status() == S.NOT_INITIALIZED
+    expect_error(shmem.aclshmem_finalize, code=NI)          # finalize twice
+    expect_error(shmem.aclshmem_putmem, dst, bytearray(8), 8, 0, code=NI)
+    expect_error(shmem.aclshmem_getmem, bytearray(8), dst, 8, 0, code=NI)
+    expect_error(shmem.aclshmem_getmem, src, dst, 8, 0, code=NI)  # a heap int of the old heap: refused
+    expect_error(shmem.heap_range, code=NI)                  # the facade's heap snapshot was cleared
+
+# A thread that keeps copying from a heap int while the main thread finalizes: every copy either completes
+# (exact data) or fails with NOT_INITED, never crashes; the process stays usable.
+assert shmem.aclshmem_init() == 0
+me, n = shmem.my_pe(), shmem.pe_count()
+N = 1 << 20
+src = shmem.aclshmem_malloc(N); dst = shmem.aclshmem_malloc(N)
+shmem.aclshmem_putmem(src, bytes([me + 1]) * N, N, me)
+shmem.aclshmem_barrier_all()
+outcome = []
+started = threading.Event()
+def spin():
+    copies = 0
+    while True:
+        try:
+            shmem.aclshmem_putmem(dst, src, N, me)
+            copies += 1
+            started.set()
+        except ShmemError as e:
+            outcome.append((e.code, copies)); started.set(); return
+t = threading.Thread(target=spin); t.start()
+assert started.wait(30)
+assert shmem.aclshmem_finalize() == 0
+t.join(30)
+assert not t.is_alive() and outcome and outcome[0][0] == NI, outcome
+assert outcome[0][1] >= 1, outcome
+print("PE", me_env, "ok")
+"""
+
+
+def test_lifecycle_twice_reinit_threads(job):
+    p = job(2, LIFECYCLE, timeout=120)
+    assert p.stdout.count(" ok") == 2, p.stdout
+
+
+FAILED_INIT = r"""
+S = shmem.InitStatus
+# PE 1 never comes: this init times out, and the status says so.
+e = expect_error(shmem.aclshmem_init)
+assert isinstance(e, ShmemError) and e.code != 0, e
+assert shmem.aclshmemx_init_status() == S.INVALID, shmem.aclshmemx_init_status()
+expect_error(shmem.aclshmem_finalize, code=shmem.NOT_INITED)
+expect_error(shmem.aclshmem_putmem, 4096, bytearray(8), 8, 0, code=shmem.NOT_INITED)
+assert shmem.aclshmemx_init_status() == S.INVALID
+print("PE 0 ok")
+"""
+
+
+def test_status_after_a_failed_init(tmp_path):
+    # One process of a 2-PE job: its init waits for the missing peer until the init timeout (1 s).
+    [(rc, out)] = run_unlaunched(tmp_path, 1, FAILED_INIT, timeout=60,
+                                 env={"SHMEM_N_PES": "2", "SHMEM_LOCAL_N_PES": "2", "SHMEM_INIT_TIMEOUT": "1"})
+    assert rc == 0 and "PE 0 ok" in out, out
