@@ -39,7 +39,7 @@ pub struct Config {
     /// When transfers go to SDMA with MTE|SDMA (`SHMEM_SDMA_NBI_MIN`, `SHMEM_SDMA_BLOCKING_MIN`).
     pub(crate) bulk: BulkPolicy,
     /// Collectives across nodes (`SHMEM_COLL_NET_ALGO`, `SHMEM_COLL_RING_MIN`).
-    pub(crate) coll_net: crate::collectives::net::policy::NetPolicy,
+    pub(crate) coll_net: crate::coll_policy::NetPolicy,
 }
 
 impl Config {
@@ -75,7 +75,7 @@ impl Config {
             Some(p) => p.to_string(),
         };
         let bulk = BulkPolicy::from_settings(&settings)?;
-        let coll_net = crate::collectives::net::policy::NetPolicy::from_settings(&settings)?;
+        let coll_net = crate::coll_policy::NetPolicy::from_settings(&settings)?;
         Ok(Config { settings, sync, log_level, shm_prefix, bulk, coll_net })
     }
 

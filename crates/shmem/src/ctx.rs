@@ -27,6 +27,7 @@
 //! work). Unknown bits are INVALID_PARAM.
 
 use crate::current::with_current;
+use crate::runtime::domains::next_domains;
 use crate::runtime::Runtime;
 use crate::sym::SymVec;
 use crate::Shmem;
@@ -34,7 +35,7 @@ use bytemuck::Pod;
 use shmem_core::engine::{AtomicOp, AtomicWidth, Completion, DataOpEngine, DomainId, Get, Put, SignalOp};
 use shmem_core::{Error, Pe, Result};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::ThreadId;
 
@@ -72,8 +73,6 @@ struct CtxState {
 
 /// Live contexts of this process by handle.
 static TABLE: Mutex<Option<HashMap<i64, Arc<CtxState>>>> = Mutex::new(None);
-/// The next handle (and domain id); never reused, so stale handles stay invalid.
-static NEXT: AtomicU32 = AtomicU32::new(1);
 
 fn table() -> std::sync::MutexGuard<'static, Option<HashMap<i64, Arc<CtxState>>>> {
     TABLE.lock().unwrap_or_else(|e| e.into_inner())
@@ -284,53 +283,6 @@ fn destroy(rt: &Runtime, state: &CtxState) -> Result<()> {
         rt.router.close_domain(state.domain);
     }
     quiet
-}
-
-/// Takes `k` consecutive context handles (domain ids), or fails without taking any when fewer are left.
-fn next_domains(k: u32) -> Result<DomainId> {
-    let mut first = NEXT.load(Ordering::Relaxed);
-    loop {
-        if first == 0 || u64::from(first) + u64::from(k) > i32::MAX as u64 + 1 {
-            return Err(Error::InvalidValue(format!(
-                "this process cannot take {k} more context handles: {} of 2^31 are used",
-                first.saturating_sub(1)
-            )));
-        }
-        match NEXT.compare_exchange_weak(first, first + k, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return Ok(DomainId(first)),
-            Err(now) => first = now,
-        }
-    }
-}
-
-/// Reserves `k` contexts for a new team on `rt`: takes `k` handles and opens their domains on every engine.
-/// On a failure nothing stays open (the handles taken are not reused).
-pub(crate) fn reserve_domains(rt: &Runtime, k: usize) -> Result<Vec<DomainId>> {
-    if k == 0 {
-        return Ok(Vec::new());
-    }
-    let count = u32::try_from(k)
-        .map_err(|_| Error::InvalidValue(format!("num_contexts {k} exceeds the 2^31 context handles")))?;
-    let first = next_domains(count)?;
-    let mut opened = Vec::with_capacity(k);
-    for d in (first.0..first.0 + count).map(DomainId) {
-        if let Err(e) = rt.router.open_domain(d) {
-            release_domains(rt, opened);
-            return Err(Error::InvalidValue(format!(
-                "could not reserve context {} of {k} for the new team: {e}",
-                d.0 - first.0 + 1
-            )));
-        }
-        opened.push(d);
-    }
-    Ok(opened)
-}
-
-/// Closes reserved domains that no context holds (a team that was not made, or was destroyed).
-pub(crate) fn release_domains(rt: &Runtime, domains: Vec<DomainId>) {
-    for d in domains {
-        rt.router.close_domain(d);
-    }
 }
 
 /// The live context of `handle` on `rt` (never the default context).

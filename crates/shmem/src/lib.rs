@@ -38,6 +38,7 @@
 
 pub mod amo;
 pub mod api;
+mod coll_policy;
 pub mod collectives;
 pub mod config;
 pub mod ctx;

@@ -4,6 +4,7 @@
 //! state (which runtime is current, the status) is one level up, in `crate::current`.
 
 mod alloc;
+pub(crate) mod domains;
 mod rma;
 pub(crate) mod teams;
 

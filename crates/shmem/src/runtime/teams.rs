@@ -147,7 +147,7 @@ impl Runtime {
                 "TeamConfig.num_contexts {} is negative; pass 0 (no reserved contexts) or more",
                 config.num_contexts
             ))),
-            Ok(k) => crate::ctx::reserve_domains(self, k),
+            Ok(k) => super::domains::reserve_domains(self, k),
         };
         let config_code = reserved.as_ref().err().map_or(0, |e| u64::from(e.code().unsigned_abs()));
         word(AGREE_CONFIG).store(config_code, Ordering::Relaxed);
@@ -260,7 +260,7 @@ impl Runtime {
         };
         if let Ok(left) = reserved {
             // Not made here (an error, or this PE is outside its team): the reservation goes back.
-            crate::ctx::release_domains(self, left);
+            super::domains::release_domains(self, left);
         }
         self.quiet()?;
         self.team_sync(parent)?;
@@ -281,7 +281,7 @@ impl Runtime {
         if let Some(info) = t.slots[slot as usize].take() {
             // The reserved contexts no live context holds are closed now, the others when they are destroyed.
             let free = info.reserved.lock().unwrap_or_else(|e| e.into_inner()).take();
-            crate::ctx::release_domains(self, free.unwrap_or_default());
+            super::domains::release_domains(self, free.unwrap_or_default());
         }
         t.free.release(slot);
         Ok(())

@@ -14,7 +14,7 @@
 //! barrier.
 
 pub(crate) mod allgather;
-pub(crate) mod policy;
+pub(crate) use crate::coll_policy as policy;
 pub(crate) mod tiny;
 
 use super::{DataType, Group, ReduceOp};
