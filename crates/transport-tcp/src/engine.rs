@@ -120,6 +120,9 @@ impl TcpEngine {
     /// Runs `f` on the open connection to `pe`; an I/O failure (now, or of an earlier background write of this
     /// connection's batch) drops the connection and names the peer.
     fn with_conn<R>(&self, pe: Pe, f: impl FnOnce(&mut Outgoing, &AtomicUsize) -> io::Result<R>) -> Result<R> {
+        // Whatever `f` does may block (a reply, a full socket): the progress thread must not stay parked for a
+        // waiter that has left its wait.
+        self.shared.stop_driving();
         let mut guard = self.conn(pe)?;
         let out = guard.as_mut().expect("opened by conn");
         let pending = &self.shared.outbox.pending;

@@ -142,8 +142,10 @@ impl Shared {
         let listener_ready = s.fds[0].revents != 0;
         let ready: Vec<RawFd> = s.fds[1..].iter().filter(|p| p.revents != 0).map(|p| p.fd).collect();
         if s.serve(&self.target, listener_ready, &ready) {
-            // The progress thread may sleep on the old set of connections: it must watch the new one.
-            self.kick_if_asleep();
+            // The progress thread may have taken its list of sockets before this accept and be about to sleep
+            // on it (it checks `asleep` only after taking the list): kick it whatever `asleep` says, so that it
+            // watches the new connection. The kick pipe stays readable until drained; a new peer is rare.
+            let _ = (&self.kick).write(&[1]);
         }
         true
     }
@@ -151,6 +153,15 @@ impl Shared {
     fn kick_if_asleep(&self) {
         if self.asleep.load(Ordering::SeqCst) {
             let _ = (&self.kick).write(&[1]);
+        }
+    }
+
+    /// An application thread is about to block on a socket of its own (a reply, a full send buffer) or to
+    /// leave the library: if a waiter parked the progress thread, it must serve again now, or requests from peers
+    /// wait out the park.
+    pub(crate) fn stop_driving(&self) {
+        if self.driven_at.load(Ordering::Relaxed) != 0 {
+            self.release();
         }
     }
 

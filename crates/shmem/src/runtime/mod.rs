@@ -445,6 +445,8 @@ impl Runtime {
     /// Ends every PE of the job with `status`, promptly. Does not return.
     pub(crate) fn global_exit(&self, status: i32) -> ! {
         self.leaving.store(true, Ordering::Release);
+        // Puts still batched in a network engine go out now (without blocking): `_exit` runs no destructor.
+        shmem_core::engine::DataOpEngine::progress(&self.router);
         if let Some(cfg) = &self.store_cfg {
             // A connection of its own: the control client may be busy (a parked barrier) or locked (finalize).
             let mut cfg = cfg.clone();
