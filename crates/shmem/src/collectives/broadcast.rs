@@ -65,7 +65,8 @@ pub(crate) fn run(
         Err(e) => (Some(pre.unwrap_or(e)), (HeapOffset(0), HeapOffset(0))),
     };
     let desc = Desc::new(Kind::Broadcast, dt, nelems, root as u64);
-    let len = nelems * dt.size();
+    // Saturating: an absurd count is this member's INVALID_PARAM (`local`), never an overflow panic here.
+    let len = nelems.saturating_mul(dt.size());
     // Inline when small (the count is agreed, so every member decides alike); only the root stages.
     let inline = len <= g.inline_limit();
     let stage = (inline && root == g.me as i64).then_some((src, len));

@@ -104,16 +104,18 @@ pub(crate) fn run(
     // whether a barrier must separate the reads of the sources from the writes of the destinations.
     desc.cap = u64::from(local.is_none() && dst == src);
     // Inline when small (the count is agreed, so every member decides alike): every member stages its source.
-    let small = nreduce * dt.size() <= g.inline_limit();
+    // Saturating: an absurd count is this member's INVALID_PARAM (`local`), never an overflow panic here.
+    let bytes = nreduce.saturating_mul(dt.size());
+    let small = bytes <= g.inline_limit();
     g.run_staged(
         rt,
         desc,
         local,
-        small.then_some((src, nreduce * dt.size())),
+        small.then_some((src, bytes)),
         |_| None,
         |_, lines| {
             small.then(|| {
-                fold_lines(rt, g, op, dt, lines, dst, nreduce * dt.size());
+                fold_lines(rt, g, op, dt, lines, dst, bytes);
                 Ok(())
             })
         },
