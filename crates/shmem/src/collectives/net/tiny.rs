@@ -99,9 +99,8 @@ mod tests {
     #[test]
     fn every_slot_fits_before_the_lines_of_the_smallest_layout() {
         let l = HeapLayout::new(4096);
-        // The collectives' lines take 128 B per slot at the end of the sync area (main's layout; larger lines
-        // only move `lines_from` down, which this bound would catch).
-        let lines_from = l.segment_len() - MAX_TEAMS as u64 * 128;
+        // The collectives' per-slot blocks (signal line and two inline lines) at the end of the sync area.
+        let lines_from = l.segment_len() - crate::collectives::SCRATCH_BYTES;
         let last = scratch_offset(&l, lines_from, MAX_TEAMS - 1).expect("room for every slot");
         assert!(last.0 + TINY_SLOT_BYTES <= lines_from);
         assert!(last.0 >= l.team_word(ALLOC_SYNC_SLOT, TEAM_SYNC_WORDS - 1).0 + 8);
