@@ -157,6 +157,10 @@ pub(crate) struct Router {
     /// `atomics[pe]` indexes `engines`: the engine for atomics and signalled puts to `pe` (the primary, unless an
     /// engine whose atomics are not coherent with CPU atomics reaches `pe`: then that one, for every such PE).
     atomics: Vec<u8>,
+    /// `fence_quiets[i]`: engine `i` carries puts to some PE whose atomics and signals go through another
+    /// engine, so an engine-local fence cannot order them; `fence` completes its puts instead (see
+    /// [`Router::fence`]).
+    fence_quiets: Vec<bool>,
     policy: BulkPolicy,
 }
 
@@ -257,7 +261,15 @@ impl Router {
                 size_or_off(policy.blocking_min)
             );
         }
-        Ok(Router { engines, route, bulk, atomics, policy })
+        let fence_quiets = (0..engines.len())
+            .map(|i| {
+                (0..n_pes as usize).any(|pe| {
+                    let carries_puts = route[pe] as usize == i || bulk[pe] as usize == i;
+                    carries_puts && atomics[pe] as usize != i
+                })
+            })
+            .collect();
+        Ok(Router { engines, route, bulk, atomics, fence_quiets, policy })
     }
 
     /// The engine that reaches `pe` (checked by the caller to be in range): the one for atomics and small
@@ -329,9 +341,13 @@ impl DataOpEngine for Router {
     fn atomic(&self, pe: Pe, at: HeapOffset, width: AtomicWidth, op: AtomicOp) -> Result<u64> {
         self.for_atomic(pe).atomic(pe, at, width, op)
     }
+    /// Orders every earlier put before every later put, AMO and signal to the same PE. An engine's own fence
+    /// orders only its own stream, so an engine whose puts' target PE gets its atomics and signals through
+    /// another engine completes its puts instead (SDMA's fence already is a quiet; MTE's puts are complete on
+    /// return, its quiet a memory fence).
     #[inline]
     fn fence(&self) -> Result<()> {
-        self.engines.iter().try_for_each(|e| e.fence())
+        self.engines.iter().zip(&self.fence_quiets).try_for_each(|(e, &q)| if q { e.quiet() } else { e.fence() })
     }
     #[inline]
     fn quiet(&self) -> Result<()> {
@@ -362,7 +378,11 @@ impl DataOpEngine for Router {
         unsafe { self.for_op(op.pe, op.len, mode == Completion::Deferred).get_in(d, op, mode) }
     }
     fn fence_in(&self, d: DomainId) -> Result<()> {
-        self.engines.iter().try_for_each(|e| e.fence_in(d))
+        // As `fence`, within the domain.
+        self.engines
+            .iter()
+            .zip(&self.fence_quiets)
+            .try_for_each(|(e, &q)| if q { e.quiet_in(d) } else { e.fence_in(d) })
     }
     fn quiet_in(&self, d: DomainId) -> Result<()> {
         self.engines.iter().try_for_each(|e| e.quiet_in(d))
@@ -427,6 +447,16 @@ mod router_tests {
 
     // Without `same_node_only`: a router refuses, at build, a job where some PE is unreachable.
     shmem_core::conformance_tests!(build);
+
+    #[test]
+    fn fence_completes_the_copy_engines_puts_because_atomics_go_through_mte() {
+        let bed = Testbed::new(2, build);
+        let r = &bed.engines[0];
+        let kinds: Vec<_> = r.engines.iter().map(|e| e.kind()).collect();
+        assert_eq!(kinds, [OpEngineType::MTE, OpEngineType::SDMA]);
+        // MTE carries the small puts and every atomic: its own fence orders them. SDMA's bulk puts must complete.
+        assert_eq!(r.fence_quiets, [false, true]);
+    }
 
     #[test]
     fn nbi_through_the_router_is_asynchronous_on_the_copy_engine() {
