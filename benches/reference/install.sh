@@ -2,7 +2,7 @@
 # Idempotent installer for the reference benchmark kit.
 #
 #   ./install.sh                 # installs openmpi-bin + libopenmpi-dev (apt) if missing
-#   ./install.sh --mpi4py VENV   # additionally pip-installs mpi4py into the venv VENV
+#   ./install.sh --mpi4py VENV   # additionally pip-installs mpi4py (and NumPy) into the venv VENV
 #                                # (created with `python3 -m venv VENV` if it does not exist),
 #                                # built from source against the system Open MPI with mpicc
 #                                # (pip --no-binary mpi4py; ~2 min on 2 cores)
@@ -61,6 +61,10 @@ if [ -n "$VENV" ]; then
         extra=()
         if [ "$FROM_SOURCE" = 1 ]; then extra=(--no-binary mpi4py); fi
         MPICC="${MPICC:-mpicc}" "$VENV/bin/pip" install --no-cache-dir "${extra[@]}" mpi4py
+    fi
+    # mpi4py_bench.py --coll (Bcast/Allreduce on float64 arrays) needs NumPy (a binary wheel).
+    if ! "$VENV/bin/python" -c 'import numpy' 2>/dev/null; then
+        "$VENV/bin/pip" install --no-cache-dir numpy
     fi
 fi
 exit 0
