@@ -48,6 +48,7 @@ pub mod alltoall;
 pub mod broadcast;
 pub mod collect;
 pub(crate) mod net;
+pub(crate) mod posted;
 pub mod reduce;
 mod typed;
 pub mod types;
@@ -74,11 +75,12 @@ pub(crate) const PAIR_INLINE_BYTES: usize = 1024;
 /// Bytes of one collective line: header and inline payload.
 pub(crate) const LINE_BYTES: u64 = HEADER_BYTES + INLINE_BYTES as u64;
 /// Bytes of the tree broadcast's signal line at the start of a slot's block.
-const SIGNAL_BYTES: u64 = 128;
-/// Bytes of one team slot's block: the signal line and two collective lines.
-const SLOT_BYTES: u64 = SIGNAL_BYTES + 2 * LINE_BYTES;
+pub(crate) const SIGNAL_BYTES: u64 = 128;
+/// Bytes of one team slot's block: the signal line, two collective lines, and the posted broadcasts' block
+/// (see [`posted`]).
+const SLOT_BYTES: u64 = SIGNAL_BYTES + 2 * LINE_BYTES + posted::POST_BYTES;
 /// Bytes reserved at the end of the sync area for every team slot's block.
-const SCRATCH_BYTES: u64 = MAX_TEAMS as u64 * SLOT_BYTES;
+pub(crate) const SCRATCH_BYTES: u64 = MAX_TEAMS as u64 * SLOT_BYTES;
 
 const _: () = assert!(
     SCRATCH_BYTES + shmem_core::heap::layout::SYNC_WORDS_BYTES <= shmem_core::heap::layout::SYNC_AREA_BYTES,

@@ -23,6 +23,9 @@ pub(crate) struct TeamInfo {
     /// when the team was made): the ones no live context of the team holds. `None` once the team is destroyed
     /// (a context destroyed later closes its domain instead of returning it). See `crate::ctx`.
     pub(crate) reserved: std::sync::Mutex<Option<Vec<shmem_core::engine::DomainId>>>,
+    /// This PE's side of the team's posted broadcasts (sequence number, flow control; see
+    /// `crate::collectives::posted`): a new team (a re-created slot too) starts from zero.
+    pub(crate) posted: std::sync::Mutex<crate::collectives::posted::PostState>,
 }
 
 /// The live teams of this PE, by slot, and the state of the allocation agreement's own barrier.
@@ -49,6 +52,7 @@ impl TeamTable {
             config: TeamConfig::default(),
             barrier: BarrierState::default(),
             reserved: Default::default(),
+            posted: Default::default(),
         }));
         slots[TEAM_NODE as usize] = Some(Arc::new(TeamInfo {
             handle: TEAM_NODE,
@@ -57,6 +61,7 @@ impl TeamTable {
             config: TeamConfig::default(),
             barrier: BarrierState::default(),
             reserved: Default::default(),
+            posted: Default::default(),
         }));
         TeamTable { free: SlotMask::initial(), slots, generation: 0, alloc_barrier: Arc::default() }
     }
@@ -95,6 +100,13 @@ const AGREE_CONFIG: u64 = 7;
 const TRIPLET_VALID: u64 = 1;
 const TRIPLET_INVALID: u64 = 2;
 const STRIDED_DIGEST: u64 = 0x5354_5249_4445_4431;
+
+impl TeamInfo {
+    /// The handle the members agreed on (slot and generation).
+    pub(crate) fn handle(&self) -> i32 {
+        self.handle
+    }
+}
 
 impl Runtime {
     pub(crate) fn team(&self, team: i32) -> Result<Arc<TeamInfo>> {
@@ -251,6 +263,7 @@ impl Runtime {
                         config,
                         barrier: BarrierState::default(),
                         reserved: std::sync::Mutex::new(Some(reserved)),
+                        posted: Default::default(),
                     }));
                     handle
                 } else {
