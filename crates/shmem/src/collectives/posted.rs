@@ -84,9 +84,12 @@ pub(crate) const POST_BYTES: u64 = DONE_BYTES + ENTRIES * ENTRY_BYTES + BIG_BUFS
 
 /// Header words of an entry.
 const W_SEQ: u64 = 0;
-const W_DTYPE: u64 = 1;
+/// The element type's code (low byte) and the root's team index (above).
+const W_DTYPE_ROOT: u64 = 1;
 const W_NELEMS: u64 = 2;
-const W_ROOT: u64 = 3;
+/// The root's barrier epoch on the team when it posted: members that make the same calls in the same order
+/// have made as many barriers on the team before call `s`.
+const W_EPOCH: u64 = 3;
 const W_LEN: u64 = 4;
 /// Where the payload is: [`INLINE`] or the index of a big buffer.
 const W_WHERE: u64 = 5;
@@ -95,6 +98,7 @@ const W_ERR: u64 = 6;
 /// The root's `source` offset (read by the members when the payload is [`DIRECT`]).
 const W_SOURCE: u64 = 7;
 const INLINE: u64 = u64::MAX;
+const _: () = assert!(8 * (W_SOURCE + 1) <= ENTRY_HEADER, "the header words fit the entry's header");
 /// The payload is the root's `source` itself (above [`INLINE_BYTES`]).
 const DIRECT: u64 = u64::MAX - 1;
 
@@ -285,12 +289,12 @@ fn post(
         // made sure every member is done with what was there).
         local_copy(rt, at, src, call.len as usize);
     }
-    w(W_DTYPE, call.dtype);
+    w(W_DTYPE_ROOT, call.dtype | call.root << 8);
     w(W_NELEMS, call.nelems);
-    w(W_ROOT, call.root);
     w(W_LEN, call.len);
     w(W_WHERE, if direct { DIRECT } else { big_j.map_or(INLINE, |j| j as u64) });
     w(W_SOURCE, src.0);
+    w(W_EPOCH, t.barrier.epoch());
     w(W_ERR, local.as_ref().map_or(0, |e| u64::from(e.code().unsigned_abs())));
     // Publish: SeqCst is a Release (the descriptor and payload above are visible to a member that
     // Acquire-loads this word) and the writer half of the wake protocol.
@@ -428,6 +432,23 @@ fn receive(rt: &Runtime, t: &TeamInfo, blk: HeapOffset, s: u64, call: Call, dst:
         }
     }
     let r = |i: u64| node.word64(root_pe, e.plus(8 * i)).load(Ordering::Relaxed);
+    let posted_at = r(W_EPOCH);
+    if posted_at != my_epoch {
+        let why = format!(
+            "{mine} on team {handle} (broadcast #{s}): the root, PE {}, posted it after {posted_at} barriers of the \
+             team, this PE has made {my_epoch} (a team sync or barrier-based collective in place of a broadcast on \
+             one side); every member must make the same calls in the same order",
+            root_pe.0
+        );
+        // The root entered a barrier first: this call is the extra one and does not count (this PE's next
+        // broadcast, after that barrier, pairs with the post). Otherwise this PE made a barrier the root had not:
+        // the post was meant for a call this PE replaced with it, and this call consumes it.
+        return Err(if posted_at > my_epoch {
+            Abort::Uncounted(Error::InvalidValue(why))
+        } else {
+            Abort::Counted(Error::InvalidValue(why))
+        });
+    }
     if r(W_ERR) != 0 {
         return Err(Abort::Counted(Error::invalid(format!(
             "{mine} on team {handle}: the root, PE {}, passed invalid arguments (see its error), so the broadcast \
@@ -435,7 +456,8 @@ fn receive(rt: &Runtime, t: &TeamInfo, blk: HeapOffset, s: u64, call: Call, dst:
             root_pe.0
         ))));
     }
-    let theirs = Call { dtype: r(W_DTYPE), nelems: r(W_NELEMS), root: r(W_ROOT), len: r(W_LEN) };
+    let (dtype_root, nelems) = (r(W_DTYPE_ROOT), r(W_NELEMS));
+    let theirs = Call { dtype: dtype_root & 0xff, nelems, root: dtype_root >> 8, len: r(W_LEN) };
     if theirs != call {
         return Err(Abort::Counted(Error::InvalidValue(format!(
             "broadcast on team {handle} differs between members (broadcast #{s}): the root, PE {}, called {}, PE {} \
