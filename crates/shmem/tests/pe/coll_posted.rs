@@ -76,7 +76,10 @@ fn stream_on(
     let ti = team::my_pe(handle) as usize;
     for r in 0..rounds {
         let at = format!("{name} ({tn} PEs), round {r}");
-        if r % 13 == 12 {
+        // Rounds 0..200 of every 400 are broadcasts only (nothing but the flow control holds a root back), the
+        // others mix in reductions, team syncs and fcollects.
+        let mixed = r % 400 >= 200;
+        if mixed && r % 13 == 12 {
             // A reduction between the broadcasts (one barrier; the posted calls in flight do not disturb it).
             let vals: Vec<i64> = (0..3).map(|i| (me as i64 + 1) * (r as i64 + i)).collect();
             ok!(red.write_local(0, &vals));
@@ -88,11 +91,11 @@ fn stream_on(
             }
             continue;
         }
-        if r % 17 == 16 {
+        if mixed && r % 17 == 16 {
             ok!(collectives::team_sync(handle));
             continue;
         }
-        if r % 29 == 28 {
+        if mixed && r % 29 == 28 {
             ok!(red.write_local(0, &[me as i64 * 10 + r as i64]));
             ok!(sh.fcollect(handle, fc, red, 1));
             let got = ok!(fc.to_vec());
@@ -101,11 +104,23 @@ fn stream_on(
             }
             continue;
         }
+        let sleeper = tn / 2;
         // A member that sleeps every 100 rounds: the roots run up to a ring ahead of it and then wait.
-        if ti == tn / 2 && r % 100 == 50 {
+        if ti == sleeper && r % 100 == 10 {
             std::thread::sleep(std::time::Duration::from_millis(3));
         }
-        let root = (r * 7 / 3) % tn;
+        // In the mixed rounds the root moves every round; in the others it stays for 50 rounds on a member
+        // that is not the sleeper (which would hold the others back), so it runs ahead of the sleeper.
+        let root = if mixed || tn == 1 {
+            (r * 7 / 3) % tn
+        } else {
+            let k = (r / 50) % (tn - 1);
+            if k >= sleeper {
+                k + 1
+            } else {
+                k
+            }
+        };
         let len = SIZES[r % SIZES.len()];
         // The root's source is rewritten right after each call: a member that read it late would see it.
         if ti == root {
