@@ -24,6 +24,8 @@ pub(crate) const TRIALS: &[(&str, &[u32])] = &[
 /// Byte sizes the broadcasts cycle through: empty, within an entry (64 B), a big buffer (up to 4 KiB), and
 /// past it (read from the root's source).
 const SIZES: &[usize] = &[8, 0, 1, 63, 64, 65, 8, 200, 4095, 4096, 8, 3, 1000, 4097, 12_000, 16, 2048];
+/// Sizes that fit a ring entry.
+const SMALL: &[usize] = &[8, 0, 1, 63, 64, 16, 3, 40];
 /// Room for the largest size and the byte past it.
 const ROOM: usize = 16_384;
 /// The byte after a broadcast's data, which nothing may write.
@@ -121,7 +123,9 @@ fn stream_on(
                 k
             }
         };
-        let len = SIZES[r % SIZES.len()];
+        // Rounds 0..100 of every 400 only send payloads that fit an entry (no big buffer holds the root back:
+        // only the ring's own flow control does), the others every size.
+        let len = if r % 400 < 100 { SMALL[r % SMALL.len()] } else { SIZES[r % SIZES.len()] };
         // The root's source is rewritten right after each call: a member that read it late would see it.
         if ti == root {
             ok!(src.write_local(0, &(0..len).map(|i| byte(me, r, i)).collect::<Vec<_>>()));
