@@ -104,7 +104,15 @@ const DIRECT: u64 = u64::MAX - 1;
 
 /// This PE's side of one team's posted broadcasts (per team instance: a re-created slot starts afresh).
 #[derive(Debug, Default)]
-pub(crate) struct PostState {
+pub(crate) struct Posted {
+    state: std::sync::Mutex<PostState>,
+    /// Whether every member's heap is mapped here (asked once: the members never change).
+    mapped: std::sync::OnceLock<bool>,
+}
+
+/// The state a call changes (one call per team at a time on a PE: the lock is never contended).
+#[derive(Debug, Default)]
+struct PostState {
     /// The sequence number of this PE's next broadcast on the team.
     seq: u64,
     /// A lower bound of every member's done count (the root's cache: flow control reads no peer while the
@@ -115,16 +123,13 @@ pub(crate) struct PostState {
     /// Per big buffer, the done count every member must reach before it is written again (`s + 1` of the last
     /// call that used it; 0: never used).
     big_free_at: [u64; BIG_BUFS],
-    /// Whether every member's heap is mapped here (`None`: not asked yet; the members never change).
-    mapped: Option<bool>,
 }
 
 /// Whether a broadcast of `len` bytes on team `t` takes the posted path: a team whose members are all mapped
 /// here, a payload of at most [`INLINE_BYTES`]. Every member answers alike (the count is agreed, the mapping
 /// is the node's).
 pub(crate) fn applies(rt: &Runtime, t: &TeamInfo) -> bool {
-    let mut st = t.posted.lock().unwrap_or_else(|e| e.into_inner());
-    *st.mapped.get_or_insert_with(|| {
+    *t.posted.mapped.get_or_init(|| {
         t.members.as_slice().iter().all(|&p| rt.router.peer_ptr(Pe(p), HeapOffset(0)).is_some())
     })
 }
@@ -189,7 +194,7 @@ pub(crate) fn run(
     let handle = t.handle();
     let slot = shmem_team::handle_slot(handle).expect("a live handle has a slot");
     let blk = block(rt, slot);
-    let mut st = t.posted.lock().unwrap_or_else(|e| e.into_inner());
+    let mut st = t.posted.state.lock().unwrap_or_else(|e| e.into_inner());
     let s = st.seq;
     // Counted whatever the outcome: every member's `s` names the same call.
     st.seq += 1;
@@ -330,13 +335,21 @@ fn wait_done(rt: &Runtime, t: &TeamInfo, blk: HeapOffset, need: u64, s: u64) -> 
         }
         let word = rt.node.word64(Pe(pe), blk);
         let arrival = rt.node.word64(Pe(pe), rt.layout.team_word(slot, ARRIVAL_WORD));
+        let mut polls = 0u32;
         let poll = || {
+            // Acquire: the member's reads of the entry (and big buffer, or the root's source) it is done with
+            // happen before the root's writes that follow.
+            let done = || done_count(word.load(Ordering::Acquire), handle, s);
+            // The common case reads one word; every 64th poll also looks for a member in a barrier instead.
+            polls = polls.wrapping_add(1);
+            if polls % 64 != 0 {
+                let d = done();
+                return (d >= need).then_some(Ok(d));
+            }
             // Arrival first, done last (the member stores them in the other order): a member that finished the
             // call and then entered a barrier shows as done.
             let entered = arrival.load(Ordering::Acquire);
-            // Acquire: the member's reads of the entry (and big buffer, or the root's source) it is done with
-            // happen before the root's writes that follow.
-            let d = done_count(word.load(Ordering::Acquire), handle, s);
+            let d = done();
             if d >= need {
                 Some(Ok(d))
             } else if entered > my_epoch {
@@ -386,7 +399,14 @@ fn receive(rt: &Runtime, t: &TeamInfo, blk: HeapOffset, s: u64, call: Call, dst:
     let arrival = node.word64(root_pe, rt.layout.team_word(slot, ARRIVAL_WORD));
     let my_epoch = t.barrier.epoch();
     let want = tagged(handle, s + 1);
-    let poll = || {
+    let mut polls = 0u32;
+    let mut poll = || {
+        // The common case reads the one word the root publishes the post with; every 64th poll also looks for a
+        // root that will not post.
+        polls = polls.wrapping_add(1);
+        if polls % 64 != 0 {
+            return (seq.load(Ordering::Acquire) == want).then_some(Found::Posted);
+        }
         // In this order: the root stores its post, then its done, then (later) its barrier arrival; a member
         // that Acquire-loads a later word first and the post last sees the post if the root made it.
         let entered = arrival.load(Ordering::Acquire);
@@ -403,11 +423,12 @@ fn receive(rt: &Runtime, t: &TeamInfo, blk: HeapOffset, s: u64, call: Call, dst:
     };
     let found = match poll() {
         Some(f) => f,
-        // The watched range: the root's done word through its ring (a post or a done wakes this sleeper).
+        // Only a post wakes this sleeper (the sequence word of its entry): the root's done and arrival are
+        // looked at after each sleep slice, which is soon enough for a call that is wrong anyway.
         None => shmem_sync::wait::wait_until_on(
             &rt.wait_ctx(true),
             root_pe,
-            Some((blk, DONE_BYTES + ENTRIES * ENTRY_BYTES)),
+            Some((e, 8)),
             poll,
             || format!("the root, PE {}, to post broadcast #{s} on team {handle}", root_pe.0),
         )

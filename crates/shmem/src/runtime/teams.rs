@@ -25,7 +25,7 @@ pub(crate) struct TeamInfo {
     pub(crate) reserved: std::sync::Mutex<Option<Vec<shmem_core::engine::DomainId>>>,
     /// This PE's side of the team's posted broadcasts (sequence number, flow control; see
     /// `crate::collectives::posted`): a new team (a re-created slot too) starts from zero.
-    pub(crate) posted: std::sync::Mutex<crate::collectives::posted::PostState>,
+    pub(crate) posted: crate::collectives::posted::Posted,
 }
 
 /// The live teams of this PE, by slot, and the state of the allocation agreement's own barrier.
