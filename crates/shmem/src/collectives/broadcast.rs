@@ -2,6 +2,8 @@
 //! broadcasts; the active-set `broadcast32/64` leave the root's `dest` alone, as 1.4 did).
 //!
 //! # Algorithm
+//! - **Team broadcast, one node** (every member's heap mapped here, any size): posted, without a barrier (see
+//!   `collectives/posted.rs`); the paths below serve the active-set `broadcast32/64` there, and every size across nodes.
 //! - **Small, one node** (at most [`Group::inline_limit`], every member's heap mapped here): the root copies its
 //!   `source` into its collective line before the opening barrier, and after it every member copies from the root's
 //!   line into its own `dest`. Nobody reads the root's `source` after the barrier, so there is no closing barrier: one
@@ -16,7 +18,9 @@
 //!   each tree edge once; a quiet before the closing barrier completes the forwarded puts.
 
 use super::typed::check_len;
-use super::{check_range, get, posted, local_copy, local_ptr, put, wait_signal, DataType, Desc, Element, Group, Kind, Lines};
+use super::{
+    check_range, get, local_copy, local_ptr, posted, put, wait_signal, DataType, Desc, Element, Group, Kind, Lines,
+};
 use crate::current::with_current;
 use crate::runtime::Runtime;
 use crate::{Shmem, SymVec};
@@ -26,8 +30,14 @@ use shmem_core::{Error, HeapOffset, Result};
 /// (symmetric addresses). Collective over `team`.
 ///
 /// # Errors
-/// INVALID_PARAM on every member when one passes a range outside the heap or a root outside the team;
-/// INVALID_VALUE on every member when they pass different types, counts or roots.
+/// Across nodes: INVALID_PARAM on every member when one passes a range outside the heap or a root outside the
+/// team; INVALID_VALUE on every member when they pass different types, counts or roots.
+///
+/// On one node the broadcast is posted (the root does not wait for the members; see `collectives/posted.rs`): the root
+/// never fails for what the members passed; a member whose type, count or root differs from the root's, or whose
+/// root is in a team sync or barrier-based collective instead, gets INVALID_VALUE and writes nothing; a root
+/// outside the team is INVALID_PARAM on every member that passes it, the root's bad range INVALID_PARAM on the
+/// root and every member naming it, a member's own bad `dest` INVALID_PARAM on that member only.
 pub fn broadcast(team: i32, dt: DataType, dest: usize, source: usize, nelems: usize, root: i32) -> Result<()> {
     with_current(|rt| team_broadcast(rt, team, dt, dest, source, nelems, root as i64, None))
 }
@@ -40,7 +50,7 @@ pub fn refuse(team: i32, dt: DataType, nelems: usize, root: i32, err: Error) -> 
     with_current(|rt| team_broadcast(rt, team, dt, 0, 0, nelems, root as i64, Some(err)))
 }
 
-/// A team broadcast: the posted path for small payloads on one node (see [`super::posted`]), the agreed one
+/// A team broadcast: the posted path for small payloads on one node (see `collectives/posted.rs`), the agreed one
 /// otherwise.
 #[allow(clippy::too_many_arguments)]
 fn team_broadcast(

@@ -1,9 +1,13 @@
-//! Posted broadcast: the team broadcast of small payloads on one node, without a barrier.
+//! Posted broadcast: the team broadcast on one node, without a barrier.
 //!
-//! A one-node team broadcast of at most [`INLINE_BYTES`] would otherwise cost one team barrier per call, because
-//! every member must hear from every other to agree on the descriptor. Here the root never waits for the
-//! members: it *posts* the call into a ring in its own sync area and returns, so a run of broadcasts is a
-//! pipeline (the root runs up to [`ENTRIES`] calls ahead of the slowest member).
+//! A one-node team broadcast of at most [`INLINE_BYTES`] would otherwise cost one team barrier per call (two
+//! above it), because every member must hear from every other to agree on the descriptor. Here the root never
+//! waits for the members: it *posts* the call into a ring in its own sync area and returns, so a run of
+//! broadcasts is a pipeline (the root runs up to [`ENTRIES`] calls ahead of the slowest member). A payload
+//! above [`INLINE_BYTES`] is not copied into the ring: the entry names the root's `source`, the members copy
+//! straight out of it, and the root returns once every member is done with it (still no barrier, and the same
+//! sequence numbers, so a member whose count puts it on the other side of [`INLINE_BYTES`] from the root's
+//! fails with INVALID_VALUE instead of waiting in a barrier nobody else enters).
 //!
 //! # Protocol
 //! Every member counts the broadcasts it makes on the team: call `s` (0, 1, 2, ... from the team's creation;
@@ -125,13 +129,12 @@ struct PostState {
     big_free_at: [u64; BIG_BUFS],
 }
 
-/// Whether a broadcast of `len` bytes on team `t` takes the posted path: a team whose members are all mapped
-/// here, a payload of at most [`INLINE_BYTES`]. Every member answers alike (the count is agreed, the mapping
-/// is the node's).
+/// Whether a team broadcast on team `t` takes the posted path: a team whose members are all mapped here (one
+/// node). Every member answers alike (the mapping is the node's).
 pub(crate) fn applies(rt: &Runtime, t: &TeamInfo) -> bool {
-    *t.posted.mapped.get_or_init(|| {
-        t.members.as_slice().iter().all(|&p| rt.router.peer_ptr(Pe(p), HeapOffset(0)).is_some())
-    })
+    *t.posted
+        .mapped
+        .get_or_init(|| t.members.as_slice().iter().all(|&p| rt.router.peer_ptr(Pe(p), HeapOffset(0)).is_some()))
 }
 
 /// The posted block of team slot `slot` (the same offset on every PE).
@@ -342,7 +345,7 @@ fn wait_done(rt: &Runtime, t: &TeamInfo, blk: HeapOffset, need: u64, s: u64) -> 
             let done = || done_count(word.load(Ordering::Acquire), handle, s);
             // The common case reads one word; every 64th poll also looks for a member in a barrier instead.
             polls = polls.wrapping_add(1);
-            if polls % 64 != 0 {
+            if !polls.is_multiple_of(64) {
                 let d = done();
                 return (d >= need).then_some(Ok(d));
             }
@@ -404,7 +407,7 @@ fn receive(rt: &Runtime, t: &TeamInfo, blk: HeapOffset, s: u64, call: Call, dst:
         // The common case reads the one word the root publishes the post with; every 64th poll also looks for a
         // root that will not post.
         polls = polls.wrapping_add(1);
-        if polls % 64 != 0 {
+        if !polls.is_multiple_of(64) {
             return (seq.load(Ordering::Acquire) == want).then_some(Found::Posted);
         }
         // In this order: the root stores its post, then its done, then (later) its barrier arrival; a member
@@ -425,13 +428,9 @@ fn receive(rt: &Runtime, t: &TeamInfo, blk: HeapOffset, s: u64, call: Call, dst:
         Some(f) => f,
         // Only a post wakes this sleeper (the sequence word of its entry): the root's done and arrival are
         // looked at after each sleep slice, which is soon enough for a call that is wrong anyway.
-        None => shmem_sync::wait::wait_until_on(
-            &rt.wait_ctx(true),
-            root_pe,
-            Some((e, 8)),
-            poll,
-            || format!("the root, PE {}, to post broadcast #{s} on team {handle}", root_pe.0),
-        )
+        None => shmem_sync::wait::wait_until_on(&rt.wait_ctx(true), root_pe, Some((e, 8)), poll, || {
+            format!("the root, PE {}, to post broadcast #{s} on team {handle}", root_pe.0)
+        })
         .map_err(|e| Abort::Counted(name_pe(e, root_pe.0)))?,
     };
     let mine = call.describe();

@@ -136,9 +136,9 @@ fn stream_on(
             ok!(src.write_local(0, &vec![0x55; len]));
         }
         let got = ok!(dst.to_vec());
-        for i in 0..len {
+        for (i, &g) in got[..len].iter().enumerate() {
             let want = byte(mem[root], r, i);
-            check!(got[i] == want, "{at}: {len} B from team PE {root}: [{i}] = {}, want {want}", got[i]);
+            check!(g == want, "{at}: {len} B from team PE {root}: [{i}] = {g}, want {want}");
         }
         check!(got[len] == SENTINEL, "{at}: the broadcast of {len} B wrote the byte past it");
     }
