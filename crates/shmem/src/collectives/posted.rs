@@ -76,7 +76,7 @@ pub(crate) const ENTRIES: u64 = 32;
 /// Bytes of one ring entry: a header line, then the inline payload.
 const ENTRY_BYTES: u64 = 128;
 /// Bytes of an entry's header (the sequence word and the descriptor).
-const ENTRY_HEADER: u64 = 64;
+const ENTRY_HEADER: u64 = 32;
 /// Most payload bytes carried inline in an entry; larger ones go to a big buffer.
 pub(crate) const ENTRY_INLINE: usize = (ENTRY_BYTES - ENTRY_HEADER) as usize;
 /// Big buffers of a root's block (payloads above [`ENTRY_INLINE`], up to [`INLINE_BYTES`]).
@@ -86,25 +86,25 @@ const DONE_BYTES: u64 = 2 * CACHE_LINE;
 /// Bytes of one team slot's posted block: the done line, the ring, the big buffers.
 pub(crate) const POST_BYTES: u64 = DONE_BYTES + ENTRIES * ENTRY_BYTES + BIG_BUFS as u64 * INLINE_BYTES as u64;
 
-/// Header words of an entry.
+/// Header words of an entry: four, so that a payload of up to 32 bytes shares the entry's first cache line with
+/// them (a member's copy of a small broadcast then costs one line from the root's cache).
 const W_SEQ: u64 = 0;
-/// The element type's code (low byte) and the root's team index (above).
-const W_DTYPE_ROOT: u64 = 1;
+/// The element type's code (bits 0..8), where the payload is (bits 8..16: [`INLINE`], [`DIRECT`] or
+/// [`BIG`] + the big buffer), the root's own argument error (bits 16..32: 0, or the negated code), the root's
+/// team index (bits 32..64).
+const W_DESC: u64 = 1;
 const W_NELEMS: u64 = 2;
 /// The root's barrier epoch on the team when it posted: members that make the same calls in the same order
 /// have made as many barriers on the team before call `s`.
 const W_EPOCH: u64 = 3;
-const W_LEN: u64 = 4;
-/// Where the payload is: [`INLINE`] or the index of a big buffer.
-const W_WHERE: u64 = 5;
-/// 0, or the (negated) code of the root's own argument error.
-const W_ERR: u64 = 6;
-/// The root's `source` offset (read by the members when the payload is [`DIRECT`]).
-const W_SOURCE: u64 = 7;
-const INLINE: u64 = u64::MAX;
-const _: () = assert!(8 * (W_SOURCE + 1) <= ENTRY_HEADER, "the header words fit the entry's header");
+/// The root's `source` offset, in the payload's place (read by the members when the payload is [`DIRECT`]).
+const W_SOURCE: u64 = 4;
+const _: () = assert!(8 * W_SOURCE == ENTRY_HEADER, "the header words fill the entry's header");
+const INLINE: u64 = 0;
 /// The payload is the root's `source` itself (above [`INLINE_BYTES`]).
-const DIRECT: u64 = u64::MAX - 1;
+const DIRECT: u64 = 1;
+/// The payload is in big buffer `where - BIG`.
+const BIG: u64 = 2;
 
 /// This PE's side of one team's posted broadcasts (per team instance: a re-created slot starts afresh).
 #[derive(Debug, Default)]
@@ -171,6 +171,7 @@ struct Call {
     dtype: u64,
     nelems: u64,
     root: u64,
+    /// Bytes (follows from the type and the count: not carried in the entry).
     len: u64,
 }
 
@@ -297,13 +298,14 @@ fn post(
         // made sure every member is done with what was there).
         local_copy(rt, at, src, call.len as usize);
     }
-    w(W_DTYPE_ROOT, call.dtype | call.root << 8);
+    let place = if direct { DIRECT } else { big_j.map_or(INLINE, |j| BIG + j as u64) };
+    let err = local.as_ref().map_or(0, |e| u64::from(e.code().unsigned_abs()) & 0xffff);
+    w(W_DESC, call.dtype | place << 8 | err << 16 | call.root << 32);
     w(W_NELEMS, call.nelems);
-    w(W_LEN, call.len);
-    w(W_WHERE, if direct { DIRECT } else { big_j.map_or(INLINE, |j| j as u64) });
-    w(W_SOURCE, src.0);
     w(W_EPOCH, t.barrier.epoch());
-    w(W_ERR, local.as_ref().map_or(0, |e| u64::from(e.code().unsigned_abs())));
+    if direct {
+        w(W_SOURCE, src.0);
+    }
     // Publish: SeqCst is a Release (the descriptor and payload above are visible to a member that
     // Acquire-loads this word) and the writer half of the wake protocol.
     rt.node.word64(rt.me, e.plus(8 * W_SEQ)).store(tagged(handle, s + 1), Ordering::SeqCst);
@@ -469,15 +471,15 @@ fn receive(rt: &Runtime, t: &TeamInfo, blk: HeapOffset, s: u64, call: Call, dst:
             Abort::Counted(Error::InvalidValue(why))
         });
     }
-    if r(W_ERR) != 0 {
+    let desc = r(W_DESC);
+    if (desc >> 16) & 0xffff != 0 {
         return Err(Abort::Counted(Error::invalid(format!(
             "{mine} on team {handle}: the root, PE {}, passed invalid arguments (see its error), so the broadcast \
              fails on every member naming it",
             root_pe.0
         ))));
     }
-    let (dtype_root, nelems) = (r(W_DTYPE_ROOT), r(W_NELEMS));
-    let theirs = Call { dtype: dtype_root & 0xff, nelems, root: dtype_root >> 8, len: r(W_LEN) };
+    let theirs = Call { dtype: desc & 0xff, nelems: r(W_NELEMS), root: desc >> 32, len: call.len };
     if theirs != call {
         return Err(Abort::Counted(Error::InvalidValue(format!(
             "broadcast on team {handle} differs between members (broadcast #{s}): the root, PE {}, called {}, PE {} \
@@ -489,10 +491,10 @@ fn receive(rt: &Runtime, t: &TeamInfo, blk: HeapOffset, s: u64, call: Call, dst:
     }
     let len = call.len as usize;
     if len > 0 {
-        let at = match r(W_WHERE) {
+        let at = match (desc >> 8) & 0xff {
             INLINE => e.plus(ENTRY_HEADER),
             DIRECT => HeapOffset(r(W_SOURCE)),
-            j => big(blk, j),
+            place => big(blk, place - BIG),
         };
         let from = node.ptr(root_pe, at, len as u64).expect("a mapped member's block");
         // SAFETY: `from..from+len` is inside the root's mapped block (or its checked `source`), which the root does
