@@ -71,16 +71,20 @@ use shmem_core::{Error, HeapOffset, Pe, Result};
 use shmem_sync::barrier::ARRIVAL_WORD;
 use std::sync::atomic::Ordering;
 
-/// Entries of a root's ring: how many calls a root may run ahead of the slowest member.
-pub(crate) const ENTRIES: u64 = 32;
+/// Entries of a root's ring: how many calls a root may run ahead of the slowest member. Measured on the 2-core
+/// VM (coll-bench, 8 B, medians of 3): 32 entries of 128 B gave 0.54-1.79 us per call at 4 PEs and 0.83-1.41 at
+/// 8, 64 entries 0.39-0.47 and 0.58-0.89, 128 entries of 64 B 0.27-0.36 and 0.51-0.61: with PEs sharing cores,
+/// the further a root runs ahead in its time slice, the fewer switches per call. (Two big buffers instead of
+/// three keep the block's size.)
+pub(crate) const ENTRIES: u64 = 128;
 /// Bytes of one ring entry: a header line, then the inline payload.
-const ENTRY_BYTES: u64 = 128;
+const ENTRY_BYTES: u64 = 64;
 /// Bytes of an entry's header (the sequence word and the descriptor).
 const ENTRY_HEADER: u64 = 32;
 /// Most payload bytes carried inline in an entry; larger ones go to a big buffer.
 pub(crate) const ENTRY_INLINE: usize = (ENTRY_BYTES - ENTRY_HEADER) as usize;
 /// Big buffers of a root's block (payloads above [`ENTRY_INLINE`], up to [`INLINE_BYTES`]).
-pub(crate) const BIG_BUFS: usize = 3;
+pub(crate) const BIG_BUFS: usize = 2;
 /// Bytes of the done line at the start of a block (one word used; a line of its own).
 const DONE_BYTES: u64 = 2 * CACHE_LINE;
 /// Bytes of one team slot's posted block: the done line, the ring, the big buffers.

@@ -25,7 +25,7 @@ pub(crate) const TRIALS: &[(&str, &[u32])] = &[
 /// past it (read from the root's source).
 const SIZES: &[usize] = &[8, 0, 1, 63, 64, 65, 8, 200, 4095, 4096, 8, 3, 1000, 4097, 12_000, 16, 2048];
 /// Sizes that fit a ring entry.
-const SMALL: &[usize] = &[8, 0, 1, 63, 64, 16, 3, 40];
+const SMALL: &[usize] = &[8, 0, 1, 31, 32, 16, 3, 24];
 /// Room for the largest size and the byte past it.
 const ROOM: usize = 16_384;
 /// The byte after a broadcast's data, which nothing may write.
@@ -78,9 +78,9 @@ fn stream_on(
     let ti = team::my_pe(handle) as usize;
     for r in 0..rounds {
         let at = format!("{name} ({tn} PEs), round {r}");
-        // Rounds 0..200 of every 400 are broadcasts only (nothing but the flow control holds a root back), the
+        // Rounds 0..400 of every 800 are broadcasts only (nothing but the flow control holds a root back), the
         // others mix in reductions, team syncs and fcollects.
-        let mixed = r % 400 >= 200;
+        let mixed = r % 800 >= 400;
         if mixed && r % 13 == 12 {
             // A reduction between the broadcasts (one barrier; the posted calls in flight do not disturb it).
             let vals: Vec<i64> = (0..3).map(|i| (me as i64 + 1) * (r as i64 + i)).collect();
@@ -123,9 +123,9 @@ fn stream_on(
                 k
             }
         };
-        // Rounds 0..100 of every 400 only send payloads that fit an entry (no big buffer holds the root back:
-        // only the ring's own flow control does), the others every size.
-        let len = if r % 400 < 100 { SMALL[r % SMALL.len()] } else { SIZES[r % SIZES.len()] };
+        // Rounds 0..300 of every 800 only send payloads that fit an entry (no big buffer holds the root back:
+        // only the ring's own flow control does; the ring has 128 entries), the others every size.
+        let len = if r % 800 < 300 { SMALL[r % SMALL.len()] } else { SIZES[r % SIZES.len()] };
         // The root's source is rewritten right after each call: a member that read it late would see it.
         if ti == root {
             ok!(src.write_local(0, &(0..len).map(|i| byte(me, r, i)).collect::<Vec<_>>()));
