@@ -61,18 +61,21 @@ fn team_broadcast(
     source: usize,
     nelems: usize,
     root: i64,
-    pre: Option<Error>,
+    mut pre: Option<Error>,
 ) -> Result<()> {
-    let t = rt.team(team)?;
-    if posted::applies(rt, &t) {
-        let n = t.members.as_slice().len();
-        let (local, dst, src) = match pre.map_or_else(|| check_args(rt, dt, dest, source, nelems, root, n), Err) {
-            Ok((d, s)) => (None, d, s),
-            Err(e) => (Some(e), HeapOffset(0), HeapOffset(0)),
-        };
-        return posted::run(rt, &t, dt, dst, src, nelems, root, local);
+    let posted = rt.with_team(team, |t| {
+        posted::applies(rt, t).then(|| {
+            let n = t.members.as_slice().len();
+            let (local, dst, src) = match pre.take().map_or_else(|| check_args(rt, dt, dest, source, nelems, root, n), Err) {
+                Ok((d, s)) => (None, d, s),
+                Err(e) => (Some(e), HeapOffset(0), HeapOffset(0)),
+            };
+            posted::run(rt, t, dt, dst, src, nelems, root, local)
+        })
+    })?;
+    if let Some(done) = posted {
+        return done;
     }
-    drop(t);
     let g = Group::team(rt, team)?;
     run(rt, &g, dt, dest, source, nelems, root, true, pre)
 }
