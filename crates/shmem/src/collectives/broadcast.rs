@@ -66,10 +66,11 @@ fn team_broadcast(
     let posted = rt.with_team(team, |t| {
         posted::applies(rt, t).then(|| {
             let n = t.members.as_slice().len();
-            let (local, dst, src) = match pre.take().map_or_else(|| check_args(rt, dt, dest, source, nelems, root, n), Err) {
-                Ok((d, s)) => (None, d, s),
-                Err(e) => (Some(e), HeapOffset(0), HeapOffset(0)),
-            };
+            let (local, dst, src) =
+                match pre.take().map_or_else(|| check_args(rt, dt, dest, source, nelems, root, n), Err) {
+                    Ok((d, s)) => (None, d, s),
+                    Err(e) => (Some(e), HeapOffset(0), HeapOffset(0)),
+                };
             posted::run(rt, t, dt, dst, src, nelems, root, local)
         })
     })?;

@@ -71,11 +71,12 @@ use shmem_core::{Error, HeapOffset, Pe, Result};
 use shmem_sync::barrier::ARRIVAL_WORD;
 use std::sync::atomic::Ordering;
 
-/// Entries of a root's ring: how many calls a root may run ahead of the slowest member. Measured on the 2-core
-/// VM (coll-bench, 8 B, medians of 3): 32 entries of 128 B gave 0.54-1.79 us per call at 4 PEs and 0.83-1.41 at
-/// 8, 64 entries 0.39-0.47 and 0.58-0.89, 128 entries of 64 B 0.27-0.36 and 0.51-0.61: with PEs sharing cores,
-/// the further a root runs ahead in its time slice, the fewer switches per call. (Two big buffers instead of
-/// three keep the block's size.)
+/// Entries of a root's ring: how many calls a root may run ahead of the slowest member. Measured on the loaded
+/// 2-core VM (coll-bench --quick, 8 B, 3 alternated runs each, range of the medians): 32 entries of 128 B gave
+/// 0.54-1.79 us per call at 4 PEs and 0.83-1.41 at 8, 64 entries of 64 B 0.39-0.47 and 0.58-0.89, 128 entries
+/// 0.27-0.36 and 0.51-0.61: with PEs sharing cores, the further a root runs ahead in its time slice, the fewer
+/// switches per call. (Two big buffers instead of three keep the block's size: 4 KiB broadcasts at 8 PEs went
+/// from 3.8-6.7 to 7.3-9.8 us, still below OSHMEM's 10-19 us in the same runs.)
 pub(crate) const ENTRIES: u64 = 128;
 /// Bytes of one ring entry: a header line, then the inline payload.
 const ENTRY_BYTES: u64 = 64;
@@ -439,7 +440,8 @@ fn receive(rt: &Runtime, t: &TeamInfo, blk: HeapOffset, s: u64, call: Call, dst:
         })
         .map_err(|e| Abort::Counted(name_pe(e, root_pe.0)))?,
     };
-    let mine = call.describe();
+    // Formatted only when a message is made (the success path allocates nothing).
+    let mine = Lazy(call);
     match found {
         Found::Posted => {}
         Found::RootSkipped => {
@@ -507,6 +509,15 @@ fn receive(rt: &Runtime, t: &TeamInfo, blk: HeapOffset, s: u64, call: Call, dst:
         unsafe { std::ptr::copy_nonoverlapping(from.as_ptr().cast_const(), local_ptr(rt, dst, len), len) };
     }
     Ok(())
+}
+
+/// A call's description for messages, formatted where a message is made.
+struct Lazy(Call);
+
+impl std::fmt::Display for Lazy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.describe())
+    }
 }
 
 /// A timeout of a wait on `pe` names it as the PE holding the call up.
