@@ -69,7 +69,7 @@ use shmem_core::engine::DataOpEngine;
 use shmem_core::heap::layout::CACHE_LINE;
 use shmem_core::{Error, HeapOffset, Pe, Result};
 use shmem_sync::barrier::ARRIVAL_WORD;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// Entries of a root's ring: how many calls a root may run ahead of the slowest member. Measured on the loaded
 /// 2-core VM (coll-bench --quick, 8 B, 3 alternated runs each, range of the medians): 32 entries of 128 B gave
@@ -112,26 +112,24 @@ const DIRECT: u64 = 1;
 const BIG: u64 = 2;
 
 /// This PE's side of one team's posted broadcasts (per team instance: a re-created slot starts afresh).
+///
+/// Plain atomics, not a lock: OpenSHMEM lets one thread at a time make a team's collectives, so nothing else
+/// touches these during a call (a program that broke the rule would get wrong answers, as with any collective,
+/// but no undefined behaviour). Measured: the lock was two of a small call's few atomic read-modify-writes.
 #[derive(Debug, Default)]
 pub(crate) struct Posted {
-    state: std::sync::Mutex<PostState>,
-    /// Whether every member's heap is mapped here (asked once: the members never change).
-    mapped: std::sync::OnceLock<bool>,
-}
-
-/// The state a call changes (one call per team at a time on a PE: the lock is never contended).
-#[derive(Debug, Default)]
-struct PostState {
     /// The sequence number of this PE's next broadcast on the team.
-    seq: u64,
+    seq: AtomicU64,
     /// A lower bound of every member's done count (the root's cache: flow control reads no peer while the
     /// needed count is below it).
-    min_done: u64,
+    min_done: AtomicU64,
     /// The big buffer this PE uses next as a root.
-    big_next: usize,
+    big_next: AtomicUsize,
     /// Per big buffer, the done count every member must reach before it is written again (`s + 1` of the last
     /// call that used it; 0: never used).
-    big_free_at: [u64; BIG_BUFS],
+    big_free_at: [AtomicU64; BIG_BUFS],
+    /// Whether every member's heap is mapped here (asked once: the members never change).
+    mapped: std::sync::OnceLock<bool>,
 }
 
 /// Whether a team broadcast on team `t` takes the posted path: a team whose members are all mapped here (one
@@ -203,14 +201,14 @@ pub(crate) fn run(
     let handle = t.handle();
     let slot = shmem_team::handle_slot(handle).expect("a live handle has a slot");
     let blk = block(rt, slot);
-    let mut st = t.posted.state.lock().unwrap_or_else(|e| e.into_inner());
-    let s = st.seq;
+    let st = &t.posted;
+    let s = st.seq.load(Ordering::Relaxed);
     // Counted whatever the outcome: every member's `s` names the same call.
-    st.seq += 1;
+    st.seq.store(s + 1, Ordering::Relaxed);
     let len = nelems.saturating_mul(dt.size());
     let call = Call { dtype: dt as u64, nelems: nelems as u64, root: root as u64, len: len as u64 };
     let result = if root == i64::from(t.my_index) {
-        post(rt, t, &mut st, blk, s, call, dst, src, local)
+        post(rt, t, st, blk, s, call, dst, src, local)
     } else if let Some(e) = local {
         // A non-root that cannot take part (bad root or range): it reads nothing and only says it is done,
         // so that the root's flow control does not wait for it.
@@ -222,7 +220,7 @@ pub(crate) fn run(
         Err(Abort::Uncounted(e)) => {
             // The peer never made broadcast `s` (it is in a barrier instead): this call does not count, so the
             // team's next broadcast pairs with the peer's.
-            st.seq = s;
+            st.seq.store(s, Ordering::Relaxed);
             Err(e)
         }
         Err(Abort::Counted(e)) => {
@@ -264,7 +262,7 @@ fn publish_done(rt: &Runtime, blk: HeapOffset, handle: i32, done: u64) {
 fn post(
     rt: &Runtime,
     t: &TeamInfo,
-    st: &mut PostState,
+    st: &Posted,
     blk: HeapOffset,
     s: u64,
     call: Call,
@@ -276,24 +274,25 @@ fn post(
     let payload = local.is_none() && call.len > 0;
     // Above INLINE_BYTES the members copy straight out of the root's `source` (the root waits for them below).
     let direct = payload && call.len as usize > INLINE_BYTES;
-    let big_j = (payload && !direct && call.len as usize > ENTRY_INLINE).then_some(st.big_next);
+    let big_j = (payload && !direct && call.len as usize > ENTRY_INLINE).then_some(st.big_next.load(Ordering::Relaxed));
     // The entry's previous user is call s - ENTRIES; a big buffer's, the call recorded for it.
     let mut need = (s + 1).saturating_sub(ENTRIES);
     if let Some(j) = big_j {
-        need = need.max(st.big_free_at[j]);
+        need = need.max(st.big_free_at[j].load(Ordering::Relaxed));
     }
-    if need > st.min_done {
+    if need > st.min_done.load(Ordering::Relaxed) {
         // A member in a barrier instead: this root's call does not count (it posted nothing).
-        st.min_done = wait_done(rt, t, blk, need, s).map_err(|e| match e {
+        let min = wait_done(rt, t, blk, need, s).map_err(|e| match e {
             Abort::Counted(e) | Abort::Uncounted(e) => Abort::Uncounted(e),
         })?;
+        st.min_done.store(min, Ordering::Relaxed);
     }
     let e = entry(blk, s);
     let w = |i: u64, v: u64| rt.node.word64(rt.me, e.plus(8 * i)).store(v, Ordering::Relaxed);
     let at = match big_j {
         Some(j) => {
-            st.big_next = (j + 1) % BIG_BUFS;
-            st.big_free_at[j] = s + 1;
+            st.big_next.store((j + 1) % BIG_BUFS, Ordering::Relaxed);
+            st.big_free_at[j].store(s + 1, Ordering::Relaxed);
             big(blk, j as u64)
         }
         None => e.plus(ENTRY_HEADER),
@@ -321,7 +320,7 @@ fn post(
             if direct {
                 // The members read `source` itself: it may change only after every member is done with call s.
                 // The root's own dest waits too (in place, `source` is `dest`).
-                st.min_done = wait_done(rt, t, blk, s + 1, s)?;
+                st.min_done.store(wait_done(rt, t, blk, s + 1, s)?, Ordering::Relaxed);
             }
             // 1.5: the root's dest receives the data too (in place allowed: local_copy handles overlap).
             local_copy(rt, dst, src, call.len as usize);
