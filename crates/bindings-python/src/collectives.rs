@@ -47,7 +47,11 @@ fn times(n: usize, size: usize) -> Option<usize> {
 fn broadcast(py: Python<'_>, team: i32, dt: DataType, dest: Sym, source: Sym, n: usize, root: i32) -> PyResult<()> {
     let b = times(n, dt.size());
     let pre = room_error(&dest, b, "dest").or_else(|| room_error(&source, b, "source"));
-    guarded(py, team, pre, move || collectives::broadcast::broadcast(team, dt, dest.addr, source.addr, n, root))
+    // A refused broadcast meets the others as a broadcast (on one node it is posted: the members do not all meet).
+    detached(py, move || match pre {
+        Some(e) => collectives::broadcast::refuse(team, dt, n, root, e),
+        None => collectives::broadcast::broadcast(team, dt, dest.addr, source.addr, n, root),
+    })
 }
 
 fn collect(py: Python<'_>, team: i32, dt: DataType, dest: Sym, source: Sym, n: usize, fixed: bool) -> PyResult<()> {

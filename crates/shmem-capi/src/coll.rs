@@ -244,7 +244,15 @@ fn broadcast_any(
     root: c_int,
 ) -> c_int {
     let (t, len) = (team_id(team), nelems.checked_mul(size));
-    team_run(t, dest, len, source, len, |d, s| coll::broadcast::broadcast(t, dt, d, s, nelems, root))
+    // A bounce that cannot be made refuses the call as a broadcast (on one node it is posted: the members do not
+    // all meet, so a generic refusal would wait for a barrier nobody else enters).
+    status(match Bounce::new(dest, len, source, len) {
+        Ok(b) => {
+            let r = coll::broadcast::broadcast(t, dt, b.d, b.s, nelems, root);
+            b.finish(r, false)
+        }
+        Err(e) => coll::broadcast::refuse(t, dt, nelems, root, e),
+    })
 }
 
 /// A team collect (`nelems` may differ per member), bounced when static.

@@ -19,9 +19,10 @@ pub const TEAM_SYNC_WORDS: u64 = 32;
 /// Bytes of one team's sync block.
 pub const TEAM_SYNC_BYTES: u64 = TEAM_SYNC_WORDS * 8;
 /// Bytes of the reserved sync area after the heap: the runtime's words (below), then room at its end for the
-/// collectives' per-team lines, which carry small payloads inline (the `shmem` crate's `collectives` module
-/// places them and checks at compile time that they fit).
-pub const SYNC_AREA_BYTES: u64 = 640 * 1024;
+/// collectives' per-team lines, which carry small payloads inline, and the per-team rings of the posted
+/// (pipelined) broadcast (the `shmem` crate's `collectives` module places them and checks at compile time that
+/// they fit). 640 KiB before the posted broadcast's rings (1 MiB for 64 team slots) came.
+pub const SYNC_AREA_BYTES: u64 = 1664 * 1024;
 
 const HEADER: u64 = 0;
 const WAKE_LINE: u64 = HEADER + CACHE_LINE;

@@ -2,6 +2,8 @@
 //! broadcasts; the active-set `broadcast32/64` leave the root's `dest` alone, as 1.4 did).
 //!
 //! # Algorithm
+//! - **Team broadcast, one node** (every member's heap mapped here, any size): posted, without a barrier (see
+//!   `collectives/posted.rs`); the paths below serve the active-set `broadcast32/64` there, and every size across nodes.
 //! - **Small, one node** (at most [`Group::inline_limit`], every member's heap mapped here): the root copies its
 //!   `source` into its collective line before the opening barrier, and after it every member copies from the root's
 //!   line into its own `dest`. Nobody reads the root's `source` after the barrier, so there is no closing barrier: one
@@ -16,7 +18,9 @@
 //!   each tree edge once; a quiet before the closing barrier completes the forwarded puts.
 
 use super::typed::check_len;
-use super::{check_range, get, local_copy, local_ptr, put, wait_signal, DataType, Desc, Element, Group, Kind, Lines};
+use super::{
+    check_range, get, local_copy, local_ptr, posted, put, wait_signal, DataType, Desc, Element, Group, Kind, Lines,
+};
 use crate::current::with_current;
 use crate::runtime::Runtime;
 use crate::{Shmem, SymVec};
@@ -26,13 +30,73 @@ use shmem_core::{Error, HeapOffset, Result};
 /// (symmetric addresses). Collective over `team`.
 ///
 /// # Errors
-/// INVALID_PARAM on every member when one passes a range outside the heap or a root outside the team;
-/// INVALID_VALUE on every member when they pass different types, counts or roots.
+/// Across nodes: INVALID_PARAM on every member when one passes a range outside the heap or a root outside the
+/// team; INVALID_VALUE on every member when they pass different types, counts or roots.
+///
+/// On one node the broadcast is posted (the root does not wait for the members; see `collectives/posted.rs`): the root
+/// never fails for what the members passed; a member whose type, count or root differs from the root's, or whose
+/// root is in a team sync or barrier-based collective instead, gets INVALID_VALUE and writes nothing; a root
+/// outside the team is INVALID_PARAM on every member that passes it, the root's bad range INVALID_PARAM on the
+/// root and every member naming it, a member's own bad `dest` INVALID_PARAM on that member only.
 pub fn broadcast(team: i32, dt: DataType, dest: usize, source: usize, nelems: usize, root: i32) -> Result<()> {
-    with_current(|rt| {
-        let g = Group::team(rt, team)?;
-        run(rt, &g, dt, dest, source, nelems, root as i64, true, None)
-    })
+    with_current(|rt| team_broadcast(rt, team, dt, dest, source, nelems, root as i64, None))
+}
+
+/// Joins the next broadcast on `team` only to fail it with `err` (an argument error the runtime cannot see, such
+/// as a NumPy array smaller than the count): like [`crate::collectives::refuse`], but meeting the other members
+/// the way this broadcast does (on the posted path a refusing non-root fails alone and a refusing root fails
+/// every member that names it; see [`broadcast`]).
+pub fn refuse(team: i32, dt: DataType, nelems: usize, root: i32, err: Error) -> Result<()> {
+    with_current(|rt| team_broadcast(rt, team, dt, 0, 0, nelems, root as i64, Some(err)))
+}
+
+/// A team broadcast: the posted path for small payloads on one node (see `collectives/posted.rs`), the agreed one
+/// otherwise.
+#[allow(clippy::too_many_arguments)]
+fn team_broadcast(
+    rt: &Runtime,
+    team: i32,
+    dt: DataType,
+    dest: usize,
+    source: usize,
+    nelems: usize,
+    root: i64,
+    mut pre: Option<Error>,
+) -> Result<()> {
+    let posted = rt.with_team(team, |t| {
+        posted::applies(rt, t).then(|| {
+            let n = t.members.as_slice().len();
+            let (local, dst, src) =
+                match pre.take().map_or_else(|| check_args(rt, dt, dest, source, nelems, root, n), Err) {
+                    Ok((d, s)) => (None, d, s),
+                    Err(e) => (Some(e), HeapOffset(0), HeapOffset(0)),
+                };
+            posted::run(rt, t, dt, dst, src, nelems, root, local)
+        })
+    })?;
+    if let Some(done) = posted {
+        return done;
+    }
+    let g = Group::team(rt, team)?;
+    run(rt, &g, dt, dest, source, nelems, root, true, pre)
+}
+
+/// This PE's own argument check: the ranges of `dest` and `source` and the root index in a team of `n`.
+fn check_args(
+    rt: &Runtime,
+    dt: DataType,
+    dest: usize,
+    source: usize,
+    nelems: usize,
+    root: i64,
+    n: usize,
+) -> Result<(HeapOffset, HeapOffset)> {
+    let d = check_range(rt, "broadcast dest", dest, nelems, dt)?;
+    let s = check_range(rt, "broadcast source", source, nelems, dt)?;
+    if root < 0 || root >= n as i64 {
+        return Err(Error::invalid(format!("broadcast root {root} is not a PE of the team ({n} PEs)")));
+    }
+    Ok((d, s))
 }
 
 /// [`broadcast`] of bytes (`shmem_broadcastmem`).
@@ -142,9 +206,8 @@ impl Shmem {
     /// Broadcasts the root's `src` into `dst` on every member of `team` (team PE `root`); `src.len()`
     /// elements, `dst` at least as long. Collective over `team` (`shmem::team::TEAM_WORLD` for all PEs).
     pub fn broadcast<T: Element>(&self, team: i32, dst: &SymVec<T>, src: &SymVec<T>, root: u32) -> Result<()> {
-        let g = Group::team(&self.rt, team)?;
         let n = src.len();
         let pre = check_len("broadcast dst", dst.len(), n);
-        run(&self.rt, &g, T::DTYPE, dst.addr(), src.addr(), n, root as i64, true, pre)
+        team_broadcast(&self.rt, team, T::DTYPE, dst.addr(), src.addr(), n, i64::from(root), pre)
     }
 }

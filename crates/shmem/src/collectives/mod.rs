@@ -2,6 +2,7 @@
 //! the older active-set forms (`*_to_all`, `broadcast32/64`, ...) as adapters.
 //!
 //! # How every collective runs
+//! Except the team broadcast on one node, which is *posted* without any agreement or barrier (see `collectives/posted.rs`):
 //! 1. **Agree.** Each member writes a small descriptor (call kind, element type, element count, root, strides or
 //!    operator, destination capacity, the code of a local argument error if it found one, and the call's tag)
 //!    into its collective line, then the members meet at the team barrier. Each member reads every member's
@@ -29,7 +30,8 @@
 //! Collectives use no symmetric heap memory of the user's beyond `dest` and `source`. Their only state is a
 //! reserved block per team slot at the end of the runtime's sync area (after the heap; see [`slot_offset`]):
 //! one signal line for the tree broadcast, then two collective lines of [`LINE_BYTES`] (a 128-byte header with
-//! the descriptor and tag, then [`INLINE_BYTES`] of inline payload). A call uses line `e % 2`, where `e` is the
+//! the descriptor and tag, then [`INLINE_BYTES`] of inline payload), then the posted broadcast's block (its
+//! done line, ring and big buffers: `posted::POST_BYTES`). A call uses line `e % 2`, where `e` is the
 //! epoch of its opening barrier on the team (every member counts the team's barriers alike). A member writes
 //! line `e % 2` again only for a call opening at `e + 2` or later, that is after it has passed barrier `e + 1`,
 //! which no member enters before it has finished reading the lines of call `e`: so the closing barrier of a
@@ -48,6 +50,7 @@ pub mod alltoall;
 pub mod broadcast;
 pub mod collect;
 pub(crate) mod net;
+pub(crate) mod posted;
 pub mod reduce;
 mod typed;
 pub mod types;
@@ -74,11 +77,12 @@ pub(crate) const PAIR_INLINE_BYTES: usize = 1024;
 /// Bytes of one collective line: header and inline payload.
 pub(crate) const LINE_BYTES: u64 = HEADER_BYTES + INLINE_BYTES as u64;
 /// Bytes of the tree broadcast's signal line at the start of a slot's block.
-const SIGNAL_BYTES: u64 = 128;
-/// Bytes of one team slot's block: the signal line and two collective lines.
-const SLOT_BYTES: u64 = SIGNAL_BYTES + 2 * LINE_BYTES;
+pub(crate) const SIGNAL_BYTES: u64 = 128;
+/// Bytes of one team slot's block: the signal line, two collective lines, and the posted broadcasts' block
+/// (see `collectives/posted.rs`).
+const SLOT_BYTES: u64 = SIGNAL_BYTES + 2 * LINE_BYTES + posted::POST_BYTES;
 /// Bytes reserved at the end of the sync area for every team slot's block.
-const SCRATCH_BYTES: u64 = MAX_TEAMS as u64 * SLOT_BYTES;
+pub(crate) const SCRATCH_BYTES: u64 = MAX_TEAMS as u64 * SLOT_BYTES;
 
 const _: () = assert!(
     SCRATCH_BYTES + shmem_core::heap::layout::SYNC_WORDS_BYTES <= shmem_core::heap::layout::SYNC_AREA_BYTES,

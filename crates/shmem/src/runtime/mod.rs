@@ -42,6 +42,9 @@ pub(crate) struct Runtime {
     pub(crate) health: Arc<JobHealth>,
     /// Live teams of this PE (TEAM_WORLD and TEAM_NODE included).
     pub(crate) teams: Mutex<TeamTable>,
+    /// A process-unique stamp of `teams`' current contents, changed whenever a team is installed or destroyed:
+    /// lets a thread reuse the team it looked up last without the lock (see `Runtime::with_team`).
+    pub(crate) teams_version: std::sync::atomic::AtomicU64,
     pub(crate) finalized: AtomicBool,
     control: Mutex<Control>,
     /// How to reach the store without the control lock (global_exit opens its own connection: it must not wait
@@ -315,6 +318,7 @@ impl Runtime {
             allocator: Mutex::new(Allocator::new(layout.heap_size())),
             alloc_seq: AtomicU64::new(0),
             health,
+            teams_version: std::sync::atomic::AtomicU64::new(teams::next_teams_version()),
             teams: Mutex::new(TeamTable::new(n, me.0, {
                 node_pes.sort_unstable();
                 node_pes

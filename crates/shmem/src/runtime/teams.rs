@@ -23,6 +23,9 @@ pub(crate) struct TeamInfo {
     /// when the team was made): the ones no live context of the team holds. `None` once the team is destroyed
     /// (a context destroyed later closes its domain instead of returning it). See `crate::ctx`.
     pub(crate) reserved: std::sync::Mutex<Option<Vec<shmem_core::engine::DomainId>>>,
+    /// This PE's side of the team's posted broadcasts (sequence number, flow control; see
+    /// `crate::collectives::posted`): a new team (a re-created slot too) starts from zero.
+    pub(crate) posted: crate::collectives::posted::Posted,
 }
 
 /// The live teams of this PE, by slot, and the state of the allocation agreement's own barrier.
@@ -49,6 +52,7 @@ impl TeamTable {
             config: TeamConfig::default(),
             barrier: BarrierState::default(),
             reserved: Default::default(),
+            posted: Default::default(),
         }));
         slots[TEAM_NODE as usize] = Some(Arc::new(TeamInfo {
             handle: TEAM_NODE,
@@ -57,6 +61,7 @@ impl TeamTable {
             config: TeamConfig::default(),
             barrier: BarrierState::default(),
             reserved: Default::default(),
+            posted: Default::default(),
         }));
         TeamTable { free: SlotMask::initial(), slots, generation: 0, alloc_barrier: Arc::default() }
     }
@@ -96,7 +101,48 @@ const TRIPLET_VALID: u64 = 1;
 const TRIPLET_INVALID: u64 = 2;
 const STRIDED_DIGEST: u64 = 0x5354_5249_4445_4431;
 
+impl TeamInfo {
+    /// The handle the members agreed on (slot and generation).
+    pub(crate) fn handle(&self) -> i32 {
+        self.handle
+    }
+}
+
+/// A stamp no runtime of this process has used: [`Runtime::teams_version`] values are unique, so a stamp cached
+/// by a thread can only match the runtime and table contents it was taken from.
+pub(crate) fn next_teams_version() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+thread_local! {
+    /// The team this thread looked up last through [`Runtime::with_team`]: (teams version, handle, team).
+    static LAST_TEAM: std::cell::RefCell<Option<(u64, i32, Arc<TeamInfo>)>> = const { std::cell::RefCell::new(None) };
+}
+
 impl Runtime {
+    /// Runs `f` on live team `team`, like [`Runtime::team`] but without the table's lock or a reference count
+    /// change when this thread's last lookup was the same team and no team was made or destroyed since (the hot
+    /// path of back-to-back collectives: a posted broadcast costs well under a microsecond, and the lock and the
+    /// `Arc` were four of its atomic read-modify-writes).
+    pub(crate) fn with_team<R>(&self, team: i32, f: impl FnOnce(&TeamInfo) -> R) -> Result<R> {
+        self.check_live()?;
+        // Acquire: pairs with the Release store of a new version after the table changed.
+        let version = self.teams_version.load(Ordering::Acquire);
+        LAST_TEAM.with(|cell| {
+            let Ok(mut last) = cell.try_borrow_mut() else {
+                // A nested call (`f` looking a team up): the plain lookup.
+                let t = self.team(team)?;
+                return Ok(f(&t));
+            };
+            match &*last {
+                Some((v, h, _)) if *v == version && *h == team => {}
+                _ => *last = Some((version, team, self.team(team)?)),
+            }
+            Ok(f(&last.as_ref().expect("filled above").2))
+        })
+    }
+
     pub(crate) fn team(&self, team: i32) -> Result<Arc<TeamInfo>> {
         self.check_live()?;
         self.teams.lock().unwrap_or_else(|e| e.into_inner()).get(team).ok_or_else(|| {
@@ -244,6 +290,7 @@ impl Runtime {
                     let handle = team_handle(slot, new_gen);
                     t.free.take(slot);
                     let reserved = std::mem::replace(&mut reserved, Ok(Vec::new())).unwrap_or_default();
+                    self.teams_version.store(next_teams_version(), Ordering::Release);
                     t.slots[slot as usize] = Some(Arc::new(TeamInfo {
                         handle,
                         members,
@@ -251,6 +298,7 @@ impl Runtime {
                         config,
                         barrier: BarrierState::default(),
                         reserved: std::sync::Mutex::new(Some(reserved)),
+                        posted: Default::default(),
                     }));
                     handle
                 } else {
@@ -278,6 +326,7 @@ impl Runtime {
         self.team_sync(team)?;
         let mut t = self.teams.lock().unwrap_or_else(|e| e.into_inner());
         let slot = handle_slot(team).expect("a live handle");
+        self.teams_version.store(next_teams_version(), Ordering::Release);
         if let Some(info) = t.slots[slot as usize].take() {
             // The reserved contexts no live context holds are closed now, the others when they are destroyed.
             let free = info.reserved.lock().unwrap_or_else(|e| e.into_inner()).take();

@@ -238,29 +238,72 @@ fn coll_inline_mismatch() -> Result<(), String> {
                 check!(ok!(d.to_vec()) == vec![-1; LARGE], "{name}: {what}: the refused call wrote dest");
                 Ok(())
             };
-            // One member's count takes the large path, the others' the inline one.
+            // One member's count is past the inline size, the others' inline: the broadcast is posted (the root,
+            // member 0, does not wait for the members), so the root and the members that agree with it get the
+            // data and the last member fails with INVALID_VALUE, writing nothing.
             let count = if last { LARGE } else { 4 };
             let r = collectives::broadcast::broadcast(handle, DataType::I64, d.addr(), a.addr(), count, 0);
-            code_is(r, -2, &format!("{name}: broadcast of 4 against {LARGE}"))?;
-            untouched("inline against large broadcast")?;
+            if last {
+                code_is(r, -2, &format!("{name}: broadcast of {LARGE} against the root's 4"))?;
+                untouched("large against inline broadcast")?;
+            } else {
+                ok!(r);
+                check!(ok!(d.to_vec())[..5] == [3, 3, 3, 3, -1], "{name}: the root's broadcast of 4");
+                ok!(d.write_local(0, &[-1; 4]));
+            }
+            // The other way round: the root's count is the large one; its post names it, and it waits for the
+            // members (the mismatched ones say they are done without copying).
+            let count = if last { 4 } else { LARGE };
+            let r = collectives::broadcast::broadcast(handle, DataType::I64, d.addr(), a.addr(), count, 0);
+            if last {
+                code_is(r, -2, &format!("{name}: broadcast of 4 against the root's {LARGE}"))?;
+                untouched("inline against large broadcast")?;
+            } else {
+                ok!(r);
+                check!(ok!(d.to_vec()) == vec![3; LARGE], "{name}: the root's large broadcast");
+                ok!(d.write_local(0, &vec![-1; LARGE]));
+            }
             let count = if last { 1024 } else { 2 };
             let r = collectives::reduce::reduce(handle, ReduceOp::Sum, DataType::I64, d.addr(), a.addr(), count);
             code_is(r, -2, &format!("{name}: sum of 2 against 1024"))?;
             untouched("inline against large reduction")?;
-            // A member that meets the call with a team sync: the others fail, it passes its sync. Both lines of
-            // every member first hold the same broadcast, so only the call's tag tells the stale line apart.
-            for _ in 0..2 {
-                ok!(collectives::broadcast::broadcast(handle, DataType::I64, d.addr(), a.addr(), 3, 0));
-                check!(ok!(d.to_vec())[..4] == [3, 3, 3, -1], "{name}: the broadcast before the team sync");
-            }
+            // The root meets the broadcast with a team sync: the members fail with INVALID_VALUE (they see the
+            // root's barrier arrival) without waiting for the timeout and write nothing, then meet its sync.
+            ok!(collectives::broadcast::broadcast(handle, DataType::I64, d.addr(), a.addr(), 3, 0));
+            check!(ok!(d.to_vec())[..4] == [3, 3, 3, -1], "{name}: the broadcast before the team sync");
             ok!(d.write_local(0, &[-1; 3]));
-            if last {
+            let first = team::my_pe(handle) == 0;
+            let t0 = std::time::Instant::now();
+            if first {
                 ok!(collectives::team_sync(handle));
             } else {
                 let r = collectives::broadcast::broadcast(handle, DataType::I64, d.addr(), a.addr(), 3, 0);
-                code_is(r, -2, &format!("{name}: broadcast against a team sync"))?;
+                code_is(r, -2, &format!("{name}: broadcast against the root's team sync"))?;
+                untouched("broadcast against the root's team sync")?;
+                ok!(collectives::team_sync(handle));
             }
-            untouched("broadcast against a team sync")?;
+            check!(t0.elapsed().as_secs() < 10, "{name}: the mismatch took {:?} (the control timeout?)", t0.elapsed());
+            // A member (the last) meets the broadcast with a team sync: the root cannot know (it does not wait)
+            // and the other members get the data; the sync pairs with the others' next one, and the last
+            // member's next broadcast meets the post it skipped, which was made before that barrier: INVALID_VALUE,
+            // nothing written. After that the team's broadcasts pair again.
+            if last {
+                ok!(collectives::team_sync(handle));
+                let r = collectives::broadcast::broadcast(handle, DataType::I64, d.addr(), a.addr(), 3, 0);
+                code_is(r, -2, &format!("{name}: the broadcast a team sync replaced"))?;
+                untouched("the broadcast a team sync replaced")?;
+            } else {
+                ok!(collectives::broadcast::broadcast(handle, DataType::I64, d.addr(), a.addr(), 3, 0));
+                check!(ok!(d.to_vec())[..4] == [3, 3, 3, -1], "{name}: the broadcast a member skipped");
+                ok!(d.write_local(0, &[-1; 3]));
+                ok!(collectives::team_sync(handle));
+            }
+            ok!(a.write_local(0, &[5; 2]));
+            ok!(collectives::broadcast::broadcast(handle, DataType::I64, d.addr(), a.addr(), 2, (tn - 1) as i32));
+            check!(ok!(d.to_vec())[..3] == [5, 5, -1], "{name}: the broadcast after the skipped one");
+            ok!(collectives::team_sync(handle));
+            ok!(a.write_local(0, &[3; 2]));
+            ok!(d.write_local(0, &[-1; 2]));
             // fcollect against collect, both inline.
             let r = if last {
                 collectives::collect::collect(handle, DataType::I64, d.addr(), a.addr(), 1)
@@ -269,11 +312,17 @@ fn coll_inline_mismatch() -> Result<(), String> {
             };
             code_is(r, -2, &format!("{name}: fcollect against collect"))?;
             untouched("fcollect against collect")?;
-            // A member with a root outside the team: INVALID_PARAM everywhere.
+            // A member with a root outside the team: INVALID_PARAM on it (a local check), the others get the data.
             let root = if last { tn as i32 } else { 0 };
             let r = collectives::broadcast::broadcast(handle, DataType::I64, d.addr(), a.addr(), 2, root);
-            code_is(r, -1, &format!("{name}: a root outside the team"))?;
-            untouched("bad root")?;
+            if last {
+                code_is(r, -1, &format!("{name}: a root outside the team"))?;
+                untouched("bad root")?;
+            } else {
+                ok!(r);
+                check!(ok!(d.to_vec())[..3] == [3, 3, -1], "{name}: the broadcast beside a bad root");
+                ok!(d.write_local(0, &[-1; 2]));
+            }
         }
         // The team still agrees and computes, inline and not.
         ok!(a.write_local(0, &(0..LARGE).map(|i| val(me, 0, i)).collect::<Vec<_>>()));

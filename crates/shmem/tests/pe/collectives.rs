@@ -336,19 +336,49 @@ fn coll_bad_inputs() -> Result<(), String> {
     use collectives::broadcast::broadcast;
     use collectives::reduce::reduce;
     let last = n - 1;
-    // Different counts: INVALID_VALUE everywhere (with one PE, nothing can differ).
+    // A one-node team broadcast is posted (the root does not wait for the members): a member whose count
+    // differs from the root's fails with INVALID_VALUE and writes nothing; the root and the members that agree
+    // with it get the data (with one PE, nothing can differ).
+    let got_broadcast = |what: &str| -> Result<(), String> {
+        let got = ok!(b.to_vec());
+        check!(got[..4] == [7; 4] && got[4..].iter().all(|&v| v == -1), "{what}: dest = {:?}", &got[..8]);
+        ok!(b.write_local(0, &[-1; 4]));
+        Ok(())
+    };
+    // Across nodes (or on an engine that does not map the peers) the members still agree first: every member
+    // fails alike.
+    let posted = (0..n).all(|pe| matches!(shmem::api::ptr(a.addr(), pe as i64), Ok(Some(_))));
     let count = if me == last { 3 } else { 4 };
     let r = broadcast(TEAM_WORLD, DataType::I32, b.addr(), a.addr(), count, 0);
     if n > 1 {
-        code_is(r, -2, "broadcast with different counts")?;
-        untouched("different counts")?;
+        if !posted {
+            code_is(r, -2, "broadcast with different counts")?;
+            untouched("different counts")?;
+        } else if me == last {
+            code_is(r, -2, "broadcast with another count than the root's")?;
+            untouched("different counts")?;
+        } else {
+            ok!(r);
+            got_broadcast("a member agreeing with the root")?;
+        }
         // Different types of the same size.
         let dt = if me == last { DataType::F32 } else { DataType::I32 };
         code_is(reduce(TEAM_WORLD, ReduceOp::Sum, dt, b.addr(), a.addr(), 4), -2, "sum of int vs float")?;
         untouched("different types")?;
-        // Different roots.
+        // Different roots: the last PE names PE 1. With two PEs both are roots and serve themselves; with more,
+        // PE 1 makes the call as a member of PE 0's broadcast, and the last PE fails (INVALID_VALUE, nothing
+        // written) instead of waiting for a post that never comes.
         let root = if me == last { 1 } else { 0 };
-        code_is(broadcast(TEAM_WORLD, DataType::I32, b.addr(), a.addr(), 4, root), -2, "different roots")?;
+        let r = broadcast(TEAM_WORLD, DataType::I32, b.addr(), a.addr(), 4, root);
+        if !posted {
+            code_is(r, -2, "different roots")?;
+        } else if me == last && n > 2 {
+            code_is(r, -2, "a root that is not one")?;
+            untouched("different roots")?;
+        } else {
+            ok!(r);
+            got_broadcast("different roots")?;
+        }
         // Different operators.
         let op = if me == last { ReduceOp::Max } else { ReduceOp::Min };
         code_is(reduce(TEAM_WORLD, op, DataType::I32, b.addr(), a.addr(), 4), -2, "different operators")?;
@@ -365,9 +395,33 @@ fn coll_bad_inputs() -> Result<(), String> {
     }
     ok!(b.write_local(0, &[-1; 64]));
     ok!(sh.barrier_all());
-    // One PE's root outside the team: INVALID_PARAM everywhere.
+    // One PE's root outside the team: INVALID_PARAM on that PE (a local check; the posted broadcast's root does
+    // not wait for the members), the others get the data.
     let root = if me == last { n as i32 } else { 0 };
-    code_is(broadcast(TEAM_WORLD, DataType::I32, b.addr(), a.addr(), 4, root), -1, "root outside the team")?;
+    let r = broadcast(TEAM_WORLD, DataType::I32, b.addr(), a.addr(), 4, root);
+    if me == last || !posted {
+        code_is(r, -1, "root outside the team")?;
+    } else {
+        ok!(r);
+        got_broadcast("root outside the team on another PE")?;
+    }
+    // Every member's root outside the team: INVALID_PARAM on every member.
+    code_is(broadcast(TEAM_WORLD, DataType::I32, b.addr(), a.addr(), 4, -1), -1, "root -1 everywhere")?;
+    // The root's source outside the heap: it fails with INVALID_PARAM and so does every member naming it.
+    let source = if me == 0 { 16 } else { a.addr() };
+    code_is(broadcast(TEAM_WORLD, DataType::I32, b.addr(), source, 4, 0), -1, "the root's source outside the heap")?;
+    untouched("bad root source")?;
+    // A member's own dest outside the heap: INVALID_PARAM on it; on one node only there (the root does not wait
+    // to hear about it), across nodes on every member.
+    let dest = if me == last { 16 } else { b.addr() };
+    let r = broadcast(TEAM_WORLD, DataType::I32, dest, a.addr(), 4, 0);
+    if me == last || !posted || n == 1 {
+        code_is(r, -1, "a member's dest outside the heap")?;
+        untouched("a member's bad dest")?;
+    } else {
+        ok!(r);
+        got_broadcast("beside a member's bad dest")?;
+    }
     // One PE's dest outside the heap: INVALID_PARAM everywhere.
     let dest = if me == last { 16 } else { b.addr() };
     code_is(reduce(TEAM_WORLD, ReduceOp::Sum, DataType::I32, dest, a.addr(), 4), -1, "dest outside the heap")?;

@@ -1,0 +1,226 @@
+//! The posted broadcast (one-node teams, `shmem::collectives::posted`): thousands of broadcasts in a row with
+//! moving roots and sizes from 0 to past 4 KiB, mixed with reductions, fcollects and team syncs, each checked
+//! exactly (data and the byte past it) while a member sleeps now and then so that roots run far ahead and the
+//! rings wrap many times; type mismatches; teams destroyed and re-created (a stale post of the old team in the
+//! reused slot must never match).
+
+use crate::{check, ok, Scenario};
+use shmem::collectives::{self, DataType, ReduceOp};
+use shmem::team::{self, TEAM_INVALID, TEAM_WORLD};
+use shmem::{Shmem, SymVec};
+
+pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
+    ("coll_posted_stream", coll_posted_stream),
+    ("coll_posted_mismatch", coll_posted_mismatch),
+    ("coll_posted_recreate", coll_posted_recreate),
+];
+
+pub(crate) const TRIALS: &[(&str, &[u32])] = &[
+    ("coll_posted_stream", &[1, 2, 3, 4, 8]),
+    ("coll_posted_mismatch", &[2, 3, 4, 8]),
+    ("coll_posted_recreate", &[2, 3, 4]),
+];
+
+/// Byte sizes the broadcasts cycle through: empty, within an entry (64 B), a big buffer (up to 4 KiB), and
+/// past it (read from the root's source).
+const SIZES: &[usize] = &[8, 0, 1, 63, 64, 65, 8, 200, 4095, 4096, 8, 3, 1000, 4097, 12_000, 16, 2048];
+/// Sizes that fit a ring entry.
+const SMALL: &[usize] = &[8, 0, 1, 31, 32, 16, 3, 24];
+/// Room for the largest size and the byte past it.
+const ROOM: usize = 16_384;
+/// The byte after a broadcast's data, which nothing may write.
+const SENTINEL: u8 = 0xEE;
+
+/// The byte `i` of the payload of round `r` from world PE `pe`: unique enough that another round's or PE's data
+/// shows.
+fn byte(pe: u32, r: usize, i: usize) -> u8 {
+    ((pe as usize * 131 + r * 7 + i * 13 + (i >> 8)) % 251) as u8
+}
+
+fn members(handle: i32) -> Vec<u32> {
+    (0..team::n_pes(handle)).map(|i| team::translate_pe(handle, i, TEAM_WORLD) as u32).collect()
+}
+
+fn coll_posted_stream() -> Result<(), String> {
+    let sh = ok!(shmem::init_from_env());
+    let n = sh.n_pes() as i32;
+    let src = ok!(sh.alloc_zeroed::<u8>(ROOM));
+    let dst = ok!(sh.alloc_zeroed::<u8>(ROOM));
+    let red = ok!(sh.alloc_zeroed::<i64>(16));
+    let fc = ok!(sh.alloc_zeroed::<i64>(n as usize));
+    let (row, col) = ok!(team::split_2d(TEAM_WORLD, 2));
+    for (name, handle, rounds) in [("world", TEAM_WORLD, 4000), ("2-D row", row, 1500), ("2-D column", col, 1500)] {
+        if handle != TEAM_INVALID {
+            stream_on(&sh, name, handle, rounds, &src, &dst, &red, &fc)?;
+        }
+        ok!(sh.barrier_all());
+    }
+    ok!(team::destroy(row));
+    ok!(team::destroy(col));
+    ok!(sh.finalize());
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn stream_on(
+    sh: &Shmem,
+    name: &str,
+    handle: i32,
+    rounds: usize,
+    src: &SymVec<u8>,
+    dst: &SymVec<u8>,
+    red: &SymVec<i64>,
+    fc: &SymVec<i64>,
+) -> Result<(), String> {
+    let me = sh.my_pe();
+    let mem = members(handle);
+    let tn = mem.len();
+    let ti = team::my_pe(handle) as usize;
+    for r in 0..rounds {
+        let at = format!("{name} ({tn} PEs), round {r}");
+        // Rounds 0..400 of every 800 are broadcasts only (nothing but the flow control holds a root back), the
+        // others mix in reductions, team syncs and fcollects.
+        let mixed = r % 800 >= 400;
+        if mixed && r % 13 == 12 {
+            // A reduction between the broadcasts (one barrier; the posted calls in flight do not disturb it).
+            let vals: Vec<i64> = (0..3).map(|i| (me as i64 + 1) * (r as i64 + i)).collect();
+            ok!(red.write_local(0, &vals));
+            ok!(collectives::reduce::reduce(handle, ReduceOp::Sum, DataType::I64, red.addr() + 64, red.addr(), 3));
+            let got = ok!(red.to_vec());
+            for i in 0..3 {
+                let want: i64 = mem.iter().map(|&pe| (pe as i64 + 1) * (r as i64 + i as i64)).sum();
+                check!(got[8 + i] == want, "{at}: sum[{i}] = {}, want {want}", got[8 + i]);
+            }
+            continue;
+        }
+        if mixed && r % 17 == 16 {
+            ok!(collectives::team_sync(handle));
+            continue;
+        }
+        if mixed && r % 29 == 28 {
+            ok!(red.write_local(0, &[me as i64 * 10 + r as i64]));
+            ok!(sh.fcollect(handle, fc, red, 1));
+            let got = ok!(fc.to_vec());
+            for (t, &pe) in mem.iter().enumerate() {
+                check!(got[t] == pe as i64 * 10 + r as i64, "{at}: fcollect[{t}] = {}", got[t]);
+            }
+            continue;
+        }
+        let sleeper = tn / 2;
+        // A member that sleeps every 100 rounds: the roots run up to a ring ahead of it and then wait.
+        if ti == sleeper && r % 100 == 10 {
+            std::thread::sleep(std::time::Duration::from_millis(3));
+        }
+        // In the mixed rounds the root moves every round; in the others it stays for 50 rounds on a member
+        // that is not the sleeper (which would hold the others back), so it runs ahead of the sleeper.
+        let root = if mixed || tn == 1 {
+            (r * 7 / 3) % tn
+        } else {
+            let k = (r / 50) % (tn - 1);
+            if k >= sleeper {
+                k + 1
+            } else {
+                k
+            }
+        };
+        // Rounds 0..300 of every 800 only send payloads that fit an entry (no big buffer holds the root back:
+        // only the ring's own flow control does; the ring has 128 entries), the others every size.
+        let len = if r % 800 < 300 { SMALL[r % SMALL.len()] } else { SIZES[r % SIZES.len()] };
+        // The root's source is rewritten right after each call: a member that read it late would see it.
+        if ti == root {
+            ok!(src.write_local(0, &(0..len).map(|i| byte(me, r, i)).collect::<Vec<_>>()));
+        }
+        ok!(dst.write_local(len, &[SENTINEL]));
+        ok!(collectives::broadcast::broadcast(handle, DataType::U8, dst.addr(), src.addr(), len, root as i32));
+        if ti == root {
+            ok!(src.write_local(0, &vec![0x55; len]));
+        }
+        let got = ok!(dst.to_vec());
+        for (i, &g) in got[..len].iter().enumerate() {
+            let want = byte(mem[root], r, i);
+            check!(g == want, "{at}: {len} B from team PE {root}: [{i}] = {g}, want {want}");
+        }
+        check!(got[len] == SENTINEL, "{at}: the broadcast of {len} B wrote the byte past it");
+    }
+    Ok(())
+}
+
+/// Exactly this error code, or a description of what came instead.
+fn code_is(r: shmem::Result<()>, code: i32, what: &str) -> Result<(), String> {
+    match r {
+        Err(e) if e.code() == code => Ok(()),
+        other => Err(format!("{what}: expected code {code}, got {other:?}")),
+    }
+}
+
+/// Members that pass another type (of the same size) or count than the root, again and again (so that the
+/// mismatched calls are in flight with the root ahead), fail with INVALID_VALUE and write nothing; the others
+/// get the data; a broadcast afterwards works everywhere.
+fn coll_posted_mismatch() -> Result<(), String> {
+    let sh = ok!(shmem::init_from_env());
+    let (me, n) = (sh.my_pe(), sh.n_pes());
+    let a = ok!(sh.alloc_zeroed::<i32>(64));
+    let d = ok!(sh.alloc_zeroed::<i32>(64));
+    ok!(d.write_local(0, &[-1; 64]));
+    ok!(sh.barrier_all());
+    let odd = me % 2 == 1;
+    for round in 0..200 {
+        let root = (round % n as usize) as i32;
+        let root_is_odd = root % 2 == 1;
+        ok!(a.write_local(0, &[round as i32 + 100 * me as i32; 8]));
+        // Odd PEs pass F32 (same size as I32), the even ones I32, every third round; the count differs on odd
+        // PEs every fifth round.
+        let dt = if round % 3 == 0 && odd { DataType::F32 } else { DataType::I32 };
+        let count = if round % 5 == 0 && odd { 7 } else { 8 };
+        let r = collectives::broadcast::broadcast(TEAM_WORLD, dt, d.addr(), a.addr(), count, root);
+        let differs = (round % 3 == 0 || round % 5 == 0) && odd != root_is_odd;
+        let got = ok!(d.to_vec());
+        if differs && me as i32 != root {
+            code_is(r, -2, &format!("round {round}: a member differing from root {root}"))?;
+            check!(got == vec![-1; 64], "round {round}: the refused broadcast wrote dest");
+        } else {
+            ok!(r);
+            let want = round as i32 + 100 * root;
+            check!(got[..count].iter().all(|&v| v == want), "round {round}: {:?}, want {want}", &got[..count]);
+            check!(got[count..].iter().all(|&v| v == -1), "round {round}: wrote past the count");
+            ok!(d.write_local(0, &[-1; 8]));
+        }
+    }
+    ok!(sh.barrier_all());
+    ok!(sh.finalize());
+    Ok(())
+}
+
+/// A team made, used for a few hundred broadcasts (the rings hold its posts), destroyed and made again in the
+/// same slot: the new team's first broadcasts must carry the new data, never a post of the old team.
+fn coll_posted_recreate() -> Result<(), String> {
+    let sh = ok!(shmem::init_from_env());
+    let n = sh.n_pes() as i32;
+    let me = sh.my_pe();
+    let src = ok!(sh.alloc_zeroed::<u8>(ROOM));
+    let dst = ok!(sh.alloc_zeroed::<u8>(ROOM));
+    for cycle in 0..6 {
+        let t = ok!(team::split_strided(TEAM_WORLD, 0, 1, n));
+        // Old teams used their slots for (cycle-dependent) numbers of calls, so the ring positions differ.
+        let calls = if cycle % 2 == 0 { 37 + cycle * 11 } else { 3 };
+        for r in 0..calls {
+            let root = ((r + cycle) % n as usize) as i32;
+            let len = SIZES[(r + cycle) % SIZES.len()];
+            let tag = cycle * 1000 + r;
+            if team::my_pe(t) == root {
+                ok!(src.write_local(0, &(0..len).map(|i| byte(me, tag, i)).collect::<Vec<_>>()));
+            }
+            ok!(dst.write_local(0, &vec![0; len]));
+            ok!(collectives::broadcast::broadcast(t, DataType::U8, dst.addr(), src.addr(), len, root));
+            let got = ok!(dst.to_vec());
+            let from = team::translate_pe(t, root, TEAM_WORLD) as u32;
+            check!(
+                (0..len).all(|i| got[i] == byte(from, tag, i)),
+                "cycle {cycle}, call {r}: {len} B from {root} carry other data"
+            );
+        }
+        ok!(team::destroy(t));
+    }
+    ok!(sh.finalize());
+    Ok(())
+}
