@@ -518,6 +518,10 @@ mod tests {
         assert_eq!(SyncConfig::from_settings(&Settings::default()).unwrap(), SyncConfig::default());
     }
 
+    /// Taken by the tests that must not share the cores with each other: the busy loops of one would make the
+    /// other's 2 ms spin run out.
+    static CORES: Mutex<()> = Mutex::new(());
+
     /// An engine that applies a remote write only when a thread drives it (as TCP's would, were its progress
     /// thread never scheduled): it stores `value` into the word on its `after`-th `progress` call, and counts
     /// the releases.
@@ -590,6 +594,7 @@ mod tests {
     /// again when a sleep slice ends).
     #[test]
     fn waits_drive_the_engines_and_release_them_before_sleeping() {
+        let _cores = CORES.lock().unwrap_or_else(|e| e.into_inner());
         let layout = HeapLayout::new(1 << 20);
         let name = format!("/shmem-sync-drive-{}", std::process::id());
         let mut seg = Segment::create(&name, layout.segment_len() as usize).unwrap();
@@ -646,6 +651,7 @@ mod tests {
     /// not (the timing is not asserted; on a machine with a free core the loops may not even disturb them).
     #[test]
     fn waits_complete_with_exact_values_while_busy_loops_hold_every_core() {
+        let _cores = CORES.lock().unwrap_or_else(|e| e.into_inner());
         use shmem_core::engine::{AtomicOp, AtomicWidth};
         let node = test_node("hog");
         let health = JobHealth::default();
