@@ -603,9 +603,11 @@ mod tests {
         node.wake_line(Pe(0)).lo.store(u64::MAX, Ordering::SeqCst);
         let health = JobHealth::default();
         let word = node.word64(Pe(0), HeapOffset(64));
-        // Spin phase only (2 ms of spin, far more than 5 rounds): applied on the 5th drive, never released.
+        // Spin phase only (a 10 s spin, far more than 5 rounds even when each round's yield hands the core to
+        // another process for its whole slice: with 2 ms the test failed under busy loops, on main too):
+        // applied on the 5th drive, never released.
         // Then no spin and no yields: the first drives happen before the sleep, the rest after sleep slices.
-        for (round, spin_us, yields, after) in [(1u64, 2000u64, 0u32, 5u64), (2, 0, 0, 4)] {
+        for (round, spin_us, yields, after) in [(1u64, 10_000_000u64, 0u32, 5u64), (2, 0, 0, 4)] {
             let engine =
                 DrivenOnly { word, value: round, after, calls: AtomicU64::new(0), releases: AtomicU64::new(0) };
             let config = SyncConfig {
