@@ -42,6 +42,9 @@ pub(crate) struct Runtime {
     pub(crate) health: Arc<JobHealth>,
     /// Live teams of this PE (TEAM_WORLD and TEAM_NODE included).
     pub(crate) teams: Mutex<TeamTable>,
+    /// TEAM_WORLD's entry of `teams`, which never changes (it cannot be destroyed): looked up once, then every
+    /// `barrier_all` and world collective finds it without the table's lock (see `Runtime::team`).
+    world_team: std::sync::OnceLock<Arc<teams::TeamInfo>>,
     pub(crate) finalized: AtomicBool,
     control: Mutex<Control>,
     /// How to reach the store without the control lock (global_exit opens its own connection: it must not wait
@@ -319,6 +322,7 @@ impl Runtime {
                 node_pes.sort_unstable();
                 node_pes
             })),
+            world_team: std::sync::OnceLock::new(),
             finalized: AtomicBool::new(false),
             leaving: control.leaving.clone(),
             control: Mutex::new(control),
