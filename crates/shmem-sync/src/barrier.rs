@@ -306,10 +306,15 @@ fn phases<E: DataOpEngine + ?Sized>(
     let layout = *ctx.node.layout();
     let me = ctx.node.me();
     let progress = ctx.node.word64(me, layout.team_word(team.slot, PROGRESS_WORD));
-    ctx.node.word64(me, layout.team_word(team.slot, ARRIVAL_WORD)).store(epoch, Ordering::SeqCst);
+    // Release, not SeqCst: these words are only read by diagnostics and probes (the timeout naming the missing
+    // PEs, the allocation-mismatch probe), which poll again; the synchronization itself is the SeqCst
+    // read-modify-writes below. A SeqCst store is a full fence on x86 (xchg), which waits for this PE's pending
+    // stores (the collective line it has just written, whose cache lines a peer holds): three of them per
+    // barrier were a measurable part of a 2-PE barrier and of every small collective.
+    ctx.node.word64(me, layout.team_word(team.slot, ARRIVAL_WORD)).store(epoch, Ordering::Release);
     let leader = plan.leader;
     if plan.local > 1 {
-        progress.store(epoch << 6 | ARRIVING, Ordering::SeqCst);
+        progress.store(epoch << 6 | ARRIVING, Ordering::Release);
         let count = layout.team_word(team.slot, NODE_COUNT);
         let before = ctx.node.atomic(leader, count, AtomicWidth::W64, AtomicOp::FetchAdd(1))?;
         let all = epoch * plan.local;
@@ -319,21 +324,21 @@ fn phases<E: DataOpEngine + ?Sized>(
                 let release = layout.team_word(team.slot, NODE_RELEASE);
                 ctx.node.atomic(leader, release, AtomicWidth::W64, AtomicOp::Swap(epoch))?;
             } else {
-                progress.store(epoch << 6 | WAITING, Ordering::SeqCst);
+                progress.store(epoch << 6 | WAITING, Ordering::Release);
                 *stage = Stage::Release;
                 wait_word(ctx, team, leader, NODE_RELEASE, epoch, epoch, *stage, probe)?;
             }
-            progress.store(epoch << 6 | DONE, Ordering::SeqCst);
+            progress.store(epoch << 6 | DONE, Ordering::Release);
             return Ok(());
         }
         if leader != me {
-            progress.store(epoch << 6 | WAITING, Ordering::SeqCst);
+            progress.store(epoch << 6 | WAITING, Ordering::Release);
             *stage = Stage::Release;
             wait_word(ctx, team, leader, NODE_RELEASE, epoch, epoch, *stage, probe)?;
-            progress.store(epoch << 6 | DONE, Ordering::SeqCst);
+            progress.store(epoch << 6 | DONE, Ordering::Release);
             return Ok(());
         }
-        progress.store(epoch << 6 | GATHERING, Ordering::SeqCst);
+        progress.store(epoch << 6 | GATHERING, Ordering::Release);
         wait_word(ctx, team, me, NODE_COUNT, all, epoch, *stage, probe)?;
     }
     let my = plan.ring_index.expect("a leader (or a flat member) is in the ring");
@@ -344,7 +349,7 @@ fn phases<E: DataOpEngine + ?Sized>(
         if round >= MAX_ROUNDS {
             return Err(Error::Inner(format!("a barrier over {size} nodes needs more than {MAX_ROUNDS} rounds")));
         }
-        progress.store(epoch << 6 | round, Ordering::SeqCst);
+        progress.store(epoch << 6 | round, Ordering::Release);
         let to = Pe(plan.ring[((my + dist) % size) as usize]);
         let flag = layout.team_word(team.slot, round);
         *stage = Stage::Round(round);
@@ -357,7 +362,7 @@ fn phases<E: DataOpEngine + ?Sized>(
         let release = layout.team_word(team.slot, NODE_RELEASE);
         ctx.node.atomic(me, release, AtomicWidth::W64, AtomicOp::Swap(epoch))?;
     }
-    progress.store(epoch << 6 | DONE, Ordering::SeqCst);
+    progress.store(epoch << 6 | DONE, Ordering::Release);
     Ok(())
 }
 

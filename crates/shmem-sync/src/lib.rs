@@ -6,11 +6,13 @@
 //! - [`barrier`]: a dissemination barrier built on engine atomics into the reserved sync area, so it works on
 //!   every engine and runs at memory speed on one node.
 //! - [`cmp`]: the comparison operators and the value types waits accept.
+//! - [`contention`]: noticing that other processes take this process's cores, so that waits sleep at once.
 
 #![deny(missing_docs)]
 
 pub mod barrier;
 pub mod cmp;
+pub mod contention;
 pub mod family;
 pub mod wait;
 

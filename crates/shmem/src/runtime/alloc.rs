@@ -180,12 +180,18 @@ impl Runtime {
     /// The probe a waiting barrier runs to notice an allocation meeting a `barrier_all`/`sync_all` (see the
     /// module doc): `my_call` describes this PE's allocation call when it is in the agreement, `None` when it is
     /// in a TEAM_WORLD barrier.
+    ///
+    /// The team table is looked up at the probe's first run, not when it is made: most barriers end before
+    /// their first probe (about a millisecond of waiting), and the lookup (a lock and two reference counts) was
+    /// a measurable part of a 2-PE `barrier_all`.
     pub(crate) fn alloc_mismatch_probe(&self, my_call: Option<String>) -> impl FnMut() -> Result<()> + '_ {
-        let (world, alloc_barrier) = self.teams.lock().unwrap_or_else(|e| e.into_inner()).sync_states();
+        let mut states = None;
         let layout = self.layout;
         let world_arrival = layout.team_word(shmem_team::TEAM_WORLD as u32, ARRIVAL_WORD);
         let alloc_arrival = layout.team_word(ALLOC_SYNC_SLOT, ARRIVAL_WORD);
         move || {
+            let (world, alloc_barrier) =
+                states.get_or_insert_with(|| self.teams.lock().unwrap_or_else(|e| e.into_inner()).sync_states());
             let (my_world, my_alloc) = (world.barrier.epoch(), alloc_barrier.epoch());
             let read =
                 |pe: Pe, at: HeapOffset| self.router.for_atomic(pe).atomic(pe, at, AtomicWidth::W64, AtomicOp::Fetch);

@@ -45,6 +45,9 @@ pub(crate) struct Runtime {
     /// A process-unique stamp of `teams`' current contents, changed whenever a team is installed or destroyed:
     /// lets a thread reuse the team it looked up last without the lock (see `Runtime::with_team`).
     pub(crate) teams_version: std::sync::atomic::AtomicU64,
+    /// TEAM_WORLD's entry of `teams`, which never changes (it cannot be destroyed): looked up once, then every
+    /// `barrier_all` and world collective finds it without the table's lock (see `Runtime::team`).
+    world_team: std::sync::OnceLock<Arc<teams::TeamInfo>>,
     pub(crate) finalized: AtomicBool,
     control: Mutex<Control>,
     /// How to reach the store without the control lock (global_exit opens its own connection: it must not wait
@@ -323,6 +326,7 @@ impl Runtime {
                 node_pes.sort_unstable();
                 node_pes
             })),
+            world_team: std::sync::OnceLock::new(),
             finalized: AtomicBool::new(false),
             leaving: control.leaving.clone(),
             control: Mutex::new(control),

@@ -8,6 +8,7 @@ mod agreement;
 mod barriers;
 mod coll_back_to_back;
 mod coll_posted;
+mod coll_tiny;
 mod collectives;
 mod ctxlock;
 mod lifecycle;
@@ -49,6 +50,7 @@ fn scenarios() -> Vec<(&'static str, Scenario)> {
     v.extend(collectives::SCENARIOS.iter().copied());
     v.extend(coll_back_to_back::SCENARIOS.iter().copied());
     v.extend(coll_posted::SCENARIOS.iter().copied());
+    v.extend(coll_tiny::SCENARIOS.iter().copied());
     v.extend(ctxlock::SCENARIOS.iter().copied());
     v.extend(barriers::SCENARIOS.iter().copied());
     v.extend(lifecycle::SCENARIOS.iter().copied());
@@ -67,6 +69,7 @@ fn trials() -> Vec<(&'static str, &'static [u32])> {
     v.extend(collectives::TRIALS.iter().copied());
     v.extend(coll_back_to_back::TRIALS.iter().copied());
     v.extend(coll_posted::TRIALS.iter().copied());
+    v.extend(coll_tiny::TRIALS.iter().copied());
     v.extend(ctxlock::PLAIN_TRIALS.iter().copied());
     v.extend(lifecycle::TRIALS.iter().copied());
     v.extend(teams::TRIALS.iter().copied());

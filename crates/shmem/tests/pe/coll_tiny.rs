@@ -1,0 +1,133 @@
+//! Tiny reductions (at most 32 bytes on a one-node team), which travel with their agreement record in the cache
+//! line of the call's tag: hundreds in a row with data that changes every call, mixed with the other paths
+//! (inline, large) and team syncs so that both lines of the double buffer hold stale records of other calls;
+//! and members that disagree (another operator, type or count, a team sync, a broadcast, a bad range), which
+//! fail with the exact codes on every member, write nothing, and leave the team working.
+
+use crate::{check, ok, Scenario};
+use shmem::collectives::{self, DataType, ReduceOp};
+use shmem::team::{self, TEAM_WORLD};
+
+pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[("coll_tiny_reduce", coll_tiny_reduce)];
+
+/// Engine-independent runs (MTE on one node).
+pub(crate) const TRIALS: &[(&str, &[u32])] = &[("coll_tiny_reduce", &[1, 2, 3, 4, 8])];
+
+/// Elements of the buffers (the large path's count).
+const LEN: usize = 2048;
+
+/// A value unique to (PE, round, index).
+fn val(pe: u32, round: usize, i: usize) -> i64 {
+    pe as i64 * 1_000_003 + round as i64 * 131 + i as i64 * 7 - 50_000
+}
+
+fn members(handle: i32) -> Vec<u32> {
+    (0..team::n_pes(handle)).map(|i| team::translate_pe(handle, i, TEAM_WORLD) as u32).collect()
+}
+
+fn code_is(r: shmem::Result<()>, code: i32, what: &str) -> Result<(), String> {
+    match r {
+        Err(e) if e.code() == code => Ok(()),
+        other => Err(format!("{what}: expected code {code}, got {other:?}")),
+    }
+}
+
+fn coll_tiny_reduce() -> Result<(), String> {
+    let sh = ok!(shmem::init_from_env());
+    let me = sh.my_pe();
+    let src = ok!(sh.alloc_zeroed::<i64>(LEN));
+    let dst = ok!(sh.alloc_zeroed::<i64>(LEN));
+    let fsrc = ok!(sh.alloc_zeroed::<f64>(4));
+    let fdst = ok!(sh.alloc_zeroed::<f64>(4));
+    let (row, col) = ok!(team::split_2d(TEAM_WORLD, 2));
+    ok!(sh.barrier_all());
+    for (name, handle) in [("world", TEAM_WORLD), ("2-D row", row)] {
+        let mem = members(handle);
+        let tn = mem.len();
+        let last = team::my_pe(handle) as usize == tn - 1;
+        // Back to back: counts 1..=4 of i64 (8..32 B, tiny), 5 (inline), LEN (large), every fourth call a team
+        // sync; in place every third call; each checked exactly.
+        for round in 0..400usize {
+            if round % 4 == 3 {
+                ok!(collectives::team_sync(handle));
+                continue;
+            }
+            let count = match round % 11 {
+                5 => 5,
+                9 => LEN,
+                r => 1 + r % 4,
+            };
+            ok!(src.write_local(0, &(0..count).map(|i| val(me, round, i)).collect::<Vec<_>>()));
+            let in_place = round % 3 == 0;
+            let (op, fold): (ReduceOp, fn(i64, i64) -> i64) =
+                if round % 2 == 0 { (ReduceOp::Sum, i64::wrapping_add) } else { (ReduceOp::Max, i64::max) };
+            let out = if in_place { &src } else { &dst };
+            ok!(collectives::reduce::reduce(handle, op, DataType::I64, out.addr(), src.addr(), count));
+            let got = ok!(out.to_vec());
+            for (i, &g) in got.iter().enumerate().take(count) {
+                let want = mem.iter().map(|&pe| val(pe, round, i)).reduce(fold).unwrap();
+                check!(g == want, "{name} round {round} ({count} x i64, in place {in_place}) [{i}] = {g}, want {want}");
+            }
+        }
+        // f64, the bench's shape: one element, sums of distinct values in team order.
+        ok!(fsrc.write_local(0, &[me as f64 + 0.25, -(me as f64), 1.0, 2.0]));
+        ok!(sh.sum_reduce(handle, &fdst, &fsrc));
+        let got = ok!(fdst.to_vec());
+        let want = [
+            mem.iter().fold(0.0, |a, &pe| a + (pe as f64 + 0.25)),
+            mem.iter().fold(0.0, |a, &pe| a - pe as f64),
+            tn as f64,
+            2.0 * tn as f64,
+        ];
+        check!(got == want, "{name}: f64 sum {got:?}, want {want:?}");
+        if tn > 1 {
+            ok!(dst.write_local(0, &[-1; 8]));
+            let untouched = |what: &str| -> Result<(), String> {
+                check!(ok!(dst.to_vec())[..8] == [-1; 8], "{name}: {what}: the refused call wrote dest");
+                Ok(())
+            };
+            let reduce =
+                |op, dt, dest: usize, count| collectives::reduce::reduce(handle, op, dt, dest, src.addr(), count);
+            // Another operator, another type, another count: every member fails with INVALID_VALUE.
+            let op = if last { ReduceOp::Max } else { ReduceOp::Sum };
+            code_is(reduce(op, DataType::I64, dst.addr(), 2), -2, &format!("{name}: sum against max"))?;
+            untouched("sum against max")?;
+            let dt = if last { DataType::F64 } else { DataType::I64 };
+            code_is(reduce(ReduceOp::Sum, dt, dst.addr(), 2), -2, &format!("{name}: i64 against f64"))?;
+            untouched("i64 against f64")?;
+            let count = if last { 3 } else { 2 };
+            code_is(reduce(ReduceOp::Sum, DataType::I64, dst.addr(), count), -2, &format!("{name}: 2 against 3"))?;
+            untouched("2 against 3")?;
+            // A member in a team sync: the others fail, it passes its sync.
+            if last {
+                ok!(collectives::team_sync(handle));
+            } else {
+                code_is(reduce(ReduceOp::Sum, DataType::I64, dst.addr(), 2), -2, &format!("{name}: against a sync"))?;
+            }
+            untouched("against a team sync")?;
+            // A member in a broadcast of as many bytes: every member fails.
+            let r = if last {
+                collectives::broadcast::broadcast(handle, DataType::I64, dst.addr(), src.addr(), 2, 0)
+            } else {
+                reduce(ReduceOp::Sum, DataType::I64, dst.addr(), 2)
+            };
+            code_is(r, -2, &format!("{name}: reduce against broadcast"))?;
+            untouched("reduce against broadcast")?;
+            // A member whose dest is outside the heap: INVALID_PARAM on every member.
+            let dest = if last { usize::MAX - 64 } else { dst.addr() };
+            code_is(reduce(ReduceOp::Sum, DataType::I64, dest, 2), -1, &format!("{name}: a bad dest"))?;
+            untouched("a bad dest")?;
+        }
+        // The team still computes.
+        ok!(src.write_local(0, &[me as i64 + 1, 10]));
+        ok!(collectives::reduce::reduce(handle, ReduceOp::Sum, DataType::I64, dst.addr(), src.addr(), 2));
+        let got = ok!(dst.to_vec());
+        let want = [mem.iter().map(|&pe| pe as i64 + 1).sum::<i64>(), 10 * tn as i64];
+        check!(got[..2] == want, "{name}: sum after the refused calls {:?}, want {want:?}", &got[..2]);
+        ok!(sh.barrier_all());
+    }
+    ok!(team::destroy(row));
+    ok!(team::destroy(col));
+    ok!(sh.finalize());
+    Ok(())
+}
