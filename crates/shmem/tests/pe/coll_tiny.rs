@@ -1,8 +1,9 @@
 //! Tiny reductions (at most 32 bytes on a one-node team), which travel with their agreement record in the cache
 //! line of the call's tag: hundreds in a row with data that changes every call, mixed with the other paths
 //! (inline, large) and team syncs so that both lines of the double buffer hold stale records of other calls;
-//! and members that disagree (another operator, type or count, a team sync, a broadcast, a bad range), which
-//! fail with the exact codes on every member, write nothing, and leave the team working.
+//! and members that disagree (another operator, type or count, a team sync, a bad range), which fail with the
+//! exact codes on every member, write nothing, and leave the team working; a member in a (posted) broadcast
+//! instead fails alone and meets the reduction with its next call.
 
 use crate::{check, ok, Scenario};
 use shmem::collectives::{self, DataType, ReduceOp};
@@ -105,14 +106,20 @@ fn coll_tiny_reduce() -> Result<(), String> {
                 code_is(reduce(ReduceOp::Sum, DataType::I64, dst.addr(), 2), -2, &format!("{name}: against a sync"))?;
             }
             untouched("against a team sync")?;
-            // A member in a broadcast of as many bytes: every member fails.
-            let r = if last {
-                collectives::broadcast::broadcast(handle, DataType::I64, dst.addr(), src.addr(), 2, 0)
-            } else {
-                reduce(ReduceOp::Sum, DataType::I64, dst.addr(), 2)
-            };
-            code_is(r, -2, &format!("{name}: reduce against broadcast"))?;
-            untouched("reduce against broadcast")?;
+            // A member (not the root) in a broadcast of as many bytes while the others reduce: the broadcast is
+            // posted on one node, so that member fails with INVALID_VALUE as soon as it sees its root in the
+            // reduction's barrier, writing nothing, and its call does not count; the reducers are still waiting
+            // and meet its next call, the same reduction, which then completes with the exact sum.
+            ok!(src.write_local(0, &[me as i64 + 1, 10]));
+            if last {
+                let r = collectives::broadcast::broadcast(handle, DataType::I64, dst.addr(), src.addr(), 2, 0);
+                code_is(r, -2, &format!("{name}: broadcast against reduce"))?;
+                untouched("broadcast against reduce")?;
+            }
+            ok!(reduce(ReduceOp::Sum, DataType::I64, dst.addr(), 2));
+            let want = [mem.iter().map(|&pe| pe as i64 + 1).sum::<i64>(), 10 * tn as i64];
+            check!(ok!(dst.to_vec())[..2] == want, "{name}: the reduction a broadcast met, want {want:?}");
+            ok!(dst.write_local(0, &[-1; 2]));
             // A member whose dest is outside the heap: INVALID_PARAM on every member.
             let dest = if last { usize::MAX - 64 } else { dst.addr() };
             code_is(reduce(ReduceOp::Sum, DataType::I64, dest, 2), -1, &format!("{name}: a bad dest"))?;
