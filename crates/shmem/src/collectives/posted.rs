@@ -130,6 +130,11 @@ pub(crate) struct Posted {
     big_free_at: [AtomicU64; BIG_BUFS],
     /// Whether every member's heap is mapped here (asked once: the members never change).
     mapped: std::sync::OnceLock<bool>,
+    /// Set when a call ended by a timeout or a job failure: this PE's sequence may then be out of step with its
+    /// peers' (a member that gave up counts the call, a root that gave up may not), and a direct entry may still
+    /// name a `source` its root has since reused, so a later call could pair with the wrong post and return
+    /// wrong data. Every later posted broadcast on the team fails instead (and so do its barriers).
+    poisoned: std::sync::atomic::AtomicBool,
 }
 
 /// Whether a team broadcast on team `t` takes the posted path: a team whose members are all mapped here (one
@@ -153,15 +158,19 @@ fn big(block: HeapOffset, j: u64) -> HeapOffset {
     block.plus(DONE_BYTES + ENTRIES * ENTRY_BYTES + j * INLINE_BYTES as u64)
 }
 
-/// A sequence or done word: the team handle (slot and generation) above, the count below.
+/// Set in every sequence and done word: a handle is a non-negative `i32`, so bit 63 never comes from it. Without
+/// it, TEAM_WORLD's (handle 0) word for count `2^32 k` would be 0, the value of an entry never written.
+const MARK: u64 = 1 << 63;
+
+/// A sequence or done word: the marker, the team handle (slot and generation) above, the count below.
 fn tagged(handle: i32, count: u64) -> u64 {
-    (u64::from(handle as u32) << 32) | (count & 0xffff_ffff)
+    MARK | (u64::from(handle as u32) << 32) | (count & 0xffff_ffff)
 }
 
 /// The done count a done word says, relative to `near` (a count within 2^31 of it): 0 when the word belongs
 /// to another team (another generation of the slot, or never written).
 fn done_count(word: u64, handle: i32, near: u64) -> u64 {
-    if word >> 32 != u64::from(handle as u32) {
+    if word >> 32 != (MARK | u64::from(handle as u32) << 32) >> 32 {
         return 0;
     }
     let diff = (word as u32).wrapping_sub(near as u32) as i32;
@@ -202,6 +211,12 @@ pub(crate) fn run(
     let slot = shmem_team::handle_slot(handle).expect("a live handle has a slot");
     let blk = block(rt, slot);
     let st = &t.posted;
+    if st.poisoned.load(Ordering::Relaxed) {
+        return Err(Error::Inner(format!(
+            "an earlier broadcast on team {handle} ended by a timeout or a job failure, so this PE's broadcasts \
+             may be out of step with its peers'; end the job"
+        )));
+    }
     let s = st.seq.load(Ordering::Relaxed);
     // Counted whatever the outcome: every member's `s` names the same call.
     st.seq.store(s + 1, Ordering::Relaxed);
@@ -216,6 +231,13 @@ pub(crate) fn run(
     } else {
         receive(rt, t, blk, s, call, dst)
     };
+    if let Err(Abort::Counted(e) | Abort::Uncounted(e)) = &result {
+        if !matches!(e, Error::InvalidParam(_) | Error::InvalidValue(_)) {
+            // A timeout or a failed job, not a refused call: nothing later on this team can be trusted.
+            st.poisoned.store(true, Ordering::Relaxed);
+            t.barrier.poison();
+        }
+    }
     match result {
         Err(Abort::Uncounted(e)) => {
             // The peer never made broadcast `s` (it is in a barrier instead): this call does not count, so the
@@ -318,6 +340,11 @@ fn post(
         Some(err) => Err(Abort::Counted(err)),
         None => {
             if direct {
+                // This root reads nothing of call s, so it is done with it already: saying so before waiting
+                // lets a second PE that also took itself for the root (an erroneous program) finish its own wait
+                // instead of both waiting for each other until the timeout. (After the sequence word above, in
+                // the order a member's RootSkipped check expects.)
+                publish_done(rt, blk, handle, s + 1);
                 // The members read `source` itself: it may change only after every member is done with call s.
                 // The root's own dest waits too (in place, `source` is `dest`).
                 st.min_done.store(wait_done(rt, t, blk, s + 1, s)?, Ordering::Relaxed);

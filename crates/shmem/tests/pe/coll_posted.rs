@@ -155,7 +155,8 @@ fn code_is(r: shmem::Result<()>, code: i32, what: &str) -> Result<(), String> {
 
 /// Members that pass another type (of the same size) or count than the root, again and again (so that the
 /// mismatched calls are in flight with the root ahead), fail with INVALID_VALUE and write nothing; the others
-/// get the data; a broadcast afterwards works everywhere.
+/// get the data; a broadcast afterwards works everywhere; two PEs that both name themselves root of a large
+/// (direct) broadcast each serve their members.
 fn coll_posted_mismatch() -> Result<(), String> {
     let sh = ok!(shmem::init_from_env());
     let (me, n) = (sh.my_pe(), sh.n_pes());
@@ -187,6 +188,21 @@ fn coll_posted_mismatch() -> Result<(), String> {
         }
     }
     ok!(sh.barrier_all());
+    // Two PEs that both take themselves for the root of a broadcast past the inline size (members copy straight
+    // from the root's source and the root waits for them): each serves the members that name it (the others
+    // name PE 0) and neither waits for the other until the timeout.
+    if n >= 2 {
+        const BIG: usize = 2048; // 8 KiB of i32
+        let (bs, bd) = (ok!(sh.alloc_zeroed::<i32>(BIG)), ok!(sh.alloc_zeroed::<i32>(BIG)));
+        ok!(bs.write_local(0, &vec![1000 + me as i32; BIG]));
+        let root = if me == n - 1 { (n - 1) as i32 } else { 0 };
+        let t0 = std::time::Instant::now();
+        ok!(collectives::broadcast::broadcast(TEAM_WORLD, DataType::I32, bd.addr(), bs.addr(), BIG, root));
+        check!(t0.elapsed().as_secs() < 10, "two self-named roots took {:?}", t0.elapsed());
+        let want = 1000 + root;
+        check!(ok!(bd.to_vec()).iter().all(|&v| v == want), "two self-named roots: dest is not PE {root}'s data");
+        ok!(sh.barrier_all());
+    }
     ok!(sh.finalize());
     Ok(())
 }
