@@ -7,7 +7,7 @@
 
 use crate::config::{spin_from, TcpConfig};
 use crate::fdio::read_exact_spinning;
-use crate::outbox::{Outgoing, Sent};
+use crate::outbox::{Outgoing, Sent, SMALL_PUT};
 use crate::progress::{apply_signal, Progress, Shared};
 use crate::wire::{Hello, Reply, Request, REPLY_LEN};
 use shmem_core::engine::{
@@ -119,10 +119,17 @@ impl TcpEngine {
 
     /// Runs `f` on the open connection to `pe`; an I/O failure (now, or of an earlier background write of this
     /// connection's batch) drops the connection and names the peer.
-    fn with_conn<R>(&self, pe: Pe, f: impl FnOnce(&mut Outgoing, &AtomicUsize) -> io::Result<R>) -> Result<R> {
-        // Whatever `f` does may block (a reply, a full socket): the progress thread must not stay parked for a
-        // waiter that has left its wait.
-        self.shared.stop_driving();
+    fn with_conn<R>(
+        &self,
+        pe: Pe,
+        may_block: bool,
+        f: impl FnOnce(&mut Outgoing, &AtomicUsize) -> io::Result<R>,
+    ) -> Result<R> {
+        if may_block {
+            // What `f` does may block (a large write into a full socket): the progress thread must not stay
+            // parked for a waiter that has left its wait.
+            self.shared.stop_driving();
+        }
         let mut guard = self.conn(pe)?;
         let out = guard.as_mut().expect("opened by conn");
         let pending = &self.shared.outbox.pending;
@@ -191,7 +198,7 @@ impl TcpEngine {
         for pe in 0..self.peers.len() {
             let pending = self.shared.outbox.lock(pe).as_ref().is_some_and(|o| o.unflushed & mask != 0);
             if pending {
-                self.with_conn(Pe(pe as u32), |out, pending| {
+                self.with_conn(Pe(pe as u32), true, |out, pending| {
                     Self::call(out, pending, Request::Flush, self.spin)?;
                     // The flush confirmed everything sent before it on this connection, whatever its domain.
                     out.unflushed = 0;
@@ -257,7 +264,7 @@ impl DataOpEngine for TcpEngine {
             unsafe { std::slice::from_raw_parts(src, len) }
         };
         let header = Request::Put { dst, len: len as u64, signal }.encode();
-        let started = self.with_conn(pe, |out, pending| {
+        let started = self.with_conn(pe, len > SMALL_PUT, |out, pending| {
             out.unflushed |= domain_bit(d);
             if out.should_batch(len, signal.is_some()) {
                 out.append(&header, payload, pending)
@@ -286,7 +293,7 @@ impl DataOpEngine for TcpEngine {
         // SAFETY: the caller guarantees dst..dst+len is writable and not accessed by this process meanwhile.
         let into = unsafe { std::slice::from_raw_parts_mut(dst, len) };
         let spin = self.spin;
-        self.with_conn(pe, |out, pending| {
+        self.with_conn(pe, true, |out, pending| {
             let reply = Self::call(out, pending, Request::Get { src, len: len as u64 }, spin)?;
             if reply.value != len as u64 {
                 return Err(io::Error::new(io::ErrorKind::InvalidData, "a get answered with another length"));
@@ -300,7 +307,7 @@ impl DataOpEngine for TcpEngine {
         if pe == self.me {
             return self.node.atomic(pe, at, width, op);
         }
-        self.with_conn(pe, |out, pending| {
+        self.with_conn(pe, true, |out, pending| {
             Self::call(out, pending, Request::Atomic { at, width, op }, self.spin).map(|r| r.value)
         })
     }
