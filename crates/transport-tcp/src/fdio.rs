@@ -55,53 +55,6 @@ pub(crate) unsafe fn write_all_raw(fd: RawFd, src: *const u8, len: usize, timeou
     Ok(())
 }
 
-/// Fills `dst..dst+len` from the blocking `stream`: first polls it with non-blocking reads for up to `spin`
-/// (a reply that comes within it is taken without the thread sleeping and being woken), then blocks (bounded by
-/// the stream's read timeout).
-///
-/// # Safety
-/// `dst..dst+len` must be writable memory, not accessed otherwise during the call.
-pub(crate) unsafe fn read_exact_spinning(
-    stream: &mut std::net::TcpStream,
-    dst: *mut u8,
-    len: usize,
-    spin: Duration,
-) -> io::Result<()> {
-    use std::io::Read;
-    use std::os::fd::AsRawFd;
-    let mut done = 0;
-    if !spin.is_zero() {
-        let until = Instant::now() + spin;
-        while done < len {
-            // SAFETY: done < len: dst+done..dst+len is inside the caller's writable range.
-            let n = unsafe { libc::recv(stream.as_raw_fd(), dst.add(done).cast(), len - done, libc::MSG_DONTWAIT) };
-            if n > 0 {
-                done += n as usize;
-                continue;
-            }
-            if n == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            let e = io::Error::last_os_error();
-            match e.kind() {
-                io::ErrorKind::WouldBlock if Instant::now() < until => std::hint::spin_loop(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => {
-                    if e.kind() == io::ErrorKind::WouldBlock {
-                        break;
-                    }
-                }
-                _ => return Err(e),
-            }
-        }
-    }
-    if done < len {
-        // SAFETY: as above; the slice covers the rest of the caller's range, which nothing else accesses.
-        let rest = unsafe { std::slice::from_raw_parts_mut(dst.add(done), len - done) };
-        stream.read_exact(rest)?;
-    }
-    Ok(())
-}
-
 /// Waits until `fd` is ready for `events` or `timeout` passed.
 pub(crate) fn wait_fd(fd: RawFd, events: libc::c_short, timeout: Duration) -> io::Result<()> {
     let mut p = libc::pollfd { fd, events, revents: 0 };

@@ -2,15 +2,19 @@
 //! applies puts, signals and atomics to this PE's heap (waking its sleeping waiters) and answers gets.
 //!
 //! It waits in `poll(2)` on all its sockets and a stop pipe. A thread of this PE that waits inside the library
-//! (for a word a peer writes) serves the sockets itself meanwhile ([`Shared::drive`]): it is running already,
-//! while the progress thread would have to be woken and scheduled first, which on a busy machine costs tens of
-//! microseconds. One thread at a time holds this role (a mutex over every connection's state), so a socket has
-//! one reader and a frame is never split between two. Each connection is a small state machine
-//! (hello → header → payload → header …) over a non-blocking socket, so one slow or silent initiator never
-//! stalls the others while they send requests; put payloads are read straight into the heap, get data is sent
-//! straight from it. Replies are written with a bound (`io_timeout`): an initiator that stops reading its
-//! replies loses its connection. Anything malformed — a bad hello, a wrong secret, a range outside the
-//! segment — closes that connection with a warning naming the peer; the thread itself never panics on input.
+//! serves the sockets itself meanwhile: one that waits for a word a peer writes ([`Shared::drive`]), and one
+//! that waits for the reply to its own request ([`Shared::read_reply`]: it reads the reply itself). It is
+//! running already, while the progress thread would have to be woken and scheduled first, which on a busy
+//! machine costs tens of microseconds. One thread at a time holds this role (a mutex over every connection's
+//! state), so a socket has one reader and a frame is never split between two. Each connection is a small
+//! state machine (hello → header → payload → header …) over a non-blocking socket, so one slow or silent
+//! initiator never stalls the others while they send requests; put payloads are read straight into the
+//! heap, get data is sent straight from it: a large get's data as the socket takes it (`State::Sending`,
+//! watched for room to write), so the serving thread never blocks on a peer that is not reading now (that
+//! peer may itself be waiting for its own reply while it serves). The short replies (a flush, an atomic, a
+//! small get: one in flight per connection) are written with a bound (`io_timeout`). Anything malformed — a
+//! bad hello, a wrong secret, a range outside the segment — closes that connection with a warning naming the
+//! peer; the thread itself never panics on input.
 
 use crate::fdio::{read_raw, same_secret, write_all_raw};
 use crate::outbox::{Outbox, FLUSH_AFTER};
@@ -48,6 +52,9 @@ enum State {
     Header { buf: [u8; REQUEST_LEN], got: usize },
     /// Reading a put's payload into the heap.
     Payload { dst: HeapOffset, len: u64, done: u64, signal: Option<SignalUpdate> },
+    /// Writing a large get's data straight from the heap as the socket takes it (its header is out). The
+    /// connection's next request is read only after it: requests of a connection are served in order.
+    Sending { src: HeapOffset, len: u64, done: u64 },
 }
 
 /// One accepted connection.
@@ -128,12 +135,7 @@ impl Shared {
         };
         let s = &mut *s;
         s.fds.clear();
-        s.fds.push(libc::pollfd { fd: s.listener.as_raw_fd(), events: libc::POLLIN, revents: 0 });
-        s.fds.extend(s.conns.iter().map(|c| libc::pollfd {
-            fd: c.stream.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }));
+        s.fds.extend(watch(&s.listener, &s.conns));
         // SAFETY: fds is a valid array of fds.len() pollfd structures for the call.
         let r = unsafe { libc::poll(s.fds.as_mut_ptr(), s.fds.len() as libc::nfds_t, 0) };
         if r <= 0 {
@@ -148,6 +150,99 @@ impl Shared {
             let _ = (&self.kick).write(&[1]);
         }
         true
+    }
+
+    /// Reads a reply from the caller's own connection `fd` into `dst`: at least `min` bytes, and whatever more of
+    /// the first `max` is there already. Meanwhile the calling thread serves this PE's incoming connections when
+    /// no other thread does (it takes the progress role for each wait): the reply is read by the thread that
+    /// waits for it, with no hand-over from the progress thread, and two PEs that wait for each other's replies
+    /// each keep serving the other's requests. `now`: look for bytes before the first wait (the rest of a
+    /// reply whose start was there); else the first system call is the wait. Polls (driving progress) for
+    /// `spin` before it sleeps. `ErrorKind::TimedOut` when no byte came for `timeout`.
+    ///
+    /// # Safety
+    /// `dst..dst+max` must be writable memory that nothing else accesses during the call.
+    pub(crate) unsafe fn read_reply(
+        &self,
+        fd: RawFd,
+        dst: *mut u8,
+        (min, max): (usize, usize),
+        now: bool,
+        timeout: Duration,
+        spin: Duration,
+    ) -> io::Result<usize> {
+        let mut done = 0;
+        let mut try_read = now;
+        let start = Instant::now();
+        let mut deadline = start + timeout;
+        let spin_until = start + spin;
+        while done < min {
+            if try_read {
+                // SAFETY: done < min <= max: dst+done..dst+max is inside the caller's writable range.
+                let n = unsafe { libc::recv(fd, dst.add(done).cast(), max - done, libc::MSG_DONTWAIT) };
+                if n > 0 {
+                    done += n as usize;
+                    deadline = Instant::now() + timeout;
+                    continue;
+                }
+                if n == 0 {
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                let e = io::Error::last_os_error();
+                match e.kind() {
+                    io::ErrorKind::Interrupted => continue,
+                    io::ErrorKind::WouldBlock => {}
+                    _ => return Err(e),
+                }
+            }
+            try_read = true;
+            let now = Instant::now();
+            if now < spin_until {
+                self.drive();
+                std::hint::spin_loop();
+                continue;
+            }
+            let left = deadline.saturating_duration_since(now);
+            if left.is_zero() {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "no reply"));
+            }
+            self.wait_serving(fd, left)?;
+        }
+        Ok(done)
+    }
+
+    /// Waits (at most `left`) until `fd` is readable, serving this PE's incoming connections meanwhile if no
+    /// other thread holds the progress role; else watches `fd` alone, a millisecond at a time, and tries again.
+    fn wait_serving(&self, fd: RawFd, left: Duration) -> io::Result<()> {
+        let ms = |d: Duration| d.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
+        let mut s = match self.server.try_lock() {
+            Ok(s) => s,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+                // SAFETY: p is one valid pollfd.
+                let r = unsafe { libc::poll(&mut p, 1, ms(left.min(Duration::from_millis(1)))) };
+                return if r < 0 { interrupted_ok(io::Error::last_os_error()) } else { Ok(()) };
+            }
+        };
+        // Keeps the progress thread off the sockets: this thread watches them.
+        self.driven_at.store(self.now_ns().max(1), Ordering::Relaxed);
+        let s = &mut *s;
+        s.fds.clear();
+        s.fds.push(libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
+        s.fds.extend(watch(&s.listener, &s.conns));
+        // SAFETY: fds is a valid array of fds.len() pollfd structures for the call.
+        let r = unsafe { libc::poll(s.fds.as_mut_ptr(), s.fds.len() as libc::nfds_t, ms(left)) };
+        if r < 0 {
+            return interrupted_ok(io::Error::last_os_error());
+        }
+        let listener_ready = s.fds[1].revents != 0;
+        let ready: Vec<RawFd> = s.fds[2..].iter().filter(|p| p.revents != 0).map(|p| p.fd).collect();
+        if (listener_ready || !ready.is_empty()) && s.serve(&self.target, listener_ready, &ready) {
+            // As in `drive`: the progress thread must watch the new set of connections.
+            let _ = (&self.kick).write(&[1]);
+        }
+        Ok(())
     }
 
     fn kick_if_asleep(&self) {
@@ -199,7 +294,7 @@ impl Server {
             if !ready.contains(&self.conns[i].stream.as_raw_fd()) {
                 continue;
             }
-            if let Err(close) = self.conns[i].on_readable(t) {
+            if let Err(close) = self.conns[i].on_ready(t) {
                 changed = true;
                 let c = self.conns.swap_remove(i);
                 let who = c.pe.map_or_else(|| format!("an unidentified peer at {}", c.addr), |pe| format!("PE {pe}"));
@@ -278,7 +373,7 @@ impl Drop for Progress {
 
 /// Gets up to this size are answered with the reply header and the data in one send (one copy of at most this
 /// many bytes); larger ones are written straight from the heap after the header.
-const SMALL_GET: usize = 4096;
+pub(crate) const SMALL_GET: usize = 4096;
 
 /// The progress thread: sleeps in `poll(2)` on the stop and kick pipes, the listener and every connection
 /// (without holding the progress role, so a waiting caller can serve meanwhile), then takes the role and
@@ -315,12 +410,7 @@ fn serve(shared: &Shared, stop: &UnixStream, kick: &UnixStream) {
         }
         {
             let s = shared.server.lock().unwrap_or_else(|e| e.into_inner());
-            fds.push(libc::pollfd { fd: s.listener.as_raw_fd(), events: libc::POLLIN, revents: 0 });
-            fds.extend(s.conns.iter().map(|c| libc::pollfd {
-                fd: c.stream.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            }));
+            fds.extend(watch(&s.listener, &s.conns));
         }
         let now = Instant::now();
         if flush_at.is_some_and(|at| now >= at) {
@@ -397,6 +487,26 @@ impl Shared {
     }
 }
 
+/// What `poll(2)` must watch of the serving side: the listener, then every connection (for a request, or for
+/// room to go on with a get reply it is streaming).
+fn watch<'a>(listener: &TcpListener, conns: &'a [Incoming]) -> impl Iterator<Item = libc::pollfd> + 'a {
+    let listener = libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    std::iter::once(listener).chain(conns.iter().map(|c| libc::pollfd {
+        fd: c.stream.as_raw_fd(),
+        events: if matches!(c.state, State::Sending { .. }) { libc::POLLOUT } else { libc::POLLIN },
+        revents: 0,
+    }))
+}
+
+/// `Ok` for an interrupted wait (the caller looks again), the error otherwise.
+fn interrupted_ok(e: io::Error) -> io::Result<()> {
+    if e.kind() == io::ErrorKind::Interrupted {
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
 /// `ppoll(2)` on `fds` for at most `timeout` (`None`: no limit).
 fn ppoll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> libc::c_int {
     let ts = timeout.map(|d| libc::timespec { tv_sec: d.as_secs() as libc::time_t, tv_nsec: d.subsec_nanos() as _ });
@@ -447,6 +557,10 @@ struct RxBuf {
     buf: Vec<u8>,
     pos: usize,
     end: usize,
+    /// The last read returned less than it asked for: the socket is (almost surely) empty now, so the next
+    /// read would only answer `EAGAIN`. Not read again until `poll(2)` reports it readable (the readiness is
+    /// level-triggered: bytes that came meanwhile are reported then), which saves a system call per request.
+    drained: bool,
 }
 
 impl RxBuf {
@@ -469,6 +583,9 @@ impl RxBuf {
             if done == len {
                 return Ok(done);
             }
+            if self.drained {
+                return Ok(done);
+            }
             // The buffer is empty: refill it, or read a long rest straight into place.
             let left = len - done;
             let (into, room) = if left >= RX_BUF {
@@ -481,7 +598,9 @@ impl RxBuf {
                 (self.buf.as_mut_ptr(), RX_BUF)
             };
             // SAFETY: into..into+room is writable: the caller's range or this buffer.
-            match unsafe { read_raw(fd, into, room) } {
+            let r = unsafe { read_raw(fd, into, room) };
+            self.drained = matches!(r, Ok(n) if n > 0 && n < room);
+            match r {
                 Ok(0) => return Err(Close::Eof),
                 Ok(n) if left >= RX_BUF => done += n,
                 Ok(n) => (self.pos, self.end) = (0, n),
@@ -502,10 +621,39 @@ impl RxBuf {
 
 impl Incoming {
     /// Consumes everything the socket has now, applying each complete request.
-    fn on_readable(&mut self, t: &Target) -> Result<(), Close> {
+    fn on_ready(&mut self, t: &Target) -> Result<(), Close> {
         let fd = self.stream.as_raw_fd();
+        // Reported ready by poll(2): whatever the last read said, there may be bytes now.
+        self.rx.drained = false;
         loop {
             match &mut self.state {
+                State::Sending { src, len, done } => {
+                    let p = t.node.local().span(src.0, *len).map_err(|e| Close::Fault(e.to_string()))?.as_ptr();
+                    while *done < *len {
+                        // SAFETY: p..p+len is inside this PE's own mapping (span checked), done < len.
+                        // MSG_DONTWAIT: a peer that does not read now stalls only this connection, never the
+                        // thread (which may be a caller waiting for its own reply); MSG_NOSIGNAL: EPIPE, not SIGPIPE.
+                        let n = unsafe {
+                            libc::send(
+                                fd,
+                                p.add(*done as usize).cast(),
+                                (*len - *done) as usize,
+                                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                            )
+                        };
+                        if n > 0 {
+                            *done += n as u64;
+                            continue;
+                        }
+                        let e = if n == 0 { io::ErrorKind::WriteZero.into() } else { io::Error::last_os_error() };
+                        match e.kind() {
+                            io::ErrorKind::Interrupted => {}
+                            io::ErrorKind::WouldBlock => return Ok(()),
+                            _ => return Err(e.into()),
+                        }
+                    }
+                    self.state = State::Header { buf: [0; REQUEST_LEN], got: 0 };
+                }
                 State::Hello { buf, got } => {
                     if !self.rx.fill(fd, buf, got)? {
                         return Ok(());
@@ -582,10 +730,11 @@ impl Incoming {
                     unsafe { std::ptr::copy_nonoverlapping(p.as_ptr(), frame[REPLY_LEN..].as_mut_ptr(), len as usize) };
                     self.send(&frame[..REPLY_LEN + len as usize], t)
                 }
-                Ok(p) => {
+                Ok(_) => {
+                    // The header now (one reply in flight per connection: there is room), the data as the socket
+                    // takes it (`State::Sending`): the serving thread never blocks on a peer's full buffer.
                     self.send(&Reply::ok(len).encode(), t)?;
-                    // SAFETY: p..p+len is inside this PE's own mapping (span checked), which outlives the call.
-                    unsafe { write_all_raw(self.stream.as_raw_fd(), p.as_ptr(), len as usize, t.io_timeout) }?;
+                    self.state = State::Sending { src, len, done: 0 };
                     Ok(())
                 }
                 Err(e) => self.refuse(t, format!("get out of bounds: {e}")),
