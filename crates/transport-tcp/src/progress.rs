@@ -206,6 +206,11 @@ impl Shared {
             if left.is_zero() {
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "no reply"));
             }
+            // While this thread holds the role the progress thread stays parked: write the batches of this
+            // PE's other connections meanwhile (its own connection is locked by this caller and skipped).
+            if self.outbox.has_pending() {
+                self.outbox.flush_nonblocking();
+            }
             self.wait_serving(fd, left)?;
         }
         Ok(done)
