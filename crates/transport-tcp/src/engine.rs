@@ -179,12 +179,13 @@ impl TcpEngine {
         let (timeout, spin) = (self.timeouts.control, self.spin);
         // A small get's data comes in the reply's segment: taken with the header.
         let inline = data.map_or(0, |(_, len)| if len <= SMALL_GET { len } else { 0 });
-        let mut b = [0u8; REPLY_LEN + SMALL_GET];
+        // Not zeroed (4 KiB of stores per call): only the `got` bytes the socket wrote are read.
+        let mut b = std::mem::MaybeUninit::<[u8; REPLY_LEN + SMALL_GET]>::uninit();
+        let b = b.as_mut_ptr().cast::<u8>();
         // SAFETY: b is REPLY_LEN + SMALL_GET writable bytes of this frame.
-        let got = unsafe {
-            self.shared.read_reply(fd, b.as_mut_ptr(), (REPLY_LEN, REPLY_LEN + inline), false, timeout, spin)
-        }?;
-        let head: &[u8; REPLY_LEN] = b[..REPLY_LEN].try_into().expect("REPLY_LEN bytes");
+        let got = unsafe { self.shared.read_reply(fd, b, (REPLY_LEN, REPLY_LEN + inline), false, timeout, spin) }?;
+        // SAFETY: read_reply wrote got >= REPLY_LEN bytes at b.
+        let head: &[u8; REPLY_LEN] = unsafe { &*b.cast::<[u8; REPLY_LEN]>() };
         let reply = Reply::decode(head).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.0))?;
         if let Some(r) = reply.refused {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("the target refused the request ({r:?})")));
@@ -194,8 +195,9 @@ impl TcpEngine {
                 return Err(io::Error::new(io::ErrorKind::InvalidData, "a get answered with another length"));
             }
             let have = got - REPLY_LEN;
-            // SAFETY: have <= inline <= len: dst..dst+have is inside the caller's writable range; b is a local.
-            unsafe { std::ptr::copy_nonoverlapping(b[REPLY_LEN..].as_ptr(), dst, have) };
+            // SAFETY: b+REPLY_LEN..b+got was written by read_reply; have <= inline <= len: dst..dst+have is
+            // inside the caller's writable range; b is a local, so they do not overlap.
+            unsafe { std::ptr::copy_nonoverlapping(b.add(REPLY_LEN), dst, have) };
             if have < len {
                 let rest = len - have;
                 // SAFETY: dst+have..dst+len is inside the caller's writable range, which nothing else accesses.

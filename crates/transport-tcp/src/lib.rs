@@ -20,8 +20,9 @@
 //! barrier, a signal wait: the facade's waits call [`DataOpEngine::progress`](shmem_core::engine::DataOpEngine),
 //! and the waiting thread then writes this PE's batches and serves whatever has arrived itself), or for a
 //! reply (a `quiet`, a get, a fetching atomic: the thread reads its reply from its own socket itself and,
-//! while it waits, serves this PE's incoming requests). Either way no thread has to be woken and scheduled to
-//! pass a request or a reply on (see [`progress`](crate::progress)). A large get reply is written as the
+//! while the progress thread is parked for a driving waiter, serves this PE's incoming requests; otherwise it
+//! sleeps in `recv` on its own socket, one system call, while the progress thread serves). No thread has to be
+//! woken and scheduled to pass a reply on (see [`progress`](crate::progress)). A large get reply is written as the
 //! socket takes it, never with a blocking write, so two PEs that wait for each other's replies while serving
 //! each other's requests cannot stall each other.
 //!
