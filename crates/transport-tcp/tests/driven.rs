@@ -204,10 +204,11 @@ fn driving_waiters_ping_pong() {
     eprintln!("driven ping-pong: {:?} per round trip", start.elapsed() / ROUNDS as u32);
 }
 
-/// Two PEs each get (almost) 8 MiB from the other at the same time, again and again (more than the sockets buffer, so
-/// each reply is written in many pieces), with small puts, a quiet and a fetch-add between the gets. A thread
-/// that waits for its reply also serves its PE's incoming requests: if it wrote the peer's large get reply
-/// with a blocking write, both would sit in that write while neither reads its own reply, until the timeout.
+/// Two PEs each get (almost) 8 MiB from the other at the same time, again and again (each reply is written in
+/// many pieces), with small puts, a quiet and a fetch-add between the gets; every other round each PE drives
+/// progress just before its get, so that the get's wait serves the PE's sockets itself (the progress thread
+/// stays parked). A thread that serves while it waits for its own reply must never block writing the peer's
+/// large reply: two such threads would each sit in that write while neither reads its own reply.
 /// Every byte is checked, and the whole exchange is bounded well below the 30 s the engines' timeouts allow.
 #[test]
 fn two_pes_getting_large_blocks_from_each_other_at_once_both_finish_exactly() {
@@ -238,6 +239,11 @@ fn two_pes_getting_large_blocks_from_each_other_at_once_both_finish_exactly() {
                         dst: into.as_mut_ptr(),
                         len: BIG,
                     };
+                    if round % 2 == 1 {
+                        // As a waiter that just drove progress: the progress thread stays parked, and the get's
+                        // wait serves this PE's sockets itself (the other rounds leave that to the progress thread).
+                        e.progress();
+                    }
                     // SAFETY: into is BIG writable bytes that nothing else touches during the call.
                     unsafe { e.get(op, Completion::Blocking) }.expect("large get");
                     for (i, &b) in into.iter().enumerate() {
