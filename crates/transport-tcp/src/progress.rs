@@ -245,8 +245,8 @@ impl Shared {
             if left.is_zero() {
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "no reply"));
             }
-            if self.driven_at.load(Ordering::Relaxed) == 0 {
-                // The progress thread watches the sockets (no thread of this PE drives progress now): sleep in
+            if self.driver_left().is_none() {
+                // The progress thread watches the sockets (no thread of this PE drove progress lately): sleep in
                 // `recv` on this connection alone, one system call where watching every socket costs two
                 // (`poll`, then `recv`: about a microsecond more per round trip on the 2-core VM). Bounded by the
                 // socket's receive timeout, which is the control timeout.
@@ -291,8 +291,8 @@ impl Shared {
                 return if r < 0 { interrupted_ok(io::Error::last_os_error()) } else { Ok(()) };
             }
         };
-        // Keeps the progress thread off the sockets: this thread watches them.
-        self.driven_at.store(self.now_ns().max(1), Ordering::Relaxed);
+        // (driven_at is left alone: the progress thread stays parked only as long as the real driver keeps it
+        // so, and a caller that waited in this mode goes back to `recv` once it is not.)
         let s = &mut *s;
         s.fds.clear();
         s.fds.push(libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
