@@ -459,6 +459,9 @@ fn serve(shared: &Shared, stop: &UnixStream, kick: &UnixStream) {
     let mut spin_until: Option<Instant> = None;
     // When the oldest batch seen must be written.
     let mut flush_at: Option<Instant> = None;
+    // Until this instant (set whenever a batch is seen) the thread looks for batches every half FLUSH_AFTER
+    // instead of sleeping without a limit: a put that starts a batch meanwhile needs no kick.
+    let mut watch_until: Option<Instant> = None;
     loop {
         if let Some(left) = shared.driver_left() {
             // A thread of this PE drives progress: stay off the sockets until it releases (kick) or has not
@@ -487,21 +490,26 @@ fn serve(shared: &Shared, stop: &UnixStream, kick: &UnixStream) {
             flush_at = None;
         }
         if flush_at.is_none() && shared.outbox.has_pending() {
-            flush_at = Some(now + FLUSH_AFTER);
+            // Seen at most WATCH_STEP after it started (while watching): written at most FLUSH_AFTER after it.
+            flush_at = Some(now + WATCH_STEP);
+            watch_until = Some(now + WATCH_BATCHES);
         }
         let mut timeout = if spin_until.is_some_and(|u| now < u) {
             Some(Duration::ZERO)
         } else {
             flush_at.map(|at| at.saturating_duration_since(now))
         };
+        if timeout.is_none() && watch_until.is_some_and(|u| now < u) {
+            timeout = Some(WATCH_STEP);
+        }
         if timeout.is_none() {
             // Sleeping without a limit: announce it, then look for batches once more (a put that started one
             // before seeing the flag is found here; one after it kicks).
             shared.asleep.store(true, Ordering::SeqCst);
             if shared.outbox.has_pending() {
                 shared.asleep.store(false, Ordering::SeqCst);
-                flush_at = Some(now + FLUSH_AFTER);
-                timeout = Some(FLUSH_AFTER);
+                flush_at = Some(now + WATCH_STEP);
+                timeout = Some(WATCH_STEP);
             }
         }
         let r = epoll_wait(&shared.target.epoll, &mut evs, timeout);
@@ -539,6 +547,15 @@ fn serve(shared: &Shared, stop: &UnixStream, kick: &UnixStream) {
         s.serve(&shared.target, listener_ready, &ready);
     }
 }
+
+/// How often the progress thread looks for batches while it watches for them ([`WATCH_BATCHES`]): half of
+/// [`FLUSH_AFTER`], so that a batch seen one step after it started is still written within `FLUSH_AFTER`.
+const WATCH_STEP: Duration = Duration::from_micros(FLUSH_AFTER.as_micros() as u64 / 2);
+/// For how long after it last saw a batch the progress thread keeps looking for new ones every [`WATCH_STEP`]
+/// rather than sleeping until kicked. While a PE batches (a burst of puts, or put + quiet in a loop, where each
+/// put starts a batch that its quiet writes), this replaces a kick per batch — a system call on the put's path
+/// and a wake-up of the progress thread — by a timer wake-up every step.
+const WATCH_BATCHES: Duration = Duration::from_millis(2);
 
 /// How long after a waiting thread's last drive the progress thread stays off the sockets (unless the thread
 /// releases the role first, as a wait that goes to sleep does). A request that comes just after a wait ended
