@@ -8,7 +8,7 @@ use shmem_core::{HeapOffset, Pe};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
-use transport_tcp::wire::{Hello, Request};
+use transport_tcp::wire::{Hello, Reply, Request, REPLY_LEN};
 use transport_tcp::TcpEngine;
 
 fn bed(n: u32) -> Testbed<TcpEngine> {
@@ -141,4 +141,37 @@ fn a_vanished_peer_is_an_error_naming_it() {
     assert!(err.to_string().contains("PE 2"), "{err}");
     assert!(t.elapsed() < Duration::from_secs(20), "noticing a vanished peer took {:?}", t.elapsed());
     job_still_works(&bed, 5);
+}
+
+/// A peer that asks for a large get and then does not read the reply holds up only its own connection: the
+/// target writes the reply as the socket takes it and keeps serving the job's other connections meanwhile,
+/// and once the peer reads, it gets every byte. (A target that wrote the reply with a blocking write would
+/// serve nobody else until its write timeout, the control timeout, then drop the slow peer: the job's put,
+/// quiet and get below would wait that long or fail, and the slow peer's reply would come truncated.)
+#[test]
+fn a_peer_not_reading_a_large_get_reply_stalls_nobody_else() {
+    let bed = bed(2);
+    const SRC: u64 = 64 << 10;
+    const LEN: usize = 7 << 20;
+    let pattern: Vec<u8> = (0..LEN).map(|i| (i / 4093 + i * 7) as u8).collect();
+    bed.set_local_bytes(1, SRC, &pattern);
+    let mut slow = TcpStream::connect(addr_of(&bed, 1)).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    slow.write_all(&Hello::encode(0, TESTBED_SECRET)).unwrap();
+    let mut ok = [0u8; 1];
+    slow.read_exact(&mut ok).unwrap();
+    slow.write_all(&Request::Get { src: HeapOffset(SRC), len: LEN as u64 }.encode()).unwrap();
+    // Not a timing: only so that the target has met the slow request (and filled the socket) first.
+    std::thread::sleep(Duration::from_millis(200));
+    for round in 1..=5u8 {
+        job_still_works(&bed, round);
+    }
+    let mut head = [0u8; REPLY_LEN];
+    slow.read_exact(&mut head).unwrap();
+    let reply = Reply::decode(&head).unwrap();
+    assert_eq!((reply.refused, reply.value), (None, LEN as u64));
+    let mut got = vec![0u8; LEN];
+    slow.read_exact(&mut got).unwrap();
+    let first_bad = got.iter().zip(&pattern).position(|(a, b)| a != b);
+    assert_eq!(first_bad, None, "the slow peer's get reply differs from the heap");
 }
