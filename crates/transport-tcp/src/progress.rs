@@ -65,6 +65,10 @@ fn epoll_ctl(epoll: &OwnedFd, op: libc::c_int, fd: RawFd, events: libc::c_int, t
 
 /// Waits on `epoll` for at most `timeout` (`None`: no limit), with nanosecond timeouts (`epoll_pwait2`, Linux
 /// 5.11) or, where the kernel lacks it, milliseconds rounded up; the count of events filled in, or -1.
+///
+/// `epoll_pwait2` is called through `syscall(2)`, not glibc's wrapper: the wrapper exists only since glibc 2.35
+/// (a binary linked against it does not load on older systems, and musl has none), while the system call
+/// itself only needs the kernel.
 fn epoll_wait(epoll: &OwnedFd, evs: &mut [libc::epoll_event], timeout: Option<Duration>) -> libc::c_int {
     static NO_PWAIT2: AtomicBool = AtomicBool::new(false);
     let (fd, max) = (epoll.as_raw_fd(), evs.len() as libc::c_int);
@@ -72,8 +76,19 @@ fn epoll_wait(epoll: &OwnedFd, evs: &mut [libc::epoll_event], timeout: Option<Du
         let ts =
             timeout.map(|d| libc::timespec { tv_sec: d.as_secs() as libc::time_t, tv_nsec: d.subsec_nanos() as _ });
         let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
-        // SAFETY: evs is a writable array of max events; ts_ptr null or a live timespec; no signal mask.
-        let r = unsafe { libc::epoll_pwait2(fd, evs.as_mut_ptr(), max, ts_ptr, std::ptr::null()) };
+        // SAFETY: evs is a writable array of max events; ts_ptr null or a live timespec; no signal mask (its
+        // size argument, the kernel's sigset size, is then not used).
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_epoll_pwait2,
+                fd,
+                evs.as_mut_ptr(),
+                max,
+                ts_ptr,
+                std::ptr::null::<libc::sigset_t>(),
+                KERNEL_SIGSET_BYTES,
+            )
+        } as libc::c_int;
         if r >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS) {
             return r;
         }
@@ -83,6 +98,9 @@ fn epoll_wait(epoll: &OwnedFd, evs: &mut [libc::epoll_event], timeout: Option<Du
     // SAFETY: evs is a writable array of max events.
     unsafe { libc::epoll_wait(fd, evs.as_mut_ptr(), max, ms) }
 }
+
+/// The size of the kernel's signal set (64 signals), the last argument of the `epoll_pwait2` system call.
+const KERNEL_SIGSET_BYTES: libc::size_t = 8;
 
 /// Where a connection is in its stream of frames.
 enum State {
