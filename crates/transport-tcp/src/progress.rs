@@ -54,8 +54,8 @@ const TAG_STOP: u64 = u64::MAX;
 const TAG_KICK: u64 = u64::MAX - 1;
 const TAG_LISTENER: u64 = u64::MAX - 2;
 
-/// Adds `fd` to (`op` `EPOLL_CTL_ADD`) or changes it in (`EPOLL_CTL_MOD`) the set `epoll`, watched for `events`
-/// and tagged `tag`.
+/// Adds `fd` to (`op` `EPOLL_CTL_ADD`), changes it in (`EPOLL_CTL_MOD`) or removes it from (`EPOLL_CTL_DEL`)
+/// the set `epoll`, watched for `events` and tagged `tag`.
 fn epoll_ctl(epoll: &OwnedFd, op: libc::c_int, fd: RawFd, events: libc::c_int, tag: u64) -> io::Result<()> {
     let mut ev = libc::epoll_event { events: events as u32, u64: tag };
     // SAFETY: epoll and fd are open descriptors; ev is a live epoll_event for the call.
@@ -410,6 +410,7 @@ impl Server {
             if let Err(close) = self.conns[i].on_ready(t) {
                 changed = true;
                 let c = self.conns.swap_remove(i);
+                c.unregister(t);
                 let who = c.pe.map_or_else(|| format!("an unidentified peer at {}", c.addr), |pe| format!("PE {pe}"));
                 match close {
                     Close::Eof => tracing::debug!("PE {}: TCP connection from {who} closed", me.0),
@@ -490,7 +491,9 @@ impl Drop for Progress {
         }
         // The incoming connections close now, even while the engine's callers still hold the shared state.
         let mut s = self.shared.server.lock().unwrap_or_else(|e| e.into_inner());
-        s.conns.clear();
+        for c in s.conns.drain(..) {
+            c.unregister(&self.shared.target);
+        }
     }
 }
 
@@ -762,6 +765,15 @@ impl RxBuf {
 }
 
 impl Incoming {
+    /// Takes the connection out of the progress thread's `epoll` set; called before it is dropped. Closing this
+    /// descriptor alone may not do it: the set holds the open socket, which a child forked without `exec`
+    /// (Python's `multiprocessing` fork start method) keeps open through its copy of the descriptor. Left in the
+    /// set, it would report the peer's close (level-triggered) on every wait, under a tag that names no
+    /// connection: the progress thread would spin.
+    fn unregister(&self, t: &Target) {
+        let _ = epoll_ctl(&t.epoll, libc::EPOLL_CTL_DEL, self.stream.as_raw_fd(), 0, 0);
+    }
+
     /// Consumes everything the socket has now, applying each complete request.
     fn on_ready(&mut self, t: &Target) -> Result<(), Close> {
         let fd = self.stream.as_raw_fd();
