@@ -293,7 +293,7 @@ impl Shared {
             if left.is_zero() {
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "no reply"));
             }
-            if self.driver_left().is_none() {
+            let Some(park) = self.driver_left() else {
                 // The progress thread watches the sockets (no thread of this PE drove progress lately): sleep in
                 // `recv` on this connection alone, one system call where watching every socket costs two
                 // (`poll`, then `recv`: about a microsecond more per round trip on the 2-core VM). Bounded by the
@@ -313,14 +313,16 @@ impl Shared {
                     io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => continue,
                     _ => return Err(e),
                 }
-            }
+            };
             // A thread of this PE drives progress, so the progress thread is parked: serve while waiting, and
             // write the batches of this PE's other connections meanwhile (its own connection is locked by this
             // caller and skipped).
             if self.outbox.has_pending() {
                 self.outbox.flush_nonblocking();
             }
-            self.wait_serving(fd, left)?;
+            // At most until the park ends: then the progress thread is back on the sockets (it would wait for
+            // the role this thread holds) and this caller goes back to sleeping in `recv`.
+            self.wait_serving(fd, left.min(park))?;
         }
         Ok(done)
     }
@@ -328,14 +330,12 @@ impl Shared {
     /// Waits (at most `left`) until `fd` is readable, serving this PE's incoming connections meanwhile if no
     /// other thread holds the progress role; else watches `fd` alone, a millisecond at a time, and tries again.
     fn wait_serving(&self, fd: RawFd, left: Duration) -> io::Result<()> {
-        let ms = |d: Duration| d.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
         let mut s = match self.server.try_lock() {
             Ok(s) => s,
             Err(TryLockError::Poisoned(e)) => e.into_inner(),
             Err(TryLockError::WouldBlock) => {
-                let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-                // SAFETY: p is one valid pollfd.
-                let r = unsafe { libc::poll(&mut p, 1, ms(left.min(Duration::from_millis(1)))) };
+                let mut p = [libc::pollfd { fd, events: libc::POLLIN, revents: 0 }];
+                let r = ppoll(&mut p, Some(left.min(Duration::from_millis(1))));
                 return if r < 0 { interrupted_ok(io::Error::last_os_error()) } else { Ok(()) };
             }
         };
@@ -345,8 +345,8 @@ impl Shared {
         s.fds.clear();
         s.fds.push(libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
         s.fds.extend(watch(&s.listener, &s.conns));
-        // SAFETY: fds is a valid array of fds.len() pollfd structures for the call.
-        let r = unsafe { libc::poll(s.fds.as_mut_ptr(), s.fds.len() as libc::nfds_t, ms(left)) };
+        // ppoll: `left` is often a fraction of a millisecond (the rest of a park), which poll(2) would round up.
+        let r = ppoll(&mut s.fds, Some(left));
         if r < 0 {
             return interrupted_ok(io::Error::last_os_error());
         }
