@@ -665,12 +665,15 @@ fn accept_all(listener: &TcpListener, conns: &mut Vec<Incoming>, epoll: &OwnedFd
         match listener.accept() {
             Ok((stream, addr)) => {
                 let fd = stream.as_raw_fd();
-                if stream
+                if let Err(e) = stream
                     .set_nonblocking(true)
                     .and_then(|_| stream.set_nodelay(true))
                     .and_then(|_| epoll_ctl(epoll, libc::EPOLL_CTL_ADD, fd, libc::EPOLLIN, fd as u64))
-                    .is_err()
                 {
+                    // The peer sees the connection closed before its hello is answered (and names this PE).
+                    tracing::warn!(
+                        "TCP progress thread: dropped a new connection from {addr}: setting it up failed: {e}"
+                    );
                     continue;
                 }
                 conns.push(Incoming {
