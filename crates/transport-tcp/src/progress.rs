@@ -218,6 +218,12 @@ impl Shared {
     /// Never sleeps; `true` when some connection was readable (a frame, or part of one, was taken).
     pub(crate) fn drive(&self) -> bool {
         self.driven_at.store(self.now_ns().max(1), Ordering::Relaxed);
+        self.serve_ready()
+    }
+
+    /// What [`Shared::drive`] does without parking the progress thread: a reply waiter's spin serves with it,
+    /// as it is not a driver (a park it refreshed would keep every later wait of this PE in the serving mode).
+    fn serve_ready(&self) -> bool {
         let mut s = match self.server.try_lock() {
             Ok(s) => s,
             Err(TryLockError::Poisoned(e)) => e.into_inner(),
@@ -242,10 +248,11 @@ impl Shared {
     /// the first `max` is there already. The reply is read by the thread that waits for it, with no hand-over
     /// from the progress thread. While a thread of this PE drives progress (the progress thread is parked), the
     /// caller also serves this PE's incoming connections meanwhile when no other thread does (it takes the
-    /// progress role for each wait), so two PEs that wait for each other's replies each keep serving the
-    /// other's requests; otherwise the progress thread is on the sockets and the caller sleeps in `recv`. `now`: look for bytes before the first wait (the rest of a
-    /// reply whose start was there); else the first system call is the wait. Polls (driving progress) for
-    /// `spin` before it sleeps. `ErrorKind::TimedOut` when no byte came for `timeout`.
+    /// progress role for each wait, at most until the park ends), so two PEs that wait for each other's replies
+    /// each keep serving the other's requests; otherwise the progress thread is on the sockets and the caller
+    /// sleeps in `recv`. `now`: look for bytes before the first wait (the rest of a reply whose start was
+    /// there); else the first system call is the wait. Polls (serving what has arrived, without parking the
+    /// progress thread) for `spin` before it sleeps. `ErrorKind::TimedOut` when no byte came for `timeout`.
     ///
     /// # Safety
     /// `dst..dst+max` must be writable memory that nothing else accesses during the call.
@@ -285,7 +292,7 @@ impl Shared {
             try_read = true;
             let now = Instant::now();
             if now < spin_until {
-                self.drive();
+                self.serve_ready();
                 std::hint::spin_loop();
                 continue;
             }
