@@ -101,6 +101,14 @@ impl TcpEngine {
         Ok(guard)
     }
 
+    /// How many times a thread of this PE that waited for its own reply waited in the serving mode (holding the
+    /// progress role, watching this PE's incoming connections too, while a driver parks the progress thread).
+    /// For tests that must know that this path ran.
+    #[doc(hidden)]
+    pub fn serving_waits(&self) -> u64 {
+        self.shared.serving_waits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn connect(&self, pe: Pe) -> Result<Outgoing> {
         let addr = self.peers[pe.index()];
         let fail = |what: &str, e: io::Error| {

@@ -196,6 +196,9 @@ pub(crate) struct Shared {
     driven_at: AtomicU64,
     /// Set while the progress thread is parked off the sockets: a driver's release then kicks it.
     parked: AtomicBool,
+    /// How many waits of reply waiters held the progress role, watching this PE's incoming connections as well
+    /// as their own (the serving mode, while a driver parks the progress thread); for the tests.
+    pub(crate) serving_waits: AtomicU64,
     epoch: Instant,
     /// Write end of the kick pipe (non-blocking).
     kick: UnixStream,
@@ -348,6 +351,7 @@ impl Shared {
         };
         // (driven_at is left alone: the progress thread stays parked only as long as the real driver keeps it
         // so, and a caller that waited in this mode goes back to `recv` once it is not.)
+        self.serving_waits.fetch_add(1, Ordering::Relaxed);
         let s = &mut *s;
         s.fds.clear();
         s.fds.push(libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
@@ -472,6 +476,7 @@ impl Progress {
             asleep: AtomicBool::new(false),
             driven_at: AtomicU64::new(0),
             parked: AtomicBool::new(false),
+            serving_waits: AtomicU64::new(0),
             epoch: Instant::now(),
             kick,
         });

@@ -206,9 +206,10 @@ fn driving_waiters_ping_pong() {
 
 /// Two PEs each get (almost) 8 MiB from the other at the same time, again and again (each reply is written in
 /// many pieces), with small puts, a quiet and a fetch-add between the gets; every other round each PE drives
-/// progress just before its get, so that the get's wait serves the PE's sockets itself (the progress thread
-/// stays parked). A thread that serves while it waits for its own reply must never block writing the peer's
-/// large reply: two such threads would each sit in that write while neither reads its own reply.
+/// progress all through its get, so that the get's wait serves the PE's sockets itself (the progress thread
+/// stays parked; counted, and checked at the end). A thread that serves while it waits for its own reply must
+/// never block writing the peer's large reply: two such threads would each sit in that write while neither
+/// reads its own reply.
 /// Every byte is checked, and the whole exchange is bounded well below the 30 s the engines' timeouts allow.
 #[test]
 fn two_pes_getting_large_blocks_from_each_other_at_once_both_finish_exactly() {
@@ -239,13 +240,27 @@ fn two_pes_getting_large_blocks_from_each_other_at_once_both_finish_exactly() {
                         dst: into.as_mut_ptr(),
                         len: BIG,
                     };
-                    if round % 2 == 1 {
-                        // As a waiter that just drove progress: the progress thread stays parked, and the get's
-                        // wait serves this PE's sockets itself (the other rounds leave that to the progress thread).
-                        e.progress();
-                    }
-                    // SAFETY: into is BIG writable bytes that nothing else touches during the call.
-                    unsafe { e.get(op, Completion::Blocking) }.expect("large get");
+                    let driving = AtomicBool::new(round % 2 == 1);
+                    std::thread::scope(|d| {
+                        if driving.load(Ordering::Relaxed) {
+                            // A thread of this PE drives progress all through the get (as a waiter that polls
+                            // would): the progress thread stays parked, and the get's wait serves this PE's
+                            // sockets (with the driver: either may serve a frame). The even rounds leave the
+                            // sockets to the progress thread.
+                            let driving = &driving;
+                            d.spawn(move || {
+                                while driving.load(Ordering::Relaxed) {
+                                    e.progress();
+                                    std::thread::yield_now();
+                                }
+                            });
+                        }
+                        // SAFETY: into is BIG writable bytes that nothing else touches during the call.
+                        let r = unsafe { e.get(op, Completion::Blocking) };
+                        driving.store(false, Ordering::Relaxed);
+                        e.progress_release();
+                        r.expect("large get");
+                    });
                     for (i, &b) in into.iter().enumerate() {
                         assert_eq!(
                             b,
@@ -268,5 +283,10 @@ fn two_pes_getting_large_blocks_from_each_other_at_once_both_finish_exactly() {
             assert_eq!(bed.word(me, 64 + 8 * u64::from(1 - me)).load(Ordering::Acquire), v, "round {round}");
         }
         assert!(start.elapsed() < Duration::from_secs(20), "round {round}: the exchange took {:?}", start.elapsed());
+    }
+    // The odd rounds really waited in the serving mode on both PEs.
+    for pe in 0..2 {
+        let served = bed.engines[pe].serving_waits();
+        assert!(served > 0, "PE {pe}: no reply wait took the serving mode while a driver parked the progress thread");
     }
 }
