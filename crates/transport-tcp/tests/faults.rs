@@ -143,6 +143,47 @@ fn a_vanished_peer_is_an_error_naming_it() {
     job_still_works(&bed, 5);
 }
 
+/// A TCP connection to `addr` (IPv4) whose receive buffer is set small before it connects, so that the window
+/// it offers stays small: a peer that does not read then fills the target's socket with little data, whatever
+/// the host's `tcp_rmem`/`tcp_wmem` (with large ones, a whole reply could fit in the buffers and the test would
+/// not tell a target that blocks on a full socket from one that does not).
+fn connect_with_small_rcvbuf(addr: SocketAddr) -> TcpStream {
+    let SocketAddr::V4(v4) = addr else { panic!("the testbed listens on IPv4, not {addr}") };
+    // SAFETY: socket(2) takes no pointers.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+    // SAFETY: a new descriptor that nothing else owns; the stream closes it.
+    let stream = unsafe { <TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let size: libc::c_int = 4096;
+    // SAFETY: size is a live c_int of the length given.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0, "SO_RCVBUF: {}", std::io::Error::last_os_error());
+    let sa = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: v4.port().to_be(),
+        sin_addr: libc::in_addr { s_addr: u32::from(*v4.ip()).to_be() },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: sa is a live sockaddr_in of the length given.
+    let r = unsafe {
+        libc::connect(
+            fd,
+            (&sa as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0, "connect to {addr}: {}", std::io::Error::last_os_error());
+    stream
+}
+
 /// A peer that asks for a large get and then does not read the reply holds up only its own connection: the
 /// target writes the reply as the socket takes it and keeps serving the job's other connections meanwhile,
 /// and once the peer reads, it gets every byte. (A target that wrote the reply with a blocking write would
@@ -155,7 +196,7 @@ fn a_peer_not_reading_a_large_get_reply_stalls_nobody_else() {
     const LEN: usize = 7 << 20;
     let pattern: Vec<u8> = (0..LEN).map(|i| (i / 4093 + i * 7) as u8).collect();
     bed.set_local_bytes(1, SRC, &pattern);
-    let mut slow = TcpStream::connect(addr_of(&bed, 1)).unwrap();
+    let mut slow = connect_with_small_rcvbuf(addr_of(&bed, 1));
     slow.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     slow.write_all(&Hello::encode(0, TESTBED_SECRET)).unwrap();
     let mut ok = [0u8; 1];
@@ -163,9 +204,13 @@ fn a_peer_not_reading_a_large_get_reply_stalls_nobody_else() {
     slow.write_all(&Request::Get { src: HeapOffset(SRC), len: LEN as u64 }.encode()).unwrap();
     // Not a timing: only so that the target has met the slow request (and filled the socket) first.
     std::thread::sleep(Duration::from_millis(200));
+    let t = Instant::now();
     for round in 1..=5u8 {
         job_still_works(&bed, round);
     }
+    // A hang check, not a timing: each round is a few round trips; stalled behind the slow peer they would take
+    // the 30 s control timeout.
+    assert!(t.elapsed() < Duration::from_secs(10), "the job's five rounds took {:?}", t.elapsed());
     let mut head = [0u8; REPLY_LEN];
     slow.read_exact(&mut head).unwrap();
     let reply = Reply::decode(&head).unwrap();
