@@ -101,9 +101,9 @@ impl TcpEngine {
         Ok(guard)
     }
 
-    /// How many times a thread of this PE that waited for its own reply waited in the serving mode (holding the
-    /// progress role, watching this PE's incoming connections too, while a driver parks the progress thread).
-    /// For tests that must know that this path ran.
+    /// How many times a thread of this PE that waited for its own reply waited in the serving mode (a driver
+    /// parks the progress thread: the waiter serves this PE's incoming connections unless another thread holds
+    /// the role now). For tests that must know that this path ran.
     #[doc(hidden)]
     pub fn serving_waits(&self) -> u64 {
         self.shared.serving_waits.load(std::sync::atomic::Ordering::Relaxed)

@@ -196,8 +196,8 @@ pub(crate) struct Shared {
     driven_at: AtomicU64,
     /// Set while the progress thread is parked off the sockets: a driver's release then kicks it.
     parked: AtomicBool,
-    /// How many waits of reply waiters held the progress role, watching this PE's incoming connections as well
-    /// as their own (the serving mode, while a driver parks the progress thread); for the tests.
+    /// How many waits of reply waiters were in the serving mode (the progress thread parked for a driver: the
+    /// waiter serves this PE's incoming connections unless another thread holds the role); for the tests.
     pub(crate) serving_waits: AtomicU64,
     epoch: Instant,
     /// Write end of the kick pipe (non-blocking).
@@ -332,6 +332,7 @@ impl Shared {
             }
             // At most until the park ends: then the progress thread is back on the sockets (it would wait for
             // the role this thread holds) and this caller goes back to sleeping in `recv`.
+            self.serving_waits.fetch_add(1, Ordering::Relaxed);
             self.wait_serving(fd, left.min(park))?;
         }
         Ok(done)
@@ -351,7 +352,6 @@ impl Shared {
         };
         // (driven_at is left alone: the progress thread stays parked only as long as the real driver keeps it
         // so, and a caller that waited in this mode goes back to `recv` once it is not.)
-        self.serving_waits.fetch_add(1, Ordering::Relaxed);
         let s = &mut *s;
         s.fds.clear();
         s.fds.push(libc::pollfd { fd, events: libc::POLLIN, revents: 0 });

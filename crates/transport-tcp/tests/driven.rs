@@ -241,19 +241,24 @@ fn two_pes_getting_large_blocks_from_each_other_at_once_both_finish_exactly() {
                         len: BIG,
                     };
                     let driving = AtomicBool::new(round % 2 == 1);
+                    let started = std::sync::Barrier::new(2);
                     std::thread::scope(|d| {
                         if driving.load(Ordering::Relaxed) {
                             // A thread of this PE drives progress all through the get (as a waiter that polls
                             // would): the progress thread stays parked, and the get's wait serves this PE's
                             // sockets (with the driver: either may serve a frame). The even rounds leave the
                             // sockets to the progress thread.
-                            let driving = &driving;
+                            let (driving, started) = (&driving, &started);
                             d.spawn(move || {
+                                e.progress();
+                                started.wait();
                                 while driving.load(Ordering::Relaxed) {
                                     e.progress();
                                     std::thread::yield_now();
                                 }
                             });
+                            // The get starts with the progress thread parked.
+                            started.wait();
                         }
                         // SAFETY: into is BIG writable bytes that nothing else touches during the call.
                         let r = unsafe { e.get(op, Completion::Blocking) };
