@@ -48,15 +48,8 @@ impl BuildEngine for TcpEngine {
         let listener = TcpListener::bind((cfg.listen_ip, 0))
             .map_err(|e| Error::smem(format!("TCP engine: listening on {}", cfg.listen_ip), e))?;
         let addr = listener.local_addr().map_err(|e| Error::smem("TCP engine: listening address", e))?;
-        let progress = Progress::start(
-            listener,
-            setup.heap.clone(),
-            setup.job_secret.to_vec(),
-            setup.n_pes,
-            setup.timeouts.control,
-            spin,
-        )
-        .map_err(|e| Error::smem("TCP engine: starting the progress thread", e))?;
+        let progress = Progress::start(listener, setup.heap.clone(), setup.job_secret.to_vec(), setup.n_pes, spin)
+            .map_err(|e| Error::smem("TCP engine: starting the progress thread", e))?;
         let peers = match setup.exchange {
             Some(x) => x
                 .allgather("tcp/listen", addr.to_string().as_bytes(), setup.timeouts.init)?

@@ -11,12 +11,15 @@
 //! initiator never stalls the others while they send requests; put payloads are read straight into the
 //! heap, get data is sent straight from it: a large get's data as the socket takes it (`State::Sending`,
 //! watched for room to write), so the serving thread never blocks on a peer that is not reading now (that
-//! peer may itself be waiting for its own reply while it serves). The short replies (a flush, an atomic, a
-//! small get: one in flight per connection) are written with a bound (`io_timeout`). Anything malformed — a
-//! bad hello, a wrong secret, a range outside the segment — closes that connection with a warning naming the
-//! peer; the thread itself never panics on input.
+//! peer may itself be waiting for its own reply while it serves); that stream has no deadline: a peer that
+//! never reads its large get reply keeps that one connection until it reads or closes. The short replies (a
+//! flush, an atomic, a small get: one in flight per connection) are written without waiting either: one that
+//! the socket does not take means the peer sends requests without reading their replies, and closes its
+//! connection. Anything malformed — a bad hello, a wrong secret, a
+//! range outside the segment, replies not read — closes that connection with a warning naming the peer; the
+//! thread itself never panics on input.
 
-use crate::fdio::{read_raw, same_secret, write_all_raw};
+use crate::fdio::{read_raw, same_secret, write_now};
 use crate::outbox::{Outbox, FLUSH_AFTER};
 use crate::wire::{Hello, Refusal, Reply, Request, HELLO_FIXED, REPLY_LEN, REQUEST_LEN};
 use shmem_core::engine::{AtomicOp, AtomicWidth, SignalOp, SignalUpdate};
@@ -36,7 +39,6 @@ struct Target {
     node: Arc<NodeSegments>,
     secret: Vec<u8>,
     n_pes: u32,
-    io_timeout: Duration,
     /// How long to keep polling without sleeping after serving a request (the next one, e.g. the flush of a
     /// put + quiet, usually follows within microseconds).
     spin: Duration,
@@ -448,7 +450,6 @@ impl Progress {
         node: Arc<NodeSegments>,
         secret: Vec<u8>,
         n_pes: u32,
-        io_timeout: Duration,
         spin: Duration,
     ) -> io::Result<Progress> {
         listener.set_nonblocking(true)?;
@@ -468,7 +469,7 @@ impl Progress {
         epoll_ctl(&epoll, libc::EPOLL_CTL_ADD, stop_rx.as_raw_fd(), libc::EPOLLIN, TAG_STOP)?;
         epoll_ctl(&epoll, libc::EPOLL_CTL_ADD, kick_rx.as_raw_fd(), libc::EPOLLIN, TAG_KICK)?;
         epoll_ctl(&epoll, libc::EPOLL_CTL_ADD, listener.as_raw_fd(), libc::EPOLLIN, TAG_LISTENER)?;
-        let target = Target { node, secret, n_pes, io_timeout, spin, epoll, pwait2 };
+        let target = Target { node, secret, n_pes, spin, epoll, pwait2 };
         let shared = Arc::new(Shared {
             target,
             server: Mutex::new(Server { listener, conns: Vec::new(), fds: Vec::new() }),
@@ -840,7 +841,7 @@ impl Incoming {
                         return Err(Close::Fault(format!("claimed to be PE {pe} but does not know the job's secret")));
                     }
                     self.pe = Some(*pe);
-                    self.send(&[0], t)?;
+                    self.send(&[0])?;
                     self.state = State::Header { buf: [0; REQUEST_LEN], got: 0 };
                 }
                 State::Header { buf, got } => {
@@ -898,43 +899,58 @@ impl Incoming {
                     // SAFETY: p..p+len is inside this PE's own mapping (span checked); frame has room for len bytes
                     // after the header; the regions do not overlap.
                     unsafe { std::ptr::copy_nonoverlapping(p.as_ptr(), frame[REPLY_LEN..].as_mut_ptr(), len as usize) };
-                    self.send(&frame[..REPLY_LEN + len as usize], t)
+                    self.send(&frame[..REPLY_LEN + len as usize])
                 }
                 Ok(_) => {
                     // The header now (one reply in flight per connection: there is room), the data as the socket
                     // takes it (`State::Sending`): the serving thread never blocks on a peer's full buffer.
-                    self.send(&Reply::ok(len).encode(), t)?;
+                    self.send(&Reply::ok(len).encode())?;
                     let fd = self.stream.as_raw_fd();
                     epoll_ctl(&t.epoll, libc::EPOLL_CTL_MOD, fd, libc::EPOLLOUT, fd as u64)?;
                     self.state = State::Sending { src, len, done: 0 };
                     Ok(())
                 }
-                Err(e) => self.refuse(t, format!("get out of bounds: {e}")),
+                Err(e) => self.refuse(format!("get out of bounds: {e}")),
             },
             Request::Atomic { at, width, op } => {
                 if let Err(why) = check_word(&t.node, at, width.bytes()) {
-                    return self.refuse(t, why);
+                    return self.refuse(why);
                 }
                 match t.node.atomic(me, at, width, op) {
-                    Ok(old) => self.send(&Reply::ok(old).encode(), t),
-                    Err(e) => self.refuse(t, e.to_string()),
+                    Ok(old) => self.send(&Reply::ok(old).encode()),
+                    Err(e) => self.refuse(e.to_string()),
                 }
             }
             // Requests of a connection are applied in order, so everything before the flush is done.
-            Request::Flush => self.send(&Reply::ok(0).encode(), t),
+            Request::Flush => self.send(&Reply::ok(0).encode()),
         }
     }
 
     /// Answers a refused get or atomic, then closes the connection.
-    fn refuse(&mut self, t: &Target, why: String) -> Result<(), Close> {
-        let _ = self.send(&Reply { refused: Some(Refusal::OutOfBounds), value: 0 }.encode(), t);
+    fn refuse(&mut self, why: String) -> Result<(), Close> {
+        let _ = self.send(&Reply { refused: Some(Refusal::OutOfBounds), value: 0 }.encode());
         Err(Close::Fault(why))
     }
 
-    fn send(&mut self, bytes: &[u8], t: &Target) -> Result<(), Close> {
+    /// Writes a short reply (the hello's answer, a flush's, an atomic's, a small get's, a large get's header)
+    /// without waiting for room. A correct initiator has at most one reply in flight per connection: it sends a
+    /// request that is answered only from `TcpEngine::call`, holding the connection until it has read the whole
+    /// reply (puts, signals and batches of them are never answered), and the next request's segment
+    /// acknowledges that reply, so the socket's send queue is empty when the next reply is written. A reply
+    /// the socket does not take at once therefore means a peer that pipelines requests without reading the
+    /// replies: its connection is closed, where a blocking write would hold whoever serves (the progress thread,
+    /// or a caller waiting for its own reply) until the peer reads.
+    fn send(&mut self, bytes: &[u8]) -> Result<(), Close> {
         // SAFETY: bytes is a live slice for the call.
-        unsafe { write_all_raw(self.stream.as_raw_fd(), bytes.as_ptr(), bytes.len(), t.io_timeout) }?;
-        Ok(())
+        match unsafe { write_now(self.stream.as_raw_fd(), bytes.as_ptr(), bytes.len()) } {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(Close::Fault(format!(
+                "protocol violation: a {} B reply did not fit its socket, so the peer sent requests without \
+                 reading the replies to earlier ones (an initiator reads each reply before its next request)",
+                bytes.len()
+            ))),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

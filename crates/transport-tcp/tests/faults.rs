@@ -220,3 +220,43 @@ fn a_peer_not_reading_a_large_get_reply_stalls_nobody_else() {
     let first_bad = got.iter().zip(&pattern).position(|(a, b)| a != b);
     assert_eq!(first_bad, None, "the slow peer's get reply differs from the heap");
 }
+
+/// A peer that sends many requests with replies (small gets) without reading any reply breaks the protocol
+/// (an initiator reads each reply before its next request): once a reply does not fit its socket, the target
+/// closes that connection instead of waiting in a write for the peer to read (which held whoever served, and
+/// with it the whole job, for the 30 s control timeout), and the job's other connections work meanwhile.
+#[test]
+fn a_peer_pipelining_requests_without_reading_replies_is_closed_and_stalls_nobody() {
+    let bed = bed(2);
+    const N: usize = 2000;
+    const LEN: u64 = 4096;
+    let mut rude = connect_with_small_rcvbuf(addr_of(&bed, 1));
+    rude.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    rude.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
+    rude.write_all(&Hello::encode(0, TESTBED_SECRET)).unwrap();
+    let mut ok = [0u8; 1];
+    rude.read_exact(&mut ok).unwrap();
+    let requests: Vec<u8> = (0..N).flat_map(|_| Request::Get { src: HeapOffset(0), len: LEN }.encode()).collect();
+    // (Fails once the target has closed the connection.)
+    let _ = rude.write_all(&requests);
+    // Not a timing: only so that the target has met the requests first.
+    std::thread::sleep(Duration::from_millis(200));
+    let t = Instant::now();
+    for round in 1..=5u8 {
+        job_still_works(&bed, round);
+    }
+    assert!(t.elapsed() < Duration::from_secs(10), "the job's five rounds took {:?}", t.elapsed());
+    // The connection ends (end of stream or reset) after fewer than all the replies.
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 64 << 10];
+    let closed = loop {
+        match rude.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(e) => panic!("the rude peer's connection stayed open: {e} after {got} B"),
+        }
+    };
+    assert!(closed);
+    assert!(got < N * (REPLY_LEN + LEN as usize), "all {N} replies came ({got} B): nothing was refused");
+}
