@@ -615,6 +615,9 @@ fn serve(shared: &Shared, stop: &UnixStream, kick: &UnixStream) {
 
 /// How often the progress thread looks for batches while it watches for them ([`WATCH_BATCHES`]): half of
 /// [`FLUSH_AFTER`], so that a batch seen one step after it started is still written within `FLUSH_AFTER`.
+/// Where `epoll_pwait2` is missing (kernels before 5.11, or refused by a seccomp filter: [`probe_pwait2`]) the
+/// wait's timeout is rounded up to a millisecond: the step is then 1 ms, so a batch that no request or wait
+/// writes goes out within about 1 ms instead of `FLUSH_AFTER`.
 const WATCH_STEP: Duration = Duration::from_micros(FLUSH_AFTER.as_micros() as u64 / 2);
 /// For how long after it last saw a batch the progress thread keeps looking for new ones every [`WATCH_STEP`]
 /// rather than sleeping until kicked. While a PE batches (a burst of puts, or put + quiet in a loop, where each
