@@ -127,10 +127,13 @@ impl TcpEngine {
         f: impl FnOnce(&mut Outgoing, &AtomicUsize) -> io::Result<R>,
     ) -> Result<R> {
         if may_block {
-            // What `f` does may block (a large write into a full socket): the progress thread must not stay
-            // parked for a waiter that has left its wait.
+            // What `f` does may block for long (a large write into a full socket): the progress thread must not
+            // stay parked for a waiter that has left its wait.
             self.shared.stop_driving();
         }
+        // Other calls keep a park: a reply wait serves while it lasts, and should a small write block anyway (a
+        // full socket), the park ends by itself `PARK` (200 us) after the driver's last call, so peers' requests
+        // wait at most that long for the progress thread.
         let mut guard = self.conn(pe)?;
         let out = guard.as_mut().expect("opened by conn");
         let pending = &self.shared.outbox.pending;
