@@ -10,14 +10,14 @@
 //! state machine (hello → header → payload → header …) over a non-blocking socket, so one slow or silent
 //! initiator never stalls the others while they send requests; put payloads are read straight into the
 //! heap, get data is sent straight from it: a large get's data as the socket takes it (`State::Sending`,
-//! watched for room to write), so the serving thread never blocks on a peer that is not reading now (that
-//! peer may itself be waiting for its own reply while it serves); that stream has no deadline: a peer that
-//! never reads its large get reply keeps that one connection until it reads or closes. The short replies (a
-//! flush, an atomic, a small get: one in flight per connection) are written without waiting either: one that
-//! the socket does not take means the peer sends requests without reading their replies, and closes its
-//! connection. Anything malformed — a bad hello, a wrong secret, a
-//! range outside the segment, replies not read — closes that connection with a warning naming the peer; the
-//! thread itself never panics on input.
+//! watched for room to write once the socket is full), so the serving thread never blocks on a peer that is
+//! not reading now (that peer may itself be waiting for its own reply while it serves); that stream has no
+//! deadline: a peer that never reads its large get reply keeps that one connection until it reads or closes.
+//! The short replies (a flush, an atomic, a small get: one in flight per connection) are written without
+//! waiting either: one that the socket does not take means the peer sends requests without reading their
+//! replies, and closes its connection. Anything malformed — a bad hello, a wrong secret, a range outside the
+//! segment, replies not read — closes that connection with a warning naming the peer; the thread itself never
+//! panics on input.
 
 use crate::fdio::{read_raw, same_secret, write_now};
 use crate::outbox::{Outbox, FLUSH_AFTER};
@@ -146,7 +146,9 @@ enum State {
     Payload { dst: HeapOffset, len: u64, done: u64, signal: Option<SignalUpdate> },
     /// Writing a large get's data straight from the heap as the socket takes it (its header is out). The
     /// connection's next request is read only after it: requests of a connection are served in order.
-    Sending { src: HeapOffset, len: u64, done: u64 },
+    /// `watched`: the socket is in the `epoll` set for room to write (only once the socket was full: a reply
+    /// that fits at once costs no `epoll_ctl`).
+    Sending { src: HeapOffset, len: u64, done: u64, watched: bool },
 }
 
 /// One accepted connection.
@@ -800,7 +802,7 @@ impl Incoming {
         self.rx.drained = false;
         loop {
             match &mut self.state {
-                State::Sending { src, len, done } => {
+                State::Sending { src, len, done, watched } => {
                     let p = t.node.local().span(src.0, *len).map_err(|e| Close::Fault(e.to_string()))?.as_ptr();
                     while *done < *len {
                         // SAFETY: p..p+len is inside this PE's own mapping (span checked), done < len.
@@ -821,11 +823,19 @@ impl Incoming {
                         let e = if n == 0 { io::ErrorKind::WriteZero.into() } else { io::Error::last_os_error() };
                         match e.kind() {
                             io::ErrorKind::Interrupted => {}
-                            io::ErrorKind::WouldBlock => return Ok(()),
+                            io::ErrorKind::WouldBlock => {
+                                if !*watched {
+                                    epoll_ctl(&t.epoll, libc::EPOLL_CTL_MOD, fd, libc::EPOLLOUT, fd as u64)?;
+                                    *watched = true;
+                                }
+                                return Ok(());
+                            }
                             _ => return Err(e.into()),
                         }
                     }
-                    epoll_ctl(&t.epoll, libc::EPOLL_CTL_MOD, fd, libc::EPOLLIN, fd as u64)?;
+                    if *watched {
+                        epoll_ctl(&t.epoll, libc::EPOLL_CTL_MOD, fd, libc::EPOLLIN, fd as u64)?;
+                    }
                     self.state = State::Header { buf: [0; REQUEST_LEN], got: 0 };
                 }
                 State::Hello { buf, got } => {
@@ -906,11 +916,10 @@ impl Incoming {
                 }
                 Ok(_) => {
                     // The header now (one reply in flight per connection: there is room), the data as the socket
-                    // takes it (`State::Sending`): the serving thread never blocks on a peer's full buffer.
+                    // takes it (`State::Sending`, entered at once by `on_ready`'s loop): the serving thread never
+                    // blocks on a peer's full buffer.
                     self.send(&Reply::ok(len).encode())?;
-                    let fd = self.stream.as_raw_fd();
-                    epoll_ctl(&t.epoll, libc::EPOLL_CTL_MOD, fd, libc::EPOLLOUT, fd as u64)?;
-                    self.state = State::Sending { src, len, done: 0 };
+                    self.state = State::Sending { src, len, done: 0, watched: false };
                     Ok(())
                 }
                 Err(e) => self.refuse(format!("get out of bounds: {e}")),
