@@ -23,12 +23,12 @@ pub(crate) unsafe fn read_raw(fd: RawFd, dst: *mut u8, len: usize) -> io::Result
     }
 }
 
-/// Writes all of `src..src+len` to `fd` now, without waiting for room: `ErrorKind::WouldBlock` when the socket
-/// does not take it all (part of it may be written).
+/// Writes as much of `src..src+len` to `fd` as the socket takes now, without waiting for room: the number of
+/// bytes written (less than `len` when the socket is full).
 ///
 /// # Safety
 /// `src..src+len` must be readable memory that stays mapped for the call.
-pub(crate) unsafe fn write_now(fd: RawFd, src: *const u8, len: usize) -> io::Result<()> {
+pub(crate) unsafe fn write_some(fd: RawFd, src: *const u8, len: usize) -> io::Result<usize> {
     let mut done = 0;
     while done < len {
         // SAFETY: done < len, so src+done..src+len is inside the caller's readable range. MSG_DONTWAIT: never
@@ -39,11 +39,13 @@ pub(crate) unsafe fn write_now(fd: RawFd, src: *const u8, len: usize) -> io::Res
             continue;
         }
         let e = if n == 0 { io::ErrorKind::WriteZero.into() } else { io::Error::last_os_error() };
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
+        match e.kind() {
+            io::ErrorKind::Interrupted => {}
+            io::ErrorKind::WouldBlock => return Ok(done),
+            _ => return Err(e),
         }
     }
-    Ok(())
+    Ok(done)
 }
 
 /// Compares secrets in time independent of where they differ.

@@ -14,12 +14,13 @@
 //! not reading now (that peer may itself be waiting for its own reply while it serves); that stream has no
 //! deadline: a peer that never reads its large get reply keeps that one connection until it reads or closes.
 //! The short replies (a flush, an atomic, a small get: one in flight per connection) are written without
-//! waiting either: one that the socket does not take means the peer sends requests without reading their
-//! replies, and closes its connection. Anything malformed — a bad hello, a wrong secret, a range outside the
+//! waiting either: what the socket does not take at once (a peer sending requests without reading replies,
+//! or a send buffer the kernel shrank under memory pressure) goes out the same way before that connection's
+//! next request is read. Anything malformed — a bad hello, a wrong secret, a range outside the
 //! segment, replies not read — closes that connection with a warning naming the peer; the thread itself never
 //! panics on input.
 
-use crate::fdio::{read_raw, same_secret, write_now};
+use crate::fdio::{read_raw, same_secret, write_some};
 use crate::outbox::{Outbox, FLUSH_AFTER};
 use crate::wire::{Hello, Refusal, Reply, Request, HELLO_FIXED, REPLY_LEN, REQUEST_LEN};
 use shmem_core::engine::{AtomicOp, AtomicWidth, SignalOp, SignalUpdate};
@@ -144,11 +145,13 @@ enum State {
     Header { buf: [u8; REQUEST_LEN], got: usize },
     /// Reading a put's payload into the heap.
     Payload { dst: HeapOffset, len: u64, done: u64, signal: Option<SignalUpdate> },
-    /// Writing a large get's data straight from the heap as the socket takes it (its header is out). The
-    /// connection's next request is read only after it: requests of a connection are served in order.
-    /// `watched`: the socket is in the `epoll` set for room to write (only once the socket was full: a reply
-    /// that fits at once costs no `epoll_ctl`).
-    Sending { src: HeapOffset, len: u64, done: u64, watched: bool },
+    /// Writing a reply as the socket takes it: first `head[head_done..]` (what the socket did not take at once of
+    /// a short reply or a large get's header; usually empty), then a large get's data straight from the heap
+    /// (`len` 0: none). The connection's next request is read only after it: requests of a connection are served
+    /// in order, and a peer that does not read its replies stalls only its own connection. `watched`: the socket
+    /// is in the `epoll` set for room to write (only once the socket was full: a reply that fits at once costs no
+    /// `epoll_ctl`).
+    Sending { head: Vec<u8>, head_done: usize, src: HeapOffset, len: u64, done: u64, watched: bool },
 }
 
 /// One accepted connection.
@@ -802,36 +805,27 @@ impl Incoming {
         self.rx.drained = false;
         loop {
             match &mut self.state {
-                State::Sending { src, len, done, watched } => {
-                    let p = t.node.local().span(src.0, *len).map_err(|e| Close::Fault(e.to_string()))?.as_ptr();
-                    while *done < *len {
-                        // SAFETY: p..p+len is inside this PE's own mapping (span checked), done < len.
-                        // MSG_DONTWAIT: a peer that does not read now stalls only this connection, never the
-                        // thread (which may be a caller waiting for its own reply); MSG_NOSIGNAL: EPIPE, not SIGPIPE.
-                        let n = unsafe {
-                            libc::send(
-                                fd,
-                                p.add(*done as usize).cast(),
-                                (*len - *done) as usize,
-                                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-                            )
-                        };
-                        if n > 0 {
-                            *done += n as u64;
-                            continue;
+                State::Sending { head, head_done, src, len, done, watched } => {
+                    let mut full = false;
+                    if *head_done < head.len() {
+                        // SAFETY: head[head_done..] is a live slice of this state.
+                        *head_done += unsafe { write_some(fd, head[*head_done..].as_ptr(), head.len() - *head_done) }?;
+                        full = *head_done < head.len();
+                    }
+                    if !full && *done < *len {
+                        let p = t.node.local().span(src.0, *len).map_err(|e| Close::Fault(e.to_string()))?.as_ptr();
+                        // SAFETY: p..p+len is inside this PE's own mapping (span checked), done < len. Never waits
+                        // for room: a peer that does not read now stalls only this connection, never the thread
+                        // (which may be a caller waiting for its own reply).
+                        *done += unsafe { write_some(fd, p.add(*done as usize), (*len - *done) as usize) }? as u64;
+                        full = *done < *len;
+                    }
+                    if full {
+                        if !*watched {
+                            epoll_ctl(&t.epoll, libc::EPOLL_CTL_MOD, fd, libc::EPOLLOUT, fd as u64)?;
+                            *watched = true;
                         }
-                        let e = if n == 0 { io::ErrorKind::WriteZero.into() } else { io::Error::last_os_error() };
-                        match e.kind() {
-                            io::ErrorKind::Interrupted => {}
-                            io::ErrorKind::WouldBlock => {
-                                if !*watched {
-                                    epoll_ctl(&t.epoll, libc::EPOLL_CTL_MOD, fd, libc::EPOLLOUT, fd as u64)?;
-                                    *watched = true;
-                                }
-                                return Ok(());
-                            }
-                            _ => return Err(e.into()),
-                        }
+                        return Ok(());
                     }
                     if *watched {
                         epoll_ctl(&t.epoll, libc::EPOLL_CTL_MOD, fd, libc::EPOLLIN, fd as u64)?;
@@ -854,8 +848,8 @@ impl Incoming {
                         return Err(Close::Fault(format!("claimed to be PE {pe} but does not know the job's secret")));
                     }
                     self.pe = Some(*pe);
-                    self.send(&[0])?;
                     self.state = State::Header { buf: [0; REQUEST_LEN], got: 0 };
+                    self.reply(&[0], None)?;
                 }
                 State::Header { buf, got } => {
                     if !self.rx.fill(fd, buf, got)? {
@@ -912,15 +906,13 @@ impl Incoming {
                     // SAFETY: p..p+len is inside this PE's own mapping (span checked); frame has room for len bytes
                     // after the header; the regions do not overlap.
                     unsafe { std::ptr::copy_nonoverlapping(p.as_ptr(), frame[REPLY_LEN..].as_mut_ptr(), len as usize) };
-                    self.send(&frame[..REPLY_LEN + len as usize])
+                    self.reply(&frame[..REPLY_LEN + len as usize], None)
                 }
                 Ok(_) => {
                     // The header now (one reply in flight per connection: there is room), the data as the socket
                     // takes it (`State::Sending`, entered at once by `on_ready`'s loop): the serving thread never
                     // blocks on a peer's full buffer.
-                    self.send(&Reply::ok(len).encode())?;
-                    self.state = State::Sending { src, len, done: 0, watched: false };
-                    Ok(())
+                    self.reply(&Reply::ok(len).encode(), Some((src, len)))
                 }
                 Err(e) => self.refuse(format!("get out of bounds: {e}")),
             },
@@ -929,40 +921,40 @@ impl Incoming {
                     return self.refuse(why);
                 }
                 match t.node.atomic(me, at, width, op) {
-                    Ok(old) => self.send(&Reply::ok(old).encode()),
+                    Ok(old) => self.reply(&Reply::ok(old).encode(), None),
                     Err(e) => self.refuse(e.to_string()),
                 }
             }
             // Requests of a connection are applied in order, so everything before the flush is done.
-            Request::Flush => self.send(&Reply::ok(0).encode()),
+            Request::Flush => self.reply(&Reply::ok(0).encode(), None),
         }
     }
 
     /// Answers a refused get or atomic, then closes the connection.
     fn refuse(&mut self, why: String) -> Result<(), Close> {
-        let _ = self.send(&Reply { refused: Some(Refusal::OutOfBounds), value: 0 }.encode());
+        let refusal = Reply { refused: Some(Refusal::OutOfBounds), value: 0 }.encode();
+        // Best effort: the connection closes anyway.
+        // SAFETY: refusal is a live slice for the call.
+        let _ = unsafe { write_some(self.stream.as_raw_fd(), refusal.as_ptr(), refusal.len()) };
         Err(Close::Fault(why))
     }
 
-    /// Writes a short reply (the hello's answer, a flush's, an atomic's, a small get's, a large get's header)
-    /// without waiting for room. A correct initiator has at most one reply in flight per connection: it sends a
-    /// request that is answered only from `TcpEngine::call`, holding the connection until it has read the whole
-    /// reply (puts, signals and batches of them are never answered), and the next request's segment
-    /// acknowledges that reply, so the socket's send queue is empty when the next reply is written. A reply
-    /// the socket does not take at once therefore means a peer that pipelines requests without reading the
-    /// replies: its connection is closed, where a blocking write would hold whoever serves (the progress thread,
-    /// or a caller waiting for its own reply) until the peer reads.
-    fn send(&mut self, bytes: &[u8]) -> Result<(), Close> {
-        // SAFETY: bytes is a live slice for the call.
-        match unsafe { write_now(self.stream.as_raw_fd(), bytes.as_ptr(), bytes.len()) } {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(Close::Fault(format!(
-                "protocol violation: a {} B reply did not fit its socket, so the peer sent requests without \
-                 reading the replies to earlier ones (an initiator reads each reply before its next request)",
-                bytes.len()
-            ))),
-            Err(e) => Err(e.into()),
+    /// Writes a reply: `head` (a short reply, or a large get's header) and, for a large get, `data` (its range of
+    /// this PE's heap), as far as the socket takes them now; the rest goes out as the socket drains
+    /// (`State::Sending`), never by waiting for room. A correct initiator has one reply in flight per connection
+    /// (it reads each reply before its next request), so a short reply normally goes out whole; a peer that sends
+    /// requests without reading their replies, or a send buffer the kernel shrank under memory pressure, then
+    /// stalls only this connection, never whoever serves (the progress thread, or a caller waiting for its own
+    /// reply). Call it last in a request's handling: it may change the state.
+    fn reply(&mut self, head: &[u8], data: Option<(HeapOffset, u64)>) -> Result<(), Close> {
+        // SAFETY: head is a live slice for the call.
+        let n = unsafe { write_some(self.stream.as_raw_fd(), head.as_ptr(), head.len()) }?;
+        if n == head.len() && data.is_none() {
+            return Ok(());
         }
+        let (src, len) = data.unwrap_or((HeapOffset(0), 0));
+        self.state = State::Sending { head: head[n..].to_vec(), head_done: 0, src, len, done: 0, watched: false };
+        Ok(())
     }
 }
 
