@@ -6,9 +6,8 @@
 //! targets `d` wrote to. A flush confirms everything sent before it on that connection, so it clears every bit.
 
 use crate::config::{spin_from, TcpConfig};
-use crate::fdio::read_exact_spinning;
-use crate::outbox::{Outgoing, Sent};
-use crate::progress::{apply_signal, Progress, Shared};
+use crate::outbox::{Outgoing, Sent, SMALL_PUT};
+use crate::progress::{apply_signal, Progress, Shared, SMALL_GET};
 use crate::wire::{Hello, Reply, Request, REPLY_LEN};
 use shmem_core::engine::{
     AtomicOp, AtomicWidth, BuildEngine, Capabilities, Completion, DataOpEngine, DomainId, Get, Put,
@@ -18,6 +17,7 @@ use shmem_core::heap::NodeSegments;
 use shmem_core::{Error, HeapOffset, OpEngineType, Pe, Result};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::ptr::NonNull;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, MutexGuard};
@@ -48,15 +48,8 @@ impl BuildEngine for TcpEngine {
         let listener = TcpListener::bind((cfg.listen_ip, 0))
             .map_err(|e| Error::smem(format!("TCP engine: listening on {}", cfg.listen_ip), e))?;
         let addr = listener.local_addr().map_err(|e| Error::smem("TCP engine: listening address", e))?;
-        let progress = Progress::start(
-            listener,
-            setup.heap.clone(),
-            setup.job_secret.to_vec(),
-            setup.n_pes,
-            setup.timeouts.control,
-            spin,
-        )
-        .map_err(|e| Error::smem("TCP engine: starting the progress thread", e))?;
+        let progress = Progress::start(listener, setup.heap.clone(), setup.job_secret.to_vec(), setup.n_pes, spin)
+            .map_err(|e| Error::smem("TCP engine: starting the progress thread", e))?;
         let peers = match setup.exchange {
             Some(x) => x
                 .allgather("tcp/listen", addr.to_string().as_bytes(), setup.timeouts.init)?
@@ -101,6 +94,14 @@ impl TcpEngine {
         Ok(guard)
     }
 
+    /// How many times a thread of this PE that waited for its own reply waited in the serving mode (a driver
+    /// parks the progress thread: the waiter serves this PE's incoming connections unless another thread holds
+    /// the role now). For tests that must know that this path ran.
+    #[doc(hidden)]
+    pub fn serving_waits(&self) -> u64 {
+        self.shared.serving_waits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn connect(&self, pe: Pe) -> Result<Outgoing> {
         let addr = self.peers[pe.index()];
         let fail = |what: &str, e: io::Error| {
@@ -119,10 +120,20 @@ impl TcpEngine {
 
     /// Runs `f` on the open connection to `pe`; an I/O failure (now, or of an earlier background write of this
     /// connection's batch) drops the connection and names the peer.
-    fn with_conn<R>(&self, pe: Pe, f: impl FnOnce(&mut Outgoing, &AtomicUsize) -> io::Result<R>) -> Result<R> {
-        // Whatever `f` does may block (a reply, a full socket): the progress thread must not stay parked for a
-        // waiter that has left its wait.
-        self.shared.stop_driving();
+    fn with_conn<R>(
+        &self,
+        pe: Pe,
+        may_block: bool,
+        f: impl FnOnce(&mut Outgoing, &AtomicUsize) -> io::Result<R>,
+    ) -> Result<R> {
+        if may_block {
+            // What `f` does may block for long (a large write into a full socket): the progress thread must not
+            // stay parked for a waiter that has left its wait.
+            self.shared.stop_driving();
+        }
+        // Other calls keep a park: a reply wait serves while it lasts, and should a small write block anyway (a
+        // full socket), the park ends by itself `PARK` (200 us) after the driver's last call, so peers' requests
+        // wait at most that long for the progress thread.
         let mut guard = self.conn(pe)?;
         let out = guard.as_mut().expect("opened by conn");
         let pending = &self.shared.outbox.pending;
@@ -155,17 +166,47 @@ impl TcpEngine {
     }
 
     /// Sends a request that expects a reply (after the connection's batch, in the same write) and reads the
-    /// reply header (polling for it for `spin` first). A reply also confirms every put sent before the request
-    /// (see the end of the function).
-    fn call(out: &mut Outgoing, pending: &AtomicUsize, req: Request, spin: std::time::Duration) -> io::Result<Reply> {
+    /// reply; `data`: where a get's data goes (`len` bytes, read straight there, or for a small get with the
+    /// header in one system call). The calling thread reads its reply itself and serves this PE's incoming
+    /// requests while it waits ([`Shared::read_reply`]). A reply also confirms every put sent before the
+    /// request (see the end of the function).
+    fn call(
+        &self,
+        out: &mut Outgoing,
+        pending: &AtomicUsize,
+        req: Request,
+        data: Option<(*mut u8, usize)>,
+    ) -> io::Result<Reply> {
         let kind = if req == Request::Flush { Sent::Flush } else { Sent::Other };
         out.send_frame(&[&req.encode()], kind, pending)?;
-        let mut b = [0u8; REPLY_LEN];
-        // SAFETY: b is REPLY_LEN writable bytes of this frame.
-        unsafe { read_exact_spinning(&mut out.stream, b.as_mut_ptr(), REPLY_LEN, spin) }?;
-        let reply = Reply::decode(&b).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.0))?;
+        let fd = out.stream.as_raw_fd();
+        let (timeout, spin) = (self.timeouts.control, self.spin);
+        // A small get's data comes in the reply's segment: taken with the header.
+        let inline = data.map_or(0, |(_, len)| if len <= SMALL_GET { len } else { 0 });
+        // Not zeroed (4 KiB of stores per call): only the `got` bytes the socket wrote are read.
+        let mut b = std::mem::MaybeUninit::<[u8; REPLY_LEN + SMALL_GET]>::uninit();
+        let b = b.as_mut_ptr().cast::<u8>();
+        // SAFETY: b is REPLY_LEN + SMALL_GET writable bytes of this frame.
+        let got = unsafe { self.shared.read_reply(fd, b, (REPLY_LEN, REPLY_LEN + inline), false, timeout, spin) }?;
+        // SAFETY: read_reply wrote got >= REPLY_LEN bytes at b.
+        let head: &[u8; REPLY_LEN] = unsafe { &*b.cast::<[u8; REPLY_LEN]>() };
+        let reply = Reply::decode(head).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.0))?;
         if let Some(r) = reply.refused {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("the target refused the request ({r:?})")));
+        }
+        if let Some((dst, len)) = data {
+            if reply.value != len as u64 {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "a get answered with another length"));
+            }
+            let have = got - REPLY_LEN;
+            // SAFETY: b+REPLY_LEN..b+got was written by read_reply; have <= inline <= len: dst..dst+have is
+            // inside the caller's writable range; b is a local, so they do not overlap.
+            unsafe { std::ptr::copy_nonoverlapping(b.add(REPLY_LEN), dst, have) };
+            if have < len {
+                let rest = len - have;
+                // SAFETY: dst+have..dst+len is inside the caller's writable range, which nothing else accesses.
+                unsafe { self.shared.read_reply(fd, dst.add(have), (rest, rest), true, timeout, spin) }?;
+            }
         }
         // The target applies a connection's requests in order and answers only after the earlier ones: every
         // put sent before this request is complete, so the next quiet need not ask again.
@@ -191,8 +232,8 @@ impl TcpEngine {
         for pe in 0..self.peers.len() {
             let pending = self.shared.outbox.lock(pe).as_ref().is_some_and(|o| o.unflushed & mask != 0);
             if pending {
-                self.with_conn(Pe(pe as u32), |out, pending| {
-                    Self::call(out, pending, Request::Flush, self.spin)?;
+                self.with_conn(Pe(pe as u32), false, |out, pending| {
+                    self.call(out, pending, Request::Flush, None)?;
                     // The flush confirmed everything sent before it on this connection, whatever its domain.
                     out.unflushed = 0;
                     Ok(())
@@ -257,7 +298,7 @@ impl DataOpEngine for TcpEngine {
             unsafe { std::slice::from_raw_parts(src, len) }
         };
         let header = Request::Put { dst, len: len as u64, signal }.encode();
-        let started = self.with_conn(pe, |out, pending| {
+        let started = self.with_conn(pe, len > SMALL_PUT, |out, pending| {
             out.unflushed |= domain_bit(d);
             if out.should_batch(len, signal.is_some()) {
                 out.append(&header, payload, pending)
@@ -283,16 +324,9 @@ impl DataOpEngine for TcpEngine {
             unsafe { std::ptr::copy(s, dst, len) };
             return Ok(());
         }
-        // SAFETY: the caller guarantees dst..dst+len is writable and not accessed by this process meanwhile.
-        let into = unsafe { std::slice::from_raw_parts_mut(dst, len) };
-        let spin = self.spin;
-        self.with_conn(pe, |out, pending| {
-            let reply = Self::call(out, pending, Request::Get { src, len: len as u64 }, spin)?;
-            if reply.value != len as u64 {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "a get answered with another length"));
-            }
-            // SAFETY: into is len writable bytes (the caller's contract above).
-            unsafe { read_exact_spinning(&mut out.stream, into.as_mut_ptr(), len, spin) }
+        // The caller guarantees dst..dst+len is writable and not accessed by this process meanwhile.
+        self.with_conn(pe, false, |out, pending| {
+            self.call(out, pending, Request::Get { src, len: len as u64 }, Some((dst, len))).map(drop)
         })
     }
 
@@ -300,8 +334,8 @@ impl DataOpEngine for TcpEngine {
         if pe == self.me {
             return self.node.atomic(pe, at, width, op);
         }
-        self.with_conn(pe, |out, pending| {
-            Self::call(out, pending, Request::Atomic { at, width, op }, self.spin).map(|r| r.value)
+        self.with_conn(pe, false, |out, pending| {
+            self.call(out, pending, Request::Atomic { at, width, op }, None).map(|r| r.value)
         })
     }
 

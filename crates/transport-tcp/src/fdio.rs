@@ -1,9 +1,8 @@
-//! Raw-descriptor I/O for the progress thread: reads straight into the heap and bounded writes on
+//! Raw-descriptor I/O for the progress thread: reads straight into the heap and writes that never wait on
 //! non-blocking sockets, without forming Rust references to shared memory that other processes write.
 
 use std::io;
 use std::os::fd::RawFd;
-use std::time::{Duration, Instant};
 
 /// Reads at most `len` bytes into `dst` from the non-blocking `fd`: `Ok(0)` at end of stream,
 /// `ErrorKind::WouldBlock` when nothing is there now.
@@ -24,98 +23,29 @@ pub(crate) unsafe fn read_raw(fd: RawFd, dst: *mut u8, len: usize) -> io::Result
     }
 }
 
-/// Writes all of `src..src+len` to the non-blocking `fd`, waiting for room at most until `timeout` has passed.
+/// Writes as much of `src..src+len` to `fd` as the socket takes now, without waiting for room: the number of
+/// bytes written (less than `len` when the socket is full).
 ///
 /// # Safety
 /// `src..src+len` must be readable memory that stays mapped for the call.
-pub(crate) unsafe fn write_all_raw(fd: RawFd, src: *const u8, len: usize, timeout: Duration) -> io::Result<()> {
-    let deadline = Instant::now() + timeout;
+pub(crate) unsafe fn write_some(fd: RawFd, src: *const u8, len: usize) -> io::Result<usize> {
     let mut done = 0;
     while done < len {
-        // SAFETY: done < len, so src+done..src+len is inside the caller's readable range. MSG_NOSIGNAL: a
-        // closed peer is an EPIPE error, not a SIGPIPE that kills the process.
-        let n = unsafe { libc::send(fd, src.add(done).cast(), len - done, libc::MSG_NOSIGNAL) };
-        if n >= 0 {
+        // SAFETY: done < len, so src+done..src+len is inside the caller's readable range. MSG_DONTWAIT: never
+        // wait for room; MSG_NOSIGNAL: a closed peer is an EPIPE error, not a SIGPIPE that kills the process.
+        let n = unsafe { libc::send(fd, src.add(done).cast(), len - done, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+        if n > 0 {
             done += n as usize;
             continue;
         }
-        let e = io::Error::last_os_error();
+        let e = if n == 0 { io::ErrorKind::WriteZero.into() } else { io::Error::last_os_error() };
         match e.kind() {
             io::ErrorKind::Interrupted => {}
-            io::ErrorKind::WouldBlock => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(io::Error::new(io::ErrorKind::TimedOut, "the peer stopped reading its replies"));
-                }
-                wait_fd(fd, libc::POLLOUT, left)?;
-            }
+            io::ErrorKind::WouldBlock => return Ok(done),
             _ => return Err(e),
         }
     }
-    Ok(())
-}
-
-/// Fills `dst..dst+len` from the blocking `stream`: first polls it with non-blocking reads for up to `spin`
-/// (a reply that comes within it is taken without the thread sleeping and being woken), then blocks (bounded by
-/// the stream's read timeout).
-///
-/// # Safety
-/// `dst..dst+len` must be writable memory, not accessed otherwise during the call.
-pub(crate) unsafe fn read_exact_spinning(
-    stream: &mut std::net::TcpStream,
-    dst: *mut u8,
-    len: usize,
-    spin: Duration,
-) -> io::Result<()> {
-    use std::io::Read;
-    use std::os::fd::AsRawFd;
-    let mut done = 0;
-    if !spin.is_zero() {
-        let until = Instant::now() + spin;
-        while done < len {
-            // SAFETY: done < len: dst+done..dst+len is inside the caller's writable range.
-            let n = unsafe { libc::recv(stream.as_raw_fd(), dst.add(done).cast(), len - done, libc::MSG_DONTWAIT) };
-            if n > 0 {
-                done += n as usize;
-                continue;
-            }
-            if n == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            let e = io::Error::last_os_error();
-            match e.kind() {
-                io::ErrorKind::WouldBlock if Instant::now() < until => std::hint::spin_loop(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => {
-                    if e.kind() == io::ErrorKind::WouldBlock {
-                        break;
-                    }
-                }
-                _ => return Err(e),
-            }
-        }
-    }
-    if done < len {
-        // SAFETY: as above; the slice covers the rest of the caller's range, which nothing else accesses.
-        let rest = unsafe { std::slice::from_raw_parts_mut(dst.add(done), len - done) };
-        stream.read_exact(rest)?;
-    }
-    Ok(())
-}
-
-/// Waits until `fd` is ready for `events` or `timeout` passed.
-pub(crate) fn wait_fd(fd: RawFd, events: libc::c_short, timeout: Duration) -> io::Result<()> {
-    let mut p = libc::pollfd { fd, events, revents: 0 };
-    let ms = timeout.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
-    // SAFETY: p is one valid pollfd.
-    let r = unsafe { libc::poll(&mut p, 1, ms) };
-    if r < 0 {
-        let e = io::Error::last_os_error();
-        if e.kind() == io::ErrorKind::Interrupted {
-            return Ok(());
-        }
-        return Err(e);
-    }
-    Ok(())
+    Ok(done)
 }
 
 /// Compares secrets in time independent of where they differ.

@@ -16,10 +16,15 @@
 //! - a burst of **small puts** to one target is batched into one write ([`outbox`](crate::outbox)).
 //!
 //! # Who serves incoming requests
-//! The progress thread, unless a thread of this PE is waiting inside the library for a word (a `wait_until`, a
-//! barrier, a signal wait): the facade's waits call [`DataOpEngine::progress`](shmem_core::engine::DataOpEngine),
-//! and the waiting thread then writes this PE's batches and serves whatever has arrived itself, without the
-//! progress thread having to be scheduled (see [`progress`](crate::progress)).
+//! The progress thread, unless a thread of this PE is waiting inside the library: for a word (a `wait_until`, a
+//! barrier, a signal wait: the facade's waits call [`DataOpEngine::progress`](shmem_core::engine::DataOpEngine),
+//! and the waiting thread then writes this PE's batches and serves whatever has arrived itself), or for a
+//! reply (a `quiet`, a get, a fetching atomic: the thread reads its reply from its own socket itself and,
+//! while the progress thread is parked for a driving waiter, serves this PE's incoming requests; otherwise it
+//! sleeps in `recv` on its own socket, one system call, while the progress thread serves). No thread has to be
+//! woken and scheduled to pass a reply on (see [`progress`](crate::progress)). A large get reply is written as the
+//! socket takes it, never with a blocking write, so two PEs that wait for each other's replies while serving
+//! each other's requests cannot stall each other.
 //!
 //! # Failures
 //! Reads and writes are bounded by the control timeout: a dead node is a `Timeout` naming the PE, a closed

@@ -233,7 +233,19 @@ impl Outbox {
 
     /// The slot of `pe`'s connection, locked.
     pub(crate) fn lock(&self, pe: usize) -> MutexGuard<'_, Option<Outgoing>> {
-        self.conns[pe].lock().unwrap_or_else(|e| e.into_inner())
+        self.conns[pe].lock().unwrap_or_else(|e| self.recover(pe, e.into_inner()))
+    }
+
+    /// A slot whose holder panicked: the connection may be mid-frame (a request half written, a reply half
+    /// read, which the next caller would take for its own reply's header), so it is treated as broken: closed
+    /// and forgotten with its batch (the next operation opens a new one), never reused.
+    fn recover<'a>(&self, pe: usize, mut g: MutexGuard<'a, Option<Outgoing>>) -> MutexGuard<'a, Option<Outgoing>> {
+        if let Some(mut out) = g.take() {
+            out.discard(&self.pending);
+            tracing::warn!("TCP engine: a thread panicked while using the connection to PE {pe}: closed it");
+        }
+        self.conns[pe].clear_poison();
+        g
     }
 
     /// Whether some connection holds a batch.
@@ -244,15 +256,49 @@ impl Outbox {
     /// Writes what of every batch the sockets take now, skipping connections a caller is using (the progress
     /// thread's timer, a waiting thread's drive, the engine's drop: it never blocks).
     pub(crate) fn flush_nonblocking(&self) {
-        for slot in &self.conns {
+        for (pe, slot) in self.conns.iter().enumerate() {
             let mut g = match slot.try_lock() {
                 Ok(g) => g,
-                Err(TryLockError::Poisoned(e)) => e.into_inner(),
+                Err(TryLockError::Poisoned(e)) => self.recover(pe, e.into_inner()),
                 Err(TryLockError::WouldBlock) => continue,
             };
             if let Some(out) = g.as_mut().filter(|o| o.has_batch()) {
                 out.send_nonblocking(&self.pending);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::net::TcpListener;
+
+    /// A thread that panics while it holds a connection (say, half way through reading a reply) leaves nothing
+    /// reusable behind: the next user finds the slot empty (it would open a new connection), the batch count
+    /// is back to zero, and the peer sees the old connection closed.
+    #[test]
+    fn a_slot_whose_holder_panicked_is_closed_not_reused() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut peer, _) = listener.accept().unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let outbox = Outbox::new(2);
+        *outbox.lock(1) = Some(Outgoing::new(stream));
+        outbox.lock(1).as_mut().unwrap().append(&[9; 8], &[], &outbox.pending).unwrap();
+        assert_eq!(outbox.pending.load(Ordering::SeqCst), 1);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _g = outbox.lock(1);
+            panic!("while reading a reply");
+        }));
+        assert!(r.is_err());
+        assert!(outbox.conns[1].is_poisoned());
+        assert!(outbox.lock(1).is_none());
+        assert!(!outbox.conns[1].is_poisoned());
+        assert_eq!(outbox.pending.load(Ordering::SeqCst), 0);
+        // Closed, and the batch was never written.
+        let mut buf = [0u8; 8];
+        assert_eq!(peer.read(&mut buf).unwrap(), 0);
     }
 }

@@ -1,18 +1,26 @@
 //! The target side: one progress thread per PE owns the listening socket and every incoming connection,
 //! applies puts, signals and atomics to this PE's heap (waking its sleeping waiters) and answers gets.
 //!
-//! It waits in `poll(2)` on all its sockets and a stop pipe. A thread of this PE that waits inside the library
-//! (for a word a peer writes) serves the sockets itself meanwhile ([`Shared::drive`]): it is running already,
-//! while the progress thread would have to be woken and scheduled first, which on a busy machine costs tens of
-//! microseconds. One thread at a time holds this role (a mutex over every connection's state), so a socket has
-//! one reader and a frame is never split between two. Each connection is a small state machine
-//! (hello → header → payload → header …) over a non-blocking socket, so one slow or silent initiator never
-//! stalls the others while they send requests; put payloads are read straight into the heap, get data is sent
-//! straight from it. Replies are written with a bound (`io_timeout`): an initiator that stops reading its
-//! replies loses its connection. Anything malformed — a bad hello, a wrong secret, a range outside the
-//! segment — closes that connection with a warning naming the peer; the thread itself never panics on input.
+//! It waits in `epoll_wait` on all its sockets and a stop pipe. A thread of this PE that waits inside the library
+//! serves the sockets itself meanwhile: one that waits for a word a peer writes ([`Shared::drive`]), and one
+//! that waits for the reply to its own request ([`Shared::read_reply`]: it reads the reply itself). It is
+//! running already, while the progress thread would have to be woken and scheduled first, which on a busy
+//! machine costs tens of microseconds. One thread at a time holds this role (a mutex over every connection's
+//! state), so a socket has one reader and a frame is never split between two. Each connection is a small
+//! state machine (hello → header → payload → header …) over a non-blocking socket, so one slow or silent
+//! initiator never stalls the others while they send requests; put payloads are read straight into the
+//! heap, get data is sent straight from it: a large get's data as the socket takes it (`State::Sending`,
+//! watched for room to write once the socket is full), so the serving thread never blocks on a peer that is
+//! not reading now (that peer may itself be waiting for its own reply while it serves); that stream has no
+//! deadline: a peer that never reads its large get reply keeps that one connection until it reads or closes.
+//! The short replies (a flush, an atomic, a small get: one in flight per connection) are written without
+//! waiting either: what the socket does not take at once (a peer sending requests without reading replies,
+//! or a send buffer the kernel shrank under memory pressure) goes out the same way before that connection's
+//! next request is read. Anything malformed — a bad hello, a wrong secret, a range outside the
+//! segment, replies not read — closes that connection with a warning naming the peer; the thread itself never
+//! panics on input.
 
-use crate::fdio::{read_raw, same_secret, write_all_raw};
+use crate::fdio::{read_raw, same_secret, write_some};
 use crate::outbox::{Outbox, FLUSH_AFTER};
 use crate::wire::{Hello, Refusal, Reply, Request, HELLO_FIXED, REPLY_LEN, REQUEST_LEN};
 use shmem_core::engine::{AtomicOp, AtomicWidth, SignalOp, SignalUpdate};
@@ -20,7 +28,7 @@ use shmem_core::heap::NodeSegments;
 use shmem_core::HeapOffset;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, TryLockError};
@@ -32,11 +40,100 @@ struct Target {
     node: Arc<NodeSegments>,
     secret: Vec<u8>,
     n_pes: u32,
-    io_timeout: Duration,
     /// How long to keep polling without sleeping after serving a request (the next one, e.g. the flush of a
     /// put + quiet, usually follows within microseconds).
     spin: Duration,
+    /// The progress thread's `epoll(7)` set: the stop and kick pipes, the listener and every connection (for
+    /// reading, or for writing while it streams a get reply). Registered once instead of handing `poll(2)` every
+    /// descriptor on every wait: measured here, a ping-pong whose server waits in `ppoll` on 4 descriptors
+    /// before each read takes about 0.5 us more per round trip than one that waits in `epoll_wait`.
+    epoll: OwnedFd,
+    /// Whether `epoll` is waited on with `epoll_pwait2` ([`probe_pwait2`]).
+    pwait2: bool,
 }
+
+/// The tags of the fixed members of the `epoll` set (a connection's tag is its descriptor).
+const TAG_STOP: u64 = u64::MAX;
+const TAG_KICK: u64 = u64::MAX - 1;
+const TAG_LISTENER: u64 = u64::MAX - 2;
+
+/// Adds `fd` to (`op` `EPOLL_CTL_ADD`), changes it in (`EPOLL_CTL_MOD`) or removes it from (`EPOLL_CTL_DEL`)
+/// the set `epoll`, watched for `events` and tagged `tag`.
+fn epoll_ctl(epoll: &OwnedFd, op: libc::c_int, fd: RawFd, events: libc::c_int, tag: u64) -> io::Result<()> {
+    let mut ev = libc::epoll_event { events: events as u32, u64: tag };
+    // SAFETY: epoll and fd are open descriptors; ev is a live epoll_event for the call.
+    if unsafe { libc::epoll_ctl(epoll.as_raw_fd(), op, fd, &mut ev) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Waits on `epoll` for at most `timeout` (`None`: no limit), with nanosecond timeouts (`epoll_pwait2`, Linux
+/// 5.11) where `pwait2` (see [`probe_pwait2`]), else with `epoll_wait` and milliseconds rounded up; the count of
+/// events filled in, or -1.
+fn epoll_wait(epoll: &OwnedFd, pwait2: bool, evs: &mut [libc::epoll_event], timeout: Option<Duration>) -> libc::c_int {
+    let (fd, max) = (epoll.as_raw_fd(), evs.len() as libc::c_int);
+    if pwait2 {
+        let ts =
+            timeout.map(|d| libc::timespec { tv_sec: d.as_secs() as libc::time_t, tv_nsec: d.subsec_nanos() as _ });
+        let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        // SAFETY: evs is a writable array of max events; ts_ptr null or a live timespec.
+        return unsafe { epoll_pwait2(fd, evs.as_mut_ptr(), max, ts_ptr) };
+    }
+    let ms = timeout.map_or(-1, |d| d.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_int);
+    // SAFETY: evs is a writable array of max events.
+    unsafe { libc::epoll_wait(fd, evs.as_mut_ptr(), max, ms) }
+}
+
+/// The `epoll_pwait2` system call with no signal mask, through `syscall(2)`, not glibc's wrapper: the wrapper
+/// exists only since glibc 2.35 (a binary linked against it does not load on older systems, and musl has none),
+/// while the system call itself only needs the kernel.
+///
+/// # Safety
+/// `evs` must be writable for `max` events; `ts` null or a live `timespec`.
+unsafe fn epoll_pwait2(
+    epfd: RawFd,
+    evs: *mut libc::epoll_event,
+    max: libc::c_int,
+    ts: *const libc::timespec,
+) -> libc::c_int {
+    // SAFETY: forwarded contract; no signal mask (its size argument, the kernel's sigset size, is then unused).
+    unsafe {
+        libc::syscall(
+            libc::SYS_epoll_pwait2,
+            epfd,
+            evs,
+            max,
+            ts,
+            std::ptr::null::<libc::sigset_t>(),
+            KERNEL_SIGSET_BYTES,
+        ) as libc::c_int
+    }
+}
+
+/// Whether the progress thread can wait with `epoll_pwait2`, decided once when it starts by a call that does not
+/// wait: kernels before 5.11 answer `ENOSYS`, and a seccomp filter that does not know the call (containers,
+/// sandboxes) typically answers `EPERM`. Either (or any other failure) selects `epoll_wait`; deciding it here
+/// keeps an unexpected error in the thread's loop from ending the thread.
+fn probe_pwait2(epoll: &OwnedFd) -> bool {
+    let mut ev = libc::epoll_event { events: 0, u64: 0 };
+    let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: ev is one writable event; zero is a live timespec.
+    if unsafe { epoll_pwait2(epoll.as_raw_fd(), &mut ev, 1, &zero) } >= 0 {
+        return true;
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::ENOSYS) | Some(libc::EPERM) => {
+            tracing::debug!("TCP progress thread: epoll_pwait2 unavailable ({e}); waiting with epoll_wait (ms)")
+        }
+        _ => tracing::warn!("TCP progress thread: epoll_pwait2 failed ({e}); waiting with epoll_wait (ms)"),
+    }
+    false
+}
+
+/// The size of the kernel's signal set (64 signals), the last argument of the `epoll_pwait2` system call.
+const KERNEL_SIGSET_BYTES: libc::size_t = 8;
 
 /// Where a connection is in its stream of frames.
 enum State {
@@ -48,6 +145,13 @@ enum State {
     Header { buf: [u8; REQUEST_LEN], got: usize },
     /// Reading a put's payload into the heap.
     Payload { dst: HeapOffset, len: u64, done: u64, signal: Option<SignalUpdate> },
+    /// Writing a reply as the socket takes it: first `head[head_done..]` (what the socket did not take at once of
+    /// a short reply or a large get's header; usually empty), then a large get's data straight from the heap
+    /// (`len` 0: none). The connection's next request is read only after it: requests of a connection are served
+    /// in order, and a peer that does not read its replies stalls only its own connection. `watched`: the socket
+    /// is in the `epoll` set for room to write (only once the socket was full: a reply that fits at once costs no
+    /// `epoll_ctl`).
+    Sending { head: Vec<u8>, head_done: usize, src: HeapOffset, len: u64, done: u64, watched: bool },
 }
 
 /// One accepted connection.
@@ -99,6 +203,9 @@ pub(crate) struct Shared {
     driven_at: AtomicU64,
     /// Set while the progress thread is parked off the sockets: a driver's release then kicks it.
     parked: AtomicBool,
+    /// How many waits of reply waiters were in the serving mode (the progress thread parked for a driver: the
+    /// waiter serves this PE's incoming connections unless another thread holds the role); for the tests.
+    pub(crate) serving_waits: AtomicU64,
     epoch: Instant,
     /// Write end of the kick pipe (non-blocking).
     kick: UnixStream,
@@ -121,6 +228,12 @@ impl Shared {
     /// Never sleeps; `true` when some connection was readable (a frame, or part of one, was taken).
     pub(crate) fn drive(&self) -> bool {
         self.driven_at.store(self.now_ns().max(1), Ordering::Relaxed);
+        self.serve_ready()
+    }
+
+    /// What [`Shared::drive`] does without parking the progress thread: a reply waiter's spin serves with it,
+    /// as it is not a driver (a park it refreshed would keep every later wait of this PE in the serving mode).
+    fn serve_ready(&self) -> bool {
         let mut s = match self.server.try_lock() {
             Ok(s) => s,
             Err(TryLockError::Poisoned(e)) => e.into_inner(),
@@ -128,12 +241,7 @@ impl Shared {
         };
         let s = &mut *s;
         s.fds.clear();
-        s.fds.push(libc::pollfd { fd: s.listener.as_raw_fd(), events: libc::POLLIN, revents: 0 });
-        s.fds.extend(s.conns.iter().map(|c| libc::pollfd {
-            fd: c.stream.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }));
+        s.fds.extend(watch(&s.listener, &s.conns));
         // SAFETY: fds is a valid array of fds.len() pollfd structures for the call.
         let r = unsafe { libc::poll(s.fds.as_mut_ptr(), s.fds.len() as libc::nfds_t, 0) };
         if r <= 0 {
@@ -141,13 +249,131 @@ impl Shared {
         }
         let listener_ready = s.fds[0].revents != 0;
         let ready: Vec<RawFd> = s.fds[1..].iter().filter(|p| p.revents != 0).map(|p| p.fd).collect();
-        if s.serve(&self.target, listener_ready, &ready) {
-            // The progress thread may have taken its list of sockets before this accept and be about to sleep
-            // on it (it checks `asleep` only after taking the list): kick it whatever `asleep` says, so that it
-            // watches the new connection. The kick pipe stays readable until drained; a new peer is rare.
-            let _ = (&self.kick).write(&[1]);
-        }
+        // (A connection accepted here joins the progress thread's epoll set at once: no kick needed.)
+        s.serve(&self.target, listener_ready, &ready);
         true
+    }
+
+    /// Reads a reply from the caller's own connection `fd` into `dst`: at least `min` bytes, and whatever more of
+    /// the first `max` is there already. The reply is read by the thread that waits for it, with no hand-over
+    /// from the progress thread. While a thread of this PE drives progress (the progress thread is parked), the
+    /// caller also serves this PE's incoming connections meanwhile when no other thread does (it takes the
+    /// progress role for each wait, at most until the park ends), so two PEs that wait for each other's replies
+    /// each keep serving the other's requests; otherwise the progress thread is on the sockets and the caller
+    /// sleeps in `recv`. `now`: look for bytes before the first wait (the rest of a reply whose start was
+    /// there); else the first system call is the wait. Polls (serving what has arrived, without parking the
+    /// progress thread) for `spin` before it sleeps. `ErrorKind::TimedOut` when no byte came for `timeout`.
+    ///
+    /// # Safety
+    /// `dst..dst+max` must be writable memory that nothing else accesses during the call.
+    pub(crate) unsafe fn read_reply(
+        &self,
+        fd: RawFd,
+        dst: *mut u8,
+        (min, max): (usize, usize),
+        now: bool,
+        timeout: Duration,
+        spin: Duration,
+    ) -> io::Result<usize> {
+        let mut done = 0;
+        let mut try_read = now;
+        let start = Instant::now();
+        let mut deadline = start + timeout;
+        let spin_until = start + spin;
+        while done < min {
+            if try_read {
+                // SAFETY: done < min <= max: dst+done..dst+max is inside the caller's writable range.
+                let n = unsafe { libc::recv(fd, dst.add(done).cast(), max - done, libc::MSG_DONTWAIT) };
+                if n > 0 {
+                    done += n as usize;
+                    deadline = Instant::now() + timeout;
+                    continue;
+                }
+                if n == 0 {
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                let e = io::Error::last_os_error();
+                match e.kind() {
+                    io::ErrorKind::Interrupted => continue,
+                    io::ErrorKind::WouldBlock => {}
+                    _ => return Err(e),
+                }
+            }
+            try_read = true;
+            let now = Instant::now();
+            if now < spin_until {
+                self.serve_ready();
+                std::hint::spin_loop();
+                continue;
+            }
+            let left = deadline.saturating_duration_since(now);
+            if left.is_zero() {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "no reply"));
+            }
+            let Some(park) = self.driver_left() else {
+                // The progress thread watches the sockets (no thread of this PE drove progress lately): sleep in
+                // `recv` on this connection alone, one system call where watching every socket costs two
+                // (`poll`, then `recv`: about a microsecond more per round trip on the 2-core VM). Bounded by the
+                // socket's receive timeout, which is the control timeout.
+                // SAFETY: done < min <= max: dst+done..dst+max is inside the caller's writable range.
+                let n = unsafe { libc::recv(fd, dst.add(done).cast(), max - done, 0) };
+                if n > 0 {
+                    done += n as usize;
+                    deadline = Instant::now() + timeout;
+                    continue;
+                }
+                if n == 0 {
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                let e = io::Error::last_os_error();
+                match e.kind() {
+                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => continue,
+                    _ => return Err(e),
+                }
+            };
+            // A thread of this PE drives progress, so the progress thread is parked: serve while waiting, and
+            // write the batches of this PE's other connections meanwhile (its own connection is locked by this
+            // caller and skipped).
+            if self.outbox.has_pending() {
+                self.outbox.flush_nonblocking();
+            }
+            // At most until the park ends: then the progress thread is back on the sockets (it would wait for
+            // the role this thread holds) and this caller goes back to sleeping in `recv`.
+            self.serving_waits.fetch_add(1, Ordering::Relaxed);
+            self.wait_serving(fd, left.min(park))?;
+        }
+        Ok(done)
+    }
+
+    /// Waits (at most `left`) until `fd` is readable, serving this PE's incoming connections meanwhile if no
+    /// other thread holds the progress role; else watches `fd` alone, a millisecond at a time, and tries again.
+    fn wait_serving(&self, fd: RawFd, left: Duration) -> io::Result<()> {
+        let mut s = match self.server.try_lock() {
+            Ok(s) => s,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                let mut p = [libc::pollfd { fd, events: libc::POLLIN, revents: 0 }];
+                let r = ppoll(&mut p, Some(left.min(Duration::from_millis(1))));
+                return if r < 0 { interrupted_ok(io::Error::last_os_error()) } else { Ok(()) };
+            }
+        };
+        // (driven_at is left alone: the progress thread stays parked only as long as the real driver keeps it
+        // so, and a caller that waited in this mode goes back to `recv` once it is not.)
+        let s = &mut *s;
+        s.fds.clear();
+        s.fds.push(libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
+        s.fds.extend(watch(&s.listener, &s.conns));
+        // ppoll: `left` is often a fraction of a millisecond (the rest of a park), which poll(2) would round up.
+        let r = ppoll(&mut s.fds, Some(left));
+        if r < 0 {
+            return interrupted_ok(io::Error::last_os_error());
+        }
+        let listener_ready = s.fds[1].revents != 0;
+        let ready: Vec<RawFd> = s.fds[2..].iter().filter(|p| p.revents != 0).map(|p| p.fd).collect();
+        if listener_ready || !ready.is_empty() {
+            s.serve(&self.target, listener_ready, &ready);
+        }
+        Ok(())
     }
 
     fn kick_if_asleep(&self) {
@@ -191,7 +417,7 @@ impl Server {
         let me = t.node.me();
         let before = self.conns.len();
         if listener_ready {
-            accept_all(&self.listener, &mut self.conns);
+            accept_all(&self.listener, &mut self.conns, &t.epoll);
         }
         let mut changed = self.conns.len() != before;
         // Back to front so that removing one keeps the others' indices.
@@ -199,9 +425,10 @@ impl Server {
             if !ready.contains(&self.conns[i].stream.as_raw_fd()) {
                 continue;
             }
-            if let Err(close) = self.conns[i].on_readable(t) {
+            if let Err(close) = self.conns[i].on_ready(t) {
                 changed = true;
                 let c = self.conns.swap_remove(i);
+                c.unregister(t);
                 let who = c.pe.map_or_else(|| format!("an unidentified peer at {}", c.addr), |pe| format!("PE {pe}"));
                 match close {
                     Close::Eof => tracing::debug!("PE {}: TCP connection from {who} closed", me.0),
@@ -228,7 +455,6 @@ impl Progress {
         node: Arc<NodeSegments>,
         secret: Vec<u8>,
         n_pes: u32,
-        io_timeout: Duration,
         spin: Duration,
     ) -> io::Result<Progress> {
         listener.set_nonblocking(true)?;
@@ -238,7 +464,17 @@ impl Progress {
         kick.set_nonblocking(true)?;
         kick_rx.set_nonblocking(true)?;
         let me = node.me();
-        let target = Target { node, secret, n_pes, io_timeout, spin };
+        // SAFETY: epoll_create1 takes no pointers.
+        let epoll = match unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) } {
+            -1 => return Err(io::Error::last_os_error()),
+            // SAFETY: a new descriptor that nothing else owns.
+            fd => unsafe { OwnedFd::from_raw_fd(fd) },
+        };
+        let pwait2 = probe_pwait2(&epoll);
+        epoll_ctl(&epoll, libc::EPOLL_CTL_ADD, stop_rx.as_raw_fd(), libc::EPOLLIN, TAG_STOP)?;
+        epoll_ctl(&epoll, libc::EPOLL_CTL_ADD, kick_rx.as_raw_fd(), libc::EPOLLIN, TAG_KICK)?;
+        epoll_ctl(&epoll, libc::EPOLL_CTL_ADD, listener.as_raw_fd(), libc::EPOLLIN, TAG_LISTENER)?;
+        let target = Target { node, secret, n_pes, spin, epoll, pwait2 };
         let shared = Arc::new(Shared {
             target,
             server: Mutex::new(Server { listener, conns: Vec::new(), fds: Vec::new() }),
@@ -246,6 +482,7 @@ impl Progress {
             asleep: AtomicBool::new(false),
             driven_at: AtomicU64::new(0),
             parked: AtomicBool::new(false),
+            serving_waits: AtomicU64::new(0),
             epoch: Instant::now(),
             kick,
         });
@@ -272,31 +509,35 @@ impl Drop for Progress {
         }
         // The incoming connections close now, even while the engine's callers still hold the shared state.
         let mut s = self.shared.server.lock().unwrap_or_else(|e| e.into_inner());
-        s.conns.clear();
+        for c in s.conns.drain(..) {
+            c.unregister(&self.shared.target);
+        }
     }
 }
 
 /// Gets up to this size are answered with the reply header and the data in one send (one copy of at most this
 /// many bytes); larger ones are written straight from the heap after the header.
-const SMALL_GET: usize = 4096;
+pub(crate) const SMALL_GET: usize = 4096;
 
-/// The progress thread: sleeps in `poll(2)` on the stop and kick pipes, the listener and every connection
+/// The progress thread: sleeps in `epoll_wait` on the stop and kick pipes, the listener and every connection
 /// (without holding the progress role, so a waiting caller can serve meanwhile), then takes the role and
 /// serves what is ready; writes batches that waited [`FLUSH_AFTER`].
 fn serve(shared: &Shared, stop: &UnixStream, kick: &UnixStream) {
     let me = shared.target.node.me();
-    let mut fds: Vec<libc::pollfd> = Vec::new();
-    // Until this instant poll(2) does not sleep (it returns at once): set after every served request.
+    let mut evs = [libc::epoll_event { events: 0, u64: 0 }; 64];
+    // Until this instant the wait does not sleep (it returns at once): set after every served request.
     let mut spin_until: Option<Instant> = None;
     // When the oldest batch seen must be written.
     let mut flush_at: Option<Instant> = None;
+    // Until this instant (set whenever a batch is seen) the thread looks for batches every half FLUSH_AFTER
+    // instead of sleeping without a limit: a put that starts a batch meanwhile needs no kick.
+    let mut watch_until: Option<Instant> = None;
     loop {
-        fds.clear();
-        fds.push(libc::pollfd { fd: stop.as_raw_fd(), events: libc::POLLIN, revents: 0 });
-        fds.push(libc::pollfd { fd: kick.as_raw_fd(), events: libc::POLLIN, revents: 0 });
         if let Some(left) = shared.driver_left() {
             // A thread of this PE drives progress: stay off the sockets until it releases (kick) or has not
             // driven for PARK. Batches are its to write meanwhile (it writes them on every call).
+            let mut fds =
+                [stop.as_raw_fd(), kick.as_raw_fd()].map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
             shared.parked.store(true, Ordering::SeqCst);
             if shared.driven_at.load(Ordering::SeqCst) != 0 {
                 let r = ppoll(&mut fds, Some(left));
@@ -313,39 +554,35 @@ fn serve(shared: &Shared, stop: &UnixStream, kick: &UnixStream) {
             drain(kick);
             continue;
         }
-        {
-            let s = shared.server.lock().unwrap_or_else(|e| e.into_inner());
-            fds.push(libc::pollfd { fd: s.listener.as_raw_fd(), events: libc::POLLIN, revents: 0 });
-            fds.extend(s.conns.iter().map(|c| libc::pollfd {
-                fd: c.stream.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            }));
-        }
         let now = Instant::now();
         if flush_at.is_some_and(|at| now >= at) {
             shared.outbox.flush_nonblocking();
             flush_at = None;
         }
         if flush_at.is_none() && shared.outbox.has_pending() {
-            flush_at = Some(now + FLUSH_AFTER);
+            // Seen at most WATCH_STEP after it started (while watching): written at most FLUSH_AFTER after it.
+            flush_at = Some(now + WATCH_STEP);
+            watch_until = Some(now + WATCH_BATCHES);
         }
         let mut timeout = if spin_until.is_some_and(|u| now < u) {
             Some(Duration::ZERO)
         } else {
             flush_at.map(|at| at.saturating_duration_since(now))
         };
+        if timeout.is_none() && watch_until.is_some_and(|u| now < u) {
+            timeout = Some(WATCH_STEP);
+        }
         if timeout.is_none() {
             // Sleeping without a limit: announce it, then look for batches once more (a put that started one
             // before seeing the flag is found here; one after it kicks).
             shared.asleep.store(true, Ordering::SeqCst);
             if shared.outbox.has_pending() {
                 shared.asleep.store(false, Ordering::SeqCst);
-                flush_at = Some(now + FLUSH_AFTER);
-                timeout = Some(FLUSH_AFTER);
+                flush_at = Some(now + WATCH_STEP);
+                timeout = Some(WATCH_STEP);
             }
         }
-        let r = ppoll(&mut fds, timeout);
+        let r = epoll_wait(&shared.target.epoll, shared.target.pwait2, &mut evs, timeout);
         shared.asleep.store(false, Ordering::SeqCst);
         if r == 0 {
             std::hint::spin_loop();
@@ -356,17 +593,19 @@ fn serve(shared: &Shared, stop: &UnixStream, kick: &UnixStream) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
-            tracing::error!("PE {}: TCP progress thread: poll failed: {e}; no more remote operations", me.0);
+            tracing::error!("PE {}: TCP progress thread: epoll_wait failed: {e}; no more remote operations", me.0);
             return;
         }
-        if fds[0].revents != 0 {
-            return;
+        let mut listener_ready = false;
+        let mut ready: Vec<RawFd> = Vec::new();
+        for ev in &evs[..r as usize] {
+            match ev.u64 {
+                TAG_STOP => return,
+                TAG_KICK => drain(kick),
+                TAG_LISTENER => listener_ready = true,
+                fd => ready.push(fd as RawFd),
+            }
         }
-        if fds[1].revents != 0 {
-            drain(kick);
-        }
-        let listener_ready = fds[2].revents != 0;
-        let ready: Vec<RawFd> = fds[3..].iter().filter(|p| p.revents != 0).map(|p| p.fd).collect();
         if !listener_ready && ready.is_empty() {
             continue;
         }
@@ -376,9 +615,20 @@ fn serve(shared: &Shared, stop: &UnixStream, kick: &UnixStream) {
         // Takes the role (waiting for a caller that holds it; what it has served is then simply not readable).
         let mut s = shared.server.lock().unwrap_or_else(|e| e.into_inner());
         s.serve(&shared.target, listener_ready, &ready);
-        // (The next round takes a fresh snapshot of the connections.)
     }
 }
+
+/// How often the progress thread looks for batches while it watches for them ([`WATCH_BATCHES`]): half of
+/// [`FLUSH_AFTER`], so that a batch seen one step after it started is still written within `FLUSH_AFTER`.
+/// Where `epoll_pwait2` is missing (kernels before 5.11, or refused by a seccomp filter: [`probe_pwait2`]) the
+/// wait's timeout is rounded up to a millisecond: the step is then 1 ms, so a batch that no request or wait
+/// writes goes out within about 1 ms instead of `FLUSH_AFTER`.
+const WATCH_STEP: Duration = Duration::from_micros(FLUSH_AFTER.as_micros() as u64 / 2);
+/// For how long after it last saw a batch the progress thread keeps looking for new ones every [`WATCH_STEP`]
+/// rather than sleeping until kicked. While a PE batches (a burst of puts, or put + quiet in a loop, where each
+/// put starts a batch that its quiet writes), this replaces a kick per batch — a system call on the put's path
+/// and a wake-up of the progress thread — by a timer wake-up every step.
+const WATCH_BATCHES: Duration = Duration::from_millis(2);
 
 /// How long after a waiting thread's last drive the progress thread stays off the sockets (unless the thread
 /// releases the role first, as a wait that goes to sleep does). A request that comes just after a wait ended
@@ -397,6 +647,26 @@ impl Shared {
     }
 }
 
+/// What `poll(2)` must watch of the serving side: the listener, then every connection (for a request, or for
+/// room to go on with a get reply it is streaming).
+fn watch<'a>(listener: &TcpListener, conns: &'a [Incoming]) -> impl Iterator<Item = libc::pollfd> + 'a {
+    let listener = libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    std::iter::once(listener).chain(conns.iter().map(|c| libc::pollfd {
+        fd: c.stream.as_raw_fd(),
+        events: if matches!(c.state, State::Sending { .. }) { libc::POLLOUT } else { libc::POLLIN },
+        revents: 0,
+    }))
+}
+
+/// `Ok` for an interrupted wait (the caller looks again), the error otherwise.
+fn interrupted_ok(e: io::Error) -> io::Result<()> {
+    if e.kind() == io::ErrorKind::Interrupted {
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
 /// `ppoll(2)` on `fds` for at most `timeout` (`None`: no limit).
 fn ppoll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> libc::c_int {
     let ts = timeout.map(|d| libc::timespec { tv_sec: d.as_secs() as libc::time_t, tv_nsec: d.subsec_nanos() as _ });
@@ -411,11 +681,20 @@ fn drain(kick: &UnixStream) {
     while matches!((&*kick).read(&mut sink), Ok(n) if n > 0) {}
 }
 
-fn accept_all(listener: &TcpListener, conns: &mut Vec<Incoming>) {
+fn accept_all(listener: &TcpListener, conns: &mut Vec<Incoming>, epoll: &OwnedFd) {
     loop {
         match listener.accept() {
             Ok((stream, addr)) => {
-                if stream.set_nonblocking(true).and_then(|_| stream.set_nodelay(true)).is_err() {
+                let fd = stream.as_raw_fd();
+                if let Err(e) = stream
+                    .set_nonblocking(true)
+                    .and_then(|_| stream.set_nodelay(true))
+                    .and_then(|_| epoll_ctl(epoll, libc::EPOLL_CTL_ADD, fd, libc::EPOLLIN, fd as u64))
+                {
+                    // The peer sees the connection closed before its hello is answered (and names this PE).
+                    tracing::warn!(
+                        "TCP progress thread: dropped a new connection from {addr}: setting it up failed: {e}"
+                    );
                     continue;
                 }
                 conns.push(Incoming {
@@ -447,6 +726,10 @@ struct RxBuf {
     buf: Vec<u8>,
     pos: usize,
     end: usize,
+    /// The last read returned less than it asked for: the socket is (almost surely) empty now, so the next
+    /// read would only answer `EAGAIN`. Not read again until `poll(2)` reports it readable (the readiness is
+    /// level-triggered: bytes that came meanwhile are reported then), which saves a system call per request.
+    drained: bool,
 }
 
 impl RxBuf {
@@ -469,6 +752,9 @@ impl RxBuf {
             if done == len {
                 return Ok(done);
             }
+            if self.drained {
+                return Ok(done);
+            }
             // The buffer is empty: refill it, or read a long rest straight into place.
             let left = len - done;
             let (into, room) = if left >= RX_BUF {
@@ -481,7 +767,9 @@ impl RxBuf {
                 (self.buf.as_mut_ptr(), RX_BUF)
             };
             // SAFETY: into..into+room is writable: the caller's range or this buffer.
-            match unsafe { read_raw(fd, into, room) } {
+            let r = unsafe { read_raw(fd, into, room) };
+            self.drained = matches!(r, Ok(n) if n > 0 && n < room);
+            match r {
                 Ok(0) => return Err(Close::Eof),
                 Ok(n) if left >= RX_BUF => done += n,
                 Ok(n) => (self.pos, self.end) = (0, n),
@@ -501,11 +789,49 @@ impl RxBuf {
 }
 
 impl Incoming {
+    /// Takes the connection out of the progress thread's `epoll` set; called before it is dropped. Closing this
+    /// descriptor alone may not do it: the set holds the open socket, which a child forked without `exec`
+    /// (Python's `multiprocessing` fork start method) keeps open through its copy of the descriptor. Left in the
+    /// set, it would report the peer's close (level-triggered) on every wait, under a tag that names no
+    /// connection: the progress thread would spin.
+    fn unregister(&self, t: &Target) {
+        let _ = epoll_ctl(&t.epoll, libc::EPOLL_CTL_DEL, self.stream.as_raw_fd(), 0, 0);
+    }
+
     /// Consumes everything the socket has now, applying each complete request.
-    fn on_readable(&mut self, t: &Target) -> Result<(), Close> {
+    fn on_ready(&mut self, t: &Target) -> Result<(), Close> {
         let fd = self.stream.as_raw_fd();
+        // Reported ready by poll(2): whatever the last read said, there may be bytes now.
+        self.rx.drained = false;
         loop {
             match &mut self.state {
+                State::Sending { head, head_done, src, len, done, watched } => {
+                    let mut full = false;
+                    if *head_done < head.len() {
+                        // SAFETY: head[head_done..] is a live slice of this state.
+                        *head_done += unsafe { write_some(fd, head[*head_done..].as_ptr(), head.len() - *head_done) }?;
+                        full = *head_done < head.len();
+                    }
+                    if !full && *done < *len {
+                        let p = t.node.local().span(src.0, *len).map_err(|e| Close::Fault(e.to_string()))?.as_ptr();
+                        // SAFETY: p..p+len is inside this PE's own mapping (span checked), done < len. Never waits
+                        // for room: a peer that does not read now stalls only this connection, never the thread
+                        // (which may be a caller waiting for its own reply).
+                        *done += unsafe { write_some(fd, p.add(*done as usize), (*len - *done) as usize) }? as u64;
+                        full = *done < *len;
+                    }
+                    if full {
+                        if !*watched {
+                            epoll_ctl(&t.epoll, libc::EPOLL_CTL_MOD, fd, libc::EPOLLOUT, fd as u64)?;
+                            *watched = true;
+                        }
+                        return Ok(());
+                    }
+                    if *watched {
+                        epoll_ctl(&t.epoll, libc::EPOLL_CTL_MOD, fd, libc::EPOLLIN, fd as u64)?;
+                    }
+                    self.state = State::Header { buf: [0; REQUEST_LEN], got: 0 };
+                }
                 State::Hello { buf, got } => {
                     if !self.rx.fill(fd, buf, got)? {
                         return Ok(());
@@ -522,8 +848,8 @@ impl Incoming {
                         return Err(Close::Fault(format!("claimed to be PE {pe} but does not know the job's secret")));
                     }
                     self.pe = Some(*pe);
-                    self.send(&[0], t)?;
                     self.state = State::Header { buf: [0; REQUEST_LEN], got: 0 };
+                    self.reply(&[0], None)?;
                 }
                 State::Header { buf, got } => {
                     if !self.rx.fill(fd, buf, got)? {
@@ -580,39 +906,54 @@ impl Incoming {
                     // SAFETY: p..p+len is inside this PE's own mapping (span checked); frame has room for len bytes
                     // after the header; the regions do not overlap.
                     unsafe { std::ptr::copy_nonoverlapping(p.as_ptr(), frame[REPLY_LEN..].as_mut_ptr(), len as usize) };
-                    self.send(&frame[..REPLY_LEN + len as usize], t)
+                    self.reply(&frame[..REPLY_LEN + len as usize], None)
                 }
-                Ok(p) => {
-                    self.send(&Reply::ok(len).encode(), t)?;
-                    // SAFETY: p..p+len is inside this PE's own mapping (span checked), which outlives the call.
-                    unsafe { write_all_raw(self.stream.as_raw_fd(), p.as_ptr(), len as usize, t.io_timeout) }?;
-                    Ok(())
+                Ok(_) => {
+                    // The header now (one reply in flight per connection: there is room), the data as the socket
+                    // takes it (`State::Sending`, entered at once by `on_ready`'s loop): the serving thread never
+                    // blocks on a peer's full buffer.
+                    self.reply(&Reply::ok(len).encode(), Some((src, len)))
                 }
-                Err(e) => self.refuse(t, format!("get out of bounds: {e}")),
+                Err(e) => self.refuse(format!("get out of bounds: {e}")),
             },
             Request::Atomic { at, width, op } => {
                 if let Err(why) = check_word(&t.node, at, width.bytes()) {
-                    return self.refuse(t, why);
+                    return self.refuse(why);
                 }
                 match t.node.atomic(me, at, width, op) {
-                    Ok(old) => self.send(&Reply::ok(old).encode(), t),
-                    Err(e) => self.refuse(t, e.to_string()),
+                    Ok(old) => self.reply(&Reply::ok(old).encode(), None),
+                    Err(e) => self.refuse(e.to_string()),
                 }
             }
             // Requests of a connection are applied in order, so everything before the flush is done.
-            Request::Flush => self.send(&Reply::ok(0).encode(), t),
+            Request::Flush => self.reply(&Reply::ok(0).encode(), None),
         }
     }
 
     /// Answers a refused get or atomic, then closes the connection.
-    fn refuse(&mut self, t: &Target, why: String) -> Result<(), Close> {
-        let _ = self.send(&Reply { refused: Some(Refusal::OutOfBounds), value: 0 }.encode(), t);
+    fn refuse(&mut self, why: String) -> Result<(), Close> {
+        let refusal = Reply { refused: Some(Refusal::OutOfBounds), value: 0 }.encode();
+        // Best effort: the connection closes anyway.
+        // SAFETY: refusal is a live slice for the call.
+        let _ = unsafe { write_some(self.stream.as_raw_fd(), refusal.as_ptr(), refusal.len()) };
         Err(Close::Fault(why))
     }
 
-    fn send(&mut self, bytes: &[u8], t: &Target) -> Result<(), Close> {
-        // SAFETY: bytes is a live slice for the call.
-        unsafe { write_all_raw(self.stream.as_raw_fd(), bytes.as_ptr(), bytes.len(), t.io_timeout) }?;
+    /// Writes a reply: `head` (a short reply, or a large get's header) and, for a large get, `data` (its range of
+    /// this PE's heap), as far as the socket takes them now; the rest goes out as the socket drains
+    /// (`State::Sending`), never by waiting for room. A correct initiator has one reply in flight per connection
+    /// (it reads each reply before its next request), so a short reply normally goes out whole; a peer that sends
+    /// requests without reading their replies, or a send buffer the kernel shrank under memory pressure, then
+    /// stalls only this connection, never whoever serves (the progress thread, or a caller waiting for its own
+    /// reply). Call it last in a request's handling: it may change the state.
+    fn reply(&mut self, head: &[u8], data: Option<(HeapOffset, u64)>) -> Result<(), Close> {
+        // SAFETY: head is a live slice for the call.
+        let n = unsafe { write_some(self.stream.as_raw_fd(), head.as_ptr(), head.len()) }?;
+        if n == head.len() && data.is_none() {
+            return Ok(());
+        }
+        let (src, len) = data.unwrap_or((HeapOffset(0), 0));
+        self.state = State::Sending { head: head[n..].to_vec(), head_done: 0, src, len, done: 0, watched: false };
         Ok(())
     }
 }
@@ -633,4 +974,35 @@ pub(crate) fn apply_signal(node: &NodeSegments, s: SignalUpdate) -> Result<(), S
         SignalOp::Add => AtomicOp::FetchAdd(s.value),
     };
     node.atomic(node.me(), s.at, AtomicWidth::W64, op).map(drop).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both ways of waiting work on an epoll set with one ready and one silent member: the ready one is reported
+    /// with its tag, and a wait on nothing ready returns 0 after its timeout (not at once, not never).
+    #[test]
+    fn both_epoll_waits_report_ready_members_and_time_out() {
+        // SAFETY: epoll_create1 takes no pointers.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        assert!(fd >= 0);
+        // SAFETY: a new descriptor that nothing else owns.
+        let epoll = unsafe { OwnedFd::from_raw_fd(fd) };
+        let (a, b) = UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        epoll_ctl(&epoll, libc::EPOLL_CTL_ADD, b.as_raw_fd(), libc::EPOLLIN, 7).unwrap();
+        // This kernel (>= 5.11, no seccomp filter in the test) has epoll_pwait2.
+        let pwait2 = probe_pwait2(&epoll);
+        for way in [pwait2, false] {
+            let mut evs = [libc::epoll_event { events: 0, u64: 0 }; 4];
+            let t = Instant::now();
+            assert_eq!(epoll_wait(&epoll, way, &mut evs, Some(Duration::from_micros(300))), 0);
+            assert!(t.elapsed() >= Duration::from_micros(300));
+            (&a).write_all(&[1]).unwrap();
+            assert_eq!(epoll_wait(&epoll, way, &mut evs, Some(Duration::from_secs(5))), 1);
+            assert_eq!({ evs[0].u64 }, 7);
+            drain(&b);
+        }
+    }
 }

@@ -203,3 +203,95 @@ fn driving_waiters_ping_pong() {
     });
     eprintln!("driven ping-pong: {:?} per round trip", start.elapsed() / ROUNDS as u32);
 }
+
+/// Two PEs each get (almost) 8 MiB from the other at the same time, again and again (each reply is written in
+/// many pieces), with small puts, a quiet and a fetch-add between the gets; every other round each PE drives
+/// progress all through its get, so that the get's wait serves the PE's sockets itself (the progress thread
+/// stays parked; counted, and checked at the end). A thread that serves while it waits for its own reply must
+/// never block writing the peer's large reply: two such threads would each sit in that write while neither
+/// reads its own reply.
+/// Every byte is checked, and the whole exchange is bounded well below the 30 s the engines' timeouts allow.
+#[test]
+fn two_pes_getting_large_blocks_from_each_other_at_once_both_finish_exactly() {
+    let bed = bed(2);
+    const ROUNDS: usize = 12;
+    const SRC: u64 = 8192;
+    const BIG: usize = (8 << 20) - 2 * SRC as usize;
+    let pattern = |pe: usize, round: usize, i: usize| (pe * 131 + round * 17 + i / 4096 + i) as u8;
+    let start = Instant::now();
+    for round in 0..ROUNDS {
+        for pe in 0..2 {
+            let bytes: Vec<u8> = (0..BIG).map(|i| pattern(pe, round, i)).collect();
+            bed.set_local_bytes(pe as u32, SRC, &bytes);
+        }
+        // Both start together, so that each one's get is in flight while the other's is.
+        let go = std::sync::Barrier::new(2);
+        std::thread::scope(|s| {
+            for me in 0..2usize {
+                let (bed, go) = (&bed, &go);
+                s.spawn(move || {
+                    let e = &bed.engines[me];
+                    let other = 1 - me;
+                    let mut into = vec![0u8; BIG];
+                    go.wait();
+                    let op = shmem_core::engine::Get {
+                        pe: Pe(other as u32),
+                        src: HeapOffset(SRC),
+                        dst: into.as_mut_ptr(),
+                        len: BIG,
+                    };
+                    let driving = AtomicBool::new(round % 2 == 1);
+                    let started = std::sync::Barrier::new(2);
+                    std::thread::scope(|d| {
+                        if driving.load(Ordering::Relaxed) {
+                            // A thread of this PE drives progress all through the get (as a waiter that polls
+                            // would): the progress thread stays parked, and the get's wait serves this PE's
+                            // sockets (with the driver: either may serve a frame). The even rounds leave the
+                            // sockets to the progress thread.
+                            let (driving, started) = (&driving, &started);
+                            d.spawn(move || {
+                                e.progress();
+                                started.wait();
+                                while driving.load(Ordering::Relaxed) {
+                                    e.progress();
+                                    std::thread::yield_now();
+                                }
+                            });
+                            // The get starts with the progress thread parked.
+                            started.wait();
+                        }
+                        // SAFETY: into is BIG writable bytes that nothing else touches during the call.
+                        let r = unsafe { e.get(op, Completion::Blocking) };
+                        driving.store(false, Ordering::Relaxed);
+                        e.progress_release();
+                        r.expect("large get");
+                    });
+                    for (i, &b) in into.iter().enumerate() {
+                        assert_eq!(
+                            b,
+                            pattern(other, round, i),
+                            "PE {me} round {round}: byte {i} of PE {other}'s block"
+                        );
+                    }
+                    let v = (round * 10 + me) as u64;
+                    put(e, other as u32, 64 + 8 * me as u64, &v.to_le_bytes(), None);
+                    e.quiet().expect("quiet");
+                    let old = e.atomic(Pe(other as u32), HeapOffset(512), AtomicWidth::W64, AtomicOp::FetchAdd(1));
+                    assert_eq!(old.expect("fetch-add"), round as u64, "PE {me} round {round}: the peer's counter");
+                    // The other PE's own fetch-add on this PE's counter is concurrent: wait for it here.
+                    wait_word(bed, me as u32, 512, round as u64 + 1, false, "the peer's fetch-add");
+                });
+            }
+        });
+        for me in 0..2u32 {
+            let v = (round * 10 + (1 - me as usize)) as u64;
+            assert_eq!(bed.word(me, 64 + 8 * u64::from(1 - me)).load(Ordering::Acquire), v, "round {round}");
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "round {round}: the exchange took {:?}", start.elapsed());
+    }
+    // The odd rounds really waited in the serving mode on both PEs.
+    for pe in 0..2 {
+        let served = bed.engines[pe].serving_waits();
+        assert!(served > 0, "PE {pe}: no reply wait took the serving mode while a driver parked the progress thread");
+    }
+}

@@ -8,7 +8,7 @@ use shmem_core::{HeapOffset, Pe};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
-use transport_tcp::wire::{Hello, Request};
+use transport_tcp::wire::{Hello, Reply, Request, REPLY_LEN};
 use transport_tcp::TcpEngine;
 
 fn bed(n: u32) -> Testbed<TcpEngine> {
@@ -141,4 +141,124 @@ fn a_vanished_peer_is_an_error_naming_it() {
     assert!(err.to_string().contains("PE 2"), "{err}");
     assert!(t.elapsed() < Duration::from_secs(20), "noticing a vanished peer took {:?}", t.elapsed());
     job_still_works(&bed, 5);
+}
+
+/// A TCP connection to `addr` (IPv4) whose receive buffer is set small before it connects, so that the window
+/// it offers stays small: a peer that does not read then fills the target's socket with little data, whatever
+/// the host's `tcp_rmem`/`tcp_wmem` (with large ones, a whole reply could fit in the buffers and the test would
+/// not tell a target that blocks on a full socket from one that does not).
+fn connect_with_small_rcvbuf(addr: SocketAddr) -> TcpStream {
+    let SocketAddr::V4(v4) = addr else { panic!("the testbed listens on IPv4, not {addr}") };
+    // SAFETY: socket(2) takes no pointers.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+    // SAFETY: a new descriptor that nothing else owns; the stream closes it.
+    let stream = unsafe { <TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let size: libc::c_int = 4096;
+    // SAFETY: size is a live c_int of the length given.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0, "SO_RCVBUF: {}", std::io::Error::last_os_error());
+    let sa = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: v4.port().to_be(),
+        sin_addr: libc::in_addr { s_addr: u32::from(*v4.ip()).to_be() },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: sa is a live sockaddr_in of the length given.
+    let r = unsafe {
+        libc::connect(
+            fd,
+            (&sa as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0, "connect to {addr}: {}", std::io::Error::last_os_error());
+    stream
+}
+
+/// A peer that asks for a large get and then does not read the reply holds up only its own connection: the
+/// target writes the reply as the socket takes it and keeps serving the job's other connections meanwhile,
+/// and once the peer reads, it gets every byte. (A target that wrote the reply with a blocking write would
+/// serve nobody else until its write timeout, the control timeout, then drop the slow peer: the job's put,
+/// quiet and get below would wait that long or fail, and the slow peer's reply would come truncated.)
+#[test]
+fn a_peer_not_reading_a_large_get_reply_stalls_nobody_else() {
+    let bed = bed(2);
+    const SRC: u64 = 64 << 10;
+    const LEN: usize = 7 << 20;
+    let pattern: Vec<u8> = (0..LEN).map(|i| (i / 4093 + i * 7) as u8).collect();
+    bed.set_local_bytes(1, SRC, &pattern);
+    let mut slow = connect_with_small_rcvbuf(addr_of(&bed, 1));
+    slow.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    slow.write_all(&Hello::encode(0, TESTBED_SECRET)).unwrap();
+    let mut ok = [0u8; 1];
+    slow.read_exact(&mut ok).unwrap();
+    slow.write_all(&Request::Get { src: HeapOffset(SRC), len: LEN as u64 }.encode()).unwrap();
+    // Not a timing: only so that the target has met the slow request (and filled the socket) first.
+    std::thread::sleep(Duration::from_millis(200));
+    let t = Instant::now();
+    for round in 1..=5u8 {
+        job_still_works(&bed, round);
+    }
+    // A hang check, not a timing: each round is a few round trips; stalled behind the slow peer they would take
+    // the 30 s control timeout.
+    assert!(t.elapsed() < Duration::from_secs(10), "the job's five rounds took {:?}", t.elapsed());
+    let mut head = [0u8; REPLY_LEN];
+    slow.read_exact(&mut head).unwrap();
+    let reply = Reply::decode(&head).unwrap();
+    assert_eq!((reply.refused, reply.value), (None, LEN as u64));
+    let mut got = vec![0u8; LEN];
+    slow.read_exact(&mut got).unwrap();
+    let first_bad = got.iter().zip(&pattern).position(|(a, b)| a != b);
+    assert_eq!(first_bad, None, "the slow peer's get reply differs from the heap");
+}
+
+/// A peer that sends many requests with replies (small gets) without reading any reply (an initiator reads each
+/// reply before its next request) stalls only its own connection: once a reply does not fit its socket the
+/// target keeps the rest and reads that connection's next request only after it went out, instead of waiting
+/// in a write for the peer to read (which held whoever served, and with it the whole job, for the 30 s control
+/// timeout); the job's other connections work meanwhile, and when the peer reads it gets every reply, exact.
+#[test]
+fn a_peer_pipelining_requests_without_reading_replies_stalls_only_itself() {
+    let bed = bed(2);
+    const N: usize = 2000;
+    const LEN: u64 = 4096;
+    let mut rude = connect_with_small_rcvbuf(addr_of(&bed, 1));
+    rude.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    rude.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
+    rude.write_all(&Hello::encode(0, TESTBED_SECRET)).unwrap();
+    let mut ok = [0u8; 1];
+    rude.read_exact(&mut ok).unwrap();
+    let requests: Vec<u8> = (0..N).flat_map(|_| Request::Get { src: HeapOffset(0), len: LEN }.encode()).collect();
+    // The target stops reading this connection once its replies fill the socket, so the requests are written
+    // from another thread (they cannot all go out before the peer reads).
+    let mut writer = rude.try_clone().unwrap();
+    let sender = std::thread::spawn(move || writer.write_all(&requests).map_err(|e| e.to_string()));
+    // Not a timing: only so that the target has met the requests first.
+    std::thread::sleep(Duration::from_millis(200));
+    let t = Instant::now();
+    for round in 1..=5u8 {
+        job_still_works(&bed, round);
+    }
+    assert!(t.elapsed() < Duration::from_secs(10), "the job's five rounds took {:?}", t.elapsed());
+    // Every reply comes once the peer reads: a header saying LEN, then LEN bytes of the heap's first block.
+    let want = bed.local_bytes(1, 0, LEN as usize);
+    let mut head = [0u8; REPLY_LEN];
+    let mut data = vec![0u8; LEN as usize];
+    for i in 0..N {
+        rude.read_exact(&mut head).unwrap_or_else(|e| panic!("reply {i} of {N}: {e}"));
+        let reply = Reply::decode(&head).unwrap();
+        assert_eq!((reply.refused, reply.value), (None, LEN), "reply {i}");
+        rude.read_exact(&mut data).unwrap_or_else(|e| panic!("reply {i} of {N}'s data: {e}"));
+        assert!(data == want, "reply {i}: the data differs from the heap");
+    }
+    sender.join().unwrap().expect("the requests went out");
 }
