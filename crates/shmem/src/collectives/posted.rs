@@ -69,7 +69,7 @@ use shmem_core::engine::DataOpEngine;
 use shmem_core::heap::layout::CACHE_LINE;
 use shmem_core::{Error, HeapOffset, Pe, Result};
 use shmem_sync::barrier::ARRIVAL_WORD;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 /// Entries of a root's ring: how many calls a root may run ahead of the slowest member. Measured on the loaded
 /// 2-core VM (coll-bench --quick, 8 B, 3 alternated runs each, range of the medians): 32 entries of 128 B gave
@@ -84,8 +84,7 @@ const ENTRY_BYTES: u64 = 64;
 const ENTRY_HEADER: u64 = 32;
 /// Most payload bytes carried inline in an entry; larger ones go to a big buffer.
 pub(crate) const ENTRY_INLINE: usize = (ENTRY_BYTES - ENTRY_HEADER) as usize;
-/// Big buffers of a root's block (payloads above [`ENTRY_INLINE`], up to [`INLINE_BYTES`]).
-pub(crate) const BIG_BUFS: usize = 2;
+pub(crate) use crate::runtime::posted_state::{Posted, BIG_BUFS};
 /// Bytes of the done line at the start of a block (one word used; a line of its own).
 const DONE_BYTES: u64 = 2 * CACHE_LINE;
 /// Bytes of one team slot's posted block: the done line, the ring, the big buffers.
@@ -110,32 +109,6 @@ const INLINE: u64 = 0;
 const DIRECT: u64 = 1;
 /// The payload is in big buffer `where - BIG`.
 const BIG: u64 = 2;
-
-/// This PE's side of one team's posted broadcasts (per team instance: a re-created slot starts afresh).
-///
-/// Plain atomics, not a lock: OpenSHMEM lets one thread at a time make a team's collectives, so nothing else
-/// touches these during a call (a program that broke the rule would get wrong answers, as with any collective,
-/// but no undefined behaviour). Measured: the lock was two of a small call's few atomic read-modify-writes.
-#[derive(Debug, Default)]
-pub(crate) struct Posted {
-    /// The sequence number of this PE's next broadcast on the team.
-    seq: AtomicU64,
-    /// A lower bound of every member's done count (the root's cache: flow control reads no peer while the
-    /// needed count is below it).
-    min_done: AtomicU64,
-    /// The big buffer this PE uses next as a root.
-    big_next: AtomicUsize,
-    /// Per big buffer, the done count every member must reach before it is written again (`s + 1` of the last
-    /// call that used it; 0: never used).
-    big_free_at: [AtomicU64; BIG_BUFS],
-    /// Whether every member's heap is mapped here (asked once: the members never change).
-    mapped: std::sync::OnceLock<bool>,
-    /// Set when a call ended by a timeout or a job failure: this PE's sequence may then be out of step with its
-    /// peers' (a member that gave up counts the call, a root that gave up may not), and a direct entry may still
-    /// name a `source` its root has since reused, so a later call could pair with the wrong post and return
-    /// wrong data. Every later posted broadcast on the team fails instead (and so do its barriers).
-    poisoned: std::sync::atomic::AtomicBool,
-}
 
 /// Whether a team broadcast on team `t` takes the posted path: a team whose members are all mapped here (one
 /// node). Every member answers alike (the mapping is the node's).
@@ -220,6 +193,7 @@ pub(crate) fn run(
     let s = st.seq.load(Ordering::Relaxed);
     // Counted whatever the outcome: every member's `s` names the same call.
     st.seq.store(s + 1, Ordering::Relaxed);
+    let had_local = local.is_some();
     let len = nelems.saturating_mul(dt.size());
     let call = Call { dtype: dt as u64, nelems: nelems as u64, root: root as u64, len: len as u64 };
     let result = if root == i64::from(t.my_index) {
@@ -232,8 +206,9 @@ pub(crate) fn run(
         receive(rt, t, blk, s, call, dst)
     };
     if let Err(Abort::Counted(e) | Abort::Uncounted(e)) = &result {
-        if !matches!(e, Error::InvalidParam(_) | Error::InvalidValue(_)) {
-            // A timeout or a failed job, not a refused call: nothing later on this team can be trusted.
+        if !had_local && matches!(e, Error::Timeout { .. } | Error::Inner(_)) {
+            // A wait that ended by a timeout or a failed job (not a refused call, nor this PE's own argument
+            // error of any kind): nothing later on this team can be trusted.
             st.poisoned.store(true, Ordering::Relaxed);
             t.barrier.poison();
         }

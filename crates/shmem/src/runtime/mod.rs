@@ -5,6 +5,7 @@
 
 mod alloc;
 pub(crate) mod domains;
+pub(crate) mod posted_state;
 mod rma;
 pub(crate) mod teams;
 

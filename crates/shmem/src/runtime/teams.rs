@@ -24,8 +24,8 @@ pub(crate) struct TeamInfo {
     /// (a context destroyed later closes its domain instead of returning it). See `crate::ctx`.
     pub(crate) reserved: std::sync::Mutex<Option<Vec<shmem_core::engine::DomainId>>>,
     /// This PE's side of the team's posted broadcasts (sequence number, flow control; see
-    /// `crate::collectives::posted`): a new team (a re-created slot too) starts from zero.
-    pub(crate) posted: crate::collectives::posted::Posted,
+    /// `crate::collectives::posted`; state in `runtime/posted_state.rs`): a new team (a re-created slot too) starts from zero.
+    pub(crate) posted: super::posted_state::Posted,
 }
 
 /// The live teams of this PE, by slot, and the state of the allocation agreement's own barrier.
