@@ -8,7 +8,7 @@
 
 #![allow(clippy::needless_range_loop)] // index loops mirror the formulas of the expected layouts
 
-use crate::{check, ok, Scenario};
+use crate::{check, code_is, ok, Scenario};
 use shmem::collectives::{self, Complex64, DataType, ReduceOp};
 use shmem::team::{self, TEAM_INVALID, TEAM_WORLD};
 use shmem::{Shmem, SymVec};
@@ -207,14 +207,6 @@ fn rounds_on(sh: &Shmem, b: &Bufs, name: &str, handle: i32, rounds: usize) -> Re
         }
     }
     Ok(())
-}
-
-/// Exactly this error code, or a description of what came instead.
-fn code_is(r: shmem::Result<()>, code: i32, what: &str) -> Result<(), String> {
-    match r {
-        Err(e) if e.code() == code => Ok(()),
-        other => Err(format!("{what}: expected code {code}, got {other:?}")),
-    }
 }
 
 /// Disagreements across the inline and the other paths, on the world and on a 2-D row, twice (so that both

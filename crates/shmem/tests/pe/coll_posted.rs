@@ -4,7 +4,7 @@
 //! rings wrap many times; type mismatches; teams destroyed and re-created (a stale post of the old team in the
 //! reused slot must never match).
 
-use crate::{check, ok, Scenario};
+use crate::{check, code_is, ok, Scenario};
 use shmem::collectives::{self, DataType, ReduceOp};
 use shmem::team::{self, TEAM_INVALID, TEAM_WORLD};
 use shmem::{Shmem, SymVec};
@@ -143,14 +143,6 @@ fn stream_on(
         check!(got[len] == SENTINEL, "{at}: the broadcast of {len} B wrote the byte past it");
     }
     Ok(())
-}
-
-/// Exactly this error code, or a description of what came instead.
-fn code_is(r: shmem::Result<()>, code: i32, what: &str) -> Result<(), String> {
-    match r {
-        Err(e) if e.code() == code => Ok(()),
-        other => Err(format!("{what}: expected code {code}, got {other:?}")),
-    }
 }
 
 /// Members that pass another type (of the same size) or count than the root, again and again (so that the

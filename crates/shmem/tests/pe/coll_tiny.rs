@@ -5,7 +5,7 @@
 //! exact codes on every member, write nothing, and leave the team working; a member in a (posted) broadcast
 //! instead fails alone and meets the reduction with its next call.
 
-use crate::{check, ok, Scenario};
+use crate::{check, code_is, ok, Scenario};
 use shmem::collectives::{self, DataType, ReduceOp};
 use shmem::team::{self, TEAM_WORLD};
 
@@ -24,13 +24,6 @@ fn val(pe: u32, round: usize, i: usize) -> i64 {
 
 fn members(handle: i32) -> Vec<u32> {
     (0..team::n_pes(handle)).map(|i| team::translate_pe(handle, i, TEAM_WORLD) as u32).collect()
-}
-
-fn code_is(r: shmem::Result<()>, code: i32, what: &str) -> Result<(), String> {
-    match r {
-        Err(e) if e.code() == code => Ok(()),
-        other => Err(format!("{what}: expected code {code}, got {other:?}")),
-    }
 }
 
 fn coll_tiny_reduce() -> Result<(), String> {

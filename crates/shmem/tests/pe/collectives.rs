@@ -7,7 +7,7 @@
 
 #![allow(clippy::needless_range_loop)] // index loops mirror the formulas of the expected layouts
 
-use crate::{check, ok, Scenario};
+use crate::{check, code_is, ok, Scenario};
 use shmem::collectives::{self, active_set, Complex32, Complex64, DataType, ReduceOp, Reducible};
 use shmem::team::{self, TEAM_INVALID, TEAM_WORLD};
 use shmem::{Shmem, SymVec};
@@ -311,14 +311,6 @@ fn every_collective<T: TestElem>(sh: &Shmem, shapes: &[Shape]) -> Result<(), Str
     ok!(src.free());
     ok!(dst.free());
     Ok(())
-}
-
-/// Exactly this error code, or a description of what came instead.
-fn code_is(r: shmem::Result<()>, code: i32, what: &str) -> Result<(), String> {
-    match r {
-        Err(e) if e.code() == code => Ok(()),
-        other => Err(format!("{what}: expected code {code}, got {other:?}")),
-    }
 }
 
 fn coll_bad_inputs() -> Result<(), String> {

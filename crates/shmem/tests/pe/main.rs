@@ -44,6 +44,14 @@ macro_rules! ok {
     };
 }
 
+/// Exactly this error code, or a description of what came instead (the scenarios' check of a refused call).
+pub(crate) fn code_is(r: shmem::Result<()>, code: i32, what: &str) -> Result<(), String> {
+    match r {
+        Err(e) if e.code() == code => Ok(()),
+        other => Err(format!("{what}: expected code {code}, got {other:?}")),
+    }
+}
+
 fn scenarios() -> Vec<(&'static str, Scenario)> {
     let mut v = Vec::new();
     v.extend(agreement::SCENARIOS.iter().copied());
