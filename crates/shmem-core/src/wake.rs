@@ -8,7 +8,8 @@
 //! Writes elsewhere (a bulk put into a buffer nobody waits on) cost one load of the count and no system call.
 //!
 //! Ordering: the writer's update (a SeqCst read-modify-write for signals and atomics) precedes its SeqCst
-//! loads of the count and range; the waiter's SeqCst registration precedes its SeqCst re-check. So either the
+//! loads of the count and range; the waiter's SeqCst registration precedes a SeqCst fence and then its re-check
+//! (whatever orderings the re-check's loads use). So either the
 //! writer sees the registration and wakes, or the waiter's re-check sees the update (Dekker). Plain puts skip
 //! the full fence for speed and so may miss a sleeper registering at that very instant.
 //!

@@ -432,6 +432,11 @@ pub fn wait_until_on<R>(
         }
         // Register, then re-check, then sleep: see the ordering argument in shmem_core::wake.
         let s = line.register(lo, hi);
+        // The re-check must be ordered after the registration, and `poll` may read with Acquire loads only
+        // (which AArch64 may satisfy before the registration is visible): a SeqCst fence here orders every
+        // load of the re-check after it, so a writer's SeqCst update that precedes this fence is seen, and one
+        // that follows it sees the registration (C++20 [atomics.order] fence rules). Only on the way to sleep.
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
         if let Some(r) = poll() {
             line.unregister();
             return Ok(r);
