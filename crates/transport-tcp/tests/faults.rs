@@ -3,7 +3,7 @@
 //! working. A peer that goes away is an error naming it, not a hang.
 
 use shmem_core::conformance::{Testbed, TESTBED_SECRET};
-use shmem_core::engine::{AtomicOp, AtomicWidth, BuildEngine, Completion, DataOpEngine, Get, Put};
+use shmem_core::engine::{AtomicOp, AtomicWidth, BuildEngine, Completion, DataOpEngine, Put};
 use shmem_core::{HeapOffset, Pe};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -40,20 +40,8 @@ fn closed_after(addr: SocketAddr, bytes: &[u8]) -> bool {
     }
 }
 
-/// The job still works: PE 0 puts into PE 1 and reads it back, and an atomic counts exactly.
-fn job_still_works(bed: &Testbed<TcpEngine>, round: u8) {
-    let e = &bed.engines[0];
-    let data = [round; 64];
-    let put = Put { pe: Pe(1), dst: HeapOffset(8192), src: data.as_ptr(), len: 64, signal: None };
-    // SAFETY: data outlives the quiet.
-    unsafe { e.put(put, Completion::Blocking) }.unwrap();
-    e.quiet().unwrap();
-    let mut back = [0u8; 64];
-    let get = Get { pe: Pe(1), src: HeapOffset(8192), dst: back.as_mut_ptr(), len: 64 };
-    // SAFETY: back outlives the call.
-    unsafe { e.get(get, Completion::Blocking) }.unwrap();
-    assert_eq!(back, data);
-}
+mod common;
+use common::job_still_works;
 
 #[test]
 fn outsiders_without_the_secret_change_nothing() {

@@ -3,10 +3,13 @@
 //! Its own test binary: the filter stays on the thread that installs it and every thread it starts.
 
 use shmem_core::conformance::Testbed;
-use shmem_core::engine::{AtomicOp, AtomicWidth, BuildEngine, Completion, DataOpEngine, Get, Put};
+use shmem_core::engine::{AtomicOp, AtomicWidth, BuildEngine, DataOpEngine};
 use shmem_core::{HeapOffset, Pe};
 use std::time::{Duration, Instant};
 use transport_tcp::TcpEngine;
+
+mod common;
+use common::job_still_works;
 
 /// Makes `epoll_pwait2` fail with `EPERM` for this thread and the threads it starts from now on.
 fn refuse_epoll_pwait2() {
@@ -44,17 +47,7 @@ fn the_engine_works_where_a_seccomp_filter_refuses_epoll_pwait2() {
     let bed: Testbed<TcpEngine> = Testbed::on_nodes(vec![0, 1], TcpEngine::build);
     let t = Instant::now();
     for round in 1..=20u8 {
-        let e = &bed.engines[0];
-        let data = [round; 64];
-        let put = Put { pe: Pe(1), dst: HeapOffset(8192), src: data.as_ptr(), len: 64, signal: None };
-        // SAFETY: data outlives the quiet.
-        unsafe { e.put(put, Completion::Blocking) }.unwrap();
-        e.quiet().unwrap();
-        let mut back = [0u8; 64];
-        let get = Get { pe: Pe(1), src: HeapOffset(8192), dst: back.as_mut_ptr(), len: 64 };
-        // SAFETY: back outlives the call.
-        unsafe { e.get(get, Completion::Blocking) }.unwrap();
-        assert_eq!(back, data);
+        job_still_works(&bed, round);
         let old = bed.engines[1].atomic(Pe(0), HeapOffset(512), AtomicWidth::W64, AtomicOp::FetchAdd(1)).unwrap();
         assert_eq!(old, u64::from(round) - 1);
     }
