@@ -283,20 +283,10 @@ impl Shared {
         while done < min {
             if try_read {
                 // SAFETY: done < min <= max: dst+done..dst+max is inside the caller's writable range.
-                let n = unsafe { libc::recv(fd, dst.add(done).cast(), max - done, libc::MSG_DONTWAIT) };
-                if n > 0 {
-                    done += n as usize;
+                if let Some(n) = unsafe { recv_some(fd, dst.add(done), max - done, libc::MSG_DONTWAIT) }? {
+                    done += n;
                     deadline = Instant::now() + timeout;
                     continue;
-                }
-                if n == 0 {
-                    return Err(io::ErrorKind::UnexpectedEof.into());
-                }
-                let e = io::Error::last_os_error();
-                match e.kind() {
-                    io::ErrorKind::Interrupted => continue,
-                    io::ErrorKind::WouldBlock => {}
-                    _ => return Err(e),
                 }
             }
             try_read = true;
@@ -316,20 +306,11 @@ impl Shared {
                 // (`poll`, then `recv`: about a microsecond more per round trip on the 2-core VM). Bounded by the
                 // socket's receive timeout, which is the control timeout.
                 // SAFETY: done < min <= max: dst+done..dst+max is inside the caller's writable range.
-                let n = unsafe { libc::recv(fd, dst.add(done).cast(), max - done, 0) };
-                if n > 0 {
-                    done += n as usize;
+                if let Some(n) = unsafe { recv_some(fd, dst.add(done), max - done, 0) }? {
+                    done += n;
                     deadline = Instant::now() + timeout;
-                    continue;
                 }
-                if n == 0 {
-                    return Err(io::ErrorKind::UnexpectedEof.into());
-                }
-                let e = io::Error::last_os_error();
-                match e.kind() {
-                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => continue,
-                    _ => return Err(e),
-                }
+                continue;
             };
             // A thread of this PE drives progress, so the progress thread is parked: serve while waiting, and
             // write the batches of this PE's other connections meanwhile (its own connection is locked by this
@@ -644,6 +625,27 @@ impl Shared {
         }
         let since = Duration::from_nanos(self.now_ns().saturating_sub(at));
         PARK.checked_sub(since).filter(|d| !d.is_zero())
+    }
+}
+
+/// One `recv(2)` of at most `len` bytes into `dst`: `Some(n)` bytes read, `None` when nothing came (interrupted,
+/// nothing there now, or the socket's receive timeout), an error at end of stream or on a socket error.
+///
+/// # Safety
+/// `dst..dst+len` must be writable memory that nothing else accesses during the call.
+unsafe fn recv_some(fd: RawFd, dst: *mut u8, len: usize, flags: libc::c_int) -> io::Result<Option<usize>> {
+    // SAFETY: the caller guarantees dst..dst+len is writable; recv(2) writes at most len bytes there.
+    let n = unsafe { libc::recv(fd, dst.cast(), len, flags) };
+    if n > 0 {
+        return Ok(Some(n as usize));
+    }
+    if n == 0 {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    let e = io::Error::last_os_error();
+    match e.kind() {
+        io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Ok(None),
+        _ => Err(e),
     }
 }
 
