@@ -311,6 +311,7 @@ fn post(
     // Acquire-loads this word) and the writer half of the wake protocol.
     rt.node.word64(rt.me, e.plus(8 * W_SEQ)).store(tagged(handle, s + 1), Ordering::SeqCst);
     rt.node.wake(rt.me, e, 8);
+    own_ahead(rt, st, blk, s);
     match local {
         Some(err) => Err(Abort::Counted(err)),
         None => {
@@ -329,6 +330,50 @@ fn post(
             Ok(())
         }
     }
+}
+
+/// How many calls ahead a root asks for its next entries' cache lines (see [`own_ahead`]). Measured on the 2-core
+/// VM (coll-bench, 2 PEs, 8 B, alternated runs): without it 0.12-0.14 us per call, asking 4 calls ahead
+/// 0.06-0.07 us.
+const OWN_AHEAD: u64 = 4;
+
+/// Asks for entry `s + OWN_AHEAD`'s cache line in the exclusive state (a prefetch for writing) when flow control
+/// already allows writing it. Without it the root's publication of a call (a `SeqCst` store, a full barrier on
+/// x86) stalled on taking that line back from the member that read it `ENTRIES` calls before: a cross-core round
+/// trip per call, which made the root as slow as the member. A hint only: it reads and writes nothing, so a line
+/// that a member still reads is never asked for (the member would lose it), and nothing depends on it.
+fn own_ahead(rt: &Runtime, st: &Posted, blk: HeapOffset, s: u64) {
+    let ahead = s + OWN_AHEAD;
+    // The entry's previous user is call `ahead - ENTRIES`: every member must be done with it.
+    if (ahead + 1).saturating_sub(ENTRIES) > st.min_done.load(Ordering::Relaxed) {
+        return;
+    }
+    if let Some(p) = rt.node.ptr(rt.me, entry(blk, ahead), 8) {
+        prefetch_for_write(p.as_ptr().cast_const());
+    }
+}
+
+/// A prefetch of `p`'s cache line for writing (x86 `prefetchw`, AArch64 `prfm pstl1keep`; nothing elsewhere).
+#[inline]
+fn prefetch_for_write(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        // CPUID 0x8000_0001 ECX bit 8 (PRFCHW). Older Intel processors execute the instruction as a no-op
+        // without reporting it, but the check costs one load per call and rules out any that would fault.
+        let has = *HAS.get_or_init(|| std::arch::x86_64::__cpuid(0x8000_0001).ecx & (1 << 8) != 0);
+        if has {
+            // SAFETY: a prefetch never faults (even on an unmapped address) and changes no memory or flags.
+            unsafe { std::arch::asm!("prefetchw [{0}]", in(reg) p, options(nostack, preserves_flags, readonly)) };
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: a prefetch never faults and changes no memory or flags.
+    unsafe {
+        std::arch::asm!("prfm pstl1keep, [{0}]", in(reg) p, options(nostack, preserves_flags, readonly))
+    };
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    let _ = p;
 }
 
 /// Waits until every member's done count is at least `need` and returns the smallest one seen. A member that
