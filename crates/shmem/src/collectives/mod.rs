@@ -51,6 +51,7 @@ pub mod broadcast;
 pub mod collect;
 pub(crate) mod net;
 pub(crate) mod posted;
+mod prefetch;
 pub mod reduce;
 mod typed;
 pub mod types;

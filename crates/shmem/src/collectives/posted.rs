@@ -349,31 +349,8 @@ fn own_ahead(rt: &Runtime, st: &Posted, blk: HeapOffset, s: u64) {
         return;
     }
     if let Some(p) = rt.node.ptr(rt.me, entry(blk, ahead), 8) {
-        prefetch_for_write(p.as_ptr().cast_const());
+        super::prefetch::for_write(p.as_ptr().cast_const());
     }
-}
-
-/// A prefetch of `p`'s cache line for writing (x86 `prefetchw`, AArch64 `prfm pstl1keep`; nothing elsewhere).
-#[inline]
-fn prefetch_for_write(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        // CPUID 0x8000_0001 ECX bit 8 (PRFCHW). Older Intel processors execute the instruction as a no-op
-        // without reporting it, but the check costs one load per call and rules out any that would fault.
-        let has = *HAS.get_or_init(|| std::arch::x86_64::__cpuid(0x8000_0001).ecx & (1 << 8) != 0);
-        if has {
-            // SAFETY: a prefetch never faults (even on an unmapped address) and changes no memory or flags.
-            unsafe { std::arch::asm!("prefetchw [{0}]", in(reg) p, options(nostack, preserves_flags, readonly)) };
-        }
-    }
-    #[cfg(target_arch = "aarch64")]
-    // SAFETY: a prefetch never faults and changes no memory or flags.
-    unsafe {
-        std::arch::asm!("prfm pstl1keep, [{0}]", in(reg) p, options(nostack, preserves_flags, readonly))
-    };
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    let _ = p;
 }
 
 /// Waits until every member's done count is at least `need` and returns the smallest one seen. A member that
