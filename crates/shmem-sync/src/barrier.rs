@@ -59,6 +59,13 @@ const NODE_RELEASE: u64 = 24;
 const MAX_ROUNDS: u64 = NODE_COUNT;
 /// How often a waiting member runs its probe (see [`barrier_probed`]).
 const PROBE_EVERY: Duration = Duration::from_millis(1);
+/// Words a barrier of two members on one node carries from each member to the other ([`barrier_carrying`]).
+pub const CARRY_WORDS: usize = 3;
+/// First word of a team block where the peer leaves its carried words: right after the round-0 counter, in its
+/// cache line, two sets by the parity of the barrier's epoch. A team of two has one round, so these round
+/// counters are never used as such.
+const CARRY_AT: u64 = 1;
+const _: () = assert!(CARRY_AT + 2 * CARRY_WORDS as u64 <= 8, "the carried words share the round-0 counter's line");
 
 /// A team as the barrier sees it: its members (world PEs in team order), this PE's index, its sync block, and
 /// which node each PE is on.
@@ -142,6 +149,45 @@ pub fn barrier_probed<E: DataOpEngine + ?Sized>(
     state: &BarrierState,
     probe: &mut dyn FnMut() -> Result<()>,
 ) -> Result<()> {
+    enter(engine, ctx, team, state, probe, None).map(|_| ())
+}
+
+/// [`barrier_probed`] that also hands `carry` to the other member and returns the words it carried in its own
+/// call, when the barrier is a single round between two members of one node (each signals the other's round-0
+/// word, which this PE can write directly): the words travel in the cache line of that signal, written before
+/// it and read after this PE's wait for the peer's, so they cost no line of their own. `None` when the barrier
+/// has another shape (it is still a complete barrier), or when the peer's words are not from this barrier
+/// (it entered the barrier some other way): callers compare what they got with what they expected, such as an
+/// epoch that they carried.
+///
+/// The words are double-buffered by the epoch's parity: the peer overwrites this PE's set of epoch `e` only in
+/// barrier `e + 2`, which it cannot enter before this PE has signalled `e + 1`, after reading them.
+///
+/// # Errors
+/// As [`barrier_probed`].
+pub fn barrier_carrying<E: DataOpEngine + ?Sized>(
+    engine: &E,
+    ctx: &WaitCtx<'_>,
+    team: &TeamView<'_>,
+    state: &BarrierState,
+    probe: &mut dyn FnMut() -> Result<()>,
+    carry: [u64; CARRY_WORDS],
+) -> Result<Option<[u64; CARRY_WORDS]>> {
+    let mut words = carry;
+    let carried = enter(engine, ctx, team, state, probe, Some(&mut words))?;
+    Ok(carried.then_some(words))
+}
+
+/// The barrier; with `carry`, hands those words to the peer of a two-member one-node team and replaces them with
+/// the peer's (see [`barrier_carrying`]); `true` when it did.
+fn enter<E: DataOpEngine + ?Sized>(
+    engine: &E,
+    ctx: &WaitCtx<'_>,
+    team: &TeamView<'_>,
+    state: &BarrierState,
+    probe: &mut dyn FnMut() -> Result<()>,
+    carry: Option<&mut [u64; CARRY_WORDS]>,
+) -> Result<bool> {
     if state.poisoned.load(Ordering::Acquire) {
         return Err(Error::Inner(format!(
             "an earlier barrier on team slot {} failed part-way, so its synchronization state is unusable; \
@@ -151,15 +197,17 @@ pub fn barrier_probed<E: DataOpEngine + ?Sized>(
     }
     let epoch = state.epoch.fetch_add(1, Ordering::Relaxed) + 1;
     if team.size() <= 1 {
-        return Ok(());
+        return Ok(false);
     }
     let plan =
         state.plan.get_or_init(|| Plan::new(team, &|pe| ctx.node.peer(Pe(pe)).is_some(), ctx.config.flat_barrier));
-    let result = run(engine, ctx, team, plan, epoch, probe);
+    let carry = carry.filter(|_| plan.carries(ctx));
+    let carried = carry.is_some();
+    let result = run(engine, ctx, team, plan, epoch, probe, carry);
     if result.is_err() {
         state.poisoned.store(true, Ordering::Release);
     }
-    result
+    result.map(|()| carried)
 }
 
 /// The shape of one team's barrier, the same for every barrier on the team.
@@ -220,6 +268,11 @@ impl Plan {
     /// Whether the team spans one node only (the release is then stored by the member completing the count).
     fn one_node(&self) -> bool {
         self.ring.len() == 1
+    }
+
+    /// Whether barriers carry words ([`barrier_carrying`]): one round between two members, the peer mapped here.
+    fn carries(&self, ctx: &WaitCtx<'_>) -> bool {
+        self.local == 1 && self.ring.len() == 2 && self.ring.iter().all(|&pe| ctx.node.peer(Pe(pe)).is_some())
     }
 }
 
@@ -288,12 +341,14 @@ fn run<E: DataOpEngine + ?Sized>(
     plan: &Plan,
     epoch: u64,
     probe: &mut dyn FnMut() -> Result<()>,
+    carry: Option<&mut [u64; CARRY_WORDS]>,
 ) -> Result<()> {
     let mut stage = Stage::Gather;
-    let result = phases(engine, ctx, team, plan, epoch, probe, &mut stage);
+    let result = phases(engine, ctx, team, plan, epoch, probe, &mut stage, carry);
     result.map_err(|e| name_missing(engine, ctx.node.layout(), team, plan, epoch, stage, e))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn phases<E: DataOpEngine + ?Sized>(
     engine: &E,
     ctx: &WaitCtx<'_>,
@@ -302,6 +357,7 @@ fn phases<E: DataOpEngine + ?Sized>(
     epoch: u64,
     probe: &mut dyn FnMut() -> Result<()>,
     stage: &mut Stage,
+    mut carry: Option<&mut [u64; CARRY_WORDS]>,
 ) -> Result<()> {
     let layout = *ctx.node.layout();
     let me = ctx.node.me();
@@ -353,8 +409,23 @@ fn phases<E: DataOpEngine + ?Sized>(
         let to = Pe(plan.ring[((my + dist) % size) as usize]);
         let flag = layout.team_word(team.slot, round);
         *stage = Stage::Round(round);
+        // Carried words (a single round between two members, see `Plan::carries`): this epoch's set in the peer's
+        // block, stored before the signal below (a SeqCst read-modify-write: a Release for them).
+        let set = CARRY_AT + (epoch % 2) * CARRY_WORDS as u64;
+        if let Some(words) = carry.as_deref() {
+            for (i, &w) in words.iter().enumerate() {
+                ctx.node.word64(to, layout.team_word(team.slot, set + i as u64)).store(w, Ordering::Relaxed);
+            }
+        }
         engine.atomic(to, flag, AtomicWidth::W64, AtomicOp::FetchAdd(1))?;
         wait_word(ctx, team, me, round, epoch, epoch, *stage, probe)?;
+        if let Some(words) = carry.as_deref_mut() {
+            // After the wait's Acquire load of the peer's signal of this epoch (or of the next: the peer does not
+            // write this set again before barrier epoch + 2), so the peer's stores before it are visible.
+            for (i, w) in words.iter_mut().enumerate() {
+                *w = ctx.node.word64(me, layout.team_word(team.slot, set + i as u64)).load(Ordering::Relaxed);
+            }
+        }
         dist = dist.saturating_mul(2);
         round += 1;
     }

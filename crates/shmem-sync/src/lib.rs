@@ -16,6 +16,6 @@ pub mod contention;
 pub mod family;
 pub mod wait;
 
-pub use barrier::{barrier_probed, BarrierState, TeamView};
+pub use barrier::{barrier_carrying, barrier_probed, BarrierState, TeamView, CARRY_WORDS};
 pub use cmp::{CmpOp, IntoCmpOp, WaitValue};
 pub use wait::{JobHealth, SyncConfig, WaitClock, WaitCtx};

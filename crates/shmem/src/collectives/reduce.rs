@@ -238,9 +238,14 @@ fn run_tiny(
             word.store(w, Ordering::Relaxed);
         }
     }
-    let record = tiny_record(g.tag, &desc);
     let at = |w: u64| g.desc.plus(8 * w);
     rt.node.word64(me, at(TAG_WORD)).store(g.tag, Ordering::Relaxed);
+    if let Meet::Team(team) = g.meet {
+        if g.len() == 2 && bytes <= PAIR_CARRY_BYTES {
+            return run_pair(rt, g, team, op, dt, &desc, local, (dst, src), bytes);
+        }
+    }
+    let record = tiny_record(g.tag, &desc);
     for (i, w) in record.into_iter().enumerate() {
         rt.node.word64(me, at(TINY_WORD + i as u64)).store(w, Ordering::Relaxed);
     }
@@ -253,10 +258,7 @@ fn run_tiny(
             (0..3u64).all(|i| rt.node.word64(g.pe(j), at(TINY_WORD + i)).load(Ordering::Acquire) == record[i as usize])
         });
     if !agreed {
-        let all = g.read_descs_mapped(rt);
-        return Err(g.verdict(&all, local).unwrap_or_else(|| {
-            Error::Inner(format!("{}: the members' records of a tiny reduction disagree", desc.describe()))
-        }));
+        return Err(disagreement(rt, g, &desc, local));
     }
     if bytes == 0 {
         return Ok(());
@@ -276,6 +278,82 @@ fn run_tiny(
     }
     Ok(())
 }
+
+/// The error of a tiny reduction whose members' records differ: every member reads all descriptors (written
+/// before the barrier, as [`Group::run_staged`] does) and reaches the same verdict; no data moves.
+fn disagreement(rt: &Runtime, g: &Group, desc: &Desc, local: Option<Error>) -> Error {
+    let all = g.read_descs_mapped(rt);
+    g.verdict(&all, local).unwrap_or_else(|| {
+        Error::Inner(format!("{}: the members' records of a tiny reduction disagree", desc.describe()))
+    })
+}
+
+/// [`run_tiny`] on a team of two, at most [`PAIR_CARRY_BYTES`]: the record and the payload travel in the
+/// barrier's own cache line (`shmem_sync::barrier_carrying`), beside the signal the peer waits for, instead of in
+/// this PE's tag line that the peer would read after the barrier. Measured on the 2-core VM: the peer's read of
+/// that line was one more cross-core transfer on the call's critical path, the barrier's signal and wait being
+/// the other two. The descriptor and tag are written as on every path, so a member that made another call (or a
+/// team sync: its barrier carries nothing, and the set then holds another epoch) leads both to the descriptor
+/// verdict.
+#[allow(clippy::too_many_arguments)]
+fn run_pair(
+    rt: &Runtime,
+    g: &Group,
+    team: i32,
+    op: ReduceOp,
+    dt: DataType,
+    desc: &Desc,
+    local: Option<Error>,
+    (dst, src): (HeapOffset, HeapOffset),
+    bytes: usize,
+) -> Result<()> {
+    let mine = pair_words(g.tag, desc, local.is_none().then(|| local_ptr(rt, src, bytes)), bytes);
+    let theirs = rt.team_sync_carrying(team, Some(mine))?;
+    let Some(theirs) = theirs.filter(|t| local.is_none() && t[0] == mine[0]) else {
+        return Err(disagreement(rt, g, desc, local));
+    };
+    if bytes == 0 {
+        return Ok(());
+    }
+    // Team order: member 0's payload first (bit-identical results on both members).
+    let (first, second) = if g.me == 0 { (&mine, &theirs) } else { (&theirs, &mine) };
+    let d = local_ptr(rt, dst, bytes);
+    // SAFETY: d..d+bytes is this PE's checked dest (aligned for dt by check_range); both payloads are private
+    // copies, so an in-place reduction (dest == source) reads nothing that this overwrites.
+    let acc = unsafe { std::slice::from_raw_parts_mut(d, bytes) };
+    acc.copy_from_slice(&bytemuck::cast_slice::<u64, u8>(&first[1..])[..bytes]);
+    combine_bytes(dt, op, acc, &bytemuck::cast_slice::<u64, u8>(&second[1..])[..bytes]);
+    Ok(())
+}
+
+/// Most bytes a tiny reduction on a team of two carries in the barrier's line (two of the carried words).
+const PAIR_CARRY_BYTES: usize = 16;
+const _: () = assert!(PAIR_CARRY_BYTES == 8 * (shmem_sync::CARRY_WORDS - 1), "record word + payload words");
+
+/// The words a member of a pair carries to the other in the barrier of a tiny reduction: its record packed in one
+/// word (the call's epoch, kind, type, operator, count, whether it found an argument error) and its payload
+/// (`src`, `bytes` at most [`PAIR_CARRY_BYTES`]; none after an argument error). Two members' records are equal
+/// exactly when both make this call, in the same barrier, with the same type, operator and count and neither
+/// found an argument error. A set the peer did not write in this barrier holds another epoch (or zero, for a
+/// new team: its words are zeroed), so it never matches.
+fn pair_words(tag: u64, d: &Desc, src: Option<*mut u8>, bytes: usize) -> [u64; shmem_sync::CARRY_WORDS] {
+    let record = PAIR_MARK
+        | (tag & 0xffff_ffff)
+        | (d.kind & 0x7) << 32
+        | (d.dtype & 0xff) << 35
+        | (d.a & 0xff) << 43
+        | d.nelems.min(0xff) << 51
+        | u64::from(d.err != 0) << 59;
+    let mut words = [record, 0, 0];
+    if let Some(p) = src {
+        // SAFETY: p..p+bytes is this PE's checked source (bytes <= PAIR_CARRY_BYTES, the two payload words).
+        unsafe { std::ptr::copy_nonoverlapping(p.cast_const(), words[1..].as_mut_ptr().cast::<u8>(), bytes) };
+    }
+    words
+}
+
+/// Set in every carried record, so that a zeroed set never reads as one.
+const PAIR_MARK: u64 = 1 << 63;
 
 /// The three words of a tiny reduction's record: the call's tag, the agreed fields and the local error packed,
 /// the element count. Equal on two members exactly when both make this call with the same type, operator and

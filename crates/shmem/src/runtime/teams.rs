@@ -164,14 +164,32 @@ impl Runtime {
     /// A barrier over `team` without quiet, bounded by control_operation_timeout. On TEAM_WORLD it also
     /// notices a peer that is in a collective allocation instead (see `alloc.rs`).
     pub(crate) fn team_sync(&self, team: i32) -> Result<()> {
+        self.team_sync_carrying(team, None).map(|_| ())
+    }
+
+    /// [`Runtime::team_sync`] that hands `carry` to the other member of a two-member team on one node and returns
+    /// the words that member carried (see `shmem_sync::barrier_carrying`); `None` when the team has another
+    /// shape or `carry` is `None`.
+    pub(crate) fn team_sync_carrying(
+        &self,
+        team: i32,
+        carry: Option<[u64; shmem_sync::CARRY_WORDS]>,
+    ) -> Result<Option<[u64; shmem_sync::CARRY_WORDS]>> {
         let t = self.team(team)?;
         let slot = handle_slot(team).expect("a live handle");
         let view = TeamView { members: t.members.as_slice(), my_index: t.my_index, slot, node_of: &self.node_of };
-        if team == TEAM_WORLD {
-            let mut probe = self.alloc_mismatch_probe(None);
-            shmem_sync::barrier_probed(&self.router, &self.wait_ctx(true), &view, &t.barrier, &mut probe)
+        let ctx = self.wait_ctx(true);
+        let mut no_probe = || Ok(());
+        let mut world_probe;
+        let probe: &mut dyn FnMut() -> Result<()> = if team == TEAM_WORLD {
+            world_probe = self.alloc_mismatch_probe(None);
+            &mut world_probe
         } else {
-            shmem_sync::barrier::barrier(&self.router, &self.wait_ctx(true), &view, &t.barrier)
+            &mut no_probe
+        };
+        match carry {
+            Some(words) => shmem_sync::barrier_carrying(&self.router, &ctx, &view, &t.barrier, probe, words),
+            None => shmem_sync::barrier_probed(&self.router, &ctx, &view, &t.barrier, probe).map(|()| None),
         }
     }
 

@@ -1,7 +1,8 @@
 //! Tiny reductions (at most 32 bytes on a one-node team), which travel with their agreement record in the cache
 //! line of the call's tag: hundreds in a row with data that changes every call, mixed with the other paths
 //! (inline, large) and team syncs so that both lines of the double buffer hold stale records of other calls;
-//! and members that disagree (another operator, type or count, a team sync, a bad range), which fail with the
+//! and members that disagree (another operator, type or count, a team sync, also after two identical calls whose
+//! record a stale line could repeat, a bad range), which fail with the
 //! exact codes on every member, write nothing, and leave the team working; a member in a (posted) broadcast
 //! instead fails alone and meets the reduction with its next call.
 
@@ -99,6 +100,21 @@ fn coll_tiny_reduce() -> Result<(), String> {
                 code_is(reduce(ReduceOp::Sum, DataType::I64, dst.addr(), 2), -2, &format!("{name}: against a sync"))?;
             }
             untouched("against a team sync")?;
+            // Two identical calls, then a member in a team sync instead of a third: the others must not take the
+            // first call's record (same arguments, same parity of the barrier epoch; on a team of two it travels
+            // in the barrier's line) for one of the third call.
+            ok!(src.write_local(0, &[me as i64 + 1, 10]));
+            for _ in 0..2 {
+                ok!(reduce(ReduceOp::Sum, DataType::I64, dst.addr(), 1));
+            }
+            ok!(dst.write_local(0, &[-1; 8]));
+            if last {
+                ok!(collectives::team_sync(handle));
+            } else {
+                let r = reduce(ReduceOp::Sum, DataType::I64, dst.addr(), 1);
+                code_is(r, -2, &format!("{name}: against a sync after two identical calls"))?;
+            }
+            untouched("against a team sync after two identical calls")?;
             // A member (not the root) in a broadcast of as many bytes while the others reduce: the broadcast is
             // posted on one node, so that member fails with INVALID_VALUE as soon as it sees its root in the
             // reduction's barrier, writing nothing, and its call does not count; the reducers are still waiting
