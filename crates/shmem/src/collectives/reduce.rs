@@ -307,7 +307,7 @@ fn run_pair(
     (dst, src): (HeapOffset, HeapOffset),
     bytes: usize,
 ) -> Result<()> {
-    let mine = pair_words(g.tag, desc, local.is_none().then(|| local_ptr(rt, src, bytes)), bytes);
+    let mine = pair_words(g.tag, desc, (local.is_none() && bytes > 0).then(|| local_ptr(rt, src, bytes)), bytes);
     let theirs = rt.team_sync_carrying(team, Some(mine))?;
     let Some(theirs) = theirs.filter(|t| local.is_none() && t[0] == mine[0]) else {
         return Err(disagreement(rt, g, desc, local));

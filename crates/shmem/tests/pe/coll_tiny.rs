@@ -129,6 +129,9 @@ fn coll_tiny_reduce() -> Result<(), String> {
             let want = [mem.iter().map(|&pe| pe as i64 + 1).sum::<i64>(), 10 * tn as i64];
             check!(ok!(dst.to_vec())[..2] == want, "{name}: the reduction a broadcast met, want {want:?}");
             ok!(dst.write_local(0, &[-1; 2]));
+            // Zero elements: valid on every path, writes nothing.
+            ok!(reduce(ReduceOp::Sum, DataType::I64, dst.addr(), 0));
+            check!(ok!(dst.to_vec())[..2] == [-1; 2], "{name}: a reduction of zero elements wrote dest");
             // A member whose dest is outside the heap: INVALID_PARAM on every member.
             let dest = if last { usize::MAX - 64 } else { dst.addr() };
             code_is(reduce(ReduceOp::Sum, DataType::I64, dest, 2), -1, &format!("{name}: a bad dest"))?;
