@@ -25,8 +25,9 @@
 //!
 //! The words live in the team's block of the reserved sync area (see `HeapLayout::team_word`): round
 //! counters first, then the node counter and the release word on lines of their own, then the progress and
-//! arrival words, read only to name the missing PEs when a barrier times out. A team slot's words must be
-//! zero on every member when a team starts using it.
+//! arrival words, read only to name the missing PEs when a barrier times out. A team of two on one node (one
+//! round) uses the round-0 counter's line for words its members hand each other ([`barrier_carrying`]). A team
+//! slot's words must be zero on every member when a team starts using it.
 
 use crate::wait::{wait_until_on, WaitCtx};
 use shmem_core::engine::{AtomicOp, AtomicWidth, DataOpEngine};
