@@ -13,7 +13,10 @@ pub(crate) fn for_write(p: *const u8) {
         static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
         // CPUID 0x8000_0001 ECX bit 8 (PRFCHW). Older Intel processors execute the instruction as a no-op
         // without reporting it, but the check costs one load per call and rules out any that would fault.
-        let has = *HAS.get_or_init(|| std::arch::x86_64::__cpuid(0x8000_0001).ecx & (1 << 8) != 0);
+        // SAFETY: CPUID leaf 0x8000_0001 exists on every x86_64 processor (the intrinsic is a safe function in
+        // recent Rust, an unsafe one before 1.87: hence the allowance).
+        #[allow(unused_unsafe)]
+        let has = *HAS.get_or_init(|| unsafe { std::arch::x86_64::__cpuid(0x8000_0001) }.ecx & (1 << 8) != 0);
         if has {
             // SAFETY: a prefetch never faults (even on an unmapped address) and changes no memory or flags.
             unsafe { std::arch::asm!("prefetchw [{0}]", in(reg) p, options(nostack, preserves_flags, readonly)) };
