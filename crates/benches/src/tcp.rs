@@ -177,7 +177,7 @@ fn spin_read(mut s: &TcpStream, buf: &mut [u8], limit: Duration) -> io::Result<u
             Ok(n) => return Ok(n),
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {
                 tries = tries.wrapping_add(1);
-                if tries % 1024 == 0 && start.elapsed() > limit {
+                if tries.is_multiple_of(1024) && start.elapsed() > limit {
                     return Err(io::Error::new(io::ErrorKind::TimedOut, "raw spinning ping-pong: no data"));
                 }
                 // Yields between polls, as the engine's waits do: on a machine with more runnable threads than
