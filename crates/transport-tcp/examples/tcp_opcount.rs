@@ -1,6 +1,8 @@
 //! One kind of operation `N` times between two PEs of this process (each with its own progress thread, real
 //! loopback sockets), for counting system calls (`strace -f -c`) and TCP segments (`nstat`) per operation:
-//! `tcp_opcount <put_quiet|get|fetch_add|put_signal|raw_block|raw_spin|raw_block2|raw_spin2> [N]`.
+//! `tcp_opcount <OP> [N]`, OP one of `put_quiet`, `put_quiet_split` (times the put and the quiet apart),
+//! `put0_quiet` (an empty put), `put_get`, `get`, `fetch_add`, `put_signal`, `raw_block`, `raw_spin`,
+//! `raw_block2`, `raw_spin2`.
 //! `put_signal` is the put-with-signal ping-pong (each PE waits for the other's signal, driving progress and
 //! yielding as the library's waits do); `raw_*` are raw 8 B ping-pongs over one connection (`raw_block`,
 //! `raw_spin`) or over two, one per direction (`raw_block2`, `raw_spin2`). Prints the time per operation
@@ -108,6 +110,30 @@ fn main() {
             put(e, 1, None);
             e.quiet().unwrap();
         }),
+        "put_get" => (0..n).for_each(|_| {
+            put(e, 1, None);
+            let get = Get { pe: Pe(1), src: HeapOffset(0), dst: dst.as_mut_ptr(), len: 8 };
+            // SAFETY: dst outlives the call.
+            unsafe { e.get(get, Completion::Blocking) }.unwrap();
+        }),
+        "put0_quiet" => (0..n).for_each(|_| {
+            let op = Put { pe: Pe(1), dst: HeapOffset(0), src: src.as_ptr(), len: 0, signal: None };
+            // SAFETY: nothing is read.
+            unsafe { e.put(op, Completion::Blocking) }.unwrap();
+            e.quiet().unwrap();
+        }),
+        "put_quiet_split" => {
+            let (mut tp, mut tq) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
+            for _ in 0..n {
+                let t0 = Instant::now();
+                put(e, 1, None);
+                let t1 = Instant::now();
+                e.quiet().unwrap();
+                tp += t1 - t0;
+                tq += t1.elapsed();
+            }
+            println!("put {} ns, quiet {} ns", tp.as_nanos() / u128::from(n), tq.as_nanos() / u128::from(n));
+        }
         "get" => (0..n).for_each(|_| {
             let get = Get { pe: Pe(1), src: HeapOffset(0), dst: dst.as_mut_ptr(), len: 8 };
             // SAFETY: dst outlives the call.
