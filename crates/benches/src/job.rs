@@ -286,8 +286,8 @@ pub fn run_pe(cfg: &JobConfig) -> Result<(), BoxError> {
 }
 
 /// The TCP engine's rows (PE 1 on another node): 8 B to 4 KiB latencies of put + quiet, get, put-with-signal
-/// one-way and fetch-add, put/get bandwidth, then the raw TCP ping-pong (one-way) and stream between the same
-/// two processes.
+/// one-way and fetch-add, put/get bandwidth, then the raw TCP ping-pongs (one-way; blocking, then spinning reads)
+/// and stream between the same two processes.
 fn measure_tcp(pair: &mut Pair, out: &mut Output, cfg: &JobConfig) -> Result<(), BoxError> {
     let plan = cfg.plan;
     if pair.n_pes() < 2 {
@@ -321,6 +321,11 @@ fn measure_tcp(pair: &mut Pair, out: &mut Output, cfg: &JobConfig) -> Result<(),
     for s in LAT_SIZES {
         let ns = measure(&plan, |n| raw.pingpong(s, n))?;
         out.emit("raw_tcp_oneway", s as u64, ns / 2.0, "ns")?;
+    }
+    raw.start_spin(addr)?;
+    for s in LAT_SIZES {
+        let ns = measure(&plan, |n| raw.pingpong_spin(s, n))?;
+        out.emit("raw_tcp_oneway_spin", s as u64, ns / 2.0, "ns")?;
     }
     raw.start_stream(addr)?;
     for &s in &sizes {

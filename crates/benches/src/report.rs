@@ -368,7 +368,8 @@ pub const TCP_BW_TARGET_FROM: u64 = 1 << 20;
 
 /// The TCP engine's targets (issue 13) for the rows of `engines` (a TCP set): at 8 B, put + quiet, get and
 /// fetch-add (each a round trip) <= 1.3x the raw TCP round trip between the same PEs, put-with-signal one-way
-/// <= 1.3x the raw one-way (half the ping-pong), each <= 1.0x Open MPI OSHMEM over TCP; put/get bandwidth from
+/// <= 1.3x the raw one-way (half the ping-pong; both from the faster of the blocking and the spinning raw
+/// ping-pong, as the rows carry it), each <= 1.0x Open MPI OSHMEM over TCP; put/get bandwidth from
 /// [`TCP_BW_TARGET_FROM`] up >= 0.8x the raw TCP stream and >= 1.0x OSHMEM over TCP (worst size counts).
 pub fn check_tcp_targets(rows: &[Row], engines: crate::engines::EngineSet) -> Vec<TargetCheck> {
     let sfx = engines.suffix();

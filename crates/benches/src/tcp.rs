@@ -1,7 +1,10 @@
 //! The TCP section of `shmem-bench`: where the two PEs of a TCP job sit (two node ids on loopback, or two
 //! network namespaces joined by a veth pair), and the raw TCP references measured between the *same two
-//! processes* in the same job: a ping-pong (one-way = round trip / 2) and a stream (bytes per second with one
-//! acknowledgement per batch, as `put` + `quiet` has one completion round trip per message).
+//! processes* in the same job: a ping-pong (one-way = round trip / 2) twice, once sleeping in blocking reads and
+//! once polling non-blocking reads on both ends (the engine's threads may spin, `SHMEM_TCP_SPIN_US`, and an
+//! idle VM can charge a blocking read tens of microseconds of wake-up that a spinning reader never pays: the
+//! targets compare with the faster of the two), and a stream (bytes per second with one acknowledgement per
+//! batch, as `put` + `quiet` has one completion round trip per message).
 //!
 //! The raw endpoints are PE 1's address on the route to the store (loopback, or its veth address) and PE 0,
 //! with `TCP_NODELAY` as the TCP engine sets it: the references see the same path the engine's sockets do.
@@ -98,7 +101,8 @@ pub fn bind_raw(ip: IpAddr) -> io::Result<TcpListener> {
     TcpListener::bind((ip, 0))
 }
 
-/// Answers PE 0: the first connection is echoed until it closes (ping-pong), the second is a sink of
+/// Answers PE 0: the first connection is echoed until it closes (ping-pong, blocking reads), the second
+/// likewise with non-blocking reads polled in a loop (the spinning ping-pong), the third is a sink of
 /// batches (message size and count as two little-endian u64, the messages, then a 1-byte acknowledgement;
 /// size 0 ends it). Every accept and read is bounded by `limit`.
 ///
@@ -132,6 +136,16 @@ pub fn serve_raw(listener: TcpListener, limit: Duration) -> io::Result<()> {
         }
         echo.write_all(&buf[..n])?;
     }
+    let spin = accept()?;
+    spin.set_nonblocking(true)?;
+    loop {
+        // Whatever arrived is echoed at once; a read that finds nothing is tried again without sleeping.
+        let n = spin_read(&spin, &mut buf, limit)?;
+        if n == 0 {
+            break;
+        }
+        spin_write_all(&spin, &buf[..n], limit)?;
+    }
     let mut sink = accept()?;
     loop {
         // A batch: its message size and count, then the messages, each read whole into a buffer of its size
@@ -153,10 +167,53 @@ pub fn serve_raw(listener: TcpListener, limit: Duration) -> io::Result<()> {
     }
 }
 
+/// One non-blocking read of at most `buf.len()` bytes, retried without sleeping (yielding the core between
+/// tries) until something (or the end of the stream: 0) comes; `TimedOut` after `limit` without a byte.
+fn spin_read(mut s: &TcpStream, buf: &mut [u8], limit: Duration) -> io::Result<usize> {
+    let start = Instant::now();
+    let mut tries = 0u32;
+    loop {
+        match s.read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {
+                tries = tries.wrapping_add(1);
+                if tries.is_multiple_of(1024) && start.elapsed() > limit {
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "raw spinning ping-pong: no data"));
+                }
+                // Yields between polls, as the engine's waits do: on a machine with more runnable threads than
+                // cores a pure spin holds its core until the next scheduler tick (4 ms) while the peer it waits
+                // for is not running.
+                std::thread::yield_now();
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Writes all of `buf` to the non-blocking `s`, retrying without sleeping while the socket is full.
+fn spin_write_all(mut s: &TcpStream, mut buf: &[u8], limit: Duration) -> io::Result<()> {
+    let start = Instant::now();
+    while !buf.is_empty() {
+        match s.write(buf) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => buf = &buf[n..],
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {
+                if start.elapsed() > limit {
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "raw spinning ping-pong: socket full"));
+                }
+                std::hint::spin_loop();
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// PE 0's side of the raw references.
 #[derive(Debug)]
 pub struct RawClient {
     echo: Option<TcpStream>,
+    spin: Option<TcpStream>,
     sink: Option<TcpStream>,
     buf: Vec<u8>,
 }
@@ -169,7 +226,7 @@ impl RawClient {
     pub fn connect(to: SocketAddr, max_msg: usize) -> io::Result<RawClient> {
         let echo = TcpStream::connect_timeout(&to, Duration::from_secs(10))?;
         echo.set_nodelay(true)?;
-        Ok(RawClient { echo: Some(echo), sink: None, buf: vec![1u8; max_msg.max(8)] })
+        Ok(RawClient { echo: Some(echo), spin: None, sink: None, buf: vec![1u8; max_msg.max(8)] })
     }
 
     /// `iters` round trips of `size` bytes; the time of all of them.
@@ -187,12 +244,51 @@ impl RawClient {
         Ok(t.elapsed())
     }
 
-    /// Closes the ping-pong connection and opens the stream one to the same listener.
+    /// Closes the blocking ping-pong connection and opens the spinning one ([`RawClient::pingpong_spin`]) to the
+    /// same listener.
+    ///
+    /// # Errors
+    /// Connection errors.
+    pub fn start_spin(&mut self, to: SocketAddr) -> io::Result<()> {
+        drop(self.echo.take());
+        let s = TcpStream::connect_timeout(&to, Duration::from_secs(10))?;
+        s.set_nodelay(true)?;
+        s.set_nonblocking(true)?;
+        self.spin = Some(s);
+        Ok(())
+    }
+
+    /// `iters` round trips of `size` bytes with non-blocking reads polled on both ends (no sleep, no wake-up);
+    /// the time of all of them.
+    ///
+    /// # Errors
+    /// Socket errors; `TimedOut` when the echo stops for 10 s.
+    pub fn pingpong_spin(&mut self, size: usize, iters: u64) -> io::Result<Duration> {
+        let s = self.spin.as_ref().ok_or_else(|| io::Error::other("spinning ping-pong connection not open"))?;
+        let buf = &mut self.buf[..size];
+        let limit = Duration::from_secs(10);
+        let t = Instant::now();
+        for _ in 0..iters {
+            spin_write_all(s, buf, limit)?;
+            let mut got = 0;
+            while got < size {
+                match spin_read(s, &mut buf[got..], limit)? {
+                    0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                    n => got += n,
+                }
+            }
+        }
+        Ok(t.elapsed())
+    }
+
+    /// Closes the ping-pong connections and opens the stream one to the same listener (after
+    /// [`RawClient::start_spin`]: the listener answers the connections in that order).
     ///
     /// # Errors
     /// Connection errors.
     pub fn start_stream(&mut self, to: SocketAddr) -> io::Result<()> {
         drop(self.echo.take());
+        drop(self.spin.take());
         let s = TcpStream::connect_timeout(&to, Duration::from_secs(10))?;
         s.set_nodelay(true)?;
         self.sink = Some(s);
@@ -244,6 +340,9 @@ mod tests {
         let mut c = RawClient::connect(to, 1 << 16).unwrap();
         assert!(c.pingpong(8, 10).unwrap() > Duration::ZERO);
         assert!(c.pingpong(4096, 3).unwrap() > Duration::ZERO);
+        c.start_spin(to).unwrap();
+        assert!(c.pingpong_spin(8, 10).unwrap() > Duration::ZERO);
+        assert!(c.pingpong_spin(4096, 3).unwrap() > Duration::ZERO);
         c.start_stream(to).unwrap();
         c.stream(1 << 16, 5).unwrap();
         c.stream(4096, 1).unwrap();

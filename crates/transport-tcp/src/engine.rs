@@ -6,7 +6,7 @@
 //! targets `d` wrote to. A flush confirms everything sent before it on that connection, so it clears every bit.
 
 use crate::config::{spin_from, TcpConfig};
-use crate::outbox::{Outgoing, Sent, SMALL_PUT};
+use crate::outbox::{Outgoing, Pending, Sent, SMALL_PUT};
 use crate::progress::{apply_signal, Progress, Shared, SMALL_GET};
 use crate::wire::{Hello, Reply, Request, REPLY_LEN};
 use shmem_core::engine::{
@@ -19,7 +19,6 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::ptr::NonNull;
-use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, MutexGuard};
 
 /// The TCP engine of one PE: its progress thread (target side) and its connections to the other PEs.
@@ -124,7 +123,7 @@ impl TcpEngine {
         &self,
         pe: Pe,
         may_block: bool,
-        f: impl FnOnce(&mut Outgoing, &AtomicUsize) -> io::Result<R>,
+        f: impl FnOnce(&mut Outgoing, &Pending) -> io::Result<R>,
     ) -> Result<R> {
         if may_block {
             // What `f` does may block for long (a large write into a full socket): the progress thread must not
@@ -173,7 +172,7 @@ impl TcpEngine {
     fn call(
         &self,
         out: &mut Outgoing,
-        pending: &AtomicUsize,
+        pending: &Pending,
         req: Request,
         data: Option<(*mut u8, usize)>,
     ) -> io::Result<Reply> {
@@ -298,16 +297,16 @@ impl DataOpEngine for TcpEngine {
             unsafe { std::slice::from_raw_parts(src, len) }
         };
         let header = Request::Put { dst, len: len as u64, signal }.encode();
-        let started = self.with_conn(pe, len > SMALL_PUT, |out, pending| {
+        let tell = self.with_conn(pe, len > SMALL_PUT, |out, pending| {
             out.unflushed |= domain_bit(d);
             if out.should_batch(len, signal.is_some()) {
                 out.append(&header, payload, pending)
             } else {
-                out.send_frame(&[&header, payload], Sent::Put, pending).map(|()| false)
+                out.send_frame(&[&header, payload], Sent::Put, pending).map(|()| None)
             }
         })?;
-        if started {
-            self.shared.batch_started();
+        if let Some(urgent) = tell {
+            self.shared.batch_started(urgent);
         }
         Ok(())
     }

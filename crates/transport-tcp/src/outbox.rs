@@ -9,7 +9,9 @@
 //! the target instead of N, and a put that no `quiet` follows still arrives promptly. A lone put is written at
 //! once, unless the connection's last puts were each followed by a `quiet` at once: then it waits for that
 //! quiet and shares its write (one segment and one wake-up of the target: put + quiet costs about one round
-//! trip). A signalled put (the target waits for its signal) is always written at once. Frames in a batch are
+//! trip); should the quiet not come, the progress thread writes it within [`HELD_FLUSH_AFTER`] (a batch such
+//! a held put started is "held", not "urgent": see [`Pending`]). A signalled put (the target waits for its
+//! signal) is always written at once. Frames in a batch are
 //! whole and in issue order, so the target sees exactly the byte stream the unbatched writes would have
 //! produced.
 
@@ -27,8 +29,15 @@ pub(crate) const BATCH_CAP: usize = 64 << 10;
 /// A put that follows the previous put to the same target within this time, with no other request between
 /// them, joins a batch; an isolated put is written at once.
 pub(crate) const BURST: Duration = Duration::from_micros(50);
-/// The longest a batch waits for more puts before the progress thread writes it.
+/// The longest a batch of a burst waits for more puts before the progress thread writes it.
 pub(crate) const FLUSH_AFTER: Duration = Duration::from_micros(100);
+/// The longest a lone put held for the `quiet` that usually follows it at once ([`STREAK_TO_HOLD`]) waits when
+/// that quiet does not come. Ten times [`FLUSH_AFTER`]: the progress thread watches such batches ten times
+/// less often. Measured (two PEs on one CPU, `examples/tcp_opcount.rs put_quiet`): with the burst bound for
+/// held puts too, the progress thread's wake-ups every 50 us cost 8 B put + quiet about 1.4-1.7 us per
+/// operation (6.3-6.8 us against 4.8-5.0 us for a get, the same system calls and segments otherwise); with
+/// this bound, 5.0-5.3 us.
+pub(crate) const HELD_FLUSH_AFTER: Duration = Duration::from_millis(1);
 /// A `quiet` within this time of the put before it (nothing between) counts as "put then quiet".
 const PUT_THEN_QUIET: Duration = Duration::from_micros(20);
 /// After this many "put then quiet" in a row, a lone small put waits for the quiet that will likely follow, and
@@ -63,12 +72,58 @@ pub(crate) struct Outgoing {
     streak: u8,
     /// A background write of the batch failed: the next operation on this connection reports it.
     broken: Option<io::Error>,
+    /// The batch is urgent (counted in [`Pending::urgent`]): a burst, not only a put held for its quiet.
+    urgent: bool,
+}
+
+/// How many connections of a PE hold a batch, and how many of those are urgent (a burst of puts: written within
+/// [`FLUSH_AFTER`]); the others hold only a lone put kept for the quiet that usually follows it at once
+/// (written within [`HELD_FLUSH_AFTER`]). The progress thread reads both to decide how often to look.
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    batches: AtomicUsize,
+    urgent: AtomicUsize,
+}
+
+impl Pending {
+    fn start(&self, urgent: bool) {
+        if urgent {
+            self.urgent.fetch_add(1, Ordering::SeqCst);
+        }
+        self.batches.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn end(&self, urgent: bool) {
+        self.batches.fetch_sub(1, Ordering::SeqCst);
+        if urgent {
+            self.urgent.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether some connection holds a batch.
+    pub(crate) fn any(&self) -> bool {
+        self.batches.load(Ordering::SeqCst) != 0
+    }
+
+    /// Whether some connection holds an urgent batch.
+    pub(crate) fn any_urgent(&self) -> bool {
+        self.urgent.load(Ordering::SeqCst) != 0
+    }
 }
 
 impl Outgoing {
     /// A connection with nothing pending.
     pub(crate) fn new(stream: TcpStream) -> Outgoing {
-        Outgoing { stream, unflushed: 0, batch: Vec::new(), sent: 0, last_put: None, streak: 0, broken: None }
+        Outgoing {
+            stream,
+            unflushed: 0,
+            batch: Vec::new(),
+            sent: 0,
+            last_put: None,
+            streak: 0,
+            broken: None,
+            urgent: false,
+        }
     }
 
     fn has_batch(&self) -> bool {
@@ -88,28 +143,46 @@ impl Outgoing {
         self.broken.take()
     }
 
-    /// Appends a put frame to the batch; `true` when the batch was empty before (the caller makes sure that
-    /// someone writes it within [`FLUSH_AFTER`]). Writes the batch first when the frame would overflow it.
-    pub(crate) fn append(&mut self, header: &[u8], payload: &[u8], pending: &AtomicUsize) -> io::Result<bool> {
+    /// Appends a put frame to the batch. `Some(urgent)` when the progress thread must learn of it (the caller
+    /// makes sure that someone writes it in time): the batch was empty before (`urgent`: the put follows another
+    /// one closely, else it is held for its quiet), or a held batch became urgent (a burst joined it). Writes the
+    /// batch first when the frame would overflow it.
+    pub(crate) fn append(&mut self, header: &[u8], payload: &[u8], pending: &Pending) -> io::Result<Option<bool>> {
         if self.batch.len() + header.len() + payload.len() > BATCH_CAP && self.has_batch() {
             self.send(&[], pending)?;
         }
-        let started = !self.has_batch();
-        if started {
+        let burst = self.has_batch() || self.last_put.is_some_and(|t| t.elapsed() < BURST);
+        let tell = if !self.has_batch() {
             self.batch.clear();
             self.sent = 0;
-            pending.fetch_add(1, Ordering::SeqCst);
-        }
+            self.urgent = burst;
+            pending.start(burst);
+            Some(burst)
+        } else if !self.urgent {
+            self.urgent = true;
+            pending.urgent.fetch_add(1, Ordering::SeqCst);
+            Some(true)
+        } else {
+            None
+        };
         self.batch.extend_from_slice(header);
         self.batch.extend_from_slice(payload);
         self.last_put = Some(Instant::now());
-        Ok(started)
+        Ok(tell)
+    }
+
+    /// The batch is gone (written or dropped): uncount it.
+    fn batch_done(&mut self, pending: &Pending) {
+        self.batch.clear();
+        self.sent = 0;
+        pending.end(self.urgent);
+        self.urgent = false;
     }
 
     /// Writes the batch, then `parts` (one frame: a header and maybe a payload), in as few system calls as the
     /// socket allows (one, usually) and without copying `parts`; blocks (bounded by the write timeout).
     /// `kind` feeds the burst and "put then quiet" detection.
-    pub(crate) fn send_frame(&mut self, parts: &[&[u8]], kind: Sent, pending: &AtomicUsize) -> io::Result<()> {
+    pub(crate) fn send_frame(&mut self, parts: &[&[u8]], kind: Sent, pending: &Pending) -> io::Result<()> {
         let put_before = self.has_batch() || self.last_put.is_some_and(|t| t.elapsed() < PUT_THEN_QUIET);
         self.send(parts, pending)?;
         match kind {
@@ -127,7 +200,7 @@ impl Outgoing {
     }
 
     /// Writes the batch, if any, then `parts`.
-    fn send(&mut self, parts: &[&[u8]], pending: &AtomicUsize) -> io::Result<()> {
+    fn send(&mut self, parts: &[&[u8]], pending: &Pending) -> io::Result<()> {
         let had_batch = self.has_batch();
         let mut bufs: Vec<&[u8]> = Vec::with_capacity(parts.len() + 1);
         if had_batch {
@@ -137,16 +210,14 @@ impl Outgoing {
         let r = write_all_vectored(&mut self.stream, &mut bufs);
         if had_batch {
             // Written or not, the batch is gone: on an error the connection is dropped with it.
-            self.batch.clear();
-            self.sent = 0;
-            pending.fetch_sub(1, Ordering::SeqCst);
+            self.batch_done(pending);
         }
         r
     }
 
     /// Writes what of the batch the socket takes now without blocking (the progress thread's flush). A failure
     /// is kept for the next operation on this connection.
-    fn send_nonblocking(&mut self, pending: &AtomicUsize) {
+    fn send_nonblocking(&mut self, pending: &Pending) {
         // No quiet came for this batch: stop holding lone puts back for one.
         self.streak = 0;
         while self.has_batch() {
@@ -175,17 +246,13 @@ impl Outgoing {
                 }
             }
         }
-        self.batch.clear();
-        self.sent = 0;
-        pending.fetch_sub(1, Ordering::SeqCst);
+        self.batch_done(pending);
     }
 
     /// Forgets the batch of a connection that is being dropped.
-    pub(crate) fn discard(&mut self, pending: &AtomicUsize) {
+    pub(crate) fn discard(&mut self, pending: &Pending) {
         if self.has_batch() {
-            self.batch.clear();
-            self.sent = 0;
-            pending.fetch_sub(1, Ordering::SeqCst);
+            self.batch_done(pending);
         }
     }
 }
@@ -221,14 +288,14 @@ fn write_all_vectored(stream: &mut TcpStream, bufs: &mut Vec<&[u8]>) -> io::Resu
 pub(crate) struct Outbox {
     /// `conns[pe]`: the connection to `pe`, once opened (never for this PE: it applies its own operations).
     pub(crate) conns: Vec<Mutex<Option<Outgoing>>>,
-    /// How many connections hold a batch: the progress thread sets a timer while it is not zero.
-    pub(crate) pending: AtomicUsize,
+    /// How many connections hold a batch (urgent or held): the progress thread sets a timer while one does.
+    pub(crate) pending: Pending,
 }
 
 impl Outbox {
     /// No connection open yet.
     pub(crate) fn new(n_pes: u32) -> Outbox {
-        Outbox { conns: (0..n_pes).map(|_| Mutex::new(None)).collect(), pending: AtomicUsize::new(0) }
+        Outbox { conns: (0..n_pes).map(|_| Mutex::new(None)).collect(), pending: Pending::default() }
     }
 
     /// The slot of `pe`'s connection, locked.
@@ -250,7 +317,7 @@ impl Outbox {
 
     /// Whether some connection holds a batch.
     pub(crate) fn has_pending(&self) -> bool {
-        self.pending.load(Ordering::SeqCst) != 0
+        self.pending.any()
     }
 
     /// Writes what of every batch the sockets take now, skipping connections a caller is using (the progress
@@ -275,6 +342,38 @@ mod tests {
     use std::io::Read;
     use std::net::TcpListener;
 
+    /// A lone put held for its quiet starts a held batch (the progress thread watches it every half
+    /// `HELD_FLUSH_AFTER`); a put that follows it closely makes it urgent (a burst: every half `FLUSH_AFTER`),
+    /// once; writing the batch uncounts both; a put within the burst window of a written one starts an urgent
+    /// batch at once. Exact bytes reach the peer in order.
+    #[test]
+    fn batches_count_as_held_or_urgent() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut peer, _) = listener.accept().unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let pending = Pending::default();
+        let mut out = Outgoing::new(stream);
+        // A held put: last_put is None (as after a quiet).
+        assert_eq!(out.append(&[1; 8], &[2; 4], &pending).unwrap(), Some(false));
+        assert!(pending.any() && !pending.any_urgent());
+        assert_eq!(out.append(&[3; 8], &[], &pending).unwrap(), Some(true));
+        assert!(pending.any_urgent());
+        assert_eq!(out.append(&[4; 8], &[], &pending).unwrap(), None);
+        out.send_frame(&[&[5; 8]], Sent::Flush, &pending).unwrap();
+        assert!(!pending.any() && !pending.any_urgent());
+        // Right after a put (the flush above cleared last_put): a put, then one within the burst window.
+        out.send_frame(&[&[6; 8]], Sent::Put, &pending).unwrap();
+        assert_eq!(out.append(&[7; 8], &[], &pending).unwrap(), Some(true));
+        assert!(pending.any() && pending.any_urgent());
+        out.discard(&pending);
+        assert!(!pending.any() && !pending.any_urgent());
+        let mut got = [0u8; 12 + 8 + 8 + 8 + 8];
+        peer.read_exact(&mut got).unwrap();
+        let want: Vec<u8> = [&[1u8; 8][..], &[2; 4], &[3; 8], &[4; 8], &[5; 8], &[6; 8]].concat();
+        assert_eq!(&got[..], &want[..]);
+    }
+
     /// A thread that panics while it holds a connection (say, half way through reading a reply) leaves nothing
     /// reusable behind: the next user finds the slot empty (it would open a new connection), the batch count
     /// is back to zero, and the peer sees the old connection closed.
@@ -287,7 +386,7 @@ mod tests {
         let outbox = Outbox::new(2);
         *outbox.lock(1) = Some(Outgoing::new(stream));
         outbox.lock(1).as_mut().unwrap().append(&[9; 8], &[], &outbox.pending).unwrap();
-        assert_eq!(outbox.pending.load(Ordering::SeqCst), 1);
+        assert!(outbox.pending.any());
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let _g = outbox.lock(1);
             panic!("while reading a reply");
@@ -296,7 +395,7 @@ mod tests {
         assert!(outbox.conns[1].is_poisoned());
         assert!(outbox.lock(1).is_none());
         assert!(!outbox.conns[1].is_poisoned());
-        assert_eq!(outbox.pending.load(Ordering::SeqCst), 0);
+        assert!(!outbox.pending.any() && !outbox.pending.any_urgent());
         // Closed, and the batch was never written.
         let mut buf = [0u8; 8];
         assert_eq!(peer.read(&mut buf).unwrap(), 0);

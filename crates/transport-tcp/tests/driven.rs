@@ -295,3 +295,62 @@ fn two_pes_getting_large_blocks_from_each_other_at_once_both_finish_exactly() {
         assert!(served > 0, "PE {pe}: no reply wait took the serving mode while a driver parked the progress thread");
     }
 }
+
+/// A thread that keeps driving progress (the progress thread stays parked all along) reads its few connections
+/// directly, without `poll(2)`, and still watches the listener: four PEs that connect to it one after another
+/// while it drives (its connection count going from 1, read directly, to 4, polled) are accepted promptly, and
+/// every put, get and fetch-add of theirs is served exactly, by the driving thread alone.
+#[test]
+fn a_driver_reading_its_connections_directly_still_accepts_new_peers() {
+    let bed = bed(5);
+    let (data_off, counter) = (1u64 << 20, 256u64);
+    const PUTS: u64 = 200;
+    // Generous for a loaded machine; without the listener checks a new peer waits until the driver loses its
+    // core for a whole park (200 us) or stops driving.
+    const ACCEPT_BOUND: Duration = Duration::from_millis(100);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let start = Instant::now();
+            while !stop.load(Ordering::Acquire) && start.elapsed() < Duration::from_secs(30) {
+                bed.engines[0].progress();
+            }
+            bed.engines[0].progress_release();
+        });
+        for pe in 1..5u32 {
+            let e = &bed.engines[pe as usize];
+            // The first operation connects: accepted by the driving thread (the progress thread is parked).
+            let t = Instant::now();
+            e.atomic(Pe(0), HeapOffset(counter + 8), AtomicWidth::W64, AtomicOp::FetchAdd(1)).expect("connect");
+            let first = t.elapsed();
+            eprintln!("PE {pe}: first operation {first:?}");
+            for i in 0..PUTS {
+                let v = u64::from(pe) << 32 | i;
+                put(e, 0, data_off + 8 * (u64::from(pe) * PUTS + i), &v.to_le_bytes(), None);
+                e.atomic(Pe(0), HeapOffset(counter), AtomicWidth::W64, AtomicOp::FetchAdd(1)).expect("fetch-add");
+            }
+            e.quiet().expect("quiet");
+            let mut back = [0u8; 8];
+            let get = shmem_core::engine::Get {
+                pe: Pe(0),
+                src: HeapOffset(data_off + 8 * (u64::from(pe) * PUTS + PUTS - 1)),
+                dst: back.as_mut_ptr(),
+                len: 8,
+            };
+            // SAFETY: back outlives the call.
+            unsafe { e.get(get, Completion::Blocking) }.expect("get");
+            assert_eq!(u64::from_le_bytes(back), u64::from(pe) << 32 | (PUTS - 1), "PE {pe}'s get");
+            assert!(first < ACCEPT_BOUND, "PE {pe} waited {first:?} to be accepted while PE 0 drove");
+        }
+        stop.store(true, Ordering::Release);
+    });
+    for pe in 1..5u64 {
+        let got = bed.local_bytes(0, data_off + 8 * pe * PUTS, 8 * PUTS as usize);
+        for i in 0..PUTS {
+            let v = u64::from_le_bytes(got[8 * i as usize..8 * i as usize + 8].try_into().unwrap());
+            assert_eq!(v, pe << 32 | i, "PE {pe}'s put {i}");
+        }
+    }
+    assert_eq!(bed.word(0, counter).load(Ordering::Acquire), 4 * PUTS);
+    assert_eq!(bed.word(0, counter + 8).load(Ordering::Acquire), 4);
+}
