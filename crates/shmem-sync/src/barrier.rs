@@ -157,9 +157,10 @@ pub fn barrier_probed<E: DataOpEngine + ?Sized>(
 /// call, when the barrier is a single round between two members of one node (each signals the other's round-0
 /// word, which this PE can write directly): the words travel in the cache line of that signal, written before
 /// it and read after this PE's wait for the peer's, so they cost no line of their own. `None` when the barrier
-/// has another shape (it is still a complete barrier), or when the peer's words are not from this barrier
-/// (it entered the barrier some other way): callers compare what they got with what they expected, such as an
-/// epoch that they carried.
+/// has another shape (it is still a complete barrier). The words returned are whatever the peer last stored in
+/// this epoch's set: when the peer entered this barrier some other way (a plain team sync), they are stale, from
+/// two or more barriers before, or zero on a new team. This function cannot tell: callers must carry a stamp
+/// (such as the epoch) in their words and compare it with what they expected.
 ///
 /// The words are double-buffered by the epoch's parity: the peer overwrites this PE's set of epoch `e` only in
 /// barrier `e + 2`, which it cannot enter before this PE has signalled `e + 1`, after reading them.
@@ -411,7 +412,9 @@ fn phases<E: DataOpEngine + ?Sized>(
         let flag = layout.team_word(team.slot, round);
         *stage = Stage::Round(round);
         // Carried words (a single round between two members, see `Plan::carries`): this epoch's set in the peer's
-        // block, stored before the signal below (a SeqCst read-modify-write: a Release for them).
+        // block, stored before the signal below (a SeqCst read-modify-write on the CPU path: a Release for them;
+        // where a NIC engine carries same-node atomics, the ordering is that engine's post path, as for every
+        // other word written before a barrier signal).
         let set = CARRY_AT + (epoch % 2) * CARRY_WORDS as u64;
         if let Some(words) = carry.as_deref() {
             for (i, &w) in words.iter().enumerate() {

@@ -340,8 +340,10 @@ const OWN_AHEAD: u64 = 4;
 /// Asks for entry `s + OWN_AHEAD`'s cache line in the exclusive state (a prefetch for writing) when flow control
 /// already allows writing it. Without it the root's publication of a call (a `SeqCst` store, a full barrier on
 /// x86) stalled on taking that line back from the member that read it `ENTRIES` calls before: a cross-core round
-/// trip per call, which made the root as slow as the member. A hint only: it reads and writes nothing, so a line
-/// that a member still reads is never asked for (the member would lose it), and nothing depends on it.
+/// trip per call, which made the root as slow as the member. A hint only: it reads and writes nothing, and nothing
+/// depends on it. Flow control rules out a member still reading the entry's *previous* call; a member that runs
+/// ahead (calls whose root was another PE) may already poll this entry's sequence word for the coming call, which
+/// then costs it one more line transfer, never a wrong value.
 fn own_ahead(rt: &Runtime, st: &Posted, blk: HeapOffset, s: u64) {
     let ahead = s + OWN_AHEAD;
     // The entry's previous user is call `ahead - ENTRIES`: every member must be done with it.
