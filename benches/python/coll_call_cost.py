@@ -43,7 +43,15 @@ def pe_main(calls: int, reps: int, only: str) -> None:
         "aclshmem_double_broadcast(arrays)": lambda: S.aclshmem_double_broadcast(W, dst, src, 1, 0),
         "aclshmem_double_broadcast(ints)": lambda: S.aclshmem_double_broadcast(W, a_dst, a_src, 1, 0),
         "aclshmem_double_sum_reduce(arrays)": lambda: S.aclshmem_double_sum_reduce(W, dst, src, 1),
+        "aclshmem_double_fcollect(arrays)": lambda: S.aclshmem_double_fcollect(W, dst, src, 1),
+        "aclshmem_double_collect(arrays)": lambda: S.aclshmem_double_collect(W, dst, src, 1),
+        "aclshmem_double_alltoall(arrays)": lambda: S.aclshmem_double_alltoall(W, dst, src, 1),
+        "team_n_pes(W)": lambda: S.team_n_pes(W),
         "empty lambda": lambda: None,
+        "X args": lambda: S._bench_args(dst, src, 0),
+        "X classify": lambda: S._bench_classify(dst, src, 0),
+        "X detach": lambda: S._bench_detach(dst, src, 0),
+        "X nodetach bcast": lambda: S._bench_nodetach(dst, src, 0),
     }
     pc = time.perf_counter_ns
     for name, f in rows.items():

@@ -80,3 +80,28 @@ def test_refusals_are_unchanged(bad, msg):
         with pytest.raises(TypeError) as e:
             _shmem._coll_type_name(bad)
         assert str(e.value).startswith(msg), e.value
+
+
+def test_fast_and_slow_reading_agree_with_numpy():
+    """The array head read directly (the fast way) and through Python-level attributes (the way taken when
+    NumPy's layout is not the expected one) give the same answer, and it is NumPy's: data address, size, dtype,
+    whether the array is one segment."""
+    base = np.arange(60, dtype=np.float64)
+    arrays = [np.zeros(5, np.int8), np.zeros((3, 4), np.uint32), np.zeros((3, 4), np.complex64, order="F"),
+              np.zeros((), np.int64), np.zeros(0, np.float32), base[3:13], base.reshape(6, 10)[:, 2],
+              base.reshape(6, 10)[1:3], base.reshape(3, 4, 5).transpose(1, 0, 2), np.zeros(4, ">i2"),
+              np.zeros(3, np.longdouble), np.zeros(3, bool), np.zeros((2, 2), "U2")]
+    for a in arrays:
+        fast = _shmem._coll_classify(a)
+        slow = _shmem._coll_classify(a, slow=True)
+        assert fast == slow, (a.dtype, a.shape, a.strides, fast, slow)
+        code, state, addr, size = fast
+        one_segment = a.flags.c_contiguous or a.flags.f_contiguous
+        if code == 0:
+            assert state == 1 and former_rule(a.dtype) is None, (a.dtype, fast)
+        elif not one_segment:
+            assert state == 2, (a.shape, a.strides, fast)
+        else:
+            assert state == 3 and addr == a.ctypes.data and size == a.size, (a.shape, fast)
+    for other in ([1, 2], 3, b"xy", memoryview(b"ab")):
+        assert _shmem._coll_classify(other) == _shmem._coll_classify(other, slow=True) == (0, 0, 0, 0)

@@ -90,45 +90,102 @@ const fn by_type_num(num: c_int) -> Option<DataType> {
     }
 }
 
-/// `numpy.ndarray`, imported once.
-static NDARRAY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-/// Whether the layout check passed (decided once per process, at the first array seen).
-static FAST: PyOnceLock<bool> = PyOnceLock::new();
+/// `numpy.ndarray`, imported once, and whether the layout check passed (decided once per process, at the first
+/// object classified).
+static NDARRAY: PyOnceLock<(Py<PyType>, bool)> = PyOnceLock::new();
 
-/// A NumPy array as a collective argument: a contiguous (C or Fortran order) array of a collective dtype.
+/// What an object is, as a collective argument. A flat value of two words and two 32-bit codes rather than
+/// an enum: it moves through registers and the stack with whole-word copies (an enum with a one-byte type in
+/// its payload was copied in odd-sized pieces, and reading it back stalled on store forwarding: measured).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Nd {
-    /// The runtime type of its dtype.
-    pub(crate) dt: DataType,
-    /// Its data address (`arr.ctypes.data`).
+#[repr(C)]
+pub(crate) struct Class {
+    /// The data address (`arr.ctypes.data`) of a usable array.
     pub(crate) addr: usize,
-    /// Its element count (`arr.size`).
+    /// The element count (`arr.size`) of a usable array.
     pub(crate) size: usize,
+    /// The runtime type's code (`DataType as u32`), 0 when the dtype is not a collective one.
+    code: u32,
+    /// [`FOREIGN`], [`OTHER_DTYPE`], [`STRIDED`] or [`ARRAY`].
+    state: u32,
 }
 
-impl Nd {
-    /// Bytes of data (`arr.nbytes`): the room a buffer export would report.
+/// Not a NumPy array.
+const FOREIGN: u32 = 0;
+/// A NumPy array whose dtype no collective takes.
+const OTHER_DTYPE: u32 = 1;
+/// A NumPy array of a collective dtype that is not one segment: only the buffer protocol's error fits it.
+const STRIDED: u32 = 2;
+/// A usable array: one segment, a collective dtype.
+const ARRAY: u32 = 3;
+
+/// The runtime types by code (`DataType` is `repr(u8)` with codes 1..=13).
+const BY_CODE: [Option<DataType>; 14] = {
+    let mut t = [None; 14];
+    let all = [
+        DataType::Bytes,
+        DataType::I8,
+        DataType::I16,
+        DataType::I32,
+        DataType::I64,
+        DataType::U8,
+        DataType::U16,
+        DataType::U32,
+        DataType::U64,
+        DataType::F32,
+        DataType::F64,
+        DataType::C32,
+        DataType::C64,
+    ];
+    let mut i = 0;
+    while i < all.len() {
+        t[all[i] as usize] = Some(all[i]);
+        i += 1;
+    }
+    t
+};
+
+impl Class {
+    const fn new(state: u32, dt: Option<DataType>, addr: usize, size: usize) -> Class {
+        let code = match dt {
+            Some(d) => d as u32,
+            None => 0,
+        };
+        Class { addr, size, code, state }
+    }
+
+    /// The runtime type, when the object is an array of a collective dtype (one segment or not).
+    #[inline(always)]
+    pub(crate) fn dtype(&self) -> Option<DataType> {
+        BY_CODE.get(self.code as usize).copied().flatten()
+    }
+
+    /// Whether it is a NumPy array of a collective dtype (one segment or not).
+    #[inline(always)]
+    pub(crate) fn is_collective_array(&self) -> bool {
+        self.state >= STRIDED
+    }
+
+    /// Whether it is a one-segment NumPy array of a collective dtype (`addr` and `size` are set).
+    #[inline(always)]
+    pub(crate) fn is_usable(&self) -> bool {
+        self.state == ARRAY
+    }
+
+    /// Bytes of data (`arr.nbytes`) of a usable array: the room a buffer export would report.
+    #[inline(always)]
     pub(crate) fn bytes(&self) -> usize {
-        self.size * self.dt.size()
+        self.size * self.dtype().map_or(0, DataType::size)
     }
 }
 
-/// What an object is, as a collective argument.
-pub(crate) enum Kind {
-    /// Not a NumPy array.
-    Foreign,
-    /// A NumPy array whose dtype no collective takes (`type_num` given for the message).
-    OtherDtype,
-    /// A NumPy array of a collective dtype that is not one segment: only the buffer protocol's error fits it.
-    Strided(DataType),
-    /// A usable array.
-    Array(Nd),
-}
-
-fn ndarray_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
-    NDARRAY
-        .get_or_try_init(py, || Ok::<_, PyErr>(py.import("numpy")?.getattr("ndarray")?.cast_into::<PyType>()?.unbind()))
-        .map(|t| t.bind(py))
+/// `numpy.ndarray` and whether the fast path is on.
+fn ndarray_type(py: Python<'_>) -> PyResult<(&Bound<'_, PyType>, bool)> {
+    let (t, fast) = NDARRAY.get_or_try_init(py, || {
+        let t = py.import("numpy")?.getattr("ndarray")?.cast_into::<PyType>()?.unbind();
+        Ok::<_, PyErr>((t, layout_ok(py)?))
+    })?;
+    Ok((t.bind(py), *fast))
 }
 
 /// Reads the head of an array.
@@ -151,17 +208,19 @@ unsafe fn head<'a>(obj: &'a Bound<'_, PyAny>) -> (usize, &'a [isize], c_int, c_i
 
 /// The slow way of [`classify`]: Python-level `dtype.num`, `flags`, `size`, and the data address through the
 /// buffer protocol only when needed (by the caller).
-fn classify_slow(obj: &Bound<'_, PyAny>) -> PyResult<Kind> {
+#[cold]
+#[inline(never)]
+fn classify_slow(obj: &Bound<'_, PyAny>) -> PyResult<Class> {
     let num: c_int = obj.getattr("dtype")?.getattr("num")?.extract()?;
-    let Some(dt) = by_type_num(num) else { return Ok(Kind::OtherDtype) };
+    let Some(dt) = by_type_num(num) else { return Ok(Class::new(OTHER_DTYPE, None, 0, 0)) };
     let flags = obj.getattr("flags")?;
     let one_segment = flags.getattr("c_contiguous")?.is_truthy()? || flags.getattr("f_contiguous")?.is_truthy()?;
     if !one_segment {
-        return Ok(Kind::Strided(dt));
+        return Ok(Class::new(STRIDED, Some(dt), 0, 0));
     }
     let size: usize = obj.getattr("size")?.extract()?;
     let addr: usize = obj.getattr("__array_interface__")?.get_item("data")?.get_item(0)?.extract()?;
-    Ok(Kind::Array(Nd { dt, addr, size }))
+    Ok(Class::new(ARRAY, Some(dt), addr, size))
 }
 
 /// Checks the assumed layout against NumPy's own answers for a few probe arrays.
@@ -199,35 +258,49 @@ fn layout_ok(py: Python<'_>) -> PyResult<bool> {
     Ok(true)
 }
 
-/// Classifies `obj` as a collective argument (the fast way once the layout check passed).
-#[inline]
-pub(crate) fn classify(obj: &Bound<'_, PyAny>) -> PyResult<Kind> {
-    let py = obj.py();
-    let nd = ndarray_type(py)?;
+/// Classifies `obj` as a collective argument (the fast way once the layout check passed). Inlined into the
+/// callers so that the result stays in registers (returned through memory it cost store-forwarding stalls).
+#[inline(always)]
+pub(crate) fn classify(obj: &Bound<'_, PyAny>) -> PyResult<Class> {
+    let (nd, fast) = ndarray_type(obj.py())?;
     // SAFETY: both are live objects; PyObject_TypeCheck only reads their types.
     if unsafe { ffi::PyObject_TypeCheck(obj.as_ptr(), nd.as_type_ptr()) } == 0 {
-        return Ok(Kind::Foreign);
+        return Ok(Class::new(FOREIGN, None, 0, 0));
     }
-    if !*FAST.get_or_try_init(py, || layout_ok(py))? {
+    if !fast {
         return classify_slow(obj);
     }
     // SAFETY: obj passed the ndarray type check and the layout check passed.
     let (addr, dims, flags, num) = unsafe { head(obj) };
-    let Some(dt) = by_type_num(num) else { return Ok(Kind::OtherDtype) };
+    let Some(dt) = by_type_num(num) else { return Ok(Class::new(OTHER_DTYPE, None, 0, 0)) };
     if flags & ONE_SEGMENT == 0 {
-        return Ok(Kind::Strided(dt));
+        return Ok(Class::new(STRIDED, Some(dt), 0, 0));
     }
     // A live array's element count fits (NumPy checks the product against its intp when it makes the array).
     let size = dims.iter().map(|&d| d as usize).product();
-    Ok(Kind::Array(Nd { dt, addr, size }))
+    Ok(Class::new(ARRAY, Some(dt), addr, size))
+}
+
+/// [`classify`] by the slow way (Python-level attributes) or the fast way, as `(type code or 0, state, addr,
+/// size)`: for tests that hold the two ways against each other and against NumPy.
+pub(crate) fn classify_for_test(obj: &Bound<'_, PyAny>, slow: bool) -> PyResult<(u32, u32, usize, usize)> {
+    let (nd, _) = ndarray_type(obj.py())?;
+    // SAFETY: both are live objects; PyObject_TypeCheck only reads their types.
+    let c = if slow && unsafe { ffi::PyObject_TypeCheck(obj.as_ptr(), nd.as_type_ptr()) } != 0 {
+        classify_slow(obj)?
+    } else {
+        classify(obj)?
+    };
+    Ok((c.code, c.state, c.addr, c.size))
 }
 
 /// The TypeError of a collective's `source` (or broadcast `dest`) that is not a NumPy array of a collective
 /// dtype: the messages of the former Python-level check.
 #[cold]
-pub(crate) fn refuse_type(obj: &Bound<'_, PyAny>, kind: &Kind) -> PyErr {
-    match kind {
-        Kind::Foreign => {
+#[inline(never)]
+pub(crate) fn refuse_type(obj: &Bound<'_, PyAny>, class: &Class) -> PyErr {
+    match class.state {
+        FOREIGN => {
             let ty = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
             PyTypeError::new_err(format!("expected a NumPy array viewing the symmetric heap, got {ty}"))
         }

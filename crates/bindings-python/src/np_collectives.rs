@@ -17,7 +17,7 @@
 
 use crate::buffer::{I32Arg, Sym};
 use crate::collectives as typed;
-use crate::ndarray::{classify, refuse_type, Kind, Nd};
+use crate::ndarray::{classify, refuse_type, Class};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -71,47 +71,49 @@ impl<'py> Opt<'py> {
 }
 
 /// A collective's `source` (or a broadcast's `dest`): a NumPy array of a collective dtype, else TypeError.
-#[inline]
-fn array_arg(obj: &Bound<'_, PyAny>) -> PyResult<Kind> {
-    match classify(obj)? {
-        k @ (Kind::Array(_) | Kind::Strided(_)) => Ok(k),
-        k => Err(refuse_type(obj, &k)),
+#[inline(always)]
+fn array_arg(obj: &Bound<'_, PyAny>) -> PyResult<Class> {
+    let c = classify(obj)?;
+    if c.is_collective_array() {
+        Ok(c)
+    } else {
+        Err(refuse_type(obj, &c))
     }
 }
 
 /// The type of an accepted array.
-fn dtype_of(kind: &Kind) -> DataType {
-    match kind {
-        Kind::Array(nd) => nd.dt,
-        Kind::Strided(dt) => *dt,
-        // array_arg returns only the two kinds above.
-        Kind::Foreign | Kind::OtherDtype => DataType::Bytes,
-    }
+#[inline(always)]
+fn dtype_of(class: &Class) -> DataType {
+    // array_arg accepts only arrays of a collective dtype.
+    class.dtype().unwrap_or(DataType::Bytes)
 }
 
 /// The symmetric address of an argument: read from the array when it is a contiguous array of a collective
 /// dtype, through the buffer protocol (or as an int address) otherwise, with that path's errors.
-#[inline]
-fn sym_of(obj: &Bound<'_, PyAny>, kind: &Kind) -> PyResult<Sym> {
-    match kind {
-        Kind::Array(nd) => Ok(Sym { addr: nd.addr, room: Some(nd.bytes()) }),
-        _ => Sym::from_obj(obj, "symmetric address"),
+#[inline(always)]
+fn sym_of(obj: &Bound<'_, PyAny>, class: &Class) -> PyResult<Sym> {
+    if class.is_usable() {
+        Ok(Sym { addr: class.addr, room: Some(class.bytes()) })
+    } else {
+        Sym::from_obj(obj, "symmetric address")
     }
 }
 
 /// A `dest` that was given: classified so that arrays take the fast path.
-#[inline]
+#[inline(always)]
 fn dest_sym(obj: &Bound<'_, PyAny>) -> PyResult<Sym> {
-    let kind = classify(obj)?;
-    sym_of(obj, &kind)
+    let class = classify(obj)?;
+    sym_of(obj, &class)
 }
 
 /// The element count of an accepted `source` (`source.size`).
-fn size_of(obj: &Bound<'_, PyAny>, kind: &Kind) -> PyResult<usize> {
-    match kind {
-        Kind::Array(Nd { size, .. }) => Ok(*size),
+#[inline(always)]
+fn size_of(obj: &Bound<'_, PyAny>, class: &Class) -> PyResult<usize> {
+    if class.is_usable() {
+        Ok(class.size)
+    } else {
         // Not reached in practice: a strided array fails its buffer export first.
-        _ => obj.getattr("size")?.extract(),
+        obj.getattr("size")?.extract()
     }
 }
 
@@ -337,6 +339,14 @@ fn _coll_type_name(arr: &Bound<'_, PyAny>) -> PyResult<&'static str> {
     Ok(dtype_of(&array_arg(arr)?).name())
 }
 
+/// How the functions above see `arr`: `(type code, state, data address, size)` the fast way, or with `slow`
+/// the way used when NumPy's layout differs from the one expected (for tests: both must agree).
+#[pyfunction]
+#[pyo3(signature = (arr, slow = false))]
+fn _coll_classify(arr: &Bound<'_, PyAny>, slow: bool) -> PyResult<(u32, u32, usize, usize)> {
+    crate::ndarray::classify_for_test(arr, slow)
+}
+
 /// Registers the functions under private names (`_np_broadcast`, ...); `shmem/_collectives.py` binds them to
 /// the public ones.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -346,5 +356,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("_np_collect", wrap_pyfunction!(collect, m)?)?;
     m.add("_np_alltoall", wrap_pyfunction!(alltoall, m)?)?;
     m.add_function(wrap_pyfunction!(_coll_type_name, m)?)?;
+    m.add_function(wrap_pyfunction!(_coll_classify, m)?)?;
     register_named(m)
 }
+
