@@ -241,3 +241,31 @@ print("PE", me, "ok")
 def test_gil_is_released_while_waiting(job):
     p = job(2, GIL_RELEASED, timeout=60)
     assert p.stdout.count(" ok") == 2
+
+
+LENT_UNTIL_QUIET = """
+shmem.aclshmem_init()
+me, n = shmem.my_pe(), shmem.pe_count()
+a = shmem.aclshmem_malloc(64)
+shmem.aclshmem_putmem(a, bytes(range(64)), 64, me)
+shmem.aclshmem_barrier_all()
+for completer in (shmem.aclshmem_barrier_all, shmem.aclshmem_quiet, shmem.aclshmem_barrier_all,
+                  lambda: shmem.aclshmem_ctx_quiet(shmem.ACLSHMEM_CTX_DEFAULT)):
+    completer()                              # nothing lent: a no-op for the lent buffers
+    ba = bytearray(16)
+    shmem.aclshmem_getmem_nbi(ba, a + 8, 16, (me + 1) % n)
+    expect_error(ba.extend, b"x", exc=BufferError)   # still exported: lent to the nbi get until a quiet
+    completer()
+    ba.extend(b"x")                          # released by the quiet (or barrier)
+    assert bytes(ba) == bytes(range(8, 24)) + b"x", ba
+shmem.aclshmem_barrier_all()
+shmem.aclshmem_finalize()
+print("PE", me, "ok")
+"""
+
+
+def test_nbi_buffers_are_released_by_the_next_quiet_or_barrier(job):
+    """barrier_all and quiet skip the lent-buffer lock when nothing is lent; a buffer lent to an nbi call is still
+    held until the next quiet or barrier and released by it."""
+    p = job(2, LENT_UNTIL_QUIET, timeout=60)
+    assert p.stdout.count(" ok") == 2
