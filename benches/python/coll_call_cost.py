@@ -5,7 +5,9 @@
 
 Starts a 1-PE job (``python -m shmem.run -n 1``) in which every collective has no peer to wait for, so the time
 per call is the binding's own cost: argument conversion, dtype dispatch, checks, GIL release, and the runtime's
-1-PE path. Each row is the best of R batches of N calls (8-byte float64 arrays, root 0, TEAM_WORLD), in ns.
+1-PE path. Each row is the best of R batches of N calls (8-byte float64 arrays, root 0, TEAM_WORLD), in ns,
+through a lambda: the "empty lambda" row is that part (subtract it to compare with the Rust-level coll-bench
+``--pes 1``). The typed ``aclshmem_double_*`` rows are the C-style calls on the same arrays, for comparison.
 """
 from __future__ import annotations
 
@@ -49,16 +51,6 @@ def pe_main(calls: int, reps: int, only: str) -> None:
         "team_n_pes(W)": lambda: S.team_n_pes(W),
         "empty lambda": lambda: None,
     }
-    if hasattr(S, "_bench_args"):   # a build with the dissection hooks (not committed): the cost of each phase
-        rows.update({
-            "X args": lambda: S._bench_args(dst, src, 0),
-            "X classify": lambda: S._bench_classify(dst, src, 0),
-            "X detach": lambda: S._bench_detach(dst, src, 0),
-            "X nodetach bcast": lambda: S._bench_nodetach(dst, src, 0),
-            "X none0": lambda: S._bench_none0(),
-            "X det0": lambda: S._bench_det0(),
-            "X raw0": lambda: S._bench_raw0(),
-        })
     pc = time.perf_counter_ns
     for name, f in rows.items():
         if only not in name:
