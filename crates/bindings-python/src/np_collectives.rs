@@ -359,4 +359,3 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_coll_classify, m)?)?;
     register_named(m)
 }
-
