@@ -44,7 +44,17 @@ fn times(n: usize, size: usize) -> Option<usize> {
     n.checked_mul(size)
 }
 
-fn broadcast(py: Python<'_>, team: i32, dt: DataType, dest: Sym, source: Sym, n: usize, root: i32) -> PyResult<()> {
+/// A team broadcast of `n` elements of `dt` (typed calls and `shmem.broadcast`): an array too small for the
+/// count is refused on every member the way a broadcast meets them.
+pub(crate) fn broadcast(
+    py: Python<'_>,
+    team: i32,
+    dt: DataType,
+    dest: Sym,
+    source: Sym,
+    n: usize,
+    root: i32,
+) -> PyResult<()> {
     let b = times(n, dt.size());
     let pre = room_error(&dest, b, "dest").or_else(|| room_error(&source, b, "source"));
     // A refused broadcast meets the others as a broadcast (on one node it is posted: the members do not all meet).
@@ -54,7 +64,17 @@ fn broadcast(py: Python<'_>, team: i32, dt: DataType, dest: Sym, source: Sym, n:
     })
 }
 
-fn collect(py: Python<'_>, team: i32, dt: DataType, dest: Sym, source: Sym, n: usize, fixed: bool) -> PyResult<()> {
+/// A team collect (`fixed`: fcollect) of `n` elements of `dt` per member into `dest` (capacity checked by the
+/// runtime); a `source` too small is refused on every member.
+pub(crate) fn collect(
+    py: Python<'_>,
+    team: i32,
+    dt: DataType,
+    dest: Sym,
+    source: Sym,
+    n: usize,
+    fixed: bool,
+) -> PyResult<()> {
     let pre = room_error(&source, times(n, dt.size()), "source");
     let cap = dest.room.map_or(usize::MAX, |r| r / dt.size());
     guarded(py, team, pre, move || {
@@ -62,8 +82,10 @@ fn collect(py: Python<'_>, team: i32, dt: DataType, dest: Sym, source: Sym, n: u
     })
 }
 
+/// A team alltoall of blocks of `n` elements with element strides `dst`/`sst` (1/1: the plain alltoall); an
+/// array too small for the span is refused on every member.
 #[allow(clippy::too_many_arguments)]
-fn alltoalls(
+pub(crate) fn alltoalls(
     py: Python<'_>,
     team: i32,
     dt: DataType,
@@ -93,7 +115,16 @@ fn alltoalls(
     })
 }
 
-fn reduce(py: Python<'_>, team: i32, op: ReduceOp, dt: DataType, dest: Sym, source: Sym, n: usize) -> PyResult<()> {
+/// A team reduction of `n` elements of `dt` with `op`; an array too small is refused on every member.
+pub(crate) fn reduce(
+    py: Python<'_>,
+    team: i32,
+    op: ReduceOp,
+    dt: DataType,
+    dest: Sym,
+    source: Sym,
+    n: usize,
+) -> PyResult<()> {
     let b = times(n, dt.size());
     let pre = room_error(&dest, b, "dest").or_else(|| room_error(&source, b, "source"));
     guarded(py, team, pre, move || collectives::reduce::reduce(team, op, dt, dest.addr, source.addr, n))

@@ -29,6 +29,8 @@ mod error;
 mod launcher;
 mod lifecycle;
 mod memory;
+mod ndarray;
+mod np_collectives;
 mod rma;
 mod state;
 mod stream;
@@ -60,6 +62,7 @@ fn _shmem(m: &Bound<'_, PyModule>) -> PyResult<()> {
     core_buffer::register(m)?;
     strided::register(m)?;
     collectives::register(m)?;
+    np_collectives::register(m)?;
     ctx::register(m)?;
     Ok(())
 }

@@ -236,6 +236,8 @@ def render() -> str:
         if name.startswith("__") or name in ("ShmemError", "SymBlock") or name in done:
             continue
         obj = getattr(shmem, name)
+        if getattr(shmem._collectives, name, None) is obj:
+            continue  # the NumPy-level collectives: extension functions, typed in _collectives.py (imported above)
         if callable(obj) and type(obj).__name__ == "builtin_function_or_method":
             alias = obj.__name__ if obj.__name__ != name else ""
             if name.startswith("_") and name not in ext_names:

@@ -1,0 +1,361 @@
+//! The NumPy-level collectives of the `shmem` package: `broadcast`, `reduce` and its named forms
+//! (`sum_reduce`, ... `xor_reduce`), `fcollect`, `collect`, `alltoall` (bound in `shmem/_collectives.py`).
+//!
+//! They were Python functions over the typed `aclshmem_<TYPE>_*` calls; for an 8-byte collective the Python
+//! layer (dtype dispatch, a function lookup, keyword handling, one more call) cost several times the runtime's
+//! own work, so the whole path is one call into Rust here: the dtype is read from the array (`ndarray`), the
+//! typed helper of `collectives` runs with the GIL released. Only the rare paths go back to Python: allocating
+//! a `dest` that was omitted (a collective allocation, see `_collectives._dest` / `_collect_dest`).
+//!
+//! # Same behaviour as the Python functions they replace
+//! Arguments are checked in the order those functions checked them, with the same exceptions: `source` (and a
+//! broadcast's `dest`) not a NumPy array of a collective dtype is `TypeError` (`np.longdouble` included); an
+//! unknown `op` is `ValueError`; a `team` or `root` outside 32 bits is `ShmemError(INVALID_PARAM)`, a non-int
+//! one `TypeError`; a non-contiguous array `ShmemError(INVALID_PARAM)` (the buffer protocol's refusal); an array
+//! too small for the count joins the collective and fails it on every member (INVALID_PARAM). A `dest` that is
+//! not an array of a collective dtype (an int address, another buffer) still goes through the buffer protocol.
+
+use crate::buffer::{I32Arg, Sym};
+use crate::collectives as typed;
+use crate::ndarray::{classify, refuse_type, Class};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyString, PyTuple};
+use shmem::collectives::{DataType, ReduceOp};
+use shmem::team::TEAM_WORLD;
+
+/// An optional argument kept as given and converted later, so that arguments are checked in the order of the
+/// former Python functions, and an explicit `None` stays distinct from an omitted argument (`root=None` is a
+/// TypeError as before, not the default).
+pub(crate) enum Opt<'py> {
+    /// Not passed: the default applies.
+    Absent,
+    /// Passed (possibly `None`).
+    Given(Bound<'py, PyAny>),
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Opt<'py> {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        Ok(Opt::Given(obj.to_owned()))
+    }
+}
+
+impl<'py> Opt<'py> {
+    /// The object, unless absent or `None`.
+    fn object(&self) -> Option<&Bound<'py, PyAny>> {
+        match self {
+            Opt::Given(o) if !o.is_none() => Some(o),
+            _ => None,
+        }
+    }
+
+    /// A 32-bit int argument (team, root): `default` when absent; the typed calls' conversion and errors
+    /// otherwise (TypeError for a non-int, INVALID_PARAM outside 32 bits).
+    fn i32_or(&self, default: i32) -> PyResult<i32> {
+        match self {
+            Opt::Absent => Ok(default),
+            Opt::Given(o) => I32Arg::extract(o.as_borrowed()).map(|v| v.0),
+        }
+    }
+
+    /// The object to hand to the Python helpers (the default team when absent).
+    fn team_object(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match self {
+            Opt::Given(o) => Ok(o.clone()),
+            Opt::Absent => Ok(TEAM_WORLD.into_pyobject(py)?.into_any()),
+        }
+    }
+}
+
+/// A collective's `source` (or a broadcast's `dest`): a NumPy array of a collective dtype, else TypeError.
+#[inline(always)]
+fn array_arg(obj: &Bound<'_, PyAny>) -> PyResult<Class> {
+    let c = classify(obj)?;
+    if c.is_collective_array() {
+        Ok(c)
+    } else {
+        Err(refuse_type(obj, &c))
+    }
+}
+
+/// The type of an accepted array.
+#[inline(always)]
+fn dtype_of(class: &Class) -> DataType {
+    // array_arg accepts only arrays of a collective dtype.
+    class.dtype().unwrap_or(DataType::Bytes)
+}
+
+/// The symmetric address of an argument: read from the array when it is a contiguous array of a collective
+/// dtype, through the buffer protocol (or as an int address) otherwise, with that path's errors.
+#[inline(always)]
+fn sym_of(obj: &Bound<'_, PyAny>, class: &Class) -> PyResult<Sym> {
+    if class.is_usable() {
+        Ok(Sym { addr: class.addr, room: Some(class.bytes()) })
+    } else {
+        Sym::from_obj(obj, "symmetric address")
+    }
+}
+
+/// A `dest` that was given: classified so that arrays take the fast path.
+#[inline(always)]
+fn dest_sym(obj: &Bound<'_, PyAny>) -> PyResult<Sym> {
+    let class = classify(obj)?;
+    sym_of(obj, &class)
+}
+
+/// The element count of an accepted `source` (`source.size`).
+#[inline(always)]
+fn size_of(obj: &Bound<'_, PyAny>, class: &Class) -> PyResult<usize> {
+    if class.is_usable() {
+        Ok(class.size)
+    } else {
+        // Not reached in practice: a strided array fails its buffer export first.
+        obj.getattr("size")?.extract()
+    }
+}
+
+/// `shmem._collectives`'s helper `name`, looked up once.
+fn helper<'py>(py: Python<'py>, cell: &'static PyOnceLock<Py<PyAny>>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+    cell.get_or_try_init(py, || Ok::<_, PyErr>(py.import("shmem._collectives")?.getattr(name)?.unbind()))
+        .map(|f| f.bind(py).clone())
+}
+
+static DEST: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static COLLECT_DEST: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// `dest` as given, or (omitted or None) a new symmetric array made by `_collectives._dest(None, team, shape,
+/// dtype)`: collective over every PE, so only on TEAM_WORLD (INVALID_PARAM on another team).
+fn dest_or_new<'py>(
+    source: &Bound<'py, PyAny>,
+    dest: Opt<'py>,
+    team: &Opt<'py>,
+    shape: impl FnOnce() -> PyResult<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    if let Some(d) = dest.object() {
+        return Ok(d.clone());
+    }
+    let py = source.py();
+    helper(py, &DEST, "_dest")?.call1((py.None(), team.team_object(py)?, shape()?, source.getattr("dtype")?))
+}
+
+/// The reduction behind `reduce` and its named forms.
+fn reduce_array<'py>(
+    py: Python<'py>,
+    op: ReduceOp,
+    source: &Bound<'py, PyAny>,
+    dest: Opt<'py>,
+    team: Opt<'py>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let kind = array_arg(source)?;
+    let dest = dest_or_new(source, dest, &team, || source.getattr("shape"))?;
+    let team = team.i32_or(TEAM_WORLD)?;
+    let (d, s) = (dest_sym(&dest)?, sym_of(source, &kind)?);
+    typed::reduce(py, team, op, dtype_of(&kind), d, s, size_of(source, &kind)?)?;
+    Ok(dest)
+}
+
+/// Copies ``source`` of team PE ``root`` into ``dest`` on every member (the root's too); returns ``dest``.
+#[pyfunction]
+#[pyo3(
+    signature = (dest, source, root = Opt::Absent, team = Opt::Absent),
+    text_signature = "(dest, source, root=0, team=TEAM_WORLD)"
+)]
+fn broadcast<'py>(
+    py: Python<'py>,
+    dest: Bound<'py, PyAny>,
+    source: &Bound<'py, PyAny>,
+    root: Opt<'py>,
+    team: Opt<'py>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let kind = array_arg(source)?;
+    let dest_kind = array_arg(&dest)?;
+    let team = team.i32_or(TEAM_WORLD)?;
+    let (d, s) = (sym_of(&dest, &dest_kind)?, sym_of(source, &kind)?);
+    let n = size_of(source, &kind)?;
+    let root = root.i32_or(0)?;
+    typed::broadcast(py, team, dtype_of(&kind), d, s, n, root)?;
+    Ok(dest)
+}
+
+/// The operators of `reduce`, in the order of their runtime codes (`shmem._collectives.OPS`).
+const OPS: [(&str, ReduceOp); 7] = [
+    ("and", ReduceOp::And),
+    ("or", ReduceOp::Or),
+    ("xor", ReduceOp::Xor),
+    ("max", ReduceOp::Max),
+    ("min", ReduceOp::Min),
+    ("sum", ReduceOp::Sum),
+    ("prod", ReduceOp::Prod),
+];
+
+/// Reduces ``source`` of every member with ``op`` (and/or/xor/max/min/sum/prod); returns ``dest`` (new when
+/// omitted). ``dest`` may be ``source`` (in place).
+#[pyfunction]
+#[pyo3(
+    signature = (source, op = Opt::Absent, dest = Opt::Absent, team = Opt::Absent),
+    text_signature = "(source, op='sum', dest=None, team=TEAM_WORLD)"
+)]
+fn reduce<'py>(
+    py: Python<'py>,
+    source: &Bound<'py, PyAny>,
+    op: Opt<'py>,
+    dest: Opt<'py>,
+    team: Opt<'py>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let op = match &op {
+        Opt::Absent => ReduceOp::Sum,
+        Opt::Given(o) => {
+            let name = o.cast::<PyString>().ok().and_then(|s| s.to_str().ok());
+            match OPS.iter().find(|(n, _)| Some(*n) == name) {
+                Some((_, op)) => *op,
+                None => return Err(unknown_op(o)),
+            }
+        }
+    };
+    reduce_array(py, op, source, dest, team)
+}
+
+#[cold]
+fn unknown_op(op: &Bound<'_, PyAny>) -> PyErr {
+    let names = OPS.iter().map(|(n, _)| format!("'{n}'")).collect::<Vec<_>>().join(", ");
+    match op.repr() {
+        Ok(r) => PyValueError::new_err(format!("op {r} is not one of ({names})")),
+        Err(e) => e,
+    }
+}
+
+macro_rules! named_reductions {
+    ($($name:ident => $op:ident, $word:literal;)*) => {$(
+        #[doc = concat!("``reduce(source, '", $word, "', dest, team)``: the ", $word, " of every member's ``source``.")]
+        #[pyfunction]
+        #[pyo3(
+            signature = (source, dest = Opt::Absent, team = Opt::Absent),
+            text_signature = "(source, dest=None, team=TEAM_WORLD)"
+        )]
+        fn $name<'py>(
+            py: Python<'py>,
+            source: &Bound<'py, PyAny>,
+            dest: Opt<'py>,
+            team: Opt<'py>,
+        ) -> PyResult<Bound<'py, PyAny>> {
+            reduce_array(py, ReduceOp::$op, source, dest, team)
+        }
+    )*
+        fn register_named(m: &Bound<'_, PyModule>) -> PyResult<()> {
+            $( m.add(concat!("_np_", stringify!($name)), wrap_pyfunction!($name, m)?)?; )*
+            Ok(())
+        }
+    };
+}
+
+named_reductions!(
+    and_reduce => And, "and";
+    or_reduce => Or, "or";
+    xor_reduce => Xor, "xor";
+    max_reduce => Max, "max";
+    min_reduce => Min, "min";
+    sum_reduce => Sum, "sum";
+    prod_reduce => Prod, "prod";
+);
+
+/// Concatenates every member's ``source`` (same size everywhere) in team order; returns ``dest``.
+#[pyfunction]
+#[pyo3(
+    signature = (source, dest = Opt::Absent, team = Opt::Absent),
+    text_signature = "(source, dest=None, team=TEAM_WORLD)"
+)]
+fn fcollect<'py>(
+    py: Python<'py>,
+    source: &Bound<'py, PyAny>,
+    dest: Opt<'py>,
+    team: Opt<'py>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let kind = array_arg(source)?;
+    let t = team.i32_or(TEAM_WORLD)?;
+    let dest = dest_or_new(source, dest, &team, || {
+        let n = shmem::team::n_pes(t).max(0) as usize;
+        let total = n.saturating_mul(size_of(source, &kind)?);
+        Ok(PyTuple::new(py, [total])?.into_any())
+    })?;
+    let (d, s) = (dest_sym(&dest)?, sym_of(source, &kind)?);
+    typed::collect(py, t, dtype_of(&kind), d, s, size_of(source, &kind)?, true)?;
+    Ok(dest)
+}
+
+/// Concatenates every member's ``source`` (sizes may differ) in team order; returns ``dest``. Without
+/// ``dest`` the sizes are gathered first to size the new array.
+#[pyfunction]
+#[pyo3(
+    signature = (source, dest = Opt::Absent, team = Opt::Absent),
+    text_signature = "(source, dest=None, team=TEAM_WORLD)"
+)]
+fn collect<'py>(
+    py: Python<'py>,
+    source: &Bound<'py, PyAny>,
+    dest: Opt<'py>,
+    team: Opt<'py>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let kind = array_arg(source)?;
+    let dest = match dest.object() {
+        Some(d) => d.clone(),
+        None => helper(py, &COLLECT_DEST, "_collect_dest")?.call1((source, team.team_object(py)?))?,
+    };
+    let t = team.i32_or(TEAM_WORLD)?;
+    let (d, s) = (dest_sym(&dest)?, sym_of(source, &kind)?);
+    typed::collect(py, t, dtype_of(&kind), d, s, size_of(source, &kind)?, false)?;
+    Ok(dest)
+}
+
+/// Sends block ``j`` of ``source`` (``source.size // team size`` elements) to member ``j``; block ``i`` of
+/// ``dest`` comes from member ``i``. Returns ``dest``.
+#[pyfunction]
+#[pyo3(
+    signature = (source, dest = Opt::Absent, team = Opt::Absent),
+    text_signature = "(source, dest=None, team=TEAM_WORLD)"
+)]
+fn alltoall<'py>(
+    py: Python<'py>,
+    source: &Bound<'py, PyAny>,
+    dest: Opt<'py>,
+    team: Opt<'py>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let kind = array_arg(source)?;
+    let t = team.i32_or(TEAM_WORLD)?;
+    let n = shmem::team::n_pes(t);
+    let dest = dest_or_new(source, dest, &team, || source.getattr("shape"))?;
+    let (d, s) = (dest_sym(&dest)?, sym_of(source, &kind)?);
+    let block = if n > 0 { size_of(source, &kind)? / n as usize } else { 0 };
+    typed::alltoalls(py, t, dtype_of(&kind), d, s, 1, 1, block)?;
+    Ok(dest)
+}
+
+/// The collective type of an array, by the name of its typed calls (`"double"` for float64), or TypeError:
+/// the dtype rule of the functions above, for tests and tools.
+#[pyfunction]
+fn _coll_type_name(arr: &Bound<'_, PyAny>) -> PyResult<&'static str> {
+    Ok(dtype_of(&array_arg(arr)?).name())
+}
+
+/// How the functions above see `arr`: `(type code, state, data address, size)` the fast way, or with `slow`
+/// the way used when NumPy's layout differs from the one expected (for tests: both must agree).
+#[pyfunction]
+#[pyo3(signature = (arr, slow = false))]
+fn _coll_classify(arr: &Bound<'_, PyAny>, slow: bool) -> PyResult<(u32, u32, usize, usize)> {
+    crate::ndarray::classify_for_test(arr, slow)
+}
+
+/// Registers the functions under private names (`_np_broadcast`, ...); `shmem/_collectives.py` binds them to
+/// the public ones.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("_np_broadcast", wrap_pyfunction!(broadcast, m)?)?;
+    m.add("_np_reduce", wrap_pyfunction!(reduce, m)?)?;
+    m.add("_np_fcollect", wrap_pyfunction!(fcollect, m)?)?;
+    m.add("_np_collect", wrap_pyfunction!(collect, m)?)?;
+    m.add("_np_alltoall", wrap_pyfunction!(alltoall, m)?)?;
+    m.add_function(wrap_pyfunction!(_coll_type_name, m)?)?;
+    m.add_function(wrap_pyfunction!(_coll_classify, m)?)?;
+    register_named(m)
+}
