@@ -96,6 +96,8 @@ def test_fast_and_slow_reading_agree_with_numpy():
         slow = _shmem._coll_classify(a, slow=True)
         assert fast == slow, (a.dtype, a.shape, a.strides, fast, slow)
         code, state, addr, size = fast
+        assert (code >= 65536) == (not a.dtype.isnative and code != 0), (a.dtype, fast)   # byte order flag
+        code %= 65536
         one_segment = a.flags.c_contiguous or a.flags.f_contiguous
         if code == 0:
             assert state == 1 and former_rule(a.dtype) is None, (a.dtype, fast)
@@ -105,3 +107,14 @@ def test_fast_and_slow_reading_agree_with_numpy():
             assert state == 3 and addr == a.ctypes.data and size == a.size, (a.shape, fast)
     for other in ([1, 2], 3, b"xy", memoryview(b"ab")):
         assert _shmem._coll_classify(other) == _shmem._coll_classify(other, slow=True) == (0, 0, 0, 0)
+
+
+def test_the_collectives_pickle_by_reference():
+    """The NumPy-level collectives are extension functions now; like the former Python functions they pickle
+    (by name, as functions do), e.g. to hand one to a process pool."""
+    import pickle
+
+    import shmem
+    for name in ("broadcast", "reduce", "fcollect", "collect", "alltoall", "sum_reduce", "xor_reduce"):
+        f = getattr(shmem, name)
+        assert pickle.loads(pickle.dumps(f)) is f, name

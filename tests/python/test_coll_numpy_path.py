@@ -103,6 +103,8 @@ src = shmem.zeros(4, np.float64)
 src[:] = me + 1
 dst = shmem.zeros(8, np.float64)
 grid = shmem.zeros((4, 4), np.float64)
+ro = dst[:4].view()
+ro.flags.writeable = False
 INV = -1
 cases = [
     # (call, expected: an exception type or a ShmemError code); every PE makes the same call
@@ -160,6 +162,15 @@ cases = [
     (lambda: shmem.sum_reduce(grid[:, 0], dst[:4]), INV),
     (lambda: shmem.sum_reduce(src, grid[:, 0]), INV),
     (lambda: shmem.xor_reduce(src, dst[:4]), INV),                         # no xor on float64
+    (lambda: shmem.broadcast(ro, src), INV),                              # a read-only dest: refused, and
+    (lambda: shmem.sum_reduce(src, ro), INV),                             # the refusal meets the others
+    (lambda: shmem.fcollect(src[:1], ro), INV),
+    (lambda: shmem.aclshmem_double_sum_reduce(W, ro, src, 4), INV),       # the typed calls too
+    (lambda: shmem.sum_reduce(src, ro if me == 0 else dst[:4]), INV),     # PE 0 alone: every member fails
+    (lambda: shmem.sum_reduce(src.view(">f8"), dst[:4]), TypeError),       # the other byte order: a reduction
+    (lambda: shmem.sum_reduce(src, dst[:4].view(">f8")), TypeError),       # would compute on swapped values
+    (lambda: shmem.max_reduce(src.view(">f8")), TypeError),                # (refused before any allocation)
+    (lambda: shmem.reduce(src.view(">i8"), "xor", dst[:4].view(np.int64)), TypeError),
     (lambda: shmem.min_reduce(src.astype(np.complex128), dst[:4]), TypeError),  # .astype: not symmetric, but
 ]                                                                           # its dtype is checked first
 cases[-1] = (lambda: shmem.min_reduce(shmem_c, dst_c), INV)
@@ -183,6 +194,10 @@ for k, (call, want) in enumerate(cases):
 dst[:] = 0
 assert np.array_equal(shmem.sum_reduce(src, dst[:4]), np.full(4, n * (n + 1) / 2))
 assert np.array_equal(shmem.broadcast(dst[4:], src, root=n - 1), np.full(4, float(n)))
+# a data move takes arrays of the other byte order: their bytes arrive exactly
+dst[:] = 0
+shmem.broadcast(dst[:4].view(">f8"), src.view(">f8"), root=n - 1)
+assert np.array_equal(dst[:4], np.full(4, float(n))), dst
 shmem.aclshmem_finalize()
 print("PE", me, "ok")
 """

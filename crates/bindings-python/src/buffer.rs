@@ -171,6 +171,9 @@ pub(crate) struct Sym {
     pub(crate) addr: usize,
     /// Bytes available when given as a buffer object.
     pub(crate) room: Option<usize>,
+    /// Given as a read-only buffer object (a NumPy array with `writeable=False`, `bytes`): refused where the
+    /// call writes it (a collective's `dest`).
+    pub(crate) read_only: bool,
 }
 
 impl Sym {
@@ -185,13 +188,17 @@ impl Sym {
     /// Resolves `obj` as a symmetric address.
     pub(crate) fn from_obj(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Sym> {
         if let Ok(i) = obj.cast::<PyInt>() {
-            return Ok(Sym { addr: int_addr(i, what)?, room: None });
+            return Ok(Sym { addr: int_addr(i, what)?, room: None, read_only: false });
         }
         let mut export = Export { view: MaybeUninit::uninit() };
         export.get(obj, what)?;
         let held = Held(&mut export);
         let raw = held.0.raw();
-        Ok(Sym { addr: raw.buf as usize, room: Some(usize::try_from(raw.len).unwrap_or(0)) })
+        Ok(Sym {
+            addr: raw.buf as usize,
+            room: Some(usize::try_from(raw.len).unwrap_or(0)),
+            read_only: raw.readonly != 0,
+        })
     }
 }
 

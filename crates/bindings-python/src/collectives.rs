@@ -26,6 +26,16 @@ fn room_error(sym: &Sym, bytes: Option<usize>, what: &str) -> Option<Error> {
     }
 }
 
+/// The INVALID_PARAM of a `dest` the call cannot write (read-only, or too small for `bytes`), or `None`.
+fn dest_error(dest: &Sym, bytes: Option<usize>) -> Option<Error> {
+    if dest.read_only {
+        return Some(Error::invalid(
+            "dest is read-only (e.g. a NumPy array with writeable=False): pass a writable view",
+        ));
+    }
+    room_error(dest, bytes, "dest")
+}
+
 /// Runs `call` unless `pre` found an argument error, in which case the collective on `team` is refused on
 /// every member.
 fn guarded(
@@ -56,7 +66,7 @@ pub(crate) fn broadcast(
     root: i32,
 ) -> PyResult<()> {
     let b = times(n, dt.size());
-    let pre = room_error(&dest, b, "dest").or_else(|| room_error(&source, b, "source"));
+    let pre = dest_error(&dest, b).or_else(|| room_error(&source, b, "source"));
     // A refused broadcast meets the others as a broadcast (on one node it is posted: the members do not all meet).
     detached(py, move || match pre {
         Some(e) => collectives::broadcast::refuse(team, dt, n, root, e),
@@ -75,7 +85,7 @@ pub(crate) fn collect(
     n: usize,
     fixed: bool,
 ) -> PyResult<()> {
-    let pre = room_error(&source, times(n, dt.size()), "source");
+    let pre = dest_error(&dest, Some(0)).or_else(|| room_error(&source, times(n, dt.size()), "source"));
     let cap = dest.room.map_or(usize::MAX, |r| r / dt.size());
     guarded(py, team, pre, move || {
         collectives::collect::collect_bounded(team, dt, dest.addr, cap, source.addr, n, fixed)
@@ -103,7 +113,7 @@ pub(crate) fn alltoalls(
         }
         (count - 1).checked_mul(stride.max(1) as usize)?.checked_add(1)?.checked_mul(dt.size())
     };
-    let pre = room_error(&dest, span(dst), "dest").or_else(|| room_error(&source, span(sst), "source"));
+    let pre = dest_error(&dest, span(dst)).or_else(|| room_error(&source, span(sst), "source"));
     let (dst, sst) =
         (dst.clamp(isize::MIN as i64, isize::MAX as i64) as isize, sst.clamp(0, isize::MAX as i64) as isize);
     guarded(py, team, pre, move || {
@@ -126,7 +136,7 @@ pub(crate) fn reduce(
     n: usize,
 ) -> PyResult<()> {
     let b = times(n, dt.size());
-    let pre = room_error(&dest, b, "dest").or_else(|| room_error(&source, b, "source"));
+    let pre = dest_error(&dest, b).or_else(|| room_error(&source, b, "source"));
     guarded(py, team, pre, move || collectives::reduce::reduce(team, op, dt, dest.addr, source.addr, n))
 }
 
@@ -217,7 +227,7 @@ macro_rules! typed_reduction_ops {
         fn [<aclshmem_ $t _ $op _to_all>](py: Python<'_>, dest: Sym, source: Sym, nreduce: Count, pe_start: I32Arg,
             log_pe_stride: I32Arg, pe_size: I32Arg, pwrk: Sym, psync: Sym) -> PyResult<()> {
             let b = times(nreduce.0, DataType::$dt.size());
-            if let Some(e) = room_error(&dest, b, "dest").or_else(|| room_error(&source, b, "source")) {
+            if let Some(e) = dest_error(&dest, b).or_else(|| room_error(&source, b, "source")) {
                 return Err(crate::error::from_shmem(e));
             }
             detached(py, move || active_set::reduce_to_all(op_named(stringify!($op)), DataType::$dt, dest.addr,

@@ -52,6 +52,8 @@ struct DescrHead {
 /// NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_F_CONTIGUOUS (ndarraytypes.h): `PyArray_ISONESEGMENT`, the test NumPy's
 /// buffer export applies for `PyBUF_ANY_CONTIGUOUS`.
 const ONE_SEGMENT: c_int = 0x0001 | 0x0002;
+/// NPY_ARRAY_WRITEABLE (ndarraytypes.h): `arr.flags.writeable`.
+const WRITEABLE: c_int = 0x0400;
 
 /// NumPy's type numbers (`NPY_TYPES`, stable since NumPy 1.0) of the dtypes a collective takes, and their
 /// runtime type. `NPY_LONGDOUBLE` (13) and `NPY_CLONGDOUBLE` (16) are absent on purpose: the runtime reduces
@@ -104,7 +106,8 @@ pub(crate) struct Class {
     pub(crate) addr: usize,
     /// The element count (`arr.size`) of a usable array.
     pub(crate) size: usize,
-    /// The runtime type's code (`DataType as u32`), 0 when the dtype is not a collective one.
+    /// The runtime type's code (`DataType as u32`, the low byte), 0 when the dtype is not a collective one;
+    /// [`SWAPPED`] set when the dtype's byte order is not the machine's.
     code: u32,
     /// [`FOREIGN`], [`OTHER_DTYPE`], [`STRIDED`] or [`ARRAY`].
     state: u32,
@@ -118,6 +121,12 @@ const OTHER_DTYPE: u32 = 1;
 const STRIDED: u32 = 2;
 /// A usable array: one segment, a collective dtype.
 const ARRAY: u32 = 3;
+/// In [`Class::code`]: the array's dtype has the other byte order (`dtype.isnative` is false, e.g. `'>f8'` on a
+/// little-endian machine). Data moves (broadcast, collect, alltoall) copy its bytes exactly; a reduction would
+/// compute on them as native values, so reductions refuse it.
+const SWAPPED: u32 = 1 << 16;
+/// In [`Class::code`]: a usable array that is read-only (`arr.flags.writeable` is false): refused as a `dest`.
+const READ_ONLY: u32 = 1 << 17;
 
 /// The runtime types by code (`DataType` is `repr(u8)` with codes 1..=13).
 const BY_CODE: [Option<DataType>; 14] = {
@@ -154,10 +163,39 @@ impl Class {
         Class { addr, size, code, state }
     }
 
+    /// The same class, marked as holding values in the other byte order when `swapped`.
+    const fn byte_order(mut self, swapped: bool) -> Class {
+        if swapped {
+            self.code |= SWAPPED;
+        }
+        self
+    }
+
+    /// The same class, marked read-only unless `writeable`.
+    const fn writeable(mut self, writeable: bool) -> Class {
+        if !writeable {
+            self.code |= READ_ONLY;
+        }
+        self
+    }
+
+    /// Whether a usable array may be written (`arr.flags.writeable`); true for anything else (whose own path
+    /// checks it).
+    #[inline(always)]
+    pub(crate) fn is_writeable(&self) -> bool {
+        self.code & READ_ONLY == 0
+    }
+
+    /// Whether the array's values are in the machine's byte order (what a reduction computes on).
+    #[inline(always)]
+    pub(crate) fn is_native(&self) -> bool {
+        self.code & SWAPPED == 0
+    }
+
     /// The runtime type, when the object is an array of a collective dtype (one segment or not).
     #[inline(always)]
     pub(crate) fn dtype(&self) -> Option<DataType> {
-        BY_CODE.get(self.code as usize).copied().flatten()
+        BY_CODE.get((self.code & 0xff) as usize).copied().flatten()
     }
 
     /// Whether it is a NumPy array of a collective dtype (one segment or not).
@@ -188,21 +226,26 @@ fn ndarray_type(py: Python<'_>) -> PyResult<(&Bound<'_, PyType>, bool)> {
     Ok((t.bind(py), *fast))
 }
 
-/// Reads the head of an array.
+/// What [`head`] reads of an array: data address, element count, flags, dtype number and byte order character.
+type Head = (usize, usize, c_int, c_int, c_char);
+
+/// Reads the head of an array, following its `dimensions` and `descr` pointers.
 ///
 /// # Safety
-/// `obj` must be an instance of `numpy.ndarray` (or a subclass) and the layout check must have passed.
-unsafe fn head<'a>(obj: &'a Bound<'_, PyAny>) -> (usize, &'a [isize], c_int, c_int) {
-    // SAFETY: the caller guarantees that obj is an ndarray, whose object starts with PyArrayObject_fields
-    // (verified against Python-level values by `layout_ok`); we hold a reference, so the object and its
-    // dimensions array (owned by the array, never reallocated while it lives) outlive this borrow; the
-    // descriptor is referenced by the array.
+/// `obj` must be an instance of `numpy.ndarray` (or a subclass) and the layout check must have passed (or, in
+/// that check, the pointer fields must already have matched NumPy's answers).
+unsafe fn head(obj: &Bound<'_, PyAny>) -> Head {
+    // SAFETY: the caller guarantees that obj is an ndarray whose object starts with PyArrayObject_fields; we
+    // hold a reference and the GIL, and no Python code runs while we read, so the dimensions array and the
+    // descriptor (both owned or referenced by the array, but replaced by `arr.shape = ...` / `arr.dtype = ...`)
+    // stay valid for these few loads; nothing read is kept as a reference.
     unsafe {
         let a = &*(obj.as_ptr() as *const ArrayHead);
         let nd = usize::try_from(a.nd).unwrap_or(0);
-        let dims =
-            if nd == 0 || a.dimensions.is_null() { &[][..] } else { std::slice::from_raw_parts(a.dimensions, nd) };
-        (a.data as usize, dims, a.flags, (*a.descr).type_num)
+        // A live array's element count fits (NumPy checks the product against its intp when it makes the
+        // array); a 0-d array has one element.
+        let size = if a.dimensions.is_null() { 1 } else { (0..nd).map(|i| *a.dimensions.add(i) as usize).product() };
+        (a.data as usize, size, a.flags, (*a.descr).type_num, (*a.descr).byteorder)
     }
 }
 
@@ -213,14 +256,16 @@ unsafe fn head<'a>(obj: &'a Bound<'_, PyAny>) -> (usize, &'a [isize], c_int, c_i
 fn classify_slow(obj: &Bound<'_, PyAny>) -> PyResult<Class> {
     let num: c_int = obj.getattr("dtype")?.getattr("num")?.extract()?;
     let Some(dt) = by_type_num(num) else { return Ok(Class::new(OTHER_DTYPE, None, 0, 0)) };
+    let swapped = !obj.getattr("dtype")?.getattr("isnative")?.is_truthy()?;
     let flags = obj.getattr("flags")?;
     let one_segment = flags.getattr("c_contiguous")?.is_truthy()? || flags.getattr("f_contiguous")?.is_truthy()?;
     if !one_segment {
-        return Ok(Class::new(STRIDED, Some(dt), 0, 0));
+        return Ok(Class::new(STRIDED, Some(dt), 0, 0).byte_order(swapped));
     }
     let size: usize = obj.getattr("size")?.extract()?;
     let addr: usize = obj.getattr("__array_interface__")?.get_item("data")?.get_item(0)?.extract()?;
-    Ok(Class::new(ARRAY, Some(dt), addr, size))
+    let writeable = flags.getattr("writeable")?.is_truthy()?;
+    Ok(Class::new(ARRAY, Some(dt), addr, size).byte_order(swapped).writeable(writeable))
 }
 
 /// Checks the assumed layout against NumPy's own answers for a few probe arrays.
@@ -235,22 +280,34 @@ fn layout_ok(py: Python<'_>) -> PyResult<bool> {
         zeros.call1(((), "i4"))?,                                                               // 0-d
     ];
     for p in &probes {
-        // SAFETY: every probe is an ndarray (numpy.zeros and its views return ndarrays); the answer is only
-        // compared with Python's, never used to access memory.
-        let (addr, dims, flags, num) = unsafe { head(p) };
-        let shape: Vec<usize> = p.getattr("shape")?.extract()?;
-        let want_num: c_int = p.getattr("dtype")?.getattr("num")?.extract()?;
         let want_addr: usize = p.getattr("__array_interface__")?.get_item("data")?.get_item(0)?.extract()?;
+        let want_descr = p.getattr("dtype")?.as_ptr() as usize;
+        let want_nd: c_int = p.getattr("ndim")?.extract()?;
+        let shape: Vec<usize> = p.getattr("shape")?.extract()?;
+        // First the plain fields, without following a pointer: should NumPy's layout differ, the words read
+        // here are not pointers, and following them could fault.
+        // SAFETY: every probe is an ndarray, an object larger than ArrayHead in every NumPy; reading its first
+        // words reads memory of a live object we hold a reference to.
+        let (data, nd, descr, dims) = unsafe {
+            let a = &*(p.as_ptr() as *const ArrayHead);
+            (a.data as usize, a.nd, a.descr as usize, a.dimensions)
+        };
+        if data != want_addr || nd != want_nd || descr != want_descr || (nd > 0 && dims.is_null()) {
+            return Ok(false);
+        }
+        // SAFETY: `dimensions` is non-null with `nd` entries when nd > 0 (checked above against NumPy's ndim; the
+        // descriptor pointer is p.dtype's identity), read with the GIL held and no Python code in between.
+        let dims_ok = (0..shape.len()).all(|i| unsafe { *dims.add(i) } as usize == shape[i]);
+        // SAFETY: the pointer fields matched NumPy's answers above, so following them is what `head` assumes.
+        let (_, _, flags, num, _) = unsafe { head(p) };
+        let want_num: c_int = p.getattr("dtype")?.getattr("num")?.extract()?;
         let f = p.getattr("flags")?;
         let want_one = f.getattr("c_contiguous")?.is_truthy()? || f.getattr("f_contiguous")?.is_truthy()?;
-        // SAFETY: as above; the descriptor pointer is compared with the identity of `p.dtype`.
-        let descr = unsafe { (*(p.as_ptr() as *const ArrayHead)).descr } as usize;
-        let want_descr = p.getattr("dtype")?.as_ptr() as usize;
-        if addr != want_addr
-            || dims != shape.iter().map(|&d| d as isize).collect::<Vec<_>>().as_slice()
+        let want_writeable = f.getattr("writeable")?.is_truthy()?;
+        if !dims_ok
             || (flags & ONE_SEGMENT != 0) != want_one
+            || (flags & WRITEABLE != 0) != want_writeable
             || num != want_num
-            || descr != want_descr
         {
             return Ok(false);
         }
@@ -271,18 +328,20 @@ pub(crate) fn classify(obj: &Bound<'_, PyAny>) -> PyResult<Class> {
         return classify_slow(obj);
     }
     // SAFETY: obj passed the ndarray type check and the layout check passed.
-    let (addr, dims, flags, num) = unsafe { head(obj) };
+    let (addr, size, flags, num, order) = unsafe { head(obj) };
     let Some(dt) = by_type_num(num) else { return Ok(Class::new(OTHER_DTYPE, None, 0, 0)) };
+    // NumPy's byte order characters: '=' native, '|' not applicable, '<' / '>' explicit (a descriptor in the
+    // machine's order is normalized to '=', but '<' on a little-endian machine is native too).
+    let swapped = order as u8 == if cfg!(target_endian = "little") { b'>' } else { b'<' };
     if flags & ONE_SEGMENT == 0 {
-        return Ok(Class::new(STRIDED, Some(dt), 0, 0));
+        return Ok(Class::new(STRIDED, Some(dt), 0, 0).byte_order(swapped));
     }
-    // A live array's element count fits (NumPy checks the product against its intp when it makes the array).
-    let size = dims.iter().map(|&d| d as usize).product();
-    Ok(Class::new(ARRAY, Some(dt), addr, size))
+    Ok(Class::new(ARRAY, Some(dt), addr, size).byte_order(swapped).writeable(flags & WRITEABLE != 0))
 }
 
-/// [`classify`] by the slow way (Python-level attributes) or the fast way, as `(type code or 0, state, addr,
-/// size)`: for tests that hold the two ways against each other and against NumPy.
+/// [`classify`] by the slow way (Python-level attributes) or the fast way, as `(type code or 0, with 65536
+/// added for the other byte order, state, addr, size)`: for tests that hold the two ways against each other and
+/// against NumPy.
 pub(crate) fn classify_for_test(obj: &Bound<'_, PyAny>, slow: bool) -> PyResult<(u32, u32, usize, usize)> {
     let (nd, _) = ndarray_type(obj.py())?;
     // SAFETY: both are live objects; PyObject_TypeCheck only reads their types.
@@ -291,7 +350,7 @@ pub(crate) fn classify_for_test(obj: &Bound<'_, PyAny>, slow: bool) -> PyResult<
     } else {
         classify(obj)?
     };
-    Ok((c.code, c.state, c.addr, c.size))
+    Ok((c.code & !READ_ONLY, c.state, c.addr, c.size))
 }
 
 /// The TypeError of a collective's `source` (or broadcast `dest`) that is not a NumPy array of a collective

@@ -18,7 +18,7 @@
 use crate::buffer::{I32Arg, Sym};
 use crate::collectives as typed;
 use crate::ndarray::{classify, refuse_type, Class};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyString, PyTuple};
@@ -81,6 +81,18 @@ fn array_arg(obj: &Bound<'_, PyAny>) -> PyResult<Class> {
     }
 }
 
+/// `obj`'s class again, read just before its address is used, when Python code may have run since it was first
+/// classified (a `dest` allocation, a team object's `__index__`): another thread could have reshaped or replaced
+/// the array meanwhile, and the address and size must be the ones of the call.
+#[inline(always)]
+fn fresh(obj: &Bound<'_, PyAny>, class: Class) -> PyResult<Class> {
+    if class.is_usable() {
+        classify(obj)
+    } else {
+        Ok(class)
+    }
+}
+
 /// The type of an accepted array.
 #[inline(always)]
 fn dtype_of(class: &Class) -> DataType {
@@ -93,7 +105,7 @@ fn dtype_of(class: &Class) -> DataType {
 #[inline(always)]
 fn sym_of(obj: &Bound<'_, PyAny>, class: &Class) -> PyResult<Sym> {
     if class.is_usable() {
-        Ok(Sym { addr: class.addr, room: Some(class.bytes()) })
+        Ok(Sym { addr: class.addr, room: Some(class.bytes()), read_only: !class.is_writeable() })
     } else {
         Sym::from_obj(obj, "symmetric address")
     }
@@ -150,9 +162,17 @@ fn reduce_array<'py>(
     team: Opt<'py>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let kind = array_arg(source)?;
+    if !kind.is_native() {
+        return Err(refuse_swapped(source));
+    }
     let dest = dest_or_new(source, dest, &team, || source.getattr("shape"))?;
     let team = team.i32_or(TEAM_WORLD)?;
-    let (d, s) = (dest_sym(&dest)?, sym_of(source, &kind)?);
+    let kind = fresh(source, kind)?;
+    let dest_kind = classify(&dest)?;
+    if !dest_kind.is_native() {
+        return Err(refuse_swapped(&dest));
+    }
+    let (d, s) = (sym_of(&dest, &dest_kind)?, sym_of(source, &kind)?);
     typed::reduce(py, team, op, dtype_of(&kind), d, s, size_of(source, &kind)?)?;
     Ok(dest)
 }
@@ -173,9 +193,10 @@ fn broadcast<'py>(
     let kind = array_arg(source)?;
     let dest_kind = array_arg(&dest)?;
     let team = team.i32_or(TEAM_WORLD)?;
+    let root = root.i32_or(0)?;
+    let (kind, dest_kind) = (fresh(source, kind)?, fresh(&dest, dest_kind)?);
     let (d, s) = (sym_of(&dest, &dest_kind)?, sym_of(source, &kind)?);
     let n = size_of(source, &kind)?;
-    let root = root.i32_or(0)?;
     typed::broadcast(py, team, dtype_of(&kind), d, s, n, root)?;
     Ok(dest)
 }
@@ -218,6 +239,17 @@ fn reduce<'py>(
     reduce_array(py, op, source, dest, team)
 }
 
+/// The TypeError of a reduction's array whose dtype has the other byte order: the runtime computes on native
+/// values, so the result would be silently wrong.
+#[cold]
+#[inline(never)]
+fn refuse_swapped(obj: &Bound<'_, PyAny>) -> PyErr {
+    let dt = obj.getattr("dtype").and_then(|d| d.str()).map(|s| s.to_string()).unwrap_or_default();
+    PyTypeError::new_err(format!(
+        "a reduction computes in the machine's byte order; dtype {dt} is not: pass arr.astype(arr.dtype.newbyteorder('='))"
+    ))
+}
+
 #[cold]
 fn unknown_op(op: &Bound<'_, PyAny>) -> PyErr {
     let names = OPS.iter().map(|(n, _)| format!("'{n}'")).collect::<Vec<_>>().join(", ");
@@ -245,7 +277,11 @@ macro_rules! named_reductions {
         }
     )*
         fn register_named(m: &Bound<'_, PyModule>) -> PyResult<()> {
-            $( m.add(concat!("_np_", stringify!($name)), wrap_pyfunction!($name, m)?)?; )*
+            $(
+                let f = wrap_pyfunction!($name, m)?;
+                m.add(concat!("_np_", stringify!($name)), &f)?;
+                m.add(stringify!($name), f)?;
+            )*
             Ok(())
         }
     };
@@ -280,6 +316,7 @@ fn fcollect<'py>(
         let total = n.saturating_mul(size_of(source, &kind)?);
         Ok(PyTuple::new(py, [total])?.into_any())
     })?;
+    let kind = fresh(source, kind)?;
     let (d, s) = (dest_sym(&dest)?, sym_of(source, &kind)?);
     typed::collect(py, t, dtype_of(&kind), d, s, size_of(source, &kind)?, true)?;
     Ok(dest)
@@ -304,6 +341,7 @@ fn collect<'py>(
         None => helper(py, &COLLECT_DEST, "_collect_dest")?.call1((source, team.team_object(py)?))?,
     };
     let t = team.i32_or(TEAM_WORLD)?;
+    let kind = fresh(source, kind)?;
     let (d, s) = (dest_sym(&dest)?, sym_of(source, &kind)?);
     typed::collect(py, t, dtype_of(&kind), d, s, size_of(source, &kind)?, false)?;
     Ok(dest)
@@ -326,6 +364,7 @@ fn alltoall<'py>(
     let t = team.i32_or(TEAM_WORLD)?;
     let n = shmem::team::n_pes(t);
     let dest = dest_or_new(source, dest, &team, || source.getattr("shape"))?;
+    let kind = fresh(source, kind)?;
     let (d, s) = (dest_sym(&dest)?, sym_of(source, &kind)?);
     let block = if n > 0 { size_of(source, &kind)? / n as usize } else { 0 };
     typed::alltoalls(py, t, dtype_of(&kind), d, s, 1, 1, block)?;
@@ -348,13 +387,20 @@ fn _coll_classify(arr: &Bound<'_, PyAny>, slow: bool) -> PyResult<(u32, u32, usi
 }
 
 /// Registers the functions under private names (`_np_broadcast`, ...); `shmem/_collectives.py` binds them to
-/// the public ones.
+/// the public ones. Each is also reachable under its own `__name__` in this module, where `pickle` looks a
+/// builtin function up (the former Python functions pickled).
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add("_np_broadcast", wrap_pyfunction!(broadcast, m)?)?;
-    m.add("_np_reduce", wrap_pyfunction!(reduce, m)?)?;
-    m.add("_np_fcollect", wrap_pyfunction!(fcollect, m)?)?;
-    m.add("_np_collect", wrap_pyfunction!(collect, m)?)?;
-    m.add("_np_alltoall", wrap_pyfunction!(alltoall, m)?)?;
+    for f in [
+        wrap_pyfunction!(broadcast, m)?,
+        wrap_pyfunction!(reduce, m)?,
+        wrap_pyfunction!(fcollect, m)?,
+        wrap_pyfunction!(collect, m)?,
+        wrap_pyfunction!(alltoall, m)?,
+    ] {
+        let name: String = f.getattr("__name__")?.extract()?;
+        m.add(format!("_np_{name}"), &f)?;
+        m.add(name, f)?;
+    }
     m.add_function(wrap_pyfunction!(_coll_type_name, m)?)?;
     m.add_function(wrap_pyfunction!(_coll_classify, m)?)?;
     register_named(m)
