@@ -40,6 +40,10 @@ pub struct StoreClient {
     tls: Option<Arc<ClientConfig>>,
     /// `None` after an I/O failure until the next call reconnects.
     conn: Mutex<Option<Conn>>,
+    /// Set once this rank's `leave` was acknowledged: its watch then reports no lost store. The store tells a
+    /// left rank's watcher so itself, but a watch registered late (its hello is answered first), or a store that
+    /// stops before registering it, closes without that word; this rank knows it left either way.
+    left: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for StoreClient {
@@ -199,7 +203,7 @@ impl StoreClient {
     pub fn connect(cfg: &StoreConfig, rank: u32) -> Result<StoreClient> {
         let tls = tls_of(cfg)?;
         let conn = open(cfg, (Role::Client, rank, Vec::new()), tls.as_ref(), deadline_after(cfg.connect_timeout))?;
-        Ok(StoreClient { cfg: cfg.clone(), rank, tls, conn: Mutex::new(Some(conn)) })
+        Ok(StoreClient { cfg: cfg.clone(), rank, tls, conn: Mutex::new(Some(conn)), left: Arc::default() })
     }
 
     /// The rank this client presented in its handshake.
@@ -380,7 +384,7 @@ impl StoreClient {
     pub fn global_exit_from(cfg: &StoreConfig, rank: u32, status: i32) -> Result<()> {
         let tls = tls_of(cfg)?;
         let conn = open(cfg, (Role::Exit, rank, Vec::new()), tls.as_ref(), deadline_after(cfg.connect_timeout))?;
-        let client = StoreClient { cfg: cfg.clone(), rank, tls, conn: Mutex::new(Some(conn)) };
+        let client = StoreClient { cfg: cfg.clone(), rank, tls, conn: Mutex::new(Some(conn)), left: Arc::default() };
         client.global_exit(status)
     }
 
@@ -399,7 +403,10 @@ impl StoreClient {
     pub fn leave(&self) -> Result<()> {
         let what = || "leave".to_string();
         match self.call(&what, &Request::Leave, None)? {
-            Response::Ok => Ok(()),
+            Response::Ok => {
+                self.left.store(true, Ordering::SeqCst);
+                Ok(())
+            }
             r => Err(self.unexpected(&what(), r)),
         }
     }
@@ -424,6 +431,7 @@ impl StoreClient {
         let tcp = conn.tcp().try_clone().map_err(io)?;
         let closing = Arc::new(AtomicBool::new(false));
         let flag = closing.clone();
+        let left = self.left.clone();
         let url = cfg.url.to_string();
         let thread = thread::Builder::new()
             .name(format!("shmem-watch-{rank}"))
@@ -448,7 +456,9 @@ impl StoreClient {
                     let (event, last) = match notice {
                         Notice::GlobalExit(status) => (Some(JobEvent::GlobalExit(status)), true),
                         Notice::PeerLost(r) => (Some(JobEvent::PeerLost(r)), false),
-                        Notice::Closing { clean } => ((!clean).then_some(JobEvent::StoreLost), true),
+                        Notice::Closing { clean } => {
+                            ((!clean && !left.load(Ordering::SeqCst)).then_some(JobEvent::StoreLost), true)
+                        }
                     };
                     if let Some(event) = event.filter(|_| live()) {
                         debug!(?event, "store watch: event");

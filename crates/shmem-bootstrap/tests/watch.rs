@@ -101,3 +101,46 @@ fn a_store_that_dies_is_reported() {
     fake.join().unwrap();
     assert_eq!(next(&rx), JobEvent::StoreLost);
 }
+
+#[test]
+fn a_rank_that_leaves_right_after_opening_its_watch_is_not_told_the_store_was_lost() {
+    // The store answers a watch's hello before it registers the watcher: a leave that lands in between must
+    // still count for that watcher (it once did not, and the shutdown then reported StoreLost to the rank).
+    // Busy threads beside it make the store's threads late, as a loaded machine did when this was found.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy: Vec<_> = (0..4)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::yield_now(); // busy, but never for long: the other tests here keep running
+                }
+            })
+        })
+        .collect();
+    let _stop = StopOnDrop(stop, busy);
+    for round in 0..100 {
+        let (server, cfg) = start();
+        let (_w0, rx0, _c0) = watch(&cfg, 0);
+        let (_w1, rx1, c1) = watch(&cfg, 1);
+        c1.leave().unwrap();
+        server.shutdown();
+        assert_eq!(next(&rx0), JobEvent::StoreLost, "round {round}");
+        match rx1.recv_timeout(Duration::from_millis(50)) {
+            Err(_) => {}
+            Ok(e) => panic!("round {round}: unexpected event {e:?} for the rank that left"),
+        }
+    }
+}
+
+/// Stops and joins the busy threads of a test, also when it fails.
+struct StopOnDrop(std::sync::Arc<std::sync::atomic::AtomicBool>, Vec<std::thread::JoinHandle<()>>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.1.drain(..) {
+            let _ = t.join();
+        }
+    }
+}

@@ -45,7 +45,7 @@ use crate::StoreConfig;
 use ops::{handle, send_notice, serve_watch};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use shmem_core::{Error, Result};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{ErrorKind as IoKind, Read};
 use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -125,6 +125,10 @@ struct State {
     conns: HashMap<u64, TcpStream>,
     /// Open watch connections by connection id.
     watchers: HashMap<u64, Watcher>,
+    /// Ranks that said they leave. Kept apart from their watchers: a watch's hello is answered before its
+    /// watcher is registered, so a rank can open its watch and leave before the store registers the watcher,
+    /// which must then start out as left (else the store's shutdown reports "store lost" to a rank that left).
+    left: HashSet<u32>,
     /// Set once some PE called global exit; later watchers get the event at once, lost PEs are no news.
     exit_status: Option<i32>,
     /// Connections past their hello (the rest of `conns` are still in their handshake).
@@ -210,6 +214,7 @@ impl StoreServer {
                 stopping: false,
                 conns: HashMap::new(),
                 watchers: HashMap::new(),
+                left: HashSet::new(),
                 exit_status: None,
                 authenticated: 0,
                 clients: HashMap::new(),
@@ -517,7 +522,11 @@ fn serve(shared: &Shared, id: u64, stream: TcpStream, peer: SocketAddr) -> bool 
         return false;
     }
     let ok = Response::Ok.to_frame().unwrap_or_default();
-    if let Err(e) = write_frame(&mut conn, &ok) {
+    if hello.role == Role::Watch {
+        // A watch is answered only once its watcher is registered (see `serve_watch`).
+        let _ = conn.tcp().set_read_timeout(None);
+        serve_watch(shared, id, conn, peer, hello.rank, &ok);
+    } else if let Err(e) = write_frame(&mut conn, &ok) {
         debug!(%peer, "store: lost {peer} during the handshake: {e}");
     } else {
         let _ = conn.tcp().set_read_timeout(None);
@@ -525,7 +534,7 @@ fn serve(shared: &Shared, id: u64, stream: TcpStream, peer: SocketAddr) -> bool 
         match hello.role {
             Role::Client => serve_client(shared, conn, peer, hello.rank, false),
             Role::Exit => serve_client(shared, conn, peer, hello.rank, true),
-            Role::Watch => serve_watch(shared, id, conn, peer, hello.rank),
+            Role::Watch => {} // served above
         }
     }
     let mut st = shared.lock();

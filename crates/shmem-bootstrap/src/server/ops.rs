@@ -81,6 +81,7 @@ pub(super) fn handle(shared: &Shared, rank: u32, request: Request) -> Response {
         Request::GlobalExit { status } => global_exit(shared, rank, status),
         Request::Leave => {
             let mut st = shared.lock();
+            st.left.insert(rank);
             for w in st.watchers.values_mut().filter(|w| w.rank == rank) {
                 w.left = true;
             }
@@ -164,19 +165,33 @@ fn global_exit(shared: &Shared, rank: u32, status: i32) -> Response {
     Response::Ok
 }
 
-pub(super) fn serve_watch(shared: &Shared, id: u64, conn: Conn, peer: SocketAddr, rank: u32) {
+/// Serves a watch connection whose hello was accepted: registers its watcher, only then answers the hello with
+/// `ok` (so that when the client's `watch` returns, every later event reaches it: a peer lost or a rank's leave
+/// right after it would otherwise race with the registration), and reports the close.
+pub(super) fn serve_watch(shared: &Shared, id: u64, conn: Conn, peer: SocketAddr, rank: u32, ok: &[u8]) {
     let reader = match conn.tcp().try_clone() {
         Ok(r) => r,
         Err(e) => return warn!(%peer, rank, "store: cannot watch the connection of rank {rank}: {e}"),
     };
     let sink = Arc::new(Mutex::new(conn));
     let exit_status = {
-        let mut st = shared.lock();
-        if st.stopping {
-            return;
+        // The sink is held from before the registration until the answer is written, so that a notice another
+        // thread sends to the new watcher comes after the answer, never in its place. (Lock order: a sink, then
+        // the state; nobody takes a sink while holding the state.)
+        let mut out = sink.lock().unwrap_or_else(PoisonError::into_inner);
+        let exit_status = {
+            let mut st = shared.lock();
+            if st.stopping {
+                return;
+            }
+            let left = st.left.contains(&rank);
+            st.watchers.insert(id, Watcher { rank, left, sink: sink.clone() });
+            st.exit_status
+        };
+        if let Err(e) = write_frame(&mut *out, ok) {
+            debug!(%peer, "store: lost {peer} during the handshake: {e}");
         }
-        st.watchers.insert(id, Watcher { rank, left: false, sink: sink.clone() });
-        st.exit_status
+        exit_status
     };
     if let Some(status) = exit_status {
         send_notice(&sink, &Notice::GlobalExit(status));
