@@ -13,12 +13,14 @@ pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
     ("coll_posted_stream", coll_posted_stream),
     ("coll_posted_mismatch", coll_posted_mismatch),
     ("coll_posted_recreate", coll_posted_recreate),
+    ("coll_posted_overlap", coll_posted_overlap),
 ];
 
 pub(crate) const TRIALS: &[(&str, &[u32])] = &[
     ("coll_posted_stream", &[1, 2, 3, 4, 8]),
     ("coll_posted_mismatch", &[2, 3, 4, 8]),
     ("coll_posted_recreate", &[2, 3, 4]),
+    ("coll_posted_overlap", &[2, 3]),
 ];
 
 /// Byte sizes the broadcasts cycle through: empty, within an entry (64 B), a big buffer (up to 4 KiB), and
@@ -228,6 +230,49 @@ fn coll_posted_recreate() -> Result<(), String> {
             );
         }
         ok!(team::destroy(t));
+    }
+    ok!(sh.finalize());
+    Ok(())
+}
+
+/// A root whose `dest` is its `source` (in place) or overlaps it by a few bytes either way, at every size class
+/// (ring entry, big buffer, read from the root's source): the members get the root's source as it was, the
+/// root's dest too (as memmove would leave it), and nothing past the data changes. Above 4 KiB the root copies
+/// its own dest while the members copy theirs when the two ranges are apart, after them when they overlap.
+fn coll_posted_overlap() -> Result<(), String> {
+    let sh = ok!(shmem::init_from_env());
+    let n = sh.n_pes() as i32;
+    let me = sh.my_pe();
+    const BASE: usize = 64;
+    let buf = ok!(sh.alloc_zeroed::<u8>(ROOM + 2 * BASE));
+    let mut tag = 0;
+    for len in [8usize, 200, 4097, 12_000] {
+        for off in [0isize, 8, -8, 64, -64] {
+            for root in 0..n {
+                tag += 1;
+                let mut mine = vec![SENTINEL; ROOM + 2 * BASE];
+                for (i, b) in mine[BASE..BASE + len].iter_mut().enumerate() {
+                    *b = byte(me, tag, i);
+                }
+                ok!(buf.write_local(0, &mine));
+                ok!(sh.barrier_all());
+                let src = buf.addr() + BASE;
+                let dst = (src as isize + off) as usize;
+                ok!(collectives::broadcast::broadcast(TEAM_WORLD, DataType::U8, dst, src, len, root));
+                ok!(sh.barrier_all());
+                let got = ok!(buf.to_vec());
+                let at = (BASE as isize + off) as usize;
+                check!(
+                    (0..len).all(|i| got[at + i] == byte(root as u32, tag, i)),
+                    "{len} B, dest at source{off:+}, root {root}: dest does not hold the root's source as it was"
+                );
+                // Outside dest: what this PE wrote (its source pattern where dest did not reach, else untouched).
+                check!(
+                    (0..got.len()).filter(|&i| i < at || i >= at + len).all(|i| got[i] == mine[i]),
+                    "{len} B, dest at source{off:+}, root {root}: bytes outside dest changed"
+                );
+            }
+        }
     }
     ok!(sh.finalize());
     Ok(())
