@@ -167,6 +167,12 @@ cases = [
     (lambda: shmem.fcollect(src[:1], ro), INV),
     (lambda: shmem.aclshmem_double_sum_reduce(W, ro, src, 4), INV),       # the typed calls too
     (lambda: shmem.sum_reduce(src, ro if me == 0 else dst[:4]), INV),     # PE 0 alone: every member fails
+    # PE 0 alone passes an array the binding cannot read (not contiguous): every member fails at once, the others
+    # do not wait for PE 0 until the control timeout
+    (lambda: shmem.sum_reduce(src, grid[:, 0] if me == 0 else dst[:4]), INV),
+    (lambda: shmem.broadcast(grid[:, 0] if me == 0 else dst[:4], src), INV),
+    (lambda: shmem.fcollect(src[:1], grid[:n, 0] if me == 1 else grid[0, :n]), INV),
+    (lambda: shmem.alltoall(grid[:n, 0] if me == 0 else src[:n], dst[:n]), INV),
     (lambda: shmem.sum_reduce(src.view(">f8"), dst[:4]), TypeError),       # the other byte order: a reduction
     (lambda: shmem.sum_reduce(src, dst[:4].view(">f8")), TypeError),       # would compute on swapped values
     (lambda: shmem.max_reduce(src.view(">f8")), TypeError),                # (refused before any allocation)

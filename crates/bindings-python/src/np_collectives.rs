@@ -111,6 +111,29 @@ fn sym_of(obj: &Bound<'_, PyAny>, class: &Class) -> PyResult<Sym> {
     }
 }
 
+/// `dest` and `source` as symmetric addresses. An argument the binding cannot read as one (a non-contiguous
+/// array, a refused buffer export) is this PE's own error, which the runtime never sees: the collective is still
+/// joined, only to fail it (`meet`), so that the other members fail at once (INVALID_PARAM naming this PE)
+/// instead of waiting for this PE until the control timeout; this PE gets the binding's error.
+fn syms_or_meet(
+    py: Python<'_>,
+    dest: PyResult<Sym>,
+    source: PyResult<Sym>,
+    meet: impl FnOnce(shmem::Error) -> shmem::Result<()> + Send,
+) -> PyResult<(Sym, Sym)> {
+    match (dest, source) {
+        (Ok(d), Ok(s)) => Ok((d, s)),
+        (Err(e), _) | (_, Err(e)) => {
+            if e.is_instance_of::<crate::error::ShmemError>(py) {
+                let msg = e.value(py).to_string();
+                // This PE's answer is `e`; what the meeting returns (the same refusal) adds nothing.
+                let _ = crate::blocking::detached(py, move || meet(shmem::Error::invalid(msg)));
+            }
+            Err(e)
+        }
+    }
+}
+
 /// A `dest` that was given: classified so that arrays take the fast path.
 #[inline(always)]
 fn dest_sym(obj: &Bound<'_, PyAny>) -> PyResult<Sym> {
@@ -172,7 +195,9 @@ fn reduce_array<'py>(
     if !dest_kind.is_native() {
         return Err(refuse_swapped(&dest));
     }
-    let (d, s) = (sym_of(&dest, &dest_kind)?, sym_of(source, &kind)?);
+    let (d, s) = syms_or_meet(py, sym_of(&dest, &dest_kind), sym_of(source, &kind), move |e| {
+        shmem::collectives::refuse(team, e)
+    })?;
     typed::reduce(py, team, op, dtype_of(&kind), d, s, size_of(source, &kind)?)?;
     Ok(dest)
 }
@@ -195,8 +220,11 @@ fn broadcast<'py>(
     let team = team.i32_or(TEAM_WORLD)?;
     let root = root.i32_or(0)?;
     let (kind, dest_kind) = (fresh(source, kind)?, fresh(&dest, dest_kind)?);
-    let (d, s) = (sym_of(&dest, &dest_kind)?, sym_of(source, &kind)?);
     let n = size_of(source, &kind)?;
+    let dt = dtype_of(&kind);
+    let (d, s) = syms_or_meet(py, sym_of(&dest, &dest_kind), sym_of(source, &kind), move |e| {
+        shmem::collectives::broadcast::refuse(team, dt, n, root, e)
+    })?;
     typed::broadcast(py, team, dtype_of(&kind), d, s, n, root)?;
     Ok(dest)
 }
@@ -317,7 +345,7 @@ fn fcollect<'py>(
         Ok(PyTuple::new(py, [total])?.into_any())
     })?;
     let kind = fresh(source, kind)?;
-    let (d, s) = (dest_sym(&dest)?, sym_of(source, &kind)?);
+    let (d, s) = syms_or_meet(py, dest_sym(&dest), sym_of(source, &kind), move |e| shmem::collectives::refuse(t, e))?;
     typed::collect(py, t, dtype_of(&kind), d, s, size_of(source, &kind)?, true)?;
     Ok(dest)
 }
@@ -342,7 +370,7 @@ fn collect<'py>(
     };
     let t = team.i32_or(TEAM_WORLD)?;
     let kind = fresh(source, kind)?;
-    let (d, s) = (dest_sym(&dest)?, sym_of(source, &kind)?);
+    let (d, s) = syms_or_meet(py, dest_sym(&dest), sym_of(source, &kind), move |e| shmem::collectives::refuse(t, e))?;
     typed::collect(py, t, dtype_of(&kind), d, s, size_of(source, &kind)?, false)?;
     Ok(dest)
 }
@@ -365,7 +393,7 @@ fn alltoall<'py>(
     let n = shmem::team::n_pes(t);
     let dest = dest_or_new(source, dest, &team, || source.getattr("shape"))?;
     let kind = fresh(source, kind)?;
-    let (d, s) = (dest_sym(&dest)?, sym_of(source, &kind)?);
+    let (d, s) = syms_or_meet(py, dest_sym(&dest), sym_of(source, &kind), move |e| shmem::collectives::refuse(t, e))?;
     let block = if n > 0 { size_of(source, &kind)? / n as usize } else { 0 };
     typed::alltoalls(py, t, dtype_of(&kind), d, s, 1, 1, block)?;
     Ok(dest)
