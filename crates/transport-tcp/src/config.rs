@@ -12,11 +12,27 @@ pub const ADDR_VAR: &str = "SHMEM_TCP_ADDR";
 /// `recv`. 0 turns spinning off.
 pub const SPIN_VAR: &str = "SHMEM_TCP_SPIN_US";
 
-/// The default of [`SPIN_VAR`]: off. Spinning saves a sleep and wake-up per request only where the spinning
-/// thread has a core of its own; on an oversubscribed machine it takes the core from the very thread it waits
-/// for (measured on the shared 2-core machine: 8 B put + quiet 8 us without, 110 us with a 20 us spin). Set
-/// e.g. `SHMEM_TCP_SPIN_US=20` on nodes with a core to spare per PE.
+/// The default of [`SPIN_VAR`] where the job's PEs on this machine outnumber its cores: off. Spinning saves a
+/// sleep and wake-up per request only where the spinning thread has a core of its own; on an oversubscribed
+/// machine it takes the core from the very thread it waits for (measured on the shared 2-core machine: 8 B put +
+/// quiet 8 us without, 110 us with a 20 us spin, in an older design).
 pub const DEFAULT_SPIN: Duration = Duration::ZERO;
+
+/// The default of [`SPIN_VAR`] where the job's PEs on this machine do not outnumber its cores (see
+/// [`auto_spin`]). A reply that the peer sends within it is read without a sleep and a wake-up: on an idle VM a
+/// wake-up of an idle vCPU alone cost 20-30 us (measured, 2 PEs on 2 cores, `shmem-bench` TCP rows: 8 B get
+/// 10.6 -> 7.0-8.1 us, fetch-add 33 -> 7.0 us with a 50 us spin; the raw spinning ping-pong's round trip 6.2 us).
+pub const AUTO_SPIN: Duration = Duration::from_micros(50);
+
+/// The spin when [`SPIN_VAR`] is not set: [`AUTO_SPIN`] when the job's PEs on this machine (`pes_here`, counted
+/// by listening address) fit its `cores`, else [`DEFAULT_SPIN`] (off).
+pub fn auto_spin(pes_here: usize, cores: usize) -> Duration {
+    if pes_here <= cores {
+        AUTO_SPIN
+    } else {
+        DEFAULT_SPIN
+    }
+}
 
 /// The longest spin [`SPIN_VAR`] accepts.
 pub const MAX_SPIN: Duration = Duration::from_millis(10);
@@ -34,10 +50,18 @@ pub fn spin_from_env() -> Result<Duration> {
 /// # Errors
 /// `InvalidParam` naming the variable.
 pub fn spin_from(settings: &Settings) -> Result<Duration> {
+    Ok(spin_setting(settings)?.unwrap_or(DEFAULT_SPIN))
+}
+
+/// The spin [`SPIN_VAR`] sets in `settings`, `None` when it is not set (the engine then picks [`auto_spin`]).
+///
+/// # Errors
+/// `InvalidParam` naming the variable (malformed, or above [`MAX_SPIN`]).
+pub fn spin_setting(settings: &Settings) -> Result<Option<Duration>> {
     match settings.get(SPIN_VAR) {
-        None => Ok(DEFAULT_SPIN),
+        None => Ok(None),
         Some(v) => match v.trim().parse::<u64>() {
-            Ok(us) if Duration::from_micros(us) <= MAX_SPIN => Ok(Duration::from_micros(us)),
+            Ok(us) if Duration::from_micros(us) <= MAX_SPIN => Ok(Some(Duration::from_micros(us))),
             _ => Err(Error::invalid(format!(
                 "{SPIN_VAR}={v:?} must be a number of microseconds from 0 to {}",
                 MAX_SPIN.as_micros()
@@ -83,5 +107,35 @@ impl TcpConfig {
             None => local_ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         };
         Ok(TcpConfig { listen_ip })
+    }
+}
+
+#[cfg(test)]
+mod spin_tests {
+    use super::*;
+
+    fn settings(v: Option<&str>) -> Settings {
+        Settings::from_pairs(v.map(|v| (SPIN_VAR, v)))
+    }
+
+    #[test]
+    fn the_spin_is_automatic_only_when_the_variable_is_unset() {
+        assert_eq!(spin_setting(&settings(None)).unwrap(), None);
+        assert_eq!(spin_setting(&settings(Some("0"))).unwrap(), Some(Duration::ZERO));
+        assert_eq!(spin_setting(&settings(Some(" 20 "))).unwrap(), Some(Duration::from_micros(20)));
+        assert_eq!(spin_setting(&settings(Some("10000"))).unwrap(), Some(MAX_SPIN));
+        for bad in ["10001", "-1", "1e3", "fast", "", "18446744073709551616"] {
+            assert_eq!(spin_setting(&settings(Some(bad))).unwrap_err().code(), -1, "{bad:?}");
+        }
+        assert_eq!(spin_from(&settings(None)).unwrap(), DEFAULT_SPIN);
+    }
+
+    #[test]
+    fn the_automatic_spin_is_on_only_while_the_pes_here_fit_the_cores() {
+        assert_eq!(auto_spin(1, 2), AUTO_SPIN);
+        assert_eq!(auto_spin(2, 2), AUTO_SPIN);
+        assert_eq!(auto_spin(3, 2), Duration::ZERO);
+        assert_eq!(auto_spin(8, 2), Duration::ZERO);
+        assert_eq!(auto_spin(64, 64), AUTO_SPIN);
     }
 }

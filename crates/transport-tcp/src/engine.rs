@@ -5,7 +5,7 @@
 //! since its last flush (one bit per domain, the domain id modulo 64), so that `quiet_in(d)` flushes only the
 //! targets `d` wrote to. A flush confirms everything sent before it on that connection, so it clears every bit.
 
-use crate::config::{spin_from, TcpConfig};
+use crate::config::{auto_spin, spin_setting, TcpConfig};
 use crate::outbox::{Outgoing, Pending, Sent, SMALL_PUT};
 use crate::progress::{apply_signal, Progress, Shared, SMALL_GET};
 use crate::wire::{Hello, Reply, Request, REPLY_LEN};
@@ -43,12 +43,12 @@ impl BuildEngine for TcpEngine {
     /// trades listening addresses with every PE through the set-up's exchange.
     fn build(setup: &EngineSetup<'_>) -> Result<TcpEngine> {
         let cfg = TcpConfig::from_settings(setup.settings, setup.local_ip)?;
-        let spin = spin_from(setup.settings)?;
+        let spin_set = spin_setting(setup.settings)?;
         let listener = TcpListener::bind((cfg.listen_ip, 0))
             .map_err(|e| Error::smem(format!("TCP engine: listening on {}", cfg.listen_ip), e))?;
         let addr = listener.local_addr().map_err(|e| Error::smem("TCP engine: listening address", e))?;
-        let progress = Progress::start(listener, setup.heap.clone(), setup.job_secret.to_vec(), setup.n_pes, spin)
-            .map_err(|e| Error::smem("TCP engine: starting the progress thread", e))?;
+        // Addresses first (a peer that connects meanwhile waits in the listener's backlog until the progress
+        // thread accepts it): the default spin depends on how many PEs listen on this machine's address.
         let peers = match setup.exchange {
             Some(x) => x
                 .allgather("tcp/listen", addr.to_string().as_bytes(), setup.timeouts.init)?
@@ -64,7 +64,14 @@ impl BuildEngine for TcpEngine {
             None if setup.n_pes == 1 => vec![addr],
             None => return Err(Error::invalid("the TCP engine needs the bootstrap store to find the other PEs")),
         };
-        tracing::debug!("PE {}: TCP engine listening on {addr}", setup.me.0);
+        let spin = spin_set.unwrap_or_else(|| {
+            let here = peers.iter().filter(|p| p.ip() == addr.ip()).count();
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            auto_spin(here, cores)
+        });
+        let progress = Progress::start(listener, setup.heap.clone(), setup.job_secret.to_vec(), setup.n_pes, spin)
+            .map_err(|e| Error::smem("TCP engine: starting the progress thread", e))?;
+        tracing::debug!("PE {}: TCP engine listening on {addr}, spinning {spin:?} before a sleep", setup.me.0);
         Ok(TcpEngine {
             me: setup.me,
             node: setup.heap.clone(),

@@ -40,5 +40,7 @@ mod outbox;
 mod progress;
 pub mod wire;
 
-pub use config::{spin_from, spin_from_env, TcpConfig, ADDR_VAR, DEFAULT_SPIN, MAX_SPIN, SPIN_VAR};
+pub use config::{
+    auto_spin, spin_from, spin_from_env, spin_setting, TcpConfig, ADDR_VAR, AUTO_SPIN, DEFAULT_SPIN, MAX_SPIN, SPIN_VAR,
+};
 pub use engine::TcpEngine;
