@@ -344,10 +344,7 @@ fn fcollect<'py>(
         let total = n.saturating_mul(size_of(source, &kind)?);
         Ok(PyTuple::new(py, [total])?.into_any())
     })?;
-    let kind = fresh(source, kind)?;
-    let (d, s) = syms_or_meet(py, dest_sym(&dest), sym_of(source, &kind), move |e| shmem::collectives::refuse(t, e))?;
-    typed::collect(py, t, dtype_of(&kind), d, s, size_of(source, &kind)?, true)?;
-    Ok(dest)
+    collect_into(py, t, source, kind, dest, true)
 }
 
 /// Concatenates every member's ``source`` (sizes may differ) in team order; returns ``dest``. Without
@@ -369,9 +366,22 @@ fn collect<'py>(
         None => helper(py, &COLLECT_DEST, "_collect_dest")?.call1((source, team.team_object(py)?))?,
     };
     let t = team.i32_or(TEAM_WORLD)?;
+    collect_into(py, t, source, kind, dest, false)
+}
+
+/// The common end of `fcollect` (`fixed`) and `collect`: `source` re-read (Python code may have run since it was
+/// classified), both addresses resolved (or the collective met to fail it), the collect into `dest`.
+fn collect_into<'py>(
+    py: Python<'py>,
+    t: i32,
+    source: &Bound<'py, PyAny>,
+    kind: Class,
+    dest: Bound<'py, PyAny>,
+    fixed: bool,
+) -> PyResult<Bound<'py, PyAny>> {
     let kind = fresh(source, kind)?;
     let (d, s) = syms_or_meet(py, dest_sym(&dest), sym_of(source, &kind), move |e| shmem::collectives::refuse(t, e))?;
-    typed::collect(py, t, dtype_of(&kind), d, s, size_of(source, &kind)?, false)?;
+    typed::collect(py, t, dtype_of(&kind), d, s, size_of(source, &kind)?, fixed)?;
     Ok(dest)
 }
 
