@@ -35,8 +35,8 @@ struct Args {
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(2..=64))]
     pes: u32,
     /// PE counts of the separate barrier-only jobs, comma-separated (empty: skip them).
-    #[arg(long, value_delimiter = ',', default_value = "4,8", value_parser = clap::value_parser!(u32).range(2..=64))]
-    barrier_pes: Vec<u32>,
+    #[arg(long, default_value = "4,8", value_parser = pe_counts)]
+    barrier_pes: PeCounts,
     /// Also run `benches/reference/run.sh` (Open MPI OpenSHMEM and the C raw references) and compare.
     #[arg(long)]
     with_openshmem: bool,
@@ -71,6 +71,26 @@ struct Args {
     /// engine's own default: the cores minus one, 1 to 4).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     sdma_channels: Option<u32>,
+}
+
+/// PE counts given as a comma-separated list; an empty value is an empty list (a clap `Vec` with a delimiter
+/// refuses `--barrier-pes ""`, which the help text promises to accept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PeCounts(Vec<u32>);
+
+/// Parses `4,8` (each 2 to 64), or an empty value as no counts.
+fn pe_counts(s: &str) -> Result<PeCounts, String> {
+    if s.trim().is_empty() {
+        return Ok(PeCounts(Vec::new()));
+    }
+    s.split(',')
+        .map(|p| match p.trim().parse::<u32>() {
+            Ok(n) if (2..=64).contains(&n) => Ok(n),
+            Ok(n) => Err(format!("{n} is not in 2..=64")),
+            Err(e) => Err(format!("{p:?}: {e}")),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(PeCounts)
 }
 
 fn parse_max_bw(s: &str) -> Result<usize, String> {
@@ -447,7 +467,7 @@ fn run(args: &Args) -> Result<bool, BoxError> {
     }
     cfg.engines = engine_sets[0];
     let mut barrier_pes = vec![args.pes];
-    for &n in args.barrier_pes.iter().filter(|&&n| n != args.pes) {
+    for &n in args.barrier_pes.0.iter().filter(|&&n| n != args.pes) {
         cfg.role = Role::Barrier;
         let (lines, ok) = run_job(&cfg, n, timeout)?;
         ours.extend(lines);
@@ -567,7 +587,7 @@ fn run(args: &Args) -> Result<bool, BoxError> {
                 "batch_ms": plan.target.as_secs_f64() * 1e3,
                 "max_bw": max_bw,
                 "pes": args.pes,
-                "barrier_pes": args.barrier_pes,
+                "barrier_pes": args.barrier_pes.0,
                 "cpu_busy_before": report::json_num(busy),
                 "engines": engine_sets.iter().map(|e| e.label()).collect::<Vec<_>>(),
                 "cores": cores,
@@ -599,4 +619,25 @@ fn run(args: &Args) -> Result<bool, BoxError> {
         }
     }
     Ok(all_ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pe_counts_parse_lists_and_the_empty_value() {
+        assert_eq!(pe_counts("4,8"), Ok(PeCounts(vec![4, 8])));
+        assert_eq!(pe_counts(" 3 "), Ok(PeCounts(vec![3])));
+        assert_eq!(pe_counts(""), Ok(PeCounts(Vec::new())));
+        assert_eq!(pe_counts("1"), Err("1 is not in 2..=64".to_string()));
+        assert_eq!(pe_counts("65"), Err("65 is not in 2..=64".to_string()));
+        assert!(pe_counts("4,x").is_err());
+        assert!(pe_counts("-2").is_err());
+        assert!(pe_counts("4,,8").is_err());
+        let args = Args::try_parse_from(["shmem-bench", "--barrier-pes", ""]).expect("an empty list parses");
+        assert!(args.barrier_pes.0.is_empty());
+        let args = Args::try_parse_from(["shmem-bench"]).expect("defaults");
+        assert_eq!(args.barrier_pes.0, vec![4, 8]);
+    }
 }
