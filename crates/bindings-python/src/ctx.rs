@@ -71,10 +71,11 @@ fn aclshmem_ctx_get_team(ctx: i64) -> PyResult<i32> {
 /// Completes every operation issued through `ctx` (not other contexts').
 #[pyfunction]
 fn aclshmem_ctx_quiet(py: Python<'_>, ctx: i64) -> PyResult<()> {
+    let mark = crate::state::lent_mark();
     detached(py, || ctx::ctx_quiet(ctx))?;
     release(py, ctx);
     if ctx == ctx::CTX_DEFAULT {
-        crate::state::release_lent(py);
+        crate::state::release_lent(py, mark);
     }
     Ok(())
 }

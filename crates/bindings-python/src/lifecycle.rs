@@ -198,7 +198,8 @@ pub(crate) fn aclshmem_finalize(py: Python<'_>) -> PyResult<i32> {
     // Heap ints are refused from the moment the facade's finalize takes the runtime out; a detached copy that
     // is still running holds a pin of the heap it uses (see `state`).
     let r = detached(py, shmem::api::finalize);
-    state::release_lent(py);
+    // Every operation ended with the runtime: all of them.
+    state::release_lent(py, u64::MAX);
     r.map(|()| OK)
 }
 

@@ -247,8 +247,9 @@ pub(crate) fn aclshmemx_putmem_signal_nbi(
 /// Completes every outstanding operation of this PE (and releases the buffers lent to `_nbi` calls).
 #[pyfunction]
 pub(crate) fn aclshmem_quiet(py: Python<'_>) -> PyResult<()> {
+    let mark = state::lent_mark();
     detached(py, shmem::api::quiet)?;
-    state::release_lent(py);
+    state::release_lent(py, mark);
     Ok(())
 }
 
@@ -261,8 +262,9 @@ pub(crate) fn aclshmem_fence() -> PyResult<()> {
 /// quiet, then a barrier over all PEs.
 #[pyfunction]
 pub(crate) fn aclshmem_barrier_all(py: Python<'_>) -> PyResult<()> {
+    let mark = state::lent_mark();
     detached(py, shmem::api::barrier_all)?;
-    state::release_lent(py);
+    state::release_lent(py, mark);
     Ok(())
 }
 
