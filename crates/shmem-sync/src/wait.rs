@@ -209,6 +209,10 @@ struct Tuning {
     spin_for: Duration,
     yields: u32,
     warn_after: Duration,
+    /// This node's PEs when they outnumber the cores (their yields then hand the core to each other): a long
+    /// yield is taken for foreign load only when more threads than these are runnable
+    /// ([`contention::runnable_beyond`]).
+    own_runnable: Option<u32>,
 }
 
 fn tuning(cfg: &SyncConfig, local_pes: u32, job_pes: u32) -> Tuning {
@@ -233,6 +237,7 @@ fn tuning(cfg: &SyncConfig, local_pes: u32, job_pes: u32) -> Tuning {
         },
         yields: cfg.yields.unwrap_or(if oversubscribed { 2000 } else { 50 }),
         warn_after: cfg.warn_after,
+        own_runnable: oversubscribed.then_some(local_pes),
     }
 }
 
@@ -414,9 +419,13 @@ pub fn wait_until_on<R>(
         std::thread::yield_now();
         if let (Some(gap), Some(before)) = (detect, before) {
             // The yield gave the core away for this long: not to a peer of this job (those give it back within
-            // microseconds) but to another process. Sleep instead, and make the other waits do so a while.
+            // microseconds) but to another process. Sleep instead, and make the other waits do so a while. Where
+            // this job's own PEs outnumber the cores, a peer may keep the core that long: then only when more
+            // threads are runnable than this node's PEs.
             let now = Instant::now();
-            if now.duration_since(before) >= gap {
+            if now.duration_since(before) >= gap
+                && tune.own_runnable.is_none_or(|own| contention::runnable_beyond(own).unwrap_or(true))
+            {
                 contention::global().note(now);
                 break;
             }
