@@ -24,6 +24,12 @@
 //! gap, and yields among this job's own PEs last microseconds. The check costs one comparison per round of
 //! polls (the spin already read the clock there) and one clock read per yield.
 //!
+//! On a node where this job's own PEs outnumber the cores, a yield hands the core to a peer PE, which may keep it
+//! for long (a batch of posted broadcasts run ahead, or the application's compute between two calls): a long
+//! yield there is taken for foreign load only when the machine has more runnable threads (`/proc/loadavg`)
+//! than this node's PEs less those asleep in a wait ([`runnable_beyond`]). Where the count cannot be read, as
+//! before.
+//!
 //! Waits that drive a software engine ([`crate::wait::WaitCtx::progress`], TCP) keep their own policy: their
 //! yields exist to let a peer process that shares the core send the answer, and a long one is expected.
 
