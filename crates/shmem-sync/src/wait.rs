@@ -209,6 +209,10 @@ struct Tuning {
     spin_for: Duration,
     yields: u32,
     warn_after: Duration,
+    /// This node's PEs when they outnumber the cores (their yields then hand the core to each other): a long
+    /// yield is taken for foreign load only when more threads are runnable than these, less those asleep in a
+    /// wait ([`contention::runnable_beyond`], [`node_sleepers`]).
+    own_runnable: Option<u32>,
 }
 
 fn tuning(cfg: &SyncConfig, local_pes: u32, job_pes: u32) -> Tuning {
@@ -233,7 +237,19 @@ fn tuning(cfg: &SyncConfig, local_pes: u32, job_pes: u32) -> Tuning {
         },
         yields: cfg.yields.unwrap_or(if oversubscribed { 2000 } else { 50 }),
         warn_after: cfg.warn_after,
+        own_runnable: oversubscribed.then_some(local_pes),
     }
+}
+
+/// How many threads of this node's PEs sleep in a wait now (registered on some PE's wake line): they are not
+/// runnable, so they do not count among this node's PEs that may hold the cores.
+#[cold]
+fn node_sleepers(node: &NodeSegments) -> u32 {
+    (0..node.n_pes())
+        .map(shmem_core::Pe)
+        .filter(|&pe| node.peer(pe).is_some())
+        .map(|pe| node.wake_line(pe).sleepers.load(Ordering::Relaxed))
+        .fold(0u32, u32::saturating_add)
 }
 
 /// Atomically loads the local word of `T` at `off` with acquire ordering.
@@ -414,9 +430,15 @@ pub fn wait_until_on<R>(
         std::thread::yield_now();
         if let (Some(gap), Some(before)) = (detect, before) {
             // The yield gave the core away for this long: not to a peer of this job (those give it back within
-            // microseconds) but to another process. Sleep instead, and make the other waits do so a while.
+            // microseconds) but to another process. Sleep instead, and make the other waits do so a while. Where
+            // this job's own PEs outnumber the cores, a peer may keep the core that long: then only when more
+            // threads are runnable than this node's PEs.
             let now = Instant::now();
-            if now.duration_since(before) >= gap {
+            if now.duration_since(before) >= gap
+                && tune.own_runnable.is_none_or(|pes| {
+                    contention::runnable_beyond(pes.saturating_sub(node_sleepers(ctx.node))).unwrap_or(true)
+                })
+            {
                 contention::global().note(now);
                 break;
             }
