@@ -115,6 +115,7 @@ impl TcpEngine {
         };
         let mut stream = TcpStream::connect_timeout(&addr, self.timeouts.init).map_err(|e| fail("connect", e))?;
         stream.set_nodelay(true).map_err(|e| fail("TCP_NODELAY", e))?;
+        crate::fdio::unpaced_if_host_local(&stream);
         // Every later read and write is bounded: a dead node fails the operation within the control timeout.
         stream.set_read_timeout(Some(self.timeouts.control)).map_err(|e| fail("timeout", e))?;
         stream.set_write_timeout(Some(self.timeouts.control)).map_err(|e| fail("timeout", e))?;

@@ -786,6 +786,7 @@ fn accept_all(listener: &TcpListener, conns: &mut Vec<Incoming>, epoll: &OwnedFd
                     );
                     continue;
                 }
+                crate::fdio::unpaced_if_host_local(&stream);
                 conns.push(Incoming {
                     stream,
                     addr,
