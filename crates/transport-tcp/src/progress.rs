@@ -30,7 +30,7 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -198,6 +198,11 @@ struct Server {
 /// reads every request): the poll was one of 2.4 system calls per one-way message on the reader's side.
 const DIRECT_READS: usize = 2;
 
+/// [`Shared::drive`] renews its time stamp (which keeps the progress thread parked) every this many calls. A
+/// waiting thread drives every few microseconds (each round of its spin or yield), far less than [`PARK`] per
+/// this many calls.
+const DRIVE_STAMP_EVERY: u32 = 8;
+
 /// Every this many direct rounds ([`DIRECT_READS`]), [`Shared::serve_ready`] polls instead, watching the
 /// listener too: a PE that connects while a waiter keeps the progress thread parked is accepted promptly.
 const LISTENER_EVERY: u32 = 16;
@@ -218,6 +223,8 @@ pub(crate) struct Shared {
     /// it is recent the progress thread stays off the sockets: woken by every frame that a running driver takes
     /// anyway, it would only take a core from the threads doing the work.
     driven_at: AtomicU64,
+    /// Calls of [`Shared::drive`] (they renew `driven_at` every [`DRIVE_STAMP_EVERY`]).
+    drives: AtomicU32,
     /// Set while the progress thread is parked off the sockets: a driver's release then kicks it.
     parked: AtomicBool,
     /// How many waits of reply waiters were in the serving mode (the progress thread parked for a driver: the
@@ -244,7 +251,14 @@ impl Shared {
     /// Serves whatever has arrived, unless another thread holds the progress role now (it serves it then).
     /// Never sleeps; `true` when some connection was readable (a frame, or part of one, was taken).
     pub(crate) fn drive(&self) -> bool {
-        self.driven_at.store(self.now_ns().max(1), Ordering::Relaxed);
+        // The stamp is renewed every DRIVE_STAMP_EVERY calls (and on the first after a release), not on each: a
+        // clock read per call was about a tenth of this thread's own time per message of a ping-pong (`perf`,
+        // `examples/tcp_opcount.rs put_signal`). A stamp a few calls old only ends a park early: the progress
+        // thread then serves beside the driver until the next stamp parks it again.
+        let n = self.drives.fetch_add(1, Ordering::Relaxed);
+        if n.is_multiple_of(DRIVE_STAMP_EVERY) || self.driven_at.load(Ordering::Relaxed) == 0 {
+            self.driven_at.store(self.now_ns().max(1), Ordering::Relaxed);
+        }
         self.serve_ready()
     }
 
@@ -513,6 +527,7 @@ impl Progress {
             asleep: AtomicBool::new(false),
             coarse: AtomicBool::new(false),
             driven_at: AtomicU64::new(0),
+            drives: AtomicU32::new(0),
             parked: AtomicBool::new(false),
             serving_waits: AtomicU64::new(0),
             epoch: Instant::now(),
