@@ -4,7 +4,8 @@
 //! `put0_quiet` (an empty put), `put_get`, `get`, `fetch_add`, `put_signal`, `raw_block`, `raw_spin`,
 //! `raw_block2`, `raw_spin2`; `get_bw`, `put_bw` and `raw_stream` (`tcp_opcount get_bw N SIZE`, default 1 MiB:
 //! blocking gets, puts each followed by a quiet, and a raw one-way stream of SIZE-byte messages; `RAW_CC=name`
-//! gives the raw stream's sockets that congestion control).
+//! gives the raw stream's sockets that congestion control; `MIMIC=1` makes PE 1's main thread wait during
+//! `get_bw`/`put_bw` as the library's `wait_until` does in `shmem-bench`: 2 ms driving progress, then 4 ms asleep).
 //! `put_signal` is the put-with-signal ping-pong (each PE waits for the other's signal, driving progress and
 //! yielding as the library's waits do); `raw_*` are raw 8 B ping-pongs over one connection (`raw_block`,
 //! `raw_spin`) or over two, one per direction (`raw_block2`, `raw_spin2`). Prints the time per operation
@@ -189,21 +190,43 @@ fn main() {
             // Large transfers: `tcp_opcount get_bw N SIZE` (default 1 MiB), PE 1 idle (its progress thread serves).
             let size: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1 << 20);
             let mut big = vec![1u8; size];
-            let t = Instant::now();
-            for _ in 0..n {
-                if what == "get_bw" {
-                    let get = Get { pe: Pe(1), src: HeapOffset(4096), dst: big.as_mut_ptr(), len: size };
-                    // SAFETY: big outlives the call.
-                    unsafe { e.get(get, Completion::Blocking) }.unwrap();
-                } else {
-                    let op = Put { pe: Pe(1), dst: HeapOffset(4096), src: big.as_ptr(), len: size, signal: None };
-                    // SAFETY: big outlives the call.
-                    unsafe { e.put(op, Completion::Blocking) }.unwrap();
-                    e.quiet().unwrap();
+            // MIMIC=1: PE 1's main thread waits as the library's wait_until does for a word that never changes
+            // (spin 2 ms driving progress, yield when nothing was served, then sleep 4 ms), as in shmem-bench.
+            let stop = std::sync::atomic::AtomicBool::new(false);
+            let mimic = std::env::var("MIMIC").is_ok();
+            std::thread::scope(|sc| {
+                if mimic {
+                    let (stop, e1) = (&stop, &bed.engines[1]);
+                    sc.spawn(move || {
+                        while !stop.load(Ordering::Relaxed) {
+                            let t0 = Instant::now();
+                            while t0.elapsed() < std::time::Duration::from_millis(2) {
+                                if !e1.progress() {
+                                    std::thread::yield_now();
+                                }
+                            }
+                            e1.progress_release();
+                            std::thread::sleep(std::time::Duration::from_millis(4));
+                        }
+                    });
                 }
-            }
-            let s = t.elapsed().as_secs_f64();
-            println!("{what} {size} B: {:.2} GB/s", (size as f64 * n as f64) / s / 1e9);
+                let t = Instant::now();
+                for _ in 0..n {
+                    if what == "get_bw" {
+                        let get = Get { pe: Pe(1), src: HeapOffset(4096), dst: big.as_mut_ptr(), len: size };
+                        // SAFETY: big outlives the call.
+                        unsafe { e.get(get, Completion::Blocking) }.unwrap();
+                    } else {
+                        let op = Put { pe: Pe(1), dst: HeapOffset(4096), src: big.as_ptr(), len: size, signal: None };
+                        // SAFETY: big outlives the call.
+                        unsafe { e.put(op, Completion::Blocking) }.unwrap();
+                        e.quiet().unwrap();
+                    }
+                }
+                let s = t.elapsed().as_secs_f64();
+                stop.store(true, Ordering::Relaxed);
+                println!("{what} {size} B: {:.2} GB/s", (size as f64 * n as f64) / s / 1e9);
+            });
             return;
         }
         "fetch_add" => (0..n).for_each(|_| {
