@@ -108,6 +108,13 @@ impl TcpEngine {
         self.shared.serving_waits.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// How many times this PE's progress thread, parked for a driving thread, took its incoming connections out
+    /// of its `epoll` set (the driver reads them directly meanwhile). For tests that must know that this path ran.
+    #[doc(hidden)]
+    pub fn detached_parks(&self) -> u64 {
+        self.shared.detaches()
+    }
+
     fn connect(&self, pe: Pe) -> Result<Outgoing> {
         let addr = self.peers[pe.index()];
         let fail = |what: &str, e: io::Error| {

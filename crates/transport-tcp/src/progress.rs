@@ -50,6 +50,11 @@ struct Target {
     epoll: OwnedFd,
     /// Whether `epoll` is waited on with `epoll_pwait2` ([`probe_pwait2`]).
     pwait2: bool,
+    /// Set while the connections are out of `epoll` ([`Server::detach`]; changed and read only under the
+    /// server's mutex): a connection that starts streaming a reply is then not watched there for room.
+    detached: AtomicBool,
+    /// How many times the connections were taken out of `epoll` ([`Server::detach`]); for the tests.
+    detaches: AtomicU64,
 }
 
 /// The tags of the fixed members of the `epoll` set (a connection's tag is its descriptor).
@@ -262,6 +267,11 @@ impl Shared {
         self.serve_ready()
     }
 
+    /// How many times the progress thread took this PE's connections out of its `epoll` set for a driver.
+    pub(crate) fn detaches(&self) -> u64 {
+        self.target.detaches.load(Ordering::Relaxed)
+    }
+
     /// What [`Shared::drive`] does without parking the progress thread: a reply waiter's spin serves with it,
     /// as it is not a driver (a park it refreshed would keep every later wait of this PE in the serving mode).
     fn serve_ready(&self) -> bool {
@@ -461,6 +471,48 @@ impl Server {
         changed
     }
 
+    /// Takes the connections out of the progress thread's `epoll` set while it is parked for a driver, if there
+    /// are at most [`DIRECT_READS`] of them (the drivers then read them directly, and the registration is of no
+    /// use until the park ends): a socket in an `epoll` set runs the set's callback, under the socket's lock, on
+    /// the delivery of every segment (`sock_def_readable`): measured with `perf` (`examples/tcp_opcount.rs
+    /// put_signal`, both PEs on one vCPU) about 90-140 ns per message, and a reader spinning on another CPU waits
+    /// for that lock meanwhile. With more connections the two system calls each per park would cost more.
+    fn detach(&mut self, t: &Target) {
+        if self.conns.len() > DIRECT_READS {
+            return;
+        }
+        for c in &mut self.conns {
+            let _ = epoll_ctl(&t.epoll, libc::EPOLL_CTL_DEL, c.stream.as_raw_fd(), 0, 0);
+            if let State::Sending { watched, .. } = &mut c.state {
+                *watched = false;
+            }
+        }
+        t.detached.store(true, Ordering::Relaxed);
+        t.detaches.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Puts every connection back into the progress thread's `epoll` set after [`Server::detach`] (one accepted
+    /// meanwhile is there already: changed instead), watched for a request, or for room while it streams a reply.
+    /// Level-triggered: bytes that came while detached are reported at once.
+    fn attach(&mut self, t: &Target) -> io::Result<()> {
+        for c in &mut self.conns {
+            let fd = c.stream.as_raw_fd();
+            let sending = matches!(c.state, State::Sending { .. });
+            let events = if sending { libc::EPOLLOUT } else { libc::EPOLLIN };
+            match epoll_ctl(&t.epoll, libc::EPOLL_CTL_ADD, fd, events, fd as u64) {
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                    epoll_ctl(&t.epoll, libc::EPOLL_CTL_MOD, fd, events, fd as u64)?
+                }
+                r => r?,
+            }
+            if let State::Sending { watched, .. } = &mut c.state {
+                *watched = true;
+            }
+        }
+        t.detached.store(false, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Reads every connection directly, without asking `poll(2)` first (see [`DIRECT_READS`]; none of them is
     /// streaming a reply); `true` when some connection gave bytes or ended.
     fn serve_direct(&mut self, t: &Target) -> bool {
@@ -525,7 +577,16 @@ impl Progress {
         epoll_ctl(&epoll, libc::EPOLL_CTL_ADD, stop_rx.as_raw_fd(), libc::EPOLLIN, TAG_STOP)?;
         epoll_ctl(&epoll, libc::EPOLL_CTL_ADD, kick_rx.as_raw_fd(), libc::EPOLLIN, TAG_KICK)?;
         epoll_ctl(&epoll, libc::EPOLL_CTL_ADD, listener.as_raw_fd(), libc::EPOLLIN, TAG_LISTENER)?;
-        let target = Target { node, secret, n_pes, spin, epoll, pwait2 };
+        let target = Target {
+            node,
+            secret,
+            n_pes,
+            spin,
+            epoll,
+            pwait2,
+            detached: AtomicBool::new(false),
+            detaches: AtomicU64::new(0),
+        };
         let shared = Arc::new(Shared {
             target,
             server: Mutex::new(Server { listener, conns: Vec::new(), fds: Vec::new(), direct: 0 }),
@@ -593,6 +654,10 @@ fn serve(shared: &Shared, stop: &UnixStream, kick: &UnixStream) {
         if let Some(left) = shared.driver_left() {
             // A thread of this PE drives progress: stay off the sockets until it releases (kick) or has not
             // driven for PARK. Batches are its to write meanwhile (it writes them on every call).
+            if !shared.target.detached.load(Ordering::Relaxed) {
+                // (A driver holds the role for a round at a time: this waits microseconds, off its path.)
+                shared.server.lock().unwrap_or_else(|e| e.into_inner()).detach(&shared.target);
+            }
             let mut fds =
                 [stop.as_raw_fd(), kick.as_raw_fd()].map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
             shared.parked.store(true, Ordering::SeqCst);
@@ -614,6 +679,13 @@ fn serve(shared: &Shared, stop: &UnixStream, kick: &UnixStream) {
                 drain(kick);
             }
             continue;
+        }
+        if shared.target.detached.load(Ordering::Relaxed) {
+            let mut s = shared.server.lock().unwrap_or_else(|e| e.into_inner());
+            if let Err(e) = s.attach(&shared.target) {
+                tracing::error!("PE {}: TCP progress thread: epoll_ctl failed: {e}; no more remote operations", me.0);
+                return;
+            }
         }
         let now = Instant::now();
         if flush_at.is_some_and(|at| now >= at) {
@@ -937,7 +1009,8 @@ impl Incoming {
                         full = *done < *len;
                     }
                     if full {
-                        if !*watched {
+                        // (Detached: the drivers poll it for room, and re-attaching watches it.)
+                        if !*watched && !t.detached.load(Ordering::Relaxed) {
                             epoll_ctl(&t.epoll, libc::EPOLL_CTL_MOD, fd, libc::EPOLLOUT, fd as u64)?;
                             *watched = true;
                         }
