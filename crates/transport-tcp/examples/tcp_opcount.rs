@@ -2,7 +2,10 @@
 //! loopback sockets), for counting system calls (`strace -f -c`) and TCP segments (`nstat`) per operation:
 //! `tcp_opcount <OP> [N]`, OP one of `put_quiet`, `put_quiet_split` (times the put and the quiet apart),
 //! `put0_quiet` (an empty put), `put_get`, `get`, `fetch_add`, `put_signal`, `raw_block`, `raw_spin`,
-//! `raw_block2`, `raw_spin2`.
+//! `raw_block2`, `raw_spin2`; `get_bw`, `put_bw` and `raw_stream` (`tcp_opcount get_bw N SIZE`, default 1 MiB:
+//! blocking gets, puts each followed by a quiet, and a raw one-way stream of SIZE-byte messages; `RAW_CC=name`
+//! gives the raw stream's sockets that congestion control; `MIMIC=1` makes PE 1's main thread wait during
+//! `get_bw`/`put_bw` as the library's `wait_until` does in `shmem-bench`: 2 ms driving progress, then 4 ms asleep).
 //! `put_signal` is the put-with-signal ping-pong (each PE waits for the other's signal, driving progress and
 //! yielding as the library's waits do); `raw_*` are raw 8 B ping-pongs over one connection (`raw_block`,
 //! `raw_spin`) or over two, one per direction (`raw_block2`, `raw_spin2`). Prints the time per operation
@@ -65,10 +68,54 @@ fn raw(n: u64, spin: bool, two: bool) -> f64 {
     ns
 }
 
+/// A raw stream of `n` messages of `size` bytes over one loopback connection (the reader reads each whole into
+/// a buffer of its size), then a 1-byte acknowledgement; GB/s.
+fn raw_stream(n: u64, size: usize) -> f64 {
+    let (a, b) = pair();
+    if let Ok(cc) = std::env::var("RAW_CC") {
+        use std::os::fd::AsRawFd;
+        for s in [&a, &b] {
+            // SAFETY: cc is a live buffer of its length.
+            let r = unsafe {
+                libc::setsockopt(
+                    s.as_raw_fd(),
+                    libc::IPPROTO_TCP,
+                    libc::TCP_CONGESTION,
+                    cc.as_ptr().cast(),
+                    cc.len() as _,
+                )
+            };
+            assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+        }
+    }
+    let reader = std::thread::spawn(move || {
+        let mut buf = vec![0u8; size];
+        for _ in 0..n {
+            (&b).read_exact(&mut buf).unwrap();
+        }
+        (&b).write_all(&[1]).unwrap();
+    });
+    let buf = vec![1u8; size];
+    let t = Instant::now();
+    for _ in 0..n {
+        (&a).write_all(&buf).unwrap();
+    }
+    (&a).read_exact(&mut [0u8; 1]).unwrap();
+    let s = t.elapsed().as_secs_f64();
+    reader.join().unwrap();
+    (size as f64 * n as f64) / s / 1e9
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let what = args.get(1).map_or("put_quiet", String::as_str);
     let n: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(20_000);
+    if what == "raw_stream" {
+        let size: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1 << 20);
+        let gbs = raw_stream(n, size);
+        println!("raw_stream {size} B: {gbs:.2} GB/s");
+        return;
+    }
     match what {
         "raw_block" | "raw_spin" | "raw_block2" | "raw_spin2" => {
             let ns = raw(n, what.contains("spin"), what.ends_with('2'));
@@ -139,6 +186,49 @@ fn main() {
             // SAFETY: dst outlives the call.
             unsafe { e.get(get, Completion::Blocking) }.unwrap();
         }),
+        "get_bw" | "put_bw" => {
+            // Large transfers: `tcp_opcount get_bw N SIZE` (default 1 MiB), PE 1 idle (its progress thread serves).
+            let size: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1 << 20);
+            let mut big = vec![1u8; size];
+            // MIMIC=1: PE 1's main thread waits as the library's wait_until does for a word that never changes
+            // (spin 2 ms driving progress, yield when nothing was served, then sleep 4 ms), as in shmem-bench.
+            let stop = std::sync::atomic::AtomicBool::new(false);
+            let mimic = std::env::var("MIMIC").is_ok();
+            std::thread::scope(|sc| {
+                if mimic {
+                    let (stop, e1) = (&stop, &bed.engines[1]);
+                    sc.spawn(move || {
+                        while !stop.load(Ordering::Relaxed) {
+                            let t0 = Instant::now();
+                            while t0.elapsed() < std::time::Duration::from_millis(2) {
+                                if !e1.progress() {
+                                    std::thread::yield_now();
+                                }
+                            }
+                            e1.progress_release();
+                            std::thread::sleep(std::time::Duration::from_millis(4));
+                        }
+                    });
+                }
+                let t = Instant::now();
+                for _ in 0..n {
+                    if what == "get_bw" {
+                        let get = Get { pe: Pe(1), src: HeapOffset(4096), dst: big.as_mut_ptr(), len: size };
+                        // SAFETY: big outlives the call.
+                        unsafe { e.get(get, Completion::Blocking) }.unwrap();
+                    } else {
+                        let op = Put { pe: Pe(1), dst: HeapOffset(4096), src: big.as_ptr(), len: size, signal: None };
+                        // SAFETY: big outlives the call.
+                        unsafe { e.put(op, Completion::Blocking) }.unwrap();
+                        e.quiet().unwrap();
+                    }
+                }
+                let s = t.elapsed().as_secs_f64();
+                stop.store(true, Ordering::Relaxed);
+                println!("{what} {size} B: {:.2} GB/s", (size as f64 * n as f64) / s / 1e9);
+            });
+            return;
+        }
         "fetch_add" => (0..n).for_each(|_| {
             e.atomic(Pe(1), HeapOffset(64), AtomicWidth::W64, AtomicOp::FetchAdd(1)).unwrap();
         }),

@@ -108,6 +108,13 @@ impl TcpEngine {
         self.shared.serving_waits.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// How many times this PE's progress thread, parked for a driving thread, took its incoming connections out
+    /// of its `epoll` set (the driver reads them directly meanwhile). For tests that must know that this path ran.
+    #[doc(hidden)]
+    pub fn detached_parks(&self) -> u64 {
+        self.shared.detaches()
+    }
+
     fn connect(&self, pe: Pe) -> Result<Outgoing> {
         let addr = self.peers[pe.index()];
         let fail = |what: &str, e: io::Error| {
@@ -115,6 +122,7 @@ impl TcpEngine {
         };
         let mut stream = TcpStream::connect_timeout(&addr, self.timeouts.init).map_err(|e| fail("connect", e))?;
         stream.set_nodelay(true).map_err(|e| fail("TCP_NODELAY", e))?;
+        crate::fdio::unpaced_if_host_local(&stream);
         // Every later read and write is bounded: a dead node fails the operation within the control timeout.
         stream.set_read_timeout(Some(self.timeouts.control)).map_err(|e| fail("timeout", e))?;
         stream.set_write_timeout(Some(self.timeouts.control)).map_err(|e| fail("timeout", e))?;

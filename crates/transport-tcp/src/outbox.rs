@@ -15,7 +15,8 @@
 //! whole and in issue order, so the target sees exactly the byte stream the unbatched writes would have
 //! produced.
 
-use std::io::{self, IoSlice, Write};
+use crate::fdio::send_parts;
+use std::io;
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -183,7 +184,9 @@ impl Outgoing {
     /// socket allows (one, usually) and without copying `parts`; blocks (bounded by the write timeout).
     /// `kind` feeds the burst and "put then quiet" detection.
     pub(crate) fn send_frame(&mut self, parts: &[&[u8]], kind: Sent, pending: &Pending) -> io::Result<()> {
-        let put_before = self.has_batch() || self.last_put.is_some_and(|t| t.elapsed() < PUT_THEN_QUIET);
+        // (Only a flush needs it: no clock read on the path of every put.)
+        let put_before =
+            kind == Sent::Flush && (self.has_batch() || self.last_put.is_some_and(|t| t.elapsed() < PUT_THEN_QUIET));
         self.send(parts, pending)?;
         match kind {
             Sent::Put => self.last_put = Some(Instant::now()),
@@ -257,15 +260,14 @@ impl Outgoing {
     }
 }
 
-/// Writes all of `bufs` with vectored writes, advancing past what each write took.
+/// Writes all of `bufs` ([`send_parts`]: one system call while the socket takes them), advancing past what each
+/// call took; blocks as the (blocking) socket does, bounded by its send timeout.
 fn write_all_vectored(stream: &mut TcpStream, bufs: &mut Vec<&[u8]>) -> io::Result<()> {
     bufs.retain(|b| !b.is_empty());
     while !bufs.is_empty() {
-        let slices: Vec<IoSlice<'_>> = bufs.iter().map(|b| IoSlice::new(b)).collect();
-        let mut n = match stream.write_vectored(&slices) {
+        let mut n = match send_parts(stream.as_raw_fd(), bufs) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
         while n > 0 {

@@ -30,7 +30,7 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -50,6 +50,11 @@ struct Target {
     epoll: OwnedFd,
     /// Whether `epoll` is waited on with `epoll_pwait2` ([`probe_pwait2`]).
     pwait2: bool,
+    /// Set while the connections are out of `epoll` ([`Server::detach`]; changed and read only under the
+    /// server's mutex): a connection that starts streaming a reply is then not watched there for room.
+    detached: AtomicBool,
+    /// How many times the connections were taken out of `epoll` ([`Server::detach`]); for the tests.
+    detaches: AtomicU64,
 }
 
 /// The tags of the fixed members of the `epoll` set (a connection's tag is its descriptor).
@@ -198,6 +203,11 @@ struct Server {
 /// reads every request): the poll was one of 2.4 system calls per one-way message on the reader's side.
 const DIRECT_READS: usize = 2;
 
+/// [`Shared::drive`] renews its time stamp (which keeps the progress thread parked) every this many calls. A
+/// waiting thread drives every few microseconds (each round of its spin or yield), far less than [`PARK`] per
+/// this many calls.
+const DRIVE_STAMP_EVERY: u32 = 8;
+
 /// Every this many direct rounds ([`DIRECT_READS`]), [`Shared::serve_ready`] polls instead, watching the
 /// listener too: a PE that connects while a waiter keeps the progress thread parked is accepted promptly.
 const LISTENER_EVERY: u32 = 16;
@@ -218,6 +228,8 @@ pub(crate) struct Shared {
     /// it is recent the progress thread stays off the sockets: woken by every frame that a running driver takes
     /// anyway, it would only take a core from the threads doing the work.
     driven_at: AtomicU64,
+    /// Calls of [`Shared::drive`] (they renew `driven_at` every [`DRIVE_STAMP_EVERY`]).
+    drives: AtomicU32,
     /// Set while the progress thread is parked off the sockets: a driver's release then kicks it.
     parked: AtomicBool,
     /// How many waits of reply waiters were in the serving mode (the progress thread parked for a driver: the
@@ -244,8 +256,20 @@ impl Shared {
     /// Serves whatever has arrived, unless another thread holds the progress role now (it serves it then).
     /// Never sleeps; `true` when some connection was readable (a frame, or part of one, was taken).
     pub(crate) fn drive(&self) -> bool {
-        self.driven_at.store(self.now_ns().max(1), Ordering::Relaxed);
+        // The stamp is renewed every DRIVE_STAMP_EVERY calls (and on the first after a release), not on each: a
+        // clock read per call was about a tenth of this thread's own time per message of a ping-pong (`perf`,
+        // `examples/tcp_opcount.rs put_signal`). A stamp a few calls old only ends a park early: the progress
+        // thread then serves beside the driver until the next stamp parks it again.
+        let n = self.drives.fetch_add(1, Ordering::Relaxed);
+        if n.is_multiple_of(DRIVE_STAMP_EVERY) || self.driven_at.load(Ordering::Relaxed) == 0 {
+            self.driven_at.store(self.now_ns().max(1), Ordering::Relaxed);
+        }
         self.serve_ready()
+    }
+
+    /// How many times the progress thread took this PE's connections out of its `epoll` set for a driver.
+    pub(crate) fn detaches(&self) -> u64 {
+        self.target.detaches.load(Ordering::Relaxed)
     }
 
     /// What [`Shared::drive`] does without parking the progress thread: a reply waiter's spin serves with it,
@@ -315,8 +339,14 @@ impl Shared {
             try_read = true;
             let now = Instant::now();
             if now < spin_until {
-                self.serve_ready();
-                std::hint::spin_loop();
+                // A round that served nothing gives the core away if another thread wants it: the one that must
+                // send this reply may be waiting for this very core (a PE's progress thread, woken onto the core
+                // this caller spins on, runs only once the spin ends; measured on the 2-vCPU VM, `shmem-bench
+                // --engines tcp-netns`, 8 B get: 85-95 us per get, about this spin and the server's own one in
+                // a row, in most runs; 6-7 us with the yield).
+                if !self.serve_ready() {
+                    std::thread::yield_now();
+                }
                 continue;
             }
             let left = deadline.saturating_duration_since(now);
@@ -441,6 +471,48 @@ impl Server {
         changed
     }
 
+    /// Takes the connections out of the progress thread's `epoll` set while it is parked for a driver, if there
+    /// are at most [`DIRECT_READS`] of them (the drivers then read them directly, and the registration is of no
+    /// use until the park ends): a socket in an `epoll` set runs the set's callback, under the socket's lock, on
+    /// the delivery of every segment (`sock_def_readable`): measured with `perf` (`examples/tcp_opcount.rs
+    /// put_signal`, both PEs on one vCPU) about 90-140 ns per message, and a reader spinning on another CPU waits
+    /// for that lock meanwhile. With more connections the two system calls each per park would cost more.
+    fn detach(&mut self, t: &Target) {
+        if self.conns.len() > DIRECT_READS {
+            return;
+        }
+        for c in &mut self.conns {
+            let _ = epoll_ctl(&t.epoll, libc::EPOLL_CTL_DEL, c.stream.as_raw_fd(), 0, 0);
+            if let State::Sending { watched, .. } = &mut c.state {
+                *watched = false;
+            }
+        }
+        t.detached.store(true, Ordering::Relaxed);
+        t.detaches.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Puts every connection back into the progress thread's `epoll` set after [`Server::detach`] (one accepted
+    /// meanwhile is there already: changed instead), watched for a request, or for room while it streams a reply.
+    /// Level-triggered: bytes that came while detached are reported at once.
+    fn attach(&mut self, t: &Target) -> io::Result<()> {
+        for c in &mut self.conns {
+            let fd = c.stream.as_raw_fd();
+            let sending = matches!(c.state, State::Sending { .. });
+            let events = if sending { libc::EPOLLOUT } else { libc::EPOLLIN };
+            match epoll_ctl(&t.epoll, libc::EPOLL_CTL_ADD, fd, events, fd as u64) {
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                    epoll_ctl(&t.epoll, libc::EPOLL_CTL_MOD, fd, events, fd as u64)?
+                }
+                r => r?,
+            }
+            if let State::Sending { watched, .. } = &mut c.state {
+                *watched = true;
+            }
+        }
+        t.detached.store(false, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Reads every connection directly, without asking `poll(2)` first (see [`DIRECT_READS`]; none of them is
     /// streaming a reply); `true` when some connection gave bytes or ended.
     fn serve_direct(&mut self, t: &Target) -> bool {
@@ -505,7 +577,16 @@ impl Progress {
         epoll_ctl(&epoll, libc::EPOLL_CTL_ADD, stop_rx.as_raw_fd(), libc::EPOLLIN, TAG_STOP)?;
         epoll_ctl(&epoll, libc::EPOLL_CTL_ADD, kick_rx.as_raw_fd(), libc::EPOLLIN, TAG_KICK)?;
         epoll_ctl(&epoll, libc::EPOLL_CTL_ADD, listener.as_raw_fd(), libc::EPOLLIN, TAG_LISTENER)?;
-        let target = Target { node, secret, n_pes, spin, epoll, pwait2 };
+        let target = Target {
+            node,
+            secret,
+            n_pes,
+            spin,
+            epoll,
+            pwait2,
+            detached: AtomicBool::new(false),
+            detaches: AtomicU64::new(0),
+        };
         let shared = Arc::new(Shared {
             target,
             server: Mutex::new(Server { listener, conns: Vec::new(), fds: Vec::new(), direct: 0 }),
@@ -513,6 +594,7 @@ impl Progress {
             asleep: AtomicBool::new(false),
             coarse: AtomicBool::new(false),
             driven_at: AtomicU64::new(0),
+            drives: AtomicU32::new(0),
             parked: AtomicBool::new(false),
             serving_waits: AtomicU64::new(0),
             epoch: Instant::now(),
@@ -572,6 +654,10 @@ fn serve(shared: &Shared, stop: &UnixStream, kick: &UnixStream) {
         if let Some(left) = shared.driver_left() {
             // A thread of this PE drives progress: stay off the sockets until it releases (kick) or has not
             // driven for PARK. Batches are its to write meanwhile (it writes them on every call).
+            if !shared.target.detached.load(Ordering::Relaxed) {
+                // (A driver holds the role for a round at a time: this waits microseconds, off its path.)
+                shared.server.lock().unwrap_or_else(|e| e.into_inner()).detach(&shared.target);
+            }
             let mut fds =
                 [stop.as_raw_fd(), kick.as_raw_fd()].map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
             shared.parked.store(true, Ordering::SeqCst);
@@ -593,6 +679,13 @@ fn serve(shared: &Shared, stop: &UnixStream, kick: &UnixStream) {
                 drain(kick);
             }
             continue;
+        }
+        if shared.target.detached.load(Ordering::Relaxed) {
+            let mut s = shared.server.lock().unwrap_or_else(|e| e.into_inner());
+            if let Err(e) = s.attach(&shared.target) {
+                tracing::error!("PE {}: TCP progress thread: epoll_ctl failed: {e}; no more remote operations", me.0);
+                return;
+            }
         }
         let now = Instant::now();
         if flush_at.is_some_and(|at| now >= at) {
@@ -642,7 +735,8 @@ fn serve(shared: &Shared, stop: &UnixStream, kick: &UnixStream) {
         shared.asleep.store(false, Ordering::SeqCst);
         shared.coarse.store(false, Ordering::SeqCst);
         if r == 0 {
-            std::hint::spin_loop();
+            // Spinning and nothing came: let a thread that wants this core run first (see `read_reply`).
+            std::thread::yield_now();
             continue;
         }
         if r < 0 {
@@ -786,6 +880,7 @@ fn accept_all(listener: &TcpListener, conns: &mut Vec<Incoming>, epoll: &OwnedFd
                     );
                     continue;
                 }
+                crate::fdio::unpaced_if_host_local(&stream);
                 conns.push(Incoming {
                     stream,
                     addr,
@@ -914,7 +1009,8 @@ impl Incoming {
                         full = *done < *len;
                     }
                     if full {
-                        if !*watched {
+                        // (Detached: the drivers poll it for room, and re-attaching watches it.)
+                        if !*watched && !t.detached.load(Ordering::Relaxed) {
                             epoll_ctl(&t.epoll, libc::EPOLL_CTL_MOD, fd, libc::EPOLLOUT, fd as u64)?;
                             *watched = true;
                         }

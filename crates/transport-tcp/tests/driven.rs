@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use transport_tcp::TcpEngine;
 
+mod common;
+
 fn bed(n: u32) -> Testbed<TcpEngine> {
     Testbed::on_nodes((0..n).collect(), TcpEngine::build)
 }
@@ -353,4 +355,62 @@ fn a_driver_reading_its_connections_directly_still_accepts_new_peers() {
     }
     assert_eq!(bed.word(0, counter).load(Ordering::Acquire), 4 * PUTS);
     assert_eq!(bed.word(0, counter + 8).load(Ordering::Acquire), 4);
+}
+
+/// While a thread of PE 1 drives progress (its progress thread parked and, with two connections, off its
+/// `epoll` set), a peer asks for a large get and does not read: the reply stops half way, the socket full.
+/// When the driver releases, the progress thread takes the connections back, watching this one for room, and
+/// finishes the stream once the peer reads: every byte arrives, and the job works after it. (Taken back as
+/// watched for a request instead, the half-sent reply would wait for the peer's next request, which never
+/// comes: the read below would time out.)
+#[test]
+fn a_reply_stream_a_driver_left_half_way_is_finished_by_the_progress_thread() {
+    use std::io::{Read, Write};
+    use transport_tcp::wire::{Hello, Reply, Request, REPLY_LEN};
+    let bed = bed(2);
+    const SRC: u64 = 64 << 10;
+    const LEN: usize = 7 << 20;
+    let pattern: Vec<u8> = (0..LEN).map(|i| (i / 4093 + i * 3) as u8).collect();
+    bed.set_local_bytes(1, SRC, &pattern);
+    // Accepted by the progress thread before any driver: the driver's park takes it out of the epoll set.
+    let mut slow = common::connect_with_small_rcvbuf(bed.engines[0].peer_addr(Pe(1)));
+    slow.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    slow.write_all(&Hello::encode(0, shmem_core::conformance::TESTBED_SECRET)).unwrap();
+    let mut ok = [0u8; 1];
+    slow.read_exact(&mut ok).unwrap();
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let start = Instant::now();
+            while !stop.load(Ordering::Acquire) && start.elapsed() < Duration::from_secs(30) {
+                bed.engines[1].progress();
+            }
+            bed.engines[1].progress_release();
+        });
+        // The progress thread parks (and detaches) once something wakes it while the driver drives: PE 0's
+        // fetch-adds, until it did.
+        let start = Instant::now();
+        for i in 0.. {
+            if bed.engines[1].detached_parks() > 0 {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "PE 1's progress thread never parked for the driver");
+            let old = bed.engines[0].atomic(Pe(1), HeapOffset(512), AtomicWidth::W64, AtomicOp::FetchAdd(1));
+            assert_eq!(old.unwrap(), i);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Not a timing: only so that the driver has met the request and filled the socket before it stops.
+        slow.write_all(&Request::Get { src: HeapOffset(SRC), len: LEN as u64 }.encode()).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        stop.store(true, Ordering::Release);
+    });
+    let mut head = [0u8; REPLY_LEN];
+    slow.read_exact(&mut head).unwrap();
+    let reply = Reply::decode(&head).unwrap();
+    assert_eq!((reply.refused, reply.value), (None, LEN as u64));
+    let mut got = vec![0u8; LEN];
+    slow.read_exact(&mut got).expect("the rest of the reply (the progress thread finishes the stream)");
+    let first_bad = got.iter().zip(&pattern).position(|(a, b)| a != b);
+    assert_eq!(first_bad, None, "the get reply differs from the heap");
+    common::job_still_works(&bed, 1);
 }

@@ -41,7 +41,7 @@ fn closed_after(addr: SocketAddr, bytes: &[u8]) -> bool {
 }
 
 mod common;
-use common::job_still_works;
+use common::{connect_with_small_rcvbuf, job_still_works};
 
 #[test]
 fn outsiders_without_the_secret_change_nothing() {
@@ -129,47 +129,6 @@ fn a_vanished_peer_is_an_error_naming_it() {
     assert!(err.to_string().contains("PE 2"), "{err}");
     assert!(t.elapsed() < Duration::from_secs(20), "noticing a vanished peer took {:?}", t.elapsed());
     job_still_works(&bed, 5);
-}
-
-/// A TCP connection to `addr` (IPv4) whose receive buffer is set small before it connects, so that the window
-/// it offers stays small: a peer that does not read then fills the target's socket with little data, whatever
-/// the host's `tcp_rmem`/`tcp_wmem` (with large ones, a whole reply could fit in the buffers and the test would
-/// not tell a target that blocks on a full socket from one that does not).
-fn connect_with_small_rcvbuf(addr: SocketAddr) -> TcpStream {
-    let SocketAddr::V4(v4) = addr else { panic!("the testbed listens on IPv4, not {addr}") };
-    // SAFETY: socket(2) takes no pointers.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-    assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
-    // SAFETY: a new descriptor that nothing else owns; the stream closes it.
-    let stream = unsafe { <TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-    let size: libc::c_int = 4096;
-    // SAFETY: size is a live c_int of the length given.
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            (&size as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(r, 0, "SO_RCVBUF: {}", std::io::Error::last_os_error());
-    let sa = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: v4.port().to_be(),
-        sin_addr: libc::in_addr { s_addr: u32::from(*v4.ip()).to_be() },
-        sin_zero: [0; 8],
-    };
-    // SAFETY: sa is a live sockaddr_in of the length given.
-    let r = unsafe {
-        libc::connect(
-            fd,
-            (&sa as *const libc::sockaddr_in).cast(),
-            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(r, 0, "connect to {addr}: {}", std::io::Error::last_os_error());
-    stream
 }
 
 /// A peer that asks for a large get and then does not read the reply holds up only its own connection: the
