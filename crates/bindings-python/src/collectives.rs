@@ -9,7 +9,7 @@
 //! fails with INVALID_PARAM instead of waiting (`shmem::collectives::refuse`). The GIL is released during the
 //! call. `longdouble` names move and reduce `float64` values (the runtime's documented decision).
 
-use crate::blocking::detached;
+use crate::blocking::{detached, detached_when_blocking, HOLD_MAX_BYTES};
 use crate::buffer::{Count, I32Arg, Sym};
 use pyo3::prelude::*;
 use shmem::collectives::{self, active_set, DataType, ReduceOp};
@@ -68,10 +68,14 @@ pub(crate) fn broadcast(
     let b = times(n, dt.size());
     let pre = dest_error(&dest, b).or_else(|| room_error(&source, b, "source"));
     // A refused broadcast meets the others as a broadcast (on one node it is posted: the members do not all meet).
-    detached(py, move || match pre {
-        Some(e) => collectives::broadcast::refuse(team, dt, n, root, e),
-        None => collectives::broadcast::broadcast(team, dt, dest.addr, source.addr, n, root),
-    })
+    match pre {
+        Some(e) => detached(py, move || collectives::broadcast::refuse(team, dt, n, root, e)),
+        // Small: the GIL is kept unless the call waits (see `blocking`).
+        None if b.is_some_and(|b| b <= HOLD_MAX_BYTES) => detached_when_blocking(py, move || {
+            collectives::broadcast::broadcast(team, dt, dest.addr, source.addr, n, root)
+        }),
+        None => detached(py, move || collectives::broadcast::broadcast(team, dt, dest.addr, source.addr, n, root)),
+    }
 }
 
 /// A team collect (`fixed`: fcollect) of `n` elements of `dt` per member into `dest` (capacity checked by the
@@ -137,7 +141,12 @@ pub(crate) fn reduce(
 ) -> PyResult<()> {
     let b = times(n, dt.size());
     let pre = dest_error(&dest, b).or_else(|| room_error(&source, b, "source"));
-    guarded(py, team, pre, move || collectives::reduce::reduce(team, op, dt, dest.addr, source.addr, n))
+    let call = move || collectives::reduce::reduce(team, op, dt, dest.addr, source.addr, n);
+    match pre {
+        // Small: the GIL is kept unless the call waits (see `blocking`).
+        None if b.is_some_and(|b| b <= HOLD_MAX_BYTES) => detached_when_blocking(py, call),
+        pre => guarded(py, team, pre, call),
+    }
 }
 
 fn op_named(name: &str) -> ReduceOp {

@@ -162,6 +162,11 @@ pub(crate) struct Router {
     /// [`Router::fence`]).
     fence_quiets: Vec<bool>,
     policy: BulkPolicy,
+    /// Every engine works with the calling CPU alone: its operations are loads, stores, copies and atomics on
+    /// mapped memory that complete before the call returns (no asynchronous transfers, no software progress,
+    /// no NIC atomics). Then a runtime call blocks only in the waits of `shmem_sync`, which call the "about to
+    /// block" hook first (see `shmem_sync::hook` and [`Router::before_engine_block`]).
+    cpu_only: bool,
 }
 
 const NO_BULK: u8 = u8::MAX;
@@ -269,7 +274,11 @@ impl Router {
                 })
             })
             .collect();
-        Ok(Router { engines, route, bulk, atomics, fence_quiets, policy })
+        let cpu_only = engines.iter().all(|e| {
+            let c = e.capabilities();
+            c.direct_pointers && c.cpu_coherent_atomics && !c.asynchronous_nbi && !e.needs_progress()
+        });
+        Ok(Router { engines, route, bulk, atomics, fence_quiets, policy, cpu_only })
     }
 
     /// The engine that reaches `pe` (checked by the caller to be in range): the one for atomics and small
@@ -277,6 +286,17 @@ impl Router {
     #[inline]
     pub(crate) fn to(&self, pe: Pe) -> &Engine {
         &self.engines[self.route[pe.index()] as usize]
+    }
+
+    /// Calls this thread's "about to block" hook (`shmem_sync::hook`) unless every engine works with the
+    /// calling CPU alone: a runtime call that may block in an engine (a network round trip, a quiet waiting for
+    /// a copy engine) and not only in the waits of `shmem_sync` calls this first, so that a caller holding the
+    /// GIL gives it up before anything can take long.
+    #[inline]
+    pub(crate) fn before_engine_block(&self) {
+        if !self.cpu_only {
+            shmem_sync::hook::before_block();
+        }
     }
 
     /// The engine for atomics on `pe`'s words and for puts with a signal to `pe`.

@@ -75,6 +75,8 @@ pub(crate) fn run(
     nreduce: usize,
     pre: Option<Error>,
 ) -> Result<()> {
+    // Waits aside, only an engine can block here (see `shmem_sync::hook`).
+    rt.router.before_engine_block();
     // Named only when a message is made (no formatting on every call).
     let what = || format!("{}_reduce of {}", op.name(), dt.name());
     let checked = if dt == DataType::Bytes || !dt.supports(op) {

@@ -175,6 +175,9 @@ impl Runtime {
         team: i32,
         carry: Option<[u64; shmem_sync::CARRY_WORDS]>,
     ) -> Result<Option<[u64; shmem_sync::CARRY_WORDS]>> {
+        // The barrier's waits call the "about to block" hook themselves; its atomics block only on an engine
+        // that is not the CPU's.
+        self.router.before_engine_block();
         let t = self.team(team)?;
         let slot = handle_slot(team).expect("a live handle");
         let view = TeamView { members: t.members.as_slice(), my_index: t.my_index, slot, node_of: &self.node_of };
