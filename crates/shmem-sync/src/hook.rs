@@ -33,11 +33,11 @@ thread_local! {
 }
 
 /// Puts the previous hook back when [`with_block_hook`] ends, also by a panic.
-struct Disarm(Option<Raw>);
+struct Disarm<'a>(&'a Cell<Option<Raw>>, Option<Raw>);
 
-impl Drop for Disarm {
+impl Drop for Disarm<'_> {
     fn drop(&mut self) {
-        ARMED.with(|a| a.set(self.0));
+        self.0.set(self.1);
     }
 }
 
@@ -49,8 +49,11 @@ pub fn with_block_hook<R>(hook: &mut dyn FnMut(), f: impl FnOnce() -> R) -> R {
     // duration of `f` only: `Disarm` replaces it before this function returns or unwinds, while `hook` is
     // still borrowed here.
     let raw: Raw = unsafe { std::mem::transmute::<*mut (dyn FnMut() + '_), Raw>(raw) };
-    let _disarm = Disarm(ARMED.with(|a| a.replace(Some(raw))));
-    f()
+    // One thread-local lookup for arming and disarming (in a Python extension each is a `__tls_get_addr` call).
+    ARMED.with(|a| {
+        let _disarm = Disarm(a, a.replace(Some(raw)));
+        f()
+    })
 }
 
 /// Calls this thread's armed hook, if any, and disarms it: the runtime is about to block (spin on, yield or

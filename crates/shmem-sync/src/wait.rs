@@ -382,8 +382,9 @@ pub fn wait_until_on<R>(
     if crate::hook::armed() {
         // The caller holds something its other threads need (the GIL) until the call would block: a short spin
         // first (not when this node's PEs share cores), then the hook, before anything longer.
+        // (No look at the contention detector: a spin this short notices a lost core itself.)
         let hold = tune.spin_for.min(crate::hook::HOLD_SPIN);
-        if !hold.is_zero() && !contention::global().active(Instant::now()) {
+        if !hold.is_zero() {
             if let Spun::Done(r) = spin(ctx, &mut poll, hold) {
                 return Ok(r);
             }
