@@ -167,6 +167,10 @@ pub(crate) struct Router {
     /// no NIC atomics). Then a runtime call blocks only in the waits of `shmem_sync`, which call the "about to
     /// block" hook first (see `shmem_sync::hook` and [`Router::before_engine_block`]).
     cpu_only: bool,
+    /// The engines' capabilities together and whether one needs a driving thread, fixed when the router is
+    /// made: every wait context asks (twice per barrier), and folding them again cost each small collective.
+    caps: Capabilities,
+    driven: bool,
 }
 
 const NO_BULK: u8 = u8::MAX;
@@ -278,7 +282,9 @@ impl Router {
             let c = e.capabilities();
             c.direct_pointers && c.cpu_coherent_atomics && !c.asynchronous_nbi && !e.needs_progress()
         });
-        Ok(Router { engines, route, bulk, atomics, fence_quiets, policy, cpu_only })
+        let caps = Capabilities::all_of(engines.iter().map(|e| e.capabilities()));
+        let driven = engines.iter().any(|e| e.needs_progress());
+        Ok(Router { engines, route, bulk, atomics, fence_quiets, policy, cpu_only, caps, driven })
     }
 
     /// The engine that reaches `pe` (checked by the caller to be in range): the one for atomics and small
@@ -341,8 +347,9 @@ impl DataOpEngine for Router {
     fn kind(&self) -> OpEngineType {
         self.engines.iter().fold(OpEngineType::empty(), |k, e| k | e.kind())
     }
+    #[inline]
     fn capabilities(&self) -> Capabilities {
-        Capabilities::all_of(self.engines.iter().map(|e| e.capabilities()))
+        self.caps
     }
     fn reaches(&self, pe: Pe) -> bool {
         pe.index() < self.route.len()
@@ -411,8 +418,9 @@ impl DataOpEngine for Router {
     fn progress(&self) -> bool {
         self.engines.iter().fold(false, |did, e| e.progress() | did)
     }
+    #[inline]
     fn needs_progress(&self) -> bool {
-        self.engines.iter().any(|e| e.needs_progress())
+        self.driven
     }
     fn progress_release(&self) {
         self.engines.iter().for_each(|e| e.progress_release())
