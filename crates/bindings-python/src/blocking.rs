@@ -12,11 +12,11 @@
 //! once: a broadcast member whose root has already posted, a 2-PE reduction whose peer has already arrived.
 //! [`detached_when_blocking`] therefore runs such a call holding the GIL and releases it only where the call
 //! would block: the runtime's waits call the thread's "about to block" hook (`shmem_sync::hook`) once their
-//! first poll and a spin of at most `shmem_sync::hook::HOLD_SPIN` found nothing, and a call that could block in
-//! an engine instead (copy or network engines) calls it before it starts. Holding the GIL across a real wait
-//! could deadlock a multi-threaded PE (this thread waits for a peer PE that waits for another thread of this PE,
-//! which needs the GIL), so the GIL is held at most for the call's own bounded work: callers use it only for
-//! calls whose work before their first wait is small ([`HOLD_MAX_BYTES`] of data at most).
+//! first poll and `shmem_sync::hook::HOLD_POLLS` more (a few microseconds at most) found nothing, and a call
+//! that could block in an engine instead (copy or network engines) calls it before it starts. Holding the GIL
+//! across a real wait could deadlock a multi-threaded PE (this thread waits for a peer PE that waits for another
+//! thread of this PE, which needs the GIL), so the GIL is held at most for the call's own bounded work: callers
+//! use it only for calls whose work before their first wait is small ([`HOLD_MAX_BYTES`] of data at most).
 
 use crate::error::ResultExt;
 use pyo3::prelude::*;

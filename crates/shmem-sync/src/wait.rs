@@ -12,7 +12,7 @@
 //! instead, for a while, as do the process's other waits: see [`crate::contention`] (`SHMEM_WAIT_DESCHED_US`).
 //!
 //! A wait whose first poll fails calls this thread's "about to block" hook, when one is armed (see
-//! [`crate::hook`]), after at most [`crate::hook::HOLD_SPIN`] of spinning: a Python caller gives the GIL up
+//! [`crate::hook`]), after [`crate::hook::HOLD_POLLS`] more polls: a Python caller gives the GIL up
 //! there, and keeps it for waits that were satisfied at once.
 //!
 //! When an engine applies remote writes in software on this PE (TCP: [`WaitCtx::progress`]), the waiting thread
@@ -382,11 +382,13 @@ pub fn wait_until_on<R>(
     if crate::hook::armed() {
         // The caller holds something its other threads need (the GIL) until the call would block: a short spin
         // first (not when this node's PEs share cores), then the hook, before anything longer.
-        // (No look at the contention detector: a spin this short notices a lost core itself.)
-        let hold = tune.spin_for.min(crate::hook::HOLD_SPIN);
-        if !hold.is_zero() {
-            if let Spun::Done(r) = spin(ctx, &mut poll, hold) {
-                return Ok(r);
+        // A count of polls, not a time: no clock read on the path of a call whose peer is about to arrive.
+        if !tune.spin_for.is_zero() {
+            for _ in 0..crate::hook::HOLD_POLLS {
+                std::hint::spin_loop();
+                if let Some(r) = poll() {
+                    return Ok(r);
+                }
             }
         }
         crate::hook::before_block();
