@@ -7,7 +7,8 @@
 //! `dest` and `source` are symmetric: ints from `aclshmem_malloc` or arrays viewing the heap (`shmem.zeros`).
 //! When an array is smaller than the call's count, the call still joins the collective, so that every member
 //! fails with INVALID_PARAM instead of waiting (`shmem::collectives::refuse`). The GIL is released during the
-//! call. `longdouble` names move and reduce `float64` values (the runtime's documented decision).
+//! call; broadcasts and reductions of at most `HOLD_MAX_BYTES` release it only where they would wait (see
+//! `blocking`). `longdouble` names move and reduce `float64` values (the runtime's documented decision).
 
 use crate::blocking::{detached, detached_when_blocking, HOLD_MAX_BYTES};
 use crate::buffer::{Count, I32Arg, Sym};
