@@ -5,11 +5,27 @@
 //! as a peer writes. Between slices Python's signal handlers run, so that Ctrl-C (KeyboardInterrupt) ends a
 //! wait within one slice. All slices of one wait share one watchdog clock ([`WaitClock`]), so the runtime's
 //! stuck-wait warning (`SHMEM_WAIT_WARN_SECS`) measures the whole wait, not one slice.
+//!
+//! # Keeping the GIL for calls that do not wait
+//! Releasing the GIL and taking it back costs every call a mutex round trip and a condition-variable signal
+//! (30-40 ns, also in a single-threaded program), which is a large part of a small collective that completes at
+//! once: a broadcast member whose root has already posted, a 2-PE reduction whose peer has already arrived.
+//! [`detached_when_blocking`] therefore runs such a call holding the GIL and releases it only where the call
+//! would block: the runtime's waits call the thread's "about to block" hook (`shmem_sync::hook`) once their
+//! first poll and `shmem_sync::hook::HOLD_POLLS` more (a few microseconds at most) found nothing, and a call
+//! that could block in an engine instead (copy or network engines) calls it before it starts. Holding the GIL
+//! across a real wait could deadlock a multi-threaded PE (this thread waits for a peer PE that waits for another
+//! thread of this PE, which needs the GIL), so the GIL is held at most for the call's own bounded work: callers
+//! use it only for calls whose work before their first wait is small ([`HOLD_MAX_BYTES`] of data at most).
 
 use crate::error::ResultExt;
 use pyo3::prelude::*;
 use shmem::waits::{WaitClock, WaitLimit};
 use std::time::Duration;
+
+/// Most bytes a collective may move with the GIL held (see the module documentation): the copies of a call
+/// this small take well under a microsecond; a larger one releases the GIL before it starts.
+pub(crate) const HOLD_MAX_BYTES: usize = 4096;
 
 /// Longest time between two checks for Python signals.
 pub(crate) const SLICE: Duration = Duration::from_millis(20);
@@ -33,4 +49,38 @@ pub(crate) fn wait_in_slices<R: Send>(
 /// Runs a blocking runtime call (barrier, collective allocation, init) with the GIL released.
 pub(crate) fn detached<R: Send>(py: Python<'_>, f: impl FnOnce() -> shmem::Result<R> + Send) -> PyResult<R> {
     py.detach(f).py()
+}
+
+/// Runs a runtime call holding the GIL until the call is about to block, and releases the GIL from there to the
+/// end of the call (see the module documentation). `f` must not block for long anywhere but in the runtime's
+/// waits or in calls that run the hook first, and it may not touch Python objects (it may run without the GIL;
+/// `Send` keeps `Python` tokens and `Bound` references out of it, as for `Python::detach`).
+pub(crate) fn detached_when_blocking<R: Send>(
+    _py: Python<'_>,
+    f: impl FnOnce() -> shmem::Result<R> + Send,
+) -> PyResult<R> {
+    /// The thread state saved when the hook released the GIL; taken back when the call ends, also by a panic
+    /// (which pyo3 turns into an exception, and that needs the GIL).
+    struct Reattach(*mut pyo3::ffi::PyThreadState);
+    impl Drop for Reattach {
+        fn drop(&mut self) {
+            if !self.0.is_null() {
+                // SAFETY: `self.0` is the state `PyEval_SaveThread` returned on this thread, which has not taken
+                // the GIL back since: restoring it re-attaches this thread, as `Python::detach` does on return.
+                unsafe { pyo3::ffi::PyEval_RestoreThread(self.0) };
+            }
+        }
+    }
+    let mut saved = Reattach(std::ptr::null_mut());
+    let r = shmem_sync::hook::with_block_hook(
+        &mut || {
+            // SAFETY: this thread holds the GIL (the `_py` token proves it) and still does: the hook runs at most
+            // once per call. Until `Reattach` restores the state, nothing on this thread touches Python: `f` is
+            // runtime code only.
+            saved.0 = unsafe { pyo3::ffi::PyEval_SaveThread() };
+        },
+        f,
+    );
+    drop(saved);
+    r.py()
 }

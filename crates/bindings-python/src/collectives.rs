@@ -7,9 +7,10 @@
 //! `dest` and `source` are symmetric: ints from `aclshmem_malloc` or arrays viewing the heap (`shmem.zeros`).
 //! When an array is smaller than the call's count, the call still joins the collective, so that every member
 //! fails with INVALID_PARAM instead of waiting (`shmem::collectives::refuse`). The GIL is released during the
-//! call. `longdouble` names move and reduce `float64` values (the runtime's documented decision).
+//! call; broadcasts and reductions of at most `HOLD_MAX_BYTES` release it only where they would wait (see
+//! `blocking`). `longdouble` names move and reduce `float64` values (the runtime's documented decision).
 
-use crate::blocking::detached;
+use crate::blocking::{detached, detached_when_blocking, HOLD_MAX_BYTES};
 use crate::buffer::{Count, I32Arg, Sym};
 use pyo3::prelude::*;
 use shmem::collectives::{self, active_set, DataType, ReduceOp};
@@ -68,10 +69,14 @@ pub(crate) fn broadcast(
     let b = times(n, dt.size());
     let pre = dest_error(&dest, b).or_else(|| room_error(&source, b, "source"));
     // A refused broadcast meets the others as a broadcast (on one node it is posted: the members do not all meet).
-    detached(py, move || match pre {
-        Some(e) => collectives::broadcast::refuse(team, dt, n, root, e),
-        None => collectives::broadcast::broadcast(team, dt, dest.addr, source.addr, n, root),
-    })
+    match pre {
+        Some(e) => detached(py, move || collectives::broadcast::refuse(team, dt, n, root, e)),
+        // Small: the GIL is kept unless the call waits (see `blocking`).
+        None if b.is_some_and(|b| b <= HOLD_MAX_BYTES) => detached_when_blocking(py, move || {
+            collectives::broadcast::broadcast(team, dt, dest.addr, source.addr, n, root)
+        }),
+        None => detached(py, move || collectives::broadcast::broadcast(team, dt, dest.addr, source.addr, n, root)),
+    }
 }
 
 /// A team collect (`fixed`: fcollect) of `n` elements of `dt` per member into `dest` (capacity checked by the
@@ -137,7 +142,12 @@ pub(crate) fn reduce(
 ) -> PyResult<()> {
     let b = times(n, dt.size());
     let pre = dest_error(&dest, b).or_else(|| room_error(&source, b, "source"));
-    guarded(py, team, pre, move || collectives::reduce::reduce(team, op, dt, dest.addr, source.addr, n))
+    let call = move || collectives::reduce::reduce(team, op, dt, dest.addr, source.addr, n);
+    match pre {
+        // Small: the GIL is kept unless the call waits (see `blocking`).
+        None if b.is_some_and(|b| b <= HOLD_MAX_BYTES) => detached_when_blocking(py, call),
+        pre => guarded(py, team, pre, call),
+    }
 }
 
 fn op_named(name: &str) -> ReduceOp {

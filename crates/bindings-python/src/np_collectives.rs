@@ -61,6 +61,16 @@ impl<'py> Opt<'py> {
         }
     }
 
+    /// Whether converting it runs no Python code (absent, or an exact `int`): then nothing can have changed an
+    /// array classified before the conversion, and it need not be read again ([`fresh`]).
+    #[inline(always)]
+    fn is_plain(&self) -> bool {
+        match self {
+            Opt::Absent => true,
+            Opt::Given(o) => o.is_exact_instance_of::<pyo3::types::PyInt>(),
+        }
+    }
+
     /// The object to hand to the Python helpers (the default team when absent).
     fn team_object(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         match self {
@@ -188,9 +198,11 @@ fn reduce_array<'py>(
     if !kind.is_native() {
         return Err(refuse_swapped(source));
     }
+    // No Python code runs below when `dest` is given and `team` is plain: `source` need not be read again.
+    let plain = dest.object().is_some() && team.is_plain();
     let dest = dest_or_new(source, dest, &team, || source.getattr("shape"))?;
     let team = team.i32_or(TEAM_WORLD)?;
-    let kind = fresh(source, kind)?;
+    let kind = if plain { kind } else { fresh(source, kind)? };
     let dest_kind = classify(&dest)?;
     if !dest_kind.is_native() {
         return Err(refuse_swapped(&dest));
@@ -217,9 +229,11 @@ fn broadcast<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let kind = array_arg(source)?;
     let dest_kind = array_arg(&dest)?;
+    // Plain ints (or defaults) convert without running Python code: then the arrays need not be read again.
+    let plain = team.is_plain() && root.is_plain();
     let team = team.i32_or(TEAM_WORLD)?;
     let root = root.i32_or(0)?;
-    let (kind, dest_kind) = (fresh(source, kind)?, fresh(&dest, dest_kind)?);
+    let (kind, dest_kind) = if plain { (kind, dest_kind) } else { (fresh(source, kind)?, fresh(&dest, dest_kind)?) };
     let n = size_of(source, &kind)?;
     let dt = dtype_of(&kind);
     let (d, s) = syms_or_meet(py, sym_of(&dest, &dest_kind), sym_of(source, &kind), move |e| {

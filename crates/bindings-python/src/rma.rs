@@ -5,7 +5,7 @@
 //! release it. Buffers handed to `_nbi` operations stay exported until the next quiet/barrier. Every argument
 //! (buffer exports included) is resolved and checked before data moves: a refused call has no side effect.
 
-use crate::blocking::detached;
+use crate::blocking::{detached, detached_when_blocking};
 use crate::buffer::{hold_for_nbi, lend_until_quiet, with_local, Access, Count, I32Arg, PeArg, Span, Sym};
 use crate::error::{invalid, shmem_err, ResultExt, NOT_INITED};
 use crate::state;
@@ -263,7 +263,8 @@ pub(crate) fn aclshmem_fence() -> PyResult<()> {
 #[pyfunction]
 pub(crate) fn aclshmem_barrier_all(py: Python<'_>) -> PyResult<()> {
     let mark = state::lent_mark();
-    detached(py, shmem::api::barrier_all)?;
+    // The GIL is kept unless the barrier waits (see `blocking`).
+    detached_when_blocking(py, shmem::api::barrier_all)?;
     state::release_lent(py, mark);
     Ok(())
 }
@@ -271,7 +272,7 @@ pub(crate) fn aclshmem_barrier_all(py: Python<'_>) -> PyResult<()> {
 /// A barrier over all PEs without quiet.
 #[pyfunction]
 pub(crate) fn aclshmem_sync_all(py: Python<'_>) -> PyResult<()> {
-    detached(py, shmem::api::sync_all)
+    detached_when_blocking(py, shmem::api::sync_all)
 }
 
 /// Registers this module's functions.

@@ -90,13 +90,14 @@ pub(crate) fn team_destroy(py: Python<'_>, team: I32Arg) -> PyResult<()> {
 /// A barrier over `team` without completing outstanding operations.
 #[pyfunction]
 pub(crate) fn aclshmem_team_sync(py: Python<'_>, team: I32Arg) -> PyResult<()> {
-    detached(py, move || team::sync(team.0))
+    // The GIL is kept unless the barrier waits (see `blocking`).
+    crate::blocking::detached_when_blocking(py, move || team::sync(team.0))
 }
 
 /// quiet, then a barrier over `team`.
 #[pyfunction]
 pub(crate) fn aclshmem_team_barrier(py: Python<'_>, team: I32Arg) -> PyResult<()> {
-    detached(py, move || team::barrier(team.0))
+    crate::blocking::detached_when_blocking(py, move || team::barrier(team.0))
 }
 
 /// Blocking put of `elem_size` bytes to PE `pe` of `team` (a team-relative number).

@@ -7,6 +7,8 @@
 //!   every engine and runs at memory speed on one node.
 //! - [`cmp`]: the comparison operators and the value types waits accept.
 //! - [`contention`]: noticing that other processes take this process's cores, so that waits sleep at once.
+//! - [`hook`]: the thread-local "about to block" hook every wait calls before it blocks (the Python binding
+//!   keeps the GIL for calls that never wait).
 
 #![deny(missing_docs)]
 
@@ -14,6 +16,7 @@ pub mod barrier;
 pub mod cmp;
 pub mod contention;
 pub mod family;
+pub mod hook;
 pub mod wait;
 
 pub use barrier::{barrier_carrying, barrier_probed, BarrierState, TeamView, CARRY_WORDS};

@@ -11,6 +11,10 @@
 //! A wait that finds itself descheduled while it spins or yields (other processes want the cores) sleeps at once
 //! instead, for a while, as do the process's other waits: see [`crate::contention`] (`SHMEM_WAIT_DESCHED_US`).
 //!
+//! A wait whose first poll fails calls this thread's "about to block" hook, when one is armed (see
+//! [`crate::hook`]), after [`crate::hook::HOLD_POLLS`] more polls: a Python caller gives the GIL up
+//! there, and keeps it for waits that were satisfied at once.
+//!
 //! When an engine applies remote writes in software on this PE (TCP: [`WaitCtx::progress`]), the waiting thread
 //! drives it while it spins and yields, applying what arrived itself, and each spin round ends with a yield
 //! (see `spin_driving`); before it sleeps it hands the work back to the engine's own progress thread.
@@ -391,6 +395,20 @@ pub fn wait_until_on<R>(
         return Ok(r);
     }
     let tune = tuning(ctx.config, ctx.node.local_pes(), ctx.node.n_pes());
+    if crate::hook::armed() {
+        // The caller holds something its other threads need (the GIL) until the call would block: a short spin
+        // first (not when this node's PEs share cores), then the hook, before anything longer.
+        // A count of polls, not a time: no clock read on the path of a call whose peer is about to arrive.
+        if !tune.spin_for.is_zero() {
+            for _ in 0..crate::hook::HOLD_POLLS {
+                std::hint::spin_loop();
+                if let Some(r) = poll() {
+                    return Ok(r);
+                }
+            }
+        }
+        crate::hook::before_block();
+    }
     let start = Instant::now();
     let own_clock;
     let clock = match ctx.clock {
@@ -786,6 +804,46 @@ mod tests {
         assert_eq!(got, 42);
         assert!(contention::global().active(Instant::now()), "the hold outlasts the test's wait");
         assert!(polls < 100, "{polls} polls: the wait spun or yielded");
+    }
+
+    /// The "about to block" hook: a wait satisfied at its first poll leaves it armed (the caller keeps the GIL);
+    /// a wait that must wait for another thread calls it exactly once before blocking, and still returns the
+    /// written value.
+    #[test]
+    fn a_wait_calls_the_armed_hook_only_when_it_would_block() {
+        use shmem_core::engine::{AtomicOp, AtomicWidth};
+        let node = test_node("hook");
+        let health = JobHealth::default();
+        let config = SyncConfig::default();
+        let ctx = WaitCtx {
+            node,
+            health: &health,
+            timeout: Some(Duration::from_secs(30)),
+            remote_writes_wake: true,
+            clock: None,
+            config: &config,
+            progress: None,
+        };
+        let word = HeapOffset(768);
+        let wait_for = |v: u64| {
+            let poll = || (load_local::<u64>(node, word) == v).then_some(v);
+            wait_until(&ctx, Some((word, 8)), poll, || "w".into()).unwrap()
+        };
+        let mut calls = 0;
+        let got = crate::hook::with_block_hook(&mut || calls += 1, || {
+            let at_once = wait_for(0);
+            assert!(crate::hook::armed(), "a satisfied wait leaves the hook armed");
+            let later = std::thread::scope(|s| {
+                s.spawn(|| {
+                    std::thread::sleep(Duration::from_millis(20));
+                    node.atomic(Pe(0), word, AtomicWidth::W64, AtomicOp::Swap(9)).unwrap();
+                });
+                wait_for(9)
+            });
+            (at_once, later)
+        });
+        assert_eq!(got, (0, 9));
+        assert_eq!(calls, 1);
     }
 
     /// A word written without a wake (as an RDMA NIC writes) is seen by a sleeping waiter, which sleeps in

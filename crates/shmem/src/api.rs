@@ -225,16 +225,19 @@ pub fn fence() -> Result<()> {
 
 /// quiet + barrier over all PEs.
 pub fn barrier_all() -> Result<()> {
-    let rt = current()?;
-    rt.check_live()?;
-    rt.barrier_all()
+    // The thread's cached runtime (no lock, no reference count change per call).
+    with_current(|rt| {
+        rt.check_live()?;
+        rt.barrier_all()
+    })
 }
 
 /// Barrier over all PEs without quiet.
 pub fn sync_all() -> Result<()> {
-    let rt = current()?;
-    rt.check_live()?;
-    rt.sync_all()
+    with_current(|rt| {
+        rt.check_live()?;
+        rt.sync_all()
+    })
 }
 
 /// Ends every PE of the job with `status` (does not return).

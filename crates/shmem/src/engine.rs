@@ -162,6 +162,15 @@ pub(crate) struct Router {
     /// [`Router::fence`]).
     fence_quiets: Vec<bool>,
     policy: BulkPolicy,
+    /// Every engine works with the calling CPU alone: its operations are loads, stores, copies and atomics on
+    /// mapped memory that complete before the call returns (no asynchronous transfers, no software progress,
+    /// no NIC atomics). Then a runtime call blocks only in the waits of `shmem_sync`, which call the "about to
+    /// block" hook first (see `shmem_sync::hook` and [`Router::before_engine_block`]).
+    cpu_only: bool,
+    /// The engines' capabilities together and whether one needs a driving thread, fixed when the router is
+    /// made: every wait context asks (twice per barrier), and folding them again cost each small collective.
+    caps: Capabilities,
+    driven: bool,
 }
 
 const NO_BULK: u8 = u8::MAX;
@@ -269,7 +278,13 @@ impl Router {
                 })
             })
             .collect();
-        Ok(Router { engines, route, bulk, atomics, fence_quiets, policy })
+        let cpu_only = engines.iter().all(|e| {
+            let c = e.capabilities();
+            c.direct_pointers && c.cpu_coherent_atomics && !c.asynchronous_nbi && !e.needs_progress()
+        });
+        let caps = Capabilities::all_of(engines.iter().map(|e| e.capabilities()));
+        let driven = engines.iter().any(|e| e.needs_progress());
+        Ok(Router { engines, route, bulk, atomics, fence_quiets, policy, cpu_only, caps, driven })
     }
 
     /// The engine that reaches `pe` (checked by the caller to be in range): the one for atomics and small
@@ -277,6 +292,17 @@ impl Router {
     #[inline]
     pub(crate) fn to(&self, pe: Pe) -> &Engine {
         &self.engines[self.route[pe.index()] as usize]
+    }
+
+    /// Calls this thread's "about to block" hook (`shmem_sync::hook`) unless every engine works with the
+    /// calling CPU alone: a runtime call that may block in an engine (a network round trip, a quiet waiting for
+    /// a copy engine) and not only in the waits of `shmem_sync` calls this first, so that a caller holding the
+    /// GIL gives it up before anything can take long.
+    #[inline]
+    pub(crate) fn before_engine_block(&self) {
+        if !self.cpu_only {
+            shmem_sync::hook::before_block();
+        }
     }
 
     /// The engine for atomics on `pe`'s words and for puts with a signal to `pe`.
@@ -321,8 +347,9 @@ impl DataOpEngine for Router {
     fn kind(&self) -> OpEngineType {
         self.engines.iter().fold(OpEngineType::empty(), |k, e| k | e.kind())
     }
+    #[inline]
     fn capabilities(&self) -> Capabilities {
-        Capabilities::all_of(self.engines.iter().map(|e| e.capabilities()))
+        self.caps
     }
     fn reaches(&self, pe: Pe) -> bool {
         pe.index() < self.route.len()
@@ -391,8 +418,9 @@ impl DataOpEngine for Router {
     fn progress(&self) -> bool {
         self.engines.iter().fold(false, |did, e| e.progress() | did)
     }
+    #[inline]
     fn needs_progress(&self) -> bool {
-        self.engines.iter().any(|e| e.needs_progress())
+        self.driven
     }
     fn progress_release(&self) {
         self.engines.iter().for_each(|e| e.progress_release())

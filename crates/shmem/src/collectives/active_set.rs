@@ -58,7 +58,7 @@ fn group(rt: &Runtime, start: i32, log_stride: i32, size: i32, psync: usize) -> 
         ))
     })?;
     Ok(Group {
-        members,
+        members: super::Members::Set(members),
         me,
         meet: Meet::ActiveSet(at),
         desc: at.plus(DESC),

@@ -63,6 +63,8 @@ fn team_broadcast(
     root: i64,
     mut pre: Option<Error>,
 ) -> Result<()> {
+    // Waits aside, only an engine can block here (see `shmem_sync::hook`).
+    rt.router.before_engine_block();
     let posted = rt.with_team(team, |t| {
         posted::applies(rt, t).then(|| {
             let n = t.members.as_slice().len();

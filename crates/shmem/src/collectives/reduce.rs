@@ -75,6 +75,8 @@ pub(crate) fn run(
     nreduce: usize,
     pre: Option<Error>,
 ) -> Result<()> {
+    // Waits aside, only an engine can block here (see `shmem_sync::hook`).
+    rt.router.before_engine_block();
     // Named only when a message is made (no formatting on every call).
     let what = || format!("{}_reduce of {}", op.name(), dt.name());
     let checked = if dt == DataType::Bytes || !dt.supports(op) {
@@ -309,7 +311,10 @@ fn run_pair(
     bytes: usize,
 ) -> Result<()> {
     let mine = pair_words(g.tag, desc, (local.is_none() && bytes > 0).then(|| local_ptr(rt, src, bytes)), bytes);
-    let theirs = rt.team_sync_carrying(team, Some(mine))?;
+    let theirs = match &g.members {
+        super::Members::Team(t) => rt.team_sync_with(team, t, Some(mine))?,
+        super::Members::Set(_) => rt.team_sync_carrying(team, Some(mine))?,
+    };
     let Some(theirs) = theirs.filter(|t| local.is_none() && t[0] == mine[0]) else {
         return Err(disagreement(rt, g, desc, local));
     };

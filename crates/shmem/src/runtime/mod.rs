@@ -394,6 +394,8 @@ impl Runtime {
     #[inline]
     pub(crate) fn quiet(&self) -> Result<()> {
         use shmem_core::engine::DataOpEngine;
+        // A copy engine's or a network engine's quiet waits for its transfers (see `shmem_sync::hook`).
+        self.router.before_engine_block();
         for e in self.router.all() {
             e.quiet().map_err(|e| self.first_cause(e))?;
         }
@@ -419,6 +421,8 @@ impl Runtime {
         if !matches!(e, Error::Inner(_)) {
             return e;
         }
+        // Sleeps below: a caller holding the GIL gives it up first (see `shmem_sync::hook`).
+        shmem_sync::hook::before_block();
         let until = std::time::Instant::now() + std::time::Duration::from_millis(250);
         loop {
             if let Err(first) = self.health.check() {

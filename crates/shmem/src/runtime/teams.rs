@@ -127,6 +127,13 @@ impl Runtime {
     /// `Arc` were four of its atomic read-modify-writes).
     pub(crate) fn with_team<R>(&self, team: i32, f: impl FnOnce(&TeamInfo) -> R) -> Result<R> {
         self.check_live()?;
+        if team == TEAM_WORLD {
+            // The runtime holds TEAM_WORLD's entry for its whole life: no thread-local (a `__tls_get_addr` call
+            // inside a Python extension) and no reference count.
+            if let Some(world) = self.world_team.get() {
+                return Ok(f(world));
+            }
+        }
         // Acquire: pairs with the Release store of a new version after the table changed.
         let version = self.teams_version.load(Ordering::Acquire);
         LAST_TEAM.with(|cell| {
@@ -176,6 +183,20 @@ impl Runtime {
         carry: Option<[u64; shmem_sync::CARRY_WORDS]>,
     ) -> Result<Option<[u64; shmem_sync::CARRY_WORDS]>> {
         let t = self.team(team)?;
+        self.team_sync_with(team, &t, carry)
+    }
+
+    /// [`Runtime::team_sync_carrying`] on `t`, the entry of live team `team` that the caller already holds (a
+    /// collective's group: no second lookup per call).
+    pub(crate) fn team_sync_with(
+        &self,
+        team: i32,
+        t: &TeamInfo,
+        carry: Option<[u64; shmem_sync::CARRY_WORDS]>,
+    ) -> Result<Option<[u64; shmem_sync::CARRY_WORDS]>> {
+        // The barrier's waits call the "about to block" hook themselves; its atomics block only on an engine
+        // that is not the CPU's.
+        self.router.before_engine_block();
         let slot = handle_slot(team).expect("a live handle");
         let view = TeamView { members: t.members.as_slice(), my_index: t.my_index, slot, node_of: &self.node_of };
         let ctx = self.wait_ctx(true);

@@ -7,6 +7,7 @@
 mod agreement;
 mod barriers;
 mod coll_back_to_back;
+mod coll_hook;
 mod coll_posted;
 mod coll_tiny;
 mod collectives;
@@ -57,6 +58,7 @@ fn scenarios() -> Vec<(&'static str, Scenario)> {
     v.extend(agreement::SCENARIOS.iter().copied());
     v.extend(collectives::SCENARIOS.iter().copied());
     v.extend(coll_back_to_back::SCENARIOS.iter().copied());
+    v.extend(coll_hook::SCENARIOS.iter().copied());
     v.extend(coll_posted::SCENARIOS.iter().copied());
     v.extend(coll_tiny::SCENARIOS.iter().copied());
     v.extend(ctxlock::SCENARIOS.iter().copied());
@@ -88,6 +90,7 @@ fn trials() -> Vec<(&'static str, &'static [u32])> {
 fn engine_trials() -> Vec<(&'static str, &'static [u32])> {
     let mut v = Vec::new();
     v.extend(rma::TRIALS.iter().copied());
+    v.extend(coll_hook::TRIALS.iter().copied());
     v.extend(ctxlock::TRIALS.iter().copied());
     v.extend(sync::TRIALS.iter().copied());
     v
