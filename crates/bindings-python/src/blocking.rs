@@ -23,8 +23,9 @@ use pyo3::prelude::*;
 use shmem::waits::{WaitClock, WaitLimit};
 use std::time::Duration;
 
-/// Most bytes a collective may move with the GIL held (see the module documentation): the copies of a call
-/// this small take well under a microsecond; a larger one releases the GIL before it starts.
+/// Most bytes per member a collective may move with the GIL held (see the module documentation): the copies of
+/// a call this small take about a microsecond at most; a larger one releases the GIL before it starts. A
+/// reduction that folds more than 16 KiB in all (a large team) calls the hook before its fold.
 pub(crate) const HOLD_MAX_BYTES: usize = 4096;
 
 /// Longest time between two checks for Python signals.
@@ -53,11 +54,14 @@ pub(crate) fn detached<R: Send>(py: Python<'_>, f: impl FnOnce() -> shmem::Resul
 
 /// Runs a runtime call holding the GIL until the call is about to block, and releases the GIL from there to the
 /// end of the call (see the module documentation). `f` must not block for long anywhere but in the runtime's
-/// waits or in calls that run the hook first, and it may not touch Python objects (it may run without the GIL;
-/// `Send` keeps `Python` tokens and `Bound` references out of it, as for `Python::detach`).
+/// waits or in calls that run the hook first, and it may not touch Python objects (it may run without the GIL).
+/// Unlike `Python::detach`, the hook releases the GIL behind pyo3's back (pyo3 still counts this thread as
+/// attached), so `Send` is not enough: a `Py<T>` or `PyBuffer` moved into `f` is `Send`, and dropping it at the
+/// end of `f` would decrement or release without the GIL while another thread runs Python. `Copy` keeps every
+/// owner of a Python object out of `f` (the calls capture addresses, counts and codes only).
 pub(crate) fn detached_when_blocking<R: Send>(
     _py: Python<'_>,
-    f: impl FnOnce() -> shmem::Result<R> + Send,
+    f: impl FnOnce() -> shmem::Result<R> + Send + Copy,
 ) -> PyResult<R> {
     /// The thread state saved when the hook released the GIL; taken back when the call ends, also by a panic
     /// (which pyo3 turns into an exception, and that needs the GIL).

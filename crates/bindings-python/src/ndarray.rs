@@ -218,6 +218,13 @@ impl Class {
 }
 
 /// `numpy.ndarray` and whether the fast path is on.
+/// Whether [`classify`] reads arrays without running Python code (NumPy's array head has the layout this
+/// binding reads); when not, it reads Python attributes, which may run a subclass's code (and let another thread
+/// run), so callers read an array classified earlier again before using its address.
+pub(crate) fn classifies_without_python(py: Python<'_>) -> PyResult<bool> {
+    Ok(ndarray_type(py)?.1)
+}
+
 fn ndarray_type(py: Python<'_>) -> PyResult<(&Bound<'_, PyType>, bool)> {
     let (t, fast) = NDARRAY.get_or_try_init(py, || {
         let t = py.import("numpy")?.getattr("ndarray")?.cast_into::<PyType>()?.unbind();

@@ -198,14 +198,22 @@ fn reduce_array<'py>(
     if !kind.is_native() {
         return Err(refuse_swapped(source));
     }
-    // No Python code runs below when `dest` is given and `team` is plain: `source` need not be read again.
-    let plain = dest.object().is_some() && team.is_plain();
+    // No Python code runs below when `dest` is given, `team` is plain and arrays are classified from their heads:
+    // `source` need not be read again.
+    let fast = crate::ndarray::classifies_without_python(py)?;
+    let plain = fast && dest.object().is_some() && team.is_plain();
     let dest = dest_or_new(source, dest, &team, || source.getattr("shape"))?;
     let team = team.i32_or(TEAM_WORLD)?;
-    let kind = if plain { kind } else { fresh(source, kind)? };
+    // Read `source` again where Python code may have run since: allocating `dest`, a team's `__index__`, or (when
+    // arrays are classified by their attributes) classifying `dest` itself, which comes first then.
+    let kind = if plain || !fast { kind } else { fresh(source, kind)? };
     let dest_kind = classify(&dest)?;
     if !dest_kind.is_native() {
         return Err(refuse_swapped(&dest));
+    }
+    let kind = if fast { kind } else { fresh(source, kind)? };
+    if !kind.is_native() {
+        return Err(refuse_swapped(source));
     }
     let (d, s) = syms_or_meet(py, sym_of(&dest, &dest_kind), sym_of(source, &kind), move |e| {
         shmem::collectives::refuse(team, e)
@@ -229,8 +237,9 @@ fn broadcast<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let kind = array_arg(source)?;
     let dest_kind = array_arg(&dest)?;
-    // Plain ints (or defaults) convert without running Python code: then the arrays need not be read again.
-    let plain = team.is_plain() && root.is_plain();
+    // Plain ints (or defaults) convert without running Python code, and arrays classified from their heads ran
+    // none either: then the arrays need not be read again.
+    let plain = team.is_plain() && root.is_plain() && crate::ndarray::classifies_without_python(py)?;
     let team = team.i32_or(TEAM_WORLD)?;
     let root = root.i32_or(0)?;
     let (kind, dest_kind) = if plain { (kind, dest_kind) } else { (fresh(source, kind)?, fresh(&dest, dest_kind)?) };

@@ -43,7 +43,8 @@ impl Drop for Disarm<'_> {
 }
 
 /// Runs `f` with `hook` armed on this thread: the first wait inside `f` that cannot complete at once calls it
-/// (once), before it blocks. Nested calls arm their own hook and restore the outer one when they end.
+/// (once), before it blocks. A call nested in another's `f` runs the outer hook at once (nothing tells the outer
+/// caller when the inner one's waits block: its promise is kept by running it early) and arms its own.
 pub fn with_block_hook<R>(hook: &mut dyn FnMut(), f: impl FnOnce() -> R) -> R {
     let raw: *mut (dyn FnMut() + '_) = hook;
     // SAFETY: only the lifetime bound of the trait object changes (same layout). The pointer is stored for the
@@ -52,6 +53,12 @@ pub fn with_block_hook<R>(hook: &mut dyn FnMut(), f: impl FnOnce() -> R) -> R {
     let raw: Raw = unsafe { std::mem::transmute::<*mut (dyn FnMut() + '_), Raw>(raw) };
     // One thread-local lookup for arming and disarming (in a Python extension each is a `__tls_get_addr` call).
     ARMED.with(|a| {
+        if let Some(outer) = a.take() {
+            // SAFETY: `outer` was stored by a `with_block_hook` further up this thread's stack, which is still
+            // running (it removes the pointer before it returns), so the closure is alive and borrowed by nothing
+            // else; taken out first, so it runs once.
+            unsafe { (*outer)() }
+        }
         let _disarm = Disarm(a, a.replace(Some(raw)));
         f()
     })
@@ -96,20 +103,22 @@ mod tests {
     }
 
     #[test]
-    fn nested_hooks_restore_the_outer_one_also_after_a_panic() {
-        let (mut outer, mut inner) = (0, 0);
-        with_block_hook(&mut || outer += 1, || {
+    fn a_nested_hook_runs_the_outer_one_at_once_and_disarms_also_after_a_panic() {
+        let outer = Cell::new(0);
+        let mut inner = 0;
+        with_block_hook(&mut || outer.set(outer.get() + 1), || {
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 with_block_hook(&mut || inner += 1, || {
+                    assert_eq!(outer.get(), 1, "the outer hook ran when the inner one was armed");
                     before_block();
                     panic!("boom")
                 })
             }));
             assert!(r.is_err());
-            assert!(armed(), "the outer hook is armed again");
+            assert!(!armed(), "the outer hook ran already: nothing is armed again");
             before_block();
         });
-        assert_eq!((outer, inner), (1, 1));
+        assert_eq!((outer.get(), inner), (1, 1));
         assert!(!armed());
     }
 }

@@ -370,9 +370,18 @@ fn tiny_record(tag: u64, d: &Desc) -> [u64; 3] {
 }
 
 /// The inline path: folds every member's staged bytes in team order straight into this PE's `dest`.
+/// Bytes folded (payload times members) above which the inline fold calls the "about to block" hook first
+/// (`shmem_sync::hook`): about a microsecond of combining.
+const FOLD_UNDER_HOOK_BYTES: usize = 16 << 10;
+
 fn fold_lines(rt: &Runtime, g: &Group, op: ReduceOp, dt: DataType, lines: &Lines, dst: HeapOffset, bytes: usize) {
     if bytes == 0 {
         return;
+    }
+    if bytes.saturating_mul(g.len()) > FOLD_UNDER_HOOK_BYTES {
+        // A long fold (a large team): a caller holding a lock for calls that do not wait (the Python binding's
+        // GIL) lets it go first, as before a wait.
+        shmem_sync::hook::before_block();
     }
     let d = local_ptr(rt, dst, bytes);
     // SAFETY: d..d+bytes is this PE's checked dest (aligned for dt by check_range), which nothing else reads or

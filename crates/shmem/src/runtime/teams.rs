@@ -370,15 +370,21 @@ impl Runtime {
         self.team(team)?;
         self.quiet()?;
         self.team_sync(team)?;
-        let mut t = self.teams.lock().unwrap_or_else(|e| e.into_inner());
         let slot = handle_slot(team).expect("a live handle");
-        self.teams_version.store(next_teams_version(), Ordering::Release);
-        if let Some(info) = t.slots[slot as usize].take() {
-            // The reserved contexts no live context holds are closed now, the others when they are destroyed.
+        let info = {
+            let mut t = self.teams.lock().unwrap_or_else(|e| e.into_inner());
+            self.teams_version.store(next_teams_version(), Ordering::Release);
+            let info = t.slots[slot as usize].take();
+            t.free.release(slot);
+            info
+        };
+        // The reserved contexts no live context holds are closed now, the others when they are destroyed. Outside
+        // the teams lock: closing a copy engine's domain joins its worker threads, and every collective looks its
+        // team up under that lock (a Python caller holding the GIL there would stall its other threads).
+        if let Some(info) = info {
             let free = info.reserved.lock().unwrap_or_else(|e| e.into_inner()).take();
             super::domains::release_domains(self, free.unwrap_or_default());
         }
-        t.free.release(slot);
         Ok(())
     }
 }
