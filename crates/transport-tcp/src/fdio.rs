@@ -129,7 +129,8 @@ fn host_local(stream: &TcpStream) -> bool {
 /// 1 MiB gets): about 7.8 pacing timers per get and 1.8-2.6 GB/s with `bbr`, 0.1 and 4-6 GB/s with `cubic` or
 /// `reno`. Pacing protects the queues of a real link; on the loopback device there are none. Best effort: where
 /// none is allowed the connection keeps the system's (logged at debug level).
-pub(crate) fn unpaced_if_host_local(stream: &TcpStream) {
+/// Public so that the benchmarks' raw TCP references get the same setting as the engine's sockets.
+pub fn unpaced_if_host_local(stream: &TcpStream) {
     if !host_local(stream) {
         return;
     }

@@ -44,3 +44,4 @@ pub use config::{
     auto_spin, spin_from, spin_from_env, spin_setting, TcpConfig, ADDR_VAR, AUTO_SPIN, DEFAULT_SPIN, MAX_SPIN, SPIN_VAR,
 };
 pub use engine::TcpEngine;
+pub use fdio::unpaced_if_host_local;
