@@ -511,6 +511,17 @@ pub fn wait_until_on<R>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A wait context over `node` for the tests: no engine to drive, no shared clock.
+    fn test_ctx<'a>(
+        node: &'a NodeSegments,
+        health: &'a JobHealth,
+        config: &'a SyncConfig,
+        timeout: Duration,
+        remote_writes_wake: bool,
+    ) -> WaitCtx<'a> {
+        WaitCtx { node, health, timeout: Some(timeout), remote_writes_wake, clock: None, config, progress: None }
+    }
     use shmem_core::heap::{HeapLayout, Segment};
     use shmem_core::Pe;
     use std::sync::Arc;
@@ -709,15 +720,7 @@ mod tests {
             node.word64(Pe(0), ping).store(0, Ordering::SeqCst);
             node.word64(Pe(0), pong).store(0, Ordering::SeqCst);
             let config = SyncConfig { desched_gap, ..SyncConfig::default() };
-            let ctx = WaitCtx {
-                node,
-                health: &health,
-                timeout: Some(Duration::from_secs(60)),
-                remote_writes_wake: true,
-                clock: None,
-                config: &config,
-                progress: None,
-            };
+            let ctx = test_ctx(node, &health, &config, Duration::from_secs(60), true);
             let wait_for = |at: HeapOffset, v: u64| {
                 let poll = || {
                     let seen = load_local::<u64>(node, at);
@@ -778,15 +781,7 @@ mod tests {
             at += contention::global().hold() + Duration::from_micros(1);
         }
         let config = SyncConfig { spin: Some(Duration::from_millis(2)), yields: Some(50), ..SyncConfig::default() };
-        let ctx = WaitCtx {
-            node,
-            health: &health,
-            timeout: Some(Duration::from_secs(30)),
-            remote_writes_wake: true,
-            clock: None,
-            config: &config,
-            progress: None,
-        };
+        let ctx = test_ctx(node, &health, &config, Duration::from_secs(30), true);
         let word = HeapOffset(512);
         let mut polls = 0u32;
         let got = std::thread::scope(|s| {
@@ -815,15 +810,7 @@ mod tests {
         let node = test_node("hook");
         let health = JobHealth::default();
         let config = SyncConfig::default();
-        let ctx = WaitCtx {
-            node,
-            health: &health,
-            timeout: Some(Duration::from_secs(30)),
-            remote_writes_wake: true,
-            clock: None,
-            config: &config,
-            progress: None,
-        };
+        let ctx = test_ctx(node, &health, &config, Duration::from_secs(30), true);
         let word = HeapOffset(768);
         let wait_for = |v: u64| {
             let poll = || (load_local::<u64>(node, word) == v).then_some(v);
