@@ -5,7 +5,9 @@
 //! `raw_block2`, `raw_spin2`; `get_bw`, `put_bw` and `raw_stream` (`tcp_opcount get_bw N SIZE`, default 1 MiB:
 //! blocking gets, puts each followed by a quiet, and a raw one-way stream of SIZE-byte messages; `RAW_CC=name`
 //! gives the raw stream's sockets that congestion control; `MIMIC=1` makes PE 1's main thread wait during
-//! `get_bw`/`put_bw` as the library's `wait_until` does in `shmem-bench`: 2 ms driving progress, then 4 ms asleep).
+//! `get_bw`/`put_bw` as the library's `wait_until` does in `shmem-bench`: 2 ms driving progress, then 4 ms asleep;
+//! `MIMIC_US=DRIVE,SLEEP` changes the two phases, in microseconds). `put_bw` also prints the time per message
+//! spent in the put (writing the payload) and in the quiet (the completion round trip and the target's tail).
 //! `put_signal` is the put-with-signal ping-pong (each PE waits for the other's signal, driving progress and
 //! yielding as the library's waits do); `raw_*` are raw 8 B ping-pongs over one connection (`raw_block`,
 //! `raw_spin`) or over two, one per direction (`raw_block2`, `raw_spin2`). Prints the time per operation
@@ -194,22 +196,28 @@ fn main() {
             // (spin 2 ms driving progress, yield when nothing was served, then sleep 4 ms), as in shmem-bench.
             let stop = std::sync::atomic::AtomicBool::new(false);
             let mimic = std::env::var("MIMIC").is_ok();
+            // MIMIC_US=drive,sleep (microseconds; default 2000,4000) changes the wait's phases.
+            let (drive_us, sleep_us) = std::env::var("MIMIC_US")
+                .ok()
+                .and_then(|v| v.split_once(',').and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?))))
+                .unwrap_or((2000u64, 4000u64));
             std::thread::scope(|sc| {
                 if mimic {
                     let (stop, e1) = (&stop, &bed.engines[1]);
                     sc.spawn(move || {
                         while !stop.load(Ordering::Relaxed) {
                             let t0 = Instant::now();
-                            while t0.elapsed() < std::time::Duration::from_millis(2) {
+                            while t0.elapsed() < std::time::Duration::from_micros(drive_us) {
                                 if !e1.progress() {
                                     std::thread::yield_now();
                                 }
                             }
                             e1.progress_release();
-                            std::thread::sleep(std::time::Duration::from_millis(4));
+                            std::thread::sleep(std::time::Duration::from_micros(sleep_us));
                         }
                     });
                 }
+                let (mut tp, mut tq) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
                 let t = Instant::now();
                 for _ in 0..n {
                     if what == "get_bw" {
@@ -218,12 +226,19 @@ fn main() {
                         unsafe { e.get(get, Completion::Blocking) }.unwrap();
                     } else {
                         let op = Put { pe: Pe(1), dst: HeapOffset(4096), src: big.as_ptr(), len: size, signal: None };
+                        let t0 = Instant::now();
                         // SAFETY: big outlives the call.
                         unsafe { e.put(op, Completion::Blocking) }.unwrap();
+                        let t1 = Instant::now();
                         e.quiet().unwrap();
+                        (tp, tq) = (tp + (t1 - t0), tq + t1.elapsed());
                     }
                 }
                 let s = t.elapsed().as_secs_f64();
+                if what == "put_bw" {
+                    let per = |d: std::time::Duration| d.as_nanos() / u128::from(n) / 1000;
+                    println!("put {} us, quiet {} us per message", per(tp), per(tq));
+                }
                 stop.store(true, Ordering::Relaxed);
                 println!("{what} {size} B: {:.2} GB/s", (size as f64 * n as f64) / s / 1e9);
             });
