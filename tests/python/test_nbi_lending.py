@@ -14,11 +14,11 @@ for completer in ("barrier", "quiet", "ctx_quiet"):
         entered = threading.Event()
         def b():
             entered.set()
-            shmem.aclshmem_barrier_all()          # quiet, then wait until PE 1 arrives (after 1 s)
+            shmem.aclshmem_barrier_all()          # quiet, then wait until PE 1 arrives (after 2 s)
         t = threading.Thread(target=b)
         t.start()
         entered.wait(10)
-        time.sleep(0.3)                           # B is inside its barrier now (PE 1 arrives after 1 s)
+        time.sleep(0.5)                           # B is inside its barrier now (PE 1 arrives after 2 s)
         ba = bytearray(16)
         shmem.aclshmem_getmem_nbi(ba, a + 8, 16, 1)
         t.join(30)
@@ -35,7 +35,7 @@ for completer in ("barrier", "quiet", "ctx_quiet"):
         ba.extend(b"x")                           # released by a completer that began after the call
         assert bytes(ba) == bytes(range(8, 24)) + b"x", ba
     else:
-        time.sleep(1.0)
+        time.sleep(2.0)
         shmem.aclshmem_barrier_all()              # B's barrier on PE 0
         shmem.aclshmem_barrier_all()              # PE 0's closing barrier of this round
 shmem.aclshmem_barrier_all()
