@@ -25,7 +25,7 @@ pub const DEFAULT_SPIN: Duration = Duration::ZERO;
 pub const AUTO_SPIN: Duration = Duration::from_micros(50);
 
 /// The spin when [`SPIN_VAR`] is not set: [`AUTO_SPIN`] when the job's PEs on this machine (`pes_here`, counted
-/// by listening address) fit its `cores`, else [`DEFAULT_SPIN`] (off).
+/// by the kernel's boot id, else by listening address) fit its `cores`, else [`DEFAULT_SPIN`] (off).
 pub fn auto_spin(pes_here: usize, cores: usize) -> Duration {
     if pes_here <= cores {
         AUTO_SPIN

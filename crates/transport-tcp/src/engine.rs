@@ -48,24 +48,26 @@ impl BuildEngine for TcpEngine {
             .map_err(|e| Error::smem(format!("TCP engine: listening on {}", cfg.listen_ip), e))?;
         let addr = listener.local_addr().map_err(|e| Error::smem("TCP engine: listening address", e))?;
         // Addresses first (a peer that connects meanwhile waits in the listener's backlog until the progress
-        // thread accepts it): the default spin depends on how many PEs listen on this machine's address.
-        let peers = match setup.exchange {
+        // thread accepts it), each with its machine's identity: the default spin depends on how many PEs run on
+        // this machine.
+        let machine = machine_id();
+        let (peers, machines): (Vec<SocketAddr>, Vec<String>) = match setup.exchange {
             Some(x) => x
-                .allgather("tcp/listen", addr.to_string().as_bytes(), setup.timeouts.init)?
+                .allgather("tcp/listen", format!("{addr} {machine}").as_bytes(), setup.timeouts.init)?
                 .iter()
                 .enumerate()
                 .map(|(pe, raw)| {
-                    std::str::from_utf8(raw)
-                        .ok()
-                        .and_then(|s| s.parse().ok())
+                    parse_listen(raw)
                         .ok_or_else(|| Error::Bootstrap(format!("PE {pe} published a garbled TCP address {raw:?}")))
                 })
-                .collect::<Result<Vec<SocketAddr>>>()?,
-            None if setup.n_pes == 1 => vec![addr],
+                .collect::<Result<Vec<_>>>()?
+                .into_iter()
+                .unzip(),
+            None if setup.n_pes == 1 => (vec![addr], vec![machine.clone()]),
             None => return Err(Error::invalid("the TCP engine needs the bootstrap store to find the other PEs")),
         };
         let spin = spin_set.unwrap_or_else(|| {
-            let here = peers.iter().filter(|p| p.ip() == addr.ip()).count();
+            let here = pes_on_this_machine(&peers, &machines, addr, &machine);
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             auto_spin(here, cores)
         });
@@ -83,6 +85,31 @@ impl BuildEngine for TcpEngine {
             _progress: progress,
         })
     }
+}
+
+/// This machine's identity for counting the job's PEs that share its cores: the kernel's boot id, the same in
+/// every network namespace and container of one kernel (PEs in two namespaces of one host listen on two
+/// addresses but share the cores), different on every other machine. Empty where it cannot be read: PEs are
+/// then counted by listening address.
+fn machine_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").map(|s| s.trim().to_string()).unwrap_or_default()
+}
+
+/// A PE's published listening address and machine identity (`"ADDR ID"`; the identity may be empty).
+fn parse_listen(raw: &[u8]) -> Option<(SocketAddr, String)> {
+    let text = std::str::from_utf8(raw).ok()?;
+    let (addr, id) = text.split_once(' ').unwrap_or((text, ""));
+    Some((addr.parse().ok()?, id.to_string()))
+}
+
+/// How many of the job's PEs run on this machine (this one included): those with this machine's identity, or,
+/// where an identity is missing, those listening on this PE's address.
+fn pes_on_this_machine(peers: &[SocketAddr], machines: &[String], addr: SocketAddr, machine: &str) -> usize {
+    peers
+        .iter()
+        .zip(machines)
+        .filter(|(p, m)| if machine.is_empty() || m.is_empty() { p.ip() == addr.ip() } else { m.as_str() == machine })
+        .count()
 }
 
 impl TcpEngine {
@@ -392,5 +419,36 @@ impl DataOpEngine for TcpEngine {
     /// The waiting thread goes to sleep: the progress thread serves alone again from now on.
     fn progress_release(&self) {
         self.shared.release();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pes_are_counted_by_machine_and_by_address_where_an_identity_is_missing() {
+        let a: SocketAddr = "10.0.0.1:4000".parse().unwrap();
+        let b: SocketAddr = "10.0.0.2:4000".parse().unwrap();
+        let c: SocketAddr = "10.0.0.1:4001".parse().unwrap();
+        let peers = [a, b, c];
+        let ids = |v: [&str; 3]| v.map(String::from).to_vec();
+        // Two namespaces of one host (two addresses, one boot id): all three share the cores.
+        assert_eq!(pes_on_this_machine(&peers, &ids(["h1", "h1", "h1"]), a, "h1"), 3);
+        // Two hosts.
+        assert_eq!(pes_on_this_machine(&peers, &ids(["h1", "h2", "h1"]), a, "h1"), 2);
+        // No identity here or there: by address.
+        assert_eq!(pes_on_this_machine(&peers, &ids(["", "", ""]), a, ""), 2);
+        assert_eq!(pes_on_this_machine(&peers, &ids(["h1", "", "h1"]), a, "h1"), 2);
+        assert_eq!(parse_listen(b"10.0.0.1:4000 abc-1"), Some((a, "abc-1".to_string())));
+        assert_eq!(parse_listen(b"10.0.0.1:4000"), Some((a, String::new())));
+        assert_eq!(parse_listen(b"10.0.0.1:4000 "), Some((a, String::new())));
+        assert_eq!(parse_listen(b"garbage x"), None);
+        assert_eq!(parse_listen(&[0xff, 0xfe]), None);
+        // This machine has one (Linux), and it is stable.
+        if std::path::Path::new("/proc/sys/kernel/random/boot_id").exists() {
+            assert!(!machine_id().is_empty());
+            assert_eq!(machine_id(), machine_id());
+        }
     }
 }
