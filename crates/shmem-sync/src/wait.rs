@@ -511,6 +511,9 @@ pub fn wait_until_on<R>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shmem_core::heap::{HeapLayout, Segment};
+    use shmem_core::Pe;
+    use std::sync::Arc;
 
     /// A wait context over `node` for the tests: no engine to drive, no shared clock.
     fn test_ctx<'a>(
@@ -522,9 +525,6 @@ mod tests {
     ) -> WaitCtx<'a> {
         WaitCtx { node, health, timeout: Some(timeout), remote_writes_wake, clock: None, config, progress: None }
     }
-    use shmem_core::heap::{HeapLayout, Segment};
-    use shmem_core::Pe;
-    use std::sync::Arc;
 
     /// A clock shared by the slices of one wait warns once, after the whole wait (not one slice) lasted long
     /// enough.
