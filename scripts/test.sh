@@ -59,6 +59,11 @@ done
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --workspace --all-targets --quiet -- -D warnings
 
+# The C interface's tool tests run target/release/oshcc as the README's "C programs" section does, which finds
+# libshmem_capi.so beside it: `cargo test` alone builds the library into target/release/deps and does not always
+# copy it up (on a fresh checkout it did not, and six tests failed), so build it as the README says first.
+step "cargo build --release -p shmem-capi" cargo build --release -p shmem-capi --quiet
+
 echo "== cargo test (every crate, --no-fail-fast)"
 cargo test --workspace --release --no-fail-fast >"$logs/cargo-test.log" 2>&1
 rust_status=$?
