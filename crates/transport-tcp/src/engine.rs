@@ -71,7 +71,8 @@ impl BuildEngine for TcpEngine {
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             auto_spin(here, cores)
         });
-        let progress = Progress::start(listener, setup.heap.clone(), setup.job_secret.to_vec(), setup.n_pes, spin)
+        let (heap, secret, timeout) = (setup.heap.clone(), setup.job_secret.to_vec(), setup.timeouts.control);
+        let progress = Progress::start(listener, heap, secret, setup.n_pes, spin, timeout)
             .map_err(|e| Error::smem("TCP engine: starting the progress thread", e))?;
         tracing::debug!("PE {}: TCP engine listening on {addr}, spinning {spin:?} before a sleep", setup.me.0);
         Ok(TcpEngine {
@@ -185,6 +186,8 @@ impl TcpEngine {
         match r {
             Ok(r) => Ok(r),
             Err(e) => {
+                // Puts of any domain not yet confirmed on this connection: their domains' next quiet says so.
+                self.shared.outbox.lost[pe.index()].fetch_or(out.unflushed, std::sync::atomic::Ordering::SeqCst);
                 out.discard(pending);
                 *guard = None;
                 Err(self.lost(pe, e))
@@ -268,17 +271,31 @@ fn domain_bit(d: DomainId) -> u64 {
 }
 
 impl TcpEngine {
-    /// Flushes every connection with an unconfirmed put of a domain in `mask`.
+    /// Flushes every connection with an unconfirmed put of a domain in `mask`. A target whose connection failed
+    /// while such puts were unconfirmed is an error (once per domain and failure): they may be lost.
     fn flush_where(&self, mask: u64) -> Result<()> {
         for pe in 0..self.peers.len() {
+            let lost = self.shared.outbox.lost[pe].fetch_and(!mask, std::sync::atomic::Ordering::SeqCst) & mask;
+            if lost != 0 {
+                let addr = self.peers[pe];
+                return Err(Error::Inner(format!(
+                    "TCP engine: the connection to PE {pe} at {addr} failed while puts to it were not yet \
+                     confirmed: they may be lost, or applied after later ones"
+                )));
+            }
             let pending = self.shared.outbox.lock(pe).as_ref().is_some_and(|o| o.unflushed & mask != 0);
             if pending {
-                self.with_conn(Pe(pe as u32), false, |out, pending| {
+                let r = self.with_conn(Pe(pe as u32), false, |out, pending| {
                     self.call(out, pending, Request::Flush, None)?;
                     // The flush confirmed everything sent before it on this connection, whatever its domain.
                     out.unflushed = 0;
                     Ok(())
-                })?;
+                });
+                if r.is_err() {
+                    // This failure is reported here, for the domains of `mask`: not again by their next quiet.
+                    self.shared.outbox.lost[pe].fetch_and(!mask, std::sync::atomic::Ordering::SeqCst);
+                }
+                r?;
             }
         }
         Ok(())
@@ -340,12 +357,16 @@ impl DataOpEngine for TcpEngine {
         };
         let header = Request::Put { dst, len: len as u64, signal }.encode();
         let tell = self.with_conn(pe, len > SMALL_PUT, |out, pending| {
-            out.unflushed |= domain_bit(d);
-            if out.should_batch(len, signal.is_some()) {
+            let r = if out.should_batch(len, signal.is_some()) {
                 out.append(&header, payload, pending)
             } else {
                 out.send_frame(&[&header, payload], Sent::Put, pending).map(|()| None)
+            };
+            // (A put that failed is reported to its caller: only the earlier unconfirmed ones count as lost.)
+            if r.is_ok() {
+                out.unflushed |= domain_bit(d);
             }
+            r
         })?;
         if let Some(urgent) = tell {
             self.shared.batch_started(urgent);

@@ -28,8 +28,12 @@
 //!
 //! # Failures
 //! Reads and writes are bounded by the control timeout: a dead node is a `Timeout` naming the PE, a closed
-//! connection an `Inner` error naming it. The progress thread refuses a wrong secret, a malformed frame or a
-//! range outside its heap by closing that connection (logged); it never trusts or crashes on its input.
+//! connection an `Inner` error naming it; puts that a failed connection left unconfirmed make the next `quiet` of
+//! their context an error too. The progress thread refuses a wrong secret, a malformed frame or a range outside
+//! its heap by closing that connection (logged); it never trusts or crashes on its input. A connection must
+//! prove the job's secret within the control timeout (at most 10 s), at most 128 unproven ones (or the job's PE
+//! count) are kept, and when the process runs out of descriptors the listener pauses instead of spinning: an
+//! outsider can neither hold a PE's descriptors nor busy its progress thread.
 
 #![deny(missing_docs)]
 

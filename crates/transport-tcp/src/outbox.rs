@@ -19,7 +19,7 @@ use crate::fdio::send_parts;
 use std::io;
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
@@ -292,12 +292,21 @@ pub(crate) struct Outbox {
     pub(crate) conns: Vec<Mutex<Option<Outgoing>>>,
     /// How many connections hold a batch (urgent or held): the progress thread sets a timer while one does.
     pub(crate) pending: Pending,
+    /// `lost[pe]`: the domains (bit `id % 64`, as [`Outgoing::unflushed`]) that had puts to `pe` not yet
+    /// confirmed when the connection to `pe` failed and was dropped. The next `quiet` of such a domain reports it
+    /// (and clears its bit) instead of finding no connection to flush and succeeding: those puts may be lost, or
+    /// be applied after later ones that take a new connection.
+    pub(crate) lost: Vec<AtomicU64>,
 }
 
 impl Outbox {
     /// No connection open yet.
     pub(crate) fn new(n_pes: u32) -> Outbox {
-        Outbox { conns: (0..n_pes).map(|_| Mutex::new(None)).collect(), pending: Pending::default() }
+        Outbox {
+            conns: (0..n_pes).map(|_| Mutex::new(None)).collect(),
+            pending: Pending::default(),
+            lost: (0..n_pes).map(|_| AtomicU64::new(0)).collect(),
+        }
     }
 
     /// The slot of `pe`'s connection, locked.
@@ -310,6 +319,7 @@ impl Outbox {
     /// and forgotten with its batch (the next operation opens a new one), never reused.
     fn recover<'a>(&self, pe: usize, mut g: MutexGuard<'a, Option<Outgoing>>) -> MutexGuard<'a, Option<Outgoing>> {
         if let Some(mut out) = g.take() {
+            self.lost[pe].fetch_or(out.unflushed, Ordering::SeqCst);
             out.discard(&self.pending);
             tracing::warn!("TCP engine: a thread panicked while using the connection to PE {pe}: closed it");
         }

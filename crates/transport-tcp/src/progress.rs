@@ -55,7 +55,46 @@ struct Target {
     detached: AtomicBool,
     /// How many times the connections were taken out of `epoll` ([`Server::detach`]); for the tests.
     detaches: AtomicU64,
+    /// How long a new connection may take to prove that it belongs to the job (its hello and the secret) before
+    /// it is closed: a process outside the job that connects and sends nothing must not keep a descriptor (and a
+    /// receive buffer) of this PE for good. The control timeout, at most [`MAX_HELLO_TIMEOUT`].
+    hello_timeout: Duration,
+    /// Most connections that have not proved the secret yet kept at a time ([`MIN_UNPROVEN`], or the job's PE
+    /// count if larger): one more closes the oldest of them (a PE of the job sends its hello right after it
+    /// connects, so the oldest silent one is an outsider's, and the newest connection always gets its chance).
+    max_unproven: usize,
+    /// When the serving side's next timer is due, in nanoseconds since `epoch` (`u64::MAX`: none): the hello
+    /// deadline of the oldest unproven connection, or the end of the listener's pause. Written only under the
+    /// server's mutex; the progress thread reads it to bound its wait.
+    timer_ns: AtomicU64,
+    /// Set while the listener is out of the `epoll` set and out of the `poll(2)` sets: accepting failed for want
+    /// of descriptors or memory, so the connection waiting in the backlog kept the listener readable and every
+    /// wait would have returned at once (a thread at 100% CPU and a warning per loop). Watched again
+    /// [`ACCEPT_PAUSE`] later.
+    listener_paused: AtomicBool,
+    /// The time origin of `timer_ns` and of [`Shared`]'s stamps.
+    epoch: Instant,
 }
+
+impl Target {
+    /// `at` in nanoseconds since `epoch`.
+    fn ns(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_nanos().min(u64::MAX as u128 - 1) as u64
+    }
+
+    /// Makes sure the serving side's timer runs by `at` (under the server's mutex).
+    fn arm_timer(&self, at: Instant) {
+        self.timer_ns.fetch_min(self.ns(at), Ordering::SeqCst);
+    }
+}
+
+/// The longest a new connection may take to prove that it belongs to the job ([`Target::hello_timeout`]), as
+/// the bootstrap store allows its clients for their handshake.
+const MAX_HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// The fewest connections allowed at a time that have not proved the secret yet ([`Target::max_unproven`]).
+const MIN_UNPROVEN: usize = 128;
+/// How long the listener is not watched after accepting failed for want of descriptors or memory.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(50);
 
 /// The tags of the fixed members of the `epoll` set (a connection's tag is its descriptor).
 const TAG_STOP: u64 = u64::MAX;
@@ -165,6 +204,8 @@ struct Incoming {
     addr: SocketAddr,
     /// The initiator, once its hello was accepted.
     pe: Option<u32>,
+    /// When it was accepted (it must prove the secret within [`Target::hello_timeout`]).
+    since: Instant,
     state: State,
     rx: RxBuf,
 }
@@ -194,6 +235,10 @@ struct Server {
     /// Calls of [`Shared::serve_ready`] that read the connections directly ([`DIRECT_READS`]); every
     /// [`LISTENER_EVERY`]-th one polls instead, so that the listener is watched too.
     direct: u32,
+    /// When the paused listener ([`Target::listener_paused`]) is watched again.
+    listener_resume: Option<Instant>,
+    /// When a failed accept was last logged: at most one line a second.
+    accept_warned: Option<Instant>,
 }
 
 /// Up to this many incoming connections, a thread that drives progress ([`Shared::serve_ready`]: a waiter that
@@ -202,6 +247,11 @@ struct Server {
 /// before it. Measured (two PEs on one CPU, `examples/tcp_opcount.rs put_signal`, where the waiting thread
 /// reads every request): the poll was one of 2.4 system calls per one-way message on the reader's side.
 const DIRECT_READS: usize = 2;
+
+/// How far past its deadline a reply wait may go: a wait with at least the control timeout less this left sleeps
+/// in `recv`, bounded by the socket's receive timeout (the control timeout: one system call), a shorter rest in
+/// `ppoll` first.
+const REPLY_SLACK: Duration = Duration::from_millis(10);
 
 /// [`Shared::drive`] renews its time stamp (which keeps the progress thread parked) every this many calls. A
 /// waiting thread drives every few microseconds (each round of its spin or yield), far less than [`PARK`] per
@@ -235,7 +285,6 @@ pub(crate) struct Shared {
     /// How many waits of reply waiters were in the serving mode (the progress thread parked for a driver: the
     /// waiter serves this PE's incoming connections unless another thread holds the role); for the tests.
     pub(crate) serving_waits: AtomicU64,
-    epoch: Instant,
     /// Write end of the kick pipe (non-blocking).
     kick: UnixStream,
 }
@@ -288,7 +337,7 @@ impl Shared {
             }
         }
         s.fds.clear();
-        s.fds.extend(watch(&s.listener, &s.conns));
+        s.fds.extend(watch(&s.listener, &self.target, &s.conns));
         // SAFETY: fds is a valid array of fds.len() pollfd structures for the call.
         let r = unsafe { libc::poll(s.fds.as_mut_ptr(), s.fds.len() as libc::nfds_t, 0) };
         if r <= 0 {
@@ -354,6 +403,15 @@ impl Shared {
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "no reply"));
             }
             let Some(park) = self.driver_left() else {
+                if timeout.saturating_sub(left) > REPLY_SLACK {
+                    // Part of this wait went by (serving, while a driver parked the progress thread): the socket's
+                    // receive timeout, the whole control timeout, would overshoot the deadline. Wait for the rest.
+                    let mut p = [libc::pollfd { fd, events: libc::POLLIN, revents: 0 }];
+                    if ppoll(&mut p, Some(left)) < 0 {
+                        interrupted_ok(io::Error::last_os_error())?;
+                    }
+                    continue;
+                }
                 // The progress thread watches the sockets (no thread of this PE drove progress lately): sleep in
                 // `recv` on this connection alone, one system call where watching every socket costs two
                 // (`poll`, then `recv`: about a microsecond more per round trip on the 2-core VM). Bounded by the
@@ -396,7 +454,7 @@ impl Shared {
         let s = &mut *s;
         s.fds.clear();
         s.fds.push(libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
-        s.fds.extend(watch(&s.listener, &s.conns));
+        s.fds.extend(watch(&s.listener, &self.target, &s.conns));
         // ppoll: `left` is often a fraction of a millisecond (the rest of a park), which poll(2) would round up.
         let r = ppoll(&mut s.fds, Some(left));
         if r < 0 {
@@ -434,7 +492,7 @@ impl Shared {
     }
 
     fn now_ns(&self) -> u64 {
-        self.epoch.elapsed().as_nanos() as u64
+        self.target.epoch.elapsed().as_nanos() as u64
     }
 
     /// A put started a batch, or made a held one urgent: make sure the progress thread writes it within
@@ -455,7 +513,7 @@ impl Server {
     fn serve(&mut self, t: &Target, listener_ready: bool, ready: &[RawFd]) -> bool {
         let before = self.conns.len();
         if listener_ready {
-            accept_all(&self.listener, &mut self.conns, &t.epoll);
+            self.accept_all(t);
         }
         let mut changed = self.conns.len() != before;
         // Back to front so that removing one keeps the others' indices.
@@ -494,23 +552,29 @@ impl Server {
     /// Puts every connection back into the progress thread's `epoll` set after [`Server::detach`] (one accepted
     /// meanwhile is there already: changed instead), watched for a request, or for room while it streams a reply.
     /// Level-triggered: bytes that came while detached are reported at once.
-    fn attach(&mut self, t: &Target) -> io::Result<()> {
-        for c in &mut self.conns {
+    /// A connection that cannot be watched again (`epoll_ctl` failed: out of memory, `max_user_watches`) is
+    /// closed, naming its peer; the others, and the thread, go on.
+    fn attach(&mut self, t: &Target) {
+        for i in (0..self.conns.len()).rev() {
+            let c = &mut self.conns[i];
             let fd = c.stream.as_raw_fd();
             let sending = matches!(c.state, State::Sending { .. });
             let events = if sending { libc::EPOLLOUT } else { libc::EPOLLIN };
-            match epoll_ctl(&t.epoll, libc::EPOLL_CTL_ADD, fd, events, fd as u64) {
+            let r = match epoll_ctl(&t.epoll, libc::EPOLL_CTL_ADD, fd, events, fd as u64) {
                 Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
-                    epoll_ctl(&t.epoll, libc::EPOLL_CTL_MOD, fd, events, fd as u64)?
+                    epoll_ctl(&t.epoll, libc::EPOLL_CTL_MOD, fd, events, fd as u64)
                 }
-                r => r?,
+                r => r,
+            };
+            if let Err(e) = r {
+                self.close(t, i, Close::Fault(format!("cannot watch it again (epoll_ctl: {e})")));
+                continue;
             }
             if let State::Sending { watched, .. } = &mut c.state {
                 *watched = true;
             }
         }
         t.detached.store(false, Ordering::Relaxed);
-        Ok(())
     }
 
     /// Reads every connection directly, without asking `poll(2)` first (see [`DIRECT_READS`]; none of them is
@@ -559,6 +623,7 @@ impl Progress {
         secret: Vec<u8>,
         n_pes: u32,
         spin: Duration,
+        hello_timeout: Duration,
     ) -> io::Result<Progress> {
         listener.set_nonblocking(true)?;
         let (stop, stop_rx) = UnixStream::pair()?;
@@ -586,10 +651,22 @@ impl Progress {
             pwait2,
             detached: AtomicBool::new(false),
             detaches: AtomicU64::new(0),
+            hello_timeout: hello_timeout.min(MAX_HELLO_TIMEOUT),
+            max_unproven: MIN_UNPROVEN.max(n_pes as usize),
+            timer_ns: AtomicU64::new(u64::MAX),
+            listener_paused: AtomicBool::new(false),
+            epoch: Instant::now(),
         };
         let shared = Arc::new(Shared {
             target,
-            server: Mutex::new(Server { listener, conns: Vec::new(), fds: Vec::new(), direct: 0 }),
+            server: Mutex::new(Server {
+                listener,
+                conns: Vec::new(),
+                fds: Vec::new(),
+                direct: 0,
+                listener_resume: None,
+                accept_warned: None,
+            }),
             outbox: Outbox::new(n_pes),
             asleep: AtomicBool::new(false),
             coarse: AtomicBool::new(false),
@@ -597,7 +674,6 @@ impl Progress {
             drives: AtomicU32::new(0),
             parked: AtomicBool::new(false),
             serving_waits: AtomicU64::new(0),
-            epoch: Instant::now(),
             kick,
         });
         let for_thread = shared.clone();
@@ -681,11 +757,12 @@ fn serve(shared: &Shared, stop: &UnixStream, kick: &UnixStream) {
             continue;
         }
         if shared.target.detached.load(Ordering::Relaxed) {
-            let mut s = shared.server.lock().unwrap_or_else(|e| e.into_inner());
-            if let Err(e) = s.attach(&shared.target) {
-                tracing::error!("PE {}: TCP progress thread: epoll_ctl failed: {e}; no more remote operations", me.0);
-                return;
-            }
+            shared.server.lock().unwrap_or_else(|e| e.into_inner()).attach(&shared.target);
+        }
+        let timer = shared.target.timer_ns.load(Ordering::SeqCst);
+        if timer != u64::MAX && shared.now_ns() >= timer {
+            shared.server.lock().unwrap_or_else(|e| e.into_inner()).run_timers(&shared.target);
+            continue;
         }
         let now = Instant::now();
         if flush_at.is_some_and(|at| now >= at) {
@@ -713,6 +790,11 @@ fn serve(shared: &Shared, stop: &UnixStream, kick: &UnixStream) {
         };
         if timeout.is_none() && watch_until.is_some_and(|u| now < u) {
             timeout = Some(step);
+        }
+        if timer != u64::MAX {
+            // A hello deadline or the end of the listener's pause.
+            let left = Duration::from_nanos(timer.saturating_sub(shared.now_ns()));
+            timeout = Some(timeout.map_or(left, |t| t.min(left)));
         }
         if timeout.is_none() {
             // Sleeping without a limit: announce it, then look for batches once more (a put that started one
@@ -836,8 +918,10 @@ unsafe fn recv_some(fd: RawFd, dst: *mut u8, len: usize, flags: libc::c_int) -> 
 
 /// What `poll(2)` must watch of the serving side: the listener, then every connection (for a request, or for
 /// room to go on with a get reply it is streaming).
-fn watch<'a>(listener: &TcpListener, conns: &'a [Incoming]) -> impl Iterator<Item = libc::pollfd> + 'a {
-    let listener = libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+/// A paused listener ([`Target::listener_paused`]) is left out: descriptor -1, which `poll(2)` skips.
+fn watch<'a>(listener: &TcpListener, t: &Target, conns: &'a [Incoming]) -> impl Iterator<Item = libc::pollfd> + 'a {
+    let fd = if t.listener_paused.load(Ordering::Relaxed) { -1 } else { listener.as_raw_fd() };
+    let listener = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
     std::iter::once(listener).chain(conns.iter().map(|c| libc::pollfd {
         fd: c.stream.as_raw_fd(),
         events: if matches!(c.state, State::Sending { .. }) { libc::POLLOUT } else { libc::POLLIN },
@@ -869,39 +953,109 @@ fn drain(kick: &UnixStream) {
     while matches!((&*kick).read(&mut sink), Ok(n) if n == sink.len()) {}
 }
 
-fn accept_all(listener: &TcpListener, conns: &mut Vec<Incoming>, epoll: &OwnedFd) {
-    loop {
-        match listener.accept() {
-            Ok((stream, addr)) => {
-                let fd = stream.as_raw_fd();
-                if let Err(e) = stream
-                    .set_nonblocking(true)
-                    .and_then(|_| stream.set_nodelay(true))
-                    .and_then(|_| epoll_ctl(epoll, libc::EPOLL_CTL_ADD, fd, libc::EPOLLIN, fd as u64))
-                {
-                    // The peer sees the connection closed before its hello is answered (and names this PE).
-                    tracing::warn!(
-                        "TCP progress thread: dropped a new connection from {addr}: setting it up failed: {e}"
-                    );
-                    continue;
+impl Server {
+    /// Accepts the pending connections (unless the listener is paused): each must prove the job's secret within
+    /// the hello timeout, and beyond [`Target::max_unproven`] unproven ones the oldest is closed. When accepting
+    /// fails for want of descriptors or memory, the listener is paused ([`Target::listener_paused`]).
+    fn accept_all(&mut self, t: &Target) {
+        if t.listener_paused.load(Ordering::Relaxed) {
+            return;
+        }
+        loop {
+            match self.listener.accept() {
+                Ok((stream, addr)) => {
+                    let fd = stream.as_raw_fd();
+                    if let Err(e) = stream
+                        .set_nonblocking(true)
+                        .and_then(|_| stream.set_nodelay(true))
+                        .and_then(|_| epoll_ctl(&t.epoll, libc::EPOLL_CTL_ADD, fd, libc::EPOLLIN, fd as u64))
+                    {
+                        // The peer sees the connection closed before its hello is answered (and names this PE).
+                        tracing::warn!(
+                            "TCP progress thread: dropped a new connection from {addr}: setting it up failed: {e}"
+                        );
+                        continue;
+                    }
+                    crate::fdio::unpaced_if_host_local(&stream);
+                    let unproven = self.conns.iter().filter(|c| c.pe.is_none()).count();
+                    if unproven >= t.max_unproven {
+                        let oldest = (0..self.conns.len())
+                            .filter(|&i| self.conns[i].pe.is_none())
+                            .min_by_key(|&i| self.conns[i].since)
+                            .expect("counted above");
+                        let why = format!("{unproven} connections had not proved the job's secret yet");
+                        self.close(t, oldest, Close::Fault(why));
+                    }
+                    let since = Instant::now();
+                    t.arm_timer(since + t.hello_timeout);
+                    self.conns.push(Incoming {
+                        stream,
+                        addr,
+                        pe: None,
+                        since,
+                        state: State::Hello { buf: [0; HELLO_FIXED], got: 0 },
+                        rx: RxBuf::default(),
+                    });
                 }
-                crate::fdio::unpaced_if_host_local(&stream);
-                conns.push(Incoming {
-                    stream,
-                    addr,
-                    pe: None,
-                    state: State::Hello { buf: [0; HELLO_FIXED], got: 0 },
-                    rx: RxBuf::default(),
-                });
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                // Out of descriptors and the like: keep serving the connections there are.
-                tracing::warn!("TCP progress thread: accept failed: {e}");
-                return;
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return self.pause_listener(t, e),
             }
         }
+    }
+
+    /// Accepting failed (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`, ...): the connection stays in the backlog and
+    /// keeps the listener readable, so stop watching it for [`ACCEPT_PAUSE`], logging at most once a second. The
+    /// connections there are keep being served.
+    fn pause_listener(&mut self, t: &Target, e: io::Error) {
+        let now = Instant::now();
+        if self.accept_warned.is_none_or(|w| now.duration_since(w) >= Duration::from_secs(1)) {
+            tracing::warn!(
+                "PE {}: TCP progress thread: accepting a connection failed: {e} (out of file descriptors?); \
+                 not accepting for {ACCEPT_PAUSE:?}",
+                t.node.me().0
+            );
+            self.accept_warned = Some(now);
+        }
+        let _ = epoll_ctl(&t.epoll, libc::EPOLL_CTL_DEL, self.listener.as_raw_fd(), 0, 0);
+        t.listener_paused.store(true, Ordering::Relaxed);
+        self.listener_resume = Some(now + ACCEPT_PAUSE);
+        t.arm_timer(now + ACCEPT_PAUSE);
+    }
+
+    /// Runs the timers that are due (the progress thread, when [`Target::timer_ns`] passed): closes the
+    /// connections that did not prove the job's secret within the hello timeout, watches the listener again once
+    /// its pause is over, and sets the next timer.
+    fn run_timers(&mut self, t: &Target) {
+        let now = Instant::now();
+        let mut next: Option<Instant> = None;
+        if let Some(at) = self.listener_resume {
+            let due = if now < at {
+                Some(at)
+            } else {
+                let fd = self.listener.as_raw_fd();
+                match epoll_ctl(&t.epoll, libc::EPOLL_CTL_ADD, fd, libc::EPOLLIN, TAG_LISTENER) {
+                    Err(e) if e.raw_os_error() != Some(libc::EEXIST) => Some(now + ACCEPT_PAUSE),
+                    _ => None,
+                }
+            };
+            self.listener_resume = due;
+            t.listener_paused.store(due.is_some(), Ordering::Relaxed);
+            next = due;
+        }
+        for i in (0..self.conns.len()).rev() {
+            if self.conns[i].pe.is_some() {
+                continue;
+            }
+            let due = self.conns[i].since + t.hello_timeout;
+            if now >= due {
+                let why = format!("it did not prove the job's secret within {:?}", t.hello_timeout);
+                self.close(t, i, Close::Fault(why));
+            } else {
+                next = Some(next.map_or(due, |n| n.min(due)));
+            }
+        }
+        t.timer_ns.store(next.map_or(u64::MAX, |n| t.ns(n)), Ordering::SeqCst);
     }
 }
 

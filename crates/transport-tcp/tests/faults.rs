@@ -3,7 +3,8 @@
 //! working. A peer that goes away is an error naming it, not a hang.
 
 use shmem_core::conformance::{Testbed, TESTBED_SECRET};
-use shmem_core::engine::{AtomicOp, AtomicWidth, BuildEngine, Completion, DataOpEngine, Put};
+use shmem_core::engine::{AtomicOp, AtomicWidth, BuildEngine, Completion, DataOpEngine, DomainId, Get, Put};
+use shmem_core::engine_setup::EngineSetup;
 use shmem_core::{HeapOffset, Pe};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -208,4 +209,104 @@ fn a_peer_pipelining_requests_without_reading_replies_stalls_only_itself() {
         assert!(data == want, "reply {i}: the data differs from the heap");
     }
     sender.join().unwrap().expect("the requests went out");
+}
+
+/// A bed whose engines have a 1 s control timeout: a new connection must then prove the job's secret within 1 s.
+fn bed_with_a_short_control_timeout() -> Testbed<TcpEngine> {
+    Testbed::on_nodes(vec![0, 1], |setup: &EngineSetup<'_>| {
+        let mut setup = *setup;
+        setup.timeouts.control = Duration::from_secs(1);
+        TcpEngine::build(&setup)
+    })
+}
+
+/// Whether the peer has closed `s` (end of stream or reset) now, without waiting.
+fn closed_now(s: &TcpStream) -> bool {
+    s.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 8];
+    let closed = match (&*s).read(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    };
+    s.set_nonblocking(false).unwrap();
+    closed
+}
+
+/// Waits (at most `within`) for the peer to close `s`.
+fn closes_within(s: &TcpStream, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if closed_now(s) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// An outsider that connects and sends nothing (or half a hello) no longer keeps the connection (a descriptor
+/// and a buffer of the target) for good: it is closed once the hello timeout (the control timeout, at most 10 s)
+/// is over. The job's own connections, proven at once, stay open however long they are idle.
+#[test]
+fn connections_that_do_not_prove_the_secret_in_time_are_closed() {
+    let bed = bed_with_a_short_control_timeout();
+    let target = addr_of(&bed, 1);
+    job_still_works(&bed, 6);
+    let silent = TcpStream::connect(target).unwrap();
+    let mut half = TcpStream::connect(target).unwrap();
+    half.write_all(&Hello::encode(0, TESTBED_SECRET)[..5]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!closed_now(&silent) && !closed_now(&half), "closed before the hello timeout");
+    assert!(closes_within(&silent, Duration::from_secs(10)), "a silent connection was kept");
+    assert!(closes_within(&half, Duration::from_secs(10)), "a connection with half a hello was kept");
+    // PE 0's connection has been idle longer than the hello timeout by now: still the same, still working.
+    job_still_works(&bed, 7);
+}
+
+/// At most 128 connections (or the job's PE count, if larger) may be waiting to prove the secret at a time: one
+/// more closes the oldest of them, so that an outsider cannot use up the target's descriptors, and a new
+/// connection (a PE of the job sends its hello at once) always gets its chance.
+#[test]
+fn unproven_connections_beyond_the_cap_close_the_oldest() {
+    let bed = bed(2);
+    let target = addr_of(&bed, 1);
+    let silent: Vec<TcpStream> = (0..130).map(|_| TcpStream::connect(target).unwrap()).collect();
+    for (i, s) in silent[..2].iter().enumerate() {
+        assert!(closes_within(s, Duration::from_secs(10)), "the oldest unproven connection {i} was kept");
+    }
+    let open = silent[2..].iter().filter(|s| !closed_now(s)).count();
+    assert_eq!(open, 128, "the newer 128 unproven connections stay until their hello timeout");
+    job_still_works(&bed, 8);
+}
+
+/// A connection that fails while some of its puts are not confirmed yet (here the target vanished after taking
+/// them, and a get found out) takes those puts' state with it: the next `quiet` of their domain must say so, not
+/// find no connection to flush and succeed. Once: the quiet after it has nothing to report.
+#[test]
+fn a_quiet_after_a_failed_connection_reports_its_unconfirmed_puts() {
+    let mut bed = bed(3);
+    let e0 = &bed.engines[0];
+    let data = [9u8; 8];
+    for d in [DomainId::DEFAULT, DomainId(5)] {
+        let put = Put { pe: Pe(2), dst: HeapOffset(0), src: data.as_ptr(), len: 8, signal: None };
+        // SAFETY: data outlives the quiet below.
+        unsafe { e0.put_in(d, put, Completion::Blocking) }.unwrap();
+    }
+    drop(bed.engines.pop().unwrap());
+    let e0 = &bed.engines[0];
+    let mut back = [0u8; 8];
+    let get = Get { pe: Pe(2), src: HeapOffset(0), dst: back.as_mut_ptr(), len: 8 };
+    // SAFETY: back outlives the call.
+    let err = unsafe { e0.get(get, Completion::Blocking) }.expect_err("a get from a vanished PE succeeded");
+    assert!(err.to_string().contains("PE 2"), "{err}");
+    // Domain 3 sent nothing to PE 2: nothing to report.
+    e0.quiet_in(DomainId(3)).unwrap();
+    let err = e0.quiet_in(DomainId(5)).expect_err("the quiet of a domain whose puts were lost succeeded");
+    assert!(err.to_string().contains("PE 2") && err.to_string().contains("not yet confirmed"), "{err}");
+    e0.quiet_in(DomainId(5)).unwrap();
+    let err = e0.quiet().expect_err("the quiet of the default domain, whose put was lost, succeeded");
+    assert!(err.to_string().contains("PE 2"), "{err}");
+    e0.quiet().unwrap();
+    job_still_works(&bed, 9);
 }
