@@ -157,3 +157,53 @@ fn connections_and_stored_bytes_are_capped_with_a_clear_error() {
     let c = client(&cfg, 3);
     assert_eq!(c.get("b", Duration::from_secs(5)).unwrap(), vec![7; 200]);
 }
+
+/// Whether the store closed `s` within `within` (end of stream or an error on read).
+fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
+    use std::io::Read;
+    s.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 64];
+    matches!(s.read(&mut buf), Ok(0))
+        || matches!(s.read(&mut buf), Err(e) if e.kind() != std::io::ErrorKind::WouldBlock && e.kind() != std::io::ErrorKind::TimedOut)
+}
+
+/// Outsiders that fill the store's handshake slots (128 silent connections) cannot keep a PE of the job out: a
+/// new connection closes the oldest waiting one instead of being refused itself.
+#[test]
+fn a_full_handshake_queue_closes_the_oldest_not_the_newcomer() {
+    // A job's limits: 4 PEs, 28 connections, so the handshake slots are the minimum of 128.
+    let server = StoreServer::start_with(&config(0, "job-token", None), StoreLimits::for_job(4)).unwrap();
+    let cfg = config(server.local_addr().port(), "job-token", None);
+    let mut silent: Vec<TcpStream> =
+        (0..128).map(|_| TcpStream::connect(("127.0.0.1", cfg.url.port)).unwrap()).collect();
+    // (Each is accepted in order; give the accept thread a moment to have them all.)
+    std::thread::sleep(Duration::from_millis(300));
+    let c = client(&cfg, 0);
+    c.set("k", b"v").unwrap();
+    assert_eq!(c.get("k", Duration::from_secs(5)).unwrap(), b"v");
+    assert!(closed_within(&mut silent[0], Duration::from_secs(5)), "the oldest silent connection was kept");
+}
+
+/// The handshake timeout bounds the whole handshake, not each read of it: an outsider that sends a byte of its
+/// hello now and then (each read well within the timeout) is closed once the whole handshake took longer.
+#[test]
+fn a_trickled_hello_is_closed_after_the_handshake_timeout() {
+    use std::io::Write;
+    let (_server, cfg) = start();
+    let mut slow = TcpStream::connect(("127.0.0.1", cfg.url.port)).unwrap();
+    let hello =
+        Hello { role: Role::Client, rank: 0, token: "job-token".into(), ticket: Vec::new() }.to_frame().unwrap();
+    let start = std::time::Instant::now();
+    let mut sent = 0;
+    // One byte every 2 s (the per-read timeout is 10 s) until the 10 s handshake timeout is over.
+    while start.elapsed() < shmem_bootstrap::server::HANDSHAKE_TIMEOUT + Duration::from_secs(1) {
+        slow.write_all(&hello[sent..sent + 1]).unwrap();
+        sent += 1;
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    assert!(sent < hello.len(), "the hello must still be incomplete");
+    // The next connection makes the store look at the overdue ones.
+    let c = client(&cfg, 0);
+    assert!(closed_within(&mut slow, Duration::from_secs(5)), "a hello trickled for {:?} was kept", start.elapsed());
+    c.set("k", b"v").unwrap();
+}

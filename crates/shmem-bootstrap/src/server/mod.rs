@@ -133,6 +133,10 @@ struct State {
     exit_status: Option<i32>,
     /// Connections past their hello (the rest of `conns` are still in their handshake).
     authenticated: usize,
+    /// The connections still in their handshake (no hello read yet), with when they were accepted: one past
+    /// [`HANDSHAKE_TIMEOUT`] in all (an outsider sending a byte per read timeout) is closed at the next accept,
+    /// and when too many wait, the oldest is closed to make room.
+    handshaking: HashMap<u64, Instant>,
     /// The connection id of each rank's client connection.
     clients: HashMap<u32, u64>,
     /// The one-time watch ticket each rank's client obtained and has not used yet.
@@ -144,6 +148,16 @@ struct Watcher {
     /// The rank announced its leave: this connection's close is not a lost PE.
     left: bool,
     sink: Arc<Mutex<Conn>>,
+}
+
+impl State {
+    /// Closes connection `id`, still in its handshake (its thread then reads the end and returns).
+    fn end_handshake(&mut self, id: u64) {
+        self.handshaking.remove(&id);
+        if let Some(c) = self.conns.get(&id) {
+            let _ = c.shutdown(Shutdown::Both);
+        }
+    }
 }
 
 impl Shared {
@@ -213,6 +227,7 @@ impl StoreServer {
                 closing_listener: false,
                 stopping: false,
                 conns: HashMap::new(),
+                handshaking: HashMap::new(),
                 watchers: HashMap::new(),
                 left: HashSet::new(),
                 exit_status: None,
@@ -337,14 +352,28 @@ fn spawn_handler(shared: &Arc<Shared>, stream: TcpStream) {
         if st.stopping {
             return;
         }
-        let max_pending = shared.limits.max_connections.max(MIN_PENDING);
-        if st.conns.len().saturating_sub(st.authenticated) >= max_pending {
-            drop(st);
-            warn!(%peer, "store: dropping the connection from {peer}: {max_pending} connections are already in \
-                          their handshake");
-            let _ = stream.shutdown(Shutdown::Both);
-            return;
+        // The read timeout bounds each read of a handshake, not the whole of it: close the overdue ones here.
+        let now = Instant::now();
+        let overdue: Vec<u64> = st
+            .handshaking
+            .iter()
+            .filter(|(_, &at)| now.duration_since(at) >= HANDSHAKE_TIMEOUT)
+            .map(|(&i, _)| i)
+            .collect();
+        for old in overdue {
+            st.end_handshake(old);
+            debug!("store: closed connection {old}: no hello within {HANDSHAKE_TIMEOUT:?}");
         }
+        let max_pending = shared.limits.max_connections.max(MIN_PENDING);
+        if st.handshaking.len() >= max_pending {
+            // The oldest goes, not the newest: a PE of the job sends its hello at once, so the oldest one still
+            // waiting is an outsider's, and refusing new connections would let anybody keep the job out.
+            if let Some(oldest) = st.handshaking.iter().min_by_key(|(_, &at)| at).map(|(&i, _)| i) {
+                st.end_handshake(oldest);
+                warn!(%peer, "store: {max_pending} connections were in their handshake; closed the oldest");
+            }
+        }
+        st.handshaking.insert(id, now);
         st.conns.insert(id, handle);
     }
     let s = shared.clone();
@@ -352,6 +381,7 @@ fn spawn_handler(shared: &Arc<Shared>, stream: TcpStream) {
         let admitted = serve(&s, id, stream, peer);
         let mut st = s.lock();
         st.conns.remove(&id);
+        st.handshaking.remove(&id);
         if admitted {
             st.authenticated -= 1;
         }
@@ -465,7 +495,9 @@ fn serve(shared: &Shared, id: u64, stream: TcpStream, peer: SocketAddr) -> bool 
             }
         },
     };
-    let hello = match read_frame(&mut conn, MAX_HELLO_FRAME) {
+    let first = read_frame(&mut conn, MAX_HELLO_FRAME);
+    shared.lock().handshaking.remove(&id);
+    let hello = match first {
         Ok(payload) => match Hello::decode(&payload) {
             Ok(h) => h,
             Err(e @ WireError::Version(_)) => {
