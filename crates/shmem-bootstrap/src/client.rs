@@ -428,6 +428,8 @@ impl StoreClient {
         let mut conn = open(cfg, (Role::Watch, rank, ticket), self.tls.as_ref(), deadline)?;
         let io = |e: std::io::Error| Error::Bootstrap(format!("cannot set up the watch connection: {e}"));
         conn.tcp().set_read_timeout(None).map_err(io)?;
+        // Silent until an event: without keepalive, a store whose node died unnoticed would never be reported.
+        shmem_core::liveness::keep_alive(conn.tcp()).map_err(io)?;
         let tcp = conn.tcp().try_clone().map_err(io)?;
         let closing = Arc::new(AtomicBool::new(false));
         let flag = closing.clone();

@@ -21,6 +21,7 @@ pub mod engine_setup;
 pub mod error;
 pub mod heap;
 pub mod launch_env;
+pub mod liveness;
 pub mod settings;
 pub mod type_table;
 pub mod types;

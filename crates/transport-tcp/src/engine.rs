@@ -151,6 +151,9 @@ impl TcpEngine {
         let mut stream = TcpStream::connect_timeout(&addr, self.timeouts.init).map_err(|e| fail("connect", e))?;
         stream.set_nodelay(true).map_err(|e| fail("TCP_NODELAY", e))?;
         crate::fdio::unpaced_if_host_local(&stream);
+        // A request to a node that died without closing (no FIN, no RST) fails within 11 s, not after ~15 min
+        // of retransmissions or the whole control timeout.
+        shmem_core::liveness::bound_unacknowledged(&stream).map_err(|e| fail("TCP_USER_TIMEOUT", e))?;
         // Every later read and write is bounded: a dead node fails the operation within the control timeout.
         stream.set_read_timeout(Some(self.timeouts.control)).map_err(|e| fail("timeout", e))?;
         stream.set_write_timeout(Some(self.timeouts.control)).map_err(|e| fail("timeout", e))?;
@@ -197,6 +200,13 @@ impl TcpEngine {
 
     fn lost(&self, pe: Pe, e: io::Error) -> Error {
         let addr = self.peers[pe.index()];
+        if shmem_core::liveness::is_dead_peer(&e) {
+            return Error::Inner(format!(
+                "TCP engine: {pe} at {addr} stopped answering (nothing acknowledged for {:?}): its node is down or \
+                 cut off",
+                shmem_core::liveness::DEAD_PEER_NOTICED_WITHIN
+            ));
+        }
         match e.kind() {
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Error::Timeout {
                 what: format!("the TCP engine's answer from {pe} at {addr}"),

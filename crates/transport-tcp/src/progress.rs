@@ -977,6 +977,8 @@ impl Server {
                         continue;
                     }
                     crate::fdio::unpaced_if_host_local(&stream);
+                    // A reply that a dead initiator's node never acknowledges ends the connection (see engine.rs).
+                    let _ = shmem_core::liveness::bound_unacknowledged(&stream);
                     let unproven = self.conns.iter().filter(|c| c.pe.is_none()).count();
                     if unproven >= t.max_unproven {
                         let oldest = (0..self.conns.len())

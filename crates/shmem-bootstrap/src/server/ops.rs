@@ -173,6 +173,10 @@ pub(super) fn serve_watch(shared: &Shared, id: u64, conn: Conn, peer: SocketAddr
         Ok(r) => r,
         Err(e) => return warn!(%peer, rank, "store: cannot watch the connection of rank {rank}: {e}"),
     };
+    // Silent until an event: without keepalive, a PE whose node died unnoticed would never be reported lost.
+    if let Err(e) = shmem_core::liveness::keep_alive(&reader) {
+        warn!(%peer, rank, "store: cannot turn keepalive on for the watch of rank {rank}: {e}");
+    }
     let sink = Arc::new(Mutex::new(conn));
     let exit_status = {
         // The sink is held from before the registration until the answer is written, so that a notice another

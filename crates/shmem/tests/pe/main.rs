@@ -69,6 +69,7 @@ fn scenarios() -> Vec<(&'static str, Scenario)> {
     v.extend(teams::SCENARIOS.iter().copied());
     v.extend(tls::SCENARIOS.iter().copied());
     v.extend(security::SCENARIOS.iter().copied());
+    v.extend(netns::SCENARIOS.iter().copied());
     v
 }
 

@@ -4,8 +4,15 @@
 //! the trials ignored elsewhere.
 
 use crate::runner;
+use crate::{check, ok, Scenario};
 use libtest_mimic::{Failed, Trial};
 use std::process::Command;
+use std::time::{Duration, Instant};
+
+pub const SCENARIOS: &[(&str, Scenario)] = &[("node_cut_off", node_cut_off)];
+
+/// Names node B's end of the link to the scenario [`node_cut_off`], which takes it down from inside node B.
+const CUT_DEV_VAR: &str = "SHMEM_TEST_CUT_DEV";
 
 /// Addresses of the two ends (inside the test's own namespaces only).
 const ADDR_A: &str = "10.213.7.1";
@@ -15,6 +22,8 @@ const ADDR_B: &str = "10.213.7.2";
 struct TwoNodes {
     a: String,
     b: String,
+    /// Node B's end of the veth pair.
+    vb: String,
 }
 
 fn ip(args: &[&str]) -> Result<(), String> {
@@ -28,8 +37,8 @@ fn ip(args: &[&str]) -> Result<(), String> {
 impl TwoNodes {
     fn create(tag: &str) -> Result<TwoNodes, String> {
         let id = format!("{}{tag}", std::process::id() % 100_000);
-        let nodes = TwoNodes { a: format!("shmem-{id}-a"), b: format!("shmem-{id}-b") };
         let (va, vb) = (format!("va{id}"), format!("vb{id}"));
+        let nodes = TwoNodes { a: format!("shmem-{id}-a"), b: format!("shmem-{id}-b"), vb: vb.clone() };
         ip(&["netns", "add", &nodes.a])?;
         ip(&["netns", "add", &nodes.b])?;
         ip(&["link", "add", &va, "netns", &nodes.a, "type", "veth", "peer", "name", &vb, "netns", &nodes.b])?;
@@ -64,13 +73,64 @@ fn across_link(tag: &str, scenario: &str) -> Result<(), Failed> {
     Ok(())
 }
 
+/// After a first barrier, node B drops off the network without a word: PE 1 takes its node's end of the link
+/// down (nothing it sends reaches node A any more: no FIN, no RST) and stays alive. PE 0, in a barrier that
+/// waits for PE 1, must fail with an error naming PE 1 once the store's watch of PE 1 has gone unanswered
+/// (TCP keepalive, `shmem_core::liveness::DEAD_PEER_NOTICED_WITHIN`, 11 s) or its request to PE 1 has
+/// gone unacknowledged that long (the TCP engine's connections), not after the control timeout (60 s here),
+/// nor never (a watch connection is silent: without keepalive nothing would ever time out on it).
+fn node_cut_off() -> Result<(), String> {
+    let sh = ok!(shmem::init_from_env());
+    ok!(sh.barrier_all());
+    if sh.my_pe() == 1 {
+        let dev = std::env::var(CUT_DEV_VAR).map_err(|_| format!("{CUT_DEV_VAR} is not set"))?;
+        ip(&["link", "set", "dev", &dev, "down"])?;
+        // Unreachable, not dead: the end of this process would not reach node A either, but it must not be
+        // what PE 0 notices. (Its own watch loses the store meanwhile; how it then ends is not checked.)
+        std::thread::sleep(Duration::from_secs(20));
+        std::process::exit(9);
+    }
+    let t = Instant::now();
+    let e = sh.barrier_all().unwrap_err();
+    check!(t.elapsed() < Duration::from_secs(30), "noticed after {:?}: {e}", t.elapsed());
+    check!(e.to_string().contains("PE 1"), "the error names the lost PE: {e}");
+    println!("PE 0 saw after {:?}: {e}", t.elapsed());
+    std::process::exit(3)
+}
+
+/// Runs [`node_cut_off`] on 2 PEs, one per namespace; PE 0 must exit 3 (it saw the loss in time).
+fn cut_off_trial() -> Result<(), Failed> {
+    let nodes = TwoNodes::create("9")?;
+    let spaces = format!("{},{}", nodes.a, nodes.b);
+    let env: Vec<(&str, &str)> = vec![
+        (runner::NETNS_VAR, &spaces),
+        (runner::PES_PER_NODE_VAR, "1"),
+        ("SHMEM_MASTER_ADDR", ADDR_A),
+        ("SHMEM_DATA_OP_ENGINE", "MTE|TCP"),
+        ("SHMEM_CONTROL_TIMEOUT", "60"),
+        ("SHMEM_LOG_LEVEL", "ERROR"),
+        (CUT_DEV_VAR, &nodes.vb),
+    ];
+    let res = runner::run(2, "node_cut_off", &env, Duration::from_secs(90))?;
+    if res[0].code != 3 {
+        return Err(
+            format!("PE 0 exited {} (wanted 3):\n{}\nPE 1:\n{}", res[0].code, res[0].output, res[1].output).into()
+        );
+    }
+    print!("{}", res[0].output);
+    drop(nodes);
+    Ok(())
+}
+
 pub fn special_trials() -> Vec<Trial> {
     let skip = std::env::var("SHMEM_TEST_SKIP_NETNS").is_ok_and(|v| v == "1");
-    [("0", "put_get_sizes"), ("1", "amo_contention"), ("2", "team_barriers_disjoint")]
+    let mut trials: Vec<Trial> = [("0", "put_get_sizes"), ("1", "amo_contention"), ("2", "team_barriers_disjoint")]
         .into_iter()
         .map(|(tag, scenario)| {
             Trial::test(format!("netns_two_nodes_{scenario}_4pe"), move || across_link(tag, scenario))
                 .with_ignored_flag(skip)
         })
-        .collect()
+        .collect();
+    trials.push(Trial::test("netns_node_cut_off_is_noticed_2pe", cut_off_trial).with_ignored_flag(skip));
+    trials
 }
