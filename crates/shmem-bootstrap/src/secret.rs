@@ -155,6 +155,21 @@ fn alive(pid: i32) -> bool {
     pid > 0 && unsafe { libc::kill(pid, 0) } == 0
 }
 
+/// When process `pid` started (clock ticks after boot, `/proc/PID/stat` field 22), `None` when it cannot be read:
+/// with its pid this names one process for good, where a pid alone may be reused by another once it is gone.
+fn start_time(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may contain spaces: count fields after its end.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether the process that wrote a secret file (`pid`, and `start` when the file has it) still runs: a pid
+/// reused by another process since (its writer was killed and left the file) is not it.
+fn writer_alive(pid: i32, start: Option<u64>) -> bool {
+    alive(pid) && start.is_none_or(|s| start_time(pid) == Some(s))
+}
+
 /// Refuses `meta` unless it is owned by this user and gives nothing to group or others.
 fn check_private(path: &Path, meta: &fs::Metadata, what: &str) -> Result<()> {
     let mode = meta.mode() & 0o7777;
@@ -242,7 +257,9 @@ impl NodeSecretFile {
             .custom_flags(libc::O_NOFOLLOW)
             .open(&tmp)
             .map_err(fail)?;
-        let body = format!("pid {}\nsecret {}\n", std::process::id(), secret.expose());
+        let pid = std::process::id();
+        let start = start_time(pid as i32).map_or_else(String::new, |t| format!("start {t}\n"));
+        let body = format!("pid {pid}\n{start}secret {}\n", secret.expose());
         let written =
             f.write_all(body.as_bytes()).and_then(|()| f.sync_all()).and_then(|()| fs::rename(&tmp, &self.path));
         if let Err(e) = written {
@@ -274,17 +291,17 @@ impl NodeSecretFile {
         if f.take(4096).read_to_string(&mut text).is_err() {
             return Ok(None);
         }
-        let mut pid = None;
-        let mut secret = None;
+        let (mut pid, mut start, mut secret) = (None, None, None);
         for line in text.lines() {
             match line.split_once(' ') {
                 Some(("pid", p)) => pid = p.parse::<i32>().ok(),
+                Some(("start", t)) => start = t.parse::<u64>().ok(),
                 Some(("secret", s)) => secret = Some(s.to_string()),
                 _ => {}
             }
         }
         match (pid, secret) {
-            (Some(pid), Some(s)) if alive(pid) => JobSecret::new(s).map(Some),
+            (Some(pid), Some(s)) if writer_alive(pid, start) => JobSecret::new(s).map(Some),
             (Some(pid), Some(_)) => {
                 debug!(pid, path = %self.path.display(), "job secret file of a process that is gone; waiting");
                 Ok(None)
@@ -335,6 +352,32 @@ mod tests {
         assert!(is_this_host(&url("127.0.0.1")));
         assert!(is_this_host(&url("localhost")));
         assert!(!is_this_host(&url("192.0.2.1")), "TEST-NET-1 is nobody's address");
+    }
+
+    /// A file whose writer is gone is not read, even when its pid now belongs to another live process (this
+    /// test's own pid stands for the reused one): the start time tells them apart.
+    #[test]
+    fn a_secret_file_of_a_reused_pid_is_stale() {
+        let dir = std::env::temp_dir().join(format!("shmem-secret-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("job-x");
+        let file = NodeSecretFile { path: path.clone(), secret: None, published: false };
+        let me = std::process::id();
+        let now = start_time(me as i32).expect("this process's start time");
+        let secret = "ab".repeat(16);
+        let write = |body: String| {
+            let _ = fs::remove_file(&path);
+            let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).unwrap();
+            f.write_all(body.as_bytes()).unwrap();
+        };
+        write(format!("pid {me}\nstart {}\nsecret {secret}\n", now + 1));
+        assert!(file.read().unwrap().is_none(), "a file of an earlier process with this pid was taken");
+        write(format!("pid {me}\nstart {now}\nsecret {secret}\n"));
+        assert_eq!(file.read().unwrap().map(|s| s.expose().to_string()), Some(secret.clone()));
+        // A file of an older version (no start time) is judged by the pid alone, as before.
+        write(format!("pid {me}\nsecret {secret}\n"));
+        assert!(file.read().unwrap().is_some());
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -533,7 +533,9 @@ fn on_job_event(ev: JobEvent, health: &JobHealth, leaving: &AtomicBool) {
         }
         JobEvent::PeerLost(pe) if !leaving.load(Ordering::Acquire) => {
             tracing::error!("PE {pe} left the job without finalize (crashed, killed, or its node stopped answering)");
-            health.fail(format!("PE {pe} left the job without finalize (crashed, killed, or its node stopped answering)"));
+            health.fail(format!(
+                "PE {pe} left the job without finalize (crashed, killed, or its node stopped answering)"
+            ));
         }
         JobEvent::StoreLost if !leaving.load(Ordering::Acquire) => {
             // After a lost PE, PE 0 (the store host) usually ends because of it: the first cause stays the one
