@@ -2,9 +2,10 @@
 //! PEs with their launch environment, supervises them and cleans up.
 
 use std::ffi::OsString;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::process::CommandExt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -280,7 +281,8 @@ pub fn node_env(spec: &JobSpec) -> Vec<(&'static str, String)> {
 ///
 /// # Errors
 /// `InvalidInput` for zero PEs or a port below [`MIN_PORT`]; otherwise only failures of the launcher itself
-/// (no port, no `/dev/urandom`, no thread). A PE that fails or cannot start is an `Ok` outcome.
+/// (no port, no `/dev/urandom`, no thread, a panic while supervising the PEs: the job is still torn down and
+/// its shared memory removed first). A PE that fails or cannot start is an `Ok` outcome.
 pub fn run_job(spec: &JobSpec) -> io::Result<JobOutcome> {
     spec.validate()?;
     let port = match spec.port {
@@ -331,13 +333,17 @@ pub fn run_job(spec: &JobSpec) -> io::Result<JobOutcome> {
             }
         }
     }
-    let result = match launch_failure {
+    // A panic in the supervision (a bug) still reaches the teardown and cleanup below instead of leaving the
+    // PEs to PDEATHSIG and the job's shared memory behind; it becomes the launcher's error.
+    let result = catch_unwind(AssertUnwindSafe(|| match launch_failure {
         Some(end) => {
-            eprintln!("shmemrun: {end}");
+            // Write errors (a closed pipe, a hung-up terminal) are ignored: the teardown matters more.
+            let _ = writeln!(io::stderr(), "shmemrun: {end}");
             supervisor.terminate().map(|()| end)
         }
         None => supervisor.run(spec.timeout),
-    };
+    }))
+    .unwrap_or_else(|_| Err(io::Error::other("the supervision of the PEs panicked; the job was torn down")));
     if result.is_err() {
         // Best effort: the launcher itself failed; do not leave PEs behind. The first error is returned.
         let _ = supervisor.terminate();

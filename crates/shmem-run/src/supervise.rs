@@ -1,7 +1,7 @@
 //! Watching the PEs: reap them as they exit, end the job on the first failure, the timeout or a launcher
 //! signal, and tear it down with SIGTERM, then SIGKILL, sent to each PE's process group.
 
-use std::io;
+use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::Child;
 use std::time::{Duration, Instant};
@@ -114,7 +114,8 @@ impl Supervisor {
             }
             self.wait_for_exit(POLL);
         };
-        eprintln!("shmemrun: {end}");
+        // A failed write (a closed pipe, a hung-up terminal) must not keep the job from being torn down.
+        let _ = writeln!(io::stderr(), "shmemrun: {end}");
         self.terminate()?;
         Ok(end)
     }

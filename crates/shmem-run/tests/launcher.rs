@@ -294,3 +294,51 @@ fn run_job_reports_the_failed_pe() {
     assert_eq!((outcome.exit_code(), outcome.failed_pe()), (0, None));
     assert!(outcome.statuses.iter().all(|s| *s == Some(PeStatus::Exited(0))));
 }
+
+/// A pipe whose read end is already closed: every write to the other end fails with EPIPE.
+fn pipe_nobody_reads() -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: both descriptors were just created and are owned by nothing else.
+    let (read, write) =
+        unsafe { (std::os::fd::OwnedFd::from_raw_fd(fds[0]), std::os::fd::OwnedFd::from_raw_fd(fds[1])) };
+    drop(read);
+    write
+}
+
+/// `shmemrun ... 2>&1 | head` after `head` exited, or an ssh session that hung up: the launcher's stdout and
+/// stderr are a pipe nobody reads, so writing the line that names the failed PE fails (EPIPE; Rust ignores
+/// SIGPIPE). The launcher must still tear the job down, remove the job's shared memory and exit with the
+/// failed PE's status, not panic (101) and leave the rest to PDEATHSIG.
+#[test]
+fn a_closed_stderr_does_not_skip_the_teardown() {
+    let dir = temp_dir("epipe");
+    let d = dir.display();
+    // Every PE makes its segment and records the job's prefix and its pid; PE 1 fails once all three exist.
+    let script = format!(
+        "touch /dev/shm/$SHMEM_SHM_PREFIX-$SHMEM_PE; echo $SHMEM_SHM_PREFIX > {d}/prefix.$SHMEM_PE; \
+         echo $$ > {d}/pe.$SHMEM_PE; if [ $SHMEM_PE = 1 ]; then \
+         while [ $(ls /dev/shm | grep -c ^$SHMEM_SHM_PREFIX-) -lt 3 ]; do sleep 0.01; done; exit 3; fi; exec sleep 30"
+    );
+    let out = pipe_nobody_reads();
+    let err = out.try_clone().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shmemrun"))
+        .args(["-n", "3", "--timeout", "8", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .spawn()
+        .unwrap();
+    let status = wait_bounded(&mut child, LIMIT);
+    let files: Vec<PathBuf> = (0..3).map(|pe| dir.join(format!("pe.{pe}"))).collect();
+    let pids: Vec<i32> = files.iter().filter_map(|f| read_pid(f)).collect();
+    assert_eq!(pids.len(), 3, "every PE must have started");
+    let prefix = std::fs::read_to_string(dir.join("prefix.0")).unwrap().trim().to_owned();
+    assert!(prefix.starts_with("shmem-"), "{prefix:?}");
+    assert_eq!(status.code(), Some(3));
+    assert_eq!(shm_left(&prefix), Vec::<String>::new());
+    assert!(wait_until(Duration::from_secs(2), || pids.iter().all(|&p| !alive(p))), "left alive: {pids:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
