@@ -342,3 +342,37 @@ fn a_closed_stderr_does_not_skip_the_teardown() {
     assert!(wait_until(Duration::from_secs(2), || pids.iter().all(|&p| !alive(p))), "left alive: {pids:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// PEs that print 5000 numbered lines to stdout and to stderr right before exiting: every line arrives, once.
+/// With `--grace 0` the output thread is told to finish as soon as the PEs are reaped, while their last
+/// output may still sit in the pipes.
+fn every_line_arrives_once(grace: Option<&str>) {
+    const N_PES: u32 = 4;
+    const LINES: u32 = 5000;
+    let mut args = vec!["-n", "4"];
+    if let Some(g) = grace {
+        args.extend(["--grace", g]);
+    }
+    args.extend(["sh", "-c", "seq 1 5000; seq 1 5000 >&2"]);
+    let r = run(&args);
+    assert_eq!(r.code, 0, "stderr tail: {}", &r.stderr[r.stderr.len().saturating_sub(200)..]);
+    let mut want: Vec<String> = (0..N_PES).flat_map(|pe| (1..=LINES).map(move |i| format!("[{pe}] {i}"))).collect();
+    want.sort();
+    for (name, text) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
+        let got = sorted_lines(text);
+        assert_eq!(got.len(), want.len(), "{name}: {} lines, {} expected (grace {grace:?})", got.len(), want.len());
+        assert!(got == want, "{name}: lines missing or repeated (grace {grace:?})");
+    }
+}
+
+#[test]
+fn output_tail_arrives_with_grace_0() {
+    for _ in 0..3 {
+        every_line_arrives_once(Some("0"));
+    }
+}
+
+#[test]
+fn output_tail_arrives_with_the_default_grace() {
+    every_line_arrives_once(None);
+}
