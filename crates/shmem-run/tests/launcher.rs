@@ -376,3 +376,36 @@ fn output_tail_arrives_with_grace_0() {
 fn output_tail_arrives_with_the_default_grace() {
     every_line_arrives_once(None);
 }
+
+/// The state letter of `pid` in `/proc` (`'Z'` for a zombie), `None` once it is reaped.
+fn proc_state(pid: i32) -> Option<u8> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(stat.rsplit_once(')')?.1.trim_start().as_bytes()[0])
+}
+
+/// A PE that exits early stays an unreaped zombie while the job runs, so its pid, which is also its process
+/// group's id, cannot be given to an unrelated process that the teardown's killpg would then hit. It is reaped
+/// when the job ends.
+#[test]
+fn an_exited_pe_keeps_its_pid_until_the_teardown() {
+    let dir = temp_dir("zombie");
+    let d = dir.display();
+    let script = format!(
+        "echo $$ > {d}/pe.$SHMEM_PE; [ $SHMEM_PE = 0 ] && exit 0; \
+         i=0; while [ ! -e {d}/go ] && [ $i -lt 500 ]; do sleep 0.01; i=$((i+1)); done"
+    );
+    let start = Instant::now();
+    let child = shmemrun(&["-n", "2", "sh", "-c", &script]).spawn().unwrap();
+    assert!(wait_until(LIMIT, || read_pid(&dir.join("pe.0")).is_some()), "PE 0 did not start");
+    let pe0 = read_pid(&dir.join("pe.0")).unwrap();
+    // Exited: a zombie, or already reaped (what must not happen while PE 1 runs).
+    assert!(wait_until(LIMIT, || proc_state(pe0).is_none_or(|s| s == b'Z')));
+    std::thread::sleep(Duration::from_millis(300));
+    let state = proc_state(pe0);
+    std::fs::write(dir.join("go"), b"").unwrap();
+    let r = finish(child, start);
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    assert_eq!(state, Some(b'Z'), "PE 0 was reaped while the job still ran");
+    assert_eq!(proc_state(pe0), None, "PE 0 was not reaped at the end of the job");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
