@@ -316,10 +316,10 @@ fn pipe_nobody_reads() -> std::os::fd::OwnedFd {
 fn a_closed_stderr_does_not_skip_the_teardown() {
     let dir = temp_dir("epipe");
     let d = dir.display();
-    // Every PE makes its segment and records the job's prefix and its pid; PE 1 fails once all three exist.
+    // Every PE records its pid and the job's prefix, then makes its segment; PE 1 fails once all three exist.
     let script = format!(
-        "touch /dev/shm/$SHMEM_SHM_PREFIX-$SHMEM_PE; echo $SHMEM_SHM_PREFIX > {d}/prefix.$SHMEM_PE; \
-         echo $$ > {d}/pe.$SHMEM_PE; if [ $SHMEM_PE = 1 ]; then \
+        "echo $$ > {d}/pe.$SHMEM_PE; echo $SHMEM_SHM_PREFIX > {d}/prefix.$SHMEM_PE; \
+         touch /dev/shm/$SHMEM_SHM_PREFIX-$SHMEM_PE; if [ $SHMEM_PE = 1 ]; then \
          while [ $(ls /dev/shm | grep -c ^$SHMEM_SHM_PREFIX-) -lt 3 ]; do sleep 0.01; done; exit 3; fi; exec sleep 30"
     );
     let out = pipe_nobody_reads();
