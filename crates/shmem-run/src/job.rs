@@ -46,8 +46,9 @@ pub struct JobSpec {
     pub prefix_output: bool,
     /// End the whole job after this long ([`JobEnd::TimedOut`]).
     pub timeout: Option<Duration>,
-    /// Time between SIGTERM and SIGKILL when the job is torn down; also how long output is still copied
-    /// after the PEs have ended (a PE's leftover child may hold its pipe open).
+    /// Time between SIGTERM and SIGKILL when the job is torn down (also after a success, for what the PEs
+    /// left running in their process groups); also how long output is still copied after the PEs have ended
+    /// (a PE's leftover child may hold its pipe open).
     pub grace: Duration,
     /// Extra environment for every PE (applied before the launcher's own variables).
     pub extra_env: Vec<(OsString, OsString)>,
@@ -275,7 +276,8 @@ pub fn node_env(spec: &JobSpec) -> Vec<(&'static str, String)> {
 /// Runs a job to its end: starts `spec.n_pes` PEs, copies their output, tears the job down when one PE fails,
 /// the timeout expires or the launcher is interrupted, and removes the job's shared-memory objects.
 ///
-/// Each PE runs in its own process group (a teardown signals the whole group, so a PE's children go too),
+/// Each PE runs in its own process group (a teardown signals the whole group, so a PE's children go too; a
+/// job whose PEs all succeed is torn down the same way, which only reaches what they left running),
 /// with stdin from `/dev/null`, and on Linux dies with SIGKILL if the launcher thread dies first. The line
 /// naming a failed PE is printed to stderr as soon as the failure is seen.
 ///

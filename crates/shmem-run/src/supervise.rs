@@ -1,5 +1,6 @@
 //! Watching the PEs: notice them as they exit, end the job on the first failure, the timeout or a launcher
-//! signal, and tear it down with SIGTERM, then SIGKILL, sent to each PE's process group.
+//! signal, and tear it down with SIGTERM, then SIGKILL, sent to each PE's process group; after a success
+//! too, so that nothing a PE left running in its group outlives the job.
 //!
 //! A PE that exits is left a zombie (`waitid(WNOWAIT)` reads its status) until the teardown's last signal:
 //! the kernel does not reuse the pid of an unreaped process, and that pid is also the id of the PE's process
@@ -103,7 +104,8 @@ impl Supervisor {
     }
 
     /// Waits until every PE has exited, one fails, `timeout` passes or the launcher is signalled; in the
-    /// last three cases prints the reason to stderr and tears the job down.
+    /// last three cases prints the reason to stderr. Then tears the job down, which after a success ends
+    /// only what the PEs left running in their process groups (a helper started in the background).
     pub(crate) fn run(&mut self, timeout: Option<Duration>) -> io::Result<JobEnd> {
         let deadline = timeout.map(later);
         let end = loop {
@@ -111,8 +113,7 @@ impl Supervisor {
                 break JobEnd::PeFailed { pe: self.first_pe + pe, status, others_running: self.running() };
             }
             if self.running() == 0 {
-                self.collect()?;
-                return Ok(JobEnd::Success);
+                break JobEnd::Success;
             }
             if let Some(signal) = take_pending() {
                 break JobEnd::Interrupted { signal, running: self.running() };
@@ -124,21 +125,24 @@ impl Supervisor {
             }
             self.wait_for_exit(POLL);
         };
-        // A failed write (a closed pipe, a hung-up terminal) must not keep the job from being torn down.
-        let _ = writeln!(io::stderr(), "shmemrun: {end}");
+        if end != JobEnd::Success {
+            // A failed write (a closed pipe, a hung-up terminal) must not keep the job from being torn down.
+            let _ = writeln!(io::stderr(), "shmemrun: {end}");
+        }
         self.terminate()?;
         Ok(end)
     }
 
-    /// Sends SIGTERM to every PE's process group, waits up to the grace period (cut short by another
-    /// launcher signal), then sends SIGKILL to every group and reaps the rest.
+    /// Sends SIGTERM to every PE's process group, waits up to the grace period while a PE or another process
+    /// of those groups lives (cut short by another launcher signal), then sends SIGKILL to every group and
+    /// reaps the PEs.
     ///
     /// Groups of PEs that already exited are signalled too, so that their leftover children go as well; the
     /// PEs are reaped only after the SIGKILL. Once reaped, a PE's group is not signalled again.
     pub(crate) fn terminate(&mut self) -> io::Result<()> {
         self.signal_groups(libc::SIGTERM);
         let until = later(self.grace);
-        while self.running() > 0 && Instant::now() < until {
+        while (self.running() > 0 || self.groups_alive()) && Instant::now() < until {
             if take_pending().is_some() {
                 break;
             }
@@ -162,6 +166,24 @@ impl Supervisor {
         Ok(())
     }
 
+    /// Whether a live process is in the process group of a PE not yet reaped: a running PE, or a process
+    /// that outlived its PE. `false` where `/proc` cannot be read (the grace period then ends with the PEs).
+    fn groups_alive(&self) -> bool {
+        let groups: Vec<libc::pid_t> = (self.children.iter().zip(&self.reaped))
+            .filter(|(_, reaped)| !**reaped)
+            .map(|(child, _)| child.id() as libc::pid_t)
+            .collect();
+        if groups.is_empty() {
+            return false;
+        }
+        let Ok(dir) = std::fs::read_dir("/proc") else { return false };
+        dir.flatten().any(|entry| {
+            let name = entry.file_name();
+            let Some(pid) = name.to_str().filter(|n| n.bytes().all(|b| b.is_ascii_digit())) else { return false };
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| live_member(&stat, &groups))
+        })
+    }
+
     fn signal_groups(&self, sig: libc::c_int) {
         for (pe, child) in self.children.iter().enumerate() {
             if self.reaped[pe] {
@@ -179,6 +201,16 @@ impl Supervisor {
             }
         }
     }
+}
+
+/// Whether the process described by `stat` (the text of `/proc/<pid>/stat`) is alive, not a zombie, and in
+/// one of the process groups `groups`.
+fn live_member(stat: &str, groups: &[libc::pid_t]) -> bool {
+    // `pid (comm) state ppid pgrp ...`; comm may hold spaces and parentheses, so split at the last `)`.
+    let Some((_, rest)) = stat.rsplit_once(')') else { return false };
+    let mut fields = rest.split_ascii_whitespace();
+    let (state, pgrp) = (fields.next(), fields.nth(1).and_then(|g| g.parse::<libc::pid_t>().ok()));
+    !matches!(state, None | Some("Z" | "X" | "x")) && pgrp.is_some_and(|g| groups.contains(&g))
 }
 
 /// How PE `pid` ended, once it has, without reaping it (`waitid` with `WNOWAIT`): it stays a zombie.
@@ -212,4 +244,20 @@ fn pidfd_open(pid: u32) -> Option<OwnedFd> {
     }
     // SAFETY: `fd` is a descriptor the kernel just created for us, owned by nothing else.
     Some(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_members_of_the_groups() {
+        let groups = [100, 200];
+        assert!(live_member("4242 (sleep) S 100 200 200 0 -1", &groups));
+        assert!(live_member("100 (a) b) (c) R 1 100 100 0", &groups));
+        assert!(!live_member("100 (sh) Z 1 100 100 0", &groups), "a zombie is not alive");
+        assert!(!live_member("4242 (sleep) S 200 300 300 0", &groups), "another group");
+        assert!(!live_member("4242 (sleep) S", &groups));
+        assert!(!live_member("", &groups));
+    }
 }

@@ -409,3 +409,22 @@ fn an_exited_pe_keeps_its_pid_until_the_teardown() {
     assert_eq!(proc_state(pe0), None, "PE 0 was not reaped at the end of the job");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A PE that succeeds but leaves a helper running in the background (in its process group): the helper
+/// does not outlive the job.
+#[test]
+fn a_pe_s_background_child_goes_with_a_successful_job() {
+    let dir = temp_dir("helper");
+    let script = format!("sleep 300 & echo $! > {}/bg.$SHMEM_PE; exit 0", dir.display());
+    let r = run(&["-n", "2", "sh", "-c", &script]);
+    let pids: Vec<i32> = (0..2).filter_map(|pe| read_pid(&dir.join(format!("bg.{pe}")))).collect();
+    let gone = wait_until(Duration::from_secs(3), || pids.iter().all(|&p| !alive(p)));
+    for &p in pids.iter().filter(|&&p| alive(p)) {
+        // SAFETY: killing the test's own leftover `sleep 300` (checked alive just above).
+        unsafe { libc::kill(p, libc::SIGKILL) };
+    }
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    assert_eq!(pids.len(), 2, "every PE must have started its helper");
+    assert!(gone, "helpers left alive after the job: {pids:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
