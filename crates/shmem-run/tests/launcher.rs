@@ -311,10 +311,10 @@ fn pipe_nobody_reads() -> std::os::fd::OwnedFd {
 /// `shmemrun ... 2>&1 | head` after `head` exited, or an ssh session that hung up: the launcher's stdout and
 /// stderr are a pipe nobody reads, so writing the line that names the failed PE fails (EPIPE; Rust ignores
 /// SIGPIPE). The launcher must still tear the job down, remove the job's shared memory and exit with the
-/// failed PE's status, not panic (101) and leave the rest to PDEATHSIG.
-#[test]
-fn a_closed_stderr_does_not_skip_the_teardown() {
-    let dir = temp_dir("epipe");
+/// failed PE's status, not panic (101) and leave the rest to PDEATHSIG. With `--verbose` the launcher's log
+/// goes to that pipe too.
+fn a_closed_stderr_does_not_skip_the_teardown(verbose: bool) {
+    let dir = temp_dir(if verbose { "epipe-v" } else { "epipe" });
     let d = dir.display();
     // Every PE records its pid and the job's prefix, then makes its segment; PE 1 fails once all three exist.
     let script = format!(
@@ -325,6 +325,7 @@ fn a_closed_stderr_does_not_skip_the_teardown() {
     let out = pipe_nobody_reads();
     let err = out.try_clone().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_shmemrun"))
+        .args(if verbose { &["--verbose"][..] } else { &[] })
         .args(["-n", "3", "--timeout", "8", "sh", "-c", &script])
         .stdin(Stdio::null())
         .stdout(Stdio::from(out))
@@ -341,6 +342,16 @@ fn a_closed_stderr_does_not_skip_the_teardown() {
     assert_eq!(shm_left(&prefix), Vec::<String>::new());
     assert!(wait_until(Duration::from_secs(2), || pids.iter().all(|&p| !alive(p))), "left alive: {pids:?}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_closed_stderr_does_not_skip_the_teardown_quiet() {
+    a_closed_stderr_does_not_skip_the_teardown(false);
+}
+
+#[test]
+fn a_closed_stderr_does_not_skip_the_teardown_verbose() {
+    a_closed_stderr_does_not_skip_the_teardown(true);
 }
 
 /// PEs that print 5000 numbered lines to stdout and to stderr right before exiting: every line arrives, once.

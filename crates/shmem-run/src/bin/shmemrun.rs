@@ -13,6 +13,9 @@ fn main() {
             .with_max_level(tracing::Level::DEBUG)
             .with_writer(std::io::stderr)
             .with_ansi(std::io::stderr().is_terminal())
+            // Otherwise a failed write of the log (stderr a closed pipe) is reported with eprintln!, which
+            // panics and ends the launcher before its teardown.
+            .log_internal_errors(false)
             .init();
     }
     if let Err(e) = install_signal_handlers() {
