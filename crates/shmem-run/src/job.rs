@@ -2,9 +2,10 @@
 //! PEs with their launch environment, supervises them and cleans up.
 
 use std::ffi::OsString;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::process::CommandExt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -45,8 +46,9 @@ pub struct JobSpec {
     pub prefix_output: bool,
     /// End the whole job after this long ([`JobEnd::TimedOut`]).
     pub timeout: Option<Duration>,
-    /// Time between SIGTERM and SIGKILL when the job is torn down; also how long output is still copied
-    /// after the PEs have ended (a PE's leftover child may hold its pipe open).
+    /// Time between SIGTERM and SIGKILL when the job is torn down (also after a success, for what the PEs
+    /// left running in their process groups); also how long output is still copied after the PEs have ended
+    /// (a PE's leftover child may hold its pipe open).
     pub grace: Duration,
     /// Extra environment for every PE (applied before the launcher's own variables).
     pub extra_env: Vec<(OsString, OsString)>,
@@ -274,13 +276,15 @@ pub fn node_env(spec: &JobSpec) -> Vec<(&'static str, String)> {
 /// Runs a job to its end: starts `spec.n_pes` PEs, copies their output, tears the job down when one PE fails,
 /// the timeout expires or the launcher is interrupted, and removes the job's shared-memory objects.
 ///
-/// Each PE runs in its own process group (a teardown signals the whole group, so a PE's children go too),
+/// Each PE runs in its own process group (a teardown signals the whole group, so a PE's children go too; a
+/// job whose PEs all succeed is torn down the same way, which only reaches what they left running),
 /// with stdin from `/dev/null`, and on Linux dies with SIGKILL if the launcher thread dies first. The line
 /// naming a failed PE is printed to stderr as soon as the failure is seen.
 ///
 /// # Errors
 /// `InvalidInput` for zero PEs or a port below [`MIN_PORT`]; otherwise only failures of the launcher itself
-/// (no port, no `/dev/urandom`, no thread). A PE that fails or cannot start is an `Ok` outcome.
+/// (no port, no `/dev/urandom`, no thread, a panic while supervising the PEs: the job is still torn down and
+/// its shared memory removed first). A PE that fails or cannot start is an `Ok` outcome.
 pub fn run_job(spec: &JobSpec) -> io::Result<JobOutcome> {
     spec.validate()?;
     let port = match spec.port {
@@ -331,13 +335,17 @@ pub fn run_job(spec: &JobSpec) -> io::Result<JobOutcome> {
             }
         }
     }
-    let result = match launch_failure {
+    // A panic in the supervision (a bug) still reaches the teardown and cleanup below instead of leaving the
+    // PEs to PDEATHSIG and the job's shared memory behind; it becomes the launcher's error.
+    let result = catch_unwind(AssertUnwindSafe(|| match launch_failure {
         Some(end) => {
-            eprintln!("shmemrun: {end}");
+            // Write errors (a closed pipe, a hung-up terminal) are ignored: the teardown matters more.
+            let _ = writeln!(io::stderr(), "shmemrun: {end}");
             supervisor.terminate().map(|()| end)
         }
         None => supervisor.run(spec.timeout),
-    };
+    }))
+    .unwrap_or_else(|_| Err(io::Error::other("the supervision of the PEs panicked; the job was torn down")));
     if result.is_err() {
         // Best effort: the launcher itself failed; do not leave PEs behind. The first error is returned.
         let _ = supervisor.terminate();

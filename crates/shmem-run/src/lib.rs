@@ -34,7 +34,8 @@
 //! 11, so that both resolver paths of `shmem_core::launch_env` agree). See [`pe_env`].
 //!
 //! # Design choices
-//! - **One process group per PE.** A teardown signals whole groups, so a PE's own children die with it.
+//! - **One process group per PE.** A teardown signals whole groups, so a PE's own children die with it; a
+//!   successful job ends with one too, so that nothing a PE left in the background outlives `shmemrun`.
 //!   On Linux each PE also dies (SIGKILL) if the launcher does.
 //! - **Polling, not SIGCHLD.** The PEs are polled every 5 ms; the launcher's SIGINT/SIGTERM/SIGHUP handlers
 //!   only record the signal ([`install_signal_handlers`]), and the polling loop acts on it.

@@ -79,8 +79,9 @@ pub(crate) struct OutputPump {
 }
 
 impl OutputPump {
-    /// Starts the copying thread. After [`OutputPump::finish`], it keeps reading for at most `drain` (pipes
-    /// that a PE's leftover child still holds open would otherwise keep it forever).
+    /// Starts the copying thread. After [`OutputPump::finish`], it keeps waiting for output for at most
+    /// `drain` (pipes that a PE's leftover child still holds open would otherwise keep it forever), then
+    /// copies what is still in the pipes without waiting.
     pub(crate) fn start(drain: Duration) -> io::Result<Self> {
         let (new_sources, rx) = mpsc::channel();
         let finishing = Arc::new(AtomicBool::new(false));
@@ -96,8 +97,8 @@ impl OutputPump {
         let _ = self.new_sources.send(Source { file: File::from(fd), sink, lines: LinePrefixer::for_rank(rank) });
     }
 
-    /// Copies what is left (until every pipe reaches end of file, or the drain time passes), flushes partial
-    /// lines and stops the thread.
+    /// Copies what is left (until every pipe reaches end of file, or the drain time passes and what the pipes
+    /// still hold is read), flushes partial lines and stops the thread.
     pub(crate) fn finish(self) {
         self.finishing.store(true, Ordering::SeqCst);
         drop(self.new_sources);
@@ -106,6 +107,11 @@ impl OutputPump {
         }
     }
 }
+
+/// How many rounds of the final sweep (each reads up to 64 KiB from every ready pipe) may run after the drain
+/// time: enough for a full pipe of the largest size Linux gives unprivileged users by default (1 MiB), few
+/// enough that a PE's leftover child writing without pause cannot keep the launcher.
+const SWEEP_ROUNDS: usize = 16;
 
 fn pump(rx: &Receiver<Source>, finishing: &AtomicBool, drain: Duration) {
     let mut sources: Vec<Source> = Vec::new();
@@ -123,44 +129,26 @@ fn pump(rx: &Receiver<Source>, finishing: &AtomicBool, drain: Duration) {
         if deadline.is_none() && finishing.load(Ordering::SeqCst) {
             deadline = Some(crate::supervise::later(drain));
         }
-        let expired = deadline.is_some_and(|d| Instant::now() >= d);
-        if (sources.is_empty() && !connected) || expired {
+        if sources.is_empty() && !connected {
             break;
         }
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let mut fds: Vec<libc::pollfd> =
-            sources.iter().map(|s| libc::pollfd { fd: s.file.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
-        // SAFETY: `fds` is a live, exclusively borrowed array of `fds.len()` pollfd structs.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 20) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            // The PEs have exited, so what they wrote is already in the pipes: read it without waiting. The
+            // drain time only bounds waiting for pipes that a PE's leftover child still holds open.
+            for _ in 0..SWEEP_ROUNDS {
+                if !matches!(copy_ready(&mut sources, &mut buf, 0), Ok(n) if n > 0) {
+                    break;
+                }
+            }
+            break;
+        }
+        match copy_ready(&mut sources, &mut buf, 20) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
                 tracing::warn!(error = %e, "poll on PE output failed; output copying stops");
                 break;
             }
-            continue;
-        }
-        let mut closed = Vec::new();
-        for (i, pfd) in fds.iter().enumerate() {
-            if pfd.revents == 0 {
-                continue;
-            }
-            let src = &mut sources[i];
-            let target = if src.sink == Sink::Stdout { &mut out } else { &mut err };
-            match src.file.read(&mut buf) {
-                Ok(0) => closed.push(i),
-                Ok(k) => src.lines.feed(&buf[..k], target),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => closed.push(i),
-            }
-        }
-        for &i in closed.iter().rev() {
-            let mut src = sources.swap_remove(i);
-            src.lines.finish(if src.sink == Sink::Stdout { &mut out } else { &mut err });
-        }
-        emit(&out, &err);
-        if sources.is_empty() && !connected {
-            break;
         }
     }
     let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -168,6 +156,39 @@ fn pump(rx: &Receiver<Source>, finishing: &AtomicBool, drain: Duration) {
         s.lines.finish(if s.sink == Sink::Stdout { &mut out } else { &mut err });
     }
     emit(&out, &err);
+}
+
+/// Waits up to `timeout_ms` for output, then copies one read from every pipe that has some and drops the pipes
+/// that reached end of file (flushing their partial line). Returns how many pipes were ready.
+fn copy_ready(sources: &mut Vec<Source>, buf: &mut [u8], timeout_ms: libc::c_int) -> io::Result<usize> {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let mut fds: Vec<libc::pollfd> =
+        sources.iter().map(|s| libc::pollfd { fd: s.file.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
+    // SAFETY: `fds` is a live, exclusively borrowed array of `fds.len()` pollfd structs.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut closed = Vec::new();
+    for (i, pfd) in fds.iter().enumerate() {
+        if pfd.revents == 0 {
+            continue;
+        }
+        let src = &mut sources[i];
+        let target = if src.sink == Sink::Stdout { &mut out } else { &mut err };
+        match src.file.read(buf) {
+            Ok(0) => closed.push(i),
+            Ok(k) => src.lines.feed(&buf[..k], target),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => closed.push(i),
+        }
+    }
+    for &i in closed.iter().rev() {
+        let mut src = sources.swap_remove(i);
+        src.lines.finish(if src.sink == Sink::Stdout { &mut out } else { &mut err });
+    }
+    emit(&out, &err);
+    Ok(n as usize)
 }
 
 /// Writes whole lines; errors (a closed terminal, a reader that went away) are ignored, as `tee` would.

@@ -294,3 +294,148 @@ fn run_job_reports_the_failed_pe() {
     assert_eq!((outcome.exit_code(), outcome.failed_pe()), (0, None));
     assert!(outcome.statuses.iter().all(|s| *s == Some(PeStatus::Exited(0))));
 }
+
+/// A pipe whose read end is already closed: every write to the other end fails with EPIPE.
+fn pipe_nobody_reads() -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: both descriptors were just created and are owned by nothing else.
+    let (read, write) =
+        unsafe { (std::os::fd::OwnedFd::from_raw_fd(fds[0]), std::os::fd::OwnedFd::from_raw_fd(fds[1])) };
+    drop(read);
+    write
+}
+
+/// `shmemrun ... 2>&1 | head` after `head` exited, or an ssh session that hung up: the launcher's stdout and
+/// stderr are a pipe nobody reads, so writing the line that names the failed PE fails (EPIPE; Rust ignores
+/// SIGPIPE). The launcher must still tear the job down, remove the job's shared memory and exit with the
+/// failed PE's status, not panic (101) and leave the rest to PDEATHSIG. With `--verbose` the launcher's log
+/// goes to that pipe too.
+fn a_closed_stderr_does_not_skip_the_teardown(verbose: bool) {
+    let dir = temp_dir(if verbose { "epipe-v" } else { "epipe" });
+    let d = dir.display();
+    // Every PE records its pid and the job's prefix, then makes its segment; PE 1 fails once all three exist.
+    let script = format!(
+        "echo $$ > {d}/pe.$SHMEM_PE; echo $SHMEM_SHM_PREFIX > {d}/prefix.$SHMEM_PE; \
+         touch /dev/shm/$SHMEM_SHM_PREFIX-$SHMEM_PE; if [ $SHMEM_PE = 1 ]; then \
+         while [ $(ls /dev/shm | grep -c ^$SHMEM_SHM_PREFIX-) -lt 3 ]; do sleep 0.01; done; exit 3; fi; exec sleep 30"
+    );
+    let out = pipe_nobody_reads();
+    let err = out.try_clone().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shmemrun"))
+        .args(if verbose { &["--verbose"][..] } else { &[] })
+        .args(["-n", "3", "--timeout", "8", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .spawn()
+        .unwrap();
+    let status = wait_bounded(&mut child, LIMIT);
+    let files: Vec<PathBuf> = (0..3).map(|pe| dir.join(format!("pe.{pe}"))).collect();
+    let pids: Vec<i32> = files.iter().filter_map(|f| read_pid(f)).collect();
+    assert_eq!(pids.len(), 3, "every PE must have started");
+    let prefix = std::fs::read_to_string(dir.join("prefix.0")).unwrap().trim().to_owned();
+    assert!(prefix.starts_with("shmem-"), "{prefix:?}");
+    assert_eq!(status.code(), Some(3));
+    assert_eq!(shm_left(&prefix), Vec::<String>::new());
+    assert!(wait_until(Duration::from_secs(2), || pids.iter().all(|&p| !alive(p))), "left alive: {pids:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_closed_stderr_does_not_skip_the_teardown_quiet() {
+    a_closed_stderr_does_not_skip_the_teardown(false);
+}
+
+#[test]
+fn a_closed_stderr_does_not_skip_the_teardown_verbose() {
+    a_closed_stderr_does_not_skip_the_teardown(true);
+}
+
+/// PEs that print 5000 numbered lines to stdout and to stderr right before exiting: every line arrives, once.
+/// With `--grace 0` the output thread is told to finish as soon as the PEs are reaped, while their last
+/// output may still sit in the pipes.
+fn every_line_arrives_once(grace: Option<&str>) {
+    const N_PES: u32 = 4;
+    const LINES: u32 = 5000;
+    let mut args = vec!["-n", "4"];
+    if let Some(g) = grace {
+        args.extend(["--grace", g]);
+    }
+    args.extend(["sh", "-c", "seq 1 5000; seq 1 5000 >&2"]);
+    let r = run(&args);
+    assert_eq!(r.code, 0, "stderr tail: {}", &r.stderr[r.stderr.len().saturating_sub(200)..]);
+    let mut want: Vec<String> = (0..N_PES).flat_map(|pe| (1..=LINES).map(move |i| format!("[{pe}] {i}"))).collect();
+    want.sort();
+    for (name, text) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
+        let got = sorted_lines(text);
+        assert_eq!(got.len(), want.len(), "{name}: {} lines, {} expected (grace {grace:?})", got.len(), want.len());
+        assert!(got == want, "{name}: lines missing or repeated (grace {grace:?})");
+    }
+}
+
+#[test]
+fn output_tail_arrives_with_grace_0() {
+    for _ in 0..3 {
+        every_line_arrives_once(Some("0"));
+    }
+}
+
+#[test]
+fn output_tail_arrives_with_the_default_grace() {
+    every_line_arrives_once(None);
+}
+
+/// The state letter of `pid` in `/proc` (`'Z'` for a zombie), `None` once it is reaped.
+fn proc_state(pid: i32) -> Option<u8> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(stat.rsplit_once(')')?.1.trim_start().as_bytes()[0])
+}
+
+/// A PE that exits early stays an unreaped zombie while the job runs, so its pid, which is also its process
+/// group's id, cannot be given to an unrelated process that the teardown's killpg would then hit. It is reaped
+/// when the job ends.
+#[test]
+fn an_exited_pe_keeps_its_pid_until_the_teardown() {
+    let dir = temp_dir("zombie");
+    let d = dir.display();
+    let script = format!(
+        "echo $$ > {d}/pe.$SHMEM_PE; [ $SHMEM_PE = 0 ] && exit 0; \
+         i=0; while [ ! -e {d}/go ] && [ $i -lt 500 ]; do sleep 0.01; i=$((i+1)); done"
+    );
+    let start = Instant::now();
+    let child = shmemrun(&["-n", "2", "sh", "-c", &script]).spawn().unwrap();
+    assert!(wait_until(LIMIT, || read_pid(&dir.join("pe.0")).is_some()), "PE 0 did not start");
+    let pe0 = read_pid(&dir.join("pe.0")).unwrap();
+    // Exited: a zombie, or already reaped (what must not happen while PE 1 runs).
+    assert!(wait_until(LIMIT, || proc_state(pe0).is_none_or(|s| s == b'Z')));
+    std::thread::sleep(Duration::from_millis(300));
+    let state = proc_state(pe0);
+    std::fs::write(dir.join("go"), b"").unwrap();
+    let r = finish(child, start);
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    assert_eq!(state, Some(b'Z'), "PE 0 was reaped while the job still ran");
+    assert_eq!(proc_state(pe0), None, "PE 0 was not reaped at the end of the job");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A PE that succeeds but leaves a helper running in the background (in its process group): the helper
+/// does not outlive the job.
+#[test]
+fn a_pe_s_background_child_goes_with_a_successful_job() {
+    let dir = temp_dir("helper");
+    let script = format!("sleep 300 & echo $! > {}/bg.$SHMEM_PE; exit 0", dir.display());
+    let r = run(&["-n", "2", "sh", "-c", &script]);
+    let pids: Vec<i32> = (0..2).filter_map(|pe| read_pid(&dir.join(format!("bg.{pe}")))).collect();
+    let gone = wait_until(Duration::from_secs(3), || pids.iter().all(|&p| !alive(p)));
+    for &p in pids.iter().filter(|&&p| alive(p)) {
+        // SAFETY: killing the test's own leftover `sleep 300` (checked alive just above).
+        unsafe { libc::kill(p, libc::SIGKILL) };
+    }
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    assert_eq!(pids.len(), 2, "every PE must have started its helper");
+    assert!(gone, "helpers left alive after the job: {pids:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

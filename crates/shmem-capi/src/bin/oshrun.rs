@@ -6,6 +6,7 @@
 use clap::Parser;
 use shmem_run::{install_signal_handlers, run_job, Cli};
 use std::ffi::OsString;
+use std::io::Write;
 
 fn main() {
     let cli = match Cli::try_parse_from(translate(std::env::args_os())) {
@@ -17,13 +18,14 @@ fn main() {
         }
     };
     if let Err(e) = install_signal_handlers() {
-        eprintln!("oshrun: cannot install signal handlers: {e}");
+        let _ = writeln!(std::io::stderr(), "oshrun: cannot install signal handlers: {e}");
         std::process::exit(1);
     }
     match run_job(&cli.to_spec()) {
         Ok(outcome) => std::process::exit(outcome.exit_code()),
         Err(e) => {
-            eprintln!("oshrun: {e}");
+            // Ignored if stderr is gone (eprintln! would panic, exit 101): the exit code still tells.
+            let _ = writeln!(std::io::stderr(), "oshrun: {e}");
             std::process::exit(if e.kind() == std::io::ErrorKind::InvalidInput { 2 } else { 1 });
         }
     }
