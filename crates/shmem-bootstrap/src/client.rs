@@ -8,7 +8,9 @@
 
 use crate::conn::{is_timeout, tls_error, Conn};
 use crate::tls::server_name;
-use crate::wire::{read_frame, write_frame, ErrorKind, Hello, Notice, ReadError, Request, Response, Role, MAX_FRAME};
+use crate::wire::{
+    client_handshake, read_frame, write_frame, ErrorKind, Notice, ReadError, Request, Response, Role, MAX_FRAME,
+};
 use crate::StoreConfig;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use shmem_core::{Error, Result};
@@ -114,7 +116,7 @@ fn closed_during_handshake(cfg: &StoreConfig, why: &str) -> Error {
 fn attempt(
     cfg: &StoreConfig,
     addr: std::net::SocketAddr,
-    hello: &[u8],
+    (role, rank, ticket): (Role, u32, &[u8]),
     tls: Option<&Arc<ClientConfig>>,
     connect_timeout: Duration,
 ) -> std::result::Result<Conn, Attempt> {
@@ -133,11 +135,11 @@ fn attempt(
             Conn::TlsClient(Box::new(StreamOwned::new(session, tcp)))
         }
     };
-    write_frame(&mut conn, hello).map_err(|e| Attempt::Fatal(handshake_error(cfg, ReadError::Io(e))))?;
-    let payload = read_frame(&mut conn, MAX_FRAME).map_err(|e| Attempt::Fatal(handshake_error(cfg, e)))?;
-    match Response::decode(&payload) {
-        Ok(Response::Ok) => Ok(conn),
-        Ok(Response::Rejected(why)) => {
+    let answer = client_handshake(&mut conn, role, rank, &cfg.token, ticket.to_vec())
+        .map_err(|e| Attempt::Fatal(handshake_error(cfg, e)))?;
+    match answer {
+        Response::Ok => Ok(conn),
+        Response::Rejected(why) => {
             Err(Attempt::Fatal(Error::Bootstrap(format!("the store at {} refused this PE: {why}", cfg.url))))
         }
         other => Err(Attempt::Fatal(Error::Bootstrap(format!(
@@ -154,9 +156,6 @@ fn open(
     tls: Option<&Arc<ClientConfig>>,
     deadline: Instant,
 ) -> Result<Conn> {
-    let hello = Hello { role, rank, token: cfg.token.clone(), ticket }
-        .to_frame()
-        .map_err(|e| Error::invalid(format!("the job token does not fit a hello frame: {e}")))?;
     let addrs = cfg.url.socket_addrs()?;
     let mut pause = Duration::from_millis(10);
     loop {
@@ -164,7 +163,7 @@ fn open(
         for &addr in &addrs {
             let left = deadline.saturating_duration_since(Instant::now());
             let left = left.clamp(Duration::from_millis(500), Duration::from_secs(2));
-            match attempt(cfg, addr, &hello, tls, left) {
+            match attempt(cfg, addr, (role, rank, &ticket), tls, left) {
                 Ok(conn) => return Ok(conn),
                 Err(Attempt::Fatal(e)) => return Err(e),
                 Err(Attempt::Retry(why)) => last = why,

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{client, config, start};
-use shmem_bootstrap::wire::{read_frame, write_frame, Hello, Request, Response, Role, MAX_FRAME};
+use shmem_bootstrap::wire::{client_handshake, read_frame, write_frame, Greeting, Request, Response, Role, MAX_FRAME};
 use shmem_bootstrap::{JobEvent, StoreClient, StoreConfig, StoreLimits, StoreServer};
 use shmem_core::Error;
 use std::net::TcpStream;
@@ -16,9 +16,7 @@ use std::time::Duration;
 fn raw_hello(cfg: &StoreConfig, role: Role, rank: u32, token: &str, ticket: &[u8]) -> (TcpStream, Option<Response>) {
     let mut s = TcpStream::connect(("127.0.0.1", cfg.url.port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let hello = Hello { role, rank, token: token.into(), ticket: ticket.to_vec() };
-    write_frame(&mut s, &hello.to_frame().unwrap()).unwrap();
-    let answer = read_frame(&mut s, MAX_FRAME).ok().and_then(|p| Response::decode(&p).ok());
+    let answer = client_handshake(&mut s, role, rank, token, ticket.to_vec()).ok();
     (s, answer)
 }
 
@@ -191,8 +189,7 @@ fn a_trickled_hello_is_closed_after_the_handshake_timeout() {
     use std::io::Write;
     let (_server, cfg) = start();
     let mut slow = TcpStream::connect(("127.0.0.1", cfg.url.port)).unwrap();
-    let hello =
-        Hello { role: Role::Client, rank: 0, token: "job-token".into(), ticket: Vec::new() }.to_frame().unwrap();
+    let hello = Greeting.to_frame().unwrap();
     let start = std::time::Instant::now();
     let mut sent = 0;
     // One byte every 2 s (the per-read timeout is 10 s) until the 10 s handshake timeout is over.

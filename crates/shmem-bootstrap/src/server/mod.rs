@@ -20,8 +20,10 @@
 //! without a prior `leave` of its rank is a lost PE, reported to every other watcher.
 //!
 //! # Hostile input
-//! The first frame must be a hello within [`MAX_HELLO_FRAME`] bytes and [`HANDSHAKE_TIMEOUT`]; a bad frame,
-//! magic, version or token, or a failed TLS handshake, closes that connection with a `warn!` naming the peer.
+//! The handshake (greeting, challenge, hello: see [`crate::wire`]) must come in frames within [`MAX_HELLO_FRAME`]
+//! bytes and within [`HANDSHAKE_TIMEOUT`] in all; a bad frame, magic, version or proof of the token, or a failed
+//! TLS handshake, closes that connection with a `warn!` naming the peer. The token never crosses the wire: the
+//! hello proves it over a fresh nonce of the store's.
 //!
 //! # Who may do what
 //! A hello's rank must lie inside the job ([`StoreLimits::n_ranks`]). A rank joins once: a second client
@@ -38,8 +40,8 @@ mod ops;
 use crate::conn::{tls_error, Conn};
 use crate::store::Store;
 use crate::wire::{
-    read_frame, write_frame, ErrorKind, Hello, Notice, ReadError, Request, Response, Role, WireError, MAX_FRAME,
-    MAX_HELLO_FRAME,
+    read_frame, write_frame, Challenge, ErrorKind, Greeting, Hello, Notice, ReadError, Request, Response, Role,
+    WireError, MAX_FRAME, MAX_HELLO_FRAME, NONCE_LEN,
 };
 use crate::StoreConfig;
 use ops::{handle, send_notice, serve_watch};
@@ -399,11 +401,7 @@ fn spawn_handler(shared: &Arc<Shared>, stream: TcpStream) {
     }
 }
 
-/// Compares tokens in time independent of where they differ.
-fn token_eq(a: &str, b: &str) -> bool {
-    token_eq_bytes(a.as_bytes(), b.as_bytes())
-}
-
+/// Compares tickets in time independent of where they differ.
 fn token_eq_bytes(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -428,6 +426,25 @@ fn reject(mut conn: Conn, reason: &str) {
         let _ = write_frame(&mut conn, &f);
     }
     linger_close(conn);
+}
+
+/// A handshake frame could not be read (`e`): logs it (a TLS failure as such) and closes; `false` (not admitted).
+fn handshake_failed(conn: Conn, peer: SocketAddr, e: ReadError) -> bool {
+    match e {
+        ReadError::Eof => debug!(%peer, "store: {peer} closed during its handshake"),
+        ReadError::Io(e) => {
+            match tls_error(&e) {
+                Some(t) => warn!(%peer, "store: TLS handshake with {peer} failed: {t}"),
+                None => warn!(%peer, "store: closing the connection from {peer}: no valid handshake: {e}"),
+            }
+            linger_close(conn);
+        }
+        ReadError::Wire(e) => {
+            warn!(%peer, "store: closing the connection from {peer}: not a handshake frame: {e}");
+            linger_close(conn);
+        }
+    }
+    false
 }
 
 /// Why a hello that carried the right token is still refused, or `None` to admit it. Registers the
@@ -495,43 +512,46 @@ fn serve(shared: &Shared, id: u64, stream: TcpStream, peer: SocketAddr) -> bool 
             }
         },
     };
-    let first = read_frame(&mut conn, MAX_HELLO_FRAME);
-    shared.lock().handshaking.remove(&id);
-    let hello = match first {
-        Ok(payload) => match Hello::decode(&payload) {
-            Ok(h) => h,
-            Err(e @ WireError::Version(_)) => {
-                warn!(%peer, "store: rejected {peer}: {e}");
-                reject(conn, &format!("{e}; run the same library version on every PE"));
-                return false;
-            }
-            Err(e) => {
-                warn!(%peer, "store: closing the connection from {peer}: its first frame is not a valid hello: {e}");
-                linger_close(conn);
-                return false;
-            }
-        },
-        Err(ReadError::Eof) => {
-            debug!(%peer, "store: {peer} closed before its hello");
+    // The greeting: is this a shmem store client of this version at all?
+    match read_frame(&mut conn, MAX_HELLO_FRAME).map(|p| Greeting::decode(&p)) {
+        Ok(Ok(Greeting)) => {}
+        Ok(Err(e @ WireError::Version(_))) => {
+            warn!(%peer, "store: rejected {peer}: {e}");
+            reject(conn, &format!("{e}; run the same library version on every PE"));
             return false;
         }
-        Err(ReadError::Io(e)) => {
-            match tls_error(&e) {
-                Some(t) => warn!(%peer, "store: TLS handshake with {peer} failed: {t}"),
-                None => {
-                    warn!(%peer, "store: closing the connection from {peer}: no valid hello: {e}")
-                }
-            }
+        Ok(Err(e)) => {
+            warn!(%peer, "store: closing the connection from {peer}: its first frame is not a greeting: {e}");
             linger_close(conn);
             return false;
         }
-        Err(ReadError::Wire(e)) => {
-            warn!(%peer, "store: closing the connection from {peer}: its first frame is not a hello: {e}");
-            linger_close(conn);
+        Err(e) => return handshake_failed(conn, peer, e),
+    }
+    // The challenge: the hello must prove the token over this nonce (the token never travels).
+    let nonce = match crate::secret::random_bytes(NONCE_LEN) {
+        Ok(n) => n,
+        Err(e) => {
+            warn!(%peer, "store: cannot make a challenge for {peer}: {e}");
             return false;
         }
     };
-    if !token_eq(&hello.token, &shared.token) {
+    let challenge = Challenge { nonce: nonce.clone() }.to_frame().unwrap_or_default();
+    if let Err(e) = write_frame(&mut conn, &challenge) {
+        debug!(%peer, "store: lost {peer} during the handshake: {e}");
+        return false;
+    }
+    let second = read_frame(&mut conn, MAX_HELLO_FRAME);
+    shared.lock().handshaking.remove(&id);
+    let hello = match second.map(|p| Hello::decode(&p)) {
+        Ok(Ok(h)) => h,
+        Ok(Err(e)) => {
+            warn!(%peer, "store: closing the connection from {peer}: its hello is not valid: {e}");
+            linger_close(conn);
+            return false;
+        }
+        Err(e) => return handshake_failed(conn, peer, e),
+    };
+    if !hello.proves(&shared.token, &nonce) {
         warn!(%peer, rank = hello.rank, "store: rejected rank {} at {peer}: wrong job token", hello.rank);
         reject(
             conn,

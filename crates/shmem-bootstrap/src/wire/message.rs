@@ -18,15 +18,36 @@ pub enum Role {
     Exit,
 }
 
-/// The first frame of every connection: who the peer is and the proof that it belongs to the job.
+/// The first frame of every connection, client to store: the protocol and its version, so that a stray client
+/// (HTTP, a TLS client on a plain store) or another version is recognized before anything else is exchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Greeting;
+
+/// The store's answer to a [`Greeting`]: a fresh random nonce that the [`Hello`]'s proof must cover, so that the
+/// job's token never crosses the wire (whoever accepts a PE's connection, a process squatting on the store's
+/// port say, learns nothing it could replay or use to join or end a job that reuses the token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// [`NONCE_LEN`] random bytes, new for every connection.
+    pub nonce: Vec<u8>,
+}
+
+/// Bytes of a [`Challenge`]'s nonce.
+pub const NONCE_LEN: usize = 32;
+
+/// Domain separation of the hello's proof (and its version).
+const PROOF_CONTEXT: &[u8] = b"shmem-store-hello-v3";
+
+/// The client's second frame: who it is, and the proof that it knows the job's token: HMAC-SHA256 keyed with the
+/// token over the store's nonce, the role, the rank and the ticket.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Hello {
     /// Which kind of connection this is.
     pub role: Role,
     /// The peer's rank (for logs, barrier bookkeeping and lost-PE events).
     pub rank: u32,
-    /// The per-job token; must match the store's.
-    pub token: String,
+    /// The proof ([`Hello::prove`]).
+    pub proof: Vec<u8>,
     /// For a [`Role::Watch`] connection, the ticket its rank's client connection obtained; empty otherwise.
     pub ticket: Vec<u8>,
 }
@@ -34,6 +55,40 @@ pub struct Hello {
 impl std::fmt::Debug for Hello {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Hello").field("role", &self.role).field("rank", &self.rank).finish_non_exhaustive()
+    }
+}
+
+fn role_byte(role: Role) -> u8 {
+    match role {
+        Role::Client => 1,
+        Role::Watch => 2,
+        Role::Exit => 3,
+    }
+}
+
+/// What the proof signs: the context, the nonce, the role, the rank, the ticket (lengths fixed but the last).
+fn proof_message(nonce: &[u8], role: Role, rank: u32, ticket: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(PROOF_CONTEXT.len() + nonce.len() + 5 + ticket.len());
+    m.extend_from_slice(PROOF_CONTEXT);
+    m.extend_from_slice(nonce);
+    m.push(role_byte(role));
+    m.extend_from_slice(&rank.to_be_bytes());
+    m.extend_from_slice(ticket);
+    m
+}
+
+impl Hello {
+    /// The hello of `rank` in `role` answering the store's `nonce`, proving knowledge of `token`.
+    pub fn prove(role: Role, rank: u32, token: &str, ticket: Vec<u8>, nonce: &[u8]) -> Hello {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, token.as_bytes());
+        let proof = ring::hmac::sign(&key, &proof_message(nonce, role, rank, &ticket)).as_ref().to_vec();
+        Hello { role, rank, proof, ticket }
+    }
+
+    /// Whether the proof shows knowledge of `token` for `nonce` (compared in constant time).
+    pub fn proves(&self, token: &str, nonce: &[u8]) -> bool {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, token.as_bytes());
+        ring::hmac::verify(&key, &proof_message(nonce, self.role, self.rank, &self.ticket), &self.proof).is_ok()
     }
 }
 
@@ -181,31 +236,68 @@ pub enum Notice {
     },
 }
 
+/// Checks the magic, then the version, at the start of a greeting or challenge.
+fn check_magic_version(d: &mut Dec<'_>) -> Result<(), WireError> {
+    let magic = d.array::<4>()?;
+    if magic != MAGIC {
+        return Err(WireError::BadMagic(magic));
+    }
+    let version = d.u16()?;
+    if version != VERSION {
+        return Err(WireError::Version(version));
+    }
+    Ok(())
+}
+
+/// A frame of the magic and the version, then `rest`.
+fn versioned() -> Enc {
+    let mut e = Enc(vec![0, 0, 0, 0]);
+    e.0.extend_from_slice(&MAGIC);
+    e.0.extend_from_slice(&VERSION.to_be_bytes());
+    e
+}
+
+impl Greeting {
+    /// Encodes the greeting as a complete frame.
+    pub fn to_frame(&self) -> Result<Vec<u8>, WireError> {
+        versioned().finish()
+    }
+
+    /// Decodes a greeting payload, checking magic and version.
+    pub fn decode(payload: &[u8]) -> Result<Greeting, WireError> {
+        let mut d = Dec::new(payload);
+        check_magic_version(&mut d)?;
+        d.end(Greeting)
+    }
+}
+
+impl Challenge {
+    /// Encodes the challenge as a complete frame.
+    pub fn to_frame(&self) -> Result<Vec<u8>, WireError> {
+        versioned().bytes(&self.nonce).finish()
+    }
+
+    /// Decodes a challenge payload, checking magic, version and the nonce's length.
+    pub fn decode(payload: &[u8]) -> Result<Challenge, WireError> {
+        let mut d = Dec::new(payload);
+        check_magic_version(&mut d)?;
+        let nonce = d.bytes()?;
+        if nonce.len() != NONCE_LEN {
+            return Err(WireError::Invalid("challenge nonce"));
+        }
+        d.end(Challenge { nonce })
+    }
+}
+
 impl Hello {
     /// Encodes the hello as a complete frame.
     pub fn to_frame(&self) -> Result<Vec<u8>, WireError> {
-        let role = match self.role {
-            Role::Client => 1,
-            Role::Watch => 2,
-            Role::Exit => 3,
-        };
-        let mut e = Enc(vec![0, 0, 0, 0]);
-        e.0.extend_from_slice(&MAGIC);
-        e.0.extend_from_slice(&VERSION.to_be_bytes());
-        e.u8(role).u32(self.rank).bytes(self.token.as_bytes()).bytes(&self.ticket).finish()
+        Enc(vec![0, 0, 0, 0]).u8(role_byte(self.role)).u32(self.rank).bytes(&self.proof).bytes(&self.ticket).finish()
     }
 
-    /// Decodes a hello payload, checking magic and version first.
+    /// Decodes a hello payload.
     pub fn decode(payload: &[u8]) -> Result<Hello, WireError> {
         let mut d = Dec::new(payload);
-        let magic = d.array::<4>()?;
-        if magic != MAGIC {
-            return Err(WireError::BadMagic(magic));
-        }
-        let version = d.u16()?;
-        if version != VERSION {
-            return Err(WireError::Version(version));
-        }
         let role = match d.u8()? {
             1 => Role::Client,
             2 => Role::Watch,
@@ -213,9 +305,9 @@ impl Hello {
             _ => return Err(WireError::Invalid("connection role")),
         };
         let rank = d.u32()?;
-        let token = d.string("token")?;
+        let proof = d.bytes()?;
         let ticket = d.bytes()?;
-        d.end(Hello { role, rank, token, ticket })
+        d.end(Hello { role, rank, proof, ticket })
     }
 }
 

@@ -10,9 +10,11 @@
 //! optional byte string is a `u8` tag (0 absent, 1 present) then, if present, the byte string. Lists are a
 //! `u32` count then the elements. Timeouts travel as `u64` milliseconds.
 //!
-//! - The first frame of every connection is a [`Hello`]: magic [`MAGIC`], version [`VERSION`], role, rank,
-//!   token, ticket (empty unless a watch). The magic comes first so that a stray client (HTTP, a TLS client on a plain store) is recognized
-//!   at once.
+//! - The handshake: the client's [`Greeting`] (magic [`MAGIC`], version [`VERSION`]; the magic comes first so
+//!   that a stray client, HTTP or a TLS client on a plain store, is recognized at once), the store's
+//!   [`Challenge`] (magic, version, a fresh nonce), the client's [`Hello`] (role, rank, a proof of the job's
+//!   token over the nonce, the ticket: empty unless a watch), the store's [`Response`] (`Ok` or `Rejected`).
+//!   The token itself never crosses the wire.
 //! - Then clients send a [`Request`] (first byte: an opcode) and the store answers with one [`Response`].
 //! - A watch connection sends nothing after its hello; the store pushes [`Notice`]s to it.
 //!
@@ -23,8 +25,9 @@ use std::io::{self, Read, Write};
 
 /// Identifies a shmem store connection; the first four bytes of every hello payload.
 pub const MAGIC: [u8; 4] = *b"SHKV";
-/// Protocol version; a store rejects clients that speak another one (2: watch tickets and exit connections).
-pub const VERSION: u16 = 2;
+/// Protocol version; a store rejects clients that speak another one (2: watch tickets and exit connections; 3:
+/// the token is proved against the store's challenge, never sent).
+pub const VERSION: u16 = 3;
 /// Hard bound of a frame's payload (64 MiB): a control-plane store needs no more.
 pub const MAX_FRAME: usize = 64 << 20;
 /// Bound of the first frame, read before the peer is authenticated.
@@ -67,6 +70,31 @@ pub enum WireError {
     Trailing(usize),
 }
 
+/// The client's side of the handshake over `s` (a connected socket, or a TLS stream on one): the greeting, the
+/// store's challenge, the hello proving `token` for `rank` in `role` (with `ticket` for a watch); returns the
+/// store's answer to the hello, `Ok` or `Rejected`. A store that refuses the greeting (another version) answers
+/// it with `Rejected` at once: returned as is.
+///
+/// # Errors
+/// I/O errors, and a frame that is neither a challenge nor a response (`ReadError::Wire`).
+pub fn client_handshake<S: Read + Write>(
+    s: &mut S,
+    role: Role,
+    rank: u32,
+    token: &str,
+    ticket: Vec<u8>,
+) -> Result<Response, ReadError> {
+    write_frame(s, &Greeting.to_frame()?)?;
+    let first = read_frame(s, MAX_HELLO_FRAME)?;
+    let nonce = match Challenge::decode(&first) {
+        Ok(c) => c.nonce,
+        Err(e) => return Response::decode(&first).map_err(|_| ReadError::Wire(e)),
+    };
+    write_frame(s, &Hello::prove(role, rank, token, ticket, &nonce).to_frame()?)?;
+    let answer = read_frame(s, MAX_FRAME)?;
+    Ok(Response::decode(&answer)?)
+}
+
 /// Why reading a frame failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -84,7 +112,7 @@ pub enum ReadError {
 mod codec;
 mod message;
 
-pub use message::{ErrorKind, Hello, Notice, Request, Response, Role};
+pub use message::{Challenge, ErrorKind, Greeting, Hello, Notice, Request, Response, Role, NONCE_LEN};
 
 /// Reads one frame's payload, refusing lengths above `max` before allocating.
 pub fn read_frame(r: &mut impl Read, max: usize) -> Result<Vec<u8>, ReadError> {

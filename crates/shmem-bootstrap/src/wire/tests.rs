@@ -46,8 +46,11 @@ fn responses() -> Vec<Response> {
 
 #[test]
 fn round_trips() {
-    let hello = Hello { role: Role::Watch, rank: 7, token: "secret".into(), ticket: vec![1, 2, 3] };
+    let hello = Hello::prove(Role::Watch, 7, "secret", vec![1, 2, 3], &[9; NONCE_LEN]);
     assert_eq!(Hello::decode(payload(&hello.to_frame().unwrap())).unwrap(), hello);
+    assert_eq!(Greeting::decode(payload(&Greeting.to_frame().unwrap())), Ok(Greeting));
+    let challenge = Challenge { nonce: (0..NONCE_LEN as u8).collect() };
+    assert_eq!(Challenge::decode(payload(&challenge.to_frame().unwrap())).unwrap(), challenge);
     for r in requests() {
         assert_eq!(Request::decode(payload(&r.to_frame().unwrap())).unwrap(), r);
     }
@@ -61,10 +64,15 @@ fn round_trips() {
 
 #[test]
 fn every_truncation_is_an_error() {
-    let hello = Hello { role: Role::Client, rank: 1, token: "t".into(), ticket: Vec::new() }.to_frame().unwrap();
+    let hello = Hello::prove(Role::Client, 1, "t", Vec::new(), &[0; NONCE_LEN]).to_frame().unwrap();
     let p = payload(&hello);
     for cut in 0..p.len() {
         assert!(Hello::decode(&p[..cut]).is_err(), "hello cut at {cut}");
+    }
+    let challenge = Challenge { nonce: vec![1; NONCE_LEN] }.to_frame().unwrap();
+    let p = payload(&challenge);
+    for cut in 0..p.len() {
+        assert!(Challenge::decode(&p[..cut]).is_err(), "challenge cut at {cut}");
     }
     for r in requests() {
         let f = r.to_frame().unwrap();
@@ -97,16 +105,55 @@ fn unknown_opcodes_bad_tags_and_trailing_bytes() {
 }
 
 #[test]
-fn hello_checks_magic_then_version() {
-    let mut f = Hello { role: Role::Client, rank: 0, token: String::new(), ticket: Vec::new() }.to_frame().unwrap();
-    f[4..8].copy_from_slice(b"GET ");
-    assert_eq!(Hello::decode(&f[4..]), Err(WireError::BadMagic(*b"GET ")));
-    f[4..8].copy_from_slice(&MAGIC);
-    f[8..10].copy_from_slice(&99u16.to_be_bytes());
-    assert_eq!(Hello::decode(&f[4..]), Err(WireError::Version(99)));
-    f[8..10].copy_from_slice(&VERSION.to_be_bytes());
-    f[10] = 9;
-    assert_eq!(Hello::decode(&f[4..]), Err(WireError::Invalid("connection role")));
+fn greeting_and_challenge_check_magic_then_version() {
+    for mut f in [Greeting.to_frame().unwrap(), Challenge { nonce: vec![0; NONCE_LEN] }.to_frame().unwrap()] {
+        let decode = |f: &[u8]| {
+            let (g, c) = (Greeting::decode(&f[4..]).map(|_| ()), Challenge::decode(&f[4..]).map(|_| ()));
+            if f.len() == 14 {
+                g
+            } else {
+                c
+            }
+        };
+        f[4..8].copy_from_slice(b"GET ");
+        assert_eq!(decode(&f), Err(WireError::BadMagic(*b"GET ")));
+        f[4..8].copy_from_slice(&MAGIC);
+        f[8..10].copy_from_slice(&99u16.to_be_bytes());
+        assert_eq!(decode(&f), Err(WireError::Version(99)));
+        // The version before the challenge (2) sent its hello first: the store names the version.
+        f[8..10].copy_from_slice(&2u16.to_be_bytes());
+        assert_eq!(decode(&f), Err(WireError::Version(2)));
+    }
+    assert_eq!(
+        Challenge::decode(&Challenge { nonce: vec![0; 8] }.to_frame().unwrap()[4..]),
+        Err(WireError::Invalid("challenge nonce"))
+    );
+    let mut h = Hello::prove(Role::Client, 0, "t", Vec::new(), &[0; NONCE_LEN]).to_frame().unwrap();
+    h[4] = 9;
+    assert_eq!(Hello::decode(&h[4..]), Err(WireError::Invalid("connection role")));
+}
+
+/// The proof holds for exactly the token, nonce, role, rank and ticket it was made for.
+#[test]
+fn a_hello_proves_the_token_for_one_nonce_only() {
+    let nonce = [7u8; NONCE_LEN];
+    let hello = Hello::prove(Role::Watch, 3, "job-token", b"ticket".to_vec(), &nonce);
+    assert!(hello.proves("job-token", &nonce));
+    assert!(!hello.proves("job-tokem", &nonce), "another token");
+    assert!(!hello.proves("", &nonce));
+    assert!(!hello.proves("job-token", &[8u8; NONCE_LEN]), "a replay against another challenge");
+    for forged in [
+        Hello { role: Role::Exit, ..hello.clone() },
+        Hello { rank: 4, ..hello.clone() },
+        Hello { ticket: b"tickes".to_vec(), ..hello.clone() },
+        Hello { proof: hello.proof[..31].to_vec(), ..hello.clone() },
+        Hello { proof: Vec::new(), ..hello.clone() },
+    ] {
+        assert!(!forged.proves("job-token", &nonce), "{forged:?} passed");
+    }
+    // The token is not in the frame.
+    let frame = hello.to_frame().unwrap();
+    assert!(!frame.windows(9).any(|w| w == b"job-token"));
 }
 
 #[test]

@@ -6,7 +6,7 @@
 use crate::runner::SCENARIO_VAR;
 use crate::{check, ok, Scenario};
 use libtest_mimic::{Failed, Trial};
-use shmem_bootstrap::wire::{read_frame, write_frame, Hello, Response, Role, MAX_FRAME};
+use shmem_bootstrap::wire::{client_handshake, Response, Role};
 use shmem_bootstrap::{StoreClient, StoreConfig};
 use shmem_core::attr::StoreUrl;
 use std::net::TcpStream;
@@ -199,9 +199,7 @@ fn master_port() -> Result<u16, String> {
 fn try_hello(port: u16, role: Role, rank: u32, token: &str) -> Option<Response> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let hello = Hello { role, rank, token: token.into(), ticket: b"guessed".to_vec() };
-    write_frame(&mut s, &hello.to_frame().ok()?).ok()?;
-    read_frame(&mut s, MAX_FRAME).ok().and_then(|p| Response::decode(&p).ok())
+    client_handshake(&mut s, role, rank, token, b"guessed".to_vec()).ok()
 }
 
 /// The outsider: knows the store's address, guesses tokens (the old derived one first) and tries every role.
