@@ -92,6 +92,17 @@ pub type Triplet = (i64, i64, i64);
 pub fn agree_strided(parent: &Members, triplets: &[Triplet], me: u32) -> Result<Option<Members>> {
     let n = parent.len() as usize;
     assert_eq!(triplets.len(), n, "one triplet per parent PE");
+    // Each PE checked its own triplet, but another's comes from its agreement line, which a PE out of step (one
+    // that did not make this call: its line is left from an earlier split, maybe over a larger team) fills with
+    // anything: check them all here, never index the parent with them unchecked.
+    for (i, &(start, stride, size)) in triplets.iter().enumerate() {
+        if let Err(e) = split_strided(parent, start, stride, size) {
+            return Err(Error::InvalidValue(format!(
+                "team_split_strided: PE {} passed a triplet that does not fit this team (did it make this call?): {e}",
+                parent.0[i]
+            )));
+        }
+    }
     // A one-PE team is the same team whatever its stride.
     let norm = |i: usize| {
         let (start, stride, size) = triplets[i];
@@ -172,6 +183,18 @@ pub fn split_2d(parent: &Members, x_range: i64, me: u32) -> Result<(Members, Mem
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A triplet read from a PE out of step (left by a split over a larger team) is an error naming that PE,
+    /// not an index out of bounds.
+    #[test]
+    fn a_triplet_outside_the_parent_is_an_error_not_a_panic() {
+        let parent = Members(vec![0, 2, 4, 6]);
+        let triplets = [(0, 2, 2), (6, 1, 2), (0, 2, 2), (1, 2, 1)];
+        let e = agree_strided(&parent, &triplets, 0).unwrap_err();
+        assert!(matches!(e, Error::InvalidValue(_)) && e.to_string().contains("PE 2 passed a triplet"), "{e}");
+        let triplets = [(0, 1, 1), (1, 1, 1), (2, 1, 1), (3, -1, 1)];
+        assert!(agree_strided(&parent, &triplets, 0).unwrap_err().to_string().contains("PE 6"));
+    }
 
     #[test]
     fn strided() {
