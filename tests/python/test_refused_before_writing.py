@@ -1,0 +1,87 @@
+"""Bad arguments are refused with the documented code before anything is written, allocated or lent (a
+reviewer's findings on the bindings): active-set collectives and AMOs bounded by their arrays' sizes, NumPy
+collectives and shmem.zeros/array that free what they allocated when they fail, strided RMA that checks the
+whole span first, a cmp_values iterable read only as far as nelems, buffers lent to a context released by
+finalize, a Buffer that cannot be attached twice."""
+from __future__ import annotations
+
+ACTIVE_SET = """
+shmem.aclshmem_init()
+me, n = shmem.my_pe(), shmem.pe_count()
+INV = shmem.INVALID_PARAM
+ps = shmem.zeros(shmem.ACLSHMEM_BCAST_SYNC_SIZE, np.int64)
+guard = shmem.zeros(64, np.int64)      # every dest below is a prefix of it: the rest shows writes past the dest
+g32 = guard.view(np.int32)
+src = shmem.zeros(16, np.int64)
+src[:] = np.arange(16) + 100 * (me + 1)
+s32 = src.view(np.int32)
+
+def refused(fn, *args):
+    guard[:] = -7
+    shmem.aclshmem_barrier_all()
+    expect_error(fn, *args, code=INV)
+    shmem.aclshmem_barrier_all()
+    assert (guard == -7).all(), (fn.__name__, guard)
+    assert (ps == shmem.ACLSHMEM_SYNC_VALUE).all(), (fn.__name__, ps)
+
+# fcollect of 2 per PE needs 2 * n elements of dest
+refused(shmem.aclshmem_fcollect64, guard[:2], src, 2, 0, 0, n, ps)
+refused(shmem.aclshmem_fcollect32, g32[:2], s32, 2, 0, 0, n, ps)
+# alltoall of blocks of 2 needs 2 * n elements of dest and of source
+refused(shmem.aclshmem_alltoall64, guard[:2], src, 2, 0, 0, n, ps)
+refused(shmem.aclshmem_alltoall64, guard[:2 * n], src[:2], 2, 0, 0, n, ps)
+refused(shmem.aclshmem_alltoall32, g32[:2], s32, 2, 0, 0, n, ps)
+# broadcast of 4 needs 4 elements of dest and of source
+refused(shmem.aclshmem_broadcast64, guard[:2], src, 4, 0, 0, 0, n, ps)
+refused(shmem.aclshmem_broadcast64, guard[:4], src[:2], 4, 0, 0, 0, n, ps)
+refused(shmem.aclshmem_broadcast32, g32[:2], s32, 4, 0, 0, 0, n, ps)
+# collect: the result (2 per PE) does not fit a dest of 2 * n - 1
+refused(shmem.aclshmem_collect64, guard[:2 * n - 1], src[:2], 2, 0, 0, n, ps)
+# a read-only dest
+ro = guard[:2 * n].view()
+ro.flags.writeable = False
+refused(shmem.aclshmem_fcollect64, ro, src[:2], 2, 0, 0, n, ps)
+# a read-only pSync
+ps_ro = ps.view()
+ps_ro.flags.writeable = False
+refused(shmem.aclshmem_fcollect64, guard[:2 * n], src[:2], 2, 0, 0, n, ps_ro)
+# a pSync of 4 longs (the runtime uses ACLSHMEM_BCAST_SYNC_SIZE): nothing written past it, nor into it
+small = shmem.zeros(4 + 64, np.int64)
+small[:4] = shmem.ACLSHMEM_SYNC_VALUE
+small[4:] = -7
+d = shmem.zeros(2 * n, np.int64)
+shmem.aclshmem_barrier_all()
+expect_error(shmem.aclshmem_fcollect64, d, src[:2], 2, 0, 0, n, small[:4], code=INV)
+expect_error(shmem.aclshmem_broadcast64, d, src[:2], 2, 0, 0, 0, n, small[:4], code=INV)
+shmem.aclshmem_barrier_all()
+assert (small[:4] == 0).all() and (small[4:] == -7).all(), small
+assert (d == 0).all(), d
+# *_to_all: pSync and pWrk too small
+v = shmem.zeros(3, np.int32)
+pwrk = shmem.zeros(shmem.ACLSHMEM_REDUCE_MIN_WRKDATA_SIZE, np.int32)
+v[:] = 5
+expect_error(shmem.aclshmem_int_sum_to_all, v, v, 3, 0, 0, n, pwrk, small[:4], code=INV)
+expect_error(shmem.aclshmem_int_sum_to_all, v, v, 3, 0, 0, n, pwrk[:4], ps, code=INV)
+shmem.aclshmem_barrier_all()
+assert (small[:4] == 0).all() and (small[4:] == -7).all(), small
+assert (v == 5).all(), v
+# the exact sizes work
+guard[:] = -7
+shmem.aclshmem_barrier_all()
+shmem.aclshmem_fcollect64(guard[:2 * n], src[:2], 2, 0, 0, n, ps)
+assert list(guard[:2 * n]) == [100 * (p + 1) + k for p in range(n) for k in range(2)], guard
+assert (guard[2 * n:] == -7).all(), guard
+shmem.aclshmem_int_sum_to_all(v, v, 3, 0, 0, n, pwrk, ps)
+assert (v == 5 * n).all(), v
+shmem.aclshmem_barrier_all()
+shmem.aclshmem_finalize()
+print("PE", me, "ok")
+"""
+
+
+def test_active_set_collectives_are_bounded_by_their_arrays(job):
+    """Active-set broadcast/collect/fcollect/alltoall (32 and 64) and *_to_all refuse arrays too small for the
+    call, a read-only dest or pSync, a pSync shorter than the runtime's sync size and a short pWrk with
+    INVALID_PARAM, with nothing written (dest, the memory after it, pSync)."""
+    p = job(2, ACTIVE_SET, timeout=90)
+    assert p.stdout.count(" ok") == 2, p.stdout + p.stderr
