@@ -85,3 +85,47 @@ def test_active_set_collectives_are_bounded_by_their_arrays(job):
     INVALID_PARAM, with nothing written (dest, the memory after it, pSync)."""
     p = job(2, ACTIVE_SET, timeout=90)
     assert p.stdout.count(" ok") == 2, p.stdout + p.stderr
+
+
+AMO = """
+shmem.aclshmem_init()
+me = shmem.my_pe()
+INV = shmem.INVALID_PARAM
+a = shmem.zeros(4, np.int32)
+a[:] = 5
+one = a[:1]                                        # 4 bytes: too small for any 64-bit AMO
+for fn, args in [
+    (shmem.aclshmem_int64_atomic_set, (one, -1, me)),
+    (shmem.aclshmem_uint64_atomic_set, (one, 1, me)),
+    (shmem.aclshmem_double_atomic_set, (one, 1.5, me)),
+    (shmem.aclshmem_int64_atomic_swap, (one, -1, me)),
+    (shmem.aclshmem_int64_atomic_compare_swap, (one, 5, -1, me)),
+    (shmem.aclshmem_int64_atomic_fetch_add, (one, 1, me)),
+    (shmem.aclshmem_int64_atomic_add, (one, 1, me)),
+    (shmem.aclshmem_int64_atomic_inc, (one, me)),
+    (shmem.aclshmem_int64_atomic_fetch_inc, (one, me)),
+    (shmem.aclshmem_int64_atomic_xor, (one, -1, me)),
+    (shmem.aclshmem_int64_atomic_fetch, (one, me)),
+    (shmem.aclshmem_int64_atomic_fetch_nbi, (bytearray(8), one, me)),
+    (shmem.aclshmem_int64_atomic_swap_nbi, (bytearray(8), one, -1, me)),
+    (shmem.aclshmem_int64_atomic_fetch_or_nbi, (bytearray(8), one, -1, me)),
+    (shmem.aclshmem_int32_atomic_set, (a[:0], -1, me)),
+    (shmem.aclshmem_ctx_int64_atomic_set, (shmem.ACLSHMEM_CTX_DEFAULT, one, -1, me)),
+    (shmem.aclshmem_ctx_int64_atomic_fetch_add, (shmem.ACLSHMEM_CTX_DEFAULT, one, 1, me)),
+    (shmem.aclshmem_ctx_int64_atomic_fetch, (shmem.ACLSHMEM_CTX_DEFAULT, one, me)),
+]:
+    expect_error(fn, *args, code=INV)
+    assert list(a) == [5, 5, 5, 5], (fn.__name__, a)
+# a view of exactly the width works
+shmem.aclshmem_int64_atomic_set(a[:2], -1, me)
+shmem.aclshmem_int32_atomic_set(a[2:3], 9, me)
+assert list(a) == [-1, -1, 9, 5], a
+shmem.aclshmem_finalize()
+print("PE", me, "ok")
+"""
+
+
+def test_amo_is_bounded_by_the_array(job):
+    """A 64-bit AMO (plain, fetching, _nbi, ctx) on a 4-byte view is INVALID_PARAM and writes nothing."""
+    p = job(1, AMO, timeout=60)
+    assert p.stdout.count(" ok") == 1, p.stdout + p.stderr

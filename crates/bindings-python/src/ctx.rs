@@ -209,16 +209,19 @@ macro_rules! ctx_amo {
         #[doc = concat!("Atomically reads `pe`'s `", stringify!($t), "` at `source` through `ctx`.")]
         #[pyfunction]
         fn [<aclshmem_ctx_ $name _atomic_fetch>](ctx: i64, source: Sym, pe: PeArg) -> PyResult<$t> {
+            source.need(std::mem::size_of::<$t>(), "source")?;
             ctx::ctx_atomic(ctx, source.addr, $w, AtomicOp::Fetch, pe.0).map(|v| v as $u as $t).py()
         }
         #[doc = concat!("Atomically writes `value` (", stringify!($t), ") to `pe`'s `dest` through `ctx`.")]
         #[pyfunction]
         fn [<aclshmem_ctx_ $name _atomic_set>](ctx: i64, dest: Sym, value: $t, pe: PeArg) -> PyResult<()> {
+            dest.need(std::mem::size_of::<$t>(), "dest")?;
             ctx::ctx_atomic(ctx, dest.addr, $w, AtomicOp::Swap(value as $u as u64), pe.0).map(|_| ()).py()
         }
         #[doc = concat!("Atomically replaces `pe`'s `", stringify!($t), "` at `dest`; returns the old value.")]
         #[pyfunction]
         fn [<aclshmem_ctx_ $name _atomic_swap>](ctx: i64, dest: Sym, value: $t, pe: PeArg) -> PyResult<$t> {
+            dest.need(std::mem::size_of::<$t>(), "dest")?;
             ctx::ctx_atomic(ctx, dest.addr, $w, AtomicOp::Swap(value as $u as u64), pe.0).map(|v| v as $u as $t).py()
         }
         #[doc = concat!("Replaces `pe`'s `", stringify!($t), "` at `dest` with `value` if it equals `cond`; returns \
@@ -227,41 +230,49 @@ macro_rules! ctx_amo {
         fn [<aclshmem_ctx_ $name _atomic_compare_swap>](ctx: i64, dest: Sym, cond: $t, value: $t, pe: PeArg)
             -> PyResult<$t> {
             let op = AtomicOp::CompareSwap { cond: cond as $u as u64, value: value as $u as u64 };
+            dest.need(std::mem::size_of::<$t>(), "dest")?;
             ctx::ctx_atomic(ctx, dest.addr, $w, op, pe.0).map(|v| v as $u as $t).py()
         }
         #[doc = concat!("Adds `value` to `pe`'s `", stringify!($t), "` at `dest`; returns the old value.")]
         #[pyfunction]
         fn [<aclshmem_ctx_ $name _atomic_fetch_add>](ctx: i64, dest: Sym, value: $t, pe: PeArg) -> PyResult<$t> {
+            dest.need(std::mem::size_of::<$t>(), "dest")?;
             ctx::ctx_atomic(ctx, dest.addr, $w, AtomicOp::FetchAdd(value as $u as u64), pe.0).map(|v| v as $u as $t).py()
         }
         #[doc = concat!("Adds `value` to `pe`'s `", stringify!($t), "` at `dest`.")]
         #[pyfunction]
         fn [<aclshmem_ctx_ $name _atomic_add>](ctx: i64, dest: Sym, value: $t, pe: PeArg) -> PyResult<()> {
+            dest.need(std::mem::size_of::<$t>(), "dest")?;
             ctx::ctx_atomic(ctx, dest.addr, $w, AtomicOp::FetchAdd(value as $u as u64), pe.0).map(|_| ()).py()
         }
         #[doc = concat!("Adds one to `pe`'s `", stringify!($t), "` at `dest`; returns the old value.")]
         #[pyfunction]
         fn [<aclshmem_ctx_ $name _atomic_fetch_inc>](ctx: i64, dest: Sym, pe: PeArg) -> PyResult<$t> {
+            dest.need(std::mem::size_of::<$t>(), "dest")?;
             ctx::ctx_atomic(ctx, dest.addr, $w, AtomicOp::FetchAdd(1), pe.0).map(|v| v as $u as $t).py()
         }
         #[doc = concat!("Adds one to `pe`'s `", stringify!($t), "` at `dest`.")]
         #[pyfunction]
         fn [<aclshmem_ctx_ $name _atomic_inc>](ctx: i64, dest: Sym, pe: PeArg) -> PyResult<()> {
+            dest.need(std::mem::size_of::<$t>(), "dest")?;
             ctx::ctx_atomic(ctx, dest.addr, $w, AtomicOp::FetchAdd(1), pe.0).map(|_| ()).py()
         }
         #[doc = concat!("Bitwise and into `pe`'s `", stringify!($t), "` at `dest`; returns the old value.")]
         #[pyfunction]
         fn [<aclshmem_ctx_ $name _atomic_fetch_and>](ctx: i64, dest: Sym, value: $t, pe: PeArg) -> PyResult<$t> {
+            dest.need(std::mem::size_of::<$t>(), "dest")?;
             ctx::ctx_atomic(ctx, dest.addr, $w, AtomicOp::FetchAnd(value as $u as u64), pe.0).map(|v| v as $u as $t).py()
         }
         #[doc = concat!("Bitwise or into `pe`'s `", stringify!($t), "` at `dest`; returns the old value.")]
         #[pyfunction]
         fn [<aclshmem_ctx_ $name _atomic_fetch_or>](ctx: i64, dest: Sym, value: $t, pe: PeArg) -> PyResult<$t> {
+            dest.need(std::mem::size_of::<$t>(), "dest")?;
             ctx::ctx_atomic(ctx, dest.addr, $w, AtomicOp::FetchOr(value as $u as u64), pe.0).map(|v| v as $u as $t).py()
         }
         #[doc = concat!("Bitwise xor into `pe`'s `", stringify!($t), "` at `dest`; returns the old value.")]
         #[pyfunction]
         fn [<aclshmem_ctx_ $name _atomic_fetch_xor>](ctx: i64, dest: Sym, value: $t, pe: PeArg) -> PyResult<$t> {
+            dest.need(std::mem::size_of::<$t>(), "dest")?;
             ctx::ctx_atomic(ctx, dest.addr, $w, AtomicOp::FetchXor(value as $u as u64), pe.0).map(|v| v as $u as $t).py()
         }
     } };
