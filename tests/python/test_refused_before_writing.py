@@ -129,3 +129,44 @@ def test_amo_is_bounded_by_the_array(job):
     """A 64-bit AMO (plain, fetching, _nbi, ctx) on a 4-byte view is INVALID_PARAM and writes nothing."""
     p = job(1, AMO, timeout=60)
     assert p.stdout.count(" ok") == 1, p.stdout + p.stderr
+
+
+LEAK_PRELUDE = """
+shmem.aclshmem_init()
+me, n = shmem.my_pe(), shmem.pe_count()
+INV = shmem.INVALID_PARAM
+src = shmem.zeros(4)                               # float64: no xor
+def addr(x):
+    return x.__array_interface__["data"][0]
+probe = shmem.zeros(4)
+where = addr(probe)
+shmem.free(probe)
+"""
+
+LEAK_CHECK = """
+again = shmem.zeros(4)
+assert addr(again) == where, (hex(addr(again)), hex(where))
+"""
+
+END = """
+shmem.aclshmem_finalize()
+print("PE", me, "ok")
+"""
+
+NO_LEAK_COLLECTIVES = LEAK_PRELUDE + """
+for _ in range(20):
+    expect_error(shmem.sum_reduce, np.ones(4), code=INV)       # source not symmetric
+    expect_error(shmem.xor_reduce, src, code=INV)              # no xor on float64
+    expect_error(shmem.reduce, src, "and", code=INV)
+    expect_error(shmem.fcollect, np.ones(4), code=INV)
+    expect_error(shmem.collect, np.ones(4), code=INV)
+    expect_error(shmem.alltoall, np.ones(4 * n), code=INV)
+""" + LEAK_CHECK + END
+
+
+def test_failed_numpy_collectives_free_the_dest_they_allocated(job):
+    """NumPy collectives that allocate their dest and fail (non-symmetric source, an operator the dtype lacks)
+    raise INVALID_PARAM on every PE and leave the heap as it was: the next allocation gets the address it got
+    before the failing calls."""
+    p = job(2, NO_LEAK_COLLECTIVES, timeout=90)
+    assert p.stdout.count(" ok") == 2, p.stdout + p.stderr
