@@ -170,3 +170,26 @@ def test_failed_numpy_collectives_free_the_dest_they_allocated(job):
     before the failing calls."""
     p = job(2, NO_LEAK_COLLECTIVES, timeout=90)
     assert p.stdout.count(" ok") == 2, p.stdout + p.stderr
+
+
+NO_LEAK_ALLOC = LEAK_PRELUDE + """
+for _ in range(20):
+    expect_error(shmem.zeros, 4, object, code=INV)
+    expect_error(shmem.array, 4, object, code=INV)
+    expect_error(shmem.zeros, 4, np.dtype(str), code=INV)      # itemsize 0
+    expect_error(shmem.array, (2, 2), np.dtype("V0"), code=INV)
+    expect_error(shmem.zeros, (2.9,), exc=TypeError)
+    expect_error(shmem.array, 2.5, exc=TypeError)
+""" + LEAK_CHECK + """
+# integer-like shapes still work
+assert shmem.zeros(np.int64(3)).shape == (3,)
+assert shmem.array([np.int32(2), 3], np.int8).shape == (2, 3)
+assert shmem.zeros(np.array([2, 2])).shape == (2, 2)
+""" + END
+
+
+def test_zeros_and_array_refuse_bad_dtypes_and_shapes_before_allocating(job):
+    """shmem.zeros/array with an object or zero-itemsize dtype are INVALID_PARAM, a float in the shape a
+    TypeError (not truncated), and none of them takes heap space."""
+    p = job(2, NO_LEAK_ALLOC, timeout=90)
+    assert p.stdout.count(" ok") == 2, p.stdout + p.stderr
