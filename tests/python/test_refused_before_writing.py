@@ -193,3 +193,35 @@ def test_zeros_and_array_refuse_bad_dtypes_and_shapes_before_allocating(job):
     TypeError (not truncated), and none of them takes heap space."""
     p = job(2, NO_LEAK_ALLOC, timeout=90)
     assert p.stdout.count(" ok") == 2, p.stdout + p.stderr
+
+
+STRIDED = """
+shmem.aclshmem_init()
+me = shmem.my_pe()
+INV = shmem.INVALID_PARAM
+lo, size = shmem.heap_range()
+a = shmem.zeros(2, np.int64)
+a[:] = 5
+at = a.__array_interface__["data"][0]
+far = size // 8 + 1                                 # element 1 at this stride lies past the heap's end
+expect_error(shmem.aclshmem_int64_iput, at, np.full(2, 7, np.int64), far, 1, 2, me, code=INV)
+assert list(a) == [5, 5], a
+out = np.full(2, -1, np.int64)
+expect_error(shmem.aclshmem_int64_iget, out, at, 1, far, 2, me, code=INV)
+assert list(out) == [-1, -1], out
+expect_error(shmem.aclshmem_iput64, at, np.full(2, 7, np.int64), far, 1, 2, me, code=INV)
+assert list(a) == [5, 5], a
+# inside the heap the same calls work
+shmem.aclshmem_int64_iput(at, np.array([7, 8], np.int64), 1, 1, 2, me)
+shmem.aclshmem_int64_iget(out, at, 1, 1, 2, me)
+assert list(a) == [7, 8] and list(out) == [7, 8], (a, out)
+shmem.aclshmem_finalize()
+print("PE", me, "ok")
+"""
+
+
+def test_strided_rma_checks_the_whole_span_first(job):
+    """iput/iget with an int symmetric address whose span leaves the heap are INVALID_PARAM with no element
+    moved."""
+    p = job(1, STRIDED, timeout=60)
+    assert p.stdout.count(" ok") == 1, p.stdout + p.stderr
