@@ -225,3 +225,26 @@ def test_strided_rma_checks_the_whole_span_first(job):
     moved."""
     p = job(1, STRIDED, timeout=60)
     assert p.stdout.count(" ok") == 1, p.stdout + p.stderr
+
+
+ITERABLE = """
+import itertools
+shmem.aclshmem_init()
+me = shmem.my_pe()
+iv = shmem.zeros(2, np.int32)
+# an endless iterable of comparison values: only nelems are read
+shmem.aclshmem_int32_wait_until_all_vector(iv, 2, None, shmem.CMP_EQ, itertools.repeat(0))
+r = shmem.aclshmem_int32_test_all_vector(iv, 2, None, shmem.CMP_EQ, itertools.repeat(0))
+assert r == 1, r
+# too few is still INVALID_PARAM
+expect_error(shmem.aclshmem_int32_wait_until_all_vector, iv, 2, None, shmem.CMP_EQ, iter([0]),
+             code=shmem.INVALID_PARAM)
+shmem.aclshmem_finalize()
+print("PE", me, "ok")
+"""
+
+
+def test_cmp_values_iterable_is_read_only_to_nelems(job):
+    """An endless iterable as cmp_values is read to nelems (the call returns), a short one is INVALID_PARAM."""
+    p = job(1, ITERABLE, timeout=30)
+    assert p.stdout.count(" ok") == 1, p.stdout + p.stderr
