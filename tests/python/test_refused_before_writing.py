@@ -248,3 +248,26 @@ def test_cmp_values_iterable_is_read_only_to_nelems(job):
     """An endless iterable as cmp_values is read to nelems (the call returns), a short one is INVALID_PARAM."""
     p = job(1, ITERABLE, timeout=30)
     assert p.stdout.count(" ok") == 1, p.stdout + p.stderr
+
+
+CTX_LENT = """
+shmem.aclshmem_init()
+me = shmem.my_pe()
+a = shmem.aclshmem_malloc(64)
+ctx = shmem.aclshmem_ctx_create(0)
+ba = bytearray(8)
+shmem.aclshmem_ctx_putmem_nbi(ctx, a, ba, 8, me)   # lent to ctx until its quiet or destroy
+expect_error(ba.extend, b"x", exc=BufferError)
+shmem.aclshmem_barrier_all()
+shmem.aclshmem_finalize()                          # completes every operation: nothing is lent any more
+ba.extend(b"x")
+assert len(ba) == 9
+expect_error(shmem.aclshmem_ctx_destroy, ctx, code=shmem.NOT_INITED)
+print("PE", me, "ok")
+"""
+
+
+def test_finalize_releases_buffers_lent_to_a_context(job):
+    """A buffer lent to a context's _nbi call and never quieted is released by finalize."""
+    p = job(1, CTX_LENT, timeout=60)
+    assert p.stdout.count(" ok") == 1, p.stdout + p.stderr

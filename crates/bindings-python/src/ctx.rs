@@ -38,6 +38,13 @@ fn release(_py: Python<'_>, ctx: i64) {
     drop(lent);
 }
 
+/// Releases the buffers lent to every context (finalize: every operation ended with the runtime). Call with
+/// the GIL held.
+pub(crate) fn release_all(_py: Python<'_>) {
+    let lent = LENT.lock().unwrap_or_else(|e| e.into_inner()).take();
+    drop(lent);
+}
+
 /// Creates a context of TEAM_WORLD with `options` (a bit set of ACLSHMEM_CTX_SERIALIZED, _PRIVATE, _NOSTORE);
 /// returns its handle. Its operations complete at its own `aclshmem_ctx_quiet`, independently of other contexts.
 #[pyfunction]
@@ -57,9 +64,12 @@ fn aclshmem_team_create_ctx(team: I32Arg, options: i64) -> PyResult<i64> {
 /// Completes the context's operations and destroys it (the default context cannot be destroyed).
 #[pyfunction]
 fn aclshmem_ctx_destroy(py: Python<'_>, ctx: i64) -> PyResult<()> {
-    detached(py, || ctx::ctx_destroy(ctx))?;
-    release(py, ctx);
-    Ok(())
+    let r = py.detach(|| ctx::ctx_destroy(ctx));
+    // After finalize (NOT_INITED) the context's operations ended with the runtime: its buffers go too.
+    if r.as_ref().map_or_else(|e| e.code() == crate::error::NOT_INITED, |_| true) {
+        release(py, ctx);
+    }
+    r.py()
 }
 
 /// The team a context was created from.
