@@ -271,3 +271,25 @@ def test_finalize_releases_buffers_lent_to_a_context(job):
     """A buffer lent to a context's _nbi call and never quieted is released by finalize."""
     p = job(1, CTX_LENT, timeout=60)
     assert p.stdout.count(" ok") == 1, p.stdout + p.stderr
+
+
+ATTACH = """
+shmem.aclshmem_init()
+me = shmem.my_pe()
+first = shmem._shmem._alloc_block(64, 64, True)
+second = shmem._shmem._alloc_block(64, 64, True)
+b = shmem._shmem._BufferBase()
+b._attach(first, 0, 64)
+mv = memoryview(b)
+expect_error(b._attach, second, 0, 32, code=shmem.INVALID_PARAM)
+assert b._block is first and len(memoryview(b)) == 64
+mv.release()
+shmem.aclshmem_finalize()
+print("PE", me, "ok")
+"""
+
+
+def test_buffer_cannot_be_attached_twice(job):
+    """_BufferBase._attach on an attached buffer is INVALID_PARAM and keeps the first block (and its pin)."""
+    p = job(1, ATTACH, timeout=60)
+    assert p.stdout.count(" ok") == 1, p.stdout + p.stderr
