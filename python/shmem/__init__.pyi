@@ -199,7 +199,7 @@ def aclshmem_char_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int
     ...
 
 def aclshmem_char_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of char max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of char max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_char_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -207,7 +207,7 @@ def aclshmem_char_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int
     ...
 
 def aclshmem_char_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of char min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of char min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_char_p(dst: _Addr, value: Union[str, bytes, int], pe: int) -> None:
@@ -219,7 +219,7 @@ def aclshmem_char_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_char_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of char prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of char prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_char_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -227,7 +227,7 @@ def aclshmem_char_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int
     ...
 
 def aclshmem_char_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of char sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of char sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_char_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -331,7 +331,7 @@ def aclshmem_complexd_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce
     ...
 
 def aclshmem_complexd_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of complexd prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of complexd prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_complexd_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -339,7 +339,7 @@ def aclshmem_complexd_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce:
     ...
 
 def aclshmem_complexd_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of complexd sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of complexd sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_complexf_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
@@ -367,7 +367,7 @@ def aclshmem_complexf_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce
     ...
 
 def aclshmem_complexf_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of complexf prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of complexf prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_complexf_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -375,7 +375,7 @@ def aclshmem_complexf_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce:
     ...
 
 def aclshmem_complexf_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of complexf sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of complexf sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_ctx_create(options: int = ...) -> int:
@@ -1000,7 +1000,7 @@ def aclshmem_double_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: i
     ...
 
 def aclshmem_double_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of double max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of double max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_double_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -1008,7 +1008,7 @@ def aclshmem_double_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: i
     ...
 
 def aclshmem_double_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of double min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of double min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_double_p(dst: _Addr, value: float, pe: int) -> None:
@@ -1020,7 +1020,7 @@ def aclshmem_double_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: 
     ...
 
 def aclshmem_double_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of double prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of double prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_double_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -1028,7 +1028,7 @@ def aclshmem_double_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: i
     ...
 
 def aclshmem_double_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of double sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of double sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_double_test(ivar: _Addr, cmp: int, cmp_value: float, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -1176,7 +1176,7 @@ def aclshmem_float_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_float_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of float max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of float max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_float_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -1184,7 +1184,7 @@ def aclshmem_float_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_float_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of float min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of float min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_float_p(dst: _Addr, value: float, pe: int) -> None:
@@ -1196,7 +1196,7 @@ def aclshmem_float_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: i
     ...
 
 def aclshmem_float_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of float prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of float prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_float_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -1204,7 +1204,7 @@ def aclshmem_float_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_float_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of float sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of float sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_float_test(ivar: _Addr, cmp: int, cmp_value: float, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -1405,7 +1405,7 @@ def aclshmem_int16_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_int16_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of int16 and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of int16 and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_int16_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
@@ -1437,7 +1437,7 @@ def aclshmem_int16_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_int16_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of int16 max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of int16 max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_int16_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -1445,7 +1445,7 @@ def aclshmem_int16_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_int16_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of int16 min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of int16 min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_int16_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -1453,7 +1453,7 @@ def aclshmem_int16_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int
     ...
 
 def aclshmem_int16_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of int16 or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of int16 or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_int16_p(dst: _Addr, value: int, pe: int) -> None:
@@ -1465,7 +1465,7 @@ def aclshmem_int16_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: i
     ...
 
 def aclshmem_int16_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of int16 prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of int16 prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_int16_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -1473,7 +1473,7 @@ def aclshmem_int16_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_int16_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of int16 sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of int16 sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_int16_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -1541,7 +1541,7 @@ def aclshmem_int16_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_int16_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of int16 xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of int16 xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_int32_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
@@ -1557,7 +1557,7 @@ def aclshmem_int32_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_int32_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of int32 and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of int32 and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_int32_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -1677,7 +1677,7 @@ def aclshmem_int32_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_int32_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of int32 max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of int32 max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_int32_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -1685,7 +1685,7 @@ def aclshmem_int32_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_int32_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of int32 min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of int32 min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_int32_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -1693,7 +1693,7 @@ def aclshmem_int32_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int
     ...
 
 def aclshmem_int32_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of int32 or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of int32 or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_int32_p(dst: _Addr, value: int, pe: int) -> None:
@@ -1705,7 +1705,7 @@ def aclshmem_int32_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: i
     ...
 
 def aclshmem_int32_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of int32 prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of int32 prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_int32_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -1713,7 +1713,7 @@ def aclshmem_int32_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_int32_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of int32 sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of int32 sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_int32_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -1781,7 +1781,7 @@ def aclshmem_int32_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_int32_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of int32 xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of int32 xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_int64_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
@@ -1797,7 +1797,7 @@ def aclshmem_int64_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_int64_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of int64 and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of int64 and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_int64_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -1917,7 +1917,7 @@ def aclshmem_int64_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_int64_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of int64 max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of int64 max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_int64_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -1925,7 +1925,7 @@ def aclshmem_int64_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_int64_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of int64 min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of int64 min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_int64_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -1933,7 +1933,7 @@ def aclshmem_int64_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int
     ...
 
 def aclshmem_int64_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of int64 or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of int64 or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_int64_p(dst: _Addr, value: int, pe: int) -> None:
@@ -1945,7 +1945,7 @@ def aclshmem_int64_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: i
     ...
 
 def aclshmem_int64_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of int64 prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of int64 prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_int64_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -1953,7 +1953,7 @@ def aclshmem_int64_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_int64_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of int64 sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of int64 sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_int64_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -2021,7 +2021,7 @@ def aclshmem_int64_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_int64_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of int64 xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of int64 xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_int8_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
@@ -2037,7 +2037,7 @@ def aclshmem_int8_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int
     ...
 
 def aclshmem_int8_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of int8 and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of int8 and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_int8_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
@@ -2069,7 +2069,7 @@ def aclshmem_int8_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int
     ...
 
 def aclshmem_int8_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of int8 max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of int8 max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_int8_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -2077,7 +2077,7 @@ def aclshmem_int8_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int
     ...
 
 def aclshmem_int8_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of int8 min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of int8 min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_int8_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -2085,7 +2085,7 @@ def aclshmem_int8_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int)
     ...
 
 def aclshmem_int8_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of int8 or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of int8 or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_int8_p(dst: _Addr, value: int, pe: int) -> None:
@@ -2097,7 +2097,7 @@ def aclshmem_int8_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_int8_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of int8 prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of int8 prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_int8_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -2105,7 +2105,7 @@ def aclshmem_int8_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int
     ...
 
 def aclshmem_int8_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of int8 sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of int8 sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_int8_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -2173,7 +2173,7 @@ def aclshmem_int8_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int
     ...
 
 def aclshmem_int8_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of int8 xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of int8 xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_int_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
@@ -2289,7 +2289,7 @@ def aclshmem_int_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int)
     ...
 
 def aclshmem_int_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of int max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of int max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_int_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -2297,7 +2297,7 @@ def aclshmem_int_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int)
     ...
 
 def aclshmem_int_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of int min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of int min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_int_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -2305,7 +2305,7 @@ def aclshmem_int_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int
     ...
 
 def aclshmem_int_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of int prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of int prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_int_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -2313,7 +2313,7 @@ def aclshmem_int_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int)
     ...
 
 def aclshmem_int_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of int sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of int sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_int_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -2509,7 +2509,7 @@ def aclshmem_long_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int
     ...
 
 def aclshmem_long_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of long max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of long max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_long_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -2517,7 +2517,7 @@ def aclshmem_long_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int
     ...
 
 def aclshmem_long_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of long min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of long min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_long_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -2525,7 +2525,7 @@ def aclshmem_long_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_long_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of long prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of long prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_long_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -2533,7 +2533,7 @@ def aclshmem_long_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int
     ...
 
 def aclshmem_long_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of long sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of long sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_long_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -2621,7 +2621,7 @@ def aclshmem_longdouble_max_reduce(team: int, dest: _Addr, source: _Addr, nreduc
     ...
 
 def aclshmem_longdouble_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of longdouble max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of longdouble max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_longdouble_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -2629,7 +2629,7 @@ def aclshmem_longdouble_min_reduce(team: int, dest: _Addr, source: _Addr, nreduc
     ...
 
 def aclshmem_longdouble_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of longdouble min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of longdouble min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_longdouble_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -2637,7 +2637,7 @@ def aclshmem_longdouble_prod_reduce(team: int, dest: _Addr, source: _Addr, nredu
     ...
 
 def aclshmem_longdouble_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of longdouble prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of longdouble prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_longdouble_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -2645,7 +2645,7 @@ def aclshmem_longdouble_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduc
     ...
 
 def aclshmem_longdouble_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of longdouble sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of longdouble sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_longlong_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
@@ -2761,7 +2761,7 @@ def aclshmem_longlong_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce:
     ...
 
 def aclshmem_longlong_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of longlong max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of longlong max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_longlong_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -2769,7 +2769,7 @@ def aclshmem_longlong_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce:
     ...
 
 def aclshmem_longlong_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of longlong min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of longlong min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_longlong_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -2777,7 +2777,7 @@ def aclshmem_longlong_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce
     ...
 
 def aclshmem_longlong_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of longlong prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of longlong prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_longlong_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -2785,7 +2785,7 @@ def aclshmem_longlong_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce:
     ...
 
 def aclshmem_longlong_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of longlong sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of longlong sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_longlong_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -2971,7 +2971,7 @@ def aclshmem_ptrdiff_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: 
     ...
 
 def aclshmem_ptrdiff_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of ptrdiff max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of ptrdiff max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_ptrdiff_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -2979,7 +2979,7 @@ def aclshmem_ptrdiff_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: 
     ...
 
 def aclshmem_ptrdiff_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of ptrdiff min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of ptrdiff min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_ptrdiff_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -2987,7 +2987,7 @@ def aclshmem_ptrdiff_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce:
     ...
 
 def aclshmem_ptrdiff_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of ptrdiff prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of ptrdiff prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_ptrdiff_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -2995,7 +2995,7 @@ def aclshmem_ptrdiff_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: 
     ...
 
 def aclshmem_ptrdiff_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of ptrdiff sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of ptrdiff sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_ptrdiff_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -3137,7 +3137,7 @@ def aclshmem_schar_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_schar_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of schar max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of schar max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_schar_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -3145,7 +3145,7 @@ def aclshmem_schar_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_schar_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of schar min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of schar min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_schar_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -3153,7 +3153,7 @@ def aclshmem_schar_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: i
     ...
 
 def aclshmem_schar_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of schar prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of schar prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_schar_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -3161,7 +3161,7 @@ def aclshmem_schar_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_schar_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of schar sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of schar sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_schar_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -3255,7 +3255,7 @@ def aclshmem_short_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_short_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of short max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of short max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_short_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -3263,7 +3263,7 @@ def aclshmem_short_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_short_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of short min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of short min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_short_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -3271,7 +3271,7 @@ def aclshmem_short_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: i
     ...
 
 def aclshmem_short_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of short prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of short prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_short_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -3279,7 +3279,7 @@ def aclshmem_short_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_short_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of short sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of short sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_short_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -3364,7 +3364,7 @@ def aclshmem_size_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int
     ...
 
 def aclshmem_size_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of size and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of size and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_size_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -3472,7 +3472,7 @@ def aclshmem_size_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int
     ...
 
 def aclshmem_size_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of size max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of size max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_size_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -3480,7 +3480,7 @@ def aclshmem_size_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int
     ...
 
 def aclshmem_size_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of size min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of size min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_size_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -3488,7 +3488,7 @@ def aclshmem_size_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int)
     ...
 
 def aclshmem_size_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of size or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of size or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_size_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -3496,7 +3496,7 @@ def aclshmem_size_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_size_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of size prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of size prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_size_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -3504,7 +3504,7 @@ def aclshmem_size_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int
     ...
 
 def aclshmem_size_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of size sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of size sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_size_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -3572,7 +3572,7 @@ def aclshmem_size_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int
     ...
 
 def aclshmem_size_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of size xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of size xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_sync_all() -> None:
@@ -3613,7 +3613,7 @@ def aclshmem_uchar_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_uchar_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uchar and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uchar and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uchar_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
@@ -3633,7 +3633,7 @@ def aclshmem_uchar_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_uchar_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uchar max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uchar max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uchar_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -3641,7 +3641,7 @@ def aclshmem_uchar_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_uchar_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uchar min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uchar min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uchar_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -3649,7 +3649,7 @@ def aclshmem_uchar_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int
     ...
 
 def aclshmem_uchar_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uchar or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uchar or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uchar_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -3657,7 +3657,7 @@ def aclshmem_uchar_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: i
     ...
 
 def aclshmem_uchar_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uchar prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uchar prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uchar_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -3665,7 +3665,7 @@ def aclshmem_uchar_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_uchar_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uchar sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uchar sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uchar_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -3733,7 +3733,7 @@ def aclshmem_uchar_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_uchar_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uchar xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uchar xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint16_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
@@ -3749,7 +3749,7 @@ def aclshmem_uint16_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: i
     ...
 
 def aclshmem_uint16_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint16 and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint16 and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint16_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
@@ -3781,7 +3781,7 @@ def aclshmem_uint16_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: i
     ...
 
 def aclshmem_uint16_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint16 max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint16 max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint16_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -3789,7 +3789,7 @@ def aclshmem_uint16_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: i
     ...
 
 def aclshmem_uint16_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint16 min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint16 min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint16_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -3797,7 +3797,7 @@ def aclshmem_uint16_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_uint16_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint16 or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint16 or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint16_p(dst: _Addr, value: int, pe: int) -> None:
@@ -3809,7 +3809,7 @@ def aclshmem_uint16_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: 
     ...
 
 def aclshmem_uint16_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint16 prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint16 prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint16_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -3817,7 +3817,7 @@ def aclshmem_uint16_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: i
     ...
 
 def aclshmem_uint16_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint16 sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint16 sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint16_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -3885,7 +3885,7 @@ def aclshmem_uint16_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: i
     ...
 
 def aclshmem_uint16_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint16 xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint16 xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint32_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
@@ -3901,7 +3901,7 @@ def aclshmem_uint32_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: i
     ...
 
 def aclshmem_uint32_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint32 and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint32 and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint32_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -4021,7 +4021,7 @@ def aclshmem_uint32_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: i
     ...
 
 def aclshmem_uint32_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint32 max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint32 max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint32_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -4029,7 +4029,7 @@ def aclshmem_uint32_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: i
     ...
 
 def aclshmem_uint32_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint32 min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint32 min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint32_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -4037,7 +4037,7 @@ def aclshmem_uint32_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_uint32_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint32 or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint32 or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint32_p(dst: _Addr, value: int, pe: int) -> None:
@@ -4049,7 +4049,7 @@ def aclshmem_uint32_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: 
     ...
 
 def aclshmem_uint32_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint32 prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint32 prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint32_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -4057,7 +4057,7 @@ def aclshmem_uint32_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: i
     ...
 
 def aclshmem_uint32_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint32 sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint32 sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint32_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -4125,7 +4125,7 @@ def aclshmem_uint32_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: i
     ...
 
 def aclshmem_uint32_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint32 xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint32 xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint64_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
@@ -4141,7 +4141,7 @@ def aclshmem_uint64_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: i
     ...
 
 def aclshmem_uint64_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint64 and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint64 and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint64_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -4261,7 +4261,7 @@ def aclshmem_uint64_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: i
     ...
 
 def aclshmem_uint64_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint64 max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint64 max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint64_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -4269,7 +4269,7 @@ def aclshmem_uint64_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: i
     ...
 
 def aclshmem_uint64_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint64 min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint64 min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint64_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -4277,7 +4277,7 @@ def aclshmem_uint64_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_uint64_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint64 or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint64 or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint64_p(dst: _Addr, value: int, pe: int) -> None:
@@ -4289,7 +4289,7 @@ def aclshmem_uint64_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: 
     ...
 
 def aclshmem_uint64_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint64 prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint64 prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint64_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -4297,7 +4297,7 @@ def aclshmem_uint64_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: i
     ...
 
 def aclshmem_uint64_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint64 sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint64 sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint64_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -4365,7 +4365,7 @@ def aclshmem_uint64_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: i
     ...
 
 def aclshmem_uint64_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint64 xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint64 xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint8_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
@@ -4381,7 +4381,7 @@ def aclshmem_uint8_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_uint8_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint8 and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint8 and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint8_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
@@ -4413,7 +4413,7 @@ def aclshmem_uint8_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_uint8_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint8 max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint8 max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint8_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -4421,7 +4421,7 @@ def aclshmem_uint8_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_uint8_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint8 min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint8 min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint8_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -4429,7 +4429,7 @@ def aclshmem_uint8_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int
     ...
 
 def aclshmem_uint8_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint8 or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint8 or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint8_p(dst: _Addr, value: int, pe: int) -> None:
@@ -4441,7 +4441,7 @@ def aclshmem_uint8_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: i
     ...
 
 def aclshmem_uint8_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint8 prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint8 prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint8_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -4449,7 +4449,7 @@ def aclshmem_uint8_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_uint8_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint8 sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint8 sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint8_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -4517,7 +4517,7 @@ def aclshmem_uint8_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_uint8_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint8 xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint8 xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
@@ -4533,7 +4533,7 @@ def aclshmem_uint_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int
     ...
 
 def aclshmem_uint_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -4641,7 +4641,7 @@ def aclshmem_uint_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int
     ...
 
 def aclshmem_uint_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -4649,7 +4649,7 @@ def aclshmem_uint_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int
     ...
 
 def aclshmem_uint_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -4657,7 +4657,7 @@ def aclshmem_uint_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int)
     ...
 
 def aclshmem_uint_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -4665,7 +4665,7 @@ def aclshmem_uint_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_uint_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -4673,7 +4673,7 @@ def aclshmem_uint_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int
     ...
 
 def aclshmem_uint_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_uint_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -4741,7 +4741,7 @@ def aclshmem_uint_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int
     ...
 
 def aclshmem_uint_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of uint xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of uint xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_ulong_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
@@ -4757,7 +4757,7 @@ def aclshmem_ulong_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_ulong_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of ulong and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of ulong and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_ulong_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -4865,7 +4865,7 @@ def aclshmem_ulong_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_ulong_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of ulong max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of ulong max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_ulong_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -4873,7 +4873,7 @@ def aclshmem_ulong_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_ulong_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of ulong min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of ulong min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_ulong_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -4881,7 +4881,7 @@ def aclshmem_ulong_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int
     ...
 
 def aclshmem_ulong_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of ulong or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of ulong or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_ulong_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -4889,7 +4889,7 @@ def aclshmem_ulong_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: i
     ...
 
 def aclshmem_ulong_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of ulong prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of ulong prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_ulong_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -4897,7 +4897,7 @@ def aclshmem_ulong_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_ulong_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of ulong sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of ulong sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_ulong_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -4965,7 +4965,7 @@ def aclshmem_ulong_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_ulong_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of ulong xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of ulong xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_ulonglong_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
@@ -4981,7 +4981,7 @@ def aclshmem_ulonglong_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce
     ...
 
 def aclshmem_ulonglong_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of ulonglong and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of ulonglong and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_ulonglong_atomic_add(dest: _Addr, value: int, pe: int) -> None:
@@ -5089,7 +5089,7 @@ def aclshmem_ulonglong_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce
     ...
 
 def aclshmem_ulonglong_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of ulonglong max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of ulonglong max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_ulonglong_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -5097,7 +5097,7 @@ def aclshmem_ulonglong_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce
     ...
 
 def aclshmem_ulonglong_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of ulonglong min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of ulonglong min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_ulonglong_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -5105,7 +5105,7 @@ def aclshmem_ulonglong_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce:
     ...
 
 def aclshmem_ulonglong_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of ulonglong or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of ulonglong or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_ulonglong_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -5113,7 +5113,7 @@ def aclshmem_ulonglong_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduc
     ...
 
 def aclshmem_ulonglong_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of ulonglong prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of ulonglong prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_ulonglong_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -5121,7 +5121,7 @@ def aclshmem_ulonglong_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce
     ...
 
 def aclshmem_ulonglong_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of ulonglong sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of ulonglong sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_ulonglong_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -5189,7 +5189,7 @@ def aclshmem_ulonglong_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce
     ...
 
 def aclshmem_ulonglong_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of ulonglong xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of ulonglong xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_ushort_alltoall(team: int, dest: _Addr, source: _Addr, nelems: int) -> None:
@@ -5205,7 +5205,7 @@ def aclshmem_ushort_and_reduce(team: int, dest: _Addr, source: _Addr, nreduce: i
     ...
 
 def aclshmem_ushort_and_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of ushort and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of ushort and reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_ushort_broadcast(team: int, dest: _Addr, source: _Addr, nelems: int, pe_root: int) -> None:
@@ -5225,7 +5225,7 @@ def aclshmem_ushort_max_reduce(team: int, dest: _Addr, source: _Addr, nreduce: i
     ...
 
 def aclshmem_ushort_max_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of ushort max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of ushort max reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_ushort_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -5233,7 +5233,7 @@ def aclshmem_ushort_min_reduce(team: int, dest: _Addr, source: _Addr, nreduce: i
     ...
 
 def aclshmem_ushort_min_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of ushort min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of ushort min reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_ushort_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -5241,7 +5241,7 @@ def aclshmem_ushort_or_reduce(team: int, dest: _Addr, source: _Addr, nreduce: in
     ...
 
 def aclshmem_ushort_or_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of ushort or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of ushort or reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_ushort_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -5249,7 +5249,7 @@ def aclshmem_ushort_prod_reduce(team: int, dest: _Addr, source: _Addr, nreduce: 
     ...
 
 def aclshmem_ushort_prod_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of ushort prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of ushort prod reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_ushort_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: int) -> None:
@@ -5257,7 +5257,7 @@ def aclshmem_ushort_sum_reduce(team: int, dest: _Addr, source: _Addr, nreduce: i
     ...
 
 def aclshmem_ushort_sum_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of ushort sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of ushort sum reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmem_ushort_test(ivar: _Addr, cmp: int, cmp_value: int, res_out_ptr: Optional[_Local] = ...) -> int:
@@ -5325,7 +5325,7 @@ def aclshmem_ushort_xor_reduce(team: int, dest: _Addr, source: _Addr, nreduce: i
     ...
 
 def aclshmem_ushort_xor_to_all(dest: _Addr, source: _Addr, nreduce: int, pe_start: int, log_pe_stride: int, pe_size: int, pwrk: _Addr, psync: _Addr) -> None:
-    """Deprecated active-set form of ushort xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` is checked but unused."""
+    """Deprecated active-set form of ushort xor reduction over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements (checked, unused)."""
     ...
 
 def aclshmemx_ctx_putmem_signal(ctx: int, dst: _Addr, src: _Addr, elem_size: int, sig: _Addr, signal: int, sig_op: int, pe: int) -> None:

@@ -11,7 +11,8 @@ with code INVALID_VALUE (-2) on every member, a bad argument INVALID_PARAM (-1) 
 
 The functions are implemented in the extension (crates/bindings-python/src/np_collectives.rs): one call from
 Python to the runtime, the dtype read from the array, so that a small collective costs little more than the
-runtime's own work. Only allocating an omitted ``dest`` comes back here (``_dest``, ``_collect_dest``).
+runtime's own work. Only allocating an omitted ``dest`` comes back here (``_dest``, ``_collect_dest``); a call
+that allocated its ``dest`` and fails frees it again (on every PE: a failed collective fails on every member).
 """
 from __future__ import annotations
 
@@ -49,12 +50,15 @@ def _collect_dest(source: Any, team: Any) -> Any:
     if team != TEAM_WORLD:
         raise _error("dest is required on a team other than TEAM_WORLD (allocation is collective over all PEs)")
     mine = zeros(1, np.int64)
-    mine[0] = source.size
-    counts = fcollect(mine)
-    dest = zeros(int(counts.sum()), source.dtype)
-    _shmem.aclshmem_free(counts)
-    _shmem.aclshmem_free(mine)
-    return dest
+    try:
+        mine[0] = source.size
+        counts = fcollect(mine)  # frees what it allocated when it fails
+        try:
+            return zeros(int(counts.sum()), source.dtype)
+        finally:
+            _shmem.aclshmem_free(counts)
+    finally:
+        _shmem.aclshmem_free(mine)
 
 
 if TYPE_CHECKING:

@@ -10,10 +10,11 @@ NumPy arrays support ``__dlpack__``, so ``np.from_dlpack(a)`` and ``torch.from_d
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any, Optional, Sequence, Union
 
 from . import _shmem
-from ._types import SIGNAL_SET
+from ._types import INVALID_PARAM, SIGNAL_SET
 
 _WAIT_TYPES = {
     "int8": "int8", "uint8": "uint8", "int16": "int16", "uint16": "uint16", "int32": "int32",
@@ -28,33 +29,57 @@ def _np():
 
 
 def _shape(shape: Union[int, Sequence[int]]) -> tuple:
-    if isinstance(shape, int):
-        shape = (shape,)
-    shape = tuple(int(s) for s in shape)
+    """``shape`` as a tuple of ints: ints and integer-like objects (``operator.index``), never a truncated float."""
+    try:
+        shape = (operator.index(shape),)
+    except TypeError:
+        try:
+            shape = tuple(operator.index(s) for s in shape)
+        except TypeError:
+            raise TypeError(f"shape must be an int or a sequence of ints, not {shape!r}") from None
     if any(s < 0 for s in shape):
         raise ValueError(f"negative dimension in shape {shape}")
     return shape
 
 
+def _dtype(dtype: Any) -> Any:
+    """``dtype`` as a NumPy dtype that can view raw memory: object dtypes (and those holding objects) and
+    zero-itemsize ones are ShmemError(INVALID_PARAM), before anything is allocated."""
+    dt = _np().dtype(dtype)
+    if dt.hasobject or dt.itemsize == 0:
+        e = _shmem.ShmemError(f"dtype {dt} cannot view symmetric memory (it holds Python objects or has no size) "
+                              f"(INVALID_PARAM {INVALID_PARAM})")
+        e.code = INVALID_PARAM
+        raise e
+    return dt
+
+
+def _view(block: Any, dt: Any, count: int, shape: tuple) -> Any:
+    """The ndarray over a new ``block``; the block is freed (collectively) when the view cannot be made."""
+    try:
+        return _np().frombuffer(block, dtype=dt, count=count).reshape(shape)
+    except BaseException:
+        _shmem.aclshmem_free(block)
+        raise
+
+
 def array(shape: Union[int, Sequence[int]], dtype: Any = float, *, align: int = 64) -> Any:
     """Collectively allocates an uninitialized symmetric ndarray (every PE calls it with the same shape and
     dtype). It views this PE's heap without a copy; ``peer_array`` views a peer's copy."""
-    np = _np()
-    dt = np.dtype(dtype)
+    dt = _dtype(dtype)
     shape = _shape(shape)
     count = math.prod(shape)
     block = _shmem._alloc_block(count * dt.itemsize, max(align, dt.alignment), False)
-    return np.frombuffer(block, dtype=dt, count=count).reshape(shape)
+    return _view(block, dt, count, shape)
 
 
 def zeros(shape: Union[int, Sequence[int]], dtype: Any = float) -> Any:
     """Like ``array``, zeroed on every PE before it returns (so peers may put into it at once)."""
-    np = _np()
-    dt = np.dtype(dtype)
+    dt = _dtype(dtype)
     shape = _shape(shape)
     count = math.prod(shape)
     block = _shmem._alloc_block(count * dt.itemsize, 16, True)
-    return np.frombuffer(block, dtype=dt, count=count).reshape(shape)
+    return _view(block, dt, count, shape)
 
 
 def is_symmetric(arr: Any) -> bool:

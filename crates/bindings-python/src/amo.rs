@@ -1,7 +1,8 @@
 //! Atomic memory operations: `aclshmem_{TYPE}_atomic_{op}` for the standard AMO types (int32, uint32, int64,
 //! uint64: every operation) and the extended ones (float, double: fetch, set, swap). The `_nbi` fetching
 //! forms store the old value into a local `fetch` buffer (valid after the next quiet; the host engines
-//! complete it at once). `fetch` is checked before the operation runs: a refused call changes nothing.
+//! complete it at once). `fetch`, and `dest`/`source` given as arrays (they must hold the type's width), are
+//! checked before the operation runs: a refused call changes nothing.
 
 use crate::buffer::{with_local, Access, PeArg, Sym};
 use crate::error::ResultExt;
@@ -24,26 +25,31 @@ macro_rules! amo_common {
         #[doc = concat!("Atomically reads `pe`'s `", stringify!($t), "` at the symmetric `source`.")]
         #[pyfunction]
         fn [<aclshmem_ $name _atomic_fetch>](source: Sym, pe: PeArg) -> PyResult<$t> {
+            source.need(std::mem::size_of::<$t>(), "source")?;
             amo::atomic_fetch::<$t>(source.addr, pe.0).py()
         }
         #[doc = concat!("Atomically writes `value` to `pe`'s `", stringify!($t), "` at `dest`.")]
         #[pyfunction]
         fn [<aclshmem_ $name _atomic_set>](dest: Sym, value: $t, pe: PeArg) -> PyResult<()> {
+            dest.need(std::mem::size_of::<$t>(), "dest")?;
             amo::atomic_set::<$t>(dest.addr, value, pe.0).py()
         }
         #[doc = concat!("Atomically replaces `pe`'s `", stringify!($t), "` at `dest` with `value`; returns the old value.")]
         #[pyfunction]
         fn [<aclshmem_ $name _atomic_swap>](dest: Sym, value: $t, pe: PeArg) -> PyResult<$t> {
+            dest.need(std::mem::size_of::<$t>(), "dest")?;
             amo::atomic_swap::<$t>(dest.addr, value, pe.0).py()
         }
         #[doc = concat!("`atomic_fetch` storing the value (", stringify!($t), ") into the local `fetch`.")]
         #[pyfunction]
         fn [<aclshmem_ $name _atomic_fetch_nbi>](fetch: &Bound<'_, PyAny>, source: Sym, pe: PeArg) -> PyResult<()> {
+            source.need(std::mem::size_of::<$t>(), "source")?;
             fetch_into(fetch, || amo::atomic_fetch::<$t>(source.addr, pe.0).map(|v| v.to_ne_bytes()))
         }
         #[doc = concat!("`atomic_swap` storing the old value (", stringify!($t), ") into the local `fetch`.")]
         #[pyfunction]
         fn [<aclshmem_ $name _atomic_swap_nbi>](fetch: &Bound<'_, PyAny>, dest: Sym, value: $t, pe: PeArg) -> PyResult<()> {
+            dest.need(std::mem::size_of::<$t>(), "dest")?;
             fetch_into(fetch, || amo::atomic_swap::<$t>(dest.addr, value, pe.0).map(|v| v.to_ne_bytes()))
         }
     } };
@@ -55,27 +61,32 @@ macro_rules! amo_int {
                          the old value.")]
         #[pyfunction]
         fn [<aclshmem_ $name _atomic_compare_swap>](dest: Sym, cond: $t, value: $t, pe: PeArg) -> PyResult<$t> {
+            dest.need(std::mem::size_of::<$t>(), "dest")?;
             amo::atomic_compare_swap::<$t>(dest.addr, cond, value, pe.0).py()
         }
         #[doc = concat!("`atomic_compare_swap` storing the old value (", stringify!($t), ") into the local `fetch`.")]
         #[pyfunction]
         fn [<aclshmem_ $name _atomic_compare_swap_nbi>](fetch: &Bound<'_, PyAny>, dest: Sym, cond: $t, value: $t,
                                                        pe: PeArg) -> PyResult<()> {
+            dest.need(std::mem::size_of::<$t>(), "dest")?;
             fetch_into(fetch, || amo::atomic_compare_swap::<$t>(dest.addr, cond, value, pe.0).map(|v| v.to_ne_bytes()))
         }
         #[doc = concat!("Adds one to `pe`'s `", stringify!($t), "` at `dest`; returns the old value.")]
         #[pyfunction]
         fn [<aclshmem_ $name _atomic_fetch_inc>](dest: Sym, pe: PeArg) -> PyResult<$t> {
+            dest.need(std::mem::size_of::<$t>(), "dest")?;
             amo::atomic_fetch_inc::<$t>(dest.addr, pe.0).py()
         }
         #[doc = concat!("Adds one to `pe`'s `", stringify!($t), "` at `dest`.")]
         #[pyfunction]
         fn [<aclshmem_ $name _atomic_inc>](dest: Sym, pe: PeArg) -> PyResult<()> {
+            dest.need(std::mem::size_of::<$t>(), "dest")?;
             amo::atomic_inc::<$t>(dest.addr, pe.0).py()
         }
         #[doc = concat!("`atomic_fetch_inc` storing the old value (", stringify!($t), ") into the local `fetch`.")]
         #[pyfunction]
         fn [<aclshmem_ $name _atomic_fetch_inc_nbi>](fetch: &Bound<'_, PyAny>, dest: Sym, pe: PeArg) -> PyResult<()> {
+            dest.need(std::mem::size_of::<$t>(), "dest")?;
             fetch_into(fetch, || amo::atomic_fetch_inc::<$t>(dest.addr, pe.0).map(|v| v.to_ne_bytes()))
         }
         amo_int!(@op $name, $t, fetch_add, add);
@@ -88,17 +99,20 @@ macro_rules! amo_int {
                          returns the old value.")]
         #[pyfunction]
         fn [<aclshmem_ $name _atomic_ $fetch>](dest: Sym, value: $t, pe: PeArg) -> PyResult<$t> {
+            dest.need(std::mem::size_of::<$t>(), "dest")?;
             amo::[<atomic_ $fetch>]::<$t>(dest.addr, value, pe.0).py()
         }
         #[doc = concat!("Atomic ", stringify!($plain), " on `pe`'s `", stringify!($t), "` at `dest` (no fetch).")]
         #[pyfunction]
         fn [<aclshmem_ $name _atomic_ $plain>](dest: Sym, value: $t, pe: PeArg) -> PyResult<()> {
+            dest.need(std::mem::size_of::<$t>(), "dest")?;
             amo::[<atomic_ $plain>]::<$t>(dest.addr, value, pe.0).py()
         }
         #[doc = concat!("Atomic ", stringify!($fetch), " storing the old value (", stringify!($t), ") into the local \
                          `fetch`.")]
         #[pyfunction]
         fn [<aclshmem_ $name _atomic_ $fetch _nbi>](fetch: &Bound<'_, PyAny>, dest: Sym, value: $t, pe: PeArg) -> PyResult<()> {
+            dest.need(std::mem::size_of::<$t>(), "dest")?;
             fetch_into(fetch, || amo::[<atomic_ $fetch>]::<$t>(dest.addr, value, pe.0).map(|v| v.to_ne_bytes()))
         }
     } };

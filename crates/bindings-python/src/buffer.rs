@@ -300,6 +300,8 @@ where
         let v: Vec<T> = obj
             .try_iter()
             .map_err(|_| PyTypeError::new_err(format!("{what} must be a sequence, a buffer or a heap address")))?
+            // Only the first n are used: an endless iterable (itertools.repeat) is not read to its end.
+            .take(n)
             .map(|x| x.and_then(|x| x.extract::<T>().map_err(Into::into)))
             .collect::<PyResult<_>>()?;
         if v.len() < n {

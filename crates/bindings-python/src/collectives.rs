@@ -231,17 +231,24 @@ macro_rules! typed_reduction_ops {
         }
         #[doc = concat!("Deprecated active-set form of ", stringify!($t), " ", stringify!($op), " reduction over \
             PEs `PE_start + i * 2**logPE_stride` (i < PE_size); `pSync` holds SHMEM_REDUCE_SYNC_SIZE longs of \
-            SHMEM_SYNC_VALUE, `pWrk` is checked but unused.")]
+            SHMEM_SYNC_VALUE, `pWrk` at least max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements \
+            (checked, unused).")]
         #[pyfunction]
         #[allow(clippy::too_many_arguments)]
         fn [<aclshmem_ $t _ $op _to_all>](py: Python<'_>, dest: Sym, source: Sym, nreduce: Count, pe_start: I32Arg,
             log_pe_stride: I32Arg, pe_size: I32Arg, pwrk: Sym, psync: Sym) -> PyResult<()> {
-            let b = times(nreduce.0, DataType::$dt.size());
-            if let Some(e) = dest_error(&dest, b).or_else(|| room_error(&source, b, "source")) {
+            if let Some(e) = psync_error(&psync) {
                 return Err(crate::error::from_shmem(e));
             }
-            detached(py, move || active_set::reduce_to_all(op_named(stringify!($op)), DataType::$dt, dest.addr,
-                source.addr, nreduce.0, pe_start.0, log_pe_stride.0, pe_size.0, pwrk.addr, psync.addr))
+            let w = DataType::$dt.size();
+            let b = times(nreduce.0, w);
+            // OpenSHMEM's pWrk size: max(nreduce / 2 + 1, SHMEM_REDUCE_MIN_WRKDATA_SIZE) elements.
+            let wrk = times((nreduce.0 / 2 + 1).max(active_set::REDUCE_MIN_WRKDATA_SIZE), w);
+            let pre = dest_error(&dest, b).or_else(|| room_error(&source, b, "source"))
+                .or_else(|| room_error(&pwrk, wrk, "pWrk"));
+            detached(py, move || active_set::reduce_to_all_checked(op_named(stringify!($op)), DataType::$dt,
+                dest.addr, source.addr, nreduce.0, pe_start.0, log_pe_stride.0, pe_size.0, pwrk.addr, psync.addr,
+                pre))
         }
     )*
         fn [<register_ $t _reductions>](m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -302,16 +309,79 @@ fn aclshmem_alltoallmem(py: Python<'_>, team: I32Arg, dest: Sym, source: Sym, ne
     alltoalls(py, team.0, DataType::Bytes, dest, source, 1, 1, nelems.0)
 }
 
+/// The INVALID_PARAM of a `pSync` that the runtime would use past its end (it uses `SYNC_SIZE` longs) or could
+/// not write (read-only), or `None`. A bad `pSync` has nowhere to meet the others: the call fails on this PE at
+/// once, as the runtime's own `pSync` checks do.
+fn psync_error(psync: &Sym) -> Option<Error> {
+    if psync.read_only {
+        return Some(Error::invalid(
+            "pSync is read-only (e.g. a NumPy array with writeable=False): the call writes it",
+        ));
+    }
+    room_error(psync, times(active_set::SYNC_SIZE, std::mem::size_of::<i64>()), "pSync")
+}
+
+/// An active-set move of `n` elements of `dt`: `pSync` checked here (a bad one fails on this PE at once), arrays
+/// too small for the call (or a read-only `dest`) refused on every member of the set before anything is
+/// written, a collect's `dest` bounded by its size.
+#[allow(clippy::too_many_arguments)]
+fn active_move(
+    py: Python<'_>,
+    mv: active_set::Move,
+    dt: DataType,
+    dest: Sym,
+    source: Sym,
+    n: usize,
+    pe_start: i32,
+    log_pe_stride: i32,
+    pe_size: i32,
+    psync: Sym,
+) -> PyResult<()> {
+    use active_set::Move;
+    if let Some(e) = psync_error(&psync) {
+        return Err(crate::error::from_shmem(e));
+    }
+    let block = times(n, dt.size());
+    // A PE_size < 1 is the runtime's INVALID_PARAM (before anything is written); counted as 1 here.
+    let all = block.and_then(|b| b.checked_mul(pe_size.max(1) as usize));
+    let (dest_bytes, source_bytes) = match mv {
+        Move::Broadcast(_) => (block, block),
+        Move::Collect => (Some(0), block),
+        Move::Fcollect => (all, block),
+        Move::Alltoall => (all, all),
+    };
+    let pre = dest_error(&dest, dest_bytes).or_else(|| room_error(&source, source_bytes, "source"));
+    let cap = match mv {
+        Move::Collect | Move::Fcollect => dest.room.map(|r| r / dt.size()),
+        _ => None,
+    };
+    detached(py, move || {
+        active_set::move_checked(
+            mv,
+            dt,
+            dest.addr,
+            source.addr,
+            n,
+            pe_start,
+            log_pe_stride,
+            pe_size,
+            psync.addr,
+            cap,
+            pre,
+        )
+    })
+}
+
 macro_rules! active_sets {
-    ($($name:ident => $f:path, $what:literal, $($arg:ident),*);* $(;)?) => {$(
+    ($($name:ident => $mv:expr, $dt:ident, $what:literal, $($arg:ident),*);* $(;)?) => {$(
         #[doc = concat!("Deprecated active-set ", $what, " over PEs `PE_start + i * 2**logPE_stride` (i < PE_size); \
             `pSync` holds SHMEM_BCAST_SYNC_SIZE longs of SHMEM_SYNC_VALUE.")]
         #[pyfunction]
         #[allow(clippy::too_many_arguments)]
         fn $name(py: Python<'_>, dest: Sym, source: Sym, nelems: Count, $($arg: I32Arg,)* pe_start: I32Arg,
                  log_pe_stride: I32Arg, pe_size: I32Arg, psync: Sym) -> PyResult<()> {
-            detached(py, move || $f(dest.addr, source.addr, nelems.0, $($arg.0,)* pe_start.0, log_pe_stride.0,
-                                    pe_size.0, psync.addr))
+            active_move(py, $mv, DataType::$dt, dest, source, nelems.0, pe_start.0, log_pe_stride.0, pe_size.0,
+                        psync)
         }
     )*
         fn register_active_sets(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -322,14 +392,16 @@ macro_rules! active_sets {
 }
 
 active_sets!(
-    aclshmem_broadcast32 => active_set::broadcast32, "broadcast of 32-bit elements (not to the root)", pe_root;
-    aclshmem_broadcast64 => active_set::broadcast64, "broadcast of 64-bit elements (not to the root)", pe_root;
-    aclshmem_collect32 => active_set::collect32, "collect of 32-bit elements",;
-    aclshmem_collect64 => active_set::collect64, "collect of 64-bit elements",;
-    aclshmem_fcollect32 => active_set::fcollect32, "fcollect of 32-bit elements",;
-    aclshmem_fcollect64 => active_set::fcollect64, "fcollect of 64-bit elements",;
-    aclshmem_alltoall32 => active_set::alltoall32, "alltoall of 32-bit elements",;
-    aclshmem_alltoall64 => active_set::alltoall64, "alltoall of 64-bit elements",;
+    aclshmem_broadcast32 => active_set::Move::Broadcast(pe_root.0), U32,
+        "broadcast of 32-bit elements (not to the root)", pe_root;
+    aclshmem_broadcast64 => active_set::Move::Broadcast(pe_root.0), U64,
+        "broadcast of 64-bit elements (not to the root)", pe_root;
+    aclshmem_collect32 => active_set::Move::Collect, U32, "collect of 32-bit elements",;
+    aclshmem_collect64 => active_set::Move::Collect, U64, "collect of 64-bit elements",;
+    aclshmem_fcollect32 => active_set::Move::Fcollect, U32, "fcollect of 32-bit elements",;
+    aclshmem_fcollect64 => active_set::Move::Fcollect, U64, "fcollect of 64-bit elements",;
+    aclshmem_alltoall32 => active_set::Move::Alltoall, U32, "alltoall of 32-bit elements",;
+    aclshmem_alltoall64 => active_set::Move::Alltoall, U64, "alltoall of 64-bit elements",;
 );
 
 /// The generic reduction behind `shmem.reduce` (NumPy level): operator and type by their runtime codes, so that

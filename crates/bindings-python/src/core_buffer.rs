@@ -32,8 +32,12 @@ impl BufferBase {
         BufferBase { view: None }
     }
 
-    /// Makes this buffer export `length` bytes of `block` from `offset` on.
+    /// Makes this buffer export `length` bytes of `block` from `offset` on; once only (a second attach would
+    /// let go of the block that live exports still point into).
     fn _attach(&mut self, block: &Bound<'_, SymBlock>, offset: Count, length: Count) -> PyResult<()> {
+        if self.view.is_some() {
+            return Err(invalid("this Buffer is already attached to a block; attach a new Buffer instead"));
+        }
         let addr: usize = block.getattr("addr")?.extract()?;
         let nbytes: usize = block.getattr("nbytes")?.extract()?;
         let end = offset.0.checked_add(length.0).filter(|&e| e <= nbytes);

@@ -38,6 +38,13 @@ fn release(_py: Python<'_>, ctx: i64) {
     drop(lent);
 }
 
+/// Releases the buffers lent to every context (finalize: every operation ended with the runtime). Call with
+/// the GIL held.
+pub(crate) fn release_all(_py: Python<'_>) {
+    let lent = LENT.lock().unwrap_or_else(|e| e.into_inner()).take();
+    drop(lent);
+}
+
 /// Creates a context of TEAM_WORLD with `options` (a bit set of ACLSHMEM_CTX_SERIALIZED, _PRIVATE, _NOSTORE);
 /// returns its handle. Its operations complete at its own `aclshmem_ctx_quiet`, independently of other contexts.
 #[pyfunction]
@@ -57,9 +64,12 @@ fn aclshmem_team_create_ctx(team: I32Arg, options: i64) -> PyResult<i64> {
 /// Completes the context's operations and destroys it (the default context cannot be destroyed).
 #[pyfunction]
 fn aclshmem_ctx_destroy(py: Python<'_>, ctx: i64) -> PyResult<()> {
-    detached(py, || ctx::ctx_destroy(ctx))?;
-    release(py, ctx);
-    Ok(())
+    let r = py.detach(|| ctx::ctx_destroy(ctx));
+    // After finalize (NOT_INITED) the context's operations ended with the runtime: its buffers go too.
+    if r.as_ref().map_or_else(|e| e.code() == crate::error::NOT_INITED, |_| true) {
+        release(py, ctx);
+    }
+    r.py()
 }
 
 /// The team a context was created from.
@@ -209,16 +219,19 @@ macro_rules! ctx_amo {
         #[doc = concat!("Atomically reads `pe`'s `", stringify!($t), "` at `source` through `ctx`.")]
         #[pyfunction]
         fn [<aclshmem_ctx_ $name _atomic_fetch>](ctx: i64, source: Sym, pe: PeArg) -> PyResult<$t> {
+            source.need(std::mem::size_of::<$t>(), "source")?;
             ctx::ctx_atomic(ctx, source.addr, $w, AtomicOp::Fetch, pe.0).map(|v| v as $u as $t).py()
         }
         #[doc = concat!("Atomically writes `value` (", stringify!($t), ") to `pe`'s `dest` through `ctx`.")]
         #[pyfunction]
         fn [<aclshmem_ctx_ $name _atomic_set>](ctx: i64, dest: Sym, value: $t, pe: PeArg) -> PyResult<()> {
+            dest.need(std::mem::size_of::<$t>(), "dest")?;
             ctx::ctx_atomic(ctx, dest.addr, $w, AtomicOp::Swap(value as $u as u64), pe.0).map(|_| ()).py()
         }
         #[doc = concat!("Atomically replaces `pe`'s `", stringify!($t), "` at `dest`; returns the old value.")]
         #[pyfunction]
         fn [<aclshmem_ctx_ $name _atomic_swap>](ctx: i64, dest: Sym, value: $t, pe: PeArg) -> PyResult<$t> {
+            dest.need(std::mem::size_of::<$t>(), "dest")?;
             ctx::ctx_atomic(ctx, dest.addr, $w, AtomicOp::Swap(value as $u as u64), pe.0).map(|v| v as $u as $t).py()
         }
         #[doc = concat!("Replaces `pe`'s `", stringify!($t), "` at `dest` with `value` if it equals `cond`; returns \
@@ -227,41 +240,49 @@ macro_rules! ctx_amo {
         fn [<aclshmem_ctx_ $name _atomic_compare_swap>](ctx: i64, dest: Sym, cond: $t, value: $t, pe: PeArg)
             -> PyResult<$t> {
             let op = AtomicOp::CompareSwap { cond: cond as $u as u64, value: value as $u as u64 };
+            dest.need(std::mem::size_of::<$t>(), "dest")?;
             ctx::ctx_atomic(ctx, dest.addr, $w, op, pe.0).map(|v| v as $u as $t).py()
         }
         #[doc = concat!("Adds `value` to `pe`'s `", stringify!($t), "` at `dest`; returns the old value.")]
         #[pyfunction]
         fn [<aclshmem_ctx_ $name _atomic_fetch_add>](ctx: i64, dest: Sym, value: $t, pe: PeArg) -> PyResult<$t> {
+            dest.need(std::mem::size_of::<$t>(), "dest")?;
             ctx::ctx_atomic(ctx, dest.addr, $w, AtomicOp::FetchAdd(value as $u as u64), pe.0).map(|v| v as $u as $t).py()
         }
         #[doc = concat!("Adds `value` to `pe`'s `", stringify!($t), "` at `dest`.")]
         #[pyfunction]
         fn [<aclshmem_ctx_ $name _atomic_add>](ctx: i64, dest: Sym, value: $t, pe: PeArg) -> PyResult<()> {
+            dest.need(std::mem::size_of::<$t>(), "dest")?;
             ctx::ctx_atomic(ctx, dest.addr, $w, AtomicOp::FetchAdd(value as $u as u64), pe.0).map(|_| ()).py()
         }
         #[doc = concat!("Adds one to `pe`'s `", stringify!($t), "` at `dest`; returns the old value.")]
         #[pyfunction]
         fn [<aclshmem_ctx_ $name _atomic_fetch_inc>](ctx: i64, dest: Sym, pe: PeArg) -> PyResult<$t> {
+            dest.need(std::mem::size_of::<$t>(), "dest")?;
             ctx::ctx_atomic(ctx, dest.addr, $w, AtomicOp::FetchAdd(1), pe.0).map(|v| v as $u as $t).py()
         }
         #[doc = concat!("Adds one to `pe`'s `", stringify!($t), "` at `dest`.")]
         #[pyfunction]
         fn [<aclshmem_ctx_ $name _atomic_inc>](ctx: i64, dest: Sym, pe: PeArg) -> PyResult<()> {
+            dest.need(std::mem::size_of::<$t>(), "dest")?;
             ctx::ctx_atomic(ctx, dest.addr, $w, AtomicOp::FetchAdd(1), pe.0).map(|_| ()).py()
         }
         #[doc = concat!("Bitwise and into `pe`'s `", stringify!($t), "` at `dest`; returns the old value.")]
         #[pyfunction]
         fn [<aclshmem_ctx_ $name _atomic_fetch_and>](ctx: i64, dest: Sym, value: $t, pe: PeArg) -> PyResult<$t> {
+            dest.need(std::mem::size_of::<$t>(), "dest")?;
             ctx::ctx_atomic(ctx, dest.addr, $w, AtomicOp::FetchAnd(value as $u as u64), pe.0).map(|v| v as $u as $t).py()
         }
         #[doc = concat!("Bitwise or into `pe`'s `", stringify!($t), "` at `dest`; returns the old value.")]
         #[pyfunction]
         fn [<aclshmem_ctx_ $name _atomic_fetch_or>](ctx: i64, dest: Sym, value: $t, pe: PeArg) -> PyResult<$t> {
+            dest.need(std::mem::size_of::<$t>(), "dest")?;
             ctx::ctx_atomic(ctx, dest.addr, $w, AtomicOp::FetchOr(value as $u as u64), pe.0).map(|v| v as $u as $t).py()
         }
         #[doc = concat!("Bitwise xor into `pe`'s `", stringify!($t), "` at `dest`; returns the old value.")]
         #[pyfunction]
         fn [<aclshmem_ctx_ $name _atomic_fetch_xor>](ctx: i64, dest: Sym, value: $t, pe: PeArg) -> PyResult<$t> {
+            dest.need(std::mem::size_of::<$t>(), "dest")?;
             ctx::ctx_atomic(ctx, dest.addr, $w, AtomicOp::FetchXor(value as $u as u64), pe.0).map(|v| v as $u as $t).py()
         }
     } };

@@ -198,8 +198,9 @@ pub(crate) fn aclshmem_finalize(py: Python<'_>) -> PyResult<i32> {
     // Heap ints are refused from the moment the facade's finalize takes the runtime out; a detached copy that
     // is still running holds a pin of the heap it uses (see `state`).
     let r = detached(py, shmem::api::finalize);
-    // Every operation ended with the runtime: all of them.
+    // Every operation ended with the runtime: all of them, the contexts' too.
     state::release_lent(py, u64::MAX);
+    crate::ctx::release_all(py);
     r.map(|()| OK)
 }
 

@@ -5,7 +5,9 @@
 //! layer (dtype dispatch, a function lookup, keyword handling, one more call) cost several times the runtime's
 //! own work, so the whole path is one call into Rust here: the dtype is read from the array (`ndarray`), the
 //! typed helper of `collectives` runs with the GIL released. Only the rare paths go back to Python: allocating
-//! a `dest` that was omitted (a collective allocation, see `_collectives._dest` / `_collect_dest`).
+//! a `dest` that was omitted (a collective allocation, see `_collectives._dest` / `_collect_dest`). A call that
+//! allocated its `dest` and then fails frees it again (on every member: a failed collective fails on all of
+//! them), so a refused call takes no heap space.
 //!
 //! # Same behaviour as the Python functions they replace
 //! Arguments are checked in the order those functions checked them, with the same exceptions: `source` (and a
@@ -202,24 +204,52 @@ fn reduce_array<'py>(
     // `source` need not be read again.
     let fast = crate::ndarray::classifies_without_python(py)?;
     let plain = fast && dest.object().is_some() && team.is_plain();
+    let made = dest.object().is_none();
     let dest = dest_or_new(source, dest, &team, || source.getattr("shape"))?;
+    match reduce_into(py, op, source, kind, &dest, team, fast, plain) {
+        Ok(()) => Ok(dest),
+        Err(e) => Err(free_made(py, made, &dest, e)),
+    }
+}
+
+/// `e`, after freeing `dest` when the call allocated it (`made`): a collective that fails, fails on every
+/// member, so every member frees it (the free is collective) and a refused call takes no heap space.
+fn free_made(py: Python<'_>, made: bool, dest: &Bound<'_, PyAny>, e: PyErr) -> PyErr {
+    if made {
+        // The call's own error is the one to report; a failing free adds nothing to it.
+        let _ = crate::memory::aclshmem_free(py, dest);
+    }
+    e
+}
+
+/// The end of [`reduce_array`] once `dest` exists.
+#[allow(clippy::too_many_arguments)]
+fn reduce_into<'py>(
+    py: Python<'py>,
+    op: ReduceOp,
+    source: &Bound<'py, PyAny>,
+    kind: Class,
+    dest: &Bound<'py, PyAny>,
+    team: Opt<'py>,
+    fast: bool,
+    plain: bool,
+) -> PyResult<()> {
     let team = team.i32_or(TEAM_WORLD)?;
     // Read `source` again where Python code may have run since: allocating `dest`, a team's `__index__`, or (when
     // arrays are classified by their attributes) classifying `dest` itself, which comes first then.
     let kind = if plain || !fast { kind } else { fresh(source, kind)? };
-    let dest_kind = classify(&dest)?;
+    let dest_kind = classify(dest)?;
     if !dest_kind.is_native() {
-        return Err(refuse_swapped(&dest));
+        return Err(refuse_swapped(dest));
     }
     let kind = if fast { kind } else { fresh(source, kind)? };
     if !kind.is_native() {
         return Err(refuse_swapped(source));
     }
-    let (d, s) = syms_or_meet(py, sym_of(&dest, &dest_kind), sym_of(source, &kind), move |e| {
+    let (d, s) = syms_or_meet(py, sym_of(dest, &dest_kind), sym_of(source, &kind), move |e| {
         shmem::collectives::refuse(team, e)
     })?;
-    typed::reduce(py, team, op, dtype_of(&kind), d, s, size_of(source, &kind)?)?;
-    Ok(dest)
+    typed::reduce(py, team, op, dtype_of(&kind), d, s, size_of(source, &kind)?)
 }
 
 /// Copies ``source`` of team PE ``root`` into ``dest`` on every member (the root's too); returns ``dest``.
@@ -362,12 +392,13 @@ fn fcollect<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let kind = array_arg(source)?;
     let t = team.i32_or(TEAM_WORLD)?;
+    let made = dest.object().is_none();
     let dest = dest_or_new(source, dest, &team, || {
         let n = shmem::team::n_pes(t).max(0) as usize;
         let total = n.saturating_mul(size_of(source, &kind)?);
         Ok(PyTuple::new(py, [total])?.into_any())
     })?;
-    collect_into(py, t, source, kind, dest, true)
+    collect_into(py, t, source, kind, dest.clone(), true).map_err(|e| free_made(py, made, &dest, e))
 }
 
 /// Concatenates every member's ``source`` (sizes may differ) in team order; returns ``dest``. Without
@@ -384,12 +415,13 @@ fn collect<'py>(
     team: Opt<'py>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let kind = array_arg(source)?;
+    let made = dest.object().is_none();
     let dest = match dest.object() {
         Some(d) => d.clone(),
         None => helper(py, &COLLECT_DEST, "_collect_dest")?.call1((source, team.team_object(py)?))?,
     };
     let t = team.i32_or(TEAM_WORLD)?;
-    collect_into(py, t, source, kind, dest, false)
+    collect_into(py, t, source, kind, dest.clone(), false).map_err(|e| free_made(py, made, &dest, e))
 }
 
 /// The common end of `fcollect` (`fixed`) and `collect`: `source` re-read (Python code may have run since it was
@@ -424,12 +456,19 @@ fn alltoall<'py>(
     let kind = array_arg(source)?;
     let t = team.i32_or(TEAM_WORLD)?;
     let n = shmem::team::n_pes(t);
+    let made = dest.object().is_none();
     let dest = dest_or_new(source, dest, &team, || source.getattr("shape"))?;
-    let kind = fresh(source, kind)?;
-    let (d, s) = syms_or_meet(py, dest_sym(&dest), sym_of(source, &kind), move |e| shmem::collectives::refuse(t, e))?;
-    let block = if n > 0 { size_of(source, &kind)? / n as usize } else { 0 };
-    typed::alltoalls(py, t, dtype_of(&kind), d, s, 1, 1, block)?;
-    Ok(dest)
+    let run = || {
+        let kind = fresh(source, kind)?;
+        let (d, s) =
+            syms_or_meet(py, dest_sym(&dest), sym_of(source, &kind), move |e| shmem::collectives::refuse(t, e))?;
+        let block = if n > 0 { size_of(source, &kind)? / n as usize } else { 0 };
+        typed::alltoalls(py, t, dtype_of(&kind), d, s, 1, 1, block)
+    };
+    match run() {
+        Ok(()) => Ok(dest),
+        Err(e) => Err(free_made(py, made, &dest, e)),
+    }
 }
 
 /// The collective type of an array, by the name of its typed calls (`"double"` for float64), or TypeError:

@@ -3,10 +3,11 @@
 //! (>= 1) of the destination and source arrays; element i goes from `source[i * sst]` to `dest[i * dst]`.
 //!
 //! The host engines move one element per runtime call (the runtime checks each element against the heap);
-//! the whole call completes before it returns, with the GIL held.
+//! the whole call completes before it returns, with the GIL held. The symmetric side's whole span is checked
+//! against the heap first, so a refused call moves no element.
 
 use crate::buffer::{with_local, Access, Count, PeArg, Sym};
-use crate::error::{invalid, ResultExt};
+use crate::error::{invalid, shmem_err, ResultExt, NOT_INITED};
 use pyo3::prelude::*;
 
 /// The byte span `nelems` elements of `width` bytes at `stride` elements cover; checks the stride.
@@ -24,6 +25,25 @@ fn span_of(nelems: usize, stride: i64, width: usize, what: &str) -> PyResult<usi
         .ok_or_else(|| invalid(format!("{nelems} elements at stride {stride} overflow the address space")))
 }
 
+/// Checks that the `span` bytes from the symmetric `sym` lie inside the heap. The runtime checks each element
+/// as it moves it, so without this a span leaving the heap would move its first elements and then fail.
+fn within_heap(sym: &Sym, span: usize, what: &str) -> PyResult<()> {
+    if span == 0 {
+        return Ok(());
+    }
+    let (base, len) = crate::state::heap()
+        .ok_or_else(|| shmem_err(NOT_INITED, format!("{what} is symmetric but shmem is not initialized")))?;
+    let inside = sym.addr >= base && sym.addr.checked_add(span).is_some_and(|end| end <= base + len);
+    if !inside {
+        return Err(invalid(format!(
+            "{what} {:#x}+{span} B is not inside the symmetric heap {base:#x}..{:#x}",
+            sym.addr,
+            base + len
+        )));
+    }
+    Ok(())
+}
+
 #[allow(clippy::too_many_arguments)]
 fn iput(
     dest: Sym,
@@ -35,7 +55,9 @@ fn iput(
     width: usize,
 ) -> PyResult<()> {
     let n = nelems.0;
-    dest.need(span_of(n, dst, width, "dst")?, "dest")?;
+    let dst_span = span_of(n, dst, width, "dst")?;
+    dest.need(dst_span, "dest")?;
+    within_heap(&dest, dst_span, "dest")?;
     let src_span = span_of(n, sst, width, "sst")?;
     with_local(source, Access::Read, "source", |span| {
         span.need(src_span, "source")?;
@@ -59,7 +81,9 @@ fn iget(
     width: usize,
 ) -> PyResult<()> {
     let n = nelems.0;
-    source.need(span_of(n, sst, width, "sst")?, "source")?;
+    let src_span = span_of(n, sst, width, "sst")?;
+    source.need(src_span, "source")?;
+    within_heap(&source, src_span, "source")?;
     let dst_span = span_of(n, dst, width, "dst")?;
     with_local(dest, Access::Write, "dest", |span| {
         span.need(dst_span, "dest")?;

@@ -153,6 +153,46 @@ sized_forms!(
     "64" => U64, broadcast64, collect64, fcollect64, alltoall64
 );
 
+/// The moves of the active-set forms, for [`move_checked`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Move {
+    /// `broadcast32/64` from the set's PE `root` (an index in the set), not to the root.
+    Broadcast(i32),
+    /// `collect32/64`.
+    Collect,
+    /// `fcollect32/64`.
+    Fcollect,
+    /// `alltoall32/64`.
+    Alltoall,
+}
+
+/// An active-set move of `nelems` elements of `dt` for a caller that knows more than addresses (the Python
+/// binding, whose arrays have sizes): `cap` bounds a (f)collect's `dest` in elements (a result past it fails on
+/// every member), and `pre`, an argument error the caller found, fails the call on every member (INVALID_PARAM)
+/// before anything is written, as a refused team call does. A bad `pSync` still fails on this PE at once.
+#[allow(clippy::too_many_arguments)]
+pub fn move_checked(
+    mv: Move,
+    dt: DataType,
+    dest: usize,
+    source: usize,
+    nelems: usize,
+    pe_start: i32,
+    log_pe_stride: i32,
+    pe_size: i32,
+    psync: usize,
+    cap: Option<usize>,
+    pre: Option<Error>,
+) -> Result<()> {
+    with_set(pe_start, log_pe_stride, pe_size, psync, |rt, g| match mv {
+        Move::Broadcast(root) => super::broadcast::run(rt, g, dt, dest, source, nelems, root as i64, false, pre),
+        Move::Collect | Move::Fcollect => {
+            super::collect::run(rt, g, dt, dest, source, nelems, mv == Move::Fcollect, cap, pre)
+        }
+        Move::Alltoall => super::alltoall::run(rt, g, dt, dest, source, 1, 1, nelems, false, pre),
+    })
+}
+
 /// `shmem_TYPE_OP_to_all`: reduces `nreduce` elements of `dt` with `op` over the active set into `dest` on
 /// every member. `pwrk` must be a symmetric address (it is not used); `psync` holds [`SYNC_SIZE`] words of
 /// [`SYNC_VALUE`].
@@ -169,8 +209,27 @@ pub fn reduce_to_all(
     pwrk: usize,
     psync: usize,
 ) -> Result<()> {
+    reduce_to_all_checked(op, dt, dest, source, nreduce, pe_start, log_pe_stride, pe_size, pwrk, psync, None)
+}
+
+/// [`reduce_to_all`] with `pre`, an argument error the caller found (see [`move_checked`]): the call fails on
+/// every member before anything is written.
+#[allow(clippy::too_many_arguments)]
+pub fn reduce_to_all_checked(
+    op: ReduceOp,
+    dt: DataType,
+    dest: usize,
+    source: usize,
+    nreduce: usize,
+    pe_start: i32,
+    log_pe_stride: i32,
+    pe_size: i32,
+    pwrk: usize,
+    psync: usize,
+    pre: Option<Error>,
+) -> Result<()> {
     with_set(pe_start, log_pe_stride, pe_size, psync, |rt, g| {
-        let pre = check_range(rt, "pWrk", pwrk, 1, dt).err();
+        let pre = pre.or_else(|| check_range(rt, "pWrk", pwrk, 1, dt).err());
         super::reduce::run(rt, g, op, dt, dest, source, nreduce, pre)
     })
 }
