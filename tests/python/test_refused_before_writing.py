@@ -53,6 +53,12 @@ d = shmem.zeros(2 * n, np.int64)
 shmem.aclshmem_barrier_all()
 expect_error(shmem.aclshmem_fcollect64, d, src[:2], 2, 0, 0, n, small[:4], code=INV)
 expect_error(shmem.aclshmem_broadcast64, d, src[:2], 2, 0, 0, 0, n, small[:4], code=INV)
+# an absurd PE_size is refused from the arithmetic, before a member list of 2**31 PEs is built (8 GiB, seconds)
+import time
+t0 = time.monotonic()
+expect_error(shmem.aclshmem_broadcast64, guard[:2], src[:2], 2, 0, 0, 0, 2**31 - 1, ps, code=INV)
+expect_error(shmem.aclshmem_fcollect64, guard, src[:1], 1, 0, 0, 2**31 - 1, ps, code=INV)
+assert time.monotonic() - t0 < 2.0, "refusing PE_size 2**31-1 took %.1f s" % (time.monotonic() - t0)
 shmem.aclshmem_barrier_all()
 assert (small[:4] == 0).all() and (small[4:] == -7).all(), small
 assert (d == 0).all(), d

@@ -44,13 +44,15 @@ fn group(rt: &Runtime, start: i32, log_stride: i32, size: i32, psync: usize) -> 
             "active set (PE_start={start}, logPE_stride={log_stride}, PE_size={size}) is malformed"
         )));
     }
-    let members: Vec<u32> = (0..size as i64).map(|i| start as i64 + (i << log_stride)).map(|p| p as u32).collect();
-    if members.iter().any(|&p| p >= rt.n_pes) || (start as i64 + ((size as i64 - 1) << log_stride)) >= rt.n_pes as i64 {
+    // The last member first (start, size below 2^31 and the stride below 2^31: no overflow in i64), then the
+    // list: an absurd PE_size (INT_MAX) is refused before it allocates gigabytes.
+    if (start as i64 + ((size as i64 - 1) << log_stride)) >= rt.n_pes as i64 {
         return Err(Error::invalid(format!(
             "active set (PE_start={start}, logPE_stride={log_stride}, PE_size={size}) reaches past the job's {} PEs",
             rt.n_pes
         )));
     }
+    let members: Vec<u32> = (0..size as i64).map(|i| (start as i64 + (i << log_stride)) as u32).collect();
     let me = members.iter().position(|&p| p == rt.me.0).ok_or_else(|| {
         Error::invalid(format!(
             "PE {} is not in the active set (PE_start={start}, logPE_stride={log_stride}, PE_size={size})",
