@@ -140,8 +140,11 @@ impl Bounce {
         let too_big = || Error::invalid("the collective's size overflows");
         let (dest_len, src_len) = (dest_len.ok_or_else(too_big)?, src_len.ok_or_else(too_big)?);
         let sc = scratch()?;
-        let src_room = if ss { src_len.div_ceil(64) * 64 } else { 0 };
-        let need = src_room.checked_add(if ds { dest_len } else { 0 }).ok_or_else(too_big)?;
+        // The bounced `dest` first, then the source: `dest_len` is the same on every member (a collect's is the
+        // agreed total) while `src_len` may not be (a collect's `nelems`), and the network algorithms put each
+        // block at the sender's own offset of `dest`, so `dest` must start at the same heap offset everywhere.
+        let dest_room = if ds { dest_len.checked_next_multiple_of(64).ok_or_else(too_big)? } else { 0 };
+        let need = dest_room.checked_add(if ss { src_len } else { 0 }).ok_or_else(too_big)?;
         if need > sc.data_len {
             return Err(Error::NotSupported(format!(
                 "{need} bytes of global/static dest/source exceed the library's {}-byte scratch for them \
@@ -154,12 +157,12 @@ impl Bounce {
             let from = check_local(source, src_len)?;
             // SAFETY: `from` is src_len bytes of this PE's static data; the scratch has room (checked above)
             // and is heap memory no other variable uses.
-            unsafe { std::ptr::copy_nonoverlapping(from, sc.data as *mut u8, src_len) };
-            b.s = sc.data;
+            unsafe { std::ptr::copy_nonoverlapping(from, (sc.data + dest_room) as *mut u8, src_len) };
+            b.s = sc.data + dest_room;
         }
         if ds {
             let to = check_local(dest, dest_len)?;
-            b.d = sc.data + src_room;
+            b.d = sc.data;
             b.out = Some((to, b.d as *const u8, dest_len));
         }
         Ok(b)
