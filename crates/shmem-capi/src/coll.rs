@@ -103,7 +103,7 @@ fn collect_total(
     if !crate::statics::contains(dest) && dest != 0 {
         return Ok(0);
     }
-    let (to, from) = crate::statics_coll::counts_area(members)?;
+    let (to, from, _held) = crate::statics_coll::counts_area(members)?;
     // SAFETY: `from` is an 8-aligned word of the scratch (heap memory of this library).
     unsafe { (from as *mut u64).write(nelems as u64) };
     gather(to, from)?;
@@ -125,7 +125,7 @@ fn longdouble_agree(
     members: usize,
     gather: impl FnOnce(usize, usize) -> Result<()>,
 ) -> Result<()> {
-    let Ok((to, from)) = sc::counts_area(members) else {
+    let Ok((to, from, _held)) = sc::counts_area(members) else {
         return Ok(());
     };
     let word = ((nreduce as u64).min(u64::MAX >> 8) << 8) | op as u64;
