@@ -49,8 +49,11 @@ c_amo!(i32 => i32, u32 => u32, i64 => i64, u64 => u64, usize => u64, isize => i6
 fn amo<T: CAmo>(func: &str, ctx: i64, dest: *const T, op: AtomicOp, to: c_int) -> T {
     let (addr, width, p) = (dest as usize, <T::R as AmoValue>::WIDTH, pe(to));
     // A global/static word does not go through the context, but takes its PE numbers and its errors.
-    let world = crate::rma::world_pe(func, ctx, p, !matches!(op, AtomicOp::Fetch));
-    if let Some(word) = crate::statics::peer_word(func, addr, size_of::<T>(), world) {
+    let world = || crate::rma::world_pe(func, ctx, p, !matches!(op, AtomicOp::Fetch));
+    let word = crate::statics::contains(addr)
+        .then(world)
+        .and_then(|w| crate::statics::peer_word(func, addr, size_of::<T>(), w));
+    if let Some(word) = word {
         // SAFETY: peer_word gives a mapped word of T's size, aligned to it.
         return T::of_bits(unsafe { crate::static_words::cpu_atomic(word, size_of::<T>(), op) });
     }
