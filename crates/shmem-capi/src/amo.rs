@@ -48,8 +48,12 @@ c_amo!(i32 => i32, u32 => u32, i64 => i64, u64 => u64, usize => u64, isize => i6
 #[inline]
 fn amo<T: CAmo>(func: &str, ctx: i64, dest: *const T, op: AtomicOp, to: c_int) -> T {
     let (addr, width, p) = (dest as usize, <T::R as AmoValue>::WIDTH, pe(to));
-    if let Some(word) = crate::statics::peer_word(func, addr, size_of::<T>(), p) {
-        check_ctx(func, ctx);
+    // A global/static word does not go through the context, but takes its PE numbers and its errors.
+    let world = || crate::rma::world_pe(func, ctx, p, !matches!(op, AtomicOp::Fetch));
+    let word = crate::statics::contains(addr)
+        .then(world)
+        .and_then(|w| crate::statics::peer_word(func, addr, size_of::<T>(), w));
+    if let Some(word) = word {
         // SAFETY: peer_word gives a mapped word of T's size, aligned to it.
         return T::of_bits(unsafe { crate::static_words::cpu_atomic(word, size_of::<T>(), op) });
     }
@@ -59,14 +63,6 @@ fn amo<T: CAmo>(func: &str, ctx: i64, dest: *const T, op: AtomicOp, to: c_int) -
         shmem::api::ctx_atomic(ctx, addr, width, op, p)
     };
     T::of_bits(old.or_fatal(func))
-}
-
-/// Ends the job when `ctx` is not a live context: an AMO on a global/static word does not go through the
-/// context, but a bad context is still the caller's error, as on the heap path.
-fn check_ctx(func: &str, ctx: i64) {
-    if ctx != CTX_DEFAULT {
-        shmem::ctx::ctx_get_team(ctx).or_fatal(func);
-    }
 }
 
 /// The fetching `_nbi` form of `op`: the old value goes to `fetch` (this implementation completes it before

@@ -103,7 +103,7 @@ fn collect_total(
     if !crate::statics::contains(dest) && dest != 0 {
         return Ok(0);
     }
-    let (to, from) = crate::statics_coll::counts_area(members)?;
+    let (to, from, _held) = crate::statics_coll::counts_area(members)?;
     // SAFETY: `from` is an 8-aligned word of the scratch (heap memory of this library).
     unsafe { (from as *mut u64).write(nelems as u64) };
     gather(to, from)?;
@@ -125,7 +125,7 @@ fn longdouble_agree(
     members: usize,
     gather: impl FnOnce(usize, usize) -> Result<()>,
 ) -> Result<()> {
-    let Ok((to, from)) = sc::counts_area(members) else {
+    let Ok((to, from, _held)) = sc::counts_area(members) else {
         return Ok(());
     };
     let word = ((nreduce as u64).min(u64::MAX >> 8) << 8) | op as u64;
@@ -192,6 +192,17 @@ impl Members {
     }
 }
 
+/// Checks that the `len` bytes at `addr` (this PE's `what` of a long double reduction) lie in the symmetric
+/// heap (any address for no bytes: the RMA accepts it).
+fn in_heap(what: &str, addr: usize, len: usize) -> Result<()> {
+    let (base, size) = shmem::api::heap_range()?;
+    let inside = addr >= base && ((addr - base) as u64).checked_add(len as u64).is_some_and(|end| end <= size);
+    if inside || len == 0 {
+        return Ok(());
+    }
+    Err(Error::invalid(format!("{what} {addr:#x} with {len} bytes is not inside the symmetric heap")))
+}
+
 /// The long double reduction: every member pulls every member's `nreduce` elements of `source` (after a first
 /// meeting: the sources are ready), folds them in member order in C, meets again (nobody reads `source` any
 /// more, so `dest` may be `source`), and writes its `dest`.
@@ -208,10 +219,17 @@ unsafe fn longdouble_reduce(
     let (d, s) = (dest as usize, source as usize);
     m.meet(d, s, None)?; // first: it validates the team or active set that world_pes reads
     let pes = m.world_pes()?;
-    let len = nreduce.checked_mul(size_of::<LongDouble>());
-    let mut acc = vec![LongDouble([0; 16]); nreduce];
-    let mut x = vec![LongDouble([0; 16]); nreduce];
-    let pulled = len.ok_or_else(|| Error::invalid(format!("{nreduce} long doubles overflow"))).and_then(|len| {
+    // The length and the heap ranges before allocating anything: a count no PE could hold fails the call
+    // instead of aborting the allocation. The verdict is the same on every member (the same nreduce, agreed,
+    // and the same symmetric addresses in heaps of the same size).
+    let len = nreduce
+        .checked_mul(size_of::<LongDouble>())
+        .ok_or_else(|| Error::invalid(format!("{nreduce} long doubles overflow")))
+        .and_then(|len| in_heap("source", s, len).and_then(|_| in_heap("dest", d, len)).map(|_| len));
+    let mut acc = Vec::new();
+    let pulled = len.and_then(|len| {
+        acc = vec![LongDouble([0; 16]); nreduce];
+        let mut x = vec![LongDouble([0; 16]); nreduce];
         for (i, &pe) in pes.iter().enumerate() {
             let buf = if i == 0 { &mut acc } else { &mut x };
             // SAFETY: buf holds nreduce elements = len bytes; getmem is blocking.

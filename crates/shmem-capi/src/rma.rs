@@ -25,6 +25,18 @@ fn zero_length(func: &str, p: i64) {
     }
 }
 
+/// The world PE that `p` names through `ctx` (a team PE for a team context), or [`fatal`] when `ctx` is not
+/// usable for the operation (not live, or [`shmem::api::CTX_NOSTORE`] for a `store`) or `p` is not in its
+/// team: the global/static and zero-length paths move nothing through the context but take its PE numbers and
+/// its errors (the heap paths leave both to the facade's context calls). The default context's PE numbers are
+/// world PEs (checked where they are used).
+pub(crate) fn world_pe(func: &str, ctx: i64, p: i64, store: bool) -> i64 {
+    if ctx == CTX_DEFAULT {
+        return p;
+    }
+    shmem::api::ctx_world_pe(ctx, p, store).or_fatal(func)
+}
+
 /// Puts `nelems * size` bytes through `ctx` (the default context takes the plain path).
 #[allow(clippy::too_many_arguments)]
 #[inline]
@@ -40,10 +52,14 @@ pub(crate) unsafe fn put(
 ) {
     let len = byte_len(func, nelems, size);
     let (dst, src, p) = (dest as usize, source.cast::<u8>(), pe(to));
+    // The zero-length and global/static paths do not go through the context, but take its PE numbers and errors.
+    let world = || world_pe(func, ctx, p, true);
     if len == 0 {
-        return zero_length(func, p);
+        return zero_length(func, world());
     }
-    if let Some(peer) = crate::statics::peer_ptr(func, dst, len, p) {
+    if let Some(peer) =
+        crate::statics::contains(dst).then(world).and_then(|w| crate::statics::peer_ptr(func, dst, len, w))
+    {
         // SAFETY: `peer` is `len` writable bytes of the peer's static data mapped here; `source` is readable
         // (the contract); `copy` allows the overlap of a put to this PE's own variable.
         return unsafe { std::ptr::copy(src, peer, len) };
@@ -74,10 +90,13 @@ pub(crate) unsafe fn get(
 ) {
     let len = byte_len(func, nelems, size);
     let (dst, src, p) = (dest.cast::<u8>(), source as usize, pe(from));
+    let world = || world_pe(func, ctx, p, false);
     if len == 0 {
-        return zero_length(func, p);
+        return zero_length(func, world());
     }
-    if let Some(peer) = crate::statics::peer_ptr(func, src, len, p) {
+    if let Some(peer) =
+        crate::statics::contains(src).then(world).and_then(|w| crate::statics::peer_ptr(func, src, len, w))
+    {
         // SAFETY: `peer` is `len` readable bytes of the peer's static data mapped here; `dest` is writable
         // (the contract); `copy` allows the overlap of a get from this PE's own variable.
         return unsafe { std::ptr::copy(peer, dst, len) };

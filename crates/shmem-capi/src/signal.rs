@@ -32,8 +32,10 @@ pub(crate) unsafe fn put_signal(
     let (dst, src, sig, p) = (dest as usize, source.cast::<u8>(), sig_addr as usize, pe(to));
     // A global/static data or signal address, or no data (any dest, null included: only the signal moves).
     if len == 0 || crate::statics::contains(dst) || crate::statics::contains(sig) {
+        // These do not go through the context, but take its PE numbers and its errors.
+        let world = crate::rma::world_pe(func, ctx, p, true);
         // SAFETY: forwarded contract.
-        return unsafe { static_put_signal(func, dst, src, len, sig, signal, op, p) };
+        return unsafe { static_put_signal(func, dst, src, len, sig, signal, op, world) };
     }
     // SAFETY: the spec's contract: `source` holds `len` readable bytes (until quiet for nbi).
     let r = unsafe {
@@ -50,7 +52,7 @@ pub(crate) unsafe fn put_signal(
 /// where there is no data:
 /// the data first (load/store on the peer's mapping, or a heap put made complete by quiet), then the signal
 /// word with a release-ordered CPU atomic on the mapping, or the facade's atomic for a heap word, after a
-/// release fence. Either way the peer sees the data once it sees the signal.
+/// release fence. Either way the peer sees the data once it sees the signal. `p` is a world PE.
 #[allow(clippy::too_many_arguments)]
 unsafe fn static_put_signal(
     func: &str,

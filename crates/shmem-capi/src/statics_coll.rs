@@ -22,11 +22,17 @@
 //! Zero-length collectives on null `dest`/`source` meet on the scratch's address too (SOS's `nop_collectives`
 //! passes `NULL, NULL, 0`; zero-length RMA already accepts any address).
 //!
+//! The data area is one per process, so its uses (a bounce from [`Bounce::new`] to [`Bounce::finish`], a count
+//! exchange of [`counts_area`]) hold [`DATA_IN_USE`] throughout: two threads of a `SHMEM_THREAD_MULTIPLE`
+//! program never bounce through it at once. (Collectives are one thread per PE at a time, as the spec says, so
+//! in a correct program the lock is never contended; a program that runs static-argument collectives of
+//! different teams from two threads at once is serialized here rather than mixing their data.)
+//!
 //! The scratch is [`SLOTS`] `pSync` slots plus a data area of `SHMEM_STATICS_SCRATCH` bytes (default 1 MiB,
 //! at most 1/16 of the heap); a heap too small for it leaves static `dest`/`source`/`pSync` NOT_SUPPORTED.
 
 use shmem_core::{Error, Result};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 /// `pSync` slots in the scratch.
 pub(crate) const SLOTS: usize = 64;
@@ -46,6 +52,14 @@ struct Scratch {
 }
 
 static SCRATCH: Mutex<Option<Scratch>> = Mutex::new(None);
+
+/// Held for each whole use of the scratch's data area (see the module's doc).
+static DATA_IN_USE: Mutex<()> = Mutex::new(());
+
+/// Waits for the scratch's data area to be free and holds it until the guard is dropped.
+fn hold_data() -> MutexGuard<'static, ()> {
+    DATA_IN_USE.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn scratch() -> Result<Scratch> {
     SCRATCH.lock().unwrap_or_else(|e| e.into_inner()).ok_or_else(|| {
@@ -121,6 +135,8 @@ pub(crate) struct Bounce {
     pub(crate) s: usize,
     /// The static `dest`, its scratch copy and length, when `dest` is static.
     out: Option<(*mut u8, *const u8, usize)>,
+    /// The scratch's data area, held until [`Bounce::finish`] when it is used.
+    _held: Option<MutexGuard<'static, ()>>,
 }
 
 impl Bounce {
@@ -135,13 +151,17 @@ impl Bounce {
             let (nd, ns) = (dest == 0 && dest_len == Some(0), source == 0 && src_len == Some(0));
             let stand = if nd || ns { SCRATCH.lock().unwrap_or_else(|e| e.into_inner()).map(|s| s.data) } else { None };
             let pick = |null: bool, addr: usize| if null { stand.unwrap_or(addr) } else { addr };
-            return Ok(Bounce { d: pick(nd, dest), s: pick(ns, source), out: None });
+            return Ok(Bounce { d: pick(nd, dest), s: pick(ns, source), out: None, _held: None });
         }
         let too_big = || Error::invalid("the collective's size overflows");
         let (dest_len, src_len) = (dest_len.ok_or_else(too_big)?, src_len.ok_or_else(too_big)?);
+        let held = hold_data();
         let sc = scratch()?;
-        let src_room = if ss { src_len.div_ceil(64) * 64 } else { 0 };
-        let need = src_room.checked_add(if ds { dest_len } else { 0 }).ok_or_else(too_big)?;
+        // The bounced `dest` first, then the source: `dest_len` is the same on every member (a collect's is the
+        // agreed total) while `src_len` may not be (a collect's `nelems`), and the network algorithms put each
+        // block at the sender's own offset of `dest`, so `dest` must start at the same heap offset everywhere.
+        let dest_room = if ds { dest_len.checked_next_multiple_of(64).ok_or_else(too_big)? } else { 0 };
+        let need = dest_room.checked_add(if ss { src_len } else { 0 }).ok_or_else(too_big)?;
         if need > sc.data_len {
             return Err(Error::NotSupported(format!(
                 "{need} bytes of global/static dest/source exceed the library's {}-byte scratch for them \
@@ -149,24 +169,24 @@ impl Bounce {
                 sc.data_len
             )));
         }
-        let mut b = Bounce { d: dest, s: source, out: None };
+        let mut b = Bounce { d: dest, s: source, out: None, _held: Some(held) };
         if ss {
             let from = check_local(source, src_len)?;
             // SAFETY: `from` is src_len bytes of this PE's static data; the scratch has room (checked above)
             // and is heap memory no other variable uses.
-            unsafe { std::ptr::copy_nonoverlapping(from, sc.data as *mut u8, src_len) };
-            b.s = sc.data;
+            unsafe { std::ptr::copy_nonoverlapping(from, (sc.data + dest_room) as *mut u8, src_len) };
+            b.s = sc.data + dest_room;
         }
         if ds {
             let to = check_local(dest, dest_len)?;
-            b.d = sc.data + src_room;
+            b.d = sc.data;
             b.out = Some((to, b.d as *const u8, dest_len));
         }
         Ok(b)
     }
 
     /// After the facade's collective succeeded: copies the result to the static `dest` (unless `skip`: the
-    /// active-set broadcast's root, whose `dest` the spec leaves alone).
+    /// active-set broadcast's root, whose `dest` the spec leaves alone); then the scratch is free again.
     pub(crate) fn finish(self, r: Result<()>, skip: bool) -> Result<()> {
         r?;
         if let (Some((to, from, len)), false) = (self.out, skip) {
@@ -177,12 +197,14 @@ impl Bounce {
     }
 }
 
-/// Two heap areas of the scratch for a count exchange among `members`: (room for `members` words, one word).
-pub(crate) fn counts_area(members: usize) -> Result<(usize, usize)> {
+/// Two heap areas of the scratch for a count exchange among `members`: (room for `members` words, one word),
+/// and the scratch's data area held until the guard is dropped (after the counts are read).
+pub(crate) fn counts_area(members: usize) -> Result<(usize, usize, MutexGuard<'static, ()>)> {
+    let held = hold_data();
     let s = scratch()?;
     let need = members.checked_mul(8).and_then(|b| b.checked_add(64)).unwrap_or(usize::MAX);
     if need > s.data_len {
         return Err(Error::NotSupported(format!("{members} members exceed the library's scratch ({SCRATCH_VAR})")));
     }
-    Ok((s.data + 64, s.data))
+    Ok((s.data + 64, s.data, held))
 }

@@ -104,7 +104,8 @@ pub extern "C" fn shmem_team_translate_pe(src_team: shmem_team_t, src_pe: c_int,
 }
 
 /// `shmem_team_split_strided`: collectively makes the team of `parent_team`'s PEs `start + k*stride`
-/// (`k < size`); PEs outside it get `SHMEM_TEAM_INVALID` and 0.
+/// (`k < size`); PEs outside it get `SHMEM_TEAM_INVALID` and 0. A local error (a bad config, a null
+/// `new_team`) fails the split on every member, this PE with its own error.
 #[no_mangle]
 pub unsafe extern "C" fn shmem_team_split_strided(
     parent_team: shmem_team_t,
@@ -117,17 +118,21 @@ pub unsafe extern "C" fn shmem_team_split_strided(
 ) -> c_int {
     // SAFETY: the caller's new_team is null or writable.
     unsafe { set(new_team, team_handle(TEAM_INVALID)) };
-    if new_team.is_null() {
-        return record(&Error::invalid("shmem_team_split_strided: new_team is NULL"));
-    }
     // SAFETY: the caller's config is null or readable.
-    let cfg = unsafe { config_of(config, config_mask) };
+    let cfg = unsafe { config_of(config, config_mask) }.and_then(|cfg| match new_team.is_null() {
+        // A local error like a bad config: this PE still takes part (below), or the others would wait for it.
+        true => Err(Error::invalid("shmem_team_split_strided: new_team is NULL")),
+        false => Ok(cfg),
+    });
     let parent = team_id(parent_team);
     let made = match cfg {
         Ok(cfg) => shmem::team::split_strided_with(parent, start, stride, size, cfg),
         // Still collective over the parent, so that the other members fail instead of waiting: an
-        // impossible size makes the facade refuse the split on every member.
-        Err(e) => shmem::team::split_strided(parent, start, stride, 0).and(Err(e)),
+        // impossible size makes the facade refuse the split on every member; this PE reports its own error.
+        Err(e) => {
+            let _refused_everywhere = shmem::team::split_strided(parent, start, stride, 0);
+            Err(e)
+        }
     };
     match made {
         Ok(t) => {
@@ -171,7 +176,10 @@ pub unsafe extern "C" fn shmem_team_split_2d(
     let made = match local {
         Ok((x_config, y_config)) => shmem::team::split_2d_with(parent, xrange, x_config, y_config),
         // Collective anyway (a zero range fails on every member), then this PE's own error.
-        Err(e) => shmem::team::split_2d(parent, 0).and(Err(e)),
+        Err(e) => {
+            let _refused_everywhere = shmem::team::split_2d(parent, 0);
+            Err(e)
+        }
     };
     match made {
         Ok((x, y)) => {

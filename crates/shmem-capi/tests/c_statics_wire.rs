@@ -2,6 +2,7 @@
 //! tests/c/statics_sync.c and tests/c/statics_coll.c at 1, 2 and 4 PEs, and their erroneous cases.
 
 mod harness;
+mod two_nodes;
 use harness::{compile, run_fails, run_ok};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -60,4 +61,18 @@ fn static_collective_arguments_are_exact() {
 fn static_collective_larger_than_the_scratch_is_not_supported() {
     run_fails(coll_exe(), 2, &["set-too-big"], 1, "shmem_broadcast64: not supported: ");
     run_fails(coll_exe(), 2, &["set-too-big"], 1, "(error code -100)");
+}
+
+/// statics_collect.c: a collect of static dest/source with a different `nelems` per PE, on one node (1, 2 and
+/// 4 PEs) and on two nodes (1 and 2 PEs each: the network algorithms put every block at one offset of the
+/// bounced `dest`, which must be the same on every member).
+#[test]
+fn static_collect_of_uneven_sizes_across_nodes_is_exact() {
+    let exe = compile("statics_collect.c", &[]);
+    all_print(&exe, "statics collect ok");
+    for per_node in [1, 2] {
+        let node0 = two_nodes::run_ok_two_nodes(&exe, per_node);
+        let stdout = String::from_utf8_lossy(&node0.stdout);
+        assert_eq!(stdout.matches("statics collect ok").count(), per_node as usize, "{stdout}");
+    }
 }

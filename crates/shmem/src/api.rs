@@ -18,7 +18,7 @@ use std::sync::Arc;
 // Contexts and locks in the raw API's shape (defined in their own modules).
 pub use crate::ctx::{
     ctx_atomic, ctx_create, ctx_destroy, ctx_fence, ctx_get_team, ctx_getmem, ctx_putmem, ctx_putmem_signal, ctx_quiet,
-    team_create_ctx, CTX_DEFAULT, CTX_INVALID, CTX_NOSTORE, CTX_PRIVATE, CTX_SERIALIZED,
+    ctx_world_pe, team_create_ctx, CTX_DEFAULT, CTX_INVALID, CTX_NOSTORE, CTX_PRIVATE, CTX_SERIALIZED,
 };
 pub use crate::lock::{clear_lock, set_lock, test_lock};
 

@@ -410,6 +410,29 @@ pub fn ctx_atomic(ctx: i64, addr: usize, width: AtomicWidth, op: AtomicOp, pe: i
     on_ctx(ctx, |rt| rt.atomic(addr, width, op, pe), |rt, c| c.atomic(rt, addr, width, op, pe))
 }
 
+/// The world PE that `pe` names through `ctx` (a team PE for a team context), after the checks an operation
+/// on `ctx` makes: a live context usable by this thread and, for a `store` (a put, a put-with-signal, a
+/// modifying AMO), one without [`CTX_NOSTORE`]. For callers that move the data themselves (the C layer's
+/// global/static variables) and so never reach [`ctx_putmem`] and friends.
+///
+/// # Errors
+/// INVALID_PARAM for a context that is not live (or [`CTX_PRIVATE`] to another thread), a store on a
+/// [`CTX_NOSTORE`] context, or a PE outside the context's team (outside the job for [`CTX_DEFAULT`]);
+/// NOT_INITED before init.
+pub fn ctx_world_pe(ctx: i64, pe: i64, store: bool) -> Result<i64> {
+    let what = "a store operation (put, put-with-signal or modifying atomic)";
+    on_ctx(
+        ctx,
+        |rt| rt.check_live().and_then(|_| rt.check_pe(pe)).map(|p| i64::from(p.0)),
+        |rt, c| {
+            if store {
+                c.check_store(what)?;
+            }
+            c.pe(rt, pe).map(|p| i64::from(p.0))
+        },
+    )
+}
+
 /// `shmem_ctx_quiet(ctx)`: completes the context's operations (only the default context's for
 /// [`CTX_DEFAULT`], which this runtime completes together with every other, a stronger guarantee).
 pub fn ctx_quiet(ctx: i64) -> Result<()> {

@@ -1,8 +1,11 @@
 /* Long double reductions check that the members agree on nreduce and the operator, as every other reduction
  * does: a mismatch is INVALID_VALUE (-2) on every member (team form: the status; active-set form: the job
  * ends with status 1) and dest is left alone; matching calls after a refused one still give exact sums, on
- * heap and on global (bounced) arrays. `coll_ld_agree set-count` / `set-op` are erroneous on purpose. */
+ * heap and on global (bounced) arrays. A count whose bytes overflow, or run past the symmetric heap, is refused
+ * on every member (INVALID_PARAM, -1; a global array: -1 for the overflow) and the next collective works.
+ * `coll_ld_agree set-count` / `set-op` are erroneous on purpose. */
 #include "check.h"
+#include <stdint.h>
 #include <string.h>
 
 #define NX 8
@@ -41,6 +44,18 @@ static void test_team(long double *src, long double *dst, int me, int n) {
     for (int i = 0; i < 3; i++) CHECK(dst[i] == (long double)n * (i + 1));
 }
 
+/* Counts no member can reduce: the call returns -1 on every member (it must not abort allocating). */
+static void test_huge(long double *src, long double *dst, int n, int heap) {
+    for (int i = 0; i < NX; i++) dst[i] = -7.0L;
+    shmem_barrier_all();
+    CHECK(shmem_longdouble_sum_reduce(SHMEM_TEAM_WORLD, dst, src, SIZE_MAX / 8) == -1);   /* bytes overflow */
+    if (heap) CHECK(shmem_longdouble_sum_reduce(SHMEM_TEAM_WORLD, dst, src, SIZE_MAX / 32) == -1); /* past heap */
+    for (int i = 0; i < NX; i++) CHECK(dst[i] == -7.0L);
+    shmem_barrier_all();
+    CHECK(shmem_longdouble_sum_reduce(SHMEM_TEAM_WORLD, dst, src, NX) == 0);
+    check_sum(dst, n, NX);
+}
+
 static void test_set(long double *src, long double *dst, int me, int n) {
     fill(src, me);
     shmem_barrier_all();
@@ -71,6 +86,8 @@ int main(int argc, char **argv) {
     } else {
         test_team(src, dst, me, n);
         test_team(GSRC, GDST, me, n);
+        test_huge(src, dst, n, 1);
+        test_huge(GSRC, GDST, n, 0);
         test_set(src, dst, me, n);
         test_set(GSRC, GDST, me, n);
         shmem_barrier_all();

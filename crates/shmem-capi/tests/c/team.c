@@ -131,6 +131,20 @@ static void test_bad_splits(int me, int n) {
     t = SHMEM_TEAM_WORLD;
     long mask = me == 0 ? (1L << 5) : 0;
     CHECK(shmem_team_split_strided(SHMEM_TEAM_WORLD, 0, 1, n, NULL, mask, &t) != 0 && t == SHMEM_TEAM_INVALID);
+    if (me == 0) CHECK(shmemx_last_error(msg, sizeof msg) == -1 && strstr(msg, "team config mask") != NULL);
+    /* A NULL new_team on the last PE only: it still takes part, so every PE fails (that one with
+     * INVALID_PARAM), and the next collectives pair up as written. */
+    t = SHMEM_TEAM_WORLD;
+    int rc = shmem_team_split_strided(SHMEM_TEAM_WORLD, 0, 1, n, NULL, 0, me == n - 1 ? NULL : &t);
+    CHECK(me == n - 1 ? rc == -1 : rc != 0 && t == SHMEM_TEAM_INVALID);
+    if (me == n - 1) CHECK(shmemx_last_error(msg, sizeof msg) == -1 && strstr(msg, "new_team is NULL") != NULL);
+    int *word = shmem_calloc(1, sizeof(int));
+    shmem_int_p(word, 100 + me, (me + 1) % n);
+    shmem_barrier_all();
+    CHECK(*word == 100 + (me + n - 1) % n);
+    CHECK(shmem_team_split_strided(SHMEM_TEAM_WORLD, 0, 1, n, NULL, 0, &t) == 0 && shmem_team_my_pe(t) == me);
+    shmem_team_destroy(t);
+    shmem_free(word);
     shmem_team_t a = SHMEM_TEAM_WORLD, b = SHMEM_TEAM_WORLD;
     CHECK(shmem_team_split_2d(SHMEM_TEAM_WORLD, 0, NULL, 0, &a, NULL, 0, &b) == -1);
     CHECK(a == SHMEM_TEAM_INVALID && b == SHMEM_TEAM_INVALID);
