@@ -180,6 +180,37 @@ pub fn barrier_carrying<E: DataOpEngine + ?Sized>(
     Ok(carried.then_some(words))
 }
 
+/// Ends this PE's use of a team slot after the team's last barrier (its destruction), so that the slot can be
+/// reused, and its words zeroed, without pulling a word from under a member still reading it: a node's members
+/// wait for their leader's release word, and a member descheduled there would, once the leader had reused the
+/// slot for a new team and zeroed its block, wait for a release that never comes. Each member but the leader adds
+/// 1 to its leader's node counter once it left the barrier (`epoch * L` after barrier `epoch`); the leader waits
+/// until all of them did (`epoch * L + L - 1`). Nothing to do where no member waits on another's words: a team
+/// of one, a flat dissemination (each member waits on its own words, which nobody writes after it left), or a
+/// team that never had a barrier. No barrier may follow on the slot: the node counter is past its pattern.
+///
+/// # Errors
+/// `Timeout` naming the members that did not depart (they are gone or stopped), as a barrier's.
+pub fn depart<E: DataOpEngine + ?Sized>(
+    engine: &E,
+    ctx: &WaitCtx<'_>,
+    team: &TeamView<'_>,
+    state: &BarrierState,
+) -> Result<()> {
+    let epoch = state.epoch();
+    let Some(plan) = state.plan.get().filter(|p| p.local > 1 && team.size() > 1) else {
+        return Ok(());
+    };
+    let count = ctx.node.layout().team_word(team.slot, NODE_COUNT);
+    if plan.leader != ctx.node.me() {
+        ctx.node.atomic(plan.leader, count, AtomicWidth::W64, AtomicOp::FetchAdd(1))?;
+        return Ok(());
+    }
+    let all = epoch * plan.local + plan.local - 1;
+    let result = wait_word(ctx, team, plan.leader, NODE_COUNT, all, epoch, Stage::Gather, &mut || Ok(()));
+    result.map_err(|e| name_missing(engine, ctx.node.layout(), team, plan, epoch, Stage::Gather, e))
+}
+
 /// The barrier; with `carry`, hands those words to the peer of a two-member one-node team and replaces them with
 /// the peer's (see [`barrier_carrying`]); `true` when it did.
 fn enter<E: DataOpEngine + ?Sized>(

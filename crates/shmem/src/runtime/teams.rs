@@ -367,10 +367,14 @@ impl Runtime {
                 "team {team} is predefined (TEAM_WORLD or TEAM_NODE) and cannot be destroyed"
             )));
         }
-        self.team(team)?;
+        let t = self.team(team)?;
         self.quiet()?;
         self.team_sync(team)?;
         let slot = handle_slot(team).expect("a live handle");
+        // Before the slot is free here (a new team would zero this PE's words of it): the members reading this
+        // PE's words in that barrier (its node's, when this PE leads it) have left.
+        let view = TeamView { members: t.members.as_slice(), my_index: t.my_index, slot, node_of: &self.node_of };
+        shmem_sync::depart(&self.router, &self.wait_ctx(true), &view, &t.barrier)?;
         let info = {
             let mut t = self.teams.lock().unwrap_or_else(|e| e.into_inner());
             self.teams_version.store(next_teams_version(), Ordering::Release);

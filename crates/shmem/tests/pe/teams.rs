@@ -10,6 +10,7 @@ pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
     ("team_barriers_disjoint", team_barriers_disjoint),
     ("team_bound_and_reuse", team_bound_and_reuse),
     ("team_bad_inputs", team_bad_inputs),
+    ("team_slot_reuse_race", team_slot_reuse_race),
 ];
 
 pub(crate) const TRIALS: &[(&str, &[u32])] = &[
@@ -17,6 +18,7 @@ pub(crate) const TRIALS: &[(&str, &[u32])] = &[
     ("team_barriers_disjoint", &[4, 8]),
     ("team_bound_and_reuse", &[4]),
     ("team_bad_inputs", &[4]),
+    ("team_slot_reuse_race", &[4]),
 ];
 
 fn team_splits() -> Result<(), String> {
@@ -117,6 +119,36 @@ fn team_barriers_disjoint() -> Result<(), String> {
     ok!(slot.put(partner, 0, &[999_999]));
     ok!(slot.wait_until(0, CmpOp::Eq, 999_999));
     ok!(team::barrier(row));
+    ok!(sh.barrier_all());
+    ok!(sh.finalize());
+    Ok(())
+}
+
+/// A slot freed by one team and taken at once by another team of other members: T = {0, 1, 2} (one node, so PEs
+/// 1 and 2 wait on leader PE 0's release word) is destroyed, and PE 0 and PE 3 at once split their own team V =
+/// {0, 3} into U, which gets T's old slot (the lowest free on both) and zeroes PE 0's words of it. A member of T
+/// still descheduled in the destroy's barrier (4 PEs on 2 cores: often) must not lose its release to that zeroing
+/// (it would wait out the control timeout): the destroy returns only once T's members have left. Many rounds.
+fn team_slot_reuse_race() -> Result<(), String> {
+    let sh = ok!(shmem::init_from_env());
+    let me = sh.my_pe();
+    let v = ok!(team::split_strided(TEAM_WORLD, 0, 3, 2));
+    for round in 0..300 {
+        let t = ok!(team::split_strided(TEAM_WORLD, 0, 1, 3));
+        if me <= 2 {
+            ok!(team::sync(t));
+            ok!(team::destroy(t));
+        }
+        if me == 0 || me == 3 {
+            let u = ok!(team::split_strided(v, 0, 1, 2));
+            check!(me != 0 || u & 63 == t & 63, "round {round}: U took T's old slot ({u} vs {t})");
+            ok!(team::sync(u));
+            ok!(team::destroy(u));
+        }
+    }
+    if me == 0 || me == 3 {
+        ok!(team::destroy(v));
+    }
     ok!(sh.barrier_all());
     ok!(sh.finalize());
     Ok(())
