@@ -376,9 +376,16 @@ impl DataOpEngine for Router {
     fn fence(&self) -> Result<()> {
         self.engines.iter().zip(&self.fence_quiets).try_for_each(|(e, &q)| if q { e.quiet() } else { e.fence() })
     }
+    /// Every engine's quiet runs even after one failed (the first error is returned): a caller given the error
+    /// may reuse buffers that another engine's transfers still use.
     #[inline]
     fn quiet(&self) -> Result<()> {
-        self.engines.iter().try_for_each(|e| e.quiet())
+        let mut first = Ok(());
+        for e in &self.engines {
+            let r = e.quiet();
+            first = first.and(r);
+        }
+        first
     }
     fn peer_ptr(&self, pe: Pe, off: HeapOffset) -> Option<NonNull<u8>> {
         self.to(pe).peer_ptr(pe, off)

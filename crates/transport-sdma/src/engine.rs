@@ -385,15 +385,21 @@ impl DataOpEngine for SdmaEngine {
         self.quiet()
     }
 
-    /// Completes the default channels, then every open domain.
+    /// Completes the default channels, then every open domain. Every wait runs even after an error (the first
+    /// is returned): a caller given the error may free or reuse buffers that queued copies still read or write.
     fn quiet(&self) -> Result<()> {
-        self.shared.wait_channels()?;
+        let mut first: Option<shmem_core::Error> = self.shared.wait_channels().err().map(Into::into);
         if let Some(e) = self.shared.take_error() {
-            return Err(e.into());
+            first.get_or_insert(e.into());
         }
         let domains: Vec<Arc<SdmaEngine>> =
             self.domains.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
-        domains.iter().try_for_each(|e| e.quiet())
+        for d in &domains {
+            if let Err(e) = d.quiet() {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
     }
 
     /// Starts the domain's one-channel engine (a parked worker thread until the domain's first transfer).

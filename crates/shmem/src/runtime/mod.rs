@@ -396,10 +396,13 @@ impl Runtime {
         use shmem_core::engine::DataOpEngine;
         // A copy engine's or a network engine's quiet waits for its transfers (see `shmem_sync::hook`).
         self.router.before_engine_block();
+        // Every engine's quiet runs even after one failed: the caller, given the error, may reuse buffers.
+        let mut first = Ok(());
         for e in self.router.all() {
-            e.quiet().map_err(|e| self.first_cause(e))?;
+            let r = e.quiet().map_err(|e| self.first_cause(e));
+            first = first.and(r);
         }
-        Ok(())
+        first
     }
 
     /// quiet, then a barrier over TEAM_WORLD bounded by control_operation_timeout.
