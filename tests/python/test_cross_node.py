@@ -52,3 +52,28 @@ print("cross-node ok", me)
 def test_cross_node_job_mte_and_tcp(job):
     p = job(4, BODY, env={"SHMEM_DATA_OP_ENGINE": "MTE|TCP"}, timeout=60)
     assert p.stdout.count("cross-node ok") == 4, p.stdout
+
+
+EXPLICIT = r"""
+me0, n0 = int(os.environ["SHMEM_PE"]), int(os.environ["SHMEM_N_PES"])
+os.environ["SHMEM_NODE_ID"] = "py-node-%d" % (me0 // 2)
+# The explicit form (rank, size, heap): the engines (and timeouts) still come from the launcher's environment.
+assert shmem.aclshmem_init(me0, n0, 64 << 20) == 0
+me, n = shmem.my_pe(), shmem.pe_count()
+assert (me, n) == (me0, 4)
+x = shmem.zeros(1024, np.int64)
+shmem.put(x, np.arange(1024, dtype=np.int64) + 1000 * me, (me + 2) % n)
+shmem.aclshmem_barrier_all()
+assert np.array_equal(x, np.arange(1024, dtype=np.int64) + 1000 * ((me + 2) % n)), x[:4]
+shmem.free(x)
+assert shmem.aclshmem_finalize() in (0, None)
+print("explicit init ok", me)
+"""
+
+
+def test_explicit_init_takes_the_engines_from_the_environment(job):
+    """aclshmem_init(mype, npes, mem_size) reads the optional attributes (here the MTE|TCP engines a two-node job
+    needs) from the environment as the other init forms do; it took the defaults (MTE only: init failed with "no
+    engine reaches PE k")."""
+    p = job(4, EXPLICIT, env={"SHMEM_DATA_OP_ENGINE": "MTE|TCP"}, timeout=60)
+    assert p.stdout.count("explicit init ok") == 4, p.stdout + p.stderr

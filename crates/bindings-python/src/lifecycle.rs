@@ -64,9 +64,14 @@ pub(crate) fn aclshmem_init(
     let mype: Option<i64> = mype.map(|m| m.extract()).transpose()?;
     let attr = match (mype, npes) {
         (Some(me), Some(n)) => {
+            // As shmem::api::init_with: the rank and size given, the store address and every knob of the
+            // optional attributes (engines, timeouts) from the environment, as the launcher set them.
             let mem = mem_size.unwrap_or(shmem::api::DEFAULT_HEAP_BYTES as i64);
-            let url = env_store(me, n).map(|u| u.to_string()).unwrap_or_default();
-            InitAttr::new(me, n, mem, &url).py()?
+            let url = env_store(me, n)?.map(|u| u.to_string()).unwrap_or_default();
+            let mut attr = InitAttr::new(me, n, mem, &url).py()?;
+            attr.option_attr = shmem::config::Config::from_env().and_then(|c| c.optional_attr()).py()?;
+            attr.validate().py()?;
+            attr
         }
         (None, None) => {
             let mut attr = shmem::attr_from_env().py()?;
@@ -81,17 +86,17 @@ pub(crate) fn aclshmem_init(
     start(py, attr)
 }
 
-/// The store address the environment gives for a PE `me` of `n`.
-fn env_store(me: i64, n: i64) -> Option<shmem_core::attr::StoreUrl> {
+/// The store address the environment gives for a PE `me` of `n` (`None`: it gives none); a malformed launch
+/// variable is its error, not "no store".
+fn env_store(me: i64, n: i64) -> PyResult<Option<shmem_core::attr::StoreUrl>> {
     use shmem_core::launch_env::{vars, LaunchEnv};
-    LaunchEnv::from_lookup(|k| match k {
+    let env = LaunchEnv::from_lookup(|k| match k {
         k if k == vars::PE => Some(me.to_string()),
         k if k == vars::N_PES => Some(n.to_string()),
         _ => std::env::var(k).ok(),
     })
-    .ok()
-    .flatten()
-    .and_then(|e| e.store_url)
+    .py()?;
+    Ok(env.and_then(|e| e.store_url))
 }
 
 /// Converts a Python timeout in seconds into a Duration.
@@ -107,7 +112,7 @@ fn attr_from_py(attr: &Bound<'_, PyAny>) -> PyResult<InitAttr> {
     let mem: i64 = attr.getattr("local_mem_size")?.extract()?;
     let ip_port: String = attr.getattr("ip_port")?.extract()?;
     let url = match ip_port.as_str() {
-        "" => env_store(my_rank, n_ranks).map(|u| u.to_string()).unwrap_or_default(),
+        "" => env_store(my_rank, n_ranks)?.map(|u| u.to_string()).unwrap_or_default(),
         s => s.to_string(),
     };
     let mut a = InitAttr::new(my_rank, n_ranks, mem, &url).py()?;
