@@ -41,6 +41,10 @@ pub const WARN_SECS_VAR: &str = "SHMEM_WAIT_WARN_SECS";
 pub const SPIN_US_VAR: &str = "SHMEM_WAIT_SPIN_US";
 /// Yields before a wait sleeps (default 50, or 2000 when this node's PEs outnumber its cores).
 pub const YIELDS_VAR: &str = "SHMEM_WAIT_YIELDS";
+/// The longest [`SPIN_US_VAR`] accepted (a wait's spin runs before it looks at its deadline).
+pub const MAX_SPIN: Duration = Duration::from_secs(1);
+/// The most [`YIELDS_VAR`] accepted (about a second of yields).
+pub const MAX_YIELDS: u32 = 1_000_000;
 /// `flat` makes every barrier a flat dissemination over all members; `hierarchical` (or unset) is the default.
 pub const BARRIER_ALGO_VAR: &str = "SHMEM_BARRIER_ALGO";
 
@@ -86,6 +90,17 @@ impl SyncConfig {
         }
         cfg.spin = settings.parse::<u64>(SPIN_US_VAR, "a whole number of microseconds")?.map(Duration::from_micros);
         cfg.yields = settings.parse::<u32>(YIELDS_VAR, "a count of yields")?;
+        // The spin and the yields run before a wait first looks at its deadline and the job's health: bounded, so
+        // that a timeout or a lost PE is still noticed (a spin of u64::MAX microseconds never would).
+        if let Some(us) = cfg.spin.map(|s| s.as_micros()).filter(|&us| us > MAX_SPIN.as_micros()) {
+            return Err(Error::invalid(format!(
+                "{SPIN_US_VAR}={us} is out of range: at most {} microseconds",
+                MAX_SPIN.as_micros()
+            )));
+        }
+        if let Some(n) = cfg.yields.filter(|&n| n > MAX_YIELDS) {
+            return Err(Error::invalid(format!("{YIELDS_VAR}={n} is out of range: at most {MAX_YIELDS} yields")));
+        }
         cfg.desched_gap = contention::desched_gap_from(settings)?;
         cfg.flat_barrier = match settings.non_empty(BARRIER_ALGO_VAR).map(str::trim) {
             None => false,

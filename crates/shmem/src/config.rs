@@ -196,6 +196,10 @@ mod tests {
             ("SHMEM_WAIT_WARN_SECS", "abc"),
             ("SHMEM_WAIT_SPIN_US", "fast"),
             ("SHMEM_WAIT_YIELDS", "-3"),
+            // Absurd but well-formed: a spin or yield phase that long would never look at the deadline.
+            ("SHMEM_WAIT_SPIN_US", "18446744073709551615"),
+            ("SHMEM_WAIT_SPIN_US", "1000001"),
+            ("SHMEM_WAIT_YIELDS", "4294967295"),
             ("SHMEM_BARRIER_ALGO", "tree"),
             ("SHMEM_LOG_LEVEL", "loud"),
             ("SHMEM_SHM_PREFIX", "a/b"),
