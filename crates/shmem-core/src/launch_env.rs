@@ -181,7 +181,8 @@ pub fn slurm_store_port(get: &impl Fn(&str) -> Option<String>) -> Result<u16> {
         Error::invalid("srun sets no SLURM_JOB_ID: set MASTER_ADDR and MASTER_PORT for the bootstrap store")
     })?;
     let step = id("SLURM_STEP_ID").unwrap_or(0) % 16;
-    Ok(20_000 + ((job * 16 + step) % 20_000) as u16)
+    // (job mod 20000 first: the same port as job * 16 would give, without overflowing for an absurd job id.)
+    Ok(20_000 + (((job % 20_000) * 16 + step) % 20_000) as u16)
 }
 
 /// The first host of a Slurm host list: `node[07-09,12],gpu1` gives `node07`, `a1,b2` gives `a1`.
@@ -325,6 +326,10 @@ mod tests {
         let e = env(&[&slurm[..], &[("MASTER_ADDR", "h0"), ("MASTER_PORT", "29500")]].concat()).unwrap().unwrap();
         assert_eq!(e.store_url.unwrap().to_string(), "tcp://h0:29511", "MASTER_ADDR wins over the node list");
         assert!(env(&[&slurm[..], &[("SLURM_STEP_RESV_PORTS", "80")]].concat()).is_err());
+        // An absurd job id gives a port (the same on every task), no overflow (a panic where overflow is checked).
+        let huge = [("SLURM_JOB_ID", "18446744073709551615"), ("SLURM_STEP_ID", "3")];
+        let port = slurm_store_port(&|k: &str| huge.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())).unwrap();
+        assert_eq!(port as u64, 20_000 + ((u64::MAX % 20_000) * 16 + 3) % 20_000);
         // mpirun across nodes: global ranks, local ranks, and no address unless passed.
         let e = env(&[
             ("OMPI_COMM_WORLD_RANK", "3"),
