@@ -22,12 +22,11 @@ const SLOT: usize = 64 << 10;
 const SLOTS: usize = 16;
 
 /// The RoCE engine of one PE. Fields drop in order: queue pairs and their buffers, then the heap's
-/// registration, the protection domain, and last the device context.
+/// registration, the protection domain, the device context, and last this engine's handle on the heap's
+/// mappings (the registration must be gone before the segments may be unmapped).
 #[derive(Debug)]
 pub struct RoceEngine {
     me: Pe,
-    /// This node's mappings (for `peer_ptr` of this PE's own heap).
-    node: Arc<NodeSegments>,
     /// `peers[pe]`: the queue pair to `pe` (for this PE too: a loopback connection, so that every atomic on a
     /// word goes through the device and stays atomic with the others').
     peers: Vec<Mutex<Peer>>,
@@ -40,8 +39,11 @@ pub struct RoceEngine {
     timeouts: EngineTimeouts,
     device: String,
     pd: Pd,
-    /// Closed last, after every object made from it.
+    /// Closed after every object made from it.
     _ctx: Context,
+    /// This node's mappings (for `peer_ptr` of this PE's own heap). Dropped last: when this is the last handle,
+    /// the segments are unmapped, which must not happen while the heap is still registered.
+    node: Arc<NodeSegments>,
 }
 
 /// A work request posted and not yet completed.
@@ -321,7 +323,17 @@ impl Peer {
             }
             self.check()?;
             done.clear();
-            let n = self.cq.poll(&mut done, 16).map_err(|e| verbs_err(device, e))?;
+            let n = match self.cq.poll(&mut done, 16) {
+                Ok(n) => n,
+                Err(e) => {
+                    // Requests may still be pending (a bounced get's chunks hold the caller's destination): the
+                    // peer is failed for good, so that no later call polls again and copies into a buffer the
+                    // caller, given this error, has reused.
+                    let err = verbs_err(device, e);
+                    self.failed.get_or_insert(format!("polling the completions of {} failed: {err}", self.pe));
+                    return Err(err);
+                }
+            };
             for d in &done {
                 self.complete(d, device);
             }
