@@ -309,8 +309,8 @@ impl Runtime {
             Err(e) => {
                 // Every PE reaches the same verdict here (the engine set and the node map are the same
                 // everywhere); leave the store together so that a retry cannot meet this job's old store.
-                let _ =
-                    control.close(me, n, opt.control_operation_timeout.min(std::time::Duration::from_secs(10)), false);
+                let timeout = opt.control_operation_timeout.min(std::time::Duration::from_secs(10));
+                let _ = control.close(me, n, timeout, peers_missing(&e));
                 return Err(e);
             }
         };
@@ -451,7 +451,9 @@ impl Runtime {
             return Err(Error::NotInited("finalize was already called".into()));
         }
         let mut c = self.control.lock().unwrap_or_else(|e| e.into_inner());
-        let failed = self.health.check().is_err();
+        // A closing barrier that some PE never reached (stuck, its connections alive: no lost-PE event) is a
+        // failed job too: leaving the store must not wait for that PE twice more (its barrier, the acks).
+        let failed = self.health.check().is_err() || first.as_ref().err().is_some_and(peers_missing);
         let left = c.close(self.me, self.n_pes, self.attr.option_attr.control_operation_timeout, failed);
         // Waits still blocked in other threads of this PE end with an error instead of waiting forever.
         self.health.fail("this PE called finalize");

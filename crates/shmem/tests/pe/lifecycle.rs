@@ -12,6 +12,7 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("alloc_mismatch", alloc_mismatch),
     ("alloc_oom", alloc_oom),
     ("peer_dies", peer_dies),
+    ("finalize_with_a_stuck_peer", finalize_with_a_stuck_peer),
     ("global_exit", global_exit),
     ("calls_outside_init", calls_outside_init),
     ("killed_by_signal", killed_by_signal),
@@ -274,6 +275,23 @@ fn peer_dies() -> Result<(), String> {
     std::process::exit(3)
 }
 
+/// PE 2 is stuck in its own code (alive, connections up: no lost-PE event) while the others finalize: their
+/// finalize fails after the closing barrier's timeout (2 s here), not after it and the store's leave barrier and
+/// acknowledgements in turn (about 3 times as long).
+fn finalize_with_a_stuck_peer() -> Result<(), String> {
+    let sh = ok!(shmem::init_from_env());
+    if sh.my_pe() == 2 {
+        std::thread::sleep(Duration::from_secs(8));
+        let _ = sh.finalize();
+        std::process::exit(5);
+    }
+    let t = Instant::now();
+    let e = sh.finalize().unwrap_err();
+    check!(e.code() == -7 && e.to_string().contains('2'), "the timeout naming PE 2: {e}");
+    check!(t.elapsed() < Duration::from_millis(3500), "finalize with a stuck peer took {:?}: {e}", t.elapsed());
+    std::process::exit(3)
+}
+
 /// A newcomer's first try: no launcher variables at all. The process is PE 0 of 1 and needs no store; asking
 /// for more PEs without a store address says how to launch.
 fn lone_pe() -> Result<(), String> {
@@ -416,6 +434,17 @@ pub fn special_trials() -> Vec<Trial> {
             expect_codes(4, "peer_dies", |pe| if pe == 1 { 9 } else { 3 }, Duration::from_secs(20))
         }),
         Trial::test("global_exit_ends_every_pe_4pe", || expect_codes(4, "global_exit", |_| 7, Duration::from_secs(15))),
+        Trial::test("finalize_with_a_stuck_peer_3pe", || {
+            let env = [("SHMEM_LOG_LEVEL", "ERROR"), ("SHMEM_CONTROL_TIMEOUT", "2")];
+            let res = runner::run(3, "finalize_with_a_stuck_peer", &env, Duration::from_secs(60))?;
+            for (pe, r) in res.iter().enumerate() {
+                let want = if pe == 2 { 5 } else { 3 };
+                if r.code != want {
+                    return Err(format!("PE {pe} exited {} (wanted {want}):\n{}", r.code, r.output).into());
+                }
+            }
+            Ok(())
+        }),
         Trial::test("launcher_reports_killed_pe_and_cleans_shm", launcher_kill),
         Trial::test("lone_pe_without_launcher_environment", || {
             let out = std::process::Command::new(std::env::current_exe()?)
