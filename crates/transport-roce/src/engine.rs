@@ -456,6 +456,14 @@ impl RoceEngine {
 
     /// An atomic on the 8-byte word at `at` (8-aligned), returning the old value.
     fn atomic64(&self, p: &mut Peer, at: u64, work: impl FnOnce(Local, u64, u32) -> Work) -> Result<u64> {
+        if p.fence_next {
+            // After a fence an atomic must not be seen before the earlier puts to this PE: IBV_SEND_FENCE orders
+            // nothing behind WRITEs, and soft-RoCE let an atomic overtake WRITEs of its queue pair (see the
+            // signal of `put`). Wait for what is outstanding first; without a fence, nothing is owed.
+            if let Some(last) = p.pending.back().map(|w| w.seq) {
+                p.wait(Until::Seq(last), self.timeouts.control, &self.device)?;
+            }
+        }
         let slot = p.slot(&self.pd, true, self.timeouts.control, &self.device)?;
         let local = p.slot_local(slot, 8);
         let w = work(local, p.remote_base + at, p.rkey);
