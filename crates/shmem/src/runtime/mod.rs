@@ -75,12 +75,25 @@ impl Control {
     /// after this reaches the new store, never the old one.
     ///
     /// When the job already failed (a PE is gone), nobody can meet everyone: the store is left at once, without
-    /// the barrier and the acknowledgements that would only run into their timeouts.
-    fn close(&mut self, me: Pe, n: u32, timeout: std::time::Duration, job_failed: bool) -> Result<()> {
+    /// the barrier and the acknowledgements that would only run into their timeouts. `missing`: the PEs a failed
+    /// closing barrier waited for in vain (alive but stuck, say): the store's host then waits (at most `timeout`)
+    /// until every other PE gave up on that barrier too, so that it does not close the store under a PE still in
+    /// it (which would report the store lost instead of its own timeout).
+    fn close(&mut self, me: Pe, n: u32, timeout: std::time::Duration, job_failed: bool, missing: &[u32]) -> Result<()> {
         self.leaving.store(true, Ordering::Release);
         let mut result = Ok(());
         match self.client.take() {
             Some(client) if job_failed => {
+                let gave_up = client.add("finalize/gave-up", 1);
+                if me.0 == 0 && !missing.is_empty() && gave_up.is_ok() {
+                    let others = i64::from(n) - missing.len() as i64;
+                    let deadline = deadline_after(timeout);
+                    while client.add("finalize/gave-up", 0).is_ok_and(|v| v < others)
+                        && std::time::Instant::now() < deadline
+                    {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                }
                 let _ = client.leave();
             }
             Some(client) => {
@@ -277,7 +290,7 @@ impl Runtime {
                     // store. When PEs are missing, nobody can meet everyone: leave at once, so that init fails
                     // within its timeout (issue 10, defect 5).
                     let bound = opt.control_operation_timeout.min(std::time::Duration::from_secs(10));
-                    let _ = control.close(me, n, bound, peers_missing(&e));
+                    let _ = control.close(me, n, bound, peers_missing(&e), &[]);
                     return Err(e);
                 }
             }
@@ -310,7 +323,7 @@ impl Runtime {
                 // Every PE reaches the same verdict here (the engine set and the node map are the same
                 // everywhere); leave the store together so that a retry cannot meet this job's old store.
                 let timeout = opt.control_operation_timeout.min(std::time::Duration::from_secs(10));
-                let _ = control.close(me, n, timeout, peers_missing(&e));
+                let _ = control.close(me, n, timeout, peers_missing(&e), &[]);
                 return Err(e);
             }
         };
@@ -454,7 +467,11 @@ impl Runtime {
         // A closing barrier that some PE never reached (stuck, its connections alive: no lost-PE event) is a
         // failed job too: leaving the store must not wait for that PE twice more (its barrier, the acks).
         let failed = self.health.check().is_err() || first.as_ref().err().is_some_and(peers_missing);
-        let left = c.close(self.me, self.n_pes, self.attr.option_attr.control_operation_timeout, failed);
+        let missing = match &first {
+            Err(Error::Timeout { missing_pes, .. }) if self.health.check().is_ok() => missing_pes.clone(),
+            _ => Vec::new(),
+        };
+        let left = c.close(self.me, self.n_pes, self.attr.option_attr.control_operation_timeout, failed, &missing);
         // Waits still blocked in other threads of this PE end with an error instead of waiting forever.
         self.health.fail("this PE called finalize");
         first.and(left)

@@ -277,13 +277,18 @@ fn peer_dies() -> Result<(), String> {
 
 /// PE 2 is stuck in its own code (alive, connections up: no lost-PE event) while the others finalize: their
 /// finalize fails after the closing barrier's timeout (2 s here), not after it and the store's leave barrier and
-/// acknowledgements in turn (about 3 times as long).
+/// acknowledgements in turn (about 3 times as long), each with its own timeout naming PE 2.
 fn finalize_with_a_stuck_peer() -> Result<(), String> {
     let sh = ok!(shmem::init_from_env());
     if sh.my_pe() == 2 {
         std::thread::sleep(Duration::from_secs(8));
         let _ = sh.finalize();
         std::process::exit(5);
+    }
+    if sh.my_pe() == 1 {
+        // Later into finalize than PE 0, which hosts the store: PE 0 must not close the store under PE 1's
+        // closing barrier when its own times out first (PE 1 would report the store lost, not its timeout).
+        std::thread::sleep(Duration::from_millis(500));
     }
     let t = Instant::now();
     let e = sh.finalize().unwrap_err();
