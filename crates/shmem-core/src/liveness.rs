@@ -3,11 +3,12 @@
 //! connections and the TCP engine.
 //!
 //! A connection that stays silent for the whole job (a store watch: after its hello neither end writes until
-//! something happens) would never fail: [`keep_alive`] makes TCP probe the peer while it is idle. A connection
-//! with a request in flight to a dead node would retransmit for about 15 minutes (`tcp_retries2`) before its
-//! read fails: [`bound_unacknowledged`] ends it once data has gone unacknowledged for
-//! [`DEAD_PEER_NOTICED_WITHIN`]. Neither depends on the peer *process*: its kernel answers probes and
-//! acknowledges data while the process computes, sleeps or is stopped, so a slow PE is never taken for a dead one.
+//! something happens) would never fail: [`keep_alive`] makes TCP probe the peer while it is idle; its kernel
+//! answers while the process computes, sleeps or is stopped, so a slow PE is never taken for a dead one. A
+//! connection with a request in flight to a dead node would retransmit for about 15 minutes (`tcp_retries2`):
+//! [`bound_unacknowledged`] ends it once data has gone unacknowledged for a given time. That bound also ends a
+//! connection whose peer keeps its window closed that long (a process stopped in a debugger with its receive
+//! buffer full), so callers give it at least their control timeout, never less than the job allows.
 
 use std::io;
 use std::net::TcpStream;
@@ -22,7 +23,7 @@ const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
 const KEEPALIVE_PROBES: u32 = 3;
 
 /// How long a node that stopped answering goes unnoticed on a connection set up here: the idle time and the
-/// unanswered probes of [`keep_alive`], and the bound of [`bound_unacknowledged`] (11 s).
+/// unanswered probes of [`keep_alive`] (11 s).
 pub const DEAD_PEER_NOTICED_WITHIN: Duration =
     Duration::from_secs(KEEPALIVE_IDLE.as_secs() + KEEPALIVE_INTERVAL.as_secs() * KEEPALIVE_PROBES as u64);
 
@@ -45,12 +46,14 @@ fn set(tcp: &TcpStream, level: libc::c_int, name: libc::c_int, value: libc::c_in
 }
 
 /// Ends the connection (reads and writes then fail with `ETIMEDOUT`) once data sent on it has gone
-/// unacknowledged for [`DEAD_PEER_NOTICED_WITHIN`] (`TCP_USER_TIMEOUT`). Costs nothing while the peer answers.
+/// unacknowledged, or the peer's window has stayed closed, for `after` (`TCP_USER_TIMEOUT`, at most about 24
+/// days). Costs nothing while the peer answers.
 ///
 /// # Errors
 /// What `setsockopt(2)` reports.
-pub fn bound_unacknowledged(tcp: &TcpStream) -> io::Result<()> {
-    set(tcp, libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, DEAD_PEER_NOTICED_WITHIN.as_millis() as libc::c_int)
+pub fn bound_unacknowledged(tcp: &TcpStream, after: Duration) -> io::Result<()> {
+    let ms = after.as_millis().clamp(1, libc::c_int::MAX as u128) as libc::c_int;
+    set(tcp, libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, ms)
 }
 
 /// [`bound_unacknowledged`], and TCP keepalive probes while the connection is idle, so that a silent connection
@@ -65,7 +68,7 @@ pub fn keep_alive(tcp: &TcpStream) -> io::Result<()> {
     set(tcp, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, secs(KEEPALIVE_IDLE))?;
     set(tcp, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, secs(KEEPALIVE_INTERVAL))?;
     set(tcp, libc::IPPROTO_TCP, libc::TCP_KEEPCNT, KEEPALIVE_PROBES as libc::c_int)?;
-    bound_unacknowledged(tcp)
+    bound_unacknowledged(tcp, DEAD_PEER_NOTICED_WITHIN)
 }
 
 /// Whether `e` is a connection ended by [`bound_unacknowledged`] or [`keep_alive`]: the peer's node stopped
@@ -96,9 +99,11 @@ mod tests {
             TcpStream::connect(l.local_addr().unwrap()).unwrap(),
             TcpStream::connect(l.local_addr().unwrap()).unwrap(),
         );
-        bound_unacknowledged(&a).unwrap();
+        bound_unacknowledged(&a, Duration::from_secs(120)).unwrap();
         assert_eq!(get(&a, libc::SOL_SOCKET, libc::SO_KEEPALIVE), 0);
-        assert_eq!(get(&a, libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT), 11_000);
+        assert_eq!(get(&a, libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT), 120_000);
+        bound_unacknowledged(&a, Duration::from_secs(365 * 24 * 3600)).unwrap();
+        assert_eq!(get(&a, libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT), libc::c_int::MAX);
         keep_alive(&b).unwrap();
         assert_eq!(get(&b, libc::SOL_SOCKET, libc::SO_KEEPALIVE), 1);
         assert_eq!(get(&b, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE), 5);

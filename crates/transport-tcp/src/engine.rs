@@ -151,9 +151,10 @@ impl TcpEngine {
         let mut stream = TcpStream::connect_timeout(&addr, self.timeouts.init).map_err(|e| fail("connect", e))?;
         stream.set_nodelay(true).map_err(|e| fail("TCP_NODELAY", e))?;
         crate::fdio::unpaced_if_host_local(&stream);
-        // A request to a node that died without closing (no FIN, no RST) fails within 11 s, not after ~15 min
-        // of retransmissions or the whole control timeout.
-        shmem_core::liveness::bound_unacknowledged(&stream).map_err(|e| fail("TCP_USER_TIMEOUT", e))?;
+        // A request to a node that died without closing (no FIN, no RST) fails within the control timeout, not
+        // after ~15 min of retransmissions (not sooner: a peer stopped in a debugger keeps its window closed).
+        let bound = self.timeouts.control.max(shmem_core::liveness::DEAD_PEER_NOTICED_WITHIN);
+        shmem_core::liveness::bound_unacknowledged(&stream, bound).map_err(|e| fail("TCP_USER_TIMEOUT", e))?;
         // Every later read and write is bounded: a dead node fails the operation within the control timeout.
         stream.set_read_timeout(Some(self.timeouts.control)).map_err(|e| fail("timeout", e))?;
         stream.set_write_timeout(Some(self.timeouts.control)).map_err(|e| fail("timeout", e))?;
@@ -203,8 +204,8 @@ impl TcpEngine {
         if shmem_core::liveness::is_dead_peer(&e) {
             return Error::Inner(format!(
                 "TCP engine: {pe} at {addr} stopped answering (nothing acknowledged for {:?}): its node is down or \
-                 cut off",
-                shmem_core::liveness::DEAD_PEER_NOTICED_WITHIN
+                 cut off, or the PE is stopped",
+                self.timeouts.control.max(shmem_core::liveness::DEAD_PEER_NOTICED_WITHIN)
             ));
         }
         match e.kind() {
@@ -284,14 +285,16 @@ impl TcpEngine {
     /// Flushes every connection with an unconfirmed put of a domain in `mask`. A target whose connection failed
     /// while such puts were unconfirmed is an error (once per domain and failure): they may be lost.
     fn flush_where(&self, mask: u64) -> Result<()> {
+        // Every target is flushed even after one failed (the first error is returned).
+        let mut first: Result<()> = Ok(());
         for pe in 0..self.peers.len() {
             let lost = self.shared.outbox.lost[pe].fetch_and(!mask, std::sync::atomic::Ordering::SeqCst) & mask;
             if lost != 0 {
                 let addr = self.peers[pe];
-                return Err(Error::Inner(format!(
+                first = first.and(Err(Error::Inner(format!(
                     "TCP engine: the connection to PE {pe} at {addr} failed while puts to it were not yet \
                      confirmed: they may be lost, or applied after later ones"
-                )));
+                ))));
             }
             let pending = self.shared.outbox.lock(pe).as_ref().is_some_and(|o| o.unflushed & mask != 0);
             if pending {
@@ -305,10 +308,10 @@ impl TcpEngine {
                     // This failure is reported here, for the domains of `mask`: not again by their next quiet.
                     self.shared.outbox.lost[pe].fetch_and(!mask, std::sync::atomic::Ordering::SeqCst);
                 }
-                r?;
+                first = first.and(r);
             }
         }
-        Ok(())
+        first
     }
 }
 

@@ -27,9 +27,10 @@
 //! each other's requests cannot stall each other.
 //!
 //! # Failures
-//! Reads and writes are bounded by the control timeout, and a request that a peer's node no longer acknowledges
-//! (it died or was cut off without closing: no FIN, no RST) fails within 11 s
-//! ([`shmem_core::liveness::bound_unacknowledged`]): an `Inner` error naming the PE, as is a closed connection; puts that a failed connection left unconfirmed make the next `quiet` of
+//! Reads and writes are bounded by the control timeout, and so is a request that a peer's node no longer
+//! acknowledges (it died or was cut off without closing: no FIN, no RST;
+//! [`shmem_core::liveness::bound_unacknowledged`], where the kernel would otherwise retransmit for ~15 min): an
+//! `Inner` error naming the PE, as is a closed connection; puts that a failed connection left unconfirmed make the next `quiet` of
 //! their context an error too. The progress thread refuses a wrong secret, a malformed frame or a range outside
 //! its heap by closing that connection (logged); it never trusts or crashes on its input. A connection must
 //! prove the job's secret within the control timeout (at most 10 s), at most 128 unproven ones (or the job's PE

@@ -74,6 +74,9 @@ struct Target {
     listener_paused: AtomicBool,
     /// The time origin of `timer_ns` and of [`Shared`]'s stamps.
     epoch: Instant,
+    /// How long a reply may go unacknowledged before its connection ends: the control timeout, at least
+    /// [`shmem_core::liveness::DEAD_PEER_NOTICED_WITHIN`].
+    unacknowledged_bound: Duration,
 }
 
 impl Target {
@@ -623,7 +626,7 @@ impl Progress {
         secret: Vec<u8>,
         n_pes: u32,
         spin: Duration,
-        hello_timeout: Duration,
+        control_timeout: Duration,
     ) -> io::Result<Progress> {
         listener.set_nonblocking(true)?;
         let (stop, stop_rx) = UnixStream::pair()?;
@@ -651,7 +654,8 @@ impl Progress {
             pwait2,
             detached: AtomicBool::new(false),
             detaches: AtomicU64::new(0),
-            hello_timeout: hello_timeout.min(MAX_HELLO_TIMEOUT),
+            hello_timeout: control_timeout.min(MAX_HELLO_TIMEOUT),
+            unacknowledged_bound: control_timeout.max(shmem_core::liveness::DEAD_PEER_NOTICED_WITHIN),
             max_unproven: MIN_UNPROVEN.max(n_pes as usize),
             timer_ns: AtomicU64::new(u64::MAX),
             listener_paused: AtomicBool::new(false),
@@ -727,6 +731,13 @@ fn serve(shared: &Shared, stop: &UnixStream, kick: &UnixStream) {
     // urgent batch meanwhile needs no kick either.
     let mut fine_until: Option<Instant> = None;
     loop {
+        // The server's timers (hello deadlines, the end of a listener pause) run here even while a thread of this
+        // PE keeps driving: the drivers skip a paused listener and never close an unproven connection.
+        let timer = shared.target.timer_ns.load(Ordering::SeqCst);
+        if timer != u64::MAX && shared.now_ns() >= timer {
+            shared.server.lock().unwrap_or_else(|e| e.into_inner()).run_timers(&shared.target);
+            continue;
+        }
         if let Some(left) = shared.driver_left() {
             // A thread of this PE drives progress: stay off the sockets until it releases (kick) or has not
             // driven for PARK. Batches are its to write meanwhile (it writes them on every call).
@@ -758,11 +769,6 @@ fn serve(shared: &Shared, stop: &UnixStream, kick: &UnixStream) {
         }
         if shared.target.detached.load(Ordering::Relaxed) {
             shared.server.lock().unwrap_or_else(|e| e.into_inner()).attach(&shared.target);
-        }
-        let timer = shared.target.timer_ns.load(Ordering::SeqCst);
-        if timer != u64::MAX && shared.now_ns() >= timer {
-            shared.server.lock().unwrap_or_else(|e| e.into_inner()).run_timers(&shared.target);
-            continue;
         }
         let now = Instant::now();
         if flush_at.is_some_and(|at| now >= at) {
@@ -796,9 +802,10 @@ fn serve(shared: &Shared, stop: &UnixStream, kick: &UnixStream) {
             let left = Duration::from_nanos(timer.saturating_sub(shared.now_ns()));
             timeout = Some(timeout.map_or(left, |t| t.min(left)));
         }
-        if timeout.is_none() {
-            // Sleeping without a limit: announce it, then look for batches once more (a put that started one
-            // before seeing the flag is found here; one after it kicks).
+        if timeout.is_none_or(|t| t > HELD_STEP) {
+            // Sleeping without a limit, or longer than a held batch may wait (a server timer: a hello deadline, a
+            // paused listener): announce it, then look for batches once more (a put that started one before seeing
+            // the flag is found here; one after it kicks).
             shared.asleep.store(true, Ordering::SeqCst);
             if shared.outbox.has_pending() {
                 shared.asleep.store(false, Ordering::SeqCst);
@@ -910,6 +917,11 @@ unsafe fn recv_some(fd: RawFd, dst: *mut u8, len: usize, flags: libc::c_int) -> 
         return Err(io::ErrorKind::UnexpectedEof.into());
     }
     let e = io::Error::last_os_error();
+    // A connection TCP itself ended (nothing acknowledged for its user timeout: ETIMEDOUT, which the next recv
+    // would answer with an end of stream) is that error, not a receive timeout (EAGAIN, kind WouldBlock).
+    if shmem_core::liveness::is_dead_peer(&e) {
+        return Err(e);
+    }
     match e.kind() {
         io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Ok(None),
         _ => Err(e),
@@ -978,7 +990,7 @@ impl Server {
                     }
                     crate::fdio::unpaced_if_host_local(&stream);
                     // A reply that a dead initiator's node never acknowledges ends the connection (see engine.rs).
-                    let _ = shmem_core::liveness::bound_unacknowledged(&stream);
+                    let _ = shmem_core::liveness::bound_unacknowledged(&stream, t.unacknowledged_bound);
                     let unproven = self.conns.iter().filter(|c| c.pe.is_none()).count();
                     if unproven >= t.max_unproven {
                         let oldest = (0..self.conns.len())
@@ -1051,8 +1063,15 @@ impl Server {
             }
             let due = self.conns[i].since + t.hello_timeout;
             if now >= due {
-                let why = format!("it did not prove the job's secret within {:?}", t.hello_timeout);
-                self.close(t, i, Close::Fault(why));
+                // A hello that came while this thread was off the core is read first: only silence is closed.
+                match self.conns[i].on_ready(t) {
+                    Ok(()) if self.conns[i].pe.is_some() => {}
+                    Ok(()) => {
+                        let why = format!("it did not prove the job's secret within {:?}", t.hello_timeout);
+                        self.close(t, i, Close::Fault(why));
+                    }
+                    Err(close) => self.close(t, i, close),
+                }
             } else {
                 next = Some(next.map_or(due, |n| n.min(due)));
             }

@@ -74,13 +74,13 @@ fn across_link(tag: &str, scenario: &str) -> Result<(), Failed> {
 }
 
 /// After a first barrier, node B drops off the network without a word: PE 1 takes its node's end of the link
-/// down (nothing it sends reaches node A any more: no FIN, no RST) and stays alive. PE 0, in a barrier that
-/// waits for PE 1, must fail with an error naming PE 1 once the store's watch of PE 1 has gone unanswered
-/// (TCP keepalive, `shmem_core::liveness::DEAD_PEER_NOTICED_WITHIN`, 11 s) or its request to PE 1 has
-/// gone unacknowledged that long (the TCP engine's connections), not after the control timeout (60 s here),
-/// nor never (a watch connection is silent: without keepalive nothing would ever time out on it).
+/// down (nothing it sends reaches node A any more: no FIN, no RST) and stays alive. PE 0, waiting for a word
+/// that PE 1 would write (a wait with no deadline of its own), must fail with an error naming PE 1 once the
+/// store's watch of PE 1 has gone unanswered (TCP keepalive, `shmem_core::liveness::DEAD_PEER_NOTICED_WITHIN`,
+/// 11 s), not never (a watch connection is silent: without keepalive nothing would ever time out on it).
 fn node_cut_off() -> Result<(), String> {
     let sh = ok!(shmem::init_from_env());
+    let word = ok!(sh.alloc_zeroed::<u64>(1));
     ok!(sh.barrier_all());
     if sh.my_pe() == 1 {
         let dev = std::env::var(CUT_DEV_VAR).map_err(|_| format!("{CUT_DEV_VAR} is not set"))?;
@@ -91,7 +91,7 @@ fn node_cut_off() -> Result<(), String> {
         std::process::exit(9);
     }
     let t = Instant::now();
-    let e = sh.barrier_all().unwrap_err();
+    let e = word.wait_until(0, shmem::CmpOp::Eq, 1).unwrap_err();
     check!(t.elapsed() < Duration::from_secs(30), "noticed after {:?}: {e}", t.elapsed());
     check!(e.to_string().contains("PE 1"), "the error names the lost PE: {e}");
     println!("PE 0 saw after {:?}: {e}", t.elapsed());
