@@ -389,8 +389,9 @@ impl DataOpEngine for SdmaEngine {
     /// is returned): a caller given the error may free or reuse buffers that queued copies still read or write.
     fn quiet(&self) -> Result<()> {
         let mut first: Option<shmem_core::Error> = self.shared.wait_channels().err().map(Into::into);
-        if let Some(e) = self.shared.take_error() {
-            first.get_or_insert(e.into());
+        // (A deferred error stays for the next quiet when this one already has an error to report.)
+        if first.is_none() {
+            first = self.shared.take_error().map(Into::into);
         }
         let domains: Vec<Arc<SdmaEngine>> =
             self.domains.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();

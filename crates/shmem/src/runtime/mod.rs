@@ -323,7 +323,7 @@ impl Runtime {
                 // Every PE reaches the same verdict here (the engine set and the node map are the same
                 // everywhere); leave the store together so that a retry cannot meet this job's old store.
                 let timeout = opt.control_operation_timeout.min(std::time::Duration::from_secs(10));
-                let _ = control.close(me, n, timeout, peers_missing(&e), &[]);
+                let _ = control.close(me, n, timeout, false, &[]);
                 return Err(e);
             }
         };
