@@ -13,6 +13,11 @@
 //!    completed the count) stores the epoch into the release word; the others wait for it, all on that one
 //!    word, so one futex wake releases every sleeper of the node.
 //!
+//! A collective that needs every member's contribution (a small reduction) can have the member whose addition
+//! completes a one-node count compute the result once, from every member's words, and leave it beside the
+//! release word ([`barrier_completing`]): the others read it with the release they wait for anyway, instead of
+//! each reading every member's line after the barrier.
+//!
 //! On one node this is a gather-release barrier in which every member waits exactly once, however many PEs
 //! share the cores, instead of `ceil(log2 N)` times in a row (each of which needs the right peer to be
 //! scheduled). A team of two on one node keeps the plain dissemination barrier (one round, each PE waits on
@@ -67,6 +72,19 @@ pub const CARRY_WORDS: usize = 3;
 /// counters are never used as such.
 const CARRY_AT: u64 = 1;
 const _: () = assert!(CARRY_AT + 2 * CARRY_WORDS as u64 <= 8, "the carried words share the round-0 counter's line");
+/// Words the member that completes a one-node barrier leaves for every member beside the release word
+/// ([`barrier_completing`]).
+pub const RELEASE_CARRY_WORDS: usize = 5;
+/// First word of the leader's team block where [`barrier_completing`] leaves its words: right after the release
+/// word, in its cache line, so a member reads them with the release it waits for.
+const RELEASE_CARRY_AT: u64 = NODE_RELEASE + 1;
+const _: () = assert!(
+    RELEASE_CARRY_AT + RELEASE_CARRY_WORDS as u64 <= PROGRESS_WORD && NODE_RELEASE.is_multiple_of(8),
+    "the completer's words share the release word's line and leave the progress and arrival words alone"
+);
+
+/// What the member completing a one-node barrier computes for every member ([`barrier_completing`]).
+pub type Complete<'a> = &'a mut dyn FnMut() -> [u64; RELEASE_CARRY_WORDS];
 
 /// A team as the barrier sees it: its members (world PEs in team order), this PE's index, its sync block, and
 /// which node each PE is on.
@@ -150,7 +168,7 @@ pub fn barrier_probed<E: DataOpEngine + ?Sized>(
     state: &BarrierState,
     probe: &mut dyn FnMut() -> Result<()>,
 ) -> Result<()> {
-    enter(engine, ctx, team, state, probe, None).map(|_| ())
+    enter(engine, ctx, team, state, probe, Extra::Nothing).map(|_| ())
 }
 
 /// [`barrier_probed`] that also hands `carry` to the other member and returns the words it carried in its own
@@ -176,8 +194,45 @@ pub fn barrier_carrying<E: DataOpEngine + ?Sized>(
     carry: [u64; CARRY_WORDS],
 ) -> Result<Option<[u64; CARRY_WORDS]>> {
     let mut words = carry;
-    let carried = enter(engine, ctx, team, state, probe, Some(&mut words))?;
+    let carried = enter(engine, ctx, team, state, probe, Extra::Carry(&mut words))?;
     Ok(carried.then_some(words))
+}
+
+/// [`barrier_probed`] on which the member that completes the count of a one-node gather (a team of three or more
+/// members on one node, the default algorithm) runs `complete` before it releases the others, and leaves the words
+/// it returns beside the release word; every member returns them (`None` when the barrier has another shape,
+/// and `complete` did not run: it is still a complete barrier). `complete` runs on exactly one member, after every
+/// member has entered (so it may read what each wrote before entering; it must not wait), and its words are
+/// read by the others after the release they waited for. They stay until the next barrier on the team completes,
+/// which no member can complete before every member has left this one.
+///
+/// When the completing member entered this barrier some other way (a plain team sync), nobody wrote the words
+/// for this barrier: they are stale, from an earlier barrier, or zero on a new team. Callers must carry a stamp
+/// (such as the epoch) in their words and compare it with what they expected.
+///
+/// # Errors
+/// As [`barrier_probed`].
+pub fn barrier_completing<E: DataOpEngine + ?Sized>(
+    engine: &E,
+    ctx: &WaitCtx<'_>,
+    team: &TeamView<'_>,
+    state: &BarrierState,
+    probe: &mut dyn FnMut() -> Result<()>,
+    complete: Complete<'_>,
+) -> Result<Option<[u64; RELEASE_CARRY_WORDS]>> {
+    let mut out = None;
+    enter(engine, ctx, team, state, probe, Extra::Complete(complete, &mut out))?;
+    Ok(out)
+}
+
+/// What a barrier carries besides synchronizing, if anything.
+enum Extra<'a, 'b> {
+    /// Nothing.
+    Nothing,
+    /// Words handed to the peer of a two-member one-node team ([`barrier_carrying`]).
+    Carry(&'a mut [u64; CARRY_WORDS]),
+    /// The completer's result of a one-node gather ([`barrier_completing`]), and where it goes.
+    Complete(Complete<'b>, &'a mut Option<[u64; RELEASE_CARRY_WORDS]>),
 }
 
 /// Ends this PE's use of a team slot after the team's last barrier (its destruction), so that the slot can be
@@ -211,15 +266,16 @@ pub fn depart<E: DataOpEngine + ?Sized>(
     result.map_err(|e| name_missing(engine, ctx.node.layout(), team, plan, epoch, Stage::Gather, e))
 }
 
-/// The barrier; with `carry`, hands those words to the peer of a two-member one-node team and replaces them with
-/// the peer's (see [`barrier_carrying`]); `true` when it did.
+/// The barrier; with [`Extra::Carry`], hands those words to the peer of a two-member one-node team and replaces
+/// them with the peer's (see [`barrier_carrying`]); `true` when it did. With [`Extra::Complete`], see
+/// [`barrier_completing`].
 fn enter<E: DataOpEngine + ?Sized>(
     engine: &E,
     ctx: &WaitCtx<'_>,
     team: &TeamView<'_>,
     state: &BarrierState,
     probe: &mut dyn FnMut() -> Result<()>,
-    carry: Option<&mut [u64; CARRY_WORDS]>,
+    extra: Extra<'_, '_>,
 ) -> Result<bool> {
     if state.poisoned.load(Ordering::Acquire) {
         return Err(Error::Inner(format!(
@@ -234,9 +290,13 @@ fn enter<E: DataOpEngine + ?Sized>(
     }
     let plan =
         state.plan.get_or_init(|| Plan::new(team, &|pe| ctx.node.peer(Pe(pe)).is_some(), ctx.config.flat_barrier));
-    let carry = carry.filter(|_| plan.carries(ctx));
-    let carried = carry.is_some();
-    let result = run(engine, ctx, team, plan, epoch, probe, carry);
+    let extra = match extra {
+        Extra::Carry(_) if !plan.carries(ctx) => Extra::Nothing,
+        Extra::Complete(..) if !(plan.one_node() && plan.local > 1) => Extra::Nothing,
+        e => e,
+    };
+    let carried = matches!(extra, Extra::Carry(_));
+    let result = run(engine, ctx, team, plan, epoch, probe, extra);
     if result.is_err() {
         state.poisoned.store(true, Ordering::Release);
     }
@@ -374,10 +434,10 @@ fn run<E: DataOpEngine + ?Sized>(
     plan: &Plan,
     epoch: u64,
     probe: &mut dyn FnMut() -> Result<()>,
-    carry: Option<&mut [u64; CARRY_WORDS]>,
+    extra: Extra<'_, '_>,
 ) -> Result<()> {
     let mut stage = Stage::Gather;
-    let result = phases(engine, ctx, team, plan, epoch, probe, &mut stage, carry);
+    let result = phases(engine, ctx, team, plan, epoch, probe, &mut stage, extra);
     result.map_err(|e| name_missing(engine, ctx.node.layout(), team, plan, epoch, stage, e))
 }
 
@@ -390,8 +450,13 @@ fn phases<E: DataOpEngine + ?Sized>(
     epoch: u64,
     probe: &mut dyn FnMut() -> Result<()>,
     stage: &mut Stage,
-    mut carry: Option<&mut [u64; CARRY_WORDS]>,
+    extra: Extra<'_, '_>,
 ) -> Result<()> {
+    let (mut carry, mut complete) = match extra {
+        Extra::Nothing => (None, None),
+        Extra::Carry(words) => (Some(words), None),
+        Extra::Complete(f, out) => (None, Some((f, out))),
+    };
     let layout = *ctx.node.layout();
     let me = ctx.node.me();
     let progress = ctx.node.word64(me, layout.team_word(team.slot, PROGRESS_WORD));
@@ -408,7 +473,18 @@ fn phases<E: DataOpEngine + ?Sized>(
         let before = ctx.node.atomic(leader, count, AtomicWidth::W64, AtomicOp::FetchAdd(1))?;
         let all = epoch * plan.local;
         if plan.one_node() {
+            let carried = |i: usize| ctx.node.word64(leader, layout.team_word(team.slot, RELEASE_CARRY_AT + i as u64));
             if before + 1 == all {
+                if let Some((f, out)) = complete.as_mut() {
+                    // Every member's addition happened before this one's (a chain of SeqCst read-modify-writes
+                    // on the counter), so what each wrote before entering is visible to `f`. The words are
+                    // stored before the release below (a SeqCst swap: a Release for them).
+                    let words = f();
+                    for (i, &w) in words.iter().enumerate() {
+                        carried(i).store(w, Ordering::Relaxed);
+                    }
+                    **out = Some(words);
+                }
                 // The last to arrive releases everybody with one store (and one wake of the sleepers).
                 let release = layout.team_word(team.slot, NODE_RELEASE);
                 ctx.node.atomic(leader, release, AtomicWidth::W64, AtomicOp::Swap(epoch))?;
@@ -416,6 +492,11 @@ fn phases<E: DataOpEngine + ?Sized>(
                 progress.store(epoch << 6 | WAITING, Ordering::Release);
                 *stage = Stage::Release;
                 wait_word(ctx, team, leader, NODE_RELEASE, epoch, epoch, *stage, probe)?;
+                if let Some((_, out)) = complete.as_mut() {
+                    // After the wait's Acquire load of the release of this epoch (not of a later one: that needs
+                    // this member's next arrival), and nobody stores these words again before then.
+                    **out = Some(std::array::from_fn(|i| carried(i).load(Ordering::Relaxed)));
+                }
             }
             progress.store(epoch << 6 | DONE, Ordering::Release);
             return Ok(());

@@ -19,6 +19,9 @@ pub mod family;
 pub mod hook;
 pub mod wait;
 
-pub use barrier::{barrier_carrying, barrier_probed, depart, BarrierState, TeamView, CARRY_WORDS};
+pub use barrier::{
+    barrier_carrying, barrier_completing, barrier_probed, depart, BarrierState, TeamView, CARRY_WORDS,
+    RELEASE_CARRY_WORDS,
+};
 pub use cmp::{CmpOp, IntoCmpOp, WaitValue};
 pub use wait::{JobHealth, SyncConfig, WaitClock, WaitCtx};

@@ -254,7 +254,27 @@ fn run_tiny(
     if local.is_none() {
         super::local_copy(rt, at(TINY_WORD + 3), src, bytes);
     }
-    g.meet(rt)?;
+    let payload = Lines { payload: at(TINY_WORD + 3) };
+    // On a one-node team of three or more, the member completing the barrier checks every record and folds
+    // every payload once, and the others take the result from the release line they wait on anyway: one cache
+    // line per member instead of every member reading every member's line (see `completed_fold`).
+    if let (Meet::Team(team), super::Members::Team(t)) = (g.meet, &g.members) {
+        let mut complete = || completed_fold(rt, g, op, dt, &payload, local.is_none().then_some(&record), bytes);
+        if let Some(words) = rt.team_sync_completing(team, t, &mut complete)? {
+            if local.is_some() || words[0] != g.tag {
+                return Err(disagreement(rt, g, &desc, local));
+            }
+            if bytes > 0 {
+                let d = local_ptr(rt, dst, bytes);
+                // SAFETY: d..d+bytes is this PE's checked dest (bytes <= TINY_BYTES, the four result words),
+                // which nothing else reads or writes during the call; the words are a private copy.
+                unsafe { std::ptr::copy_nonoverlapping(words[1..].as_ptr().cast::<u8>(), d, bytes) };
+            }
+            return Ok(());
+        }
+    } else {
+        g.meet(rt)?;
+    }
     let agreed = local.is_none()
         && (0..g.len()).all(|j| {
             (0..3u64).all(|i| rt.node.word64(g.pe(j), at(TINY_WORD + i)).load(Ordering::Acquire) == record[i as usize])
@@ -269,7 +289,6 @@ fn run_tiny(
     // SAFETY: d..d+bytes is this PE's checked dest (aligned for dt by check_range), which nothing else reads or
     // writes during the call; the payloads folded into it are other bytes (the sync area).
     let acc = unsafe { std::slice::from_raw_parts_mut(d, bytes) };
-    let payload = Lines { payload: at(TINY_WORD + 3) };
     for j in 0..g.len() {
         let x = payload.payload(rt, g, j, bytes);
         if j == 0 {
@@ -280,6 +299,41 @@ fn run_tiny(
     }
     Ok(())
 }
+
+/// What the member completing a tiny reduction's barrier hands every member (`shmem_sync::barrier_completing`):
+/// the call's tag followed by the result (`bytes` of it, in team order, so every member gets the same bits),
+/// when every member's record equals this member's (`mine`: `None` after its own argument error); else zeros,
+/// which no member takes for its call's tag (tags are never 0), and each reaches the descriptor verdict itself.
+/// Runs after every member entered the barrier, so their records and payloads of this call are visible.
+fn completed_fold(
+    rt: &Runtime,
+    g: &Group,
+    op: ReduceOp,
+    dt: DataType,
+    payload: &Lines,
+    mine: Option<&[u64; 3]>,
+    bytes: usize,
+) -> [u64; shmem_sync::RELEASE_CARRY_WORDS] {
+    let mut out = [0u64; shmem_sync::RELEASE_CARRY_WORDS];
+    let rec = |j: usize, i: u64| rt.node.word64(g.pe(j), g.desc.plus(8 * (TINY_WORD + i))).load(Ordering::Relaxed);
+    let Some(mine) = mine.filter(|m| (0..g.len()).all(|j| (0..3u64).all(|i| rec(j, i) == m[i as usize]))) else {
+        return out;
+    };
+    out[0] = mine[0];
+    if bytes > 0 {
+        let acc = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut out[1..])[..bytes];
+        for j in 0..g.len() {
+            let x = payload.payload(rt, g, j, bytes);
+            if j == 0 {
+                acc.copy_from_slice(x);
+            } else {
+                combine_bytes(dt, op, acc, x);
+            }
+        }
+    }
+    out
+}
+const _: () = assert!(8 * (shmem_sync::RELEASE_CARRY_WORDS - 1) >= TINY_BYTES, "the result fits the words");
 
 /// The error of a tiny reduction whose members' records differ: every member reads all descriptors (written
 /// before the barrier, as [`Group::run_staged`] does) and reaches the same verdict; no data moves.

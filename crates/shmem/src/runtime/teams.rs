@@ -214,6 +214,27 @@ impl Runtime {
         }
     }
 
+    /// A barrier on `team` whose completing member, on a one-node team of three or more, runs `complete` before
+    /// the release and hands its words to every member (`shmem_sync::barrier_completing`); `None` when the
+    /// barrier has another shape (then `complete` did not run).
+    pub(crate) fn team_sync_completing(
+        &self,
+        team: i32,
+        t: &TeamInfo,
+        complete: shmem_sync::barrier::Complete<'_>,
+    ) -> Result<Option<[u64; shmem_sync::RELEASE_CARRY_WORDS]>> {
+        self.router.before_engine_block();
+        let slot = handle_slot(team).expect("a live handle");
+        let view = TeamView { members: t.members.as_slice(), my_index: t.my_index, slot, node_of: &self.node_of };
+        let ctx = self.wait_ctx(true);
+        if team == TEAM_WORLD {
+            let mut probe = self.alloc_mismatch_probe(None);
+            shmem_sync::barrier_completing(&self.router, &ctx, &view, &t.barrier, &mut probe, complete)
+        } else {
+            shmem_sync::barrier_completing(&self.router, &ctx, &view, &t.barrier, &mut || Ok(()), complete)
+        }
+    }
+
     /// The collective part of every split: agree on a slot and a generation over `parent`, check the
     /// members' arguments, install this PE's new team (if any). `mine` is this PE's team for a `Same` split
     /// (for a strided one it follows from every member's triplet).
