@@ -192,9 +192,17 @@ shmem.aclshmem_finalize()
 """
     s = _script(tmp_path, body)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHMEM_")}
-    p = subprocess.Popen([sys.executable, str(s)], stdout=subprocess.PIPE, text=True, env=env)
-    assert p.stdout.readline().strip() == "waiting"
-    time.sleep(0.5)
-    p.send_signal(signal.SIGINT)
-    out = p.communicate(timeout=20)[0]
+    # SIGINT as a terminal gives it, whatever this test inherited: a shell starts a background job (`test.sh &`)
+    # with SIGINT ignored, which the child would inherit, and Python then never raises KeyboardInterrupt.
+    p = subprocess.Popen([sys.executable, str(s)], stdout=subprocess.PIPE, text=True, env=env,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        assert p.stdout.readline().strip() == "waiting"
+        time.sleep(0.5)
+        p.send_signal(signal.SIGINT)
+        out = p.communicate(timeout=20)[0]
+    finally:
+        if p.poll() is None:   # never left behind, whatever failed above
+            p.kill()
+            p.wait()
     assert p.returncode == 0 and "interrupted; other thread ran True" in out, out
