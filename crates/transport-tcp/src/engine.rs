@@ -1,5 +1,7 @@
-//! [`TcpEngine`]: the initiator side. Each remote PE gets one connection, opened on first use with the job's
-//! secret; requests go out on it in order and the target applies them in that order.
+//! [`TcpEngine`]: the initiator side. Each remote PE gets one connection, opened on first use; both ends then
+//! prove to each other that they know the job's secret, without sending it ([`wire::client_handshake`]: a
+//! listener that cannot prove it is not that PE, and is sent nothing more). Requests go out on the connection
+//! in order and the target applies them in that order.
 //!
 //! Completion domains (contexts) share the connections; each connection remembers which domains sent puts
 //! since its last flush (one bit per domain, the domain id modulo 64), so that `quiet_in(d)` flushes only the
@@ -8,14 +10,14 @@
 use crate::config::{auto_spin, spin_setting, TcpConfig};
 use crate::outbox::{Outgoing, Pending, Sent, SMALL_PUT};
 use crate::progress::{apply_signal, Progress, Shared, SMALL_GET};
-use crate::wire::{Hello, Reply, Request, REPLY_LEN};
+use crate::wire::{self, HandshakeError, JobKey, Reply, Request, REPLY_LEN};
 use shmem_core::engine::{
     AtomicOp, AtomicWidth, BuildEngine, Capabilities, Completion, DataOpEngine, DomainId, Get, Put,
 };
 use shmem_core::engine_setup::{EngineSetup, EngineTimeouts};
 use shmem_core::heap::NodeSegments;
 use shmem_core::{Error, HeapOffset, OpEngineType, Pe, Result};
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::ptr::NonNull;
@@ -30,7 +32,8 @@ pub struct TcpEngine {
     peers: Vec<SocketAddr>,
     /// The connections (in `shared.outbox`) and the serving side, shared with the progress thread.
     shared: Arc<Shared>,
-    secret: Vec<u8>,
+    /// The job's secret as the handshake's key (never sent; its `Debug` shows nothing).
+    key: JobKey,
     timeouts: EngineTimeouts,
     /// How long a caller polls for a reply before it sleeps in `recv` ([`crate::config::SPIN_VAR`]).
     spin: std::time::Duration,
@@ -71,8 +74,8 @@ impl BuildEngine for TcpEngine {
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             auto_spin(here, cores)
         });
-        let (heap, secret, timeout) = (setup.heap.clone(), setup.job_secret.to_vec(), setup.timeouts.control);
-        let progress = Progress::start(listener, heap, secret, setup.n_pes, spin, timeout)
+        let (heap, key, timeout) = (setup.heap.clone(), JobKey::new(setup.job_secret), setup.timeouts.control);
+        let progress = Progress::start(listener, heap, key.clone(), setup.n_pes, spin, timeout)
             .map_err(|e| Error::smem("TCP engine: starting the progress thread", e))?;
         tracing::debug!("PE {}: TCP engine listening on {addr}, spinning {spin:?} before a sleep", setup.me.0);
         Ok(TcpEngine {
@@ -80,7 +83,7 @@ impl BuildEngine for TcpEngine {
             node: setup.heap.clone(),
             shared: progress.shared().clone(),
             peers,
-            secret: setup.job_secret.to_vec(),
+            key,
             timeouts: setup.timeouts,
             spin,
             _progress: progress,
@@ -158,9 +161,14 @@ impl TcpEngine {
         // Every later read and write is bounded: a dead node fails the operation within the control timeout.
         stream.set_read_timeout(Some(self.timeouts.control)).map_err(|e| fail("timeout", e))?;
         stream.set_write_timeout(Some(self.timeouts.control)).map_err(|e| fail("timeout", e))?;
-        stream.write_all(&Hello::encode(self.me.0, &self.secret)).map_err(|e| fail("hello", e))?;
-        let mut ok = [0u8; 1];
-        stream.read_exact(&mut ok).map_err(|e| fail("the peer refused this PE's hello (job secret?)", e))?;
+        wire::client_handshake(&mut stream, &self.key, self.me.0, pe.0).map_err(|e| match e {
+            HandshakeError::NotOfThisJob => Error::Inner(format!(
+                "TCP engine: the listener at {addr} does not know the job's secret: not this job's {pe} (another \
+                 process took its port after it exited?); nothing was sent to it"
+            )),
+            HandshakeError::Io { step, error } => fail(step, error),
+            e @ HandshakeError::Refused(_) => Error::Inner(format!("TCP engine: {pe} at {addr}: {e}")),
+        })?;
         Ok(Outgoing::new(stream))
     }
 

@@ -102,11 +102,6 @@ pub(crate) fn send_parts(fd: RawFd, parts: &[&[u8]]) -> io::Result<usize> {
     }
 }
 
-/// Compares secrets in time independent of where they differ.
-pub(crate) fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// The congestion controls a connection between two PEs of one host asks for, in this order: ones that do not
 /// pace (the first the kernel allows; `reno` is built in and allowed to every process, `cubic` usually needs
 /// `CAP_NET_ADMIN` where it is not the system default).

@@ -2,8 +2,11 @@
 //!
 //! # How an operation travels
 //! Every PE runs a progress thread ([`progress`](crate::progress)) that listens on one socket and owns the
-//! connections other PEs open to it. An initiator opens one connection per target on first use, proves with
-//! the job's secret that it belongs to the job, and then sends requests ([`wire`]) in order:
+//! connections other PEs open to it. An initiator opens one connection per target on first use; both ends prove
+//! to each other that they know the job's secret by an HMAC-SHA256 challenge-response over fresh nonces (the
+//! secret never crosses the wire, a recorded handshake cannot be replayed, and a listener that cannot prove it,
+//! say a process that took a dead PE's port, is sent no request: [`wire`]). Then the initiator sends requests
+//! in order:
 //! - a **put** is a header and the payload, written with one vectored write from the caller's buffer (no
 //!   staging copy); the target reads the payload straight into its heap, then applies the signal, if any,
 //!   with the same atomic instruction the same-node engines use, and wakes its sleeping waiters. The put
@@ -31,8 +34,9 @@
 //! acknowledges (it died or was cut off without closing: no FIN, no RST;
 //! [`shmem_core::liveness::bound_unacknowledged`], where the kernel would otherwise retransmit for ~15 min): an
 //! `Inner` error naming the PE, as is a closed connection; puts that a failed connection left unconfirmed make the next `quiet` of
-//! their context an error too. The progress thread refuses a wrong secret, a malformed frame or a range outside
-//! its heap by closing that connection (logged); it never trusts or crashes on its input. A connection must
+//! their context an error too, and so is a listener that does not prove the job's secret (not this job's PE).
+//! The progress thread refuses a wrong proof, a malformed frame or a range outside its heap by closing that
+//! connection (logged); it never trusts or crashes on its input. A connection must
 //! prove the job's secret within the control timeout (at most 10 s), at most 128 unproven ones (or the job's PE
 //! count) are kept, and when the process runs out of descriptors the listener pauses instead of spinning: an
 //! outsider can neither hold a PE's descriptors nor busy its progress thread.

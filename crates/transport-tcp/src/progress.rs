@@ -7,7 +7,7 @@
 //! running already, while the progress thread would have to be woken and scheduled first, which on a busy
 //! machine costs tens of microseconds. One thread at a time holds this role (a mutex over every connection's
 //! state), so a socket has one reader and a frame is never split between two. Each connection is a small
-//! state machine (hello → header → payload → header …) over a non-blocking socket, so one slow or silent
+//! state machine (hello → proof → header → payload → header …) over a non-blocking socket, so one slow or silent
 //! initiator never stalls the others while they send requests; put payloads are read straight into the
 //! heap, get data is sent straight from it: a large get's data as the socket takes it (`State::Sending`,
 //! watched for room to write once the socket is full), so the serving thread never blocks on a peer that is
@@ -16,13 +16,22 @@
 //! The short replies (a flush, an atomic, a small get: one in flight per connection) are written without
 //! waiting either: what the socket does not take at once (a peer sending requests without reading replies,
 //! or a send buffer the kernel shrank under memory pressure) goes out the same way before that connection's
-//! next request is read. Anything malformed — a bad hello, a wrong secret, a range outside the
-//! segment, replies not read — closes that connection with a warning naming the peer; the thread itself never
-//! panics on input.
+//! next request is read. Anything malformed — a bad hello, a proof of the wrong secret, a range outside the
+//! segment, replies not read — closes that connection with a warning naming the peer (never a secret or a
+//! proof); the thread itself never panics on input.
+//!
+//! A new connection proves the job's secret by the handshake of [`crate::wire`]: once its [`Hello`] is read, the
+//! serving thread answers with a fresh nonce and this PE's own proof in one non-blocking write (a fresh socket's
+//! empty send buffer always takes its [`CHALLENGE_LEN`] bytes; one that does not is closed as a fault rather than
+//! waited for), then reads the initiator's proof (`State::Proof`), checks it in constant time and answers the ok
+//! byte. Nothing of the secret crosses the wire.
 
-use crate::fdio::{read_raw, same_secret, write_some};
+use crate::fdio::{read_raw, write_some};
 use crate::outbox::{Outbox, FLUSH_AFTER, HELD_FLUSH_AFTER};
-use crate::wire::{Hello, Refusal, Reply, Request, HELLO_FIXED, REPLY_LEN, REQUEST_LEN};
+use crate::wire::{
+    fresh_nonce, Challenge, Hello, JobKey, Refusal, Reply, Request, CHALLENGE_LEN, HELLO_LEN, NONCE_LEN, PROOF_LEN,
+    REPLY_LEN, REQUEST_LEN,
+};
 use shmem_core::engine::{AtomicOp, AtomicWidth, SignalOp, SignalUpdate};
 use shmem_core::heap::NodeSegments;
 use shmem_core::HeapOffset;
@@ -38,7 +47,8 @@ use std::time::{Duration, Instant};
 /// What every connection is checked against.
 struct Target {
     node: Arc<NodeSegments>,
-    secret: Vec<u8>,
+    /// The job's secret as the handshake's key: each connection proves it, and this PE proves it back.
+    key: JobKey,
     n_pes: u32,
     /// How long to keep polling without sleeping after serving a request (the next one, e.g. the flush of a
     /// put + quiet, usually follows within microseconds).
@@ -55,7 +65,7 @@ struct Target {
     detached: AtomicBool,
     /// How many times the connections were taken out of `epoll` ([`Server::detach`]); for the tests.
     detaches: AtomicU64,
-    /// How long a new connection may take to prove that it belongs to the job (its hello and the secret) before
+    /// How long a new connection may take to prove that it belongs to the job (its hello and its proof) before
     /// it is closed: a process outside the job that connects and sends nothing must not keep a descriptor (and a
     /// receive buffer) of this PE for good. The control timeout, at most [`MAX_HELLO_TIMEOUT`].
     hello_timeout: Duration,
@@ -184,10 +194,10 @@ const KERNEL_SIGSET_BYTES: libc::size_t = 8;
 
 /// Where a connection is in its stream of frames.
 enum State {
-    /// Reading the fixed part of the hello.
-    Hello { buf: [u8; HELLO_FIXED], got: usize },
-    /// Reading the secret the hello announced.
-    Secret { pe: u32, buf: Vec<u8>, got: usize },
+    /// Reading the initiator's hello.
+    Hello { buf: [u8; HELLO_LEN], got: usize },
+    /// Reading the initiator's proof (this PE's challenge, nonce `nt`, went out; the hello's nonce was `nc`).
+    Proof { pe: u32, nc: [u8; NONCE_LEN], nt: [u8; NONCE_LEN], buf: [u8; PROOF_LEN], got: usize },
     /// Reading a request header.
     Header { buf: [u8; REQUEST_LEN], got: usize },
     /// Reading a put's payload into the heap.
@@ -623,7 +633,7 @@ impl Progress {
     pub(crate) fn start(
         listener: TcpListener,
         node: Arc<NodeSegments>,
-        secret: Vec<u8>,
+        key: JobKey,
         n_pes: u32,
         spin: Duration,
         control_timeout: Duration,
@@ -647,7 +657,7 @@ impl Progress {
         epoll_ctl(&epoll, libc::EPOLL_CTL_ADD, listener.as_raw_fd(), libc::EPOLLIN, TAG_LISTENER)?;
         let target = Target {
             node,
-            secret,
+            key,
             n_pes,
             spin,
             epoll,
@@ -1007,7 +1017,7 @@ impl Server {
                         addr,
                         pe: None,
                         since,
-                        state: State::Hello { buf: [0; HELLO_FIXED], got: 0 },
+                        state: State::Hello { buf: [0; HELLO_LEN], got: 0 },
                         rx: RxBuf::default(),
                     });
                 }
@@ -1206,14 +1216,26 @@ impl Incoming {
                         return Ok(());
                     }
                     let hello = Hello::decode(buf, t.n_pes).map_err(|e| Close::Fault(e.0))?;
-                    let len = hello.secret_len as usize;
-                    self.state = State::Secret { pe: hello.pe, buf: vec![0; len], got: 0 };
+                    let nt = fresh_nonce()?;
+                    let proof = t.key.target_proof(hello.pe, t.node.me().0, &hello.nonce, &nt);
+                    let challenge = Challenge { nonce: nt, proof }.encode();
+                    // SAFETY: challenge is a live array for the call.
+                    let n = unsafe { write_some(fd, challenge.as_ptr(), CHALLENGE_LEN) }?;
+                    if n < CHALLENGE_LEN {
+                        // A fresh socket's send buffer is empty: only a peer that sent its hello and never read, on
+                        // a socket the kernel starved of memory, gets here. Never waited for.
+                        return Err(Close::Fault(format!(
+                            "the socket took {n} of the {CHALLENGE_LEN} bytes of the answer to the hello of PE {}",
+                            hello.pe
+                        )));
+                    }
+                    self.state = State::Proof { pe: hello.pe, nc: hello.nonce, nt, buf: [0; PROOF_LEN], got: 0 };
                 }
-                State::Secret { pe, buf, got } => {
+                State::Proof { pe, nc, nt, buf, got } => {
                     if !self.rx.fill(fd, buf, got)? {
                         return Ok(());
                     }
-                    if !same_secret(buf, &t.secret) {
+                    if !t.key.verify_initiator(*pe, t.node.me().0, nc, nt, buf) {
                         return Err(Close::Fault(format!("claimed to be PE {pe} but does not know the job's secret")));
                     }
                     self.pe = Some(*pe);

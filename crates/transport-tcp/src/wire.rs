@@ -1,22 +1,43 @@
 //! The frames PEs exchange over a TCP connection, as fixed-size little-endian headers.
 //!
 //! A connection carries requests from one initiator PE to one target PE, and the target's replies back. It
-//! opens with a [`Hello`] that proves the initiator belongs to the job (the job's secret). Then each request is
-//! a [`REQUEST_LEN`]-byte header, followed for a put by its payload; gets, atomics and flushes are answered by
-//! a [`REPLY_LEN`]-byte reply (a get's data follows its reply). Decoding checks every field, so a malformed
-//! frame is an error for that connection, never a crash of the progress thread.
+//! opens with a handshake in which each end proves to the other that it knows the job's secret, without
+//! sending it (anyone who sees a connection's bytes, another tenant of a shared segment or a mirrored port,
+//! must not learn it: it opens every PE's heap):
+//! 1. initiator → target: a [`Hello`] ([`HELLO_LEN`] bytes): magic, version, the initiator's PE and a fresh
+//!    random nonce `nc`;
+//! 2. target → initiator: a [`Challenge`] ([`CHALLENGE_LEN`] bytes): a fresh random nonce `nt` and the target's
+//!    proof, HMAC-SHA256 keyed with the secret over `"target"`, `nc`, `nt` and both PEs ([`JobKey::target_proof`]);
+//! 3. the initiator checks that proof (a listener that fails it does not know the secret: not this job's PE, say
+//!    a process that took a dead PE's port, and is sent nothing more) and sends its own ([`PROOF_LEN`] bytes),
+//!    over `"initiator"`, `nt`, `nc` and both PEs ([`JobKey::initiator_proof`]);
+//! 4. the target checks it in constant time and answers one ok byte (0), or closes the connection.
+//!
+//! Both nonces are fresh for every connection, so a recorded handshake proves nothing when replayed; the role
+//! labels keep either side's proof from verifying as the other's (a reflected proof fails), and both PEs are
+//! bound into both proofs. [`client_handshake`] is the initiator's side.
+//!
+//! Then each request is a [`REQUEST_LEN`]-byte header, followed for a put by its payload; gets, atomics and
+//! flushes are answered by a [`REPLY_LEN`]-byte reply (a get's data follows its reply). Decoding checks every
+//! field, so a malformed frame is an error for that connection, never a crash of the progress thread.
 
 use shmem_core::engine::{AtomicOp, AtomicWidth, SignalOp, SignalUpdate};
 use shmem_core::HeapOffset;
+use std::io::{self, Read, Write};
 
 /// First bytes of every connection.
 pub const MAGIC: [u8; 8] = *b"SHMEMTCP";
-/// Protocol version; a peer with another version is refused.
-pub const VERSION: u16 = 1;
-/// Longest job secret a hello may carry.
-pub const MAX_SECRET: usize = 1024;
-/// Bytes of a hello before the secret: magic, version, PE, secret length.
-pub const HELLO_FIXED: usize = 16;
+/// Protocol version; a peer with another version is refused. 2: the secret is proven by a challenge-response
+/// instead of being sent (version 1 sent it in clear).
+pub const VERSION: u16 = 2;
+/// Bytes of each random nonce of the handshake.
+pub const NONCE_LEN: usize = 32;
+/// Bytes of a proof (an HMAC-SHA256 tag).
+pub const PROOF_LEN: usize = 32;
+/// Bytes of a [`Hello`]: magic, version, PE, two reserved (zero) bytes, the initiator's nonce.
+pub const HELLO_LEN: usize = 16 + NONCE_LEN;
+/// Bytes of a [`Challenge`]: the target's nonce and its proof.
+pub const CHALLENGE_LEN: usize = NONCE_LEN + PROOF_LEN;
 /// Bytes of a request header.
 pub const REQUEST_LEN: usize = 40;
 /// Bytes of a reply header.
@@ -42,29 +63,41 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
 
-/// The fixed part of a hello: who connects and how long its secret is.
+/// A fresh nonce from the kernel's random source (`getrandom(2)`), for one side of one handshake.
+///
+/// # Errors
+/// When the kernel gives no random bytes (the handshake cannot be made safe without them).
+pub fn fresh_nonce() -> io::Result<[u8; NONCE_LEN]> {
+    use ring::rand::SecureRandom;
+    let mut n = [0u8; NONCE_LEN];
+    ring::rand::SystemRandom::new()
+        .fill(&mut n)
+        .map_err(|_| io::Error::other("the kernel gave no random bytes for a handshake nonce"))?;
+    Ok(n)
+}
+
+/// The initiator's first frame: who connects, and its challenge to the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hello {
     /// The initiator's PE.
     pub pe: u32,
-    /// Bytes of secret that follow.
-    pub secret_len: u16,
+    /// The initiator's fresh nonce `nc`, which the target's proof must cover.
+    pub nonce: [u8; NONCE_LEN],
 }
 
 impl Hello {
-    /// The whole hello: fixed part and secret.
-    pub fn encode(pe: u32, secret: &[u8]) -> Vec<u8> {
-        let mut b = Vec::with_capacity(HELLO_FIXED + secret.len());
-        b.extend_from_slice(&MAGIC);
-        b.extend_from_slice(&VERSION.to_le_bytes());
-        b.extend_from_slice(&pe.to_le_bytes());
-        b.extend_from_slice(&(secret.len() as u16).to_le_bytes());
-        b.extend_from_slice(secret);
+    /// The hello's bytes.
+    pub fn encode(&self) -> [u8; HELLO_LEN] {
+        let mut b = [0u8; HELLO_LEN];
+        b[..8].copy_from_slice(&MAGIC);
+        b[8..10].copy_from_slice(&VERSION.to_le_bytes());
+        b[10..14].copy_from_slice(&self.pe.to_le_bytes());
+        b[16..].copy_from_slice(&self.nonce);
         b
     }
 
-    /// Decodes the fixed part; the caller then reads `secret_len` bytes and compares them with the job's.
-    pub fn decode(b: &[u8; HELLO_FIXED], n_pes: u32) -> Result<Hello, WireError> {
+    /// Decodes a hello, checking magic, version, the PE against the job's `n_pes` and the reserved bytes.
+    pub fn decode(b: &[u8; HELLO_LEN], n_pes: u32) -> Result<Hello, WireError> {
         if b[..8] != MAGIC {
             return Err(WireError("not a SHMEM TCP engine connection (bad magic)".into()));
         }
@@ -76,12 +109,192 @@ impl Hello {
         if pe >= n_pes {
             return Err(WireError(format!("hello from PE {pe}, but the job has {n_pes} PEs")));
         }
-        let secret_len = u16_at(b, 14);
-        if secret_len as usize > MAX_SECRET {
-            return Err(WireError(format!("secret of {secret_len} B is longer than {MAX_SECRET} B")));
+        if b[14..16] != [0; 2] {
+            return Err(WireError("non-zero reserved bytes in a hello".into()));
         }
-        Ok(Hello { pe, secret_len })
+        let nonce = b[16..].try_into().expect("NONCE_LEN bytes");
+        Ok(Hello { pe, nonce })
     }
+}
+
+/// The target's answer to a [`Hello`]: its own challenge to the initiator, and its proof of the secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Challenge {
+    /// The target's fresh nonce `nt`, which the initiator's proof must cover.
+    pub nonce: [u8; NONCE_LEN],
+    /// [`JobKey::target_proof`] over the hello's nonce and `nonce`.
+    pub proof: [u8; PROOF_LEN],
+}
+
+impl Challenge {
+    /// The challenge's bytes.
+    pub fn encode(&self) -> [u8; CHALLENGE_LEN] {
+        let mut b = [0u8; CHALLENGE_LEN];
+        b[..NONCE_LEN].copy_from_slice(&self.nonce);
+        b[NONCE_LEN..].copy_from_slice(&self.proof);
+        b
+    }
+
+    /// Splits a challenge into its nonce and proof (any bytes do: the proof is what is checked).
+    pub fn decode(b: &[u8; CHALLENGE_LEN]) -> Challenge {
+        Challenge {
+            nonce: b[..NONCE_LEN].try_into().expect("NONCE_LEN bytes"),
+            proof: b[NONCE_LEN..].try_into().expect("PROOF_LEN bytes"),
+        }
+    }
+}
+
+/// Domain separation of the handshake's proofs from every other use of the job's secret (the store's hello
+/// signs under its own context), with the protocol version.
+const PROOF_CONTEXT: &[u8] = b"shmem-tcp-engine-handshake-v2";
+
+/// Which side of a handshake a proof comes from: its label is signed, so that one side's proof never verifies
+/// as the other's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Target,
+    Initiator,
+}
+
+/// The job's secret as the handshake's HMAC-SHA256 key: proves it and checks the peer's proofs without ever
+/// putting the secret on the wire. Its `Debug` shows nothing of the key.
+#[derive(Clone)]
+pub struct JobKey(ring::hmac::Key);
+
+impl std::fmt::Debug for JobKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JobKey(..)")
+    }
+}
+
+impl JobKey {
+    /// The key of the job whose secret is `secret`.
+    pub fn new(secret: &[u8]) -> JobKey {
+        JobKey(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret))
+    }
+
+    /// What a proof signs: the context, the side's label, the first and second nonce (the side's peer's first),
+    /// the initiator's PE and the target's PE (every field but the label of fixed length; the label ends with a
+    /// zero byte).
+    fn message(side: Side, first: &[u8; NONCE_LEN], second: &[u8; NONCE_LEN], initiator: u32, target: u32) -> Vec<u8> {
+        let label: &[u8] = match side {
+            Side::Target => b"target\0",
+            Side::Initiator => b"initiator\0",
+        };
+        let mut m = Vec::with_capacity(PROOF_CONTEXT.len() + label.len() + 2 * NONCE_LEN + 8);
+        m.extend_from_slice(PROOF_CONTEXT);
+        m.extend_from_slice(label);
+        m.extend_from_slice(first);
+        m.extend_from_slice(second);
+        m.extend_from_slice(&initiator.to_le_bytes());
+        m.extend_from_slice(&target.to_le_bytes());
+        m
+    }
+
+    fn sign(&self, m: &[u8]) -> [u8; PROOF_LEN] {
+        ring::hmac::sign(&self.0, m).as_ref().try_into().expect("HMAC-SHA256 tags are 32 bytes")
+    }
+
+    /// The target's proof: over `"target"`, the initiator's nonce `nc`, the target's nonce `nt`, both PEs.
+    pub fn target_proof(
+        &self,
+        initiator: u32,
+        target: u32,
+        nc: &[u8; NONCE_LEN],
+        nt: &[u8; NONCE_LEN],
+    ) -> [u8; PROOF_LEN] {
+        self.sign(&Self::message(Side::Target, nc, nt, initiator, target))
+    }
+
+    /// The initiator's proof: over `"initiator"`, the target's nonce `nt`, the initiator's nonce `nc`, both PEs.
+    pub fn initiator_proof(
+        &self,
+        initiator: u32,
+        target: u32,
+        nc: &[u8; NONCE_LEN],
+        nt: &[u8; NONCE_LEN],
+    ) -> [u8; PROOF_LEN] {
+        self.sign(&Self::message(Side::Initiator, nt, nc, initiator, target))
+    }
+
+    /// Whether `proof` is the target's proof for these nonces and PEs (compared in constant time).
+    pub fn verify_target(
+        &self,
+        initiator: u32,
+        target: u32,
+        nc: &[u8; NONCE_LEN],
+        nt: &[u8; NONCE_LEN],
+        proof: &[u8],
+    ) -> bool {
+        ring::hmac::verify(&self.0, &Self::message(Side::Target, nc, nt, initiator, target), proof).is_ok()
+    }
+
+    /// Whether `proof` is the initiator's proof for these nonces and PEs (compared in constant time).
+    pub fn verify_initiator(
+        &self,
+        initiator: u32,
+        target: u32,
+        nc: &[u8; NONCE_LEN],
+        nt: &[u8; NONCE_LEN],
+        proof: &[u8],
+    ) -> bool {
+        ring::hmac::verify(&self.0, &Self::message(Side::Initiator, nt, nc, initiator, target), proof).is_ok()
+    }
+}
+
+/// Why the initiator's side of a handshake failed.
+#[derive(Debug)]
+pub enum HandshakeError {
+    /// Writing or reading a frame failed (`step` says which); the peer closed the connection, say, because it
+    /// refused the hello or this side's proof.
+    Io {
+        /// The step that failed.
+        step: &'static str,
+        /// How.
+        error: io::Error,
+    },
+    /// The listener's proof is wrong: it does not know the job's secret (not a PE of this job). Nothing but the
+    /// hello was sent to it.
+    NotOfThisJob,
+    /// The target answered the proof with something other than the ok byte.
+    Refused(u8),
+}
+
+impl std::fmt::Display for HandshakeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HandshakeError::Io { step, error } => write!(f, "{step}: {error}"),
+            HandshakeError::NotOfThisJob => f.write_str("the listener does not know the job's secret"),
+            HandshakeError::Refused(b) => write!(f, "the target answered the proof with {b:#04x}, not ok"),
+        }
+    }
+}
+
+/// The initiator's side of the handshake on a fresh connection `s` from PE `me` to PE `target` (see the module
+/// docs): on `Ok` the connection is proven both ways and requests may follow. Reads and writes wait as `s`
+/// does (the engine bounds them by the control timeout).
+///
+/// # Errors
+/// [`HandshakeError::NotOfThisJob`] when the listener's proof is wrong; `Io` when a frame could not be written or
+/// read (no random bytes for the nonce included); `Refused` for an answer other than the ok byte.
+pub fn client_handshake<S: Read + Write>(s: &mut S, key: &JobKey, me: u32, target: u32) -> Result<(), HandshakeError> {
+    let io = |step: &'static str| move |error: io::Error| HandshakeError::Io { step, error };
+    let nc = fresh_nonce().map_err(io("drawing the hello's nonce"))?;
+    s.write_all(&Hello { pe: me, nonce: nc }.encode()).map_err(io("sending the hello"))?;
+    let mut b = [0u8; CHALLENGE_LEN];
+    s.read_exact(&mut b).map_err(io("reading the listener's proof (it refused the hello?)"))?;
+    let challenge = Challenge::decode(&b);
+    if !key.verify_target(me, target, &nc, &challenge.nonce, &challenge.proof) {
+        return Err(HandshakeError::NotOfThisJob);
+    }
+    let proof = key.initiator_proof(me, target, &nc, &challenge.nonce);
+    s.write_all(&proof).map_err(io("sending this PE's proof"))?;
+    let mut ok = [0u8; 1];
+    s.read_exact(&mut ok).map_err(io("reading the answer to this PE's proof (it refused the proof: job secret?)"))?;
+    if ok[0] != 0 {
+        return Err(HandshakeError::Refused(ok[0]));
+    }
+    Ok(())
 }
 
 /// One request of an initiator.
@@ -323,11 +536,28 @@ mod tests {
             }
         }
 
+        /// Arbitrary bytes never panic the handshake's decoders and checks: a hello that decodes re-encodes to
+        /// the same bytes, and arbitrary challenges and proofs (random nonces and tags) never verify.
         #[test]
-        fn arbitrary_hellos_and_replies_never_panic(h in any::<[u8; 16]>(), r in any::<[u8; 16]>(), n in 1u32..100) {
+        fn arbitrary_hellos_challenges_proofs_and_replies_never_panic(
+            h in proptest::collection::vec(any::<u8>(), HELLO_LEN),
+            c in proptest::collection::vec(any::<u8>(), CHALLENGE_LEN),
+            proof in proptest::collection::vec(any::<u8>(), 0..=2 * PROOF_LEN),
+            r in any::<[u8; 16]>(),
+            n in 1u32..100,
+        ) {
+            let h: [u8; HELLO_LEN] = h.try_into().unwrap();
             if let Ok(hello) = Hello::decode(&h, n) {
-                prop_assert!(hello.pe < n && hello.secret_len as usize <= MAX_SECRET);
+                prop_assert!(hello.pe < n);
+                prop_assert_eq!(hello.encode(), h);
             }
+            let key = JobKey::new(b"job secret");
+            let c: [u8; CHALLENGE_LEN] = c.try_into().unwrap();
+            let challenge = Challenge::decode(&c);
+            prop_assert_eq!(challenge.encode(), c);
+            let nc = [7u8; NONCE_LEN];
+            prop_assert!(!key.verify_target(0, n, &nc, &challenge.nonce, &challenge.proof));
+            prop_assert!(!key.verify_initiator(0, n, &nc, &challenge.nonce, &proof));
             if let Ok(reply) = Reply::decode(&r) {
                 prop_assert_eq!(reply.encode(), r);
             }
@@ -335,19 +565,60 @@ mod tests {
     }
 
     #[test]
-    fn hello_checks_magic_version_pe_and_secret_length() {
-        let good = Hello::encode(3, b"s3cret");
-        let fixed: [u8; HELLO_FIXED] = good[..HELLO_FIXED].try_into().unwrap();
-        assert_eq!(Hello::decode(&fixed, 4), Ok(Hello { pe: 3, secret_len: 6 }));
-        assert!(Hello::decode(&fixed, 3).is_err(), "PE out of range");
-        let mut bad = fixed;
+    fn hello_checks_magic_version_pe_and_reserved_bytes() {
+        let nonce: [u8; NONCE_LEN] = std::array::from_fn(|i| i as u8);
+        let good = Hello { pe: 3, nonce }.encode();
+        assert_eq!(&good[..8], b"SHMEMTCP");
+        assert_eq!(Hello::decode(&good, 4), Ok(Hello { pe: 3, nonce }));
+        assert!(Hello::decode(&good, 3).is_err(), "PE out of range");
+        let mut bad = good;
         bad[0] = b'X';
         assert!(Hello::decode(&bad, 4).is_err());
-        let mut bad = fixed;
-        bad[8] = 9;
-        assert!(Hello::decode(&bad, 4).is_err(), "version");
-        let mut bad = fixed;
-        bad[14..16].copy_from_slice(&(MAX_SECRET as u16 + 1).to_le_bytes());
-        assert!(Hello::decode(&bad, 4).is_err(), "secret length");
+        let mut bad = good;
+        bad[8] = 1;
+        assert_eq!(
+            Hello::decode(&bad, 4),
+            Err(WireError(format!("protocol version 1, this PE speaks {VERSION}"))),
+            "a version-1 hello (the secret in clear) is refused"
+        );
+        let mut bad = good;
+        bad[15] = 1;
+        assert!(Hello::decode(&bad, 4).is_err(), "reserved bytes");
+    }
+
+    /// A proof verifies for exactly the key, side, nonces and PEs it was made for: not for another secret, not
+    /// with the nonces swapped or another one, not for other PEs, and not as the other side's proof (a proof
+    /// reflected back to its maker fails).
+    #[test]
+    fn proofs_hold_for_one_key_side_nonce_pair_and_pe_pair_only() {
+        let key = JobKey::new(b"job secret");
+        let (nc, nt) = ([1u8; NONCE_LEN], [2u8; NONCE_LEN]);
+        let t = key.target_proof(3, 5, &nc, &nt);
+        let i = key.initiator_proof(3, 5, &nc, &nt);
+        assert!(key.verify_target(3, 5, &nc, &nt, &t));
+        assert!(key.verify_initiator(3, 5, &nc, &nt, &i));
+        assert_ne!(t, i);
+        // Reflection: each side's proof as the other's, for the same or the swapped nonces.
+        assert!(!key.verify_initiator(3, 5, &nc, &nt, &t));
+        assert!(!key.verify_initiator(3, 5, &nt, &nc, &t));
+        assert!(!key.verify_target(3, 5, &nc, &nt, &i));
+        assert!(!key.verify_target(3, 5, &nt, &nc, &i));
+        for other in [JobKey::new(b"job secreu"), JobKey::new(b"")] {
+            assert!(!other.verify_target(3, 5, &nc, &nt, &t), "another secret");
+            assert!(!other.verify_initiator(3, 5, &nc, &nt, &i), "another secret");
+        }
+        assert!(!key.verify_target(3, 5, &nc, &[3u8; NONCE_LEN], &t), "another nonce");
+        assert!(!key.verify_initiator(3, 5, &[3u8; NONCE_LEN], &nt, &i), "another nonce");
+        assert!(!key.verify_target(4, 5, &nc, &nt, &t) && !key.verify_target(3, 6, &nc, &nt, &t), "other PEs");
+        assert!(!key.verify_initiator(4, 5, &nc, &nt, &i) && !key.verify_initiator(3, 6, &nc, &nt, &i), "other PEs");
+        assert!(!key.verify_target(3, 5, &nc, &nt, &t[..31]) && !key.verify_target(3, 5, &nc, &nt, &[]), "short");
+        // Debug shows nothing of the key.
+        assert_eq!(format!("{key:?}"), "JobKey(..)");
+    }
+
+    /// Two nonces drawn from the kernel differ.
+    #[test]
+    fn nonces_are_fresh() {
+        assert_ne!(fresh_nonce().unwrap(), fresh_nonce().unwrap());
     }
 }

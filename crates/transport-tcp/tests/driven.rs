@@ -372,7 +372,7 @@ fn a_driver_reading_its_connections_directly_still_accepts_new_peers() {
 #[test]
 fn a_reply_stream_a_driver_left_half_way_is_finished_by_the_progress_thread() {
     use std::io::{Read, Write};
-    use transport_tcp::wire::{Hello, Reply, Request, REPLY_LEN};
+    use transport_tcp::wire::{Reply, Request, REPLY_LEN};
     let bed = bed(2);
     const SRC: u64 = 64 << 10;
     const LEN: usize = 7 << 20;
@@ -381,9 +381,7 @@ fn a_reply_stream_a_driver_left_half_way_is_finished_by_the_progress_thread() {
     // Accepted by the progress thread before any driver: the driver's park takes it out of the epoll set.
     let mut slow = common::connect_with_small_rcvbuf(bed.engines[0].peer_addr(Pe(1)));
     slow.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    slow.write_all(&Hello::encode(0, shmem_core::conformance::TESTBED_SECRET)).unwrap();
-    let mut ok = [0u8; 1];
-    slow.read_exact(&mut ok).unwrap();
+    common::prove(&mut slow);
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
         s.spawn(|| {

@@ -1,5 +1,5 @@
-//! What an outsider or a broken peer can do to a PE's progress thread: nothing. Wrong secrets, malformed frames
-//! and out-of-bounds requests close that connection; the heap is untouched and the job's own connections keep
+//! What an outsider or a broken peer can do to a PE's progress thread: nothing. Proofs of a wrong secret (or a
+//! reflected proof), malformed frames and out-of-bounds requests close that connection; the heap is untouched and the job's own connections keep
 //! working. A peer that goes away is an error naming it, not a hang.
 
 use shmem_core::conformance::{Testbed, TESTBED_SECRET};
@@ -9,7 +9,9 @@ use shmem_core::{HeapOffset, Pe};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
-use transport_tcp::wire::{Hello, Reply, Request, REPLY_LEN};
+use transport_tcp::wire::{
+    fresh_nonce, Challenge, Hello, JobKey, Reply, Request, CHALLENGE_LEN, MAGIC, NONCE_LEN, PROOF_LEN, REPLY_LEN,
+};
 use transport_tcp::TcpEngine;
 
 fn bed(n: u32) -> Testbed<TcpEngine> {
@@ -23,7 +25,11 @@ fn addr_of(bed: &Testbed<TcpEngine>, pe: u32) -> SocketAddr {
 
 /// Sends `bytes` on a fresh connection and returns whether the target closed it within a few seconds.
 fn closed_after(addr: SocketAddr, bytes: &[u8]) -> bool {
-    let mut s = TcpStream::connect(addr).unwrap();
+    closed_after_on(TcpStream::connect(addr).unwrap(), bytes)
+}
+
+/// Sends `bytes` on `s` and returns whether the target closed it within a few seconds.
+fn closed_after_on(mut s: TcpStream, bytes: &[u8]) -> bool {
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let _ = s.write_all(bytes);
     let mut buf = [0u8; 64];
@@ -42,26 +48,85 @@ fn closed_after(addr: SocketAddr, bytes: &[u8]) -> bool {
 }
 
 mod common;
-use common::{connect_with_small_rcvbuf, job_still_works};
+use common::{connect_with_small_rcvbuf, job_still_works, proven};
+
+/// Makes a proof (a forged one) from the hello's nonce and the target's challenge.
+type Forge<'a> = dyn Fn(&[u8; NONCE_LEN], &Challenge) -> [u8; PROOF_LEN] + 'a;
+
+/// Opens a connection to `addr` as PE 0 of the testbed's job, sends a hello, reads the target's challenge and
+/// answers it with what `answer` makes of it (a proof, right or wrong, and whatever should follow); then reads
+/// until the target closes the connection or 5 s pass. Returns whether it closed, and what it sent after its
+/// challenge (an ok byte, say).
+fn answer_challenge(addr: SocketAddr, answer: impl FnOnce(&[u8; NONCE_LEN], &Challenge) -> Vec<u8>) -> (bool, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let nc = fresh_nonce().unwrap();
+    s.write_all(&Hello { pe: 0, nonce: nc }.encode()).unwrap();
+    let mut c = [0u8; CHALLENGE_LEN];
+    s.read_exact(&mut c).unwrap();
+    let _ = s.write_all(&answer(&nc, &Challenge::decode(&c)));
+    let mut after = Vec::new();
+    let closed = loop {
+        let mut buf = [0u8; 64];
+        match s.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => after.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(_) => break false,
+        }
+    };
+    (closed, after)
+}
 
 #[test]
 fn outsiders_without_the_secret_change_nothing() {
     let bed = bed(2);
     let target = addr_of(&bed, 1);
     let before = bed.local_bytes(1, 0, 4096);
-    // A guessed secret, an empty one, and the right length with the wrong bytes, each followed by a put.
+    let mut put = Request::Put { dst: HeapOffset(0), len: 16, signal: None }.encode().to_vec();
+    put.extend_from_slice(&[0xEE; 16]);
+    // Proofs made with a guessed secret, an empty one, and the right length with the wrong bytes, each followed
+    // by a put: closed, no ok byte.
     let wrong = vec![b'x'; TESTBED_SECRET.len()];
     for secret in [&b"guess"[..], &b""[..], &wrong[..]] {
-        let mut frame = Hello::encode(0, secret);
-        frame.extend_from_slice(&Request::Put { dst: HeapOffset(0), len: 16, signal: None }.encode());
-        frame.extend_from_slice(&[0xEE; 16]);
-        assert!(closed_after(target, &frame), "a hello with a wrong secret was not refused");
+        let (closed, after) = answer_challenge(target, |nc, c| {
+            let mut b = JobKey::new(secret).initiator_proof(0, 1, nc, &c.nonce).to_vec();
+            b.extend_from_slice(&put);
+            b
+        });
+        assert!(closed, "a proof of a wrong secret was not refused");
+        assert_eq!(after, b"", "a proof of a wrong secret was answered");
     }
-    // Not even a hello: a bare request.
-    let mut frame = Request::Put { dst: HeapOffset(0), len: 16, signal: None }.encode().to_vec();
-    frame.extend_from_slice(&[0xEE; 16]);
-    assert!(closed_after(target, &frame));
+    // The target's own proof reflected back to it, and the right proof for another PE pair or the swapped nonces.
+    let key = JobKey::new(TESTBED_SECRET);
+    let forgeries: [&Forge; 4] = [
+        &|_, c| c.proof,
+        &|nc, c| key.initiator_proof(0, 0, nc, &c.nonce),
+        &|nc, c| key.initiator_proof(1, 1, nc, &c.nonce),
+        &|nc, c| key.initiator_proof(0, 1, &c.nonce, nc),
+    ];
+    for (i, forge) in forgeries.iter().enumerate() {
+        let (closed, after) = answer_challenge(target, |nc, c| {
+            let mut b = forge(nc, c).to_vec();
+            b.extend_from_slice(&put);
+            b
+        });
+        assert!(closed && after.is_empty(), "forged proof {i} was not refused (answered {after:?})");
+    }
+    // Not even a hello: a bare request; and a version-1 hello carrying the secret in clear (no longer spoken).
+    assert!(closed_after(target, &put));
+    let mut v1 = MAGIC.to_vec();
+    v1.extend_from_slice(&1u16.to_le_bytes());
+    v1.extend_from_slice(&0u32.to_le_bytes());
+    v1.extend_from_slice(&(TESTBED_SECRET.len() as u16).to_le_bytes());
+    v1.extend_from_slice(TESTBED_SECRET);
+    v1.extend_from_slice(&[0; 32]);
+    v1.extend_from_slice(&put);
+    assert!(closed_after(target, &v1), "a version-1 hello was not refused");
     assert_eq!(bed.local_bytes(1, 0, 4096), before, "an outsider wrote into the heap");
+    // The same exchange with the right proof is answered with the ok byte (the helper itself is sound).
+    let (closed, after) = answer_challenge(target, |nc, c| key.initiator_proof(0, 1, nc, &c.nonce).to_vec());
+    assert_eq!((closed, after), (false, vec![0u8]));
     job_still_works(&bed, 1);
 }
 
@@ -69,7 +134,6 @@ fn outsiders_without_the_secret_change_nothing() {
 fn malformed_and_out_of_bounds_frames_close_only_that_connection() {
     let bed = bed(2);
     let target = addr_of(&bed, 1);
-    let hello = Hello::encode(0, TESTBED_SECRET);
     let seg_len = bed.nodes[1].local().len() as u64;
     let mut cases: Vec<Vec<u8>> = Vec::new();
     let mut garbage = [0xA5u8; 40];
@@ -86,10 +150,9 @@ fn malformed_and_out_of_bounds_frames_close_only_that_connection() {
     );
     let before = bed.local_bytes(1, 0, 4096);
     for (i, case) in cases.iter().enumerate() {
-        let mut frame = hello.clone();
-        frame.extend_from_slice(case);
+        let mut frame = case.clone();
         frame.extend_from_slice(&[0xEE; 16]);
-        assert!(closed_after(target, &frame), "case {i} did not close the connection");
+        assert!(closed_after_on(proven(target), &frame), "case {i} did not close the connection");
     }
     assert_eq!(bed.local_bytes(1, 0, 4096), before, "a refused request wrote into the heap");
     job_still_works(&bed, 2);
@@ -100,10 +163,7 @@ fn a_connection_that_stops_mid_frame_does_not_stall_the_others() {
     let bed = bed(2);
     let target = addr_of(&bed, 1);
     // A job member that announces a 1 MiB put and sends only part of it, then goes silent.
-    let mut stuck = TcpStream::connect(target).unwrap();
-    stuck.write_all(&Hello::encode(0, TESTBED_SECRET)).unwrap();
-    let mut ok = [0u8; 1];
-    stuck.read_exact(&mut ok).unwrap();
+    let mut stuck = proven(target);
     stuck.write_all(&Request::Put { dst: HeapOffset(1 << 20), len: 1 << 20, signal: None }.encode()).unwrap();
     stuck.write_all(&[1u8; 1000]).unwrap();
     job_still_works(&bed, 3);
@@ -146,9 +206,7 @@ fn a_peer_not_reading_a_large_get_reply_stalls_nobody_else() {
     bed.set_local_bytes(1, SRC, &pattern);
     let mut slow = connect_with_small_rcvbuf(addr_of(&bed, 1));
     slow.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    slow.write_all(&Hello::encode(0, TESTBED_SECRET)).unwrap();
-    let mut ok = [0u8; 1];
-    slow.read_exact(&mut ok).unwrap();
+    common::prove(&mut slow);
     slow.write_all(&Request::Get { src: HeapOffset(SRC), len: LEN as u64 }.encode()).unwrap();
     // Not a timing: only so that the target has met the slow request (and filled the socket) first.
     std::thread::sleep(Duration::from_millis(200));
@@ -182,9 +240,7 @@ fn a_peer_pipelining_requests_without_reading_replies_stalls_only_itself() {
     let mut rude = connect_with_small_rcvbuf(addr_of(&bed, 1));
     rude.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     rude.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
-    rude.write_all(&Hello::encode(0, TESTBED_SECRET)).unwrap();
-    let mut ok = [0u8; 1];
-    rude.read_exact(&mut ok).unwrap();
+    common::prove(&mut rude);
     let requests: Vec<u8> = (0..N).flat_map(|_| Request::Get { src: HeapOffset(0), len: LEN }.encode()).collect();
     // The target stops reading this connection once its replies fill the socket, so the requests are written
     // from another thread (they cannot all go out before the peer reads).
@@ -245,9 +301,10 @@ fn closes_within(s: &TcpStream, within: Duration) -> bool {
     false
 }
 
-/// An outsider that connects and sends nothing (or half a hello) no longer keeps the connection (a descriptor
-/// and a buffer of the target) for good: it is closed once the hello timeout (the control timeout, at most 10 s)
-/// is over. The job's own connections, proven at once, stay open however long they are idle.
+/// An outsider that connects and sends nothing (or half a hello, or a hello and then no proof) no longer keeps the
+/// connection (a descriptor and a buffer of the target) for good: it is closed once the hello timeout (the control
+/// timeout, at most 10 s) is over. The job's own connections, proven at once, stay open however long they are
+/// idle.
 #[test]
 fn connections_that_do_not_prove_the_secret_in_time_are_closed() {
     let bed = bed_with_a_short_control_timeout();
@@ -255,11 +312,16 @@ fn connections_that_do_not_prove_the_secret_in_time_are_closed() {
     job_still_works(&bed, 6);
     let silent = TcpStream::connect(target).unwrap();
     let mut half = TcpStream::connect(target).unwrap();
-    half.write_all(&Hello::encode(0, TESTBED_SECRET)[..5]).unwrap();
+    half.write_all(&Hello { pe: 0, nonce: [1; NONCE_LEN] }.encode()[..5]).unwrap();
+    let mut unproven = TcpStream::connect(target).unwrap();
+    unproven.write_all(&Hello { pe: 0, nonce: [1; NONCE_LEN] }.encode()).unwrap();
+    let mut c = [0u8; CHALLENGE_LEN];
+    unproven.read_exact(&mut c).unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    assert!(!closed_now(&silent) && !closed_now(&half), "closed before the hello timeout");
+    assert!(!closed_now(&silent) && !closed_now(&half) && !closed_now(&unproven), "closed before the hello timeout");
     assert!(closes_within(&silent, Duration::from_secs(10)), "a silent connection was kept");
     assert!(closes_within(&half, Duration::from_secs(10)), "a connection with half a hello was kept");
+    assert!(closes_within(&unproven, Duration::from_secs(10)), "a connection that sent no proof was kept");
     // PE 0's connection has been idle longer than the hello timeout by now: still the same, still working.
     job_still_works(&bed, 7);
 }

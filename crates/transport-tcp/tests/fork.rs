@@ -5,10 +5,9 @@
 use shmem_core::conformance::{Testbed, TESTBED_SECRET};
 use shmem_core::engine::BuildEngine;
 use shmem_core::Pe;
-use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
-use transport_tcp::wire::Hello;
+use transport_tcp::wire::{client_handshake, JobKey};
 use transport_tcp::TcpEngine;
 
 /// CPU time (user + system, in clock ticks) of this process's TCP progress threads so far.
@@ -37,9 +36,7 @@ fn a_closed_connection_that_a_forked_child_still_holds_does_not_keep_the_progres
     let bed: Testbed<TcpEngine> = Testbed::on_nodes(vec![0, 1], TcpEngine::build);
     let mut peer = TcpStream::connect(bed.engines[0].peer_addr(Pe(1))).unwrap();
     peer.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    peer.write_all(&Hello::encode(0, TESTBED_SECRET)).unwrap();
-    let mut ok = [0u8; 1];
-    peer.read_exact(&mut ok).unwrap();
+    client_handshake(&mut peer, &JobKey::new(TESTBED_SECRET), 0, 1).unwrap();
     // SAFETY: the child only sleeps and exits (async-signal-safe calls), touching nothing of the parent's state.
     let child = unsafe { libc::fork() };
     assert!(child >= 0, "fork: {}", std::io::Error::last_os_error());

@@ -1,10 +1,27 @@
 //! Helpers shared by the TCP engine's test binaries (each `tests/*.rs` is its own crate: `mod common;`).
 
-use shmem_core::conformance::Testbed;
+use shmem_core::conformance::{Testbed, TESTBED_SECRET};
 use shmem_core::engine::{Completion, DataOpEngine, Get, Put};
 use shmem_core::{HeapOffset, Pe};
 use std::net::{SocketAddr, TcpStream};
+use transport_tcp::wire::{client_handshake, JobKey};
 use transport_tcp::TcpEngine;
+
+/// Makes `s` (a fresh connection to PE 1) a proven one of PE 0, with the testbed's secret and the engine's own
+/// handshake: requests may follow.
+#[allow(dead_code)] // not every test binary that shares these helpers uses this one
+pub(crate) fn prove(s: &mut TcpStream) {
+    client_handshake(s, &JobKey::new(TESTBED_SECRET), 0, 1).expect("the handshake of PE 0 with PE 1");
+}
+
+/// A fresh connection of PE 0 to PE 1 at `addr`, proven ([`prove`]).
+#[allow(dead_code)] // not every test binary that shares these helpers uses this one
+pub(crate) fn proven(addr: SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    prove(&mut s);
+    s
+}
 
 /// The job still works: PE 0 puts 64 bytes of `round` into PE 1, completes them, and reads exactly them back.
 pub(crate) fn job_still_works(bed: &Testbed<TcpEngine>, round: u8) {
