@@ -4,7 +4,8 @@
 //! # Algorithm
 //! Chosen by size, the same way on every member (the count is agreed):
 //! - **Tiny** (at most [`TINY_BYTES`], every member's heap mapped here): the inline path below with everything a
-//!   peer reads in one cache line: see [`run_tiny`].
+//!   peer reads in one cache line; on a team of three or more, the member completing the barrier folds once and
+//!   the others take the result with the barrier's release: see [`run_tiny`] and [`completed_fold`].
 //! - **Inline** (at most [`Group::inline_limit`] bytes, every member's heap mapped here): each member copies its
 //!   `source` into its collective line before the opening barrier; after it each member folds every member's
 //!   line in team order straight into its own `dest`. Nobody reads a `source` after the barrier (in place is
@@ -217,6 +218,11 @@ const TINY_MAGIC: u64 = 0x7e1e_0000_0000_0000;
 /// no matching record, and then every member reads all descriptors and reaches the same verdict as
 /// [`Group::run_staged`] (no data moves, no closing barrier). The lines are double-buffered by barrier epoch
 /// exactly as there, so the opening barrier of the next call closes this one.
+///
+/// On a team of three or more (the one-node gather-release barrier), only the member whose arrival completes
+/// the barrier reads the members' lines ([`completed_fold`]); the others read one line, the release's, which
+/// they wait on anyway. Measured (coll_bench, 8 B f64 sum, Python, 5 alternated runs on the 2-core VM, medians):
+/// 4 PEs 2.75 -> 2.52 us, 8 PEs 9.16 -> 7.74 us.
 #[allow(clippy::too_many_arguments)]
 fn run_tiny(
     rt: &Runtime,
