@@ -294,15 +294,7 @@ fn run_tiny(
     let d = local_ptr(rt, dst, bytes);
     // SAFETY: d..d+bytes is this PE's checked dest (aligned for dt by check_range), which nothing else reads or
     // writes during the call; the payloads folded into it are other bytes (the sync area).
-    let acc = unsafe { std::slice::from_raw_parts_mut(d, bytes) };
-    for j in 0..g.len() {
-        let x = payload.payload(rt, g, j, bytes);
-        if j == 0 {
-            acc.copy_from_slice(x);
-        } else {
-            combine_bytes(dt, op, acc, x);
-        }
-    }
+    fold_into(rt, g, op, dt, &payload, unsafe { std::slice::from_raw_parts_mut(d, bytes) });
     Ok(())
 }
 
@@ -327,15 +319,7 @@ fn completed_fold(
     };
     out[0] = mine[0];
     if bytes > 0 {
-        let acc = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut out[1..])[..bytes];
-        for j in 0..g.len() {
-            let x = payload.payload(rt, g, j, bytes);
-            if j == 0 {
-                acc.copy_from_slice(x);
-            } else {
-                combine_bytes(dt, op, acc, x);
-            }
-        }
+        fold_into(rt, g, op, dt, payload, &mut bytemuck::cast_slice_mut::<u64, u8>(&mut out[1..])[..bytes]);
     }
     out
 }
@@ -446,9 +430,14 @@ fn fold_lines(rt: &Runtime, g: &Group, op: ReduceOp, dt: DataType, lines: &Lines
     let d = local_ptr(rt, dst, bytes);
     // SAFETY: d..d+bytes is this PE's checked dest (aligned for dt by check_range), which nothing else reads or
     // writes during the call; the lines folded into it are other bytes (the sync area).
-    let acc = unsafe { std::slice::from_raw_parts_mut(d, bytes) };
+    fold_into(rt, g, op, dt, lines, unsafe { std::slice::from_raw_parts_mut(d, bytes) });
+}
+
+/// Folds every member's staged payload (`acc.len()` bytes of its line) in team order into `acc`: the first
+/// member's bytes copied, the others combined.
+fn fold_into(rt: &Runtime, g: &Group, op: ReduceOp, dt: DataType, lines: &Lines, acc: &mut [u8]) {
     for j in 0..g.len() {
-        let x = lines.payload(rt, g, j, bytes);
+        let x = lines.payload(rt, g, j, acc.len());
         if j == 0 {
             acc.copy_from_slice(x);
         } else {
