@@ -199,16 +199,17 @@ pub fn barrier_carrying<E: DataOpEngine + ?Sized>(
 }
 
 /// [`barrier_probed`] on which the member that completes the count of a one-node gather (a team of three or more
-/// members on one node, the default algorithm) runs `complete` before it releases the others, and leaves the words
-/// it returns beside the release word; every member returns them (`None` when the barrier has another shape,
-/// and `complete` did not run: it is still a complete barrier). `complete` runs on exactly one member, after every
-/// member has entered (so it may read what each wrote before entering; it must not wait), and its words are
-/// read by the others after the release they waited for. They stay until the next barrier on the team completes,
-/// which no member can complete before every member has left this one.
+/// members on one node with the default, hierarchical algorithm) runs `complete` before it releases the others,
+/// and leaves the words it returns beside the release word; every member returns them (`None` when the barrier
+/// has another shape, and `complete` did not run: it is still a complete barrier). `complete` runs on at most one
+/// member (the completing one, if it entered through this function), after every member has entered (so it may
+/// read what each wrote before entering; it must not wait), and its words are read by the others after the
+/// release they waited for. Only a later barrier's `complete` writes them again, and no later barrier completes
+/// before every member has left this one. Should `complete` panic, the others are released with zeros.
 ///
 /// When the completing member entered this barrier some other way (a plain team sync), nobody wrote the words
 /// for this barrier: they are stale, from an earlier barrier, or zero on a new team. Callers must carry a stamp
-/// (such as the epoch) in their words and compare it with what they expected.
+/// (such as the epoch, marked so that it is never zero) in their words and compare it with what they expected.
 ///
 /// # Errors
 /// As [`barrier_probed`].
@@ -479,7 +480,15 @@ fn phases<E: DataOpEngine + ?Sized>(
                     // Every member's addition happened before this one's (a chain of SeqCst read-modify-writes
                     // on the counter), so what each wrote before entering is visible to `f`. The words are
                     // stored before the release below (a SeqCst swap: a Release for them).
-                    let words = f();
+                    // A panic of `f` must not leave the others waiting for a release that never comes (until
+                    // their timeout): they are released with zeros, which callers' stamps never match.
+                    let words = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut **f)).unwrap_or_else(|_| {
+                        tracing::error!(
+                            "barrier #{epoch} of team slot {}: the completing computation panicked",
+                            team.slot
+                        );
+                        [0; RELEASE_CARRY_WORDS]
+                    });
                     for (i, &w) in words.iter().enumerate() {
                         carried(i).store(w, Ordering::Relaxed);
                     }

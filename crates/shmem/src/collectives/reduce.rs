@@ -219,7 +219,7 @@ const TINY_MAGIC: u64 = 0x7e1e_0000_0000_0000;
 /// [`Group::run_staged`] (no data moves, no closing barrier). The lines are double-buffered by barrier epoch
 /// exactly as there, so the opening barrier of the next call closes this one.
 ///
-/// On a team of three or more (the one-node gather-release barrier), only the member whose arrival completes
+/// On a team of three or more (the one-node gather-release barrier, the default), only the member whose arrival completes
 /// the barrier reads the members' lines ([`completed_fold`]); the others read one line, the release's, which
 /// they wait on anyway. Measured (coll_bench, 8 B f64 sum, Python, 5 alternated runs on the 2-core VM, medians):
 /// 4 PEs 2.75 -> 2.52 us, 8 PEs 9.16 -> 7.74 us.
@@ -267,7 +267,7 @@ fn run_tiny(
     if let (Meet::Team(team), super::Members::Team(t)) = (g.meet, &g.members) {
         let mut complete = || completed_fold(rt, g, op, dt, &payload, local.is_none().then_some(&record), bytes);
         if let Some(words) = rt.team_sync_completing(team, t, &mut complete)? {
-            if local.is_some() || words[0] != g.tag {
+            if local.is_some() || words[0] != COMPLETED | g.tag {
                 return Err(disagreement(rt, g, &desc, local));
             }
             if bytes > 0 {
@@ -300,8 +300,9 @@ fn run_tiny(
 
 /// What the member completing a tiny reduction's barrier hands every member (`shmem_sync::barrier_completing`):
 /// the call's tag followed by the result (`bytes` of it, in team order, so every member gets the same bits),
-/// when every member's record equals this member's (`mine`: `None` after its own argument error); else zeros,
-/// which no member takes for its call's tag (tags are never 0), and each reaches the descriptor verdict itself.
+/// marked with [`COMPLETED`], when every member's record equals this member's (`mine`: `None` after its own
+/// argument error); else zeros, which no member takes for its marked tag, and each reaches the descriptor
+/// verdict itself.
 /// Runs after every member entered the barrier, so their records and payloads of this call are visible.
 fn completed_fold(
     rt: &Runtime,
@@ -317,13 +318,17 @@ fn completed_fold(
     let Some(mine) = mine.filter(|m| (0..g.len()).all(|j| (0..3u64).all(|i| rec(j, i) == m[i as usize]))) else {
         return out;
     };
-    out[0] = mine[0];
+    out[0] = COMPLETED | mine[0];
     if bytes > 0 {
         fold_into(rt, g, op, dt, payload, &mut bytemuck::cast_slice_mut::<u64, u8>(&mut out[1..])[..bytes]);
     }
     out
 }
 const _: () = assert!(8 * (shmem_sync::RELEASE_CARRY_WORDS - 1) >= TINY_BYTES, "the result fits the words");
+/// Set in the tag that [`completed_fold`] hands over: a tag can be 0 (TEAM_WORLD's handle is 0 and the epoch's
+/// low 32 bits wrap), which would match the zeros of a disagreement; a tag never has this bit (handles are
+/// positive 32-bit numbers in the upper half).
+const COMPLETED: u64 = 1 << 63;
 
 /// The error of a tiny reduction whose members' records differ: every member reads all descriptors (written
 /// before the barrier, as [`Group::run_staged`] does) and reaches the same verdict; no data moves.

@@ -76,66 +76,88 @@ fn coll_tiny_reduce() -> Result<(), String> {
         ];
         check!(got == want, "{name}: f64 sum {got:?}, want {want:?}");
         if tn > 1 {
-            ok!(dst.write_local(0, &[-1; 8]));
-            let untouched = |what: &str| -> Result<(), String> {
-                check!(ok!(dst.to_vec())[..8] == [-1; 8], "{name}: {what}: the refused call wrote dest");
-                Ok(())
-            };
-            let reduce =
-                |op, dt, dest: usize, count| collectives::reduce::reduce(handle, op, dt, dest, src.addr(), count);
-            // Another operator, another type, another count: every member fails with INVALID_VALUE.
-            let op = if last { ReduceOp::Max } else { ReduceOp::Sum };
-            code_is(reduce(op, DataType::I64, dst.addr(), 2), -2, &format!("{name}: sum against max"))?;
-            untouched("sum against max")?;
-            let dt = if last { DataType::F64 } else { DataType::I64 };
-            code_is(reduce(ReduceOp::Sum, dt, dst.addr(), 2), -2, &format!("{name}: i64 against f64"))?;
-            untouched("i64 against f64")?;
-            let count = if last { 3 } else { 2 };
-            code_is(reduce(ReduceOp::Sum, DataType::I64, dst.addr(), count), -2, &format!("{name}: 2 against 3"))?;
-            untouched("2 against 3")?;
-            // A member in a team sync: the others fail, it passes its sync.
-            if last {
-                ok!(collectives::team_sync(handle));
-            } else {
-                code_is(reduce(ReduceOp::Sum, DataType::I64, dst.addr(), 2), -2, &format!("{name}: against a sync"))?;
+            // Twice: first the odd member (`last`) arrives 20 ms after the others, so that on a team of three or
+            // more it completes the barrier (the tiny path's completer checks the records and folds for all: its
+            // own team sync, argument error or other arguments must still fail everyone), then the others arrive
+            // late, so that a member that made the expected call completes it.
+            for odd_completes in [true, false] {
+                let late = || {
+                    if tn >= 3 && last == odd_completes {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                };
+                ok!(dst.write_local(0, &[-1; 8]));
+                let untouched = |what: &str| -> Result<(), String> {
+                    check!(ok!(dst.to_vec())[..8] == [-1; 8], "{name}: {what}: the refused call wrote dest");
+                    Ok(())
+                };
+                let reduce =
+                    |op, dt, dest: usize, count| collectives::reduce::reduce(handle, op, dt, dest, src.addr(), count);
+                // Another operator, another type, another count: every member fails with INVALID_VALUE.
+                late();
+                let op = if last { ReduceOp::Max } else { ReduceOp::Sum };
+                code_is(reduce(op, DataType::I64, dst.addr(), 2), -2, &format!("{name}: sum against max"))?;
+                untouched("sum against max")?;
+                late();
+                let dt = if last { DataType::F64 } else { DataType::I64 };
+                code_is(reduce(ReduceOp::Sum, dt, dst.addr(), 2), -2, &format!("{name}: i64 against f64"))?;
+                untouched("i64 against f64")?;
+                late();
+                let count = if last { 3 } else { 2 };
+                code_is(reduce(ReduceOp::Sum, DataType::I64, dst.addr(), count), -2, &format!("{name}: 2 against 3"))?;
+                untouched("2 against 3")?;
+                // A member in a team sync: the others fail, it passes its sync.
+                late();
+                if last {
+                    ok!(collectives::team_sync(handle));
+                } else {
+                    code_is(
+                        reduce(ReduceOp::Sum, DataType::I64, dst.addr(), 2),
+                        -2,
+                        &format!("{name}: against a sync"),
+                    )?;
+                }
+                untouched("against a team sync")?;
+                // Two identical calls, then a member in a team sync instead of a third: the others must not take the
+                // first call's record (same arguments, same parity of the barrier epoch; on a team of two it travels
+                // in the barrier's line) for one of the third call.
+                ok!(src.write_local(0, &[me as i64 + 1, 10]));
+                for _ in 0..2 {
+                    ok!(reduce(ReduceOp::Sum, DataType::I64, dst.addr(), 1));
+                }
+                ok!(dst.write_local(0, &[-1; 8]));
+                late();
+                if last {
+                    ok!(collectives::team_sync(handle));
+                } else {
+                    let r = reduce(ReduceOp::Sum, DataType::I64, dst.addr(), 1);
+                    code_is(r, -2, &format!("{name}: against a sync after two identical calls"))?;
+                }
+                untouched("against a team sync after two identical calls")?;
+                // A member (not the root) in a broadcast of as many bytes while the others reduce: the broadcast is
+                // posted on one node, so that member fails with INVALID_VALUE as soon as it sees its root in the
+                // reduction's barrier, writing nothing, and its call does not count; the reducers are still waiting
+                // and meet its next call, the same reduction, which then completes with the exact sum.
+                ok!(src.write_local(0, &[me as i64 + 1, 10]));
+                if last {
+                    let r = collectives::broadcast::broadcast(handle, DataType::I64, dst.addr(), src.addr(), 2, 0);
+                    code_is(r, -2, &format!("{name}: broadcast against reduce"))?;
+                    untouched("broadcast against reduce")?;
+                }
+                ok!(reduce(ReduceOp::Sum, DataType::I64, dst.addr(), 2));
+                let want = [mem.iter().map(|&pe| pe as i64 + 1).sum::<i64>(), 10 * tn as i64];
+                check!(ok!(dst.to_vec())[..2] == want, "{name}: the reduction a broadcast met, want {want:?}");
+                ok!(dst.write_local(0, &[-1; 2]));
+                // Zero elements: valid on every path, writes nothing.
+                late();
+                ok!(reduce(ReduceOp::Sum, DataType::I64, dst.addr(), 0));
+                check!(ok!(dst.to_vec())[..2] == [-1; 2], "{name}: a reduction of zero elements wrote dest");
+                // A member whose dest is outside the heap: INVALID_PARAM on every member.
+                late();
+                let dest = if last { usize::MAX - 64 } else { dst.addr() };
+                code_is(reduce(ReduceOp::Sum, DataType::I64, dest, 2), -1, &format!("{name}: a bad dest"))?;
+                untouched("a bad dest")?;
             }
-            untouched("against a team sync")?;
-            // Two identical calls, then a member in a team sync instead of a third: the others must not take the
-            // first call's record (same arguments, same parity of the barrier epoch; on a team of two it travels
-            // in the barrier's line) for one of the third call.
-            ok!(src.write_local(0, &[me as i64 + 1, 10]));
-            for _ in 0..2 {
-                ok!(reduce(ReduceOp::Sum, DataType::I64, dst.addr(), 1));
-            }
-            ok!(dst.write_local(0, &[-1; 8]));
-            if last {
-                ok!(collectives::team_sync(handle));
-            } else {
-                let r = reduce(ReduceOp::Sum, DataType::I64, dst.addr(), 1);
-                code_is(r, -2, &format!("{name}: against a sync after two identical calls"))?;
-            }
-            untouched("against a team sync after two identical calls")?;
-            // A member (not the root) in a broadcast of as many bytes while the others reduce: the broadcast is
-            // posted on one node, so that member fails with INVALID_VALUE as soon as it sees its root in the
-            // reduction's barrier, writing nothing, and its call does not count; the reducers are still waiting
-            // and meet its next call, the same reduction, which then completes with the exact sum.
-            ok!(src.write_local(0, &[me as i64 + 1, 10]));
-            if last {
-                let r = collectives::broadcast::broadcast(handle, DataType::I64, dst.addr(), src.addr(), 2, 0);
-                code_is(r, -2, &format!("{name}: broadcast against reduce"))?;
-                untouched("broadcast against reduce")?;
-            }
-            ok!(reduce(ReduceOp::Sum, DataType::I64, dst.addr(), 2));
-            let want = [mem.iter().map(|&pe| pe as i64 + 1).sum::<i64>(), 10 * tn as i64];
-            check!(ok!(dst.to_vec())[..2] == want, "{name}: the reduction a broadcast met, want {want:?}");
-            ok!(dst.write_local(0, &[-1; 2]));
-            // Zero elements: valid on every path, writes nothing.
-            ok!(reduce(ReduceOp::Sum, DataType::I64, dst.addr(), 0));
-            check!(ok!(dst.to_vec())[..2] == [-1; 2], "{name}: a reduction of zero elements wrote dest");
-            // A member whose dest is outside the heap: INVALID_PARAM on every member.
-            let dest = if last { usize::MAX - 64 } else { dst.addr() };
-            code_is(reduce(ReduceOp::Sum, DataType::I64, dest, 2), -1, &format!("{name}: a bad dest"))?;
-            untouched("a bad dest")?;
         }
         // The team still computes.
         ok!(src.write_local(0, &[me as i64 + 1, 10]));
