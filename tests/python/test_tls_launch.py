@@ -146,7 +146,13 @@ def test_torchrun_environment(tmp_path):
         e = dict(env, RANK=str(r), WORLD_SIZE="2", LOCAL_RANK=str(r), LOCAL_WORLD_SIZE="2",
                  MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), SHMEM_SYMMETRIC_SIZE="8M")
         procs.append(subprocess.Popen([sys.executable, str(s)], env=e, stdout=subprocess.PIPE, text=True))
-    outs = [p.communicate(timeout=60)[0] for p in procs]
+    try:
+        outs = [p.communicate(timeout=60)[0] for p in procs]
+    finally:
+        for p in procs:   # never left behind when a PE hangs
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     assert [p.returncode for p in procs] == [0, 0], outs
     assert "ok 0" in outs[0] and "ok 1" in outs[1]
 
