@@ -10,7 +10,7 @@ use crate::runtime::Runtime;
 use shmem_core::{Error, InitAttr, InitStatus, Result};
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{fence, AtomicI32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, TryLockError};
 
 static CURRENT: RwLock<Option<Arc<Runtime>>> = RwLock::new(None);
 /// Bumped (under the `CURRENT` write lock) at every init and finalize, so that per-thread caches of the
@@ -155,20 +155,57 @@ pub(crate) fn status() -> InitStatus {
     }
 }
 
+/// Held for the whole of an init or a finalize: one of them at a time per process, but without holding
+/// `CURRENT` (init can take as long as shm_init_timeout and runs user code, the TLS decrypt callback, that may
+/// itself call into the API; finalize waits for the other PEs). Without it, an init on one thread during a
+/// finalize on another started a new runtime, and the finalize then stored `NotInitialized` over its status.
+static LIFECYCLE: Mutex<()> = Mutex::new(());
+
+/// Which of them holds [`LIFECYCLE`] now ("init" or "finalize"), for the refusal's message.
+static RUNNING: Mutex<&str> = Mutex::new("");
+
+/// [`LIFECYCLE`] held for an init or a finalize.
+struct LifecycleGuard {
+    _held: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Drop for LifecycleGuard {
+    fn drop(&mut self) {
+        *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = "";
+    }
+}
+
+/// Takes [`LIFECYCLE`] for `what` (`"init"` or `"finalize"`), or says which one is running (never waits: a
+/// callback of an init that called finalize would wait for itself).
+fn one_at_a_time(what: &'static str) -> Result<LifecycleGuard> {
+    let held = match LIFECYCLE.try_lock() {
+        Ok(g) => g,
+        // A panic inside an init or finalize leaves nothing half-done that this lock protects.
+        Err(TryLockError::Poisoned(e)) => e.into_inner(),
+        Err(TryLockError::WouldBlock) => {
+            let running = *RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+            let running = match running {
+                "init" => "an init",
+                "finalize" => "a finalize",
+                _ => "an init or finalize",
+            };
+            return Err(Error::Inner(format!(
+                "shmem {what} called while {running} is running in this process (on another thread, or from a \
+                 callback of init); call it once that one has returned"
+            )));
+        }
+    };
+    *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = what;
+    Ok(LifecycleGuard { _held: held })
+}
+
 /// Starts a runtime from `attr` and `config` and makes it the current one. Collective over the job.
 ///
 /// # Errors
-/// `Inner` when a runtime is current or another init is running; whatever the runtime's start returns (then
-/// the status is `Invalid`).
+/// `Inner` when a runtime is current or another init or a finalize is running; whatever the runtime's start
+/// returns (then the status is `Invalid`).
 pub(crate) fn start(attr: InitAttr, config: Config) -> Result<Arc<Runtime>> {
-    // One init at a time, but without holding CURRENT: init can take as long as shm_init_timeout, and it runs
-    // user code (the TLS decrypt callback) that may itself call into the API.
-    static INITIALIZING: Mutex<()> = Mutex::new(());
-    let _one = INITIALIZING.try_lock().map_err(|_| {
-        Error::Inner(
-            "shmem init is already running in this process (another thread, or init called from a callback)".into(),
-        )
-    })?;
+    let _one = one_at_a_time("init")?;
     if CURRENT.read().unwrap_or_else(|e| e.into_inner()).is_some() {
         return Err(Error::Inner("shmem is already initialized in this process; call finalize first".into()));
     }
@@ -194,8 +231,10 @@ pub(crate) fn start(attr: InitAttr, config: Config) -> Result<Arc<Runtime>> {
 /// init must not finalize the job's new one).
 ///
 /// # Errors
-/// `NotInited` when no runtime is current (or another is); the runtime's finalize errors.
+/// `NotInited` when no runtime is current (or another is); `Inner` while an init or another finalize is running;
+/// the runtime's finalize errors.
 pub(crate) fn finalize(expected: Option<&Arc<Runtime>>) -> Result<()> {
+    let _one = one_at_a_time("finalize")?;
     let rt = {
         let mut g = CURRENT.write().unwrap_or_else(|e| e.into_inner());
         let current = g.as_ref().ok_or_else(|| Error::NotInited("finalize called before init (or twice)".into()))?;

@@ -20,6 +20,7 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("lone_pe", lone_pe),
     ("malformed_config", malformed_config),
     ("finalize_race", finalize_race),
+    ("init_during_finalize", init_during_finalize),
 ];
 
 pub const TRIALS: &[(&str, &[u32])] = &[
@@ -31,6 +32,7 @@ pub const TRIALS: &[(&str, &[u32])] = &[
     ("engine_selection", &[2]),
     ("malformed_config", &[2]),
     ("finalize_race", &[2]),
+    ("init_during_finalize", &[2]),
 ];
 
 fn init_cycles() -> Result<(), String> {
@@ -67,6 +69,34 @@ fn init_cycles() -> Result<(), String> {
     check!(a.finalize().unwrap_err().code() == -5, "stale handle finalize");
     ok!(b.barrier_all());
     ok!(b.finalize());
+    Ok(())
+}
+
+/// An init on one thread while a finalize runs on another (PE 0's finalize waits in its closing barrier for PE 1,
+/// which finalizes 1.5 s later): the init fails at once with INNER_ERROR naming the running finalize, instead of
+/// starting a runtime whose status the finalize then overwrote with NotInitialized; afterwards the status is
+/// NotInitialized with no runtime current, and the process can init and finalize again.
+fn init_during_finalize() -> Result<(), String> {
+    let sh = ok!(shmem::init_from_env());
+    ok!(sh.barrier_all());
+    if sh.my_pe() == 1 {
+        std::thread::sleep(Duration::from_millis(1500));
+        ok!(sh.finalize());
+    } else {
+        let finalizer = std::thread::spawn(move || sh.finalize().map_err(|e| e.to_string()));
+        std::thread::sleep(Duration::from_millis(300));
+        let t = Instant::now();
+        let e = shmem::init_from_env().err().ok_or("an init during a finalize was accepted")?;
+        check!(e.code() == -4 && e.to_string().contains("finalize is running"), "init during finalize: {e}");
+        check!(t.elapsed() < Duration::from_secs(1), "the refused init took {:?}", t.elapsed());
+        finalizer.join().map_err(|_| "the finalizing thread panicked".to_string())??;
+    }
+    check!(api::init_status() == InitStatus::NotInitialized, "status after the finalize: {:?}", api::init_status());
+    check!(api::quiet().unwrap_err().code() == -5, "a call after the finalize");
+    let sh = ok!(shmem::init_from_env());
+    check!(api::init_status() == InitStatus::Initialized, "status after the next init");
+    ok!(sh.barrier_all());
+    ok!(sh.finalize());
     Ok(())
 }
 
