@@ -10,7 +10,8 @@
 #   3. builds (once, cached under target/roce-vm/ keyed by its inputs) a Debian kernel and an initramfs root
 #      with ibverbs-providers, iproute2 and kmod;
 #   4. boots it under qemu TCG with no network (`-nic none`), makes rxe0 on the loopback interface and runs,
-#      inside the VM, the engine conformance suite, the multi-process RMA/signal/AMO/barrier trials with engine
+#      inside the VM, the engine conformance suite, a peer the engine gives up on (its queue pair stopped after a
+#      timeout), the multi-process RMA/signal/AMO/barrier trials with engine
 #      ROCE on 2 and 4 PEs, the same with MTE inside nodes and ROCE between two SHMEM_NODE_IDs, a PE that dies,
 #      and the latency/bandwidth example (a correctness check: TCG timings are not performance).
 # The guest passes its result out through the isa-debug-exit port and prints a success line; a VM failure, a
@@ -62,15 +63,15 @@ log "building the test binaries with --features roce"
 # Two invocations, so that the facade is built with exactly the features the pe tests need.
 exes=$({
     cargo test --release -p shmem --features roce --test pe --no-run --message-format=json &&
-        cargo test --release -p transport-roce --features device-tests --test conformance --test no_device --no-run \
+        cargo test --release -p transport-roce --features device-tests --test conformance --test no_device --test give_up --no-run \
             --message-format=json
 } 2>"$vm/build.log" | grep -o '"executable":"[^"]*"' | sed 's/"executable":"//; s/"$//') ||
     { tail -n 30 "$vm/build.log" >&2; fail "cargo build"; }
 cargo build --release -p transport-roce --example roce_latency 2>>"$vm/build.log" || { tail -n 30 "$vm/build.log" >&2; fail "example"; }
 pick() { echo "$exes" | grep "/$1-[0-9a-f]*$" | head -n 1; }
-conf=$(pick conformance); nodev=$(pick no_device); pe=$(pick pe)
+conf=$(pick conformance); nodev=$(pick no_device); giveup=$(pick give_up); pe=$(pick pe)
 lat=target/release/examples/roce_latency
-for f in "$conf" "$nodev" "$pe" "$lat"; do [ -x "$f" ] || fail "missing test binary ($f)"; done
+for f in "$conf" "$nodev" "$giveup" "$pe" "$lat"; do [ -x "$f" ] || fail "missing test binary ($f)"; done
 
 # Host side: no verbs device here, so selecting ROCE is NOT_SUPPORTED naming it (engine and facade level).
 log "host: ROCE without a device"
@@ -122,7 +123,7 @@ fi
 # --- 4. the run's files and the boot ------------------------------------------------------------------------
 run="$vm/run"
 rm -rf "$run" && mkdir -p "$run/t"
-cp "$conf" "$run/t/conformance"; cp "$nodev" "$run/t/no_device"; cp "$pe" "$run/t/pe"; cp "$lat" "$run/t/roce_latency"
+cp "$conf" "$run/t/conformance"; cp "$nodev" "$run/t/no_device"; cp "$giveup" "$run/t/give_up"; cp "$pe" "$run/t/pe"; cp "$lat" "$run/t/roce_latency"
 # The pe trials (libtest-mimic: one filter, any number of --skip). Under TCG every verbs operation costs tens of
 # microseconds, so the default is the RMA, signal, AMO, barrier and wait trials, not the argument-checking ones
 # (engine-independent, covered on the host) nor 8 PEs; AMO contention on more than 2 PEs is the conformance
@@ -156,6 +157,7 @@ cd /t
 export SHMEM_ROCE_REQUIRED=1
 run "engine on a device (one PE, loopback)" ./no_device --test-threads=1 --color never
 run "conformance suite over rxe0" ./conformance --test-threads=1 --color never $conf_filter
+run "a peer the engine gave up on has its queue pair stopped" ./give_up --test-threads=1 --color never
 run "pe trials: ROCE on 2 and 4 PEs" ./pe --test-threads=1 --color never $pe_roce
 run "pe trials: MTE inside two nodes, ROCE between them (4 PEs)" ./pe --test-threads=1 --color never $pe_mixed
 run "a PE that dies: the others fail naming it (ROCE)" env SHMEM_DATA_OP_ENGINE=ROCE ./pe --test-threads=1 --color never --exact peer_dies_others_fail_4pe
@@ -169,7 +171,7 @@ EOF
 chmod +x "$run/init.sh" "$run"/t/*
 initrd="$run/initrd.cpio"
 cp "$base" "$initrd"
-(cd "$run" && printf '%s\n' init.sh t t/conformance t/no_device t/pe t/roce_latency | cpio -o -H newc --quiet) >>"$initrd"
+(cd "$run" && printf '%s\n' init.sh t t/conformance t/no_device t/give_up t/pe t/roce_latency | cpio -o -H newc --quiet) >>"$initrd"
 
 log "booting the VM (TCG)"
 console="$vm/console.log"

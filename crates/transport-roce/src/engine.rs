@@ -330,7 +330,7 @@ impl Peer {
                     // peer is failed for good, so that no later call polls again and copies into a buffer the
                     // caller, given this error, has reused.
                     let err = verbs_err(device, e);
-                    self.failed.get_or_insert(format!("polling the completions of {} failed: {err}", self.pe));
+                    self.give_up(format!("polling the completions of {} failed: {err}", self.pe), device);
                     return Err(err);
                 }
             };
@@ -347,7 +347,7 @@ impl Peer {
                     self.pe,
                     self.pending.len()
                 );
-                self.failed = Some(msg);
+                self.give_up(msg, device);
                 return Err(Error::Timeout {
                     what: format!("RDMA completions from {}", self.pe),
                     waited: timeout,
@@ -360,6 +360,20 @@ impl Peer {
             } else {
                 std::hint::spin_loop();
             }
+        }
+    }
+
+    /// Fails this peer for good with `msg` (unless it failed already) while requests may still be outstanding:
+    /// its queue pair goes to the error state, so the device writes nothing more for them (a zero-copy get's
+    /// READ would otherwise still land in the caller's destination after the caller got the error).
+    fn give_up(&mut self, msg: String, device: &str) {
+        self.failed.get_or_insert(msg);
+        if let Err(e) = self.qp.set_error() {
+            tracing::error!(
+                "ROCE engine on {device}: could not stop the requests to {} still outstanding: {}",
+                self.pe,
+                verbs_err(device, e)
+            );
         }
     }
 
@@ -442,6 +456,21 @@ impl RoceEngine {
             .get(pe.index())
             .ok_or_else(|| Error::invalid(format!("{pe} is outside this job of {} PEs", self.peers.len())))?;
         Ok(m.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Whether the queue pair to `pe` is in the error state (the engine stops it when it gives up on `pe`, so that
+    /// the device writes nothing more for requests it no longer waits for). For tests.
+    #[doc(hidden)]
+    pub fn queue_pair_stopped(&self, pe: Pe) -> Result<bool> {
+        self.peer(pe)?.qp.in_error_state().map_err(|e| verbs_err(&self.device, e))
+    }
+
+    /// Puts the queue pair to `pe` in the error state without failing anything on this side: from now on this
+    /// PE's device drops what `pe` sends it, so `pe`'s requests go unanswered. For tests that need a peer that
+    /// never answers.
+    #[doc(hidden)]
+    pub fn stop_queue_pair_for_tests(&self, pe: Pe) -> Result<()> {
+        self.peer(pe)?.qp.set_error().map_err(|e| verbs_err(&self.device, e))
     }
 
     /// `Some(local)` when `addr..addr+len` lies in this PE's registered heap (no bounce copy needed).

@@ -416,6 +416,25 @@ impl Qp {
         code(call, unsafe { ffi::ibv_modify_qp(self.qp.as_ptr(), a, mask.0 as i32) })
     }
 
+    /// Moves the queue pair to the error state: the device stops working on its outstanding requests (they
+    /// complete as flushed, and no later response of theirs is written into local memory), so that a request the
+    /// engine gave up on (a timeout) never writes a buffer that its caller, given the error, has reused.
+    pub(crate) fn set_error(&self) -> VResult<()> {
+        let mut a = ffi::ibv_qp_attr { qp_state: ffi::ibv_qp_state::IBV_QPS_ERR, ..Default::default() };
+        self.modify(&mut a, ffi::ibv_qp_attr_mask::IBV_QP_STATE, "ibv_modify_qp(ERR)")
+    }
+
+    /// Whether the queue pair is in the error state, as the device reports it.
+    pub(crate) fn in_error_state(&self) -> VResult<bool> {
+        let mut a = ffi::ibv_qp_attr::default();
+        // SAFETY: an all-zero ibv_qp_init_attr (null pointers, zero numbers) is a valid value for the call to fill.
+        let mut init: ffi::ibv_qp_init_attr = unsafe { std::mem::zeroed() };
+        let mask = ffi::ibv_qp_attr_mask::IBV_QP_STATE.0 as i32;
+        // SAFETY: the QP is live; a and init are writable structures the call fills in.
+        code("ibv_query_qp", unsafe { ffi::ibv_query_qp(self.qp.as_ptr(), &mut a, mask, &mut init) })?;
+        Ok(a.qp_state == ffi::ibv_qp_state::IBV_QPS_ERR)
+    }
+
     /// Connects to `remote`: INIT → RTR → RTS.
     pub(crate) fn connect(&self, path: Path, remote: Remote) -> VResult<()> {
         let mut a = ffi::ibv_qp_attr {
