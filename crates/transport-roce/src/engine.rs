@@ -91,6 +91,12 @@ fn verbs_err(device: &str, e: VerbsError) -> Error {
     Error::smem(format!("ROCE engine on {device}: {}", e.call), e.source)
 }
 
+/// The path MTU of a connection between ports whose active MTUs are `mine` and `theirs` (verbs codes, 1 = 256 B
+/// ... 5 = 4096 B, which grow with the size): the smaller.
+fn agreed_mtu(mine: u32, theirs: u32) -> u32 {
+    mine.min(theirs)
+}
+
 /// The error init reports where this host has no usable verbs device.
 fn no_device(why: String) -> Error {
     Error::NotSupported(format!(
@@ -223,6 +229,7 @@ impl BuildEngine for RoceEngine {
             len: seg.len() as u64,
             psn,
             qpn: qps.iter().map(|(qp, _)| qp.num()).collect(),
+            mtu: info.mtu,
         };
         let records = match setup.exchange {
             Some(x) => x
@@ -234,9 +241,11 @@ impl BuildEngine for RoceEngine {
             None if setup.n_pes == 1 => vec![mine.clone()],
             None => return Err(Error::invalid("the ROCE engine needs the bootstrap store to find the other PEs")),
         };
-        let path = Path { port, mtu: info.mtu, gid_index: gid.map(|g| g.index as u8), psn };
         let mut peers = Vec::with_capacity(qps.len());
         for (pe, ((qp, cq), rec)) in qps.into_iter().zip(&records).enumerate() {
+            // Both ends' ports must carry the connection's packets: the smaller of the two MTUs (a path MTU above
+            // the peer's makes its port drop every full-size packet, and large transfers then fail).
+            let path = Path { port, mtu: agreed_mtu(info.mtu, rec.mtu), gid_index: gid.map(|g| g.index as u8), psn };
             let remote = Remote { qpn: rec.qpn[setup.me.index()], psn: rec.psn, lid: rec.lid, gid: rec.gid };
             qp.connect(path, remote)
                 .map_err(|e| Error::Inner(format!("ROCE engine on {device}: connecting to PE {pe}: {e}")))?;
@@ -758,5 +767,18 @@ impl RoceEngine {
     /// This PE.
     pub fn me(&self) -> Pe {
         self.me
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::agreed_mtu;
+
+    #[test]
+    fn a_connection_uses_the_smaller_mtu_of_its_two_ports() {
+        // Verbs codes: 3 = 1024 B (a RoCE port on a 1500-byte Ethernet link), 5 = 4096 B (jumbo frames).
+        assert_eq!(agreed_mtu(5, 3), 3);
+        assert_eq!(agreed_mtu(3, 5), 3);
+        assert_eq!(agreed_mtu(4, 4), 4);
     }
 }

@@ -19,10 +19,13 @@ pub struct ConnRecord {
     pub psn: u32,
     /// `qpn[pe]`: the number of the queue pair that PE set up for talking to `pe`.
     pub qpn: Vec<u32>,
+    /// The active MTU of this PE's port (the verbs code, 1 = 256 B ... 5 = 4096 B): a connection uses the
+    /// smaller of its two ends', which both can send and receive.
+    pub mtu: u32,
 }
 
-const MAGIC: &[u8; 4] = b"RCE1";
-const FIXED: usize = 4 + 2 + 16 + 4 + 8 + 8 + 4 + 4;
+const MAGIC: &[u8; 4] = b"RCE2";
+const FIXED: usize = 4 + 2 + 16 + 4 + 8 + 8 + 4 + 4 + 4;
 
 impl ConnRecord {
     /// The bytes published.
@@ -36,6 +39,7 @@ impl ConnRecord {
         b.extend_from_slice(&self.len.to_le_bytes());
         b.extend_from_slice(&self.psn.to_le_bytes());
         b.extend_from_slice(&(self.qpn.len() as u32).to_le_bytes());
+        b.extend_from_slice(&self.mtu.to_le_bytes());
         for q in &self.qpn {
             b.extend_from_slice(&q.to_le_bytes());
         }
@@ -60,6 +64,10 @@ impl ConnRecord {
         if count != n_pes || b.len() != FIXED + 4 * n_pes as usize {
             return Err(bad("queue-pair count"));
         }
+        let mtu = u32_at(50);
+        if !(1..=5).contains(&mtu) {
+            return Err(bad("MTU code"));
+        }
         Ok(ConnRecord {
             lid: u16_at(4),
             gid: b[6..22].try_into().expect("16 bytes"),
@@ -68,6 +76,7 @@ impl ConnRecord {
             len: u64_at(34),
             psn: u32_at(42),
             qpn: (0..n_pes as usize).map(|i| u32_at(FIXED + 4 * i)).collect(),
+            mtu,
         })
     }
 }
@@ -86,6 +95,7 @@ mod tests {
             len: 1 << 30,
             psn: 0x12_3456,
             qpn: vec![17, 18, 19],
+            mtu: 3,
         };
         let b = r.encode();
         assert_eq!(ConnRecord::decode(2, 3, &b).unwrap(), r);
@@ -94,5 +104,12 @@ mod tests {
             assert!(e.to_string().contains("PE 2"), "{e}");
         }
         assert!(ConnRecord::decode(2, 4, &b).is_err(), "a record of another job size");
+        for mtu in [0, 6, u32::MAX] {
+            let e = ConnRecord::decode(2, 3, &ConnRecord { mtu, ..r.clone() }.encode()).unwrap_err();
+            assert!(e.to_string().contains("MTU"), "{e}");
+        }
+        let mut old = b.clone();
+        old[..4].copy_from_slice(b"RCE1");
+        assert!(ConnRecord::decode(2, 3, &old).is_err(), "a record of the previous format");
     }
 }
