@@ -76,6 +76,9 @@ pub(crate) fn run(
     strided: bool,
     pre: Option<Error>,
 ) -> Result<()> {
+    // Waits aside, only an engine can block here (see `shmem_sync::hook`): a caller holding the GIL gives it up
+    // first on such a job.
+    rt.router.before_engine_block();
     let n = g.len();
     let name = if strided { "alltoalls" } else { "alltoall" };
     let span = |stride: usize| {
