@@ -7,8 +7,9 @@
 //! `dest` and `source` are symmetric: ints from `aclshmem_malloc` or arrays viewing the heap (`shmem.zeros`).
 //! When an array is smaller than the call's count, the call still joins the collective, so that every member
 //! fails with INVALID_PARAM instead of waiting (`shmem::collectives::refuse`). The GIL is released during the
-//! call; broadcasts and reductions of at most `HOLD_MAX_BYTES` release it only where they would wait (see
-//! `blocking`). `longdouble` names move and reduce `float64` values (the runtime's documented decision).
+//! call; broadcasts, reductions, (f)collects and contiguous alltoalls of at most `HOLD_MAX_BYTES` release it only
+//! where they would wait (see `blocking`). `longdouble` names move and reduce `float64` values (the runtime's
+//! documented decision).
 
 use crate::blocking::{detached, detached_when_blocking, HOLD_MAX_BYTES};
 use crate::buffer::{Count, I32Arg, Sym};
@@ -92,9 +93,23 @@ pub(crate) fn collect(
 ) -> PyResult<()> {
     let pre = dest_error(&dest, Some(0)).or_else(|| room_error(&source, times(n, dt.size()), "source"));
     let cap = dest.room.map_or(usize::MAX, |r| r / dt.size());
-    guarded(py, team, pre, move || {
-        collectives::collect::collect_bounded(team, dt, dest.addr, cap, source.addr, n, fixed)
-    })
+    let call = move || collectives::collect::collect_bounded(team, dt, dest.addr, cap, source.addr, n, fixed);
+    // Small: the GIL is kept unless the call waits (see `blocking`). The runtime fails every member whose `dest`
+    // cannot hold the result, so a `dest` of at most HOLD_MAX_BYTES bounds what a call writes; an fcollect's result
+    // is members × `n` elements (the count is agreed), known also for a larger `dest` or an int address.
+    let small = dest.room.is_some_and(|r| r <= HOLD_MAX_BYTES)
+        || (fixed && members_times(team, n, dt).is_some_and(|b| b <= HOLD_MAX_BYTES));
+    match pre {
+        None if small => detached_when_blocking(py, call),
+        pre => guarded(py, team, pre, call),
+    }
+}
+
+/// Bytes of `n` elements of `dt` from every member of `team` (`None` for an overflow or a team that is not
+/// live: the call fails in the runtime).
+fn members_times(team: i32, n: usize, dt: DataType) -> Option<usize> {
+    let members = usize::try_from(shmem::team::n_pes(team)).ok()?;
+    times(n, dt.size())?.checked_mul(members)
 }
 
 /// A team alltoall of blocks of `n` elements with element strides `dst`/`sst` (1/1: the plain alltoall); an
@@ -119,15 +134,23 @@ pub(crate) fn alltoalls(
         (count - 1).checked_mul(stride.max(1) as usize)?.checked_add(1)?.checked_mul(dt.size())
     };
     let pre = dest_error(&dest, span(dst)).or_else(|| room_error(&source, span(sst), "source"));
+    let contiguous = dst == 1 && sst == 1;
     let (dst, sst) =
         (dst.clamp(isize::MIN as i64, isize::MAX as i64) as isize, sst.clamp(0, isize::MAX as i64) as isize);
-    guarded(py, team, pre, move || {
-        if dst == 1 && sst == 1 {
+    let call = move || {
+        if contiguous {
             collectives::alltoall::alltoall(team, dt, dest.addr, source.addr, n)
         } else {
             collectives::alltoall::alltoalls(team, dt, dest.addr, source.addr, dst, sst, n)
         }
-    })
+    };
+    // Small: the GIL is kept unless the call waits (see `blocking`); the whole `dest` (members × `n` elements)
+    // counts. The strided form moves element by element (a get each), longer work for the same bytes: it keeps
+    // releasing the GIL first.
+    match pre {
+        None if contiguous && span(1).is_some_and(|b| b <= HOLD_MAX_BYTES) => detached_when_blocking(py, call),
+        pre => guarded(py, team, pre, call),
+    }
 }
 
 /// A team reduction of `n` elements of `dt` with `op`; an array too small is refused on every member.

@@ -76,6 +76,9 @@ pub(crate) fn run(
     strided: bool,
     pre: Option<Error>,
 ) -> Result<()> {
+    // Waits aside, only an engine can block here (see `shmem_sync::hook`): a caller holding the GIL gives it up
+    // first on such a job.
+    rt.router.before_engine_block();
     let n = g.len();
     let name = if strided { "alltoalls" } else { "alltoall" };
     let span = |stride: usize| {
@@ -84,9 +87,12 @@ pub(crate) fn run(
             .and_then(|c| extent(c, stride))
             .ok_or_else(|| Error::invalid(format!("{name}: {nelems} elements × {n} PEs overflow")))
     };
+    // Static names: no formatting (two allocations) on every call.
+    let (dst_what, src_what) =
+        if strided { ("alltoalls dest", "alltoalls source") } else { ("alltoall dest", "alltoall source") };
     let checked = span(dst)
-        .and_then(|e| check_range(rt, &format!("{name} dest"), dest, e, dt))
-        .and_then(|d| Ok((d, check_range(rt, &format!("{name} source"), source, span(sst)?, dt)?)));
+        .and_then(|e| check_range(rt, dst_what, dest, e, dt))
+        .and_then(|d| Ok((d, check_range(rt, src_what, source, span(sst)?, dt)?)));
     let checked = checked.and_then(|(d, s)| {
         let bytes = |stride| span(stride).unwrap_or(0) as u64 * dt.size() as u64;
         if super::overlap(d.0, bytes(dst), s.0, bytes(sst)) {

@@ -76,6 +76,9 @@ pub(crate) fn run(
     cap: Option<usize>,
     pre: Option<Error>,
 ) -> Result<()> {
+    // Waits aside, only an engine can block here (see `shmem_sync::hook`): a caller holding the GIL gives it up
+    // first on such a job.
+    rt.router.before_engine_block();
     let name = if fixed { "fcollect" } else { "collect" };
     let (src_what, dst_what) =
         if fixed { ("fcollect source", "fcollect dest") } else { ("collect source", "collect dest") };
