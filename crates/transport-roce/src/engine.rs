@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 /// Work requests in flight per queue pair (and the depth of its send queue and completion queue).
 const DEPTH: usize = 64;
+/// How long a peer given up on waits for the device to flush its outstanding requests (see `Peer::give_up`).
+const DRAIN_FOR: Duration = Duration::from_millis(200);
 /// Bytes of one bounce slot: user memory outside the heap is copied through slots of this size.
 const SLOT: usize = 64 << 10;
 /// Bounce slots per peer (allocated and registered on the first transfer to that peer that needs them).
@@ -375,6 +377,11 @@ impl Peer {
     /// Fails this peer for good with `msg` (unless it failed already) while requests may still be outstanding:
     /// its queue pair goes to the error state, so the device writes nothing more for them (a zero-copy get's
     /// READ would otherwise still land in the caller's destination after the caller got the error).
+    ///
+    /// The device owns a request's buffers until its completion is polled, also after the error transition (a
+    /// completion being processed at that moment may still write): the flushed completions are reaped here, for
+    /// at most [`DRAIN_FOR`], without copying anything out. Slots whose completion did not come are never reused
+    /// (the peer is failed for good).
     fn give_up(&mut self, msg: String, device: &str) {
         self.failed.get_or_insert(msg);
         if let Err(e) = self.qp.set_error() {
@@ -382,6 +389,32 @@ impl Peer {
                 "ROCE engine on {device}: could not stop the requests to {} still outstanding: {}",
                 self.pe,
                 verbs_err(device, e)
+            );
+            return;
+        }
+        let start = Instant::now();
+        let mut done = Vec::with_capacity(16);
+        while !self.pending.is_empty() && start.elapsed() < DRAIN_FOR {
+            done.clear();
+            match self.cq.poll(&mut done, 16) {
+                Ok(0) => std::thread::yield_now(),
+                Ok(_) => {
+                    for _ in &done {
+                        // Retired without its copy-out: the caller was told this request failed.
+                        if let Some(p) = self.pending.pop_front() {
+                            self.rd_atomic_pending -= usize::from(p.rd_atomic);
+                        }
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        if !self.pending.is_empty() {
+            tracing::error!(
+                "ROCE engine on {device}: {} requests to {} were not flushed within {DRAIN_FOR:?} after the engine \
+                 gave up on it; their buffers stay with the device",
+                self.pending.len(),
+                self.pe
             );
         }
     }
@@ -431,11 +464,12 @@ impl Peer {
         let rd_atomic = !matches!(work, Work::Write { .. });
         // SAFETY: every local range the engine posts lies in the registered heap (checked by `local_range`) or a
         // registered slot this request owns until its completion; the callers' buffers outlive it by contract.
-        unsafe { self.qp.post(seq, work, fence) }.map_err(|e| {
+        if let Err(e) = unsafe { self.qp.post(seq, work, fence) } {
+            // Requests posted before this one (earlier chunks of the same get) are still outstanding.
             let msg = format!("ROCE engine on {device}: posting to {}: {e}", self.pe);
-            self.failed.get_or_insert(msg.clone());
-            Error::Inner(msg)
-        })?;
+            self.give_up(msg.clone(), device);
+            return Err(Error::Inner(msg));
+        }
         self.next_seq += 1;
         self.rd_atomic_pending += usize::from(rd_atomic);
         self.pending.push_back(Pending { seq, slot, copy_out, rd_atomic });
@@ -469,6 +503,7 @@ impl RoceEngine {
 
     /// Whether the queue pair to `pe` is in the error state (the engine stops it when it gives up on `pe`, so that
     /// the device writes nothing more for requests it no longer waits for). For tests.
+    #[cfg(feature = "device-tests")]
     #[doc(hidden)]
     pub fn queue_pair_stopped(&self, pe: Pe) -> Result<bool> {
         self.peer(pe)?.qp.in_error_state().map_err(|e| verbs_err(&self.device, e))
@@ -477,6 +512,7 @@ impl RoceEngine {
     /// Puts the queue pair to `pe` in the error state without failing anything on this side: from now on this
     /// PE's device drops what `pe` sends it, so `pe`'s requests go unanswered. For tests that need a peer that
     /// never answers.
+    #[cfg(feature = "device-tests")]
     #[doc(hidden)]
     pub fn stop_queue_pair_for_tests(&self, pe: Pe) -> Result<()> {
         self.peer(pe)?.qp.set_error().map_err(|e| verbs_err(&self.device, e))

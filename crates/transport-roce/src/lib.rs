@@ -29,7 +29,10 @@
 //! # Failures
 //! A failed work completion (a dead peer is `IBV_WC_RETRY_EXC_ERR` after about half a second of retries) is an
 //! error naming the peer and the verbs status, sticky for that peer; polling is bounded by the control
-//! timeout, so nothing hangs. Where the host has no verbs device (no RDMA in the kernel: `ENOSYS`; no device;
+//! timeout, so nothing hangs. A peer the engine gives up on (a failed completion or post, no completion within
+//! the control timeout) has its queue pair moved to the error state and its flushed requests reaped, so the
+//! device writes nothing more into buffers whose callers were given the error. Each connection uses the
+//! smaller of its two ports' MTUs. Where the host has no verbs device (no RDMA in the kernel: `ENOSYS`; no device;
 //! no active port), building the engine is `NotSupported` saying so.
 
 #![deny(missing_docs)]

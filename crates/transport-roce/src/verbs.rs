@@ -424,7 +424,8 @@ impl Qp {
         self.modify(&mut a, ffi::ibv_qp_attr_mask::IBV_QP_STATE, "ibv_modify_qp(ERR)")
     }
 
-    /// Whether the queue pair is in the error state, as the device reports it.
+    /// Whether the queue pair is in the error state, as the device reports it (for the device tests).
+    #[cfg(feature = "device-tests")]
     pub(crate) fn in_error_state(&self) -> VResult<bool> {
         let mut a = ffi::ibv_qp_attr::default();
         // SAFETY: an all-zero ibv_qp_init_attr (null pointers, zero numbers) is a valid value for the call to fill.

@@ -52,6 +52,14 @@ impl ConnRecord {
     /// `Bootstrap` naming `pe` when the bytes are not a record of this job (wrong length, magic or PE count).
     pub fn decode(pe: u32, n_pes: u32, b: &[u8]) -> Result<ConnRecord> {
         let bad = |why: &str| Error::Bootstrap(format!("PE {pe} published a garbled RoCE connection record ({why})"));
+        if b.len() >= 4 && b[..3] == MAGIC[..3] && b[3] != MAGIC[3] {
+            return Err(Error::Bootstrap(format!(
+                "PE {pe} published a RoCE connection record of format {:?}, this PE speaks {:?}: every PE of a job \
+                 must run the same version of the library",
+                String::from_utf8_lossy(&b[..4]),
+                String::from_utf8_lossy(MAGIC)
+            )));
+        }
         if b.len() < FIXED || &b[..4] != MAGIC {
             return Err(bad("header"));
         }
@@ -59,7 +67,7 @@ impl ConnRecord {
         let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"));
         let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
         // Layout: magic 0..4, lid 4..6, gid 6..22, rkey 22..26, base 26..34, len 34..42, psn 42..46,
-        // count 46..50, then `count` queue-pair numbers.
+        // count 46..50, mtu 50..54, then `count` queue-pair numbers.
         let count = u32_at(46);
         if count != n_pes || b.len() != FIXED + 4 * n_pes as usize {
             return Err(bad("queue-pair count"));
@@ -110,6 +118,7 @@ mod tests {
         }
         let mut old = b.clone();
         old[..4].copy_from_slice(b"RCE1");
-        assert!(ConnRecord::decode(2, 3, &old).is_err(), "a record of the previous format");
+        let e = ConnRecord::decode(2, 3, &old).unwrap_err();
+        assert!(e.to_string().contains("same version"), "a record of the previous format: {e}");
     }
 }

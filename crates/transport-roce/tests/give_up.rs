@@ -33,8 +33,9 @@ fn a_peer_given_up_on_has_its_queue_pair_stopped() {
     unsafe { bed.engines[0].get(get, Completion::Blocking) }.expect("a get from a live peer");
     assert_eq!(bed.local_bytes(0, off, LEN), vec![0xab; LEN]);
     assert!(!bed.engines[0].queue_pair_stopped(Pe(1)).unwrap(), "a working queue pair reads as stopped");
-    // PE 1 stops answering; PE 0's next get times out (its control timeout, 300 ms, is shorter than the queue
-    // pair's own retries, about half a second) and stops its queue pair to PE 1.
+    // PE 1 stops answering; PE 0's next get times out and stops its queue pair to PE 1. The control timeout,
+    // 300 ms, must stay below the queue pair's own retries (7 tries of 67 ms, about 470 ms): a retry-exceeded
+    // completion would move the queue pair to the error state by itself and prove nothing.
     bed.engines[1].stop_queue_pair_for_tests(Pe(0)).unwrap();
     bed.set_local_bytes(0, off, &vec![0; LEN]);
     // SAFETY: as above.
