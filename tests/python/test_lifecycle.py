@@ -107,3 +107,34 @@ def test_status_after_a_failed_init(tmp_path):
     [(rc, out)] = run_unlaunched(tmp_path, 1, FAILED_INIT, timeout=60,
                                  env={"SHMEM_N_PES": "2", "SHMEM_LOCAL_N_PES": "2", "SHMEM_INIT_TIMEOUT": "1"})
     assert rc == 0 and "PE 0 ok" in out, out
+
+
+FINALIZE_TWICE_AT_ONCE = r"""
+import threading
+shmem.aclshmem_init()
+me = shmem.my_pe()
+a = shmem.zeros(4, np.int64)
+shmem.aclshmem_barrier_all()
+if me == 1:
+    time.sleep(1.5)                          # PE 0's finalize waits for this one meanwhile
+    assert shmem.aclshmem_finalize() == 0
+else:
+    first = []
+    t = threading.Thread(target=lambda: first.append(shmem.aclshmem_finalize()))
+    t.start()
+    time.sleep(0.3)
+    # A second finalize while the first runs is refused (INNER_ERROR naming it), and leaves the runtime to the
+    # first: the operations it still completes keep their buffers.
+    e = expect_error(shmem.aclshmem_finalize, code=-4)
+    assert "finalize is running" in str(e), e
+    assert shmem.aclshmemx_init_status() == shmem.InitStatus.INITIALIZED
+    t.join(20)
+    assert first == [0], first
+    assert shmem.aclshmemx_init_status() == shmem.InitStatus.NOT_INITIALIZED
+print(f"PE {me} ok")
+"""
+
+
+def test_a_second_finalize_while_one_runs_is_refused(job):
+    p = job(2, FINALIZE_TWICE_AT_ONCE, timeout=60)
+    assert p.stdout.count(" ok") == 2, p.stdout

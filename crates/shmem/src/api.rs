@@ -76,7 +76,8 @@ pub fn init_with(my_pe: i64, n_pes: i64, mem_size: i64) -> Result<Shmem> {
 /// Ends this PE's part in the job: collective barrier, then everything is released.
 ///
 /// # Errors
-/// `NotInited` before init or after finalize.
+/// `NotInited` before init or after finalize; `Inner` while an init or another finalize runs on another thread
+/// (the runtime then stays current: call finalize again once that one has returned).
 pub fn finalize() -> Result<()> {
     current::finalize(None)
 }

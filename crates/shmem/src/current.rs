@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::runtime::Runtime;
 use shmem_core::{Error, InitAttr, InitStatus, Result};
 use std::cell::{Cell, RefCell};
-use std::sync::atomic::{fence, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicI32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, TryLockError};
 
 static CURRENT: RwLock<Option<Arc<Runtime>>> = RwLock::new(None);
@@ -161,8 +161,9 @@ pub(crate) fn status() -> InitStatus {
 /// finalize on another started a new runtime, and the finalize then stored `NotInitialized` over its status.
 static LIFECYCLE: Mutex<()> = Mutex::new(());
 
-/// Which of them holds [`LIFECYCLE`] now ("init" or "finalize"), for the refusal's message.
-static RUNNING: Mutex<&str> = Mutex::new("");
+/// Which of them holds [`LIFECYCLE`] now (0 none or not yet named, 1 init, 2 finalize), for the refusal's
+/// message. An atomic: a lock here could be taken twice by one thread (a signal handler).
+static RUNNING: AtomicU8 = AtomicU8::new(0);
 
 /// [`LIFECYCLE`] held for an init or a finalize.
 struct LifecycleGuard {
@@ -171,7 +172,8 @@ struct LifecycleGuard {
 
 impl Drop for LifecycleGuard {
     fn drop(&mut self) {
-        *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = "";
+        // Before the lock itself is released (fields drop after this).
+        RUNNING.store(0, Ordering::Release);
     }
 }
 
@@ -183,10 +185,9 @@ fn one_at_a_time(what: &'static str) -> Result<LifecycleGuard> {
         // A panic inside an init or finalize leaves nothing half-done that this lock protects.
         Err(TryLockError::Poisoned(e)) => e.into_inner(),
         Err(TryLockError::WouldBlock) => {
-            let running = *RUNNING.lock().unwrap_or_else(|e| e.into_inner());
-            let running = match running {
-                "init" => "an init",
-                "finalize" => "a finalize",
+            let running = match RUNNING.load(Ordering::Acquire) {
+                1 => "an init",
+                2 => "a finalize",
                 _ => "an init or finalize",
             };
             return Err(Error::Inner(format!(
@@ -195,7 +196,7 @@ fn one_at_a_time(what: &'static str) -> Result<LifecycleGuard> {
             )));
         }
     };
-    *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = what;
+    RUNNING.store(if what == "init" { 1 } else { 2 }, Ordering::Release);
     Ok(LifecycleGuard { _held: held })
 }
 
@@ -205,10 +206,11 @@ fn one_at_a_time(what: &'static str) -> Result<LifecycleGuard> {
 /// `Inner` when a runtime is current or another init or a finalize is running; whatever the runtime's start
 /// returns (then the status is `Invalid`).
 pub(crate) fn start(attr: InitAttr, config: Config) -> Result<Arc<Runtime>> {
+    // An init that will fail anyway must not hold the lock, even briefly: a finalize on another thread, refused
+    // meanwhile, would have consumed its handle (`Shmem::finalize(self)`) for nothing.
+    already_running()?;
     let _one = one_at_a_time("init")?;
-    if CURRENT.read().unwrap_or_else(|e| e.into_inner()).is_some() {
-        return Err(Error::Inner("shmem is already initialized in this process; call finalize first".into()));
-    }
+    already_running()?;
     let segment_created = || STATUS.store(InitStatus::ShmCreated as i32, Ordering::Release);
     match Runtime::start(attr, config, &segment_created) {
         Ok(rt) => {
@@ -225,6 +227,14 @@ pub(crate) fn start(attr: InitAttr, config: Config) -> Result<Arc<Runtime>> {
             Err(e)
         }
     }
+}
+
+/// `Inner` when a runtime is current: this process is initialized already.
+fn already_running() -> Result<()> {
+    if CURRENT.read().unwrap_or_else(|e| e.into_inner()).is_some() {
+        return Err(Error::Inner("shmem is already initialized in this process; call finalize first".into()));
+    }
+    Ok(())
 }
 
 /// Finalizes the current runtime; with `expected`, only if it is that runtime (a stale handle of an earlier
