@@ -6,15 +6,15 @@ right neighbour with put_signal for a few rounds, checking what arrives from its
     torchrun --nproc-per-node 4 examples/python/unique_id_ring.py --uid-file /tmp/ring.uid
 
 Under torchrun the ID would travel with ``torch.distributed.broadcast_object_list``; this example does not need
-torch: it passes the ID through a file (rank 0 writes it atomically, the others wait for it), a channel every
-launcher has. Rank and job size come from torchrun's ``RANK``/``WORLD_SIZE`` (or ``SHMEM_PE``/``SHMEM_N_PES``
+torch: it passes the ID through a file (rank 0 writes it atomically and privately, the others wait for it), a
+channel every launcher has. The ID is a credential (it carries the job's secret): keep the file private to you. Rank and job size come from torchrun's ``RANK``/``WORLD_SIZE`` (or ``SHMEM_PE``/``SHMEM_N_PES``
 under ``python -m shmem.run``). Each PE prints one line ``PE r/n ring ok rounds=R checksum=C``.
 """
 from __future__ import annotations
 
 import argparse
 import os
-import pickle
+import stat
 import time
 
 import numpy as np
@@ -27,21 +27,35 @@ ELEMS = 1024
 
 
 def broadcast_uid(uid: bytes | None, rank: int, path: str, timeout: float = 60.0) -> bytes:
-    """Rank 0 publishes ``uid`` at ``path`` (write then rename, so readers never see half a file); the other
-    ranks wait for it, at most ``timeout`` seconds. Returns the ID on every rank."""
+    """Rank 0 publishes ``uid`` at ``path``; the other ranks wait for it, at most ``timeout`` seconds. Returns
+    the ID on every rank.
+
+    The ID carries the job's secret: whoever reads it can join or end the job. So the file is created for this
+    user only (mode 0600, never following a link, never over an existing file), written then renamed (readers
+    never see half a file), and a reader accepts only a regular file of this user that nobody else may read or
+    write, and only the ID's raw bytes (never an unpickled object: a file someone else planted must not run code
+    here). Use a fresh path per job in a directory only you can write (e.g. under ``$XDG_RUNTIME_DIR``)."""
     if rank == 0:
         tmp = f"{path}.tmp.{os.getpid()}"
-        with open(tmp, "wb") as f:
-            pickle.dump(uid, f)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(uid)
         os.replace(tmp, path)
         return uid
     deadline = time.monotonic() + timeout
-    while not os.path.exists(path):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"rank {rank}: no unique ID at {path} after {timeout} s")
-        time.sleep(0.01)
-    with open(path, "rb") as f:
-        return pickle.load(f)
+    while True:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            break
+        except FileNotFoundError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"rank {rank}: no unique ID at {path} after {timeout} s") from None
+            time.sleep(0.01)
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+            raise PermissionError(f"rank {rank}: {path} is not a private file of this user; refusing the ID in it")
+        return f.read(4096)
 
 
 def main() -> None:
