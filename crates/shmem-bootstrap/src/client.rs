@@ -140,7 +140,10 @@ fn attempt(
     match answer {
         Response::Ok => Ok(conn),
         Response::Rejected(why) => {
-            Err(Attempt::Fatal(Error::Bootstrap(format!("the store at {} refused this PE: {why}", cfg.url))))
+            // Whoever listens there wrote this text (the client has not authenticated the store): shortened and
+            // escaped before it reaches an exception or a terminal.
+            let why: String = why.chars().take(300).collect();
+            Err(Attempt::Fatal(Error::Bootstrap(format!("the store at {} refused this PE: {why:?}", cfg.url))))
         }
         other => Err(Attempt::Fatal(Error::Bootstrap(format!(
             "the store at {} answered the handshake with {other:?}; is it a shmem store of this version?",

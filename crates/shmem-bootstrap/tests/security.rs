@@ -5,7 +5,9 @@
 mod common;
 
 use common::{client, config, start};
-use shmem_bootstrap::wire::{client_handshake, read_frame, write_frame, Greeting, Request, Response, Role, MAX_FRAME};
+use shmem_bootstrap::wire::{
+    client_handshake, read_frame, write_frame, Challenge, Greeting, Request, Response, Role, MAX_FRAME, NONCE_LEN,
+};
 use shmem_bootstrap::{JobEvent, StoreClient, StoreConfig, StoreLimits, StoreServer};
 use shmem_core::Error;
 use std::net::TcpStream;
@@ -203,4 +205,32 @@ fn a_trickled_hello_is_closed_after_the_handshake_timeout() {
     let c = client(&cfg, 0);
     assert!(closed_within(&mut slow, Duration::from_secs(5)), "a hello trickled for {:?} was kept", start.elapsed());
     c.set("k", b"v").unwrap();
+}
+
+/// A listener at the store's address that is not the job's store (a port taken over, an ID naming another host)
+/// answers the hello with a rejection of its own: the client's error quotes at most 300 characters of it,
+/// escaped (no terminal control bytes reach an exception or a log), and an answer above the hello bound (4 KiB)
+/// is refused before anything is allocated for it.
+#[test]
+fn an_impostor_store_cannot_flood_or_garble_the_clients_error() {
+    for len in [3000usize, 100_000] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let fake = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            read_frame(&mut s, MAX_FRAME).unwrap(); // the greeting
+            write_frame(&mut s, &Challenge { nonce: vec![7; NONCE_LEN] }.to_frame().unwrap()).unwrap();
+            read_frame(&mut s, MAX_FRAME).unwrap(); // the hello
+            let why = format!("\x1b[2J\x1b[31m{}", "A".repeat(len));
+            let _ = write_frame(&mut s, &Response::Rejected(why).to_frame().unwrap());
+        });
+        let e = StoreClient::connect(&config(port, "job-token", None), 0).expect_err("an impostor's rejection");
+        let msg = e.to_string();
+        fake.join().unwrap();
+        assert!(!msg.contains('\x1b'), "raw control bytes in the error: {msg:?}");
+        assert!(msg.len() < 1000, "an error of {} bytes", msg.len());
+        if len == 3000 {
+            assert!(msg.contains("refused this PE") && msg.contains("\\u{1b}[2J"), "{msg}");
+        }
+    }
 }

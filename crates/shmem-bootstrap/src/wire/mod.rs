@@ -91,7 +91,9 @@ pub fn client_handshake<S: Read + Write>(
         Err(e) => return Response::decode(&first).map_err(|_| ReadError::Wire(e)),
     };
     write_frame(s, &Hello::prove(role, rank, token, ticket, &nonce).to_frame()?)?;
-    let answer = read_frame(s, MAX_FRAME)?;
+    // The store has not proved anything to this client: its answer (Ok, or a short rejection) is bounded as
+    // the first frames are.
+    let answer = read_frame(s, MAX_HELLO_FRAME)?;
     Ok(Response::decode(&answer)?)
 }
 
