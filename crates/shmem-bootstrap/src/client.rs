@@ -97,7 +97,24 @@ fn handshake_error(cfg: &StoreConfig, e: ReadError) -> Error {
                 "it probably requires TLS while this PE does not use it"
             }
         )),
+        ReadError::Unproven => Error::Bootstrap(format!(
+            "the listener at {url} {UNPROVEN}: it is not this job's store (another job's, or a process that took \
+             the port), or this PE has another token; nothing was sent to it"
+        )),
     }
+}
+
+/// What the client's error says when the listener could not prove the job's token ([`ReadError::Unproven`]).
+const UNPROVEN: &str = "could not prove that it knows the job's token";
+/// What the store's rejection of a wrong token says.
+const REJECTED_SECRET: &str = "secret was rejected";
+
+/// Whether `e`, an error of [`StoreClient::connect`], says that this PE's job secret and the store's differ
+/// (either side noticed): a PE that read a secret about to be replaced (a node secret file rewritten by PE 0's
+/// new attempt) reads it again on that.
+pub fn is_wrong_secret(e: &Error) -> bool {
+    let msg = e.to_string();
+    matches!(e, Error::Bootstrap(_)) && (msg.contains(UNPROVEN) || msg.contains(REJECTED_SECRET))
 }
 
 fn closed_during_handshake(cfg: &StoreConfig, why: &str) -> Error {

@@ -4,9 +4,10 @@
 //! data never goes through it.
 //!
 //! # Protocol
-//! Frames are length-prefixed (see [`wire`]) with a hard size bound ([`wire::MAX_FRAME`]); the first frame of
-//! every connection is a handshake carrying the job's secret (see [`secret`]), which must match the server's,
-//! and the rank, which the store checks (a rank joins once; see [`server`]). A malformed or
+//! Frames are length-prefixed (see [`wire`]) with a hard size bound ([`wire::MAX_FRAME`]); every connection opens
+//! with a handshake in which both sides prove the job's secret (see [`secret`]) without sending it (HMAC over
+//! each other's fresh nonces; a client sends nothing more to a listener that cannot), and the client names its
+//! rank, which the store checks (a rank joins once; see [`server`]). A malformed or
 //! oversized frame closes that connection with a logged reason; the server never crashes on input.
 //!
 //! # Operations
@@ -63,7 +64,7 @@ mod store;
 pub mod tls;
 pub mod wire;
 
-pub use client::{JobEvent, StoreClient, Watch};
+pub use client::{is_wrong_secret, JobEvent, StoreClient, Watch};
 pub use secret::{resolve_job_secret, ResolvedSecret, SecretSource};
 pub use server::{StoreLimits, StoreServer};
 pub use tls::TlsConfig;

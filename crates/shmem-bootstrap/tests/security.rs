@@ -6,7 +6,7 @@ mod common;
 
 use common::{client, config, start};
 use shmem_bootstrap::wire::{
-    client_handshake, read_frame, write_frame, Challenge, Greeting, Request, Response, Role, MAX_FRAME, NONCE_LEN,
+    read_frame, unverified_handshake, write_frame, Challenge, Greeting, Request, Response, Role, MAX_FRAME, NONCE_LEN,
 };
 use shmem_bootstrap::{JobEvent, StoreClient, StoreConfig, StoreLimits, StoreServer};
 use shmem_core::Error;
@@ -14,11 +14,12 @@ use std::net::TcpStream;
 use std::sync::mpsc::channel;
 use std::time::Duration;
 
-/// Sends a raw hello and returns the store's answer (`None`: it closed without one).
+/// Sends a raw hello and returns the store's answer (`None`: it closed without one). An outsider does not check
+/// the store's proof, so that the store's own check of the hello is what is tested.
 fn raw_hello(cfg: &StoreConfig, role: Role, rank: u32, token: &str, ticket: &[u8]) -> (TcpStream, Option<Response>) {
     let mut s = TcpStream::connect(("127.0.0.1", cfg.url.port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let answer = client_handshake(&mut s, role, rank, token, ticket.to_vec()).ok();
+    let answer = unverified_handshake(&mut s, role, rank, token, ticket.to_vec()).ok();
     (s, answer)
 }
 
@@ -64,8 +65,13 @@ fn an_outsider_with_a_guessed_token_can_do_nothing() {
         }
         let mut outsider = cfg.clone();
         outsider.token = token.into();
+        // A client with another token stops at the store's proof: it sends nothing more.
         let e = StoreClient::global_exit_from(&outsider, 1, 9).unwrap_err();
-        assert!(matches!(e, Error::Bootstrap(_)) && e.to_string().contains("secret was rejected"), "{e}");
+        let msg = e.to_string();
+        assert!(
+            matches!(e, Error::Bootstrap(_)) && msg.contains("could not prove that it knows the job's token"),
+            "{e}"
+        );
     }
     // No event reached the job, and it goes on with its data.
     assert!(rx.recv_timeout(Duration::from_millis(500)).is_err(), "an outsider disturbed the job");
@@ -191,7 +197,7 @@ fn a_trickled_hello_is_closed_after_the_handshake_timeout() {
     use std::io::Write;
     let (_server, cfg) = start();
     let mut slow = TcpStream::connect(("127.0.0.1", cfg.url.port)).unwrap();
-    let hello = Greeting.to_frame().unwrap();
+    let hello = Greeting { nonce: vec![0; NONCE_LEN] }.to_frame().unwrap();
     let start = std::time::Instant::now();
     let mut sent = 0;
     // One byte every 2 s (the per-read timeout is 10 s) until the 10 s handshake timeout is over.
@@ -207,30 +213,49 @@ fn a_trickled_hello_is_closed_after_the_handshake_timeout() {
     c.set("k", b"v").unwrap();
 }
 
-/// A listener at the store's address that is not the job's store (a port taken over, an ID naming another host)
-/// answers the hello with a rejection of its own: the client's error quotes at most 300 characters of it,
-/// escaped (no terminal control bytes reach an exception or a log), and an answer above the hello bound (4 KiB)
-/// is refused before anything is allocated for it.
+/// A listener at the store's address that is not the job's store (a port taken over, an ID naming another host):
+/// it cannot prove the job's token, so the client sends it nothing after its greeting (not even the hello) and
+/// fails naming the address; and what it may answer instead of a challenge (a rejection, read before anything
+/// is proved) reaches the client's error shortened to 300 characters and escaped, or, above the hello bound
+/// (4 KiB), not at all.
 #[test]
-fn an_impostor_store_cannot_flood_or_garble_the_clients_error() {
-    for len in [3000usize, 100_000] {
+fn an_impostor_store_learns_nothing_and_cannot_flood_or_garble_the_clients_error() {
+    enum Answer {
+        Challenge,
+        Rejected(usize),
+    }
+    for answer in [Answer::Challenge, Answer::Rejected(3000), Answer::Rejected(100_000)] {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
+        let challenge = matches!(answer, Answer::Challenge);
         let fake = std::thread::spawn(move || {
             let (mut s, _) = listener.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
             read_frame(&mut s, MAX_FRAME).unwrap(); // the greeting
-            write_frame(&mut s, &Challenge { nonce: vec![7; NONCE_LEN] }.to_frame().unwrap()).unwrap();
-            read_frame(&mut s, MAX_FRAME).unwrap(); // the hello
-            let why = format!("\x1b[2J\x1b[31m{}", "A".repeat(len));
-            let _ = write_frame(&mut s, &Response::Rejected(why).to_frame().unwrap());
+            let frame = match answer {
+                // A challenge with a proof made with another token.
+                Answer::Challenge => Challenge::prove("not-the-job-token", &[0; NONCE_LEN], vec![7; NONCE_LEN]),
+                Answer::Rejected(len) => {
+                    let why = format!("\x1b[2J\x1b[31m{}", "A".repeat(len));
+                    let _ = write_frame(&mut s, &Response::Rejected(why).to_frame().unwrap());
+                    return None;
+                }
+            };
+            write_frame(&mut s, &frame.to_frame().unwrap()).unwrap();
+            // What the client sends next: nothing (it closes).
+            Some(read_frame(&mut s, MAX_FRAME).map(|f| f.len()).map_err(|e| e.to_string()))
         });
-        let e = StoreClient::connect(&config(port, "job-token", None), 0).expect_err("an impostor's rejection");
+        let e = StoreClient::connect(&config(port, "job-token", None), 0).expect_err("an impostor's answer");
         let msg = e.to_string();
-        fake.join().unwrap();
+        let sent_after = fake.join().unwrap();
         assert!(!msg.contains('\x1b'), "raw control bytes in the error: {msg:?}");
         assert!(msg.len() < 1000, "an error of {} bytes", msg.len());
-        if len == 3000 {
-            assert!(msg.contains("refused this PE") && msg.contains("\\u{1b}[2J"), "{msg}");
+        if challenge {
+            assert!(msg.contains("could not prove that it knows the job's token"), "{msg}");
+            assert!(matches!(sent_after, Some(Err(_))), "the client sent the impostor a frame: {sent_after:?}");
         }
     }
+    // And the real store proves it: a client of the job connects.
+    let (_server, cfg) = start();
+    drop(client(&cfg, 0));
 }

@@ -443,6 +443,8 @@ fn handshake_failed(conn: Conn, peer: SocketAddr, e: ReadError) -> bool {
             warn!(%peer, "store: closing the connection from {peer}: not a handshake frame: {e}");
             linger_close(conn);
         }
+        // (Only a client's handshake checks a proof of the store.)
+        ReadError::Unproven => linger_close(conn),
     }
     false
 }
@@ -513,8 +515,8 @@ fn serve(shared: &Shared, id: u64, stream: TcpStream, peer: SocketAddr) -> bool 
         },
     };
     // The greeting: is this a shmem store client of this version at all?
-    match read_frame(&mut conn, MAX_HELLO_FRAME).map(|p| Greeting::decode(&p)) {
-        Ok(Ok(Greeting)) => {}
+    let greeting = match read_frame(&mut conn, MAX_HELLO_FRAME).map(|p| Greeting::decode(&p)) {
+        Ok(Ok(g)) => g,
         Ok(Err(e @ WireError::Version(_))) => {
             warn!(%peer, "store: rejected {peer}: {e}");
             reject(conn, &format!("{e}; run the same library version on every PE"));
@@ -526,8 +528,9 @@ fn serve(shared: &Shared, id: u64, stream: TcpStream, peer: SocketAddr) -> bool 
             return false;
         }
         Err(e) => return handshake_failed(conn, peer, e),
-    }
-    // The challenge: the hello must prove the token over this nonce (the token never travels).
+    };
+    // The challenge: the hello must prove the token over this nonce (the token never travels), and this store
+    // proves it over the greeting's.
     let nonce = match crate::secret::random_bytes(NONCE_LEN) {
         Ok(n) => n,
         Err(e) => {
@@ -535,7 +538,7 @@ fn serve(shared: &Shared, id: u64, stream: TcpStream, peer: SocketAddr) -> bool 
             return false;
         }
     };
-    let challenge = Challenge { nonce: nonce.clone() }.to_frame().unwrap_or_default();
+    let challenge = Challenge::prove(&shared.token, &greeting.nonce, nonce.clone()).to_frame().unwrap_or_default();
     if let Err(e) = write_frame(&mut conn, &challenge) {
         debug!(%peer, "store: lost {peer} during the handshake: {e}");
         return false;

@@ -19,24 +19,42 @@ pub enum Role {
 }
 
 /// The first frame of every connection, client to store: the protocol and its version, so that a stray client
-/// (HTTP, a TLS client on a plain store) or another version is recognized before anything else is exchanged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Greeting;
-
-/// The store's answer to a [`Greeting`]: a fresh random nonce that the [`Hello`]'s proof must cover, so that the
-/// job's token never crosses the wire (whoever accepts a PE's connection, a process squatting on the store's
-/// port say, learns nothing it could replay or use to join or end a job that reuses the token).
+/// (HTTP, a TLS client on a plain store) or another version is recognized before anything else is exchanged,
+/// and a fresh nonce that the store's [`Challenge`] must prove the job's token over.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Challenge {
+pub struct Greeting {
     /// [`NONCE_LEN`] random bytes, new for every connection.
     pub nonce: Vec<u8>,
 }
+
+/// The store's answer to a [`Greeting`]: a fresh random nonce that the [`Hello`]'s proof must cover, so that the
+/// job's token never crosses the wire (whoever accepts a PE's connection, a process squatting on the store's
+/// port say, learns nothing it could replay or use to join or end a job that reuses the token), and the store's
+/// own proof of the token over both nonces: a client talks to no listener that cannot give it (a squatter would
+/// otherwise be sent the PE's requests and could answer them with made-up data).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// [`NONCE_LEN`] random bytes, new for every connection.
+    pub nonce: Vec<u8>,
+    /// HMAC-SHA256 keyed with the job's token over [`STORE_PROOF_CONTEXT`], the greeting's nonce and this one.
+    pub proof: Vec<u8>,
+}
+
+impl std::fmt::Debug for Challenge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Challenge").finish_non_exhaustive()
+    }
+}
+
+/// Domain separation of the store's proof (a different context from the hello's, so neither proof can stand in
+/// for the other).
+const STORE_PROOF_CONTEXT: &[u8] = b"shmem-store-challenge-v4";
 
 /// Bytes of a [`Challenge`]'s nonce.
 pub const NONCE_LEN: usize = 32;
 
 /// Domain separation of the hello's proof (and its version).
-const PROOF_CONTEXT: &[u8] = b"shmem-store-hello-v3";
+const PROOF_CONTEXT: &[u8] = b"shmem-store-hello-v4";
 
 /// The client's second frame: who it is, and the proof that it knows the job's token: HMAC-SHA256 keyed with the
 /// token over the store's nonce, the role, the rank and the ticket.
@@ -258,26 +276,54 @@ fn versioned() -> Enc {
 }
 
 impl Greeting {
+    /// A greeting with a fresh nonce from the kernel.
+    pub fn fresh() -> std::io::Result<Greeting> {
+        Ok(Greeting { nonce: crate::secret::random_bytes(NONCE_LEN)? })
+    }
+
     /// Encodes the greeting as a complete frame.
-    pub fn to_frame(&self) -> Result<Vec<u8>, WireError> {
-        versioned().finish()
-    }
-
-    /// Decodes a greeting payload, checking magic and version.
-    pub fn decode(payload: &[u8]) -> Result<Greeting, WireError> {
-        let mut d = Dec::new(payload);
-        check_magic_version(&mut d)?;
-        d.end(Greeting)
-    }
-}
-
-impl Challenge {
-    /// Encodes the challenge as a complete frame.
     pub fn to_frame(&self) -> Result<Vec<u8>, WireError> {
         versioned().bytes(&self.nonce).finish()
     }
 
-    /// Decodes a challenge payload, checking magic, version and the nonce's length.
+    /// Decodes a greeting payload, checking magic, version and the nonce's length.
+    pub fn decode(payload: &[u8]) -> Result<Greeting, WireError> {
+        let mut d = Dec::new(payload);
+        check_magic_version(&mut d)?;
+        let nonce = d.bytes()?;
+        if nonce.len() != NONCE_LEN {
+            return Err(WireError::Invalid("greeting nonce"));
+        }
+        d.end(Greeting { nonce })
+    }
+}
+
+/// What the store's proof signs: the context, the greeting's nonce, the challenge's nonce.
+fn store_proof_message(greeting: &[u8], nonce: &[u8]) -> Vec<u8> {
+    [STORE_PROOF_CONTEXT, greeting, nonce].concat()
+}
+
+impl Challenge {
+    /// The store's answer to a greeting with nonce `greeting`: its own fresh `nonce` and the proof that it knows
+    /// `token`.
+    pub fn prove(token: &str, greeting: &[u8], nonce: Vec<u8>) -> Challenge {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, token.as_bytes());
+        let proof = ring::hmac::sign(&key, &store_proof_message(greeting, &nonce)).as_ref().to_vec();
+        Challenge { nonce, proof }
+    }
+
+    /// Whether the proof shows knowledge of `token` for the greeting's nonce `greeting` (constant time).
+    pub fn proves(&self, token: &str, greeting: &[u8]) -> bool {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, token.as_bytes());
+        ring::hmac::verify(&key, &store_proof_message(greeting, &self.nonce), &self.proof).is_ok()
+    }
+
+    /// Encodes the challenge as a complete frame.
+    pub fn to_frame(&self) -> Result<Vec<u8>, WireError> {
+        versioned().bytes(&self.nonce).bytes(&self.proof).finish()
+    }
+
+    /// Decodes a challenge payload, checking magic, version and the nonce's and proof's lengths.
     pub fn decode(payload: &[u8]) -> Result<Challenge, WireError> {
         let mut d = Dec::new(payload);
         check_magic_version(&mut d)?;
@@ -285,7 +331,11 @@ impl Challenge {
         if nonce.len() != NONCE_LEN {
             return Err(WireError::Invalid("challenge nonce"));
         }
-        d.end(Challenge { nonce })
+        let proof = d.bytes()?;
+        if proof.len() != ring::hmac::HMAC_SHA256.digest_algorithm().output_len() {
+            return Err(WireError::Invalid("challenge proof"));
+        }
+        d.end(Challenge { nonce, proof })
     }
 }
 

@@ -27,7 +27,7 @@ use std::io::{self, Read, Write};
 pub const MAGIC: [u8; 4] = *b"SHKV";
 /// Protocol version; a store rejects clients that speak another one (2: watch tickets and exit connections; 3:
 /// the token is proved against the store's challenge, never sent).
-pub const VERSION: u16 = 3;
+pub const VERSION: u16 = 4;
 /// Hard bound of a frame's payload (64 MiB): a control-plane store needs no more.
 pub const MAX_FRAME: usize = 64 << 20;
 /// Bound of the first frame, read before the peer is authenticated.
@@ -71,12 +71,13 @@ pub enum WireError {
 }
 
 /// The client's side of the handshake over `s` (a connected socket, or a TLS stream on one): the greeting, the
-/// store's challenge, the hello proving `token` for `rank` in `role` (with `ticket` for a watch); returns the
-/// store's answer to the hello, `Ok` or `Rejected`. A store that refuses the greeting (another version) answers
-/// it with `Rejected` at once: returned as is.
+/// store's challenge and its proof of `token` (checked before anything more is sent), the hello proving `token`
+/// for `rank` in `role` (with `ticket` for a watch); returns the store's answer to the hello, `Ok` or `Rejected`.
+/// A store that refuses the greeting (another version) answers it with `Rejected` at once: returned as is.
 ///
 /// # Errors
-/// I/O errors, and a frame that is neither a challenge nor a response (`ReadError::Wire`).
+/// I/O errors, a frame that is neither a challenge nor a response (`ReadError::Wire`), a challenge whose proof
+/// does not hold for `token` (`ReadError::Unproven`: not this job's store).
 pub fn client_handshake<S: Read + Write>(
     s: &mut S,
     role: Role,
@@ -84,15 +85,44 @@ pub fn client_handshake<S: Read + Write>(
     token: &str,
     ticket: Vec<u8>,
 ) -> Result<Response, ReadError> {
-    write_frame(s, &Greeting.to_frame()?)?;
+    handshake(s, role, rank, token, ticket, true)
+}
+
+/// [`client_handshake`] without the check of the store's proof: the handshake of an outsider that does not care
+/// who answers, so that tests can check the store's own refusal of a wrong token.
+#[doc(hidden)]
+pub fn unverified_handshake<S: Read + Write>(
+    s: &mut S,
+    role: Role,
+    rank: u32,
+    token: &str,
+    ticket: Vec<u8>,
+) -> Result<Response, ReadError> {
+    handshake(s, role, rank, token, ticket, false)
+}
+
+fn handshake<S: Read + Write>(
+    s: &mut S,
+    role: Role,
+    rank: u32,
+    token: &str,
+    ticket: Vec<u8>,
+    verify: bool,
+) -> Result<Response, ReadError> {
+    let greeting = Greeting::fresh()?;
+    write_frame(s, &greeting.to_frame()?)?;
     let first = read_frame(s, MAX_HELLO_FRAME)?;
-    let nonce = match Challenge::decode(&first) {
-        Ok(c) => c.nonce,
+    let challenge = match Challenge::decode(&first) {
+        Ok(c) => c,
         Err(e) => return Response::decode(&first).map_err(|_| ReadError::Wire(e)),
     };
-    write_frame(s, &Hello::prove(role, rank, token, ticket, &nonce).to_frame()?)?;
-    // The store has not proved anything to this client: its answer (Ok, or a short rejection) is bounded as
-    // the first frames are.
+    // Nothing more goes to a listener that cannot prove the token: not even the hello.
+    if verify && !challenge.proves(token, &greeting.nonce) {
+        return Err(ReadError::Unproven);
+    }
+    write_frame(s, &Hello::prove(role, rank, token, ticket, &challenge.nonce).to_frame()?)?;
+    // The store has not proved anything to an outsider: its answer (Ok, or a short rejection) is bounded as the
+    // first frames are.
     let answer = read_frame(s, MAX_HELLO_FRAME)?;
     Ok(Response::decode(&answer)?)
 }
@@ -109,6 +139,9 @@ pub enum ReadError {
     /// The frame header was invalid (oversize).
     #[error("{0}")]
     Wire(#[from] WireError),
+    /// The listener answered the greeting without a valid proof of the job's token: it is not this job's store.
+    #[error("the listener could not prove that it knows the job's token")]
+    Unproven,
 }
 
 mod codec;

@@ -48,8 +48,9 @@ fn responses() -> Vec<Response> {
 fn round_trips() {
     let hello = Hello::prove(Role::Watch, 7, "secret", vec![1, 2, 3], &[9; NONCE_LEN]);
     assert_eq!(Hello::decode(payload(&hello.to_frame().unwrap())).unwrap(), hello);
-    assert_eq!(Greeting::decode(payload(&Greeting.to_frame().unwrap())), Ok(Greeting));
-    let challenge = Challenge { nonce: (0..NONCE_LEN as u8).collect() };
+    let greeting = Greeting { nonce: vec![5; NONCE_LEN] };
+    assert_eq!(Greeting::decode(payload(&greeting.to_frame().unwrap())), Ok(greeting));
+    let challenge = Challenge::prove("secret", &[5; NONCE_LEN], (0..NONCE_LEN as u8).collect());
     assert_eq!(Challenge::decode(payload(&challenge.to_frame().unwrap())).unwrap(), challenge);
     for r in requests() {
         assert_eq!(Request::decode(payload(&r.to_frame().unwrap())).unwrap(), r);
@@ -69,10 +70,15 @@ fn every_truncation_is_an_error() {
     for cut in 0..p.len() {
         assert!(Hello::decode(&p[..cut]).is_err(), "hello cut at {cut}");
     }
-    let challenge = Challenge { nonce: vec![1; NONCE_LEN] }.to_frame().unwrap();
+    let challenge = Challenge::prove("t", &[2; NONCE_LEN], vec![1; NONCE_LEN]).to_frame().unwrap();
     let p = payload(&challenge);
     for cut in 0..p.len() {
         assert!(Challenge::decode(&p[..cut]).is_err(), "challenge cut at {cut}");
+    }
+    let greeting = Greeting { nonce: vec![3; NONCE_LEN] }.to_frame().unwrap();
+    let p = payload(&greeting);
+    for cut in 0..p.len() {
+        assert!(Greeting::decode(&p[..cut]).is_err(), "greeting cut at {cut}");
     }
     for r in requests() {
         let f = r.to_frame().unwrap();
@@ -106,10 +112,12 @@ fn unknown_opcodes_bad_tags_and_trailing_bytes() {
 
 #[test]
 fn greeting_and_challenge_check_magic_then_version() {
-    for mut f in [Greeting.to_frame().unwrap(), Challenge { nonce: vec![0; NONCE_LEN] }.to_frame().unwrap()] {
+    let greeting = Greeting { nonce: vec![0; NONCE_LEN] }.to_frame().unwrap();
+    let greeting_len = greeting.len();
+    for mut f in [greeting, Challenge::prove("t", &[0; NONCE_LEN], vec![0; NONCE_LEN]).to_frame().unwrap()] {
         let decode = |f: &[u8]| {
             let (g, c) = (Greeting::decode(&f[4..]).map(|_| ()), Challenge::decode(&f[4..]).map(|_| ()));
-            if f.len() == 14 {
+            if f.len() == greeting_len {
                 g
             } else {
                 c
@@ -125,9 +133,22 @@ fn greeting_and_challenge_check_magic_then_version() {
         assert_eq!(decode(&f), Err(WireError::Version(2)));
     }
     assert_eq!(
-        Challenge::decode(&Challenge { nonce: vec![0; 8] }.to_frame().unwrap()[4..]),
+        Challenge::decode(&Challenge::prove("t", &[0; NONCE_LEN], vec![0; 8]).to_frame().unwrap()[4..]),
         Err(WireError::Invalid("challenge nonce"))
     );
+    let short_proof = Challenge { nonce: vec![0; NONCE_LEN], proof: vec![0; 8] }.to_frame().unwrap();
+    assert_eq!(Challenge::decode(&short_proof[4..]), Err(WireError::Invalid("challenge proof")));
+    assert_eq!(
+        Greeting::decode(&Greeting { nonce: vec![0; 8] }.to_frame().unwrap()[4..]),
+        Err(WireError::Invalid("greeting nonce"))
+    );
+    // The store's proof holds only for its token and the greeting it answers, and is not a hello's.
+    let c = Challenge::prove("job", &[1; NONCE_LEN], vec![2; NONCE_LEN]);
+    assert!(c.proves("job", &[1; NONCE_LEN]));
+    assert!(!c.proves("other", &[1; NONCE_LEN]));
+    assert!(!c.proves("job", &[3; NONCE_LEN]));
+    let h = Hello::prove(Role::Client, 0, "job", Vec::new(), &[2; NONCE_LEN]);
+    assert!(!Challenge { nonce: vec![2; NONCE_LEN], proof: h.proof }.proves("job", &[1; NONCE_LEN]));
     let mut h = Hello::prove(Role::Client, 0, "t", Vec::new(), &[0; NONCE_LEN]).to_frame().unwrap();
     h[4] = 9;
     assert_eq!(Hello::decode(&h[4..]), Err(WireError::Invalid("connection role")));

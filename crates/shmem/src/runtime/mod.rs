@@ -232,7 +232,7 @@ impl Runtime {
             while me.0 != 0
                 && secret.source == shmem_bootstrap::SecretSource::NodeFile
                 && !left().is_zero()
-                && matches!(&client, Err(e) if e.to_string().contains("secret was rejected"))
+                && matches!(&client, Err(e) if shmem_bootstrap::is_wrong_secret(e))
             {
                 std::thread::sleep(std::time::Duration::from_millis(50));
                 let again = shmem_bootstrap::resolve_job_secret(&cfg.url, me.0, None, false, init_deadline)?;
