@@ -36,7 +36,7 @@ pub struct Greeting {
 pub struct Challenge {
     /// [`NONCE_LEN`] random bytes, new for every connection.
     pub nonce: Vec<u8>,
-    /// HMAC-SHA256 keyed with the job's token over [`STORE_PROOF_CONTEXT`], the greeting's nonce and this one.
+    /// HMAC-SHA256 keyed with the job's token over a context string of its own, the greeting's nonce and this one.
     pub proof: Vec<u8>,
 }
 
