@@ -1314,8 +1314,10 @@ def aclshmem_get8_nbi(dst: _Local, src: _Addr, elem_size: int, pe: int) -> None:
 
 def aclshmem_get_unique_id() -> UniqueId:
     """Makes a unique ID for a new job; call it on the process that will be PE 0. It binds the store's port now
-    (`SHMEM_UID_SESSION_ID=host:port`, `SHMEM_UID_SOCK_IFNAME=<ifname>[:inet4|inet6]`, else loopback) and draws
-    the job's secret. Raises ShmemError (INVALID_PARAM naming the candidate interfaces when none fits)."""
+    (`SHMEM_UID_SESSION_ID=host:port`, `SHMEM_UID_SOCK_IFNAME=<ifname>[:inet4|inet6]`, else loopback when the
+    launcher's variables say the job runs on one node, else the interface of the default route) and draws the
+    job's secret. The ID is a credential: hand it only to the job's ranks. Raises ShmemError (INVALID_PARAM
+    naming the candidate interfaces when none fits)."""
     ...
 
 def aclshmem_getmem(dst: _Local, src: _Addr, elem_size: int, pe: int) -> None:

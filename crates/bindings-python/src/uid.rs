@@ -156,8 +156,10 @@ fn _unique_id_rebuild(version: i32, my_pe: i32, n_pes: i32, internal: &[u8]) -> 
 }
 
 /// Makes a unique ID for a new job; call it on the process that will be PE 0. It binds the store's port now
-/// (`SHMEM_UID_SESSION_ID=host:port`, `SHMEM_UID_SOCK_IFNAME=<ifname>[:inet4|inet6]`, else loopback) and draws
-/// the job's secret. Raises ShmemError (INVALID_PARAM naming the candidate interfaces when none fits).
+/// (`SHMEM_UID_SESSION_ID=host:port`, `SHMEM_UID_SOCK_IFNAME=<ifname>[:inet4|inet6]`, else loopback when the
+/// launcher's variables say the job runs on one node, else the interface of the default route) and draws the
+/// job's secret. The ID is a credential: hand it only to the job's ranks. Raises ShmemError (INVALID_PARAM
+/// naming the candidate interfaces when none fits).
 #[pyfunction]
 fn aclshmem_get_unique_id(py: Python<'_>) -> PyResult<PyUniqueId> {
     let id = py.detach(uid::UniqueId::generate).py()?;
