@@ -7,9 +7,18 @@ use std::sync::Mutex;
 
 static RESERVED: Mutex<Vec<(StoreUrl, TcpListener)>> = Mutex::new(Vec::new());
 
-/// Keeps `listener`, bound to `url`, until an init serves on it.
+/// Most listeners kept at a time: a process that makes IDs it never inits with (a loop, a test, IDs for jobs
+/// another process serves) would otherwise hold a port and a descriptor for each until it exits. One more closes
+/// the oldest: an init with that ID as PE 0 then binds its port again (as after a reservation was used).
+pub(crate) const MAX_RESERVED: usize = 8;
+
+/// Keeps `listener`, bound to `url`, until an init serves on it (closing the oldest beyond [`MAX_RESERVED`]).
 pub(crate) fn reserve(url: StoreUrl, listener: TcpListener) {
-    RESERVED.lock().unwrap_or_else(|e| e.into_inner()).push((url, listener));
+    let mut r = RESERVED.lock().unwrap_or_else(|e| e.into_inner());
+    if r.len() >= MAX_RESERVED {
+        r.remove(0);
+    }
+    r.push((url, listener));
 }
 
 /// Whether a listener for `url` is reserved in this process.

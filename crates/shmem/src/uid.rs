@@ -466,8 +466,26 @@ mod tests {
         }
     }
 
+    /// IDs never used to init do not pile up listeners: after many, this process holds at most MAX_RESERVED
+    /// of them (the newest), each still bound.
+    /// The reservations are per process: the tests that make IDs run one at a time (the cap would close one's
+    /// listener under the other).
+    static GENERATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    #[test]
+    fn unused_ids_keep_at_most_a_few_listeners() {
+        let _one = GENERATING.lock().unwrap_or_else(|e| e.into_inner());
+        let ids: Vec<UniqueId> =
+            (0..3 * crate::reserved::MAX_RESERVED).map(|_| UniqueId::generate().unwrap()).collect();
+        let held = ids.iter().filter(|id| id.reserved_here()).count();
+        assert!(held <= crate::reserved::MAX_RESERVED, "{held} listeners held");
+        assert!(ids.iter().rev().take(crate::reserved::MAX_RESERVED / 2).all(|id| id.reserved_here()), "the newest");
+        assert!(!ids[0].reserved_here(), "the oldest was kept");
+    }
+
     #[test]
     fn generate_binds_and_reserves() {
+        let _one = GENERATING.lock().unwrap_or_else(|e| e.into_inner());
         let id = UniqueId::generate().unwrap();
         assert!(id.url().port > 1024);
         assert!(id.reserved_here());
