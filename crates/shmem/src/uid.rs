@@ -129,8 +129,20 @@ impl UniqueId {
         let (Some(url), Some(secret), Some(interface), None) = (it.next(), it.next(), it.next(), it.next()) else {
             return Err(bad("wrong number of fields"));
         };
+        // What `generate` makes and nothing else: 128 random bits in lowercase hex (a hand-made ID with a short
+        // secret would protect nothing), and an IP address of the right family (a host name would be resolved
+        // at init, outside the init deadline, and could point anywhere).
+        if secret.len() != 2 * SECRET_BYTES || !secret.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(bad("the secret is not 32 lowercase hex digits"));
+        }
         let secret = JobSecret::new(secret).map_err(|_| bad("empty secret"))?;
-        Ok(UniqueId { url: StoreUrl::parse(url)?, secret, interface: interface.to_string() })
+        let url = StoreUrl::parse(url)?;
+        match url.host.parse::<IpAddr>() {
+            Ok(ip) if ip.is_ipv6() == url.ipv6 => {}
+            _ => return Err(bad(&format!("the store address {:?} is not an IP address of its scheme", url.host))),
+        }
+        Ok(UniqueId { url, secret, interface: interface.to_string() })
     }
 
     /// The attributes of PE `my_pe` of `n_pes` with `mem_size` bytes of heap for a job started from this ID:
@@ -173,8 +185,11 @@ fn url_of(addr: SocketAddr) -> Result<StoreUrl> {
 }
 
 /// 16 random bytes from the kernel, as hex.
+/// Random bytes in an ID's secret (written as twice as many hex digits).
+const SECRET_BYTES: usize = 16;
+
 fn random_secret() -> Result<String> {
-    let mut b = [0u8; 16];
+    let mut b = [0u8; SECRET_BYTES];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut b))
         .map_err(|e| Error::Inner(format!("cannot read /dev/urandom for the job secret: {e}")))?;
@@ -455,6 +470,25 @@ mod tests {
         for b in [vec![0u8; UID_INNER_LEN], bad, raw[..10].to_vec()] {
             assert_eq!(UniqueId::from_bytes(&b).unwrap_err().code(), -1);
         }
+        // Only what `generate` makes: a 32-digit lowercase hex secret, an IP address of the URL's family.
+        let forged = |url: &str, secret: &str| {
+            let mut b = format!("{MAGIC}\n{url}\n{secret}\nlo").into_bytes();
+            b.resize(UID_INNER_LEN, 0);
+            UniqueId::from_bytes(&b)
+        };
+        assert!(forged("tcp://127.0.0.1:40000", &"0f".repeat(16)).is_ok());
+        assert!(forged("tcp6://[::1]:40000", &"0f".repeat(16)).is_ok());
+        for (url, secret, why) in [
+            ("tcp://127.0.0.1:40000", "x", "secret"),
+            ("tcp://127.0.0.1:40000", &"0F".repeat(16), "secret"),
+            ("tcp://127.0.0.1:40000", &"0f".repeat(17), "secret"),
+            ("tcp://store.example:40000", &"0f".repeat(16), "IP address"),
+            ("tcp://localhost:40000", &"0f".repeat(16), "IP address"),
+        ] {
+            let e = forged(url, secret).unwrap_err();
+            assert_eq!(e.code(), -1, "{url} {secret}");
+            assert!(e.to_string().contains(why), "{url} {secret}: {e}");
+        }
     }
 
     #[test]
@@ -466,12 +500,12 @@ mod tests {
         }
     }
 
-    /// IDs never used to init do not pile up listeners: after many, this process holds at most MAX_RESERVED
-    /// of them (the newest), each still bound.
     /// The reservations are per process: the tests that make IDs run one at a time (the cap would close one's
     /// listener under the other).
     static GENERATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+    /// IDs never used to init do not pile up listeners: after many, this process holds at most MAX_RESERVED
+    /// of them (the newest), each still bound.
     #[test]
     fn unused_ids_keep_at_most_a_few_listeners() {
         let _one = GENERATING.lock().unwrap_or_else(|e| e.into_inner());
