@@ -69,7 +69,7 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX)
 }
 
-fn handshake_error(cfg: &StoreConfig, e: ReadError) -> Error {
+fn handshake_error(cfg: &StoreConfig, waited: Duration, e: ReadError) -> Error {
     let url = &cfg.url;
     match e {
         ReadError::Io(e) => match tls_error(&e) {
@@ -83,8 +83,8 @@ fn handshake_error(cfg: &StoreConfig, e: ReadError) -> Error {
                 url.host
             )),
             None if is_timeout(&e) => Error::Bootstrap(format!(
-                "the store at {url} did not answer the handshake within {:?}; is something else listening there?",
-                cfg.op_timeout
+                "the store at {url} did not answer the handshake within {waited:?}; is something else listening \
+                 there, or did PE 0 not reach its init in time?"
             )),
             None => closed_during_handshake(cfg, &e.to_string()),
         },
@@ -129,19 +129,24 @@ fn closed_during_handshake(cfg: &StoreConfig, why: &str) -> Error {
     ))
 }
 
-/// One connection attempt to `addr`: TCP connect, TLS session if configured, hello, answer.
+/// One connection attempt to `addr`: TCP connect, TLS session if configured, hello, answer. The handshake may
+/// wait until `deadline` (the connect deadline: for init, what is left of the init timeout), not just the
+/// operation timeout: a store that has not started serving yet (PE 0 made the unique ID and binds its port, but
+/// inits later) keeps this connection in its listener's backlog until it does.
 fn attempt(
     cfg: &StoreConfig,
     addr: std::net::SocketAddr,
     (role, rank, ticket): (Role, u32, &[u8]),
     tls: Option<&Arc<ClientConfig>>,
     connect_timeout: Duration,
+    deadline: Instant,
 ) -> std::result::Result<Conn, Attempt> {
     let tcp = TcpStream::connect_timeout(&addr, nonzero(connect_timeout))
         .map_err(|e| Attempt::Retry(format!("{addr}: {e}")))?;
     let setup = |e: std::io::Error| Attempt::Fatal(Error::Bootstrap(format!("cannot set up a socket to {addr}: {e}")));
     tcp.set_nodelay(true).map_err(setup)?;
-    tcp.set_read_timeout(Some(nonzero(cfg.op_timeout))).map_err(setup)?;
+    let handshake_for = deadline.saturating_duration_since(Instant::now()).max(cfg.op_timeout);
+    tcp.set_read_timeout(Some(nonzero(handshake_for))).map_err(setup)?;
     tcp.set_write_timeout(Some(nonzero(cfg.op_timeout))).map_err(setup)?;
     let mut conn = match tls {
         None => Conn::Plain(tcp),
@@ -153,9 +158,13 @@ fn attempt(
         }
     };
     let answer = client_handshake(&mut conn, role, rank, &cfg.token, ticket.to_vec())
-        .map_err(|e| Attempt::Fatal(handshake_error(cfg, e)))?;
+        .map_err(|e| Attempt::Fatal(handshake_error(cfg, handshake_for, e)))?;
     match answer {
-        Response::Ok => Ok(conn),
+        Response::Ok => {
+            // Every later answer is bounded by the operation timeout.
+            conn.tcp().set_read_timeout(Some(nonzero(cfg.op_timeout))).map_err(setup)?;
+            Ok(conn)
+        }
         Response::Rejected(why) => {
             // Whoever listens there wrote this text (the client has not authenticated the store): shortened and
             // escaped before it reaches an exception or a terminal.
@@ -183,7 +192,7 @@ fn open(
         for &addr in &addrs {
             let left = deadline.saturating_duration_since(Instant::now());
             let left = left.clamp(Duration::from_millis(500), Duration::from_secs(2));
-            match attempt(cfg, addr, (role, rank, &ticket), tls, left) {
+            match attempt(cfg, addr, (role, rank, &ticket), tls, left, deadline) {
                 Ok(conn) => return Ok(conn),
                 Err(Attempt::Fatal(e)) => return Err(e),
                 Err(Attempt::Retry(why)) => last = why,

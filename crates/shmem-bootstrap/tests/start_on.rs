@@ -34,3 +34,25 @@ fn clients_that_connect_before_the_store_serves_are_served() {
     assert!(wrong.is_err());
     server.shutdown();
 }
+
+/// A PE whose store (PE 0) starts serving later than the operation timeout after the PE connected, but within
+/// the connect (init) deadline, still joins: the handshake waits until that deadline, not the operation timeout
+/// (a unique-ID job whose PE 0 does its own work between making the ID and its init).
+#[test]
+fn a_store_that_starts_after_the_operation_timeout_is_still_joined() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().unwrap().port();
+    let mut cfg = config(port, "uid-secret", None);
+    cfg.op_timeout = Duration::from_millis(500);
+    let early = {
+        let cfg = cfg.clone();
+        thread::spawn(move || StoreClient::connect(&cfg, 1).map(|c| c.set("early", b"joined").map(|()| c)))
+    };
+    thread::sleep(Duration::from_millis(1500)); // three operation timeouts in the listener's backlog
+    let server = StoreServer::start_on(listener, &cfg, StoreLimits::default()).expect("serves on the bound listener");
+    let joined = early.join().unwrap().expect("connects").expect("sets");
+    let c = client(&cfg, 0);
+    assert_eq!(c.get("early", Duration::from_secs(5)).unwrap(), b"joined");
+    drop(joined);
+    server.shutdown();
+}
