@@ -511,10 +511,13 @@ mod tests {
         let _one = GENERATING.lock().unwrap_or_else(|e| e.into_inner());
         let ids: Vec<UniqueId> =
             (0..3 * crate::reserved::MAX_RESERVED).map(|_| UniqueId::generate().unwrap()).collect();
-        let held = ids.iter().filter(|id| id.reserved_here()).count();
-        assert!(held <= crate::reserved::MAX_RESERVED, "{held} listeners held");
+        // By address: a port the cap closed may be bound again by a later ID (the same URL, reserved again).
+        let held: std::collections::HashSet<String> =
+            ids.iter().filter(|id| id.reserved_here()).map(|id| id.url().to_string()).collect();
+        assert!(held.len() <= crate::reserved::MAX_RESERVED, "{} listeners held", held.len());
         assert!(ids.iter().rev().take(crate::reserved::MAX_RESERVED / 2).all(|id| id.reserved_here()), "the newest");
-        assert!(!ids[0].reserved_here(), "the oldest was kept");
+        let reused = ids[1..].iter().any(|id| id.url() == ids[0].url());
+        assert!(reused || !ids[0].reserved_here(), "the oldest was kept");
     }
 
     #[test]
