@@ -26,6 +26,25 @@ pub(crate) unsafe fn read_raw(fd: RawFd, dst: *mut u8, len: usize) -> io::Result
     }
 }
 
+/// As [`read_raw`], leaving the bytes in the socket's receive queue (`MSG_PEEK`): the next read returns them
+/// again.
+///
+/// # Safety
+/// As [`read_raw`].
+pub(crate) unsafe fn peek_raw(fd: RawFd, dst: *mut u8, len: usize) -> io::Result<usize> {
+    loop {
+        // SAFETY: the caller guarantees dst..dst+len is writable; recv(2) writes at most len bytes there.
+        let n = unsafe { libc::recv(fd, dst.cast(), len, libc::MSG_DONTWAIT | libc::MSG_PEEK) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
 /// Writes as much of `src..src+len` to `fd` as the socket takes now, without waiting for room: the number of
 /// bytes written (less than `len` when the socket is full).
 ///
