@@ -35,6 +35,8 @@
  *               shmem_putmem + shmem_fence + shmem_long_atomic_set and
  *               shmem_long_wait_until (Open MPI 4.1.x implements 1.4 only).
  *   put_bw      shmem_putmem(size) + shmem_quiet, repeated                [GB/s]
+ *   put_stream_bw  shmem_putmem(size) repeated, one shmem_quiet at the
+ *               end of the batch                                         [GB/s]
  *   get_bw      shmem_getmem(size), repeated                              [GB/s]
  *   barrier_lat shmem_barrier_all over all PEs of the job; size = n_pes   [ns]
  *   fadd_lat    shmem_long_atomic_fetch_add on a word of PE 1; size = 8   [ns]
@@ -149,6 +151,14 @@ static void k_put(size_t size, long iters)
         shmem_putmem(sym_buf, priv_buf, size, 1);
         shmem_quiet();
     }
+}
+
+static void k_put_stream(size_t size, long iters)
+{
+    if (me != 0) return;
+    for (long i = 0; i < iters; i++)
+        shmem_putmem(sym_buf, priv_buf, size, 1);
+    shmem_quiet();
 }
 
 static void k_get(size_t size, long iters)
@@ -428,6 +438,10 @@ int main(int argc, char **argv)
         for (size_t s = 4096; s <= g_max; s *= 4) {
             double t = measure(k_put, s);
             emit("put_bw", s, (double)s / t, "GB/s");
+        }
+        for (size_t s = 4096; s <= g_max; s *= 4) {
+            double t = measure(k_put_stream, s);
+            emit("put_stream_bw", s, (double)s / t, "GB/s");
         }
         for (size_t s = 4096; s <= g_max; s *= 4) {
             double t = measure(k_get, s);

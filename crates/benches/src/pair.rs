@@ -263,6 +263,24 @@ impl Pair {
         Ok(t.elapsed())
     }
 
+    /// `iters` x `api::putmem` of `size` bytes into PE 1 back to back, then one `api::quiet`; the elapsed time.
+    /// A stream of puts with one completion at its end, as the raw TCP stream it is compared with is a stream of
+    /// writes with one acknowledgement at its end ([`Pair::put_batch`] completes every put before the next).
+    ///
+    /// # Errors
+    /// Runtime errors.
+    pub fn put_stream_batch(&self, size: usize, iters: u64) -> Result<Duration> {
+        let (dst, src) = (self.data.addr(), self.local()[..size].as_ptr());
+        let t = Instant::now();
+        for _ in 0..iters {
+            // SAFETY: as in `put_batch`: `src` points to `size` readable bytes of `self.local`, alive and
+            // unmodified for the whole call; the runtime checks `dst..dst+size` against PE 1's heap.
+            unsafe { api::putmem(dst, src, size, 1)? };
+        }
+        api::quiet()?;
+        Ok(t.elapsed())
+    }
+
     /// `iters` x `api::putmem_nbi` of `size` bytes into PE 1, timing only the issue calls: the puts go out in
     /// chunks of [`nbi_chunk`]`(size)` back-to-back issues (timed), each chunk followed by an `api::quiet`
     /// (not timed), so that the queued work stays bounded. Returns `(issue time, wall time of the batch)`.

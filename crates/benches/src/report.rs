@@ -369,8 +369,11 @@ pub const TCP_BW_TARGET_FROM: u64 = 1 << 20;
 /// The TCP engine's targets (issue 13) for the rows of `engines` (a TCP set): at 8 B, put + quiet, get and
 /// fetch-add (each a round trip) <= 1.3x the raw TCP round trip between the same PEs, put-with-signal one-way
 /// <= 1.3x the raw one-way (half the ping-pong; both from the faster of the blocking and the spinning raw
-/// ping-pong, as the rows carry it), each <= 1.0x Open MPI OSHMEM over TCP; put/get bandwidth from
-/// [`TCP_BW_TARGET_FROM`] up >= 0.8x the raw TCP stream and >= 1.0x OSHMEM over TCP (worst size counts).
+/// ping-pong, as the rows carry it), each <= 1.0x Open MPI OSHMEM over TCP; bandwidth from [`TCP_BW_TARGET_FROM`]
+/// up (worst size counts) >= 0.8x the raw TCP stream and >= 1.0x OSHMEM over TCP, each against its like: the raw
+/// stream (writes back to back, one acknowledgement at the end) against the put stream (`put_stream_bw`: puts back
+/// to back, one quiet at the end), OSHMEM's put + quiet per message against ours (`put_bw`, also shown against the
+/// raw stream), and blocking gets (a round trip each) against both.
 pub fn check_tcp_targets(rows: &[Row], engines: crate::engines::EngineSet) -> Vec<TargetCheck> {
     let sfx = engines.suffix();
     let mut v = Vec::new();
@@ -394,9 +397,9 @@ pub fn check_tcp_targets(rows: &[Row], engines: crate::engines::EngineSet) -> Ve
             });
         }
     }
-    for base in ["put_bw", "get_bw"] {
+    for (base, against) in [("put_bw", &[true][..]), ("put_stream_bw", &[false, true]), ("get_bw", &[false, true])] {
         let metric = format!("{base}{sfx}");
-        for (osh, limit) in [(false, 0.8), (true, 1.0)] {
+        for (osh, limit) in against.iter().map(|&osh| (osh, if osh { 1.0 } else { 0.8 })) {
             let worst = worst_ratio(rows, &metric, TCP_BW_TARGET_FROM, |r| {
                 if osh {
                     r.ratio_openshmem()
@@ -713,6 +716,33 @@ mod tests {
         // MTE|SDMA: only the issue and overlap targets (its blocking puts go to MTE).
         let ctx = SdmaContext { engines: EngineSet::MteSdma, channels: Some(1), cores: 4 };
         assert_eq!(check_sdma_targets(&rows, &ctx).len(), 2);
+    }
+
+    /// The TCP bandwidth targets compare like with like: the put stream and blocking gets with the raw stream,
+    /// put + quiet per message (and the rest) with OSHMEM over TCP; the worst size from 1 MiB up counts.
+    #[test]
+    fn tcp_bandwidth_targets_compare_like_with_like() {
+        use crate::engines::EngineSet;
+        let bw = |metric: &str, size: u64, ours: f64, raw: f64, osh: f64| Row {
+            openshmem: Some(osh),
+            ..engine_row(metric, size, Unit::GbPerS, ours, Some(raw))
+        };
+        let rows = vec![
+            bw("put_bw[tcp]", 1 << 20, 6.0, 10.0, 2.0),
+            bw("put_stream_bw[tcp]", 64 << 10, 1.0, 10.0, 2.0),
+            bw("put_stream_bw[tcp]", 1 << 20, 9.0, 10.0, 2.0),
+            bw("put_stream_bw[tcp]", 16 << 20, 7.0, 10.0, 8.0),
+            bw("get_bw[tcp]", 1 << 20, 7.0, 10.0, 8.0),
+        ];
+        let checks = check_tcp_targets(&rows, EngineSet::Tcp);
+        let get = |what: &str| checks.iter().find(|c| c.what == what).unwrap_or_else(|| panic!("no {what}"));
+        assert!(checks.iter().all(|c| c.what != "put_bw[tcp] >= 1 MiB / raw TCP stream"));
+        assert_eq!(get("put_bw[tcp] >= 1 MiB / OSHMEM over TCP").met(), Some(true));
+        let stream = get("put_stream_bw[tcp] >= 1 MiB / raw TCP stream");
+        assert_eq!((stream.value, stream.met(), stream.at.as_str()), (Some(0.7), Some(false), "worst at 16 MiB"));
+        assert_eq!(get("put_stream_bw[tcp] >= 1 MiB / OSHMEM over TCP").value, Some(0.875));
+        assert_eq!(get("get_bw[tcp] >= 1 MiB / raw TCP stream").met(), Some(false));
+        assert_eq!(get("get_bw[tcp] >= 1 MiB / OSHMEM over TCP").met(), Some(false));
     }
 
     #[test]
