@@ -326,7 +326,7 @@ impl Shared {
         if n.is_multiple_of(DRIVE_STAMP_EVERY) || self.driven_at.load(Ordering::Relaxed) == 0 {
             self.driven_at.store(self.now_ns().max(1), Ordering::Relaxed);
         }
-        self.serve_ready()
+        self.serve_ready(Reader::Waiter)
     }
 
     /// How many times the progress thread took this PE's connections out of its `epoll` set for a driver.
@@ -336,7 +336,8 @@ impl Shared {
 
     /// What [`Shared::drive`] does without parking the progress thread: a reply waiter's spin serves with it,
     /// as it is not a driver (a park it refreshed would keep every later wait of this PE in the serving mode).
-    fn serve_ready(&self) -> bool {
+    /// `reader`: how this thread reads ([`Reader`]).
+    fn serve_ready(&self, reader: Reader) -> bool {
         let mut s = match self.server.try_lock() {
             Ok(s) => s,
             Err(TryLockError::Poisoned(e)) => e.into_inner(),
@@ -346,7 +347,7 @@ impl Shared {
         if s.conns.len() <= DIRECT_READS && s.conns.iter().all(|c| !matches!(c.state, State::Sending { .. })) {
             s.direct = s.direct.wrapping_add(1);
             if s.direct % LISTENER_EVERY != 0 {
-                return s.serve_direct(&self.target);
+                return s.serve_direct(&self.target, reader);
             }
         }
         s.fds.clear();
@@ -359,7 +360,7 @@ impl Shared {
         let listener_ready = s.fds[0].revents != 0;
         let ready: Vec<RawFd> = s.fds[1..].iter().filter(|p| p.revents != 0).map(|p| p.fd).collect();
         // (A connection accepted here joins the progress thread's epoll set at once: no kick needed.)
-        s.serve(&self.target, Reader::Waiter, listener_ready, &ready);
+        s.serve(&self.target, reader, listener_ready, &ready);
         true
     }
 
@@ -406,7 +407,10 @@ impl Shared {
                 // this caller spins on, runs only once the spin ends; measured on the 2-vCPU VM, `shmem-bench
                 // --engines tcp-netns`, 8 B get: 85-95 us per get, about this spin and the server's own one in
                 // a row, in most runs; 6-7 us with the yield).
-                if !self.serve_ready() {
+                // It peeks only while a driver keeps the progress thread off the sockets: else the bytes it left
+                // in a socket would wake the progress thread, which watches that socket, for nothing.
+                let reader = if self.driver_left().is_some() { Reader::Waiter } else { Reader::ProgressThread };
+                if !self.serve_ready(reader) {
                     std::thread::yield_now();
                 }
                 continue;
@@ -592,11 +596,11 @@ impl Server {
 
     /// Reads every connection directly, without asking `poll(2)` first (see [`DIRECT_READS`]; none of them is
     /// streaming a reply); `true` when some connection gave bytes or ended.
-    fn serve_direct(&mut self, t: &Target) -> bool {
+    fn serve_direct(&mut self, t: &Target, reader: Reader) -> bool {
         let mut took = false;
         for i in (0..self.conns.len()).rev() {
             self.conns[i].rx.took = false;
-            match self.conns[i].on_ready(t, Reader::Waiter) {
+            match self.conns[i].on_ready(t, reader) {
                 Ok(()) => took |= self.conns[i].rx.took,
                 Err(close) => {
                     took = true;
@@ -1197,12 +1201,16 @@ impl RxBuf {
     }
 
     /// Removes from the socket's receive queue the bytes a waiter peeked into the buffer ([`Reader`]); they are
-    /// there (peeked), so this never waits.
+    /// there (peeked), so this never waits. Called only once the buffer's bytes were all taken.
     fn settle(&mut self, fd: RawFd) -> Result<(), Close> {
         while self.owed > 0 {
-            // SAFETY: MSG_TRUNC on a TCP socket discards the bytes instead of copying them (Linux 2.4 and later,
-            // tcp(7)): no buffer is written, and a null one makes any attempt fail (EFAULT) rather than write.
-            let n = unsafe { libc::recv(fd, std::ptr::null_mut(), self.owed, libc::MSG_DONTWAIT | libc::MSG_TRUNC) };
+            // MSG_TRUNC on a TCP socket discards the bytes instead of copying them (Linux 2.4 and later, tcp(7)).
+            // The buffer is passed anyway, for a receive path that copies regardless (one a BPF sockmap or MPTCP
+            // replaced): it holds the peeked copy of these very bytes, all taken out already (`settle` runs only
+            // once the buffer is spent, or when the connection is dropped).
+            let len = self.owed.min(self.buf.len());
+            // SAFETY: buf is this struct's own allocation of at least `len` bytes, not borrowed elsewhere.
+            let n = unsafe { libc::recv(fd, self.buf.as_mut_ptr().cast(), len, libc::MSG_DONTWAIT | libc::MSG_TRUNC) };
             match n {
                 n if n > 0 => self.owed -= (n as usize).min(self.owed),
                 0 => return Err(Close::Eof),
