@@ -38,6 +38,8 @@
  *   put_stream_bw  shmem_putmem(size) repeated, one shmem_quiet at the
  *               end of the batch                                         [GB/s]
  *   get_bw      shmem_getmem(size), repeated                              [GB/s]
+ *   get_stream_bw  shmem_getmem_nbi(size) repeated, one shmem_quiet at the
+ *               end of the batch                                         [GB/s]
  *   barrier_lat shmem_barrier_all over all PEs of the job; size = n_pes   [ns]
  *   fadd_lat    shmem_long_atomic_fetch_add on a word of PE 1; size = 8   [ns]
  *   broadcast_<N>pe   (group coll) one broadcast of `size` bytes from PE 0 to
@@ -166,6 +168,14 @@ static void k_get(size_t size, long iters)
     if (me != 0) return;
     for (long i = 0; i < iters; i++)
         shmem_getmem(priv_buf, sym_buf, size, 1);
+}
+
+static void k_get_stream(size_t size, long iters)
+{
+    if (me != 0) return;
+    for (long i = 0; i < iters; i++)
+        shmem_getmem_nbi(priv_buf, sym_buf, size, 1);
+    shmem_quiet();
 }
 
 static inline void put_signal(size_t size, sig_t_ val, int pe)
@@ -446,6 +456,10 @@ int main(int argc, char **argv)
         for (size_t s = 4096; s <= g_max; s *= 4) {
             double t = measure(k_get, s);
             emit("get_bw", s, (double)s / t, "GB/s");
+        }
+        for (size_t s = 4096; s <= g_max; s *= 4) {
+            double t = measure(k_get_stream, s);
+            emit("get_stream_bw", s, (double)s / t, "GB/s");
         }
     }
     if (g_sync)

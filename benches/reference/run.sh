@@ -27,9 +27,9 @@
 # stdout: only result lines, `<osh|raw|mpi4py> <metric> <size_bytes> <value> <unit>`:
 #   osh put_lat/get_lat/putsig_lat <8..4096> ns      (Open MPI OSHMEM, -np 2)
 #   osh fadd_lat 8 ns
-#   osh put_bw/put_stream_bw/get_bw <4K..256M> GB/s
+#   osh put_bw/put_stream_bw/get_bw/get_stream_bw <4K..256M> GB/s
 #   osh barrier_lat <n_pes> ns                     (n_pes = 2, 4, 8)
-#   osh_tcp put_lat/get_lat/putsig_lat/fadd_lat, put_bw/put_stream_bw/get_bw (same 2 PEs forced onto
+#   osh_tcp put_lat/get_lat/putsig_lat/fadd_lat, *_bw, *_stream_bw (the same 2 PEs forced onto
 #                                                  TCP: UCX_TLS=tcp,self, see below; skip with --no-tcp)
 #   ours_c <the osh metrics and sizes>            (the same osh_bench.c compiled with OUR oshcc
 #                                                  and run with OUR oshrun right after Open MPI's

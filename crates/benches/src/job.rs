@@ -286,8 +286,8 @@ pub fn run_pe(cfg: &JobConfig) -> Result<(), BoxError> {
 }
 
 /// The TCP engine's rows (PE 1 on another node): 8 B to 4 KiB latencies of put + quiet, get, put-with-signal
-/// one-way and fetch-add, put/get bandwidth (puts each completed by a quiet, as OSHMEM's row does, and a stream
-/// of puts completed by one quiet, as the raw stream is), then the raw TCP ping-pongs (one-way; blocking, then spinning reads)
+/// one-way and fetch-add, put/get bandwidth (each put completed by a quiet and blocking gets, as OSHMEM's rows do,
+/// and streams of puts or deferred gets completed by one quiet, as the raw stream is), then the raw TCP ping-pongs (one-way; blocking, then spinning reads)
 /// and stream between the same two processes.
 fn measure_tcp(pair: &mut Pair, out: &mut Output, cfg: &JobConfig) -> Result<(), BoxError> {
     let plan = cfg.plan;
@@ -320,6 +320,10 @@ fn measure_tcp(pair: &mut Pair, out: &mut Output, cfg: &JobConfig) -> Result<(),
     for &s in &sizes {
         let ns = measure(&plan, |n| pair.get_batch(s, n))?;
         out.emit("get_bw", s as u64, gb_per_s(s as u64, ns), "GB/s")?;
+    }
+    for &s in &sizes {
+        let ns = measure(&plan, |n| pair.get_stream_batch(s, n))?;
+        out.emit("get_stream_bw", s as u64, gb_per_s(s as u64, ns), "GB/s")?;
     }
     let max = sizes.last().copied().unwrap_or(crate::BW_MIN).max(crate::pair::PINGPONG_MAX);
     let (mut raw, addr) = pair.raw_tcp(max)?;

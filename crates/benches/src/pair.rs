@@ -281,6 +281,27 @@ impl Pair {
         Ok(t.elapsed())
     }
 
+    /// `iters` x `api::getmem_nbi` of `size` bytes from PE 1 back to back, then one `api::quiet`; the elapsed
+    /// time. The get counterpart of [`Pair::put_stream_batch`]: an engine that pipelines deferred gets streams
+    /// their replies.
+    ///
+    /// # Errors
+    /// Runtime errors.
+    pub fn get_stream_batch(&mut self, size: usize, iters: u64) -> Result<Duration> {
+        let src = self.data.addr();
+        let dst = self.local_mut()[..size].as_mut_ptr();
+        let t = Instant::now();
+        for _ in 0..iters {
+            // SAFETY: `dst` points to `size` writable bytes of `self.local`, exclusively borrowed and untouched
+            // until the quiet below (every get writes the same bytes); the runtime checks `src..src+size`.
+            unsafe { api::getmem_nbi(dst, src, size, 1)? };
+        }
+        api::quiet()?;
+        let elapsed = t.elapsed();
+        black_box(self.local());
+        Ok(elapsed)
+    }
+
     /// `iters` x `api::putmem_nbi` of `size` bytes into PE 1, timing only the issue calls: the puts go out in
     /// chunks of [`nbi_chunk`]`(size)` back-to-back issues (timed), each chunk followed by an `api::quiet`
     /// (not timed), so that the queued work stays bounded. Returns `(issue time, wall time of the batch)`.

@@ -116,9 +116,11 @@ fn shmem_bench_tcp_section() {
     let suffixes: &[&str] = if netns { &["[tcp]", "[tcp-netns]"] } else { &["[tcp]"] };
     for sfx in suffixes {
         let of = |m: &str| rows.iter().filter(|r| r["metric"] == format!("{m}{sfx}")).collect::<Vec<_>>();
-        // 4 latency sizes of put/get/put-signal, fetch-add, 5 bandwidth sizes (4 KiB to 1 MiB) of put/get.
+        // 4 latency sizes of put/get/put-signal, fetch-add, 5 bandwidth sizes (4 KiB to 1 MiB) of put/get, each
+        // also as a stream.
         let counts = [("put_lat", 4), ("get_lat", 4), ("put_signal_oneway", 4), ("fetch_add", 1)];
-        for (m, n) in counts.into_iter().chain([("put_bw", 5), ("get_bw", 5)]) {
+        let bw = [("put_bw", 5), ("put_stream_bw", 5), ("get_bw", 5), ("get_stream_bw", 5)];
+        for (m, n) in counts.into_iter().chain(bw) {
             let rs = of(m);
             assert_eq!(rs.len(), n, "{m}{sfx}: {text}");
             for r in rs {
@@ -130,8 +132,11 @@ fn shmem_bench_tcp_section() {
         assert_eq!(of("put_signal_oneway")[0]["reference_is"], "raw TCP one-way");
         assert_eq!(of("put_bw")[0]["reference_is"], "raw TCP stream");
         let targets = doc["targets"].as_array().expect("targets");
-        for what in [format!("put_lat{sfx} 8 B / raw TCP round trip"), format!("get_bw{sfx} >= 1 MiB / raw TCP stream")]
-        {
+        for what in [
+            format!("put_lat{sfx} 8 B / raw TCP round trip"),
+            format!("put_stream_bw{sfx} >= 1 MiB / raw TCP stream"),
+            format!("get_stream_bw{sfx} >= 1 MiB / raw TCP stream"),
+        ] {
             assert!(
                 targets.iter().any(|t| t["target"] == what.as_str() && t["value"].is_number()),
                 "no target {what}: {text}"

@@ -8,7 +8,7 @@
 //! targets `d` wrote to. A flush confirms everything sent before it on that connection, so it clears every bit.
 
 use crate::config::{auto_spin, spin_setting, TcpConfig};
-use crate::outbox::{Outgoing, Pending, Sent, SMALL_PUT};
+use crate::outbox::{DeferredGet, Outgoing, Pending, Sent, MAX_DEFERRED_GETS, SMALL_PUT};
 use crate::progress::{apply_signal, Progress, Shared, SMALL_GET};
 use crate::wire::{self, HandshakeError, JobKey, Reply, Request, REPLY_LEN};
 use shmem_core::engine::{
@@ -198,8 +198,10 @@ impl TcpEngine {
         match r {
             Ok(r) => Ok(r),
             Err(e) => {
-                // Puts of any domain not yet confirmed on this connection: their domains' next quiet says so.
-                self.shared.outbox.lost[pe.index()].fetch_or(out.unflushed, std::sync::atomic::Ordering::SeqCst);
+                // Puts not yet confirmed and deferred gets not yet read on this connection: their domains' next
+                // quiet says so.
+                let unfinished = out.unflushed | out.get_domains;
+                self.shared.outbox.lost[pe.index()].fetch_or(unfinished, std::sync::atomic::Ordering::SeqCst);
                 out.discard(pending);
                 *guard = None;
                 Err(self.lost(pe, e))
@@ -231,8 +233,9 @@ impl TcpEngine {
     /// Sends a request that expects a reply (after the connection's batch, in the same write) and reads the
     /// reply; `data`: where a get's data goes (`len` bytes, read straight there, or for a small get with the
     /// header in one system call). The calling thread reads its reply itself and serves this PE's incoming
-    /// requests while it waits ([`Shared::read_reply`]). A reply also confirms every put sent before the
-    /// request (see the end of the function).
+    /// requests while it waits ([`Shared::read_reply`]). The replies of the connection's deferred gets come
+    /// first and are read first. A reply also confirms every put sent before the request (see the end of the
+    /// function).
     fn call(
         &self,
         out: &mut Outgoing,
@@ -242,6 +245,32 @@ impl TcpEngine {
     ) -> io::Result<Reply> {
         let kind = if req == Request::Flush { Sent::Flush } else { Sent::Other };
         out.send_frame(&[&req.encode()], kind, pending)?;
+        self.finish_gets(out)?;
+        // SAFETY: the caller's contract for `data` (writable, untouched meanwhile).
+        let reply = unsafe { self.read_answer(out, data) }?;
+        // The target applies a connection's requests in order and answers only after the earlier ones: every
+        // put sent before this request is complete, so the next quiet need not ask again.
+        out.unflushed = 0;
+        Ok(reply)
+    }
+
+    /// Reads the replies of the connection's deferred gets, oldest first, each straight into its destination.
+    fn finish_gets(&self, out: &mut Outgoing) -> io::Result<()> {
+        while let Some(g) = out.gets.front().copied() {
+            // SAFETY: a deferred get's caller keeps dst..dst+len writable and untouched until the quiet that
+            // completes it, which is this call or a later one.
+            unsafe { self.read_answer(out, Some((g.dst as *mut u8, g.len))) }?;
+            out.gets.pop_front();
+        }
+        out.get_domains = 0;
+        Ok(())
+    }
+
+    /// Reads the next reply of the connection, with a get's data into `data` (see [`TcpEngine::call`]).
+    ///
+    /// # Safety
+    /// `data`, if any, is `len` writable bytes that nothing else accesses during the call.
+    unsafe fn read_answer(&self, out: &mut Outgoing, data: Option<(*mut u8, usize)>) -> io::Result<Reply> {
         let fd = out.stream.as_raw_fd();
         let (timeout, spin) = (self.timeouts.control, self.spin);
         // A small get's data comes in the reply's segment: taken with the header.
@@ -271,9 +300,6 @@ impl TcpEngine {
                 unsafe { self.shared.read_reply(fd, dst.add(have), (rest, rest), true, timeout, spin) }?;
             }
         }
-        // The target applies a connection's requests in order and answers only after the earlier ones: every
-        // put sent before this request is complete, so the next quiet need not ask again.
-        out.unflushed = 0;
         Ok(reply)
     }
 
@@ -301,12 +327,22 @@ impl TcpEngine {
                 let addr = self.peers[pe];
                 first = first.and(Err(Error::Inner(format!(
                     "TCP engine: the connection to PE {pe} at {addr} failed while puts to it were not yet \
-                     confirmed: they may be lost, or applied after later ones"
+                     confirmed or non-blocking gets from it not yet complete: the puts may be lost, or applied \
+                     after later ones, and the gets' destinations were not (all) written"
                 ))));
             }
-            let pending = self.shared.outbox.lock(pe).as_ref().is_some_and(|o| o.unflushed & mask != 0);
+            let pending = self
+                .shared
+                .outbox
+                .lock(pe)
+                .as_ref()
+                .is_some_and(|o| o.unflushed & mask != 0 || o.get_domains & mask != 0);
             if pending {
                 let r = self.with_conn(Pe(pe as u32), false, |out, pending| {
+                    if out.unflushed & mask == 0 {
+                        // Only deferred gets to complete: their replies are all it takes.
+                        return self.finish_gets(out);
+                    }
                     self.call(out, pending, Request::Flush, None)?;
                     // The flush confirmed everything sent before it on this connection, whatever its domain.
                     out.unflushed = 0;
@@ -395,8 +431,17 @@ impl DataOpEngine for TcpEngine {
         Ok(())
     }
 
-    /// Completes before returning in both modes (a deferred get is a blocking one here).
-    unsafe fn get(&self, op: Get, _mode: Completion) -> Result<()> {
+    /// A blocking get completes before it returns. A deferred one sends its request and returns: its reply is
+    /// read by the next call on the connection that reads a reply, or by the next `quiet` (one that completes
+    /// its domain), so that gets issued back to back stream their replies (see [`TcpEngine::get_in`]).
+    unsafe fn get(&self, op: Get, mode: Completion) -> Result<()> {
+        // SAFETY: forwarded contract.
+        unsafe { self.get_in(DomainId::DEFAULT, op, mode) }
+    }
+
+    /// As `get`, in domain `d`: a deferred get is completed by `quiet_in(d)` (or `quiet`). At most
+    /// [`MAX_DEFERRED_GETS`] are in flight per target: one more first reads the oldest reply.
+    unsafe fn get_in(&self, d: DomainId, op: Get, mode: Completion) -> Result<()> {
         let Get { pe, src, dst, len } = op;
         if len == 0 {
             return Ok(());
@@ -407,9 +452,25 @@ impl DataOpEngine for TcpEngine {
             unsafe { std::ptr::copy(s, dst, len) };
             return Ok(());
         }
-        // The caller guarantees dst..dst+len is writable and not accessed by this process meanwhile.
+        let req = Request::Get { src, len: len as u64 };
+        // The caller guarantees dst..dst+len is writable and not accessed by this process meanwhile (until the
+        // quiet that completes a deferred get).
         self.with_conn(pe, false, |out, pending| {
-            self.call(out, pending, Request::Get { src, len: len as u64 }, Some((dst, len))).map(drop)
+            if mode == Completion::Blocking {
+                return self.call(out, pending, req, Some((dst, len))).map(drop);
+            }
+            if out.gets.len() >= MAX_DEFERRED_GETS {
+                let g = out.gets.pop_front().expect("a full queue");
+                // SAFETY: the oldest get's caller keeps its destination until its quiet, which has not come.
+                if let Err(e) = unsafe { self.read_answer(out, Some((g.dst as *mut u8, g.len))) } {
+                    out.gets.push_front(g);
+                    return Err(e);
+                }
+            }
+            out.send_frame(&[&req.encode()], Sent::Other, pending)?;
+            out.gets.push_back(DeferredGet { dst: dst as usize, len });
+            out.get_domains |= domain_bit(d);
+            Ok(())
         })
     }
 

@@ -12,7 +12,10 @@
 //!   with the same atomic instruction the same-node engines use, and wakes its sleeping waiters. The put
 //!   returns once the bytes are in the socket;
 //! - a **get** and an **atomic** wait for the target's reply (the data, or the word's previous value); the
-//!   target applies atomics with the same instructions as MTE and SDMA, so they are atomic together;
+//!   target applies atomics with the same instructions as MTE and SDMA, so they are atomic together. A
+//!   **deferred get** (`_nbi`) only sends its request: its reply is read by the next call on that connection
+//!   that reads one (replies come in request order) or by the `quiet` that completes it, so gets issued back to
+//!   back stream their replies (at most 64 in flight per target);
 //! - **quiet** sends a flush to every target with unconfirmed puts and waits for its reply: the target
 //!   applies a connection's requests in order, so the reply means all of them are visible;
 //! - **fence** has nothing to do: puts to one target share its connection and are applied in order;

@@ -75,7 +75,27 @@ pub(crate) struct Outgoing {
     broken: Option<io::Error>,
     /// The batch is urgent (counted in [`Pending::urgent`]): a burst, not only a put held for its quiet.
     urgent: bool,
+    /// Deferred gets sent on this connection whose replies are not read yet, oldest first: the target answers a
+    /// connection's requests in order, so these replies come before that of any later request, and are read
+    /// first ([`crate::engine`]: before a call's own reply, and by `quiet`).
+    pub(crate) gets: std::collections::VecDeque<DeferredGet>,
+    /// The domains (bit `id % 64`, as `unflushed`) that issued the gets in `gets`.
+    pub(crate) get_domains: u64,
 }
+
+/// A deferred get in flight: where its data goes once its reply is read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DeferredGet {
+    /// The caller's destination, as an address: the caller keeps `dst..dst+len` writable and untouched until the
+    /// quiet that completes the get (the engine's contract for a deferred get).
+    pub(crate) dst: usize,
+    pub(crate) len: usize,
+}
+
+/// Most deferred gets in flight on one connection: one more first reads the oldest reply. Bounds what a
+/// connection holds for a caller that issues gets without a quiet (each is a 40-byte request the target answers
+/// in turn, never reading the next while a reply is not taken).
+pub(crate) const MAX_DEFERRED_GETS: usize = 64;
 
 /// How many connections of a PE hold a batch, and how many of those are urgent (a burst of puts: written within
 /// [`FLUSH_AFTER`]); the others hold only a lone put kept for the quiet that usually follows it at once
@@ -124,6 +144,8 @@ impl Outgoing {
             streak: 0,
             broken: None,
             urgent: false,
+            gets: std::collections::VecDeque::new(),
+            get_domains: 0,
         }
     }
 
@@ -293,7 +315,7 @@ pub(crate) struct Outbox {
     /// How many connections hold a batch (urgent or held): the progress thread sets a timer while one does.
     pub(crate) pending: Pending,
     /// `lost[pe]`: the domains (bit `id % 64`, as [`Outgoing::unflushed`]) that had puts to `pe` not yet
-    /// confirmed when the connection to `pe` failed and was dropped. The next `quiet` of such a domain reports it
+    /// confirmed, or deferred gets from it not yet read, when the connection to `pe` failed and was dropped. The next `quiet` of such a domain reports it
     /// (and clears its bit) instead of finding no connection to flush and succeeding: those puts may be lost, or
     /// be applied after later ones that take a new connection.
     pub(crate) lost: Vec<AtomicU64>,

@@ -202,7 +202,7 @@ fn measure_references(plan: &Plan, max_bw: usize) -> Result<Vec<RefLine>, BoxErr
 type RowSpec<'a> = (&'a str, &'a [u64], Unit, &'a str, &'static str, &'a str);
 
 /// The base names of the per-engine metrics, in table order.
-const ENGINE_METRICS: [&str; 17] = [
+const ENGINE_METRICS: [&str; 18] = [
     "put_lat",
     "put_lat_pe1_busy",
     "get_lat",
@@ -214,6 +214,7 @@ const ENGINE_METRICS: [&str; 17] = [
     "put_bw_pe1_busy",
     "put_stream_bw",
     "get_bw",
+    "get_stream_bw",
     "put_nbi_issue",
     "overlap_transfer",
     "overlap_compute",
@@ -307,7 +308,7 @@ fn rows(
                     add(&format!("{metric}{sfx}"), s, SizeKind::Bytes, Unit::Ns, None, "", None);
                 }
             }
-            for metric in ["put_bw", "put_stream_bw", "get_bw"] {
+            for metric in ["put_bw", "put_stream_bw", "get_bw", "get_stream_bw"] {
                 for s in bw.iter().copied() {
                     let (name, o) = (format!("{metric}{sfx}"), osh_tcp(metric, s));
                     add(&name, s, SizeKind::Bytes, Unit::GbPerS, stream(s), "raw TCP stream", o);
