@@ -244,6 +244,8 @@ impl TcpEngine {
         data: Option<(*mut u8, usize)>,
     ) -> io::Result<Reply> {
         let kind = if req == Request::Flush { Sent::Flush } else { Sent::Other };
+        // (With gets in flight the batch is empty, as every put reads their replies first: this writes the
+        // request alone.)
         out.send_frame(&[&req.encode()], kind, pending)?;
         self.finish_gets(out)?;
         // SAFETY: the caller's contract for `data` (writable, untouched meanwhile).
@@ -376,7 +378,7 @@ impl DataOpEngine for TcpEngine {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             direct_pointers: false,
-            asynchronous_nbi: false,
+            asynchronous_nbi: true,
             remote_writes_wake: true,
             cpu_coherent_atomics: true,
         }
@@ -414,6 +416,9 @@ impl DataOpEngine for TcpEngine {
         };
         let header = Request::Put { dst, len: len as u64, signal }.encode();
         let tell = self.with_conn(pe, len > SMALL_PUT, |out, pending| {
+            // A put never waits for room behind unread get replies: the target reads no request while a reply of
+            // its is not taken, so a put that filled the socket meanwhile would wait for good.
+            self.finish_gets(out)?;
             let r = if out.should_batch(len, signal.is_some()) {
                 out.append(&header, payload, pending)
             } else {
@@ -440,7 +445,13 @@ impl DataOpEngine for TcpEngine {
     }
 
     /// As `get`, in domain `d`: a deferred get is completed by `quiet_in(d)` (or `quiet`). At most
-    /// [`MAX_DEFERRED_GETS`] are in flight per target: one more first reads the oldest reply.
+    /// [`MAX_DEFERRED_GETS`] are in flight per target: one more first reads the oldest reply. While gets are in
+    /// flight on a connection, only more get requests (40 bytes each, far less than any socket buffer) are
+    /// written to it: a put, or a call that reads a reply, reads the gets' replies first (the target reads no
+    /// request while its reply is not taken, so a larger write could wait for good). A reply larger than the
+    /// socket buffers stays half sent until it is read: a quiet more than the control timeout after such a get
+    /// finds the connection closed by the target's kernel (its unacknowledged-data bound covers a zero window
+    /// too), an error naming the PE.
     unsafe fn get_in(&self, d: DomainId, op: Get, mode: Completion) -> Result<()> {
         let Get { pe, src, dst, len } = op;
         if len == 0 {

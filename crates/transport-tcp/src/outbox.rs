@@ -341,7 +341,7 @@ impl Outbox {
     /// and forgotten with its batch (the next operation opens a new one), never reused.
     fn recover<'a>(&self, pe: usize, mut g: MutexGuard<'a, Option<Outgoing>>) -> MutexGuard<'a, Option<Outgoing>> {
         if let Some(mut out) = g.take() {
-            self.lost[pe].fetch_or(out.unflushed, Ordering::SeqCst);
+            self.lost[pe].fetch_or(out.unflushed | out.get_domains, Ordering::SeqCst);
             out.discard(&self.pending);
             tracing::warn!("TCP engine: a thread panicked while using the connection to PE {pe}: closed it");
         }

@@ -13,10 +13,10 @@
 //! watched for room to write once the socket is full), so the serving thread never blocks on a peer that is
 //! not reading now (that peer may itself be waiting for its own reply while it serves); that stream has no
 //! deadline: a peer that never reads its large get reply keeps that one connection until it reads or closes.
-//! The short replies (a flush, an atomic, a small get: one in flight per connection) are written without
-//! waiting either: what the socket does not take at once (a peer sending requests without reading replies,
-//! or a send buffer the kernel shrank under memory pressure) goes out the same way before that connection's
-//! next request is read. Anything malformed — a bad hello, a proof of the wrong secret, a range outside the
+//! The short replies (a flush, an atomic, a small get) are written without waiting either: what the socket does
+//! not take at once (a peer with deferred gets in flight that reads their replies only at its quiet, or a send
+//! buffer the kernel shrank under memory pressure) goes out the same way before that connection's next request
+//! is read. Anything malformed — a bad hello, a proof of the wrong secret, a range outside the
 //! segment, replies not read — closes that connection with a warning naming the peer (never a secret or a
 //! proof); the thread itself never panics on input.
 //!
@@ -1377,9 +1377,9 @@ impl Incoming {
                     self.reply(&frame[..REPLY_LEN + len as usize], None)
                 }
                 Ok(_) => {
-                    // The header now (one reply in flight per connection: there is room), the data as the socket
-                    // takes it (`State::Sending`, entered at once by `on_ready`'s loop): the serving thread never
-                    // blocks on a peer's full buffer.
+                    // The header now (what the socket takes of it), the data as the socket takes it
+                    // (`State::Sending`, entered at once by `on_ready`'s loop): the serving thread never blocks on a
+                    // peer's full buffer.
                     self.reply(&Reply::ok(len).encode(), Some((src, len)))
                 }
                 Err(e) => self.refuse(format!("get out of bounds: {e}")),
@@ -1409,11 +1409,11 @@ impl Incoming {
 
     /// Writes a reply: `head` (a short reply, or a large get's header) and, for a large get, `data` (its range of
     /// this PE's heap), as far as the socket takes them now; the rest goes out as the socket drains
-    /// (`State::Sending`), never by waiting for room. A correct initiator has one reply in flight per connection
-    /// (it reads each reply before its next request), so a short reply normally goes out whole; a peer that sends
-    /// requests without reading their replies, or a send buffer the kernel shrank under memory pressure, then
-    /// stalls only this connection, never whoever serves (the progress thread, or a caller waiting for its own
-    /// reply). Call it last in a request's handling: it may change the state.
+    /// (`State::Sending`), never by waiting for room. An initiator reads each reply before its next request, or,
+    /// for deferred gets, sends up to 64 small get requests and reads their replies in order later; a reply that
+    /// the socket does not take (such gets' large replies, or a send buffer the kernel shrank under memory
+    /// pressure) then stalls only this connection, never whoever serves (the progress thread, or a caller waiting
+    /// for its own reply). Call it last in a request's handling: it may change the state.
     fn reply(&mut self, head: &[u8], data: Option<(HeapOffset, u64)>) -> Result<(), Close> {
         // SAFETY: head is a live slice for the call.
         let n = unsafe { write_some(self.stream.as_raw_fd(), head.as_ptr(), head.len()) }?;

@@ -142,3 +142,53 @@ fn a_deferred_get_from_a_vanished_pe_fails_the_quiet() {
     e0.quiet().unwrap();
     assert_eq!(back, [3u8; 8]);
 }
+
+/// Puts behind deferred gets whose replies outgrow the socket buffers complete: the first put reads the gets'
+/// replies (the target reads no request while a reply of its is not taken, so puts written into the full socket
+/// meanwhile would wait until the control timeout, here 2 s, and fail).
+#[test]
+fn puts_behind_deferred_gets_larger_than_the_socket_buffers_do_not_stall() {
+    let bed = Testbed::on_nodes(vec![0, 1], |setup: &shmem_core::engine_setup::EngineSetup<'_>| {
+        let mut setup = *setup;
+        setup.timeouts.control = std::time::Duration::from_secs(2);
+        TcpEngine::build(&setup)
+    });
+    let e = &bed.engines[0];
+    const HALF: usize = (shmem_core::conformance::TESTBED_HEAP / 2) as usize;
+    let source = pattern(11, HALF);
+    bed.set_local_bytes(1, 0, &source);
+    // Every get writes the same bytes into the same destination: 20 x 4 MiB of replies, more than loopback's
+    // socket buffers hold, behind 40 MiB of large puts or 5 MB of small ones.
+    let mut dst = vec![0u8; HALF];
+    let big = pattern(12, HALF);
+    let small = pattern(13, 1000);
+    for round in 0..2 {
+        dst.fill(0);
+        for _ in 0..20 {
+            let get = Get { pe: Pe(1), src: HeapOffset(0), dst: dst.as_mut_ptr(), len: HALF };
+            // SAFETY: dst is untouched until the quiet below.
+            unsafe { e.get(get, Completion::Deferred) }.unwrap();
+        }
+        if round == 0 {
+            for _ in 0..10 {
+                let put = Put { pe: Pe(1), dst: HeapOffset(HALF as u64), src: big.as_ptr(), len: HALF, signal: None };
+                // SAFETY: big outlives the call.
+                unsafe { e.put(put, Completion::Blocking) }.expect("a large put behind deferred gets");
+            }
+        } else {
+            for i in 0..5000u64 {
+                let at = HeapOffset(HALF as u64 + (i % 4000) * 1000);
+                let put = Put { pe: Pe(1), dst: at, src: small.as_ptr(), len: small.len(), signal: None };
+                // SAFETY: small outlives the quiet.
+                unsafe { e.put(put, Completion::Deferred) }.expect("small puts behind deferred gets");
+            }
+        }
+        e.quiet().unwrap();
+        assert!(dst == source, "round {round}: the gets' destination differs");
+        if round == 0 {
+            assert!(bed.local_bytes(1, HALF as u64, HALF) == big, "the large puts");
+        } else {
+            assert_eq!(bed.local_bytes(1, HALF as u64 + 3_999_000, 1000), small, "the last small put");
+        }
+    }
+}

@@ -494,7 +494,13 @@ pub(crate) unsafe fn get(
     }
     let op = Get { pe, src, dst, len };
     // SAFETY: forwarded contract; src is a checked range of the symmetric heap or the sync area.
-    unsafe { rt.router.get(op, Completion::of_nbi(deferred)) }
+    let r = unsafe { rt.router.get(op, Completion::of_nbi(deferred)) };
+    if r.is_err() && deferred {
+        // The caller returns this error at once and frees or reuses the destinations of its earlier deferred
+        // gets: complete (or drop) them first, so that no reply lands there later.
+        let _ = rt.quiet();
+    }
+    r
 }
 
 /// Puts `len` bytes from local `src` into `pe`'s `dst` (blocking: `src` is free on return), then optionally
