@@ -252,15 +252,7 @@ impl Pair {
     /// # Errors
     /// Runtime errors.
     pub fn put_batch(&self, size: usize, iters: u64) -> Result<Duration> {
-        let (dst, src) = (self.data.addr(), self.local()[..size].as_ptr());
-        let t = Instant::now();
-        for _ in 0..iters {
-            // SAFETY: `src` points to `size` readable bytes of `self.local`, alive and unmodified for the
-            // whole call; the runtime checks `dst..dst+size` against PE 1's heap.
-            unsafe { api::putmem(dst, src, size, 1)? };
-            api::quiet()?;
-        }
-        Ok(t.elapsed())
+        self.puts(size, iters, true)
     }
 
     /// `iters` x `api::putmem` of `size` bytes into PE 1 back to back, then one `api::quiet`; the elapsed time.
@@ -270,14 +262,24 @@ impl Pair {
     /// # Errors
     /// Runtime errors.
     pub fn put_stream_batch(&self, size: usize, iters: u64) -> Result<Duration> {
+        self.puts(size, iters, false)
+    }
+
+    /// `iters` puts of `size` bytes into PE 1, each completed by a quiet (`quiet_each`) or all by one at the end.
+    fn puts(&self, size: usize, iters: u64, quiet_each: bool) -> Result<Duration> {
         let (dst, src) = (self.data.addr(), self.local()[..size].as_ptr());
         let t = Instant::now();
         for _ in 0..iters {
-            // SAFETY: as in `put_batch`: `src` points to `size` readable bytes of `self.local`, alive and
-            // unmodified for the whole call; the runtime checks `dst..dst+size` against PE 1's heap.
+            // SAFETY: `src` points to `size` readable bytes of `self.local`, alive and unmodified for the
+            // whole call; the runtime checks `dst..dst+size` against PE 1's heap.
             unsafe { api::putmem(dst, src, size, 1)? };
+            if quiet_each {
+                api::quiet()?;
+            }
         }
-        api::quiet()?;
+        if !quiet_each {
+            api::quiet()?;
+        }
         Ok(t.elapsed())
     }
 
