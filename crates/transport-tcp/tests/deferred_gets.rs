@@ -145,12 +145,12 @@ fn a_deferred_get_from_a_vanished_pe_fails_the_quiet() {
 
 /// Puts behind deferred gets whose replies outgrow the socket buffers complete: the first put reads the gets'
 /// replies (the target reads no request while a reply of its is not taken, so puts written into the full socket
-/// meanwhile would wait until the control timeout, here 2 s, and fail).
+/// meanwhile would wait until the control timeout, here 5 s, and fail).
 #[test]
 fn puts_behind_deferred_gets_larger_than_the_socket_buffers_do_not_stall() {
     let bed = Testbed::on_nodes(vec![0, 1], |setup: &shmem_core::engine_setup::EngineSetup<'_>| {
         let mut setup = *setup;
-        setup.timeouts.control = std::time::Duration::from_secs(2);
+        setup.timeouts.control = std::time::Duration::from_secs(5);
         TcpEngine::build(&setup)
     });
     let e = &bed.engines[0];
