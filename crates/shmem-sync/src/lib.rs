@@ -7,6 +7,7 @@
 //!   every engine and runs at memory speed on one node.
 //! - [`cmp`]: the comparison operators and the value types waits accept.
 //! - [`contention`]: noticing that other processes take this process's cores, so that waits sleep at once.
+//! - [`placement`]: the CPU each PE of a node last ran on, so that a waiter yields only where that can help.
 //! - [`hook`]: the thread-local "about to block" hook every wait calls before it blocks (the Python binding
 //!   keeps the GIL for calls that never wait).
 
@@ -17,6 +18,7 @@ pub mod cmp;
 pub mod contention;
 pub mod family;
 pub mod hook;
+pub mod placement;
 pub mod wait;
 
 pub use barrier::{

@@ -403,8 +403,37 @@ pub fn wait_until_on<R>(
     ctx: &WaitCtx<'_>,
     owner: shmem_core::Pe,
     watch: Option<(HeapOffset, u64)>,
+    poll: impl FnMut() -> Option<R>,
+    what: impl Fn() -> String,
+) -> Result<R> {
+    wait_until_advised(ctx, owner, watch, poll, what, None)
+}
+
+/// Polls between a waiter's advised spins: about a microsecond, so that the advice is asked again soon when a
+/// member it waits for has arrived meanwhile and another is still to come.
+const ADVISED_SPIN: Duration = Duration::from_micros(1);
+/// The most advised spins of one wait: the advice may be stale (a PE moved to this CPU since it left its hint),
+/// and a spin that holds the core such a PE needs would last the whole time slice. 50 µs is far above what a
+/// peer on another core takes to arrive (1-3 µs on the 2-core VM) and far below a time slice.
+const ADVISED_SPINS: u32 = 50;
+
+/// [`wait_until_on`] for a wait that can tell whether yielding this thread's core may help what it waits for:
+/// where this node's PEs outnumber its cores, the wait asks `yield_may_help` before each yield, and when it
+/// answers `false` (everyone this wait needs was last seen on other CPUs, see [`crate::placement`]) polls for
+/// about a microsecond instead, up to [`ADVISED_SPINS`] times per wait. Otherwise as [`wait_until_on`].
+///
+/// # Errors
+/// As [`wait_until`].
+///
+/// # Panics
+/// As [`wait_until_on`].
+pub fn wait_until_advised<R>(
+    ctx: &WaitCtx<'_>,
+    owner: shmem_core::Pe,
+    watch: Option<(HeapOffset, u64)>,
     mut poll: impl FnMut() -> Option<R>,
     what: impl Fn() -> String,
+    mut yield_may_help: Option<&mut dyn FnMut() -> bool>,
 ) -> Result<R> {
     if let Some(r) = poll() {
         return Ok(r);
@@ -425,15 +454,22 @@ pub fn wait_until_on<R>(
         crate::hook::before_block();
     }
     let start = Instant::now();
-    let own_clock;
-    let clock = match ctx.clock {
-        Some(c) => c,
+    // A wait that is the whole wait keeps its watchdog state here (a shared clock's start is a `OnceLock`, whose
+    // first set is an atomic read-modify-write: a few tens of nanoseconds on every wait of every small collective).
+    let mut warned_alone = false;
+    if let Some(clock) = ctx.clock {
+        clock.start_at(start);
+    }
+    let mut should_warn = || match ctx.clock {
+        Some(clock) => clock.should_warn(tune.warn_after).then(|| clock.elapsed()),
         None => {
-            own_clock = WaitClock::new();
-            &own_clock
+            let waited = start.elapsed();
+            (!warned_alone && waited >= tune.warn_after).then(|| {
+                warned_alone = true;
+                waited
+            })
         }
     };
-    clock.start_at(start);
     // Driven at least once even without a spin: it also sends what the engines held back (batched puts), which
     // the awaited answer may depend on.
     if ctx.drive() {
@@ -454,11 +490,39 @@ pub fn wait_until_on<R>(
             Spun::RanOut => {}
         }
     }
-    for _ in 0..yields {
+    // Advice only where yields hand the core to this node's own PEs (they outnumber the cores) and no engine is
+    // driven (a driven wait yields for a peer process that may share the core).
+    if tune.own_runnable.is_none() || ctx.progress.is_some() {
+        yield_may_help = None;
+    }
+    let mut advised_spins = 0;
+    let mut yielded = 0;
+    while yielded < yields {
         ctx.drive();
         if let Some(r) = poll() {
             return Ok(r);
         }
+        if let Some(advice) = yield_may_help.as_mut() {
+            if advised_spins < ADVISED_SPINS && !advice() {
+                advised_spins += 1;
+                // Not `spin`: a gap here is no sign of foreign load (the advice may be stale, and the PE it
+                // missed then takes the core back); the yields below judge that as usual.
+                let until = Instant::now() + ADVISED_SPIN;
+                loop {
+                    for _ in 0..64 {
+                        if let Some(r) = poll() {
+                            return Ok(r);
+                        }
+                        std::hint::spin_loop();
+                    }
+                    if Instant::now() >= until {
+                        break;
+                    }
+                }
+                continue;
+            }
+        }
+        yielded += 1;
         let before = detect.map(|_| Instant::now());
         std::thread::yield_now();
         if let (Some(gap), Some(before)) = (detect, before) {
@@ -512,13 +576,8 @@ pub fn wait_until_on<R>(
                 return Err(Error::Timeout { what: what(), waited, missing_pes: Vec::new() });
             }
         }
-        if clock.should_warn(tune.warn_after) {
-            tracing::warn!(
-                "PE {} has waited {:?} for {}; is a peer stuck or did it never write?",
-                me.0,
-                clock.elapsed(),
-                what()
-            );
+        if let Some(waited) = should_warn() {
+            tracing::warn!("PE {} has waited {waited:?} for {}; is a peer stuck or did it never write?", me.0, what());
         }
     }
 }
@@ -709,13 +768,72 @@ mod tests {
 
     /// A one-PE node for the tests below (the segment is unlinked at once; the mapping lives for the test).
     fn test_node(tag: &str) -> &'static NodeSegments {
+        test_node_of(tag, 1)
+    }
+
+    /// A node of `pes` PEs of this process (each its own segment), this thread being PE 0.
+    fn test_node_of(tag: &str, pes: usize) -> &'static NodeSegments {
         let layout = HeapLayout::new(1 << 20);
-        let name = format!("/shmem-sync-{tag}-{}", std::process::id());
-        let mut seg = Segment::create(&name, layout.segment_len() as usize).unwrap();
-        seg.unlink();
-        let node: &'static NodeSegments = Box::leak(Box::new(NodeSegments::new(layout, Pe(0), vec![Some(seg)])));
+        let segs = (0..pes)
+            .map(|i| {
+                let name = format!("/shmem-sync-{tag}-{i}-{}", std::process::id());
+                let mut seg = Segment::create(&name, layout.segment_len() as usize).unwrap();
+                seg.unlink();
+                Some(seg)
+            })
+            .collect();
+        let node: &'static NodeSegments = Box::leak(Box::new(NodeSegments::new(layout, Pe(0), segs)));
         node.wake_line(Pe(0)).lo.store(u64::MAX, Ordering::SeqCst);
         node
+    }
+
+    /// Where a node's PEs outnumber its cores, a wait whose advice says yielding cannot help (as a stale hint
+    /// would, see `crate::placement`) polls only a bounded while and then yields: a writer on the waiter's own
+    /// CPU, which writes only once the waiter asked for advice and only when it gets that CPU, writes, and the
+    /// wait returns its value. The advice is asked at most `ADVISED_SPINS` times per wait.
+    #[test]
+    fn an_advised_wait_yields_to_a_writer_on_its_cpu_after_a_bounded_spin() {
+        use crate::placement::tests::{allowed_cpus, pin};
+        use shmem_core::engine::{AtomicOp, AtomicWidth};
+        let _cores = CORES.lock().unwrap_or_else(|e| e.into_inner());
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let node = test_node_of("advice", cores + 1);
+        let health = JobHealth::default();
+        let config = SyncConfig { desched_gap: None, ..SyncConfig::default() };
+        let ctx = test_ctx(node, &health, &config, Duration::from_secs(60), true);
+        let word = HeapOffset(128);
+        let cpu = allowed_cpus()[0];
+        for round in 1..=20u64 {
+            let asking = AtomicBool::new(false);
+            let asked = AtomicU32::new(0);
+            let seen = std::thread::scope(|s| {
+                s.spawn(|| {
+                    pin(cpu);
+                    while !asking.load(Ordering::Acquire) {
+                        std::thread::yield_now();
+                    }
+                    node.atomic(Pe(0), word, AtomicWidth::W64, AtomicOp::Swap(round)).unwrap();
+                });
+                s.spawn(|| {
+                    pin(cpu);
+                    let mut advice = || {
+                        asked.fetch_add(1, Ordering::Relaxed);
+                        asking.store(true, Ordering::Release);
+                        false
+                    };
+                    let poll = || {
+                        let v = load_local::<u64>(node, word);
+                        (v >= round).then_some(v)
+                    };
+                    wait_until_advised(&ctx, Pe(0), Some((word, 8)), poll, || "the writer".into(), Some(&mut advice))
+                })
+                .join()
+                .unwrap()
+            });
+            assert_eq!(seen.unwrap(), round);
+            let asked = asked.load(Ordering::Relaxed);
+            assert!((1..=ADVISED_SPINS).contains(&asked), "round {round}: asked {asked} times");
+        }
     }
 
     /// Two threads hand a counter back and forth through two words (each waits for the other's value, then

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! 0                       heap_size (rounded up to 4 KiB)                                   segment_len
-//! | symmetric heap (user)  | header | wake line | alloc records | team sync blocks ...      |
+//! | symmetric heap (user)  | header (CPU hint) | wake line | alloc records | team sync blocks ...   |
 //! ```
 
 use crate::types::HeapOffset;
@@ -13,9 +13,9 @@ use crate::types::HeapOffset;
 pub const CACHE_LINE: u64 = 64;
 /// Most teams that can be alive at once (TEAM_WORLD and the node team included).
 pub const MAX_TEAMS: u32 = 64;
-/// Counters per team sync block: enough rounds of a dissemination barrier for 2^24 PEs, plus spares for
-/// collectives.
-pub const TEAM_SYNC_WORDS: u64 = 32;
+/// Words per team sync block: five cache lines, for the barrier's round counters (two lines), its node counter,
+/// its release word, and each member's progress and arrival words (see `shmem_sync::barrier`).
+pub const TEAM_SYNC_WORDS: u64 = 40;
 /// Bytes of one team's sync block.
 pub const TEAM_SYNC_BYTES: u64 = TEAM_SYNC_WORDS * 8;
 /// Bytes of the reserved sync area after the heap: the runtime's words (below), then room at its end for the
@@ -70,6 +70,13 @@ impl HeapLayout {
     /// Whether `off..off+len` lies inside the user's heap.
     pub fn heap_contains(&self, off: u64, len: u64) -> bool {
         off.checked_add(len).is_some_and(|end| end <= self.heap_size)
+    }
+
+    /// The 64-bit word in which this PE leaves the CPU it last ran on (plus one; zero: not known), for the PEs of
+    /// its node that share cores with it: a waiter decides from it whether yielding its core could help the PE
+    /// it waits for (see `shmem_sync::placement`). Alone on the header line, written only when it changes.
+    pub fn cpu_hint(&self) -> HeapOffset {
+        HeapOffset(self.sync_base + HEADER)
     }
 
     /// The 32-bit futex word sleepers on this PE wait on (offset 0 of the wake line) and the 32-bit count of
@@ -127,6 +134,7 @@ mod tests {
         let a = l.alloc_record(1).0 + ALLOC_RECORD_BYTES;
         assert!(a <= l.team_word(0, 0).0);
         assert!(l.wake_seq().0 >= 4096 && l.sleepers().0 < l.alloc_record(0).0);
+        assert!(l.cpu_hint().0 >= 4096 && l.cpu_hint().0 + CACHE_LINE <= l.wake_seq().0);
         assert!(l.team_word(MAX_TEAMS - 1, TEAM_SYNC_WORDS - 1).0 + 8 <= l.segment_len());
         assert!(l.team_agree(TEAM_AGREE_WORDS - 1).0 + 8 <= l.team_word(0, 0).0);
         assert!(l.team_word(ALLOC_SYNC_SLOT, TEAM_SYNC_WORDS - 1).0 + 8 <= l.sync_base + SCRATCH);
