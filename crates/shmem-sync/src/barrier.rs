@@ -51,7 +51,8 @@ use std::time::{Duration, Instant};
 /// by the facade to tell which collective a peer is in).
 pub const ARRIVAL_WORD: u64 = TEAM_SYNC_WORDS - 1;
 /// Word of a team block holding how far a member got: `epoch << 6 | round` before each round's signal, and
-/// `epoch << 6 | DONE` when it leaves. Read only to name the members that stopped inside a barrier.
+/// `epoch << 6 | DONE` when it leaves. Read to name the members that stopped inside a barrier, and by the waiters
+/// of an oversubscribed node to tell whether a member on their CPU is still needed ([`still_needed`]).
 const PROGRESS_WORD: u64 = TEAM_SYNC_WORDS - 2;
 const DONE: u64 = 63;
 /// Progress state: entered, its addition to the node counter not yet made (or, for the member that completed
@@ -437,6 +438,14 @@ fn wait_word(
     wait_until_advised(ctx, owner, Some((at, 8)), poll, what, yield_may_help)?
 }
 
+/// Whether a member whose progress word reads `progress` is still needed for the release of one-node barrier
+/// `epoch`: it has not counted itself yet (an earlier epoch's state, `ARRIVING`, or a slot not used yet), or it
+/// completed the count and has not stored the release (the completer stays `ARRIVING` until it has). A member
+/// `WAITING` or `DONE` in this epoch, or already in a later one, is not.
+fn still_needed(progress: u64, epoch: u64) -> bool {
+    progress < (epoch << 6 | WAITING)
+}
+
 fn run<E: DataOpEngine + ?Sized>(
     engine: &E,
     ctx: &WaitCtx<'_>,
@@ -470,15 +479,19 @@ fn phases<E: DataOpEngine + ?Sized>(
     let layout = *ctx.node.layout();
     let me = ctx.node.me();
     let progress = ctx.node.word64(me, layout.team_word(team.slot, PROGRESS_WORD));
-    // Release, not SeqCst: these words are only read by diagnostics and probes (the timeout naming the missing
-    // PEs, the allocation-mismatch probe), which poll again; the synchronization itself is the SeqCst
-    // read-modify-writes below. A SeqCst store is a full fence on x86 (xchg), which waits for this PE's pending
-    // stores (the collective line it has just written, whose cache lines a peer holds): three of them per
-    // barrier were a measurable part of a 2-PE barrier and of every small collective.
+    // Release, not SeqCst: these words are only read by diagnostics, probes and hints (the timeout naming the
+    // missing PEs, the allocation-mismatch probe, the yield advice below), which poll again; the synchronization
+    // itself is the SeqCst read-modify-writes below. A SeqCst store is a full fence on x86 (xchg), which waits for
+    // this PE's pending stores (the collective line it has just written, whose cache lines a peer holds): three of
+    // them per barrier were a measurable part of a 2-PE barrier and of every small collective.
     ctx.node.word64(me, layout.team_word(team.slot, ARRIVAL_WORD)).store(epoch, Ordering::Release);
     let leader = plan.leader;
+    // Where this node's PEs share cores, the CPU this PE runs on, for the others' yield advice (see below).
+    let shares_cores = crate::wait::cores_shared(ctx);
     if plan.local > 1 {
-        placement::publish(ctx.node);
+        if shares_cores {
+            placement::publish(ctx.node);
+        }
         progress.store(epoch << 6 | ARRIVING, Ordering::Release);
         let count = layout.team_word(team.slot, NODE_COUNT);
         let before = ctx.node.atomic(leader, count, AtomicWidth::W64, AtomicOp::FetchAdd(1))?;
@@ -510,19 +523,27 @@ fn phases<E: DataOpEngine + ?Sized>(
             } else {
                 progress.store(epoch << 6 | WAITING, Ordering::Release);
                 *stage = Stage::Release;
-                // Yielding helps only a member still to count itself or, having completed the count, to release
-                // (its progress word is below WAITING of this epoch) that may share this thread's CPU.
+                // Yielding helps only a member still needed here that may share this thread's CPU.
                 let mut yield_may_help = || {
                     let cpu = placement::current_cpu();
                     team.members.iter().any(|&pe| {
                         let pe = Pe(pe);
                         pe != me
                             && placement::may_share(ctx.node, pe, cpu)
-                            && ctx.node.word64(pe, layout.team_word(team.slot, PROGRESS_WORD)).load(Ordering::Relaxed)
-                                < (epoch << 6 | WAITING)
+                            && still_needed(
+                                ctx.node.word64(pe, layout.team_word(team.slot, PROGRESS_WORD)).load(Ordering::Relaxed),
+                                epoch,
+                            )
                     })
                 };
-                wait_word(ctx, team, leader, NODE_RELEASE, epoch, epoch, *stage, probe, Some(&mut yield_may_help))?;
+                let advice: Option<&mut dyn FnMut() -> bool> =
+                    if shares_cores { Some(&mut yield_may_help) } else { None };
+                wait_word(ctx, team, leader, NODE_RELEASE, epoch, epoch, *stage, probe, advice)?;
+                if shares_cores {
+                    // The wait may have slept, and the kernel may have woken this PE on another CPU: the hint the
+                    // others read until this PE's next barrier should say where it runs now.
+                    placement::publish(ctx.node);
+                }
                 if let Some((_, out)) = complete.as_mut() {
                     // After the wait's Acquire load of the release of this epoch (not of a later one: that needs
                     // this member's next arrival), and nobody stores these words again before then.
@@ -671,6 +692,25 @@ fn name_missing<E: DataOpEngine + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The yield advice's test, state by state: a member still to count itself (an earlier epoch's state, arriving,
+    /// a slot not used yet) or the completer before its release is needed; a member waiting or done in this epoch,
+    /// or already in the next, is not.
+    #[test]
+    fn a_member_is_needed_until_it_waits_or_leaves() {
+        let e = 7u64;
+        for (progress, needed) in [
+            (0, true),
+            ((e - 1) << 6 | DONE, true),
+            ((e - 1) << 6 | WAITING, true),
+            (e << 6 | ARRIVING, true),
+            (e << 6 | WAITING, false),
+            (e << 6 | DONE, false),
+            ((e + 1) << 6 | ARRIVING, false),
+        ] {
+            assert_eq!(still_needed(progress, e), needed, "progress {progress:#x}");
+        }
+    }
 
     fn plan(members: &[u32], me: u32, node_of: &[u32]) -> Plan {
         let my_index = members.iter().position(|&m| m == me).unwrap() as u32;

@@ -7,12 +7,14 @@
 //! path of every call.
 //!
 //! So every PE leaves the CPU it runs on in its segment's header line ([`HeapLayout::cpu_hint`]) when it enters a
-//! one-node barrier, storing only when the CPU changed (the line then stays shared in every cache). A waiter
-//! whose members still to come were all last seen on other CPUs polls instead of yielding, for a bounded while
-//! (the hint may be stale: the scheduler may have moved a PE since).
+//! one-node barrier (and when its wait there ends), storing only when the CPU changed (the line then stays shared
+//! in every cache). A waiter whose members still to come were all last seen on other CPUs polls instead of
+//! yielding, for a bounded while (the hint may be stale: the scheduler may have moved a PE since).
 //!
-//! The CPU comes from `sched_getcpu`, which glibc answers from the thread's restartable-sequences area (a load)
-//! or the vDSO: no system call on the path.
+//! The CPU comes from `sched_getcpu`, which glibc 2.35 and later answer from the thread's restartable-sequences
+//! area (a load, 1 ns on the 2-core VM), older ones on x86 from the vDSO; elsewhere it may be a system call. Hints
+//! are published only where the node's PEs outnumber its cores ([`crate::wait::cores_shared`]): at a barrier's
+//! entry and again after its wait (which may have slept and been woken on another CPU).
 //!
 //! [`HeapLayout::cpu_hint`]: shmem_core::heap::HeapLayout::cpu_hint
 
@@ -124,7 +126,7 @@ pub(crate) mod tests {
             assert_eq!(may_share(&node, Pe(1), me), shares, "peer hint {peer_hint}, this CPU {me}");
         }
         // A stale hint is replaced by the next publish.
-        node.word64(Pe(0), node.layout().cpu_hint()).store(77, Ordering::Relaxed);
+        node.word64(Pe(0), node.layout().cpu_hint()).store(u64::MAX, Ordering::Relaxed);
         std::thread::scope(|s| {
             s.spawn(|| {
                 pin(cpu);

@@ -235,9 +235,7 @@ struct Tuning {
 }
 
 fn tuning(cfg: &SyncConfig, local_pes: u32, job_pes: u32) -> Tuning {
-    static CORES: OnceLock<u32> = OnceLock::new();
-    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
-    let oversubscribed = local_pes > cores;
+    let oversubscribed = local_pes > cores();
     Tuning {
         // When the whole job fits the cores of this machine: spin up to 2 ms. A shorter spin (20 µs) falls into
         // a slow lock-step as soon as other processes take the cores now and then: a PE descheduled for longer
@@ -251,13 +249,25 @@ fn tuning(cfg: &SyncConfig, local_pes: u32, job_pes: u32) -> Tuning {
         spin_for: match cfg.spin {
             Some(spin) => spin,
             None if oversubscribed => Duration::ZERO,
-            None if job_pes <= cores => Duration::from_millis(2),
+            None if job_pes <= cores() => Duration::from_millis(2),
             None => Duration::from_micros(20),
         },
         yields: cfg.yields.unwrap_or(if oversubscribed { 2000 } else { 50 }),
         warn_after: cfg.warn_after,
         own_runnable: oversubscribed.then_some(local_pes),
     }
+}
+
+/// Whether this node's PEs outnumber its cores, so that they take turns on them: waits then yield instead of
+/// spinning, and one-node barriers leave CPU hints for the yield advice ([`wait_until_advised`]).
+pub fn cores_shared(ctx: &WaitCtx<'_>) -> bool {
+    ctx.node.local_pes() > cores()
+}
+
+/// The cores this process may use (read once).
+fn cores() -> u32 {
+    static CORES: OnceLock<u32> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
 }
 
 /// How many threads of this node's PEs sleep in a wait now (registered on some PE's wake line): they are not
@@ -409,8 +419,8 @@ pub fn wait_until_on<R>(
     wait_until_advised(ctx, owner, watch, poll, what, None)
 }
 
-/// Polls between a waiter's advised spins: about a microsecond, so that the advice is asked again soon when a
-/// member it waits for has arrived meanwhile and another is still to come.
+/// How long one advised spin polls before the advice is asked again: about a microsecond, so that a waiter
+/// notices soon when a member it no longer waits for has left and one on its CPU is needed again.
 const ADVISED_SPIN: Duration = Duration::from_micros(1);
 /// The most advised spins of one wait: the advice may be stale (a PE moved to this CPU since it left its hint),
 /// and a spin that holds the core such a PE needs would last the whole time slice. 50 µs is far above what a
@@ -418,9 +428,10 @@ const ADVISED_SPIN: Duration = Duration::from_micros(1);
 const ADVISED_SPINS: u32 = 50;
 
 /// [`wait_until_on`] for a wait that can tell whether yielding this thread's core may help what it waits for:
-/// where this node's PEs outnumber its cores, the wait asks `yield_may_help` before each yield, and when it
-/// answers `false` (everyone this wait needs was last seen on other CPUs, see [`crate::placement`]) polls for
-/// about a microsecond instead, up to [`ADVISED_SPINS`] times per wait. Otherwise as [`wait_until_on`].
+/// where this node's PEs outnumber its cores ([`cores_shared`]) and no engine is driven (`ctx.progress` is
+/// `None`), the wait asks `yield_may_help` before each yield, and when it answers `false` (everyone this wait
+/// needs was last seen on other CPUs, see [`crate::placement`]) polls for about a microsecond instead; after
+/// [`ADVISED_SPINS`] such answers it no longer asks, and yields and sleeps as [`wait_until_on`] does.
 ///
 /// # Errors
 /// As [`wait_until`].

@@ -40,6 +40,10 @@ pub const ALLOC_SYNC_SLOT: u32 = MAX_TEAMS;
 const SCRATCH: u64 = TEAM_BLOCKS + (MAX_TEAMS as u64 + 1) * TEAM_SYNC_BYTES;
 
 const _: () = assert!(SCRATCH <= SYNC_AREA_BYTES, "sync area too small for its contents");
+const _: () = assert!(
+    TEAM_BLOCKS.is_multiple_of(CACHE_LINE) && TEAM_SYNC_BYTES.is_multiple_of(CACHE_LINE),
+    "team blocks start on cache lines, so that a block's words share lines as the barrier places them"
+);
 /// Bytes at the start of the sync area taken by the words above (header, wake line, allocation records, team
 /// agreement, team sync blocks); the rest, up to [`SYNC_AREA_BYTES`], is free for the collectives' scratch.
 pub const SYNC_WORDS_BYTES: u64 = SCRATCH;
