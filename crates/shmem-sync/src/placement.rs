@@ -53,21 +53,7 @@ pub fn may_share(node: &NodeSegments, pe: Pe, cpu: u64) -> bool {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use shmem_core::heap::{HeapLayout, Segment};
-
-    /// A node of `pes` PEs of this process (each its own segment), this thread being PE 0.
-    fn node(tag: &str, pes: usize) -> NodeSegments {
-        let layout = HeapLayout::new(4096);
-        let segs = (0..pes)
-            .map(|i| {
-                let name = format!("/shmem-placement-{tag}-{i}-{}", std::process::id());
-                let mut seg = Segment::create(&name, layout.segment_len() as usize).unwrap();
-                seg.unlink();
-                Some(seg)
-            })
-            .collect();
-        NodeSegments::new(layout, Pe(0), segs)
-    }
+    use crate::wait::tests::test_node_of;
 
     /// Pins this thread to `cpu` (for the rest of its life).
     pub(crate) fn pin(cpu: usize) {
@@ -106,12 +92,12 @@ pub(crate) mod tests {
     /// names that CPU or nothing; an unknown CPU of this thread shares with everyone.
     #[test]
     fn a_hint_names_the_publishing_cpu_and_decides_sharing() {
-        let node = node("hint", 2);
+        let node = test_node_of("hint", 2);
         let cpu = allowed_cpus()[0];
         let (published, hint) = std::thread::scope(|s| {
             s.spawn(|| {
                 pin(cpu);
-                (publish(&node), node.word64(Pe(0), node.layout().cpu_hint()).load(Ordering::Relaxed))
+                (publish(node), node.word64(Pe(0), node.layout().cpu_hint()).load(Ordering::Relaxed))
             })
             .join()
             .unwrap()
@@ -123,14 +109,14 @@ pub(crate) mod tests {
             [(0, mine, true), (mine, mine, true), (mine + 1, mine, false), (mine + 1, 0, true)]
         {
             peer.store(peer_hint, Ordering::Relaxed);
-            assert_eq!(may_share(&node, Pe(1), me), shares, "peer hint {peer_hint}, this CPU {me}");
+            assert_eq!(may_share(node, Pe(1), me), shares, "peer hint {peer_hint}, this CPU {me}");
         }
         // A stale hint is replaced by the next publish.
         node.word64(Pe(0), node.layout().cpu_hint()).store(u64::MAX, Ordering::Relaxed);
         std::thread::scope(|s| {
             s.spawn(|| {
                 pin(cpu);
-                publish(&node);
+                publish(node);
             });
         });
         assert_eq!(node.word64(Pe(0), node.layout().cpu_hint()).load(Ordering::Relaxed), cpu as u64 + 1);

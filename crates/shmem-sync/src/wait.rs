@@ -594,7 +594,7 @@ pub fn wait_until_advised<R>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use shmem_core::heap::{HeapLayout, Segment};
     use shmem_core::Pe;
@@ -783,7 +783,7 @@ mod tests {
     }
 
     /// A node of `pes` PEs of this process (each its own segment), this thread being PE 0.
-    fn test_node_of(tag: &str, pes: usize) -> &'static NodeSegments {
+    pub(crate) fn test_node_of(tag: &str, pes: usize) -> &'static NodeSegments {
         let layout = HeapLayout::new(1 << 20);
         let segs = (0..pes)
             .map(|i| {
