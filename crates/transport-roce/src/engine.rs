@@ -696,9 +696,11 @@ impl DataOpEngine for RoceEngine {
         }
         if let Some(s) = signal {
             // The signal is posted only once the NIC has completed the data WRITEs (acknowledged by the target:
-            // the bytes are in its memory). Queue-pair order alone let a waiter see the signal before the data
-            // on soft-RoCE (the VM's signal_after_data saw signal 14335 over data of 14080), and the fence flag
-            // orders nothing behind WRITEs. It costs one completion wait per put-with-signal.
+            // the bytes are in its memory), so data-before-signal holds whatever a NIC does with queue-pair order
+            // (the fence flag orders nothing behind WRITEs). It costs one completion wait per put-with-signal.
+            // The soft-RoCE failure that led here ("signal 14335 over data of 14080") was a torn read in the
+            // test, not this order: its consumer read message s while message s + 1 was landing in the same
+            // buffer (0x37FF and 0x3800 mixed into 0x3700; see the pe scenario `signal_after_data`).
             if let Some(w) = last_write {
                 p.wait(Until::Seq(w), timeout, device)?;
             }

@@ -217,19 +217,28 @@ fn nbi_then_quiet() -> Result<(), String> {
 }
 
 /// PE 0 streams 4 KiB messages whose every word is the iteration number, each followed by its signal; PE 1
-/// checks that the data it sees after the signal is never older than the signal.
+/// checks that the message of the signal it sees is there in full: data is never behind its signal.
+///
+/// Message `i` goes to slot `i % RING` of a ring, so that the message PE 1 reads is not being overwritten while it
+/// reads it: PE 0 waits for PE 1's acknowledgement every 64 messages, so it reuses a slot only once PE 1 has
+/// acknowledged a message 192 or more past the one that slot held. (With one buffer for every message, PE 1 read
+/// message `s` while the next one landed, and a word read halfway through its RDMA write mixed the bytes of both:
+/// the soft-RoCE run saw "signal 2047 but data 1792", 0x7FF and 0x800 torn into 0x700.)
 fn signal_after_data() -> Result<(), String> {
+    const RING: u64 = 256;
     let sh = ok!(shmem::init_from_env());
     let iters: u64 = 20_000;
     let words = 512;
-    let data = ok!(sh.alloc_zeroed::<u64>(words));
+    let data = ok!(sh.alloc_zeroed::<u64>(words * RING as usize));
     let sig = ok!(sh.alloc_zeroed::<u64>(1));
     let ack = ok!(sh.alloc_zeroed::<u64>(1));
+    let slot = |i: u64| (i % RING) as usize * words;
     if sh.my_pe() == 0 {
         for i in 1..=iters {
             let msg = vec![i; words];
-            ok!(data.put_signal(1, 0, &msg, &sig, 0, i, SignalOp::Set));
-            // Flow control every 64 messages so the consumer is never lapped by more than that.
+            ok!(data.put_signal(1, slot(i), &msg, &sig, 0, i, SignalOp::Set));
+            // Flow control every 64 messages: the consumer is never lapped by more than that, and no slot is
+            // rewritten while it may still read it.
             if i % 64 == 0 {
                 ok!(ack.wait_until(0, CmpOp::Ge, i));
             }
@@ -239,9 +248,9 @@ fn signal_after_data() -> Result<(), String> {
         let mut buf = vec![0u64; words];
         while seen < iters {
             let s = ok!(sig.wait_until(0, CmpOp::Gt, seen));
-            ok!(data.read_local(0, &mut buf));
-            let low = *buf.iter().min().unwrap();
-            check!(low >= s, "signal {s} observed but data word {low} is older");
+            ok!(data.read_local(slot(s), &mut buf));
+            let (low, high) = (*buf.iter().min().unwrap(), *buf.iter().max().unwrap());
+            check!(low == s && high == s, "signal {s} observed but its message holds words {low} to {high}");
             seen = s;
             if s / 64 > (s - 1) / 64 || s % 64 == 0 {
                 ok!(ack.put(0, 0, &[s - s % 64]));
