@@ -486,9 +486,9 @@ fn phases<E: DataOpEngine + ?Sized>(
     // them per barrier were a measurable part of a 2-PE barrier and of every small collective.
     ctx.node.word64(me, layout.team_word(team.slot, ARRIVAL_WORD)).store(epoch, Ordering::Release);
     let leader = plan.leader;
-    // Where this node's PEs share cores, the CPU this PE runs on, for the others' yield advice (see below).
-    let shares_cores = crate::wait::cores_shared(ctx);
     if plan.local > 1 {
+        // Where this node's PEs share cores, the CPU this PE runs on, for the others' yield advice (see below).
+        let shares_cores = crate::wait::cores_shared(ctx);
         if shares_cores {
             placement::publish(ctx.node);
         }
