@@ -49,6 +49,7 @@ pub mod active_set;
 pub mod alltoall;
 pub mod broadcast;
 pub mod collect;
+mod coop;
 pub(crate) mod net;
 pub(crate) mod posted;
 mod prefetch;

@@ -7,7 +7,9 @@
 //! above [`INLINE_BYTES`] is not copied into the ring: the entry names the root's `source`, the members copy
 //! straight out of it, and the root returns once every member is done with it (still no barrier, and the same
 //! sequence numbers, so a member whose count puts it on the other side of [`INLINE_BYTES`] from the root's
-//! fails with INVALID_VALUE instead of waiting in a barrier nobody else enters).
+//! fails with INVALID_VALUE instead of waiting in a barrier nobody else enters). Where this node's PEs outnumber
+//! its cores and a call copies at least 8 MiB in all, the members share those copies in chunks, each filling
+//! any ready member's `dest` (see `collectives/coop.rs`).
 //!
 //! # Protocol
 //! Every member counts the broadcasts it makes on the team: call `s` (0, 1, 2, ... from the team's creation;
@@ -62,6 +64,7 @@
 //! member naming it fails with INVALID_PARAM naming it; a non-root's own bad `dest` fails that member only
 //! (the others cannot know without waiting for it).
 
+use super::coop;
 use super::{local_copy, local_ptr, DataType, INLINE_BYTES, LINE_BYTES, SIGNAL_BYTES};
 use crate::runtime::teams::TeamInfo;
 use crate::runtime::Runtime;
@@ -85,10 +88,18 @@ const ENTRY_HEADER: u64 = 32;
 /// Most payload bytes carried inline in an entry; larger ones go to a big buffer.
 pub(crate) const ENTRY_INLINE: usize = (ENTRY_BYTES - ENTRY_HEADER) as usize;
 pub(crate) use crate::runtime::posted_state::{Posted, BIG_BUFS};
-/// Bytes of the done line at the start of a block (one word used; a line of its own).
+/// Bytes of the done line at the start of a block (one word used; a line of its own, and its neighbour, which
+/// the spatial prefetcher fetches with it).
 const DONE_BYTES: u64 = 2 * CACHE_LINE;
-/// Bytes of one team slot's posted block: the done line, the ring, the big buffers.
-pub(crate) const POST_BYTES: u64 = DONE_BYTES + ENTRIES * ENTRY_BYTES + BIG_BUFS as u64 * INLINE_BYTES as u64;
+/// Bytes of the ready record of shared copies after the done lines (see `collectives/coop.rs`), with a spare line
+/// for the same reason.
+const RECORD_AREA: u64 = 2 * CACHE_LINE;
+const _: () = assert!(coop::RECORD_BYTES <= CACHE_LINE);
+
+/// Where the ring starts in a block.
+const RING_AT: u64 = DONE_BYTES + RECORD_AREA;
+/// Bytes of one team slot's posted block: the done line, the ready record, the ring, the big buffers.
+pub(crate) const POST_BYTES: u64 = RING_AT + ENTRIES * ENTRY_BYTES + BIG_BUFS as u64 * INLINE_BYTES as u64;
 
 /// Header words of an entry: four, so that a payload of up to 32 bytes shares the entry's first cache line with
 /// them (a member's copy of a small broadcast then costs one line from the root's cache).
@@ -124,11 +135,16 @@ fn block(rt: &Runtime, slot: u32) -> HeapOffset {
 }
 
 fn entry(block: HeapOffset, s: u64) -> HeapOffset {
-    block.plus(DONE_BYTES + (s % ENTRIES) * ENTRY_BYTES)
+    block.plus(RING_AT + (s % ENTRIES) * ENTRY_BYTES)
 }
 
 fn big(block: HeapOffset, j: u64) -> HeapOffset {
-    block.plus(DONE_BYTES + ENTRIES * ENTRY_BYTES + j * INLINE_BYTES as u64)
+    block.plus(RING_AT + ENTRIES * ENTRY_BYTES + j * INLINE_BYTES as u64)
+}
+
+/// The ready record of shared copies in a block (see `collectives/coop.rs`).
+fn record(block: HeapOffset) -> HeapOffset {
+    block.plus(DONE_BYTES)
 }
 
 /// Set in every sequence and done word: a handle is a non-negative `i32`, so bit 63 never comes from it. Without
@@ -136,7 +152,7 @@ fn big(block: HeapOffset, j: u64) -> HeapOffset {
 const MARK: u64 = 1 << 63;
 
 /// A sequence or done word: the marker, the team handle (slot and generation) above, the count below.
-fn tagged(handle: i32, count: u64) -> u64 {
+pub(crate) fn tagged(handle: i32, count: u64) -> u64 {
     MARK | (u64::from(handle as u32) << 32) | (count & 0xffff_ffff)
 }
 
@@ -279,7 +295,7 @@ fn post(
     }
     if need > st.min_done.load(Ordering::Relaxed) {
         // A member in a barrier instead: this root's call does not count (it posted nothing).
-        let min = wait_done(rt, t, blk, need, s).map_err(|e| match e {
+        let min = wait_done(rt, t, blk, need, s, None).map_err(|e| match e {
             Abort::Counted(e) | Abort::Uncounted(e) => Abort::Uncounted(e),
         })?;
         st.min_done.store(min, Ordering::Relaxed);
@@ -307,6 +323,24 @@ fn post(
     if direct {
         w(W_SOURCE, src.0);
     }
+    // Shared copies of a direct payload (see `collectives/coop.rs`): the root's own dest is copied like a
+    // member's when it is apart from `source` (in place there is nothing to copy; a partial overlap is copied by
+    // the root alone, after every member is done).
+    let members = t.members.as_slice();
+    let share = (direct && coop::applies(rt, call.len as usize, members.len())).then(|| {
+        let ready = coop::Ready {
+            handle,
+            s,
+            dtype: call.dtype,
+            nelems: call.nelems,
+            root: call.root,
+            epoch: t.barrier.epoch(),
+        };
+        if dst.0.saturating_add(call.len) <= src.0 || src.0.saturating_add(call.len) <= dst.0 {
+            coop::publish(rt, record(blk), &ready, dst);
+        }
+        coop::Share::new(rt, members, t.my_index as usize, record(blk), ready, src, call.len)
+    });
     // Publish: SeqCst is a Release (the descriptor and payload above are visible to a member that
     // Acquire-loads this word) and the writer half of the wake protocol.
     rt.node.word64(rt.me, e.plus(8 * W_SEQ)).store(tagged(handle, s + 1), Ordering::SeqCst);
@@ -326,12 +360,32 @@ fn post(
                 // row: 1.5-1.7x OSHMEM, whose 1.4 broadcast leaves the root's dest alone); in place (`dest` is
                 // `source`) there is nothing to copy.
                 let apart = dst.0.saturating_add(call.len) <= src.0 || src.0.saturating_add(call.len) <= dst.0;
-                if apart {
-                    local_copy(rt, dst, src, call.len as usize);
-                }
                 // The members read `source` itself: it may change only after every member is done with call s,
                 // so a dest that overlaps it (partly) is written only then.
-                st.min_done.store(wait_done(rt, t, blk, s + 1, s)?, Ordering::Relaxed);
+                if let Some(mut share) = share {
+                    // Shared copies: the root's dest is one more ready record (published above when apart);
+                    // the root copies chunks, its own first, until every member is done with `source`.
+                    while share.help_one() {}
+                    let min = match wait_done(rt, t, blk, s + 1, s, Some(&mut share)) {
+                        Ok(min) => min,
+                        Err(e) => {
+                            if apart {
+                                // As a member's (see `receive`): nobody writes this dest after the call returned.
+                                let _ = share.retract();
+                            }
+                            return Err(e);
+                        }
+                    };
+                    st.min_done.store(min, Ordering::Relaxed);
+                    if apart {
+                        share.finish_own(|| format!("the PEs copying into this root's dest (broadcast #{s})"))?;
+                    }
+                } else {
+                    if apart {
+                        local_copy(rt, dst, src, call.len as usize);
+                    }
+                    st.min_done.store(wait_done(rt, t, blk, s + 1, s, None)?, Ordering::Relaxed);
+                }
                 if !apart && dst != src {
                     local_copy(rt, dst, src, call.len as usize);
                 }
@@ -371,7 +425,18 @@ fn own_ahead(rt: &Runtime, st: &Posted, blk: HeapOffset, s: u64) {
 /// entered a barrier of the team that this PE has not (a team sync or barrier-based collective instead of its
 /// broadcast) fails the wait with INVALID_VALUE at once ([`Abort::Counted`]; callers that posted nothing yet
 /// make it uncounted).
-fn wait_done(rt: &Runtime, t: &TeamInfo, blk: HeapOffset, need: u64, s: u64) -> Result<u64, Abort> {
+///
+/// With `share` (a root's direct call whose copies are shared, see `collectives/coop.rs`), a member that has not
+/// published done yet counts as done with the root's `source` once every chunk of its `dest` is copied (its done
+/// count is then taken as `s`, the lower bound its ready record proves), and the wait copies chunks meanwhile.
+fn wait_done(
+    rt: &Runtime,
+    t: &TeamInfo,
+    blk: HeapOffset,
+    need: u64,
+    s: u64,
+    mut share: Option<&mut coop::Share<'_>>,
+) -> Result<u64, Abort> {
     let handle = t.handle();
     let slot = shmem_team::handle_slot(handle).expect("a live handle has a slot");
     let my_epoch = t.barrier.epoch();
@@ -391,7 +456,15 @@ fn wait_done(rt: &Runtime, t: &TeamInfo, blk: HeapOffset, need: u64, s: u64) -> 
             polls = polls.wrapping_add(1);
             if !polls.is_multiple_of(64) {
                 let d = done();
-                return (d >= need).then_some(Ok(d));
+                if d >= need {
+                    return Some(Ok(d));
+                }
+                let sh = share.as_deref_mut()?;
+                if sh.copied_all(i) {
+                    return Some(Ok(s));
+                }
+                sh.help_one();
+                return None;
             }
             // Arrival first, done last (the member stores them in the other order): a member that finished the
             // call and then entered a barrier shows as done.
@@ -399,6 +472,8 @@ fn wait_done(rt: &Runtime, t: &TeamInfo, blk: HeapOffset, need: u64, s: u64) -> 
             let d = done();
             if d >= need {
                 Some(Ok(d))
+            } else if share.as_deref().is_some_and(|sh| sh.copied_all(i)) {
+                Some(Ok(s))
             } else if entered > my_epoch {
                 Some(Err(entered))
             } else {
@@ -436,6 +511,42 @@ enum Found {
 
 /// A non-root's side of call `s`.
 fn receive(rt: &Runtime, t: &TeamInfo, blk: HeapOffset, s: u64, call: Call, dst: HeapOffset) -> Result<(), Abort> {
+    // Shared copies (see `collectives/coop.rs`): this PE's dest may be filled by the others from the moment the
+    // root posts, so its record goes out before the wait; a way out by an error closes it first.
+    let ready = coop::applies(rt, call.len as usize, t.members.as_slice().len()).then(|| {
+        let ready = coop::Ready {
+            handle: t.handle(),
+            s,
+            dtype: call.dtype,
+            nelems: call.nelems,
+            root: call.root,
+            epoch: t.barrier.epoch(),
+        };
+        coop::publish(rt, record(blk), &ready, dst);
+        ready
+    });
+    let result = receive_posted(rt, t, blk, s, call, dst, ready);
+    match (&result, ready) {
+        (Err(_), Some(ready)) => {
+            // The call's own error stays the one reported; a failure to close is a job failure that the next
+            // call reports.
+            let _ = coop::retract(rt, record(blk), &ready, call.len);
+            result
+        }
+        _ => result,
+    }
+}
+
+/// [`receive`] after this PE's ready record (`ready`, when its copies are shared) is out.
+fn receive_posted(
+    rt: &Runtime,
+    t: &TeamInfo,
+    blk: HeapOffset,
+    s: u64,
+    call: Call,
+    dst: HeapOffset,
+    ready: Option<coop::Ready>,
+) -> Result<(), Abort> {
     let handle = t.handle();
     let slot = shmem_team::handle_slot(handle).expect("a live handle has a slot");
     let root_pe = Pe(t.members.as_slice()[call.root as usize]);
@@ -446,6 +557,7 @@ fn receive(rt: &Runtime, t: &TeamInfo, blk: HeapOffset, s: u64, call: Call, dst:
     let arrival = node.word64(root_pe, rt.layout.team_word(slot, ARRIVAL_WORD));
     let my_epoch = t.barrier.epoch();
     let want = tagged(handle, s + 1);
+    let members = t.members.as_slice();
     let mut polls = 0u32;
     let mut poll = || {
         // The common case reads the one word the root publishes the post with; every 64th poll also looks for a
@@ -539,6 +651,12 @@ fn receive(rt: &Runtime, t: &TeamInfo, blk: HeapOffset, s: u64, call: Call, dst:
             DIRECT => HeapOffset(r(W_SOURCE)),
             place => big(blk, place - BIG),
         };
+        if let (Some(ready), DIRECT) = (ready, (desc >> 8) & 0xff) {
+            let mut share = coop::Share::new(rt, members, t.my_index as usize, record(blk), ready, at, call.len);
+            return share
+                .finish_own(|| format!("the PEs copying into this PE's dest (broadcast #{s} on team {handle})"))
+                .map_err(Abort::Counted);
+        }
         let from = node.ptr(root_pe, at, len as u64).expect("a mapped member's block");
         // SAFETY: `from..from+len` is inside the root's mapped block (or its checked `source`), which the root does
         // not write again before this PE publishes done s + 1 (flow control; a direct root waits for that before

@@ -2,18 +2,23 @@
 //! moving roots and sizes from 0 to past 4 KiB, mixed with reductions, fcollects and team syncs, each checked
 //! exactly (data and the byte past it) while a member sleeps now and then so that roots run far ahead and the
 //! rings wrap many times; type mismatches; teams destroyed and re-created (a stale post of the old team in the
-//! reused slot must never match).
+//! reused slot must never match); broadcasts whose copies the members share (`collectives/coop.rs`), including a
+//! member that gives up before the root posts (its dest must stay untouched).
 
-use crate::{check, code_is, ok, Scenario};
+use crate::{check, code_is, ok, runner, Scenario};
+use libtest_mimic::{Failed, Trial};
 use shmem::collectives::{self, DataType, ReduceOp};
 use shmem::team::{self, TEAM_INVALID, TEAM_WORLD};
 use shmem::{Shmem, SymVec};
+use std::time::{Duration, Instant};
 
 pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
     ("coll_posted_stream", coll_posted_stream),
     ("coll_posted_mismatch", coll_posted_mismatch),
     ("coll_posted_recreate", coll_posted_recreate),
     ("coll_posted_overlap", coll_posted_overlap),
+    ("coll_posted_shared", coll_posted_shared),
+    ("coll_posted_shared_late_root", coll_posted_shared_late_root),
 ];
 
 pub(crate) const TRIALS: &[(&str, &[u32])] = &[
@@ -21,15 +26,18 @@ pub(crate) const TRIALS: &[(&str, &[u32])] = &[
     ("coll_posted_mismatch", &[2, 3, 4, 8]),
     ("coll_posted_recreate", &[2, 3, 4]),
     ("coll_posted_overlap", &[2, 3]),
+    ("coll_posted_shared", &[2, 3, 8]),
 ];
 
-/// Byte sizes the broadcasts cycle through: empty, within an entry (64 B), a big buffer (up to 4 KiB), and
-/// past it (read from the root's source).
-const SIZES: &[usize] = &[8, 0, 1, 63, 64, 65, 8, 200, 4095, 4096, 8, 3, 1000, 4097, 12_000, 16, 2048];
+/// Byte sizes the broadcasts cycle through: empty, within an entry (64 B), a big buffer (up to 4 KiB), past it
+/// (read from the root's source), and from 64 KiB copied in shared chunks (`collectives/coop.rs`: one chunk,
+/// a partial last chunk of 64 KiB ones, 128 KiB chunks).
+const SIZES: &[usize] =
+    &[8, 0, 1, 63, 64, 65, 8, 200, 4095, 4096, 8, 3, 1000, 4097, 12_000, 16, 2048, 65_536, 150_001, 600_001];
 /// Sizes that fit a ring entry.
 const SMALL: &[usize] = &[8, 0, 1, 31, 32, 16, 3, 24];
 /// Room for the largest size and the byte past it.
-const ROOM: usize = 16_384;
+const ROOM: usize = 600_064;
 /// The byte after a broadcast's data, which nothing may write.
 const SENTINEL: u8 = 0xEE;
 
@@ -185,18 +193,52 @@ fn coll_posted_mismatch() -> Result<(), String> {
     // Two PEs that both take themselves for the root of a broadcast past the inline size (members copy straight
     // from the root's source and the root waits for them): each serves the members that name it (the others
     // name PE 0) and neither waits for the other until the timeout.
-    if n >= 2 {
-        const BIG: usize = 2048; // 8 KiB of i32
-        let (bs, bd) = (ok!(sh.alloc_zeroed::<i32>(BIG)), ok!(sh.alloc_zeroed::<i32>(BIG)));
-        ok!(bs.write_local(0, &vec![1000 + me as i32; BIG]));
+    // 8 KiB of i32 (members copy their own) and 160 KiB (copied in shared chunks).
+    for big in [2048usize, 40_000] {
+        if n < 2 {
+            break;
+        }
+        let (bs, bd) = (ok!(sh.alloc_zeroed::<i32>(big)), ok!(sh.alloc_zeroed::<i32>(big)));
+        ok!(bs.write_local(0, &vec![1000 + me as i32; big]));
         let root = if me == n - 1 { (n - 1) as i32 } else { 0 };
         let t0 = std::time::Instant::now();
-        ok!(collectives::broadcast::broadcast(TEAM_WORLD, DataType::I32, bd.addr(), bs.addr(), BIG, root));
+        ok!(collectives::broadcast::broadcast(TEAM_WORLD, DataType::I32, bd.addr(), bs.addr(), big, root));
         check!(t0.elapsed().as_secs() < 10, "two self-named roots took {:?}", t0.elapsed());
         let want = 1000 + root;
         check!(ok!(bd.to_vec()).iter().all(|&v| v == want), "two self-named roots: dest is not PE {root}'s data");
         ok!(sh.barrier_all());
+        ok!(bd.free());
+        ok!(bs.free());
     }
+    // Shared chunks never go to a member whose call differs: odd PEs pass one element more than the even ones
+    // (or F32 for I32) in some rounds of broadcasts copied in shared chunks; a member differing from the root
+    // fails with INVALID_VALUE and its dest stays untouched, the others get all of it.
+    const LARGE: usize = 40_000;
+    let (ls, ld) = (ok!(sh.alloc_zeroed::<i32>(LARGE + 1)), ok!(sh.alloc_zeroed::<i32>(LARGE + 1)));
+    ok!(ld.write_local(0, &vec![-1; LARGE + 1]));
+    ok!(sh.barrier_all());
+    for round in 0..24 {
+        let root = (round % n as usize) as i32;
+        ok!(ls.write_local(0, &vec![round as i32 + 100 * me as i32; LARGE + 1]));
+        let dt = if round % 4 == 1 && odd { DataType::F32 } else { DataType::I32 };
+        let count = if round % 4 == 2 && odd { LARGE + 1 } else { LARGE };
+        let r = collectives::broadcast::broadcast(TEAM_WORLD, dt, ld.addr(), ls.addr(), count, root);
+        let differs = (round % 4 == 1 || round % 4 == 2) && odd != (root % 2 == 1);
+        let got = ok!(ld.to_vec());
+        if differs && me as i32 != root {
+            code_is(r, -2, &format!("large round {round}: a member differing from root {root}"))?;
+            check!(got.iter().all(|&v| v == -1), "large round {round}: the refused broadcast wrote dest");
+        } else {
+            ok!(r);
+            let want = round as i32 + 100 * root;
+            check!(got[..count].iter().all(|&v| v == want), "large round {round}: dest is not root {root}'s data");
+            check!(got[count..].iter().all(|&v| v == -1), "large round {round}: wrote past the count");
+            ok!(ld.write_local(0, &vec![-1; LARGE + 1]));
+        }
+        // The root rewrites its source only after the call: nobody may read it later.
+        ok!(ls.write_local(0, &vec![-7; LARGE + 1]));
+    }
+    ok!(sh.barrier_all());
     ok!(sh.finalize());
     Ok(())
 }
@@ -246,7 +288,7 @@ fn coll_posted_overlap() -> Result<(), String> {
     const BASE: usize = 64;
     let buf = ok!(sh.alloc_zeroed::<u8>(ROOM + 2 * BASE));
     let mut tag = 0;
-    for len in [8usize, 200, 4097, 12_000] {
+    for len in [8usize, 200, 4097, 12_000, 150_001] {
         for off in [0isize, 8, -8, 64, -64] {
             for root in 0..n {
                 tag += 1;
@@ -275,5 +317,124 @@ fn coll_posted_overlap() -> Result<(), String> {
         }
     }
     ok!(sh.finalize());
+    Ok(())
+}
+
+/// Broadcasts whose copies the members share (`collectives/coop.rs`: PEs outnumber the cores, at least 8 MiB
+/// copied per call): moving roots, a member that sleeps through some calls (the others fill its dest), the root
+/// rewriting its source right after each call, an in-place root, and members whose count differs from the root's
+/// (INVALID_VALUE, dest untouched, while the others share the copies). Exact data and the bytes around it; on 2
+/// PEs (a core each) the same calls take the unshared path.
+fn coll_posted_shared() -> Result<(), String> {
+    let sh = ok!(shmem::init_from_env());
+    let n = sh.n_pes() as usize;
+    let me = sh.my_pe();
+    // 8 MiB and a bit in all, an odd length (a partial last chunk).
+    let len = ((8 << 20) / n.min(4) + 4097) | 1;
+    let room = len + 2;
+    let src = ok!(sh.alloc_zeroed::<u8>(room));
+    let dst = ok!(sh.alloc_zeroed::<u8>(room));
+    for r in 0..24 {
+        let root = (r * 5) % n;
+        let in_place = r % 6 == 5;
+        if me as usize == root {
+            ok!(src.write_local(0, &(0..len).map(|i| byte(me, r, i)).collect::<Vec<_>>()));
+        }
+        ok!(dst.write_local(len, &[SENTINEL]));
+        // Every fourth call, a member other than the root sleeps before it enters: the others copy into its
+        // dest once it has, or it copies its own.
+        if r % 4 == 1 && me as usize == (root + 1) % n {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let (d, what) = if in_place { (&src, "in place") } else { (&dst, "apart") };
+        ok!(collectives::broadcast::broadcast(TEAM_WORLD, DataType::U8, d.addr(), src.addr(), len, root as i32));
+        if me as usize == root {
+            ok!(src.write_local(0, &vec![0x55; len]));
+        }
+        let got = ok!(d.to_vec());
+        if !(in_place && me as usize == root) {
+            let bad = (0..len).find(|&i| got[i] != byte(root as u32, r, i));
+            check!(bad.is_none(), "round {r} ({what}, root {root}): byte {bad:?} is not the root's");
+        }
+        check!(ok!(dst.to_vec())[len] == SENTINEL, "round {r}: the broadcast wrote past its {len} B");
+        if in_place {
+            ok!(sh.barrier_all());
+        }
+    }
+    // Odd PEs pass one element more in odd rounds: those differing from the root fail and keep their dest.
+    let odd = me % 2 == 1;
+    ok!(sh.barrier_all());
+    for r in 0..8 {
+        let root = r % n;
+        ok!(dst.write_local(0, &vec![0xAB; room]));
+        ok!(src.write_local(0, &vec![r as u8 + 1; room]));
+        let count = if r % 2 == 1 && odd { len + 1 } else { len };
+        let res =
+            collectives::broadcast::broadcast(TEAM_WORLD, DataType::U8, dst.addr(), src.addr(), count, root as i32);
+        let differs = r % 2 == 1 && odd != (root % 2 == 1);
+        let got = ok!(dst.to_vec());
+        if differs && me as usize != root {
+            code_is(res, -2, &format!("shared round {r}: a member differing from root {root}"))?;
+            check!(got.iter().all(|&b| b == 0xAB), "shared round {r}: the refused broadcast wrote dest");
+        } else {
+            ok!(res);
+            check!(got[..count].iter().all(|&b| b == r as u8 + 1), "shared round {r}: dest is not root {root}'s data");
+            check!(got[count..].iter().all(|&b| b == 0xAB), "shared round {r}: wrote past the count");
+        }
+        ok!(sh.barrier_all());
+    }
+    ok!(sh.finalize());
+    Ok(())
+}
+
+/// Trials with their own environment: a one-second control timeout.
+pub(crate) fn special_trials() -> Vec<Trial> {
+    vec![Trial::test("coll_posted_shared_late_root_3pe", || {
+        let env = [("SHMEM_CONTROL_TIMEOUT", "1")];
+        let res = runner::run(3, "coll_posted_shared_late_root", &env, Duration::from_secs(60))?;
+        runner::every_pe_ok(&res).map_err(Failed::from)
+    })]
+}
+
+/// A broadcast whose copies are shared (3 PEs on 2 cores, 3 MiB each) with a root that posts 2 s late under a
+/// 1 s control timeout: PE 1, waiting from the start, fails with TIMEOUT, and nobody may write its dest after
+/// that (its ready record was out when it gave up); PE 2, arriving after 1.5 s, gets the data.
+fn coll_posted_shared_late_root() -> Result<(), String> {
+    let sh = ok!(shmem::init_from_env());
+    let me = sh.my_pe();
+    let len = (3 << 20) + 1;
+    let src = ok!(sh.alloc_zeroed::<u8>(len));
+    let dst = ok!(sh.alloc_zeroed::<u8>(len));
+    ok!(src.write_local(0, &(0..len).map(|i| byte(me, 1, i)).collect::<Vec<_>>()));
+    ok!(dst.write_local(0, &vec![0xAB; len]));
+    ok!(sh.barrier_all());
+    let bcast = || collectives::broadcast::broadcast(TEAM_WORLD, DataType::U8, dst.addr(), src.addr(), len, 0);
+    match me {
+        0 => {
+            std::thread::sleep(Duration::from_secs(2));
+            ok!(bcast());
+            check!(ok!(dst.to_vec()) == ok!(src.to_vec()), "the root's dest is not its source");
+            std::thread::sleep(Duration::from_secs(3));
+        }
+        1 => {
+            let t = Instant::now();
+            let r = bcast();
+            check!(t.elapsed() < Duration::from_millis(1900), "PE 1 waited {:?}, past the root's post", t.elapsed());
+            code_is(r, -7, "a member waiting longer than the control timeout")?;
+            // The root posts (at 2 s) and the others copy while this PE waits here.
+            std::thread::sleep(Duration::from_secs(3));
+            let got = ok!(dst.to_vec());
+            let bad = got.iter().position(|&b| b != 0xAB);
+            check!(bad.is_none(), "PE 1's dest was written at byte {bad:?} after its broadcast had failed");
+        }
+        _ => {
+            std::thread::sleep(Duration::from_millis(1500));
+            ok!(bcast());
+            let got = ok!(dst.to_vec());
+            let bad = (0..len).find(|&i| got[i] != byte(0, 1, i));
+            check!(bad.is_none(), "PE 2's dest differs from the root's source at byte {bad:?}");
+            std::thread::sleep(Duration::from_secs(3));
+        }
+    }
     Ok(())
 }

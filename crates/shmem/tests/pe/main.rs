@@ -179,6 +179,7 @@ fn main() {
     tests.extend(ctxlock::special_trials());
     tests.extend(barriers::special_trials());
     tests.extend(collectives::special_trials());
+    tests.extend(coll_posted::special_trials());
     tests.extend(lifecycle::special_trials());
     tests.extend(netns::special_trials());
     tests.extend(tls::special_trials());
