@@ -9,26 +9,31 @@
 //! cores in `memmove`, 20% idle. Shared chunks let whichever PE is running do the work that is left.
 //!
 //! # Protocol (call `s` of a team, payload above [`COOP_MIN`], team of two or more)
-//! - **Ready record.** A member publishes, in its own posted block, the `dest` it passed, its call's
-//!   descriptor (type, count, root), its barrier epoch on the team, and two counters tagged with `s`: chunks
-//!   claimed (0) and chunks copied (0); then the ready word (team handle and `s + 1`) last, as a Release. A
-//!   non-root does so when it enters the call, before it waits for the post, so that its `dest` can be filled
-//!   while it sleeps; the root when it posts (when its `dest` is apart from its `source`).
+//! - **Ready record.** A member publishes, in its own posted block, the call it makes (team handle and `s`), the
+//!   `dest` it passed, its call's descriptor (type, count, root) and its barrier epoch on the team, a copied
+//!   counter, and last, as a Release, its claim counter. Both counters carry a *generation* that is new for every
+//!   record this PE publishes (a call that is repeated after an uncounted failure gets a new one). A non-root
+//!   publishes when it enters the call, before it waits for the post, so that its `dest` can be filled while it
+//!   sleeps; the root when it posts (when its `dest` is apart from its `source`).
 //! - **Who may write a `dest`.** A PE that has itself accepted the root's post of call `s` (the root, or a member
-//!   whose checks passed) may copy into member `j`'s `dest` once `j`'s ready word names call `s` of this team and
+//!   whose checks passed) may copy into member `j`'s `dest` once `j`'s record names call `s` of this team and
 //!   `j`'s descriptor and epoch equal its own: then `j`'s own checks of the post pass too (they compare the same
 //!   words), so `j` never fails a call whose `dest` was written.
-//! - **Claiming.** Chunk `c` of `j`'s `dest` belongs to whoever moves `j`'s claim word from `(s, c)` to
-//!   `(s, c + 1)` by compare-and-swap. It copies chunk `c` of the root's `source`, then adds one to `j`'s copied
-//!   word (Release) and wakes `j` when that was the last chunk.
+//! - **Claiming.** A helper Acquire-loads `j`'s claim word (generation `g`), then reads the record. Chunk `c` of
+//!   `j`'s `dest` belongs to whoever moves the claim word from `(g, c)` to `(g, c + 1)` by compare-and-swap
+//!   (AcqRel). It copies chunk `c` of the root's `source`, then adds one to `j`'s copied word (Release) and wakes
+//!   `j`.
 //! - **Completion.** `j` returns once its copied word counts every chunk (Acquire: every helper's writes into
 //!   its `dest` happen before), and then publishes done as before. The root returns once every member is done
 //!   or has every chunk of its `dest` copied: nobody reads `source` any more.
-//! - **No stale claims.** A claim names its call. `j` leaves call `s` only after every chunk of it is claimed
-//!   and copied, so a PE late for call `s` finds either every chunk claimed or a later call's tag, and fails its
-//!   compare-and-swap; it never copies call `s`'s data into a later call's `dest`. The record's other words are
-//!   read before the claim, and `j` rewrites them only after the claimed chunk's copied count (which follows the
-//!   read) has reached it.
+//! - **Leaving by an error** ([`retract`]): `j` swaps its claim word to "all claimed" and waits until the
+//!   chunks claimed before are copied, so nothing writes its `dest` once the call has returned.
+//! - **No stale claims.** A helper's compare-and-swap succeeds only while the claim word still holds the
+//!   generation it read the record under. `j` rewrites its record only after that generation is over (every
+//!   chunk copied, or the claim word swapped and the claimed chunks copied), and the helper's reads of the record
+//!   come before its successful claim (a Release that `j`'s swap or its Acquire of the copied count synchronizes
+//!   with): so a successful claim always goes with the `dest`, call and descriptor of its own generation, and a
+//!   helper late for call `s` fails its claim instead of writing into a later call's `dest`.
 //!
 //! The checks a member makes that a helper does not (the root's post of call `s` exists, carries no argument
 //! error and is direct) are the helper's own: it copies only within a call whose post it accepted itself.
@@ -54,15 +59,17 @@ const MAX_CHUNK: u64 = 1024 * 1024;
 
 /// Words of a ready record (one cache line of a member's posted block, written by its owner except the two
 /// counters).
-const R_READY: u64 = 0;
+/// The call: team handle and `s + 1`, as the posted ring's sequence words.
+const R_CALL: u64 = 0;
 const R_DST: u64 = 1;
 /// The type's code (bits 0..8) and the root's team index (bits 32..64).
 const R_DESC: u64 = 2;
 const R_NELEMS: u64 = 3;
 const R_EPOCH: u64 = 4;
-/// Chunks claimed so far, tagged with the call (see [`counter`]).
+/// Chunks claimed so far, with the record's generation (see [`counter`]); stored last when the record is
+/// published.
 const R_CLAIM: u64 = 5;
-/// Chunks copied so far, tagged likewise.
+/// Chunks copied so far, with the record's generation.
 const R_COPIED: u64 = 6;
 /// Bytes of a ready record.
 pub(crate) const RECORD_BYTES: u64 = 64;
@@ -87,9 +94,31 @@ fn chunk_bytes(len: u64) -> u64 {
     (len / 8).next_power_of_two().clamp(MIN_CHUNK, MAX_CHUNK)
 }
 
-/// A claim or copied word: call `s`'s tag above, the count below.
-fn counter(s: u64, count: u64) -> u64 {
-    ((s + 1) & 0xffff_ffff) << 32 | (count & 0xffff_ffff)
+/// A claim or copied word: the record's generation above, the count below.
+fn counter(generation: u32, count: u64) -> u64 {
+    u64::from(generation) << 32 | (count & 0xffff_ffff)
+}
+
+/// The generation of a claim or copied word.
+fn generation_of(word: u64) -> u32 {
+    (word >> 32) as u32
+}
+
+/// The count of a claim or copied word.
+fn count_of(word: u64) -> u64 {
+    word & 0xffff_ffff
+}
+
+/// The generation of this process's next ready record: every record a PE publishes gets its own (wrapping after
+/// 2^32 records, skipping 0, the value of a record never written).
+fn next_generation() -> u32 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    loop {
+        let g = NEXT.fetch_add(1, Ordering::Relaxed);
+        if g != 0 {
+            return g;
+        }
+    }
 }
 
 /// A record's descriptor word.
@@ -111,18 +140,27 @@ pub(crate) struct Ready {
     pub(crate) epoch: u64,
 }
 
+/// A ready record this PE published: what [`retract`] and [`Share::new`] need of it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Published {
+    pub(crate) ready: Ready,
+    generation: u32,
+}
+
 /// Publishes this PE's ready record at `rec` (its own block) for call `ready.s`, with `dst` its checked `dest`:
-/// from the Release store of the ready word on, PEs in the same call may fill `dst`.
-pub(crate) fn publish(rt: &Runtime, rec: HeapOffset, ready: &Ready, dst: HeapOffset) {
+/// from the Release store of the claim word on, PEs in the same call may fill `dst`.
+pub(crate) fn publish(rt: &Runtime, rec: HeapOffset, ready: &Ready, dst: HeapOffset) -> Published {
+    let generation = next_generation();
     let w = |i: u64, v: u64| rt.node.word64(rt.me, rec.plus(8 * i)).store(v, Ordering::Relaxed);
+    w(R_CALL, tagged(ready.handle, ready.s + 1));
     w(R_DST, dst.0);
     w(R_DESC, desc_word(ready.dtype, ready.root));
     w(R_NELEMS, ready.nelems);
     w(R_EPOCH, ready.epoch);
-    w(R_CLAIM, counter(ready.s, 0));
-    w(R_COPIED, counter(ready.s, 0));
-    // Release: a PE that Acquire-loads the ready word sees the words above.
-    rt.node.word64(rt.me, rec.plus(8 * R_READY)).store(tagged(ready.handle, ready.s + 1), Ordering::Release);
+    w(R_COPIED, counter(generation, 0));
+    // Release: a PE that Acquire-loads this generation's claim word sees the words above.
+    rt.node.word64(rt.me, rec.plus(8 * R_CLAIM)).store(counter(generation, 0), Ordering::Release);
+    Published { ready: *ready, generation }
 }
 
 /// Closes this PE's ready record of call `ready.s` (at `rec`, for a payload of `len` bytes) on a way out of the
@@ -132,19 +170,21 @@ pub(crate) fn publish(rt: &Runtime, rec: HeapOffset, ready: &Ready, dst: HeapOff
 ///
 /// # Errors
 /// A timeout or job failure while a claimed chunk is still being copied (its copier stopped).
-pub(crate) fn retract(rt: &Runtime, rec: HeapOffset, ready: &Ready, len: u64) -> shmem_core::Result<()> {
+pub(crate) fn retract(rt: &Runtime, rec: HeapOffset, mine: &Published, len: u64) -> shmem_core::Result<()> {
     let chunks = len.div_ceil(chunk_bytes(len));
+    let g = mine.generation;
     let word = rt.node.word64(rt.me, rec.plus(8 * R_CLAIM));
-    // Everything still unclaimed is claimed here at once; `claimed` chunks went to other PEs before.
-    let before = word.swap(counter(ready.s, chunks), Ordering::AcqRel);
-    let claimed = if before >> 32 == counter(ready.s, 0) >> 32 { (before & 0xffff_ffff).min(chunks) } else { 0 };
+    // Everything still unclaimed is claimed here at once (AcqRel: the claims before it, and the record reads
+    // before them, happen before); `claimed` chunks went to other PEs before.
+    let before = word.swap(counter(g, chunks), Ordering::AcqRel);
+    let claimed = if generation_of(before) == g { count_of(before).min(chunks) } else { 0 };
     let copied = rt.node.word64(rt.me, rec.plus(8 * R_COPIED));
-    let done = || (copied.load(Ordering::Acquire) >= counter(ready.s, claimed)).then_some(());
+    let done = || (copied.load(Ordering::Acquire) >= counter(g, claimed)).then_some(());
     if claimed == 0 || done().is_some() {
         return Ok(());
     }
     shmem_sync::wait::wait_until_on(&rt.wait_ctx(true), rt.me, Some((rec.plus(8 * R_COPIED), 8)), done, || {
-        format!("the PEs copying into this PE's dest to finish the chunks they claimed (broadcast #{})", ready.s)
+        format!("the PEs copying into this PE's dest to finish the chunks they claimed (broadcast #{})", mine.ready.s)
     })
 }
 
@@ -153,8 +193,8 @@ pub(crate) fn retract(rt: &Runtime, rec: HeapOffset, ready: &Ready, len: u64) ->
 enum Dest {
     /// No ready record for this call seen yet (the member has not entered it).
     Unknown,
-    /// Ready, and its call equals ours: chunks may be claimed.
-    Open(HeapOffset),
+    /// Ready, and its call equals ours: chunks of the record of this generation may be claimed.
+    Open(HeapOffset, u32),
     /// Nothing (more) to claim: every chunk claimed, or the member's call differs from ours.
     Closed,
 }
@@ -166,6 +206,8 @@ pub(crate) struct Share<'a> {
     me: usize,
     rec: HeapOffset,
     ready: Ready,
+    /// This PE's own record of the call, when it published one.
+    mine: Option<Published>,
     root: Pe,
     src: HeapOffset,
     len: u64,
@@ -184,29 +226,38 @@ const IDLE_SKIP: u32 = 15;
 
 impl<'a> Share<'a> {
     /// This PE's share of call `ready.s`: `members` the team's PEs (this PE is `members[me]`), `rec` the ready
-    /// record's offset (the same in every member's block), `src` the root's `source` of `len` bytes.
+    /// record's offset (the same in every member's block), `mine` this PE's own record of the call (none: its
+    /// `dest` is not shared), `src` the root's `source` of `len` bytes.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         rt: &'a Runtime,
         members: &'a [u32],
         me: usize,
         rec: HeapOffset,
         ready: Ready,
+        mine: Option<Published>,
         src: HeapOffset,
         len: u64,
     ) -> Self {
         let chunk = chunk_bytes(len);
+        let mut dests = vec![Dest::Unknown; members.len()];
+        if mine.is_none() {
+            // An old record of this PE's may still be there: never this call's.
+            dests[me] = Dest::Closed;
+        }
         Share {
             rt,
             members,
             me,
             rec,
             ready,
+            mine,
             root: Pe(members[ready.root as usize]),
             src,
             len,
             chunk,
             chunks: len.div_ceil(chunk),
-            dests: vec![Dest::Unknown; members.len()],
+            dests,
             skip: 0,
             finished: false,
         }
@@ -219,32 +270,38 @@ impl<'a> Share<'a> {
     /// Whether member `j`'s ready record is for this call and says the same call as ours.
     fn open(&self, j: usize) -> Dest {
         let r = self.ready;
-        // Acquire: the record's words, written before the ready word, are seen below.
-        if self.word(j, R_READY).load(Ordering::Acquire) != tagged(r.handle, r.s + 1) {
+        // Acquire: the record's words of this generation (or a later one) are seen below.
+        let claim = self.word(j, R_CLAIM).load(Ordering::Acquire);
+        if self.word(j, R_CALL).load(Ordering::Relaxed) != tagged(r.handle, r.s + 1) {
             return Dest::Unknown;
         }
         let same = self.word(j, R_DESC).load(Ordering::Relaxed) == desc_word(r.dtype, r.root)
             && self.word(j, R_NELEMS).load(Ordering::Relaxed) == r.nelems
             && self.word(j, R_EPOCH).load(Ordering::Relaxed) == r.epoch;
         let dst = HeapOffset(self.word(j, R_DST).load(Ordering::Relaxed));
+        if generation_of(self.word(j, R_CLAIM).load(Ordering::Acquire)) != generation_of(claim) {
+            // Published again meanwhile: look again later.
+            return Dest::Unknown;
+        }
         // The owner checked its range; a range its mapping does not hold (never expected) is left to the owner.
         if same && self.rt.node.ptr(Pe(self.members[j]), dst, self.len).is_some() {
-            Dest::Open(dst)
+            Dest::Open(dst, generation_of(claim))
         } else {
             Dest::Closed
         }
     }
 
-    /// Claims the next chunk of member `j`'s `dest` for this call, if one is left.
-    fn claim(&self, j: usize) -> Option<u64> {
+    /// Claims the next chunk of member `j`'s record of generation `g`, if one is left.
+    fn claim(&self, j: usize, g: u32) -> Option<u64> {
         let word = self.word(j, R_CLAIM);
         let mut cur = word.load(Ordering::Relaxed);
         loop {
-            if cur >> 32 != counter(self.ready.s, 0) >> 32 || (cur & 0xffff_ffff) >= self.chunks {
+            if generation_of(cur) != g || count_of(cur) >= self.chunks {
                 return None;
             }
-            match word.compare_exchange_weak(cur, cur + 1, Ordering::Acquire, Ordering::Relaxed) {
-                Ok(_) => return Some(cur & 0xffff_ffff),
+            // AcqRel: the record reads before it happen before the owner's next record (see the module docs).
+            match word.compare_exchange_weak(cur, cur + 1, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return Some(count_of(cur)),
                 Err(now) => cur = now,
             }
         }
@@ -266,8 +323,8 @@ impl<'a> Share<'a> {
             if let Dest::Unknown = self.dests[j] {
                 self.dests[j] = self.open(j);
             }
-            let Dest::Open(dst) = self.dests[j] else { continue };
-            let Some(c) = self.claim(j) else {
+            let Dest::Open(dst, g) = self.dests[j] else { continue };
+            let Some(c) = self.claim(j, g) else {
                 self.dests[j] = Dest::Closed;
                 continue;
             };
@@ -277,16 +334,15 @@ impl<'a> Share<'a> {
             let from = node.ptr(self.root, self.src.plus(off), len).expect("the root's checked source");
             let to = node.ptr(Pe(self.members[j]), dst.plus(off), len).expect("checked when opened");
             // SAFETY: `from` is inside the root's `source`, which the root does not write before every member's
-            // chunks are copied (it waits for that); `to` is inside member `j`'s checked `dest`, which it hands
-            // to the call until its copied count is complete, and chunk `c` of it is this PE's alone (claimed
-            // above). The two are in different mappings or, for the root's own `dest`, apart (the root publishes
-            // a record only then).
+            // chunks are copied (it waits for that); `to` is inside member `j`'s checked `dest` of generation `g`,
+            // which it hands to the call until the chunks claimed of that generation are copied, and chunk `c` of
+            // it is this PE's alone (claimed above). The two are in different mappings or, for the root's own
+            // `dest`, apart (the root publishes a record only then).
             unsafe { std::ptr::copy_nonoverlapping(from.as_ptr().cast_const(), to.as_ptr(), len as usize) };
             // Release: the copy above happens before the owner's (and the root's) Acquire load of the count.
-            let before = self.word(j, R_COPIED).fetch_add(1, Ordering::AcqRel);
-            if before + 1 == counter(self.ready.s, self.chunks) {
-                node.wake(Pe(self.members[j]), self.rec.plus(8 * R_COPIED), 8);
-            }
+            self.word(j, R_COPIED).fetch_add(1, Ordering::AcqRel);
+            // Every copy: the owner may sleep for its last chunk, or for the chunks claimed before it retracted.
+            node.wake(Pe(self.members[j]), self.rec.plus(8 * R_COPIED), 8);
             return true;
         }
         if self.dests.iter().all(|d| matches!(d, Dest::Closed)) {
@@ -297,37 +353,40 @@ impl<'a> Share<'a> {
         false
     }
 
-    /// [`retract`] of this PE's own record (published for this call).
+    /// [`retract`] of this PE's own record, if it published one.
     ///
     /// # Errors
     /// As [`retract`].
     pub(crate) fn retract(&self) -> shmem_core::Result<()> {
-        retract(self.rt, self.rec, &self.ready, self.len)
+        self.mine.as_ref().map_or(Ok(()), |mine| retract(self.rt, self.rec, mine, self.len))
     }
 
     /// Whether every chunk of member `j`'s `dest` has been copied in this call (Acquire: the copies happen
     /// before whatever the caller does next).
     pub(crate) fn copied_all(&self, j: usize) -> bool {
-        self.word(j, R_READY).load(Ordering::Acquire) == tagged(self.ready.handle, self.ready.s + 1)
-            && self.word(j, R_COPIED).load(Ordering::Acquire) == counter(self.ready.s, self.chunks)
+        let g = generation_of(self.word(j, R_CLAIM).load(Ordering::Acquire));
+        self.word(j, R_CALL).load(Ordering::Relaxed) == tagged(self.ready.handle, self.ready.s + 1)
+            && self.word(j, R_COPIED).load(Ordering::Acquire) == counter(g, self.chunks)
     }
 
-    /// Helps until this PE's own `dest` is complete: chunks of its own and, while it waits for the PEs copying
-    /// the rest, of any other ready member's. The wait is a collective wait (bounded, sleeps when nothing is
-    /// left to do here).
+    /// Helps until this PE's own `dest` is complete (nothing to wait for when it published no record): chunks of
+    /// its own and, while it waits for the PEs copying the rest, of any other ready member's. The wait is a
+    /// collective wait (bounded, sleeps when nothing is left to do here).
     pub(crate) fn finish_own(&mut self, what: impl Fn() -> String) -> shmem_core::Result<()> {
-        let me = self.me;
-        while !self.copied_all(me) && self.help_one() {}
-        if self.copied_all(me) {
+        let Some(mine) = self.mine else { return Ok(()) };
+        let (rt, watch, whole) = (self.rt, self.rec.plus(8 * R_COPIED), counter(mine.generation, self.chunks));
+        let copied = rt.node.word64(rt.me, watch);
+        let complete = || copied.load(Ordering::Acquire) == whole;
+        while !complete() && self.help_one() {}
+        if complete() {
             return Ok(());
         }
-        let (rt, watch) = (self.rt, self.rec.plus(8 * R_COPIED));
         shmem_sync::wait::wait_until_on(
             &rt.wait_ctx(true),
             rt.me,
             Some((watch, 8)),
             || {
-                if self.copied_all(me) {
+                if complete() {
                     return Some(());
                 }
                 self.help_one();
@@ -353,11 +412,18 @@ mod tests {
     }
 
     #[test]
-    fn counters_of_different_calls_differ() {
-        assert_ne!(counter(0, 5), counter(1, 5));
-        assert_eq!(counter(3, 7) & 0xffff_ffff, 7);
-        assert_eq!(counter(3, 0) >> 32, 4);
-        // The tag wraps with the call count's low 32 bits, as the sequence words do.
-        assert_eq!(counter((1 << 32) + 3, 1), counter(3, 1));
+    fn counters_keep_their_generation_apart_from_the_count() {
+        assert_ne!(counter(1, 5), counter(2, 5));
+        assert_eq!(count_of(counter(3, 7)), 7);
+        assert_eq!(generation_of(counter(u32::MAX, 0)), u32::MAX);
+        // A whole record's chunks never reach the generation's bits.
+        assert_eq!(generation_of(counter(9, (1 << 32) - 1)), 9);
+    }
+
+    #[test]
+    fn every_record_gets_a_new_nonzero_generation() {
+        let a = next_generation();
+        let b = next_generation();
+        assert!(a != 0 && b != 0 && a != b);
     }
 }

@@ -336,10 +336,9 @@ fn post(
             root: call.root,
             epoch: t.barrier.epoch(),
         };
-        if dst.0.saturating_add(call.len) <= src.0 || src.0.saturating_add(call.len) <= dst.0 {
-            coop::publish(rt, record(blk), &ready, dst);
-        }
-        coop::Share::new(rt, members, t.my_index as usize, record(blk), ready, src, call.len)
+        let apart = dst.0.saturating_add(call.len) <= src.0 || src.0.saturating_add(call.len) <= dst.0;
+        let mine = apart.then(|| coop::publish(rt, record(blk), &ready, dst));
+        coop::Share::new(rt, members, t.my_index as usize, record(blk), ready, mine, src, call.len)
     });
     // Publish: SeqCst is a Release (the descriptor and payload above are visible to a member that
     // Acquire-loads this word) and the writer half of the wake protocol.
@@ -366,20 +365,17 @@ fn post(
                     // Shared copies: the root's dest is one more ready record (published above when apart);
                     // the root copies chunks, its own first, until every member is done with `source`.
                     while share.help_one() {}
-                    let min = match wait_done(rt, t, blk, s + 1, s, Some(&mut share)) {
-                        Ok(min) => min,
-                        Err(e) => {
-                            if apart {
-                                // As a member's (see `receive`): nobody writes this dest after the call returned.
-                                let _ = share.retract();
-                            }
-                            return Err(e);
-                        }
-                    };
-                    st.min_done.store(min, Ordering::Relaxed);
-                    if apart {
-                        share.finish_own(|| format!("the PEs copying into this root's dest (broadcast #{s})"))?;
+                    let finished = wait_done(rt, t, blk, s + 1, s, Some(&mut share)).and_then(|min| {
+                        st.min_done.store(min, Ordering::Relaxed);
+                        share
+                            .finish_own(|| format!("the PEs copying into this root's dest (broadcast #{s})"))
+                            .map_err(Abort::Counted)
+                    });
+                    if finished.is_err() {
+                        // As a member's (see `receive`): nobody writes this dest after the call returned.
+                        let _ = share.retract();
                     }
+                    finished?;
                 } else {
                     if apart {
                         local_copy(rt, dst, src, call.len as usize);
@@ -513,7 +509,7 @@ enum Found {
 fn receive(rt: &Runtime, t: &TeamInfo, blk: HeapOffset, s: u64, call: Call, dst: HeapOffset) -> Result<(), Abort> {
     // Shared copies (see `collectives/coop.rs`): this PE's dest may be filled by the others from the moment the
     // root posts, so its record goes out before the wait; a way out by an error closes it first.
-    let ready = coop::applies(rt, call.len as usize, t.members.as_slice().len()).then(|| {
+    let mine = coop::applies(rt, call.len as usize, t.members.as_slice().len()).then(|| {
         let ready = coop::Ready {
             handle: t.handle(),
             s,
@@ -522,22 +518,21 @@ fn receive(rt: &Runtime, t: &TeamInfo, blk: HeapOffset, s: u64, call: Call, dst:
             root: call.root,
             epoch: t.barrier.epoch(),
         };
-        coop::publish(rt, record(blk), &ready, dst);
-        ready
+        coop::publish(rt, record(blk), &ready, dst)
     });
-    let result = receive_posted(rt, t, blk, s, call, dst, ready);
-    match (&result, ready) {
-        (Err(_), Some(ready)) => {
+    let result = receive_posted(rt, t, blk, s, call, dst, mine);
+    match (&result, mine) {
+        (Err(_), Some(mine)) => {
             // The call's own error stays the one reported; a failure to close is a job failure that the next
             // call reports.
-            let _ = coop::retract(rt, record(blk), &ready, call.len);
+            let _ = coop::retract(rt, record(blk), &mine, call.len);
             result
         }
         _ => result,
     }
 }
 
-/// [`receive`] after this PE's ready record (`ready`, when its copies are shared) is out.
+/// [`receive`] after this PE's ready record (`published`, when its copies are shared) is out.
 fn receive_posted(
     rt: &Runtime,
     t: &TeamInfo,
@@ -545,7 +540,7 @@ fn receive_posted(
     s: u64,
     call: Call,
     dst: HeapOffset,
-    ready: Option<coop::Ready>,
+    published: Option<coop::Published>,
 ) -> Result<(), Abort> {
     let handle = t.handle();
     let slot = shmem_team::handle_slot(handle).expect("a live handle has a slot");
@@ -651,8 +646,9 @@ fn receive_posted(
             DIRECT => HeapOffset(r(W_SOURCE)),
             place => big(blk, place - BIG),
         };
-        if let (Some(ready), DIRECT) = (ready, (desc >> 8) & 0xff) {
-            let mut share = coop::Share::new(rt, members, t.my_index as usize, record(blk), ready, at, call.len);
+        if let (Some(p), DIRECT) = (published, (desc >> 8) & 0xff) {
+            let (idx, rec) = (t.my_index as usize, record(blk));
+            let mut share = coop::Share::new(rt, members, idx, rec, p.ready, Some(p), at, call.len);
             return share
                 .finish_own(|| format!("the PEs copying into this PE's dest (broadcast #{s} on team {handle})"))
                 .map_err(Abort::Counted);

@@ -29,9 +29,8 @@ pub(crate) const TRIALS: &[(&str, &[u32])] = &[
     ("coll_posted_shared", &[2, 3, 8]),
 ];
 
-/// Byte sizes the broadcasts cycle through: empty, within an entry (64 B), a big buffer (up to 4 KiB), past it
-/// (read from the root's source), and from 64 KiB copied in shared chunks (`collectives/coop.rs`: one chunk,
-/// a partial last chunk of 64 KiB ones, 128 KiB chunks).
+/// Byte sizes the broadcasts cycle through: empty, within an entry (64 B), a big buffer (up to 4 KiB), and past
+/// it (read from the root's source; shared copies, from 8 MiB in all, are `coll_posted_shared`'s).
 const SIZES: &[usize] =
     &[8, 0, 1, 63, 64, 65, 8, 200, 4095, 4096, 8, 3, 1000, 4097, 12_000, 16, 2048, 65_536, 150_001, 600_001];
 /// Sizes that fit a ring entry.
@@ -193,7 +192,7 @@ fn coll_posted_mismatch() -> Result<(), String> {
     // Two PEs that both take themselves for the root of a broadcast past the inline size (members copy straight
     // from the root's source and the root waits for them): each serves the members that name it (the others
     // name PE 0) and neither waits for the other until the timeout.
-    // 8 KiB of i32 (members copy their own) and 160 KiB (copied in shared chunks).
+    // 8 KiB and 160 KiB of i32 (members copy straight from the root's source).
     for big in [2048usize, 40_000] {
         if n < 2 {
             break;
@@ -210,9 +209,9 @@ fn coll_posted_mismatch() -> Result<(), String> {
         ok!(bd.free());
         ok!(bs.free());
     }
-    // Shared chunks never go to a member whose call differs: odd PEs pass one element more than the even ones
-    // (or F32 for I32) in some rounds of broadcasts copied in shared chunks; a member differing from the root
-    // fails with INVALID_VALUE and its dest stays untouched, the others get all of it.
+    // Large broadcasts (read from the root's source) where odd PEs pass one element more than the even ones (or
+    // F32 for I32) in some rounds: a member differing from the root fails with INVALID_VALUE and its dest stays
+    // untouched, the others get all of it.
     const LARGE: usize = 40_000;
     let (ls, ld) = (ok!(sh.alloc_zeroed::<i32>(LARGE + 1)), ok!(sh.alloc_zeroed::<i32>(LARGE + 1)));
     ok!(ld.write_local(0, &vec![-1; LARGE + 1]));
@@ -320,12 +319,29 @@ fn coll_posted_overlap() -> Result<(), String> {
     Ok(())
 }
 
-/// Broadcasts whose copies the members share (`collectives/coop.rs`: PEs outnumber the cores, at least 8 MiB
-/// copied per call): moving roots, a member that sleeps through some calls (the others fill its dest), the root
-/// rewriting its source right after each call, an in-place root, and members whose count differs from the root's
-/// (INVALID_VALUE, dest untouched, while the others share the copies). Exact data and the bytes around it; on 2
-/// PEs (a core each) the same calls take the unshared path.
+/// Confines this process to the first CPU it may run on, before `init`: the PEs of a job that all do so
+/// outnumber their cores on any host, so that their large broadcasts share their copies (`collectives/coop.rs`).
+fn pin_to_one_cpu() -> Result<(), String> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; the calls only read and write the set passed.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        check!(libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0, "getaffinity");
+        let first = (0..libc::CPU_SETSIZE as usize).find(|&c| libc::CPU_ISSET(c, &set)).ok_or("no CPU allowed")?;
+        let mut one: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(first, &mut one);
+        check!(libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one) == 0, "setaffinity");
+    }
+    Ok(())
+}
+
+/// Broadcasts whose copies the members share (`collectives/coop.rs`: PEs outnumber the cores, here pinned to one
+/// CPU on any host, at least 8 MiB copied per call): moving roots, a member that sleeps through some calls (the
+/// others fill its dest), the root rewriting its source right after each call, an in-place root, members whose
+/// count differs from the root's (INVALID_VALUE, dest untouched, while the others share the copies), and a member
+/// whose broadcast meets the others' barrier (it fails without counting, and the same broadcast after the barrier,
+/// into another dest, pairs with the root's: the first dest stays untouched). Exact data and the bytes around it.
 fn coll_posted_shared() -> Result<(), String> {
+    pin_to_one_cpu()?;
     let sh = ok!(shmem::init_from_env());
     let n = sh.n_pes() as usize;
     let me = sh.my_pe();
@@ -383,6 +399,24 @@ fn coll_posted_shared() -> Result<(), String> {
         }
         ok!(sh.barrier_all());
     }
+    // PE 1 broadcasts into `dst` while the others enter a barrier: the call does not count, and its record must
+    // not be filled later; after the barrier its broadcast into `alt` pairs with PE 0's.
+    let alt = ok!(sh.alloc_zeroed::<u8>(room));
+    ok!(dst.write_local(0, &vec![0xAB; room]));
+    ok!(src.write_local(0, &(0..len).map(|i| byte(me, 99, i)).collect::<Vec<_>>()));
+    ok!(sh.barrier_all());
+    let bcast =
+        |d: &SymVec<u8>| collectives::broadcast::broadcast(TEAM_WORLD, DataType::U8, d.addr(), src.addr(), len, 0);
+    if me == 1 {
+        code_is(bcast(&dst), -2, "a broadcast meeting the root's barrier")?;
+    }
+    ok!(sh.barrier_all());
+    ok!(bcast(&alt));
+    let got = ok!(alt.to_vec());
+    let bad = (0..len).find(|&i| got[i] != byte(0, 99, i));
+    check!(bad.is_none(), "the broadcast after the barrier: byte {bad:?} is not PE 0's");
+    ok!(sh.barrier_all());
+    check!(ok!(dst.to_vec()).iter().all(|&b| b == 0xAB), "the dest of the uncounted broadcast was written");
     ok!(sh.finalize());
     Ok(())
 }
@@ -400,6 +434,7 @@ pub(crate) fn special_trials() -> Vec<Trial> {
 /// 1 s control timeout: PE 1, waiting from the start, fails with TIMEOUT, and nobody may write its dest after
 /// that (its ready record was out when it gave up); PE 2, arriving after 1.5 s, gets the data.
 fn coll_posted_shared_late_root() -> Result<(), String> {
+    pin_to_one_cpu()?;
     let sh = ok!(shmem::init_from_env());
     let me = sh.my_pe();
     let len = (3 << 20) + 1;
