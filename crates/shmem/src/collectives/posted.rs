@@ -328,16 +328,8 @@ fn post(
     // the root alone, after every member is done).
     let members = t.members.as_slice();
     let share = (direct && coop::applies(rt, call.len as usize, members.len())).then(|| {
-        let ready = coop::Ready {
-            handle,
-            s,
-            dtype: call.dtype,
-            nelems: call.nelems,
-            root: call.root,
-            epoch: t.barrier.epoch(),
-        };
-        let apart = dst.0.saturating_add(call.len) <= src.0 || src.0.saturating_add(call.len) <= dst.0;
-        let mine = apart.then(|| coop::publish(rt, record(blk), &ready, dst));
+        let ready = shared_call(t, s, call);
+        let mine = apart(dst, src, call.len).then(|| coop::publish(rt, record(blk), &ready, dst));
         coop::Share::new(rt, members, t.my_index as usize, record(blk), ready, mine, src, call.len)
     });
     // Publish: SeqCst is a Release (the descriptor and payload above are visible to a member that
@@ -358,7 +350,7 @@ fn post(
                 // it while the members copy theirs (after them, a 2-PE broadcast of 64 MiB cost two memcpys in a
                 // row: 1.5-1.7x OSHMEM, whose 1.4 broadcast leaves the root's dest alone); in place (`dest` is
                 // `source`) there is nothing to copy.
-                let apart = dst.0.saturating_add(call.len) <= src.0 || src.0.saturating_add(call.len) <= dst.0;
+                let apart = apart(dst, src, call.len);
                 // The members read `source` itself: it may change only after every member is done with call s,
                 // so a dest that overlaps it (partly) is written only then.
                 if let Some(mut share) = share {
@@ -391,6 +383,23 @@ fn post(
             local_copy(rt, dst, src, call.len as usize);
             Ok(())
         }
+    }
+}
+
+/// Whether a root's `dest` and `source` of `len` bytes do not overlap.
+fn apart(dst: HeapOffset, src: HeapOffset, len: u64) -> bool {
+    dst.0.saturating_add(len) <= src.0 || src.0.saturating_add(len) <= dst.0
+}
+
+/// Call `s` as this PE's ready record of shared copies describes it (see `collectives/coop.rs`).
+fn shared_call(t: &TeamInfo, s: u64, call: Call) -> coop::Ready {
+    coop::Ready {
+        handle: t.handle(),
+        s,
+        dtype: call.dtype,
+        nelems: call.nelems,
+        root: call.root,
+        epoch: t.barrier.epoch(),
     }
 }
 
@@ -509,17 +518,8 @@ enum Found {
 fn receive(rt: &Runtime, t: &TeamInfo, blk: HeapOffset, s: u64, call: Call, dst: HeapOffset) -> Result<(), Abort> {
     // Shared copies (see `collectives/coop.rs`): this PE's dest may be filled by the others from the moment the
     // root posts, so its record goes out before the wait; a way out by an error closes it first.
-    let mine = coop::applies(rt, call.len as usize, t.members.as_slice().len()).then(|| {
-        let ready = coop::Ready {
-            handle: t.handle(),
-            s,
-            dtype: call.dtype,
-            nelems: call.nelems,
-            root: call.root,
-            epoch: t.barrier.epoch(),
-        };
-        coop::publish(rt, record(blk), &ready, dst)
-    });
+    let mine = coop::applies(rt, call.len as usize, t.members.as_slice().len())
+        .then(|| coop::publish(rt, record(blk), &shared_call(t, s, call), dst));
     let result = receive_posted(rt, t, blk, s, call, dst, mine);
     match (&result, mine) {
         (Err(_), Some(mine)) => {
