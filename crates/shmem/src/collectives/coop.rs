@@ -52,6 +52,12 @@ pub(crate) const COOP_MIN: usize = 64 * 1024;
 /// core, alternated runs): 256 KiB (2 MiB in all) took 44-57 us shared against 28-29 us unshared; 1 MiB at 4
 /// PEs (4 MiB in all) 95-152 against 86-94.
 const COOP_TOTAL_MIN: usize = 8 << 20;
+/// Largest payload whose copies are shared. Above it each member's own copy lasts a good part of a time slice,
+/// so the scheduler's slices balance the cores by themselves, and sharing only adds claims and lines that move
+/// between cores. Measured (8 PEs on the 2-core VM, alternated runs): 4 MiB took 1041-1179 us shared against
+/// 1116-1340 unshared (coll-bench), 16 MiB 7870-9045 against 8722-9729 and 7989-8194 against 7337-7970, 64 MiB
+/// (Python) 36-42 ms against 33-39 ms.
+const COOP_MAX: usize = 4 << 20;
 /// Smallest chunk: a claim (a compare-and-swap on a line other PEs touch) is small next to its copy.
 const MIN_CHUNK: u64 = 64 * 1024;
 /// Largest chunk: a PE holds no chunk longer than a small part of a time slice.
@@ -77,13 +83,13 @@ const _: () = assert!(8 * (R_COPIED + 1) <= RECORD_BYTES);
 
 /// Whether this PE shares the copies of a direct payload of `len` bytes to a team of `members`: where this
 /// node's PEs outnumber its cores (with a core per PE, every member copies its own in parallel and nothing is
-/// left to balance), for payloads of at least [`COOP_MIN`] that copy at least [`COOP_TOTAL_MIN`] in all.
+/// left to balance), for payloads of [`COOP_MIN`] to [`COOP_MAX`] that copy at least [`COOP_TOTAL_MIN`] in all.
 ///
 /// The members need not answer alike (a PE's cores are its own affinity): a member without a ready record copies
 /// its own `dest` and the others never write it, and a root that does not share waits for every member's done.
 pub(crate) fn applies(rt: &Runtime, len: usize, members: usize) -> bool {
     members > 1
-        && len >= COOP_MIN
+        && (COOP_MIN..=COOP_MAX).contains(&len)
         && len.saturating_mul(members) >= COOP_TOTAL_MIN
         && shmem_sync::wait::cores_shared(&rt.wait_ctx(false))
 }

@@ -8,8 +8,8 @@
 //! straight out of it, and the root returns once every member is done with it (still no barrier, and the same
 //! sequence numbers, so a member whose count puts it on the other side of [`INLINE_BYTES`] from the root's
 //! fails with INVALID_VALUE instead of waiting in a barrier nobody else enters). Where this node's PEs outnumber
-//! its cores and a call copies at least 8 MiB in all, the members share those copies in chunks, each filling
-//! any ready member's `dest` (see `collectives/coop.rs`).
+//! its cores and a call of 64 KiB to 4 MiB copies at least 8 MiB in all, the members share those copies in
+//! chunks, each filling any ready member's `dest` (see `collectives/coop.rs`).
 //!
 //! # Protocol
 //! Every member counts the broadcasts it makes on the team: call `s` (0, 1, 2, ... from the team's creation;

@@ -345,8 +345,9 @@ fn coll_posted_shared() -> Result<(), String> {
     let sh = ok!(shmem::init_from_env());
     let n = sh.n_pes() as usize;
     let me = sh.my_pe();
-    // 8 MiB and a bit in all, an odd length (a partial last chunk).
-    let len = ((8 << 20) / n.min(4) + 4097) | 1;
+    // At least 8 MiB in all, payloads of at most 4 MiB (`collectives/coop.rs`); an odd length (a partial last
+    // chunk) where the team is larger than two.
+    let len = if n <= 2 { 4 << 20 } else { ((8 << 20) / n + 4097) | 1 };
     let room = len + 2;
     let src = ok!(sh.alloc_zeroed::<u8>(room));
     let dst = ok!(sh.alloc_zeroed::<u8>(room));
