@@ -16,8 +16,9 @@
 //! every call on this path counts, whatever its outcome, on every member).
 //! - **Root**: waits until every member has published *done* for call `s - ENTRIES` (flow control, below), writes
 //!   entry `s % ENTRIES` of its ring: the descriptor (type, count, root, byte length, where the payload is, its
-//!   own argument error if any) and the payload (inline in the entry up to [`ENTRY_INLINE`] bytes, else in one
-//!   of [`BIG_BUFS`] 4 KiB buffers of its block), then publishes the entry by storing its *sequence word*
+//!   own argument error if any) and the payload (inline in the entry up to [`ENTRY_INLINE`] bytes, else in the
+//!   next whole lines of its block's payload ring of [`PAYLOAD_RING_BYTES`]), then publishes the entry by storing
+//!   its *sequence word*
 //!   (the team handle, generation included, and `s + 1`) last. It copies its `source` into its own `dest`,
 //!   publishes done `s + 1` and returns.
 //! - **Non-root**: waits (bounded by the control timeout, like every wait of a collective) until entry
@@ -25,7 +26,7 @@
 //!   own arguments, copies the payload into its `dest` (nothing on a mismatch: INVALID_VALUE), and publishes
 //!   done `s + 1` in its own block. No remote atomics: every word is written by its owner only.
 //! - **Flow control**: the root writes entry `s % ENTRIES` only when every member's done is at least
-//!   `s - ENTRIES + 1` (all have finished call `s - ENTRIES`, the entry's previous user), and a big buffer only
+//!   `s - ENTRIES + 1` (all have finished call `s - ENTRIES`, the entry's previous user), and a ring line only
 //!   when every member has finished the call that used it last. The root caches the smallest done it has seen,
 //!   so a root that is not far ahead reads no peer's word at all.
 //!
@@ -36,7 +37,7 @@
 //!   sees the whole entry of call `s`.
 //! - A member reads the entry, copies the payload out, and only then stores its done word (`SeqCst`, hence
 //!   Release): every read of the entry happens before that store.
-//! - The root Acquire-loads the done words before it overwrites an entry or a big buffer: the members' reads
+//! - The root Acquire-loads the done words before it overwrites an entry or a ring line: the members' reads
 //!   of the previous call there happen before the root's writes of the next one, so no member ever sees a torn
 //!   entry or payload.
 //!
@@ -78,16 +79,17 @@ use std::sync::atomic::Ordering;
 /// 2-core VM (coll-bench --quick, 8 B, 3 alternated runs each, range of the medians): 32 entries of 128 B gave
 /// 0.54-1.79 us per call at 4 PEs and 0.83-1.41 at 8, 64 entries of 64 B 0.39-0.47 and 0.58-0.89, 128 entries
 /// 0.27-0.36 and 0.51-0.61: with PEs sharing cores, the further a root runs ahead in its time slice, the fewer
-/// switches per call. (Two big buffers instead of three keep the block's size: 4 KiB broadcasts at 8 PEs went
-/// from 3.8-6.7 to 7.3-9.8 us, still below OSHMEM's 10-19 us in the same runs.)
+/// switches per call. Payloads above an entry's share a ring of 8 KiB in whole lines, so that small ones pipeline
+/// as deep (a 64 B broadcast had two buffers of 4 KiB before: the root ran two calls ahead at most, 1.3 us per
+/// call at 4 PEs against OSHMEM's 0.44) and a 4 KiB one two calls deep as before.
 pub(crate) const ENTRIES: u64 = 128;
 /// Bytes of one ring entry: a header line, then the inline payload.
 const ENTRY_BYTES: u64 = 64;
 /// Bytes of an entry's header (the sequence word and the descriptor).
 const ENTRY_HEADER: u64 = 32;
-/// Most payload bytes carried inline in an entry; larger ones go to a big buffer.
+/// Most payload bytes carried inline in an entry; larger ones go to the payload ring.
 pub(crate) const ENTRY_INLINE: usize = (ENTRY_BYTES - ENTRY_HEADER) as usize;
-pub(crate) use crate::runtime::posted_state::{Posted, BIG_BUFS};
+pub(crate) use crate::runtime::posted_state::{Posted, PAYLOAD_RING_BYTES, RING_LINE};
 /// Bytes of the done line at the start of a block (one word used; a line of its own, and its neighbour, which
 /// the spatial prefetcher fetches with it).
 const DONE_BYTES: u64 = 2 * CACHE_LINE;
@@ -98,14 +100,15 @@ const _: () = assert!(coop::RECORD_BYTES <= CACHE_LINE);
 
 /// Where the ring starts in a block.
 const RING_AT: u64 = DONE_BYTES + RECORD_AREA;
-/// Bytes of one team slot's posted block: the done line, the ready record, the ring, the big buffers.
-pub(crate) const POST_BYTES: u64 = RING_AT + ENTRIES * ENTRY_BYTES + BIG_BUFS as u64 * INLINE_BYTES as u64;
+/// Bytes of one team slot's posted block: the done line, the ready record, the ring of entries, the payload ring.
+pub(crate) const POST_BYTES: u64 = RING_AT + ENTRIES * ENTRY_BYTES + PAYLOAD_RING_BYTES as u64;
+const _: () = assert!(PAYLOAD_RING_BYTES >= INLINE_BYTES, "the payload ring holds the largest ring payload");
 
 /// Header words of an entry: four, so that a payload of up to 32 bytes shares the entry's first cache line with
 /// them (a member's copy of a small broadcast then costs one line from the root's cache).
 const W_SEQ: u64 = 0;
 /// The element type's code (bits 0..8), where the payload is (bits 8..16: [`INLINE`], [`DIRECT`] or
-/// [`BIG`] + the big buffer), the root's own argument error (bits 16..32: 0, or the negated code), the root's
+/// [`RING`]), the root's own argument error (bits 16..32: 0, or the negated code), the root's
 /// team index (bits 32..64).
 const W_DESC: u64 = 1;
 const W_NELEMS: u64 = 2;
@@ -118,8 +121,8 @@ const _: () = assert!(8 * W_SOURCE == ENTRY_HEADER, "the header words fill the e
 const INLINE: u64 = 0;
 /// The payload is the root's `source` itself (above [`INLINE_BYTES`]).
 const DIRECT: u64 = 1;
-/// The payload is in big buffer `where - BIG`.
-const BIG: u64 = 2;
+/// The payload is in the root's payload ring, at the ring offset in the payload's place ([`W_SOURCE`]).
+const RING: u64 = 2;
 
 /// Whether a team broadcast on team `t` takes the posted path: a team whose members are all mapped here (one
 /// node). Every member answers alike (the mapping is the node's).
@@ -138,8 +141,23 @@ fn entry(block: HeapOffset, s: u64) -> HeapOffset {
     block.plus(RING_AT + (s % ENTRIES) * ENTRY_BYTES)
 }
 
-fn big(block: HeapOffset, j: u64) -> HeapOffset {
-    block.plus(RING_AT + ENTRIES * ENTRY_BYTES + j * INLINE_BYTES as u64)
+/// Byte `off` of a block's payload ring.
+fn ring(block: HeapOffset, off: u64) -> HeapOffset {
+    block.plus(RING_AT + ENTRIES * ENTRY_BYTES + off)
+}
+
+/// Where a root's next ring payload of `len` bytes goes: its ring position (the payload starts at this modulo
+/// [`PAYLOAD_RING_BYTES`] and fits before the ring's end) and the lines it takes.
+fn ring_place(st: &Posted, len: usize) -> (u64, std::ops::Range<usize>) {
+    let lines = len.div_ceil(RING_LINE);
+    let mut pos = st.ring_pos.load(Ordering::Relaxed);
+    let off = (pos % PAYLOAD_RING_BYTES as u64) as usize;
+    if off + lines * RING_LINE > PAYLOAD_RING_BYTES {
+        // Not across the end: skip to the ring's start.
+        pos += (PAYLOAD_RING_BYTES - off) as u64;
+    }
+    let first = (pos % PAYLOAD_RING_BYTES as u64) as usize / RING_LINE;
+    (pos, first..first + lines)
 }
 
 /// The ready record of shared copies in a block (see `collectives/coop.rs`).
@@ -287,11 +305,11 @@ fn post(
     let payload = local.is_none() && call.len > 0;
     // Above INLINE_BYTES the members copy straight out of the root's `source` (the root waits for them below).
     let direct = payload && call.len as usize > INLINE_BYTES;
-    let big_j = (payload && !direct && call.len as usize > ENTRY_INLINE).then_some(st.big_next.load(Ordering::Relaxed));
-    // The entry's previous user is call s - ENTRIES; a big buffer's, the call recorded for it.
+    let in_ring = (payload && !direct && call.len as usize > ENTRY_INLINE).then(|| ring_place(st, call.len as usize));
+    // The entry's previous user is call s - ENTRIES; a ring line's, the call recorded for it.
     let mut need = (s + 1).saturating_sub(ENTRIES);
-    if let Some(j) = big_j {
-        need = need.max(st.big_free_at[j].load(Ordering::Relaxed));
+    if let Some((_, lines)) = &in_ring {
+        need = st.line_free_at[lines.clone()].iter().map(|l| l.load(Ordering::Relaxed)).fold(need, u64::max);
     }
     if need > st.min_done.load(Ordering::Relaxed) {
         // A member in a barrier instead: this root's call does not count (it posted nothing).
@@ -302,26 +320,34 @@ fn post(
     }
     let e = entry(blk, s);
     let w = |i: u64, v: u64| rt.node.word64(rt.me, e.plus(8 * i)).store(v, Ordering::Relaxed);
-    let at = match big_j {
-        Some(j) => {
-            st.big_next.store((j + 1) % BIG_BUFS, Ordering::Relaxed);
-            st.big_free_at[j].store(s + 1, Ordering::Relaxed);
-            big(blk, j as u64)
+    let ring_off = in_ring.map(|(pos, lines)| {
+        st.ring_pos.store(pos + (lines.len() * RING_LINE) as u64, Ordering::Relaxed);
+        for line in &st.line_free_at[lines.clone()] {
+            line.store(s + 1, Ordering::Relaxed);
         }
-        None => e.plus(ENTRY_HEADER),
-    };
+        (lines.start * RING_LINE) as u64
+    });
+    let at = ring_off.map_or(e.plus(ENTRY_HEADER), |off| ring(blk, off));
     if payload && !direct {
         // The payload's bytes: nobody reads them before the sequence word below says call s (flow control
         // made sure every member is done with what was there).
         local_copy(rt, at, src, call.len as usize);
     }
-    let place = if direct { DIRECT } else { big_j.map_or(INLINE, |j| BIG + j as u64) };
+    let place = if direct {
+        DIRECT
+    } else if ring_off.is_some() {
+        RING
+    } else {
+        INLINE
+    };
     let err = local.as_ref().map_or(0, |e| u64::from(e.code().unsigned_abs()) & 0xffff);
     w(W_DESC, call.dtype | place << 8 | err << 16 | call.root << 32);
     w(W_NELEMS, call.nelems);
     w(W_EPOCH, t.barrier.epoch());
     if direct {
         w(W_SOURCE, src.0);
+    } else if let Some(off) = ring_off {
+        w(W_SOURCE, off);
     }
     // Shared copies of a direct payload (see `collectives/coop.rs`): the root's own dest is copied like a
     // member's when it is apart from `source` (in place there is nothing to copy; a partial overlap is copied by
@@ -454,7 +480,7 @@ fn wait_done(
         let arrival = rt.node.word64(Pe(pe), rt.layout.team_word(slot, ARRIVAL_WORD));
         let mut polls = 0u32;
         let poll = || {
-            // Acquire: the member's reads of the entry (and big buffer, or the root's source) it is done with
+            // Acquire: the member's reads of the entry (and ring lines, or the root's source) it is done with
             // happen before the root's writes that follow.
             let done = || done_count(word.load(Ordering::Acquire), handle, s);
             // The common case reads one word; every 64th poll also looks for a member in a barrier instead.
@@ -644,7 +670,7 @@ fn receive_posted(
         let at = match (desc >> 8) & 0xff {
             INLINE => e.plus(ENTRY_HEADER),
             DIRECT => HeapOffset(r(W_SOURCE)),
-            place => big(blk, place - BIG),
+            _ => ring(blk, r(W_SOURCE) % PAYLOAD_RING_BYTES as u64),
         };
         if let (Some(p), DIRECT) = (published, (desc >> 8) & 0xff) {
             let (idx, rec) = (t.my_index as usize, record(blk));
@@ -682,6 +708,7 @@ fn name_pe(e: Error, pe: u32) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::posted_state::RING_LINES;
 
     #[test]
     fn done_words_of_another_generation_count_as_nothing_done() {
@@ -695,8 +722,21 @@ mod tests {
     }
 
     #[test]
+    fn ring_payloads_take_whole_lines_and_never_cross_the_end() {
+        let st = Posted::default();
+        let (pos, lines) = ring_place(&st, 33);
+        assert_eq!((pos, lines), (0, 0..1));
+        st.ring_pos.store(pos + 64, Ordering::Relaxed);
+        assert_eq!(ring_place(&st, 4096), (64, 1..65));
+        // 8 KiB - 64 B used: a 4 KiB payload wraps to the ring's start instead of crossing its end.
+        st.ring_pos.store(PAYLOAD_RING_BYTES as u64 - 64, Ordering::Relaxed);
+        assert_eq!(ring_place(&st, 4096), (PAYLOAD_RING_BYTES as u64, 0..64));
+        assert_eq!(ring_place(&st, 64), (PAYLOAD_RING_BYTES as u64 - 64, RING_LINES - 1..RING_LINES));
+    }
+
+    #[test]
     fn a_block_fits_its_ring_and_buffers() {
         assert_eq!(POST_BYTES % ENTRY_BYTES, 0);
-        const { assert!(ENTRY_INLINE >= 8 && BIG_BUFS >= 1) };
+        const { assert!(ENTRY_INLINE >= 8 && RING_LINES * RING_LINE == PAYLOAD_RING_BYTES) };
     }
 }
