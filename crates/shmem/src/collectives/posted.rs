@@ -362,7 +362,7 @@ fn post(
     // Acquire-loads this word) and the writer half of the wake protocol.
     rt.node.word64(rt.me, e.plus(8 * W_SEQ)).store(tagged(handle, s + 1), Ordering::SeqCst);
     rt.node.wake(rt.me, e, 8);
-    own_ahead(rt, st, blk, s);
+    own_ahead(rt, st, blk, s, ring_off.map(|_| call.len as usize));
     match local {
         Some(err) => Err(Abort::Counted(err)),
         None => {
@@ -441,16 +441,37 @@ const OWN_AHEAD: u64 = 4;
 /// depends on it. Flow control rules out a member still reading the entry's *previous* call; a member that runs
 /// ahead (calls whose root was another PE) may already poll this entry's sequence word for the coming call, which
 /// then costs it one more line transfer, never a wrong value.
-fn own_ahead(rt: &Runtime, st: &Posted, blk: HeapOffset, s: u64) {
+///
+/// With `ring_len` (this call's payload went to the payload ring), the same for the ring lines that a payload of
+/// the same size `OWN_AHEAD` calls later would take (at most [`AHEAD_LINES`] of them), where every member is done
+/// with them.
+fn own_ahead(rt: &Runtime, st: &Posted, blk: HeapOffset, s: u64, ring_len: Option<usize>) {
     let ahead = s + OWN_AHEAD;
+    let min_done = st.min_done.load(Ordering::Relaxed);
     // The entry's previous user is call `ahead - ENTRIES`: every member must be done with it.
-    if (ahead + 1).saturating_sub(ENTRIES) > st.min_done.load(Ordering::Relaxed) {
+    if (ahead + 1).saturating_sub(ENTRIES) > min_done {
         return;
     }
     if let Some(p) = rt.node.ptr(rt.me, entry(blk, ahead), 8) {
         super::prefetch::for_write(p.as_ptr().cast_const());
     }
+    let Some(len) = ring_len else { return };
+    let span = len.div_ceil(RING_LINE) * RING_LINE;
+    let pos = st.ring_pos.load(Ordering::Relaxed) + ((OWN_AHEAD - 1) as usize * span) as u64;
+    let off = (pos % PAYLOAD_RING_BYTES as u64) as usize;
+    let first = if off + span > PAYLOAD_RING_BYTES { 0 } else { off / RING_LINE };
+    for line in first..(first + span / RING_LINE).min(first + AHEAD_LINES) {
+        if st.line_free_at[line].load(Ordering::Relaxed) > min_done {
+            break;
+        }
+        if let Some(p) = rt.node.ptr(rt.me, ring(blk, (line * RING_LINE) as u64), 1) {
+            super::prefetch::for_write(p.as_ptr().cast_const());
+        }
+    }
 }
+
+/// Most ring lines [`own_ahead`] asks for per call: a payload of a few lines is where a line's round trip weighs.
+const AHEAD_LINES: usize = 4;
 
 /// Waits until every member's done count is at least `need` and returns the smallest one seen. A member that
 /// entered a barrier of the team that this PE has not (a team sync or barrier-based collective instead of its
