@@ -423,12 +423,12 @@ impl Group {
     /// before this one and are done with them once this call's opening barrier has passed, so that the next
     /// call's stores find them here instead of taking each back from a peer's cache on its path (2 PEs, 64 B
     /// f64 sum: see `benches/results/session12.md`). A hint only: it reads and writes nothing.
-    fn ask_for_next_lines(&self, rt: &Runtime, len: usize) {
+    pub(crate) fn ask_for_next_lines(&self, rt: &Runtime, len: usize) {
         let Meet::Team(_) = self.meet else { return };
         let first = self.signal.plus(SIGNAL_BYTES);
         let next = if self.desc == first { first.plus(LINE_BYTES) } else { first };
-        let lines = std::iter::once(8 * TAG_WORD)
-            .chain((0..len.min(4 * 64)).step_by(64).map(|off| HEADER_BYTES + off as u64));
+        let lines =
+            std::iter::once(8 * TAG_WORD).chain((0..len.min(4 * 64)).step_by(64).map(|off| HEADER_BYTES + off as u64));
         for off in lines {
             if let Some(p) = rt.node.ptr(rt.me, next.plus(off), 1) {
                 prefetch::for_write(p.as_ptr().cast_const());

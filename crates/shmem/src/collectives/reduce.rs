@@ -113,7 +113,7 @@ pub(crate) fn run(
     // Inline when small (the count is agreed, so every member decides alike): every member stages its source.
     // Saturating: an absurd count is this member's INVALID_PARAM (`local`), never an overflow panic here.
     let bytes = nreduce.saturating_mul(dt.size());
-    if bytes <= TINY_BYTES && g.inline_capable(rt) {
+    if (bytes <= TINY_BYTES || (g.len() == 2 && bytes <= PAIR_TINY_BYTES)) && g.inline_capable(rt) {
         return run_tiny(rt, g, op, dt, desc, local, (dst, src), bytes);
     }
     let small = bytes <= g.inline_limit();
@@ -204,6 +204,18 @@ const _: () = assert!(
     (TINY_WORD + 3) * 8 + TINY_BYTES as u64 <= HEADER_BYTES && TAG_WORD * 8 == 64,
     "the tiny record and payload fit the tag's cache line"
 );
+/// Most bytes a reduction on a team of two sends through [`run_tiny`]: above [`TINY_BYTES`] its record and
+/// payload go to the first two lines of the payload area (one 128-byte block, which a core's spatial prefetcher
+/// fetches whole), not to the tag's line. (A team of three or more is limited to [`TINY_BYTES`] by the words the
+/// completing member hands over.) Measured (2 PEs, f64 sum of 64 B, alternated runs): see
+/// `benches/results/session12.md`.
+pub(crate) const PAIR_TINY_BYTES: usize = 64;
+/// Word of the collective line where a pair's record starts above [`TINY_BYTES`]: the payload area's first.
+const PAIR_TINY_WORD: u64 = HEADER_BYTES / 8;
+const _: () = assert!(
+    (PAIR_TINY_WORD + 3) * 8 + PAIR_TINY_BYTES as u64 <= HEADER_BYTES + 128 && HEADER_BYTES.is_multiple_of(128),
+    "a pair's record and payload fit one 128-byte block"
+);
 /// Mixed into the packed word so that a zeroed line never reads as a record.
 const TINY_MAGIC: u64 = 0x7e1e_0000_0000_0000;
 
@@ -254,17 +266,19 @@ fn run_tiny(
         }
     }
     let record = tiny_record(g.tag, &desc);
+    let rec_word = if bytes <= TINY_BYTES { TINY_WORD } else { PAIR_TINY_WORD };
     for (i, w) in record.into_iter().enumerate() {
-        rt.node.word64(me, at(TINY_WORD + i as u64)).store(w, Ordering::Relaxed);
+        rt.node.word64(me, at(rec_word + i as u64)).store(w, Ordering::Relaxed);
     }
     if local.is_none() {
-        super::local_copy(rt, at(TINY_WORD + 3), src, bytes);
+        super::local_copy(rt, at(rec_word + 3), src, bytes);
     }
-    let payload = Lines { payload: at(TINY_WORD + 3) };
+    let payload = Lines { payload: at(rec_word + 3) };
     // On a one-node team of three or more, the member completing the barrier checks every record and folds
     // every payload once, and the others take the result from the release line they wait on anyway: one cache
-    // line per member instead of every member reading every member's line (see `completed_fold`).
-    if let (Meet::Team(team), super::Members::Team(t)) = (g.meet, &g.members) {
+    // line per member instead of every member reading every member's line (see `completed_fold`). (Only up to
+    // TINY_BYTES, the words it hands over; above, the team is a pair.)
+    if let (Meet::Team(team), super::Members::Team(t), true) = (g.meet, &g.members, bytes <= TINY_BYTES) {
         let mut complete = || completed_fold(rt, g, op, dt, &payload, local.is_none().then_some(&record), bytes);
         if let Some(words) = rt.team_sync_completing(team, t, &mut complete)? {
             if local.is_some() || words[0] != COMPLETED | g.tag {
@@ -281,9 +295,11 @@ fn run_tiny(
     } else {
         g.meet(rt)?;
     }
+    // The next call's lines (the other parity) are free now: ask for them ahead (see `ask_for_next_lines`).
+    g.ask_for_next_lines(rt, if bytes <= TINY_BYTES { 0 } else { 24 + bytes });
     let agreed = local.is_none()
         && (0..g.len()).all(|j| {
-            (0..3u64).all(|i| rt.node.word64(g.pe(j), at(TINY_WORD + i)).load(Ordering::Acquire) == record[i as usize])
+            (0..3u64).all(|i| rt.node.word64(g.pe(j), at(rec_word + i)).load(Ordering::Acquire) == record[i as usize])
         });
     if !agreed {
         return Err(disagreement(rt, g, &desc, local));

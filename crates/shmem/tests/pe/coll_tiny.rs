@@ -1,5 +1,5 @@
-//! Tiny reductions (at most 32 bytes on a one-node team), which travel with their agreement record in the cache
-//! line of the call's tag: hundreds in a row with data that changes every call, mixed with the other paths
+//! Tiny reductions (at most 32 bytes on a one-node team, 64 on a team of two), which travel with their agreement
+//! record in the cache line of the call's tag (a pair's above 32 bytes in the payload area's first two lines): hundreds in a row with data that changes every call, mixed with the other paths
 //! (inline, large) and team syncs so that both lines of the double buffer hold stale records of other calls;
 //! and members that disagree (another operator, type or count, a team sync, also after two identical calls whose
 //! record a stale line could repeat, a bad range), which fail with the
@@ -40,15 +40,18 @@ fn coll_tiny_reduce() -> Result<(), String> {
         let mem = members(handle);
         let tn = mem.len();
         let last = team::my_pe(handle) as usize == tn - 1;
-        // Back to back: counts 1..=4 of i64 (8..32 B, tiny), 5 (inline), LEN (large), every fourth call a team
-        // sync; in place every third call; each checked exactly.
+        // Back to back: counts 1..=4 of i64 (8..32 B, tiny), 5, 6 and 8 (40..64 B: tiny on a pair, else inline),
+        // 9 (inline), LEN (large), every fourth call a team sync; in place every third call; each checked exactly.
         for round in 0..400usize {
             if round % 4 == 3 {
                 ok!(collectives::team_sync(handle));
                 continue;
             }
-            let count = match round % 11 {
+            let count = match round % 13 {
                 5 => 5,
+                6 => 6,
+                7 => 8,
+                8 => 9,
                 9 => LEN,
                 r => 1 + r % 4,
             };
@@ -106,6 +109,15 @@ fn coll_tiny_reduce() -> Result<(), String> {
                 let count = if last { 3 } else { 2 };
                 code_is(reduce(ReduceOp::Sum, DataType::I64, dst.addr(), count), -2, &format!("{name}: 2 against 3"))?;
                 untouched("2 against 3")?;
+                // Counts on either side of a path's limit (a pair's 32 and 64 B): the records sit in different
+                // lines, and every member still fails.
+                for (a, b) in [(4, 8), (8, 9), (5, 8)] {
+                    late();
+                    let count = if last { b } else { a };
+                    let what = format!("{name}: {a} against {b}");
+                    code_is(reduce(ReduceOp::Sum, DataType::I64, dst.addr(), count), -2, &what)?;
+                    untouched(&what)?;
+                }
                 // A member in a team sync: the others fail, it passes its sync.
                 late();
                 if last {
