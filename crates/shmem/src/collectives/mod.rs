@@ -54,6 +54,7 @@ pub(crate) mod net;
 pub(crate) mod posted;
 mod prefetch;
 pub mod reduce;
+mod stream;
 mod typed;
 pub mod types;
 

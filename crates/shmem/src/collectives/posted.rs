@@ -396,7 +396,9 @@ fn post(
                     finished?;
                 } else {
                     if apart {
-                        local_copy(rt, dst, src, call.len as usize);
+                        let len = call.len as usize;
+                        // SAFETY: dst and src are this PE's checked ranges of `len` bytes, apart.
+                        unsafe { super::stream::copy_large(local_ptr(rt, dst, len), local_ptr(rt, src, len), len) };
                     }
                     st.min_done.store(wait_done(rt, t, blk, s + 1, s, None)?, Ordering::Relaxed);
                 }
@@ -704,7 +706,7 @@ fn receive_posted(
         // SAFETY: `from..from+len` is inside the root's mapped block (or its checked `source`), which the root does
         // not write again before this PE publishes done s + 1 (flow control; a direct root waits for that before
         // it returns); `dst..dst+len` is this PE's checked dest, in another mapping.
-        unsafe { std::ptr::copy_nonoverlapping(from.as_ptr().cast_const(), local_ptr(rt, dst, len), len) };
+        unsafe { super::stream::copy_large(local_ptr(rt, dst, len), from.as_ptr().cast_const(), len) };
     }
     Ok(())
 }

@@ -418,6 +418,20 @@ fn coll_posted_shared() -> Result<(), String> {
     check!(bad.is_none(), "the broadcast after the barrier: byte {bad:?} is not PE 0's");
     ok!(sh.barrier_all());
     check!(ok!(dst.to_vec()).iter().all(|&b| b == 0xAB), "the dest of the uncounted broadcast was written");
+    // Past 16 MiB the copies use streaming stores (`collectives/stream.rs`): an odd length from the last PE, to
+    // an odd offset, exact, and nothing around it written.
+    let big = (16 << 20) + 12_345;
+    let (bs, bd) = (ok!(sh.alloc_zeroed::<u8>(big + 3)), ok!(sh.alloc_zeroed::<u8>(big + 3)));
+    ok!(bs.write_local(0, &(0..big + 3).map(|i| byte(me, 7, i)).collect::<Vec<_>>()));
+    ok!(bd.write_local(0, &vec![0xAB; big + 3]));
+    ok!(sh.barrier_all());
+    let root = n - 1;
+    ok!(collectives::broadcast::broadcast(TEAM_WORLD, DataType::U8, bd.addr() + 1, bs.addr() + 2, big, root as i32));
+    let got = ok!(bd.to_vec());
+    let bad = (0..big).find(|&i| got[1 + i] != byte(root as u32, 7, i + 2));
+    check!(bad.is_none(), "the {big}-byte broadcast: byte {bad:?} is not the root's");
+    check!(got[0] == 0xAB && got[big + 1..] == [0xAB, 0xAB], "the {big}-byte broadcast wrote around its dest");
+    ok!(sh.barrier_all());
     ok!(sh.finalize());
     Ok(())
 }
