@@ -16,6 +16,7 @@
 pub mod attr;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod copy;
 pub mod engine;
 pub mod engine_setup;
 pub mod error;

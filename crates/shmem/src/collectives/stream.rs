@@ -1,60 +1,30 @@
-//! Large copies with streaming (non-temporal) stores: a broadcast's copy of many megabytes into a destination that
-//! nobody reads during the call.
+//! Large broadcast copies with streaming stores (`shmem_core::copy`): a broadcast's copy of many megabytes into a
+//! destination that nobody reads during the call.
 //!
-//! A plain `memcpy` reads every destination line before it writes it (the cache's write-allocate) and later writes
-//! it back: three memory transfers per line, where streaming stores make two. glibc switches to streaming stores
-//! only above a threshold derived from the last-level cache's size, which a VM may report as hundreds of
-//! megabytes (480 MiB on the development VM), so that it never does here. Measured on that VM (one process,
-//! `memcpy` against SSE2 streaming stores, us per MiB): 64 MiB 148-176 against 107-120, 16 MiB 116-120 against
-//! 75, 8 MiB 76-90 against 82-88 (no gain: the destinations still fit the cache), 1 MiB 46 against 47.
+//! The threshold is lower than the MTE engine's (40 MiB for one put): a broadcast writes as many destinations as
+//! members, so its working set leaves the caches sooner. Measured on the 2-core VM (one process, `memcpy` against
+//! streaming stores into rotating destinations, µs per MiB): 64 MiB into 2 148-176 against 107-120, 16 MiB into 4
+//! 116-120 against 75, 8 MiB into 4 84-90 against 88 (no gain), 1 MiB into 8 46 against 47. A 64 MiB broadcast to
+//! 8 PEs went from 36 to 28-29 ms, 16 MiB from 6.8-8.2 to 4.0 ms; 2 PEs at 16 MiB stayed within the noise.
 
-/// Smallest copy made with streaming stores (below it the destination fits the caches, see the module docs).
+/// Smallest broadcast copy made with streaming stores (below it the destinations fit the caches, see the module
+/// docs).
 pub(crate) const STREAM_MIN: usize = 16 << 20;
 
-/// Copies `len` bytes from `src` to `dst` (not overlapping); from [`STREAM_MIN`] bytes on x86_64 with streaming
-/// stores, so that the destination's lines are not read first (they leave the caches: for data the caller does not
-/// read right after).
+/// Copies `len` bytes from `src` to `dst` (not overlapping); from [`STREAM_MIN`] bytes with streaming stores, so
+/// that the destination's lines are not read first (they leave the caches: for data the caller does not read
+/// right after). The copy is fenced: later stores (a done word) are ordered after it.
 ///
 /// # Safety
 /// As [`std::ptr::copy_nonoverlapping`]: `src` valid for `len` bytes of reads, `dst` for `len` bytes of writes,
 /// the two ranges apart.
 pub(crate) unsafe fn copy_large(dst: *mut u8, src: *const u8, len: usize) {
-    #[cfg(target_arch = "x86_64")]
     if len >= STREAM_MIN {
         // SAFETY: the caller's contract.
-        unsafe { stream_x86_64(dst, src, len) };
-        return;
-    }
-    // SAFETY: the caller's contract.
-    unsafe { std::ptr::copy_nonoverlapping(src, dst, len) };
-}
-
-/// [`copy_large`] with SSE2 streaming stores (every x86_64 processor has SSE2): the head up to the first 64-byte
-/// boundary of `dst` and the tail are copied plainly, the lines between with four 16-byte streaming stores each,
-/// then a store fence, so that the streamed data is ordered before the caller's later stores (a done word).
-#[cfg(target_arch = "x86_64")]
-unsafe fn stream_x86_64(dst: *mut u8, src: *const u8, len: usize) {
-    use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_sfence, _mm_stream_si128};
-    let head = dst.align_offset(64).min(len);
-    // SAFETY: every access is inside `dst..dst+len` or `src..src+len`, which the caller vouches
-    // for; the streaming stores go to 16-byte aligned addresses (`dst + head` is 64-byte aligned).
-    unsafe {
-        std::ptr::copy_nonoverlapping(src, dst, head);
-        let mut i = head;
-        while i + 64 <= len {
-            let s = src.add(i).cast::<__m128i>();
-            let d = dst.add(i).cast::<__m128i>();
-            let (a, b, c, e) =
-                (_mm_loadu_si128(s), _mm_loadu_si128(s.add(1)), _mm_loadu_si128(s.add(2)), _mm_loadu_si128(s.add(3)));
-            _mm_stream_si128(d, a);
-            _mm_stream_si128(d.add(1), b);
-            _mm_stream_si128(d.add(2), c);
-            _mm_stream_si128(d.add(3), e);
-            i += 64;
-        }
-        std::ptr::copy_nonoverlapping(src.add(i), dst.add(i), len - i);
-        // Streaming stores are weakly ordered: fence them before whatever the caller publishes next.
-        _mm_sfence();
+        unsafe { shmem_core::copy::copy_streaming(dst, src, len) };
+    } else {
+        // SAFETY: the caller's contract.
+        unsafe { std::ptr::copy_nonoverlapping(src, dst, len) };
     }
 }
 
