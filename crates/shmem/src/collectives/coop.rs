@@ -63,8 +63,9 @@ const MIN_CHUNK: u64 = 64 * 1024;
 /// Largest chunk: a PE holds no chunk longer than a small part of a time slice.
 const MAX_CHUNK: u64 = 1024 * 1024;
 
-/// Words of a ready record (one cache line of a member's posted block, written by its owner except the two
-/// counters).
+// Words of a ready record (one cache line of a member's posted block, written by its owner except the two
+// counters).
+
 /// The call: team handle and `s + 1`, as the posted ring's sequence words.
 const R_CALL: u64 = 0;
 const R_DST: u64 = 1;
