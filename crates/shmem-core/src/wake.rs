@@ -2,8 +2,8 @@
 //!
 //! Each PE's sync area has a wake line (see [`crate::heap::HeapLayout::wake_seq`]): a 32-bit sequence word
 //! sleepers wait on, a 32-bit count of sleepers, and the range of heap offsets `[lo, hi)` they watch. A
-//! waiter that has spun long enough registers (count, then range), re-checks its condition, and sleeps on
-//! the sequence word. A writer that changed bytes `[off, off+len)` of that PE checks the count and, when
+//! waiter that has spun long enough registers (reads the sequence, then adds itself to the count and the range),
+//! re-checks its condition, and sleeps on the sequence value it read. A writer that changed bytes `[off, off+len)` of that PE checks the count and, when
 //! someone sleeps and the written bytes overlap the watched range, bumps the sequence and wakes them all.
 //! Writes elsewhere (a bulk put into a buffer nobody waits on) cost one load of the count and no system call.
 //!
@@ -13,8 +13,12 @@
 //! writer sees the registration and wakes, or the waiter's re-check sees the update (Dekker). Plain puts skip
 //! the full fence for speed and so may miss a sleeper registering at that very instant.
 //!
-//! Accepted race: when the last sleeper leaves it resets the range, and a thread of the same PE registering
-//! at that instant may lose its widening (the leaver then widens the range to everything if it sees a new
+//! A wake resets the range before it bumps the sequence: every sleeper registered so far wakes (or finds the
+//! sequence moved, having read it before registering) and registers again if it still waits, so the range is
+//! that of the waits still open, not the union of every wait since the line was last idle.
+//!
+//! Accepted race: when the last sleeper leaves it resets the range, and a sleeper (of any PE) registering at
+//! that instant may lose its widening (the leaver then widens the range to everything if it sees a new
 //! sleeper, but a write in between is missed). Both misses are bounded: sleeps are slices of a few
 //! milliseconds ([`wait`] takes a timeout) after which the waiter re-checks.
 
@@ -48,6 +52,14 @@ impl WakeLine<'_> {
     fn wake_slow(&self, off: u64, len: u64) {
         let (lo, hi) = (self.lo.load(Ordering::SeqCst), self.hi.load(Ordering::SeqCst));
         if off < hi && lo < off.saturating_add(len.max(1)) {
+            // Every sleeper of this line wakes below (or finds the sequence moved and does not sleep), and one
+            // that still has to wait registers again: so the range starts afresh here. Without this reset it
+            // only ever grew while the sleepers overlapped (a woken PE waiting for a core still counts as
+            // one), and writes to words nobody watched any more woke everyone: an 8-PE broadcast loop on
+            // 2 cores woke its members three times per call instead of once. Reset before the bump: a
+            // sleeper whose registration it erases read the sequence before the bump (see `register`).
+            self.lo.store(u64::MAX, Ordering::SeqCst);
+            self.hi.store(0, Ordering::SeqCst);
             self.seq.fetch_add(1, Ordering::SeqCst);
             wake_all(self.seq);
         }
@@ -56,10 +68,14 @@ impl WakeLine<'_> {
     /// Registers a sleeper watching `lo..hi` and returns the sequence value to sleep on. The caller must
     /// re-check its condition after this and before sleeping, then call [`WakeLine::unregister`].
     pub fn register(&self, lo: u64, hi: u64) -> u32 {
+        // The sequence first: a waker that resets the range after this registration widened it bumps the
+        // sequence after that reset, so the sleep on the value read here returns at once and the caller
+        // registers again.
+        let seq = self.seq.load(Ordering::SeqCst);
         self.sleepers.fetch_add(1, Ordering::SeqCst);
         self.lo.fetch_min(lo, Ordering::SeqCst);
         self.hi.fetch_max(hi, Ordering::SeqCst);
-        self.seq.load(Ordering::SeqCst)
+        seq
     }
 
     /// Ends a registration; the last sleeper resets the watched range.
@@ -94,5 +110,76 @@ pub fn wait(word: &AtomicU32, expected: u32, timeout: Duration) {
     // SAFETY: `word` is a valid aligned 32-bit word and `ts` a valid relative timeout that outlives the call.
     unsafe {
         libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT, expected, &ts as *const libc::timespec);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A wake line over local atomics, reset as a fresh segment's is (no sleeper, empty range).
+    struct Line {
+        seq: AtomicU32,
+        sleepers: AtomicU32,
+        lo: AtomicU64,
+        hi: AtomicU64,
+    }
+
+    impl Line {
+        fn new() -> Line {
+            Line {
+                seq: AtomicU32::new(0),
+                sleepers: AtomicU32::new(0),
+                lo: AtomicU64::new(u64::MAX),
+                hi: AtomicU64::new(0),
+            }
+        }
+
+        fn line(&self) -> WakeLine<'_> {
+            WakeLine { seq: &self.seq, sleepers: &self.sleepers, lo: &self.lo, hi: &self.hi }
+        }
+    }
+
+    /// A write wakes only when it overlaps a watched range, and a wake starts the range afresh: a sleeper that
+    /// registers again afterwards is not woken by a write to what only an earlier (woken) sleeper watched, even
+    /// while the sleepers overlap (the count never drops to zero).
+    #[test]
+    fn a_wake_resets_the_range_to_the_waits_still_open() {
+        let l = Line::new();
+        let line = l.line();
+        // Sleeper A watches 0..8, sleeper B 100..108.
+        let a = line.register(0, 8);
+        let b = line.register(100, 108);
+        assert_eq!((a, b), (0, 0));
+        line.wake_if_watching(300, 8);
+        assert_eq!(l.seq.load(Ordering::SeqCst), 0, "nobody watches 300..308");
+        line.wake_if_watching(0, 8);
+        assert_eq!(l.seq.load(Ordering::SeqCst), 1, "A's word was written");
+        assert_eq!((l.lo.load(Ordering::SeqCst), l.hi.load(Ordering::SeqCst)), (u64::MAX, 0));
+        // Both woke; A's wait is over (it leaves), B still waits and registers again before A has left.
+        let b2 = line.register(100, 108);
+        assert_eq!(b2, 1);
+        line.unregister();
+        line.wake_if_watching(0, 8);
+        assert_eq!(l.seq.load(Ordering::SeqCst), 1, "A no longer waits: a write to its word wakes nobody");
+        line.wake_if_watching(104, 4);
+        assert_eq!(l.seq.load(Ordering::SeqCst), 2, "B's word was written");
+    }
+
+    /// `register` returns the sequence read before it widened the range: a wake that erased the registration
+    /// (its reset came after the widening) bumped the sequence after that reset, so a sleep on the returned
+    /// value does not block.
+    #[test]
+    fn a_registration_erased_by_a_wake_sleeps_on_a_stale_sequence() {
+        let l = Line::new();
+        let line = l.line();
+        line.register(0, 8);
+        let s = line.register(200, 208);
+        line.wake_if_watching(0, 8);
+        assert_ne!(l.seq.load(Ordering::SeqCst), s);
+        // Returns at once (the value differs), not after the timeout.
+        let t = std::time::Instant::now();
+        wait(&l.seq, s, Duration::from_secs(5));
+        assert!(t.elapsed() < Duration::from_secs(1));
     }
 }
