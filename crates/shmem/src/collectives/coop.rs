@@ -21,18 +21,20 @@
 //!   words), so `j` never fails a call whose `dest` was written.
 //! - **Claiming.** A helper Acquire-loads `j`'s claim word (generation `g`), then reads the record. Chunk `c` of
 //!   `j`'s `dest` belongs to whoever moves the claim word from `(g, c)` to `(g, c + 1)` by compare-and-swap
-//!   (AcqRel). It copies chunk `c` of the root's `source`, then adds one to `j`'s copied word (Release) and wakes
-//!   `j`.
+//!   (AcqRel). It copies chunk `c` of the root's `source`, then adds one to `j`'s copied word (SeqCst, a Release
+//!   for the copy), and wakes `j` only when that was a chunk `j` waits for: the last of its `dest`, or any once
+//!   `j` has retracted (a wake per chunk cost a futex call and a round trip of the sleeper each time).
 //! - **Completion.** `j` returns once its copied word counts every chunk (Acquire: every helper's writes into
 //!   its `dest` happen before), and then publishes done as before. The root returns once every member is done
 //!   or has every chunk of its `dest` copied: nobody reads `source` any more.
-//! - **Leaving by an error** ([`retract`]): `j` swaps its claim word to "all claimed" and waits until the
-//!   chunks claimed before are copied, so nothing writes its `dest` once the call has returned.
+//! - **Leaving by an error** ([`retract`]): `j` marks its claim word "retracted" (a bit above any chunk count,
+//!   so nothing more can be claimed) and waits until the chunks claimed before are copied, so nothing writes its
+//!   `dest` once the call has returned.
 //! - **No stale claims.** A helper's compare-and-swap succeeds only while the claim word still holds the
 //!   generation it read the record under. `j` rewrites its record only after that generation is over (every
-//!   chunk copied, or the claim word swapped and the claimed chunks copied), and the helper's reads of the record
-//!   come before its successful claim (a Release that `j`'s swap or its Acquire of the copied count synchronizes
-//!   with): so a successful claim always goes with the `dest`, call and descriptor of its own generation, and a
+//!   chunk copied, or the claim word marked retracted and the claimed chunks copied), and the helper's reads of
+//!   the record come before its successful claim (a Release that `j`'s retraction or its Acquire of the copied
+//!   count synchronizes with): so a successful claim always goes with the `dest`, call and descriptor of its own generation, and a
 //!   helper late for call `s` fails its claim instead of writing into a later call's `dest`.
 //!
 //! The checks a member makes that a helper does not (the root's post of call `s` exists, carries no argument
@@ -80,6 +82,9 @@ const R_CLAIM: u64 = 5;
 const R_COPIED: u64 = 6;
 /// Bytes of a ready record.
 pub(crate) const RECORD_BYTES: u64 = 64;
+/// Offset in a ready record of the copied word, the one whose last update wakes the record's owner (and a root
+/// waiting for the owner: [`crate::collectives::posted`] watches it too).
+pub(crate) const COPIED_OFFSET: u64 = 8 * R_COPIED;
 const _: () = assert!(8 * (R_COPIED + 1) <= RECORD_BYTES);
 
 /// Whether this PE shares the copies of a direct payload of `len` bytes to a team of `members`: where this
@@ -115,6 +120,12 @@ fn generation_of(word: u64) -> u32 {
 fn count_of(word: u64) -> u64 {
     word & 0xffff_ffff
 }
+
+/// The count of a claim word whose owner has [`retract`]ed its record (with the chunks claimed before in the bits
+/// below): above every chunk count (a payload has at most [`COOP_MAX`] / [`MIN_CHUNK`] chunks), so that no claim
+/// succeeds any more, and told apart from "every chunk claimed" by a copier that must wake the owner.
+const RETRACTED: u64 = 1 << 31;
+const _: () = assert!((COOP_MAX as u64 / MIN_CHUNK) < RETRACTED);
 
 /// The generation of this process's next ready record: every record a PE publishes gets its own (wrapping after
 /// 2^32 records, skipping 0, the value of a record never written).
@@ -181,12 +192,18 @@ pub(crate) fn retract(rt: &Runtime, rec: HeapOffset, mine: &Published, len: u64)
     let chunks = len.div_ceil(chunk_bytes(len));
     let g = mine.generation;
     let word = rt.node.word64(rt.me, rec.plus(8 * R_CLAIM));
-    // Everything still unclaimed is claimed here at once (AcqRel: the claims before it, and the record reads
-    // before them, happen before); `claimed` chunks went to other PEs before.
-    let before = word.swap(counter(g, chunks), Ordering::AcqRel);
-    let claimed = if generation_of(before) == g { count_of(before).min(chunks) } else { 0 };
     let copied = rt.node.word64(rt.me, rec.plus(8 * R_COPIED));
-    let done = || (copied.load(Ordering::Acquire) >= counter(g, claimed)).then_some(());
+    // Nothing of this generation can be claimed from here on (the claims before it, and the record reads before
+    // them, happen before); `claimed` chunks went to other PEs before. SeqCst, with the copier's SeqCst add and claim load
+    // in `Share::help_one`: either this PE's load of the copied count below sees a copier's add, or that copier
+    // sees the retraction and wakes this PE.
+    let before = word.fetch_or(RETRACTED, Ordering::SeqCst);
+    let claimed = if generation_of(before) == g { (count_of(before) & !RETRACTED).min(chunks) } else { 0 };
+    if generation_of(before) != g {
+        // Never expected (only this PE publishes here): make the word refuse every claim anyway.
+        word.store(counter(g, RETRACTED), Ordering::SeqCst);
+    }
+    let done = || (copied.load(Ordering::SeqCst) >= counter(g, claimed)).then_some(());
     if claimed == 0 || done().is_some() {
         return Ok(());
     }
@@ -347,9 +364,14 @@ impl<'a> Share<'a> {
             // `dest`, apart (the root publishes a record only then).
             unsafe { std::ptr::copy_nonoverlapping(from.as_ptr().cast_const(), to.as_ptr(), len as usize) };
             // Release: the copy above happens before the owner's (and the root's) Acquire load of the count.
-            self.word(j, R_COPIED).fetch_add(1, Ordering::AcqRel);
-            // Every copy: the owner may sleep for its last chunk, or for the chunks claimed before it retracted.
-            node.wake(Pe(self.members[j]), self.rec.plus(8 * R_COPIED), 8);
+            // SeqCst: see `retract`.
+            let copied = count_of(self.word(j, R_COPIED).fetch_add(1, Ordering::SeqCst)) + 1;
+            // The owner waits for its last chunk, or (retracted) for the chunks claimed before; any other wake only
+            // costs a futex call here and a round trip of the sleeper (8 per `dest` and call at first: `perf` of
+            // an 8-PE 1 MiB loop had the root in `futex_wake` for 16% of its time).
+            if copied == self.chunks || count_of(self.word(j, R_CLAIM).load(Ordering::SeqCst)) & RETRACTED != 0 {
+                node.wake(Pe(self.members[j]), self.rec.plus(8 * R_COPIED), 8);
+            }
             return true;
         }
         if self.dests.iter().all(|d| matches!(d, Dest::Closed)) {

@@ -495,6 +495,10 @@ fn wait_done(
     let slot = shmem_team::handle_slot(handle).expect("a live handle has a slot");
     let my_epoch = t.barrier.epoch();
     let mut min = u64::MAX;
+    // Asleep, the root watches a member's done word and, when copies are shared, up to its record's copied word:
+    // the copier that completes the member's `dest` wakes it, so the root need not wait for the member to run and
+    // say it is done.
+    let watch = if share.is_some() { record(blk).plus(coop::COPIED_OFFSET + 8).0 - blk.0 } else { 8 };
     for (i, &pe) in t.members.as_slice().iter().enumerate() {
         if i == t.my_index as usize {
             continue;
@@ -534,7 +538,7 @@ fn wait_done(
                 None
             }
         };
-        let found = shmem_sync::wait::wait_until_on(&rt.wait_ctx(true), Pe(pe), Some((blk, 8)), poll, || {
+        let found = shmem_sync::wait::wait_until_on(&rt.wait_ctx(true), Pe(pe), Some((blk, watch)), poll, || {
             format!("PE {pe} to finish broadcast #{} on team {handle} (this root is at #{s})", need - 1)
         })
         .map_err(|e| name_pe(e, pe))?;
