@@ -1,6 +1,7 @@
 """The life cycle seen from Python: one state machine (the runtime's), so every status and error code the
 binding reports comes from it. Init and finalize twice, finalize without init, status after a failed init,
-re-init, and threads that copy from heap ints while another thread finalizes (issue 11, item 1)."""
+re-init, threads that copy from heap ints while another thread finalizes (issue 11, item 1), and SHMEM_BIND."""
+import pytest
 from conftest import run_unlaunched
 
 LIFECYCLE = r"""
@@ -138,3 +139,42 @@ print(f"PE {me} ok")
 def test_a_second_finalize_while_one_runs_is_refused(job):
     p = job(2, FINALIZE_TWICE_AT_ONCE, timeout=60)
     assert p.stdout.count(" ok") == 2, p.stdout
+
+
+BIND_BODY = r"""
+before = sorted(os.sched_getaffinity(0))
+bind = os.environ.get("SHMEM_BIND", "")
+if bind not in ("core", "none", ""):
+    e = expect_error(shmem.aclshmem_init, code=-1)
+    assert "SHMEM_BIND" in str(e) and bind in str(e), e
+    print("PE refused", os.environ["SHMEM_PE"])
+    sys.exit(0)
+shmem.aclshmem_init()
+me, n = shmem.my_pe(), shmem.n_pes()
+after = sorted(os.sched_getaffinity(0))
+if bind == "core":
+    assert after == [before[me * len(before) // n]], (me, before, after)
+else:
+    assert after == before, (me, before, after)
+a = shmem.zeros(1000, np.int64)
+if me == 0:
+    a[:] = np.arange(1000) * 3
+shmem.broadcast(a, a, 0)
+assert int(a.sum()) == 3 * 999 * 1000 // 2, a[:5]
+shmem.free(a)
+shmem.aclshmem_finalize()
+print("PE", me, "ok")
+"""
+
+
+@pytest.mark.parametrize("n,bind", [(4, "core"), (2, "none")])
+def test_bind_core_binds_each_pe_to_the_cpu_of_its_block(job, n, bind):
+    """SHMEM_BIND=core binds every PE's thread to the CPU at position local_index * cpus / local_pes of the set it
+    started with (blocks of neighbours where PEs outnumber CPUs); none leaves the set alone."""
+    p = job(n, BIND_BODY, env={"SHMEM_BIND": bind})
+    assert p.stdout.count(" ok") == n, p.stdout + p.stderr
+
+
+def test_bind_refuses_an_unknown_value_with_invalid_param(job):
+    p = job(2, BIND_BODY, env={"SHMEM_BIND": "socket"})
+    assert p.stdout.count("PE refused") == 2, p.stdout + p.stderr

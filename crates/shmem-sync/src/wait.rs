@@ -47,6 +47,9 @@ pub const MAX_SPIN: Duration = Duration::from_secs(1);
 pub const MAX_YIELDS: u32 = 1_000_000;
 /// `flat` makes every barrier a flat dissemination over all members; `hierarchical` (or unset) is the default.
 pub const BARRIER_ALGO_VAR: &str = "SHMEM_BARRIER_ALGO";
+/// `core` binds each PE's calling thread to one CPU at init ([`crate::placement::bind_to_core`]); `none` (or
+/// unset) leaves placement to the scheduler.
+pub const BIND_VAR: &str = "SHMEM_BIND";
 
 /// The knobs of the synchronization layer, parsed once at init (the facade keeps them in its configuration
 /// and hands them to every wait through [`WaitCtx::config`]).
@@ -63,6 +66,8 @@ pub struct SyncConfig {
     /// Time off the core (a spin round or a yield lasting this long) after which waits sleep at once for a while
     /// (`SHMEM_WAIT_DESCHED_US`, see [`crate::contention`]); `None`: never.
     pub desched_gap: Option<Duration>,
+    /// Bind each PE to a CPU of its node at init (`SHMEM_BIND=core`).
+    pub bind_core: bool,
 }
 
 impl Default for SyncConfig {
@@ -73,6 +78,7 @@ impl Default for SyncConfig {
             yields: None,
             flat_barrier: false,
             desched_gap: Some(contention::DEFAULT_DESCHED_GAP),
+            bind_core: false,
         }
     }
 }
@@ -82,7 +88,7 @@ impl SyncConfig {
     ///
     /// # Errors
     /// `InvalidParam` naming the variable when a value is malformed (`SHMEM_WAIT_WARN_SECS=abc`, a negative
-    /// count, an unknown barrier algorithm, `SHMEM_WAIT_DESCHED_US=1.5`).
+    /// count, an unknown barrier algorithm, `SHMEM_WAIT_DESCHED_US=1.5`, `SHMEM_BIND=socket`).
     pub fn from_settings(settings: &Settings) -> Result<SyncConfig> {
         let mut cfg = SyncConfig::default();
         if let Some(secs) = settings.parse::<u64>(WARN_SECS_VAR, "a whole number of seconds")? {
@@ -111,6 +117,12 @@ impl SyncConfig {
                     "{BARRIER_ALGO_VAR}={v:?} is malformed: expected `flat` or `hierarchical`"
                 )))
             }
+        };
+        cfg.bind_core = match settings.non_empty(BIND_VAR).map(str::trim) {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("core") => true,
+            Some(v) if v.eq_ignore_ascii_case("none") => false,
+            Some(v) => return Err(Error::invalid(format!("{BIND_VAR}={v:?} is malformed: expected `core` or `none`"))),
         };
         Ok(cfg)
     }
@@ -264,8 +276,9 @@ pub fn cores_shared(ctx: &WaitCtx<'_>) -> bool {
     ctx.node.local_pes() > cores()
 }
 
-/// The cores this process may use (read once).
-fn cores() -> u32 {
+/// The cores this process may use (read once, and before [`crate::placement::bind_to_core`] narrows them: a
+/// bound PE still waits as one of a node with this many cores).
+pub(crate) fn cores() -> u32 {
     static CORES: OnceLock<u32> = OnceLock::new();
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
 }
@@ -633,8 +646,13 @@ pub(crate) mod tests {
 
     #[test]
     fn malformed_knobs_are_refused_with_the_variable_named() {
-        for (var, bad) in [(WARN_SECS_VAR, "abc"), (SPIN_US_VAR, "-1"), (YIELDS_VAR, "1.5"), (BARRIER_ALGO_VAR, "tree")]
-        {
+        for (var, bad) in [
+            (WARN_SECS_VAR, "abc"),
+            (SPIN_US_VAR, "-1"),
+            (YIELDS_VAR, "1.5"),
+            (BARRIER_ALGO_VAR, "tree"),
+            (BIND_VAR, "cores"),
+        ] {
             let e = SyncConfig::from_settings(&Settings::from_pairs([(var, bad)])).unwrap_err();
             assert_eq!(e.code(), -1, "{var}");
             assert!(e.to_string().contains(&format!("{var}={bad:?}")), "{e}");
@@ -644,6 +662,7 @@ pub(crate) mod tests {
             (SPIN_US_VAR, "20"),
             (YIELDS_VAR, "7"),
             (BARRIER_ALGO_VAR, "FLAT"),
+            (BIND_VAR, " Core "),
         ]);
         let cfg = SyncConfig::from_settings(&ok).unwrap();
         assert_eq!(
@@ -654,6 +673,7 @@ pub(crate) mod tests {
                 yields: Some(7),
                 flat_barrier: true,
                 desched_gap: Some(contention::DEFAULT_DESCHED_GAP),
+                bind_core: true,
             }
         );
         assert_eq!(SyncConfig::from_settings(&Settings::default()).unwrap(), SyncConfig::default());

@@ -201,6 +201,8 @@ mod tests {
             ("SHMEM_WAIT_SPIN_US", "1000001"),
             ("SHMEM_WAIT_YIELDS", "4294967295"),
             ("SHMEM_BARRIER_ALGO", "tree"),
+            ("SHMEM_BIND", "socket"),
+            ("SHMEM_BIND", "core,none"),
             ("SHMEM_LOG_LEVEL", "loud"),
             ("SHMEM_SHM_PREFIX", "a/b"),
             ("SHMEM_SDMA_NBI_MIN", "big"),

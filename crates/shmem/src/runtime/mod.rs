@@ -139,6 +139,18 @@ fn deadline_after(d: std::time::Duration) -> std::time::Instant {
 
 /// Whether an init step failed because some PE is missing or gone (a timeout, a lost store): then nobody can
 /// meet everyone, and leaving the store must not wait for them again.
+/// `SHMEM_BIND=core`: binds this PE's calling thread to the CPU of its block among this node's PEs (after the
+/// engines started their threads, which keep the wider set). A failure is logged, not fatal: the job runs as if
+/// unbound.
+fn bind_to_core(node: &NodeSegments) {
+    let me = node.me();
+    let local_index = (0..me.0).filter(|&pe| node.peer(Pe(pe)).is_some()).count() as u32;
+    match shmem_sync::placement::bind_to_core(local_index, node.local_pes()) {
+        Ok(cpu) => tracing::debug!("PE {} bound to CPU {cpu} ({}=core)", me.0, shmem_sync::wait::BIND_VAR),
+        Err(e) => tracing::warn!("PE {} could not bind to a CPU ({}=core): {e}", me.0, shmem_sync::wait::BIND_VAR),
+    }
+}
+
 fn peers_missing(e: &Error) -> bool {
     matches!(e, Error::Timeout { .. } | Error::Bootstrap(_))
 }
@@ -327,6 +339,9 @@ impl Runtime {
                 return Err(e);
             }
         };
+        if config.sync.bind_core {
+            bind_to_core(&node);
+        }
         let base = node.local().base().as_ptr() as usize;
         let rt = Arc::new(Runtime {
             me,

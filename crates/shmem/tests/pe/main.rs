@@ -6,6 +6,7 @@
 
 mod agreement;
 mod barriers;
+mod binding;
 mod coll_back_to_back;
 mod coll_hook;
 mod coll_posted;
@@ -63,6 +64,7 @@ fn scenarios() -> Vec<(&'static str, Scenario)> {
     v.extend(coll_tiny::SCENARIOS.iter().copied());
     v.extend(ctxlock::SCENARIOS.iter().copied());
     v.extend(barriers::SCENARIOS.iter().copied());
+    v.extend(binding::SCENARIOS.iter().copied());
     v.extend(lifecycle::SCENARIOS.iter().copied());
     v.extend(rma::SCENARIOS.iter().copied());
     v.extend(sync::SCENARIOS.iter().copied());
@@ -178,6 +180,7 @@ fn main() {
     tests.extend(agreement::special_trials());
     tests.extend(ctxlock::special_trials());
     tests.extend(barriers::special_trials());
+    tests.extend(binding::special_trials());
     tests.extend(collectives::special_trials());
     tests.extend(coll_posted::special_trials());
     tests.extend(lifecycle::special_trials());
