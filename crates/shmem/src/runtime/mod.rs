@@ -137,8 +137,6 @@ fn deadline_after(d: std::time::Duration) -> std::time::Instant {
     now.checked_add(d).or_else(|| now.checked_add(shmem_core::attr::MAX_DURATION)).unwrap_or(now)
 }
 
-/// Whether an init step failed because some PE is missing or gone (a timeout, a lost store): then nobody can
-/// meet everyone, and leaving the store must not wait for them again.
 /// `SHMEM_BIND=core`: binds this PE's calling thread to the CPU of its block among this node's PEs (after the
 /// engines started their threads, which keep the wider set). A failure is logged, not fatal: the job runs as if
 /// unbound.
@@ -151,6 +149,8 @@ fn bind_to_core(node: &NodeSegments) {
     }
 }
 
+/// Whether an init step failed because some PE is missing or gone (a timeout, a lost store): then nobody can
+/// meet everyone, and leaving the store must not wait for them again.
 fn peers_missing(e: &Error) -> bool {
     matches!(e, Error::Timeout { .. } | Error::Bootstrap(_))
 }
