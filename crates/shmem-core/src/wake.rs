@@ -1,11 +1,11 @@
 //! Sleeping on and waking the shared wake line of a PE's segment (Linux futex on shared memory).
 //!
-//! Each PE's sync area has a wake line (see [`crate::heap::HeapLayout::wake_seq`]): a 32-bit sequence word
-//! sleepers wait on, a 32-bit count of sleepers, and the range of heap offsets `[lo, hi)` they watch. A
-//! waiter that has spun long enough registers (reads the sequence, then adds itself to the count and the range),
-//! re-checks its condition, and sleeps on the sequence value it read. A writer that changed bytes `[off, off+len)` of that PE checks the count and, when
-//! someone sleeps and the written bytes overlap the watched range, bumps the sequence and wakes them all.
-//! Writes elsewhere (a bulk put into a buffer nobody waits on) cost one load of the count and no system call.
+//! Each PE's sync area has a wake line (see [`crate::heap::HeapLayout::wake_seq`]): a 32-bit sequence word sleepers
+//! wait on, a 32-bit count of sleepers, and the range of heap offsets `[lo, hi)` they watch. A waiter that has spun
+//! long enough registers (reads the sequence, then adds itself to the count and the range), re-checks its condition,
+//! and sleeps on the sequence value it read. A writer that changed bytes `[off, off+len)` of that PE checks the
+//! count and, when someone sleeps and the written bytes overlap the watched range, bumps the sequence and wakes them
+//! all. Writes elsewhere (a bulk put into a buffer nobody waits on) cost one load of the count and no system call.
 //!
 //! Ordering: the writer's update (a SeqCst read-modify-write for signals and atomics) precedes its SeqCst
 //! loads of the count and range; the waiter's SeqCst registration precedes a SeqCst fence and then its re-check

@@ -34,8 +34,8 @@
 //!   generation it read the record under. `j` rewrites its record only after that generation is over (every
 //!   chunk copied, or the claim word marked retracted and the claimed chunks copied), and the helper's reads of
 //!   the record come before its successful claim (a Release that `j`'s retraction or its Acquire of the copied
-//!   count synchronizes with): so a successful claim always goes with the `dest`, call and descriptor of its own generation, and a
-//!   helper late for call `s` fails its claim instead of writing into a later call's `dest`.
+//!   count synchronizes with): so a successful claim always goes with the `dest`, call and descriptor of its own
+//!   generation, and a helper late for call `s` fails its claim instead of writing into a later call's `dest`.
 //!
 //! The checks a member makes that a helper does not (the root's post of call `s` exists, carries no argument
 //! error and is direct) are the helper's own: it copies only within a call whose post it accepted itself.
@@ -194,15 +194,12 @@ pub(crate) fn retract(rt: &Runtime, rec: HeapOffset, mine: &Published, len: u64)
     let word = rt.node.word64(rt.me, rec.plus(8 * R_CLAIM));
     let copied = rt.node.word64(rt.me, rec.plus(8 * R_COPIED));
     // Nothing of this generation can be claimed from here on (the claims before it, and the record reads before
-    // them, happen before); `claimed` chunks went to other PEs before. SeqCst, with the copier's SeqCst add and claim load
-    // in `Share::help_one`: either this PE's load of the copied count below sees a copier's add, or that copier
-    // sees the retraction and wakes this PE.
+    // them, happen before); `claimed` chunks went to other PEs before. SeqCst, with the copier's SeqCst add and
+    // claim load in `Share::help_one`: either this PE's load of the copied count below sees a copier's add, or that
+    // copier sees the retraction and wakes this PE. (Only this PE writes the generation: claims keep it.)
     let before = word.fetch_or(RETRACTED, Ordering::SeqCst);
-    let claimed = if generation_of(before) == g { (count_of(before) & !RETRACTED).min(chunks) } else { 0 };
-    if generation_of(before) != g {
-        // Never expected (only this PE publishes here): make the word refuse every claim anyway.
-        word.store(counter(g, RETRACTED), Ordering::SeqCst);
-    }
+    debug_assert_eq!(generation_of(before), g, "only this PE publishes its record");
+    let claimed = (count_of(before) & !RETRACTED).min(chunks);
     let done = || (copied.load(Ordering::SeqCst) >= counter(g, claimed)).then_some(());
     if claimed == 0 || done().is_some() {
         return Ok(());

@@ -2,7 +2,8 @@
 //! the older active-set forms (`*_to_all`, `broadcast32/64`, ...) as adapters.
 //!
 //! # How every collective runs
-//! Except the team broadcast on one node, which is *posted* without any agreement or barrier (see `collectives/posted.rs`):
+//! Except the team broadcast on one node, which is *posted* without any agreement or barrier (see
+//! `collectives/posted.rs`):
 //! 1. **Agree.** Each member writes a small descriptor (call kind, element type, element count, root, strides or
 //!    operator, destination capacity, the code of a local argument error if it found one, and the call's tag)
 //!    into its collective line, then the members meet at the team barrier. Each member reads every member's

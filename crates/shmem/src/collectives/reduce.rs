@@ -231,9 +231,9 @@ const TINY_MAGIC: u64 = 0x7e1e_0000_0000_0000;
 /// [`Group::run_staged`] (no data moves, no closing barrier). The lines are double-buffered by barrier epoch
 /// exactly as there, so the opening barrier of the next call closes this one.
 ///
-/// On a team of three or more (the one-node gather-release barrier, the default), only the member whose arrival completes
-/// the barrier reads the members' lines ([`completed_fold`]); the others read one line, the release's, which
-/// they wait on anyway. Measured (coll_bench, 8 B f64 sum, Python, 5 alternated runs on the 2-core VM, medians):
+/// On a team of three or more (the one-node gather-release barrier, the default), only the member whose arrival
+/// completes the barrier reads the members' lines ([`completed_fold`]); the others read one line, the release's,
+/// which they wait on anyway. Measured (coll_bench, 8 B f64 sum, Python, 5 alternated runs on the 2-core VM, medians):
 /// 4 PEs 2.75 -> 2.52 us, 8 PEs 9.16 -> 7.74 us.
 #[allow(clippy::too_many_arguments)]
 fn run_tiny(

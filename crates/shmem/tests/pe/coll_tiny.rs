@@ -1,10 +1,10 @@
 //! Tiny reductions (at most 32 bytes on a one-node team, 64 on a team of two), which travel with their agreement
-//! record in the cache line of the call's tag (a pair's above 32 bytes in the payload area's first two lines): hundreds in a row with data that changes every call, mixed with the other paths
-//! (inline, large) and team syncs so that both lines of the double buffer hold stale records of other calls;
-//! and members that disagree (another operator, type or count, a team sync, also after two identical calls whose
-//! record a stale line could repeat, a bad range), which fail with the
-//! exact codes on every member, write nothing, and leave the team working; a member in a (posted) broadcast
-//! instead fails alone and meets the reduction with its next call.
+//! record in the cache line of the call's tag (a pair's above 32 bytes in the payload area's first two lines):
+//! hundreds in a row with data that changes every call, mixed with the other paths (inline, large) and team syncs
+//! so that both lines of the double buffer hold stale records of other calls; and members that disagree (another
+//! operator, type or count, a team sync, also after two identical calls whose record a stale line could repeat, a
+//! bad range), which fail with the exact codes on every member, write nothing, and leave the team working; a
+//! member in a (posted) broadcast instead fails alone and meets the reduction with its next call.
 
 use crate::{check, code_is, ok, Scenario};
 use shmem::collectives::{self, DataType, ReduceOp};
