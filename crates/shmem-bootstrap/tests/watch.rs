@@ -144,3 +144,20 @@ impl Drop for StopOnDrop {
         }
     }
 }
+
+/// Watches closed back to back are reported in the order they closed, to every watcher, however the store's
+/// threads happen to be scheduled: a launcher that ends a node's other PEs right after one failed must not
+/// make the job name one of those as its failure.
+#[test]
+fn losses_are_reported_in_the_order_the_watches_closed() {
+    let (_server, cfg) = start();
+    let (_w0, rx0, _c0) = watch(&cfg, 0);
+    let mut others: Vec<_> = (1..8).map(|r| Some(watch(&cfg, r))).collect();
+    let order = [7u32, 3, 5, 1, 6, 2, 4];
+    for r in order {
+        drop(others[r as usize - 1].take());
+    }
+    let got: Vec<JobEvent> = order.iter().map(|_| next(&rx0)).collect();
+    assert_eq!(got, order.map(JobEvent::PeerLost));
+    assert_quiet(&rx0);
+}

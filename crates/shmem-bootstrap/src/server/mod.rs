@@ -17,7 +17,8 @@
 //! After its hello a watch client sends nothing. Its connection thread reads the raw socket only to notice the
 //! close, while event notices are written through the (TLS) stream by whichever thread raises the event. So
 //! the TLS session's state is only ever touched by writers, which take the stream's mutex. A watch closing
-//! without a prior `leave` of its rank is a lost PE, reported to every other watcher.
+//! without a prior `leave` of its rank is a lost PE, reported to every other watcher. Several losses are
+//! reported in the order their closes reached this host, not the order their threads ran ([`close_order`]).
 //!
 //! # Hostile input
 //! The handshake (greeting, challenge, hello: see [`crate::wire`]) must come in frames within [`MAX_HELLO_FRAME`]
@@ -35,6 +36,7 @@
 //! handshake are capped too, and dropped beyond that) and so are the bytes the store holds
 //! ([`StoreLimits::max_stored_bytes`]); both refusals say which limit was hit.
 
+mod close_order;
 mod ops;
 
 use crate::conn::{tls_error, Conn};
@@ -44,6 +46,7 @@ use crate::wire::{
     WireError, MAX_FRAME, MAX_HELLO_FRAME, NONCE_LEN,
 };
 use crate::StoreConfig;
+use close_order::CloseOrder;
 use ops::{handle, send_notice, serve_watch};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use shmem_core::{Error, Result};
@@ -116,6 +119,11 @@ struct Shared {
     changed: Condvar,
     handlers: Mutex<Vec<JoinHandle<()>>>,
     next_id: AtomicU64,
+    /// The open watch sockets, for the order in which they close (see [`close_order`]).
+    closes: CloseOrder,
+    /// Held by the thread that drains `closes` until it has written the loss notices, so that every watcher
+    /// hears of the losses in the order they happened.
+    reporting_losses: Mutex<()>,
 }
 
 struct State {
@@ -220,7 +228,11 @@ impl StoreServer {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::Bootstrap(format!("cannot read the store's bound address: {e}")))?;
+        let closes = CloseOrder::new()
+            .map_err(|e| Error::Bootstrap(format!("cannot create the store's epoll set for watch connections: {e}")))?;
         let shared = Arc::new(Shared {
+            closes,
+            reporting_losses: Mutex::new(()),
             token: cfg.token.clone(),
             limits,
             tls,

@@ -7,6 +7,7 @@ use crate::store::{Arrival, Collective, Store};
 use crate::wire::{write_frame, ErrorKind, Notice, Request, Response};
 use std::io::{ErrorKind as IoKind, Read};
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 use tracing::{debug, warn};
@@ -177,6 +178,7 @@ pub(super) fn serve_watch(shared: &Shared, id: u64, conn: Conn, peer: SocketAddr
     if let Err(e) = shmem_core::liveness::keep_alive(&reader) {
         warn!(%peer, rank, "store: cannot turn keepalive on for the watch of rank {rank}: {e}");
     }
+    let fd = reader.as_raw_fd();
     let sink = Arc::new(Mutex::new(conn));
     let exit_status = {
         // The sink is held from before the registration until the answer is written, so that a notice another
@@ -190,6 +192,11 @@ pub(super) fn serve_watch(shared: &Shared, id: u64, conn: Conn, peer: SocketAddr
             }
             let left = st.left.contains(&rank);
             st.watchers.insert(id, Watcher { rank, left, sink: sink.clone() });
+            // Before the answer too: a close right after `watch` returns must already be queued in arrival
+            // order (see `close_order`); without the set, this thread's own order of noticing is all there is.
+            if let Err(e) = shared.closes.add(fd, id) {
+                warn!(%peer, rank, "store: cannot order the close of rank {rank}'s watch among others: {e}");
+            }
             st.exit_status
         };
         if let Err(e) = write_frame(&mut *out, ok) {
@@ -210,20 +217,49 @@ pub(super) fn serve_watch(shared: &Shared, id: u64, conn: Conn, peer: SocketAddr
             Err(_) => break,
         }
     }
-    let mut others: Vec<_> = {
+    // Held until the notices are written: losses drained by two threads must also reach every watcher in
+    // the order they were drained. (Lock order: this, then a sink or the state.)
+    let _reporting = shared.reporting_losses.lock().unwrap_or_else(PoisonError::into_inner);
+    let (lost, mut others): (Vec<u32>, Vec<_>) = {
         let mut st = shared.lock();
-        let lost = st.watchers.remove(&id).is_some_and(|w| !w.left) && !st.stopping && st.exit_status.is_none();
-        if !lost {
-            return debug!(%peer, rank, "store: watch closed");
+        // Every close the kernel has seen so far, in its order, this one last if it is not among them.
+        let mut closed = shared.closes.drain();
+        shared.closes.remove(fd);
+        if !closed.contains(&id) {
+            closed.push(id);
         }
-        st.watchers.values().map(|w| (w.rank, w.sink.clone())).collect()
+        let reporting = !st.stopping && st.exit_status.is_none();
+        let mut lost = Vec::new();
+        for c in closed {
+            // Another thread's watch is taken here only to report it; its thread then finds it gone.
+            if c != id && !reporting {
+                continue;
+            }
+            if let Some(w) = st.watchers.remove(&c) {
+                if !w.left && reporting {
+                    lost.push(w.rank);
+                }
+            }
+        }
+        (lost, st.watchers.values().map(|w| (w.rank, w.sink.clone())).collect())
     };
+    if lost.is_empty() {
+        return debug!(%peer, rank, "store: watch closed");
+    }
     // Rank 0 last: the store lives in PE 0's process, which may exit as soon as it hears of the loss; every
     // other watcher must have the notice in its socket by then, so that it names this rank as the cause and
-    // not the store going away (issue 10, defect 11).
+    // not the store going away (issue 10, defect 11). Each watcher gets the losses in the order they happened.
     others.sort_by_key(|&(r, _)| (r == 0, r));
-    warn!(%peer, rank, "store: rank {rank} closed its watch connection without leaving; reporting it lost");
+    for &r in &lost {
+        if r == rank {
+            warn!(%peer, rank, "store: rank {rank} closed its watch connection without leaving; reporting it lost");
+        } else {
+            warn!(rank = r, "store: rank {r} closed its watch connection without leaving; reporting it lost");
+        }
+    }
     for (_, s) in others {
-        send_notice(&s, &Notice::PeerLost(rank));
+        for &r in &lost {
+            send_notice(&s, &Notice::PeerLost(r));
+        }
     }
 }
