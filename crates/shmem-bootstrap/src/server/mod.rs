@@ -18,7 +18,8 @@
 //! close, while event notices are written through the (TLS) stream by whichever thread raises the event. So
 //! the TLS session's state is only ever touched by writers, which take the stream's mutex. A watch closing
 //! without a prior `leave` of its rank is a lost PE, reported to every other watcher. Several losses are
-//! reported in the order their closes reached this host, not the order their threads ran ([`close_order`]).
+//! reported in the order their closes reached this host, not the order their threads ran (see the private
+//! `close_order` module).
 //!
 //! # Hostile input
 //! The handshake (greeting, challenge, hello: see [`crate::wire`]) must come in frames within [`MAX_HELLO_FRAME`]
