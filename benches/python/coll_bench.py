@@ -2,13 +2,18 @@
 """Python collectives beside mpi4py's, in one run: ``shmem.broadcast`` / ``shmem.sum_reduce`` on NumPy arrays
 against ``comm.Bcast`` / ``comm.Allreduce``, and ``aclshmem_barrier_all`` against ``comm.Barrier``.
 
-    python benches/python/coll_bench.py [--quick] [--pes 2,4,8] [--max BYTES] [--mpi4py VENV] [--json FILE]
+    python benches/python/coll_bench.py [--quick] [--pes 2,4,8] [--max BYTES] [--mpi4py VENV] [--rounds R]
+                                        [--json FILE]
 
 For each PE count it starts a job with ``python -m shmem.run`` (every PE calls every collective; PE 0 times
 batches of calls) and, with ``--mpi4py VENV`` (``bash benches/reference/install.sh --mpi4py VENV``, or any
 venv with mpi4py), ``benches/reference/mpi4py_bench.py --coll`` under Open MPI's ``mpirun`` with as many ranks,
-right after the Python job of that PE count. It prints one table: Python µs, mpi4py µs and the ratio per row, and the targets of the
-issue: at 8 B Python <= 0.5x mpi4py's time; from 1 MiB up Python's bandwidth >= 1.0x mpi4py's.
+right after the Python job of that PE count. It prints one table: Python µs, mpi4py µs and the ratio per row, and
+the targets of the issue: at 8 B Python <= 0.5x mpi4py's time; from 1 MiB up Python's bandwidth >= 1.0x mpi4py's.
+
+With ``--rounds R`` the whole alternation runs R times and the table shows each side's median over the rounds,
+with the range of the per-round ratios: on a noisy machine one round catches one side in a slow phase (mpi4py's
+8-PE ``Bcast`` of 1 MiB took 304 to 622 µs in three runs of session 13), the median of alternated rounds less so.
 
 Both sides measure the same way (the method of ``benches/reference``): calibrate the iteration count until a
 batch takes the target time (4 ms with --quick, else 20 ms; PE/rank 0 decides and shares the count), one
@@ -203,12 +208,35 @@ def human(b: int) -> str:
     return f"{b} B"
 
 
-def table(rows: list) -> str:
+def median(values: list):
+    """The median of the values that are not None (the lower middle of an even count), or None."""
+    vals = sorted(v for v in values if v is not None)
+    return vals[(len(vals) - 1) // 2] if vals else None
+
+
+def median_rows(rounds: list) -> list:
+    """The rows of several rounds (same plan, same order) as one: each side's median time per row. A side's
+    own median, not the median ratio: a round where one side was slowed by load must not carry the other
+    side's time with it."""
+    return [(*first[:3], median([r[i][3] for r in rounds]), median([r[i][4] for r in rounds]))
+            for i, first in enumerate(rounds[0])]
+
+
+def ratio_range(rounds: list, i: int) -> str:
+    """The lowest and highest per-round ratio of row ``i`` ("-" where no round has both sides)."""
+    ratios = [r[i][3] / r[i][4] for r in rounds if r[i][3] is not None and r[i][4] is not None]
+    return f"{min(ratios):.2f}-{max(ratios):.2f}x" if ratios else "-"
+
+
+def table(rows: list, rounds: list | None = None) -> str:
     """Markdown: µs per call of both, the time ratio, both bandwidths (MB/s = 1e6 B/s, from 4 KiB) and the
-    target of the row (8 B: time ratio <= 0.5; from 1 MiB: bandwidth ratio >= 1.0, i.e. time ratio <= 1.0)."""
-    out = ["| operation | PEs | bytes | python µs | mpi4py µs | python/mpi4py | python MB/s | mpi4py MB/s | target |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for label, n, s, p, m in rows:
+    target of the row (8 B: time ratio <= 0.5; from 1 MiB: bandwidth ratio >= 1.0, i.e. time ratio <= 1.0).
+    With ``rounds`` (several rounds' rows, whose medians ``rows`` are), also the range of per-round ratios."""
+    extra = " per-round ratios |" if rounds else ""
+    out = ["| operation | PEs | bytes | python µs | mpi4py µs | python/mpi4py | python MB/s | mpi4py MB/s | target |"
+           + extra,
+           "|---|---:|---:|---:|---:|---:|---:|---:|---|" + ("---:|" if rounds else "")]
+    for i, (label, n, s, p, m) in enumerate(rows):
         us = lambda v: "-" if v is None else f"{v / 1e3:.2f}"  # noqa: E731
         bw = lambda v: "-" if v is None or s < 4096 else f"{s / v * 1e3:.0f}"  # noqa: E731
         ratio = None if p is None or m is None else p / m
@@ -220,7 +248,8 @@ def table(rows: list) -> str:
         elif ratio is not None and s >= 1 << 20:
             target = f"bw >= 1.0x: {'met' if ratio <= 1.0 else 'MISSED'}"
         out.append(f"| {label} | {n} | {human(s)} | {us(p)} | {us(m)} | "
-                   f"{'-' if ratio is None else f'{ratio:.2f}x'} | {bw(p)} | {bw(m)} | {target} |")
+                   f"{'-' if ratio is None else f'{ratio:.2f}x'} | {bw(p)} | {bw(m)} | {target} |"
+                   + (f" {ratio_range(rounds, i)} |" if rounds else ""))
     return "\n".join(out) + "\n"
 
 
@@ -245,7 +274,11 @@ def main() -> int:
     ap.add_argument("--mpi4py", metavar="VENV", help="venv with mpi4py: also run mpi4py_bench.py --coll")
     ap.add_argument("--json", metavar="FILE")
     ap.add_argument("--timeout", type=int, default=600, help="limit per job in seconds")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="repeat the alternated jobs this many times; the table shows each side's median")
     a = ap.parse_args()
+    if a.rounds < 1:
+        ap.error("--rounds must be at least 1")
     cmax = int(a.max)
     if a.pe:
         pe_main(a.quick, cmax, a.pe)
@@ -253,17 +286,23 @@ def main() -> int:
     pes = [int(x) for x in a.pes.split(",") if x]
     load = load_line()
     print(f"# coll_bench: {load}", file=sys.stderr)
-    py, mpi = {}, {}
-    for n in pes:   # the two sides alternate per PE count: a change of load hits both sides of a row alike
-        py[n] = run_python(n, a.quick, cmax, a.timeout)
-        if a.mpi4py:
-            mpi[n] = run_mpi4py(a.mpi4py, n, a.quick, cmax, a.timeout)
     sizes = coll_sizes(cmax, a.quick)
-    rows = rows_of(pes, sizes, py, mpi)
+    rounds = []
+    for r in range(a.rounds):
+        py, mpi = {}, {}
+        for n in pes:   # the two sides alternate per PE count: a change of load hits both sides of a row alike
+            if a.rounds > 1:
+                print(f"# coll_bench: round {r + 1} of {a.rounds}, {n} PEs", file=sys.stderr)
+            py[n] = run_python(n, a.quick, cmax, a.timeout)
+            if a.mpi4py:
+                mpi[n] = run_mpi4py(a.mpi4py, n, a.quick, cmax, a.timeout)
+        rounds.append(rows_of(pes, sizes, py, mpi))
+    rows = median_rows(rounds)
     print(f"coll_bench (Python): {load}; {'quick' if a.quick else 'full'} plan; "
-          "shmem.broadcast / shmem.sum_reduce on NumPy float64 arrays vs mpi4py Bcast / Allreduce")
+          "shmem.broadcast / shmem.sum_reduce on NumPy float64 arrays vs mpi4py Bcast / Allreduce"
+          + (f"; median of {a.rounds} alternated rounds per side" if a.rounds > 1 else ""))
     print()
-    print(table(rows), end="")
+    print(table(rows, rounds if a.rounds > 1 else None), end="")
     checked = [(r, r[3] / r[4]) for r in rows if r[3] is not None and r[4] is not None and target_row(r)]
     met = sum(1 for r, x in checked if x <= (0.5 if r[2] == 8 else 1.0))
     if a.mpi4py:
