@@ -335,7 +335,7 @@ fn pin_to_one_cpu() -> Result<(), String> {
 }
 
 /// Broadcasts whose copies the members share (`collectives/coop.rs`: PEs outnumber the cores, here pinned to one
-/// CPU on any host, at least 8 MiB copied per call): moving roots, a member that sleeps through some calls (the
+/// CPU on any host, at least 8 MiB copied per call, 1 MiB payloads among them at 8 PEs): moving roots, a member that sleeps through some calls (the
 /// others fill its dest), the root rewriting its source right after each call, an in-place root, members whose
 /// count differs from the root's (INVALID_VALUE, dest untouched, while the others share the copies), and a member
 /// whose broadcast meets the others' barrier (it fails without counting, and the same broadcast after the barrier,
@@ -351,7 +351,10 @@ fn coll_posted_shared() -> Result<(), String> {
     let room = len + 2;
     let src = ok!(sh.alloc_zeroed::<u8>(room));
     let dst = ok!(sh.alloc_zeroed::<u8>(room));
+    let long = len;
     for r in 0..24 {
+        // From 8 PEs, every third call moves exactly 1 MiB: still shared (8 MiB in all), with streaming stores.
+        let len = if n >= 8 && r % 3 == 2 { 1 << 20 } else { long };
         let root = (r * 5) % n;
         let in_place = r % 6 == 5;
         if me as usize == root {
