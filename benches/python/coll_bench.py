@@ -312,7 +312,8 @@ def main() -> int:
             {"load": load, "quick": a.quick, "pes": pes, "sizes": sizes,
              "rows": [dict(zip(("operation", "pes", "bytes", "python_ns", "mpi4py_ns"), r)) for r in rows]},
             indent=1))
-    missing = sum(1 for r in rows if r[3] is None)
+    # A Python job that failed in any round fails the run, even where other rounds filled its rows.
+    missing = sum(1 for rr in rounds for r in rr if r[3] is None)
     return 1 if missing else 0
 
 
