@@ -6,10 +6,20 @@
 //! launcher killed could report its rank lost first; every other PE would then name the wrong PE as the
 //! job's failure.
 //!
-//! So every open watch socket is also in one `epoll(7)` set, edge-triggered on a hang-up. The kernel appends
-//! a socket to the set's ready list when its close arrives, so the list holds the closes in arrival order. The
-//! first thread to notice a close drains the list under the state lock and reports every rank in that order,
-//! its own included (see `ops::serve_watch`).
+//! So every open watch socket is also in one `epoll(7)` set, edge-triggered on a hang-up. The kernel appends a
+//! socket to the set's ready list when it processes the socket's close, so the list holds the closes in that
+//! order. The first thread to notice a close drains the list under the state lock and reports, in that order,
+//! every rank among them that had not left, its own included, unless the store is stopping or a PE called
+//! global exit (see `ops::serve_watch`).
+//!
+//! # What the order guarantees
+//! It is the order in which the kernel processed the closes. For closes made one after another, as by a
+//! launcher ending PEs after one failed, that is normally the order they were made (the kernel may defer the
+//! receive processing of a busy CPU, so it is no hard guarantee across CPUs). One case is known: a close that
+//! arrives while the store is writing a notice to that same socket is processed when the write ends. That can only delay a close, so the first loss of a burst (a PE that failed,
+//! then the PEs its launcher ended because of it) stays first. A drained socket is queued again only by a
+//! later event on it (a reset after the close, say); the watcher map, from which each loss is removed once
+//! under the state lock, keeps that from being a second report.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -42,9 +52,11 @@ impl CloseOrder {
     /// # Errors
     /// What `epoll_ctl` reports.
     pub(super) fn add(&self, fd: RawFd, id: u64) -> io::Result<()> {
-        // Edge-triggered: a socket is queued again only by a new event, so a close drained once stays drained,
-        // and bytes a client sent (watchers send none) do not keep it in the list ahead of later closes.
-        let events = CLOSED | (libc::EPOLLIN | libc::EPOLLET) as u32;
+        // Edge-triggered: a socket is queued again only by a new event, so a close drained once stays drained.
+        // No EPOLLIN: bytes a client sent (watchers send none) would queue the socket early, and the kernel never
+        // moves a queued socket, so its close would come out ahead of closes that arrived before it. A close
+        // queues the socket whatever the mask (the state change wakes every waiter).
+        let events = CLOSED | libc::EPOLLET as u32;
         let mut ev = libc::epoll_event { events, u64: id };
         // SAFETY: both descriptors are open; ev is a live epoll_event for the duration of the call.
         if unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) } < 0 {
@@ -91,8 +103,9 @@ mod tests {
     use super::*;
     use std::net::{TcpListener, TcpStream};
 
-    /// Three connected pairs; the client ends close in the order 2, 0, 1 and the set drains them in that
-    /// order; a socket that only received bytes is not reported, and one drained is not reported again.
+    /// Four connected pairs; client 3 sends a byte first, then the client ends close in the order 2, 0, 1, 3 and
+    /// the set drains them in that order (the byte does not queue socket 3 early); a drained socket is not
+    /// reported again.
     #[test]
     fn drains_closes_in_arrival_order() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -110,15 +123,15 @@ mod tests {
         assert_eq!(set.drain(), Vec::<u64>::new());
         use std::io::Write;
         clients[3].as_mut().unwrap().write_all(b"x").unwrap();
-        for id in [2, 0, 1] {
+        for id in [2, 0, 1, 3] {
             drop(clients[id].take());
         }
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         let mut got = Vec::new();
-        while got.len() < 3 && std::time::Instant::now() < deadline {
+        while got.len() < 4 && std::time::Instant::now() < deadline {
             got.extend(set.drain());
         }
-        assert_eq!(got, [2, 0, 1]);
+        assert_eq!(got, [2, 0, 1, 3]);
         assert_eq!(set.drain(), Vec::<u64>::new());
         set.remove(servers[2].as_raw_fd());
         set.remove(servers[2].as_raw_fd());

@@ -168,7 +168,11 @@ fn global_exit(shared: &Shared, rank: u32, status: i32) -> Response {
 
 /// Serves a watch connection whose hello was accepted: registers its watcher, only then answers the hello with
 /// `ok` (so that when the client's `watch` returns, every later event reaches it: a peer lost or a rank's leave
-/// right after it would otherwise race with the registration), and reports the close.
+/// right after it would otherwise race with the registration), and at its close reports the losses of every
+/// watch closed so far, in the order they closed (see `close_order`), unless another thread already has.
+///
+/// The notices are written under a lock of their own, so a watcher that stops reading (each write is bounded
+/// by `WRITE_TIMEOUT`) delays the reports of later losses too; they are the same job's failure by then.
 pub(super) fn serve_watch(shared: &Shared, id: u64, conn: Conn, peer: SocketAddr, rank: u32, ok: &[u8]) {
     let reader = match conn.tcp().try_clone() {
         Ok(r) => r,
@@ -192,8 +196,9 @@ pub(super) fn serve_watch(shared: &Shared, id: u64, conn: Conn, peer: SocketAddr
             }
             let left = st.left.contains(&rank);
             st.watchers.insert(id, Watcher { rank, left, sink: sink.clone() });
-            // Before the answer too: a close right after `watch` returns must already be queued in arrival
-            // order (see `close_order`); without the set, this thread's own order of noticing is all there is.
+            // Before the answer too: a close right after `watch` returns must already be queued in order (see
+            // `close_order`). If the socket cannot join the set, its loss is reported when this thread notices it,
+            // after the losses the set ordered before.
             if let Err(e) = shared.closes.add(fd, id) {
                 warn!(%peer, rank, "store: cannot order the close of rank {rank}'s watch among others: {e}");
             }
