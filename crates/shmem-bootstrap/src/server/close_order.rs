@@ -16,10 +16,11 @@
 //! It is the order in which the kernel processed the closes. For closes made one after another, as by a
 //! launcher ending PEs after one failed, that is normally the order they were made (the kernel may defer the
 //! receive processing of a busy CPU, so it is no hard guarantee across CPUs). One case is known: a close that
-//! arrives while the store is writing a notice to that same socket is processed when the write ends. That can only delay a close, so the first loss of a burst (a PE that failed,
-//! then the PEs its launcher ended because of it) stays first. A drained socket is queued again only by a
-//! later event on it (a reset after the close, say); the watcher map, from which each loss is removed once
-//! under the state lock, keeps that from being a second report.
+//! arrives while the store is writing a notice to that same socket is processed when the write ends. That can
+//! only delay a close, so the first loss of a burst (a PE that failed, then the PEs its launcher ended because
+//! of it) stays first. A drained socket is queued again only by a later event on it (a reset after the close,
+//! say); the watcher map, from which each loss is removed once under the state lock, keeps that from being a
+//! second report.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
