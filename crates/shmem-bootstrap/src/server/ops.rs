@@ -233,19 +233,14 @@ pub(super) fn serve_watch(shared: &Shared, id: u64, conn: Conn, peer: SocketAddr
         if !closed.contains(&id) {
             closed.push(id);
         }
-        let reporting = !st.stopping && st.exit_status.is_none();
-        let mut lost = Vec::new();
-        for c in closed {
-            // Another thread's watch is taken here only to report it; its thread then finds it gone.
-            if c != id && !reporting {
-                continue;
-            }
-            if let Some(w) = st.watchers.remove(&c) {
-                if !w.left && reporting {
-                    lost.push(w.rank);
-                }
-            }
-        }
+        let lost: Vec<u32> = if st.stopping || st.exit_status.is_some() {
+            // No news: only this watch goes (the others' threads remove their own).
+            st.watchers.remove(&id);
+            Vec::new()
+        } else {
+            // Another thread's watch is taken here to report it in order; its thread then finds it gone.
+            closed.iter().filter_map(|c| st.watchers.remove(c)).filter(|w| !w.left).map(|w| w.rank).collect()
+        };
         (lost, st.watchers.values().map(|w| (w.rank, w.sink.clone())).collect())
     };
     if lost.is_empty() {
