@@ -265,6 +265,32 @@ def load_line() -> str:
     return f"{os.cpu_count()} cores, load average {load}, CPUs {busy:.0f}% busy before the run"
 
 
+def pages_line(mounts: str = "/proc/mounts", thp: str = "/sys/kernel/mm/transparent_hugepage/enabled") -> str:
+    """The host's huge-page policies, which decide each side's page size and so part of its cost per byte.
+
+    Our symmetric heap lives in /dev/shm, a tmpfs whose ``huge=`` mount option decides (the heap asks for
+    2 MiB pages with MADV_HUGEPAGE; ``never``, the default, refuses). mpi4py's buffers are NumPy arrays in
+    private memory: NumPy asks for huge pages for arrays of 4 MiB or more, and mpi4py_bench.py allocates one
+    64 MiB array for every row, so the anonymous-memory policy decides there (mpi4py's 8-PE 4 MiB ``Bcast``
+    took twice as long on 4 KiB pages in session 15).
+    """
+    shm = "absent"
+    try:
+        for line in open(mounts):
+            f = line.split()
+            if len(f) > 3 and f[1] == "/dev/shm":
+                huge = [o for o in f[3].split(",") if o.startswith("huge=")]
+                shm = huge[-1] if huge else "huge=never"
+    except OSError:
+        pass
+    try:
+        m = re.search(r"\[(\w+)\]", open(thp).read())
+        anon = m.group(1) if m else "unknown"
+    except OSError:
+        anon = "unavailable"
+    return f"pages: /dev/shm {shm} (our heap), anonymous THP {anon} (mpi4py's NumPy buffers)"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
@@ -284,7 +310,7 @@ def main() -> int:
         pe_main(a.quick, cmax, a.pe)
         return 0
     pes = [int(x) for x in a.pes.split(",") if x]
-    load = load_line()
+    load = f"{load_line()}; {pages_line()}"
     print(f"# coll_bench: {load}", file=sys.stderr)
     sizes = coll_sizes(cmax, a.quick)
     rounds = []

@@ -43,3 +43,17 @@ def test_rounds_below_one_are_refused():
     p = subprocess.run([sys.executable, str(SCRIPT), "--rounds", "0"], capture_output=True, text=True, timeout=60)
     assert p.returncode == 2
     assert "--rounds must be at least 1" in p.stderr
+
+
+def test_the_header_names_both_sides_page_policies(tmp_path):
+    mounts, thp = tmp_path / "mounts", tmp_path / "enabled"
+    thp.write_text("always [madvise] never\n")
+    mounts.write_text("proc /proc proc rw 0 0\ntmpfs /dev/shm tmpfs rw,relatime,size=1024k,huge=advise 0 0\n")
+    assert cb.pages_line(str(mounts), str(thp)) == \
+        "pages: /dev/shm huge=advise (our heap), anonymous THP madvise (mpi4py's NumPy buffers)"
+    # No huge= option is tmpfs's default, never; no /dev/shm mount and no THP at all are said as such.
+    mounts.write_text("tmpfs /dev/shm tmpfs rw,relatime 0 0\n")
+    assert cb.pages_line(str(mounts), str(thp)).startswith("pages: /dev/shm huge=never (our heap)")
+    mounts.write_text("proc /proc proc rw 0 0\n")
+    assert cb.pages_line(str(mounts), str(tmp_path / "none")) == \
+        "pages: /dev/shm absent (our heap), anonymous THP unavailable (mpi4py's NumPy buffers)"
