@@ -32,6 +32,9 @@ pub struct WakeLine<'a> {
     pub seq: &'a AtomicU32,
     /// Number of registered sleepers.
     pub sleepers: &'a AtomicU32,
+    /// Number of sleepers asleep in [`WakeLine::sleep`] that no wake has reached yet: a wake sets it to zero at
+    /// once, while `sleepers` keeps a woken sleeper until it gets a core and leaves. Best effort (see `sleep`).
+    pub asleep: &'a AtomicU32,
     /// Lowest heap offset a sleeper watches.
     pub lo: &'a AtomicU64,
     /// One past the highest heap offset a sleeper watches.
@@ -61,7 +64,38 @@ impl WakeLine<'_> {
             self.lo.store(u64::MAX, Ordering::SeqCst);
             self.hi.store(0, Ordering::SeqCst);
             self.seq.fetch_add(1, Ordering::SeqCst);
+            // After the bump: a sleeper that counts itself in from here on finds the sequence moved and counts
+            // itself out (see `sleep`).
+            self.asleep.store(0, Ordering::SeqCst);
             wake_all(self.seq);
+        }
+    }
+
+    /// Sleeps on the sequence value `seq` that [`WakeLine::register`] returned, at most `timeout`, counted in
+    /// `asleep` while no wake has reached it.
+    ///
+    /// Why the count: a woken sleeper is runnable at once but leaves `sleepers` only when it gets a core, and
+    /// on a node whose PEs outnumber the cores that can be much later. The waits' foreign-load check subtracts
+    /// the node's sleepers from its runnable PEs: counted from `sleepers`, it found 1 to 6 "foreign" runnable
+    /// threads with none there (8 PEs on 2 cores), took them for another process's load, and slept at once
+    /// for holds of 10 ms to 1 s, paying a futex wake per call (8 B sum 70-80 µs instead of 13-20).
+    ///
+    /// The count is a hint, never a condition of correctness: a wake sets it to zero after bumping the
+    /// sequence; a sleeper that counted itself in after that bump sees the moved sequence and counts itself
+    /// out, as does one that timed out (nobody zeroed it). The races left (a decrement after another wake's
+    /// reset) only make it smaller, never negative (saturating), until the next wake resets it.
+    pub fn sleep(&self, seq: u32, timeout: Duration) {
+        let out = || {
+            let _ = self.asleep.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        };
+        self.asleep.fetch_add(1, Ordering::SeqCst);
+        if self.seq.load(Ordering::SeqCst) != seq {
+            out();
+            return;
+        }
+        wait(self.seq, seq, timeout);
+        if self.seq.load(Ordering::SeqCst) == seq {
+            out();
         }
     }
 
@@ -121,6 +155,7 @@ mod tests {
     struct Line {
         seq: AtomicU32,
         sleepers: AtomicU32,
+        asleep: AtomicU32,
         lo: AtomicU64,
         hi: AtomicU64,
     }
@@ -130,13 +165,14 @@ mod tests {
             Line {
                 seq: AtomicU32::new(0),
                 sleepers: AtomicU32::new(0),
+                asleep: AtomicU32::new(0),
                 lo: AtomicU64::new(u64::MAX),
                 hi: AtomicU64::new(0),
             }
         }
 
         fn line(&self) -> WakeLine<'_> {
-            WakeLine { seq: &self.seq, sleepers: &self.sleepers, lo: &self.lo, hi: &self.hi }
+            WakeLine { seq: &self.seq, sleepers: &self.sleepers, asleep: &self.asleep, lo: &self.lo, hi: &self.hi }
         }
     }
 
@@ -181,5 +217,41 @@ mod tests {
         let t = std::time::Instant::now();
         wait(&l.seq, s, Duration::from_secs(5));
         assert!(t.elapsed() < Duration::from_secs(1));
+        // The same through `sleep`: it returns at once and leaves nobody counted asleep.
+        line.sleep(s, Duration::from_secs(5));
+        assert!(t.elapsed() < Duration::from_secs(1));
+        assert_eq!(l.asleep.load(Ordering::SeqCst), 0);
+    }
+
+    /// `asleep` counts a sleeper while it sleeps, drops to zero the moment a wake reaches it (while the sleeper
+    /// is still registered, as a woken PE waiting for a core is), stays at zero when that sleeper runs, and
+    /// comes back to zero after a sleep that timed out.
+    #[test]
+    fn asleep_counts_only_sleepers_no_wake_has_reached() {
+        let l = std::sync::Arc::new(Line::new());
+        // A sleep that times out counts itself out.
+        let s = l.line().register(0, 8);
+        l.line().sleep(s, Duration::from_millis(5));
+        l.line().unregister();
+        assert_eq!(l.asleep.load(Ordering::SeqCst), 0, "after a timeout");
+        let sleeper = {
+            let l = l.clone();
+            std::thread::spawn(move || {
+                let s = l.line().register(0, 8);
+                l.line().sleep(s, Duration::from_secs(20));
+                l.line().unregister();
+            })
+        };
+        let t = std::time::Instant::now();
+        while l.asleep.load(Ordering::SeqCst) == 0 {
+            assert!(t.elapsed() < Duration::from_secs(10), "the sleeper never counted itself asleep");
+            std::thread::yield_now();
+        }
+        assert_eq!(l.asleep.load(Ordering::SeqCst), 1);
+        l.line().wake_if_watching(4, 4);
+        assert_eq!(l.asleep.load(Ordering::SeqCst), 0, "zero as soon as the wake is issued");
+        sleeper.join().unwrap();
+        assert!(t.elapsed() < Duration::from_secs(10), "woken, not timed out");
+        assert_eq!((l.asleep.load(Ordering::SeqCst), l.sleepers.load(Ordering::SeqCst)), (0, 0));
     }
 }

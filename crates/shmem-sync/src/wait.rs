@@ -283,14 +283,15 @@ pub(crate) fn cores() -> u32 {
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
 }
 
-/// How many threads of this node's PEs sleep in a wait now (registered on some PE's wake line): they are not
-/// runnable, so they do not count among this node's PEs that may hold the cores.
+/// How many threads of this node's PEs sleep in a wait now (asleep on some PE's wake line and not yet woken):
+/// they are not runnable, so they do not count among this node's PEs that may hold the cores. Not the lines'
+/// registration counts: those keep a woken sleeper until it gets a core (see `WakeLine::sleep`).
 #[cold]
 fn node_sleepers(node: &NodeSegments) -> u32 {
     (0..node.n_pes())
         .map(shmem_core::Pe)
         .filter(|&pe| node.peer(pe).is_some())
-        .map(|pe| node.wake_line(pe).sleepers.load(Ordering::Relaxed))
+        .map(|pe| node.wake_line(pe).asleep.load(Ordering::Relaxed))
         .fold(0u32, u32::saturating_add)
 }
 
@@ -584,7 +585,7 @@ pub fn wait_until_advised<R>(
             line.unregister();
             return Ok(r);
         }
-        shmem_core::wake::wait(line.seq, s, ctx.sleep_slice());
+        line.sleep(s, ctx.sleep_slice());
         line.unregister();
         // Woken (or timed out) but maybe not satisfied: spin again before sleeping, so that a stream of writes
         // to this PE (each of which would pay a futex wake while we sleep) finds us awake; under foreign load

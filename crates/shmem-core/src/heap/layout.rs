@@ -94,6 +94,13 @@ impl HeapLayout {
         HeapOffset(self.sync_base + WAKE_LINE + 4)
     }
 
+    /// The 32-bit count of this PE's sleepers that are asleep now: registered, in the futex, and not yet woken
+    /// (a woken sleeper waiting for a core still counts in [`HeapLayout::sleepers`] until it runs). Read by the
+    /// node's waits to tell this job's runnable threads from other processes' (see `shmem_sync::contention`).
+    pub fn asleep(&self) -> HeapOffset {
+        HeapOffset(self.sync_base + WAKE_LINE + 24)
+    }
+
     /// The 64-bit lowest heap offset sleepers on this PE watch (then the 64-bit end of that range).
     pub fn watch_lo(&self) -> HeapOffset {
         HeapOffset(self.sync_base + WAKE_LINE + 8)
@@ -138,6 +145,7 @@ mod tests {
         let a = l.alloc_record(1).0 + ALLOC_RECORD_BYTES;
         assert!(a <= l.team_word(0, 0).0);
         assert!(l.wake_seq().0 >= 4096 && l.sleepers().0 < l.alloc_record(0).0);
+        assert!(l.watch_hi().0 + 8 <= l.asleep().0 && l.asleep().0 + 4 <= l.alloc_record(0).0, "on the wake line");
         assert!(l.cpu_hint().0 >= 4096 && l.cpu_hint().0 + CACHE_LINE <= l.wake_seq().0);
         assert!(l.team_word(MAX_TEAMS - 1, TEAM_SYNC_WORDS - 1).0 + 8 <= l.segment_len());
         assert!(l.team_agree(TEAM_AGREE_WORDS - 1).0 + 8 <= l.team_word(0, 0).0);

@@ -151,6 +151,7 @@ impl NodeSegments {
         crate::wake::WakeLine {
             seq: self.word32(pe, l.wake_seq()),
             sleepers: self.word32(pe, l.sleepers()),
+            asleep: self.word32(pe, l.asleep()),
             lo: self.word64(pe, l.watch_lo()),
             hi: self.word64(pe, l.watch_hi()),
         }
