@@ -1,11 +1,12 @@
 //! Sleeping on and waking the shared wake line of a PE's segment (Linux futex on shared memory).
 //!
 //! Each PE's sync area has a wake line (see [`crate::heap::HeapLayout::wake_seq`]): a 32-bit sequence word sleepers
-//! wait on, a 32-bit count of sleepers, and the range of heap offsets `[lo, hi)` they watch. A waiter that has spun
-//! long enough registers (reads the sequence, then adds itself to the count and the range), re-checks its condition,
-//! and sleeps on the sequence value it read. A writer that changed bytes `[off, off+len)` of that PE checks the
-//! count and, when someone sleeps and the written bytes overlap the watched range, bumps the sequence and wakes them
-//! all. Writes elsewhere (a bulk put into a buffer nobody waits on) cost one load of the count and no system call.
+//! wait on, a 32-bit count of sleepers, the range of heap offsets `[lo, hi)` they watch, and a 32-bit count of the
+//! sleepers no wake has reached yet (a hint for the waits' foreign-load check, see [`WakeLine::sleep`]). A waiter that
+//! has spun long enough registers (reads the sequence, then adds itself to the count and the range), re-checks its
+//! condition, and sleeps on the sequence value it read. A writer that changed bytes `[off, off+len)` of that PE checks
+//! the count and, when someone sleeps and the written bytes overlap the watched range, bumps the sequence and wakes
+//! them all. Writes elsewhere (a bulk put into a buffer nobody waits on) cost one load of the count and no system call.
 //!
 //! Ordering: the writer's update (a SeqCst read-modify-write for signals and atomics) precedes its SeqCst
 //! loads of the count and range; the waiter's SeqCst registration precedes a SeqCst fence and then its re-check
@@ -81,9 +82,11 @@ impl WakeLine<'_> {
     /// for holds of 10 ms to 1 s, paying a futex wake per call (8 B sum 70-80 µs instead of 13-20).
     ///
     /// The count is a hint, never a condition of correctness: a wake sets it to zero after bumping the
-    /// sequence; a sleeper that counted itself in after that bump sees the moved sequence and counts itself
-    /// out, as does one that timed out (nobody zeroed it). The races left (a decrement after another wake's
-    /// reset) only make it smaller, never negative (saturating), until the next wake resets it.
+    /// sequence; a sleeper that registered before that bump but counts itself in after it sees the moved
+    /// sequence and counts itself out, as does one that timed out (nobody zeroed it). The races left only make
+    /// it smaller, never negative (saturating), until the next wake resets it: a decrement after a wake's reset
+    /// (a sleeper that registered after the bump, counted itself in before the reset and timed out later)
+    /// takes another sleeper's place. It can be too large only while a waker is between its bump and its reset.
     pub fn sleep(&self, seq: u32, timeout: Duration) {
         let out = || {
             let _ = self.asleep.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));

@@ -94,7 +94,8 @@ impl HeapLayout {
         HeapOffset(self.sync_base + WAKE_LINE + 4)
     }
 
-    /// The 32-bit count of this PE's sleepers that are asleep now: registered, in the futex, and not yet woken
+    /// The 32-bit count, approximate, of this PE's sleepers that are asleep now: registered, about to enter or in
+    /// the futex, and not yet woken
     /// (a woken sleeper waiting for a core still counts in [`HeapLayout::sleepers`] until it runs). Read by the
     /// node's waits to tell this job's runnable threads from other processes' (see `shmem_sync::contention`).
     pub fn asleep(&self) -> HeapOffset {
