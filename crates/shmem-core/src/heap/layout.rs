@@ -95,9 +95,9 @@ impl HeapLayout {
     }
 
     /// The 32-bit count, approximate, of this PE's sleepers that are asleep now: registered, about to enter or in
-    /// the futex, and not yet woken
-    /// (a woken sleeper waiting for a core still counts in [`HeapLayout::sleepers`] until it runs). Read by the
-    /// node's waits to tell this job's runnable threads from other processes' (see `shmem_sync::contention`).
+    /// the futex, and not yet woken (a woken sleeper waiting for a core still counts in [`HeapLayout::sleepers`]
+    /// until it runs). Read by the node's waits to tell this job's runnable threads from other processes' (see
+    /// `shmem_sync::contention`).
     pub fn asleep(&self) -> HeapOffset {
         HeapOffset(self.sync_base + WAKE_LINE + 24)
     }

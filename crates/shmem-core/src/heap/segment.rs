@@ -116,9 +116,9 @@ fn map_aligned(fd: libc::c_int, len: usize, name: &str) -> Result<NonNull<u8>> {
 ///
 /// Whether the advice is taken is the host's choice: `/dev/shm` is a tmpfs, and its `huge=` mount option
 /// decides (`never` by default; `advise` takes this advice; `always` and `within_size` need none), unless
-/// `/sys/kernel/mm/transparent_hugepage/shmem_enabled` says `deny` or `force`, which override every mount. The advice
-/// costs nothing when it is not taken, and a kernel built without transparent huge pages refuses it (EINVAL),
-/// which leaves 4 KiB pages: correct, only slower. So its result is not an error.
+/// `/sys/kernel/mm/transparent_hugepage/shmem_enabled` says `deny` or `force`, which override every mount.
+/// The advice costs nothing when it is not taken, and a kernel built without transparent huge pages refuses it
+/// (EINVAL), which leaves 4 KiB pages: correct, only slower. So its result is not an error.
 fn advise_huge_pages(p: *mut libc::c_void, len: usize) {
     // SAFETY: p..p+len is a mapping this module has just made and owns; MADV_HUGEPAGE changes only the page
     // size the kernel may use for it (a flag on the mapping), never its contents or its protection.
