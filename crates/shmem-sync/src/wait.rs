@@ -445,7 +445,7 @@ const ADVISED_SPINS: u32 = 50;
 /// where this node's PEs outnumber its cores ([`cores_shared`]) and no engine is driven (`ctx.progress` is
 /// `None`), the wait asks `yield_may_help` before each yield, and when it answers `false` (everyone this wait
 /// needs was last seen on other CPUs, see [`crate::placement`]) polls for about a microsecond instead; after
-/// [`ADVISED_SPINS`] such answers it no longer asks, and yields and sleeps as [`wait_until_on`] does.
+/// `ADVISED_SPINS` such answers it no longer asks, and yields and sleeps as [`wait_until_on`] does.
 ///
 /// # Errors
 /// As [`wait_until`].
