@@ -2,9 +2,11 @@
 //!
 //! Every PE runs the same allocator over the same sequence of calls, so the same call returns the same offset
 //! everywhere: that is what makes an allocation *symmetric*. It is best-fit over a free list ordered by offset
-//! (ties go to the lowest offset), with 16-byte granularity, power-of-two alignment, and merging of
-//! neighbouring free blocks on free. It is pure logic: no memory is touched here.
+//! (ties go to the lowest offset), with 16-byte granularity, power-of-two alignment (blocks of 2 MiB or more on
+//! 2 MiB boundaries where they fit, for huge pages), and merging of neighbouring free blocks on free. It is pure
+//! logic: no memory is touched here.
 
+use super::segment::HUGE_PAGE_BYTES;
 use crate::error::{Error, Result};
 use std::collections::{BTreeMap, HashMap};
 
@@ -69,6 +71,10 @@ impl Allocator {
 
     /// Reserves `len` bytes (> 0) aligned to `align` (a power of two; smaller than the granule means the
     /// granule). Returns the block's offset.
+    ///
+    /// A block of [`HUGE_PAGE_BYTES`] or more starts on a multiple of it where one fits (else where `align`
+    /// allows), so that the runtime can make all of it of huge pages (`Segment::collapse_huge_pages`). Every PE
+    /// runs the same rule, so offsets stay symmetric.
     pub fn alloc(&mut self, len: u64, align: u64) -> Result<u64> {
         if len == 0 {
             return Err(Error::invalid("allocation of 0 bytes"));
@@ -85,7 +91,28 @@ impl Allocator {
             heap_size: self.size,
         };
         let reserved = len.checked_next_multiple_of(GRANULE).ok_or_else(oom)?;
-        // Best fit: the smallest leftover wins; BTreeMap order makes ties go to the lowest offset.
+        let huge_first = len >= HUGE_PAGE_BYTES && align < HUGE_PAGE_BYTES;
+        let best = if huge_first {
+            self.best_fit(reserved, HUGE_PAGE_BYTES).or_else(|| self.best_fit(reserved, align))
+        } else {
+            self.best_fit(reserved, align)
+        };
+        let (start, aligned) = best.ok_or_else(oom)?;
+        let blen = self.free.remove(&start).expect("chosen block is free");
+        if aligned > start {
+            self.free.insert(start, aligned - start);
+        }
+        let end = aligned + reserved;
+        if end < start + blen {
+            self.free.insert(end, start + blen - end);
+        }
+        self.live.insert(aligned, (reserved, len));
+        Ok(aligned)
+    }
+
+    /// The free block that holds `reserved` bytes at a multiple of `align` with the smallest leftover (ties go to
+    /// the lowest offset, by the free list's order), as (block start, aligned start).
+    fn best_fit(&self, reserved: u64, align: u64) -> Option<(u64, u64)> {
         let mut best: Option<(u64, u64, u64)> = None; // (block start, aligned start, leftover)
         for (&start, &blen) in &self.free {
             let Some(aligned) = start.checked_next_multiple_of(align) else { continue };
@@ -101,17 +128,7 @@ impl Allocator {
                 }
             }
         }
-        let (start, aligned, _) = best.ok_or_else(oom)?;
-        let blen = self.free.remove(&start).expect("chosen block is free");
-        if aligned > start {
-            self.free.insert(start, aligned - start);
-        }
-        let end = aligned + reserved;
-        if end < start + blen {
-            self.free.insert(end, start + blen - end);
-        }
-        self.live.insert(aligned, (reserved, len));
-        Ok(aligned)
+        best.map(|(start, aligned, _)| (start, aligned))
     }
 
     /// Releases the block starting at `off`; an offset that is not the start of a live block is an error.
@@ -173,6 +190,25 @@ mod tests {
         a.free(b[5]).unwrap(); // hole of 512
         assert_eq!(a.alloc(200, 16).unwrap(), b[1], "smallest hole that fits");
         assert_eq!(a.alloc(300, 16).unwrap(), b[4]);
+    }
+
+    #[test]
+    fn blocks_of_2mib_or_more_start_on_2mib_where_they_fit() {
+        const M: u64 = 1 << 20;
+        let mut a = Allocator::new(8 * M);
+        assert_eq!(a.alloc(100, 16).unwrap(), 0);
+        assert_eq!(a.alloc(2 * M, 16).unwrap(), 2 * M, "past the small block, on the next 2 MiB");
+        assert_eq!(a.alloc(M, 16).unwrap(), 112, "a smaller block takes the best fit as before");
+        assert_eq!(a.alloc(3 * M, 8).unwrap(), 4 * M);
+        assert_eq!(a.alloc(2 * M, 16).unwrap_err().code(), -8, "no room anywhere: the same error as before");
+        assert_eq!(a.alloc(M, 16).unwrap(), 7 * M, "the tail after the 3 MiB block");
+
+        // Where no 2 MiB boundary leaves room, the block goes where its own alignment allows.
+        let mut b = Allocator::new(3 * M);
+        assert_eq!(b.alloc(100, 16).unwrap(), 0);
+        assert_eq!(b.alloc(2 * M, 16).unwrap(), 112);
+        assert_eq!(b.alloc(M - 96, 16).unwrap_err().code(), -8, "16 B more than is left");
+        assert_eq!(b.alloc(M - 112, 16).unwrap(), 2 * M + 112, "what is left");
     }
 
     #[derive(Debug, Clone)]

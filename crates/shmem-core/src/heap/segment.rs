@@ -125,6 +125,11 @@ fn advise_huge_pages(p: *mut libc::c_void, len: usize) {
     unsafe { libc::madvise(p, len, libc::MADV_HUGEPAGE) };
 }
 
+/// Bytes of one huge page as [`Segment::collapse_huge_pages`] makes them: the PMD size of x86_64 (and of arm64
+/// with 4 KiB pages). The allocator places large blocks on multiples of it, so that all of such a block can be
+/// made of huge pages.
+pub const HUGE_PAGE_BYTES: u64 = 2 << 20;
+
 fn close(fd: libc::c_int) {
     // SAFETY: fd was returned by shm_open and is closed exactly once; the mapping stays valid after close.
     unsafe { libc::close(fd) };
@@ -231,6 +236,47 @@ impl Segment {
     /// Whether the mapping is empty (never, for a created segment).
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Makes every whole 2 MiB page of `off..off+len` one huge page instead of 512 small ones, for every mapping
+    /// of this segment (this process's and the peers'), with `madvise(MADV_COLLAPSE)`. Returns the bytes of the
+    /// range that are huge pages now.
+    ///
+    /// Why: the advice at mapping time (`advise_huge_pages`) is taken only where `/dev/shm` is mounted with
+    /// `huge=advise` or more, and its default is `huge=never`; a copy through 4 KiB pages then pays a nested page
+    /// walk every 4 KiB (`benches/results/session16.md`). `MADV_COLLAPSE` (Linux 6.1) builds the huge page at
+    /// once, whatever the mount option and `shmem_enabled` say, unless `shmem_enabled` is `deny` (the kernel's
+    /// `transhuge.rst`). Once the segment's file holds a huge page, every process that maps it maps it whole.
+    ///
+    /// Best effort, never an error: an older kernel, `deny`, pages pinned by a device (an RDMA registration),
+    /// or no free 2 MiB of memory leave the small pages, which are correct, only slower. The contents never
+    /// change; other processes may read and write the range meanwhile (the kernel waits them out). A range
+    /// without a single page yet is refused by the kernel, so each 2 MiB is first read once, which allocates
+    /// one small page.
+    ///
+    /// # Errors
+    /// `InvalidValue` when the range is outside the segment.
+    pub fn collapse_huge_pages(&self, off: u64, len: u64) -> Result<u64> {
+        let end = match off.checked_add(len) {
+            Some(end) if end <= self.len as u64 => end,
+            _ => return Err(self.outside(off, len)),
+        };
+        let mut at = off.next_multiple_of(HUGE_PAGE_BYTES);
+        let mut huge = 0;
+        while at < end && end - at >= HUGE_PAGE_BYTES {
+            // SAFETY: at..at+HUGE_PAGE_BYTES lies inside the mapping (checked above). The read is an atomic load
+            // of one byte, so a peer writing that byte meanwhile is no data race; the value is not used.
+            let p = unsafe { self.base.as_ptr().add(at as usize) };
+            // SAFETY: p points into the live mapping, and a byte is always aligned for AtomicU8.
+            unsafe { std::sync::atomic::AtomicU8::from_ptr(p) }.load(std::sync::atomic::Ordering::Relaxed);
+            // SAFETY: the range is inside a mapping this Segment owns; MADV_COLLAPSE changes which physical pages
+            // back it (copying their contents), never the contents or the protection.
+            if unsafe { libc::madvise(p.cast(), HUGE_PAGE_BYTES as usize, libc::MADV_COLLAPSE) } == 0 {
+                huge += HUGE_PAGE_BYTES;
+            }
+            at += HUGE_PAGE_BYTES;
+        }
+        Ok(huge)
     }
 
     /// The segment's name.
@@ -406,6 +452,53 @@ mod tests {
         assert_eq!(plain, "0 kB", "an object mapped without MADV_HUGEPAGE is not, on a huge=advise tmpfs");
         let never = in_private_dev_shm("never", || pmd_mapped_kib("never"));
         assert_eq!(never, ["0 kB", "0 kB", "0 kB"].map(String::from), "huge=never refuses the advice");
+    }
+
+    /// Whether this kernel has `MADV_COLLAPSE` (Linux 6.1) and `shmem_enabled` lets it work (not `deny`).
+    pub(crate) fn kernel_collapses_shmem() -> bool {
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        let mut v = release.trim().split(|c: char| !c.is_ascii_digit()).map(|n| n.parse::<u32>().unwrap_or(0));
+        let (major, minor) = (v.next().unwrap_or(0), v.next().unwrap_or(0));
+        let global = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/shmem_enabled").unwrap_or_default();
+        let ok = (major, minor) >= (6, 1) && !global.contains("[deny]");
+        if !ok {
+            eprintln!("skipped: no MADV_COLLAPSE for shmem on kernel {} ({})", release.trim(), global.trim());
+        }
+        ok
+    }
+
+    #[test]
+    fn collapse_makes_whole_2mib_pages_huge_on_a_huge_never_tmpfs_and_keeps_the_contents() {
+        if std::env::var("SHMEM_TEST_SKIP_MOUNTNS").is_ok_and(|v| v == "1") || !kernel_collapses_shmem() {
+            return;
+        }
+        let (huge, pmd, sum) = in_private_dev_shm("never", || {
+            let len = 6 << 20;
+            let name = format!("/shmem-test-seg-collapse-{}", std::process::id());
+            let a = Segment::create(&name, len).unwrap();
+            let b = Segment::open(&name, len).unwrap();
+            let pattern = |i: usize| (i.wrapping_mul(2_654_435_761) >> 7) as u8;
+            // SAFETY: a maps len bytes; only this thread uses the mappings.
+            unsafe { (0..1 << 20).for_each(|i| a.base().as_ptr().add(i).write(pattern(i))) };
+            assert_eq!(smaps_field(a.base().as_ptr(), "ShmemPmdMapped"), "0 kB", "huge=never: small pages");
+            let huge = [
+                a.collapse_huge_pages(4096, len as u64 - 4096).unwrap(), // [2M, 6M): the first 2 MiB is not whole
+                a.collapse_huge_pages(0, 2 << 20).unwrap(),              // [0, 2M): written before
+                a.collapse_huge_pages(0, (2 << 20) - 1).unwrap(),        // no whole 2 MiB
+            ];
+            assert!(a.collapse_huge_pages(len as u64 - 10, 11).is_err(), "past the end");
+            assert!(a.collapse_huge_pages(u64::MAX, 2).is_err(), "overflowing range");
+            // SAFETY: b maps the same len bytes.
+            let sum = unsafe {
+                (0..len).step_by(4096).for_each(|off| _ = b.base().as_ptr().add(off).read_volatile());
+                (0..1 << 20).filter(|&i| b.base().as_ptr().add(i).read() != pattern(i)).count()
+            };
+            let pmd = [a.base().as_ptr(), b.base().as_ptr()].map(|p| smaps_field(p, "ShmemPmdMapped"));
+            (huge, pmd, sum)
+        });
+        assert_eq!(huge, [4 << 20, 2 << 20, 0], "bytes made huge by each call");
+        assert_eq!(pmd, ["6144 kB", "6144 kB"].map(String::from), "the creator's and a peer's mapping");
+        assert_eq!(sum, 0, "every byte written before the collapse reads back through the peer's mapping");
     }
 
     fn fd_of(name: &str) -> libc::c_int {
