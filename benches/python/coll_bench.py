@@ -265,15 +265,19 @@ def load_line() -> str:
     return f"{os.cpu_count()} cores, load average {load}, CPUs {busy:.0f}% busy before the run"
 
 
-def pages_line(mounts: str = "/proc/mounts", thp: str = "/sys/kernel/mm/transparent_hugepage/enabled") -> str:
+def pages_line(mounts: str = "/proc/mounts", thp: str = "/sys/kernel/mm/transparent_hugepage/enabled",
+               env=None) -> str:
     """The host's huge-page policies, which decide each side's page size and so part of its cost per byte.
 
-    Our symmetric heap lives in /dev/shm, a tmpfs whose ``huge=`` mount option decides (the heap asks for
-    2 MiB pages with MADV_HUGEPAGE; ``never``, the default, refuses). mpi4py's buffers are NumPy arrays in
-    private memory: NumPy asks for huge pages for arrays of 4 MiB or more, and mpi4py_bench.py allocates one
-    64 MiB array for every row, so the anonymous-memory policy decides there (mpi4py's 8-PE 4 MiB ``Bcast``
-    took twice as long on 4 KiB pages in session 15).
+    Our symmetric heap lives in /dev/shm, a tmpfs whose ``huge=`` mount option decides for most of it (the
+    heap asks for 2 MiB pages with MADV_HUGEPAGE; ``never``, the default, refuses). Blocks of 2 MiB or more
+    are made of 2 MiB pages at allocation whatever the mount says (MADV_COLLAPSE, Linux 6.1; from
+    ``SHMEM_HEAP_COLLAPSE_MIN``, default 2M, ``off`` never), and every row's buffers are such blocks.
+    mpi4py's buffers are NumPy arrays in private memory: NumPy asks for huge pages for arrays of 4 MiB or more,
+    and mpi4py_bench.py allocates one 64 MiB array for every row, so the anonymous-memory policy decides there
+    (mpi4py's 8-PE 4 MiB ``Bcast`` took twice as long on 4 KiB pages in session 15).
     """
+    env = os.environ if env is None else env
     shm = "absent"
     try:
         for line in open(mounts):
@@ -288,7 +292,9 @@ def pages_line(mounts: str = "/proc/mounts", thp: str = "/sys/kernel/mm/transpar
         anon = m.group(1) if m else "unknown"
     except OSError:
         anon = "unavailable"
-    return f"pages: /dev/shm {shm} (our heap), anonymous THP {anon} (mpi4py's NumPy buffers)"
+    collapse = env.get("SHMEM_HEAP_COLLAPSE_MIN", "").strip() or "2M"
+    blocks = "no blocks collapsed" if collapse.lower() in ("off", "0") else f"blocks from {collapse} collapsed"
+    return f"pages: /dev/shm {shm}, {blocks} to 2 MiB pages (our heap), anonymous THP {anon} (mpi4py's NumPy buffers)"
 
 
 def main() -> int:

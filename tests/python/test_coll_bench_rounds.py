@@ -49,11 +49,15 @@ def test_the_header_names_both_sides_page_policies(tmp_path):
     mounts, thp = tmp_path / "mounts", tmp_path / "enabled"
     thp.write_text("always [madvise] never\n")
     mounts.write_text("proc /proc proc rw 0 0\ntmpfs /dev/shm tmpfs rw,relatime,size=1024k,huge=advise 0 0\n")
-    assert cb.pages_line(str(mounts), str(thp)) == \
-        "pages: /dev/shm huge=advise (our heap), anonymous THP madvise (mpi4py's NumPy buffers)"
-    # No huge= option is tmpfs's default, never; no /dev/shm mount and no THP at all are said as such.
+    assert cb.pages_line(str(mounts), str(thp), {}) == ("pages: /dev/shm huge=advise, blocks from 2M collapsed to "
+                                                        "2 MiB pages (our heap), anonymous THP madvise (mpi4py's "
+                                                        "NumPy buffers)")
+    # No huge= option is tmpfs's default, never; no /dev/shm mount and no THP at all are said as such; the
+    # collapse follows SHMEM_HEAP_COLLAPSE_MIN as the PEs will read it.
     mounts.write_text("tmpfs /dev/shm tmpfs rw,relatime 0 0\n")
-    assert cb.pages_line(str(mounts), str(thp)).startswith("pages: /dev/shm huge=never (our heap)")
+    assert cb.pages_line(str(mounts), str(thp), {"SHMEM_HEAP_COLLAPSE_MIN": "8M"}).startswith(
+        "pages: /dev/shm huge=never, blocks from 8M collapsed to 2 MiB pages (our heap)")
     mounts.write_text("proc /proc proc rw 0 0\n")
-    assert cb.pages_line(str(mounts), str(tmp_path / "none")) == \
-        "pages: /dev/shm absent (our heap), anonymous THP unavailable (mpi4py's NumPy buffers)"
+    assert cb.pages_line(str(mounts), str(tmp_path / "none"), {"SHMEM_HEAP_COLLAPSE_MIN": "off"}) == \
+        ("pages: /dev/shm absent, no blocks collapsed to 2 MiB pages (our heap), anonymous THP unavailable "
+         "(mpi4py's NumPy buffers)")

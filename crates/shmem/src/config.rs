@@ -40,7 +40,15 @@ pub struct Config {
     pub(crate) bulk: BulkPolicy,
     /// Collectives across nodes (`SHMEM_COLL_NET_ALGO`, `SHMEM_COLL_RING_MIN`).
     pub(crate) coll_net: crate::coll_policy::NetPolicy,
+    /// Symmetric allocations of at least this many bytes get their whole 2 MiB pages made huge pages
+    /// (`SHMEM_HEAP_COLLAPSE_MIN`; `None`: never). See `Segment::collapse_huge_pages`.
+    pub(crate) heap_collapse_min: Option<u64>,
 }
+
+/// `SHMEM_HEAP_COLLAPSE_MIN`: allocation size from which the heap's 2 MiB pages are made huge (size, `0` or `off`).
+pub(crate) const HEAP_COLLAPSE_MIN_VAR: &str = "SHMEM_HEAP_COLLAPSE_MIN";
+/// Default of [`HEAP_COLLAPSE_MIN_VAR`]: every allocation that can hold a whole 2 MiB page.
+pub(crate) const DEFAULT_HEAP_COLLAPSE_MIN: u64 = shmem_core::heap::HUGE_PAGE_BYTES;
 
 impl Config {
     /// Reads the process environment once and resolves it (see [`Config::resolve`]).
@@ -76,7 +84,16 @@ impl Config {
         };
         let bulk = BulkPolicy::from_settings(&settings)?;
         let coll_net = crate::coll_policy::NetPolicy::from_settings(&settings)?;
-        Ok(Config { settings, sync, log_level, shm_prefix, bulk, coll_net })
+        let heap_collapse_min = match settings.non_empty(HEAP_COLLAPSE_MIN_VAR) {
+            None => Some(DEFAULT_HEAP_COLLAPSE_MIN),
+            Some(v) if v.trim().eq_ignore_ascii_case("off") => None,
+            Some(v) => match parse_size(v) {
+                Ok(0) => None,
+                Ok(n) => Some(n),
+                Err(_) => return Err(malformed(&settings, HEAP_COLLAPSE_MIN_VAR, "a size (2M, 64M), 0 or `off`")),
+            },
+        };
+        Ok(Config { settings, sync, log_level, shm_prefix, bulk, coll_net, heap_collapse_min })
     }
 
     /// The symmetric heap size `init_from_env` uses (`SHMEM_SYMMETRIC_SIZE`, default [`DEFAULT_HEAP_BYTES`]).
@@ -165,6 +182,7 @@ mod tests {
         assert_eq!(c.log_level, tracing::Level::WARN);
         assert_eq!(c.shm_prefix, DEFAULT_SHM_PREFIX);
         assert_eq!(c.bulk, BulkPolicy { nbi_min: 64 << 10, blocking_min: usize::MAX });
+        assert_eq!(c.heap_collapse_min, Some(2 << 20));
         assert_eq!(c.heap_size().unwrap(), DEFAULT_HEAP_BYTES);
         assert_eq!(c.optional_attr().unwrap(), OptionalAttr::default());
     }
@@ -187,6 +205,9 @@ mod tests {
         assert_eq!(c.bulk, BulkPolicy { nbi_min: 1 << 20, blocking_min: usize::MAX });
         assert_eq!(c.heap_size().unwrap(), 2 << 20);
         assert_eq!(c.optional_attr().unwrap().control_operation_timeout, Duration::from_millis(2500));
+        for (v, min) in [("16M", Some(16 << 20)), ("OFF", None), ("0", None), (" ", Some(2 << 20))] {
+            assert_eq!(resolve(&[("SHMEM_HEAP_COLLAPSE_MIN", v)]).unwrap().heap_collapse_min, min, "{v:?}");
+        }
     }
 
     /// Every malformed knob is `InvalidParam` (-1) naming the variable and the value.
@@ -206,6 +227,9 @@ mod tests {
             ("SHMEM_LOG_LEVEL", "loud"),
             ("SHMEM_SHM_PREFIX", "a/b"),
             ("SHMEM_SDMA_NBI_MIN", "big"),
+            ("SHMEM_HEAP_COLLAPSE_MIN", "-1"),
+            ("SHMEM_HEAP_COLLAPSE_MIN", "99999999999999999999"),
+            ("SHMEM_HEAP_COLLAPSE_MIN", "2X"),
         ] {
             let e = resolve(&[(var, bad)]).unwrap_err();
             assert_eq!(e.code(), -1, "{var}");

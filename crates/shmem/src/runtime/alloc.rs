@@ -127,6 +127,7 @@ impl Runtime {
             return Ok(None);
         }
         let off = self.allocator.lock().unwrap_or_else(|e| e.into_inner()).alloc(size, align)?;
+        self.collapse_huge(off, size);
         Ok(Some(HeapOffset(off)))
     }
 
@@ -141,6 +142,7 @@ impl Runtime {
             return Ok(None);
         }
         let off = self.allocator.lock().unwrap_or_else(|e| e.into_inner()).alloc(total, 16)?;
+        self.collapse_huge(off, total);
         let p = self.node.local().span(off, total)?;
         // SAFETY: the block was just reserved for this call inside the local heap; no peer writes into it
         // before the barrier below, and this process holds no reference into it.
@@ -160,12 +162,26 @@ impl Runtime {
             return Ok(None);
         }
         let off = self.allocator.lock().unwrap_or_else(|e| e.into_inner()).alloc(total, align)?;
+        self.collapse_huge(off, total);
         let p = self.node.local().span(off, total)?;
         // SAFETY: as in calloc: a block just reserved for this call in the local heap, untouched by peers until
         // the barrier below.
         unsafe { std::ptr::write_bytes(p.as_ptr(), 0, total as usize) };
         self.sync_all()?;
         Ok(Some(HeapOffset(off)))
+    }
+
+    /// Makes the whole 2 MiB pages of this PE's new block `off..off+len` huge pages when the block is large
+    /// enough (`SHMEM_HEAP_COLLAPSE_MIN`): every PE does it for its own block, so every copy of the block is.
+    /// Before a calloc's zeroing, so that the zeroing writes the huge pages instead of faulting in 512 small
+    /// ones to copy them. Best effort: a refusal leaves small pages (see `Segment::collapse_huge_pages`).
+    fn collapse_huge(&self, off: u64, len: u64) {
+        if self.config.heap_collapse_min.is_some_and(|min| len >= min) {
+            match self.node.local().collapse_huge_pages(off, len) {
+                Ok(huge) => tracing::debug!("block +{off:#x} of {len} B: {huge} B on 2 MiB pages"),
+                Err(e) => tracing::debug!("block +{off:#x} of {len} B: no huge pages: {e}"),
+            }
+        }
     }
 
     /// Collective `free` of the block starting at `off`.

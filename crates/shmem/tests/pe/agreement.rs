@@ -16,6 +16,7 @@ pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
     ("barrier_names_frozen_pe", barrier_names_frozen_pe),
     ("alloc_meets_barrier_one", alloc_meets_barrier_one),
     ("alloc_meets_barrier_many", alloc_meets_barrier_many),
+    ("large_blocks_on_huge_pages", large_blocks_on_huge_pages),
 ];
 
 pub(crate) const TRIALS: &[(&str, &[u32])] = &[
@@ -23,6 +24,7 @@ pub(crate) const TRIALS: &[(&str, &[u32])] = &[
     ("team_stale_handles", &[2, 4]),
     ("team_split_disjoint", &[2, 4]),
     ("team_split_overlapping", &[2, 4]),
+    ("large_blocks_on_huge_pages", &[2, 3]),
 ];
 
 /// The largest alignment `align` accepts (see `shmem_core::heap::MAX_HEAP_ALIGN`).
@@ -73,6 +75,82 @@ fn align_every_power_of_two() -> Result<(), String> {
     }
     ok!(lines.free());
     ok!(big.free());
+    ok!(sh.finalize());
+    Ok(())
+}
+
+/// `ShmemPmdMapped` of this process's mapping that starts at `base`, in KiB.
+fn pmd_mapped_kib(base: usize) -> Result<u64, String> {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").map_err(|e| e.to_string())?;
+    let start = format!("{base:x}-");
+    // Every entry has the field, so the first after the mapping's header line is its own.
+    let entry = smaps
+        .lines()
+        .skip_while(|l| !l.starts_with(&start))
+        .find(|l| l.starts_with("ShmemPmdMapped:"))
+        .ok_or(format!("no ShmemPmdMapped for the mapping at {start}"))?;
+    entry.split_whitespace().nth(1).and_then(|v| v.parse().ok()).ok_or(format!("bad smaps line {entry:?}"))
+}
+
+/// Whether this host gives `/dev/shm` small pages unless asked (mount without `huge=` or with `huge=never`,
+/// `shmem_enabled` `never`), so that a job without the collapse must show none, and whether the kernel can
+/// collapse shmem at all (Linux 6.1, not `deny`).
+fn host_pages() -> (bool, bool) {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let dev_shm = mounts.lines().find(|l| l.split_whitespace().nth(1) == Some("/dev/shm")).unwrap_or_default();
+    let global = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/shmem_enabled").unwrap_or_default();
+    let small = (!dev_shm.contains("huge=") || dev_shm.contains("huge=never")) && global.contains("[never]");
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut v = release.split(|c: char| !c.is_ascii_digit()).map(|n| n.parse::<u32>().unwrap_or(0));
+    let collapses = (v.next().unwrap_or(0), v.next().unwrap_or(0)) >= (6, 1) && !global.contains("[deny]");
+    (small, collapses)
+}
+
+/// Blocks of 2 MiB or more start on 2 MiB boundaries (the same on every PE) and, by default, are made of 2 MiB
+/// pages on every PE whatever `/dev/shm`'s mount says (`MADV_COLLAPSE`), in the owner's mapping and in a peer's;
+/// the data written through both stays exact. With `SHMEM_HEAP_COLLAPSE_MIN=off` on a host that gives shared
+/// memory small pages, none are huge.
+fn large_blocks_on_huge_pages() -> Result<(), String> {
+    let sh = ok!(shmem::init_from_env());
+    let (me, n) = (sh.my_pe(), sh.n_pes());
+    let collapse = std::env::var("SHMEM_HEAP_COLLAPSE_MIN").map_or(true, |v| v != "off");
+    let (base, _) = ok!(api::heap_range());
+    let small = ok!(sh.alloc_zeroed::<u8>(100));
+    let raw = ok!(api::malloc(3 << 20)).ok_or("malloc(3 MiB) gave NULL")?;
+    let big = ok!(sh.alloc_zeroed::<u64>((4 << 20) / 8 + 5));
+    for (what, addr) in [("malloc(3 MiB)", raw), ("alloc_zeroed(4 MiB + 40 B)", big.addr())] {
+        check!((addr - base).is_multiple_of(2 << 20), "PE {me}: {what} at heap offset {:#x}", addr - base);
+    }
+    let next = (me + 1) % n;
+    let words: Vec<u64> =
+        (0..big.len()).map(|i| (u64::from(me) << 40) ^ (i as u64).wrapping_mul(0x9e37_79b9)).collect();
+    ok!(big.put(next, 0, &words));
+    ok!(sh.barrier_all());
+    let prev = (me + n - 1) % n;
+    let mine = ok!(big.to_vec());
+    let wrong = (0..mine.len()).filter(|&i| mine[i] != (u64::from(prev) << 40) ^ (i as u64).wrapping_mul(0x9e37_79b9));
+    check!(wrong.count() == 0, "PE {me}: the block PE {prev} wrote differs");
+    let mut theirs = vec![0u64; big.len()];
+    ok!(big.get(next, 0, &mut theirs));
+    check!(theirs == words, "PE {me}: reading back PE {next}'s block");
+    let own_kib = pmd_mapped_kib(base)?;
+    let peer_base = ok!(api::ptr(base, i64::from(next))).ok_or("no direct pointer to the next PE's heap")?;
+    let peer_kib = pmd_mapped_kib(peer_base)?;
+    let (small_host, collapses) = host_pages();
+    if collapse && collapses {
+        // The 3 MiB block holds one whole 2 MiB page, the 4 MiB one two.
+        check!(own_kib >= 6144, "PE {me}: {own_kib} KiB of the own heap on 2 MiB pages, expected 6144 or more");
+        check!(peer_kib >= 4096, "PE {me}: {peer_kib} KiB of PE {next}'s heap (4 MiB read) on 2 MiB pages");
+    } else if !collapse && small_host {
+        check!(own_kib == 0 && peer_kib == 0, "PE {me}: collapse off, yet {own_kib} / {peer_kib} KiB on 2 MiB pages");
+    } else {
+        eprintln!(
+            "PE {me}: no check of the page size here (collapse {collapse}, kernel {collapses}, small {small_host})"
+        );
+    }
+    ok!(big.free());
+    ok!(api::free(raw));
+    ok!(small.free());
     ok!(sh.finalize());
     Ok(())
 }
@@ -305,6 +383,9 @@ pub fn special_trials() -> Vec<Trial> {
         let res = runner::run(3, "barrier_names_frozen_pe", &env, Duration::from_secs(40))?;
         Ok(runner::every_pe_ok(&res)?)
     })];
+    v.push(Trial::test("large_blocks_on_huge_pages_2pe_collapse_off", || {
+        Ok(runner::run_ok(2, "large_blocks_on_huge_pages", &[("SHMEM_HEAP_COLLAPSE_MIN", "off")])?)
+    }));
     for (name, n) in [("alloc_meets_barrier_one", 2), ("alloc_meets_barrier_one", 3), ("alloc_meets_barrier_many", 3)] {
         v.push(Trial::test(format!("{name}_{n}pe"), move || {
             let env = [("SHMEM_CONTROL_TIMEOUT", "20")];
