@@ -272,7 +272,8 @@ def pages_line(mounts: str = "/proc/mounts", thp: str = "/sys/kernel/mm/transpar
     Our symmetric heap lives in /dev/shm, a tmpfs whose ``huge=`` mount option decides for most of it (the
     heap asks for 2 MiB pages with MADV_HUGEPAGE; ``never``, the default, refuses). Blocks of 2 MiB or more
     are made of 2 MiB pages at allocation whatever the mount says (MADV_COLLAPSE, Linux 6.1; from
-    ``SHMEM_HEAP_COLLAPSE_MIN``, default 2M, ``off`` never), and every row's buffers are such blocks.
+    ``SHMEM_HEAP_COLLAPSE_MIN``, default 2M, ``off`` never): the buffers of the rows from 2 MiB are such blocks.
+    The line names the setting; whether the kernel took it shows in ``ShmemPmdMapped`` of a PE's smaps.
     mpi4py's buffers are NumPy arrays in private memory: NumPy asks for huge pages for arrays of 4 MiB or more,
     and mpi4py_bench.py allocates one 64 MiB array for every row, so the anonymous-memory policy decides there
     (mpi4py's 8-PE 4 MiB ``Bcast`` took twice as long on 4 KiB pages in session 15).

@@ -74,7 +74,9 @@ impl Allocator {
     ///
     /// A block of [`HUGE_PAGE_BYTES`] or more starts on a multiple of it where one fits (else where `align`
     /// allows), so that the runtime can make all of it of huge pages (`Segment::collapse_huge_pages`). Every PE
-    /// runs the same rule, so offsets stay symmetric.
+    /// runs the same rule, so offsets stay symmetric. The cost: the space skipped before such a block (less than
+    /// 2 MiB) stays free for smaller blocks only, so a heap filled to its last bytes can run out sooner than a
+    /// packed one would.
     pub fn alloc(&mut self, len: u64, align: u64) -> Result<u64> {
         if len == 0 {
             return Err(Error::invalid("allocation of 0 bytes"));

@@ -8,4 +8,4 @@ pub mod segment;
 pub use allocator::Allocator;
 pub use layout::HeapLayout;
 pub use node::NodeSegments;
-pub use segment::{node_id, Segment, HUGE_PAGE_BYTES, MAX_HEAP_ALIGN};
+pub use segment::{kernel_collapses_shmem, node_id, Segment, HUGE_PAGE_BYTES, MAX_HEAP_ALIGN};

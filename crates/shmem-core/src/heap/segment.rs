@@ -130,6 +130,30 @@ fn advise_huge_pages(p: *mut libc::c_void, len: usize) {
 /// made of huge pages.
 pub const HUGE_PAGE_BYTES: u64 = 2 << 20;
 
+/// Whether the kernel's transparent huge pages are [`HUGE_PAGE_BYTES`] (read once): not on arm64 with 16 KiB or
+/// 64 KiB pages (32 MiB or 512 MiB), nor where the kernel has none (no `hpage_pmd_size`).
+fn pmd_is_huge_page_bytes() -> bool {
+    static PMD: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PMD.get_or_init(|| {
+        std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size")
+            .is_ok_and(|v| v.trim() == HUGE_PAGE_BYTES.to_string())
+    })
+}
+
+/// Whether [`Segment::collapse_huge_pages`] can work in this process now: Linux 6.1 or later, transparent huge
+/// pages of 2 MiB, `shmem_enabled` not `deny`, and huge pages not turned off for this process (`THP_enabled` in
+/// `/proc/self/status`). For tests and diagnostics; the collapse itself just tries (the kernel has the last
+/// word: memory and pinned pages).
+pub fn kernel_collapses_shmem() -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut v = release.trim().split(|c: char| !c.is_ascii_digit()).map(|n| n.parse::<u32>().unwrap_or(0));
+    let version = (v.next().unwrap_or(0), v.next().unwrap_or(0));
+    let shmem = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/shmem_enabled");
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let thp_off = status.lines().any(|l| l.split_whitespace().eq(["THP_enabled:", "0"]));
+    version >= (6, 1) && pmd_is_huge_page_bytes() && shmem.is_ok_and(|s| !s.contains("[deny]")) && !thp_off
+}
+
 fn close(fd: libc::c_int) {
     // SAFETY: fd was returned by shm_open and is closed exactly once; the mapping stays valid after close.
     unsafe { libc::close(fd) };
@@ -239,20 +263,24 @@ impl Segment {
     }
 
     /// Makes every whole 2 MiB page of `off..off+len` one huge page instead of 512 small ones, for every mapping
-    /// of this segment (this process's and the peers'), with `madvise(MADV_COLLAPSE)`. Returns the bytes of the
-    /// range that are huge pages now.
+    /// of this segment, with `madvise(MADV_COLLAPSE)`. Returns the bytes of those whole pages when the kernel
+    /// made all of them huge pages, 0 when it refused any (it may have made others huge).
     ///
     /// Why: the advice at mapping time (`advise_huge_pages`) is taken only where `/dev/shm` is mounted with
     /// `huge=advise` or more, and its default is `huge=never`; a copy through 4 KiB pages then pays a nested page
     /// walk every 4 KiB (`benches/results/session16.md`). `MADV_COLLAPSE` (Linux 6.1) builds the huge page at
     /// once, whatever the mount option and `shmem_enabled` say, unless `shmem_enabled` is `deny` (the kernel's
-    /// `transhuge.rst`). Once the segment's file holds a huge page, every process that maps it maps it whole.
+    /// `transhuge.rst`). The huge page then belongs to the segment's file: a process that maps the range later,
+    /// or (from Linux 6.6) one that had mapped it before, maps it whole; on 6.1 to 6.5 a process that had
+    /// mapped the range before may keep its 4 KiB entries.
     ///
-    /// Best effort, never an error: an older kernel, `deny`, pages pinned by a device (an RDMA registration),
-    /// or no free 2 MiB of memory leave the small pages, which are correct, only slower. The contents never
-    /// change; other processes may read and write the range meanwhile (the kernel waits them out). A range
-    /// without a single page yet is refused by the kernel, so each 2 MiB is first read once, which allocates
-    /// one small page.
+    /// Best effort, never an error: the small pages stay (correct, only slower) where the kernel refuses: before
+    /// Linux 6.1, without transparent huge pages or with another huge-page size than 2 MiB (checked here first),
+    /// under `deny`, in a process that turned huge pages off (`prctl(PR_SET_THP_DISABLE)`), for pages a device
+    /// has pinned (an RDMA registration), or without a free 2 MiB of memory within the memory limits. A refusal
+    /// for a passing reason (EAGAIN) is retried once. The contents never change; other processes may read and
+    /// write the range meanwhile (the kernel waits them out). The kernel refuses a range without a single page
+    /// yet, so each 2 MiB is first read once, which allocates one small page.
     ///
     /// # Errors
     /// `InvalidValue` when the range is outside the segment.
@@ -261,22 +289,40 @@ impl Segment {
             Some(end) if end <= self.len as u64 => end,
             _ => return Err(self.outside(off, len)),
         };
-        let mut at = off.next_multiple_of(HUGE_PAGE_BYTES);
-        let mut huge = 0;
-        while at < end && end - at >= HUGE_PAGE_BYTES {
-            // SAFETY: at..at+HUGE_PAGE_BYTES lies inside the mapping (checked above). The read is an atomic load
-            // of one byte, so a peer writing that byte meanwhile is no data race; the value is not used.
-            let p = unsafe { self.base.as_ptr().add(at as usize) };
-            // SAFETY: p points into the live mapping, and a byte is always aligned for AtomicU8.
-            unsafe { std::sync::atomic::AtomicU8::from_ptr(p) }.load(std::sync::atomic::Ordering::Relaxed);
-            // SAFETY: the range is inside a mapping this Segment owns; MADV_COLLAPSE changes which physical pages
-            // back it (copying their contents), never the contents or the protection.
-            if unsafe { libc::madvise(p.cast(), HUGE_PAGE_BYTES as usize, libc::MADV_COLLAPSE) } == 0 {
-                huge += HUGE_PAGE_BYTES;
-            }
-            at += HUGE_PAGE_BYTES;
+        let first = off.next_multiple_of(HUGE_PAGE_BYTES);
+        let last = end / HUGE_PAGE_BYTES * HUGE_PAGE_BYTES;
+        if first >= last || !pmd_is_huge_page_bytes() {
+            return Ok(0);
         }
-        Ok(huge)
+        for at in (first..last).step_by(HUGE_PAGE_BYTES as usize) {
+            // SAFETY: at < last <= self.len, so p points into the live mapping; a byte is always aligned for
+            // AtomicU8, and the load is atomic, so a peer writing that byte meanwhile is no data race (the value
+            // is not used: the load only makes the kernel allocate a page there).
+            unsafe { std::sync::atomic::AtomicU8::from_ptr(self.base.as_ptr().add(at as usize)) }
+                .load(std::sync::atomic::Ordering::Relaxed);
+        }
+        let collapse = || {
+            // SAFETY: first..last lies inside a mapping this Segment owns; MADV_COLLAPSE changes which physical
+            // pages back it (copying their contents), never the contents or the protection.
+            let rc = unsafe {
+                libc::madvise(
+                    self.base.as_ptr().add(first as usize).cast(),
+                    (last - first) as usize,
+                    libc::MADV_COLLAPSE,
+                )
+            };
+            if rc == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        };
+        // One call for the whole range: the kernel goes on past a refused 2 MiB and reports the last refusal.
+        let done = match collapse() {
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => collapse(),
+            r => r,
+        };
+        Ok(if done.is_ok() { last - first } else { 0 })
     }
 
     /// The segment's name.
@@ -454,22 +500,15 @@ mod tests {
         assert_eq!(never, ["0 kB", "0 kB", "0 kB"].map(String::from), "huge=never refuses the advice");
     }
 
-    /// Whether this kernel has `MADV_COLLAPSE` (Linux 6.1) and `shmem_enabled` lets it work (not `deny`).
-    pub(crate) fn kernel_collapses_shmem() -> bool {
-        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-        let mut v = release.trim().split(|c: char| !c.is_ascii_digit()).map(|n| n.parse::<u32>().unwrap_or(0));
-        let (major, minor) = (v.next().unwrap_or(0), v.next().unwrap_or(0));
-        let global = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/shmem_enabled").unwrap_or_default();
-        let ok = (major, minor) >= (6, 1) && !global.contains("[deny]");
-        if !ok {
-            eprintln!("skipped: no MADV_COLLAPSE for shmem on kernel {} ({})", release.trim(), global.trim());
-        }
-        ok
-    }
-
     #[test]
     fn collapse_makes_whole_2mib_pages_huge_on_a_huge_never_tmpfs_and_keeps_the_contents() {
-        if std::env::var("SHMEM_TEST_SKIP_MOUNTNS").is_ok_and(|v| v == "1") || !kernel_collapses_shmem() {
+        if std::env::var("SHMEM_TEST_SKIP_MOUNTNS").is_ok_and(|v| v == "1") {
+            return;
+        }
+        // `force` overrides the huge=never mount (the pages would be huge before the collapse).
+        let global = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/shmem_enabled").unwrap_or_default();
+        if !kernel_collapses_shmem() || global.contains("[force]") {
+            eprintln!("skipped: no MADV_COLLAPSE of shmem to test here ({})", global.trim());
             return;
         }
         let (huge, pmd, sum) = in_private_dev_shm("never", || {

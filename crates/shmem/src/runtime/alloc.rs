@@ -175,8 +175,12 @@ impl Runtime {
     /// enough (`SHMEM_HEAP_COLLAPSE_MIN`): every PE does it for its own block, so every copy of the block is.
     /// Before a calloc's zeroing, so that the zeroing writes the huge pages instead of faulting in 512 small
     /// ones to copy them. Best effort: a refusal leaves small pages (see `Segment::collapse_huge_pages`).
+    ///
+    /// Not with the RoCE engine: it registers (pins) the whole segment at init, and the kernel never collapses
+    /// pinned pages, so every try would fail.
     fn collapse_huge(&self, off: u64, len: u64) {
-        if self.config.heap_collapse_min.is_some_and(|min| len >= min) {
+        let pinned = self.router.all().iter().any(|e| e.kind() == shmem_core::OpEngineType::ROCE);
+        if !pinned && self.config.heap_collapse_min.is_some_and(|min| len >= min) {
             match self.node.local().collapse_huge_pages(off, len) {
                 Ok(huge) => tracing::debug!("block +{off:#x} of {len} B: {huge} B on 2 MiB pages"),
                 Err(e) => tracing::debug!("block +{off:#x} of {len} B: no huge pages: {e}"),

@@ -92,18 +92,13 @@ fn pmd_mapped_kib(base: usize) -> Result<u64, String> {
     entry.split_whitespace().nth(1).and_then(|v| v.parse().ok()).ok_or(format!("bad smaps line {entry:?}"))
 }
 
-/// Whether this host gives `/dev/shm` small pages unless asked (mount without `huge=` or with `huge=never`,
-/// `shmem_enabled` `never`), so that a job without the collapse must show none, and whether the kernel can
-/// collapse shmem at all (Linux 6.1, not `deny`).
-fn host_pages() -> (bool, bool) {
+/// Whether this host gives `/dev/shm` small pages unless asked: its (last, effective) mount has no `huge=` or
+/// `huge=never`, and `shmem_enabled` is `never`. Then a job without the collapse must show none.
+fn host_gives_small_pages() -> bool {
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-    let dev_shm = mounts.lines().find(|l| l.split_whitespace().nth(1) == Some("/dev/shm")).unwrap_or_default();
+    let dev_shm = mounts.lines().rfind(|l| l.split_whitespace().nth(1) == Some("/dev/shm")).unwrap_or("");
     let global = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/shmem_enabled").unwrap_or_default();
-    let small = (!dev_shm.contains("huge=") || dev_shm.contains("huge=never")) && global.contains("[never]");
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let mut v = release.split(|c: char| !c.is_ascii_digit()).map(|n| n.parse::<u32>().unwrap_or(0));
-    let collapses = (v.next().unwrap_or(0), v.next().unwrap_or(0)) >= (6, 1) && !global.contains("[deny]");
-    (small, collapses)
+    (!dev_shm.contains("huge=") || dev_shm.contains("huge=never")) && global.contains("[never]")
 }
 
 /// Blocks of 2 MiB or more start on 2 MiB boundaries (the same on every PE) and, by default, are made of 2 MiB
@@ -113,7 +108,8 @@ fn host_pages() -> (bool, bool) {
 fn large_blocks_on_huge_pages() -> Result<(), String> {
     let sh = ok!(shmem::init_from_env());
     let (me, n) = (sh.my_pe(), sh.n_pes());
-    let collapse = std::env::var("SHMEM_HEAP_COLLAPSE_MIN").map_or(true, |v| v != "off");
+    let collapse = std::env::var("SHMEM_HEAP_COLLAPSE_MIN")
+        .map_or(true, |v| !v.trim().eq_ignore_ascii_case("off") && v.trim() != "0");
     let (base, _) = ok!(api::heap_range());
     let small = ok!(sh.alloc_zeroed::<u8>(100));
     let raw = ok!(api::malloc(3 << 20)).ok_or("malloc(3 MiB) gave NULL")?;
@@ -136,7 +132,7 @@ fn large_blocks_on_huge_pages() -> Result<(), String> {
     let own_kib = pmd_mapped_kib(base)?;
     let peer_base = ok!(api::ptr(base, i64::from(next))).ok_or("no direct pointer to the next PE's heap")?;
     let peer_kib = pmd_mapped_kib(peer_base)?;
-    let (small_host, collapses) = host_pages();
+    let (small_host, collapses) = (host_gives_small_pages(), shmem_core::heap::kernel_collapses_shmem());
     if collapse && collapses {
         // The 3 MiB block holds one whole 2 MiB page, the 4 MiB one two.
         check!(own_kib >= 6144, "PE {me}: {own_kib} KiB of the own heap on 2 MiB pages, expected 6144 or more");
